@@ -1,0 +1,127 @@
+"""`blofin-stack`: demo, generate, ingest and materialize from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import date, timedelta
+
+from python_assets.config import DEFAULT_SYMBOLS, export_data_dir
+from python_assets.synthetic import DEFAULT_SEED, last_complete_days
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+
+
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from python_assets.market import generate_market
+
+    paths = export_data_dir()
+    t0 = time.perf_counter()
+    added = generate_market(paths, args.symbols, _days(args.start, args.end), args.seed)
+    print(f"generated {added:,} new ticks into {paths.trades} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from python_assets.ingest import IngestError, ingest_file
+    from python_assets.logs import log_event
+
+    paths = export_data_dir()
+    try:
+        r = ingest_file(paths, args.file, args.symbol)
+    except (IngestError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    log_event("ingested", file=str(args.file), **{k: v for k, v in vars(r).items() if k != "partitions"})
+    print(
+        f"{args.file}: {r.rows_read} rows read, {r.rows_added} added to {r.symbol}, "
+        f"{r.duplicates} duplicates skipped, {r.quarantined} quarantined"
+    )
+    for reason, n in r.reasons.items():
+        print(f"  quarantined {n:>6}  {reason}")
+    if r.quarantine_file:
+        print(f"  quarantine file: {r.quarantine_file}")
+    return 0
+
+
+def _run_window(first: date, last: date) -> int:
+    from dagster_defs.runner import materialize_days, peak_memory, persistent_instance
+    from python_assets.reports.daily_report import report_path
+
+    paths = export_data_dir()
+    t0 = time.perf_counter()
+    result = materialize_days(first, last, instance=persistent_instance(paths), raise_on_error=False)
+    elapsed = time.perf_counter() - t0
+    mem = peak_memory()
+    if not result.success:
+        print(f"materialization of {first}..{last} FAILED after {elapsed:.1f} s (see {paths.log_file})", file=sys.stderr)
+        return 1
+    print(f"materialized {first}..{last} in {elapsed:.1f} s")
+    print(f"peak memory: {mem.max_mib:.0f} MiB (python {mem.self_mib:.0f} MiB, largest child {mem.children_mib:.0f} MiB)")
+    print(f"report: {report_path(paths, last)}")
+    return 0
+
+
+def cmd_materialize(args: argparse.Namespace) -> int:
+    return _run_window(args.date, args.end or args.date)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from dagster_defs.runner import last_reported_day
+    from python_assets.market import generate_market
+
+    paths = export_data_dir()
+    days = last_complete_days(args.days)
+    t0 = time.perf_counter()
+    added = generate_market(paths, DEFAULT_SYMBOLS, days, args.seed)
+    print(f"demo data: {len(days)} days {days[0]}..{days[-1]}, {added:,} new ticks in {time.perf_counter() - t0:.1f} s")
+    done = last_reported_day(paths)
+    first = days[-1] if done is None or done >= days[-1] else max(done + timedelta(days=1), days[0])
+    return _run_window(first, days[-1])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="blofin-stack", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="generate the synthetic demo (last N days) and materialize the latest day")
+    p.add_argument("--days", type=int, default=30)
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("generate", help="write synthetic ticks and funding for a date range into the lake")
+    p.add_argument("--start", type=_date, required=True)
+    p.add_argument("--end", type=_date, required=True)
+    p.add_argument("--symbols", type=lambda s: s.split(","), default=list(DEFAULT_SYMBOLS))
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("ingest", help="ingest a trades file (CSV, Parquet, JSON Lines) into the lake")
+    p.add_argument("file")
+    p.add_argument("--symbol", required=True)
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("materialize", help="run the whole asset graph for a day (or --end for a range)")
+    p.add_argument("--date", type=_date, required=True)
+    p.add_argument("--end", type=_date)
+    p.set_defaults(func=cmd_materialize)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

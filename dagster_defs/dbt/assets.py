@@ -1,0 +1,49 @@
+"""All dbt models as one daily-partitioned dagster-dbt asset; the partition window becomes dbt vars."""
+
+
+import json
+from datetime import datetime
+
+import dagster as dg
+from dagster_dbt import DbtCliResource, dbt_assets
+
+from dagster_defs.dbt.project import dbt_project
+from dagster_defs.dbt.translator import BlofinDbtTranslator
+from dagster_defs.partitions import daily_partitions
+from python_assets.config import export_data_dir
+from python_assets.logs import log_event
+
+
+def partition_dbt_vars(start: datetime, end: datetime) -> dict[str, str]:
+    """The window [start, end) as dbt's min_date / max_date (UTC dates, end exclusive)."""
+    return {"min_date": start.date().isoformat(), "max_date": end.date().isoformat()}
+
+
+def dbt_build_args(start: datetime, end: datetime, full_refresh: bool = False) -> list[str]:
+    """`dbt build` for a window; a full refresh rebuilds incremental models from the whole lake."""
+    args = ["build", "--vars", json.dumps(partition_dbt_vars(start, end))]
+    return args + ["--full-refresh"] if full_refresh else args
+
+
+class DbtRunConfig(dg.Config):
+    full_refresh: bool = False
+
+
+@dbt_assets(
+    manifest=dbt_project().manifest_path,
+    project=dbt_project(),
+    dagster_dbt_translator=BlofinDbtTranslator(),
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+)
+def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig):
+    paths = export_data_dir()
+    paths.data_dir.mkdir(parents=True, exist_ok=True)
+    window = context.partition_time_window
+    args = dbt_build_args(window.start, window.end, config.full_refresh)
+    log_event("dbt_build_started", args=args)
+    yield from dbt.cli(args, context=context).stream()
+    log_event("dbt_build_finished", min_date=window.start.date().isoformat(), max_date=window.end.date().isoformat())
+
+
+defs = dg.Definitions(assets=[warehouse_dbt_assets])

@@ -1,0 +1,22 @@
+"""The one Definitions object: each domain's defs merged, plus the shared resources."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from dagster_defs.dbt import assets as dbt_assets
+from dagster_defs.ingest import assets as ingest_assets
+from dagster_defs.reports import assets as report_assets
+from dagster_defs.resources import resources
+
+
+def build_defs() -> dg.Definitions:
+    return dg.Definitions.merge(
+        ingest_assets.defs,
+        dbt_assets.defs,
+        report_assets.defs,
+        dg.Definitions(resources=resources()),
+    )
+
+
+defs = build_defs()

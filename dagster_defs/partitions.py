@@ -1,0 +1,23 @@
+"""Daily UTC partitions shared by every asset: one partition per complete UTC day."""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime, timedelta
+
+import dagster as dg
+
+PARTITIONS_START_ENV = "BLOFIN_PARTITIONS_START"
+DEFAULT_PARTITIONS_START = "2024-01-01"
+
+daily_partitions = dg.DailyPartitionsDefinition(
+    start_date=os.environ.get(PARTITIONS_START_ENV, DEFAULT_PARTITIONS_START),
+    timezone="UTC",
+    end_offset=0,
+)
+
+
+def window_days(start: datetime, end: datetime) -> list[date]:
+    """UTC days in a partition time window [start, end): one for a partition, several for a range run."""
+    first, last = start.date(), end.date()
+    return [first + timedelta(days=i) for i in range((last - first).days)]

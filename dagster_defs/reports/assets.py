@@ -1,0 +1,32 @@
+"""The daily report asset: data/reports/YYYY-MM-DD.json plus a row in the daily_reports table."""
+
+
+import dagster as dg
+from dagster_dbt import get_asset_key_for_model
+
+from dagster_defs.dbt.assets import warehouse_dbt_assets
+from dagster_defs.partitions import daily_partitions, window_days
+from python_assets.config import paths
+from python_assets.logs import log_event
+from python_assets.reports.daily_report import produce_daily_report
+
+
+@dg.asset(
+    deps=[get_asset_key_for_model([warehouse_dbt_assets], "daily_market_summary")],
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name="reports",
+    kinds={"json", "duckdb"},
+)
+def daily_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    """Per-symbol close, return, range, volume, trades, bar counts, gaps and quarantined rows per day."""
+    p = paths()
+    written = []
+    for day in window_days(*context.partition_time_window):
+        path = produce_daily_report(p, day, run={"run_id": context.run_id, "partition": day.isoformat()})
+        log_event("daily_report_written", day=day.isoformat(), path=str(path))
+        written.append(str(path))
+    return dg.MaterializeResult(metadata={"paths": written, "latest": dg.MetadataValue.path(written[-1])})
+
+
+defs = dg.Definitions(assets=[daily_report])

@@ -1,0 +1,47 @@
+"""Resources in one place: the dbt CLI and the market-data source settings (from the environment)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from dagster_defs.dbt.project import dbt_project
+from python_assets.config import DEFAULT_SYMBOLS
+from python_assets.synthetic import DEFAULT_SEED
+
+
+class MarketSource(dg.ConfigurableResource):
+    """Where a day's ticks come from: 'synthetic' (generate them) or 'lake' (already ingested)."""
+
+    kind: str = "synthetic"
+    symbols: str = ",".join(DEFAULT_SYMBOLS)
+    seed: int = DEFAULT_SEED
+
+    def symbol_list(self) -> list[str]:
+        return [s.strip() for s in self.symbols.split(",") if s.strip()]
+
+
+def market_source_from_env() -> MarketSource:
+    """BLOFIN_SOURCE, BLOFIN_SYMBOLS and BLOFIN_SEED override the synthetic defaults."""
+    return MarketSource(
+        kind=os.environ.get("BLOFIN_SOURCE", "synthetic"),
+        symbols=os.environ.get("BLOFIN_SYMBOLS", ",".join(DEFAULT_SYMBOLS)),
+        seed=int(os.environ.get("BLOFIN_SEED", str(DEFAULT_SEED))),
+    )
+
+
+def dbt_executable() -> str:
+    """dbt on PATH, else the one beside this interpreter (a venv used without activating it)."""
+    return shutil.which("dbt") or str(Path(sys.executable).parent / "dbt")
+
+
+def resources() -> dict[str, object]:
+    return {
+        "dbt": DbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable()),
+        "market_source": market_source_from_env(),
+    }

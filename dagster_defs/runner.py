@@ -1,0 +1,81 @@
+"""Run the whole asset graph in-process for one day or a range of days (CLI, demo and tests)."""
+
+from __future__ import annotations
+
+import os
+import resource
+from dataclasses import dataclass
+from datetime import date
+
+import dagster as dg
+import duckdb
+
+from python_assets.config import Paths
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def partition_tags(first: date, last: date) -> tuple[str | None, dict[str, str]]:
+    """(partition_key, tags) selecting the days first..last inclusive in one run."""
+    if first > last:
+        raise ValueError(f"start {first} is after end {last}")
+    if first == last:
+        return first.isoformat(), {}
+    return None, {RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()}
+
+
+def persistent_instance(paths: Paths) -> dg.DagsterInstance:
+    """The Dagster instance under DAGSTER_HOME (default <data>/dagster_home), so the UI shows CLI runs."""
+    home = os.environ.setdefault("DAGSTER_HOME", str(paths.dagster_home))
+    os.makedirs(home, exist_ok=True)
+    return dg.DagsterInstance.get()
+
+
+def materialize_days(
+    first: date, last: date, instance: dg.DagsterInstance | None = None, raise_on_error: bool = True
+) -> dg.ExecuteInProcessResult:
+    """Materialize every asset (lake -> dbt -> report) for first..last with the in-process executor."""
+    from dagster_defs.definitions import defs
+
+    key, tags = partition_tags(first, last)
+    return dg.materialize(
+        list(defs.assets),
+        resources=defs.resources,
+        partition_key=key,
+        tags=tags,
+        instance=instance,
+        raise_on_error=raise_on_error,
+    )
+
+
+def last_reported_day(paths: Paths) -> date | None:
+    """Newest day in daily_reports, or None before the first run."""
+    if not paths.warehouse.exists():
+        return None
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        exists = con.execute(
+            "select count(*) from information_schema.tables where table_name = 'daily_reports'"
+        ).fetchone()[0]
+        if not exists:
+            return None
+        return con.execute("select max(report_date) from daily_reports").fetchone()[0]
+
+
+@dataclass(frozen=True)
+class PeakMemory:
+    """Peak resident memory in MiB of this process and of its largest child (dbt runs as one)."""
+
+    self_mib: float
+    children_mib: float
+
+    @property
+    def max_mib(self) -> float:
+        return max(self.self_mib, self.children_mib)
+
+
+def peak_memory() -> PeakMemory:
+    return PeakMemory(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    )

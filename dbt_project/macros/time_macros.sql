@@ -1,0 +1,56 @@
+{#- Epoch milliseconds -> TIMESTAMPTZ (UTC). Exact: integer microseconds, no float rounding. -#}
+{% macro epoch_ms_to_timestamptz(column) -%}
+  {{ return(adapter.dispatch('epoch_ms_to_timestamptz', 'blofin_stack')(column)) }}
+{%- endmacro %}
+
+{% macro default__epoch_ms_to_timestamptz(column) -%}
+  timestamp_millis({{ column }})
+{%- endmacro %}
+
+{% macro duckdb__epoch_ms_to_timestamptz(column) -%}
+  make_timestamptz(({{ column }})::bigint * 1000)
+{%- endmacro %}
+
+{#- Start of the UTC bucket of width interval_ms that contains an epoch-ms timestamp. -#}
+{% macro floor_epoch_ms(column, interval_ms) -%}
+  ({{ column }} - ({{ column }} % {{ interval_ms }}))
+{%- endmacro %}
+
+{#- A 'YYYY-MM-DD' var as epoch ms at 00:00 UTC, rendered as an integer literal. -#}
+{% macro date_var_to_epoch_ms(name, offset_days=0) -%}
+  {%- set d = modules.datetime.datetime.strptime(var(name)[:10], '%Y-%m-%d') -%}
+  {%- set epoch = modules.datetime.datetime(1970, 1, 1) -%}
+  {{- ((d - epoch).days + offset_days) * 86400000 -}}
+{%- endmacro %}
+
+{#- Rows whose date column lies in the partition window [min_date, max_date), widened by lookback days. -#}
+{% macro in_partition_window(date_column, lookback_days=0) -%}
+  {{ date_column }} >= (date '{{ var("min_date")[:10] }}' - interval '{{ lookback_days }} day')
+  and {{ date_column }} < date '{{ var("max_date")[:10] }}'
+{%- endmacro %}
+
+{#- UTC calendar date of an epoch-ms timestamp, independent of the session time zone. -#}
+{% macro epoch_ms_to_utc_date(column) -%}
+  {{ return(adapter.dispatch('epoch_ms_to_utc_date', 'blofin_stack')(column)) }}
+{%- endmacro %}
+
+{% macro default__epoch_ms_to_utc_date(column) -%}
+  cast(timestamp_millis({{ column }}) as date)
+{%- endmacro %}
+
+{% macro duckdb__epoch_ms_to_utc_date(column) -%}
+  cast(epoch_ms(({{ column }})::bigint) as date)
+{%- endmacro %}
+
+{#- Epoch ms of 00:00 UTC of a DATE column. -#}
+{% macro date_to_epoch_ms(column) -%}
+  {{ return(adapter.dispatch('date_to_epoch_ms', 'blofin_stack')(column)) }}
+{%- endmacro %}
+
+{% macro default__date_to_epoch_ms(column) -%}
+  (unix_date({{ column }}) * 86400000)
+{%- endmacro %}
+
+{% macro duckdb__date_to_epoch_ms(column) -%}
+  (cast(date_diff('day', date '1970-01-01', {{ column }}) as bigint) * 86400000)
+{%- endmacro %}

@@ -1,0 +1,74 @@
+{{ config(unique_key=['symbol', 'bar_at_ms']) }}
+
+{#-
+  One row per symbol and UTC minute that has at least one trade. Minutes without trades are
+  absent (not forward-filled), freqtrade's rule: open/close = first/last trade by (ts, arrival
+  order), high/low = extreme prices, volume = summed sizes. Incremental runs rebuild the
+  partition window's days only.
+-#}
+
+with
+
+trades as (
+    select
+        symbol,
+        trade_date,
+        trade_seq,
+        traded_at_ms,
+        price,
+        size,
+        notional_quote,
+        is_buy,
+        is_sell
+    from {{ ref('stg_trades') }}
+    {% if is_incremental() %}
+    where {{ in_partition_window('trade_date') }}
+    {% endif %}
+),
+
+bucketed as (
+    select
+        *,
+        {{ floor_epoch_ms('traded_at_ms', 60000) }} as bar_at_ms
+    from trades
+),
+
+aggregated as (
+    select
+        symbol,
+        bar_at_ms,
+        min(trade_date) as bar_date,
+        {{ first_by('price', 'trade_seq') }} as open,
+        max(price) as high,
+        min(price) as low,
+        {{ last_by('price', 'trade_seq') }} as close,
+        sum(size) as volume,
+        sum(notional_quote) as volume_quote,
+        count(*) as trade_count,
+        coalesce(sum(case when is_buy then size end), 0) as buy_volume,
+        coalesce(sum(case when is_sell then size end), 0) as sell_volume
+    from bucketed
+    group by symbol, bar_at_ms
+),
+
+final as (
+    select
+        symbol,
+        {{ epoch_ms_to_timestamptz('bar_at_ms') }} as bar_at,
+        bar_at_ms,
+        bar_date,
+        open,
+        high,
+        low,
+        close,
+        volume,
+        volume_quote,
+        {{ safe_divide('volume_quote', 'volume') }} as vwap,
+        trade_count,
+        buy_volume,
+        sell_volume,
+        cast(1 as bigint) as minute_count
+    from aggregated
+)
+
+select * from final

@@ -1,0 +1,3 @@
+{{ config(unique_key=['symbol', 'bar_at_ms']) }}
+
+{{ rollup_bars(interval_ms=14400000) }}

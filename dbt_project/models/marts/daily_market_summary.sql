@@ -1,0 +1,152 @@
+{{ config(unique_key=['symbol', 'report_date']) }}
+
+{#-
+  One row per symbol and UTC day: the per-symbol numbers of the daily report. Reads one day
+  before the window so that the first day's return has its previous close.
+-#}
+
+with
+
+bars_1d as (
+    select symbol, bar_date, open, high, low, close, volume, volume_quote, trade_count
+    from {{ ref('bars_1d') }}
+    {% if is_incremental() %}
+    where {{ in_partition_window('bar_date', lookback_days=1) }}
+    {% endif %}
+),
+
+bars_1m as (
+    select symbol, bar_date, bar_at_ms
+    from {{ ref('bars_1m') }}
+    {% if is_incremental() %}
+    where {{ in_partition_window('bar_date') }}
+    {% endif %}
+),
+
+{% set timeframes = ['1m', '5m', '15m', '1h', '4h', '1d'] %}
+bar_counts as (
+    {% for tf in timeframes %}
+    select symbol, bar_date, '{{ tf }}' as timeframe, count(*) as n_bars
+    from {{ ref('bars_' ~ tf) }}
+    {% if is_incremental() %}
+    where {{ in_partition_window('bar_date') }}
+    {% endif %}
+    group by symbol, bar_date
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+),
+
+bar_counts_pivoted as (
+    select
+        symbol,
+        bar_date,
+        {% for tf in timeframes %}
+        cast(coalesce(sum(case when timeframe = '{{ tf }}' then n_bars end), 0) as bigint) as bars_{{ tf }}{% if not loop.last %},{% endif %}
+        {% endfor %}
+    from bar_counts
+    group by symbol, bar_date
+),
+
+{#- A gap is a run of minutes without trades; the day's edges count as bar boundaries. -#}
+minute_steps as (
+    select
+        symbol,
+        bar_date,
+        bar_at_ms,
+        coalesce(
+            lag(bar_at_ms) over (partition by symbol, bar_date order by bar_at_ms),
+            {{ date_to_epoch_ms('bar_date') }} - 60000
+        ) as prev_bar_at_ms,
+        lead(bar_at_ms) over (partition by symbol, bar_date order by bar_at_ms) as next_bar_at_ms
+    from bars_1m
+),
+
+gap_runs as (
+    select symbol, bar_date, cast((bar_at_ms - prev_bar_at_ms) / 60000 as bigint) - 1 as missing_minutes
+    from minute_steps
+    where bar_at_ms - prev_bar_at_ms > 60000
+    union all
+    select symbol, bar_date, cast(({{ date_to_epoch_ms('bar_date') }} + 86400000 - bar_at_ms) / 60000 as bigint) - 1
+    from minute_steps
+    where next_bar_at_ms is null and bar_at_ms < {{ date_to_epoch_ms('bar_date') }} + 86340000
+),
+
+gaps as (
+    select
+        symbol,
+        bar_date,
+        count(*) as gap_count,
+        cast(sum(missing_minutes) as bigint) as missing_minutes,
+        max(missing_minutes) as longest_gap_minutes
+    from gap_runs
+    group by symbol, bar_date
+),
+
+quarantined as (
+    select symbol, trade_date as bar_date, count(*) as quarantined_rows
+    from {{ ref('stg_quarantined_trades') }}
+    where trade_date is not null
+    group by symbol, trade_date
+),
+
+daily as (
+    select
+        symbol,
+        bar_date,
+        open,
+        high,
+        low,
+        close,
+        lag(close) over (partition by symbol order by bar_date) as prev_close,
+        lag(bar_date) over (partition by symbol order by bar_date) as prev_bar_date,
+        volume,
+        volume_quote,
+        trade_count
+    from bars_1d
+),
+
+final as (
+    select
+        ---------- ids
+        daily.symbol,
+        daily.bar_date as report_date,
+
+        ---------- prices
+        daily.open,
+        daily.high,
+        daily.low,
+        daily.close,
+        case when daily.prev_bar_date = daily.bar_date - interval '1 day' then daily.prev_close end as prev_close,
+        case
+            when daily.prev_bar_date = daily.bar_date - interval '1 day'
+                then {{ safe_divide('daily.close', 'daily.prev_close') }} - 1
+        end as return_1d,
+        daily.high - daily.low as range_abs,
+        {{ safe_divide('daily.high - daily.low', 'daily.open') }} as range_pct,
+
+        ---------- volumes
+        daily.volume,
+        daily.volume_quote,
+        daily.trade_count,
+
+        ---------- data coverage
+        counts.bars_1m,
+        counts.bars_5m,
+        counts.bars_15m,
+        counts.bars_1h,
+        counts.bars_4h,
+        counts.bars_1d,
+        coalesce(gaps.gap_count, 0) as gap_count,
+        coalesce(gaps.missing_minutes, 0) as missing_minutes,
+        coalesce(gaps.longest_gap_minutes, 0) as longest_gap_minutes,
+        coalesce(quarantined.quarantined_rows, 0) as quarantined_rows
+    from daily
+    inner join bar_counts_pivoted as counts
+        on daily.symbol = counts.symbol and daily.bar_date = counts.bar_date
+    left join gaps
+        on daily.symbol = gaps.symbol and daily.bar_date = gaps.bar_date
+    left join quarantined
+        on daily.symbol = quarantined.symbol and daily.bar_date = quarantined.bar_date
+)
+
+select * from final

@@ -1,0 +1,22 @@
+with
+
+source as (
+    select * from {{ source('lake', 'funding_rates') }}
+),
+
+renamed as (
+    select
+        ---------- ids
+        cast(symbol as varchar) as symbol,
+
+        ---------- numerics
+        funding_rate,
+
+        ---------- timestamps
+        funding_ts as funding_at_ms,
+        {{ epoch_ms_to_timestamptz('funding_ts') }} as funding_at,
+        cast("date" as date) as funding_date
+    from source
+)
+
+select * from renamed

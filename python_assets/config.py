@@ -1,0 +1,64 @@
+"""Where every output lives: one place that resolves paths under BLOFIN_DATA_DIR (default `data/`)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DATA_DIR_ENV = "BLOFIN_DATA_DIR"
+DEFAULT_SYMBOLS = ("BTC-USDT", "ETH-USDT", "SOL-USDT")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Absolute locations of the lake, warehouse, reports and logs under one data directory."""
+
+    data_dir: Path
+
+    @property
+    def lake(self) -> Path:
+        return self.data_dir / "lake"
+
+    @property
+    def trades(self) -> Path:
+        return self.lake / "trades"
+
+    @property
+    def funding(self) -> Path:
+        return self.lake / "funding"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.lake / "quarantine" / "trades"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def reports(self) -> Path:
+        return self.data_dir / "reports"
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "pipeline.log"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.data_dir / "dagster_home"
+
+
+def paths() -> Paths:
+    """Resolve the data directory from the environment now (tests move it with BLOFIN_DATA_DIR)."""
+    raw = os.environ.get(DATA_DIR_ENV, "data")
+    return Paths(Path(raw).expanduser().resolve())
+
+
+def export_data_dir() -> Paths:
+    """Pin BLOFIN_DATA_DIR to its absolute form so subprocesses (dbt runs in dbt_project/) agree."""
+    p = paths()
+    os.environ[DATA_DIR_ENV] = str(p.data_dir)
+    return p

@@ -1,0 +1,202 @@
+"""The Parquet lake: hive-partitioned trades/funding per symbol and UTC date, atomic and deduplicating writes.
+
+Layout (all under `<data>/lake/`):
+- `trades/symbol=S/date=YYYY-MM-DD/trades.parquet`: trade_id, ts (epoch ms UTC), price, size, side, seq
+- `funding/symbol=S/date=YYYY-MM-DD/funding.parquet`: funding_ts (epoch ms UTC), funding_rate
+- `quarantine/trades/symbol=S/<source-hash>.parquet`: rejected rows with a reason
+One file per partition, rewritten whole (temp file + rename) so readers never see half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from python_assets.config import Paths
+
+TRADE_SCHEMA = pa.schema(
+    [
+        ("trade_id", pa.string()),
+        ("ts", pa.int64()),
+        ("price", pa.float64()),
+        ("size", pa.float64()),
+        ("side", pa.string()),
+        ("seq", pa.int64()),
+    ]
+)
+FUNDING_SCHEMA = pa.schema([("funding_ts", pa.int64()), ("funding_rate", pa.float64())])
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("source_file", pa.string()),
+        ("source_row", pa.int64()),
+        ("reason", pa.string()),
+        ("raw_record", pa.string()),
+        ("ts", pa.int64()),
+    ]
+)
+_SYMBOL_RE = re.compile(r"^[A-Z0-9]+(-[A-Z0-9]+)*$")
+
+
+def normalize_symbol(symbol: str) -> str:
+    """'btc/usdt:usdt' or 'BTC-USDT-SWAP' -> 'BTC-USDT'; refuses names unsafe in a partition path."""
+    s = symbol.strip().upper().split(":")[0].replace("/", "-").replace("_", "-")
+    s = re.sub(r"-SWAP$", "", s)
+    if not _SYMBOL_RE.match(s):
+        raise ValueError(f"invalid symbol {symbol!r}: use letters/digits separated by '-', e.g. BTC-USDT")
+    return s
+
+
+def utc_date_of_ms(ts_ms: np.ndarray) -> np.ndarray:
+    """UTC calendar date (datetime64[D]) of epoch-ms timestamps."""
+    return (np.asarray(ts_ms, dtype=np.int64) // 86_400_000).astype("datetime64[D]")
+
+
+def write_table_atomic(table: pa.Table, target: Path) -> None:
+    """Write Parquet to a temp file in the target's folder, fsync, then rename over the target."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".inprogress", dir=target.parent)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_bytes_atomic(data: bytes, target: Path) -> None:
+    """Atomically replace target with data (temp file + fsync + rename)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".inprogress", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def trades_partition(paths: Paths, symbol: str, day: date) -> Path:
+    return paths.trades / f"symbol={symbol}" / f"date={day.isoformat()}" / "trades.parquet"
+
+
+def funding_partition(paths: Paths, symbol: str, day: date) -> Path:
+    return paths.funding / f"symbol={symbol}" / f"date={day.isoformat()}" / "funding.parquet"
+
+
+@dataclass(frozen=True)
+class WriteStats:
+    """What a lake write did: rows offered, rows new to the lake, duplicates dropped, files written."""
+
+    offered: int
+    added: int
+    duplicates: int
+    partitions: tuple[str, ...]
+
+
+def _read_partition(path: Path, schema: pa.Schema) -> pd.DataFrame:
+    if not path.exists():
+        return pd.DataFrame({f.name: pd.Series(dtype=f.type.to_pandas_dtype()) for f in schema})
+    return pq.read_table(path, schema=schema).to_pandas()
+
+
+def write_trades(paths: Paths, symbol: str, trades: pd.DataFrame) -> WriteStats:
+    """Merge clean trades (trade_id, ts, price, size, side) into their daily partitions.
+
+    Rows whose trade_id is already stored are duplicates and dropped (the stored row wins), so
+    re-ingesting a file adds nothing. Each partition is kept sorted by ts (stable: ties keep arrival
+    order) and `seq` numbers that order, giving SQL an exact first/last trade per bar.
+    """
+    symbol = normalize_symbol(symbol)
+    if trades.empty:
+        return WriteStats(0, 0, 0, ())
+    days = utc_date_of_ms(trades["ts"].to_numpy())
+    added = dupes = 0
+    touched: list[str] = []
+    for day in np.unique(days):
+        d = pd.Timestamp(day).date()
+        new = trades.loc[days == day, ["trade_id", "ts", "price", "size", "side"]]
+        new = new.drop_duplicates(subset="trade_id", keep="first")
+        dupes += int((days == day).sum()) - len(new)
+        target = trades_partition(paths, symbol, d)
+        old = _read_partition(target, TRADE_SCHEMA).drop(columns="seq")
+        fresh = new[~new["trade_id"].isin(old["trade_id"])]
+        dupes += len(new) - len(fresh)
+        if fresh.empty:
+            continue
+        merged = pd.concat([old, fresh], ignore_index=True).sort_values("ts", kind="mergesort")
+        merged["seq"] = np.arange(len(merged), dtype=np.int64)
+        write_table_atomic(pa.Table.from_pandas(merged, schema=TRADE_SCHEMA, preserve_index=False), target)
+        added += len(fresh)
+        touched.append(d.isoformat())
+    return WriteStats(len(trades), added, dupes, tuple(touched))
+
+
+def write_funding(paths: Paths, symbol: str, funding: pd.DataFrame) -> WriteStats:
+    """Merge funding rates (funding_ts, funding_rate) into daily partitions; a stored timestamp wins."""
+    symbol = normalize_symbol(symbol)
+    if funding.empty:
+        return WriteStats(0, 0, 0, ())
+    days = utc_date_of_ms(funding["funding_ts"].to_numpy())
+    added = dupes = 0
+    touched: list[str] = []
+    for day in np.unique(days):
+        d = pd.Timestamp(day).date()
+        new = funding.loc[days == day, ["funding_ts", "funding_rate"]].drop_duplicates("funding_ts")
+        target = funding_partition(paths, symbol, d)
+        old = _read_partition(target, FUNDING_SCHEMA)
+        fresh = new[~new["funding_ts"].isin(old["funding_ts"])]
+        dupes += int((days == day).sum()) - len(fresh)
+        if fresh.empty:
+            continue
+        merged = pd.concat([old, fresh], ignore_index=True).sort_values("funding_ts", kind="mergesort")
+        write_table_atomic(pa.Table.from_pandas(merged, schema=FUNDING_SCHEMA, preserve_index=False), target)
+        added += len(fresh)
+        touched.append(d.isoformat())
+    return WriteStats(len(funding), added, dupes, tuple(touched))
+
+
+def write_quarantine(paths: Paths, symbol: str, source_key: str, rows: pd.DataFrame) -> Path | None:
+    """Store rejected rows of one source file; keyed by the file's content hash so re-ingest overwrites."""
+    if rows.empty:
+        return None
+    target = paths.quarantine / f"symbol={normalize_symbol(symbol)}" / f"{source_key}.parquet"
+    write_table_atomic(pa.Table.from_pandas(rows, schema=QUARANTINE_SCHEMA, preserve_index=False), target)
+    return target
+
+
+def stored_trade_days(paths: Paths, symbol: str) -> list[date]:
+    """UTC days that have a trades partition for a symbol, sorted."""
+    root = paths.trades / f"symbol={normalize_symbol(symbol)}"
+    if not root.exists():
+        return []
+    days = []
+    for p in root.glob("date=*/trades.parquet"):
+        days.append(date.fromisoformat(p.parent.name.removeprefix("date=")))
+    return sorted(days)
+
+
+def stored_symbols(paths: Paths) -> list[str]:
+    """Symbols with at least one trades partition."""
+    if not paths.trades.exists():
+        return []
+    return sorted(p.name.removeprefix("symbol=") for p in paths.trades.glob("symbol=*") if p.is_dir())
+
+
+def now_ms() -> int:
+    """Current time in epoch milliseconds (UTC)."""
+    return int(datetime.now(timezone.utc).timestamp() * 1000)

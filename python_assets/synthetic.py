@@ -1,0 +1,204 @@
+"""Deterministic synthetic perpetual-swap market: trade ticks and 8-hourly funding per symbol and UTC day.
+
+The hourly skeleton (regimes, clustered volatility, hourly log-price anchors) is one seeded path per
+(seed, symbol) from EPOCH, so a day's ticks depend only on (seed, symbol, day) and days join up
+continuously: the last trade of a day sits next to the first trade of the next.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+from scipy.signal import lfilter
+
+EPOCH = date(2020, 1, 1)
+HORIZON_DAYS = 366 * 16  # the hourly skeleton covers 2020 .. 2035
+MS_PER_HOUR = 3_600_000
+MS_PER_DAY = 86_400_000
+REGIMES = ("range", "trend_up", "trend_down", "high_vol")
+FUNDING_HOURS = (0, 8, 16)
+DEFAULT_SEED = 7
+
+
+@dataclass(frozen=True)
+class SymbolProfile:
+    """Scale of one symbol: starting price, ticks per day, price tick, size lot, daily volatility."""
+
+    start_price: float
+    ticks_per_day: int
+    tick_size: float
+    lot: float
+    daily_vol: float
+
+
+PROFILES: dict[str, SymbolProfile] = {
+    "BTC-USDT": SymbolProfile(30_000.0, 60_000, 0.1, 0.001, 0.030),
+    "ETH-USDT": SymbolProfile(2_000.0, 40_000, 0.01, 0.01, 0.040),
+    "SOL-USDT": SymbolProfile(60.0, 25_000, 0.001, 0.1, 0.055),
+}
+
+# Per regime: multiplier of volatility, drift per hour in units of hourly sigma.
+_REGIME_VOL = np.array([0.7, 1.0, 1.0, 2.2])
+_REGIME_DRIFT = np.array([0.0, 0.08, -0.08, 0.0])
+
+
+def profile_for(symbol: str) -> SymbolProfile:
+    """Known profile, or a stable made-up one for any other symbol (scale-out runs use many)."""
+    if symbol in PROFILES:
+        return PROFILES[symbol]
+    h = zlib.crc32(symbol.encode())
+    price = float(10 ** (h % 400 / 100.0))  # 1 .. 10,000
+    tick = 10 ** np.floor(np.log10(price) - 4)
+    return SymbolProfile(price, 15_000 + h % 20_000, float(tick), 0.01, 0.03 + (h % 40) / 1000.0)
+
+
+def _symbol_key(symbol: str) -> int:
+    return zlib.crc32(symbol.encode("utf-8"))
+
+
+@dataclass(frozen=True)
+class HourlyPath:
+    """Hourly skeleton from EPOCH: regime index, hourly sigma (log units) and log-price anchors."""
+
+    regime: np.ndarray  # int8, one per hour
+    sigma: np.ndarray  # float64, one per hour
+    log_anchor: np.ndarray  # float64, one per hour boundary (len hours + 1)
+
+
+@lru_cache(maxsize=64)
+def hourly_path(seed: int, symbol: str) -> HourlyPath:
+    """Regime-switching, volatility-clustered hourly path; cached, cheap (~10 ms)."""
+    prof = profile_for(symbol)
+    rng = np.random.default_rng([seed, _symbol_key(symbol), 0])
+    n_hours = HORIZON_DAYS * 24
+    # Regimes: segments with geometric durations (mean ~36 h), next state never equal to the last.
+    n_seg = n_hours // 4
+    durations = rng.geometric(1 / 36.0, size=n_seg)
+    steps = rng.integers(1, len(REGIMES), size=n_seg)
+    states = np.cumsum(steps) % len(REGIMES)
+    regime = np.repeat(states, durations)[:n_hours].astype(np.int8)
+    # Volatility clustering: log-vol is AR(1) (persistence 0.985 per hour).
+    phi = 0.985
+    shocks = rng.normal(0.0, 0.06, size=n_hours)
+    log_vol = lfilter([1.0], [1.0, -phi], shocks)
+    base = prof.daily_vol / np.sqrt(24.0)
+    sigma = base * np.exp(log_vol - 0.5 * log_vol.var()) * _REGIME_VOL[regime]
+    z = rng.standard_t(5, size=n_hours) / np.sqrt(5 / 3)
+    returns = _REGIME_DRIFT[regime] * sigma + sigma * z
+    # Weak pull towards the start price (half-life ~4 months) keeps 16 years of prices plausible.
+    deviation = lfilter([1.0], [1.0, -(1.0 - 1.0 / (24 * 180))], returns)
+    log_anchor = np.log(prof.start_price) + np.concatenate([[0.0], deviation])
+    return HourlyPath(regime=regime, sigma=sigma, log_anchor=log_anchor)
+
+
+def day_index(day: date) -> int:
+    """Days since EPOCH; raises for days outside the generator's horizon."""
+    idx = (day - EPOCH).days
+    if not 0 <= idx < HORIZON_DAYS - 1:
+        raise ValueError(f"synthetic market covers {EPOCH} .. {EPOCH + timedelta(days=HORIZON_DAYS - 2)}, not {day}")
+    return idx
+
+
+def _quiet_gaps(rng: np.random.Generator) -> list[tuple[int, int]]:
+    """0-2 windows per day (ms offsets) in which nobody trades: 3 to 25 minutes long."""
+    gaps = []
+    for _ in range(rng.choice([0, 0, 1, 1, 2])):
+        start = int(rng.integers(0, MS_PER_DAY - 30 * 60_000))
+        gaps.append((start, start + int(rng.integers(3, 26)) * 60_000))
+    return gaps
+
+
+def generate_ticks(symbol: str, day: date, seed: int = DEFAULT_SEED) -> pd.DataFrame:
+    """Trade ticks of one UTC day: trade_id, ts (epoch ms UTC), price, size, side ('buy'/'sell')."""
+    prof = profile_for(symbol)
+    path = hourly_path(seed, symbol)
+    d = day_index(day)
+    rng = np.random.default_rng([seed, _symbol_key(symbol), 1, d])
+    day_start_ms = d * MS_PER_DAY + _EPOCH_MS
+    hours = np.arange(d * 24, d * 24 + 24)
+    sig = path.sigma[hours]
+    # Activity follows volatility and a mild intraday cycle (busiest around 14:00 UTC).
+    season = 1.0 + 0.35 * np.cos((np.arange(24) - 14) / 24 * 2 * np.pi)
+    weight = season * (sig / sig.mean()) ** 0.7
+    counts = rng.poisson(prof.ticks_per_day * weight / weight.sum())
+
+    parts_t, parts_logp, parts_up = [], [], []
+    for k, h in enumerate(hours):
+        n = int(counts[k])
+        if n == 0:
+            continue
+        offs = np.sort(rng.integers(0, MS_PER_HOUR, size=n))
+        u = np.append(offs / MS_PER_HOUR, 1.0)
+        du = np.diff(np.concatenate([[0.0], u]))
+        w = np.cumsum(rng.normal(0.0, 1.0, size=n + 1) * np.sqrt(du) * sig[k])
+        a0, a1 = path.log_anchor[h], path.log_anchor[h + 1]
+        bridge = a0 + u * (a1 - a0) + w - u * w[-1]
+        incr = np.diff(np.concatenate([[a0], bridge[:-1]]))
+        parts_t.append(day_start_ms + k * MS_PER_HOUR + offs)
+        parts_logp.append(bridge[:-1])
+        parts_up.append(incr)
+
+    ts = np.concatenate(parts_t) if parts_t else np.empty(0, dtype=np.int64)
+    logp = np.concatenate(parts_logp) if parts_logp else np.empty(0)
+    incr = np.concatenate(parts_up) if parts_up else np.empty(0)
+    keep = np.ones(len(ts), dtype=bool)
+    for g0, g1 in _quiet_gaps(rng):
+        keep &= ~((ts >= day_start_ms + g0) & (ts < day_start_ms + g1))
+    ts, logp, incr = ts[keep], logp[keep], incr[keep]
+    n = len(ts)
+    # Aggressor side leans with the move; the print sits half a spread away from mid on that side.
+    p_buy = np.where(incr > 0, 0.62, 0.38)
+    is_buy = rng.random(n) < p_buy
+    half_spread = 0.5e-4
+    raw_price = np.exp(logp) * (1 + np.where(is_buy, half_spread, -half_spread))
+    price = np.round(np.maximum(np.round(raw_price / prof.tick_size), 1) * prof.tick_size, 10)
+    lots = np.ceil(rng.lognormal(mean=np.log(3.0), sigma=1.2, size=n))
+    size = np.round(lots * prof.lot, 10)
+    return pd.DataFrame(
+        {
+            "trade_id": (np.int64(d) * 10_000_000 + np.arange(1, n + 1, dtype=np.int64)).astype(str),
+            "ts": ts.astype(np.int64),
+            "price": price,
+            "size": size,
+            "side": np.where(is_buy, "buy", "sell"),
+        }
+    )
+
+
+def generate_funding(symbol: str, day: date, seed: int = DEFAULT_SEED) -> pd.DataFrame:
+    """Funding rates settled at 00:00, 08:00 and 16:00 UTC: funding_ts (epoch ms), funding_rate.
+
+    The rate follows the premium built up over the previous 8 hours (trend => longs pay), plus noise,
+    clipped to BloFin's +-0.75% cap and rounded to 1e-6.
+    """
+    path = hourly_path(seed, symbol)
+    d = day_index(day)
+    rng = np.random.default_rng([seed, _symbol_key(symbol), 2, d])
+    rows = []
+    for hour in FUNDING_HOURS:
+        h = d * 24 + hour
+        past = path.log_anchor[h] - path.log_anchor[max(h - 8, 0)]
+        rate = 0.0001 + 0.02 * past + rng.normal(0.0, 0.00004)
+        rows.append((d * MS_PER_DAY + _EPOCH_MS + hour * MS_PER_HOUR, round(float(np.clip(rate, -0.0075, 0.0075)), 6)))
+    return pd.DataFrame(rows, columns=["funding_ts", "funding_rate"])
+
+
+def regime_of_day(symbol: str, day: date, seed: int = DEFAULT_SEED) -> list[str]:
+    """The 24 hourly regime labels the generator used for a day (ground truth for regime tests)."""
+    path = hourly_path(seed, symbol)
+    d = day_index(day)
+    return [REGIMES[i] for i in path.regime[d * 24 : d * 24 + 24]]
+
+
+def last_complete_days(n: int, now: datetime | None = None) -> list[date]:
+    """The n complete UTC days before today, oldest first."""
+    today = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).date()
+    return [today - timedelta(days=i) for i in range(n, 0, -1)]
+
+
+_EPOCH_MS = int(datetime(EPOCH.year, EPOCH.month, EPOCH.day, tzinfo=timezone.utc).timestamp() * 1000)
