@@ -56,10 +56,10 @@ def last_reported_day(paths: Paths) -> date | None:
     with duckdb.connect(str(paths.warehouse), read_only=True) as con:
         exists = con.execute(
             "select count(*) from information_schema.tables where table_name = 'daily_reports'"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         if not exists:
             return None
-        return con.execute("select max(report_date) from daily_reports").fetchone()[0]
+        return con.execute("select max(report_date) from daily_reports").fetchall()[0][0]
 
 
 @dataclass(frozen=True)

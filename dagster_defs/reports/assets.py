@@ -23,7 +23,7 @@ def daily_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     p = paths()
     written = []
     for day in window_days(*context.partition_time_window):
-        path = produce_daily_report(p, day, run={"run_id": context.run_id, "partition": day.isoformat()})
+        path = produce_daily_report(p, day, run={"run_id": context.run.run_id, "partition": day.isoformat()})
         log_event("daily_report_written", day=day.isoformat(), path=str(path))
         written.append(str(path))
     return dg.MaterializeResult(metadata={"paths": written, "latest": dg.MetadataValue.path(written[-1])})

@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): each figure is printed beside an in-run reference as a ratio."""

@@ -1,0 +1,61 @@
+"""Shared fixtures: a temp data dir per test, the dbt manifest once per run, a dbt runner."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from python_assets.config import DBT_PROJECT_DIR, Paths
+
+SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+def dbt_bin() -> str:
+    return shutil.which("dbt") or str(Path(sys.executable).parent / "dbt")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dbt_manifest() -> Path:
+    """dagster-dbt needs target/manifest.json at import: parse once when `make` has not."""
+    manifest = DBT_PROJECT_DIR / "target" / "manifest.json"
+    if not manifest.exists():
+        subprocess.run([dbt_bin(), "parse", "--quiet", "--profiles-dir", "."], cwd=DBT_PROJECT_DIR, check=True)
+    return manifest
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Paths:
+    """BLOFIN_DATA_DIR pointed at a fresh temp dir; returns its Paths."""
+    d = tmp_path / "data"
+    d.mkdir()
+    monkeypatch.setenv("BLOFIN_DATA_DIR", str(d))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    return Paths(d.resolve())
+
+
+def run_dbt(paths: Paths, *args: str, target: Path | None = None) -> subprocess.CompletedProcess:
+    """Run dbt against the warehouse in `paths` with its own target dir (the shared manifest stays put)."""
+    env = {**os.environ, "BLOFIN_DATA_DIR": str(paths.data_dir)}
+    target = target or paths.data_dir / "dbt_target"
+    cmd = [dbt_bin(), *args, "--profiles-dir", ".", "--target-path", str(target)]
+    proc = subprocess.run(cmd, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise AssertionError(f"dbt {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
+    return proc
+
+
+def shared_file(relative: str) -> Path:
+    """A file under ../shared/data, or skip the test when the shared folder is absent."""
+    p = SHARED_DATA / relative
+    if not p.exists():
+        pytest.skip(f"shared data not available: {p}")
+    return p
+
+
+TEST_DAYS = (date(2025, 3, 10), date(2025, 3, 11))

@@ -1,0 +1,132 @@
+"""The real Definitions, materialized for consecutive daily partitions in a temp dir, checked against pandas."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta, timezone
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import TEST_DAYS
+
+from dagster_defs.dbt.assets import dbt_build_args, partition_dbt_vars
+from dagster_defs.runner import materialize_days, partition_tags
+from python_assets.config import DEFAULT_SYMBOLS
+from python_assets.synthetic import generate_ticks
+
+
+def expected_day(symbol: str, day: date) -> dict:
+    """The report's numbers for one symbol-day, computed with pandas straight from the generator."""
+    t = generate_ticks(symbol, day).sort_values("ts", kind="mergesort")
+    prev = generate_ticks(symbol, day - timedelta(days=1))["price"].iloc[-1]
+    minutes = np.unique(t["ts"].to_numpy() // 60_000)
+    day_start = int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp()) // 60
+    present = np.zeros(1440, dtype=bool)
+    present[minutes - day_start] = True
+    runs, run = [], 0
+    for has_trade in present:
+        if has_trade and run:
+            runs.append(run)
+        run = 0 if has_trade else run + 1
+    runs += [run] if run else []
+    return {
+        "close": t["price"].iloc[-1],
+        "high": t["price"].max(),
+        "low": t["price"].min(),
+        "volume": t["size"].sum(),
+        "trade_count": len(t),
+        "return_1d": t["price"].iloc[-1] / prev - 1,
+        "bars": {tf: len(np.unique(t["ts"].to_numpy() // ms)) for tf, ms in
+                 {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000, "4h": 14_400_000, "1d": 86_400_000}.items()},
+        "gaps": {"gap_count": len(runs), "missing_minutes": int(sum(runs)), "longest_gap_minutes": max(runs, default=0)},
+    }
+
+
+def check_report(report: dict, day: date, has_previous_day: bool) -> None:
+    assert report["report_date"] == day.isoformat()
+    assert [s["symbol"] for s in report["symbols"]] == sorted(DEFAULT_SYMBOLS)
+    for s in report["symbols"]:
+        want = expected_day(s["symbol"], day)
+        assert s["close"] == want["close"] and s["high"] == want["high"] and s["low"] == want["low"]
+        assert s["trade_count"] == want["trade_count"]
+        assert s["volume"] == pytest.approx(want["volume"], rel=1e-12)
+        assert s["range_abs"] == pytest.approx(want["high"] - want["low"], rel=1e-12)
+        assert s["bars"] == want["bars"]
+        assert s["data_gaps"] == want["gaps"]
+        assert s["quarantined_rows"] == 0
+        if has_previous_day:
+            assert s["return_1d"] == pytest.approx(want["return_1d"], rel=1e-12)
+        else:
+            assert s["return_1d"] is None
+
+
+@pytest.mark.slow
+def test_two_consecutive_partitions_produce_reports_matching_pandas(data_dir):
+    first, second = TEST_DAYS
+    assert materialize_days(first, first).success
+    assert materialize_days(second, second).success
+
+    reports = {d: json.loads((data_dir.reports / f"{d.isoformat()}.json").read_text()) for d in TEST_DAYS}
+    check_report(reports[first], first, has_previous_day=False)
+    check_report(reports[second], second, has_previous_day=True)
+
+    with duckdb.connect(str(data_dir.warehouse), read_only=True) as con:
+        rows = con.execute("select report_date, report_json from daily_reports order by report_date").fetchall()
+        assert [r[0] for r in rows] == list(TEST_DAYS)
+        assert json.loads(rows[1][1])["symbols"] == reports[second]["symbols"]
+        bars_before = con.execute("select count(*) from bars_1m").fetchall()[0][0]
+
+    # Re-running a partition is idempotent: no duplicate bars or report rows, same numbers.
+    assert materialize_days(second, second).success
+    with duckdb.connect(str(data_dir.warehouse), read_only=True) as con:
+        assert con.execute("select count(*) from bars_1m").fetchall()[0][0] == bars_before
+        assert con.execute("select count(*) from daily_reports").fetchall()[0][0] == 2
+    rerun = json.loads((data_dir.reports / f"{second.isoformat()}.json").read_text())
+    assert rerun["symbols"] == reports[second]["symbols"]
+
+    log_lines = [json.loads(line) for line in data_dir.log_file.read_text().splitlines()]
+    events = {line["event"] for line in log_lines}
+    assert {"lake_generated", "dbt_build_started", "daily_report_written"} <= events
+    assert all(line["ts"].endswith("+00:00") for line in log_lines)
+
+
+@pytest.mark.slow
+def test_a_range_run_reports_every_day_of_the_range(data_dir):
+    first, second = TEST_DAYS
+    assert materialize_days(first, second).success
+    assert sorted(p.name for p in data_dir.reports.glob("*.json")) == [f"{d.isoformat()}.json" for d in TEST_DAYS]
+    check_report(json.loads((data_dir.reports / f"{second.isoformat()}.json").read_text()), second, True)
+
+
+def test_lake_source_without_data_fails_with_a_clear_message(data_dir, monkeypatch):
+    monkeypatch.setenv("BLOFIN_SOURCE", "lake")
+    import dagster as dg
+
+    from dagster_defs.ingest.assets import lake_market_data
+    from dagster_defs.resources import market_source_from_env
+
+    result = dg.materialize(
+        [lake_market_data], resources={"market_source": market_source_from_env()},
+        partition_key=TEST_DAYS[0].isoformat(), raise_on_error=False,
+    )
+    assert not result.success
+    failure = [e for e in result.all_events if e.is_step_failure][0]
+    assert "no trades in the lake for 2025-03-10" in str(failure.step_failure_data.error)
+
+
+def test_partition_window_becomes_dbt_vars_with_an_exclusive_end():
+    start, end = datetime(2025, 3, 10, tzinfo=timezone.utc), datetime(2025, 3, 11, tzinfo=timezone.utc)
+    assert partition_dbt_vars(start, end) == {"min_date": "2025-03-10", "max_date": "2025-03-11"}
+    args = dbt_build_args(start, end)
+    assert args[0] == "build" and json.loads(args[2]) == {"min_date": "2025-03-10", "max_date": "2025-03-11"}
+    assert dbt_build_args(start, end, full_refresh=True)[-1] == "--full-refresh"
+
+
+def test_partition_tags_select_one_day_or_a_range():
+    assert partition_tags(date(2025, 3, 10), date(2025, 3, 10)) == ("2025-03-10", {})
+    key, tags = partition_tags(date(2025, 3, 10), date(2025, 3, 12))
+    assert key is None and tags["dagster/asset_partition_range_end"] == "2025-03-12"
+    with pytest.raises(ValueError):
+        partition_tags(date(2025, 3, 12), date(2025, 3, 10))

@@ -1,0 +1,198 @@
+"""Ingestion: formats, timestamp units, dedupe on re-ingest, quarantine with reasons, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from python_assets.config import Paths
+from python_assets.ingest import IngestError, ingest_file, parse_timestamps_ms
+from python_assets.lake import normalize_symbol
+
+T0 = 1_741_564_800_000  # 2025-03-10T00:00:00Z
+NOW = T0 + 3 * 86_400_000
+ROWS = [
+    {"trade_id": "a1", "ts": T0 + 1_500, "price": 100.5, "size": 0.25, "side": "buy"},
+    {"trade_id": "a2", "ts": T0 + 61_000, "price": 100.0, "size": 1.0, "side": "sell"},
+    {"trade_id": "a3", "ts": T0 + 86_400_000 + 5, "price": 99.5, "size": 2.0, "side": "buy"},
+]
+
+
+def _iso(ms: int) -> str:
+    return pd.Timestamp(ms, unit="ms", tz="UTC").isoformat()
+
+
+def write_file(folder: Path, fmt: str, time_style: str, rows=ROWS) -> Path:
+    """ROWS in a given format with upper-case headers and times as ms, s (float) or ISO strings."""
+    conv = {"ms": lambda ms: ms, "s": lambda ms: ms / 1000, "iso": _iso}[time_style]
+    frame = pd.DataFrame(
+        {"Trade_ID": [r["trade_id"] for r in rows], "TIMESTAMP": [conv(r["ts"]) for r in rows],
+         "Price": [r["price"] for r in rows], "Amount": [r["size"] for r in rows], "Side": [r["side"] for r in rows]}
+    )
+    path = folder / f"trades_{time_style}.{fmt}"
+    if fmt == "csv":
+        frame.to_csv(path, index=False)
+    elif fmt == "parquet":
+        frame.to_parquet(path, index=False)
+    else:
+        path.write_text("".join(json.dumps(r) + "\n" for r in frame.to_dict(orient="records")))
+    return path
+
+
+def stored(paths: Paths, symbol: str = "BTC-USDT") -> pd.DataFrame:
+    root = paths.trades / f"symbol={symbol}"
+    if not root.exists():
+        return pd.DataFrame(columns=["trade_id", "ts", "price", "size", "side"])
+    frames = [pd.read_parquet(p) for p in sorted(root.glob("date=*/trades.parquet"))]
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
+@pytest.mark.parametrize("time_style", ["ms", "s", "iso"])
+def test_ingest_reads_every_format_and_time_style_to_the_same_rows(data_dir, tmp_path, fmt, time_style):
+    result = ingest_file(data_dir, write_file(tmp_path, fmt, time_style), "btc-usdt", now=NOW)
+    assert (result.rows_read, result.rows_added, result.quarantined) == (3, 3, 0)
+    got = stored(data_dir)[["trade_id", "ts", "price", "size", "side"]]
+    assert got.to_dict(orient="records") == ROWS
+    # hive partitions by UTC date: the third trade lands on the next day
+    assert result.partitions == ("2025-03-10", "2025-03-11")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
+def test_ingesting_the_same_file_twice_adds_nothing(data_dir, tmp_path, fmt):
+    path = write_file(tmp_path, fmt, "ms")
+    first = ingest_file(data_dir, path, "BTC-USDT", now=NOW)
+    files = {p: p.read_bytes() for p in data_dir.lake.rglob("*.parquet")}
+    second = ingest_file(data_dir, path, "BTC-USDT", now=NOW)
+    assert (first.rows_added, second.rows_added, second.duplicates) == (3, 0, 3)
+    assert len(stored(data_dir)) == 3
+    assert {p: p.read_bytes() for p in data_dir.lake.rglob("*.parquet")} == files
+
+
+def test_files_without_trade_ids_dedupe_on_the_full_row(data_dir, tmp_path):
+    path = tmp_path / "noid.csv"
+    path.write_text("time,price,qty\n1741564801,10,1\n1741564802,11,1\n1741564802,11,1\n")
+    first = ingest_file(data_dir, path, "ETH-USDT", now=NOW)
+    second = ingest_file(data_dir, path, "ETH-USDT", now=NOW)
+    # identical rows inside one file are distinct trades (occurrence number is part of the key) ...
+    assert first.rows_added == 3
+    # ... but the same file again adds nothing
+    assert second.rows_added == 0
+    assert len(stored(data_dir, "ETH-USDT")) == 3
+
+
+def test_mixed_good_and_bad_rows_keep_the_good_and_quarantine_the_bad_with_reasons(data_dir, tmp_path):
+    path = tmp_path / "mixed.csv"
+    path.write_text(
+        "id,ts,price,size,side\n"
+        f"1,{T0 + 1000},100,1,buy\n"  # good
+        f"2,{T0 + 2000},,1,buy\n"  # missing price
+        f"3,{T0 + 3000},-5,1,sell\n"  # non-positive price
+        f"4,{T0 + 4000},100,0,sell\n"  # non-positive size
+        f"5,yesterday,100,1,buy\n"  # unparsable time
+        f"6,{NOW + 3_600_000},100,1,buy\n"  # in the future
+        f"7,{T0 + 7000},abc,1,buy\n"  # non-numeric price
+        f"8,{T0 + 8000},100,1,hold\n"  # invalid side
+        f"9,{T0 + 9000},100,1\n"  # wrong field count
+        f"10,{T0 + 10_000},101,2,\n"  # good, side unknown
+        f"1,{T0 + 1000},100,1,buy\n"  # exact duplicate of row 1
+        f"10,{T0 + 11_000},102,2,sell\n"  # same id as a good row, different content
+    )
+    r = ingest_file(data_dir, path, "BTC-USDT", now=NOW)
+    assert (r.rows_read, r.rows_added, r.duplicates, r.quarantined) == (12, 2, 1, 9)
+    assert r.reasons == {
+        "conflicting_trade_id": 1, "invalid_side": 1, "malformed_row": 1, "missing_price": 1,
+        "non_numeric_price": 1, "non_positive_price": 1, "non_positive_size": 1, "time_in_future": 1,
+        "unparsable_time": 1,
+    }
+    good = stored(data_dir)
+    assert good["trade_id"].tolist() == ["1", "10"]
+    assert good["side"].isna().tolist() == [False, True]
+    q = pd.read_parquet(r.quarantine_file)
+    assert dict(zip(q["source_row"], q["reason"])) == {
+        3: "missing_price", 4: "non_positive_price", 5: "non_positive_size", 6: "unparsable_time",
+        7: "time_in_future", 8: "non_numeric_price", 9: "invalid_side", 10: "malformed_row",
+        13: "conflicting_trade_id",
+    }
+    assert json.loads(q.loc[q["source_row"] == 3, "raw_record"].iloc[0])["id"] == "2"
+
+
+def test_missing_required_columns_is_a_clear_error_and_writes_nothing(data_dir, tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("id,when,px\n1,1741564801,10\n")
+    with pytest.raises(IngestError, match=r"missing required column\(s\): ts, size"):
+        ingest_file(data_dir, path, "BTC-USDT", now=NOW)
+    assert not data_dir.lake.exists() or not any(data_dir.lake.rglob("*"))
+
+
+@pytest.mark.parametrize(
+    "body, suffix, message",
+    [("", ".csv", "is empty"), ("x", ".xlsx", "unsupported file type"), ("not parquet", ".parquet", "cannot read Parquet")],
+    ids=["empty", "unknown suffix", "corrupt parquet"],
+)
+def test_unusable_files_raise_ingest_error(data_dir, tmp_path, body, suffix, message):
+    path = tmp_path / f"f{suffix}"
+    path.write_text(body)
+    with pytest.raises(IngestError, match=message):
+        ingest_file(data_dir, path, "BTC-USDT", now=NOW)
+
+
+def test_headerless_csv_is_read_in_freqtrade_order(data_dir, tmp_path):
+    path = tmp_path / "kraken.csv"
+    path.write_text("1741564801.25,90.54,1.1\n1741564862,90.45,1.0\n")
+    r = ingest_file(data_dir, path, "BCH-EUR", now=NOW)
+    got = stored(data_dir, "BCH-EUR")
+    assert r.rows_added == 2
+    assert got["ts"].tolist() == [1_741_564_801_250, 1_741_564_862_000]
+    assert got["size"].tolist() == [1.1, 1.0]
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (1_741_564_801, 1_741_564_801_000),  # seconds
+        (1_741_564_801.5, 1_741_564_801_500),  # fractional seconds
+        (1_741_564_801_123, 1_741_564_801_123),  # ms
+        (1_741_564_801_123_456, 1_741_564_801_123),  # us
+        (1_741_564_801_123_456_789, 1_741_564_801_123),  # ns
+        ("2025-03-10T00:00:01.123Z", 1_741_564_801_123),
+        ("2025-03-10T02:00:01+02:00", 1_741_564_801_000),
+        ("2025-03-10 00:00:01", 1_741_564_801_000),  # naive ISO is UTC
+        ("not a time", None),
+        (None, None),
+    ],
+)
+def test_parse_timestamps_detects_units_and_iso(value, expected):
+    got = parse_timestamps_ms(pd.Series([value], dtype=object))
+    assert (None if pd.isna(got.iloc[0]) else int(got.iloc[0])) == expected
+
+
+def test_parquet_datetime_columns_are_taken_as_utc(data_dir, tmp_path):
+    path = tmp_path / "dt.parquet"
+    pd.DataFrame(
+        {"date": pd.to_datetime(["2025-03-10 00:00:01", "2025-03-10 00:00:02"]).tz_localize("Europe/Berlin"),
+         "price": [1.0, 2.0], "volume": [1.0, 1.0]}
+    ).to_parquet(path)
+    ingest_file(data_dir, path, "X-USDT", now=NOW)
+    assert stored(data_dir, "X-USDT")["ts"].tolist() == [1_741_564_801_000 - 3_600_000, 1_741_564_802_000 - 3_600_000]
+
+
+def test_lake_writes_leave_no_temp_files(data_dir, tmp_path):
+    ingest_file(data_dir, write_file(tmp_path, "csv", "ms"), "BTC-USDT", now=NOW)
+    assert [p.name for p in data_dir.lake.rglob("*") if p.is_file() and not p.name.endswith(".parquet")] == []
+
+
+@pytest.mark.parametrize(
+    "raw, expected", [("btc/usdt:usdt", "BTC-USDT"), ("BTC-USDT-SWAP", "BTC-USDT"), ("eth_usdt", "ETH-USDT")]
+)
+def test_normalize_symbol(raw, expected):
+    assert normalize_symbol(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["../etc", "BTC USDT", "a=b", ""])
+def test_normalize_symbol_refuses_unsafe_names(raw):
+    with pytest.raises(ValueError, match="invalid symbol"):
+        normalize_symbol(raw)

@@ -1,0 +1,66 @@
+"""Structured UTC logs, no naive-time calls anywhere, and the CLI's ingest/generate commands."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from dagster_defs.cli import main
+from python_assets.config import REPO_ROOT
+from python_assets.logs import log_event
+
+
+def test_log_event_writes_json_lines_with_utc_offsets(data_dir):
+    log_event("something_happened", rows=3, symbol="BTC-USDT")
+    line = json.loads(data_dir.log_file.read_text().splitlines()[-1])
+    assert line["event"] == "something_happened" and line["rows"] == 3 and line["symbol"] == "BTC-USDT"
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00$", line["ts"])
+
+
+def test_no_code_uses_naive_utc_helpers():
+    offenders = []
+    for folder in ("python_assets", "dagster_defs", "bench"):
+        for path in (REPO_ROOT / folder).rglob("*.py"):
+            text = path.read_text()
+            if re.search(r"utcnow\(|utcfromtimestamp\(", text):
+                offenders.append(str(path.relative_to(REPO_ROOT)))
+    assert offenders == []
+
+
+def test_cli_ingest_prints_counts_and_reasons(data_dir, tmp_path, capsys):
+    path = tmp_path / "t.csv"
+    path.write_text("ts,price,size,side\n1741564801000,10,1,buy\n1741564802000,-1,1,buy\n")
+    assert main(["ingest", str(path), "--symbol", "BTC-USDT"]) == 0
+    out = capsys.readouterr().out
+    assert "2 rows read, 1 added to BTC-USDT, 0 duplicates skipped, 1 quarantined" in out
+    assert "non_positive_price" in out
+    assert main(["ingest", str(path), "--symbol", "BTC-USDT"]) == 0
+    assert "0 added to BTC-USDT, 1 duplicates skipped" in capsys.readouterr().out
+
+
+def test_cli_ingest_missing_column_exits_2_with_the_column_names(data_dir, tmp_path, capsys):
+    path = tmp_path / "t.csv"
+    path.write_text("ts,price\n1741564801000,10\n")
+    assert main(["ingest", str(path), "--symbol", "BTC-USDT"]) == 2
+    assert "missing required column(s): size" in capsys.readouterr().err
+    assert not data_dir.lake.exists()
+
+
+def test_cli_generate_writes_each_symbol_day(data_dir, capsys):
+    assert main(["generate", "--start", "2025-03-10", "--end", "2025-03-11", "--symbols", "SOL-USDT"]) == 0
+    files = sorted(Path(p).parent.name for p in data_dir.trades.rglob("trades.parquet"))
+    assert files == ["date=2025-03-10", "date=2025-03-11"]
+    assert "new ticks" in capsys.readouterr().out
+    assert main(["generate", "--start", "2025-03-10", "--end", "2025-03-11", "--symbols", "SOL-USDT"]) == 0
+    assert "generated 0 new ticks" in capsys.readouterr().out
+    n = len(pd.read_parquet(data_dir.trades / "symbol=SOL-USDT"))
+    assert 30_000 < n < 70_000
+
+
+def test_cli_rejects_bad_dates():
+    with pytest.raises(SystemExit):
+        main(["generate", "--start", "10/03/2025", "--end", "2025-03-11"])
