@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from datetime import date, timedelta
@@ -54,17 +55,24 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_window(first: date, last: date) -> int:
-    from dagster_defs.runner import materialize_days, peak_memory, persistent_instance
+def _run_window(first: date, last: date, verbose: bool = False) -> int:
+    from dagster_defs.runner import materialize_days, output_to, peak_memory, persistent_instance
     from python_assets.reports.daily_report import report_path
 
     paths = export_data_dir()
+    run_log = paths.data_dir / "last_run.log"
+    run_log.unlink(missing_ok=True)
+    print(f"materializing {first}..{last} (Dagster and dbt output: {'below' if verbose else run_log}) ...", flush=True)
     t0 = time.perf_counter()
-    result = materialize_days(first, last, instance=persistent_instance(paths), raise_on_error=False)
+    with contextlib.nullcontext() if verbose else output_to(run_log):
+        result = materialize_days(first, last, instance=persistent_instance(paths), raise_on_error=False)
     elapsed = time.perf_counter() - t0
     mem = peak_memory()
     if not result.success:
-        print(f"materialization of {first}..{last} FAILED after {elapsed:.1f} s (see {paths.log_file})", file=sys.stderr)
+        for event in result.all_events:
+            if event.is_step_failure:
+                print(f"step {event.step_key} failed: {event.step_failure_data.error.message.strip()}", file=sys.stderr)
+        print(f"materialization of {first}..{last} FAILED after {elapsed:.1f} s (details: {run_log})", file=sys.stderr)
         return 1
     print(f"materialized {first}..{last} in {elapsed:.1f} s")
     print(f"peak memory: {mem.max_mib:.0f} MiB (python {mem.self_mib:.0f} MiB, largest child {mem.children_mib:.0f} MiB)")
@@ -73,7 +81,7 @@ def _run_window(first: date, last: date) -> int:
 
 
 def cmd_materialize(args: argparse.Namespace) -> int:
-    return _run_window(args.date, args.end or args.date)
+    return _run_window(args.date, args.end or args.date, args.verbose)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -87,7 +95,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"demo data: {len(days)} days {days[0]}..{days[-1]}, {added:,} new ticks in {time.perf_counter() - t0:.1f} s")
     done = last_reported_day(paths)
     first = days[-1] if done is None or done >= days[-1] else max(done + timedelta(days=1), days[0])
-    return _run_window(first, days[-1])
+    return _run_window(first, days[-1], args.verbose)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="generate the synthetic demo (last N days) and materialize the latest day")
     p.add_argument("--days", type=int, default=30)
     p.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    p.add_argument("--verbose", action="store_true", help="show Dagster and dbt output instead of logging it")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("generate", help="write synthetic ticks and funding for a date range into the lake")
@@ -114,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("materialize", help="run the whole asset graph for a day (or --end for a range)")
     p.add_argument("--date", type=_date, required=True)
     p.add_argument("--end", type=_date)
+    p.add_argument("--verbose", action="store_true", help="show Dagster and dbt output instead of logging it")
     p.set_defaults(func=cmd_materialize)
     return parser
 

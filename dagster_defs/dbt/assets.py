@@ -42,7 +42,9 @@ def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     window = context.partition_time_window
     args = dbt_build_args(window.start, window.end, config.full_refresh)
     log_event("dbt_build_started", args=args)
-    yield from dbt.cli(args, context=context).stream()
+    # One target dir under the data dir, replaced each run (dagster-dbt's default leaves a new
+    # folder in dbt_project/target per run).
+    yield from dbt.cli(args, context=context, target_path=paths.data_dir / "dbt_target").stream()
     log_event("dbt_build_finished", min_date=window.start.date().isoformat(), max_date=window.end.date().isoformat())
 
 
