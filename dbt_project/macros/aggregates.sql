@@ -19,3 +19,10 @@
 {% macro safe_divide(numerator, denominator) -%}
   ({{ numerator }}) / nullif({{ denominator }}, 0)
 {%- endmacro %}
+
+{#- Order-independent sum: values rounded to 12 decimals and added as DECIMAL(38, 12), so the
+    result is the same whatever order a parallel aggregation adds them in (a DOUBLE sum is not:
+    reruns and incremental builds would differ in the last bits). -#}
+{% macro exact_sum(expression) -%}
+  sum(cast({{ expression }} as decimal(38, 12)))
+{%- endmacro %}

@@ -1,6 +1,6 @@
 {#-
   OHLCV bars of width interval_ms rolled up from bars_1m: open/close of the first/last minute,
-  extreme high/low, summed volumes and counts, vwap = quote volume / base volume. Buckets are
+  extreme high/low, summed volumes (exact DECIMAL sums) and counts, vwap = quote volume / base volume. Buckets are
   aligned to 00:00 UTC, so every width up to 1d nests in a day and a daily partition window
   rebuilds whole buckets. Shared by bars_5m .. bars_1d (one definition, no copies).
 -#}
@@ -45,7 +45,7 @@ aggregated as (
         {{ last_by('close', 'bar_at_ms') }} as close,
         sum(volume) as volume,
         sum(volume_quote) as volume_quote,
-        sum(trade_count) as trade_count,
+        cast(sum(trade_count) as bigint) as trade_count,
         sum(buy_volume) as buy_volume,
         sum(sell_volume) as sell_volume,
         count(*) as minute_count
@@ -65,7 +65,7 @@ final as (
         close,
         volume,
         volume_quote,
-        {{ safe_divide('volume_quote', 'volume') }} as vwap,
+        cast({{ safe_divide('volume_quote', 'volume') }} as double) as vwap,
         trade_count,
         buy_volume,
         sell_volume,

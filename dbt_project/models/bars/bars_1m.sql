@@ -42,11 +42,11 @@ aggregated as (
         max(price) as high,
         min(price) as low,
         {{ last_by('price', 'trade_seq') }} as close,
-        sum(size) as volume,
-        sum(notional_quote) as volume_quote,
+        {{ exact_sum('size') }} as volume,
+        {{ exact_sum('notional_quote') }} as volume_quote,
         count(*) as trade_count,
-        coalesce(sum(case when is_buy then size end), 0) as buy_volume,
-        coalesce(sum(case when is_sell then size end), 0) as sell_volume
+        coalesce({{ exact_sum('case when is_buy then size end') }}, 0) as buy_volume,
+        coalesce({{ exact_sum('case when is_sell then size end') }}, 0) as sell_volume
     from bucketed
     group by symbol, bar_at_ms
 ),
@@ -63,7 +63,7 @@ final as (
         close,
         volume,
         volume_quote,
-        {{ safe_divide('volume_quote', 'volume') }} as vwap,
+        cast({{ safe_divide('volume_quote', 'volume') }} as double) as vwap,
         trade_count,
         buy_volume,
         sell_volume,
