@@ -98,6 +98,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _run_window(first, days[-1], args.verbose)
 
 
+def cmd_features(args: argparse.Namespace) -> int:
+    import json
+
+    from python_assets.config import DBT_PROJECT_DIR
+    from python_assets.features.registry import load_registry
+
+    manifest = DBT_PROJECT_DIR / "target" / "manifest.json"
+    if not manifest.exists():
+        print(f"error: {manifest} is missing: run `make manifest` (dbt parse) first", file=sys.stderr)
+        return 2
+    features = load_registry(manifest)
+    if args.format == "json":
+        print(json.dumps([f.as_dict() for f in features], indent=2))
+        return 0
+    print(f"{'feature':<24} {'group':<11} {'warmup':>6}  {'TA-Lib':<16} description")
+    for f in features:
+        print(f"{f.name:<24} {f.group:<11} {f.warmup_bars:>6}  {f.talib or '-':<16} {f.description}")
+    print(f"{len(features)} features ({sum(f.model != 'feat_recursive' for f in features)} plain SQL)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="blofin-stack", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -119,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--symbol", required=True)
     p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("features", help="list the feature registry (name, group, warm-up, TA-Lib reference)")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=cmd_features)
 
     p = sub.add_parser("materialize", help="run the whole asset graph for a day (or --end for a range)")
     p.add_argument("--date", type=_date, required=True)

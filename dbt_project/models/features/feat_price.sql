@@ -1,0 +1,45 @@
+{{ config(unique_key=['symbol', 'timeframe', 'bar_at_ms']) }}
+
+{#- Price features: returns over several horizons, candle shape, distance to rolling extremes, z-score. -#}
+{% set lookback = 60 %}
+
+with
+
+bars as (
+    {{ series_with_history(ref('int_bars_unioned'),
+        ['symbol', 'timeframe', 'bar_at_ms', 'bar_at', 'bar_date', 'open', 'high', 'low', 'close'], lookback) }}
+),
+
+computed as (
+    select
+        symbol,
+        timeframe,
+        bar_at_ms,
+        bar_at,
+        bar_date,
+
+        ---------- returns
+        close / {{ lag_by('close', 1) }} - 1 as ret_1,
+        close / {{ lag_by('close', 5) }} - 1 as ret_5,
+        close / {{ lag_by('close', 20) }} - 1 as ret_20,
+        ln(close / {{ lag_by('close', 1) }}) as log_ret_1,
+        ln(close / {{ lag_by('close', 5) }}) as log_ret_5,
+        ln(close / {{ lag_by('close', 20) }}) as log_ret_20,
+        ln(close / {{ lag_by('close', 60) }}) as log_ret_60,
+        open / {{ lag_by('close', 1) }} - 1 as gap_pct,
+
+        ---------- candle shape
+        {{ safe_divide('close - open', 'high - low') }} as body_ratio,
+        {{ safe_divide('high - greatest(open, close)', 'high - low') }} as upper_wick_ratio,
+        {{ safe_divide('least(open, close) - low', 'high - low') }} as lower_wick_ratio,
+        (high - low) / close as hl_range_pct,
+
+        ---------- position in the recent range
+        close / {{ rolling_full('max(high)', 20) }} - 1 as dist_high_20,
+        close / {{ rolling_full('min(low)', 20) }} - 1 as dist_low_20,
+        {{ safe_divide('close - ' ~ rolling_full('avg(close)', 20), rolling_full('stddev_pop(close)', 20)) }} as close_zscore_20
+    from bars
+)
+
+select * from computed
+{{ keep_partition_window() }}

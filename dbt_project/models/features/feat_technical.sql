@@ -1,0 +1,106 @@
+{{ config(unique_key=['symbol', 'timeframe', 'bar_at_ms']) }}
+
+{#- Classic technical indicators that are plain windows: moving averages, oscillators, channels. -#}
+{% set lookback = 50 %}
+
+with
+
+bars as (
+    {{ series_with_history(ref('int_bars_unioned'),
+        ['symbol', 'timeframe', 'bar_at_ms', 'bar_at', 'bar_date', 'high', 'low', 'close'], lookback) }}
+),
+
+numbered as (
+    select
+        *,
+        row_number() over ({{ series_order() }}) as series_row,
+        (high + low + close) / 3 as typical_price,
+        {{ lag_by('close') }} as prev_close
+    from bars
+),
+
+windows as (
+    select
+        *,
+        {{ rolling_full('avg(close)', 10) }} as sma_10,
+        {{ rolling_full('avg(close)', 20) }} as sma_20,
+        {{ rolling_full('avg(close)', 50) }} as sma_50,
+        {{ rolling_full('avg(close)', 12) }} as sma_12,
+        {{ rolling_full('avg(close)', 26) }} as sma_26,
+        {{ rolling_full('sum(series_row * close)', 20) }} - (series_row - 20) * {{ rolling('sum(close)', 20) }} as wma_20_numerator,
+        {{ rolling_full('max(high)', 14) }} as highest_14,
+        {{ rolling_full('min(low)', 14) }} as lowest_14,
+        {{ rolling_full('avg(typical_price)', 20) }} as typical_sma_20,
+        {{ rows_since_extreme('high', 25, 'max') }} as rows_since_high_25,
+        {{ rows_since_extreme('low', 25, 'min') }} as rows_since_low_25,
+        count(*) over ({{ series_order() }} rows between 25 preceding and current row) as rows_26,
+        {{ lag_by('close', 10) }} as close_10_back,
+        case when prev_close is not null then close - least(low, prev_close) end as buying_pressure,
+        case when prev_close is not null then greatest(high, prev_close) - least(low, prev_close) end as ult_range,
+        {{ rolling_full('max(high)', 20) }} as donchian_high_20,
+        {{ rolling_full('min(low)', 20) }} as donchian_low_20,
+        {{ rolling_full('sum(series_row * close)', 20) }} - (series_row - 9.5) * {{ rolling('sum(close)', 20) }} as slope_numerator_20
+    from numbered
+),
+
+oscillators as (
+    select
+        *,
+        case when highest_14 > lowest_14 then 100 * (close - lowest_14) / (highest_14 - lowest_14)
+             when highest_14 is not null then 0 end as stoch_fast_k_14,
+        {{ rolling_mean_abs_deviation('typical_price', 'typical_sma_20', 20) }} as typical_mad_20,
+        {{ rolling('sum(buying_pressure)', 7) }} / nullif({{ rolling('sum(ult_range)', 7) }}, 0) as ult_avg_7,
+        {{ rolling('sum(buying_pressure)', 14) }} / nullif({{ rolling('sum(ult_range)', 14) }}, 0) as ult_avg_14,
+        {{ rolling('sum(buying_pressure)', 28) }} / nullif({{ rolling('sum(ult_range)', 28) }}, 0) as ult_avg_28,
+        {{ rolling('count(ult_range)', 28) }} as ult_rows_28
+    from windows
+),
+
+smoothed as (
+    select
+        *,
+        case when {{ rolling('count(stoch_fast_k_14)', 3) }} = 3 then {{ rolling('avg(stoch_fast_k_14)', 3) }} end as stoch_k_14
+    from oscillators
+),
+
+computed as (
+    select
+        symbol,
+        timeframe,
+        bar_at_ms,
+        bar_at,
+        bar_date,
+
+        ---------- moving averages
+        sma_10,
+        sma_20,
+        sma_50,
+        wma_20_numerator / 210.0 as wma_20,
+        100 * (sma_12 - sma_26) / nullif(sma_26, 0) as ppo_12_26,
+        slope_numerator_20 / 665.0 as linreg_slope_20,
+
+        ---------- oscillators (stoch %K is published from the bar %D exists, as TA-Lib aligns them)
+        case when {{ rolling('count(stoch_k_14)', 3) }} = 3 then stoch_k_14 end as stoch_k_14,
+        case when {{ rolling('count(stoch_k_14)', 3) }} = 3 then {{ rolling('avg(stoch_k_14)', 3) }} end as stoch_d_3,
+        case when highest_14 > lowest_14 then -100 * (highest_14 - close) / (highest_14 - lowest_14)
+             when highest_14 is not null then 0 end as willr_14,
+        case when typical_mad_20 > 0 and typical_sma_20 is not null
+                 then (typical_price - typical_sma_20) / (0.015 * typical_mad_20)
+             when typical_sma_20 is not null then 0 end as cci_20,
+        case when rows_26 = 26 then 100 * (25 - rows_since_high_25) / 25.0 end as aroon_up_25,
+        case when rows_26 = 26 then 100 * (25 - rows_since_low_25) / 25.0 end as aroon_down_25,
+        case when rows_26 = 26 then 100 * (rows_since_low_25 - rows_since_high_25) / 25.0 end as aroon_osc_25,
+        100 * (close / close_10_back - 1) as roc_10,
+        close - close_10_back as mom_10,
+        case when ult_rows_28 = 28
+            then 100 * (4 * ult_avg_7 + 2 * ult_avg_14 + ult_avg_28) / 7 end as ultosc_7_14_28,
+
+        ---------- channels
+        donchian_high_20,
+        donchian_low_20,
+        (donchian_high_20 + donchian_low_20) / 2 as donchian_mid_20
+    from smoothed
+)
+
+select * from computed
+{{ keep_partition_window() }}

@@ -1,0 +1,143 @@
+"""Features: registry, TA-Lib/pandas cross-checks, NULL warm-ups, no lookahead, incremental == full."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import TEST_DAYS, run_dbt, shared_file
+from feature_reference import all_references
+
+from python_assets.config import DBT_PROJECT_DIR, Paths
+from python_assets.features.registry import load_registry
+from python_assets.market import generate_market
+
+SERIES_COLUMNS = "symbol, timeframe, bar_at_ms, open, high, low, close, volume, vwap, buy_volume, sell_volume"
+
+
+def registry():
+    return load_registry(DBT_PROJECT_DIR / "target" / "manifest.json")
+
+
+def features_frame(paths: Paths) -> pd.DataFrame:
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        feats = con.execute("select * from features order by symbol, timeframe, bar_at_ms").df()
+        series = con.execute(f"select {SERIES_COLUMNS} from int_bars_unioned").df()
+    return feats.merge(series[["symbol", "timeframe", "bar_at_ms", "vwap", "buy_volume", "sell_volume"]],
+                       on=["symbol", "timeframe", "bar_at_ms"])
+
+
+@pytest.fixture(scope="module")
+def synthetic_features(tmp_path_factory) -> pd.DataFrame:
+    paths = Paths(tmp_path_factory.mktemp("features") / "data")
+    generate_market(paths, ["BTC-USDT"], TEST_DAYS)
+    run_dbt(paths, "build", "--exclude", "daily_market_summary")
+    return features_frame(paths)
+
+
+@pytest.fixture(scope="module")
+def synthetic_series(synthetic_features) -> Series:
+    return Series(synthetic_features)
+
+
+class Series:
+    """Feature frame split into (symbol, timeframe) series, each with its references computed once."""
+
+    def __init__(self, frame: pd.DataFrame):
+        self.parts = []
+        for key, g in frame.groupby(["symbol", "timeframe"]):
+            g = g.sort_values("bar_at_ms").reset_index(drop=True)
+            self.parts.append((key, g, all_references(g)))
+
+
+def assert_matches_reference(series: Series, feature: str, min_rows: int = 1) -> int:
+    """Compare one feature with its reference on every series; returns the number of values compared."""
+    compared = 0
+    for (symbol, tf), g, refs in series.parts:
+        want = refs[feature]
+        got = g[feature].to_numpy()
+        if feature == "regime":
+            got_list = [None if pd.isna(x) else x for x in got]
+            assert got_list == list(want), f"{feature} on {symbol} {tf}"
+            compared += sum(w is not None for w in want)
+            continue
+        got, want = got.astype(float), np.asarray(want, dtype=float)
+        assert np.array_equal(np.isnan(got), np.isnan(want)), (
+            f"{feature} on {symbol} {tf}: NULL pattern differs at rows "
+            f"{np.flatnonzero(np.isnan(got) != np.isnan(want))[:10]}"
+        )
+        ok = ~np.isnan(want)
+        np.testing.assert_allclose(got[ok], want[ok], rtol=1e-6, atol=1e-10, err_msg=f"{feature} on {symbol} {tf}")
+        compared += int(ok.sum())
+    assert compared >= min_rows, f"{feature}: only {compared} values compared"
+    return compared
+
+
+def test_registry_has_at_least_60_features_in_groups_with_warmups():
+    reg = registry()
+    assert len(reg) >= 60
+    assert {f.group for f in reg} == {"price", "volume", "volatility", "technical", "regime"}
+    assert all(f.description and f.warmup_bars >= 0 for f in reg)
+    sql = [f for f in reg if f.model != "feat_recursive"]
+    assert len(sql) / len(reg) >= 0.75, "at least 75% of the features must be plain SQL models"
+
+
+def test_every_registered_feature_is_a_column_of_features(synthetic_features):
+    missing = [f.name for f in registry() if f.name not in synthetic_features.columns]
+    assert missing == []
+
+
+@pytest.mark.parametrize("feature", [f.name for f in load_registry(DBT_PROJECT_DIR / "target" / "manifest.json")])
+def test_feature_matches_its_reference_on_synthetic_bars(synthetic_series, feature):
+    assert_matches_reference(synthetic_series, feature, min_rows=100)
+
+
+@pytest.mark.parametrize("feature", [f.name for f in load_registry(DBT_PROJECT_DIR / "target" / "manifest.json")])
+def test_warmup_rows_are_null_and_the_next_row_is_not(synthetic_features, feature):
+    spec = next(f for f in registry() if f.name == feature)
+    g = synthetic_features[synthetic_features["timeframe"] == "1m"].sort_values("bar_at_ms")
+    values = g[feature].tolist()
+    assert all(pd.isna(v) for v in values[: spec.warmup_bars])
+    assert not pd.isna(values[spec.warmup_bars]) or feature in ("body_ratio", "upper_wick_ratio", "lower_wick_ratio")
+
+
+def test_features_match_talib_on_freqtrade_candles(tmp_path):
+    """Real candles (5m ETH/BTC from freqtrade's test data) loaded as a bar series."""
+    candles = pd.read_feather(shared_file("freqtrade/ETH_BTC-5m.feather"))
+    paths = Paths(tmp_path / "data")
+    paths.data_dir.mkdir(parents=True)
+    generate_market(paths, ["BTC-USDT"], TEST_DAYS[:1])  # the lake must exist for the staging views
+    run_dbt(paths, "run", "--select", "staging", "bars")
+    with duckdb.connect(str(paths.warehouse)) as con:
+        frame = pd.DataFrame({
+            "symbol": "ETH-BTC", "bar_at_ms": (candles["date"].dt.tz_convert("UTC") - pd.Timestamp(0, tz="UTC")) // pd.Timedelta("1ms"),
+            "open": candles["open"], "high": candles["high"], "low": candles["low"], "close": candles["close"],
+            "volume": candles["volume"],
+        })
+        con.register("candles", frame)
+        con.execute("delete from bars_1m")
+        con.execute("""
+            insert into bars_1m
+            select symbol, make_timestamptz(bar_at_ms * 1000), bar_at_ms, cast(epoch_ms(bar_at_ms) as date),
+                   open, high, low, close, volume, volume * close, close, 1, volume / 2, volume / 2, 1
+            from candles
+        """)
+    run_dbt(paths, "run", "--select", "bars_5m", "bars_15m", "bars_1h", "bars_4h", "bars_1d", "int_bars_unioned+",
+            "--exclude", "daily_market_summary", "--full-refresh")
+    frame = features_frame(paths)
+    frame = frame[frame["timeframe"] == "1m"]
+    assert len(frame) == len(candles)
+    series = Series(frame)
+    for f in registry():
+        assert_matches_reference(series, f.name, min_rows=1)
+
+
+def test_features_cli_lists_the_registry(capsys):
+    from dagster_defs.cli import main
+
+    assert main(["features", "--format", "json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert len(listed) == len(registry()) and {"name", "group", "warmup_bars", "talib", "description"} <= set(listed[0])
