@@ -39,7 +39,8 @@ windows as (
         case when prev_close is not null then greatest(high, prev_close) - least(low, prev_close) end as ult_range,
         {{ rolling_full('max(high)', 20) }} as donchian_high_20,
         {{ rolling_full('min(low)', 20) }} as donchian_low_20,
-        {{ rolling_full('sum(series_row * close)', 20) }} - (series_row - 9.5) * {{ rolling('sum(close)', 20) }} as slope_numerator_20
+        {#- regr_slope keeps centred co-moments: no cancellation against the large row numbers -#}
+        {{ rolling_full('regr_slope(close, series_row)', 20) }} as linreg_slope_20
     from numbered
 ),
 
@@ -77,7 +78,7 @@ computed as (
         sma_50,
         wma_20_numerator / 210.0 as wma_20,
         100 * (sma_12 - sma_26) / nullif(sma_26, 0) as ppo_12_26,
-        slope_numerator_20 / 665.0 as linreg_slope_20,
+        linreg_slope_20,
 
         ---------- oscillators (stoch %K is published from the bar %D exists, as TA-Lib aligns them)
         case when {{ rolling('count(stoch_k_14)', 3) }} = 3 then stoch_k_14 end as stoch_k_14,

@@ -1,3 +1,5 @@
+{#- Funding is optional (ingested trade files come without it): an empty typed relation stands in. -#}
+{% if lake_has_files('funding/*/*/funding.parquet') %}
 with
 
 source as (
@@ -20,3 +22,12 @@ renamed as (
 )
 
 select * from renamed
+{% else %}
+select
+    cast(null as varchar) as symbol,
+    cast(null as double) as funding_rate,
+    cast(null as bigint) as funding_at_ms,
+    cast(null as timestamptz) as funding_at,
+    cast(null as date) as funding_date
+where false
+{% endif %}
