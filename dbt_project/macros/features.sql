@@ -81,3 +81,15 @@
   series_row - {{ 'arg_max' if extreme == 'max' else 'arg_min' }}(series_row, {{ 'struct_pack(v := ' ~ column ~ ', r := series_row)' if extreme == 'max' else 'struct_pack(v := ' ~ column ~ ', r := -series_row)' }})
     over ({{ series_order() }} rows between {{ n }} preceding and current row)
 {%- endmacro %}
+
+{#- Each lower-timeframe bar joined to the last higher-timeframe bar that had closed when the lower
+    bar closed (higher bar open + width <= lower bar open + width): never a bar still forming. -#}
+{% macro join_last_closed(lower, higher) -%}
+  {{ return(adapter.dispatch('join_last_closed', 'blofin_stack')(lower, higher)) }}
+{%- endmacro %}
+
+{% macro duckdb__join_last_closed(lower, higher) -%}
+  asof left join {{ higher }}
+    on {{ lower }}.symbol = {{ higher }}.symbol
+   and {{ lower }}.closes_at_ms >= {{ higher }}.closes_at_ms
+{%- endmacro %}

@@ -17,6 +17,7 @@ class Feature:
     warmup_bars: int
     talib: str | None
     description: str
+    higher_timeframe: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -33,6 +34,6 @@ def load_registry(manifest_path: Path) -> list[Feature]:
             meta = col.get("meta") or col.get("config", {}).get("meta") or {}
             if meta.get("feature"):
                 out.append(Feature(col["name"], node["name"], meta["group"], int(meta["warmup_bars"]),
-                                   meta.get("talib"), col.get("description", "")))
-    order = {m: i for i, m in enumerate(["feat_price", "feat_volume", "feat_volatility", "feat_technical", "feat_recursive", "feat_regime"])}
+                                   meta.get("talib"), col.get("description", ""), meta.get("higher_timeframe")))
+    order = {m: i for i, m in enumerate(["feat_price", "feat_volume", "feat_volatility", "feat_technical", "feat_recursive", "feat_regime", "feat_htf_context"])}
     return sorted(out, key=lambda f: order.get(f.model, 99))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 
 import duckdb
 import numpy as np
@@ -33,7 +34,7 @@ def features_frame(paths: Paths) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def synthetic_features(tmp_path_factory) -> pd.DataFrame:
     paths = Paths(tmp_path_factory.mktemp("features") / "data")
-    generate_market(paths, ["BTC-USDT"], TEST_DAYS)
+    generate_market(paths, ["SOL-USDT"], [date(2025, 3, 4) + timedelta(days=i) for i in range(8)])
     run_dbt(paths, "build", "--exclude", "daily_market_summary")
     return features_frame(paths)
 
@@ -80,6 +81,7 @@ def test_registry_has_at_least_60_features_in_groups_with_warmups():
     reg = registry()
     assert len(reg) >= 60
     assert {f.group for f in reg} == {"price", "volume", "volatility", "technical", "regime"}
+    assert all(f.name.startswith("htf_") == (f.higher_timeframe is not None) for f in reg)
     assert all(f.description and f.warmup_bars >= 0 for f in reg)
     sql = [f for f in reg if f.model != "feat_recursive"]
     assert len(sql) / len(reg) >= 0.75, "at least 75% of the features must be plain SQL models"
@@ -90,12 +92,16 @@ def test_every_registered_feature_is_a_column_of_features(synthetic_features):
     assert missing == []
 
 
-@pytest.mark.parametrize("feature", [f.name for f in load_registry(DBT_PROJECT_DIR / "target" / "manifest.json")])
+SINGLE_SERIES = [f.name for f in load_registry(DBT_PROJECT_DIR / "target" / "manifest.json") if not f.higher_timeframe]
+CONTEXT = [f for f in load_registry(DBT_PROJECT_DIR / "target" / "manifest.json") if f.higher_timeframe]
+
+
+@pytest.mark.parametrize("feature", SINGLE_SERIES)
 def test_feature_matches_its_reference_on_synthetic_bars(synthetic_series, feature):
     assert_matches_reference(synthetic_series, feature, min_rows=100)
 
 
-@pytest.mark.parametrize("feature", [f.name for f in load_registry(DBT_PROJECT_DIR / "target" / "manifest.json")])
+@pytest.mark.parametrize("feature", SINGLE_SERIES)
 def test_warmup_rows_are_null_and_the_next_row_is_not(synthetic_features, feature):
     spec = next(f for f in registry() if f.name == feature)
     g = synthetic_features[synthetic_features["timeframe"] == "1m"].sort_values("bar_at_ms")
@@ -131,8 +137,29 @@ def test_features_match_talib_on_freqtrade_candles(tmp_path):
     frame = frame[frame["timeframe"] == "1m"]
     assert len(frame) == len(candles)
     series = Series(frame)
-    for f in registry():
-        assert_matches_reference(series, f.name, min_rows=1)
+    for name in SINGLE_SERIES:
+        assert_matches_reference(series, name, min_rows=1)
+
+
+@pytest.mark.parametrize("feature", CONTEXT, ids=lambda f: f.name)
+def test_higher_timeframe_context_comes_from_the_last_closed_higher_bar(synthetic_features, feature):
+    """pandas merge_asof on close times: the higher bar must have closed by the lower bar's close."""
+    width = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000, "4h": 14_400_000, "1d": 86_400_000}
+    source = feature.name.removeprefix(f"htf_{feature.higher_timeframe}_")
+    higher = synthetic_features[synthetic_features["timeframe"] == feature.higher_timeframe]
+    higher = higher.assign(closes=higher["bar_at_ms"] + width[feature.higher_timeframe])[["symbol", "closes", source]]
+    checked = 0
+    for tf, ms in width.items():
+        lower = synthetic_features[synthetic_features["timeframe"] == tf].sort_values("bar_at_ms")
+        if ms >= width[feature.higher_timeframe]:
+            assert lower[feature.name].isna().all()
+            continue
+        lower = lower.assign(closes=lower["bar_at_ms"] + ms)
+        want = pd.merge_asof(lower[["symbol", "closes"]], higher.sort_values("closes"), on="closes", by="symbol")[source]
+        got = lower[feature.name].reset_index(drop=True)
+        assert [None if pd.isna(x) else x for x in got] == [None if pd.isna(x) else x for x in want], tf
+        checked += int(want.notna().sum())
+    assert checked > 0 or higher[source].isna().all()  # short data: the higher timeframe is still warming up
 
 
 def test_features_cli_lists_the_registry(capsys):

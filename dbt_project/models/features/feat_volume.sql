@@ -19,11 +19,16 @@ flows as (
     from bars
 ),
 
+{#- A typical price within 1e-13 relative of the previous one is unchanged (no flow either way):
+    (h + l + c) / 3 of two equal-valued bars can differ in the last bit, and TA-Lib treats such
+    differences as zero too. -#}
 signed_flows as (
     select
         *,
-        case when typical_price > {{ lag_by('typical_price') }} then typical_price * volume else 0 end as positive_flow,
-        case when typical_price < {{ lag_by('typical_price') }} then typical_price * volume else 0 end as negative_flow,
+        case when typical_price - {{ lag_by('typical_price') }} > 1e-13 * abs({{ lag_by('typical_price') }})
+            then typical_price * volume else 0 end as positive_flow,
+        case when {{ lag_by('typical_price') }} - typical_price > 1e-13 * abs({{ lag_by('typical_price') }})
+            then typical_price * volume else 0 end as negative_flow,
         {{ lag_by('typical_price') }} is not null as has_previous
     from flows
 ),
