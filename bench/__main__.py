@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 
-from bench import tick_to_1m
+from bench import features, tick_to_1m
 
 
 def main() -> int:
     tick_to_1m.run()
+    features.run()
     print("\nresults written to bench/results.json")
     return 0
 

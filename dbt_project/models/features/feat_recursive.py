@@ -10,5 +10,8 @@ def model(dbt, session):
     dbt.config(materialized="table")
     from python_assets.features.recursive import recursive_features
 
+    import pyarrow as pa
+
     bars = dbt.ref("int_bars_unioned").project("symbol, timeframe, bar_at_ms, high, low, close, volume").df()
-    return recursive_features(bars)
+    # Arrow hands the result back to DuckDB without a row-by-row conversion of the string keys.
+    return pa.Table.from_pandas(recursive_features(bars), preserve_index=False)
