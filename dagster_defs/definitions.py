@@ -8,6 +8,7 @@ from dagster_defs.dbt import assets as dbt_assets
 from dagster_defs.ingest import assets as ingest_assets
 from dagster_defs.reports import assets as report_assets
 from dagster_defs.resources import resources
+from dagster_defs import schedules
 
 
 def build_defs() -> dg.Definitions:
@@ -15,6 +16,7 @@ def build_defs() -> dg.Definitions:
         ingest_assets.defs,
         dbt_assets.defs,
         report_assets.defs,
+        schedules.defs,
         dg.Definitions(resources=resources()),
     )
 
