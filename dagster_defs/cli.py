@@ -119,6 +119,23 @@ def cmd_features(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_query(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from python_assets.query import QueryRefused, run_query
+
+    paths = export_data_dir()
+    try:
+        print(run_query(paths.warehouse, args.sql, args.format))
+    except QueryRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except duckdb.Error as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="blofin-stack", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -144,6 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("features", help="list the feature registry (name, group, warm-up, TA-Lib reference)")
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=cmd_features)
+
+    p = sub.add_parser("query", help="read-only SQL on the warehouse")
+    p.add_argument("sql")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.set_defaults(func=cmd_query)
 
     p = sub.add_parser("materialize", help="run the whole asset graph for a day (or --end for a range)")
     p.add_argument("--date", type=_date, required=True)

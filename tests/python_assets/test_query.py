@@ -1,0 +1,46 @@
+"""`blofin-stack query`: read-only, refuses writes with a clear message, three output formats."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+
+from dagster_defs.cli import main
+from python_assets.query import QueryRefused, check_read_only
+
+
+@pytest.fixture
+def warehouse(data_dir):
+    with duckdb.connect(str(data_dir.warehouse)) as con:
+        con.execute("create table t as select * from (values (1, 'a'), (2, 'b')) v(id, name)")
+    return data_dir
+
+
+@pytest.mark.parametrize(
+    "sql",
+    ["INSERT INTO t VALUES (3, 'c')", "update t set id = 1", "DELETE FROM t", "create table x (a int)",
+     "ATTACH 'other.db'", "COPY t TO 'x.csv'", "select 1; drop table t", "with x as (select 1) insert into t select 1, 'z'"],
+)
+def test_writes_are_refused_with_a_clear_message(warehouse, capsys, sql):
+    assert main(["query", sql]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and ("read-only" in err or "one statement" in err)
+    with duckdb.connect(str(warehouse.warehouse), read_only=True) as con:
+        assert con.execute("select count(*) from t").fetchall()[0][0] == 2
+
+
+def test_select_prints_a_table_csv_and_json(warehouse, capsys):
+    assert main(["query", "select * from t order by id"]) == 0
+    assert "(2 rows)" in capsys.readouterr().out
+    assert main(["query", "select * from t order by id", "--format", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["id,name", "1,a", "2,b"]
+    assert main(["query", "select * from t where name = 'insert'", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
+def test_keywords_inside_strings_and_comments_do_not_count():
+    check_read_only("select 'delete me' as x -- update later")
+    with pytest.raises(QueryRefused):
+        check_read_only("select 1 /* ok */; delete from t")
