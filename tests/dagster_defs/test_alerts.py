@@ -1,0 +1,70 @@
+"""A failing run produces an alert line and a POST to a local webhook."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import dagster as dg
+import pytest
+
+from dagster_defs.sensors import run_failure_sensor
+
+
+@pytest.fixture
+def webhook():
+    received: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/hook", received
+    server.shutdown()
+
+
+def failing_run(instance: dg.DagsterInstance):
+    @dg.op
+    def explode():
+        raise RuntimeError("disk full while writing bars")
+
+    @dg.job
+    def broken_job():
+        explode()
+
+    return broken_job.execute_in_process(instance=instance, raise_on_error=False, tags={"dagster/partition": "2025-03-10"})
+
+
+def test_failed_run_writes_an_alert_and_posts_the_webhook(data_dir, monkeypatch, webhook):
+    url, received = webhook
+    monkeypatch.setenv("BLOFIN_ALERT_WEBHOOK_URL", url)
+    with dg.instance_for_test() as instance:
+        result = failing_run(instance)
+        assert not result.success
+        failure = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
+        ctx = dg.build_run_status_sensor_context(
+            sensor_name="run_failure_sensor", dagster_instance=instance, dagster_run=result.dagster_run,
+            dagster_event=failure,
+        ).for_run_failure()
+        run_failure_sensor(ctx)
+    alert = json.loads((data_dir.data_dir / "alerts.log").read_text().splitlines()[-1])
+    assert alert["kind"] == "run_failure" and alert["job"] == "broken_job" and alert["partition"] == "2025-03-10"
+    assert alert["ts"].endswith("+00:00")
+    assert received == [alert]
+
+
+def test_alert_without_webhook_only_logs(data_dir, monkeypatch):
+    from python_assets.alerts import build_alert, raise_alert
+
+    monkeypatch.delenv("BLOFIN_ALERT_WEBHOOK_URL", raising=False)
+    assert raise_alert(data_dir, build_alert("test", "hello")) is None
+    assert json.loads((data_dir.data_dir / "alerts.log").read_text())["message"] == "hello"
