@@ -158,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--symbol", required=True)
     p.set_defaults(func=cmd_ingest)
 
+    p = sub.add_parser("backfill", help="materialize every day from --start to --end in one run (idempotent)")
+    p.add_argument("--start", type=_date, required=True)
+    p.add_argument("--end", type=_date, required=True)
+    p.add_argument("--verbose", action="store_true", help="show Dagster and dbt output instead of logging it")
+    p.set_defaults(func=lambda a: _run_window(a.start, a.end, a.verbose))
+
     p = sub.add_parser("features", help="list the feature registry (name, group, warm-up, TA-Lib reference)")
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=cmd_features)

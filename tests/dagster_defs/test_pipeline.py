@@ -13,7 +13,7 @@ from conftest import TEST_DAYS
 
 from dagster_defs.dbt.assets import dbt_build_args, partition_dbt_vars
 from dagster_defs.runner import materialize_days, partition_tags
-from python_assets.config import DEFAULT_SYMBOLS
+from python_assets.config import DBT_PROJECT_DIR, DEFAULT_SYMBOLS
 from python_assets.synthetic import generate_ticks
 
 
@@ -85,6 +85,14 @@ def test_two_consecutive_partitions_produce_reports_matching_pandas(data_dir):
         assert con.execute("select count(*) from daily_reports").fetchall()[0][0] == 2
     rerun = json.loads((data_dir.reports / f"{second.isoformat()}.json").read_text())
     assert rerun["symbols"] == reports[second]["symbols"]
+
+    # Every column of every dbt model in the warehouse is documented (dbt docs show no blanks).
+    manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+    documented = {n["name"]: set(n["columns"]) for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    with duckdb.connect(str(data_dir.warehouse), read_only=True) as con:
+        actual = con.execute("select table_name, column_name from information_schema.columns").fetchall()
+    undocumented = [f"{t}.{c}" for t, c in actual if t in documented and c not in documented[t]]
+    assert undocumented == []
 
     log_lines = [json.loads(line) for line in data_dir.log_file.read_text().splitlines()]
     events = {line["event"] for line in log_lines}
