@@ -7,6 +7,7 @@ import contextlib
 import sys
 import time
 from datetime import date, timedelta
+from pathlib import Path
 
 from python_assets.config import DEFAULT_SYMBOLS, export_data_dir
 from python_assets.synthetic import DEFAULT_SEED, last_complete_days
@@ -123,10 +124,11 @@ def cmd_query(args: argparse.Namespace) -> int:
     import duckdb
 
     from python_assets.query import QueryRefused, run_query
+    from python_assets.snapshot import readable_warehouse
 
     paths = export_data_dir()
     try:
-        print(run_query(paths.warehouse, args.sql, args.format))
+        print(run_query(args.database or readable_warehouse(paths), args.sql, args.format))
     except QueryRefused as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -171,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("query", help="read-only SQL on the warehouse")
     p.add_argument("sql")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument("--database", type=Path, help="DuckDB file (default: the snapshot of the last run, else the warehouse)")
     p.set_defaults(func=cmd_query)
 
     p = sub.add_parser("materialize", help="run the whole asset graph for a day (or --end for a range)")

@@ -9,6 +9,7 @@ from dagster_defs.partitions import daily_partitions, window_days
 from python_assets.config import paths
 from python_assets.logs import log_event
 from python_assets.reports.daily_report import produce_daily_report
+from python_assets.snapshot import publish_snapshot
 
 
 @dg.asset(
@@ -29,4 +30,18 @@ def daily_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata={"paths": written, "latest": dg.MetadataValue.path(written[-1])})
 
 
-defs = dg.Definitions(assets=[daily_report])
+@dg.asset(
+    deps=[daily_report],
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name="reports",
+    kinds={"duckdb"},
+)
+def warehouse_snapshot(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    """Read-only copy of the warehouse after the run (what `blofin-stack query` reads)."""
+    path = publish_snapshot(paths())
+    log_event("warehouse_snapshot_published", path=str(path))
+    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path)), "bytes": path.stat().st_size})
+
+
+defs = dg.Definitions(assets=[daily_report, warehouse_snapshot])

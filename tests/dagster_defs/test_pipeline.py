@@ -86,6 +86,8 @@ def test_two_consecutive_partitions_produce_reports_matching_pandas(data_dir):
     rerun = json.loads((data_dir.reports / f"{second.isoformat()}.json").read_text())
     assert rerun["symbols"] == reports[second]["symbols"]
 
+    assert (data_dir.data_dir / "warehouse_snapshot.duckdb").exists()
+
     # Every column of every dbt model in the warehouse is documented (dbt docs show no blanks).
     manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
     documented = {n["name"]: set(n["columns"]) for n in manifest["nodes"].values() if n["resource_type"] == "model"}

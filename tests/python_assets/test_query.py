@@ -44,3 +44,16 @@ def test_keywords_inside_strings_and_comments_do_not_count():
     check_read_only("select 'delete me' as x -- update later")
     with pytest.raises(QueryRefused):
         check_read_only("select 1 /* ok */; delete from t")
+
+
+def test_query_reads_the_snapshot_while_a_writer_holds_the_warehouse(warehouse, capsys):
+    from python_assets.snapshot import publish_snapshot
+
+    publish_snapshot(warehouse)
+    with duckdb.connect(str(warehouse.warehouse)) as writer:  # a run in progress holds the file
+        writer.execute("insert into t values (3, 'c')")
+        assert main(["query", "select count(*) as n from t", "--format", "json"]) == 0
+        assert json.loads(capsys.readouterr().out) == [{"n": 2}]  # the last published state
+    publish_snapshot(warehouse)
+    assert main(["query", "select count(*) as n from t", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"n": 3}]
