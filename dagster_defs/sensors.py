@@ -1,9 +1,34 @@
-"""Sensors: an alert for every failed run (alerts.log, optional webhook)."""
+"""Sensors: new files in data/inbox/ -> ingest + runs for their days; an alert for every failed run."""
 
 import dagster as dg
 
+from dagster_defs.partitions import daily_partitions
 from python_assets.alerts import build_alert, raise_alert
 from python_assets.config import paths
+from python_assets.inbox import process_inbox
+from python_assets.logs import log_event
+
+
+@dg.sensor(job_name="daily_job", minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+def inbox_sensor(context: dg.SensorEvaluationContext):
+    """Ingests files dropped into data/inbox/<SYMBOL>/ and requests a run for every day they touched."""
+    outcomes = process_inbox(paths())
+    if not outcomes:
+        return dg.SkipReason("inbox is empty")
+    valid_keys = set(daily_partitions.get_partition_keys(dynamic_partitions_store=context.instance))
+    requests = []
+    for o in outcomes:
+        log_event("inbox_file", file=o.file, symbol=o.symbol, error=o.error,
+                  added=o.result.rows_added if o.result else 0, quarantined=o.result.quarantined if o.result else 0)
+        if o.error:
+            context.log.warning(f"inbox file {o.file} ({o.symbol}) rejected: {o.error}")
+            continue
+        for day in o.result.partitions:
+            if day in valid_keys:
+                requests.append(dg.RunRequest(run_key=f"inbox:{o.symbol}:{o.file}:{day}", partition_key=day))
+            else:
+                context.log.info(f"{o.file}: {day} is not a complete daily partition yet; it runs with its schedule")
+    return requests or dg.SkipReason("inbox files added no rows to complete days")
 
 
 @dg.run_failure_sensor(default_status=dg.DefaultSensorStatus.RUNNING, monitor_all_code_locations=False)
@@ -21,4 +46,4 @@ def run_failure_sensor(context: dg.RunFailureSensorContext) -> None:
     context.log.info(f"alert written{'' if posted is None else f', webhook delivered={posted}'}")
 
 
-defs = dg.Definitions(sensors=[run_failure_sensor])
+defs = dg.Definitions(sensors=[inbox_sensor, run_failure_sensor])
