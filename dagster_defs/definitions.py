@@ -8,7 +8,7 @@ from dagster_defs.dbt import assets as dbt_assets
 from dagster_defs.ingest import assets as ingest_assets
 from dagster_defs.reports import assets as report_assets
 from dagster_defs.resources import resources
-from dagster_defs import schedules, sensors
+from dagster_defs import checks, schedules, sensors
 
 
 def build_defs() -> dg.Definitions:
@@ -17,6 +17,7 @@ def build_defs() -> dg.Definitions:
         dbt_assets.defs,
         report_assets.defs,
         schedules.defs,
+        checks.defs,
         sensors.defs,
         dg.Definitions(resources=resources()),
     )

@@ -44,7 +44,7 @@ def materialize_days(
 
     key, tags = partition_tags(first, last)
     return dg.materialize(
-        list(defs.assets),
+        [*defs.assets, *(defs.asset_checks or [])],
         resources=defs.resources,
         partition_key=key,
         tags=tags,

@@ -66,7 +66,11 @@ def check_report(report: dict, day: date, has_previous_day: bool) -> None:
 def test_two_consecutive_partitions_produce_reports_matching_pandas(data_dir):
     first, second = TEST_DAYS
     assert materialize_days(first, first).success
-    assert materialize_days(second, second).success
+    result = materialize_days(second, second)
+    assert result.success
+    checks = {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
+              for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    assert checks["bars_1m_is_fresh"] is True and len(checks) > 100 and all(checks.values())
 
     reports = {d: json.loads((data_dir.reports / f"{d.isoformat()}.json").read_text()) for d in TEST_DAYS}
     check_report(reports[first], first, has_previous_day=False)

@@ -1,0 +1,40 @@
+"""Asset checks written in Python (dbt tests already surface as checks through dagster-dbt)."""
+
+import os
+
+import dagster as dg
+import duckdb
+
+from python_assets.config import paths
+
+FRESHNESS_ENV = "BLOFIN_FRESHNESS_MINUTES"
+
+
+def bars_freshness(warehouse: str, max_gap_minutes: int) -> tuple[bool, dict]:
+    """Per symbol: minutes between its last 1m bar and the end of the newest day in bars_1m."""
+    with duckdb.connect(warehouse, read_only=True) as con:
+        rows = con.execute(
+            """
+            with latest as (select max(bar_date) as day from bars_1m)
+            select symbol, (max(bar_at_ms) filter (where bar_date = latest.day)) as last_ms,
+                   (date_diff('day', date '1970-01-01', latest.day) + 1) * 86400000 as day_end_ms
+            from bars_1m, latest group by symbol, latest.day order by symbol
+            """
+        ).fetchall()
+    lag = {s: None if last is None else (end - last - 60_000) // 60_000 for s, last, end in rows}
+    stale = {s: m for s, m in lag.items() if m is None or m > max_gap_minutes}
+    return not stale and bool(rows), {"minutes_behind_day_end": lag, "stale": stale}
+
+
+@dg.asset_check(asset=dg.AssetKey("bars_1m"), description="Every symbol's last 1m bar is close to the end of the newest day.")
+def bars_1m_is_fresh() -> dg.AssetCheckResult:
+    max_gap = int(os.environ.get(FRESHNESS_ENV, "60"))
+    passed, meta = bars_freshness(str(paths().warehouse), max_gap)
+    return dg.AssetCheckResult(
+        passed=passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"max_gap_minutes": max_gap, **{k: dg.MetadataValue.json(v) for k, v in meta.items()}},
+    )
+
+
+defs = dg.Definitions(asset_checks=[bars_1m_is_fresh])

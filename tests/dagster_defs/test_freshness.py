@@ -1,0 +1,27 @@
+"""The freshness check on bars_1m: passes when every symbol trades up to the day's end."""
+
+from __future__ import annotations
+
+import duckdb
+
+from dagster_defs.checks import bars_freshness
+
+
+def make_bars(path, rows):
+    with duckdb.connect(str(path)) as con:
+        con.execute("create table bars_1m (symbol varchar, bar_date date, bar_at_ms bigint)")
+        con.executemany("insert into bars_1m values (?, ?, ?)", rows)
+
+
+def test_fresh_when_the_last_bar_is_the_last_minute(tmp_path):
+    end = 1_741_651_200_000  # 2025-03-11 00:00 UTC
+    make_bars(tmp_path / "w.duckdb", [("A", "2025-03-10", end - 60_000), ("B", "2025-03-10", end - 30 * 60_000)])
+    passed, meta = bars_freshness(str(tmp_path / "w.duckdb"), 60)
+    assert passed and meta["minutes_behind_day_end"] == {"A": 0, "B": 29}
+
+
+def test_stale_when_a_symbol_stopped_early_or_is_missing_the_day(tmp_path):
+    end = 1_741_651_200_000
+    make_bars(tmp_path / "w.duckdb", [("A", "2025-03-10", end - 120 * 60_000), ("B", "2025-03-09", end - 86_400_000 - 60_000)])
+    passed, meta = bars_freshness(str(tmp_path / "w.duckdb"), 60)
+    assert not passed and meta["stale"] == {"A": 119, "B": None}
