@@ -1,0 +1,102 @@
+"""The real Dagster webserver: asset graph and schedule over GraphQL, a partition run launched and finished."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+LOCATION = "dagster_defs.definitions"
+REPO = "__repository__"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def graphql(port: int, query: str, variables: dict | None = None) -> dict:
+    body = json.dumps({"query": query, "variables": variables or {}}).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        out = json.loads(resp.read())
+    assert "errors" not in out, out
+    return out["data"]
+
+
+@pytest.fixture
+def webserver(data_dir, tmp_path):
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    # Launch runs straight away (no daemon queue) so the test needs only the webserver.
+    (home / "dagster.yaml").write_text(
+        "run_coordinator:\n  module: dagster._core.run_coordinator\n  class: DefaultRunCoordinator\n"
+    )
+    port = free_port()
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "DAGSTER_HOME": str(home), "BLOFIN_DATA_DIR": str(data_dir.data_dir),
+           "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    exe = shutil.which("dagster-webserver", path=env["PATH"])
+    proc = subprocess.Popen([exe, "-m", LOCATION, "-h", "127.0.0.1", "-p", str(port)], env=env,
+                            stdout=open(tmp_path / "webserver.log", "w"), stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2)
+                break
+            except OSError:
+                assert proc.poll() is None, (tmp_path / "webserver.log").read_text()[-3000:]
+                time.sleep(1)
+        else:
+            pytest.fail("webserver did not start in 120 s")
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.mark.slow
+def test_webserver_serves_the_graph_and_schedule_and_runs_a_partition(webserver, data_dir):
+    port = webserver
+    nodes = graphql(port, "{ assetNodes { assetKey { path } } }")["assetNodes"]
+    keys = {"/".join(n["assetKey"]["path"]) for n in nodes}
+    assert {"lake_trades", "bars_1m", "features", "daily_market_summary", "daily_report"} <= keys
+
+    schedule = graphql(port, """
+        query($s: ScheduleSelector!) { scheduleOrError(scheduleSelector: $s) {
+            ... on Schedule { cronSchedule scheduleState { status } } ... on PythonError { message } } }""",
+        {"s": {"repositoryLocationName": LOCATION, "repositoryName": REPO, "scheduleName": "daily_job_schedule"}},
+    )["scheduleOrError"]
+    assert schedule == {"cronSchedule": "5 0 * * *", "scheduleState": {"status": "RUNNING"}}
+
+    launched = graphql(port, """
+        mutation($p: ExecutionParams!) { launchRun(executionParams: $p) {
+            __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }""",
+        {"p": {"selector": {"repositoryLocationName": LOCATION, "repositoryName": REPO, "jobName": "daily_job"},
+               "runConfigData": {"execution": {"config": {"in_process": {}}}},
+               "executionMetadata": {"tags": [{"key": "dagster/partition", "value": "2025-03-10"}]}}},
+    )["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    run_id = launched["run"]["runId"]
+    deadline, status = time.time() + 300, None
+    while time.time() < deadline:
+        status = graphql(port, "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }",
+                         {"id": run_id})["runOrError"]["status"]
+        if status in ("SUCCESS", "FAILURE", "CANCELED"):
+            break
+        time.sleep(2)
+    assert status == "SUCCESS"
+    assert (data_dir.reports / "2025-03-10.json").exists()
