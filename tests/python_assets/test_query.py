@@ -46,14 +46,32 @@ def test_keywords_inside_strings_and_comments_do_not_count():
         check_read_only("select 1 /* ok */; delete from t")
 
 
-def test_query_reads_the_snapshot_while_a_writer_holds_the_warehouse(warehouse, capsys):
+def test_query_works_while_another_process_writes_the_warehouse(warehouse, capsys):
+    """A run in another process holds DuckDB's write lock; the query reads the published snapshot."""
+    import subprocess
+    import sys
+    import time
+
     from python_assets.snapshot import publish_snapshot
 
     publish_snapshot(warehouse)
-    with duckdb.connect(str(warehouse.warehouse)) as writer:  # a run in progress holds the file
-        writer.execute("insert into t values (3, 'c')")
+    writer = subprocess.Popen(
+        [sys.executable, "-c",
+         "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); c.execute(\"insert into t values (3, 'c')\");"
+         " print('locked', flush=True); time.sleep(30)", str(warehouse.warehouse)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert writer.stdout.readline().strip() == "locked"
+        with pytest.raises(duckdb.Error):  # the live file is locked by the writer
+            duckdb.connect(str(warehouse.warehouse), read_only=True)
+        t0 = time.perf_counter()
         assert main(["query", "select count(*) as n from t", "--format", "json"]) == 0
         assert json.loads(capsys.readouterr().out) == [{"n": 2}]  # the last published state
+        assert time.perf_counter() - t0 < 10
+    finally:
+        writer.kill()
+        writer.wait()
     publish_snapshot(warehouse)
     assert main(["query", "select count(*) as n from t", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out) == [{"n": 3}]
