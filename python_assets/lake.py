@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -60,13 +61,13 @@ def utc_date_of_ms(ts_ms: np.ndarray) -> np.ndarray:
     return (np.asarray(ts_ms, dtype=np.int64) // 86_400_000).astype("datetime64[D]")
 
 
-def write_table_atomic(table: pa.Table, target: Path) -> None:
-    """Write Parquet to a temp file in the target's folder, fsync, then rename over the target."""
+def replace_atomic(target: Path, write: Callable[[str], None]) -> None:
+    """Have `write` fill a temp file beside target, fsync it, then rename it over target."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".inprogress", dir=target.parent)
     os.close(fd)
     try:
-        pq.write_table(table, tmp, compression="zstd")
+        write(tmp)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
@@ -75,19 +76,14 @@ def write_table_atomic(table: pa.Table, target: Path) -> None:
         raise
 
 
+def write_table_atomic(table: pa.Table, target: Path) -> None:
+    """Write Parquet atomically: readers see the old file or the new one, never a partial one."""
+    replace_atomic(target, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+
+
 def write_bytes_atomic(data: bytes, target: Path) -> None:
-    """Atomically replace target with data (temp file + fsync + rename)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".inprogress", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Atomically replace target with data."""
+    replace_atomic(target, lambda tmp: Path(tmp).write_bytes(data))
 
 
 def trades_partition(paths: Paths, symbol: str, day: date) -> Path:

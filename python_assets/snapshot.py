@@ -8,14 +8,13 @@ half of one.
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import duckdb
 
 from python_assets.config import Paths
+from python_assets.lake import replace_atomic
 
 
 def snapshot_path(paths: Paths) -> Path:
@@ -27,16 +26,7 @@ def publish_snapshot(paths: Paths) -> Path:
     with duckdb.connect(str(paths.warehouse)) as con:
         con.execute("checkpoint")
     target = snapshot_path(paths)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-snapshot-", suffix=".inprogress", dir=paths.data_dir)
-    os.close(fd)
-    try:
-        shutil.copyfile(paths.warehouse, tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    replace_atomic(target, lambda tmp: shutil.copyfile(paths.warehouse, tmp))
     return target
 
 

@@ -1,5 +1,10 @@
 {#- Window helpers for features: every feature is computed per (symbol, timeframe) series in time order. -#}
 
+{#- The key and time columns every feature model carries. -#}
+{% macro series_keys() -%}
+  symbol, timeframe, bar_at_ms, bar_at, bar_date
+{%- endmacro %}
+
 {% macro series_order() -%}
   partition by symbol, timeframe order by bar_at_ms
 {%- endmacro %}

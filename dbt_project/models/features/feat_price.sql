@@ -12,11 +12,7 @@ bars as (
 
 computed as (
     select
-        symbol,
-        timeframe,
-        bar_at_ms,
-        bar_at,
-        bar_date,
+        {{ series_keys() }},
 
         ---------- returns
         close / {{ lag_by('close', 1) }} - 1 as ret_1,

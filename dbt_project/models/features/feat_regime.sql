@@ -61,11 +61,7 @@ inputs as (
 
 computed as (
     select
-        symbol,
-        timeframe,
-        bar_at_ms,
-        bar_at,
-        bar_date,
+        {{ series_keys() }},
         vol_percentile_100,
         variance_ratio_20,
         efficiency_ratio_20,

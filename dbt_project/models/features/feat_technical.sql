@@ -66,11 +66,7 @@ smoothed as (
 
 computed as (
     select
-        symbol,
-        timeframe,
-        bar_at_ms,
-        bar_at,
-        bar_date,
+        {{ series_keys() }},
 
         ---------- moving averages
         sma_10,

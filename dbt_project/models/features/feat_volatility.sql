@@ -26,11 +26,7 @@ terms as (
 
 windows as (
     select
-        symbol,
-        timeframe,
-        bar_at_ms,
-        bar_at,
-        bar_date,
+        {{ series_keys() }},
         close,
         case when prev_close is not null
             then greatest(high - low, abs(high - prev_close), abs(low - prev_close)) end as true_range,
@@ -50,11 +46,7 @@ windows as (
 
 computed as (
     select
-        symbol,
-        timeframe,
-        bar_at_ms,
-        bar_at,
-        bar_date,
+        {{ series_keys() }},
         true_range,
         realized_vol_20,
         parkinson_vol_20,

@@ -35,11 +35,7 @@ signed_flows as (
 
 computed as (
     select
-        symbol,
-        timeframe,
-        bar_at_ms,
-        bar_at,
-        bar_date,
+        {{ series_keys() }},
         close / vwap - 1 as vwap_dev,
         volume / {{ rolling_full('avg(volume)', 20) }} as volume_ratio_20,
         {{ safe_divide('volume - ' ~ rolling_full('avg(volume)', 20), rolling_full('stddev_pop(volume)', 20)) }} as volume_zscore_20,
