@@ -20,13 +20,12 @@ def dbt_bin() -> str:
     return shutil.which("dbt") or str(Path(sys.executable).parent / "dbt")
 
 
-@pytest.fixture(scope="session", autouse=True)
-def dbt_manifest() -> Path:
-    """dagster-dbt needs target/manifest.json at import: parse once when `make` has not."""
+def pytest_configure(config: pytest.Config) -> None:
+    """dagster-dbt and the feature registry need target/manifest.json at collection: parse once
+    when `make test` has not (a bare `pytest` on a fresh clone)."""
     manifest = DBT_PROJECT_DIR / "target" / "manifest.json"
     if not manifest.exists():
         subprocess.run([dbt_bin(), "parse", "--quiet", "--profiles-dir", "."], cwd=DBT_PROJECT_DIR, check=True)
-    return manifest
 
 
 @pytest.fixture
