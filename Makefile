@@ -47,9 +47,9 @@ test: $(MANIFEST)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
 
 ui: $(MANIFEST)
-	mkdir -p data/dagster_home
-	PATH="$(CURDIR)/$(BIN):$$PATH" DAGSTER_HOME="$${DAGSTER_HOME:-$(CURDIR)/data/dagster_home}" \
-		$(BIN)/dagster dev -m dagster_defs.definitions -h 127.0.0.1 -p 3000
+	home="$${DAGSTER_HOME:-$(CURDIR)/data/dagster_home}"; mkdir -p "$$home"; \
+	test -f "$$home/dagster.yaml" || cp deploy/dagster.yaml "$$home/dagster.yaml"; \
+	PATH="$(CURDIR)/$(BIN):$$PATH" DAGSTER_HOME="$$home" $(BIN)/dagster dev -m dagster_defs.definitions -h 127.0.0.1 -p 3000
 
 docs: $(MANIFEST)
 	cd dbt_project && PATH="$(CURDIR)/$(BIN):$$PATH" dbt docs generate --profiles-dir . \

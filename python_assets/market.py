@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import date
 
 from python_assets.config import Paths
-from python_assets.lake import WriteStats, funding_partition, stored_symbols, trades_partition, write_funding, write_trades
+from python_assets.lake import WriteStats, stored_symbols, trades_partition, write_funding, write_trades
 from python_assets.synthetic import DEFAULT_SEED, generate_funding, generate_ticks
 
 
@@ -15,11 +15,12 @@ class LakeDataMissing(RuntimeError):
 
 
 def generate_market_day(paths: Paths, symbol: str, day: date, seed: int = DEFAULT_SEED) -> tuple[WriteStats, WriteStats]:
-    """Write one synthetic day of ticks and funding; skips generation when both files already exist.
+    """Write one synthetic day of ticks and funding; does nothing when the day already has trades.
 
-    Skipping is safe because generation is deterministic and writes deduplicate on trade id anyway.
+    Skipping is safe for generated days (generation is deterministic) and essential for ingested
+    ones: synthetic ticks must never be merged into a partition that holds real trades.
     """
-    if trades_partition(paths, symbol, day).exists() and funding_partition(paths, symbol, day).exists():
+    if trades_partition(paths, symbol, day).exists():
         return WriteStats(0, 0, 0, ()), WriteStats(0, 0, 0, ())
     trades = write_trades(paths, symbol, generate_ticks(symbol, day, seed))
     funding = write_funding(paths, symbol, generate_funding(symbol, day, seed))

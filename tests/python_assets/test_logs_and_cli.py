@@ -64,3 +64,16 @@ def test_cli_generate_writes_each_symbol_day(data_dir, capsys):
 def test_cli_rejects_bad_dates():
     with pytest.raises(SystemExit):
         main(["generate", "--start", "10/03/2025", "--end", "2025-03-11"])
+
+
+def test_generation_never_mixes_synthetic_ticks_into_an_ingested_day(data_dir, tmp_path):
+    from datetime import date
+
+    from python_assets.ingest import ingest_file
+    from python_assets.market import generate_market
+
+    path = tmp_path / "real.csv"
+    path.write_text("ts,price,size,side\n1741564801000,10,1,buy\n")
+    ingest_file(data_dir, path, "BTC-USDT")
+    assert generate_market(data_dir, ["BTC-USDT"], [date(2025, 3, 10)]) == 0
+    assert len(pd.read_parquet(data_dir.trades / "symbol=BTC-USDT")) == 1
