@@ -175,17 +175,6 @@ def write_quarantine(paths: Paths, symbol: str, source_key: str, rows: pd.DataFr
     return target
 
 
-def stored_trade_days(paths: Paths, symbol: str) -> list[date]:
-    """UTC days that have a trades partition for a symbol, sorted."""
-    root = paths.trades / f"symbol={normalize_symbol(symbol)}"
-    if not root.exists():
-        return []
-    days = []
-    for p in root.glob("date=*/trades.parquet"):
-        days.append(date.fromisoformat(p.parent.name.removeprefix("date=")))
-    return sorted(days)
-
-
 def stored_symbols(paths: Paths) -> list[str]:
     """Symbols with at least one trades partition."""
     if not paths.trades.exists():

@@ -188,13 +188,6 @@ def generate_funding(symbol: str, day: date, seed: int = DEFAULT_SEED) -> pd.Dat
     return pd.DataFrame(rows, columns=["funding_ts", "funding_rate"])
 
 
-def regime_of_day(symbol: str, day: date, seed: int = DEFAULT_SEED) -> list[str]:
-    """The 24 hourly regime labels the generator used for a day (ground truth for regime tests)."""
-    path = hourly_path(seed, symbol)
-    d = day_index(day)
-    return [REGIMES[i] for i in path.regime[d * 24 : d * 24 + 24]]
-
-
 def last_complete_days(n: int, now: datetime | None = None) -> list[date]:
     """The n complete UTC days before today, oldest first."""
     today = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).date()

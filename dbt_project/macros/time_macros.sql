@@ -16,13 +16,6 @@
   ({{ column }} - ({{ column }} % {{ interval_ms }}))
 {%- endmacro %}
 
-{#- A 'YYYY-MM-DD' var as epoch ms at 00:00 UTC, rendered as an integer literal. -#}
-{% macro date_var_to_epoch_ms(name, offset_days=0) -%}
-  {%- set d = modules.datetime.datetime.strptime(var(name)[:10], '%Y-%m-%d') -%}
-  {%- set epoch = modules.datetime.datetime(1970, 1, 1) -%}
-  {{- ((d - epoch).days + offset_days) * 86400000 -}}
-{%- endmacro %}
-
 {#- Rows whose date column lies in the partition window [min_date, max_date), widened by lookback days. -#}
 {% macro in_partition_window(date_column, lookback_days=0) -%}
   {{ date_column }} >= (date '{{ var("min_date")[:10] }}' - interval '{{ lookback_days }} day')
