@@ -110,6 +110,41 @@ def _read_partition(path: Path, schema: pa.Schema) -> pd.DataFrame:
     return pq.read_table(path, schema=schema).to_pandas()
 
 
+def _merge_daily(
+    frame: pd.DataFrame,
+    *,
+    time_col: str,
+    key_col: str,
+    schema: pa.Schema,
+    partition: Callable[[date], Path],
+    number_rows: bool = False,
+) -> WriteStats:
+    """Merge rows into one file per UTC day of time_col: a stored key wins, files stay sorted by time
+    (stable, so ties keep arrival order), and with number_rows a `seq` column numbers that order."""
+    if frame.empty:
+        return WriteStats(0, 0, 0, ())
+    columns = [f.name for f in schema if f.name != "seq"]
+    days = utc_date_of_ms(frame[time_col].to_numpy())
+    added = dupes = 0
+    touched: list[str] = []
+    for day in np.unique(days):
+        d = pd.Timestamp(day).date()
+        new = frame.loc[days == day, columns].drop_duplicates(subset=key_col, keep="first")
+        target = partition(d)
+        old = _read_partition(target, schema)[columns]
+        fresh = new[~new[key_col].isin(old[key_col])]
+        dupes += int((days == day).sum()) - len(fresh)
+        if fresh.empty:
+            continue
+        merged = pd.concat([old, fresh], ignore_index=True).sort_values(time_col, kind="mergesort")
+        if number_rows:
+            merged["seq"] = np.arange(len(merged), dtype=np.int64)
+        write_table_atomic(pa.Table.from_pandas(merged, schema=schema, preserve_index=False), target)
+        added += len(fresh)
+        touched.append(d.isoformat())
+    return WriteStats(len(frame), added, dupes, tuple(touched))
+
+
 def write_trades(paths: Paths, symbol: str, trades: pd.DataFrame) -> WriteStats:
     """Merge clean trades (trade_id, ts, price, size, side) into their daily partitions.
 
@@ -118,52 +153,19 @@ def write_trades(paths: Paths, symbol: str, trades: pd.DataFrame) -> WriteStats:
     order) and `seq` numbers that order, giving SQL an exact first/last trade per bar.
     """
     symbol = normalize_symbol(symbol)
-    if trades.empty:
-        return WriteStats(0, 0, 0, ())
-    days = utc_date_of_ms(trades["ts"].to_numpy())
-    added = dupes = 0
-    touched: list[str] = []
-    for day in np.unique(days):
-        d = pd.Timestamp(day).date()
-        new = trades.loc[days == day, ["trade_id", "ts", "price", "size", "side"]]
-        new = new.drop_duplicates(subset="trade_id", keep="first")
-        dupes += int((days == day).sum()) - len(new)
-        target = trades_partition(paths, symbol, d)
-        old = _read_partition(target, TRADE_SCHEMA).drop(columns="seq")
-        fresh = new[~new["trade_id"].isin(old["trade_id"])]
-        dupes += len(new) - len(fresh)
-        if fresh.empty:
-            continue
-        merged = pd.concat([old, fresh], ignore_index=True).sort_values("ts", kind="mergesort")
-        merged["seq"] = np.arange(len(merged), dtype=np.int64)
-        write_table_atomic(pa.Table.from_pandas(merged, schema=TRADE_SCHEMA, preserve_index=False), target)
-        added += len(fresh)
-        touched.append(d.isoformat())
-    return WriteStats(len(trades), added, dupes, tuple(touched))
+    return _merge_daily(
+        trades, time_col="ts", key_col="trade_id", schema=TRADE_SCHEMA,
+        partition=lambda d: trades_partition(paths, symbol, d), number_rows=True,
+    )
 
 
 def write_funding(paths: Paths, symbol: str, funding: pd.DataFrame) -> WriteStats:
     """Merge funding rates (funding_ts, funding_rate) into daily partitions; a stored timestamp wins."""
     symbol = normalize_symbol(symbol)
-    if funding.empty:
-        return WriteStats(0, 0, 0, ())
-    days = utc_date_of_ms(funding["funding_ts"].to_numpy())
-    added = dupes = 0
-    touched: list[str] = []
-    for day in np.unique(days):
-        d = pd.Timestamp(day).date()
-        new = funding.loc[days == day, ["funding_ts", "funding_rate"]].drop_duplicates("funding_ts")
-        target = funding_partition(paths, symbol, d)
-        old = _read_partition(target, FUNDING_SCHEMA)
-        fresh = new[~new["funding_ts"].isin(old["funding_ts"])]
-        dupes += int((days == day).sum()) - len(fresh)
-        if fresh.empty:
-            continue
-        merged = pd.concat([old, fresh], ignore_index=True).sort_values("funding_ts", kind="mergesort")
-        write_table_atomic(pa.Table.from_pandas(merged, schema=FUNDING_SCHEMA, preserve_index=False), target)
-        added += len(fresh)
-        touched.append(d.isoformat())
-    return WriteStats(len(funding), added, dupes, tuple(touched))
+    return _merge_daily(
+        funding, time_col="funding_ts", key_col="funding_ts", schema=FUNDING_SCHEMA,
+        partition=lambda d: funding_partition(paths, symbol, d),
+    )
 
 
 def write_quarantine(paths: Paths, symbol: str, source_key: str, rows: pd.DataFrame) -> Path | None:
