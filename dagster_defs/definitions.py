@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from dagster_defs.backtests import assets as backtest_assets
 from dagster_defs.dbt import assets as dbt_assets
 from dagster_defs.ingest import assets as ingest_assets
 from dagster_defs.reports import assets as report_assets
@@ -15,6 +16,7 @@ def build_defs() -> dg.Definitions:
     return dg.Definitions.merge(
         ingest_assets.defs,
         dbt_assets.defs,
+        backtest_assets.defs,
         report_assets.defs,
         schedules.defs,
         checks.defs,

@@ -29,14 +29,25 @@ class DbtRunConfig(dg.Config):
     full_refresh: bool = False
 
 
-@dbt_assets(
-    manifest=dbt_project().manifest_path,
-    project=dbt_project(),
-    dagster_dbt_translator=BlofinDbtTranslator(),
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-)
-def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig):
+# Models tagged `ledger` read the backtest ledger that a Python asset writes after backtest_signals:
+# they are a second dbt asset so the graph has no cycle (dbt -> Python -> dbt).
+LEDGER_SELECT = "tag:ledger"
+
+
+def _dbt_assets(name: str, select: str = "fqn:*", exclude: str | None = None):
+    return dbt_assets(
+        manifest=dbt_project().manifest_path,
+        project=dbt_project(),
+        name=name,
+        select=select,
+        exclude=exclude,
+        dagster_dbt_translator=BlofinDbtTranslator(),
+        partitions_def=daily_partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+    )
+
+
+def _stream_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig):
     paths = export_data_dir()
     paths.data_dir.mkdir(parents=True, exist_ok=True)
     window = context.partition_time_window
@@ -48,4 +59,16 @@ def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     log_event("dbt_build_finished", min_date=window.start.date().isoformat(), max_date=window.end.date().isoformat())
 
 
-defs = dg.Definitions(assets=[warehouse_dbt_assets])
+@_dbt_assets("warehouse_dbt_assets", exclude=LEDGER_SELECT)
+def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig):
+    """Staging, bars, features, signals and market marts."""
+    yield from _stream_build(context, dbt, config)
+
+
+@_dbt_assets("backtest_metrics_dbt_assets", select=LEDGER_SELECT)
+def backtest_metrics_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig):
+    """Metrics from the backtest ledger (strategy_backtest_results)."""
+    yield from _stream_build(context, dbt, config)
+
+
+defs = dg.Definitions(assets=[warehouse_dbt_assets, backtest_metrics_dbt_assets])

@@ -1,0 +1,83 @@
+"""Backtest assets: publish the strategy specs (compiled to SQL for dbt's backtest_signals), then run
+every active strategy on every symbol over the partition's trailing window into the ledger."""
+
+from datetime import datetime, timedelta, timezone
+
+import dagster as dg
+import duckdb
+from dagster_dbt import get_asset_key_for_model
+
+from dagster_defs.dbt.assets import warehouse_dbt_assets
+from dagster_defs.partitions import daily_partitions, window_days
+from python_assets.backtest import ledger
+from python_assets.backtest.catalog import active_specs, feature_columns, publish_specs
+from python_assets.backtest.engine import Costs
+from python_assets.backtest.runner import BacktestJob, WalkForward, run_job
+from python_assets.backtest.spec import resolve_params
+from python_assets.config import paths
+from python_assets.logs import log_event
+
+
+class BacktestConfig(dg.Config):
+    """Trailing window and walk-forward folds of the daily backtest; BloFin taker/maker defaults."""
+
+    lookback_days: int = 30
+    train_days: float = 14.0
+    test_days: float = 4.0
+    anchored: bool = False
+    taker_fee: float = 0.0006
+    maker_fee: float = 0.0002
+    slippage_bps: float = 1.0
+
+
+@dg.asset(partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.single_run(), group_name="backtests",
+          kinds={"python", "duckdb"})
+def strategy_specs(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    """Validated YAML specs (python_assets/backtest/strategies) compiled to SQL in the strategy_specs table."""
+    specs = active_specs()
+    p = paths()
+    p.data_dir.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(p.warehouse)) as con:
+        ids = publish_specs(con, specs)
+    log_event("strategy_specs_published", strategies=ids)
+    return dg.MaterializeResult(metadata={"strategies": ids, "count": len(ids)})
+
+
+def _day_ms(day) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp() * 1000)
+
+
+@dg.asset(
+    deps=[get_asset_key_for_model([warehouse_dbt_assets], "backtest_signals"),
+          get_asset_key_for_model([warehouse_dbt_assets], "int_bars_unioned"),
+          get_asset_key_for_model([warehouse_dbt_assets], "stg_funding_rates")],
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name="backtests",
+    kinds={"python", "duckdb"},
+)
+def backtest_ledger(context: dg.AssetExecutionContext, config: BacktestConfig) -> dg.MaterializeResult:
+    """Every active strategy on every symbol over the trailing window ending with the partition day:
+    the full window plus walk-forward folds; a rerun of a day replaces that day's backtests."""
+    specs = active_specs()
+    costs = Costs(config.taker_fee, config.maker_fee, config.slippage_bps)
+    wf = WalkForward(config.train_days, config.test_days, config.anchored)
+    written = 0
+    with duckdb.connect(str(paths().warehouse)) as con:
+        for day in window_days(*context.partition_time_window):
+            end_ms = _day_ms(day + timedelta(days=1))
+            ledger.delete_runs(con, "kind = 'daily' and partition_date = ?", [day])
+            for spec in specs.values():
+                job = BacktestJob(
+                    spec=spec, grid=[resolve_params(spec, {})], symbols=None, timeframe=spec.timeframe,
+                    start_ms=end_ms - config.lookback_days * 86_400_000, end_ms=end_ms, costs=costs,
+                    run_id=f"daily-{day.isoformat()}", kind="daily", source="warehouse",
+                    signals_relation="backtest_signals", walk_forward=wf, partition_date=day.isoformat(),
+                    columns=feature_columns(),
+                )
+                written += len(run_job(con, job))
+            log_event("backtests_written", day=day.isoformat(), backtests=written)
+    return dg.MaterializeResult(metadata={"backtests": written})
+
+
+defs = dg.Definitions(assets=[strategy_specs, backtest_ledger])

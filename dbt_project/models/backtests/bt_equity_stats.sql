@@ -1,0 +1,65 @@
+{#-
+  Per backtest: bar returns of the equity curve and the path metrics (volatility, downside
+  deviation, drawdown depth and duration, exposure, buy-and-hold). Equity is marked at each bar
+  close; the first bar's return is against the initial equity.
+-#}
+
+with
+
+runs as (
+    select backtest_id, bar_ms, initial_equity
+    from {{ source('backtest_ledger', 'backtest_runs') }}
+),
+
+equity as (
+    select
+        e.backtest_id,
+        e.bar_at_ms,
+        e.open,
+        e.close,
+        e.equity,
+        e.position,
+        r.bar_ms,
+        r.initial_equity,
+        coalesce(lag(e.equity) over by_bar, r.initial_equity) as prev_equity,
+        greatest(max(e.equity) over (by_bar rows between unbounded preceding and current row), r.initial_equity)
+            as peak_equity,
+        min(e.bar_at_ms) over (partition by e.backtest_id) as first_bar_ms
+    from {{ source('backtest_ledger', 'backtest_equity') }} as e
+    inner join runs as r using (backtest_id)
+    window by_bar as (partition by e.backtest_id order by e.bar_at_ms)
+),
+
+underwater as (
+    select
+        *,
+        {{ safe_divide('equity', 'prev_equity') }} - 1 as bar_return,
+        equity / peak_equity - 1 as drawdown,
+        -- when the running peak was last set (a bar's close time); the initial equity counts as
+        -- set at the first bar's open
+        coalesce(
+            max(case when equity >= peak_equity then bar_at_ms + bar_ms end) over (
+                partition by backtest_id order by bar_at_ms rows between unbounded preceding and current row
+            ),
+            first_bar_ms
+        ) as peak_at_ms
+    from equity
+)
+
+select
+    backtest_id,
+    count(*) as bars,
+    min(bar_at_ms) as first_bar_ms,
+    max(bar_at_ms) + any_value(bar_ms) as end_ms,
+    any_value(bar_ms) as bar_ms,
+    any_value(initial_equity) as initial_equity,
+    arg_max(equity, bar_at_ms) as final_equity,
+    avg(bar_return) as mean_bar_return,
+    stddev_samp(bar_return) as stddev_bar_return,
+    sqrt(avg(power(least(bar_return, 0), 2))) as downside_deviation,
+    least(min(drawdown), 0) as max_drawdown,
+    max(bar_at_ms + bar_ms - peak_at_ms) as max_drawdown_duration_ms,
+    avg(case when position <> 0 then 1.0 else 0.0 end) as exposure,
+    arg_max(close, bar_at_ms) / arg_min(open, bar_at_ms) - 1 as buy_and_hold_return
+from underwater
+group by backtest_id

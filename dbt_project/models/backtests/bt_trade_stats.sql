@@ -1,0 +1,63 @@
+{#-
+  Per backtest: the trade-list metrics. A win is a trade with net pnl > 0 (after fees and funding);
+  every other trade is a loss. Streaks are runs of consecutive wins or losses in trade order.
+-#}
+
+with
+
+trades as (
+    select
+        backtest_id,
+        trade_no,
+        pnl,
+        return_pct,
+        entry_fee + exit_fee as fees,
+        funding,
+        exit_at_ms - entry_at_ms as holding_ms,
+        pnl > 0 as is_win
+    from {{ source('backtest_ledger', 'backtest_trades') }}
+),
+
+streaks as (
+    select
+        backtest_id,
+        is_win,
+        count(*) as streak_length
+    from (
+        select
+            *,
+            trade_no - row_number() over (partition by backtest_id, is_win order by trade_no) as streak_id
+        from trades
+    )
+    group by backtest_id, is_win, streak_id
+),
+
+longest as (
+    select
+        backtest_id,
+        coalesce(max(case when is_win then streak_length end), 0) as max_consecutive_wins,
+        coalesce(max(case when not is_win then streak_length end), 0) as max_consecutive_losses
+    from streaks
+    group by backtest_id
+)
+
+select
+    t.backtest_id,
+    count(*) as trade_count,
+    count(*) filter (where is_win) as winning_trades,
+    count(*) filter (where not is_win) as losing_trades,
+    coalesce(sum(pnl) filter (where is_win), 0) as gross_profit,
+    coalesce(-sum(pnl) filter (where not is_win), 0) as gross_loss,
+    sum(pnl) as net_pnl,
+    avg(pnl) as expectancy,
+    avg(return_pct) as expectancy_pct,
+    avg(pnl) filter (where is_win) as avg_win,
+    avg(pnl) filter (where not is_win) as avg_loss,
+    sum(fees) as fees_paid,
+    sum(funding) as funding_paid,
+    avg(holding_ms) / 3600000.0 as avg_holding_hours,
+    any_value(l.max_consecutive_wins) as max_consecutive_wins,
+    any_value(l.max_consecutive_losses) as max_consecutive_losses
+from trades as t
+inner join longest as l using (backtest_id)
+group by t.backtest_id

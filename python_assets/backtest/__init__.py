@@ -1,0 +1,1 @@
+"""Backtesting: declarative strategy specs -> SQL signals -> exact position engine -> ledger tables."""

@@ -1,0 +1,58 @@
+"""The strategy catalog in the warehouse: validated specs and their compiled SQL, read by dbt's
+backtest_signals model, plus the feature columns specs may name."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from functools import lru_cache
+
+import duckdb
+
+from python_assets.backtest.spec import STRATEGY_DIR, StrategySpec, compile_strategy, instance_id, load_specs, resolve_params
+from python_assets.config import DBT_PROJECT_DIR
+from python_assets.features.registry import load_registry
+
+FEATURES_PLACEHOLDER = "__FEATURES__"
+SPECS_DDL = """
+create table if not exists strategy_specs (
+    strategy_id varchar primary key,
+    strategy varchar not null,
+    strategy_version varchar not null,
+    params json not null,
+    timeframe varchar not null,
+    side varchar not null,
+    active boolean not null,
+    spec json not null,
+    signal_sql varchar not null,
+    published_at timestamptz not null
+)
+"""
+
+
+@lru_cache(maxsize=1)
+def feature_columns() -> frozenset[str]:
+    """Registered feature names (from dbt's manifest): the columns a spec may name besides OHLCV."""
+    return frozenset(f.name for f in load_registry(DBT_PROJECT_DIR / "target" / "manifest.json"))
+
+
+def active_specs() -> dict[str, StrategySpec]:
+    """The shipped specs, validated against the feature registry, active ones only."""
+    return {k: s for k, s in load_specs(STRATEGY_DIR, feature_columns()).items() if s.active}
+
+
+def publish_specs(con: duckdb.DuckDBPyConnection, specs: dict[str, StrategySpec]) -> list[str]:
+    """Replace strategy_specs with each spec's default instance; returns the instance ids."""
+    rows = []
+    for spec in specs.values():
+        params = resolve_params(spec, {})
+        sql = compile_strategy(spec, params, feature_columns(), FEATURES_PLACEHOLDER)
+        rows.append((instance_id(spec, params), spec.name, spec.version, json.dumps(params), spec.timeframe,
+                     spec.side, spec.active, json.dumps(asdict(spec), default=str), sql))
+    con.execute(SPECS_DDL)
+    con.execute("begin transaction")
+    con.execute("delete from strategy_specs")
+    if rows:
+        con.executemany("insert into strategy_specs values (?, ?, ?, ?, ?, ?, ?, ?, ?, now())", rows)
+    con.execute("commit")
+    return [r[0] for r in rows]

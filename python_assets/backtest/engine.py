@@ -1,0 +1,277 @@
+"""The position engine: one symbol, one strategy instance, bar by bar (path dependent, so not SQL).
+
+Rules (each pinned by a hand-computed test in tests/backtest/test_engine_cases.py):
+- A signal at the close of bar t fills at the open of bar t+1, never on the signal bar.
+- One position per symbol; an opposite entry signal reverses (close, then open, both at that open).
+- Market fills (entries, signal/time exits, stops) pay the taker fee and slippage against the trader;
+  a take-profit is a resting limit: maker fee, no slippage. Fees are a fraction of the fill notional.
+- Size = fraction x equity / (price x (1 + taker fee)), rounded down to lot_size when it is > 0.
+- Funding at each settlement time T: a position open at T (entry_at <= T < exit_at) pays
+  size x mark x rate (longs pay a positive rate, shorts receive it); mark = open of the bar holding T
+  (or of the next bar when T falls in a gap).
+- Stops and targets are checked from the entry bar on against each bar's low/high; when the stop and
+  the target are both inside one bar the stop is assumed first; a bar that opens through a level
+  fills at the open (gaps). A trailing stop trails the best high (long) / low (short) of earlier bars:
+  a bar's own extreme moves it only after that bar is checked (the conservative order).
+- A position still open after the last bar is closed at the last close (reason end_of_data).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+try:
+    from numba import njit
+except ImportError:  # pragma: no cover - numba is a runtime dependency; this keeps imports working
+    def njit(*args, **kwargs):
+        return (lambda f: f) if not args or not callable(args[0]) else args[0]
+
+EXIT_REASONS = ("signal", "reverse", "stop_loss", "trailing_stop", "take_profit", "max_bars", "end_of_data", "liquidation")
+SIGNAL, REVERSE, STOP, TRAIL, TARGET, MAX_BARS, END, LIQUIDATION = range(8)
+
+
+@dataclass(frozen=True)
+class Costs:
+    """BloFin perpetual defaults: taker 0.06%, maker 0.02% of notional per side; no slippage."""
+
+    taker_fee: float = 0.0006
+    maker_fee: float = 0.0002
+    slippage_bps: float = 0.0
+    initial_equity: float = 10_000.0
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The spec's trading rules as numbers (NaN / 0 = not set)."""
+
+    allow_long: bool = True
+    allow_short: bool = False
+    fraction: float = 1.0
+    lot_size: float = 0.0
+    stop_loss: float = math.nan
+    take_profit: float = math.nan
+    trailing_stop: float = math.nan
+    max_bars: int = 0
+
+
+@njit(cache=True)
+def _simulate(o, h, lo, c, bar_ms, bar_len_ms, el, xl, es, xs, fund_ms, fund_rate,
+              allow_long, allow_short, fraction, lot, sl, tp, trail, max_bars, taker, maker, slip, equity0):
+    n = o.shape[0]
+    cap = n + 1
+    t_dir = np.zeros(cap, np.int8)
+    t_in = np.zeros(cap, np.int64)
+    t_out = np.zeros(cap, np.int64)
+    t_size = np.zeros(cap)
+    t_pin = np.zeros(cap)
+    t_pout = np.zeros(cap)
+    t_fin = np.zeros(cap)
+    t_fout = np.zeros(cap)
+    t_fund = np.zeros(cap)
+    t_reason = np.zeros(cap, np.int8)
+    equity = np.zeros(n)
+    position = np.zeros(n)
+    cash = equity0
+    pos = 0.0
+    entry_px = 0.0
+    entry_fee = 0.0
+    entry_i = 0
+    funded = 0.0
+    best = 0.0
+    pending = 0  # 1 go long, -1 go short, 2 go flat
+    pending_reason = 0
+    nt = 0
+    fp = 0
+    nf = fund_ms.shape[0]
+    dead = False
+    for i in range(n):
+        # funding settled in a gap before this bar: the position held then pays at this open
+        while fp < nf and fund_ms[fp] < bar_ms[i]:
+            if pos != 0.0:
+                amount = pos * o[i] * fund_rate[fp]
+                cash -= amount
+                funded += amount
+            fp += 1
+        # orders decided at the previous close fill at this open
+        if pending != 0:
+            d = 1.0 if pos > 0 else -1.0
+            if pos != 0.0 and (pending == 2 or pending == -int(d)):
+                px = o[i] * (1.0 - slip * d)
+                fee = abs(pos) * px * taker
+                cash += pos * (px - entry_px) - fee
+                t_dir[nt] = int(d); t_in[nt] = entry_i; t_out[nt] = i; t_size[nt] = abs(pos)
+                t_pin[nt] = entry_px; t_pout[nt] = px; t_fin[nt] = entry_fee; t_fout[nt] = fee
+                t_fund[nt] = funded; t_reason[nt] = pending_reason
+                nt += 1
+                pos = 0.0
+            if (pending == 1 or pending == -1) and pos == 0.0 and not dead:
+                d = float(pending)
+                px = o[i] * (1.0 + slip * d)
+                size = cash * fraction / (px * (1.0 + taker))
+                if lot > 0.0:
+                    size = math.floor(size / lot) * lot
+                if size > 0.0:
+                    pos = d * size
+                    entry_px = px
+                    entry_fee = size * px * taker
+                    cash -= entry_fee
+                    entry_i = i
+                    funded = 0.0
+                    best = px
+            pending = 0
+        # funding settled inside this bar
+        end_ms = bar_ms[i] + bar_len_ms
+        while fp < nf and fund_ms[fp] < end_ms:
+            if pos != 0.0:
+                amount = pos * o[i] * fund_rate[fp]
+                cash -= amount
+                funded += amount
+            fp += 1
+        # stops and targets inside this bar
+        if pos != 0.0:
+            d = 1.0 if pos > 0 else -1.0
+            stop = math.nan
+            reason = STOP
+            if not math.isnan(sl):
+                stop = entry_px * (1.0 - d * sl)
+            if not math.isnan(trail):
+                tstop = best * (1.0 - d * trail)
+                if math.isnan(stop) or (d > 0 and tstop > stop) or (d < 0 and tstop < stop):
+                    stop = tstop
+                    reason = TRAIL
+            target = math.nan
+            if not math.isnan(tp):
+                target = entry_px * (1.0 + d * tp)
+            px = math.nan
+            fee_rate = taker
+            if not math.isnan(stop):
+                if i > entry_i and (o[i] - stop) * d <= 0.0:
+                    px = o[i]
+                elif (d > 0 and lo[i] <= stop) or (d < 0 and h[i] >= stop):
+                    px = stop
+                if not math.isnan(px):
+                    px = px * (1.0 - slip * d)
+            if math.isnan(px) and not math.isnan(target):
+                if i > entry_i and (o[i] - target) * d >= 0.0:
+                    px = o[i]
+                    reason = TARGET
+                    fee_rate = maker
+                elif (d > 0 and h[i] >= target) or (d < 0 and lo[i] <= target):
+                    px = target
+                    reason = TARGET
+                    fee_rate = maker
+            if not math.isnan(px):
+                fee = abs(pos) * px * fee_rate
+                cash += pos * (px - entry_px) - fee
+                t_dir[nt] = int(d); t_in[nt] = entry_i; t_out[nt] = i; t_size[nt] = abs(pos)
+                t_pin[nt] = entry_px; t_pout[nt] = px; t_fin[nt] = entry_fee; t_fout[nt] = fee
+                t_fund[nt] = funded; t_reason[nt] = reason
+                nt += 1
+                pos = 0.0
+                pending = 0
+            elif d > 0:
+                best = max(best, h[i])
+            else:
+                best = min(best, lo[i])
+        equity[i] = cash + pos * (c[i] - entry_px)
+        position[i] = pos
+        if equity[i] <= 0.0 and pos != 0.0:
+            d = 1.0 if pos > 0 else -1.0
+            fee = abs(pos) * c[i] * taker
+            cash += pos * (c[i] - entry_px) - fee
+            t_dir[nt] = int(d); t_in[nt] = entry_i; t_out[nt] = i; t_size[nt] = abs(pos)
+            t_pin[nt] = entry_px; t_pout[nt] = c[i]; t_fin[nt] = entry_fee; t_fout[nt] = fee
+            t_fund[nt] = funded; t_reason[nt] = LIQUIDATION
+            nt += 1
+            pos = 0.0
+            equity[i] = cash
+            dead = True
+        # signals at this close become orders for the next open
+        if i < n - 1 and not dead:
+            if pos > 0.0:
+                if allow_short and es[i]:
+                    pending, pending_reason = -1, REVERSE
+                elif xl[i]:
+                    pending, pending_reason = 2, SIGNAL
+                elif max_bars > 0 and i - entry_i + 1 >= max_bars:
+                    pending, pending_reason = 2, MAX_BARS
+            elif pos < 0.0:
+                if allow_long and el[i]:
+                    pending, pending_reason = 1, REVERSE
+                elif xs[i]:
+                    pending, pending_reason = 2, SIGNAL
+                elif max_bars > 0 and i - entry_i + 1 >= max_bars:
+                    pending, pending_reason = 2, MAX_BARS
+            else:
+                go_long = allow_long and el[i]
+                go_short = allow_short and es[i]
+                if go_long and not go_short:
+                    pending = 1
+                elif go_short and not go_long:
+                    pending = -1
+    if pos != 0.0:
+        d = 1.0 if pos > 0 else -1.0
+        px = c[n - 1] * (1.0 - slip * d)
+        fee = abs(pos) * px * taker
+        cash += pos * (px - entry_px) - fee
+        t_dir[nt] = int(d); t_in[nt] = entry_i; t_out[nt] = n - 1; t_size[nt] = abs(pos)
+        t_pin[nt] = entry_px; t_pout[nt] = px; t_fin[nt] = entry_fee; t_fout[nt] = fee
+        t_fund[nt] = funded; t_reason[nt] = END
+        nt += 1
+        equity[n - 1] = cash
+        position[n - 1] = 0.0
+    return (t_dir[:nt], t_in[:nt], t_out[:nt], t_size[:nt], t_pin[:nt], t_pout[:nt], t_fin[:nt], t_fout[:nt],
+            t_fund[:nt], t_reason[:nt], equity, position)
+
+
+@dataclass(frozen=True)
+class EngineResult:
+    """Trades as parallel arrays (index into the bars) plus equity and signed position per bar close."""
+
+    side: np.ndarray
+    entry_index: np.ndarray
+    exit_index: np.ndarray
+    size: np.ndarray
+    entry_price: np.ndarray
+    exit_price: np.ndarray
+    entry_fee: np.ndarray
+    exit_fee: np.ndarray
+    funding: np.ndarray
+    reason: np.ndarray
+    equity: np.ndarray
+    position: np.ndarray
+
+    @property
+    def pnl(self) -> np.ndarray:
+        """Net pnl per trade: price move x size - both fees - funding paid."""
+        return self.side * self.size * (self.exit_price - self.entry_price) - self.entry_fee - self.exit_fee - self.funding
+
+    @property
+    def final_equity(self) -> float:
+        return float(self.equity[-1]) if len(self.equity) else math.nan
+
+
+def simulate(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, bar_ms: np.ndarray,
+             bar_len_ms: int, signals: dict[str, np.ndarray], rules: Rules, costs: Costs,
+             funding_ms: np.ndarray | None = None, funding_rate: np.ndarray | None = None) -> EngineResult:
+    """Run one instance over bars sorted by time; signals are bool arrays aligned with the bars."""
+    n = len(open_)
+    f64 = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
+    flag = lambda k: np.ascontiguousarray(signals.get(k, np.zeros(n, bool)), dtype=np.bool_)  # noqa: E731
+    fms = np.ascontiguousarray(funding_ms if funding_ms is not None else np.zeros(0), dtype=np.int64)
+    frate = f64(funding_rate if funding_rate is not None else np.zeros(0))
+    if n == 0:
+        empty = np.zeros(0)
+        return EngineResult(np.zeros(0, np.int8), *(np.zeros(0, np.int64),) * 2, *(empty,) * 6,
+                            np.zeros(0, np.int8), empty, empty)
+    out = _simulate(
+        f64(open_), f64(high), f64(low), f64(close), np.ascontiguousarray(bar_ms, dtype=np.int64), int(bar_len_ms),
+        flag("entry_long"), flag("exit_long"), flag("entry_short"), flag("exit_short"), fms, frate,
+        bool(rules.allow_long), bool(rules.allow_short), float(rules.fraction), float(rules.lot_size),
+        float(rules.stop_loss), float(rules.take_profit), float(rules.trailing_stop), int(rules.max_bars),
+        float(costs.taker_fee), float(costs.maker_fee), float(costs.slippage_bps) / 1e4, float(costs.initial_equity),
+    )
+    return EngineResult(*out)

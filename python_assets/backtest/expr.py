@@ -1,0 +1,277 @@
+"""Condition expressions of strategy specs: a small, closed language parsed and compiled to DuckDB SQL.
+
+Grammar: `or` / `and` / `not`, comparisons (< <= > >= == !=), + - * /, numbers, 'strings',
+names (parameters, OHLCV columns, registered features) and the functions in FUNCTIONS. Every
+function is causal: it reads the current and earlier bars of the same symbol and timeframe only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+Node = tuple  # ('num', v) | ('str', s) | ('name', n) | ('call', f, args) | ('bin', op, a, b) | ('not', a) | ('neg', a)
+
+TOKEN = re.compile(
+    r"\s*(?:(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)|(?P<str>'[^']*')"
+    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<op><=|>=|==|!=|<|>|\+|-|\*|/|\(|\)|,))"
+)
+COMPARISONS = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "==": "=", "!=": "<>"}
+WINDOW_FUNCTIONS = {"sma": "avg", "highest": "max", "lowest": "min", "stddev": "stddev_pop"}
+SCALAR_FUNCTIONS = {"abs": 1, "least": 2, "greatest": 2}
+FUNCTIONS = sorted([*WINDOW_FUNCTIONS, *SCALAR_FUNCTIONS, "lag", "cross_above", "cross_below"])
+SERIES_WINDOW = "partition by symbol, timeframe order by bar_at_ms"
+
+
+class ExprError(ValueError):
+    """An expression that does not parse or names something unknown."""
+
+
+def tokenize(text: str) -> list[tuple[str, str]]:
+    """(kind, text) tokens; raises on any character outside the language."""
+    tokens, pos = [], 0
+    text = text.rstrip()
+    while pos < len(text):
+        m = TOKEN.match(text, pos)
+        if not m or m.end() == pos:
+            raise ExprError(f"unexpected character {text[pos:].strip()[:1]!r} at position {pos} in {text!r}")
+        kind = m.lastgroup
+        value = m.group(kind)
+        if kind == "name" and value in ("and", "or", "not"):
+            kind = "op"
+        tokens.append((kind, value))
+        pos = m.end()
+    return tokens
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.text, self.tokens, self.i = text, tokenize(text), 0
+
+    def peek(self) -> tuple[str, str] | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def take(self, value: str | None = None) -> tuple[str, str]:
+        tok = self.peek()
+        if tok is None or (value is not None and tok[1] != value):
+            raise ExprError(f"expected {value or 'more input'!r} in {self.text!r}, got {tok[1] if tok else 'end'!r}")
+        self.i += 1
+        return tok
+
+    def at(self, *values: str) -> bool:
+        tok = self.peek()
+        return tok is not None and tok[0] == "op" and tok[1] in values
+
+    def parse(self) -> Node:
+        node = self.or_expr()
+        if self.peek() is not None:
+            raise ExprError(f"unexpected {self.peek()[1]!r} in {self.text!r}")
+        return node
+
+    def or_expr(self) -> Node:
+        node = self.and_expr()
+        while self.at("or"):
+            self.take()
+            node = ("bin", "or", node, self.and_expr())
+        return node
+
+    def and_expr(self) -> Node:
+        node = self.not_expr()
+        while self.at("and"):
+            self.take()
+            node = ("bin", "and", node, self.not_expr())
+        return node
+
+    def not_expr(self) -> Node:
+        if self.at("not"):
+            self.take()
+            return ("not", self.not_expr())
+        return self.comparison()
+
+    def comparison(self) -> Node:
+        node = self.sum()
+        if self.at(*COMPARISONS):
+            op = self.take()[1]
+            node = ("bin", op, node, self.sum())
+        return node
+
+    def sum(self) -> Node:
+        node = self.term()
+        while self.at("+", "-"):
+            op = self.take()[1]
+            node = ("bin", op, node, self.term())
+        return node
+
+    def term(self) -> Node:
+        node = self.unary()
+        while self.at("*", "/"):
+            op = self.take()[1]
+            node = ("bin", op, node, self.unary())
+        return node
+
+    def unary(self) -> Node:
+        if self.at("-"):
+            self.take()
+            return ("neg", self.unary())
+        return self.atom()
+
+    def atom(self) -> Node:
+        kind, value = self.take()
+        if kind == "num":
+            return ("num", float(value) if any(c in value for c in ".eE") else int(value))
+        if kind == "str":
+            return ("str", value[1:-1])
+        if kind == "name":
+            if self.at("("):
+                self.take("(")
+                args = [] if self.at(")") else [self.or_expr()]
+                while self.at(","):
+                    self.take()
+                    args.append(self.or_expr())
+                self.take(")")
+                return ("call", value, args)
+            return ("name", value)
+        if value == "(":
+            node = self.or_expr()
+            self.take(")")
+            return node
+        raise ExprError(f"unexpected {value!r} in {self.text!r}")
+
+
+def parse(text: str) -> Node:
+    """The syntax tree of one expression."""
+    return _Parser(str(text)).parse()
+
+
+def names_in(node: Node) -> set[str]:
+    """Every bare name an expression reads (parameters and columns)."""
+    if node[0] == "name":
+        return {node[1]}
+    if node[0] == "call":
+        return set().union(*(names_in(a) for a in node[2])) if node[2] else set()
+    if node[0] == "bin":
+        return names_in(node[2]) | names_in(node[3])
+    if node[0] in ("not", "neg"):
+        return names_in(node[1])
+    return set()
+
+
+def evaluate(node: Node, values: dict[str, Any]) -> Any:
+    """Evaluate a parameter-only expression (spec constraints) in Python."""
+    kind = node[0]
+    if kind in ("num", "str"):
+        return node[1]
+    if kind == "name":
+        if node[1] not in values:
+            raise ExprError(f"unknown parameter {node[1]!r}")
+        return values[node[1]]
+    if kind == "not":
+        return not evaluate(node[1], values)
+    if kind == "neg":
+        return -evaluate(node[1], values)
+    if kind == "bin":
+        a, b = evaluate(node[2], values), evaluate(node[3], values)
+        ops = {"and": lambda: a and b, "or": lambda: a or b, "<": lambda: a < b, "<=": lambda: a <= b,
+               ">": lambda: a > b, ">=": lambda: a >= b, "==": lambda: a == b, "!=": lambda: a != b,
+               "+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "/": lambda: a / b}
+        return ops[node[1]]()
+    raise ExprError(f"{kind} is not allowed in a constraint")
+
+
+def sql_literal(value: Any) -> str:
+    """A number or string as a SQL literal (strings single-quoted, quotes doubled)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+@dataclass
+class SignalCompiler:
+    """Compiles expressions to SQL over a bars relation; window terms become shared, deduplicated
+    columns in nested CTE levels (a window over a window needs its own level)."""
+
+    columns: frozenset[str]
+    defs: dict[str, tuple[str, int]] = field(default_factory=dict)  # sql -> (alias, level)
+    used: set[str] = field(default_factory=set)
+
+    def column(self, sql: str, level: int) -> tuple[str, int]:
+        """Register a window term once; returns (alias, level)."""
+        if sql not in self.defs:
+            self.defs[sql] = (f"_w{len(self.defs)}", level)
+        return self.defs[sql]
+
+    def compile(self, node: Node, params: dict[str, Any]) -> tuple[str, int]:
+        """(sql, level): the SQL text and the CTE level whose columns it needs."""
+        kind = node[0]
+        if kind in ("num", "str"):
+            return sql_literal(node[1]), 0
+        if kind == "name":
+            name = node[1]
+            if name in params:
+                return sql_literal(params[name]), 0
+            if name in self.columns:
+                self.used.add(name)
+                return f'"{name}"', 0
+            raise ExprError(f"unknown name {name!r}: not a parameter, an OHLCV column or a registered feature")
+        if kind == "neg":
+            sql, lvl = self.compile(node[1], params)
+            return f"(-{sql})", lvl
+        if kind == "not":
+            sql, lvl = self.compile(node[1], params)
+            return f"(not {sql})", lvl
+        if kind == "bin":
+            (a, la), (b, lb) = self.compile(node[2], params), self.compile(node[3], params)
+            op = COMPARISONS.get(node[1], node[1])
+            return f"({a} {op} {b})", max(la, lb)
+        return self.call(node[1], node[2], params)
+
+    def _window_length(self, fname: str, node: Node, params: dict[str, Any]) -> int:
+        value = evaluate(node, params) if names_in(node) <= set(params) else None
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ExprError(f"{fname}(): the length must be a whole number >= 1 (parameter or literal), got {value!r}")
+        return value
+
+    def call(self, fname: str, args: list[Node], params: dict[str, Any]) -> tuple[str, int]:
+        if fname in WINDOW_FUNCTIONS:
+            if len(args) != 2:
+                raise ExprError(f"{fname}(series, length) takes 2 arguments, got {len(args)}")
+            n = self._window_length(fname, args[1], params)
+            x, lx = self.compile(args[0], params)
+            frame = f"over ({SERIES_WINDOW} rows between {n - 1} preceding and current row)"
+            sql = f"case when count({x}) {frame} = {n} then {WINDOW_FUNCTIONS[fname]}({x}) {frame} end"
+            return self.column(sql, lx + 1)
+        if fname == "lag":
+            if len(args) not in (1, 2):
+                raise ExprError(f"lag(series[, bars]) takes 1 or 2 arguments, got {len(args)}")
+            n = self._window_length(fname, args[1], params) if len(args) == 2 else 1
+            x, lx = self.compile(args[0], params)
+            return self.column(f"lag({x}, {n}) over ({SERIES_WINDOW})", lx + 1)
+        if fname in ("cross_above", "cross_below"):
+            if len(args) != 2:
+                raise ExprError(f"{fname}(a, b) takes 2 arguments, got {len(args)}")
+            (a, la), (b, lb) = self.compile(args[0], params), self.compile(args[1], params)
+            pa, lpa = self.column(f"lag({a}, 1) over ({SERIES_WINDOW})", la + 1)
+            pb, lpb = self.column(f"lag({b}, 1) over ({SERIES_WINDOW})", lb + 1)
+            now, before = (">", "<") if fname == "cross_above" else ("<", ">")
+            return f"(({a} {now} {b}) and ({pa} {before} {pb}))", max(lpa, lpb)
+        if fname in SCALAR_FUNCTIONS:
+            if len(args) != SCALAR_FUNCTIONS[fname]:
+                raise ExprError(f"{fname}() takes {SCALAR_FUNCTIONS[fname]} argument(s), got {len(args)}")
+            compiled = [self.compile(a, params) for a in args]
+            return f"{fname}({', '.join(s for s, _ in compiled)})", max(lvl for _, lvl in compiled)
+        raise ExprError(f"unknown function {fname!r}; known: {', '.join(FUNCTIONS)}")
+
+    def ctes(self, source: str, where: str) -> tuple[str, str]:
+        """(with-clause body, name of the last level) computing every registered window term."""
+        depth = max((lvl for _, lvl in self.defs.values()), default=0)
+        base = ", ".join(f'"{c}"' for c in sorted(self.used))
+        parts = [f"_l0 as (select symbol, timeframe, bar_at_ms{', ' + base if base else ''} from {source} where {where})"]
+        for level in range(1, depth + 1):
+            cols = [f"{sql} as {alias}" for sql, (alias, lvl) in self.defs.items() if lvl == level]
+            parts.append(f"_l{level} as (select *, {', '.join(cols)} from _l{level - 1})")
+        return ",\n".join(parts), f"_l{depth}"
+
+

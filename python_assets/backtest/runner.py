@@ -1,0 +1,213 @@
+"""Run strategy instances over warehouse (or file) bars: signals from SQL, fills from the engine,
+rows into the ledger; full windows and walk-forward in-sample / out-of-sample windows."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+import duckdb
+import numpy as np
+
+from python_assets.backtest import ledger
+from python_assets.backtest.engine import Costs, EngineResult, Rules, simulate
+from python_assets.backtest.spec import CONDITIONS, StrategySpec, compile_instances, instance_id, risk_values
+from python_assets.version import code_version
+
+TIMEFRAME_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000, "4h": 14_400_000, "1d": 86_400_000}
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class Bars:
+    """One symbol's bars on one timeframe, sorted by open time."""
+
+    symbol: str
+    timeframe: str
+    bar_len_ms: int
+    ms: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+
+    def window(self, start_ms: int, end_ms: int) -> "Bars":
+        keep = (self.ms >= start_ms) & (self.ms < end_ms)
+        return replace(self, ms=self.ms[keep], open=self.open[keep], high=self.high[keep], low=self.low[keep],
+                       close=self.close[keep])
+
+
+@dataclass(frozen=True)
+class Window:
+    window_id: str
+    kind: str  # full | in_sample | out_of_sample
+    start_ms: int
+    end_ms: int
+
+
+@dataclass(frozen=True)
+class WalkForward:
+    """Folds of train_days in-sample then test_days out-of-sample, stepping by test_days;
+    anchored folds grow the in-sample window from the start instead of rolling it."""
+
+    train_days: float
+    test_days: float
+    anchored: bool = False
+
+    def folds(self, start_ms: int, end_ms: int) -> list[tuple[Window, Window]]:
+        train, test = int(self.train_days * DAY_MS), int(self.test_days * DAY_MS)
+        if train <= 0 or test <= 0:
+            raise ValueError("walk-forward train and test lengths must be positive")
+        out, k, test_start = [], 1, start_ms + train
+        while test_start + test <= end_ms:
+            is_start = start_ms if self.anchored else test_start - train
+            out.append((Window(f"wf{k:02d}", "in_sample", is_start, test_start),
+                        Window(f"wf{k:02d}", "out_of_sample", test_start, test_start + test)))
+            k, test_start = k + 1, test_start + test
+        return out
+
+
+def rules_for(spec: StrategySpec, params: dict[str, Any]) -> Rules:
+    """The engine's numbers for one spec instance."""
+    risk = risk_values(spec, params)
+    nan = lambda v: math.nan if v is None else float(v)  # noqa: E731
+    return Rules(
+        allow_long=spec.side in ("long", "both"), allow_short=spec.side in ("short", "both"),
+        fraction=spec.fraction, lot_size=spec.lot_size, stop_loss=nan(risk["stop_loss"]),
+        take_profit=nan(risk["take_profit"]), trailing_stop=nan(risk["trailing_stop"]),
+        max_bars=int(risk["max_bars"] or 0),
+    )
+
+
+def load_bars(con: duckdb.DuckDBPyConnection, relation: str, symbol: str, timeframe: str) -> Bars:
+    """Bars of one symbol and timeframe from a relation with symbol, timeframe, bar_at_ms and OHLC."""
+    df = con.execute(
+        f"select bar_at_ms, open, high, low, close from {relation} where symbol = ? and timeframe = ? order by bar_at_ms",
+        [symbol, timeframe],
+    ).df()
+    arr = lambda c: df[c].to_numpy(dtype=np.float64, copy=True)  # noqa: E731
+    return Bars(symbol, timeframe, TIMEFRAME_MS.get(timeframe) or _spacing(df["bar_at_ms"]),
+                df["bar_at_ms"].to_numpy(dtype=np.int64, copy=True), arr("open"), arr("high"), arr("low"), arr("close"))
+
+
+def _spacing(ms) -> int:
+    diffs = np.diff(np.asarray(ms, dtype=np.int64))
+    return int(np.median(diffs)) if len(diffs) else 60_000
+
+
+def load_funding(con: duckdb.DuckDBPyConnection, symbol: str) -> tuple[np.ndarray, np.ndarray]:
+    """Funding settlements of a symbol (empty when the warehouse has none)."""
+    exists = con.execute("select count(*) from information_schema.tables where table_name = 'stg_funding_rates'").fetchall()[0][0]
+    if not exists:
+        return np.zeros(0, np.int64), np.zeros(0)
+    df = con.execute("select funding_at_ms, funding_rate from stg_funding_rates where symbol = ? order by funding_at_ms",
+                     [symbol]).df()
+    return df["funding_at_ms"].to_numpy(np.int64, copy=True), df["funding_rate"].to_numpy(np.float64, copy=True)
+
+
+def signal_events(con: duckdb.DuckDBPyConnection, sql_or_relation: str, strategy_ids: list[str]) -> dict:
+    """{(strategy_id, symbol): events frame} from the compiled SQL or the backtest_signals table."""
+    src = sql_or_relation if sql_or_relation.isidentifier() else f"({sql_or_relation})"
+    df = con.execute(f"select * from {src} where strategy_id in (select unnest(?))", [strategy_ids]).df()
+    return {key: g.sort_values("bar_at_ms") for key, g in df.groupby(["strategy_id", "symbol"])}
+
+
+def dense_signals(events, bars: Bars) -> dict[str, np.ndarray]:
+    """Sparse signal events scattered onto the bars (an event on a bar that is not there is an error)."""
+    out = {k: np.zeros(len(bars.ms), bool) for k in CONDITIONS}
+    if events is None or len(events) == 0:
+        return out
+    ms = events["bar_at_ms"].to_numpy(np.int64)
+    idx = np.searchsorted(bars.ms, ms)
+    ok = (idx < len(bars.ms)) & (bars.ms[np.minimum(idx, len(bars.ms) - 1)] == ms)
+    if not ok.all():
+        raise ValueError(f"{(~ok).sum()} signal rows of {bars.symbol} {bars.timeframe} have no bar")
+    for k in CONDITIONS:
+        out[k][idx] = events[k].to_numpy(bool)
+    return out
+
+
+def run_bars(bars: Bars, signals: dict[str, np.ndarray], rules: Rules, costs: Costs,
+             funding: tuple[np.ndarray, np.ndarray], window: Window) -> tuple[Bars, EngineResult]:
+    """The engine on the bars of one window (signals sliced alike; the position starts flat)."""
+    keep = (bars.ms >= window.start_ms) & (bars.ms < window.end_ms)
+    sub = bars.window(window.start_ms, window.end_ms)
+    sig = {k: v[keep] for k, v in signals.items()}
+    return sub, simulate(sub.open, sub.high, sub.low, sub.close, sub.ms, bars.bar_len_ms, sig, rules, costs, *funding)
+
+
+def equity_sharpe(equity: np.ndarray, initial: float) -> float:
+    """Per-bar Sharpe of an equity curve (the in-sample selection objective; no annualisation)."""
+    if len(equity) < 2:
+        return -math.inf
+    r = np.diff(np.r_[initial, equity]) / np.r_[initial, equity[:-1]]
+    sd = r.std(ddof=1)
+    return float(r.mean() / sd) if sd > 0 else -math.inf
+
+
+@dataclass
+class BacktestJob:
+    """One invocation: a spec with one or more parameter sets on some symbols over a window."""
+
+    spec: StrategySpec
+    grid: list[dict[str, Any]]
+    symbols: list[str] | None
+    timeframe: str
+    start_ms: int
+    end_ms: int
+    costs: Costs
+    run_id: str
+    kind: str
+    source: str
+    features_relation: str = "features"
+    bars_relation: str = "int_bars_unioned"
+    signals_relation: str | None = None  # the dbt model backtest_signals; else compile here
+    walk_forward: WalkForward | None = None
+    partition_date: str | None = None
+    columns: frozenset[str] = frozenset()
+
+
+def _meta(job: BacktestJob, sid: str, params: dict, symbol: str, bar_ms: int, w: Window) -> ledger.RunMeta:
+    return ledger.RunMeta(job.run_id, job.kind, job.spec.name, job.spec.version, sid, params, symbol, job.timeframe,
+                          bar_ms, w.window_id, w.kind, w.start_ms, w.end_ms, job.costs, job.source, job.partition_date)
+
+
+def run_job(con: duckdb.DuckDBPyConnection, job: BacktestJob) -> list[str]:
+    """Backtest every instance on every symbol: the full window, then walk-forward folds (the best
+    in-sample instance by Sharpe goes out of sample). Returns the backtest_ids written."""
+    instances = [(instance_id(job.spec, p), job.spec, p) for p in job.grid]
+    sids = [sid for sid, _, _ in instances]
+    source = job.signals_relation or compile_instances(instances, job.columns, job.features_relation, job.timeframe)
+    events = signal_events(con, source, sids)
+    symbols = job.symbols or sorted(r[0] for r in con.execute(
+        f"select distinct symbol from {job.bars_relation} where timeframe = ?", [job.timeframe]).fetchall())
+    full = Window("full", "full", job.start_ms, job.end_ms)
+    written, version = [], code_version()
+    for symbol in symbols:
+        bars = load_bars(con, job.bars_relation, symbol, job.timeframe)
+        funding = load_funding(con, symbol) if job.bars_relation == "int_bars_unioned" else (np.zeros(0, np.int64), np.zeros(0))
+        prepared = [(sid, p, rules_for(job.spec, p), dense_signals(events.get((sid, symbol)), bars))
+                    for sid, _, p in instances]
+        for sid, params, rules, sig in prepared:
+            sub, res = run_bars(bars, sig, rules, job.costs, funding, full)
+            if len(sub.ms):
+                written.append(ledger.record(con, _meta(job, sid, params, symbol, bars.bar_len_ms, full),
+                                             sub.ms, sub.open, sub.close, res, version))
+        for is_w, oos_w in (job.walk_forward.folds(job.start_ms, job.end_ms) if job.walk_forward else []):
+            best = None
+            for sid, params, rules, sig in prepared:
+                sub, res = run_bars(bars, sig, rules, job.costs, funding, is_w)
+                score = equity_sharpe(res.equity, job.costs.initial_equity)
+                if len(sub.ms) and (best is None or score > best[0]):
+                    best = (score, sid, params, rules, sig, sub, res)
+            if best is None:
+                continue
+            _, sid, params, rules, sig, sub, res = best
+            written.append(ledger.record(con, _meta(job, sid, params, symbol, bars.bar_len_ms, is_w),
+                                         sub.ms, sub.open, sub.close, res, version))
+            sub, res = run_bars(bars, sig, rules, job.costs, funding, oos_w)
+            if len(sub.ms):
+                written.append(ledger.record(con, _meta(job, sid, params, symbol, bars.bar_len_ms, oos_w),
+                                             sub.ms, sub.open, sub.close, res, version))
+    return written

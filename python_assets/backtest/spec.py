@@ -1,0 +1,249 @@
+"""Strategy specs: YAML files validated into StrategySpec, parameters resolved, compiled to SQL signals."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from python_assets.backtest import expr
+
+STRATEGY_DIR = Path(__file__).resolve().parent / "strategies"
+TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h", "1d")
+SIDES = ("long", "short", "both")
+OHLCV = frozenset({"open", "high", "low", "close", "volume"})
+CONDITIONS = ("entry_long", "exit_long", "entry_short", "exit_short")
+RISK_FIELDS = ("stop_loss", "take_profit", "trailing_stop", "max_bars")
+KNOWN_KEYS = {"name", "description", "timeframe", "side", "params", "constraints", "sizing", "active",
+              *CONDITIONS, *RISK_FIELDS}
+
+
+class SpecError(ValueError):
+    """A strategy spec or parameter set that cannot run; the message names the problem."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """A tunable parameter: its default and the closed range it may take."""
+
+    name: str
+    default: float | int
+    low: float | int
+    high: float | int
+    kind: str = "int"  # int | float
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """A declarative strategy: conditions over columns, side, sizing and exits; no code."""
+
+    name: str
+    description: str
+    timeframe: str
+    side: str
+    params: dict[str, Param]
+    constraints: tuple[str, ...]
+    conditions: dict[str, str | None]
+    fraction: float = 1.0
+    lot_size: float = 0.0
+    risk: dict[str, Any] = field(default_factory=dict)  # stop_loss etc.: number, parameter name or None
+    active: bool = True
+
+    @property
+    def version(self) -> str:
+        """Content hash of the spec: a changed spec is a new version in the ledger."""
+        blob = json.dumps(asdict(self), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def _number(value: Any, what: str) -> float | int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SpecError(f"{what} must be a number, got {value!r}")
+    return value
+
+
+def _param(name: str, raw: Any, strategy: str) -> Param:
+    if not isinstance(raw, dict) or "default" not in raw:
+        raise SpecError(f"strategy {strategy!r}: parameter {name!r} needs a mapping with default, min, max")
+    kind = raw.get("type", "int" if isinstance(raw["default"], int) else "float")
+    if kind not in ("int", "float"):
+        raise SpecError(f"strategy {strategy!r}: parameter {name!r} has unknown type {kind!r} (int or float)")
+    p = Param(name, _number(raw["default"], f"{name}.default"), _number(raw.get("min", raw["default"]), f"{name}.min"),
+              _number(raw.get("max", raw["default"]), f"{name}.max"), kind)
+    if not p.low <= p.default <= p.high:
+        raise SpecError(f"strategy {strategy!r}: parameter {name!r} default {p.default} is outside [{p.low}, {p.high}]")
+    return p
+
+
+def spec_from_dict(raw: dict[str, Any], columns: frozenset[str] | None = None) -> StrategySpec:
+    """Validate a parsed spec; with `columns`, every name must be a parameter or one of them."""
+    if not isinstance(raw, dict) or not raw.get("name"):
+        raise SpecError("a strategy spec needs a mapping with a name")
+    name = str(raw["name"])
+    unknown = set(raw) - KNOWN_KEYS
+    if unknown:
+        raise SpecError(f"strategy {name!r}: unknown key(s) {sorted(unknown)}; known: {sorted(KNOWN_KEYS)}")
+    timeframe = raw.get("timeframe", "1h")
+    if timeframe not in TIMEFRAMES:
+        raise SpecError(f"strategy {name!r}: timeframe {timeframe!r} is not one of {TIMEFRAMES}")
+    side = raw.get("side", "long")
+    if side not in SIDES:
+        raise SpecError(f"strategy {name!r}: side {side!r} is not one of {SIDES}")
+    params = {k: _param(k, v, name) for k, v in (raw.get("params") or {}).items()}
+    sizing = raw.get("sizing") or {}
+    fraction = _number(sizing.get("fraction", 1.0), "sizing.fraction")
+    lot_size = _number(sizing.get("lot_size", 0.0), "sizing.lot_size")
+    if not 0 < fraction <= 10 or lot_size < 0:
+        raise SpecError(f"strategy {name!r}: sizing.fraction must be in (0, 10] and lot_size >= 0")
+    spec = StrategySpec(
+        name=name, description=str(raw.get("description", "")).strip(), timeframe=timeframe, side=side,
+        params=params, constraints=tuple(str(c) for c in raw.get("constraints") or ()),
+        conditions={c: (str(raw[c]) if raw.get(c) is not None else None) for c in CONDITIONS},
+        fraction=float(fraction), lot_size=float(lot_size),
+        risk={k: raw.get(k) for k in RISK_FIELDS}, active=bool(raw.get("active", True)),
+    )
+    _check_conditions(spec)
+    resolve_params(spec, {})  # defaults must satisfy the constraints and the stops must agree
+    if columns is not None:
+        compile_strategy(spec, resolve_params(spec, {}), columns, "bars")
+    return spec
+
+
+def _check_conditions(spec: StrategySpec) -> None:
+    c = spec.conditions
+    if spec.side in ("long", "both") and not c["entry_long"]:
+        raise SpecError(f"strategy {spec.name!r}: side {spec.side} needs entry_long")
+    if spec.side in ("short", "both") and not c["entry_short"]:
+        raise SpecError(f"strategy {spec.name!r}: side {spec.side} needs entry_short")
+    for key, text in c.items():
+        if text is None:
+            continue
+        try:
+            expr.parse(text)
+        except expr.ExprError as exc:
+            raise SpecError(f"strategy {spec.name!r}: {key}: {exc}") from None
+
+
+def resolve_params(spec: StrategySpec, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Defaults overlaid with overrides, each checked against its range, then the constraints and stops."""
+    unknown = set(overrides) - set(spec.params)
+    if unknown:
+        raise SpecError(f"strategy {spec.name!r}: unknown parameter(s) {sorted(unknown)}; declared: {sorted(spec.params)}")
+    values: dict[str, Any] = {}
+    for name, p in spec.params.items():
+        raw = overrides.get(name, p.default)
+        try:
+            value = int(raw) if p.kind == "int" and float(raw) == int(float(raw)) else float(raw)
+        except (TypeError, ValueError):
+            raise SpecError(f"strategy {spec.name!r}: parameter {name}={raw!r} is not a number") from None
+        if p.kind == "int" and not isinstance(value, int):
+            raise SpecError(f"strategy {spec.name!r}: parameter {name}={raw!r} must be a whole number")
+        if not p.low <= value <= p.high:
+            raise SpecError(f"strategy {spec.name!r}: parameter {name}={value} is outside [{p.low}, {p.high}]")
+        values[name] = value
+    for text in spec.constraints:
+        try:
+            ok = expr.evaluate(expr.parse(text), values)
+        except expr.ExprError as exc:
+            raise SpecError(f"strategy {spec.name!r}: constraint {text!r}: {exc}") from None
+        if not ok:
+            raise SpecError(f"strategy {spec.name!r}: constraint {text!r} does not hold for {values}")
+    risk_values(spec, values)
+    return values
+
+
+def risk_values(spec: StrategySpec, params: dict[str, Any]) -> dict[str, float | None]:
+    """Stops and limits as numbers (a parameter name is looked up); contradictions raise SpecError."""
+    out: dict[str, float | None] = {}
+    for key in RISK_FIELDS:
+        raw = spec.risk.get(key)
+        if raw is None:
+            out[key] = None
+            continue
+        if isinstance(raw, str):
+            if raw not in params:
+                raise SpecError(f"strategy {spec.name!r}: {key} names parameter {raw!r}, which is not declared")
+            raw = params[raw]
+        out[key] = float(_number(raw, f"strategy {spec.name!r}: {key}"))
+    for key in ("stop_loss", "trailing_stop"):
+        v = out[key]
+        if v is not None and not 0 < v < 1:
+            raise SpecError(f"strategy {spec.name!r}: {key}={v} must be a fraction in (0, 1): "
+                            "a stop at or beyond 100% can never trigger before the price reaches zero")
+    if out["take_profit"] is not None and out["take_profit"] <= 0:
+        raise SpecError(f"strategy {spec.name!r}: take_profit={out['take_profit']} must be > 0 "
+                        "(a target at or behind the entry contradicts the stop side)")
+    if out["max_bars"] is not None and (out["max_bars"] < 1 or out["max_bars"] != int(out["max_bars"])):
+        raise SpecError(f"strategy {spec.name!r}: max_bars must be a whole number >= 1")
+    if out["stop_loss"] is not None and out["trailing_stop"] is not None and out["trailing_stop"] > out["stop_loss"]:
+        raise SpecError(f"strategy {spec.name!r}: trailing_stop={out['trailing_stop']} is wider than "
+                        f"stop_loss={out['stop_loss']}: the trailing stop could never be the binding one at entry")
+    return out
+
+
+def load_spec(path: Path, columns: frozenset[str] | None = None) -> StrategySpec:
+    """One YAML file as a validated spec."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML: {exc}") from None
+    try:
+        return spec_from_dict(raw, columns)
+    except SpecError as exc:
+        raise SpecError(f"{Path(path).name}: {exc}") from None
+
+
+def load_specs(directory: Path = STRATEGY_DIR, columns: frozenset[str] | None = None) -> dict[str, StrategySpec]:
+    """Every *.yaml spec in a folder by name; duplicate names are an error."""
+    specs: dict[str, StrategySpec] = {}
+    for path in sorted(Path(directory).glob("*.y*ml")):
+        spec = load_spec(path, columns)
+        if spec.name in specs:
+            raise SpecError(f"{path.name}: strategy name {spec.name!r} is used twice")
+        specs[spec.name] = spec
+    return specs
+
+
+def instance_id(spec: StrategySpec, params: dict[str, Any]) -> str:
+    """A readable, stable id for spec x params: name plus the sorted parameter values."""
+    if not params:
+        return spec.name
+    return spec.name + "(" + ",".join(f"{k}={params[k]}" for k in sorted(params)) + ")"
+
+
+def compile_strategy(spec: StrategySpec, params: dict[str, Any], columns: frozenset[str], source: str,
+                     timeframe: str | None = None) -> str:
+    """One SELECT of signal events (rows where any of the four conditions holds) from `source`."""
+    return compile_instances([(instance_id(spec, params), spec, params)], columns, source, timeframe or spec.timeframe)
+
+
+def compile_instances(instances: list[tuple[str, StrategySpec, dict[str, Any]]], columns: frozenset[str],
+                      source: str, timeframe: str) -> str:
+    """Signal events of many spec instances on one timeframe; shared window terms are computed once."""
+    compiler = expr.SignalCompiler(frozenset(columns) | OHLCV)
+    selects = []
+    for sid, spec, params in instances:
+        conds = {}
+        for key in CONDITIONS:
+            text = spec.conditions[key]
+            enabled = text is not None and (spec.side == "both" or key.endswith(spec.side))
+            if not enabled:
+                conds[key] = "false"
+                continue
+            try:
+                sql, _ = compiler.compile(expr.parse(text), params)
+            except expr.ExprError as exc:
+                raise SpecError(f"strategy {spec.name!r}: {key}: {exc}") from None
+            conds[key] = f"coalesce({sql}, false)"
+        cols = ", ".join(f"{sql} as {key}" for key, sql in conds.items())
+        selects.append((sid, cols, " or ".join(f"({s})" for s in conds.values())))
+    body, last = compiler.ctes(source, f"timeframe = {expr.sql_literal(timeframe)}")
+    unions = "\nunion all\n".join(
+        f"select {expr.sql_literal(sid)} as strategy_id, symbol, timeframe, bar_at_ms, {cols} from {last} where {any_}"
+        for sid, cols, any_ in selects
+    )
+    return f"with {body}\n{unions}"
