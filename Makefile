@@ -6,6 +6,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
 # The CPU torch wheel: on this kind of machine it lies in PIP_FIND_LINKS (/opt/wheels); uv only looks
 # there when told. Elsewhere the PyTorch CPU index serves torch==2.13.0+cpu.
 WHEELS := $(or $(PIP_FIND_LINKS),$(wildcard /opt/wheels))
@@ -33,6 +34,12 @@ $(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 
 install: $(STAMP)
 
+# Bench-only references (vectorbt). Optional: when they do not install the bench runs without them.
+$(BENCH_STAMP): $(STAMP) requirements-bench.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements-bench.lock $(TORCH_SOURCE) \
+		|| echo "bench references did not install; make bench runs without them"
+	touch $(BENCH_STAMP)
+
 # dagster-dbt loads the manifest at import: parse whenever a model, macro or yml changes.
 $(MANIFEST): $(STAMP) $(DBT_FILES) dbt_project/dbt_project.yml dbt_project/profiles.yml
 	cd dbt_project && PATH="$(CURDIR)/$(BIN):$$PATH" dbt parse --quiet --profiles-dir .
@@ -55,12 +62,13 @@ docs: $(MANIFEST)
 	cd dbt_project && PATH="$(CURDIR)/$(BIN):$$PATH" dbt docs generate --profiles-dir . \
 		&& PATH="$(CURDIR)/$(BIN):$$PATH" dbt docs serve --profiles-dir . --host 127.0.0.1 --port 8080
 
-bench: $(MANIFEST)
+bench: $(MANIFEST) $(BENCH_STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench
 
 lock:
 	uv pip compile requirements.in -p 3.11 $(TORCH_SOURCE) -o requirements.lock
 	uv pip compile requirements-dev.in -p 3.11 $(TORCH_SOURCE) -o requirements-dev.lock
+	uv pip compile requirements-bench.in -p 3.11 $(TORCH_SOURCE) -o requirements-bench.lock
 
 clean:
 	rm -rf dbt_project/target dbt_project/logs .pytest_cache

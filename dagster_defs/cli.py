@@ -138,6 +138,31 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from python_assets.backtest.engine import Costs
+    from python_assets.backtest.files import OhlcvFileError
+    from python_assets.backtest.runner import WalkForward
+    from python_assets.backtest.service import format_results, parse_param_args, run_backtest
+    from python_assets.backtest.spec import SpecError
+
+    costs = Costs(args.fees, args.maker_fee if args.maker_fee is not None else min(args.fees, 0.0002),
+                  args.slippage_bps, args.equity)
+    wf = None
+    if args.walk_forward:
+        parts = args.walk_forward.split(":")
+        wf = WalkForward(float(parts[0]), float(parts[1]), len(parts) > 2 and parts[2] == "anchored")
+    try:
+        run_id, rows = run_backtest(export_data_dir(), args.strategy, parse_param_args(args.param), costs,
+                                    data=args.data, symbols=args.symbols, days=args.days, walk_forward=wf,
+                                    symbol=args.symbol)
+    except (SpecError, OhlcvFileError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(format_results(rows))
+    print(f"stored as run {run_id}: select * from strategy_backtest_results where run_id = '{run_id}'")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="blofin-stack", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -175,6 +200,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.add_argument("--database", type=Path, help="DuckDB file (default: the snapshot of the last run, else the warehouse)")
     p.set_defaults(func=cmd_query)
+
+    p = sub.add_parser("backtest", help="backtest a strategy on an OHLCV file or the warehouse; prints metrics, stores the run")
+    p.add_argument("--strategy", required=True, help="shipped strategy name (e.g. sma_cross) or a path to a YAML spec")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="override a parameter (repeatable)")
+    p.add_argument("--data", type=Path, help="CSV/Parquet with a time column and Open/High/Low/Close/Volume")
+    p.add_argument("--symbol", help="symbol name for --data (default: the file name)")
+    p.add_argument("--symbols", nargs="+", help="warehouse symbols (default: all)")
+    p.add_argument("--days", type=int, help="warehouse runs: trailing days (default: all bars)")
+    p.add_argument("--fees", type=float, default=0.0006, help="taker fee per side (default BloFin 0.0006)")
+    p.add_argument("--maker-fee", type=float, help="maker fee per side for take-profit fills (default min(fees, 0.0002))")
+    p.add_argument("--slippage-bps", type=float, default=0.0)
+    p.add_argument("--equity", type=float, default=10_000.0, help="initial equity (quote currency)")
+    p.add_argument("--walk-forward", metavar="TRAIN:TEST[:anchored]", help="walk-forward folds in days, e.g. 14:4")
+    p.set_defaults(func=cmd_backtest)
 
     p = sub.add_parser("materialize", help="run the whole asset graph for a day (or --end for a range)")
     p.add_argument("--date", type=_date, required=True)

@@ -1,0 +1,120 @@
+"""One backtest invocation end to end (what `blofin-stack backtest` runs): validate, simulate, store
+in the ledger, compute the SQL metrics with dbt, return the result rows."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from python_assets.backtest.catalog import feature_columns
+from python_assets.backtest.engine import Costs
+from python_assets.backtest.files import read_ohlcv
+from python_assets.backtest.ledger import new_run_id
+from python_assets.backtest.runner import BacktestJob, WalkForward, run_job
+from python_assets.backtest.spec import (STRATEGY_DIR, SpecError, StrategySpec, compile_strategy, load_spec,
+                                         load_specs, resolve_params)
+from python_assets.config import DBT_PROJECT_DIR, Paths
+
+RESULT_COLUMNS = ("strategy_id", "symbol", "timeframe", "window_id", "window_kind", "trade_count", "total_return",
+                  "cagr", "sharpe", "sortino", "calmar", "max_drawdown", "max_drawdown_duration_days", "win_rate",
+                  "profit_factor", "expectancy", "exposure", "fees_paid", "funding_paid", "buy_and_hold_return",
+                  "composite_score", "final_equity")
+
+
+def find_spec(name_or_path: str, columns: frozenset[str]) -> StrategySpec:
+    """A shipped strategy by name, or a YAML file by path."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") and path.exists():
+        return load_spec(path, columns)
+    specs = load_specs(STRATEGY_DIR)
+    if name_or_path not in specs:
+        raise SpecError(f"unknown strategy {name_or_path!r}; shipped: {', '.join(sorted(specs))} (or a path to a .yaml spec)")
+    return specs[name_or_path]
+
+
+def parse_param_args(items: list[str]) -> dict[str, str]:
+    """['fast=10', 'slow=30'] -> {'fast': '10', 'slow': '30'}."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SpecError(f"--param {item!r}: expected NAME=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def refresh_metrics(paths: Paths) -> None:
+    """Rebuild the ledger metric models (dbt, tag:ledger) so strategy_backtest_results has the new run."""
+    from dagster_defs.resources import dbt_executable
+
+    env = {**os.environ, "BLOFIN_DATA_DIR": str(paths.data_dir)}
+    cmd = [dbt_executable(), "run", "--select", "tag:ledger", "--profiles-dir", ".", "--target-path",
+           str(paths.data_dir / "dbt_target_cli"), "--quiet"]
+    proc = subprocess.run(cmd, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"dbt metrics build failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
+
+
+def run_backtest(paths: Paths, strategy: str, params: dict[str, Any], costs: Costs, data: Path | None = None,
+                 symbols: list[str] | None = None, days: int | None = None,
+                 walk_forward: WalkForward | None = None, symbol: str | None = None) -> tuple[str, list[dict]]:
+    """Backtest a strategy on a file or the warehouse; returns (run_id, strategy_backtest_results rows)."""
+    columns = frozenset() if data is not None else feature_columns()
+    spec = find_spec(strategy, columns)
+    resolved = resolve_params(spec, params)
+    frame = read_ohlcv(data, symbol) if data is not None else None
+    timeframe = frame[0]["timeframe"].iloc[0] if frame is not None else spec.timeframe
+    try:
+        compile_strategy(spec, resolved, columns, "bars", timeframe)
+    except SpecError as exc:
+        hint = " (a --data file has OHLCV columns only: use sma/highest/lowest/stddev/lag over them)" if data else ""
+        raise SpecError(f"{exc}{hint}") from None
+    if data is None and not paths.warehouse.exists():
+        raise FileNotFoundError(f"{paths.warehouse} does not exist: run `make run` or pass --data FILE")
+    paths.data_dir.mkdir(parents=True, exist_ok=True)
+    run_id = new_run_id()
+    with duckdb.connect(str(paths.warehouse)) as con:
+        if frame is not None:
+            bars, bar_ms = frame
+            con.register("file_bars", bars)
+            start_ms, end_ms = int(bars["bar_at_ms"].iloc[0]), int(bars["bar_at_ms"].iloc[-1]) + bar_ms
+            relation, source = "file_bars", f"file:{Path(data).resolve()}"
+        else:
+            relation, source = "int_bars_unioned", "warehouse"
+            end_ms = con.execute("select max(bar_at_ms) from int_bars_unioned where timeframe = ?", [timeframe]).fetchall()[0][0]
+            if end_ms is None:
+                raise SpecError(f"the warehouse has no {timeframe} bars")
+            end_ms = int(end_ms) + 1
+            start_ms = end_ms - days * 86_400_000 if days else 0
+        job = BacktestJob(spec=spec, grid=[resolved], symbols=symbols, timeframe=timeframe, start_ms=start_ms,
+                          end_ms=end_ms, costs=costs, run_id=run_id, kind="cli", source=source,
+                          features_relation="file_bars" if frame is not None else "features",
+                          bars_relation=relation, walk_forward=walk_forward, columns=columns)
+        run_job(con, job)
+    refresh_metrics(paths)
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        cur = con.execute(f"select {', '.join(RESULT_COLUMNS)} from strategy_backtest_results where run_id = ? "
+                          "order by symbol, window_id, window_kind", [run_id])
+        names = [d[0] for d in cur.description]
+        return run_id, [dict(zip(names, row)) for row in cur.fetchall()]
+
+
+def format_results(rows: list[dict]) -> str:
+    """A plain-text metrics table, one column per backtest."""
+    if not rows:
+        return "no backtests (no bars in the window?)"
+    label = lambda r: f"{r['symbol']} {r['timeframe']} {r['window_id']}" + ("" if r["window_kind"] == "full" else f" {r['window_kind']}")  # noqa: E731
+    heads = [label(r) for r in rows]
+    width = max(14, *(len(h) for h in heads))
+    lines = [f"{'metric':<28}" + "".join(f"{h:>{width + 2}}" for h in heads)]
+    for col in RESULT_COLUMNS[5:]:
+        cells = []
+        for r in rows:
+            v = r[col]
+            cells.append("-" if v is None else (f"{v:.6g}" if isinstance(v, float) else str(v)))
+        lines.append(f"{col:<28}" + "".join(f"{c:>{width + 2}}" for c in cells))
+    return f"strategy: {rows[0]['strategy_id']}\n" + "\n".join(lines)
