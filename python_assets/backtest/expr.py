@@ -229,7 +229,10 @@ class SignalCompiler:
         return self.call(node[1], node[2], params)
 
     def _window_length(self, fname: str, node: Node, params: dict[str, Any]) -> int:
-        value = evaluate(node, params) if names_in(node) <= set(params) else None
+        missing = names_in(node) - set(params)
+        if missing:
+            raise ExprError(f"{fname}(): the length names {sorted(missing)[0]!r}, which is not a declared parameter")
+        value = evaluate(node, params)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ExprError(f"{fname}(): the length must be a whole number >= 1 (parameter or literal), got {value!r}")
         return value

@@ -211,3 +211,20 @@ def run_job(con: duckdb.DuckDBPyConnection, job: BacktestJob) -> list[str]:
                 written.append(ledger.record(con, _meta(job, sid, params, symbol, bars.bar_len_ms, oos_w),
                                              sub.ms, sub.open, sub.close, res, version))
     return written
+
+
+def backtest_frame(spec: StrategySpec, params: dict[str, Any], bars_df, costs: Costs,
+                   funding: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[Bars, EngineResult]:
+    """One instance on an in-memory bars frame (symbol, timeframe, bar_at_ms, OHLC): SQL signals in a
+    scratch DuckDB, then the engine; nothing is stored (tests, notebooks, benchmarks)."""
+    symbol, timeframe = str(bars_df["symbol"].iloc[0]), str(bars_df["timeframe"].iloc[0])
+    sid = instance_id(spec, params)
+    with duckdb.connect() as con:
+        con.register("bars", bars_df)
+        sql = compile_instances([(sid, spec, params)], frozenset(), "bars", timeframe)
+        events = signal_events(con, sql, [sid])
+        bars = load_bars(con, "bars", symbol, timeframe)
+    signals = dense_signals(events.get((sid, symbol)), bars)
+    fund = funding or (np.zeros(0, np.int64), np.zeros(0))
+    return bars, simulate(bars.open, bars.high, bars.low, bars.close, bars.ms, bars.bar_len_ms, signals,
+                          rules_for(spec, params), costs, *fund)

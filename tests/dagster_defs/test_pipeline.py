@@ -13,6 +13,8 @@ from conftest import TEST_DAYS
 
 from dagster_defs.dbt.assets import dbt_build_args, partition_dbt_vars
 from dagster_defs.runner import materialize_days, partition_tags
+from python_assets.backtest.catalog import active_specs
+from python_assets.config import DEFAULT_SYMBOLS
 from python_assets.config import DBT_PROJECT_DIR, DEFAULT_SYMBOLS
 from python_assets.synthetic import generate_ticks
 
@@ -62,6 +64,13 @@ def check_report(report: dict, day: date, has_previous_day: bool) -> None:
             assert s["return_1d"] is None
 
 
+def backtest_rows(con, day):
+    """(strategy, symbol, window_kind, final_equity) of a day's daily backtests, sorted."""
+    return sorted(con.execute(
+        "select strategy, symbol, window_kind, round(final_equity, 6) from strategy_backtest_results "
+        "where kind = 'daily' and partition_date = ?", [day]).fetchall())
+
+
 @pytest.mark.slow
 def test_two_consecutive_partitions_produce_reports_matching_pandas(data_dir):
     first, second = TEST_DAYS
@@ -81,12 +90,19 @@ def test_two_consecutive_partitions_produce_reports_matching_pandas(data_dir):
         assert [r[0] for r in rows] == list(TEST_DAYS)
         assert json.loads(rows[1][1])["symbols"] == reports[second]["symbols"]
         bars_before = con.execute("select count(*) from bars_1m").fetchall()[0][0]
+        backtests_before = backtest_rows(con, second)
+
+    # Every active strategy was backtested on every symbol (full window) for the partition.
+    specs = active_specs()
+    assert {(s, sym) for s, sym, kind, _ in backtests_before if kind == "full"} == {
+        (name, sym) for name in specs for sym in DEFAULT_SYMBOLS}
 
     # Re-running a partition is idempotent: no duplicate bars or report rows, same numbers.
     assert materialize_days(second, second).success
     with duckdb.connect(str(data_dir.warehouse), read_only=True) as con:
         assert con.execute("select count(*) from bars_1m").fetchall()[0][0] == bars_before
         assert con.execute("select count(*) from daily_reports").fetchall()[0][0] == 2
+        assert backtest_rows(con, second) == backtests_before  # same backtests, same numbers
     rerun = json.loads((data_dir.reports / f"{second.isoformat()}.json").read_text())
     assert rerun["symbols"] == reports[second]["symbols"]
 
