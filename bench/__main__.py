@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from bench import features, tick_to_1m
+from bench import backtest_grid, features, tick_to_1m
 
 
 def main() -> int:
     tick_to_1m.run()
     features.run()
+    backtest_grid.run()
     print("\nresults written to bench/results.json")
     return 0
 

@@ -221,9 +221,10 @@ def compile_strategy(spec: StrategySpec, params: dict[str, Any], columns: frozen
     return compile_instances([(instance_id(spec, params), spec, params)], columns, source, timeframe or spec.timeframe)
 
 
-def compile_instances(instances: list[tuple[str, StrategySpec, dict[str, Any]]], columns: frozenset[str],
-                      source: str, timeframe: str) -> str:
-    """Signal events of many spec instances on one timeframe; shared window terms are computed once."""
+def signal_query_parts(instances: list[tuple[str, StrategySpec, dict[str, Any]]], columns: frozenset[str],
+                       source: str, timeframe: str) -> tuple[str, str, list[str]]:
+    """(with-clause body, its last CTE, one SELECT of events per instance over that CTE): window
+    terms shared by instances (the same sma in many grid points) are computed once."""
     compiler = expr.SignalCompiler(frozenset(columns) | OHLCV)
     selects = []
     for sid, spec, params in instances:
@@ -240,10 +241,17 @@ def compile_instances(instances: list[tuple[str, StrategySpec, dict[str, Any]]],
                 raise SpecError(f"strategy {spec.name!r}: {key}: {exc}") from None
             conds[key] = f"coalesce({sql}, false)"
         cols = ", ".join(f"{sql} as {key}" for key, sql in conds.items())
-        selects.append((sid, cols, " or ".join(f"({s})" for s in conds.values())))
+        any_ = " or ".join(f"({s})" for s in conds.values())
+        selects.append((sid, cols, any_))
     body, last = compiler.ctes(source, f"timeframe = {expr.sql_literal(timeframe)}")
-    unions = "\nunion all\n".join(
+    return body, last, [
         f"select {expr.sql_literal(sid)} as strategy_id, symbol, timeframe, bar_at_ms, {cols} from {last} where {any_}"
         for sid, cols, any_ in selects
-    )
-    return f"with {body}\n{unions}"
+    ]
+
+
+def compile_instances(instances: list[tuple[str, StrategySpec, dict[str, Any]]], columns: frozenset[str],
+                      source: str, timeframe: str) -> str:
+    """Signal events of many spec instances on one timeframe as one SELECT."""
+    body, _, selects = signal_query_parts(instances, columns, source, timeframe)
+    return f"with {body}\n" + "\nunion all\n".join(selects)
