@@ -163,3 +163,26 @@ def test_cli_backtest_on_a_csv_prints_metrics_and_stores_the_run(data_dir, tmp_p
     assert row[0][3].startswith("file:")
     assert cli_main(["backtest", "--strategy", "rsi_bollinger_reversion", "--data", str(path)]) == 2
     assert "OHLCV columns only" in capsys.readouterr().err
+
+
+def test_walk_forward_folds_roll_or_anchor_without_overlap():
+    from python_assets.backtest.runner import DAY_MS, WalkForward
+
+    rolling = WalkForward(3, 1).folds(0, 10 * DAY_MS)
+    assert [(i.start_ms // DAY_MS, i.end_ms // DAY_MS, o.start_ms // DAY_MS, o.end_ms // DAY_MS) for i, o in rolling] == [
+        (0, 3, 3, 4), (1, 4, 4, 5), (2, 5, 5, 6), (3, 6, 6, 7), (4, 7, 7, 8), (5, 8, 8, 9), (6, 9, 9, 10)]
+    anchored = WalkForward(3, 2, anchored=True).folds(0, 10 * DAY_MS)
+    assert [(i.start_ms // DAY_MS, i.end_ms // DAY_MS, o.end_ms // DAY_MS) for i, o in anchored] == [
+        (0, 3, 5), (0, 5, 7), (0, 7, 9)]
+
+
+@pytest.mark.slow
+def test_walk_forward_run_stores_in_and_out_of_sample_windows(data_dir, tmp_path):
+    from python_assets.backtest.runner import WalkForward
+
+    _, rows = run_backtest(data_dir, "sma_cross", {"fast": 5, "slow": 20}, Costs(), data=write_csv(tmp_path),
+                           walk_forward=WalkForward(3, 1))
+    kinds = [(r["window_id"], r["window_kind"]) for r in rows]
+    folds = sorted({w for w, k in kinds if k != "full"})
+    assert ("full", "full") in kinds and len(folds) >= 4
+    assert all((f, "in_sample") in kinds and (f, "out_of_sample") in kinds for f in folds)
