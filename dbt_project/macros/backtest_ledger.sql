@@ -1,0 +1,31 @@
+{#- The backtest ledger's tables (written by python_assets/backtest/ledger.py, read by the ledger
+    models). Created before every dbt run so the sources and their unit tests exist on a fresh
+    warehouse. Python executes the same statements (it reads the block between the markers), so
+    the schema is defined once, here. -#}
+{% macro create_backtest_ledger() %}
+-- ledger-ddl:begin
+create table if not exists backtest_runs (
+    backtest_id varchar primary key, run_id varchar not null, kind varchar not null,
+    created_at timestamptz not null, partition_date date, strategy varchar not null,
+    strategy_version varchar not null, strategy_id varchar not null, params json not null,
+    symbol varchar not null, timeframe varchar not null, bar_ms bigint not null,
+    window_id varchar not null, window_kind varchar not null,
+    window_start timestamptz not null, window_end timestamptz not null,
+    taker_fee double not null, maker_fee double not null, slippage_bps double not null,
+    initial_equity double not null, source varchar not null, code_version varchar not null
+);
+create table if not exists backtest_trades (
+    backtest_id varchar not null, trade_no integer not null, symbol varchar not null, side varchar not null,
+    size double not null, entry_at timestamptz not null, entry_at_ms bigint not null, entry_price double not null,
+    exit_at timestamptz not null, exit_at_ms bigint not null, exit_price double not null,
+    entry_fee double not null, exit_fee double not null, funding double not null, gross_pnl double not null,
+    pnl double not null, return_pct double not null, bars_held integer not null, exit_reason varchar not null,
+    closed_at_end boolean not null, primary key (backtest_id, trade_no)
+);
+create table if not exists backtest_equity (
+    backtest_id varchar not null, bar_at timestamptz not null, bar_at_ms bigint not null,
+    open double not null, close double not null, equity double not null, position double not null,
+    primary key (backtest_id, bar_at_ms)
+);
+-- ledger-ddl:end
+{% endmacro %}
