@@ -7,6 +7,7 @@ import dagster as dg
 from dagster_defs.backtests import assets as backtest_assets
 from dagster_defs.dbt import assets as dbt_assets
 from dagster_defs.ingest import assets as ingest_assets
+from dagster_defs.ml import assets as ml_assets
 from dagster_defs.reports import assets as report_assets
 from dagster_defs.resources import resources
 from dagster_defs import checks, schedules, sensors
@@ -17,6 +18,7 @@ def build_defs() -> dg.Definitions:
         ingest_assets.defs,
         dbt_assets.defs,
         backtest_assets.defs,
+        ml_assets.defs,
         report_assets.defs,
         schedules.defs,
         checks.defs,

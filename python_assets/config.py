@@ -50,6 +50,16 @@ class Paths:
     def dagster_home(self) -> Path:
         return self.data_dir / "dagster_home"
 
+    @property
+    def models(self) -> Path:
+        """Versioned model artifacts: models/<name>/<version>/."""
+        return self.data_dir / "models"
+
+    @property
+    def ml_runs(self) -> Path:
+        """Per-day ML working files: the exported training set and each model's chosen version."""
+        return self.data_dir / "ml"
+
 
 def paths() -> Paths:
     """Resolve the data directory from the environment now (tests move it with BLOFIN_DATA_DIR)."""

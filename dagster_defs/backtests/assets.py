@@ -1,6 +1,7 @@
 """Backtest assets: publish the strategy specs (compiled to SQL for dbt's backtest_signals), then run
 every active strategy on every symbol over the partition's trailing window into the ledger."""
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
@@ -12,6 +13,7 @@ from dagster_defs.partitions import daily_partitions, window_days
 from python_assets.backtest import ledger
 from python_assets.backtest.catalog import active_specs, feature_columns, publish_specs
 from python_assets.backtest.engine import Costs
+from python_assets.backtest.ml_strategies import run_ml_strategies
 from python_assets.backtest.runner import BacktestJob, WalkForward, run_job
 from python_assets.backtest.spec import resolve_params
 from python_assets.config import paths
@@ -50,15 +52,17 @@ def _day_ms(day) -> int:
 @dg.asset(
     deps=[get_asset_key_for_model([warehouse_dbt_assets], "backtest_signals"),
           get_asset_key_for_model([warehouse_dbt_assets], "int_bars_unioned"),
-          get_asset_key_for_model([warehouse_dbt_assets], "stg_funding_rates")],
+          get_asset_key_for_model([warehouse_dbt_assets], "stg_funding_rates"),
+          dg.AssetKey("ml_results")],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="backtests",
     kinds={"python", "duckdb"},
 )
 def backtest_ledger(context: dg.AssetExecutionContext, config: BacktestConfig) -> dg.MaterializeResult:
-    """Every active strategy on every symbol over the trailing window ending with the partition day:
-    the full window plus walk-forward folds; a rerun of a day replaces that day's backtests."""
+    """Every active strategy on every symbol over the trailing window ending with the partition day
+    (the full window plus walk-forward folds), and the ML strategies over the models' out-of-sample
+    span (kind 'ml'); a rerun of a day replaces that day's backtests."""
     specs = active_specs()
     costs = Costs(config.taker_fee, config.maker_fee, config.slippage_bps)
     wf = WalkForward(config.train_days, config.test_days, config.anchored)
@@ -66,7 +70,7 @@ def backtest_ledger(context: dg.AssetExecutionContext, config: BacktestConfig) -
     with duckdb.connect(str(paths().warehouse)) as con:
         for day in window_days(*context.partition_time_window):
             end_ms = _day_ms(day + timedelta(days=1))
-            ledger.delete_runs(con, "kind = 'daily' and partition_date = ?", [day])
+            ledger.delete_runs(con, "kind in ('daily', 'ml') and partition_date = ?", [day])
             for spec in specs.values():
                 job = BacktestJob(
                     spec=spec, grid=[resolve_params(spec, {})], symbols=None, timeframe=spec.timeframe,
@@ -76,6 +80,11 @@ def backtest_ledger(context: dg.AssetExecutionContext, config: BacktestConfig) -
                     columns=feature_columns(),
                 )
                 written += len(run_job(con, job))
+            ml_dir = paths().ml_runs / day.isoformat()
+            pointer = ml_dir / "direction_predictor.json"
+            if pointer.exists():
+                timeframe = json.loads(pointer.read_text())["timeframe"]
+                written += len(run_ml_strategies(con, ml_dir / "oos_direction.parquet", timeframe, costs, day.isoformat()))
             log_event("backtests_written", day=day.isoformat(), backtests=written)
     return dg.MaterializeResult(metadata={"backtests": written})
 

@@ -1,0 +1,138 @@
+"""ML assets: the training set exported once, five model assets (separate steps, so the
+multiprocess executor trains them concurrently), and the ensembles/results asset that writes
+ml_model_results, ml_ensembles and ml_predictions."""
+
+import json
+
+import dagster as dg
+import duckdb
+import pandas as pd
+from dagster_dbt import get_asset_key_for_model
+
+from dagster_defs.dbt.assets import warehouse_dbt_assets
+from dagster_defs.partitions import daily_partitions, window_days
+from python_assets.backtest.catalog import feature_columns
+from python_assets.config import paths
+from python_assets.lake import write_bytes_atomic
+from python_assets.logs import log_event
+from python_assets.ml.dataset import LABELS, export_training_set, load_dataset, numeric_features
+from python_assets.ml.ensembles import build_ensembles
+from python_assets.ml.models import MODELS
+from python_assets.ml.store import write_results
+from python_assets.ml.train import TrainConfig, train_model
+from python_assets.ml.validation import check_leakage
+
+TIMEFRAME_MS = {"5m": 300_000, "15m": 900_000, "1h": 3_600_000}
+MIN_ROWS = 500
+
+
+class MlConfig(dg.Config):
+    """Timeframe of the training rows, folds, seed; threads per model (1 lets two train at once on 2 cores)."""
+
+    timeframe: str = "5m"
+    n_folds: int = 4
+    seed: int = 7
+    threads: int = 1
+    fast: bool = False
+
+
+def _last_day(context: dg.AssetExecutionContext) -> str:
+    return window_days(*context.partition_time_window)[-1].isoformat()
+
+
+def _training_file(day: str):
+    return paths().ml_runs / day / "training.parquet"
+
+
+def _features_file(day: str):
+    return paths().ml_runs / day / "features.json"
+
+
+@dg.asset(deps=[get_asset_key_for_model([warehouse_dbt_assets], "ml_training_set")], partitions_def=daily_partitions,
+          backfill_policy=dg.BackfillPolicy.single_run(), group_name="ml", kinds={"duckdb", "parquet"})
+def ml_dataset(context: dg.AssetExecutionContext, config: MlConfig) -> dg.MaterializeResult:
+    """ml_training_set rows of one timeframe up to the partition's last day, as Parquet for the models."""
+    day = _last_day(context)
+    p = paths()
+    registered = sorted(feature_columns())
+    features = numeric_features(p.warehouse, registered)
+    rows = export_training_set(p.warehouse, config.timeframe, features, _training_file(day))
+    write_bytes_atomic(json.dumps({"features": features, "timeframe": config.timeframe}).encode(), _features_file(day))
+    log_event("ml_dataset_exported", day=day, rows=rows, features=len(features))
+    return dg.MaterializeResult(metadata={"rows": rows, "features": len(features), "path": str(_training_file(day))})
+
+
+@dg.asset_check(asset=ml_dataset, blocking=True, description="No feature tracks a forward label (|rank corr| >= 0.9).")
+def ml_features_do_not_leak(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    day = max(p.name for p in paths().ml_runs.iterdir() if (p / "training.parquet").exists())
+    meta = json.loads(_features_file(day).read_text())
+    data = load_dataset(_training_file(day), meta["features"], TIMEFRAME_MS.get(meta["timeframe"], 300_000))
+    leaks = {label: check_leakage(data.X, data.features, data.labels[label]) for label in LABELS}
+    leaks = {k: v for k, v in leaks.items() if v}
+    return dg.AssetCheckResult(passed=not leaks, metadata={"leaking": json.dumps(leaks), "day": day})
+
+
+def _model_asset(name: str):
+    spec = MODELS[name]
+
+    @dg.asset(name=f"ml_{name}", deps=[ml_dataset], partitions_def=daily_partitions,
+              backfill_policy=dg.BackfillPolicy.single_run(), group_name="ml",
+              kinds={spec.backend}, description=spec.description)
+    def _train(context: dg.AssetExecutionContext, config: MlConfig) -> dg.MaterializeResult:
+        day = _last_day(context)
+        meta = json.loads(_features_file(day).read_text())
+        data = load_dataset(_training_file(day), meta["features"], TIMEFRAME_MS.get(meta["timeframe"], 300_000))
+        pointer = paths().ml_runs / day / f"{name}.json"
+        labelled = int(pd.notna(data.labels[spec.label]).sum())
+        if labelled < MIN_ROWS:
+            pointer.unlink(missing_ok=True)
+            log_event("ml_model_skipped", model=name, day=day, labelled_rows=labelled)
+            return dg.MaterializeResult(metadata={"skipped": f"{labelled} labelled rows < {MIN_ROWS}"})
+        result = train_model(spec, data, paths().models,
+                             TrainConfig(n_folds=config.n_folds, seed=config.seed, threads=config.threads, fast=config.fast))
+        write_bytes_atomic(json.dumps({"version": result.version, "directory": str(result.directory),
+                                       "timeframe": meta["timeframe"]}).encode(), pointer)
+        overall = {s["scorer"]: s for s in result.scores if s["fold"] == "overall"}
+        log_event("ml_model_trained", model=name, day=day, version=result.version)
+        return dg.MaterializeResult(metadata={"version": result.version, "path": str(result.directory),
+                                              "overall": json.dumps(overall, default=str)})
+
+    return _train
+
+
+MODEL_ASSETS = [_model_asset(name) for name in MODELS]
+
+
+@dg.asset(deps=MODEL_ASSETS, partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.single_run(),
+          group_name="ml", kinds={"python", "duckdb"})
+def ml_results(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    """Scores of every model beside its baseline, ensembles over out-of-sample predictions, the newest
+    prediction per symbol; ensemble P(up) per out-of-sample row for the ML strategies."""
+    day = _last_day(context)
+    run_dir = paths().ml_runs / day
+    scores, oos, latest = [], {}, []
+    for name, spec in MODELS.items():
+        pointer = run_dir / f"{name}.json"
+        if not pointer.exists():
+            continue
+        ref = json.loads(pointer.read_text())
+        directory = paths().models / name / ref["version"]
+        meta = json.loads((directory / "metadata.json").read_text())
+        for s in meta["scores"]:
+            scores.append({**s, "model": name, "version": ref["version"], "task": spec.task, "label": spec.label,
+                           "timeframe": ref["timeframe"], "model_dir": str(directory)})
+        oos[name] = pd.read_parquet(directory / "oos.parquet")
+        lat = pd.read_parquet(directory / "latest.parquet").assign(model=name, version=ref["version"],
+                                                                    timeframe=ref["timeframe"])
+        latest.append(lat)
+    ensembles, joined = build_ensembles(oos)
+    if len(joined):
+        joined.to_parquet(run_dir / "oos_direction.parquet")
+    predictions = pd.concat(latest, ignore_index=True) if latest else pd.DataFrame()
+    with duckdb.connect(str(paths().warehouse)) as con:
+        write_results(con, day, scores, ensembles, predictions)
+    log_event("ml_results_written", day=day, models=len(oos), ensembles=len({r["ensemble"] for r in ensembles}))
+    return dg.MaterializeResult(metadata={"models": len(oos), "score_rows": len(scores), "ensemble_rows": len(ensembles)})
+
+
+defs = dg.Definitions(assets=[ml_dataset, *MODEL_ASSETS, ml_results], asset_checks=[ml_features_do_not_leak])

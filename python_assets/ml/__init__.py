@@ -1,0 +1,1 @@
+"""ML: five models on warehouse features, purged walk-forward validation, versioned artifacts, ensembles."""

@@ -1,0 +1,81 @@
+"""Training data: ml_training_set exported once per run to Parquet, loaded as arrays (feature
+columns are the registered numeric features; fwd_* columns are labels)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+LABELS = ("fwd_return_12", "fwd_direction_12", "fwd_momentum_class_12", "fwd_realized_vol_12", "fwd_mae_12",
+          "fwd_adverse_12")
+HORIZON_BARS = 12
+KEYS = ("symbol", "timeframe", "bar_at_ms")
+EXTRA = ("baseline_vol_12",)
+
+
+@dataclass
+class Dataset:
+    """Rows sorted by (bar_at_ms, symbol): features X, labels (NaN when unknown), keys."""
+
+    X: np.ndarray
+    features: list[str]
+    labels: dict[str, np.ndarray]
+    ts: np.ndarray
+    symbol: np.ndarray
+    timeframe: str
+    bar_ms: int
+    baseline_vol: np.ndarray
+
+    @property
+    def data_hash(self) -> str:
+        """Content hash of features, labels and keys: a model's metadata names the data it saw."""
+        h = hashlib.sha256()
+        for arr in (self.X, self.ts, *(self.labels[k] for k in sorted(self.labels))):
+            h.update(np.ascontiguousarray(arr).tobytes())
+        h.update("|".join(self.features).encode())
+        return h.hexdigest()[:16]
+
+    def subset(self, rows: np.ndarray) -> "Dataset":
+        return Dataset(self.X[rows], self.features, {k: v[rows] for k, v in self.labels.items()}, self.ts[rows],
+                       self.symbol[rows], self.timeframe, self.bar_ms, self.baseline_vol[rows])
+
+
+def export_training_set(warehouse: Path, timeframe: str, feature_names: list[str], path: Path) -> int:
+    """Copy the training rows of one timeframe to Parquet (one read of the warehouse per run)."""
+    cols = ", ".join(f'"{c}"' for c in (*KEYS, *feature_names, *EXTRA, *LABELS))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.parquet")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        con.execute(f"copy (select {cols} from ml_training_set where timeframe = ? order by bar_at_ms, symbol) "
+                    f"to '{tmp}' (format parquet)", [timeframe])
+        n = con.execute(f"select count(*) from read_parquet('{tmp}')").fetchall()[0][0]
+    tmp.replace(path)
+    return int(n)
+
+
+def numeric_features(warehouse: Path, registered: list[str]) -> list[str]:
+    """Registered features whose warehouse type is numeric (regime labels are text: excluded)."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        types = dict(con.execute("select column_name, data_type from information_schema.columns "
+                                 "where table_name = 'ml_training_set'").fetchall())
+    return [f for f in registered if f in types and types[f] not in ("VARCHAR",)]
+
+
+def frame_to_dataset(df: pd.DataFrame, features: list[str], bar_ms: int) -> Dataset:
+    df = df.sort_values(["bar_at_ms", "symbol"], kind="stable").reset_index(drop=True)
+    X = df[features].to_numpy(dtype=np.float32, na_value=np.nan, copy=True)
+    X[~np.isfinite(X)] = np.nan
+    labels = {k: df[k].to_numpy(dtype=np.float64, na_value=np.nan, copy=True) for k in LABELS if k in df}
+    base = df["baseline_vol_12"].to_numpy(np.float64, na_value=np.nan, copy=True) if "baseline_vol_12" in df else np.full(len(df), np.nan)
+    return Dataset(X, list(features), labels, df["bar_at_ms"].to_numpy(np.int64, copy=True),
+                   df["symbol"].astype(object).to_numpy(copy=True), str(df["timeframe"].iloc[0]) if len(df) else "",
+                   bar_ms, base)
+
+
+def load_dataset(path: Path, features: list[str], bar_ms: int) -> Dataset:
+    return frame_to_dataset(pd.read_parquet(path), features, bar_ms)

@@ -1,0 +1,149 @@
+"""The two learner backends: xgboost boosters and small torch networks on CPU, deterministic for a
+seed and thread count, saved and loaded so a reloaded model predicts bit for bit the same."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class XgbLearner:
+    """Gradient-boosted trees (hist); NaN features are handled natively."""
+
+    task: str  # binary | multiclass | regression
+    seed: int = 7
+    threads: int = 1
+    rounds: int = 150
+    params: dict[str, Any] = field(default_factory=lambda: {"max_depth": 5, "eta": 0.08, "subsample": 0.8,
+                                                            "colsample_bytree": 0.8, "min_child_weight": 5})
+    booster: Any = None
+
+    def _objective(self) -> dict[str, Any]:
+        return {"binary": {"objective": "binary:logistic"},
+                "multiclass": {"objective": "multi:softprob", "num_class": 3},
+                "regression": {"objective": "reg:squarederror"}}[self.task]
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> "XgbLearner":
+        import xgboost as xgb
+
+        params = {**self.params, **self._objective(), "tree_method": "hist", "nthread": self.threads,
+                  "seed": self.seed, "verbosity": 0}
+        self.booster = xgb.train(params, xgb.DMatrix(X, label=y, nthread=self.threads), num_boost_round=self.rounds)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        import xgboost as xgb
+
+        return np.asarray(self.booster.predict(xgb.DMatrix(X, nthread=self.threads)), dtype=np.float64)
+
+    def save(self, directory: Path) -> None:
+        self.booster.save_model(str(directory / "model.ubj"))
+        (directory / "learner.json").write_text(json.dumps({"backend": "xgboost", "task": self.task, "seed": self.seed,
+                                                            "threads": self.threads, "rounds": self.rounds,
+                                                            "params": self.params}))
+
+    @classmethod
+    def load(cls, directory: Path) -> "XgbLearner":
+        import xgboost as xgb
+
+        meta = json.loads((directory / "learner.json").read_text())
+        learner = cls(meta["task"], meta["seed"], meta["threads"], meta["rounds"], meta["params"])
+        learner.booster = xgb.Booster(model_file=str(directory / "model.ubj"))
+        return learner
+
+
+@dataclass
+class TorchLearner:
+    """A 2-hidden-layer MLP on standardized features (NaN -> 0 after scaling), Adam, fixed seed."""
+
+    task: str  # binary | regression
+    seed: int = 7
+    threads: int = 1
+    epochs: int = 6
+    batch: int = 1024
+    hidden: tuple[int, int] = (64, 32)
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
+    y_scale: float = 1.0
+    net: Any = None
+
+    def _build(self, n_in: int):
+        import torch
+
+        torch.manual_seed(self.seed)
+        return torch.nn.Sequential(torch.nn.Linear(n_in, self.hidden[0]), torch.nn.ReLU(),
+                                   torch.nn.Linear(self.hidden[0], self.hidden[1]), torch.nn.ReLU(),
+                                   torch.nn.Linear(self.hidden[1], 1))
+
+    def _scaled(self, X: np.ndarray):
+        import torch
+
+        Z = (X.astype(np.float32) - self.mean) / self.std
+        return torch.from_numpy(np.nan_to_num(Z, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32))
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> "TorchLearner":
+        import torch
+
+        torch.set_num_threads(self.threads)
+        self.mean = np.nanmean(X, axis=0).astype(np.float32)
+        self.mean = np.nan_to_num(self.mean)
+        std = np.nanstd(X, axis=0).astype(np.float32)
+        self.std = np.where(np.isfinite(std) & (std > 0), std, 1.0).astype(np.float32)
+        if self.task == "regression":
+            self.y_scale = float(np.std(y)) or 1.0
+        Xt = self._scaled(X)
+        yt = torch.from_numpy((y / self.y_scale).astype(np.float32)).reshape(-1, 1)
+        self.net = self._build(X.shape[1])
+        opt = torch.optim.Adam(self.net.parameters(), lr=1e-3)
+        loss_fn = torch.nn.BCEWithLogitsLoss() if self.task == "binary" else torch.nn.MSELoss()
+        gen = torch.Generator().manual_seed(self.seed)
+        for _ in range(self.epochs):
+            order = torch.randperm(len(Xt), generator=gen)
+            for i in range(0, len(Xt), self.batch):
+                idx = order[i:i + self.batch]
+                opt.zero_grad()
+                loss = loss_fn(self.net(Xt[idx]), yt[idx])
+                loss.backward()
+                opt.step()
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        import torch
+
+        torch.set_num_threads(self.threads)
+        with torch.no_grad():
+            out = self.net(self._scaled(X)).numpy().reshape(-1).astype(np.float64)
+        return 1 / (1 + np.exp(-out)) if self.task == "binary" else out * self.y_scale
+
+    def save(self, directory: Path) -> None:
+        import torch
+
+        torch.save(self.net.state_dict(), directory / "model.pt")
+        np.savez(directory / "scaler.npz", mean=self.mean, std=self.std)
+        (directory / "learner.json").write_text(json.dumps({
+            "backend": "torch", "task": self.task, "seed": self.seed, "threads": self.threads,
+            "epochs": self.epochs, "batch": self.batch, "hidden": list(self.hidden), "y_scale": self.y_scale,
+            "n_in": int(len(self.mean))}))
+
+    @classmethod
+    def load(cls, directory: Path) -> "TorchLearner":
+        import torch
+
+        meta = json.loads((directory / "learner.json").read_text())
+        scaler = np.load(directory / "scaler.npz")
+        learner = cls(meta["task"], meta["seed"], meta["threads"], meta["epochs"], meta["batch"], tuple(meta["hidden"]),
+                      scaler["mean"], scaler["std"], meta["y_scale"])
+        learner.net = learner._build(meta["n_in"])
+        learner.net.load_state_dict(torch.load(directory / "model.pt", weights_only=True))
+        learner.net.eval()
+        return learner
+
+
+def load_learner(directory: Path):
+    backend = json.loads((directory / "learner.json").read_text())["backend"]
+    return (XgbLearner if backend == "xgboost" else TorchLearner).load(directory)

@@ -1,0 +1,58 @@
+"""Scores for classifiers (accuracy, balanced accuracy, log loss, AUC) and regressors (MAE, RMSE,
+R2, IC, rank IC), computed with numpy so every number is reproducible without extra packages."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from python_assets.ml.validation import rank
+
+EPS = 1e-15
+
+
+def _auc_binary(y: np.ndarray, score: np.ndarray) -> float:
+    """Mann-Whitney AUC with average ranks for ties; NaN when one class is absent."""
+    pos = y == 1
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        return math.nan
+    r = rank(score) + 1
+    return float((r[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def classification(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    """y in 0..k-1; proba (n,) = P(class 1) for binary or (n, k) class probabilities."""
+    y = y.astype(int)
+    p = np.column_stack([1 - proba, proba]) if proba.ndim == 1 else proba
+    k = p.shape[1]
+    pred = p.argmax(axis=1)
+    recalls = [float((pred[y == c] == c).mean()) for c in range(k) if (y == c).any()]
+    clipped = np.clip(p[np.arange(len(y)), y], EPS, 1.0)
+    if k == 2:
+        auc = _auc_binary(y, p[:, 1])
+    else:
+        aucs = [_auc_binary((y == c).astype(int), p[:, c]) for c in range(k)]
+        aucs = [a for a in aucs if not math.isnan(a)]
+        auc = float(np.mean(aucs)) if aucs else math.nan
+    return {"accuracy": float((pred == y).mean()), "balanced_accuracy": float(np.mean(recalls)),
+            "log_loss": float(-np.log(clipped).mean()), "auc": auc, "n": float(len(y))}
+
+
+def regression(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    err = pred - y
+    ss_tot = float(((y - y.mean()) ** 2).sum())
+    ic = float(np.corrcoef(pred, y)[0, 1]) if pred.std() > 0 and y.std() > 0 else math.nan
+    ry, rp = rank(y), rank(pred)
+    ric = float(np.corrcoef(rp, ry)[0, 1]) if rp.std() > 0 and ry.std() > 0 else math.nan
+    return {"mae": float(np.abs(err).mean()), "rmse": float(math.sqrt((err ** 2).mean())),
+            "r2": 1 - float((err ** 2).sum()) / ss_tot if ss_tot > 0 else math.nan, "ic": ic, "rank_ic": ric,
+            "n": float(len(y))}
+
+
+def prior_probabilities(y_train: np.ndarray, n_classes: int, n: int) -> np.ndarray:
+    """The majority-class baseline as probabilities: training class frequencies for every row."""
+    freq = np.bincount(y_train.astype(int), minlength=n_classes) / max(len(y_train), 1)
+    p = np.tile(freq, (n, 1))
+    return p[:, 1] if n_classes == 2 else p

@@ -1,0 +1,134 @@
+"""Train one model: purged walk-forward out-of-sample predictions and scores beside the naive
+baseline, then a final fit on every labelled row, saved as a version with its metadata."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from python_assets.lake import write_bytes_atomic
+from python_assets.ml import metrics
+from python_assets.ml.dataset import HORIZON_BARS, Dataset
+from python_assets.ml.learners import load_learner
+from python_assets.ml.models import ModelSpec
+from python_assets.ml.validation import LeakageError, check_leakage, embargo_respected, purged_walk_forward
+from python_assets.version import code_version
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    n_folds: int = 4
+    embargo_bars: int = HORIZON_BARS  # >= the label horizon
+    seed: int = 7
+    threads: int = 1
+    fast: bool = False  # fewer rounds/epochs (tests)
+
+
+@dataclass
+class TrainResult:
+    model: str
+    version: str
+    directory: Path
+    scores: list[dict[str, Any]]  # one row per fold (and 'overall') x scorer (model | baseline)
+    oos: pd.DataFrame  # bar_at_ms, symbol, label, prediction columns
+    latest: pd.DataFrame  # the newest bar per symbol with its prediction
+
+
+def _target(spec: ModelSpec, data: Dataset) -> np.ndarray:
+    return data.labels[spec.label]
+
+
+def _baseline(spec: ModelSpec, data: Dataset, train: np.ndarray, test: np.ndarray, y: np.ndarray) -> np.ndarray:
+    if spec.baseline in ("majority_class", "base_rate"):
+        return metrics.prior_probabilities(y[train], spec.n_classes, len(test))
+    if spec.baseline == "persistence":
+        return np.nan_to_num(data.baseline_vol[test], nan=float(np.nanmean(y[train])))
+    return np.zeros(len(test))
+
+
+def score(spec: ModelSpec, y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    return metrics.regression(y, pred) if spec.task == "regression" else metrics.classification(y, pred)
+
+
+def _prediction_columns(spec: ModelSpec, pred: np.ndarray) -> dict[str, np.ndarray]:
+    if spec.task == "multiclass":
+        return {"p_down": pred[:, 0], "p_flat": pred[:, 1], "p_up": pred[:, 2]}
+    return {"prediction": pred}
+
+
+def train_model(spec: ModelSpec, data: Dataset, root: Path, config: TrainConfig = TrainConfig()) -> TrainResult:
+    """Walk-forward, final fit, save under root/<name>/<version>/; raises LeakageError on a leaking feature."""
+    y_all = _target(spec, data)
+    labelled = np.flatnonzero(np.isfinite(y_all))
+    d = data.subset(labelled)
+    y = y_all[labelled]
+    leaks = check_leakage(d.X, d.features, y)
+    if leaks:
+        raise LeakageError(f"{spec.name}: feature(s) {leaks} track the forward label {spec.label}: not known at t")
+    horizon_ms = HORIZON_BARS * data.bar_ms
+    folds = purged_walk_forward(d.ts, config.n_folds, horizon_ms, config.embargo_bars * data.bar_ms)
+    scores, oos_parts = [], []
+    for k, (train, test) in enumerate(folds, 1):
+        assert embargo_respected(d.ts, train, test, horizon_ms)
+        learner = spec.learner(config.seed, config.threads, config.fast).fit(d.X[train], y[train])
+        pred = learner.predict(d.X[test])
+        base = _baseline(spec, d, train, test, y)
+        window = {"fold": f"f{k}", "train_rows": len(train), "test_rows": len(test),
+                  "train_start_ms": int(d.ts[train].min()), "train_end_ms": int(d.ts[train].max()),
+                  "test_start_ms": int(d.ts[test].min()), "test_end_ms": int(d.ts[test].max())}
+        scores.append({**window, "scorer": "model", **score(spec, y[test], pred)})
+        scores.append({**window, "scorer": "baseline", **score(spec, y[test], base)})
+        oos_parts.append(pd.DataFrame({"bar_at_ms": d.ts[test], "symbol": d.symbol[test], "fold": f"f{k}",
+                                       "label": y[test], **_prediction_columns(spec, pred),
+                                       "baseline": base if base.ndim == 1 else base[:, -1]}))
+    oos = pd.concat(oos_parts, ignore_index=True) if oos_parts else pd.DataFrame()
+    if len(oos):
+        pred_all = oos[["p_down", "p_flat", "p_up"]].to_numpy() if spec.task == "multiclass" else oos["prediction"].to_numpy()
+        base_all = np.concatenate([_baseline(spec, d, tr, te, y) for tr, te in folds])
+        overall = {"fold": "overall", "train_rows": None, "test_rows": len(oos), "train_start_ms": None,
+                   "train_end_ms": None, "test_start_ms": int(oos.bar_at_ms.min()), "test_end_ms": int(oos.bar_at_ms.max())}
+        scores.append({**overall, "scorer": "model", **score(spec, oos["label"].to_numpy(), pred_all)})
+        scores.append({**overall, "scorer": "baseline", **score(spec, oos["label"].to_numpy(), base_all)})
+    final = spec.learner(config.seed, config.threads, config.fast).fit(d.X, y)
+    version = hashlib.sha256(json.dumps([spec.name, d.data_hash, code_version(), config.seed, config.fast]).encode()).hexdigest()[:12]
+    directory = root / spec.name / version
+    directory.mkdir(parents=True, exist_ok=True)
+    final.save(directory)
+    latest_rows = pd.DataFrame({"i": np.arange(len(data.ts)), "symbol": data.symbol, "ts": data.ts}).groupby("symbol")["i"].max()
+    idx = np.sort(latest_rows.to_numpy())
+    latest_pred = final.predict(data.X[idx])
+    latest = pd.DataFrame({"symbol": data.symbol[idx], "bar_at_ms": data.ts[idx], **_prediction_columns(spec, latest_pred)})
+    meta = {"model": spec.name, "version": version, "task": spec.task, "label": spec.label, "backend": spec.backend,
+            "features": d.features, "timeframe": data.timeframe, "horizon_bars": HORIZON_BARS,
+            "training_window_ms": [int(d.ts.min()), int(d.ts.max())], "training_rows": int(len(y)),
+            "data_hash": d.data_hash, "code_version": code_version(), "seed": config.seed,
+            "embargo_bars": config.embargo_bars, "scores": scores}
+    write_bytes_atomic(json.dumps(_clean(meta), indent=2).encode(), directory / "metadata.json")
+    oos.to_parquet(directory / "oos.parquet")
+    latest.to_parquet(directory / "latest.parquet")
+    return TrainResult(spec.name, version, directory, scores, oos, latest)
+
+
+def _clean(v: Any) -> Any:
+    """JSON-safe: numpy scalars to Python, NaN to None."""
+    if isinstance(v, dict):
+        return {k: _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, (np.floating, float)):
+        return None if math.isnan(v) else float(v)
+    return v
+
+
+def reload_predictions(directory: Path, X: np.ndarray) -> np.ndarray:
+    """Predictions of a saved version (the reproducibility check)."""
+    return load_learner(directory).predict(X)
