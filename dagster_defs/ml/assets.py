@@ -15,12 +15,12 @@ from python_assets.backtest.catalog import feature_columns
 from python_assets.config import paths
 from python_assets.lake import write_bytes_atomic
 from python_assets.logs import log_event
-from python_assets.ml.dataset import LABELS, export_training_set, load_dataset, numeric_features
+from python_assets.ml.dataset import export_training_set, load_dataset, numeric_features
 from python_assets.ml.ensembles import build_ensembles
 from python_assets.ml.models import MODELS
 from python_assets.ml.store import write_results
 from python_assets.ml.train import TrainConfig, train_model
-from python_assets.ml.validation import check_leakage
+from python_assets.ml.validation import leakage_report
 
 TIMEFRAME_MS = {"5m": 300_000, "15m": 900_000, "1h": 3_600_000}
 MIN_ROWS = 500
@@ -67,8 +67,7 @@ def ml_features_do_not_leak(context: dg.AssetCheckExecutionContext) -> dg.AssetC
     day = max(p.name for p in paths().ml_runs.iterdir() if (p / "training.parquet").exists())
     meta = json.loads(_features_file(day).read_text())
     data = load_dataset(_training_file(day), meta["features"], TIMEFRAME_MS.get(meta["timeframe"], 300_000))
-    leaks = {label: check_leakage(data.X, data.features, data.labels[label]) for label in LABELS}
-    leaks = {k: v for k, v in leaks.items() if v}
+    leaks = leakage_report(data.X, data.features, data.labels)
     return dg.AssetCheckResult(passed=not leaks, metadata={"leaking": json.dumps(leaks), "day": day})
 
 

@@ -4,6 +4,7 @@ seed and thread count, saved and loaded so a reloaded model predicts bit for bit
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,7 @@ class TorchLearner:
     epochs: int = 6
     batch: int = 1024
     hidden: tuple[int, int] = (64, 32)
+    min_steps: int = 400
     mean: np.ndarray | None = None
     std: np.ndarray | None = None
     y_scale: float = 1.0
@@ -90,9 +92,10 @@ class TorchLearner:
         import torch
 
         torch.set_num_threads(self.threads)
-        self.mean = np.nanmean(X, axis=0).astype(np.float32)
-        self.mean = np.nan_to_num(self.mean)
-        std = np.nanstd(X, axis=0).astype(np.float32)
+        with warnings.catch_warnings():  # all-NaN columns (warm-up only) scale to 0 / 1
+            warnings.simplefilter("ignore", RuntimeWarning)
+            self.mean = np.nan_to_num(np.nanmean(X, axis=0)).astype(np.float32)
+            std = np.nanstd(X, axis=0).astype(np.float32)
         self.std = np.where(np.isfinite(std) & (std > 0), std, 1.0).astype(np.float32)
         if self.task == "regression":
             self.y_scale = float(np.std(y)) or 1.0
@@ -102,10 +105,14 @@ class TorchLearner:
         opt = torch.optim.Adam(self.net.parameters(), lr=1e-3)
         loss_fn = torch.nn.BCEWithLogitsLoss() if self.task == "binary" else torch.nn.MSELoss()
         gen = torch.Generator().manual_seed(self.seed)
-        for _ in range(self.epochs):
+        # small sets get smaller batches and more epochs: at least min_steps optimiser steps
+        batch = min(self.batch, max(128, len(Xt) // 16))
+        per_epoch = -(-len(Xt) // batch)
+        epochs = max(self.epochs, min(200, -(-self.min_steps // per_epoch)))
+        for _ in range(epochs):
             order = torch.randperm(len(Xt), generator=gen)
-            for i in range(0, len(Xt), self.batch):
-                idx = order[i:i + self.batch]
+            for i in range(0, len(Xt), batch):
+                idx = order[i:i + batch]
                 opt.zero_grad()
                 loss = loss_fn(self.net(Xt[idx]), yt[idx])
                 loss.backward()
@@ -127,7 +134,8 @@ class TorchLearner:
         np.savez(directory / "scaler.npz", mean=self.mean, std=self.std)
         (directory / "learner.json").write_text(json.dumps({
             "backend": "torch", "task": self.task, "seed": self.seed, "threads": self.threads,
-            "epochs": self.epochs, "batch": self.batch, "hidden": list(self.hidden), "y_scale": self.y_scale,
+            "epochs": self.epochs, "batch": self.batch, "hidden": list(self.hidden), "min_steps": self.min_steps,
+            "y_scale": self.y_scale,
             "n_in": int(len(self.mean))}))
 
     @classmethod
@@ -137,7 +145,7 @@ class TorchLearner:
         meta = json.loads((directory / "learner.json").read_text())
         scaler = np.load(directory / "scaler.npz")
         learner = cls(meta["task"], meta["seed"], meta["threads"], meta["epochs"], meta["batch"], tuple(meta["hidden"]),
-                      scaler["mean"], scaler["std"], meta["y_scale"])
+                      meta["min_steps"], scaler["mean"], scaler["std"], meta["y_scale"])
         learner.net = learner._build(meta["n_in"])
         learner.net.load_state_dict(torch.load(directory / "model.pt", weights_only=True))
         learner.net.eval()

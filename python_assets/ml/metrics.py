@@ -18,7 +18,7 @@ def _auc_binary(y: np.ndarray, score: np.ndarray) -> float:
     n_pos, n_neg = int(pos.sum()), int((~pos).sum())
     if n_pos == 0 or n_neg == 0:
         return math.nan
-    r = rank(score) + 1
+    r = rank(score)  # 1-based average ranks
     return float((r[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 

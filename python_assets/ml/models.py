@@ -19,7 +19,7 @@ class ModelSpec:
     def learner(self, seed: int, threads: int, fast: bool = False):
         if self.backend == "xgboost":
             return XgbLearner(self.task, seed, threads, rounds=40 if fast else 150)
-        return TorchLearner(self.task, seed, threads, epochs=2 if fast else 6)
+        return TorchLearner(self.task, seed, threads, epochs=2 if fast else 6, min_steps=100 if fast else 400)
 
     @property
     def n_classes(self) -> int:

@@ -64,6 +64,28 @@ def check_report(report: dict, day: date, has_previous_day: bool) -> None:
             assert s["return_1d"] is None
 
 
+def check_ml_tables(data_dir, day):
+    """After a daily run: every model scored beside its baseline, both ensembles, a prediction per
+    model and symbol, ML strategies in the backtest results, and labels equal to pandas on the bars."""
+    from python_assets.ml.models import MODELS
+
+    with duckdb.connect(str(data_dir.warehouse), read_only=True) as con:
+        overall = con.execute("select model, scorer from ml_model_results where fold = 'overall' and partition_date = ?",
+                              [day]).fetchall()
+        assert set(overall) == {(m, s) for m in MODELS for s in ("model", "baseline")}
+        ensembles = {r[0] for r in con.execute("select ensemble from ml_ensembles where partition_date = ?", [day]).fetchall()}
+        assert ensembles == {"ensemble_average", "ensemble_stacked"}
+        preds = con.execute("select model, symbol from ml_predictions where partition_date = ?", [day]).fetchall()
+        assert sorted(preds) == sorted((m, s) for m in MODELS for s in DEFAULT_SYMBOLS)
+        ml_kinds = {r[0] for r in con.execute("select strategy from strategy_backtest_results where kind = 'ml'").fetchall()}
+        assert "ml_direction_predictor" in ml_kinds
+        bars = con.execute("select symbol, bar_at_ms, close from bars_5m order by symbol, bar_at_ms").df()
+        labels = con.execute("select symbol, bar_at_ms, fwd_return_12 from labels_h12 where timeframe = '5m' "
+                             "order by symbol, bar_at_ms").df()
+    want = bars.groupby("symbol")["close"].shift(-12) / bars["close"] - 1
+    np.testing.assert_allclose(labels["fwd_return_12"].to_numpy(dtype=float, na_value=np.nan), want.to_numpy(), rtol=1e-12)
+
+
 def backtest_rows(con, day):
     """(strategy, symbol, window_kind, final_equity) of a day's daily backtests, sorted."""
     return sorted(con.execute(
@@ -107,6 +129,7 @@ def test_two_consecutive_partitions_produce_reports_matching_pandas(data_dir):
     assert rerun["symbols"] == reports[second]["symbols"]
 
     assert (data_dir.data_dir / "warehouse_snapshot.duckdb").exists()
+    check_ml_tables(data_dir, second)
 
     # Every column of every dbt model in the warehouse is documented (dbt docs show no blanks).
     manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())

@@ -1,0 +1,125 @@
+"""The five models on planted data: a real signal is learned out of sample, shuffled labels stay at
+chance, a leaking feature is caught, the embargo holds, a reloaded model predicts identically; the
+metrics match scikit-learn."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from python_assets.ml.dataset import Dataset
+from python_assets.ml.learners import load_learner
+from python_assets.ml.metrics import classification, regression
+from python_assets.ml.models import MODELS
+from python_assets.ml.train import TrainConfig, train_model
+from python_assets.ml.validation import (LeakageError, embargo_respected, leakage_report, purged_walk_forward)
+
+BAR_MS = 300_000
+HORIZON_MS = 12 * BAR_MS
+
+
+def planted(n_times=2500, n_features=12, seed=0, shuffle=False) -> Dataset:
+    """Three symbols; the forward return depends on feature 0 (and volatility on feature 1)."""
+    rng = np.random.default_rng(seed)
+    ts = np.repeat(np.arange(n_times, dtype=np.int64) * BAR_MS, 3)
+    n = len(ts)
+    X = rng.normal(size=(n, n_features)).astype(np.float32)
+    latent = 0.6 * X[:, 0] + rng.normal(size=n)
+    ret = 0.01 * latent
+    vol = 0.002 * (1 + np.abs(X[:, 1])) + 0.0005 * rng.random(n)
+    labels = {"fwd_return_12": ret, "fwd_direction_12": (ret > 0).astype(float),
+              "fwd_momentum_class_12": np.digitize(latent, [-0.5, 0.5]).astype(float),
+              "fwd_realized_vol_12": vol, "fwd_mae_12": -np.abs(ret), "fwd_adverse_12": (latent < -1).astype(float)}
+    if shuffle:
+        perm = rng.permutation(n)
+        labels = {k: v[perm] for k, v in labels.items()}
+    symbols = np.tile(np.array(["A", "B", "C"], dtype=object), n_times)
+    return Dataset(X, [f"x{i}" for i in range(n_features)], labels, ts, symbols, "5m", BAR_MS, vol * 0 + 0.003)
+
+
+def overall(result, scorer):
+    return next(s for s in result.scores if s["fold"] == "overall" and s["scorer"] == scorer)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_planted_signal_is_learned_and_shuffled_labels_stay_at_chance(name, tmp_path):
+    spec = MODELS[name]
+    real = train_model(spec, planted(), tmp_path, TrainConfig(n_folds=3))
+    control = train_model(spec, planted(shuffle=True), tmp_path, TrainConfig(n_folds=3))
+    model, base = overall(real, "model"), overall(real, "baseline")
+    noise = overall(control, "model")
+    if spec.task == "regression":
+        assert model["rmse"] < base["rmse"] and model["rank_ic"] > 0.3
+        assert abs(noise["rank_ic"]) < 0.05
+    else:
+        assert model["log_loss"] < base["log_loss"] and model["auc"] > 0.6
+        assert abs(noise["auc"] - 0.5) < 0.04 and noise["log_loss"] > overall(control, "baseline")["log_loss"] - 0.01
+
+
+@pytest.mark.parametrize("name", ["direction_predictor", "price_predictor", "momentum_classifier"])
+def test_a_reloaded_model_reproduces_its_predictions_exactly(name, tmp_path):
+    data = planted(n_times=800)
+    result = train_model(MODELS[name], data, tmp_path, TrainConfig(n_folds=2, fast=True))
+    learner = load_learner(result.directory)
+    rows = np.flatnonzero(np.isin(data.ts, result.latest["bar_at_ms"].to_numpy()))
+    again = learner.predict(data.X[rows])
+    cols = ["p_down", "p_flat", "p_up"] if MODELS[name].task == "multiclass" else ["prediction"]
+    expected = result.latest[cols].to_numpy()
+    assert np.array_equal(again.reshape(expected.shape), expected)
+    meta = json.loads((result.directory / "metadata.json").read_text())
+    assert meta["features"] == data.features and meta["label"] == MODELS[name].label
+    assert meta["data_hash"] == data.data_hash and meta["training_rows"] == len(data.ts)
+    # same data, seed and code -> the same version and the same bytes
+    second = train_model(MODELS[name], data, tmp_path / "again", TrainConfig(n_folds=2, fast=True))
+    assert second.version == result.version
+    np.testing.assert_array_equal(second.oos.filter(like="p").to_numpy(), result.oos.filter(like="p").to_numpy())
+
+
+def test_a_label_shifted_into_the_features_is_caught(tmp_path):
+    data = planted(n_times=600)
+    leak = data.labels["fwd_return_12"].astype(np.float32)[:, None]
+    leaky = Dataset(np.hstack([data.X, leak]), [*data.features, "future_return"], data.labels, data.ts,
+                    data.symbol, data.timeframe, data.bar_ms, data.baseline_vol)
+    assert leakage_report(data.X, data.features, data.labels) == {}
+    report = leakage_report(leaky.X, leaky.features, leaky.labels)
+    assert report["fwd_return_12"] == ["future_return"] and "fwd_direction_12" in report
+    with pytest.raises(LeakageError, match="future_return"):
+        train_model(MODELS["direction_predictor"], leaky, tmp_path, TrainConfig(n_folds=2, fast=True))
+
+
+def test_purged_walk_forward_keeps_every_training_row_beyond_the_horizon_of_every_test_row():
+    ts = np.repeat(np.arange(3000, dtype=np.int64) * BAR_MS, 2)
+    folds = purged_walk_forward(ts, 4, HORIZON_MS, HORIZON_MS)
+    assert len(folds) == 4
+    for train, test in folds:
+        assert embargo_respected(ts, train, test, HORIZON_MS)
+        assert ts[test].min() - ts[train].max() > HORIZON_MS
+        assert set(train).isdisjoint(test)
+    tests = np.concatenate([t for _, t in folds])
+    assert len(np.unique(tests)) == len(tests)  # test blocks do not overlap
+    assert not embargo_respected(ts, np.arange(0, 100), np.arange(104, 200), HORIZON_MS)  # a 2-bar gap is too short
+    with pytest.raises(ValueError, match="shorter than the label horizon"):
+        purged_walk_forward(ts, 4, HORIZON_MS, HORIZON_MS - 1)
+
+
+def test_metrics_match_scikit_learn():
+    sk = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(3)
+    y = (rng.random(500) < 0.4).astype(int)
+    p = np.clip(0.4 + 0.3 * (y - 0.4) + rng.normal(0, 0.2, 500), 0.01, 0.99)
+    p[:50] = 0.5  # ties
+    m = classification(y, p)
+    assert m["auc"] == pytest.approx(sk.roc_auc_score(y, p), abs=1e-12)
+    assert m["log_loss"] == pytest.approx(sk.log_loss(y, p), rel=1e-12)
+    assert m["balanced_accuracy"] == pytest.approx(sk.balanced_accuracy_score(y, (p > 0.5).astype(int)), abs=1e-12)
+    y3 = rng.integers(0, 3, 400)
+    P = rng.dirichlet([1, 1, 1], 400)
+    m3 = classification(y3, P)
+    assert m3["auc"] == pytest.approx(sk.roc_auc_score(y3, P, multi_class="ovr", average="macro"), abs=1e-12)
+    assert m3["log_loss"] == pytest.approx(sk.log_loss(y3, P), rel=1e-12)
+    t, f = rng.normal(size=300), rng.normal(size=300)
+    r = regression(t, f)
+    assert r["r2"] == pytest.approx(sk.r2_score(t, f), rel=1e-12)
+    assert r["mae"] == pytest.approx(sk.mean_absolute_error(t, f), rel=1e-12)
