@@ -4,7 +4,7 @@
 import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 
-from dagster_defs.dbt.assets import warehouse_dbt_assets
+from dagster_defs.dbt.assets import backtest_metrics_dbt_assets, warehouse_dbt_assets
 from dagster_defs.partitions import daily_partitions, window_days
 from python_assets.config import paths
 from python_assets.logs import log_event
@@ -13,14 +13,16 @@ from python_assets.snapshot import publish_snapshot
 
 
 @dg.asset(
-    deps=[get_asset_key_for_model([warehouse_dbt_assets], "daily_market_summary")],
+    deps=[get_asset_key_for_model([warehouse_dbt_assets], "daily_market_summary"),
+          get_asset_key_for_model([backtest_metrics_dbt_assets], "strategy_backtest_results"),
+          dg.AssetKey("ml_results")],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="reports",
     kinds={"json", "duckdb"},
 )
 def daily_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    """Per-symbol close, return, range, volume, trades, bar counts, gaps and quarantined rows per day."""
+    """Per-symbol market numbers, the day's best backtests and the ML predictions and scores."""
     p = paths()
     written = []
     for day in window_days(*context.partition_time_window):

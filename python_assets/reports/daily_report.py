@@ -14,7 +14,7 @@ from python_assets.config import Paths
 from python_assets.lake import write_bytes_atomic
 from python_assets.version import code_version
 
-REPORT_SCHEMA_VERSION = "1.0"
+REPORT_SCHEMA_VERSION = "1.1"  # 1.1: strategies and ml sections
 TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h", "1d")
 SUMMARY_COLUMNS = (
     "symbol, open, high, low, close, prev_close, return_1d, range_abs, range_pct, volume, volume_quote, "
@@ -60,6 +60,43 @@ def load_market_summary(con: duckdb.DuckDBPyConnection, day: date) -> list[dict[
     return [dict(zip(names, row)) for row in cur.fetchall()]
 
 
+def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(con.execute("select count(*) from information_schema.tables where table_name = ?", [name]).fetchall()[0][0])
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    cur = con.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    return [{k: _clean(v) for k, v in zip(names, row)} for row in cur.fetchall()]
+
+
+def load_strategy_section(con: duckdb.DuckDBPyConnection, day: date, top: int = 10) -> list[dict[str, Any]]:
+    """The day's daily backtests (full window and ML strategies), best composite score first."""
+    if not _table_exists(con, "strategy_backtest_results"):
+        return []
+    return _rows(con, """
+        select strategy, kind, symbol, timeframe, trade_count, total_return, sharpe, max_drawdown, win_rate,
+               profit_factor, buy_and_hold_return, composite_score
+        from strategy_backtest_results
+        where partition_date = ? and window_kind = 'full'
+        order by composite_score desc nulls last, strategy, symbol
+        limit ?""", [day, top])
+
+
+def load_ml_section(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, Any]:
+    """Newest prediction per model and symbol, and each model's out-of-sample score beside its baseline."""
+    if not _table_exists(con, "ml_predictions"):
+        return {"predictions": [], "models": []}
+    predictions = _rows(con, """
+        select model, version, symbol, timeframe, strftime(bar_at, '%Y-%m-%dT%H:%M:%SZ') as bar_at, prediction,
+               p_down, p_flat, p_up
+        from ml_predictions where partition_date = ? order by model, symbol""", [day])
+    models = _rows(con, """
+        select model, version, scorer, test_rows, accuracy, log_loss, auc, rmse, rank_ic
+        from ml_model_results where partition_date = ? and fold = 'overall' order by model, scorer""", [day])
+    return {"predictions": predictions, "models": models}
+
+
 def symbol_section(row: dict[str, Any]) -> dict[str, Any]:
     """One symbol's block of the report from its daily_market_summary row."""
     return {
@@ -85,7 +122,8 @@ def symbol_section(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def build_report(day: date, rows: list[dict[str, Any]], run: dict[str, Any] | None = None) -> dict[str, Any]:
+def build_report(day: date, rows: list[dict[str, Any]], run: dict[str, Any] | None = None,
+                 strategies: list[dict[str, Any]] | None = None, ml: dict[str, Any] | None = None) -> dict[str, Any]:
     """Assemble the report dict for a day; warns about symbols with gaps or quarantined rows."""
     if not rows:
         raise ReportError(f"no market data in the warehouse for {day.isoformat()}: was the day ingested and built?")
@@ -109,6 +147,8 @@ def build_report(day: date, rows: list[dict[str, Any]], run: dict[str, Any] | No
         "code_version": code_version(),
         "run": run or {},
         "symbols": symbols,
+        "strategies": strategies or [],
+        "ml": ml or {"predictions": [], "models": []},
         "warnings": warnings,
     }
 
@@ -150,7 +190,8 @@ def store_report(con: duckdb.DuckDBPyConnection, report: dict[str, Any], path: P
 def produce_daily_report(paths: Paths, day: date, run: dict[str, Any] | None = None) -> Path:
     """Read the warehouse, write the JSON file and the daily_reports row for one day; returns the path."""
     with duckdb.connect(str(paths.warehouse)) as con:
-        report = build_report(day, load_market_summary(con, day), run)
+        report = build_report(day, load_market_summary(con, day), run, load_strategy_section(con, day),
+                              load_ml_section(con, day))
         path = write_report(paths, report)
         store_report(con, report, path)
     return path

@@ -48,6 +48,9 @@ def expected_day(symbol: str, day: date) -> dict:
 
 def check_report(report: dict, day: date, has_previous_day: bool) -> None:
     assert report["report_date"] == day.isoformat()
+    assert len(report["ml"]["predictions"]) == 5 * len(DEFAULT_SYMBOLS)
+    scores = [s["composite_score"] for s in report["strategies"]]
+    assert scores and scores == sorted(scores, reverse=True)
     assert [s["symbol"] for s in report["symbols"]] == sorted(DEFAULT_SYMBOLS)
     for s in report["symbols"]:
         want = expected_day(s["symbol"], day)
