@@ -5,6 +5,7 @@ import os
 import dagster as dg
 import duckdb
 
+from dagster_defs.resources import WAREHOUSE_POOL
 from python_assets.config import paths
 
 FRESHNESS_ENV = "BLOFIN_FRESHNESS_MINUTES"
@@ -26,7 +27,7 @@ def bars_freshness(warehouse: str, max_gap_minutes: int) -> tuple[bool, dict]:
     return not stale and bool(rows), {"minutes_behind_day_end": lag, "stale": stale}
 
 
-@dg.asset_check(asset=dg.AssetKey("bars_1m"), description="Every symbol's last 1m bar is close to the end of the newest day.")
+@dg.asset_check(asset=dg.AssetKey("bars_1m"), pool=WAREHOUSE_POOL, description="Every symbol's last 1m bar is close to the end of the newest day.")
 def bars_1m_is_fresh() -> dg.AssetCheckResult:
     max_gap = int(os.environ.get(FRESHNESS_ENV, "60"))
     passed, meta = bars_freshness(str(paths().warehouse), max_gap)

@@ -35,6 +35,11 @@ def market_source_from_env() -> MarketSource:
     )
 
 
+# Steps that open the DuckDB warehouse share this pool: DuckDB allows one writer (and no readers
+# beside it across processes), so deploy/dagster.yaml limits the pool to one step at a time.
+WAREHOUSE_POOL = "warehouse"
+
+
 def dbt_executable() -> str:
     """dbt on PATH, else the one beside this interpreter (a venv used without activating it)."""
     return shutil.which("dbt") or str(Path(sys.executable).parent / "dbt")

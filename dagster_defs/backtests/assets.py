@@ -10,6 +10,7 @@ from dagster_dbt import get_asset_key_for_model
 
 from dagster_defs.dbt.assets import warehouse_dbt_assets
 from dagster_defs.partitions import daily_partitions, window_days
+from dagster_defs.resources import WAREHOUSE_POOL
 from python_assets.backtest import ledger
 from python_assets.backtest.catalog import active_specs, feature_columns, publish_specs
 from python_assets.backtest.engine import Costs
@@ -33,6 +34,7 @@ class BacktestConfig(dg.Config):
 
 
 @dg.asset(partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.single_run(), group_name="backtests",
+          pool=WAREHOUSE_POOL,
           kinds={"python", "duckdb"})
 def strategy_specs(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     """Validated YAML specs (python_assets/backtest/strategies) compiled to SQL in the strategy_specs table."""
@@ -58,6 +60,7 @@ def _day_ms(day) -> int:
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="backtests",
     kinds={"python", "duckdb"},
+    pool=WAREHOUSE_POOL,
 )
 def backtest_ledger(context: dg.AssetExecutionContext, config: BacktestConfig) -> dg.MaterializeResult:
     """Every active strategy on every symbol over the trailing window ending with the partition day

@@ -10,6 +10,7 @@ from dagster_dbt import DbtCliResource, dbt_assets
 from dagster_defs.dbt.project import dbt_project
 from dagster_defs.dbt.translator import BlofinDbtTranslator
 from dagster_defs.partitions import daily_partitions
+from dagster_defs.resources import WAREHOUSE_POOL
 from python_assets.config import export_data_dir
 from python_assets.logs import log_event
 
@@ -44,6 +45,7 @@ def _dbt_assets(name: str, select: str = "fqn:*", exclude: str | None = None):
         dagster_dbt_translator=BlofinDbtTranslator(),
         partitions_def=daily_partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=WAREHOUSE_POOL,
     )
 
 

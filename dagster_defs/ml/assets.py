@@ -11,6 +11,7 @@ from dagster_dbt import get_asset_key_for_model
 
 from dagster_defs.dbt.assets import warehouse_dbt_assets
 from dagster_defs.partitions import daily_partitions, window_days
+from dagster_defs.resources import WAREHOUSE_POOL
 from python_assets.backtest.catalog import feature_columns
 from python_assets.config import paths
 from python_assets.lake import write_bytes_atomic
@@ -49,7 +50,8 @@ def _features_file(day: str):
 
 
 @dg.asset(deps=[get_asset_key_for_model([warehouse_dbt_assets], "ml_training_set")], partitions_def=daily_partitions,
-          backfill_policy=dg.BackfillPolicy.single_run(), group_name="ml", kinds={"duckdb", "parquet"})
+          backfill_policy=dg.BackfillPolicy.single_run(), group_name="ml", kinds={"duckdb", "parquet"},
+          pool=WAREHOUSE_POOL)
 def ml_dataset(context: dg.AssetExecutionContext, config: MlConfig) -> dg.MaterializeResult:
     """ml_training_set rows of one timeframe up to the partition's last day, as Parquet for the models."""
     day = _last_day(context)
@@ -103,7 +105,7 @@ MODEL_ASSETS = [_model_asset(name) for name in MODELS]
 
 
 @dg.asset(deps=MODEL_ASSETS, partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.single_run(),
-          group_name="ml", kinds={"python", "duckdb"})
+          group_name="ml", kinds={"python", "duckdb"}, pool=WAREHOUSE_POOL)
 def ml_results(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     """Scores of every model beside its baseline, ensembles over out-of-sample predictions, the newest
     prediction per symbol; ensemble P(up) per out-of-sample row for the ML strategies."""

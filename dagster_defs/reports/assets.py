@@ -5,6 +5,7 @@ import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 
 from dagster_defs.dbt.assets import backtest_metrics_dbt_assets, warehouse_dbt_assets
+from dagster_defs.resources import WAREHOUSE_POOL
 from dagster_defs.partitions import daily_partitions, window_days
 from python_assets.config import paths
 from python_assets.logs import log_event
@@ -19,6 +20,7 @@ from python_assets.snapshot import publish_snapshot
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="reports",
+    pool=WAREHOUSE_POOL,
     kinds={"json", "duckdb"},
 )
 def daily_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
@@ -37,6 +39,7 @@ def daily_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="reports",
+    pool=WAREHOUSE_POOL,
     kinds={"duckdb"},
 )
 def warehouse_snapshot(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
