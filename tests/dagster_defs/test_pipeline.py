@@ -155,6 +155,14 @@ def test_a_range_run_reports_every_day_of_the_range(data_dir):
     assert sorted(p.name for p in data_dir.reports.glob("*.json")) == [f"{d.isoformat()}.json" for d in TEST_DAYS]
     check_report(json.loads((data_dir.reports / f"{second.isoformat()}.json").read_text()), second, True)
 
+    # the CLI without --data backtests the warehouse's symbols and stores the run beside the daily ones
+    from dagster_defs.cli import main as cli_main
+
+    assert cli_main(["backtest", "--strategy", "sma_cross", "--param", "fast=5", "--param", "slow=20", "--days", "2"]) == 0
+    with duckdb.connect(str(data_dir.warehouse), read_only=True) as con:
+        cli = con.execute("select symbol, timeframe, source from strategy_backtest_results where kind = 'cli'").fetchall()
+    assert sorted(cli) == [(s, "1h", "warehouse") for s in DEFAULT_SYMBOLS]
+
 
 def test_lake_source_without_data_fails_with_a_clear_message(data_dir, monkeypatch):
     monkeypatch.setenv("BLOFIN_SOURCE", "lake")
