@@ -8,6 +8,7 @@ from dagster_defs.backtests import assets as backtest_assets
 from dagster_defs.dbt import assets as dbt_assets
 from dagster_defs.ingest import assets as ingest_assets
 from dagster_defs.ml import assets as ml_assets
+from dagster_defs.research import assets as research_assets
 from dagster_defs.reports import assets as report_assets
 from dagster_defs.resources import resources
 from dagster_defs import checks, schedules, sensors
@@ -19,6 +20,7 @@ def build_defs() -> dg.Definitions:
         dbt_assets.defs,
         backtest_assets.defs,
         ml_assets.defs,
+        research_assets.defs,
         report_assets.defs,
         schedules.defs,
         checks.defs,

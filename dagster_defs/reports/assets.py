@@ -16,7 +16,7 @@ from python_assets.snapshot import publish_snapshot
 @dg.asset(
     deps=[get_asset_key_for_model([warehouse_dbt_assets], "daily_market_summary"),
           get_asset_key_for_model([backtest_metrics_dbt_assets], "strategy_backtest_results"),
-          dg.AssetKey("ml_results")],
+          dg.AssetKey("ml_results"), dg.AssetKey("strategy_ranking")],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="reports",

@@ -14,7 +14,7 @@ from python_assets.config import Paths
 from python_assets.lake import write_bytes_atomic
 from python_assets.version import code_version
 
-REPORT_SCHEMA_VERSION = "1.1"  # 1.1: strategies and ml sections
+REPORT_SCHEMA_VERSION = "1.1"  # 1.1: strategies, ml and research sections
 TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h", "1d")
 SUMMARY_COLUMNS = (
     "symbol, open, high, low, close, prev_close, return_1d, range_abs, range_pct, volume, volume_quote, "
@@ -83,6 +83,22 @@ def load_strategy_section(con: duckdb.DuckDBPyConnection, day: date, top: int = 
         limit ?""", [day, top])
 
 
+def load_research_section(con: duckdb.DuckDBPyConnection, day: date, top: int = 10) -> dict[str, Any]:
+    """The day's strategy ranking (deflated Sharpe) with lifecycle counts and the transitions that fired."""
+    if not _table_exists(con, "ranking_history"):
+        return {"ranking": [], "status_counts": {}, "transitions": []}
+    ranking = _rows(con, """
+        select h.rank, h.design_id, d.design_key, d.origin, h.score, h.deflated_sharpe, h.oos_sharpe_annual,
+               h.oos_trades, h.n_trials_total, h.status
+        from ranking_history h join strategy_designs d using (design_id)
+        where h.run_date = ? order by h.rank limit ?""", [day, top])
+    counts = {r["status"]: r["n"] for r in _rows(con, "select status, count(*) as n from ranking_history "
+                                                      "where run_date = ? group by status order by status", [day])}
+    transitions = _rows(con, "select design_id, status, status_reason from ranking_history where run_date = ? "
+                             "and status_reason is not null order by design_id", [day])
+    return {"ranking": ranking, "status_counts": counts, "transitions": transitions}
+
+
 def load_ml_section(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, Any]:
     """Newest prediction per model and symbol, and each model's out-of-sample score beside its baseline."""
     if not _table_exists(con, "ml_predictions"):
@@ -123,7 +139,8 @@ def symbol_section(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_report(day: date, rows: list[dict[str, Any]], run: dict[str, Any] | None = None,
-                 strategies: list[dict[str, Any]] | None = None, ml: dict[str, Any] | None = None) -> dict[str, Any]:
+                 strategies: list[dict[str, Any]] | None = None, ml: dict[str, Any] | None = None,
+                 research: dict[str, Any] | None = None) -> dict[str, Any]:
     """Assemble the report dict for a day; warns about symbols with gaps or quarantined rows."""
     if not rows:
         raise ReportError(f"no market data in the warehouse for {day.isoformat()}: was the day ingested and built?")
@@ -149,6 +166,7 @@ def build_report(day: date, rows: list[dict[str, Any]], run: dict[str, Any] | No
         "symbols": symbols,
         "strategies": strategies or [],
         "ml": ml or {"predictions": [], "models": []},
+        "research": research or {"ranking": [], "status_counts": {}, "transitions": []},
         "warnings": warnings,
     }
 
@@ -191,7 +209,7 @@ def produce_daily_report(paths: Paths, day: date, run: dict[str, Any] | None = N
     """Read the warehouse, write the JSON file and the daily_reports row for one day; returns the path."""
     with duckdb.connect(str(paths.warehouse)) as con:
         report = build_report(day, load_market_summary(con, day), run, load_strategy_section(con, day),
-                              load_ml_section(con, day))
+                              load_ml_section(con, day), load_research_section(con, day))
         path = write_report(paths, report)
         store_report(con, report, path)
     return path

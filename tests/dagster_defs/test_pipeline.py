@@ -49,6 +49,8 @@ def expected_day(symbol: str, day: date) -> dict:
 def check_report(report: dict, day: date, has_previous_day: bool) -> None:
     assert report["report_date"] == day.isoformat()
     assert len(report["ml"]["predictions"]) == 5 * len(DEFAULT_SYMBOLS)
+    ranking = report["research"]["ranking"]
+    assert ranking and [r["rank"] for r in ranking] == list(range(1, len(ranking) + 1))
     scores = [s["composite_score"] for s in report["strategies"]]
     assert scores and scores == sorted(scores, reverse=True)
     assert [s["symbol"] for s in report["symbols"]] == sorted(DEFAULT_SYMBOLS)

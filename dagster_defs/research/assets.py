@@ -1,0 +1,84 @@
+"""Strategy research in the daily graph: design -> tune -> rank, each a step that reads the previous
+one's tables, over the trailing window of warehouse features ending with the partition day."""
+
+from datetime import datetime, timedelta, timezone
+
+import dagster as dg
+import duckdb
+from dagster_dbt import get_asset_key_for_model
+
+from dagster_defs.dbt.assets import warehouse_dbt_assets
+from dagster_defs.partitions import daily_partitions, window_days
+from dagster_defs.resources import WAREHOUSE_POOL
+from python_assets.config import paths
+from python_assets.logs import log_event
+from python_assets.research.daily import ResearchConfig, design_day, market_from_warehouse, rank_day, tune_day
+from python_assets.research.ranker import RankConfig
+
+
+class ResearchRunConfig(dg.Config):
+    """Seeded search on the 1h features of the trailing window; a time budget caps tuning (demo 60 s)."""
+
+    seed: int = 7
+    timeframe: str = "1h"
+    lookback_days: int = 30
+    trials_per_design: int = 12
+    new_designs_max: int = 30
+    budget_seconds: float = 60.0
+    min_trades: int = 5
+    archive_days: int = 3
+
+    def research(self) -> ResearchConfig:
+        return ResearchConfig(seed=self.seed, timeframe=self.timeframe, trials_per_design=self.trials_per_design,
+                              new_designs_max=self.new_designs_max, budget_seconds=self.budget_seconds,
+                              rank=RankConfig(min_trades=self.min_trades, archive_days=self.archive_days))
+
+
+def _days(context: dg.AssetExecutionContext):
+    return window_days(*context.partition_time_window)
+
+
+def _market(con: duckdb.DuckDBPyConnection, day, config: ResearchRunConfig):
+    end = datetime(day.year, day.month, day.day, tzinfo=timezone.utc) + timedelta(days=1)
+    return market_from_warehouse(con, config.timeframe, int(end.timestamp() * 1000), config.lookback_days)
+
+
+_COMMON = dict(partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.single_run(), group_name="research",
+               kinds={"python", "duckdb"}, pool=WAREHOUSE_POOL)
+
+
+@dg.asset(deps=[get_asset_key_for_model([warehouse_dbt_assets], "features")], **_COMMON)
+def strategy_designs(context: dg.AssetExecutionContext, config: ResearchRunConfig) -> dg.MaterializeResult:
+    """New strategy specs from the condition grammar: random, mutations and crossovers of the best."""
+    made = []
+    with duckdb.connect(str(paths().warehouse)) as con:
+        for day in _days(context):
+            market = _market(con, day, config)
+            made += design_day(con, market.columns, day, config.research())
+    log_event("strategy_designs_proposed", designs=len(made))
+    return dg.MaterializeResult(metadata={"new_designs": len(made)})
+
+
+@dg.asset(deps=[strategy_designs], **_COMMON)
+def strategy_tuning(context: dg.AssetExecutionContext, config: ResearchRunConfig) -> dg.MaterializeResult:
+    """Optuna (seeded TPE) over each new design's parameters; every trial in tuning_trials."""
+    trials = 0
+    with duckdb.connect(str(paths().warehouse)) as con:
+        for day in _days(context):
+            trials += tune_day(con, _market(con, day, config), day, config.research())
+    log_event("strategy_tuning_done", trials=trials)
+    return dg.MaterializeResult(metadata={"trials": trials})
+
+
+@dg.asset(deps=[strategy_tuning], **_COMMON)
+def strategy_ranking(context: dg.AssetExecutionContext, config: ResearchRunConfig) -> dg.MaterializeResult:
+    """Deflated-Sharpe ranking of every tuned design out of sample; lifecycle in ranking_history."""
+    summary = {}
+    with duckdb.connect(str(paths().warehouse)) as con:
+        for day in _days(context):
+            summary = rank_day(con, _market(con, day, config), day, config.research())
+    log_event("strategy_ranking_done", **summary)
+    return dg.MaterializeResult(metadata=summary)
+
+
+defs = dg.Definitions(assets=[strategy_designs, strategy_tuning, strategy_ranking])

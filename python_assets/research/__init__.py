@@ -1,0 +1,1 @@
+"""Strategy research: a designer proposing specs, an Optuna tuner, and a multiple-testing-aware ranker."""

@@ -1,0 +1,233 @@
+"""One research day: design -> tune -> evaluate -> rank -> lifecycle, with every table replaced for
+that day (a rerun is idempotent) and the state (designs, tuned parameters, statuses, trial count)
+read from the days before."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import duckdb
+import numpy as np
+
+from python_assets.backtest.engine import Costs
+from python_assets.backtest.spec import STRATEGY_DIR, StrategySpec, load_specs, spec_from_dict
+from python_assets.research.designer import Design, canonical, propose, spec_dict, usable_atoms
+from python_assets.research.ranker import RankConfig, next_status, rank, score
+from python_assets.research.tuner import Market, evaluate, tune
+
+DDL = (
+    """create table if not exists strategy_designs (design_id varchar primary key, design_key varchar not null,
+        origin varchar not null, parents json not null, spec json not null, timeframe varchar not null,
+        created_date date not null)""",
+    """create table if not exists tuning_trials (run_date date not null, design_id varchar not null,
+        trial_no integer not null, params json not null, is_sharpe double, is_trades integer, oos_sharpe double,
+        oos_return double, oos_trades integer, seconds double, primary key (run_date, design_id, trial_no))""",
+    """create table if not exists strategy_tuning (run_date date not null, design_id varchar not null,
+        best_params json not null, is_sharpe double, is_end_ms bigint not null, n_trials integer not null,
+        primary key (run_date, design_id))""",
+    """create table if not exists ranking_history (run_date date not null, design_id varchar not null,
+        rank integer not null, n_ranked integer not null, score double not null, deflated_sharpe double,
+        sr0 double, oos_sharpe double, oos_sharpe_annual double, oos_return double, oos_trades integer,
+        n_trials_total bigint not null, status varchar not null, status_reason varchar,
+        primary key (run_date, design_id))""",
+)
+DAY_TABLES = ("tuning_trials", "strategy_tuning", "ranking_history")
+
+
+@dataclass(frozen=True)
+class ResearchConfig:
+    seed: int = 7
+    timeframe: str = "1h"
+    trials_per_design: int = 12
+    new_designs_min: int = 4
+    new_designs_max: int = 30
+    budget_seconds: float = 60.0
+    include_catalog: bool = True
+    rank: RankConfig = RankConfig()
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    for ddl in DDL:
+        con.execute(ddl)
+
+
+def _state(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, Any]:
+    designs = {r[0]: {"key": r[1], "origin": r[2], "parents": json.loads(r[3]), "spec": json.loads(r[4])}
+               for r in con.execute("select design_id, design_key, origin, parents, spec from strategy_designs "
+                                    "where created_date < ? order by design_id", [day]).fetchall()}
+    tuned = {r[0]: (json.loads(r[1]), r[2]) for r in con.execute(
+        "select design_id, arg_max(best_params, run_date), arg_max(is_end_ms, run_date) from strategy_tuning "
+        "where run_date < ? group by design_id", [day]).fetchall()}
+    history: dict[str, list[dict[str, Any]]] = {}
+    for r in con.execute("select design_id, rank, n_ranked, oos_sharpe, oos_trades, status from ranking_history "
+                         "where run_date < ? order by run_date", [day]).fetchall():
+        history.setdefault(r[0], []).append({"rank": r[1], "n_ranked": r[2], "oos_sharpe": r[3], "oos_trades": r[4],
+                                             "status": r[5]})
+    sharpes = [r[0] for r in con.execute("select oos_sharpe from tuning_trials where run_date < ? and oos_sharpe is not null",
+                                         [day]).fetchall()]
+    return {"designs": designs, "tuned": tuned, "history": history, "trials": len(sharpes), "sharpes": sharpes}
+
+
+def _design_of(design_id: str, row: dict[str, Any]) -> Design | None:
+    if row["origin"] == "catalog":
+        return None
+    side, atoms = row["key"].split("|")
+    return canonical(side, atoms.split("&"), row["origin"], row["parents"])
+
+
+def _clear(con: duckdb.DuckDBPyConnection, day: date, tables: tuple[str, ...], designs: bool = False) -> None:
+    con.execute("begin transaction")
+    for t in tables:
+        con.execute(f"delete from {t} where run_date = ?", [day])
+    if designs:
+        con.execute("delete from strategy_designs where created_date >= ?", [day])
+    con.execute("commit")
+
+
+def design_day(con: duckdb.DuckDBPyConnection, columns: frozenset[str], day: date,
+               cfg: ResearchConfig = ResearchConfig()) -> list[str]:
+    """Step 1: new designs for `day` (catalog specs once, then proposals: more while fewer than
+    target_active are active; mutations/crossovers of the best active ones). Returns their ids."""
+    ensure_tables(con)
+    _clear(con, day, DAY_TABLES, designs=True)
+    st = _state(con, day)
+    rng = random.Random(f"{cfg.seed}:{day.isoformat()}")
+    status = {d: h[-1]["status"] for d, h in st["history"].items()}
+    new_rows: dict[str, dict[str, Any]] = {}
+    if cfg.include_catalog:
+        for name, spec in load_specs(STRATEGY_DIR).items():
+            did = f"c_{name}"
+            if did not in st["designs"] and spec.timeframe == cfg.timeframe and spec_uses(spec, columns):
+                new_rows[did] = {"key": f"catalog:{name}", "origin": "catalog", "parents": [], "spec": {"catalog": name}}
+    active = sum(1 for s in status.values() if s == "active")
+    seen = {row["key"] for row in st["designs"].values()}
+    best_active = sorted((d for d in st["designs"] if status.get(d) == "active" and st["designs"][d]["origin"] != "catalog"),
+                         key=lambda d: (st["history"][d][-1]["rank"], d))[:8]
+    parents = [p for p in (_design_of(d, st["designs"][d]) for d in best_active) if p]
+    n_new = min(cfg.new_designs_max, max(cfg.new_designs_min, 2 * (cfg.rank.target_active - active)))
+    for d in propose(rng, usable_atoms(columns), parents, seen, n_new):
+        new_rows[d.design_id] = {"key": d.key, "origin": d.origin, "parents": list(d.parents),
+                                 "spec": spec_dict(d, cfg.timeframe)}
+    _write(con, day, new_rows, cfg.timeframe, [], [], [], 0)
+    return sorted(new_rows)
+
+
+def tune_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: ResearchConfig = ResearchConfig(),
+             costs: Costs = Costs()) -> int:
+    """Step 2: Optuna on each design created on `day` within the time budget; every trial stored."""
+    ensure_tables(con)
+    _clear(con, day, DAY_TABLES)
+    deadline = time.monotonic() + cfg.budget_seconds
+    rows = con.execute("select design_id, design_key, origin, parents, spec from strategy_designs "
+                       "where created_date = ? order by design_id", [day]).fetchall()
+    trials, tuning = [], []
+    for did, key, origin, parents, spec in rows:
+        found, best, ev = tune(market, _spec(did, {"key": key, "origin": origin, "spec": json.loads(spec)}),
+                               cfg.trials_per_design, cfg.seed, costs, deadline)
+        trials += [{**r, "design_id": did} for r in found]
+        if best is not None:
+            tuning.append({"design_id": did, "best_params": best, "is_sharpe": ev.is_score,
+                           "is_end_ms": market.is_window.end_ms, "n_trials": len(found)})
+    _write(con, day, {}, cfg.timeframe, trials, tuning, [], 0)
+    return len(trials)
+
+
+def rank_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: ResearchConfig = ResearchConfig(),
+             costs: Costs = Costs()) -> dict[str, Any]:
+    """Step 3: every tuned design evaluated out of sample (never before its tuning window ended),
+    scored by deflated Sharpe over all trials so far, ranked; statuses updated with reasons."""
+    ensure_tables(con)
+    _clear(con, day, ("ranking_history",))
+    st = _state(con, day)
+    designs = {r[0]: {"key": r[1], "origin": r[2], "spec": json.loads(r[3])} for r in con.execute(
+        "select design_id, design_key, origin, spec from strategy_designs where created_date <= ?", [day]).fetchall()}
+    tuned = {r[0]: (json.loads(r[1]), r[2]) for r in con.execute(
+        "select design_id, arg_max(best_params, run_date), arg_max(is_end_ms, run_date) from strategy_tuning "
+        "where run_date <= ? group by design_id", [day]).fetchall()}
+    today = [r[0] for r in con.execute("select oos_sharpe from tuning_trials where run_date = ? and oos_sharpe is not null",
+                                       [day]).fetchall()]
+    sharpes = np.array(st["sharpes"] + today)
+    n_total = len(sharpes)
+    variance = float(sharpes.var(ddof=1)) if len(sharpes) > 1 else 0.0
+    bars_per_year = 365 * 86_400_000 / next(iter(market.bars.values())).bar_len_ms
+    status = {d: h[-1]["status"] for d, h in st["history"].items()}
+    rows = []
+    for did, (params, is_end) in sorted(tuned.items()):
+        if did not in designs:
+            continue
+        ev = evaluate(market, _spec(did, designs[did]), params, costs, oos_start_ms=is_end)
+        s = score(ev.oos_returns, ev.oos_trades, n_total, variance, cfg.rank)
+        rows.append({"design_id": did, "oos_sharpe": ev.oos_sharpe, "oos_trades": ev.oos_trades,
+                     "oos_return": ev.oos_return, "oos_sharpe_annual": ev.oos_sharpe * bars_per_year ** 0.5, **s})
+    ranked = rank(rows)
+    for r in ranked:
+        r["n_ranked"] = len(ranked)
+        history = [*st["history"].get(r["design_id"], []), r]
+        r["status"], r["status_reason"] = next_status(status.get(r["design_id"], "candidate"), history, len(ranked), cfg.rank)
+    _write(con, day, {}, cfg.timeframe, [], [], ranked, n_total)
+    return {"ranked": len(ranked), "active": sum(r["status"] == "active" for r in ranked), "trials_total": n_total}
+
+
+def run_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: ResearchConfig = ResearchConfig(),
+            costs: Costs = Costs()) -> dict[str, Any]:
+    """design -> tune -> rank for one day (what the three Dagster assets do in turn)."""
+    designs = design_day(con, market.columns, day, cfg)
+    trials = tune_day(con, market, day, cfg, costs)
+    return {"designs": len(designs), "trials": trials, **rank_day(con, market, day, cfg, costs)}
+
+
+def spec_uses(spec: StrategySpec, columns: frozenset[str]) -> bool:
+    """Whether a catalog spec's conditions only name columns the market has."""
+    from python_assets.backtest.expr import names_in, parse
+
+    names = set().union(*(names_in(parse(t)) for t in spec.conditions.values() if t))
+    return names - set(spec.params) <= (columns | {"open", "high", "low", "close", "volume"})
+
+
+def _spec(did: str, row: dict[str, Any]) -> StrategySpec:
+    if row["origin"] == "catalog":
+        return load_specs(STRATEGY_DIR)[row["key"].split(":", 1)[1]]
+    return spec_from_dict(row["spec"])
+
+
+def _write(con, day, designs, timeframe, trials, tuning, ranked, n_total) -> None:
+    con.execute("begin transaction")
+    try:
+        for did, row in sorted(designs.items()):
+            con.execute("insert into strategy_designs values (?, ?, ?, ?, ?, ?, ?)",
+                        [did, row["key"], row["origin"], json.dumps(row["parents"]), json.dumps(row["spec"]), timeframe, day])
+        if trials:
+            con.executemany("insert into tuning_trials values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+                [day, t["design_id"], t["trial_no"], json.dumps(t["params"], sort_keys=True), _num(t["is_sharpe"]),
+                 t["is_trades"], _num(t["oos_sharpe"]), _num(t["oos_return"]), t["oos_trades"], t["seconds"]] for t in trials])
+        if tuning:
+            con.executemany("insert into strategy_tuning values (?, ?, ?, ?, ?, ?)", [
+                [day, t["design_id"], json.dumps(t["best_params"], sort_keys=True), _num(t["is_sharpe"]), t["is_end_ms"],
+                 t["n_trials"]] for t in tuning])
+        if ranked:
+            con.executemany("insert into ranking_history values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+                [day, r["design_id"], r["rank"], r["n_ranked"], r["score"], _num(r["deflated_sharpe"]), _num(r["sr0"]),
+                 _num(r["oos_sharpe"]), _num(r["oos_sharpe_annual"]), _num(r["oos_return"]), r["oos_trades"], n_total,
+                 r["status"], r["status_reason"]] for r in ranked])
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+
+
+def _num(v: Any) -> float | None:
+    return None if v is None or v != v else float(v)
+
+
+def market_from_warehouse(con: duckdb.DuckDBPyConnection, timeframe: str, end_ms: int, lookback_days: int) -> Market:
+    """The features of one timeframe over the trailing window, loaded into a scratch DuckDB."""
+    frame = con.execute("select * exclude (bar_at, bar_date) from features where timeframe = ? and bar_at_ms >= ? "
+                        "and bar_at_ms < ? order by symbol, bar_at_ms",
+                        [timeframe, end_ms - lookback_days * 86_400_000, end_ms]).df()
+    return Market.from_frame(frame, timeframe)
+

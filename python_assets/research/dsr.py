@@ -1,0 +1,49 @@
+"""The deflated Sharpe ratio (Bailey and Lopez de Prado, 2014): the probability that a strategy's
+true Sharpe exceeds the best Sharpe expected from N trials of pure noise, correcting for the
+non-normality of returns. All Sharpe ratios here are per bar (not annualised)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.stats import kurtosis, norm, skew
+
+EULER_GAMMA = 0.5772156649015329
+
+
+def sharpe(returns: np.ndarray) -> float:
+    """Per-bar Sharpe: mean / sample stddev (NaN when flat or too short)."""
+    r = np.asarray(returns, dtype=float)
+    if len(r) < 2:
+        return math.nan
+    sd = r.std(ddof=1)
+    return float(r.mean() / sd) if sd > 0 else math.nan
+
+
+def expected_max_sharpe(n_trials: int, sharpe_variance: float) -> float:
+    """E[max SR] of n_trials independent zero-edge trials whose Sharpe estimates have this variance."""
+    if n_trials <= 1 or not sharpe_variance > 0:
+        return 0.0
+    return math.sqrt(sharpe_variance) * ((1 - EULER_GAMMA) * norm.ppf(1 - 1 / n_trials)
+                                         + EULER_GAMMA * norm.ppf(1 - 1 / (n_trials * math.e)))
+
+
+def probabilistic_sharpe(sr: float, benchmark: float, n_obs: int, skewness: float, kurt: float) -> float:
+    """P(true SR > benchmark) given an estimate from n_obs returns with this skewness and (non-excess) kurtosis."""
+    if n_obs < 2 or math.isnan(sr):
+        return math.nan
+    denom = 1 - skewness * sr + (kurt - 1) / 4 * sr * sr
+    if denom <= 0:
+        return math.nan
+    return float(norm.cdf((sr - benchmark) * math.sqrt(n_obs - 1) / math.sqrt(denom)))
+
+
+def deflated_sharpe(returns: np.ndarray, n_trials: int, sharpe_variance: float) -> tuple[float, float]:
+    """(DSR, SR0): the probabilistic Sharpe against the expected maximum of n_trials noise trials."""
+    r = np.asarray(returns, dtype=float)
+    sr = sharpe(r)
+    sr0 = expected_max_sharpe(n_trials, sharpe_variance)
+    if math.isnan(sr) or r.std() == 0:
+        return math.nan, sr0
+    return probabilistic_sharpe(sr, sr0, len(r), float(skew(r)), float(kurtosis(r, fisher=False))), sr0

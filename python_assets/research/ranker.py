@@ -1,0 +1,63 @@
+"""The ranker: score = deflated Sharpe ratio of the out-of-sample returns (N = every trial tried so
+far), 0 below a minimum trade count; and the lifecycle rules (candidate -> active -> archived ->
+active again) with the reason each transition fired."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from python_assets.research.dsr import deflated_sharpe
+
+
+@dataclass(frozen=True)
+class RankConfig:
+    min_trades: int = 5
+    archive_days: int = 3  # consecutive ranking days a rule must hold before archival
+    bottom_fraction: float = 0.25
+    reactivate_top_fraction: float = 0.5
+    target_active: int = 20
+
+
+def score(returns: np.ndarray, trades: int, n_trials: int, sharpe_variance: float, cfg: RankConfig) -> dict[str, Any]:
+    """Score and its components: deflated Sharpe (probability), the noise benchmark SR0, the per-bar
+    Sharpe; the score is the DSR, or 0 with fewer than min_trades out-of-sample trades."""
+    dsr, sr0 = deflated_sharpe(returns, max(n_trials, 1), sharpe_variance)
+    eligible = trades >= cfg.min_trades and not math.isnan(dsr)
+    return {"deflated_sharpe": dsr, "sr0": sr0, "score": dsr if eligible else 0.0, "eligible": eligible}
+
+
+def rank(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """1 = best: score, then out-of-sample Sharpe, then design id (a total, deterministic order)."""
+    key = lambda r: (-r["score"], -(r["oos_sharpe"] if r["oos_sharpe"] == r["oos_sharpe"] else -1e9), r["design_id"])  # noqa: E731
+    ordered = sorted(rows, key=key)
+    for i, r in enumerate(ordered, 1):
+        r["rank"] = i
+    return ordered
+
+
+def _bottom(row: dict[str, Any], n: int, cfg: RankConfig) -> bool:
+    return row["rank"] > n * (1 - cfg.bottom_fraction)
+
+
+def next_status(status: str, history: list[dict[str, Any]], n_ranked: int, cfg: RankConfig) -> tuple[str, str | None]:
+    """(new status, reason or None) from the design's ranking rows, oldest first, today last; each row
+    carries rank, n_ranked, oos_sharpe and oos_trades."""
+    today = history[-1]
+    good = today["oos_trades"] >= cfg.min_trades and today["oos_sharpe"] > 0
+    recent = history[-cfg.archive_days:]
+    if status == "archived":
+        if good and today["rank"] <= n_ranked * cfg.reactivate_top_fraction:
+            return "active", f"reactivated: rank {today['rank']}/{n_ranked} (top {cfg.reactivate_top_fraction:.0%}) with out-of-sample Sharpe > 0"
+        return "archived", None
+    if len(recent) == cfg.archive_days:
+        if all(_bottom(r, r["n_ranked"], cfg) for r in recent):
+            return "archived", f"bottom {cfg.bottom_fraction:.0%} of the ranking for {cfg.archive_days} days"
+        if all(not (r["oos_sharpe"] > 0) for r in recent):
+            return "archived", f"out-of-sample Sharpe <= 0 for {cfg.archive_days} days"
+    if status == "candidate" and good:
+        return "active", f"out-of-sample Sharpe > 0 over {today['oos_trades']} trades (>= {cfg.min_trades})"
+    return status, None

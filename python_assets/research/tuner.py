@@ -1,0 +1,128 @@
+"""The tuner: Optuna (seeded TPE) over a spec's parameter ranges, judged in-sample (objective:
+mean per-bar Sharpe over symbols) and scored out-of-sample on the later window; every trial is
+kept. The portfolio return of a bar is the equal-weight mean of the symbols' equity returns."""
+
+from __future__ import annotations
+
+import math
+import time
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import numpy as np
+import optuna
+import pandas as pd
+
+from python_assets.backtest.engine import Costs
+from python_assets.backtest.runner import Bars, Window, dense_signals, load_bars, rules_for, run_bars, signal_events
+from python_assets.backtest.spec import SpecError, StrategySpec, compile_instances, instance_id, resolve_params
+from python_assets.research.dsr import sharpe
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@dataclass
+class Market:
+    """Everything a trial needs, loaded once: a features frame in a scratch DuckDB and bars per symbol."""
+
+    con: duckdb.DuckDBPyConnection
+    columns: frozenset[str]
+    timeframe: str
+    bars: dict[str, Bars]
+    is_window: Window
+    oos_window: Window
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, timeframe: str, split: float = 2 / 3) -> "Market":
+        """frame: symbol, timeframe, bar_at_ms, OHLCV and any feature columns, one timeframe."""
+        con = duckdb.connect()
+        con.register("market", frame)
+        symbols = sorted(frame["symbol"].unique())
+        bars = {s: load_bars(con, "market", s, timeframe) for s in symbols}
+        start, end = int(frame["bar_at_ms"].min()), int(frame["bar_at_ms"].max()) + 1
+        cut = int(np.quantile(np.sort(frame["bar_at_ms"].unique()), split))
+        keys = {"symbol", "timeframe", "bar_at_ms", "bar_at", "bar_date"}
+        return cls(con, frozenset(c for c in frame.columns if c not in keys), timeframe, bars,
+                   Window("is", "in_sample", start, cut), Window("oos", "out_of_sample", cut, end))
+
+
+@dataclass
+class Evaluation:
+    is_score: float
+    is_trades: int
+    oos_sharpe: float
+    oos_return: float
+    oos_trades: int
+    oos_returns: np.ndarray
+
+
+def _portfolio_returns(results: list[tuple[Bars, Any]], initial: float) -> np.ndarray:
+    """Equal-weight mean across symbols of per-bar equity returns, aligned on bar time."""
+    series = []
+    for sub, res in results:
+        if len(res.equity):
+            eq = np.r_[initial, res.equity]
+            series.append(pd.Series(eq[1:] / eq[:-1] - 1, index=sub.ms))
+    if not series:
+        return np.zeros(0)
+    return pd.concat(series, axis=1).fillna(0.0).sort_index().mean(axis=1).to_numpy()
+
+
+def evaluate(market: Market, spec: StrategySpec, params: dict[str, Any], costs: Costs,
+             oos_start_ms: int | None = None) -> Evaluation:
+    """In-sample score and out-of-sample portfolio returns of one parameter set."""
+    sid = instance_id(spec, params)
+    events = signal_events(market.con, compile_instances([(sid, spec, params)], market.columns, "market",
+                                                         market.timeframe), [sid])
+    rules = rules_for(spec, params)
+    oos = market.oos_window if oos_start_ms is None else Window("oos", "out_of_sample", max(oos_start_ms, market.oos_window.start_ms), market.oos_window.end_ms)
+    is_scores, is_trades, oos_runs, oos_trades = [], 0, [], 0
+    for symbol, bars in market.bars.items():
+        signals = dense_signals(events.get((sid, symbol)), bars)
+        sub, res = run_bars(bars, signals, rules, costs, (np.zeros(0, np.int64), np.zeros(0)), market.is_window)
+        if len(res.equity):
+            s = sharpe(np.diff(np.r_[costs.initial_equity, res.equity]) / np.r_[costs.initial_equity, res.equity[:-1]])
+            is_scores.append(-1.0 if math.isnan(s) else s)
+            is_trades += len(res.size)
+        sub, res = run_bars(bars, signals, rules, costs, (np.zeros(0, np.int64), np.zeros(0)), oos)
+        oos_runs.append((sub, res))
+        oos_trades += len(res.size)
+    r = _portfolio_returns(oos_runs, costs.initial_equity)
+    s = sharpe(r)
+    return Evaluation(float(np.mean(is_scores)) if is_scores else -1.0, is_trades, s,
+                      float(np.prod(1 + r) - 1) if len(r) else 0.0, oos_trades, r)
+
+
+def tune(market: Market, spec: StrategySpec, n_trials: int, seed: int, costs: Costs,
+         deadline: float | None = None) -> tuple[list[dict[str, Any]], dict[str, Any] | None, Evaluation | None]:
+    """(trial rows, best params by in-sample score, its evaluation). The sampler seed mixes the run
+    seed with the spec name, so each design's search is reproducible on its own."""
+    sampler = optuna.samplers.TPESampler(seed=(seed * 1_000_003 + zlib.crc32(spec.name.encode())) % 2**32)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    rows, evals = [], {}
+    for k in range(n_trials):
+        if deadline is not None and time.monotonic() > deadline:
+            break
+        trial = study.ask()
+        raw = {}
+        for name, p in spec.params.items():
+            raw[name] = (trial.suggest_int(name, int(p.low), int(p.high)) if p.kind == "int"
+                         else trial.suggest_float(name, float(p.low), float(p.high)))
+        t0 = time.perf_counter()
+        try:
+            params = resolve_params(spec, raw)
+        except SpecError:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            continue
+        ev = evaluate(market, spec, params, costs)
+        study.tell(trial, ev.is_score)
+        evals[k] = (params, ev)
+        rows.append({"trial_no": k, "params": params, "is_sharpe": ev.is_score, "is_trades": ev.is_trades,
+                     "oos_sharpe": ev.oos_sharpe, "oos_return": ev.oos_return, "oos_trades": ev.oos_trades,
+                     "seconds": time.perf_counter() - t0})
+    if not evals:
+        return rows, None, None
+    best = max(evals, key=lambda k: (evals[k][1].is_score, -k))
+    return rows, evals[best][0], evals[best][1]
