@@ -82,6 +82,9 @@ def check_ml_tables(data_dir, day):
         assert ensembles == {"ensemble_average", "ensemble_stacked"}
         preds = con.execute("select model, symbol from ml_predictions where partition_date = ?", [day]).fetchall()
         assert sorted(preds) == sorted((m, s) for m in MODELS for s in DEFAULT_SYMBOLS)
+        trials, ranked = con.execute("select (select count(*) from tuning_trials where run_date = ?), "
+                                     "(select count(*) from ranking_history where run_date = ?)", [day, day]).fetchall()[0]
+        assert trials > 0 and ranked > 0
         ml_kinds = {r[0] for r in con.execute("select strategy from strategy_backtest_results where kind = 'ml'").fetchall()}
         assert "ml_direction_predictor" in ml_kinds
         bars = con.execute("select symbol, bar_at_ms, close from bars_5m order by symbol, bar_at_ms").df()
