@@ -163,6 +163,18 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from python_assets.reports.daily_report import ReportError, produce_daily_report
+
+    try:
+        path = produce_daily_report(export_data_dir(), args.date, run={"partition": args.date.isoformat(), "rebuilt_by": "cli"})
+    except ReportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"report: {path}\nhtml:   {path.with_suffix('.html')}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="blofin-stack", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -214,6 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--equity", type=float, default=10_000.0, help="initial equity (quote currency)")
     p.add_argument("--walk-forward", metavar="TRAIN:TEST[:anchored]", help="walk-forward folds in days, e.g. 14:4")
     p.set_defaults(func=cmd_backtest)
+
+    p = sub.add_parser("report", help="rebuild one day's report (JSON + HTML + daily_reports row) from the warehouse")
+    p.add_argument("--date", type=_date, required=True)
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("materialize", help="run the whole asset graph for a day (or --end for a range)")
     p.add_argument("--date", type=_date, required=True)

@@ -1,6 +1,8 @@
 """The daily report asset: data/reports/YYYY-MM-DD.json plus a row in the daily_reports table."""
 
 
+from datetime import datetime, timezone
+
 import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 
@@ -11,6 +13,24 @@ from python_assets.config import paths
 from python_assets.logs import log_event
 from python_assets.reports.daily_report import produce_daily_report
 from python_assets.snapshot import publish_snapshot
+
+
+def run_facts(context: dg.AssetExecutionContext) -> tuple[dict, list[dict[str, str]]]:
+    """Start time, seconds per finished step and the failed asset checks of this run, from Dagster's event log."""
+    stage, failed, stamps = {}, [], []
+    for record in context.instance.all_logs(context.run.run_id):
+        stamps.append(record.timestamp)
+        event = record.dagster_event
+        if event is None:
+            continue
+        if event.event_type_value == "STEP_SUCCESS":
+            stage[event.step_key] = round(event.event_specific_data.duration_ms / 1000, 3)
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION" and not event.event_specific_data.passed:
+            data = event.event_specific_data
+            failed.append({"asset": data.asset_key.to_user_string(), "check": data.check_name})
+    started = datetime.fromtimestamp(min(stamps), tz=timezone.utc).isoformat(timespec="seconds") if stamps else None
+    return {"started_at": started, "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "stage_seconds": stage}, failed
 
 
 @dg.asset(
@@ -24,11 +44,14 @@ from python_assets.snapshot import publish_snapshot
     kinds={"json", "duckdb"},
 )
 def daily_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    """Per-symbol market numbers, the day's best backtests and the ML predictions and scores."""
+    """The daily product: market, strategies, walk-forward, ML, research, failed checks and the
+    analyst review, as JSON (schema-validated) and a self-contained HTML page."""
     p = paths()
     written = []
+    facts, failed = run_facts(context)
     for day in window_days(*context.partition_time_window):
-        path = produce_daily_report(p, day, run={"run_id": context.run.run_id, "partition": day.isoformat()})
+        path = produce_daily_report(p, day, run={"run_id": context.run.run_id, "partition": day.isoformat(), **facts},
+                                    failed_checks=failed)
         log_event("daily_report_written", day=day.isoformat(), path=str(path))
         written.append(str(path))
     return dg.MaterializeResult(metadata={"paths": written, "latest": dg.MetadataValue.path(written[-1])})

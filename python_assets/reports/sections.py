@@ -1,0 +1,122 @@
+"""Report sections read from the warehouse marts: strategies (with the change since yesterday),
+walk-forward in/out-of-sample, ML scores/ensembles/predictions, research ranking, regimes."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+from typing import Any
+
+import duckdb
+
+
+def clean(value: Any) -> Any:
+    """JSON-safe scalar: NaN/inf -> None, numpy/decimal -> float/int."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float) or hasattr(value, "__float__"):
+        f = float(value)
+        return None if math.isnan(f) or math.isinf(f) else f
+    return value
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(con.execute("select count(*) from information_schema.tables where table_name = ?", [name]).fetchall()[0][0])
+
+
+def rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    cur = con.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    return [{k: clean(v) for k, v in zip(names, row)} for row in cur.fetchall()]
+
+
+STRATEGY_COLUMNS = ("backtest_id, strategy, kind, symbol, timeframe, trade_count, total_return, sharpe, max_drawdown, "
+                    "win_rate, profit_factor, buy_and_hold_return, composite_score")
+
+
+def strategies(con: duckdb.DuckDBPyConnection, day: date, top: int = 10) -> list[dict[str, Any]]:
+    """The day's best daily backtests (full window and ML), with composite_change vs yesterday's run."""
+    if not table_exists(con, "strategy_backtest_results"):
+        return []
+    out = rows(con, f"""
+        with today as (select {STRATEGY_COLUMNS} from strategy_backtest_results
+                       where partition_date = ? and window_kind = 'full' and kind in ('daily', 'ml')),
+             yesterday as (select strategy, symbol, composite_score from strategy_backtest_results
+                           where partition_date = ? and window_kind = 'full' and kind in ('daily', 'ml'))
+        select today.*, today.composite_score - yesterday.composite_score as composite_change
+        from today left join yesterday using (strategy, symbol)
+        order by today.composite_score desc nulls last, today.strategy, today.symbol limit ?""",
+        [day, day - timedelta(days=1), top])
+    return out
+
+
+def walk_forward(con: duckdb.DuckDBPyConnection, day: date) -> list[dict[str, Any]]:
+    """Mean in-sample vs out-of-sample Sharpe over the day's walk-forward folds per strategy and symbol."""
+    if not table_exists(con, "strategy_backtest_results"):
+        return []
+    return rows(con, """
+        select strategy, symbol, count(*) filter (where window_kind = 'out_of_sample') as folds,
+               avg(sharpe) filter (where window_kind = 'in_sample') as in_sample_sharpe,
+               avg(sharpe) filter (where window_kind = 'out_of_sample') as out_of_sample_sharpe
+        from strategy_backtest_results where partition_date = ? and kind = 'daily' and window_kind <> 'full'
+        group by strategy, symbol order by strategy, symbol""", [day])
+
+
+def ml(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, Any]:
+    """Newest predictions, each model's overall score beside its baseline, and the ensembles."""
+    if not table_exists(con, "ml_predictions"):
+        return {"predictions": [], "models": [], "ensembles": []}
+    return {
+        "predictions": rows(con, """select model, version, symbol, timeframe, strftime(bar_at, '%Y-%m-%dT%H:%M:%SZ') as bar_at,
+                                  prediction, p_down, p_flat, p_up from ml_predictions where partition_date = ?
+                                  order by model, symbol""", [day]),
+        "models": rows(con, """select model, version, scorer, test_rows, accuracy, balanced_accuracy, log_loss, auc,
+                             rmse, r2, ic, rank_ic from ml_model_results where partition_date = ? and fold = 'overall'
+                             order by model, scorer""", [day]),
+        "ensembles": rows(con, """select ensemble, method, scorer, eval_rows, accuracy, auc, log_loss
+                                from ml_ensembles where partition_date = ? order by ensemble, scorer""", [day]),
+    }
+
+
+def research(con: duckdb.DuckDBPyConnection, day: date, top: int = 10) -> dict[str, Any]:
+    """The day's deflated-Sharpe ranking, status counts, lifecycle transitions and new designs."""
+    if not table_exists(con, "ranking_history"):
+        return {"ranking": [], "status_counts": {}, "transitions": [], "new_designs": []}
+    return {
+        "ranking": rows(con, """select h.rank, h.design_id, d.design_key, d.origin, h.score, h.deflated_sharpe, h.sr0,
+                              h.oos_sharpe_annual, h.oos_trades, h.n_trials_total, h.status
+                              from ranking_history h join strategy_designs d using (design_id)
+                              where h.run_date = ? order by h.rank limit ?""", [day, top]),
+        "status_counts": {r["status"]: r["n"] for r in rows(
+            con, "select status, count(*) as n from ranking_history where run_date = ? group by status order by status", [day])},
+        "transitions": rows(con, """select design_id, status, status_reason from ranking_history
+                                  where run_date = ? and status_reason is not null order by design_id""", [day]),
+        "new_designs": rows(con, """select design_id, design_key, origin, parents from strategy_designs
+                                  where created_date = ? order by design_id""", [day]),
+    }
+
+
+def regimes(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, dict[str, Any]]:
+    """Per symbol: the regime of the day's last closed 1h bar and of the day before."""
+    if not table_exists(con, "features"):  # a view: information_schema.tables lists views too
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for symbol, bar_date, regime in con.execute("""
+            select symbol, bar_date, arg_max(regime, bar_at_ms) from features
+            where timeframe = '1h' and bar_date in (?, ?) group by symbol, bar_date""",
+                                                [day, day - timedelta(days=1)]).fetchall():
+        key = "regime" if bar_date == day else "regime_previous"
+        out.setdefault(symbol, {"regime": None, "regime_previous": None})[key] = regime
+    return out
+
+
+def empty() -> dict[str, Any]:
+    return {"strategies": [], "walk_forward": [], "ml": {"predictions": [], "models": [], "ensembles": []},
+            "research": {"ranking": [], "status_counts": {}, "transitions": [], "new_designs": []}, "failed_checks": []}
+
+
+def load_all(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, Any]:
+    return {"strategies": strategies(con, day), "walk_forward": walk_forward(con, day), "ml": ml(con, day),
+            "research": research(con, day)}

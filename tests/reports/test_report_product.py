@@ -1,0 +1,113 @@
+"""The report as a product, on one materialized day: schema-valid JSON whose numbers equal SQL on
+the marts, an HTML page that renders in headless Chromium without any network request, and
+`blofin-stack report` rebuilding the day."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import duckdb
+import jsonschema
+import pytest
+from conftest import TEST_DAYS
+from PIL import Image
+
+from dagster_defs.cli import main as cli_main
+from dagster_defs.runner import materialize_days
+from python_assets.reports.schema import report_schema, validate_report
+
+
+@pytest.fixture(scope="module")
+def materialized(tmp_path_factory):
+    """One day through the whole graph in its own data dir (module-scoped: several tests read it)."""
+    mp = pytest.MonkeyPatch()
+    d = tmp_path_factory.mktemp("report") / "data"
+    d.mkdir()
+    mp.setenv("BLOFIN_DATA_DIR", str(d))
+    mp.delenv("DAGSTER_HOME", raising=False)
+    mp.delenv("BLOFIN_LLM_BASE_URL", raising=False)
+    from python_assets.config import paths
+
+    assert materialize_days(TEST_DAYS[0], TEST_DAYS[0]).success
+    yield paths()
+    mp.undo()
+
+
+@pytest.mark.slow
+def test_report_is_schema_valid_and_its_numbers_equal_sql_on_the_marts(materialized):
+    day = TEST_DAYS[0]
+    report = json.loads((materialized.reports / f"{day}.json").read_text())
+    validate_report(report)
+    assert report_schema()["properties"]["schema_version"]["const"] == report["schema_version"]
+    with pytest.raises(jsonschema.ValidationError):
+        validate_report({**report, "symbols": [{**report["symbols"][0], "trade_count": -1}]})
+    assert report["run"]["stage_seconds"]["warehouse_dbt_assets"] > 0 and report["failed_checks"] == []
+    with duckdb.connect(str(materialized.warehouse), read_only=True) as con:
+        closes = dict(con.execute("select symbol, close from daily_market_summary where report_date = ?", [day]).fetchall())
+        assert {s["symbol"]: s["close"] for s in report["symbols"]} == closes
+        top = con.execute("""select backtest_id, composite_score from strategy_backtest_results where partition_date = ?
+                             and window_kind = 'full' and kind in ('daily', 'ml')
+                             order by composite_score desc nulls last, strategy, symbol limit 10""", [day]).fetchall()
+        assert [(s["backtest_id"], s["composite_score"]) for s in report["strategies"]] == top
+        models = con.execute("""select model, scorer, log_loss, rmse from ml_model_results where partition_date = ?
+                                and fold = 'overall' order by model, scorer""", [day]).fetchall()
+        assert [(m["model"], m["scorer"], m["log_loss"], m["rmse"]) for m in report["ml"]["models"]] == models
+        ranking = con.execute("select design_id, rank, score from ranking_history where run_date = ? order by rank limit 10",
+                              [day]).fetchall()
+        assert [(r["design_id"], r["rank"], r["score"]) for r in report["research"]["ranking"]] == ranking
+        stored = json.loads(con.execute("select report_json from daily_reports where report_date = ?", [day]).fetchall()[0][0])
+    assert stored == report
+    assert report["review"]["analyst"] == "deterministic" and report["review"]["summary"]
+
+
+def external_requests(netlog) -> list[str]:
+    """http(s) requests the page started: Chromium's own background requests carry the initiator
+    'not an origin'; a file:// page's subresources carry its (opaque) origin."""
+    log = json.loads(netlog.read_text())
+    start_job = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
+    return sorted({e["params"]["url"] for e in log.get("events", [])
+                   if e["type"] == start_job and e.get("params", {}).get("initiator") != "not an origin"
+                   and str(e["params"].get("url", "")).startswith(("http:", "https:"))})
+
+
+@pytest.mark.slow
+def test_html_renders_in_headless_chromium_without_network(materialized, chromium, tmp_path):
+    page = materialized.reports / f"{TEST_DAYS[0]}.html"
+    text = page.read_text()
+    assert "<script" not in text and 'src="http' not in text and 'href="http' not in text
+    shot, netlog = tmp_path / "page.png", tmp_path / "net.json"
+    # the browser's own chatter (time sync, spell-check dictionaries, components) is switched off,
+    # so any http(s) request left in the net log would come from the page
+    common = [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
+              "--window-size=1200,2400", "--disable-background-networking", "--disable-component-update",
+              "--disable-sync", "--disable-default-apps", "--disable-domain-reliability", "--no-default-browser-check",
+              "--disable-features=SpellCheck,Translate,OptimizationHints,MediaRouter,AutofillServerCommunication",
+              f"--user-data-dir={tmp_path / 'profile'}"]
+    subprocess.run([*common, f"--screenshot={shot}", f"--log-net-log={netlog}", page.as_uri()],
+                   check=True, capture_output=True, timeout=120)
+    dom = subprocess.run([*common, "--dump-dom", page.as_uri()], check=True, capture_output=True, text=True, timeout=120).stdout
+    assert dom.count("<svg") >= 5 and dom.count("<table") >= 5 and "Top strategies" in dom
+    img = Image.open(shot).convert("L")
+    hist = img.histogram()
+    assert img.size[0] >= 1000 and sum(1 for n in hist if n) > 20 and max(hist) < img.size[0] * img.size[1] * 0.98
+    assert external_requests(netlog) == []
+    # the detector itself catches a page that does fetch something
+    probe = tmp_path / "probe.html"
+    probe.write_text('<html><body><img src="http://127.0.0.1:9/pixel.png"></body></html>')
+    probe_log = tmp_path / "probe.json"
+    subprocess.run([*common, f"--log-net-log={probe_log}", "--dump-dom", probe.as_uri()], capture_output=True, timeout=120)
+    assert external_requests(probe_log) == ["http://127.0.0.1:9/pixel.png"]
+    assert (materialized.reports / "index.html").read_text().count(f"{TEST_DAYS[0]}.html") == 1
+
+
+@pytest.mark.slow
+def test_cli_report_rebuilds_the_day(materialized, capsys, monkeypatch):
+    monkeypatch.setenv("BLOFIN_DATA_DIR", str(materialized.data_dir))
+    path = materialized.reports / f"{TEST_DAYS[0]}.json"
+    path.unlink()
+    assert cli_main(["report", "--date", TEST_DAYS[0].isoformat()]) == 0
+    rebuilt = json.loads(path.read_text())
+    validate_report(rebuilt)
+    assert rebuilt["run"]["rebuilt_by"] == "cli" and rebuilt["symbols"]
+    assert cli_main(["report", "--date", "2020-01-01"]) == 2

@@ -1,0 +1,128 @@
+"""The analyst review: deterministic findings quote their numbers; the OpenAI-compatible provider
+works against a local fake server and falls back (with a warning) on timeout, 500 and malformed
+replies; the API key never shows up in logs, reviews or exceptions."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from python_assets.reports.review import DeterministicAnalyst, OpenAICompatibleAnalyst, analyst_from_env
+
+KEY = "sk-test-SECRET-0123456789"
+
+REPORT = {
+    "report_date": "2025-03-11",
+    "symbols": [{"symbol": "BTC-USDT", "data_gaps": {"gap_count": 2, "missing_minutes": 9, "longest_gap_minutes": 6},
+                 "quarantined_rows": 3, "regime": "trend_up", "regime_previous": "range"}],
+    "strategies": [{"strategy": "sma_cross", "symbol": "BTC-USDT", "trade_count": 4, "sharpe": 2.5}],
+    "walk_forward": [{"strategy": "sma_cross", "symbol": "BTC-USDT", "in_sample_sharpe": 3.0, "out_of_sample_sharpe": 0.5}],
+    "ml": {"models": [{"model": "direction_predictor", "scorer": "model", "log_loss": 0.70},
+                      {"model": "direction_predictor", "scorer": "baseline", "log_loss": 0.69}]},
+    "research": {"ranking": [{"design_key": "long|rsi", "deflated_sharpe": 0.4, "n_trials_total": 500}]},
+    "failed_checks": [{"asset": "bars_1m", "check": "bars_1m_is_fresh"}],
+}
+
+
+def test_deterministic_analyst_flags_each_problem_with_its_numbers():
+    review = DeterministicAnalyst().review(REPORT)
+    text: dict[str, str] = {}
+    for f in review["findings"]:
+        text[f["topic"]] = text.get(f["topic"], "") + f["text"] + " | "
+    assert "9 minutes without trades in 2 gap(s), longest 6 min" in text["data_quality"]
+    assert "3 input rows quarantined" in text["data_quality"]
+    assert "range to trend_up" in text["regime"]
+    assert "only 4 trades" in text["sample_size"]
+    assert "in-sample Sharpe 3 vs out-of-sample 0.5" in text["overfitting"]
+    assert "500 trials" in text["multiple_testing"] and "0.4" in text["multiple_testing"]
+    assert "log_loss 0.7 vs baseline 0.69" in text["ml"]
+    assert "bars_1m_is_fresh" in text["checks"]
+    assert review["summary"].startswith(f"{len(review['findings'])} finding(s)") and review["warnings"] == []
+    clean = {**REPORT, "symbols": [], "strategies": [], "walk_forward": [], "ml": {}, "research": {}, "failed_checks": []}
+    assert DeterministicAnalyst().review(clean)["findings"] == []
+
+
+class FakeLLM(BaseHTTPRequestHandler):
+    mode = "ok"
+    seen: list[dict] = []
+
+    def do_POST(self):  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        FakeLLM.seen.append({"auth": self.headers.get("Authorization"), "body": body, "path": self.path})
+        if FakeLLM.mode == "timeout":
+            time.sleep(1.5)
+        if FakeLLM.mode == "500":
+            self.send_response(500)
+            self.end_headers()
+            self.wfile.write(b"boom")
+            return
+        content = ({"summary": "one finding", "findings": [{"severity": "caution", "topic": "overfitting",
+                                                             "text": "IS 3.0 vs OOS 0.5"}]}
+                   if FakeLLM.mode != "malformed" else "this is not json")
+        reply = {"choices": [{"message": {"role": "assistant",
+                                          "content": json.dumps(content) if isinstance(content, dict) else content}}]}
+        data = json.dumps(reply).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        try:
+            self.wfile.write(data)
+        except BrokenPipeError:
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def fake_llm():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeLLM)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    FakeLLM.seen = []
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+
+
+def test_provider_success_sends_only_report_numbers_with_the_key_in_the_header(fake_llm):
+    FakeLLM.mode = "ok"
+    review = OpenAICompatibleAnalyst(fake_llm, "test-model", KEY, timeout=2, retries=0).review(REPORT)
+    assert review["analyst"] == "openai_compatible:test-model" and review["findings"][0]["text"] == "IS 3.0 vs OOS 0.5"
+    call = FakeLLM.seen[0]
+    assert call["path"] == "/v1/chat/completions" and call["auth"] == f"Bearer {KEY}"
+    prompt = json.loads(call["body"]["messages"][1]["content"])
+    assert prompt["report_date"] == "2025-03-11" and KEY not in json.dumps(call["body"])
+
+
+@pytest.mark.parametrize("mode", ["timeout", "500", "malformed"])
+def test_provider_failures_fall_back_to_the_deterministic_analyst_with_a_warning(fake_llm, mode, data_dir, capsys):
+    FakeLLM.mode = mode
+    review = OpenAICompatibleAnalyst(fake_llm, "test-model", KEY, timeout=0.5, retries=1).review(REPORT)
+    assert review["analyst"] == "deterministic" and review["findings"]
+    assert len(review["warnings"]) == 1 and "LLM review failed after 2 attempt(s)" in review["warnings"][0]
+    assert len(FakeLLM.seen) == 2  # one retry
+    logs = data_dir.log_file.read_text() if data_dir.log_file.exists() else ""
+    out = capsys.readouterr()
+    for text in (json.dumps(review), logs, out.out, out.err):
+        assert KEY not in text
+
+
+def test_an_unreachable_endpoint_falls_back_and_the_key_is_scrubbed_from_the_error():
+    review = OpenAICompatibleAnalyst(f"http://127.0.0.1:9/{KEY}", "m", KEY, timeout=0.3, retries=0).review(REPORT)
+    assert review["analyst"] == "deterministic" and KEY not in json.dumps(review)
+
+
+def test_the_provider_is_chosen_by_environment(monkeypatch):
+    monkeypatch.delenv("BLOFIN_LLM_BASE_URL", raising=False)
+    assert isinstance(analyst_from_env(), DeterministicAnalyst)
+    monkeypatch.setenv("BLOFIN_LLM_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("BLOFIN_LLM_MODEL", "m")
+    monkeypatch.setenv("BLOFIN_LLM_API_KEY", KEY)
+    analyst = analyst_from_env()
+    assert isinstance(analyst, OpenAICompatibleAnalyst) and analyst.api_key == KEY
+    assert KEY not in repr(analyst) and KEY not in str(analyst)
