@@ -77,7 +77,7 @@ def _run_window(first: date, last: date, verbose: bool = False) -> int:
         return 1
     print(f"materialized {first}..{last} in {elapsed:.1f} s")
     print(f"peak memory: {mem.max_mib:.0f} MiB (python {mem.self_mib:.0f} MiB, largest child {mem.children_mib:.0f} MiB)")
-    print(f"report: {report_path(paths, last)}")
+    print(f"report: {report_path(paths, last)}\nhtml:   {report_path(paths, last).with_suffix('.html')}")
     return 0
 
 
