@@ -57,21 +57,43 @@ class Rules:
     max_bars: int = 0
 
 
+BOOK_COLUMNS = 10  # side, entry index, exit index, size, entry price, exit price, entry fee, exit fee, funding, reason
+
+
+@njit(cache=True)
+def _book_exit(book, nt, pos, entry_i, exit_i, entry_px, exit_px, entry_fee, fee_rate, funded, reason):
+    """Write the closed trade into row nt of the book; returns its cash change (price move minus the exit fee)."""
+    fee = abs(pos) * exit_px * fee_rate
+    book[nt, 0] = 1.0 if pos > 0 else -1.0
+    book[nt, 1] = entry_i
+    book[nt, 2] = exit_i
+    book[nt, 3] = abs(pos)
+    book[nt, 4] = entry_px
+    book[nt, 5] = exit_px
+    book[nt, 6] = entry_fee
+    book[nt, 7] = fee
+    book[nt, 8] = funded
+    book[nt, 9] = reason
+    return pos * (exit_px - entry_px) - fee
+
+
+@njit(cache=True)
+def _settle_funding(fund_ms, fund_rate, fp, before_ms, pos, mark, cash, funded):
+    """Pay the settlements before before_ms from pointer fp: (next pointer, cash, funding paid so far)."""
+    while fp < fund_ms.shape[0] and fund_ms[fp] < before_ms:
+        if pos != 0.0:
+            amount = pos * mark * fund_rate[fp]
+            cash -= amount
+            funded += amount
+        fp += 1
+    return fp, cash, funded
+
+
 @njit(cache=True)
 def _simulate(o, h, lo, c, bar_ms, bar_len_ms, el, xl, es, xs, fund_ms, fund_rate,
               allow_long, allow_short, fraction, lot, sl, tp, trail, max_bars, taker, maker, slip, equity0):
     n = o.shape[0]
-    cap = n + 1
-    t_dir = np.zeros(cap, np.int8)
-    t_in = np.zeros(cap, np.int64)
-    t_out = np.zeros(cap, np.int64)
-    t_size = np.zeros(cap)
-    t_pin = np.zeros(cap)
-    t_pout = np.zeros(cap)
-    t_fin = np.zeros(cap)
-    t_fout = np.zeros(cap)
-    t_fund = np.zeros(cap)
-    t_reason = np.zeros(cap, np.int8)
+    book = np.zeros((n + 1, BOOK_COLUMNS))  # one row per closed trade, see _book_exit
     equity = np.zeros(n)
     position = np.zeros(n)
     cash = equity0
@@ -85,26 +107,16 @@ def _simulate(o, h, lo, c, bar_ms, bar_len_ms, el, xl, es, xs, fund_ms, fund_rat
     pending_reason = 0
     nt = 0
     fp = 0
-    nf = fund_ms.shape[0]
     dead = False
     for i in range(n):
         # funding settled in a gap before this bar: the position held then pays at this open
-        while fp < nf and fund_ms[fp] < bar_ms[i]:
-            if pos != 0.0:
-                amount = pos * o[i] * fund_rate[fp]
-                cash -= amount
-                funded += amount
-            fp += 1
+        fp, cash, funded = _settle_funding(fund_ms, fund_rate, fp, bar_ms[i], pos, o[i], cash, funded)
         # orders decided at the previous close fill at this open
         if pending != 0:
             d = 1.0 if pos > 0 else -1.0
             if pos != 0.0 and (pending == 2 or pending == -int(d)):
-                px = o[i] * (1.0 - slip * d)
-                fee = abs(pos) * px * taker
-                cash += pos * (px - entry_px) - fee
-                t_dir[nt] = int(d); t_in[nt] = entry_i; t_out[nt] = i; t_size[nt] = abs(pos)
-                t_pin[nt] = entry_px; t_pout[nt] = px; t_fin[nt] = entry_fee; t_fout[nt] = fee
-                t_fund[nt] = funded; t_reason[nt] = pending_reason
+                cash += _book_exit(book, nt, pos, entry_i, i, entry_px, o[i] * (1.0 - slip * d), entry_fee, taker,
+                                   funded, pending_reason)
                 nt += 1
                 pos = 0.0
             if (pending == 1 or pending == -1) and pos == 0.0 and not dead:
@@ -123,13 +135,7 @@ def _simulate(o, h, lo, c, bar_ms, bar_len_ms, el, xl, es, xs, fund_ms, fund_rat
                     best = px
             pending = 0
         # funding settled inside this bar
-        end_ms = bar_ms[i] + bar_len_ms
-        while fp < nf and fund_ms[fp] < end_ms:
-            if pos != 0.0:
-                amount = pos * o[i] * fund_rate[fp]
-                cash -= amount
-                funded += amount
-            fp += 1
+        fp, cash, funded = _settle_funding(fund_ms, fund_rate, fp, bar_ms[i] + bar_len_ms, pos, o[i], cash, funded)
         # stops and targets inside this bar
         if pos != 0.0:
             d = 1.0 if pos > 0 else -1.0
@@ -164,11 +170,7 @@ def _simulate(o, h, lo, c, bar_ms, bar_len_ms, el, xl, es, xs, fund_ms, fund_rat
                     reason = TARGET
                     fee_rate = maker
             if not math.isnan(px):
-                fee = abs(pos) * px * fee_rate
-                cash += pos * (px - entry_px) - fee
-                t_dir[nt] = int(d); t_in[nt] = entry_i; t_out[nt] = i; t_size[nt] = abs(pos)
-                t_pin[nt] = entry_px; t_pout[nt] = px; t_fin[nt] = entry_fee; t_fout[nt] = fee
-                t_fund[nt] = funded; t_reason[nt] = reason
+                cash += _book_exit(book, nt, pos, entry_i, i, entry_px, px, entry_fee, fee_rate, funded, reason)
                 nt += 1
                 pos = 0.0
                 pending = 0
@@ -179,12 +181,7 @@ def _simulate(o, h, lo, c, bar_ms, bar_len_ms, el, xl, es, xs, fund_ms, fund_rat
         equity[i] = cash + pos * (c[i] - entry_px)
         position[i] = pos
         if equity[i] <= 0.0 and pos != 0.0:
-            d = 1.0 if pos > 0 else -1.0
-            fee = abs(pos) * c[i] * taker
-            cash += pos * (c[i] - entry_px) - fee
-            t_dir[nt] = int(d); t_in[nt] = entry_i; t_out[nt] = i; t_size[nt] = abs(pos)
-            t_pin[nt] = entry_px; t_pout[nt] = c[i]; t_fin[nt] = entry_fee; t_fout[nt] = fee
-            t_fund[nt] = funded; t_reason[nt] = LIQUIDATION
+            cash += _book_exit(book, nt, pos, entry_i, i, entry_px, c[i], entry_fee, taker, funded, LIQUIDATION)
             nt += 1
             pos = 0.0
             equity[i] = cash
@@ -214,17 +211,12 @@ def _simulate(o, h, lo, c, bar_ms, bar_len_ms, el, xl, es, xs, fund_ms, fund_rat
                     pending = -1
     if pos != 0.0:
         d = 1.0 if pos > 0 else -1.0
-        px = c[n - 1] * (1.0 - slip * d)
-        fee = abs(pos) * px * taker
-        cash += pos * (px - entry_px) - fee
-        t_dir[nt] = int(d); t_in[nt] = entry_i; t_out[nt] = n - 1; t_size[nt] = abs(pos)
-        t_pin[nt] = entry_px; t_pout[nt] = px; t_fin[nt] = entry_fee; t_fout[nt] = fee
-        t_fund[nt] = funded; t_reason[nt] = END
+        cash += _book_exit(book, nt, pos, entry_i, n - 1, entry_px, c[n - 1] * (1.0 - slip * d), entry_fee, taker,
+                           funded, END)
         nt += 1
         equity[n - 1] = cash
         position[n - 1] = 0.0
-    return (t_dir[:nt], t_in[:nt], t_out[:nt], t_size[:nt], t_pin[:nt], t_pout[:nt], t_fin[:nt], t_fout[:nt],
-            t_fund[:nt], t_reason[:nt], equity, position)
+    return book[:nt], equity, position
 
 
 @dataclass(frozen=True)
@@ -274,4 +266,7 @@ def simulate(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.nda
         float(rules.stop_loss), float(rules.take_profit), float(rules.trailing_stop), int(rules.max_bars),
         float(costs.taker_fee), float(costs.maker_fee), float(costs.slippage_bps) / 1e4, float(costs.initial_equity),
     )
-    return EngineResult(*out)
+    book, equity, position = out
+    return EngineResult(book[:, 0].astype(np.int8), book[:, 1].astype(np.int64), book[:, 2].astype(np.int64),
+                        book[:, 3].copy(), book[:, 4].copy(), book[:, 5].copy(), book[:, 6].copy(), book[:, 7].copy(),
+                        book[:, 8].copy(), book[:, 9].astype(np.int8), equity, position)
