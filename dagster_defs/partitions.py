@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
 
@@ -21,3 +21,8 @@ def window_days(start: datetime, end: datetime) -> list[date]:
     """UTC days in a partition time window [start, end): one for a partition, several for a range run."""
     first, last = start.date(), end.date()
     return [first + timedelta(days=i) for i in range((last - first).days)]
+
+
+def day_start_ms(day: date) -> int:
+    """00:00 UTC of a day as epoch milliseconds (a partition day's end is day_start_ms(day + 1 day))."""
+    return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp() * 1000)

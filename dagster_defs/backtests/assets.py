@@ -2,14 +2,14 @@
 every active strategy on every symbol over the partition's trailing window into the ledger."""
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import dagster as dg
 import duckdb
 from dagster_dbt import get_asset_key_for_model
 
 from dagster_defs.dbt.assets import warehouse_dbt_assets
-from dagster_defs.partitions import daily_partitions, window_days
+from dagster_defs.partitions import daily_partitions, day_start_ms, window_days
 from dagster_defs.resources import WAREHOUSE_POOL
 from python_assets.backtest import ledger
 from python_assets.backtest.catalog import active_specs, feature_columns, publish_specs
@@ -47,10 +47,6 @@ def strategy_specs(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata={"strategies": ids, "count": len(ids)})
 
 
-def _day_ms(day) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp() * 1000)
-
-
 @dg.asset(
     deps=[get_asset_key_for_model([warehouse_dbt_assets], "backtest_signals"),
           get_asset_key_for_model([warehouse_dbt_assets], "int_bars_unioned"),
@@ -72,7 +68,7 @@ def backtest_ledger(context: dg.AssetExecutionContext, config: BacktestConfig) -
     written = 0
     with duckdb.connect(str(paths().warehouse)) as con:
         for day in window_days(*context.partition_time_window):
-            end_ms = _day_ms(day + timedelta(days=1))
+            end_ms = day_start_ms(day + timedelta(days=1))
             ledger.delete_runs(con, "kind in ('daily', 'ml') and partition_date = ?", [day])
             for spec in specs.values():
                 job = BacktestJob(

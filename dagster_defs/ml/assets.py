@@ -13,6 +13,7 @@ from dagster_defs.dbt.assets import warehouse_dbt_assets
 from dagster_defs.partitions import daily_partitions, window_days
 from dagster_defs.resources import WAREHOUSE_POOL
 from python_assets.backtest.catalog import feature_columns
+from python_assets.backtest.runner import TIMEFRAME_MS
 from python_assets.config import paths
 from python_assets.lake import write_bytes_atomic
 from python_assets.logs import log_event
@@ -23,7 +24,6 @@ from python_assets.ml.store import write_results
 from python_assets.ml.train import TrainConfig, train_model
 from python_assets.ml.validation import leakage_report
 
-TIMEFRAME_MS = {"5m": 300_000, "15m": 900_000, "1h": 3_600_000}
 MIN_ROWS = 500
 
 

@@ -1,14 +1,14 @@
 """Strategy research in the daily graph: design -> tune -> rank, each a step that reads the previous
 one's tables, over the trailing window of warehouse features ending with the partition day."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import dagster as dg
 import duckdb
 from dagster_dbt import get_asset_key_for_model
 
 from dagster_defs.dbt.assets import warehouse_dbt_assets
-from dagster_defs.partitions import daily_partitions, window_days
+from dagster_defs.partitions import daily_partitions, day_start_ms, window_days
 from dagster_defs.resources import WAREHOUSE_POOL
 from python_assets.config import paths
 from python_assets.logs import log_event
@@ -39,8 +39,7 @@ def _days(context: dg.AssetExecutionContext):
 
 
 def _market(con: duckdb.DuckDBPyConnection, day, config: ResearchRunConfig):
-    end = datetime(day.year, day.month, day.day, tzinfo=timezone.utc) + timedelta(days=1)
-    return market_from_warehouse(con, config.timeframe, int(end.timestamp() * 1000), config.lookback_days)
+    return market_from_warehouse(con, config.timeframe, day_start_ms(day + timedelta(days=1)), config.lookback_days)
 
 
 _COMMON = dict(partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.single_run(), group_name="research",

@@ -137,11 +137,16 @@ def run_bars(bars: Bars, signals: dict[str, np.ndarray], rules: Rules, costs: Co
     return sub, simulate(sub.open, sub.high, sub.low, sub.close, sub.ms, bars.bar_len_ms, sig, rules, costs, *funding)
 
 
+def equity_returns(equity: np.ndarray, initial: float) -> np.ndarray:
+    """Per-bar returns of an equity curve marked at each close; the first bar against the initial equity."""
+    return np.diff(np.r_[initial, equity]) / np.r_[initial, equity[:-1]]
+
+
 def equity_sharpe(equity: np.ndarray, initial: float) -> float:
     """Per-bar Sharpe of an equity curve (the in-sample selection objective; no annualisation)."""
     if len(equity) < 2:
         return -math.inf
-    r = np.diff(np.r_[initial, equity]) / np.r_[initial, equity[:-1]]
+    r = equity_returns(equity, initial)
     sd = r.std(ddof=1)
     return float(r.mean() / sd) if sd > 0 else -math.inf
 

@@ -60,9 +60,6 @@ def _state(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, Any]:
     designs = {r[0]: {"key": r[1], "origin": r[2], "parents": json.loads(r[3]), "spec": json.loads(r[4])}
                for r in con.execute("select design_id, design_key, origin, parents, spec from strategy_designs "
                                     "where created_date < ? order by design_id", [day]).fetchall()}
-    tuned = {r[0]: (json.loads(r[1]), r[2]) for r in con.execute(
-        "select design_id, arg_max(best_params, run_date), arg_max(is_end_ms, run_date) from strategy_tuning "
-        "where run_date < ? group by design_id", [day]).fetchall()}
     history: dict[str, list[dict[str, Any]]] = {}
     for r in con.execute("select design_id, rank, n_ranked, oos_sharpe, oos_trades, status from ranking_history "
                          "where run_date < ? order by run_date", [day]).fetchall():
@@ -70,7 +67,7 @@ def _state(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, Any]:
                                              "status": r[5]})
     sharpes = [r[0] for r in con.execute("select oos_sharpe from tuning_trials where run_date < ? and oos_sharpe is not null",
                                          [day]).fetchall()]
-    return {"designs": designs, "tuned": tuned, "history": history, "trials": len(sharpes), "sharpes": sharpes}
+    return {"designs": designs, "history": history, "sharpes": sharpes}
 
 
 def _design_of(design_id: str, row: dict[str, Any]) -> Design | None:

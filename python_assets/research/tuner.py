@@ -16,7 +16,8 @@ import optuna
 import pandas as pd
 
 from python_assets.backtest.engine import Costs
-from python_assets.backtest.runner import Bars, Window, dense_signals, load_bars, rules_for, run_bars, signal_events
+from python_assets.backtest.runner import (Bars, Window, dense_signals, equity_returns, load_bars, rules_for, run_bars,
+                                          signal_events)
 from python_assets.backtest.spec import SpecError, StrategySpec, compile_instances, instance_id, resolve_params
 from python_assets.research.dsr import sharpe
 
@@ -63,8 +64,7 @@ def _portfolio_returns(results: list[tuple[Bars, Any]], initial: float) -> np.nd
     series = []
     for sub, res in results:
         if len(res.equity):
-            eq = np.r_[initial, res.equity]
-            series.append(pd.Series(eq[1:] / eq[:-1] - 1, index=sub.ms))
+            series.append(pd.Series(equity_returns(res.equity, initial), index=sub.ms))
     if not series:
         return np.zeros(0)
     return pd.concat(series, axis=1).fillna(0.0).sort_index().mean(axis=1).to_numpy()
@@ -83,7 +83,7 @@ def evaluate(market: Market, spec: StrategySpec, params: dict[str, Any], costs: 
         signals = dense_signals(events.get((sid, symbol)), bars)
         sub, res = run_bars(bars, signals, rules, costs, (np.zeros(0, np.int64), np.zeros(0)), market.is_window)
         if len(res.equity):
-            s = sharpe(np.diff(np.r_[costs.initial_equity, res.equity]) / np.r_[costs.initial_equity, res.equity[:-1]])
+            s = sharpe(equity_returns(res.equity, costs.initial_equity))
             is_scores.append(-1.0 if math.isnan(s) else s)
             is_trades += len(res.size)
         sub, res = run_bars(bars, signals, rules, costs, (np.zeros(0, np.int64), np.zeros(0)), oos)

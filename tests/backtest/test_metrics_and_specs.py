@@ -53,7 +53,7 @@ def python_metrics(con, bid: str) -> dict:
     bpy = 365 * 86_400_000 / bar_ms
     peak = np.maximum.accumulate(np.r_[init, e])[1:]
     close_ms = eq["bar_at_ms"].to_numpy() + bar_ms
-    peak_at, last_peak, dd_dur = [], eq["bar_at_ms"].iloc[0], 0
+    last_peak, dd_dur = eq["bar_at_ms"].iloc[0], 0
     for v, p, t in zip(e, peak, close_ms):
         if v >= p:
             last_peak = t

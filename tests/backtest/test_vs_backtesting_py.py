@@ -10,7 +10,7 @@ import pytest
 
 from python_assets.backtest.engine import Costs
 from python_assets.backtest.runner import backtest_frame
-from python_assets.backtest.spec import load_spec, resolve_params, spec_from_dict, STRATEGY_DIR
+from python_assets.backtest.spec import STRATEGY_DIR, resolve_params, spec_from_dict
 
 backtesting = pytest.importorskip("backtesting")
 from backtesting import Backtest, Strategy  # noqa: E402

@@ -7,14 +7,12 @@ from datetime import date, datetime, timedelta, timezone
 
 import duckdb
 import numpy as np
-import pandas as pd
 import pytest
 from conftest import TEST_DAYS
 
 from dagster_defs.dbt.assets import dbt_build_args, partition_dbt_vars
 from dagster_defs.runner import materialize_days, partition_tags
 from python_assets.backtest.catalog import active_specs
-from python_assets.config import DEFAULT_SYMBOLS
 from python_assets.config import DBT_PROJECT_DIR, DEFAULT_SYMBOLS
 from python_assets.synthetic import generate_ticks
 
