@@ -12,7 +12,8 @@ from dagster_defs.partitions import daily_partitions, day_start_ms, window_days
 from dagster_defs.resources import WAREHOUSE_POOL
 from python_assets.config import paths
 from python_assets.logs import log_event
-from python_assets.research.daily import ResearchConfig, design_day, market_from_warehouse, rank_day, tune_day
+from python_assets.research.daily import (ResearchConfig, design_day, market_from_warehouse, rank_day, tune_day,
+                                         warehouse_columns)
 from python_assets.research.ranker import RankConfig
 
 
@@ -52,8 +53,7 @@ def strategy_designs(context: dg.AssetExecutionContext, config: ResearchRunConfi
     made = []
     with duckdb.connect(str(paths().warehouse)) as con:
         for day in _days(context):
-            market = _market(con, day, config)
-            made += design_day(con, market.columns, day, config.research())
+            made += design_day(con, warehouse_columns(con), day, config.research())
     log_event("strategy_designs_proposed", designs=len(made))
     return dg.MaterializeResult(metadata={"new_designs": len(made)})
 

@@ -18,7 +18,7 @@ from python_assets.backtest.engine import Costs
 from python_assets.backtest.spec import STRATEGY_DIR, StrategySpec, load_specs, spec_from_dict
 from python_assets.research.designer import Design, canonical, propose, spec_dict, usable_atoms
 from python_assets.research.ranker import RankConfig, next_status, rank, score
-from python_assets.research.tuner import Market, evaluate, tune
+from python_assets.research.tuner import Market, condition_columns, evaluate, tune
 
 DDL = (
     """create table if not exists strategy_designs (design_id varchar primary key, design_key varchar not null,
@@ -219,6 +219,11 @@ def _write(con, day, designs, timeframe, trials, tuning, ranked, n_total) -> Non
 
 def _num(v: Any) -> float | None:
     return None if v is None or v != v else float(v)
+
+
+def warehouse_columns(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
+    """The condition columns of the features view without loading any rows (what the designer needs)."""
+    return condition_columns(d[0] for d in con.execute("select * from features limit 0").description)
 
 
 def market_from_warehouse(con: duckdb.DuckDBPyConnection, timeframe: str, end_ms: int, lookback_days: int) -> Market:

@@ -24,6 +24,14 @@ from python_assets.research.dsr import sharpe
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
+KEY_COLUMNS = frozenset({"symbol", "timeframe", "bar_at_ms", "bar_at", "bar_date"})
+
+
+def condition_columns(columns) -> frozenset[str]:
+    """The columns a design's conditions may name: everything but the row keys."""
+    return frozenset(c for c in columns if c not in KEY_COLUMNS)
+
+
 @dataclass
 class Market:
     """Everything a trial needs, loaded once: a features frame in a scratch DuckDB and bars per symbol."""
@@ -44,8 +52,7 @@ class Market:
         bars = {s: load_bars(con, "market", s, timeframe) for s in symbols}
         start, end = int(frame["bar_at_ms"].min()), int(frame["bar_at_ms"].max()) + 1
         cut = int(np.quantile(np.sort(frame["bar_at_ms"].unique()), split))
-        keys = {"symbol", "timeframe", "bar_at_ms", "bar_at", "bar_date"}
-        return cls(con, frozenset(c for c in frame.columns if c not in keys), timeframe, bars,
+        return cls(con, condition_columns(frame.columns), timeframe, bars,
                    Window("is", "in_sample", start, cut), Window("oos", "out_of_sample", cut, end))
 
 
