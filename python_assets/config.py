@@ -31,6 +31,16 @@ class Paths:
         return self.lake / "funding"
 
     @property
+    def candles(self) -> Path:
+        """Imported / fetched OHLCV candles: candles/symbol=S/timeframe=TF/date=D/."""
+        return self.lake / "candles"
+
+    @property
+    def live_trades(self) -> Path:
+        """The trade recorder's hourly files, merged into trades/ once their hour is over."""
+        return self.lake / "live_trades"
+
+    @property
     def quarantine(self) -> Path:
         return self.lake / "quarantine" / "trades"
 

@@ -3,6 +3,8 @@
 Layout (all under `<data>/lake/`):
 - `trades/symbol=S/date=YYYY-MM-DD/trades.parquet`: trade_id, ts (epoch ms UTC), price, size, side, seq
 - `funding/symbol=S/date=YYYY-MM-DD/funding.parquet`: funding_ts (epoch ms UTC), funding_rate
+- `candles/symbol=S/timeframe=TF/date=YYYY-MM-DD/candles.parquet`: imported or fetched OHLCV bars (bar_at_ms
+  = open time, epoch ms UTC), with the source they came from
 - `quarantine/trades/symbol=S/<source-hash>.parquet`: rejected rows with a reason
 One file per partition, rewritten whole (temp file + rename) so readers never see half a file.
 """
@@ -35,6 +37,19 @@ TRADE_SCHEMA = pa.schema(
     ]
 )
 FUNDING_SCHEMA = pa.schema([("funding_ts", pa.int64()), ("funding_rate", pa.float64())])
+CANDLE_SCHEMA = pa.schema(
+    [
+        ("bar_at_ms", pa.int64()),
+        ("open", pa.float64()),
+        ("high", pa.float64()),
+        ("low", pa.float64()),
+        ("close", pa.float64()),
+        ("volume", pa.float64()),
+        ("volume_quote", pa.float64()),
+        ("trade_count", pa.int64()),
+        ("source", pa.string()),
+    ]
+)
 QUARANTINE_SCHEMA = pa.schema(
     [
         ("source_file", pa.string()),
@@ -92,6 +107,10 @@ def trades_partition(paths: Paths, symbol: str, day: date) -> Path:
 
 def funding_partition(paths: Paths, symbol: str, day: date) -> Path:
     return paths.funding / f"symbol={symbol}" / f"date={day.isoformat()}" / "funding.parquet"
+
+
+def candles_partition(paths: Paths, symbol: str, timeframe: str, day: date) -> Path:
+    return paths.candles / f"symbol={symbol}" / f"timeframe={timeframe}" / f"date={day.isoformat()}" / "candles.parquet"
 
 
 @dataclass(frozen=True)
@@ -166,6 +185,36 @@ def write_funding(paths: Paths, symbol: str, funding: pd.DataFrame) -> WriteStat
         funding, time_col="funding_ts", key_col="funding_ts", schema=FUNDING_SCHEMA,
         partition=lambda d: funding_partition(paths, symbol, d),
     )
+
+
+def write_candles(paths: Paths, symbol: str, timeframe: str, candles: pd.DataFrame) -> WriteStats:
+    """Merge OHLCV bars (bar_at_ms, open, high, low, close, volume[, volume_quote, trade_count], source) into
+    daily partitions; a bar already stored wins, so re-importing or re-fetching adds nothing."""
+    symbol = normalize_symbol(symbol)
+    if not re.fullmatch(r"[0-9]+[smhdwM]", timeframe):
+        raise ValueError(f"invalid timeframe {timeframe!r}: use e.g. 1m, 5m, 1h, 1d")
+    frame = candles.copy()
+    for optional in ("volume_quote", "trade_count"):
+        if optional not in frame:
+            frame[optional] = None
+    frame["trade_count"] = frame["trade_count"].astype("Int64")
+    frame["volume_quote"] = frame["volume_quote"].astype("float64")
+    return _merge_daily(
+        frame, time_col="bar_at_ms", key_col="bar_at_ms", schema=CANDLE_SCHEMA,
+        partition=lambda d: candles_partition(paths, symbol, timeframe, d),
+    )
+
+
+def last_stored_ms(partition_root: Path, time_col: str) -> int | None:
+    """Latest time stored under a symbol's `date=` partitions (reads only the newest day's file)."""
+    days = sorted(p for p in partition_root.glob("date=*") if any(p.glob("*.parquet")))
+    for day in reversed(days):
+        files = [f for f in day.glob("*.parquet") if not f.name.startswith(".")]
+        values = [pq.read_table(f, columns=[time_col]).column(0).to_numpy() for f in files]
+        values = [v for v in values if len(v)]
+        if values:
+            return int(max(v.max() for v in values))
+    return None
 
 
 def write_quarantine(paths: Paths, symbol: str, source_key: str, rows: pd.DataFrame) -> Path | None:

@@ -10,6 +10,16 @@ from python_assets.lake import WriteStats, stored_symbols, trades_partition, wri
 from python_assets.synthetic import DEFAULT_SEED, generate_funding, generate_ticks
 
 
+def candle_symbols(paths: Paths) -> list[str]:
+    """Symbols with at least one candles partition."""
+    return sorted(p.name.removeprefix("symbol=") for p in paths.candles.glob("symbol=*") if p.is_dir())
+
+
+def has_candles(paths: Paths, symbol: str, day: date) -> bool:
+    """True when any timeframe of the symbol has candles on the day."""
+    return any((paths.candles / f"symbol={symbol}").glob(f"timeframe=*/date={day.isoformat()}/candles.parquet"))
+
+
 class LakeDataMissing(RuntimeError):
     """A partition's days have no trades in the lake."""
 
@@ -34,14 +44,15 @@ def generate_market(paths: Paths, symbols: Iterable[str], days: Iterable[date], 
 
 
 def require_lake_days(paths: Paths, days: Iterable[date]) -> dict[str, list[str]]:
-    """Raise LakeDataMissing naming the days no symbol has trades for; return {symbol: days it lacks}."""
+    """Raise LakeDataMissing naming the days no symbol has trades or candles for; return {symbol: days it lacks}."""
     days = list(days)
-    symbols = stored_symbols(paths)
-    have = {s: {d for d in days if trades_partition(paths, s, d).exists()} for s in symbols}
+    symbols = sorted(set(stored_symbols(paths)) | set(candle_symbols(paths)))
+    have = {s: {d for d in days if trades_partition(paths, s, d).exists() or has_candles(paths, s, d)} for s in symbols}
     empty = [d.isoformat() for d in days if not any(d in h for h in have.values())]
     if empty:
         raise LakeDataMissing(
-            f"no trades in the lake for {', '.join(empty)} (looked under {paths.trades}); "
-            "ingest files with `blofin-stack ingest FILE --symbol S` or use BLOFIN_SOURCE=synthetic"
+            f"no trades or candles in the lake for {', '.join(empty)} (looked under {paths.trades} and {paths.candles}); "
+            "ingest files with `blofin-stack ingest FILE --symbol S`, `blofin-stack import FILE`, fetch with "
+            "`blofin-stack fetch-ohlcv`, or use BLOFIN_SOURCE=synthetic"
         )
     return {s: [d.isoformat() for d in days if d not in h] for s, h in have.items() if len(h) < len(days)}

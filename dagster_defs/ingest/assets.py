@@ -3,7 +3,7 @@
 
 import dagster as dg
 
-from dagster_defs.partitions import daily_partitions, window_days
+from dagster_defs.partitions import daily_partitions, day_start_ms, window_days
 from dagster_defs.resources import MarketSource
 from python_assets.config import paths
 from python_assets.logs import log_event
@@ -11,6 +11,7 @@ from python_assets.market import generate_market_day, require_lake_days
 
 LAKE_TRADES = dg.AssetKey("lake_trades")
 LAKE_FUNDING = dg.AssetKey("lake_funding_rates")
+LAKE_CANDLES = dg.AssetKey("lake_candles")
 
 
 @dg.multi_asset(
@@ -25,6 +26,11 @@ LAKE_FUNDING = dg.AssetKey("lake_funding_rates")
             description="8-hourly funding rates per symbol and UTC day in data/lake/funding/.",
             kinds={"parquet"},
         ),
+        dg.AssetSpec(
+            LAKE_CANDLES,
+            description="Imported or fetched OHLCV candles in data/lake/candles/ (bars use them for days without ticks).",
+            kinds={"parquet"},
+        ),
     ],
     group_name="ingest",
     partitions_def=daily_partitions,
@@ -32,7 +38,9 @@ LAKE_FUNDING = dg.AssetKey("lake_funding_rates")
     retry_policy=dg.RetryPolicy(max_retries=2, delay=2, backoff=dg.Backoff.EXPONENTIAL),
 )
 def lake_market_data(context: dg.AssetExecutionContext, market_source: MarketSource):
-    """Synthetic source: generate each day of the window (idempotent). Lake source: require the files."""
+    """Synthetic source: generate each day of the window (idempotent). Lake source: require the files.
+    BloFin source: fetch the window's 1m candles and funding through ccxt (resumable) and merge the
+    trade recorder's finished hours; then require the files like the lake source."""
     p = paths()
     days = window_days(*context.partition_time_window)
     day_names = [d.isoformat() for d in days]
@@ -43,16 +51,25 @@ def lake_market_data(context: dg.AssetExecutionContext, market_source: MarketSou
                 added[symbol] += generate_market_day(p, symbol, day, market_source.seed)[0].added
         log_event("lake_generated", days=day_names, ticks_added=added)
         meta = {"source": "synthetic", "days": day_names, "ticks_added": sum(added.values())}
-    elif market_source.kind == "lake":
+    elif market_source.kind in ("lake", "blofin"):
+        if market_source.kind == "blofin":
+            from python_assets.exchange.client import ExchangeConfig
+            from python_assets.exchange.history import fetch_window
+
+            fetched = fetch_window(p, market_source.symbol_list(), day_start_ms(days[0]),
+                                   day_start_ms(days[-1]) + 86_400_000, ExchangeConfig.from_env())
+            context.log.info(f"fetched from the exchange: {fetched}")
+            log_event("lake_fetched", days=day_names, fetched=fetched)
         lacking = require_lake_days(p, days)
         if lacking:
             context.log.warning(f"symbols without trades on some days: {lacking}")
         log_event("lake_checked", days=day_names, lacking=lacking)
-        meta = {"source": "lake", "days": day_names, "symbols_lacking_days": str(lacking)}
+        meta = {"source": market_source.kind, "days": day_names, "symbols_lacking_days": str(lacking)}
     else:
-        raise ValueError(f"unknown BLOFIN_SOURCE {market_source.kind!r}: use 'synthetic' or 'lake'")
+        raise ValueError(f"unknown BLOFIN_SOURCE {market_source.kind!r}: use 'synthetic', 'lake' or 'blofin'")
     yield dg.MaterializeResult(asset_key=LAKE_TRADES, metadata=meta)
     yield dg.MaterializeResult(asset_key=LAKE_FUNDING, metadata={"source": market_source.kind, "days": day_names})
+    yield dg.MaterializeResult(asset_key=LAKE_CANDLES, metadata={"source": market_source.kind, "days": day_names})
 
 
 defs = dg.Definitions(assets=[lake_market_data])

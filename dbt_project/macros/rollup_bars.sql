@@ -1,13 +1,15 @@
 {#-
-  OHLCV bars of width interval_ms rolled up from bars_1m: open/close of the first/last minute,
-  extreme high/low, summed volumes (exact DECIMAL sums) and counts, vwap = quote volume / base volume. Buckets are
-  aligned to 00:00 UTC, so every width up to 1d nests in a day and a daily partition window
-  rebuilds whole buckets. Shared by bars_5m .. bars_1d (one definition, no copies).
+  OHLCV bars of width interval_ms rolled up from the next finer bars model (1m -> 5m -> 15m -> 1h
+  -> 4h -> 1d): open/close of the first/last bar, extreme high/low, summed volumes (exact DECIMAL
+  sums) and counts, vwap = quote volume / base volume. Buckets are aligned to 00:00 UTC, so every
+  width up to 1d nests in a day and a daily partition window rebuilds whole buckets. Candles of this
+  timeframe fill the (symbol, day)s the finer model has nothing for (candle_bars), so a 5m or 1h
+  history imported without ticks still reaches every coarser timeframe. Shared by bars_5m .. bars_1d.
 -#}
-{% macro rollup_bars(interval_ms) %}
+{% macro rollup_bars(interval_ms, timeframe, finer) %}
 with
 
-bars_1m as (
+finer as (
     select
         symbol,
         bar_date,
@@ -20,8 +22,10 @@ bars_1m as (
         volume_quote,
         trade_count,
         buy_volume,
-        sell_volume
-    from {{ ref('bars_1m') }}
+        sell_volume,
+        minute_count,
+        source
+    from {{ ref(finer) }}
     {% if is_incremental() %}
     where {{ in_partition_window('bar_date') }}
     {% endif %}
@@ -31,7 +35,7 @@ bucketed as (
     select
         *,
         {{ floor_epoch_ms('bar_at_ms', interval_ms) }} as bucket_ms
-    from bars_1m
+    from finer
 ),
 
 aggregated as (
@@ -48,9 +52,23 @@ aggregated as (
         cast(sum(trade_count) as bigint) as trade_count,
         sum(buy_volume) as buy_volume,
         sum(sell_volume) as sell_volume,
-        count(*) as minute_count
+        cast(sum(minute_count) as bigint) as minute_count,
+        case when count(distinct source) = 1 then min(source) else 'mixed' end as source
     from bucketed
     group by symbol, bucket_ms
+),
+
+candle_bars as (
+    {{ candle_bars(timeframe, interval_ms, 'finer', 'bar_date') }}
+),
+
+unioned as (
+    select * from aggregated
+    union all
+    select
+        symbol, bar_at_ms, bar_date, open, high, low, close, volume, volume_quote, trade_count,
+        buy_volume, sell_volume, minute_count, source
+    from candle_bars
 ),
 
 final as (
@@ -69,8 +87,9 @@ final as (
         trade_count,
         buy_volume,
         sell_volume,
-        minute_count
-    from aggregated
+        minute_count,
+        source
+    from unioned
 )
 
 select * from final

@@ -180,7 +180,7 @@ def test_lake_source_without_data_fails_with_a_clear_message(data_dir, monkeypat
     )
     assert not result.success
     failure = [e for e in result.all_events if e.is_step_failure][0]
-    assert "no trades in the lake for 2025-03-10" in str(failure.step_failure_data.error)
+    assert "no trades or candles in the lake for 2025-03-10" in str(failure.step_failure_data.error)
 
 
 def test_partition_window_becomes_dbt_vars_with_an_exclusive_end():

@@ -1,10 +1,14 @@
-{{ config(unique_key=['symbol', 'bar_at_ms']) }}
+{{ config(unique_key=['symbol', 'bar_date']) }}
 
 {#-
   One row per symbol and UTC minute that has at least one trade. Minutes without trades are
   absent (not forward-filled), freqtrade's rule: open/close = first/last trade by (ts, arrival
   order), high/low = extreme prices, volume = summed sizes. Incremental runs rebuild the
-  partition window's days only.
+  partition window's days only, whole (symbol, day)s at a time: unique_key is the day, so a rebuilt
+  day replaces every old row of it.
+
+  Source precedence, per symbol and UTC day: ticks, else imported/fetched 1m candles (see
+  candle_bars). `source` says which: 'ticks' or the candle source ('blofin', 'import:<file>').
 -#}
 
 with
@@ -51,6 +55,35 @@ aggregated as (
     group by symbol, bar_at_ms
 ),
 
+tick_bars as (
+    select
+        symbol,
+        bar_at_ms,
+        bar_date,
+        open,
+        high,
+        low,
+        close,
+        volume,
+        volume_quote,
+        trade_count,
+        buy_volume,
+        sell_volume,
+        cast(1 as bigint) as minute_count,
+        'ticks' as source
+    from aggregated
+),
+
+candle_bars as (
+    {{ candle_bars('1m', 60000, 'trades', 'trade_date') }}
+),
+
+unioned as (
+    select * from tick_bars
+    union all
+    select * from candle_bars
+),
+
 final as (
     select
         symbol,
@@ -67,8 +100,9 @@ final as (
         trade_count,
         buy_volume,
         sell_volume,
-        cast(1 as bigint) as minute_count
-    from aggregated
+        minute_count,
+        source
+    from unioned
 )
 
 select * from final

@@ -1,3 +1,3 @@
-{{ config(unique_key=['symbol', 'bar_at_ms']) }}
+{{ config(unique_key=['symbol', 'bar_date']) }}
 
-{{ rollup_bars(interval_ms=14400000) }}
+{{ rollup_bars(interval_ms=14400000, timeframe='4h', finer='bars_1h') }}

@@ -1,3 +1,5 @@
+{#- Ticks are optional when candles stand in (imported histories): an empty typed relation then. -#}
+{% if lake_has_files('trades/*/*/trades.parquet') %}
 with
 
 source as (
@@ -27,3 +29,19 @@ renamed as (
 )
 
 select * from renamed
+{% else %}
+select
+    cast(null as varchar) as symbol,
+    cast(null as varchar) as trade_id,
+    cast(null as bigint) as trade_seq,
+    cast(null as double) as price,
+    cast(null as double) as size,
+    cast(null as double) as notional_quote,
+    cast(null as varchar) as side,
+    cast(null as boolean) as is_buy,
+    cast(null as boolean) as is_sell,
+    cast(null as bigint) as traded_at_ms,
+    cast(null as timestamptz) as traded_at,
+    cast(null as date) as trade_date
+where false
+{% endif %}
