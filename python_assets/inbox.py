@@ -9,7 +9,7 @@ from pathlib import Path
 from python_assets.config import Paths
 from python_assets.ingest import IngestError, IngestResult, ingest_file
 
-SUFFIXES = (".csv", ".txt", ".parquet", ".pq", ".jsonl", ".ndjson", ".json")
+SUFFIXES = (".csv", ".txt", ".parquet", ".pq", ".feather", ".jsonl", ".ndjson", ".json")
 
 
 def inbox_dir(paths: Paths) -> Path:

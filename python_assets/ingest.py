@@ -29,6 +29,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "side": ("side", "taker_side", "direction", "s"),
 }
 HEADERLESS_ORDER = ("ts", "price", "size", "side", "trade_id")
+FREQTRADE_TRADE_COLUMNS = ("timestamp", "id", "type", "side", "price", "amount", "cost")
 MIN_TS_MS = 1_230_768_000_000  # 2009-01-01: anything earlier is a unit mix-up, not a crypto trade
 FUTURE_TOLERANCE_MS = 60_000
 _SIDES = {"buy": "buy", "b": "buy", "bid": "buy", "sell": "sell", "s": "sell", "ask": "sell", "a": "sell"}
@@ -125,6 +126,28 @@ def _read_jsonl(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.DataFrame.from_records(records), malformed
 
 
+def _starts_with(path: Path, char: str) -> bool:
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        return fh.read(4096).lstrip().startswith(char)
+
+
+def _read_json_rows(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """freqtrade's trades JSON: one array of [timestamp, id, type, side, price, amount, cost] rows."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise IngestError(f"{path} is not valid JSON: {exc}") from exc
+    good = [(n, r) for n, r in enumerate(data, start=1) if isinstance(r, list) and len(r) == len(FREQTRADE_TRADE_COLUMNS)]
+    bad = [(n, r) for n, r in enumerate(data, start=1) if not (isinstance(r, list) and len(r) == len(FREQTRADE_TRADE_COLUMNS))]
+    frame = pd.DataFrame([r for _, r in good], columns=list(FREQTRADE_TRADE_COLUMNS))
+    frame["__row"] = [n for n, _ in good]
+    malformed = pd.DataFrame(
+        {"source_row": [n for n, _ in bad], "raw_record": [json.dumps(r) for _, r in bad], "reason": "malformed_row"}
+    )
+    return frame, malformed
+
+
 def read_raw(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read a file by suffix into (rows with a __row number, malformed lines already rejected)."""
     suffix = path.suffix.lower()
@@ -132,8 +155,17 @@ def read_raw(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         raise IngestError(f"no such file: {path}")
     if suffix in (".csv", ".txt"):
         return _read_csv(path)
+    if suffix == ".json" and _starts_with(path, "["):
+        return _read_json_rows(path)
     if suffix in (".jsonl", ".ndjson", ".json"):
         return _read_jsonl(path)
+    if suffix == ".feather":
+        try:
+            frame = pd.read_feather(path)
+        except Exception as exc:  # pyarrow raises several types for corrupt files
+            raise IngestError(f"cannot read Feather file {path}: {exc}") from exc
+        frame["__row"] = np.arange(1, len(frame) + 1)
+        return frame, pd.DataFrame(columns=["source_row", "raw_record", "reason"])
     if suffix in (".parquet", ".pq"):
         try:
             frame = pq.read_table(path).to_pandas()
@@ -141,7 +173,7 @@ def read_raw(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             raise IngestError(f"cannot read Parquet file {path}: {exc}") from exc
         frame["__row"] = np.arange(1, len(frame) + 1)
         return frame, pd.DataFrame(columns=["source_row", "raw_record", "reason"])
-    raise IngestError(f"unsupported file type {suffix!r} for {path}: use .csv, .parquet or .jsonl")
+    raise IngestError(f"unsupported file type {suffix!r} for {path}: use .csv, .parquet, .feather, .json or .jsonl")
 
 
 def parse_timestamps_ms(values: pd.Series) -> pd.Series:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 from pathlib import Path
 
 import numpy as np
@@ -25,20 +27,44 @@ def timeframe_label(bar_ms: int) -> str:
     return f"{bar_ms // 60_000}m" if bar_ms % 60_000 == 0 else f"{bar_ms // 1000}s"
 
 
+FREQTRADE_CANDLE_COLUMNS = ("date", "open", "high", "low", "close", "volume")
+
+
+def _suffix(path: Path) -> str:
+    """'.json' for x.json.gz too: the format under an optional gzip layer."""
+    suffixes = [x.lower() for x in path.suffixes]
+    return suffixes[-2] if len(suffixes) >= 2 and suffixes[-1] == ".gz" else path.suffix.lower()
+
+
+def read_table(path: Path, json_columns: tuple[str, ...] = FREQTRADE_CANDLE_COLUMNS) -> pd.DataFrame:
+    """A CSV / Parquet / Feather / JSON (freqtrade's list-of-rows or a list of objects) file as a frame."""
+    suffix = _suffix(path)
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        if suffix in (".csv", ".txt"):
+            return pd.read_csv(path)
+        if suffix == ".feather":
+            return pd.read_feather(path)
+        if suffix == ".json":
+            opener = gzip.open if path.suffix.lower() == ".gz" else open
+            with opener(path, "rt", encoding="utf-8") as fh:
+                data = json.load(fh)
+            if isinstance(data, list) and data and isinstance(data[0], list):
+                width = len(data[0])
+                return pd.DataFrame(data, columns=list(json_columns[:width]) + [f"col{i}" for i in range(len(json_columns), width)])
+            return pd.DataFrame(data)
+    except (OSError, ValueError) as exc:
+        raise OhlcvFileError(f"{path}: cannot read as {suffix[1:]}: {exc}") from exc
+    raise OhlcvFileError(f"{path}: unsupported file type {suffix!r} (CSV, Parquet, Feather or JSON)")
+
+
 def read_ohlcv(path: Path, symbol: str | None = None) -> tuple[pd.DataFrame, int]:
     """(bars frame with symbol, timeframe, bar_at_ms, open, high, low, close, volume; bar length in ms)."""
     path = Path(path)
     if not path.exists():
         raise OhlcvFileError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        raw = pd.read_parquet(path)
-    elif suffix in (".csv", ".txt", ".gz"):
-        raw = pd.read_csv(path)
-    elif suffix in (".feather",):
-        raw = pd.read_feather(path)
-    else:
-        raise OhlcvFileError(f"{path}: unsupported file type {suffix!r} (CSV, Parquet or Feather)")
+    raw = read_table(path)
     lower = {str(c).strip().lower(): c for c in raw.columns}
     time_col = next((lower[c] for c in TIME_COLUMNS if c in lower), None)
     if time_col is None and isinstance(raw.index, pd.DatetimeIndex):

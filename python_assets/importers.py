@@ -1,0 +1,176 @@
+"""Import other tools' market files into the lake: freqtrade candles, trades and funding rates (feather,
+parquet, json) and generic CSV/Parquet candles. Re-importing a file adds nothing (the lake deduplicates)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from python_assets.backtest.files import OhlcvFileError, read_ohlcv, read_table, timeframe_label
+from python_assets.config import Paths
+from python_assets.ingest import ingest_file, parse_timestamps_ms
+from python_assets.lake import WriteStats, normalize_symbol, write_candles, write_funding
+
+KINDS = ("candles", "trades", "funding")
+# freqtrade's data file names: PAIR-TF[-futures|-mark|-funding_rate].ext and PAIR-trades.ext, where a
+# futures pair BASE/QUOTE:SETTLE is written BASE_QUOTE_SETTLE.
+_FREQTRADE_NAME = re.compile(
+    r"^(?P<pair>[A-Za-z0-9]+(?:_[A-Za-z0-9]+){1,2})-(?:(?P<tf>\d+[smhdwM])(?:-(?P<candle_type>futures|spot|mark|index|premiumIndex|funding_rate))?|(?P<trades>trades))$"
+)
+_SUFFIXES = (".feather", ".parquet", ".pq", ".json", ".csv", ".txt", ".gz", ".jsonl")
+FUNDING_RATE_COLUMNS = ("funding_rate", "fundingrate", "rate", "open")
+MAX_ABS_FUNDING_RATE = 0.05  # 5% per settlement: beyond any exchange cap, so a unit mix-up, not a rate
+
+
+class ImportFileError(ValueError):
+    """A file that cannot be imported; the message names the file and what is wrong."""
+
+
+@dataclass(frozen=True)
+class FileGuess:
+    """What a file name says: symbol, timeframe and kind (None where it says nothing)."""
+
+    symbol: str | None
+    timeframe: str | None
+    kind: str | None
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What one import did: kind, symbol, timeframe (candles), rows read, rows new to the lake."""
+
+    file: str
+    kind: str
+    symbol: str
+    timeframe: str | None
+    rows_read: int
+    rows_added: int
+    duplicates: int
+    first_ms: int | None
+    last_ms: int | None
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    while Path(name).suffix.lower() in _SUFFIXES:
+        name = name[: -len(Path(name).suffix)]
+    return name
+
+
+def pair_symbol(pair: str) -> str:
+    """freqtrade's 'XRP_USDT_USDT' (XRP/USDT:USDT) or 'ETH_BTC' -> our 'XRP-USDT' / 'ETH-BTC'."""
+    parts = pair.split("_")
+    return normalize_symbol("-".join(parts[:2]) if len(parts) == 3 else "-".join(parts))
+
+
+def guess_from_name(path: Path) -> FileGuess:
+    """Read symbol, timeframe and kind from a freqtrade file name; all None for other names."""
+    m = _FREQTRADE_NAME.match(_stem(path))
+    if not m:
+        return FileGuess(None, None, None)
+    if m["trades"]:
+        return FileGuess(pair_symbol(m["pair"]), None, "trades")
+    candle_type = m["candle_type"] or "spot"
+    kind = {"funding_rate": "funding", "futures": "candles", "spot": "candles"}.get(candle_type, candle_type)
+    return FileGuess(pair_symbol(m["pair"]), m["tf"], kind)
+
+
+def guess_kind(columns: list[str]) -> str:
+    """candles when the columns hold OHLC, trades when price and amount/size, funding when a rate."""
+    lower = {str(c).strip().lower() for c in columns}
+    if {"funding_rate", "fundingrate"} & lower:
+        return "funding"
+    if {"open", "high", "low", "close"} <= lower:
+        return "candles"
+    if "price" in lower and ({"amount", "size", "qty", "quantity"} & lower):
+        return "trades"
+    raise ImportFileError(f"cannot tell candles, trades or funding apart from the columns {sorted(lower)}: pass --kind")
+
+
+def import_candles(paths: Paths, path: Path, symbol: str, timeframe: str | None, source: str) -> ImportResult:
+    """OHLCV bars into lake/candles; bars must sit on their timeframe's UTC grid (what the rollups assume)."""
+    try:
+        bars, bar_ms = read_ohlcv(path, symbol)
+    except OhlcvFileError as exc:
+        raise ImportFileError(str(exc)) from None
+    tf = timeframe or timeframe_label(bar_ms)
+    tf_ms = _timeframe_ms(tf)
+    if bar_ms < tf_ms:
+        raise ImportFileError(f"{path}: bars are {timeframe_label(bar_ms)} apart but the timeframe is {tf}")
+    off_grid = bars["bar_at_ms"].to_numpy() % tf_ms != 0
+    if off_grid.any():
+        row = int(np.flatnonzero(off_grid)[0])
+        when = pd.Timestamp(int(bars["bar_at_ms"].iloc[row]), unit="ms", tz="UTC")
+        raise ImportFileError(f"{path}: bar {row + 1} opens at {when}, not on the {tf} grid (bars open at multiples of {tf} from 00:00 UTC)")
+    frame = bars[["bar_at_ms", "open", "high", "low", "close", "volume"]].assign(source=source)
+    stats = write_candles(paths, symbol, tf, frame)
+    return _result(path, "candles", symbol, tf, len(bars), stats, bars["bar_at_ms"])
+
+
+def import_funding(paths: Paths, path: Path, symbol: str, source: str) -> ImportResult:
+    """Funding settlements (a time column and funding_rate, or freqtrade's rate-in-`open` file) into lake/funding."""
+    raw = read_table(path)
+    lower = {str(c).strip().lower(): c for c in raw.columns}
+    time_col = next((lower[c] for c in ("date", "funding_time", "fundingtime", "timestamp", "time", "ts") if c in lower), None)
+    rate_col = next((lower[c] for c in FUNDING_RATE_COLUMNS if c in lower), None)
+    if time_col is None or rate_col is None:
+        raise ImportFileError(f"{path}: needs a time column and a funding rate column ({'/'.join(FUNDING_RATE_COLUMNS)}); has {list(raw.columns)}")
+    ts = parse_timestamps_ms(raw[time_col])
+    rate = pd.to_numeric(raw[rate_col], errors="coerce").astype("float64")
+    bad = ts.isna().to_numpy() | ~np.isfinite(rate.to_numpy()) | (rate.abs() > MAX_ABS_FUNDING_RATE).to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ImportFileError(f"{path}: row {row + 1} has an unparsable time or a funding rate that is missing or beyond "
+                           f"±{MAX_ABS_FUNDING_RATE}: {raw.iloc[row].to_dict()}")
+    frame = pd.DataFrame({"funding_ts": ts.astype("int64"), "funding_rate": rate}).sort_values("funding_ts", kind="stable")
+    if frame["funding_ts"].duplicated().any():
+        dup = int(frame.loc[frame["funding_ts"].duplicated(), "funding_ts"].iloc[0])
+        raise ImportFileError(f"{path}: two funding rates at {pd.Timestamp(dup, unit='ms', tz='UTC')}")
+    stats = write_funding(paths, symbol, frame)
+    return _result(path, "funding", symbol, None, len(frame), stats, frame["funding_ts"])
+
+
+def import_trades(paths: Paths, path: Path, symbol: str) -> ImportResult:
+    """Trade ticks through the regular ingestion (validation, quarantine, dedup on trade id)."""
+    r = ingest_file(paths, path, symbol)
+    return ImportResult(str(path), "trades", r.symbol, None, r.rows_read, r.rows_added, r.duplicates, None, None)
+
+
+def import_file(paths: Paths, path: Path | str, kind: str | None = None, symbol: str | None = None,
+                timeframe: str | None = None) -> ImportResult:
+    """Import one file; kind, symbol and timeframe default to what a freqtrade file name says."""
+    path = Path(path)
+    if not path.exists():
+        raise ImportFileError(f"{path}: no such file")
+    guess = guess_from_name(path)
+    if guess.kind in ("mark", "index", "premiumIndex"):
+        raise ImportFileError(f"{path}: {guess.kind} price candles are not traded prices; import the -futures candles instead")
+    kind = kind or guess.kind or guess_kind(list(read_table(path).columns))
+    if kind not in KINDS:
+        raise ImportFileError(f"unknown kind {kind!r}: use one of {', '.join(KINDS)}")
+    symbol = normalize_symbol(symbol) if symbol else guess.symbol
+    if symbol is None:
+        raise ImportFileError(f"{path}: the file name does not name a pair (freqtrade's PAIR-TF.feather): pass --symbol")
+    source = f"import:{path.name}"
+    if kind == "candles":
+        return import_candles(paths, path, symbol, timeframe or guess.timeframe, source)
+    if kind == "funding":
+        return import_funding(paths, path, symbol, source)
+    return import_trades(paths, path, symbol)
+
+
+def _timeframe_ms(tf: str) -> int:
+    units = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+    m = re.fullmatch(r"(\d+)([smhdw])", tf)
+    if not m:
+        raise ImportFileError(f"invalid timeframe {tf!r}: use e.g. 1m, 5m, 1h, 1d")
+    return int(m[1]) * units[m[2]]
+
+
+def _result(path: Path, kind: str, symbol: str, tf: str | None, read: int, stats: WriteStats, times: pd.Series) -> ImportResult:
+    return ImportResult(str(path), kind, symbol, tf, read, stats.added, read - stats.added,
+                        int(times.min()) if len(times) else None, int(times.max()) if len(times) else None)

@@ -1,0 +1,125 @@
+"""Importers: freqtrade candles / trades / funding in feather, parquet and json, generic CSV candles;
+names parsed, files validated with clear errors, re-imports idempotent."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from conftest import shared_file
+
+from dagster_defs.cli import main as cli_main
+from python_assets.importers import FileGuess, ImportFileError, guess_from_name, import_file
+
+T0 = 1_700_000_000_000 // 86_400_000 * 86_400_000  # 00:00 UTC: on every timeframe's grid
+
+
+def candles_frame(n: int = 12, step: int = 300_000) -> pd.DataFrame:
+    return pd.DataFrame({
+        "date": pd.to_datetime([T0 + i * step for i in range(n)], unit="ms", utc=True),
+        "open": [10.0 + i for i in range(n)], "high": [11.5 + i for i in range(n)],
+        "low": [9.5 + i for i in range(n)], "close": [11.0 + i for i in range(n)],
+        "volume": [float(i % 3) for i in range(n)],
+    })
+
+
+def lake_candles(paths) -> pd.DataFrame:
+    return duckdb.sql(f"select * from read_parquet('{paths.candles}/*/*/*/candles.parquet', hive_partitioning = true) "
+                      "order by timeframe, bar_at_ms").df()
+
+
+@pytest.mark.parametrize("name, guess", [
+    ("XRP_USDT_USDT-5m-futures.feather", FileGuess("XRP-USDT", "5m", "candles")),
+    ("ETH_BTC-1h.json", FileGuess("ETH-BTC", "1h", "candles")),
+    ("BTC_USDT_USDT-8h-funding_rate.parquet", FileGuess("BTC-USDT", "8h", "funding")),
+    ("BTC_USDT-trades.json.gz", FileGuess("BTC-USDT", None, "trades")),
+    ("XRP_USDT_USDT-8h-mark.feather", FileGuess("XRP-USDT", "8h", "mark")),
+    ("my candles.csv", FileGuess(None, None, None)),
+])
+def test_freqtrade_file_names(name, guess):
+    assert guess_from_name(Path(name)) == guess
+
+
+def test_candles_from_feather_json_and_csv_land_once(data_dir, tmp_path):
+    frame = candles_frame()
+    frame.to_feather(tmp_path / "SOL_USDT_USDT-5m-futures.feather")
+    rows = [[int(t.value // 10**6), o, h, lo, c, v] for t, o, h, lo, c, v in frame.itertuples(index=False)]
+    (tmp_path / "SOL_USDT-5m.json").write_text(json.dumps(rows))
+    quarter = candles_frame(step=900_000)
+    csv = quarter.assign(date=quarter["date"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")).rename(columns=str.capitalize)
+    csv.to_csv(tmp_path / "sol_15m.csv", index=False)
+
+    first = import_file(data_dir, tmp_path / "SOL_USDT_USDT-5m-futures.feather")
+    assert (first.symbol, first.timeframe, first.rows_added) == ("SOL-USDT", "5m", 12)
+    same = import_file(data_dir, tmp_path / "SOL_USDT-5m.json")
+    assert same.rows_added == 0 and same.duplicates == 12  # the json holds the same bars
+    other = import_file(data_dir, tmp_path / "sol_15m.csv", symbol="SOL-USDT", timeframe="15m")
+    assert other.rows_added == 12
+    with pytest.raises(ImportFileError, match="5m apart but the timeframe is 1h"):
+        import_file(data_dir, tmp_path / "SOL_USDT-5m.json", timeframe="1h")
+    stored = lake_candles(data_dir)
+    five = stored[stored["timeframe"] == "5m"]
+    assert five["bar_at_ms"].tolist() == [T0 + i * 300_000 for i in range(12)]
+    assert five["close"].tolist() == frame["close"].tolist()
+    assert set(five["source"]) == {"import:SOL_USDT_USDT-5m-futures.feather"}
+
+
+def test_bad_candle_files_fail_clearly_before_writing(data_dir, tmp_path):
+    off = candles_frame().assign(date=lambda f: f["date"] + pd.Timedelta(seconds=30))
+    off.to_feather(tmp_path / "ADA_USDT-5m.feather")
+    with pytest.raises(ImportFileError, match="not on the 5m grid"):
+        import_file(data_dir, tmp_path / "ADA_USDT-5m.feather")
+    broken = candles_frame()
+    broken.loc[3, "high"] = 1.0
+    broken.to_parquet(tmp_path / "ADA_USDT-5m.parquet")
+    with pytest.raises(ImportFileError, match="row 4 has high below"):
+        import_file(data_dir, tmp_path / "ADA_USDT-5m.parquet")
+    with pytest.raises(ImportFileError, match="pass --symbol"):
+        candles_frame().to_csv(tmp_path / "unnamed.csv", index=False)
+        import_file(data_dir, tmp_path / "unnamed.csv")
+    assert not data_dir.candles.exists()
+
+
+def test_funding_files_and_their_errors(data_dir, tmp_path):
+    times = pd.to_datetime([T0 + i * 8 * 3_600_000 for i in range(4)], unit="ms", utc=True)
+    pd.DataFrame({"date": times, "open": [0.0001, -0.0002, 0.0003, 0.0], "high": 0.0, "low": 0.0, "close": 0.0,
+                  "volume": 0.0}).to_feather(tmp_path / "BTC_USDT_USDT-8h-funding_rate.feather")
+    r = import_file(data_dir, tmp_path / "BTC_USDT_USDT-8h-funding_rate.feather")
+    assert (r.kind, r.symbol, r.rows_added) == ("funding", "BTC-USDT", 4)
+    rates = duckdb.sql(f"select funding_rate from read_parquet('{data_dir.funding}/*/*/funding.parquet') order by funding_ts")
+    assert [x[0] for x in rates.fetchall()] == [0.0001, -0.0002, 0.0003, 0.0]
+    pd.DataFrame({"timestamp": [T0], "funding_rate": [3.0]}).to_csv(tmp_path / "f.csv", index=False)
+    with pytest.raises(ImportFileError, match="beyond ±0.05"):
+        import_file(data_dir, tmp_path / "f.csv", symbol="BTC-USDT")
+    with pytest.raises(ImportFileError, match="not traded prices"):
+        candles_frame().to_feather(tmp_path / "BTC_USDT_USDT-8h-mark.feather")
+        import_file(data_dir, tmp_path / "BTC_USDT_USDT-8h-mark.feather")
+
+
+def test_freqtrade_trades_in_json_and_feather_go_through_ingestion(data_dir, tmp_path):
+    rows = [[T0 + i * 1000, str(500 + i), None, "buy" if i % 2 else "sell", 100.0 + i, 0.5, 50.0 + i / 2] for i in range(6)]
+    rows.append([T0 + 9000, "600", None, "buy", -1.0, 0.5, -0.5])  # a negative price: quarantined
+    (tmp_path / "ETH_USDT-trades.json").write_text(json.dumps(rows))
+    r = import_file(data_dir, tmp_path / "ETH_USDT-trades.json")
+    assert (r.kind, r.symbol, r.rows_read, r.rows_added) == ("trades", "ETH-USDT", 7, 6)
+    frame = pd.DataFrame(rows[:6], columns=["timestamp", "id", "type", "side", "price", "amount", "cost"])
+    frame.to_feather(tmp_path / "ETH_USDT-trades.feather")
+    again = import_file(data_dir, tmp_path / "ETH_USDT-trades.feather")
+    assert again.rows_added == 0 and again.duplicates == 6
+    stored = duckdb.sql(f"select trade_id, price, size, side from read_parquet('{data_dir.trades}/*/*/trades.parquet') order by ts")
+    assert stored.fetchall()[0] == ("500", 100.0, 0.5, "sell")
+    assert len(list(data_dir.quarantine.rglob("*.parquet"))) == 1
+
+
+def test_cli_import_of_the_shared_freqtrade_futures_files(data_dir, capsys):
+    files = [shared_file("freqtrade/futures/XRP_USDT_USDT-5m-futures.feather"),
+             shared_file("freqtrade/futures/XRP_USDT_USDT-8h-funding_rate.feather"),
+             shared_file("freqtrade/futures/XRP_USDT_USDT-8h-mark.feather")]
+    assert cli_main(["import", *map(str, files)]) == 2  # the mark file is refused, the others land
+    out = capsys.readouterr()
+    assert "1999 candles 5m rows for XRP-USDT, 1999 new" in out.out and "91 funding rows" in out.out
+    assert "mark price candles are not traded prices" in out.err
+    assert len(lake_candles(data_dir)) == 1999
