@@ -1,4 +1,4 @@
-"""`blofin-stack`: demo, generate, ingest and materialize from the command line."""
+"""`blofin-stack`: demo, generate, ingest, import, fetch from BloFin and materialize from the command line."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+from dagster_defs.cli_data import add_data_commands
 from python_assets.config import DEFAULT_SYMBOLS, export_data_dir
 from python_assets.synthetic import DEFAULT_SEED, last_complete_days
 
@@ -236,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end", type=_date)
     p.add_argument("--verbose", action="store_true", help="show Dagster and dbt output instead of logging it")
     p.set_defaults(func=cmd_materialize)
+    add_data_commands(sub)
     return parser
 
 

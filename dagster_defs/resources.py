@@ -16,7 +16,8 @@ from python_assets.synthetic import DEFAULT_SEED
 
 
 class MarketSource(dg.ConfigurableResource):
-    """Where a day's ticks come from: 'synthetic' (generate them) or 'lake' (already ingested)."""
+    """Where a day's data comes from: 'synthetic' (generate it), 'lake' (already ingested or imported) or
+    'blofin' (fetch candles and funding through ccxt, see python_assets/exchange/client.py for settings)."""
 
     kind: str = "synthetic"
     symbols: str = ",".join(DEFAULT_SYMBOLS)

@@ -15,7 +15,6 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from scipy.signal import lfilter
 
 EPOCH = date(2020, 1, 1)
 HORIZON_DAYS = 366 * 16  # the hourly skeleton covers 2020 .. 2035
@@ -95,6 +94,8 @@ def hourly_path(seed: int, symbol: str, edge: float = 0.0) -> HourlyPath:
     # Volatility clustering: log-vol is AR(1) (persistence 0.985 per hour).
     phi = 0.985
     shocks = rng.normal(0.0, 0.06, size=n_hours)
+    from scipy.signal import lfilter  # imported here: 1 s of start-up the CLI's other commands do not need
+
     log_vol = lfilter([1.0], [1.0, -phi], shocks)
     base = prof.daily_vol / np.sqrt(24.0)
     sigma = base * np.exp(log_vol - 0.5 * log_vol.var()) * _REGIME_VOL[regime]

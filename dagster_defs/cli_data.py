@@ -1,0 +1,160 @@
+"""`blofin-stack` market-data commands: fetch-ohlcv, fetch-funding, record-trades (BloFin through ccxt)
+and import (freqtrade / CSV files)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from datetime import datetime, timezone
+
+from python_assets.config import export_data_dir
+
+
+def parse_time_ms(text: str) -> int:
+    """'2024-01-01', '2024-01-01T12:00Z' (naive = UTC) or epoch ms -> epoch ms."""
+    import pandas as pd
+
+    if text.isdigit():
+        return int(text)
+    try:
+        ts = pd.Timestamp(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date/time (YYYY-MM-DD[THH:MM], UTC) or epoch ms: {text!r}") from exc
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return int(ts.value // 1_000_000)
+
+
+def _exchange(args: argparse.Namespace):
+    from python_assets.exchange.client import ExchangeConfig, make_exchange
+
+    cfg = ExchangeConfig.from_env(exchange_id=args.exchange, rate_limit_ms=args.rate_limit_ms)
+    return cfg, make_exchange(cfg)
+
+
+def _fmt(ms: int | None) -> str:
+    return "-" if ms is None else datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="seconds")
+
+
+def cmd_fetch_ohlcv(args: argparse.Namespace) -> int:
+    from python_assets.exchange.client import FetchError
+    from python_assets.exchange.history import fetch_ohlcv_history
+    from python_assets.logs import log_event
+
+    paths = export_data_dir()
+    cfg, ex = _exchange(args)
+    try:
+        for symbol in args.symbol:
+            st = fetch_ohlcv_history(ex, paths, symbol, args.timeframe, args.since, args.until, cfg,
+                                     progress=(lambda m: print(m, flush=True)) if args.verbose else None)
+            log_event("fetched_ohlcv", exchange=cfg.exchange_id, timeframe=args.timeframe, **vars(st))
+            print(f"{st.symbol} {args.timeframe}: {st.added} new candles ({st.received} received, {st.requests} requests) "
+                  f"from {_fmt(st.start_ms)} to {_fmt(st.end_ms)}")
+    except FetchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_fetch_funding(args: argparse.Namespace) -> int:
+    from python_assets.exchange.client import FetchError
+    from python_assets.exchange.history import fetch_funding_history
+    from python_assets.logs import log_event
+
+    paths = export_data_dir()
+    cfg, ex = _exchange(args)
+    try:
+        for symbol in args.symbol:
+            st = fetch_funding_history(ex, paths, symbol, args.since, args.until, cfg)
+            log_event("fetched_funding", exchange=cfg.exchange_id, **vars(st))
+            print(f"{st.symbol} funding: {st.added} new rates ({st.received} received, {st.requests} requests)")
+    except FetchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_record_trades(args: argparse.Namespace) -> int:
+    from python_assets.exchange.client import FetchError
+    from python_assets.exchange.recorder import TradeRecorder, run_recorders
+    from python_assets.logs import log_event
+
+    paths = export_data_dir()
+    cfg, ex = _exchange(args)
+    stop = {"now": False}
+
+    def ask_stop(signum, frame) -> None:  # SIGTERM / Ctrl-C: finish the poll, flush, exit
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, ask_stop)
+    signal.signal(signal.SIGINT, ask_stop)
+    try:
+        recorders = [TradeRecorder(ex, paths, s, cfg, log=log_event) for s in args.symbol]
+        print(f"recording {', '.join(r.symbol for r in recorders)} every {args.poll_seconds} s into {paths.live_trades}"
+              " (stop with Ctrl-C or SIGTERM)", flush=True)
+        run_recorders(recorders, args.poll_seconds, args.flush_seconds, args.duration, lambda: stop["now"])
+    except FetchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for r in recorders:
+        print(f"{r.symbol}: {r.stats.new} trades recorded in {r.stats.polls} polls, {len(r.stats.gaps)} possible gaps, "
+              f"{r.stats.merged_hours} finished hours merged into {paths.trades}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from python_assets.importers import ImportFileError, import_file
+    from python_assets.ingest import IngestError
+    from python_assets.logs import log_event
+
+    paths = export_data_dir()
+    status = 0
+    for file in args.files:
+        try:
+            r = import_file(paths, file, args.kind, args.symbol, args.timeframe)
+        except (ImportFileError, IngestError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            status = 2
+            continue
+        log_event("imported", **vars(r))
+        what = f"{r.kind} {r.timeframe}" if r.timeframe else r.kind
+        print(f"{file}: {r.rows_read} {what} rows for {r.symbol}, {r.rows_added} new, {r.duplicates} already stored"
+              + (f" ({_fmt(r.first_ms)} .. {_fmt(r.last_ms)})" if r.first_ms is not None else ""))
+    return status
+
+
+def add_data_commands(sub: argparse._SubParsersAction) -> None:
+    """Register the market-data subcommands on the main parser."""
+    def exchange_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--symbol", action="append", required=True,
+                       help="ccxt symbol (BTC/USDT:USDT) or BloFin id (BTC-USDT); repeatable")
+        p.add_argument("--exchange", help="ccxt exchange id (default $BLOFIN_EXCHANGE or blofin)")
+        p.add_argument("--rate-limit-ms", type=int, help="least gap between requests (default: ccxt's, or $BLOFIN_RATE_LIMIT_MS)")
+
+    p = sub.add_parser("fetch-ohlcv", help="fetch candle history into the lake (paginated, rate-limited, resumable)")
+    exchange_args(p)
+    p.add_argument("--timeframe", default="1m")
+    p.add_argument("--since", type=parse_time_ms, required=True, help="UTC date/time or epoch ms")
+    p.add_argument("--until", type=parse_time_ms, help="exclusive end (default: now; open bars are never stored)")
+    p.add_argument("--verbose", action="store_true", help="print progress per page")
+    p.set_defaults(func=cmd_fetch_ohlcv)
+
+    p = sub.add_parser("fetch-funding", help="fetch funding-rate history into the lake (resumable)")
+    exchange_args(p)
+    p.add_argument("--since", type=parse_time_ms, required=True, help="UTC date/time or epoch ms")
+    p.add_argument("--until", type=parse_time_ms)
+    p.set_defaults(func=cmd_fetch_funding)
+
+    p = sub.add_parser("record-trades", help="record live trades into hourly Parquet files (long-running)")
+    exchange_args(p)
+    p.add_argument("--poll-seconds", type=float, default=2.0)
+    p.add_argument("--flush-seconds", type=float, default=10.0)
+    p.add_argument("--duration", type=float, help="stop after this many seconds (default: until stopped)")
+    p.set_defaults(func=cmd_record_trades)
+
+    p = sub.add_parser("import", help="import freqtrade data files (candles, trades, funding) or CSV candles")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--kind", choices=["candles", "trades", "funding"], help="default: from the file name / columns")
+    p.add_argument("--symbol", help="default: from a freqtrade file name (XRP_USDT_USDT-5m-futures.feather -> XRP-USDT)")
+    p.add_argument("--timeframe", help="candles: default from the file name or the bar spacing")
+    p.set_defaults(func=cmd_import)

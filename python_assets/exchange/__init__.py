@@ -1,0 +1,1 @@
+"""Real market data from BloFin (or another ccxt exchange): candle and funding history, a live trade recorder."""

@@ -1,0 +1,44 @@
+"""The exchange inside Dagster: the ingest asset with BLOFIN_SOURCE=blofin fetches its partition's
+candles and funding from the (fake) exchange; the recorder sensor records a bounded session."""
+
+from __future__ import annotations
+
+import dagster as dg
+import duckdb
+from fake_blofin import FakeBlofin
+
+from dagster_defs import sensors
+from dagster_defs.ingest.assets import lake_market_data
+from dagster_defs.resources import MarketSource
+
+
+def test_blofin_source_fetches_the_partition_day(data_dir, monkeypatch) -> None:
+    with FakeBlofin() as fake:
+        monkeypatch.setenv("BLOFIN_API_URL", fake.url)
+        monkeypatch.setenv("BLOFIN_RATE_LIMIT_MS", "1")
+        result = dg.materialize([lake_market_data], partition_key="2025-02-03",
+                                resources={"market_source": MarketSource(kind="blofin", symbols="BTC-USDT,ETH-USDT")})
+        again = dg.materialize([lake_market_data], partition_key="2025-02-03",
+                               resources={"market_source": MarketSource(kind="blofin", symbols="BTC-USDT,ETH-USDT")})
+        candle_calls = fake.counts["candles"]
+    assert result.success and again.success
+    assert candle_calls == 2 * 15  # 1440 minutes = 15 pages per symbol, and the rerun asked for nothing new
+    counts = duckdb.sql(f"select symbol, count(*), min(bar_at_ms), max(bar_at_ms) from read_parquet("
+                        f"'{data_dir.candles}/*/*/*/candles.parquet', hive_partitioning = true) group by 1 order by 1").fetchall()
+    day = 1_738_540_800_000  # 2025-02-03 00:00 UTC
+    assert counts == [("BTC-USDT", 1440, day, day + 86_340_000), ("ETH-USDT", 1440, day, day + 86_340_000)]
+    funding = duckdb.sql(f"select count(*) from read_parquet('{data_dir.funding}/*/*/funding.parquet')").fetchall()[0][0]
+    assert funding == 2 * 3
+
+
+def test_recorder_sensor_records_a_bounded_session(data_dir, monkeypatch) -> None:
+    with FakeBlofin(trade_period_ms=100) as fake:
+        monkeypatch.setenv("BLOFIN_API_URL", fake.url)
+        monkeypatch.setenv("BLOFIN_RATE_LIMIT_MS", "1")
+        monkeypatch.setenv("BLOFIN_SYMBOLS", "BTC-USDT")
+        monkeypatch.setattr(sensors, "RECORDER_SESSION_S", 1.0)
+        with dg.instance_for_test() as instance:
+            result = sensors.trade_recorder_sensor(dg.build_sensor_context(instance=instance))
+    assert isinstance(result, dg.SkipReason) and "BTC-USDT: 100 new" in result.skip_message
+    assert list(data_dir.live_trades.rglob("*.parquet"))
+    assert sensors.trade_recorder_sensor.default_status == dg.DefaultSensorStatus.STOPPED

@@ -1,0 +1,190 @@
+"""fetch-ohlcv / fetch-funding against the fake BloFin: the real ccxt client, paginated, retried on 429s
+and dropped connections, rate-limited, resumable after a kill, keys from the environment only."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+from fake_blofin import FakeBlofin, candle, funding_rate
+
+from python_assets.config import Paths
+from python_assets.exchange.client import ExchangeConfig, FetchError, make_exchange
+from python_assets.exchange.history import fetch_funding_history, fetch_ohlcv_history, missing_ranges
+
+DAY = 86_400_000
+CLI = [sys.executable, "-m", "dagster_defs.cli"]
+
+
+def stored_candles(paths: Paths) -> list[tuple]:
+    glob = f"{paths.candles}/*/*/*/candles.parquet"
+    return duckdb.sql(f"select bar_at_ms, open, high, low, close, volume, volume_quote, source from read_parquet('{glob}') "
+                      "order by bar_at_ms").fetchall()
+
+
+def cfg_for(fake: FakeBlofin, **kw) -> ExchangeConfig:
+    return ExchangeConfig(api_url=fake.url, rate_limit_ms=kw.pop("rate_limit_ms", 1), backoff_s=0.05, **kw)
+
+
+def test_candles_are_complete_gap_free_and_exact_through_429s_and_dropped_connections(data_dir: Paths) -> None:
+    with FakeBlofin(faults={("candles", 2): "429", ("candles", 5): "drop", ("candles", 6): "429"}) as fake:
+        cfg = cfg_for(fake)
+        now = fake.now_ms()
+        since = now - 2 * DAY - 123_456
+        stats = fetch_ohlcv_history(make_exchange(cfg), data_dir, "BTC/USDT:USDT", "1m", since, None, cfg, now=now)
+        rows = stored_candles(data_dir)
+    first, end = -(-since // 60_000) * 60_000, now // 60_000 * 60_000
+    times = [r[0] for r in rows]
+    assert times == list(range(first, end, 60_000))  # every closed minute once, the open one left out
+    inst = fake.inst("BTC-USDT")
+    for r in rows[::97]:
+        o, h, lo, c, vol = candle(inst, r[0], 60_000)
+        assert r[1:6] == (o, h, lo, c, vol)  # base volume (ccxt's index 6), not contracts
+        assert r[6] == pytest.approx(vol * c) and r[7] == "blofin"
+    pages = -(-len(times) // 100)
+    assert stats.added == len(times) and stats.requests == pages
+    assert fake.counts["candles"] == pages + 3  # three failed calls, each retried
+    limits = {q.get("limit") for _, n, q in fake.requests if n == "candles"}
+    assert limits == {"100"}
+
+
+def test_rate_limit_is_honoured_between_all_requests(data_dir: Paths) -> None:
+    with FakeBlofin() as fake:
+        cfg = cfg_for(fake, rate_limit_ms=120)
+        now = fake.now_ms()
+        fetch_ohlcv_history(make_exchange(cfg), data_dir, "ETH-USDT", "1m", now - 700 * 60_000, None, cfg, now=now)
+        gaps = [b - a for (a, *_), (b, *_) in zip(fake.requests, fake.requests[1:])]
+    assert len(gaps) >= 7
+    assert min(gaps) >= 0.12 * 0.9, gaps
+
+
+def test_a_rerun_fetches_only_what_is_missing_including_older_history(data_dir: Paths) -> None:
+    with FakeBlofin() as fake:
+        cfg = cfg_for(fake)
+        ex, now = make_exchange(cfg), fake.now_ms()
+        fetch_ohlcv_history(ex, data_dir, "BTC-USDT", "5m", now - DAY, None, cfg, now=now)
+        again = fetch_ohlcv_history(ex, data_dir, "BTC-USDT", "5m", now - DAY, None, cfg, now=now)
+        assert again.added == 0 and again.requests == 0
+        older = fetch_ohlcv_history(ex, data_dir, "BTC-USDT", "5m", now - 2 * DAY, None, cfg, now=now)
+        rows = stored_candles(data_dir)
+    assert older.added == 288 and older.requests == 3
+    times = [r[0] for r in rows]
+    assert times == list(range(-(-(now - 2 * DAY) // 300_000) * 300_000, now // 300_000 * 300_000, 300_000))
+
+
+def test_missing_ranges() -> None:
+    assert missing_ranges(None, None, 0, 100, 10) == [(0, 100)]
+    assert missing_ranges(20, 50, 0, 100, 10) == [(0, 20), (60, 100)]
+    assert missing_ranges(20, 90, 30, 100, 10) == []
+    assert missing_ranges(20, 50, 70, 100, 10) == [(70, 100)]
+
+
+def test_funding_history_is_complete_exact_and_resumable(data_dir: Paths) -> None:
+    with FakeBlofin(faults={("funding", 1): "429"}) as fake:
+        cfg = cfg_for(fake)
+        ex, now = make_exchange(cfg), fake.now_ms()
+        first = fetch_funding_history(ex, data_dir, "BTC/USDT:USDT", now - 90 * DAY, None, cfg, now=now)
+        again = fetch_funding_history(ex, data_dir, "BTC/USDT:USDT", now - 90 * DAY, None, cfg, now=now)
+    rows = duckdb.sql(f"select funding_ts, funding_rate from read_parquet('{data_dir.funding}/*/*/funding.parquet') "
+                      "order by 1").fetchall()
+    step = 8 * 3_600_000
+    expected = list(range(-(-(now - 90 * DAY) // step) * step, now + 1, step))
+    assert [r[0] for r in rows] == expected
+    assert all(r[1] == funding_rate(r[0]) for r in rows)
+    assert first.added == len(expected) == 270 and again.added == 0
+
+
+def test_failures_are_clear(data_dir: Paths) -> None:
+    with FakeBlofin(faults={("candles", n): "429" for n in range(1, 10)}) as fake:
+        cfg = cfg_for(fake, max_retries=2)
+        ex = make_exchange(cfg)
+        with pytest.raises(FetchError, match="no market 'DOGE-USDT'"):
+            fetch_ohlcv_history(ex, data_dir, "DOGE-USDT", "1m", 0, None, cfg)
+        with pytest.raises(FetchError, match="gave up after 3 attempts: RateLimitExceeded"):
+            fetch_ohlcv_history(ex, data_dir, "BTC-USDT", "1m", fake.now_ms() - DAY, None, cfg)
+
+
+def _cli_env(fake: FakeBlofin, paths: Paths, **extra: str) -> dict[str, str]:
+    return {**os.environ, "BLOFIN_API_URL": fake.url, "BLOFIN_DATA_DIR": str(paths.data_dir),
+            "BLOFIN_RATE_LIMIT_MS": "1", **extra}
+
+
+def test_fetch_ohlcv_resumes_after_a_kill_without_gaps_or_duplicates(data_dir: Paths) -> None:
+    with FakeBlofin(delay_s=0.03) as fake:
+        since = str(fake.now_ms() - 3 * DAY)
+        cmd = [*CLI, "fetch-ohlcv", "--symbol", "BTC/USDT:USDT", "--since", since]
+        proc = subprocess.Popen(cmd, env=_cli_env(fake, data_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        while fake.counts.get("candles", 0) < 15 and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert proc.returncode == -signal.SIGKILL, proc.stdout.read().decode()
+        stored_before = len(stored_candles(data_dir))
+        calls_before = fake.counts["candles"]
+        done = subprocess.run(cmd, env=_cli_env(fake, data_dir), capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        rows = stored_candles(data_dir)
+        second_run = [q for _, n, q in fake.requests if n == "candles"][calls_before:]
+    times = [r[0] for r in rows]
+    assert 0 < stored_before < len(times)
+    assert len(times) == len(set(times)) and times == list(range(times[0], times[-1] + 1, 60_000))
+    assert times[0] == -(-int(since) // 60_000) * 60_000
+    # the second run started where the first stopped instead of from --since
+    assert len(second_run) <= -(-(len(times) - stored_before) // 100) + 1
+    assert "new candles" in done.stdout
+
+
+def test_keys_come_from_the_environment_and_are_never_logged(data_dir: Paths) -> None:
+    secret = "s3cr3t-value-that-must-not-leak"
+    with FakeBlofin() as fake:
+        env = _cli_env(fake, data_dir, BLOFIN_API_KEY="key-" + secret, BLOFIN_API_SECRET=secret,
+                       BLOFIN_API_PASSPHRASE="pass-" + secret)
+        cmd = [*CLI, "fetch-funding", "--symbol", "ETH-USDT", "--since", str(fake.now_ms() - 10 * DAY)]
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    written = [p.read_bytes() for p in Path(data_dir.data_dir).rglob("*") if p.is_file()]
+    assert written and not any(secret.encode() in b for b in written)
+    assert secret not in out.stdout + out.stderr
+
+
+def test_make_exchange_hands_environment_keys_to_ccxt_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BLOFIN_API_KEY", "the-key")
+    monkeypatch.setenv("BLOFIN_API_SECRET", "the-secret")
+    monkeypatch.setenv("BLOFIN_API_PASSPHRASE", "the-pass")
+    cfg = ExchangeConfig.from_env()
+    ex = make_exchange(cfg)
+    assert (ex.apiKey, ex.secret, ex.password) == ("the-key", "the-secret", "the-pass")
+    assert "the-" not in repr(cfg)
+    assert ex.enableRateLimit and ex.rateLimit == 100  # ccxt's BloFin default unless told otherwise
+
+
+def test_retries_back_off_exponentially_and_honour_retry_after() -> None:
+    import types
+
+    import ccxt
+
+    from python_assets.exchange.client import call_with_retries
+
+    failures = [ccxt.NetworkError("reset"), ccxt.RequestTimeout("slow"), ccxt.RateLimitExceeded("429")]
+    slept: list[float] = []
+    ex = types.SimpleNamespace(last_response_headers={})
+
+    def flaky() -> str:
+        if failures:
+            exc = failures.pop(0)
+            ex.last_response_headers = {"Retry-After": "7"} if isinstance(exc, ccxt.RateLimitExceeded) else {}
+            raise exc
+        return "ok"
+
+    cfg = ExchangeConfig(backoff_s=0.5, max_backoff_s=30.0, max_retries=5)
+    assert call_with_retries(ex, flaky, cfg, "test", sleep=slept.append) == "ok"
+    assert slept == [0.5, 1.0, 7.0]  # 0.5 * 2^n, and the server's Retry-After when it asks for longer
+    with pytest.raises(FetchError, match="BadSymbol"):
+        call_with_retries(ex, lambda: (_ for _ in ()).throw(ccxt.BadSymbol("nope")), cfg, "test", sleep=slept.append)
