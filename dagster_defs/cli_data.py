@@ -36,38 +36,26 @@ def _fmt(ms: int | None) -> str:
     return "-" if ms is None else datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="seconds")
 
 
-def cmd_fetch_ohlcv(args: argparse.Namespace) -> int:
+def cmd_fetch(args: argparse.Namespace) -> int:
+    """fetch-ohlcv and fetch-funding: one history fetch per --symbol, a summary line each."""
     from python_assets.exchange.client import FetchError
-    from python_assets.exchange.history import fetch_ohlcv_history
+    from python_assets.exchange.history import fetch_funding_history, fetch_ohlcv_history
     from python_assets.logs import log_event
 
     paths = export_data_dir()
     cfg, ex = _exchange(args)
+    progress = (lambda m: print(m, flush=True)) if args.verbose else None
+    candles = args.command == "fetch-ohlcv"
+    what = f"{args.timeframe} candles" if candles else "funding rates"
     try:
         for symbol in args.symbol:
-            st = fetch_ohlcv_history(ex, paths, symbol, args.timeframe, args.since, args.until, cfg,
-                                     progress=(lambda m: print(m, flush=True)) if args.verbose else None)
-            log_event("fetched_ohlcv", exchange=cfg.exchange_id, timeframe=args.timeframe, **vars(st))
-            print(f"{st.symbol} {args.timeframe}: {st.added} new candles ({st.received} received, {st.requests} requests) "
+            if candles:
+                st = fetch_ohlcv_history(ex, paths, symbol, args.timeframe, args.since, args.until, cfg, progress=progress)
+            else:
+                st = fetch_funding_history(ex, paths, symbol, args.since, args.until, cfg, progress=progress)
+            log_event("fetched", command=args.command, exchange=cfg.exchange_id, **vars(st))
+            print(f"{st.symbol}: {st.added} new {what} ({st.received} received, {st.requests} requests) "
                   f"from {_fmt(st.start_ms)} to {_fmt(st.end_ms)}")
-    except FetchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def cmd_fetch_funding(args: argparse.Namespace) -> int:
-    from python_assets.exchange.client import FetchError
-    from python_assets.exchange.history import fetch_funding_history
-    from python_assets.logs import log_event
-
-    paths = export_data_dir()
-    cfg, ex = _exchange(args)
-    try:
-        for symbol in args.symbol:
-            st = fetch_funding_history(ex, paths, symbol, args.since, args.until, cfg)
-            log_event("fetched_funding", exchange=cfg.exchange_id, **vars(st))
-            print(f"{st.symbol} funding: {st.added} new rates ({st.received} received, {st.requests} requests)")
     except FetchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -131,19 +119,19 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--exchange", help="ccxt exchange id (default $BLOFIN_EXCHANGE or blofin)")
         p.add_argument("--rate-limit-ms", type=int, help="least gap between requests (default: ccxt's, or $BLOFIN_RATE_LIMIT_MS)")
 
+    def history_args(p: argparse.ArgumentParser) -> None:
+        exchange_args(p)
+        p.add_argument("--since", type=parse_time_ms, required=True, help="UTC date/time or epoch ms")
+        p.add_argument("--until", type=parse_time_ms, help="exclusive end (default: now; open bars are never stored)")
+        p.add_argument("--verbose", action="store_true", help="print progress per page")
+        p.set_defaults(func=cmd_fetch)
+
     p = sub.add_parser("fetch-ohlcv", help="fetch candle history into the lake (paginated, rate-limited, resumable)")
-    exchange_args(p)
+    history_args(p)
     p.add_argument("--timeframe", default="1m")
-    p.add_argument("--since", type=parse_time_ms, required=True, help="UTC date/time or epoch ms")
-    p.add_argument("--until", type=parse_time_ms, help="exclusive end (default: now; open bars are never stored)")
-    p.add_argument("--verbose", action="store_true", help="print progress per page")
-    p.set_defaults(func=cmd_fetch_ohlcv)
 
     p = sub.add_parser("fetch-funding", help="fetch funding-rate history into the lake (resumable)")
-    exchange_args(p)
-    p.add_argument("--since", type=parse_time_ms, required=True, help="UTC date/time or epoch ms")
-    p.add_argument("--until", type=parse_time_ms)
-    p.set_defaults(func=cmd_fetch_funding)
+    history_args(p)
 
     p = sub.add_parser("record-trades", help="record live trades into hourly Parquet files (long-running)")
     exchange_args(p)

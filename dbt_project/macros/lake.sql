@@ -14,3 +14,13 @@
 {% macro lake_dir() -%}
   {{ env_var('BLOFIN_DATA_DIR', '../data') }}/lake
 {%- endmacro %}
+
+{#- A relation with the given (name, type) columns and no rows: what a staging model returns while
+    the lake has no files for it yet (read_parquet fails on an empty glob). -#}
+{% macro empty_relation(columns) -%}
+select
+    {%- for name, type in columns %}
+    cast(null as {{ type }}) as {{ name }}{{ "," if not loop.last }}
+    {%- endfor %}
+where false
+{%- endmacro %}

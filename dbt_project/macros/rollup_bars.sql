@@ -65,10 +65,7 @@ candle_bars as (
 unioned as (
     select * from aggregated
     union all
-    select
-        symbol, bar_at_ms, bar_date, open, high, low, close, volume, volume_quote, trade_count,
-        buy_volume, sell_volume, minute_count, source
-    from candle_bars
+    select * from candle_bars
 ),
 
 final as (

@@ -15,15 +15,15 @@ from python_assets.reports import sections as sections_mod
 from python_assets.reports.html import write_html
 from python_assets.reports.review import Analyst, analyst_from_env
 from python_assets.reports.schema import validate_report
-from python_assets.reports.sections import clean
+from python_assets.reports.sections import clean, gap_text
 from python_assets.version import code_version
 
-REPORT_SCHEMA_VERSION = "2.0"  # see python_assets/reports/schema/report-2.0.schema.json
+REPORT_SCHEMA_VERSION = "2.1"  # see python_assets/reports/schema/report-2.1.schema.json
 TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h", "1d")
 SUMMARY_COLUMNS = (
     "symbol, open, high, low, close, prev_close, return_1d, range_abs, range_pct, volume, volume_quote, "
     "trade_count, bars_1m, bars_5m, bars_15m, bars_1h, bars_4h, bars_1d, gap_count, missing_minutes, "
-    "longest_gap_minutes, quarantined_rows"
+    "longest_gap_minutes, resolution, quarantined_rows"
 )
 DAILY_REPORTS_DDL = """
 create table if not exists daily_reports (
@@ -70,6 +70,7 @@ def symbol_section(row: dict[str, Any]) -> dict[str, Any]:
             "gap_count": clean(row["gap_count"]),
             "missing_minutes": clean(row["missing_minutes"]),
             "longest_gap_minutes": clean(row["longest_gap_minutes"]),
+            "resolution": row["resolution"],
         },
         "quarantined_rows": clean(row["quarantined_rows"]),
     }
@@ -84,11 +85,7 @@ def build_report(day: date, rows: list[dict[str, Any]], run: dict[str, Any] | No
     warnings = []
     for s in symbols:
         if s["data_gaps"]["missing_minutes"]:
-            g = s["data_gaps"]
-            warnings.append(
-                f"{s['symbol']}: {g['missing_minutes']} minutes without trades in {g['gap_count']} gap(s), "
-                f"longest {g['longest_gap_minutes']} min"
-            )
+            warnings.append(gap_text(s["symbol"], s["data_gaps"]))
         if s["quarantined_rows"]:
             warnings.append(f"{s['symbol']}: {s['quarantined_rows']} input rows quarantined")
         if s["return_1d"] is None:

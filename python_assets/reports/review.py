@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from python_assets.logs import log_event
+from python_assets.reports.sections import gap_text
 
 BASE_URL_ENV, MODEL_ENV, KEY_ENV, TIMEOUT_ENV = "BLOFIN_LLM_BASE_URL", "BLOFIN_LLM_MODEL", "BLOFIN_LLM_API_KEY", "BLOFIN_LLM_TIMEOUT"
 SIGNIFICANT_DSR = 0.95
@@ -41,9 +42,7 @@ class DeterministicAnalyst:
         for s in report.get("symbols", []):
             gaps = s.get("data_gaps", {})
             if gaps.get("missing_minutes"):
-                findings.append(_finding("warning", "data_quality",
-                                         f"{s['symbol']}: {gaps['missing_minutes']} minutes without trades in "
-                                         f"{gaps['gap_count']} gap(s), longest {gaps['longest_gap_minutes']} min."))
+                findings.append(_finding("warning", "data_quality", gap_text(s["symbol"], gaps) + "."))
             if s.get("quarantined_rows"):
                 findings.append(_finding("warning", "data_quality", f"{s['symbol']}: {s['quarantined_rows']} input rows quarantined."))
             if s.get("regime") and s.get("regime_previous") and s["regime"] != s["regime_previous"]:

@@ -10,6 +10,14 @@ from typing import Any
 import duckdb
 
 
+def gap_text(symbol: str, gaps: dict[str, Any]) -> str:
+    """'BTC-USDT: 12 minutes without trades in 2 gap(s), longest 9 min' (at 5m resolution: 'without 5m bars')."""
+    res = gaps.get("resolution") or "1m"
+    what = "trades" if res == "1m" else f"{res} bars"
+    return (f"{symbol}: {gaps['missing_minutes']} minutes without {what} in {gaps['gap_count']} gap(s), "
+            f"longest {gaps['longest_gap_minutes']} min")
+
+
 def clean(value: Any) -> Any:
     """JSON-safe scalar: NaN/inf -> None, numpy/decimal -> float/int."""
     if value is None or isinstance(value, (bool, str)):

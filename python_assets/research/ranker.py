@@ -43,11 +43,16 @@ def _bottom(row: dict[str, Any], n: int, cfg: RankConfig) -> bool:
     return row["rank"] > n * (1 - cfg.bottom_fraction)
 
 
+def _positive(value: float | None) -> bool:
+    """True for a number > 0; False for <= 0, NaN and NULL (a Sharpe stored without trades reads back as None)."""
+    return value is not None and value > 0
+
+
 def next_status(status: str, history: list[dict[str, Any]], n_ranked: int, cfg: RankConfig) -> tuple[str, str | None]:
     """(new status, reason or None) from the design's ranking rows, oldest first, today last; each row
     carries rank, n_ranked, oos_sharpe and oos_trades."""
     today = history[-1]
-    good = today["oos_trades"] >= cfg.min_trades and today["oos_sharpe"] > 0
+    good = (today["oos_trades"] or 0) >= cfg.min_trades and _positive(today["oos_sharpe"])
     recent = history[-cfg.archive_days:]
     if status == "archived":
         if good and today["rank"] <= n_ranked * cfg.reactivate_top_fraction:
@@ -56,7 +61,7 @@ def next_status(status: str, history: list[dict[str, Any]], n_ranked: int, cfg: 
     if len(recent) == cfg.archive_days:
         if all(_bottom(r, r["n_ranked"], cfg) for r in recent):
             return "archived", f"bottom {cfg.bottom_fraction:.0%} of the ranking for {cfg.archive_days} days"
-        if all(not (r["oos_sharpe"] > 0) for r in recent):
+        if all(not _positive(r["oos_sharpe"]) for r in recent):
             return "archived", f"out-of-sample Sharpe <= 0 for {cfg.archive_days} days"
     if status == "candidate" and good:
         return "active", f"out-of-sample Sharpe > 0 over {today['oos_trades']} trades (>= {cfg.min_trades})"

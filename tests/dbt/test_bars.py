@@ -108,7 +108,7 @@ def test_kraken_trades_to_1m_bars_match_the_pandas_reference(data_dir):
     path = shared_file("freqtrade/kraken-BCHEUR-trades.csv")
     result = ingest_file(data_dir, path, "BCH-EUR")
     assert result.quarantined == 0
-    run_dbt(data_dir, "build", "--select", "stg_trades", "bars_1m")
+    run_dbt(data_dir, "build", "--select", "stg_trades", "stg_candles", "bars_1m")
     raw = pd.read_csv(path, header=None, names=["ts_s", "price", "size"])
     ticks = pd.DataFrame(
         {"symbol": "BCH-EUR", "ts": np.round(raw["ts_s"] * 1000).astype("int64"), "price": raw["price"],

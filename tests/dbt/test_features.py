@@ -128,7 +128,7 @@ def test_features_match_talib_on_freqtrade_candles(tmp_path):
         con.execute("""
             insert into bars_1m
             select symbol, make_timestamptz(bar_at_ms * 1000), bar_at_ms, cast(epoch_ms(bar_at_ms) as date),
-                   open, high, low, close, volume, volume * close, close, 1, volume / 2, volume / 2, 1
+                   open, high, low, close, volume, volume * close, close, 1, volume / 2, volume / 2, 1, 'ticks'
             from candles
         """)
     run_dbt(paths, "run", "--select", "bars_5m", "bars_15m", "bars_1h", "bars_4h", "bars_1d", "int_bars_unioned+",

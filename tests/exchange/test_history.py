@@ -138,7 +138,7 @@ def test_fetch_ohlcv_resumes_after_a_kill_without_gaps_or_duplicates(data_dir: P
     assert times[0] == -(-int(since) // 60_000) * 60_000
     # the second run started where the first stopped instead of from --since
     assert len(second_run) <= -(-(len(times) - stored_before) // 100) + 1
-    assert "new candles" in done.stdout
+    assert "new 1m candles" in done.stdout
 
 
 def test_keys_come_from_the_environment_and_are_never_logged(data_dir: Paths) -> None:

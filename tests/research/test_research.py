@@ -111,6 +111,10 @@ def test_lifecycle_activation_archival_and_reactivation():
     assert next_status("archived", [day(4, sharpe=-0.1)], 20, cfg) == ("archived", None)
     status, reason = next_status("archived", [day(19), day(19), day(4)], 20, cfg)
     assert status == "active" and reason.startswith("reactivated")
+    # a day without out-of-sample trades stores a NULL Sharpe: it reads back as None and is not > 0
+    status, reason = next_status("active", [day(2, sharpe=None, trades=0), day(3, sharpe=float("nan")), day(4, sharpe=None)], 20, cfg)
+    assert status == "archived" and "Sharpe <= 0" in reason
+    assert next_status("candidate", [day(1, sharpe=None, trades=None)], 20, cfg) == ("candidate", None)
 
 
 def test_designer_canonical_form_and_no_retest_of_duplicates():

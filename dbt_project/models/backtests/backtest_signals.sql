@@ -22,15 +22,15 @@ from ({{ row[1] | replace('__FEATURES__', features | string) }})
 {% if not loop.last %}union all{% endif %}
 {% endfor %}
 {% else %}
-select
-    cast(null as varchar) as strategy_id,
-    cast(null as varchar) as symbol,
-    cast(null as varchar) as timeframe,
-    cast(null as bigint) as bar_at_ms,
-    cast(null as timestamptz) as bar_at,
-    cast(null as boolean) as entry_long,
-    cast(null as boolean) as exit_long,
-    cast(null as boolean) as entry_short,
-    cast(null as boolean) as exit_short
-where false
+{{ empty_relation([
+    ('strategy_id', 'varchar'),
+    ('symbol', 'varchar'),
+    ('timeframe', 'varchar'),
+    ('bar_at_ms', 'bigint'),
+    ('bar_at', 'timestamptz'),
+    ('entry_long', 'boolean'),
+    ('exit_long', 'boolean'),
+    ('entry_short', 'boolean'),
+    ('exit_short', 'boolean')
+]) }}
 {% endif %}

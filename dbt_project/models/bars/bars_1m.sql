@@ -57,18 +57,7 @@ aggregated as (
 
 tick_bars as (
     select
-        symbol,
-        bar_at_ms,
-        bar_date,
-        open,
-        high,
-        low,
-        close,
-        volume,
-        volume_quote,
-        trade_count,
-        buy_volume,
-        sell_volume,
+        *,
         cast(1 as bigint) as minute_count,
         'ticks' as source
     from aggregated

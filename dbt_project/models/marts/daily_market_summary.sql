@@ -15,14 +15,6 @@ bars_1d as (
     {% endif %}
 ),
 
-bars_1m as (
-    select symbol, bar_date, bar_at_ms
-    from {{ ref('bars_1m') }}
-    {% if is_incremental() %}
-    where {{ in_partition_window('bar_date') }}
-    {% endif %}
-),
-
 {% set timeframes = ['1m', '5m', '15m', '1h', '4h', '1d'] %}
 bar_counts as (
     {% for tf in timeframes %}
@@ -47,28 +39,63 @@ bar_counts_pivoted as (
     group by symbol, bar_date
 ),
 
-{#- A gap is a run of minutes without trades; the day's edges count as bar boundaries. -#}
-minute_steps as (
+{#- A day's resolution is its finest bars: 1m where ticks exist, else the width of the candles that
+    stood in. A gap is a run of minutes no bar of that resolution covers; the day's edges count. -#}
+{% set widths = {'1m': 60000, '5m': 300000, '15m': 900000, '1h': 3600000, '4h': 14400000, '1d': 86400000} %}
+bars_all as (
+    {% for tf, ms in widths.items() %}
+    select symbol, bar_date, bar_at_ms, '{{ tf }}' as resolution, cast({{ ms }} as bigint) as width_ms
+    from {{ ref('bars_' ~ tf) }}
+    {% if is_incremental() %}
+    where {{ in_partition_window('bar_date') }}
+    {% endif %}
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+),
+
+finest as (
+    select symbol, bar_date, min(width_ms) as width_ms
+    from bars_all
+    group by symbol, bar_date
+),
+
+fine_bars as (
+    select bars_all.*
+    from bars_all
+    inner join finest
+        on bars_all.symbol = finest.symbol
+        and bars_all.bar_date = finest.bar_date
+        and bars_all.width_ms = finest.width_ms
+),
+
+coverage as (
+    select symbol, bar_date, min(resolution) as resolution, cast(sum(width_ms) / 60000 as bigint) as covered_minutes
+    from fine_bars
+    group by symbol, bar_date
+),
+
+bar_steps as (
     select
         symbol,
         bar_date,
         bar_at_ms,
+        width_ms,
         coalesce(
-            lag(bar_at_ms) over (partition by symbol, bar_date order by bar_at_ms),
-            {{ date_to_epoch_ms('bar_date') }} - 60000
-        ) as prev_bar_at_ms,
+            lag(bar_at_ms + width_ms) over (partition by symbol, bar_date order by bar_at_ms),
+            {{ date_to_epoch_ms('bar_date') }}
+        ) as prev_end_ms,
         lead(bar_at_ms) over (partition by symbol, bar_date order by bar_at_ms) as next_bar_at_ms
-    from bars_1m
+    from fine_bars
 ),
 
 gap_runs as (
-    select symbol, bar_date, cast((bar_at_ms - prev_bar_at_ms) / 60000 as bigint) - 1 as missing_minutes
-    from minute_steps
-    where bar_at_ms - prev_bar_at_ms > 60000
+    select symbol, bar_date, cast((bar_at_ms - prev_end_ms) / 60000 as bigint) as missing_minutes
+    from bar_steps
+    where bar_at_ms > prev_end_ms
     union all
-    select symbol, bar_date, cast(({{ date_to_epoch_ms('bar_date') }} + 86400000 - bar_at_ms) / 60000 as bigint) - 1
-    from minute_steps
-    where next_bar_at_ms is null and bar_at_ms < {{ date_to_epoch_ms('bar_date') }} + 86340000
+    select symbol, bar_date, cast(({{ date_to_epoch_ms('bar_date') }} + 86400000 - bar_at_ms - width_ms) / 60000 as bigint)
+    from bar_steps
+    where next_bar_at_ms is null and bar_at_ms + width_ms < {{ date_to_epoch_ms('bar_date') }} + 86400000
 ),
 
 gaps as (
@@ -136,6 +163,8 @@ final as (
         counts.bars_1h,
         counts.bars_4h,
         counts.bars_1d,
+        coverage.resolution,
+        coverage.covered_minutes,
         coalesce(gaps.gap_count, 0) as gap_count,
         coalesce(gaps.missing_minutes, 0) as missing_minutes,
         coalesce(gaps.longest_gap_minutes, 0) as longest_gap_minutes,
@@ -143,6 +172,8 @@ final as (
     from daily
     inner join bar_counts_pivoted as counts
         on daily.symbol = counts.symbol and daily.bar_date = counts.bar_date
+    left join coverage
+        on daily.symbol = coverage.symbol and daily.bar_date = coverage.bar_date
     left join gaps
         on daily.symbol = gaps.symbol and daily.bar_date = gaps.bar_date
     left join quarantined

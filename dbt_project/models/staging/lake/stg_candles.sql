@@ -31,19 +31,19 @@ renamed as (
 
 select * from renamed
 {% else %}
-select
-    cast(null as varchar) as symbol,
-    cast(null as varchar) as timeframe,
-    cast(null as varchar) as candle_source,
-    cast(null as double) as open,
-    cast(null as double) as high,
-    cast(null as double) as low,
-    cast(null as double) as close,
-    cast(null as double) as volume,
-    cast(null as double) as volume_quote,
-    cast(null as bigint) as trade_count,
-    cast(null as bigint) as bar_at_ms,
-    cast(null as timestamptz) as bar_at,
-    cast(null as date) as bar_date
-where false
+{{ empty_relation([
+    ('symbol', 'varchar'),
+    ('timeframe', 'varchar'),
+    ('candle_source', 'varchar'),
+    ('open', 'double'),
+    ('high', 'double'),
+    ('low', 'double'),
+    ('close', 'double'),
+    ('volume', 'double'),
+    ('volume_quote', 'double'),
+    ('trade_count', 'bigint'),
+    ('bar_at_ms', 'bigint'),
+    ('bar_at', 'timestamptz'),
+    ('bar_date', 'date')
+]) }}
 {% endif %}

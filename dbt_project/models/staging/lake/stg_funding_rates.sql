@@ -23,11 +23,11 @@ renamed as (
 
 select * from renamed
 {% else %}
-select
-    cast(null as varchar) as symbol,
-    cast(null as double) as funding_rate,
-    cast(null as bigint) as funding_at_ms,
-    cast(null as timestamptz) as funding_at,
-    cast(null as date) as funding_date
-where false
+{{ empty_relation([
+    ('symbol', 'varchar'),
+    ('funding_rate', 'double'),
+    ('funding_at_ms', 'bigint'),
+    ('funding_at', 'timestamptz'),
+    ('funding_date', 'date')
+]) }}
 {% endif %}

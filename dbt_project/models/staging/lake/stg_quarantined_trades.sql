@@ -25,13 +25,13 @@ renamed as (
 
 select * from renamed
 {% else %}
-select
-    cast(null as varchar) as symbol,
-    cast(null as varchar) as source_file,
-    cast(null as bigint) as source_row,
-    cast(null as varchar) as reason,
-    cast(null as varchar) as raw_record,
-    cast(null as bigint) as traded_at_ms,
-    cast(null as date) as trade_date
-where false
+{{ empty_relation([
+    ('symbol', 'varchar'),
+    ('source_file', 'varchar'),
+    ('source_row', 'bigint'),
+    ('reason', 'varchar'),
+    ('raw_record', 'varchar'),
+    ('traded_at_ms', 'bigint'),
+    ('trade_date', 'date')
+]) }}
 {% endif %}

@@ -30,18 +30,18 @@ renamed as (
 
 select * from renamed
 {% else %}
-select
-    cast(null as varchar) as symbol,
-    cast(null as varchar) as trade_id,
-    cast(null as bigint) as trade_seq,
-    cast(null as double) as price,
-    cast(null as double) as size,
-    cast(null as double) as notional_quote,
-    cast(null as varchar) as side,
-    cast(null as boolean) as is_buy,
-    cast(null as boolean) as is_sell,
-    cast(null as bigint) as traded_at_ms,
-    cast(null as timestamptz) as traded_at,
-    cast(null as date) as trade_date
-where false
+{{ empty_relation([
+    ('symbol', 'varchar'),
+    ('trade_id', 'varchar'),
+    ('trade_seq', 'bigint'),
+    ('price', 'double'),
+    ('size', 'double'),
+    ('notional_quote', 'double'),
+    ('side', 'varchar'),
+    ('is_buy', 'boolean'),
+    ('is_sell', 'boolean'),
+    ('traded_at_ms', 'bigint'),
+    ('traded_at', 'timestamptz'),
+    ('trade_date', 'date')
+]) }}
 {% endif %}
