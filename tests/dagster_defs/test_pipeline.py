@@ -40,7 +40,8 @@ def expected_day(symbol: str, day: date) -> dict:
         "return_1d": t["price"].iloc[-1] / prev - 1,
         "bars": {tf: len(np.unique(t["ts"].to_numpy() // ms)) for tf, ms in
                  {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000, "4h": 14_400_000, "1d": 86_400_000}.items()},
-        "gaps": {"gap_count": len(runs), "missing_minutes": int(sum(runs)), "longest_gap_minutes": max(runs, default=0)},
+        "gaps": {"gap_count": len(runs), "missing_minutes": int(sum(runs)), "longest_gap_minutes": max(runs, default=0),
+                 "resolution": "1m"},
     }
 
 
