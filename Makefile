@@ -15,11 +15,12 @@ TORCH_SOURCE := $(if $(WHEELS),--find-links "$(WHEELS)",--extra-index-url $(TORC
 DBT_FILES := $(shell find dbt_project -path dbt_project/target -prune -o \( -name '*.sql' -o -name '*.yml' \) -print)
 MANIFEST := dbt_project/target/manifest.json
 
-.PHONY: help install manifest run test ui docs bench lock clean
+.PHONY: help install manifest run test soak ui docs bench lock clean
 
 help:
 	@echo "make run    - create .venv, install, generate the 30-day demo, materialize the latest day, print the report path"
 	@echo "make test   - install (if needed) and run the test suite"
+	@echo "make soak   - the long reliability tests (every crash point, 10k property examples)"
 	@echo "make ui     - Dagster webserver + daemon on http://127.0.0.1:3000"
 	@echo "make docs   - generate and serve dbt docs on http://127.0.0.1:8080"
 	@echo "make bench  - benchmarks (tick -> 1m throughput vs pandas, ...)"
@@ -53,14 +54,24 @@ run: $(MANIFEST)
 test: $(MANIFEST)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
 
+# The long reliability runs: every crash kill point, 10,000 examples per property test.
+soak: $(MANIFEST)
+	PATH="$(CURDIR)/$(BIN):$$PATH" BLOFIN_SOAK=1 BLOFIN_HYPOTHESIS_EXAMPLES=10000 $(BIN)/python -m pytest -p no:cacheprovider \
+		tests/reliability tests/python_assets/test_ingest_properties.py tests/backtest/test_engine_invariants.py
+
 ui: $(MANIFEST)
 	home="$${DAGSTER_HOME:-$(CURDIR)/data/dagster_home}"; mkdir -p "$$home"; \
 	test -f "$$home/dagster.yaml" || cp deploy/dagster.yaml "$$home/dagster.yaml"; \
 	PATH="$(CURDIR)/$(BIN):$$PATH" DAGSTER_HOME="$$home" $(BIN)/dagster dev -m dagster_defs.definitions -h 127.0.0.1 -p 3000
 
+# Docs read a copy of the snapshot the last run published, never the live file a run may be writing.
 docs: $(MANIFEST)
-	cd dbt_project && PATH="$(CURDIR)/$(BIN):$$PATH" dbt docs generate --profiles-dir . \
-		&& PATH="$(CURDIR)/$(BIN):$$PATH" dbt docs serve --profiles-dir . --host 127.0.0.1 --port 8080
+	data="$${BLOFIN_DATA_DIR:-$(CURDIR)/data}"; \
+	test -f "$$data/warehouse_snapshot.duckdb" || { echo "no published warehouse yet: run make run first"; exit 2; }; \
+	cp "$$data/warehouse_snapshot.duckdb" "$$data/docs_warehouse.duckdb" && cd dbt_project && \
+	BLOFIN_DATA_DIR="$$data" BLOFIN_WAREHOUSE="$$data/docs_warehouse.duckdb" PATH="$(CURDIR)/$(BIN):$$PATH" \
+		dbt docs generate --profiles-dir . --target-path "$$data/dbt_docs" && \
+	PATH="$(CURDIR)/$(BIN):$$PATH" dbt docs serve --profiles-dir . --target-path "$$data/dbt_docs" --host 127.0.0.1 --port 8080
 
 bench: $(MANIFEST) $(BENCH_STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from dagster_defs.cli_data import add_data_commands
-from python_assets.config import DEFAULT_SYMBOLS, export_data_dir
+from python_assets.config import DEFAULT_SYMBOLS, Paths, export_data_dir
 from python_assets.synthetic import DEFAULT_SEED, last_complete_days
 
 
@@ -37,12 +37,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from python_assets.ingest import IngestError, ingest_file
+    from python_assets.lake import LakeWriteError
     from python_assets.logs import log_event
 
     paths = export_data_dir()
     try:
         r = ingest_file(paths, args.file, args.symbol)
-    except (IngestError, ValueError) as exc:
+    except (IngestError, ValueError, LakeWriteError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     log_event("ingested", file=str(args.file), **{k: v for k, v in vars(r).items() if k != "partitions"})
@@ -58,16 +59,37 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _run_window(first: date, last: date, verbose: bool = False) -> int:
-    from dagster_defs.runner import materialize_days, output_to, peak_memory, persistent_instance
-    from python_assets.reports.daily_report import report_path
+    """Materialize first..last under the data directory's run lock (a second run is refused, exit 3)."""
+    from python_assets.lake_health import DataDirError, ensure_writable
+    from python_assets.runlock import RunInProgress, run_lock
 
     paths = export_data_dir()
+    try:
+        ensure_writable(paths)
+        with run_lock(paths):
+            return _locked_run(paths, first, last, verbose)
+    except DataDirError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RunInProgress as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+
+
+def _locked_run(paths: Paths, first: date, last: date, verbose: bool) -> int:
+    from dagster_defs.runner import (CLI_RUN_TAG, materialize_days, output_to, peak_memory, persistent_instance,
+                                     recover_dead_cli_runs)
+    from python_assets.reports.daily_report import report_path
+
     run_log = paths.data_dir / "last_run.log"
     run_log.unlink(missing_ok=True)
     print(f"materializing {first}..{last} (Dagster and dbt output: {'below' if verbose else run_log}) ...", flush=True)
     t0 = time.perf_counter()
+    instance = persistent_instance(paths)
+    for run_id in recover_dead_cli_runs(instance):
+        print(f"run {run_id} was killed before it ended: marked failed, its pool slots freed", flush=True)
     with contextlib.nullcontext() if verbose else output_to(run_log):
-        result = materialize_days(first, last, instance=persistent_instance(paths), raise_on_error=False)
+        result = materialize_days(first, last, instance=instance, raise_on_error=False, extra_tags={CLI_RUN_TAG: "cli"})
     elapsed = time.perf_counter() - t0
     mem = peak_memory()
     if not result.success:
@@ -134,6 +156,10 @@ def cmd_query(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except duckdb.Error as exc:
+        if "lock" in str(exc).lower():  # no snapshot yet and the first run is still writing the live file
+            print(f"error: the warehouse is being written by a run and no snapshot has been published yet; "
+                  f"query again when the run ends (DuckDB: {str(exc).splitlines()[0]})", file=sys.stderr)
+            return 1
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

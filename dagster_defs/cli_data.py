@@ -93,6 +93,7 @@ def cmd_record_trades(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from python_assets.importers import ImportFileError, import_file
     from python_assets.ingest import IngestError
+    from python_assets.lake import LakeWriteError
     from python_assets.logs import log_event
 
     paths = export_data_dir()
@@ -100,7 +101,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     for file in args.files:
         try:
             r = import_file(paths, file, args.kind, args.symbol, args.timeframe)
-        except (ImportFileError, IngestError, ValueError) as exc:
+        except (ImportFileError, IngestError, ValueError, LakeWriteError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             status = 2
             continue

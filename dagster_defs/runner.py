@@ -18,6 +18,7 @@ from python_assets.config import Paths
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+CLI_RUN_TAG = "blofin/launched_by"  # = "cli": runs whose process is the CLI's own (in-process executor)
 
 
 def partition_tags(first: date, last: date) -> tuple[str | None, dict[str, str]]:
@@ -36,8 +37,21 @@ def persistent_instance(paths: Paths) -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
+def recover_dead_cli_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark CLI runs still 'started' as failed and free the pool slots they hold. Call it only under
+    the run lock: then no other CLI run is alive, so such a run was killed (crash, OOM, SIGKILL) and
+    its claimed 'warehouse' slot would otherwise block every later run."""
+    live = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.NOT_STARTED]
+    dead = instance.get_runs(filters=dg.RunsFilter(statuses=live, tags={CLI_RUN_TAG: "cli"}))
+    for run in dead:
+        instance.report_run_failed(run, "its process died before the run ended (found by the next CLI run)")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+    return [run.run_id for run in dead]
+
+
 def materialize_days(
-    first: date, last: date, instance: dg.DagsterInstance | None = None, raise_on_error: bool = True
+    first: date, last: date, instance: dg.DagsterInstance | None = None, raise_on_error: bool = True,
+    extra_tags: dict[str, str] | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Materialize every asset (lake -> dbt -> report) for first..last with the in-process executor."""
     from dagster_defs.definitions import defs
@@ -47,7 +61,7 @@ def materialize_days(
         [*defs.assets, *(defs.asset_checks or [])],
         resources=defs.resources,
         partition_key=key,
-        tags=tags,
+        tags={**tags, **(extra_tags or {})},
         instance=instance,
         raise_on_error=raise_on_error,
     )

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from python_assets.config import Paths
+from python_assets.secrets import scrub
 
 WEBHOOK_ENV = "BLOFIN_ALERT_WEBHOOK_URL"
 
@@ -24,12 +25,12 @@ def append_alert(paths: Paths, alert: dict[str, Any]) -> None:
     """Append one line to alerts.log (a single write call, so concurrent writers do not interleave)."""
     paths.data_dir.mkdir(parents=True, exist_ok=True)
     with open(paths.data_dir / "alerts.log", "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(alert, default=str) + "\n")
+        fh.write(scrub(json.dumps(alert, default=str)) + "\n")
 
 
 def post_webhook(url: str, alert: dict[str, Any], attempts: int = 3, timeout_s: float = 5.0) -> bool:
     """POST the alert as JSON; retries with backoff; returns False (never raises) when it cannot."""
-    body = json.dumps(alert, default=str).encode()
+    body = scrub(json.dumps(alert, default=str)).encode()
     for attempt in range(attempts):
         try:
             req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")

@@ -76,18 +76,29 @@ def utc_date_of_ms(ts_ms: np.ndarray) -> np.ndarray:
     return (np.asarray(ts_ms, dtype=np.int64) // 86_400_000).astype("datetime64[D]")
 
 
+class LakeWriteError(OSError):
+    """A file could not be written (disk full, read-only or unwritable place); the old file is intact."""
+
+
 def replace_atomic(target: Path, write: Callable[[str], None]) -> None:
-    """Have `write` fill a temp file beside target, fsync it, then rename it over target."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".inprogress", dir=target.parent)
-    os.close(fd)
+    """Have `write` fill a temp file beside target, fsync it, then rename it over target; an OS error
+    (disk full, permissions) becomes one LakeWriteError naming the file, with the old file untouched."""
+    tmp = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".inprogress", dir=target.parent)
+        os.close(fd)
         write(tmp)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not isinstance(exc, LakeWriteError):
+            why = exc.strerror or str(exc)
+            raise LakeWriteError(exc.errno, f"cannot write {target}: {why}; the previous version of the file "
+                                 "(if any) is unchanged") from exc
         raise
 
 

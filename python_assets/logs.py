@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from python_assets.config import paths
+from python_assets.secrets import scrub
 
 LOGGER_NAME = "blofin_stack"
 
@@ -26,7 +27,7 @@ class JsonLineFormatter(logging.Formatter):
         line.update(getattr(record, "fields", {}) or {})
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str, sort_keys=False)
+        return scrub(json.dumps(line, default=str, sort_keys=False))
 
 
 def _attach_file_handler(logger: logging.Logger, log_file: Path) -> None:

@@ -72,3 +72,40 @@ def chromium() -> str:
     if not found:
         pytest.skip("chromium is not installed and cannot be installed here")
     return found
+
+
+# Columns that record when or where something ran, not what it computed: left out of digests.
+VOLATILE_COLUMNS = {"created_at", "published_at", "generated_at", "seconds", "report_path", "report_json", "model_dir"}
+
+
+def warehouse_digest(paths: Paths) -> dict[str, tuple[int, str]]:
+    """{table: (rows, sha256 of its sorted rows)} for every table of the warehouse, volatile columns
+    left out; two runs that computed the same numbers have equal digests."""
+    import hashlib
+
+    import duckdb
+
+    out = {}
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        tables = [r[0] for r in con.execute("select table_name from information_schema.tables where table_schema = 'main' "
+                                            "and table_type = 'BASE TABLE' order by 1").fetchall()]
+        for t in tables:
+            cols = [r[0] for r in con.execute("select column_name from information_schema.columns where table_name = ? "
+                                              "order by ordinal_position", [t]).fetchall()]
+            keep = ", ".join(f'"{c}"' for c in cols if c not in VOLATILE_COLUMNS)
+            rows = con.execute(f'select {keep} from "{t}" order by all').fetchall()
+            out[t] = (len(rows), hashlib.sha256(repr(rows).encode()).hexdigest())
+    return out
+
+
+def report_digest(paths: Paths) -> dict[str, dict]:
+    """Each report JSON without the fields that describe the run rather than the day."""
+    import json
+
+    reports = {}
+    for p in sorted(paths.reports.glob("*.json")):
+        body = json.loads(p.read_text())
+        for key in ("generated_at", "run"):
+            body.pop(key, None)
+        reports[p.name] = body
+    return reports

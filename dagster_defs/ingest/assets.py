@@ -7,7 +7,10 @@ from dagster_defs.partitions import daily_partitions, day_start_ms, window_days
 from dagster_defs.resources import MarketSource
 from python_assets.config import paths
 from python_assets.logs import log_event
-from python_assets.market import generate_market_day, require_lake_days
+from python_assets.lake import LakeWriteError
+from python_assets.lake_health import (DataDirError, LakeCorrupted, ensure_writable, remove_stale_temp_files,
+                                       require_healthy_lake)
+from python_assets.market import LakeDataMissing, generate_market_day, require_lake_days
 
 LAKE_TRADES = dg.AssetKey("lake_trades")
 LAKE_FUNDING = dg.AssetKey("lake_funding_rates")
@@ -41,7 +44,23 @@ def lake_market_data(context: dg.AssetExecutionContext, market_source: MarketSou
     """Synthetic source: generate each day of the window (idempotent). Lake source: require the files.
     BloFin source: fetch the window's 1m candles and funding through ccxt (resumable) and merge the
     trade recorder's finished hours; then require the files like the lake source."""
+    try:
+        meta, day_names = _fill_lake(context, market_source)
+    except (DataDirError, LakeCorrupted, LakeDataMissing, LakeWriteError) as exc:
+        # nothing a retry can fix: one clear message, the run fails, earlier data stays as it was
+        raise dg.Failure(description=str(exc), allow_retries=False) from exc
+    yield dg.MaterializeResult(asset_key=LAKE_TRADES, metadata=meta)
+    yield dg.MaterializeResult(asset_key=LAKE_FUNDING, metadata={"source": market_source.kind, "days": day_names})
+    yield dg.MaterializeResult(asset_key=LAKE_CANDLES, metadata={"source": market_source.kind, "days": day_names})
+
+
+def _fill_lake(context: dg.AssetExecutionContext, market_source: MarketSource) -> tuple[dict, list[str]]:
+    """Make the window's days present in the lake; returns (materialization metadata, day names)."""
     p = paths()
+    ensure_writable(p)
+    stale = remove_stale_temp_files(p)
+    if stale:
+        context.log.info(f"removed {stale} temp file(s) left by killed writers")
     days = window_days(*context.partition_time_window)
     day_names = [d.isoformat() for d in days]
     if market_source.kind == "synthetic":
@@ -67,9 +86,8 @@ def lake_market_data(context: dg.AssetExecutionContext, market_source: MarketSou
         meta = {"source": market_source.kind, "days": day_names, "symbols_lacking_days": str(lacking)}
     else:
         raise ValueError(f"unknown BLOFIN_SOURCE {market_source.kind!r}: use 'synthetic', 'lake' or 'blofin'")
-    yield dg.MaterializeResult(asset_key=LAKE_TRADES, metadata=meta)
-    yield dg.MaterializeResult(asset_key=LAKE_FUNDING, metadata={"source": market_source.kind, "days": day_names})
-    yield dg.MaterializeResult(asset_key=LAKE_CANDLES, metadata={"source": market_source.kind, "days": day_names})
+    require_healthy_lake(p)
+    return meta, day_names
 
 
 defs = dg.Definitions(assets=[lake_market_data])

@@ -9,15 +9,71 @@
   partition by symbol, timeframe order by bar_at_ms
 {%- endmacro %}
 
-{#- expr over the current row and the n-1 before it. -#}
+{#- The frame of a rolling window: the current row and the n-1 before it. -#}
+{% macro rolling_frame(n) -%}
+  ({{ series_order() }} rows between {{ n - 1 }} preceding and current row)
+{%- endmacro %}
+
+{#- expr over the current row and the n-1 before it. A floating-point sum/avg/stddev/variance is
+    computed by folding the frame's values in time order (rolling_fold), not by the engine's window
+    tree, whose rounding depends on where the partition starts: an incremental run, which reads
+    only the lookback before its window, then gives the same bits as a full rebuild. -#}
 {% macro rolling(expr, n) -%}
-  {{ expr }} over ({{ series_order() }} rows between {{ n - 1 }} preceding and current row)
+  {%- set m = modules.re.match('^\\s*(sum|avg|stddev_pop|stddev_samp|var_pop|var_samp)\\((.*)\\)\\s*$', expr, modules.re.S) -%}
+  {%- if m and _balanced(m.group(2)) -%}
+    {{ rolling_fold(m.group(2), m.group(1), n) }}
+  {%- else -%}
+    {{ expr }} over {{ rolling_frame(n) }}
+  {%- endif -%}
+{%- endmacro %}
+
+{#- True when the parentheses of text balance (so 'sum(a) - sum(b)' is not read as one sum). -#}
+{% macro _balanced(text) -%}
+  {%- set depth = namespace(v=0, ok=true) -%}
+  {%- for ch in text -%}
+    {%- if ch == '(' %}{% set depth.v = depth.v + 1 %}{% elif ch == ')' %}{% set depth.v = depth.v - 1 %}{% endif -%}
+    {%- if depth.v < 0 %}{% set depth.ok = false %}{% endif -%}
+  {%- endfor -%}
+  {{ return(depth.ok and depth.v == 0) }}
+{%- endmacro %}
+
+{#- aggregate(column) over the last n rows, folded in time order: same bits whatever the partition. -#}
+{% macro rolling_fold(column, aggregate, n) -%}
+  {{ return(adapter.dispatch('rolling_fold', 'blofin_stack')(column, aggregate, n)) }}
+{%- endmacro %}
+
+{% macro duckdb__rolling_fold(column, aggregate, n) -%}
+  list_aggregate(list({{ column }}) over {{ rolling_frame(n) }}, '{{ aggregate }}')
+{%- endmacro %}
+
+{#- Sum of weight x value over the last n rows, weights 1 (oldest) .. n (newest): the WMA numerator. -#}
+{% macro rolling_weighted_sum(column, n) -%}
+  {{ return(adapter.dispatch('rolling_weighted_sum', 'blofin_stack')(column, n)) }}
+{%- endmacro %}
+
+{% macro duckdb__rolling_weighted_sum(column, n) -%}
+  list_sum(list_transform(list({{ column }}) over {{ rolling_frame(n) }}, lambda x, i: x * i))
+{%- endmacro %}
+
+{#- Least-squares slope of column against time (one unit per bar) over the last n rows (TA-Lib
+    LINEARREG_SLOPE): centred weights i - (n+1)/2 over the sum of their squares n(n^2-1)/12. -#}
+{% macro rolling_linreg_slope(column, n) -%}
+  {{ return(adapter.dispatch('rolling_linreg_slope', 'blofin_stack')(column, n)) }}
+{%- endmacro %}
+
+{% macro duckdb__rolling_linreg_slope(column, n) -%}
+  list_sum(list_transform(list({{ column }}) over {{ rolling_frame(n) }}, lambda x, i: x * (i - {{ (n + 1) / 2 }})))
+    / {{ n * (n * n - 1) / 12 }}
 {%- endmacro %}
 
 {#- expr over n rows, NULL until n rows exist (the warm-up is NULL, never a partial window). -#}
 {% macro rolling_full(expr, n) -%}
-  case when count(*) over ({{ series_order() }} rows between {{ n - 1 }} preceding and current row) = {{ n }}
-    then {{ expr }} over ({{ series_order() }} rows between {{ n - 1 }} preceding and current row) end
+  {{ rolling_full_of(rolling(expr, n), n) }}
+{%- endmacro %}
+
+{#- A windowed expression over the last n rows, NULL until n rows exist. -#}
+{% macro rolling_full_of(windowed, n) -%}
+  case when count(*) over {{ rolling_frame(n) }} = {{ n }} then {{ windowed }} end
 {%- endmacro %}
 
 {#- The value n bars back in the same series (NULL during the first n bars). -#}
@@ -72,7 +128,7 @@
 
 {% macro duckdb__rolling_mean_abs_deviation(column, center, n) -%}
   list_avg(list_transform(
-      list({{ column }}) over ({{ series_order() }} rows between {{ n - 1 }} preceding and current row),
+      list({{ column }}) over {{ rolling_frame(n) }},
       lambda x: abs(x - {{ center }})
   ))
 {%- endmacro %}

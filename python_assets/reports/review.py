@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from python_assets.logs import log_event
+from python_assets.secrets import scrub
 from python_assets.reports.sections import gap_text
 
 BASE_URL_ENV, MODEL_ENV, KEY_ENV, TIMEOUT_ENV = "BLOFIN_LLM_BASE_URL", "BLOFIN_LLM_MODEL", "BLOFIN_LLM_API_KEY", "BLOFIN_LLM_TIMEOUT"
@@ -108,7 +109,7 @@ class OpenAICompatibleAnalyst:
     name: str = "openai_compatible"
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self.api_key, "***") if self.api_key else text
+        return scrub(text, (self.api_key,))
 
     def _call(self, report: dict[str, Any]) -> dict[str, Any]:
         body = {"model": self.model, "temperature": 0, "messages": [
@@ -121,8 +122,10 @@ class OpenAICompatibleAnalyst:
         with urllib.request.urlopen(req, timeout=self.timeout) as resp:
             payload = json.loads(resp.read().decode())
         content = json.loads(payload["choices"][0]["message"]["content"])
-        findings = [_finding(str(f["severity"]), str(f["topic"]), str(f["text"])) for f in content["findings"]]
-        return {"analyst": f"{self.name}:{self.model}", "findings": findings, "summary": str(content["summary"]),
+        # the provider's words are scrubbed too: one that echoes a key must not put it in the report
+        findings = [_finding(self._scrub(str(f["severity"])), self._scrub(str(f["topic"])), self._scrub(str(f["text"])))
+                    for f in content["findings"]]
+        return {"analyst": f"{self.name}:{self.model}", "findings": findings, "summary": self._scrub(str(content["summary"])),
                 "warnings": []}
 
     def review(self, report: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 import duckdb
 import numpy as np
 import pytest
-from conftest import TEST_DAYS
+from conftest import TEST_DAYS, warehouse_digest
 
 from dagster_defs.dbt.assets import dbt_build_args, partition_dbt_vars
 from dagster_defs.runner import materialize_days, partition_tags
@@ -120,6 +120,7 @@ def test_two_consecutive_partitions_produce_reports_matching_pandas(data_dir):
         assert json.loads(rows[1][1])["symbols"] == reports[second]["symbols"]
         bars_before = con.execute("select count(*) from bars_1m").fetchall()[0][0]
         backtests_before = backtest_rows(con, second)
+    tables_before = warehouse_digest(data_dir)
 
     # Every active strategy was backtested on every symbol (full window) for the partition.
     specs = active_specs()
@@ -134,6 +135,8 @@ def test_two_consecutive_partitions_produce_reports_matching_pandas(data_dir):
         assert backtest_rows(con, second) == backtests_before  # same backtests, same numbers
     rerun = json.loads((data_dir.reports / f"{second.isoformat()}.json").read_text())
     assert rerun["symbols"] == reports[second]["symbols"]
+    # every table, ledger, trials and rankings included, holds exactly the same rows (same bits)
+    assert warehouse_digest(data_dir) == tables_before
 
     assert (data_dir.data_dir / "warehouse_snapshot.duckdb").exists()
     check_ml_tables(data_dir, second)

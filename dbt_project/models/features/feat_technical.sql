@@ -27,7 +27,7 @@ windows as (
         {{ rolling_full('avg(close)', 50) }} as sma_50,
         {{ rolling_full('avg(close)', 12) }} as sma_12,
         {{ rolling_full('avg(close)', 26) }} as sma_26,
-        {{ rolling_full('sum(series_row * close)', 20) }} - (series_row - 20) * {{ rolling('sum(close)', 20) }} as wma_20_numerator,
+        {{ rolling_full_of(rolling_weighted_sum('close', 20), 20) }} as wma_20_numerator,
         {{ rolling_full('max(high)', 14) }} as highest_14,
         {{ rolling_full('min(low)', 14) }} as lowest_14,
         {{ rolling_full('avg(typical_price)', 20) }} as typical_sma_20,
@@ -39,8 +39,7 @@ windows as (
         case when prev_close is not null then greatest(high, prev_close) - least(low, prev_close) end as ult_range,
         {{ rolling_full('max(high)', 20) }} as donchian_high_20,
         {{ rolling_full('min(low)', 20) }} as donchian_low_20,
-        {#- regr_slope keeps centred co-moments: no cancellation against the large row numbers -#}
-        {{ rolling_full('regr_slope(close, series_row)', 20) }} as linreg_slope_20
+        {{ rolling_full_of(rolling_linreg_slope('close', 20), 20) }} as linreg_slope_20
     from numbered
 ),
 
