@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -59,12 +60,14 @@ def require_healthy_lake(paths: Paths) -> None:
 
 
 def remove_stale_temp_files(paths: Paths, now: float | None = None) -> int:
-    """Delete temp files (.tmp-*.inprogress) that a killed writer left over an hour ago; returns how many."""
+    """Delete what killed writers left over an hour ago: temp files (.tmp-*.inprogress) in the lake and
+    reports, staging folders (.tmp-*) of model versions; returns how many."""
     now = now if now is not None else time.time()
     removed = 0
-    for root in (paths.lake, paths.reports):
-        for f in root.rglob(".tmp-*.inprogress") if root.exists() else []:
-            if now - f.stat().st_mtime > STALE_TEMP_S:
-                f.unlink(missing_ok=True)
-                removed += 1
+    leftovers = [f for root in (paths.lake, paths.reports) if root.exists() for f in root.rglob(".tmp-*.inprogress")]
+    leftovers += [d for d in paths.models.glob("*/.tmp-*")] if paths.models.exists() else []
+    for f in leftovers:
+        if now - f.stat().st_mtime > STALE_TEMP_S:
+            shutil.rmtree(f, ignore_errors=True) if f.is_dir() else f.unlink(missing_ok=True)
+            removed += 1
     return removed

@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from python_assets.lake import write_bytes_atomic
 from python_assets.ml import metrics
 from python_assets.ml.dataset import HORIZON_BARS, Dataset
 from python_assets.ml.learners import load_learner
@@ -99,8 +100,11 @@ def train_model(spec: ModelSpec, data: Dataset, root: Path, config: TrainConfig 
     final = spec.learner(config.seed, config.threads, config.fast).fit(d.X, y)
     version = hashlib.sha256(json.dumps([spec.name, d.data_hash, code_version(), config.seed, config.fast]).encode()).hexdigest()[:12]
     directory = root / spec.name / version
-    directory.mkdir(parents=True, exist_ok=True)
-    final.save(directory)
+    # written into a staging folder and renamed into place: a killed run never leaves a half-saved version
+    staging = root / spec.name / f".tmp-{version}-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    final.save(staging)
     latest_rows = pd.DataFrame({"i": np.arange(len(data.ts)), "symbol": data.symbol, "ts": data.ts}).groupby("symbol")["i"].max()
     idx = np.sort(latest_rows.to_numpy())
     latest_pred = final.predict(data.X[idx])
@@ -110,9 +114,12 @@ def train_model(spec: ModelSpec, data: Dataset, root: Path, config: TrainConfig 
             "training_window_ms": [int(d.ts.min()), int(d.ts.max())], "training_rows": int(len(y)),
             "data_hash": d.data_hash, "code_version": code_version(), "seed": config.seed,
             "embargo_bars": config.embargo_bars, "scores": scores}
-    write_bytes_atomic(json.dumps(_clean(meta), indent=2).encode(), directory / "metadata.json")
-    oos.to_parquet(directory / "oos.parquet")
-    latest.to_parquet(directory / "latest.parquet")
+    (staging / "metadata.json").write_bytes(json.dumps(_clean(meta), indent=2).encode())
+    oos.to_parquet(staging / "oos.parquet")
+    latest.to_parquet(staging / "latest.parquet")
+    if directory.exists():  # the same version is the same data, code and seed: replaced by an identical copy
+        shutil.rmtree(directory)
+    os.replace(staging, directory)
     return TrainResult(spec.name, version, directory, scores, oos, latest)
 
 

@@ -73,7 +73,12 @@ def trade_files(draw) -> tuple[list[list[str]], list[dict | None]]:
         expect.append({"trade_id": f"id{i}", "ts": ts.value, "price": price.value, "size": size.value,
                        "side": side.value or None} if ok else None)
     order = draw(st.permutations(range(n)))  # out of time order on purpose
-    return [rows[k] for k in order], [expect[k] for k in order]
+    rows, expect = [rows[k] for k in order], [expect[k] for k in order]
+    good = [i for i, e in enumerate(expect) if e is not None]
+    for i in draw(st.lists(st.sampled_from(good), max_size=3)) if good else []:
+        rows.append(list(rows[i]))  # an exact repeat of a good row: a duplicate, neither stored twice nor quarantined
+        expect.append("duplicate")
+    return rows, expect
 
 
 def _write(path: Path, rows: list[list[str]]) -> None:
@@ -92,10 +97,12 @@ def test_ingestion_keeps_good_rows_exactly_and_quarantines_every_bad_one(case):
         path = Path(tmp) / "trades.csv"
         _write(path, rows)
         result = ingest_file(paths, path, "BTC-USDT", now=NOW)
-        good = [e for e in expect if e is not None]
+        good = [e for e in expect if isinstance(e, dict)]
+        repeats = expect.count("duplicate")
         assert result.rows_read == len(rows)
         assert result.rows_added == len(good)
-        assert result.quarantined == len(rows) - len(good)
+        assert result.duplicates == repeats
+        assert result.quarantined == len(rows) - len(good) - repeats
         assert set(result.reasons) <= REASONS
         if good:
             stored = duckdb.sql(f"select trade_id, ts, price, size, side from read_parquet('{paths.trades}/*/*/*.parquet') "

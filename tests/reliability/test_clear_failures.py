@@ -101,6 +101,10 @@ def test_temp_files_of_killed_writers_are_swept_only_when_stale(data_dir):
     old, fresh = part / ".tmp-old.inprogress", part / ".tmp-new.inprogress"
     old.write_bytes(b"half a file")
     fresh.write_bytes(b"a write in progress")
-    os.utime(old, (time.time() - 7200, time.time() - 7200))
-    assert remove_stale_temp_files(data_dir) == 1
-    assert not old.exists() and fresh.exists()
+    staging = data_dir.models / "risk_scorer" / ".tmp-abc-123"
+    staging.mkdir(parents=True)
+    (staging / "model.ubj").write_bytes(b"half a model")
+    for stale in (old, staging):
+        os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    assert remove_stale_temp_files(data_dir) == 2
+    assert not old.exists() and not staging.exists() and fresh.exists()
