@@ -216,16 +216,20 @@ def write_candles(paths: Paths, symbol: str, timeframe: str, candles: pd.DataFra
     )
 
 
-def last_stored_ms(partition_root: Path, time_col: str) -> int | None:
-    """Latest time stored under a symbol's `date=` partitions (reads only the newest day's file)."""
+def stored_range_ms(partition_root: Path, time_col: str) -> tuple[int | None, int | None]:
+    """(earliest, latest) time stored under a symbol's `date=` partitions; reads the two edge days only."""
     days = sorted(p for p in partition_root.glob("date=*") if any(p.glob("*.parquet")))
-    for day in reversed(days):
-        files = [f for f in day.glob("*.parquet") if not f.name.startswith(".")]
-        values = [pq.read_table(f, columns=[time_col]).column(0).to_numpy() for f in files]
-        values = [v for v in values if len(v)]
-        if values:
-            return int(max(v.max() for v in values))
-    return None
+
+    def edge(ordered: list[Path], pick: str) -> int | None:
+        for day in ordered:
+            values = [pq.read_table(f, columns=[time_col]).column(0).to_numpy() for f in sorted(day.glob("*.parquet"))
+                      if not f.name.startswith(".")]
+            values = [getattr(v, pick)() for v in values if len(v)]
+            if values:
+                return int(getattr(np, pick)(values))
+        return None
+
+    return edge(days, "min"), edge(list(reversed(days)), "max")
 
 
 def write_quarantine(paths: Paths, symbol: str, source_key: str, rows: pd.DataFrame) -> Path | None:

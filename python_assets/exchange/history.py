@@ -12,7 +12,7 @@ import pandas as pd
 
 from python_assets.config import Paths
 from python_assets.exchange.client import ExchangeConfig, call_with_retries, lake_symbol, resolve_market
-from python_assets.lake import last_stored_ms, now_ms, write_candles, write_funding
+from python_assets.lake import now_ms, stored_range_ms, write_candles, write_funding
 
 PAGE_LIMIT = 100  # BloFin serves at most 100 candles / funding rates a call
 FUNDING_INTERVAL_MS = 8 * 3_600_000
@@ -56,18 +56,6 @@ def missing_ranges(first: int | None, last: int | None, since: int, end: int, st
     return [(a, b) for a, b in ranges if a < b]
 
 
-def _first_stored_ms(root, time_col: str) -> int | None:
-    import pyarrow.parquet as pq
-
-    days = sorted(p for p in root.glob("date=*") if any(p.glob("*.parquet")))
-    for day in days:
-        for f in sorted(day.glob("*.parquet")):
-            col = pq.read_table(f, columns=[time_col]).column(0).to_numpy()
-            if len(col):
-                return int(col.min())
-    return None
-
-
 def raw_candle_extras(ex: ccxt.Exchange) -> dict[int, tuple[float | None, bool]]:
     """{open time: (quote volume, closed?)} from the last raw BloFin candle response, which ccxt's
     unified rows drop (index 7 volCurrencyQuote, index 8 confirm); empty for other payloads."""
@@ -83,6 +71,37 @@ def raw_candle_extras(ex: ccxt.Exchange) -> dict[int, tuple[float | None, bool]]
     return out
 
 
+@dataclass
+class _Walk:
+    """One history fetch: what to ask for a page, how to store it, and the counters."""
+
+    label: str
+    window_ms: int
+    page: Callable[[int, int], list]  # (cursor, until) -> records
+    time_of: Callable[[object], int]
+    store: Callable[[list], int]  # records -> rows new to the lake
+    requests: int = 0
+    received: int = 0
+    added: int = 0
+
+    def run(self, ranges: list[tuple[int, int]], progress: Callable[[str], None] | None) -> None:
+        """Walk each range window by window, storing every page as it arrives (what makes it resumable)."""
+        for a, b in ranges:
+            cursor = a
+            while cursor < b:
+                window_end = min(cursor + self.window_ms, b)
+                for rows in fetch_range(lambda until: self._page(cursor, until), cursor, window_end, PAGE_LIMIT, self.time_of):
+                    self.received += len(rows)
+                    self.added += self.store(rows)
+                if progress:
+                    progress(f"{self.label}: stored up to {pd.Timestamp(window_end, unit='ms', tz='UTC')}")
+                cursor = window_end
+
+    def _page(self, cursor: int, until: int) -> list:
+        self.requests += 1
+        return self.page(cursor, until)
+
+
 def fetch_ohlcv_history(ex: ccxt.Exchange, paths: Paths, symbol: str, timeframe: str, since_ms: int,
                         until_ms: int | None, cfg: ExchangeConfig, now: int | None = None,
                         progress: Callable[[str], None] | None = None) -> FetchStats:
@@ -92,36 +111,26 @@ def fetch_ohlcv_history(ex: ccxt.Exchange, paths: Paths, symbol: str, timeframe:
     now = now if now is not None else now_ms()
     end = min(until_ms if until_ms is not None else now, now) // tf_ms * tf_ms  # bars still open are left out
     since = -(-since_ms // tf_ms) * tf_ms
-    root = paths.candles / f"symbol={name}" / f"timeframe={timeframe}"
-    ranges = missing_ranges(_first_stored_ms(root, "bar_at_ms"), last_stored_ms(root, "bar_at_ms"), since, end, tf_ms)
-    requests = received = added = 0
+    first, last = stored_range_ms(paths.candles / f"symbol={name}" / f"timeframe={timeframe}", "bar_at_ms")
+    ranges = missing_ranges(first, last, since, end, tf_ms)
 
-    def call(cursor: int) -> Callable[[int], list]:
-        def page(until: int) -> list:
-            nonlocal requests
-            requests += 1
-            rows = call_with_retries(ex, lambda: ex.fetch_ohlcv(market["symbol"], timeframe, since=cursor,
-                                                                limit=PAGE_LIMIT, params={"until": until}),
-                                     cfg, f"fetch_ohlcv {market['symbol']} {timeframe} until {until}")
-            extras = raw_candle_extras(ex)
-            # a candle the exchange still calls open is left for a later run; quote volume kept when given
-            return [[*r, extras.get(r[0], (None, True))[0]] for r in rows if extras.get(r[0], (None, True))[1]]
-        return page
+    def page(cursor: int, until: int) -> list:
+        rows = call_with_retries(ex, lambda: ex.fetch_ohlcv(market["symbol"], timeframe, since=cursor, limit=PAGE_LIMIT,
+                                                            params={"until": until}),
+                                 cfg, f"fetch_ohlcv {market['symbol']} {timeframe} until {until}")
+        extras = raw_candle_extras(ex)
+        # a candle the exchange still calls open is left for a later run; quote volume kept when given
+        return [[*r, extras.get(r[0], (None, True))[0]] for r in rows if extras.get(r[0], (None, True))[1]]
 
-    for a, b in ranges:
-        cursor = a
-        while cursor < b:
-            window_end = min(cursor + PAGE_LIMIT * tf_ms, b)
-            for rows in fetch_range(call(cursor), cursor, window_end, PAGE_LIMIT, lambda r: r[0]):
-                frame = pd.DataFrame(rows, columns=["bar_at_ms", "open", "high", "low", "close", "volume", "volume_quote"])
-                frame = frame.dropna(subset=["open", "high", "low", "close"]).assign(source=cfg.exchange_id)
-                frame["volume"] = frame["volume"].fillna(0.0)
-                received += len(rows)
-                added += write_candles(paths, name, timeframe, frame).added
-            if progress:
-                progress(f"{name} {timeframe}: stored up to {pd.Timestamp(window_end, unit='ms', tz='UTC')}")
-            cursor = window_end
-    return FetchStats(name, requests, received, added, ranges[0][0] if ranges else None, end)
+    def store(rows: list) -> int:
+        frame = pd.DataFrame(rows, columns=["bar_at_ms", "open", "high", "low", "close", "volume", "volume_quote"])
+        frame = frame.dropna(subset=["open", "high", "low", "close"]).assign(source=cfg.exchange_id)
+        frame["volume"] = frame["volume"].fillna(0.0)
+        return write_candles(paths, name, timeframe, frame).added
+
+    walk = _Walk(f"{name} {timeframe}", PAGE_LIMIT * tf_ms, page, lambda r: r[0], store)
+    walk.run(ranges, progress)
+    return FetchStats(name, walk.requests, walk.received, walk.added, ranges[0][0] if ranges else None, end)
 
 
 def fetch_funding_history(ex: ccxt.Exchange, paths: Paths, symbol: str, since_ms: int, until_ms: int | None,
@@ -132,32 +141,22 @@ def fetch_funding_history(ex: ccxt.Exchange, paths: Paths, symbol: str, since_ms
     name = lake_symbol(market)
     now = now if now is not None else now_ms()
     end = min(until_ms if until_ms is not None else now + 1, now + 1)
-    root = paths.funding / f"symbol={name}"
-    ranges = missing_ranges(_first_stored_ms(root, "funding_ts"), last_stored_ms(root, "funding_ts"), since_ms, end, 1)
-    requests = received = added = 0
+    first, last = stored_range_ms(paths.funding / f"symbol={name}", "funding_ts")
+    ranges = missing_ranges(first, last, since_ms, end, 1)
 
-    def call(cursor: int) -> Callable[[int], list]:
-        def page(until: int) -> list:
-            nonlocal requests
-            requests += 1
-            return call_with_retries(ex, lambda: ex.fetch_funding_rate_history(market["symbol"], since=cursor,
-                                                                               limit=PAGE_LIMIT, params={"until": until}),
-                                     cfg, f"fetch_funding_rate_history {market['symbol']} until {until}")
-        return page
+    def page(cursor: int, until: int) -> list:
+        return call_with_retries(ex, lambda: ex.fetch_funding_rate_history(market["symbol"], since=cursor, limit=PAGE_LIMIT,
+                                                                           params={"until": until}),
+                                 cfg, f"fetch_funding_rate_history {market['symbol']} until {until}")
 
-    for a, b in ranges:
-        cursor = a
-        while cursor < b:
-            window_end = min(cursor + PAGE_LIMIT * FUNDING_INTERVAL_MS, b)
-            for rows in fetch_range(call(cursor), cursor, window_end, PAGE_LIMIT, lambda r: r["timestamp"]):
-                frame = pd.DataFrame({"funding_ts": [int(r["timestamp"]) for r in rows],
-                                      "funding_rate": [float(r["fundingRate"]) for r in rows]})
-                received += len(rows)
-                added += write_funding(paths, name, frame).added
-            if progress:
-                progress(f"{name} funding: stored up to {pd.Timestamp(window_end, unit='ms', tz='UTC')}")
-            cursor = window_end
-    return FetchStats(name, requests, received, added, ranges[0][0] if ranges else None, end)
+    def store(rows: list) -> int:
+        frame = pd.DataFrame({"funding_ts": [int(r["timestamp"]) for r in rows],
+                              "funding_rate": [float(r["fundingRate"]) for r in rows]})
+        return write_funding(paths, name, frame).added
+
+    walk = _Walk(f"{name} funding", PAGE_LIMIT * FUNDING_INTERVAL_MS, page, lambda r: r["timestamp"], store)
+    walk.run(ranges, progress)
+    return FetchStats(name, walk.requests, walk.received, walk.added, ranges[0][0] if ranges else None, end)
 
 
 def fetch_window(paths: Paths, symbols: list[str], start_ms: int, end_ms: int, cfg: ExchangeConfig,
