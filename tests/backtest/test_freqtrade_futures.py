@@ -14,19 +14,23 @@ from conftest import run_dbt, shared_file
 from dagster_defs.cli import main as cli_main
 from python_assets.backtest.engine import Costs
 from python_assets.backtest.service import run_backtest
+from python_assets.config import Paths
 from python_assets.importers import import_file
 
 FUTURES = "freqtrade/futures/"
 
 
-@pytest.fixture
-def imported(data_dir):
-    """The 5m candles and 8h funding of XRP/USDT:USDT in a fresh lake, bars and features built."""
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory):
+    """The 5m candles and 8h funding of XRP/USDT:USDT in a fresh lake, bars and features built (once)."""
     candles = shared_file(FUTURES + "XRP_USDT_USDT-5m-futures.feather")
     funding = shared_file(FUTURES + "XRP_USDT_USDT-8h-funding_rate.feather")
-    assert cli_main(["import", str(candles), str(funding)]) == 0
-    run_dbt(data_dir, "run", "--select", "+features", "stg_funding_rates")
-    return data_dir, pd.read_feather(candles), pd.read_feather(funding)
+    data_dir = Paths((tmp_path_factory.mktemp("futures") / "data").resolve())
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BLOFIN_DATA_DIR", str(data_dir.data_dir))
+        assert cli_main(["import", str(candles), str(funding)]) == 0
+        run_dbt(data_dir, "run", "--select", "+features", "stg_funding_rates")
+        yield data_dir, pd.read_feather(candles), pd.read_feather(funding)
 
 
 def test_imported_candles_become_bars_on_every_timeframe(imported):
