@@ -10,9 +10,13 @@ import sys
 
 import duckdb
 import pandas as pd
+import pytest
 from conftest import shared_file
 
 CLI = [sys.executable, "-m", "dagster_defs.cli"]
+# a minute of the whole graph: run by `make soak`; `make test` covers import -> bars -> backtest with
+# funding in tests/backtest/test_freqtrade_futures.py
+pytestmark = pytest.mark.skipif(not os.environ.get("BLOFIN_SOAK"), reason="whole-graph backfill: make soak")
 
 
 def test_backfill_on_imported_futures_candles_produces_a_report(data_dir):
