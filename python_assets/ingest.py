@@ -159,18 +159,14 @@ def read_raw(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         return _read_json_rows(path)
     if suffix in (".jsonl", ".ndjson", ".json"):
         return _read_jsonl(path)
-    if suffix == ".feather":
+    columnar = {".feather": ("Feather", pd.read_feather), ".parquet": ("Parquet", lambda f: pq.read_table(f).to_pandas()),
+                ".pq": ("Parquet", lambda f: pq.read_table(f).to_pandas())}
+    if suffix in columnar:
+        kind, read = columnar[suffix]
         try:
-            frame = pd.read_feather(path)
+            frame = read(path)
         except Exception as exc:  # pyarrow raises several types for corrupt files
-            raise IngestError(f"cannot read Feather file {path}: {exc}") from exc
-        frame["__row"] = np.arange(1, len(frame) + 1)
-        return frame, pd.DataFrame(columns=["source_row", "raw_record", "reason"])
-    if suffix in (".parquet", ".pq"):
-        try:
-            frame = pq.read_table(path).to_pandas()
-        except Exception as exc:  # pyarrow raises several types for corrupt files
-            raise IngestError(f"cannot read Parquet file {path}: {exc}") from exc
+            raise IngestError(f"cannot read {kind} file {path}: {exc}") from exc
         frame["__row"] = np.arange(1, len(frame) + 1)
         return frame, pd.DataFrame(columns=["source_row", "raw_record", "reason"])
     raise IngestError(f"unsupported file type {suffix!r} for {path}: use .csv, .parquet, .feather, .json or .jsonl")

@@ -134,7 +134,8 @@ class WriteStats:
     partitions: tuple[str, ...]
 
 
-def _read_partition(path: Path, schema: pa.Schema) -> pd.DataFrame:
+def read_partition(path: Path, schema: pa.Schema) -> pd.DataFrame:
+    """A partition file read with its schema, or an empty frame of that schema when it does not exist."""
     if not path.exists():
         return pd.DataFrame({f.name: pd.Series(dtype=f.type.to_pandas_dtype()) for f in schema})
     return pq.read_table(path, schema=schema).to_pandas()
@@ -161,7 +162,7 @@ def _merge_daily(
         d = pd.Timestamp(day).date()
         new = frame.loc[days == day, columns].drop_duplicates(subset=key_col, keep="first")
         target = partition(d)
-        old = _read_partition(target, schema)[columns]
+        old = read_partition(target, schema)[columns]
         fresh = new[~new[key_col].isin(old[key_col])]
         dupes += int((days == day).sum()) - len(fresh)
         if fresh.empty:

@@ -20,14 +20,14 @@ from python_assets.research.ranker import RankConfig
 class ResearchRunConfig(dg.Config):
     """Seeded search on the 1h features of the trailing window; a time budget caps tuning (demo 60 s)."""
 
-    seed: int = 7
-    timeframe: str = "1h"
+    seed: int = ResearchConfig.seed
+    timeframe: str = ResearchConfig.timeframe
     lookback_days: int = 30
-    trials_per_design: int = 12
-    new_designs_max: int = 30
-    budget_seconds: float = 60.0
-    min_trades: int = 5
-    archive_days: int = 3
+    trials_per_design: int = ResearchConfig.trials_per_design
+    new_designs_max: int = ResearchConfig.new_designs_max
+    budget_seconds: float = ResearchConfig.budget_seconds
+    min_trades: int = RankConfig.min_trades
+    archive_days: int = RankConfig.archive_days
 
     def research(self) -> ResearchConfig:
         return ResearchConfig(seed=self.seed, timeframe=self.timeframe, trials_per_design=self.trials_per_design,

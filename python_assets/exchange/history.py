@@ -11,7 +11,8 @@ import ccxt
 import pandas as pd
 
 from python_assets.config import Paths
-from python_assets.exchange.client import ExchangeConfig, call_with_retries, lake_symbol, resolve_market
+from python_assets.exchange.client import ExchangeConfig, call_with_retries, lake_symbol, make_exchange, resolve_market
+from python_assets.exchange.recorder import merge_closed_hours
 from python_assets.lake import now_ms, stored_range_ms, write_candles, write_funding
 
 PAGE_LIMIT = 100  # BloFin serves at most 100 candles / funding rates a call
@@ -119,8 +120,12 @@ def fetch_ohlcv_history(ex: ccxt.Exchange, paths: Paths, symbol: str, timeframe:
                                                             params={"until": until}),
                                  cfg, f"fetch_ohlcv {market['symbol']} {timeframe} until {until}")
         extras = raw_candle_extras(ex)
-        # a candle the exchange still calls open is left for a later run; quote volume kept when given
-        return [[*r, extras.get(r[0], (None, True))[0]] for r in rows if extras.get(r[0], (None, True))[1]]
+        out = []
+        for r in rows:
+            quote, closed = extras.get(r[0], (None, True))
+            if closed:  # a candle the exchange still calls open is left for a later run
+                out.append([*r, quote])
+        return out
 
     def store(rows: list) -> int:
         frame = pd.DataFrame(rows, columns=["bar_at_ms", "open", "high", "low", "close", "volume", "volume_quote"])
@@ -163,9 +168,6 @@ def fetch_window(paths: Paths, symbols: list[str], start_ms: int, end_ms: int, c
                  timeframe: str = "1m") -> dict[str, dict[str, int]]:
     """A partition's worth of exchange data per symbol: candles and funding of [start, end), and the
     recorder's finished hours merged into the trades lake. What the Dagster ingest asset runs."""
-    from python_assets.exchange.client import make_exchange
-    from python_assets.exchange.recorder import merge_closed_hours
-
     ex = make_exchange(cfg)
     out: dict[str, dict[str, int]] = {}
     for symbol in symbols:

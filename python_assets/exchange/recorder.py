@@ -21,11 +21,10 @@ from pathlib import Path
 import ccxt
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from python_assets.config import Paths
 from python_assets.exchange.client import ExchangeConfig, call_with_retries, lake_symbol, resolve_market
-from python_assets.lake import write_table_atomic, write_trades
+from python_assets.lake import read_partition, write_table_atomic, write_trades
 
 HOUR_MS = 3_600_000
 LIVE_SCHEMA = pa.schema([("trade_id", pa.string()), ("ts", pa.int64()), ("price", pa.float64()),
@@ -56,9 +55,7 @@ def merged_file(path: Path) -> Path:
 
 
 def _read(path: Path) -> pd.DataFrame:
-    if not path.exists():
-        return pd.DataFrame({f.name: pd.Series(dtype=f.type.to_pandas_dtype()) for f in LIVE_SCHEMA})
-    return pq.read_table(path, schema=LIVE_SCHEMA).to_pandas()
+    return read_partition(path, LIVE_SCHEMA)
 
 
 def _union(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
