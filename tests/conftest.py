@@ -13,6 +13,7 @@ import pytest
 
 from python_assets.config import DBT_PROJECT_DIR, Paths
 
+CLI = [sys.executable, "-m", "dagster_defs.cli"]  # the blofin-stack command, run as a subprocess
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 

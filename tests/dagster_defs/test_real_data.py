@@ -6,14 +6,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import duckdb
 import pandas as pd
 import pytest
-from conftest import shared_file
+from conftest import CLI, shared_file
 
-CLI = [sys.executable, "-m", "dagster_defs.cli"]
 # a minute of the whole graph: run by `make soak`; `make test` covers import -> bars -> backtest with
 # funding in tests/backtest/test_freqtrade_futures.py
 pytestmark = pytest.mark.skipif(not os.environ.get("BLOFIN_SOAK"), reason="whole-graph backfill: make soak")

@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import CLI
 from fake_blofin import FakeBlofin, candle, funding_rate
 
 from python_assets.config import Paths
@@ -19,7 +19,6 @@ from python_assets.exchange.client import ExchangeConfig, FetchError, make_excha
 from python_assets.exchange.history import fetch_funding_history, fetch_ohlcv_history, missing_ranges
 
 DAY = 86_400_000
-CLI = [sys.executable, "-m", "dagster_defs.cli"]
 
 
 def stored_candles(paths: Paths) -> list[tuple]:

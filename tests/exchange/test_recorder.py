@@ -6,18 +6,16 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import duckdb
 import pandas as pd
+from conftest import CLI
 from fake_blofin import FakeBlofin
 
 from python_assets.config import Paths
 from python_assets.exchange.client import ExchangeConfig, make_exchange
 from python_assets.exchange.recorder import HOUR_MS, TradeRecorder, hour_file, merge_closed_hours, run_recorders
-
-CLI = [sys.executable, "-m", "dagster_defs.cli"]
 
 
 class Clock:

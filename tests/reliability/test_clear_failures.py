@@ -13,6 +13,7 @@ from datetime import date
 import dagster as dg
 import pyarrow.parquet as pq
 import pytest
+from conftest import CLI
 
 from dagster_defs.ingest.assets import lake_market_data
 from dagster_defs.resources import MarketSource
@@ -20,7 +21,6 @@ from python_assets import lake
 from python_assets.lake import LakeWriteError, trades_partition, write_trades
 from python_assets.market import generate_market_day
 
-CLI = [sys.executable, "-m", "dagster_defs.cli"]
 DAY = date(2025, 3, 10)
 
 

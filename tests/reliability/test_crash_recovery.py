@@ -14,19 +14,17 @@ import signal
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import report_digest, warehouse_digest
+from conftest import CLI, report_digest, warehouse_digest
 
 from python_assets.config import REPO_ROOT as REPO
 from python_assets.config import Paths
 
 DAY, FIRST = "2025-03-10", "2025-03-07"
-CLI = [sys.executable, "-m", "dagster_defs.cli"]
 KILL_POINTS = {  # a line of the run's log (Dagster events, dbt output) after which the run is killed
     "ingestion": "lake_market_data - STEP_START",
     "dbt": "START sql incremental model main.bars_15m",
