@@ -15,7 +15,6 @@ from dagster_defs.cli import main as cli_main
 from python_assets.backtest.engine import Costs
 from python_assets.backtest.service import run_backtest
 from python_assets.config import Paths
-from python_assets.importers import import_file
 
 FUTURES = "freqtrade/futures/"
 
