@@ -17,7 +17,7 @@ from python_assets.backtest.runner import TIMEFRAME_MS
 from python_assets.config import paths
 from python_assets.lake import write_bytes_atomic
 from python_assets.logs import log_event
-from python_assets.ml.dataset import export_training_set, load_dataset, numeric_features
+from python_assets.ml.dataset import HORIZON_BARS, export_training_set, load_dataset, numeric_features
 from python_assets.ml.ensembles import build_ensembles
 from python_assets.ml.models import MODELS
 from python_assets.ml.store import write_results
@@ -69,7 +69,7 @@ def ml_features_do_not_leak(context: dg.AssetCheckExecutionContext) -> dg.AssetC
     day = max(p.name for p in paths().ml_runs.iterdir() if (p / "training.parquet").exists())
     meta = json.loads(_features_file(day).read_text())
     data = load_dataset(_training_file(day), meta["features"], TIMEFRAME_MS.get(meta["timeframe"], 300_000))
-    leaks = leakage_report(data.X, data.features, data.labels)
+    leaks = leakage_report(data, HORIZON_BARS)
     return dg.AssetCheckResult(passed=not leaks, metadata={"leaking": json.dumps(leaks), "day": day})
 
 

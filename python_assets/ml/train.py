@@ -19,7 +19,8 @@ from python_assets.ml import metrics
 from python_assets.ml.dataset import HORIZON_BARS, Dataset
 from python_assets.ml.learners import load_learner
 from python_assets.ml.models import ModelSpec
-from python_assets.ml.validation import LeakageError, check_leakage, embargo_respected, purged_walk_forward
+from python_assets.ml.validation import (LeakageError, check_leakage, embargo_respected, label_known_at,
+                                         purged_walk_forward)
 from python_assets.version import code_version
 
 
@@ -70,7 +71,8 @@ def train_model(spec: ModelSpec, data: Dataset, root: Path, config: TrainConfig 
     labelled = np.flatnonzero(np.isfinite(y_all))
     d = data.subset(labelled)
     y = y_all[labelled]
-    leaks = check_leakage(d.X, d.features, y)
+    past = label_known_at(y_all, data.ts, data.symbol, HORIZON_BARS * data.bar_ms)[labelled]
+    leaks = check_leakage(d.X, d.features, y, past)
     if leaks:
         raise LeakageError(f"{spec.name}: feature(s) {leaks} track the forward label {spec.label}: not known at t")
     horizon_ms = HORIZON_BARS * data.bar_ms

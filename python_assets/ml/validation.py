@@ -3,8 +3,14 @@ label horizon, so no training label overlaps a test bar; plus the leakage check.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+import pandas as pd
 from scipy.stats import rankdata
+
+if TYPE_CHECKING:
+    from python_assets.ml.dataset import Dataset
 
 
 class LeakageError(RuntimeError):
@@ -47,33 +53,50 @@ def rank(a: np.ndarray) -> np.ndarray:
     return rankdata(a)
 
 
-def check_leakage(X: np.ndarray, features: list[str], label: np.ndarray, threshold: float = 0.9) -> list[str]:
-    """Features that track a forward label too closely to be known at t: |rank correlation| >=
-    threshold, or for a binary label a separation 2|AUC - 0.5| >= threshold (a rank correlation
-    with a 0/1 label cannot exceed ~0.87, so it would miss a leaked return)."""
-    ok = np.isfinite(label)
-    binary = np.unique(label[ok]).size == 2
+def label_known_at(label: np.ndarray, ts: np.ndarray, symbol: np.ndarray, lag_ms: int) -> np.ndarray:
+    """The same symbol's label lag_ms earlier (NaN where absent): with lag_ms = the horizon, a value
+    whose window has closed at t, so a causal feature may track it as closely as it likes."""
+    s = pd.Series(label, index=pd.MultiIndex.from_arrays([symbol, ts]))
+    return s.reindex(pd.MultiIndex.from_arrays([symbol, ts - lag_ms])).to_numpy(dtype=np.float64)
+
+
+def _strength(col: np.ndarray, label: np.ndarray) -> float | None:
+    """|rank correlation|, or 2|AUC - 0.5| for a binary label; None on fewer than 30 usable rows."""
+    m = np.isfinite(label) & np.isfinite(col)
+    if m.sum() < 30:
+        return None
+    a, b = rank(col[m]), label[m]
+    if np.unique(b).size == 2:
+        pos = b == b.max()
+        n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+        return 2 * abs((a[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg) - 0.5)
+    rb = rank(b)
+    sa, sb = a.std(), rb.std()
+    return abs(np.mean((a - a.mean()) * (rb - rb.mean())) / (sa * sb)) if sa > 0 and sb > 0 else 0.0
+
+
+def check_leakage(X: np.ndarray, features: list[str], label: np.ndarray, past: np.ndarray | None = None,
+                  threshold: float = 0.9, margin: float = 0.02) -> list[str]:
+    """Features that track a forward label too closely to be known at t: strength (|rank correlation|,
+    or 2|AUC - 0.5| for a binary label, which a rank correlation with 0/1 caps near 0.87) >= threshold
+    and, when the label's already-closed value `past` is given, more than `margin` above the
+    feature's strength against that. A persistent label (volatility clusters) lets honest features
+    reach 0.9 against the future; they then match the past at least as well, a leaked one does not."""
     leaks = []
     for j, name in enumerate(features):
         col = X[:, j].astype(np.float64)
-        m = ok & np.isfinite(col)
-        if m.sum() < 30:
+        ahead = _strength(col, label)
+        if ahead is None or ahead < threshold:
             continue
-        a, b = rank(col[m]), label[m]
-        if binary:
-            pos = b == b.max()
-            n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-            strength = 2 * abs((a[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg) - 0.5)
-        else:
-            rb = rank(b)
-            sa, sb = a.std(), rb.std()
-            strength = abs(np.mean((a - a.mean()) * (rb - rb.mean())) / (sa * sb)) if sa > 0 and sb > 0 else 0.0
-        if strength >= threshold:
+        behind = _strength(col, past) if past is not None else None
+        if behind is None or ahead - behind > margin:
             leaks.append(name)
     return leaks
 
 
-def leakage_report(X: np.ndarray, features: list[str], labels: dict[str, np.ndarray]) -> dict[str, list[str]]:
+def leakage_report(data: "Dataset", horizon_bars: int) -> dict[str, list[str]]:
     """{label: leaking features} over every label; empty when the training set is clean."""
-    found = {name: check_leakage(X, features, y) for name, y in labels.items()}
+    lag = horizon_bars * data.bar_ms
+    found = {name: check_leakage(data.X, data.features, y, label_known_at(y, data.ts, data.symbol, lag))
+             for name, y in data.labels.items()}
     return {k: v for k, v in found.items() if v}

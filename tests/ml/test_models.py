@@ -7,14 +7,16 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from python_assets.ml.dataset import Dataset
+from python_assets.ml.dataset import HORIZON_BARS, Dataset
 from python_assets.ml.learners import load_learner
 from python_assets.ml.metrics import classification, regression
 from python_assets.ml.models import MODELS
 from python_assets.ml.train import TrainConfig, train_model
-from python_assets.ml.validation import (LeakageError, embargo_respected, leakage_report, purged_walk_forward)
+from python_assets.ml.validation import (LeakageError, check_leakage, embargo_respected, label_known_at, leakage_report,
+                                         purged_walk_forward)
 
 BAR_MS = 300_000
 HORIZON_MS = 12 * BAR_MS
@@ -82,8 +84,8 @@ def test_a_label_shifted_into_the_features_is_caught(tmp_path):
     leak = data.labels["fwd_return_12"].astype(np.float32)[:, None]
     leaky = Dataset(np.hstack([data.X, leak]), [*data.features, "future_return"], data.labels, data.ts,
                     data.symbol, data.timeframe, data.bar_ms, data.baseline_vol)
-    assert leakage_report(data.X, data.features, data.labels) == {}
-    report = leakage_report(leaky.X, leaky.features, leaky.labels)
+    assert leakage_report(data, HORIZON_BARS) == {}
+    report = leakage_report(leaky, HORIZON_BARS)
     assert report["fwd_return_12"] == ["future_return"] and "fwd_direction_12" in report
     with pytest.raises(LeakageError, match="future_return"):
         train_model(MODELS["direction_predictor"], leaky, tmp_path, TrainConfig(n_folds=2, fast=True))
@@ -123,3 +125,23 @@ def test_metrics_match_scikit_learn():
     r = regression(t, f)
     assert r["r2"] == pytest.approx(sk.r2_score(t, f), rel=1e-12)
     assert r["mae"] == pytest.approx(sk.mean_absolute_error(t, f), rel=1e-12)
+
+
+def test_a_persistent_label_does_not_flag_honest_features_but_still_catches_its_own_leak():
+    """Volatility clusters: trailing volatility rank-correlates ~0.95 with the next 12 bars' volatility,
+    above the 0.9 threshold. It correlates even more with the volatility of the 12 bars just closed,
+    so it is not a leak; the forward label copied into the features still is."""
+    rng = np.random.default_rng(3)
+    n, h = 6000, HORIZON_BARS
+    regime = np.exp(3 * np.cumsum(rng.normal(0, 1, n)) / np.sqrt(n))  # log volatility: a random walk
+    r = rng.normal(0, 0.001, n) * regime
+    sq = pd.Series(r ** 2)
+    fwd_vol = np.sqrt(sq[::-1].rolling(h).sum()[::-1].shift(-1)).to_numpy()
+    trailing = np.sqrt(sq.rolling(20).mean()).to_numpy()
+    ts = np.arange(n, dtype=np.int64) * BAR_MS
+    X = np.column_stack([trailing, fwd_vol]).astype(np.float32)
+    data = Dataset(X, ["trailing_vol_20", "future_vol"], {"fwd_realized_vol_12": fwd_vol}, ts,
+                   np.array(["S"] * n), "5m", BAR_MS, np.ones(n))
+    y, past = fwd_vol, label_known_at(fwd_vol, ts, data.symbol, h * BAR_MS)
+    assert check_leakage(X[:, :1], ["trailing_vol_20"], y) == ["trailing_vol_20"]  # the bare threshold would flag it
+    assert leakage_report(data, h) == {"fwd_realized_vol_12": ["future_vol"]}
