@@ -42,6 +42,11 @@
   {{ return(adapter.dispatch('rolling_fold', 'blofin_stack')(column, aggregate, n)) }}
 {%- endmacro %}
 
+{#- Other engines: the window aggregate itself (exact up to the engine's summation order). -#}
+{% macro default__rolling_fold(column, aggregate, n) -%}
+  {{ aggregate }}({{ column }}) over {{ rolling_frame(n) }}
+{%- endmacro %}
+
 {% macro duckdb__rolling_fold(column, aggregate, n) -%}
   list_aggregate(list({{ column }}) over {{ rolling_frame(n) }}, '{{ aggregate }}')
 {%- endmacro %}
@@ -49,6 +54,10 @@
 {#- Sum of weight x value over the last n rows, weights 1 (oldest) .. n (newest): the WMA numerator. -#}
 {% macro rolling_weighted_sum(column, n) -%}
   {{ return(adapter.dispatch('rolling_weighted_sum', 'blofin_stack')(column, n)) }}
+{%- endmacro %}
+
+{% macro default__rolling_weighted_sum(column, n) -%}
+  ({% for k in range(n) %}{{ n - k }} * {{ lag_by(column, k) if k else column }}{{ ' + ' if not loop.last }}{% endfor %})
 {%- endmacro %}
 
 {% macro duckdb__rolling_weighted_sum(column, n) -%}
@@ -59,6 +68,11 @@
     LINEARREG_SLOPE): centred weights i - (n+1)/2 over the sum of their squares n(n^2-1)/12. -#}
 {% macro rolling_linreg_slope(column, n) -%}
   {{ return(adapter.dispatch('rolling_linreg_slope', 'blofin_stack')(column, n)) }}
+{%- endmacro %}
+
+{% macro default__rolling_linreg_slope(column, n) -%}
+  ({% for k in range(n) %}{{ n - k - (n + 1) / 2 }} * {{ lag_by(column, k) if k else column }}{{ ' + ' if not loop.last }}{% endfor %})
+    / {{ n * (n * n - 1) / 12 }}
 {%- endmacro %}
 
 {% macro duckdb__rolling_linreg_slope(column, n) -%}
@@ -113,6 +127,11 @@
   {{ return(adapter.dispatch('rolling_percent_rank', 'blofin_stack')(column, n)) }}
 {%- endmacro %}
 
+{% macro default__rolling_percent_rank(column, n) -%}
+  case when count({{ column }}) over {{ rolling_frame(n) }} = {{ n }}
+    then ({% for k in range(n) %}case when {{ lag_by(column, k) if k else column }} <= {{ column }} * (1 + 1e-9) then 1 else 0 end{{ ' + ' if not loop.last }}{% endfor %}) / {{ n }}.0 end
+{%- endmacro %}
+
 {% macro duckdb__rolling_percent_rank(column, n) -%}
   case when count({{ column }}) over ({{ series_order() }} rows between {{ n - 1 }} preceding and current row) = {{ n }}
     then len(list_filter(
@@ -124,6 +143,11 @@
 {#- Mean absolute deviation of the last n values of column from center (TA-Lib CCI's divisor). -#}
 {% macro rolling_mean_abs_deviation(column, center, n) -%}
   {{ return(adapter.dispatch('rolling_mean_abs_deviation', 'blofin_stack')(column, center, n)) }}
+{%- endmacro %}
+
+{% macro default__rolling_mean_abs_deviation(column, center, n) -%}
+  ({% for k in range(n) %}coalesce(abs({{ lag_by(column, k) if k else column }} - {{ center }}), 0){{ ' + ' if not loop.last }}{% endfor %})
+    / nullif(count({{ column }}) over {{ rolling_frame(n) }}, 0)
 {%- endmacro %}
 
 {% macro duckdb__rolling_mean_abs_deviation(column, center, n) -%}
@@ -138,6 +162,15 @@
   {{ return(adapter.dispatch('rows_since_extreme', 'blofin_stack')(column, n, extreme)) }}
 {%- endmacro %}
 
+{#- The smallest k whose value k rows back equals the frame's extreme: the latest one on ties. -#}
+{% macro default__rows_since_extreme(column, n, extreme) -%}
+  case
+    {%- for k in range(n + 1) %}
+    when {{ lag_by(column, k) if k else column }} = {{ extreme }}({{ column }}) over ({{ series_order() }} rows between {{ n }} preceding and current row) then {{ k }}
+    {%- endfor %}
+  end
+{%- endmacro %}
+
 {% macro duckdb__rows_since_extreme(column, n, extreme) -%}
   series_row - {{ 'arg_max' if extreme == 'max' else 'arg_min' }}(series_row, {{ 'struct_pack(v := ' ~ column ~ ', r := series_row)' if extreme == 'max' else 'struct_pack(v := ' ~ column ~ ', r := -series_row)' }})
     over ({{ series_order() }} rows between {{ n }} preceding and current row)
@@ -147,6 +180,19 @@
     bar closed (higher bar open + width <= lower bar open + width): never a bar still forming. -#}
 {% macro join_last_closed(lower, higher) -%}
   {{ return(adapter.dispatch('join_last_closed', 'blofin_stack')(lower, higher)) }}
+{%- endmacro %}
+
+{#- Other engines: a range join on [closes_at_ms, next bar's closes_at_ms) of the higher bars. -#}
+{% macro default__join_last_closed(lower, higher) -%}
+  left join (
+    select
+        h.*,
+        lead(h.closes_at_ms, 1, 9223372036854775807) over (partition by h.symbol order by h.closes_at_ms) as next_closes_at_ms
+    from {{ higher }} as h
+  ) as {{ higher }}
+    on {{ lower }}.symbol = {{ higher }}.symbol
+   and {{ lower }}.closes_at_ms >= {{ higher }}.closes_at_ms
+   and {{ lower }}.closes_at_ms < {{ higher }}.next_closes_at_ms
 {%- endmacro %}
 
 {% macro duckdb__join_last_closed(lower, higher) -%}

@@ -4,6 +4,15 @@
   {%- if not execute -%}
     {{ return(true) }}
   {%- endif -%}
+  {{ return(adapter.dispatch('lake_has_files', 'blofin_stack')(relative_glob)) }}
+{%- endmacro %}
+
+{#- Engines without a SQL glob (Spark, Trino) read a lake that the ingestion jobs keep populated. -#}
+{% macro default__lake_has_files(relative_glob) -%}
+  {{ return(true) }}
+{%- endmacro %}
+
+{% macro duckdb__lake_has_files(relative_glob) -%}
   {%- set query -%}
     select count(*) from glob('{{ lake_dir() }}/{{ relative_glob }}')
   {%- endset -%}

@@ -50,16 +50,16 @@ select
     backtest_id,
     count(*) as bars,
     min(bar_at_ms) as first_bar_ms,
-    max(bar_at_ms) + any_value(bar_ms) as end_ms,
-    any_value(bar_ms) as bar_ms,
-    any_value(initial_equity) as initial_equity,
-    arg_max(equity, bar_at_ms) as final_equity,
+    max(bar_at_ms) + max(bar_ms) as end_ms,
+    max(bar_ms) as bar_ms,
+    max(initial_equity) as initial_equity,
+    {{ last_by('equity', 'bar_at_ms') }} as final_equity,
     avg(bar_return) as mean_bar_return,
     stddev_samp(bar_return) as stddev_bar_return,
     sqrt(avg(power(least(bar_return, 0), 2))) as downside_deviation,
     least(min(drawdown), 0) as max_drawdown,
     max(bar_at_ms + bar_ms - peak_at_ms) as max_drawdown_duration_ms,
     avg(case when position <> 0 then 1.0 else 0.0 end) as exposure,
-    arg_max(close, bar_at_ms) / arg_min(open, bar_at_ms) - 1 as buy_and_hold_return
+    {{ last_by('close', 'bar_at_ms') }} / {{ first_by('open', 'bar_at_ms') }} - 1 as buy_and_hold_return
 from underwater
 group by backtest_id

@@ -56,8 +56,8 @@ select
     sum(fees) as fees_paid,
     sum(funding) as funding_paid,
     avg(holding_ms) / 3600000.0 as avg_holding_hours,
-    any_value(l.max_consecutive_wins) as max_consecutive_wins,
-    any_value(l.max_consecutive_losses) as max_consecutive_losses
+    max(l.max_consecutive_wins) as max_consecutive_wins,
+    max(l.max_consecutive_losses) as max_consecutive_losses
 from trades as t
 inner join longest as l using (backtest_id)
 group by t.backtest_id

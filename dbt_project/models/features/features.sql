@@ -11,7 +11,8 @@ bars as (
 select
     bars.*,
     {% for family in ['feat_price', 'feat_volume', 'feat_volatility', 'feat_technical', 'feat_recursive', 'feat_regime', 'feat_htf_context'] %}
-    {{ family }}.* exclude (symbol, timeframe, bar_at_ms{% if family != 'feat_recursive' %}, bar_at, bar_date{% endif %}){% if not loop.last %},{% endif %}
+    {%- set keys = ['symbol', 'timeframe', 'bar_at_ms'] if family == 'feat_recursive' else ['symbol', 'timeframe', 'bar_at_ms', 'bar_at', 'bar_date'] %}
+    {{ star_except(ref(family), family, keys) }}{% if not loop.last %},{% endif %}
     {% endfor %}
 from bars
 {% for family in ['feat_price', 'feat_volume', 'feat_volatility', 'feat_technical', 'feat_recursive', 'feat_regime', 'feat_htf_context'] %}

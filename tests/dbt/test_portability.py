@@ -1,0 +1,163 @@
+"""The dbt project stays portable: DuckDB-only SQL lives only in `duckdb__` implementations of
+dispatched macros, so the models can run on Spark or Trino by adding `spark__`/`trino__` versions.
+
+The scan lists every function DuckDB knows (duckdb_functions()) that is not on the short list of
+functions with the same name and meaning in ANSI SQL, Spark SQL and Trino, plus DuckDB-only syntax
+(`::` casts, `* exclude`, lambdas, ASOF joins, ...), in the SQL of every model and macro once the
+`duckdb__` macro bodies, Jinja, comments and string literals are taken out.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from python_assets.config import DBT_PROJECT_DIR
+
+# Same name, arguments and meaning in DuckDB, Spark SQL (3.4+) and Trino.
+PORTABLE_FUNCTIONS = frozenset("""
+    abs avg ceil ceiling coalesce corr count covar_pop covar_samp cume_dist dense_rank exp
+    first_value floor greatest lag last_value lead least ln lower max max_by min min_by mod
+    nullif ntile percent_rank pow power rank round row_number sign sqrt stddev_pop stddev_samp
+    sum upper var_pop var_samp filter
+""".split())
+
+DUCKDB_SYNTAX = {
+    "'::' cast": r"::",
+    "select * exclude": r"\bexclude\s*\(",
+    "qualify": r"\bqualify\b",
+    "asof join": r"\basof\b",
+    "lambda": r"\blambda\b|->",
+    "union by name": r"\bby\s+name\b",
+    "positional join": r"\bpositional\s+join\b",
+    "using sample": r"\busing\s+sample\b",
+}
+
+
+def duckdb_function_names() -> frozenset[str]:
+    with duckdb.connect() as con:
+        return frozenset(r[0].lower() for r in con.execute("select distinct function_name from duckdb_functions()").fetchall())
+
+
+def dispatched_macros_in(text: str) -> set[str]:
+    """Names X of macros that route through adapter.dispatch('X', ...)."""
+    return set(re.findall(r"adapter\.dispatch\(\s*'(\w+)'", text))
+
+
+def dispatched_macros(sql_files: list[Path]) -> set[str]:
+    return dispatched_macros_in("\n".join(p.read_text() for p in sql_files))
+
+
+def strip_allowed(text: str, dispatched: set[str]) -> str:
+    """The SQL a non-DuckDB adapter would run: duckdb__ bodies of dispatched macros, Jinja tags,
+    comments and string literals removed."""
+    def drop_duckdb_body(m: re.Match) -> str:
+        return " " if m.group(1) in dispatched else m.group(0)
+
+    text = re.sub(r"\{%-?\s*macro\s+duckdb__(\w+).*?\{%-?\s*endmacro\s*-?%\}", drop_duckdb_body, text, flags=re.S)
+    text = re.sub(r"\{#.*?#\}", " ", text, flags=re.S)
+    text = re.sub(r"\{\{.*?\}\}|\{%.*?%\}", " ", text, flags=re.S)
+    text = re.sub(r"--[^\n]*", " ", text)
+    return re.sub(r"'[^']*'", "''", text)
+
+
+def duckdb_only_uses(text: str, known: frozenset[str], dispatched: set[str]) -> list[str]:
+    """'name' for each DuckDB-only function or syntax the text uses outside duckdb__ macros."""
+    sql = strip_allowed(text, dispatched)
+    found = {m.group(1).lower() for m in re.finditer(r"\b([a-z_][a-z0-9_]*)\s*\(", sql, flags=re.I)}
+    hits = sorted(f"{name}()" for name in found if name in known and name not in PORTABLE_FUNCTIONS)
+    hits += [label for label, pattern in DUCKDB_SYNTAX.items() if re.search(pattern, sql, flags=re.I)]
+    return hits
+
+
+def project_sql() -> list[Path]:
+    return sorted([*DBT_PROJECT_DIR.glob("models/**/*.sql"), *DBT_PROJECT_DIR.glob("macros/**/*.sql")])
+
+
+def test_no_duckdb_only_sql_outside_dispatched_macros():
+    files = project_sql()
+    known, dispatched = duckdb_function_names(), dispatched_macros(files)
+    offenders = {str(p.relative_to(DBT_PROJECT_DIR)): hits for p in files
+                 if (hits := duckdb_only_uses(p.read_text(), known, dispatched))}
+    assert not offenders, f"DuckDB-only SQL outside duckdb__ dispatched macros: {offenders}"
+
+
+def test_every_duckdb_implementation_has_a_portable_default():
+    files = project_sql()
+    text = "\n".join(p.read_text() for p in files)
+    duck = set(re.findall(r"macro\s+duckdb__(\w+)", text))
+    default = set(re.findall(r"macro\s+default__(\w+)", text))
+    assert duck, "expected dispatched duckdb__ macros"
+    assert duck <= dispatched_macros(files), f"duckdb__ macros nobody dispatches to: {duck - dispatched_macros(files)}"
+    assert duck <= default, f"no default__ for: {duck - default}"
+
+
+@pytest.mark.parametrize("snippet, expected", [
+    ("select epoch_ms(ts) from t", ["epoch_ms()"]),
+    ("select x::bigint, list_sum(l) from t", ["list_sum()", "'::' cast"]),
+    ("select a.* exclude (b) from a", ["select * exclude"]),
+    ("select sum(x), ln(y), lag(x) over (order by t) from t", []),
+    ("{% macro f(x) %}{{ return(adapter.dispatch('f', 'p')(x)) }}{% endmacro %}"
+     "{% macro default__f(x) %}min_by(x, y){% endmacro %}"
+     "{% macro duckdb__f(x) %}arg_min(x, y)::int{% endmacro %}", []),
+    ("{% macro duckdb__g(x) %}arg_min(x, y){% endmacro %}", ["arg_min()"]),  # not dispatched: counts
+    ("select 'epoch_ms(' as s -- list_sum(x)\n from t", []),
+])
+def test_the_scan_catches_duckdb_only_sql(snippet, expected):
+    dispatched = dispatched_macros_in(snippet)
+    assert duckdb_only_uses(snippet, duckdb_function_names(), dispatched) == expected
+
+
+
+
+PAIRS = {  # name: (macro, call arguments, window rows); each runs as duckdb__ and as default__
+    "fold_avg": ("rolling_fold", "'close', 'avg', 5", 5),
+    "fold_stddev": ("rolling_fold", "'close', 'stddev_samp', 7", 7),
+    "weighted_sum": ("rolling_weighted_sum", "'close', 6", 6),
+    "linreg_slope": ("rolling_linreg_slope", "'close', 6", 6),
+    "percent_rank": ("rolling_percent_rank", "'high', 9", 9),
+    "mean_abs_dev": ("rolling_mean_abs_deviation", "'close', 'center', 5", 5),
+    "since_high": ("rows_since_extreme", "'high', 6, 'max'", 7),
+    "since_low": ("rows_since_extreme", "'high', 6, 'min'", 7),
+}
+
+SERIES = """with bars as (
+    select 'S' || (i % 2) as symbol, '1m' as timeframe, (i // 2) * 60000 as bar_at_ms, i // 2 + 1 as series_row,
+           100 + 5 * sin(i * 0.37) + (i % 7) as close, round(100 + 5 * sin(i * 0.37)) as high, 100.0 + (i % 5) as center
+    from range(400) as t(i)
+)"""
+
+# Higher bars every 7 s with gaps (every third missing), lower bars closing every second.
+TWO_TIMEFRAMES = """with lower as (select 'S' || (i % 2) as symbol, i * 1000 as closes_at_ms from range(60) as t(i)),
+higher as (select 'S' || (i % 2) as symbol, i * 7000 as closes_at_ms, i as val from range(10) as t(i) where i % 3 <> 1)"""
+
+
+def test_portable_defaults_give_the_duckdb_results(tmp_path):
+    """Every default__ window macro (what Spark/Trino would run) computes what its duckdb__ twin does:
+    both compiled by dbt and run here on the same series (warm-up rows, where the DuckDB list forms
+    use partial windows, are left out)."""
+    from python_assets.config import Paths
+    from tests.conftest import run_dbt
+
+    cols = ", ".join(f"{{{{ context['{impl}__{macro}']({args}) }}}} as {impl}_{name}"
+                     for name, (macro, args, _) in PAIRS.items() for impl in ("duckdb", "default"))
+    joins = [f"{TWO_TIMEFRAMES} select lower.symbol, lower.closes_at_ms, higher.val from lower "
+             f"{{{{ context['{impl}__join_last_closed']('lower', 'higher') }}}}" for impl in ("duckdb", "default")]
+    template = ";\n".join([f"{SERIES} select symbol, series_row, {cols} from bars", *joins])
+    compiled = run_dbt(Paths(tmp_path), "compile", "--quiet", "--inline", template).stdout
+    windows, duck_join, port_join = [s for s in compiled.split(";") if s.strip()]
+    with duckdb.connect() as con:
+        frame = con.execute(windows).df()
+        duck, port = (con.execute(q).df().sort_values(["symbol", "closes_at_ms"], ignore_index=True)
+                      for q in (duck_join, port_join))
+    for name, (_, _, n) in PAIRS.items():
+        warm = frame["series_row"] >= n
+        a, b = frame.loc[warm, f"duckdb_{name}"].astype(float), frame.loc[warm, f"default_{name}"].astype(float)
+        assert a.notna().all(), name
+        assert ((a - b).abs() <= 1e-9 * (1 + a.abs())).all(), (name, (a - b).abs().max())
+    assert duck["val"].notna().any() and duck["val"].isna().any()  # some lower bars precede any closed higher bar
+    pd.testing.assert_frame_equal(duck, port)
