@@ -3,6 +3,8 @@ multiprocess executor trains them concurrently), and the ensembles/results asset
 ml_model_results, ml_ensembles and ml_predictions."""
 
 import json
+from datetime import date
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -21,20 +23,23 @@ from python_assets.ml.dataset import HORIZON_BARS, export_training_set, load_dat
 from python_assets.ml.ensembles import build_ensembles
 from python_assets.ml.models import MODELS
 from python_assets.ml.store import write_results
-from python_assets.ml.train import TrainConfig, train_model
+from python_assets.ml.learners import load_learner
+from python_assets.ml.train import TrainConfig, latest_predictions, reusable_version, train_model
 from python_assets.ml.validation import leakage_report
 
 MIN_ROWS = 500
 
 
 class MlConfig(dg.Config):
-    """Timeframe of the training rows, folds, seed; threads per model (1 lets two train at once on 2 cores)."""
+    """Timeframe of the training rows, folds, seed; threads per model (1 lets two train at once on 2 cores);
+    retrain_every_days: a model version scores new days until it is this many days old (0: retrain every run)."""
 
     timeframe: str = "5m"
     n_folds: int = 4
     seed: int = 7
     threads: int = 1
     fast: bool = False
+    retrain_every_days: int = 7
 
 
 def _last_day(context: dg.AssetExecutionContext) -> str:
@@ -73,6 +78,22 @@ def ml_features_do_not_leak(context: dg.AssetCheckExecutionContext) -> dg.AssetC
     return dg.AssetCheckResult(passed=not leaks, metadata={"leaking": json.dumps(leaks), "day": day})
 
 
+def _recent_pointer(name: str, day: str, max_age_days: int) -> dict | None:
+    """The pointer of the newest earlier run of this model whose version was trained fewer than
+    max_age_days before `day` (None when retraining is due or there is none)."""
+    if max_age_days <= 0:
+        return None
+    for run_dir in sorted((d for d in paths().ml_runs.iterdir() if d.name < day), reverse=True):
+        pointer = run_dir / f"{name}.json"
+        if pointer.exists():
+            ref = json.loads(pointer.read_text())
+            trained_on = ref.get("trained_on")
+            if trained_on and (date.fromisoformat(day) - date.fromisoformat(trained_on)).days < max_age_days:
+                return ref
+            return None
+    return None
+
+
 def _model_asset(name: str):
     spec = MODELS[name]
 
@@ -89,10 +110,18 @@ def _model_asset(name: str):
             pointer.unlink(missing_ok=True)
             log_event("ml_model_skipped", model=name, day=day, labelled_rows=labelled)
             return dg.MaterializeResult(metadata={"skipped": f"{labelled} labelled rows < {MIN_ROWS}"})
-        result = train_model(spec, data, paths().models,
-                             TrainConfig(n_folds=config.n_folds, seed=config.seed, threads=config.threads, fast=config.fast))
+        train_config = TrainConfig(n_folds=config.n_folds, seed=config.seed, threads=config.threads, fast=config.fast)
+        prior = _recent_pointer(name, day, config.retrain_every_days)
+        if prior and reusable_version(spec, data, Path(prior["directory"]), train_config):
+            latest = latest_predictions(spec, load_learner(Path(prior["directory"])), data)
+            latest.to_parquet(pointer.with_suffix(".latest.parquet"))
+            write_bytes_atomic(json.dumps({**prior, "reused": True}).encode(), pointer)
+            log_event("ml_model_reused", model=name, day=day, version=prior["version"], trained_on=prior["trained_on"])
+            return dg.MaterializeResult(metadata={"version": prior["version"], "reused_from": prior["trained_on"]})
+        result = train_model(spec, data, paths().models, train_config)
+        pointer.with_suffix(".latest.parquet").unlink(missing_ok=True)
         write_bytes_atomic(json.dumps({"version": result.version, "directory": str(result.directory),
-                                       "timeframe": meta["timeframe"]}).encode(), pointer)
+                                       "timeframe": meta["timeframe"], "trained_on": day}).encode(), pointer)
         overall = {s["scorer"]: s for s in result.scores if s["fold"] == "overall"}
         log_event("ml_model_trained", model=name, day=day, version=result.version)
         return dg.MaterializeResult(metadata={"version": result.version, "path": str(result.directory),
@@ -123,7 +152,8 @@ def ml_results(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
             scores.append({**s, "model": name, "version": ref["version"], "task": spec.task, "label": spec.label,
                            "timeframe": ref["timeframe"], "model_dir": str(directory)})
         oos[name] = pd.read_parquet(directory / "oos.parquet")
-        lat = pd.read_parquet(directory / "latest.parquet").assign(model=name, version=ref["version"],
+        fresh = pointer.with_suffix(".latest.parquet")  # today's call of a reused version
+        lat = pd.read_parquet(fresh if fresh.exists() else directory / "latest.parquet").assign(model=name, version=ref["version"],
                                                                     timeframe=ref["timeframe"])
         latest.append(lat)
     ensembles, joined = build_ensembles(oos)

@@ -107,15 +107,12 @@ def train_model(spec: ModelSpec, data: Dataset, root: Path, config: TrainConfig 
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     final.save(staging)
-    latest_rows = pd.DataFrame({"i": np.arange(len(data.ts)), "symbol": data.symbol, "ts": data.ts}).groupby("symbol")["i"].max()
-    idx = np.sort(latest_rows.to_numpy())
-    latest_pred = final.predict(data.X[idx])
-    latest = pd.DataFrame({"symbol": data.symbol[idx], "bar_at_ms": data.ts[idx], **_prediction_columns(spec, latest_pred)})
+    latest = latest_predictions(spec, final, data)
     meta = {"model": spec.name, "version": version, "task": spec.task, "label": spec.label, "backend": spec.backend,
             "features": d.features, "timeframe": data.timeframe, "horizon_bars": HORIZON_BARS,
             "training_window_ms": [int(d.ts.min()), int(d.ts.max())], "training_rows": int(len(y)),
             "data_hash": d.data_hash, "code_version": code_version(), "seed": config.seed,
-            "embargo_bars": config.embargo_bars, "scores": scores}
+            "embargo_bars": config.embargo_bars, "fast": config.fast, "scores": scores}
     (staging / "metadata.json").write_bytes(json.dumps(_clean(meta), indent=2).encode())
     oos.to_parquet(staging / "oos.parquet")
     latest.to_parquet(staging / "latest.parquet")
@@ -123,6 +120,26 @@ def train_model(spec: ModelSpec, data: Dataset, root: Path, config: TrainConfig 
         shutil.rmtree(directory)
     os.replace(staging, directory)
     return TrainResult(spec.name, version, directory, scores, oos, latest)
+
+
+def latest_predictions(spec: ModelSpec, learner: Any, data: Dataset) -> pd.DataFrame:
+    """The prediction on the newest bar of each symbol (what the report shows as today's call)."""
+    newest = pd.DataFrame({"i": np.arange(len(data.ts)), "symbol": data.symbol}).groupby("symbol")["i"].max()
+    idx = np.sort(newest.to_numpy())
+    pred = learner.predict(data.X[idx])
+    return pd.DataFrame({"symbol": data.symbol[idx], "bar_at_ms": data.ts[idx], **_prediction_columns(spec, pred)})
+
+
+def reusable_version(spec: ModelSpec, data: Dataset, directory: Path, config: TrainConfig) -> bool:
+    """True when the saved version at `directory` was trained by this code and seed on these
+    features and timeframe, so it can score new rows until the next scheduled retrain."""
+    meta_file = directory / "metadata.json"
+    if not meta_file.exists():
+        return False
+    meta = json.loads(meta_file.read_text())
+    return (meta.get("code_version") == code_version() and meta.get("features") == data.features
+            and meta.get("timeframe") == data.timeframe and meta.get("seed") == config.seed
+            and meta.get("fast", False) == config.fast and meta.get("label") == spec.label)
 
 
 def _clean(v: Any) -> Any:
