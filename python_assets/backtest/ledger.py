@@ -99,9 +99,19 @@ def trades_frame(bid: str, symbol: str, bar_ms: np.ndarray, bar_len_ms: int, res
     })
 
 
-def record(con: duckdb.DuckDBPyConnection, meta: RunMeta, bar_ms: np.ndarray, open_: np.ndarray, close: np.ndarray,
-           result: EngineResult, code_version: str) -> str:
-    """Write one backtest (run row, trades, equity curve) atomically; returns its backtest_id."""
+@dataclass(frozen=True)
+class LedgerRows:
+    """One backtest's rows for the three ledger tables."""
+
+    backtest_id: str
+    runs: pd.DataFrame
+    trades: pd.DataFrame
+    equity: pd.DataFrame
+
+
+def ledger_rows(meta: RunMeta, bar_ms: np.ndarray, open_: np.ndarray, close: np.ndarray, result: EngineResult,
+                code_version: str) -> LedgerRows:
+    """The run row, trades and equity curve of one backtest, ready to write."""
     bid = backtest_id(meta)
     runs = pd.DataFrame([{
         "backtest_id": bid, "run_id": meta.run_id, "kind": meta.kind, "partition_date": meta.partition_date,
@@ -116,22 +126,34 @@ def record(con: duckdb.DuckDBPyConnection, meta: RunMeta, bar_ms: np.ndarray, op
     trades = trades_frame(bid, meta.symbol, bar_ms, meta.bar_ms, result)
     equity = pd.DataFrame({"backtest_id": bid, "bar_at_ms": bar_ms, "open": open_, "close": close,
                            "equity": result.equity, "position": result.position})
+    return LedgerRows(bid, runs, trades, equity)
+
+
+def write(con: duckdb.DuckDBPyConnection, batch: list[LedgerRows]) -> list[str]:
+    """Write many backtests in one transaction (each replaces any earlier rows with its backtest_id):
+    one delete per table for the whole batch, not one per backtest (each delete scans the table)."""
+    latest = {rows.backtest_id: rows for rows in batch}  # an id written twice in a batch: the last wins
+    if not latest:
+        return []
+    frames = {"_ids": pd.DataFrame({"backtest_id": list(latest)}),
+              "_runs": pd.concat([r.runs for r in latest.values()], ignore_index=True),
+              "_trades": pd.concat([r.trades for r in latest.values()], ignore_index=True),
+              "_equity": pd.concat([r.equity for r in latest.values()], ignore_index=True)}
     ensure_ledger(con)
     con.execute("begin transaction")
     try:
+        for name, frame in frames.items():
+            con.register(name, frame)
         for table in LEDGER_TABLES:
-            con.execute(f"delete from {table} where backtest_id = ?", [bid])
-        con.register("_runs", runs)
+            con.execute(f"delete from {table} where backtest_id in (select backtest_id from _ids)")
         con.execute("""insert into backtest_runs select backtest_id, run_id, kind, now(), cast(partition_date as date),
             strategy, strategy_version, strategy_id, cast(params as json), symbol, timeframe, bar_ms, window_id,
             window_kind, make_timestamptz(window_start_ms * 1000), make_timestamptz(window_end_ms * 1000),
             taker_fee, maker_fee, slippage_bps, initial_equity, source, code_version from _runs""")
-        con.register("_trades", trades)
         con.execute("""insert into backtest_trades select backtest_id, trade_no, symbol, side, size,
             make_timestamptz(entry_at_ms * 1000), entry_at_ms, entry_price, make_timestamptz(exit_at_ms * 1000),
             exit_at_ms, exit_price, entry_fee, exit_fee, funding, gross_pnl, pnl, return_pct, bars_held,
             exit_reason, closed_at_end from _trades""")
-        con.register("_equity", equity)
         con.execute("""insert into backtest_equity select backtest_id, make_timestamptz(bar_at_ms * 1000), bar_at_ms,
             open, close, equity, position from _equity""")
         con.execute("commit")
@@ -139,9 +161,9 @@ def record(con: duckdb.DuckDBPyConnection, meta: RunMeta, bar_ms: np.ndarray, op
         con.execute("rollback")
         raise
     finally:
-        for name in ("_runs", "_trades", "_equity"):
+        for name in frames:
             con.unregister(name)
-    return bid
+    return list(latest)
 
 
 def delete_runs(con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> int:

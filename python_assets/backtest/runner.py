@@ -190,6 +190,7 @@ def run_job(con: duckdb.DuckDBPyConnection, job: BacktestJob) -> list[str]:
     full = Window("full", "full", job.start_ms, job.end_ms)
     written, version = [], code_version()
     for symbol in symbols:
+        batch: list[ledger.LedgerRows] = []  # one symbol's backtests, written in one transaction
         bars = load_bars(con, job.bars_relation, symbol, job.timeframe)
         funding = load_funding(con, symbol) if job.bars_relation == "int_bars_unioned" else (np.zeros(0, np.int64), np.zeros(0))
         prepared = [(sid, p, rules_for(job.spec, p), dense_signals(events.get((sid, symbol)), bars))
@@ -197,8 +198,8 @@ def run_job(con: duckdb.DuckDBPyConnection, job: BacktestJob) -> list[str]:
         for sid, params, rules, sig in prepared:
             sub, res = run_bars(bars, sig, rules, job.costs, funding, full)
             if len(sub.ms):
-                written.append(ledger.record(con, _meta(job, sid, params, symbol, bars.bar_len_ms, full),
-                                             sub.ms, sub.open, sub.close, res, version))
+                batch.append(ledger.ledger_rows(_meta(job, sid, params, symbol, bars.bar_len_ms, full),
+                                                sub.ms, sub.open, sub.close, res, version))
         for is_w, oos_w in (job.walk_forward.folds(job.start_ms, job.end_ms) if job.walk_forward else []):
             best = None
             for sid, params, rules, sig in prepared:
@@ -209,12 +210,13 @@ def run_job(con: duckdb.DuckDBPyConnection, job: BacktestJob) -> list[str]:
             if best is None:
                 continue
             _, sid, params, rules, sig, sub, res = best
-            written.append(ledger.record(con, _meta(job, sid, params, symbol, bars.bar_len_ms, is_w),
-                                         sub.ms, sub.open, sub.close, res, version))
+            batch.append(ledger.ledger_rows(_meta(job, sid, params, symbol, bars.bar_len_ms, is_w),
+                                            sub.ms, sub.open, sub.close, res, version))
             sub, res = run_bars(bars, sig, rules, job.costs, funding, oos_w)
             if len(sub.ms):
-                written.append(ledger.record(con, _meta(job, sid, params, symbol, bars.bar_len_ms, oos_w),
-                                             sub.ms, sub.open, sub.close, res, version))
+                batch.append(ledger.ledger_rows(_meta(job, sid, params, symbol, bars.bar_len_ms, oos_w),
+                                                sub.ms, sub.open, sub.close, res, version))
+        written += ledger.write(con, batch)
     return written
 
 
