@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 if TYPE_CHECKING:
     from python_assets.ml.dataset import Dataset
@@ -49,8 +48,8 @@ def embargo_respected(ts: np.ndarray, train: np.ndarray, test: np.ndarray, horiz
 
 
 def rank(a: np.ndarray) -> np.ndarray:
-    """1-based average ranks (ties share the mean rank)."""
-    return rankdata(a)
+    """1-based average ranks (ties share the mean rank), as scipy's rankdata."""
+    return pd.Series(a).rank(method="average").to_numpy(dtype=np.float64)
 
 
 def label_known_at(label: np.ndarray, ts: np.ndarray, symbol: np.ndarray, lag_ms: int) -> np.ndarray:
@@ -60,43 +59,71 @@ def label_known_at(label: np.ndarray, ts: np.ndarray, symbol: np.ndarray, lag_ms
     return s.reindex(pd.MultiIndex.from_arrays([symbol, ts - lag_ms])).to_numpy(dtype=np.float64)
 
 
-def _strength(col: np.ndarray, label: np.ndarray) -> float | None:
-    """|rank correlation|, or 2|AUC - 0.5| for a binary label; None on fewer than 30 usable rows."""
-    m = np.isfinite(label) & np.isfinite(col)
-    if m.sum() < 30:
-        return None
-    a, b = rank(col[m]), label[m]
-    if np.unique(b).size == 2:
-        pos = b == b.max()
-        n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-        return 2 * abs((a[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg) - 0.5)
-    rb = rank(b)
-    sa, sb = a.std(), rb.std()
-    return abs(np.mean((a - a.mean()) * (rb - rb.mean())) / (sa * sb)) if sa > 0 and sb > 0 else 0.0
+class RankIndex:
+    """Each feature column sorted once (NaN last), so its average ranks over any subset of rows come
+    from one pass over the sorted order instead of a new sort per label."""
+
+    def __init__(self, X: np.ndarray) -> None:
+        self.X = X
+        self.finite = np.isfinite(X)
+        self.orders = [np.argsort(X[:, j], kind="stable") for j in range(X.shape[1])]
+
+
+def masked_ranks(order: np.ndarray, values: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """1-based average ranks (ties share the mean rank, as scipy's rankdata) of values[m], returned in
+    row order of the rows where m holds; order is argsort(values)."""
+    rows = order[m[order]]
+    v = values[rows]
+    starts = np.r_[0, np.flatnonzero(v[1:] != v[:-1]) + 1]
+    ends = np.r_[starts[1:], len(v)]
+    out = np.empty(len(values))
+    out[rows] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
+    return out[m]
+
+
+def strengths(index: RankIndex, label: np.ndarray) -> np.ndarray:
+    """Per feature column, how closely it tracks label: |rank correlation|, or 2|AUC - 0.5| for a
+    binary label; NaN with fewer than 30 rows where both are finite."""
+    ok = np.isfinite(label)
+    binary = np.unique(label[ok]).size == 2
+    label_order = np.argsort(label, kind="stable")
+    out = np.full(index.X.shape[1], np.nan)
+    for j, order in enumerate(index.orders):
+        m = ok & index.finite[:, j]
+        if m.sum() < 30:
+            continue
+        a = masked_ranks(order, index.X[:, j], m)
+        b = label[m]
+        if binary:
+            pos = b == b.max()
+            n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+            out[j] = 2 * abs((a[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg) - 0.5)
+            continue
+        rb = masked_ranks(label_order, label, m)
+        sa, sb = a.std(), rb.std()
+        out[j] = abs(np.mean((a - a.mean()) * (rb - rb.mean())) / (sa * sb)) if sa > 0 and sb > 0 else 0.0
+    return out
 
 
 def check_leakage(X: np.ndarray, features: list[str], label: np.ndarray, past: np.ndarray | None = None,
-                  threshold: float = 0.9, margin: float = 0.02) -> list[str]:
+                  threshold: float = 0.9, margin: float = 0.02, index: RankIndex | None = None) -> list[str]:
     """Features that track a forward label too closely to be known at t: strength (|rank correlation|,
     or 2|AUC - 0.5| for a binary label, which a rank correlation with 0/1 caps near 0.87) >= threshold
     and, when the label's already-closed value `past` is given, more than `margin` above the
     feature's strength against that. A persistent label (volatility clusters) lets honest features
     reach 0.9 against the future; they then match the past at least as well, a leaked one does not."""
-    leaks = []
-    for j, name in enumerate(features):
-        col = X[:, j].astype(np.float64)
-        ahead = _strength(col, label)
-        if ahead is None or ahead < threshold:
-            continue
-        behind = _strength(col, past) if past is not None else None
-        if behind is None or ahead - behind > margin:
-            leaks.append(name)
-    return leaks
+    index = index or RankIndex(X)
+    ahead = strengths(index, label)
+    suspects = [j for j in range(len(features)) if ahead[j] >= threshold]
+    if not suspects or past is None:
+        return [features[j] for j in suspects]
+    behind = strengths(index, past)
+    return [features[j] for j in suspects if not behind[j] >= ahead[j] - margin]
 
 
 def leakage_report(data: "Dataset", horizon_bars: int) -> dict[str, list[str]]:
     """{label: leaking features} over every label; empty when the training set is clean."""
-    lag = horizon_bars * data.bar_ms
-    found = {name: check_leakage(data.X, data.features, y, label_known_at(y, data.ts, data.symbol, lag))
+    lag, index = horizon_bars * data.bar_ms, RankIndex(data.X)
+    found = {name: check_leakage(data.X, data.features, y, label_known_at(y, data.ts, data.symbol, lag), index=index)
              for name, y in data.labels.items()}
     return {k: v for k, v in found.items() if v}

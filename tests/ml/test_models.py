@@ -145,3 +145,17 @@ def test_a_persistent_label_does_not_flag_honest_features_but_still_catches_its_
     y, past = fwd_vol, label_known_at(fwd_vol, ts, data.symbol, h * BAR_MS)
     assert check_leakage(X[:, :1], ["trailing_vol_20"], y) == ["trailing_vol_20"]  # the bare threshold would flag it
     assert leakage_report(data, h) == {"fwd_realized_vol_12": ["future_vol"]}
+
+
+def test_masked_ranks_match_scipy_rankdata_on_any_subset_with_ties():
+    from scipy.stats import rankdata
+
+    from python_assets.ml.validation import masked_ranks
+
+    rng = np.random.default_rng(5)
+    values = np.round(rng.normal(size=500), 1)  # many ties
+    values[rng.integers(0, 500, 40)] = np.nan
+    order = np.argsort(values, kind="stable")
+    for _ in range(5):
+        m = np.isfinite(values) & (rng.random(500) < 0.7)
+        np.testing.assert_array_equal(masked_ranks(order, values, m), rankdata(values[m]))
