@@ -8,10 +8,16 @@ vectorised linear filter and takes well under a second per million bars.
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    from python_assets.features.recursive import recursive_features
+    columns = ["symbol", "timeframe", "bar_at_ms", "high", "low", "close", "volume"]
+    relation = dbt.ref("int_bars_unioned")
+    if hasattr(relation, "toPandas"):  # Spark / Databricks: a pyspark DataFrame in, a pandas frame out
+        from python_assets.features.recursive import recursive_features
 
+        return recursive_features(relation.select(*columns).toPandas())
     import pyarrow as pa
 
-    bars = dbt.ref("int_bars_unioned").project("symbol, timeframe, bar_at_ms, high, low, close, volume").df()
-    # Arrow hands the result back to DuckDB without a row-by-row conversion of the string keys.
-    return pa.Table.from_pandas(recursive_features(bars), preserve_index=False)
+    from python_assets.features.recursive import recursive_columns
+
+    # DuckDB: sorted numpy columns in, an Arrow table out (no pandas: its import alone is ~0.8 s).
+    arrays = relation.project(", ".join(columns)).order("symbol, timeframe, bar_at_ms").fetchnumpy()
+    return pa.table({k: pa.array(v, from_pandas=True) for k, v in recursive_columns(arrays).items()})  # NaN -> NULL
