@@ -81,7 +81,7 @@ def ml_features_do_not_leak(context: dg.AssetCheckExecutionContext) -> dg.AssetC
 def _recent_pointer(name: str, day: str, max_age_days: int) -> dict | None:
     """The pointer of the newest earlier run of this model whose version was trained fewer than
     max_age_days before `day` (None when retraining is due or there is none)."""
-    if max_age_days <= 0:
+    if max_age_days <= 0 or not paths().ml_runs.is_dir():
         return None
     for run_dir in sorted((d for d in paths().ml_runs.iterdir() if d.name < day), reverse=True):
         pointer = run_dir / f"{name}.json"

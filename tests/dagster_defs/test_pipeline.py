@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, datetime, timedelta, timezone
 
 import duckdb
@@ -140,12 +141,20 @@ def test_two_consecutive_partitions_produce_reports_matching_pandas(data_dir):
 
     assert (data_dir.data_dir / "warehouse_snapshot.duckdb").exists()
     check_ml_tables(data_dir, second)
+    # The second day scored its bars with the first day's models (retrained every 7 days).
+    from python_assets.ml.models import MODELS
+
+    for name in MODELS:
+        pointer = json.loads((data_dir.ml_runs / second.isoformat() / f"{name}.json").read_text())
+        assert pointer["reused"] is True and pointer["trained_on"] == first.isoformat()
+        assert (data_dir.ml_runs / second.isoformat() / f"{name}.latest.parquet").exists()
 
     # The daily builds leave dbt's unit tests out; every one of them passes on this warehouse.
     manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
     unit_tests = [u for u in manifest["unit_tests"].values() if u["package_name"] == "blofin_stack"]
-    out = run_dbt(data_dir, "test", "--select", "test_type:unit").stdout
-    assert len(unit_tests) >= 7 and f"PASS={len(unit_tests)} " in out, out[-1500:]
+    out = re.sub(r"\x1b\[[0-9;]*m", "", run_dbt(data_dir, "test", "--select", "test_type:unit").stdout)
+    passed = re.findall(r"\d+ of (\d+) PASS ", out)
+    assert len(unit_tests) >= 7 and len(passed) == len(unit_tests) == int(passed[0]), out[-1500:]
 
     # Every column of every dbt model in the warehouse is documented (dbt docs show no blanks).
     documented = {n["name"]: set(n["columns"]) for n in manifest["nodes"].values() if n["resource_type"] == "model"}

@@ -16,7 +16,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from python_assets.config import DBT_PROJECT_DIR
+from conftest import run_dbt
+from python_assets.config import DBT_PROJECT_DIR, Paths
 
 # Same name, arguments and meaning in DuckDB, Spark SQL (3.4+) and Trino.
 PORTABLE_FUNCTIONS = frozenset("""
@@ -140,9 +141,6 @@ def test_portable_defaults_give_the_duckdb_results(tmp_path):
     """Every default__ window macro (what Spark/Trino would run) computes what its duckdb__ twin does:
     both compiled by dbt and run here on the same series (warm-up rows, where the DuckDB list forms
     use partial windows, are left out)."""
-    from python_assets.config import Paths
-    from tests.conftest import run_dbt
-
     cols = ", ".join(f"{{{{ context['{impl}__{macro}']({args}) }}}} as {impl}_{name}"
                      for name, (macro, args, _) in PAIRS.items() for impl in ("duckdb", "default"))
     joins = [f"{TWO_TIMEFRAMES} select lower.symbol, lower.closes_at_ms, higher.val from lower "
