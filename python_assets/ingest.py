@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from python_assets.config import Paths
@@ -81,17 +85,65 @@ def _is_number(text: str) -> bool:
         return False
 
 
+# A line of nothing but whitespace and commas (the line-by-line reader drops such rows).
+_BLANK_LINE = re.compile(r"(?m)^(?:[^\S\n]|,)*$")
+
+
+def _header(first_row: list[str]) -> tuple[list[str], int]:
+    """(column names, line number of the first data row): a first row of numbers is data."""
+    if all(_is_number(c) for c in first_row):
+        return list(HEADERLESS_ORDER[: len(first_row)]), 1
+    return [c.strip() for c in first_row], 2
+
+
+def _read_csv_fast(path: Path) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """pyarrow's CSV parser (10x the csv module) for a plain file: UTF-8, no blank lines, every row
+    as wide as the header. None sends the file to the line-by-line reader, which numbers and
+    quarantines the odd lines; both give the same strings for the same rows."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    body = text.rstrip("\n").removesuffix("\r")
+    first = body.split("\n", 1)[0].rstrip("\r")
+    if not body or '"' in first or "\r" in body.replace("\r\n", "") or _BLANK_LINE.search(body):
+        return None
+    names, first_line = _header(next(csv.reader([first])))
+    invalid: list[object] = []
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(data),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=first_line - 1),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True,
+                                             invalid_row_handler=lambda row: invalid.append(row) or "skip"),
+            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                                 strings_can_be_null=False, quoted_strings_can_be_null=False),
+        )
+    except (pa.ArrowInvalid, ValueError):
+        return None
+    if invalid or len(set(names)) != len(names):
+        return None
+    frame = table.to_pandas().astype(object)
+    frame["__row"] = np.arange(first_line, first_line + len(frame))
+    return frame, pd.DataFrame(columns=["source_row", "raw_record", "reason"])
+
+
 def _read_csv(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """CSV as strings; lines with the wrong field count become quarantine rows, not a crash."""
+    fast = _read_csv_fast(path)
+    return fast if fast is not None else _read_csv_lines(path)
+
+
+def _read_csv_lines(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The line-by-line reader (the csv module): any file, odd lines numbered and quarantined."""
     with open(path, newline="", encoding="utf-8", errors="replace") as fh:
         rows = list(csv.reader(fh))
     rows = [r for r in rows if r and any(cell.strip() for cell in r)]
     if not rows:
         raise IngestError(f"{path} is empty")
-    if all(_is_number(c) for c in rows[0]):
-        header, body, first_line = list(HEADERLESS_ORDER[: len(rows[0])]), rows, 1
-    else:
-        header, body, first_line = [c.strip() for c in rows[0]], rows[1:], 2
+    header, first_line = _header(rows[0])
+    body = rows if first_line == 1 else rows[1:]
     good = [r for r in body if len(r) == len(header)]
     bad = [(first_line + i, r) for i, r in enumerate(body) if len(r) != len(header)]
     frame = pd.DataFrame(good, columns=header, dtype=object)
@@ -204,6 +256,14 @@ def _row_hash_ids(frame: pd.DataFrame) -> pd.Series:
     return (key + "|" + occurrence).map(lambda k: "h" + hashlib.sha1(k.encode()).hexdigest()[:16])
 
 
+def _text(values: pd.Series) -> pd.Series:
+    """Values as stripped strings (vectorised str(v).strip()), missing values kept missing."""
+    present = values.notna()
+    out = pd.Series(pd.NA, index=values.index, dtype="string")
+    out[present] = values[present].astype(str).str.strip()
+    return out
+
+
 def validate(raw: pd.DataFrame, mapping: dict[str, str], now: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split mapped rows into clean trades and rejected rows, each rejection with its first reason."""
     n = len(raw)
@@ -211,7 +271,7 @@ def validate(raw: pd.DataFrame, mapping: dict[str, str], now: int) -> tuple[pd.D
     ts = parse_timestamps_ms(col("ts"))
     price, size = _numeric(col("price")), _numeric(col("size"))
     side_raw = col("side")
-    side = side_raw.map(lambda v: _SIDES.get(str(v).strip().lower()) if pd.notna(v) and str(v).strip() else None)
+    side = _text(side_raw).str.lower().map(_SIDES)  # NaN when blank, missing or not a known side
     reason = pd.Series([None] * n, index=raw.index, dtype=object)
 
     def flag(mask: pd.Series, why: str) -> None:
@@ -232,7 +292,7 @@ def validate(raw: pd.DataFrame, mapping: dict[str, str], now: int) -> tuple[pd.D
     clean = pd.DataFrame({"ts": ts, "price": price, "size": size, "side": side}, index=raw.index)
     ids = col("trade_id")
     has_id = ~blank(ids)
-    clean["trade_id"] = ids.where(has_id).map(lambda v: None if pd.isna(v) else str(v).strip())
+    clean["trade_id"] = _text(ids.where(has_id)).astype(object).where(has_id, None)
     ok = reason.isna()
     clean = clean[ok].copy()
     clean["ts"] = clean["ts"].astype("int64")
