@@ -196,3 +196,41 @@ def test_normalize_symbol(raw, expected):
 def test_normalize_symbol_refuses_unsafe_names(raw):
     with pytest.raises(ValueError, match="invalid symbol"):
         normalize_symbol(raw)
+
+
+@pytest.mark.parametrize("text", [
+    "ts,price,size,side,trade_id\n1704067200000,100.5,0.1,buy,a1\n1704067200001,100.25,2,sell,a2\n",
+    "1704067200000,100.5,0.1,buy\r\n1704067200001,100.25,2,sell\r\n",  # headerless, CRLF
+    'time,px,qty,note\n1704067200000,"1,000.5",1," a, quoted ""note"" "\n1704067200001,99,1,"two\nlines"\n',
+    " Timestamp , Price ,Amount\n2024-01-01T00:00:00Z, 1e2 ,  3 \n2024-01-01T00:00:01+00:00,101,-1\n",
+    "ts,price,size\n1,2,3",  # no final newline
+    "ts,price,size\n",  # header only
+    "ts,prix,größe\n1704067200000,100,1\n",  # non-ASCII names
+])
+def test_the_fast_csv_reader_gives_the_line_readers_rows(tmp_path, text):
+    from python_assets.ingest import _read_csv_fast, _read_csv_lines
+
+    path = tmp_path / "t.csv"
+    path.write_bytes(text.encode())
+    fast, slow = _read_csv_fast(path), _read_csv_lines(path)
+    assert fast is not None
+    pd.testing.assert_frame_equal(fast[0].reset_index(drop=True), slow[0].reset_index(drop=True), check_dtype=False)
+    assert len(fast[1]) == len(slow[1]) == 0
+
+
+@pytest.mark.parametrize("text", [
+    "ts,price,size\n1,2,3\n\n4,5,6\n",  # a blank line
+    "ts,price,size\n1,2,3\n , ,\n",  # a line of separators
+    "ts,price,size\n1,2,3,4\n5,6,7\n",  # a row too wide
+    "ts,price,size\n1,2\n",  # a row too short
+    '"ts",price,size\n1,2,3\n',  # a quoted header
+])
+def test_odd_files_go_to_the_line_reader_which_numbers_and_quarantines_their_lines(tmp_path, text):
+    from python_assets.ingest import _read_csv, _read_csv_fast, _read_csv_lines
+
+    path = tmp_path / "t.csv"
+    path.write_bytes(text.encode())
+    assert _read_csv_fast(path) is None
+    got, want = _read_csv(path), _read_csv_lines(path)
+    pd.testing.assert_frame_equal(got[0], want[0])
+    pd.testing.assert_frame_equal(got[1], want[1])
