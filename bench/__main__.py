@@ -1,20 +1,49 @@
-"""`python -m bench`: run every benchmark and write bench/results.json."""
+"""`python -m bench`: run every benchmark, write bench/results.json, print a summary of every ratio.
+`python -m bench scale`: the 20 symbols x 30 days simulation (multiprocess executor), kept out of
+make bench for time. `python -m bench STAGE ...` runs only the named stages."""
 
 from __future__ import annotations
 
 import sys
+import time
 
-from bench import backtest_grid, features, ml, tick_to_1m
+from bench import backtest_grid, daily_run, features, ingestion, ml, tick_to_1m
+from bench.common import save, table
+
+STAGES = {"ingestion": ingestion.run, "tick_to_1m": tick_to_1m.run, "features": features.run,
+          "backtest_grid": backtest_grid.run, "ml": ml.run, "daily_run": daily_run.run}
 
 
-def main() -> int:
-    tick_to_1m.run()
-    features.run()
-    backtest_grid.run()
-    ml.run()
-    print("\nresults written to bench/results.json")
+def summary(results: dict[str, dict]) -> str:
+    """One row per stage: the largest size, our time, the reference's, the ratio, the exponents, the goal."""
+    rows = []
+    for name, r in results.items():
+        ref = f"{r['reference']} {r['reference_seconds'][-1]:.2f} s" if r["reference_seconds"] else "-"
+        ratio = f"{r['ratio']:.2f}x" if r["ratio"] is not None else "-"
+        exps = f"{r['scaling_exponent']:.2f}" + (f" / {r['reference_scaling_exponent']:.2f}" if r["reference_scaling_exponent"] is not None else "")
+        goal = f"{r['goal']}: {'met' if r['goal_met'] else 'NOT met' if r['goal_met'] is False else 'n/a'}"
+        rows.append((name, f"{r['sizes'][-1]:,} {r['unit']}", f"{r['seconds'][-1]:.2f} s", ref, ratio, exps, goal))
+    return table(rows, ("stage", "largest size", "ours", "reference", "ref/ours", "exponent ours / ref", "goal"))
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["scale"]:
+        daily_run.scale()
+        return 0
+    chosen = argv or list(STAGES)
+    t0 = time.perf_counter()
+    results = {name: STAGES[name]() for name in chosen}
+    elapsed = time.perf_counter() - t0
+    print("\n== summary (ratio = reference time / our time at the largest size; > 1: ours is faster) ==")
+    print(summary(results))
+    d = results.get("daily_run")
+    if d:
+        print(f"daily run: incremental next day {d['incremental_seconds']:.1f} s, peak memory "
+              f"{max(d['peak_mib'] + [d['incremental_peak_mib']]):,.0f} MiB (process tree)")
+    save("bench_seconds", {"stages": chosen, "seconds": elapsed})
+    print(f"\nall stages in {elapsed / 60:.1f} min; results written to bench/results.json")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

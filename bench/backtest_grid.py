@@ -1,4 +1,4 @@
-"""sma_cross grid (fast 2..100 x slow 3..101, fast < slow: 4,950 combos) on 100k bars: our path
+"""sma_cross grid (fast 2..50 x slow 3..51, fast < slow: 1,225 combos) on 6.25k, 25k and 100k bars: our path
 (SQL signals with shared SMA columns + the numba engine) in combos/s, and vectorbt on the same
 grid in the same run when it is installed (make bench installs it), as a ratio."""
 
@@ -10,20 +10,20 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from bench.common import peak_rss_mib, save, table
+from bench.common import peak_rss_mib, print_stage, save, stage_result
 from python_assets.backtest.engine import Costs, simulate
 from python_assets.backtest.runner import dense_signals, load_bars, rules_for
 from python_assets.backtest.spec import STRATEGY_DIR, instance_id, load_spec, signal_query_parts
 
-N_BARS = 100_000
+SIZES = (6_250, 25_000, 100_000)
 CHUNK = 250  # combos per SQL query / per vectorbt batch: bounded memory (bars x chunk)
 
 
 def grid() -> list[tuple[int, int]]:
-    return [(f, s) for f in range(2, 101) for s in range(3, 102) if f < s]
+    return [(f, s) for f in range(2, 51) for s in range(3, 52) if f < s]
 
 
-def synthetic_bars(n: int = N_BARS, seed: int = 42) -> pd.DataFrame:
+def synthetic_bars(n: int, seed: int = 42) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     close = 100 * np.exp(np.cumsum(rng.normal(0, 0.002, n)))
     open_ = np.r_[100.0, close[:-1]]
@@ -87,29 +87,31 @@ def run_vectorbt(frame: pd.DataFrame, combos: list[tuple[int, int]]) -> dict[str
     return {"seconds": time.perf_counter() - t0, "combos": done}
 
 
-def run() -> None:
-    frame = synthetic_bars()
+def run(sizes: tuple[int, ...] = SIZES) -> dict:
+    """The grid on 1x, 4x, 16x bars: our SQL signals + engine against vectorbt, same combos."""
     combos = grid()
-    print(f"\n== backtest grid: sma_cross {len(combos):,} combos on {len(frame):,} bars ==")
-    simulate(frame["open"].to_numpy()[:10], frame["high"].to_numpy()[:10], frame["low"].to_numpy()[:10],
-             frame["close"].to_numpy()[:10], frame["bar_at_ms"].to_numpy()[:10], 60_000, {}, rules_for(
-                 load_spec(STRATEGY_DIR / "sma_cross.yaml"), {"fast": 10, "slow": 30}), Costs())  # JIT warm-up
-    ours = run_ours(frame, combos)
-    ours_rate = ours["combos"] / ours["seconds"]
-    ref = run_vectorbt(frame, combos)
-    rows = [("ours: combos/s", f"{ours_rate:,.0f}", "", ""),
-            ("ours: seconds (SQL signals part)", f"{ours['seconds']:.1f} ({ours['sql_seconds']:.1f})", "", "")]
-    payload = {"bars": len(frame), "combos": len(combos), "ours_seconds": ours["seconds"],
-               "ours_sql_seconds": ours["sql_seconds"], "ours_combos_per_s": ours_rate, "peak_rss_mib": peak_rss_mib()}
-    if ref:
-        ref_rate = ref["combos"] / ref["seconds"]
-        rows.append(("vectorbt: combos/s", f"{ref_rate:,.0f}", "vectorbt", f"{ours_rate / ref_rate:.2f}x"))
-        payload.update(vectorbt_seconds=ref["seconds"], vectorbt_combos_per_s=ref_rate, ratio=ours_rate / ref_rate)
-    else:
-        rows.append(("vectorbt", "not installed", "", ""))
-    print(table(rows))
-    print(f"goal: at least vectorbt's throughput -> {'met' if ref and ours_rate >= ref_rate else 'not met' if ref else 'unknown'}")
-    save("backtest_grid", payload)
+    warm = synthetic_bars(10)
+    simulate(warm["open"].to_numpy(), warm["high"].to_numpy(), warm["low"].to_numpy(), warm["close"].to_numpy(),
+             warm["bar_at_ms"].to_numpy(), 60_000, {}, rules_for(load_spec(STRATEGY_DIR / "sma_cross.yaml"),
+                                                                 {"fast": 10, "slow": 30}), Costs())  # JIT warm-up
+    ours, sql, ref = [], [], []
+    if run_vectorbt(synthetic_bars(500), combos[:2]) is None:  # vectorbt JIT warm-up
+        print("vectorbt is not installed: the sweep runs without its reference")
+    for n in sizes:
+        frame = synthetic_bars(n)
+        r = run_ours(frame, combos)
+        ours.append(r["seconds"]), sql.append(r["sql_seconds"])
+        v = run_vectorbt(frame, combos)
+        if v:
+            ref.append(v["seconds"])
+    bar_combos = [n * len(combos) for n in sizes]
+    res = stage_result(f"backtest sweep: sma_cross, {len(combos):,} combos (SQL signals + numba engine)", "bar-combos",
+                       bar_combos, ours, "vectorbt from_signals", ref, ">= vectorbt's throughput",
+                       (ref[-1] >= ours[-1]) if ref else None, bars=list(sizes), combos=len(combos),
+                       sql_seconds=sql, combos_per_s=len(combos) / ours[-1], peak_rss_mib=peak_rss_mib())
+    save("backtest_grid", res)
+    print_stage(res)
+    return res
 
 
 if __name__ == "__main__":

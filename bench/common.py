@@ -1,15 +1,21 @@
-"""Shared bench helpers: timing, peak memory, and bench/results.json."""
+"""Shared bench helpers: timing, scaling exponents, peak memory of a process tree, bench/results.json
+and the printed tables."""
 
 from __future__ import annotations
 
 import json
+import math
+import os
 import resource
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
+PAGE_MIB = os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def best_of(fn: Callable[[], Any], repeat: int = 3) -> tuple[float, Any]:
@@ -22,8 +28,65 @@ def best_of(fn: Callable[[], Any], repeat: int = 3) -> tuple[float, Any]:
     return best, out
 
 
+def scaling_exponent(sizes: list[float], seconds: list[float]) -> float:
+    """Least-squares slope of log(seconds) on log(size): 1.0 is linear, < 1 means fixed costs still
+    weigh, > 1 superlinear growth."""
+    xs, ys = [math.log(s) for s in sizes], [math.log(max(t, 1e-9)) for t in seconds]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+
+
 def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far (MiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _tree_rss_mib(root: int) -> float:
+    """Resident memory of a process and all its descendants now (MiB), from /proc."""
+    parent: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    parent[int(entry)] = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    tree, frontier = {root}, [root]
+    while frontier:
+        p = frontier.pop()
+        kids = [c for c, pp in parent.items() if pp == p and c not in tree]
+        tree.update(kids)
+        frontier.extend(kids)
+    total = 0.0
+    for pid in tree:
+        try:
+            with open(f"/proc/{pid}/statm") as fh:
+                total += int(fh.read().split()[1]) * PAGE_MIB
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+@contextmanager
+def tree_peak_memory(pid: int | None = None, interval_s: float = 0.1) -> Iterator[dict[str, float]]:
+    """Samples the summed RSS of the process tree under pid (default: this one) while the block runs;
+    the yielded dict holds 'peak_mib' afterwards. Children that run at once add up (ru_maxrss does not)."""
+    out = {"peak_mib": 0.0}
+    stop = threading.Event()
+    root = pid or os.getpid()
+
+    def sample() -> None:
+        while not stop.is_set():
+            out["peak_mib"] = max(out["peak_mib"], _tree_rss_mib(root))
+            stop.wait(interval_s)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield out
+    finally:
+        stop.set()
+        thread.join()
 
 
 def save(section: str, payload: dict[str, Any]) -> None:
@@ -33,8 +96,36 @@ def save(section: str, payload: dict[str, Any]) -> None:
     RESULTS.write_text(json.dumps(data, indent=2) + "\n")
 
 
-def table(rows: list[tuple[str, str, str, str]]) -> str:
-    head = ("measure", "value", "reference", "ratio")
-    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(4)]
+def table(rows: list[tuple], head: tuple = ("measure", "value", "reference", "ratio")) -> str:
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join([fmt.format(*head), fmt.format(*["-" * w for w in widths])] + [fmt.format(*r) for r in rows])
+    return "\n".join([fmt.format(*head), fmt.format(*["-" * w for w in widths])] + [fmt.format(*map(str, r)) for r in rows])
+
+
+def stage_result(stage: str, unit: str, sizes: list[int], seconds: list[float], ref_name: str,
+                 ref_seconds: list[float], goal: str, goal_met: bool | None, **extra: Any) -> dict[str, Any]:
+    """One stage's numbers in the common shape: per size our seconds and the reference's; the ratio is
+    reference seconds / our seconds at the largest size (> 1: we are faster); the exponent is ours."""
+    return {
+        "stage": stage, "unit": unit, "sizes": sizes, "seconds": seconds, "reference": ref_name,
+        "reference_seconds": ref_seconds, "ratio": ref_seconds[-1] / seconds[-1] if ref_seconds else None,
+        "scaling_exponent": scaling_exponent(sizes, seconds) if len(sizes) >= 3 else None,
+        "reference_scaling_exponent": scaling_exponent(sizes, ref_seconds) if len(ref_seconds) >= 3 else None,
+        "goal": goal, "goal_met": goal_met, **extra,
+    }
+
+
+def print_stage(res: dict[str, Any]) -> None:
+    """Per-size rows of one stage: size, our time and rate, the reference's, the ratio."""
+    print(f"\n== {res['stage']} ==")
+    rows = []
+    for i, n in enumerate(res["sizes"]):
+        ours = res["seconds"][i]
+        ref = res["reference_seconds"][i] if res["reference_seconds"] else None
+        rows.append((f"{n:,} {res['unit']}", f"{ours:.2f} s ({n / ours / 1e6:,.2f} M {res['unit']}/s)",
+                     f"{res['reference']} {ref:.2f} s" if ref else "", f"{ref / ours:.2f}x" if ref else ""))
+    print(table(rows, ("size", "ours", "reference", "ref time / our time")))
+    exp = res["scaling_exponent"]
+    ref_exp = res["reference_scaling_exponent"]
+    print(f"scaling exponent: {exp:.2f}" + (f" (reference {ref_exp:.2f})" if ref_exp is not None else "")
+          + f"; goal: {res['goal']} -> {'met' if res['goal_met'] else 'not met' if res['goal_met'] is False else 'n/a'}")

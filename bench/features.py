@@ -1,4 +1,5 @@
-"""All registered features on 1M 1m bars (dbt on DuckDB) vs TA-Lib and pandas on an equivalent subset."""
+"""All registered features on 62.5k, 250k and 1M 1m bars (dbt on DuckDB) vs TA-Lib and pandas on an
+equivalent 14-indicator subset."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from bench.common import best_of, peak_rss_mib, save, table
+from bench.common import best_of, peak_rss_mib, print_stage, save, scaling_exponent, stage_result
 from python_assets.config import DBT_PROJECT_DIR, Paths, export_data_dir
 
-N_BARS = 1_000_000
+SIZES = (62_500, 250_000, 1_000_000)
 START_MS = 1_704_067_200_000  # 2024-01-01
 
 
@@ -42,7 +43,7 @@ def load_bars(paths: Paths, bars: pd.DataFrame) -> None:
                    cast(volume as decimal(38, 12)) as volume, cast(volume * close as decimal(38, 12)) as volume_quote,
                    (high + low + close) / 3 as vwap, cast(10 as bigint) as trade_count,
                    cast(volume * 0.6 as decimal(38, 12)) as buy_volume, cast(volume * 0.4 as decimal(38, 12)) as sell_volume,
-                   cast(1 as bigint) as minute_count
+                   cast(1 as bigint) as minute_count, 'ticks' as source
             from src
         """)
 
@@ -98,34 +99,38 @@ def pandas_subset(b: pd.DataFrame) -> None:
     tp.rolling(20).apply(lambda w: np.abs(w - w.mean()).mean(), raw=True)
 
 
-def run(n_bars: int = N_BARS) -> dict:
+def run(sizes: tuple[int, ...] = SIZES) -> dict:
+    """All feature models (dbt wall time, full refresh) on 1x, 4x, 16x 1m bars vs TA-Lib and pandas
+    computing a 14-indicator subset of them on the same bars."""
     paths = Paths(export_data_dir().data_dir / "bench_features")
-    bars = synthetic_bars(n_bars)
-    load_bars(paths, bars)
-    dbt_run(paths, "bars_5m", "bars_15m", "bars_1h", "bars_4h", "bars_1d", "int_bars_unioned")
-    t0 = time.perf_counter()
-    per_model = dbt_run(paths, "int_bars_unioned+", "--exclude", "daily_market_summary")
-    t_dbt_wall = time.perf_counter() - t0
-    t_models = sum(per_model.values())
+    ours, talib_s, pandas_s, per_model, rows = [], [], [], {}, 0
+    for n in sizes:
+        bars = synthetic_bars(n)
+        load_bars(paths, bars)
+        dbt_run(paths, "stg_candles", "bars_5m", "bars_15m", "bars_1h", "bars_4h", "bars_1d", "int_bars_unioned")
+        t0 = time.perf_counter()
+        per_model = dbt_run(paths, "int_bars_unioned+", "--exclude", "daily_market_summary")
+        ours.append(time.perf_counter() - t0)
+        t_talib, _ = best_of(lambda: talib_subset(bars))
+        t_pandas, _ = best_of(lambda: pandas_subset(bars), repeat=1)
+        talib_s.append(t_talib), pandas_s.append(t_pandas)
     with duckdb.connect(str(paths.warehouse), read_only=True) as con:
         rows = con.execute("select count(*) from feat_price").fetchall()[0][0]
-    t_talib, _ = best_of(lambda: talib_subset(bars))
-    t_pandas, _ = best_of(lambda: pandas_subset(bars), repeat=1)
-    res = {
-        "bars_1m": n_bars, "feature_rows_all_timeframes": rows, "features": 79,
-        "seconds": {"features_models": t_models, "features_dbt_wall": t_dbt_wall, "talib_subset_14": t_talib, "pandas_subset_14": t_pandas},
-        "per_model_seconds": per_model,
-        "ratio_vs_talib": t_dbt_wall / t_talib, "ratio_vs_pandas": t_pandas / t_dbt_wall,
-        "peak_rss_mib": peak_rss_mib(), "goal": "<= 3x TA-Lib and faster than pandas",
-    }
+    res = stage_result("features: every feature model in dbt on DuckDB (1m bars + rollups)", "bars", list(sizes), ours,
+                       "TA-Lib, 14 indicators", talib_s, "<= 3x TA-Lib's time", ours[-1] <= 3 * talib_s[-1],
+                       features=79, feature_rows_all_timeframes=rows, pandas_seconds=pandas_s,
+                       pandas_ratio=pandas_s[-1] / ours[-1], pandas_scaling_exponent=scaling_exponent(list(sizes), pandas_s),
+                       per_model_seconds_at_largest=per_model, peak_rss_mib=peak_rss_mib(),
+                       ns_per_value={"ours": ours[-1] / (rows * 79) * 1e9, "talib": talib_s[-1] / (sizes[-1] * 14) * 1e9,
+                                     "pandas": pandas_s[-1] / (sizes[-1] * 14) * 1e9})
     save("features", res)
-    print(f"\nfeatures on {n_bars:,} 1m bars ({rows:,} rows over all timeframes; goal {res['goal']})")
-    print(table([
-        ("all 79 features, dbt wall time", f"{t_dbt_wall:.1f} s", f"TA-Lib 14-indicator subset {t_talib:.2f} s", f"{t_dbt_wall / t_talib:.1f}x TA-Lib's time"),
-        ("", "", f"pandas 14-indicator subset {t_pandas:.1f} s", f"{t_pandas / t_dbt_wall:.2f}x pandas' speed"),
-        ("sum of per-model times (2 threads)", f"{t_models:.1f} s", "", ""),
-        ("peak memory (bench process)", f"{res['peak_rss_mib']:,.0f} MiB", "", ""),
-    ]))
-    for model, sec in sorted(per_model.items(), key=lambda kv: -kv[1]):
-        print(f"  {model:<22} {sec:6.2f} s")
+    print_stage(res)
+    print(f"pandas (same 14 indicators): {', '.join(f'{t:.2f} s' for t in pandas_s)} -> "
+          f"{res['pandas_ratio']:.2f}x pandas' time over ours at {sizes[-1]:,} bars "
+          f"(exponent {res['pandas_scaling_exponent']:.2f})")
+    per = res["ns_per_value"]
+    print(f"per feature value computed ({rows:,} rows x 79 features vs {sizes[-1]:,} bars x 14 indicators): "
+          f"ours {per['ours']:.0f} ns, TA-Lib {per['talib']:.1f} ns, pandas {per['pandas']:.0f} ns")
+    print("slowest models at the largest size: " + ", ".join(
+        f"{m} {t:.1f} s" for m, t in sorted(per_model.items(), key=lambda kv: -kv[1])[:4]))
     return res

@@ -1,4 +1,5 @@
-"""tick -> 1m bars: the real bars_1m SQL on DuckDB vs a pandas groupby, on >= 10M synthetic lake ticks."""
+"""tick -> 1m bars: the real bars_1m SQL on DuckDB vs a pandas groupby on the same synthetic lake, at
+~0.75M, 3M and 12M ticks."""
 
 from __future__ import annotations
 
@@ -6,40 +7,60 @@ import os
 import re
 import subprocess
 from datetime import date, timedelta
+from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pyarrow.dataset as ds
 
-from bench.common import best_of, peak_rss_mib, save, table
+from bench.common import best_of, peak_rss_mib, print_stage, save, stage_result
 from python_assets.config import DBT_PROJECT_DIR, Paths, export_data_dir
 from python_assets.market import generate_market
 
 SYMBOLS = ("BTC-USDT", "ETH-USDT", "SOL-USDT")
 FIRST_DAY = date(2024, 1, 1)
+DAY_COUNTS = (6, 24, 96)  # ~0.75M, 3M, 12M ticks
 
 
-def bench_lake(min_ticks: int) -> tuple[Paths, int]:
-    """A lake of synthetic ticks under <data>/bench, grown (deterministically) to >= min_ticks."""
+def bench_lake(days: int) -> Paths:
+    """A lake of `days` days of synthetic ticks (3 symbols, ~125k ticks a day) under <data>/bench."""
     paths = Paths(export_data_dir().data_dir / "bench")
-    days = max(1, min_ticks // 125_000 + 1)  # BTC+ETH+SOL give ~125k ticks a day
     generate_market(paths, SYMBOLS, [FIRST_DAY + timedelta(days=i) for i in range(days)])
-    n = duckdb.connect().execute(f"select count(*) from read_parquet('{paths.trades}/*/*/trades.parquet')").fetchall()[0][0]
-    return paths, int(n)
+    return paths
+
+
+def sub_lake(paths: Paths, days: int) -> Path:
+    """A lake root holding only the first `days` days (links to the same Parquet files)."""
+    root = paths.data_dir / f"lake_{days}d"
+    for symbol_dir in sorted(paths.trades.iterdir()):
+        for i in range(days):
+            day_dir = symbol_dir / f"date={FIRST_DAY + timedelta(days=i)}"
+            link = root / "trades" / symbol_dir.name / day_dir.name
+            if not link.exists():
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(day_dir, target_is_directory=True)
+    return root
+
+
+def tick_count(lake: Path) -> int:
+    return int(duckdb.connect().execute(f"select count(*) from read_parquet('{lake}/trades/*/*/trades.parquet')").fetchall()[0][0])
 
 
 def compiled_bars_1m_sql(paths: Paths) -> str:
-    """bars_1m's full-refresh SELECT as dbt compiles it, reading the lake through stg_trades."""
+    """bars_1m's full-refresh SELECT as dbt compiles it, its staging views (lake ticks, candles)
+    inlined: the exact SQL a first build runs, on a plain DuckDB connection."""
     target = paths.data_dir / "dbt_target"
     env = {**os.environ, "BLOFIN_DATA_DIR": str(paths.data_dir)}
     subprocess.run(
-        ["dbt", "compile", "--quiet", "--profiles-dir", ".", "--target-path", str(target), "--select", "stg_trades", "bars_1m"],
+        ["dbt", "compile", "--quiet", "--profiles-dir", ".", "--target-path", str(target),
+         "--select", "stg_trades", "stg_candles", "bars_1m"],
         cwd=DBT_PROJECT_DIR, env=env, check=True, stdout=subprocess.DEVNULL,
     )
     compiled = target / "compiled" / "blofin_stack" / "models"
-    stg = (compiled / "staging" / "lake" / "stg_trades.sql").read_text()
     bars = (compiled / "bars" / "bars_1m.sql").read_text()
-    bars = re.sub(r'"[^"]+"\."main"\."stg_trades"', "(" + stg + ")", bars)
+    for name in ("stg_trades", "stg_candles"):
+        staged = (compiled / "staging" / "lake" / f"{name}.sql").read_text()
+        bars = re.sub(rf'"[^"]+"\."main"\."{name}"', lambda _m, q=staged: "(" + q + ")", bars)
     return bars
 
 
@@ -53,41 +74,31 @@ def pandas_1m(t: pd.DataFrame) -> pd.DataFrame:
                  buy=("buy", "sum"), sell=("sell", "sum"))
 
 
-def run(min_ticks: int = 10_000_000) -> dict:
-    paths, n = bench_lake(min_ticks)
+def run(day_counts: tuple[int, ...] = DAY_COUNTS) -> dict:
+    """bars_1m's SQL on 1x, 4x and 16x the ticks, against pandas reading the same lake."""
+    paths = bench_lake(max(day_counts))
     sql = compiled_bars_1m_sql(paths)
     con = duckdb.connect()
     con.execute("set TimeZone = 'UTC'")
-    t_duck, bars = best_of(lambda: con.execute(f"select count(*) from ({sql})").fetchall()[0][0])
+    sizes, ours, ref, bars_out = [], [], [], []
+    for days in day_counts:
+        lake = sub_lake(paths, days)
+        n = tick_count(lake)
+        sized = sql.replace(f"{paths.lake}/trades/", f"{lake}/trades/")
+        t_duck, bars = best_of(lambda: con.execute(f"select count(*) from ({sized})").fetchall()[0][0])
 
-    def pandas_from_lake():
-        t = ds.dataset(str(paths.trades), format="parquet", partitioning="hive").to_table(
-            columns=["symbol", "ts", "price", "size", "side"]).to_pandas()
-        return len(pandas_1m(t))
+        def pandas_from_lake():
+            t = ds.dataset(str(lake / "trades"), format="parquet", partitioning="hive").to_table(
+                columns=["symbol", "ts", "price", "size", "side"]).to_pandas()
+            return len(pandas_1m(t))
 
-    t_pd, pd_bars = best_of(pandas_from_lake, repeat=1)
-    assert pd_bars == bars, (pd_bars, bars)
-    # Aggregation alone, both from memory (same ticks already loaded).
-    arrow = ds.dataset(str(paths.trades), format="parquet", partitioning="hive").to_table()
-    con.register("ticks_mem", arrow)
-    mem_sql = sql.replace(f"read_parquet('{paths.lake}/trades/*/*/trades.parquet', hive_partitioning = true)", "ticks_mem")
-    t_duck_mem, _ = best_of(lambda: con.execute(f"select count(*) from ({mem_sql})").fetchall()[0][0])
-    frame = arrow.select(["symbol", "ts", "price", "size", "side"]).to_pandas()
-    t_pd_mem, _ = best_of(lambda: len(pandas_1m(frame)), repeat=1)
-    res = {
-        "ticks": n, "bars_1m": bars,
-        "duckdb_lake_ticks_per_s": n / t_duck, "pandas_lake_ticks_per_s": n / t_pd, "ratio_lake": t_pd / t_duck,
-        "duckdb_mem_ticks_per_s": n / t_duck_mem, "pandas_mem_ticks_per_s": n / t_pd_mem, "ratio_mem": t_pd_mem / t_duck_mem,
-        "seconds": {"duckdb_lake": t_duck, "pandas_lake": t_pd, "duckdb_mem": t_duck_mem, "pandas_mem": t_pd_mem},
-        "peak_rss_mib": peak_rss_mib(), "goal": ">= 50M ticks/s and >= 4x pandas on 2 cores",
-    }
+        t_pd, pd_bars = best_of(pandas_from_lake, repeat=1)
+        assert pd_bars == bars, (days, pd_bars, bars)
+        sizes.append(n), ours.append(t_duck), ref.append(t_pd), bars_out.append(bars)
+    rate = sizes[-1] / ours[-1]
+    res = stage_result("tick -> 1m bars (bars_1m SQL on DuckDB, lake to bars)", "ticks", sizes, ours,
+                       "pandas groupby", ref, ">= 50M ticks/s", rate >= 50e6, bars_1m=bars_out,
+                       ticks_per_s=rate, peak_rss_mib=peak_rss_mib())
     save("tick_to_1m", res)
-    print(f"\ntick -> 1m bars ({n:,} lake ticks, {bars:,} bars; goal {res['goal']})")
-    print(table([
-        ("lake -> 1m, DuckDB (bars_1m SQL)", f"{n / t_duck / 1e6:,.1f} M ticks/s", f"pandas {n / t_pd / 1e6:,.1f} M ticks/s", f"{t_pd / t_duck:.1f}x"),
-        ("in memory, DuckDB", f"{n / t_duck_mem / 1e6:,.1f} M ticks/s", f"pandas {n / t_pd_mem / 1e6:,.1f} M ticks/s", f"{t_pd_mem / t_duck_mem:.1f}x"),
-        ("peak memory", f"{res['peak_rss_mib']:,.0f} MiB", "", ""),
-    ]))
+    print_stage(res)
     return res
-
-

@@ -1,0 +1,122 @@
+"""The whole daily graph as users run it: a first (full) day on 8, 15 and 30 days of demo history,
+then the incremental next day on the 30-day demo; wall time and the peak memory of the whole
+process tree (Dagster, dbt, model training). `scale()` is the 20 symbols x 30 days simulation with
+Dagster's multiprocess executor (python -m bench scale; not part of make bench)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+from bench.common import print_stage, save, stage_result, table, tree_peak_memory
+from python_assets.config import DEFAULT_SYMBOLS, REPO_ROOT, Paths, export_data_dir
+from python_assets.market import generate_market
+
+LAST_DAY = date(2026, 10, 30)
+HISTORY_DAYS = (8, 15, 30)
+MEMORY_BUDGET_MIB = 2048
+INCREMENTAL_BUDGET_S = 30.0
+SCALE_SYMBOLS = tuple(DEFAULT_SYMBOLS) + tuple(f"SIM{i:02d}-USDT" for i in range(17))  # 20 symbols
+
+
+def _days(last: date, n: int) -> list[date]:
+    return [last - timedelta(days=n - 1 - i) for i in range(n)]
+
+
+def _env(paths: Paths, symbols: tuple[str, ...]) -> dict[str, str]:
+    env = {**os.environ, "BLOFIN_DATA_DIR": str(paths.data_dir), "DAGSTER_HOME": str(paths.dagster_home),
+           "BLOFIN_SYMBOLS": ",".join(symbols)}
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
+    return env
+
+
+def materialize(paths: Paths, day: date, symbols: tuple[str, ...] = tuple(DEFAULT_SYMBOLS),
+                multiprocess: bool = False) -> dict[str, float]:
+    """One day of the whole graph in a child process: the CLI (in-process executor, as make run) or
+    `dagster asset materialize` (the multiprocess executor, as the schedule in `make ui`)."""
+    if multiprocess:
+        paths.dagster_home.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO_ROOT / "deploy" / "dagster.yaml", paths.dagster_home / "dagster.yaml")
+        cmd = [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "dagster_defs.definitions",
+               "--select", "*", "--partition", day.isoformat()]
+    else:
+        cmd = [sys.executable, "-m", "dagster_defs.cli", "materialize", "--date", day.isoformat()]
+    log = paths.data_dir / f"bench_{day}.log"
+    t0 = time.perf_counter()
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=_env(paths, symbols), stdout=fh, stderr=subprocess.STDOUT)
+        with tree_peak_memory(proc.pid) as mem:
+            rc = proc.wait()
+    seconds = time.perf_counter() - t0
+    if rc != 0:
+        raise RuntimeError(f"materialize {day} failed (exit {rc}); see {log}")
+    return {"seconds": seconds, "peak_mib": mem["peak_mib"]}
+
+
+def _size_mib(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink()) / 2**20
+
+
+def _fresh(name: str) -> Paths:
+    paths = Paths(export_data_dir().data_dir / name)
+    shutil.rmtree(paths.data_dir, ignore_errors=True)
+    paths.data_dir.mkdir(parents=True)
+    return paths
+
+
+def run(history: tuple[int, ...] = HISTORY_DAYS) -> dict:
+    """Full first day at each history length, then the next day incrementally on the longest."""
+    sizes, full, peaks = [], [], []
+    for n in history:
+        paths = _fresh(f"bench_daily_{n}d")
+        sizes.append(generate_market(paths, DEFAULT_SYMBOLS, _days(LAST_DAY, n)))
+        r = materialize(paths, LAST_DAY)
+        full.append(r["seconds"]), peaks.append(r["peak_mib"])
+    next_day = LAST_DAY + timedelta(days=1)
+    generate_market(paths, DEFAULT_SYMBOLS, [next_day])
+    inc = materialize(paths, next_day)
+    ok = max(peaks + [inc["peak_mib"]]) <= MEMORY_BUDGET_MIB and inc["seconds"] <= INCREMENTAL_BUDGET_S
+    res = stage_result(f"daily run: whole graph, first day on {', '.join(map(str, history))} days of demo history",
+                       "ticks", sizes, full, "", [], f"peak <= {MEMORY_BUDGET_MIB} MiB; next day <= {INCREMENTAL_BUDGET_S:.0f} s",
+                       ok, history_days=list(history), peak_mib=peaks, incremental_seconds=inc["seconds"],
+                       incremental_peak_mib=inc["peak_mib"], incremental_vs_full=inc["seconds"] / full[-1],
+                       lake_mib=_size_mib(paths.lake), warehouse_mib=paths.warehouse.stat().st_size / 2**20)
+    save("daily_run", res)
+    print_stage(res)
+    print(table([
+        ("first day, 30-day demo", f"{full[-1]:.1f} s", f"peak {peaks[-1]:,.0f} MiB", f"budget {MEMORY_BUDGET_MIB:,} MiB"),
+        ("incremental next day", f"{inc['seconds']:.1f} s", f"peak {inc['peak_mib']:,.0f} MiB",
+         f"{inc['seconds'] / full[-1]:.2f}x of the first day; budget {INCREMENTAL_BUDGET_S:.0f} s"),
+    ], ("run", "wall", "memory (process tree)", "vs")))
+    return res
+
+
+def scale(symbols: tuple[str, ...] = SCALE_SYMBOLS, days: int = 30) -> dict:
+    """20 symbols x 30 days through the whole graph with the multiprocess executor: the first day
+    (builds every day's bars and features) and the incremental next day; sizes on disk."""
+    paths = _fresh("bench_scale")
+    t0 = time.perf_counter()
+    ticks = generate_market(paths, symbols, _days(LAST_DAY, days))
+    generate_s = time.perf_counter() - t0
+    first = materialize(paths, LAST_DAY, symbols, multiprocess=True)
+    generate_market(paths, symbols, [LAST_DAY + timedelta(days=1)])
+    nxt = materialize(paths, LAST_DAY + timedelta(days=1), symbols, multiprocess=True)
+    res = {"symbols": len(symbols), "days": days, "ticks": ticks, "generate_seconds": generate_s,
+           "first_day_seconds": first["seconds"], "first_day_peak_mib": first["peak_mib"],
+           "next_day_seconds": nxt["seconds"], "next_day_peak_mib": nxt["peak_mib"],
+           "lake_mib": _size_mib(paths.lake), "warehouse_mib": paths.warehouse.stat().st_size / 2**20,
+           "executor": "multiprocess (dagster asset materialize, deploy/dagster.yaml pools)"}
+    save("scale_simulation", res)
+    print(f"\n== scale simulation: {len(symbols)} symbols x {days} days, {ticks:,} ticks, multiprocess executor ==")
+    print(table([
+        ("generate ticks into the lake", f"{generate_s:.1f} s", "", ""),
+        ("first day (all history built)", f"{first['seconds']:.1f} s", f"{first['peak_mib']:,.0f} MiB", ""),
+        ("next day (incremental)", f"{nxt['seconds']:.1f} s", f"{nxt['peak_mib']:,.0f} MiB", ""),
+        ("lake / warehouse on disk", f"{res['lake_mib']:,.0f} MiB", f"{res['warehouse_mib']:,.0f} MiB", ""),
+    ], ("step", "wall", "peak memory", "")))
+    return res
