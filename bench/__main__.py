@@ -19,7 +19,7 @@ def summary(results: dict[str, dict]) -> str:
     rows = []
     for name, r in results.items():
         ref = f"{r['reference']} {r['reference_seconds'][-1]:.2f} s" if r["reference_seconds"] else "-"
-        ratio = f"{r['ratio']:.2f}x" if r["ratio"] is not None else "-"
+        ratio = f"{r['ratio']:.3g}x" if r["ratio"] is not None else "-"
         exps = f"{r['scaling_exponent']:.2f}" + (f" / {r['reference_scaling_exponent']:.2f}" if r["reference_scaling_exponent"] is not None else "")
         goal = f"{r['goal']}: {'met' if r['goal_met'] else 'NOT met' if r['goal_met'] is False else 'n/a'}"
         rows.append((name, f"{r['sizes'][-1]:,} {r['unit']}", f"{r['seconds'][-1]:.2f} s", ref, ratio, exps, goal))

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
-PAGE_MIB = os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def best_of(fn: Callable[[], Any], repeat: int = 3) -> tuple[float, Any]:
@@ -41,8 +40,8 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _tree_rss_mib(root: int) -> float:
-    """Resident memory of a process and all its descendants now (MiB), from /proc."""
+def _tree(root: int) -> set[int]:
+    """The pid and all its live descendants, from /proc."""
     parent: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -57,27 +56,38 @@ def _tree_rss_mib(root: int) -> float:
         kids = [c for c, pp in parent.items() if pp == p and c not in tree]
         tree.update(kids)
         frontier.extend(kids)
-    total = 0.0
-    for pid in tree:
-        try:
-            with open(f"/proc/{pid}/statm") as fh:
-                total += int(fh.read().split()[1]) * PAGE_MIB
-        except (OSError, IndexError, ValueError):
-            continue
-    return total
+    return tree
+
+
+def _status_mib(pid: int, field: str) -> float:
+    """A kB field of /proc/<pid>/status (VmRSS now, VmHWM the process's own peak) in MiB; 0 if gone."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return 0.0
 
 
 @contextmanager
-def tree_peak_memory(pid: int | None = None, interval_s: float = 0.1) -> Iterator[dict[str, float]]:
-    """Samples the summed RSS of the process tree under pid (default: this one) while the block runs;
-    the yielded dict holds 'peak_mib' afterwards. Children that run at once add up (ru_maxrss does not)."""
-    out = {"peak_mib": 0.0}
+def tree_peak_memory(pid: int | None = None, interval_s: float = 0.05) -> Iterator[dict[str, float]]:
+    """Peak memory of the process tree under pid (default: this one) while the block runs. Yields a
+    dict filled afterwards: 'sampled_mib', the largest summed RSS seen at a sample; 'root_hwm_mib' and
+    'child_hwm_mib', the root's and the largest descendant's own high-water marks (VmHWM: exact, and
+    unlike ru_maxrss not inherited from the launching process across fork and exec); 'peak_mib', the
+    larger of the sample and root + largest child (an upper bound when one child runs at a time)."""
+    out = {"sampled_mib": 0.0, "root_hwm_mib": 0.0, "child_hwm_mib": 0.0, "peak_mib": 0.0}
     stop = threading.Event()
     root = pid or os.getpid()
 
     def sample() -> None:
         while not stop.is_set():
-            out["peak_mib"] = max(out["peak_mib"], _tree_rss_mib(root))
+            pids = _tree(root)
+            out["sampled_mib"] = max(out["sampled_mib"], sum(_status_mib(p, "VmRSS") for p in pids))
+            out["root_hwm_mib"] = max(out["root_hwm_mib"], _status_mib(root, "VmHWM"))
+            out["child_hwm_mib"] = max([out["child_hwm_mib"], *(_status_mib(p, "VmHWM") for p in pids - {root})])
             stop.wait(interval_s)
 
     thread = threading.Thread(target=sample, daemon=True)
@@ -87,6 +97,7 @@ def tree_peak_memory(pid: int | None = None, interval_s: float = 0.1) -> Iterato
     finally:
         stop.set()
         thread.join()
+        out["peak_mib"] = max(out["sampled_mib"], out["root_hwm_mib"] + out["child_hwm_mib"])
 
 
 def save(section: str, payload: dict[str, Any]) -> None:
@@ -123,7 +134,7 @@ def print_stage(res: dict[str, Any]) -> None:
         ours = res["seconds"][i]
         ref = res["reference_seconds"][i] if res["reference_seconds"] else None
         rows.append((f"{n:,} {res['unit']}", f"{ours:.2f} s ({n / ours / 1e6:,.2f} M {res['unit']}/s)",
-                     f"{res['reference']} {ref:.2f} s" if ref else "", f"{ref / ours:.2f}x" if ref else ""))
+                     f"{res['reference']} {ref:.2f} s" if ref else "", f"{ref / ours:.3g}x" if ref else ""))
     print(table(rows, ("size", "ours", "reference", "ref time / our time")))
     exp = res["scaling_exponent"]
     ref_exp = res["reference_scaling_exponent"]
