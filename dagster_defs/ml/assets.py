@@ -114,7 +114,7 @@ def _model_asset(name: str):
         prior = _recent_pointer(name, day, config.retrain_every_days)
         if prior and reusable_version(spec, data, Path(prior["directory"]), train_config):
             latest = latest_predictions(spec, load_learner(Path(prior["directory"])), data)
-            latest.to_parquet(pointer.with_suffix(".latest.parquet"))
+            write_bytes_atomic(latest.to_parquet(), pointer.with_suffix(".latest.parquet"))
             write_bytes_atomic(json.dumps({**prior, "reused": True}).encode(), pointer)
             log_event("ml_model_reused", model=name, day=day, version=prior["version"], trained_on=prior["trained_on"])
             return dg.MaterializeResult(metadata={"version": prior["version"], "reused_from": prior["trained_on"]})
@@ -153,8 +153,8 @@ def ml_results(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
                            "timeframe": ref["timeframe"], "model_dir": str(directory)})
         oos[name] = pd.read_parquet(directory / "oos.parquet")
         fresh = pointer.with_suffix(".latest.parquet")  # today's call of a reused version
-        lat = pd.read_parquet(fresh if fresh.exists() else directory / "latest.parquet").assign(model=name, version=ref["version"],
-                                                                    timeframe=ref["timeframe"])
+        lat = pd.read_parquet(fresh if fresh.exists() else directory / "latest.parquet")
+        lat = lat.assign(model=name, version=ref["version"], timeframe=ref["timeframe"])
         latest.append(lat)
     ensembles, joined = build_ensembles(oos)
     if len(joined):

@@ -56,6 +56,8 @@ def label_known_at(label: np.ndarray, ts: np.ndarray, symbol: np.ndarray, lag_ms
     """The same symbol's label lag_ms earlier (NaN where absent): with lag_ms = the horizon, a value
     whose window has closed at t, so a causal feature may track it as closely as it likes."""
     s = pd.Series(label, index=pd.MultiIndex.from_arrays([symbol, ts]))
+    if s.index.has_duplicates:  # not one series per symbol: no past value to compare with
+        return np.full(len(label), np.nan)
     return s.reindex(pd.MultiIndex.from_arrays([symbol, ts - lag_ms])).to_numpy(dtype=np.float64)
 
 
