@@ -100,18 +100,22 @@ def run(history: tuple[int, ...] = HISTORY_DAYS) -> dict:
 
 def scale(symbols: tuple[str, ...] = SCALE_SYMBOLS, days: int = 30) -> dict:
     """20 symbols x 30 days through the whole graph with the multiprocess executor: the first day
-    (builds every day's bars and features) and the incremental next day; sizes on disk."""
+    (builds every day's bars and features) and the incremental next day, then the day after with
+    the in-process executor for comparison; sizes on disk."""
     paths = _fresh("bench_scale")
     t0 = time.perf_counter()
     ticks = generate_market(paths, symbols, _days(LAST_DAY, days))
     generate_s = time.perf_counter() - t0
     first = materialize(paths, LAST_DAY, symbols, multiprocess=True)
-    generate_market(paths, symbols, [LAST_DAY + timedelta(days=1)])
+    generate_market(paths, symbols, [LAST_DAY + timedelta(days=1), LAST_DAY + timedelta(days=2)])
     nxt = materialize(paths, LAST_DAY + timedelta(days=1), symbols, multiprocess=True)
+    # the day after with the in-process executor (the CLI's): no process start per step
+    inproc = materialize(paths, LAST_DAY + timedelta(days=2), symbols)
     res = {"symbols": len(symbols), "days": days, "ticks": ticks, "generate_seconds": generate_s,
            "first_day_seconds": first["seconds"], "first_day_peak_mib": first["peak_mib"],
            "next_day_seconds": nxt["seconds"], "next_day_peak_mib": nxt["peak_mib"],
            "first_day_memory": first, "next_day_memory": nxt,
+           "in_process_next_day_seconds": inproc["seconds"], "in_process_next_day_peak_mib": inproc["peak_mib"],
            "lake_mib": _size_mib(paths.lake), "warehouse_mib": paths.warehouse.stat().st_size / 2**20,
            "executor": "multiprocess (dagster asset materialize, deploy/dagster.yaml pools)"}
     save("scale_simulation", res)
@@ -120,6 +124,7 @@ def scale(symbols: tuple[str, ...] = SCALE_SYMBOLS, days: int = 30) -> dict:
         ("generate ticks into the lake", f"{generate_s:.1f} s", "", ""),
         ("first day (all history built)", f"{first['seconds']:.1f} s", f"{first['peak_mib']:,.0f} MiB", ""),
         ("next day (incremental)", f"{nxt['seconds']:.1f} s", f"{nxt['peak_mib']:,.0f} MiB", ""),
+        ("the day after, in-process executor", f"{inproc['seconds']:.1f} s", f"{inproc['peak_mib']:,.0f} MiB", ""),
         ("lake / warehouse on disk", f"{res['lake_mib']:,.0f} MiB", f"{res['warehouse_mib']:,.0f} MiB", ""),
     ], ("step", "wall", "peak memory", "")))
     return res
