@@ -36,8 +36,9 @@ def scaling_exponent(sizes: list[float], seconds: list[float]) -> float:
 
 
 def peak_rss_mib() -> float:
-    """Peak resident memory of this process so far (MiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident memory of this process so far (MiB): its own VmHWM, not ru_maxrss, which Linux
+    carries over from the launching process across fork and exec."""
+    return _status_mib(os.getpid(), "VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _tree(root: int) -> set[int]:

@@ -27,8 +27,7 @@ def planted(rows: int = ROWS, features: int = FEATURES, seed: int = 0):
 
 def fit_one(job: tuple[str, int]) -> tuple[str, float, float]:
     """Fit one model on `rows` rows in a fresh process; (name, seconds, peak RSS MiB of that process)."""
-    import resource
-
+    from bench.common import peak_rss_mib
     from python_assets.ml.models import MODELS
 
     name, rows = job
@@ -36,7 +35,7 @@ def fit_one(job: tuple[str, int]) -> tuple[str, float, float]:
     spec = MODELS[name]
     t0 = time.perf_counter()
     spec.learner(seed=7, threads=1).fit(X, labels[spec.label])
-    return name, time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return name, time.perf_counter() - t0, peak_rss_mib()
 
 
 def run(sizes: tuple[int, ...] = SIZES) -> dict:
@@ -48,7 +47,8 @@ def run(sizes: tuple[int, ...] = SIZES) -> dict:
     walls, serial, per_model = [], [], {}
     for rows in sizes:
         t0 = time.perf_counter()
-        with ProcessPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
+        # a fresh process per fit, so each peak is that fit's alone
+        with ProcessPoolExecutor(max_workers=min(2, os.cpu_count() or 1), max_tasks_per_child=1) as pool:
             results = list(pool.map(fit_one, [(name, rows) for name in MODELS]))
         walls.append(time.perf_counter() - t0)
         serial.append(sum(s for _, s, _ in results))
