@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from dagster_defs.runner import process_status_mib
+
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
 
@@ -61,15 +63,7 @@ def _tree(root: int) -> set[int]:
 
 
 def _status_mib(pid: int, field: str) -> float:
-    """A kB field of /proc/<pid>/status (VmRSS now, VmHWM the process's own peak) in MiB; 0 if gone."""
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024
-    except (OSError, ValueError):
-        pass
-    return 0.0
+    return process_status_mib(field, pid) or 0.0
 
 
 @contextmanager

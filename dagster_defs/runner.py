@@ -92,20 +92,21 @@ class PeakMemory:
         return max(self.self_mib, self.children_mib)
 
 
-def _own_high_water_mib() -> float | None:
-    """This process's own peak RSS (Linux VmHWM). ru_maxrss is not: Linux carries the launching
-    process's peak across fork and exec, so a CLI started by a big process reported that one's."""
+def process_status_mib(field: str, pid: int | str = "self") -> float | None:
+    """A kB field of /proc/<pid>/status in MiB: VmRSS (now) or VmHWM (the process's own peak; unlike
+    ru_maxrss, which Linux carries over from the launching process across fork and exec, so a CLI
+    started by a big process would report that one's). None where /proc cannot say."""
     try:
-        with open("/proc/self/status") as fh:
-            return next(int(line.split()[1]) / 1024 for line in fh if line.startswith("VmHWM:"))
-    except (OSError, StopIteration, ValueError):
+        with open(f"/proc/{pid}/status") as fh:
+            return next(int(line.split()[1]) / 1024 for line in fh if line.startswith(field + ":"))
+    except (OSError, StopIteration, ValueError, IndexError):
         return None
 
 
 def peak_memory() -> PeakMemory:
     """Peak of this process, and the largest ru_maxrss of its finished children (dbt): an upper bound,
     since a child's ru_maxrss starts from this process's peak at the time it was started."""
-    own = _own_high_water_mib()
+    own = process_status_mib("VmHWM")
     return PeakMemory(
         own if own is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
