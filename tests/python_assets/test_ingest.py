@@ -234,3 +234,21 @@ def test_odd_files_go_to_the_line_reader_which_numbers_and_quarantines_their_lin
     got, want = _read_csv(path), _read_csv_lines(path)
     pd.testing.assert_frame_equal(got[0], want[0])
     pd.testing.assert_frame_equal(got[1], want[1])
+
+
+def test_large_plain_files_take_the_fast_reader_and_small_ones_the_line_reader(tmp_path, monkeypatch):
+    from python_assets import ingest
+
+    def no_line_reader(path):
+        raise AssertionError(f"line reader used for {path}")
+
+    big, small = tmp_path / "big.csv", tmp_path / "small.csv"
+    body = "".join(f"{T0 + i},100.5,0.25,buy,t{i}\n" for i in range(12_000))
+    big.write_text("ts,price,size,side,trade_id\n" + body)
+    small.write_text("ts,price,size,side,trade_id\n" + body[:200].rsplit("\n", 1)[0] + "\n")
+    assert big.stat().st_size >= ingest.FAST_CSV_MIN_BYTES > small.stat().st_size
+    monkeypatch.setattr(ingest, "_read_csv_lines", no_line_reader)
+    frame, malformed = ingest._read_csv(big)
+    assert len(frame) == 12_000 and frame["__row"].tolist()[:2] == [2, 3] and len(malformed) == 0
+    with pytest.raises(AssertionError, match="line reader used"):
+        ingest._read_csv(small)
