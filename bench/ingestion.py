@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import time
 from datetime import date, timedelta
+from pathlib import Path
 
 import pandas as pd
 import pyarrow.csv as pacsv
@@ -21,7 +22,7 @@ SIZES = (100_000, 400_000, 1_600_000)
 SYMBOL = "BTC-USDT"
 
 
-def trades_csv(root: Paths, rows: int):
+def trades_csv(root: Paths, rows: int) -> Path:
     """A CSV of `rows` synthetic BTC trades (ts, price, size, side, trade_id) over consecutive days."""
     parts, n, day = [], 0, date(2024, 1, 1)
     while n < rows:
@@ -36,6 +37,7 @@ def trades_csv(root: Paths, rows: int):
 
 
 def run(sizes: tuple[int, ...] = SIZES) -> dict:
+    """ingest_file into an empty lake at each size, and pyarrow's bare copy of the same file."""
     root = Paths(export_data_dir().data_dir / "bench_ingest")
     shutil.rmtree(root.data_dir, ignore_errors=True)
     root.data_dir.mkdir(parents=True)
