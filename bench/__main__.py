@@ -39,7 +39,7 @@ def main(argv: list[str]) -> int:
     d = results.get("daily_run")
     if d:
         print(f"daily run: incremental next day {d['incremental_seconds']:.1f} s, peak memory "
-              f"{max(d['peak_mib'] + [d['incremental_peak_mib']]):,.0f} MiB (process tree)")
+              f"{max(d['peak_mib'] + [d['incremental_peak_mib']]):,.0f} MiB (Dagster process + largest child, each at its peak: an upper bound)")
     save("last_run", {"stages": chosen, "seconds": elapsed})
     print(f"\nall stages in {elapsed / 60:.1f} min; results written to bench/results.json")
     return 0
