@@ -14,6 +14,7 @@ import pandas as pd
 
 from bench.common import best_of, peak_rss_mib, print_stage, save, scaling_exponent, stage_result
 from python_assets.config import DBT_PROJECT_DIR, Paths, export_data_dir
+from python_assets.features.registry import load_registry
 
 SIZES = (62_500, 250_000, 1_000_000)
 START_MS = 1_704_067_200_000  # 2024-01-01
@@ -103,6 +104,7 @@ def run(sizes: tuple[int, ...] = SIZES) -> dict:
     """All feature models (dbt wall time, full refresh) on 1x, 4x, 16x 1m bars vs TA-Lib and pandas
     computing a 14-indicator subset of them on the same bars."""
     paths = Paths(export_data_dir().data_dir / "bench_features")
+    n_features = len(load_registry(DBT_PROJECT_DIR / "target" / "manifest.json"))
     ours, talib_s, pandas_s, per_model, rows = [], [], [], {}, 0
     for n in sizes:
         bars = synthetic_bars(n)
@@ -118,10 +120,10 @@ def run(sizes: tuple[int, ...] = SIZES) -> dict:
         rows = con.execute("select count(*) from feat_price").fetchall()[0][0]
     res = stage_result("features: every feature model in dbt on DuckDB (1m bars + rollups)", "bars", list(sizes), ours,
                        "TA-Lib, 14 indicators", talib_s, "<= 3x TA-Lib's time", ours[-1] <= 3 * talib_s[-1],
-                       features=79, feature_rows_all_timeframes=rows, pandas_seconds=pandas_s,
+                       features=n_features, feature_rows_all_timeframes=rows, pandas_seconds=pandas_s,
                        pandas_ratio=pandas_s[-1] / ours[-1], pandas_scaling_exponent=scaling_exponent(list(sizes), pandas_s),
                        per_model_seconds_at_largest=per_model, peak_rss_mib=peak_rss_mib(),
-                       ns_per_value={"ours": ours[-1] / (rows * 79) * 1e9, "talib": talib_s[-1] / (sizes[-1] * 14) * 1e9,
+                       ns_per_value={"ours": ours[-1] / (rows * n_features) * 1e9, "talib": talib_s[-1] / (sizes[-1] * 14) * 1e9,
                                      "pandas": pandas_s[-1] / (sizes[-1] * 14) * 1e9})
     save("features", res)
     print_stage(res)
@@ -129,7 +131,7 @@ def run(sizes: tuple[int, ...] = SIZES) -> dict:
           f"{res['pandas_ratio']:.2f}x pandas' time over ours at {sizes[-1]:,} bars "
           f"(exponent {res['pandas_scaling_exponent']:.2f})")
     per = res["ns_per_value"]
-    print(f"per feature value computed ({rows:,} rows x 79 features vs {sizes[-1]:,} bars x 14 indicators): "
+    print(f"per feature value computed ({rows:,} rows x {n_features} features vs {sizes[-1]:,} bars x 14 indicators): "
           f"ours {per['ours']:.0f} ns, TA-Lib {per['talib']:.1f} ns, pandas {per['pandas']:.0f} ns")
     print("slowest models at the largest size: " + ", ".join(
         f"{m} {t:.1f} s" for m, t in sorted(per_model.items(), key=lambda kv: -kv[1])[:4]))
