@@ -3,7 +3,7 @@ multiprocess executor trains them concurrently), and the ensembles/results asset
 ml_model_results, ml_ensembles and ml_predictions."""
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -12,7 +12,7 @@ import pandas as pd
 from dagster_dbt import get_asset_key_for_model
 
 from dagster_defs.dbt.assets import warehouse_dbt_assets
-from dagster_defs.partitions import daily_partitions, window_days
+from dagster_defs.partitions import daily_partitions, day_start_ms, window_days
 from dagster_defs.resources import WAREHOUSE_POOL
 from python_assets.backtest.catalog import feature_columns
 from python_assets.backtest.runner import TIMEFRAME_MS
@@ -42,8 +42,13 @@ class MlConfig(dg.Config):
     retrain_every_days: int = 7
 
 
-def _last_day(context: dg.AssetExecutionContext) -> str:
+def _last_day(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> str:
     return window_days(*context.partition_time_window)[-1].isoformat()
+
+
+def _end_ms(day: str) -> int:
+    """The partition's end (exclusive): nothing at or after it may reach its models."""
+    return day_start_ms(date.fromisoformat(day) + timedelta(days=1))
 
 
 def _training_file(day: str):
@@ -58,12 +63,14 @@ def _features_file(day: str):
           backfill_policy=dg.BackfillPolicy.single_run(), group_name="ml", kinds={"duckdb", "parquet"},
           pool=WAREHOUSE_POOL)
 def ml_dataset(context: dg.AssetExecutionContext, config: MlConfig) -> dg.MaterializeResult:
-    """ml_training_set rows of one timeframe up to the partition's last day, as Parquet for the models."""
+    """ml_training_set rows of one timeframe known by the partition's end (bars closed, labels whose
+    horizon closed), as Parquet for the models."""
     day = _last_day(context)
     p = paths()
     registered = sorted(feature_columns())
     features = numeric_features(p.warehouse, registered)
-    rows = export_training_set(p.warehouse, config.timeframe, features, _training_file(day))
+    rows = export_training_set(p.warehouse, config.timeframe, features, _training_file(day),
+                               TIMEFRAME_MS[config.timeframe], _end_ms(day))
     write_bytes_atomic(json.dumps({"features": features, "timeframe": config.timeframe}).encode(), _features_file(day))
     log_event("ml_dataset_exported", day=day, rows=rows, features=len(features))
     return dg.MaterializeResult(metadata={"rows": rows, "features": len(features), "path": str(_training_file(day))})
@@ -71,7 +78,8 @@ def ml_dataset(context: dg.AssetExecutionContext, config: MlConfig) -> dg.Materi
 
 @dg.asset_check(asset=ml_dataset, blocking=True, description="No feature tracks a forward label (|rank corr| >= 0.9).")
 def ml_features_do_not_leak(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    day = max(p.name for p in paths().ml_runs.iterdir() if (p / "training.parquet").exists())
+    """Checks the training set of the run's own partition (not the newest day on disk)."""
+    day = _last_day(context)
     meta = json.loads(_features_file(day).read_text())
     data = load_dataset(_training_file(day), meta["features"], TIMEFRAME_MS.get(meta["timeframe"], 300_000))
     leaks = leakage_report(data, HORIZON_BARS)

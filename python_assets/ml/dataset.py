@@ -45,14 +45,25 @@ class Dataset:
                        self.symbol[rows], self.timeframe, self.bar_ms, self.baseline_vol[rows])
 
 
-def export_training_set(warehouse: Path, timeframe: str, feature_names: list[str], path: Path) -> int:
-    """Copy the training rows of one timeframe to Parquet (one read of the warehouse per run)."""
-    cols = ", ".join(f'"{c}"' for c in (*KEYS, *feature_names, *EXTRA, *LABELS))
+def training_select(timeframe: str, feature_names: list[str], bar_ms: int, end_ms: int) -> tuple[str, list]:
+    """The training rows a partition ending at end_ms may see: bars closed by end_ms, and each label
+    only when its horizon closed by end_ms (NULL otherwise), so a backfilled day never trains on a
+    later day's prices whatever else the warehouse already holds."""
+    known = ", ".join(f'case when label_known_at_ms <= {int(end_ms)} then "{c}" end as "{c}"' for c in LABELS)
+    cols = ", ".join(f'"{c}"' for c in (*KEYS, *feature_names, *EXTRA))
+    sql = (f"select {cols}, {known} from ml_training_set where timeframe = ? and bar_at_ms + ? <= ? "
+           "order by bar_at_ms, symbol")
+    return sql, [timeframe, int(bar_ms), int(end_ms)]
+
+
+def export_training_set(warehouse: Path, timeframe: str, feature_names: list[str], path: Path, bar_ms: int,
+                        end_ms: int) -> int:
+    """Copy the training rows of one timeframe known by end_ms to Parquet (one warehouse read per run)."""
+    sql, params = training_select(timeframe, feature_names, bar_ms, end_ms)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.parquet")
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        con.execute(f"copy (select {cols} from ml_training_set where timeframe = ? order by bar_at_ms, symbol) "
-                    f"to '{tmp}' (format parquet)", [timeframe])
+        con.execute(f"copy ({sql}) to '{tmp}' (format parquet)", params)
         n = con.execute(f"select count(*) from read_parquet('{tmp}')").fetchall()[0][0]
     tmp.replace(path)
     return int(n)

@@ -2,14 +2,16 @@
   Forward-looking ML labels at a 12-bar horizon, per symbol and timeframe. Labels look forward BY
   DESIGN; they live apart from the features and only ml_training_set may read them (enforced by a
   test on the dbt graph). A label is NULL unless all 12 following bars exist. The scale sigma_h
-  (stddev of the last 100 one-bar log returns x sqrt(12)) uses data <= t only.
+  (stddev of the last 100 one-bar log returns x sqrt(12)) uses data <= t only. label_known_at_ms
+  is when the label became known (the close of bar t+12): a partition ending at E may train on a
+  label only when label_known_at_ms <= E, so a backfilled day never sees a later day's prices.
 -#}
 {% set h = 12 %}
 
 with
 
 bars as (
-    select symbol, timeframe, bar_at_ms, low, close
+    select symbol, timeframe, timeframe_ms, bar_at_ms, low, close
     from {{ ref('int_bars_unioned') }}
 ),
 
@@ -28,6 +30,7 @@ windows as (
         bar_at_ms,
         close,
         lead(close, {{ h }}) over by_bar as close_ahead,
+        lead(bar_at_ms, {{ h }}) over by_bar + timeframe_ms as label_known_at_ms,
         min(low) over (by_bar rows between 1 following and {{ h }} following) as low_ahead,
         count(*) over (by_bar rows between 1 following and {{ h }} following) as bars_ahead,
         sqrt(avg(log_ret_1 * log_ret_1) over (by_bar rows between 1 following and {{ h }} following)) as vol_ahead,
@@ -45,6 +48,7 @@ labelled as (
         timeframe,
         bar_at_ms,
         {{ h }} as horizon_bars,
+        label_known_at_ms,
         case when returns_for_sigma = 100 then sigma_h end as sigma_h,
         case when returns_behind = {{ h }} then vol_behind end as baseline_vol_12,
         case when bars_ahead = {{ h }} then close_ahead / close - 1 end as fwd_return_12,
@@ -63,6 +67,7 @@ select
     timeframe,
     bar_at_ms,
     horizon_bars,
+    label_known_at_ms,
     sigma_h,
     baseline_vol_12,
     fwd_return_12,

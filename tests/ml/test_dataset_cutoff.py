@@ -1,0 +1,43 @@
+"""The training rows a partition may see: bars closed by its end, labels only once their horizon closed."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+
+from python_assets.ml.dataset import LABELS, training_select
+
+BAR_MS = 300_000
+END_MS = 100 * BAR_MS  # the partition ends after bar 99
+
+
+def training_table(con: duckdb.DuckDBPyConnection, bars: int = 130) -> None:
+    """One symbol's 5m rows with a feature, the baseline and labels known 12 bars after each bar closes."""
+    labels = ", ".join(f"i * 1.0 as {c}" for c in LABELS)
+    con.execute(f"""create table ml_training_set as
+        select 'BTC-USDT' as symbol, '5m' as timeframe, i * {BAR_MS} as bar_at_ms, i * 2.0 as rsi_14,
+               0.1 as baseline_vol_12, {labels},
+               case when i + 12 < {bars} then (i + 13) * {BAR_MS} end as label_known_at_ms
+        from range({bars}) as t(i)""")
+
+
+def test_a_partition_sees_bars_closed_by_its_end_and_labels_known_by_it():
+    with duckdb.connect() as con:
+        training_table(con)
+        sql, params = training_select("5m", ["rsi_14"], BAR_MS, END_MS)
+        frame = con.execute(sql, params).df()
+    assert frame["bar_at_ms"].max() + BAR_MS == END_MS and len(frame) == 100
+    known = frame["bar_at_ms"] + 13 * BAR_MS <= END_MS  # the label of bar t closes with bar t+12
+    for label in LABELS:
+        assert frame.loc[known, label].notna().all() and frame.loc[~known, label].isna().all(), label
+    assert int(known.sum()) == 100 - 12
+    np.testing.assert_array_equal(frame["rsi_14"], np.arange(100) * 2.0)
+
+
+def test_later_rows_do_not_change_what_a_partition_sees():
+    with duckdb.connect() as short, duckdb.connect() as long:
+        training_table(short, bars=100)  # the warehouse as it was at the partition's end
+        training_table(long, bars=400)  # later days already built
+        sql, params = training_select("5m", ["rsi_14"], BAR_MS, END_MS)
+        a, b = short.execute(sql, params).df(), long.execute(sql, params).df()
+    assert a.equals(b)
