@@ -18,7 +18,8 @@ from python_assets.research.ranker import RankConfig
 
 
 class ResearchRunConfig(dg.Config):
-    """Seeded search on the 1h features of the trailing window; a time budget caps tuning (demo 60 s)."""
+    """Seeded search on the 1h features of the trailing window; trials by count (reruns store the same
+    trials), budget_seconds only a guard that fails the step when tuning runs far too long."""
 
     seed: int = ResearchConfig.seed
     timeframe: str = ResearchConfig.timeframe

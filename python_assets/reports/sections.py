@@ -9,6 +9,8 @@ from typing import Any
 
 import duckdb
 
+from python_assets.research.daily import DESIGNS_AS_OF
+
 
 def gap_text(symbol: str, gaps: dict[str, Any]) -> str:
     """'BTC-USDT: 12 minutes without trades in 2 gap(s), longest 9 min' (at 5m resolution: 'without 5m bars')."""
@@ -93,10 +95,10 @@ def research(con: duckdb.DuckDBPyConnection, day: date, top: int = 10) -> dict[s
     if not table_exists(con, "ranking_history"):
         return {"ranking": [], "status_counts": {}, "transitions": [], "new_designs": []}
     return {
-        "ranking": rows(con, """select h.rank, h.design_id, d.design_key, d.origin, h.score, h.deflated_sharpe, h.sr0,
+        "ranking": rows(con, f"""select h.rank, h.design_id, d.design_key, d.origin, h.score, h.deflated_sharpe, h.sr0,
                               h.oos_sharpe_annual, h.oos_trades, h.n_trials_total, h.status
-                              from ranking_history h join strategy_designs d using (design_id)
-                              where h.run_date = ? order by h.rank limit ?""", [day, top]),
+                              from ranking_history h join {DESIGNS_AS_OF.format(op='<=')} d using (design_id)
+                              where h.run_date = ? order by h.rank limit ?""", [day, day, top]),
         "status_counts": {r["status"]: r["n"] for r in rows(
             con, "select status, count(*) as n from ranking_history where run_date = ? group by status order by status", [day])},
         "transitions": rows(con, """select design_id, status, status_reason from ranking_history

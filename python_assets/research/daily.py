@@ -20,10 +20,13 @@ from python_assets.research.designer import Design, canonical, propose, spec_dic
 from python_assets.research.ranker import RankConfig, next_status, rank, score
 from python_assets.research.tuner import Market, condition_columns, evaluate, tune
 
-DDL = (
-    """create table if not exists strategy_designs (design_id varchar primary key, design_key varchar not null,
+# A design belongs to the day that proposed it: (created_date, design_id) is the key, so a day
+# backfilled after later days may propose a design a later day already holds without touching it.
+DESIGNS_DDL = """create table if not exists {name} (design_id varchar not null, design_key varchar not null,
         origin varchar not null, parents json not null, spec json not null, timeframe varchar not null,
-        created_date date not null)""",
+        created_date date not null, primary key (created_date, design_id))"""
+DDL = (
+    DESIGNS_DDL.format(name="strategy_designs"),
     """create table if not exists tuning_trials (run_date date not null, design_id varchar not null,
         trial_no integer not null, params json not null, is_sharpe double, is_trades integer, oos_sharpe double,
         oos_return double, oos_trades integer, seconds double, primary key (run_date, design_id, trial_no))""",
@@ -39,6 +42,10 @@ DDL = (
 DAY_TABLES = ("tuning_trials", "strategy_tuning", "ranking_history")
 
 
+class ResearchBudgetError(RuntimeError):
+    """Tuning ran past its wall-clock guard: the trial counts are too large for this machine."""
+
+
 @dataclass(frozen=True)
 class ResearchConfig:
     seed: int = 7
@@ -46,7 +53,7 @@ class ResearchConfig:
     trials_per_design: int = 12
     new_designs_min: int = 4
     new_designs_max: int = 30
-    budget_seconds: float = 60.0
+    budget_seconds: float = 900.0  # a guard, not a budget: tuning past it fails the step loudly
     include_catalog: bool = True
     rank: RankConfig = RankConfig()
 
@@ -54,12 +61,34 @@ class ResearchConfig:
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     for ddl in DDL:
         con.execute(ddl)
+    _rekey_designs(con)
+
+
+def _rekey_designs(con: duckdb.DuckDBPyConnection) -> None:
+    """Warehouses made before designs were keyed by day had design_id alone as the key: copy the
+    rows into the new shape once (DuckDB cannot alter a primary key in place)."""
+    keys = con.execute("select constraint_column_names from duckdb_constraints() where table_name = 'strategy_designs' "
+                       "and constraint_type = 'PRIMARY KEY'").fetchall()
+    if not keys or list(keys[0][0]) != ["design_id"]:
+        return
+    con.execute("begin transaction")
+    con.execute(DESIGNS_DDL.format(name="strategy_designs_rekeyed"))
+    con.execute("insert into strategy_designs_rekeyed select design_id, design_key, origin, parents, spec, timeframe, "
+                "created_date from strategy_designs")
+    con.execute("drop table strategy_designs")
+    con.execute("alter table strategy_designs_rekeyed rename to strategy_designs")
+    con.execute("commit")
+
+
+# Each design as first proposed on or before a day (one row per design_id).
+DESIGNS_AS_OF = """(select design_id, design_key, origin, parents, spec from strategy_designs where created_date {op} ?
+    qualify row_number() over (partition by design_id order by created_date) = 1)"""
 
 
 def _state(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, Any]:
     designs = {r[0]: {"key": r[1], "origin": r[2], "parents": json.loads(r[3]), "spec": json.loads(r[4])}
-               for r in con.execute("select design_id, design_key, origin, parents, spec from strategy_designs "
-                                    "where created_date < ? order by design_id", [day]).fetchall()}
+               for r in con.execute("select design_id, design_key, origin, parents, spec from "
+                                    f"{DESIGNS_AS_OF.format(op='<')} order by design_id", [day]).fetchall()}
     history: dict[str, list[dict[str, Any]]] = {}
     for r in con.execute("select design_id, rank, n_ranked, oos_sharpe, oos_trades, status from ranking_history "
                          "where run_date < ? order by run_date", [day]).fetchall():
@@ -81,8 +110,8 @@ def _clear(con: duckdb.DuckDBPyConnection, day: date, tables: tuple[str, ...], d
     con.execute("begin transaction")
     for t in tables:
         con.execute(f"delete from {t} where run_date = ?", [day])
-    if designs:
-        con.execute("delete from strategy_designs where created_date >= ?", [day])
+    if designs:  # this day's designs only: later days' rows are theirs, whatever order days run in
+        con.execute("delete from strategy_designs where created_date = ?", [day])
     con.execute("commit")
 
 
@@ -116,16 +145,22 @@ def design_day(con: duckdb.DuckDBPyConnection, columns: frozenset[str], day: dat
 
 def tune_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: ResearchConfig = ResearchConfig(),
              costs: Costs = Costs()) -> int:
-    """Step 2: Optuna on each design created on `day` within the time budget; every trial stored."""
+    """Step 2: Optuna on each design created on `day`, trials_per_design trials each (a count, so a
+    rerun stores the same trials); every trial stored. budget_seconds is a guard: past it the step
+    fails with a message instead of silently storing fewer trials on a slower machine."""
     ensure_tables(con)
     _clear(con, day, DAY_TABLES)
-    deadline = time.monotonic() + cfg.budget_seconds
+    started = time.monotonic()
     rows = con.execute("select design_id, design_key, origin, parents, spec from strategy_designs "
                        "where created_date = ? order by design_id", [day]).fetchall()
     trials, tuning = [], []
-    for did, key, origin, parents, spec in rows:
+    for done, (did, key, origin, parents, spec) in enumerate(rows):
+        if time.monotonic() - started > cfg.budget_seconds:
+            raise ResearchBudgetError(
+                f"tuning {day} passed its {cfg.budget_seconds:.0f} s guard after {done} of {len(rows)} designs "
+                f"({cfg.trials_per_design} trials each): lower trials_per_design or new_designs_max, or raise budget_seconds")
         found, best, ev = tune(market, _spec(did, {"key": key, "origin": origin, "spec": json.loads(spec)}),
-                               cfg.trials_per_design, cfg.seed, costs, deadline)
+                               cfg.trials_per_design, cfg.seed, costs)
         trials += [{**r, "design_id": did} for r in found]
         if best is not None:
             tuning.append({"design_id": did, "best_params": best, "is_sharpe": ev.is_score,
@@ -142,7 +177,7 @@ def rank_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Res
     _clear(con, day, ("ranking_history",))
     st = _state(con, day)
     designs = {r[0]: {"key": r[1], "origin": r[2], "spec": json.loads(r[3])} for r in con.execute(
-        "select design_id, design_key, origin, spec from strategy_designs where created_date <= ?", [day]).fetchall()}
+        f"select design_id, design_key, origin, spec from {DESIGNS_AS_OF.format(op='<=')}", [day]).fetchall()}
     tuned = {r[0]: (json.loads(r[1]), r[2]) for r in con.execute(
         "select design_id, arg_max(best_params, run_date), arg_max(is_end_ms, run_date) from strategy_tuning "
         "where run_date <= ? group by design_id", [day]).fetchall()}

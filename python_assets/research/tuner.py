@@ -102,16 +102,15 @@ def evaluate(market: Market, spec: StrategySpec, params: dict[str, Any], costs: 
                       float(np.prod(1 + r) - 1) if len(r) else 0.0, oos_trades, r)
 
 
-def tune(market: Market, spec: StrategySpec, n_trials: int, seed: int, costs: Costs,
-         deadline: float | None = None) -> tuple[list[dict[str, Any]], dict[str, Any] | None, Evaluation | None]:
+def tune(market: Market, spec: StrategySpec, n_trials: int, seed: int, costs: Costs
+         ) -> tuple[list[dict[str, Any]], dict[str, Any] | None, Evaluation | None]:
     """(trial rows, best params by in-sample score, its evaluation). The sampler seed mixes the run
-    seed with the spec name, so each design's search is reproducible on its own."""
+    seed with the spec name, so each design's search is reproducible on its own; the budget is a
+    count of trials, never the wall clock, so the stored trials do not depend on machine speed."""
     sampler = optuna.samplers.TPESampler(seed=(seed * 1_000_003 + zlib.crc32(spec.name.encode())) % 2**32)
     study = optuna.create_study(direction="maximize", sampler=sampler)
     rows, evals = [], {}
     for k in range(n_trials):
-        if deadline is not None and time.monotonic() > deadline:
-            break
         trial = study.ask()
         raw = {}
         for name, p in spec.params.items():
