@@ -29,3 +29,38 @@ create table if not exists backtest_equity (
 );
 -- ledger-ddl:end
 {% endmacro %}
+
+{#- The ledger's backtests a run of the ledger models computes. A full build: all of them. An
+    incremental run: the backtests of the partition window, plus those not computed yet (CLI runs
+    carry no partition date), so a day's run writes only its own rows and never a later day's. -#}
+{% macro ledger_backtests_in_scope() -%}
+select backtest_id from {{ source('backtest_ledger', 'backtest_runs') }}
+{% if is_incremental() %}
+where ({{ in_partition_window('partition_date') }})
+    or (partition_date is null and backtest_id not in (select backtest_id from {{ this }}))
+{% endif %}
+{%- endmacro %}
+
+{#- Pre-hook of the incremental ledger models: drop rows whose backtest left the ledger (a day rerun
+    with fewer strategies), which delete+insert on backtest_id alone would keep. -#}
+{% macro prune_deleted_backtests() -%}
+{% if is_incremental() %}
+delete from {{ this }}
+where backtest_id not in (select backtest_id from {{ source('backtest_ledger', 'backtest_runs') }})
+{% endif %}
+{%- endmacro %}
+
+{#- An aggregate fed its rows in a fixed order. A parallel DOUBLE sum, avg or stddev adds rows in
+    whatever order threads deliver them, so reruns differed in the last bit; DuckDB sorts an
+    ordered aggregate's input first. Other engines get the plain aggregate (exact up to rounding). -#}
+{% macro ordered_agg(function, expression, order_key) -%}
+  {{ return(adapter.dispatch('ordered_agg', 'blofin_stack')(function, expression, order_key)) }}
+{%- endmacro %}
+
+{% macro default__ordered_agg(function, expression, order_key) -%}
+  {{ function }}({{ expression }})
+{%- endmacro %}
+
+{% macro duckdb__ordered_agg(function, expression, order_key) -%}
+  {{ function }}({{ expression }} order by {{ order_key }})
+{%- endmacro %}

@@ -3,6 +3,7 @@ in the ledger, compute the SQL metrics with dbt, return the result rows."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -48,12 +49,15 @@ def parse_param_args(items: list[str]) -> dict[str, str]:
 
 
 def refresh_metrics(paths: Paths) -> None:
-    """Rebuild the ledger metric models (dbt, tag:ledger) so strategy_backtest_results has the new run."""
+    """Compute the new run's metrics (dbt, tag:ledger) so strategy_backtest_results has it. An empty
+    partition window: the incremental ledger models then add only backtests not computed yet (CLI
+    runs have no partition date) and leave every daily row as the daily run wrote it."""
     from dagster_defs.resources import dbt_executable
 
     env = {**os.environ, "BLOFIN_DATA_DIR": str(paths.data_dir)}
-    cmd = [dbt_executable(), "run", "--select", "tag:ledger", "--profiles-dir", ".", "--target-path",
-           str(paths.data_dir / "dbt_target_cli"), "--quiet"]
+    empty_window = json.dumps({"min_date": "1970-01-01", "max_date": "1970-01-01"})
+    cmd = [dbt_executable(), "run", "--select", "tag:ledger", "--vars", empty_window, "--profiles-dir", ".",
+           "--target-path", str(paths.data_dir / "dbt_target_cli"), "--quiet"]
     proc = subprocess.run(cmd, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"dbt metrics build failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")

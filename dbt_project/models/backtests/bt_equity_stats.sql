@@ -1,7 +1,12 @@
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='backtest_id',
+          on_schema_change='sync_all_columns', pre_hook="{{ prune_deleted_backtests() }}") }}
+
 {#-
   Per backtest: bar returns of the equity curve and the path metrics (volatility, downside
   deviation, drawdown depth and duration, exposure, buy-and-hold). Equity is marked at each bar
-  close; the first bar's return is against the initial equity.
+  close; the first bar's return is against the initial equity. Incremental: a run computes only
+  its partition's backtests (ledger_backtests_in_scope), and every DOUBLE aggregate adds its rows in
+  bar order (ordered_agg), so reruns give the same bits.
 -#}
 
 with
@@ -9,6 +14,7 @@ with
 runs as (
     select backtest_id, bar_ms, initial_equity
     from {{ source('backtest_ledger', 'backtest_runs') }}
+    where backtest_id in ({{ ledger_backtests_in_scope() }})
 ),
 
 equity as (
@@ -54,12 +60,12 @@ select
     max(bar_ms) as bar_ms,
     max(initial_equity) as initial_equity,
     {{ last_by('equity', 'bar_at_ms') }} as final_equity,
-    avg(bar_return) as mean_bar_return,
-    stddev_samp(bar_return) as stddev_bar_return,
-    sqrt(avg(power(least(bar_return, 0), 2))) as downside_deviation,
+    {{ ordered_agg('avg', 'bar_return', 'bar_at_ms') }} as mean_bar_return,
+    {{ ordered_agg('stddev_samp', 'bar_return', 'bar_at_ms') }} as stddev_bar_return,
+    sqrt({{ ordered_agg('avg', 'power(least(bar_return, 0), 2)', 'bar_at_ms') }}) as downside_deviation,
     least(min(drawdown), 0) as max_drawdown,
     max(bar_at_ms + bar_ms - peak_at_ms) as max_drawdown_duration_ms,
-    avg(case when position <> 0 then 1.0 else 0.0 end) as exposure,
+    {{ ordered_agg('avg', 'case when position <> 0 then 1.0 else 0.0 end', 'bar_at_ms') }} as exposure,
     {{ last_by('close', 'bar_at_ms') }} / {{ first_by('open', 'bar_at_ms') }} - 1 as buy_and_hold_return
 from underwater
 group by backtest_id

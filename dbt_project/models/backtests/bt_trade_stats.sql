@@ -1,6 +1,10 @@
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='backtest_id',
+          on_schema_change='sync_all_columns', pre_hook="{{ prune_deleted_backtests() }}") }}
+
 {#-
   Per backtest: the trade-list metrics. A win is a trade with net pnl > 0 (after fees and funding);
   every other trade is a loss. Streaks are runs of consecutive wins or losses in trade order.
+  Incremental like bt_equity_stats; DOUBLE aggregates add trades in trade order (ordered_agg).
 -#}
 
 with
@@ -16,6 +20,7 @@ trades as (
         exit_at_ms - entry_at_ms as holding_ms,
         pnl > 0 as is_win
     from {{ source('backtest_ledger', 'backtest_trades') }}
+    where backtest_id in ({{ ledger_backtests_in_scope() }})
 ),
 
 streaks as (
@@ -46,16 +51,16 @@ select
     count(*) as trade_count,
     count(*) filter (where is_win) as winning_trades,
     count(*) filter (where not is_win) as losing_trades,
-    coalesce(sum(pnl) filter (where is_win), 0) as gross_profit,
-    coalesce(-sum(pnl) filter (where not is_win), 0) as gross_loss,
-    sum(pnl) as net_pnl,
-    avg(pnl) as expectancy,
-    avg(return_pct) as expectancy_pct,
-    avg(pnl) filter (where is_win) as avg_win,
-    avg(pnl) filter (where not is_win) as avg_loss,
-    sum(fees) as fees_paid,
-    sum(funding) as funding_paid,
-    avg(holding_ms) / 3600000.0 as avg_holding_hours,
+    coalesce({{ ordered_agg('sum', 'pnl', 'trade_no') }} filter (where is_win), 0) as gross_profit,
+    coalesce(-{{ ordered_agg('sum', 'pnl', 'trade_no') }} filter (where not is_win), 0) as gross_loss,
+    {{ ordered_agg('sum', 'pnl', 'trade_no') }} as net_pnl,
+    {{ ordered_agg('avg', 'pnl', 'trade_no') }} as expectancy,
+    {{ ordered_agg('avg', 'return_pct', 'trade_no') }} as expectancy_pct,
+    {{ ordered_agg('avg', 'pnl', 'trade_no') }} filter (where is_win) as avg_win,
+    {{ ordered_agg('avg', 'pnl', 'trade_no') }} filter (where not is_win) as avg_loss,
+    {{ ordered_agg('sum', 'fees', 'trade_no') }} as fees_paid,
+    {{ ordered_agg('sum', 'funding', 'trade_no') }} as funding_paid,
+    {{ ordered_agg('avg', 'holding_ms', 'trade_no') }} / 3600000.0 as avg_holding_hours,
     max(l.max_consecutive_wins) as max_consecutive_wins,
     max(l.max_consecutive_losses) as max_consecutive_losses
 from trades as t

@@ -1,4 +1,5 @@
-{{ config(materialized='table', tags=['ledger']) }}
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='backtest_id',
+          on_schema_change='sync_all_columns', tags=['ledger'], pre_hook="{{ prune_deleted_backtests() }}") }}
 
 {#-
   One row per backtest: run x strategy instance x symbol x timeframe x window, every metric in SQL
@@ -8,12 +9,15 @@
   the downside deviation sqrt(mean(min(r, 0)^2)). CAGR compounds over the window's calendar length.
   composite_score = Sharpe x sqrt(min(trades, 30) / 30) x (1 + max_drawdown): risk-adjusted return,
   discounted when there are few trades to trust it and by the depth of the worst drawdown.
+  Incremental: a daily run writes only its partition's backtests (and new CLI runs), never a later
+  day's rows.
 -#}
 
 with
 
 runs as (
     select * from {{ source('backtest_ledger', 'backtest_runs') }}
+    where backtest_id in ({{ ledger_backtests_in_scope() }})
 ),
 
 equity as (

@@ -1,0 +1,115 @@
+"""The ledger metric models give the same bits whatever order the ledger's rows are stored or read
+in, and a day's incremental run writes that day's backtests only (plus new CLI runs)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import date
+
+import duckdb
+import numpy as np
+import pytest
+from conftest import VOLATILE_COLUMNS, run_dbt
+
+from python_assets.backtest import ledger
+from python_assets.backtest.engine import Costs, Rules, simulate
+from python_assets.config import Paths
+
+BAR_MS = 3_600_000
+DAYS = (date(2025, 3, 10), date(2025, 3, 11))
+MODELS = ("bt_equity_stats", "bt_trade_stats", "strategy_backtest_results")
+
+
+def backtests(seed: int = 3, per_day: int = 6) -> list[ledger.LedgerRows]:
+    """Engine runs on random-walk bars for each day, and one CLI run (no partition date)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for k, day in enumerate([*DAYS, None]):
+        for j in range(per_day if day else 1):
+            n = 2_000
+            close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+            open_ = np.r_[100.0, close[:-1]]
+            high, low = np.maximum(open_, close) * 1.002, np.minimum(open_, close) * 0.998
+            ms = 1_700_000_000_000 // BAR_MS * BAR_MS + np.arange(n, dtype=np.int64) * BAR_MS
+            signals = {"entry_long": rng.random(n) < 0.05, "exit_long": rng.random(n) < 0.05,
+                       "entry_short": rng.random(n) < 0.05, "exit_short": rng.random(n) < 0.05}
+            result = simulate(open_, high, low, close, ms, BAR_MS, signals, Rules(allow_short=True), Costs())
+            meta = ledger.RunMeta(run_id=f"daily-{day}" if day else "cli-run", kind="daily" if day else "cli",
+                                  strategy="random", strategy_version="1", strategy_id=f"random_{j}", params={"j": j},
+                                  symbol=f"S{k}", timeframe="1h", bar_ms=BAR_MS, window_id="full", window_kind="full",
+                                  window_start_ms=int(ms[0]), window_end_ms=int(ms[-1]) + BAR_MS, costs=Costs(),
+                                  source="test", partition_date=day.isoformat() if day else None)
+            out.append(ledger.ledger_rows(meta, ms, open_, close, result, "test"))
+    return out
+
+
+def shuffled(rows: list[ledger.LedgerRows], seed: int) -> list[ledger.LedgerRows]:
+    """The same backtests with their order and the order of their trade and equity rows permuted."""
+    rng = np.random.default_rng(seed)
+    return [replace(r, trades=r.trades.sample(frac=1, random_state=int(rng.integers(1 << 30))),
+                    equity=r.equity.sample(frac=1, random_state=int(rng.integers(1 << 30))))
+            for r in (rows[i] for i in rng.permutation(len(rows)))]
+
+
+def model_rows(paths: Paths, where: str = "true") -> dict[str, list[tuple]]:
+    out = {}
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        for model in MODELS:
+            cols = [r[0] for r in con.execute("select column_name from information_schema.columns where table_name = ? "
+                                              "order by ordinal_position", [model]).fetchall()]
+            keep = ", ".join(f'"{c}"' for c in cols if c not in VOLATILE_COLUMNS)
+            out[model] = con.execute(f"select {keep} from {model} where backtest_id in "
+                                     f"(select backtest_id from backtest_runs where {where}) order by all").fetchall()
+    return out
+
+
+def build(paths: Paths, batch: list[ledger.LedgerRows], *vars_: str) -> None:
+    paths.data_dir.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(paths.warehouse)) as con:
+        ledger.write(con, batch)
+    run_dbt(paths, "run", "--select", "tag:ledger", *vars_)
+
+
+def day_vars(day: date) -> tuple[str, str]:
+    return "--vars", json.dumps({"min_date": day.isoformat(), "max_date": date.fromordinal(day.toordinal() + 1).isoformat()})
+
+
+@pytest.fixture(scope="module")
+def rows() -> list[ledger.LedgerRows]:
+    return backtests()
+
+
+def test_ledger_metrics_have_the_same_bits_whatever_order_rows_are_stored_in(tmp_path, rows):
+    a, b = Paths(tmp_path / "a"), Paths(tmp_path / "b")
+    build(a, shuffled(rows, 1))
+    build(b, shuffled(rows, 2))
+    got, want = model_rows(a), model_rows(b)
+    assert all(len(want[m]) == len(rows) for m in ("bt_equity_stats", "strategy_backtest_results"))
+    assert got == want
+
+
+def test_a_days_incremental_run_writes_its_own_backtests_and_new_cli_runs_only(tmp_path, rows):
+    paths = Paths(tmp_path / "w")
+    daily = [r for r in rows if r.runs["partition_date"].iloc[0] is not None]
+    cli = [r for r in rows if r.runs["partition_date"].iloc[0] is None]
+    day0 = f"partition_date = date '{DAYS[0]}'"
+    build(paths, daily)
+    first = model_rows(paths, day0)
+    with duckdb.connect(str(paths.warehouse)) as con:  # mark the later day's rows: the rerun must not rewrite them
+        con.execute("update strategy_backtest_results set sharpe = -123 where partition_date = ?", [DAYS[1]])
+    build(paths, cli, *day_vars(DAYS[0]))  # day 0 rerun, with a CLI run stored since the last build
+    assert model_rows(paths, day0) == first  # recomputed, same bits
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        later = {r[0] for r in con.execute("select sharpe from strategy_backtest_results where partition_date = ?",
+                                           [DAYS[1]]).fetchall()}
+        cli_rows = con.execute("select count(*) from strategy_backtest_results where kind = 'cli'").fetchall()[0][0]
+    assert later == {-123} and cli_rows == 1
+    # a backtest removed from the ledger leaves every metric model on the next run
+    gone = daily[0].backtest_id
+    with duckdb.connect(str(paths.warehouse)) as con:
+        ledger.delete_runs(con, "backtest_id = ?", [gone])
+    run_dbt(paths, "run", "--select", "tag:ledger", *day_vars(DAYS[1]))
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        for model in MODELS:
+            assert con.execute(f"select count(*) from {model} where backtest_id = ?", [gone]).fetchall()[0][0] == 0
