@@ -51,9 +51,10 @@ def recover_dead_cli_runs(instance: dg.DagsterInstance) -> list[str]:
 
 def materialize_days(
     first: date, last: date, instance: dg.DagsterInstance | None = None, raise_on_error: bool = True,
-    extra_tags: dict[str, str] | None = None,
+    extra_tags: dict[str, str] | None = None, run_config: dict | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """Materialize every asset (lake -> dbt -> report) for first..last with the in-process executor."""
+    """Materialize every asset (lake -> dbt -> report) for first..last with the in-process executor;
+    run_config sets asset configs (e.g. fast ML settings in tests)."""
     from dagster_defs.definitions import defs
 
     key, tags = partition_tags(first, last)
@@ -64,6 +65,7 @@ def materialize_days(
         tags={**tags, **(extra_tags or {})},
         instance=instance,
         raise_on_error=raise_on_error,
+        run_config=run_config,
     )
 
 

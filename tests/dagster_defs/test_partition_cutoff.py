@@ -1,0 +1,92 @@
+"""A partition sees nothing after its end: a day backfilled after later days exist gets the same
+models, backtests, research and report as a day built in a warehouse where those days never were."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import TEST_DAYS, VOLATILE_COLUMNS, report_digest
+
+from dagster_defs.partitions import day_start_ms
+from dagster_defs.runner import materialize_days
+from python_assets.config import Paths
+from python_assets.ml.models import MODELS
+
+# Fast ML and a small research search by count: the properties under test do not depend on model quality.
+_ML = {"config": {"fast": True, "n_folds": 2}}
+_RESEARCH = {"config": {"trials_per_design": 3, "new_designs_max": 4, "budget_seconds": 3600.0}}
+FAST_RUN_CONFIG = {"ops": {"ml_dataset": _ML, **{f"ml_{name}": _ML for name in MODELS},
+                           **{op: _RESEARCH for op in ("strategy_designs", "strategy_tuning", "strategy_ranking")}}}
+
+# (table, the rows that belong to a day); backtest children follow their runs.
+DAY_ROWS = {
+    "backtest_runs": "partition_date = $day",
+    "backtest_trades": "backtest_id in (select backtest_id from backtest_runs where partition_date = $day)",
+    "backtest_equity": "backtest_id in (select backtest_id from backtest_runs where partition_date = $day)",
+    "strategy_backtest_results": "partition_date = $day",
+    "ml_model_results": "partition_date = $day",
+    "ml_ensembles": "partition_date = $day",
+    "ml_predictions": "partition_date = $day",
+    "strategy_designs": "created_date = $day",
+    "tuning_trials": "run_date = $day",
+    "strategy_tuning": "run_date = $day",
+    "ranking_history": "run_date = $day",
+    "daily_market_summary": "report_date = $day",
+}
+
+
+def use_data_dir(path: Path, monkeypatch: pytest.MonkeyPatch) -> Paths:
+    path.mkdir(parents=True)
+    monkeypatch.setenv("BLOFIN_DATA_DIR", str(path))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    return Paths(path.resolve())
+
+
+def day_rows(paths: Paths, day) -> dict[str, list[tuple]]:
+    """Every table's rows of one day, run-time columns left out, sorted."""
+    out = {}
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        for table, where in DAY_ROWS.items():
+            cols = [r[0] for r in con.execute("select column_name from information_schema.columns where table_name = ? "
+                                              "order by ordinal_position", [table]).fetchall()]
+            keep = ", ".join(f'"{c}"' for c in cols if c not in VOLATILE_COLUMNS)
+            out[table] = con.execute(f"select {keep} from {table} where {where} order by all", {"day": day}).fetchall()
+    return out
+
+
+def model_versions(paths: Paths, day) -> dict[str, str]:
+    return {name: json.loads((paths.ml_runs / day.isoformat() / f"{name}.json").read_text())["version"]
+            for name in MODELS if (paths.ml_runs / day.isoformat() / f"{name}.json").exists()}
+
+
+@pytest.mark.slow
+def test_a_day_backfilled_after_later_days_equals_a_day_built_without_them(tmp_path, monkeypatch):
+    day, later = TEST_DAYS
+    late = use_data_dir(tmp_path / "later_first", monkeypatch)
+    assert materialize_days(later, later, run_config=FAST_RUN_CONFIG).success
+    later_rows = day_rows(late, later)
+    assert materialize_days(day, day, run_config=FAST_RUN_CONFIG).success
+    got, got_versions = day_rows(late, day), model_versions(late, day)
+    got_report = report_digest(late)[f"{day.isoformat()}.json"]
+    with duckdb.connect(str(late.warehouse), read_only=True) as con:
+        last_bar, ends = con.execute("select max(e.bar_at_ms), max(r.window_end) from backtest_runs as r "
+                                     "join backtest_equity as e using (backtest_id) where r.partition_date = ?",
+                                     [day]).fetchall()[0]
+    end_ms = day_start_ms(day + timedelta(days=1))
+    assert last_bar < end_ms and int(ends.timestamp() * 1000) <= end_ms
+    # the backfill wrote D's rows only: the later day's rows (designs, rankings, backtests) are untouched
+    assert day_rows(late, later) == later_rows and later_rows["strategy_designs"]
+
+    alone = use_data_dir(tmp_path / "day_alone", monkeypatch)
+    assert materialize_days(day, day, run_config=FAST_RUN_CONFIG).success
+    assert got_versions == model_versions(alone, day) and len(got_versions) == len(MODELS)
+    want = day_rows(alone, day)
+    assert {t: len(r) for t, r in got.items()} == {t: len(r) for t, r in want.items()}
+    for table in DAY_ROWS:
+        assert got[table] == want[table], table
+    assert all(want[t] for t in ("backtest_runs", "ml_predictions", "ranking_history")), "nothing was compared"
+    assert got_report == report_digest(alone)[f"{day.isoformat()}.json"]
