@@ -148,7 +148,7 @@ def cmd_features(args: argparse.Namespace) -> int:
 def cmd_query(args: argparse.Namespace) -> int:
     import duckdb
 
-    from python_assets.query import QueryRefused, run_query
+    from python_assets.query import QueryRefused, first_line, run_query
     from python_assets.snapshot import readable_warehouse
 
     paths = export_data_dir()
@@ -158,11 +158,11 @@ def cmd_query(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except duckdb.Error as exc:
-        if "lock" in str(exc).lower():  # no snapshot yet and the first run is still writing the live file
+        if "could not set lock on file" in str(exc).lower():  # no snapshot yet, the first run still writes the live file
             print(f"error: the warehouse is being written by a run and no snapshot has been published yet; "
-                  f"query again when the run ends (DuckDB: {str(exc).splitlines()[0]})", file=sys.stderr)
+                  f"query again when the run ends (DuckDB: {first_line(exc)})", file=sys.stderr)
             return 1
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {first_line(exc)}", file=sys.stderr)
         return 1
     return 0
 
@@ -236,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=cmd_features)
 
-    p = sub.add_parser("query", help="read-only SQL on the warehouse")
+    p = sub.add_parser("query", help="one read-only SELECT on the warehouse (no file access, nothing written)")
     p.add_argument("sql")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.add_argument("--database", type=Path, help="DuckDB file (default: the snapshot of the last run, else the warehouse)")

@@ -1,56 +1,90 @@
-"""Read-only SQL on the warehouse: `blofin-stack query`. Writes are refused before DuckDB sees them."""
+"""Read-only SQL on the warehouse: `blofin-stack query`.
+
+Two walls, both DuckDB's own rather than pattern matching on the text. DuckDB's parser must find
+exactly one statement of type SELECT (which covers FROM-first queries, WITH ... SELECT, VALUES,
+TABLE, DESCRIBE, SHOW and SUMMARIZE); a WITH that ends in INSERT or DELETE parses as that write.
+The statement then runs on a read-only connection with external access disabled and the
+configuration locked, so COPY, ATTACH, INSTALL/LOAD, SET, EXPORT and every file reader
+(read_text, read_csv, glob, parquet_scan, ...) fail inside DuckDB whatever the text looks like.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-import re
 from pathlib import Path
 
 import duckdb
 
-WRITE_KEYWORDS = (
-    "insert", "update", "delete", "create", "drop", "alter", "attach", "detach", "copy", "export", "import",
-    "install", "load", "pragma", "set", "checkpoint", "vacuum", "truncate", "merge", "replace", "call",
-)
+# Applied when the database opens. enable_external_access=false blocks every file system
+# operation other than the database file itself: readers, writers, ATTACH, extension loading,
+# secrets storage and the network. The rest make sure nothing is fetched or scanned by name, and
+# that nothing is written at all: without a temp directory a query larger than memory fails with
+# DuckDB's out-of-memory error instead of spilling to `<snapshot>.tmp` beside the snapshot.
+READ_ONLY_CONFIG: dict[str, bool | str] = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "python_enable_replacements": False,  # no scans of the caller's Python variables by name
+    "temp_directory": "",
+}
 
 
 class QueryRefused(ValueError):
-    """The statement would write, or is not a single read statement."""
+    """The text is not exactly one read statement, or there is no warehouse to read."""
 
 
-def _strip_comments_and_strings(sql: str) -> str:
-    sql = re.sub(r"--[^\n]*", " ", sql)
-    sql = re.sub(r"/\*.*?\*/", " ", sql, flags=re.S)
-    return re.sub(r"'(?:[^']|'')*'", "''", sql)
-
-
-def check_read_only(sql: str) -> None:
-    """Accept one SELECT / WITH / DESCRIBE / SHOW / EXPLAIN statement that names no write keyword."""
-    bare = _strip_comments_and_strings(sql).strip().rstrip(";").strip()
-    if not bare:
+def check_read_only(sql: str) -> duckdb.Statement:
+    """The single SELECT statement DuckDB's parser finds in `sql`, or QueryRefused saying why not."""
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise QueryRefused(first_line(exc)) from None
+    if not statements:
         raise QueryRefused("empty query")
-    if ";" in bare:
-        raise QueryRefused("one statement at a time")
-    words = set(re.findall(r"[a-z_]+", bare.lower()))
-    bad = sorted(words & set(WRITE_KEYWORDS))
-    first = bare.split(None, 1)[0].lower()
-    if first not in ("select", "with", "describe", "show", "explain", "from", "summarize", "values", "table") or bad:
-        what = ", ".join(w.upper() for w in bad) or first.upper()
-        raise QueryRefused(f"the warehouse is read-only here: {what} is not allowed (use SELECT)")
+    if len(statements) > 1:
+        raise QueryRefused(f"one statement at a time ({len(statements)} found)")
+    kind = statements[0].type
+    if kind != duckdb.StatementType.SELECT:
+        raise QueryRefused(f"the warehouse is read-only here: {kind.name} statements are not allowed "
+                           "(use SELECT, FROM, WITH ... SELECT, DESCRIBE, SHOW or SUMMARIZE)")
+    return statements[0]
+
+
+def first_line(exc: BaseException) -> str:
+    """DuckDB's message without its LINE/caret context and hints: one line for the terminal."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def open_read_only(database: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection in UTC that cannot reach files, the network, extensions or its settings."""
+    con = duckdb.connect(str(database), read_only=True, config=READ_ONLY_CONFIG)
+    try:
+        # TimeZone needs ICU, which loads after the config is applied, so it is set here, then
+        # the configuration is locked before any user SQL runs (no SET/RESET/PRAGMA can undo it).
+        con.execute("set TimeZone = 'UTC'")
+        con.execute("set lock_configuration = true")
+    except BaseException:
+        con.close()
+        raise
+    return con
 
 
 def run_query(warehouse: Path, sql: str, fmt: str = "table") -> str:
-    """Run a read statement on a read-only connection and render it as table, csv or json."""
-    check_read_only(sql)
+    """Run one SELECT on a locked read-only connection and render it as table, csv or json."""
+    statement = check_read_only(sql)
     if not warehouse.exists():
         raise QueryRefused(f"no warehouse at {warehouse}: run `make run` first")
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        con.execute("set TimeZone = 'UTC'")
-        cur = con.execute(sql)
+    with open_read_only(warehouse) as con:
+        cur = con.execute(statement.query)
         names = [d[0] for d in cur.description]
         rows = cur.fetchall()
+    return render(names, rows, fmt)
+
+
+def render(names: list[str], rows: list[tuple], fmt: str = "table") -> str:
+    """Rows as an aligned text table with a row count, as CSV, or as a JSON list of objects."""
     if fmt == "json":
         return json.dumps([dict(zip(names, r)) for r in rows], default=str, indent=2)
     if fmt == "csv":

@@ -46,6 +46,31 @@ def test_keywords_inside_strings_and_comments_do_not_count():
         check_read_only("select 1 /* ok */; delete from t")
 
 
+@pytest.mark.parametrize("sql", ["describe t", "show tables", "summarize t", "from t", "values (1)", "table t",
+                                 "with x as (select 1) select * from x", "(select 1) union all (select 2)"])
+def test_every_read_form_parses_as_one_select(sql):
+    assert check_read_only(sql).type == duckdb.StatementType.SELECT
+
+
+@pytest.mark.parametrize(("sql", "message"), [
+    ("selec * from t", 'error: Parser Error: syntax error at or near "selec"\n'),
+    ("  ; -- nothing", "error: empty query\n"),
+    ("explain select 1", "error: the warehouse is read-only here: EXPLAIN statements are not allowed"),
+])
+def test_text_that_is_not_one_select_is_refused_in_one_line(warehouse, capsys, sql, message):
+    assert main(["query", sql]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith(message) and err.count("\n") == 1, err
+
+
+def test_duckdb_errors_are_one_line_and_a_locked_setting_is_not_taken_for_a_busy_warehouse(warehouse, capsys):
+    assert main(["query", "select * from no_such_table"]) == 1
+    assert capsys.readouterr().err == "error: Catalog Error: Table with name no_such_table does not exist!\n"
+    assert main(["query", "select * from enable_logging()"]) == 1
+    err = capsys.readouterr().err
+    assert "the configuration has been locked" in err and "being written by a run" not in err and err.count("\n") == 1
+
+
 def test_query_works_while_another_process_writes_the_warehouse(warehouse, capsys):
     """A run in another process holds DuckDB's write lock; the query reads the published snapshot."""
     import subprocess
@@ -65,6 +90,8 @@ def test_query_works_while_another_process_writes_the_warehouse(warehouse, capsy
         assert writer.stdout.readline().strip() == "locked"
         with pytest.raises(duckdb.Error):  # the live file is locked by the writer
             duckdb.connect(str(warehouse.warehouse), read_only=True)
+        assert main(["query", "select 1", "--database", str(warehouse.warehouse)]) == 1  # the live file: a clear line
+        assert "being written by a run" in capsys.readouterr().err
         t0 = time.perf_counter()
         assert main(["query", "select count(*) as n from t", "--format", "json"]) == 0
         assert json.loads(capsys.readouterr().out) == [{"n": 2}]  # the last published state
