@@ -183,7 +183,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     try:
         run_id, rows = run_backtest(export_data_dir(), args.strategy, parse_param_args(args.param), costs,
                                     data=args.data, symbols=args.symbols, days=args.days, walk_forward=wf,
-                                    symbol=args.symbol)
+                                    symbol=args.symbol, periods_per_year=args.periods_per_year)
     except (SpecError, OhlcvFileError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -254,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slippage-bps", type=float, default=0.0)
     p.add_argument("--equity", type=float, default=10_000.0, help="initial equity (quote currency)")
     p.add_argument("--walk-forward", metavar="TRAIN:TEST[:anchored]", help="walk-forward folds in days, e.g. 14:4")
+    p.add_argument("--periods-per-year", type=float, metavar="N",
+                   help="bars per year annualising Sharpe/Sortino (default: measured from a --data file's calendar; "
+                        "365 days of bars for the 24/7 warehouse)")
     p.set_defaults(func=cmd_backtest)
 
     p = sub.add_parser("report", help="rebuild one day's report (JSON + HTML + daily_reports row) from the warehouse")

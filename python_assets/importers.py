@@ -10,33 +10,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from python_assets.backtest.files import OhlcvFileError, read_ohlcv, read_table, timeframe_label
+from python_assets.backtest.files import OhlcvFileError, guess_from_name, read_ohlcv, read_table, timeframe_label
 from python_assets.config import Paths
 from python_assets.ingest import ingest_file, parse_timestamps_ms
 from python_assets.lake import WriteStats, normalize_symbol, write_candles, write_funding
 
 KINDS = ("candles", "trades", "funding")
-# freqtrade's data file names: PAIR-TF[-futures|-mark|-funding_rate].ext and PAIR-trades.ext, where a
-# futures pair BASE/QUOTE:SETTLE is written BASE_QUOTE_SETTLE.
-_FREQTRADE_NAME = re.compile(
-    r"^(?P<pair>[A-Za-z0-9]+(?:_[A-Za-z0-9]+){1,2})-(?:(?P<tf>\d+[smhdwM])(?:-(?P<candle_type>futures|spot|mark|index|premiumIndex|funding_rate))?|(?P<trades>trades))$"
-)
-_SUFFIXES = (".feather", ".parquet", ".pq", ".json", ".csv", ".txt", ".gz", ".jsonl")
 FUNDING_RATE_COLUMNS = ("funding_rate", "fundingrate", "rate", "open")
 MAX_ABS_FUNDING_RATE = 0.05  # 5% per settlement: beyond any exchange cap, so a unit mix-up, not a rate
 
 
 class ImportFileError(ValueError):
     """A file that cannot be imported; the message names the file and what is wrong."""
-
-
-@dataclass(frozen=True)
-class FileGuess:
-    """What a file name says: symbol, timeframe and kind (None where it says nothing)."""
-
-    symbol: str | None
-    timeframe: str | None
-    kind: str | None
 
 
 @dataclass(frozen=True)
@@ -52,31 +37,6 @@ class ImportResult:
     duplicates: int
     first_ms: int | None
     last_ms: int | None
-
-
-def _stem(path: Path) -> str:
-    name = path.name
-    while Path(name).suffix.lower() in _SUFFIXES:
-        name = name[: -len(Path(name).suffix)]
-    return name
-
-
-def pair_symbol(pair: str) -> str:
-    """freqtrade's 'XRP_USDT_USDT' (XRP/USDT:USDT) or 'ETH_BTC' -> our 'XRP-USDT' / 'ETH-BTC'."""
-    parts = pair.split("_")
-    return normalize_symbol("-".join(parts[:2]) if len(parts) == 3 else "-".join(parts))
-
-
-def guess_from_name(path: Path) -> FileGuess:
-    """Read symbol, timeframe and kind from a freqtrade file name; all None for other names."""
-    m = _FREQTRADE_NAME.match(_stem(path))
-    if not m:
-        return FileGuess(None, None, None)
-    if m["trades"]:
-        return FileGuess(pair_symbol(m["pair"]), None, "trades")
-    candle_type = m["candle_type"] or "spot"
-    kind = {"funding_rate": "funding", "futures": "candles", "spot": "candles"}.get(candle_type, candle_type)
-    return FileGuess(pair_symbol(m["pair"]), m["tf"], kind)
 
 
 def guess_kind(columns: list[str]) -> str:

@@ -1,7 +1,9 @@
 {#- The backtest ledger's tables (written by python_assets/backtest/ledger.py, read by the ledger
     models). Created before every dbt run so the sources and their unit tests exist on a fresh
     warehouse. Python executes the same statements (it reads the block between the markers), so
-    the schema is defined once, here. -#}
+    the schema is defined once, here. A column added later is appended last in the create and by
+    an `add column if not exists` for warehouses made before it (periods_per_year: the bars per
+    year that annualise a run's Sharpe/Sortino, NULL for the 24/7 default). -#}
 {% macro create_backtest_ledger() %}
 -- ledger-ddl:begin
 create table if not exists backtest_runs (
@@ -12,8 +14,10 @@ create table if not exists backtest_runs (
     window_id varchar not null, window_kind varchar not null,
     window_start timestamptz not null, window_end timestamptz not null,
     taker_fee double not null, maker_fee double not null, slippage_bps double not null,
-    initial_equity double not null, source varchar not null, code_version varchar not null
+    initial_equity double not null, source varchar not null, code_version varchar not null,
+    periods_per_year double
 );
+alter table backtest_runs add column if not exists periods_per_year double;
 create table if not exists backtest_trades (
     backtest_id varchar not null, trade_no integer not null, symbol varchar not null, side varchar not null,
     size double not null, entry_at timestamptz not null, entry_at_ms bigint not null, entry_price double not null,

@@ -1,15 +1,19 @@
-"""Any OHLCV file (CSV or Parquet with a time column and Open/High/Low/Close/Volume) as bars."""
+"""Any OHLCV file (CSV or Parquet with a time column and Open/High/Low/Close/Volume) as bars, and
+what a freqtrade data file's name says (pair, timeframe, kind)."""
 
 from __future__ import annotations
 
 import gzip
 import json
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from python_assets.ingest import parse_timestamps_ms
+from python_assets.lake import normalize_symbol
 
 TIME_COLUMNS = ("date", "datetime", "time", "timestamp", "open_time", "ts")
 PRICE_COLUMNS = ("open", "high", "low", "close")
@@ -59,8 +63,62 @@ def read_table(path: Path, json_columns: tuple[str, ...] = FREQTRADE_CANDLE_COLU
     raise OhlcvFileError(f"{path}: unsupported file type {suffix!r} (CSV, Parquet, Feather or JSON)")
 
 
+# freqtrade's data file names: PAIR-TF[-futures|-mark|-funding_rate].ext and PAIR-trades.ext, where a
+# futures pair BASE/QUOTE:SETTLE is written BASE_QUOTE_SETTLE.
+_FREQTRADE_NAME = re.compile(
+    r"^(?P<pair>[A-Za-z0-9]+(?:_[A-Za-z0-9]+){1,2})-(?:(?P<tf>\d+[smhdwM])(?:-(?P<candle_type>futures|spot|mark|index|premiumIndex|funding_rate))?|(?P<trades>trades))$"
+)
+_SUFFIXES = (".feather", ".parquet", ".pq", ".json", ".csv", ".txt", ".gz", ".jsonl")
+
+
+@dataclass(frozen=True)
+class FileGuess:
+    """What a file name says: symbol, timeframe and kind (None where it says nothing)."""
+
+    symbol: str | None
+    timeframe: str | None
+    kind: str | None
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    while Path(name).suffix.lower() in _SUFFIXES:
+        name = name[: -len(Path(name).suffix)]
+    return name
+
+
+def pair_symbol(pair: str) -> str:
+    """freqtrade's 'XRP_USDT_USDT' (XRP/USDT:USDT) or 'ETH_BTC' -> our 'XRP-USDT' / 'ETH-BTC'."""
+    parts = pair.split("_")
+    return normalize_symbol("-".join(parts[:2]) if len(parts) == 3 else "-".join(parts))
+
+
+def guess_from_name(path: Path) -> FileGuess:
+    """Read symbol, timeframe and kind from a freqtrade file name; all None for other names."""
+    m = _FREQTRADE_NAME.match(_stem(path))
+    if not m:
+        return FileGuess(None, None, None)
+    if m["trades"]:
+        return FileGuess(pair_symbol(m["pair"]), None, "trades")
+    candle_type = m["candle_type"] or "spot"
+    kind = {"funding_rate": "funding", "futures": "candles", "spot": "candles"}.get(candle_type, candle_type)
+    return FileGuess(pair_symbol(m["pair"]), m["tf"], kind)
+
+
+def _is_unnamed_date_index(raw: pd.DataFrame) -> bool:
+    """Whether the first column is a written-out date index: no name (pandas reads backtesting.py's
+    `,Open,High,...` header as 'Unnamed: 0'), text rather than numbers, and its first value a date."""
+    if raw.empty:
+        return False
+    name, first = str(raw.columns[0]).strip(), raw.iloc[:, 0]
+    if (name and not name.startswith("Unnamed: ")) or pd.api.types.is_numeric_dtype(first):
+        return False
+    return bool(parse_timestamps_ms(first.iloc[:1]).notna().all())
+
+
 def read_ohlcv(path: Path, symbol: str | None = None) -> tuple[pd.DataFrame, int]:
-    """(bars frame with symbol, timeframe, bar_at_ms, open, high, low, close, volume; bar length in ms)."""
+    """(bars frame with symbol, timeframe, bar_at_ms, open, high, low, close, volume; bar length in ms).
+    The symbol defaults to the pair a freqtrade file name gives (as `import` reads it), else the name."""
     path = Path(path)
     if not path.exists():
         raise OhlcvFileError(f"{path}: no such file")
@@ -69,6 +127,8 @@ def read_ohlcv(path: Path, symbol: str | None = None) -> tuple[pd.DataFrame, int
     time_col = next((lower[c] for c in TIME_COLUMNS if c in lower), None)
     if time_col is None and isinstance(raw.index, pd.DatetimeIndex):
         raw = raw.reset_index()
+        time_col = raw.columns[0]
+    if time_col is None and _is_unnamed_date_index(raw):
         time_col = raw.columns[0]
     missing = [c for c in (*PRICE_COLUMNS, "volume") if c not in lower]
     if time_col is None or missing:
@@ -96,5 +156,5 @@ def read_ohlcv(path: Path, symbol: str | None = None) -> tuple[pd.DataFrame, int
         raise OhlcvFileError(f"{path}: needs at least 2 bars")
     bar_ms = int(np.median(np.diff(bars["bar_at_ms"].to_numpy())))
     bars.insert(0, "timeframe", timeframe_label(bar_ms))
-    bars.insert(0, "symbol", symbol or path.name.split(".")[0].upper())
+    bars.insert(0, "symbol", symbol or guess_from_name(path).symbol or path.name.split(".")[0].upper())
     return bars.reset_index(drop=True), bar_ms

@@ -44,6 +44,7 @@ class RunMeta:
     costs: Costs
     source: str
     partition_date: str | None = None
+    periods_per_year: float | None = None  # annualisation factor; None: 24/7 (365 days of bars)
 
 
 def new_run_id() -> str:
@@ -121,7 +122,7 @@ def ledger_rows(meta: RunMeta, bar_ms: np.ndarray, open_: np.ndarray, close: np.
         "window_start_ms": meta.window_start_ms, "window_end_ms": meta.window_end_ms,
         "taker_fee": meta.costs.taker_fee, "maker_fee": meta.costs.maker_fee,
         "slippage_bps": meta.costs.slippage_bps, "initial_equity": meta.costs.initial_equity,
-        "source": meta.source, "code_version": code_version,
+        "source": meta.source, "code_version": code_version, "periods_per_year": meta.periods_per_year,
     }])
     trades = trades_frame(bid, meta.symbol, bar_ms, meta.bar_ms, result)
     equity = pd.DataFrame({"backtest_id": bid, "bar_at_ms": bar_ms, "open": open_, "close": close,
@@ -149,7 +150,8 @@ def write(con: duckdb.DuckDBPyConnection, batch: list[LedgerRows]) -> list[str]:
         con.execute("""insert into backtest_runs select backtest_id, run_id, kind, now(), cast(partition_date as date),
             strategy, strategy_version, strategy_id, cast(params as json), symbol, timeframe, bar_ms, window_id,
             window_kind, make_timestamptz(window_start_ms * 1000), make_timestamptz(window_end_ms * 1000),
-            taker_fee, maker_fee, slippage_bps, initial_equity, source, code_version from _runs""")
+            taker_fee, maker_fee, slippage_bps, initial_equity, source, code_version,
+            cast(periods_per_year as double) from _runs""")
         con.execute("""insert into backtest_trades select backtest_id, trade_no, symbol, side, size,
             make_timestamptz(entry_at_ms * 1000), entry_at_ms, entry_price, make_timestamptz(exit_at_ms * 1000),
             exit_at_ms, exit_price, entry_fee, exit_fee, funding, gross_pnl, pnl, return_pct, bars_held,

@@ -171,11 +171,13 @@ class BacktestJob:
     walk_forward: WalkForward | None = None
     partition_date: str | None = None
     columns: frozenset[str] = frozenset()
+    periods_per_year: float | None = None  # annualisation stored with each run; None: 24/7 (SQL default)
 
 
 def _meta(job: BacktestJob, sid: str, params: dict, symbol: str, bar_ms: int, w: Window) -> ledger.RunMeta:
     return ledger.RunMeta(job.run_id, job.kind, job.spec.name, job.spec.version, sid, params, symbol, job.timeframe,
-                          bar_ms, w.window_id, w.kind, w.start_ms, w.end_ms, job.costs, job.source, job.partition_date)
+                          bar_ms, w.window_id, w.kind, w.start_ms, w.end_ms, job.costs, job.source, job.partition_date,
+                          job.periods_per_year)
 
 
 def run_job(con: duckdb.DuckDBPyConnection, job: BacktestJob) -> list[str]:

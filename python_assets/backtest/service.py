@@ -15,13 +15,14 @@ from python_assets.backtest.catalog import feature_columns
 from python_assets.backtest.engine import Costs
 from python_assets.backtest.files import read_ohlcv
 from python_assets.backtest.ledger import new_run_id
-from python_assets.backtest.runner import BacktestJob, WalkForward, run_job
+from python_assets.backtest.periods import PeriodsPerYear, always_open_periods_per_year, measured_periods_per_year
+from python_assets.backtest.runner import TIMEFRAME_MS, BacktestJob, WalkForward, run_job
 from python_assets.backtest.spec import (STRATEGY_DIR, SpecError, StrategySpec, compile_strategy, load_spec,
                                          load_specs, resolve_params)
 from python_assets.config import DBT_PROJECT_DIR, Paths
 
 RESULT_COLUMNS = ("strategy_id", "symbol", "timeframe", "window_id", "window_kind", "trade_count", "total_return",
-                  "cagr", "sharpe", "sortino", "calmar", "max_drawdown", "max_drawdown_duration_days", "win_rate",
+                  "cagr", "sharpe", "sortino", "bars_per_year", "calmar", "max_drawdown", "max_drawdown_duration_days", "win_rate",
                   "profit_factor", "expectancy", "exposure", "fees_paid", "funding_paid", "buy_and_hold_return",
                   "composite_score", "final_equity")
 
@@ -48,6 +49,19 @@ def parse_param_args(items: list[str]) -> dict[str, str]:
     return out
 
 
+def choose_periods_per_year(override: float | None, file_bars: tuple | None, timeframe: str) -> PeriodsPerYear:
+    """The annualisation factor: --periods-per-year, else measured on a file's calendar, else 24/7."""
+    if override is not None:
+        if not override > 0:
+            raise SpecError(f"--periods-per-year must be a positive number, not {override}")
+        return PeriodsPerYear(float(override), "set by --periods-per-year")
+    if file_bars is not None:
+        bars, bar_ms = file_bars
+        return measured_periods_per_year(bars["bar_at_ms"].to_numpy(), bar_ms)
+    return PeriodsPerYear(always_open_periods_per_year(TIMEFRAME_MS[timeframe]),
+                          "24/7 calendar (warehouse crypto): 365 days of bars")
+
+
 def refresh_metrics(paths: Paths) -> None:
     """Compute the new run's metrics (dbt, tag:ledger) so strategy_backtest_results has it. An empty
     partition window: the incremental ledger models then add only backtests not computed yet (CLI
@@ -65,8 +79,10 @@ def refresh_metrics(paths: Paths) -> None:
 
 def run_backtest(paths: Paths, strategy: str, params: dict[str, Any], costs: Costs, data: Path | None = None,
                  symbols: list[str] | None = None, days: int | None = None,
-                 walk_forward: WalkForward | None = None, symbol: str | None = None) -> tuple[str, list[dict]]:
-    """Backtest a strategy on a file or the warehouse; returns (run_id, strategy_backtest_results rows)."""
+                 walk_forward: WalkForward | None = None, symbol: str | None = None,
+                 periods_per_year: float | None = None) -> tuple[str, list[dict]]:
+    """Backtest a strategy on a file or the warehouse; returns (run_id, strategy_backtest_results rows,
+    each with `annualisation`: how its bars_per_year was chosen)."""
     columns = frozenset() if data is not None else feature_columns()
     spec = find_spec(strategy, columns)
     resolved = resolve_params(spec, params)
@@ -77,6 +93,7 @@ def run_backtest(paths: Paths, strategy: str, params: dict[str, Any], costs: Cos
     except SpecError as exc:
         hint = " (a --data file has OHLCV columns only: use sma/highest/lowest/stddev/lag over them)" if data else ""
         raise SpecError(f"{exc}{hint}") from None
+    annual = choose_periods_per_year(periods_per_year, frame, timeframe)
     if data is None and not paths.warehouse.exists():
         raise FileNotFoundError(f"{paths.warehouse} does not exist: run `make run` or pass --data FILE")
     paths.data_dir.mkdir(parents=True, exist_ok=True)
@@ -97,14 +114,15 @@ def run_backtest(paths: Paths, strategy: str, params: dict[str, Any], costs: Cos
         job = BacktestJob(spec=spec, grid=[resolved], symbols=symbols, timeframe=timeframe, start_ms=start_ms,
                           end_ms=end_ms, costs=costs, run_id=run_id, kind="cli", source=source,
                           features_relation="file_bars" if frame is not None else "features",
-                          bars_relation=relation, walk_forward=walk_forward, columns=columns)
+                          bars_relation=relation, walk_forward=walk_forward, columns=columns,
+                          periods_per_year=None if frame is None and periods_per_year is None else annual.value)
         run_job(con, job)
     refresh_metrics(paths)
     with duckdb.connect(str(paths.warehouse), read_only=True) as con:
         cur = con.execute(f"select {', '.join(RESULT_COLUMNS)} from strategy_backtest_results where run_id = ? "
                           "order by symbol, window_id, window_kind", [run_id])
         names = [d[0] for d in cur.description]
-        return run_id, [dict(zip(names, row)) for row in cur.fetchall()]
+        return run_id, [{**dict(zip(names, row)), "annualisation": annual.basis} for row in cur.fetchall()]
 
 
 def format_results(rows: list[dict]) -> str:
@@ -121,4 +139,6 @@ def format_results(rows: list[dict]) -> str:
             v = r[col]
             cells.append("-" if v is None else (f"{v:.6g}" if isinstance(v, float) else str(v)))
         lines.append(f"{col:<28}" + "".join(f"{c:>{width + 2}}" for c in cells))
+    if rows[0].get("annualisation"):
+        lines.append(f"bars_per_year annualises sharpe and sortino: {rows[0]['annualisation']}")
     return f"strategy: {rows[0]['strategy_id']}\n" + "\n".join(lines)

@@ -15,6 +15,7 @@ import duckdb
 import numpy as np
 
 from python_assets.backtest.engine import Costs
+from python_assets.backtest.periods import always_open_periods_per_year
 from python_assets.backtest.spec import STRATEGY_DIR, StrategySpec, load_specs, spec_from_dict
 from python_assets.research.designer import Design, canonical, propose, spec_dict, usable_atoms
 from python_assets.research.ranker import RankConfig, next_status, rank, score
@@ -186,7 +187,7 @@ def rank_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Res
     sharpes = np.array(st["sharpes"] + today)
     n_total = len(sharpes)
     variance = float(sharpes.var(ddof=1)) if len(sharpes) > 1 else 0.0
-    bars_per_year = 365 * 86_400_000 / next(iter(market.bars.values())).bar_len_ms
+    bars_per_year = always_open_periods_per_year(next(iter(market.bars.values())).bar_len_ms)  # warehouse: 24/7
     status = {d: h[-1]["status"] for d, h in st["history"].items()}
     rows = []
     for did, (params, is_end) in sorted(tuned.items()):

@@ -107,3 +107,27 @@ def test_sma_cross_matches_backtesting_py_on_freqtrade_eth_btc(commission):
     df = raw.set_index(pd.DatetimeIndex(raw["date"]).tz_convert("UTC"))[["open", "high", "low", "close", "volume"]]
     df.columns = ["Open", "High", "Low", "Close", "Volume"]
     compare(df, 10, 30, commission)
+
+
+def test_sma_cross_matches_backtesting_py_on_its_own_goog_csv(tmp_path):
+    """backtesting.py's GOOG sample in its own CSV layout (an unnamed date index), read by our file
+    reader: the same bars, and sma_cross(10, 30) gives the same 66 trades (backtesting.py closing
+    the last one at the end, as ours does, with finalize_trades=True)."""
+    from backtesting.test import GOOG
+
+    from python_assets.backtest.files import read_ohlcv
+
+    path = tmp_path / "GOOG.csv"
+    GOOG.to_csv(path)
+    assert path.read_text().splitlines()[0] == ",Open,High,Low,Close,Volume"
+    bars, bar_ms = read_ohlcv(path)
+    assert (bars["symbol"].iloc[0], bars["timeframe"].iloc[0], bar_ms, len(bars)) == ("GOOG", "1d", 86_400_000, len(GOOG))
+    df = bars.set_index(pd.to_datetime(bars["bar_at_ms"], unit="ms", utc=True).rename(None))[["open", "high", "low", "close", "volume"]]
+    df.columns = ["Open", "High", "Low", "Close", "Volume"]
+    pd.testing.assert_frame_equal(df, GOOG.astype(float).tz_localize("UTC"), check_index_type=False, check_freq=False)
+    assert compare(df, 10, 30, 0.0) == 65  # closed by a signal; ours closes the 66th at the end
+    spec = whole_unit_sma_cross()
+    _, res = backtest_frame(spec, resolve_params(spec, {"fast": 10, "slow": 30}), bars, Costs(0.0, 0.0, 0.0, 10_000.0))
+    finalized = Backtest(GOOG, SmaCross, cash=10_000, finalize_trades=True).run()
+    assert len(res.size) == finalized["# Trades"] == 66
+    assert (res.pnl > 0).mean() == pytest.approx(finalized["Win Rate [%]"] / 100)  # 46.97 %

@@ -12,7 +12,8 @@ import pytest
 from conftest import shared_file
 
 from dagster_defs.cli import main as cli_main
-from python_assets.importers import FileGuess, ImportFileError, guess_from_name, import_file
+from python_assets.backtest.files import FileGuess, guess_from_name
+from python_assets.importers import ImportFileError, import_file
 
 T0 = 1_700_000_000_000 // 86_400_000 * 86_400_000  # 00:00 UTC: on every timeframe's grid
 

@@ -3,8 +3,8 @@
 
 {#-
   One row per backtest: run x strategy instance x symbol x timeframe x window, every metric in SQL
-  from the ledger. Annualisation: crypto trades 24/7, so a year is 365 days of bars
-  (bars_per_year = 365 x 86,400,000 / bar_ms); Sharpe and Sortino use per-bar returns of the
+  from the ledger. Annualisation: the run's periods_per_year (backtest/periods.py), else 24/7
+  crypto's 365 days of bars (365 x 86,400,000 / bar_ms); Sharpe and Sortino use per-bar returns of the
   equity curve with a zero risk-free rate: mean / stddev_samp x sqrt(bars_per_year), Sortino with
   the downside deviation sqrt(mean(min(r, 0)^2)). CAGR compounds over the window's calendar length.
   composite_score = Sharpe x sqrt(min(trades, 30) / 30) x (1 + max_drawdown): risk-adjusted return,
@@ -52,7 +52,7 @@ joined as (
         runs.initial_equity,
         equity.final_equity,
         equity.bars,
-        365.0 * 86400000 / equity.bar_ms as bars_per_year,
+        coalesce(runs.periods_per_year, 365.0 * 86400000 / equity.bar_ms) as bars_per_year,
         (equity.end_ms - equity.first_bar_ms) / 86400000.0 as duration_days,
         equity.mean_bar_return,
         equity.stddev_bar_return,
