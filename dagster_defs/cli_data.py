@@ -43,11 +43,11 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     from python_assets.logs import log_event
 
     paths = export_data_dir()
-    cfg, ex = _exchange(args)
     progress = (lambda m: print(m, flush=True)) if args.verbose else None
     candles = args.command == "fetch-ohlcv"
     what = f"{args.timeframe} candles" if candles else "funding rates"
     try:
+        cfg, ex = _exchange(args)
         for symbol in args.symbol:
             if candles:
                 st = fetch_ohlcv_history(ex, paths, symbol, args.timeframe, args.since, args.until, cfg, progress=progress)
@@ -68,7 +68,11 @@ def cmd_record_trades(args: argparse.Namespace) -> int:
     from python_assets.logs import log_event
 
     paths = export_data_dir()
-    cfg, ex = _exchange(args)
+    try:
+        cfg, ex = _exchange(args)
+    except FetchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     stop = {"now": False}
 
     def ask_stop(signum, frame) -> None:  # SIGTERM / Ctrl-C: finish the poll, flush, exit

@@ -10,6 +10,7 @@ else: never into a config object, a log line or a file.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -80,23 +81,39 @@ def retry_delay(attempt: int, cfg: ExchangeConfig, retry_after: str | None) -> f
         return delay
 
 
+def _short(exc: Exception) -> str:
+    """'Type: message' on one line, cut at 200 characters (ccxt puts whole responses in messages)."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def say_retry(what: str, attempt: int, attempts: int, delay: float, exc: Exception) -> None:
+    """One stderr line per retry, so an unreachable exchange is not a silent minute."""
+    print(f"{what}: attempt {attempt} of {attempts} failed ({_short(exc)}); retrying in {delay:g} s",
+          file=sys.stderr, flush=True)
+
+
 def call_with_retries(ex: ccxt.Exchange, fn: Callable[[], T], cfg: ExchangeConfig, what: str,
                       sleep: Callable[[float], None] = time.sleep,
                       on_retry: Callable[[int, float, Exception], None] | None = None) -> T:
-    """Run one exchange call; network errors, timeouts and 429s are retried with backoff, others raise."""
-    for attempt in range(cfg.max_retries + 1):
+    """Run one exchange call; network errors, timeouts and 429s are retried with backoff (each retry said
+    on stderr, or to on_retry), others raise."""
+    attempts = cfg.max_retries + 1
+    for attempt in range(attempts):
         try:
             return fn()
         except ccxt.NetworkError as exc:  # timeouts, dropped connections, 429 (RateLimitExceeded), 5xx
             if attempt == cfg.max_retries:
-                raise FetchError(f"{what}: gave up after {attempt + 1} attempts: {type(exc).__name__}: {exc}") from exc
+                raise FetchError(f"{what}: gave up after {attempts} attempts: {_short(exc)}") from exc
             headers = getattr(ex, "last_response_headers", None) or {}
             delay = retry_delay(attempt, cfg, headers.get("Retry-After") or headers.get("retry-after"))
             if on_retry:
                 on_retry(attempt + 1, delay, exc)
+            else:
+                say_retry(what, attempt + 1, attempts, delay, exc)
             sleep(delay)
         except ccxt.BaseError as exc:
-            raise FetchError(f"{what}: {type(exc).__name__}: {exc}") from exc
+            raise FetchError(f"{what}: {_short(exc)}") from exc
     raise AssertionError("unreachable")
 
 

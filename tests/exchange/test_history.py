@@ -164,7 +164,7 @@ def test_make_exchange_hands_environment_keys_to_ccxt_only(monkeypatch: pytest.M
     assert ex.enableRateLimit and ex.rateLimit == 100  # ccxt's BloFin default unless told otherwise
 
 
-def test_retries_back_off_exponentially_and_honour_retry_after() -> None:
+def test_retries_back_off_exponentially_and_honour_retry_after(capsys: pytest.CaptureFixture[str]) -> None:
     import types
 
     import ccxt
@@ -185,5 +185,9 @@ def test_retries_back_off_exponentially_and_honour_retry_after() -> None:
     cfg = ExchangeConfig(backoff_s=0.5, max_backoff_s=30.0, max_retries=5)
     assert call_with_retries(ex, flaky, cfg, "test", sleep=slept.append) == "ok"
     assert slept == [0.5, 1.0, 7.0]  # 0.5 * 2^n, and the server's Retry-After when it asks for longer
+    assert capsys.readouterr().err.splitlines() == [  # each retry said, not a silent wait
+        "test: attempt 1 of 6 failed (NetworkError: reset); retrying in 0.5 s",
+        "test: attempt 2 of 6 failed (RequestTimeout: slow); retrying in 1 s",
+        "test: attempt 3 of 6 failed (RateLimitExceeded: 429); retrying in 7 s"]
     with pytest.raises(FetchError, match="BadSymbol"):
         call_with_retries(ex, lambda: (_ for _ in ()).throw(ccxt.BadSymbol("nope")), cfg, "test", sleep=slept.append)
