@@ -1,19 +1,19 @@
 """Asset checks written in Python (dbt tests already surface as checks through dagster-dbt)."""
 
 import os
+from pathlib import Path
 
 import dagster as dg
-import duckdb
 
-from dagster_defs.resources import WAREHOUSE_POOL
-from python_assets.config import paths
+from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
+from python_assets.warehouse import connect_warehouse
 
 FRESHNESS_ENV = "BLOFIN_FRESHNESS_MINUTES"
 
 
-def bars_freshness(warehouse: str, max_gap_minutes: int) -> tuple[bool, dict]:
+def bars_freshness(warehouse: str | Path, max_gap_minutes: int) -> tuple[bool, dict]:
     """Per symbol: minutes between its last 1m bar and the end of the newest day in bars_1m."""
-    with duckdb.connect(warehouse, read_only=True) as con:
+    with connect_warehouse(warehouse, read_only=True) as con:
         rows = con.execute(
             """
             with latest as (select max(bar_date) as day from bars_1m)
@@ -28,9 +28,10 @@ def bars_freshness(warehouse: str, max_gap_minutes: int) -> tuple[bool, dict]:
 
 
 @dg.asset_check(asset=dg.AssetKey("bars_1m"), pool=WAREHOUSE_POOL, description="Every symbol's last 1m bar is close to the end of the newest day.")
-def bars_1m_is_fresh() -> dg.AssetCheckResult:
+def bars_1m_is_fresh(warehouse: Warehouse) -> dg.AssetCheckResult:
     max_gap = int(os.environ.get(FRESHNESS_ENV, "60"))
-    passed, meta = bars_freshness(str(paths().warehouse), max_gap)
+    with warehouse.locked() as p:
+        passed, meta = bars_freshness(p.warehouse, max_gap)
     return dg.AssetCheckResult(
         passed=passed,
         severity=dg.AssetCheckSeverity.WARN,

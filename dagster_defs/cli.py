@@ -1,4 +1,8 @@
-"""`blofin-stack`: demo, generate, ingest, import, fetch from BloFin and materialize from the command line."""
+"""`blofin-stack`: demo, generate, ingest, import, fetch from BloFin and materialize from the command line.
+
+Exit codes: 0 done, 1 failed (a run, a fetch, anything unforeseen), 2 bad input (arguments, dates,
+files, an unwritable data directory, no warehouse yet), 3 busy (another writer holds the data
+directory, or another process the warehouse file). Every failure is one line on stderr."""
 
 from __future__ import annotations
 
@@ -8,12 +12,16 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from dagster_defs.cli_data import add_data_commands
-from python_assets.config import DEFAULT_SYMBOLS, Paths, export_data_dir
-from python_assets.synthetic import DEFAULT_SEED, last_complete_days
+from dagster_defs.cli_errors import EXIT_BAD_INPUT, fail_clearly
+from python_assets.config import DEFAULT_SEED, DEFAULT_SYMBOLS, Paths, export_data_dir
+
+T = TypeVar("T")
 
 
 def _date(text: str) -> date:
@@ -28,9 +36,11 @@ def _days(first: date, last: date) -> list[date]:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    from python_assets.lake_health import ensure_writable
     from python_assets.market import generate_market
 
     paths = export_data_dir()
+    ensure_writable(paths)
     t0 = time.perf_counter()
     added = generate_market(paths, args.symbols, _days(args.start, args.end), args.seed)
     print(f"generated {added:,} new ticks into {paths.trades} in {time.perf_counter() - t0:.1f} s")
@@ -60,25 +70,34 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_window(first: date, last: date, verbose: bool = False) -> int:
-    """Materialize first..last under the data directory's run lock (a second run is refused, exit 3)."""
-    from python_assets.lake_health import DataDirError, ensure_writable
-    from python_assets.runlock import RunInProgress, run_lock
+def as_writer(paths: Paths, what: str, body: Callable[[], T]) -> T:
+    """body() under the data directory's writer lock, waiting BLOFIN_LOCK_WAIT_SECONDS (default 0:
+    refuse at once, exit 3, naming the holder); an unwritable data directory exits 2."""
+    from python_assets.lake_health import ensure_writable
+    from python_assets.runlock import lock_wait_seconds, writer_lock
 
+    ensure_writable(paths)
+    with writer_lock(paths, what, lock_wait_seconds(0.0), on_wait=lambda m: print(m, file=sys.stderr, flush=True)):
+        return body()
+
+
+def _run_window(first: date, last: date, verbose: bool = False) -> int:
+    """Materialize first..last under the writer lock (a second writer is refused, exit 3)."""
+    from dagster_defs.cli_errors import window_problem
+    from python_assets.config import partition_days
+
+    problem = window_problem(first, last, partition_days())
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     paths = export_data_dir()
-    try:
-        ensure_writable(paths)
-        with run_lock(paths):
-            return _locked_run(paths, first, last, verbose)
-    except DataDirError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except RunInProgress as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 3
+    return as_writer(paths, f"blofin-stack materialize {first}..{last}", lambda: _locked_run(paths, first, last, verbose))
 
 
 def _locked_run(paths: Paths, first: date, last: date, verbose: bool) -> int:
+    import traceback
+
+    from dagster_defs.cli_errors import failed_step_lines, stopped_run_lines
     from dagster_defs.runner import (CLI_RUN_TAG, materialize_days, output_to, peak_memory, persistent_instance,
                                      recover_dead_cli_runs)
     from python_assets.reports.daily_report import report_path
@@ -87,19 +106,27 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool) -> int:
     run_log.unlink(missing_ok=True)
     print(f"materializing {first}..{last} (Dagster and dbt output: {'below' if verbose else run_log}) ...", flush=True)
     t0 = time.perf_counter()
-    instance = persistent_instance(paths)
-    for run_id in recover_dead_cli_runs(instance):
-        print(f"run {run_id} was killed before it ended: marked failed, its pool slots freed", flush=True)
+    instance, recovered, result, stopped = None, [], None, None
     with contextlib.nullcontext() if verbose else output_to(run_log):
-        result = materialize_days(first, last, instance=instance, raise_on_error=False, extra_tags={CLI_RUN_TAG: "cli"})
+        try:
+            instance = persistent_instance(paths)
+            recovered = recover_dead_cli_runs(instance)
+            result = materialize_days(first, last, instance=instance, raise_on_error=False,
+                                      extra_tags={CLI_RUN_TAG: "cli"})
+        except Exception as exc:  # Dagster itself failed (e.g. its storage on a full disk): the run did not end
+            traceback.print_exc()  # into the run log
+            stopped = exc
+    for run_id in recovered:
+        print(f"run {run_id} was killed before it ended: marked failed, its pool slots freed", flush=True)
     elapsed = time.perf_counter() - t0
-    mem = peak_memory()
-    if not result.success:
-        for event in result.all_events:
-            if event.is_step_failure:
-                print(f"step {event.step_key} failed: {event.step_failure_data.error.message.strip()}", file=sys.stderr)
-        print(f"materialization of {first}..{last} FAILED after {elapsed:.1f} s (details: {run_log})", file=sys.stderr)
+    where = f"after {elapsed:.1f} s; full log: {run_log}"
+    if stopped is not None or not result.success:
+        lines = (stopped_run_lines(instance, stopped, f"{first}..{last}", where) if stopped is not None else
+                 failed_step_lines([e for e in result.all_events if e.is_step_failure],
+                                   f"materialization of {first}..{last} failed {where}"))
+        print("\n".join(lines), file=sys.stderr)
         return 1
+    mem = peak_memory()
     print(f"materialized {first}..{last} in {elapsed:.1f} s")
     print(f"peak memory: {mem.max_mib:.0f} MiB (python {mem.self_mib:.0f} MiB, largest child {mem.children_mib:.0f} MiB)")
     print(f"report: {report_path(paths, last)}\nhtml:   {report_path(paths, last).with_suffix('.html')}")
@@ -113,15 +140,20 @@ def cmd_materialize(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from dagster_defs.runner import last_reported_day
     from python_assets.market import generate_market
+    from python_assets.synthetic import last_complete_days
 
     paths = export_data_dir()
     days = last_complete_days(args.days)
-    t0 = time.perf_counter()
-    added = generate_market(paths, DEFAULT_SYMBOLS, days, args.seed)
-    print(f"demo data: {len(days)} days {days[0]}..{days[-1]}, {added:,} new ticks in {time.perf_counter() - t0:.1f} s")
-    done = last_reported_day(paths)
-    first = days[-1] if done is None or done >= days[-1] else max(done + timedelta(days=1), days[0])
-    return _run_window(first, days[-1], args.verbose)
+
+    def demo() -> int:
+        t0 = time.perf_counter()
+        added = generate_market(paths, DEFAULT_SYMBOLS, days, args.seed)
+        print(f"demo data: {len(days)} days {days[0]}..{days[-1]}, {added:,} new ticks in {time.perf_counter() - t0:.1f} s")
+        done = last_reported_day(paths)
+        first = days[-1] if done is None or done >= days[-1] else max(done + timedelta(days=1), days[0])
+        return _run_window(first, days[-1], args.verbose)
+
+    return as_writer(paths, "blofin-stack demo", demo)
 
 
 def cmd_features(args: argparse.Namespace) -> int:
@@ -180,10 +212,11 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if args.walk_forward:
         parts = args.walk_forward.split(":")
         wf = WalkForward(float(parts[0]), float(parts[1]), len(parts) > 2 and parts[2] == "anchored")
+    paths = export_data_dir()
     try:
-        run_id, rows = run_backtest(export_data_dir(), args.strategy, parse_param_args(args.param), costs,
-                                    data=args.data, symbols=args.symbols, days=args.days, walk_forward=wf,
-                                    symbol=args.symbol, periods_per_year=args.periods_per_year)
+        run_id, rows = as_writer(paths, "blofin-stack backtest", lambda: run_backtest(
+            paths, args.strategy, parse_param_args(args.param), costs, data=args.data, symbols=args.symbols,
+            days=args.days, walk_forward=wf, symbol=args.symbol, periods_per_year=args.periods_per_year))
     except (SpecError, OhlcvFileError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -193,12 +226,25 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from python_assets.warehouse import require_warehouse
+
+    paths = export_data_dir()
+    require_warehouse(paths.warehouse)  # before the slow imports below
     from python_assets.reports.daily_report import ReportError, produce_daily_report
 
+    import duckdb
+
+    from python_assets.query import first_line
+
+    run = {"partition": args.date.isoformat(), "rebuilt_by": "cli"}
     try:
-        path = produce_daily_report(export_data_dir(), args.date, run={"partition": args.date.isoformat(), "rebuilt_by": "cli"})
+        path = as_writer(paths, f"blofin-stack report {args.date}", lambda: produce_daily_report(paths, args.date, run=run))
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except duckdb.CatalogException as exc:  # a warehouse no run has completed yet
+        print(f"error: the warehouse {paths.warehouse} has no report tables yet ({first_line(exc)}): run "
+              f"`blofin-stack materialize --date {args.date}` first", file=sys.stderr)
         return 2
     print(f"report: {path}\nhtml:   {path.with_suffix('.html')}")
     return 0
@@ -273,8 +319,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; every failure is one line on stderr and a non-zero exit (see fail_clearly)."""
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except Exception as exc:
+        return fail_clearly(exc)
 
 
 def entry() -> None:

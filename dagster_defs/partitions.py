@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
 
-PARTITIONS_START_ENV = "BLOFIN_PARTITIONS_START"
-DEFAULT_PARTITIONS_START = "2024-01-01"
+from python_assets.config import partitions_start
 
 daily_partitions = dg.DailyPartitionsDefinition(
-    start_date=os.environ.get(PARTITIONS_START_ENV, DEFAULT_PARTITIONS_START),
+    start_date=partitions_start(),
     timezone="UTC",
     end_offset=0,
 )

@@ -1,21 +1,27 @@
-"""Resources in one place: the dbt CLI and the market-data source settings (from the environment)."""
+"""Resources in one place: the dbt CLI, the market-data source settings (from the environment) and the
+warehouse, opened only under the data directory's writer lock."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from importlib.metadata import version as installed_version
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 from dagster_dbt import DbtCliResource
 from packaging import version
+from pydantic import PrivateAttr
 
 from dagster_defs.dbt.project import dbt_project
-from python_assets.config import DEFAULT_SYMBOLS
-from python_assets.synthetic import DEFAULT_SEED
+from python_assets.config import DEFAULT_SEED, DEFAULT_SYMBOLS, Paths, export_data_dir
+from python_assets.runlock import lock_wait_seconds, writer_lock
+from python_assets.warehouse import connect_warehouse
 
 
 class MarketSource(dg.ConfigurableResource):
@@ -40,8 +46,54 @@ def market_source_from_env() -> MarketSource:
 
 
 # Steps that open the DuckDB warehouse share this pool: DuckDB allows one writer (and no readers
-# beside it across processes), so deploy/dagster.yaml limits the pool to one step at a time.
+# beside it across processes), so deploy/dagster.yaml limits the pool to one step at a time. The pool
+# orders the steps Dagster schedules; the writer lock (the `warehouse` resource) also keeps out the
+# writers Dagster does not schedule (CLI backtest / report / runs, another instance, tests).
 WAREHOUSE_POOL = "warehouse"
+
+# A step waits this long for the writer lock by default: long enough for a CLI backtest or report
+# (seconds), short enough that a step blocked by a whole CLI run fails soon, naming it.
+STEP_LOCK_WAIT_S = 120.0
+
+
+class Warehouse(dg.ConfigurableResource):
+    """The live DuckDB warehouse of BLOFIN_DATA_DIR. Every step that opens it (Python assets, checks,
+    the dbt steps while their subprocess runs) does so under the data directory's writer lock,
+    waiting up to wait_seconds for another writer, then failing with one line naming it (pid, what,
+    run id, since when). Re-entrant within a process: a CLI run already holds it."""
+
+    wait_seconds: float = STEP_LOCK_WAIT_S
+    _run_id: str | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._run_id = context.run.run_id if context.run else None
+
+    @contextmanager
+    def locked(self) -> Iterator[Paths]:
+        """Hold the writer lock; yields the data directory's paths."""
+        paths = export_data_dir()
+        log = dg.get_dagster_logger()
+        with writer_lock(paths, "a Dagster step", self.wait_seconds, run_id=self._run_id, on_wait=log.warning):
+            yield paths
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection to the warehouse, held under the writer lock."""
+        with self.locked() as paths, connect_warehouse(paths.warehouse, read_only=read_only) as con:
+            yield con
+
+    @contextmanager
+    def for_subprocess(self) -> Iterator[Paths]:
+        """The lock for a child process that opens the warehouse itself (dbt): held while it runs, after
+        proving DuckDB can open the file, so another process holding it is named here, not deep in dbt's log."""
+        with self.locked() as paths:
+            connect_warehouse(paths.warehouse).close()
+            yield paths
+
+
+def warehouse_from_env() -> Warehouse:
+    """BLOFIN_LOCK_WAIT_SECONDS overrides how long a step waits for the writer lock."""
+    return Warehouse(wait_seconds=lock_wait_seconds(STEP_LOCK_WAIT_S))
 
 
 def dbt_executable() -> str:
@@ -67,4 +119,5 @@ def resources() -> dict[str, object]:
     return {
         "dbt": BlofinDbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable()),
         "market_source": market_source_from_env(),
+        "warehouse": warehouse_from_env(),
     }

@@ -12,9 +12,9 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 
 from python_assets.config import Paths
+from python_assets.warehouse import connect_warehouse
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -37,16 +37,26 @@ def persistent_instance(paths: Paths) -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
-def recover_dead_cli_runs(instance: dg.DagsterInstance) -> list[str]:
+def recover_dead_cli_runs(instance: dg.DagsterInstance,
+                          reason: str = "its process died before the run ended (found by the next CLI run)") -> list[str]:
     """Mark CLI runs still 'started' as failed and free the pool slots they hold. Call it only under
     the run lock: then no other CLI run is alive, so such a run was killed (crash, OOM, SIGKILL) and
-    its claimed 'warehouse' slot would otherwise block every later run."""
+    its claimed 'warehouse' slot would otherwise block every later run; or it is this process's own
+    run, stopped by an error Dagster could not record (a full disk)."""
     live = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.NOT_STARTED]
     dead = instance.get_runs(filters=dg.RunsFilter(statuses=live, tags={CLI_RUN_TAG: "cli"}))
     for run in dead:
-        instance.report_run_failed(run, "its process died before the run ended (found by the next CLI run)")
+        instance.report_run_failed(run, reason)
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
     return [run.run_id for run in dead]
+
+
+def live_cli_step_failures(instance: dg.DagsterInstance) -> list[dg.DagsterEvent]:
+    """Step-failure events of the CLI runs still 'started' (under the lock: this process's own run)."""
+    live = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING]
+    runs = instance.get_runs(filters=dg.RunsFilter(statuses=live, tags={CLI_RUN_TAG: "cli"}))
+    return [record.dagster_event for run in runs
+            for record in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)]
 
 
 def materialize_days(
@@ -73,7 +83,7 @@ def last_reported_day(paths: Paths) -> date | None:
     """Newest day in daily_reports, or None before the first run."""
     if not paths.warehouse.exists():
         return None
-    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+    with connect_warehouse(paths.warehouse, read_only=True) as con:
         exists = con.execute(
             "select count(*) from information_schema.tables where table_name = 'daily_reports'"
         ).fetchall()[0][0]

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 DATA_DIR_ENV = "BLOFIN_DATA_DIR"
 DEFAULT_SYMBOLS = ("BTC-USDT", "ETH-USDT", "SOL-USDT")
+DEFAULT_SEED = 7  # the synthetic market's seed
+PARTITIONS_START_ENV = "BLOFIN_PARTITIONS_START"
+DEFAULT_PARTITIONS_START = "2024-01-01"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 
@@ -82,3 +86,14 @@ def export_data_dir() -> Paths:
     p = paths()
     os.environ[DATA_DIR_ENV] = str(p.data_dir)
     return p
+
+
+def partitions_start() -> str:
+    """The first daily partition (YYYY-MM-DD): BLOFIN_PARTITIONS_START, else 2024-01-01."""
+    return os.environ.get(PARTITIONS_START_ENV, DEFAULT_PARTITIONS_START)
+
+
+def partition_days(now: datetime | None = None) -> tuple[date, date]:
+    """(first, last) day of the daily partitions: from partitions_start() to the last complete UTC day."""
+    today = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).date()
+    return date.fromisoformat(partitions_start()[:10]), today - timedelta(days=1)

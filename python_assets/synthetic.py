@@ -16,13 +16,14 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from python_assets.config import DEFAULT_SEED  # noqa: F401 - re-exported: its old home
+
 EPOCH = date(2020, 1, 1)
 HORIZON_DAYS = 366 * 16  # the hourly skeleton covers 2020 .. 2035
 MS_PER_HOUR = 3_600_000
 MS_PER_DAY = 86_400_000
 REGIMES = ("range", "trend_up", "trend_down", "high_vol")
 FUNDING_HOURS = (0, 8, 16)
-DEFAULT_SEED = 7
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,11 @@ import json
 from datetime import timedelta
 
 import dagster as dg
-import duckdb
 from dagster_dbt import get_asset_key_for_model
 
 from dagster_defs.dbt.assets import warehouse_dbt_assets
 from dagster_defs.partitions import daily_partitions, day_start_ms, window_days
-from dagster_defs.resources import WAREHOUSE_POOL
+from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
 from python_assets.backtest import ledger
 from python_assets.backtest.catalog import active_specs, feature_columns, publish_specs
 from python_assets.backtest.engine import Costs
@@ -36,12 +35,10 @@ class BacktestConfig(dg.Config):
 @dg.asset(partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.single_run(), group_name="backtests",
           pool=WAREHOUSE_POOL,
           kinds={"python", "duckdb"})
-def strategy_specs(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+def strategy_specs(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """Validated YAML specs (python_assets/backtest/strategies) compiled to SQL in the strategy_specs table."""
     specs = active_specs()
-    p = paths()
-    p.data_dir.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(p.warehouse)) as con:
+    with warehouse.connect() as con:
         ids = publish_specs(con, specs)
     log_event("strategy_specs_published", strategies=ids)
     return dg.MaterializeResult(metadata={"strategies": ids, "count": len(ids)})
@@ -58,7 +55,8 @@ def strategy_specs(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     kinds={"python", "duckdb"},
     pool=WAREHOUSE_POOL,
 )
-def backtest_ledger(context: dg.AssetExecutionContext, config: BacktestConfig) -> dg.MaterializeResult:
+def backtest_ledger(context: dg.AssetExecutionContext, config: BacktestConfig,
+                    warehouse: Warehouse) -> dg.MaterializeResult:
     """Every active strategy on every symbol over the trailing window ending with the partition day
     (the full window plus walk-forward folds), and the ML strategies over the models' out-of-sample
     span (kind 'ml'); a rerun of a day replaces that day's backtests."""
@@ -66,7 +64,7 @@ def backtest_ledger(context: dg.AssetExecutionContext, config: BacktestConfig) -
     costs = Costs(config.taker_fee, config.maker_fee, config.slippage_bps)
     wf = WalkForward(config.train_days, config.test_days, config.anchored)
     written = 0
-    with duckdb.connect(str(paths().warehouse)) as con:
+    with warehouse.connect() as con:
         for day in window_days(*context.partition_time_window):
             end_ms = day_start_ms(day + timedelta(days=1))
             ledger.delete_runs(con, "kind in ('daily', 'ml') and partition_date = ?", [day])

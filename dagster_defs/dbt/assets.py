@@ -10,8 +10,7 @@ from dagster_dbt import DbtCliResource, dbt_assets
 from dagster_defs.dbt.project import dbt_project
 from dagster_defs.dbt.translator import BlofinDbtTranslator
 from dagster_defs.partitions import daily_partitions
-from dagster_defs.resources import WAREHOUSE_POOL
-from python_assets.config import export_data_dir
+from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
 from python_assets.logs import log_event
 
 
@@ -51,28 +50,30 @@ def _dbt_assets(name: str, select: str = "fqn:*", exclude: str | None = None):
     )
 
 
-def _stream_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig):
-    paths = export_data_dir()
-    paths.data_dir.mkdir(parents=True, exist_ok=True)
+def _stream_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig, warehouse: Warehouse):
     window = context.partition_time_window
     args = dbt_build_args(window.start, window.end, config.full_refresh)
-    log_event("dbt_build_started", args=args)
-    # One target dir under the data dir, replaced each run (dagster-dbt's default leaves a new
-    # folder in dbt_project/target per run).
-    yield from dbt.cli(args, context=context, target_path=paths.data_dir / "dbt_target").stream()
+    # dbt writes the warehouse from its own process: this step holds the writer lock while it runs.
+    with warehouse.for_subprocess() as paths:
+        log_event("dbt_build_started", args=args)
+        # One target dir under the data dir, replaced each run (dagster-dbt's default leaves a new
+        # folder in dbt_project/target per run).
+        yield from dbt.cli(args, context=context, target_path=paths.data_dir / "dbt_target").stream()
     log_event("dbt_build_finished", min_date=window.start.date().isoformat(), max_date=window.end.date().isoformat())
 
 
 @_dbt_assets("warehouse_dbt_assets", exclude=LEDGER_SELECT)
-def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig):
+def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig,
+                         warehouse: Warehouse):
     """Staging, bars, features, signals and market marts."""
-    yield from _stream_build(context, dbt, config)
+    yield from _stream_build(context, dbt, config, warehouse)
 
 
 @_dbt_assets("backtest_metrics_dbt_assets", select=LEDGER_SELECT)
-def backtest_metrics_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig):
+def backtest_metrics_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig,
+                                warehouse: Warehouse):
     """Metrics from the backtest ledger (strategy_backtest_results)."""
-    yield from _stream_build(context, dbt, config)
+    yield from _stream_build(context, dbt, config, warehouse)
 
 
 defs = dg.Definitions(assets=[warehouse_dbt_assets, backtest_metrics_dbt_assets])

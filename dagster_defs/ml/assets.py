@@ -7,13 +7,12 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pandas as pd
 from dagster_dbt import get_asset_key_for_model
 
 from dagster_defs.dbt.assets import warehouse_dbt_assets
 from dagster_defs.partitions import daily_partitions, day_start_ms, window_days
-from dagster_defs.resources import WAREHOUSE_POOL
+from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
 from python_assets.backtest.catalog import feature_columns
 from python_assets.backtest.runner import TIMEFRAME_MS
 from python_assets.config import paths
@@ -62,15 +61,15 @@ def _features_file(day: str):
 @dg.asset(deps=[get_asset_key_for_model([warehouse_dbt_assets], "ml_training_set")], partitions_def=daily_partitions,
           backfill_policy=dg.BackfillPolicy.single_run(), group_name="ml", kinds={"duckdb", "parquet"},
           pool=WAREHOUSE_POOL)
-def ml_dataset(context: dg.AssetExecutionContext, config: MlConfig) -> dg.MaterializeResult:
+def ml_dataset(context: dg.AssetExecutionContext, config: MlConfig, warehouse: Warehouse) -> dg.MaterializeResult:
     """ml_training_set rows of one timeframe known by the partition's end (bars closed, labels whose
     horizon closed), as Parquet for the models."""
     day = _last_day(context)
-    p = paths()
     registered = sorted(feature_columns())
-    features = numeric_features(p.warehouse, registered)
-    rows = export_training_set(p.warehouse, config.timeframe, features, _training_file(day),
-                               TIMEFRAME_MS[config.timeframe], _end_ms(day))
+    with warehouse.locked() as p:
+        features = numeric_features(p.warehouse, registered)
+        rows = export_training_set(p.warehouse, config.timeframe, features, _training_file(day),
+                                   TIMEFRAME_MS[config.timeframe], _end_ms(day))
     write_bytes_atomic(json.dumps({"features": features, "timeframe": config.timeframe}).encode(), _features_file(day))
     log_event("ml_dataset_exported", day=day, rows=rows, features=len(features))
     return dg.MaterializeResult(metadata={"rows": rows, "features": len(features), "path": str(_training_file(day))})
@@ -143,7 +142,7 @@ MODEL_ASSETS = [_model_asset(name) for name in MODELS]
 
 @dg.asset(deps=MODEL_ASSETS, partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.single_run(),
           group_name="ml", kinds={"python", "duckdb"}, pool=WAREHOUSE_POOL)
-def ml_results(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+def ml_results(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """Scores of every model beside its baseline, ensembles over out-of-sample predictions, the newest
     prediction per symbol; ensemble P(up) per out-of-sample row for the ML strategies."""
     day = _last_day(context)
@@ -168,7 +167,7 @@ def ml_results(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     if len(joined):
         joined.to_parquet(run_dir / "oos_direction.parquet")
     predictions = pd.concat(latest, ignore_index=True) if latest else pd.DataFrame()
-    with duckdb.connect(str(paths().warehouse)) as con:
+    with warehouse.connect() as con:
         write_results(con, day, scores, ensembles, predictions)
     log_event("ml_results_written", day=day, models=len(oos), ensembles=len({r["ensemble"] for r in ensembles}))
     return dg.MaterializeResult(metadata={"models": len(oos), "score_rows": len(scores), "ensemble_rows": len(ensembles)})

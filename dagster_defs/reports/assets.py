@@ -7,9 +7,8 @@ import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 
 from dagster_defs.dbt.assets import backtest_metrics_dbt_assets, warehouse_dbt_assets
-from dagster_defs.resources import WAREHOUSE_POOL
+from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
 from dagster_defs.partitions import daily_partitions, window_days
-from python_assets.config import paths
 from python_assets.logs import log_event
 from python_assets.reports.daily_report import produce_daily_report
 from python_assets.snapshot import publish_snapshot
@@ -43,17 +42,17 @@ def run_facts(context: dg.AssetExecutionContext) -> tuple[dict, list[dict[str, s
     pool=WAREHOUSE_POOL,
     kinds={"json", "duckdb"},
 )
-def daily_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+def daily_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """The daily product: market, strategies, walk-forward, ML, research, failed checks and the
     analyst review, as JSON (schema-validated) and a self-contained HTML page."""
-    p = paths()
     written = []
     facts, failed = run_facts(context)
-    for day in window_days(*context.partition_time_window):
-        path = produce_daily_report(p, day, run={"run_id": context.run.run_id, "partition": day.isoformat(), **facts},
-                                    failed_checks=failed)
-        log_event("daily_report_written", day=day.isoformat(), path=str(path))
-        written.append(str(path))
+    with warehouse.locked() as p:
+        for day in window_days(*context.partition_time_window):
+            path = produce_daily_report(p, day, run={"run_id": context.run.run_id, "partition": day.isoformat(), **facts},
+                                        failed_checks=failed)
+            log_event("daily_report_written", day=day.isoformat(), path=str(path))
+            written.append(str(path))
     return dg.MaterializeResult(metadata={"paths": written, "latest": dg.MetadataValue.path(written[-1])})
 
 
@@ -65,9 +64,10 @@ def daily_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     pool=WAREHOUSE_POOL,
     kinds={"duckdb"},
 )
-def warehouse_snapshot(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+def warehouse_snapshot(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """Read-only copy of the warehouse after the run (what `blofin-stack query` reads)."""
-    path = publish_snapshot(paths())
+    with warehouse.locked() as p:
+        path = publish_snapshot(p)
     log_event("warehouse_snapshot_published", path=str(path))
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path)), "bytes": path.stat().st_size})
 

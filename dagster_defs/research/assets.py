@@ -9,8 +9,7 @@ from dagster_dbt import get_asset_key_for_model
 
 from dagster_defs.dbt.assets import warehouse_dbt_assets
 from dagster_defs.partitions import daily_partitions, day_start_ms, window_days
-from dagster_defs.resources import WAREHOUSE_POOL
-from python_assets.config import paths
+from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
 from python_assets.logs import log_event
 from python_assets.research.daily import (ResearchConfig, design_day, market_from_warehouse, rank_day, tune_day,
                                          warehouse_columns)
@@ -49,10 +48,11 @@ _COMMON = dict(partitions_def=daily_partitions, backfill_policy=dg.BackfillPolic
 
 
 @dg.asset(deps=[get_asset_key_for_model([warehouse_dbt_assets], "features")], **_COMMON)
-def strategy_designs(context: dg.AssetExecutionContext, config: ResearchRunConfig) -> dg.MaterializeResult:
+def strategy_designs(context: dg.AssetExecutionContext, config: ResearchRunConfig,
+                     warehouse: Warehouse) -> dg.MaterializeResult:
     """New strategy specs from the condition grammar: random, mutations and crossovers of the best."""
     made = []
-    with duckdb.connect(str(paths().warehouse)) as con:
+    with warehouse.connect() as con:
         for day in _days(context):
             made += design_day(con, warehouse_columns(con), day, config.research())
     log_event("strategy_designs_proposed", designs=len(made))
@@ -60,10 +60,11 @@ def strategy_designs(context: dg.AssetExecutionContext, config: ResearchRunConfi
 
 
 @dg.asset(deps=[strategy_designs], **_COMMON)
-def strategy_tuning(context: dg.AssetExecutionContext, config: ResearchRunConfig) -> dg.MaterializeResult:
+def strategy_tuning(context: dg.AssetExecutionContext, config: ResearchRunConfig,
+                    warehouse: Warehouse) -> dg.MaterializeResult:
     """Optuna (seeded TPE) over each new design's parameters; every trial in tuning_trials."""
     trials = 0
-    with duckdb.connect(str(paths().warehouse)) as con:
+    with warehouse.connect() as con:
         for day in _days(context):
             trials += tune_day(con, _market(con, day, config), day, config.research())
     log_event("strategy_tuning_done", trials=trials)
@@ -71,10 +72,11 @@ def strategy_tuning(context: dg.AssetExecutionContext, config: ResearchRunConfig
 
 
 @dg.asset(deps=[strategy_tuning], **_COMMON)
-def strategy_ranking(context: dg.AssetExecutionContext, config: ResearchRunConfig) -> dg.MaterializeResult:
+def strategy_ranking(context: dg.AssetExecutionContext, config: ResearchRunConfig,
+                     warehouse: Warehouse) -> dg.MaterializeResult:
     """Deflated-Sharpe ranking of every tuned design out of sample; lifecycle in ranking_history."""
     summary = {}
-    with duckdb.connect(str(paths().warehouse)) as con:
+    with warehouse.connect() as con:
         for day in _days(context):
             summary = rank_day(con, _market(con, day, config), day, config.research())
     log_event("strategy_ranking_done", **summary)

@@ -1,16 +1,24 @@
 """Each way a run can be refused gives one clear message and a failed run, and loses nothing stored
 before: a corrupted lake file, a full disk, an unwritable data directory (missing data: see
-tests/dagster_defs/test_pipeline.py)."""
+tests/dagster_defs/test_pipeline.py). Every CLI command on a bad input (a date outside the partitions,
+a read-only data dir, no warehouse yet, an unreachable exchange) exits non-zero with one line; a failed
+step names its root cause and the full log (one writer at a time: test_one_writer.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import shutil
+import socket
 import subprocess
 import sys
-from datetime import date
+from collections.abc import Iterator
+from datetime import date, datetime, timezone
+from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pyarrow.parquet as pq
 import pytest
 from conftest import CLI
@@ -76,19 +84,20 @@ def test_an_unwritable_data_dir_is_refused_before_anything_runs(tmp_path):
 
 
 def test_the_run_lock_refuses_a_second_holder_and_frees_itself(data_dir):
-    from python_assets.runlock import RunInProgress, run_lock
+    from python_assets.runlock import writer_lock
 
-    with run_lock(data_dir):
-        child = subprocess.run([sys.executable, "-c", "from python_assets.runlock import run_lock;"
+    with writer_lock(data_dir, "blofin-stack materialize"):
+        child = subprocess.run([sys.executable, "-c", "from python_assets.runlock import writer_lock;"
                                 "from python_assets.config import paths;"
-                                "import contextlib; ctx = run_lock(paths()); ctx.__enter__()"],
+                                "import contextlib; ctx = writer_lock(paths(), 'second'); ctx.__enter__()"],
                                env={**os.environ, "BLOFIN_DATA_DIR": str(data_dir.data_dir)}, capture_output=True, text=True)
-        assert child.returncode != 0 and "another run is using" in child.stderr and f"pid {os.getpid()}" in child.stderr
-        with pytest.raises(RunInProgress):
-            with run_lock(data_dir):
-                pass
-    with run_lock(data_dir):  # released on exit
-        pass
+        assert child.returncode != 0 and "another writer is using" in child.stderr
+        assert f"pid {os.getpid()}, blofin-stack materialize, since" in child.stderr
+    child = subprocess.run([sys.executable, "-c", "from python_assets.runlock import writer_lock;"
+                            "from python_assets.config import paths;"
+                            "import contextlib; ctx = writer_lock(paths(), 'second'); ctx.__enter__()"],
+                           env={**os.environ, "BLOFIN_DATA_DIR": str(data_dir.data_dir)}, capture_output=True, text=True)
+    assert child.returncode == 0, child.stderr  # released on exit
 
 
 def test_temp_files_of_killed_writers_are_swept_only_when_stale(data_dir):
@@ -108,3 +117,188 @@ def test_temp_files_of_killed_writers_are_swept_only_when_stale(data_dir):
         os.utime(stale, (time.time() - 7200, time.time() - 7200))
     assert remove_stale_temp_files(data_dir) == 2
     assert not old.exists() and not staging.exists() and fresh.exists()
+
+
+# Every CLI command on each bad input: one line on stderr (after any retry notices), no traceback, a
+# non-zero exit, and nothing written. Run as the command is run: a subprocess.
+TODAY = datetime.now(timezone.utc).date().isoformat()
+BAD_INPUTS = [  # (what, arguments, data dir, exit code, the line says)
+    ("report before any run", ["report", "--date", "2025-03-10"], "empty", 2, "there is no warehouse at"),
+    ("materialize before the first partition", ["materialize", "--date", "2020-01-01"], "empty", 2,
+     "2020-01-01 is before the first daily partition 2024-01-01"),
+    ("materialize today", ["materialize", "--date", TODAY], "empty", 2, f"{TODAY} is not a complete UTC day yet"),
+    ("backfill with start after end", ["backfill", "--start", "2025-03-11", "--end", "2025-03-10"], "empty", 2,
+     "start 2025-03-11 is after end 2025-03-10"),
+    ("report, read-only data dir", ["report", "--date", "2025-03-10"], "read-only", 2, "is not writable"),
+    ("backtest, read-only data dir", ["backtest", "--strategy", "sma_cross"], "read-only", 2, "is not writable"),
+    ("backtest --data, read-only data dir", ["backtest", "--strategy", "sma_cross", "--data", "{csv}"], "read-only", 2,
+     "is not writable"),
+    ("generate, read-only data dir", ["generate", "--start", "2025-03-10", "--end", "2025-03-10"], "read-only", 2,
+     "is not writable"),
+    ("materialize, read-only data dir", ["materialize", "--date", "2025-03-10"], "read-only", 2, "is not writable"),
+    ("report on a warehouse no run built", ["report", "--date", "2025-03-10"], "warehouse", 2,
+     "has no report tables yet (Catalog Error: Table with name daily_market_summary does not exist!"),
+    ("report, bad lock wait", ["report", "--date", "2025-03-10"], "warehouse", 2,
+     "BLOFIN_LOCK_WAIT_SECONDS='soon' is not a number of seconds"),
+    ("fetch-ohlcv offline", ["fetch-ohlcv", "--symbol", "BTC-USDT", "--since", "2025-03-10"], "offline", 1,
+     "load markets: gave up after 2 attempts"),
+    ("fetch-funding offline", ["fetch-funding", "--symbol", "BTC-USDT", "--since", "2025-03-10"], "offline", 1,
+     "load markets: gave up after 2 attempts"),
+]
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def read_only(directory: Path) -> Iterator[None]:
+    """The directory cannot be written: a read-only bind mount as root (permissions do not stop root),
+    else no write permission; the test skips where neither is possible."""
+    if os.geteuid() != 0:
+        for p in [directory, *directory.rglob("*")]:
+            p.chmod(0o555 if p.is_dir() else 0o444)
+        try:
+            yield
+        finally:
+            for p in [directory, *directory.rglob("*")]:
+                p.chmod(0o755 if p.is_dir() else 0o644)
+        return
+    mount = shutil.which("mount")
+    if not mount or subprocess.run([mount, "--bind", directory, directory], capture_output=True).returncode:
+        pytest.skip("root is refused writes only on a read-only mount, and mounting is not permitted here")
+    try:
+        if subprocess.run([mount, "-o", "remount,bind,ro", directory], capture_output=True).returncode:
+            pytest.skip("cannot remount read-only here")
+        yield
+    finally:
+        subprocess.run(["umount", directory], capture_output=True)
+
+
+def tree(directory: Path) -> dict[str, bytes]:
+    """Every file's bytes but the writer lock's (left empty by a writer that took it, then refused)."""
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*"))
+            if p.is_file() and p.name != ".run.lock"}
+
+
+@pytest.mark.parametrize("what, args, setup, code, says", BAD_INPUTS, ids=[row[0] for row in BAD_INPUTS])
+def test_every_command_on_a_bad_input_says_one_line_and_exits_non_zero(what, args, setup, code, says, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    csv = tmp_path / "bars.csv"
+    csv.write_text("time,Open,High,Low,Close,Volume\n2025-03-10,1,2,0.5,1.5,10\n2025-03-11,1.5,2,1,1.8,12\n")
+    env = {**os.environ, "BLOFIN_DATA_DIR": str(data), "BLOFIN_API_URL": f"http://127.0.0.1:{closed_port()}",
+           "BLOFIN_MAX_RETRIES": "1", "BLOFIN_LOCK_WAIT_SECONDS": "soon" if what.endswith("bad lock wait") else "0"}
+    if setup in ("read-only", "warehouse"):
+        duckdb.connect(str(data / "warehouse.duckdb")).close()
+    before = tree(data)
+    with read_only(data) if setup == "read-only" else contextlib.nullcontext():
+        out = subprocess.run([*CLI, *(a.format(csv=csv) for a in args)], env=env, capture_output=True, text=True,
+                             timeout=120)
+    assert "Traceback" not in out.stdout + out.stderr
+    retries = [line for line in out.stderr.splitlines() if "failed (" in line and "retrying in" in line]
+    lines = [line for line in out.stderr.splitlines() if line not in retries]
+    assert out.returncode == code and len(lines) == 1, out.stderr
+    assert lines[0].startswith("error: ") and says in lines[0], lines[0]
+    if setup == "offline":  # each retry said on stderr instead of a silent wait
+        assert retries == [retries[0]] and "load markets: attempt 1 of 2 failed (" in retries[0]
+        assert retries[0].endswith("retrying in 1 s")
+    else:
+        assert tree(data) == before  # refused before anything was written
+
+
+DISK_FILLS_AT_THE_END = """
+import sqlite3, sys
+import sqlalchemy.exc
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+
+store, full = SqliteEventLogStorage.store_event, [True]
+
+def store_event(self, event):  # the disk is full when the run's last event is written, once
+    kind = event.dagster_event.event_type_value if event.dagster_event else None
+    if kind in ("PIPELINE_SUCCESS", "PIPELINE_FAILURE") and full:
+        full.clear()
+        full_disk = sqlite3.OperationalError("database or disk is full")
+        raise sqlalchemy.exc.OperationalError("INSERT INTO event_logs", {}, full_disk) from full_disk  # as SQLAlchemy does
+    return store(self, event)
+
+SqliteEventLogStorage.store_event = store_event
+from dagster_defs.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_failed_step_says_its_root_cause_and_a_full_disk_says_so_without_leaving_the_run_started(data_dir):
+    """One small run: a corrupted warehouse file fails the first step that opens it (Dagster's own message
+    for it is 'Error occurred while executing op'), and the disk fills as the run ends, so Dagster cannot
+    record its end (a raw SQLAlchemy traceback, the run left 'started', before)."""
+    data_dir.warehouse.write_bytes(b"not a DuckDB file, a torn copy" * 1000)
+    env = {**os.environ, "BLOFIN_DATA_DIR": str(data_dir.data_dir), "BLOFIN_SYMBOLS": "BTC-USDT"}
+    out = subprocess.run([sys.executable, "-c", DISK_FILLS_AT_THE_END, "materialize", "--date", DAY.isoformat()],
+                         env=env, capture_output=True, text=True, timeout=900)
+    log = data_dir.data_dir / "last_run.log"
+    assert out.returncode == 1 and "Traceback" not in out.stdout + out.stderr, out.stderr
+    *steps, last = out.stderr.strip().splitlines()
+    assert steps and all(s.startswith("error: step ") for s in steps), out.stderr
+    assert f"failed: IOException: IO Error: The file \"{data_dir.warehouse}\" exists, but it is not a valid DuckDB " \
+           "database file!" in steps[0] and "Error occurred while executing op" not in out.stderr
+    assert last.startswith(f"error: materialization of {DAY}..{DAY} stopped: the disk is full (OperationalError: "
+                           "database or disk is full); the run is marked failed (after "), last
+    assert last.endswith(f"; full log: {log})") and "Traceback" in log.read_text()
+    instance = dg.DagsterInstance.from_config(str(data_dir.dagster_home))
+    assert [r.status for r in instance.get_runs()] == [dg.DagsterRunStatus.FAILURE]
+
+
+def test_partition_bounds_without_dagster_match_the_daily_partitions():
+    from dagster_defs.partitions import daily_partitions
+    from python_assets.config import partition_days
+
+    first, last = partition_days()
+    assert (first.isoformat(), last.isoformat()) == (daily_partitions.get_first_partition_key(),
+                                                      daily_partitions.get_last_partition_key())
+
+
+def test_a_step_failure_names_the_steps_own_exception_and_dbts_first_error():
+    from dagster._utils.error import serializable_error_info_from_exc_info
+    from dagster_shared.error import SerializableErrorInfo
+
+    from dagster_defs.cli_errors import step_root_cause
+
+    try:
+        try:
+            raise KeyError("close")
+        except KeyError as inner:
+            raise dg.DagsterError("Error occurred while executing op ml_results") from inner
+    except dg.DagsterError:
+        info = serializable_error_info_from_exc_info(sys.exc_info())
+    assert step_root_cause(info) == "KeyError: 'close'"
+    dbt = ("The dbt CLI process with command\n\n`dbt build`\n\nfailed with exit code `1`. Check the stdout.\n\n"
+           "Errors parsed from dbt logs:\n\n\x1b[31mRuntime Error in model bars_1m (models/bars/bars_1m.sql)\n"
+           "  Conversion Error: Casting value \"1e20\" to type DECIMAL(38,12) failed\x1b[0m\n\nsecond error")
+    info = SerializableErrorInfo(message=dbt, stack=[], cls_name="DagsterDbtCliRuntimeError")
+    assert step_root_cause(info) == ("dbt failed: Runtime Error in model bars_1m (models/bars/bars_1m.sql) Conversion "
+                                     "Error: Casting value \"1e20\" to type DECIMAL(38,12) failed")
+
+
+def test_failed_steps_are_one_line_each_and_the_last_says_where_the_log_is():
+    from types import SimpleNamespace
+
+    from dagster_shared.error import SerializableErrorInfo
+
+    from dagster_defs.cli_errors import failed_step_lines
+
+    def failure(step: str, message: str) -> SimpleNamespace:
+        cause = SerializableErrorInfo(message=message, stack=[], cls_name=message.split(":")[0].split(".")[-1])
+        wrapper = SerializableErrorInfo(message=f"Error occurred while executing op {step}:", stack=[],
+                                        cls_name="DagsterExecutionStepExecutionError", cause=cause)
+        return SimpleNamespace(step_key=step, step_failure_data=SimpleNamespace(error=wrapper))
+
+    lines = failed_step_lines([failure("ml_results", "builtins.KeyError: 'close'\n"),
+                               failure("daily_report", "python_assets.reports.daily_report.ReportError: no rows\nfor day")],
+                              "materialization of 2025-03-10..2025-03-10 failed after 3.0 s; full log: /d/last_run.log")
+    assert lines == ["error: step ml_results failed: KeyError: 'close'",
+                     "error: step daily_report failed: ReportError: no rows for day (materialization of "
+                     "2025-03-10..2025-03-10 failed after 3.0 s; full log: /d/last_run.log)"]
+    assert failed_step_lines([], "materialization failed") == ["error: materialization failed"]

@@ -134,7 +134,7 @@ def test_a_run_killed_at_any_point_then_rerun_equals_a_clean_run(point, clean_ru
     if point == "dbt":
         # a second run while the first one holds the data dir: refused at once, clearly
         second = materialize(paths)
-        assert second.returncode == 3 and "another run is using" in second.stderr, second.stderr
+        assert second.returncode == 3 and "another writer is using" in second.stderr, second.stderr
         # a reader before any snapshot exists: a clear answer instead of DuckDB's lock error
         query = subprocess.run([*CLI, "query", "select 1"], env=env_for(paths), capture_output=True, text=True)
         assert query.returncode == 1 and "no snapshot has been published yet" in query.stderr, query.stderr

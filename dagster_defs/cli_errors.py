@@ -1,0 +1,146 @@
+"""What the CLI says when something fails: one line naming the cause (a failed step's root cause, a full
+disk, a refused date), and where the full details are. No Dagster import at module level: the CLI's
+bad-input paths stay fast."""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import sys
+import traceback
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+EXIT_BAD_INPUT, EXIT_BUSY = 2, 3  # 1: a run or a command failed
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+DBT_ERRORS_HEADER = "Errors parsed from dbt logs:"
+DISK_FULL_TEXT = ("database or disk is full", "no space left on device")
+
+
+def squash(text: str, limit: int = 600) -> str:
+    """Text on one line: colour codes dropped, whitespace runs collapsed, cut at limit characters."""
+    flat = " ".join(ANSI.sub("", text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def _strip_qualname(message: str, cls_name: str | None) -> str:
+    """'pkg.mod.LakeCorrupted: text' -> 'LakeCorrupted: text' (Dagster prefixes the qualified name)."""
+    head, sep, rest = message.partition(": ")
+    if sep and cls_name and head.split(".")[-1] == cls_name:
+        return f"{cls_name}: {rest}"
+    return message
+
+
+def step_root_cause(error: Any) -> str:
+    """One line for a failed step: the deepest `cause` of Dagster's SerializableErrorInfo (the step's own
+    exception, not Dagster's 'Error occurred while executing op'); for dbt, its first parsed error."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    message = error.message or error.cls_name or "unknown error"
+    if DBT_ERRORS_HEADER in message:
+        first = message.split(DBT_ERRORS_HEADER, 1)[1].strip().split("\n\n")[0]
+        return squash(f"dbt failed: {first}")
+    return squash(_strip_qualname(message.strip(), error.cls_name))
+
+
+def failed_step_lines(failures: list[Any], ending: str) -> list[str]:
+    """'error: step X failed: <root cause>' per failed step (Dagster step-failure events), then `ending`
+    in brackets on the last line (or alone when no step failed)."""
+    lines = [step_line(e) for e in failures]
+    return [*lines[:-1], f"{lines[-1]} ({ending})"] if lines else [f"error: {ending}"]
+
+
+def step_line(failure: Any) -> str:
+    """'error: step X failed: <root cause>' for one Dagster step-failure event."""
+    return f"error: step {failure.step_key} failed: {step_root_cause(failure.step_failure_data.error)}"
+
+
+def stopped_run_lines(instance: Any, exc: BaseException, span: str, where: str) -> list[str]:
+    """Dagster itself failed mid-run (its storage on a full disk): the step failures it did record, then
+    why it stopped; the run is marked failed when the storage takes it (else the next run does)."""
+    from dagster_defs.runner import live_cli_step_failures, recover_dead_cli_runs
+
+    cause = f"the disk is full ({describe(exc)})" if is_disk_full(exc) else describe(exc)
+    failures, marked = [], "the run stays 'started' until the next run marks it failed"
+    if instance is not None:
+        try:
+            failures = live_cli_step_failures(instance)
+            recover_dead_cli_runs(instance, f"the run stopped: {cause}")
+            marked = "the run is marked failed"
+        except Exception:  # noqa: BLE001 - the storage is still unusable; the next run recovers
+            pass
+    return [step_line(e) for e in failures] + [f"error: materialization of {span} stopped: {cause}; {marked} ({where})"]
+
+
+def exception_chain(exc: BaseException) -> list[BaseException]:
+    """exc and every exception it was raised from (or, unless suppressed, while handling), outermost first."""
+    chain: list[BaseException] = []
+    while exc is not None and exc not in chain:
+        chain.append(exc)
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    return chain
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True when exc, or what it came from, is ENOSPC or SQLite's 'database or disk is full'."""
+    return any((isinstance(e, OSError) and e.errno == errno.ENOSPC) or any(t in str(e).lower() for t in DISK_FULL_TEXT)
+               for e in exception_chain(exc))
+
+
+def describe(exc: BaseException) -> str:
+    """'Type: first line' of the innermost exception in the chain that says something."""
+    for e in reversed(exception_chain(exc)):
+        text = str(e).strip()
+        if text:
+            return squash(f"{type(e).__name__}: {text.splitlines()[0]}")
+    return type(exc).__name__
+
+
+def save_traceback(exc: BaseException, path: Path) -> str:
+    """Write exc's traceback to path; returns ' (traceback: path)' or why it could not be saved."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(traceback.format_exception(exc)))
+        return f" (traceback: {path})"
+    except OSError as err:
+        return f" (traceback not saved: {err.strerror or err})"
+
+
+def window_problem(first: date, last: date, bounds: tuple[date, date]) -> str | None:
+    """Why first..last is not a range of daily partitions (bounds: first and last partition day), or None."""
+    lo, hi = bounds
+    if first > last:
+        return f"start {first} is after end {last}"
+    if first < lo:
+        return (f"{first} is before the first daily partition {lo} (BLOFIN_PARTITIONS_START sets it)")
+    if last > hi:
+        return (f"{last} is not a complete UTC day yet: the newest daily partition is {hi}")
+    return None
+
+
+def fail_clearly(exc: Exception) -> int:
+    """One line for an error that escaped a command: the known refusals as they are (exit 2 bad input,
+    3 busy), a full disk said so, anything else as its type and first line with its traceback saved
+    to <data>/last_error.log (BLOFIN_DEBUG=1 raises it instead)."""
+    from python_assets.config import paths
+    from python_assets.lake import LakeWriteError
+    from python_assets.lake_health import DataDirError
+    from python_assets.runlock import LockSettingError, RunInProgress
+    from python_assets.warehouse import WarehouseBusy, WarehouseMissing
+
+    codes = {DataDirError: EXIT_BAD_INPUT, WarehouseMissing: EXIT_BAD_INPUT, LockSettingError: EXIT_BAD_INPUT,
+             RunInProgress: EXIT_BUSY, WarehouseBusy: EXIT_BUSY, LakeWriteError: 1}
+    for kind, code in codes.items():
+        if isinstance(exc, kind):
+            print(f"error: {exc}", file=sys.stderr)
+            return code
+    if os.environ.get("BLOFIN_DEBUG") == "1":
+        raise exc
+    data_dir = paths().data_dir
+    if is_disk_full(exc):
+        print(f"error: the disk holding {data_dir} is full: {describe(exc)}", file=sys.stderr)
+        return 1
+    print(f"error: {describe(exc)}{save_traceback(exc, data_dir / 'last_error.log')}", file=sys.stderr)
+    return 1
