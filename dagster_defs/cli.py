@@ -36,11 +36,10 @@ def _days(first: date, last: date) -> list[date]:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from python_assets.lake_health import ensure_writable
+    from python_assets.lake_health import writable_data_dir
     from python_assets.market import generate_market
 
-    paths = export_data_dir()
-    ensure_writable(paths)
+    paths = writable_data_dir()
     t0 = time.perf_counter()
     added = generate_market(paths, args.symbols, _days(args.start, args.end), args.seed)
     print(f"generated {added:,} new ticks into {paths.trades} in {time.perf_counter() - t0:.1f} s")
@@ -50,9 +49,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from python_assets.ingest import IngestError, ingest_file
     from python_assets.lake import LakeWriteError
+    from python_assets.lake_health import writable_data_dir
     from python_assets.logs import log_event
 
-    paths = export_data_dir()
+    paths = writable_data_dir()
     try:
         r = ingest_file(paths, args.file, args.symbol)
     except (IngestError, ValueError, LakeWriteError) as exc:

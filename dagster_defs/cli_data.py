@@ -8,7 +8,6 @@ import signal
 import sys
 from datetime import datetime, timezone
 
-from python_assets.config import export_data_dir
 
 
 def parse_time_ms(text: str) -> int:
@@ -40,9 +39,10 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     """fetch-ohlcv and fetch-funding: one history fetch per --symbol, a summary line each."""
     from python_assets.exchange.client import FetchError
     from python_assets.exchange.history import fetch_funding_history, fetch_ohlcv_history
+    from python_assets.lake_health import writable_data_dir
     from python_assets.logs import log_event
 
-    paths = export_data_dir()
+    paths = writable_data_dir()
     progress = (lambda m: print(m, flush=True)) if args.verbose else None
     candles = args.command == "fetch-ohlcv"
     what = f"{args.timeframe} candles" if candles else "funding rates"
@@ -65,9 +65,10 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 def cmd_record_trades(args: argparse.Namespace) -> int:
     from python_assets.exchange.client import FetchError
     from python_assets.exchange.recorder import TradeRecorder, run_recorders
+    from python_assets.lake_health import writable_data_dir
     from python_assets.logs import log_event
 
-    paths = export_data_dir()
+    paths = writable_data_dir()
     try:
         cfg, ex = _exchange(args)
     except FetchError as exc:
@@ -98,9 +99,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     from python_assets.importers import ImportFileError, import_file
     from python_assets.ingest import IngestError
     from python_assets.lake import LakeWriteError
+    from python_assets.lake_health import writable_data_dir
     from python_assets.logs import log_event
 
-    paths = export_data_dir()
+    paths = writable_data_dir()
     status = 0
     for file in args.files:
         try:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from python_assets.config import Paths
+from python_assets.config import Paths, export_data_dir
 
 STALE_TEMP_S = 3600  # a temp file this old has no live writer (writes take seconds)
 
@@ -36,6 +36,13 @@ def ensure_writable(paths: Paths) -> None:
         hint = " (the disk is full)" if exc.errno == errno.ENOSPC else ""
         raise DataDirError(f"data directory {paths.data_dir} is not writable: {why}{hint}; "
                            "set BLOFIN_DATA_DIR to a writable directory") from None
+
+
+def writable_data_dir() -> Paths:
+    """The data directory (BLOFIN_DATA_DIR, exported for subprocesses), proven writable (else DataDirError)."""
+    paths = export_data_dir()
+    ensure_writable(paths)
+    return paths
 
 
 def corrupted_lake_files(paths: Paths) -> list[tuple[Path, str]]:

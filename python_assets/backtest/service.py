@@ -73,7 +73,9 @@ def refresh_metrics(paths: Paths) -> None:
            "--target-path", str(paths.data_dir / "dbt_target_cli"), "--quiet"]
     proc = subprocess.run(cmd, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"dbt metrics build failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
+        said = [line.strip() for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+        first = " ".join(said[:2])[:400] or f"exit code {proc.returncode}"
+        raise RuntimeError(f"dbt metrics build failed: {first}\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
 
 
 def run_backtest(paths: Paths, strategy: str, params: dict[str, Any], costs: Costs, data: Path | None = None,
