@@ -17,7 +17,7 @@ with
 
 runs as (
     select * from {{ source('backtest_ledger', 'backtest_runs') }}
-    where backtest_id in ({{ ledger_backtests_in_scope() }})
+    where backtest_id in ({{ ledger_backtests_in_scope(source('backtest_ledger', 'backtest_runs')) }})
 ),
 
 equity as (
