@@ -234,40 +234,45 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from python_assets.version import code_version
+
     parser = argparse.ArgumentParser(prog="blofin-stack", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {code_version()}",
+                        help="print the package version (and git commit in a checkout) and exit")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="generate the synthetic demo (last N days) and materialize the latest day")
-    p.add_argument("--days", type=int, default=30)
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    p.add_argument("--days", type=int, default=30, help="days of synthetic data ending yesterday (UTC; default 30)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed of the synthetic market (default {DEFAULT_SEED})")
     p.add_argument("--verbose", action="store_true", help="show Dagster and dbt output instead of logging it")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("generate", help="write synthetic ticks and funding for a date range into the lake")
-    p.add_argument("--start", type=_date, required=True)
-    p.add_argument("--end", type=_date, required=True)
-    p.add_argument("--symbols", type=lambda s: s.split(","), default=list(DEFAULT_SYMBOLS))
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    p.add_argument("--start", type=_date, required=True, help="first day (YYYY-MM-DD, UTC)")
+    p.add_argument("--end", type=_date, required=True, help="last day, inclusive (YYYY-MM-DD, UTC)")
+    p.add_argument("--symbols", type=lambda s: s.split(","), default=list(DEFAULT_SYMBOLS),
+                   help=f"comma-separated symbols (default {','.join(DEFAULT_SYMBOLS)})")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("ingest", help="ingest a trades file (CSV, Parquet, JSON Lines) into the lake")
-    p.add_argument("file")
-    p.add_argument("--symbol", required=True)
+    p.add_argument("file", help="the trades file to ingest")
+    p.add_argument("--symbol", required=True, help="symbol the trades belong to (e.g. BTC-USDT)")
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("backfill", help="materialize every day from --start to --end in one run (idempotent)")
-    p.add_argument("--start", type=_date, required=True)
-    p.add_argument("--end", type=_date, required=True)
+    p.add_argument("--start", type=_date, required=True, help="first day (YYYY-MM-DD, UTC)")
+    p.add_argument("--end", type=_date, required=True, help="last day, inclusive (YYYY-MM-DD, UTC)")
     p.add_argument("--verbose", action="store_true", help="show Dagster and dbt output instead of logging it")
     p.set_defaults(func=lambda a: _run_window(a.start, a.end, a.verbose))
 
     p = sub.add_parser("features", help="list the feature registry (name, group, warm-up, TA-Lib reference)")
-    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--format", choices=["table", "json"], default="table", help="output format (default table)")
     p.set_defaults(func=cmd_features)
 
     p = sub.add_parser("query", help="one read-only SELECT on the warehouse (no file access, nothing written)")
-    p.add_argument("sql")
-    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument("sql", help="one SELECT (or FROM, WITH ... SELECT, DESCRIBE, SHOW, SUMMARIZE)")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table", help="output format (default table)")
     p.add_argument("--database", type=Path, help="DuckDB file (default: the snapshot of the last run, else the warehouse)")
     p.set_defaults(func=cmd_query)
 
@@ -299,12 +304,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_backtest)
 
     p = sub.add_parser("report", help="rebuild one day's report (JSON + HTML + daily_reports row) from the warehouse")
-    p.add_argument("--date", type=_date, required=True)
+    p.add_argument("--date", type=_date, required=True, help="the report's day (YYYY-MM-DD, UTC)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("materialize", help="run the whole asset graph for a day (or --end for a range)")
-    p.add_argument("--date", type=_date, required=True)
-    p.add_argument("--end", type=_date)
+    p.add_argument("--date", type=_date, required=True, help="the day to materialize (YYYY-MM-DD, UTC)")
+    p.add_argument("--end", type=_date, help="last day of a range starting at --date, inclusive")
     p.add_argument("--verbose", action="store_true", help="show Dagster and dbt output instead of logging it")
     p.set_defaults(func=cmd_materialize)
     add_data_commands(sub)
