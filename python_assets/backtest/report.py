@@ -73,7 +73,7 @@ def table(heads: list[str], rows: list[list[str]], left: int | set[int] = 1) -> 
     lefts = set(range(left)) if isinstance(left, int) else left
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(heads)]
     fmt = lambda cells: "  ".join(c.ljust(w) if i in lefts else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
-    return "\n".join([fmt(heads), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
+    return "\n".join(line.rstrip() for line in [fmt(heads), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
 
 
 def _trade_stats(trades: pd.DataFrame) -> dict[str, str]:
@@ -207,6 +207,6 @@ def format_run(results: list[dict], trades: pd.DataFrame, equity: pd.DataFrame, 
         out += ["", "Walk-forward: out-of-sample folds chained", out_of_sample_summary(oos, trades, equity),
                 "", "Folds", fold_table(results)]
     if results[0].get("annualisation"):
-        out.append(f"\nSharpe and Sortino annualised by {num(results[0]['bars_per_year'], 0)} bars a year: "
+        out.append(f"\nSharpe and Sortino annualised by {float(results[0]['bars_per_year']):,.6g} bars a year: "
                    f"{results[0]['annualisation']}")
     return "\n".join(out)

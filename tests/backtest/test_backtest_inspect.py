@@ -207,3 +207,14 @@ def test_every_option_and_argument_has_help():
     missing = [f"{path} {a.option_strings or a.dest}" for path, p in _parsers(build_parser()) for a in p._actions
                if not isinstance(a, argparse._SubParsersAction) and not (a.help and a.help.strip())]
     assert missing == []
+
+
+def test_report_units_are_hand_checkable():
+    from python_assets.backtest.report import chained_equity, duration, pct, table
+
+    assert duration(90_061_000) == "1d 01:01" and duration(300_000) == "00:05" and duration(None) == "-"
+    assert pct(-0.10875) == "-10.88" and pct(float("nan")) == "-"
+    # two folds from 100: +10% then -50% of 110 -> 55 at the end
+    eq = pd.DataFrame({"backtest_id": ["a", "a", "b", "b"], "bar_at_ms": [1, 2, 3, 4], "equity": [105.0, 110.0, 80.0, 50.0]})
+    assert chained_equity(eq, ["a", "b"], 100.0).tolist() == pytest.approx([105, 110, 88, 55])
+    assert table(["x", "n"], [["a", "1"], ["bb", "22"]]).splitlines() == ["x    n", "--  --", "a    1", "bb  22"]
