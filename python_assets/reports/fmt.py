@@ -15,8 +15,8 @@ MAX_DECIMALS = 10
 # column name -> kind; columns not listed format as plain numbers
 COLUMN_KINDS = {
     **dict.fromkeys(("open", "high", "low", "close", "prev_close", "range_abs", "entry_price", "exit_price"), "price"),
-    **dict.fromkeys(("return_1d", "range_pct", "total_return", "max_drawdown", "win_rate", "buy_and_hold_return",
-                     "return_pct", "accuracy", "balanced_accuracy"), "pct"),
+    **dict.fromkeys(("return_1d", "range_pct", "total_return", "max_drawdown", "buy_and_hold_return", "return_pct"), "pct"),
+    **dict.fromkeys(("win_rate", "accuracy", "balanced_accuracy"), "share"),
     **dict.fromkeys(("composite_change",), "signed"),
     **dict.fromkeys(("volume", "volume_quote", "trade_count", "test_rows", "eval_rows", "oos_trades", "folds",
                      "quarantined_rows", "n_trials_total"), "count"),
@@ -63,6 +63,13 @@ def pct(v: float | None, digits: int = 2) -> str:
     return f"{v * 100:+.{digits}f}%"
 
 
+def share(v: float | None, digits: int = 1) -> str:
+    """A fraction of a whole as a percent without sign: 0.4902 -> 49.0%."""
+    if v is None or not math.isfinite(v):
+        return DASH
+    return f"{v * 100:.{digits}f}%"
+
+
 def signed(v: float | None, digits: int = 3) -> str:
     """A change with its sign: +0.012 / -1.3."""
     if v is None or not math.isfinite(v):
@@ -99,7 +106,7 @@ def by_kind(v: Any, kind: str | None) -> str:
         return DASH
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return str(v)
-    return {"price": price, "pct": pct, "signed": signed, "count": number, "duration": duration,
+    return {"price": price, "pct": pct, "share": share, "signed": signed, "count": number, "duration": duration,
             "time": utc_time}.get(kind or "", number)(v)
 
 

@@ -21,7 +21,7 @@ REGIME_COLORS = {"trend_up": "#d8f3dc", "trend_down": "#ffd6d6", "range": "#eeee
 CSS = """body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}h1{margin-bottom:0}
 table{border-collapse:collapse;margin:8px 0 20px}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:right}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.chart{margin:6px 0 18px;display:block}
-td[title]{text-decoration:underline dotted;cursor:help}h3{margin:10px 0 4px;font-size:15px}
+td.t{text-align:left}td[title]{text-decoration:underline dotted;cursor:help}h3{margin:10px 0 4px;font-size:15px}
 .warning{color:#a00}.caution{color:#a60}.info{color:#246}"""
 TOP_CHARTED = 3
 
@@ -38,12 +38,13 @@ def table(rows: list[dict[str, Any]], columns: list[str], titles: dict[str, str]
     if not rows:
         return "<p><em>none</em></p>"
     titles, headers = titles or {}, headers or {}
-    head = "".join(f"<th>{html.escape(headers.get(c, c))}</th>" for c in columns)
+    head = "".join(f"<th>{html.escape(headers.get(c, c.replace('_', ' ')))}</th>" for c in columns)
 
     def td(r: dict[str, Any], c: str) -> str:
         tip = r.get(titles[c]) if c in titles else None
         attr = f' title="{html.escape(str(tip), quote=True)}"' if tip else ""
-        return f"<td{attr}>{fmt.cell(c, r.get(c))}</td>"
+        cls = ' class="t"' if isinstance(r.get(c), str) else ""
+        return f"<td{attr}{cls}>{fmt.cell(c, r.get(c))}</td>"
 
     body = "".join("<tr>" + "".join(td(r, c) for c in columns) + "</tr>" for r in rows)
     return f"<table><tr>{head}</tr>{body}</table>"

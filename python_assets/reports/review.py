@@ -85,7 +85,7 @@ class DeterministicAnalyst:
     def _sample_findings(self, st: dict[str, Any]) -> list[dict[str, str]]:
         """Zero trades, few trades or a short window: say how many days and bars the Sharpe covers and its error."""
         name, trades, days = f"{st['strategy']} on {st['symbol']}", st.get("trade_count"), st.get("duration_days")
-        span = f"{days:.0f}-day window" if days is not None else "window"
+        span = "window" if days is None else f"{days * 24:.0f}-hour window" if days < 2 else f"{days:.0f}-day window"
         if trades == 0:
             return [_finding("info", "sample_size", f"{name}: no trades in the {span}; its score says nothing yet.")]
         few = trades is not None and trades < self.min_trades
