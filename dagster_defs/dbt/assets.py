@@ -66,12 +66,19 @@ def _stream_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config
     # One target dir under the data dir, replaced each run (dagster-dbt's default leaves a new
     # folder in dbt_project/target per run). The events are held until dbt exits: DuckDB lets one
     # process at a time open the warehouse, so the row counts are read after the build.
-    events, t0 = [], time.perf_counter()
-    for event in dbt.cli(args, context=context, target_path=paths.data_dir / "dbt_target").stream():
-        events.append(event)
-        name = _model_name(event)
-        if name:
-            say(f"  dbt {name} OK [{duration(time.perf_counter() - t0)}]")
+    events, last, total, done = [], time.perf_counter(), len(context.selected_asset_keys), 0
+    try:
+        for event in dbt.cli(args, context=context, target_path=paths.data_dir / "dbt_target").stream():
+            events.append(event)
+            name = _model_name(event)
+            if name:
+                took = event.metadata.get("Execution Duration")
+                seconds = float(getattr(took, "value", took)) if took is not None else time.perf_counter() - last
+                last, done = time.perf_counter(), done + 1
+                say(f"  dbt {done} of {total} OK {name} [{duration(seconds)}]")
+    except Exception:
+        yield from events  # what dbt finished before it failed, still recorded (without row counts)
+        raise
     counts = table_row_counts(paths.warehouse, [n for n in map(_model_name, events) if n],
                               window.start.date(), window.end.date())
     for event in events:
