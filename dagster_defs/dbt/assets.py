@@ -115,8 +115,7 @@ def table_row_counts(warehouse: Path, names: list[str], min_date: date, max_date
             part = (f"count(*) filter (where {date_col} >= ? and {date_col} < ?)" if date_col else "null")
             total, in_window = con.execute(f'select count(*), {part} from "{name}"',
                                            [min_date, max_date] if date_col else []).fetchall()[0]
-            out[name] = {**dg.TableMetadataSet(row_count=int(total)),
-                         **({"partition_rows": int(in_window)} if date_col else {})}
+            out[name] = {"dagster/row_count": int(total), **({"partition_rows": int(in_window)} if date_col else {})}
     return out
 
 

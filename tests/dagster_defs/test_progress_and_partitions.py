@@ -46,3 +46,17 @@ def test_definitions_load_in_a_fresh_process_with_the_lakes_start_and_no_beta_no
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert proc.stdout.strip() == "2025-03-10"
     assert "Warning" not in proc.stderr, proc.stderr[-2000:]
+
+
+def test_table_row_counts_give_all_rows_and_the_windows_rows_of_tables_only(tmp_path):
+    import duckdb
+
+    from dagster_defs.dbt.assets import table_row_counts
+
+    db = tmp_path / "w.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute("create table bars_1m as select date '2025-03-09' + cast(i % 3 as integer) as bar_date from range(9) t(i)")
+        con.execute("create table dims as select 1 as x")
+        con.execute("create view stg_trades as select * from bars_1m")
+    counts = table_row_counts(db, ["bars_1m", "dims", "stg_trades", "absent"], date(2025, 3, 10), date(2025, 3, 11))
+    assert counts == {"bars_1m": {"dagster/row_count": 9, "partition_rows": 3}, "dims": {"dagster/row_count": 1}}
