@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from python_assets.reports import fmt
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#7f7f7f")
-LEFT, RIGHT_LEGEND, TOP, BOTTOM = 78, 210, 26, 34
+LEFT, RIGHT_LEGEND, TOP, BOTTOM = 78, 250, 26, 34
 DAY_MS = 86_400_000
 
 Series = tuple[str, list[float], list[float | None]]
@@ -52,7 +52,7 @@ def _legend(labels: list[str], x: float, y: float) -> list[str]:
 
 
 def line_chart(series: list[Series], title: str, y_format: Callable[[float], str] = fmt.number,
-               shading: list[tuple[float, float, str]] | None = None, w: int = 900, h: int = 240,
+               shading: list[tuple[float, float, str]] | None = None, w: int = 960, h: int = 240,
                dashed: frozenset[str] = frozenset()) -> str:
     """Lines over time (x = epoch ms, UTC axis); shading [(x0, x1, color)] behind; labels in `dashed` dashed."""
     pts = [(x, y) for _, xs, ys in series for x, y in zip(xs, ys) if y is not None]
@@ -86,7 +86,7 @@ def line_chart(series: list[Series], title: str, y_format: Callable[[float], str
 
 
 def bar_chart(groups: list[tuple[str, dict[str, float | None]]], title: str,
-              y_format: Callable[[float], str] = fmt.number, w: int = 900, h: int = 220) -> str:
+              y_format: Callable[[float], str] = fmt.number, w: int = 960, h: int = 220) -> str:
     """Grouped bars on one scale starting at zero: [(group label, {series: value})]."""
     values = [v for _, d in groups for v in d.values() if v is not None]
     if not values:

@@ -18,7 +18,7 @@ from python_assets.reports.charts import bar_chart, line_chart
 from python_assets.reports.sections import recent_trades, table_exists
 
 REGIME_COLORS = {"trend_up": "#d8f3dc", "trend_down": "#ffd6d6", "range": "#eeeeee", "high_vol": "#fff3bf"}
-CSS = """body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}h1{margin-bottom:0}
+CSS = """body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1160px}h1{margin-bottom:0}
 table{border-collapse:collapse;margin:8px 0 20px}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:right}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.chart{margin:6px 0 18px;display:block}
 td.t{text-align:left}td[title]{text-decoration:underline dotted;cursor:help}h3{margin:10px 0 4px;font-size:15px}
