@@ -47,7 +47,7 @@ def _legend(labels: list[str], x: float, y: float) -> list[str]:
     for i, label in enumerate(labels):
         color = PALETTE[i % len(PALETTE)]
         out.append(f'<rect x="{x:.0f}" y="{y + 14 * i - 8:.0f}" width="10" height="10" fill="{color}"/>'
-                   f'<text x="{x + 14:.0f}" y="{y + 14 * i + 1:.0f}" font-size="11">{html.escape(label[:32])}</text>')
+                   f'<text x="{x + 14:.0f}" y="{y + 14 * i + 1:.0f}" font-size="11">{html.escape(label[:40])}</text>')
     return out
 
 
