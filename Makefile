@@ -15,7 +15,7 @@ TORCH_SOURCE := $(if $(WHEELS),--find-links "$(WHEELS)",--extra-index-url $(TORC
 DBT_FILES := $(shell find dbt_project -path dbt_project/target -prune -o \( -name '*.sql' -o -name '*.yml' \) -print)
 MANIFEST := dbt_project/target/manifest.json
 
-.PHONY: help install manifest run test soak ui docs bench scale lock clean
+.PHONY: help install manifest run test soak ui docs bench scale lock clean report-png
 
 help:
 	@echo "make run    - create .venv, install, generate the 30-day demo, materialize the latest day, print the report path"
@@ -25,6 +25,7 @@ help:
 	@echo "make docs   - generate and serve dbt docs on http://127.0.0.1:8080"
 	@echo "make bench  - every benchmark with its in-run reference and scaling exponent (bench/results.json)"
 	@echo "make scale  - the 20 symbols x 30 days simulation with the multiprocess executor"
+	@echo "make report-png - docs/img/report.png: a headless Chromium picture of the newest report (after make run)"
 	@echo "make lock   - re-resolve requirements.lock / requirements-dev.lock"
 
 # --compile-bytecode: .pyc files written at install. Where PYTHONDONTWRITEBYTECODE is set (as on
@@ -70,6 +71,11 @@ ui: $(MANIFEST)
 	home="$${DAGSTER_HOME:-$(CURDIR)/data/dagster_home}"; mkdir -p "$$home"; \
 	test -f "$$home/dagster.yaml" || cp deploy/dagster.yaml "$$home/dagster.yaml"; \
 	PATH="$(CURDIR)/$(BIN):$$PATH" DAGSTER_HOME="$$home" $(BIN)/dagster dev -m dagster_defs.definitions -h 127.0.0.1 -p 3000
+
+report-png: $(STAMP)
+	data="$${BLOFIN_DATA_DIR:-$(CURDIR)/data}"; page="$$(ls "$$data"/reports/????-??-??.html 2>/dev/null | tail -1)"; \
+	test -n "$$page" || { echo "no report yet: run make run first"; exit 2; }; \
+	mkdir -p docs/img && $(BIN)/python -m python_assets.reports.screenshot "$$page" docs/img/report.png
 
 # Docs read a copy of the snapshot the last run published, never the live file a run may be writing.
 docs: $(MANIFEST)

@@ -1,4 +1,5 @@
-"""Daily UTC partitions shared by every asset: one partition per complete UTC day."""
+"""Daily UTC partitions shared by every asset: one partition per complete UTC day, starting where
+the lake's data starts (so the UI's partition bar shows the data's range, not years of 'missing')."""
 
 from __future__ import annotations
 
@@ -6,13 +7,10 @@ from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
 
-from python_assets.config import partitions_start
+from python_assets.config import (DEFAULT_PARTITIONS_START, PARTITIONS_START_ENV, lake_first_day,  # noqa: F401
+                                   partitions_start)
 
-daily_partitions = dg.DailyPartitionsDefinition(
-    start_date=partitions_start(),
-    timezone="UTC",
-    end_offset=0,
-)
+daily_partitions = dg.DailyPartitionsDefinition(start_date=partitions_start(), timezone="UTC", end_offset=0)
 
 
 def window_days(start: datetime, end: datetime) -> list[date]:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
+import shutil
 import sys
+import threading
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -15,6 +19,7 @@ import dagster as dg
 
 from python_assets.config import Paths
 from python_assets.warehouse import connect_warehouse
+from python_assets.progress import set_console_fd
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -30,11 +35,31 @@ def partition_tags(first: date, last: date) -> tuple[str | None, dict[str, str]]
     return None, {RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()}
 
 
+DAILY_JOB = "daily_job"
+INSTANCE_YAML = Path(__file__).resolve().parent.parent / "deploy" / "dagster.yaml"
+
+
 def persistent_instance(paths: Paths) -> dg.DagsterInstance:
-    """The Dagster instance under DAGSTER_HOME (default <data>/dagster_home), so the UI shows CLI runs."""
-    home = os.environ.setdefault("DAGSTER_HOME", str(paths.dagster_home))
-    os.makedirs(home, exist_ok=True)
+    """The Dagster instance under DAGSTER_HOME (default <data>/dagster_home), so the UI shows CLI runs;
+    its dagster.yaml is deploy/dagster.yaml (as `make ui` writes it), so Dagster does not print its
+    'no instance configuration file' notice on every command."""
+    if not os.environ.get("DAGSTER_HOME"):  # unset or empty
+        os.environ["DAGSTER_HOME"] = str(paths.dagster_home)
+    home = Path(os.environ["DAGSTER_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists() and INSTANCE_YAML.exists():
+        shutil.copyfile(INSTANCE_YAML, home / "dagster.yaml")
     return dg.DagsterInstance.get()
+
+
+def extend_partitions_to(first: date) -> None:
+    """Before the Definitions first load in this process: let the partitions start at `first` when it
+    precedes the lake's first day (a run that ingests earlier days), unless BLOFIN_PARTITIONS_START is set."""
+    from dagster_defs.partitions import PARTITIONS_START_ENV, partitions_start
+
+    if "dagster_defs.definitions" not in sys.modules and PARTITIONS_START_ENV not in os.environ:
+        if first.isoformat() < partitions_start():
+            os.environ[PARTITIONS_START_ENV] = first.isoformat()
 
 
 def recover_dead_cli_runs(instance: dg.DagsterInstance,
@@ -63,20 +88,72 @@ def materialize_days(
     first: date, last: date, instance: dg.DagsterInstance | None = None, raise_on_error: bool = True,
     extra_tags: dict[str, str] | None = None, run_config: dict | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """Materialize every asset (lake -> dbt -> report) for first..last with the in-process executor;
-    run_config sets asset configs (e.g. fast ML settings in tests)."""
+    """Materialize every asset (lake -> dbt -> report) for first..last: the named daily_job of the
+    Definitions with the in-process executor (so the UI lists the run under that job and in its
+    timeline); run_config sets asset configs (e.g. fast ML settings in tests)."""
+    extend_partitions_to(first)
     from dagster_defs.definitions import defs
 
     key, tags = partition_tags(first, last)
-    return dg.materialize(
-        [*defs.assets, *(defs.asset_checks or [])],
-        resources=defs.resources,
-        partition_key=key,
-        tags={**tags, **(extra_tags or {})},
-        instance=instance,
-        raise_on_error=raise_on_error,
-        run_config=run_config,
-    )
+    job = defs.resolve_job_def(DAILY_JOB)
+    instance = instance or dg.DagsterInstance.ephemeral()
+    run_id = str(uuid.uuid4())
+    with step_progress(instance, run_id, len(job.graph.nodes)):
+        return job.execute_in_process(
+            partition_key=key,
+            tags={**tags, **(extra_tags or {})},
+            instance=instance,
+            raise_on_error=raise_on_error,
+            run_config=run_config,
+            run_id=run_id,
+        )
+
+
+def _step_rows(events: list[dg.EventLogEntry], step_key: str) -> int | None:
+    """Rows the step's materializations report (dagster/row_count or rows), summed; None when none do."""
+    counts = []
+    for record in events:
+        ev = record.dagster_event
+        if ev and ev.is_step_materialization and ev.step_key == step_key:
+            meta = ev.event_specific_data.materialization.metadata
+            value = meta.get("dagster/row_count", meta.get("rows"))
+            if value is not None and isinstance(getattr(value, "value", None), int):
+                counts.append(value.value)
+    return sum(counts) if counts else None
+
+
+@contextlib.contextmanager
+def step_progress(instance: dg.DagsterInstance, run_id: str, total: int, poll_s: float = 0.5) -> Iterator[None]:
+    """Print one line per finished step of the run (`N of M OK step rows [s] ETA`) while it executes,
+    from the run's event log, polled in a thread."""
+    from python_assets.progress import eta_seconds, say, step_line
+
+    done: list[str] = []
+    stop, t0 = threading.Event(), time.perf_counter()
+    kinds = {dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.ASSET_MATERIALIZATION}
+
+    def poll() -> None:
+        records = instance.all_logs(run_id, of_type=kinds)
+        for record in records:
+            ev = record.dagster_event
+            if ev and ev.event_type == dg.DagsterEventType.STEP_SUCCESS and ev.step_key not in done:
+                done.append(ev.step_key)
+                elapsed = time.perf_counter() - t0
+                say(step_line(len(done), total, ev.step_key, ev.event_specific_data.duration_ms / 1000,
+                              _step_rows(records, ev.step_key), eta_seconds(len(done), total, elapsed)))
+
+    def loop() -> None:
+        while not stop.wait(poll_s):
+            poll()
+
+    thread = threading.Thread(target=loop, name="step-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        poll()
 
 
 def last_reported_day(paths: Paths) -> date | None:
@@ -135,9 +212,11 @@ def output_to(log_path: Path) -> Iterator[None]:
     with open(log_path, "ab") as fh:
         os.dup2(fh.fileno(), 1)
         os.dup2(fh.fileno(), 2)
+        set_console_fd(saved[0])  # progress lines still reach the terminal
         try:
             yield
         finally:
+            set_console_fd(None)
             sys.stdout.flush()
             sys.stderr.flush()
             os.dup2(saved[0], 1)

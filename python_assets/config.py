@@ -88,9 +88,29 @@ def export_data_dir() -> Paths:
     return p
 
 
-def partitions_start() -> str:
-    """The first daily partition (YYYY-MM-DD): BLOFIN_PARTITIONS_START, else 2024-01-01."""
-    return os.environ.get(PARTITIONS_START_ENV, DEFAULT_PARTITIONS_START)
+LAKE_DAY_GLOBS = ("trades/symbol=*/date=*", "candles/symbol=*/timeframe=*/date=*")
+
+
+def lake_first_day(p: "Paths") -> date | None:
+    """The earliest UTC day with trades or candles in the lake (from its date= folders), or None."""
+    days = []
+    for pattern in LAKE_DAY_GLOBS:
+        for folder in p.lake.glob(pattern):
+            try:
+                days.append(date.fromisoformat(folder.name.removeprefix("date=")))
+            except ValueError:
+                continue
+    return min(days, default=None)
+
+
+def partitions_start(p: "Paths | None" = None) -> str:
+    """The first daily partition (YYYY-MM-DD): BLOFIN_PARTITIONS_START when set, else the lake's first
+    day (the UI's partition bar shows the data's range), else 2024-01-01 (an empty lake)."""
+    override = os.environ.get(PARTITIONS_START_ENV)
+    if override:
+        return override
+    first = lake_first_day(p or paths())
+    return first.isoformat() if first else DEFAULT_PARTITIONS_START
 
 
 def partition_days(now: datetime | None = None) -> tuple[date, date]:

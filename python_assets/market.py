@@ -7,6 +7,7 @@ from datetime import date
 
 from python_assets.config import Paths
 from python_assets.lake import WriteStats, stored_symbols, trades_partition, write_funding, write_trades
+from python_assets.progress import track
 from python_assets.synthetic import DEFAULT_SEED, generate_funding, generate_ticks
 
 
@@ -39,8 +40,9 @@ def generate_market_day(paths: Paths, symbol: str, day: date, seed: int = DEFAUL
 
 def generate_market(paths: Paths, symbols: Iterable[str], days: Iterable[date], seed: int = DEFAULT_SEED) -> int:
     """Generate every (symbol, day); returns the number of ticks added to the lake."""
-    days = list(days)
-    return sum(generate_market_day(paths, s, d, seed)[0].added for s in symbols for d in days)
+    pairs = [(s, d) for s in symbols for d in days]
+    return sum(generate_market_day(paths, s, d, seed)[0].added
+               for s, d in track(pairs, len(pairs), "generating symbol-days", every=0.25))
 
 
 def require_lake_days(paths: Paths, days: Iterable[date]) -> dict[str, list[str]]:

@@ -2,9 +2,13 @@
 
 
 import json
-from datetime import datetime
+import time
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
 
 import dagster as dg
+import duckdb
 from dagster_dbt import DbtCliResource, dbt_assets
 
 from dagster_defs.dbt.project import dbt_project
@@ -12,6 +16,8 @@ from dagster_defs.dbt.translator import BlofinDbtTranslator
 from dagster_defs.partitions import daily_partitions
 from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
 from python_assets.logs import log_event
+from python_assets.progress import say
+from python_assets.reports.fmt import duration
 
 
 def partition_dbt_vars(start: datetime, end: datetime) -> dict[str, str]:
@@ -57,9 +63,59 @@ def _stream_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config
     with warehouse.for_subprocess() as paths:
         log_event("dbt_build_started", args=args)
         # One target dir under the data dir, replaced each run (dagster-dbt's default leaves a new
-        # folder in dbt_project/target per run).
-        yield from dbt.cli(args, context=context, target_path=paths.data_dir / "dbt_target").stream()
+        # folder in dbt_project/target per run). The events are held until dbt exits: DuckDB lets one
+        # process at a time open the warehouse, so the row counts are read after the build.
+        events, last, total, done = [], time.perf_counter(), len(context.selected_asset_keys), 0
+        try:
+            for event in dbt.cli(args, context=context, target_path=paths.data_dir / "dbt_target").stream():
+                events.append(event)
+                name = _model_name(event)
+                if name:
+                    took = event.metadata.get("Execution Duration")
+                    seconds = float(getattr(took, "value", took)) if took is not None else time.perf_counter() - last
+                    last, done = time.perf_counter(), done + 1
+                    say(f"  dbt {done} of {total} OK {name} [{duration(seconds)}]")
+        except Exception:
+            yield from events  # what dbt finished before it failed, still recorded (without row counts)
+            raise
+        counts = table_row_counts(paths.warehouse, [n for n in map(_model_name, events) if n],
+                                  window.start.date(), window.end.date())
+        for event in events:
+            name = _model_name(event)
+            yield event.with_metadata({**event.metadata, **counts[name]}) if name in counts else event
     log_event("dbt_build_finished", min_date=window.start.date().isoformat(), max_date=window.end.date().isoformat())
+
+
+def _model_name(event: Any) -> str | None:
+    """The dbt model an Output / AssetMaterialization event is about (from its unique_id metadata)."""
+    if not isinstance(event, (dg.Output, dg.AssetMaterialization)):
+        return None
+    unique_id = event.metadata.get("unique_id")
+    text = getattr(unique_id, "value", unique_id)
+    return str(text).rsplit(".", 1)[-1] if isinstance(text, str) and text.startswith("model.") else None
+
+
+PARTITION_COLUMNS = ("bar_date", "partition_date", "report_date", "run_date")
+
+
+def table_row_counts(warehouse: Path, names: list[str], min_date: date, max_date: date) -> dict[str, dict[str, Any]]:
+    """Per model table: dagster/row_count (all rows) and partition_rows (rows whose date column lies in
+    [min_date, max_date)); views are skipped (counting them would rescan the lake)."""
+    if not names or not warehouse.exists():
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        tables = {r[0] for r in con.execute("select table_name from information_schema.tables where table_type = "
+                                            "'BASE TABLE' and table_name in (select unnest(?))", [names]).fetchall()}
+        for name in sorted(tables):
+            columns = {r[0] for r in con.execute("select column_name from information_schema.columns "
+                                                 "where table_name = ?", [name]).fetchall()}
+            date_col = next((c for c in PARTITION_COLUMNS if c in columns), None)
+            part = (f"count(*) filter (where {date_col} >= ? and {date_col} < ?)" if date_col else "null")
+            total, in_window = con.execute(f'select count(*), {part} from "{name}"',
+                                           [min_date, max_date] if date_col else []).fetchall()[0]
+            out[name] = {"dagster/row_count": int(total), **({"partition_rows": int(in_window)} if date_col else {})}
+    return out
 
 
 @_dbt_assets("warehouse_dbt_assets", exclude=LEDGER_SELECT)

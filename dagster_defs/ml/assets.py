@@ -21,6 +21,7 @@ from python_assets.logs import log_event
 from python_assets.ml.dataset import HORIZON_BARS, export_training_set, load_dataset, numeric_features
 from python_assets.ml.ensembles import build_ensembles
 from python_assets.ml.models import MODELS
+from python_assets.reports import fmt
 from python_assets.ml.store import write_results
 from python_assets.ml.learners import load_learner
 from python_assets.ml.train import TrainConfig, latest_predictions, reusable_version, train_model
@@ -170,7 +171,23 @@ def ml_results(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Ma
     with warehouse.connect() as con:
         write_results(con, day, scores, ensembles, predictions)
     log_event("ml_results_written", day=day, models=len(oos), ensembles=len({r["ensemble"] for r in ensembles}))
-    return dg.MaterializeResult(metadata={"models": len(oos), "score_rows": len(scores), "ensemble_rows": len(ensembles)})
+    return dg.MaterializeResult(metadata={"models": len(oos), "score_rows": len(scores), "ensemble_rows": len(ensembles),
+                                          "scores_vs_baselines": dg.MetadataValue.md(scores_markdown(scores))})
+
+
+def scores_markdown(scores: list[dict]) -> str:
+    """Each model's overall out-of-sample loss beside its naive baseline's, as a Markdown table."""
+    pairs: dict[tuple[str, str], dict[str, float | None]] = {}
+    for s in scores:
+        if s.get("fold") == "overall":
+            metric = "log_loss" if s.get("log_loss") is not None else "rmse"
+            pairs.setdefault((s["model"], metric), {})[s["scorer"]] = s.get(metric)
+    lines = ["| model | metric | model | baseline | beats baseline |", "|---|---|---:|---:|---|"]
+    for (model, metric), v in sorted(pairs.items()):
+        m, b = v.get("model"), v.get("baseline")
+        beats = "yes" if m is not None and b is not None and m < b else "no"
+        lines.append(f"| {model} | {metric} | {fmt.number(m, 4)} | {fmt.number(b, 4)} | {beats} |")
+    return "\n".join(lines)
 
 
 defs = dg.Definitions(assets=[ml_dataset, *MODEL_ASSETS, ml_results], asset_checks=[ml_features_do_not_leak])

@@ -1,7 +1,9 @@
 """The daily report asset: data/reports/YYYY-MM-DD.json plus a row in the daily_reports table."""
 
 
+import json
 from datetime import datetime, timezone
+from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import get_asset_key_for_model
@@ -10,7 +12,7 @@ from dagster_defs.dbt.assets import backtest_metrics_dbt_assets, warehouse_dbt_a
 from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
 from dagster_defs.partitions import daily_partitions, window_days
 from python_assets.logs import log_event
-from python_assets.reports.daily_report import produce_daily_report
+from python_assets.reports.daily_report import markdown_summary, produce_daily_report
 from python_assets.snapshot import publish_snapshot
 
 
@@ -53,7 +55,14 @@ def daily_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.
                                         failed_checks=failed)
             log_event("daily_report_written", day=day.isoformat(), path=str(path))
             written.append(str(path))
-    return dg.MaterializeResult(metadata={"paths": written, "latest": dg.MetadataValue.path(written[-1])})
+    latest = json.loads(Path(written[-1]).read_text())
+    html_path = Path(written[-1]).with_suffix(".html")
+    return dg.MaterializeResult(metadata={
+        "paths": written, "latest": dg.MetadataValue.path(written[-1]),
+        "html": dg.MetadataValue.url(html_path.as_uri()),
+        "symbols": len(latest["symbols"]), "findings": len(latest["review"]["findings"]),
+        "summary": dg.MetadataValue.md(markdown_summary(latest)),
+    })
 
 
 @dg.asset(

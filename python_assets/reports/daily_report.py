@@ -11,6 +11,7 @@ import duckdb
 
 from python_assets.config import Paths
 from python_assets.lake import write_bytes_atomic
+from python_assets.reports import fmt
 from python_assets.reports import sections as sections_mod
 from python_assets.reports.html import write_html
 from python_assets.reports.review import Analyst, analyst_from_env
@@ -19,7 +20,7 @@ from python_assets.reports.sections import clean, gap_text
 from python_assets.version import code_version
 from python_assets.warehouse import connect_warehouse
 
-REPORT_SCHEMA_VERSION = "2.1"  # see python_assets/reports/schema/report-2.1.schema.json
+REPORT_SCHEMA_VERSION = "2.2"  # see python_assets/reports/schema/report-2.2.schema.json
 TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h", "1d")
 SUMMARY_COLUMNS = (
     "symbol, open, high, low, close, prev_close, return_1d, range_abs, range_pct, volume, volume_quote, "
@@ -102,6 +103,23 @@ def build_report(day: date, rows: list[dict[str, Any]], run: dict[str, Any] | No
         **(sections or {}),
         "warnings": warnings,
     }
+
+
+def markdown_summary(report: dict[str, Any], top: int = 3) -> str:
+    """A few lines for the Dagster UI: the review's summary, closes and returns, the top strategies and
+    each model's loss vs its baseline."""
+    lines = [f"**{report['report_date']}**: {report.get('review', {}).get('summary', '')}", "",
+             "| symbol | close | return 1d |", "|---|---:|---:|"]
+    lines += [f"| {s['symbol']} | {fmt.price(s['close'])} | {fmt.pct(s['return_1d'])} |" for s in report["symbols"]]
+    lines += ["", "| strategy | return | Sharpe | trades |", "|---|---:|---:|---:|"]
+    lines += [f"| {s['strategy']} {s['symbol']} | {fmt.pct(s['total_return'])} | {fmt.number(s['sharpe'], 3)} | "
+              f"{fmt.number(s['trade_count'])} |" for s in report["strategies"][:top]]
+    models: dict[str, dict[str, Any]] = {}
+    for m in report["ml"]["models"]:
+        models.setdefault(m["model"], {})[m["scorer"]] = m.get("log_loss") if m.get("log_loss") is not None else m.get("rmse")
+    lines += ["", "| model | loss | baseline |", "|---|---:|---:|"]
+    lines += [f"| {k} | {fmt.number(v.get('model'), 4)} | {fmt.number(v.get('baseline'), 4)} |" for k, v in sorted(models.items())]
+    return "\n".join(lines)
 
 
 def report_path(paths: Paths, day: date) -> Path:

@@ -6,6 +6,7 @@ and scrubbed from every message this module produces."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 import urllib.error
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from python_assets.logs import log_event
+from python_assets.reports import fmt
 from python_assets.secrets import scrub
 from python_assets.reports.sections import gap_text
 
@@ -35,6 +37,8 @@ class DeterministicAnalyst:
     """Rules over the report's numbers; every finding quotes the numbers behind it."""
 
     min_trades: int = 10
+    min_days: float = 90.0
+    top_ranked: int = 3
     overfit_ratio: float = 2.0
     name: str = "deterministic"
 
@@ -49,10 +53,7 @@ class DeterministicAnalyst:
             if s.get("regime") and s.get("regime_previous") and s["regime"] != s["regime_previous"]:
                 findings.append(_finding("info", "regime", f"{s['symbol']}: regime changed from {s['regime_previous']} to {s['regime']}."))
         for st in report.get("strategies", []):
-            if st.get("trade_count") is not None and st["trade_count"] < self.min_trades:
-                findings.append(_finding("caution", "sample_size",
-                                         f"{st['strategy']} on {st['symbol']}: only {st['trade_count']} trades in the window; "
-                                         f"its Sharpe {_fmt(st.get('sharpe'))} is not reliable."))
+            findings += self._sample_findings(st)
         for wf in report.get("walk_forward", []):
             ins, oos = wf.get("in_sample_sharpe"), wf.get("out_of_sample_sharpe")
             if ins is not None and oos is not None and ins > 0 and (oos <= 0 or ins > self.overfit_ratio * oos):
@@ -67,17 +68,12 @@ class DeterministicAnalyst:
                 findings.append(_finding("caution", "multiple_testing",
                                          f"no designed strategy is significant after {best.get('n_trials_total')} trials: best "
                                          f"deflated Sharpe {_fmt(dsr)} ({best.get('design_key')}) < {SIGNIFICANT_DSR}."))
-        models = {}
-        for m in report.get("ml", {}).get("models", []):
-            models.setdefault(m["model"], {})[m["scorer"]] = m
-        for name, pair in sorted(models.items()):
-            model, base = pair.get("model"), pair.get("baseline")
-            if not model or not base:
-                continue
-            metric, lower_better = ("log_loss", True) if model.get("log_loss") is not None else ("rmse", True)
-            if model.get(metric) is not None and base.get(metric) is not None and model[metric] >= base[metric]:
+        models = _models_vs_baselines(report)
+        for name, (metric, model, base) in sorted(models.items()):
+            if model >= base:
                 findings.append(_finding("caution", "ml", f"{name} does not beat its baseline out of sample: "
-                                                          f"{metric} {_fmt(model[metric])} vs baseline {_fmt(base[metric])}."))
+                                                          f"{metric} {_fmt(model)} vs baseline {_fmt(base)}."))
+        findings += _ml_contradictions(report.get("strategies", [])[:self.top_ranked], models)
         for c in report.get("failed_checks", []):
             findings.append(_finding("warning", "checks", f"check {c.get('check')} on {c.get('asset')} failed."))
         counts = {k: sum(f["severity"] == k for f in findings) for k in ("warning", "caution", "info")}
@@ -86,8 +82,69 @@ class DeterministicAnalyst:
         return {"analyst": self.name, "findings": findings, "summary": summary, "warnings": []}
 
 
+    def _sample_findings(self, st: dict[str, Any]) -> list[dict[str, str]]:
+        """Zero trades, few trades or a short window: say how many days and bars the Sharpe covers and its error."""
+        name, trades, days = f"{st['strategy']} on {st['symbol']}", st.get("trade_count"), st.get("duration_days")
+        span = "window" if days is None else f"{days * 24:.0f}-hour window" if days < 2 else f"{days:.0f}-day window"
+        if trades == 0:
+            return [_finding("info", "sample_size", f"{name}: no trades in the {span}; its score says nothing yet.")]
+        few = trades is not None and trades < self.min_trades
+        short = days is not None and days < self.min_days
+        if not (few or short) or st.get("sharpe") is None:
+            return []
+        se = sharpe_standard_error(st["sharpe"], st.get("bars"), st.get("bars_per_year"))
+        error = f" ± {se:.2f} (one standard error over {st['bars']:,} bars)" if se is not None else ""
+        why = f"only {trades} trade{'s' if trades != 1 else ''}" if few else f"{trades} trades" if trades is not None else "an unknown number of trades"
+        return [_finding("caution", "sample_size", f"{name}: Sharpe {st['sharpe']:.2f}{error} from {why} in a {span}; "
+                                                   "too little data to trust it.")]
+
+
+def sharpe_standard_error(sharpe_annual: float, n_periods: int | None, periods_per_year: float | None) -> float | None:
+    """Annualised standard error of an annualised Sharpe ratio (Lo 2002, iid returns):
+    per period SR = SR_a / sqrt(P), SE = sqrt((1 + SR^2 / 2) / n), annualised by sqrt(P)."""
+    if not n_periods or not periods_per_year or n_periods < 2:
+        return None
+    per_period = sharpe_annual / math.sqrt(periods_per_year)
+    return math.sqrt((1 + per_period ** 2 / 2) / n_periods) * math.sqrt(periods_per_year)
+
+
+def _models_vs_baselines(report: dict[str, Any]) -> dict[str, tuple[str, float, float]]:
+    """model -> (metric, model's out-of-sample loss, its baseline's), for models scored beside a baseline."""
+    pairs: dict[str, dict[str, dict[str, Any]]] = {}
+    for m in report.get("ml", {}).get("models", []):
+        pairs.setdefault(m["model"], {})[m["scorer"]] = m
+    out = {}
+    for name, pair in pairs.items():
+        model, base = pair.get("model"), pair.get("baseline")
+        if not model or not base:
+            continue
+        metric = "log_loss" if model.get("log_loss") is not None else "rmse"
+        if model.get(metric) is not None and base.get(metric) is not None:
+            out[name] = (metric, model[metric], base[metric])
+    return out
+
+
+def _ml_contradictions(top: list[dict[str, Any]], models: dict[str, tuple[str, float, float]]) -> list[dict[str, str]]:
+    """A top-ranked ML strategy whose models all lose to their baselines out of sample."""
+    out = []
+    for rank, st in enumerate(top, start=1):
+        if st.get("kind") != "ml":
+            continue
+        source = str(st["strategy"]).removeprefix("ml_")
+        # a model's strategy rests on that model; an ensemble's on every classifier it combines
+        behind = {source: models[source]} if source in models else {
+            k: v for k, v in models.items() if v[0] == "log_loss"} if source.startswith("ensemble") else {}
+        if behind and all(m >= b for _, m, b in behind.values()):
+            scores = ", ".join(f"{k} {metric} {_fmt(m)} vs {_fmt(b)}" for k, (metric, m, b) in sorted(behind.items()))
+            out.append(_finding("caution", "contradiction",
+                                f"{st['strategy']} on {st['symbol']} ranks #{rank} among strategies, yet every model "
+                                f"behind it loses to its naive baseline out of sample ({scores}): its backtest "
+                                "profit is more likely luck than skill."))
+    return out
+
+
 def _fmt(v: Any) -> str:
-    return "n/a" if v is None else f"{v:.3g}" if isinstance(v, float) else str(v)
+    return "n/a" if v is None else fmt.compact(v, 3) if isinstance(v, float) else str(v)
 
 
 def prompt_numbers(report: dict[str, Any]) -> dict[str, Any]:

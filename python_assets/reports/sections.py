@@ -43,7 +43,8 @@ def rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[di
 
 
 STRATEGY_COLUMNS = ("backtest_id, strategy, kind, symbol, timeframe, trade_count, total_return, sharpe, max_drawdown, "
-                    "win_rate, profit_factor, buy_and_hold_return, composite_score")
+                    "win_rate, profit_factor, buy_and_hold_return, composite_score, bars, bars_per_year, duration_days, "
+                    "cast(params as varchar) as params")
 
 
 def strategies(con: duckdb.DuckDBPyConnection, day: date, top: int = 10) -> list[dict[str, Any]]:
@@ -95,17 +96,33 @@ def research(con: duckdb.DuckDBPyConnection, day: date, top: int = 10) -> dict[s
     if not table_exists(con, "ranking_history"):
         return {"ranking": [], "status_counts": {}, "transitions": [], "new_designs": []}
     return {
-        "ranking": rows(con, f"""select h.rank, h.design_id, d.design_key, d.origin, h.score, h.deflated_sharpe, h.sr0,
+        "ranking": rows(con, f"""select h.rank, h.design_id, d.design_key, cast(d.spec as varchar) as spec,
+                              d.origin, h.score, h.deflated_sharpe, h.sr0,
                               h.oos_sharpe_annual, h.oos_trades, h.n_trials_total, h.status
                               from ranking_history h join {DESIGNS_AS_OF.format(op='<=')} d using (design_id)
                               where h.run_date = ? order by h.rank limit ?""", [day, day, top]),
         "status_counts": {r["status"]: r["n"] for r in rows(
             con, "select status, count(*) as n from ranking_history where run_date = ? group by status order by status", [day])},
-        "transitions": rows(con, """select design_id, status, status_reason from ranking_history
-                                  where run_date = ? and status_reason is not null order by design_id""", [day]),
+        "transitions": rows(con, f"""select h.design_id, d.design_key, cast(d.spec as varchar) as spec, h.status,
+                                   h.status_reason from ranking_history h join {DESIGNS_AS_OF.format(op='<=')} d
+                                   using (design_id) where h.run_date = ? and h.status_reason is not null
+                                   order by h.design_id""", [day, day]),
         "new_designs": rows(con, """select design_id, design_key, origin, parents from strategy_designs
                                   where created_date = ? order by design_id""", [day]),
     }
+
+
+def recent_trades(con: duckdb.DuckDBPyConnection, backtest_ids: list[str], per_strategy: int = 5) -> list[dict[str, Any]]:
+    """The last closed trades of each backtest (newest first), from the backtest ledger."""
+    if not backtest_ids or not table_exists(con, "backtest_trades"):
+        return []
+    return rows(con, f"""select backtest_id, trade_no, symbol, side, entry_at_ms as entry_at, entry_price, exit_at_ms as exit_at,
+                         exit_price,
+                         (exit_at_ms - entry_at_ms) / 1000.0 as held_seconds, return_pct, pnl, exit_reason
+                         from backtest_trades where backtest_id in ({', '.join('?' * len(backtest_ids))})
+                         qualify row_number() over (partition by backtest_id order by exit_at_ms desc, trade_no desc)
+                                 <= {int(per_strategy)}
+                         order by backtest_id, exit_at_ms desc, trade_no desc""", list(backtest_ids))
 
 
 def regimes(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, dict[str, Any]]:

@@ -17,6 +17,7 @@ import numpy as np
 from python_assets.backtest.engine import Costs
 from python_assets.backtest.periods import always_open_periods_per_year
 from python_assets.backtest.spec import STRATEGY_DIR, StrategySpec, load_specs, spec_from_dict
+from python_assets.progress import track
 from python_assets.research.designer import Design, canonical, propose, spec_dict, usable_atoms
 from python_assets.research.ranker import RankConfig, next_status, rank, score
 from python_assets.research.tuner import Market, condition_columns, evaluate, tune
@@ -155,7 +156,8 @@ def tune_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Res
     rows = con.execute("select design_id, design_key, origin, parents, spec from strategy_designs "
                        "where created_date = ? order by design_id", [day]).fetchall()
     trials, tuning = [], []
-    for done, (did, key, origin, parents, spec) in enumerate(rows):
+    designs = track(rows, len(rows), f"tuning designs of {day}", every=0.25)
+    for done, (did, key, origin, parents, spec) in enumerate(designs):
         if time.monotonic() - started > cfg.budget_seconds:
             raise ResearchBudgetError(
                 f"tuning {day} passed its {cfg.budget_seconds:.0f} s guard after {done} of {len(rows)} designs "

@@ -102,11 +102,26 @@ def backtest_rows(con, day):
 
 
 @pytest.mark.slow
-def test_two_consecutive_partitions_produce_reports_matching_pandas(data_dir):
+def test_two_consecutive_partitions_produce_reports_matching_pandas(data_dir, capfd):
     first, second = TEST_DAYS
     assert materialize_days(first, first).success
     result = materialize_days(second, second)
     assert result.success
+    # the run is the named daily_job (the UI lists it there and in its timeline), and it said
+    # what it finished while it worked: a line per step, one per dbt model
+    assert result.dagster_run.job_name == "daily_job"
+    printed = capfd.readouterr().out
+    steps = re.findall(r"^ *(\d+) of (\d+) OK (\S+) ", printed, flags=re.M)
+    assert steps and {s[2] for s in steps} >= {"warehouse_dbt_assets", "daily_report"}
+    assert steps[-1][0] == steps[-1][1] and re.search(r"^  dbt \d+ of \d+ OK bars_1m \[", printed, flags=re.M)
+    # dbt assets carry their table's row count and the partition's rows
+    meta = {e.asset_key.to_user_string(): e.step_materialization_data.materialization.metadata
+            for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"}
+    with duckdb.connect(str(data_dir.warehouse), read_only=True) as con:
+        bars_total = con.execute("select count(*) from bars_1m").fetchall()[0][0]
+        bars_day = con.execute("select count(*) from bars_1m where bar_date = ?", [second]).fetchall()[0][0]
+    assert meta["bars_1m"]["dagster/row_count"].value == bars_total > bars_day
+    assert meta["bars_1m"]["partition_rows"].value == bars_day > 0
     checks = {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
               for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
     assert checks["bars_1m_is_fresh"] is True and len(checks) > 100 and all(checks.values())

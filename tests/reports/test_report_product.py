@@ -4,7 +4,9 @@ the marts, an HTML page that renders in headless Chromium without any network re
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import subprocess
 
 import duckdb
@@ -78,6 +80,14 @@ def test_html_renders_in_headless_chromium_without_network(materialized, chromiu
                    check=True, capture_output=True, timeout=120)
     dom = subprocess.run([*common, "--dump-dom", page.as_uri()], check=True, capture_output=True, text=True, timeout=120).stdout
     assert dom.count("<svg") >= 5 and dom.count("<table") >= 5 and "Top strategies" in dom
+    # every chart over time has a dated axis; no number anywhere prints in scientific notation
+    svgs = re.findall(r"<svg.*?</svg>", text)
+    timed = [s for s in svgs if "time (UTC)" in s]
+    assert len(timed) >= 3 and all(re.search(r'class="xtick"[^>]*>(\d{4}-\d{2}-\d{2}|\d{2}-\d{2} \d{2}:\d{2})<', s)
+                                   for s in timed)
+    visible = html.unescape(re.sub(r"<[^>]+>", " ", re.sub(r"<style>.*?</style>", " ", text, flags=re.S)))
+    assert not re.search(r"\d[eE][+-]?\d", visible), re.findall(r"\S*\d[eE][+-]?\d\S*", visible)[:5]
+    assert "buy &amp; hold" in text and "Recent trades of the top strategies" in dom and "Failed asset checks" in dom
     img = Image.open(shot).convert("L")
     hist = img.histogram()
     assert img.size[0] >= 1000 and sum(1 for n in hist if n) > 20 and max(hist) < img.size[0] * img.size[1] * 0.98

@@ -9,7 +9,7 @@ from typing import Any
 
 import jsonschema
 
-SCHEMA_PATH = Path(__file__).resolve().parent / "report-2.1.schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parent / "report-2.2.schema.json"
 
 
 @lru_cache(maxsize=1)

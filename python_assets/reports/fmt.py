@@ -1,0 +1,115 @@
+"""Numbers for people: each value formatted by its kind (price, percent, ratio, count, duration),
+never in scientific notation; the report's HTML formats every cell through `cell`."""
+
+from __future__ import annotations
+
+import html
+import math
+from datetime import datetime, timezone
+from typing import Any
+
+DASH = "–"
+PRICE_SIGNIFICANT = 6
+MAX_DECIMALS = 10
+
+# column name -> kind; columns not listed format as plain numbers
+COLUMN_KINDS = {
+    **dict.fromkeys(("open", "high", "low", "close", "prev_close", "range_abs", "entry_price", "exit_price"), "price"),
+    **dict.fromkeys(("return_1d", "range_pct", "total_return", "max_drawdown", "buy_and_hold_return", "return_pct"), "pct"),
+    **dict.fromkeys(("win_rate", "accuracy", "balanced_accuracy"), "share"),
+    **dict.fromkeys(("composite_change",), "signed"),
+    **dict.fromkeys(("volume", "volume_quote", "trade_count", "test_rows", "eval_rows", "oos_trades", "folds",
+                     "quarantined_rows", "n_trials_total"), "count"),
+    **dict.fromkeys(("held_seconds",), "duration"),
+    **dict.fromkeys(("bar_at", "entry_at", "exit_at"), "time"),
+}
+
+
+def _decimals(v: float, significant: int) -> int:
+    """Decimals that show `significant` significant digits of v (0 for integers' digits)."""
+    if v == 0 or not math.isfinite(v):
+        return 0
+    return min(max(significant - 1 - math.floor(math.log10(abs(v))), 0), MAX_DECIMALS)
+
+
+def number(v: float | int | None, significant: int = 4) -> str:
+    """Plain positional notation with thousands separators: 29,876.5 / 0.0001235 / 12."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return DASH
+    if isinstance(v, int) or float(v).is_integer() and abs(v) < 1e15:
+        return f"{int(v):,}"
+    return f"{v:,.{_decimals(float(v), significant)}f}"
+
+
+def compact(v: float | int | None, significant: int = 3) -> str:
+    """Like number, without trailing zeros: 0.5, 0.69, 1,234."""
+    text = number(v, significant)
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def price(v: float | None, tick: float | None = None) -> str:
+    """To the instrument's tick when known, else six significant digits (at least two decimals)."""
+    if v is None or not math.isfinite(v):
+        return DASH
+    if tick:
+        return f"{v:,.{max(_decimals(tick, 1), 0)}f}"
+    return f"{v:,.{max(_decimals(v, PRICE_SIGNIFICANT), 2)}f}"
+
+
+def pct(v: float | None, digits: int = 2) -> str:
+    """A fraction as a signed percent: 0.0123 -> +1.23%."""
+    if v is None or not math.isfinite(v):
+        return DASH
+    return f"{v * 100:+.{digits}f}%"
+
+
+def share(v: float | None, digits: int = 1) -> str:
+    """A fraction of a whole as a percent without sign: 0.4902 -> 49.0%."""
+    if v is None or not math.isfinite(v):
+        return DASH
+    return f"{v * 100:.{digits}f}%"
+
+
+def signed(v: float | None, digits: int = 3) -> str:
+    """A change with its sign: +0.012 / -1.3."""
+    if v is None or not math.isfinite(v):
+        return DASH
+    return f"{v:+.{digits}f}"
+
+
+def duration(seconds: float | None) -> str:
+    """3d 4h / 5h 12m / 7m 3s / 0.8s."""
+    if seconds is None or not math.isfinite(seconds):
+        return DASH
+    s = abs(seconds)
+    if s < 60:
+        return f"{s:.1f}s" if s < 10 else f"{s:.0f}s"
+    units = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+    parts, rest = [], int(round(s))
+    for name, size in units:
+        if rest >= size:
+            parts.append(f"{rest // size}{name}")
+            rest %= size
+    return " ".join(parts[:2])
+
+
+def utc_time(ms: int | float | None) -> str:
+    """Epoch ms as 2025-03-10 14:00 UTC."""
+    if ms is None:
+        return DASH
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def by_kind(v: Any, kind: str | None) -> str:
+    """One value formatted by its kind (None -> a dash); strings pass through."""
+    if v is None:
+        return DASH
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return str(v)
+    return {"price": price, "pct": pct, "share": share, "signed": signed, "count": number, "duration": duration,
+            "time": utc_time}.get(kind or "", number)(v)
+
+
+def cell(column: str, v: Any) -> str:
+    """HTML-escaped text of a table cell for a column of the report."""
+    return html.escape(by_kind(v, COLUMN_KINDS.get(column)))

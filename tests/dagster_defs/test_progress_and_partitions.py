@@ -1,0 +1,62 @@
+"""The console progress (step lines, a bar with an ETA off a TTY), the partitions' start following
+the lake (with the env override kept), and definitions that load without Dagster's beta notices."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date
+
+from dagster_defs.partitions import DEFAULT_PARTITIONS_START, PARTITIONS_START_ENV, lake_first_day, partitions_start
+from python_assets.progress import bar_text, eta_seconds, step_line, track
+
+
+def test_step_line_reads_like_dbt():
+    line = step_line(3, 12, "warehouse_dbt_assets", 75.0, rows=1440, eta=30.0)
+    assert line.startswith(" 3 of 12 OK warehouse_dbt_assets ...")
+    assert line.endswith(" 1,440 rows [1m 15s] ETA 30s")
+    assert step_line(12, 12, "daily_report", 0.5).endswith("[0.5s]")
+
+
+def test_track_prints_plain_lines_with_an_eta_off_a_tty(capfd):
+    assert list(track(range(20), 20, "backfill", every=0.25)) == list(range(20))
+    lines = capfd.readouterr().out.splitlines()
+    assert len(lines) == 4 and lines[0].startswith("backfill [") and "5/20 ETA" in lines[0]
+    assert lines[-1].startswith("backfill [" + "#" * 30 + "] 20/20 in ")
+    assert eta_seconds(5, 20, 10.0) == 30.0 and eta_seconds(0, 20, 1.0) is None
+    assert bar_text("x", 0, 4, 0.0, width=4) == "x [....] 0/4 in 0.0s"
+
+
+def test_partitions_start_at_the_lakes_first_day_unless_overridden(data_dir, monkeypatch):
+    monkeypatch.delenv(PARTITIONS_START_ENV, raising=False)
+    assert lake_first_day(data_dir) is None and partitions_start(data_dir) == DEFAULT_PARTITIONS_START
+    (data_dir.trades / "symbol=BTC-USDT" / "date=2025-03-10").mkdir(parents=True)
+    (data_dir.candles / "symbol=ETH-USDT" / "timeframe=1h" / "date=2025-02-01").mkdir(parents=True)
+    (data_dir.trades / "symbol=BTC-USDT" / "date=not-a-day").mkdir(parents=True)
+    assert lake_first_day(data_dir) == date(2025, 2, 1) and partitions_start(data_dir) == "2025-02-01"
+    monkeypatch.setenv(PARTITIONS_START_ENV, "2021-11-01")
+    assert partitions_start(data_dir) == "2021-11-01"
+
+
+def test_definitions_load_in_a_fresh_process_with_the_lakes_start_and_no_beta_notices(data_dir, monkeypatch):
+    monkeypatch.delenv(PARTITIONS_START_ENV, raising=False)
+    (data_dir.trades / "symbol=BTC-USDT" / "date=2025-03-10").mkdir(parents=True)
+    code = ("from dagster_defs.definitions import defs; "
+            "print(defs.resolve_job_def('daily_job').partitions_def.get_first_partition_key())")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert proc.stdout.strip() == "2025-03-10"
+    assert "Warning" not in proc.stderr, proc.stderr[-2000:]
+
+
+def test_table_row_counts_give_all_rows_and_the_windows_rows_of_tables_only(tmp_path):
+    import duckdb
+
+    from dagster_defs.dbt.assets import table_row_counts
+
+    db = tmp_path / "w.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute("create table bars_1m as select date '2025-03-09' + cast(i % 3 as integer) as bar_date from range(9) t(i)")
+        con.execute("create table dims as select 1 as x")
+        con.execute("create view stg_trades as select * from bars_1m")
+    counts = table_row_counts(db, ["bars_1m", "dims", "stg_trades", "absent"], date(2025, 3, 10), date(2025, 3, 11))
+    assert counts == {"bars_1m": {"dagster/row_count": 9, "partition_rows": 3}, "dims": {"dagster/row_count": 1}}

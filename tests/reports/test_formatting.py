@@ -1,0 +1,102 @@
+"""Numbers by kind, charts with a UTC time axis and the legend beside the plot, and the review's
+contradiction and sample-size sentences, on hand-built inputs."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+import pytest
+
+from python_assets.reports import fmt
+from python_assets.reports.charts import LEFT, RIGHT_LEGEND, bar_chart, line_chart, time_ticks
+from python_assets.reports.review import DeterministicAnalyst, sharpe_standard_error
+
+SCIENTIFIC = re.compile(r"\d[eE][+-]?\d")
+
+
+@pytest.mark.parametrize("value, kind, want", [
+    (29876.5, "price", "29,876.50"),
+    (0.000123456, "price", "0.000123456"),
+    (3.45678, "price", "3.45678"),
+    (0.0123, "pct", "+1.23%"),
+    (-0.5, "pct", "-50.00%"),
+    (0.0, "pct", "+0.00%"),
+    (0.4902, "share", "49.0%"),
+    (3725, "duration", "1h 2m"),
+    (90061, "duration", "1d 1h"),
+    (4.25, "duration", "4.2s"),
+    (1234567, "count", "1,234,567"),
+    (0.01, "signed", "+0.010"),
+    (None, "price", "–"),
+    (1741564800000, "time", "2025-03-10 00:00"),
+])
+def test_fmt_by_kind_gives_the_hand_written_text(value, kind, want):
+    assert fmt.by_kind(value, kind) == want
+
+
+def test_fmt_never_prints_scientific_notation():
+    values = [s * 10.0 ** e * m for e in range(-12, 16) for m in (1.0, 2.99, 9.999) for s in (1, -1)]
+    for v in values:
+        for kind in ("price", "pct", "signed", "count", None):
+            assert not SCIENTIFIC.search(fmt.by_kind(v, kind)), (v, kind, fmt.by_kind(v, kind))
+    assert fmt.price(29900.0, tick=0.1) == "29,900.0" and fmt.price(0.5, tick=0.0001) == "0.5000"
+    assert fmt.compact(0.69) == "0.69" and fmt.compact(3.0) == "3"
+
+
+def ms(*args: int) -> int:
+    return int(datetime(*args, tzinfo=timezone.utc).timestamp() * 1000)
+
+
+def test_time_ticks_are_dates_over_days_and_hours_within_a_day():
+    days = time_ticks(ms(2025, 3, 1), ms(2025, 3, 11))
+    assert [label for _, label in days][:2] == ["2025-03-01", "2025-03-03"]
+    hours = time_ticks(ms(2025, 3, 10, 1), ms(2025, 3, 10, 13))
+    assert hours[0] == (ms(2025, 3, 10, 2), "03-10 02:00")  # 12 h in steps of 2 h
+
+
+def test_line_chart_has_a_date_axis_and_the_legend_outside_the_plot():
+    xs = [ms(2025, 3, d) for d in range(1, 11)]
+    svg = line_chart([("equity", xs, [1e4 + i * 3e3 for i in range(10)]),
+                      ("buy & hold", xs, [1e4] * 10)], "t", fmt.number, w=900, dashed=frozenset({"buy & hold"}))
+    assert re.findall(r'class="xtick"[^>]*>(\d{4}-\d{2}-\d{2})<', svg)
+    legend_x = [float(x) for x in re.findall(r'<rect x="([\d.]+)" y="[\d.-]+" width="10"', svg)]
+    assert legend_x and min(legend_x) > 900 - RIGHT_LEGEND and "stroke-dasharray" in svg
+    assert not SCIENTIFIC.search(re.sub(r"<[^>]+>", " ", svg)) and "37,000" in svg
+
+
+def test_bar_chart_puts_every_bar_on_one_scale_from_zero():
+    svg = bar_chart([("m", {"model": 0.5, "baseline": 1.0})], "rmse")
+    heights = sorted(float(h) for h in re.findall(r'height="([\d.]+)" fill="#[0-9a-f]+"><title>', svg))
+    assert heights[1] == pytest.approx(2 * heights[0], rel=0.01) and f'x="{LEFT}"' in svg
+
+
+def test_sharpe_standard_error_matches_the_hand_computed_value():
+    # SR_a = 2 on 365 daily bars: SR_p = 2/sqrt(365); sqrt((1 + SR_p^2/2) / 365) * sqrt(365) = 1.00274
+    assert sharpe_standard_error(2.0, 365, 365.0) == pytest.approx(1.0027359832, rel=1e-9)
+    assert sharpe_standard_error(1.5, 720, 8760.0) == pytest.approx(3.4882988930, rel=1e-9)
+    assert sharpe_standard_error(1.0, None, 365.0) is None
+
+
+STRATEGY = {"kind": "daily", "symbol": "BTC-USDT", "timeframe": "1h", "sharpe": 1.5, "bars": 720, "bars_per_year": 8760.0}
+
+
+def test_review_states_window_days_and_error_and_never_writes_zero_trade_sharpes():
+    report = {"strategies": [{**STRATEGY, "strategy": "sma_cross", "trade_count": 40, "duration_days": 30.0},
+                             {**STRATEGY, "strategy": "rsi", "trade_count": 0, "sharpe": None, "duration_days": 30.0}]}
+    texts = [f["text"] for f in DeterministicAnalyst().review(report)["findings"]]
+    assert any("sma_cross" in t and "30-day window" in t and "± 3.49" in t and "720 bars" in t for t in texts)
+    assert not any("only 0 trades" in t or "n/a" in t for t in texts)
+    assert any(t.startswith("rsi on BTC-USDT: no trades") for t in texts)
+
+
+def test_review_notices_a_top_ml_strategy_whose_models_all_lose_to_their_baselines():
+    losing = {"models": [{"model": "direction_predictor", "scorer": "model", "log_loss": 0.70},
+                         {"model": "direction_predictor", "scorer": "baseline", "log_loss": 0.69}]}
+    top = {**STRATEGY, "strategy": "ml_direction_predictor", "kind": "ml", "trade_count": 50, "duration_days": 400.0}
+    found = DeterministicAnalyst().review({"strategies": [top], "ml": losing})["findings"]
+    assert [f["text"] for f in found if f["topic"] == "contradiction"][0].startswith(
+        "ml_direction_predictor on BTC-USDT ranks #1")
+    winning = {"models": [{**losing["models"][0], "log_loss": 0.60}, losing["models"][1]]}
+    assert not [f for f in DeterministicAnalyst().review({"strategies": [top], "ml": winning})["findings"]
+                if f["topic"] == "contradiction"]
