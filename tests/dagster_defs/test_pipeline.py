@@ -102,6 +102,7 @@ def backtest_rows(con, day):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # four graph runs with production ML settings
 def test_two_consecutive_partitions_produce_reports_matching_pandas(data_dir, capfd):
     first, second = TEST_DAYS
     assert materialize_days(first, first).success
