@@ -1,19 +1,20 @@
 """Asset checks written in Python (dbt tests already surface as checks through dagster-dbt)."""
 
 import os
+from pathlib import Path
 
 import dagster as dg
-import duckdb
 
 from dagster_defs.resources import WAREHOUSE_POOL
 from python_assets.config import paths
+from python_assets.warehouse import connect_warehouse
 
 FRESHNESS_ENV = "BLOFIN_FRESHNESS_MINUTES"
 
 
 def bars_freshness(warehouse: str, max_gap_minutes: int) -> tuple[bool, dict]:
     """Per symbol: minutes between its last 1m bar and the end of the newest day in bars_1m."""
-    with duckdb.connect(warehouse, read_only=True) as con:
+    with connect_warehouse(Path(warehouse), read_only=True) as con:
         rows = con.execute(
             """
             with latest as (select max(bar_date) as day from bars_1m)

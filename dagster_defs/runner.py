@@ -12,9 +12,9 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 
 from python_assets.config import Paths
+from python_assets.warehouse import connect_warehouse
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -73,7 +73,7 @@ def last_reported_day(paths: Paths) -> date | None:
     """Newest day in daily_reports, or None before the first run."""
     if not paths.warehouse.exists():
         return None
-    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+    with connect_warehouse(paths.warehouse, read_only=True) as con:
         exists = con.execute(
             "select count(*) from information_schema.tables where table_name = 'daily_reports'"
         ).fetchall()[0][0]

@@ -5,7 +5,9 @@ exactly one statement of type SELECT (which covers FROM-first queries, WITH ... 
 TABLE, DESCRIBE, SHOW and SUMMARIZE); a WITH that ends in INSERT or DELETE parses as that write.
 The statement then runs on a read-only connection with external access disabled and the
 configuration locked, so COPY, ATTACH, INSTALL/LOAD, SET, EXPORT and every file reader
-(read_text, read_csv, glob, parquet_scan, ...) fail inside DuckDB whatever the text looks like.
+(read_text, read_csv, glob, parquet_scan, ...) fail inside DuckDB whatever the text looks like,
+except on the data dir's lake, which the staging views read: there DuckDB would also write, so
+the parser's one-SELECT rule is what keeps a COPY out of the lake.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import json
 from pathlib import Path
 
 import duckdb
+
+from python_assets.warehouse import lake_search_path
 
 # Applied when the database opens. enable_external_access=false blocks every file system
 # operation other than the database file itself: readers, writers, ATTACH, extension loading,
@@ -58,9 +62,18 @@ def first_line(exc: BaseException) -> str:
 
 
 def open_read_only(database: Path) -> duckdb.DuckDBPyConnection:
-    """A read-only connection in UTC that cannot reach files, the network, extensions or its settings."""
-    con = duckdb.connect(str(database), read_only=True, config=READ_ONLY_CONFIG)
+    """A read-only connection in UTC that cannot reach the network, extensions, its settings or any file
+    but the database and the lake beside it (which the staging views read)."""
+    config = {k: v for k, v in READ_ONLY_CONFIG.items() if k != "enable_external_access"}
+    con = duckdb.connect(str(database), read_only=True, config={**config, **lake_search_path(database)})
     try:
+        # The lake views name `lake/...` relative to the data dir (python_assets/warehouse.py): DuckDB
+        # checks that relative path (as if under the working directory) before file_search_path turns
+        # it into the data dir's lake, so both are allowed. It takes the list only once the database
+        # is open, and before external access is switched off.
+        lake = Path(lake_search_path(database)["file_search_path"]) / "lake"
+        con.execute("set allowed_directories = ?", [["lake/", f"{lake}/"]])
+        con.execute("set enable_external_access = false")
         # TimeZone needs ICU, which loads after the config is applied, so it is set here, then
         # the configuration is locked before any user SQL runs (no SET/RESET/PRAGMA can undo it).
         con.execute("set TimeZone = 'UTC'")

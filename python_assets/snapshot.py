@@ -11,10 +11,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import duckdb
-
 from python_assets.config import Paths
 from python_assets.lake import replace_atomic
+from python_assets.warehouse import connect_warehouse
 
 
 def snapshot_path(paths: Paths) -> Path:
@@ -23,7 +22,7 @@ def snapshot_path(paths: Paths) -> Path:
 
 def publish_snapshot(paths: Paths) -> Path:
     """Checkpoint the warehouse, copy it beside itself and atomically replace the snapshot."""
-    with duckdb.connect(str(paths.warehouse)) as con:
+    with connect_warehouse(paths.warehouse) as con:
         con.execute("checkpoint")
     target = snapshot_path(paths)
     replace_atomic(target, lambda tmp: shutil.copyfile(paths.warehouse, tmp))

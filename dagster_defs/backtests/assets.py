@@ -5,7 +5,6 @@ import json
 from datetime import timedelta
 
 import dagster as dg
-import duckdb
 from dagster_dbt import get_asset_key_for_model
 
 from dagster_defs.dbt.assets import warehouse_dbt_assets
@@ -19,6 +18,7 @@ from python_assets.backtest.runner import BacktestJob, WalkForward, run_job
 from python_assets.backtest.spec import resolve_params
 from python_assets.config import paths
 from python_assets.logs import log_event
+from python_assets.warehouse import connect_warehouse
 
 
 class BacktestConfig(dg.Config):
@@ -41,7 +41,7 @@ def strategy_specs(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     specs = active_specs()
     p = paths()
     p.data_dir.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(p.warehouse)) as con:
+    with connect_warehouse(p.warehouse) as con:
         ids = publish_specs(con, specs)
     log_event("strategy_specs_published", strategies=ids)
     return dg.MaterializeResult(metadata={"strategies": ids, "count": len(ids)})
@@ -66,7 +66,7 @@ def backtest_ledger(context: dg.AssetExecutionContext, config: BacktestConfig) -
     costs = Costs(config.taker_fee, config.maker_fee, config.slippage_bps)
     wf = WalkForward(config.train_days, config.test_days, config.anchored)
     written = 0
-    with duckdb.connect(str(paths().warehouse)) as con:
+    with connect_warehouse(paths().warehouse) as con:
         for day in window_days(*context.partition_time_window):
             end_ms = day_start_ms(day + timedelta(days=1))
             ledger.delete_runs(con, "kind in ('daily', 'ml') and partition_date = ?", [day])

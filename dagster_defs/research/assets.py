@@ -15,6 +15,7 @@ from python_assets.logs import log_event
 from python_assets.research.daily import (ResearchConfig, design_day, market_from_warehouse, rank_day, tune_day,
                                          warehouse_columns)
 from python_assets.research.ranker import RankConfig
+from python_assets.warehouse import connect_warehouse
 
 
 class ResearchRunConfig(dg.Config):
@@ -52,7 +53,7 @@ _COMMON = dict(partitions_def=daily_partitions, backfill_policy=dg.BackfillPolic
 def strategy_designs(context: dg.AssetExecutionContext, config: ResearchRunConfig) -> dg.MaterializeResult:
     """New strategy specs from the condition grammar: random, mutations and crossovers of the best."""
     made = []
-    with duckdb.connect(str(paths().warehouse)) as con:
+    with connect_warehouse(paths().warehouse) as con:
         for day in _days(context):
             made += design_day(con, warehouse_columns(con), day, config.research())
     log_event("strategy_designs_proposed", designs=len(made))
@@ -63,7 +64,7 @@ def strategy_designs(context: dg.AssetExecutionContext, config: ResearchRunConfi
 def strategy_tuning(context: dg.AssetExecutionContext, config: ResearchRunConfig) -> dg.MaterializeResult:
     """Optuna (seeded TPE) over each new design's parameters; every trial in tuning_trials."""
     trials = 0
-    with duckdb.connect(str(paths().warehouse)) as con:
+    with connect_warehouse(paths().warehouse) as con:
         for day in _days(context):
             trials += tune_day(con, _market(con, day, config), day, config.research())
     log_event("strategy_tuning_done", trials=trials)
@@ -74,7 +75,7 @@ def strategy_tuning(context: dg.AssetExecutionContext, config: ResearchRunConfig
 def strategy_ranking(context: dg.AssetExecutionContext, config: ResearchRunConfig) -> dg.MaterializeResult:
     """Deflated-Sharpe ranking of every tuned design out of sample; lifecycle in ranking_history."""
     summary = {}
-    with duckdb.connect(str(paths().warehouse)) as con:
+    with connect_warehouse(paths().warehouse) as con:
         for day in _days(context):
             summary = rank_day(con, _market(con, day, config), day, config.research())
     log_event("strategy_ranking_done", **summary)

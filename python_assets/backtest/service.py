@@ -9,8 +9,6 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from python_assets.backtest.catalog import feature_columns
 from python_assets.backtest.engine import Costs
 from python_assets.backtest.files import read_ohlcv
@@ -20,6 +18,7 @@ from python_assets.backtest.runner import TIMEFRAME_MS, BacktestJob, WalkForward
 from python_assets.backtest.spec import (STRATEGY_DIR, SpecError, StrategySpec, compile_strategy, load_spec,
                                          load_specs, resolve_params)
 from python_assets.config import DBT_PROJECT_DIR, Paths
+from python_assets.warehouse import connect_warehouse
 
 RESULT_COLUMNS = ("strategy_id", "symbol", "timeframe", "window_id", "window_kind", "trade_count", "total_return",
                   "cagr", "sharpe", "sortino", "bars_per_year", "calmar", "max_drawdown", "max_drawdown_duration_days", "win_rate",
@@ -98,7 +97,7 @@ def run_backtest(paths: Paths, strategy: str, params: dict[str, Any], costs: Cos
         raise FileNotFoundError(f"{paths.warehouse} does not exist: run `make run` or pass --data FILE")
     paths.data_dir.mkdir(parents=True, exist_ok=True)
     run_id = new_run_id()
-    with duckdb.connect(str(paths.warehouse)) as con:
+    with connect_warehouse(paths.warehouse) as con:
         if frame is not None:
             bars, bar_ms = frame
             con.register("file_bars", bars)
@@ -118,7 +117,7 @@ def run_backtest(paths: Paths, strategy: str, params: dict[str, Any], costs: Cos
                           periods_per_year=None if frame is None and periods_per_year is None else annual.value)
         run_job(con, job)
     refresh_metrics(paths)
-    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+    with connect_warehouse(paths.warehouse, read_only=True) as con:
         cur = con.execute(f"select {', '.join(RESULT_COLUMNS)} from strategy_backtest_results where run_id = ? "
                           "order by symbol, window_id, window_kind", [run_id])
         names = [d[0] for d in cur.description]

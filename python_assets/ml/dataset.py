@@ -7,9 +7,10 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
+
+from python_assets.warehouse import connect_warehouse
 
 LABELS = ("fwd_return_12", "fwd_direction_12", "fwd_momentum_class_12", "fwd_realized_vol_12", "fwd_mae_12",
           "fwd_adverse_12")
@@ -62,7 +63,7 @@ def export_training_set(warehouse: Path, timeframe: str, feature_names: list[str
     sql, params = training_select(timeframe, feature_names, bar_ms, end_ms)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.parquet")
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with connect_warehouse(warehouse, read_only=True) as con:
         con.execute(f"copy ({sql}) to '{tmp}' (format parquet)", params)
         n = con.execute(f"select count(*) from read_parquet('{tmp}')").fetchall()[0][0]
     tmp.replace(path)
@@ -71,7 +72,7 @@ def export_training_set(warehouse: Path, timeframe: str, feature_names: list[str
 
 def numeric_features(warehouse: Path, registered: list[str]) -> list[str]:
     """Registered features whose warehouse type is numeric (regime labels are text: excluded)."""
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with connect_warehouse(warehouse, read_only=True) as con:
         types = dict(con.execute("select column_name, data_type from information_schema.columns "
                                  "where table_name = 'ml_training_set'").fetchall())
     return [f for f in registered if f in types and types[f] not in ("VARCHAR",)]

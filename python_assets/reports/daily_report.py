@@ -17,6 +17,7 @@ from python_assets.reports.review import Analyst, analyst_from_env
 from python_assets.reports.schema import validate_report
 from python_assets.reports.sections import clean, gap_text
 from python_assets.version import code_version
+from python_assets.warehouse import connect_warehouse
 
 REPORT_SCHEMA_VERSION = "2.1"  # see python_assets/reports/schema/report-2.1.schema.json
 TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h", "1d")
@@ -114,8 +115,9 @@ def write_report(paths: Paths, report: dict[str, Any]) -> Path:
     return target
 
 
-def store_report(con: duckdb.DuckDBPyConnection, report: dict[str, Any], path: Path) -> None:
-    """Upsert the day's row in daily_reports (delete + insert in one transaction: reruns are idempotent)."""
+def store_report(con: duckdb.DuckDBPyConnection, report: dict[str, Any], path: str) -> None:
+    """Upsert the day's row in daily_reports (delete + insert in one transaction: reruns are idempotent);
+    path is the report file as stored, relative to the data dir."""
     con.execute(DAILY_REPORTS_DDL)
     con.execute("begin transaction")
     try:
@@ -127,7 +129,7 @@ def store_report(con: duckdb.DuckDBPyConnection, report: dict[str, Any], path: P
                 report["schema_version"],
                 report["generated_at"],
                 report["code_version"],
-                str(path),
+                path,
                 json.dumps(report),
             ],
         )
@@ -140,7 +142,7 @@ def store_report(con: duckdb.DuckDBPyConnection, report: dict[str, Any], path: P
 def produce_daily_report(paths: Paths, day: date, run: dict[str, Any] | None = None,
                          analyst: Analyst | None = None, failed_checks: list[dict[str, str]] | None = None) -> Path:
     """Read the warehouse, write the JSON file and the daily_reports row for one day; returns the path."""
-    with duckdb.connect(str(paths.warehouse)) as con:
+    with connect_warehouse(paths.warehouse) as con:
         report = build_report(day, load_market_summary(con, day), run, sections_mod.load_all(con, day))
         regimes = sections_mod.regimes(con, day)
         for s in report["symbols"]:
@@ -152,5 +154,5 @@ def produce_daily_report(paths: Paths, day: date, run: dict[str, Any] | None = N
         validate_report(report)
         path = write_report(paths, report)
         write_html(paths, report, con)
-        store_report(con, report, path)
+        store_report(con, report, paths.stored(path))
     return path
