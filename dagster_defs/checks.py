@@ -1,10 +1,12 @@
 """Asset checks written in Python (dbt tests already surface as checks through dagster-dbt)."""
 
 import os
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
 
+from dagster_defs.partitions import window_days
 from dagster_defs.resources import WAREHOUSE_POOL
 from python_assets.config import paths
 from python_assets.warehouse import connect_warehouse
@@ -12,30 +14,39 @@ from python_assets.warehouse import connect_warehouse
 FRESHNESS_ENV = "BLOFIN_FRESHNESS_MINUTES"
 
 
-def bars_freshness(warehouse: str, max_gap_minutes: int) -> tuple[bool, dict]:
-    """Per symbol: minutes between its last 1m bar and the end of the newest day in bars_1m."""
+def bars_freshness(warehouse: str, max_gap_minutes: int, day: date | None = None) -> tuple[bool, dict]:
+    """Per symbol: minutes between its last 1m bar of `day` and that day's end. `day` is the run's
+    partition (a backfilled day is checked, not the newest day stored); without one, the newest day."""
     with connect_warehouse(Path(warehouse), read_only=True) as con:
         rows = con.execute(
             """
-            with latest as (select max(bar_date) as day from bars_1m)
+            with latest as (select coalesce(cast(? as date), max(bar_date)) as day from bars_1m)
             select symbol, (max(bar_at_ms) filter (where bar_date = latest.day)) as last_ms,
                    (date_diff('day', date '1970-01-01', latest.day) + 1) * 86400000 as day_end_ms
             from bars_1m, latest group by symbol, latest.day order by symbol
-            """
+            """, [day]
         ).fetchall()
     lag = {s: None if last is None else (end - last - 60_000) // 60_000 for s, last, end in rows}
     stale = {s: m for s, m in lag.items() if m is None or m > max_gap_minutes}
     return not stale and bool(rows), {"minutes_behind_day_end": lag, "stale": stale}
 
 
-@dg.asset_check(asset=dg.AssetKey("bars_1m"), pool=WAREHOUSE_POOL, description="Every symbol's last 1m bar is close to the end of the newest day.")
-def bars_1m_is_fresh() -> dg.AssetCheckResult:
+def _partition_day(context: dg.AssetCheckExecutionContext) -> date | None:
+    """The last day of the run's partition window, or None for a run without partitions."""
+    if not (context.has_partition_key or context.has_partition_key_range):
+        return None
+    return window_days(*context.partition_time_window)[-1]
+
+
+@dg.asset_check(asset=dg.AssetKey("bars_1m"), pool=WAREHOUSE_POOL, description="Every symbol's last 1m bar is close to the end of the run's day.")
+def bars_1m_is_fresh(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     max_gap = int(os.environ.get(FRESHNESS_ENV, "60"))
-    passed, meta = bars_freshness(str(paths().warehouse), max_gap)
+    day = _partition_day(context)
+    passed, meta = bars_freshness(str(paths().warehouse), max_gap, day)
     return dg.AssetCheckResult(
         passed=passed,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"max_gap_minutes": max_gap, **{k: dg.MetadataValue.json(v) for k, v in meta.items()}},
+        metadata={"max_gap_minutes": max_gap, "day": str(day), **{k: dg.MetadataValue.json(v) for k, v in meta.items()}},
     )
 
 

@@ -167,28 +167,56 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def _symbol_list(text: str) -> list[str]:
+    """'A,B' -> ['A', 'B'] (so --symbols A B and --symbols A,B read the same)."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
 def cmd_backtest(args: argparse.Namespace) -> int:
+    from python_assets.backtest.artifacts import export_run, load_run
     from python_assets.backtest.engine import Costs
     from python_assets.backtest.files import OhlcvFileError
+    from python_assets.backtest.report import format_run
     from python_assets.backtest.runner import WalkForward
-    from python_assets.backtest.service import format_results, parse_param_args, run_backtest
+    from python_assets.backtest.service import parse_param_args, run_backtest
     from python_assets.backtest.spec import SpecError
+    from python_assets.warehouse import connect_warehouse
 
+    paths = export_data_dir()
     costs = Costs(args.fees, args.maker_fee if args.maker_fee is not None else min(args.fees, 0.0002),
                   args.slippage_bps, args.equity)
-    wf = None
-    if args.walk_forward:
-        parts = args.walk_forward.split(":")
-        wf = WalkForward(float(parts[0]), float(parts[1]), len(parts) > 2 and parts[2] == "anchored")
+    symbols = [s for group in args.symbols for s in group] if args.symbols else None
     try:
-        run_id, rows = run_backtest(export_data_dir(), args.strategy, parse_param_args(args.param), costs,
-                                    data=args.data, symbols=args.symbols, days=args.days, walk_forward=wf,
+        wf = None
+        if args.walk_forward:
+            parts = args.walk_forward.split(":")
+            try:
+                wf = WalkForward(float(parts[0]), float(parts[1]), len(parts) > 2 and parts[2] == "anchored")
+            except (ValueError, IndexError):
+                raise SpecError(f"--walk-forward {args.walk_forward!r}: expected TRAIN:TEST[:anchored] in days, e.g. 14:4") from None
+        run_id, rows = run_backtest(paths, args.strategy, parse_param_args(args.param), costs,
+                                    data=args.data, symbols=symbols, days=args.days, walk_forward=wf,
                                     symbol=args.symbol, periods_per_year=args.periods_per_year)
     except (SpecError, OhlcvFileError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(format_results(rows))
-    print(f"stored as run {run_id}: select * from strategy_backtest_results where run_id = '{run_id}'")
+    if not rows:
+        print("error: no backtests: no bars of the strategy's timeframe in the window", file=sys.stderr)
+        return 1
+    with connect_warehouse(paths.warehouse, read_only=True) as con:
+        run = load_run(con, run_id)
+    for r in run.results:
+        r["annualisation"] = rows[0]["annualisation"]
+    print(format_run(run.results, run.trades, run.equity, args.trades))
+    print(f"\nstored as run {run_id}: select * from strategy_backtest_results where run_id = '{run_id}'")
+    html = args.html or paths.data_dir / "backtests" / f"{run_id}.html"
+    if not args.no_html:
+        from python_assets.backtest.chart import write_chart
+
+        print(f"chart:  {write_chart(run, rows[0]['sma_windows'], html)}")
+    if args.export:
+        for path in export_run(run, args.export_dir or html.parent, args.export):
+            print(f"export: {path}")
     return 0
 
 
@@ -205,67 +233,82 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from python_assets.version import code_version
+
     parser = argparse.ArgumentParser(prog="blofin-stack", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {code_version()}",
+                        help="print the package version (and git commit in a checkout) and exit")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="generate the synthetic demo (last N days) and materialize the latest day")
-    p.add_argument("--days", type=int, default=30)
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    p.add_argument("--days", type=int, default=30, help="days of synthetic data ending yesterday (UTC; default 30)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed of the synthetic market (default {DEFAULT_SEED})")
     p.add_argument("--verbose", action="store_true", help="show Dagster and dbt output instead of logging it")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("generate", help="write synthetic ticks and funding for a date range into the lake")
-    p.add_argument("--start", type=_date, required=True)
-    p.add_argument("--end", type=_date, required=True)
-    p.add_argument("--symbols", type=lambda s: s.split(","), default=list(DEFAULT_SYMBOLS))
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    p.add_argument("--start", type=_date, required=True, help="first day (YYYY-MM-DD, UTC)")
+    p.add_argument("--end", type=_date, required=True, help="last day, inclusive (YYYY-MM-DD, UTC)")
+    p.add_argument("--symbols", type=lambda s: s.split(","), default=list(DEFAULT_SYMBOLS),
+                   help=f"comma-separated symbols (default {','.join(DEFAULT_SYMBOLS)})")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("ingest", help="ingest a trades file (CSV, Parquet, JSON Lines) into the lake")
-    p.add_argument("file")
-    p.add_argument("--symbol", required=True)
+    p.add_argument("file", help="the trades file to ingest")
+    p.add_argument("--symbol", required=True, help="symbol the trades belong to (e.g. BTC-USDT)")
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("backfill", help="materialize every day from --start to --end in one run (idempotent)")
-    p.add_argument("--start", type=_date, required=True)
-    p.add_argument("--end", type=_date, required=True)
+    p.add_argument("--start", type=_date, required=True, help="first day (YYYY-MM-DD, UTC)")
+    p.add_argument("--end", type=_date, required=True, help="last day, inclusive (YYYY-MM-DD, UTC)")
     p.add_argument("--verbose", action="store_true", help="show Dagster and dbt output instead of logging it")
     p.set_defaults(func=lambda a: _run_window(a.start, a.end, a.verbose))
 
     p = sub.add_parser("features", help="list the feature registry (name, group, warm-up, TA-Lib reference)")
-    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--format", choices=["table", "json"], default="table", help="output format (default table)")
     p.set_defaults(func=cmd_features)
 
     p = sub.add_parser("query", help="one read-only SELECT on the warehouse (no file access, nothing written)")
-    p.add_argument("sql")
-    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument("sql", help="one SELECT (or FROM, WITH ... SELECT, DESCRIBE, SHOW, SUMMARIZE)")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table", help="output format (default table)")
     p.add_argument("--database", type=Path, help="DuckDB file (default: the snapshot of the last run, else the warehouse)")
     p.set_defaults(func=cmd_query)
 
-    p = sub.add_parser("backtest", help="backtest a strategy on an OHLCV file or the warehouse; prints metrics, stores the run")
+    p = sub.add_parser("backtest", help="backtest a strategy on an OHLCV file or the warehouse; prints a summary, "
+                       "exit reasons and trades, writes an HTML chart, stores the run")
     p.add_argument("--strategy", required=True, help="shipped strategy name (e.g. sma_cross) or a path to a YAML spec")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="override a parameter (repeatable)")
     p.add_argument("--data", type=Path, help="CSV/Parquet with a time column and Open/High/Low/Close/Volume")
     p.add_argument("--symbol", help="symbol name for --data (default: the file name)")
-    p.add_argument("--symbols", nargs="+", help="warehouse symbols (default: all)")
+    p.add_argument("--symbols", nargs="+", type=_symbol_list, metavar="SYMBOL",
+                   help="symbols to test, space- or comma-separated (default: all with bars)")
     p.add_argument("--days", type=int, help="warehouse runs: trailing days (default: all bars)")
     p.add_argument("--fees", type=float, default=0.0006, help="taker fee per side (default BloFin 0.0006)")
     p.add_argument("--maker-fee", type=float, help="maker fee per side for take-profit fills (default min(fees, 0.0002))")
-    p.add_argument("--slippage-bps", type=float, default=0.0)
+    p.add_argument("--slippage-bps", type=float, default=0.0, help="slippage per fill in basis points (default 0)")
     p.add_argument("--equity", type=float, default=10_000.0, help="initial equity (quote currency)")
     p.add_argument("--walk-forward", metavar="TRAIN:TEST[:anchored]", help="walk-forward folds in days, e.g. 14:4")
     p.add_argument("--periods-per-year", type=float, metavar="N",
                    help="bars per year annualising Sharpe/Sortino (default: measured from a --data file's calendar; "
                         "365 days of bars for the 24/7 warehouse)")
+    p.add_argument("--trades", type=int, default=20, metavar="N",
+                   help="list the first N trades of the full window (default 20; 0 hides the list)")
+    p.add_argument("--html", type=Path, metavar="PATH",
+                   help="write the interactive chart here (default: <data dir>/backtests/<run_id>.html)")
+    p.add_argument("--no-html", action="store_true", help="do not write the chart")
+    p.add_argument("--export", choices=["csv", "parquet", "json"],
+                   help="also write the run's trades and equity as <run_id>_trades/_equity files")
+    p.add_argument("--export-dir", type=Path, metavar="DIR", help="folder for --export files (default: beside the chart)")
     p.set_defaults(func=cmd_backtest)
 
     p = sub.add_parser("report", help="rebuild one day's report (JSON + HTML + daily_reports row) from the warehouse")
-    p.add_argument("--date", type=_date, required=True)
+    p.add_argument("--date", type=_date, required=True, help="the report's day (YYYY-MM-DD, UTC)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("materialize", help="run the whole asset graph for a day (or --end for a range)")
-    p.add_argument("--date", type=_date, required=True)
-    p.add_argument("--end", type=_date)
+    p.add_argument("--date", type=_date, required=True, help="the day to materialize (YYYY-MM-DD, UTC)")
+    p.add_argument("--end", type=_date, help="last day of a range starting at --date, inclusive")
     p.add_argument("--verbose", action="store_true", help="show Dagster and dbt output instead of logging it")
     p.set_defaults(func=cmd_materialize)
     add_data_commands(sub)

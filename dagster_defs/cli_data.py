@@ -129,20 +129,21 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("fetch-ohlcv", help="fetch candle history into the lake (paginated, rate-limited, resumable)")
     history_args(p)
-    p.add_argument("--timeframe", default="1m")
+    p.add_argument("--timeframe", default="1m", help="candle length, e.g. 1m, 5m, 1h (default 1m)")
 
     p = sub.add_parser("fetch-funding", help="fetch funding-rate history into the lake (resumable)")
     history_args(p)
 
     p = sub.add_parser("record-trades", help="record live trades into hourly Parquet files (long-running)")
     exchange_args(p)
-    p.add_argument("--poll-seconds", type=float, default=2.0)
-    p.add_argument("--flush-seconds", type=float, default=10.0)
+    p.add_argument("--poll-seconds", type=float, default=2.0, help="seconds between trade polls (default 2)")
+    p.add_argument("--flush-seconds", type=float, default=10.0,
+                   help="seconds between writes of the buffered trades to the hour's file (default 10)")
     p.add_argument("--duration", type=float, help="stop after this many seconds (default: until stopped)")
     p.set_defaults(func=cmd_record_trades)
 
     p = sub.add_parser("import", help="import freqtrade data files (candles, trades, funding) or CSV candles")
-    p.add_argument("files", nargs="+")
+    p.add_argument("files", nargs="+", help="data files (.feather, .parquet, .json[.gz], .csv)")
     p.add_argument("--kind", choices=["candles", "trades", "funding"], help="default: from the file name / columns")
     p.add_argument("--symbol", help="default: from a freqtrade file name (XRP_USDT_USDT-5m-futures.feather -> XRP-USDT)")
     p.add_argument("--timeframe", help="candles: default from the file name or the bar spacing")

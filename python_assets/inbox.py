@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from python_assets.config import Paths
-from python_assets.ingest import IngestError, IngestResult, ingest_file
+from python_assets.ingest import IngestResult, ingest_file
+from python_assets.lake import LakeWriteError
 
 SUFFIXES = (".csv", ".txt", ".parquet", ".pq", ".feather", ".jsonl", ".ndjson", ".json")
 
@@ -41,14 +42,24 @@ def pending_files(paths: Paths) -> list[tuple[str, Path]]:
     return sorted(found, key=lambda sf: (sf[1].stat().st_mtime, str(sf[1])))
 
 
+def _ingest(paths: Paths, symbol: str, path: Path) -> tuple[IngestResult | None, str | None]:
+    """(result, None), or (None, the reason) for a poison file: one that cannot be ingested, whatever the
+    error. A lake write failure (disk full, permissions) is not the file's fault: it propagates, and the
+    file stays to be retried."""
+    try:
+        return ingest_file(paths, path, symbol), None
+    except LakeWriteError:
+        raise
+    except Exception as exc:  # a poison file must never block the files behind it
+        why = " ".join(str(exc).split()) or type(exc).__name__
+        return None, why if isinstance(exc, ValueError) else f"{type(exc).__name__}: {why}"
+
+
 def process_inbox(paths: Paths) -> list[InboxOutcome]:
     """Ingest every pending file; move it to inbox/processed/ or inbox/failed/ (with a .error note)."""
     outcomes = []
     for symbol, path in pending_files(paths):
-        try:
-            result, error = ingest_file(paths, path, symbol), None
-        except (IngestError, ValueError) as exc:
-            result, error = None, str(exc)
+        result, error = _ingest(paths, symbol, path)
         dest = inbox_dir(paths) / ("failed" if error else "processed") / symbol
         dest.mkdir(parents=True, exist_ok=True)
         shutil.move(str(path), dest / path.name)

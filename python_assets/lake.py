@@ -5,7 +5,8 @@ Layout (all under `<data>/lake/`):
 - `funding/symbol=S/date=YYYY-MM-DD/funding.parquet`: funding_ts (epoch ms UTC), funding_rate
 - `candles/symbol=S/timeframe=TF/date=YYYY-MM-DD/candles.parquet`: imported or fetched OHLCV bars (bar_at_ms
   = open time, epoch ms UTC), with the source they came from
-- `quarantine/trades/symbol=S/<source-hash>.parquet`: rejected rows with a reason
+- `quarantine/trades/symbol=S/<source-hash>.parquet`: rejected rows with a reason, one per bad input row
+- `trade_index/symbol=S/id_ranges.parquet`: which trade ids each day may hold (python_assets/trade_index.py)
 One file per partition, rewritten whole (temp file + rename) so readers never see half a file.
 """
 
@@ -25,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from python_assets.config import Paths
+from python_assets.trade_rules import check_day_totals, check_trades
 
 TRADE_SCHEMA = pa.schema(
     [
@@ -134,12 +136,14 @@ def candles_partition(paths: Paths, symbol: str, timeframe: str, day: date) -> P
 
 @dataclass(frozen=True)
 class WriteStats:
-    """What a lake write did: rows offered, rows new to the lake, duplicates dropped, files written."""
+    """What a lake write did: rows offered, rows new to the lake, duplicates dropped, files written, and the
+    keys of rows refused as conflicts (their key is stored with other values; the stored row wins)."""
 
     offered: int
     added: int
     duplicates: int
     partitions: tuple[str, ...]
+    conflicts: tuple[str, ...] = ()
 
 
 def read_partition(path: Path, schema: pa.Schema) -> pd.DataFrame:
@@ -147,6 +151,15 @@ def read_partition(path: Path, schema: pa.Schema) -> pd.DataFrame:
     if not path.exists():
         return pd.DataFrame({f.name: pd.Series(dtype=f.type.to_pandas_dtype()) for f in schema})
     return pq.read_table(path, schema=schema).to_pandas()
+
+
+def _differs(new: pd.DataFrame, old: pd.DataFrame, key_col: str, compare: tuple[str, ...]) -> np.ndarray:
+    """Per row of new whose key old holds: whether its compared values differ from the stored row's."""
+    old = old.drop_duplicates(key_col)
+    at = pd.Index(old[key_col]).get_indexer(new[key_col])
+    same = [new[c].astype(object).fillna("").to_numpy() == old[c].astype(object).fillna("").to_numpy()[at]
+            for c in compare]
+    return ~np.logical_and.reduce(same)
 
 
 def _merge_daily(
@@ -157,45 +170,80 @@ def _merge_daily(
     schema: pa.Schema,
     partition: Callable[[date], Path],
     number_rows: bool = False,
+    compare: tuple[str, ...] = (),
+    check: Callable[[str, pd.DataFrame], None] | None = None,
 ) -> WriteStats:
     """Merge rows into one file per UTC day of time_col: a stored key wins, files stay sorted by time
-    (stable, so ties keep arrival order), and with number_rows a `seq` column numbers that order."""
+    (stable, so ties keep arrival order), and with number_rows a `seq` column numbers that order. A
+    row whose key is stored with other `compare` values is a conflict, not a duplicate; `check` sees
+    each merged day before it is written and may refuse it by raising."""
     if frame.empty:
         return WriteStats(0, 0, 0, ())
     columns = [f.name for f in schema if f.name != "seq"]
     days = utc_date_of_ms(frame[time_col].to_numpy())
     added = dupes = 0
     touched: list[str] = []
+    conflicts: list[str] = []
     for day in np.unique(days):
         d = pd.Timestamp(day).date()
         new = frame.loc[days == day, columns].drop_duplicates(subset=key_col, keep="first")
         target = partition(d)
         old = read_partition(target, schema)[columns]
-        fresh = new[~new[key_col].isin(old[key_col])]
+        known = new[key_col].isin(old[key_col])
+        if compare and known.any():
+            clash = _differs(new[known], old, key_col, compare)
+            conflicts += new.loc[known, key_col][clash].tolist()
+        fresh = new[~known]
         dupes += int((days == day).sum()) - len(fresh)
         if fresh.empty:
             continue
         merged = pd.concat([old, fresh], ignore_index=True).sort_values(time_col, kind="mergesort")
         if number_rows:
             merged["seq"] = np.arange(len(merged), dtype=np.int64)
+        if check is not None:
+            check(d.isoformat(), merged)
         write_table_atomic(pa.Table.from_pandas(merged, schema=schema, preserve_index=False), target)
         added += len(fresh)
         touched.append(d.isoformat())
-    return WriteStats(len(frame), added, dupes, tuple(touched))
+    return WriteStats(len(frame), added, dupes - len(conflicts), tuple(touched), tuple(conflicts))
+
+
+TRADE_COLUMNS = ["trade_id", "ts", "price", "size", "side"]
 
 
 def write_trades(paths: Paths, symbol: str, trades: pd.DataFrame) -> WriteStats:
-    """Merge clean trades (trade_id, ts, price, size, side) into their daily partitions.
+    """Merge valid trades (trade_id, ts, price, size, side) into their daily partitions.
 
-    Rows whose trade_id is already stored are duplicates and dropped (the stored row wins), so
-    re-ingesting a file adds nothing. Each partition is kept sorted by ts (stable: ties keep arrival
-    order) and `seq` numbers that order, giving SQL an exact first/last trade per bar.
+    Trade ids are unique across the symbol's whole lake (python_assets/trade_index.py finds an id on
+    any day): a row whose id is stored with the same values is a duplicate and dropped, so re-ingesting
+    a file adds nothing; with other values (another time, price, size or side) it is a conflict, returned
+    in `conflicts` for the caller to quarantine, and the stored row wins. Rows must pass
+    python_assets/trade_rules.py (TradeRangeError otherwise), and no day may pass its totals. Each
+    partition is kept sorted by ts (stable: ties keep arrival order) and `seq` numbers that order, giving
+    SQL an exact first/last trade per bar.
     """
+    from python_assets.trade_index import reserve_ids  # imported here: it builds on this module
+
     symbol = normalize_symbol(symbol)
-    return _merge_daily(
-        trades, time_col="ts", key_col="trade_id", schema=TRADE_SCHEMA,
+    if trades.empty:
+        return WriteStats(0, 0, 0, ())
+    check_trades(trades)
+    frame = trades[TRADE_COLUMNS]
+    repeat = frame.duplicated("trade_id").to_numpy()
+    clash = repeat & ~frame.duplicated(TRADE_COLUMNS).to_numpy()
+    frame = frame[~repeat]
+    elsewhere = reserve_ids(paths, symbol, frame)
+
+    def day_fits(day: str, merged: pd.DataFrame) -> None:
+        check_day_totals(f"{symbol} on {day}", {"size": merged["size"], "notional": merged["price"] * merged["size"]})
+
+    stats = _merge_daily(
+        frame[~elsewhere], time_col="ts", key_col="trade_id", schema=TRADE_SCHEMA,
         partition=lambda d: trades_partition(paths, symbol, d), number_rows=True,
+        compare=("ts", "price", "size", "side"), check=day_fits,
     )
+    conflicts = (*trades["trade_id"][clash], *frame["trade_id"][elsewhere], *stats.conflicts)
+    return WriteStats(len(trades), stats.added, len(trades) - stats.added - len(conflicts), stats.partitions, conflicts)
 
 
 def write_funding(paths: Paths, symbol: str, funding: pd.DataFrame) -> WriteStats:
@@ -219,9 +267,14 @@ def write_candles(paths: Paths, symbol: str, timeframe: str, candles: pd.DataFra
             frame[optional] = None
     frame["trade_count"] = frame["trade_count"].astype("Int64")
     frame["volume_quote"] = frame["volume_quote"].astype("float64")
+
+    def day_fits(day: str, merged: pd.DataFrame) -> None:
+        check_day_totals(f"{symbol} {timeframe} candles on {day}", {"volume": merged["volume"],
+                                                                    "volume_quote": merged["volume_quote"]})
+
     return _merge_daily(
         frame, time_col="bar_at_ms", key_col="bar_at_ms", schema=CANDLE_SCHEMA,
-        partition=lambda d: candles_partition(paths, symbol, timeframe, d),
+        partition=lambda d: candles_partition(paths, symbol, timeframe, d), check=day_fits,
     )
 
 
@@ -241,11 +294,26 @@ def stored_range_ms(partition_root: Path, time_col: str) -> tuple[int | None, in
     return edge(days, "min"), edge(list(reversed(days)), "max")
 
 
+def quarantine_keys(rows: pd.DataFrame) -> pd.Series:
+    """Content key of quarantined rows: the raw record plus its occurrence number among equal records."""
+    raw = rows["raw_record"].astype(str)
+    return raw + "\x00" + raw.groupby(raw).cumcount().astype(str)
+
+
 def write_quarantine(paths: Paths, symbol: str, source_key: str, rows: pd.DataFrame) -> Path | None:
-    """Store rejected rows of one source file; keyed by the file's content hash so re-ingest overwrites."""
+    """Store the rejected rows of one source (file named by source_key, so re-ingesting it rewrites the same
+    file), leaving out rows another source file of the symbol already holds: quarantine rows are keyed by
+    content (quarantine_keys), so a re-export that grew quarantines only its new bad rows."""
+    folder = paths.quarantine / f"symbol={normalize_symbol(symbol)}"
+    target = folder / f"{source_key}.parquet"
+    others = [f for f in folder.glob("*.parquet") if f != target] if folder.exists() else []
+    if others and not rows.empty:
+        held = set()
+        for f in others:
+            held |= set(quarantine_keys(pq.read_table(f, columns=["raw_record"]).to_pandas()))
+        rows = rows[~quarantine_keys(rows).isin(held).to_numpy()]
     if rows.empty:
         return None
-    target = paths.quarantine / f"symbol={normalize_symbol(symbol)}" / f"{source_key}.parquet"
     write_table_atomic(pa.Table.from_pandas(rows, schema=QUARANTINE_SCHEMA, preserve_index=False), target)
     return target
 

@@ -15,6 +15,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
+from datetime import date, datetime, time
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -96,17 +99,50 @@ def run_query(warehouse: Path, sql: str, fmt: str = "table") -> str:
     return render(names, rows, fmt)
 
 
+def json_value(v: object) -> object:
+    """A JSON-native value: DECIMAL as a number (int when whole), dates as ISO text, NaN/inf as null, lists and structs nested."""
+    if isinstance(v, Decimal):
+        return int(v) if v == v.to_integral_value() else float(v)
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if v is None or isinstance(v, (int, str)):
+        return v
+    if isinstance(v, (datetime, date, time)):
+        return v.isoformat()
+    if isinstance(v, (list, tuple)):
+        return [json_value(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): json_value(x) for k, x in v.items()}
+    return str(v)
+
+
+def cell(v: object) -> str:
+    """A value for the text table: floats to 6 decimals (trailing zeros dropped), tiny or huge ones to
+    6 significant digits; NULL as an empty cell."""
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        if not math.isfinite(v) or v == 0:
+            return str(v) if v != 0 else "0"
+        if 1e-3 <= abs(v) < 1e15:
+            return f"{v:.6f}".rstrip("0").rstrip(".")
+        return f"{v:.6g}"
+    return str(v)
+
+
 def render(names: list[str], rows: list[tuple], fmt: str = "table") -> str:
     """Rows as an aligned text table with a row count, as CSV, or as a JSON list of objects."""
     if fmt == "json":
-        return json.dumps([dict(zip(names, r)) for r in rows], default=str, indent=2)
+        return json.dumps([{n: json_value(v) for n, v in zip(names, r)} for r in rows], indent=2)
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf)
         writer.writerow(names)
         writer.writerows(rows)
         return buf.getvalue().rstrip("\n")
-    cells = [[str(v) for v in r] for r in rows]
+    numeric = [bool(rows) and all(isinstance(r[i], (int, float, Decimal)) and not isinstance(r[i], bool) or r[i] is None
+                                  for r in rows) for i in range(len(names))]
+    cells = [[cell(v) for v in r] for r in rows]
     widths = [max([len(n)] + [len(r[i]) for r in cells]) for i, n in enumerate(names)]
-    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths))  # noqa: E731
+    line = lambda vals: "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(vals, widths, numeric))  # noqa: E731
     return "\n".join([line(names), line(["-" * w for w in widths])] + [line(r) for r in cells] + [f"({len(rows)} rows)"])

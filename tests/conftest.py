@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -73,6 +74,16 @@ def chromium() -> str:
     if not found:
         pytest.skip("chromium is not installed and cannot be installed here")
     return found
+
+
+def external_requests(netlog: Path) -> list[str]:
+    """http(s) requests the page started: Chromium's own background requests carry the initiator
+    'not an origin'; a file:// page's subresources carry its (opaque) origin."""
+    log = json.loads(netlog.read_text())
+    start_job = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
+    return sorted({e["params"]["url"] for e in log.get("events", [])
+                   if e["type"] == start_job and e.get("params", {}).get("initiator") != "not an origin"
+                   and str(e["params"].get("url", "")).startswith(("http:", "https:"))})
 
 
 # Columns that record when something ran, not what it computed: left out of digests (stored paths are

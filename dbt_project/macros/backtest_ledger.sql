@@ -36,9 +36,10 @@ create table if not exists backtest_equity (
 
 {#- The ledger's backtests a run of the ledger models computes. A full build: all of them. An
     incremental run: the backtests of the partition window, plus those not computed yet (CLI runs
-    carry no partition date), so a day's run writes only its own rows and never a later day's. -#}
-{% macro ledger_backtests_in_scope() -%}
-select backtest_id from {{ source('backtest_ledger', 'backtest_runs') }}
+    carry no partition date), so a day's run writes only its own rows and never a later day's.
+    `runs` is the model's own source('backtest_ledger', 'backtest_runs') (a unit test mocks it). -#}
+{% macro ledger_backtests_in_scope(runs) -%}
+select backtest_id from {{ runs }}
 {% if is_incremental() %}
 where ({{ in_partition_window('partition_date') }})
     or (partition_date is null and backtest_id not in (select backtest_id from {{ this }}))

@@ -14,6 +14,20 @@ Rules (each pinned by a hand-computed test in tests/backtest/test_engine_cases.p
   fills at the open (gaps). A trailing stop trails the best high (long) / low (short) of earlier bars:
   a bar's own extreme moves it only after that bar is checked (the conservative order).
 - A position still open after the last bar is closed at the last close (reason end_of_data).
+- Liquidation (BloFin's public rule: margin ratio = equity / (maintenance margin + closing fee) <= 100 %):
+  a position is liquidated where equity (cash + position marked) reaches |size| x price x (mmr + liquidation
+  fee), mmr = Costs.maintenance_margin (default 0.5 %, the lowest tier of BloFin's USDT-M position tiers;
+  larger tiers and small coins ask more) and the closing fee at Costs.liquidation_fee (default 0.06 %, the
+  taker rate). Checked at the open (before that open's orders), then intrabar against the adverse extreme
+  (low for longs, high for shorts, or the close if beyond it); the fill is at the liquidation price, or at
+  the open when the bar opens through it. On the adverse path a stop strictly between the open and the
+  liquidation price fills first; otherwise liquidation comes before the stop and the target.
+- Equity never goes below 0: a fill (liquidation or any exit) whose loss and fee exceed the account's
+  equity is booked as a liquidation that ends at exactly 0: the fee shrinks to what is left, and past the
+  bankruptcy price (equity 0 before fees) the exit is booked at that price and the exchange's insurance
+  fund takes the rest (as BloFin and Bybit settle liquidated traders). A funding payment is capped at the
+  equity marked at its settlement (the liquidation check follows). A wiped-out account (equity 0) trades
+  no more; a liquidation that leaves margin keeps trading with what is left.
 """
 
 from __future__ import annotations
@@ -35,12 +49,15 @@ SIGNAL, REVERSE, STOP, TRAIL, TARGET, MAX_BARS, END, LIQUIDATION = range(8)
 
 @dataclass(frozen=True)
 class Costs:
-    """BloFin perpetual defaults: taker 0.06%, maker 0.02% of notional per side; no slippage."""
+    """BloFin perpetual defaults: taker 0.06%, maker 0.02% of notional per side; no slippage; liquidation at a
+    maintenance margin rate of 0.5% (lowest position tier) plus a 0.06% closing fee (see the module docstring)."""
 
     taker_fee: float = 0.0006
     maker_fee: float = 0.0002
     slippage_bps: float = 0.0
     initial_equity: float = 10_000.0
+    maintenance_margin: float = 0.005
+    liquidation_fee: float = 0.0006
 
 
 @dataclass(frozen=True)
@@ -61,9 +78,21 @@ BOOK_COLUMNS = 10  # side, entry index, exit index, size, entry price, exit pric
 
 
 @njit(cache=True)
-def _book_exit(book, nt, pos, entry_i, exit_i, entry_px, exit_px, entry_fee, fee_rate, funded, reason):
-    """Write the closed trade into row nt of the book; returns its cash change (price move minus the exit fee)."""
+def _close(book, nt, pos, entry_i, exit_i, entry_px, exit_px, entry_fee, fee_rate, funded, reason, cash):
+    """Write the closed trade into row nt of the book; returns the cash after it, floored at 0 (a fill that
+    would go below is booked as a liquidation: the fee cut to what is left, past bankruptcy at that price)."""
+    move = pos * (exit_px - entry_px)
     fee = abs(pos) * exit_px * fee_rate
+    after = cash + (move - fee)
+    left = cash + move
+    if after < 0.0:
+        reason = LIQUIDATION
+        after = 0.0
+        if left > 0.0:
+            fee = left
+        else:
+            exit_px = entry_px - cash / pos  # bankruptcy price: equity 0 before the fee
+            fee = 0.0
     book[nt, 0] = 1.0 if pos > 0 else -1.0
     book[nt, 1] = entry_i
     book[nt, 2] = exit_i
@@ -74,15 +103,26 @@ def _book_exit(book, nt, pos, entry_i, exit_i, entry_px, exit_px, entry_fee, fee
     book[nt, 7] = fee
     book[nt, 8] = funded
     book[nt, 9] = reason
-    return pos * (exit_px - entry_px) - fee
+    return after
 
 
 @njit(cache=True)
-def _settle_funding(fund_ms, fund_rate, fp, before_ms, pos, mark, cash, funded):
-    """Pay the settlements before before_ms from pointer fp: (next pointer, cash, funding paid so far)."""
+def _liquidation_price(cash, pos, entry_px, req):
+    """Price where equity (cash + pos x (p - entry)) meets |pos| x p x req; <= 0 for a long that cannot be."""
+    if pos > 0.0:
+        return (pos * entry_px - cash) / (pos * (1.0 - req))
+    return (cash - pos * entry_px) / (-pos * (1.0 + req))
+
+
+@njit(cache=True)
+def _settle_funding(fund_ms, fund_rate, fp, before_ms, pos, mark, entry_px, cash, funded):
+    """Pay the settlements before before_ms from pointer fp: (next pointer, cash, funding paid so far);
+    a payment is capped at the equity marked at mark."""
     while fp < fund_ms.shape[0] and fund_ms[fp] < before_ms:
         if pos != 0.0:
             amount = pos * mark * fund_rate[fp]
+            if amount > 0.0:
+                amount = min(amount, max(cash + pos * (mark - entry_px), 0.0))
             cash -= amount
             funded += amount
         fp += 1
@@ -91,11 +131,13 @@ def _settle_funding(fund_ms, fund_rate, fp, before_ms, pos, mark, cash, funded):
 
 @njit(cache=True)
 def _simulate(o, h, lo, c, bar_ms, bar_len_ms, el, xl, es, xs, fund_ms, fund_rate,
-              allow_long, allow_short, fraction, lot, sl, tp, trail, max_bars, taker, maker, slip, equity0):
+              allow_long, allow_short, fraction, lot, sl, tp, trail, max_bars, taker, maker, slip, equity0,
+              mmr, liq_fee):
     n = o.shape[0]
-    book = np.zeros((n + 1, BOOK_COLUMNS))  # one row per closed trade, see _book_exit
+    book = np.zeros((n + 1, BOOK_COLUMNS))  # one row per closed trade, see _close
     equity = np.zeros(n)
     position = np.zeros(n)
+    req = mmr + liq_fee  # equity / notional at which a position is liquidated
     cash = equity0
     pos = 0.0
     entry_px = 0.0
@@ -110,15 +152,23 @@ def _simulate(o, h, lo, c, bar_ms, bar_len_ms, el, xl, es, xs, fund_ms, fund_rat
     dead = False
     for i in range(n):
         # funding settled in a gap before this bar: the position held then pays at this open
-        fp, cash, funded = _settle_funding(fund_ms, fund_rate, fp, bar_ms[i], pos, o[i], cash, funded)
+        fp, cash, funded = _settle_funding(fund_ms, fund_rate, fp, bar_ms[i], pos, o[i], entry_px, cash, funded)
+        # a position the open finds at or past its liquidation price is liquidated there, before any order
+        if pos != 0.0 and (o[i] - _liquidation_price(cash, pos, entry_px, req)) * pos <= 0.0:
+            cash = _close(book, nt, pos, entry_i, i, entry_px, o[i], entry_fee, liq_fee, funded, LIQUIDATION, cash)
+            nt += 1
+            pos = 0.0
+            pending = 0
+            dead = cash <= 0.0
         # orders decided at the previous close fill at this open
         if pending != 0:
             d = 1.0 if pos > 0 else -1.0
             if pos != 0.0 and (pending == 2 or pending == -int(d)):
-                cash += _book_exit(book, nt, pos, entry_i, i, entry_px, o[i] * (1.0 - slip * d), entry_fee, taker,
-                                   funded, pending_reason)
+                cash = _close(book, nt, pos, entry_i, i, entry_px, o[i] * (1.0 - slip * d), entry_fee, taker,
+                              funded, pending_reason, cash)
                 nt += 1
                 pos = 0.0
+                dead = cash <= 0.0
             if (pending == 1 or pending == -1) and pos == 0.0 and not dead:
                 d = float(pending)
                 px = o[i] * (1.0 + slip * d)
@@ -135,10 +185,13 @@ def _simulate(o, h, lo, c, bar_ms, bar_len_ms, el, xl, es, xs, fund_ms, fund_rat
                     best = px
             pending = 0
         # funding settled inside this bar
-        fp, cash, funded = _settle_funding(fund_ms, fund_rate, fp, bar_ms[i] + bar_len_ms, pos, o[i], cash, funded)
-        # stops and targets inside this bar
+        fp, cash, funded = _settle_funding(fund_ms, fund_rate, fp, bar_ms[i] + bar_len_ms, pos, o[i], entry_px, cash,
+                                           funded)
+        # liquidation, stops and targets inside this bar: the adverse path (open -> low for a long) first
         if pos != 0.0:
             d = 1.0 if pos > 0 else -1.0
+            liq = _liquidation_price(cash, pos, entry_px, req)
+            worst = min(lo[i], c[i]) if d > 0 else max(h[i], c[i])
             stop = math.nan
             reason = STOP
             if not math.isnan(sl):
@@ -153,13 +206,21 @@ def _simulate(o, h, lo, c, bar_ms, bar_len_ms, el, xl, es, xs, fund_ms, fund_rat
                 target = entry_px * (1.0 + d * tp)
             px = math.nan
             fee_rate = taker
-            if not math.isnan(stop):
+            if (o[i] - liq) * d <= 0.0:
+                px = o[i]
+                reason = LIQUIDATION
+                fee_rate = liq_fee
+            elif not math.isnan(stop) and (stop - liq) * d > 0.0:  # the stop comes first on the way down
                 if i > entry_i and (o[i] - stop) * d <= 0.0:
                     px = o[i]
-                elif (d > 0 and lo[i] <= stop) or (d < 0 and h[i] >= stop):
+                elif (worst - stop) * d <= 0.0:
                     px = stop
                 if not math.isnan(px):
                     px = px * (1.0 - slip * d)
+            if math.isnan(px) and (worst - liq) * d <= 0.0:
+                px = liq
+                reason = LIQUIDATION
+                fee_rate = liq_fee
             if math.isnan(px) and not math.isnan(target):
                 if i > entry_i and (o[i] - target) * d >= 0.0:
                     px = o[i]
@@ -170,22 +231,17 @@ def _simulate(o, h, lo, c, bar_ms, bar_len_ms, el, xl, es, xs, fund_ms, fund_rat
                     reason = TARGET
                     fee_rate = maker
             if not math.isnan(px):
-                cash += _book_exit(book, nt, pos, entry_i, i, entry_px, px, entry_fee, fee_rate, funded, reason)
+                cash = _close(book, nt, pos, entry_i, i, entry_px, px, entry_fee, fee_rate, funded, reason, cash)
                 nt += 1
                 pos = 0.0
                 pending = 0
+                dead = cash <= 0.0
             elif d > 0:
                 best = max(best, h[i])
             else:
                 best = min(best, lo[i])
         equity[i] = cash + pos * (c[i] - entry_px)
         position[i] = pos
-        if equity[i] <= 0.0 and pos != 0.0:
-            cash += _book_exit(book, nt, pos, entry_i, i, entry_px, c[i], entry_fee, taker, funded, LIQUIDATION)
-            nt += 1
-            pos = 0.0
-            equity[i] = cash
-            dead = True
         # signals at this close become orders for the next open
         if i < n - 1 and not dead:
             if pos > 0.0:
@@ -211,8 +267,8 @@ def _simulate(o, h, lo, c, bar_ms, bar_len_ms, el, xl, es, xs, fund_ms, fund_rat
                     pending = -1
     if pos != 0.0:
         d = 1.0 if pos > 0 else -1.0
-        cash += _book_exit(book, nt, pos, entry_i, n - 1, entry_px, c[n - 1] * (1.0 - slip * d), entry_fee, taker,
-                           funded, END)
+        cash = _close(book, nt, pos, entry_i, n - 1, entry_px, c[n - 1] * (1.0 - slip * d), entry_fee, taker,
+                      funded, END, cash)
         nt += 1
         equity[n - 1] = cash
         position[n - 1] = 0.0
@@ -250,6 +306,9 @@ def simulate(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.nda
              bar_len_ms: int, signals: dict[str, np.ndarray], rules: Rules, costs: Costs,
              funding_ms: np.ndarray | None = None, funding_rate: np.ndarray | None = None) -> EngineResult:
     """Run one instance over bars sorted by time; signals are bool arrays aligned with the bars."""
+    if not (costs.maintenance_margin >= 0 and costs.liquidation_fee >= 0
+            and costs.maintenance_margin + costs.liquidation_fee < 1):
+        raise ValueError("maintenance_margin and liquidation_fee must be >= 0 and add up to less than 1")
     n = len(open_)
     f64 = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
     flag = lambda k: np.ascontiguousarray(signals.get(k, np.zeros(n, bool)), dtype=np.bool_)  # noqa: E731
@@ -265,6 +324,7 @@ def simulate(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.nda
         bool(rules.allow_long), bool(rules.allow_short), float(rules.fraction), float(rules.lot_size),
         float(rules.stop_loss), float(rules.take_profit), float(rules.trailing_stop), int(rules.max_bars),
         float(costs.taker_fee), float(costs.maker_fee), float(costs.slippage_bps) / 1e4, float(costs.initial_equity),
+        float(costs.maintenance_margin), float(costs.liquidation_fee),
     )
     book, equity, position = out
     return EngineResult(book[:, 0].astype(np.int8), book[:, 1].astype(np.int64), book[:, 2].astype(np.int64),

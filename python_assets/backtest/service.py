@@ -16,7 +16,7 @@ from python_assets.backtest.ledger import new_run_id
 from python_assets.backtest.periods import PeriodsPerYear, always_open_periods_per_year, measured_periods_per_year
 from python_assets.backtest.runner import TIMEFRAME_MS, BacktestJob, WalkForward, run_job
 from python_assets.backtest.spec import (STRATEGY_DIR, SpecError, StrategySpec, compile_strategy, load_spec,
-                                         load_specs, resolve_params)
+                                         load_specs, resolve_params, sma_windows)
 from python_assets.config import DBT_PROJECT_DIR, Paths
 from python_assets.warehouse import connect_warehouse
 
@@ -61,6 +61,16 @@ def choose_periods_per_year(override: float | None, file_bars: tuple | None, tim
                           "24/7 calendar (warehouse crypto): 365 days of bars")
 
 
+def check_symbols(con: duckdb.DuckDBPyConnection, relation: str, timeframe: str, symbols: list[str]) -> None:
+    """SpecError naming the known symbols when one asked for has no bars of this timeframe."""
+    known = sorted(r[0] for r in con.execute(f"select distinct symbol from {relation} where timeframe = ?",
+                                             [timeframe]).fetchall())
+    unknown = [s for s in symbols if s not in known]
+    if unknown:
+        raise SpecError(f"unknown symbol{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: "
+                        f"the {timeframe} bars have {', '.join(known) or 'no symbols'}")
+
+
 def refresh_metrics(paths: Paths) -> None:
     """Compute the new run's metrics (dbt, tag:ledger) so strategy_backtest_results has it. An empty
     partition window: the incremental ledger models then add only backtests not computed yet (CLI
@@ -81,7 +91,7 @@ def run_backtest(paths: Paths, strategy: str, params: dict[str, Any], costs: Cos
                  walk_forward: WalkForward | None = None, symbol: str | None = None,
                  periods_per_year: float | None = None) -> tuple[str, list[dict]]:
     """Backtest a strategy on a file or the warehouse; returns (run_id, strategy_backtest_results rows,
-    each with `annualisation`: how its bars_per_year was chosen)."""
+    each with `annualisation`: how its bars_per_year was chosen, and `sma_windows`: the SMAs it uses)."""
     columns = frozenset() if data is not None else feature_columns()
     spec = find_spec(strategy, columns)
     resolved = resolve_params(spec, params)
@@ -110,6 +120,8 @@ def run_backtest(paths: Paths, strategy: str, params: dict[str, Any], costs: Cos
                 raise SpecError(f"the warehouse has no {timeframe} bars")
             end_ms = int(end_ms) + 1
             start_ms = end_ms - days * 86_400_000 if days else 0
+        if symbols:
+            check_symbols(con, relation, timeframe, symbols)
         job = BacktestJob(spec=spec, grid=[resolved], symbols=symbols, timeframe=timeframe, start_ms=start_ms,
                           end_ms=end_ms, costs=costs, run_id=run_id, kind="cli", source=source,
                           features_relation="file_bars" if frame is not None else "features",
@@ -121,23 +133,5 @@ def run_backtest(paths: Paths, strategy: str, params: dict[str, Any], costs: Cos
         cur = con.execute(f"select {', '.join(RESULT_COLUMNS)} from strategy_backtest_results where run_id = ? "
                           "order by symbol, window_id, window_kind", [run_id])
         names = [d[0] for d in cur.description]
-        return run_id, [{**dict(zip(names, row)), "annualisation": annual.basis} for row in cur.fetchall()]
-
-
-def format_results(rows: list[dict]) -> str:
-    """A plain-text metrics table, one column per backtest."""
-    if not rows:
-        return "no backtests (no bars in the window?)"
-    label = lambda r: f"{r['symbol']} {r['timeframe']} {r['window_id']}" + ("" if r["window_kind"] == "full" else f" {r['window_kind']}")  # noqa: E731
-    heads = [label(r) for r in rows]
-    width = max(14, *(len(h) for h in heads))
-    lines = [f"{'metric':<28}" + "".join(f"{h:>{width + 2}}" for h in heads)]
-    for col in RESULT_COLUMNS[5:]:
-        cells = []
-        for r in rows:
-            v = r[col]
-            cells.append("-" if v is None else (f"{v:.6g}" if isinstance(v, float) else str(v)))
-        lines.append(f"{col:<28}" + "".join(f"{c:>{width + 2}}" for c in cells))
-    if rows[0].get("annualisation"):
-        lines.append(f"bars_per_year annualises sharpe and sortino: {rows[0]['annualisation']}")
-    return f"strategy: {rows[0]['strategy_id']}\n" + "\n".join(lines)
+        extra = {"annualisation": annual.basis, "sma_windows": sma_windows(spec, resolved)}
+        return run_id, [{**dict(zip(names, row)), **extra} for row in cur.fetchall()]

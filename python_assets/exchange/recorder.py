@@ -5,13 +5,16 @@ lake once their hour is over.
 Files: `lake/live_trades/symbol=S/date=D/HH.parquet` while an hour is open (rewritten whole and
 atomically on every flush), moved to `.../merged/HH.parquet` after its rows went into
 `lake/trades/` (write_trades deduplicates on trade id, so a merge interrupted half-way is redone
-safely). A restart reloads the ids of the last two hours, so a stop and restart within the exchange's
+safely; trades out of the lake's bounds, or whose id is stored with other values, go to the quarantine).
+A restart reloads the ids of the last two hours, so a stop and restart within the exchange's
 recent-trades window loses nothing and stores nothing twice; a poll that shares no trade with the
 previous one is logged as a possible gap (more trades happened than one page holds).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +27,8 @@ import pyarrow as pa
 
 from python_assets.config import Paths
 from python_assets.exchange.client import ExchangeConfig, call_with_retries, lake_symbol, resolve_market
-from python_assets.lake import read_partition, write_table_atomic, write_trades
+from python_assets.lake import read_partition, write_quarantine, write_table_atomic, write_trades
+from python_assets.trade_rules import value_faults
 
 HOUR_MS = 3_600_000
 LIVE_SCHEMA = pa.schema([("trade_id", pa.string()), ("ts", pa.int64()), ("price", pa.float64()),
@@ -75,6 +79,22 @@ def trade_rows(trades: list[dict], contract_size: float) -> pd.DataFrame:
     }).astype({"ts": "int64"})
 
 
+def _quarantine(paths: Paths, symbol: str, source: str, rows: pd.DataFrame, reasons: pd.Series) -> None:
+    """Recorded trades the lake refused (out of its bounds, or an id stored with other values), with the reason."""
+    bad = rows[reasons.notna()]
+    if bad.empty:
+        return
+    frame = pd.DataFrame({
+        "source_file": source,
+        "source_row": bad.index.to_numpy(dtype="int64") + 1,
+        "reason": reasons[bad.index].astype(str),
+        "raw_record": [json.dumps(r, default=str) for r in bad.to_dict(orient="records")],
+        "ts": bad["ts"].astype("int64"),
+    })
+    key = hashlib.sha256(source.encode()).hexdigest()[:16]
+    write_quarantine(paths, symbol, key, frame.reset_index(drop=True))
+
+
 def merge_closed_hours(paths: Paths, symbol: str, now: int) -> int:
     """Move every finished hour file into the daily trades lake; returns hours merged (idempotent)."""
     merged = 0
@@ -85,7 +105,10 @@ def merge_closed_hours(paths: Paths, symbol: str, now: int) -> int:
         if hour_start + HOUR_MS + MERGE_GRACE_MS > now:
             continue
         rows = _read(path)
-        write_trades(paths, symbol, rows)
+        faults = value_faults(rows["ts"], rows["price"], rows["size"], rows["side"])
+        stats = write_trades(paths, symbol, rows[faults.isna()])
+        reasons = faults.where(faults.notna() | ~rows["trade_id"].isin(stats.conflicts), "conflicting_trade_id")
+        _quarantine(paths, symbol, f"recorder:{path.parent.name}/{path.name}", rows, reasons)
         target = merged_file(path)
         done = _read(target)
         if not rows["trade_id"].isin(done["trade_id"]).all():  # else a merge killed before the unlink wrote it

@@ -146,3 +146,86 @@ def test_open_position_is_closed_at_the_last_close_and_marked():
 def test_lot_size_rounds_the_position_down():
     res = run(bars([300] * 10), flags(10, entry_long=[0]), Rules(lot_size=1.0))
     assert res.size[0] == 33 and math.isclose(res.final_equity, 10_000)
+
+
+# Liquidation: equity reaches |size| x price x (mmr + liquidation fee); the defaults are BloFin's lowest tier
+# (0.5 %) and its closing fee at the taker rate (0.06 %).
+REQ = 0.005 + 0.0006
+
+
+def test_liquidation_defaults_are_blofins_lowest_tier_and_the_taker_closing_fee():
+    assert (Costs().maintenance_margin, Costs().liquidation_fee) == (0.005, 0.0006)
+
+
+def test_a_long_is_liquidated_intrabar_at_the_price_where_equity_meets_the_maintenance_margin():
+    # 5x long: 500 units at 100 on 10,000; equity at p = 10,000 + 500 (p - 100) = 500 p REQ
+    liq = 40_000 / (500 * (1 - REQ))  # 80.4505...
+    o = [100, 100, 95, 90, 85, 85, 85, 85, 85, 85]
+    lo = [100, 100, 94, 80, 85, 85, 85, 85, 85, 85]  # bar 3 dips to 80, through the liquidation price
+    res = run(bars(o, None, lo, o), flags(10, entry_long=[0, 5]), Rules(fraction=5))
+    assert reasons(res)[0] == "liquidation" and res.exit_index[0] == 3
+    assert res.exit_price[0] == pytest.approx(liq, rel=1e-12)
+    assert 10_000 + 500 * (liq - 100) == pytest.approx(500 * liq * REQ, rel=1e-12)
+    assert res.exit_fee[0] == pytest.approx(500 * liq * 0.0006, rel=1e-12)
+    left = 500 * liq * 0.005  # the maintenance margin is what the account keeps
+    assert res.equity[3] == pytest.approx(left, rel=1e-9) and res.pnl[0] == pytest.approx(left - 10_000, rel=1e-9)
+    # not wiped out: it trades on with what is left (5x of 201.13 at 85)
+    assert res.entry_index[1] == 6 and res.size[1] == pytest.approx(left * 5 / 85, rel=1e-9)
+
+
+def test_a_short_is_liquidated_intrabar_at_the_high_unless_its_stop_comes_first():
+    # 2x short: 200 units at 100; equity at p = 10,000 - 200 (p - 100) = 200 p REQ
+    liq = 30_000 / (200 * (1 + REQ))  # 149.1646...
+    o = [100, 100, 110, 140, 145, 145, 145, 145, 145, 145]
+    h = [100, 100, 120, 155, 145, 145, 145, 145, 145, 145]
+    b = bars(o, h, o, o)
+    short = Rules(allow_long=False, allow_short=True, fraction=2)
+    res = run(b, flags(10, entry_short=[0]), short)
+    assert reasons(res) == ["liquidation"] and res.exit_index[0] == 3
+    assert res.exit_price[0] == pytest.approx(liq, rel=1e-12)
+    assert res.exit_fee[0] == pytest.approx(200 * liq * 0.0006, rel=1e-12)
+    assert res.final_equity == pytest.approx(200 * liq * 0.005, rel=1e-9)
+    # a stop at 145 lies before the liquidation price on the way up: it fills first
+    stopped = run(b, flags(10, entry_short=[0]), Rules(allow_long=False, allow_short=True, fraction=2, stop_loss=0.45))
+    assert reasons(stopped) == ["stop_loss"] and stopped.exit_price[0] == pytest.approx(145)
+    # a stop at 160 lies beyond it: the liquidation comes first
+    late = run(b, flags(10, entry_short=[0]), Rules(allow_long=False, allow_short=True, fraction=2, stop_loss=0.6))
+    assert reasons(late) == ["liquidation"] and late.exit_price[0] == pytest.approx(liq, rel=1e-12)
+
+
+def test_a_gap_through_the_liquidation_price_fills_at_the_open_and_equity_stops_at_zero():
+    # 5x long, 500 units at 100: liquidation 80.45, equity 0 at 80 (bankruptcy)
+    o = [100, 100, 95, 80.3, 80.3, 80.3, 80.3, 80.3]
+    res = run(bars(o), flags(8, entry_long=[0]), Rules(fraction=5))
+    assert reasons(res) == ["liquidation"] and res.exit_index[0] == 3 and res.exit_price[0] == 80.3
+    assert res.exit_fee[0] == pytest.approx(500 * 80.3 * 0.0006)  # 24.09 of the 150 left at the open
+    assert res.final_equity == pytest.approx(150 - 500 * 80.3 * 0.0006)
+    # opening at 80.02 leaves 10, less than the 24.006 fee: the fee takes what is left, equity is 0
+    o = [100, 100, 95, 80.02, 80.02, 80.02, 80.02, 80.02]
+    res = run(bars(o), flags(8, entry_long=[0, 5]), Rules(fraction=5))
+    assert reasons(res) == ["liquidation"] and res.exit_price[0] == 80.02
+    assert res.exit_fee[0] == pytest.approx(10) and res.final_equity == 0.0
+    assert list(res.equity[3:]) == [0.0] * 5 and len(res.side) == 1  # wiped out: the later signal is ignored
+
+
+def test_a_short_held_while_price_goes_2_5x_ends_at_exactly_zero_with_a_100pct_drawdown():
+    # 1x short, 100 units at 100: liquidation at 198.89, bankruptcy at 200; the 250 open gaps past both
+    o = [100, 100, 120, 150, 190, 250, 250, 250, 250, 250, 250, 250]
+    res = run(bars(o), flags(12, entry_short=[0, 7], exit_short=[9]), Rules(allow_long=False, allow_short=True))
+    assert reasons(res) == ["liquidation"] and res.exit_index[0] == 5
+    assert res.exit_price[0] == 200 and res.exit_fee[0] == 0  # booked at the bankruptcy price: loss = equity
+    assert res.pnl[0] == -10_000 and res.final_equity == 0.0
+    assert (res.equity[5:] == 0.0).all() and (res.position[5:] == 0).all()  # no trades after the wipe-out
+    peak = np.maximum.accumulate(np.concatenate([[10_000.0], res.equity]))
+    assert (np.concatenate([[10_000.0], res.equity]) / peak - 1).min() == -1.0
+
+
+def test_funding_never_takes_more_than_the_equity():
+    # 5x long at 100, marked at 81 (equity 500) when a 2 % settlement asks 810: it takes 500, then the
+    # account is liquidated at that open, at the bankruptcy price 81
+    o = [100, 100, 90, 81, 81, 81, 81, 81]
+    funding = (np.array([3 * HOUR + 1], dtype=np.int64), np.array([0.02]))
+    res = run(bars(o), flags(8, entry_long=[0]), Rules(fraction=5), funding=funding)
+    assert reasons(res) == ["liquidation"] and res.exit_index[0] == 3
+    assert res.funding[0] == pytest.approx(500) and res.exit_price[0] == pytest.approx(81) and res.exit_fee[0] == 0
+    assert res.final_equity == 0.0

@@ -1,6 +1,7 @@
-"""Accounting invariants of the engine on random markets, signals, rules, costs and funding: equity is
-cash plus the open position marked to market at every bar, the trades' net pnl adds up to the equity
-change, fees are never negative, and a position never exists without an entry fill.
+"""Accounting invariants of the engine on random markets, signals, rules, costs and funding (leverage up
+to 10x, so liquidations happen): equity is cash plus the open position marked to market at every bar, the
+trades' net pnl adds up to the equity change, fees are never negative, a position never exists without an
+entry fill, equity never goes below 0 and a wiped-out account trades no more.
 BLOFIN_HYPOTHESIS_EXAMPLES raises the example count (`make soak` runs 10,000)."""
 
 from __future__ import annotations
@@ -30,14 +31,15 @@ def cases(draw):
     signals = {k: rng.random(n) < density for k in ("entry_long", "exit_long", "entry_short", "exit_short")}
     opt = lambda lo, hi: draw(st.one_of(st.just(math.nan), st.floats(lo, hi)))  # noqa: E731
     rules = Rules(allow_long=draw(st.booleans()), allow_short=draw(st.booleans()),
-                  fraction=draw(st.floats(0.1, 1.0)), lot_size=draw(st.sampled_from([0.0, 0.001, 0.1])),
+                  fraction=draw(st.floats(0.1, 10.0)), lot_size=draw(st.sampled_from([0.0, 0.001, 0.1])),
                   stop_loss=opt(0.001, 0.1), take_profit=opt(0.001, 0.1), trailing_stop=opt(0.001, 0.1),
                   max_bars=draw(st.integers(0, 10)))
-    costs = Costs(draw(st.floats(0, 0.002)), draw(st.floats(0, 0.001)), draw(st.floats(0, 20)), 10_000.0)
+    costs = Costs(draw(st.floats(0, 0.002)), draw(st.floats(0, 0.001)), draw(st.floats(0, 20)), 10_000.0,
+                  draw(st.floats(0, 0.05)), draw(st.floats(0, 0.002)))
     bar_ms = 1_700_000_000_000 + BAR * np.arange(n, dtype=np.int64)
     k = draw(st.integers(0, 10))
     f_ms = np.sort(rng.integers(bar_ms[0] - BAR, bar_ms[-1] + 2 * BAR, k)).astype(np.int64)
-    f_rate = rng.normal(0, 0.001, k)
+    f_rate = rng.normal(0, draw(st.sampled_from([0.001, 0.05])), k)
     return open_, high, low, close, bar_ms, signals, rules, costs, f_ms, f_rate
 
 
@@ -61,6 +63,10 @@ def test_equity_is_cash_plus_marked_positions_and_pnl_adds_up(case):
     # every trade is closed by the end, so the net pnl of the trades is the whole equity change
     assert math.isclose(r.pnl.sum(), r.equity[-1] - e0, rel_tol=1e-9, abs_tol=1e-6)
     assert r.position[-1] == 0.0
+    assert (r.equity >= 0).all()
+    wiped = np.flatnonzero(r.equity == 0)
+    if len(wiped):  # nothing opens after the account is wiped out, and it stays at 0
+        assert (r.entry_index <= wiped[0]).all() and (r.equity[wiped[0]:] == 0).all()
     for t in range(n):
         closed = r.exit_index <= t
         open_now = (r.entry_index <= t) & (r.exit_index > t)

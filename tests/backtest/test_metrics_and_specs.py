@@ -66,6 +66,7 @@ def python_metrics(con, bid: str) -> dict:
     cagr = (final / init) ** (365 / days) - 1
     mdd = min((e / peak - 1).min(), 0)
     sharpe = r.mean() / r.std(ddof=1) * math.sqrt(bpy)
+    base = sharpe * math.sqrt(min(len(tr), 30) / 30)
     return {
         "final_equity": final, "total_return": final / init - 1, "cagr": cagr, "sharpe": sharpe,
         "sortino": r.mean() / math.sqrt((np.minimum(r, 0) ** 2).mean()) * math.sqrt(bpy),
@@ -77,7 +78,7 @@ def python_metrics(con, bid: str) -> dict:
         "fees_paid": (tr["entry_fee"] + tr["exit_fee"]).sum(), "funding_paid": tr["funding"].sum(),
         "avg_holding_hours": ((tr["exit_at_ms"] - tr["entry_at_ms"]) / 3_600_000).mean(),
         "max_consecutive_wins": streak(list(wins)), "max_consecutive_losses": streak(list(~wins)),
-        "composite_score": sharpe * math.sqrt(min(len(tr), 30) / 30) * (1 + mdd),
+        "composite_score": -1000.0 if final <= 0 else max(-999.0, base * (1 + mdd) if base >= 0 else base / (1 + mdd)),
     }
 
 
@@ -156,7 +157,7 @@ def test_cli_backtest_on_a_csv_prints_metrics_and_stores_the_run(data_dir, tmp_p
     assert cli_main(["backtest", "--strategy", "sma_cross", "--param", "fast=10", "--param", "slow=30",
                      "--data", str(path), "--fees", "0"]) == 0
     out = capsys.readouterr().out
-    assert "sharpe" in out and "SYNTH 5m full" in out and "stored as run" in out
+    assert "Sharpe" in out and "SYNTH 5m" in out and "Exit reasons" in out and "stored as run" in out
     with duckdb.connect(str(data_dir.warehouse), read_only=True) as con:
         row = con.execute("select strategy_id, fees_paid, params, source from strategy_backtest_results").fetchall()
     assert row[0][0] == "sma_cross(fast=10,slow=30)" and row[0][1] == 0 and json.loads(row[0][2]) == {"fast": 10, "slow": 30}

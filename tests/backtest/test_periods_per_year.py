@@ -112,7 +112,7 @@ def test_cli_on_stock_data_annualises_by_its_own_calendar_and_the_mart_uses_it(d
     out = capsys.readouterr().out
     want = measured_periods_per_year(ms_of(goog.index), DAY).value
     assert 250 < want < 253
-    assert "GOOG 1d full" in out and "bars_per_year annualises sharpe and sortino: measured: 2148 bars" in out
+    assert "GOOG 1d" in out and f"annualised by {want:,.6g} bars a year: measured: 2148 bars" in out
     with duckdb.connect(str(data_dir.warehouse), read_only=True) as con:
         stored, bpy, sharpe = con.execute("select r.periods_per_year, m.bars_per_year, m.sharpe from backtest_runs r "
                                           "join strategy_backtest_results m using (backtest_id)").fetchone()

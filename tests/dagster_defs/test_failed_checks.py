@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from conftest import TEST_DAYS
 
 from dagster_defs.runner import materialize_days
-from python_assets.lake import write_trades
+from python_assets.lake import trades_partition, write_table_atomic, write_trades
 from python_assets.synthetic import generate_ticks
 
 
@@ -14,9 +16,14 @@ from python_assets.synthetic import generate_ticks
 def test_bad_rows_that_bypass_ingestion_fail_the_check_and_block_the_report(data_dir, monkeypatch):
     monkeypatch.setenv("BLOFIN_SOURCE", "lake")
     day = TEST_DAYS[0]
-    ticks = generate_ticks("BTC-USDT", day)
-    ticks.loc[100, "price"] = -1.0  # written straight to the lake, as a buggy importer might
-    write_trades(data_dir, "BTC-USDT", ticks)
+    write_trades(data_dir, "BTC-USDT", generate_ticks("BTC-USDT", day))
+    # every writer in the code base refuses a negative price (python_assets/trade_rules.py), so the bad
+    # row is put in by hand, as a tool writing Parquet files into the lake itself might
+    target = trades_partition(data_dir, "BTC-USDT", day)
+    table = pq.read_table(target)
+    prices = table.column("price").to_pylist()
+    prices[100] = -1.0
+    write_table_atomic(table.set_column(table.schema.get_field_index("price"), "price", pa.array(prices)), target)
     result = materialize_days(day, day, raise_on_error=False)
     assert not result.success
     checks = {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed

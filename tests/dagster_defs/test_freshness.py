@@ -25,3 +25,13 @@ def test_stale_when_a_symbol_stopped_early_or_is_missing_the_day(tmp_path):
     make_bars(tmp_path / "w.duckdb", [("A", "2025-03-10", end - 120 * 60_000), ("B", "2025-03-09", end - 86_400_000 - 60_000)])
     passed, meta = bars_freshness(str(tmp_path / "w.duckdb"), 60)
     assert not passed and meta["stale"] == {"A": 119, "B": None}
+
+
+def test_a_backfilled_day_is_checked_not_the_newest_day_stored(tmp_path):
+    from datetime import date
+
+    end = 1_741_651_200_000
+    make_bars(tmp_path / "w.duckdb", [("A", "2025-03-10", end - 300 * 60_000), ("A", "2025-03-11", end + 86_400_000 - 60_000)])
+    assert bars_freshness(str(tmp_path / "w.duckdb"), 60)[0]  # the newest day is fresh
+    passed, meta = bars_freshness(str(tmp_path / "w.duckdb"), 60, date(2025, 3, 10))
+    assert not passed and meta["stale"] == {"A": 299}

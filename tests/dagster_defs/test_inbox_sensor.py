@@ -33,3 +33,42 @@ def test_unreadable_file_is_filed_under_failed_with_the_reason(data_dir):
     assert isinstance(result, dg.SkipReason)
     failed = data_dir.data_dir / "inbox" / "failed" / "ETH-USDT"
     assert "missing required column(s)" in (failed / "bad.csv.error").read_text()
+
+
+def test_poison_files_are_filed_under_failed_and_the_files_behind_them_proceed(data_dir, monkeypatch):
+    import csv
+    import os
+
+    from python_assets import inbox as inbox_module
+
+    inbox = data_dir.data_dir / "inbox" / "BTC-USDT"
+    inbox.mkdir(parents=True)
+    files = {
+        "a_header.csv": '"ts,price,size\n1741564801000,100,1\n',  # the header swallowed by an open quote
+        "b_crash.csv": "ts,price,size\n1741564801000,100,1\n",  # the reader fails in a way nobody foresaw
+        "c_huge.csv": f"ts,price,size,note\n1741564801000,100,1,{'x' * 140_000}\n1741564802000,100,1,ok\n",
+        "d_good.csv": "id,ts,price,size\n1,1741564803000,100,1\n",
+    }
+    for i, (name, text) in enumerate(files.items()):
+        (inbox / name).write_text(text)
+        os.utime(inbox / name, (1_000 + i, 1_000 + i))  # oldest first: the poison files lead the queue
+    real = inbox_module.ingest_file
+
+    def crashing(paths, path, symbol):
+        if path.name == "b_crash.csv":
+            raise csv.Error("an error nobody foresaw")
+        return real(paths, path, symbol)
+
+    monkeypatch.setattr(inbox_module, "ingest_file", crashing)
+    with dg.instance_for_test() as instance:
+        result = inbox_sensor(dg.build_sensor_context(instance=instance))
+    assert [r.partition_key for r in result] == ["2025-03-10", "2025-03-10"]
+    failed = data_dir.data_dir / "inbox" / "failed" / "BTC-USDT"
+    processed = data_dir.data_dir / "inbox" / "processed" / "BTC-USDT"
+    assert sorted(p.name for p in failed.iterdir()) == ["a_header.csv", "a_header.csv.error", "b_crash.csv",
+                                                        "b_crash.csv.error"]
+    assert "the header, cannot be read" in (failed / "a_header.csv.error").read_text()
+    assert (failed / "b_crash.csv.error").read_text() == "Error: an error nobody foresaw\n"
+    assert sorted(p.name for p in processed.iterdir()) == ["c_huge.csv", "d_good.csv"]
+    assert not list(inbox.iterdir())
+    assert len(list(data_dir.quarantine.rglob("*.parquet"))) == 1  # the huge line of c_huge.csv

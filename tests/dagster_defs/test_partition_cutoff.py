@@ -64,6 +64,7 @@ def model_versions(paths: Paths, day) -> dict[str, str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # three graph runs: ~3 min on a quiet 2-core machine, far more under load
 def test_a_day_backfilled_after_later_days_equals_a_day_built_without_them(tmp_path, monkeypatch):
     day, later = TEST_DAYS
     late = use_data_dir(tmp_path / "later_first", monkeypatch)

@@ -117,7 +117,7 @@ def regime(g):
     pct = rv.rolling(100, min_periods=100).apply(lambda w: np.mean(w <= w[-1] * (1 + 1e-9)), raw=True).to_numpy()
     r1 = np.log(c / pd.Series(c).shift(1).to_numpy())
     r5 = np.log(c / pd.Series(c).shift(5).to_numpy())
-    vr = (_rolling(r5, 20).var(ddof=1) / (5 * _rolling(r1, 20).var(ddof=1))).to_numpy()
+    vr = _ratio(_rolling(r5, 20).var(ddof=1), 5 * _rolling(r1, 20).var(ddof=1))
     change = np.abs(np.diff(c, prepend=np.nan))
     er = _ratio(np.abs(c - pd.Series(c).shift(20).to_numpy()), _rolling(change, 20).sum())
     adx, pdi, mdi = talib.ADX(h, lo, c, 14), talib.PLUS_DI(h, lo, c, 14), talib.MINUS_DI(h, lo, c, 14)

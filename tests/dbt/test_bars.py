@@ -118,3 +118,22 @@ def test_kraken_trades_to_1m_bars_match_the_pandas_reference(data_dir):
     assert_bars_equal(warehouse_bars(data_dir, "1m"), want)
     assert len(want) > 50
     assert date.fromtimestamp(want["bar_at_ms"].iloc[0] / 1000) >= date(2023, 1, 1)
+
+
+def test_an_absurd_tick_is_quarantined_and_ticks_at_the_bounds_build_every_bar(data_dir, tmp_path):
+    """Issue 18: price 1e20 x size 1e10 once failed the DECIMAL(38,12) cast and the day's run; now it is
+    quarantined, and ticks at the bounds of python_assets/trade_rules.py build every timeframe."""
+    t = 1_741_564_800_000
+    path = tmp_path / "extremes.csv"
+    path.write_text("id,ts,price,size,side\n"
+                    f"a,{t},1e20,1e10,buy\n"  # the run-killer: quarantined
+                    f"b,{t + 1},1e12,1e3,buy\n"  # at the price and notional bounds
+                    f"c,{t + 2},1e-3,1e15,sell\n"  # at the size bound
+                    f"d,{t + 3},100,1,buy\n")
+    result = ingest_file(data_dir, path, "X-USDT", now=t + 86_400_000)
+    assert (result.rows_added, result.reasons) == (3, {"price_out_of_range": 1})
+    run_dbt(data_dir, "run", "--select", "stg_trades", "stg_candles", *(f"bars_{tf}" for tf in INTERVALS))
+    for timeframe in INTERVALS:
+        bars = warehouse_bars(data_dir, timeframe)
+        assert bars["volume"].tolist() == [1e3 + 1e15 + 1]
+        assert bars["trade_count"].tolist() == [3] and bars["high"].tolist() == [1e12]

@@ -10,10 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import TEST_DAYS, run_dbt, shared_file
+from edge_candles import edge_candles
 from feature_reference import all_references
 
 from python_assets.config import DBT_PROJECT_DIR, Paths
 from python_assets.features.registry import load_registry
+from python_assets.lake import write_candles
 from python_assets.market import generate_market
 
 SERIES_COLUMNS = "symbol, timeframe, bar_at_ms, open, high, low, close, volume, vwap, buy_volume, sell_volume"
@@ -42,6 +44,16 @@ def synthetic_features(tmp_path_factory) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def synthetic_series(synthetic_features) -> Series:
     return Series(synthetic_features)
+
+
+@pytest.fixture(scope="module")
+def edge_series(tmp_path_factory) -> Series:
+    """The series of edge_candles.py (low price, flat runs, gaps, 100x trend) as 1m candles, one dbt build."""
+    paths = Paths(tmp_path_factory.mktemp("edge") / "data")
+    for symbol, candles in edge_candles().items():
+        write_candles(paths, symbol, "1m", candles)
+    run_dbt(paths, "build", "--select", "+features", "--exclude", "daily_market_summary")
+    return Series(features_frame(paths))
 
 
 class Series:
@@ -99,6 +111,33 @@ CONTEXT = [f for f in load_registry(DBT_PROJECT_DIR / "target" / "manifest.json"
 @pytest.mark.parametrize("feature", SINGLE_SERIES)
 def test_feature_matches_its_reference_on_synthetic_bars(synthetic_series, feature):
     assert_matches_reference(synthetic_series, feature, min_rows=100)
+
+
+# Candles carry no taker split: the two taker-imbalance features are NULL on every edge series.
+EDGE = [f for f in SINGLE_SERIES if f not in ("buy_sell_imbalance", "buy_sell_imbalance_20")]
+HAS_TALIB = {f.name for f in load_registry(DBT_PROJECT_DIR / "target" / "manifest.json") if f.talib}
+
+
+def test_edge_series_have_the_edges_they_stand_for():
+    """Guards the fixture: each edge series really is what its parity test claims to cover."""
+    candles = edge_candles()
+    low = candles["LOWP-USDT"]
+    flow_14 = ((low["high"] + low["low"] + low["close"]) / 3 * low["volume"]).rolling(14).sum()
+    assert low["close"].between(0.001, 0.01).all() and (low["volume"] < 1).all() and flow_14.max() < 1
+    flat = candles["FLAT-USDT"]
+    is_flat = (flat["high"] == flat["low"]) & (flat["close"] == flat["close"].shift())
+    assert is_flat.groupby((~is_flat).cumsum()).sum().max() >= 150
+    steps = np.diff(candles["GAPS-USDT"]["bar_at_ms"])
+    assert (steps > 60_000).sum() >= 100 and steps.max() >= 3 * 3_600_000
+    trend = candles["TREND-USDT"]["close"]
+    assert trend.iloc[-1] / trend.iloc[0] >= 80
+
+
+@pytest.mark.parametrize("feature", EDGE)
+def test_feature_matches_its_reference_on_edge_series(edge_series, feature):
+    """Same tolerance as on synthetic bars (rtol 1e-6, atol 1e-10, identical NULLs), on every timeframe
+    of the four edge series; a feature with a TA-Lib twin is compared on at least 5,000 values."""
+    assert_matches_reference(edge_series, feature, min_rows=5000 if feature in HAS_TALIB else 100)
 
 
 @pytest.mark.parametrize("feature", SINGLE_SERIES)

@@ -201,14 +201,15 @@ def test_normalize_symbol_refuses_unsafe_names(raw):
 @pytest.mark.parametrize("text", [
     "ts,price,size,side,trade_id\n1704067200000,100.5,0.1,buy,a1\n1704067200001,100.25,2,sell,a2\n",
     "1704067200000,100.5,0.1,buy\r\n1704067200001,100.25,2,sell\r\n",  # headerless, CRLF
-    'time,px,qty,note\n1704067200000,"1,000.5",1," a, quoted ""note"" "\n1704067200001,99,1,"two\nlines"\n',
+    'time,px,qty,note\n1704067200000,"1,000.5",1," a, quoted ""note"" "\n1704067200001,99,1,"one line"\n',
+    "\ufeffts,price,size\n1704067200000,100,1\n",  # Excel's UTF-8 byte-order mark
     " Timestamp , Price ,Amount\n2024-01-01T00:00:00Z, 1e2 ,  3 \n2024-01-01T00:00:01+00:00,101,-1\n",
     "ts,price,size\n1,2,3",  # no final newline
     "ts,price,size\n",  # header only
     "ts,prix,größe\n1704067200000,100,1\n",  # non-ASCII names
 ])
 def test_the_fast_csv_reader_gives_the_line_readers_rows(tmp_path, text):
-    from python_assets.ingest import _read_csv_fast, _read_csv_lines
+    from python_assets.ingest_read import _read_csv_fast, _read_csv_lines
 
     path = tmp_path / "t.csv"
     path.write_bytes(text.encode())
@@ -224,9 +225,11 @@ def test_the_fast_csv_reader_gives_the_line_readers_rows(tmp_path, text):
     "ts,price,size\n1,2,3,4\n5,6,7\n",  # a row too wide
     "ts,price,size\n1,2\n",  # a row too short
     '"ts",price,size\n1,2,3\n',  # a quoted header
+    'time,px,qty,note\n1704067200000,99,1,"two\nlines"\n',  # a row spanning two lines
+    'ts,price,size\n1,2,"3\n',  # a quote left open on the last line
 ])
 def test_odd_files_go_to_the_line_reader_which_numbers_and_quarantines_their_lines(tmp_path, text):
-    from python_assets.ingest import _read_csv, _read_csv_fast, _read_csv_lines
+    from python_assets.ingest_read import _read_csv, _read_csv_fast, _read_csv_lines
 
     path = tmp_path / "t.csv"
     path.write_bytes(text.encode())
@@ -237,7 +240,7 @@ def test_odd_files_go_to_the_line_reader_which_numbers_and_quarantines_their_lin
 
 
 def test_large_plain_files_take_the_fast_reader_and_small_ones_the_line_reader(tmp_path, monkeypatch):
-    from python_assets import ingest
+    from python_assets import ingest_read as ingest
 
     def no_line_reader(path):
         raise AssertionError(f"line reader used for {path}")

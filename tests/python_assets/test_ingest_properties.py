@@ -23,7 +23,8 @@ NOW = 1_750_000_000_000
 T_MIN, T_MAX = 1_600_000_000_000, 1_740_000_000_000
 REASONS = {"missing_time", "unparsable_time", "time_in_future", "time_before_2009", "missing_price", "non_numeric_price",
            "non_finite_price", "non_positive_price", "missing_size", "non_numeric_size", "non_finite_size",
-           "non_positive_size", "invalid_side", "malformed_row", "conflicting_trade_id"}
+           "non_positive_size", "invalid_side", "malformed_row", "conflicting_trade_id", "price_out_of_range",
+           "size_out_of_range", "notional_out_of_range", "unbalanced_quote", "field_too_large"}
 
 
 @dataclass(frozen=True)
@@ -45,10 +46,11 @@ def _ts_cells() -> st.SearchStrategy[Cell]:
     return st.one_of(good, good, bad)
 
 
-def _positive_cells() -> st.SearchStrategy[Cell]:
-    good = st.floats(1e-8, 1e9, allow_nan=False).map(lambda v: Cell(repr(v), v))
+def _positive_cells(top: float) -> st.SearchStrategy[Cell]:
+    """Good values up to top (prices to 1e9 times sizes to 1e6 stay within the 1e15 notional bound)."""
+    good = st.floats(1e-8, top, allow_nan=False).map(lambda v: Cell(repr(v), v))
     bad = st.sampled_from([Cell("", None), Cell("abc", None), Cell("0", None), Cell("-1.5", None), Cell("inf", None),
-                           Cell("nan", None), Cell("1e999", None)])
+                           Cell("nan", None), Cell("1e999", None), Cell("1e20", None)])
     return st.one_of(good, good, bad)
 
 
@@ -61,7 +63,7 @@ def trade_files(draw) -> tuple[list[list[str]], list[dict | None]]:
     n = draw(st.integers(0, 40))
     rows, expect = [], []
     for i in range(n):
-        ts, price, size, side = draw(_ts_cells()), draw(_positive_cells()), draw(_positive_cells()), draw(SIDES)
+        ts, price, size, side = draw(_ts_cells()), draw(_positive_cells(1e9)), draw(_positive_cells(1e6)), draw(SIDES)
         fields = [f"id{i}", ts.text, price.text, size.text, side.text]
         if draw(st.integers(0, 19)) == 0:  # a row with a missing or an extra field
             fields = fields[:-1] if draw(st.booleans()) else fields + ["extra"]

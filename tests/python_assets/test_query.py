@@ -102,3 +102,16 @@ def test_query_works_while_another_process_writes_the_warehouse(warehouse, capsy
     publish_snapshot(warehouse)
     assert main(["query", "select count(*) as n from t", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out) == [{"n": 3}]
+
+
+def test_decimals_are_json_numbers_and_floats_print_to_a_sensible_precision(warehouse, capsys):
+    sql = ("select cast(12.50 as decimal(10, 2)) as d, cast(3 as decimal(10, 2)) as whole, 0.1234567891::double as f, "
+           "65432.123456789::double as big, 1.2e-7::double as tiny, 'nan'::double as nan, [1.5::decimal(4,1)] as l")
+    assert main(["query", sql, "--format", "json"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert row == {"d": 12.5, "whole": 3, "f": 0.1234567891, "big": 65432.123456789, "tiny": 1.2e-7, "nan": None,
+                   "l": [1.5]}
+    assert isinstance(row["d"], float) and isinstance(row["whole"], int)
+    assert main(["query", sql]) == 0
+    values = capsys.readouterr().out.splitlines()[2].split()
+    assert values[:6] == ["12.50", "3.00", "0.123457", "65432.123457", "1.2e-07", "nan"]

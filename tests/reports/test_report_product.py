@@ -10,7 +10,7 @@ import subprocess
 import duckdb
 import jsonschema
 import pytest
-from conftest import TEST_DAYS
+from conftest import TEST_DAYS, external_requests
 from PIL import Image
 
 from dagster_defs.cli import main as cli_main
@@ -59,16 +59,6 @@ def test_report_is_schema_valid_and_its_numbers_equal_sql_on_the_marts(materiali
         stored = json.loads(con.execute("select report_json from daily_reports where report_date = ?", [day]).fetchall()[0][0])
     assert stored == report
     assert report["review"]["analyst"] == "deterministic" and report["review"]["summary"]
-
-
-def external_requests(netlog) -> list[str]:
-    """http(s) requests the page started: Chromium's own background requests carry the initiator
-    'not an origin'; a file:// page's subresources carry its (opaque) origin."""
-    log = json.loads(netlog.read_text())
-    start_job = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
-    return sorted({e["params"]["url"] for e in log.get("events", [])
-                   if e["type"] == start_job and e.get("params", {}).get("initiator") != "not an origin"
-                   and str(e["params"].get("url", "")).startswith(("http:", "https:"))})
 
 
 @pytest.mark.slow

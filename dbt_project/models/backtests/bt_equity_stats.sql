@@ -14,7 +14,7 @@ with
 runs as (
     select backtest_id, bar_ms, initial_equity
     from {{ source('backtest_ledger', 'backtest_runs') }}
-    where backtest_id in ({{ ledger_backtests_in_scope() }})
+    where backtest_id in ({{ ledger_backtests_in_scope(source('backtest_ledger', 'backtest_runs')) }})
 ),
 
 equity as (

@@ -20,7 +20,7 @@ trades as (
         exit_at_ms - entry_at_ms as holding_ms,
         pnl > 0 as is_win
     from {{ source('backtest_ledger', 'backtest_trades') }}
-    where backtest_id in ({{ ledger_backtests_in_scope() }})
+    where backtest_id in ({{ ledger_backtests_in_scope(source('backtest_ledger', 'backtest_runs')) }})
 ),
 
 streaks as (

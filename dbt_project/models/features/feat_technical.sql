@@ -49,9 +49,10 @@ oscillators as (
         case when highest_14 > lowest_14 then 100 * (close - lowest_14) / (highest_14 - lowest_14)
              when highest_14 is not null then 0 end as stoch_fast_k_14,
         {{ rolling_mean_abs_deviation('typical_price', 'typical_sma_20', 20) }} as typical_mad_20,
-        {{ rolling('sum(buying_pressure)', 7) }} / nullif({{ rolling('sum(ult_range)', 7) }}, 0) as ult_avg_7,
-        {{ rolling('sum(buying_pressure)', 14) }} / nullif({{ rolling('sum(ult_range)', 14) }}, 0) as ult_avg_14,
-        {{ rolling('sum(buying_pressure)', 28) }} / nullif({{ rolling('sum(ult_range)', 28) }}, 0) as ult_avg_28,
+        {%- for n in [7, 14, 28] %}
+        {{ rolling('sum(buying_pressure)', n) }} as ult_pressure_sum_{{ n }},
+        {{ rolling('sum(ult_range)', n) }} as ult_range_sum_{{ n }},
+        {%- endfor %}
         {{ rolling('count(ult_range)', 28) }} as ult_rows_28
     from windows
 ),
@@ -80,16 +81,25 @@ computed as (
         case when {{ rolling('count(stoch_k_14)', 3) }} = 3 then {{ rolling('avg(stoch_k_14)', 3) }} end as stoch_d_3,
         case when highest_14 > lowest_14 then -100 * (highest_14 - close) / (highest_14 - lowest_14)
              when highest_14 is not null then 0 end as willr_14,
-        case when typical_mad_20 > 0 and typical_sma_20 is not null
-                 then (typical_price - typical_sma_20) / (0.015 * typical_mad_20)
-             when typical_sma_20 is not null then 0 end as cci_20,
+        {#- TA-Lib CCI (0.8): 0 when the deviation from the mean or the mean absolute deviation is within
+            1e-14 of the mean (a window of equal typical prices, whose mean can be off by an ulp). -#}
+        case when typical_sma_20 is null then null
+             when abs(typical_price - typical_sma_20) <= 1e-14 * abs(typical_sma_20)
+                  or typical_mad_20 <= 1e-14 * abs(typical_sma_20) then 0
+             else (typical_price - typical_sma_20) / (0.015 * typical_mad_20) end as cci_20,
         case when rows_26 = 26 then 100 * (25 - rows_since_high_25) / 25.0 end as aroon_up_25,
         case when rows_26 = 26 then 100 * (25 - rows_since_low_25) / 25.0 end as aroon_down_25,
         case when rows_26 = 26 then 100 * (rows_since_low_25 - rows_since_high_25) / 25.0 end as aroon_osc_25,
         100 * (close / close_10_back - 1) as roc_10,
         close - close_10_back as mom_10,
-        case when ult_rows_28 = 28
-            then 100 * (4 * ult_avg_7 + 2 * ult_avg_14 + ult_avg_28) / 7 end as ultosc_7_14_28,
+        {#- TA-Lib ULTOSC (0.8): a window whose true ranges sum to 0 (flat bars only) adds nothing, and
+            the weights are not renormalised. -#}
+        case when ult_rows_28 = 28 then 100 * (
+            {%- for weight, n in [(4, 7), (2, 14), (1, 28)] %}
+            {{ '+ ' if not loop.first }}{{ weight }} * case when ult_range_sum_{{ n }} > 0
+                then ult_pressure_sum_{{ n }} / ult_range_sum_{{ n }} else 0 end
+            {%- endfor %}
+        ) / 7 end as ultosc_7_14_28,
 
         ---------- channels
         donchian_high_20,

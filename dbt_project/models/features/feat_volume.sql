@@ -19,18 +19,34 @@ flows as (
     from bars
 ),
 
-{#- A typical price within 1e-13 relative of the previous one is unchanged (no flow either way):
-    (h + l + c) / 3 of two equal-valued bars can differ in the last bit, and TA-Lib treats such
-    differences as zero too. -#}
+moves as (
+    select
+        *,
+        {{ lag_by('typical_price') }} as prev_typical_price
+    from flows
+),
+
+{#- TA-Lib's MFI (ta_MFI.c, 0.8): tp x volume is positive (negative) flow when the typical price rose
+    (fell) by more than 1e-14 of |tp| + |previous tp|; a smaller move is no move, no flow either way
+    ((h + l + c) / 3 of two equal-valued bars can differ in the last bit). -#}
 signed_flows as (
     select
         *,
-        case when typical_price - {{ lag_by('typical_price') }} > 1e-13 * abs({{ lag_by('typical_price') }})
+        case when typical_price - prev_typical_price > 1e-14 * (abs(typical_price) + abs(prev_typical_price))
             then typical_price * volume else 0 end as positive_flow,
-        case when {{ lag_by('typical_price') }} - typical_price > 1e-13 * abs({{ lag_by('typical_price') }})
+        case when prev_typical_price - typical_price > 1e-14 * (abs(typical_price) + abs(prev_typical_price))
             then typical_price * volume else 0 end as negative_flow,
-        {{ lag_by('typical_price') }} is not null as has_previous
-    from flows
+        prev_typical_price is not null as has_previous
+    from moves
+),
+
+money_flows as (
+    select
+        *,
+        {{ rolling('count(*) filter (where has_previous)', 14) }} as flow_rows_14,
+        {{ rolling('sum(positive_flow)', 14) }} as positive_flow_14,
+        {{ rolling('sum(positive_flow + negative_flow)', 14) }} as total_flow_14
+    from signed_flows
 ),
 
 computed as (
@@ -41,14 +57,13 @@ computed as (
         {{ safe_divide('volume - ' ~ rolling_full('avg(volume)', 20), rolling_full('stddev_pop(volume)', 20)) }} as volume_zscore_20,
         {{ safe_divide('buy_volume - sell_volume', 'buy_volume + sell_volume') }} as buy_sell_imbalance,
         {{ safe_divide(rolling_full('sum(buy_volume - sell_volume)', 20), rolling_full('sum(buy_volume + sell_volume)', 20)) }} as buy_sell_imbalance_20,
-        case when {{ rolling('count(*) filter (where has_previous)', 14) }} = 14 then
-            case  {# TA-Lib's rule: a total money flow below 1.0 gives 0 #}
-                when {{ rolling('sum(positive_flow + negative_flow)', 14) }} < 1 then 0
-                else 100 * {{ rolling('sum(positive_flow)', 14) }} / {{ rolling('sum(positive_flow + negative_flow)', 14) }}
-            end
+        {#- A window without any flow (0 / 0) gives 0, as TA-Lib; no threshold on the flow's size, which
+            is price x volume and so in arbitrary units. -#}
+        case when flow_rows_14 = 14 then
+            case when total_flow_14 <= 0 then 0 else 100 * positive_flow_14 / total_flow_14 end
         end as mfi_14,
         {{ safe_divide(rolling_full('sum(coalesce(money_flow_volume, 0))', 20), rolling_full('sum(volume)', 20)) }} as cmf_20
-    from signed_flows
+    from money_flows
 )
 
 select * from computed

@@ -7,7 +7,7 @@
   crypto's 365 days of bars (365 x 86,400,000 / bar_ms); Sharpe and Sortino use per-bar returns of the
   equity curve with a zero risk-free rate: mean / stddev_samp x sqrt(bars_per_year), Sortino with
   the downside deviation sqrt(mean(min(r, 0)^2)). CAGR compounds over the window's calendar length.
-  composite_score = Sharpe x sqrt(min(trades, 30) / 30) x (1 + max_drawdown): risk-adjusted return,
+  composite_score (macros/composite_score.sql; a wipe-out ranks last): risk-adjusted return,
   discounted when there are few trades to trust it and by the depth of the worst drawdown.
   Incremental: a daily run writes only its partition's backtests (and new CLI runs), never a later
   day's rows.
@@ -17,7 +17,7 @@ with
 
 runs as (
     select * from {{ source('backtest_ledger', 'backtest_runs') }}
-    where backtest_id in ({{ ledger_backtests_in_scope() }})
+    where backtest_id in ({{ ledger_backtests_in_scope(source('backtest_ledger', 'backtest_runs')) }})
 ),
 
 equity as (
@@ -98,5 +98,5 @@ metrics as (
 select
     *,
     case when max_drawdown < 0 then cagr / -max_drawdown end as calmar,
-    coalesce(sharpe, 0) * sqrt(least(trade_count, 30) / 30.0) * (1 + max_drawdown) as composite_score
+    {{ composite_score('sharpe', 'trade_count', 'max_drawdown', 'final_equity') }} as composite_score
 from metrics

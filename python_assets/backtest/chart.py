@@ -1,0 +1,101 @@
+"""A backtest run as one self-contained interactive HTML page (Bokeh, JS and CSS inlined: nothing is
+fetched when it is opened), like backtesting.py's `bt.plot()`: per symbol, the close with the spec's
+moving averages and entry/exit markers, equity against buy-and-hold, and the drawdown, on one
+zoomable time axis."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from bokeh.embed import file_html
+from bokeh.layouts import column
+from bokeh.models import ColumnDataSource, Div, HoverTool
+from bokeh.plotting import figure
+from bokeh.resources import INLINE
+
+from python_assets.backtest.artifacts import RunData
+from python_assets.backtest.report import pct, when
+
+TOOLS = "xpan,xwheel_zoom,box_zoom,reset,save"
+LINE_COLOURS = ("#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2")
+
+
+def _time(ms) -> pd.Series:
+    return pd.to_datetime(pd.Series(ms, dtype="int64"), unit="ms")
+
+
+def _price_figure(eq: pd.DataFrame, trades: pd.DataFrame, smas: list[int], title: str):
+    """Close, SMAs of close, and one marker per entry and exit (long up, short down; exits by outcome)."""
+    p = figure(title=title, x_axis_type="datetime", height=320, sizing_mode="stretch_width", tools=TOOLS,
+               active_scroll="xwheel_zoom", y_axis_label="price")
+    t = _time(eq["bar_at_ms"])
+    p.line(t, eq["close"], color="#444444", legend_label="close", name="close")
+    for k, w in enumerate(smas):
+        p.line(t, eq["close"].rolling(w).mean(), color=LINE_COLOURS[k % len(LINE_COLOURS)], legend_label=f"sma(close, {w})",
+               name=f"sma_{w}")
+    if len(trades):
+        src = ColumnDataSource({
+            "entry_at": _time(trades["entry_at_ms"]), "exit_at": _time(trades["exit_at_ms"]),
+            "entry_price": trades["entry_price"], "exit_price": trades["exit_price"],
+            "marker": np.where(trades["side"] == "long", "triangle", "inverted_triangle"),
+            "side": trades["side"], "reason": trades["exit_reason"], "no": trades["trade_no"],
+            "ret": [pct(v) for v in trades["return_pct"]],
+            "entry_txt": [when(v) for v in trades["entry_at_ms"]], "exit_txt": [when(v) for v in trades["exit_at_ms"]],
+            "colour": np.where(trades["pnl"] > 0, "#2ca02c", "#d62728"),
+        })
+        p.segment("entry_at", "entry_price", "exit_at", "exit_price", source=src, color="colour", line_dash="dashed")
+        entries = p.scatter("entry_at", "entry_price", source=src, marker="marker", size=11, color="#17becf",
+                            line_color="black", legend_label="entry", name="entries")
+        exits = p.scatter("exit_at", "exit_price", source=src, marker="circle", size=8, color="colour",
+                          line_color="black", legend_label="exit", name="exits")
+        p.add_tools(HoverTool(renderers=[entries, exits], tooltips=[
+            ("trade", "#@no @side"), ("entry", "@entry_txt @entry_price{0.[000000]}"),
+            ("exit", "@exit_txt @exit_price{0.[000000]}"), ("return", "@ret %"), ("exit reason", "@reason")]))
+    p.legend.location = "top_left"
+    p.legend.click_policy = "hide"
+    return p
+
+
+def _equity_figures(eq: pd.DataFrame, initial: float, x_range):
+    """Equity against buy-and-hold (same initial equity, bought at the first open), and the drawdown in %."""
+    t = _time(eq["bar_at_ms"])
+    e = eq["equity"].to_numpy(float)
+    hold = initial * eq["close"].to_numpy(float) / float(eq["open"].iloc[0])
+    p = figure(x_axis_type="datetime", x_range=x_range, height=220, sizing_mode="stretch_width", tools=TOOLS,
+               active_scroll="xwheel_zoom", y_axis_label="equity")
+    p.line(t, e, color="#1f77b4", line_width=2, legend_label="strategy", name="equity")
+    p.line(t, hold, color="#7f7f7f", legend_label="buy & hold", name="buy_and_hold")
+    p.legend.location = "top_left"
+    peak = np.maximum.accumulate(np.r_[initial, e])[1:]
+    dd = (e / peak - 1) * 100
+    q = figure(x_axis_type="datetime", x_range=x_range, height=150, sizing_mode="stretch_width", tools=TOOLS,
+               active_scroll="xwheel_zoom", y_axis_label="drawdown %")
+    q.varea(t, dd, np.zeros(len(dd)), color="#d62728", alpha=0.4, name="drawdown")
+    return p, q
+
+
+def chart_html(run: RunData, smas: list[int]) -> str:
+    """The page: per full-window backtest, price + trades, equity vs buy-and-hold, drawdown."""
+    full = [r for r in run.results if r["window_kind"] == "full"] or run.results
+    parts = [Div(text=f"<h2>Backtest {run.run_id}: {full[0]['strategy_id']}</h2>", sizing_mode="stretch_width")]
+    for r in full:
+        bid = r["backtest_id"]
+        eq = run.equity[run.equity["backtest_id"] == bid].sort_values("bar_at_ms")
+        tr = run.trades[run.trades["backtest_id"] == bid]
+        title = (f"{r['symbol']} {r['timeframe']}  return {pct(r['total_return'])} %  buy & hold "
+                 f"{pct(r['buy_and_hold_return'])} %  max drawdown {pct(r['max_drawdown'])} %  trades {r['trade_count']}")
+        price_fig = _price_figure(eq, tr, smas, title)
+        parts += [price_fig, *_equity_figures(eq, float(r["initial_equity"]), price_fig.x_range)]
+    for fig in parts[1:]:
+        fig.toolbar.logo = None  # the logo links to bokeh.org; the page links nowhere
+    return file_html(column(*parts, sizing_mode="stretch_width"), resources=INLINE,
+                     title=f"backtest {run.run_id} {full[0]['strategy_id']}")
+
+
+def write_chart(run: RunData, smas: list[int], path: Path) -> Path:
+    """Write the page (its parent folder is created)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(chart_html(run, smas), encoding="utf-8")
+    return path

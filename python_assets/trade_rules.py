@@ -1,0 +1,67 @@
+"""What every trade in the lake satisfies, whoever writes it (ingest, importers, the recorder, synthetic).
+
+The bars cast each trade's size and notional (price * size) to DECIMAL(38, 12) and sum them per minute,
+then per 5m .. 1d bar (`exact_sum` in dbt_project/macros/aggregates.sql, bars_1m.sql, rollup_bars.sql):
+a value or a day's sum of 1e26 or more fails the cast or the sum (DuckDB adds them as HUGEINT, 1.7e38
+scaled by 1e12) and with it the day's run. The bounds below make that impossible for accepted rows:
+- per row: price <= 1e12 and size <= 1e15 (beyond any listed asset's price or any trade's quantity,
+  memecoins included) and notional <= 1e15 quote units, so each cast value is < 1e26 by a factor 1e11;
+- per (symbol, day): the stored sizes and notionals must each sum to <= 1e25 (checked on every write of
+  a day file, `check_day_totals`): a tenth of the cast's range, so neither the DECIMAL rounding (0.5e-12
+  a row) nor the float sum used for the check can carry a day over 1e26. With rows at <= 1e15 this
+  takes 1e10 trades in one day, so no real day ever hits it; it is the guarantee, not a filter.
+Coarser sums than a day (features, marts) are DOUBLE and cannot overflow.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+MIN_TS_MS = 1_230_768_000_000  # 2009-01-01: anything earlier is a unit mix-up, not a crypto trade
+MAX_PRICE = 1e12
+MAX_SIZE = 1e15
+MAX_NOTIONAL = 1e15
+MAX_DAY_TOTAL = 1e25
+SIDES = ("buy", "sell")
+
+
+class TradeRangeError(ValueError):
+    """Trades a writer offered break the lake's rules (a bug in that writer, or a day past its totals)."""
+
+
+def value_faults(ts: pd.Series, price: pd.Series, size: pd.Series, side: pd.Series | None = None) -> pd.Series:
+    """First broken rule per row (None where the row is fine): time, then price, size, notional, side."""
+    price = pd.to_numeric(price, errors="coerce").astype("float64")
+    size = pd.to_numeric(size, errors="coerce").astype("float64")
+    ts = pd.to_numeric(ts, errors="coerce")
+    rules = [("time_before_2009", ts.isna() | (ts.fillna(MIN_TS_MS) < MIN_TS_MS))]
+    for name, values, top in (("price", price, MAX_PRICE), ("size", size, MAX_SIZE)):
+        rules += [(f"non_finite_{name}", ~np.isfinite(values)), (f"non_positive_{name}", values <= 0),
+                  (f"{name}_out_of_range", values > top)]
+    rules.append(("notional_out_of_range", price * size > MAX_NOTIONAL))
+    if side is not None:
+        rules.append(("invalid_side", side.notna() & ~side.isin(SIDES)))
+    reason = pd.Series([None] * len(ts), index=ts.index, dtype=object)
+    for why, mask in rules:
+        reason[mask.to_numpy(dtype=bool, na_value=True) & reason.isna().to_numpy()] = why
+    return reason
+
+
+def check_trades(trades: pd.DataFrame) -> None:
+    """Raise TradeRangeError when any row breaks value_faults (writers validate or quarantine first)."""
+    faults = value_faults(trades["ts"], trades["price"], trades["size"], trades.get("side"))
+    bad = faults.notna()
+    if bad.any():
+        first = trades.loc[bad].iloc[0].to_dict()
+        raise TradeRangeError(f"{int(bad.sum())} trade(s) break the lake's rules ({faults[bad].iloc[0]}: {first}); "
+                              "validate them first (python_assets/trade_rules.py)")
+
+
+def check_day_totals(where: str, columns: dict[str, pd.Series]) -> None:
+    """Raise TradeRangeError when a day's sum of any column would pass MAX_DAY_TOTAL (see the module doc)."""
+    for name, values in columns.items():
+        total = float(np.abs(values.to_numpy(dtype="float64", na_value=0.0)).sum())
+        if total > MAX_DAY_TOTAL:
+            raise TradeRangeError(f"{where} would hold a total {name} of {total:.3g}, over the {MAX_DAY_TOTAL:.0e} "
+                                  "the bars' DECIMAL(38,12) sums allow; nothing was written for that day")

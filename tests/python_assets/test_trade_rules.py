@@ -1,0 +1,66 @@
+"""The lake's value bounds (python_assets/trade_rules.py): rows past them are quarantined at ingestion or
+refused by every writer, and what they let in cannot overflow the bars' DECIMAL(38,12) casts and sums."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from python_assets import trade_rules
+from python_assets.lake import trades_partition, write_candles, write_trades
+from python_assets.trade_rules import MAX_DAY_TOTAL, MAX_NOTIONAL, MAX_PRICE, MAX_SIZE, TradeRangeError, value_faults
+
+T0 = 1_741_564_800_000  # 2025-03-10T00:00:00Z
+# The bars' arithmetic (dbt_project/macros/aggregates.sql: exact_sum), run by DuckDB itself.
+EXACT_SUM = "select sum(cast(v as decimal(38, 12))) from (select unnest(?::double[]) as v)"
+
+
+def trades(price: list[float], size: list[float], side: str | None = "buy") -> pd.DataFrame:
+    n = len(price)
+    return pd.DataFrame({"trade_id": [f"r{i}" for i in range(n)], "ts": [T0 + i for i in range(n)], "price": price,
+                         "size": size, "side": [side] * n})
+
+
+def test_the_bounds_fit_the_bars_decimal_casts_and_a_full_days_sum():
+    for value in (MAX_PRICE, MAX_SIZE, MAX_NOTIONAL):
+        assert float(duckdb.execute(EXACT_SUM, [[value]]).fetchall()[0][0]) == value
+    # a day at its total limit, in rows at the per-row limit's order of magnitude, sums without overflow ...
+    day = [MAX_DAY_TOTAL / 10] * 10
+    assert float(duckdb.execute(EXACT_SUM, [day]).fetchall()[0][0]) == pytest.approx(MAX_DAY_TOTAL)
+    # ... while 20 times that overflows: the limit has room, and the check could fail
+    with pytest.raises(duckdb.Error, match="Overflow|out of range|Could not cast"):
+        duckdb.execute(EXACT_SUM, [[MAX_DAY_TOTAL] * 20]).fetchall()
+    with pytest.raises(duckdb.Error):
+        duckdb.execute(EXACT_SUM, [[1e20 * 1e10]]).fetchall()  # issue 18's tick: its notional cannot be cast
+
+
+def test_value_faults_names_the_first_broken_rule_per_row():
+    got = value_faults(pd.Series([T0, T0, T0, T0, 5, T0, T0]), pd.Series([1e20, 1.0, 1e9, 1.0, 1.0, -1.0, 1e12]),
+                       pd.Series([1e10, 1e16, 1e7, 1.0, 1.0, 1.0, 1e3]),
+                       pd.Series(["buy", "buy", "sell", "hold", None, "buy", None]))
+    assert got.tolist() == ["price_out_of_range", "size_out_of_range", "notional_out_of_range", "invalid_side",
+                            "time_before_2009", "non_positive_price", None]
+
+
+def test_every_writer_of_lake_trades_refuses_rows_out_of_bounds(data_dir):
+    with pytest.raises(TradeRangeError, match="price_out_of_range"):
+        write_trades(data_dir, "BTC-USDT", trades([1.0, 1e20], [1.0, 1e10]))
+    with pytest.raises(TradeRangeError, match="non_finite_size"):
+        write_trades(data_dir, "BTC-USDT", trades([1.0], [np.nan]))
+    assert not data_dir.trades.exists()
+
+
+def test_a_day_past_its_totals_is_refused_whole_and_other_days_are_kept(data_dir, monkeypatch):
+    monkeypatch.setattr(trade_rules, "MAX_DAY_TOTAL", 10.0)
+    ok = trades([1.0, 2.0], [1.0, 1.0])
+    assert write_trades(data_dir, "BTC-USDT", ok).added == 2
+    more = trades([1.0] * 3, [4.0] * 3).assign(trade_id=["x0", "x1", "x2"])  # day size 2 + 12 > 10
+    with pytest.raises(TradeRangeError, match="total size of 14"):
+        write_trades(data_dir, "BTC-USDT", more)
+    assert pd.read_parquet(trades_partition(data_dir, "BTC-USDT", pd.Timestamp(T0, unit="ms").date()))["trade_id"].tolist() == ["r0", "r1"]
+    bars = pd.DataFrame({"bar_at_ms": [T0], "open": [1.0], "high": [1.0], "low": [1.0], "close": [1.0], "volume": [11.0],
+                         "source": ["import:x"]})
+    with pytest.raises(TradeRangeError, match="candles on 2025-03-10 would hold a total volume"):
+        write_candles(data_dir, "BTC-USDT", "1m", bars)
