@@ -143,7 +143,7 @@ def test_synthetic_lake_step_killed_at_any_write_then_rerun_equals_an_uninterrup
     seed = Paths(tmp_path / "seed")
     write_trades(seed, SYMBOL, ingested_trades())
     writes, clean = check_every_kill_point(seed, run_synthetic, tmp_path, monkeypatch)
-    assert writes == 4  # trades and funding of the two generated days
+    assert writes == 2 * 3  # per generated day: its trade-id index range, its trades, its funding
     for day in SYNTHETIC_DAYS:
         assert trades_partition(clean, SYMBOL, day).exists()
         assert funding_partition(clean, SYMBOL, day).exists() is (day != INGESTED_DAY)
@@ -191,7 +191,8 @@ def test_blofin_lake_step_killed_at_any_write_then_rerun_equals_an_uninterrupted
         for k, hour in enumerate(HOURS):
             recorded_hour(seed, k, hour)
         writes, clean = check_every_kill_point(seed, run_blofin, tmp_path, monkeypatch)
-    assert writes == 2 + 2 + 2 * len(HOURS)  # candles and funding per day, each hour into trades and merged/
+    # candles and funding per day; per recorder hour its trade-id index range, the trades day file, merged/HH
+    assert writes == 2 + 2 + 3 * len(HOURS)
     candles = duckdb.sql(f"select date, count(*) from read_parquet('{clean.candles}/*/*/*/candles.parquet', "
                          "hive_partitioning = true) group by 1 order by 1").fetchall()
     assert candles == [(d, 1440) for d in [*BLOFIN_DAYS, STORED_DAY]]  # whole days, no hole below the stored one
