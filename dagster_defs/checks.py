@@ -16,7 +16,7 @@ FRESHNESS_ENV = "BLOFIN_FRESHNESS_MINUTES"
 def bars_freshness(warehouse: str | Path, max_gap_minutes: int, day: date | None = None) -> tuple[bool, dict]:
     """Per symbol: minutes between its last 1m bar of `day` and that day's end. `day` is the run's
     partition (a backfilled day is checked, not the newest day stored); without one, the newest day."""
-    with connect_warehouse(warehouse, read_only=True) as con:
+    with connect_warehouse(Path(warehouse), read_only=True) as con:
         rows = con.execute(
             """
             with latest as (select coalesce(cast(? as date), max(bar_date)) as day from bars_1m)

@@ -74,6 +74,11 @@ class Paths:
         """Per-day ML working files: the exported training set and each model's chosen version."""
         return self.data_dir / "ml"
 
+    def stored(self, path: Path) -> str:
+        """A path under the data dir as pointers and table rows store it: relative to the data dir, so a
+        data dir copied or moved elsewhere still finds it."""
+        return Path(path).relative_to(self.data_dir).as_posix()
+
 
 def paths() -> Paths:
     """Resolve the data directory from the environment now (tests move it with BLOFIN_DATA_DIR)."""

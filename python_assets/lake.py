@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -82,14 +82,22 @@ class LakeWriteError(OSError):
     """A file could not be written (disk full, read-only or unwritable place); the old file is intact."""
 
 
+def new_temp_file(directory: Path) -> str:
+    """Create an empty `.tmp-*.inprogress` file in directory with mode 0666 less the umask, as open() does
+    (mkstemp's 0600 would leave the renamed file unreadable to the data dir's other readers)."""
+    path = directory / f".tmp-{secrets.token_hex(8)}.inprogress"
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    return str(path)
+
+
 def replace_atomic(target: Path, write: Callable[[str], None]) -> None:
     """Have `write` fill a temp file beside target, fsync it, then rename it over target; an OS error
-    (disk full, permissions) becomes one LakeWriteError naming the file, with the old file untouched."""
+    (disk full, permissions) becomes one LakeWriteError naming the file, with the old file untouched.
+    The file gets the umask's mode (0644 under umask 022), like any file the process creates."""
     tmp = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".inprogress", dir=target.parent)
-        os.close(fd)
+        tmp = new_temp_file(target.parent)
         write(tmp)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())

@@ -6,7 +6,8 @@ from collections.abc import Iterable
 from datetime import date
 
 from python_assets.config import Paths
-from python_assets.lake import WriteStats, stored_symbols, trades_partition, write_funding, write_trades
+from python_assets.lake import (TRADE_SCHEMA, WriteStats, funding_partition, read_partition, stored_symbols, trades_partition,
+                                write_funding, write_trades)
 from python_assets.progress import track
 from python_assets.synthetic import DEFAULT_SEED, generate_funding, generate_ticks
 
@@ -26,16 +27,27 @@ class LakeDataMissing(RuntimeError):
 
 
 def generate_market_day(paths: Paths, symbol: str, day: date, seed: int = DEFAULT_SEED) -> tuple[WriteStats, WriteStats]:
-    """Write one synthetic day of ticks and funding; does nothing when the day already has trades.
+    """Write the synthetic ticks and funding of a day, each dataset only when its own file is absent.
 
-    Skipping is safe for generated days (generation is deterministic) and essential for ingested
-    ones: synthetic ticks must never be merged into a partition that holds real trades.
+    Each file is written whole and atomically, so a run killed between the two leaves one dataset
+    complete and the other absent, and the rerun writes the missing one. Synthetic data never joins
+    real data: a day whose trades were ingested gets no ticks, and no funding either unless its
+    stored trades are exactly the ones generated here (a killed generation, not an ingested day).
     """
-    if trades_partition(paths, symbol, day).exists():
-        return WriteStats(0, 0, 0, ()), WriteStats(0, 0, 0, ())
-    trades = write_trades(paths, symbol, generate_ticks(symbol, day, seed))
-    funding = write_funding(paths, symbol, generate_funding(symbol, day, seed))
-    return trades, funding
+    none = WriteStats(0, 0, 0, ())
+    had_trades = trades_partition(paths, symbol, day).exists()
+    trades = none if had_trades else write_trades(paths, symbol, generate_ticks(symbol, day, seed))
+    if funding_partition(paths, symbol, day).exists() or (had_trades and not holds_synthetic_trades(paths, symbol, day, seed)):
+        return trades, none
+    return trades, write_funding(paths, symbol, generate_funding(symbol, day, seed))
+
+
+def holds_synthetic_trades(paths: Paths, symbol: str, day: date, seed: int = DEFAULT_SEED) -> bool:
+    """True when the day's trades file holds exactly the generator's ticks (ids and times) for this seed."""
+    stored = read_partition(trades_partition(paths, symbol, day), TRADE_SCHEMA)
+    ticks = generate_ticks(symbol, day, seed)
+    pairs = lambda f: set(zip(f["trade_id"].tolist(), f["ts"].tolist()))  # noqa: E731
+    return len(stored) == len(ticks) and pairs(stored) == pairs(ticks)
 
 
 def generate_market(paths: Paths, symbols: Iterable[str], days: Iterable[date], seed: int = DEFAULT_SEED) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -37,13 +38,20 @@ def require_warehouse(path: Path) -> None:
                                "`blofin-stack materialize --date YYYY-MM-DD` first")
 
 
-def connect_warehouse(path: Path, read_only: bool = False, must_exist: bool = False) -> duckdb.DuckDBPyConnection:
-    """duckdb.connect(path), raising WarehouseBusy when another process holds the file and, with
-    must_exist, WarehouseMissing instead of creating an empty warehouse."""
+def lake_search_path(database: Path) -> dict[str, str]:
+    """DuckDB settings under which the views' relative lake paths (`lake/trades/...`) resolve beside
+    `database`: a data dir can be copied or moved; dbt does the same (dbt_project/profiles.yml)."""
+    return {"file_search_path": str(Path(database).resolve().parent)}
+
+
+def connect_warehouse(path: Path, read_only: bool = False, must_exist: bool = False,
+                      config: dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
+    """duckdb.connect(path) with the lake resolved beside it, raising WarehouseBusy when another
+    process holds the file and, with must_exist, WarehouseMissing instead of creating an empty warehouse."""
     if must_exist or read_only:
         require_warehouse(path)
     try:
-        return duckdb.connect(str(path), read_only=read_only)
+        return duckdb.connect(str(path), read_only=read_only, config={**lake_search_path(path), **(config or {})})
     except duckdb.IOException as exc:
         if "could not set lock on file" in str(exc).lower():
             raise WarehouseBusy(busy_message(path, exc)) from None

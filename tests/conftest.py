@@ -90,8 +90,9 @@ def external_requests(netlog: Path) -> list[str]:
                    and str(e["params"].get("url", "")).startswith(("http:", "https:"))})
 
 
-# Columns that record when or where something ran, not what it computed: left out of digests.
-VOLATILE_COLUMNS = {"created_at", "published_at", "generated_at", "seconds", "report_path", "report_json", "model_dir"}
+# Columns that record when something ran, not what it computed: left out of digests (stored paths are
+# relative to the data dir, so report_path and model_dir are the same in any data dir and stay in).
+VOLATILE_COLUMNS = {"created_at", "published_at", "generated_at", "seconds", "report_json"}
 
 
 def warehouse_digest(paths: Paths) -> dict[str, tuple[int, str]]:

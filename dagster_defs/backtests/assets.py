@@ -18,6 +18,7 @@ from python_assets.backtest.runner import BacktestJob, WalkForward, run_job
 from python_assets.backtest.spec import resolve_params
 from python_assets.config import paths
 from python_assets.logs import log_event
+from python_assets.warehouse import connect_warehouse
 
 
 class BacktestConfig(dg.Config):

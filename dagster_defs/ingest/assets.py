@@ -1,11 +1,13 @@
 """Raw data assets: a day's ticks and funding rates in the Parquet lake (generated or already ingested)."""
 
+import logging
+from datetime import date
 
 import dagster as dg
 
 from dagster_defs.partitions import daily_partitions, day_start_ms, window_days
 from dagster_defs.resources import MarketSource
-from python_assets.config import paths
+from python_assets.config import Paths, paths
 from python_assets.logs import log_event
 from python_assets.lake import LakeWriteError
 from python_assets.lake_health import (DataDirError, LakeCorrupted, ensure_writable, remove_stale_temp_files,
@@ -44,8 +46,10 @@ def lake_market_data(context: dg.AssetExecutionContext, market_source: MarketSou
     """Synthetic source: generate each day of the window (idempotent). Lake source: require the files.
     BloFin source: fetch the window's 1m candles and funding through ccxt (resumable) and merge the
     trade recorder's finished hours; then require the files like the lake source."""
+    days = window_days(*context.partition_time_window)
+    day_names = [d.isoformat() for d in days]
     try:
-        meta, day_names = _fill_lake(context, market_source)
+        meta = fill_lake(paths(), days, market_source, context.log)
     except (DataDirError, LakeCorrupted, LakeDataMissing, LakeWriteError) as exc:
         # nothing a retry can fix: one clear message, the run fails, earlier data stays as it was
         raise dg.Failure(description=str(exc), allow_retries=False) from exc
@@ -54,14 +58,14 @@ def lake_market_data(context: dg.AssetExecutionContext, market_source: MarketSou
     yield dg.MaterializeResult(asset_key=LAKE_CANDLES, metadata={"source": market_source.kind, "days": day_names})
 
 
-def _fill_lake(context: dg.AssetExecutionContext, market_source: MarketSource) -> tuple[dict, list[str]]:
-    """Make the window's days present in the lake; returns (materialization metadata, day names)."""
-    p = paths()
+def fill_lake(p: Paths, days: list[date], market_source: MarketSource, log: logging.Logger | dg.DagsterLogManager) -> dict:
+    """Make the days present in the lake (what the asset does, callable without Dagster); returns the
+    materialization metadata. Every dataset of a day is written whole or not at all, so a rerun after
+    a kill at any write completes what is missing and changes nothing else."""
     ensure_writable(p)
     stale = remove_stale_temp_files(p)
     if stale:
-        context.log.info(f"removed {stale} temp file(s) left by killed writers")
-    days = window_days(*context.partition_time_window)
+        log.info(f"removed {stale} temp file(s) left by killed writers")
     day_names = [d.isoformat() for d in days]
     if market_source.kind == "synthetic":
         added = {s: 0 for s in market_source.symbol_list()}
@@ -77,17 +81,17 @@ def _fill_lake(context: dg.AssetExecutionContext, market_source: MarketSource) -
 
             fetched = fetch_window(p, market_source.symbol_list(), day_start_ms(days[0]),
                                    day_start_ms(days[-1]) + 86_400_000, ExchangeConfig.from_env())
-            context.log.info(f"fetched from the exchange: {fetched}")
+            log.info(f"fetched from the exchange: {fetched}")
             log_event("lake_fetched", days=day_names, fetched=fetched)
         lacking = require_lake_days(p, days)
         if lacking:
-            context.log.warning(f"symbols without trades on some days: {lacking}")
+            log.warning(f"symbols without trades on some days: {lacking}")
         log_event("lake_checked", days=day_names, lacking=lacking)
         meta = {"source": market_source.kind, "days": day_names, "symbols_lacking_days": str(lacking)}
     else:
         raise ValueError(f"unknown BLOFIN_SOURCE {market_source.kind!r}: use 'synthetic', 'lake' or 'blofin'")
     require_healthy_lake(p)
-    return meta, day_names
+    return meta
 
 
 defs = dg.Definitions(assets=[lake_market_data])

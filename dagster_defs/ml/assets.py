@@ -26,6 +26,7 @@ from python_assets.ml.store import write_results
 from python_assets.ml.learners import load_learner
 from python_assets.ml.train import TrainConfig, latest_predictions, reusable_version, train_model
 from python_assets.ml.validation import leakage_report
+from python_assets.warehouse import connect_warehouse
 
 MIN_ROWS = 500
 
@@ -102,6 +103,13 @@ def _recent_pointer(name: str, day: str, max_age_days: int) -> dict | None:
     return None
 
 
+def model_dir(name: str, ref: dict) -> Path:
+    """The saved version a pointer names: models/<name>/<version> of this data dir. Its "directory" is
+    stored relative to the data dir; older pointers hold an absolute one, maybe of a data dir since
+    moved, so the version is looked up here by name rather than at that path."""
+    return paths().models / name / ref["version"]
+
+
 def _model_asset(name: str):
     spec = MODELS[name]
 
@@ -120,15 +128,15 @@ def _model_asset(name: str):
             return dg.MaterializeResult(metadata={"skipped": f"{labelled} labelled rows < {MIN_ROWS}"})
         train_config = TrainConfig(n_folds=config.n_folds, seed=config.seed, threads=config.threads, fast=config.fast)
         prior = _recent_pointer(name, day, config.retrain_every_days)
-        if prior and reusable_version(spec, data, Path(prior["directory"]), train_config):
-            latest = latest_predictions(spec, load_learner(Path(prior["directory"])), data)
+        if prior and reusable_version(spec, data, model_dir(name, prior), train_config):
+            latest = latest_predictions(spec, load_learner(model_dir(name, prior)), data)
             write_bytes_atomic(latest.to_parquet(), pointer.with_suffix(".latest.parquet"))
             write_bytes_atomic(json.dumps({**prior, "reused": True}).encode(), pointer)
             log_event("ml_model_reused", model=name, day=day, version=prior["version"], trained_on=prior["trained_on"])
             return dg.MaterializeResult(metadata={"version": prior["version"], "reused_from": prior["trained_on"]})
         result = train_model(spec, data, paths().models, train_config)
         pointer.with_suffix(".latest.parquet").unlink(missing_ok=True)
-        write_bytes_atomic(json.dumps({"version": result.version, "directory": str(result.directory),
+        write_bytes_atomic(json.dumps({"version": result.version, "directory": paths().stored(result.directory),
                                        "timeframe": meta["timeframe"], "trained_on": day}).encode(), pointer)
         overall = {s["scorer"]: s for s in result.scores if s["fold"] == "overall"}
         log_event("ml_model_trained", model=name, day=day, version=result.version)
@@ -154,11 +162,11 @@ def ml_results(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Ma
         if not pointer.exists():
             continue
         ref = json.loads(pointer.read_text())
-        directory = paths().models / name / ref["version"]
+        directory = model_dir(name, ref)
         meta = json.loads((directory / "metadata.json").read_text())
         for s in meta["scores"]:
             scores.append({**s, "model": name, "version": ref["version"], "task": spec.task, "label": spec.label,
-                           "timeframe": ref["timeframe"], "model_dir": str(directory)})
+                           "timeframe": ref["timeframe"], "model_dir": paths().stored(directory)})
         oos[name] = pd.read_parquet(directory / "oos.parquet")
         fresh = pointer.with_suffix(".latest.parquet")  # today's call of a reused version
         lat = pd.read_parquet(fresh if fresh.exists() else directory / "latest.parquet")

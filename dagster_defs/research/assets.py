@@ -14,6 +14,7 @@ from python_assets.logs import log_event
 from python_assets.research.daily import (ResearchConfig, design_day, market_from_warehouse, rank_day, tune_day,
                                          warehouse_columns)
 from python_assets.research.ranker import RankConfig
+from python_assets.warehouse import connect_warehouse
 
 
 class ResearchRunConfig(dg.Config):

@@ -19,7 +19,8 @@
   {{ return(run_query(query).columns[0].values()[0] > 0) }}
 {%- endmacro %}
 
-{#- Root of the Parquet lake; the Python side pins BLOFIN_DATA_DIR to an absolute path. -#}
+{#- Root of the Parquet lake at run time (the Python side pins BLOFIN_DATA_DIR to an absolute path), for
+    checks made while dbt runs; what views store names `lake/...` relative to the data dir instead. -#}
 {% macro lake_dir() -%}
   {{ env_var('BLOFIN_DATA_DIR', '../data') }}/lake
 {%- endmacro %}

@@ -1,6 +1,7 @@
 """Candle and funding-rate history from the exchange into the lake: paginated, rate-limited, retried and
-resumable. Pages are written to the lake as they arrive (atomic, deduplicating), so a killed fetch
-loses at most one page and the next run continues from the last stored bar."""
+resumable. Each UTC day is written to the lake in one atomic write once all its pages arrived, so a
+day's file is whole or absent: a killed fetch loses at most a day of pages, and the next run continues
+from the stored edge (a backfill below stored data walks newest first, so that edge leaves no hole)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from python_assets.lake import now_ms, stored_range_ms, write_candles, write_fun
 
 PAGE_LIMIT = 100  # BloFin serves at most 100 candles / funding rates a call
 FUNDING_INTERVAL_MS = 8 * 3_600_000
+DAY_MS = 86_400_000
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,13 @@ def raw_candle_extras(ex: ccxt.Exchange) -> dict[int, tuple[float | None, bool]]
     return out
 
 
+def walk_windows(a: int, b: int, width: int, down: bool) -> list[tuple[int, int]]:
+    """[a, b) cut into windows of `width`, oldest first, or newest first when `down`."""
+    if down:
+        return [(max(hi - width, a), hi) for hi in range(b, a, -width)]
+    return [(lo, min(lo + width, b)) for lo in range(a, b, width)]
+
+
 @dataclass
 class _Walk:
     """One history fetch: what to ask for a page, how to store it, and the counters."""
@@ -85,18 +94,28 @@ class _Walk:
     received: int = 0
     added: int = 0
 
-    def run(self, ranges: list[tuple[int, int]], progress: Callable[[str], None] | None) -> None:
-        """Walk each range window by window, storing every page as it arrives (what makes it resumable)."""
+    def run(self, ranges: list[tuple[int, int]], first_stored: int | None,
+            progress: Callable[[str], None] | None) -> None:
+        """Walk each range window by window and store each UTC day's rows in one write once all of them are
+        in, so a day's file is whole or absent. A range below what is stored is walked newest first, so
+        after a kill the stored span has no hole and the next run's missing_ranges still sees the rest."""
         for a, b in ranges:
-            cursor = a
-            while cursor < b:
-                window_end = min(cursor + self.window_ms, b)
-                for rows in fetch_range(lambda until: self._page(cursor, until), cursor, window_end, PAGE_LIMIT, self.time_of):
+            down = first_stored is not None and b <= first_stored
+            pending: dict[int, list] = {}
+            for lo, hi in walk_windows(a, b, self.window_ms, down):
+                for rows in fetch_range(lambda until: self._page(lo, until), lo, hi, PAGE_LIMIT, self.time_of):
                     self.received += len(rows)
-                    self.added += self.store(rows)
-                if progress:
-                    progress(f"{self.label}: stored up to {pd.Timestamp(window_end, unit='ms', tz='UTC')}")
-                cursor = window_end
+                    for r in rows:
+                        pending.setdefault(self.time_of(r) // DAY_MS, []).append(r)
+                done = [d for d in pending if (d * DAY_MS >= lo if down else (d + 1) * DAY_MS <= hi)]
+                self._store_days(pending, sorted(done, reverse=down), progress)
+            self._store_days(pending, sorted(pending, reverse=down), progress)
+
+    def _store_days(self, pending: dict[int, list], days: list[int], progress: Callable[[str], None] | None) -> None:
+        for d in days:
+            self.added += self.store(pending.pop(d))
+            if progress:
+                progress(f"{self.label}: stored {pd.Timestamp(d * DAY_MS, unit='ms', tz='UTC').date()}")
 
     def _page(self, cursor: int, until: int) -> list:
         self.requests += 1
@@ -134,7 +153,7 @@ def fetch_ohlcv_history(ex: ccxt.Exchange, paths: Paths, symbol: str, timeframe:
         return write_candles(paths, name, timeframe, frame).added
 
     walk = _Walk(f"{name} {timeframe}", PAGE_LIMIT * tf_ms, page, lambda r: r[0], store)
-    walk.run(ranges, progress)
+    walk.run(ranges, first, progress)
     return FetchStats(name, walk.requests, walk.received, walk.added, ranges[0][0] if ranges else None, end)
 
 
@@ -160,7 +179,7 @@ def fetch_funding_history(ex: ccxt.Exchange, paths: Paths, symbol: str, since_ms
         return write_funding(paths, name, frame).added
 
     walk = _Walk(f"{name} funding", PAGE_LIMIT * FUNDING_INTERVAL_MS, page, lambda r: r["timestamp"], store)
-    walk.run(ranges, progress)
+    walk.run(ranges, first, progress)
     return FetchStats(name, walk.requests, walk.received, walk.added, ranges[0][0] if ranges else None, end)
 
 

@@ -110,7 +110,9 @@ def merge_closed_hours(paths: Paths, symbol: str, now: int) -> int:
         reasons = faults.where(faults.notna() | ~rows["trade_id"].isin(stats.conflicts), "conflicting_trade_id")
         _quarantine(paths, symbol, f"recorder:{path.parent.name}/{path.name}", rows, reasons)
         target = merged_file(path)
-        write_table_atomic(pa.Table.from_pandas(_union(_read(target), rows), schema=LIVE_SCHEMA, preserve_index=False), target)
+        done = _read(target)
+        if not rows["trade_id"].isin(done["trade_id"]).all():  # else a merge killed before the unlink wrote it
+            write_table_atomic(pa.Table.from_pandas(_union(done, rows), schema=LIVE_SCHEMA, preserve_index=False), target)
         path.unlink()
         merged += 1
     return merged

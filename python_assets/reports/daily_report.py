@@ -133,8 +133,9 @@ def write_report(paths: Paths, report: dict[str, Any]) -> Path:
     return target
 
 
-def store_report(con: duckdb.DuckDBPyConnection, report: dict[str, Any], path: Path) -> None:
-    """Upsert the day's row in daily_reports (delete + insert in one transaction: reruns are idempotent)."""
+def store_report(con: duckdb.DuckDBPyConnection, report: dict[str, Any], path: str) -> None:
+    """Upsert the day's row in daily_reports (delete + insert in one transaction: reruns are idempotent);
+    path is the report file as stored, relative to the data dir."""
     con.execute(DAILY_REPORTS_DDL)
     con.execute("begin transaction")
     try:
@@ -146,7 +147,7 @@ def store_report(con: duckdb.DuckDBPyConnection, report: dict[str, Any], path: P
                 report["schema_version"],
                 report["generated_at"],
                 report["code_version"],
-                str(path),
+                path,
                 json.dumps(report),
             ],
         )
@@ -171,5 +172,5 @@ def produce_daily_report(paths: Paths, day: date, run: dict[str, Any] | None = N
         validate_report(report)
         path = write_report(paths, report)
         write_html(paths, report, con)
-        store_report(con, report, path)
+        store_report(con, report, paths.stored(path))
     return path

@@ -120,7 +120,8 @@ def test_fetch_ohlcv_resumes_after_a_kill_without_gaps_or_duplicates(data_dir: P
         cmd = [*CLI, "fetch-ohlcv", "--symbol", "BTC/USDT:USDT", "--since", since]
         proc = subprocess.Popen(cmd, env=_cli_env(fake, data_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         deadline = time.time() + 60
-        while fake.counts.get("candles", 0) < 15 and time.time() < deadline and proc.poll() is None:
+        # a UTC day is stored once all its pages are in: after 31 of the 44 pages the first day is stored
+        while fake.counts.get("candles", 0) < 31 and time.time() < deadline and proc.poll() is None:
             time.sleep(0.02)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
