@@ -30,7 +30,7 @@ from python_assets.ml.dataset import LABELS, export_training_set
 from python_assets.ml.models import MODELS
 from python_assets.ml.train import TrainConfig, train_model
 from python_assets.reports.daily_report import write_report
-from python_assets.runlock import run_lock
+from python_assets.runlock import writer_lock
 from python_assets.snapshot import publish_snapshot
 from python_assets.warehouse import connect_warehouse
 
@@ -65,7 +65,7 @@ def modes(root: Path) -> tuple[dict[str, int], dict[str, int]]:
 def test_every_writer_gives_its_files_the_mode_of_the_umask(umask, tmp_path, monkeypatch):
     p = Paths(tmp_path / "data")
     monkeypatch.setenv("BLOFIN_DATA_DIR", str(p.data_dir))
-    with run_lock(p):
+    with writer_lock(p, "test writers"):
         write_trades(p, "BTC-USDT", ticks(DAY))  # every lake writer (ingest, imports, fetchers, recorder) ends here
         write_report(p, {"report_date": DAY.isoformat()})  # reports, HTML pages and ML pointers: write_bytes_atomic
         write_bytes_atomic(b"{}", p.ml_runs / DAY.isoformat() / f"{MODEL}.json")
