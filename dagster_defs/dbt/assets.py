@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import duckdb
 from dagster_dbt import DbtCliResource, dbt_assets
 
 from dagster_defs.dbt.project import dbt_project
@@ -18,6 +17,7 @@ from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
 from python_assets.logs import log_event
 from python_assets.progress import say
 from python_assets.reports.fmt import duration
+from python_assets.warehouse import connect_warehouse
 
 
 def partition_dbt_vars(start: datetime, end: datetime) -> dict[str, str]:
@@ -104,7 +104,7 @@ def table_row_counts(warehouse: Path, names: list[str], min_date: date, max_date
     if not names or not warehouse.exists():
         return {}
     out: dict[str, dict[str, Any]] = {}
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with connect_warehouse(warehouse, read_only=True) as con:
         tables = {r[0] for r in con.execute("select table_name from information_schema.tables where table_type = "
                                             "'BASE TABLE' and table_name in (select unnest(?))", [names]).fetchall()}
         for name in sorted(tables):

@@ -17,7 +17,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import duckdb
 import pytest
 from conftest import CLI, report_digest, warehouse_digest
 
