@@ -251,8 +251,10 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     html = args.html or paths.data_dir / "backtests" / f"{run_id}.html"
     if not args.no_html:
         from python_assets.backtest.chart import write_chart
+        from python_assets.backtest.indicators import chart_indicators
 
-        print(f"chart:  {write_chart(run, rows[0]['sma_windows'], html)}")
+        indicators, overlays = chart_indicators(paths, args.strategy, parse_param_args(args.param), run, args.data, args.symbol)
+        print(f"chart:  {write_chart(run, indicators, tuple(overlays), html)}")
     if args.export:
         for path in export_run(run, args.export_dir or html.parent, args.export):
             print(f"export: {path}")

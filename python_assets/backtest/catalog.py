@@ -36,6 +36,11 @@ def feature_columns() -> frozenset[str]:
     return frozenset(f.name for f in load_registry(DBT_PROJECT_DIR / "target" / "manifest.json"))
 
 
+def price_scale_features() -> frozenset[str]:
+    """Features that are price levels (meta scale: price): the backtest chart draws them over the close."""
+    return frozenset(f.name for f in load_registry(DBT_PROJECT_DIR / "target" / "manifest.json") if f.scale == "price")
+
+
 def active_specs() -> dict[str, StrategySpec]:
     """The shipped specs, validated against the feature registry, active ones only."""
     return {k: s for k, s in load_specs(STRATEGY_DIR, feature_columns()).items() if s.active}

@@ -1,10 +1,11 @@
 """A backtest run as one self-contained interactive HTML page (Bokeh, JS and CSS inlined: nothing is
-fetched when it is opened), like backtesting.py's `bt.plot()`: per symbol, the close with the spec's
-moving averages and entry/exit markers, equity against buy-and-hold, and the drawdown, on one
-zoomable time axis."""
+fetched when it is opened), like backtesting.py's `bt.plot()`: per symbol, the close with the
+indicators the spec reads that live on the price scale and the entry/exit markers, one panel per other
+indicator (RSI, NATR, ...), equity against buy-and-hold, and the drawdown, on one zoomable time axis."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -26,15 +27,20 @@ def _time(ms) -> pd.Series:
     return pd.to_datetime(pd.Series(ms, dtype="int64"), unit="ms")
 
 
-def _price_figure(eq: pd.DataFrame, trades: pd.DataFrame, smas: list[int], title: str):
-    """Close, SMAs of close, and one marker per entry and exit (long up, short down; exits by outcome)."""
+def glyph_name(label: str) -> str:
+    """A renderer name for an indicator label: 'sma(close, 10)' -> 'ind_sma_close_10'."""
+    return "ind_" + re.sub(r"\W+", "_", label).strip("_")
+
+
+def _price_figure(eq: pd.DataFrame, trades: pd.DataFrame, overlays: list[str], title: str):
+    """Close, the price-scale indicators, and one marker per entry and exit (long up, short down; exits by outcome)."""
     p = figure(title=title, x_axis_type="datetime", height=320, sizing_mode="stretch_width", tools=TOOLS,
                active_scroll="xwheel_zoom", y_axis_label="price")
     t = _time(eq["bar_at_ms"])
     p.line(t, eq["close"], color="#444444", legend_label="close", name="close")
-    for k, w in enumerate(smas):
-        p.line(t, eq["close"].rolling(w).mean(), color=LINE_COLOURS[k % len(LINE_COLOURS)], legend_label=f"sma(close, {w})",
-               name=f"sma_{w}")
+    for k, label in enumerate(overlays):
+        p.line(t, eq[label].astype(float), color=LINE_COLOURS[k % len(LINE_COLOURS)], legend_label=label,
+               name=glyph_name(label))
     if len(trades):
         src = ColumnDataSource({
             "entry_at": _time(trades["entry_at_ms"]), "exit_at": _time(trades["exit_at_ms"]),
@@ -76,26 +82,47 @@ def _equity_figures(eq: pd.DataFrame, initial: float, x_range):
     return p, q
 
 
-def chart_html(run: RunData, smas: list[int]) -> str:
-    """The page: per full-window backtest, price + trades, equity vs buy-and-hold, drawdown."""
+def _indicator_figure(eq: pd.DataFrame, label: str, k: int, x_range):
+    """One indicator on its own scale (an RSI beside a price would flatten one of them)."""
+    p = figure(x_axis_type="datetime", x_range=x_range, height=130, sizing_mode="stretch_width", tools=TOOLS,
+               active_scroll="xwheel_zoom", y_axis_label=label)
+    p.line(_time(eq["bar_at_ms"]), eq[label].astype(float), color=LINE_COLOURS[k % len(LINE_COLOURS)],
+           name=glyph_name(label))
+    return p
+
+
+def _with_indicators(eq: pd.DataFrame, indicators: pd.DataFrame | None, symbol: str) -> tuple[pd.DataFrame, list[str]]:
+    """The equity rows with the symbol's indicator values at the same bars, and the indicator labels."""
+    if indicators is None or indicators.empty:
+        return eq, []
+    labels = [c for c in indicators.columns if c not in ("symbol", "bar_at_ms")]
+    own = indicators[indicators["symbol"] == symbol].drop(columns="symbol")
+    return eq.merge(own, on="bar_at_ms", how="left", suffixes=("", " (indicator)")), labels
+
+
+def chart_html(run: RunData, indicators: pd.DataFrame | None = None, overlays: tuple[str, ...] = ()) -> str:
+    """The page: per full-window backtest, price + the `overlays` (price-scale indicators) + trades, a panel
+    per other indicator, equity vs buy-and-hold, drawdown. `indicators`: (symbol, bar_at_ms, a column per label)."""
     full = [r for r in run.results if r["window_kind"] == "full"] or run.results
     parts = [Div(text=f"<h2>Backtest {run.run_id}: {full[0]['strategy_id']}</h2>", sizing_mode="stretch_width")]
     for r in full:
         bid = r["backtest_id"]
-        eq = run.equity[run.equity["backtest_id"] == bid].sort_values("bar_at_ms")
+        eq, labels = _with_indicators(run.equity[run.equity["backtest_id"] == bid].sort_values("bar_at_ms"),
+                                      indicators, r["symbol"])
         tr = run.trades[run.trades["backtest_id"] == bid]
         title = (f"{r['symbol']} {r['timeframe']}  return {pct(r['total_return'])} %  buy & hold "
                  f"{pct(r['buy_and_hold_return'])} %  max drawdown {pct(r['max_drawdown'])} %  trades {r['trade_count']}")
-        price_fig = _price_figure(eq, tr, smas, title)
-        parts += [price_fig, *_equity_figures(eq, float(r["initial_equity"]), price_fig.x_range)]
+        price_fig = _price_figure(eq, tr, [c for c in labels if c in overlays], title)
+        panels = [_indicator_figure(eq, c, k, price_fig.x_range) for k, c in enumerate(c for c in labels if c not in overlays)]
+        parts += [price_fig, *panels, *_equity_figures(eq, float(r["initial_equity"]), price_fig.x_range)]
     for fig in parts[1:]:
         fig.toolbar.logo = None  # the logo links to bokeh.org; the page links nowhere
     return file_html(column(*parts, sizing_mode="stretch_width"), resources=INLINE,
                      title=f"backtest {run.run_id} {full[0]['strategy_id']}")
 
 
-def write_chart(run: RunData, smas: list[int], path: Path) -> Path:
+def write_chart(run: RunData, indicators: pd.DataFrame | None, overlays: tuple[str, ...], path: Path) -> Path:
     """Write the page (its parent folder is created)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(chart_html(run, smas), encoding="utf-8")
+    path.write_text(chart_html(run, indicators, overlays), encoding="utf-8")
     return path

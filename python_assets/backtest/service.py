@@ -16,7 +16,7 @@ from python_assets.backtest.ledger import new_run_id
 from python_assets.backtest.periods import PeriodsPerYear, always_open_periods_per_year, measured_periods_per_year
 from python_assets.backtest.runner import TIMEFRAME_MS, BacktestJob, WalkForward, run_job
 from python_assets.backtest.spec import (STRATEGY_DIR, SpecError, StrategySpec, compile_strategy, load_spec,
-                                         load_specs, resolve_params, sma_windows)
+                                         load_specs, resolve_params)
 from python_assets.config import DBT_PROJECT_DIR, Paths
 from python_assets.warehouse import connect_warehouse
 
@@ -93,7 +93,7 @@ def run_backtest(paths: Paths, strategy: str, params: dict[str, Any], costs: Cos
                  walk_forward: WalkForward | None = None, symbol: str | None = None,
                  periods_per_year: float | None = None) -> tuple[str, list[dict]]:
     """Backtest a strategy on a file or the warehouse; returns (run_id, strategy_backtest_results rows,
-    each with `annualisation`: how its bars_per_year was chosen, and `sma_windows`: the SMAs it uses)."""
+    each with `annualisation`: how its bars_per_year was chosen)."""
     columns = frozenset() if data is not None else feature_columns()
     spec = find_spec(strategy, columns)
     resolved = resolve_params(spec, params)
@@ -135,5 +135,5 @@ def run_backtest(paths: Paths, strategy: str, params: dict[str, Any], costs: Cos
         cur = con.execute(f"select {', '.join(RESULT_COLUMNS)} from strategy_backtest_results where run_id = ? "
                           "order by symbol, window_id, window_kind", [run_id])
         names = [d[0] for d in cur.description]
-        extra = {"annualisation": annual.basis, "sma_windows": sma_windows(spec, resolved)}
+        extra = {"annualisation": annual.basis}
         return run_id, [{**dict(zip(names, row)), **extra} for row in cur.fetchall()]

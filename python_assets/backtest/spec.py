@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -256,19 +255,3 @@ def compile_instances(instances: list[tuple[str, StrategySpec, dict[str, Any]]],
     """Signal events of many spec instances on one timeframe as one SELECT."""
     body, _, selects = signal_query_parts(instances, columns, source, timeframe)
     return f"with {body}\n" + "\nunion all\n".join(selects)
-
-
-SMA_OF_CLOSE = re.compile(r"\bsma\(\s*close\s*,\s*([A-Za-z_]\w*|\d+)\s*\)")
-SMA_FEATURE = re.compile(r"\bsma_(\d+)\b")
-
-
-def sma_windows(spec: StrategySpec, params: dict[str, Any]) -> list[int]:
-    """Windows of the simple moving averages of close a spec's conditions use (sma(close, fast), sma_50): the chart draws them."""
-    found: set[int] = set()
-    for text in filter(None, spec.conditions.values()):
-        for arg in SMA_OF_CLOSE.findall(text):
-            value = params.get(arg, arg)
-            if str(value).isdigit():
-                found.add(int(value))
-        found.update(int(w) for w in SMA_FEATURE.findall(text))
-    return sorted(w for w in found if w > 1)

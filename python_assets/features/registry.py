@@ -1,4 +1,4 @@
-"""The feature registry: every feature column's group, warm-up and TA-Lib reference, read from dbt's manifest."""
+"""The feature registry: every feature column's group, warm-up, TA-Lib reference and scale, read from dbt's manifest."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ class Feature:
     talib: str | None
     description: str
     higher_timeframe: str | None = None
+    scale: str | None = None  # "price": a level in the instrument's price units (a moving average, a band)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -34,6 +35,7 @@ def load_registry(manifest_path: Path) -> list[Feature]:
             meta = col.get("meta") or col.get("config", {}).get("meta") or {}
             if meta.get("feature"):
                 out.append(Feature(col["name"], node["name"], meta["group"], int(meta["warmup_bars"]),
-                                   meta.get("talib"), col.get("description", ""), meta.get("higher_timeframe")))
+                                   meta.get("talib"), col.get("description", ""), meta.get("higher_timeframe"),
+                                   meta.get("scale")))
     order = {m: i for i, m in enumerate(["feat_price", "feat_volume", "feat_volatility", "feat_technical", "feat_recursive", "feat_regime", "feat_htf_context"])}
     return sorted(out, key=lambda f: order.get(f.model, 99))

@@ -130,7 +130,7 @@ def test_html_chart_renders_markers_equity_and_drawdown_offline(cli_run, chromiu
     assert not re.search(r"""<(script|link|img)[^>]*(src|href)=["']?https?:""", text)
     doc = json.loads(re.findall(r'<script type="application/json" id="[^"]+">\s*(.*?)\s*</script>', text, re.S)[0])
     names = re.findall(r'"type":"object","name":"GlyphRenderer","id":"[^"]+","attributes":\{"name":"(\w+)"', json.dumps(doc, separators=(",", ":")))
-    assert {"close", "sma_10", "sma_30", "entries", "exits", "equity", "buy_and_hold", "drawdown"} <= set(names)
+    assert {"close", "ind_sma_close_10", "ind_sma_close_30", "entries", "exits", "equity", "buy_and_hold", "drawdown"} <= set(names)
     # a copy with a probe that counts the canvases BokehJS drew (they live in shadow roots, which --dump-dom skips)
     probe = tmp_path / "probe.html"
     head, tail = text.rsplit("</body>", 1)
