@@ -54,7 +54,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     paths = writable_data_dir()
     try:
-        r = ingest_file(paths, args.file, args.symbol)
+        r = ingest_file(paths, args.file, args.symbol, progress=True)
     except (IngestError, ValueError, LakeWriteError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -49,9 +49,10 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         cfg, ex = _exchange(args)
         for symbol in args.symbol:
             if candles:
-                st = fetch_ohlcv_history(ex, paths, symbol, args.timeframe, args.since, args.until, cfg, progress=progress)
+                st = fetch_ohlcv_history(ex, paths, symbol, args.timeframe, args.since, args.until, cfg,
+                                         progress=progress, bar=True)
             else:
-                st = fetch_funding_history(ex, paths, symbol, args.since, args.until, cfg, progress=progress)
+                st = fetch_funding_history(ex, paths, symbol, args.since, args.until, cfg, progress=progress, bar=True)
             log_event("fetched", command=args.command, exchange=cfg.exchange_id, **vars(st))
             print(f"{st.symbol}: {st.added} new {what} ({st.received} received, {st.requests} requests) "
                   f"from {_fmt(st.start_ms)} to {_fmt(st.end_ms)}")
@@ -105,7 +106,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     status = 0
     for file in args.files:
         try:
-            r = import_file(paths, file, args.kind, args.symbol, args.timeframe)
+            r = import_file(paths, file, args.kind, args.symbol, args.timeframe, progress=True)
         except (ImportFileError, IngestError, ValueError, LakeWriteError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             status = 2

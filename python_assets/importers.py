@@ -94,15 +94,16 @@ def import_funding(paths: Paths, path: Path, symbol: str, source: str) -> Import
     return _result(path, "funding", symbol, None, len(frame), stats, frame["funding_ts"])
 
 
-def import_trades(paths: Paths, path: Path, symbol: str) -> ImportResult:
+def import_trades(paths: Paths, path: Path, symbol: str, progress: bool = False) -> ImportResult:
     """Trade ticks through the regular ingestion (validation, quarantine, dedup on trade id)."""
-    r = ingest_file(paths, path, symbol)
+    r = ingest_file(paths, path, symbol, progress=progress)
     return ImportResult(str(path), "trades", r.symbol, None, r.rows_read, r.rows_added, r.duplicates, None, None)
 
 
 def import_file(paths: Paths, path: Path | str, kind: str | None = None, symbol: str | None = None,
-                timeframe: str | None = None) -> ImportResult:
-    """Import one file; kind, symbol and timeframe default to what a freqtrade file name says."""
+                timeframe: str | None = None, progress: bool = False) -> ImportResult:
+    """Import one file; kind, symbol and timeframe default to what a freqtrade file name says (`progress`:
+    a large trades file reports its steps)."""
     path = Path(path)
     if not path.exists():
         raise ImportFileError(f"{path}: no such file")
@@ -120,7 +121,7 @@ def import_file(paths: Paths, path: Path | str, kind: str | None = None, symbol:
         return import_candles(paths, path, symbol, timeframe or guess.timeframe, source)
     if kind == "funding":
         return import_funding(paths, path, symbol, source)
-    return import_trades(paths, path, symbol)
+    return import_trades(paths, path, symbol, progress)
 
 
 def _timeframe_ms(tf: str) -> int:

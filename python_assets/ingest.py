@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,12 +23,14 @@ import pyarrow as pa
 from python_assets.config import Paths
 from python_assets.ingest_read import ALIASES, REQUIRED, IngestError, clip, map_columns, read_raw
 from python_assets.lake import normalize_symbol, now_ms, write_quarantine, write_trades
+from python_assets.progress import say, step_line
 from python_assets.timestamps import parse_timestamps_ms
 from python_assets.trade_rules import MIN_TS_MS, value_faults
 
 __all__ = ["ALIASES", "REQUIRED", "IngestError", "IngestResult", "ingest_file", "map_columns", "parse_timestamps_ms",
            "read_raw", "validate"]
 FUTURE_TOLERANCE_MS = 60_000
+PROGRESS_FILE_BYTES = 16 << 20  # from this size on, `progress` prints its steps and a bar over the days written
 _SIDES = {"buy": "buy", "b": "buy", "bid": "buy", "sell": "sell", "s": "sell", "ask": "sell", "a": "sell"}
 
 
@@ -151,14 +154,23 @@ def _read_and_validate(path: Path, now: int) -> tuple[pd.DataFrame, pd.DataFrame
     return raw, malformed, clean, bad
 
 
-def ingest_file(paths: Paths, path: Path | str, symbol: str, now: int | None = None) -> IngestResult:
+def ingest_file(paths: Paths, path: Path | str, symbol: str, now: int | None = None,
+                progress: bool = False) -> IngestResult:
     """Read, validate and store one trades file; raises IngestError before writing anything if unusable.
-    Every input row ends up added, a duplicate (of a row in the file or the lake) or quarantined."""
+    Every input row ends up added, a duplicate (of a row in the file or the lake) or quarantined. With
+    `progress`, a large file reports its steps and a bar over the day partitions it writes."""
     path = Path(path)
     symbol = normalize_symbol(symbol)
+    loud = progress and path.stat().st_size >= PROGRESS_FILE_BYTES
+    t0 = time.perf_counter()
     raw, malformed, clean, bad = _read_and_validate(path, now if now is not None else now_ms())
+    if loud:
+        say(step_line(1, 2, f"read and validate {path.name}", time.perf_counter() - t0, len(raw) + len(malformed)))
     dup_in_file = len(raw) - len(clean) - len(bad)
-    stats = write_trades(paths, symbol, clean.reset_index(drop=True))
+    t1 = time.perf_counter()
+    stats = write_trades(paths, symbol, clean.reset_index(drop=True), bar_label=f"{symbol} days" if loud else None)
+    if loud:
+        say(step_line(2, 2, f"store {symbol} ({len(stats.partitions)} days)", time.perf_counter() - t1, stats.added))
     if stats.conflicts:  # the id is stored in the lake with other values: the stored row wins
         held = clean.index[clean["trade_id"].isin(stats.conflicts)]
         bad = pd.concat([bad, rejected_rows(raw.loc[held], "conflicting_trade_id", clean.loc[held, "ts"])])

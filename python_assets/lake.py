@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from python_assets.config import Paths
+from python_assets.progress import track
 from python_assets.trade_rules import check_day_totals, check_trades
 
 TRADE_SCHEMA = pa.schema(
@@ -172,11 +173,13 @@ def _merge_daily(
     number_rows: bool = False,
     compare: tuple[str, ...] = (),
     check: Callable[[str, pd.DataFrame], None] | None = None,
+    bar_label: str | None = None,
 ) -> WriteStats:
     """Merge rows into one file per UTC day of time_col: a stored key wins, files stay sorted by time
     (stable, so ties keep arrival order), and with number_rows a `seq` column numbers that order. A
     row whose key is stored with other `compare` values is a conflict, not a duplicate; `check` sees
-    each merged day before it is written and may refuse it by raising."""
+    each merged day before it is written and may refuse it by raising. With `bar_label`, a progress bar
+    over the days written (a large file spans many)."""
     if frame.empty:
         return WriteStats(0, 0, 0, ())
     columns = [f.name for f in schema if f.name != "seq"]
@@ -184,7 +187,9 @@ def _merge_daily(
     added = dupes = 0
     touched: list[str] = []
     conflicts: list[str] = []
-    for day in np.unique(days):
+    unique_days = np.unique(days)
+    shown = bar_label is not None and len(unique_days) > 1
+    for day in track(unique_days, len(unique_days), bar_label or "", show=shown):
         d = pd.Timestamp(day).date()
         new = frame.loc[days == day, columns].drop_duplicates(subset=key_col, keep="first")
         target = partition(d)
@@ -211,7 +216,7 @@ def _merge_daily(
 TRADE_COLUMNS = ["trade_id", "ts", "price", "size", "side"]
 
 
-def write_trades(paths: Paths, symbol: str, trades: pd.DataFrame) -> WriteStats:
+def write_trades(paths: Paths, symbol: str, trades: pd.DataFrame, bar_label: str | None = None) -> WriteStats:
     """Merge valid trades (trade_id, ts, price, size, side) into their daily partitions.
 
     Trade ids are unique across the symbol's whole lake (python_assets/trade_index.py finds an id on
@@ -240,7 +245,7 @@ def write_trades(paths: Paths, symbol: str, trades: pd.DataFrame) -> WriteStats:
     stats = _merge_daily(
         frame[~elsewhere], time_col="ts", key_col="trade_id", schema=TRADE_SCHEMA,
         partition=lambda d: trades_partition(paths, symbol, d), number_rows=True,
-        compare=("ts", "price", "size", "side"), check=day_fits,
+        compare=("ts", "price", "size", "side"), check=day_fits, bar_label=bar_label,
     )
     conflicts = (*trades["trade_id"][clash], *frame["trade_id"][elsewhere], *stats.conflicts)
     return WriteStats(len(trades), stats.added, len(trades) - stats.added - len(conflicts), stats.partitions, conflicts)

@@ -64,14 +64,32 @@ def bar_text(label: str, done: int, total: int, elapsed: float, width: int = 30)
             + (f" ETA {duration(eta)}" if eta is not None and done < total else f" in {duration(elapsed)}"))
 
 
-def track(items: Iterable[T], total: int, label: str, every: float = 0.1) -> Iterator[T]:
-    """Yield items while showing progress: a redrawn bar on a TTY, else a line each `every` of the way."""
-    t0, tty, next_mark = time.perf_counter(), is_tty(), every
-    for i, item in enumerate(items, start=1):
+class Ticker:
+    """Progress of a loop counted by hand (`tick()` after each item): a redrawn bar on a TTY, else a plain
+    line each `every` of the way; silent when `show` is false."""
+
+    def __init__(self, total: int, label: str, every: float = 0.1, show: bool = True) -> None:
+        self.total, self.label, self.every, self.show = total, label, every, show and total > 0
+        self.done, self.t0, self.tty, self.shown = 0, time.perf_counter(), is_tty(), 0
+        self.steps = max(1, round(1 / every))  # plain lines at each 1/steps of the way, in integers (0.3 != 3/10 in floats)
+
+    def tick(self) -> None:
+        """One more item done."""
+        self.done += 1
+        if not self.show:
+            return
+        i, total, elapsed = self.done, self.total, time.perf_counter() - self.t0
+        if self.tty:
+            say("\r" + bar_text(self.label, i, total, elapsed), end="\n" if i >= total else "")
+        elif i >= total or i * self.steps // total > self.shown:
+            say(bar_text(self.label, i, total, elapsed))
+            self.shown = i * self.steps // total
+
+
+def track(items: Iterable[T], total: int, label: str, every: float = 0.1, show: bool = True) -> Iterator[T]:
+    """Yield items while showing progress (an item counts once the loop asks for the next): a redrawn bar
+    on a TTY, else a line each `every` of the way."""
+    ticker = Ticker(total, label, every, show)
+    for item in items:
         yield item
-        elapsed = time.perf_counter() - t0
-        if tty:
-            say("\r" + bar_text(label, i, total, elapsed), end="\n" if i >= total else "")
-        elif i >= total or i / total >= next_mark:
-            say(bar_text(label, i, total, elapsed))
-            next_mark = (int(i / total / every) + 1) * every
+        ticker.tick()

@@ -15,6 +15,7 @@ from python_assets.config import Paths
 from python_assets.exchange.client import ExchangeConfig, call_with_retries, lake_symbol, make_exchange, resolve_market
 from python_assets.exchange.recorder import merge_closed_hours
 from python_assets.lake import now_ms, stored_range_ms, write_candles, write_funding
+from python_assets.progress import Ticker
 
 PAGE_LIMIT = 100  # BloFin serves at most 100 candles / funding rates a call
 FUNDING_INTERVAL_MS = 8 * 3_600_000
@@ -95,20 +96,25 @@ class _Walk:
     added: int = 0
 
     def run(self, ranges: list[tuple[int, int]], first_stored: int | None,
-            progress: Callable[[str], None] | None) -> None:
+            progress: Callable[[str], None] | None, bar: bool = False) -> None:
         """Walk each range window by window and store each UTC day's rows in one write once all of them are
         in, so a day's file is whole or absent. A range below what is stored is walked newest first, so
-        after a kill the stored span has no hole and the next run's missing_ranges still sees the rest."""
-        for a, b in ranges:
-            down = first_stored is not None and b <= first_stored
+        after a kill the stored span has no hole and the next run's missing_ranges still sees the rest.
+        With `bar`, a progress bar over the windows (one page or more each) of a fetch of several."""
+        walks = [(a, b, first_stored is not None and b <= first_stored) for a, b in ranges]
+        plan = [walk_windows(a, b, self.window_ms, down) for a, b, down in walks]
+        total = sum(len(p) for p in plan)
+        ticker = Ticker(total, f"fetch {self.label}", show=bar and total > 1)
+        for (a, b, down), windows in zip(walks, plan):
             pending: dict[int, list] = {}
-            for lo, hi in walk_windows(a, b, self.window_ms, down):
+            for lo, hi in windows:
                 for rows in fetch_range(lambda until: self._page(lo, until), lo, hi, PAGE_LIMIT, self.time_of):
                     self.received += len(rows)
                     for r in rows:
                         pending.setdefault(self.time_of(r) // DAY_MS, []).append(r)
                 done = [d for d in pending if (d * DAY_MS >= lo if down else (d + 1) * DAY_MS <= hi)]
                 self._store_days(pending, sorted(done, reverse=down), progress)
+                ticker.tick()
             self._store_days(pending, sorted(pending, reverse=down), progress)
 
     def _store_days(self, pending: dict[int, list], days: list[int], progress: Callable[[str], None] | None) -> None:
@@ -124,8 +130,9 @@ class _Walk:
 
 def fetch_ohlcv_history(ex: ccxt.Exchange, paths: Paths, symbol: str, timeframe: str, since_ms: int,
                         until_ms: int | None, cfg: ExchangeConfig, now: int | None = None,
-                        progress: Callable[[str], None] | None = None) -> FetchStats:
-    """Closed candles of [since, until) into lake/candles, window by window of PAGE_LIMIT bars."""
+                        progress: Callable[[str], None] | None = None, bar: bool = False) -> FetchStats:
+    """Closed candles of [since, until) into lake/candles, window by window of PAGE_LIMIT bars (`bar`: show a
+    progress bar over them)."""
     market = resolve_market(ex, symbol, cfg)
     name, tf_ms = lake_symbol(market), int(ex.parse_timeframe(timeframe) * 1000)
     now = now if now is not None else now_ms()
@@ -153,14 +160,15 @@ def fetch_ohlcv_history(ex: ccxt.Exchange, paths: Paths, symbol: str, timeframe:
         return write_candles(paths, name, timeframe, frame).added
 
     walk = _Walk(f"{name} {timeframe}", PAGE_LIMIT * tf_ms, page, lambda r: r[0], store)
-    walk.run(ranges, first, progress)
+    walk.run(ranges, first, progress, bar)
     return FetchStats(name, walk.requests, walk.received, walk.added, ranges[0][0] if ranges else None, end)
 
 
 def fetch_funding_history(ex: ccxt.Exchange, paths: Paths, symbol: str, since_ms: int, until_ms: int | None,
                           cfg: ExchangeConfig, now: int | None = None,
-                          progress: Callable[[str], None] | None = None) -> FetchStats:
-    """Funding settlements of [since, until) into lake/funding, window by window of PAGE_LIMIT intervals."""
+                          progress: Callable[[str], None] | None = None, bar: bool = False) -> FetchStats:
+    """Funding settlements of [since, until) into lake/funding, window by window of PAGE_LIMIT intervals
+    (`bar`: show a progress bar over them)."""
     market = resolve_market(ex, symbol, cfg)
     name = lake_symbol(market)
     now = now if now is not None else now_ms()
@@ -179,7 +187,7 @@ def fetch_funding_history(ex: ccxt.Exchange, paths: Paths, symbol: str, since_ms
         return write_funding(paths, name, frame).added
 
     walk = _Walk(f"{name} funding", PAGE_LIMIT * FUNDING_INTERVAL_MS, page, lambda r: r["timestamp"], store)
-    walk.run(ranges, first, progress)
+    walk.run(ranges, first, progress, bar)
     return FetchStats(name, walk.requests, walk.received, walk.added, ranges[0][0] if ranges else None, end)
 
 

@@ -4,6 +4,7 @@ and dropped connections, rate-limited, resumable after a kill, keys from the env
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -16,7 +17,7 @@ from fake_blofin import FakeBlofin, candle, funding_rate
 
 from python_assets.config import Paths
 from python_assets.exchange.client import ExchangeConfig, FetchError, make_exchange
-from python_assets.exchange.history import fetch_funding_history, fetch_ohlcv_history, missing_ranges
+from python_assets.exchange.history import fetch_funding_history, fetch_ohlcv_history, missing_ranges, walk_windows
 
 DAY = 86_400_000
 
@@ -75,6 +76,21 @@ def test_a_rerun_fetches_only_what_is_missing_including_older_history(data_dir: 
     assert older.added == 288 and older.requests == 3
     times = [r[0] for r in rows]
     assert times == list(range(-(-(now - 2 * DAY) // 300_000) * 300_000, now // 300_000 * 300_000, 300_000))
+
+
+def test_a_long_fetch_shows_a_progress_bar_over_its_windows(data_dir: Paths, capfd: pytest.CaptureFixture[str]) -> None:
+    with FakeBlofin() as fake:
+        cfg = cfg_for(fake)
+        now = fake.now_ms()
+        stats = fetch_ohlcv_history(make_exchange(cfg), data_dir, "BTC-USDT", "1m", now - 1000 * 60_000, None, cfg,
+                                    now=now, bar=True)
+        quiet = fetch_funding_history(make_exchange(cfg), data_dir, "BTC-USDT", now - DAY, None, cfg, now=now)
+    lines = capfd.readouterr().out.splitlines()
+    bars = [ln for ln in lines if ln.startswith("fetch BTC-USDT 1m [")]
+    windows = len(walk_windows(-(-(now - 1000 * 60_000) // 60_000) * 60_000, now // 60_000 * 60_000, 100 * 60_000, False))
+    assert windows == 10 and stats.requests == windows  # one full page per window of 100 minutes
+    assert len(bars) == windows and re.search(rf"\] {windows}/{windows} in \d", bars[-1])
+    assert all("ETA" in ln for ln in bars[:-1]) and quiet.added > 0 and not any("funding" in ln for ln in lines)
 
 
 def test_missing_ranges() -> None:

@@ -255,3 +255,23 @@ def test_large_plain_files_take_the_fast_reader_and_small_ones_the_line_reader(t
     assert len(frame) == 12_000 and frame["__row"].tolist()[:2] == [2, 3] and len(malformed) == 0
     with pytest.raises(AssertionError, match="line reader used"):
         ingest._read_csv(small)
+
+
+def test_a_large_file_reports_its_steps_and_a_bar_over_its_days(data_dir: Paths, tmp_path: Path, capfd, monkeypatch) -> None:
+    import python_assets.ingest as ingest
+
+    rows = [{"trade_id": f"d{d}-{k}", "ts": T0 + d * 86_400_000 + k * 1_000, "price": 100.0 + k, "size": 1.0, "side": "buy"}
+            for d in range(3) for k in range(4)]
+    path = write_file(tmp_path, "csv", "ms", rows)
+    ingest_file(data_dir, path, "BTC-USDT", now=NOW, progress=True)  # under PROGRESS_FILE_BYTES: quiet
+    assert capfd.readouterr().out == ""
+    monkeypatch.setattr(ingest, "PROGRESS_FILE_BYTES", path.stat().st_size)
+    again = tmp_path / "again.csv"
+    write_file(tmp_path, "csv", "ms", [{**r, "trade_id": "x" + r["trade_id"], "ts": r["ts"] + 500} for r in rows]).rename(again)
+    r = ingest_file(data_dir, again, "BTC-USDT", now=NOW, progress=True)
+    out = capfd.readouterr().out.splitlines()
+    assert r.rows_added == 12 and len(r.partitions) == 3
+    assert out[0].startswith("1 of 2 OK read and validate again.csv ") and " 12 rows [" in out[0]
+    assert [ln.split("]")[1].strip() for ln in out[1:-1]][-1].startswith("3/3 in ")
+    assert out[1].startswith("BTC-USDT days [") and out[-1].startswith("2 of 2 OK store BTC-USDT (3 days) ")
+    assert " 12 rows [" in out[-1]
