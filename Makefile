@@ -6,6 +6,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+UI_PORT ?= 3000
 BENCH_STAMP := $(VENV)/.bench-installed
 # The CPU torch wheel: on this kind of machine it lies in PIP_FIND_LINKS (/opt/wheels); uv only looks
 # there when told. Elsewhere the PyTorch CPU index serves torch==2.13.0+cpu.
@@ -70,7 +71,8 @@ soak: $(MANIFEST)
 ui: $(MANIFEST)
 	home="$${DAGSTER_HOME:-$(CURDIR)/data/dagster_home}"; mkdir -p "$$home"; \
 	test -f "$$home/dagster.yaml" || cp deploy/dagster.yaml "$$home/dagster.yaml"; \
-	PATH="$(CURDIR)/$(BIN):$$PATH" DAGSTER_HOME="$$home" $(BIN)/dagster dev -m dagster_defs.definitions -h 127.0.0.1 -p 3000
+	PYTHONWARNINGS='ignore:Function `dev_command` is superseded' \
+	PATH="$(CURDIR)/$(BIN):$$PATH" DAGSTER_HOME="$$home" $(BIN)/dagster dev -m dagster_defs.definitions -h 127.0.0.1 -p $(UI_PORT)
 
 report-png: $(STAMP)
 	data="$${BLOFIN_DATA_DIR:-$(CURDIR)/data}"; page="$$(ls "$$data"/reports/????-??-??.html 2>/dev/null | tail -1)"; \
