@@ -18,7 +18,7 @@
         c.trade_count,
         cast(null as decimal(38, 12)) as buy_volume,
         cast(null as decimal(38, 12)) as sell_volume,
-        cast({{ interval_ms // 60000 }} as bigint) as minute_count,
+        cast({{ interval_ms // minute_ms() }} as bigint) as minute_count,
         c.candle_source as source
     from {{ ref('stg_candles') }} as c
     where c.timeframe = '{{ timeframe }}'

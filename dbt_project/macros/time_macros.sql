@@ -41,9 +41,9 @@
 {%- endmacro %}
 
 {% macro default__date_to_epoch_ms(column) -%}
-  (unix_date({{ column }}) * 86400000)
+  (unix_date({{ column }}) * {{ day_ms() }})
 {%- endmacro %}
 
 {% macro duckdb__date_to_epoch_ms(column) -%}
-  (cast(date_diff('day', date '1970-01-01', {{ column }}) as bigint) * 86400000)
+  (cast(date_diff('day', date '1970-01-01', {{ column }}) as bigint) * {{ day_ms() }})
 {%- endmacro %}

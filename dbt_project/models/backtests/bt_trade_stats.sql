@@ -60,7 +60,7 @@ select
     {{ ordered_agg('avg', 'pnl', 'trade_no') }} filter (where not is_win) as avg_loss,
     {{ ordered_agg('sum', 'fees', 'trade_no') }} as fees_paid,
     {{ ordered_agg('sum', 'funding', 'trade_no') }} as funding_paid,
-    {{ ordered_agg('avg', 'holding_ms', 'trade_no') }} / 3600000.0 as avg_holding_hours,
+    {{ ordered_agg('avg', 'holding_ms', 'trade_no') }} / {{ hour_ms() }}.0 as avg_holding_hours,
     max(l.max_consecutive_wins) as max_consecutive_wins,
     max(l.max_consecutive_losses) as max_consecutive_losses
 from trades as t

@@ -1,3 +1,3 @@
 {{ config(unique_key=['symbol', 'bar_date']) }}
 
-{{ rollup_bars(interval_ms=900000, timeframe='15m', finer='bars_5m') }}
+{{ rollup_bars(interval_ms=timeframe_ms()['15m'], timeframe='15m', finer='bars_5m') }}

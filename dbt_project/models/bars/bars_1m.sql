@@ -33,7 +33,7 @@ trades as (
 bucketed as (
     select
         *,
-        {{ floor_epoch_ms('traded_at_ms', 60000) }} as bar_at_ms
+        {{ floor_epoch_ms('traded_at_ms', timeframe_ms()['1m']) }} as bar_at_ms
     from trades
 ),
 
@@ -74,7 +74,7 @@ tick_days as (
 ),
 
 candle_bars as (
-    {{ candle_bars('1m', 60000, 'tick_days', 'trade_date') }}
+    {{ candle_bars('1m', timeframe_ms()['1m'], 'tick_days', 'trade_date') }}
 ),
 
 unioned as (

@@ -1,3 +1,3 @@
 {{ config(unique_key=['symbol', 'bar_date']) }}
 
-{{ rollup_bars(interval_ms=300000, timeframe='5m', finer='bars_1m') }}
+{{ rollup_bars(interval_ms=timeframe_ms()['5m'], timeframe='5m', finer='bars_1m') }}

@@ -2,7 +2,7 @@
 
 {#- Higher-timeframe context on every lower-timeframe bar: regime and RSI of the last *closed*
     1h, 4h and 1d bar (NULL on bars of that timeframe or above). -#}
-{% set higher_timeframes = {'1h': 3600000, '4h': 14400000, '1d': 86400000} %}
+{% set higher_timeframes = higher_timeframe_ms() %}
 
 with
 

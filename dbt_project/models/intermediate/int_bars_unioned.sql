@@ -1,7 +1,7 @@
 {#- Every timeframe's bars in one relation, keyed by (symbol, timeframe, bar_at_ms), so each feature
     is defined once and computed per (symbol, timeframe) series. Volumes become DOUBLE here: features
     are floating-point arithmetic. -#}
-{% set timeframes = {'1m': 60000, '5m': 300000, '15m': 900000, '1h': 3600000, '4h': 14400000, '1d': 86400000} %}
+{% set timeframes = timeframe_ms() %}
 
 with
 

@@ -15,7 +15,7 @@ bars_1d as (
     {% endif %}
 ),
 
-{% set timeframes = ['1m', '5m', '15m', '1h', '4h', '1d'] %}
+{% set timeframes = timeframe_ms() | list %}
 bar_counts as (
     {% for tf in timeframes %}
     select symbol, bar_date, '{{ tf }}' as timeframe, count(*) as n_bars
@@ -41,7 +41,7 @@ bar_counts_pivoted as (
 
 {#- A day's resolution is its finest bars: 1m where ticks exist, else the width of the candles that
     stood in. A gap is a run of minutes no bar of that resolution covers; the day's edges count. -#}
-{% set widths = {'1m': 60000, '5m': 300000, '15m': 900000, '1h': 3600000, '4h': 14400000, '1d': 86400000} %}
+{% set widths = timeframe_ms() %}
 bars_all as (
     {% for tf, ms in widths.items() %}
     select symbol, bar_date, bar_at_ms, '{{ tf }}' as resolution, cast({{ ms }} as bigint) as width_ms
@@ -69,7 +69,7 @@ fine_bars as (
 ),
 
 coverage as (
-    select symbol, bar_date, min(resolution) as resolution, cast(sum(width_ms) / 60000 as bigint) as covered_minutes
+    select symbol, bar_date, min(resolution) as resolution, cast(sum(width_ms) / {{ minute_ms() }} as bigint) as covered_minutes
     from fine_bars
     group by symbol, bar_date
 ),
@@ -89,13 +89,13 @@ bar_steps as (
 ),
 
 gap_runs as (
-    select symbol, bar_date, cast((bar_at_ms - prev_end_ms) / 60000 as bigint) as missing_minutes
+    select symbol, bar_date, cast((bar_at_ms - prev_end_ms) / {{ minute_ms() }} as bigint) as missing_minutes
     from bar_steps
     where bar_at_ms > prev_end_ms
     union all
-    select symbol, bar_date, cast(({{ date_to_epoch_ms('bar_date') }} + 86400000 - bar_at_ms - width_ms) / 60000 as bigint)
+    select symbol, bar_date, cast(({{ date_to_epoch_ms('bar_date') }} + {{ day_ms() }} - bar_at_ms - width_ms) / {{ minute_ms() }} as bigint)
     from bar_steps
-    where next_bar_at_ms is null and bar_at_ms + width_ms < {{ date_to_epoch_ms('bar_date') }} + 86400000
+    where next_bar_at_ms is null and bar_at_ms + width_ms < {{ date_to_epoch_ms('bar_date') }} + {{ day_ms() }}
 ),
 
 gaps as (
