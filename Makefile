@@ -13,7 +13,7 @@ BENCH_STAMP := $(VENV)/.bench-installed
 WHEELS := $(or $(PIP_FIND_LINKS),$(wildcard /opt/wheels))
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 TORCH_SOURCE := $(if $(WHEELS),--find-links "$(WHEELS)",--extra-index-url $(TORCH_INDEX) --index-strategy unsafe-best-match)
-DBT_FILES := $(shell find dbt_project -path dbt_project/target -prune -o \( -name '*.sql' -o -name '*.yml' \) -print)
+DBT_FILES := $(shell find dbt_project -path dbt_project/target -prune -o \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print)
 MANIFEST := dbt_project/target/manifest.json
 
 .PHONY: help install manifest run test soak ui docs bench scale lock clean report-png
@@ -53,6 +53,10 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.lock
 $(MANIFEST): $(STAMP) $(DBT_FILES) dbt_project/dbt_project.yml dbt_project/profiles.yml
 	cd dbt_project && PATH="$(CURDIR)/$(BIN):$$PATH" dbt parse --quiet --profiles-dir .
 	touch $(MANIFEST)
+
+# The timeframe macros are generated from the timeframes seed (python_assets/timeframes.py).
+dbt_project/macros/timeframes.sql: dbt_project/seeds/timeframes.csv python_assets/timeframes.py $(STAMP)
+	$(BIN)/python -m python_assets.timeframes
 
 manifest: $(MANIFEST)
 

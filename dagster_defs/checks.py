@@ -8,6 +8,7 @@ import dagster as dg
 
 from dagster_defs.partitions import window_days
 from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
+from python_assets.timeframes import DAY_MS, MINUTE_MS
 from python_assets.warehouse import connect_warehouse
 
 FRESHNESS_ENV = "BLOFIN_FRESHNESS_MINUTES"
@@ -18,14 +19,14 @@ def bars_freshness(warehouse: str | Path, max_gap_minutes: int, day: date | None
     partition (a backfilled day is checked, not the newest day stored); without one, the newest day."""
     with connect_warehouse(Path(warehouse), read_only=True) as con:
         rows = con.execute(
-            """
+            f"""
             with latest as (select coalesce(cast(? as date), max(bar_date)) as day from bars_1m)
             select symbol, (max(bar_at_ms) filter (where bar_date = latest.day)) as last_ms,
-                   (date_diff('day', date '1970-01-01', latest.day) + 1) * 86400000 as day_end_ms
+                   (date_diff('day', date '1970-01-01', latest.day) + 1) * {DAY_MS} as day_end_ms
             from bars_1m, latest group by symbol, latest.day order by symbol
             """, [day]
         ).fetchall()
-    lag = {s: None if last is None else (end - last - 60_000) // 60_000 for s, last, end in rows}
+    lag = {s: None if last is None else (end - last - MINUTE_MS) // MINUTE_MS for s, last, end in rows}
     stale = {s: m for s, m in lag.items() if m is None or m > max_gap_minutes}
     return not stale and bool(rows), {"minutes_behind_day_end": lag, "stale": stale}
 

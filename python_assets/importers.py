@@ -14,6 +14,7 @@ from python_assets.backtest.files import OhlcvFileError, guess_from_name, read_o
 from python_assets.config import Paths
 from python_assets.ingest import ingest_file, parse_timestamps_ms
 from python_assets.lake import WriteStats, normalize_symbol, write_candles, write_funding
+from python_assets.timeframes import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS, WEEK_MS
 
 KINDS = ("candles", "trades", "funding")
 FUNDING_RATE_COLUMNS = ("funding_rate", "fundingrate", "rate", "open")
@@ -125,7 +126,7 @@ def import_file(paths: Paths, path: Path | str, kind: str | None = None, symbol:
 
 
 def _timeframe_ms(tf: str) -> int:
-    units = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+    units = {"s": SECOND_MS, "m": MINUTE_MS, "h": HOUR_MS, "d": DAY_MS, "w": WEEK_MS}
     m = re.fullmatch(r"(\d+)([smhdw])", tf)
     if not m:
         raise ImportFileError(f"invalid timeframe {tf!r}: use e.g. 1m, 5m, 1h, 1d")

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 
 from python_assets.config import Paths
 from python_assets.progress import track
+from python_assets.timeframes import DAY_MS
 from python_assets.trade_rules import check_day_totals, check_trades
 
 TRADE_SCHEMA = pa.schema(
@@ -76,7 +77,7 @@ def normalize_symbol(symbol: str) -> str:
 
 def utc_date_of_ms(ts_ms: np.ndarray) -> np.ndarray:
     """UTC calendar date (datetime64[D]) of epoch-ms timestamps."""
-    return (np.asarray(ts_ms, dtype=np.int64) // 86_400_000).astype("datetime64[D]")
+    return (np.asarray(ts_ms, dtype=np.int64) // DAY_MS).astype("datetime64[D]")
 
 
 class LakeWriteError(OSError):

@@ -17,11 +17,10 @@ import numpy as np
 import pandas as pd
 
 from python_assets.config import DEFAULT_SEED  # noqa: F401 - re-exported: its old home
+from python_assets.timeframes import DAY_MS, HOUR_MS, MINUTE_MS
 
 EPOCH = date(2020, 1, 1)
 HORIZON_DAYS = 366 * 16  # the hourly skeleton covers 2020 .. 2035
-MS_PER_HOUR = 3_600_000
-MS_PER_DAY = 86_400_000
 REGIMES = ("range", "trend_up", "trend_down", "high_vol")
 FUNDING_HOURS = (0, 8, 16)
 
@@ -122,8 +121,8 @@ def _quiet_gaps(rng: np.random.Generator) -> list[tuple[int, int]]:
     """0-2 windows per day (ms offsets) in which nobody trades: 3 to 25 minutes long."""
     gaps = []
     for _ in range(rng.choice([0, 0, 1, 1, 2])):
-        start = int(rng.integers(0, MS_PER_DAY - 30 * 60_000))
-        gaps.append((start, start + int(rng.integers(3, 26)) * 60_000))
+        start = int(rng.integers(0, DAY_MS - 30 * MINUTE_MS))
+        gaps.append((start, start + int(rng.integers(3, 26)) * MINUTE_MS))
     return gaps
 
 
@@ -133,7 +132,7 @@ def generate_ticks(symbol: str, day: date, seed: int = DEFAULT_SEED) -> pd.DataF
     path = hourly_path(seed, symbol, planted_edge())
     d = day_index(day)
     rng = np.random.default_rng([seed, _symbol_key(symbol), 1, d])
-    day_start_ms = d * MS_PER_DAY + _EPOCH_MS
+    day_start_ms = d * DAY_MS + _EPOCH_MS
     hours = np.arange(d * 24, d * 24 + 24)
     sig = path.sigma[hours]
     # Activity follows volatility and a mild intraday cycle (busiest around 14:00 UTC).
@@ -146,14 +145,14 @@ def generate_ticks(symbol: str, day: date, seed: int = DEFAULT_SEED) -> pd.DataF
         n = int(counts[k])
         if n == 0:
             continue
-        offs = np.sort(rng.integers(0, MS_PER_HOUR, size=n))
-        u = np.append(offs / MS_PER_HOUR, 1.0)
+        offs = np.sort(rng.integers(0, HOUR_MS, size=n))
+        u = np.append(offs / HOUR_MS, 1.0)
         du = np.diff(np.concatenate([[0.0], u]))
         w = np.cumsum(rng.normal(0.0, 1.0, size=n + 1) * np.sqrt(du) * sig[k])
         a0, a1 = path.log_anchor[h], path.log_anchor[h + 1]
         bridge = a0 + u * (a1 - a0) + w - u * w[-1]
         incr = np.diff(np.concatenate([[a0], bridge[:-1]]))
-        parts_t.append(day_start_ms + k * MS_PER_HOUR + offs)
+        parts_t.append(day_start_ms + k * HOUR_MS + offs)
         parts_logp.append(bridge[:-1])
         parts_up.append(incr)
 
@@ -198,7 +197,7 @@ def generate_funding(symbol: str, day: date, seed: int = DEFAULT_SEED) -> pd.Dat
         h = d * 24 + hour
         past = path.log_anchor[h] - path.log_anchor[max(h - 8, 0)]
         rate = 0.0001 + 0.02 * past + rng.normal(0.0, 0.00004)
-        rows.append((d * MS_PER_DAY + _EPOCH_MS + hour * MS_PER_HOUR, round(float(np.clip(rate, -0.0075, 0.0075)), 6)))
+        rows.append((d * DAY_MS + _EPOCH_MS + hour * HOUR_MS, round(float(np.clip(rate, -0.0075, 0.0075)), 6)))
     return pd.DataFrame(rows, columns=["funding_ts", "funding_rate"])
 
 

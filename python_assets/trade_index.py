@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 
 from python_assets.config import Paths
 from python_assets.lake import trades_partition, write_table_atomic
+from python_assets.timeframes import DAY_MS
 
 INDEX_SCHEMA = pa.schema([("date", pa.string()), ("id_min", pa.string()), ("id_max", pa.string())])
 HASH_ID = r"^h[0-9a-f]{16}$"
@@ -147,7 +148,7 @@ def reserve_ids(paths: Paths, symbol: str, trades: pd.DataFrame) -> np.ndarray:
         return np.zeros(0, dtype=bool)
     ranges = load_ranges(paths, symbol)
     keys, is_hash = id_keys(trades["trade_id"])
-    own_day = trades["ts"].to_numpy(dtype=np.int64) // 86_400_000
+    own_day = trades["ts"].to_numpy(dtype=np.int64) // DAY_MS
     held = _held_elsewhere(paths, symbol, ranges, trades, keys, own_day, ~is_hash)
     keep = ~held
     widened = _widened(ranges, own_day[keep], pc.filter(keys, pa.array(keep)), is_hash[keep])

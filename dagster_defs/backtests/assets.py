@@ -18,6 +18,7 @@ from python_assets.backtest.runner import BacktestJob, WalkForward, run_job
 from python_assets.backtest.spec import resolve_params
 from python_assets.config import paths
 from python_assets.logs import log_event
+from python_assets.timeframes import DAY_MS
 from python_assets.warehouse import connect_warehouse
 
 
@@ -72,7 +73,7 @@ def backtest_ledger(context: dg.AssetExecutionContext, config: BacktestConfig,
             for spec in specs.values():
                 job = BacktestJob(
                     spec=spec, grid=[resolve_params(spec, {})], symbols=None, timeframe=spec.timeframe,
-                    start_ms=end_ms - config.lookback_days * 86_400_000, end_ms=end_ms, costs=costs,
+                    start_ms=end_ms - config.lookback_days * DAY_MS, end_ms=end_ms, costs=costs,
                     run_id=f"daily-{day.isoformat()}", kind="daily", source="warehouse",
                     signals_relation="backtest_signals", walk_forward=wf, partition_date=day.isoformat(),
                     columns=feature_columns(),

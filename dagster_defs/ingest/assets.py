@@ -13,6 +13,7 @@ from python_assets.lake import LakeWriteError
 from python_assets.lake_health import (DataDirError, LakeCorrupted, ensure_writable, remove_stale_temp_files,
                                        require_healthy_lake)
 from python_assets.market import LakeDataMissing, generate_market_day, require_lake_days
+from python_assets.timeframes import DAY_MS
 
 LAKE_TRADES = dg.AssetKey("lake_trades")
 LAKE_FUNDING = dg.AssetKey("lake_funding_rates")
@@ -80,7 +81,7 @@ def fill_lake(p: Paths, days: list[date], market_source: MarketSource, log: logg
             from python_assets.exchange.history import fetch_window
 
             fetched = fetch_window(p, market_source.symbol_list(), day_start_ms(days[0]),
-                                   day_start_ms(days[-1]) + 86_400_000, ExchangeConfig.from_env())
+                                   day_start_ms(days[-1]) + DAY_MS, ExchangeConfig.from_env())
             log.info(f"fetched from the exchange: {fetched}")
             log_event("lake_fetched", days=day_names, fetched=fetched)
         lacking = require_lake_days(p, days)

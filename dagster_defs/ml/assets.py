@@ -14,7 +14,6 @@ from dagster_defs.dbt.assets import warehouse_dbt_assets
 from dagster_defs.partitions import daily_partitions, day_start_ms, window_days
 from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
 from python_assets.backtest.catalog import feature_columns
-from python_assets.backtest.runner import TIMEFRAME_MS
 from python_assets.config import paths
 from python_assets.lake import write_bytes_atomic
 from python_assets.logs import log_event
@@ -26,6 +25,7 @@ from python_assets.ml.store import write_results
 from python_assets.ml.learners import load_learner
 from python_assets.ml.train import TrainConfig, latest_predictions, reusable_version, train_model
 from python_assets.ml.validation import leakage_report
+from python_assets.timeframes import TIMEFRAME_MS
 from python_assets.warehouse import connect_warehouse
 
 MIN_ROWS = 500
@@ -82,7 +82,7 @@ def ml_features_do_not_leak(context: dg.AssetCheckExecutionContext) -> dg.AssetC
     """Checks the training set of the run's own partition (not the newest day on disk)."""
     day = _last_day(context)
     meta = json.loads(_features_file(day).read_text())
-    data = load_dataset(_training_file(day), meta["features"], TIMEFRAME_MS.get(meta["timeframe"], 300_000))
+    data = load_dataset(_training_file(day), meta["features"], TIMEFRAME_MS.get(meta["timeframe"], TIMEFRAME_MS["5m"]))
     leaks = leakage_report(data, HORIZON_BARS)
     return dg.AssetCheckResult(passed=not leaks, metadata={"leaking": json.dumps(leaks), "day": day})
 
@@ -119,7 +119,7 @@ def _model_asset(name: str):
     def _train(context: dg.AssetExecutionContext, config: MlConfig) -> dg.MaterializeResult:
         day = _last_day(context)
         meta = json.loads(_features_file(day).read_text())
-        data = load_dataset(_training_file(day), meta["features"], TIMEFRAME_MS.get(meta["timeframe"], 300_000))
+        data = load_dataset(_training_file(day), meta["features"], TIMEFRAME_MS.get(meta["timeframe"], TIMEFRAME_MS["5m"]))
         pointer = paths().ml_runs / day / f"{name}.json"
         labelled = int(pd.notna(data.labels[spec.label]).sum())
         if labelled < MIN_ROWS:

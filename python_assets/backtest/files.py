@@ -14,10 +14,10 @@ import pandas as pd
 
 from python_assets.ingest import parse_timestamps_ms
 from python_assets.lake import normalize_symbol
+from python_assets.timeframes import MINUTE_MS, SECOND_MS, TIMEFRAME_LABELS
 
 TIME_COLUMNS = ("date", "datetime", "time", "timestamp", "open_time", "ts")
 PRICE_COLUMNS = ("open", "high", "low", "close")
-TIMEFRAME_LABELS = {60_000: "1m", 300_000: "5m", 900_000: "15m", 3_600_000: "1h", 14_400_000: "4h", 86_400_000: "1d"}
 
 
 class OhlcvFileError(ValueError):
@@ -25,10 +25,10 @@ class OhlcvFileError(ValueError):
 
 
 def timeframe_label(bar_ms: int) -> str:
-    """'5m' for 300000 ms; other spacings as '<n>m' / '<n>s'."""
+    """The label of a bar length in ms ('5m' for five minutes); other spacings as '<n>m' / '<n>s'."""
     if bar_ms in TIMEFRAME_LABELS:
         return TIMEFRAME_LABELS[bar_ms]
-    return f"{bar_ms // 60_000}m" if bar_ms % 60_000 == 0 else f"{bar_ms // 1000}s"
+    return f"{bar_ms // MINUTE_MS}m" if bar_ms % MINUTE_MS == 0 else f"{bar_ms // SECOND_MS}s"
 
 
 FREQTRADE_CANDLE_COLUMNS = ("date", "open", "high", "low", "close", "volume")

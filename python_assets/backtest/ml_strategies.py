@@ -9,8 +9,9 @@ import duckdb
 import pandas as pd
 
 from python_assets.backtest.engine import Costs
-from python_assets.backtest.runner import TIMEFRAME_MS, BacktestJob, run_job
+from python_assets.backtest.runner import BacktestJob, run_job
 from python_assets.backtest.spec import StrategySpec, resolve_params, spec_from_dict
+from python_assets.timeframes import TIMEFRAME_MS
 
 SOURCES = ("direction_predictor", "ensemble_average", "ensemble_stacked")
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DAY_MS = 86_400_000
+from python_assets.timeframes import DAY_MS
+
 YEAR_MS = 365 * DAY_MS
 ALWAYS_OPEN_COVERAGE = 6 / 7  # above this share of its span covered by bars, a market never closes
 

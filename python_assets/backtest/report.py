@@ -13,7 +13,8 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 
-DAY_MS = 86_400_000
+from python_assets.timeframes import DAY_MS, MINUTE_MS
+
 SUMMARY_COLUMNS_PER_BLOCK = 5
 
 
@@ -55,7 +56,7 @@ def duration(ms) -> str:
     f = _num(ms)
     if f is None:
         return "-"
-    minutes = int(round(f / 60_000))
+    minutes = int(round(f / MINUTE_MS))
     days, rest = divmod(minutes, 1440)
     hm = f"{rest // 60:02d}:{rest % 60:02d}"
     return f"{days}d {hm}" if days else hm

@@ -13,10 +13,8 @@ import numpy as np
 from python_assets.backtest import ledger
 from python_assets.backtest.engine import Costs, EngineResult, Rules, simulate
 from python_assets.backtest.spec import CONDITIONS, StrategySpec, compile_instances, instance_id, risk_values
+from python_assets.timeframes import DAY_MS, MINUTE_MS, TIMEFRAME_MS
 from python_assets.version import code_version
-
-TIMEFRAME_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000, "4h": 14_400_000, "1d": 86_400_000}
-DAY_MS = 86_400_000
 
 
 @dataclass(frozen=True)
@@ -93,7 +91,7 @@ def load_bars(con: duckdb.DuckDBPyConnection, relation: str, symbol: str, timefr
 
 def _spacing(ms) -> int:
     diffs = np.diff(np.asarray(ms, dtype=np.int64))
-    return int(np.median(diffs)) if len(diffs) else 60_000
+    return int(np.median(diffs)) if len(diffs) else MINUTE_MS
 
 
 def load_funding(con: duckdb.DuckDBPyConnection, symbol: str) -> tuple[np.ndarray, np.ndarray]:

@@ -14,10 +14,11 @@ from python_assets.backtest.engine import Costs
 from python_assets.backtest.files import read_ohlcv
 from python_assets.backtest.ledger import new_run_id
 from python_assets.backtest.periods import PeriodsPerYear, always_open_periods_per_year, measured_periods_per_year
-from python_assets.backtest.runner import TIMEFRAME_MS, BacktestJob, WalkForward, run_job
+from python_assets.backtest.runner import BacktestJob, WalkForward, run_job
 from python_assets.backtest.spec import (STRATEGY_DIR, SpecError, StrategySpec, compile_strategy, load_spec,
                                          load_specs, resolve_params)
 from python_assets.config import DBT_PROJECT_DIR, Paths
+from python_assets.timeframes import DAY_MS, TIMEFRAME_MS
 from python_assets.warehouse import connect_warehouse
 
 RESULT_COLUMNS = ("strategy_id", "symbol", "timeframe", "window_id", "window_kind", "trade_count", "total_return",
@@ -121,7 +122,7 @@ def run_backtest(paths: Paths, strategy: str, params: dict[str, Any], costs: Cos
             if end_ms is None:
                 raise SpecError(f"the warehouse has no {timeframe} bars")
             end_ms = int(end_ms) + 1
-            start_ms = end_ms - days * 86_400_000 if days else 0
+            start_ms = end_ms - days * DAY_MS if days else 0
         if symbols:
             check_symbols(con, relation, timeframe, symbols)
         job = BacktestJob(spec=spec, grid=[resolved], symbols=symbols, timeframe=timeframe, start_ms=start_ms,

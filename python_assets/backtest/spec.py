@@ -11,9 +11,9 @@ from typing import Any
 import yaml
 
 from python_assets.backtest import expr
+from python_assets.timeframes import TIMEFRAMES
 
 STRATEGY_DIR = Path(__file__).resolve().parent / "strategies"
-TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h", "1d")
 SIDES = ("long", "short", "both")
 OHLCV = frozenset({"open", "high", "low", "close", "volume"})
 CONDITIONS = ("entry_long", "exit_long", "entry_short", "exit_short")

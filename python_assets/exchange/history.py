@@ -16,10 +16,10 @@ from python_assets.exchange.client import ExchangeConfig, call_with_retries, lak
 from python_assets.exchange.recorder import merge_closed_hours
 from python_assets.lake import now_ms, stored_range_ms, write_candles, write_funding
 from python_assets.progress import Ticker
+from python_assets.timeframes import DAY_MS, HOUR_MS
 
 PAGE_LIMIT = 100  # BloFin serves at most 100 candles / funding rates a call
-FUNDING_INTERVAL_MS = 8 * 3_600_000
-DAY_MS = 86_400_000
+FUNDING_INTERVAL_MS = 8 * HOUR_MS
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 from python_assets.reports import fmt
+from python_assets.timeframes import DAY_MS, HOUR_MS
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#7f7f7f")
 LEFT, RIGHT_LEGEND, TOP, BOTTOM = 78, 250, 26, 34
-DAY_MS = 86_400_000
 
 Series = tuple[str, list[float], list[float | None]]
 
@@ -19,7 +19,7 @@ Series = tuple[str, list[float], list[float | None]]
 def time_ticks(x0: float, x1: float, n: int = 6) -> list[tuple[float, str]]:
     """About n ticks on [x0, x1] (epoch ms) at whole days or hours, labelled in UTC."""
     span = max(x1 - x0, 1)
-    steps = [3_600_000 * h for h in (1, 2, 3, 6, 12)] + [DAY_MS * d for d in (1, 2, 7, 14, 30, 61, 91, 182, 365)]
+    steps = [HOUR_MS * h for h in (1, 2, 3, 6, 12)] + [DAY_MS * d for d in (1, 2, 7, 14, 30, 61, 91, 182, 365)]
     step = next((s for s in steps if span / s <= n), steps[-1])
     first = -(-x0 // step) * step
     fmt_str = "%Y-%m-%d" if step >= DAY_MS else "%m-%d %H:%M"

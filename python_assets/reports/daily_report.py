@@ -17,14 +17,14 @@ from python_assets.reports.html import write_html
 from python_assets.reports.review import Analyst, analyst_from_env
 from python_assets.reports.schema import validate_report
 from python_assets.reports.sections import clean, gap_text
+from python_assets.timeframes import TIMEFRAMES
 from python_assets.version import code_version
 from python_assets.warehouse import connect_warehouse
 
 REPORT_SCHEMA_VERSION = "2.2"  # see python_assets/reports/schema/report-2.2.schema.json
-TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h", "1d")
 SUMMARY_COLUMNS = (
     "symbol, open, high, low, close, prev_close, return_1d, range_abs, range_pct, volume, volume_quote, "
-    "trade_count, bars_1m, bars_5m, bars_15m, bars_1h, bars_4h, bars_1d, gap_count, missing_minutes, "
+    "trade_count, " + ", ".join(f"bars_{tf}" for tf in TIMEFRAMES) + ", gap_count, missing_minutes, "
     "longest_gap_minutes, resolution, quarantined_rows"
 )
 DAILY_REPORTS_DDL = """

@@ -16,6 +16,7 @@ from python_assets.lake import write_bytes_atomic
 from python_assets.reports import fmt
 from python_assets.reports.charts import bar_chart, line_chart
 from python_assets.reports.sections import recent_trades, table_exists
+from python_assets.timeframes import TIMEFRAME_MS
 
 REGIME_COLORS = {"trend_up": "#d8f3dc", "trend_down": "#ffd6d6", "range": "#eeeeee", "high_vol": "#fff3bf"}
 CSS = """body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1160px}h1{margin-bottom:0}
@@ -92,7 +93,7 @@ def _price_charts(con: duckdb.DuckDBPyConnection, day: date, symbols: list[str])
                               and bar_date between ? and ? order by bar_at_ms""", [symbol, day - timedelta(days=6), day]).fetchall()
         if not rows:
             continue
-        shading = [(r[0], r[0] + 3_600_000, REGIME_COLORS.get(r[2], "#ffffff")) for r in rows if r[2]]
+        shading = [(r[0], r[0] + TIMEFRAME_MS["1h"], REGIME_COLORS.get(r[2], "#ffffff")) for r in rows if r[2]]
         out.append(line_chart([(f"{symbol} close (1h)", [r[0] for r in rows], [r[1] for r in rows])],
                               f"{symbol}: last 7 days, background = regime", fmt.price, shading))
     legend = " ".join(f'<span style="background:{c};padding:0 6px">{k}</span>' for k, c in REGIME_COLORS.items())

@@ -21,6 +21,7 @@ from python_assets.progress import track
 from python_assets.research.designer import Design, canonical, propose, spec_dict, usable_atoms
 from python_assets.research.ranker import RankConfig, next_status, rank, score
 from python_assets.research.tuner import Market, condition_columns, evaluate, tune
+from python_assets.timeframes import DAY_MS
 
 # A design belongs to the day that proposed it: (created_date, design_id) is the key, so a day
 # backfilled after later days may propose a design a later day already holds without touching it.
@@ -268,6 +269,6 @@ def market_from_warehouse(con: duckdb.DuckDBPyConnection, timeframe: str, end_ms
     """The features of one timeframe over the trailing window, loaded into a scratch DuckDB."""
     frame = con.execute("select * exclude (bar_at, bar_date) from features where timeframe = ? and bar_at_ms >= ? "
                         "and bar_at_ms < ? order by symbol, bar_at_ms",
-                        [timeframe, end_ms - lookback_days * 86_400_000, end_ms]).df()
+                        [timeframe, end_ms - lookback_days * DAY_MS, end_ms]).df()
     return Market.from_frame(frame, timeframe)
 

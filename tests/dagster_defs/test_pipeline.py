@@ -16,6 +16,7 @@ from dagster_defs.runner import materialize_days, partition_tags
 from python_assets.backtest.catalog import active_specs
 from python_assets.config import DBT_PROJECT_DIR, DEFAULT_SYMBOLS
 from python_assets.synthetic import generate_ticks
+from python_assets.timeframes import TIMEFRAME_MS
 
 
 def expected_day(symbol: str, day: date) -> dict:
@@ -39,8 +40,7 @@ def expected_day(symbol: str, day: date) -> dict:
         "volume": t["size"].sum(),
         "trade_count": len(t),
         "return_1d": t["price"].iloc[-1] / prev - 1,
-        "bars": {tf: len(np.unique(t["ts"].to_numpy() // ms)) for tf, ms in
-                 {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000, "4h": 14_400_000, "1d": 86_400_000}.items()},
+        "bars": {tf: len(np.unique(t["ts"].to_numpy() // ms)) for tf, ms in TIMEFRAME_MS.items()},
         "gaps": {"gap_count": len(runs), "missing_minutes": int(sum(runs)), "longest_gap_minutes": max(runs, default=0),
                  "resolution": "1m"},
     }

@@ -13,9 +13,10 @@ from conftest import TEST_DAYS, run_dbt, shared_file
 from python_assets.config import Paths
 from python_assets.ingest import ingest_file
 from python_assets.market import generate_market
+from python_assets.timeframes import TIMEFRAME_MS
 
 SYMBOLS = ("BTC-USDT", "SOL-USDT")
-INTERVALS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000, "4h": 14_400_000, "1d": 86_400_000}
+INTERVALS = TIMEFRAME_MS
 BAR_COLUMNS = ["symbol", "bar_at_ms", "open", "high", "low", "close", "volume", "vwap", "trade_count", "buy_volume", "sell_volume"]
 
 

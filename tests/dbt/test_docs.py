@@ -1,4 +1,4 @@
-"""dbt docs are complete: every model and every column of every model has a description."""
+"""dbt docs are complete: every model and seed and every column of each has a description."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ def test_every_model_and_column_has_a_description():
     manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
     missing = []
     for node in manifest["nodes"].values():
-        if node["resource_type"] != "model":
+        if node["resource_type"] not in ("model", "seed"):
             continue
         if not node.get("description", "").strip():
             missing.append(node["name"])

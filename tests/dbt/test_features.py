@@ -17,6 +17,7 @@ from python_assets.config import DBT_PROJECT_DIR, Paths
 from python_assets.features.registry import load_registry
 from python_assets.lake import write_candles
 from python_assets.market import generate_market
+from python_assets.timeframes import TIMEFRAME_MS
 
 SERIES_COLUMNS = "symbol, timeframe, bar_at_ms, open, high, low, close, volume, vwap, buy_volume, sell_volume"
 
@@ -183,7 +184,7 @@ def test_features_match_talib_on_freqtrade_candles(tmp_path):
 @pytest.mark.parametrize("feature", CONTEXT, ids=lambda f: f.name)
 def test_higher_timeframe_context_comes_from_the_last_closed_higher_bar(synthetic_features, feature):
     """pandas merge_asof on close times: the higher bar must have closed by the lower bar's close."""
-    width = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000, "4h": 14_400_000, "1d": 86_400_000}
+    width = TIMEFRAME_MS
     source = feature.name.removeprefix(f"htf_{feature.higher_timeframe}_")
     higher = synthetic_features[synthetic_features["timeframe"] == feature.higher_timeframe]
     higher = higher.assign(closes=higher["bar_at_ms"] + width[feature.higher_timeframe])[["symbol", "closes", source]]

@@ -11,7 +11,6 @@ import pytest
 from python_assets.config import Paths
 from python_assets.lake import trades_partition, write_trades
 from python_assets.synthetic import (
-    MS_PER_DAY,
     PROFILES,
     REGIMES,
     generate_funding,
@@ -19,6 +18,7 @@ from python_assets.synthetic import (
     hourly_path,
     last_complete_days,
 )
+from python_assets.timeframes import DAY_MS
 
 DAY = date(2025, 3, 10)
 
@@ -48,7 +48,7 @@ def test_generate_ticks_schema_and_ranges(symbol):
     t = generate_ticks(symbol, DAY)
     assert list(t.columns) == ["trade_id", "ts", "price", "size", "side"]
     start = int(pd.Timestamp(DAY, tz="UTC").timestamp() * 1000)
-    assert t["ts"].between(start, start + MS_PER_DAY - 1).all()
+    assert t["ts"].between(start, start + DAY_MS - 1).all()
     assert t["ts"].is_monotonic_increasing
     assert t["trade_id"].is_unique
     assert (t["price"] > 0).all() and (t["size"] > 0).all()
