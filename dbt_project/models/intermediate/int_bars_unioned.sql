@@ -2,6 +2,7 @@
     is defined once and computed per (symbol, timeframe) series. Volumes become DOUBLE here: features
     are floating-point arithmetic. -#}
 {% set timeframes = timeframe_ms() %}
+-- depends_on: {{ ref('timeframes') }} (the seed that timeframe_ms() is generated from)
 
 with
 
