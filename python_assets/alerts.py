@@ -12,6 +12,7 @@ from typing import Any
 from python_assets.config import Paths, alert_webhook_url
 from python_assets.secrets import scrub
 
+
 def build_alert(kind: str, message: str, **fields: Any) -> dict[str, Any]:
     """The alert record: UTC time, kind, message and context fields (never secrets)."""
     return {"ts": datetime.now(timezone.utc).isoformat(timespec="seconds"), "kind": kind, "message": message, **fields}
