@@ -16,7 +16,7 @@ TORCH_SOURCE := $(if $(WHEELS),--find-links "$(WHEELS)",--extra-index-url $(TORC
 DBT_FILES := $(shell find dbt_project -path dbt_project/target -prune -o \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print)
 MANIFEST := dbt_project/target/manifest.json
 
-.PHONY: help install manifest run test soak ui docs bench scale lock clean report-png
+.PHONY: help install manifest run test soak ui docs bench scale lock clean report-png browser
 
 help:
 	@echo "make run    - create .venv, install, generate the 30-day demo, materialize the latest day, print the report path"
@@ -28,6 +28,7 @@ help:
 	@echo "make scale  - the 20 symbols x 30 days simulation with the multiprocess executor"
 	@echo "make report-png - docs/img/report.png: a headless Chromium picture of the newest report (after make run)"
 	@echo "make lock   - re-resolve requirements.lock / requirements-dev.lock"
+	@echo "make browser - headless Chromium for the report/chart tests: Debian's chromium via apt where missing (root)"
 
 # --compile-bytecode: .pyc files written at install. Where PYTHONDONTWRITEBYTECODE is set (as on
 # these machines) Python never writes them itself and compiles every imported module from source
@@ -59,6 +60,16 @@ dbt_project/macros/timeframes.sql: dbt_project/seeds/timeframes.csv python_asset
 	$(BIN)/python -m python_assets.timeframes
 
 manifest: $(MANIFEST)
+
+# The report and chart tests render pages in headless Chromium; .ci/run installs it here (apt, as root,
+# where missing) so no test fixture installs anything. Best effort: without it those tests skip.
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	{ if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1; } || \
+	    echo "chromium could not be installed: the browser tests will skip"; \
+	  else echo "chromium is missing and apt is not available as root: the browser tests will skip"; fi; }
 
 run: $(MANIFEST)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/blofin-stack demo

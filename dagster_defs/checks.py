@@ -1,6 +1,5 @@
 """Asset checks written in Python (dbt tests already surface as checks through dagster-dbt)."""
 
-import os
 from datetime import date
 from pathlib import Path
 
@@ -8,10 +7,9 @@ import dagster as dg
 
 from dagster_defs.partitions import window_days
 from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
+from python_assets.config import freshness_minutes
 from python_assets.timeframes import DAY_MS, MINUTE_MS
 from python_assets.warehouse import connect_warehouse
-
-FRESHNESS_ENV = "BLOFIN_FRESHNESS_MINUTES"
 
 
 def bars_freshness(warehouse: str | Path, max_gap_minutes: int, day: date | None = None) -> tuple[bool, dict]:
@@ -40,7 +38,7 @@ def _partition_day(context: dg.AssetCheckExecutionContext) -> date | None:
 
 @dg.asset_check(asset=dg.AssetKey("bars_1m"), pool=WAREHOUSE_POOL, description="Every symbol's last 1m bar is close to the end of the run's day.")
 def bars_1m_is_fresh(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
-    max_gap = int(os.environ.get(FRESHNESS_ENV, "60"))
+    max_gap = freshness_minutes()
     day = _partition_day(context)
     with warehouse.locked() as p:
         passed, meta = bars_freshness(p.warehouse, max_gap, day)

@@ -5,7 +5,6 @@ bad-input paths stay fast."""
 from __future__ import annotations
 
 import errno
-import os
 import re
 import sys
 import traceback
@@ -124,7 +123,7 @@ def fail_clearly(exc: Exception) -> int:
     """One line for an error that escaped a command: the known refusals as they are (exit 2 bad input,
     3 busy), a full disk said so, anything else as its type and first line with its traceback saved
     to <data>/last_error.log (BLOFIN_DEBUG=1 raises it instead)."""
-    from python_assets.config import paths
+    from python_assets.config import debug_enabled, paths
     from python_assets.lake import LakeWriteError
     from python_assets.lake_health import DataDirError
     from python_assets.runlock import LockSettingError, RunInProgress
@@ -136,7 +135,7 @@ def fail_clearly(exc: Exception) -> int:
         if isinstance(exc, kind):
             print(f"error: {exc}", file=sys.stderr)
             return code
-    if os.environ.get("BLOFIN_DEBUG") == "1":
+    if debug_enabled():
         raise exc
     data_dir = paths().data_dir
     if is_disk_full(exc):

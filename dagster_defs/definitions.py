@@ -22,7 +22,7 @@ def build_defs() -> dg.Definitions:
         ml_assets.defs,
         research_assets.defs,
         report_assets.defs,
-        schedules.defs,
+        schedules.build_defs(),
         checks.defs,
         sensors.defs,
         dg.Definitions(resources=resources()),

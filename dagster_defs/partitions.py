@@ -1,16 +1,31 @@
 """Daily UTC partitions shared by every asset: one partition per complete UTC day, starting where
-the lake's data starts (so the UI's partition bar shows the data's range, not years of 'missing')."""
+the lake's data starts (so the UI's partition bar shows the data's range, not years of 'missing').
+
+Importing this module reads no setting: `daily_partitions` is built on first use (PEP 562), when the
+asset modules that take it are imported to build the Definitions, and is the same object after that."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
+from functools import cache
 
 import dagster as dg
 
 from python_assets.config import (DEFAULT_PARTITIONS_START, PARTITIONS_START_ENV, lake_first_day,  # noqa: F401
                                    partitions_start)
 
-daily_partitions = dg.DailyPartitionsDefinition(start_date=partitions_start(), timezone="UTC", end_offset=0)
+
+@cache
+def daily_partitions_def() -> dg.DailyPartitionsDefinition:
+    """The daily partitions from partitions_start(), read on the first call; one object per process."""
+    return dg.DailyPartitionsDefinition(start_date=partitions_start(), timezone="UTC", end_offset=0)
+
+
+def __getattr__(name: str) -> object:
+    """`daily_partitions`: daily_partitions_def(), built on first use."""
+    if name == "daily_partitions":
+        return daily_partitions_def()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def window_days(start: datetime, end: datetime) -> list[date]:

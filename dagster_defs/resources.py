@@ -3,14 +3,10 @@ warehouse, opened only under the data directory's writer lock."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from importlib.metadata import version as installed_version
-from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -19,7 +15,8 @@ from packaging import version
 from pydantic import PrivateAttr
 
 from dagster_defs.dbt.project import dbt_project
-from python_assets.config import DEFAULT_SEED, DEFAULT_SYMBOLS, Paths, export_data_dir
+from python_assets.config import (DEFAULT_SEED, DEFAULT_SYMBOLS, Paths, dbt_executable, export_data_dir, market_seed,
+                                   market_source_kind, market_symbols)
 from python_assets.runlock import lock_wait_seconds, writer_lock
 from python_assets.warehouse import connect_warehouse
 
@@ -39,9 +36,9 @@ class MarketSource(dg.ConfigurableResource):
 def market_source_from_env() -> MarketSource:
     """BLOFIN_SOURCE, BLOFIN_SYMBOLS and BLOFIN_SEED override the synthetic defaults."""
     return MarketSource(
-        kind=os.environ.get("BLOFIN_SOURCE", "synthetic"),
-        symbols=os.environ.get("BLOFIN_SYMBOLS", ",".join(DEFAULT_SYMBOLS)),
-        seed=int(os.environ.get("BLOFIN_SEED", str(DEFAULT_SEED))),
+        kind=market_source_kind(),
+        symbols=market_symbols(),
+        seed=market_seed(),
     )
 
 
@@ -94,11 +91,6 @@ class Warehouse(dg.ConfigurableResource):
 def warehouse_from_env() -> Warehouse:
     """BLOFIN_LOCK_WAIT_SECONDS overrides how long a step waits for the writer lock."""
     return Warehouse(wait_seconds=lock_wait_seconds(STEP_LOCK_WAIT_S))
-
-
-def dbt_executable() -> str:
-    """dbt on PATH, else the one beside this interpreter (a venv used without activating it)."""
-    return shutil.which("dbt") or str(Path(sys.executable).parent / "dbt")
 
 
 class BlofinDbtCliResource(DbtCliResource):

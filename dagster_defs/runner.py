@@ -17,7 +17,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from python_assets.config import Paths
+from python_assets.config import Paths, ensure_dagster_home
 from python_assets.warehouse import connect_warehouse
 from python_assets.progress import set_console_fd
 
@@ -43,9 +43,7 @@ def persistent_instance(paths: Paths) -> dg.DagsterInstance:
     """The Dagster instance under DAGSTER_HOME (default <data>/dagster_home), so the UI shows CLI runs;
     its dagster.yaml is deploy/dagster.yaml (as `make ui` writes it), so Dagster does not print its
     'no instance configuration file' notice on every command."""
-    if not os.environ.get("DAGSTER_HOME"):  # unset or empty
-        os.environ["DAGSTER_HOME"] = str(paths.dagster_home)
-    home = Path(os.environ["DAGSTER_HOME"])
+    home = ensure_dagster_home(paths.dagster_home)
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists() and INSTANCE_YAML.exists():
         shutil.copyfile(INSTANCE_YAML, home / "dagster.yaml")
@@ -55,11 +53,11 @@ def persistent_instance(paths: Paths) -> dg.DagsterInstance:
 def extend_partitions_to(first: date) -> None:
     """Before the Definitions first load in this process: let the partitions start at `first` when it
     precedes the lake's first day (a run that ingests earlier days), unless BLOFIN_PARTITIONS_START is set."""
-    from dagster_defs.partitions import PARTITIONS_START_ENV, partitions_start
+    from python_assets.config import partitions_start, partitions_start_is_set, set_partitions_start
 
-    if "dagster_defs.definitions" not in sys.modules and PARTITIONS_START_ENV not in os.environ:
+    if "dagster_defs.definitions" not in sys.modules and not partitions_start_is_set():
         if first.isoformat() < partitions_start():
-            os.environ[PARTITIONS_START_ENV] = first.isoformat()
+            set_partitions_start(first.isoformat())
 
 
 def recover_dead_cli_runs(instance: dg.DagsterInstance,

@@ -1,12 +1,13 @@
-"""The daily job and its schedule: every day at 00:05 UTC, materialize the day that just closed."""
+"""The daily job and its schedule: every day at 00:05 UTC, materialize the day that just closed.
 
-import os
+The schedule's cron (BLOFIN_SCHEDULE_CRON) is read when the schedule is first asked for (building the
+Definitions), not when this module is imported."""
+
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 
-SCHEDULE_CRON_ENV = "BLOFIN_SCHEDULE_CRON"
-DEFAULT_CRON = "5 0 * * *"
+from python_assets.config import DEFAULT_CRON, SCHEDULE_CRON_ENV, schedule_cron  # noqa: F401 - their old home
 
 daily_job = dg.define_asset_job(
     "daily_job",
@@ -20,16 +21,30 @@ def partition_for(tick: datetime) -> str:
     return (tick.astimezone(timezone.utc) - timedelta(days=1)).date().isoformat()
 
 
-@dg.schedule(
-    job=daily_job,
-    cron_schedule=os.environ.get(SCHEDULE_CRON_ENV, DEFAULT_CRON),
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-)
-def daily_job_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+def daily_run_request(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     """Runs the day just closed; the run key makes a re-evaluated tick a no-op."""
     key = partition_for(context.scheduled_execution_time or datetime.now(timezone.utc))
     return dg.RunRequest(run_key=key, partition_key=key)
 
 
-defs = dg.Definitions(jobs=[daily_job], schedules=[daily_job_schedule])
+def build_daily_job_schedule() -> dg.ScheduleDefinition:
+    """The daily schedule, its cron read now."""
+    return dg.schedule(
+        name="daily_job_schedule",
+        job=daily_job,
+        cron_schedule=schedule_cron(),
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )(daily_run_request)
+
+
+def build_defs() -> dg.Definitions:
+    """The job and its schedule."""
+    return dg.Definitions(jobs=[daily_job], schedules=[build_daily_job_schedule()])
+
+
+def __getattr__(name: str) -> object:
+    """`daily_job_schedule`, built on first use (PEP 562) so that importing reads no setting."""
+    if name == "daily_job_schedule":
+        return build_daily_job_schedule()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,7 +3,7 @@ live trade recorder in bounded sessions (off by default)."""
 
 import dagster as dg
 
-from dagster_defs.partitions import daily_partitions
+from dagster_defs.partitions import daily_partitions_def
 from python_assets.alerts import build_alert, raise_alert
 from python_assets.config import paths
 from python_assets.inbox import process_inbox
@@ -16,7 +16,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext):
     outcomes = process_inbox(paths())
     if not outcomes:
         return dg.SkipReason("inbox is empty")
-    valid_keys = set(daily_partitions.get_partition_keys(dynamic_partitions_store=context.instance))
+    valid_keys = set(daily_partitions_def().get_partition_keys(dynamic_partitions_store=context.instance))
     requests = []
     for o in outcomes:
         log_event("inbox_file", file=o.file, symbol=o.symbol, error=o.error,

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.error
 import urllib.request
 from datetime import datetime, timezone
 from typing import Any
 
-from python_assets.config import Paths
+from python_assets.config import Paths, alert_webhook_url
 from python_assets.secrets import scrub
-
-WEBHOOK_ENV = "BLOFIN_ALERT_WEBHOOK_URL"
 
 
 def build_alert(kind: str, message: str, **fields: Any) -> dict[str, Any]:
@@ -46,5 +43,5 @@ def post_webhook(url: str, alert: dict[str, Any], attempts: int = 3, timeout_s: 
 def raise_alert(paths: Paths, alert: dict[str, Any]) -> bool | None:
     """Log the alert; POST it when BLOFIN_ALERT_WEBHOOK_URL is set. Returns the POST outcome or None."""
     append_alert(paths, alert)
-    url = os.environ.get(WEBHOOK_ENV)
+    url = alert_webhook_url()
     return post_webhook(url, alert) if url else None

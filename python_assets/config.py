@@ -1,8 +1,11 @@
-"""Where every output lives: one place that resolves paths under BLOFIN_DATA_DIR (default `data/`)."""
+"""Where every output lives (paths under BLOFIN_DATA_DIR, default `data/`) and every setting: the only
+module that reads or writes the environment, always when called, never at import."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -12,6 +15,16 @@ DEFAULT_SYMBOLS = ("BTC-USDT", "ETH-USDT", "SOL-USDT")
 DEFAULT_SEED = 7  # the synthetic market's seed
 PARTITIONS_START_ENV = "BLOFIN_PARTITIONS_START"
 DEFAULT_PARTITIONS_START = "2024-01-01"
+LOCK_WAIT_ENV = "BLOFIN_LOCK_WAIT_SECONDS"
+SYNTHETIC_EDGE_ENV = "BLOFIN_SYNTHETIC_EDGE"
+SCHEDULE_CRON_ENV = "BLOFIN_SCHEDULE_CRON"
+DEFAULT_CRON = "5 0 * * *"
+FRESHNESS_ENV = "BLOFIN_FRESHNESS_MINUTES"
+WEBHOOK_ENV = "BLOFIN_ALERT_WEBHOOK_URL"
+LLM_BASE_URL_ENV, LLM_MODEL_ENV = "BLOFIN_LLM_BASE_URL", "BLOFIN_LLM_MODEL"
+LLM_KEY_ENV, LLM_TIMEOUT_ENV = "BLOFIN_LLM_API_KEY", "BLOFIN_LLM_TIMEOUT"
+EXCHANGE_KEY_VARS = {"apiKey": "BLOFIN_API_KEY", "secret": "BLOFIN_API_SECRET", "password": "BLOFIN_API_PASSPHRASE"}
+SECRET_ENV_VARS = (*EXCHANGE_KEY_VARS.values(), LLM_KEY_ENV, WEBHOOK_ENV)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 
@@ -122,3 +135,121 @@ def partition_days(now: datetime | None = None) -> tuple[date, date]:
     """(first, last) day of the daily partitions: from partitions_start() to the last complete UTC day."""
     today = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).date()
     return date.fromisoformat(partitions_start()[:10]), today - timedelta(days=1)
+
+
+# Settings from the environment: each read when called, so a test's monkeypatch.setenv is seen.
+
+
+def partitions_start_is_set() -> bool:
+    """Whether BLOFIN_PARTITIONS_START is in the environment (even empty)."""
+    return PARTITIONS_START_ENV in os.environ
+
+
+def set_partitions_start(day: str) -> None:
+    """Pin BLOFIN_PARTITIONS_START for this process and its children."""
+    os.environ[PARTITIONS_START_ENV] = day
+
+
+def ensure_dagster_home(default: Path) -> Path:
+    """DAGSTER_HOME, set to `default` first when unset or empty (Dagster reads it from the environment)."""
+    if not os.environ.get("DAGSTER_HOME"):
+        os.environ["DAGSTER_HOME"] = str(default)
+    return Path(os.environ["DAGSTER_HOME"])
+
+
+def child_env(**overrides: str) -> dict[str, str]:
+    """The environment for a subprocess: this process's, with `overrides` on top."""
+    return {**os.environ, **overrides}
+
+
+def dbt_executable() -> str:
+    """dbt on PATH, else the one beside this interpreter (a venv used without activating it)."""
+    return shutil.which("dbt") or str(Path(sys.executable).parent / "dbt")
+
+
+def market_source_kind() -> str:
+    """BLOFIN_SOURCE: synthetic (default), lake or blofin."""
+    return os.environ.get("BLOFIN_SOURCE", "synthetic")
+
+
+def market_symbols() -> str:
+    """BLOFIN_SYMBOLS, comma separated (default: the three default symbols)."""
+    return os.environ.get("BLOFIN_SYMBOLS", ",".join(DEFAULT_SYMBOLS))
+
+
+def market_seed() -> int:
+    """BLOFIN_SEED: the synthetic market's seed."""
+    return int(os.environ.get("BLOFIN_SEED", str(DEFAULT_SEED)))
+
+
+def lock_wait_setting() -> str:
+    """BLOFIN_LOCK_WAIT_SECONDS as given, stripped ('' when unset); runlock parses it."""
+    return os.environ.get(LOCK_WAIT_ENV, "").strip()
+
+
+def synthetic_edge() -> float:
+    """BLOFIN_SYNTHETIC_EDGE (default 0: no planted edge)."""
+    return float(os.environ.get(SYNTHETIC_EDGE_ENV, "0") or 0)
+
+
+def schedule_cron() -> str:
+    """BLOFIN_SCHEDULE_CRON, else 00:05 every day."""
+    return os.environ.get(SCHEDULE_CRON_ENV, DEFAULT_CRON)
+
+
+def freshness_minutes() -> int:
+    """BLOFIN_FRESHNESS_MINUTES: the most minutes a symbol's last 1m bar may lag its day's end."""
+    return int(os.environ.get(FRESHNESS_ENV, "60"))
+
+
+def debug_enabled() -> bool:
+    """BLOFIN_DEBUG=1: the CLI raises errors with their traceback instead of one line."""
+    return os.environ.get("BLOFIN_DEBUG") == "1"
+
+
+def alert_webhook_url() -> str | None:
+    """BLOFIN_ALERT_WEBHOOK_URL (a secret: never logged), or None."""
+    return os.environ.get(WEBHOOK_ENV)
+
+
+def llm_base_url() -> str | None:
+    """BLOFIN_LLM_BASE_URL: an OpenAI-compatible endpoint, or None."""
+    return os.environ.get(LLM_BASE_URL_ENV)
+
+
+def llm_model() -> str | None:
+    """BLOFIN_LLM_MODEL, or None."""
+    return os.environ.get(LLM_MODEL_ENV)
+
+
+def llm_api_key() -> str:
+    """BLOFIN_LLM_API_KEY (a secret: never logged), '' when unset."""
+    return os.environ.get(LLM_KEY_ENV, "")
+
+
+def llm_timeout_s() -> float:
+    """BLOFIN_LLM_TIMEOUT: seconds per LLM request (default 20)."""
+    return float(os.environ.get(LLM_TIMEOUT_ENV, "20"))
+
+
+def exchange_settings() -> dict[str, object]:
+    """ExchangeConfig fields from BLOFIN_EXCHANGE, BLOFIN_API_URL, BLOFIN_RATE_LIMIT_MS, BLOFIN_TIMEOUT_MS
+    and BLOFIN_MAX_RETRIES (no secrets)."""
+    env = os.environ
+    return {
+        "exchange_id": env.get("BLOFIN_EXCHANGE", "blofin"),
+        "api_url": env.get("BLOFIN_API_URL") or None,
+        "rate_limit_ms": int(env["BLOFIN_RATE_LIMIT_MS"]) if env.get("BLOFIN_RATE_LIMIT_MS") else None,
+        "timeout_ms": int(env.get("BLOFIN_TIMEOUT_MS", "10000")),
+        "max_retries": int(env.get("BLOFIN_MAX_RETRIES", "6")),
+    }
+
+
+def exchange_credentials() -> dict[str, str]:
+    """The exchange keys that are set, as ccxt option names (secrets: for ccxt only, never logged)."""
+    return {field: os.environ[var] for field, var in EXCHANGE_KEY_VARS.items() if os.environ.get(var)}
+
+
+def secret_settings() -> list[str]:
+    """The values of the secret variables set now (the scrubber blanks them out of text)."""
+    return [os.environ[v] for v in SECRET_ENV_VARS if os.environ.get(v)]

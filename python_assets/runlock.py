@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from python_assets.config import Paths
+from python_assets.config import LOCK_WAIT_ENV, Paths, lock_wait_setting
 from python_assets.lake_health import DataDirError
 
-LOCK_WAIT_ENV = "BLOFIN_LOCK_WAIT_SECONDS"
 
 
 class RunInProgress(RuntimeError):
@@ -61,7 +60,7 @@ def lock_file(paths: Paths) -> Path:
 
 def lock_wait_seconds(default: float) -> float:
     """Seconds a writer waits for the lock: BLOFIN_LOCK_WAIT_SECONDS, else `default`."""
-    raw = os.environ.get(LOCK_WAIT_ENV, "").strip()
+    raw = lock_wait_setting()
     if not raw:
         return default
     try:

@@ -4,16 +4,14 @@ or written, so an exception or a provider that echoes a key cannot leak it."""
 
 from __future__ import annotations
 
-import os
+from python_assets.config import secret_settings
 
-SECRET_ENV_VARS = ("BLOFIN_API_KEY", "BLOFIN_API_SECRET", "BLOFIN_API_PASSPHRASE", "BLOFIN_LLM_API_KEY",
-                   "BLOFIN_ALERT_WEBHOOK_URL")
 MIN_SECRET_LEN = 6  # shorter values would blank ordinary words
 
 
 def secret_values() -> list[str]:
     """The secret values set in the environment now, longest first."""
-    values = {os.environ[v] for v in SECRET_ENV_VARS if len(os.environ.get(v, "")) >= MIN_SECRET_LEN}
+    values = {v for v in secret_settings() if len(v) >= MIN_SECRET_LEN}
     return sorted(values, key=len, reverse=True)
 
 

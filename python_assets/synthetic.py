@@ -7,7 +7,6 @@ continuously: the last trade of a day sits next to the first trade of the next.
 
 from __future__ import annotations
 
-import os
 import zlib
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -17,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from python_assets.config import DEFAULT_SEED  # noqa: F401 - re-exported: its old home
+from python_assets.config import SYNTHETIC_EDGE_ENV as EDGE_ENV  # noqa: F401 - its old name (tests set it)
+from python_assets.config import synthetic_edge
 from python_assets.timeframes import DAY_MS, HOUR_MS, MINUTE_MS
 
 EPOCH = date(2020, 1, 1)
@@ -70,13 +71,10 @@ class HourlyPath:
     log_anchor: np.ndarray  # float64, one per hour boundary (len hours + 1)
 
 
-EDGE_ENV = "BLOFIN_SYNTHETIC_EDGE"
-
-
 def planted_edge() -> float:
     """The generator option BLOFIN_SYNTHETIC_EDGE (default 0: no edge): after an hour whose shock
     was below -1 sigma, the next hour drifts up by edge x sigma (a short-term reversal to find)."""
-    return float(os.environ.get(EDGE_ENV, "0") or 0)
+    return synthetic_edge()
 
 
 @lru_cache(maxsize=64)

@@ -4,7 +4,6 @@ in the ledger, compute the SQL metrics with dbt, return the result rows."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from python_assets.backtest.periods import PeriodsPerYear, always_open_periods_p
 from python_assets.backtest.runner import BacktestJob, WalkForward, run_job
 from python_assets.backtest.spec import (STRATEGY_DIR, SpecError, StrategySpec, compile_strategy, load_spec,
                                          load_specs, resolve_params)
-from python_assets.config import DBT_PROJECT_DIR, Paths
+from python_assets.config import DBT_PROJECT_DIR, Paths, child_env, dbt_executable
 from python_assets.timeframes import DAY_MS, TIMEFRAME_MS
 from python_assets.warehouse import connect_warehouse
 
@@ -76,9 +75,7 @@ def refresh_metrics(paths: Paths) -> None:
     """Compute the new run's metrics (dbt, tag:ledger) so strategy_backtest_results has it. An empty
     partition window: the incremental ledger models then add only backtests not computed yet (CLI
     runs have no partition date) and leave every daily row as the daily run wrote it."""
-    from dagster_defs.resources import dbt_executable
-
-    env = {**os.environ, "BLOFIN_DATA_DIR": str(paths.data_dir)}
+    env = child_env(BLOFIN_DATA_DIR=str(paths.data_dir))
     empty_window = json.dumps({"min_date": "1970-01-01", "max_date": "1970-01-01"})
     cmd = [dbt_executable(), "run", "--select", "tag:ledger", "--vars", empty_window, "--profiles-dir", ".",
            "--target-path", str(paths.data_dir / "dbt_target_cli"), "--quiet"]

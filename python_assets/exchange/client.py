@@ -9,7 +9,6 @@ else: never into a config object, a log line or a file.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -18,10 +17,10 @@ from typing import Any, TypeVar
 
 import ccxt
 
+from python_assets.config import exchange_credentials, exchange_settings
 from python_assets.lake import normalize_symbol
 
 T = TypeVar("T")
-KEY_VARS = {"apiKey": "BLOFIN_API_KEY", "secret": "BLOFIN_API_SECRET", "password": "BLOFIN_API_PASSPHRASE"}
 
 
 class FetchError(RuntimeError):
@@ -42,14 +41,7 @@ class ExchangeConfig:
 
     @classmethod
     def from_env(cls, **overrides: Any) -> "ExchangeConfig":
-        env = os.environ
-        values: dict[str, Any] = {
-            "exchange_id": env.get("BLOFIN_EXCHANGE", "blofin"),
-            "api_url": env.get("BLOFIN_API_URL") or None,
-            "rate_limit_ms": int(env["BLOFIN_RATE_LIMIT_MS"]) if env.get("BLOFIN_RATE_LIMIT_MS") else None,
-            "timeout_ms": int(env.get("BLOFIN_TIMEOUT_MS", "10000")),
-            "max_retries": int(env.get("BLOFIN_MAX_RETRIES", "6")),
-        }
+        values: dict[str, Any] = exchange_settings()
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
@@ -61,7 +53,7 @@ def make_exchange(cfg: ExchangeConfig) -> ccxt.Exchange:
         raise FetchError(f"unknown ccxt exchange id {cfg.exchange_id!r}")
     options: dict[str, Any] = {"enableRateLimit": True, "timeout": cfg.timeout_ms, "enableLastJsonResponse": True,
                                "enableLastResponseHeaders": True}
-    options.update({field: os.environ[var] for field, var in KEY_VARS.items() if os.environ.get(var)})
+    options.update(exchange_credentials())
     ex = klass(options)
     if cfg.rate_limit_ms is not None:
         ex.rateLimit = cfg.rate_limit_ms

@@ -7,19 +7,18 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from python_assets.config import llm_api_key, llm_base_url, llm_model, llm_timeout_s
 from python_assets.logs import log_event
 from python_assets.reports import fmt
 from python_assets.secrets import scrub
 from python_assets.reports.sections import gap_text
 
-BASE_URL_ENV, MODEL_ENV, KEY_ENV, TIMEOUT_ENV = "BLOFIN_LLM_BASE_URL", "BLOFIN_LLM_MODEL", "BLOFIN_LLM_API_KEY", "BLOFIN_LLM_TIMEOUT"
 SIGNIFICANT_DSR = 0.95
 
 
@@ -202,7 +201,7 @@ class OpenAICompatibleAnalyst:
 
 def analyst_from_env() -> Analyst:
     """The OpenAI-compatible provider when BLOFIN_LLM_BASE_URL and BLOFIN_LLM_MODEL are set, else deterministic."""
-    base, model = os.environ.get(BASE_URL_ENV), os.environ.get(MODEL_ENV)
+    base, model = llm_base_url(), llm_model()
     if base and model:
-        return OpenAICompatibleAnalyst(base, model, os.environ.get(KEY_ENV, ""), float(os.environ.get(TIMEOUT_ENV, "20")))
+        return OpenAICompatibleAnalyst(base, model, llm_api_key(), llm_timeout_s())
     return DeterministicAnalyst()
