@@ -39,7 +39,7 @@ $(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet uv
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.lock -r requirements-dev.lock $(TORCH_SOURCE)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
-	$(BIN)/python -m compileall -q -j 0 dagster_defs python_assets bench > /dev/null
+	$(BIN)/python -m compileall -q -j 0 blofin_cli dagster_defs python_assets bench > /dev/null
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -45,7 +45,7 @@ def materialize(paths: Paths, day: date, symbols: tuple[str, ...] = tuple(DEFAUL
         cmd = [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "dagster_defs.definitions",
                "--select", "*", "--partition", day.isoformat()]
     else:
-        cmd = [sys.executable, "-m", "dagster_defs.cli", "materialize", "--date", day.isoformat()]
+        cmd = [sys.executable, "-m", "blofin_cli", "materialize", "--date", day.isoformat()]
     log = paths.data_dir / f"bench_{day}.log"
     t0 = time.perf_counter()
     with open(log, "wb") as fh:

@@ -18,7 +18,7 @@ from python_assets.config import DBT_PROJECT_DIR, Paths
 # process loads do not depend on whatever lake ./data holds when they are first imported.
 os.environ.setdefault("BLOFIN_PARTITIONS_START", "2024-01-01")
 
-CLI = [sys.executable, "-m", "dagster_defs.cli"]  # the blofin-stack command, run as a subprocess
+CLI = [sys.executable, "-m", "blofin_cli"]  # the blofin-stack command, run as a subprocess
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 

@@ -43,7 +43,7 @@ def main() -> int:
         csv = Path(tmp) / "BTC-USDT-1h.csv"
         hourly_candles("BTC-USDT").to_csv(csv, index=False)
         env = {**os.environ, "BLOFIN_DATA_DIR": str(Path(tmp) / "data")}
-        run = subprocess.run([sys.executable, "-m", "dagster_defs.cli", "backtest", "--strategy", "sma_cross",
+        run = subprocess.run([sys.executable, "-m", "blofin_cli", "backtest", "--strategy", "sma_cross",
                               "--data", str(csv), "--symbol", "BTC-USDT", "--trades", "8"],
                              env=env, capture_output=True, text=True, check=True)
         print(run.stdout)

@@ -21,7 +21,7 @@ import pytest
 from conftest import external_requests
 from PIL import Image
 
-from dagster_defs.cli import build_parser, main as cli_main
+from blofin_cli.main import build_parser, main as cli_main
 from python_assets.backtest.artifacts import export_run, load_run
 from python_assets.config import Paths
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from conftest import run_dbt, shared_file
 
-from dagster_defs.cli import main as cli_main
+from blofin_cli.main import main as cli_main
 from python_assets.backtest.engine import Costs
 from python_assets.backtest.service import run_backtest
 from python_assets.config import Paths

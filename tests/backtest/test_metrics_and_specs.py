@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from dagster_defs.cli import main as cli_main
+from blofin_cli.main import main as cli_main
 from python_assets.backtest.engine import Costs
 from python_assets.backtest.expr import parse
 from python_assets.backtest.service import run_backtest

@@ -14,8 +14,8 @@ import pytest
 from pandas.tseries.holiday import USFederalHolidayCalendar
 from pandas.tseries.offsets import CustomBusinessDay
 
-from dagster_defs.cli import build_parser
-from dagster_defs.cli import main as cli_main
+from blofin_cli.main import build_parser
+from blofin_cli.main import main as cli_main
 from python_assets.backtest import ledger
 from python_assets.backtest.engine import Costs, EngineResult
 from python_assets.backtest.periods import always_open_periods_per_year, measured_periods_per_year

@@ -205,7 +205,7 @@ def test_a_range_run_reports_every_day_of_the_range(data_dir):
     check_report(json.loads((data_dir.reports / f"{second.isoformat()}.json").read_text()), second, True)
 
     # the CLI without --data backtests the warehouse's symbols and stores the run beside the daily ones
-    from dagster_defs.cli import main as cli_main
+    from blofin_cli.main import main as cli_main
 
     assert cli_main(["backtest", "--strategy", "sma_cross", "--param", "fast=5", "--param", "slow=20", "--days", "2"]) == 0
     with duckdb.connect(str(data_dir.warehouse), read_only=True) as con:

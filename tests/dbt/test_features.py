@@ -203,7 +203,7 @@ def test_higher_timeframe_context_comes_from_the_last_closed_higher_bar(syntheti
 
 
 def test_features_cli_lists_the_registry(capsys):
-    from dagster_defs.cli import main
+    from blofin_cli.main import main
 
     assert main(["features", "--format", "json"]) == 0
     listed = json.loads(capsys.readouterr().out)

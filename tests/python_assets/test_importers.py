@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from conftest import shared_file
 
-from dagster_defs.cli import main as cli_main
+from blofin_cli.main import main as cli_main
 from python_assets.backtest.files import FileGuess, guess_from_name
 from python_assets.importers import ImportFileError, import_file
 

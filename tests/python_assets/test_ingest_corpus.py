@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import CLI
 
-from dagster_defs.cli import main
+from blofin_cli.main import main
 from python_assets.ingest import ingest_file
 from python_assets.ingest_read import FAST_CSV_MIN_BYTES, _read_csv_fast
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dagster_defs.cli import main
+from blofin_cli.main import main
 from python_assets.config import REPO_ROOT
 from python_assets.logs import log_event
 

@@ -7,7 +7,7 @@ import json
 import duckdb
 import pytest
 
-from dagster_defs.cli import main
+from blofin_cli.main import main
 from python_assets.query import QueryRefused, check_read_only
 
 

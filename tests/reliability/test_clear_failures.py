@@ -229,7 +229,7 @@ def store_event(self, event):  # the disk is full when the run's last event is w
     return store(self, event)
 
 SqliteEventLogStorage.store_event = store_event
-from dagster_defs.cli import main
+from blofin_cli.main import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -268,7 +268,7 @@ def test_a_step_failure_names_the_steps_own_exception_and_dbts_first_error():
     from dagster._utils.error import serializable_error_info_from_exc_info
     from dagster_shared.error import SerializableErrorInfo
 
-    from dagster_defs.cli_errors import step_root_cause
+    from blofin_cli.errors import step_root_cause
 
     try:
         try:
@@ -291,7 +291,7 @@ def test_failed_steps_are_one_line_each_and_the_last_says_where_the_log_is():
 
     from dagster_shared.error import SerializableErrorInfo
 
-    from dagster_defs.cli_errors import failed_step_lines
+    from blofin_cli.errors import failed_step_lines
 
     def failure(step: str, message: str) -> SimpleNamespace:
         cause = SerializableErrorInfo(message=message, stack=[], cls_name=message.split(":")[0].split(".")[-1])

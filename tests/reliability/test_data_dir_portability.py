@@ -21,7 +21,7 @@ import pytest
 import yaml
 from conftest import CLI
 
-from dagster_defs.cli import main
+from blofin_cli.main import main
 from dagster_defs.ml.assets import MODEL_ASSETS
 from python_assets.config import DBT_PROJECT_DIR, REPO_ROOT, Paths
 from python_assets.lake import write_bytes_atomic, write_trades

@@ -20,7 +20,7 @@ import pytest
 from conftest import CLI
 
 from dagster_defs.backtests.assets import strategy_specs
-from dagster_defs.cli_errors import step_root_cause
+from blofin_cli.errors import step_root_cause
 from dagster_defs.dbt.assets import warehouse_dbt_assets
 from dagster_defs.resources import resources
 from python_assets.config import Paths

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 from conftest import CLI
 
-from dagster_defs.cli import main
+from blofin_cli.main import main
 from python_assets.config import Paths
 from python_assets.query import READ_ONLY_CONFIG, open_read_only
 from python_assets.snapshot import publish_snapshot, snapshot_path

@@ -15,7 +15,7 @@ import pytest
 from conftest import TEST_DAYS, external_requests
 from PIL import Image
 
-from dagster_defs.cli import main as cli_main
+from blofin_cli.main import main as cli_main
 from dagster_defs.runner import materialize_days
 from python_assets.reports.schema import report_schema, validate_report
 

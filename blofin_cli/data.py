@@ -1,12 +1,75 @@
-"""`blofin-stack` market-data commands: fetch-ohlcv, fetch-funding, record-trades (BloFin through ccxt)
-and import (freqtrade / CSV files)."""
+"""`blofin-stack` data commands: demo, generate (synthetic market), ingest (a trades file), import
+(freqtrade / CSV files), and fetch-ohlcv, fetch-funding, record-trades (BloFin through ccxt)."""
 
 from __future__ import annotations
 
 import argparse
 import signal
 import sys
-from datetime import datetime, timezone
+import time
+from datetime import datetime, timedelta, timezone
+
+from blofin_cli.common import as_writer, days_between, parse_date
+from python_assets.config import DEFAULT_SEED, DEFAULT_SYMBOLS, export_data_dir
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """demo: the synthetic market for the last --days days, then materialize the days not reported yet."""
+    from blofin_cli.pipeline import run_window
+    from dagster_defs.runner import last_reported_day
+    from python_assets.market import generate_market
+    from python_assets.synthetic import last_complete_days
+
+    paths = export_data_dir()
+    days = last_complete_days(args.days)
+
+    def demo() -> int:
+        """Generate and materialize, the writer lock held."""
+        t0 = time.perf_counter()
+        added = generate_market(paths, DEFAULT_SYMBOLS, days, args.seed)
+        print(f"demo data: {len(days)} days {days[0]}..{days[-1]}, {added:,} new ticks in {time.perf_counter() - t0:.1f} s")
+        done = last_reported_day(paths)
+        first = days[-1] if done is None or done >= days[-1] else max(done + timedelta(days=1), days[0])
+        return run_window(first, days[-1], args.verbose)
+
+    return as_writer(paths, "blofin-stack demo", demo)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """generate: synthetic ticks and funding for --start..--end into the lake."""
+    from python_assets.lake_health import writable_data_dir
+    from python_assets.market import generate_market
+
+    paths = writable_data_dir()
+    t0 = time.perf_counter()
+    added = generate_market(paths, args.symbols, days_between(args.start, args.end), args.seed)
+    print(f"generated {added:,} new ticks into {paths.trades} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """ingest: one trades file into the lake; counts, quarantine reasons and file."""
+    from python_assets.ingest import IngestError, ingest_file
+    from python_assets.lake import LakeWriteError
+    from python_assets.lake_health import writable_data_dir
+    from python_assets.logs import log_event
+
+    paths = writable_data_dir()
+    try:
+        r = ingest_file(paths, args.file, args.symbol, progress=True)
+    except (IngestError, ValueError, LakeWriteError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    log_event("ingested", file=str(args.file), **{k: v for k, v in vars(r).items() if k != "partitions"})
+    print(
+        f"{args.file}: {r.rows_read} rows read, {r.rows_added} added to {r.symbol}, "
+        f"{r.duplicates} duplicates skipped, {r.quarantined} quarantined"
+    )
+    for reason, n in r.reasons.items():
+        print(f"  quarantined {n:>6}  {reason}")
+    if r.quarantine_file:
+        print(f"  quarantine file: {r.quarantine_file}")
+    return 0
 
 
 def parse_time_ms(text: str) -> int:
@@ -24,6 +87,7 @@ def parse_time_ms(text: str) -> int:
 
 
 def _exchange(args: argparse.Namespace):
+    """(ExchangeConfig, ccxt exchange) from the environment and the --exchange / --rate-limit-ms arguments."""
     from python_assets.exchange.client import ExchangeConfig, make_exchange
 
     cfg = ExchangeConfig.from_env(exchange_id=args.exchange, rate_limit_ms=args.rate_limit_ms)
@@ -31,6 +95,7 @@ def _exchange(args: argparse.Namespace):
 
 
 def _fmt(ms: int | None) -> str:
+    """Epoch ms -> ISO UTC time to the second ('-' for None)."""
     return "-" if ms is None else datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="seconds")
 
 
@@ -63,6 +128,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_record_trades(args: argparse.Namespace) -> int:
+    """record-trades: poll live trades per --symbol until stopped (SIGTERM / Ctrl-C) or --duration."""
     from python_assets.exchange.client import FetchError
     from python_assets.exchange.recorder import TradeRecorder, run_recorders
     from python_assets.lake_health import writable_data_dir
@@ -96,6 +162,7 @@ def cmd_record_trades(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    """import: freqtrade / CSV files into the lake, one line each (exit 2 if any file was refused)."""
     from python_assets.importers import ImportFileError, import_file
     from python_assets.ingest import IngestError
     from python_assets.lake import LakeWriteError
@@ -118,8 +185,36 @@ def cmd_import(args: argparse.Namespace) -> int:
     return status
 
 
-def add_data_commands(sub: argparse._SubParsersAction) -> None:
-    """Register the market-data subcommands on the main parser."""
+def add_demo(sub: argparse._SubParsersAction) -> None:
+    """Register `demo`."""
+    p = sub.add_parser("demo", help="generate the synthetic demo (last N days) and materialize the latest day")
+    p.add_argument("--days", type=int, default=30, help="days of synthetic data ending yesterday (UTC; default 30)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed of the synthetic market (default {DEFAULT_SEED})")
+    p.add_argument("--verbose", action="store_true", help="show Dagster and dbt output instead of logging it")
+    p.set_defaults(func=cmd_demo)
+
+
+def add_generate(sub: argparse._SubParsersAction) -> None:
+    """Register `generate`."""
+    p = sub.add_parser("generate", help="write synthetic ticks and funding for a date range into the lake")
+    p.add_argument("--start", type=parse_date, required=True, help="first day (YYYY-MM-DD, UTC)")
+    p.add_argument("--end", type=parse_date, required=True, help="last day, inclusive (YYYY-MM-DD, UTC)")
+    p.add_argument("--symbols", type=lambda s: s.split(","), default=list(DEFAULT_SYMBOLS),
+                   help=f"comma-separated symbols (default {','.join(DEFAULT_SYMBOLS)})")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
+    p.set_defaults(func=cmd_generate)
+
+
+def add_ingest(sub: argparse._SubParsersAction) -> None:
+    """Register `ingest`."""
+    p = sub.add_parser("ingest", help="ingest a trades file (CSV, Parquet, JSON Lines) into the lake")
+    p.add_argument("file", help="the trades file to ingest")
+    p.add_argument("--symbol", required=True, help="symbol the trades belong to (e.g. BTC-USDT)")
+    p.set_defaults(func=cmd_ingest)
+
+
+def add_market_data_commands(sub: argparse._SubParsersAction) -> None:
+    """Register fetch-ohlcv, fetch-funding, record-trades and import."""
     def exchange_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--symbol", action="append", required=True,
                        help="ccxt symbol (BTC/USDT:USDT) or BloFin id (BTC-USDT); repeatable")

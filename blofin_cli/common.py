@@ -1,0 +1,37 @@
+"""Helpers the topic modules share: date arguments and the data directory's writer lock."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import TypeVar
+
+from python_assets.config import Paths
+
+T = TypeVar("T")
+
+
+def parse_date(text: str) -> date:
+    """'YYYY-MM-DD' -> date, or an argparse error naming the text."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+
+
+def days_between(first: date, last: date) -> list[date]:
+    """Every day from first to last, inclusive."""
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def as_writer(paths: Paths, what: str, body: Callable[[], T]) -> T:
+    """body() under the data directory's writer lock, waiting BLOFIN_LOCK_WAIT_SECONDS (default 0:
+    refuse at once, exit 3, naming the holder); an unwritable data directory exits 2."""
+    from python_assets.lake_health import ensure_writable
+    from python_assets.runlock import lock_wait_seconds, writer_lock
+
+    ensure_writable(paths)
+    with writer_lock(paths, what, lock_wait_seconds(0.0), on_wait=lambda m: print(m, file=sys.stderr, flush=True)):
+        return body()

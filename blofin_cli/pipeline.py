@@ -1,0 +1,127 @@
+"""`blofin-stack` pipeline commands: materialize, backfill and report. The Dagster graph runs through
+dagster_defs.runner, under the data directory's writer lock."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import time
+from datetime import date
+
+from blofin_cli.common import as_writer, parse_date
+from blofin_cli.errors import EXIT_BAD_INPUT
+from python_assets.config import Paths, export_data_dir
+
+
+def run_window(first: date, last: date, verbose: bool = False) -> int:
+    """Materialize first..last under the writer lock (a second writer is refused, exit 3)."""
+    from blofin_cli.errors import window_problem
+    from python_assets.config import partition_days
+
+    problem = window_problem(first, last, partition_days())
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    paths = export_data_dir()
+    return as_writer(paths, f"blofin-stack materialize {first}..{last}", lambda: _locked_run(paths, first, last, verbose))
+
+
+def _locked_run(paths: Paths, first: date, last: date, verbose: bool) -> int:
+    """One in-process Dagster run of first..last (the lock held): a summary, or one line per failed step."""
+    import traceback
+
+    from blofin_cli.errors import failed_step_lines, stopped_run_lines
+    from dagster_defs.runner import (CLI_RUN_TAG, materialize_days, output_to, peak_memory, persistent_instance,
+                                     recover_dead_cli_runs)
+    from python_assets.reports.daily_report import report_path
+
+    run_log = paths.data_dir / "last_run.log"
+    run_log.unlink(missing_ok=True)
+    print(f"materializing {first}..{last} (Dagster and dbt output: {'below' if verbose else run_log}) ...", flush=True)
+    t0 = time.perf_counter()
+    instance, recovered, result, stopped = None, [], None, None
+    with contextlib.nullcontext() if verbose else output_to(run_log):
+        try:
+            instance = persistent_instance(paths)
+            recovered = recover_dead_cli_runs(instance)
+            result = materialize_days(first, last, instance=instance, raise_on_error=False,
+                                      extra_tags={CLI_RUN_TAG: "cli"})
+        except Exception as exc:  # Dagster itself failed (e.g. its storage on a full disk): the run did not end
+            traceback.print_exc()  # into the run log
+            stopped = exc
+    for run_id in recovered:
+        print(f"run {run_id} was killed before it ended: marked failed, its pool slots freed", flush=True)
+    elapsed = time.perf_counter() - t0
+    where = f"after {elapsed:.1f} s; full log: {run_log}"
+    if stopped is not None or not result.success:
+        lines = (stopped_run_lines(instance, stopped, f"{first}..{last}", where) if stopped is not None else
+                 failed_step_lines([e for e in result.all_events if e.is_step_failure],
+                                   f"materialization of {first}..{last} failed {where}"))
+        print("\n".join(lines), file=sys.stderr)
+        return 1
+    mem = peak_memory()
+    print(f"materialized {first}..{last} in {elapsed:.1f} s")
+    print(f"peak memory: {mem.max_mib:.0f} MiB (python {mem.self_mib:.0f} MiB, largest child {mem.children_mib:.0f} MiB)")
+    print(f"report: {report_path(paths, last)}\nhtml:   {report_path(paths, last).with_suffix('.html')}")
+    return 0
+
+
+def cmd_materialize(args: argparse.Namespace) -> int:
+    """materialize: one day, or --date..--end."""
+    return run_window(args.date, args.end or args.date, args.verbose)
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    """backfill: every day from --start to --end in one run."""
+    return run_window(args.start, args.end, args.verbose)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """report: rebuild one day's report from the warehouse, under the writer lock."""
+    import duckdb
+
+    from python_assets.query import first_line
+    from python_assets.warehouse import require_warehouse
+
+    paths = export_data_dir()
+    require_warehouse(paths.warehouse)  # before the slow imports below
+    from python_assets.reports.daily_report import ReportError, produce_daily_report
+
+    run = {"partition": args.date.isoformat(), "rebuilt_by": "cli"}
+    try:
+        path = as_writer(paths, f"blofin-stack report {args.date}", lambda: produce_daily_report(paths, args.date, run=run))
+    except ReportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except duckdb.CatalogException as exc:  # a warehouse no run has completed yet
+        print(f"error: the warehouse {paths.warehouse} has no report tables yet ({first_line(exc)}): run "
+              f"`blofin-stack materialize --date {args.date}` first", file=sys.stderr)
+        return 2
+    print(f"report: {path}\nhtml:   {path.with_suffix('.html')}")
+    return 0
+
+
+def add_backfill(sub: argparse._SubParsersAction) -> None:
+    """Register `backfill`."""
+    p = sub.add_parser("backfill", help="materialize every day from --start to --end in one run (idempotent)")
+    p.add_argument("--start", type=parse_date, required=True, help="first day (YYYY-MM-DD, UTC)")
+    p.add_argument("--end", type=parse_date, required=True, help="last day, inclusive (YYYY-MM-DD, UTC)")
+    p.add_argument("--verbose", action="store_true", help="show Dagster and dbt output instead of logging it")
+    p.set_defaults(func=cmd_backfill)
+
+
+def add_report(sub: argparse._SubParsersAction) -> None:
+    """Register `report`."""
+    p = sub.add_parser("report", help="rebuild one day's report (JSON + HTML + daily_reports row) from the warehouse")
+    p.add_argument("--date", type=parse_date, required=True, help="the report's day (YYYY-MM-DD, UTC)")
+    p.set_defaults(func=cmd_report)
+
+
+def add_materialize(sub: argparse._SubParsersAction) -> None:
+    """Register `materialize`."""
+    p = sub.add_parser("materialize", help="run the whole asset graph for a day (or --end for a range)")
+    p.add_argument("--date", type=parse_date, required=True, help="the day to materialize (YYYY-MM-DD, UTC)")
+    p.add_argument("--end", type=parse_date, help="last day of a range starting at --date, inclusive")
+    p.add_argument("--verbose", action="store_true", help="show Dagster and dbt output instead of logging it")
+    p.set_defaults(func=cmd_materialize)

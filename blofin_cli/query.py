@@ -1,0 +1,70 @@
+"""`blofin-stack` read-only commands: query (one SELECT on the warehouse) and features (the registry)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from python_assets.config import export_data_dir
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    """features: the feature registry from the dbt manifest, as a table or JSON."""
+    import json
+
+    from python_assets.config import DBT_PROJECT_DIR
+    from python_assets.features.registry import load_registry
+
+    manifest = DBT_PROJECT_DIR / "target" / "manifest.json"
+    if not manifest.exists():
+        print(f"error: {manifest} is missing: run `make manifest` (dbt parse) first", file=sys.stderr)
+        return 2
+    features = load_registry(manifest)
+    if args.format == "json":
+        print(json.dumps([f.as_dict() for f in features], indent=2))
+        return 0
+    print(f"{'feature':<24} {'group':<11} {'warmup':>6}  {'TA-Lib':<16} description")
+    for f in features:
+        print(f"{f.name:<24} {f.group:<11} {f.warmup_bars:>6}  {f.talib or '-':<16} {f.description}")
+    print(f"{len(features)} features ({sum(f.model != 'feat_recursive' for f in features)} plain SQL)")
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    """query: one read-only statement on the last snapshot (else the warehouse), printed in --format."""
+    import duckdb
+
+    from python_assets.query import QueryRefused, first_line, run_query
+    from python_assets.snapshot import readable_warehouse
+
+    paths = export_data_dir()
+    try:
+        print(run_query(args.database or readable_warehouse(paths), args.sql, args.format))
+    except QueryRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except duckdb.Error as exc:
+        if "could not set lock on file" in str(exc).lower():  # no snapshot yet, the first run still writes the live file
+            print(f"error: the warehouse is being written by a run and no snapshot has been published yet; "
+                  f"query again when the run ends (DuckDB: {first_line(exc)})", file=sys.stderr)
+            return 1
+        print(f"error: {first_line(exc)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def add_features(sub: argparse._SubParsersAction) -> None:
+    """Register `features`."""
+    p = sub.add_parser("features", help="list the feature registry (name, group, warm-up, TA-Lib reference)")
+    p.add_argument("--format", choices=["table", "json"], default="table", help="output format (default table)")
+    p.set_defaults(func=cmd_features)
+
+
+def add_query(sub: argparse._SubParsersAction) -> None:
+    """Register `query`."""
+    p = sub.add_parser("query", help="one read-only SELECT on the warehouse (no file access, nothing written)")
+    p.add_argument("sql", help="one SELECT (or FROM, WITH ... SELECT, DESCRIBE, SHOW, SUMMARIZE)")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table", help="output format (default table)")
+    p.add_argument("--database", type=Path, help="DuckDB file (default: the snapshot of the last run, else the warehouse)")
+    p.set_defaults(func=cmd_query)

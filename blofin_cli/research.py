@@ -1,0 +1,104 @@
+"""`blofin-stack` research commands: backtest (a strategy on an OHLCV file or the warehouse; the run is
+stored, charted and optionally exported)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from blofin_cli.common import as_writer
+from python_assets.config import export_data_dir
+
+
+def symbol_list(text: str) -> list[str]:
+    """'A,B' -> ['A', 'B'] (so --symbols A B and --symbols A,B read the same)."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    """backtest: run, store and read back under the writer lock; print the summary, chart and export it."""
+    from python_assets.backtest.artifacts import export_run, load_run
+    from python_assets.backtest.engine import Costs
+    from python_assets.backtest.files import OhlcvFileError
+    from python_assets.backtest.report import format_run
+    from python_assets.backtest.runner import WalkForward
+    from python_assets.backtest.service import parse_param_args, run_backtest
+    from python_assets.backtest.spec import SpecError
+    from python_assets.warehouse import connect_warehouse
+
+    paths = export_data_dir()
+    costs = Costs(args.fees, args.maker_fee if args.maker_fee is not None else min(args.fees, 0.0002),
+                  args.slippage_bps, args.equity)
+    symbols = [s for group in args.symbols for s in group] if args.symbols else None
+
+    def backtest() -> tuple[str, list[dict], object]:
+        """Store the run and read it back, under the writer lock (a run may start right after)."""
+        run_id, rows = run_backtest(paths, args.strategy, parse_param_args(args.param), costs, data=args.data,
+                                    symbols=symbols, days=args.days, walk_forward=wf, symbol=args.symbol,
+                                    periods_per_year=args.periods_per_year)
+        if not rows:
+            return run_id, rows, None
+        with connect_warehouse(paths.warehouse, read_only=True) as con:
+            return run_id, rows, load_run(con, run_id)
+
+    try:
+        wf = None
+        if args.walk_forward:
+            parts = args.walk_forward.split(":")
+            try:
+                wf = WalkForward(float(parts[0]), float(parts[1]), len(parts) > 2 and parts[2] == "anchored")
+            except (ValueError, IndexError):
+                raise SpecError(f"--walk-forward {args.walk_forward!r}: expected TRAIN:TEST[:anchored] in days, e.g. 14:4") from None
+        run_id, rows, run = as_writer(paths, "blofin-stack backtest", backtest)
+    except (SpecError, OhlcvFileError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not rows:
+        print("error: no backtests: no bars of the strategy's timeframe in the window", file=sys.stderr)
+        return 1
+    for r in run.results:
+        r["annualisation"] = rows[0]["annualisation"]
+    print(format_run(run.results, run.trades, run.equity, args.trades))
+    print(f"\nstored as run {run_id}: select * from strategy_backtest_results where run_id = '{run_id}'")
+    html = args.html or paths.data_dir / "backtests" / f"{run_id}.html"
+    if not args.no_html:
+        from python_assets.backtest.chart import write_chart
+        from python_assets.backtest.indicators import chart_indicators
+
+        indicators, overlays = chart_indicators(paths, args.strategy, parse_param_args(args.param), run, args.data, args.symbol)
+        print(f"chart:  {write_chart(run, indicators, tuple(overlays), html)}")
+    if args.export:
+        for path in export_run(run, args.export_dir or html.parent, args.export):
+            print(f"export: {path}")
+    return 0
+
+
+def add_backtest(sub: argparse._SubParsersAction) -> None:
+    """Register `backtest`."""
+    p = sub.add_parser("backtest", help="backtest a strategy on an OHLCV file or the warehouse; prints a summary, "
+                       "exit reasons and trades, writes an HTML chart, stores the run")
+    p.add_argument("--strategy", required=True, help="shipped strategy name (e.g. sma_cross) or a path to a YAML spec")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="override a parameter (repeatable)")
+    p.add_argument("--data", type=Path, help="CSV/Parquet with a time column and Open/High/Low/Close/Volume")
+    p.add_argument("--symbol", help="symbol name for --data (default: the file name)")
+    p.add_argument("--symbols", nargs="+", type=symbol_list, metavar="SYMBOL",
+                   help="symbols to test, space- or comma-separated (default: all with bars)")
+    p.add_argument("--days", type=int, help="warehouse runs: trailing days (default: all bars)")
+    p.add_argument("--fees", type=float, default=0.0006, help="taker fee per side (default BloFin 0.0006)")
+    p.add_argument("--maker-fee", type=float, help="maker fee per side for take-profit fills (default min(fees, 0.0002))")
+    p.add_argument("--slippage-bps", type=float, default=0.0, help="slippage per fill in basis points (default 0)")
+    p.add_argument("--equity", type=float, default=10_000.0, help="initial equity (quote currency)")
+    p.add_argument("--walk-forward", metavar="TRAIN:TEST[:anchored]", help="walk-forward folds in days, e.g. 14:4")
+    p.add_argument("--periods-per-year", type=float, metavar="N",
+                   help="bars per year annualising Sharpe/Sortino (default: measured from a --data file's calendar; "
+                        "365 days of bars for the 24/7 warehouse)")
+    p.add_argument("--trades", type=int, default=20, metavar="N",
+                   help="list the first N trades of the full window (default 20; 0 hides the list)")
+    p.add_argument("--html", type=Path, metavar="PATH",
+                   help="write the interactive chart here (default: <data dir>/backtests/<run_id>.html)")
+    p.add_argument("--no-html", action="store_true", help="do not write the chart")
+    p.add_argument("--export", choices=["csv", "parquet", "json"],
+                   help="also write the run's trades and equity as <run_id>_trades/_equity files")
+    p.add_argument("--export-dir", type=Path, metavar="DIR", help="folder for --export files (default: beside the chart)")
+    p.set_defaults(func=cmd_backtest)
