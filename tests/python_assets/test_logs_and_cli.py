@@ -23,7 +23,7 @@ def test_log_event_writes_json_lines_with_utc_offsets(data_dir):
 
 def test_no_code_uses_naive_utc_helpers():
     offenders = []
-    for folder in ("python_assets", "dagster_defs", "bench"):
+    for folder in ("python_assets", "dagster_defs", "blofin_cli", "bench"):
         for path in (REPO_ROOT / folder).rglob("*.py"):
             text = path.read_text()
             if re.search(r"utcnow\(|utcfromtimestamp\(", text):
