@@ -24,4 +24,4 @@ def test_only_the_training_set_reads_label_models():
                 assert up not in labels, f"{node['name']} depends on a label model"
                 if up not in seen and up in manifest["nodes"]:
                     seen.add(up)
-                    stack += manifest["nodes"][up]["depends_on"]["nodes"]
+                    stack += manifest["nodes"][up]["depends_on"].get("nodes", [])  # a seed depends on no node
