@@ -69,7 +69,7 @@ class Ticker:
     line each `every` of the way; silent when `show` is false."""
 
     def __init__(self, total: int, label: str, every: float = 0.1, show: bool = True) -> None:
-        self.total, self.label, self.every, self.show = total, label, every, show and total > 0
+        self.total, self.label, self.show = total, label, show and total > 0
         self.done, self.t0, self.tty, self.shown = 0, time.perf_counter(), is_tty(), 0
         self.steps = max(1, round(1 / every))  # plain lines at each 1/steps of the way, in integers (0.3 != 3/10 in floats)
 
