@@ -18,7 +18,7 @@ from python_assets.backtest.spec import CONDITIONS, OHLCV, StrategySpec, resolve
 from python_assets.config import Paths
 from python_assets.warehouse import connect_warehouse
 
-PRICE_COLUMNS = frozenset({"open", "high", "low", "close"})
+PRICE_COLUMNS = OHLCV - {"volume"}
 
 
 def render(node: expr.Node, params: dict[str, Any]) -> str:
@@ -107,7 +107,8 @@ def chart_indicators(paths: Paths, strategy: str, params: dict[str, Any], run: R
     spec = find_spec(strategy, columns)
     resolved = resolve_params(spec, params)
     terms = indicator_terms(spec, resolved, columns)
-    overlays = [label for label, node in terms.items() if on_price_axis(node, price_scale_features())]
+    price = price_scale_features()
+    overlays = [label for label, node in terms.items() if on_price_axis(node, price)]
     timeframe, symbols = run.results[0]["timeframe"], sorted({r["symbol"] for r in run.results})
     if data is not None:
         bars, _ = read_ohlcv(data, symbol)
