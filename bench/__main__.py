@@ -1,4 +1,5 @@
-"""`python -m bench`: run every benchmark, write bench/results.json, print a summary of every ratio.
+"""`python -m bench`: run every benchmark, write data/bench/results.json, print a summary of every ratio.
+`python -m bench record`: copy those results over the committed record bench/results.json.
 `python -m bench scale`: the 20 symbols x 30 days simulation (multiprocess executor), kept out of
 make bench for time. `python -m bench STAGE ...` runs only the named stages."""
 
@@ -8,7 +9,7 @@ import sys
 import time
 
 from bench import backtest_grid, daily_run, features, ingestion, ml, tick_to_1m
-from bench.common import save, table
+from bench.common import RESULTS, record, save, table
 
 STAGES = {"ingestion": ingestion.run, "tick_to_1m": tick_to_1m.run, "features": features.run,
           "backtest_grid": backtest_grid.run, "ml": ml.run, "daily_run": daily_run.run}
@@ -27,6 +28,9 @@ def summary(results: dict[str, dict]) -> str:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["record"]:
+        print(f"bench record updated: {record()}")
+        return 0
     if argv[:1] == ["scale"]:
         daily_run.scale()
         return 0
@@ -41,7 +45,7 @@ def main(argv: list[str]) -> int:
         print(f"daily run: incremental next day {d['incremental_seconds']:.1f} s, peak memory "
               f"{max(d['peak_mib'] + [d['incremental_peak_mib']]):,.0f} MiB (Dagster process + largest child, each at its peak: an upper bound)")
     save("last_run", {"stages": chosen, "seconds": elapsed})
-    print(f"\nall stages in {elapsed / 60:.1f} min; results written to bench/results.json")
+    print(f"\nall stages in {elapsed / 60:.1f} min; results written to {RESULTS} (`python -m bench record` updates the committed bench/results.json)")
     return 0
 
 

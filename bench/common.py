@@ -1,5 +1,6 @@
-"""Shared bench helpers: timing, scaling exponents, peak memory of a process tree, bench/results.json
-and the printed tables."""
+"""Shared bench helpers: timing, scaling exponents, peak memory of a process tree, the results file
+(data/bench/results.json, ignored, so a bench run leaves the tree clean; `python -m bench record` copies it to
+the committed record bench/results.json on purpose) and the printed tables."""
 
 from __future__ import annotations
 
@@ -16,7 +17,16 @@ from typing import Any
 
 from dagster_defs.runner import process_status_mib
 
-RESULTS = Path(__file__).resolve().parent / "results.json"
+RECORD = Path(__file__).resolve().parent / "results.json"
+RESULTS = Path(__file__).resolve().parent.parent / "data" / "bench" / "results.json"
+
+
+def record() -> Path:
+    """Copy the last run's results over the committed record (bench/results.json): done on purpose, never by a run."""
+    if not RESULTS.exists():
+        raise SystemExit(f"no bench results at {RESULTS}: run `make bench` first")
+    RECORD.write_text(RESULTS.read_text())
+    return RECORD
 
 
 def best_of(fn: Callable[[], Any], repeat: int = 3) -> tuple[float, Any]:
@@ -96,9 +106,10 @@ def tree_peak_memory(pid: int | None = None, interval_s: float = 0.05) -> Iterat
 
 
 def save(section: str, payload: dict[str, Any]) -> None:
-    """Merge one benchmark's numbers into bench/results.json."""
+    """Merge one benchmark's numbers into data/bench/results.json."""
     data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     data[section] = payload
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(data, indent=2) + "\n")
 
 
