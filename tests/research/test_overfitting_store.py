@@ -99,3 +99,18 @@ def test_monte_carlo_rows_cover_the_top_k_with_both_methods():
     robustness.write_monte_carlo(con, rows)
     assert con.execute("select count(*) from monte_carlo_runs").fetchall() == [(4,)]
     assert not any(math.isnan(v) for v in rows[1][8:])
+
+
+def test_daily_compounding_and_trade_returns_by_hand():
+    from python_assets.research.tuner import daily_compounded, trade_returns
+    from python_assets.timeframes import DAY_MS
+
+    # two bars of day 0 compound: 1.1 x 0.9 - 1 = -0.01; day 1 keeps its one bar
+    got = daily_compounded(pd.Series([0.1, -0.1, 0.2], index=np.array([0, 3_600_000, DAY_MS], dtype=np.int64)))
+    assert got.index.tolist() == [0, DAY_MS] and got.tolist() == pytest.approx([-0.01, 0.2])
+    # trades entered at bar 0 (equity before = the initial 100) and bar 3 (equity at bar 2 = 102),
+    # pnl 2 and -1.02, over two symbols: 2/100/2 = 0.01 and -1.02/102/2 = -0.005
+    res = SimpleNamespace(size=np.ones(2), entry_index=np.array([0, 3]), equity=np.array([100.0, 101, 102, 103, 104]),
+                          pnl=np.array([2.0, -1.02]))
+    idle = SimpleNamespace(size=np.zeros(0), entry_index=np.zeros(0, int), equity=np.full(5, 100.0), pnl=np.zeros(0))
+    assert trade_returns([(None, res), (None, idle)], 100.0).tolist() == pytest.approx([0.01, -0.005])
