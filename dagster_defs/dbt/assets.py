@@ -40,6 +40,9 @@ class DbtRunConfig(dg.Config):
 # Models tagged `ledger` read the backtest ledger that a Python asset writes after backtest_signals:
 # they are a second dbt asset so the graph has no cycle (dbt -> Python -> dbt).
 LEDGER_SELECT = "tag:ledger"
+# Models tagged `research` (strategy_overfitting, strategy_monte_carlo) read what the research assets
+# write after strategy_ranking: a third dbt asset, for the same reason.
+RESEARCH_SELECT = "tag:research"
 
 
 def _dbt_assets(name: str, select: str = "fqn:*", exclude: str | None = None):
@@ -118,7 +121,7 @@ def table_row_counts(warehouse: Path, names: list[str], min_date: date, max_date
     return out
 
 
-@_dbt_assets("warehouse_dbt_assets", exclude=LEDGER_SELECT)
+@_dbt_assets("warehouse_dbt_assets", exclude=f"{LEDGER_SELECT} {RESEARCH_SELECT}")
 def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig,
                          warehouse: Warehouse):
     """Staging, bars, features, signals and market marts."""
@@ -132,4 +135,11 @@ def backtest_metrics_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliRe
     yield from _stream_build(context, dbt, config, warehouse)
 
 
-defs = dg.Definitions(assets=[warehouse_dbt_assets, backtest_metrics_dbt_assets])
+@_dbt_assets("research_dbt_assets", select=RESEARCH_SELECT)
+def research_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig,
+                        warehouse: Warehouse):
+    """Marts from the research tables (strategy_overfitting, strategy_monte_carlo)."""
+    yield from _stream_build(context, dbt, config, warehouse)
+
+
+defs = dg.Definitions(assets=[warehouse_dbt_assets, backtest_metrics_dbt_assets, research_dbt_assets])

@@ -13,6 +13,7 @@ from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
 from python_assets.logs import log_event
 from python_assets.research.daily import (ResearchConfig, design_day, market_from_warehouse, rank_day, tune_day,
                                          warehouse_columns)
+from python_assets.research.montecarlo import MonteCarloConfig
 from python_assets.research.ranker import RankConfig
 from python_assets.warehouse import connect_warehouse
 
@@ -29,11 +30,18 @@ class ResearchRunConfig(dg.Config):
     budget_seconds: float = ResearchConfig.budget_seconds
     min_trades: int = RankConfig.min_trades
     archive_days: int = RankConfig.archive_days
+    max_pbo: float = RankConfig.max_pbo
+    min_pbo_trials: int = RankConfig.min_pbo_trials
+    monte_carlo_top_k: int = MonteCarloConfig.top_k
+    monte_carlo_paths: int = MonteCarloConfig.n_paths
 
     def research(self) -> ResearchConfig:
         return ResearchConfig(seed=self.seed, timeframe=self.timeframe, trials_per_design=self.trials_per_design,
                               new_designs_max=self.new_designs_max, budget_seconds=self.budget_seconds,
-                              rank=RankConfig(min_trades=self.min_trades, archive_days=self.archive_days))
+                              rank=RankConfig(min_trades=self.min_trades, archive_days=self.archive_days,
+                                              max_pbo=self.max_pbo, min_pbo_trials=self.min_pbo_trials),
+                              monte_carlo=MonteCarloConfig(top_k=self.monte_carlo_top_k, n_paths=self.monte_carlo_paths,
+                                                           seed=self.seed))
 
 
 def _days(context: dg.AssetExecutionContext):
@@ -63,7 +71,8 @@ def strategy_designs(context: dg.AssetExecutionContext, config: ResearchRunConfi
 @dg.asset(deps=[strategy_designs], **_COMMON)
 def strategy_tuning(context: dg.AssetExecutionContext, config: ResearchRunConfig,
                     warehouse: Warehouse) -> dg.MaterializeResult:
-    """Optuna (seeded TPE) over each new design's parameters; every trial in tuning_trials."""
+    """Optuna (seeded TPE) over each new design's parameters; every trial in tuning_trials, its daily
+    returns in tuning_trial_returns and each design's probability of backtest overfitting in tuning_pbo."""
     trials = 0
     with warehouse.connect() as con:
         for day in _days(context):
@@ -75,7 +84,8 @@ def strategy_tuning(context: dg.AssetExecutionContext, config: ResearchRunConfig
 @dg.asset(deps=[strategy_tuning], **_COMMON)
 def strategy_ranking(context: dg.AssetExecutionContext, config: ResearchRunConfig,
                      warehouse: Warehouse) -> dg.MaterializeResult:
-    """Deflated-Sharpe ranking of every tuned design out of sample; lifecycle in ranking_history."""
+    """Deflated-Sharpe ranking of every tuned design out of sample; lifecycle (PBO rule included) in
+    ranking_history; Monte Carlo of the top-ranked designs in monte_carlo_runs."""
     summary = {}
     with warehouse.connect() as con:
         for day in _days(context):

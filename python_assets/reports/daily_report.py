@@ -12,6 +12,7 @@ import duckdb
 from python_assets.config import Paths
 from python_assets.lake import write_bytes_atomic
 from python_assets.reports import fmt
+from python_assets.reports import robustness
 from python_assets.reports import sections as sections_mod
 from python_assets.reports.html import write_html
 from python_assets.reports.review import Analyst, analyst_from_env
@@ -100,6 +101,7 @@ def build_report(day: date, rows: list[dict[str, Any]], run: dict[str, Any] | No
         "run": run or {},
         "symbols": symbols,
         **sections_mod.empty(),
+        **robustness.empty(),
         **(sections or {}),
         "warnings": warnings,
     }
@@ -161,7 +163,7 @@ def produce_daily_report(paths: Paths, day: date, run: dict[str, Any] | None = N
                          analyst: Analyst | None = None, failed_checks: list[dict[str, str]] | None = None) -> Path:
     """Read the warehouse, write the JSON file and the daily_reports row for one day; returns the path."""
     with connect_warehouse(paths.warehouse, must_exist=True) as con:
-        report = build_report(day, load_market_summary(con, day), run, sections_mod.load_all(con, day))
+        report = build_report(day, load_market_summary(con, day), run, {**sections_mod.load_all(con, day), **robustness.load(con, day)})
         regimes = sections_mod.regimes(con, day)
         for s in report["symbols"]:
             s.update(regimes.get(s["symbol"], {"regime": None, "regime_previous": None}))

@@ -17,6 +17,7 @@ COLUMN_KINDS = {
     **dict.fromkeys(("open", "high", "low", "close", "prev_close", "range_abs", "entry_price", "exit_price"), "price"),
     **dict.fromkeys(("return_1d", "range_pct", "total_return", "max_drawdown", "buy_and_hold_return", "return_pct"), "pct"),
     **dict.fromkeys(("win_rate", "accuracy", "balanced_accuracy"), "share"),
+    **dict.fromkeys(("max_drawdown_p05", "max_drawdown_p50", "final_return_p05", "final_return_p50"), "pct"),
     **dict.fromkeys(("composite_change",), "signed"),
     **dict.fromkeys(("volume", "volume_quote", "trade_count", "test_rows", "eval_rows", "oos_trades", "folds",
                      "quarantined_rows", "n_trials_total"), "count"),

@@ -18,7 +18,9 @@ from python_assets.backtest.engine import Costs
 from python_assets.backtest.periods import always_open_periods_per_year
 from python_assets.backtest.spec import STRATEGY_DIR, StrategySpec, load_specs, spec_from_dict
 from python_assets.progress import track
+from python_assets.research import robustness
 from python_assets.research.designer import Design, canonical, propose, spec_dict, usable_atoms
+from python_assets.research.montecarlo import MonteCarloConfig
 from python_assets.research.ranker import RankConfig, next_status, rank, score
 from python_assets.research.tuner import Market, condition_columns, evaluate, tune
 from python_assets.timeframes import DAY_MS
@@ -42,7 +44,7 @@ DDL = (
         n_trials_total bigint not null, status varchar not null, status_reason varchar,
         primary key (run_date, design_id))""",
 )
-DAY_TABLES = ("tuning_trials", "strategy_tuning", "ranking_history")
+DAY_TABLES = ("tuning_trials", "strategy_tuning", "ranking_history", *robustness.TUNING_TABLES, *robustness.RANKING_TABLES)
 
 
 class ResearchBudgetError(RuntimeError):
@@ -59,10 +61,11 @@ class ResearchConfig:
     budget_seconds: float = 900.0  # a guard, not a budget: tuning past it fails the step loudly
     include_catalog: bool = True
     rank: RankConfig = RankConfig()
+    monte_carlo: MonteCarloConfig = MonteCarloConfig()
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    for ddl in DDL:
+    for ddl in (*DDL, *robustness.DDL):
         con.execute(ddl)
     _rekey_designs(con)
 
@@ -170,6 +173,8 @@ def tune_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Res
             tuning.append({"design_id": did, "best_params": best, "is_sharpe": ev.is_score,
                            "is_end_ms": market.is_window.end_ms, "n_trials": len(found)})
     _write(con, day, {}, cfg.timeframe, trials, tuning, [], 0)
+    robustness.write_trial_returns(con, day, trials)  # bounded: trials_per_design x days of the window per design
+    robustness.pbo_day(con, day)
     return len(trials)
 
 
@@ -178,7 +183,7 @@ def rank_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Res
     """Step 3: every tuned design evaluated out of sample (never before its tuning window ended),
     scored by deflated Sharpe over all trials so far, ranked; statuses updated with reasons."""
     ensure_tables(con)
-    _clear(con, day, ("ranking_history",))
+    _clear(con, day, ("ranking_history", *robustness.RANKING_TABLES))
     st = _state(con, day)
     designs = {r[0]: {"key": r[1], "origin": r[2], "spec": json.loads(r[3])} for r in con.execute(
         f"select design_id, design_key, origin, spec from {DESIGNS_AS_OF.format(op='<=')}", [day]).fetchall()}
@@ -192,13 +197,17 @@ def rank_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Res
     variance = float(sharpes.var(ddof=1)) if len(sharpes) > 1 else 0.0
     bars_per_year = always_open_periods_per_year(next(iter(market.bars.values())).bar_len_ms)  # warehouse: 24/7
     status = {d: h[-1]["status"] for d, h in st["history"].items()}
-    rows = []
+    overfit = robustness.pbo_as_of(con, day)
+    rows, evaluations = [], {}
     for did, (params, is_end) in sorted(tuned.items()):
         if did not in designs:
             continue
         ev = evaluate(market, _spec(did, designs[did]), params, costs, oos_start_ms=is_end)
         s = score(ev.oos_returns, ev.oos_trades, n_total, variance, cfg.rank)
+        evaluations[did] = ev
+        pbo, pbo_trials = overfit.get(did, (None, 0))
         rows.append({"design_id": did, "oos_sharpe": ev.oos_sharpe, "oos_trades": ev.oos_trades,
+                     "pbo": pbo, "pbo_trials": pbo_trials,
                      "oos_return": ev.oos_return, "oos_sharpe_annual": ev.oos_sharpe * bars_per_year ** 0.5, **s})
     ranked = rank(rows)
     for r in ranked:
@@ -206,6 +215,7 @@ def rank_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Res
         history = [*st["history"].get(r["design_id"], []), r]
         r["status"], r["status_reason"] = next_status(status.get(r["design_id"], "candidate"), history, len(ranked), cfg.rank)
     _write(con, day, {}, cfg.timeframe, [], [], ranked, n_total)
+    robustness.write_monte_carlo(con, robustness.monte_carlo_rows(day, ranked, evaluations, cfg.monte_carlo))
     return {"ranked": len(ranked), "active": sum(r["status"] == "active" for r in ranked), "trials_total": n_total}
 
 

@@ -1,6 +1,8 @@
 """The ranker: score = deflated Sharpe ratio of the out-of-sample returns (N = every trial tried so
 far), 0 below a minimum trade count; and the lifecycle rules (candidate -> active -> archived ->
-active again) with the reason each transition fired."""
+active again) with the reason each transition fired. The deflated Sharpe orders the ranking the
+rank rules read; the probability of backtest overfitting (PBO) of the design's tuning archives it
+outright and keeps it from coming back."""
 
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ class RankConfig:
     bottom_fraction: float = 0.25
     reactivate_top_fraction: float = 0.5
     target_active: int = 20
+    max_pbo: float = 0.5  # archive when the tuning's PBO exceeds this ...
+    min_pbo_trials: int = 8  # ... over at least this many trials (fewer: PBO is too coarse to act on)
 
 
 def score(returns: np.ndarray, trades: int, n_trials: int, sharpe_variance: float, cfg: RankConfig) -> dict[str, Any]:
@@ -48,16 +52,25 @@ def _positive(value: float | None) -> bool:
     return value is not None and value > 0
 
 
+def overfit(row: dict[str, Any], cfg: RankConfig) -> bool:
+    """Whether the row's PBO (None: not computed) exceeds max_pbo over at least min_pbo_trials trials."""
+    p = row.get("pbo")
+    return p is not None and p == p and p > cfg.max_pbo and (row.get("pbo_trials") or 0) >= cfg.min_pbo_trials
+
+
 def next_status(status: str, history: list[dict[str, Any]], n_ranked: int, cfg: RankConfig) -> tuple[str, str | None]:
     """(new status, reason or None) from the design's ranking rows, oldest first, today last; each row
-    carries rank, n_ranked, oos_sharpe and oos_trades."""
+    carries rank, n_ranked, oos_sharpe and oos_trades; today's may carry pbo and pbo_trials."""
     today = history[-1]
     good = (today["oos_trades"] or 0) >= cfg.min_trades and _positive(today["oos_sharpe"])
     recent = history[-cfg.archive_days:]
     if status == "archived":
-        if good and today["rank"] <= n_ranked * cfg.reactivate_top_fraction:
+        if good and not overfit(today, cfg) and today["rank"] <= n_ranked * cfg.reactivate_top_fraction:
             return "active", f"reactivated: rank {today['rank']}/{n_ranked} (top {cfg.reactivate_top_fraction:.0%}) with out-of-sample Sharpe > 0"
         return "archived", None
+    if overfit(today, cfg):
+        return "archived", (f"probability of backtest overfitting {today['pbo']:.2f} > {cfg.max_pbo:.2f} "
+                            f"over {today['pbo_trials']} trials")
     if len(recent) == cfg.archive_days:
         if all(_bottom(r, r["n_ranked"], cfg) for r in recent):
             return "archived", f"bottom {cfg.bottom_fraction:.0%} of the ranking for {cfg.archive_days} days"

@@ -20,6 +20,7 @@ from python_assets.backtest.runner import (Bars, Window, dense_signals, equity_r
                                           signal_events)
 from python_assets.backtest.spec import SpecError, StrategySpec, compile_instances, instance_id, resolve_params
 from python_assets.research.dsr import sharpe
+from python_assets.timeframes import DAY_MS
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -64,17 +65,43 @@ class Evaluation:
     oos_return: float
     oos_trades: int
     oos_returns: np.ndarray
+    daily_returns: pd.Series = None  # whole window (in + out of sample), compounded per UTC day; index: day ms
+    oos_trade_returns: np.ndarray = None  # each out-of-sample trade's net pnl / its symbol's equity before entry / symbols
 
 
-def _portfolio_returns(results: list[tuple[Bars, Any]], initial: float) -> np.ndarray:
-    """Equal-weight mean across symbols of per-bar equity returns, aligned on bar time."""
+def _portfolio_series(results: list[tuple[Bars, Any]], initial: float) -> pd.Series:
+    """Equal-weight mean across symbols of per-bar equity returns, aligned on bar time (index: bar ms)."""
     series = []
     for sub, res in results:
         if len(res.equity):
             series.append(pd.Series(equity_returns(res.equity, initial), index=sub.ms))
     if not series:
-        return np.zeros(0)
-    return pd.concat(series, axis=1).fillna(0.0).sort_index().mean(axis=1).to_numpy()
+        return pd.Series(dtype=float)
+    return pd.concat(series, axis=1).fillna(0.0).sort_index().mean(axis=1)
+
+
+def _portfolio_returns(results: list[tuple[Bars, Any]], initial: float) -> np.ndarray:
+    """Equal-weight mean across symbols of per-bar equity returns, aligned on bar time."""
+    return _portfolio_series(results, initial).to_numpy()
+
+
+def daily_compounded(bar_returns: pd.Series) -> pd.Series:
+    """Per-bar returns (index: bar ms) compounded per UTC day (index: the day's start ms)."""
+    if bar_returns.empty:
+        return pd.Series(dtype=float)
+    days = (bar_returns.index.to_numpy(np.int64) // DAY_MS) * DAY_MS
+    return (1.0 + bar_returns).groupby(days).prod() - 1.0
+
+
+def trade_returns(results: list[tuple[Bars, Any]], initial: float) -> np.ndarray:
+    """Each trade's net pnl over its symbol's equity before entry, divided by the number of symbols
+    (each symbol trades an equal share of the portfolio), in exit order per symbol."""
+    out = []
+    for _, res in results:
+        if len(res.size):
+            before = np.where(res.entry_index > 0, res.equity[np.maximum(res.entry_index - 1, 0)], initial)
+            out.append(res.pnl / before)
+    return np.concatenate(out) / len(results) if out else np.zeros(0)
 
 
 def evaluate(market: Market, spec: StrategySpec, params: dict[str, Any], costs: Costs,
@@ -85,7 +112,7 @@ def evaluate(market: Market, spec: StrategySpec, params: dict[str, Any], costs: 
                                                          market.timeframe), [sid])
     rules = rules_for(spec, params)
     oos = market.oos_window if oos_start_ms is None else Window("oos", "out_of_sample", max(oos_start_ms, market.oos_window.start_ms), market.oos_window.end_ms)
-    is_scores, is_trades, oos_runs, oos_trades = [], 0, [], 0
+    is_scores, is_trades, is_runs, oos_runs, oos_trades = [], 0, [], [], 0
     for symbol, bars in market.bars.items():
         signals = dense_signals(events.get((sid, symbol)), bars)
         sub, res = run_bars(bars, signals, rules, costs, (np.zeros(0, np.int64), np.zeros(0)), market.is_window)
@@ -93,13 +120,18 @@ def evaluate(market: Market, spec: StrategySpec, params: dict[str, Any], costs: 
             s = sharpe(equity_returns(res.equity, costs.initial_equity))
             is_scores.append(-1.0 if math.isnan(s) else s)
             is_trades += len(res.size)
+        is_runs.append((sub, res))
         sub, res = run_bars(bars, signals, rules, costs, (np.zeros(0, np.int64), np.zeros(0)), oos)
         oos_runs.append((sub, res))
         oos_trades += len(res.size)
-    r = _portfolio_returns(oos_runs, costs.initial_equity)
+    oos_series = _portfolio_series(oos_runs, costs.initial_equity)
+    r = oos_series.to_numpy()
     s = sharpe(r)
+    whole = pd.concat([_portfolio_series(is_runs, costs.initial_equity), oos_series])
     return Evaluation(float(np.mean(is_scores)) if is_scores else -1.0, is_trades, s,
-                      float(np.prod(1 + r) - 1) if len(r) else 0.0, oos_trades, r)
+                      float(np.prod(1 + r) - 1) if len(r) else 0.0, oos_trades, r,
+                      daily_compounded(whole[~whole.index.duplicated()]),
+                      trade_returns(oos_runs, costs.initial_equity))
 
 
 def tune(market: Market, spec: StrategySpec, n_trials: int, seed: int, costs: Costs
@@ -127,7 +159,7 @@ def tune(market: Market, spec: StrategySpec, n_trials: int, seed: int, costs: Co
         evals[k] = (params, ev)
         rows.append({"trial_no": k, "params": params, "is_sharpe": ev.is_score, "is_trades": ev.is_trades,
                      "oos_sharpe": ev.oos_sharpe, "oos_return": ev.oos_return, "oos_trades": ev.oos_trades,
-                     "seconds": time.perf_counter() - t0})
+                     "seconds": time.perf_counter() - t0, "daily_returns": ev.daily_returns})
     if not evals:
         return rows, None, None
     best = max(evals, key=lambda k: (evals[k][1].is_score, -k))

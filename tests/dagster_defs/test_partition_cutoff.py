@@ -35,6 +35,11 @@ DAY_ROWS = {
     "tuning_trials": "run_date = $day",
     "strategy_tuning": "run_date = $day",
     "ranking_history": "run_date = $day",
+    "tuning_trial_returns": "run_date = $day",
+    "tuning_pbo": "run_date = $day",
+    "monte_carlo_runs": "run_date = $day",
+    "strategy_overfitting": "run_date = $day",
+    "strategy_monte_carlo": "run_date = $day",
     "daily_market_summary": "report_date = $day",
 }
 

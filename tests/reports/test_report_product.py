@@ -58,6 +58,14 @@ def test_report_is_schema_valid_and_its_numbers_equal_sql_on_the_marts(materiali
         ranking = con.execute("select design_id, rank, score from ranking_history where run_date = ? order by rank limit 10",
                               [day]).fetchall()
         assert [(r["design_id"], r["rank"], r["score"]) for r in report["research"]["ranking"]] == ranking
+        overfit = con.execute("select design_id, pbo, deflated_sharpe from strategy_overfitting where run_date = ? "
+                              "order by rank limit 10", [day]).fetchall()
+        assert [(r["design_id"], r["pbo"], r["deflated_sharpe"]) for r in report["overfitting"]["designs"]] == overfit
+        assert len(overfit) == len(ranking)
+        mc = con.execute("select design_id, method, max_drawdown_p05, final_return_p05 from strategy_monte_carlo "
+                         "where run_date = ? order by rank, method", [day]).fetchall()
+        assert [(m["design_id"], m["method"], m["max_drawdown_p05"], m["final_return_p05"]) for m in report["monte_carlo"]] == mc
+        assert mc and {m[0] for m in mc} <= {r[0] for r in ranking[:5]}
         stored = json.loads(con.execute("select report_json from daily_reports where report_date = ?", [day]).fetchall()[0][0])
     assert stored == report
     assert report["review"]["analyst"] == "deterministic" and report["review"]["summary"]

@@ -50,7 +50,8 @@ def research(frame: pd.DataFrame) -> duckdb.DuckDBPyConnection:
 
 def tables(con) -> dict[str, pd.DataFrame]:
     return {t: con.execute(f"select * from {t} order by all").df().drop(columns=["seconds"], errors="ignore")
-            for t in ("strategy_designs", "tuning_trials", "strategy_tuning", "ranking_history")}
+            for t in ("strategy_designs", "tuning_trials", "strategy_tuning", "ranking_history", "tuning_trial_returns",
+                      "tuning_pbo", "monte_carlo_runs")}
 
 
 @pytest.mark.slow
@@ -148,3 +149,9 @@ def test_rerunning_a_day_replaces_it_and_never_duplicates_designs(monkeypatch):
     keys = con.execute("select design_key from strategy_designs").fetchall()
     assert len(keys) == len(set(keys))
     assert not math.isnan(con.execute("select max(score) from ranking_history").fetchall()[0][0])
+    # every design tuned with >= 2 trials has a PBO over its stored trials; the top 5 a Monte Carlo
+    pbo_rows = con.execute("select count(*), count(pbo), min(n_trials) from tuning_pbo").fetchall()[0]
+    assert pbo_rows[0] == con.execute("select count(distinct (run_date, design_id)) from tuning_trials").fetchall()[0][0]
+    assert pbo_rows[1] > 0 and pbo_rows[2] >= 2
+    per_day = con.execute("select run_date, count(distinct design_id), max(rank) from monte_carlo_runs group by 1").fetchall()
+    assert len(per_day) == 2 and all(n == 5 and top == 5 for _, n, top in per_day)

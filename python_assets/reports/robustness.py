@@ -1,0 +1,69 @@
+"""Report sections on overfitting and path risk, read from the marts strategy_overfitting and
+strategy_monte_carlo: the top designs' probability of backtest overfitting beside their deflated
+Sharpe, and the Monte Carlo 5 % quantiles of the top strategies' max drawdown and final return."""
+
+from __future__ import annotations
+
+import html
+from datetime import date
+from typing import Any
+
+import duckdb
+
+from python_assets.reports.sections import rows, table_exists
+from python_assets.research.daily import DESIGNS_AS_OF
+
+EXPLAINED = {
+    "deflated_sharpe": "Deflated Sharpe: the probability that the design's true out-of-sample Sharpe beats the best "
+                       "Sharpe that luck alone would give over all the trials tried so far.",
+    "pbo": "PBO (probability of backtest overfitting): over every split of the tuning window's days into equal "
+           "in-sample and out-of-sample halves, how often the tuning's best in-sample trial ranks in the lower "
+           "half out of sample; above 0.5 the search mostly fits noise (such designs are archived).",
+    "monte_carlo": "Monte Carlo: each top strategy's out-of-sample trades resampled with replacement (trades) and its "
+                   "bar returns resampled in blocks of consecutive bars (bars); 1 path in 20 ends below the 5 % quantile.",
+}
+
+
+def empty() -> dict[str, Any]:
+    return {"overfitting": {"designs": [], "explained": EXPLAINED}, "monte_carlo": []}
+
+
+def overfitting(con: duckdb.DuckDBPyConnection, day: date, top: int = 10) -> dict[str, Any]:
+    """The day's top-ranked designs with PBO, trials and deflated Sharpe (from strategy_overfitting)."""
+    if not table_exists(con, "strategy_overfitting"):
+        return empty()["overfitting"]
+    return {"designs": rows(con, f"""select o.rank, o.design_id, d.design_key, o.pbo, o.n_trials, o.n_combinations,
+                                    o.deflated_sharpe, o.status, o.status_reason from strategy_overfitting o
+                                    join {DESIGNS_AS_OF.format(op='<=')} d using (design_id)
+                                    where o.run_date = ? order by o.rank limit ?""", [day, day, top]),
+            "explained": EXPLAINED}
+
+
+def monte_carlo(con: duckdb.DuckDBPyConnection, day: date) -> list[dict[str, Any]]:
+    """The day's Monte Carlo quantiles per top strategy and method (from strategy_monte_carlo)."""
+    if not table_exists(con, "strategy_monte_carlo"):
+        return []
+    return rows(con, f"""select m.rank, m.design_id, d.design_key, m.method, m.n_paths, m.n_steps,
+                         m.max_drawdown_p05, m.max_drawdown_p50, m.final_return_p05, m.final_return_p50
+                         from strategy_monte_carlo m join {DESIGNS_AS_OF.format(op='<=')} d using (design_id)
+                         where m.run_date = ? order by m.rank, m.method""", [day, day])
+
+
+def load(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, Any]:
+    return {"overfitting": overfitting(con, day), "monte_carlo": monte_carlo(con, day)}
+
+
+def render(report: dict[str, Any], table) -> str:
+    """The two HTML sections; `table` is html.table (passed in: html.py imports this module)."""
+    over = report.get("overfitting") or empty()["overfitting"]
+    notes = "".join(f"<p>{html.escape(EXPLAINED[k])}</p>" for k in ("pbo", "deflated_sharpe"))
+    return ("<h2>Overfitting</h2>" + notes
+            + table(over["designs"], ["rank", "design_key", "pbo", "n_trials", "deflated_sharpe", "status"],
+                    headers={"design_key": "design", "pbo": "PBO", "n_trials": "trials"})
+            + "<h2>Monte Carlo of the top strategies</h2>" + f"<p>{html.escape(EXPLAINED['monte_carlo'])}</p>"
+            + table(report.get("monte_carlo") or [], ["rank", "design_key", "method", "n_paths", "n_steps",
+                                                      "max_drawdown_p05", "max_drawdown_p50", "final_return_p05",
+                                                      "final_return_p50"],
+                    headers={"design_key": "design", "n_paths": "paths", "n_steps": "steps",
+                             "max_drawdown_p05": "max drawdown 5 %", "max_drawdown_p50": "max drawdown median",
+                             "final_return_p05": "final return 5 %", "final_return_p50": "final return median"}))

@@ -1,0 +1,102 @@
+"""Overfitting and path-risk checks of the research day, and their landing tables: each trial's daily
+returns (stored with the trials, so PBO is computed from what is stored), the probability of backtest
+overfitting of each tuning, and the Monte Carlo quantiles of the day's top-ranked designs."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from python_assets.research.montecarlo import MonteCarloConfig, seed_for, simulate
+from python_assets.research.pbo import MAX_BLOCKS, n_blocks, pbo
+
+DDL = (
+    """create table if not exists tuning_trial_returns (run_date date not null, design_id varchar not null,
+        trial_no integer not null, period_start_ms bigint not null, period_return double not null,
+        primary key (run_date, design_id, trial_no, period_start_ms))""",
+    """create table if not exists tuning_pbo (run_date date not null, design_id varchar not null,
+        n_trials integer not null, n_periods integer not null, n_blocks integer not null,
+        n_combinations integer not null, pbo double, logit_median double, primary key (run_date, design_id))""",
+    """create table if not exists monte_carlo_runs (run_date date not null, design_id varchar not null,
+        rank integer not null, method varchar not null, n_paths integer not null, n_steps integer not null,
+        block_bars integer, seed bigint not null, max_drawdown_p05 double, max_drawdown_p50 double,
+        max_drawdown_mean double, final_return_p05 double, final_return_p50 double, final_return_mean double,
+        primary key (run_date, design_id, method))""",
+)
+TUNING_TABLES = ("tuning_trial_returns", "tuning_pbo")
+RANKING_TABLES = ("monte_carlo_runs",)
+
+
+def write_trial_returns(con: duckdb.DuckDBPyConnection, day, trials: list[dict[str, Any]]) -> int:
+    """Store each trial's daily returns (the trial dicts carry a daily_returns Series: day ms -> return)."""
+    frames = [pd.DataFrame({"run_date": day, "design_id": t["design_id"], "trial_no": t["trial_no"],
+                            "period_start_ms": s.index.to_numpy(np.int64), "period_return": s.to_numpy(float)})
+              for t in trials if (s := t.get("daily_returns")) is not None and len(s)]
+    if not frames:
+        return 0
+    rows = pd.concat(frames, ignore_index=True)
+    rows["period_return"] = rows["period_return"].fillna(0.0)
+    con.register("trial_returns_rows", rows)
+    try:
+        con.execute("insert into tuning_trial_returns select run_date::date, design_id, trial_no, period_start_ms, "
+                    "period_return from trial_returns_rows")
+    finally:
+        con.unregister("trial_returns_rows")
+    return len(rows)
+
+
+def trial_matrix(con: duckdb.DuckDBPyConnection, day, design_id: str) -> np.ndarray:
+    """T x N: the design's stored trials of `day` as columns (trial order), days as rows (time order);
+    a day a trial has no return for counts as 0 (flat)."""
+    frame = con.execute("select period_start_ms, trial_no, period_return from tuning_trial_returns "
+                        "where run_date = ? and design_id = ?", [day, design_id]).df()
+    if frame.empty:
+        return np.zeros((0, 0))
+    return frame.pivot(index="period_start_ms", columns="trial_no", values="period_return"
+                       ).sort_index().sort_index(axis=1).fillna(0.0).to_numpy()
+
+
+def pbo_day(con: duckdb.DuckDBPyConnection, day, max_blocks: int = MAX_BLOCKS) -> int:
+    """PBO of every design tuned on `day` over all its stored trials, into tuning_pbo; returns the rows."""
+    out = []
+    for (did,) in con.execute("select distinct design_id from tuning_trial_returns where run_date = ? order by 1",
+                              [day]).fetchall():
+        m = trial_matrix(con, day, did)
+        s = n_blocks(m.shape[0], max_blocks)
+        p, logits, combos = pbo(m, s) if s else (math.nan, np.zeros(0), 0)
+        out.append([day, did, m.shape[1], m.shape[0], s, combos, None if math.isnan(p) else p,
+                    float(np.median(logits)) if len(logits) else None])
+    if out:
+        con.executemany("insert into tuning_pbo values (?, ?, ?, ?, ?, ?, ?, ?)", out)
+    return len(out)
+
+
+def pbo_as_of(con: duckdb.DuckDBPyConnection, day) -> dict[str, tuple[float | None, int]]:
+    """Per design: (PBO, trials) of its latest tuning on or before `day`."""
+    return {r[0]: (r[1], r[2]) for r in con.execute(
+        "select design_id, arg_max(pbo, run_date), arg_max(n_trials, run_date) from tuning_pbo "
+        "where run_date <= ? group by design_id", [day]).fetchall()}
+
+
+def monte_carlo_rows(day, ranked: list[dict[str, Any]], evaluations: dict[str, Any],
+                     cfg: MonteCarloConfig) -> list[list[Any]]:
+    """Rows of monte_carlo_runs for the top_k ranked designs: trade and block bootstrap summaries."""
+    out = []
+    for r in ranked[:cfg.top_k]:
+        ev = evaluations[r["design_id"]]
+        trades = ev.oos_trade_returns if ev.oos_trade_returns is not None else np.zeros(0)
+        for method, s in simulate(r["design_id"], trades, ev.oos_returns, cfg).items():
+            out.append([day, r["design_id"], r["rank"], method, int(s["paths"]), int(s["steps"]),
+                        cfg.block_bars if method == "bars" else None, seed_for(r["design_id"], cfg.seed),
+                        s["max_drawdown_p05"], s["max_drawdown_p50"], s["max_drawdown_mean"],
+                        s["final_return_p05"], s["final_return_p50"], s["final_return_mean"]])
+    return out
+
+
+def write_monte_carlo(con: duckdb.DuckDBPyConnection, rows: list[list[Any]]) -> None:
+    if rows:
+        con.executemany(f"insert into monte_carlo_runs values ({', '.join('?' * 14)})", rows)

@@ -1,0 +1,55 @@
+"""The overfitting and Monte Carlo report sections: read from the marts for the day only, ordered
+by rank, each explained in one sentence, and rendered as HTML tables with percentages."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from html import escape
+
+import duckdb
+
+from python_assets.reports import html, robustness
+from python_assets.research import daily
+
+DAY = date(2025, 3, 2)
+
+
+def warehouse() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    daily.ensure_tables(con)
+    for did in ("dA", "dB"):
+        con.execute("insert into strategy_designs values (?, ?, 'random', '[]', '{}', '1h', ?)",
+                    [did, f"long|{did.lower()}_atom", date(2025, 3, 1)])
+    con.execute("""create table strategy_overfitting as select * from (values
+        (date '2025-03-02', 'dA', 2, 0.75, 12, 3432, 0.31, 'archived', 'probability of backtest overfitting 0.75 > 0.50 over 12 trials'),
+        (date '2025-03-02', 'dB', 1, 0.125, 12, 3432, 0.92, 'active', null),
+        (date '2025-03-01', 'dB', 1, 0.125, 12, 3432, 0.5, 'active', null))
+        t(run_date, design_id, rank, pbo, n_trials, n_combinations, deflated_sharpe, status, status_reason)""")
+    con.execute("""create table strategy_monte_carlo as select * from (values
+        (date '2025-03-02', 'dB', 1, 'trades', 1000, 9, -0.2, -0.1, -0.05, 0.02),
+        (date '2025-03-02', 'dB', 1, 'bars', 1000, 240, -0.3, -0.15, -0.08, 0.01),
+        (date '2025-03-01', 'dB', 1, 'bars', 1000, 240, -0.9, -0.9, -0.9, -0.9))
+        t(run_date, design_id, rank, method, n_paths, n_steps, max_drawdown_p05, max_drawdown_p50,
+          final_return_p05, final_return_p50)""")
+    return con
+
+
+def test_sections_read_the_day_from_the_marts_in_rank_order():
+    got = robustness.load(warehouse(), DAY)
+    designs = got["overfitting"]["designs"]
+    assert [(d["rank"], d["design_key"], d["pbo"], d["deflated_sharpe"]) for d in designs] == [
+        (1, "long|db_atom", 0.125, 0.92), (2, "long|da_atom", 0.75, 0.31)]
+    assert set(got["overfitting"]["explained"]) == {"pbo", "deflated_sharpe", "monte_carlo"}
+    assert [(m["method"], m["max_drawdown_p05"], m["final_return_p05"]) for m in got["monte_carlo"]] == [
+        ("bars", -0.3, -0.08), ("trades", -0.2, -0.05)]
+    json.dumps(got)  # JSON-ready
+
+
+def test_sections_are_empty_without_the_marts_and_render_as_html():
+    assert robustness.load(duckdb.connect(), DAY) == robustness.empty()
+    page = robustness.render(robustness.load(warehouse(), DAY), html.table)
+    assert "<h2>Overfitting</h2>" in page and "<h2>Monte Carlo of the top strategies</h2>" in page
+    assert escape(robustness.EXPLAINED["pbo"]) in page and escape(robustness.EXPLAINED["deflated_sharpe"]) in page
+    assert "<td>-30.00%</td>" in page and "<td>-8.00%</td>" in page  # 5 % quantiles as percentages
+    assert "<em>none</em>" in robustness.render(robustness.empty(), html.table)

@@ -1,0 +1,68 @@
+"""Monte Carlo of trade and bar returns: hand drawdowns, zero spread for equal trades, quantiles
+against numpy with the same draws, blocks of consecutive bars, determinism by design id."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from python_assets.research.montecarlo import (MonteCarloConfig, block_paths, final_returns, max_drawdowns, seed_for,
+                                               simulate, trade_paths)
+
+
+def test_max_drawdown_of_hand_paths():
+    # equity 1.1, 0.88, 1.32, 0.66: falls of .88/1.1 - 1 = -0.2 and .66/1.32 - 1 = -0.5 -> -0.5
+    # equity 0.9, 0.945: below the starting 1 -> -0.1; a rising path has none
+    paths = np.array([[0.1, -0.2, 0.5, -0.5], [-0.1, 0.05, 0.0, 0.0], [0.01, 0.02, 0.0, 0.03]])
+    np.testing.assert_allclose(max_drawdowns(paths), [-0.5, -0.1, 0.0], atol=1e-12)
+    np.testing.assert_allclose(final_returns(paths), [1.1 * 0.8 * 1.5 * 0.5 - 1, 0.9 * 1.05 - 1, 1.01 * 1.02 * 1.03 - 1])
+
+
+@pytest.mark.parametrize("r", [0.01, -0.02])
+def test_all_equal_trades_have_zero_spread(r):
+    out = simulate("d1", np.full(7, r), np.zeros(0), MonteCarloConfig(n_paths=200))
+    s = out["trades"]
+    assert set(out) == {"trades"} and s["steps"] == 7 and s["paths"] == 200
+    assert s["final_return_p05"] == pytest.approx((1 + r) ** 7 - 1) == s["final_return_p50"]
+    expected_dd = 0.0 if r > 0 else (1 + r) ** 7 - 1
+    assert s["max_drawdown_p05"] == pytest.approx(expected_dd, abs=1e-12) == s["max_drawdown_p50"]
+
+
+def loop_drawdown(path: np.ndarray) -> float:
+    equity, peak, worst = 1.0, 1.0, 0.0
+    for x in path:
+        equity *= 1 + x
+        peak = max(peak, equity)
+        worst = min(worst, equity / peak - 1)
+    return worst
+
+
+def test_quantiles_match_numpy_on_the_same_draws():
+    trades = np.random.default_rng(0).normal(0.002, 0.03, 40)
+    bars = np.random.default_rng(1).normal(0.0001, 0.004, 100)
+    cfg = MonteCarloConfig(n_paths=300, block_bars=10, seed=3)
+    got = simulate("dabc", trades, bars, cfg)
+    rng = np.random.default_rng(seed_for("dabc", 3))
+    draws = trades[rng.integers(0, 40, size=(300, 40))]  # the trade draws come first, then the blocks
+    starts = rng.integers(0, 100, size=(300, 10))
+    blocks = np.array([np.concatenate([bars[(s + np.arange(10)) % 100] for s in row]) for row in starts])
+    for method, paths in (("trades", draws), ("bars", blocks)):
+        dd = np.array([loop_drawdown(p) for p in paths])
+        final = np.array([np.prod(1 + p) - 1 for p in paths])
+        assert got[method]["max_drawdown_p05"] == pytest.approx(np.quantile(dd, 0.05), rel=1e-9)
+        assert got[method]["max_drawdown_p50"] == pytest.approx(np.median(dd), rel=1e-9)
+        assert got[method]["final_return_p05"] == pytest.approx(np.quantile(final, 0.05), rel=1e-9)
+        assert got[method]["final_return_p50"] == pytest.approx(np.median(final), rel=1e-9)
+    assert simulate("dabc", trades, bars, cfg) == got
+    assert simulate("dother", trades, bars, cfg) != got
+
+
+def test_blocks_are_consecutive_circular_bars_cut_to_length():
+    bars = np.arange(10, dtype=float)
+    paths = block_paths(bars, 50, 4, np.random.default_rng(2))
+    assert paths.shape == (50, 10)
+    for p in paths:
+        for start in (0, 4, 8):
+            chunk = p[start:start + 4]
+            assert np.all(np.diff(chunk) % 10 == 1)  # consecutive, wrapping 9 -> 0
+    assert trade_paths(np.array([0.5]), 3, np.random.default_rng(0)).tolist() == [[0.5]] * 3

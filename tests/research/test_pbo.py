@@ -1,0 +1,87 @@
+"""Probability of backtest overfitting (CSCV): hand-computed two-block cases, a brute-force reference
+on random data, a real edge (PBO 0) and pure noise (PBO near 0.5 on average over seeds)."""
+
+from __future__ import annotations
+
+import math
+from itertools import combinations
+
+import numpy as np
+import pytest
+
+from python_assets.research.pbo import n_blocks, pbo
+
+LN2 = math.log(2)
+
+
+def test_two_blocks_hand_computed_winner_flips_every_time():
+    # blocks of two periods; per-block Sharpe = mean / sample sd:
+    #   A: b0 [.01, .03] -> .02/.014142 = 1.414;  b1 [-.01, -.03] -> -1.414
+    #   B: b0 [0, .02]   -> .01/.014142 = 0.707;  b1 [0, .01]     -> .005/.007071 = 0.707
+    # IS b0: A wins (1.414 > .707), OOS b1: A -1.414 < B .707 -> rank 1 of 2 -> omega 1/3 -> logit -ln 2
+    # IS b1: B wins (.707 > -1.414), OOS b0: B .707 < A 1.414 -> rank 1 -> logit -ln 2  => PBO 1
+    m = np.array([[0.01, 0.0], [0.03, 0.02], [-0.01, 0.0], [-0.03, 0.01]])
+    p, logits, combos = pbo(m, 2)
+    assert combos == 2 and p == 1.0
+    np.testing.assert_allclose(logits, [-LN2, -LN2], rtol=1e-12)
+
+
+def test_two_blocks_hand_computed_winner_stays_best():
+    # A: b0 1.414, b1 [.01, .03] 1.414; B: b0 .707, b1 [0, .01] .707: A wins in sample and out of
+    # sample both ways -> rank 2 of 2 -> omega 2/3 -> logit ln 2 > 0 => PBO 0
+    m = np.array([[0.01, 0.0], [0.03, 0.02], [0.01, 0.0], [0.03, 0.01]])
+    p, logits, combos = pbo(m, 2)
+    assert (p, combos) == (0.0, 2)
+    np.testing.assert_allclose(logits, [LN2, LN2], rtol=1e-12)
+
+
+def reference_pbo(m: np.ndarray, s: int) -> tuple[float, list[float]]:
+    """Straight from the paper with loops: concatenated blocks, numpy Sharpe, midrank of the winner."""
+    blocks = np.array_split(m[: len(m) - len(m) % s], s)
+    logits = []
+    for chosen in combinations(range(s), s // 2):
+        is_ = np.vstack([blocks[b] for b in chosen])
+        oos = np.vstack([blocks[b] for b in range(s) if b not in chosen])
+        sr_is = is_.mean(axis=0) / is_.std(axis=0, ddof=1)
+        sr_oos = oos.mean(axis=0) / oos.std(axis=0, ddof=1)
+        best = int(np.argmax(sr_is))
+        rank = 1 + sum(v < sr_oos[best] for v in sr_oos)  # no ties in continuous data
+        omega = rank / (m.shape[1] + 1)
+        logits.append(math.log(omega / (1 - omega)))
+    return float(np.mean(np.array(logits) <= 0)), logits
+
+
+def test_matches_a_brute_force_reference_on_random_returns():
+    m = np.random.default_rng(3).normal(0.0005, 0.01, (27, 5))  # 27 rows, S=6: the last 3 dropped
+    p, logits, combos = pbo(m, 6)
+    ref_p, ref_logits = reference_pbo(m, 6)
+    assert combos == 20 and p == ref_p
+    np.testing.assert_allclose(logits, ref_logits, rtol=1e-9)
+
+
+def test_a_trial_with_an_edge_in_every_block_is_never_overfit():
+    rng = np.random.default_rng(5)
+    m = rng.normal(0.0, 0.01, (64, 8))
+    m[:, 3] = 0.02 + rng.normal(0.0, 0.001, 64)  # Sharpe ~ 20 in any half, noise ~ 0
+    p, logits, combos = pbo(m)
+    assert combos == 12870 and p == 0.0
+    np.testing.assert_allclose(logits, math.log(8), rtol=1e-12)  # always rank 8 of 8: omega 8/9
+
+
+def test_noise_trials_average_pbo_near_one_half():
+    # i.i.d. noise: the in-sample winner's out-of-sample rank is uniform, so PBO averages 0.5; one seed
+    # spreads widely (sd ~ 0.2), so the mean of 40 seeds has a standard error ~ 0.03: 0.5 +- 0.1 is ~3 SE
+    values = [pbo(np.random.default_rng(seed).normal(0.0, 0.01, (32, 10)), 8)[0] for seed in range(40)]
+    assert abs(np.mean(values) - 0.5) < 0.1
+    assert 0.0 <= min(values) and max(values) <= 1.0
+
+
+def test_block_counts_and_degenerate_inputs():
+    assert [n_blocks(t) for t in (3, 4, 5, 9, 31, 32, 100)] == [0, 2, 2, 4, 14, 16, 16]
+    assert math.isnan(pbo(np.zeros((3, 4)))[0])  # too short
+    assert math.isnan(pbo(np.zeros((40, 1)))[0])  # one trial
+    with pytest.raises(ValueError, match="even"):
+        pbo(np.zeros((40, 4)), 5)
+    # flat trials (no trades) have Sharpe 0: every trial ties, the winner sits at the median -> logit 0 -> overfit
+    p, logits, _ = pbo(np.zeros((16, 4)), 4)
+    assert p == 1.0 and np.all(logits == 0.0)
