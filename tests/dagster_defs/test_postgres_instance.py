@@ -76,6 +76,21 @@ def start_schedule_a_day_ago(instance: dg.DagsterInstance, workspace: Path, now:
     instance.add_instigator_state(InstigatorState(origin, InstigatorType.SCHEDULE, InstigatorStatus.RUNNING, data))
 
 
+def stop_group(proc: subprocess.Popen) -> None:
+    """Stop a process started in its own session and everything it started (code servers, run workers)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=30)
+            time.sleep(1)  # let the group's other members exit before checking again
+        except subprocess.TimeoutExpired:
+            continue
+    proc.wait()
+
+
 def pg_rows(env: dict[str, str], sql: str, *args: object) -> list[tuple]:
     """Rows of a query on the server, read with psycopg2 (not through Dagster)."""
     import psycopg2
@@ -135,6 +150,7 @@ def test_daemon_runs_the_schedule_on_postgres_and_queues_the_second_run_behind_t
         start_schedule_a_day_ago(instance, workspace, now)
         daemon = subprocess.Popen([str(exe / "dagster-daemon"), "run", "-w", str(workspace)], env=env, cwd=REPO,
                                   stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+        children = [daemon]
         try:
             def runs(partition: str) -> list[dg.DagsterRun]:
                 return instance.get_runs(filters=dg.RunsFilter(tags={"dagster/partition": partition}))
@@ -145,7 +161,9 @@ def test_daemon_runs_the_schedule_on_postgres_and_queues_the_second_run_behind_t
             # Submitted behind run_a (the queue is first in, first out) while run_a starts and takes the pool.
             launch = subprocess.Popen([str(exe / "dagster"), "job", "launch", "-w", str(workspace), "-j", "probe_job",
                                        "--tags", json.dumps({"dagster/partition": second})],
-                                      env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                      env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                      start_new_session=True)
+            children.append(launch)
             wait_for("the first run's step to hold the warehouse pool", lambda: run_a.run_id in
                      instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).active_run_ids, WAIT_S, log)
             output, _ = launch.communicate(timeout=WAIT_S)
@@ -163,12 +181,8 @@ def test_daemon_runs_the_schedule_on_postgres_and_queues_the_second_run_behind_t
             wait_for("both runs to finish", lambda: all(instance.get_run_by_id(r.run_id).status in DONE
                                                         for r in (run_a, run_b)), WAIT_S, log)
         finally:
-            os.killpg(daemon.pid, signal.SIGTERM)
-            try:
-                daemon.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(daemon.pid, signal.SIGKILL)
-                daemon.wait()
+            for child in children:
+                stop_group(child)
 
         record_a, record_b = (instance.get_run_record_by_id(r.run_id) for r in (run_a, run_b))
         assert record_a.dagster_run.status == dg.DagsterRunStatus.SUCCESS, log.read_text()[-3000:]
