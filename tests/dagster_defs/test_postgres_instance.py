@@ -174,6 +174,10 @@ def test_daemon_runs_the_schedule_on_postgres_and_queues_the_second_run_behind_t
             wait_for("the queue daemon to pass over the second run", lambda: declined(log) >= seen + 2, WAIT_S, log)
             info = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL)
             assert info.slot_count == 1 and info.active_run_ids == {run_a.run_id}
+            assert pg_rows(pg_env, 'SELECT "limit" FROM concurrency_limits WHERE concurrency_key = %s',
+                           WAREHOUSE_POOL) == [(1,)]
+            assert pg_rows(pg_env, "SELECT run_id, step_key FROM concurrency_slots WHERE concurrency_key = %s"
+                           " AND run_id IS NOT NULL AND NOT deleted", WAREHOUSE_POOL) == [(run_a.run_id, "warehouse_probe")]
             assert instance.get_run_by_id(run_b.run_id).status == dg.DagsterRunStatus.QUEUED
             assert instance.get_run_by_id(run_a.run_id).status == dg.DagsterRunStatus.STARTED
 
