@@ -16,7 +16,7 @@ TORCH_SOURCE := $(if $(WHEELS),--find-links "$(WHEELS)",--extra-index-url $(TORC
 DBT_FILES := $(shell find dbt_project -path dbt_project/target -prune -o \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print)
 MANIFEST := dbt_project/target/manifest.json
 
-.PHONY: help install manifest run test soak ui docs bench scale lock clean report-png browser
+.PHONY: help install manifest run test soak ui docs bench scale lock clean report-png browser postgres
 
 help:
 	@echo "make run    - create .venv, install, generate the 30-day demo, materialize the latest day, print the report path"
@@ -29,6 +29,7 @@ help:
 	@echo "make report-png - docs/img/report.png: a headless Chromium picture of the newest report (after make run)"
 	@echo "make lock   - re-resolve requirements.lock / requirements-dev.lock"
 	@echo "make browser - headless Chromium for the report/chart tests: Debian's chromium via apt where missing (root)"
+	@echo "make postgres - PostgreSQL server binaries for the Dagster-on-PostgreSQL test: apt where missing (root)"
 
 # --compile-bytecode: .pyc files written at install. Where PYTHONDONTWRITEBYTECODE is set (as on
 # these machines) Python never writes them itself and compiles every imported module from source
@@ -70,6 +71,17 @@ browser:
 	    { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1; } || \
 	    echo "chromium could not be installed: the browser tests will skip"; \
 	  else echo "chromium is missing and apt is not available as root: the browser tests will skip"; fi; }
+
+# tests/dagster_defs/test_postgres_instance.py starts a throwaway PostgreSQL server (deploy/dagster-postgres.yaml);
+# .ci/run installs the server binaries here (apt, as root, where missing). Only the binaries are used: the
+# Debian package's own cluster is never started by the test. Without them that test skips.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || command -v postgres >/dev/null || \
+	{ if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql >/dev/null 2>&1; } || \
+	    echo "postgresql could not be installed: the PostgreSQL instance test will skip"; \
+	  else echo "postgresql is missing and apt is not available as root: the PostgreSQL instance test will skip"; fi; }
 
 run: $(MANIFEST)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/blofin-stack demo

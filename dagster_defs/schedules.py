@@ -4,8 +4,12 @@ The schedule's cron (BLOFIN_SCHEDULE_CRON) is read when the schedule is first as
 Definitions), not when this module is imported."""
 
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 import dagster as dg
+
+if TYPE_CHECKING:
+    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from python_assets.config import DEFAULT_CRON, SCHEDULE_CRON_ENV, schedule_cron  # noqa: F401 - their old home
 
@@ -27,11 +31,13 @@ def daily_run_request(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     return dg.RunRequest(run_key=key, partition_key=key)
 
 
-def build_daily_job_schedule() -> dg.ScheduleDefinition:
-    """The daily schedule, its cron read now."""
+def build_daily_job_schedule(
+    job: "UnresolvedAssetJobDefinition | dg.JobDefinition" = daily_job,
+) -> dg.ScheduleDefinition:
+    """The daily schedule of `job` (daily_job; a test points it at a one-step job), its cron read now."""
     return dg.schedule(
         name="daily_job_schedule",
-        job=daily_job,
+        job=job,
         cron_schedule=schedule_cron(),
         execution_timezone="UTC",
         default_status=dg.DefaultScheduleStatus.RUNNING,
