@@ -1,8 +1,11 @@
 {#- 'HH:MM:SS' of a number of milliseconds since 00:00 UTC (24:00:00 at the day's end), in portable SQL. -#}
 {% macro clock_text(ms_of_day) -%}
-  lpad(cast(cast(floor(({{ ms_of_day }}) / 3600000.0) as bigint) as varchar), 2, '0') || ':'
-  || lpad(cast(cast(floor(mod({{ ms_of_day }}, 3600000) / 60000.0) as bigint) as varchar), 2, '0') || ':'
-  || lpad(cast(cast(floor(mod({{ ms_of_day }}, 60000) / 1000.0) as bigint) as varchar), 2, '0')
+  {%- set fields = ['floor((' ~ ms_of_day ~ ') / 3600000.0)', 'floor(mod(' ~ ms_of_day ~ ', 3600000) / 60000.0)',
+                    'floor(mod(' ~ ms_of_day ~ ', 60000) / 1000.0)'] -%}
+  {%- for field in fields -%}
+    {%- set n = 'cast(' ~ field ~ ' as bigint)' -%}
+    case when {{ n }} < 10 then '0' else '' end || cast({{ n }} as varchar){{ " || ':' || " if not loop.last }}
+  {%- endfor -%}
 {%- endmacro %}
 
 {#- The UTC days (start ms) that an interval [start_ms, end_ms) of `relation` touches, with its keys: the
