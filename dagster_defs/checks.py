@@ -53,13 +53,15 @@ def bars_1m_is_fresh(context: dg.AssetCheckExecutionContext, warehouse: Warehous
 @dg.asset_check(asset=dg.AssetKey("strategy_backtest_results"), pool=WAREHOUSE_POOL,
                 description="No backtest of the run's day spans a symbol-day the live recorder left unusable (recorder_coverage).")
 def backtests_avoid_unusable_recorder_days(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
-    day = _partition_day(context)
+    partitioned = context.has_partition_key or context.has_partition_key_range
+    days = window_days(*context.partition_time_window) if partitioned else [None]
     with warehouse.locked() as p, connect_warehouse(p.warehouse, read_only=True) as con:
-        flagged = backtests_over_unusable_days(con, day)
+        flagged = [b for day in days for b in backtests_over_unusable_days(con, day)]
     return dg.AssetCheckResult(
         passed=not flagged,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"day": str(day), "flagged_backtests": len(flagged), "backtests": dg.MetadataValue.json(flagged[:50])},
+        metadata={"days": [str(d) for d in days], "flagged_backtests": len(flagged),
+                  "backtests": dg.MetadataValue.json(flagged[:50])},
     )
 
 
