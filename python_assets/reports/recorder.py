@@ -43,6 +43,12 @@ def recorder_section(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, Any
     return {"coverage": cov, "books": books, "note": None if cov or books else NO_RECORDER_DATA}
 
 
+def recorder_warnings(section: dict[str, Any]) -> list[str]:
+    """One warning per symbol whose day the recorder left unusable for research."""
+    reasons = {r["symbol"]: r["unusable_reason"] for r in section["coverage"] if r["is_usable"] is False}
+    return [f"{symbol}: recorder data not usable for research today ({why})" for symbol, why in sorted(reasons.items())]
+
+
 def _coverage_cells(r: dict[str, Any]) -> dict[str, Any]:
     """A coverage row with its numbers as the text people read (durations, shares, yes/no)."""
     return {"symbol": r["symbol"], "dataset": r["dataset"], "covered": fmt.duration(r["seconds_covered"]),

@@ -9,7 +9,7 @@ import duckdb
 import jsonschema
 import pytest
 
-from python_assets.reports.recorder import NO_RECORDER_DATA, recorder_html, recorder_section
+from python_assets.reports.recorder import NO_RECORDER_DATA, recorder_html, recorder_section, recorder_warnings
 from python_assets.reports.schema import report_schema
 
 DAY = date(2025, 3, 10)
@@ -47,6 +47,8 @@ def test_section_lists_the_days_coverage_and_the_last_fresh_book(con: duckdb.Duc
     assert "<h2>Recorder coverage</h2>" in page and "no: trades: recorded 50.0% of the day" in page
     assert "12h" in page and "01:00:00-01:00:30 disconnect lost" in page and "101.001" in page
     jsonschema.validate(section, report_schema()["properties"]["recorder"])
+    assert recorder_warnings(section) == [
+        "ETH-USDT: recorder data not usable for research today (trades: recorded 50.0% of the day (< 99.0%))"]
 
 
 def test_without_recorder_data_the_section_is_one_line(con: duckdb.DuckDBPyConnection) -> None:
@@ -55,3 +57,4 @@ def test_without_recorder_data_the_section_is_one_line(con: duckdb.DuckDBPyConne
     assert recorder_section(con, date(2025, 3, 12))["note"] == NO_RECORDER_DATA  # tables, but nothing that day
     assert recorder_html(recorder_section(empty, DAY)) == f"<h2>Recorder coverage</h2><p>{NO_RECORDER_DATA}</p>"
     assert NO_RECORDER_DATA in recorder_html(None)  # a report built without the section
+    assert recorder_warnings(recorder_section(empty, DAY)) == []
