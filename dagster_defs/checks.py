@@ -8,6 +8,7 @@ import dagster as dg
 from dagster_defs.partitions import window_days
 from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
 from python_assets.config import freshness_minutes
+from python_assets.recorder_quality import backtests_over_unusable_days
 from python_assets.timeframes import DAY_MS, MINUTE_MS
 from python_assets.warehouse import connect_warehouse
 
@@ -49,4 +50,19 @@ def bars_1m_is_fresh(context: dg.AssetCheckExecutionContext, warehouse: Warehous
     )
 
 
-defs = dg.Definitions(asset_checks=[bars_1m_is_fresh])
+@dg.asset_check(asset=dg.AssetKey("strategy_backtest_results"), pool=WAREHOUSE_POOL,
+                description="No backtest of the run's day spans a symbol-day the live recorder left unusable (recorder_coverage).")
+def backtests_avoid_unusable_recorder_days(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
+    partitioned = context.has_partition_key or context.has_partition_key_range
+    days = window_days(*context.partition_time_window) if partitioned else [None]
+    with warehouse.locked() as p, connect_warehouse(p.warehouse, read_only=True) as con:
+        flagged = [b for day in days for b in backtests_over_unusable_days(con, day)]
+    return dg.AssetCheckResult(
+        passed=not flagged,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"days": [str(d) for d in days], "flagged_backtests": len(flagged),
+                  "backtests": dg.MetadataValue.json(flagged[:50])},
+    )
+
+
+defs = dg.Definitions(asset_checks=[bars_1m_is_fresh, backtests_avoid_unusable_recorder_days])

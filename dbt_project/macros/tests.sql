@@ -22,7 +22,7 @@
   {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.name == relation.identifier -%}
     {%- do names.extend(node.columns.keys() | map('lower')) -%}
   {%- endfor -%}
-  {%- for column in ['bar_date', 'trade_date', 'funding_date', 'report_date', 'partition_date'] if column in names -%}
+  {%- for column in ['bar_date', 'trade_date', 'funding_date', 'report_date', 'partition_date', 'book_date', 'mark_date'] if column in names -%}
     {{ return(in_partition_window(column)) }}
   {%- endfor -%}
   {{ return('true') }}

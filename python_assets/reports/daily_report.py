@@ -15,6 +15,7 @@ from python_assets.reports import fmt
 from python_assets.reports import robustness
 from python_assets.reports import sections as sections_mod
 from python_assets.reports.html import write_html
+from python_assets.reports.recorder import recorder_section, recorder_warnings
 from python_assets.reports.review import Analyst, analyst_from_env
 from python_assets.reports.schema import validate_report
 from python_assets.reports.sections import clean, gap_text
@@ -167,6 +168,8 @@ def produce_daily_report(paths: Paths, day: date, run: dict[str, Any] | None = N
         regimes = sections_mod.regimes(con, day)
         for s in report["symbols"]:
             s.update(regimes.get(s["symbol"], {"regime": None, "regime_previous": None}))
+        report["recorder"] = recorder_section(con, day)
+        report["warnings"] += recorder_warnings(report["recorder"])
         report["failed_checks"] = failed_checks or []
         review = (analyst or analyst_from_env()).review(report)
         report["review"] = review

@@ -15,6 +15,7 @@ import duckdb
 from python_assets.lake import write_bytes_atomic
 from python_assets.reports import fmt, robustness
 from python_assets.reports.charts import bar_chart, line_chart
+from python_assets.reports.recorder import recorder_html
 from python_assets.reports.sections import recent_trades, table_exists
 from python_assets.timeframes import TIMEFRAME_MS
 
@@ -170,6 +171,7 @@ def render(report: dict[str, Any], con: duckdb.DuckDBPyConnection) -> str:
         + "<h3>Lifecycle changes</h3>" + table(report["research"]["transitions"], ["design_key", "status", "status_reason"],
                                                titles={"design_key": "spec"}, headers={"design_key": "design"}),
         robustness.render(report, table),
+        recorder_html(report.get("recorder")),
         _checks(report),
     ]
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>blofin-stack {esc(report["report_date"])}</title>'

@@ -17,6 +17,7 @@ from PIL import Image
 
 from blofin_cli.main import main as cli_main
 from dagster_defs.runner import materialize_days
+from python_assets.reports.recorder import NO_RECORDER_DATA
 from python_assets.reports.schema import report_schema, validate_report
 
 
@@ -69,6 +70,7 @@ def test_report_is_schema_valid_and_its_numbers_equal_sql_on_the_marts(materiali
         stored = json.loads(con.execute("select report_json from daily_reports where report_date = ?", [day]).fetchall()[0][0])
     assert stored == report
     assert report["review"]["analyst"] == "deterministic" and report["review"]["summary"]
+    assert report["recorder"] == {"coverage": [], "books": [], "note": NO_RECORDER_DATA}  # the demo has no recorder
 
 
 @pytest.mark.slow

@@ -1,0 +1,141 @@
+{{ config(materialized='table') }}
+
+{#-
+  One row per symbol, UTC day and dataset the live recorder wrote anything for: how much of the day
+  it was receiving the dataset (the union of its segments: overlapping sessions count once) and the
+  holes it detected, with how many were back-filled. is_usable is the symbol-day's verdict for
+  research (the same on every dataset row): false when a trades hole was not fully recovered
+  ('lost' or 'partial') or trades were recorded for less than var recorder_min_trades_coverage of
+  the day. Symbol-days without any recorder data (imported or synthetic lakes) have no row and count
+  as usable. A table: the recorder's segment and gap files are small, a full rebuild is cheap.
+-#}
+
+{% set min_coverage = var('recorder_min_trades_coverage', 0.99) %}
+
+with
+
+segments as (
+    select symbol, dataset, start_ms, end_ms
+    from {{ ref('stg_recorder_segments') }}
+    where end_ms > start_ms
+),
+
+gaps as (
+    select symbol, dataset, start_ms, end_ms, cause, status
+    from {{ ref('stg_recorder_gaps') }}
+),
+
+days as (
+    select distinct symbol, dataset, day_start_ms
+    from (
+        {{ interval_days('segments') }}
+        union all
+        {{ interval_days('gaps') }}
+    ) as touched
+),
+
+clipped_segments as (
+    {{ clip_to_days('segments', 'days') }}
+),
+
+ordered_segments as (
+    select
+        *,
+        max(end_ms) over (
+            partition by symbol, dataset, day_start_ms order by start_ms, end_ms
+            rows between unbounded preceding and 1 preceding
+        ) as covered_until_ms
+    from clipped_segments
+),
+
+islands as (
+    select
+        *,
+        sum(case when covered_until_ms is null or start_ms > covered_until_ms then 1 else 0 end) over (
+            partition by symbol, dataset, day_start_ms order by start_ms, end_ms
+            rows between unbounded preceding and current row
+        ) as island
+    from ordered_segments
+),
+
+covered as (
+    select symbol, dataset, day_start_ms, sum(island_ms) as covered_ms, count(*) as islands
+    from (
+        select symbol, dataset, day_start_ms, island, max(end_ms) - min(start_ms) as island_ms
+        from islands
+        group by symbol, dataset, day_start_ms, island
+    ) as merged
+    group by symbol, dataset, day_start_ms
+),
+
+clipped_gaps as (
+    {{ clip_to_days('gaps', 'days', ['cause', 'status']) }}
+),
+
+gap_stats as (
+    select
+        symbol,
+        dataset,
+        day_start_ms,
+        count(*) as gap_count,
+        sum(end_ms - start_ms) / 1000.0 as gap_seconds,
+        count(case when status = 'recovered' then 1 end) as recovered_gaps,
+        count(case when status = 'partial' then 1 end) as partial_gaps,
+        count(case when status = 'lost' then 1 end) as lost_gaps,
+        coalesce(sum(case when status <> 'recovered' then end_ms - start_ms end), 0) / 1000.0 as lost_seconds,
+        {{ listagg(
+            clock_text('start_ms - day_start_ms') ~ " || '-' || " ~ clock_text('end_ms - day_start_ms')
+            ~ " || ' ' || cause || ' ' || status",
+            "'; '",
+            'order by start_ms, cause'
+        ) }} as gaps
+    from clipped_gaps
+    group by symbol, dataset, day_start_ms
+),
+
+per_dataset as (
+    select
+        days.symbol,
+        {{ epoch_ms_to_utc_date('days.day_start_ms') }} as coverage_date,
+        days.dataset,
+        coalesce(covered.covered_ms, 0) / 1000.0 as seconds_covered,
+        coalesce(covered.covered_ms, 0) / {{ day_ms() }}.0 as coverage_fraction,
+        coalesce(covered.islands, 0) as covered_intervals,
+        coalesce(gap_stats.gap_count, 0) as gap_count,
+        coalesce(gap_stats.gap_seconds, 0) as gap_seconds,
+        coalesce(gap_stats.recovered_gaps, 0) as recovered_gaps,
+        coalesce(gap_stats.partial_gaps, 0) as partial_gaps,
+        coalesce(gap_stats.lost_gaps, 0) as lost_gaps,
+        coalesce(gap_stats.lost_seconds, 0) as lost_seconds,
+        gap_stats.gaps
+    from days
+    left join covered using (symbol, dataset, day_start_ms)
+    left join gap_stats using (symbol, dataset, day_start_ms)
+),
+
+symbol_days as (
+    select
+        symbol,
+        coverage_date,
+        coalesce(max(case when dataset = 'trades' then coverage_fraction end), 0) as trades_coverage,
+        coalesce(sum(case when dataset = 'trades' then partial_gaps + lost_gaps end), 0) as trades_unrecovered_gaps
+    from per_dataset
+    group by symbol, coverage_date
+),
+
+verdict as (
+    select
+        symbol,
+        coverage_date,
+        trades_unrecovered_gaps = 0 and trades_coverage >= {{ min_coverage }} as is_usable,
+        case
+            when trades_unrecovered_gaps > 0 then 'trades: ' || cast(trades_unrecovered_gaps as varchar) || ' gap(s) not recovered'
+            when trades_coverage < {{ min_coverage }} then 'trades: recorded ' || cast(round(trades_coverage * 100, 2) as varchar)
+                 || '% of the day (< {{ min_coverage * 100 }}%)'
+        end as unusable_reason
+    from symbol_days
+)
+
+select per_dataset.*, verdict.is_usable, verdict.unusable_reason
+from per_dataset
+inner join verdict using (symbol, coverage_date)

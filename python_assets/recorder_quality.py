@@ -1,0 +1,32 @@
+"""Backtests whose window contains a symbol-day the live recorder left unusable (a lost trades hole or
+too little trades coverage; mart recorder_coverage): such a backtest silently spans a hole."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import duckdb
+
+
+def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(con.execute("select count(*) from information_schema.tables where table_name = ?", [name]).fetchall()[0][0])
+
+
+def backtests_over_unusable_days(con: duckdb.DuckDBPyConnection, day: date | None = None) -> list[dict[str, Any]]:
+    """[{backtest_id, symbol, unusable_days: ['YYYY-MM-DD', ...]}] for backtests (of partition `day` when given)
+    whose [window_start, window_end) overlaps an unusable symbol-day; days without recorder rows count as usable."""
+    if not (_exists(con, "strategy_backtest_results") and _exists(con, "recorder_coverage")):
+        return []
+    found = con.execute(
+        """
+        with unusable as (select distinct symbol, coverage_date from recorder_coverage where not is_usable)
+        select b.backtest_id, b.symbol, list(distinct strftime(u.coverage_date, '%Y-%m-%d') order by strftime(u.coverage_date, '%Y-%m-%d'))
+        from strategy_backtest_results b
+        join unusable u on u.symbol = b.symbol
+         and u.coverage_date >= cast(b.window_start at time zone 'UTC' as date)
+         and u.coverage_date <= cast((b.window_end - interval 1 millisecond) at time zone 'UTC' as date)
+        where cast(? as date) is null or b.partition_date = cast(? as date)
+        group by b.backtest_id, b.symbol order by b.backtest_id
+        """, [day, day]).fetchall()
+    return [{"backtest_id": b, "symbol": s, "unusable_days": list(days)} for b, s, days in found]
