@@ -52,6 +52,7 @@ class SymbolRecorder:
     open_seg: dict[str, int] = field(default_factory=dict)
     trade_cause: tuple[str, int] | None = None      # why the next trade hole happened, and since when
     book_cause: tuple[str, int, str] | None = None  # (cause, start_ms, detail) of a book gap awaiting a snapshot
+    ended: list[tuple[str, int, int]] = field(default_factory=list)  # closed segments not yet written
     counts: dict[str, int] = field(default_factory=lambda: {"trades": 0, "backfilled": 0, "books": 0, "gaps": 0})
 
     # ---- start -------------------------------------------------------------------------------------
@@ -165,47 +166,62 @@ class SymbolRecorder:
         """The stream stopped: close the segments, and make the next trade/book hole carry the cause."""
         now = self.clock()
         self._close("trades", "books", "funding")
+        if cause == "shutdown":
+            return
         self.trade_cause = self.trade_cause or (cause, self.tracker.last_ts or now)
         if self.book.valid or self.book_cause is None:
             self.book_cause = (cause, self.book.ts or now, f"stream lost ({cause})")
         self.book.valid = False
 
     def _close(self, *datasets: str) -> None:
-        """End the open segments of these datasets now."""
+        """End the open segments of these datasets now (written at the next flush)."""
         now = self.clock()
-        ended = [(ds, start, max(start, now)) for ds in datasets if (start := self.open_seg.pop(ds, None)) is not None]
-        store.write_segments(self.paths, self.symbol, ended, self.session_id)
+        self.ended += [(ds, start, max(start, now)) for ds in datasets
+                       if (start := self.open_seg.pop(ds, None)) is not None]
 
     # ---- flush -------------------------------------------------------------------------------------
     def pending_rows(self) -> int:
         return len(self.trades) + len(self.books) + len(self.marks)
 
-    def flush(self, merge: bool, final: bool = False) -> None:
-        """Write buffers to the hour files, settled funding, open segments (end = now); merge finished hours."""
+    def take(self, final: bool = False) -> dict:
+        """Hand the buffers over for writing (in the event loop; write() then runs in a worker thread):
+        rows, settled funding, and the segments (closed ones, open ones with end = now)."""
         now = self.clock()
-        if self.trades:
-            rows = pd.DataFrame(self.trades, columns=LIVE_SCHEMA.names)
+        if final:
+            self._close(*list(self.open_seg))
+            if self.book_cause and self.book_cause[0] != "shutdown":  # the book never came back before we stopped
+                cause, start, detail = self.book_cause
+                self.gap("books", start, max(start, now), cause, "lost", 0, detail + "; no fresh snapshot before shutdown")
+                self.book_cause = None
+        settled = {t: r for t, r in self.announced.items() if t <= now}
+        for t in settled:
+            del self.announced[t]
+        batch = {"now": now, "trades": self.trades, "books": self.books, "marks": self.marks, "funding": settled,
+                 "segments": self.ended + [(ds, s, max(s, now)) for ds, s in self.open_seg.items()]}
+        self.trades, self.books, self.marks, self.ended = [], [], [], []
+        return batch
+
+    def write(self, batch: dict, merge: bool) -> None:
+        """Write a taken batch to the hour files, funding and segments; merge finished hours when asked."""
+        if batch["trades"]:
+            rows = pd.DataFrame(batch["trades"], columns=LIVE_SCHEMA.names)
             for hour, part in rows.groupby(rows["ts"] // HOUR_MS * HOUR_MS):
                 path = hour_file(self.paths, self.symbol, int(hour))
                 write_table_atomic(pa.Table.from_pandas(_union(_read(path), part), schema=LIVE_SCHEMA,
                                                         preserve_index=False), path)
-            self.trades.clear()
-        store.append_live(self.paths, store.BOOKS, self.symbol, self.books)
-        self.books.clear()
-        store.append_live(self.paths, store.MARKS, self.symbol, self.marks)
-        self.marks.clear()
-        settled = {t: r for t, r in self.announced.items() if t <= now}
-        if settled:
-            write_funding(self.paths, self.symbol, pd.DataFrame({"funding_ts": list(settled), "funding_rate": list(settled.values())}))
-            for t in settled:
-                del self.announced[t]
-        if final:
-            self._close(*list(self.open_seg))
-        else:
-            store.write_segments(self.paths, self.symbol, [(ds, s, max(s, now)) for ds, s in self.open_seg.items()],
-                                 self.session_id)
+        store.append_live(self.paths, store.BOOKS, self.symbol, batch["books"])
+        store.append_live(self.paths, store.MARKS, self.symbol, batch["marks"])
+        if batch["funding"]:
+            settled = batch["funding"]
+            write_funding(self.paths, self.symbol, pd.DataFrame({"funding_ts": list(settled),
+                                                                 "funding_rate": list(settled.values())}))
+        store.write_segments(self.paths, self.symbol, batch["segments"], self.session_id)
         if merge:
-            self.merge(now)
+            self.merge(batch["now"])
+
+    def flush(self, merge: bool, final: bool = False) -> None:
+        """take() and write() in one go (tests, and the last flush on the way out)."""
+        self.write(self.take(final), merge)
 
     def merge(self, now: int) -> None:
         """Merge finished hours into the day partitions and mark finished days complete."""

@@ -132,6 +132,7 @@ class Recorder:
         """Connect, record and reconnect until stopped; always flushes on the way out."""
         self.stopping = asyncio.Event()
         self.queue: asyncio.Queue = asyncio.Queue(maxsize=self.settings.queue_size)
+        self.flush_lock = asyncio.Lock()
         self.ws = None
         consumer = asyncio.create_task(self.consume())
         timers = [asyncio.create_task(t) for t in (self.sampler(), self.flusher(), self.marks(), self.status())]
@@ -145,8 +146,14 @@ class Recorder:
             for t in timers:
                 t.cancel()
             await asyncio.gather(*timers, return_exceptions=True)
-            for rec in self.symbols.values():
-                rec.flush(merge=True, final=True)
+            await self.flush_all(merge=True, final=True)
+
+    async def flush_all(self, merge: bool, final: bool = False) -> None:
+        """Take every symbol's buffers in the loop, write them in a worker thread (the loop keeps reading);
+        one flush at a time."""
+        async with self.flush_lock:
+            batches = [(rec, rec.take(final)) for rec in self.symbols.values()]
+            await asyncio.to_thread(lambda: [rec.write(batch, merge) for rec, batch in batches])
 
     def stop(self) -> None:
         """Ask the service to finish (SIGTERM, Ctrl-C, duration)."""
@@ -179,21 +186,30 @@ class Recorder:
                 pass
 
     async def read(self, ws) -> str:
-        """Queue frames until the connection ends (-> 'disconnect'), goes silent (-> 'stall') or we stop."""
+        """Queue frames until the connection ends (-> 'disconnect'), sends no data for stall_s (-> 'stall';
+        pongs alone do not count: a server that answers pings but sends nothing is stalled) or we stop."""
         pinger = asyncio.create_task(self._ping(ws))
         stop = asyncio.create_task(self.stopping.wait())
+        last_data = time.monotonic()
         try:
             while not self.stopping.is_set():
+                wait = self.settings.stall_s - (time.monotonic() - last_data)
+                if wait <= 0:
+                    return "stall"
                 recv = asyncio.ensure_future(ws.recv())
-                done, _ = await asyncio.wait({recv, stop}, timeout=self.settings.stall_s,
-                                             return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait({recv, stop}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
                 if recv not in done:
                     recv.cancel()
-                    return "shutdown" if stop in done else "stall"
+                    if stop in done:
+                        return "shutdown"
+                    continue
                 try:
                     frame = recv.result()
                 except websockets.ConnectionClosed:
                     return "disconnect"
+                if frame in ("pong", b"pong"):
+                    continue
+                last_data = time.monotonic()
                 await self.queue.put(("msg", frame))
                 self.max_queue = max(self.max_queue, self.queue.qsize())
             return "shutdown"
@@ -217,13 +233,12 @@ class Recorder:
                 return
             if kind == "lost":
                 for rec in self.symbols.values():
-                    rec.connection_lost("disconnect" if item == "shutdown" else item)
+                    rec.connection_lost(item)
                 continue
             self.msgs += 1
             await self.handle(item)
             if sum(r.pending_rows() for r in self.symbols.values()) > self.settings.max_buffer_rows:
-                for rec in self.symbols.values():
-                    rec.flush(merge=False)
+                await self.flush_all(merge=False)
 
     async def handle(self, frame: str | bytes) -> None:
         """One frame: data goes to its symbol; anything unreadable is said once and skipped."""
@@ -290,8 +305,7 @@ class Recorder:
         while True:
             await self._every(self.settings.flush_ms)
             merge = self.now_ms() - last_merge >= self.settings.merge_ms
-            for rec in self.symbols.values():
-                rec.flush(merge=merge)
+            await self.flush_all(merge)
             if merge:
                 last_merge = self.now_ms()
                 self.take_instruments()

@@ -79,6 +79,7 @@ class FakeBlofinLive(FakeBlofin):
         self.next_id = {i.inst_id: 50_000_000 + 1_000_000 * n for n, i in enumerate(self.instruments)}
         self.settled: dict[str, list[tuple[int, float]]] = {i.inst_id: [] for i in self.instruments}
         self.conns: dict[object, set[tuple[str, str]]] = {}
+        self.outbox: dict[object, asyncio.Queue] = {}
         self.stalled_until = 0.0
         self.skip_trade_n = {i.inst_id: 0 for i in self.instruments}
         self.skip_seq_n = {i.inst_id: 0 for i in self.instruments}
@@ -155,15 +156,23 @@ class FakeBlofinLive(FakeBlofin):
 
     # ---- server --------------------------------------------------------------------------------
     async def _send(self, channel: str, inst_id: str, msg: dict) -> None:
+        """Queue a message to every subscribed connection without yielding: frames leave in creation order."""
         if time.time() < self.stalled_until:
             return
         text = json.dumps(msg)
         for ws, subs in list(self.conns.items()):
             if (channel, inst_id) in subs:
-                try:
-                    await ws.send(text)
-                except websockets.ConnectionClosed:
-                    pass
+                self.outbox[ws].put_nowait(text)
+
+    async def _writer(self, ws) -> None:
+        """Send one connection's queued frames in order."""
+        box = self.outbox[ws]
+        while True:
+            text = await box.get()
+            try:
+                await ws.send(text)
+            except websockets.ConnectionClosed:
+                return
 
     async def _snapshot(self, ws, inst_id: str) -> None:
         """Send the full book and subscribe the connection in one step (no await between), so the next
@@ -175,26 +184,29 @@ class FakeBlofinLive(FakeBlofin):
         book.history.setdefault(book.seq, book.top())
         self.snapshots_sent += 1
         self.conns[ws].add(("books", inst_id))
-        await ws.send(json.dumps({"arg": {"channel": "books", "instId": inst_id}, "action": "snapshot", "data": data}))
+        self.outbox[ws].put_nowait(json.dumps({"arg": {"channel": "books", "instId": inst_id}, "action": "snapshot",
+                                               "data": data}))
 
     async def _handler(self, ws) -> None:
         self.conns[ws] = set()
+        self.outbox[ws] = asyncio.Queue()
+        writer = asyncio.create_task(self._writer(ws))
         self.connections += 1
         try:
             async for text in ws:
                 if time.time() < self.stalled_until:
                     continue
                 if text == "ping":
-                    await ws.send("pong")
+                    self.outbox[ws].put_nowait("pong")
                     continue
                 msg = json.loads(text)
                 for arg in msg.get("args", []):
                     key = (arg["channel"], arg["instId"])
                     if msg.get("op") == "unsubscribe":
                         self.conns[ws].discard(key)
-                        await ws.send(json.dumps({"event": "unsubscribe", "arg": arg}))
+                        self.outbox[ws].put_nowait(json.dumps({"event": "unsubscribe", "arg": arg}))
                     elif msg.get("op") == "subscribe":
-                        await ws.send(json.dumps({"event": "subscribe", "arg": arg}))
+                        self.outbox[ws].put_nowait(json.dumps({"event": "subscribe", "arg": arg}))
                         if key[0] == "books":
                             await self._snapshot(ws, key[1])
                         else:
@@ -203,6 +215,8 @@ class FakeBlofinLive(FakeBlofin):
             pass
         finally:
             self.conns.pop(ws, None)
+            writer.cancel()
+            self.outbox.pop(ws, None)
 
     async def _market(self) -> None:
         owed = {i.inst_id: 0.0 for i in self.instruments}
