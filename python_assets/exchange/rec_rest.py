@@ -20,6 +20,7 @@ def rest_exchange(rest_url: str | None, rate_limit_ms: int | None = None, timeou
 
 
 def _cfg(ex: ccxt.Exchange) -> ExchangeConfig:
+    """Few, short retries: the recorder must not stall on REST (ex: the client, for call_with_retries)."""
     return ExchangeConfig(max_retries=2, backoff_s=0.2, max_backoff_s=2.0)
 
 

@@ -220,12 +220,12 @@ class FakeBlofinLive(FakeBlofin):
 
     async def _market(self) -> None:
         owed = {i.inst_id: 0.0 for i in self.instruments}
-        next_book = next_funding = time.time()
+        next_book = next_funding = last = time.time()
         while True:
             await asyncio.sleep(0.01)
-            now = self.now_ms()
+            now, step, last = self.now_ms(), time.time() - last, time.time()  # rates hold on a slow machine too
             for inst in self.instruments:
-                owed[inst.inst_id] += self.trades_per_s * 0.01
+                owed[inst.inst_id] += self.trades_per_s * step
                 n = int(owed[inst.inst_id])
                 owed[inst.inst_id] -= n
                 if n:
@@ -234,7 +234,7 @@ class FakeBlofinLive(FakeBlofin):
                 inst_id, n = self.pending_burst.pop(0)
                 asyncio.get_running_loop().create_task(self._burst(self.inst(inst_id), n))
             if time.time() >= next_book:
-                next_book += self.book_ms / 1000
+                next_book = max(next_book + self.book_ms / 1000, time.time() - 1.0)
                 for inst in self.instruments:
                     await self._emit_book(inst.inst_id, now)
             if time.time() >= next_funding:
