@@ -2,7 +2,9 @@
 back-fill recovered for a hole, how a hole is classified, and splitting intervals at UTC day boundaries.
 
 BloFin trade ids are integers increasing by one per instrument; a jump in ids between two consecutive
-trades is a hole of exactly that many trades. Non-integer ids fall back to time order only."""
+trades is a hole of exactly that many trades. Non-integer ids fall back to time order only. An id at or
+below the last kept one counts as a repeat: BloFin sends an instrument's trades in order, and a trade of a
+hole that arrives late is the one the REST back-fill of that hole already fetched."""
 
 from __future__ import annotations
 

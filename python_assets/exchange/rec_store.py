@@ -144,9 +144,11 @@ def read_segments(paths: Paths, symbol: str, days: list[str]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def mark_day_complete(paths: Paths, symbol: str, dataset: str, live_name: str, now: int) -> list[str]:
-    """Write recorder_days rows for each finished day (over + grace) of the dataset with a day folder and no
-    open hour files left; returns the days newly marked."""
+def mark_day_complete(paths: Paths, symbol: str, dataset: str, live_name: str, now: int,
+                      label: str | None = None) -> list[str]:
+    """Write recorder_days rows (dataset = label, default the folder name) for each finished day (over + grace)
+    of the dataset with a day folder and no open hour files left; returns the days newly marked."""
+    label = label or dataset
     done = []
     for folder in sorted((paths.lake / dataset / f"symbol={symbol}").glob("date=*")):
         day = folder.name.removeprefix("date=")
@@ -156,9 +158,9 @@ def mark_day_complete(paths: Paths, symbol: str, dataset: str, live_name: str, n
             continue
         target = paths.lake / "recorder_days" / f"date={day}" / "complete.parquet"
         old = read_partition(target, DAYS_SCHEMA)
-        if ((old["symbol"] == symbol) & (old["dataset"] == dataset)).any():
+        if ((old["symbol"] == symbol) & (old["dataset"] == label)).any():
             continue
-        row = _frame([(symbol, dataset, now)], DAYS_SCHEMA)
+        row = _frame([(symbol, label, now)], DAYS_SCHEMA)
         _write(pd.concat([old, row], ignore_index=True).sort_values(["symbol", "dataset"]), DAYS_SCHEMA, target)
         done.append(day)
     return done

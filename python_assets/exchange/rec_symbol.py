@@ -230,4 +230,4 @@ class SymbolRecorder:
         store.merge_live(self.paths, store.MARKS, self.symbol, now)
         store.mark_day_complete(self.paths, self.symbol, "trades", "live_trades", now)
         store.mark_day_complete(self.paths, self.symbol, "books", "live_books", now)
-        store.mark_day_complete(self.paths, self.symbol, "mark_prices", "live_mark_prices", now)
+        store.mark_day_complete(self.paths, self.symbol, "mark_prices", "live_mark_prices", now, label="mark")
