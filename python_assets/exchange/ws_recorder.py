@@ -209,8 +209,8 @@ class Recorder:
                     return "disconnect"
                 if frame in ("pong", b"pong"):
                     continue
-                last_data = time.monotonic()
                 await self.queue.put(("msg", frame))
+                last_data = time.monotonic()  # after the put: waiting on a full queue is not silence
                 self.max_queue = max(self.max_queue, self.queue.qsize())
             return "shutdown"
         finally:
