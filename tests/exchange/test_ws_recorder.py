@@ -153,7 +153,7 @@ def test_a_burst_of_10000_trades_keeps_memory_bounded(data_dir: Paths) -> None:
     with FakeBlofinLive(trades_per_s=5, rest_limit=20_000) as fake:
         tracemalloc.start()
         rec = record(data_dir, fake, 3.0, [(0.2, lambda: fake.burst("BTC-USDT", 10_000))], symbols=("BTC-USDT",),
-                     queue_size=20, until=lambda rec: sum(r.counts["trades"] for r in rec.symbols.values()) > 10_010)
+                     queue_size=20, stall_s=2.0, until=lambda rec: sum(r.counts["trades"] for r in rec.symbols.values()) > 10_010)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
     got = assert_trades_once(data_dir, fake, "BTC-USDT", 0.001)
