@@ -11,13 +11,14 @@ import logging
 import os
 import sys
 
-from blofin_cli import data, pipeline, query, research
+from blofin_cli import data, pipeline, query, record, research
 from blofin_cli.errors import fail_clearly
 
 # In the order `blofin-stack --help` lists them.
 COMMANDS = (
     data.add_demo, data.add_generate, data.add_ingest, pipeline.add_backfill, query.add_features, query.add_query,
     research.add_backtest, pipeline.add_report, pipeline.add_materialize, data.add_market_data_commands,
+    record.add_record,
 )
 
 

@@ -1,0 +1,85 @@
+"""`blofin-stack record`: the WebSocket recorder (python_assets/exchange/ws_recorder.py) in the foreground,
+with a status line on stderr; SIGTERM / Ctrl-C flush and exit."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+DEFAULT_WS_URL = "wss://openapi.blofin.com/ws/public"  # = ws_recorder.DEFAULT_WS_URL (imported lazily: a fast --help)
+
+
+def settings_from(args: argparse.Namespace):
+    """The recorder's settings (a RecorderSettings) from the command line."""
+    from python_assets.exchange.ws_recorder import RecorderSettings
+
+    return RecorderSettings(
+        symbols=tuple(args.symbols), ws_url=args.ws_url, rest_url=args.rest_url, depth=args.depth,
+        sample_ms=args.sample_ms, flush_ms=args.flush_ms, merge_ms=args.merge_ms, mark_poll_ms=args.mark_poll_ms,
+        ping_s=args.ping_s, stall_s=args.stall_s, queue_size=args.queue_size, status_s=args.status_s,
+        rest_trades_limit=args.rest_trades_limit, duration_s=args.duration)
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    """record: run the recorder until SIGTERM / Ctrl-C or --duration; --dry-run only says what it would do."""
+    from python_assets.exchange.ws_recorder import subscriptions
+
+    settings = settings_from(args)
+    if args.dry_run:
+        ids = [s.upper().replace("/", "-").split(":")[0] for s in settings.symbols]
+        print(f"would connect to {settings.ws_url} and subscribe to:")
+        for arg in subscriptions(ids):
+            print(f"  {arg['channel']:<13} {arg['instId']}")
+        print(f"and poll REST {settings.rest_url or 'https://openapi.blofin.com'} for mark-price every "
+              f"{settings.mark_poll_ms} ms, trades on holes, instruments daily; books top {settings.depth} "
+              f"every {settings.sample_ms} ms")
+        return 0
+    from python_assets.exchange.ws_recorder import Recorder
+    from python_assets.lake_health import writable_data_dir
+
+    paths = writable_data_dir()
+    rec = Recorder(paths, settings)
+    try:
+        rec.setup()
+    except Exception as exc:  # noqa: BLE001 - unreachable REST / unknown symbol: one line, no traceback
+        print(f"error: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}", file=sys.stderr)
+        return 1
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.create_task(rec.run())
+        await asyncio.sleep(0)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, rec.stop)
+        await task
+
+    print(f"recording {' '.join(r.symbol for r in rec.symbols.values())} from {settings.ws_url} into {paths.lake} "
+          f"(session {rec.session_id}; stop with Ctrl-C or SIGTERM)", flush=True)
+    asyncio.run(main())
+    for r in rec.symbols.values():
+        print(f"{r.symbol}: {r.counts['trades']} trades live + {r.counts['backfilled']} back-filled, "
+              f"{r.counts['books']} book messages, {r.counts['gaps']} gaps recorded", flush=True)
+    return 0
+
+
+def add_record(sub: argparse._SubParsersAction) -> None:
+    """Register `record`."""
+    p = sub.add_parser("record", help="record trades, books, funding and mark prices over BloFin's WebSocket")
+    p.add_argument("--symbols", nargs="+", required=True, help="e.g. BTC-USDT ETH-USDT")
+    p.add_argument("--ws-url", default=DEFAULT_WS_URL, help=f"public WebSocket (default {DEFAULT_WS_URL})")
+    p.add_argument("--rest-url", help="REST base URL (default BloFin's)")
+    p.add_argument("--depth", type=int, default=20, help="book levels stored per side (default 20)")
+    p.add_argument("--sample-ms", type=int, default=1000, help="book sample interval (default 1000)")
+    p.add_argument("--flush-ms", type=int, default=1000, help="buffer flush interval (default 1000)")
+    p.add_argument("--merge-ms", type=int, default=10_000, help="how often finished hours are merged (default 10000)")
+    p.add_argument("--mark-poll-ms", type=int, default=5000, help="mark/index price poll interval (default 5000)")
+    p.add_argument("--ping-s", type=float, default=20.0, help="keep-alive ping interval (default 20)")
+    p.add_argument("--stall-s", type=float, default=30.0, help="silence that counts as a stall (default 30)")
+    p.add_argument("--queue-size", type=int, default=1000, help="frames buffered between reader and writer (default 1000)")
+    p.add_argument("--rest-trades-limit", type=int, default=100, help="trades asked from REST per hole (default 100)")
+    p.add_argument("--status-s", type=float, default=5.0, help="status line interval (default 5)")
+    p.add_argument("--duration", type=float, help="stop after this many seconds (default: until stopped)")
+    p.add_argument("--dry-run", action="store_true", help="print what would be subscribed to and exit")
+    p.set_defaults(func=cmd_record)

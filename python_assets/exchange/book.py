@@ -1,0 +1,76 @@
+"""BloFin `books` channel state machine (pure, no I/O): a full snapshot, then incremental updates whose
+prevSeqId must equal the book's current seqId. A broken chain is a sequence gap (resubscribe for a fresh
+snapshot); an update at or below the book's seqId is stale (dropped, the book stays valid). Levels with
+size 0 are deletions. top_n() gives the best N levels per side as (price, size) lists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Applied(str, Enum):
+    """What one message did to the book."""
+
+    SNAPSHOT = "snapshot"
+    UPDATE = "update"
+    SEQ_GAP = "seq_gap"          # prevSeqId != book seqId: the book is invalid until a fresh snapshot
+    STALE = "stale_update"       # seqId <= book seqId (older than the snapshot): ignored
+    NO_BOOK = "no_book"          # an update before any snapshot (or after a gap): ignored
+
+
+@dataclass
+class Book:
+    """One instrument's book: price -> size per side, the last applied seqId and exchange time."""
+
+    bids: dict[float, float] = field(default_factory=dict)
+    asks: dict[float, float] = field(default_factory=dict)
+    seq_id: int | None = None
+    ts: int | None = None
+    valid: bool = False
+
+    def _set(self, side: dict[float, float], levels: list) -> None:
+        """Apply [price, size, ...] levels to one side; size 0 deletes the level."""
+        for level in levels:
+            price, size = float(level[0]), float(level[1])
+            if size == 0.0:
+                side.pop(price, None)
+            else:
+                side[price] = size
+
+    def apply(self, action: str, data: dict) -> Applied:
+        """Apply one books message (action 'snapshot' | 'update', data with asks/bids/ts/seqId/prevSeqId)."""
+        seq = int(data["seqId"])
+        if action == "snapshot":
+            self.bids, self.asks = {}, {}
+            self._set(self.bids, data.get("bids") or [])
+            self._set(self.asks, data.get("asks") or [])
+            self.seq_id, self.ts, self.valid = seq, int(data["ts"]), True
+            return Applied.SNAPSHOT
+        if not self.valid or self.seq_id is None:
+            return Applied.NO_BOOK
+        if seq <= self.seq_id:
+            return Applied.STALE
+        if int(data.get("prevSeqId", -1)) != self.seq_id:
+            self.valid = False
+            return Applied.SEQ_GAP
+        self._set(self.bids, data.get("bids") or [])
+        self._set(self.asks, data.get("asks") or [])
+        self.seq_id, self.ts = seq, int(data["ts"])
+        return Applied.UPDATE
+
+    def top_n(self, n: int) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+        """Best n bids (highest first) and asks (lowest first)."""
+        bids = sorted(self.bids.items(), key=lambda kv: -kv[0])[:n]
+        asks = sorted(self.asks.items(), key=lambda kv: kv[0])[:n]
+        return bids, asks
+
+
+def book_rows(symbol_book: Book, n: int, kind: str, contract_value: float) -> list[tuple]:
+    """Rows (ts, kind, seq_id, side, level, price, size_base) of the book's top n levels."""
+    bids, asks = symbol_book.top_n(n)
+    out: list[tuple] = []
+    for side, levels in (("bid", bids), ("ask", asks)):
+        for i, (price, size) in enumerate(levels, start=1):
+            out.append((symbol_book.ts, kind, symbol_book.seq_id, side, i, price, size * contract_value))
+    return out

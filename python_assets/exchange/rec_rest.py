@@ -1,0 +1,88 @@
+"""REST side of the WebSocket recorder, through ccxt's synchronous client (run in a worker thread by the
+service): recent trades for back-filling holes, mark/index prices (BloFin has no public mark-price
+WebSocket channel, so they are polled), settled funding history, and the instruments snapshot."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ccxt
+
+from python_assets.exchange.client import ExchangeConfig, call_with_retries, lake_symbol, make_exchange
+from python_assets.lake import normalize_symbol
+
+
+def rest_exchange(rest_url: str | None, rate_limit_ms: int | None = None, timeout_ms: int = 10_000) -> ccxt.Exchange:
+    """A ccxt BloFin client, its REST base replaced by rest_url when given."""
+    cfg = ExchangeConfig(api_url=rest_url, rate_limit_ms=rate_limit_ms, timeout_ms=timeout_ms, max_retries=2,
+                         backoff_s=0.2, max_backoff_s=2.0)
+    return make_exchange(cfg)
+
+
+def _cfg(ex: ccxt.Exchange) -> ExchangeConfig:
+    """Few, short retries: the recorder must not stall on REST (ex: the client, for call_with_retries)."""
+    return ExchangeConfig(max_retries=2, backoff_s=0.2, max_backoff_s=2.0)
+
+
+def _num(value: Any) -> float | None:
+    """A decimal string or number as a float, or None."""
+    try:
+        return None if value in (None, "") else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def markets_by_lake_symbol(ex: ccxt.Exchange) -> dict[str, dict]:
+    """Swap markets keyed by the lake's symbol (BTC-USDT); loads markets once."""
+    call_with_retries(ex, ex.load_markets, _cfg(ex), "load markets", on_retry=lambda *a: None)
+    return {lake_symbol(m): m for m in ex.markets.values() if m.get("swap")}
+
+
+def recent_trades(ex: ccxt.Exchange, inst_id: str, limit: int) -> list[dict]:
+    """The newest trades of an instrument as BloFin sends them (tradeId, ts, price, size, side)."""
+    body = call_with_retries(ex, lambda: ex.publicGetMarketTrades({"instId": inst_id, "limit": limit}), _cfg(ex),
+                             f"trades {inst_id}", on_retry=lambda *a: None)
+    return list(body.get("data") or [])
+
+
+def mark_price(ex: ccxt.Exchange, inst_id: str) -> tuple[int, float, float | None] | None:
+    """(ts, mark_price, index_price) now, or None when the answer lacks them."""
+    body = call_with_retries(ex, lambda: ex.publicGetMarketMarkPrice({"instId": inst_id}), _cfg(ex),
+                             f"mark-price {inst_id}", on_retry=lambda *a: None)
+    rows = body.get("data") or []
+    row = rows[0] if isinstance(rows, list) and rows else rows if isinstance(rows, dict) else {}
+    mark, ts = _num(row.get("markPrice")), _num(row.get("ts"))
+    return None if mark is None or ts is None else (int(ts), mark, _num(row.get("indexPrice")))
+
+
+def funding_history(ex: ccxt.Exchange, inst_id: str, limit: int = 3) -> list[tuple[int, float]]:
+    """The last settled (funding_ts, funding_rate) of an instrument, oldest first."""
+    body = call_with_retries(ex, lambda: ex.publicGetMarketFundingRateHistory({"instId": inst_id, "limit": limit}),
+                             _cfg(ex), f"funding history {inst_id}", on_retry=lambda *a: None)
+    out = [(int(r["fundingTime"]), float(r["fundingRate"])) for r in body.get("data") or []
+           if _num(r.get("fundingTime")) is not None and _num(r.get("fundingRate")) is not None]
+    return sorted(out)
+
+
+def interval_hours(settlements: list[tuple[int, float]]) -> int | None:
+    """Funding interval in hours from consecutive settlement times (the smallest step), or None."""
+    steps = [b[0] - a[0] for a, b in zip(settlements, settlements[1:]) if b[0] > a[0]]
+    return round(min(steps) / 3_600_000) if steps else None
+
+
+def instrument_rows(ex: ccxt.Exchange, snapshot_ms: int, intervals: dict[str, int | None]) -> list[tuple]:
+    """One contract row per instrument of /market/instruments (see rec_store.INSTRUMENTS_SCHEMA); the funding
+    interval comes from `intervals` (measured from settlements) or an instrument's own field when it has one."""
+    body = call_with_retries(ex, lambda: ex.publicGetMarketInstruments(), _cfg(ex), "instruments",
+                             on_retry=lambda *a: None)
+    rows = []
+    for r in body.get("data") or []:
+        try:
+            symbol = normalize_symbol(str(r.get("instId", "")))
+        except ValueError:
+            continue
+        own = _num(r.get("fundingInterval"))
+        hours = intervals.get(symbol) or (int(own // 3_600_000 if own and own > 1000 else own) if own else None)
+        rows.append((symbol, snapshot_ms, _num(r.get("contractValue")), _num(r.get("lotSize")), _num(r.get("minSize")),
+                     _num(r.get("tickSize")), _num(r.get("maxLeverage")), hours, str(r.get("state") or "")))
+    return rows

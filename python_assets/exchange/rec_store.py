@@ -1,0 +1,174 @@
+"""Lake writes of the WebSocket recorder (issue 22 contract): hourly live files per dataset merged into
+day partitions once their hour is over, recorder segments / gaps (upserted per day), recorder_days,
+mark prices and the daily instruments snapshot. Every write goes through python_assets.lake's atomic
+helpers; every merge is deduplicated on the dataset's key, so a merge killed half-way is redone safely
+and a restart never stores a row twice.
+
+Layout under lake/: live_<dataset>/symbol=S/date=D/HH.parquet while hour HH is open, then
+<dataset>/symbol=S/date=D/<file>.parquet; recorder_segments / recorder_gaps go to their day files
+directly (small, rewritten whole); recorder_days/date=D/complete.parquet; instruments/date=D/instruments.parquet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from python_assets.config import Paths
+from python_assets.exchange.continuity import split_days
+from python_assets.exchange.recorder import MERGE_GRACE_MS
+from python_assets.lake import read_partition, write_table_atomic
+from python_assets.timeframes import DAY_MS, HOUR_MS
+
+BOOKS_SCHEMA = pa.schema([("ts", pa.int64()), ("kind", pa.string()), ("seq_id", pa.int64()), ("side", pa.string()),
+                          ("level", pa.int32()), ("price", pa.float64()), ("size", pa.float64())])
+MARK_SCHEMA = pa.schema([("ts", pa.int64()), ("mark_price", pa.float64()), ("index_price", pa.float64())])
+SEGMENTS_SCHEMA = pa.schema([("dataset", pa.string()), ("start_ms", pa.int64()), ("end_ms", pa.int64()),
+                             ("session_id", pa.string())])
+GAPS_SCHEMA = pa.schema([("dataset", pa.string()), ("start_ms", pa.int64()), ("end_ms", pa.int64()),
+                         ("cause", pa.string()), ("status", pa.string()), ("recovered_rows", pa.int64()),
+                         ("detail", pa.string())])
+DAYS_SCHEMA = pa.schema([("symbol", pa.string()), ("dataset", pa.string()), ("completed_ms", pa.int64())])
+INSTRUMENTS_SCHEMA = pa.schema([
+    ("symbol", pa.string()), ("snapshot_ms", pa.int64()), ("contract_value", pa.float64()),
+    ("lot_size", pa.float64()), ("min_size", pa.float64()), ("tick_size", pa.float64()),
+    ("max_leverage", pa.float64()), ("funding_interval_hours", pa.int32()), ("status", pa.string())])
+
+
+@dataclass(frozen=True)
+class LiveDataset:
+    """A dataset written hourly then merged: lake folder, day file name, schema and key columns."""
+
+    name: str
+    file: str
+    schema: pa.Schema
+    key: tuple[str, ...]
+
+
+BOOKS = LiveDataset("books", "books.parquet", BOOKS_SCHEMA, ("ts", "kind", "side", "level"))
+MARKS = LiveDataset("mark_prices", "mark.parquet", MARK_SCHEMA, ("ts",))
+
+
+def day_of(ms: int) -> str:
+    """UTC date (YYYY-MM-DD) of an epoch-ms time."""
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).date().isoformat()
+
+
+def _frame(rows: list[tuple] | pd.DataFrame, schema: pa.Schema) -> pd.DataFrame:
+    """Rows as a frame with the schema's columns and dtypes."""
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows, columns=schema.names)
+    return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False).to_pandas()
+
+
+def _write(frame: pd.DataFrame, schema: pa.Schema, target: Path) -> None:
+    write_table_atomic(pa.Table.from_pandas(frame, schema=schema, preserve_index=False), target)
+
+
+def live_hour_file(paths: Paths, ds: LiveDataset, symbol: str, hour_ms: int) -> Path:
+    """The open-hour file of a dataset."""
+    start = datetime.fromtimestamp(hour_ms / 1000, tz=timezone.utc)
+    return paths.lake / f"live_{ds.name}" / f"symbol={symbol}" / f"date={start.date()}" / f"{start.hour:02d}.parquet"
+
+
+def day_file(paths: Paths, ds_name: str, file: str, symbol: str, day: str) -> Path:
+    """A symbol's day partition of a dataset."""
+    return paths.lake / ds_name / f"symbol={symbol}" / f"date={day}" / file
+
+
+def append_live(paths: Paths, ds: LiveDataset, symbol: str, rows: list[tuple] | pd.DataFrame) -> int:
+    """Add rows to their hour files (atomic rewrite, the stored row wins on the key); returns rows offered."""
+    frame = _frame(rows, ds.schema)
+    if frame.empty:
+        return 0
+    for hour, part in frame.groupby(frame["ts"] // HOUR_MS * HOUR_MS):
+        path = live_hour_file(paths, ds, symbol, int(hour))
+        both = pd.concat([read_partition(path, ds.schema), part], ignore_index=True)
+        both = both.drop_duplicates(list(ds.key), keep="first").sort_values(list(ds.key), kind="mergesort")
+        _write(both, ds.schema, path)
+    return len(frame)
+
+
+def merge_live(paths: Paths, ds: LiveDataset, symbol: str, now: int) -> int:
+    """Merge every hour file whose hour (plus grace) is over into its day file, then delete it; idempotent."""
+    merged = 0
+    for path in sorted((paths.lake / f"live_{ds.name}" / f"symbol={symbol}").glob("date=*/[0-9][0-9].parquet")):
+        day = path.parent.name.removeprefix("date=")
+        hour_start = int(pd.Timestamp(f"{day}T{path.stem}:00:00", tz="UTC").value // 1_000_000)
+        if hour_start + HOUR_MS + MERGE_GRACE_MS > now:
+            continue
+        target = day_file(paths, ds.name, ds.file, symbol, day)
+        both = pd.concat([read_partition(target, ds.schema), read_partition(path, ds.schema)], ignore_index=True)
+        both = both.drop_duplicates(list(ds.key), keep="first").sort_values(list(ds.key), kind="mergesort")
+        _write(both, ds.schema, target)
+        path.unlink()
+        merged += 1
+    return merged
+
+
+def _upsert(paths: Paths, name: str, file: str, schema: pa.Schema, symbol: str, frame: pd.DataFrame,
+            key: list[str], time_col: str) -> None:
+    """Write rows into their day files, a new row replacing a stored one with the same key."""
+    for day, part in frame.groupby(frame[time_col].map(day_of)):
+        target = day_file(paths, name, file, symbol, str(day))
+        both = pd.concat([read_partition(target, schema), part], ignore_index=True)
+        both = both.drop_duplicates(key, keep="last").sort_values(key, kind="mergesort")
+        _write(both, schema, target)
+
+
+def write_segments(paths: Paths, symbol: str, segments: list[tuple[str, int, int]], session_id: str) -> None:
+    """Upsert recording segments (dataset, start, end) = [start, end), split at UTC midnights."""
+    parts = [(ds, s, e, session_id) for ds, start, end in segments for s, e in split_days(start, end)]
+    if not parts:
+        return
+    _upsert(paths, "recorder_segments", "segments.parquet", SEGMENTS_SCHEMA, symbol,
+            _frame(parts, SEGMENTS_SCHEMA), ["dataset", "start_ms"], "start_ms")
+
+
+def write_gap(paths: Paths, symbol: str, dataset: str, start_ms: int, end_ms: int, cause: str, status: str,
+              recovered_rows: int = 0, detail: str = "") -> None:
+    """Upsert one gap, split at UTC midnights (the recovered count stays on the first piece)."""
+    parts = [(dataset, s, e, cause, status, recovered_rows if i == 0 else 0, detail)
+             for i, (s, e) in enumerate(split_days(start_ms, end_ms))]
+    _upsert(paths, "recorder_gaps", "gaps.parquet", GAPS_SCHEMA, symbol, _frame(parts, GAPS_SCHEMA),
+            ["dataset", "start_ms", "cause"], "start_ms")
+
+
+def read_segments(paths: Paths, symbol: str, days: list[str]) -> pd.DataFrame:
+    """The stored segments of a symbol on some days."""
+    frames = [read_partition(day_file(paths, "recorder_segments", "segments.parquet", symbol, d), SEGMENTS_SCHEMA)
+              for d in days]
+    return pd.concat(frames, ignore_index=True)
+
+
+def mark_day_complete(paths: Paths, symbol: str, dataset: str, live_name: str, now: int,
+                      label: str | None = None) -> list[str]:
+    """Write recorder_days rows (dataset = label, default the folder name) for each finished day (over + grace)
+    of the dataset with a day folder and no open hour files left; returns the days newly marked."""
+    label = label or dataset
+    done = []
+    for folder in sorted((paths.lake / dataset / f"symbol={symbol}").glob("date=*")):
+        day = folder.name.removeprefix("date=")
+        day_end = int(pd.Timestamp(day, tz="UTC").value // 1_000_000) + DAY_MS
+        live = paths.lake / live_name / f"symbol={symbol}" / f"date={day}"
+        if day_end + MERGE_GRACE_MS > now or any(live.glob("[0-9][0-9].parquet")):
+            continue
+        target = paths.lake / "recorder_days" / f"date={day}" / "complete.parquet"
+        old = read_partition(target, DAYS_SCHEMA)
+        if ((old["symbol"] == symbol) & (old["dataset"] == label)).any():
+            continue
+        row = _frame([(symbol, label, now)], DAYS_SCHEMA)
+        _write(pd.concat([old, row], ignore_index=True).sort_values(["symbol", "dataset"]), DAYS_SCHEMA, target)
+        done.append(day)
+    return done
+
+
+def write_instruments(paths: Paths, rows: list[tuple], snapshot_ms: int) -> Path:
+    """The day's instruments snapshot (replaced whole: one row per instrument per day)."""
+    target = paths.lake / "instruments" / f"date={day_of(snapshot_ms)}" / "instruments.parquet"
+    frame = _frame(rows, INSTRUMENTS_SCHEMA).drop_duplicates("symbol", keep="last").sort_values("symbol")
+    _write(frame, INSTRUMENTS_SCHEMA, target)
+    return target

@@ -1,0 +1,233 @@
+"""One symbol's recording state in the WebSocket recorder: trade continuity, the order book, funding
+announcements, mark prices, open segments and pending gaps, and the buffers it flushes to the lake.
+No network here: the service (ws_recorder.py) feeds it parsed messages and REST answers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pandas as pd
+import pyarrow as pa
+
+from python_assets.config import Paths
+from python_assets.exchange import rec_store as store
+from python_assets.exchange.book import Applied, Book, book_rows
+from python_assets.exchange.continuity import Hole, TradeTracker, fill_hole, trade_int
+from python_assets.exchange.recorder import LIVE_SCHEMA, _read, _union, hour_file, merge_closed_hours, merged_file
+from python_assets.lake import write_funding, write_table_atomic
+from python_assets.timeframes import DAY_MS, HOUR_MS
+
+DATASETS = ("trades", "books", "funding", "mark")
+
+
+@dataclass
+class LastGap:
+    """The newest gap seen, for the status line."""
+
+    symbol: str
+    dataset: str
+    cause: str
+    at_ms: int
+
+
+@dataclass
+class SymbolRecorder:
+    """State and buffers of one symbol; see the module docstring."""
+
+    paths: Paths
+    symbol: str
+    inst_id: str
+    contract_value: float
+    depth: int
+    session_id: str
+    clock: Callable[[], int]
+    on_gap: Callable[[LastGap], None] = lambda g: None
+    tracker: TradeTracker = field(default_factory=TradeTracker)
+    book: Book = field(default_factory=Book)
+    trades: list[tuple] = field(default_factory=list)
+    books: list[tuple] = field(default_factory=list)
+    marks: list[tuple] = field(default_factory=list)
+    announced: dict[int, float] = field(default_factory=dict)
+    open_seg: dict[str, int] = field(default_factory=dict)
+    trade_cause: tuple[str, int] | None = None      # why the next trade hole happened, and since when
+    book_cause: tuple[str, int, str] | None = None  # (cause, start_ms, detail) of a book gap awaiting a snapshot
+    ended: list[tuple[str, int, int]] = field(default_factory=list)  # closed segments not yet written
+    counts: dict[str, int] = field(default_factory=lambda: {"trades": 0, "backfilled": 0, "books": 0, "gaps": 0})
+
+    # ---- start -------------------------------------------------------------------------------------
+    def resume(self) -> None:
+        """Pick up where an earlier session stopped: its last stored trade and segment ends become 'restart' holes."""
+        now = self.clock()
+        hour = now // HOUR_MS * HOUR_MS
+        for h in (hour - HOUR_MS, hour):
+            for path in (hour_file(self.paths, self.symbol, h), merged_file(hour_file(self.paths, self.symbol, h))):
+                rows = _read(path)
+                ids = rows["trade_id"].map(trade_int).dropna()
+                if len(ids) and (self.tracker.last_id is None or int(ids.max()) > self.tracker.last_id):
+                    self.tracker.last_id = int(ids.max())
+                    self.tracker.last_ts = int(rows["ts"].max())
+        days = [store.day_of(now - DAY_MS), store.day_of(now)]
+        segs = store.read_segments(self.paths, self.symbol, days)
+        segs = segs[segs["session_id"] != self.session_id]
+        ends = segs.groupby("dataset")["end_ms"].max().to_dict() if len(segs) else {}
+        if "trades" in ends or self.tracker.last_id is not None:
+            self.trade_cause = ("restart", int(ends.get("trades", self.tracker.last_ts or now)))
+        if "books" in ends:
+            self.book_cause = ("restart", int(ends["books"]), "recorder restarted")
+
+    # ---- messages ----------------------------------------------------------------------------------
+    def _seen(self, dataset: str) -> None:
+        self.open_seg.setdefault(dataset, self.clock())
+
+    def gap(self, dataset: str, start: int, end: int, cause: str, status: str, rows: int = 0, detail: str = "") -> None:
+        """Record one gap now (gaps are rare: written at once, not buffered)."""
+        store.write_gap(self.paths, self.symbol, dataset, start, end, cause, status, rows, detail)
+        self.counts["gaps"] += 1
+        self.on_gap(LastGap(self.symbol, dataset, cause, self.clock()))
+
+    def on_trades(self, data: list[dict]) -> list[Hole]:
+        """Keep the new trades of a message; returns the holes the REST back-fill should try to fill."""
+        self._seen("trades")
+        pairs = [(str(t.get("tradeId")), int(t.get("ts", 0))) for t in data]
+        cause = self.trade_cause[0] if self.trade_cause else "trade_id_gap"
+        first_last = self.tracker.last_id
+        keep, holes = self.tracker.check(pairs, cause)
+        self.trades += [self._trade_row(data[i]) for i in keep]
+        self.counts["trades"] += len(keep)
+        if self.trade_cause and keep and not holes and first_last is not None:
+            lost_since = self.trade_cause[1]
+            self.gap("trades", lost_since, max(lost_since, pairs[keep[0]][1]), cause, "recovered", 0,
+                     "no trade id missing across the interruption")
+        if keep:
+            self.trade_cause = None
+        return holes
+
+    def _trade_row(self, t: dict) -> tuple:
+        return (str(t["tradeId"]), int(t["ts"]), float(t["price"]), float(t["size"]) * self.contract_value,
+                str(t.get("side") or ""))
+
+    def fill(self, hole: Hole, rest: list[dict]) -> str:
+        """Add what REST still had of a hole to the buffer and record the gap; returns its status."""
+        pairs = [(str(t.get("tradeId")), int(t.get("ts", 0))) for t in rest]
+        inside, status = fill_hole(hole, pairs)
+        seen = set()
+        for i in inside:
+            if pairs[i][0] not in seen:
+                seen.add(pairs[i][0])
+                self.trades.append(self._trade_row(rest[i]))
+        self.counts["backfilled"] += len(seen)
+        self.gap("trades", hole.after_ts, max(hole.after_ts, hole.before_ts), hole.cause, status, len(seen),
+                 f"trade ids {hole.after_id + 1}..{hole.before_id - 1} missing ({hole.missing}), {len(seen)} from REST")
+        return status
+
+    def on_book(self, action: str, data: dict) -> Applied:
+        """Apply a books message; a sequence gap leaves the book invalid until the caller's resubscribe."""
+        self._seen("books")
+        before_ts = self.book.ts
+        result = self.book.apply(action, data)
+        if result is Applied.SNAPSHOT:
+            self.books += book_rows(self.book, self.depth, "snapshot", self.contract_value)
+            if self.book_cause:
+                cause, start, detail = self.book_cause
+                self.gap("books", start, max(start, self.book.ts), cause, "lost", 0, detail)
+                self.book_cause = None
+        elif result is Applied.SEQ_GAP:
+            start = before_ts if before_ts is not None else int(data["ts"])
+            self.book_cause = ("seq_gap", start, f"prevSeqId {data.get('prevSeqId')} != book seqId {self.book.seq_id}")
+        elif result is Applied.STALE:
+            ts = int(data["ts"])
+            self.gap("books", ts, ts, "stale_update", "recovered", 0,
+                     f"update seqId {data['seqId']} <= book seqId {self.book.seq_id}: ignored")
+        self.counts["books"] += 1
+        return result
+
+    def sample(self) -> None:
+        """Top-N of the current book as 'sample' rows (nothing while the book is invalid)."""
+        if self.book.valid:
+            self.books += book_rows(self.book, self.depth, "sample", self.contract_value)
+
+    def on_funding(self, data: list[dict]) -> None:
+        """Remember the announced rate of each coming settlement time."""
+        self._seen("funding")
+        for row in data:
+            if row.get("fundingTime") not in (None, "") and row.get("fundingRate") not in (None, ""):
+                self.announced[int(row["fundingTime"])] = float(row["fundingRate"])
+
+    def on_mark(self, mark: tuple[int, float, float | None] | None) -> None:
+        """A polled mark/index price (None: the poll failed, the mark segment ends)."""
+        if mark is None:
+            self._close("mark")
+            return
+        self._seen("mark")
+        self.marks.append(mark)
+
+    def connection_lost(self, cause: str) -> None:
+        """The stream stopped: close the segments, and make the next trade/book hole carry the cause."""
+        now = self.clock()
+        self._close("trades", "books", "funding")
+        if cause == "shutdown":
+            return
+        self.trade_cause = self.trade_cause or (cause, self.tracker.last_ts or now)
+        if self.book.valid or self.book_cause is None:
+            self.book_cause = (cause, self.book.ts or now, f"stream lost ({cause})")
+        self.book.valid = False
+
+    def _close(self, *datasets: str) -> None:
+        """End the open segments of these datasets now (written at the next flush)."""
+        now = self.clock()
+        self.ended += [(ds, start, max(start, now)) for ds in datasets
+                       if (start := self.open_seg.pop(ds, None)) is not None]
+
+    # ---- flush -------------------------------------------------------------------------------------
+    def pending_rows(self) -> int:
+        return len(self.trades) + len(self.books) + len(self.marks)
+
+    def take(self, final: bool = False) -> dict:
+        """Hand the buffers over for writing (in the event loop; write() then runs in a worker thread):
+        rows, settled funding, and the segments (closed ones, open ones with end = now)."""
+        now = self.clock()
+        if final:
+            self._close(*list(self.open_seg))
+            if self.book_cause and self.book_cause[0] != "shutdown":  # the book never came back before we stopped
+                cause, start, detail = self.book_cause
+                self.gap("books", start, max(start, now), cause, "lost", 0, detail + "; no fresh snapshot before shutdown")
+                self.book_cause = None
+        settled = {t: r for t, r in self.announced.items() if t <= now}
+        for t in settled:
+            del self.announced[t]
+        batch = {"now": now, "trades": self.trades, "books": self.books, "marks": self.marks, "funding": settled,
+                 "segments": self.ended + [(ds, s, max(s, now)) for ds, s in self.open_seg.items()]}
+        self.trades, self.books, self.marks, self.ended = [], [], [], []
+        return batch
+
+    def write(self, batch: dict, merge: bool) -> None:
+        """Write a taken batch to the hour files, funding and segments; merge finished hours when asked."""
+        if batch["trades"]:
+            rows = pd.DataFrame(batch["trades"], columns=LIVE_SCHEMA.names)
+            for hour, part in rows.groupby(rows["ts"] // HOUR_MS * HOUR_MS):
+                path = hour_file(self.paths, self.symbol, int(hour))
+                write_table_atomic(pa.Table.from_pandas(_union(_read(path), part), schema=LIVE_SCHEMA,
+                                                        preserve_index=False), path)
+        store.append_live(self.paths, store.BOOKS, self.symbol, batch["books"])
+        store.append_live(self.paths, store.MARKS, self.symbol, batch["marks"])
+        if batch["funding"]:
+            settled = batch["funding"]
+            write_funding(self.paths, self.symbol, pd.DataFrame({"funding_ts": list(settled),
+                                                                 "funding_rate": list(settled.values())}))
+        store.write_segments(self.paths, self.symbol, batch["segments"], self.session_id)
+        if merge:
+            self.merge(batch["now"])
+
+    def flush(self, merge: bool, final: bool = False) -> None:
+        """take() and write() in one go (tests, and the last flush on the way out)."""
+        self.write(self.take(final), merge)
+
+    def merge(self, now: int) -> None:
+        """Merge finished hours into the day partitions and mark finished days complete."""
+        merge_closed_hours(self.paths, self.symbol, now)
+        store.merge_live(self.paths, store.BOOKS, self.symbol, now)
+        store.merge_live(self.paths, store.MARKS, self.symbol, now)
+        store.mark_day_complete(self.paths, self.symbol, "trades", "live_trades", now)
+        store.mark_day_complete(self.paths, self.symbol, "books", "live_books", now)
+        store.mark_day_complete(self.paths, self.symbol, "mark_prices", "live_mark_prices", now, label="mark")

@@ -1,0 +1,65 @@
+"""The recorder's lake writes (python_assets/exchange/rec_store.py) on hand-built rows: hour files merge into
+day files once the hour is over, without duplicates when a restart writes the same rows again; segments and
+gaps split at midnight and upsert on their key; recorder_days only for finished days; the instruments snapshot."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from python_assets.config import Paths
+from python_assets.exchange import rec_store as store
+from python_assets.lake import read_partition
+
+DAY0 = 1_800_057_600_000  # 2027-01-16 00:00 UTC
+H = 3_600_000
+
+
+def book(ts: int, kind: str = "sample") -> list[tuple]:
+    return [(ts, kind, 7, "bid", 1, 99.0, 0.5), (ts, kind, 7, "ask", 1, 101.0, 0.25)]
+
+
+def test_hour_files_merge_once_the_hour_is_over_and_restarts_add_nothing(data_dir: Paths) -> None:
+    assert store.day_of(DAY0) == "2027-01-16"
+    rows = book(DAY0 + 10) + book(DAY0 + 1000) + book(DAY0 + H + 5)
+    store.append_live(data_dir, store.BOOKS, "BTC-USDT", rows)
+    store.append_live(data_dir, store.BOOKS, "BTC-USDT", book(DAY0 + 10))  # a restart re-sends a stored state
+    first = store.live_hour_file(data_dir, store.BOOKS, "BTC-USDT", DAY0)
+    assert first.name == "00.parquet" and len(read_partition(first, store.BOOKS_SCHEMA)) == 4
+    assert store.merge_live(data_dir, store.BOOKS, "BTC-USDT", DAY0 + H + 60_000) == 0  # inside the 2-minute grace
+    assert store.merge_live(data_dir, store.BOOKS, "BTC-USDT", DAY0 + H + 120_000) == 1
+    day = store.day_file(data_dir, "books", "books.parquet", "BTC-USDT", "2027-01-16")
+    assert len(read_partition(day, store.BOOKS_SCHEMA)) == 4 and not first.exists()
+    store.append_live(data_dir, store.BOOKS, "BTC-USDT", book(DAY0 + 1000))  # written again after its merge
+    assert store.merge_live(data_dir, store.BOOKS, "BTC-USDT", DAY0 + 3 * H) == 2
+    merged = read_partition(day, store.BOOKS_SCHEMA)
+    assert len(merged) == 6 and not merged.duplicated(["ts", "kind", "side", "level"]).any()
+    assert store.mark_day_complete(data_dir, "BTC-USDT", "books", "live_books", DAY0 + 3 * H) == []  # day not over
+    assert store.mark_day_complete(data_dir, "BTC-USDT", "books", "live_books", DAY0 + 24 * H + 120_000) == ["2027-01-16"]
+    assert store.mark_day_complete(data_dir, "BTC-USDT", "books", "live_books", DAY0 + 30 * H) == []  # once
+    days = read_partition(data_dir.lake / "recorder_days" / "date=2027-01-16" / "complete.parquet", store.DAYS_SCHEMA)
+    assert days[["symbol", "dataset"]].values.tolist() == [["BTC-USDT", "books"]]
+
+
+def test_segments_and_gaps_split_at_midnight_and_upsert(data_dir: Paths) -> None:
+    start = DAY0 - 1000
+    store.write_segments(data_dir, "ETH-USDT", [("trades", start, DAY0 + 10)], "s1")
+    store.write_segments(data_dir, "ETH-USDT", [("trades", start, DAY0 + 500)], "s1")  # the same segment, later end
+    days = ["2027-01-15", "2027-01-16"]
+    segs = store.read_segments(data_dir, "ETH-USDT", days).sort_values("start_ms")
+    assert segs[["start_ms", "end_ms"]].values.tolist() == [[start, DAY0], [DAY0, DAY0 + 500]]
+    store.write_gap(data_dir, "ETH-USDT", "trades", start, DAY0 + 7, "disconnect", "partial", 3, "x")
+    store.write_gap(data_dir, "ETH-USDT", "trades", start, DAY0 + 7, "disconnect", "recovered", 4, "y")
+    gaps = pd.concat([read_partition(store.day_file(data_dir, "recorder_gaps", "gaps.parquet", "ETH-USDT", d),
+                                     store.GAPS_SCHEMA) for d in days]).sort_values("start_ms")
+    assert gaps[["start_ms", "end_ms", "status", "recovered_rows"]].values.tolist() == [
+        [start, DAY0, "recovered", 4], [DAY0, DAY0 + 7, "recovered", 0]]
+
+
+def test_instruments_snapshot_is_one_row_per_symbol_per_day(data_dir: Paths) -> None:
+    rows = [("BTC-USDT", DAY0, 0.001, 1.0, 1.0, 0.1, 100.0, 8, "live"),
+            ("ETH-USDT", DAY0, 0.01, 1.0, 1.0, 0.01, 75.0, None, "suspend")]
+    path = store.write_instruments(data_dir, rows, DAY0 + 5)
+    store.write_instruments(data_dir, rows[:1], DAY0 + 6)  # a restart the same day replaces the snapshot
+    got = read_partition(path, store.INSTRUMENTS_SCHEMA)
+    assert path.parent.name == "date=2027-01-16" and got["symbol"].tolist() == ["BTC-USDT"]
+    assert got["funding_interval_hours"].tolist() == [8]
