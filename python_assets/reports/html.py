@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 
 from python_assets.lake import write_bytes_atomic
-from python_assets.reports import fmt
+from python_assets.reports import fmt, portfolio_section
 from python_assets.reports.charts import bar_chart, line_chart
 from python_assets.reports.sections import recent_trades, table_exists
 from python_assets.timeframes import TIMEFRAME_MS
@@ -169,6 +169,7 @@ def render(report: dict[str, Any], con: duckdb.DuckDBPyConnection) -> str:
                                              titles={"design_key": "spec"}, headers={"design_key": "design"})
         + "<h3>Lifecycle changes</h3>" + table(report["research"]["transitions"], ["design_key", "status", "status_reason"],
                                                titles={"design_key": "spec"}, headers={"design_key": "design"}),
+        portfolio_section.render(report.get("portfolio"), con, report["report_date"]),
         _checks(report),
     ]
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>blofin-stack {esc(report["report_date"])}</title>'
