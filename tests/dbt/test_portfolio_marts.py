@@ -3,16 +3,17 @@ portfolio on a small synthetic market), with their key and value tests."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import run_dbt
+from conftest import run_dbt, undocumented_relations
 
 from python_assets.backtest.portfolio_store import TABLES
 from python_assets.backtest.portfolio_daily import PortfolioDayConfig, portfolio_day
-from python_assets.config import Paths
+from python_assets.config import DBT_PROJECT_DIR, Paths
 from python_assets.research.tuner import Market
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "backtest"))
@@ -44,3 +45,12 @@ def test_marts_hold_every_rule_beside_the_members(built):
         assert len({n for _, n, _, _ in eq}) == 1 and all(0 <= d < 1 and ok for _, _, d, ok in eq)
         assert con.execute("select count(*) from portfolio_member_correlations").fetchone()[0] == 16
         assert con.execute("select count(*) from portfolio_member_results").fetchone()[0] == 4
+
+
+def test_every_portfolio_table_and_mart_column_is_documented(built):
+    manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+    with duckdb.connect(str(built.warehouse), read_only=True) as con:
+        names = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
+        assert {"portfolio_backtest_results", "portfolio_equity", "portfolio_member_results",
+                "portfolio_member_correlations", *TABLES} <= names
+        assert undocumented_relations(manifest, con) == []
