@@ -26,8 +26,10 @@ Model (each rule pinned by a hand-computed test in tests/backtest/test_portfolio
   an account at 0 trades no more.
 Not modelled: intrabar account liquidation (closes only: members' own liquidations are intrabar), margin
 tiers across the summed position of members on one symbol (each member is margined on its own notional),
-netting of opposite member positions on one symbol (each pays its own fees and funding), fees on the
-rebalance fee itself (targets use the equity before the fee), and lot-size rounding of resized positions.
+netting of opposite member positions on one symbol (each pays its own fees and funding), the fee on the
+rebalance fee itself (targets use the equity before the fee), slippage and the next-open fill of a resize
+(it trades at the close), lot-size rounding of resized positions, and restarting a member its own engine
+wiped out (it trades no more: the weight a later rebalance gives it sits idle).
 """
 
 from __future__ import annotations
