@@ -35,6 +35,10 @@ DAY_ROWS = {
     "tuning_trials": "run_date = $day",
     "strategy_tuning": "run_date = $day",
     "ranking_history": "run_date = $day",
+    "portfolio_runs": "run_date = $day",
+    "portfolio_equity_bars": "run_date = $day",
+    "portfolio_members": "run_date = $day",
+    "portfolio_correlations": "run_date = $day",
     "daily_market_summary": "report_date = $day",
 }
 
