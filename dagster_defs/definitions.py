@@ -8,6 +8,7 @@ from dagster_defs.backtests import assets as backtest_assets
 from dagster_defs.dbt import assets as dbt_assets
 from dagster_defs.ingest import assets as ingest_assets
 from dagster_defs.ml import assets as ml_assets
+from dagster_defs.portfolio import assets as portfolio_assets
 from dagster_defs.research import assets as research_assets
 from dagster_defs.reports import assets as report_assets
 from dagster_defs.resources import resources
@@ -21,6 +22,7 @@ def build_defs() -> dg.Definitions:
         backtest_assets.defs,
         ml_assets.defs,
         research_assets.defs,
+        portfolio_assets.defs,
         report_assets.defs,
         schedules.build_defs(),
         checks.defs,

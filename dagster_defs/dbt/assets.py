@@ -43,6 +43,8 @@ LEDGER_SELECT = "tag:ledger"
 # Models tagged `research` (strategy_overfitting, strategy_monte_carlo) read what the research assets
 # write after strategy_ranking: a third dbt asset, for the same reason.
 RESEARCH_SELECT = "tag:research"
+# Models tagged `portfolio` read the portfolio asset's tables (written after strategy_ranking): a third dbt asset.
+PORTFOLIO_SELECT = "tag:portfolio"
 
 
 def _dbt_assets(name: str, select: str = "fqn:*", exclude: str | None = None):
@@ -121,7 +123,7 @@ def table_row_counts(warehouse: Path, names: list[str], min_date: date, max_date
     return out
 
 
-@_dbt_assets("warehouse_dbt_assets", exclude=f"{LEDGER_SELECT} {RESEARCH_SELECT}")
+@_dbt_assets("warehouse_dbt_assets", exclude=f"{LEDGER_SELECT} {RESEARCH_SELECT} {PORTFOLIO_SELECT}")
 def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig,
                          warehouse: Warehouse):
     """Staging, bars, features, signals and market marts."""
@@ -142,4 +144,12 @@ def research_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, 
     yield from _stream_build(context, dbt, config, warehouse)
 
 
-defs = dg.Definitions(assets=[warehouse_dbt_assets, backtest_metrics_dbt_assets, research_dbt_assets])
+@_dbt_assets("portfolio_dbt_assets", select=PORTFOLIO_SELECT)
+def portfolio_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig,
+                         warehouse: Warehouse):
+    """The portfolio marts (portfolio_backtest_results, portfolio_equity, members, correlations)."""
+    yield from _stream_build(context, dbt, config, warehouse)
+
+
+defs = dg.Definitions(assets=[warehouse_dbt_assets, backtest_metrics_dbt_assets, research_dbt_assets,
+                              portfolio_dbt_assets])

@@ -11,7 +11,7 @@ import duckdb
 
 from python_assets.config import Paths
 from python_assets.lake import write_bytes_atomic
-from python_assets.reports import fmt
+from python_assets.reports import fmt, portfolio_section
 from python_assets.reports import robustness
 from python_assets.reports import sections as sections_mod
 from python_assets.reports.html import write_html
@@ -165,6 +165,7 @@ def produce_daily_report(paths: Paths, day: date, run: dict[str, Any] | None = N
     """Read the warehouse, write the JSON file and the daily_reports row for one day; returns the path."""
     with connect_warehouse(paths.warehouse, must_exist=True) as con:
         report = build_report(day, load_market_summary(con, day), run, {**sections_mod.load_all(con, day), **robustness.load(con, day)})
+        report["portfolio"] = portfolio_section.load(con, day)
         regimes = sections_mod.regimes(con, day)
         for s in report["symbols"]:
             s.update(regimes.get(s["symbol"], {"regime": None, "regime_previous": None}))

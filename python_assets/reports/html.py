@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 
 from python_assets.lake import write_bytes_atomic
-from python_assets.reports import fmt, robustness
+from python_assets.reports import fmt, portfolio_section, robustness
 from python_assets.reports.charts import bar_chart, line_chart
 from python_assets.reports.recorder import recorder_html
 from python_assets.reports.sections import recent_trades, table_exists
@@ -172,6 +172,7 @@ def render(report: dict[str, Any], con: duckdb.DuckDBPyConnection) -> str:
                                                titles={"design_key": "spec"}, headers={"design_key": "design"}),
         robustness.render(report, table),
         recorder_html(report.get("recorder")),
+        portfolio_section.render(report.get("portfolio"), con, report["report_date"]),
         _checks(report),
     ]
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>blofin-stack {esc(report["report_date"])}</title>'

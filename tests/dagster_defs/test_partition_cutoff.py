@@ -40,6 +40,10 @@ DAY_ROWS = {
     "monte_carlo_runs": "run_date = $day",
     "strategy_overfitting": "run_date = $day",
     "strategy_monte_carlo": "run_date = $day",
+    "portfolio_runs": "run_date = $day",
+    "portfolio_equity_bars": "run_date = $day",
+    "portfolio_members": "run_date = $day",
+    "portfolio_correlations": "run_date = $day",
     "daily_market_summary": "report_date = $day",
 }
 

@@ -1,0 +1,51 @@
+"""The portfolio backtest in the daily graph: after strategy_ranking, the day's active designs run on
+every symbol and combined into one account per allocation rule; then the portfolio marts (dbt)."""
+
+from datetime import timedelta
+
+import dagster as dg
+
+from dagster_defs.partitions import daily_partitions, day_start_ms, window_days
+from dagster_defs.research.assets import ResearchRunConfig
+from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
+from python_assets.backtest.portfolio import PortfolioConfig
+from python_assets.backtest.portfolio_daily import PortfolioDayConfig, portfolio_day
+from python_assets.logs import log_event
+from python_assets.research.daily import market_from_warehouse
+from python_assets.timeframes import HOUR_MS
+
+
+class PortfolioRunConfig(dg.Config):
+    """The research market (same timeframe and window as the ranking), the allocation limits and the
+    rebalance period in hours (24 = at the last close of each UTC day)."""
+
+    timeframe: str = ResearchRunConfig().timeframe
+    lookback_days: int = ResearchRunConfig().lookback_days
+    rebalance_hours: int = 24
+    lookback_bars: int = PortfolioConfig.lookback
+    min_history: int = PortfolioConfig.min_history
+    max_weight: float = PortfolioConfig.max_weight
+    gross_leverage: float = PortfolioConfig.gross_leverage
+
+    def day_config(self) -> PortfolioDayConfig:
+        return PortfolioDayConfig(rebalance_ms=self.rebalance_hours * HOUR_MS, lookback=self.lookback_bars,
+                                  min_history=self.min_history, max_weight=self.max_weight,
+                                  gross_leverage=self.gross_leverage)
+
+
+@dg.asset(deps=[dg.AssetKey("strategy_ranking")], partitions_def=daily_partitions,
+          backfill_policy=dg.BackfillPolicy.single_run(), group_name="research", kinds={"python", "duckdb"},
+          pool=WAREHOUSE_POOL)
+def portfolio(context: dg.AssetExecutionContext, config: PortfolioRunConfig, warehouse: Warehouse) -> dg.MaterializeResult:
+    """One account over the active ranked strategies (equal, inverse-vol, risk-parity weights)."""
+    summary = {}
+    with warehouse.connect() as con:
+        for day in window_days(*context.partition_time_window):
+            end_ms = day_start_ms(day + timedelta(days=1))
+            summary = portfolio_day(con, lambda: market_from_warehouse(con, config.timeframe, end_ms, config.lookback_days),
+                                    day, config.day_config())
+    log_event("portfolio_done", **summary)
+    return dg.MaterializeResult(metadata=summary)
+
+
+defs = dg.Definitions(assets=[portfolio])

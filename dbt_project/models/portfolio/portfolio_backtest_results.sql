@@ -1,0 +1,49 @@
+{{ config(materialized='table', tags=['portfolio']) }}
+
+{#-
+  One row per run_date and allocation rule: the portfolio of the day's active designs (one account,
+  shared margin) beside the mean and best of its members' own results. A table rebuilt from the
+  landing tables each run (small: a few rows a day), so a rerun with fewer rules leaves nothing stale.
+-#}
+
+with
+
+runs as (
+    select * from {{ source('portfolio_outputs', 'portfolio_runs') }}
+),
+
+members as (
+    select run_date, avg(total_return) as member_return_mean, max(total_return) as member_return_best,
+           avg(sharpe) as member_sharpe_mean
+    from {{ source('portfolio_outputs', 'portfolio_members') }}
+    group by run_date
+)
+
+select
+    runs.run_date,
+    runs.rule,
+    runs.timeframe,
+    runs.members,
+    {{ epoch_ms_to_timestamptz('runs.start_ms') }} as window_start,
+    {{ epoch_ms_to_timestamptz('runs.end_ms') }} as window_end,
+    runs.bars,
+    runs.rebalance_ms,
+    runs.lookback,
+    runs.max_weight,
+    runs.gross_leverage_cap,
+    runs.taker_fee,
+    runs.initial_equity,
+    runs.final_equity,
+    runs.total_return,
+    runs.sharpe,
+    runs.max_drawdown,
+    runs.gross_leverage_mean,
+    runs.gross_leverage_max,
+    runs.fees_paid,
+    runs.liquidated_at_ms is not null as liquidated,
+    {{ epoch_ms_to_timestamptz('runs.liquidated_at_ms') }} as liquidated_at,
+    members.member_return_mean,
+    members.member_return_best,
+    members.member_sharpe_mean
+from runs
+left join members using (run_date)

@@ -1,0 +1,250 @@
+"""The portfolio backtest: one account over several member strategies (a member = one strategy instance on
+one symbol), combined from the members' per-bar equity returns of the single-strategy engine.
+
+Model (each rule pinned by a hand-computed test in tests/backtest/test_portfolio.py):
+- Members: return r[t, i] = the member's engine equity at the close of bar t over its equity at the close
+  before (python_assets/backtest/engine.py: fills, BloFin taker/maker fees, slippage, funding per position,
+  stops, the member's own liquidation all inside); exposure x[t, i] = |position| x close / equity at that
+  close (0 when flat). Engine P&L is linear in equity (no lot rounding: members run at a reference equity),
+  so a sub-account of any size earns the same returns.
+- Account: sub-account allocations A[i] (dollars) plus cash C; between rebalances each A[i] drifts with its
+  member's returns (A[i] *= 1 + r[t, i]), C stays (perpetual margin: no interest); equity = C + sum A.
+  Allocations above the equity (gross leverage > 1) are shared margin: C goes negative.
+- Rebalance at the close of each bar the schedule marks (not the last bar): weights w from returns up to and
+  including that bar only (no lookahead), A[i] = w[i] x equity. The resizing is a market order at that close:
+  taker fee x |change of A[i]| x x[t, i] (only the open position is traded; a flat member costs nothing).
+- Allocation rules: equal (1/N), inverse_vol (1/sigma of the trailing `lookback` returns), risk_parity
+  (equal risk contributions w_i (Sigma w)_i on the trailing covariance, cyclical coordinate descent). Members
+  not live at the rebalance (no bars yet) get 0; risk rules skip members with zero trailing variance and fall
+  back to equal weight before `min_history` returns. Weights are scaled to sum to gross_leverage, then capped
+  at max_weight with the excess handed to uncapped members pro rata (water-filling); what cannot be placed
+  stays in cash, so sum w <= gross_leverage and every w <= max_weight.
+- Liquidation (the engine's rule at account level): at each close, after the drift, the account is
+  liquidated when equity <= notional x (maintenance_margin + liquidation_fee), notional = sum A[i] x[t, i]:
+  every position closes at that close paying liquidation_fee x notional, equity floored at 0 (the insurance
+  fund takes the rest, as in the engine). An account with margin left is all cash until the next rebalance;
+  an account at 0 trades no more.
+Not modelled: intrabar account liquidation (closes only: members' own liquidations are intrabar), margin
+tiers across the summed position of members on one symbol (each member is margined on its own notional),
+netting of opposite member positions on one symbol (each pays its own fees and funding), the fee on the
+rebalance fee itself (targets use the equity before the fee), slippage and the next-open fill of a resize
+(it trades at the close), lot-size rounding of resized positions, and restarting a member its own engine
+wiped out (it trades no more: the weight a later rebalance gives it sits idle).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+try:
+    from numba import njit
+except ImportError:  # pragma: no cover - numba is a runtime dependency
+    def njit(*args, **kwargs):
+        return (lambda f: f) if not args or not callable(args[0]) else args[0]
+
+RULES = ("equal", "inverse_vol", "risk_parity")
+
+
+@dataclass(frozen=True)
+class PortfolioConfig:
+    """Allocation rule and its limits; fees and margin as engine.Costs (BloFin defaults)."""
+
+    rule: str = "equal"
+    lookback: int = 168  # trailing bars for volatility / covariance (a week of 1h bars)
+    min_history: int = 24  # fewer trailing returns than this: risk rules fall back to equal weight
+    max_weight: float = 0.5
+    gross_leverage: float = 1.0
+    taker_fee: float = 0.0006
+    maintenance_margin: float = 0.005
+    liquidation_fee: float = 0.0006
+    initial_equity: float = 10_000.0
+
+
+@dataclass(frozen=True)
+class PortfolioResult:
+    """Per bar: account equity, target weights in force after that close, fees paid and gross leverage
+    (notional / equity) at that close; liquidated_at = first bar index of an account liquidation or -1."""
+
+    equity: np.ndarray
+    weights: np.ndarray
+    fees: np.ndarray
+    gross_leverage: np.ndarray
+    liquidated_at: int
+
+
+def cap_weights(raw: np.ndarray, gross: float, cap: float) -> np.ndarray:
+    """raw >= 0 scaled to sum to gross, each capped at cap, the excess redistributed pro rata to the rest."""
+    w = np.zeros(len(raw))
+    free = raw > 0
+    left = gross
+    while free.any() and left > 1e-15:
+        share = raw[free] / raw[free].sum() * left
+        over = share > cap - w[free] + 1e-15
+        idx = np.flatnonzero(free)
+        if not over.any():
+            w[idx] += share
+            break
+        w[idx[over]] = cap
+        free[idx[over]] = False
+        left = gross - w.sum()
+    return w
+
+
+@njit(cache=True)
+def _risk_parity(cov, iters, tol):
+    """Long-only weights (summing to 1) with equal risk contributions w_i (cov w)_i, by cyclical coordinate
+    descent (Griveau-Billon, Richard, Roncalli 2013): w_i = (-a + sqrt(a^2 + 4 cov_ii b)) / (2 cov_ii)."""
+    n = cov.shape[0]
+    w = 1.0 / np.sqrt(np.diag(cov))
+    w = w / w.sum()
+    b = 1.0 / n
+    for _ in range(iters):
+        change = 0.0
+        for i in range(n):
+            a = cov[i] @ w - cov[i, i] * w[i]
+            new = (-a + math.sqrt(a * a + 4.0 * cov[i, i] * b)) / (2.0 * cov[i, i])
+            change = max(change, abs(new - w[i]))
+            w[i] = new
+        if change < tol:
+            break
+    return w / w.sum()
+
+
+def raw_weights(history: np.ndarray, live: np.ndarray, cfg: PortfolioConfig) -> np.ndarray:
+    """Unscaled weights from the trailing returns (rows = bars up to the rebalance, columns = members)."""
+    n = history.shape[1]
+    raw = np.where(live, 1.0, 0.0)
+    if cfg.rule == "equal" or len(history) < max(cfg.min_history, 2):
+        return raw
+    h = history[-cfg.lookback:]
+    var = h.var(axis=0, ddof=1)
+    use = live & (var > 0)
+    if not use.any():
+        return raw
+    out = np.zeros(n)
+    if cfg.rule == "inverse_vol":
+        out[use] = 1.0 / np.sqrt(var[use])
+    elif cfg.rule == "risk_parity":
+        cov = np.atleast_2d(np.cov(h[:, use], rowvar=False, ddof=1))
+        out[use] = _risk_parity(cov + np.eye(len(cov)) * 1e-12 * np.trace(cov), 10_000, 1e-12)
+    else:
+        raise ValueError(f"unknown allocation rule {cfg.rule!r}: one of {', '.join(RULES)}")
+    return out
+
+
+def target_weights(history: np.ndarray, live: np.ndarray, cfg: PortfolioConfig) -> np.ndarray:
+    """Weights of the account equity per member for one rebalance (trailing returns only)."""
+    return cap_weights(raw_weights(history, live, cfg), cfg.gross_leverage, cfg.max_weight)
+
+
+def check_config(cfg: PortfolioConfig) -> None:
+    """One clear error for an unusable configuration."""
+    if cfg.rule not in RULES:
+        raise ValueError(f"unknown allocation rule {cfg.rule!r}: one of {', '.join(RULES)}")
+    if not (cfg.max_weight > 0 and cfg.gross_leverage > 0 and cfg.lookback >= 2 and cfg.initial_equity > 0):
+        raise ValueError("max_weight, gross_leverage and initial_equity must be > 0 and lookback >= 2")
+    if not (cfg.maintenance_margin >= 0 and cfg.liquidation_fee >= 0 and cfg.taker_fee >= 0):
+        raise ValueError("fees and maintenance_margin must be >= 0")
+
+
+def run_portfolio(returns: np.ndarray, exposure: np.ndarray, rebalance: np.ndarray, cfg: PortfolioConfig,
+                  live: np.ndarray | None = None) -> PortfolioResult:
+    """The account over bars (rows) and members (columns); rebalance[t] marks a rebalance at the close of t.
+    The first allocation happens at the start (before bar 0) from no history; live[t, i] = member i has bars."""
+    check_config(cfg)
+    r = np.nan_to_num(np.asarray(returns, dtype=np.float64))
+    x = np.nan_to_num(np.abs(np.asarray(exposure, dtype=np.float64)))
+    t_n, m = r.shape
+    live = np.ones((t_n, m), bool) if live is None else np.asarray(live, bool)
+    equity, fees, gross = np.zeros(t_n), np.zeros(t_n), np.zeros(t_n)
+    weights = np.zeros((t_n, m))
+    w = target_weights(r[:0], live[0] if t_n else np.zeros(m, bool), cfg)
+    alloc = w * cfg.initial_equity
+    cash = cfg.initial_equity - alloc.sum()
+    liquidated_at, dead = -1, False
+    for t in range(t_n):
+        if dead:
+            weights[t] = 0.0
+            continue
+        alloc = alloc * (1.0 + r[t])
+        eq = cash + alloc.sum()
+        notional = float(alloc @ x[t])
+        if eq <= 0 or (notional > 0 and eq <= notional * (cfg.maintenance_margin + cfg.liquidation_fee)):
+            fees[t] = min(notional * cfg.liquidation_fee, max(eq, 0.0))
+            eq = max(eq - notional * cfg.liquidation_fee, 0.0)
+            alloc, cash, w = np.zeros(m), eq, np.zeros(m)
+            liquidated_at = t if liquidated_at < 0 else liquidated_at
+            dead = eq <= 0.0
+            notional = 0.0
+        elif t < t_n - 1 and rebalance[t]:
+            w = target_weights(r[: t + 1], live[t + 1], cfg)
+            target = w * eq
+            fees[t] = cfg.taker_fee * float(np.abs(target - alloc) @ x[t])
+            notional = float(target @ x[t])
+            alloc, cash = target, eq - target.sum() - fees[t]
+            eq -= fees[t]
+        equity[t] = eq
+        weights[t] = w
+        gross[t] = notional / eq if eq > 0 else 0.0
+    return PortfolioResult(equity, weights, fees, gross, liquidated_at)
+
+
+def member_stream(equity: np.ndarray, position: np.ndarray, close: np.ndarray, initial: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(returns, exposure) of one member from its engine equity and signed position per close."""
+    prev = np.r_[initial, equity[:-1]]
+    ret = np.divide(equity - prev, prev, out=np.zeros(len(equity)), where=prev > 0)
+    exp = np.divide(np.abs(position) * close, equity, out=np.zeros(len(equity)), where=equity > 0)
+    return ret, exp
+
+
+def align(bar_ms: list[np.ndarray], values: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(union of bar times, values on it with 0 where a member has no bar, live mask: member started)."""
+    times = np.unique(np.concatenate(bar_ms)) if bar_ms else np.zeros(0, np.int64)
+    out = np.zeros((len(times), len(values)))
+    live = np.zeros((len(times), len(values)), bool)
+    for i, (ms, v) in enumerate(zip(bar_ms, values)):
+        idx = np.searchsorted(times, ms)
+        out[idx, i] = v
+        if len(ms):
+            live[idx[0]:, i] = True
+    return times, out, live
+
+
+def daily_schedule(bar_ms: np.ndarray, period_ms: int) -> np.ndarray:
+    """Rebalance at the close of the last bar of each period (e.g. the UTC day)."""
+    period = np.asarray(bar_ms, dtype=np.int64) // period_ms
+    return np.r_[period[1:] != period[:-1], True] if len(period) else np.zeros(0, bool)
+
+
+def curve_stats(equity: np.ndarray, initial: float, periods_per_year: float) -> dict[str, float]:
+    """Total return, annualised Sharpe of the bar returns (zero risk-free rate) and max drawdown of a curve."""
+    if not len(equity):
+        return {"total_return": 0.0, "sharpe": math.nan, "max_drawdown": 0.0}
+    prev = np.r_[initial, equity[:-1]]
+    ret = np.divide(equity - prev, prev, out=np.zeros(len(equity)), where=prev > 0)
+    sd = ret.std(ddof=1) if len(ret) > 1 else 0.0
+    peak = np.maximum.accumulate(np.r_[initial, equity])[1:]
+    return {"total_return": float(equity[-1] / initial - 1),
+            "sharpe": float(ret.mean() / sd * math.sqrt(periods_per_year)) if sd > 0 else math.nan,
+            "max_drawdown": float(np.max(1 - equity / peak))}
+
+
+def summary(result: PortfolioResult, initial: float, periods_per_year: float) -> dict[str, float]:
+    """curve_stats plus mean and max gross leverage and the fees the account paid."""
+    lev = result.gross_leverage
+    return {**curve_stats(result.equity, initial, periods_per_year),
+            "gross_leverage_mean": float(lev.mean()) if len(lev) else 0.0,
+            "gross_leverage_max": float(lev.max()) if len(lev) else 0.0, "fees_paid": float(result.fees.sum())}
+
+
+def correlation(returns: np.ndarray) -> np.ndarray:
+    """Pearson correlation of the members' returns (NaN where a member never moves)."""
+    if returns.shape[0] < 2:
+        return np.full((returns.shape[1],) * 2, np.nan)
+    sd = returns.std(axis=0)
+    z = np.divide(returns - returns.mean(axis=0), sd, out=np.full(returns.shape, np.nan), where=sd > 0)
+    return (z.T @ z) / returns.shape[0]

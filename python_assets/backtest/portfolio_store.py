@@ -1,0 +1,84 @@
+"""The portfolio backtest's warehouse side: the active ranked members it reads and the landing tables it
+writes (portfolio_runs, portfolio_equity_bars, portfolio_members, portfolio_correlations; declared as dbt
+sources, DDL in dbt_project/macros/portfolio.sql), a day's rows replaced in one transaction."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from functools import lru_cache
+from typing import Any
+
+import duckdb
+
+from python_assets.config import DBT_PROJECT_DIR
+from python_assets.research.daily import DESIGNS_AS_OF
+
+PORTFOLIO_MACRO = DBT_PROJECT_DIR / "macros" / "portfolio.sql"
+TABLES = ("portfolio_runs", "portfolio_equity_bars", "portfolio_members", "portfolio_correlations")
+
+
+@lru_cache(maxsize=1)
+def portfolio_ddl() -> tuple[str, ...]:
+    """The CREATE TABLE statements, from the dbt macro that also runs before every dbt run."""
+    block = PORTFOLIO_MACRO.read_text().split("-- portfolio-ddl:begin", 1)[1].split("-- portfolio-ddl:end", 1)[0]
+    return tuple(stmt.strip() for stmt in block.split(";") if stmt.strip())
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    for ddl in portfolio_ddl():
+        con.execute(ddl)
+
+
+def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(con.execute("select count(*) from information_schema.tables where table_name = ?", [name]).fetchall()[0][0])
+
+
+def active_members(con: duckdb.DuckDBPyConnection, day: date) -> list[dict[str, Any]]:
+    """The designs active after `day`'s ranking, best rank first, with their spec row, newest tuned
+    parameters and the end of their tuning window (empty before any ranking)."""
+    if not all(_exists(con, t) for t in ("ranking_history", "strategy_tuning", "strategy_designs")):
+        return []
+    out = con.execute(f"""
+        with tuned as (select design_id, arg_max(best_params, run_date) as params, arg_max(is_end_ms, run_date) as is_end_ms
+                       from strategy_tuning where run_date <= ? group by design_id)
+        select h.design_id, d.design_key, d.origin, d.spec, t.params, t.is_end_ms
+        from ranking_history h join {DESIGNS_AS_OF.format(op='<=')} d using (design_id) join tuned t using (design_id)
+        where h.run_date = ? and h.status = 'active' order by h.rank, h.design_id""", [day, day, day]).fetchall()
+    return [{"design_id": r[0], "key": r[1], "origin": r[2], "spec": json.loads(r[3]), "params": json.loads(r[4]),
+             "is_end_ms": int(r[5])} for r in out]
+
+
+def write_day(con: duckdb.DuckDBPyConnection, day: date, runs: list[dict[str, Any]], equity: list[tuple],
+              members: list[dict[str, Any]], correlations: list[tuple]) -> None:
+    """Replace `day`'s rows of every portfolio table (a rerun is idempotent)."""
+    ensure_tables(con)
+    con.execute("begin transaction")
+    try:
+        for t in TABLES:
+            con.execute(f"delete from {t} where run_date = ?", [day])
+        cols = ("rule", "timeframe", "members", "start_ms", "end_ms", "bars", "rebalance_ms", "lookback", "max_weight",
+                "gross_leverage_cap", "taker_fee", "initial_equity", "final_equity", "total_return", "sharpe",
+                "max_drawdown", "gross_leverage_mean", "gross_leverage_max", "fees_paid", "liquidated_at_ms")
+        if runs:
+            con.executemany(f"insert into portfolio_runs (run_date, {', '.join(cols)}) values ({', '.join('?' * (len(cols) + 1))})",
+                            [[day, *(_num(r[c]) for c in cols)] for r in runs])
+        if equity:
+            con.executemany("insert into portfolio_equity_bars values (?, ?, ?, ?, ?, ?)", [[day, *e] for e in equity])
+        if members:
+            con.executemany("insert into portfolio_members values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+                [day, m["member_id"], m["design_id"], m["symbol"], json.dumps(m["params"], sort_keys=True),
+                 m["total_return"], _num(m["sharpe"]), m["max_drawdown"], m["trades"], _num(m.get("weight_equal")),
+                 _num(m.get("weight_inverse_vol")), _num(m.get("weight_risk_parity"))] for m in members])
+        if correlations:
+            con.executemany("insert into portfolio_correlations values (?, ?, ?, ?)",
+                            [[day, a, b, _num(c)] for a, b, c in correlations])
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+
+
+def _num(v: Any) -> Any:
+    """NaN -> NULL; everything else as is."""
+    return None if isinstance(v, float) and v != v else v

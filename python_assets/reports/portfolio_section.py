@@ -1,0 +1,97 @@
+"""The report's portfolio section: each allocation rule's account beside its members (their own runs),
+the rules' equity over the window and the correlation matrix of the members' returns, read from the
+portfolio marts (JSON) and rendered as self-contained HTML (inline SVG, no scripts)."""
+
+from __future__ import annotations
+
+import html
+from datetime import date
+from typing import Any
+
+import duckdb
+
+from python_assets.reports import fmt
+from python_assets.reports.charts import line_chart
+from python_assets.reports.sections import rows, table_exists
+
+RESULT_COLUMNS = ("rule, members, total_return, sharpe, max_drawdown, gross_leverage_mean, gross_leverage_max, "
+                  "fees_paid, liquidated, final_equity, lookback, max_weight, gross_leverage_cap, "
+                  "strftime(window_start, '%Y-%m-%dT%H:%M:%SZ') as window_start, "
+                  "strftime(window_end, '%Y-%m-%dT%H:%M:%SZ') as window_end")
+
+
+def empty() -> dict[str, Any]:
+    return {"results": [], "members": [], "correlation": {"members": [], "matrix": []}}
+
+
+def load(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, Any]:
+    """The day's portfolio runs, members and correlation matrix (empty before the portfolio marts exist)."""
+    if not table_exists(con, "portfolio_backtest_results"):
+        return empty()
+    members = rows(con, """select member_id, design_id, symbol, total_return, sharpe, max_drawdown, trades,
+                         weight_equal, weight_inverse_vol, weight_risk_parity from portfolio_member_results
+                         where run_date = ? order by member_id""", [day])
+    ids = [m["member_id"] for m in members]
+    cells = {(r["member_a"], r["member_b"]): r["correlation"] for r in rows(
+        con, "select member_a, member_b, correlation from portfolio_member_correlations where run_date = ?", [day])}
+    return {"results": rows(con, f"select {RESULT_COLUMNS} from portfolio_backtest_results where run_date = ? order by rule",
+                            [day]),
+            "members": members,
+            "correlation": {"members": ids, "matrix": [[cells.get((a, b)) for b in ids] for a in ids]}}
+
+
+def _table(items: list[dict[str, Any]], columns: list[str], headers: dict[str, str]) -> str:
+    head = "".join(f"<th>{html.escape(headers.get(c, c.replace('_', ' ')))}</th>" for c in columns)
+    td = lambda r, c: ('<td class="t">' if isinstance(r.get(c), str) else "<td>") + fmt.cell(c, r.get(c)) + "</td>"  # noqa: E731
+    body = "".join("<tr>" + "".join(td(r, c) for c in columns) + "</tr>" for r in items)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _side_by_side(section: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per rule (the account) then one per member (alone, a full account each)."""
+    out = [{"name": f"portfolio: {r['rule']}", **r} for r in section["results"]]
+    return out + [{"name": m["member_id"], **m} for m in section["members"]]
+
+
+def _color(c: float | None) -> str:
+    """Red for +1, white for 0, blue for -1 (grey when undefined)."""
+    if c is None:
+        return "#eeeeee"
+    k = int(255 * (1 - min(abs(c), 1.0)))
+    return f"rgb(255,{k},{k})" if c > 0 else f"rgb({k},{k},255)"
+
+
+def _matrix(corr: dict[str, Any]) -> str:
+    ids = corr["members"]
+    if not ids:
+        return ""
+    head = "".join(f"<th>{k + 1}</th>" for k in range(len(ids)))
+    body = "".join(f'<tr><td class="t">{k + 1}. {html.escape(a)}</td>'
+                   + "".join(f'<td style="background:{_color(c)}">{fmt.number(c, 2) if c is not None else fmt.DASH}</td>'
+                             for c in row) + "</tr>" for k, (a, row) in enumerate(zip(ids, corr["matrix"])))
+    return f"<h3>Correlation of the members' bar returns</h3><table><tr><th>member</th>{head}</tr>{body}</table>"
+
+
+def _equity_chart(con: duckdb.DuckDBPyConnection, day: str) -> str:
+    if not table_exists(con, "portfolio_equity"):
+        return ""
+    series: dict[str, tuple[list[float], list[float | None]]] = {}
+    for rule, ms, eq in con.execute("select rule, bar_at_ms, equity from portfolio_equity where run_date = ? "
+                                    "order by rule, bar_at_ms", [date.fromisoformat(day)]).fetchall():
+        xs, ys = series.setdefault(rule, ([], []))
+        xs.append(ms)
+        ys.append(eq)
+    return line_chart([(rule, xs, ys) for rule, (xs, ys) in series.items()], "Portfolio equity by allocation rule")
+
+
+def render(section: dict[str, Any] | None, con: duckdb.DuckDBPyConnection, day: str) -> str:
+    """The section's HTML (a short note when no design was active)."""
+    section = section or empty()
+    if not section["results"]:
+        return "<h2>Portfolio</h2><p><em>no active strategies: no portfolio</em></p>"
+    cols = ["name", "total_return", "sharpe", "max_drawdown", "gross_leverage_max", "fees_paid", "trades",
+            "weight_equal", "weight_inverse_vol", "weight_risk_parity"]
+    return ("<h2>Portfolio</h2><p>One account across the active strategies and symbols (shared margin, fees on "
+            "rebalance turnover, account liquidation), beside each member run alone.</p>"
+            + _table(_side_by_side(section), cols, {"name": "account / member", "gross_leverage_max": "max gross lev."})
+            + _equity_chart(con, day) + _matrix(section["correlation"]))

@@ -1,0 +1,174 @@
+"""The portfolio backtest (python_assets/backtest/portfolio.py) against hand-computed cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from python_assets.backtest.engine import Costs, Rules, simulate
+from python_assets.backtest.portfolio import (PortfolioConfig, align, cap_weights, correlation, daily_schedule,
+                                              member_stream, run_portfolio, summary, target_weights)
+
+F = 0.0006
+ALWAYS = lambda t: np.ones(t, bool)  # noqa: E731
+
+
+def test_anti_correlated_members_at_equal_weight_stay_flat_minus_the_rebalance_fees():
+    a = 0.1
+    r1 = np.array([a, -a, a, -a])
+    r = np.c_[r1, -r1]
+    cfg = PortfolioConfig(rule="equal", max_weight=0.5, gross_leverage=1.0, taker_fee=F)
+    res = run_portfolio(r, np.ones_like(r), ALWAYS(4), cfg)
+    # bar 0: 5000/5000 drift to 5500/4500 (equity 10000); back to 5000 each: fee = F x (500 + 500)
+    fee0 = F * a * 10_000
+    # bar 1: targets were set on the equity before bar 0's fee (10000), cash -fee0; the drift is again +-a x 5000
+    fee1 = F * a * 10_000
+    # bar 2: targets on 10000 - fee0 = 9999.4 split evenly, each drifts by +-a
+    fee2 = F * a * (10_000 - fee0)
+    expected = [10_000 - fee0, 10_000 - fee0 - fee1, 10_000 - fee0 - fee1 - fee2, 10_000 - fee0 - fee1 - fee2]
+    np.testing.assert_allclose(res.equity, expected, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(res.fees, [fee0, fee1, fee2, 0.0], atol=1e-12)
+    assert res.liquidated_at == -1
+
+
+def test_a_flat_member_costs_nothing_to_rebalance():
+    r = np.c_[[0.1, -0.1, 0.1], [-0.1, 0.1, -0.1]]
+    res = run_portfolio(r, np.zeros_like(r), ALWAYS(3), PortfolioConfig(max_weight=0.5))
+    np.testing.assert_allclose(res.equity, 10_000.0)
+    assert res.fees.sum() == 0.0
+
+
+def _history(*scales: float) -> np.ndarray:
+    base = np.array([0.01, -0.01, 0.01, -0.01])
+    return np.c_[tuple(base * s for s in scales)]
+
+
+def test_inverse_vol_weights_by_hand():
+    h = _history(1, 2, 4)  # volatilities 1 : 2 : 4 -> raw 1 : 1/2 : 1/4 -> 4/7, 2/7, 1/7
+    cfg = PortfolioConfig(rule="inverse_vol", min_history=2, max_weight=1.0, gross_leverage=1.0)
+    np.testing.assert_allclose(target_weights(h, np.ones(3, bool), cfg), [4 / 7, 2 / 7, 1 / 7])
+
+
+def test_max_weight_cap_hands_the_excess_to_the_others_pro_rata():
+    h = _history(1, 2, 4)
+    cfg = PortfolioConfig(rule="inverse_vol", min_history=2, max_weight=0.5, gross_leverage=1.0)
+    np.testing.assert_allclose(target_weights(h, np.ones(3, bool), cfg), [0.5, 1 / 3, 1 / 6])
+    # 2x gross: 8/7, 4/7, 2/7 -> the first capped at 0.8, 1.2 left split 2:1 -> 0.8 (capped too), 0.4
+    np.testing.assert_allclose(cap_weights(np.array([1, 0.5, 0.25]), 2.0, 0.8), [0.8, 0.8, 0.4])
+
+
+def test_gross_leverage_cap_leaves_what_cannot_be_placed_in_cash():
+    w = cap_weights(np.ones(3), 2.0, 0.5)  # 3 x 0.5 < 2: all capped, sum 1.5
+    np.testing.assert_allclose(w, [0.5, 0.5, 0.5])
+    rng = np.random.default_rng(3)
+    r = rng.normal(0, 0.01, (300, 5))
+    cfg = PortfolioConfig(rule="inverse_vol", lookback=50, min_history=10, max_weight=0.3, gross_leverage=1.2)
+    res = run_portfolio(r, np.ones_like(r), ALWAYS(300), cfg)
+    assert res.weights.max() <= 0.3 + 1e-12
+    assert res.weights.sum(axis=1).max() <= 1.2 + 1e-12
+    assert res.gross_leverage.max() <= 1.2 * 1.1  # the drift between rebalances only
+
+
+def test_risk_parity_of_two_members_is_inverse_vol_whatever_the_correlation():
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(200, 2))
+    h = np.c_[0.01 * z[:, 0], 0.03 * (0.6 * z[:, 0] + 0.8 * z[:, 1])]
+    cfg = PortfolioConfig(rule="risk_parity", lookback=200, min_history=2, max_weight=1.0)
+    sd = h.std(axis=0, ddof=1)
+    np.testing.assert_allclose(target_weights(h, np.ones(2, bool), cfg), (1 / sd) / (1 / sd).sum(), rtol=1e-8)
+
+
+def test_risk_parity_equalises_risk_contributions():
+    rng = np.random.default_rng(2)
+    h = rng.normal(size=(300, 4)) @ np.array([[1, .5, 0, 0], [0, 1, .3, 0], [0, 0, 2, .4], [0, 0, 0, .5]]) * 0.01
+    cfg = PortfolioConfig(rule="risk_parity", lookback=300, min_history=2, max_weight=1.0)
+    w = target_weights(h, np.ones(4, bool), cfg)
+    rc = w * (np.cov(h, rowvar=False) @ w)
+    np.testing.assert_allclose(rc / rc.sum(), 0.25, atol=1e-6)
+    assert abs(w.sum() - 1) < 1e-12
+
+
+def test_risk_rules_fall_back_to_equal_weight_and_skip_members_not_live():
+    cfg = PortfolioConfig(rule="inverse_vol", min_history=10, max_weight=1.0)
+    np.testing.assert_allclose(target_weights(_history(1, 2, 4), np.ones(3, bool), cfg), [1 / 3] * 3)
+    np.testing.assert_allclose(target_weights(_history(1, 2, 4), np.array([True, False, True]), cfg), [.5, 0, .5])
+
+
+@pytest.mark.parametrize("rule", ["equal", "inverse_vol", "risk_parity"])
+def test_no_lookahead_future_returns_do_not_change_the_past(rule):
+    rng = np.random.default_rng(5)
+    r = rng.normal(0, 0.02, (240, 4))
+    x = rng.uniform(0, 1, (240, 4))
+    sched = np.arange(240) % 24 == 23
+    cfg = PortfolioConfig(rule=rule, lookback=48, min_history=24, max_weight=0.4, gross_leverage=1.5)
+    full = run_portfolio(r, x, sched, cfg)
+    cut = 150
+    short = run_portfolio(r[:cut], x[:cut], sched[:cut], cfg)
+    other = r.copy()
+    other[cut:] = rng.normal(0, 0.2, other[cut:].shape)
+    changed = run_portfolio(other, x, sched, cfg)
+    # bar cut-1 is the truncated run's last bar (it does not rebalance), so the past is the bars before it
+    np.testing.assert_array_equal(full.equity[:cut - 1], short.equity[:cut - 1])
+    np.testing.assert_array_equal(full.weights[:cut - 1], short.weights[:cut - 1])
+    np.testing.assert_array_equal(full.equity[:cut], changed.equity[:cut])
+    np.testing.assert_array_equal(full.weights[:cut], changed.weights[:cut])
+    assert not np.array_equal(full.equity[cut:], changed.equity[cut:])
+
+
+def test_liquidation_with_margin_left_closes_everything_and_keeps_the_rest():
+    cfg = PortfolioConfig(rule="equal", max_weight=1.0, gross_leverage=2.0, taker_fee=F)
+    r = np.array([[-0.3, -0.3], [-0.499, -0.499], [0.5, 0.5], [0.5, 0.5]])
+    res = run_portfolio(r, np.ones_like(r), ALWAYS(4), cfg)
+    # bar 0: 10000 each (cash -10000) -> 7000 each, equity 4000; rebalance to 4000 each: fee F x 6000
+    e0 = 4000 - F * 6000
+    # bar 1: 4000 x 0.501 each = 4008 notional, equity 4008 - 4000 - fee0 = 4.4 <= 4008 x 0.56 % -> liquidated
+    e1 = 4008 - 4000 - F * 6000 - 4008 * 0.0006
+    assert res.liquidated_at == 1
+    np.testing.assert_allclose(res.equity[:2], [e0, e1])
+    np.testing.assert_allclose(res.weights[1], 0.0)
+    # the rest is cash through bar 2; its close re-allocates e1 to each (fee F x 2 e1); bar 3 earns +50 % on 2 e1
+    np.testing.assert_allclose(res.equity[2:], [e1 - 2 * F * e1, e1 - 2 * F * e1 + e1])
+    np.testing.assert_allclose(res.weights[2], [1.0, 1.0])
+
+
+def test_liquidation_at_zero_equity_ends_the_account():
+    cfg = PortfolioConfig(rule="equal", max_weight=1.0, gross_leverage=2.0, taker_fee=F)
+    r = np.array([[-0.3, -0.3], [-0.6, -0.6], [0.5, 0.5], [0.5, 0.5]])
+    res = run_portfolio(r, np.ones_like(r), ALWAYS(4), cfg)
+    assert res.liquidated_at == 1
+    np.testing.assert_array_equal(res.equity[1:], 0.0)
+    np.testing.assert_array_equal(res.weights[1:], 0.0)
+    assert summary(res, 10_000, 8760)["total_return"] == -1.0
+
+
+def test_one_member_at_full_weight_is_the_engine_account():
+    rng = np.random.default_rng(4)
+    c = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 60)))
+    o = np.r_[100, c[:-1]]
+    h, lo = np.maximum(o, c) * 1.002, np.minimum(o, c) * 0.998
+    ms = np.arange(60, dtype=np.int64) * 3_600_000
+    sig = {"entry_long": np.arange(60) % 10 == 0, "exit_long": np.arange(60) % 10 == 6}
+    costs = Costs()
+    res = simulate(o, h, lo, c, ms, 3_600_000, sig, Rules(), costs)
+    ret, exp = member_stream(res.equity, res.position, c, costs.initial_equity)
+    cfg = PortfolioConfig(max_weight=1.0, gross_leverage=1.0)
+    port = run_portfolio(ret[:, None], exp[:, None], daily_schedule(ms, 6 * 3_600_000), cfg)
+    np.testing.assert_allclose(port.equity, res.equity, rtol=1e-12)
+    assert port.fees.sum() == 0.0  # already at its weight: nothing to trade
+    np.testing.assert_allclose(port.gross_leverage, exp, rtol=1e-12)
+
+
+def test_align_daily_schedule_and_correlation():
+    times, vals, live = align([np.array([0, 2]), np.array([1, 2])], [np.array([.1, .2]), np.array([.3, .4])])
+    np.testing.assert_array_equal(times, [0, 1, 2])
+    np.testing.assert_array_equal(vals, [[.1, 0], [0, .3], [.2, .4]])
+    np.testing.assert_array_equal(live, [[True, False], [True, True], [True, True]])
+    np.testing.assert_array_equal(daily_schedule(np.array([0, 5, 10, 15]), 10), [False, True, False, True])
+    c = correlation(np.c_[[1., -1, 1, -1], [-1., 1, -1, 1], [0., 0, 0, 0]])
+    np.testing.assert_allclose(c[:2, :2], [[1, -1], [-1, 1]])
+    assert np.isnan(c[2, 2])
+
+
+def test_an_unknown_rule_is_one_clear_error():
+    with pytest.raises(ValueError, match="unknown allocation rule"):
+        run_portfolio(np.zeros((2, 1)), np.zeros((2, 1)), ALWAYS(2), PortfolioConfig(rule="kelly"))

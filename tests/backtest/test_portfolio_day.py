@@ -1,0 +1,95 @@
+"""The portfolio day on a small warehouse: active designs read from the research tables, every rule
+written to the landing tables (documented sources), a rerun replaces the day, inactive days write nothing."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from python_assets.backtest import portfolio_store as store
+from python_assets.backtest.portfolio_daily import PortfolioDayConfig, portfolio_day
+from python_assets.backtest.spec import resolve_params, spec_from_dict
+from python_assets.research import daily as research
+from python_assets.research.designer import canonical, spec_dict
+from python_assets.research.tuner import Market
+
+DAY = date(2025, 1, 10)
+H = 3_600_000
+
+
+def frame(days: int = 10) -> pd.DataFrame:
+    rng = np.random.default_rng(11)
+    out = []
+    for k, sym in enumerate(("BTC-USDT", "ETH-USDT")):
+        close = 100 * (k + 1) * np.exp(np.cumsum(rng.normal(0, 0.01, days * 24)))
+        open_ = np.r_[close[0], close[:-1]]
+        out.append(pd.DataFrame({"symbol": sym, "timeframe": "1h", "bar_at_ms": 1_735_689_600_000 + np.arange(len(close)) * H,
+                                 "open": open_, "high": np.maximum(open_, close) * 1.003,
+                                 "low": np.minimum(open_, close) * 0.997, "close": close, "volume": 1.0}))
+    return pd.concat(out, ignore_index=True)
+
+
+def warehouse(status: str = "active") -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    research.ensure_tables(con)
+    for rank, (side, atom) in enumerate((("long", "sma_cross"), ("short", "breakout")), start=1):
+        d = canonical(side, [atom], "random")
+        spec = spec_dict(d, "1h")
+        params = resolve_params(spec_from_dict(spec), {})
+        con.execute("insert into strategy_designs values (?, ?, 'random', '[]', ?, '1h', ?)",
+                    [d.design_id, d.key, json.dumps(spec), DAY])
+        con.execute("insert into strategy_tuning values (?, ?, ?, 0.1, ?, 3)",
+                    [DAY, d.design_id, json.dumps(params), 1_735_689_600_000 + 5 * 24 * H])
+        con.execute("insert into ranking_history values (?, ?, ?, 2, 0.5, 0.5, 0.1, 0.1, 1.0, 0.01, 10, 30, ?, null)",
+                    [DAY, d.design_id, rank, status])
+    return con
+
+
+def rows(con, table: str) -> list[tuple]:
+    return con.execute(f"select * from {table} order by all").fetchall()
+
+
+def test_every_rule_is_written_and_a_rerun_replaces_the_day():
+    con, market = warehouse(), Market.from_frame(frame(), "1h")
+    cfg = PortfolioDayConfig(rebalance_ms=24 * H, lookback=48, min_history=12, max_weight=0.4, gross_leverage=1.0)
+    out = portfolio_day(con, lambda: market, DAY, cfg)
+    assert out["members"] == 4 and out["rules"] == 3
+    runs = con.execute("select rule, members, bars, total_return, final_equity, start_ms from portfolio_runs "
+                       "order by rule").fetchall()
+    assert [r[0] for r in runs] == ["equal", "inverse_vol", "risk_parity"]
+    assert all(r[1] == 4 for r in runs)
+    # members start after their tuning window ended (day 5 of 10) and the market's out-of-sample cut
+    assert all(r[5] >= max(1_735_689_600_000 + 5 * 24 * H, market.oos_window.start_ms) for r in runs)
+    n_bars = runs[0][2]
+    assert con.execute("select count(*) from portfolio_equity_bars").fetchone()[0] == 3 * n_bars
+    last = con.execute("select rule, equity from portfolio_equity_bars qualify row_number() over "
+                       "(partition by rule order by bar_at_ms desc) = 1 order by rule").fetchall()
+    assert [e for _, e in last] == pytest.approx([r[4] for r in runs])
+    w = con.execute("select sum(weight_equal), max(weight_equal), sum(weight_inverse_vol) from portfolio_members").fetchone()
+    assert w[0] == pytest.approx(1.0) and w[1] == pytest.approx(0.25) and w[2] <= 1.0 + 1e-9
+    corr = con.execute("select member_a, member_b, correlation from portfolio_correlations").fetchall()
+    assert len(corr) == 16
+    assert all(c is None or c == pytest.approx(1.0) for a, b, c in corr if a == b)
+    before = {t: rows(con, t) for t in store.TABLES}
+    portfolio_day(con, lambda: market, DAY, cfg)
+    assert {t: rows(con, t) for t in store.TABLES} == before
+
+
+def test_a_day_without_active_designs_writes_nothing_and_loads_no_market():
+    con = warehouse(status="candidate")
+
+    def no_market():
+        raise AssertionError("the market is loaded only when a design is active")
+
+    assert portfolio_day(con, no_market, DAY) == {"members": 0, "rules": 0}
+    assert all(rows(con, t) == [] for t in store.TABLES)
+
+
+def test_a_warehouse_before_any_research_has_no_members():
+    con = duckdb.connect()
+    assert store.active_members(con, DAY) == []

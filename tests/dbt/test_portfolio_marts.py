@@ -1,0 +1,56 @@
+"""The portfolio marts built by dbt from the landing tables the portfolio asset writes (a real day of the
+portfolio on a small synthetic market), with their key and value tests."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import run_dbt, undocumented_relations
+
+from python_assets.backtest.portfolio_store import TABLES
+from python_assets.backtest.portfolio_daily import PortfolioDayConfig, portfolio_day
+from python_assets.config import DBT_PROJECT_DIR, Paths
+from python_assets.research.tuner import Market
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "backtest"))
+from test_portfolio_day import DAY, frame, warehouse  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Paths:
+    paths = Paths(tmp_path_factory.mktemp("portfolio") / "data")
+    paths.data_dir.mkdir(parents=True, exist_ok=True)
+    mem, market = warehouse(), Market.from_frame(frame(), "1h")
+    portfolio_day(mem, lambda: market, DAY, PortfolioDayConfig(lookback=48, min_history=12, max_weight=0.4))
+    mem.execute(f"attach '{paths.warehouse}' as wh")
+    for t in TABLES:
+        mem.execute(f"create table wh.{t} as select * from {t}")
+    mem.execute("detach wh")
+    run_dbt(paths, "build", "--select", "tag:portfolio")
+    return paths
+
+
+def test_marts_hold_every_rule_beside_the_members(built):
+    with duckdb.connect(str(built.warehouse), read_only=True) as con:
+        res = con.execute("select rule, members, total_return, member_return_mean, liquidated from "
+                          "portfolio_backtest_results order by rule").fetchall()
+        assert [r[0] for r in res] == ["equal", "inverse_vol", "risk_parity"]
+        assert all(r[1] == 4 and r[3] is not None and r[4] is False for r in res)
+        eq = con.execute("select rule, count(*), max(drawdown), min(bar_at) = min(to_timestamp(bar_at_ms / 1000)) "
+                         "from portfolio_equity group by rule order by rule").fetchall()
+        assert len({n for _, n, _, _ in eq}) == 1 and all(0 <= d < 1 and ok for _, _, d, ok in eq)
+        assert con.execute("select count(*) from portfolio_member_correlations").fetchone()[0] == 16
+        assert con.execute("select count(*) from portfolio_member_results").fetchone()[0] == 4
+
+
+def test_every_portfolio_table_and_mart_column_is_documented(built):
+    manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+    with duckdb.connect(str(built.warehouse), read_only=True) as con:
+        names = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
+        assert {"portfolio_backtest_results", "portfolio_equity", "portfolio_member_results",
+                "portfolio_member_correlations", *TABLES} <= names
+        assert undocumented_relations(manifest, con) == []

@@ -1,0 +1,62 @@
+"""The report's portfolio section: JSON from the portfolio marts (schema-valid, matrix in member order)
+and self-contained HTML (the accounts beside the members, the equity chart, the correlation matrix)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import jsonschema
+import pytest
+
+from python_assets.reports import portfolio_section
+from python_assets.reports.schema import report_schema
+
+DAY = date(2025, 1, 10)
+
+
+@pytest.fixture
+def con():
+    c = duckdb.connect()
+    c.execute("""create table portfolio_backtest_results as select * from (values
+        (date '2025-01-10', 'equal', 2, 0.01, 1.5, 0.02, 0.4, 0.9, 3.5, false, 10100.0, 48, 0.5, 1.0,
+         timestamptz '2025-01-05 00:00:00+00', timestamptz '2025-01-10 23:00:00+00'),
+        (date '2025-01-09', 'equal', 1, 0.5, 1.0, 0.0, 0.4, 0.9, 3.5, false, 10100.0, 48, 0.5, 1.0,
+         timestamptz '2025-01-04 00:00:00+00', timestamptz '2025-01-09 23:00:00+00'))
+        t(run_date, rule, members, total_return, sharpe, max_drawdown, gross_leverage_mean, gross_leverage_max,
+          fees_paid, liquidated, final_equity, lookback, max_weight, gross_leverage_cap, window_start, window_end)""")
+    c.execute("""create table portfolio_member_results as select * from (values
+        (date '2025-01-10', 'd2|ETH-USDT', 'd2', 'ETH-USDT', -0.02, -1.0, 0.05, 3, 0.5, 0.6, 0.6),
+        (date '2025-01-10', 'd1|BTC-USDT', 'd1', 'BTC-USDT', 0.04, 2.0, 0.03, 2, 0.5, 0.4, 0.4))
+        t(run_date, member_id, design_id, symbol, total_return, sharpe, max_drawdown, trades, weight_equal,
+          weight_inverse_vol, weight_risk_parity)""")
+    c.execute("""create table portfolio_member_correlations as select * from (values
+        (date '2025-01-10', 'd1|BTC-USDT', 'd1|BTC-USDT', 1.0), (date '2025-01-10', 'd1|BTC-USDT', 'd2|ETH-USDT', -0.25),
+        (date '2025-01-10', 'd2|ETH-USDT', 'd1|BTC-USDT', -0.25), (date '2025-01-10', 'd2|ETH-USDT', 'd2|ETH-USDT', null))
+        t(run_date, member_a, member_b, correlation)""")
+    c.execute("""create table portfolio_equity as select * from (values
+        (date '2025-01-10', 'equal', 1736035200000, 10000.0), (date '2025-01-10', 'equal', 1736038800000, 10100.0))
+        t(run_date, rule, bar_at_ms, equity)""")
+    yield c
+    c.close()
+
+
+def test_section_json_is_the_day_in_member_order_and_schema_valid(con):
+    s = portfolio_section.load(con, DAY)
+    jsonschema.validate(s, report_schema()["properties"]["portfolio"])
+    assert [r["rule"] for r in s["results"]] == ["equal"] and s["results"][0]["window_start"] == "2025-01-05T00:00:00Z"
+    assert s["correlation"] == {"members": ["d1|BTC-USDT", "d2|ETH-USDT"], "matrix": [[1.0, -0.25], [-0.25, None]]}
+
+
+def test_html_shows_accounts_beside_members_the_equity_and_the_matrix(con):
+    page = portfolio_section.render(portfolio_section.load(con, DAY), con, DAY.isoformat())
+    assert page.index("portfolio: equal") < page.index("d1|BTC-USDT")
+    assert "<svg" in page and "Correlation" in page and "rgb(" in page
+    assert "<script" not in page and "http://" not in page.replace("http://www.w3.org/2000/svg", "")
+
+
+def test_before_any_portfolio_the_section_is_empty_and_says_so():
+    with duckdb.connect() as c:
+        s = portfolio_section.load(c, DAY)
+        assert s == portfolio_section.empty()
+        assert "no active strategies" in portfolio_section.render(s, c, DAY.isoformat())
