@@ -35,8 +35,8 @@ def inbox_sensor(context: dg.SensorEvaluationContext):
 
 @dg.sensor(job_name="daily_job", minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def recorder_day_sensor(context: dg.SensorEvaluationContext):
-    """Requests the daily run for a UTC day once `lake/recorder_days/date=D/complete.parquet` names every
-    symbol the recorder recorded on D; run key per day, so each day runs once. On by default: only the
+    """Requests the daily run for a UTC day once `lake/recorder_days/date=D/complete.parquet` marks complete
+    every symbol and dataset the recorder recorded on D; run key per day, so each day runs once. On by default: only the
     `blofin-stack record` process writes those files, so without it the sensor only skips."""
     days = recorder_days(paths())
     if not days:

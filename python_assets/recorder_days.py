@@ -1,6 +1,7 @@
-"""Which UTC days the live recorder has finished: `lake/recorder_days/date=D/complete.parquet` names every
-symbol recorded on D (those with a `lake/recorder_segments/symbol=S/date=D/` file). What the Dagster
-recorder_day_sensor reads to start a day's run once, when the day is whole."""
+"""Which UTC days the live recorder has finished: `lake/recorder_days/date=D/complete.parquet` has a
+(symbol, dataset) row for every dataset recorded on D (the `dataset` values of
+`lake/recorder_segments/symbol=S/date=D/segments.parquet`; funding is not merged hourly, so the recorder
+marks no completion for it). What the Dagster recorder_day_sensor reads to start a day's run once."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ import pyarrow.parquet as pq
 from python_assets.config import Paths
 
 DAY_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
+UNMARKED_DATASETS = frozenset({"funding"})  # recorded, but written per settlement: never marked complete
 
 
 @dataclass(frozen=True)
 class RecorderDay:
-    """One day with a complete.parquet: the symbols it marks complete and those recorded but not yet marked."""
+    """One day with a complete.parquet: the symbols it marks complete and the 'symbol/dataset's recorded
+    that day but not marked complete yet."""
 
     day: str
     complete: frozenset[str]
@@ -29,26 +32,34 @@ class RecorderDay:
         return self.error is None and bool(self.complete) and not self.missing
 
 
-def recorded_symbols(p: Paths, day: str) -> frozenset[str]:
-    """Symbols the recorder wrote segments for on a day (its subscriptions that day)."""
-    root = p.lake / "recorder_segments"
-    return frozenset(d.parent.name.removeprefix("symbol=")
-                     for d in root.glob(f"symbol=*/date={day}") if (d / "segments.parquet").exists())
+def recorded_pairs(p: Paths, day: str) -> frozenset[tuple[str, str]]:
+    """(symbol, dataset) the recorder wrote segments for on a day, funding left out (its subscriptions)."""
+    out = set()
+    for folder in (p.lake / "recorder_segments").glob(f"symbol=*/date={day}"):
+        path = folder / "segments.parquet"
+        if path.exists():
+            symbol = folder.parent.name.removeprefix("symbol=")
+            out |= {(symbol, str(d)) for d in pq.read_table(path, columns=["dataset"]).column("dataset").to_pylist()
+                    if d and d not in UNMARKED_DATASETS}
+    return frozenset(out)
 
 
-def completed_symbols(path: Path) -> frozenset[str]:
-    """Symbols a complete.parquet names (any dataset)."""
-    return frozenset(str(s) for s in pq.read_table(path, columns=["symbol"]).column("symbol").to_pylist() if s)
+def completed_pairs(path: Path) -> frozenset[tuple[str, str]]:
+    """(symbol, dataset) rows of a complete.parquet."""
+    t = pq.read_table(path, columns=["symbol", "dataset"])
+    return frozenset((str(s), str(d)) for s, d in zip(t.column("symbol").to_pylist(), t.column("dataset").to_pylist())
+                     if s)
 
 
 def recorder_day(p: Paths, day: str) -> RecorderDay:
     """The state of one day that has a complete.parquet; an unreadable file is an error, not a traceback."""
-    path = p.lake / "recorder_days" / f"date={day}" / "complete.parquet"
     try:
-        done = completed_symbols(path)
+        done = completed_pairs(p.lake / "recorder_days" / f"date={day}" / "complete.parquet")
+        recorded = recorded_pairs(p, day)
     except (OSError, KeyError, ValueError) as exc:  # pyarrow's errors derive from these
-        return RecorderDay(day, frozenset(), frozenset(), f"{path.name} of {day} unreadable: {exc}".splitlines()[0])
-    return RecorderDay(day, done, recorded_symbols(p, day) - done)
+        return RecorderDay(day, frozenset(), frozenset(), f"recorder files of {day} unreadable: {exc}".splitlines()[0])
+    missing = frozenset(f"{s}/{d}" for s, d in recorded - done)
+    return RecorderDay(day, frozenset(s for s, _ in done), missing)
 
 
 def recorder_days(p: Paths) -> list[RecorderDay]:

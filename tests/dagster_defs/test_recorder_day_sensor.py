@@ -23,12 +23,19 @@ def lake(data_dir, monkeypatch):
     daily_partitions_def.cache_clear()
 
 
+DATASETS = ["trades", "books", "mark", "funding"]  # funding: recorded, never marked complete
+
+
 def segments(lake, day, *symbols):
     for s in symbols:
         folder = lake / "recorder_segments" / f"symbol={s}" / f"date={day}"
         folder.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.table({"dataset": ["trades"], "start_ms": [0], "end_ms": [1], "session_id": ["x"]}),
-                       folder / "segments.parquet")
+        pq.write_table(pa.table({"dataset": DATASETS, "start_ms": [0] * 4, "end_ms": [1] * 4,
+                                 "session_id": ["x"] * 4}), folder / "segments.parquet")
+
+
+def marked(*symbols):
+    return [(s, d) for s in symbols for d in DATASETS[:3]]
 
 
 def complete(lake, day, *pairs):
@@ -46,12 +53,12 @@ def test_a_day_runs_once_every_symbol_recorded_that_day_is_complete(lake):
     assert isinstance(evaluate(), dg.SkipReason)  # nothing recorded yet
     for day in ("2025-03-10", "2025-03-11"):
         segments(lake, day, "BTC-USDT", "ETH-USDT")
-    complete(lake, "2025-03-10", ("BTC-USDT", "trades"), ("BTC-USDT", "books"), ("ETH-USDT", "trades"))
-    complete(lake, "2025-03-11", ("BTC-USDT", "trades"), ("BTC-USDT", "books"))  # ETH's hours not merged yet
+    complete(lake, "2025-03-10", *marked("BTC-USDT", "ETH-USDT"))
+    complete(lake, "2025-03-11", *marked("BTC-USDT"), ("ETH-USDT", "trades"))  # ETH's books and marks not merged yet
     first = evaluate()
     assert [(r.partition_key, r.run_key) for r in first] == [("2025-03-10", "recorder_day:2025-03-10")]
     assert first[0].job_name in (None, "daily_job") and recorder_day_sensor.job_name == "daily_job"
-    complete(lake, "2025-03-11", ("BTC-USDT", "trades"), ("ETH-USDT", "trades"))
+    complete(lake, "2025-03-11", *marked("BTC-USDT", "ETH-USDT"))
     second = evaluate()
     # the same run key for 03-10 again: Dagster starts a run key once, so 03-10 is not run twice
     assert [(r.partition_key, r.run_key) for r in second] == [("2025-03-10", "recorder_day:2025-03-10"),
