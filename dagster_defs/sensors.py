@@ -1,5 +1,5 @@
-"""Sensors: new files in data/inbox/ -> ingest + runs for their days; an alert for every failed run; the
-live trade recorder in bounded sessions (off by default)."""
+"""Sensors: new files in data/inbox/ -> ingest + runs for their days; a day the live recorder finished ->
+that day's run; an alert for every failed run; the live trade recorder in bounded sessions (off by default)."""
 
 import dagster as dg
 
@@ -8,6 +8,7 @@ from python_assets.alerts import build_alert, raise_alert
 from python_assets.config import paths
 from python_assets.inbox import process_inbox
 from python_assets.logs import log_event
+from python_assets.recorder_days import recorder_days
 
 
 @dg.sensor(job_name="daily_job", minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
@@ -30,6 +31,29 @@ def inbox_sensor(context: dg.SensorEvaluationContext):
             else:
                 context.log.info(f"{o.file}: {day} is not a complete daily partition yet; it runs with its schedule")
     return requests or dg.SkipReason("inbox files added no rows to complete days")
+
+
+@dg.sensor(job_name="daily_job", minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+def recorder_day_sensor(context: dg.SensorEvaluationContext):
+    """Requests the daily run for a UTC day once `lake/recorder_days/date=D/complete.parquet` marks complete
+    every symbol and dataset the recorder recorded on D; run key per day, so each day runs once. On by default: only the
+    `blofin-stack record` process writes those files, so without it the sensor only skips."""
+    days = recorder_days(paths())
+    if not days:
+        return dg.SkipReason("no recorder day is complete yet")
+    valid_keys = set(daily_partitions_def().get_partition_keys())  # time-window partitions: no instance needed
+    requests = []
+    for d in days:
+        if d.error:
+            context.log.warning(d.error)
+        elif not d.ready:
+            context.log.info(f"recorder day {d.day} waits for {', '.join(sorted(d.missing)) or 'its symbols'}")
+        elif d.day not in valid_keys:
+            context.log.info(f"recorder day {d.day} is not a daily partition (before the start or not over yet)")
+        else:
+            requests.append(dg.RunRequest(run_key=f"recorder_day:{d.day}", partition_key=d.day,
+                                          tags={"blofin/trigger": "recorder_day"}))
+    return requests or dg.SkipReason("no complete recorder day to run")
 
 
 RECORDER_SESSION_S = 40.0  # a sensor evaluation must finish within Dagster's 60 s limit
@@ -67,4 +91,4 @@ def run_failure_sensor(context: dg.RunFailureSensorContext) -> None:
     context.log.info(f"alert written{'' if posted is None else f', webhook delivered={posted}'}")
 
 
-defs = dg.Definitions(sensors=[inbox_sensor, run_failure_sensor, trade_recorder_sensor])
+defs = dg.Definitions(sensors=[inbox_sensor, recorder_day_sensor, run_failure_sensor, trade_recorder_sensor])

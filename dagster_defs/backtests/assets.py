@@ -50,6 +50,7 @@ def strategy_specs(context: dg.AssetExecutionContext, warehouse: Warehouse) -> d
     deps=[get_asset_key_for_model([warehouse_dbt_assets], "backtest_signals"),
           get_asset_key_for_model([warehouse_dbt_assets], "int_bars_unioned"),
           get_asset_key_for_model([warehouse_dbt_assets], "stg_funding_rates"),
+          get_asset_key_for_model([warehouse_dbt_assets], "dim_instruments"),
           dg.AssetKey("ml_results")],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),

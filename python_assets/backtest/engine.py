@@ -5,7 +5,11 @@ Rules (each pinned by a hand-computed test in tests/backtest/test_engine_cases.p
 - One position per symbol; an opposite entry signal reverses (close, then open, both at that open).
 - Market fills (entries, signal/time exits, stops) pay the taker fee and slippage against the trader;
   a take-profit is a resting limit: maker fee, no slippage. Fees are a fraction of the fill notional.
-- Size = fraction x equity / (price x (1 + taker fee)), rounded down to lot_size when it is > 0.
+- Size = fraction x equity / (price x (1 + taker fee)), rounded down to lot_size when it is > 0. With the
+  instrument's contract specs (Instruments: the dim_instruments version valid at the fill bar's open time),
+  the size in contracts (size / contract_value) is then rounded down to a multiple of its lot_size, an
+  order below min_size contracts is not placed, and the base size is contracts x contract_value. Bars
+  before the first version (or with no Instruments) are sized without contracts, as before.
 - Funding at each settlement time T: a position open at T (entry_at <= T < exit_at) pays
   size x mark x rate (longs pay a positive rate, shorts receive it); mark = open of the bar holding T
   (or of the next bar when T falls in a gap).
@@ -74,6 +78,16 @@ class Rules:
     max_bars: int = 0
 
 
+@dataclass(frozen=True)
+class Instruments:
+    """One symbol's contract-spec versions (dim_instruments), sorted by valid_from_ms; sizes in contracts."""
+
+    valid_from_ms: np.ndarray
+    contract_value: np.ndarray
+    lot_size: np.ndarray
+    min_size: np.ndarray
+
+
 BOOK_COLUMNS = 10  # side, entry index, exit index, size, entry price, exit price, entry fee, exit fee, funding, reason
 
 
@@ -107,6 +121,15 @@ def _close(book, nt, pos, entry_i, exit_i, entry_px, exit_px, entry_fee, fee_rat
 
 
 @njit(cache=True)
+def _contract_size(size, contract_value, lot, min_size):
+    """A base size rounded down to whole lots of contracts, in base again; 0 below min_size contracts."""
+    contracts = math.floor(size / contract_value / lot) * lot
+    if contracts <= 0.0 or contracts < min_size * (1.0 - 1e-9):
+        return 0.0
+    return contracts * contract_value
+
+
+@njit(cache=True)
 def _liquidation_price(cash, pos, entry_px, req):
     """Price where equity (cash + pos x (p - entry)) meets |pos| x p x req; <= 0 for a long that cannot be."""
     if pos > 0.0:
@@ -132,7 +155,7 @@ def _settle_funding(fund_ms, fund_rate, fp, before_ms, pos, mark, entry_px, cash
 @njit(cache=True)
 def _simulate(o, h, lo, c, bar_ms, bar_len_ms, el, xl, es, xs, fund_ms, fund_rate,
               allow_long, allow_short, fraction, lot, sl, tp, trail, max_bars, taker, maker, slip, equity0,
-              mmr, liq_fee):
+              mmr, liq_fee, ct_from, ct_value, ct_lot, ct_min):
     n = o.shape[0]
     book = np.zeros((n + 1, BOOK_COLUMNS))  # one row per closed trade, see _close
     equity = np.zeros(n)
@@ -149,8 +172,11 @@ def _simulate(o, h, lo, c, bar_ms, bar_len_ms, el, xl, es, xs, fund_ms, fund_rat
     pending_reason = 0
     nt = 0
     fp = 0
+    cp = -1  # the instrument version valid at this bar's open (-1: none yet)
     dead = False
     for i in range(n):
+        while cp + 1 < ct_from.shape[0] and ct_from[cp + 1] <= bar_ms[i]:
+            cp += 1
         # funding settled in a gap before this bar: the position held then pays at this open
         fp, cash, funded = _settle_funding(fund_ms, fund_rate, fp, bar_ms[i], pos, o[i], entry_px, cash, funded)
         # a position the open finds at or past its liquidation price is liquidated there, before any order
@@ -175,6 +201,8 @@ def _simulate(o, h, lo, c, bar_ms, bar_len_ms, el, xl, es, xs, fund_ms, fund_rat
                 size = cash * fraction / (px * (1.0 + taker))
                 if lot > 0.0:
                     size = math.floor(size / lot) * lot
+                if cp >= 0:
+                    size = _contract_size(size, ct_value[cp], ct_lot[cp], ct_min[cp])
                 if size > 0.0:
                     pos = d * size
                     entry_px = px
@@ -304,7 +332,8 @@ class EngineResult:
 
 def simulate(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, bar_ms: np.ndarray,
              bar_len_ms: int, signals: dict[str, np.ndarray], rules: Rules, costs: Costs,
-             funding_ms: np.ndarray | None = None, funding_rate: np.ndarray | None = None) -> EngineResult:
+             funding_ms: np.ndarray | None = None, funding_rate: np.ndarray | None = None,
+             instruments: Instruments | None = None) -> EngineResult:
     """Run one instance over bars sorted by time; signals are bool arrays aligned with the bars."""
     if not (costs.maintenance_margin >= 0 and costs.liquidation_fee >= 0
             and costs.maintenance_margin + costs.liquidation_fee < 1):
@@ -314,6 +343,9 @@ def simulate(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.nda
     flag = lambda k: np.ascontiguousarray(signals.get(k, np.zeros(n, bool)), dtype=np.bool_)  # noqa: E731
     fms = np.ascontiguousarray(funding_ms if funding_ms is not None else np.zeros(0), dtype=np.int64)
     frate = f64(funding_rate if funding_rate is not None else np.zeros(0))
+    inst = instruments or Instruments(np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0))
+    if not (np.all(inst.contract_value > 0) and np.all(inst.lot_size > 0) and np.all(inst.min_size >= 0)):
+        raise ValueError("instrument contract_value and lot_size must be > 0 and min_size >= 0")
     if n == 0:
         empty = np.zeros(0)
         return EngineResult(np.zeros(0, np.int8), *(np.zeros(0, np.int64),) * 2, *(empty,) * 6,
@@ -325,6 +357,8 @@ def simulate(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.nda
         float(rules.stop_loss), float(rules.take_profit), float(rules.trailing_stop), int(rules.max_bars),
         float(costs.taker_fee), float(costs.maker_fee), float(costs.slippage_bps) / 1e4, float(costs.initial_equity),
         float(costs.maintenance_margin), float(costs.liquidation_fee),
+        np.ascontiguousarray(inst.valid_from_ms, dtype=np.int64), f64(inst.contract_value), f64(inst.lot_size),
+        f64(inst.min_size),
     )
     book, equity, position = out
     return EngineResult(book[:, 0].astype(np.int8), book[:, 1].astype(np.int64), book[:, 2].astype(np.int64),

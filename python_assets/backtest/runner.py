@@ -11,7 +11,7 @@ import duckdb
 import numpy as np
 
 from python_assets.backtest import ledger
-from python_assets.backtest.engine import Costs, EngineResult, Rules, simulate
+from python_assets.backtest.engine import Costs, EngineResult, Instruments, Rules, simulate
 from python_assets.backtest.spec import CONDITIONS, StrategySpec, compile_instances, instance_id, risk_values
 from python_assets.timeframes import DAY_MS, MINUTE_MS, TIMEFRAME_MS
 from python_assets.version import code_version
@@ -104,6 +104,22 @@ def load_funding(con: duckdb.DuckDBPyConnection, symbol: str) -> tuple[np.ndarra
     return df["funding_at_ms"].to_numpy(np.int64, copy=True), df["funding_rate"].to_numpy(np.float64, copy=True)
 
 
+def load_instruments(con: duckdb.DuckDBPyConnection, symbol: str) -> Instruments | None:
+    """A symbol's contract-spec versions from dim_instruments (None when the warehouse has none; versions
+    without a positive contract value or lot size are left out, a missing min_size counts as 0)."""
+    exists = con.execute("select count(*) from information_schema.tables where table_name = 'dim_instruments'").fetchall()[0][0]
+    if not exists:
+        return None
+    df = con.execute("select valid_from_ms, contract_value, lot_size, coalesce(min_size, 0) as min_size "
+                     "from dim_instruments where symbol = ? and contract_value > 0 and lot_size > 0 "
+                     "order by valid_from_ms", [symbol]).df()
+    if df.empty:
+        return None
+    return Instruments(df["valid_from_ms"].to_numpy(np.int64, copy=True), df["contract_value"].to_numpy(np.float64, copy=True),
+                       df["lot_size"].to_numpy(np.float64, copy=True),
+                       np.maximum(df["min_size"].to_numpy(np.float64, copy=True), 0.0))
+
+
 def signal_events(con: duckdb.DuckDBPyConnection, sql_or_relation: str, strategy_ids: list[str]) -> dict:
     """{(strategy_id, symbol): events frame} from the compiled SQL or the backtest_signals table."""
     src = sql_or_relation if sql_or_relation.isidentifier() else f"({sql_or_relation})"
@@ -127,12 +143,14 @@ def dense_signals(events, bars: Bars) -> dict[str, np.ndarray]:
 
 
 def run_bars(bars: Bars, signals: dict[str, np.ndarray], rules: Rules, costs: Costs,
-             funding: tuple[np.ndarray, np.ndarray], window: Window) -> tuple[Bars, EngineResult]:
+             funding: tuple[np.ndarray, np.ndarray], window: Window,
+             instruments: Instruments | None = None) -> tuple[Bars, EngineResult]:
     """The engine on the bars of one window (signals sliced alike; the position starts flat)."""
     keep = (bars.ms >= window.start_ms) & (bars.ms < window.end_ms)
     sub = bars.window(window.start_ms, window.end_ms)
     sig = {k: v[keep] for k, v in signals.items()}
-    return sub, simulate(sub.open, sub.high, sub.low, sub.close, sub.ms, bars.bar_len_ms, sig, rules, costs, *funding)
+    return sub, simulate(sub.open, sub.high, sub.low, sub.close, sub.ms, bars.bar_len_ms, sig, rules, costs, *funding,
+                         instruments=instruments)
 
 
 def equity_returns(equity: np.ndarray, initial: float) -> np.ndarray:
@@ -192,18 +210,20 @@ def run_job(con: duckdb.DuckDBPyConnection, job: BacktestJob) -> list[str]:
     for symbol in symbols:
         batch: list[ledger.LedgerRows] = []  # one symbol's backtests, written in one transaction
         bars = load_bars(con, job.bars_relation, symbol, job.timeframe)
-        funding = load_funding(con, symbol) if job.bars_relation == "int_bars_unioned" else (np.zeros(0, np.int64), np.zeros(0))
+        warehouse_bars = job.bars_relation == "int_bars_unioned"
+        funding = load_funding(con, symbol) if warehouse_bars else (np.zeros(0, np.int64), np.zeros(0))
+        specs = load_instruments(con, symbol) if warehouse_bars else None
         prepared = [(sid, p, rules_for(job.spec, p), dense_signals(events.get((sid, symbol)), bars))
                     for sid, _, p in instances]
         for sid, params, rules, sig in prepared:
-            sub, res = run_bars(bars, sig, rules, job.costs, funding, full)
+            sub, res = run_bars(bars, sig, rules, job.costs, funding, full, specs)
             if len(sub.ms):
                 batch.append(ledger.ledger_rows(_meta(job, sid, params, symbol, bars.bar_len_ms, full),
                                                 sub.ms, sub.open, sub.close, res, version))
         for is_w, oos_w in (job.walk_forward.folds(job.start_ms, job.end_ms) if job.walk_forward else []):
             best = None
             for sid, params, rules, sig in prepared:
-                sub, res = run_bars(bars, sig, rules, job.costs, funding, is_w)
+                sub, res = run_bars(bars, sig, rules, job.costs, funding, is_w, specs)
                 score = equity_sharpe(res.equity, job.costs.initial_equity)
                 if len(sub.ms) and (best is None or score > best[0]):
                     best = (score, sid, params, rules, sig, sub, res)
@@ -212,7 +232,7 @@ def run_job(con: duckdb.DuckDBPyConnection, job: BacktestJob) -> list[str]:
             _, sid, params, rules, sig, sub, res = best
             batch.append(ledger.ledger_rows(_meta(job, sid, params, symbol, bars.bar_len_ms, is_w),
                                             sub.ms, sub.open, sub.close, res, version))
-            sub, res = run_bars(bars, sig, rules, job.costs, funding, oos_w)
+            sub, res = run_bars(bars, sig, rules, job.costs, funding, oos_w, specs)
             if len(sub.ms):
                 batch.append(ledger.ledger_rows(_meta(job, sid, params, symbol, bars.bar_len_ms, oos_w),
                                                 sub.ms, sub.open, sub.close, res, version))
