@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from conftest import undocumented_relations
 
-from python_assets.backtest import catalog, ledger
+from python_assets.backtest import catalog, fill_store, ledger
 from python_assets.config import DBT_PROJECT_DIR
 from python_assets.ml import store as ml_store
 from python_assets.reports import daily_report
@@ -20,6 +20,7 @@ from python_assets.research import daily as research
 PYTHON_TABLES = {
     "strategy_specs", "backtest_runs", "backtest_trades", "backtest_equity", "ml_model_results", "ml_ensembles",
     "ml_predictions", "strategy_designs", "tuning_trials", "strategy_tuning", "ranking_history", "daily_reports",
+    "fill_stress_results",
 }
 
 
@@ -40,6 +41,7 @@ def create_python_tables(con: duckdb.DuckDBPyConnection) -> None:
     ledger.ensure_ledger(con)
     ml_store.write_results(con, "2025-03-10", [], [], pd.DataFrame())
     research.ensure_tables(con)
+    fill_store.ensure_fill_stress(con)
     daily_report.store_report(con, {"report_date": "2025-03-10", "schema_version": daily_report.REPORT_SCHEMA_VERSION,
                                      "generated_at": "2025-03-10T23:59:00+00:00", "code_version": "0.1.0"},
                               "reports/2025-03-10.json")

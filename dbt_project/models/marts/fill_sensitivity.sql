@@ -1,0 +1,43 @@
+{{ config(materialized='table', tags=['fill_stress']) }}
+
+{#-
+  Fill-assumption sensitivity of the day's top-ranked designs: one row per run_date x design x
+  fill mode with the design's key, the result under that fill, its change against next open and
+  the edge flags computed by python_assets/research/fill_stress.py (edge: net return > 0 and
+  Sharpe > 0; edge_survives false = the edge under next open is lost under worst or spread).
+-#}
+
+with
+
+stress as (
+    select * from {{ source('fill_stress', 'fill_stress_results') }}
+),
+
+designs as (
+    select design_id, design_key, created_date
+    from {{ source('research_outputs', 'strategy_designs') }}
+    qualify row_number() over (partition by design_id order by created_date) = 1
+),
+
+baseline as (
+    select run_date, design_id, net_return as next_open_return
+    from stress
+    where fill_mode = 'next_open'
+)
+
+select
+    s.run_date,
+    s.design_id,
+    d.design_key,
+    s.fill_mode,
+    s.rank,
+    s.net_return,
+    s.sharpe,
+    s.trades,
+    s.net_return - b.next_open_return as return_vs_next_open,
+    s.has_edge,
+    s.edge_survives,
+    s.spread_fraction
+from stress as s
+left join designs as d using (design_id)
+left join baseline as b using (run_date, design_id)
