@@ -40,6 +40,8 @@ class DbtRunConfig(dg.Config):
 # Models tagged `ledger` read the backtest ledger that a Python asset writes after backtest_signals:
 # they are a second dbt asset so the graph has no cycle (dbt -> Python -> dbt).
 LEDGER_SELECT = "tag:ledger"
+# Models tagged `fill_stress` read what the research asset strategy_fill_stress writes after the ranking.
+FILL_STRESS_SELECT = "tag:fill_stress"
 
 
 def _dbt_assets(name: str, select: str = "fqn:*", exclude: str | None = None):
@@ -118,7 +120,7 @@ def table_row_counts(warehouse: Path, names: list[str], min_date: date, max_date
     return out
 
 
-@_dbt_assets("warehouse_dbt_assets", exclude=LEDGER_SELECT)
+@_dbt_assets("warehouse_dbt_assets", exclude=f"{LEDGER_SELECT} {FILL_STRESS_SELECT}")
 def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig,
                          warehouse: Warehouse):
     """Staging, bars, features, signals and market marts."""
@@ -132,4 +134,11 @@ def backtest_metrics_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliRe
     yield from _stream_build(context, dbt, config, warehouse)
 
 
-defs = dg.Definitions(assets=[warehouse_dbt_assets, backtest_metrics_dbt_assets])
+@_dbt_assets("fill_stress_dbt_assets", select=FILL_STRESS_SELECT)
+def fill_stress_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig,
+                           warehouse: Warehouse):
+    """The fill_sensitivity mart from the research fill stress."""
+    yield from _stream_build(context, dbt, config, warehouse)
+
+
+defs = dg.Definitions(assets=[warehouse_dbt_assets, backtest_metrics_dbt_assets, fill_stress_dbt_assets])

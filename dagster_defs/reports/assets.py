@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 
-from dagster_defs.dbt.assets import backtest_metrics_dbt_assets, warehouse_dbt_assets
+from dagster_defs.dbt.assets import backtest_metrics_dbt_assets, fill_stress_dbt_assets, warehouse_dbt_assets
 from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
 from dagster_defs.partitions import daily_partitions, window_days
 from python_assets.logs import log_event
@@ -37,7 +37,8 @@ def run_facts(context: dg.AssetExecutionContext) -> tuple[dict, list[dict[str, s
 @dg.asset(
     deps=[get_asset_key_for_model([warehouse_dbt_assets], "daily_market_summary"),
           get_asset_key_for_model([backtest_metrics_dbt_assets], "strategy_backtest_results"),
-          dg.AssetKey("ml_results"), dg.AssetKey("strategy_ranking")],
+          dg.AssetKey("ml_results"), dg.AssetKey("strategy_ranking"),
+          get_asset_key_for_model([fill_stress_dbt_assets], "fill_sensitivity")],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="reports",
