@@ -15,6 +15,7 @@ import duckdb
 from python_assets.lake import write_bytes_atomic
 from python_assets.reports import fmt
 from python_assets.reports.charts import bar_chart, line_chart
+from python_assets.reports.fill_section import fill_sensitivity_html
 from python_assets.reports.sections import recent_trades, table_exists
 from python_assets.timeframes import TIMEFRAME_MS
 
@@ -169,6 +170,7 @@ def render(report: dict[str, Any], con: duckdb.DuckDBPyConnection) -> str:
                                              titles={"design_key": "spec"}, headers={"design_key": "design"})
         + "<h3>Lifecycle changes</h3>" + table(report["research"]["transitions"], ["design_key", "status", "status_reason"],
                                                titles={"design_key": "spec"}, headers={"design_key": "design"}),
+        fill_sensitivity_html(report.get("fill_sensitivity", [])),
         _checks(report),
     ]
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>blofin-stack {esc(report["report_date"])}</title>'
