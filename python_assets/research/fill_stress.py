@@ -32,14 +32,16 @@ def edge_survives(by_mode: dict[str, dict[str, Any]]) -> bool | None:
     return all(by_mode[m]["has_edge"] for m in STRICT_FILLS if m in by_mode)
 
 
-def stress_rows(market: Market, spec: StrategySpec, params: dict[str, Any], design_id: str, rank: int,
-                oos_start_ms: int | None, costs: Costs) -> list[dict[str, Any]]:
-    """One row per fill mode: out-of-sample net return, per-bar Sharpe, trades and the two flags."""
+def stress_rows(market: Market, spec: StrategySpec, params: dict[str, Any], design: dict[str, Any],
+                costs: Costs) -> list[dict[str, Any]]:
+    """One row per fill mode of a design (design_id, design_key, rank, is_end_ms): out-of-sample net
+    return, per-bar Sharpe, trades and the two flags."""
     by_mode = {}
     for mode in FILL_MODES:
-        ev = evaluate(market, spec, params, costs, oos_start_ms=oos_start_ms, fill=mode)
+        ev = evaluate(market, spec, params, costs, oos_start_ms=design["is_end_ms"], fill=mode)
         sharpe = None if ev.oos_sharpe != ev.oos_sharpe else float(ev.oos_sharpe)
-        by_mode[mode] = {"design_id": design_id, "fill_mode": mode, "rank": rank, "net_return": float(ev.oos_return),
+        by_mode[mode] = {"design_id": design["design_id"], "design_key": design["design_key"], "fill_mode": mode,
+                         "rank": design["rank"], "net_return": float(ev.oos_return),
                          "sharpe": sharpe, "trades": int(ev.oos_trades), "has_edge": has_edge(ev.oos_return, sharpe),
                          "spread_fraction": SPREAD_RANGE_FRACTION}
     survives = edge_survives(by_mode)
@@ -63,8 +65,8 @@ def top_designs(con: duckdb.DuckDBPyConnection, day: date, top_k: int) -> list[d
         select h.design_id, h.rank, d.design_key, d.origin, cast(d.spec as varchar), cast(t.params as varchar), t.is_end
         from ranking_history h join {DESIGNS_AS_OF.format(op='<=')} d using (design_id) join tuned t using (design_id)
         where h.run_date = ? order by h.rank limit ?""", [day, day, day, top_k]).fetchall()
-    return [{"design_id": r[0], "rank": r[1], "spec": _spec((r[2], r[3], r[4])), "params": json.loads(r[5]),
-             "is_end_ms": r[6]} for r in found]
+    return [{"design_id": r[0], "rank": r[1], "design_key": r[2], "spec": _spec((r[2], r[3], r[4])),
+             "params": json.loads(r[5]), "is_end_ms": r[6]} for r in found]
 
 
 def stress_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, top_k: int = TOP_K,
@@ -72,7 +74,7 @@ def stress_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, top_k:
     """Stress the day's top designs under every fill mode into fill_stress_results (replacing the day)."""
     rows = []
     for d in top_designs(con, day, top_k):
-        rows += stress_rows(market, d["spec"], d["params"], d["design_id"], d["rank"], d["is_end_ms"], costs)
+        rows += stress_rows(market, d["spec"], d["params"], d, costs)
     write_fill_stress(con, day, rows)
     lost = sorted({r["design_id"] for r in rows if r["edge_survives"] is False})
     return {"designs": len({r["design_id"] for r in rows}), "rows": len(rows), "edge_lost": lost}

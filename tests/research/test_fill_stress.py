@@ -87,6 +87,8 @@ def test_only_next_open_profits_and_the_design_is_flagged():
             assert bool(trade.loc[mode, "has_edge"]) == (mode == "next_open")
             assert (trade.loc[mode, "sharpe"] > 0) == (mode == "next_open")
         assert trade["edge_survives"].tolist() == [False] * 4
+        keys = con.execute("select distinct design_key from fill_stress_results where design_id = 'd_trade'").fetchall()
+        assert keys == [("long|d_trade",)]
         never = got[got.design_id == "d_never"]
         assert never["trades"].tolist() == [0] * 4 and never["edge_survives"].isna().all()
         # next open is exactly the ranking's own evaluation (the engine's default fill)

@@ -13,12 +13,6 @@ stress as (
     select * from {{ source('fill_stress', 'fill_stress_results') }}
 ),
 
-designs as (
-    select design_id, design_key, created_date
-    from {{ source('research_outputs', 'strategy_designs') }}
-    qualify row_number() over (partition by design_id order by created_date) = 1
-),
-
 baseline as (
     select run_date, design_id, net_return as next_open_return
     from stress
@@ -28,7 +22,7 @@ baseline as (
 select
     s.run_date,
     s.design_id,
-    d.design_key,
+    s.design_key,
     s.fill_mode,
     s.rank,
     s.net_return,
@@ -39,5 +33,4 @@ select
     s.edge_survives,
     s.spread_fraction
 from stress as s
-left join designs as d using (design_id)
 left join baseline as b using (run_date, design_id)
