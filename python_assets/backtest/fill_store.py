@@ -9,11 +9,11 @@ from typing import Any
 import duckdb
 
 FILL_STRESS_DDL = """create table if not exists fill_stress_results (run_date date not null, design_id varchar not null,
-    design_key varchar not null, fill_mode varchar not null, rank integer not null, net_return double, sharpe double, trades integer not null,
-    has_edge boolean not null, edge_survives boolean, spread_fraction double not null,
+    design_key varchar not null, fill_mode varchar not null, rank integer not null, net_return double,
+    sharpe double, trades integer not null, has_edge boolean not null, edge_survives boolean, spread_fraction double not null,
     created_at timestamptz not null, primary key (run_date, design_id, fill_mode))"""
-COLUMNS = ("design_id", "design_key", "fill_mode", "rank", "net_return", "sharpe", "trades", "has_edge", "edge_survives",
-           "spread_fraction")
+COLUMNS = ("design_id", "design_key", "fill_mode", "rank", "net_return", "sharpe", "trades", "has_edge",
+           "edge_survives", "spread_fraction")
 
 
 def ensure_fill_stress(con: duckdb.DuckDBPyConnection) -> None:

@@ -57,11 +57,12 @@ def _spec(row: tuple[str, str, str]) -> StrategySpec:
 
 def top_designs(con: duckdb.DuckDBPyConnection, day: date, top_k: int) -> list[dict[str, Any]]:
     """The day's top_k ranked designs with their spec row, tuned parameters and in-sample end."""
-    if not con.execute("select count(*) from information_schema.tables where table_name = 'ranking_history'").fetchall()[0][0]:
+    exists = "select count(*) from information_schema.tables where table_name in ('ranking_history', 'strategy_tuning')"
+    if con.execute(exists).fetchall()[0][0] < 2:
         return []
     found = con.execute(f"""
-        with tuned as (select design_id, arg_max(best_params, run_date) as params, arg_max(is_end_ms, run_date) as is_end
-                       from strategy_tuning where run_date <= ? group by design_id)
+        with tuned as (select design_id, arg_max(best_params, run_date) as params,
+                              arg_max(is_end_ms, run_date) as is_end from strategy_tuning where run_date <= ? group by design_id)
         select h.design_id, h.rank, d.design_key, d.origin, cast(d.spec as varchar), cast(t.params as varchar), t.is_end
         from ranking_history h join {DESIGNS_AS_OF.format(op='<=')} d using (design_id) join tuned t using (design_id)
         where h.run_date = ? order by h.rank limit ?""", [day, day, day, top_k]).fetchall()
