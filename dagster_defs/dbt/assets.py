@@ -40,11 +40,10 @@ class DbtRunConfig(dg.Config):
 # Models tagged `ledger` read the backtest ledger that a Python asset writes after backtest_signals:
 # they are a second dbt asset so the graph has no cycle (dbt -> Python -> dbt).
 LEDGER_SELECT = "tag:ledger"
-# Models tagged `research` (strategy_overfitting, strategy_monte_carlo) read what the research assets
-# write after strategy_ranking: a third dbt asset, for the same reason.
-RESEARCH_SELECT = "tag:research"
-# Models tagged `portfolio` read the portfolio asset's tables (written after strategy_ranking): a third dbt asset.
-PORTFOLIO_SELECT = "tag:portfolio"
+# Models tagged `research` (strategy_overfitting, strategy_monte_carlo), `portfolio` (the portfolio marts) and
+# `fill_stress` (fill_sensitivity) read what the research assets write after strategy_ranking: one more dbt
+# asset after them (one dbt call, not one per tag: each call costs a dbt start-up).
+RESEARCH_SELECT = "tag:research tag:portfolio tag:fill_stress"
 
 
 def _dbt_assets(name: str, select: str = "fqn:*", exclude: str | None = None):
@@ -123,7 +122,7 @@ def table_row_counts(warehouse: Path, names: list[str], min_date: date, max_date
     return out
 
 
-@_dbt_assets("warehouse_dbt_assets", exclude=f"{LEDGER_SELECT} {RESEARCH_SELECT} {PORTFOLIO_SELECT}")
+@_dbt_assets("warehouse_dbt_assets", exclude=f"{LEDGER_SELECT} {RESEARCH_SELECT}")
 def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig,
                          warehouse: Warehouse):
     """Staging, bars, features, signals and market marts."""
@@ -140,16 +139,9 @@ def backtest_metrics_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliRe
 @_dbt_assets("research_dbt_assets", select=RESEARCH_SELECT)
 def research_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig,
                         warehouse: Warehouse):
-    """Marts from the research tables (strategy_overfitting, strategy_monte_carlo)."""
+    """Marts from the research tables: strategy_overfitting, strategy_monte_carlo, the portfolio marts and
+    fill_sensitivity."""
     yield from _stream_build(context, dbt, config, warehouse)
 
 
-@_dbt_assets("portfolio_dbt_assets", select=PORTFOLIO_SELECT)
-def portfolio_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig,
-                         warehouse: Warehouse):
-    """The portfolio marts (portfolio_backtest_results, portfolio_equity, members, correlations)."""
-    yield from _stream_build(context, dbt, config, warehouse)
-
-
-defs = dg.Definitions(assets=[warehouse_dbt_assets, backtest_metrics_dbt_assets, research_dbt_assets,
-                              portfolio_dbt_assets])
+defs = dg.Definitions(assets=[warehouse_dbt_assets, backtest_metrics_dbt_assets, research_dbt_assets])

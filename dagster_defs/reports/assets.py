@@ -8,8 +8,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 
-from dagster_defs.dbt.assets import (backtest_metrics_dbt_assets, portfolio_dbt_assets, research_dbt_assets,
-                                       warehouse_dbt_assets)
+from dagster_defs.dbt.assets import backtest_metrics_dbt_assets, research_dbt_assets, warehouse_dbt_assets
 from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
 from dagster_defs.partitions import daily_partitions, window_days
 from python_assets.logs import log_event
@@ -41,7 +40,8 @@ def run_facts(context: dg.AssetExecutionContext) -> tuple[dict, list[dict[str, s
           dg.AssetKey("ml_results"), dg.AssetKey("strategy_ranking"),
           get_asset_key_for_model([research_dbt_assets], "strategy_overfitting"),
           get_asset_key_for_model([research_dbt_assets], "strategy_monte_carlo"),
-          get_asset_key_for_model([portfolio_dbt_assets], "portfolio_backtest_results")],
+          get_asset_key_for_model([research_dbt_assets], "portfolio_backtest_results"),
+          get_asset_key_for_model([research_dbt_assets], "fill_sensitivity")],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="reports",

@@ -14,6 +14,7 @@ from python_assets.logs import log_event
 from python_assets.research.daily import (ResearchConfig, design_day, market_from_warehouse, rank_day, tune_day,
                                          warehouse_columns)
 from python_assets.research.montecarlo import MonteCarloConfig
+from python_assets.research.fill_stress import TOP_K, stress_day
 from python_assets.research.ranker import RankConfig
 from python_assets.warehouse import connect_warehouse
 
@@ -94,4 +95,23 @@ def strategy_ranking(context: dg.AssetExecutionContext, config: ResearchRunConfi
     return dg.MaterializeResult(metadata=summary)
 
 
-defs = dg.Definitions(assets=[strategy_designs, strategy_tuning, strategy_ranking])
+class FillStressConfig(ResearchRunConfig):
+    """The research window plus how many of the day's top-ranked designs are stressed."""
+
+    top_k: int = TOP_K
+
+
+@dg.asset(deps=[strategy_ranking], **_COMMON)
+def strategy_fill_stress(context: dg.AssetExecutionContext, config: FillStressConfig,
+                         warehouse: Warehouse) -> dg.MaterializeResult:
+    """The day's top-ranked designs out of sample under each fill assumption; fill_stress_results."""
+    summary = {}
+    with warehouse.connect() as con:
+        for day in _days(context):
+            summary = stress_day(con, _market(con, day, config), day, config.top_k)
+    log_event("strategy_fill_stress_done", **summary)
+    return dg.MaterializeResult(metadata={k: v for k, v in summary.items() if k != "edge_lost"}
+                                | {"edge_lost": ", ".join(summary.get("edge_lost", [])) or "none"})
+
+
+defs = dg.Definitions(assets=[strategy_designs, strategy_tuning, strategy_ranking, strategy_fill_stress])

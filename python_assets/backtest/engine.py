@@ -1,7 +1,10 @@
 """The position engine: one symbol, one strategy instance, bar by bar (path dependent, so not SQL).
 
 Rules (each pinned by a hand-computed test in tests/backtest/test_engine_cases.py):
-- A signal at the close of bar t fills at the open of bar t+1, never on the signal bar.
+- A signal at the close of bar t fills at the open of bar t+1, never on the signal bar (fill="next_open",
+  the default). Stress modes (python_assets/backtest/fills.py) move only that price: the signal bar's
+  close, the worst of bar t+1's range (buy at its high, sell at its low) or the open plus a spread; the
+  order is still booked on bar t+1, and stops, targets, liquidation and the end-of-data close are unchanged.
 - One position per symbol; an opposite entry signal reverses (close, then open, both at that open).
 - Market fills (entries, signal/time exits, stops) pay the taker fee and slippage against the trader;
   a take-profit is a resting limit: maker fee, no slippage. Fees are a fraction of the fill notional.
@@ -40,6 +43,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from python_assets.backtest.fills import fill_prices
 
 try:
     from numba import njit
@@ -155,7 +160,7 @@ def _settle_funding(fund_ms, fund_rate, fp, before_ms, pos, mark, entry_px, cash
 @njit(cache=True)
 def _simulate(o, h, lo, c, bar_ms, bar_len_ms, el, xl, es, xs, fund_ms, fund_rate,
               allow_long, allow_short, fraction, lot, sl, tp, trail, max_bars, taker, maker, slip, equity0,
-              mmr, liq_fee, ct_from, ct_value, ct_lot, ct_min):
+              mmr, liq_fee, ct_from, ct_value, ct_lot, ct_min, buy_px, sell_px):
     n = o.shape[0]
     book = np.zeros((n + 1, BOOK_COLUMNS))  # one row per closed trade, see _close
     equity = np.zeros(n)
@@ -190,14 +195,15 @@ def _simulate(o, h, lo, c, bar_ms, bar_len_ms, el, xl, es, xs, fund_ms, fund_rat
         if pending != 0:
             d = 1.0 if pos > 0 else -1.0
             if pos != 0.0 and (pending == 2 or pending == -int(d)):
-                cash = _close(book, nt, pos, entry_i, i, entry_px, o[i] * (1.0 - slip * d), entry_fee, taker,
+                fill = sell_px[i] if d > 0 else buy_px[i]  # a long closes with a sell
+                cash = _close(book, nt, pos, entry_i, i, entry_px, fill * (1.0 - slip * d), entry_fee, taker,
                               funded, pending_reason, cash)
                 nt += 1
                 pos = 0.0
                 dead = cash <= 0.0
             if (pending == 1 or pending == -1) and pos == 0.0 and not dead:
                 d = float(pending)
-                px = o[i] * (1.0 + slip * d)
+                px = (buy_px[i] if d > 0 else sell_px[i]) * (1.0 + slip * d)
                 size = cash * fraction / (px * (1.0 + taker))
                 if lot > 0.0:
                     size = math.floor(size / lot) * lot
@@ -333,8 +339,10 @@ class EngineResult:
 def simulate(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, bar_ms: np.ndarray,
              bar_len_ms: int, signals: dict[str, np.ndarray], rules: Rules, costs: Costs,
              funding_ms: np.ndarray | None = None, funding_rate: np.ndarray | None = None,
-             instruments: Instruments | None = None) -> EngineResult:
-    """Run one instance over bars sorted by time; signals are bool arrays aligned with the bars."""
+             instruments: Instruments | None = None, fill: str = "next_open",
+             spread: np.ndarray | None = None) -> EngineResult:
+    """Run one instance over bars sorted by time; signals are bool arrays aligned with the bars; fill and
+    spread choose the price signal orders fill at (see python_assets/backtest/fills.py)."""
     if not (costs.maintenance_margin >= 0 and costs.liquidation_fee >= 0
             and costs.maintenance_margin + costs.liquidation_fee < 1):
         raise ValueError("maintenance_margin and liquidation_fee must be >= 0 and add up to less than 1")
@@ -350,15 +358,17 @@ def simulate(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.nda
         empty = np.zeros(0)
         return EngineResult(np.zeros(0, np.int8), *(np.zeros(0, np.int64),) * 2, *(empty,) * 6,
                             np.zeros(0, np.int8), empty, empty)
+    o, h, lo, c = f64(open_), f64(high), f64(low), f64(close)
+    buy_px, sell_px = fill_prices(fill, o, h, lo, c, spread)
     out = _simulate(
-        f64(open_), f64(high), f64(low), f64(close), np.ascontiguousarray(bar_ms, dtype=np.int64), int(bar_len_ms),
+        o, h, lo, c, np.ascontiguousarray(bar_ms, dtype=np.int64), int(bar_len_ms),
         flag("entry_long"), flag("exit_long"), flag("entry_short"), flag("exit_short"), fms, frate,
         bool(rules.allow_long), bool(rules.allow_short), float(rules.fraction), float(rules.lot_size),
         float(rules.stop_loss), float(rules.take_profit), float(rules.trailing_stop), int(rules.max_bars),
         float(costs.taker_fee), float(costs.maker_fee), float(costs.slippage_bps) / 1e4, float(costs.initial_equity),
         float(costs.maintenance_margin), float(costs.liquidation_fee),
         np.ascontiguousarray(inst.valid_from_ms, dtype=np.int64), f64(inst.contract_value), f64(inst.lot_size),
-        f64(inst.min_size),
+        f64(inst.min_size), buy_px, sell_px,
     )
     book, equity, position = out
     return EngineResult(book[:, 0].astype(np.int8), book[:, 1].astype(np.int64), book[:, 2].astype(np.int64),

@@ -12,6 +12,7 @@ import numpy as np
 
 from python_assets.backtest import ledger
 from python_assets.backtest.engine import Costs, EngineResult, Instruments, Rules, simulate
+from python_assets.backtest.fills import DEFAULT_FILL
 from python_assets.backtest.spec import CONDITIONS, StrategySpec, compile_instances, instance_id, risk_values
 from python_assets.timeframes import DAY_MS, MINUTE_MS, TIMEFRAME_MS
 from python_assets.version import code_version
@@ -144,13 +145,14 @@ def dense_signals(events, bars: Bars) -> dict[str, np.ndarray]:
 
 def run_bars(bars: Bars, signals: dict[str, np.ndarray], rules: Rules, costs: Costs,
              funding: tuple[np.ndarray, np.ndarray], window: Window,
-             instruments: Instruments | None = None) -> tuple[Bars, EngineResult]:
-    """The engine on the bars of one window (signals sliced alike; the position starts flat)."""
+             instruments: Instruments | None = None, fill: str = DEFAULT_FILL) -> tuple[Bars, EngineResult]:
+    """The engine on the bars of one window (signals sliced alike; the position starts flat); fill: the
+    engine's fill mode (backtest/fills.py)."""
     keep = (bars.ms >= window.start_ms) & (bars.ms < window.end_ms)
     sub = bars.window(window.start_ms, window.end_ms)
     sig = {k: v[keep] for k, v in signals.items()}
     return sub, simulate(sub.open, sub.high, sub.low, sub.close, sub.ms, bars.bar_len_ms, sig, rules, costs, *funding,
-                         instruments=instruments)
+                         instruments=instruments, fill=fill)
 
 
 def equity_returns(equity: np.ndarray, initial: float) -> np.ndarray:

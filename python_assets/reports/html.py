@@ -16,6 +16,7 @@ from python_assets.lake import write_bytes_atomic
 from python_assets.reports import fmt, portfolio_section, robustness
 from python_assets.reports.charts import bar_chart, line_chart
 from python_assets.reports.recorder import recorder_html
+from python_assets.reports.fill_section import fill_sensitivity_html
 from python_assets.reports.sections import recent_trades, table_exists
 from python_assets.timeframes import TIMEFRAME_MS
 
@@ -173,6 +174,7 @@ def render(report: dict[str, Any], con: duckdb.DuckDBPyConnection) -> str:
         robustness.render(report, table),
         recorder_html(report.get("recorder")),
         portfolio_section.render(report.get("portfolio"), con, report["report_date"]),
+        fill_sensitivity_html(report.get("fill_sensitivity", [])),
         _checks(report),
     ]
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>blofin-stack {esc(report["report_date"])}</title>'

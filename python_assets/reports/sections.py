@@ -141,9 +141,11 @@ def regimes(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, dict[str, An
 
 def empty() -> dict[str, Any]:
     return {"strategies": [], "walk_forward": [], "ml": {"predictions": [], "models": [], "ensembles": []},
-            "research": {"ranking": [], "status_counts": {}, "transitions": [], "new_designs": []}, "failed_checks": []}
+            "research": {"ranking": [], "status_counts": {}, "transitions": [], "new_designs": []}, "failed_checks": [],
+            "fill_sensitivity": []}
 
 
 def load_all(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, Any]:
+    from python_assets.reports.fill_section import fill_sensitivity  # it imports this module's helpers
     return {"strategies": strategies(con, day), "walk_forward": walk_forward(con, day), "ml": ml(con, day),
-            "research": research(con, day)}
+            "research": research(con, day), "fill_sensitivity": fill_sensitivity(con, day)}

@@ -16,6 +16,7 @@ import optuna
 import pandas as pd
 
 from python_assets.backtest.engine import Costs
+from python_assets.backtest.fills import DEFAULT_FILL
 from python_assets.backtest.runner import (Bars, Window, dense_signals, equity_returns, load_bars, rules_for, run_bars,
                                           signal_events)
 from python_assets.backtest.spec import SpecError, StrategySpec, compile_instances, instance_id, resolve_params
@@ -105,8 +106,8 @@ def trade_returns(results: list[tuple[Bars, Any]], initial: float) -> np.ndarray
 
 
 def evaluate(market: Market, spec: StrategySpec, params: dict[str, Any], costs: Costs,
-             oos_start_ms: int | None = None) -> Evaluation:
-    """In-sample score and out-of-sample portfolio returns of one parameter set."""
+             oos_start_ms: int | None = None, fill: str = DEFAULT_FILL) -> Evaluation:
+    """In-sample score and out-of-sample portfolio returns of one parameter set (fill: the engine's fill mode)."""
     sid = instance_id(spec, params)
     events = signal_events(market.con, compile_instances([(sid, spec, params)], market.columns, "market",
                                                          market.timeframe), [sid])
@@ -115,13 +116,14 @@ def evaluate(market: Market, spec: StrategySpec, params: dict[str, Any], costs: 
     is_scores, is_trades, is_runs, oos_runs, oos_trades = [], 0, [], [], 0
     for symbol, bars in market.bars.items():
         signals = dense_signals(events.get((sid, symbol)), bars)
-        sub, res = run_bars(bars, signals, rules, costs, (np.zeros(0, np.int64), np.zeros(0)), market.is_window)
+        sub, res = run_bars(bars, signals, rules, costs, (np.zeros(0, np.int64), np.zeros(0)), market.is_window,
+                            fill=fill)
         if len(res.equity):
             s = sharpe(equity_returns(res.equity, costs.initial_equity))
             is_scores.append(-1.0 if math.isnan(s) else s)
             is_trades += len(res.size)
         is_runs.append((sub, res))
-        sub, res = run_bars(bars, signals, rules, costs, (np.zeros(0, np.int64), np.zeros(0)), oos)
+        sub, res = run_bars(bars, signals, rules, costs, (np.zeros(0, np.int64), np.zeros(0)), oos, fill=fill)
         oos_runs.append((sub, res))
         oos_trades += len(res.size)
     oos_series = _portfolio_series(oos_runs, costs.initial_equity)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from conftest import undocumented_relations
 
-from python_assets.backtest import catalog, ledger, portfolio_store
+from python_assets.backtest import catalog, fill_store, ledger, portfolio_store
 from python_assets.config import DBT_PROJECT_DIR
 from python_assets.ml import store as ml_store
 from python_assets.reports import daily_report
@@ -22,6 +22,7 @@ PYTHON_TABLES = {
     "ml_predictions", "strategy_designs", "tuning_trials", "strategy_tuning", "ranking_history", "daily_reports",
     "tuning_trial_returns", "tuning_pbo", "monte_carlo_runs",
     "portfolio_runs", "portfolio_equity_bars", "portfolio_members", "portfolio_correlations",
+    "fill_stress_results",
 }
 
 
@@ -43,6 +44,7 @@ def create_python_tables(con: duckdb.DuckDBPyConnection) -> None:
     ml_store.write_results(con, "2025-03-10", [], [], pd.DataFrame())
     research.ensure_tables(con)
     portfolio_store.ensure_tables(con)
+    fill_store.ensure_fill_stress(con)
     daily_report.store_report(con, {"report_date": "2025-03-10", "schema_version": daily_report.REPORT_SCHEMA_VERSION,
                                      "generated_at": "2025-03-10T23:59:00+00:00", "code_version": "0.1.0"},
                               "reports/2025-03-10.json")

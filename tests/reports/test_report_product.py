@@ -67,6 +67,11 @@ def test_report_is_schema_valid_and_its_numbers_equal_sql_on_the_marts(materiali
                          "where run_date = ? order by rank, method", [day]).fetchall()
         assert [(m["design_id"], m["method"], m["max_drawdown_p05"], m["final_return_p05"]) for m in report["monte_carlo"]] == mc
         assert mc and {m[0] for m in mc} <= {r[0] for r in ranking[:5]}
+        fills = con.execute("""select design_id, fill_mode, net_return from fill_sensitivity where run_date = ?
+                               order by rank, design_id, fill_mode""", [day]).fetchall()
+        assert [(e["design_id"], m, e["net_return"][m]) for e in report["fill_sensitivity"]
+                for m in sorted(e["net_return"])] == fills
+        assert [e["design_id"] for e in report["fill_sensitivity"]] == [r[0] for r in ranking[:5]]
         stored = json.loads(con.execute("select report_json from daily_reports where report_date = ?", [day]).fetchall()[0][0])
     assert stored == report
     assert report["review"]["analyst"] == "deterministic" and report["review"]["summary"]

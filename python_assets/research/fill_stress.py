@@ -1,0 +1,81 @@
+"""Fill-assumption stress of the day's top-ranked designs: each one re-evaluated out of sample (same
+window, parameters and costs as its ranking) under every fill mode of backtest/fills.py, and flagged
+when its edge (net return > 0 and Sharpe > 0) holds under next open but not under a stricter fill."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+import duckdb
+
+from python_assets.backtest.engine import Costs
+from python_assets.backtest.fill_store import write_fill_stress
+from python_assets.backtest.fills import DEFAULT_FILL, FILL_MODES, SPREAD_RANGE_FRACTION, STRICT_FILLS
+from python_assets.backtest.spec import STRATEGY_DIR, StrategySpec, load_specs, spec_from_dict
+from python_assets.research.daily import DESIGNS_AS_OF
+from python_assets.research.tuner import Market, evaluate
+
+TOP_K = 5
+
+
+def has_edge(net_return: float | None, sharpe: float | None) -> bool:
+    """A positive net return and a positive Sharpe (NaN or missing is no edge)."""
+    return net_return is not None and sharpe is not None and net_return > 0 and sharpe > 0
+
+
+def edge_survives(by_mode: dict[str, dict[str, Any]]) -> bool | None:
+    """None when next open shows no edge (nothing to lose); else whether every strict fill keeps it."""
+    if not by_mode[DEFAULT_FILL]["has_edge"]:
+        return None
+    return all(by_mode[m]["has_edge"] for m in STRICT_FILLS if m in by_mode)
+
+
+def stress_rows(market: Market, spec: StrategySpec, params: dict[str, Any], design: dict[str, Any],
+                costs: Costs) -> list[dict[str, Any]]:
+    """One row per fill mode of a design (design_id, design_key, rank, is_end_ms): out-of-sample net
+    return, per-bar Sharpe, trades and the two flags."""
+    by_mode = {}
+    for mode in FILL_MODES:
+        ev = evaluate(market, spec, params, costs, oos_start_ms=design["is_end_ms"], fill=mode)
+        sharpe = None if ev.oos_sharpe != ev.oos_sharpe else float(ev.oos_sharpe)
+        by_mode[mode] = {"design_id": design["design_id"], "design_key": design["design_key"], "fill_mode": mode,
+                         "rank": design["rank"], "net_return": float(ev.oos_return),
+                         "sharpe": sharpe, "trades": int(ev.oos_trades), "has_edge": has_edge(ev.oos_return, sharpe),
+                         "spread_fraction": SPREAD_RANGE_FRACTION}
+    survives = edge_survives(by_mode)
+    return [{**row, "edge_survives": survives} for row in by_mode.values()]
+
+
+def _spec(row: tuple[str, str, str]) -> StrategySpec:
+    key, origin, spec = row
+    if origin == "catalog":
+        return load_specs(STRATEGY_DIR)[key.split(":", 1)[1]]
+    return spec_from_dict(json.loads(spec))
+
+
+def top_designs(con: duckdb.DuckDBPyConnection, day: date, top_k: int) -> list[dict[str, Any]]:
+    """The day's top_k ranked designs with their spec row, tuned parameters and in-sample end."""
+    exists = "select count(*) from information_schema.tables where table_name in ('ranking_history', 'strategy_tuning')"
+    if con.execute(exists).fetchall()[0][0] < 2:
+        return []
+    found = con.execute(f"""
+        with tuned as (select design_id, arg_max(best_params, run_date) as params,
+                              arg_max(is_end_ms, run_date) as is_end from strategy_tuning where run_date <= ? group by design_id)
+        select h.design_id, h.rank, d.design_key, d.origin, cast(d.spec as varchar), cast(t.params as varchar), t.is_end
+        from ranking_history h join {DESIGNS_AS_OF.format(op='<=')} d using (design_id) join tuned t using (design_id)
+        where h.run_date = ? order by h.rank limit ?""", [day, day, day, top_k]).fetchall()
+    return [{"design_id": r[0], "rank": r[1], "design_key": r[2], "spec": _spec((r[2], r[3], r[4])),
+             "params": json.loads(r[5]), "is_end_ms": r[6]} for r in found]
+
+
+def stress_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, top_k: int = TOP_K,
+               costs: Costs = Costs()) -> dict[str, Any]:
+    """Stress the day's top designs under every fill mode into fill_stress_results (replacing the day)."""
+    rows = []
+    for d in top_designs(con, day, top_k):
+        rows += stress_rows(market, d["spec"], d["params"], d, costs)
+    write_fill_stress(con, day, rows)
+    lost = sorted({r["design_id"] for r in rows if r["edge_survives"] is False})
+    return {"designs": len({r["design_id"] for r in rows}), "rows": len(rows), "edge_lost": lost}

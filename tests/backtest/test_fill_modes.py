@@ -1,0 +1,107 @@
+"""Fill modes of the engine (backtest/fills.py): a hand-built market where only the next-open fill is
+profitable, each mode's fill prices computed by hand, and the default mode unchanged bit for bit."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from python_assets.backtest.engine import Costs, Rules, simulate
+from python_assets.backtest.fills import FILL_MODES, fill_prices, range_spread
+
+HOUR = 3_600_000
+NO_FEES = Costs(taker_fee=0.0, maker_fee=0.0)
+#                 open   high   low    close
+BARS = np.array([[100.0, 140.0, 60.0, 100.0],   # 0: entry signal at this close (range 80 -> s[1] = 0.08)
+                 [95.0, 112.0, 94.0, 104.0],    # 1: entry fills here
+                 [104.0, 130.0, 70.0, 98.0],    # 2: exit signal at this close (range 60 -> s[3] = 6 / 98)
+                 [108.0, 109.0, 90.0, 95.0],    # 3: exit fills here
+                 [95.0, 96.0, 94.0, 95.0]])
+O, H, L, C = BARS.T
+MS = np.arange(len(O), dtype=np.int64) * HOUR
+LONG = {"entry_long": np.array([1, 0, 0, 0, 0], bool), "exit_long": np.array([0, 0, 1, 0, 0], bool)}
+SHORT = {"entry_short": np.array([1, 0, 0, 0, 0], bool), "exit_short": np.array([0, 0, 1, 0, 0], bool)}
+
+# (entry price, exit price) of the long trade under each mode, by hand
+S1, S3 = 0.1 * 80 / 100, 0.1 * 60 / 98
+HAND_LONG = {"next_open": (95.0, 108.0), "signal_close": (100.0, 98.0), "worst": (112.0, 90.0),
+             "spread": (95.0 * (1 + S1), 108.0 * (1 - S3))}
+
+
+@pytest.mark.parametrize("mode", FILL_MODES)
+def test_each_mode_fills_the_long_at_the_hand_computed_prices(mode):
+    res = simulate(O, H, L, C, MS, HOUR, LONG, Rules(), NO_FEES, fill=mode)
+    entry, exit_ = HAND_LONG[mode]
+    assert list(res.entry_index) == [1] and list(res.exit_index) == [3]  # booked on the bar after the signal
+    assert res.entry_price[0] == pytest.approx(entry, rel=1e-12)
+    assert res.exit_price[0] == pytest.approx(exit_, rel=1e-12)
+    # no fees: equity grows by exit / entry; only the lenient next open profits
+    assert res.final_equity == pytest.approx(10_000.0 * exit_ / entry, rel=1e-12)
+    assert (res.final_equity > 10_000.0) == (mode == "next_open")
+
+
+def test_worst_fills_a_short_at_the_low_and_covers_at_the_high():
+    res = simulate(O, H, L, C, MS, HOUR, SHORT, Rules(allow_long=False, allow_short=True), NO_FEES, fill="worst")
+    assert (res.entry_price[0], res.exit_price[0]) == (94.0, 109.0)
+    res = simulate(O, H, L, C, MS, HOUR, SHORT, Rules(allow_long=False, allow_short=True), NO_FEES, fill="spread")
+    assert res.entry_price[0] == pytest.approx(95.0 * (1 - S1)) and res.exit_price[0] == pytest.approx(108.0 * (1 + S3))
+
+
+def test_fees_and_slippage_still_apply_on_top_of_the_fill():
+    costs = Costs(taker_fee=0.001, maker_fee=0.0, slippage_bps=10.0)
+    res = simulate(O, H, L, C, MS, HOUR, LONG, Rules(), costs, fill="worst")
+    assert res.entry_price[0] == pytest.approx(112.0 * 1.001) and res.exit_price[0] == pytest.approx(90.0 * 0.999)
+    assert res.entry_fee[0] == pytest.approx(res.size[0] * res.entry_price[0] * 0.001)
+
+
+def test_spread_estimate_uses_the_signal_bar_and_a_recorded_spread_overrides_it():
+    s = range_spread(H, L, C)
+    assert s[0] == 0.0 and s[1] == pytest.approx(S1) and s[3] == pytest.approx(S3)
+    book = np.array([np.nan, 0.001, np.nan, 0.002, np.nan])
+    buy, sell = fill_prices("spread", O, H, L, C, book)
+    assert buy[1] == pytest.approx(95.0 * 1.001) and sell[3] == pytest.approx(108.0 * 0.998)
+    assert buy[2] == pytest.approx(104.0 * (1 + s[2]))  # NaN: the range estimate
+    with pytest.raises(ValueError, match="unknown fill mode 'mid'"):
+        simulate(O, H, L, C, MS, HOUR, LONG, Rules(), NO_FEES, fill="mid")
+    with pytest.raises(ValueError, match="2 values for 5 bars"):
+        fill_prices("spread", O, H, L, C, np.zeros(2))
+
+
+def _market(seed: int, n: int = 600):
+    rng = np.random.default_rng(seed)
+    c = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    o = np.r_[100.0, c[:-1]] * np.exp(rng.normal(0, 0.002, n))
+    h = np.maximum(o, c) * np.exp(np.abs(rng.normal(0, 0.004, n)))
+    lo = np.minimum(o, c) * np.exp(-np.abs(rng.normal(0, 0.004, n)))
+    ms = np.arange(n, dtype=np.int64) * HOUR
+    sig = {k: rng.random(n) < 0.05 for k in ("entry_long", "exit_long", "entry_short", "exit_short")}
+    return o, h, lo, c, ms, sig
+
+
+def _digest(**kwargs) -> str:
+    out = hashlib.sha256()
+    cases = [Rules(), Rules(allow_short=True, stop_loss=0.02, take_profit=0.03),
+             Rules(allow_short=True, trailing_stop=0.015, max_bars=12, lot_size=0.01, fraction=3.0)]
+    for seed in range(3):
+        o, h, lo, c, ms, sig = _market(seed)
+        fms = ms[::8] + 1_800_000
+        for rules in cases:
+            res = simulate(o, h, lo, c, ms, HOUR, sig, rules, Costs(slippage_bps=2.0), fms, np.full(len(fms), 0.0001),
+                           **kwargs)
+            for a in (res.side, res.entry_index, res.exit_index, res.size, res.entry_price, res.exit_price,
+                      res.entry_fee, res.exit_fee, res.funding, res.reason, res.equity, res.position):
+                out.update(np.ascontiguousarray(a).tobytes())
+    return out.hexdigest()
+
+
+# sha256 of every trade and equity array of the engine before fill modes existed (main at 812a541),
+# same markets and rules: the default fill must reproduce it bit for bit.
+ENGINE_BEFORE_FILL_MODES = "1638468093bf11db202426ce3c719828024376c6ebb26b6b1b2ca85fb1fa1eb8"
+
+
+def test_the_default_fill_reproduces_the_engine_before_fill_modes_bit_for_bit():
+    assert _digest() == ENGINE_BEFORE_FILL_MODES
+    assert _digest(fill="next_open") == ENGINE_BEFORE_FILL_MODES
+    assert _digest(fill="worst") != ENGINE_BEFORE_FILL_MODES  # the digest sees a changed fill
