@@ -39,6 +39,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from python_assets.backtest.engine import Costs
+
+_BLOFIN = Costs()  # the account's fee, margin and liquidation defaults are the single-strategy engine's
+
 try:
     from numba import njit
 except ImportError:  # pragma: no cover - numba is a runtime dependency
@@ -57,10 +61,10 @@ class PortfolioConfig:
     min_history: int = 24  # fewer trailing returns than this: risk rules fall back to equal weight
     max_weight: float = 0.5
     gross_leverage: float = 1.0
-    taker_fee: float = 0.0006
-    maintenance_margin: float = 0.005
-    liquidation_fee: float = 0.0006
-    initial_equity: float = 10_000.0
+    taker_fee: float = _BLOFIN.taker_fee
+    maintenance_margin: float = _BLOFIN.maintenance_margin
+    liquidation_fee: float = _BLOFIN.liquidation_fee
+    initial_equity: float = _BLOFIN.initial_equity
 
 
 @dataclass(frozen=True)
