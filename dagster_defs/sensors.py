@@ -8,7 +8,7 @@ from python_assets.alerts import build_alert, raise_alert
 from python_assets.config import paths
 from python_assets.inbox import process_inbox
 from python_assets.logs import log_event
-from python_assets.recorder_days import recorder_days
+from python_assets.exchange.recorder_days import recorder_days
 
 
 @dg.sensor(job_name="daily_job", minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)

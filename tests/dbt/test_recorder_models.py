@@ -15,7 +15,7 @@ import pytest
 from conftest import run_dbt, undocumented_relations
 
 from python_assets.config import Paths
-from python_assets.recorder_quality import backtests_over_unusable_days
+from python_assets.exchange.recorder_quality import backtests_over_unusable_days
 
 D0 = 1_741_564_800_000  # 2025-03-10 00:00 UTC
 DAY1, DAY2 = date(2025, 3, 10), date(2025, 3, 11)
