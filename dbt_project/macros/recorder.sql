@@ -1,7 +1,8 @@
 {#- 'HH:MM:SS' of a number of milliseconds since 00:00 UTC (24:00:00 at the day's end), in portable SQL. -#}
 {% macro clock_text(ms_of_day) -%}
-  {%- set fields = ['floor((' ~ ms_of_day ~ ') / 3600000.0)', 'floor(mod(' ~ ms_of_day ~ ', 3600000) / 60000.0)',
-                    'floor(mod(' ~ ms_of_day ~ ', 60000) / 1000.0)'] -%}
+  {%- set hour, minute = hour_ms() | string, minute_ms() | string -%}
+  {%- set fields = ['floor((' ~ ms_of_day ~ ') / ' ~ hour ~ '.0)', 'floor(mod(' ~ ms_of_day ~ ', ' ~ hour ~ ') / ' ~ minute ~ '.0)',
+                    'floor(mod(' ~ ms_of_day ~ ', ' ~ minute ~ ') / 1000.0)'] -%}
   {%- for field in fields -%}
     {%- set n = 'cast(' ~ field ~ ' as bigint)' -%}
     case when {{ n }} < 10 then '0' else '' end || cast({{ n }} as varchar){{ " || ':' || " if not loop.last }}

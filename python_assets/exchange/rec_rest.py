@@ -10,6 +10,7 @@ import ccxt
 
 from python_assets.exchange.client import ExchangeConfig, call_with_retries, lake_symbol, make_exchange
 from python_assets.lake import normalize_symbol
+from python_assets.timeframes import HOUR_MS
 
 
 def rest_exchange(rest_url: str | None, rate_limit_ms: int | None = None, timeout_ms: int = 10_000) -> ccxt.Exchange:
@@ -67,7 +68,7 @@ def funding_history(ex: ccxt.Exchange, inst_id: str, limit: int = 3) -> list[tup
 def interval_hours(settlements: list[tuple[int, float]]) -> int | None:
     """Funding interval in hours from consecutive settlement times (the smallest step), or None."""
     steps = [b[0] - a[0] for a, b in zip(settlements, settlements[1:]) if b[0] > a[0]]
-    return round(min(steps) / 3_600_000) if steps else None
+    return round(min(steps) / HOUR_MS) if steps else None
 
 
 def instrument_rows(ex: ccxt.Exchange, snapshot_ms: int, intervals: dict[str, int | None]) -> list[tuple]:
@@ -82,7 +83,7 @@ def instrument_rows(ex: ccxt.Exchange, snapshot_ms: int, intervals: dict[str, in
         except ValueError:
             continue
         own = _num(r.get("fundingInterval"))
-        hours = intervals.get(symbol) or (int(own // 3_600_000 if own and own > 1000 else own) if own else None)
+        hours = intervals.get(symbol) or (int(own // HOUR_MS if own and own > 1000 else own) if own else None)
         rows.append((symbol, snapshot_ms, _num(r.get("contractValue")), _num(r.get("lotSize")), _num(r.get("minSize")),
                      _num(r.get("tickSize")), _num(r.get("maxLeverage")), hours, str(r.get("state") or "")))
     return rows
