@@ -87,11 +87,6 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Paths:
     write_books(lake, "BTC-USDT", DAY1, book_rows(D0 + 75_000, "sample", 10, BOOK_A)
                 + book_rows(D0 + 3 * MIN, "snapshot", 20, BOOK_B) + book_rows(D0 + 3 * MIN, "sample", 21, BOOK_B_SAMPLE)
                 + book_rows(D0 + 3 * MIN + 1, "sample", 22, BOOK_C))
-    # BTC-USDT's first instruments snapshot at 00:02 (tick 0.01): book A (01:15) predates it, books B/C do not
-    write({"symbol": ["BTC-USDT"], "snapshot_ms": pa.array([D0 + 2 * MIN], pa.int64()), "contract_value": [0.001],
-           "lot_size": [1.0], "min_size": [1.0], "tick_size": [0.01], "max_leverage": [100.0],
-           "funding_interval_hours": pa.array([8], pa.int32()), "status": ["live"]},
-          lake / "instruments" / f"date={DAY1}" / "instruments.parquet")
     write({"ts": pa.array([D0 + 1_000], pa.int64()), "mark_price": [100.0], "index_price": pa.array([None], pa.float64())},
           lake / "mark_prices" / "symbol=BTC-USDT" / f"date={DAY1}" / "mark.parquet")
     # ETH-USDT, day 1: trades [0h, 10h) and [8h, 20h) overlap by 2 h (counted once), then [23h, 24h), the first
@@ -144,14 +139,6 @@ def test_book_features_match_hand_computed_values(warehouse: Paths) -> None:
     assert b["imbalance_10bps"] == pytest.approx((5 - 1) / 6)
     assert b["imbalance_l1"] == pytest.approx((2 - 1) / 3)
     assert (b["bid_levels"], b["ask_levels"], b["book_seq_id"]) == (5, 5, 10)
-
-
-def test_spread_in_ticks_uses_the_contract_known_when_the_book_was_stamped(warehouse: Paths) -> None:
-    before = book_at(warehouse, 1)  # book A at 01:15, before the first instruments snapshot (02:00)
-    assert before["spread_bps"] == pytest.approx(2.0) and before["spread_ticks"] is None
-    after = book_at(warehouse, 3)  # closes 00:04:00: a book stamped after the snapshot
-    assert after["book_at_ms"] >= D0 + 2 * MIN
-    assert after["spread_ticks"] == pytest.approx((after["best_ask"] - after["best_bid"]) / 0.01)
 
 
 def test_book_is_taken_as_of_the_bar_close_never_later(warehouse: Paths) -> None:

@@ -7,8 +7,6 @@
   than var book_max_age_ms (default 60 s) at the close is stale (the recorder lost the book): the
   bar's book columns are then NULL, as they are when no book precedes the close. Not part of the
   80-feature registry (no meta feature: true): imported and synthetic lakes have no books.
-  spread_ticks uses the contract's tick size in force when the book was stamped (dim_instruments, point
-  in time): NULL before the first instruments snapshot of the symbol.
 -#}
 
 {% set max_age_ms = var('book_max_age_ms', 60000) %}
@@ -131,10 +129,6 @@ book_features as (
     left join depth using (symbol, book_at_ms, book_kind)
 ),
 
-instruments as (
-    select symbol, tick_size, valid_from_ms, valid_to_ms from {{ ref('dim_instruments') }}
-),
-
 final as (
     select
         matched.symbol,
@@ -161,14 +155,9 @@ final as (
         book_features.ask_depth_{{ bps }}bps,
         {% endfor %}
         book_features.imbalance_10bps,
-        book_features.imbalance_l1,
-        {{ safe_divide('book_features.best_ask - book_features.best_bid', 'instruments.tick_size') }} as spread_ticks
+        book_features.imbalance_l1
     from matched
     left join book_features using (symbol, book_at_ms, book_kind)
-    left join instruments
-        on instruments.symbol = matched.symbol
-        and matched.book_at_ms >= instruments.valid_from_ms
-        and (instruments.valid_to_ms is null or matched.book_at_ms < instruments.valid_to_ms)
 )
 
 select * from final
