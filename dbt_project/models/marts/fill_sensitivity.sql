@@ -9,12 +9,12 @@
 
 {#- A warehouse the research assets have not written yet (a `dbt build` by hand): an empty mart. #}
 {% set src = source('fill_stress', 'fill_stress_results') %}
-{% set found = load_relation(src) if execute else src %}
+{% set found = relation_exists(src) %}
 
 with
 
 stress as (
-    {%- if found is none %}
+    {%- if not found %}
     select
         cast(null as date) as run_date, cast(null as {{ dbt.type_string() }}) as design_id,
         cast(null as {{ dbt.type_string() }}) as design_key, cast(null as {{ dbt.type_string() }}) as fill_mode,
