@@ -40,10 +40,11 @@ class DbtRunConfig(dg.Config):
 # Models tagged `ledger` read the backtest ledger that a Python asset writes after backtest_signals:
 # they are a second dbt asset so the graph has no cycle (dbt -> Python -> dbt).
 LEDGER_SELECT = "tag:ledger"
-# Models tagged `research` (strategy_overfitting, strategy_monte_carlo), `portfolio` (the portfolio marts) and
-# `fill_stress` (fill_sensitivity) read what the research assets write after strategy_ranking: one more dbt
-# asset after them (one dbt call, not one per tag: each call costs a dbt start-up).
-RESEARCH_SELECT = "tag:research tag:portfolio tag:fill_stress"
+# Models tagged `research` (strategy_overfitting, strategy_monte_carlo), `portfolio` (the portfolio marts),
+# `fill_stress` (fill_sensitivity) and `report` (the report_* marts the daily report reads) read what the
+# research and ML assets write after strategy_ranking: one more dbt asset after them (one dbt call, not one
+# per tag: each call costs a dbt start-up).
+RESEARCH_SELECT = "tag:research tag:portfolio tag:fill_stress tag:report"
 
 
 def _dbt_assets(name: str, select: str = "fqn:*", exclude: str | None = None):
@@ -139,8 +140,8 @@ def backtest_metrics_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliRe
 @_dbt_assets("research_dbt_assets", select=RESEARCH_SELECT)
 def research_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig,
                         warehouse: Warehouse):
-    """Marts from the research tables: strategy_overfitting, strategy_monte_carlo, the portfolio marts and
-    fill_sensitivity."""
+    """Marts from the research and ML tables: strategy_overfitting, strategy_monte_carlo, the portfolio marts,
+    fill_sensitivity and the report_* marts the daily report reads."""
     yield from _stream_build(context, dbt, config, warehouse)
 
 

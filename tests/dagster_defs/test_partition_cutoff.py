@@ -45,6 +45,13 @@ DAY_ROWS = {
     "portfolio_members": "run_date = $day",
     "portfolio_correlations": "run_date = $day",
     "daily_market_summary": "report_date = $day",
+    "report_strategies": "partition_date = $day",
+    "report_walk_forward": "partition_date = $day",
+    "report_ml_models": "partition_date = $day",
+    "report_ml_ensembles": "partition_date = $day",
+    "report_ml_predictions": "partition_date = $day",
+    "report_research_ranking": "run_date = $day",
+    "report_research_designs": "created_date = $day",
 }
 
 
