@@ -1,6 +1,7 @@
 {#-
   One row per full-window daily or ML backtest per partition day, with the change of its composite
-  score since the previous day's run of the same strategy on the same symbol: what the report's
+  score since the previous day's run of the same strategy instance (kind, parameters, timeframe) on the
+  same symbol: what the report's
   strategy table shows (it keeps the day's best by composite_score).
 -#}
 
@@ -19,7 +20,10 @@ previous_day as (
     select
         cast({{ dbt.dateadd('day', 1, 'partition_date') }} as date) as partition_date,
         strategy,
+        kind,
         symbol,
+        timeframe,
+        params,
         composite_score as previous_composite_score
     from results
 ),
@@ -32,7 +36,10 @@ with_change as (
     left join previous_day
         on previous_day.partition_date = results.partition_date
         and previous_day.strategy = results.strategy
+        and previous_day.kind = results.kind
         and previous_day.symbol = results.symbol
+        and previous_day.timeframe = results.timeframe
+        and previous_day.params is not distinct from results.params
 )
 
 select * from with_change
