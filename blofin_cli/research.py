@@ -20,6 +20,10 @@ def symbol_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+class MetricsFailed(RuntimeError):
+    """The backtest_metrics asset failed for a stored run: its message is the failed steps, one line each."""
+
+
 def run_backtest(paths: Paths, strategy: str, params: dict[str, Any], costs: Costs, **options: Any) -> tuple[str, list[dict]]:
     """Store a backtest in the ledger, compute its metrics through the backtest_metrics asset (Dagster, so
     strategy_backtest_results has one writer; its output goes to <data>/last_backtest.log) and read them back:
@@ -34,7 +38,7 @@ def run_backtest(paths: Paths, strategy: str, params: dict[str, Any], costs: Cos
         result = materialize_new_backtests(persistent_instance(paths))
     if not result.success:
         failures = [e for e in result.all_events if e.is_step_failure]
-        raise RuntimeError("\n".join(failed_step_lines(failures, f"metrics of run {stored.run_id} failed; full log: {log}")))
+        raise MetricsFailed("\n".join(failed_step_lines(failures, f"metrics of run {stored.run_id} failed; full log: {log}")))
     return stored.run_id, read_results(paths, stored)
 
 
@@ -76,6 +80,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     except (SpecError, OhlcvFileError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except MetricsFailed as exc:
+        print(exc, file=sys.stderr)
+        return 1
     if not rows:
         print("error: no backtests: no bars of the strategy's timeframe in the window", file=sys.stderr)
         return 1
