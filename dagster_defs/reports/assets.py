@@ -36,7 +36,8 @@ def run_facts(context: dg.AssetExecutionContext) -> tuple[dict, list[dict[str, s
 
 # The marts the report's strategy, walk-forward, ML and research sections select one day from.
 REPORT_MARTS = ("report_strategies", "report_walk_forward", "report_ml_models", "report_ml_ensembles",
-                "report_ml_predictions", "report_research_ranking", "report_research_designs")
+                "report_ml_predictions", "report_research_ranking", "report_research_designs", "report_trades",
+                "report_equity")
 
 
 @dg.asset(

@@ -97,13 +97,12 @@ def research(con: duckdb.DuckDBPyConnection, day: date, top: int = 10) -> dict[s
 
 
 def recent_trades(con: duckdb.DuckDBPyConnection, backtest_ids: list[str], per_strategy: int = 5) -> list[dict[str, Any]]:
-    """The last closed trades of each backtest (newest first), from the backtest ledger."""
-    if not backtest_ids or not table_exists(con, "backtest_trades"):
+    """The last closed trades of each backtest (newest first), from report_trades."""
+    if not backtest_ids or not table_exists(con, "report_trades"):
         return []
     return rows(con, f"""select backtest_id, trade_no, symbol, side, entry_at_ms as entry_at, entry_price, exit_at_ms as exit_at,
-                         exit_price,
-                         (exit_at_ms - entry_at_ms) / 1000.0 as held_seconds, return_pct, pnl, exit_reason
-                         from backtest_trades where backtest_id in ({', '.join('?' * len(backtest_ids))})
+                         exit_price, held_seconds, return_pct, pnl, exit_reason
+                         from report_trades where backtest_id in ({', '.join('?' * len(backtest_ids))})
                          qualify row_number() over (partition by backtest_id order by exit_at_ms desc, trade_no desc)
                                  <= {int(per_strategy)}
                          order by backtest_id, exit_at_ms desc, trade_no desc""", list(backtest_ids))

@@ -52,6 +52,8 @@ DAY_ROWS = {
     "report_ml_predictions": "partition_date = $day",
     "report_research_ranking": "run_date = $day",
     "report_research_designs": "created_date = $day",
+    "report_trades": "partition_date = $day",
+    "report_equity": "partition_date = $day",
 }
 
 
