@@ -97,8 +97,14 @@ def test_a_day_backfilled_after_later_days_equals_a_day_built_without_them(tmp_p
                                      [day]).fetchall()[0]
     end_ms = day_start_ms(day + timedelta(days=1))
     assert last_bar < end_ms and int(ends.timestamp() * 1000) <= end_ms
-    # the backfill wrote D's rows only: the later day's rows (designs, rankings, backtests) are untouched
-    assert day_rows(late, later) == later_rows and later_rows["strategy_designs"]
+    # the backfill wrote D's rows only: the later day's rows (designs, rankings, backtests) are untouched,
+    # but for the later day's composite_change (report_strategies' last column), which compares with D
+    # and only now has D to compare with
+    after, before = day_rows(late, later), dict(later_rows)
+    changes_after, changes_before = after.pop("report_strategies"), before.pop("report_strategies")
+    assert after == before and later_rows["strategy_designs"]
+    assert [r[:-1] for r in changes_after] == [r[:-1] for r in changes_before] and changes_before
+    assert all(r[-1] is None for r in changes_before) and any(r[-1] is not None for r in changes_after)
 
     alone = use_data_dir(tmp_path / "day_alone", monkeypatch)
     assert materialize_days(day, day, run_config=FAST_RUN_CONFIG).success
