@@ -9,18 +9,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import TEST_DAYS, VOLATILE_COLUMNS, report_digest
+from conftest import FAST_RUN_CONFIG, TEST_DAYS, VOLATILE_COLUMNS, report_digest
 
 from dagster_defs.partitions import day_start_ms
 from dagster_defs.runner import materialize_days
 from python_assets.config import Paths
 from python_assets.ml.models import MODELS
 
-# Fast ML and a small research search by count: the properties under test do not depend on model quality.
-_ML = {"config": {"fast": True, "n_folds": 2}}
-_RESEARCH = {"config": {"trials_per_design": 3, "new_designs_max": 4, "budget_seconds": 3600.0}}
-FAST_RUN_CONFIG = {"ops": {"ml_dataset": _ML, **{f"ml_{name}": _ML for name in MODELS},
-                           **{op: _RESEARCH for op in ("strategy_designs", "strategy_tuning", "strategy_ranking")}}}
 
 # (table, the rows that belong to a day); backtest children follow their runs.
 DAY_ROWS = {
