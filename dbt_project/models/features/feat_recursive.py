@@ -39,8 +39,8 @@ def carried_states(session, this: str, before_ms: int) -> dict:
         f"where resume_state is not null and bar_at_ms < {int(before_ms)} group by symbol, timeframe"
     ).to_arrow_table()
     states = table.column("state").combine_chunks()
-    width = len(states.values) // max(len(states), 1)
-    flat = states.values.to_numpy(zero_copy_only=False).reshape(len(states), width)
+    values = states.flatten().to_numpy(zero_copy_only=False)
+    flat = values.reshape(len(states), len(values) // max(len(states), 1))
     return dict(zip(zip(table.column("symbol").to_pylist(), table.column("timeframe").to_pylist()), flat))
 
 
