@@ -35,7 +35,7 @@ def model(dbt, session):
 def carried_states(session, this: str, before_ms: int) -> dict:
     """Per series, the resume_state of its last bar before before_ms (series without one start afresh)."""
     table = session.sql(
-        f"select symbol, timeframe, arg_max(resume_state, bar_at_ms) as state from {this} "
+        f"select symbol, timeframe, max_by(resume_state, bar_at_ms) as state from {this} "
         f"where resume_state is not null and bar_at_ms < {int(before_ms)} group by symbol, timeframe"
     ).to_arrow_table()
     states = table.column("state").combine_chunks()
