@@ -222,7 +222,7 @@ def _directional(run, up: np.ndarray, down: np.ndarray, tr: np.ndarray) -> tuple
 
 
 def recursive_columns(columns: dict[str, np.ndarray], carried: dict[tuple[str, str], np.ndarray] | None = None) -> dict[str, np.ndarray]:
-    """Keys, every recursive feature and the resume state, from column arrays sorted by (symbol,
+    """Keys (bar_date too when given), every recursive feature and the resume state, from column arrays sorted by (symbol,
     timeframe, bar_at_ms): each series is the run of rows with one (symbol, timeframe), continued
     from carried[(symbol, timeframe)] when given (the state after the bar just before these rows).
     resume_rows are the last row of each series on each UTC day; resume_state holds their states,
@@ -249,7 +249,8 @@ def recursive_columns(columns: dict[str, np.ndarray], carried: dict[tuple[str, s
         for name, v in values.items():
             out[name][lo:hi] = v
         resume_state[rows] = snap.T
-    return {"symbol": symbol, "timeframe": timeframe, "bar_at_ms": bar_at_ms, **out,
+    dates = {"bar_date": np.asarray(columns["bar_date"])} if "bar_date" in columns else {}  # passed through
+    return {"symbol": symbol, "timeframe": timeframe, "bar_at_ms": bar_at_ms, **dates, **out,
             "resume_rows": resume_rows, "resume_state": resume_state}
 
 

@@ -11,7 +11,7 @@ A full build (--full-refresh, first run) starts every series from its first bar.
 
 def model(dbt, session):
     dbt.config(materialized="incremental", unique_key=["symbol", "timeframe", "bar_at_ms"])
-    columns = ["symbol", "timeframe", "bar_at_ms", "high", "low", "close", "volume"]
+    columns = ["symbol", "timeframe", "bar_at_ms", "bar_date", "high", "low", "close", "volume"]
     relation = dbt.ref("int_bars_unioned")
     if hasattr(relation, "toPandas"):  # Spark / Databricks: a full pass every run (pandas in, pandas out)
         from python_assets.features.recursive import recursive_features
@@ -55,7 +55,7 @@ def to_arrow(cols: dict):
     offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int32)
     has_state = np.zeros(n, dtype=bool)
     has_state[rows] = True
-    types = {"symbol": pa.string(), "timeframe": pa.string(), "bar_at_ms": pa.int64()}
+    types = {"symbol": pa.string(), "timeframe": pa.string(), "bar_at_ms": pa.int64(), "bar_date": pa.date32()}
     table = {k: pa.array(v, type=types.get(k, pa.float64()), from_pandas=True) for k, v in cols.items()}
     table["resume_state"] = pa.ListArray.from_arrays(pa.array(offsets), pa.array(states.ravel()), mask=pa.array(~has_state))
     return pa.table(table)

@@ -12,7 +12,7 @@ bars as (
 select
     bars.*,
     {% for family in ['feat_price', 'feat_volume', 'feat_volatility', 'feat_technical', 'feat_recursive', 'feat_regime', 'feat_htf_context'] %}
-    {%- set keys = ['symbol', 'timeframe', 'bar_at_ms', 'resume_state'] if family == 'feat_recursive' else ['symbol', 'timeframe', 'bar_at_ms', 'bar_at', 'bar_date'] %}
+    {%- set keys = ['symbol', 'timeframe', 'bar_at_ms', 'bar_date', 'resume_state'] if family == 'feat_recursive' else ['symbol', 'timeframe', 'bar_at_ms', 'bar_at', 'bar_date'] %}
     {{ star_except(ref(family), family, keys) }}{% if not loop.last %},{% endif %}
     {% endfor %}
 from bars
