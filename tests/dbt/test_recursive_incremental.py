@@ -103,6 +103,6 @@ def test_rerun_of_a_day_is_bit_identical_and_needs_no_earlier_bars(daily, full):
 
 
 def test_a_window_without_bars_adds_nothing_and_keeps_the_state(daily, full):
-    paths, before = daily
+    paths, _ = daily
     run_day(paths, DAYS[-1] + timedelta(days=1))
     assert_bit_identical(read_table(paths), full)
