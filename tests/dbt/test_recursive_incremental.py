@@ -82,6 +82,13 @@ def test_day_by_day_equals_full_rebuild_bit_for_bit(full, daily):
     assert_bit_identical(daily[1], full)
 
 
+def test_incremental_runs_leave_no_temporary_tables(daily):
+    """dbt-duckdb writes a Python model's incremental batch to a real __dbt_tmp table; the post-hook drops it."""
+    with duckdb.connect(str(daily[0].warehouse), read_only=True) as con:
+        tables = [r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()]
+    assert "feat_recursive" in tables and [t for t in tables if "__dbt_tmp" in t] == []
+
+
 def test_resume_state_sits_on_the_last_bar_of_each_series_and_day(full):
     day = pd.to_datetime(full["bar_at_ms"], unit="ms").dt.date
     last = full.groupby([full["symbol"], full["timeframe"], day])["bar_at_ms"].transform("max") == full["bar_at_ms"]
