@@ -113,3 +113,38 @@ def test_a_window_without_bars_adds_nothing_and_keeps_the_state(daily, full):
     paths, _ = daily
     run_day(paths, DAYS[-1] + timedelta(days=1))
     assert_bit_identical(read_table(paths), full)
+
+
+def test_a_table_built_before_resume_state_is_rebuilt_whole_not_restarted(tmp_path, full):
+    """A warehouse from before resume_state/bar_date (its feat_recursive lacks both): the next daily run
+    appends the columns and makes one full pass, so the day equals the full rebuild (not reseeded)."""
+    paths = Paths(tmp_path / "data")
+    for day, symbols in LAKE.items():
+        generate_market(paths, symbols, [day])
+    for day in DAYS[:-1]:
+        run_day(paths, day)
+    with duckdb.connect(str(paths.warehouse)) as con:
+        con.execute("alter table feat_recursive drop column resume_state")
+        con.execute("alter table feat_recursive drop column bar_date")
+        con.execute(f"delete from feat_recursive where bar_at_ms >= {int(pd.Timestamp(DAYS[-1]).value // 10**6)}")
+    run_day(paths, DAYS[-1])
+    got = read_table(paths)
+    assert_bit_identical(got[list(full.columns)], full)
+
+
+def test_a_day_whose_features_never_ran_makes_the_next_run_a_full_pass(tmp_path, full):
+    """Bars of day 4 exist but feat_recursive never ran for it (its run failed, say): day 5 must not
+    continue from day 4's missing state (it would skip day 4's bars); it rebuilds instead."""
+    paths = Paths(tmp_path / "data")
+    for day in DAYS[:3]:
+        generate_market(paths, LAKE[day], [day])
+        run_day(paths, day)
+    generate_market(paths, LAKE[DAYS[3]], [DAYS[3]])
+    window = {"min_date": DAYS[3].isoformat(), "max_date": DAYS[4].isoformat()}
+    run_dbt(paths, "run", "--select", "+int_bars_unioned", "--vars", json.dumps(window))  # bars only
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:  # the scenario: day 4's bars, no features
+        assert con.execute(f"select count(*) from feat_recursive where bar_date = date '{DAYS[3]}'").fetchall() == [(0,)]
+        assert con.execute(f"select count(*) from bars_1m where bar_date = date '{DAYS[3]}'").fetchall()[0][0] > 0
+    generate_market(paths, LAKE[DAYS[4]], [DAYS[4]])
+    run_day(paths, DAYS[4])
+    assert_bit_identical(read_table(paths), full)
