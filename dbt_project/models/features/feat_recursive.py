@@ -10,10 +10,12 @@ def model(dbt, session):
     dbt.config(materialized="table")
     columns = ["symbol", "timeframe", "bar_at_ms", "high", "low", "close", "volume"]
     relation = dbt.ref("int_bars_unioned")
-    if hasattr(relation, "toPandas"):  # Spark / Databricks: a pyspark DataFrame in, a pandas frame out
-        from python_assets.features.recursive import recursive_features
+    if hasattr(relation, "groupBy"):  # Spark / Databricks: each series on an executor, same function
+        from python_assets.features.recursive import FEATURE_COLUMNS, recursive_features
 
-        return recursive_features(relation.select(*columns).toPandas())
+        schema = "symbol string, timeframe string, bar_at_ms bigint, " + ", ".join(f"{c} double" for c in FEATURE_COLUMNS)
+        # applyInPandas hands NaN to Arrow as NULL, as pa.array(from_pandas=True) does below
+        return relation.select(*columns).groupBy("symbol", "timeframe").applyInPandas(recursive_features, schema)
     import pyarrow as pa
 
     from python_assets.features.recursive import recursive_columns
