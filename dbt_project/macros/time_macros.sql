@@ -45,8 +45,9 @@
   {{ return(adapter.dispatch('date_to_epoch_ms', 'blofin_stack')(column)) }}
 {%- endmacro %}
 
+{#- unix_date is an INT: widened first, or days x day_ms overflows (silently, outside ANSI mode). -#}
 {% macro default__date_to_epoch_ms(column) -%}
-  (unix_date({{ column }}) * {{ day_ms() }})
+  (cast(unix_date({{ column }}) as bigint) * {{ day_ms() }})
 {%- endmacro %}
 
 {% macro duckdb__date_to_epoch_ms(column) -%}
