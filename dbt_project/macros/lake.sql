@@ -15,11 +15,13 @@
 {#- Spark: list the lake's files once per session (a temp view over binaryFile, contents never read) and
     match the glob against their paths: reading a path that matches nothing fails on Spark. -#}
 {% macro spark__lake_has_files(relative_glob) -%}
-  {%- set pattern = '/' ~ modules.re.escape(relative_glob).replace('\\*', '[^/]*') ~ '$' -%}
+  {#- anchored at the lake dir's own name: listed paths carry a scheme (file:, s3a:), the setting may not -#}
+  {%- set root = lake_location().rstrip('/').split('/')[-1] -%}
+  {%- set pattern = '/' ~ modules.re.escape(root ~ '/' ~ relative_glob).replace('\\*', '[^/]*') ~ '$' -%}
   {%- do run_query("create or replace temporary view blofin_lake_files using binaryFile options (path '"
       ~ lake_location() ~ "', recursiveFileLookup 'true', pathGlobFilter '*.parquet')") -%}
   {%- set query -%}
-    select count(*) from blofin_lake_files where substring(path, {{ lake_location() | length + 1 }}) rlike '{{ pattern }}'
+    select count(*) from blofin_lake_files where path rlike '{{ pattern | replace('\\', '\\\\') }}'
   {%- endset -%}
   {{ return(run_query(query).columns[0].values()[0] > 0) }}
 {%- endmacro %}
