@@ -8,10 +8,11 @@ from __future__ import annotations
 import sys
 import time
 
-from bench import backtest_grid, daily_run, features, ingestion, ml, tick_to_1m
+from bench import backtest_grid, daily_run, features, ingestion, ml, recursive_incremental, tick_to_1m
 from bench.common import RESULTS, record, save, table
 
 STAGES = {"ingestion": ingestion.run, "tick_to_1m": tick_to_1m.run, "features": features.run,
+          "feat_recursive": recursive_incremental.run,
           "backtest_grid": backtest_grid.run, "ml": ml.run, "daily_run": daily_run.run}
 
 

@@ -49,11 +49,13 @@ def load_bars(paths: Paths, bars: pd.DataFrame) -> None:
         """)
 
 
-def dbt_run(paths: Paths, *select: str) -> dict[str, float]:
-    """Run dbt models; returns seconds per model from run_results.json."""
+def dbt_run(paths: Paths, *select: str, window: tuple[str, str] | None = None) -> dict[str, float]:
+    """Run dbt models (a full refresh, or an incremental run of the window [min_date, max_date));
+    returns seconds per model from run_results.json."""
     target = paths.data_dir / "dbt_target"
     env = {**os.environ, "BLOFIN_DATA_DIR": str(paths.data_dir)}
-    subprocess.run(["dbt", "run", "--quiet", "--profiles-dir", ".", "--target-path", str(target), "--full-refresh",
+    mode = ["--vars", json.dumps({"min_date": window[0], "max_date": window[1]})] if window else ["--full-refresh"]
+    subprocess.run(["dbt", "run", "--quiet", "--profiles-dir", ".", "--target-path", str(target), *mode,
                     "--select", *select], cwd=DBT_PROJECT_DIR, env=env, check=True, stdout=subprocess.DEVNULL)
     results = json.loads((target / "run_results.json").read_text())["results"]
     return {r["unique_id"].split(".")[-1]: r["execution_time"] for r in results}

@@ -6,14 +6,40 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from blofin_cli.common import as_writer
-from python_assets.config import export_data_dir
+from python_assets.config import Paths, export_data_dir
+
+if TYPE_CHECKING:
+    from python_assets.backtest.engine import Costs
 
 
 def symbol_list(text: str) -> list[str]:
     """'A,B' -> ['A', 'B'] (so --symbols A B and --symbols A,B read the same)."""
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+class MetricsFailed(RuntimeError):
+    """The backtest_metrics asset failed for a stored run: its message is the failed steps, one line each."""
+
+
+def run_backtest(paths: Paths, strategy: str, params: dict[str, Any], costs: Costs, **options: Any) -> tuple[str, list[dict]]:
+    """Store a backtest in the ledger, compute its metrics through the backtest_metrics asset (Dagster, so
+    strategy_backtest_results has one writer; its output goes to <data>/last_backtest.log) and read them back:
+    (run_id, rows)."""
+    from blofin_cli.errors import failed_step_lines
+    from dagster_defs.runner import materialize_new_backtests, output_to, persistent_instance
+    from python_assets.backtest.service import read_results, store_backtest
+
+    stored = store_backtest(paths, strategy, params, costs, **options)
+    log = paths.data_dir / "last_backtest.log"
+    with output_to(log):
+        result = materialize_new_backtests(persistent_instance(paths))
+    if not result.success:
+        failures = [e for e in result.all_events if e.is_step_failure]
+        raise MetricsFailed("\n".join(failed_step_lines(failures, f"metrics of run {stored.run_id} failed; full log: {log}")))
+    return stored.run_id, read_results(paths, stored)
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
@@ -23,7 +49,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from python_assets.backtest.files import OhlcvFileError
     from python_assets.backtest.report import format_run
     from python_assets.backtest.runner import WalkForward
-    from python_assets.backtest.service import parse_param_args, run_backtest
+    from python_assets.backtest.service import parse_param_args
     from python_assets.backtest.spec import SpecError
     from python_assets.warehouse import connect_warehouse
 
@@ -54,6 +80,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     except (SpecError, OhlcvFileError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except MetricsFailed as exc:
+        print(exc, file=sys.stderr)
+        return 1
     if not rows:
         print("error: no backtests: no bars of the strategy's timeframe in the window", file=sys.stderr)
         return 1

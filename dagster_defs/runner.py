@@ -107,6 +107,25 @@ def materialize_days(
         )
 
 
+def materialize_new_backtests(instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
+    """Compute strategy_backtest_results for ledger backtests that have no metrics yet (what `blofin-stack
+    backtest` just stored) through the backtest_metrics dbt asset, so that table keeps one writer. Recorded
+    against the latest daily partition (a partitioned asset needs one) with new_backtests_only set: the
+    empty window leaves every day's rows as the daily runs wrote them."""
+    from dagster_defs.definitions import defs
+    from dagster_defs.dbt.assets import backtest_metrics_dbt_assets
+    from dagster_defs.partitions import daily_partitions
+
+    job = defs.resolve_implicit_global_asset_job_def()
+    return job.execute_in_process(
+        asset_selection=sorted(backtest_metrics_dbt_assets.keys),
+        partition_key=daily_partitions.get_last_partition_key(),
+        instance=instance or dg.DagsterInstance.ephemeral(),
+        tags={CLI_RUN_TAG: "cli", "blofin/command": "backtest"},
+        run_config={"ops": {backtest_metrics_dbt_assets.op.name: {"config": {"new_backtests_only": True}}}},
+    )
+
+
 def _step_rows(events: list[dg.EventLogEntry], step_key: str) -> int | None:
     """Rows the step's materializations report (dagster/row_count or rows), summed; None when none do."""
     counts = []

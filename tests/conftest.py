@@ -66,6 +66,21 @@ def shared_file(relative: str) -> Path:
 TEST_DAYS = (date(2025, 3, 10), date(2025, 3, 11))
 
 
+def _fast_run_config() -> dict:
+    """Fast ML and a small research search by count, for the whole-graph tests: what they check (wiring,
+    idempotence, partition bounds, report numbers against SQL) does not depend on model quality or on
+    how many designs the search tries; tests/ml and tests/research cover those with their own settings."""
+    from python_assets.ml.models import MODELS
+
+    ml = {"config": {"fast": True, "n_folds": 2}}
+    research = {"config": {"trials_per_design": 3, "new_designs_max": 4, "budget_seconds": 3600.0}}
+    return {"ops": {"ml_dataset": ml, **{f"ml_{name}": ml for name in MODELS},
+                    **{op: research for op in ("strategy_designs", "strategy_tuning", "strategy_ranking")}}}
+
+
+FAST_RUN_CONFIG = _fast_run_config()
+
+
 @pytest.fixture(scope="session")
 def chromium() -> str:
     """A headless Chromium (`make browser`, which .ci/run calls, installs Debian's where missing); the

@@ -158,3 +158,11 @@ def test_importing_a_module_reads_no_setting():
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert "BLOFIN_DATA_DIR" in result["control"]  # the recorder sees a read made by a call
     assert result["at_import"] == [], f"settings read at import: {result['at_import']}"
+
+
+def test_only_the_dagster_dbt_resource_runs_dbt():
+    """dbt writes the warehouse only as a Dagster asset (one writer per model): no module but the resource
+    module names the dbt executable, so neither the CLI nor python_assets starts dbt of its own."""
+    starters = sorted(p.relative_to(REPO).as_posix() for p in package_sources()
+                      if "dbt_executable(" in p.read_text() and p.relative_to(REPO).as_posix() != CONFIG)
+    assert starters == ["dagster_defs/resources.py"]

@@ -25,25 +25,36 @@ def partition_dbt_vars(start: datetime, end: datetime) -> dict[str, str]:
     return {"min_date": start.date().isoformat(), "max_date": end.date().isoformat()}
 
 
-def dbt_build_args(start: datetime, end: datetime, full_refresh: bool = False) -> list[str]:
+# The window of a run that only adds the metrics of backtests that have none yet (what `blofin-stack
+# backtest` stored; CLI runs have no partition date): empty, so the incremental ledger models compute just
+# those and leave every daily row as the daily run wrote it.
+NEW_BACKTESTS_ONLY_VARS = {"min_date": "1970-01-01", "max_date": "1970-01-01"}
+
+
+def dbt_build_args(start: datetime, end: datetime, full_refresh: bool = False,
+                   new_backtests_only: bool = False) -> list[str]:
     """`dbt build` for a window: models and data tests. Unit tests check the SQL, not the day's data,
     so they run in the test suite (dbt's advice for production), not in every run. A full refresh
-    rebuilds incremental models from the whole lake."""
-    args = ["build", "--vars", json.dumps(partition_dbt_vars(start, end)), "--exclude-resource-type", "unit_test"]
+    rebuilds incremental models from the whole lake; new_backtests_only passes the empty window."""
+    window = NEW_BACKTESTS_ONLY_VARS if new_backtests_only else partition_dbt_vars(start, end)
+    args = ["build", "--vars", json.dumps(window), "--exclude-resource-type", "unit_test"]
     return args + ["--full-refresh"] if full_refresh else args
 
 
 class DbtRunConfig(dg.Config):
     full_refresh: bool = False
+    # Only the metrics of ledger backtests without them (a CLI backtest), whatever the partition.
+    new_backtests_only: bool = False
 
 
 # Models tagged `ledger` read the backtest ledger that a Python asset writes after backtest_signals:
 # they are a second dbt asset so the graph has no cycle (dbt -> Python -> dbt).
 LEDGER_SELECT = "tag:ledger"
-# Models tagged `research` (strategy_overfitting, strategy_monte_carlo), `portfolio` (the portfolio marts) and
-# `fill_stress` (fill_sensitivity) read what the research assets write after strategy_ranking: one more dbt
-# asset after them (one dbt call, not one per tag: each call costs a dbt start-up).
-RESEARCH_SELECT = "tag:research tag:portfolio tag:fill_stress"
+# Models tagged `research` (strategy_overfitting, strategy_monte_carlo), `portfolio` (the portfolio marts),
+# `fill_stress` (fill_sensitivity) and `report` (the report_* marts the daily report reads) read what the
+# research and ML assets write after strategy_ranking: one more dbt asset after them (one dbt call, not one
+# per tag: each call costs a dbt start-up).
+RESEARCH_SELECT = "tag:research tag:portfolio tag:fill_stress tag:report"
 
 
 def _dbt_assets(name: str, select: str = "fqn:*", exclude: str | None = None):
@@ -62,7 +73,7 @@ def _dbt_assets(name: str, select: str = "fqn:*", exclude: str | None = None):
 
 def _stream_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig, warehouse: Warehouse):
     window = context.partition_time_window
-    args = dbt_build_args(window.start, window.end, config.full_refresh)
+    args = dbt_build_args(window.start, window.end, config.full_refresh, config.new_backtests_only)
     # dbt writes the warehouse from its own process: this step holds the writer lock while it runs.
     with warehouse.for_subprocess() as paths:
         log_event("dbt_build_started", args=args)
@@ -139,8 +150,8 @@ def backtest_metrics_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliRe
 @_dbt_assets("research_dbt_assets", select=RESEARCH_SELECT)
 def research_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig,
                         warehouse: Warehouse):
-    """Marts from the research tables: strategy_overfitting, strategy_monte_carlo, the portfolio marts and
-    fill_sensitivity."""
+    """Marts from the research and ML tables: strategy_overfitting, strategy_monte_carlo, the portfolio marts,
+    fill_sensitivity and the report_* marts the daily report reads."""
     yield from _stream_build(context, dbt, config, warehouse)
 
 

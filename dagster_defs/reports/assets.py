@@ -34,6 +34,12 @@ def run_facts(context: dg.AssetExecutionContext) -> tuple[dict, list[dict[str, s
             "stage_seconds": stage}, failed
 
 
+# The marts the report's strategy, walk-forward, ML and research sections select one day from.
+REPORT_MARTS = ("report_strategies", "report_walk_forward", "report_ml_models", "report_ml_ensembles",
+                "report_ml_predictions", "report_research_ranking", "report_research_designs", "report_trades",
+                "report_equity")
+
+
 @dg.asset(
     deps=[get_asset_key_for_model([warehouse_dbt_assets], "daily_market_summary"),
           get_asset_key_for_model([backtest_metrics_dbt_assets], "strategy_backtest_results"),
@@ -41,7 +47,8 @@ def run_facts(context: dg.AssetExecutionContext) -> tuple[dict, list[dict[str, s
           get_asset_key_for_model([research_dbt_assets], "strategy_overfitting"),
           get_asset_key_for_model([research_dbt_assets], "strategy_monte_carlo"),
           get_asset_key_for_model([research_dbt_assets], "portfolio_backtest_results"),
-          get_asset_key_for_model([research_dbt_assets], "fill_sensitivity")],
+          get_asset_key_for_model([research_dbt_assets], "fill_sensitivity"),
+          *(get_asset_key_for_model([research_dbt_assets], name) for name in REPORT_MARTS)],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="reports",

@@ -26,3 +26,15 @@
 {% macro exact_sum(expression) -%}
   sum(cast({{ expression }} as decimal(38, 12)))
 {%- endmacro %}
+
+{#- Mean of value over a group, added in order_key order: the same bits whatever order the rows arrive
+    in (a plain DOUBLE avg follows the table's row order, which a parallel insert does not fix). -#}
+{% macro ordered_avg(value, order_key) -%}
+  {{ return(adapter.dispatch('ordered_avg', 'blofin_stack')(value, order_key)) }}
+{%- endmacro %}
+
+{% macro default__ordered_avg(value, order_key) -%} avg({{ value }}) {%- endmacro %}
+
+{% macro duckdb__ordered_avg(value, order_key) -%}
+  list_avg(list({{ value }} order by {{ order_key }}) filter (where {{ value }} is not null))
+{%- endmacro %}

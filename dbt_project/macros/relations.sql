@@ -19,3 +19,22 @@
 {% macro duckdb__star_except(relation, alias, except) -%}
   {{ return(alias ~ '.* exclude (' ~ (except | join(', ')) ~ ')') }}
 {%- endmacro %}
+
+{#- dbt-duckdb 1.11 writes the "temporary" relation of an incremental Python model run as a real
+    table (py_write_table ignores `temporary`) and then leaves it, as it only drops non-temporary
+    ones: one stray table per daily run. A post-hook of such a model drops them after the merge. -#}
+{% macro drop_python_model_temp_tables() -%}
+  {{ return(adapter.dispatch('drop_python_model_temp_tables', 'blofin_stack')()) }}
+{%- endmacro %}
+
+{#- Other engines: dbt's own temporary relations, nothing left to drop. -#}
+{% macro default__drop_python_model_temp_tables() -%}
+{%- endmacro %}
+
+{% macro duckdb__drop_python_model_temp_tables() -%}
+  {%- if execute -%}
+    {%- set stray = run_query("select table_name from information_schema.tables where table_catalog = '" ~ this.database
+        ~ "' and table_schema = '" ~ this.schema ~ "' and starts_with(table_name, '" ~ this.identifier ~ "__dbt_tmp')") -%}
+    {%- for row in stray.rows %}drop table if exists {{ this.database }}.{{ this.schema }}."{{ row[0] }}";{% endfor -%}
+  {%- endif -%}
+{%- endmacro %}

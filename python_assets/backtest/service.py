@@ -1,10 +1,10 @@
-"""One backtest invocation end to end (what `blofin-stack backtest` runs): validate, simulate, store
-in the ledger, compute the SQL metrics with dbt, return the result rows."""
+"""One backtest invocation (what `blofin-stack backtest` runs): validate, simulate and store it in the
+ledger (store_backtest); after the metrics asset has computed its strategy_backtest_results rows (the CLI
+materializes it through Dagster: that table has one writer), read them back (read_results)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from python_assets.backtest.periods import PeriodsPerYear, always_open_periods_p
 from python_assets.backtest.runner import BacktestJob, WalkForward, run_job
 from python_assets.backtest.spec import (STRATEGY_DIR, SpecError, StrategySpec, compile_strategy, load_spec,
                                          load_specs, resolve_params)
-from python_assets.config import DBT_PROJECT_DIR, Paths, child_env, dbt_executable
+from python_assets.config import Paths
 from python_assets.timeframes import DAY_MS, TIMEFRAME_MS
 from python_assets.warehouse import connect_warehouse
 
@@ -71,27 +71,18 @@ def check_symbols(con: duckdb.DuckDBPyConnection, relation: str, timeframe: str,
                         f"the {timeframe} bars have {', '.join(known) or 'no symbols'}")
 
 
-def refresh_metrics(paths: Paths) -> None:
-    """Compute the new run's metrics (dbt, tag:ledger) so strategy_backtest_results has it. An empty
-    partition window: the incremental ledger models then add only backtests not computed yet (CLI
-    runs have no partition date) and leave every daily row as the daily run wrote it."""
-    env = child_env(BLOFIN_DATA_DIR=str(paths.data_dir))
-    empty_window = json.dumps({"min_date": "1970-01-01", "max_date": "1970-01-01"})
-    cmd = [dbt_executable(), "run", "--select", "tag:ledger", "--vars", empty_window, "--profiles-dir", ".",
-           "--target-path", str(paths.data_dir / "dbt_target_cli"), "--quiet"]
-    proc = subprocess.run(cmd, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        said = [line.strip() for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
-        first = " ".join(said[:2])[:400] or f"exit code {proc.returncode}"
-        raise RuntimeError(f"dbt metrics build failed: {first}\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
+@dataclass(frozen=True)
+class StoredBacktest:
+    """A backtest run written to the ledger: its run id and how its bars_per_year was chosen."""
+    run_id: str
+    annualisation: str
 
 
-def run_backtest(paths: Paths, strategy: str, params: dict[str, Any], costs: Costs, data: Path | None = None,
-                 symbols: list[str] | None = None, days: int | None = None,
-                 walk_forward: WalkForward | None = None, symbol: str | None = None,
-                 periods_per_year: float | None = None) -> tuple[str, list[dict]]:
-    """Backtest a strategy on a file or the warehouse; returns (run_id, strategy_backtest_results rows,
-    each with `annualisation`: how its bars_per_year was chosen)."""
+def store_backtest(paths: Paths, strategy: str, params: dict[str, Any], costs: Costs, data: Path | None = None,
+                   symbols: list[str] | None = None, days: int | None = None,
+                   walk_forward: WalkForward | None = None, symbol: str | None = None,
+                   periods_per_year: float | None = None) -> StoredBacktest:
+    """Backtest a strategy on a file or the warehouse and write the run to the ledger (landing tables)."""
     columns = frozenset() if data is not None else feature_columns()
     spec = find_spec(strategy, columns)
     resolved = resolve_params(spec, params)
@@ -128,10 +119,13 @@ def run_backtest(paths: Paths, strategy: str, params: dict[str, Any], costs: Cos
                           bars_relation=relation, walk_forward=walk_forward, columns=columns,
                           periods_per_year=None if frame is None and periods_per_year is None else annual.value)
         run_job(con, job)
-    refresh_metrics(paths)
+    return StoredBacktest(run_id, annual.basis)
+
+
+def read_results(paths: Paths, stored: StoredBacktest) -> list[dict]:
+    """The run's strategy_backtest_results rows, each with `annualisation` (how bars_per_year was chosen)."""
     with connect_warehouse(paths.warehouse, read_only=True) as con:
         cur = con.execute(f"select {', '.join(RESULT_COLUMNS)} from strategy_backtest_results where run_id = ? "
-                          "order by symbol, window_id, window_kind", [run_id])
+                          "order by symbol, window_id, window_kind", [stored.run_id])
         names = [d[0] for d in cur.description]
-        extra = {"annualisation": annual.basis}
-        return run_id, [{**dict(zip(names, row)), **extra} for row in cur.fetchall()]
+        return [{**dict(zip(names, row)), "annualisation": stored.annualisation} for row in cur.fetchall()]

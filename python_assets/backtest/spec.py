@@ -35,6 +35,7 @@ class Param:
     low: float | int
     high: float | int
     kind: str = "int"  # int | float
+    log: bool = False  # searched on a log scale (a tuner draws 1, 2, 4 ... 48 as often as 24 .. 48)
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,9 @@ def _param(name: str, raw: Any, strategy: str) -> Param:
     if kind not in ("int", "float"):
         raise SpecError(f"strategy {strategy!r}: parameter {name!r} has unknown type {kind!r} (int or float)")
     p = Param(name, _number(raw["default"], f"{name}.default"), _number(raw.get("min", raw["default"]), f"{name}.min"),
-              _number(raw.get("max", raw["default"]), f"{name}.max"), kind)
+              _number(raw.get("max", raw["default"]), f"{name}.max"), kind, bool(raw.get("log", False)))
+    if p.log and not p.low > 0:
+        raise SpecError(f"strategy {strategy!r}: parameter {name!r} is searched on a log scale, so its min must be > 0")
     if not p.low <= p.default <= p.high:
         raise SpecError(f"strategy {strategy!r}: parameter {name!r} default {p.default} is outside [{p.low}, {p.high}]")
     return p

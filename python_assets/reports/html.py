@@ -60,11 +60,11 @@ def strategy_label(s: dict[str, Any]) -> str:
 
 def _equity_charts(con: duckdb.DuckDBPyConnection, strategies: list[dict[str, Any]]) -> str:
     """Equity of each top strategy beside buying and holding its symbol (same start), and drawdowns."""
-    if not table_exists(con, "backtest_equity"):
+    if not table_exists(con, "report_equity"):
         return ""
     series, drawdowns, dashed = [], [], set()
     for s in strategies[:TOP_CHARTED]:
-        pts = con.execute("select bar_at_ms, equity, close from backtest_equity where backtest_id = ? order by bar_at_ms",
+        pts = con.execute("select bar_at_ms, equity, close from report_equity where backtest_id = ? order by bar_at_ms",
                           [s["backtest_id"]]).fetchall()
         if not pts:
             continue

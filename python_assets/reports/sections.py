@@ -1,5 +1,5 @@
-"""Report sections read from the warehouse marts: strategies (with the change since yesterday),
-walk-forward in/out-of-sample, ML scores/ensembles/predictions, research ranking, regimes."""
+"""Report sections: one day selected from the report_* marts (dbt_project/models/reports): strategies (with the
+change since yesterday), walk-forward in/out-of-sample, ML scores/ensembles/predictions, research ranking; regimes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Any
 
 import duckdb
 
-from python_assets.research.daily import DESIGNS_AS_OF
 
 
 def gap_text(symbol: str, gaps: dict[str, Any]) -> str:
@@ -44,82 +43,66 @@ def rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[di
 
 STRATEGY_COLUMNS = ("backtest_id, strategy, kind, symbol, timeframe, trade_count, total_return, sharpe, max_drawdown, "
                     "win_rate, profit_factor, buy_and_hold_return, composite_score, bars, bars_per_year, duration_days, "
-                    "cast(params as varchar) as params")
+                    "params, composite_change")
 
 
 def strategies(con: duckdb.DuckDBPyConnection, day: date, top: int = 10) -> list[dict[str, Any]]:
-    """The day's best daily backtests (full window and ML), with composite_change vs yesterday's run."""
-    if not table_exists(con, "strategy_backtest_results"):
+    """The day's best daily backtests (full window and ML), with composite_change vs yesterday's run (report_strategies)."""
+    if not table_exists(con, "report_strategies"):
         return []
-    out = rows(con, f"""
-        with today as (select {STRATEGY_COLUMNS} from strategy_backtest_results
-                       where partition_date = ? and window_kind = 'full' and kind in ('daily', 'ml')),
-             yesterday as (select strategy, symbol, composite_score from strategy_backtest_results
-                           where partition_date = ? and window_kind = 'full' and kind in ('daily', 'ml'))
-        select today.*, today.composite_score - yesterday.composite_score as composite_change
-        from today left join yesterday using (strategy, symbol)
-        order by today.composite_score desc nulls last, today.strategy, today.symbol limit ?""",
-        [day, day - timedelta(days=1), top])
-    return out
+    return rows(con, f"""select {STRATEGY_COLUMNS} from report_strategies where partition_date = ?
+                         order by composite_score desc nulls last, strategy, symbol limit ?""", [day, top])
 
 
 def walk_forward(con: duckdb.DuckDBPyConnection, day: date) -> list[dict[str, Any]]:
     """Mean in-sample vs out-of-sample Sharpe over the day's walk-forward folds per strategy and symbol."""
-    if not table_exists(con, "strategy_backtest_results"):
+    if not table_exists(con, "report_walk_forward"):
         return []
-    return rows(con, """
-        select strategy, symbol, count(*) filter (where window_kind = 'out_of_sample') as folds,
-               avg(sharpe) filter (where window_kind = 'in_sample') as in_sample_sharpe,
-               avg(sharpe) filter (where window_kind = 'out_of_sample') as out_of_sample_sharpe
-        from strategy_backtest_results where partition_date = ? and kind = 'daily' and window_kind <> 'full'
-        group by strategy, symbol order by strategy, symbol""", [day])
+    return rows(con, """select strategy, symbol, folds, in_sample_sharpe, out_of_sample_sharpe from report_walk_forward
+                        where partition_date = ? order by strategy, symbol""", [day])
 
 
 def ml(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, Any]:
-    """Newest predictions, each model's overall score beside its baseline, and the ensembles."""
-    if not table_exists(con, "ml_predictions"):
+    """Newest predictions, each model's overall score beside its baseline, and the ensembles (report_ml_*)."""
+    if not table_exists(con, "report_ml_predictions"):
         return {"predictions": [], "models": [], "ensembles": []}
     return {
         "predictions": rows(con, """select model, version, symbol, timeframe, strftime(bar_at, '%Y-%m-%dT%H:%M:%SZ') as bar_at,
-                                  prediction, p_down, p_flat, p_up from ml_predictions where partition_date = ?
+                                  prediction, p_down, p_flat, p_up from report_ml_predictions where partition_date = ?
                                   order by model, symbol""", [day]),
         "models": rows(con, """select model, version, scorer, test_rows, accuracy, balanced_accuracy, log_loss, auc,
-                             rmse, r2, ic, rank_ic from ml_model_results where partition_date = ? and fold = 'overall'
+                             rmse, r2, ic, rank_ic from report_ml_models where partition_date = ?
                              order by model, scorer""", [day]),
         "ensembles": rows(con, """select ensemble, method, scorer, eval_rows, accuracy, auc, log_loss
-                                from ml_ensembles where partition_date = ? order by ensemble, scorer""", [day]),
+                                from report_ml_ensembles where partition_date = ? order by ensemble, scorer""", [day]),
     }
 
 
 def research(con: duckdb.DuckDBPyConnection, day: date, top: int = 10) -> dict[str, Any]:
-    """The day's deflated-Sharpe ranking, status counts, lifecycle transitions and new designs."""
-    if not table_exists(con, "ranking_history"):
+    """The day's deflated-Sharpe ranking, status counts, lifecycle transitions and new designs (report_research_*)."""
+    if not table_exists(con, "report_research_ranking"):
         return {"ranking": [], "status_counts": {}, "transitions": [], "new_designs": []}
     return {
-        "ranking": rows(con, f"""select h.rank, h.design_id, d.design_key, cast(d.spec as varchar) as spec,
-                              d.origin, h.score, h.deflated_sharpe, h.sr0,
-                              h.oos_sharpe_annual, h.oos_trades, h.n_trials_total, h.status
-                              from ranking_history h join {DESIGNS_AS_OF.format(op='<=')} d using (design_id)
-                              where h.run_date = ? order by h.rank limit ?""", [day, day, top]),
+        "ranking": rows(con, """select rank, design_id, design_key, spec, origin, score, deflated_sharpe, sr0,
+                              oos_sharpe_annual, oos_trades, n_trials_total, status
+                              from report_research_ranking where run_date = ? order by rank limit ?""", [day, top]),
         "status_counts": {r["status"]: r["n"] for r in rows(
-            con, "select status, count(*) as n from ranking_history where run_date = ? group by status order by status", [day])},
-        "transitions": rows(con, f"""select h.design_id, d.design_key, cast(d.spec as varchar) as spec, h.status,
-                                   h.status_reason from ranking_history h join {DESIGNS_AS_OF.format(op='<=')} d
-                                   using (design_id) where h.run_date = ? and h.status_reason is not null
-                                   order by h.design_id""", [day, day]),
-        "new_designs": rows(con, """select design_id, design_key, origin, parents from strategy_designs
+            con, "select status, count(*) as n from report_research_ranking where run_date = ? group by status "
+                 "order by status", [day])},
+        "transitions": rows(con, """select design_id, design_key, spec, status, status_reason from report_research_ranking
+                                   where run_date = ? and status_reason is not null order by design_id""", [day]),
+        "new_designs": rows(con, """select design_id, design_key, origin, parents from report_research_designs
                                   where created_date = ? order by design_id""", [day]),
     }
 
 
 def recent_trades(con: duckdb.DuckDBPyConnection, backtest_ids: list[str], per_strategy: int = 5) -> list[dict[str, Any]]:
-    """The last closed trades of each backtest (newest first), from the backtest ledger."""
-    if not backtest_ids or not table_exists(con, "backtest_trades"):
+    """The last closed trades of each backtest (newest first), from report_trades."""
+    if not backtest_ids or not table_exists(con, "report_trades"):
         return []
     return rows(con, f"""select backtest_id, trade_no, symbol, side, entry_at_ms as entry_at, entry_price, exit_at_ms as exit_at,
-                         exit_price,
-                         (exit_at_ms - entry_at_ms) / 1000.0 as held_seconds, return_pct, pnl, exit_reason
-                         from backtest_trades where backtest_id in ({', '.join('?' * len(backtest_ids))})
+                         exit_price, held_seconds, return_pct, pnl, exit_reason
+                         from report_trades where backtest_id in ({', '.join('?' * len(backtest_ids))})
                          qualify row_number() over (partition by backtest_id order by exit_at_ms desc, trade_no desc)
                                  <= {int(per_strategy)}
                          order by backtest_id, exit_at_ms desc, trade_no desc""", list(backtest_ids))

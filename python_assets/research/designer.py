@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 SIDES = ("long", "short", "both")
-RISK_PARAMS = {"hold": {"default": 12, "min": 1, "max": 48, "type": "int"},
-               "stop": {"default": 0.03, "min": 0.005, "max": 0.1, "type": "float"}}
+# Searched on a log scale: a 1-2 bar hold (where a short-lived edge lives) is drawn as often as 24-48.
+RISK_PARAMS = {"hold": {"default": 12, "min": 1, "max": 48, "type": "int", "log": True},
+               "stop": {"default": 0.03, "min": 0.005, "max": 0.1, "type": "float", "log": True}}
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ def _atom(name, long, short, params=None, needs=(), constraint=None) -> Atom:
     return Atom(name, long, short, params or {}, frozenset(needs), constraint)
 
 
+_BAR_RETURN = "(close / lag(close, 1) - 1)"
 ATOMS = {a.name: a for a in (
     _atom("rsi", "rsi_14 < {lo}", "rsi_14 > 100 - {lo}", {"lo": (10, 45, "int")}, ["rsi_14"]),
     _atom("pctb", "bb_pctb_20 < {lo}", "bb_pctb_20 > 1 - {lo}", {"lo": (-0.2, 0.4, "float")}, ["bb_pctb_20"]),
@@ -44,6 +46,9 @@ ATOMS = {a.name: a for a in (
           needs=["donchian_high_20", "donchian_low_20"]),
     _atom("regime", "regime == 'trend_up'", "regime == 'trend_down'", needs=["regime"]),
     _atom("drop", "close < lag(close, 1) * (1 - {d})", "close > lag(close, 1) * (1 + {d})", {"d": (0.001, 0.03, "float")}),
+    # the same one-bar move in units of the symbol's recent volatility: one threshold fits every symbol and regime
+    _atom("drop_z", f"{_BAR_RETURN} < -{{k}} * stddev({_BAR_RETURN}, 20)", f"{_BAR_RETURN} > {{k}} * stddev({_BAR_RETURN}, 20)",
+          {"k": (0.5, 3.0, "float")}),
     _atom("sma_cross", "cross_above(sma(close, {f}), sma(close, {s}))", "cross_below(sma(close, {f}), sma(close, {s}))",
           {"f": (2, 30, "int"), "s": (10, 100, "int")}, constraint="{f} < {s}"),
     _atom("breakout", "close > lag(highest(high, {n}), 1)", "close < lag(lowest(low, {n}), 1)", {"n": (5, 60, "int")}),
@@ -103,10 +108,22 @@ def usable_atoms(columns: frozenset[str]) -> list[str]:
     return sorted(n for n, a in ATOMS.items() if a.needs <= columns)
 
 
+def singles(rng: random.Random, atoms: list[str], seen: set[str], n: int) -> list[Design]:
+    """Up to n single-atom designs not in seen, long and short, in a seeded order: the simplest
+    hypotheses are each tested once before the search spends trials on combinations of them."""
+    untried = [canonical(side, [a], "random") for a in atoms for side in ("long", "short")]
+    untried = [d for d in untried if d.key not in seen]
+    rng.shuffle(untried)
+    out = untried[:n]
+    seen.update(d.key for d in out)
+    return out
+
+
 def propose(rng: random.Random, atoms: list[str], parents: list[Design], seen: set[str], n: int,
             max_attempts: int = 2000) -> list[Design]:
-    """n new designs (canonical keys not in seen): half mutations/crossovers of parents when there are any."""
-    out: list[Design] = []
+    """n new designs (canonical keys not in seen): single atoms not tried yet first, then half
+    mutations/crossovers of parents when there are any, the rest random."""
+    out: list[Design] = singles(rng, atoms, seen, n)
     attempts = 0
     while len(out) < n and attempts < max_attempts:
         attempts += 1

@@ -148,8 +148,8 @@ def tune(market: Market, spec: StrategySpec, n_trials: int, seed: int, costs: Co
         trial = study.ask()
         raw = {}
         for name, p in spec.params.items():
-            raw[name] = (trial.suggest_int(name, int(p.low), int(p.high)) if p.kind == "int"
-                         else trial.suggest_float(name, float(p.low), float(p.high)))
+            raw[name] = (trial.suggest_int(name, int(p.low), int(p.high), log=p.log) if p.kind == "int"
+                         else trial.suggest_float(name, float(p.low), float(p.high), log=p.log))
         t0 = time.perf_counter()
         try:
             params = resolve_params(spec, raw)

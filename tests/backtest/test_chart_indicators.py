@@ -93,7 +93,9 @@ def test_chart_puts_levels_on_price_and_each_oscillator_in_its_own_panel():
     assert '"label":{"type":"value","value":"sma(close, 7)"}' in page
 
 
-@pytest.mark.parametrize("name", ["sma_cross", "donchian_atr_breakout", "rsi_bollinger_reversion", "vwap_reversion"])
+@pytest.mark.parametrize("name", ["sma_cross", "donchian_atr_breakout", "rsi_bollinger_reversion", "vwap_reversion",
+                                  "rsi_reversion", "bollinger_reversion", "williams_r_reversion", "cci_reversion",
+                                  "stochastic_reversal", "short_term_reversal", "macd_signal_cross", "aroon_trend"])
 def test_every_shipped_spec_compiles_its_indicators(name):
     spec = load_spec(STRATEGY_DIR / f"{name}.yaml", feature_columns())
     params = resolve_params(spec, {})

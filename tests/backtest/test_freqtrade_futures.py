@@ -13,7 +13,7 @@ from conftest import run_dbt, shared_file
 
 from blofin_cli.main import main as cli_main
 from python_assets.backtest.engine import Costs
-from python_assets.backtest.service import run_backtest
+from blofin_cli.research import run_backtest
 from python_assets.config import Paths
 
 FUTURES = "freqtrade/futures/"

@@ -9,18 +9,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import TEST_DAYS, VOLATILE_COLUMNS, report_digest
+from conftest import FAST_RUN_CONFIG, TEST_DAYS, VOLATILE_COLUMNS, report_digest
 
 from dagster_defs.partitions import day_start_ms
 from dagster_defs.runner import materialize_days
 from python_assets.config import Paths
 from python_assets.ml.models import MODELS
 
-# Fast ML and a small research search by count: the properties under test do not depend on model quality.
-_ML = {"config": {"fast": True, "n_folds": 2}}
-_RESEARCH = {"config": {"trials_per_design": 3, "new_designs_max": 4, "budget_seconds": 3600.0}}
-FAST_RUN_CONFIG = {"ops": {"ml_dataset": _ML, **{f"ml_{name}": _ML for name in MODELS},
-                           **{op: _RESEARCH for op in ("strategy_designs", "strategy_tuning", "strategy_ranking")}}}
 
 # (table, the rows that belong to a day); backtest children follow their runs.
 DAY_ROWS = {
@@ -45,6 +40,15 @@ DAY_ROWS = {
     "portfolio_members": "run_date = $day",
     "portfolio_correlations": "run_date = $day",
     "daily_market_summary": "report_date = $day",
+    "report_strategies": "partition_date = $day",
+    "report_walk_forward": "partition_date = $day",
+    "report_ml_models": "partition_date = $day",
+    "report_ml_ensembles": "partition_date = $day",
+    "report_ml_predictions": "partition_date = $day",
+    "report_research_ranking": "run_date = $day",
+    "report_research_designs": "created_date = $day",
+    "report_trades": "partition_date = $day",
+    "report_equity": "partition_date = $day",
 }
 
 
@@ -88,8 +92,14 @@ def test_a_day_backfilled_after_later_days_equals_a_day_built_without_them(tmp_p
                                      [day]).fetchall()[0]
     end_ms = day_start_ms(day + timedelta(days=1))
     assert last_bar < end_ms and int(ends.timestamp() * 1000) <= end_ms
-    # the backfill wrote D's rows only: the later day's rows (designs, rankings, backtests) are untouched
-    assert day_rows(late, later) == later_rows and later_rows["strategy_designs"]
+    # the backfill wrote D's rows only: the later day's rows (designs, rankings, backtests) are untouched,
+    # but for the later day's composite_change (report_strategies' last column), which compares with D
+    # and only now has D to compare with
+    after, before = day_rows(late, later), dict(later_rows)
+    changes_after, changes_before = after.pop("report_strategies"), before.pop("report_strategies")
+    assert after == before and later_rows["strategy_designs"]
+    assert [r[:-1] for r in changes_after] == [r[:-1] for r in changes_before] and changes_before
+    assert all(r[-1] is None for r in changes_before) and any(r[-1] is not None for r in changes_after)
 
     alone = use_data_dir(tmp_path / "day_alone", monkeypatch)
     assert materialize_days(day, day, run_config=FAST_RUN_CONFIG).success

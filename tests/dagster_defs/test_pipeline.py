@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta, timezone
 import duckdb
 import numpy as np
 import pytest
-from conftest import TEST_DAYS, report_digest, undocumented_relations, warehouse_digest
+from conftest import FAST_RUN_CONFIG, TEST_DAYS, report_digest, undocumented_relations, warehouse_digest
 
 from dagster_defs.dbt.assets import dbt_build_args, partition_dbt_vars
 from dagster_defs.runner import materialize_days, partition_tags
@@ -102,11 +102,11 @@ def backtest_rows(con, day):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1800)  # four graph runs with production ML settings
+@pytest.mark.timeout(1800)  # four graph runs (fast ML and research settings)
 def test_two_consecutive_partitions_produce_reports_matching_pandas(data_dir, capfd):
     first, second = TEST_DAYS
-    assert materialize_days(first, first).success
-    result = materialize_days(second, second)
+    assert materialize_days(first, first, run_config=FAST_RUN_CONFIG).success
+    result = materialize_days(second, second, run_config=FAST_RUN_CONFIG)
     assert result.success
     # the run is the named daily_job (the UI lists it there and in its timeline), and it said
     # what it finished while it worked: a line per step, one per dbt model
@@ -147,12 +147,12 @@ def test_two_consecutive_partitions_produce_reports_matching_pandas(data_dir, ca
 
     # Re-running the older day rewrites its own rows with the same bits and nothing of the later
     # day's: every table (the later day's rows included) and every report is unchanged.
-    assert materialize_days(first, first).success
+    assert materialize_days(first, first, run_config=FAST_RUN_CONFIG).success
     assert warehouse_digest(data_dir) == tables_before
     assert report_digest(data_dir) == reports_before
 
     # Re-running a partition is idempotent: no duplicate bars or report rows, same numbers.
-    assert materialize_days(second, second).success
+    assert materialize_days(second, second, run_config=FAST_RUN_CONFIG).success
     with duckdb.connect(str(data_dir.warehouse), read_only=True) as con:
         assert con.execute("select count(*) from bars_1m").fetchall()[0][0] == bars_before
         assert con.execute("select count(*) from daily_reports").fetchall()[0][0] == 2
@@ -173,14 +173,14 @@ def test_two_consecutive_partitions_produce_reports_matching_pandas(data_dir, ca
         assert (data_dir.ml_runs / second.isoformat() / f"{name}.latest.parquet").exists()
 
     # A day's data tests read that day's rows only (the partition window), one query per bars model
-    # for the required columns; tests of tables without a date column read every row.
+    # for the required columns; feat_recursive (a Python model, incremental) carries bar_date for it.
     run_dir = data_dir.data_dir / "dbt_target" / "run" / "blofin_stack" / "models"
     not_null = (run_dir / "bars" / "_bars.yml").glob("not_null_columns_bars_1m_*.sql")
     sql = " ".join(next(not_null).read_text().split())
     assert (f"where bar_date >= (date '{second}' - interval '0 day') and bar_date < date "
             f"'{second + timedelta(days=1)}'") in sql and "open is null or high is null" in sql
-    recursive = next((run_dir / "features" / "_features.yml").glob("not_null_feat_recursive_*.sql"))
-    assert "dbt_subquery" not in recursive.read_text()
+    recursive = next((run_dir / "features" / "_features.yml").glob("not_null_feat_recursive_bar_date.sql"))
+    assert f"bar_date < date '{second + timedelta(days=1)}'" in " ".join(recursive.read_text().split())
 
     # (dbt's unit tests, which the daily builds leave out, run on their own: tests/dbt/test_unit_tests.py)
     manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
@@ -200,7 +200,7 @@ def test_two_consecutive_partitions_produce_reports_matching_pandas(data_dir, ca
 @pytest.mark.slow
 def test_a_range_run_reports_every_day_of_the_range(data_dir):
     first, second = TEST_DAYS
-    assert materialize_days(first, second).success
+    assert materialize_days(first, second, run_config=FAST_RUN_CONFIG).success
     assert sorted(p.name for p in data_dir.reports.glob("*.json")) == [f"{d.isoformat()}.json" for d in TEST_DAYS]
     check_report(json.loads((data_dir.reports / f"{second.isoformat()}.json").read_text()), second, True)
 

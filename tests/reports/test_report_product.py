@@ -12,7 +12,7 @@ import subprocess
 import duckdb
 import jsonschema
 import pytest
-from conftest import TEST_DAYS, external_requests
+from conftest import FAST_RUN_CONFIG, TEST_DAYS, external_requests
 from PIL import Image
 
 from blofin_cli.main import main as cli_main
@@ -32,7 +32,7 @@ def materialized(tmp_path_factory):
     mp.delenv("BLOFIN_LLM_BASE_URL", raising=False)
     from python_assets.config import paths
 
-    assert materialize_days(TEST_DAYS[0], TEST_DAYS[0]).success
+    assert materialize_days(TEST_DAYS[0], TEST_DAYS[0], run_config=FAST_RUN_CONFIG).success
     yield paths()
     mp.undo()
 

@@ -61,7 +61,8 @@ def test_a_planted_edge_ranks_first_and_runs_are_deterministic(monkeypatch):
     top = con.execute("""select d.design_key from ranking_history h join strategy_designs d using (design_id)
                          where run_date = ? order by rank limit 1""", [DAYS[-1]]).fetchall()[0][0]
     side, atoms = top.split("|")
-    assert "drop" in atoms.split("&") and side in ("long", "both")  # buys after a down hour: the planted reversal
+    # buys after a down hour (a fixed or a volatility-scaled fall): the planted reversal
+    assert {"drop", "drop_z"} & set(atoms.split("&")) and side in ("long", "both")
     again = tables(research(frame))
     for name, df in tables(con).items():
         pd.testing.assert_frame_equal(df, again[name], check_exact=True, obj=name)

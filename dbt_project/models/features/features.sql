@@ -1,5 +1,6 @@
 {#- One row per symbol, timeframe and bar with every registered feature: the table strategies and
-    models read. A view over the family models (no copy of the data). -#}
+    models read. A view over the family models (no copy of the data); feat_recursive's resume_state
+    (the carried recursion state of its incremental runs) is not a feature and stays out. -#}
 
 with
 
@@ -11,7 +12,7 @@ bars as (
 select
     bars.*,
     {% for family in ['feat_price', 'feat_volume', 'feat_volatility', 'feat_technical', 'feat_recursive', 'feat_regime', 'feat_htf_context'] %}
-    {%- set keys = ['symbol', 'timeframe', 'bar_at_ms'] if family == 'feat_recursive' else ['symbol', 'timeframe', 'bar_at_ms', 'bar_at', 'bar_date'] %}
+    {%- set keys = ['symbol', 'timeframe', 'bar_at_ms', 'bar_date', 'resume_state'] if family == 'feat_recursive' else ['symbol', 'timeframe', 'bar_at_ms', 'bar_at', 'bar_date'] %}
     {{ star_except(ref(family), family, keys) }}{% if not loop.last %},{% endif %}
     {% endfor %}
 from bars

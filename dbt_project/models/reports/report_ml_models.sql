@@ -1,0 +1,28 @@
+{#-
+  Each model version's overall out-of-sample score beside its naive baseline, per partition day:
+  the report's model table (folds f1..fN stay in ml_model_results).
+-#}
+
+{%- set results_src = source('ml_outputs', 'ml_model_results') -%}
+{% if relation_exists(results_src) %}
+
+with
+
+overall as (
+    select
+        partition_date, model, version, scorer, test_rows, accuracy, balanced_accuracy, log_loss, auc,
+        rmse, r2, ic, rank_ic
+    from {{ results_src }}
+    where fold = 'overall'
+)
+
+select * from overall
+
+{% else %}
+
+{{ empty_relation([('partition_date', 'date'), ('model', 'varchar'), ('version', 'varchar'), ('scorer', 'varchar'),
+                   ('test_rows', 'bigint'), ('accuracy', 'double'), ('balanced_accuracy', 'double'),
+                   ('log_loss', 'double'), ('auc', 'double'), ('rmse', 'double'), ('r2', 'double'),
+                   ('ic', 'double'), ('rank_ic', 'double')]) }}
+
+{% endif %}

@@ -1,0 +1,45 @@
+{#-
+  One row per full-window daily or ML backtest per partition day, with the change of its composite
+  score since the previous day's run of the same strategy instance (kind, parameters, timeframe) on the
+  same symbol: what the report's
+  strategy table shows (it keeps the day's best by composite_score).
+-#}
+
+with
+
+results as (
+    select
+        partition_date, backtest_id, strategy, kind, symbol, timeframe, trade_count, total_return, sharpe,
+        max_drawdown, win_rate, profit_factor, buy_and_hold_return, composite_score, bars, bars_per_year,
+        duration_days, cast(params as varchar) as params
+    from {{ ref('strategy_backtest_results') }}
+    where window_kind = 'full' and kind in ('daily', 'ml')
+),
+
+previous_day as (
+    select
+        cast({{ dbt.dateadd('day', 1, 'partition_date') }} as date) as partition_date,
+        strategy,
+        kind,
+        symbol,
+        timeframe,
+        params,
+        composite_score as previous_composite_score
+    from results
+),
+
+with_change as (
+    select
+        results.*,
+        results.composite_score - previous_day.previous_composite_score as composite_change
+    from results
+    left join previous_day
+        on previous_day.partition_date = results.partition_date
+        and previous_day.strategy = results.strategy
+        and previous_day.kind = results.kind
+        and previous_day.symbol = results.symbol
+        and previous_day.timeframe = results.timeframe
+        and previous_day.params is not distinct from results.params
+)
+
+select * from with_change
