@@ -19,7 +19,7 @@ bt_trade_stats/bt_equity_stats, strategy_backtest_results, portfolio, research, 
 those tables exist in DuckDB only, and python_assets has no Spark writer yet.
 
 Skipped with one reason when Java or pyspark is missing. `make test-spark` runs it alone; it takes
-~4-5 minutes on 2 cores (7 on a busy machine; small data, 2 shuffle partitions, UI off).
+~2-3 minutes on 2 idle cores (7 on a busy machine; small data, 2 shuffle partitions, UI off).
 """
 
 from __future__ import annotations
