@@ -16,11 +16,12 @@ TORCH_SOURCE := $(if $(WHEELS),--find-links "$(WHEELS)",--extra-index-url $(TORC
 DBT_FILES := $(shell find dbt_project -path dbt_project/target -prune -o \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print)
 MANIFEST := dbt_project/target/manifest.json
 
-.PHONY: help install manifest run test soak ui docs bench scale lock clean report-png browser postgres
+.PHONY: help install manifest run test test-spark soak ui docs bench scale lock clean report-png browser postgres
 
 help:
 	@echo "make run    - create .venv, install, generate the 30-day demo, materialize the latest day, print the report path"
 	@echo "make test   - install (if needed) and run the test suite"
+	@echo "make test-spark - the dbt project built on a local Spark session and compared with DuckDB, model by model"
 	@echo "make soak   - the long reliability tests (every crash point, 10k property examples)"
 	@echo "make ui     - Dagster webserver + daemon on http://127.0.0.1:3000"
 	@echo "make docs   - generate and serve dbt docs on http://127.0.0.1:8080"
@@ -88,6 +89,10 @@ run: $(MANIFEST)
 
 test: $(MANIFEST)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+
+# dbt on Apache Spark (pyspark local mode, Java 17) against DuckDB, model by model; part of `make test` too.
+test-spark: $(MANIFEST)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -p no:cacheprovider -m spark tests/dbt/test_spark_parity.py
 
 # The long reliability runs: every crash kill point, 10,000 examples per property test.
 soak: $(MANIFEST)

@@ -12,6 +12,20 @@
   {{ return(true) }}
 {%- endmacro %}
 
+{#- Spark: list the lake's files once per session (a temp view over binaryFile, contents never read) and
+    match the glob against their paths: reading a path that matches nothing fails on Spark. -#}
+{% macro spark__lake_has_files(relative_glob) -%}
+  {#- anchored at the lake dir's own name: listed paths carry a scheme (file:, s3a:), the setting may not -#}
+  {%- set root = lake_location().rstrip('/').split('/')[-1] -%}
+  {%- set pattern = '/' ~ modules.re.escape(root ~ '/' ~ relative_glob).replace('\\*', '[^/]*') ~ '$' -%}
+  {%- do run_query("create or replace temporary view blofin_lake_files using binaryFile options (path '"
+      ~ lake_location() ~ "', recursiveFileLookup 'true', pathGlobFilter '*.parquet')") -%}
+  {%- set query -%}
+    select count(*) from blofin_lake_files where path rlike '{{ pattern | replace('\\', '\\\\') }}'
+  {%- endset -%}
+  {{ return(run_query(query).columns[0].values()[0] > 0) }}
+{%- endmacro %}
+
 {% macro duckdb__lake_has_files(relative_glob) -%}
   {%- set query -%}
     select count(*) from glob('{{ lake_dir() }}/{{ relative_glob }}')
@@ -25,12 +39,51 @@
   {{ env_var('BLOFIN_DATA_DIR', '../data') }}/lake
 {%- endmacro %}
 
+{#- A lake dataset to select from (name: a table of the `lake` source). DuckDB: the source itself (its
+    meta.external_location is a read_parquet over the hive-partitioned glob). Spark: a direct Parquet read
+    of the dataset's root directory, which discovers the partition columns (symbol, timeframe, date). -#}
+{% macro lake_source(name) -%}
+  {{ return(adapter.dispatch('lake_source', 'blofin_stack')(source('lake', name), name)) }}
+{%- endmacro %}
+
+{% macro default__lake_source(relation, name) -%}
+  {{ return(relation) }}
+{%- endmacro %}
+
+{% macro spark__lake_source(relation, name) -%}
+  {%- set node = graph.sources.get('source.blofin_stack.lake.' ~ name) if execute else none -%}
+  {%- if node is none -%}{{ return(relation) }}{%- endif -%}
+  {#- 'lake/trades/*/*/trades.parquet' -> the dataset root 'trades' -#}
+  {%- set glob = modules.re.search("'lake/([^']*)'", node.meta.external_location).group(1) -%}
+  {%- set root = glob.split('*')[0].rstrip('/') -%}
+  parquet.`{{ lake_location() }}/{{ root }}`
+{%- endmacro %}
+
+{#- Where Spark reads the lake: BLOFIN_LAKE_URI (s3a://..., abfss://... on a cluster), else the local lake dir. -#}
+{% macro lake_location() -%}
+  {{ return(env_var('BLOFIN_LAKE_URI', lake_dir() | trim)) }}
+{%- endmacro %}
+
+{#- A SQL type name of the engine for a DuckDB-style name (varchar, timestamptz): the models spell
+    types one way, Spark needs string and timestamp (its session-zone TIMESTAMP_LTZ, UTC here). -#}
+{% macro sql_type(name) -%}
+  {{ return(adapter.dispatch('sql_type', 'blofin_stack')(name)) }}
+{%- endmacro %}
+
+{% macro default__sql_type(name) -%}
+  {{ return(name) }}
+{%- endmacro %}
+
+{% macro spark__sql_type(name) -%}
+  {{ return({'varchar': 'string', 'timestamptz': 'timestamp', 'json': 'string'}.get(name | lower, name)) }}
+{%- endmacro %}
+
 {#- A relation with the given (name, type) columns and no rows: what a staging model returns while
     the lake has no files for it yet (read_parquet fails on an empty glob). -#}
 {% macro empty_relation(columns) -%}
 select
     {%- for name, type in columns %}
-    cast(null as {{ type }}) as {{ name }}{{ "," if not loop.last }}
+    cast(null as {{ sql_type(type) }}) as {{ name }}{{ "," if not loop.last }}
     {%- endfor %}
 where false
 {%- endmacro %}

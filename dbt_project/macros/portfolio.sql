@@ -1,7 +1,16 @@
 {#- The portfolio backtest's landing tables (written by python_assets/backtest/portfolio_store.py, read
     by the portfolio marts). Created before every dbt run so the sources exist on a fresh warehouse;
     Python executes the same statements (the block between the markers), so the schema is defined once. -#}
-{% macro create_portfolio_tables() %}
+{% macro create_portfolio_tables() -%}
+  {{ return(adapter.dispatch('create_portfolio_tables', 'blofin_stack')()) }}
+{%- endmacro %}
+
+{#- Other engines: the portfolio tables land in the DuckDB warehouse only (not built on Spark yet). -#}
+{% macro default__create_portfolio_tables() -%}
+  select 1
+{%- endmacro %}
+
+{% macro duckdb__create_portfolio_tables() %}
 -- portfolio-ddl:begin
 create table if not exists portfolio_runs (
     run_date date not null, rule varchar not null, timeframe varchar not null, members integer not null,

@@ -5,7 +5,7 @@
                     'floor(mod(' ~ ms_of_day ~ ', ' ~ minute ~ ') / 1000.0)'] -%}
   {%- for field in fields -%}
     {%- set n = 'cast(' ~ field ~ ' as bigint)' -%}
-    case when {{ n }} < 10 then '0' else '' end || cast({{ n }} as varchar){{ " || ':' || " if not loop.last }}
+    case when {{ n }} < 10 then '0' else '' end || cast({{ n }} as {{ sql_type('varchar') }}){{ " || ':' || " if not loop.last }}
   {%- endfor -%}
 {%- endmacro %}
 

@@ -35,15 +35,35 @@
   cast(epoch_ms(({{ column }})::bigint) as date)
 {%- endmacro %}
 
+{#- Spark: whole UTC days since the epoch, so the session time zone plays no part. -#}
+{% macro spark__epoch_ms_to_utc_date(column) -%}
+  date_from_unix_date(cast(floor(({{ column }}) / {{ day_ms() }}) as int))
+{%- endmacro %}
+
 {#- Epoch ms of 00:00 UTC of a DATE column. -#}
 {% macro date_to_epoch_ms(column) -%}
   {{ return(adapter.dispatch('date_to_epoch_ms', 'blofin_stack')(column)) }}
 {%- endmacro %}
 
+{#- unix_date is an INT: widened first, or days x day_ms overflows (silently, outside ANSI mode). -#}
 {% macro default__date_to_epoch_ms(column) -%}
-  (unix_date({{ column }}) * {{ day_ms() }})
+  (cast(unix_date({{ column }}) as bigint) * {{ day_ms() }})
 {%- endmacro %}
 
 {% macro duckdb__date_to_epoch_ms(column) -%}
   (cast(date_diff('day', date '1970-01-01', {{ column }}) as bigint) * {{ day_ms() }})
+{%- endmacro %}
+
+{#- numerator / denominator as DOUBLE, NULL when the denominator is 0 or NULL (vwap of DECIMAL volumes).
+    DuckDB divides DECIMALs as DOUBLEs; Spark would keep a DECIMAL(38, 6) quotient (6 decimals only). -#}
+{% macro ratio_as_double(numerator, denominator) -%}
+  {{ return(adapter.dispatch('ratio_as_double', 'blofin_stack')(numerator, denominator)) }}
+{%- endmacro %}
+
+{% macro default__ratio_as_double(numerator, denominator) -%}
+  cast({{ safe_divide(numerator, denominator) }} as double)
+{%- endmacro %}
+
+{% macro spark__ratio_as_double(numerator, denominator) -%}
+  {{ safe_divide('cast(' ~ numerator ~ ' as double)', 'cast(' ~ denominator ~ ' as double)') }}
 {%- endmacro %}

@@ -1,5 +1,7 @@
 """The dbt project stays portable: DuckDB-only SQL lives only in `duckdb__` implementations of
-dispatched macros, so the models can run on Spark or Trino by adding `spark__`/`trino__` versions.
+dispatched macros, so the models can run on Spark or Trino by adding `spark__`/`trino__` versions
+(engine-specific bodies too: they are skipped like the `duckdb__` ones; tests/dbt/test_spark_parity.py
+runs the Spark ones).
 
 The scan lists every function DuckDB knows (duckdb_functions()) that is not on the short list of
 functions with the same name and meaning in ANSI SQL, Spark SQL and Trino, plus DuckDB-only syntax
@@ -54,12 +56,13 @@ def dispatched_macros(sql_files: list[Path]) -> set[str]:
 
 
 def strip_allowed(text: str, dispatched: set[str]) -> str:
-    """The SQL a non-DuckDB adapter would run: duckdb__ bodies of dispatched macros, Jinja tags,
-    comments and string literals removed."""
+    """The SQL every adapter without its own implementation would run: the engine-specific bodies
+    (duckdb__, spark__, databricks__, trino__) of dispatched macros, Jinja tags, comments and string
+    literals removed."""
     def drop_duckdb_body(m: re.Match) -> str:
         return " " if m.group(1) in dispatched else m.group(0)
 
-    text = re.sub(r"\{%-?\s*macro\s+duckdb__(\w+).*?\{%-?\s*endmacro\s*-?%\}", drop_duckdb_body, text, flags=re.S)
+    text = re.sub(r"\{%-?\s*macro\s+(?:duckdb|spark|databricks|trino)__(\w+).*?\{%-?\s*endmacro\s*-?%\}", drop_duckdb_body, text, flags=re.S)
     text = re.sub(r"\{#.*?#\}", " ", text, flags=re.S)
     text = re.sub(r"\{\{.*?\}\}|\{%.*?%\}", " ", text, flags=re.S)
     text = re.sub(r"--[^\n]*", " ", text)
@@ -95,6 +98,8 @@ def test_every_duckdb_implementation_has_a_portable_default():
     assert duck, "expected dispatched duckdb__ macros"
     assert duck <= dispatched_macros(files), f"duckdb__ macros nobody dispatches to: {duck - dispatched_macros(files)}"
     assert duck <= default, f"no default__ for: {duck - default}"
+    spark = set(re.findall(r"macro\s+spark__(\w+)", text))
+    assert spark <= dispatched_macros(files), f"spark__ macros nobody dispatches to: {spark - dispatched_macros(files)}"
 
 
 @pytest.mark.parametrize("snippet, expected", [
@@ -106,6 +111,9 @@ def test_every_duckdb_implementation_has_a_portable_default():
      "{% macro default__f(x) %}min_by(x, y){% endmacro %}"
      "{% macro duckdb__f(x) %}arg_min(x, y)::int{% endmacro %}", []),
     ("{% macro duckdb__g(x) %}arg_min(x, y){% endmacro %}", ["arg_min()"]),  # not dispatched: counts
+    ("{% macro f(x) %}{{ return(adapter.dispatch('f', 'p')(x)) }}{% endmacro %}"
+     "{% macro spark__f(x) %}substring(x, 2){% endmacro %}", []),
+    ("{% macro spark__h(x) %}substring(x, 2){% endmacro %}", ["substring()"]),  # not dispatched: counts
     ("select 'epoch_ms(' as s -- list_sum(x)\n from t", []),
 ])
 def test_the_scan_catches_duckdb_only_sql(snippet, expected):

@@ -95,7 +95,7 @@ final as (
         close,
         volume,
         volume_quote,
-        cast({{ safe_divide('volume_quote', 'volume') }} as double) as vwap,
+        {{ ratio_as_double('volume_quote', 'volume') }} as vwap,
         trade_count,
         buy_volume,
         sell_volume,

@@ -15,10 +15,13 @@ def model(dbt, session):
                on_schema_change="append_new_columns")
     columns = ["symbol", "timeframe", "bar_at_ms", "bar_date", "high", "low", "close", "volume"]
     relation = dbt.ref("int_bars_unioned")
-    if hasattr(relation, "toPandas"):  # Spark / Databricks: a full pass every run (pandas in, pandas out)
-        from python_assets.features.recursive import recursive_features
+    if hasattr(relation, "groupBy"):  # Spark / Databricks: each series on an executor, a full pass every run
+        from python_assets.features.recursive import FEATURE_COLUMNS, recursive_features
 
-        return recursive_features(relation.select(*columns).toPandas())
+        schema = ("symbol string, timeframe string, bar_at_ms bigint, bar_date date, "
+                  + ", ".join(f"{c} double" for c in FEATURE_COLUMNS) + ", resume_state array<double>")
+        # applyInPandas hands NaN to Arrow as NULL, as pa.array(from_pandas=True) does below
+        return relation.select(*columns).groupBy("symbol", "timeframe").applyInPandas(recursive_features, schema)
     from datetime import date
 
     from python_assets.features.recursive import recursive_columns

@@ -7,6 +7,8 @@
   label only when label_known_at_ms <= E, so a backfilled day never sees a later day's prices.
 -#}
 {% set h = 12 %}
+{#- the window spelled out where a frame follows it: Spark cannot extend a named window -#}
+{% set series = 'partition by symbol, timeframe order by bar_at_ms' %}
 
 with
 
@@ -31,13 +33,13 @@ windows as (
         close,
         lead(close, {{ h }}) over by_bar as close_ahead,
         lead(bar_at_ms, {{ h }}) over by_bar + timeframe_ms as label_known_at_ms,
-        min(low) over (by_bar rows between 1 following and {{ h }} following) as low_ahead,
-        count(*) over (by_bar rows between 1 following and {{ h }} following) as bars_ahead,
-        sqrt(avg(log_ret_1 * log_ret_1) over (by_bar rows between 1 following and {{ h }} following)) as vol_ahead,
-        sqrt(avg(log_ret_1 * log_ret_1) over (by_bar rows between {{ h - 1 }} preceding and current row)) as vol_behind,
-        count(log_ret_1) over (by_bar rows between {{ h - 1 }} preceding and current row) as returns_behind,
-        stddev_samp(log_ret_1) over (by_bar rows between 99 preceding and current row) * sqrt({{ h }}) as sigma_h,
-        count(log_ret_1) over (by_bar rows between 99 preceding and current row) as returns_for_sigma
+        min(low) over ({{ series }} rows between 1 following and {{ h }} following) as low_ahead,
+        count(*) over ({{ series }} rows between 1 following and {{ h }} following) as bars_ahead,
+        sqrt(avg(log_ret_1 * log_ret_1) over ({{ series }} rows between 1 following and {{ h }} following)) as vol_ahead,
+        sqrt(avg(log_ret_1 * log_ret_1) over ({{ series }} rows between {{ h - 1 }} preceding and current row)) as vol_behind,
+        count(log_ret_1) over ({{ series }} rows between {{ h - 1 }} preceding and current row) as returns_behind,
+        stddev_samp(log_ret_1) over ({{ series }} rows between 99 preceding and current row) * sqrt({{ h }}) as sigma_h,
+        count(log_ret_1) over ({{ series }} rows between 99 preceding and current row) as returns_for_sigma
     from steps
     window by_bar as (partition by symbol, timeframe order by bar_at_ms)
 ),

@@ -129,8 +129,8 @@ verdict as (
         coverage_date,
         trades_unrecovered_gaps = 0 and trades_coverage >= {{ min_coverage }} as is_usable,
         case
-            when trades_unrecovered_gaps > 0 then 'trades: ' || cast(trades_unrecovered_gaps as varchar) || ' gap(s) not recovered'
-            when trades_coverage < {{ min_coverage }} then 'trades: recorded ' || cast(round(trades_coverage * 100, 2) as varchar)
+            when trades_unrecovered_gaps > 0 then 'trades: ' || cast(trades_unrecovered_gaps as {{ sql_type('varchar') }}) || ' gap(s) not recovered'
+            when trades_coverage < {{ min_coverage }} then 'trades: recorded ' || cast(round(trades_coverage * 100, 2) as {{ sql_type('varchar') }})
                  || '% of the day (< {{ min_coverage * 100 }}%)'
         end as unusable_reason
     from symbol_days

@@ -3,13 +3,13 @@
 with
 
 source as (
-    select * from {{ source('lake', 'books') }}
+    select * from {{ lake_source('books') }}
 ),
 
 renamed as (
     select
         ---------- ids
-        cast(symbol as varchar) as symbol,
+        cast(symbol as {{ sql_type('varchar') }}) as symbol,
         kind as book_kind,
         seq_id as book_seq_id,
         side,
@@ -22,7 +22,7 @@ renamed as (
         ---------- timestamps
         ts as book_at_ms,
         {{ epoch_ms_to_timestamptz('ts') }} as book_at,
-        cast("date" as date) as book_date
+        cast({{ adapter.quote('date') }} as date) as book_date
     from source
 )
 

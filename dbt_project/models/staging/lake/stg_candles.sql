@@ -3,14 +3,14 @@
 with
 
 source as (
-    select * from {{ source('lake', 'candles') }}
+    select * from {{ lake_source('candles') }}
 ),
 
 renamed as (
     select
         ---------- ids
-        cast(symbol as varchar) as symbol,
-        cast(timeframe as varchar) as timeframe,
+        cast(symbol as {{ sql_type('varchar') }}) as symbol,
+        cast(timeframe as {{ sql_type('varchar') }}) as timeframe,
         source as candle_source,
 
         ---------- numerics
@@ -25,7 +25,7 @@ renamed as (
         ---------- timestamps
         bar_at_ms,
         {{ epoch_ms_to_timestamptz('bar_at_ms') }} as bar_at,
-        cast("date" as date) as bar_date
+        cast({{ adapter.quote('date') }} as date) as bar_date
     from source
 )
 

@@ -3,13 +3,13 @@
 with
 
 source as (
-    select * from {{ source('lake', 'funding_rates') }}
+    select * from {{ lake_source('funding_rates') }}
 ),
 
 renamed as (
     select
         ---------- ids
-        cast(symbol as varchar) as symbol,
+        cast(symbol as {{ sql_type('varchar') }}) as symbol,
 
         ---------- numerics
         funding_rate,
@@ -17,7 +17,7 @@ renamed as (
         ---------- timestamps
         funding_ts as funding_at_ms,
         {{ epoch_ms_to_timestamptz('funding_ts') }} as funding_at,
-        cast("date" as date) as funding_date
+        cast({{ adapter.quote('date') }} as date) as funding_date
     from source
 )
 

@@ -3,14 +3,14 @@
 with
 
 source as (
-    select * from {{ source('lake', 'instruments') }}
+    select * from {{ lake_source('instruments') }}
 ),
 
 renamed as (
     select
         ---------- ids
-        cast(symbol as varchar) as symbol,
-        cast(status as varchar) as status,
+        cast(symbol as {{ sql_type('varchar') }}) as symbol,
+        cast(status as {{ sql_type('varchar') }}) as status,
 
         ---------- numerics
         cast(contract_value as double) as contract_value,
@@ -23,7 +23,7 @@ renamed as (
         ---------- timestamps
         snapshot_ms as snapshot_at_ms,
         {{ epoch_ms_to_timestamptz('snapshot_ms') }} as snapshot_at,
-        cast("date" as date) as snapshot_date
+        cast({{ adapter.quote('date') }} as date) as snapshot_date
     from source
 )
 

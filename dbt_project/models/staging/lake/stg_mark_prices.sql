@@ -3,13 +3,13 @@
 with
 
 source as (
-    select * from {{ source('lake', 'mark_prices') }}
+    select * from {{ lake_source('mark_prices') }}
 ),
 
 renamed as (
     select
         ---------- ids
-        cast(symbol as varchar) as symbol,
+        cast(symbol as {{ sql_type('varchar') }}) as symbol,
 
         ---------- numerics
         mark_price,
@@ -18,7 +18,7 @@ renamed as (
         ---------- timestamps
         ts as mark_at_ms,
         {{ epoch_ms_to_timestamptz('ts') }} as mark_at,
-        cast("date" as date) as mark_date
+        cast({{ adapter.quote('date') }} as date) as mark_date
     from source
 )
 

@@ -3,13 +3,13 @@
 with
 
 source as (
-    select * from {{ source('lake', 'quarantined_trades') }}
+    select * from {{ lake_source('quarantined_trades') }}
 ),
 
 renamed as (
     select
         ---------- ids
-        cast(symbol as varchar) as symbol,
+        cast(symbol as {{ sql_type('varchar') }}) as symbol,
         source_file,
         source_row,
 

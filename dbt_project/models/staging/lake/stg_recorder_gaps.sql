@@ -3,13 +3,13 @@
 with
 
 source as (
-    select * from {{ source('lake', 'recorder_gaps') }}
+    select * from {{ lake_source('recorder_gaps') }}
 ),
 
 renamed as (
     select
         ---------- ids
-        cast(symbol as varchar) as symbol,
+        cast(symbol as {{ sql_type('varchar') }}) as symbol,
         dataset,
         cause,
         status,
@@ -22,7 +22,7 @@ renamed as (
         start_ms,
         end_ms,
         (end_ms - start_ms) / 1000.0 as gap_seconds,
-        cast("date" as date) as gap_date
+        cast({{ adapter.quote('date') }} as date) as gap_date
     from source
 )
 

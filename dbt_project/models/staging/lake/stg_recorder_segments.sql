@@ -3,13 +3,13 @@
 with
 
 source as (
-    select * from {{ source('lake', 'recorder_segments') }}
+    select * from {{ lake_source('recorder_segments') }}
 ),
 
 renamed as (
     select
         ---------- ids
-        cast(symbol as varchar) as symbol,
+        cast(symbol as {{ sql_type('varchar') }}) as symbol,
         dataset,
         session_id,
 
@@ -17,7 +17,7 @@ renamed as (
         start_ms,
         end_ms,
         (end_ms - start_ms) / 1000.0 as segment_seconds,
-        cast("date" as date) as segment_date
+        cast({{ adapter.quote('date') }} as date) as segment_date
     from source
 )
 

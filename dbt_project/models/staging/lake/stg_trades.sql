@@ -3,13 +3,13 @@
 with
 
 source as (
-    select * from {{ source('lake', 'trades') }}
+    select * from {{ lake_source('trades') }}
 ),
 
 renamed as (
     select
         ---------- ids
-        cast(symbol as varchar) as symbol,
+        cast(symbol as {{ sql_type('varchar') }}) as symbol,
         trade_id,
         seq as trade_seq,
 
@@ -24,7 +24,7 @@ renamed as (
         ---------- timestamps
         ts as traded_at_ms,
         {{ epoch_ms_to_timestamptz('ts') }} as traded_at,
-        cast("date" as date) as trade_date
+        cast({{ adapter.quote('date') }} as date) as trade_date
     from source
 )
 

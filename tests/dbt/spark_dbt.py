@@ -1,0 +1,73 @@
+"""dbt on a local Spark session (dbt-spark `method: session`), with dbt Python models run in it.
+
+dbt-spark submits Python models only to Databricks clusters; in session mode this adds a `session`
+submission method that runs the compiled model in the dbt process's own SparkSession (what a
+Databricks cluster does with the same code). Usage, from dbt_project/:
+
+    python ../tests/dbt/spark_dbt.py build --target spark --profiles-dir . [--export DIR]
+
+--export DIR (not a dbt flag) writes every model the command built to DIR/<model>/ as Parquet,
+read from the same session, so a caller compares them without starting a second JVM.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+
+class SessionPythonJobHelper:
+    """Runs a compiled dbt Python model in the active SparkSession (its `spark` global)."""
+
+    def __init__(self, parsed_model: dict, credentials: Any) -> None:
+        self.parsed_model = parsed_model
+
+    def submit(self, compiled_code: str) -> None:
+        from pyspark.sql import SparkSession
+
+        spark = SparkSession.builder.getOrCreate()  # the session dbt-spark's cursor made
+        code = compile(compiled_code, self.parsed_model.get("original_file_path", "<dbt python model>"), "exec")
+        exec(code, {"spark": spark, "__name__": "dbt_python_model"})
+
+
+def install_session_submission() -> None:
+    """Make `session` dbt-spark's default Python submission method."""
+    from dbt.adapters.spark.impl import SparkAdapter
+
+    helpers = SparkAdapter.python_submission_helpers.fget
+    SparkAdapter.python_submission_helpers = property(lambda self: {**helpers(self), "session": SessionPythonJobHelper})
+    SparkAdapter.default_python_submission_method = property(lambda self: "session")
+
+
+def export_models(models: list[str], schema: str, out: Path) -> None:
+    """Each model's rows as Parquet under out/<model>/ (timestamps as UTC microseconds)."""
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.builder.getOrCreate()
+    spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+    for name in models:
+        spark.table(f"{schema}.{name}").coalesce(1).write.mode("overwrite").parquet(str(out / name))
+
+
+def main(argv: list[str]) -> int:
+    """dbt with the session submission method; 0 when every node passed."""
+    from dbt.cli.main import dbtRunner
+
+    out = None
+    if "--export" in argv:
+        i = argv.index("--export")
+        out, argv = Path(argv[i + 1]), argv[:i] + argv[i + 2:]
+    install_session_submission()
+    result = dbtRunner().invoke(argv)
+    if not result.success:
+        return 1
+    if out is not None:
+        built = [r.node for r in result.result if getattr(r.node, "resource_type", None) == "model"]
+        if built:
+            export_models(sorted(n.name for n in built), built[0].schema, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,230 @@
+"""The dbt project on Apache Spark computes what it computes on DuckDB, model by model.
+
+One small lake (the synthetic market, 2 symbols x 3 days of ticks, plus a symbol with one day of
+imported 1m candles and no ticks) is built twice: `dbt build` on DuckDB (target dev) and
+`dbt build --target spark` (dbt-spark `method: session`, pyspark local mode; Python models run in that
+session by spark_dbt.py). Every model of the covered layers is then compared row by row: the same
+columns, the same row count, non-float columns (keys, counts, strings, dates, timestamps) exactly,
+float columns within 1e-9 relative (1e-12 absolute near zero), NULLs in the same places.
+
+Left out (NOT_COMPARED): feat_recursive.resume_state, a known difference (NaN on DuckDB, 0.0 on
+Spark in unseeded slots of the carried state); its features match.
+
+Covered layers (LAYERS): staging, bars, features (with the intermediate union and the Python model
+feat_recursive), labels, backtest signals (empty: no strategy specs are published by dbt alone) and
+the metrics marts that read only the lake (daily_market_summary; dim_instruments and
+recorder_coverage build and are compared, but this lake has no recorder files, so they are empty).
+Not covered yet: every model over a landing table python_assets writes (backtest ledger models
+bt_trade_stats/bt_equity_stats, strategy_backtest_results, portfolio, research, fill_sensitivity):
+those tables exist in DuckDB only, and python_assets has no Spark writer yet.
+
+Skipped with one reason when Java or pyspark is missing. `make test-spark` runs it alone; it takes
+~2-3 minutes on 2 idle cores (7 on a busy machine; small data, 2 shuffle partitions, UI off).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import run_dbt
+from edge_candles import edge_candles
+
+from python_assets.config import DBT_PROJECT_DIR, Paths
+from python_assets.lake import write_candles
+from python_assets.market import generate_market
+
+# the first test carries the two builds (~4-6 min on a busy 2-core machine): above the suite's 600 s default
+pytestmark = [pytest.mark.spark, pytest.mark.timeout(1500)]
+
+SYMBOLS = ("BTC-USDT", "SOL-USDT")
+DAYS = (date(2025, 3, 10), date(2025, 3, 11), date(2025, 3, 12))
+CANDLE_SYMBOL = "GAPS-USDT"  # one imported day of 1m candles (2025-03-10), no ticks
+RTOL, ATOL = 1e-9, 1e-12
+
+STAGING = ["stg_trades", "stg_funding_rates", "stg_candles", "stg_books", "stg_mark_prices", "stg_instruments",
+           "stg_quarantined_trades", "stg_recorder_gaps", "stg_recorder_segments"]
+LAYERS = {
+    "staging": STAGING,
+    "bars": ["bars_1m", "bars_5m", "bars_15m", "bars_1h", "bars_4h", "bars_1d"],
+    "features": ["int_bars_unioned", "feat_price", "feat_volatility", "feat_volume", "feat_technical", "feat_book",
+                 "feat_recursive", "feat_regime", "feat_htf_context", "features"],
+    "labels": ["labels_h12", "ml_training_set"],
+    "backtest signals": ["backtest_signals"],
+    "metrics marts": ["daily_market_summary", "dim_instruments", "recorder_coverage"],
+}
+MODELS = [m for models in LAYERS.values() for m in models]
+# Columns left out of the comparison, each with why. Known difference, not yet fixed: feat_recursive's
+# resume_state (the carry the DuckDB branch continues from; Spark recomputes a full pass and never
+# reads it) holds 0.0 on Spark where DuckDB holds NaN in the not-yet-seeded slots.
+NOT_COMPARED = {"feat_recursive": {"resume_state"}}
+SPARK_RUNNER = Path(__file__).resolve().parent / "spark_dbt.py"
+
+
+def spark_missing() -> str | None:
+    """Why Spark cannot run here, or None."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        return "pyspark is not installed (requirements-dev.lock: dbt-spark[session])"
+    if not shutil.which("java") and not os.environ.get("JAVA_HOME"):
+        return "no Java runtime (Spark 4 needs Java 17+)"
+    return None
+
+
+def write_lake(paths: Paths) -> None:
+    """Ticks and funding of the synthetic market, and one day of imported 1m candles."""
+    generate_market(paths, SYMBOLS, DAYS)
+    write_candles(paths, CANDLE_SYMBOL, "1m", edge_candles()[CANDLE_SYMBOL])
+
+
+def node_seconds(target: Path) -> dict[str, float]:
+    """{model: execution seconds} from a dbt target's run_results.json."""
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    return {r["unique_id"].split(".")[-1]: r["execution_time"] for r in results if r["unique_id"].startswith("model.")}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> dict:
+    """The lake built by dbt on DuckDB and on Spark; Spark's models exported as Parquet."""
+    if reason := spark_missing():
+        pytest.skip(reason)
+    paths = Paths(tmp_path_factory.mktemp("spark_parity") / "data")
+    write_lake(paths)
+    duck_target = paths.data_dir / "target_duckdb"
+    # cautious: a relationships test that also reads an unselected model (a mart) is left out
+    run_dbt(paths, "build", "--indirect-selection", "cautious", "--select", *MODELS, target=duck_target)
+    spark_target, exported = paths.data_dir / "target_spark", paths.data_dir / "spark_export"
+    env = {**os.environ, "BLOFIN_DATA_DIR": str(paths.data_dir), "BLOFIN_SPARK_DIR": str(paths.data_dir / "spark"),
+           "PYSPARK_PYTHON": sys.executable}
+    cmd = [sys.executable, str(SPARK_RUNNER), "build", "--target", "spark", "--profiles-dir", ".",
+           "--target-path", str(spark_target), "--indirect-selection", "cautious", "--select", *MODELS, "--export", str(exported)]
+    proc = subprocess.run(cmd, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"dbt build --target spark failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
+    return {"paths": paths, "exported": exported, "seconds": (node_seconds(duck_target), node_seconds(spark_target))}
+
+
+def duckdb_rows(paths: Paths, model: str) -> pd.DataFrame:
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        con.execute(f"set file_search_path = '{paths.data_dir}'")  # the staging views name lake/... paths
+        return con.sql(f'select * from "{model}"').df()
+
+
+def spark_rows(exported: Path, model: str, like: pd.DataFrame) -> pd.DataFrame:
+    files = sorted((exported / model).glob("*.parquet"))
+    if not files:
+        return like.iloc[0:0]
+    with duckdb.connect() as con:
+        return con.sql(f"select * from read_parquet({[str(f) for f in files]})").df()
+
+
+def is_float(s: pd.Series) -> bool:
+    return pd.api.types.is_float_dtype(s)
+
+
+def is_list(s: pd.Series) -> bool:
+    """A LIST column (feat_recursive.resume_state): cells are arrays or NULL."""
+    return s.dtype == object and any(isinstance(v, (list, tuple, np.ndarray)) for v in s.dropna().head(50))
+
+
+def lists_close(a: pd.Series, b: pd.Series) -> bool:
+    """Element-wise within the tolerance, NULL cells in the same rows."""
+    def missing(v) -> bool:
+        return not isinstance(v, (list, tuple, np.ndarray)) and pd.isna(v)
+
+    for x, y in zip(a, b):
+        if missing(x) != missing(y):
+            return False
+        if not missing(x) and (len(x) != len(y) or not np.allclose(np.asarray(x, float), np.asarray(y, float),
+                                                                   rtol=RTOL, atol=ATOL, equal_nan=True)):
+            return False
+    return True
+
+
+def comparable(frame: pd.DataFrame, columns: list[str], keys: list[str]) -> pd.DataFrame:
+    """Columns in one order, timestamps as UTC microseconds, rows sorted by the non-float columns."""
+    out = frame[columns].copy()
+    for c in columns:
+        if isinstance(out[c].dtype, pd.DatetimeTZDtype):
+            out[c] = out[c].dt.tz_convert("UTC").dt.tz_localize(None)
+    return out.sort_values(keys, kind="mergesort", na_position="first").reset_index(drop=True)
+
+
+def differences(duck: pd.DataFrame, spark: pd.DataFrame) -> list[str]:
+    """What differs between the two builds of a model (empty: parity)."""
+    if set(duck.columns) != set(spark.columns):
+        return [f"columns differ: duckdb only {set(duck.columns) - set(spark.columns)}, spark only {set(spark.columns) - set(duck.columns)}"]
+    if len(duck) != len(spark):
+        return [f"rows: duckdb {len(duck)}, spark {len(spark)}"]
+    columns = list(duck.columns)
+    lists = [c for c in columns if is_list(duck[c]) or is_list(spark[c])]
+    keys = [c for c in columns if not is_float(duck[c]) and c not in lists]
+    d, s = comparable(duck, columns, keys), comparable(spark, columns, keys)
+    found = [f"{c}: lists differ" for c in lists if not lists_close(d[c], s[c])]
+    for c in (c for c in columns if c not in lists):
+        a, b = d[c], s[c]
+        if a.isna().to_numpy().tolist() != b.isna().to_numpy().tolist():
+            found.append(f"{c}: NULLs differ")
+            continue
+        if c in keys and not is_float(b):
+            if not (a.dropna().astype(str).to_numpy() == b.dropna().astype(str).to_numpy()).all():
+                found.append(f"{c}: values differ")
+            continue
+        x, y = a.dropna().to_numpy(dtype=float), b.dropna().to_numpy(dtype=float)
+        if not np.allclose(x, y, rtol=RTOL, atol=ATOL, equal_nan=True):
+            worst = np.nanmax(np.abs(x - y) / np.maximum(np.abs(x), ATOL))
+            found.append(f"{c}: numbers differ (worst relative {worst:.2e})")
+    return found
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_the_model_has_the_same_rows_on_spark_and_duckdb(built, model):
+    skip = NOT_COMPARED.get(model, set())
+    duck = duckdb_rows(built["paths"], model).drop(columns=list(skip))
+    spark = spark_rows(built["exported"], model, duck)
+    assert differences(duck, spark.drop(columns=[c for c in skip if c in spark.columns])) == [], model
+
+
+def test_the_lake_reaches_every_layer_on_both_engines(built):
+    """Not vacuous: ticks and the imported candle day arrive, every timeframe and the features have rows."""
+    paths = built["paths"]
+    bars = duckdb_rows(paths, "bars_1m")
+    assert set(bars["symbol"]) == {*SYMBOLS, CANDLE_SYMBOL}
+    assert set(bars.loc[bars["symbol"] == CANDLE_SYMBOL, "source"]) == {"edge"}  # the candles' own source
+    assert set(bars.loc[bars["symbol"].isin(SYMBOLS), "source"]) == {"ticks"}
+    # the hive partition column reaches the bars on Spark too (it once was NULL there: "date" quoted as in DuckDB)
+    assert spark_rows(built["exported"], "bars_1m", bars)["bar_date"].notna().all()
+    for model in ("bars_1d", "features", "feat_recursive", "labels_h12"):
+        assert len(spark_rows(built["exported"], model, duckdb_rows(paths, model))) > 0, model
+
+
+def test_per_layer_wall_time_is_reported(built, capsys):
+    """Seconds per layer on each engine (run_results.json), printed for docs/scaling.md; never asserted."""
+    duck, spark = built["seconds"]
+    with capsys.disabled():
+        print("\nlayer             duckdb_s  spark_s  ratio")
+        for layer, models in LAYERS.items():
+            d, s = sum(duck.get(m, 0.0) for m in models), sum(spark.get(m, 0.0) for m in models)
+            print(f"{layer:<17}{d:9.2f}{s:9.2f}{s / d if d else float('nan'):7.1f}")
+    assert set(duck) >= set(MODELS) and set(spark) >= set(MODELS)
+
+
+def test_a_difference_is_reported():
+    """The comparison itself catches a changed number, a moved NULL and a missing row."""
+    a = pd.DataFrame({"k": [1, 2, 3], "x": [1.0, None, 3.0]})
+    assert differences(a, a.iloc[::-1].reset_index(drop=True)) == []
+    assert differences(a, a.assign(x=[1.0, None, 3.0 * (1 + 1e-6)])) != []
+    assert differences(a, a.assign(x=[1.0, 2.0, 3.0])) == ["x: NULLs differ"]
+    assert differences(a, a.iloc[:2]) == ["rows: duckdb 3, spark 2"]
+    b = pd.DataFrame({"k": [1, 2], "state": [np.array([1.0, 2.0]), None]})
+    assert differences(b, b.assign(state=[np.array([1.0, 2.0 + 1e-13]), None])) == []
+    assert differences(b, b.assign(state=[np.array([1.0, 2.1]), None])) == ["state: lists differ"]
