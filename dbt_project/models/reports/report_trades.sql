@@ -7,8 +7,7 @@ with
 
 runs as (
     select backtest_id, partition_date
-    from {{ source('backtest_ledger', 'backtest_runs') }}
-    where kind in ('daily', 'ml') and window_kind = 'full'
+    from {{ ref('report_strategies') }}
 ),
 
 trades as (
