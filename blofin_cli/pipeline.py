@@ -8,26 +8,48 @@ import contextlib
 import sys
 import time
 from datetime import date
+from pathlib import Path
 
 from blofin_cli.common import as_writer, parse_date
 from blofin_cli.errors import EXIT_BAD_INPUT
 from python_assets.config import Paths, export_data_dir
 
 
-def run_window(first: date, last: date, verbose: bool = False) -> int:
+def load_run_config(path: Path | None) -> dict | None:
+    """A Dagster run config file (YAML or JSON, the format of `dagster asset materialize --config`), or
+    ValueError with one line naming the file and what is wrong."""
+    import yaml
+
+    if path is None:
+        return None
+    try:
+        config = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ValueError(f"--config {path}: {' '.join(str(exc).split())}") from exc
+    if not isinstance(config, dict):
+        raise ValueError(f"--config {path}: not a mapping of run config (ops: ...)")
+    return config
+
+
+def run_window(first: date, last: date, verbose: bool = False, config_file: Path | None = None) -> int:
     """Materialize first..last under the writer lock (a second writer is refused, exit 3)."""
     from blofin_cli.errors import window_problem
     from python_assets.config import partition_days
 
     problem = window_problem(first, last, partition_days())
+    try:
+        run_config = load_run_config(config_file)
+    except ValueError as exc:
+        problem, run_config = problem or str(exc), None
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
     paths = export_data_dir()
-    return as_writer(paths, f"blofin-stack materialize {first}..{last}", lambda: _locked_run(paths, first, last, verbose))
+    return as_writer(paths, f"blofin-stack materialize {first}..{last}",
+                     lambda: _locked_run(paths, first, last, verbose, run_config))
 
 
-def _locked_run(paths: Paths, first: date, last: date, verbose: bool) -> int:
+def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config: dict | None = None) -> int:
     """One in-process Dagster run of first..last (the lock held): a summary, or one line per failed step."""
     import traceback
 
@@ -36,6 +58,13 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool) -> int:
                                      recover_dead_cli_runs)
     from python_assets.reports.daily_report import report_path
 
+    if run_config is not None:  # checked under the lock (a second writer is still refused at once), before any write
+        from dagster_defs.runner import run_config_problem
+
+        problem = run_config_problem(run_config)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     run_log = paths.data_dir / "last_run.log"
     run_log.unlink(missing_ok=True)
     print(f"materializing {first}..{last} (Dagster and dbt output: {'below' if verbose else run_log}) ...", flush=True)
@@ -46,7 +75,7 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool) -> int:
             instance = persistent_instance(paths)
             recovered = recover_dead_cli_runs(instance)
             result = materialize_days(first, last, instance=instance, raise_on_error=False,
-                                      extra_tags={CLI_RUN_TAG: "cli"})
+                                      extra_tags={CLI_RUN_TAG: "cli"}, run_config=run_config)
         except Exception as exc:  # Dagster itself failed (e.g. its storage on a full disk): the run did not end
             traceback.print_exc()  # into the run log
             stopped = exc
@@ -69,12 +98,12 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool) -> int:
 
 def cmd_materialize(args: argparse.Namespace) -> int:
     """materialize: one day, or --date..--end."""
-    return run_window(args.date, args.end or args.date, args.verbose)
+    return run_window(args.date, args.end or args.date, args.verbose, args.config)
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
     """backfill: every day from --start to --end in one run."""
-    return run_window(args.start, args.end, args.verbose)
+    return run_window(args.start, args.end, args.verbose, args.config)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -107,7 +136,7 @@ def add_backfill(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("backfill", help="materialize every day from --start to --end in one run (idempotent)")
     p.add_argument("--start", type=parse_date, required=True, help="first day (YYYY-MM-DD, UTC)")
     p.add_argument("--end", type=parse_date, required=True, help="last day, inclusive (YYYY-MM-DD, UTC)")
-    p.add_argument("--verbose", action="store_true", help="show Dagster and dbt output instead of logging it")
+    add_run_options(p)
     p.set_defaults(func=cmd_backfill)
 
 
@@ -123,5 +152,13 @@ def add_materialize(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("materialize", help="run the whole asset graph for a day (or --end for a range)")
     p.add_argument("--date", type=parse_date, required=True, help="the day to materialize (YYYY-MM-DD, UTC)")
     p.add_argument("--end", type=parse_date, help="last day of a range starting at --date, inclusive")
-    p.add_argument("--verbose", action="store_true", help="show Dagster and dbt output instead of logging it")
+    add_run_options(p)
     p.set_defaults(func=cmd_materialize)
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """--verbose and --config, shared by materialize and backfill."""
+    p.add_argument("--verbose", action="store_true", help="show Dagster and dbt output instead of logging it")
+    p.add_argument("--config", type=Path, metavar="FILE",
+                   help="Dagster run config (YAML or JSON, as `dagster asset materialize --config`): op settings "
+                        "such as ops.ml_dataset.config.fast or the research search's trials_per_design")

@@ -107,6 +107,21 @@ def materialize_days(
         )
 
 
+def run_config_problem(run_config: dict) -> str | None:
+    """One line saying why run_config does not fit the daily job (an unknown op, a wrong field), or None."""
+    from dagster_defs.definitions import defs
+
+    job = defs.resolve_job_def(DAILY_JOB)
+    try:
+        dg.validate_run_config(job, run_config)
+    except dg.DagsterInvalidConfigError as exc:
+        reason = " ".join((exc.errors[0].message if exc.errors else str(exc)).split())
+        reason, cut, _ = reason.partition(" Expected: ")  # Dagster spells out the whole config schema
+        ops = ", ".join(sorted(node.name for node in job.graph.nodes))
+        return f"--config does not fit the daily job: {reason}" + (f" (the daily job's ops: {ops})" if cut else "")
+    return None
+
+
 def materialize_new_backtests(instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
     """Compute strategy_backtest_results for ledger backtests that have no metrics yet (what `blofin-stack
     backtest` just stored) through the backtest_metrics dbt asset, so that table keeps one writer. Recorded

@@ -81,6 +81,59 @@ def _fast_run_config() -> dict:
 FAST_RUN_CONFIG = _fast_run_config()
 
 
+def _materialize_into(directory: Path, days: tuple[date, ...]) -> Paths:
+    """Each day through the whole graph (fast settings, no analyst endpoint) in directory, one run a day."""
+    from dagster_defs.runner import materialize_days
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("BLOFIN_DATA_DIR", str(directory))
+    mp.delenv("DAGSTER_HOME", raising=False)
+    mp.delenv("BLOFIN_LLM_BASE_URL", raising=False)
+    try:
+        for day in days:
+            assert materialize_days(day, day, run_config=FAST_RUN_CONFIG).success
+    finally:
+        mp.undo()
+    return Paths(directory.resolve())
+
+
+@pytest.fixture(scope="session")
+def built_first_day(tmp_path_factory: pytest.TempPathFactory) -> Paths:
+    """TEST_DAYS[0] materialized alone in a fresh data dir, once per session: a template that tests read
+    or copy (copy_data_dir) but never write, so the graph runs once for all of them."""
+    directory = tmp_path_factory.mktemp("built") / "first_day"
+    directory.mkdir()
+    return _materialize_into(directory, TEST_DAYS[:1])
+
+
+@pytest.fixture(scope="session")
+def built_two_days(built_first_day: Paths, tmp_path_factory: pytest.TempPathFactory) -> Paths:
+    """A copy of built_first_day with TEST_DAYS[1] materialized after it: the two consecutive daily runs,
+    once per session (a template, like built_first_day)."""
+    directory = tmp_path_factory.mktemp("built") / "two_days"
+    shutil.copytree(built_first_day.data_dir, directory, symlinks=True)
+    return _materialize_into(directory, TEST_DAYS[1:])
+
+
+def copy_data_dir(template: Paths, dest: Path, monkeypatch: pytest.MonkeyPatch) -> Paths:
+    """A writable copy of a built data dir at dest (stored paths are relative, so a copy works as the
+    original), made the test's BLOFIN_DATA_DIR with the environment the template was built in."""
+    shutil.copytree(template.data_dir, dest, symlinks=True)
+    monkeypatch.setenv("BLOFIN_DATA_DIR", str(dest))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.delenv("BLOFIN_LLM_BASE_URL", raising=False)
+    return Paths(dest.resolve())
+
+
+def fast_config_file(directory: Path) -> Path:
+    """FAST_RUN_CONFIG as the YAML file `blofin-stack materialize --config` takes (for the CLI subprocess tests)."""
+    import yaml
+
+    path = directory / "fast_run_config.yaml"
+    path.write_text(yaml.safe_dump(FAST_RUN_CONFIG))
+    return path
+
+
 @pytest.fixture(scope="session")
 def chromium() -> str:
     """A headless Chromium (`make browser`, which .ci/run calls, installs Debian's where missing); the

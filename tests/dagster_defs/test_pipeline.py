@@ -9,7 +9,8 @@ from datetime import date, datetime, timedelta, timezone
 import duckdb
 import numpy as np
 import pytest
-from conftest import FAST_RUN_CONFIG, TEST_DAYS, report_digest, undocumented_relations, warehouse_digest
+from conftest import (FAST_RUN_CONFIG, TEST_DAYS, copy_data_dir, report_digest, undocumented_relations,
+                      warehouse_digest)
 
 from dagster_defs.dbt.assets import dbt_build_args, partition_dbt_vars
 from dagster_defs.runner import materialize_days, partition_tags
@@ -102,31 +103,10 @@ def backtest_rows(con, day):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1800)  # four graph runs (fast ML and research settings)
-def test_two_consecutive_partitions_produce_reports_matching_pandas(data_dir, capfd):
+@pytest.mark.timeout(1800)  # two graph runs here, two more in the shared built_two_days (fast ML and research settings)
+def test_two_consecutive_partitions_produce_reports_matching_pandas(built_two_days, tmp_path, monkeypatch, capfd):
     first, second = TEST_DAYS
-    assert materialize_days(first, first, run_config=FAST_RUN_CONFIG).success
-    result = materialize_days(second, second, run_config=FAST_RUN_CONFIG)
-    assert result.success
-    # the run is the named daily_job (the UI lists it there and in its timeline), and it said
-    # what it finished while it worked: a line per step, one per dbt model
-    assert result.dagster_run.job_name == "daily_job"
-    printed = capfd.readouterr().out
-    steps = re.findall(r"^ *(\d+) of (\d+) OK (\S+) ", printed, flags=re.M)
-    assert steps and {s[2] for s in steps} >= {"warehouse_dbt_assets", "daily_report"}
-    assert steps[-1][0] == steps[-1][1] and re.search(r"^  dbt \d+ of \d+ OK bars_1m \[", printed, flags=re.M)
-    # dbt assets carry their table's row count and the partition's rows
-    meta = {e.asset_key.to_user_string(): e.step_materialization_data.materialization.metadata
-            for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"}
-    with duckdb.connect(str(data_dir.warehouse), read_only=True) as con:
-        bars_total = con.execute("select count(*) from bars_1m").fetchall()[0][0]
-        bars_day = con.execute("select count(*) from bars_1m where bar_date = ?", [second]).fetchall()[0][0]
-    assert meta["bars_1m"]["dagster/row_count"].value == bars_total > bars_day
-    assert meta["bars_1m"]["partition_rows"].value == bars_day > 0
-    checks = {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
-              for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
-    assert checks["bars_1m_is_fresh"] is True and len(checks) > 100 and all(checks.values())
-
+    data_dir = copy_data_dir(built_two_days, tmp_path / "data", monkeypatch)
     reports = {d: json.loads((data_dir.reports / f"{d.isoformat()}.json").read_text()) for d in TEST_DAYS}
     check_report(reports[first], first, has_previous_day=False)
     check_report(reports[second], second, has_previous_day=True)
@@ -136,6 +116,7 @@ def test_two_consecutive_partitions_produce_reports_matching_pandas(data_dir, ca
         assert [r[0] for r in rows] == list(TEST_DAYS)
         assert json.loads(rows[1][1])["symbols"] == reports[second]["symbols"]
         bars_before = con.execute("select count(*) from bars_1m").fetchall()[0][0]
+        bars_day = con.execute("select count(*) from bars_1m where bar_date = ?", [second]).fetchall()[0][0]
         backtests_before = backtest_rows(con, second)
     tables_before = warehouse_digest(data_dir)
     reports_before = report_digest(data_dir)
@@ -152,7 +133,24 @@ def test_two_consecutive_partitions_produce_reports_matching_pandas(data_dir, ca
     assert report_digest(data_dir) == reports_before
 
     # Re-running a partition is idempotent: no duplicate bars or report rows, same numbers.
-    assert materialize_days(second, second, run_config=FAST_RUN_CONFIG).success
+    capfd.readouterr()
+    result = materialize_days(second, second, run_config=FAST_RUN_CONFIG)
+    assert result.success
+    # the run is the named daily_job (the UI lists it there and in its timeline), and it said
+    # what it finished while it worked: a line per step, one per dbt model
+    assert result.dagster_run.job_name == "daily_job"
+    printed = capfd.readouterr().out
+    steps = re.findall(r"^ *(\d+) of (\d+) OK (\S+) ", printed, flags=re.M)
+    assert steps and {s[2] for s in steps} >= {"warehouse_dbt_assets", "daily_report"}
+    assert steps[-1][0] == steps[-1][1] and re.search(r"^  dbt \d+ of \d+ OK bars_1m \[", printed, flags=re.M)
+    # dbt assets carry their table's row count and the partition's rows
+    meta = {e.asset_key.to_user_string(): e.step_materialization_data.materialization.metadata
+            for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"}
+    assert meta["bars_1m"]["dagster/row_count"].value == bars_before > bars_day
+    assert meta["bars_1m"]["partition_rows"].value == bars_day > 0
+    checks = {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
+              for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    assert checks["bars_1m_is_fresh"] is True and len(checks) > 100 and all(checks.values())
     with duckdb.connect(str(data_dir.warehouse), read_only=True) as con:
         assert con.execute("select count(*) from bars_1m").fetchall()[0][0] == bars_before
         assert con.execute("select count(*) from daily_reports").fetchall()[0][0] == 2

@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import FAST_RUN_CONFIG, TEST_DAYS, report_digest
 
 LOCATION = "dagster_defs.definitions"
 REPO = "__repository__"
@@ -43,8 +44,8 @@ def webserver(data_dir, tmp_path):
     )
     port = free_port()
     bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "DAGSTER_HOME": str(home), "BLOFIN_DATA_DIR": str(data_dir.data_dir),
-           "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    env = {**{k: v for k, v in os.environ.items() if k != "BLOFIN_LLM_BASE_URL"}, "DAGSTER_HOME": str(home),
+           "BLOFIN_DATA_DIR": str(data_dir.data_dir), "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     exe = shutil.which("dagster-webserver", path=env["PATH"])
     proc = subprocess.Popen([exe, "-m", LOCATION, "-h", "127.0.0.1", "-p", str(port)], env=env,
                             stdout=open(tmp_path / "webserver.log", "w"), stderr=subprocess.STDOUT)
@@ -69,7 +70,7 @@ def webserver(data_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_webserver_serves_the_graph_and_schedule_and_runs_a_partition(webserver, data_dir):
+def test_webserver_serves_the_graph_and_schedule_and_runs_a_partition(webserver, data_dir, built_first_day):
     port = webserver
     nodes = graphql(port, "{ assetNodes { assetKey { path } } }")["assetNodes"]
     keys = {"/".join(n["assetKey"]["path"]) for n in nodes}
@@ -86,8 +87,8 @@ def test_webserver_serves_the_graph_and_schedule_and_runs_a_partition(webserver,
         mutation($p: ExecutionParams!) { launchRun(executionParams: $p) {
             __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }""",
         {"p": {"selector": {"repositoryLocationName": LOCATION, "repositoryName": REPO, "jobName": "daily_job"},
-               "runConfigData": {"execution": {"config": {"in_process": {}}}},
-               "executionMetadata": {"tags": [{"key": "dagster/partition", "value": "2025-03-10"}]}}},
+               "runConfigData": {"execution": {"config": {"in_process": {}}}, **FAST_RUN_CONFIG},
+               "executionMetadata": {"tags": [{"key": "dagster/partition", "value": TEST_DAYS[0].isoformat()}]}}},
     )["launchRun"]
     assert launched["__typename"] == "LaunchRunSuccess", launched
     run_id = launched["run"]["runId"]
@@ -99,4 +100,5 @@ def test_webserver_serves_the_graph_and_schedule_and_runs_a_partition(webserver,
             break
         time.sleep(2)
     assert status == "SUCCESS"
-    assert (data_dir.reports / "2025-03-10.json").exists()
+    # the run launched from the UI reports the same numbers as the same day run in-process (the CLI's way)
+    assert report_digest(data_dir) == report_digest(built_first_day) != {}

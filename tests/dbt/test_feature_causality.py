@@ -31,7 +31,7 @@ def _ms(t: datetime) -> int:
 
 def build(paths: Paths, ticks: pd.DataFrame, *args: str) -> None:
     write_trades(paths, SYMBOL, ticks)
-    run_dbt(paths, "run", "--exclude", "daily_market_summary", *args)
+    run_dbt(paths, "run", "--select", "+features", *args)  # the features and what they read, nothing after
 
 
 def read_features(paths: Paths) -> pd.DataFrame:

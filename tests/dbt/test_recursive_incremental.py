@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import date, timedelta
 
 import duckdb
@@ -57,13 +58,35 @@ def full(tmp_path_factory) -> pd.DataFrame:
     return read_table(paths)
 
 
-@pytest.fixture(scope="module")
-def daily(tmp_path_factory) -> tuple[Paths, pd.DataFrame]:
-    """The same lake arriving one day at a time, each day an incremental run of its window."""
-    paths = Paths(tmp_path_factory.mktemp("daily") / "data")
-    for day, symbols in LAKE.items():
-        generate_market(paths, symbols, [day])
+def arrive(paths: Paths, days: list[date]) -> Paths:
+    """Each day's lake arriving, then an incremental run of its window."""
+    for day in days:
+        generate_market(paths, LAKE[day], [day])
         run_day(paths, day)
+    return paths
+
+
+def copy_of(paths: Paths, dest) -> Paths:
+    """A copy of a data dir built by a fixture, for a test that writes (the fixtures' dirs stay as built)."""
+    shutil.copytree(paths.data_dir, dest)
+    return Paths(dest)
+
+
+@pytest.fixture(scope="module")
+def three_days(tmp_path_factory) -> Paths:
+    """The first three days arrived one at a time (day 2 without bars)."""
+    return arrive(Paths(tmp_path_factory.mktemp("three") / "data"), DAYS[:3])
+
+
+@pytest.fixture(scope="module")
+def four_days(three_days, tmp_path_factory) -> Paths:
+    return arrive(copy_of(three_days, tmp_path_factory.mktemp("four") / "data"), DAYS[3:4])
+
+
+@pytest.fixture(scope="module")
+def daily(four_days, tmp_path_factory) -> tuple[Paths, pd.DataFrame]:
+    """The same lake arriving one day at a time, each day an incremental run of its window."""
+    paths = arrive(copy_of(four_days, tmp_path_factory.mktemp("daily") / "data"), DAYS[4:])
     return paths, read_table(paths)
 
 
@@ -115,14 +138,11 @@ def test_a_window_without_bars_adds_nothing_and_keeps_the_state(daily, full):
     assert_bit_identical(read_table(paths), full)
 
 
-def test_a_table_built_before_resume_state_is_rebuilt_whole_not_restarted(tmp_path, full):
+def test_a_table_built_before_resume_state_is_rebuilt_whole_not_restarted(tmp_path, four_days, full):
     """A warehouse from before resume_state/bar_date (its feat_recursive lacks both): the next daily run
     appends the columns and makes one full pass, so the day equals the full rebuild (not reseeded)."""
-    paths = Paths(tmp_path / "data")
-    for day, symbols in LAKE.items():
-        generate_market(paths, symbols, [day])
-    for day in DAYS[:-1]:
-        run_day(paths, day)
+    paths = copy_of(four_days, tmp_path / "data")
+    generate_market(paths, LAKE[DAYS[-1]], [DAYS[-1]])
     with duckdb.connect(str(paths.warehouse)) as con:
         con.execute("alter table feat_recursive drop column resume_state")
         con.execute("alter table feat_recursive drop column bar_date")
@@ -132,13 +152,10 @@ def test_a_table_built_before_resume_state_is_rebuilt_whole_not_restarted(tmp_pa
     assert_bit_identical(got[list(full.columns)], full)
 
 
-def test_a_day_whose_features_never_ran_makes_the_next_run_a_full_pass(tmp_path, full):
+def test_a_day_whose_features_never_ran_makes_the_next_run_a_full_pass(tmp_path, three_days, full):
     """Bars of day 4 exist but feat_recursive never ran for it (its run failed, say): day 5 must not
     continue from day 4's missing state (it would skip day 4's bars); it rebuilds instead."""
-    paths = Paths(tmp_path / "data")
-    for day in DAYS[:3]:
-        generate_market(paths, LAKE[day], [day])
-        run_day(paths, day)
+    paths = copy_of(three_days, tmp_path / "data")
     generate_market(paths, LAKE[DAYS[3]], [DAYS[3]])
     window = {"min_date": DAYS[3].isoformat(), "max_date": DAYS[4].isoformat()}
     run_dbt(paths, "run", "--select", "+int_bars_unioned", "--vars", json.dumps(window))  # bars only

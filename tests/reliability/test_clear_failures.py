@@ -129,6 +129,13 @@ BAD_INPUTS = [  # (what, arguments, data dir, exit code, the line says)
     ("materialize today", ["materialize", "--date", TODAY], "empty", 2, f"{TODAY} is not a complete UTC day yet"),
     ("backfill with start after end", ["backfill", "--start", "2025-03-11", "--end", "2025-03-10"], "empty", 2,
      "start 2025-03-11 is after end 2025-03-10"),
+    ("materialize, --config missing", ["materialize", "--date", "2025-03-10", "--config", "{tmp}/missing.yaml"], "empty",
+     2, "missing.yaml: [Errno 2] No such file or directory"),
+    ("materialize, --config naming no op of the job", ["materialize", "--date", "2025-03-10", "--config",
+                                                       "{tmp}/unknown_op.yaml"], "empty", 2,
+     'does not fit the daily job: Received unexpected config entry "no_such_op" at path root:ops.'),
+    ("backfill, --config not a mapping", ["backfill", "--start", "2025-03-10", "--end", "2025-03-10", "--config",
+                                          "{tmp}/list.yaml"], "empty", 2, "list.yaml: not a mapping of run config"),
     ("report, read-only data dir", ["report", "--date", "2025-03-10"], "read-only", 2, "is not writable"),
     ("backtest, read-only data dir", ["backtest", "--strategy", "sma_cross"], "read-only", 2, "is not writable"),
     ("backtest --data, read-only data dir", ["backtest", "--strategy", "sma_cross", "--data", "{csv}"], "read-only", 2,
@@ -193,13 +200,15 @@ def test_every_command_on_a_bad_input_says_one_line_and_exits_non_zero(what, arg
     data.mkdir()
     csv = tmp_path / "bars.csv"
     csv.write_text("time,Open,High,Low,Close,Volume\n2025-03-10,1,2,0.5,1.5,10\n2025-03-11,1.5,2,1,1.8,12\n")
+    (tmp_path / "unknown_op.yaml").write_text("ops:\n  no_such_op:\n    config: {fast: true}\n")
+    (tmp_path / "list.yaml").write_text("- ops\n")
     env = {**os.environ, "BLOFIN_DATA_DIR": str(data), "BLOFIN_API_URL": f"http://127.0.0.1:{closed_port()}",
            "BLOFIN_MAX_RETRIES": "1", "BLOFIN_LOCK_WAIT_SECONDS": "soon" if what.endswith("bad lock wait") else "0"}
     if setup in ("read-only", "warehouse"):
         duckdb.connect(str(data / "warehouse.duckdb")).close()
     before = tree(data)
     with read_only(data) if setup == "read-only" else contextlib.nullcontext():
-        out = subprocess.run([*CLI, *(a.format(csv=csv) for a in args)], env=env, capture_output=True, text=True,
+        out = subprocess.run([*CLI, *(a.format(csv=csv, tmp=tmp_path) for a in args)], env=env, capture_output=True, text=True,
                              timeout=120)
     assert "Traceback" not in out.stdout + out.stderr
     retries = [line for line in out.stderr.splitlines() if "failed (" in line and "retrying in" in line]

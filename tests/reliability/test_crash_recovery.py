@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CLI, report_digest, warehouse_digest
+from conftest import CLI, fast_config_file, report_digest, warehouse_digest
 
 from python_assets.config import REPO_ROOT as REPO
 from python_assets.config import Paths
@@ -82,9 +82,13 @@ def prepare(root: Path) -> Paths:
     return paths
 
 
+def materialize_args(paths: Paths) -> list[str]:
+    """The CLI's daily run with fast ML and a small research search (what is checked is recovery, not models)."""
+    return [*CLI, "materialize", "--date", DAY, "--config", str(fast_config_file(paths.data_dir.parent))]
+
+
 def materialize(paths: Paths) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, "materialize", "--date", DAY], env=env_for(paths), capture_output=True, text=True,
-                          timeout=900)
+    return subprocess.run(materialize_args(paths), env=env_for(paths), capture_output=True, text=True, timeout=900)
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +127,7 @@ def test_no_secret_reaches_logs_reports_the_warehouse_or_the_output(clean_run):
 def test_a_run_killed_at_any_point_then_rerun_equals_a_clean_run(point, clean_run, tmp_path):
     paths = prepare(tmp_path / "data")
     log = paths.data_dir / "last_run.log"
-    run = subprocess.Popen([*CLI, "materialize", "--date", DAY], env=env_for(paths), start_new_session=True,
+    run = subprocess.Popen(materialize_args(paths), env=env_for(paths), start_new_session=True,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.time() + 600
     while time.time() < deadline and run.poll() is None:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import CLI
+from conftest import CLI, fast_config_file
 
 from blofin_cli.main import main
 from dagster_defs.ml.assets import MODEL_ASSETS
@@ -187,7 +187,8 @@ def test_a_pipeline_data_dir_moved_elsewhere_keeps_working(tmp_path):
     first.dagster_home.mkdir(parents=True)
     shutil.copy(REPO_ROOT / "deploy" / "dagster.yaml", first.dagster_home / "dagster.yaml")
     cli(first, "generate", "--start", "2025-03-07", "--end", "2025-03-11", "--symbols", "BTC-USDT", umask=0o027)
-    cli(first, "materialize", "--date", "2025-03-10", umask=0o027)
+    fast = fast_config_file(tmp_path)  # fast ML and a small search: what moves is the data dir, not model quality
+    cli(first, "materialize", "--date", "2025-03-10", "--config", str(fast), umask=0o027)
     files, dirs = modes(first.data_dir)
     files.pop("dagster_home/dagster.yaml")  # copied here by the test
     # dagster-dbt copies dbt_project/target/partial_parse.msgpack (a parse cache of the public project)
@@ -207,7 +208,7 @@ def test_a_pipeline_data_dir_moved_elsewhere_keeps_working(tmp_path):
     query = cli(second, "query", "select count(*) as n from bars_1m where bar_date = date '2025-03-10'",
                 "--format", "json")
     assert json.loads(query.stdout)[0]["n"] > 1_000
-    cli(second, "materialize", "--date", "2025-03-11")
+    cli(second, "materialize", "--date", "2025-03-11", "--config", str(fast))
     pointers = [json.loads(f.read_text()) for f in (second.ml_runs / "2025-03-11").glob("*.json")
                 if f.name != "features.json"]
     assert pointers and all(ref.get("reused") and ref["trained_on"] == "2025-03-10" for ref in pointers), pointers

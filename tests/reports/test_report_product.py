@@ -12,28 +12,19 @@ import subprocess
 import duckdb
 import jsonschema
 import pytest
-from conftest import FAST_RUN_CONFIG, TEST_DAYS, external_requests
+from conftest import TEST_DAYS, copy_data_dir, external_requests
 from PIL import Image
 
 from blofin_cli.main import main as cli_main
-from dagster_defs.runner import materialize_days
 from python_assets.reports.recorder import NO_RECORDER_DATA
 from python_assets.reports.schema import report_schema, validate_report
 
 
 @pytest.fixture(scope="module")
-def materialized(tmp_path_factory):
-    """One day through the whole graph in its own data dir (module-scoped: several tests read it)."""
+def materialized(built_first_day, tmp_path_factory):
+    """A copy of the session's one materialized day (module-scoped: several tests read it, `report` rewrites it)."""
     mp = pytest.MonkeyPatch()
-    d = tmp_path_factory.mktemp("report") / "data"
-    d.mkdir()
-    mp.setenv("BLOFIN_DATA_DIR", str(d))
-    mp.delenv("DAGSTER_HOME", raising=False)
-    mp.delenv("BLOFIN_LLM_BASE_URL", raising=False)
-    from python_assets.config import paths
-
-    assert materialize_days(TEST_DAYS[0], TEST_DAYS[0], run_config=FAST_RUN_CONFIG).success
-    yield paths()
+    yield copy_data_dir(built_first_day, tmp_path_factory.mktemp("report") / "data", mp)
     mp.undo()
 
 
