@@ -17,8 +17,8 @@ import pandas as pd
 
 from python_assets.backtest.engine import Costs
 from python_assets.backtest.fills import DEFAULT_FILL
-from python_assets.backtest.runner import (Bars, Execution, Window, dense_signals, equity_returns, load_bars, rules_for, run_bars,
-                                          signal_events)
+from python_assets.backtest.runner import (Bars, Execution, Window, dense_signals, equity_returns, load_bars,
+                                          rules_for, run_bars, signal_events)
 from python_assets.backtest.spec import SpecError, StrategySpec, compile_instances, instance_id, resolve_params
 from python_assets.research.dsr import sharpe
 from python_assets.timeframes import DAY_MS

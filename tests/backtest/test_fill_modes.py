@@ -117,7 +117,7 @@ def test_execution_horizon_takes_the_fill_bars_first_minute_and_the_signal_bars_
     wh, wl, s = execution_horizon(np.array([0, HOUR, 2 * HOUR]), minutes[:, 0].astype(np.int64), *minutes[:, 1:].T)
     assert np.array_equal(wh[:2], [101.0, 103.5]) and np.array_equal(wl[:2], [99.0, 102.5])
     assert np.isnan(wh[2]) and np.isnan(wl[2])  # no minute opens the third bar
-    assert np.isnan(s[0]) and s[1] == pytest.approx(0.1 * 2.0 / 103.0) and np.isnan(s[2])  # 1:59 present, 0:-1 and 2:-1 not
+    assert np.isnan(s[0]) and s[1] == pytest.approx(0.1 * 2.0 / 103.0) and np.isnan(s[2])  # minute before 1 h only
     empty = execution_horizon(np.array([0]), np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0))
     assert all(np.isnan(a).all() for a in empty)
 
