@@ -3,7 +3,8 @@
 Rules (each pinned by a hand-computed test in tests/backtest/test_engine_cases.py):
 - A signal at the close of bar t fills at the open of bar t+1, never on the signal bar (fill="next_open",
   the default). Stress modes (python_assets/backtest/fills.py) move only that price: the signal bar's
-  close, the worst of bar t+1's range (buy at its high, sell at its low) or the open plus a spread; the
+  close, the worst of bar t+1's range (buy at its high, sell at its low; or of a given execution-horizon
+  high and low, e.g. its first minute's) or the open plus a spread; the
   order is still booked on bar t+1, and stops, targets, liquidation and the end-of-data close are unchanged.
 - One position per symbol; an opposite entry signal reverses (close, then open, both at that open).
 - Market fills (entries, signal/time exits, stops) pay the taker fee and slippage against the trader;
@@ -340,9 +341,9 @@ def simulate(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.nda
              bar_len_ms: int, signals: dict[str, np.ndarray], rules: Rules, costs: Costs,
              funding_ms: np.ndarray | None = None, funding_rate: np.ndarray | None = None,
              instruments: Instruments | None = None, fill: str = "next_open",
-             spread: np.ndarray | None = None) -> EngineResult:
-    """Run one instance over bars sorted by time; signals are bool arrays aligned with the bars; fill and
-    spread choose the price signal orders fill at (see python_assets/backtest/fills.py)."""
+             spread: np.ndarray | None = None, worst: tuple[np.ndarray, np.ndarray] | None = None) -> EngineResult:
+    """Run one instance over bars sorted by time; signals are bool arrays aligned with the bars; fill,
+    spread and worst choose the price signal orders fill at (see python_assets/backtest/fills.py)."""
     if not (costs.maintenance_margin >= 0 and costs.liquidation_fee >= 0
             and costs.maintenance_margin + costs.liquidation_fee < 1):
         raise ValueError("maintenance_margin and liquidation_fee must be >= 0 and add up to less than 1")
@@ -359,7 +360,7 @@ def simulate(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.nda
         return EngineResult(np.zeros(0, np.int8), *(np.zeros(0, np.int64),) * 2, *(empty,) * 6,
                             np.zeros(0, np.int8), empty, empty)
     o, h, lo, c = f64(open_), f64(high), f64(low), f64(close)
-    buy_px, sell_px = fill_prices(fill, o, h, lo, c, spread)
+    buy_px, sell_px = fill_prices(fill, o, h, lo, c, spread, worst)
     out = _simulate(
         o, h, lo, c, np.ascontiguousarray(bar_ms, dtype=np.int64), int(bar_len_ms),
         flag("entry_long"), flag("exit_long"), flag("entry_short"), flag("exit_short"), fms, frate,

@@ -38,6 +38,16 @@ class Bars:
 
 
 @dataclass(frozen=True)
+class Execution:
+    """Per bar of one symbol's Bars: the worst fill's high and low and the spread fill's half spread at the
+    execution horizon (fills.execution_horizon; NaN: the bar's own)."""
+
+    worst_high: np.ndarray
+    worst_low: np.ndarray
+    spread: np.ndarray
+
+
+@dataclass(frozen=True)
 class Window:
     window_id: str
     kind: str  # full | in_sample | out_of_sample
@@ -145,14 +155,17 @@ def dense_signals(events, bars: Bars) -> dict[str, np.ndarray]:
 
 def run_bars(bars: Bars, signals: dict[str, np.ndarray], rules: Rules, costs: Costs,
              funding: tuple[np.ndarray, np.ndarray], window: Window,
-             instruments: Instruments | None = None, fill: str = DEFAULT_FILL) -> tuple[Bars, EngineResult]:
-    """The engine on the bars of one window (signals sliced alike; the position starts flat); fill: the
-    engine's fill mode (backtest/fills.py)."""
+             instruments: Instruments | None = None, fill: str = DEFAULT_FILL,
+             execution: Execution | None = None) -> tuple[Bars, EngineResult]:
+    """The engine on the bars of one window (signals and execution arrays sliced alike; the position starts
+    flat); fill: the engine's fill mode, execution: its per-bar worst prices and spread (backtest/fills.py)."""
     keep = (bars.ms >= window.start_ms) & (bars.ms < window.end_ms)
     sub = bars.window(window.start_ms, window.end_ms)
     sig = {k: v[keep] for k, v in signals.items()}
+    extra = {} if execution is None else {"spread": execution.spread[keep],
+                                          "worst": (execution.worst_high[keep], execution.worst_low[keep])}
     return sub, simulate(sub.open, sub.high, sub.low, sub.close, sub.ms, bars.bar_len_ms, sig, rules, costs, *funding,
-                         instruments=instruments, fill=fill)
+                         instruments=instruments, fill=fill, **extra)
 
 
 def equity_returns(equity: np.ndarray, initial: float) -> np.ndarray:

@@ -43,9 +43,9 @@ def fill_sensitivity_html(entries: list[dict[str, Any]]) -> str:
              **{m: f"{fmt.pct(e['net_return'].get(m))} ({fmt.signed(e['sharpe'].get(m))})" for m in FILL_MODES},
              "edge": _flag(e["edge_survives"])} for e in entries]
     note = ("<p>Out-of-sample net return (per-bar Sharpe) of the day's top-ranked designs when signal orders fill "
-            "at the next open (the engine's rule), the signal bar's close, the worst of the next bar's range (buy at "
-            f"its high, sell at its low) or the next open plus a spread of {SPREAD_RANGE_FRACTION:.0%} of the signal "
-            "bar's range over its close. "
+            "at the next open (the engine's rule), the signal bar's close, the worst of the next bar's first minute "
+            f"(buy at its high, sell at its low) or the next open plus a spread of {SPREAD_RANGE_FRACTION:.0%} of the "
+            "range over the close of the signal bar's last minute (the whole bar's where the minute has no trades). "
             "LOST: an edge (return and Sharpe &gt; 0) at the next open that worst or spread erases.</p>")
     return "<h2>Fill sensitivity</h2>" + note + table(rows, ["rank", "design", *FILL_MODES, "edge"],
                                                       headers={m: m.replace("_", " ") for m in FILL_MODES})

@@ -1,10 +1,13 @@
 """Fill-assumption stress of the day's top-ranked designs: each one re-evaluated out of sample (same
 window, parameters and costs as its ranking) under every fill mode of backtest/fills.py, and flagged
-when its edge (net return > 0 and Sharpe > 0) holds under next open but not under a stricter fill."""
+when its edge (net return > 0 and Sharpe > 0) holds under next open but not under a stricter fill. The
+strict fills are priced at the execution horizon, the warehouse's 1m bars (fills.execution_horizon), where
+it has them."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -12,10 +15,13 @@ import duckdb
 
 from python_assets.backtest.engine import Costs
 from python_assets.backtest.fill_store import write_fill_stress
-from python_assets.backtest.fills import DEFAULT_FILL, FILL_MODES, SPREAD_RANGE_FRACTION, STRICT_FILLS
+from python_assets.backtest.fills import (DEFAULT_FILL, FILL_MODES, SPREAD_RANGE_FRACTION, STRICT_FILLS,
+                                          execution_horizon)
+from python_assets.backtest.runner import Execution
 from python_assets.backtest.spec import STRATEGY_DIR, StrategySpec, load_specs, spec_from_dict
 from python_assets.research.daily import DESIGNS_AS_OF
 from python_assets.research.tuner import Market, evaluate
+from python_assets.timeframes import MINUTE_MS
 
 TOP_K = 5
 
@@ -70,9 +76,24 @@ def top_designs(con: duckdb.DuckDBPyConnection, day: date, top_k: int) -> list[d
              "params": json.loads(r[5]), "is_end_ms": r[6]} for r in found]
 
 
+def minute_execution(con: duckdb.DuckDBPyConnection, market: Market) -> dict[str, Execution]:
+    """Per symbol of the market: worst prices and spread from the warehouse's bars_1m over the market's
+    window (none before its first bar's signal minute, none at or after its end); {} without bars_1m."""
+    if not con.execute("select count(*) from information_schema.tables where table_name = 'bars_1m'").fetchall()[0][0]:
+        return {}
+    start, end = market.is_window.start_ms - MINUTE_MS, market.oos_window.end_ms
+    out = {}
+    for symbol, bars in market.bars.items():
+        m = con.execute("select bar_at_ms, high, low, close from bars_1m where symbol = ? and bar_at_ms >= ? "
+                        "and bar_at_ms < ? order by bar_at_ms", [symbol, start, end]).fetchnumpy()
+        out[symbol] = Execution(*execution_horizon(bars.ms, m["bar_at_ms"], m["high"], m["low"], m["close"]))
+    return out
+
+
 def stress_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, top_k: int = TOP_K,
                costs: Costs = Costs()) -> dict[str, Any]:
     """Stress the day's top designs under every fill mode into fill_stress_results (replacing the day)."""
+    market = replace(market, execution=minute_execution(con, market))
     rows = []
     for d in top_designs(con, day, top_k):
         rows += stress_rows(market, d["spec"], d["params"], d, costs)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -17,8 +17,8 @@ import pandas as pd
 
 from python_assets.backtest.engine import Costs
 from python_assets.backtest.fills import DEFAULT_FILL
-from python_assets.backtest.runner import (Bars, Window, dense_signals, equity_returns, load_bars, rules_for, run_bars,
-                                          signal_events)
+from python_assets.backtest.runner import (Bars, Execution, Window, dense_signals, equity_returns, load_bars,
+                                          rules_for, run_bars, signal_events)
 from python_assets.backtest.spec import SpecError, StrategySpec, compile_instances, instance_id, resolve_params
 from python_assets.research.dsr import sharpe
 from python_assets.timeframes import DAY_MS
@@ -44,6 +44,7 @@ class Market:
     bars: dict[str, Bars]
     is_window: Window
     oos_window: Window
+    execution: dict[str, Execution] = field(default_factory=dict)  # per symbol, for the stress fills only
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, timeframe: str, split: float = 2 / 3) -> "Market":
@@ -117,13 +118,14 @@ def evaluate(market: Market, spec: StrategySpec, params: dict[str, Any], costs: 
     for symbol, bars in market.bars.items():
         signals = dense_signals(events.get((sid, symbol)), bars)
         sub, res = run_bars(bars, signals, rules, costs, (np.zeros(0, np.int64), np.zeros(0)), market.is_window,
-                            fill=fill)
+                            fill=fill, execution=market.execution.get(symbol))
         if len(res.equity):
             s = sharpe(equity_returns(res.equity, costs.initial_equity))
             is_scores.append(-1.0 if math.isnan(s) else s)
             is_trades += len(res.size)
         is_runs.append((sub, res))
-        sub, res = run_bars(bars, signals, rules, costs, (np.zeros(0, np.int64), np.zeros(0)), oos, fill=fill)
+        sub, res = run_bars(bars, signals, rules, costs, (np.zeros(0, np.int64), np.zeros(0)), oos, fill=fill,
+                            execution=market.execution.get(symbol))
         oos_runs.append((sub, res))
         oos_trades += len(res.size)
     oos_series = _portfolio_series(oos_runs, costs.initial_equity)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from python_assets.backtest.engine import Costs, Rules, simulate
-from python_assets.backtest.fills import FILL_MODES, fill_prices, range_spread
+from python_assets.backtest.fills import FILL_MODES, execution_horizon, fill_prices, range_spread
 
 HOUR = 3_600_000
 NO_FEES = Costs(taker_fee=0.0, maker_fee=0.0)
@@ -108,3 +108,27 @@ def test_the_default_fill_reproduces_the_engine_before_fill_modes_bit_for_bit():
     assert _digest() == ENGINE_BEFORE_FILL_MODES
     assert _digest(fill="next_open") == ENGINE_BEFORE_FILL_MODES
     assert _digest(fill="worst") != ENGINE_BEFORE_FILL_MODES  # the digest sees a changed fill
+
+
+def test_execution_horizon_takes_the_fill_bars_first_minute_and_the_signal_bars_last():
+    # 1m bars: (ms, high, low, close); the research bars open at 0, 1 h and 2 h
+    minutes = np.array([[0, 101.0, 99.0, 100.0], [HOUR - 60_000, 104.0, 102.0, 103.0],
+                        [HOUR, 103.5, 102.5, 103.0], [HOUR + 60_000, 120.0, 80.0, 90.0]])
+    wh, wl, s = execution_horizon(np.array([0, HOUR, 2 * HOUR]), minutes[:, 0].astype(np.int64), *minutes[:, 1:].T)
+    assert np.array_equal(wh[:2], [101.0, 103.5]) and np.array_equal(wl[:2], [99.0, 102.5])
+    assert np.isnan(wh[2]) and np.isnan(wl[2])  # no minute opens the third bar
+    assert np.isnan(s[0]) and s[1] == pytest.approx(0.1 * 2.0 / 103.0) and np.isnan(s[2])  # minute before 1 h only
+    empty = execution_horizon(np.array([0]), np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0))
+    assert all(np.isnan(a).all() for a in empty)
+
+
+def test_a_worst_fill_at_the_execution_horizon_replaces_the_bar_range_where_known():
+    wh = np.array([np.nan, 96.0, np.nan, 108.5, np.nan])
+    wl = np.array([np.nan, 94.5, np.nan, 107.0, np.nan])
+    res = simulate(O, H, L, C, MS, HOUR, LONG, Rules(), NO_FEES, fill="worst", worst=(wh, wl))
+    assert (res.entry_price[0], res.exit_price[0]) == (96.0, 107.0)  # profitable now: 107 / 96 > 1
+    res = simulate(O, H, L, C, MS, HOUR, SHORT, Rules(allow_long=False, allow_short=True), NO_FEES, fill="worst",
+                   worst=(np.full(5, np.nan), np.full(5, np.nan)))
+    assert (res.entry_price[0], res.exit_price[0]) == (94.0, 109.0)  # NaN: the bar's own range
+    with pytest.raises(ValueError, match="worst has 2 values for 5 bars"):
+        fill_prices("worst", O, H, L, C, worst=(np.zeros(2), np.zeros(2)))

@@ -97,3 +97,26 @@ def test_only_next_open_profits_and_the_design_is_flagged():
         # a rerun replaces the day; top_k limits the designs
         stress_day(con, m, DAY, top_k=1, costs=NO_FEES)
         assert con.execute("select distinct design_id from fill_stress_results").fetchall() == [("d_trade",)]
+
+
+def test_strict_fills_priced_on_the_warehouses_minutes_keep_an_edge_the_bar_range_erased():
+    """With bars_1m, worst takes the fill bar's first minute and spread the signal bar's last minute: the
+    hand-built trade (entry fills at bar 23, exit at bar 25) keeps its edge; a minute at the window's end is unused."""
+    m = market()
+    minutes = [(22 * HOUR + 59 * 60_000, 100.2, 99.8, 100.0), (23 * HOUR, 95.5, 94.8, 95.2),
+               (24 * HOUR + 59 * 60_000, 98.3, 97.9, 98.0), (25 * HOUR, 108.4, 107.5, 108.0),
+               (m.oos_window.end_ms, 1e9, 1e-9, 1.0)]
+    s1, s3 = 0.1 * 0.4 / 100.0, 0.1 * 0.4 / 98.0
+    hand = {"worst": 107.5 / 95.5 - 1, "spread": 108 * (1 - s3) / (95 * (1 + s1)) - 1}
+    with duckdb.connect() as con:
+        seed_day(con, m.is_window.end_ms)
+        con.execute("create table bars_1m (symbol varchar, bar_at_ms bigint, high double, low double, close double)")
+        con.executemany("insert into bars_1m values ('BTC-USDT', ?, ?, ?, ?)", [list(r) for r in minutes])
+        summary = stress_day(con, m, DAY, top_k=1, costs=NO_FEES)
+        got = con.execute("select fill_mode, net_return, has_edge, edge_survives from fill_stress_results "
+                          "where design_id = 'd_trade'").df().set_index("fill_mode")
+        assert summary["edge_lost"] == []
+        for mode, ret in hand.items():
+            assert got.loc[mode, "net_return"] == pytest.approx(ret, rel=1e-9) and got.loc[mode, "has_edge"]
+        assert got.loc["next_open", "net_return"] == pytest.approx(HAND_RETURN["next_open"], rel=1e-12)
+        assert got["edge_survives"].tolist() == [True] * 4
