@@ -44,6 +44,15 @@ class Market:
     bars: dict[str, Bars]
     is_window: Window
     oos_window: Window
+    frame: pd.DataFrame | None = None  # what it was built from: a worker process rebuilds it from this
+    split: float = 2 / 3
+
+    def __reduce__(self):
+        """Pickled as its frame (a scratch DuckDB connection does not travel): a worker rebuilds the
+        same market, windows included, once per batch it receives."""
+        if self.frame is None:
+            raise TypeError("a Market not built by Market.from_frame cannot be sent to a worker")
+        return (Market.from_frame, (self.frame, self.timeframe, self.split))
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, timeframe: str, split: float = 2 / 3) -> "Market":
@@ -55,7 +64,7 @@ class Market:
         start, end = int(frame["bar_at_ms"].min()), int(frame["bar_at_ms"].max()) + 1
         cut = int(np.quantile(np.sort(frame["bar_at_ms"].unique()), split))
         return cls(con, condition_columns(frame.columns), timeframe, bars,
-                   Window("is", "in_sample", start, cut), Window("oos", "out_of_sample", cut, end))
+                   Window("is", "in_sample", start, cut), Window("oos", "out_of_sample", cut, end), frame, split)
 
 
 @dataclass
@@ -166,3 +175,20 @@ def tune(market: Market, spec: StrategySpec, n_trials: int, seed: int, costs: Co
         return rows, None, None
     best = max(evals, key=lambda k: (evals[k][1].is_score, -k))
     return rows, evals[best][0], evals[best][1]
+
+
+@dataclass(frozen=True)
+class TuneTask:
+    """One design's search, sent whole to a worker (the market travels as its frame)."""
+
+    market: Market
+    spec: StrategySpec
+    n_trials: int
+    seed: int
+    costs: Costs
+
+
+def tune_designs(tasks: list[TuneTask]) -> list[tuple[list[dict[str, Any]], dict[str, Any] | None, Evaluation | None]]:
+    """Pure: tune() for a batch of designs (what one worker runs), results in task order; each
+    design's sampler is seeded by the run seed and its name, never by the worker."""
+    return [tune(t.market, t.spec, t.n_trials, t.seed, t.costs) for t in tasks]
