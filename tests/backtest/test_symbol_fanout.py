@@ -72,7 +72,7 @@ def _same(a: list[pd.DataFrame], b: list[pd.DataFrame]) -> None:
 def test_batches_keep_order_and_cover_every_item():
     assert batches(list(range(7)), 3) == [[0, 1, 2], [3, 4, 5], [6]]
     assert batches([1, 2], 0) == [[1], [2]]
-    assert map_in_process(lambda b: [x * 10 for x in b], [1, 2, 3], 2) == [10, 20, 30]
+    assert list(map_in_process(lambda b: [x * 10 for x in b], [1, 2, 3], 2)) == [10, 20, 30]
 
 
 def _slow_first(batch: list[float]) -> list[float]:
@@ -83,7 +83,7 @@ def _slow_first(batch: list[float]) -> list[float]:
 
 def test_pool_results_come_back_in_input_order_not_completion_order():
     with batch_mapper(max_workers=2, batch_size=1) as run:
-        assert run(_slow_first, [0.6, 0.0, 0.0, 0.1]) == [1.2, 0.0, 0.0, 0.2]
+        assert list(run(_slow_first, [0.6, 0.0, 0.0, 0.1])) == [1.2, 0.0, 0.0, 0.2]
 
 
 def test_backtest_rows_are_bit_identical_with_any_worker_count_and_batch_size():
@@ -94,7 +94,7 @@ def test_backtest_rows_are_bit_identical_with_any_worker_count_and_batch_size():
     assert sum(len(r.trades) for per in sequential for r in per) > 0
     for workers, size in ((1, 1), (2, 1), (2, 2), (2, 4)):
         with batch_mapper(workers, size) as run:
-            _same(_flat(run(runner.backtest_symbols, tasks)), _flat(sequential))
+            _same(_flat(list(run(runner.backtest_symbols, tasks))), _flat(sequential))
 
 
 def test_run_job_through_two_workers_matches_the_engine_run_directly():
@@ -126,7 +126,7 @@ def test_tuning_trials_are_identical_with_one_or_two_workers(workers, size):
     tasks = [TuneTask(market, spec, 6, seed, Costs()) for seed in (1, 2, 3)]
     one = tune_designs(tasks)
     with batch_mapper(workers, size) as run:
-        two = run(tune_designs, tasks)
+        two = list(run(tune_designs, tasks))
     for (rows_a, best_a, ev_a), (rows_b, best_b, ev_b) in zip(one, two, strict=True):
         strip = lambda rows: pd.DataFrame([{k: v for k, v in r.items() if k not in ("seconds", "daily_returns")}  # noqa: E731
                                            for r in rows])
@@ -136,3 +136,22 @@ def test_tuning_trials_are_identical_with_one_or_two_workers(workers, size):
             pd.testing.assert_series_equal(ra["daily_returns"], rb["daily_returns"], check_exact=True)
         assert best_a == best_b
         np.testing.assert_array_equal(ev_a.oos_returns, ev_b.oos_returns)
+
+
+def test_the_tuning_guard_still_stops_after_the_design_that_passed_it(monkeypatch):
+    """In-process (the default), designs are tuned lazily: a guard of 0 s stops after the first one."""
+    from datetime import date
+
+    from python_assets.research import daily
+
+    market = Market.from_frame(bars_frame(days=6), "1h")
+    cfg = daily.ResearchConfig(include_catalog=False, trials_per_design=2, budget_seconds=0.0)
+    tuned = []
+    real = daily.tune_designs
+    monkeypatch.setattr(daily, "tune_designs", lambda tasks: (tuned.extend(tasks), real(tasks))[1])
+    with duckdb.connect() as con:
+        n = len(daily.design_day(con, market.columns, date(2025, 3, 7), cfg))
+        assert n >= 2
+        with pytest.raises(daily.ResearchBudgetError, match=f"after 1 of {n} designs"):
+            daily.tune_day(con, market, date(2025, 3, 7), cfg)
+    assert len(tuned) == 1

@@ -16,7 +16,7 @@ def test_default_is_one_worker_in_process(monkeypatch):
     fan = resources()["symbol_fanout"]
     assert isinstance(fan, SymbolFanout) and (fan.max_workers, fan.batch_size) == (1, DEFAULT_SYMBOL_BATCH)
     with fan.mapper() as run:
-        assert run(lambda b: [len(b)] * len(b), list(range(6))) == [4, 4, 4, 4, 2, 2]  # batches of 4, in-process
+        assert list(run(lambda b: [len(b)] * len(b), list(range(6)))) == [4, 4, 4, 4, 2, 2]  # batches of 4, in-process
 
 
 def test_environment_sets_workers_and_batch(monkeypatch):
