@@ -37,8 +37,8 @@ def batch_mapper(max_workers: int = 1, batch_size: int = 1) -> Iterator[Mapper]:
     """A mapper for the duration of a step: in-process when max_workers <= 1 (no pool, today's
     behaviour), else one process pool (spawn: no inherited threads or open DuckDB handles) kept for
     every call. Every batch is submitted at once and the outputs stream back in submission order, so
-    a caller can use the first outputs (tune_day checks its time guard) while workers compute the rest; leaving early (an error, a
-    guard) cancels the batches not started."""
+    a caller can use the first outputs (tune_day checks its time guard) while workers compute the
+    rest; leaving early (an error, a guard) cancels the batches not started."""
     if max_workers <= 1:
         yield lambda fn, items: map_in_process(fn, items, batch_size)
         return
