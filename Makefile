@@ -26,7 +26,7 @@ help:
 	@echo "make ui     - Dagster webserver + daemon on http://127.0.0.1:3000"
 	@echo "make docs   - generate and serve dbt docs on http://127.0.0.1:8080"
 	@echo "make bench  - every benchmark with its in-run reference and scaling exponent (data/bench/results.json; `python -m bench record` updates the committed bench/results.json)"
-	@echo "make scale  - the 20 symbols x 30 days simulation with the multiprocess executor"
+	@echo "make scale  - the 20 symbols x 30 days simulation: multiprocess executor, then 1 vs 2 symbol workers"
 	@echo "make report-png - docs/img/report.png: a headless Chromium picture of the newest report (after make run)"
 	@echo "make lock   - re-resolve requirements.lock / requirements-dev.lock"
 	@echo "make browser - headless Chromium for the report/chart tests: Debian's chromium via apt where missing (root)"

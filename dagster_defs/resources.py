@@ -1,5 +1,5 @@
-"""Resources in one place: the dbt CLI, the market-data source settings (from the environment) and the
-warehouse, opened only under the data directory's writer lock."""
+"""Resources in one place: the dbt CLI, the market-data source settings (from the environment), the
+warehouse, opened only under the data directory's writer lock, and the per-symbol fan-out."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ from packaging import version
 from pydantic import PrivateAttr
 
 from dagster_defs.dbt.project import dbt_project
-from python_assets.config import (DEFAULT_SEED, DEFAULT_SYMBOLS, Paths, dbt_executable, export_data_dir, market_seed,
-                                   market_source_kind, market_symbols)
+from python_assets.config import (DEFAULT_SEED, DEFAULT_SYMBOL_BATCH, DEFAULT_SYMBOLS, Paths, dbt_executable,
+                                   export_data_dir, market_seed, market_source_kind, market_symbols, symbol_batch_size,
+                                   symbol_workers)
+from python_assets.fanout import Mapper, batch_mapper
 from python_assets.runlock import lock_wait_seconds, writer_lock
 from python_assets.warehouse import connect_warehouse
 
@@ -93,6 +95,28 @@ def warehouse_from_env() -> Warehouse:
     return Warehouse(wait_seconds=lock_wait_seconds(STEP_LOCK_WAIT_S))
 
 
+class SymbolFanout(dg.ConfigurableResource):
+    """How a step runs its per-symbol (or per-design) work: max_workers processes side by side, each
+    task a batch of batch_size items (1 worker: in-process, no pool). Workers run pure functions only;
+    the step reads the warehouse before and writes once after, in a fixed order, so the rows are the
+    same whatever the worker count. More cores: raise max_workers; the Kubernetes executor gives each
+    step its own pod, so size the pod's CPU request to max_workers."""
+
+    max_workers: int = 1
+    batch_size: int = DEFAULT_SYMBOL_BATCH
+
+    @contextmanager
+    def mapper(self) -> Iterator[Mapper]:
+        """A batch mapper held for the step (one process pool, closed when the step is done)."""
+        with batch_mapper(self.max_workers, self.batch_size) as run:
+            yield run
+
+
+def symbol_fanout_from_env() -> SymbolFanout:
+    """BLOFIN_SYMBOL_WORKERS and BLOFIN_SYMBOL_BATCH override the in-process default."""
+    return SymbolFanout(max_workers=symbol_workers(), batch_size=symbol_batch_size())
+
+
 class BlofinDbtCliResource(DbtCliResource):
     """dagster-dbt's resource without two start-up costs of its first `cli()` call in a process that
     buy us nothing: `dbt --version` in a subprocess (~1.5 s; dbt-core is installed in this
@@ -112,4 +136,5 @@ def resources() -> dict[str, object]:
         "dbt": BlofinDbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable()),
         "market_source": market_source_from_env(),
         "warehouse": warehouse_from_env(),
+        "symbol_fanout": symbol_fanout_from_env(),
     }

@@ -18,6 +18,8 @@ DEFAULT_PARTITIONS_START = "2024-01-01"
 LOCK_WAIT_ENV = "BLOFIN_LOCK_WAIT_SECONDS"
 SYNTHETIC_EDGE_ENV = "BLOFIN_SYNTHETIC_EDGE"
 SCHEDULE_CRON_ENV = "BLOFIN_SCHEDULE_CRON"
+SYMBOL_WORKERS_ENV, SYMBOL_BATCH_ENV = "BLOFIN_SYMBOL_WORKERS", "BLOFIN_SYMBOL_BATCH"
+DEFAULT_SYMBOL_BATCH = 4
 DEFAULT_CRON = "5 0 * * *"
 FRESHNESS_ENV = "BLOFIN_FRESHNESS_MINUTES"
 WEBHOOK_ENV = "BLOFIN_ALERT_WEBHOOK_URL"
@@ -180,6 +182,30 @@ def market_symbols() -> str:
 def market_seed() -> int:
     """BLOFIN_SEED: the synthetic market's seed."""
     return int(os.environ.get("BLOFIN_SEED", str(DEFAULT_SEED)))
+
+
+def _positive_int(name: str, default: int) -> int:
+    """An integer >= 1 from the environment; anything else is one clear ValueError line."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{name} must be a whole number >= 1, got {raw!r}")
+    return value
+
+
+def symbol_workers() -> int:
+    """BLOFIN_SYMBOL_WORKERS: worker processes for per-symbol work inside a step (default 1: in-process)."""
+    return _positive_int(SYMBOL_WORKERS_ENV, 1)
+
+
+def symbol_batch_size() -> int:
+    """BLOFIN_SYMBOL_BATCH: symbols (or designs) per worker task (default 4)."""
+    return _positive_int(SYMBOL_BATCH_ENV, DEFAULT_SYMBOL_BATCH)
 
 
 def lock_wait_setting() -> str:

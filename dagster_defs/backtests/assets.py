@@ -9,7 +9,7 @@ from dagster_dbt import get_asset_key_for_model
 
 from dagster_defs.dbt.assets import warehouse_dbt_assets
 from dagster_defs.partitions import daily_partitions, day_start_ms, window_days
-from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
+from dagster_defs.resources import WAREHOUSE_POOL, SymbolFanout, Warehouse
 from python_assets.backtest import ledger
 from python_assets.backtest.catalog import active_specs, feature_columns, publish_specs
 from python_assets.backtest.engine import Costs
@@ -59,15 +59,16 @@ def strategy_specs(context: dg.AssetExecutionContext, warehouse: Warehouse) -> d
     pool=WAREHOUSE_POOL,
 )
 def backtest_ledger(context: dg.AssetExecutionContext, config: BacktestConfig,
-                    warehouse: Warehouse) -> dg.MaterializeResult:
+                    warehouse: Warehouse, symbol_fanout: SymbolFanout) -> dg.MaterializeResult:
     """Every active strategy on every symbol over the trailing window ending with the partition day
     (the full window plus walk-forward folds), and the ML strategies over the models' out-of-sample
-    span (kind 'ml'); a rerun of a day replaces that day's backtests."""
+    span (kind 'ml'); a rerun of a day replaces that day's backtests. The symbols of each strategy run
+    side by side on symbol_fanout's workers; this step alone reads and writes the warehouse."""
     specs = active_specs()
     costs = Costs(config.taker_fee, config.maker_fee, config.slippage_bps)
     wf = WalkForward(config.train_days, config.test_days, config.anchored)
     written = 0
-    with warehouse.connect() as con:
+    with warehouse.connect() as con, symbol_fanout.mapper() as map_batches:
         for day in window_days(*context.partition_time_window):
             end_ms = day_start_ms(day + timedelta(days=1))
             ledger.delete_runs(con, "kind in ('daily', 'ml') and partition_date = ?", [day])
@@ -79,7 +80,7 @@ def backtest_ledger(context: dg.AssetExecutionContext, config: BacktestConfig,
                     signals_relation="backtest_signals", walk_forward=wf, partition_date=day.isoformat(),
                     columns=feature_columns(),
                 )
-                written += len(run_job(con, job))
+                written += len(run_job(con, job, map_batches))
             ml_dir = paths().ml_runs / day.isoformat()
             pointer = ml_dir / "direction_predictor.json"
             if pointer.exists():

@@ -9,7 +9,7 @@ from dagster_dbt import get_asset_key_for_model
 
 from dagster_defs.dbt.assets import warehouse_dbt_assets
 from dagster_defs.partitions import daily_partitions, day_start_ms, window_days
-from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
+from dagster_defs.resources import WAREHOUSE_POOL, SymbolFanout, Warehouse
 from python_assets.logs import log_event
 from python_assets.research.daily import (ResearchConfig, design_day, market_from_warehouse, rank_day, tune_day,
                                          warehouse_columns)
@@ -70,14 +70,15 @@ def strategy_designs(context: dg.AssetExecutionContext, config: ResearchRunConfi
 
 
 @dg.asset(deps=[strategy_designs], **_COMMON)
-def strategy_tuning(context: dg.AssetExecutionContext, config: ResearchRunConfig,
-                    warehouse: Warehouse) -> dg.MaterializeResult:
+def strategy_tuning(context: dg.AssetExecutionContext, config: ResearchRunConfig, warehouse: Warehouse,
+                    symbol_fanout: SymbolFanout) -> dg.MaterializeResult:
     """Optuna (seeded TPE) over each new design's parameters; every trial in tuning_trials, its daily
-    returns in tuning_trial_returns and each design's probability of backtest overfitting in tuning_pbo."""
+    returns in tuning_trial_returns and each design's probability of backtest overfitting in tuning_pbo.
+    The designs are tuned side by side on symbol_fanout's workers; this step alone reads and writes."""
     trials = 0
-    with warehouse.connect() as con:
+    with warehouse.connect() as con, symbol_fanout.mapper() as map_batches:
         for day in _days(context):
-            trials += tune_day(con, _market(con, day, config), day, config.research())
+            trials += tune_day(con, _market(con, day, config), day, config.research(), map_batches=map_batches)
     log_event("strategy_tuning_done", trials=trials)
     return dg.MaterializeResult(metadata={"trials": trials})
 

@@ -17,12 +17,13 @@ import numpy as np
 from python_assets.backtest.engine import Costs
 from python_assets.backtest.periods import always_open_periods_per_year
 from python_assets.backtest.spec import STRATEGY_DIR, StrategySpec, load_specs, spec_from_dict
+from python_assets.fanout import Mapper, map_in_process
 from python_assets.progress import track
 from python_assets.research import robustness
 from python_assets.research.designer import Design, canonical, propose, spec_dict, usable_atoms
 from python_assets.research.montecarlo import MonteCarloConfig
 from python_assets.research.ranker import RankConfig, next_status, rank, score
-from python_assets.research.tuner import Market, condition_columns, evaluate, tune
+from python_assets.research.tuner import Market, TuneTask, condition_columns, evaluate, tune_designs
 from python_assets.timeframes import DAY_MS
 
 # A design belongs to the day that proposed it: (created_date, design_id) is the key, so a day
@@ -150,28 +151,31 @@ def design_day(con: duckdb.DuckDBPyConnection, columns: frozenset[str], day: dat
 
 
 def tune_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: ResearchConfig = ResearchConfig(),
-             costs: Costs = Costs()) -> int:
+             costs: Costs = Costs(), map_batches: Mapper | None = None) -> int:
     """Step 2: Optuna on each design created on `day`, trials_per_design trials each (a count, so a
-    rerun stores the same trials); every trial stored. budget_seconds is a guard: past it the step
-    fails with a message instead of silently storing fewer trials on a slower machine."""
+    rerun stores the same trials); every trial stored. The designs are tuned through map_batches
+    (in-process by default, side by side on workers: python_assets/fanout.py), stored in design order.
+    budget_seconds is a guard, checked as each design is done: past it the step fails with a message
+    instead of silently storing fewer trials on a slower machine."""
     ensure_tables(con)
     _clear(con, day, DAY_TABLES)
     started = time.monotonic()
     rows = con.execute("select design_id, design_key, origin, parents, spec from strategy_designs "
                        "where created_date = ? order by design_id", [day]).fetchall()
+    map_batches = map_batches or (lambda fn, items: map_in_process(fn, items))
+    tasks = [TuneTask(market, _spec(did, {"key": key, "origin": origin, "spec": json.loads(spec)}), cfg.trials_per_design,
+                      cfg.seed, costs) for did, key, origin, parents, spec in rows]
     trials, tuning = [], []
-    designs = track(rows, len(rows), f"tuning designs of {day}", every=0.25)
-    for done, (did, key, origin, parents, spec) in enumerate(designs):
-        if time.monotonic() - started > cfg.budget_seconds:
-            raise ResearchBudgetError(
-                f"tuning {day} passed its {cfg.budget_seconds:.0f} s guard after {done} of {len(rows)} designs "
-                f"({cfg.trials_per_design} trials each): lower trials_per_design or new_designs_max, or raise budget_seconds")
-        found, best, ev = tune(market, _spec(did, {"key": key, "origin": origin, "spec": json.loads(spec)}),
-                               cfg.trials_per_design, cfg.seed, costs)
+    results = track(zip(rows, map_batches(tune_designs, tasks)), len(rows), f"tuning designs of {day}", every=0.25)
+    for done, ((did, *_), (found, best, ev)) in enumerate(results, 1):  # design order, whichever worker ran it
         trials += [{**r, "design_id": did} for r in found]
         if best is not None:
             tuning.append({"design_id": did, "best_params": best, "is_sharpe": ev.is_score,
                            "is_end_ms": market.is_window.end_ms, "n_trials": len(found)})
+        if time.monotonic() - started > cfg.budget_seconds and done < len(rows):
+            raise ResearchBudgetError(
+                f"tuning {day} passed its {cfg.budget_seconds:.0f} s guard after {done} of {len(rows)} designs "
+                f"({cfg.trials_per_design} trials each): lower trials_per_design or new_designs_max, or raise budget_seconds")
     _write(con, day, {}, cfg.timeframe, trials, tuning, [], 0)
     robustness.write_trial_returns(con, day, trials)  # bounded: trials_per_design x days of the window per design
     robustness.pbo_day(con, day)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import duckdb
@@ -45,6 +45,15 @@ class Market:
     is_window: Window
     oos_window: Window
     execution: dict[str, Execution] = field(default_factory=dict)  # per symbol, for the stress fills only
+    frame: pd.DataFrame | None = None  # what it was built from: a worker process rebuilds it from this
+    split: float = 2 / 3
+
+    def __reduce__(self):
+        """Pickled as its frame (a scratch DuckDB connection does not travel): a worker rebuilds the
+        same market, windows and stress fills included, once per batch it receives."""
+        if self.frame is None:
+            raise TypeError("a Market not built by Market.from_frame cannot be sent to a worker")
+        return (_rebuilt_market, (self.frame, self.timeframe, self.split, self.execution))
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, timeframe: str, split: float = 2 / 3) -> "Market":
@@ -56,7 +65,12 @@ class Market:
         start, end = int(frame["bar_at_ms"].min()), int(frame["bar_at_ms"].max()) + 1
         cut = int(np.quantile(np.sort(frame["bar_at_ms"].unique()), split))
         return cls(con, condition_columns(frame.columns), timeframe, bars,
-                   Window("is", "in_sample", start, cut), Window("oos", "out_of_sample", cut, end))
+                   Window("is", "in_sample", start, cut), Window("oos", "out_of_sample", cut, end), frame=frame, split=split)
+
+
+def _rebuilt_market(frame: pd.DataFrame, timeframe: str, split: float, execution: dict[str, Execution]) -> Market:
+    """Market.from_frame with the stress fills it carried: how a Market arrives in a worker process."""
+    return replace(Market.from_frame(frame, timeframe, split), execution=execution)
 
 
 @dataclass
@@ -168,3 +182,20 @@ def tune(market: Market, spec: StrategySpec, n_trials: int, seed: int, costs: Co
         return rows, None, None
     best = max(evals, key=lambda k: (evals[k][1].is_score, -k))
     return rows, evals[best][0], evals[best][1]
+
+
+@dataclass(frozen=True)
+class TuneTask:
+    """One design's search, sent whole to a worker (the market travels as its frame)."""
+
+    market: Market
+    spec: StrategySpec
+    n_trials: int
+    seed: int
+    costs: Costs
+
+
+def tune_designs(tasks: list[TuneTask]) -> list[tuple[list[dict[str, Any]], dict[str, Any] | None, Evaluation | None]]:
+    """Pure: tune() for a batch of designs (what one worker runs), results in task order; each
+    design's sampler is seeded by the run seed and its name, never by the worker."""
+    return [tune(t.market, t.spec, t.n_trials, t.seed, t.costs) for t in tasks]
