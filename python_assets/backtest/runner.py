@@ -4,7 +4,7 @@ rows into the ledger; full windows and walk-forward in-sample / out-of-sample wi
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -13,29 +13,12 @@ import numpy as np
 from python_assets.backtest import ledger
 from python_assets.backtest.engine import Costs, EngineResult, Instruments, Rules, simulate
 from python_assets.backtest.fills import DEFAULT_FILL
+from python_assets.backtest.reads import (NO_FUNDING, Bars, load_bars, load_funding, load_instruments,  # noqa: F401
+                                          window_bars, window_funding, window_instruments, window_symbols)
 from python_assets.backtest.spec import CONDITIONS, StrategySpec, compile_instances, instance_id, risk_values
 from python_assets.fanout import Mapper, batches, map_in_process
-from python_assets.timeframes import DAY_MS, MINUTE_MS, TIMEFRAME_MS
+from python_assets.timeframes import DAY_MS
 from python_assets.version import code_version
-
-
-@dataclass(frozen=True)
-class Bars:
-    """One symbol's bars on one timeframe, sorted by open time."""
-
-    symbol: str
-    timeframe: str
-    bar_len_ms: int
-    ms: np.ndarray
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-
-    def window(self, start_ms: int, end_ms: int) -> "Bars":
-        keep = (self.ms >= start_ms) & (self.ms < end_ms)
-        return replace(self, ms=self.ms[keep], open=self.open[keep], high=self.high[keep], low=self.low[keep],
-                       close=self.close[keep])
 
 
 @dataclass(frozen=True)
@@ -90,52 +73,13 @@ def rules_for(spec: StrategySpec, params: dict[str, Any]) -> Rules:
     )
 
 
-def load_bars(con: duckdb.DuckDBPyConnection, relation: str, symbol: str, timeframe: str) -> Bars:
-    """Bars of one symbol and timeframe from a relation with symbol, timeframe, bar_at_ms and OHLC."""
-    df = con.execute(
-        f"select bar_at_ms, open, high, low, close from {relation} where symbol = ? and timeframe = ? order by bar_at_ms",
-        [symbol, timeframe],
-    ).df()
-    arr = lambda c: df[c].to_numpy(dtype=np.float64, copy=True)  # noqa: E731
-    return Bars(symbol, timeframe, TIMEFRAME_MS.get(timeframe) or _spacing(df["bar_at_ms"]),
-                df["bar_at_ms"].to_numpy(dtype=np.int64, copy=True), arr("open"), arr("high"), arr("low"), arr("close"))
-
-
-def _spacing(ms) -> int:
-    diffs = np.diff(np.asarray(ms, dtype=np.int64))
-    return int(np.median(diffs)) if len(diffs) else MINUTE_MS
-
-
-def load_funding(con: duckdb.DuckDBPyConnection, symbol: str) -> tuple[np.ndarray, np.ndarray]:
-    """Funding settlements of a symbol (empty when the warehouse has none)."""
-    exists = con.execute("select count(*) from information_schema.tables where table_name = 'stg_funding_rates'").fetchall()[0][0]
-    if not exists:
-        return np.zeros(0, np.int64), np.zeros(0)
-    df = con.execute("select funding_at_ms, funding_rate from stg_funding_rates where symbol = ? order by funding_at_ms",
-                     [symbol]).df()
-    return df["funding_at_ms"].to_numpy(np.int64, copy=True), df["funding_rate"].to_numpy(np.float64, copy=True)
-
-
-def load_instruments(con: duckdb.DuckDBPyConnection, symbol: str) -> Instruments | None:
-    """A symbol's contract-spec versions from dim_instruments (None when the warehouse has none; versions
-    without a positive contract value or lot size are left out, a missing min_size counts as 0)."""
-    exists = con.execute("select count(*) from information_schema.tables where table_name = 'dim_instruments'").fetchall()[0][0]
-    if not exists:
-        return None
-    df = con.execute("select valid_from_ms, contract_value, lot_size, coalesce(min_size, 0) as min_size "
-                     "from dim_instruments where symbol = ? and contract_value > 0 and lot_size > 0 "
-                     "order by valid_from_ms", [symbol]).df()
-    if df.empty:
-        return None
-    return Instruments(df["valid_from_ms"].to_numpy(np.int64, copy=True), df["contract_value"].to_numpy(np.float64, copy=True),
-                       df["lot_size"].to_numpy(np.float64, copy=True),
-                       np.maximum(df["min_size"].to_numpy(np.float64, copy=True), 0.0))
-
-
-def signal_events(con: duckdb.DuckDBPyConnection, sql_or_relation: str, strategy_ids: list[str]) -> dict:
-    """{(strategy_id, symbol): events frame} from the compiled SQL or the backtest_signals table."""
+def signal_events(con: duckdb.DuckDBPyConnection, sql_or_relation: str, strategy_ids: list[str],
+                  start_ms: int | None = None, end_ms: int | None = None) -> dict:
+    """{(strategy_id, symbol): events frame} from the compiled SQL or the backtest_signals table, the events
+    in [start_ms, end_ms) only when given (the conditions at a bar already hold their warm-up)."""
     src = sql_or_relation if sql_or_relation.isidentifier() else f"({sql_or_relation})"
-    df = con.execute(f"select * from {src} where strategy_id in (select unnest(?))", [strategy_ids]).df()
+    df = con.execute(f"select * from {src} where strategy_id in (select unnest(?)) and bar_at_ms >= coalesce(?, bar_at_ms) "
+                     "and bar_at_ms < coalesce(?, bar_at_ms + 1)", [strategy_ids, start_ms, end_ms]).df()
     return {key: g.sort_values("bar_at_ms") for key, g in df.groupby(["strategy_id", "symbol"])}
 
 
@@ -230,17 +174,28 @@ class SymbolTask:
 SYMBOLS_PER_ROUND = 32
 
 
-def symbol_task(con: duckdb.DuckDBPyConnection, job: BacktestJob, instances: tuple, events: dict, symbol: str,
-                version: str) -> SymbolTask:
-    """Read one symbol's inputs (bars, funding, contract specs) and scatter its signals onto its bars."""
-    bars = load_bars(con, job.bars_relation, symbol, job.timeframe)
-    warehouse_bars = job.bars_relation == "int_bars_unioned"
-    funding = load_funding(con, symbol) if warehouse_bars else (np.zeros(0, np.int64), np.zeros(0))
-    specs = load_instruments(con, symbol) if warehouse_bars else None
-    keep = (bars.ms >= job.start_ms) & (bars.ms < job.end_ms)  # every window lies inside the job's
-    signals = tuple({k: v[keep] for k, v in dense_signals(events.get((sid, symbol)), bars).items()}
-                    for sid, _, _ in instances)
-    return SymbolTask(job, instances, bars.window(job.start_ms, job.end_ms), signals, funding, specs, version)
+def _in_window(events, start_ms: int, end_ms: int):
+    """A symbol's events on bars in [start_ms, end_ms) (None stays None)."""
+    if events is None:
+        return None
+    ms = events["bar_at_ms"].to_numpy(np.int64)
+    return events[(ms >= start_ms) & (ms < end_ms)]
+
+
+def symbol_tasks(con: duckdb.DuckDBPyConnection, job: BacktestJob, instances: tuple, events: dict,
+                 symbols: list[str], version: str) -> list[SymbolTask]:
+    """Read the symbols' inputs over the job's window, one query each for all of them (bars; on warehouse
+    bars also funding and contract specs), and scatter their signals onto their bars."""
+    bars = window_bars(con, job.bars_relation, symbols, job.timeframe, job.start_ms, job.end_ms)
+    funding, specs = {s: NO_FUNDING for s in symbols}, dict.fromkeys(symbols)
+    if job.bars_relation == "int_bars_unioned":
+        # the engine reaches funding up to the last bar's close: never past the window's end on aligned bars
+        reach = max((int(b.ms[-1]) + b.bar_len_ms for b in bars.values() if len(b.ms)), default=job.start_ms)
+        funding = window_funding(con, symbols, job.start_ms, reach)
+        specs = window_instruments(con, symbols, job.start_ms, job.end_ms)
+    return [SymbolTask(job, instances, bars[s], tuple(dense_signals(_in_window(events.get((sid, s)), job.start_ms, job.end_ms),
+                                                                    bars[s]) for sid, _, _ in instances),
+                       funding[s], specs[s], version) for s in symbols]
 
 
 def backtest_symbol(t: SymbolTask) -> list[ledger.LedgerRows]:
@@ -279,7 +234,8 @@ def backtest_symbols(tasks: list[SymbolTask]) -> list[list[ledger.LedgerRows]]:
 
 
 def run_job(con: duckdb.DuckDBPyConnection, job: BacktestJob, map_batches: Mapper | None = None) -> list[str]:
-    """Backtest every instance on every symbol: this process reads each symbol's inputs, map_batches
+    """Backtest every instance on every symbol: this process reads the inputs over the job's window
+    (signals once, then bars, funding and contract specs once per round of symbols), map_batches
     runs backtest_symbols over batches of them (in-process by default, or side by side, see
     python_assets/fanout.py), and the rows are written here in symbol order, one transaction per
     round of up to SYMBOLS_PER_ROUND symbols. Returns the backtest_ids written."""
@@ -288,12 +244,11 @@ def run_job(con: duckdb.DuckDBPyConnection, job: BacktestJob, map_batches: Mappe
     sids = [sid for sid, _, _ in instances]
     source = job.signals_relation or compile_instances([(sid, job.spec, p) for sid, p, _ in instances], job.columns,
                                                        job.features_relation, job.timeframe)
-    events = signal_events(con, source, sids)
-    symbols = job.symbols or sorted(r[0] for r in con.execute(
-        f"select distinct symbol from {job.bars_relation} where timeframe = ?", [job.timeframe]).fetchall())
+    events = signal_events(con, source, sids, job.start_ms, job.end_ms)
+    symbols = job.symbols or window_symbols(con, job.bars_relation, job.timeframe, job.start_ms, job.end_ms)
     written, version = [], code_version()
     for chunk in batches(symbols, SYMBOLS_PER_ROUND):
-        tasks = [symbol_task(con, job, instances, events, symbol, version) for symbol in chunk]
+        tasks = symbol_tasks(con, job, instances, events, chunk, version)
         # in symbol order, whatever finished first; one transaction for the round (each write scans the
         # ledger tables once: per symbol, the writes were half of the daily step on 20 symbols)
         written += ledger.write(con, [rows for per_symbol in map_batches(backtest_symbols, tasks) for rows in per_symbol])

@@ -153,3 +153,38 @@ def test_history_before_the_window_changes_nothing_but_the_signals_warm_up():
     long = bars_table(history_days=60)
     short = long[long["bar_at_ms"] >= END_MS - (WINDOW_DAYS + 1) * DAY_MS]
     _same(run_ledger(bars=long, signals_bars=long), run_ledger(bars=short, signals_bars=long))
+
+
+def test_the_batched_reads_return_the_window_and_the_version_valid_at_its_start():
+    """Each input read for the window holds no row after its end, none of the bars or funding before its
+    start, and the contract-spec version in force at every window bar is the one the whole history gives."""
+    from python_assets.backtest import reads
+
+    w0 = END_MS - WINDOW_DAYS * DAY_MS
+    with duckdb.connect() as con:
+        warehouse(con, bars_table(), funding_table(), instruments_table())
+        syms = reads.window_symbols(con, "int_bars_unioned", "1h", w0, END_MS)
+        assert syms == ["AAA-USDT", "BBB-USDT", "CCC-USDT"]  # DDD ended before, ZZZ-like listings after: absent
+        bars = reads.window_bars(con, "int_bars_unioned", [*syms, "DDD-USDT"], "1h", w0, END_MS)
+        funding = reads.window_funding(con, [*syms, "DDD-USDT"], w0, END_MS)
+        specs = reads.window_instruments(con, [*syms, "DDD-USDT"], w0, END_MS)
+        for s in syms:
+            full = reads.load_bars(con, "int_bars_unioned", s, "1h").window(w0, END_MS)
+            np.testing.assert_array_equal(bars[s].ms, full.ms)
+            np.testing.assert_array_equal(bars[s].close, full.close)
+            fms, rate = funding[s]
+            assert len(fms) == WINDOW_DAYS * 3 and fms.min() >= w0 and fms.max() < END_MS
+            all_ms, all_rate = reads.load_funding(con, s)
+            np.testing.assert_array_equal(rate, all_rate[(all_ms >= w0) & (all_ms < END_MS)])
+        assert len(bars["DDD-USDT"].ms) == 0 and len(funding["DDD-USDT"][0]) == 0
+        assert specs["CCC-USDT"] is None  # no version at all
+        assert specs["DDD-USDT"].valid_from_ms.tolist() == [START_MS]  # from before the window, still valid in it
+        whole = reads.load_instruments(con, "AAA-USDT")
+        got = specs["AAA-USDT"]
+        # the version valid at the start (the bad one after it dropped), the one inside, none after the end
+        assert got.valid_from_ms.tolist() == [START_MS + 3 * DAY_MS, w0 + 2 * DAY_MS]
+        assert got.min_size.tolist() == [2.0, 0.0]
+        for ms in bars["AAA-USDT"].ms:
+            a, b = np.searchsorted(got.valid_from_ms, ms, "right") - 1, np.searchsorted(whole.valid_from_ms, ms, "right") - 1
+            assert got.contract_value[a] == whole.contract_value[b] and got.lot_size[a] == whole.lot_size[b]
+        assert reads.window_instruments(con, ["BBB-USDT"], w0, END_MS)["BBB-USDT"].valid_from_ms.tolist() == [w0 + DAY_MS]

@@ -56,7 +56,7 @@ def _tasks(frame: pd.DataFrame) -> list[runner.SymbolTask]:
         con.register("file_bars", frame)
         sql = runner.compile_instances([(sid, job.spec, p) for sid, p, _ in instances], frozenset(), "file_bars", "1h")
         events = runner.signal_events(con, sql, [sid for sid, _, _ in instances])
-        return [runner.symbol_task(con, job, instances, events, s, "v-test") for s in SYMBOLS]
+        return runner.symbol_tasks(con, job, instances, events, list(SYMBOLS), "v-test")
 
 
 def _flat(out: list[list]) -> list[pd.DataFrame]:
