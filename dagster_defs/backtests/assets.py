@@ -72,6 +72,7 @@ def backtest_ledger(context: dg.AssetExecutionContext, config: BacktestConfig,
         for day in window_days(*context.partition_time_window):
             end_ms = day_start_ms(day + timedelta(days=1))
             ledger.delete_runs(con, "kind in ('daily', 'ml') and partition_date = ?", [day])
+            shared: dict = {}  # funding and contract specs of the day's window, read once for all strategies
             for spec in specs.values():
                 job = BacktestJob(
                     spec=spec, grid=[resolve_params(spec, {})], symbols=None, timeframe=spec.timeframe,
@@ -80,7 +81,7 @@ def backtest_ledger(context: dg.AssetExecutionContext, config: BacktestConfig,
                     signals_relation="backtest_signals", walk_forward=wf, partition_date=day.isoformat(),
                     columns=feature_columns(),
                 )
-                written += len(run_job(con, job, map_batches))
+                written += len(run_job(con, job, map_batches, shared))
             ml_dir = paths().ml_runs / day.isoformat()
             pointer = ml_dir / "direction_predictor.json"
             if pointer.exists():

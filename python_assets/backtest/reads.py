@@ -56,6 +56,17 @@ def _by_symbol(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {str(syms[a]): df.iloc[a:b].reset_index(drop=True) for a, b in zip(starts, stops)}
 
 
+def span_sql(column: str, start_ms: int | None, end_ms: int | None) -> tuple[str, list[int]]:
+    """SQL conditions keeping column in [start_ms, end_ms) (a None bound leaves that side open) and their
+    parameters: plain comparisons, so DuckDB can skip row groups and Parquet files by their min/max."""
+    sql, params = "", []
+    if start_ms is not None:
+        sql, params = f" and {column} >= ?", [start_ms]
+    if end_ms is not None:
+        sql, params = sql + f" and {column} < ?", [*params, end_ms]
+    return sql, params
+
+
 def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     return con.execute("select count(*) from information_schema.tables where table_name = ?", [name]).fetchall()[0][0] > 0
 
@@ -71,18 +82,17 @@ def load_bars(con: duckdb.DuckDBPyConnection, relation: str, symbol: str, timefr
 
 def window_symbols(con: duckdb.DuckDBPyConnection, relation: str, timeframe: str, start_ms: int, end_ms: int) -> list[str]:
     """The symbols with a bar in [start_ms, end_ms), sorted (a symbol without one has nothing to backtest)."""
-    return sorted(r[0] for r in con.execute(
-        f"select distinct symbol from {relation} where timeframe = ? and bar_at_ms >= ? and bar_at_ms < ?",
-        [timeframe, start_ms, end_ms]).fetchall())
+    span, params = span_sql("bar_at_ms", start_ms, end_ms)
+    return sorted(r[0] for r in con.execute(f"select distinct symbol from {relation} where timeframe = ?{span}",
+                                            [timeframe, *params]).fetchall())
 
 
 def window_bars(con: duckdb.DuckDBPyConnection, relation: str, symbols: list[str], timeframe: str, start_ms: int,
                 end_ms: int) -> dict[str, Bars]:
     """Every symbol's bars in [start_ms, end_ms) in one query (a symbol without bars gets empty Bars)."""
-    df = con.execute(
-        f"select symbol, bar_at_ms, open, high, low, close from {relation} where timeframe = ? and bar_at_ms >= ? "
-        "and bar_at_ms < ? and symbol in (select unnest(?)) order by symbol, bar_at_ms",
-        [timeframe, start_ms, end_ms, list(symbols)]).df()
+    span, params = span_sql("bar_at_ms", start_ms, end_ms)
+    df = con.execute(f"select symbol, bar_at_ms, open, high, low, close from {relation} where timeframe = ?{span} "
+                     "and symbol in (select unnest(?)) order by symbol, bar_at_ms", [timeframe, *params, list(symbols)]).df()
     parts = _by_symbol(df)
     return {s: _bars(s, timeframe, parts.get(s, df.iloc[:0])) for s in symbols}
 
@@ -94,10 +104,9 @@ def window_funding(con: duckdb.DuckDBPyConnection, symbols: list[str], start_ms:
     after its last bar's close, so the bars' span bounds what it needs."""
     if not _has_table(con, "stg_funding_rates"):
         return {s: NO_FUNDING for s in symbols}
+    span, params = span_sql("funding_at_ms", start_ms, end_ms)
     df = con.execute("select symbol, funding_at_ms, funding_rate from stg_funding_rates where symbol in "
-                     "(select unnest(?)) and funding_at_ms >= coalesce(?, funding_at_ms) "
-                     "and funding_at_ms < coalesce(?, funding_at_ms + 1) order by symbol, funding_at_ms",
-                     [list(symbols), start_ms, end_ms]).df()
+                     f"(select unnest(?)){span} order by symbol, funding_at_ms", [list(symbols), *params]).df()
     parts = _by_symbol(df)
     return {s: (parts[s]["funding_at_ms"].to_numpy(np.int64, copy=True), parts[s]["funding_rate"].to_numpy(np.float64, copy=True))
             if s in parts else NO_FUNDING for s in symbols}
@@ -110,14 +119,14 @@ def window_instruments(con: duckdb.DuckDBPyConnection, symbols: list[str], start
     missing min_size counts as 0; None for a symbol without any (the engine then sizes without lots)."""
     if not _has_table(con, "dim_instruments"):
         return dict.fromkeys(symbols)
+    span, params = span_sql("valid_from_ms", None, end_ms)
     df = con.execute(
         "with v as (select symbol, valid_from_ms, contract_value, lot_size, coalesce(min_size, 0) as min_size, "
         "max(case when valid_from_ms <= ? then valid_from_ms end) over (partition by symbol) as at_start "
-        "from dim_instruments where symbol in (select unnest(?)) and contract_value > 0 and lot_size > 0 "
-        "and valid_from_ms < coalesce(?, valid_from_ms + 1)) "
+        f"from dim_instruments where symbol in (select unnest(?)) and contract_value > 0 and lot_size > 0{span}) "
         "select symbol, valid_from_ms, contract_value, lot_size, min_size from v "
         "where valid_from_ms >= coalesce(at_start, valid_from_ms) order by symbol, valid_from_ms",
-        [start_ms, list(symbols), end_ms]).df()
+        [start_ms, list(symbols), *params]).df()
     parts, col = _by_symbol(df), lambda d, c: d[c].to_numpy(np.float64, copy=True)  # noqa: E731
     return {s: Instruments(parts[s]["valid_from_ms"].to_numpy(np.int64, copy=True), col(parts[s], "contract_value"),
                            col(parts[s], "lot_size"), np.maximum(col(parts[s], "min_size"), 0.0))

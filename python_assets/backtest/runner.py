@@ -13,7 +13,7 @@ import numpy as np
 from python_assets.backtest import ledger
 from python_assets.backtest.engine import Costs, EngineResult, Instruments, Rules, simulate
 from python_assets.backtest.fills import DEFAULT_FILL
-from python_assets.backtest.reads import (NO_FUNDING, Bars, load_bars, load_funding, load_instruments,  # noqa: F401
+from python_assets.backtest.reads import (NO_FUNDING, Bars, span_sql, load_bars, load_funding, load_instruments,  # noqa: F401
                                           window_bars, window_funding, window_instruments, window_symbols)
 from python_assets.backtest.spec import CONDITIONS, StrategySpec, compile_instances, instance_id, risk_values
 from python_assets.fanout import Mapper, batches, map_in_process
@@ -78,8 +78,8 @@ def signal_events(con: duckdb.DuckDBPyConnection, sql_or_relation: str, strategy
     """{(strategy_id, symbol): events frame} from the compiled SQL or the backtest_signals table, the events
     in [start_ms, end_ms) only when given (the conditions at a bar already hold their warm-up)."""
     src = sql_or_relation if sql_or_relation.isidentifier() else f"({sql_or_relation})"
-    df = con.execute(f"select * from {src} where strategy_id in (select unnest(?)) and bar_at_ms >= coalesce(?, bar_at_ms) "
-                     "and bar_at_ms < coalesce(?, bar_at_ms + 1)", [strategy_ids, start_ms, end_ms]).df()
+    span, params = span_sql("bar_at_ms", start_ms, end_ms)
+    df = con.execute(f"select * from {src} where strategy_id in (select unnest(?)){span}", [strategy_ids, *params]).df()
     return {key: g.sort_values("bar_at_ms") for key, g in df.groupby(["strategy_id", "symbol"])}
 
 
@@ -183,16 +183,21 @@ def _in_window(events, start_ms: int, end_ms: int):
 
 
 def symbol_tasks(con: duckdb.DuckDBPyConnection, job: BacktestJob, instances: tuple, events: dict,
-                 symbols: list[str], version: str) -> list[SymbolTask]:
+                 symbols: list[str], version: str, shared: dict | None = None) -> list[SymbolTask]:
     """Read the symbols' inputs over the job's window, one query each for all of them (bars; on warehouse
-    bars also funding and contract specs), and scatter their signals onto their bars."""
+    bars also funding and contract specs, kept in shared for the next job on the same symbols and span),
+    and scatter their signals onto their bars."""
     bars = window_bars(con, job.bars_relation, symbols, job.timeframe, job.start_ms, job.end_ms)
     funding, specs = {s: NO_FUNDING for s in symbols}, dict.fromkeys(symbols)
     if job.bars_relation == "int_bars_unioned":
         # the engine reaches funding up to the last bar's close: never past the window's end on aligned bars
         reach = max((int(b.ms[-1]) + b.bar_len_ms for b in bars.values() if len(b.ms)), default=job.start_ms)
-        funding = window_funding(con, symbols, job.start_ms, reach)
-        specs = window_instruments(con, symbols, job.start_ms, job.end_ms)
+        shared = {} if shared is None else shared
+        key = (tuple(symbols), job.start_ms, reach, job.end_ms)
+        if key not in shared:
+            shared[key] = (window_funding(con, symbols, job.start_ms, reach),
+                           window_instruments(con, symbols, job.start_ms, job.end_ms))
+        funding, specs = shared[key]
     return [SymbolTask(job, instances, bars[s], tuple(dense_signals(_in_window(events.get((sid, s)), job.start_ms, job.end_ms),
                                                                     bars[s]) for sid, _, _ in instances),
                        funding[s], specs[s], version) for s in symbols]
@@ -233,12 +238,14 @@ def backtest_symbols(tasks: list[SymbolTask]) -> list[list[ledger.LedgerRows]]:
     return [backtest_symbol(t) for t in tasks]
 
 
-def run_job(con: duckdb.DuckDBPyConnection, job: BacktestJob, map_batches: Mapper | None = None) -> list[str]:
+def run_job(con: duckdb.DuckDBPyConnection, job: BacktestJob, map_batches: Mapper | None = None,
+            shared: dict | None = None) -> list[str]:
     """Backtest every instance on every symbol: this process reads the inputs over the job's window
     (signals once, then bars, funding and contract specs once per round of symbols), map_batches
     runs backtest_symbols over batches of them (in-process by default, or side by side, see
     python_assets/fanout.py), and the rows are written here in symbol order, one transaction per
-    round of up to SYMBOLS_PER_ROUND symbols. Returns the backtest_ids written."""
+    round of up to SYMBOLS_PER_ROUND symbols; shared (one dict for the jobs of one day) keeps each round's
+    funding and contract specs for the next strategy. Returns the backtest_ids written."""
     map_batches = map_batches or (lambda fn, items: map_in_process(fn, items))
     instances = tuple((instance_id(job.spec, p), p, rules_for(job.spec, p)) for p in job.grid)
     sids = [sid for sid, _, _ in instances]
@@ -248,7 +255,7 @@ def run_job(con: duckdb.DuckDBPyConnection, job: BacktestJob, map_batches: Mappe
     symbols = job.symbols or window_symbols(con, job.bars_relation, job.timeframe, job.start_ms, job.end_ms)
     written, version = [], code_version()
     for chunk in batches(symbols, SYMBOLS_PER_ROUND):
-        tasks = symbol_tasks(con, job, instances, events, chunk, version)
+        tasks = symbol_tasks(con, job, instances, events, chunk, version, shared)
         # in symbol order, whatever finished first; one transaction for the round (each write scans the
         # ledger tables once: per symbol, the writes were half of the daily step on 20 symbols)
         written += ledger.write(con, [rows for per_symbol in map_batches(backtest_symbols, tasks) for rows in per_symbol])
