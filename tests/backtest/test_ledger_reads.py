@@ -188,3 +188,20 @@ def test_the_batched_reads_return_the_window_and_the_version_valid_at_its_start(
             a, b = np.searchsorted(got.valid_from_ms, ms, "right") - 1, np.searchsorted(whole.valid_from_ms, ms, "right") - 1
             assert got.contract_value[a] == whole.contract_value[b] and got.lot_size[a] == whole.lot_size[b]
         assert reads.window_instruments(con, ["BBB-USDT"], w0, END_MS)["BBB-USDT"].valid_from_ms.tolist() == [w0 + DAY_MS]
+
+
+def test_inputs_shared_across_a_days_jobs_are_those_of_each_jobs_window():
+    """The dict the asset shares across a day's strategies: a job on another window (the day before) run
+    first with the same dict leaves the day's rows the pinned ones."""
+    shared: dict = {}
+    with duckdb.connect() as con:
+        job = warehouse(con, bars_table(), funding_table(), instruments_table())
+        day_before = runner.BacktestJob(**{**job.__dict__, "start_ms": job.start_ms - DAY_MS, "end_ms": job.end_ms - DAY_MS,
+                                           "run_id": "daily-before", "partition_date": "2025-03-19"})
+        runner.run_job(con, day_before, shared=shared)
+        con.execute("delete from backtest_runs where run_id = 'daily-before'")
+        con.execute("delete from backtest_trades where backtest_id not in (select backtest_id from backtest_runs)")
+        con.execute("delete from backtest_equity where backtest_id not in (select backtest_id from backtest_runs)")
+        runner.run_job(con, job, shared=shared)
+        assert len(shared) == 2  # one entry per window (one round of symbols each)
+        assert digest(ledger_frames(con)) == LEDGER_DIGEST
