@@ -205,3 +205,13 @@ def test_inputs_shared_across_a_days_jobs_are_those_of_each_jobs_window():
         runner.run_job(con, job, shared=shared)
         assert len(shared) == 2  # one entry per window (one round of symbols each)
         assert digest(ledger_frames(con)) == LEDGER_DIGEST
+
+
+def test_signals_compiled_here_keep_their_warm_up_under_the_window_filter():
+    """The CLI path compiles the signal SQL over the bars instead of reading backtest_signals: the window's
+    filter on its events must not cut the moving averages' warm-up, so the rows are the pinned ones."""
+    with duckdb.connect() as con:
+        job = warehouse(con, bars_table(), funding_table(), instruments_table())
+        job.signals_relation, job.features_relation = None, "int_bars_unioned"
+        runner.run_job(con, job)
+        assert digest(ledger_frames(con)) == LEDGER_DIGEST
