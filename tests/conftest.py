@@ -81,14 +81,28 @@ def _fast_run_config() -> dict:
 FAST_RUN_CONFIG = _fast_run_config()
 
 
+def use_built_environment(directory: Path, monkeypatch: pytest.MonkeyPatch) -> Paths:
+    """directory as BLOFIN_DATA_DIR with the environment the built days are made in: an ephemeral Dagster
+    instance and no analyst endpoint (the deterministic review)."""
+    monkeypatch.setenv("BLOFIN_DATA_DIR", str(directory))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.delenv("BLOFIN_LLM_BASE_URL", raising=False)
+    return Paths(directory.resolve())
+
+
+def copy_tree(template: Paths, dest: Path) -> Paths:
+    """A copy of a data dir a fixture built, for a test that writes (stored paths are relative, so a copy
+    works as the original; the template stays as built)."""
+    shutil.copytree(template.data_dir, dest, symlinks=True)
+    return Paths(dest.resolve())
+
+
 def _materialize_into(directory: Path, days: tuple[date, ...]) -> Paths:
     """Each day through the whole graph (fast settings, no analyst endpoint) in directory, one run a day."""
     from dagster_defs.runner import materialize_days
 
     mp = pytest.MonkeyPatch()
-    mp.setenv("BLOFIN_DATA_DIR", str(directory))
-    mp.delenv("DAGSTER_HOME", raising=False)
-    mp.delenv("BLOFIN_LLM_BASE_URL", raising=False)
+    use_built_environment(directory, mp)
     try:
         for day in days:
             assert materialize_days(day, day, run_config=FAST_RUN_CONFIG).success
@@ -110,19 +124,14 @@ def built_first_day(tmp_path_factory: pytest.TempPathFactory) -> Paths:
 def built_two_days(built_first_day: Paths, tmp_path_factory: pytest.TempPathFactory) -> Paths:
     """A copy of built_first_day with TEST_DAYS[1] materialized after it: the two consecutive daily runs,
     once per session (a template, like built_first_day)."""
-    directory = tmp_path_factory.mktemp("built") / "two_days"
-    shutil.copytree(built_first_day.data_dir, directory, symlinks=True)
-    return _materialize_into(directory, TEST_DAYS[1:])
+    copy = copy_tree(built_first_day, tmp_path_factory.mktemp("built") / "two_days")
+    return _materialize_into(copy.data_dir, TEST_DAYS[1:])
 
 
 def copy_data_dir(template: Paths, dest: Path, monkeypatch: pytest.MonkeyPatch) -> Paths:
-    """A writable copy of a built data dir at dest (stored paths are relative, so a copy works as the
-    original), made the test's BLOFIN_DATA_DIR with the environment the template was built in."""
-    shutil.copytree(template.data_dir, dest, symlinks=True)
-    monkeypatch.setenv("BLOFIN_DATA_DIR", str(dest))
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    monkeypatch.delenv("BLOFIN_LLM_BASE_URL", raising=False)
-    return Paths(dest.resolve())
+    """A writable copy of a built data dir at dest, made the test's BLOFIN_DATA_DIR with the environment
+    the template was built in."""
+    return use_built_environment(copy_tree(template, dest).data_dir, monkeypatch)
 
 
 def fast_config_file(directory: Path) -> Path:

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import FAST_RUN_CONFIG, TEST_DAYS, VOLATILE_COLUMNS, report_digest
+from conftest import FAST_RUN_CONFIG, TEST_DAYS, VOLATILE_COLUMNS, report_digest, use_built_environment
 
 from dagster_defs.partitions import day_start_ms
 from dagster_defs.runner import materialize_days
@@ -52,13 +51,6 @@ DAY_ROWS = {
 }
 
 
-def use_data_dir(path: Path, monkeypatch: pytest.MonkeyPatch) -> Paths:
-    path.mkdir(parents=True)
-    monkeypatch.setenv("BLOFIN_DATA_DIR", str(path))
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    return Paths(path.resolve())
-
-
 def day_rows(paths: Paths, day) -> dict[str, list[tuple]]:
     """Every table's rows of one day, run-time columns left out, sorted."""
     out = {}
@@ -80,8 +72,8 @@ def model_versions(paths: Paths, day) -> dict[str, str]:
 @pytest.mark.timeout(1800)  # two graph runs here and one in the shared built_first_day (the day alone)
 def test_a_day_backfilled_after_later_days_equals_a_day_built_without_them(built_first_day, tmp_path, monkeypatch):
     day, later = TEST_DAYS
-    late = use_data_dir(tmp_path / "later_first", monkeypatch)
-    monkeypatch.delenv("BLOFIN_LLM_BASE_URL", raising=False)  # as built_first_day was built
+    (tmp_path / "later_first").mkdir()
+    late = use_built_environment(tmp_path / "later_first", monkeypatch)  # as built_first_day was built
     assert materialize_days(later, later, run_config=FAST_RUN_CONFIG).success
     later_rows = day_rows(late, later)
     assert materialize_days(day, day, run_config=FAST_RUN_CONFIG).success

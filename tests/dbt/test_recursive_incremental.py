@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import date, timedelta
 
 import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_dbt
+from conftest import copy_tree, run_dbt
 
 from python_assets.config import Paths
 from python_assets.features.recursive import FEATURE_COLUMNS, STATE_FIELDS
@@ -66,12 +65,6 @@ def arrive(paths: Paths, days: list[date]) -> Paths:
     return paths
 
 
-def copy_of(paths: Paths, dest) -> Paths:
-    """A copy of a data dir built by a fixture, for a test that writes (the fixtures' dirs stay as built)."""
-    shutil.copytree(paths.data_dir, dest)
-    return Paths(dest)
-
-
 @pytest.fixture(scope="module")
 def three_days(tmp_path_factory) -> Paths:
     """The first three days arrived one at a time (day 2 without bars)."""
@@ -80,13 +73,13 @@ def three_days(tmp_path_factory) -> Paths:
 
 @pytest.fixture(scope="module")
 def four_days(three_days, tmp_path_factory) -> Paths:
-    return arrive(copy_of(three_days, tmp_path_factory.mktemp("four") / "data"), DAYS[3:4])
+    return arrive(copy_tree(three_days, tmp_path_factory.mktemp("four") / "data"), DAYS[3:4])
 
 
 @pytest.fixture(scope="module")
 def daily(four_days, tmp_path_factory) -> tuple[Paths, pd.DataFrame]:
     """The same lake arriving one day at a time, each day an incremental run of its window."""
-    paths = arrive(copy_of(four_days, tmp_path_factory.mktemp("daily") / "data"), DAYS[4:])
+    paths = arrive(copy_tree(four_days, tmp_path_factory.mktemp("daily") / "data"), DAYS[4:])
     return paths, read_table(paths)
 
 
@@ -141,7 +134,7 @@ def test_a_window_without_bars_adds_nothing_and_keeps_the_state(daily, full):
 def test_a_table_built_before_resume_state_is_rebuilt_whole_not_restarted(tmp_path, four_days, full):
     """A warehouse from before resume_state/bar_date (its feat_recursive lacks both): the next daily run
     appends the columns and makes one full pass, so the day equals the full rebuild (not reseeded)."""
-    paths = copy_of(four_days, tmp_path / "data")
+    paths = copy_tree(four_days, tmp_path / "data")
     generate_market(paths, LAKE[DAYS[-1]], [DAYS[-1]])
     with duckdb.connect(str(paths.warehouse)) as con:
         con.execute("alter table feat_recursive drop column resume_state")
@@ -155,7 +148,7 @@ def test_a_table_built_before_resume_state_is_rebuilt_whole_not_restarted(tmp_pa
 def test_a_day_whose_features_never_ran_makes_the_next_run_a_full_pass(tmp_path, three_days, full):
     """Bars of day 4 exist but feat_recursive never ran for it (its run failed, say): day 5 must not
     continue from day 4's missing state (it would skip day 4's bars); it rebuilds instead."""
-    paths = copy_of(three_days, tmp_path / "data")
+    paths = copy_tree(three_days, tmp_path / "data")
     generate_market(paths, LAKE[DAYS[3]], [DAYS[3]])
     window = {"min_date": DAYS[3].isoformat(), "max_date": DAYS[4].isoformat()}
     run_dbt(paths, "run", "--select", "+int_bars_unioned", "--vars", json.dumps(window))  # bars only
