@@ -16,7 +16,8 @@ from python_assets.backtest.engine import Costs
 from python_assets.backtest.periods import always_open_periods_per_year
 from python_assets.backtest.portfolio import (RULES, PortfolioConfig, align, correlation, curve_stats, daily_schedule,
                                               member_stream, run_portfolio, summary)
-from python_assets.backtest.runner import Window, dense_signals, load_funding, rules_for, run_bars, signal_events
+from python_assets.backtest.reads import load_funding
+from python_assets.backtest.runner import Window, dense_signals, rules_for, run_bars, signal_events
 from python_assets.backtest.spec import STRATEGY_DIR, StrategySpec, compile_instances, instance_id, load_specs, spec_from_dict
 from python_assets.research.tuner import Market
 from python_assets.timeframes import DAY_MS

@@ -13,8 +13,8 @@ import numpy as np
 from python_assets.backtest import ledger
 from python_assets.backtest.engine import Costs, EngineResult, Instruments, Rules, simulate
 from python_assets.backtest.fills import DEFAULT_FILL
-from python_assets.backtest.reads import (NO_FUNDING, Bars, load_bars, load_funding, load_instruments,  # noqa: F401
-                                          span_sql, window_bars, window_funding, window_instruments, window_symbols)
+from python_assets.backtest.reads import (NO_FUNDING, Bars, load_bars, span_sql, window_bars, window_funding,
+                                          window_instruments, window_symbols)
 from python_assets.backtest.spec import CONDITIONS, StrategySpec, compile_instances, instance_id, risk_values
 from python_assets.fanout import Mapper, batches, map_in_process
 from python_assets.timeframes import DAY_MS

@@ -121,7 +121,7 @@ def test_funding_off_the_hour_is_marked_at_the_open_of_the_bar_holding_it():
 def test_the_runner_reads_the_valid_versions_of_a_symbol_from_dim_instruments():
     import duckdb
 
-    from python_assets.backtest.runner import load_instruments
+    from python_assets.backtest.reads import load_instruments
 
     with duckdb.connect() as con:
         assert load_instruments(con, "X") is None  # no dim_instruments table: sized as before
