@@ -150,10 +150,16 @@ class Recorder:
 
     async def flush_all(self, merge: bool, final: bool = False) -> None:
         """Take every symbol's buffers in the loop, write them in a worker thread (the loop keeps reading);
-        one flush at a time."""
+        one flush at a time. A cancelled flush (the flusher timer at shutdown) keeps the lock until its thread
+        ends: the thread cannot be stopped, and a next flush reading the hour file it is replacing would lose its rows."""
         async with self.flush_lock:
             batches = [(rec, rec.take(final)) for rec in self.symbols.values()]
-            await asyncio.to_thread(lambda: [rec.write(batch, merge) for rec, batch in batches])
+            work = asyncio.ensure_future(asyncio.to_thread(lambda: [rec.write(batch, merge) for rec, batch in batches]))
+            try:
+                await asyncio.shield(work)
+            except asyncio.CancelledError:
+                await asyncio.wait([work])
+                raise
 
     def stop(self) -> None:
         """Ask the service to finish (SIGTERM, Ctrl-C, duration)."""

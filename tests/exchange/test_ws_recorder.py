@@ -203,3 +203,35 @@ def test_dry_run_prints_the_subscriptions_without_connecting() -> None:
     assert "ws://127.0.0.1:9/x" in out.stdout
     for ch in ("trades", "books", "funding-rate"):
         assert f"{ch:<13} ETH-USDT" in out.stdout
+
+
+def test_a_flush_cancelled_mid_write_still_ends_before_the_next_flush_writes(data_dir: Paths) -> None:
+    """Shutdown cancels the flusher timer while its write runs in a worker thread; the final flush must
+    not read an hour file that write is about to replace, or that write's trades are lost."""
+    rec = Recorder(data_dir, RecorderSettings(symbols=("BTC-USDT",), **FAST), out=lambda line: None)
+    spans: list[tuple[float, float]] = []
+    entered = threading.Event()
+
+    class Slow:
+        def take(self, final: bool = False) -> dict:
+            return {}
+
+        def write(self, batch: dict, merge: bool) -> None:
+            start = time.monotonic()
+            entered.set()
+            time.sleep(0.3)
+            spans.append((start, time.monotonic()))
+
+    rec.symbols = {"BTC-USDT": Slow()}
+
+    async def main() -> None:
+        rec.flush_lock = asyncio.Lock()
+        first = asyncio.create_task(rec.flush_all(merge=False))
+        await asyncio.to_thread(entered.wait, 5)
+        first.cancel()
+        await asyncio.gather(first, return_exceptions=True)
+        await rec.flush_all(merge=True, final=True)
+
+    asyncio.run(main())
+    (s1, e1), (s2, _) = sorted(spans)
+    assert len(spans) == 2 and s2 >= e1
