@@ -7,7 +7,7 @@ import argparse
 import contextlib
 import sys
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from blofin_cli.common import as_writer, parse_date
@@ -31,8 +31,10 @@ def load_run_config(path: Path | None) -> dict | None:
     return config
 
 
-def run_window(first: date, last: date, verbose: bool = False, config_file: Path | None = None) -> int:
-    """Materialize first..last under the writer lock (a second writer is refused, exit 3)."""
+def run_window(first: date, last: date, verbose: bool = False, config_file: Path | None = None,
+               force: bool = False) -> int:
+    """Materialize first..last under the writer lock (a second writer is refused, exit 3); a window whose
+    inputs are unchanged since its last run is said so and not rerun, unless force."""
     from blofin_cli.errors import window_problem
     from python_assets.config import partition_days
 
@@ -46,10 +48,36 @@ def run_window(first: date, last: date, verbose: bool = False, config_file: Path
         return EXIT_BAD_INPUT
     paths = export_data_dir()
     return as_writer(paths, f"blofin-stack materialize {first}..{last}",
-                     lambda: _locked_run(paths, first, last, verbose, run_config))
+                     lambda: _locked_run(paths, first, last, verbose, run_config, force))
 
 
-def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config: dict | None = None) -> int:
+def unchanged_window(paths: Paths, first: date, last: date, run_config: dict | None) -> tuple[dict[date, str], str | None]:
+    """(each day's input fingerprint, a line saying why first..last needs no run, or None): every day's
+    lake files, code, settings and run config equal what its last successful run read, its report is on
+    disk and no run since touched it or an earlier day (python_assets/run_inputs.py)."""
+    from python_assets import run_inputs
+    from python_assets.config import market_source_kind, result_settings
+
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    current = run_inputs.day_fingerprints(run_inputs.lake_entries(paths), days, run_inputs.code_fingerprint(),
+                                          result_settings(), run_config)
+    if market_source_kind() == "blofin" or not run_inputs.report_files_exist(paths, days):
+        return current, None  # the exchange may hold more than the lake: a blofin-sourced run always runs
+    same = run_inputs.unchanged_days(current, run_inputs.stored_fingerprints(paths, days))
+    if len(same) < len(days):
+        return current, None
+    from dagster_defs.runner import persistent_instance, runs_since
+
+    instance = persistent_instance(paths)
+    if any(runs_since(instance, run_id, day) for day, run_id in same.items()):
+        return current, None
+    runs = ", ".join(sorted(set(same.values())))
+    return current, (f"{first}..{last} is unchanged since run {runs}: the same lake files, code, settings and run "
+                     "config, and no run since touched these days or earlier ones; nothing to do (--force reruns it)")
+
+
+def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config: dict | None = None,
+                force: bool = False) -> int:
     """One in-process Dagster run of first..last (the lock held): a summary, or one line per failed step."""
     import traceback
 
@@ -65,6 +93,11 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
         if problem:
             print(f"error: {problem}", file=sys.stderr)
             return EXIT_BAD_INPUT
+    fingerprints, unchanged = unchanged_window(paths, first, last, run_config)
+    if unchanged and not force:
+        print(unchanged)
+        print(f"report: {report_path(paths, last)}\nhtml:   {report_path(paths, last).with_suffix('.html')}")
+        return 0
     run_log = paths.data_dir / "last_run.log"
     run_log.unlink(missing_ok=True)
     print(f"materializing {first}..{last} (Dagster and dbt output: {'below' if verbose else run_log}) ...", flush=True)
@@ -89,6 +122,9 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
                                    f"materialization of {first}..{last} failed {where}"))
         print("\n".join(lines), file=sys.stderr)
         return 1
+    from python_assets.run_inputs import record_fingerprints
+
+    record_fingerprints(paths, fingerprints, result.run_id)
     mem = peak_memory()
     print(f"materialized {first}..{last} in {elapsed:.1f} s")
     print(f"peak memory: {mem.max_mib:.0f} MiB (python {mem.self_mib:.0f} MiB, largest child {mem.children_mib:.0f} MiB)")
@@ -98,12 +134,12 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
 
 def cmd_materialize(args: argparse.Namespace) -> int:
     """materialize: one day, or --date..--end."""
-    return run_window(args.date, args.end or args.date, args.verbose, args.config)
+    return run_window(args.date, args.end or args.date, args.verbose, args.config, args.force)
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
     """backfill: every day from --start to --end in one run."""
-    return run_window(args.start, args.end, args.verbose, args.config)
+    return run_window(args.start, args.end, args.verbose, args.config, args.force)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -157,7 +193,9 @@ def add_materialize(sub: argparse._SubParsersAction) -> None:
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
-    """--verbose and --config, shared by materialize and backfill."""
+    """--verbose, --config and --force, shared by materialize and backfill."""
+    p.add_argument("--force", action="store_true",
+                   help="run even when nothing changed since the window's last run (same lake files, code, settings)")
     p.add_argument("--verbose", action="store_true", help="show Dagster and dbt output instead of logging it")
     p.add_argument("--config", type=Path, metavar="FILE",
                    help="Dagster run config (YAML or JSON, as `dagster asset materialize --config`): op settings "

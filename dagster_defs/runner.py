@@ -74,6 +74,23 @@ def recover_dead_cli_runs(instance: dg.DagsterInstance,
     return [run.run_id for run in dead]
 
 
+def runs_since(instance: dg.DagsterInstance, run_id: str, day: date) -> list[str]:
+    """Ids of the runs created after run_id that may have changed `day`'s results: runs of a window
+    starting on or before day, and runs of no partition (CLI backtests, manual asset runs). A run_id
+    this instance does not know counts as one (its history is gone: nothing can be vouched for)."""
+    record = instance.get_run_record_by_id(run_id)
+    if record is None:
+        return [run_id]
+    later = instance.get_run_records(filters=dg.RunsFilter(created_after=record.create_timestamp))
+    out = []
+    for r in later:
+        tags = r.dagster_run.tags
+        start = tags.get("dagster/partition") or tags.get(RANGE_START_TAG)
+        if r.dagster_run.run_id != run_id and (start is None or start <= day.isoformat()):
+            out.append(r.dagster_run.run_id)
+    return out
+
+
 def live_cli_step_failures(instance: dg.DagsterInstance) -> list[dg.DagsterEvent]:
     """Step-failure events of the CLI runs still 'started' (under the lock: this process's own run)."""
     live = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING]

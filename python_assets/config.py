@@ -279,3 +279,17 @@ def exchange_credentials() -> dict[str, str]:
 def secret_settings() -> list[str]:
     """The values of the secret variables set now (the scrubber blanks them out of text)."""
     return [os.environ[v] for v in SECRET_ENV_VARS if os.environ.get(v)]
+
+
+# Settings that change no result: where things live, how long to wait, how to alert, how many workers
+# (results are bit-identical for any worker count) and every secret.
+NOT_RESULT_SETTINGS = {DATA_DIR_ENV, LOCK_WAIT_ENV, SCHEDULE_CRON_ENV, FRESHNESS_ENV, SYMBOL_WORKERS_ENV,
+                       SYMBOL_BATCH_ENV, LLM_TIMEOUT_ENV, "BLOFIN_DEBUG", *SECRET_ENV_VARS}
+_SECRET_NAME = ("KEY", "SECRET", "PASSPHRASE", "PASSWORD", "TOKEN", "WEBHOOK")
+
+
+def result_settings() -> dict[str, str]:
+    """The BLOFIN_* settings that can change what a run computes (source, symbols, seed, planted edge,
+    partitions start, analyst endpoint and model, ...), for run_inputs' fingerprints; never a secret."""
+    return {k: v for k, v in os.environ.items() if k.startswith("BLOFIN_") and k not in NOT_RESULT_SETTINGS
+            and not any(word in k for word in _SECRET_NAME)}

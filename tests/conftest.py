@@ -166,6 +166,8 @@ def external_requests(netlog: Path) -> list[str]:
 # Columns that record when something ran, not what it computed: left out of digests (stored paths are
 # relative to the data dir, so report_path and model_dir are the same in any data dir and stay in).
 VOLATILE_COLUMNS = {"created_at", "published_at", "generated_at", "seconds", "report_json"}
+# run_inputs says which Dagster run read which files when (run ids, file times), not what was computed.
+VOLATILE_TABLE_COLUMNS = {"run_inputs": {"run_id", "recorded_at", "input_fingerprint"}}
 
 
 def warehouse_digest(paths: Paths) -> dict[str, tuple[int, str]]:
@@ -182,7 +184,8 @@ def warehouse_digest(paths: Paths) -> dict[str, tuple[int, str]]:
         for t in tables:
             cols = [r[0] for r in con.execute("select column_name from information_schema.columns where table_name = ? "
                                               "order by ordinal_position", [t]).fetchall()]
-            keep = ", ".join(f'"{c}"' for c in cols if c not in VOLATILE_COLUMNS)
+            volatile = VOLATILE_COLUMNS | VOLATILE_TABLE_COLUMNS.get(t, set())
+            keep = ", ".join(f'"{c}"' for c in cols if c not in volatile)
             rows = con.execute(f'select {keep} from "{t}" order by all').fetchall()
             out[t] = (len(rows), hashlib.sha256(repr(rows).encode()).hexdigest())
     return out

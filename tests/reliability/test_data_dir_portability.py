@@ -189,6 +189,8 @@ def test_a_pipeline_data_dir_moved_elsewhere_keeps_working(tmp_path):
     cli(first, "generate", "--start", "2025-03-07", "--end", "2025-03-11", "--symbols", "BTC-USDT", umask=0o027)
     fast = fast_config_file(tmp_path)  # fast ML and a small search: what moves is the data dir, not model quality
     cli(first, "materialize", "--date", "2025-03-10", "--config", str(fast), umask=0o027)
+    again = cli(first, "materialize", "--date", "2025-03-10", "--config", str(fast), umask=0o027).stdout
+    assert "is unchanged since run" in again and "materialized" not in again  # same lake, code and config: no rerun
     files, dirs = modes(first.data_dir)
     files.pop("dagster_home/dagster.yaml")  # copied here by the test
     # dagster-dbt copies dbt_project/target/partial_parse.msgpack (a parse cache of the public project)

@@ -1,0 +1,146 @@
+"""What a day's run read, as one fingerprint per day: the lake files dated up to that day (path, size,
+modification time), the code (every source file of the packages and the dbt project, and the versions
+of the libraries that compute), the settings that shape results and the run config. A day whose
+fingerprint equals the one stored by its last successful run, with nothing run since on that day or an
+earlier one (checked by the caller in the Dagster instance), is unchanged: rerunning it would give the
+same bits (runs are deterministic), so the CLI says so instead of spending minutes on it.
+
+Modification times make the check conservative: a file rewritten with the same bytes reads as changed
+(one rerun), never the reverse. The store (`run_inputs` table) is a landing table declared to dbt."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from datetime import date, datetime, timezone
+from functools import lru_cache
+from importlib.metadata import PackageNotFoundError, version
+
+import duckdb
+
+from python_assets.config import REPO_ROOT, Paths
+from python_assets.warehouse import WarehouseBusy, connect_warehouse
+
+# Source trees whose every file is code that computes (not docs or tests).
+CODE_TREES = ("python_assets", "dagster_defs", "dbt_project/models", "dbt_project/macros", "dbt_project/seeds",
+              "dbt_project/snapshots", "dbt_project/tests")
+CODE_FILES = ("dbt_project/dbt_project.yml", "dbt_project/profiles.yml", "requirements.lock")
+LIBRARIES = ("dagster", "dagster-dbt", "dbt-core", "dbt-duckdb", "duckdb", "numpy", "pandas", "numba", "xgboost",
+             "torch", "optuna", "scikit-learn", "pyarrow")
+_DATE_PART = re.compile(r"(?:^|/)date=(\d{4}-\d{2}-\d{2})(?:/|$)")
+
+RUN_INPUTS_DDL = """
+create table if not exists run_inputs (
+    partition_date date primary key,
+    input_fingerprint varchar not null,
+    run_id varchar not null,
+    recorded_at timestamptz not null
+)
+"""
+
+
+# ---- gather (I/O) -------------------------------------------------------------------------------------
+def lake_entries(paths: Paths) -> list[tuple[str, int, int]]:
+    """(path relative to the data dir, size, mtime_ns) of every lake file, sorted."""
+    if not paths.lake.exists():
+        return []
+    out = []
+    for f in paths.lake.rglob("*"):
+        if f.is_file():
+            st = f.stat()
+            out.append((f.relative_to(paths.data_dir).as_posix(), st.st_size, st.st_mtime_ns))
+    return sorted(out)
+
+
+@lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """sha256 over the code that computes results and the library versions (once per process)."""
+    h = hashlib.sha256()
+    files = [p for tree in CODE_TREES for p in (REPO_ROOT / tree).rglob("*")
+             if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".md")]
+    files += [REPO_ROOT / f for f in CODE_FILES if (REPO_ROOT / f).is_file()]
+    for p in sorted(files):
+        h.update(p.relative_to(REPO_ROOT).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
+    for lib in LIBRARIES:
+        try:
+            h.update(f"{lib}=={version(lib)}\0".encode())
+        except PackageNotFoundError:
+            h.update(f"{lib} absent\0".encode())
+    return h.hexdigest()
+
+
+# ---- pure ---------------------------------------------------------------------------------------------
+def file_day(relative: str) -> date | None:
+    """The day of a lake file from its hive `date=` folder; None for files of no day (read by every day)."""
+    found = _DATE_PART.search(relative)
+    return date.fromisoformat(found.group(1)) if found else None
+
+
+def day_fingerprints(entries: Iterable[tuple[str, int, int]], days: Iterable[date], code: str,
+                     settings: dict[str, str], run_config: dict | None) -> dict[date, str]:
+    """{day: sha256} over the lake files dated <= day (and those of no day), the code, the settings and
+    the run config: equal fingerprints mean the day's run read the same inputs with the same code."""
+    entries = [(rel, size, mtime, file_day(rel)) for rel, size, mtime in sorted(entries)]
+    fixed = json.dumps({"code": code, "settings": sorted(settings.items()), "run_config": run_config},
+                       sort_keys=True, default=str)
+    out = {}
+    for day in sorted(set(days)):
+        h = hashlib.sha256(fixed.encode())
+        for rel, size, mtime, d in entries:
+            if d is None or d <= day:
+                h.update(f"{rel}\0{size}\0{mtime}\n".encode())
+        out[day] = h.hexdigest()
+    return out
+
+
+def unchanged_days(current: dict[date, str], stored: dict[date, tuple[str, str]]) -> dict[date, str]:
+    """{day: run_id of its stored run} for the days whose stored fingerprint equals the current one."""
+    return {d: stored[d][1] for d, fp in current.items() if d in stored and stored[d][0] == fp}
+
+
+# ---- store --------------------------------------------------------------------------------------------
+def stored_fingerprints(paths: Paths, days: Iterable[date]) -> dict[date, tuple[str, str]]:
+    """{day: (fingerprint, run_id)} stored for these days, with a report row for that day too (no
+    warehouse, no table, no report or a warehouse that cannot be read: nothing is stored, so the run
+    goes ahead and says what is wrong itself)."""
+    days = sorted(set(days))
+    if not paths.warehouse.exists() or not days:
+        return {}
+    try:
+        with connect_warehouse(paths.warehouse, read_only=True) as con:
+            tables = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
+            if not {"run_inputs", "daily_reports"} <= tables:
+                return {}
+            rows = con.execute("select i.partition_date, i.input_fingerprint, i.run_id from run_inputs i "
+                               "join daily_reports r on r.report_date = i.partition_date "
+                               "where i.partition_date in (select unnest(?::date[]))", [days]).fetchall()
+    except (duckdb.Error, WarehouseBusy):
+        return {}
+    return {d: (fp, run_id) for d, fp, run_id in rows}
+
+
+def record_fingerprints(paths: Paths, fingerprints: dict[date, str], run_id: str) -> None:
+    """Store each day's fingerprint with the run that consumed it (a rerun replaces the day's row)."""
+    if not fingerprints:
+        return
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    with connect_warehouse(paths.warehouse) as con:
+        con.execute(RUN_INPUTS_DDL)
+        con.execute("begin transaction")
+        try:
+            con.execute("delete from run_inputs where partition_date in (select unnest(?::date[]))",
+                        [sorted(fingerprints)])
+            con.executemany("insert into run_inputs values (?, ?, ?, ?)",
+                            [[d, fp, run_id, now] for d, fp in sorted(fingerprints.items())])
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+
+
+def report_files_exist(paths: Paths, days: Iterable[date]) -> bool:
+    """Whether each day's report JSON and HTML are on disk (a deleted report is rebuilt by a run)."""
+    return all((paths.reports / f"{d.isoformat()}{ext}").is_file() for d in days for ext in (".json", ".html"))
+

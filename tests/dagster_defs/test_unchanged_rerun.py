@@ -1,0 +1,125 @@
+"""An unchanged day is not rerun: `blofin-stack materialize` compares each day's input fingerprint (lake
+files dated up to the day, code, result settings, run config) with the one its last successful run
+stored, and asks the Dagster instance whether any run since touched that day or an earlier one. Each
+thing that can change a day's results must make the day 'changed'; nothing else may."""
+
+from __future__ import annotations
+
+import os
+from datetime import date, timedelta
+
+import dagster as dg
+import pytest
+from conftest import FAST_RUN_CONFIG, TEST_DAYS, copy_data_dir
+
+from blofin_cli.pipeline import unchanged_window
+from dagster_defs.runner import persistent_instance
+from python_assets import run_inputs
+from python_assets.config import Paths, result_settings
+
+DAY = TEST_DAYS[0]
+
+
+def entries(*rows: tuple[str, int, int]) -> list[tuple[str, int, int]]:
+    return list(rows)
+
+
+LAKE = entries(("lake/trades/symbol=A/date=2025-03-09/t.parquet", 10, 1),
+               ("lake/trades/symbol=A/date=2025-03-10/t.parquet", 20, 2),
+               ("lake/instruments/instruments.parquet", 5, 3))
+DAYS = [date(2025, 3, 9), date(2025, 3, 10)]
+
+
+def fps(lake=LAKE, code="c", settings=None, config=None) -> dict[date, str]:
+    return run_inputs.day_fingerprints(lake, DAYS, code, settings or {}, config)
+
+
+def test_a_file_changes_its_own_day_and_later_ones_and_an_undated_file_every_day() -> None:
+    base = fps()
+    later = fps([*LAKE[:1], ("lake/trades/symbol=A/date=2025-03-10/t.parquet", 21, 2), LAKE[2]])
+    assert later[DAYS[0]] == base[DAYS[0]] and later[DAYS[1]] != base[DAYS[1]]
+    touched = fps([*LAKE[:1], ("lake/trades/symbol=A/date=2025-03-10/t.parquet", 20, 9), LAKE[2]])
+    assert touched[DAYS[1]] != base[DAYS[1]]
+    undated = fps([*LAKE[:2], ("lake/instruments/instruments.parquet", 5, 4)])
+    assert all(undated[d] != base[d] for d in DAYS)
+    future = fps([*LAKE, ("lake/trades/symbol=A/date=2025-03-11/t.parquet", 1, 1)])
+    assert future == base  # a day never depends on later data
+    assert fps(list(reversed(LAKE))) == base
+
+
+def test_code_settings_and_run_config_change_every_day() -> None:
+    base = fps()
+    for other in (fps(code="d"), fps(settings={"BLOFIN_SEED": "8"}), fps(config=FAST_RUN_CONFIG)):
+        assert all(other[d] != base[d] for d in DAYS)
+
+
+def test_result_settings_leave_out_paths_workers_and_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("BLOFIN_DATA_DIR", "BLOFIN_SYMBOL_WORKERS", "BLOFIN_API_SECRET", "BLOFIN_LLM_API_KEY",
+                 "BLOFIN_ALERT_WEBHOOK_URL", "BLOFIN_SOME_NEW_TOKEN"):
+        monkeypatch.setenv(name, "x")
+    monkeypatch.setenv("BLOFIN_SYNTHETIC_EDGE", "0.8")
+    got = result_settings()
+    assert got["BLOFIN_SYNTHETIC_EDGE"] == "0.8"
+    assert not {"BLOFIN_DATA_DIR", "BLOFIN_SYMBOL_WORKERS", "BLOFIN_API_SECRET", "BLOFIN_LLM_API_KEY",
+                "BLOFIN_ALERT_WEBHOOK_URL", "BLOFIN_SOME_NEW_TOKEN"} & set(got)
+
+
+@dg.op
+def noop() -> None:
+    pass
+
+
+@dg.job
+def other_job() -> None:
+    noop()
+
+
+def run(instance: dg.DagsterInstance, partition: str | None) -> str:
+    """A run in the instance, tagged with a partition (or none), as a UI or schedule run would be."""
+    tags = {"dagster/partition": partition} if partition else {}
+    return other_job.execute_in_process(instance=instance, tags=tags).run_id
+
+
+@pytest.mark.slow
+def test_an_unchanged_day_is_said_unchanged_and_each_kind_of_change_makes_it_run(built_first_day: Paths, tmp_path,
+                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    paths = copy_data_dir(built_first_day, tmp_path / "data", monkeypatch)
+    instance = persistent_instance(paths)
+    current, why = unchanged_window(paths, DAY, DAY, FAST_RUN_CONFIG)
+    assert why is None  # nothing stored yet (the template was built without the CLI)
+    run_inputs.record_fingerprints(paths, current, run(instance, DAY.isoformat()))
+    again, why = unchanged_window(paths, DAY, DAY, FAST_RUN_CONFIG)
+    assert again == current and why is not None and "unchanged" in why
+
+    assert unchanged_window(paths, DAY, DAY, None)[1] is None  # another run config
+    monkeypatch.setenv("BLOFIN_SEED", "99")
+    assert unchanged_window(paths, DAY, DAY, FAST_RUN_CONFIG)[1] is None  # another setting
+    monkeypatch.delenv("BLOFIN_SEED")
+    monkeypatch.setenv("BLOFIN_SOURCE", "blofin")
+    assert unchanged_window(paths, DAY, DAY, FAST_RUN_CONFIG)[1] is None  # the exchange may have more
+    monkeypatch.delenv("BLOFIN_SOURCE")
+    assert unchanged_window(paths, DAY, DAY + timedelta(days=1), FAST_RUN_CONFIG)[1] is None  # a day never run
+
+    html = paths.reports / f"{DAY.isoformat()}.html"
+    body = html.read_bytes()
+    html.unlink()
+    assert unchanged_window(paths, DAY, DAY, FAST_RUN_CONFIG)[1] is None  # a deleted report is rebuilt
+    html.write_bytes(body)
+    assert unchanged_window(paths, DAY, DAY, FAST_RUN_CONFIG)[1] is not None
+
+    run(instance, (DAY + timedelta(days=1)).isoformat())  # a later day: no effect on this one
+    assert unchanged_window(paths, DAY, DAY, FAST_RUN_CONFIG)[1] is not None
+
+    lake_file = next(p for p in sorted(paths.trades.rglob("*.parquet")) if f"date={DAY.isoformat()}" in str(p))
+    stat = lake_file.stat()
+    os.utime(lake_file, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert unchanged_window(paths, DAY, DAY, FAST_RUN_CONFIG)[1] is None  # the day's lake was rewritten
+    os.utime(lake_file, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert unchanged_window(paths, DAY, DAY, FAST_RUN_CONFIG)[1] is not None
+
+    run(instance, (DAY - timedelta(days=1)).isoformat())  # an earlier day rerun (its state feeds this day)
+    assert unchanged_window(paths, DAY, DAY, FAST_RUN_CONFIG)[1] is None
+    run_inputs.record_fingerprints(paths, current, run(instance, DAY.isoformat()))
+    assert unchanged_window(paths, DAY, DAY, FAST_RUN_CONFIG)[1] is not None
+    run(instance, None)  # a run of no partition (a CLI backtest, a manual asset run) may change anything
+    assert unchanged_window(paths, DAY, DAY, FAST_RUN_CONFIG)[1] is None
