@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -283,7 +285,7 @@ def secret_settings() -> list[str]:
 
 # Settings that change no result: where things live, how long to wait, how to alert, how many workers
 # (results are bit-identical for any worker count) and every secret.
-NOT_RESULT_SETTINGS = {DATA_DIR_ENV, LOCK_WAIT_ENV, SCHEDULE_CRON_ENV, FRESHNESS_ENV, SYMBOL_WORKERS_ENV,
+NOT_RESULT_SETTINGS = {DATA_DIR_ENV, "BLOFIN_DBT_MIN_DATE", "BLOFIN_DBT_MAX_DATE", LOCK_WAIT_ENV, SCHEDULE_CRON_ENV, FRESHNESS_ENV, SYMBOL_WORKERS_ENV,
                        SYMBOL_BATCH_ENV, LLM_TIMEOUT_ENV, "BLOFIN_DEBUG", *SECRET_ENV_VARS}
 _SECRET_NAME = ("KEY", "SECRET", "PASSPHRASE", "PASSWORD", "TOKEN", "WEBHOOK")
 
@@ -293,3 +295,23 @@ def result_settings() -> dict[str, str]:
     partitions start, analyst endpoint and model, ...), for run_inputs' fingerprints; never a secret."""
     return {k: v for k, v in os.environ.items() if k.startswith("BLOFIN_") and k not in NOT_RESULT_SETTINGS
             and not any(word in k for word in _SECRET_NAME)}
+
+
+DBT_WINDOW_ENV = {"min_date": "BLOFIN_DBT_MIN_DATE", "max_date": "BLOFIN_DBT_MAX_DATE"}
+
+
+@contextmanager
+def dbt_window_env(window: dict[str, str]) -> Iterator[None]:
+    """BLOFIN_DBT_MIN_DATE / MAX_DATE set to a run's window for the dbt child started inside (dbt macro
+    partition_bound reads them at execution, so a new window does not force a full re-parse as --vars
+    does); the previous values are put back after."""
+    before = {name: os.environ.get(name) for name in DBT_WINDOW_ENV.values()}
+    os.environ.update({DBT_WINDOW_ENV[key]: value for key, value in window.items()})
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

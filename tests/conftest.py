@@ -44,9 +44,11 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Paths:
     return Paths(d.resolve())
 
 
-def run_dbt(paths: Paths, *args: str, target: Path | None = None) -> subprocess.CompletedProcess:
-    """Run dbt against the warehouse in `paths` with its own target dir (the shared manifest stays put)."""
-    env = {**os.environ, "BLOFIN_DATA_DIR": str(paths.data_dir)}
+def run_dbt(paths: Paths, *args: str, target: Path | None = None,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run dbt against the warehouse in `paths` with its own target dir (the shared manifest stays put);
+    env: more environment for the child (e.g. the window as Dagster passes it)."""
+    env = {**os.environ, "BLOFIN_DATA_DIR": str(paths.data_dir), **(env or {})}
     target = target or paths.data_dir / "dbt_target"
     cmd = [dbt_bin(), *args, "--profiles-dir", ".", "--target-path", str(target)]
     proc = subprocess.run(cmd, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)

@@ -14,6 +14,7 @@ from dagster_defs.dbt.project import dbt_project
 from dagster_defs.dbt.translator import BlofinDbtTranslator
 from dagster_defs.partitions import daily_partitions
 from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
+from python_assets.config import dbt_window_env
 from python_assets.logs import log_event
 from python_assets.progress import say
 from python_assets.reports.fmt import duration
@@ -31,14 +32,18 @@ def partition_dbt_vars(start: datetime, end: datetime) -> dict[str, str]:
 NEW_BACKTESTS_ONLY_VARS = {"min_date": "1970-01-01", "max_date": "1970-01-01"}
 
 
-def dbt_build_args(start: datetime, end: datetime, full_refresh: bool = False,
-                   new_backtests_only: bool = False) -> list[str]:
-    """`dbt build` for a window: models and data tests. Unit tests check the SQL, not the day's data,
-    so they run in the test suite (dbt's advice for production), not in every run. A full refresh
-    rebuilds incremental models from the whole lake; new_backtests_only passes the empty window."""
-    window = NEW_BACKTESTS_ONLY_VARS if new_backtests_only else partition_dbt_vars(start, end)
-    args = ["build", "--vars", json.dumps(window), "--exclude-resource-type", "unit_test"]
+def dbt_build_args(full_refresh: bool = False) -> list[str]:
+    """`dbt build`: models and data tests. Unit tests check the SQL, not the day's data, so they run in
+    the test suite (dbt's advice for production), not in every run. A full refresh rebuilds incremental
+    models from the whole lake. The window is not here: see dbt_window."""
+    args = ["build", "--exclude-resource-type", "unit_test"]
     return args + ["--full-refresh"] if full_refresh else args
+
+
+def dbt_window(start: datetime, end: datetime, new_backtests_only: bool = False) -> dict[str, str]:
+    """The run's window for dbt (BLOFIN_DBT_MIN_DATE / MAX_DATE through config.dbt_window_env, not --vars:
+    a new --vars each day makes dbt re-parse the whole project); new_backtests_only: the empty window."""
+    return NEW_BACKTESTS_ONLY_VARS if new_backtests_only else partition_dbt_vars(start, end)
 
 
 class DbtRunConfig(dg.Config):
@@ -73,10 +78,11 @@ def _dbt_assets(name: str, select: str = "fqn:*", exclude: str | None = None):
 
 def _stream_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig, warehouse: Warehouse):
     window = context.partition_time_window
-    args = dbt_build_args(window.start, window.end, config.full_refresh, config.new_backtests_only)
+    args = dbt_build_args(config.full_refresh)
+    dbt_vars = dbt_window(window.start, window.end, config.new_backtests_only)
     # dbt writes the warehouse from its own process: this step holds the writer lock while it runs.
-    with warehouse.for_subprocess() as paths:
-        log_event("dbt_build_started", args=args)
+    with warehouse.for_subprocess() as paths, dbt_window_env(dbt_vars):
+        log_event("dbt_build_started", args=args, window=dbt_vars)
         # One target dir under the data dir, replaced each run (dagster-dbt's default leaves a new
         # folder in dbt_project/target per run). The events are held until dbt exits: DuckDB lets one
         # process at a time open the warehouse, so the row counts are read after the build.

@@ -109,7 +109,7 @@
             {{ columns | join(', ') }},
             row_number() over (partition by symbol, timeframe order by bar_at_ms desc) as rows_back
         from {{ relation }}
-        where bar_date < date '{{ var("min_date")[:10] }}'
+        where bar_date < date '{{ partition_bound("min_date") }}'
     ) as history
     where rows_back <= {{ lookback_bars }}
     {% endif %}

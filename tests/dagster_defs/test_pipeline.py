@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import date, datetime, timedelta, timezone
 
@@ -12,10 +13,10 @@ import pytest
 from conftest import (FAST_RUN_CONFIG, TEST_DAYS, copy_data_dir, report_digest, undocumented_relations,
                       warehouse_digest)
 
-from dagster_defs.dbt.assets import dbt_build_args, partition_dbt_vars
+from dagster_defs.dbt.assets import dbt_build_args, dbt_window, partition_dbt_vars
 from dagster_defs.runner import materialize_days, partition_tags
 from python_assets.backtest.catalog import active_specs
-from python_assets.config import DBT_PROJECT_DIR, DEFAULT_SYMBOLS
+from python_assets.config import DBT_PROJECT_DIR, DEFAULT_SYMBOLS, dbt_window_env
 from python_assets.synthetic import generate_ticks
 from python_assets.timeframes import TIMEFRAME_MS
 
@@ -227,13 +228,16 @@ def test_lake_source_without_data_fails_with_a_clear_message(data_dir, monkeypat
     assert "no trades or candles in the lake for 2025-03-10" in str(failure.step_failure_data.error)
 
 
-def test_partition_window_becomes_dbt_vars_with_an_exclusive_end():
+def test_partition_window_becomes_the_dbt_window_with_an_exclusive_end():
     start, end = datetime(2025, 3, 10, tzinfo=timezone.utc), datetime(2025, 3, 11, tzinfo=timezone.utc)
     assert partition_dbt_vars(start, end) == {"min_date": "2025-03-10", "max_date": "2025-03-11"}
-    args = dbt_build_args(start, end)
-    assert args[0] == "build" and json.loads(args[2]) == {"min_date": "2025-03-10", "max_date": "2025-03-11"}
-    assert args[3:5] == ["--exclude-resource-type", "unit_test"]
-    assert dbt_build_args(start, end, full_refresh=True)[-1] == "--full-refresh"
+    assert dbt_window(start, end) == {"min_date": "2025-03-10", "max_date": "2025-03-11"}
+    assert dbt_window(start, end, new_backtests_only=True) == {"min_date": "1970-01-01", "max_date": "1970-01-01"}
+    assert dbt_build_args() == ["build", "--exclude-resource-type", "unit_test"]  # no --vars: no full re-parse
+    assert dbt_build_args(full_refresh=True)[-1] == "--full-refresh"
+    with dbt_window_env(dbt_window(start, end)):
+        assert (os.environ["BLOFIN_DBT_MIN_DATE"], os.environ["BLOFIN_DBT_MAX_DATE"]) == ("2025-03-10", "2025-03-11")
+    assert "BLOFIN_DBT_MIN_DATE" not in os.environ
 
 
 def test_partition_tags_select_one_day_or_a_range():

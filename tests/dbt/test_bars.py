@@ -95,7 +95,10 @@ def test_incremental_next_day_equals_full_rebuild(tmp_path):
     generate_market(incremental, ["ETH-USDT"], [first])
     run_dbt(incremental, "build", *BARS)
     generate_market(incremental, ["ETH-USDT"], [second])
-    run_dbt(incremental, "build", *BARS, "--vars", f'{{"min_date": "{second}", "max_date": "2025-03-12"}}')
+    # the window as Dagster passes it: in the environment, read at execution, so dbt reuses its parse
+    window = {"BLOFIN_DBT_MIN_DATE": second.isoformat(), "BLOFIN_DBT_MAX_DATE": "2025-03-12"}
+    done = run_dbt(incremental, "build", *BARS, env=window)
+    assert "Unable to do partial parsing" not in done.stdout, done.stdout
     generate_market(full, ["ETH-USDT"], TEST_DAYS)
     run_dbt(full, "build", *BARS)
     for table in [f"bars_{tf}" for tf in INTERVALS] + ["daily_market_summary"]:

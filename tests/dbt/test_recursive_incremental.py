@@ -125,6 +125,18 @@ def test_rerun_of_a_day_is_bit_identical_and_needs_no_earlier_bars(daily, full):
     assert_bit_identical(read_table(paths), full)
 
 
+def test_the_window_from_the_environment_as_dagster_passes_it_gives_the_same_bits(tmp_path, daily, full):
+    """BLOFIN_DBT_MIN_DATE / MAX_DATE instead of --vars (read at execution, no re-parse): with every
+    earlier bar deleted, only a run that reads that window and the carried state equals the full rebuild."""
+    paths = copy_tree(daily[0], tmp_path / "data")
+    with duckdb.connect(str(paths.warehouse)) as con:
+        for table in BAR_TABLES:
+            con.execute(f"delete from {table} where bar_date < date '{DAYS[-1]}'")
+    window = {"BLOFIN_DBT_MIN_DATE": DAYS[-1].isoformat(), "BLOFIN_DBT_MAX_DATE": (DAYS[-1] + timedelta(days=1)).isoformat()}
+    run_dbt(paths, "run", "--select", "+feat_recursive", env=window)
+    assert_bit_identical(read_table(paths), full)
+
+
 def test_a_window_without_bars_adds_nothing_and_keeps_the_state(daily, full):
     paths, _ = daily
     run_day(paths, DAYS[-1] + timedelta(days=1))

@@ -29,7 +29,9 @@ def model(dbt, session):
 
     carried = None
     if dbt.is_incremental and carries_state(session, repr(dbt.this)):
-        min_date, max_date = str(dbt.config.get("min_date"))[:10], str(dbt.config.get("max_date"))[:10]
+        # literal keys: dbt ships a Python model only the config keys its source names verbatim
+        min_date = partition_bound("min_date", dbt.config.get("min_date"))
+        max_date = partition_bound("max_date", dbt.config.get("max_date"))
         window_start_ms = (date.fromisoformat(min_date) - date(1970, 1, 1)).days * DAY_MS
         states = carried_states(session, repr(dbt.this), window_start_ms)
         if not uncarried_series(relation, states, window_start_ms):
@@ -40,6 +42,15 @@ def model(dbt, session):
     # DuckDB: sorted numpy columns in, an Arrow table out (no pandas: its import alone is ~0.8 s).
     arrays = relation.project(", ".join(columns)).order("symbol, timeframe, bar_at_ms").fetchnumpy()
     return to_arrow(recursive_columns(arrays, carried))
+
+
+def partition_bound(name: str, configured) -> str:
+    """The window bound as macro partition_bound gives it: the --vars value (reaching the model as
+    config), else BLOFIN_DBT_<NAME> (Dagster's window), else everything."""
+    import os
+
+    defaults = {"min_date": "1970-01-01", "max_date": "2100-01-01"}
+    return (str(configured or "") or os.environ.get(f"BLOFIN_DBT_{name.upper()}") or defaults[name])[:10]
 
 
 def carries_state(session, this: str) -> bool:
