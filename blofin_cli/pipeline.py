@@ -81,6 +81,8 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
     """One in-process Dagster run of first..last (the lock held): a summary, or one line per failed step."""
     import traceback
 
+    import duckdb
+
     from blofin_cli.errors import failed_step_lines, stopped_run_lines
     from dagster_defs.runner import (CLI_RUN_TAG, materialize_days, output_to, peak_memory, persistent_instance,
                                      recover_dead_cli_runs)
@@ -123,8 +125,12 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
         print("\n".join(lines), file=sys.stderr)
         return 1
     from python_assets.run_inputs import record_fingerprints
+    from python_assets.warehouse import WarehouseBusy
 
-    record_fingerprints(paths, fingerprints, result.run_id)
+    try:
+        record_fingerprints(paths, fingerprints, result.run_id)
+    except (WarehouseBusy, duckdb.Error) as exc:  # the run stands; only the next request's shortcut is lost
+        print(f"note: the inputs of {first}..{last} were not recorded, so the next request runs them again ({exc})")
     mem = peak_memory()
     print(f"materialized {first}..{last} in {elapsed:.1f} s")
     print(f"peak memory: {mem.max_mib:.0f} MiB (python {mem.self_mib:.0f} MiB, largest child {mem.children_mib:.0f} MiB)")
