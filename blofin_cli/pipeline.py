@@ -56,13 +56,15 @@ def unchanged_window(paths: Paths, first: date, last: date, run_config: dict | N
     lake files, code, settings and run config equal what its last successful run read, its report is on
     disk and no run since touched it or an earlier day (python_assets/run_inputs.py)."""
     from python_assets import run_inputs
-    from python_assets.config import market_source_kind, result_settings
+    from python_assets.config import llm_base_url, market_source_kind, result_settings
 
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
     current = run_inputs.day_fingerprints(run_inputs.lake_entries(paths), days, run_inputs.code_fingerprint(),
                                           result_settings(), run_config)
-    if market_source_kind() == "blofin" or not run_inputs.report_files_exist(paths, days):
-        return current, None  # the exchange may hold more than the lake: a blofin-sourced run always runs
+    if market_source_kind() == "blofin" or llm_base_url():
+        return current, None  # answers of outside services (the exchange, the analyst) are no fingerprintable input
+    if not run_inputs.report_files_exist(paths, days) or not run_inputs.model_versions_exist(paths, last):
+        return current, None
     same = run_inputs.unchanged_days(current, run_inputs.stored_fingerprints(paths, days))
     if len(same) < len(days):
         return current, None
@@ -95,7 +97,11 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
         if problem:
             print(f"error: {problem}", file=sys.stderr)
             return EXIT_BAD_INPUT
-    fingerprints, unchanged = unchanged_window(paths, first, last, run_config)
+    try:
+        fingerprints, unchanged = unchanged_window(paths, first, last, run_config)
+    except Exception as exc:  # noqa: BLE001 - the shortcut only: when in doubt, run (and record nothing)
+        fingerprints, unchanged = {}, None
+        print(f"note: could not compare the inputs of {first}..{last} with their last run ({exc}): running it")
     if unchanged and not force:
         print(unchanged)
         print(f"report: {report_path(paths, last)}\nhtml:   {report_path(paths, last).with_suffix('.html')}")

@@ -75,13 +75,14 @@ def recover_dead_cli_runs(instance: dg.DagsterInstance,
 
 
 def runs_since(instance: dg.DagsterInstance, run_id: str, day: date) -> list[str]:
-    """Ids of the runs created after run_id that may have changed `day`'s results: runs of a window
-    starting on or before day, and runs of no partition (CLI backtests, manual asset runs). A run_id
-    this instance does not know counts as one (its history is gone: nothing can be vouched for)."""
+    """Ids of the other runs active after run_id started (updated since: created after it, or created
+    before it but queued, running or ending after it) that may have changed `day`'s results: runs of a
+    window starting on or before day, and runs of no partition (CLI backtests, manual asset runs). A
+    run_id this instance does not know counts as one (its history is gone: nothing can be vouched for)."""
     record = instance.get_run_record_by_id(run_id)
     if record is None:
         return [run_id]
-    later = instance.get_run_records(filters=dg.RunsFilter(created_after=record.create_timestamp))
+    later = instance.get_run_records(filters=dg.RunsFilter(updated_after=record.create_timestamp))
     out = []
     for r in later:
         tags = r.dagster_run.tags

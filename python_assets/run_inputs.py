@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import platform
 import re
+import sys
 from collections.abc import Iterable
 from datetime import date, datetime, timezone
 from functools import lru_cache
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import distributions
 
 import duckdb
 
@@ -27,8 +29,6 @@ from python_assets.warehouse import WarehouseBusy, connect_warehouse
 CODE_TREES = ("python_assets", "dagster_defs", "dbt_project/models", "dbt_project/macros", "dbt_project/seeds",
               "dbt_project/snapshots", "dbt_project/tests")
 CODE_FILES = ("dbt_project/dbt_project.yml", "dbt_project/profiles.yml", "requirements.lock")
-LIBRARIES = ("dagster", "dagster-dbt", "dbt-core", "dbt-duckdb", "duckdb", "numpy", "pandas", "numba", "xgboost",
-             "torch", "optuna", "scikit-learn", "pyarrow")
 _DATE_PART = re.compile(r"(?:^|/)date=(\d{4}-\d{2}-\d{2})(?:/|$)")
 
 RUN_INPUTS_DDL = """
@@ -48,26 +48,29 @@ def lake_entries(paths: Paths) -> list[tuple[str, int, int]]:
         return []
     out = []
     for f in paths.lake.rglob("*"):
-        if f.is_file():
-            st = f.stat()
-            out.append((f.relative_to(paths.data_dir).as_posix(), st.st_size, st.st_mtime_ns))
+        if f.name.startswith(".tmp-"):
+            continue  # a write in progress (renamed into place when done)
+        try:
+            if f.is_file():
+                st = f.stat()
+                out.append((f.relative_to(paths.data_dir).as_posix(), st.st_size, st.st_mtime_ns))
+        except FileNotFoundError:  # replaced between the listing and the stat (a live recorder)
+            continue
     return sorted(out)
 
 
 @lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """sha256 over the code that computes results and the library versions (once per process)."""
+    """sha256 over the code that computes results, every installed distribution's version, the Python
+    version and the machine type (once per process)."""
     h = hashlib.sha256()
     files = [p for tree in CODE_TREES for p in (REPO_ROOT / tree).rglob("*")
              if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".md")]
     files += [REPO_ROOT / f for f in CODE_FILES if (REPO_ROOT / f).is_file()]
     for p in sorted(files):
         h.update(p.relative_to(REPO_ROOT).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
-    for lib in LIBRARIES:
-        try:
-            h.update(f"{lib}=={version(lib)}\0".encode())
-        except PackageNotFoundError:
-            h.update(f"{lib} absent\0".encode())
+    installed = sorted({f"{d.metadata['Name']}=={d.version}" for d in distributions() if d.metadata["Name"]})
+    h.update("\0".join([sys.version, platform.machine(), *installed]).encode())
     return h.hexdigest()
 
 
@@ -80,14 +83,18 @@ def file_day(relative: str) -> date | None:
 
 def day_fingerprints(entries: Iterable[tuple[str, int, int]], days: Iterable[date], code: str,
                      settings: dict[str, str], run_config: dict | None) -> dict[date, str]:
-    """{day: sha256} over the lake files dated <= day (and those of no day), the code, the settings and
-    the run config: equal fingerprints mean the day's run read the same inputs with the same code."""
+    """{day: sha256} over the lake files dated <= day (and those of no day), the code, the settings, the
+    run config and whether the day ends its run's window (models train and score for a run's last day
+    only, so a day inside a range run differs from the same day run alone): equal fingerprints mean the
+    day's run read the same inputs with the same code in the same role."""
     entries = [(rel, size, mtime, file_day(rel)) for rel, size, mtime in sorted(entries)]
     fixed = json.dumps({"code": code, "settings": sorted(settings.items()), "run_config": run_config},
                        sort_keys=True, default=str)
+    days = sorted(set(days))
     out = {}
-    for day in sorted(set(days)):
+    for day in days:
         h = hashlib.sha256(fixed.encode())
+        h.update(b"last of its run\n" if day == days[-1] else b"inside its run\n")
         for rel, size, mtime, d in entries:
             if d is None or d <= day:
                 h.update(f"{rel}\0{size}\0{mtime}\n".encode())
@@ -138,6 +145,23 @@ def record_fingerprints(paths: Paths, fingerprints: dict[date, str], run_id: str
         except BaseException:
             con.execute("rollback")
             raise
+
+
+def model_versions_exist(paths: Paths, last: date) -> bool:
+    """Whether every model version a pointer of a day <= last names (ml/<day>/<model>.json) is still
+    under models/: a deleted one would be refitted by a rerun, with other numbers."""
+    if not paths.ml_runs.exists():
+        return True
+    for pointer in paths.ml_runs.glob("*/*.json"):
+        if pointer.parent.name > last.isoformat() or pointer.name == "features.json":
+            continue
+        try:
+            ref = json.loads(pointer.read_text())
+        except (OSError, ValueError):
+            return False
+        if isinstance(ref, dict) and "version" in ref and not (paths.models / pointer.stem / str(ref["version"])).is_dir():
+            return False
+    return True
 
 
 def report_files_exist(paths: Paths, days: Iterable[date]) -> bool:

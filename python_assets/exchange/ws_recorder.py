@@ -155,11 +155,17 @@ class Recorder:
         async with self.flush_lock:
             batches = [(rec, rec.take(final)) for rec in self.symbols.values()]
             work = asyncio.ensure_future(asyncio.to_thread(lambda: [rec.write(batch, merge) for rec, batch in batches]))
-            try:
-                await asyncio.shield(work)
-            except asyncio.CancelledError:
-                await asyncio.wait([work])
-                raise
+            cancelled = False
+            while not work.done():
+                try:
+                    await asyncio.shield(work)
+                except asyncio.CancelledError:  # however often: the lock stays held until the thread ends
+                    cancelled = True
+            if cancelled:
+                if work.exception() is not None:
+                    self.out(f"flush failed while stopping: {type(work.exception()).__name__}: {work.exception()}")
+                raise asyncio.CancelledError
+            work.result()
 
     def stop(self) -> None:
         """Ask the service to finish (SIGTERM, Ctrl-C, duration)."""

@@ -47,6 +47,12 @@ def test_a_file_changes_its_own_day_and_later_ones_and_an_undated_file_every_day
     assert fps(list(reversed(LAKE))) == base
 
 
+def test_a_day_inside_a_range_run_is_not_the_same_day_run_alone() -> None:
+    """Models train and score for a run's last day only: the role is part of the fingerprint."""
+    alone = run_inputs.day_fingerprints(LAKE, DAYS[:1], "c", {}, None)
+    assert fps()[DAYS[0]] != alone[DAYS[0]] and fps()[DAYS[1]] == run_inputs.day_fingerprints(LAKE, DAYS, "c", {}, None)[DAYS[1]]
+
+
 def test_code_settings_and_run_config_change_every_day() -> None:
     base = fps()
     for other in (fps(code="d"), fps(settings={"BLOFIN_SEED": "8"}), fps(config=FAST_RUN_CONFIG)):
@@ -100,6 +106,16 @@ def test_an_unchanged_day_is_said_unchanged_and_each_kind_of_change_makes_it_run
     monkeypatch.delenv("BLOFIN_SOURCE")
     assert unchanged_window(paths, DAY, DAY + timedelta(days=1), FAST_RUN_CONFIG)[1] is None  # a day never run
 
+    monkeypatch.setenv("BLOFIN_LLM_BASE_URL", "http://127.0.0.1:9/v1")
+    assert unchanged_window(paths, DAY, DAY, FAST_RUN_CONFIG)[1] is None  # the analyst's answer is outside input
+    monkeypatch.delenv("BLOFIN_LLM_BASE_URL")
+
+    model = next(d for d in sorted(paths.models.glob("*/*")) if d.is_dir())
+    model.rename(model.with_name(model.name + ".gone"))
+    assert unchanged_window(paths, DAY, DAY, FAST_RUN_CONFIG)[1] is None  # a rerun would refit it
+    model.with_name(model.name + ".gone").rename(model)
+    assert unchanged_window(paths, DAY, DAY, FAST_RUN_CONFIG)[1] is not None
+
     html = paths.reports / f"{DAY.isoformat()}.html"
     body = html.read_bytes()
     html.unlink()
@@ -122,4 +138,10 @@ def test_an_unchanged_day_is_said_unchanged_and_each_kind_of_change_makes_it_run
     run_inputs.record_fingerprints(paths, current, run(instance, DAY.isoformat()))
     assert unchanged_window(paths, DAY, DAY, FAST_RUN_CONFIG)[1] is not None
     run(instance, None)  # a run of no partition (a CLI backtest, a manual asset run) may change anything
+    assert unchanged_window(paths, DAY, DAY, FAST_RUN_CONFIG)[1] is None
+
+    queued = instance.create_run_for_job(other_job, tags={"dagster/partition": DAY.isoformat()})
+    run_inputs.record_fingerprints(paths, current, run(instance, DAY.isoformat()))
+    assert unchanged_window(paths, DAY, DAY, FAST_RUN_CONFIG)[1] is not None
+    instance.report_run_failed(queued)  # created before the recorded run, still going after it started
     assert unchanged_window(paths, DAY, DAY, FAST_RUN_CONFIG)[1] is None

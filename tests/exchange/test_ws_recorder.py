@@ -229,6 +229,8 @@ def test_a_flush_cancelled_mid_write_still_ends_before_the_next_flush_writes(dat
         first = asyncio.create_task(rec.flush_all(merge=False))
         await asyncio.to_thread(entered.wait, 5)
         first.cancel()
+        await asyncio.sleep(0.05)
+        first.cancel()  # twice: still no release before the thread ends
         await asyncio.gather(first, return_exceptions=True)
         await rec.flush_all(merge=True, final=True)
 
