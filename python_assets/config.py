@@ -283,10 +283,11 @@ def secret_settings() -> list[str]:
     return [os.environ[v] for v in SECRET_ENV_VARS if os.environ.get(v)]
 
 
-# Settings that change no result: where things live, how long to wait, how to alert, how many workers
-# (results are bit-identical for any worker count) and every secret.
-NOT_RESULT_SETTINGS = {DATA_DIR_ENV, "BLOFIN_DBT_MIN_DATE", "BLOFIN_DBT_MAX_DATE", LOCK_WAIT_ENV, SCHEDULE_CRON_ENV, FRESHNESS_ENV, SYMBOL_WORKERS_ENV,
-                       SYMBOL_BATCH_ENV, LLM_TIMEOUT_ENV, "BLOFIN_DEBUG", *SECRET_ENV_VARS}
+DBT_WINDOW_ENV = {"min_date": "BLOFIN_DBT_MIN_DATE", "max_date": "BLOFIN_DBT_MAX_DATE"}
+# Settings that change no result: where things live, a run's own window (set by the run), how long to
+# wait, how to alert, how many workers (results are bit-identical for any worker count), every secret.
+NOT_RESULT_SETTINGS = {DATA_DIR_ENV, *DBT_WINDOW_ENV.values(), LOCK_WAIT_ENV, SCHEDULE_CRON_ENV, FRESHNESS_ENV,
+                       SYMBOL_WORKERS_ENV, SYMBOL_BATCH_ENV, LLM_TIMEOUT_ENV, "BLOFIN_DEBUG", *SECRET_ENV_VARS}
 _SECRET_NAME = ("KEY", "SECRET", "PASSPHRASE", "PASSWORD", "TOKEN", "WEBHOOK")
 
 
@@ -295,9 +296,6 @@ def result_settings() -> dict[str, str]:
     partitions start, analyst endpoint and model, ...), for run_inputs' fingerprints; never a secret."""
     return {k: v for k, v in os.environ.items() if k.startswith("BLOFIN_") and k not in NOT_RESULT_SETTINGS
             and not any(word in k for word in _SECRET_NAME)}
-
-
-DBT_WINDOW_ENV = {"min_date": "BLOFIN_DBT_MIN_DATE", "max_date": "BLOFIN_DBT_MAX_DATE"}
 
 
 @contextmanager

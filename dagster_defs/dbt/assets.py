@@ -1,7 +1,6 @@
 """All dbt models as one daily-partitioned dagster-dbt asset; the partition window becomes dbt vars."""
 
 
-import json
 import time
 from datetime import date, datetime
 from pathlib import Path
