@@ -166,5 +166,7 @@ def model_versions_exist(paths: Paths, last: date) -> bool:
 
 def report_files_exist(paths: Paths, days: Iterable[date]) -> bool:
     """Whether each day's report JSON and HTML are on disk (a deleted report is rebuilt by a run)."""
-    return all((paths.reports / f"{d.isoformat()}{ext}").is_file() for d in days for ext in (".json", ".html"))
+    from python_assets.reports.daily_report import report_path  # where the report lives, defined once there
+
+    return all(p.is_file() for d in days for p in (report_path(paths, d), report_path(paths, d).with_suffix(".html")))
 
