@@ -1,14 +1,15 @@
 """`python -m bench`: run every benchmark, write data/bench/results.json, print a summary of every ratio.
 `python -m bench record`: copy those results over the committed record bench/results.json.
 `python -m bench scale`: the 20 symbols x 30 days simulation (multiprocess executor), kept out of
-make bench for time. `python -m bench STAGE ...` runs only the named stages."""
+make bench for time. `python -m bench spark`: dbt on DuckDB vs Spark local at two history lengths
+(make bench-spark), also kept out for time. `python -m bench STAGE ...` runs only the named stages."""
 
 from __future__ import annotations
 
 import sys
 import time
 
-from bench import backtest_grid, daily_run, features, ingestion, ml, recursive_incremental, tick_to_1m
+from bench import backtest_grid, daily_run, features, ingestion, ml, recursive_incremental, spark_growth, tick_to_1m
 from bench.common import RESULTS, record, save, table
 
 STAGES = {"ingestion": ingestion.run, "tick_to_1m": tick_to_1m.run, "features": features.run,
@@ -34,6 +35,9 @@ def main(argv: list[str]) -> int:
         return 0
     if argv[:1] == ["scale"]:
         daily_run.scale()
+        return 0
+    if argv[:1] == ["spark"]:
+        spark_growth.run()
         return 0
     chosen = argv or list(STAGES)
     t0 = time.perf_counter()

@@ -14,9 +14,9 @@ Covered layers (LAYERS): staging, bars, features (with the intermediate union an
 feat_recursive), labels, backtest signals (empty: no strategy specs are published by dbt alone) and
 the metrics marts that read only the lake (daily_market_summary; dim_instruments and
 recorder_coverage build and are compared, but this lake has no recorder files, so they are empty).
-Not covered yet: every model over a landing table python_assets writes (backtest ledger models
-bt_trade_stats/bt_equity_stats, strategy_backtest_results, portfolio, research, fill_sensitivity):
-those tables exist in DuckDB only, and python_assets has no Spark writer yet.
+The models over the landing tables python_assets writes (backtest ledger models, strategy_backtest_results,
+portfolio, research, fill_sensitivity, the report marts) are compared by test_spark_graph.py, which runs
+the whole daily graph with dbt on Spark.
 
 Skipped with one reason when Java or pyspark is missing. `make test-spark` runs it alone; it takes
 ~2-3 minutes on 2 idle cores (7 on a busy machine; small data, 2 shuffle partitions, UI off).
@@ -39,6 +39,7 @@ import pytest
 from conftest import run_dbt
 from edge_candles import edge_candles
 
+import dagster_defs.dbt.spark_dbt
 from python_assets.config import DBT_PROJECT_DIR, Paths
 from python_assets.lake import write_candles
 from python_assets.market import generate_market
@@ -67,7 +68,7 @@ MODELS = [m for models in LAYERS.values() for m in models]
 # resume_state (the carry the DuckDB branch continues from; Spark recomputes a full pass and never
 # reads it) holds 0.0 on Spark where DuckDB holds NaN in the not-yet-seeded slots.
 NOT_COMPARED = {"feat_recursive": {"resume_state"}}
-SPARK_RUNNER = Path(__file__).resolve().parent / "spark_dbt.py"
+SPARK_RUNNER = Path(dagster_defs.dbt.spark_dbt.__file__)
 
 
 def spark_missing() -> str | None:

@@ -4,7 +4,7 @@ dbt-spark submits Python models only to Databricks clusters; in session mode thi
 submission method that runs the compiled model in the dbt process's own SparkSession (what a
 Databricks cluster does with the same code). Usage, from dbt_project/:
 
-    python ../tests/dbt/spark_dbt.py build --target spark --profiles-dir . [--export DIR]
+    python ../dagster_defs/dbt/spark_dbt.py build --target spark --profiles-dir . [--export DIR]
 
 --export DIR (not a dbt flag) writes every model the command built to DIR/<model>/ as Parquet,
 read from the same session, so a caller compares them without starting a second JVM.
@@ -69,5 +69,10 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def entry() -> None:
+    """The `blofin-dbt-spark` command (what the dbt resource runs for BLOFIN_DBT_TARGET=spark)."""
     sys.exit(main(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    entry()
