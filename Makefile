@@ -9,6 +9,7 @@ STAMP := $(VENV)/.installed
 UI_PORT ?= 3000
 BENCH_STAMP := $(VENV)/.bench-installed
 # The CPU torch wheel: on this kind of machine it lies in PIP_FIND_LINKS (/opt/wheels); uv only looks
+	@echo "make bench-spark - dbt on DuckDB vs Spark local per layer at two history lengths (how each grows)"
 # there when told. Elsewhere the PyTorch CPU index serves torch==2.13.0+cpu.
 WHEELS := $(or $(PIP_FIND_LINKS),$(wildcard /opt/wheels))
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
@@ -16,12 +17,13 @@ TORCH_SOURCE := $(if $(WHEELS),--find-links "$(WHEELS)",--extra-index-url $(TORC
 DBT_FILES := $(shell find dbt_project -path dbt_project/target -prune -o \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print)
 MANIFEST := dbt_project/target/manifest.json
 
-.PHONY: help install manifest run test test-spark soak ui docs bench scale lock clean report-png browser postgres
+.PHONY: help install manifest run test test-spark test-spark-graph soak ui docs bench scale bench-spark lock clean report-png browser postgres
 
 help:
 	@echo "make run    - create .venv, install, generate the 30-day demo, materialize the latest day, print the report path"
 	@echo "make test   - install (if needed) and run the test suite"
 	@echo "make test-spark - the dbt project built on a local Spark session and compared with DuckDB, model by model"
+	@echo "make test-spark-graph - the whole daily graph with dbt on Spark (BLOFIN_DBT_TARGET=spark), its report against DuckDB's"
 	@echo "make soak   - the long reliability tests (every crash point, 10k property examples)"
 	@echo "make ui     - Dagster webserver + daemon on http://127.0.0.1:3000"
 	@echo "make docs   - generate and serve dbt docs on http://127.0.0.1:8080"
@@ -94,6 +96,10 @@ test: $(MANIFEST)
 test-spark: $(MANIFEST)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -p no:cacheprovider -m spark tests/dbt/test_spark_parity.py
 
+# The whole daily graph with dbt on Spark (BLOFIN_DBT_TARGET=spark) against the DuckDB build; part of `make test` too.
+test-spark-graph: $(MANIFEST)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -p no:cacheprovider tests/dbt/test_spark_graph.py
+
 # The long reliability runs: every crash kill point, 10,000 examples per property test.
 soak: $(MANIFEST)
 	PATH="$(CURDIR)/$(BIN):$$PATH" BLOFIN_SOAK=1 BLOFIN_HYPOTHESIS_EXAMPLES=10000 $(BIN)/python -m pytest -p no:cacheprovider -o timeout=1800 \
@@ -125,6 +131,10 @@ bench: $(MANIFEST) $(BENCH_STAMP)
 
 scale: $(MANIFEST)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench scale
+
+# dbt on DuckDB vs Spark local, per layer, at two history lengths (how each grows; ~10 min).
+bench-spark: $(MANIFEST)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench spark
 
 lock:
 	uv pip compile requirements.in -p 3.11 $(TORCH_SOURCE) -o requirements.lock

@@ -3,6 +3,7 @@ warehouse, opened only under the data directory's writer lock, and the per-symbo
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
@@ -14,13 +15,13 @@ from dagster_dbt import DbtCliResource
 from packaging import version
 from pydantic import PrivateAttr
 
-from dagster_defs.dbt.project import dbt_project
-from python_assets.config import (DEFAULT_SEED, DEFAULT_SYMBOL_BATCH, DEFAULT_SYMBOLS, Paths, dbt_executable,
-                                   export_data_dir, market_seed, market_source_kind, market_symbols, symbol_batch_size,
-                                   symbol_workers)
+from dagster_defs.dbt.project import dbt_project, landing_tables
+from python_assets.config import (DEFAULT_SEED, DEFAULT_SYMBOL_BATCH, DEFAULT_SYMBOLS, Paths, dbt_engine,
+                                   dbt_executable, dbt_target, export_data_dir, market_seed, market_source_kind,
+                                   market_symbols, spark_dir, spark_landing_env, symbol_batch_size, symbol_workers)
 from python_assets.fanout import Mapper, batch_mapper
 from python_assets.runlock import lock_wait_seconds, writer_lock
-from python_assets.warehouse import connect_warehouse
+from python_assets.warehouse import connect_warehouse, export_tables, import_tables
 
 
 class MarketSource(dg.ConfigurableResource):
@@ -59,9 +60,15 @@ class Warehouse(dg.ConfigurableResource):
     """The live DuckDB warehouse of BLOFIN_DATA_DIR. Every step that opens it (Python assets, checks,
     the dbt steps while their subprocess runs) does so under the data directory's writer lock,
     waiting up to wait_seconds for another writer, then failing with one line naming it (pid, what,
-    run id, since when). Re-entrant within a process: a CLI run already holds it."""
+    run id, since when). Re-entrant within a process: a CLI run already holds it.
+
+    engine 'spark' (BLOFIN_DBT_TARGET=spark): dbt builds the models on Spark and the DuckDB file is the
+    Python assets' working copy: each dbt call gets the landing tables Python wrote (exported as Parquet,
+    registered by the dbt hook register_landing_tables) and hands back what it built (exported by the
+    Spark session, replacing those tables here), so the Python assets read Spark's numbers."""
 
     wait_seconds: float = STEP_LOCK_WAIT_S
+    engine: str = "duckdb"
     _run_id: str | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
@@ -89,10 +96,28 @@ class Warehouse(dg.ConfigurableResource):
             connect_warehouse(paths.warehouse).close()
             yield paths
 
+    @contextmanager
+    def dbt_exchange(self, paths: Paths) -> Iterator[list[str]]:
+        """Around one dbt call: yields the extra dbt arguments. DuckDB: none (dbt writes this file).
+        Spark: the landing tables go out first; what the call built comes back here after it succeeded."""
+        if self.engine != "spark":
+            yield []
+            return
+        root = spark_dir(paths)
+        exported = root / "export"
+        shutil.rmtree(exported, ignore_errors=True)
+        with connect_warehouse(paths.warehouse) as con:
+            sent = export_tables(con, landing_tables(), root / "landing")
+        with spark_landing_env(root / "landing", sent):
+            yield ["--export", str(exported)]
+        with connect_warehouse(paths.warehouse) as con:
+            import_tables(con, exported)
+
 
 def warehouse_from_env() -> Warehouse:
-    """BLOFIN_LOCK_WAIT_SECONDS overrides how long a step waits for the writer lock."""
-    return Warehouse(wait_seconds=lock_wait_seconds(STEP_LOCK_WAIT_S))
+    """BLOFIN_LOCK_WAIT_SECONDS overrides how long a step waits for the writer lock; BLOFIN_DBT_TARGET picks
+    the engine dbt builds on."""
+    return Warehouse(wait_seconds=lock_wait_seconds(STEP_LOCK_WAIT_S), engine=dbt_engine())
 
 
 class SymbolFanout(dg.ConfigurableResource):
@@ -133,7 +158,8 @@ class BlofinDbtCliResource(DbtCliResource):
 
 def resources() -> dict[str, object]:
     return {
-        "dbt": BlofinDbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable()),
+        "dbt": BlofinDbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable(dbt_engine()),
+                                    target=dbt_target()),
         "market_source": market_source_from_env(),
         "warehouse": warehouse_from_env(),
         "symbol_fanout": symbol_fanout_from_env(),

@@ -166,9 +166,11 @@ def child_env(**overrides: str) -> dict[str, str]:
     return {**os.environ, **overrides}
 
 
-def dbt_executable() -> str:
-    """dbt on PATH, else the one beside this interpreter (a venv used without activating it)."""
-    return shutil.which("dbt") or str(Path(sys.executable).parent / "dbt")
+def dbt_executable(engine: str = "duckdb") -> str:
+    """dbt on PATH, else the one beside this interpreter (a venv used without activating it); for Spark,
+    blofin-dbt-spark (dbt with Python models run in its own Spark session: dagster_defs/dbt/spark_dbt.py)."""
+    name = "blofin-dbt-spark" if engine == "spark" else "dbt"
+    return shutil.which(name) or str(Path(sys.executable).parent / name)
 
 
 def market_source_kind() -> str:
@@ -284,10 +286,16 @@ def secret_settings() -> list[str]:
 
 
 DBT_WINDOW_ENV = {"min_date": "BLOFIN_DBT_MIN_DATE", "max_date": "BLOFIN_DBT_MAX_DATE"}
+DBT_TARGET_ENV = "BLOFIN_DBT_TARGET"
+SPARK_TARGETS = ("spark",)  # profiles.yml targets whose engine is Spark (dbt-spark)
+SPARK_DIR_ENV = "BLOFIN_SPARK_DIR"
+# Where the landing tables are for dbt on Spark, and which (macro register_landing_tables; set per dbt call).
+SPARK_LANDING_ENV = {"root": "BLOFIN_SPARK_LANDING", "tables": "BLOFIN_SPARK_LANDING_TABLES"}
 # Settings that change no result: where things live, a run's own window (set by the run), how long to
 # wait, how to alert, how many workers (results are bit-identical for any worker count), every secret.
 NOT_RESULT_SETTINGS = {DATA_DIR_ENV, *DBT_WINDOW_ENV.values(), LOCK_WAIT_ENV, SCHEDULE_CRON_ENV, FRESHNESS_ENV,
-                       SYMBOL_WORKERS_ENV, SYMBOL_BATCH_ENV, LLM_TIMEOUT_ENV, "BLOFIN_DEBUG", *SECRET_ENV_VARS}
+                       SYMBOL_WORKERS_ENV, SYMBOL_BATCH_ENV, LLM_TIMEOUT_ENV, "BLOFIN_DEBUG", *SECRET_ENV_VARS,
+                       SPARK_DIR_ENV, *SPARK_LANDING_ENV.values(), "BLOFIN_SPARK_CORES"}
 _SECRET_NAME = ("KEY", "SECRET", "PASSPHRASE", "PASSWORD", "TOKEN", "WEBHOOK")
 
 
@@ -298,13 +306,45 @@ def result_settings() -> dict[str, str]:
             and not any(word in k for word in _SECRET_NAME)}
 
 
+def dbt_target() -> str | None:
+    """BLOFIN_DBT_TARGET: the profiles.yml target dbt builds (None: the profile's default, DuckDB's dev)."""
+    return os.environ.get(DBT_TARGET_ENV) or None
+
+
+def dbt_engine() -> str:
+    """'spark' when the dbt target is a Spark one, else 'duckdb'."""
+    return "spark" if dbt_target() in SPARK_TARGETS else "duckdb"
+
+
+def spark_dir(p: Paths) -> Path:
+    """BLOFIN_SPARK_DIR: the local Spark session's metastore, managed tables and exchange files (default
+    <data dir>/spark; profiles.yml reads the same)."""
+    return Path(os.environ.get(SPARK_DIR_ENV) or p.data_dir / "spark").expanduser().resolve()
+
+
 @contextmanager
 def dbt_window_env(window: dict[str, str]) -> Iterator[None]:
     """BLOFIN_DBT_MIN_DATE / MAX_DATE set to a run's window for the dbt child started inside (dbt macro
     partition_bound reads them at execution, so a new window does not force a full re-parse as --vars
     does); the previous values are put back after."""
-    before = {name: os.environ.get(name) for name in DBT_WINDOW_ENV.values()}
-    os.environ.update({DBT_WINDOW_ENV[key]: value for key, value in window.items()})
+    with scoped_env({DBT_WINDOW_ENV[key]: value for key, value in window.items()}):
+        yield
+
+
+@contextmanager
+def spark_landing_env(root: Path, tables: list[str]) -> Iterator[None]:
+    """Where the dbt child on Spark finds the landing tables exported for it (macro register_landing_tables),
+    and the interpreter its Python workers run (pyspark's applyInPandas)."""
+    with scoped_env({SPARK_LANDING_ENV["root"]: str(root), SPARK_LANDING_ENV["tables"]: ",".join(tables),
+                     "PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON") or sys.executable}):
+        yield
+
+
+@contextmanager
+def scoped_env(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for children started inside; the previous values are put back after."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
         yield
     finally:

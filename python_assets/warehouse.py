@@ -1,10 +1,12 @@
 """Opening the live DuckDB warehouse with failures said in one line: a missing warehouse, and a file
 another process holds (DuckDB lets one process hold a database file read-write, or several read-only:
-a DuckDB CLI, a notebook or a reader's open connection keeps every writer out)."""
+a DuckDB CLI, a notebook or a reader's open connection keeps every writer out), and the exchange of tables
+with another engine as Parquet (dbt on Spark: export_tables / import_tables)."""
 
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -56,3 +58,48 @@ def connect_warehouse(path: Path, read_only: bool = False, must_exist: bool = Fa
         if "could not set lock on file" in str(exc).lower():
             raise WarehouseBusy(busy_message(path, exc)) from None
         raise
+
+
+def _quoted_files(files: list[Path]) -> str:
+    """A SQL list literal of file paths."""
+    return "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
+
+
+def export_tables(con: duckdb.DuckDBPyConnection, names: list[str], root: Path) -> list[str]:
+    """Each of `names` that is a table here, written whole to root/<name>/part-0.parquet (the folder replaced)
+    for an engine that reads Parquet (dbt on Spark); JSON columns as text. Returns the names written."""
+    present = {r[0] for r in con.execute("select table_name from information_schema.tables "
+                                         "where table_schema = 'main' and table_type = 'BASE TABLE'").fetchall()}
+    written = []
+    for name in sorted(set(names) & present):
+        columns = con.execute("select column_name, data_type from information_schema.columns where table_schema = "
+                              "'main' and table_name = ? order by ordinal_position", [name]).fetchall()
+        select = ", ".join(f'cast("{c}" as varchar) as "{c}"' if t == "JSON" else f'"{c}"' for c, t in columns)
+        folder, staged = root / name, root / f".{name}.partial"
+        shutil.rmtree(staged, ignore_errors=True)
+        staged.mkdir(parents=True)
+        con.execute(f"copy (select {select} from \"{name}\") to '{staged / 'part-0.parquet'}' (format parquet)")
+        shutil.rmtree(folder, ignore_errors=True)
+        staged.rename(folder)
+        written.append(name)
+    return written
+
+
+def import_tables(con: duckdb.DuckDBPyConnection, root: Path) -> list[str]:
+    """Every root/<name>/ folder of Parquet files (an engine's export) becomes table <name> here, replaced
+    whole in one transaction; returns the names."""
+    folders = sorted(p for p in Path(root).iterdir() if p.is_dir() and any(p.glob("*.parquet"))) if Path(root).is_dir() else []
+    con.execute("begin")
+    try:
+        for folder in folders:
+            kind = con.execute("select table_type from information_schema.tables where table_schema = 'main' "
+                               "and table_name = ?", [folder.name]).fetchall()
+            if kind and kind[0][0] == "VIEW":
+                con.execute(f'drop view "{folder.name}"')
+            con.execute(f'create or replace table "{folder.name}" as select * from '
+                        f"read_parquet({_quoted_files(sorted(folder.glob('*.parquet')))})")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return [f.name for f in folders]

@@ -87,14 +87,16 @@ def _stream_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config
         # process at a time open the warehouse, so the row counts are read after the build.
         events, last, total, done = [], time.perf_counter(), len(context.selected_asset_keys), 0
         try:
-            for event in dbt.cli(args, context=context, target_path=paths.data_dir / "dbt_target").stream():
-                events.append(event)
-                name = _model_name(event)
-                if name:
-                    took = event.metadata.get("Execution Duration")
-                    seconds = float(getattr(took, "value", took)) if took is not None else time.perf_counter() - last
-                    last, done = time.perf_counter(), done + 1
-                    say(f"  dbt {done} of {total} OK {name} [{duration(seconds)}]")
+            # On Spark the landing tables go out before the call and its models come back after it.
+            with warehouse.dbt_exchange(paths) as extra:
+                for event in dbt.cli([*args, *extra], context=context, target_path=paths.data_dir / "dbt_target").stream():
+                    events.append(event)
+                    name = _model_name(event)
+                    if name:
+                        took = event.metadata.get("Execution Duration")
+                        seconds = float(getattr(took, "value", took)) if took is not None else time.perf_counter() - last
+                        last, done = time.perf_counter(), done + 1
+                        say(f"  dbt {done} of {total} OK {name} [{duration(seconds)}]")
         except Exception:
             yield from events  # what dbt finished before it failed, still recorded (without row counts)
             raise

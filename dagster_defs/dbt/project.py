@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import cache
 
 from dagster_dbt import DbtProject
@@ -16,3 +17,9 @@ def dbt_project() -> DbtProject:
     if not project.manifest_path.exists():  # a fresh clone before `make manifest`: parse now
         project.preparer.prepare(project)
     return project
+
+
+def landing_tables() -> list[str]:
+    """The warehouse tables Python writes and dbt reads: the manifest's sources in schema `main`."""
+    sources = json.loads(dbt_project().manifest_path.read_text())["sources"].values()
+    return sorted({s["name"] for s in sources if s["schema"] == "main"})

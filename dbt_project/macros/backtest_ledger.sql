@@ -48,6 +48,13 @@ create table if not exists backtest_equity (
     incremental run: the backtests of the partition window, plus those not computed yet (CLI runs
     carry no partition date), so a day's run writes only its own rows and never a later day's.
     `runs` is the model's own source('backtest_ledger', 'backtest_runs') (a unit test mocks it). -#}
+{#- How the ledger models keep their rows: incremental by backtest_id (delete+insert) on DuckDB. Spark's
+    Parquet tables have neither DELETE nor MERGE (those need Delta or Iceberg), so on other engines they are
+    tables rebuilt from the whole ledger each run (is_incremental() is false there: no pre-hook delete). -#}
+{% macro ledger_materialization() -%}
+  {{ return('incremental' if target.type == 'duckdb' else 'table') }}
+{%- endmacro %}
+
 {% macro ledger_backtests_in_scope(runs) -%}
 select backtest_id from {{ runs }}
 {% if is_incremental() %}

@@ -75,7 +75,8 @@
 {%- endmacro %}
 
 {% macro spark__sql_type(name) -%}
-  {{ return({'varchar': 'string', 'timestamptz': 'timestamp', 'json': 'string'}.get(name | lower, name)) }}
+  {{ return({'varchar': 'string', 'timestamptz': 'timestamp', 'timestamp with time zone': 'timestamp',
+             'json': 'string'}.get(name | lower, name)) }}
 {%- endmacro %}
 
 {#- A relation with the given (name, type) columns and no rows: what a staging model returns while

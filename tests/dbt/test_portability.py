@@ -38,6 +38,10 @@ DUCKDB_SYNTAX = {
     "union by name": r"\bby\s+name\b",
     "positional join": r"\bpositional\s+join\b",
     "using sample": r"\busing\s+sample\b",
+    # Spark's VARCHAR needs a length and a named window cannot take a frame: sql_type('varchar'), the
+    # window spelled out (both found by building the research and report marts on Spark)
+    "cast to varchar": r"\bas\s+varchar\b",
+    "named window with a frame": r"\bover\s*\(\s*\w+\s+(rows|range)\b",
 }
 
 

@@ -18,7 +18,7 @@
 {% for row in rows %}
 select strategy_id, symbol, timeframe, bar_at_ms, {{ epoch_ms_to_timestamptz('bar_at_ms') }} as bar_at,
     entry_long, exit_long, entry_short, exit_short
-from ({{ row[1] | replace('__FEATURES__', features | string) }})
+from ({{ engine_sql(row[1]) | replace('__FEATURES__', features | string) }})
 {% if not loop.last %}union all{% endif %}
 {% endfor %}
 {% else %}

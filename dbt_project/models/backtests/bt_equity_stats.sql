@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='backtest_id',
+{{ config(materialized=ledger_materialization(), incremental_strategy='delete+insert', unique_key='backtest_id',
           on_schema_change='sync_all_columns', pre_hook="{{ prune_deleted_backtests() }}") }}
 
 {#-
@@ -28,7 +28,9 @@ equity as (
         r.bar_ms,
         r.initial_equity,
         coalesce(lag(e.equity) over by_bar, r.initial_equity) as prev_equity,
-        greatest(max(e.equity) over (by_bar rows between unbounded preceding and current row), r.initial_equity)
+        -- the window spelled out: Spark SQL cannot extend a named window with a frame
+        greatest(max(e.equity) over (partition by e.backtest_id order by e.bar_at_ms
+                                     rows between unbounded preceding and current row), r.initial_equity)
             as peak_equity,
         min(e.bar_at_ms) over (partition by e.backtest_id) as first_bar_ms
     from {{ source('backtest_ledger', 'backtest_equity') }} as e
@@ -65,7 +67,8 @@ select
     sqrt({{ ordered_agg('avg', 'power(least(bar_return, 0), 2)', 'bar_at_ms') }}) as downside_deviation,
     least(min(drawdown), 0) as max_drawdown,
     max(bar_at_ms + bar_ms - peak_at_ms) as max_drawdown_duration_ms,
-    {{ ordered_agg('avg', 'case when position <> 0 then 1.0 else 0.0 end', 'bar_at_ms') }} as exposure,
+    -- DOUBLE 1 / 0: Spark averages DECIMAL(2, 1) literals to 5 decimals
+    {{ ordered_agg('avg', 'case when position <> 0 then cast(1 as double) else cast(0 as double) end', 'bar_at_ms') }} as exposure,
     {{ last_by('close', 'bar_at_ms') }} / {{ first_by('open', 'bar_at_ms') }} - 1 as buy_and_hold_return
 from underwater
 group by backtest_id

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='backtest_id',
+{{ config(materialized=ledger_materialization(), incremental_strategy='delete+insert', unique_key='backtest_id',
           on_schema_change='sync_all_columns', pre_hook="{{ prune_deleted_backtests() }}") }}
 
 {#-

@@ -99,7 +99,7 @@ per_dataset as (
         {{ epoch_ms_to_utc_date('days.day_start_ms') }} as coverage_date,
         days.dataset,
         coalesce(covered.covered_ms, 0) / 1000.0 as seconds_covered,
-        coalesce(covered.covered_ms, 0) / {{ day_ms() }}.0 as coverage_fraction,
+        coalesce(covered.covered_ms, 0) / cast({{ day_ms() }} as double) as coverage_fraction,
         coalesce(covered.islands, 0) as covered_intervals,
         coalesce(gap_stats.gap_count, 0) as gap_count,
         coalesce(gap_stats.gap_seconds, 0) as gap_seconds,

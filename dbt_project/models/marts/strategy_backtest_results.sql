@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='backtest_id',
+{{ config(materialized=ledger_materialization(), incremental_strategy='delete+insert', unique_key='backtest_id',
           on_schema_change='sync_all_columns', tags=['ledger'], pre_hook="{{ prune_deleted_backtests() }}") }}
 
 {#-
@@ -53,12 +53,13 @@ joined as (
         equity.final_equity,
         equity.bars,
         coalesce(runs.periods_per_year, 365.0 * {{ day_ms() }} / equity.bar_ms) as bars_per_year,
-        (equity.end_ms - equity.first_bar_ms) / {{ day_ms() }}.0 as duration_days,
+        -- DOUBLE divisors: Spark reads 86400000.0 as a DECIMAL and keeps 6 decimals of the quotient
+        (equity.end_ms - equity.first_bar_ms) / cast({{ day_ms() }} as double) as duration_days,
         equity.mean_bar_return,
         equity.stddev_bar_return,
         equity.downside_deviation,
         equity.max_drawdown,
-        equity.max_drawdown_duration_ms / {{ day_ms() }}.0 as max_drawdown_duration_days,
+        equity.max_drawdown_duration_ms / cast({{ day_ms() }} as double) as max_drawdown_duration_days,
         equity.exposure,
         equity.buy_and_hold_return,
         coalesce(trades.trade_count, 0) as trade_count,

@@ -9,7 +9,7 @@
 with
 
 designs as (
-    select created_date, design_id, design_key, origin, cast(parents as varchar) as parents, timeframe
+    select created_date, design_id, design_key, origin, cast(parents as {{ sql_type('varchar') }}) as parents, timeframe
     from {{ designs_src }}
 )
 

@@ -19,7 +19,7 @@ ranking as (
 
 designs_numbered as (
     select
-        design_id, design_key, origin, cast(spec as varchar) as spec, created_date,
+        design_id, design_key, origin, cast(spec as {{ sql_type('varchar') }}) as spec, created_date,
         row_number() over (partition by design_id order by created_date) as proposal_no
     from {{ designs_src }}
 ),

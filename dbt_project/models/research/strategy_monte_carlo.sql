@@ -20,8 +20,8 @@ from {{ runs_src }}
 {% else %}
 
 select
-    cast(null as date) as run_date, cast(null as varchar) as design_id, cast(null as integer) as rank,
-    cast(null as varchar) as method, cast(null as integer) as n_paths, cast(null as integer) as n_steps,
+    cast(null as date) as run_date, cast(null as {{ sql_type('varchar') }}) as design_id, cast(null as integer) as rank,
+    cast(null as {{ sql_type('varchar') }}) as method, cast(null as integer) as n_paths, cast(null as integer) as n_steps,
     cast(null as integer) as block_bars, cast(null as bigint) as seed,
     cast(null as double) as max_drawdown_p05, cast(null as double) as max_drawdown_p50,
     cast(null as double) as max_drawdown_mean, cast(null as double) as final_return_p05,

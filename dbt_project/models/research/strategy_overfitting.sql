@@ -50,12 +50,12 @@ where newest = 1
 {% else %}
 
 select
-    cast(null as date) as run_date, cast(null as varchar) as design_id, cast(null as date) as tuned_date,
+    cast(null as date) as run_date, cast(null as {{ sql_type('varchar') }}) as design_id, cast(null as date) as tuned_date,
     cast(null as integer) as n_trials, cast(null as integer) as n_periods, cast(null as integer) as n_blocks,
     cast(null as integer) as n_combinations, cast(null as double) as pbo, cast(null as double) as logit_median,
     cast(null as double) as deflated_sharpe, cast(null as double) as sr0, cast(null as double) as oos_sharpe_annual,
     cast(null as bigint) as n_trials_total, cast(null as integer) as rank, cast(null as integer) as n_ranked,
-    cast(null as varchar) as status, cast(null as varchar) as status_reason
+    cast(null as {{ sql_type('varchar') }}) as status, cast(null as {{ sql_type('varchar') }}) as status_reason
 where 1 = 0
 
 {% endif %}
