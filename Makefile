@@ -9,7 +9,6 @@ STAMP := $(VENV)/.installed
 UI_PORT ?= 3000
 BENCH_STAMP := $(VENV)/.bench-installed
 # The CPU torch wheel: on this kind of machine it lies in PIP_FIND_LINKS (/opt/wheels); uv only looks
-	@echo "make bench-spark - dbt on DuckDB vs Spark local per layer at two history lengths (how each grows)"
 # there when told. Elsewhere the PyTorch CPU index serves torch==2.13.0+cpu.
 WHEELS := $(or $(PIP_FIND_LINKS),$(wildcard /opt/wheels))
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
@@ -27,8 +26,9 @@ help:
 	@echo "make soak   - the long reliability tests (every crash point, 10k property examples)"
 	@echo "make ui     - Dagster webserver + daemon on http://127.0.0.1:3000"
 	@echo "make docs   - generate and serve dbt docs on http://127.0.0.1:8080"
-	@echo "make bench  - every benchmark with its in-run reference and scaling exponent (data/bench/results.json; `python -m bench record` updates the committed bench/results.json)"
+	@echo "make bench  - every benchmark with its in-run reference and scaling exponent (data/bench/results.json; python -m bench record updates the committed bench/results.json)"
 	@echo "make scale  - the 20 symbols x 30 days simulation: multiprocess executor, then 1 vs 2 symbol workers"
+	@echo "make bench-spark - dbt on DuckDB vs Spark local per layer at 3, 12 and 48 days of history (how each grows; ~8 min)"
 	@echo "make report-png - docs/img/report.png: a headless Chromium picture of the newest report (after make run)"
 	@echo "make lock   - re-resolve requirements.lock / requirements-dev.lock"
 	@echo "make browser - headless Chromium for the report/chart tests: Debian's chromium via apt where missing (root)"
@@ -132,7 +132,7 @@ bench: $(MANIFEST) $(BENCH_STAMP)
 scale: $(MANIFEST)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench scale
 
-# dbt on DuckDB vs Spark local, per layer, at two history lengths (how each grows; ~10 min).
+# dbt on DuckDB vs Spark local, per layer, at 3, 12 and 48 days of history (how each grows; ~8 min).
 bench-spark: $(MANIFEST)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench spark
 

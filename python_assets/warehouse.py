@@ -74,11 +74,13 @@ def export_tables(con: duckdb.DuckDBPyConnection, names: list[str], root: Path) 
     for name in sorted(set(names) & present):
         columns = con.execute("select column_name, data_type from information_schema.columns where table_schema = "
                               "'main' and table_name = ? order by ordinal_position", [name]).fetchall()
-        select = ", ".join(f'cast("{c}" as varchar) as "{c}"' if t == "JSON" else f'"{c}"' for c, t in columns)
+        quoted = [(c.replace('"', '""'), t) for c, t in columns]
+        select = ", ".join(f'cast("{c}" as varchar) as "{c}"' if t == "JSON" else f'"{c}"' for c, t in quoted)
         folder, staged = root / name, root / f".{name}.partial"
         shutil.rmtree(staged, ignore_errors=True)
         staged.mkdir(parents=True)
-        con.execute(f"copy (select {select} from \"{name}\") to '{staged / 'part-0.parquet'}' (format parquet)")
+        target = str(staged / "part-0.parquet").replace("'", "''")
+        con.execute(f"copy (select {select} from \"{name}\") to '{target}' (format parquet)")
         shutil.rmtree(folder, ignore_errors=True)
         staged.rename(folder)
         written.append(name)

@@ -8,8 +8,8 @@
   {{ return(adapter.dispatch('create_backtest_ledger', 'blofin_stack')()) }}
 {%- endmacro %}
 
-{#- Other engines: the ledger is written by python_assets into the DuckDB warehouse only; on Spark the
-    ledger models are not built yet (see tests/dbt/test_spark_parity.py), so nothing is created. -#}
+{#- Other engines: python_assets writes the ledger into its DuckDB working copy and the warehouse resource
+    hands it to Spark before each dbt call (macros/landing.sql), so nothing is created here. -#}
 {% macro default__create_backtest_ledger() -%}
   select 1
 {%- endmacro %}

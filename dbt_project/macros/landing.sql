@@ -16,11 +16,19 @@
 {% macro spark__register_landing_tables() -%}
   {%- set root = env_var('BLOFIN_SPARK_LANDING', '') if execute else '' -%}
   {%- if root -%}
+    {%- set names = env_var('BLOFIN_SPARK_LANDING_TABLES', '').split(',') | reject('equalto', '') | list -%}
     {%- do run_query('create database if not exists main') -%}
-    {%- for name in env_var('BLOFIN_SPARK_LANDING_TABLES', '').split(',') if name -%}
+    {#- a table registered by an earlier call that Python no longer has is dropped, so a model sees it absent -#}
+    {%- for row in run_query('show tables in main') -%}
+      {%- if not row[2] and row[1] not in names -%}
+        {%- do run_query('drop table if exists main.`' ~ row[1] ~ '`') -%}
+      {%- endif -%}
+    {%- endfor -%}
+    {%- for name in names -%}
       {#- an external table: dropping it leaves the files; recreated so a changed column list is seen -#}
-      {%- do run_query('drop table if exists main.' ~ name) -%}
-      {%- do run_query('create table main.' ~ name ~ " using parquet location '" ~ root ~ '/' ~ name ~ "'") -%}
+      {%- set location = (root ~ '/' ~ name) | replace('\\', '\\\\') | replace("'", "\\'") -%}
+      {%- do run_query('drop table if exists main.`' ~ name ~ '`') -%}
+      {%- do run_query('create table main.`' ~ name ~ "` using parquet location '" ~ location ~ "'") -%}
     {%- endfor -%}
   {%- endif -%}
   select 1

@@ -5,7 +5,8 @@
   {{ return(adapter.dispatch('create_portfolio_tables', 'blofin_stack')()) }}
 {%- endmacro %}
 
-{#- Other engines: the portfolio tables land in the DuckDB warehouse only (not built on Spark yet). -#}
+{#- Other engines: the portfolio tables land in Python's DuckDB working copy and reach Spark as the other
+    landing tables do (macros/landing.sql). -#}
 {% macro default__create_portfolio_tables() -%}
   select 1
 {%- endmacro %}

@@ -91,15 +91,24 @@ def mart(paths: Paths, name: str):
 
 
 def test_the_report_on_spark_has_the_numbers_of_the_report_on_duckdb(built_first_day, spark_run):
+    with duckdb.connect(str(built_first_day.warehouse), read_only=True) as con:  # the reference is DuckDB's build
+        assert con.execute("select table_type from information_schema.tables where table_name = 'features'").fetchone() == ("VIEW",)
     duck, spark = results(report(built_first_day)), results(report(spark_run))
     assert len(duck) > 300  # not vacuous: the report holds the market, strategies, research and ML sections
     assert len(mart(built_first_day, "strategy_backtest_results")) > 10
     assert leaf_differences(duck, spark) == []
 
 
+# Marts the first demo day fills (walk-forward, portfolio and some ML marts need more days or members).
+FILLED_ON_DAY_ONE = {"report_strategies", "report_trades", "report_equity", "report_research_ranking",
+                     "strategy_backtest_results", "daily_market_summary", "strategy_overfitting", "strategy_monte_carlo",
+                     "fill_sensitivity"}
+
+
 @pytest.mark.parametrize("name", REPORT_MARTS)
 def test_each_report_mart_has_the_same_rows_on_both_engines(built_first_day, spark_run, name):
     duck, spark = mart(built_first_day, name), mart(spark_run, name)
+    assert len(duck) > 0 or name not in FILLED_ON_DAY_ONE, f"{name} is empty: the comparison would prove nothing"
     run_time = [c for c in duck.columns if c in VOLATILE_COLUMNS | RUN_TIME_KEYS]
     assert differences(duck.drop(columns=run_time), spark.drop(columns=[c for c in run_time if c in spark])) == [], name
 
