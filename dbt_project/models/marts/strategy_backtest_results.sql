@@ -53,7 +53,7 @@ joined as (
         equity.final_equity,
         equity.bars,
         coalesce(runs.periods_per_year, 365.0 * {{ day_ms() }} / equity.bar_ms) as bars_per_year,
-        -- DOUBLE divisors: Spark reads 86400000.0 as a DECIMAL and keeps 6 decimals of the quotient
+        -- DOUBLE divisors: Spark reads a decimal literal such as a day length with .0 as a DECIMAL and keeps 6 decimals of the quotient
         (equity.end_ms - equity.first_bar_ms) / cast({{ day_ms() }} as double) as duration_days,
         equity.mean_bar_return,
         equity.stddev_bar_return,
