@@ -25,7 +25,7 @@ from python_assets.ml.store import write_results
 from python_assets.ml.learners import load_learner
 from python_assets.ml.train import TrainConfig, latest_predictions, reusable_version, train_model
 from python_assets.ml.validation import leakage_report
-from python_assets.timeframes import TIMEFRAME_MS
+from python_assets.timeframes import DAY_MS, TIMEFRAME_MS
 from python_assets.warehouse import connect_warehouse
 
 MIN_ROWS = 500
@@ -33,7 +33,9 @@ MIN_ROWS = 500
 
 class MlConfig(dg.Config):
     """Timeframe of the training rows, folds, seed; threads per model (1 lets two train at once on 2 cores);
-    retrain_every_days: a model version scores new days until it is this many days old (0: retrain every run)."""
+    retrain_every_days: a model version scores new days until it is this many days old (0: retrain every run);
+    history_days: the trailing window of training rows before the partition's end (0: all history), so the
+    export, the leak check and a refit read the same amount each day however long the history grows."""
 
     timeframe: str = "5m"
     n_folds: int = 4
@@ -41,6 +43,7 @@ class MlConfig(dg.Config):
     threads: int = 1
     fast: bool = False
     retrain_every_days: int = 7
+    history_days: int = 180
 
 
 def _last_day(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> str:
@@ -50,6 +53,11 @@ def _last_day(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext)
 def _end_ms(day: str) -> int:
     """The partition's end (exclusive): nothing at or after it may reach its models."""
     return day_start_ms(date.fromisoformat(day) + timedelta(days=1))
+
+
+def _start_ms(day: str, history_days: int) -> int:
+    """The trailing training window's start: history_days whole days before the partition's end (0: all)."""
+    return _end_ms(day) - history_days * DAY_MS if history_days > 0 else 0
 
 
 def _training_file(day: str):
@@ -65,23 +73,32 @@ def _features_file(day: str):
           pool=WAREHOUSE_POOL)
 def ml_dataset(context: dg.AssetExecutionContext, config: MlConfig, warehouse: Warehouse) -> dg.MaterializeResult:
     """ml_training_set rows of one timeframe known by the partition's end (bars closed, labels whose
-    horizon closed), as Parquet for the models."""
+    horizon closed) in the trailing training window, as Parquet for the models; on a day when every model
+    scores with its saved version, only the day's rows and each symbol's newest (nothing is trained)."""
     day = _last_day(context)
     registered = sorted(feature_columns())
     with warehouse.locked() as p:
         features = numeric_features(p.warehouse, registered)
+        scoring_only = all(_reusable_prior(name, day, features, config.timeframe, config) for name in MODELS)
         rows = export_training_set(p.warehouse, config.timeframe, features, _training_file(day),
-                                   TIMEFRAME_MS[config.timeframe], _end_ms(day))
-    write_bytes_atomic(json.dumps({"features": features, "timeframe": config.timeframe}).encode(), _features_file(day))
-    log_event("ml_dataset_exported", day=day, rows=rows, features=len(features))
-    return dg.MaterializeResult(metadata={"rows": rows, "features": len(features), "path": str(_training_file(day))})
+                                   TIMEFRAME_MS[config.timeframe], _end_ms(day), _start_ms(day, config.history_days),
+                                   _end_ms(day) - DAY_MS if scoring_only else None)
+    write_bytes_atomic(json.dumps({"features": features, "timeframe": config.timeframe,
+                                   "scoring_only": scoring_only}).encode(), _features_file(day))
+    log_event("ml_dataset_exported", day=day, rows=rows, features=len(features), scoring_only=scoring_only)
+    return dg.MaterializeResult(metadata={"rows": rows, "features": len(features), "scoring_only": scoring_only,
+                                          "path": str(_training_file(day))})
 
 
 @dg.asset_check(asset=ml_dataset, blocking=True, description="No feature tracks a forward label (|rank corr| >= 0.9).")
 def ml_features_do_not_leak(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    """Checks the training set of the run's own partition (not the newest day on disk)."""
+    """Checks the training set of the run's own partition (not the newest day on disk). A scoring-only
+    day trains nothing: the rows each saved version trained on were checked on its training day, and a
+    day's few hundred rows would make the rank comparison noisy enough to fail honest features."""
     day = _last_day(context)
     meta = json.loads(_features_file(day).read_text())
+    if meta.get("scoring_only"):
+        return dg.AssetCheckResult(passed=True, metadata={"day": day, "checked": "no model trains on this day's export"})
     data = load_dataset(_training_file(day), meta["features"], TIMEFRAME_MS.get(meta["timeframe"], TIMEFRAME_MS["5m"]))
     leaks = leakage_report(data, HORIZON_BARS)
     return dg.AssetCheckResult(passed=not leaks, metadata={"leaking": json.dumps(leaks), "day": day})
@@ -103,6 +120,18 @@ def _recent_pointer(name: str, day: str, max_age_days: int) -> dict | None:
     return None
 
 
+def _train_config(config: MlConfig) -> TrainConfig:
+    return TrainConfig(n_folds=config.n_folds, seed=config.seed, threads=config.threads, fast=config.fast)
+
+
+def _reusable_prior(name: str, day: str, features: list[str], timeframe: str, config: MlConfig) -> dict | None:
+    """The pointer of the saved version this model scores `day` with (None: it retrains today)."""
+    prior = _recent_pointer(name, day, config.retrain_every_days)
+    if prior and reusable_version(MODELS[name], features, timeframe, model_dir(name, prior), _train_config(config)):
+        return prior
+    return None
+
+
 def model_dir(name: str, ref: dict) -> Path:
     """The saved version a pointer names: models/<name>/<version> of this data dir. Its "directory" is
     stored relative to the data dir; older pointers hold an absolute one, maybe of a data dir since
@@ -121,19 +150,22 @@ def _model_asset(name: str):
         meta = json.loads(_features_file(day).read_text())
         data = load_dataset(_training_file(day), meta["features"], TIMEFRAME_MS.get(meta["timeframe"], TIMEFRAME_MS["5m"]))
         pointer = paths().ml_runs / day / f"{name}.json"
-        labelled = int(pd.notna(data.labels[spec.label]).sum())
-        if labelled < MIN_ROWS:
-            pointer.unlink(missing_ok=True)
-            log_event("ml_model_skipped", model=name, day=day, labelled_rows=labelled)
-            return dg.MaterializeResult(metadata={"skipped": f"{labelled} labelled rows < {MIN_ROWS}"})
-        train_config = TrainConfig(n_folds=config.n_folds, seed=config.seed, threads=config.threads, fast=config.fast)
-        prior = _recent_pointer(name, day, config.retrain_every_days)
-        if prior and reusable_version(spec, data, model_dir(name, prior), train_config):
+        train_config = _train_config(config)
+        prior = _reusable_prior(name, day, data.features, meta["timeframe"], config)
+        if prior:
             latest = latest_predictions(spec, load_learner(model_dir(name, prior)), data)
             write_bytes_atomic(latest.to_parquet(), pointer.with_suffix(".latest.parquet"))
             write_bytes_atomic(json.dumps({**prior, "reused": True}).encode(), pointer)
             log_event("ml_model_reused", model=name, day=day, version=prior["version"], trained_on=prior["trained_on"])
             return dg.MaterializeResult(metadata={"version": prior["version"], "reused_from": prior["trained_on"]})
+        if meta.get("scoring_only"):
+            raise dg.Failure(f"ml_{name}: the day's export holds only scoring rows but no saved version of this model "
+                             "can score them (deleted or changed since ml_dataset ran); rerun the day")
+        labelled = int(pd.notna(data.labels[spec.label]).sum())
+        if labelled < MIN_ROWS:
+            pointer.unlink(missing_ok=True)
+            log_event("ml_model_skipped", model=name, day=day, labelled_rows=labelled)
+            return dg.MaterializeResult(metadata={"skipped": f"{labelled} labelled rows < {MIN_ROWS}"})
         result = train_model(spec, data, paths().models, train_config)
         pointer.with_suffix(".latest.parquet").unlink(missing_ok=True)
         write_bytes_atomic(json.dumps({"version": result.version, "directory": paths().stored(result.directory),

@@ -46,21 +46,31 @@ class Dataset:
                        self.symbol[rows], self.timeframe, self.bar_ms, self.baseline_vol[rows])
 
 
-def training_select(timeframe: str, feature_names: list[str], bar_ms: int, end_ms: int) -> tuple[str, list]:
+def training_select(timeframe: str, feature_names: list[str], bar_ms: int, end_ms: int,
+                    start_ms: int = 0, score_from_ms: int | None = None) -> tuple[str, list]:
     """The training rows a partition ending at end_ms may see: bars closed by end_ms, and each label
     only when its horizon closed by end_ms (NULL otherwise), so a backfilled day never trains on a
-    later day's prices whatever else the warehouse already holds."""
+    later day's prices whatever else the warehouse already holds; bars opened before start_ms are
+    left out (the trailing training window: what a day reads stays flat as history grows).
+    score_from_ms: keep only bars from there on plus each symbol's newest bar (a day whose models all
+    score with saved versions needs no training rows); None keeps the whole window."""
     known = ", ".join(f'case when label_known_at_ms <= {int(end_ms)} then "{c}" end as "{c}"' for c in LABELS)
     cols = ", ".join(f'"{c}"' for c in (*KEYS, *feature_names, *EXTRA))
-    sql = (f"select {cols}, {known} from ml_training_set where timeframe = ? and bar_at_ms + ? <= ? "
-           "order by bar_at_ms, symbol")
-    return sql, [timeframe, int(bar_ms), int(end_ms)]
+    window = "from ml_training_set where timeframe = ? and bar_at_ms + ? <= ? and bar_at_ms >= ?"
+    params = [timeframe, int(bar_ms), int(end_ms), int(start_ms)]
+    if score_from_ms is None:
+        return f"select {cols}, {known} {window} order by bar_at_ms, symbol", params
+    newest = "bar_at_ms = max(bar_at_ms) over (partition by symbol) as newest_of_symbol"
+    sql = (f"select {cols}, {known} from (select *, {newest} {window}) as w "
+           "where bar_at_ms >= ? or newest_of_symbol order by bar_at_ms, symbol")
+    return sql, [*params, int(score_from_ms)]
 
 
 def export_training_set(warehouse: Path, timeframe: str, feature_names: list[str], path: Path, bar_ms: int,
-                        end_ms: int) -> int:
-    """Copy the training rows of one timeframe known by end_ms to Parquet (one warehouse read per run)."""
-    sql, params = training_select(timeframe, feature_names, bar_ms, end_ms)
+                        end_ms: int, start_ms: int = 0, score_from_ms: int | None = None) -> int:
+    """Copy the rows of one timeframe in [start_ms, end_ms) known by end_ms to Parquet (one warehouse
+    read per run); score_from_ms: only the scoring rows (see training_select)."""
+    sql, params = training_select(timeframe, feature_names, bar_ms, end_ms, start_ms, score_from_ms)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.parquet")
     with connect_warehouse(warehouse, read_only=True) as con:

@@ -130,15 +130,15 @@ def latest_predictions(spec: ModelSpec, learner: Any, data: Dataset) -> pd.DataF
     return pd.DataFrame({"symbol": data.symbol[idx], "bar_at_ms": data.ts[idx], **_prediction_columns(spec, pred)})
 
 
-def reusable_version(spec: ModelSpec, data: Dataset, directory: Path, config: TrainConfig) -> bool:
+def reusable_version(spec: ModelSpec, features: list[str], timeframe: str, directory: Path, config: TrainConfig) -> bool:
     """True when the saved version at `directory` was trained by this code and seed on these
     features and timeframe, so it can score new rows until the next scheduled retrain."""
     meta_file = directory / "metadata.json"
     if not meta_file.exists():
         return False
     meta = json.loads(meta_file.read_text())
-    return (meta.get("code_version") == code_version() and meta.get("features") == data.features
-            and meta.get("timeframe") == data.timeframe and meta.get("seed") == config.seed
+    return (meta.get("code_version") == code_version() and meta.get("features") == list(features)
+            and meta.get("timeframe") == timeframe and meta.get("seed") == config.seed
             and meta.get("fast", False) == config.fast and meta.get("label") == spec.label)
 
 

@@ -163,8 +163,15 @@ def test_two_consecutive_partitions_produce_reports_matching_pandas(built_two_da
 
     assert (data_dir.data_dir / "warehouse_snapshot.duckdb").exists()
     check_ml_tables(data_dir, second)
-    # The second day scored its bars with the first day's models (retrained every 7 days).
+    # The second day scored its bars with the first day's models (retrained every 7 days), so its export
+    # held only the day's rows (and each symbol's newest), not the whole training window.
     from python_assets.ml.models import MODELS
+
+    exported = json.loads((data_dir.ml_runs / second.isoformat() / "features.json").read_text())
+    scored = duckdb.sql(f"select min(bar_at_ms), count(*) from "
+                        f"'{data_dir.ml_runs / second.isoformat() / 'training.parquet'}'").fetchall()[0]
+    second_ms = int(datetime(second.year, second.month, second.day, tzinfo=timezone.utc).timestamp() * 1000)
+    assert exported["scoring_only"] is True and scored[0] >= second_ms and scored[1] > 0
 
     for name in MODELS:
         pointer = json.loads((data_dir.ml_runs / second.isoformat() / f"{name}.json").read_text())

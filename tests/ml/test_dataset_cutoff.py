@@ -41,3 +41,33 @@ def test_later_rows_do_not_change_what_a_partition_sees():
         sql, params = training_select("5m", ["rsi_14"], BAR_MS, END_MS)
         a, b = short.execute(sql, params).df(), long.execute(sql, params).df()
     assert a.equals(b)
+
+
+def test_the_trailing_window_keeps_bars_from_its_start_and_earlier_history_changes_nothing():
+    start = 40 * BAR_MS
+    with duckdb.connect() as con:
+        training_table(con)
+        sql, params = training_select("5m", ["rsi_14"], BAR_MS, END_MS, start_ms=start)
+        frame = con.execute(sql, params).df()
+        full = con.execute(*training_select("5m", ["rsi_14"], BAR_MS, END_MS)).df()
+    np.testing.assert_array_equal(frame["bar_at_ms"], np.arange(40, 100) * BAR_MS)
+    # the window's rows are exactly the full export's rows from its start: same labels known, same values
+    assert frame.equals(full[full["bar_at_ms"] >= start].reset_index(drop=True))
+
+
+def test_a_scoring_only_export_keeps_the_days_bars_and_each_symbols_newest_bar():
+    """A day whose models all score with saved versions exports the day's rows (the leak check reads them)
+    and each symbol's newest bar (what the models score), here ETH's from before the day: it has a gap."""
+    day_from = 88 * BAR_MS
+    with duckdb.connect() as con:
+        training_table(con)
+        con.execute(f"insert into ml_training_set by name select 'ETH-USDT' as symbol, timeframe, bar_at_ms, rsi_14, "
+                    f"baseline_vol_12, label_known_at_ms, {', '.join(LABELS)} from ml_training_set where bar_at_ms < 50 * {BAR_MS}")
+        full = con.execute(*training_select("5m", ["rsi_14"], BAR_MS, END_MS)).df()
+        sql, params = training_select("5m", ["rsi_14"], BAR_MS, END_MS, score_from_ms=day_from)
+        scoring = con.execute(sql, params).df()
+    newest = full.groupby("symbol")["bar_at_ms"].transform("max") == full["bar_at_ms"]
+    expected = full[(full["bar_at_ms"] >= day_from) | newest].reset_index(drop=True)
+    assert scoring.equals(expected)
+    assert sorted(scoring.loc[scoring["symbol"] == "ETH-USDT", "bar_at_ms"]) == [49 * BAR_MS]
+    assert (scoring["symbol"] == "BTC-USDT").sum() == 12  # bars 88..99

@@ -46,7 +46,7 @@ def test_a_saved_version_is_reused_only_under_the_same_code_seed_and_data_shape(
     config = TrainConfig(n_folds=2, fast=True)
     result = train_model(MODELS["risk_scorer"], data, tmp_path, config)
     other = TrainConfig(n_folds=2, **{"fast": True, **change})
-    assert reusable_version(MODELS["risk_scorer"], data, result.directory, other) is reusable
+    assert reusable_version(MODELS["risk_scorer"], data.features, data.timeframe, result.directory, other) is reusable
 
 
 def test_a_saved_version_is_not_reused_on_other_features_or_a_missing_directory(tmp_path):
@@ -55,6 +55,6 @@ def test_a_saved_version_is_not_reused_on_other_features_or_a_missing_directory(
     result = train_model(MODELS["risk_scorer"], data, tmp_path, config)
     fewer = data.subset(slice(None))
     fewer.features = data.features[:-1]
-    assert not reusable_version(MODELS["risk_scorer"], fewer, result.directory, config)
-    assert not reusable_version(MODELS["price_predictor"], data, result.directory, config)  # another label
-    assert not reusable_version(MODELS["risk_scorer"], data, tmp_path / "gone", config)
+    assert not reusable_version(MODELS["risk_scorer"], fewer.features, fewer.timeframe, result.directory, config)
+    assert not reusable_version(MODELS["price_predictor"], data.features, data.timeframe, result.directory, config)  # another label
+    assert not reusable_version(MODELS["risk_scorer"], data.features, data.timeframe, tmp_path / "gone", config)
