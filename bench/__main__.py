@@ -47,8 +47,10 @@ def main(argv: list[str]) -> int:
     print(summary(results))
     d = results.get("daily_run")
     if d:
-        print(f"daily run: incremental next day {d['incremental_seconds']:.1f} s, peak memory "
-              f"{max(d['peak_mib'] + [d['incremental_peak_mib']]):,.0f} MiB (Dagster process + largest child, each at its peak: an upper bound)")
+        print(f"daily run: next day {', '.join(f'{s:.1f}' for s in d['next_day_seconds'])} s at "
+              f"{', '.join(map(str, d['history_days']))} days of history (exponent {d['next_day_exponent']:.2f}), "
+              f"peak memory {d['sampled_peak_mib']:,.0f} MiB (whole tree sampled; upper bound "
+              f"{max(d['peak_mib'] + [r['peak_mib'] for r in d['memory_next_days']]):,.0f} MiB: Dagster process + largest child)")
     save("last_run", {"stages": chosen, "seconds": elapsed})
     print(f"\nall stages in {elapsed / 60:.1f} min; results written to {RESULTS} (`python -m bench record` updates the committed bench/results.json)")
     return 0
