@@ -17,7 +17,7 @@ from python_assets.backtest.catalog import feature_columns
 from python_assets.config import paths
 from python_assets.lake import write_bytes_atomic
 from python_assets.logs import log_event
-from python_assets.ml.dataset import HORIZON_BARS, export_training_set, load_dataset, numeric_features
+from python_assets.ml.dataset import HORIZON_BARS, Dataset, export_training_set, load_dataset, numeric_features
 from python_assets.ml.ensembles import build_ensembles
 from python_assets.ml.models import MODELS
 from python_assets.reports import fmt
@@ -34,8 +34,8 @@ MIN_ROWS = 500
 class MlConfig(dg.Config):
     """Timeframe of the training rows, folds, seed; threads per model (1 lets two train at once on 2 cores);
     retrain_every_days: a model version scores new days until it is this many days old (0: retrain every run);
-    history_days: the trailing window of training rows before the partition's end (0: all history), so the
-    export, the leak check and a refit read the same amount each day however long the history grows."""
+    history_days: the trailing window of training rows before the partition's end (0: all history), so a
+    training day's export, leak check and refit read the same amount however long the history grows."""
 
     timeframe: str = "5m"
     n_folds: int = 4
@@ -132,6 +132,21 @@ def _reusable_prior(name: str, day: str, features: list[str], timeframe: str, co
     return None
 
 
+def _own_training_window(name: str, day: str, meta: dict, config: MlConfig, warehouse: Warehouse) -> Dataset:
+    """The training window of one model that refits on a day ml_dataset exported for scoring only (its op's
+    config differs: another seed, retrain_every_days 0): exported to its own file and checked for leaks as
+    ml_dataset's blocking check would have, so no model ever trains on rows that check did not see."""
+    path, bar_ms = paths().ml_runs / day / f"{name}.training.parquet", TIMEFRAME_MS[meta["timeframe"]]
+    with warehouse.locked() as p:
+        export_training_set(p.warehouse, meta["timeframe"], meta["features"], path, bar_ms, _end_ms(day),
+                            _start_ms(day, config.history_days))
+    data = load_dataset(path, meta["features"], bar_ms)
+    leaks = leakage_report(data, HORIZON_BARS)
+    if leaks:
+        raise dg.Failure(f"ml_{name}: features track a forward label in its training window: {json.dumps(leaks)}")
+    return data
+
+
 def model_dir(name: str, ref: dict) -> Path:
     """The saved version a pointer names: models/<name>/<version> of this data dir. Its "directory" is
     stored relative to the data dir; older pointers hold an absolute one, maybe of a data dir since
@@ -145,7 +160,7 @@ def _model_asset(name: str):
     @dg.asset(name=f"ml_{name}", deps=[ml_dataset], partitions_def=daily_partitions,
               backfill_policy=dg.BackfillPolicy.single_run(), group_name="ml",
               kinds={spec.backend}, description=spec.description)
-    def _train(context: dg.AssetExecutionContext, config: MlConfig) -> dg.MaterializeResult:
+    def _train(context: dg.AssetExecutionContext, config: MlConfig, warehouse: Warehouse) -> dg.MaterializeResult:
         day = _last_day(context)
         meta = json.loads(_features_file(day).read_text())
         data = load_dataset(_training_file(day), meta["features"], TIMEFRAME_MS.get(meta["timeframe"], TIMEFRAME_MS["5m"]))
@@ -158,9 +173,8 @@ def _model_asset(name: str):
             write_bytes_atomic(json.dumps({**prior, "reused": True}).encode(), pointer)
             log_event("ml_model_reused", model=name, day=day, version=prior["version"], trained_on=prior["trained_on"])
             return dg.MaterializeResult(metadata={"version": prior["version"], "reused_from": prior["trained_on"]})
-        if meta.get("scoring_only"):
-            raise dg.Failure(f"ml_{name}: the day's export holds only scoring rows but no saved version of this model "
-                             "can score them (deleted or changed since ml_dataset ran); rerun the day")
+        if meta.get("scoring_only"):  # this step's own config refits it (a per-op override of ml_dataset's)
+            data = _own_training_window(name, day, meta, config, warehouse)
         labelled = int(pd.notna(data.labels[spec.label]).sum())
         if labelled < MIN_ROWS:
             pointer.unlink(missing_ok=True)

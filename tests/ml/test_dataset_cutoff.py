@@ -56,8 +56,8 @@ def test_the_trailing_window_keeps_bars_from_its_start_and_earlier_history_chang
 
 
 def test_a_scoring_only_export_keeps_the_days_bars_and_each_symbols_newest_bar():
-    """A day whose models all score with saved versions exports the day's rows (the leak check reads them)
-    and each symbol's newest bar (what the models score), here ETH's from before the day: it has a gap."""
+    """A day whose models all score with saved versions exports the day's rows and each symbol's newest bar
+    (what the models score), here ETH's from before the day: it has a gap."""
     day_from = 88 * BAR_MS
     with duckdb.connect() as con:
         training_table(con)

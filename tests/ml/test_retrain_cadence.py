@@ -58,3 +58,38 @@ def test_a_saved_version_is_not_reused_on_other_features_or_a_missing_directory(
     assert not reusable_version(MODELS["risk_scorer"], fewer.features, fewer.timeframe, result.directory, config)
     assert not reusable_version(MODELS["price_predictor"], data.features, data.timeframe, result.directory, config)  # another label
     assert not reusable_version(MODELS["risk_scorer"], data.features, data.timeframe, tmp_path / "gone", config)
+
+
+def test_a_model_whose_own_config_refits_on_a_scoring_only_day_reads_its_training_window(data_dir):
+    """ml_dataset exported the day for scoring only (under its config every model was reusable), but this
+    model's op config refits it (retrain_every_days 0, as a per-op --config may say): the step reads the
+    trailing training window itself, checks it for leaks and trains, instead of training on the day."""
+    import dagster as dg
+    import pandas as pd
+
+    from dagster_defs.ml.assets import MODEL_ASSETS
+    from dagster_defs.resources import Warehouse
+    from python_assets.ml.dataset import HORIZON_BARS
+    from python_assets.timeframes import DAY_MS
+    from python_assets.warehouse import connect_warehouse
+
+    data, start = planted(n_times=600), 1_741_392_000_000  # 2025-03-08 00:00 UTC; 600 5m bars reach 03-10
+    frame = pd.DataFrame(data.X, columns=data.features).assign(
+        symbol=data.symbol, timeframe="5m", bar_at_ms=data.ts + start, baseline_vol_12=data.baseline_vol,
+        label_known_at_ms=data.ts + start + (HORIZON_BARS + 1) * data.bar_ms, **data.labels)
+    with connect_warehouse(data_dir.warehouse) as con:
+        con.execute("create table ml_training_set as select * from frame")
+    run_dir = data_dir.ml_runs / "2025-03-10"
+    run_dir.mkdir(parents=True)
+    frame[frame["bar_at_ms"] >= start + 2 * DAY_MS].to_parquet(run_dir / "training.parquet")  # the day's rows
+    (run_dir / "features.json").write_text(json.dumps({"features": data.features, "timeframe": "5m", "scoring_only": True}))
+    asset = next(a for a in MODEL_ASSETS if a.key.path[-1] == "ml_risk_scorer")
+    config = {"fast": True, "n_folds": 2, "retrain_every_days": 0}
+    result = dg.materialize([asset], partition_key="2025-03-10", resources={"warehouse": Warehouse()},
+                            run_config={"ops": {"ml_risk_scorer": {"config": config}}})
+    assert result.success
+    pointer = json.loads((run_dir / "risk_scorer.json").read_text())
+    meta = json.loads((data_dir.models / "risk_scorer" / pointer["version"] / "metadata.json").read_text())
+    assert "reused" not in pointer and pointer["trained_on"] == "2025-03-10"
+    assert meta["training_window_ms"][0] == start  # the whole window, not the day's rows
+    assert len(pd.read_parquet(run_dir / "risk_scorer.training.parquet")) == len(frame)

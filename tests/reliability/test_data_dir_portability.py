@@ -23,6 +23,7 @@ from conftest import CLI, fast_config_file
 
 from blofin_cli.main import main
 from dagster_defs.ml.assets import MODEL_ASSETS
+from dagster_defs.resources import Warehouse
 from python_assets.config import DBT_PROJECT_DIR, REPO_ROOT, Paths
 from python_assets.lake import write_bytes_atomic, write_trades
 from python_assets.logs import log_event
@@ -115,7 +116,7 @@ def training_file(p: Paths, day: date) -> None:
 def run_model(day: date) -> dict:
     """The model asset for a day (fast settings), as a daily run materializes it; returns its pointer."""
     asset = next(a for a in MODEL_ASSETS if a.key.path[-1] == f"ml_{MODEL}")
-    result = dg.materialize([asset], partition_key=day.isoformat(),
+    result = dg.materialize([asset], partition_key=day.isoformat(), resources={"warehouse": Warehouse()},
                             run_config={"ops": {f"ml_{MODEL}": {"config": {"fast": True, "n_folds": 2}}}})
     assert result.success
     return json.loads(Path(os.environ["BLOFIN_DATA_DIR"], "ml", day.isoformat(), f"{MODEL}.json").read_text())
