@@ -14,10 +14,10 @@
   ({{ series_order() }} rows between {{ n - 1 }} preceding and current row)
 {%- endmacro %}
 
-{#- expr over the current row and the n-1 before it. A floating-point sum/avg/stddev/variance is
-    computed by folding the frame's values in time order (rolling_fold), not by the engine's window
-    tree, whose rounding depends on where the partition starts: an incremental run, which reads
-    only the lookback before its window, then gives the same bits as a full rebuild. -#}
+{#- expr over the current row and the n-1 before it. A floating-point sum/avg/stddev/variance goes
+    through rolling_fold, not the engine's window tree over doubles, whose rounding depends on where
+    the partition starts: an incremental run, which reads only the lookback before its window, then
+    gives the same bits as a full rebuild. -#}
 {% macro rolling(expr, n) -%}
   {%- set m = modules.re.match('^\\s*(sum|avg|stddev_pop|stddev_samp|var_pop|var_samp)\\((.*)\\)\\s*$', expr, modules.re.S) -%}
   {%- if m and _balanced(m.group(2)) -%}
@@ -47,8 +47,49 @@
   {{ aggregate }}({{ column }}) over {{ rolling_frame(n) }}
 {%- endmacro %}
 
+{#- sum and avg: exact integer sums (exact_window_sum), O(1) memory per row; the variance family
+    folds the frame's values in time order (list), which TA-Lib's zero-variance rule needs exactly. -#}
 {% macro duckdb__rolling_fold(column, aggregate, n) -%}
-  list_aggregate(list({{ column }}) over {{ rolling_frame(n) }}, '{{ aggregate }}')
+  {%- if aggregate in ('sum', 'avg') -%}
+    {{ exact_window_sum(column, n) }}
+    {%- if aggregate == 'avg' %} / count(cast({{ column }} as double)) over {{ rolling_frame(n) }}{% endif %}
+  {%- else -%}
+    list_aggregate(list({{ column }}) over {{ rolling_frame(n) }}, '{{ aggregate }}')
+  {%- endif -%}
+{%- endmacro %}
+
+{#- Sum over the last n rows of (a * series_row + b) * column, the same bits whatever the partition
+    (a, b: integer SQL expressions constant over the frame; a none: the plain sum of column). WMA's
+    and the linear-regression slope's weights are affine in the row number, so they need no list. -#}
+{% macro exact_window_sum(column, n, a=none, b='1') -%}
+  {{ return(adapter.dispatch('exact_window_sum', 'blofin_stack')(column, n, a, b)) }}
+{%- endmacro %}
+
+{#- Other engines: the window sum of doubles (exact up to the engine's summation order). -#}
+{% macro default__exact_window_sum(column, n, a=none, b='1') -%}
+  sum(({% if a is not none %}({{ a }}) * series_row + {% endif %}({{ b }})) * {{ column }}) over {{ rolling_frame(n) }}
+{%- endmacro %}
+
+{#- Each double x splits exactly into hi / 2^32 + lo / 2^120 with hi, lo HUGEINTs; their window sums
+    are integer additions, which do not depend on the order the window tree adds in, joined in double
+    at the end: within ~1 ulp of the exact sum for magnitudes 2^-68 .. 2^85 (2^68 with row weights),
+    and O(1) memory per row where a list fold held the whole frame. NULLs are skipped. A NaN, an
+    infinity or a value out of that range fails the cast loudly instead of giving a wrong sum; ingest
+    quarantines non-finite prices and volumes, so none reach a feature. -#}
+{% macro duckdb__exact_window_sum(column, n, a=none, b='1') -%}
+  {%- set frame = rolling_frame(n) -%}
+  {%- set x = '(' ~ column ~ ')::double' -%}
+  {%- set hi = 'round(' ~ x ~ ' * 4294967296.0)' -%}
+  {%- set sums = [] -%}
+  {%- for part in ['cast(' ~ hi ~ ' as hugeint)', 'cast((' ~ x ~ ' - ' ~ hi ~ ' / 4294967296.0) * (2.0 ^ 120) as hugeint)'] -%}
+    {%- set plain = 'sum(' ~ part ~ ') over ' ~ frame -%}
+    {%- if a is none -%}
+      {%- do sums.append(plain if b == '1' else '(' ~ b ~ ') * ' ~ plain) -%}
+    {%- else -%}
+      {%- do sums.append('(' ~ a ~ ') * sum(series_row * ' ~ part ~ ') over ' ~ frame ~ ' + (' ~ b ~ ') * ' ~ plain) -%}
+    {%- endif -%}
+  {%- endfor -%}
+  (cast({{ sums[0] }} as double) / 4294967296.0 + cast({{ sums[1] }} as double) / (2.0 ^ 120))
 {%- endmacro %}
 
 {#- Sum of weight x value over the last n rows, weights 1 (oldest) .. n (newest): the WMA numerator. -#}
@@ -60,8 +101,9 @@
   ({% for k in range(n) %}{{ n - k }} * {{ lag_by(column, k) if k else column }}{{ ' + ' if not loop.last }}{% endfor %})
 {%- endmacro %}
 
+{#- The row j of the frame ending at row r weighs j - (r - n): exact integer sums, no list. -#}
 {% macro duckdb__rolling_weighted_sum(column, n) -%}
-  list_sum(list_transform(list({{ column }}) over {{ rolling_frame(n) }}, lambda x, i: x * i))
+  {{ exact_window_sum(column, n, '1', '-(series_row - ' ~ n ~ ')') }}
 {%- endmacro %}
 
 {#- Least-squares slope of column against time (one unit per bar) over the last n rows (TA-Lib
@@ -75,9 +117,10 @@
     / {{ n * (n * n - 1) / 12 }}
 {%- endmacro %}
 
+{#- Twice the centred weight of row j in the frame ending at row r: 2(j - (r - n)) - (n + 1). -#}
 {% macro duckdb__rolling_linreg_slope(column, n) -%}
-  list_sum(list_transform(list({{ column }}) over {{ rolling_frame(n) }}, lambda x, i: x * (i - {{ (n + 1) / 2 }})))
-    / {{ n * (n * n - 1) / 12 }}
+  {{ exact_window_sum(column, n, '2', '-(2 * series_row - ' ~ (n - 1) ~ ')') }}
+    / {{ n * (n * n - 1) / 6 }}
 {%- endmacro %}
 
 {#- expr over n rows, NULL until n rows exist (the warm-up is NULL, never a partial window). -#}

@@ -129,6 +129,7 @@ def test_the_scan_catches_duckdb_only_sql(snippet, expected):
 
 PAIRS = {  # name: (macro, call arguments, window rows); each runs as duckdb__ and as default__
     "fold_avg": ("rolling_fold", "'close', 'avg', 5", 5),
+    "fold_sum": ("rolling_fold", "'close', 'sum', 8", 8),
     "fold_stddev": ("rolling_fold", "'close', 'stddev_samp', 7", 7),
     "weighted_sum": ("rolling_weighted_sum", "'close', 6", 6),
     "linreg_slope": ("rolling_linreg_slope", "'close', 6", 6),
