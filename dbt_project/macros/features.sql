@@ -92,6 +92,27 @@
   (cast({{ sums[0] }} as double) / 4294967296.0 + cast({{ sums[1] }} as double) / (2.0 ^ 120))
 {%- endmacro %}
 
+{#- Variance (ddof 1: sample, 0: population) over the last n rows of a column whose mean is small
+    against its spread, such as log returns: from exact sums of x and x^2 (exact_window_sum), so the
+    same bits wherever the partition starts and no list per row; the subtraction loses nothing there
+    (it would, for prices: their variance stays a time-ordered fold, rolling('var_samp(...)')). A
+    frame of zeros gives exactly 0; NULLs are skipped; fewer than ddof + 1 values: NULL; |x| up to
+    2^42 (x^2 within exact_window_sum's range). -#}
+{% macro rolling_variance_of_returns(column, n, ddof=1) -%}
+  {{ return(adapter.dispatch('rolling_variance_of_returns', 'blofin_stack')(column, n, ddof)) }}
+{%- endmacro %}
+
+{% macro default__rolling_variance_of_returns(column, n, ddof=1) -%}
+  {{ 'var_samp' if ddof == 1 else 'var_pop' }}({{ column }}) over {{ rolling_frame(n) }}
+{%- endmacro %}
+
+{% macro duckdb__rolling_variance_of_returns(column, n, ddof=1) -%}
+  {%- set values = 'count(cast(' ~ column ~ ' as double)) over ' ~ rolling_frame(n) -%}
+  {%- set s1 = exact_window_sum(column, n) -%}
+  {%- set s2 = exact_window_sum('(' ~ column ~ ') * (' ~ column ~ ')', n) -%}
+  greatest(({{ s2 }} - {{ s1 }} * {{ s1 }} / {{ values }}) / nullif({{ values }} - {{ ddof }}, 0), 0)
+{%- endmacro %}
+
 {#- Sum of weight x value over the last n rows, weights 1 (oldest) .. n (newest): the WMA numerator. -#}
 {% macro rolling_weighted_sum(column, n) -%}
   {{ return(adapter.dispatch('rolling_weighted_sum', 'blofin_stack')(column, n)) }}

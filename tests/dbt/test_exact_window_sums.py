@@ -1,7 +1,7 @@
-"""Rolling sums on DuckDB (`exact_window_sum`, behind every feature's rolling sum, mean, WMA and
-linear-regression slope) give the same bits wherever the partition starts, as an incremental run
-that reads only a lookback must, and stay within a few ulp of the exact sum on awkward magnitudes:
-a pair priced 1e-8, volumes of 1e13, terms that cancel, tiny log terms, NULLs."""
+"""Rolling sums on DuckDB (`exact_window_sum`: every feature's rolling sum and mean, WMA, the
+linear-regression slope, the variance of returns) give the same bits wherever the partition starts,
+as an incremental run that reads only a lookback must, and stay within a few ulp of the exact sum on
+awkward magnitudes: a pair priced 1e-8, volumes of 1e13, terms that cancel, tiny log terms, NULLs."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ def _series() -> pd.DataFrame:
         "TINY": rng.normal(0, 1e-6, ROWS) ** 2,                # squared log ranges
         "FLAT": np.full(ROWS, 30.01),
         "NULLS": np.where(rng.random(ROWS) < 0.2, np.nan, 100 * walk),
+        "RET": np.where(np.arange(ROWS) % 50 < 25, rng.normal(0, 1e-3, ROWS), 0.0),  # log returns, flat runs
     }
     frame = pd.concat([pd.DataFrame({"symbol": s, "timeframe": "1m", "bar_at_ms": np.arange(ROWS, dtype=np.int64) * 60_000, "x": x})
                        for s, x in values.items()], ignore_index=True)
@@ -45,7 +46,8 @@ def compiled(tmp_path_factory) -> str:
         f"{{{{ exact_window_sum('x', {N}) }}}} as total, "
         f"{{{{ rolling_weighted_sum('x', {N}) }}}} as weighted, "
         f"{{{{ rolling_linreg_slope('x', {N}) }}}} as slope, "
-        f"{{{{ rolling_fold('x', 'avg', {N}) }}}} as mean "
+        f"{{{{ rolling_fold('x', 'avg', {N}) }}}} as mean, "
+        f"{{{{ rolling_variance_of_returns(\"case when symbol in ('RET', 'TINY', 'FLAT') then x end\", {N}) }}}} as variance "
         "from series")
     return run_dbt(Paths(tmp_path_factory.mktemp("exact") / "data"), "compile", "--quiet", "--inline", template).stdout
 
@@ -66,8 +68,8 @@ def test_a_run_that_starts_later_gives_the_same_bits(compiled):
     late = _run(compiled, series[series["bar_at_ms"] >= SKIP * 60_000])
     both = full.merge(late, on=["symbol", "bar_at_ms"], suffixes=("_full", "_late"))
     both = both[both["bar_at_ms"] >= (SKIP + N) * 60_000]
-    assert len(both) == 6 * (ROWS - SKIP - N)
-    for col in ("total", "weighted", "slope", "mean"):
+    assert len(both) == 7 * (ROWS - SKIP - N)
+    for col in ("total", "weighted", "slope", "mean", "variance"):
         a, b = both[f"{col}_full"].to_numpy(float), both[f"{col}_late"].to_numpy(float)
         assert np.array_equal(a, b, equal_nan=True), (col, np.nanmax(np.abs(a - b)))
 
@@ -93,6 +95,14 @@ def test_sums_are_within_a_few_ulp_of_the_exact_sum(compiled):
                 want = float(_exact(window, weights)) / div
                 bound = 4 * np.spacing(abs(want)) + 4 * np.spacing(scale) / div
                 assert abs(row[col] - want) <= bound, (symbol, i, col, row[col], want)
+    ret = got[got["symbol"] == "RET"].reset_index(drop=True)
+    x = series.loc[series["symbol"] == "RET", "x"].to_numpy(float)
+    for i in range(N - 1, ROWS):
+        w = [Fraction(v) for v in x[i - N + 1:i + 1]]
+        mean = sum(w, Fraction(0)) / N
+        want = float(sum(((v - mean) ** 2 for v in w), Fraction(0)) / (N - 1))
+        assert abs(ret["variance"][i] - want) <= 1e-12 * want or (want == 0 and ret["variance"][i] == 0), (i, want)
+    assert (ret["variance"][N - 1:] == 0).any()  # windows of zero returns: exactly 0
     flat = got[(got["symbol"] == "FLAT") & (got["series_row"] >= N)]
     assert (flat["mean"] == 30.01).all() and (flat["slope"] == 0).all()
     assert got.loc[got["symbol"] == "NULLS", "total"].notna().all()  # NULLs skipped, not propagated

@@ -51,7 +51,7 @@ inputs as (
         *,
         {{ rolling_percent_rank('realized_vol_20', 100) }} as vol_percentile_100,
         case when {{ rolling('count(log_ret_5)', 20) }} = 20
-            then {{ safe_divide(rolling('var_samp(log_ret_5)', 20), '5 * ' ~ rolling('var_samp(log_ret_1)', 20)) }}
+            then {{ safe_divide(rolling_variance_of_returns('log_ret_5', 20), '5 * ' ~ rolling_variance_of_returns('log_ret_1', 20)) }}
         end as variance_ratio_20,
         case when {{ rolling('count(abs_change)', 20) }} = 20
             then {{ safe_divide('abs(close - ' ~ lag_by('close', 20) ~ ')', rolling('sum(abs_change)', 20)) }}

@@ -30,13 +30,13 @@ windows as (
         close,
         case when prev_close is not null
             then greatest(high - low, abs(high - prev_close), abs(low - prev_close)) end as true_range,
-        case when {{ rolling('count(log_ret_1)', 20) }} = 20 then {{ rolling('stddev_samp(log_ret_1)', 20) }} end as realized_vol_20,
+        case when {{ rolling('count(log_ret_1)', 20) }} = 20 then sqrt({{ rolling_variance_of_returns('log_ret_1', 20) }}) end as realized_vol_20,
         sqrt({{ rolling_full('avg(log_hl_sq)', 20) }} / (4 * ln(2))) as parkinson_vol_20,
         sqrt({{ rolling_full('avg(0.5 * log_hl_sq - (2 * ln(2) - 1) * pow(log_open_close, 2))', 20) }}) as garman_klass_vol_20,
         sqrt({{ rolling_full('avg(rs_term)', 20) }}) as rogers_satchell_vol_20,
         case when {{ rolling('count(log_overnight)', 20) }} = 20 then sqrt(
-            {{ rolling('var_samp(log_overnight)', 20) }}
-            + {{ yz_k }} * {{ rolling('var_samp(log_open_close)', 20) }}
+            {{ rolling_variance_of_returns('log_overnight', 20) }}
+            + {{ yz_k }} * {{ rolling_variance_of_returns('log_open_close', 20) }}
             + (1 - {{ yz_k }}) * {{ rolling('avg(rs_term)', 20) }}
         ) end as yang_zhang_vol_20,
         {{ rolling_full('avg(close)', 20) }} as bb_middle_20,
