@@ -59,9 +59,9 @@ $(MANIFEST): $(STAMP) $(DBT_FILES) dbt_project/dbt_project.yml dbt_project/profi
 	cd dbt_project && PATH="$(CURDIR)/$(BIN):$$PATH" dbt parse --quiet --profiles-dir .
 	touch $(MANIFEST)
 
-# The timeframe macros are generated from the timeframes seed (python_assets/timeframes.py).
-dbt_project/macros/timeframes.sql: dbt_project/seeds/timeframes.csv python_assets/timeframes.py $(STAMP)
-	$(BIN)/python -m python_assets.timeframes
+# The timeframe macros are generated from the timeframes seed (python_assets/platform/timeframes.py).
+dbt_project/macros/timeframes.sql: dbt_project/seeds/timeframes.csv python_assets/platform/timeframes.py $(STAMP)
+	$(BIN)/python -m python_assets.platform.timeframes
 
 manifest: $(MANIFEST)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench.common import print_stage, save, scaling_exponent, stage_result, table, tree_peak_memory
 from python_assets.config import DEFAULT_SYMBOLS, REPO_ROOT, Paths, export_data_dir
-from python_assets.market import generate_market
+from python_assets.ingest.market import generate_market
 
 LAST_DAY = date(2026, 10, 30)
 HISTORY_DAYS = (8, 30, 120)  # the next day at each: flat in history (issue 21)

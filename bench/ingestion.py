@@ -15,8 +15,8 @@ import pyarrow.parquet as pq
 
 from bench.common import best_of, print_stage, save, stage_result
 from python_assets.config import Paths, export_data_dir
-from python_assets.ingest import ingest_file
-from python_assets.synthetic import generate_ticks
+from python_assets.ingest.trades import ingest_file
+from python_assets.ingest.synthetic import generate_ticks
 
 SIZES = (100_000, 400_000, 1_600_000)
 SYMBOL = "BTC-USDT"

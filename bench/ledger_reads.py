@@ -17,8 +17,8 @@ from python_assets.backtest import runner
 from python_assets.backtest.catalog import active_specs
 from python_assets.backtest.engine import Costs
 from python_assets.backtest.spec import instance_id, resolve_params
-from python_assets.timeframes import DAY_MS, HOUR_MS, TIMEFRAME_MS
-from python_assets.warehouse import connect_warehouse
+from python_assets.platform.timeframes import DAY_MS, HOUR_MS, TIMEFRAME_MS
+from python_assets.warehouse.connection import connect_warehouse
 
 LOOKBACK_DAYS = 30
 HISTORIES = (30, 120, 480)  # synthetic warehouse history in days, a 30-day window at its end

@@ -12,7 +12,7 @@ from bench.common import best_of, print_stage, save, stage_result
 from bench.features import START_MS, dbt_run, load_bars, synthetic_bars
 from python_assets.config import Paths, export_data_dir
 from python_assets.features.recursive import recursive_columns
-from python_assets.timeframes import DAY_MS, MINUTE_MS
+from python_assets.platform.timeframes import DAY_MS, MINUTE_MS
 
 SIZES = (30, 120, 480)  # days of 1m history before the measured day
 ROLLUPS = ("stg_candles", "bars_5m", "bars_15m", "bars_1h", "bars_4h", "bars_1d", "int_bars_unioned")

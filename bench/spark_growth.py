@@ -26,7 +26,7 @@ import duckdb
 import dagster_defs.dbt.spark_dbt
 from bench.common import save, scaling_exponent, table
 from python_assets.config import DBT_PROJECT_DIR, Paths
-from python_assets.market import generate_market
+from python_assets.ingest.market import generate_market
 
 SYMBOLS = ("BTC-USDT", "SOL-USDT")
 FIRST_DAY = date(2025, 3, 1)

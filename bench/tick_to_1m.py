@@ -15,7 +15,7 @@ import pyarrow.dataset as ds
 
 from bench.common import best_of, peak_rss_mib, print_stage, save, stage_result
 from python_assets.config import DBT_PROJECT_DIR, Paths, export_data_dir
-from python_assets.market import generate_market
+from python_assets.ingest.market import generate_market
 
 SYMBOLS = ("BTC-USDT", "ETH-USDT", "SOL-USDT")
 FIRST_DAY = date(2024, 1, 1)

@@ -29,8 +29,8 @@ def days_between(first: date, last: date) -> list[date]:
 def as_writer(paths: Paths, what: str, body: Callable[[], T]) -> T:
     """body() under the data directory's writer lock, waiting BLOFIN_LOCK_WAIT_SECONDS (default 0:
     refuse at once, exit 3, naming the holder); an unwritable data directory exits 2."""
-    from python_assets.lake_health import ensure_writable
-    from python_assets.runlock import lock_wait_seconds, writer_lock
+    from python_assets.lake.health import ensure_writable
+    from python_assets.platform.runlock import lock_wait_seconds, writer_lock
 
     ensure_writable(paths)
     with writer_lock(paths, what, lock_wait_seconds(0.0), on_wait=lambda m: print(m, file=sys.stderr, flush=True)):

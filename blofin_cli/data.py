@@ -17,8 +17,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """demo: the synthetic market for the last --days days, then materialize the days not reported yet."""
     from blofin_cli.pipeline import run_window
     from dagster_defs.runner import last_reported_day
-    from python_assets.market import generate_market
-    from python_assets.synthetic import last_complete_days
+    from python_assets.ingest.market import generate_market
+    from python_assets.ingest.synthetic import last_complete_days
 
     paths = export_data_dir()
     days = last_complete_days(args.days)
@@ -37,8 +37,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     """generate: synthetic ticks and funding for --start..--end into the lake."""
-    from python_assets.lake_health import writable_data_dir
-    from python_assets.market import generate_market
+    from python_assets.lake.health import writable_data_dir
+    from python_assets.ingest.market import generate_market
 
     paths = writable_data_dir()
     t0 = time.perf_counter()
@@ -49,10 +49,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     """ingest: one trades file into the lake; counts, quarantine reasons and file."""
-    from python_assets.ingest import IngestError, ingest_file
-    from python_assets.lake import LakeWriteError
-    from python_assets.lake_health import writable_data_dir
-    from python_assets.logs import log_event
+    from python_assets.ingest.trades import IngestError, ingest_file
+    from python_assets.lake.store import LakeWriteError
+    from python_assets.lake.health import writable_data_dir
+    from python_assets.platform.logs import log_event
 
     paths = writable_data_dir()
     try:
@@ -103,8 +103,8 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     """fetch-ohlcv and fetch-funding: one history fetch per --symbol, a summary line each."""
     from python_assets.exchange.client import FetchError
     from python_assets.exchange.history import fetch_funding_history, fetch_ohlcv_history
-    from python_assets.lake_health import writable_data_dir
-    from python_assets.logs import log_event
+    from python_assets.lake.health import writable_data_dir
+    from python_assets.platform.logs import log_event
 
     paths = writable_data_dir()
     progress = (lambda m: print(m, flush=True)) if args.verbose else None
@@ -131,8 +131,8 @@ def cmd_record_trades(args: argparse.Namespace) -> int:
     """record-trades: poll live trades per --symbol until stopped (SIGTERM / Ctrl-C) or --duration."""
     from python_assets.exchange.client import FetchError
     from python_assets.exchange.recorder import TradeRecorder, run_recorders
-    from python_assets.lake_health import writable_data_dir
-    from python_assets.logs import log_event
+    from python_assets.lake.health import writable_data_dir
+    from python_assets.platform.logs import log_event
 
     paths = writable_data_dir()
     try:
@@ -163,11 +163,11 @@ def cmd_record_trades(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     """import: freqtrade / CSV files into the lake, one line each (exit 2 if any file was refused)."""
-    from python_assets.importers import ImportFileError, import_file
-    from python_assets.ingest import IngestError
-    from python_assets.lake import LakeWriteError
-    from python_assets.lake_health import writable_data_dir
-    from python_assets.logs import log_event
+    from python_assets.ingest.importers import ImportFileError, import_file
+    from python_assets.ingest.trades import IngestError
+    from python_assets.lake.store import LakeWriteError
+    from python_assets.lake.health import writable_data_dir
+    from python_assets.platform.logs import log_event
 
     paths = writable_data_dir()
     status = 0

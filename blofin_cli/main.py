@@ -24,7 +24,7 @@ COMMANDS = (
 
 def build_parser() -> argparse.ArgumentParser:
     """The `blofin-stack` parser: --version and every subcommand of the topic modules."""
-    from python_assets.version import code_version
+    from python_assets.platform.version import code_version
 
     parser = argparse.ArgumentParser(prog="blofin-stack", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {code_version()}",

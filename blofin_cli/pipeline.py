@@ -54,8 +54,8 @@ def run_window(first: date, last: date, verbose: bool = False, config_file: Path
 def unchanged_window(paths: Paths, first: date, last: date, run_config: dict | None) -> tuple[dict[date, str], str | None]:
     """(each day's input fingerprint, a line saying why first..last needs no run, or None): every day's
     lake files, code, settings and run config equal what its last successful run read, its report is on
-    disk and no run since touched it or an earlier day (python_assets/run_inputs.py)."""
-    from python_assets import run_inputs
+    disk and no run since touched it or an earlier day (python_assets/warehouse/run_inputs.py)."""
+    from python_assets.warehouse import run_inputs
     from python_assets.config import llm_base_url, market_source_kind, result_settings
 
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
@@ -130,8 +130,8 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
                                    f"materialization of {first}..{last} failed {where}"))
         print("\n".join(lines), file=sys.stderr)
         return 1
-    from python_assets.run_inputs import record_fingerprints
-    from python_assets.warehouse import WarehouseBusy
+    from python_assets.warehouse.run_inputs import record_fingerprints
+    from python_assets.warehouse.connection import WarehouseBusy
 
     try:
         record_fingerprints(paths, fingerprints, result.run_id)
@@ -158,8 +158,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     """report: rebuild one day's report from the warehouse, under the writer lock."""
     import duckdb
 
-    from python_assets.query import first_line
-    from python_assets.warehouse import require_warehouse
+    from python_assets.warehouse.query import first_line
+    from python_assets.warehouse.connection import require_warehouse
 
     paths = export_data_dir()
     require_warehouse(paths.warehouse)  # before the slow imports below

@@ -35,8 +35,8 @@ def cmd_query(args: argparse.Namespace) -> int:
     """query: one read-only statement on the last snapshot (else the warehouse), printed in --format."""
     import duckdb
 
-    from python_assets.query import QueryRefused, first_line, run_query
-    from python_assets.snapshot import readable_warehouse
+    from python_assets.warehouse.query import QueryRefused, first_line, run_query
+    from python_assets.warehouse.snapshot import readable_warehouse
 
     paths = export_data_dir()
     try:

@@ -37,7 +37,7 @@ def cmd_record(args: argparse.Namespace) -> int:
               f"every {settings.sample_ms} ms")
         return 0
     from python_assets.exchange.ws_recorder import Recorder
-    from python_assets.lake_health import writable_data_dir
+    from python_assets.lake.health import writable_data_dir
 
     paths = writable_data_dir()
     rec = Recorder(paths, settings)

@@ -51,7 +51,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from python_assets.backtest.runner import WalkForward
     from python_assets.backtest.service import parse_param_args
     from python_assets.backtest.spec import SpecError
-    from python_assets.warehouse import connect_warehouse
+    from python_assets.warehouse.connection import connect_warehouse
 
     paths = export_data_dir()
     costs = Costs(args.fees, args.maker_fee if args.maker_fee is not None else min(args.fees, 0.0002),

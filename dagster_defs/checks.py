@@ -9,8 +9,8 @@ from dagster_defs.partitions import window_days
 from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
 from python_assets.config import freshness_minutes
 from python_assets.exchange.recorder_quality import backtests_over_unusable_days
-from python_assets.timeframes import DAY_MS, MINUTE_MS
-from python_assets.warehouse import connect_warehouse
+from python_assets.platform.timeframes import DAY_MS, MINUTE_MS
+from python_assets.warehouse.connection import connect_warehouse
 
 
 def bars_freshness(warehouse: str | Path, max_gap_minutes: int, day: date | None = None) -> tuple[bool, dict]:

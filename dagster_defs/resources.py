@@ -19,9 +19,9 @@ from dagster_defs.dbt.project import dbt_project, landing_tables
 from python_assets.config import (DEFAULT_SEED, DEFAULT_SYMBOL_BATCH, DEFAULT_SYMBOLS, Paths, dbt_engine,
                                    dbt_executable, dbt_target, export_data_dir, market_seed, market_source_kind,
                                    market_symbols, spark_dir, spark_landing_env, symbol_batch_size, symbol_workers)
-from python_assets.fanout import Mapper, batch_mapper
-from python_assets.runlock import lock_wait_seconds, writer_lock
-from python_assets.warehouse import connect_warehouse, export_tables, import_tables
+from python_assets.platform.fanout import Mapper, batch_mapper
+from python_assets.platform.runlock import lock_wait_seconds, writer_lock
+from python_assets.warehouse.connection import connect_warehouse, export_tables, import_tables
 
 
 class MarketSource(dg.ConfigurableResource):

@@ -18,8 +18,8 @@ from pathlib import Path
 import dagster as dg
 
 from python_assets.config import Paths, ensure_dagster_home
-from python_assets.warehouse import connect_warehouse
-from python_assets.progress import set_console_fd
+from python_assets.warehouse.connection import connect_warehouse
+from python_assets.platform.progress import set_console_fd
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -176,7 +176,7 @@ def _step_rows(events: list[dg.EventLogEntry], step_key: str) -> int | None:
 def step_progress(instance: dg.DagsterInstance, run_id: str, total: int, poll_s: float = 0.5) -> Iterator[None]:
     """Print one line per finished step of the run (`N of M OK step rows [s] ETA`) while it executes,
     from the run's event log, polled in a thread."""
-    from python_assets.progress import eta_seconds, say, step_line
+    from python_assets.platform.progress import eta_seconds, say, step_line
 
     done: list[str] = []
     stop, t0 = threading.Event(), time.perf_counter()

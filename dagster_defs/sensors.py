@@ -4,10 +4,10 @@ that day's run; an alert for every failed run; the live trade recorder in bounde
 import dagster as dg
 
 from dagster_defs.partitions import daily_partitions_def
-from python_assets.alerts import build_alert, raise_alert
+from python_assets.platform.alerts import build_alert, raise_alert
 from python_assets.config import paths
-from python_assets.inbox import process_inbox
-from python_assets.logs import log_event
+from python_assets.ingest.inbox import process_inbox
+from python_assets.platform.logs import log_event
 from python_assets.exchange.recorder_days import recorder_days
 
 

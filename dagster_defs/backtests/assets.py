@@ -17,9 +17,9 @@ from python_assets.backtest.ml_strategies import run_ml_strategies
 from python_assets.backtest.runner import BacktestJob, WalkForward, run_job
 from python_assets.backtest.spec import resolve_params
 from python_assets.config import paths
-from python_assets.logs import log_event
-from python_assets.timeframes import DAY_MS
-from python_assets.warehouse import connect_warehouse
+from python_assets.platform.logs import log_event
+from python_assets.platform.timeframes import DAY_MS
+from python_assets.warehouse.connection import connect_warehouse
 
 
 class BacktestConfig(dg.Config):

@@ -14,10 +14,10 @@ from dagster_defs.dbt.translator import BlofinDbtTranslator
 from dagster_defs.partitions import daily_partitions
 from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
 from python_assets.config import dbt_window_env
-from python_assets.logs import log_event
-from python_assets.progress import say
+from python_assets.platform.logs import log_event
+from python_assets.platform.progress import say
 from python_assets.reports.fmt import duration
-from python_assets.warehouse import connect_warehouse
+from python_assets.warehouse.connection import connect_warehouse
 
 
 def partition_dbt_vars(start: datetime, end: datetime) -> dict[str, str]:

@@ -8,12 +8,12 @@ import dagster as dg
 from dagster_defs.partitions import daily_partitions, day_start_ms, window_days
 from dagster_defs.resources import MarketSource
 from python_assets.config import Paths, paths
-from python_assets.logs import log_event
-from python_assets.lake import LakeWriteError
-from python_assets.lake_health import (DataDirError, LakeCorrupted, ensure_writable, remove_stale_temp_files,
+from python_assets.platform.logs import log_event
+from python_assets.lake.store import LakeWriteError
+from python_assets.lake.health import (DataDirError, LakeCorrupted, ensure_writable, remove_stale_temp_files,
                                        require_healthy_lake)
-from python_assets.market import LakeDataMissing, generate_market_day, require_lake_days
-from python_assets.timeframes import DAY_MS
+from python_assets.ingest.market import LakeDataMissing, generate_market_day, require_lake_days
+from python_assets.platform.timeframes import DAY_MS
 
 LAKE_TRADES = dg.AssetKey("lake_trades")
 LAKE_FUNDING = dg.AssetKey("lake_funding_rates")

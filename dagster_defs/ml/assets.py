@@ -15,8 +15,8 @@ from dagster_defs.partitions import daily_partitions, day_start_ms, window_days
 from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
 from python_assets.backtest.catalog import feature_columns
 from python_assets.config import paths
-from python_assets.lake import write_bytes_atomic
-from python_assets.logs import log_event
+from python_assets.lake.store import write_bytes_atomic
+from python_assets.platform.logs import log_event
 from python_assets.ml.dataset import HORIZON_BARS, Dataset, export_training_set, load_dataset, numeric_features
 from python_assets.ml.ensembles import build_ensembles
 from python_assets.ml.models import MODELS
@@ -25,8 +25,8 @@ from python_assets.ml.store import write_results
 from python_assets.ml.learners import load_learner
 from python_assets.ml.train import TrainConfig, latest_predictions, reusable_version, train_model
 from python_assets.ml.validation import leakage_report
-from python_assets.timeframes import DAY_MS, TIMEFRAME_MS
-from python_assets.warehouse import connect_warehouse
+from python_assets.platform.timeframes import DAY_MS, TIMEFRAME_MS
+from python_assets.warehouse.connection import connect_warehouse
 
 MIN_ROWS = 500
 

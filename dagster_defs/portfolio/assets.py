@@ -10,9 +10,9 @@ from dagster_defs.research.assets import ResearchRunConfig
 from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
 from python_assets.backtest.portfolio import PortfolioConfig
 from python_assets.backtest.portfolio_daily import PortfolioDayConfig, portfolio_day
-from python_assets.logs import log_event
+from python_assets.platform.logs import log_event
 from python_assets.research.daily import market_from_warehouse
-from python_assets.timeframes import HOUR_MS
+from python_assets.platform.timeframes import HOUR_MS
 
 
 class PortfolioRunConfig(dg.Config):

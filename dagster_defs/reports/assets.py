@@ -11,9 +11,9 @@ from dagster_dbt import get_asset_key_for_model
 from dagster_defs.dbt.assets import backtest_metrics_dbt_assets, research_dbt_assets, warehouse_dbt_assets
 from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
 from dagster_defs.partitions import daily_partitions, window_days
-from python_assets.logs import log_event
+from python_assets.platform.logs import log_event
 from python_assets.reports.daily_report import markdown_summary, produce_daily_report
-from python_assets.snapshot import publish_snapshot
+from python_assets.warehouse.snapshot import publish_snapshot
 
 
 def run_facts(context: dg.AssetExecutionContext) -> tuple[dict, list[dict[str, str]]]:

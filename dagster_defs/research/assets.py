@@ -10,13 +10,13 @@ from dagster_dbt import get_asset_key_for_model
 from dagster_defs.dbt.assets import warehouse_dbt_assets
 from dagster_defs.partitions import daily_partitions, day_start_ms, window_days
 from dagster_defs.resources import WAREHOUSE_POOL, SymbolFanout, Warehouse
-from python_assets.logs import log_event
+from python_assets.platform.logs import log_event
 from python_assets.research.daily import (ResearchConfig, design_day, market_from_warehouse, rank_day, tune_day,
                                          warehouse_columns)
 from python_assets.research.montecarlo import MonteCarloConfig
 from python_assets.research.fill_stress import TOP_K, stress_day
 from python_assets.research.ranker import RankConfig
-from python_assets.warehouse import connect_warehouse
+from python_assets.warehouse.connection import connect_warehouse
 
 
 class ResearchRunConfig(dg.Config):

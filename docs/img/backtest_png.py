@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image
 
-from python_assets.synthetic import DEFAULT_SEED, generate_ticks
+from python_assets.ingest.synthetic import DEFAULT_SEED, generate_ticks
 
 OUT = Path(__file__).resolve().parent / "backtest.png"
 FIRST_DAY, DAYS = date(2025, 3, 1), 14

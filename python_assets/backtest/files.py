@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from python_assets.ingest import parse_timestamps_ms
-from python_assets.lake import normalize_symbol
-from python_assets.timeframes import MINUTE_MS, SECOND_MS, TIMEFRAME_LABELS
+from python_assets.ingest.trades import parse_timestamps_ms
+from python_assets.lake.store import normalize_symbol
+from python_assets.platform.timeframes import MINUTE_MS, SECOND_MS, TIMEFRAME_LABELS
 
 TIME_COLUMNS = ("date", "datetime", "time", "timestamp", "open_time", "ts")
 PRICE_COLUMNS = ("open", "high", "low", "close")

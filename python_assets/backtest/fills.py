@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from python_assets.timeframes import MINUTE_MS
+from python_assets.platform.timeframes import MINUTE_MS
 
 FILL_MODES = ("next_open", "signal_close", "worst", "spread")
 DEFAULT_FILL = "next_open"

@@ -16,7 +16,7 @@ from python_assets.backtest.catalog import feature_columns, price_scale_features
 from python_assets.backtest.files import read_ohlcv
 from python_assets.backtest.spec import CONDITIONS, OHLCV, StrategySpec, resolve_params
 from python_assets.config import Paths
-from python_assets.warehouse import connect_warehouse
+from python_assets.warehouse.connection import connect_warehouse
 
 PRICE_COLUMNS = OHLCV - {"volume"}
 

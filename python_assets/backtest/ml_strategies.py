@@ -11,7 +11,7 @@ import pandas as pd
 from python_assets.backtest.engine import Costs
 from python_assets.backtest.runner import BacktestJob, run_job
 from python_assets.backtest.spec import StrategySpec, resolve_params, spec_from_dict
-from python_assets.timeframes import TIMEFRAME_MS
+from python_assets.platform.timeframes import TIMEFRAME_MS
 
 SOURCES = ("direction_predictor", "ensemble_average", "ensemble_stacked")
 

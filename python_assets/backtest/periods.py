@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from python_assets.timeframes import DAY_MS
+from python_assets.platform.timeframes import DAY_MS
 
 YEAR_MS = 365 * DAY_MS
 ALWAYS_OPEN_COVERAGE = 6 / 7  # above this share of its span covered by bars, a market never closes

@@ -20,7 +20,7 @@ from python_assets.backtest.reads import load_funding
 from python_assets.backtest.runner import Window, dense_signals, rules_for, run_bars, signal_events
 from python_assets.backtest.spec import STRATEGY_DIR, StrategySpec, compile_instances, instance_id, load_specs, spec_from_dict
 from python_assets.research.tuner import Market
-from python_assets.timeframes import DAY_MS
+from python_assets.platform.timeframes import DAY_MS
 
 
 @dataclass(frozen=True)

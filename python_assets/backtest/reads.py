@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from python_assets.backtest.engine import Instruments
-from python_assets.timeframes import MINUTE_MS, TIMEFRAME_MS
+from python_assets.platform.timeframes import MINUTE_MS, TIMEFRAME_MS
 
 NO_FUNDING = (np.zeros(0, np.int64), np.zeros(0))
 

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 
-from python_assets.timeframes import DAY_MS, MINUTE_MS
+from python_assets.platform.timeframes import DAY_MS, MINUTE_MS
 
 SUMMARY_COLUMNS_PER_BLOCK = 5
 

@@ -16,9 +16,9 @@ from python_assets.backtest.fills import DEFAULT_FILL
 from python_assets.backtest.reads import (NO_FUNDING, Bars, load_bars, span_sql, window_bars, window_funding,
                                           window_instruments, window_symbols)
 from python_assets.backtest.spec import CONDITIONS, StrategySpec, compile_instances, instance_id, risk_values
-from python_assets.fanout import Mapper, batches, map_in_process
-from python_assets.timeframes import DAY_MS
-from python_assets.version import code_version
+from python_assets.platform.fanout import Mapper, batches, map_in_process
+from python_assets.platform.timeframes import DAY_MS
+from python_assets.platform.version import code_version
 
 
 @dataclass(frozen=True)
@@ -243,7 +243,7 @@ def run_job(con: duckdb.DuckDBPyConnection, job: BacktestJob, map_batches: Mappe
     """Backtest every instance on every symbol: this process reads the inputs over the job's window
     (signals once, then bars, funding and contract specs once per round of symbols), map_batches
     runs backtest_symbols over batches of them (in-process by default, or side by side, see
-    python_assets/fanout.py), and the rows are written here in symbol order, one transaction per
+    python_assets/platform/fanout.py), and the rows are written here in symbol order, one transaction per
     round of up to SYMBOLS_PER_ROUND symbols; shared (one dict for the jobs of one day) keeps each round's
     funding and contract specs for the next strategy. Returns the backtest_ids written."""
     map_batches = map_batches or (lambda fn, items: map_in_process(fn, items))

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from python_assets.backtest import expr
-from python_assets.timeframes import TIMEFRAMES
+from python_assets.platform.timeframes import TIMEFRAMES
 
 STRATEGY_DIR = Path(__file__).resolve().parent / "strategies"
 SIDES = ("long", "short", "both")

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import ccxt
 
 from python_assets.config import exchange_credentials, exchange_settings
-from python_assets.lake import normalize_symbol
+from python_assets.lake.store import normalize_symbol
 
 T = TypeVar("T")
 

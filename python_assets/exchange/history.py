@@ -14,9 +14,9 @@ import pandas as pd
 from python_assets.config import Paths
 from python_assets.exchange.client import ExchangeConfig, call_with_retries, lake_symbol, make_exchange, resolve_market
 from python_assets.exchange.recorder import merge_closed_hours
-from python_assets.lake import now_ms, stored_range_ms, write_candles, write_funding
-from python_assets.progress import Ticker
-from python_assets.timeframes import DAY_MS, HOUR_MS
+from python_assets.lake.store import now_ms, stored_range_ms, write_candles, write_funding
+from python_assets.platform.progress import Ticker
+from python_assets.platform.timeframes import DAY_MS, HOUR_MS
 
 PAGE_LIMIT = 100  # BloFin serves at most 100 candles / funding rates a call
 FUNDING_INTERVAL_MS = 8 * HOUR_MS

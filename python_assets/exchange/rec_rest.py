@@ -9,8 +9,8 @@ from typing import Any
 import ccxt
 
 from python_assets.exchange.client import ExchangeConfig, call_with_retries, lake_symbol, make_exchange
-from python_assets.lake import normalize_symbol
-from python_assets.timeframes import HOUR_MS
+from python_assets.lake.store import normalize_symbol
+from python_assets.platform.timeframes import HOUR_MS
 
 
 def rest_exchange(rest_url: str | None, rate_limit_ms: int | None = None, timeout_ms: int = 10_000) -> ccxt.Exchange:

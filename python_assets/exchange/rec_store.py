@@ -1,6 +1,6 @@
 """Lake writes of the WebSocket recorder (issue 22 contract): hourly live files per dataset merged into
 day partitions once their hour is over, recorder segments / gaps (upserted per day), recorder_days,
-mark prices and the daily instruments snapshot. Every write goes through python_assets.lake's atomic
+mark prices and the daily instruments snapshot. Every write goes through python_assets.lake.store's atomic
 helpers; every merge is deduplicated on the dataset's key, so a merge killed half-way is redone safely
 and a restart never stores a row twice.
 
@@ -21,8 +21,8 @@ import pyarrow as pa
 from python_assets.config import Paths
 from python_assets.exchange.continuity import split_days
 from python_assets.exchange.recorder import MERGE_GRACE_MS
-from python_assets.lake import read_partition, write_table_atomic
-from python_assets.timeframes import DAY_MS, HOUR_MS
+from python_assets.lake.store import read_partition, write_table_atomic
+from python_assets.platform.timeframes import DAY_MS, HOUR_MS
 
 BOOKS_SCHEMA = pa.schema([("ts", pa.int64()), ("kind", pa.string()), ("seq_id", pa.int64()), ("side", pa.string()),
                           ("level", pa.int32()), ("price", pa.float64()), ("size", pa.float64())])

@@ -15,8 +15,8 @@ from python_assets.exchange import rec_store as store
 from python_assets.exchange.book import Applied, Book, book_rows
 from python_assets.exchange.continuity import Hole, TradeTracker, fill_hole, trade_int
 from python_assets.exchange.recorder import LIVE_SCHEMA, _read, _union, hour_file, merge_closed_hours, merged_file
-from python_assets.lake import write_funding, write_table_atomic
-from python_assets.timeframes import DAY_MS, HOUR_MS
+from python_assets.lake.store import write_funding, write_table_atomic
+from python_assets.platform.timeframes import DAY_MS, HOUR_MS
 
 DATASETS = ("trades", "books", "funding", "mark")
 

@@ -27,9 +27,9 @@ import pyarrow as pa
 
 from python_assets.config import Paths
 from python_assets.exchange.client import ExchangeConfig, call_with_retries, lake_symbol, resolve_market
-from python_assets.lake import read_partition, write_quarantine, write_table_atomic, write_trades
-from python_assets.timeframes import HOUR_MS
-from python_assets.trade_rules import value_faults
+from python_assets.lake.store import read_partition, write_quarantine, write_table_atomic, write_trades
+from python_assets.platform.timeframes import HOUR_MS
+from python_assets.lake.trade_rules import value_faults
 
 LIVE_SCHEMA = pa.schema([("trade_id", pa.string()), ("ts", pa.int64()), ("price", pa.float64()),
                          ("size", pa.float64()), ("side", pa.string())])

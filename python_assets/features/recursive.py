@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numba import njit
 
-from python_assets.timeframes import DAY_MS
+from python_assets.platform.timeframes import DAY_MS
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from python_assets.warehouse import connect_warehouse
+from python_assets.warehouse.connection import connect_warehouse
 
 LABELS = ("fwd_return_12", "fwd_direction_12", "fwd_momentum_class_12", "fwd_realized_vol_12", "fwd_mae_12",
           "fwd_adverse_12")

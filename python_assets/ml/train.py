@@ -21,7 +21,7 @@ from python_assets.ml.learners import load_learner
 from python_assets.ml.models import ModelSpec
 from python_assets.ml.validation import (LeakageError, check_leakage, embargo_respected, label_known_at,
                                          purged_walk_forward)
-from python_assets.version import code_version
+from python_assets.platform.version import code_version
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 from python_assets.reports import fmt
-from python_assets.timeframes import DAY_MS, HOUR_MS
+from python_assets.platform.timeframes import DAY_MS, HOUR_MS
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#7f7f7f")
 LEFT, RIGHT_LEGEND, TOP, BOTTOM = 78, 250, 26, 34

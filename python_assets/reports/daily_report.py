@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 
 from python_assets.config import Paths
-from python_assets.lake import write_bytes_atomic
+from python_assets.lake.store import write_bytes_atomic
 from python_assets.reports import fmt, portfolio_section
 from python_assets.reports import robustness
 from python_assets.reports import sections as sections_mod
@@ -19,9 +19,9 @@ from python_assets.reports.recorder import recorder_section, recorder_warnings
 from python_assets.reports.review import Analyst, analyst_from_env
 from python_assets.reports.schema import validate_report
 from python_assets.reports.sections import clean, gap_text
-from python_assets.timeframes import TIMEFRAMES
-from python_assets.version import code_version
-from python_assets.warehouse import connect_warehouse
+from python_assets.platform.timeframes import TIMEFRAMES
+from python_assets.platform.version import code_version
+from python_assets.warehouse.connection import connect_warehouse
 
 REPORT_SCHEMA_VERSION = "2.2"  # see python_assets/reports/schema/report-2.2.schema.json
 SUMMARY_COLUMNS = (

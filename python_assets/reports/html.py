@@ -12,13 +12,13 @@ from typing import Any
 
 import duckdb
 
-from python_assets.lake import write_bytes_atomic
+from python_assets.lake.store import write_bytes_atomic
 from python_assets.reports import fmt, portfolio_section, robustness
 from python_assets.reports.charts import bar_chart, line_chart
 from python_assets.reports.recorder import recorder_html
 from python_assets.reports.fill_section import fill_sensitivity_html
 from python_assets.reports.sections import recent_trades, table_exists
-from python_assets.timeframes import TIMEFRAME_MS
+from python_assets.platform.timeframes import TIMEFRAME_MS
 
 REGIME_COLORS = {"trend_up": "#d8f3dc", "trend_down": "#ffd6d6", "range": "#eeeeee", "high_vol": "#fff3bf"}
 CSS = """body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1160px}h1{margin-bottom:0}

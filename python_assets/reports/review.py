@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from python_assets.config import llm_api_key, llm_base_url, llm_model, llm_timeout_s
-from python_assets.logs import log_event
+from python_assets.platform.logs import log_event
 from python_assets.reports import fmt
-from python_assets.secrets import scrub
+from python_assets.platform.secrets import scrub
 from python_assets.reports.sections import gap_text
 
 SIGNIFICANT_DSR = 0.95

@@ -17,14 +17,14 @@ import numpy as np
 from python_assets.backtest.engine import Costs
 from python_assets.backtest.periods import always_open_periods_per_year
 from python_assets.backtest.spec import STRATEGY_DIR, StrategySpec, load_specs, spec_from_dict
-from python_assets.fanout import Mapper, map_in_process
-from python_assets.progress import track
+from python_assets.platform.fanout import Mapper, map_in_process
+from python_assets.platform.progress import track
 from python_assets.research import robustness
 from python_assets.research.designer import Design, canonical, propose, spec_dict, usable_atoms
 from python_assets.research.montecarlo import MonteCarloConfig
 from python_assets.research.ranker import RankConfig, next_status, rank, score
 from python_assets.research.tuner import Market, TuneTask, condition_columns, evaluate, tune_designs
-from python_assets.timeframes import DAY_MS
+from python_assets.platform.timeframes import DAY_MS
 
 # A design belongs to the day that proposed it: (created_date, design_id) is the key, so a day
 # backfilled after later days may propose a design a later day already holds without touching it.
@@ -154,7 +154,7 @@ def tune_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Res
              costs: Costs = Costs(), map_batches: Mapper | None = None) -> int:
     """Step 2: Optuna on each design created on `day`, trials_per_design trials each (a count, so a
     rerun stores the same trials); every trial stored. The designs are tuned through map_batches
-    (in-process by default, side by side on workers: python_assets/fanout.py), stored in design order.
+    (in-process by default, side by side on workers: python_assets/platform/fanout.py), stored in design order.
     budget_seconds is a guard, checked as each design is done: past it the step fails with a message
     instead of silently storing fewer trials on a slower machine."""
     ensure_tables(con)

@@ -21,7 +21,7 @@ from python_assets.backtest.runner import Execution
 from python_assets.backtest.spec import STRATEGY_DIR, StrategySpec, load_specs, spec_from_dict
 from python_assets.research.daily import DESIGNS_AS_OF
 from python_assets.research.tuner import Market, evaluate
-from python_assets.timeframes import MINUTE_MS
+from python_assets.platform.timeframes import MINUTE_MS
 
 TOP_K = 5
 

@@ -21,7 +21,7 @@ from python_assets.backtest.runner import (Bars, Execution, Window, dense_signal
                                           rules_for, run_bars, signal_events)
 from python_assets.backtest.spec import SpecError, StrategySpec, compile_instances, instance_id, resolve_params
 from python_assets.research.dsr import sharpe
-from python_assets.timeframes import DAY_MS
+from python_assets.platform.timeframes import DAY_MS
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -176,7 +176,7 @@ def test_cli_backtest_on_a_csv_prints_metrics_and_stores_the_run(data_dir, tmp_p
 
 def test_walk_forward_folds_roll_or_anchor_without_overlap():
     from python_assets.backtest.runner import WalkForward
-    from python_assets.timeframes import DAY_MS
+    from python_assets.platform.timeframes import DAY_MS
 
     rolling = WalkForward(3, 1).folds(0, 10 * DAY_MS)
     assert [(i.start_ms // DAY_MS, i.end_ms // DAY_MS, o.start_ms // DAY_MS, o.end_ms // DAY_MS) for i, o in rolling] == [

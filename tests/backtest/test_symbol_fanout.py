@@ -14,9 +14,9 @@ import pytest
 from python_assets.backtest import runner
 from python_assets.backtest.engine import Costs
 from python_assets.backtest.spec import STRATEGY_DIR, load_specs, resolve_params
-from python_assets.fanout import batch_mapper, batches, map_in_process
+from python_assets.platform.fanout import batch_mapper, batches, map_in_process
 from python_assets.research.tuner import Market, TuneTask, tune_designs
-from python_assets.timeframes import DAY_MS, HOUR_MS
+from python_assets.platform.timeframes import DAY_MS, HOUR_MS
 
 SYMBOLS = ("AAA-USDT", "BBB-USDT", "CCC-USDT", "DDD-USDT", "EEE-USDT")
 START_MS = 1_740_787_200_000  # 2025-03-01 UTC

@@ -63,7 +63,7 @@ def test_failed_run_writes_an_alert_and_posts_the_webhook(data_dir, monkeypatch,
 
 
 def test_alert_without_webhook_only_logs(data_dir, monkeypatch):
-    from python_assets.alerts import build_alert, raise_alert
+    from python_assets.platform.alerts import build_alert, raise_alert
 
     monkeypatch.delenv("BLOFIN_ALERT_WEBHOOK_URL", raising=False)
     assert raise_alert(data_dir, build_alert("test", "hello")) is None

@@ -8,8 +8,8 @@ import pytest
 from conftest import TEST_DAYS
 
 from dagster_defs.runner import materialize_days
-from python_assets.lake import trades_partition, write_table_atomic, write_trades
-from python_assets.synthetic import generate_ticks
+from python_assets.lake.store import trades_partition, write_table_atomic, write_trades
+from python_assets.ingest.synthetic import generate_ticks
 
 
 @pytest.mark.slow
@@ -17,7 +17,7 @@ def test_bad_rows_that_bypass_ingestion_fail_the_check_and_block_the_report(data
     monkeypatch.setenv("BLOFIN_SOURCE", "lake")
     day = TEST_DAYS[0]
     write_trades(data_dir, "BTC-USDT", generate_ticks("BTC-USDT", day))
-    # every writer in the code base refuses a negative price (python_assets/trade_rules.py), so the bad
+    # every writer in the code base refuses a negative price (python_assets/lake/trade_rules.py), so the bad
     # row is put in by hand, as a tool writing Parquet files into the lake itself might
     target = trades_partition(data_dir, "BTC-USDT", day)
     table = pq.read_table(target)

@@ -39,8 +39,7 @@ def test_poison_files_are_filed_under_failed_and_the_files_behind_them_proceed(d
     import csv
     import os
 
-    from python_assets import inbox as inbox_module
-
+    from python_assets.ingest import inbox as inbox_module
     inbox = data_dir.data_dir / "inbox" / "BTC-USDT"
     inbox.mkdir(parents=True)
     files = {

@@ -17,8 +17,8 @@ from dagster_defs.dbt.assets import dbt_build_args, dbt_window, partition_dbt_va
 from dagster_defs.runner import materialize_days, partition_tags
 from python_assets.backtest.catalog import active_specs
 from python_assets.config import DBT_PROJECT_DIR, DEFAULT_SYMBOLS, dbt_window_env
-from python_assets.synthetic import generate_ticks
-from python_assets.timeframes import TIMEFRAME_MS
+from python_assets.ingest.synthetic import generate_ticks
+from python_assets.platform.timeframes import TIMEFRAME_MS
 
 
 def expected_day(symbol: str, day: date) -> dict:

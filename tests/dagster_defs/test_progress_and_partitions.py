@@ -8,7 +8,7 @@ import sys
 from datetime import date
 
 from dagster_defs.partitions import DEFAULT_PARTITIONS_START, PARTITIONS_START_ENV, lake_first_day, partitions_start
-from python_assets.progress import bar_text, eta_seconds, step_line, track
+from python_assets.platform.progress import bar_text, eta_seconds, step_line, track
 
 
 def test_step_line_reads_like_dbt():

@@ -14,7 +14,7 @@ from conftest import FAST_RUN_CONFIG, TEST_DAYS, copy_data_dir
 
 from blofin_cli.pipeline import unchanged_window
 from dagster_defs.runner import persistent_instance
-from python_assets import run_inputs
+from python_assets.warehouse import run_inputs
 from python_assets.config import Paths, result_settings
 
 DAY = TEST_DAYS[0]

@@ -11,9 +11,9 @@ import pytest
 from conftest import TEST_DAYS, run_dbt, shared_file
 
 from python_assets.config import Paths
-from python_assets.ingest import ingest_file
-from python_assets.market import generate_market
-from python_assets.timeframes import TIMEFRAME_MS
+from python_assets.ingest.trades import ingest_file
+from python_assets.ingest.market import generate_market
+from python_assets.platform.timeframes import TIMEFRAME_MS
 
 SYMBOLS = ("BTC-USDT", "SOL-USDT")
 INTERVALS = TIMEFRAME_MS
@@ -131,7 +131,7 @@ def test_kraken_trades_to_1m_bars_match_the_pandas_reference(data_dir):
 
 def test_an_absurd_tick_is_quarantined_and_ticks_at_the_bounds_build_every_bar(data_dir, tmp_path):
     """Issue 18: price 1e20 x size 1e10 once failed the DECIMAL(38,12) cast and the day's run; now it is
-    quarantined, and ticks at the bounds of python_assets/trade_rules.py build every timeframe."""
+    quarantined, and ticks at the bounds of python_assets/lake/trade_rules.py build every timeframe."""
     t = 1_741_564_800_000
     path = tmp_path / "extremes.csv"
     path.write_text("id,ts,price,size,side\n"

@@ -12,8 +12,8 @@ from conftest import run_dbt
 
 from python_assets.config import DBT_PROJECT_DIR, Paths
 from python_assets.features.registry import load_registry
-from python_assets.lake import write_trades
-from python_assets.synthetic import generate_ticks
+from python_assets.lake.store import write_trades
+from python_assets.ingest.synthetic import generate_ticks
 
 DAYS = (date(2025, 3, 10), date(2025, 3, 11), date(2025, 3, 12))
 SYMBOL = "SOL-USDT"

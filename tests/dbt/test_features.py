@@ -15,9 +15,9 @@ from feature_reference import all_references
 
 from python_assets.config import DBT_PROJECT_DIR, Paths
 from python_assets.features.registry import load_registry
-from python_assets.lake import write_candles
-from python_assets.market import generate_market
-from python_assets.timeframes import TIMEFRAME_MS
+from python_assets.lake.store import write_candles
+from python_assets.ingest.market import generate_market
+from python_assets.platform.timeframes import TIMEFRAME_MS
 
 SERIES_COLUMNS = "symbol, timeframe, bar_at_ms, open, high, low, close, volume, vwap, buy_volume, sell_volume"
 

@@ -14,7 +14,7 @@ from conftest import undocumented_relations
 from python_assets.backtest import catalog, fill_store, ledger, portfolio_store
 from python_assets.config import DBT_PROJECT_DIR
 from python_assets.ml import store as ml_store
-from python_assets import run_inputs
+from python_assets.warehouse import run_inputs
 from python_assets.reports import daily_report
 from python_assets.research import daily as research
 

@@ -13,7 +13,7 @@ from conftest import copy_tree, run_dbt
 
 from python_assets.config import Paths
 from python_assets.features.recursive import FEATURE_COLUMNS, STATE_FIELDS
-from python_assets.market import generate_market
+from python_assets.ingest.market import generate_market
 
 DAYS = [date(2025, 3, 4) + timedelta(days=i) for i in range(5)]
 # OLD-USDT skips day 2 (a gap in the middle), NEW-USDT first appears on day 3, day 2 has no bars at all.

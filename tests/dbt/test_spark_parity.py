@@ -41,8 +41,8 @@ from edge_candles import edge_candles
 
 import dagster_defs.dbt.spark_dbt
 from python_assets.config import DBT_PROJECT_DIR, Paths
-from python_assets.lake import write_candles
-from python_assets.market import generate_market
+from python_assets.lake.store import write_candles
+from python_assets.ingest.market import generate_market
 
 # the first test carries the two builds (~4-6 min on a busy 2-core machine): above the suite's 600 s default
 pytestmark = [pytest.mark.spark, pytest.mark.timeout(1500)]

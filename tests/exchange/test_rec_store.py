@@ -8,7 +8,7 @@ import pandas as pd
 
 from python_assets.config import Paths
 from python_assets.exchange import rec_store as store
-from python_assets.lake import read_partition
+from python_assets.lake.store import read_partition
 
 DAY0 = 1_800_057_600_000  # 2027-01-16 00:00 UTC
 H = 3_600_000

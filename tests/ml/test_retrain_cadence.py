@@ -70,8 +70,8 @@ def test_a_model_whose_own_config_refits_on_a_scoring_only_day_reads_its_trainin
     from dagster_defs.ml.assets import MODEL_ASSETS
     from dagster_defs.resources import Warehouse
     from python_assets.ml.dataset import HORIZON_BARS
-    from python_assets.timeframes import DAY_MS
-    from python_assets.warehouse import connect_warehouse
+    from python_assets.platform.timeframes import DAY_MS
+    from python_assets.warehouse.connection import connect_warehouse
 
     data, start = planted(n_times=600), 1_741_392_000_000  # 2025-03-08 00:00 UTC; 600 5m bars reach 03-10
     frame = pd.DataFrame(data.X, columns=data.features).assign(

@@ -13,7 +13,7 @@ from conftest import shared_file
 
 from blofin_cli.main import main as cli_main
 from python_assets.backtest.files import FileGuess, guess_from_name
-from python_assets.importers import ImportFileError, import_file
+from python_assets.ingest.importers import ImportFileError, import_file
 
 T0 = 1_700_000_000_000 // 86_400_000 * 86_400_000  # 00:00 UTC: on every timeframe's grid
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from python_assets.config import Paths
-from python_assets.ingest import IngestError, ingest_file, parse_timestamps_ms
-from python_assets.lake import normalize_symbol
+from python_assets.ingest.trades import IngestError, ingest_file, parse_timestamps_ms
+from python_assets.lake.store import normalize_symbol
 
 T0 = 1_741_564_800_000  # 2025-03-10T00:00:00Z
 NOW = T0 + 3 * 86_400_000
@@ -209,7 +209,7 @@ def test_normalize_symbol_refuses_unsafe_names(raw):
     "ts,prix,größe\n1704067200000,100,1\n",  # non-ASCII names
 ])
 def test_the_fast_csv_reader_gives_the_line_readers_rows(tmp_path, text):
-    from python_assets.ingest_read import _read_csv_fast, _read_csv_lines
+    from python_assets.ingest.read import _read_csv_fast, _read_csv_lines
 
     path = tmp_path / "t.csv"
     path.write_bytes(text.encode())
@@ -229,7 +229,7 @@ def test_the_fast_csv_reader_gives_the_line_readers_rows(tmp_path, text):
     'ts,price,size\n1,2,"3\n',  # a quote left open on the last line
 ])
 def test_odd_files_go_to_the_line_reader_which_numbers_and_quarantines_their_lines(tmp_path, text):
-    from python_assets.ingest_read import _read_csv, _read_csv_fast, _read_csv_lines
+    from python_assets.ingest.read import _read_csv, _read_csv_fast, _read_csv_lines
 
     path = tmp_path / "t.csv"
     path.write_bytes(text.encode())
@@ -240,8 +240,7 @@ def test_odd_files_go_to_the_line_reader_which_numbers_and_quarantines_their_lin
 
 
 def test_large_plain_files_take_the_fast_reader_and_small_ones_the_line_reader(tmp_path, monkeypatch):
-    from python_assets import ingest_read as ingest
-
+    from python_assets.ingest import read as ingest
     def no_line_reader(path):
         raise AssertionError(f"line reader used for {path}")
 
@@ -258,7 +257,7 @@ def test_large_plain_files_take_the_fast_reader_and_small_ones_the_line_reader(t
 
 
 def test_a_large_file_reports_its_steps_and_a_bar_over_its_days(data_dir: Paths, tmp_path: Path, capfd, monkeypatch) -> None:
-    import python_assets.ingest as ingest
+    import python_assets.ingest.trades as ingest
 
     rows = [{"trade_id": f"d{d}-{k}", "ts": T0 + d * 86_400_000 + k * 1_000, "price": 100.0 + k, "size": 1.0, "side": "buy"}
             for d in range(3) for k in range(4)]

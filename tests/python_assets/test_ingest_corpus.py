@@ -16,8 +16,8 @@ import pytest
 from conftest import CLI
 
 from blofin_cli.main import main
-from python_assets.ingest import ingest_file
-from python_assets.ingest_read import FAST_CSV_MIN_BYTES, _read_csv_fast
+from python_assets.ingest.trades import ingest_file
+from python_assets.ingest.read import FAST_CSV_MIN_BYTES, _read_csv_fast
 
 T0 = 1_741_564_800_000  # 2025-03-10T00:00:00Z
 NOW = T0 + 3 * 86_400_000

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from python_assets.config import Paths
-from python_assets.ingest import IngestError, ingest_file
+from python_assets.ingest.trades import IngestError, ingest_file
 
 EXAMPLES = int(os.environ.get("BLOFIN_HYPOTHESIS_EXAMPLES", "40"))
 NOW = 1_750_000_000_000

@@ -11,7 +11,7 @@ import pytest
 
 from blofin_cli.main import main
 from python_assets.config import REPO_ROOT
-from python_assets.logs import log_event
+from python_assets.platform.logs import log_event
 
 
 def test_log_event_writes_json_lines_with_utc_offsets(data_dir):
@@ -69,8 +69,8 @@ def test_cli_rejects_bad_dates():
 def test_generation_never_mixes_synthetic_ticks_into_an_ingested_day(data_dir, tmp_path):
     from datetime import date
 
-    from python_assets.ingest import ingest_file
-    from python_assets.market import generate_market
+    from python_assets.ingest.trades import ingest_file
+    from python_assets.ingest.market import generate_market
 
     path = tmp_path / "real.csv"
     path.write_text("ts,price,size,side\n1741564801000,10,1,buy\n")

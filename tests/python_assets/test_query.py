@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from blofin_cli.main import main
-from python_assets.query import QueryRefused, check_read_only
+from python_assets.warehouse.query import QueryRefused, check_read_only
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def test_query_works_while_another_process_writes_the_warehouse(warehouse, capsy
     import sys
     import time
 
-    from python_assets.snapshot import publish_snapshot
+    from python_assets.warehouse.snapshot import publish_snapshot
 
     publish_snapshot(warehouse)
     writer = subprocess.Popen(

@@ -7,7 +7,7 @@ import pytest
 import talib
 
 from python_assets.features.recursive import FEATURE_COLUMNS, STATE_FIELDS, recursive_columns
-from python_assets.timeframes import DAY_MS, MINUTE_MS
+from python_assets.platform.timeframes import DAY_MS, MINUTE_MS
 
 
 def bars(n: int, symbol: str, bars_per_day: int, seed: int) -> dict[str, np.ndarray]:

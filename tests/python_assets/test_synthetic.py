@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from python_assets.config import Paths
-from python_assets.lake import trades_partition, write_trades
-from python_assets.synthetic import (
+from python_assets.lake.store import trades_partition, write_trades
+from python_assets.ingest.synthetic import (
     PROFILES,
     REGIMES,
     generate_funding,
@@ -18,7 +18,7 @@ from python_assets.synthetic import (
     hourly_path,
     last_complete_days,
 )
-from python_assets.timeframes import DAY_MS
+from python_assets.platform.timeframes import DAY_MS
 
 DAY = date(2025, 3, 10)
 

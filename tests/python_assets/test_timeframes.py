@@ -7,7 +7,7 @@ import re
 import subprocess
 
 from python_assets.config import REPO_ROOT
-from python_assets.timeframes import (DAY_MS, HIGHER_TIMEFRAME_MS, HOUR_MS, MACRO_FILE, MINUTE_MS, TIMEFRAME_LABELS,
+from python_assets.platform.timeframes import (DAY_MS, HIGHER_TIMEFRAME_MS, HOUR_MS, MACRO_FILE, MINUTE_MS, TIMEFRAME_LABELS,
                                       TIMEFRAME_MS, TIMEFRAMES, read_seed, render_macros)
 
 # Bar lengths of 5m and up, and the day, as literals (with or without digit separators); 60000 alone
@@ -30,7 +30,7 @@ def test_timeframes_time_constants_are_what_they_say():
 
 
 def test_timeframes_dbt_macros_are_generated_from_the_seed():
-    assert MACRO_FILE.read_text() == render_macros(), "run `python -m python_assets.timeframes` after editing the seed"
+    assert MACRO_FILE.read_text() == render_macros(), "run `python -m python_assets.platform.timeframes` after editing the seed"
 
 
 def test_timeframes_macros_change_when_the_seed_does():
@@ -44,8 +44,8 @@ def test_timeframes_no_other_file_spells_out_a_bar_or_day_length():
     folders = ["python_assets", "dagster_defs", "blofin_cli", "dbt_project/models", "dbt_project/macros"]
     tracked = subprocess.run(["git", "ls-files", *folders], cwd=REPO_ROOT, capture_output=True, text=True,
                              check=True).stdout.split()
-    own = {MACRO_FILE.relative_to(REPO_ROOT).as_posix(), "python_assets/timeframes.py"}
+    own = {MACRO_FILE.relative_to(REPO_ROOT).as_posix(), "python_assets/platform/timeframes.py"}
     found = [f"{path}:{n}" for path in tracked if path.endswith((".py", ".sql")) and path not in own
              for n, line in enumerate((REPO_ROOT / path).read_text().splitlines(), 1) if LENGTH_LITERAL.search(line)]
-    assert found == [], f"use python_assets.timeframes (Python) or timeframe_ms()/day_ms() (dbt): {found}"
+    assert found == [], f"use python_assets.platform.timeframes (Python) or timeframe_ms()/day_ms() (dbt): {found}"
 

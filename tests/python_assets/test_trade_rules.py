@@ -1,4 +1,4 @@
-"""The lake's value bounds (python_assets/trade_rules.py): rows past them are quarantined at ingestion or
+"""The lake's value bounds (python_assets/lake/trade_rules.py): rows past them are quarantined at ingestion or
 refused by every writer, and what they let in cannot overflow the bars' DECIMAL(38,12) casts and sums."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from python_assets import trade_rules
-from python_assets.lake import trades_partition, write_candles, write_trades
-from python_assets.trade_rules import MAX_DAY_TOTAL, MAX_NOTIONAL, MAX_PRICE, MAX_SIZE, TradeRangeError, value_faults
+from python_assets.lake import trade_rules
+from python_assets.lake.store import trades_partition, write_candles, write_trades
+from python_assets.lake.trade_rules import MAX_DAY_TOTAL, MAX_NOTIONAL, MAX_PRICE, MAX_SIZE, TradeRangeError, value_faults
 
 T0 = 1_741_564_800_000  # 2025-03-10T00:00:00Z
 # The bars' arithmetic (dbt_project/macros/aggregates.sql: exact_sum), run by DuckDB itself.

@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
-from python_assets.warehouse import export_tables, import_tables
+from python_assets.warehouse.connection import export_tables, import_tables
 
 
 def landing(con: duckdb.DuckDBPyConnection) -> None:

@@ -25,9 +25,9 @@ from conftest import CLI
 
 from dagster_defs.ingest.assets import lake_market_data
 from dagster_defs.resources import MarketSource
-from python_assets import lake
-from python_assets.lake import LakeWriteError, trades_partition, write_trades
-from python_assets.market import generate_market_day
+from python_assets.lake import store as lake
+from python_assets.lake.store import LakeWriteError, trades_partition, write_trades
+from python_assets.ingest.market import generate_market_day
 
 DAY = date(2025, 3, 10)
 
@@ -84,16 +84,16 @@ def test_an_unwritable_data_dir_is_refused_before_anything_runs(tmp_path):
 
 
 def test_the_run_lock_refuses_a_second_holder_and_frees_itself(data_dir):
-    from python_assets.runlock import writer_lock
+    from python_assets.platform.runlock import writer_lock
 
     with writer_lock(data_dir, "blofin-stack materialize"):
-        child = subprocess.run([sys.executable, "-c", "from python_assets.runlock import writer_lock;"
+        child = subprocess.run([sys.executable, "-c", "from python_assets.platform.runlock import writer_lock;"
                                 "from python_assets.config import paths;"
                                 "import contextlib; ctx = writer_lock(paths(), 'second'); ctx.__enter__()"],
                                env={**os.environ, "BLOFIN_DATA_DIR": str(data_dir.data_dir)}, capture_output=True, text=True)
         assert child.returncode != 0 and "another writer is using" in child.stderr
         assert f"pid {os.getpid()}, blofin-stack materialize, since" in child.stderr
-    child = subprocess.run([sys.executable, "-c", "from python_assets.runlock import writer_lock;"
+    child = subprocess.run([sys.executable, "-c", "from python_assets.platform.runlock import writer_lock;"
                             "from python_assets.config import paths;"
                             "import contextlib; ctx = writer_lock(paths(), 'second'); ctx.__enter__()"],
                            env={**os.environ, "BLOFIN_DATA_DIR": str(data_dir.data_dir)}, capture_output=True, text=True)
@@ -103,7 +103,7 @@ def test_the_run_lock_refuses_a_second_holder_and_frees_itself(data_dir):
 def test_temp_files_of_killed_writers_are_swept_only_when_stale(data_dir):
     import time
 
-    from python_assets.lake_health import remove_stale_temp_files
+    from python_assets.lake.health import remove_stale_temp_files
 
     generate_market_day(data_dir, "BTC-USDT", DAY)
     part = trades_partition(data_dir, "BTC-USDT", DAY).parent

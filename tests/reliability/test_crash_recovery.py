@@ -22,7 +22,7 @@ from conftest import CLI, fast_config_file, report_digest, warehouse_digest
 
 from python_assets.config import REPO_ROOT as REPO
 from python_assets.config import Paths
-from python_assets.warehouse import connect_warehouse
+from python_assets.warehouse.connection import connect_warehouse
 
 DAY, FIRST = "2025-03-10", "2025-03-07"
 KILL_POINTS = {  # a line of the run's log (Dagster events, dbt output) after which the run is killed

@@ -25,15 +25,15 @@ from blofin_cli.main import main
 from dagster_defs.ml.assets import MODEL_ASSETS
 from dagster_defs.resources import Warehouse
 from python_assets.config import DBT_PROJECT_DIR, REPO_ROOT, Paths
-from python_assets.lake import write_bytes_atomic, write_trades
-from python_assets.logs import log_event
+from python_assets.lake.store import write_bytes_atomic, write_trades
+from python_assets.platform.logs import log_event
 from python_assets.ml.dataset import LABELS, export_training_set
 from python_assets.ml.models import MODELS
 from python_assets.ml.train import TrainConfig, train_model
 from python_assets.reports.daily_report import write_report
-from python_assets.runlock import writer_lock
-from python_assets.snapshot import publish_snapshot
-from python_assets.warehouse import connect_warehouse
+from python_assets.platform.runlock import writer_lock
+from python_assets.warehouse.snapshot import publish_snapshot
+from python_assets.warehouse.connection import connect_warehouse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "ml"))
 from test_models import planted  # noqa: E402  (tests/ml is not a package)

@@ -24,13 +24,13 @@ from blofin_cli.errors import step_root_cause
 from dagster_defs.dbt.assets import warehouse_dbt_assets
 from dagster_defs.resources import resources
 from python_assets.config import Paths
-from python_assets.runlock import RunInProgress, lock_file, writer_lock
+from python_assets.platform.runlock import RunInProgress, lock_file, writer_lock
 
 DAY = date(2025, 3, 10)
 HOLD = """
 import sys, time
 from python_assets.config import paths
-from python_assets.runlock import writer_lock
+from python_assets.platform.runlock import writer_lock
 with writer_lock(paths(), "blofin-stack backtest", run_id="run-in-another-process"):
     print("held", flush=True)
     time.sleep(float(sys.argv[1]))

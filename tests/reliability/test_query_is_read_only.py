@@ -23,8 +23,8 @@ from conftest import CLI
 
 from blofin_cli.main import main
 from python_assets.config import Paths
-from python_assets.query import READ_ONLY_CONFIG, open_read_only
-from python_assets.snapshot import publish_snapshot, snapshot_path
+from python_assets.warehouse.query import READ_ONLY_CONFIG, open_read_only
+from python_assets.warehouse.snapshot import publish_snapshot, snapshot_path
 
 SECRETS = {"BLOFIN_API_KEY": "fake-api-key-7f3a9c", "BLOFIN_API_SECRET": "fake-api-secret-2b8d41",
            "BLOFIN_API_PASSPHRASE": "fake-passphrase-90ce", "BLOFIN_LLM_API_KEY": "fake-llm-key-5e17aa"}

@@ -103,7 +103,7 @@ def test_monte_carlo_rows_cover_the_top_k_with_both_methods():
 
 def test_daily_compounding_and_trade_returns_by_hand():
     from python_assets.research.tuner import daily_compounded, trade_returns
-    from python_assets.timeframes import DAY_MS
+    from python_assets.platform.timeframes import DAY_MS
 
     # two bars of day 0 compound: 1.1 x 0.9 - 1 = -0.01; day 1 keeps its one bar
     got = daily_compounded(pd.Series([0.1, -0.1, 0.2], index=np.array([0, 3_600_000, DAY_MS], dtype=np.int64)))

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from scipy.stats import kurtosis, skew
 
-from python_assets import synthetic
+from python_assets.ingest import synthetic
 from python_assets.research.daily import ResearchConfig, run_day
 from python_assets.research.designer import canonical, propose, usable_atoms
 from python_assets.research.dsr import deflated_sharpe, expected_max_sharpe, probabilistic_sharpe

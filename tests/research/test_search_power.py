@@ -13,14 +13,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from python_assets import synthetic
+from python_assets.ingest import synthetic
 from python_assets.backtest.runner import dense_signals, signal_events
 from python_assets.backtest.spec import SpecError, compile_instances, instance_id, resolve_params, spec_from_dict
 from python_assets.research.daily import ResearchConfig, run_day
 from python_assets.research.designer import RISK_PARAMS, canonical, propose, spec_dict, usable_atoms
 from python_assets.research.fill_stress import stress_day
 from python_assets.research.tuner import Market
-from python_assets.timeframes import HOUR_MS, MINUTE_MS
+from python_assets.platform.timeframes import HOUR_MS, MINUTE_MS
 from tests.research.test_research import hourly_frame
 
 DAY = date(2025, 3, 1)

@@ -25,7 +25,7 @@ def model(dbt, session):
     from datetime import date
 
     from python_assets.features.recursive import recursive_columns
-    from python_assets.timeframes import DAY_MS
+    from python_assets.platform.timeframes import DAY_MS
 
     carried = None
     if dbt.is_incremental and carries_state(session, repr(dbt.this)):

@@ -23,7 +23,7 @@ from importlib.metadata import distributions
 import duckdb
 
 from python_assets.config import REPO_ROOT, Paths
-from python_assets.warehouse import WarehouseBusy, connect_warehouse
+from python_assets.warehouse.connection import WarehouseBusy, connect_warehouse
 
 # Source trees whose every file is code that computes (not docs or tests).
 CODE_TREES = ("python_assets", "dagster_defs", "dbt_project/models", "dbt_project/macros", "dbt_project/seeds",

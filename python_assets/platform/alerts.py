@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from python_assets.config import Paths, alert_webhook_url
-from python_assets.secrets import scrub
+from python_assets.platform.secrets import scrub
 
 
 def build_alert(kind: str, message: str, **fields: Any) -> dict[str, Any]:

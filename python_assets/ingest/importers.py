@@ -12,9 +12,9 @@ import pandas as pd
 
 from python_assets.backtest.files import OhlcvFileError, guess_from_name, read_ohlcv, read_table, timeframe_label
 from python_assets.config import Paths
-from python_assets.ingest import ingest_file, parse_timestamps_ms
-from python_assets.lake import WriteStats, normalize_symbol, write_candles, write_funding
-from python_assets.timeframes import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS, WEEK_MS
+from python_assets.ingest.trades import ingest_file, parse_timestamps_ms
+from python_assets.lake.store import WriteStats, normalize_symbol, write_candles, write_funding
+from python_assets.platform.timeframes import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS, WEEK_MS
 
 KINDS = ("candles", "trades", "funding")
 FUNDING_RATE_COLUMNS = ("funding_rate", "fundingrate", "rate", "open")

@@ -12,7 +12,7 @@ from typing import Any
 
 import duckdb
 
-from python_assets.query import first_line
+from python_assets.warehouse.query import first_line
 
 _HOLDER = re.compile(r"Conflicting lock is held in (?P<exe>.+?) \(PID (?P<pid>\d+)\)")
 

@@ -55,7 +55,7 @@ def check_trades(trades: pd.DataFrame) -> None:
     if bad.any():
         first = trades.loc[bad].iloc[0].to_dict()
         raise TradeRangeError(f"{int(bad.sum())} trade(s) break the lake's rules ({faults[bad].iloc[0]}: {first}); "
-                              "validate them first (python_assets/trade_rules.py)")
+                              "validate them first (python_assets/lake/trade_rules.py)")
 
 
 def check_day_totals(where: str, columns: dict[str, pd.Series]) -> None:

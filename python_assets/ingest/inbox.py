@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from python_assets.config import Paths
-from python_assets.ingest import IngestResult, ingest_file
-from python_assets.lake import LakeWriteError
+from python_assets.ingest.trades import IngestResult, ingest_file
+from python_assets.lake.store import LakeWriteError
 
 SUFFIXES = (".csv", ".txt", ".parquet", ".pq", ".feather", ".jsonl", ".ndjson", ".json")
 

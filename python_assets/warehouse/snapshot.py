@@ -12,8 +12,8 @@ import shutil
 from pathlib import Path
 
 from python_assets.config import Paths
-from python_assets.lake import replace_atomic
-from python_assets.warehouse import connect_warehouse
+from python_assets.lake.store import replace_atomic
+from python_assets.warehouse.connection import connect_warehouse
 
 
 def snapshot_path(paths: Paths) -> Path:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from python_assets.config import paths
-from python_assets.secrets import scrub
+from python_assets.platform.secrets import scrub
 
 LOGGER_NAME = "blofin_stack"
 

@@ -4,7 +4,7 @@ Column names are matched case-insensitively against aliases; timestamps may be e
 (detected per value by magnitude, exact integer arithmetic) or ISO-8601 strings (naive ones are taken
 as UTC). A headerless CSV (first line all numeric) is read as `ts, price, size[, side[, trade_id]]`,
 freqtrade/kraken order. Every input row is kept, a duplicate, or quarantined with a reason
-(python_assets/ingest_read.py reads the files, python_assets/trade_rules.py holds the value bounds).
+(python_assets/ingest/read.py reads the files, python_assets/lake/trade_rules.py holds the value bounds).
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ import pandas as pd
 import pyarrow as pa
 
 from python_assets.config import Paths
-from python_assets.ingest_read import ALIASES, REQUIRED, IngestError, clip, map_columns, read_raw
-from python_assets.lake import normalize_symbol, now_ms, write_quarantine, write_trades
-from python_assets.progress import say, step_line
-from python_assets.timestamps import parse_timestamps_ms
-from python_assets.trade_rules import MIN_TS_MS, value_faults
+from python_assets.ingest.read import ALIASES, REQUIRED, IngestError, clip, map_columns, read_raw
+from python_assets.lake.store import normalize_symbol, now_ms, write_quarantine, write_trades
+from python_assets.platform.progress import say, step_line
+from python_assets.platform.timestamps import parse_timestamps_ms
+from python_assets.lake.trade_rules import MIN_TS_MS, value_faults
 
 __all__ = ["ALIASES", "REQUIRED", "IngestError", "IngestResult", "ingest_file", "map_columns", "parse_timestamps_ms",
            "read_raw", "validate"]

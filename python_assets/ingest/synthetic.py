@@ -18,7 +18,7 @@ import pandas as pd
 from python_assets.config import DEFAULT_SEED  # noqa: F401 - re-exported: its old home
 from python_assets.config import SYNTHETIC_EDGE_ENV as EDGE_ENV  # noqa: F401 - its old name (tests set it)
 from python_assets.config import synthetic_edge
-from python_assets.timeframes import DAY_MS, HOUR_MS, MINUTE_MS
+from python_assets.platform.timeframes import DAY_MS, HOUR_MS, MINUTE_MS
 
 EPOCH = date(2020, 1, 1)
 HORIZON_DAYS = 366 * 16  # the hourly skeleton covers 2020 .. 2035

@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from datetime import date
 
 from python_assets.config import Paths
-from python_assets.lake import (TRADE_SCHEMA, WriteStats, funding_partition, read_partition, stored_symbols, trades_partition,
+from python_assets.lake.store import (TRADE_SCHEMA, WriteStats, funding_partition, read_partition, stored_symbols, trades_partition,
                                 write_funding, write_trades)
-from python_assets.progress import track
-from python_assets.synthetic import DEFAULT_SEED, generate_funding, generate_ticks
+from python_assets.platform.progress import track
+from python_assets.ingest.synthetic import DEFAULT_SEED, generate_funding, generate_ticks
 
 
 def candle_symbols(paths: Paths) -> list[str]:

@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from python_assets.config import LOCK_WAIT_ENV, Paths, lock_wait_setting
-from python_assets.lake_health import DataDirError
+from python_assets.lake.health import DataDirError
 
 
 

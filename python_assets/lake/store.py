@@ -6,7 +6,7 @@ Layout (all under `<data>/lake/`):
 - `candles/symbol=S/timeframe=TF/date=YYYY-MM-DD/candles.parquet`: imported or fetched OHLCV bars (bar_at_ms
   = open time, epoch ms UTC), with the source they came from
 - `quarantine/trades/symbol=S/<source-hash>.parquet`: rejected rows with a reason, one per bad input row
-- `trade_index/symbol=S/id_ranges.parquet`: which trade ids each day may hold (python_assets/trade_index.py)
+- `trade_index/symbol=S/id_ranges.parquet`: which trade ids each day may hold (python_assets/lake/trade_index.py)
 One file per partition, rewritten whole (temp file + rename) so readers never see half a file.
 """
 
@@ -26,9 +26,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from python_assets.config import Paths
-from python_assets.progress import track
-from python_assets.timeframes import DAY_MS
-from python_assets.trade_rules import check_day_totals, check_trades
+from python_assets.platform.progress import track
+from python_assets.platform.timeframes import DAY_MS
+from python_assets.lake.trade_rules import check_day_totals, check_trades
 
 TRADE_SCHEMA = pa.schema(
     [
@@ -220,15 +220,15 @@ TRADE_COLUMNS = ["trade_id", "ts", "price", "size", "side"]
 def write_trades(paths: Paths, symbol: str, trades: pd.DataFrame, bar_label: str | None = None) -> WriteStats:
     """Merge valid trades (trade_id, ts, price, size, side) into their daily partitions.
 
-    Trade ids are unique across the symbol's whole lake (python_assets/trade_index.py finds an id on
+    Trade ids are unique across the symbol's whole lake (python_assets/lake/trade_index.py finds an id on
     any day): a row whose id is stored with the same values is a duplicate and dropped, so re-ingesting
     a file adds nothing; with other values (another time, price, size or side) it is a conflict, returned
     in `conflicts` for the caller to quarantine, and the stored row wins. Rows must pass
-    python_assets/trade_rules.py (TradeRangeError otherwise), and no day may pass its totals. Each
+    python_assets/lake/trade_rules.py (TradeRangeError otherwise), and no day may pass its totals. Each
     partition is kept sorted by ts (stable: ties keep arrival order) and `seq` numbers that order, giving
     SQL an exact first/last trade per bar.
     """
-    from python_assets.trade_index import reserve_ids  # imported here: it builds on this module
+    from python_assets.lake.trade_index import reserve_ids  # imported here: it builds on this module
 
     symbol = normalize_symbol(symbol)
     if trades.empty:
