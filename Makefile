@@ -103,7 +103,7 @@ test-spark-graph: $(MANIFEST)
 # The long reliability runs: every crash kill point, 10,000 examples per property test.
 soak: $(MANIFEST)
 	PATH="$(CURDIR)/$(BIN):$$PATH" BLOFIN_SOAK=1 BLOFIN_HYPOTHESIS_EXAMPLES=10000 $(BIN)/python -m pytest -p no:cacheprovider -o timeout=1800 \
-		tests/reliability tests/python_assets/test_ingest_properties.py tests/backtest/test_engine_invariants.py \
+		tests/reliability tests/ingest/test_ingest_properties.py tests/backtest/test_engine_invariants.py \
 		tests/dagster_defs/test_real_data.py
 
 ui: $(MANIFEST)

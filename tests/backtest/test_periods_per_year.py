@@ -68,7 +68,7 @@ def test_a_file_shorter_than_a_weekend_cannot_show_one_and_gets_the_24_7_factor(
 
 def test_the_sql_default_is_the_python_24_7_formula_bit_for_bit():
     sql = (DBT_PROJECT_DIR / "models" / "marts" / "strategy_backtest_results.sql").read_text()
-    sql = sql.replace("{{ day_ms() }}", str(DAY))  # the macro is DAY_MS: tests/python_assets/test_timeframes.py
+    sql = sql.replace("{{ day_ms() }}", str(DAY))  # the macro is DAY_MS: tests/platform/test_timeframes.py
     m = re.search(r"coalesce\(\s*[\w.]*periods_per_year\s*,\s*([^)]*)\)\s+as\s+bars_per_year", sql)
     assert m, "strategy_backtest_results no longer falls back from periods_per_year to a 24/7 default"
     for bar_ms in (1_000, 60_000, 300_000, 900_000, HOUR, 4 * HOUR, DAY, 7 * DAY, 123_457):
