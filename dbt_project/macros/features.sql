@@ -72,10 +72,12 @@
 
 {#- Each double x splits exactly into hi / 2^32 + lo / 2^120 with hi, lo HUGEINTs; their window sums
     are integer additions, which do not depend on the order the window tree adds in, joined in double
-    at the end: within ~1 ulp of the exact sum for magnitudes 2^-68 .. 2^85 (2^68 with row weights),
-    and O(1) memory per row where a list fold held the whole frame. NULLs are skipped. A NaN, an
-    infinity or a value out of that range fails the cast loudly instead of giving a wrong sum; ingest
-    quarantines non-finite prices and volumes, so none reach a feature. -#}
+    at the end: within ~1 ulp of the exact sum (of the largest term where terms cancel), and O(1)
+    memory per row where a list fold held the whole frame. NULLs are skipped. Range: |x| below 2^85
+    for plain sums (n <= 100), |x| * series_row * n below ~2^94 with row weights (prices up to 1e12
+    over millions of rows); larger values, a NaN or an infinity fail loudly (cast or HUGEINT overflow)
+    instead of giving a wrong sum; ingest quarantines non-finite prices and bounds sizes, so none
+    reach a feature. Below 2^-68, x is rounded to a multiple of 2^-120 (below ~2^-121: 0). -#}
 {% macro duckdb__exact_window_sum(column, n, a=none, b='1') -%}
   {%- set frame = rolling_frame(n) -%}
   {%- set x = '(' ~ column ~ ')::double' -%}
@@ -96,8 +98,9 @@
     against its spread, such as log returns: from exact sums of x and x^2 (exact_window_sum), so the
     same bits wherever the partition starts and no list per row; the subtraction loses nothing there
     (it would, for prices: their variance stays a time-ordered fold, rolling('var_samp(...)')). A
-    frame of zeros gives exactly 0; NULLs are skipped; fewer than ddof + 1 values: NULL; |x| up to
-    2^42 (x^2 within exact_window_sum's range). -#}
+    frame of one repeated value gives exactly 0; NULLs are skipped; fewer than ddof + 1 values: NULL;
+    |x| up to 2^42 (x^2 within exact_window_sum's range). A near-deterministic trend (returns all but
+    equal, mean^2 >> variance) gets a variance of ~1e-16 mean^2 rather than its true, smaller one. -#}
 {% macro rolling_variance_of_returns(column, n, ddof=1) -%}
   {{ return(adapter.dispatch('rolling_variance_of_returns', 'blofin_stack')(column, n, ddof)) }}
 {%- endmacro %}
@@ -106,11 +109,15 @@
   {{ 'var_samp' if ddof == 1 else 'var_pop' }}({{ column }}) over {{ rolling_frame(n) }}
 {%- endmacro %}
 
+{#- A frame of one repeated value (min = max) gives exactly 0, as a fold would: the subtraction would
+    leave rounding noise of ~1e-16 x^2 there. -#}
 {% macro duckdb__rolling_variance_of_returns(column, n, ddof=1) -%}
-  {%- set values = 'count(cast(' ~ column ~ ' as double)) over ' ~ rolling_frame(n) -%}
+  {%- set frame = rolling_frame(n) -%}
+  {%- set values = 'count(cast(' ~ column ~ ' as double)) over ' ~ frame -%}
   {%- set s1 = exact_window_sum(column, n) -%}
   {%- set s2 = exact_window_sum('(' ~ column ~ ') * (' ~ column ~ ')', n) -%}
-  greatest(({{ s2 }} - {{ s1 }} * {{ s1 }} / {{ values }}) / nullif({{ values }} - {{ ddof }}, 0), 0)
+  case when {{ values }} > {{ ddof }} and min({{ column }}) over {{ frame }} = max({{ column }}) over {{ frame }} then 0.0
+    else greatest(({{ s2 }} - {{ s1 }} * {{ s1 }} / {{ values }}) / nullif({{ values }} - {{ ddof }}, 0), 0) end
 {%- endmacro %}
 
 {#- Sum of weight x value over the last n rows, weights 1 (oldest) .. n (newest): the WMA numerator. -#}
