@@ -48,7 +48,8 @@
 {%- endmacro %}
 
 {#- sum and avg: exact integer sums (exact_window_sum), O(1) memory per row; the variance family
-    folds the frame's values in time order (list), which TA-Lib's zero-variance rule needs exactly. -#}
+    folds the frame's values in time order (list): for prices, a variance from sums of x and x^2
+    would cancel catastrophically (returns use rolling_variance_of_returns). -#}
 {% macro duckdb__rolling_fold(column, aggregate, n) -%}
   {%- if aggregate in ('sum', 'avg') -%}
     {{ exact_window_sum(column, n) }}
