@@ -18,7 +18,9 @@ from pydantic import PrivateAttr
 from dagster_defs.dbt.project import dbt_project, landing_tables
 from python_assets.config import (DEFAULT_SEED, DEFAULT_SYMBOL_BATCH, DEFAULT_SYMBOLS, Paths, dbt_engine,
                                    dbt_executable, dbt_target, export_data_dir, market_seed, market_source_kind,
-                                   market_symbols, spark_dir, spark_landing_env, symbol_batch_size, symbol_workers)
+                                   market_symbols, paths, spark_dir, spark_landing_env, symbol_batch_size,
+                                   symbol_workers)
+from python_assets.ml.artifacts import Artifact, read_artifact, require_artifact, write_artifact
 from python_assets.platform.fanout import Mapper, batch_mapper
 from python_assets.platform.runlock import lock_wait_seconds, writer_lock
 from python_assets.warehouse.connection import connect_warehouse, export_tables, import_tables
@@ -142,6 +144,28 @@ def symbol_fanout_from_env() -> SymbolFanout:
     return SymbolFanout(max_workers=symbol_workers(), batch_size=symbol_batch_size())
 
 
+class MlArtifacts(dg.ConfigurableIOManager):
+    """The ML assets' values (training set, model runs, out-of-sample P(up)), one per asset and partition
+    day under the data dir's ml/ (python_assets/ml/artifacts.py). A run over a range of days stores its
+    value at the range's last day (models train for a run's last day only); an input loads the upstream's
+    value of the run's last day, or of every day of the range (a dict by day) for an input annotated so."""
+
+    def handle_output(self, context: dg.OutputContext, obj: Artifact) -> None:
+        day = context.asset_partition_keys[-1]
+        stored = write_artifact(paths().ml_runs, day, context.asset_key.path[-1], obj)
+        context.add_output_metadata({"day": day, "stored": paths().stored(stored)})
+
+    def load_input(self, context: dg.InputContext) -> Artifact | dict[str, Artifact | None]:
+        asset, days = context.upstream_output.asset_key.path[-1], context.asset_partition_keys
+        if context.dagster_type.typing_type is MlByDay:
+            return MlByDay({day: read_artifact(paths().ml_runs, day, asset) for day in days})
+        return require_artifact(paths().ml_runs, days[-1], asset)
+
+
+class MlByDay(dict):
+    """An input's stored values by day of the run's range (None where a day has none)."""
+
+
 class BlofinDbtCliResource(DbtCliResource):
     """dagster-dbt's resource without two start-up costs of its first `cli()` call in a process that
     buy us nothing: `dbt --version` in a subprocess (~1.5 s; dbt-core is installed in this
@@ -163,4 +187,5 @@ def resources() -> dict[str, object]:
         "market_source": market_source_from_env(),
         "warehouse": warehouse_from_env(),
         "symbol_fanout": symbol_fanout_from_env(),
+        "ml_artifacts": MlArtifacts(),
     }

@@ -88,7 +88,7 @@ class Paths:
 
     @property
     def ml_runs(self) -> Path:
-        """Per-day ML working files: the exported training set and each model's chosen version."""
+        """The ML assets' values per day (python_assets/ml/artifacts.py, through the ml_artifacts IO manager)."""
         return self.data_dir / "ml"
 
     def stored(self, path: Path) -> str:

@@ -1,7 +1,6 @@
 """Backtest assets: publish the strategy specs (compiled to SQL for dbt's backtest_signals), then run
 every active strategy on every symbol over the partition's trailing window into the ledger."""
 
-import json
 from datetime import timedelta
 
 import dagster as dg
@@ -9,17 +8,15 @@ from dagster_dbt import get_asset_key_for_model
 
 from dagster_defs.dbt.assets import warehouse_dbt_assets
 from dagster_defs.partitions import daily_partitions, day_start_ms, window_days
-from dagster_defs.resources import WAREHOUSE_POOL, SymbolFanout, Warehouse
+from dagster_defs.resources import WAREHOUSE_POOL, MlByDay, SymbolFanout, Warehouse
 from python_assets.backtest import ledger
 from python_assets.backtest.catalog import active_specs, feature_columns, publish_specs
 from python_assets.backtest.engine import Costs
 from python_assets.backtest.ml_strategies import run_ml_strategies
 from python_assets.backtest.runner import BacktestJob, WalkForward, run_job
 from python_assets.backtest.spec import resolve_params
-from python_assets.config import paths
 from python_assets.platform.logs import log_event
 from python_assets.platform.timeframes import DAY_MS
-from python_assets.warehouse.connection import connect_warehouse
 
 
 class BacktestConfig(dg.Config):
@@ -50,8 +47,8 @@ def strategy_specs(context: dg.AssetExecutionContext, warehouse: Warehouse) -> d
     deps=[get_asset_key_for_model([warehouse_dbt_assets], "backtest_signals"),
           get_asset_key_for_model([warehouse_dbt_assets], "int_bars_unioned"),
           get_asset_key_for_model([warehouse_dbt_assets], "stg_funding_rates"),
-          get_asset_key_for_model([warehouse_dbt_assets], "dim_instruments"),
-          dg.AssetKey("ml_results")],
+          get_asset_key_for_model([warehouse_dbt_assets], "dim_instruments")],
+    ins={"ml_results": dg.AssetIn()},
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="backtests",
@@ -59,7 +56,7 @@ def strategy_specs(context: dg.AssetExecutionContext, warehouse: Warehouse) -> d
     pool=WAREHOUSE_POOL,
 )
 def backtest_ledger(context: dg.AssetExecutionContext, config: BacktestConfig,
-                    warehouse: Warehouse, symbol_fanout: SymbolFanout) -> dg.MaterializeResult:
+                    warehouse: Warehouse, symbol_fanout: SymbolFanout, ml_results: MlByDay) -> dg.MaterializeResult:
     """Every active strategy on every symbol over the trailing window ending with the partition day
     (the full window plus walk-forward folds), and the ML strategies over the models' out-of-sample
     span (kind 'ml'); a rerun of a day replaces that day's backtests. The symbols of each strategy run
@@ -82,11 +79,9 @@ def backtest_ledger(context: dg.AssetExecutionContext, config: BacktestConfig,
                     columns=feature_columns(),
                 )
                 written += len(run_job(con, job, map_batches, shared))
-            ml_dir = paths().ml_runs / day.isoformat()
-            pointer = ml_dir / "direction_predictor.json"
-            if pointer.exists():
-                timeframe = json.loads(pointer.read_text())["timeframe"]
-                written += len(run_ml_strategies(con, ml_dir / "oos_direction.parquet", timeframe, costs, day.isoformat()))
+            oos = ml_results.get(day.isoformat())  # the day's ML value, when that day's models ran
+            if oos is not None and oos.timeframe and not oos.frame.empty:
+                written += len(run_ml_strategies(con, oos.frame, oos.timeframe, costs, day.isoformat()))
             log_event("backtests_written", day=day.isoformat(), backtests=written)
     return dg.MaterializeResult(metadata={"backtests": written})
 

@@ -1,6 +1,8 @@
 """ML assets: the training set exported once, five model assets (separate steps, so the
 multiprocess executor trains them concurrently), and the ensembles/results asset that writes
-ml_model_results, ml_ensembles and ml_predictions."""
+ml_model_results, ml_ensembles and ml_predictions. What flows between them (the training set, each
+model's run, the out-of-sample P(up) the backtests trade) is each asset's value, stored per day by
+the ml_artifacts IO manager."""
 
 import json
 from datetime import date, timedelta
@@ -15,8 +17,9 @@ from dagster_defs.partitions import daily_partitions, day_start_ms, window_days
 from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
 from python_assets.backtest.catalog import feature_columns
 from python_assets.config import paths
-from python_assets.lake.store import write_bytes_atomic
 from python_assets.platform.logs import log_event
+from python_assets.ml.artifacts import (ModelRun, OutOfSample, TrainingSet, read_artifact, require_artifact,
+                                        staging_file, stored_days)
 from python_assets.ml.dataset import HORIZON_BARS, Dataset, export_training_set, load_dataset, numeric_features
 from python_assets.ml.ensembles import build_ensembles
 from python_assets.ml.models import MODELS
@@ -26,7 +29,6 @@ from python_assets.ml.learners import load_learner
 from python_assets.ml.train import TrainConfig, latest_predictions, reusable_version, train_model
 from python_assets.ml.validation import leakage_report
 from python_assets.platform.timeframes import DAY_MS, TIMEFRAME_MS
-from python_assets.warehouse.connection import connect_warehouse
 
 MIN_ROWS = 500
 
@@ -60,18 +62,13 @@ def _start_ms(day: str, history_days: int) -> int:
     return _end_ms(day) - history_days * DAY_MS if history_days > 0 else 0
 
 
-def _training_file(day: str):
-    return paths().ml_runs / day / "training.parquet"
-
-
-def _features_file(day: str):
-    return paths().ml_runs / day / "features.json"
+ML_IO = "ml_artifacts"  # the IO manager that stores each ML asset's value per day (dagster_defs/resources.py)
 
 
 @dg.asset(deps=[get_asset_key_for_model([warehouse_dbt_assets], "ml_training_set")], partitions_def=daily_partitions,
           backfill_policy=dg.BackfillPolicy.single_run(), group_name="ml", kinds={"duckdb", "parquet"},
-          pool=WAREHOUSE_POOL)
-def ml_dataset(context: dg.AssetExecutionContext, config: MlConfig, warehouse: Warehouse) -> dg.MaterializeResult:
+          pool=WAREHOUSE_POOL, io_manager_key=ML_IO)
+def ml_dataset(context: dg.AssetExecutionContext, config: MlConfig, warehouse: Warehouse) -> dg.Output[TrainingSet]:
     """ml_training_set rows of one timeframe known by the partition's end (bars closed, labels whose
     horizon closed) in the trailing training window, as Parquet for the models; on a day when every model
     scores with its saved version, only the day's rows and each symbol's newest (nothing is trained)."""
@@ -80,14 +77,13 @@ def ml_dataset(context: dg.AssetExecutionContext, config: MlConfig, warehouse: W
     with warehouse.locked() as p:
         features = numeric_features(p.warehouse, registered)
         scoring_only = all(_reusable_prior(name, day, features, config.timeframe, config) for name in MODELS)
-        rows = export_training_set(p.warehouse, config.timeframe, features, _training_file(day),
+        staged = staging_file(p.ml_runs, day, "ml_dataset")
+        rows = export_training_set(p.warehouse, config.timeframe, features, staged,
                                    TIMEFRAME_MS[config.timeframe], _end_ms(day), _start_ms(day, config.history_days),
                                    _end_ms(day) - DAY_MS if scoring_only else None)
-    write_bytes_atomic(json.dumps({"features": features, "timeframe": config.timeframe,
-                                   "scoring_only": scoring_only}).encode(), _features_file(day))
     log_event("ml_dataset_exported", day=day, rows=rows, features=len(features), scoring_only=scoring_only)
-    return dg.MaterializeResult(metadata={"rows": rows, "features": len(features), "scoring_only": scoring_only,
-                                          "path": str(_training_file(day))})
+    return dg.Output(TrainingSet(staged, features, config.timeframe, scoring_only, rows),
+                     metadata={"rows": rows, "features": len(features), "scoring_only": scoring_only})
 
 
 @dg.asset_check(asset=ml_dataset, blocking=True, description="No feature tracks a forward label (|rank corr| >= 0.9).")
@@ -96,27 +92,26 @@ def ml_features_do_not_leak(context: dg.AssetCheckExecutionContext) -> dg.AssetC
     day trains nothing: the rows each saved version trained on were checked on its training day, and a
     day's few hundred rows would make the rank comparison noisy enough to fail honest features."""
     day = _last_day(context)
-    meta = json.loads(_features_file(day).read_text())
-    if meta.get("scoring_only"):
+    exported = require_artifact(paths().ml_runs, day, "ml_dataset")
+    if exported.scoring_only:
         return dg.AssetCheckResult(passed=True, metadata={"day": day, "checked": "no model trains on this day's export"})
-    data = load_dataset(_training_file(day), meta["features"], TIMEFRAME_MS.get(meta["timeframe"], TIMEFRAME_MS["5m"]))
-    leaks = leakage_report(data, HORIZON_BARS)
+    leaks = leakage_report(exported.load(), HORIZON_BARS)
     return dg.AssetCheckResult(passed=not leaks, metadata={"leaking": json.dumps(leaks), "day": day})
 
 
 def _recent_pointer(name: str, day: str, max_age_days: int) -> dict | None:
-    """The pointer of the newest earlier run of this model whose version was trained fewer than
-    max_age_days before `day` (None when retraining is due or there is none)."""
-    if max_age_days <= 0 or not paths().ml_runs.is_dir():
+    """The pointer of the newest earlier run of this model that named a version, when that version was
+    trained fewer than max_age_days before `day` (None when retraining is due or there is none)."""
+    if max_age_days <= 0:
         return None
-    for run_dir in sorted((d for d in paths().ml_runs.iterdir() if d.name < day), reverse=True):
-        pointer = run_dir / f"{name}.json"
-        if pointer.exists():
-            ref = json.loads(pointer.read_text())
-            trained_on = ref.get("trained_on")
-            if trained_on and (date.fromisoformat(day) - date.fromisoformat(trained_on)).days < max_age_days:
-                return ref
-            return None
+    for earlier in stored_days(paths().ml_runs, f"ml_{name}", before=day):
+        ref = read_artifact(paths().ml_runs, earlier, f"ml_{name}").pointer
+        if ref is None:
+            continue  # a day that skipped the model (too few labelled rows) scored with nothing
+        trained_on = ref.get("trained_on")
+        if trained_on and (date.fromisoformat(day) - date.fromisoformat(trained_on)).days < max_age_days:
+            return ref
+        return None
     return None
 
 
@@ -132,15 +127,19 @@ def _reusable_prior(name: str, day: str, features: list[str], timeframe: str, co
     return None
 
 
-def _own_training_window(name: str, day: str, meta: dict, config: MlConfig, warehouse: Warehouse) -> Dataset:
+def _own_training_window(name: str, day: str, exported: TrainingSet, config: MlConfig, warehouse: Warehouse) -> Dataset:
     """The training window of one model that refits on a day ml_dataset exported for scoring only (its op's
-    config differs: another seed, retrain_every_days 0): exported to its own file and checked for leaks as
-    ml_dataset's blocking check would have, so no model ever trains on rows that check did not see."""
-    path, bar_ms = paths().ml_runs / day / f"{name}.training.parquet", TIMEFRAME_MS[meta["timeframe"]]
+    config differs: another seed, retrain_every_days 0): exported for this step alone and checked for leaks
+    as ml_dataset's blocking check would have, so no model ever trains on rows that check did not see."""
+    bar_ms = TIMEFRAME_MS[exported.timeframe]
     with warehouse.locked() as p:
-        export_training_set(p.warehouse, meta["timeframe"], meta["features"], path, bar_ms, _end_ms(day),
+        path = staging_file(p.ml_runs, day, f"ml_{name}.window")
+        export_training_set(p.warehouse, exported.timeframe, exported.features, path, bar_ms, _end_ms(day),
                             _start_ms(day, config.history_days))
-    data = load_dataset(path, meta["features"], bar_ms)
+    try:
+        data = load_dataset(path, exported.features, bar_ms)
+    finally:
+        path.unlink(missing_ok=True)
     leaks = leakage_report(data, HORIZON_BARS)
     if leaks:
         raise dg.Failure(f"ml_{name}: features track a forward label in its training window: {json.dumps(leaks)}")
@@ -157,37 +156,33 @@ def model_dir(name: str, ref: dict) -> Path:
 def _model_asset(name: str):
     spec = MODELS[name]
 
-    @dg.asset(name=f"ml_{name}", deps=[ml_dataset], partitions_def=daily_partitions,
-              backfill_policy=dg.BackfillPolicy.single_run(), group_name="ml",
+    @dg.asset(name=f"ml_{name}", ins={"ml_dataset": dg.AssetIn()}, partitions_def=daily_partitions,
+              backfill_policy=dg.BackfillPolicy.single_run(), group_name="ml", io_manager_key=ML_IO,
               kinds={spec.backend}, description=spec.description)
-    def _train(context: dg.AssetExecutionContext, config: MlConfig, warehouse: Warehouse) -> dg.MaterializeResult:
+    def _train(context: dg.AssetExecutionContext, config: MlConfig, warehouse: Warehouse,
+               ml_dataset: TrainingSet) -> dg.Output[ModelRun]:
         day = _last_day(context)
-        meta = json.loads(_features_file(day).read_text())
-        data = load_dataset(_training_file(day), meta["features"], TIMEFRAME_MS.get(meta["timeframe"], TIMEFRAME_MS["5m"]))
-        pointer = paths().ml_runs / day / f"{name}.json"
+        data = ml_dataset.load()
         train_config = _train_config(config)
-        prior = _reusable_prior(name, day, data.features, meta["timeframe"], config)
+        prior = _reusable_prior(name, day, data.features, ml_dataset.timeframe, config)
         if prior:
             latest = latest_predictions(spec, load_learner(model_dir(name, prior)), data)
-            write_bytes_atomic(latest.to_parquet(), pointer.with_suffix(".latest.parquet"))
-            write_bytes_atomic(json.dumps({**prior, "reused": True}).encode(), pointer)
             log_event("ml_model_reused", model=name, day=day, version=prior["version"], trained_on=prior["trained_on"])
-            return dg.MaterializeResult(metadata={"version": prior["version"], "reused_from": prior["trained_on"]})
-        if meta.get("scoring_only"):  # this step's own config refits it (a per-op override of ml_dataset's)
-            data = _own_training_window(name, day, meta, config, warehouse)
+            return dg.Output(ModelRun(name, {**prior, "reused": True}, latest),
+                             metadata={"version": prior["version"], "reused_from": prior["trained_on"]})
+        if ml_dataset.scoring_only:  # this step's own config refits it (a per-op override of ml_dataset's)
+            data = _own_training_window(name, day, ml_dataset, config, warehouse)
         labelled = int(pd.notna(data.labels[spec.label]).sum())
         if labelled < MIN_ROWS:
-            pointer.unlink(missing_ok=True)
             log_event("ml_model_skipped", model=name, day=day, labelled_rows=labelled)
-            return dg.MaterializeResult(metadata={"skipped": f"{labelled} labelled rows < {MIN_ROWS}"})
+            return dg.Output(ModelRun(name, None), metadata={"skipped": f"{labelled} labelled rows < {MIN_ROWS}"})
         result = train_model(spec, data, paths().models, train_config)
-        pointer.with_suffix(".latest.parquet").unlink(missing_ok=True)
-        write_bytes_atomic(json.dumps({"version": result.version, "directory": paths().stored(result.directory),
-                                       "timeframe": meta["timeframe"], "trained_on": day}).encode(), pointer)
+        pointer = {"version": result.version, "directory": paths().stored(result.directory),
+                   "timeframe": ml_dataset.timeframe, "trained_on": day}
         overall = {s["scorer"]: s for s in result.scores if s["fold"] == "overall"}
         log_event("ml_model_trained", model=name, day=day, version=result.version)
-        return dg.MaterializeResult(metadata={"version": result.version, "path": str(result.directory),
-                                              "overall": json.dumps(overall, default=str)})
+        return dg.Output(ModelRun(name, pointer), metadata={"version": result.version, "path": str(result.directory),
+                                                            "overall": json.dumps(overall, default=str)})
 
     return _train
 
@@ -195,38 +190,37 @@ def _model_asset(name: str):
 MODEL_ASSETS = [_model_asset(name) for name in MODELS]
 
 
-@dg.asset(deps=MODEL_ASSETS, partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.single_run(),
-          group_name="ml", kinds={"python", "duckdb"}, pool=WAREHOUSE_POOL)
-def ml_results(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+@dg.asset(ins={f"ml_{name}": dg.AssetIn() for name in MODELS}, partitions_def=daily_partitions,
+          backfill_policy=dg.BackfillPolicy.single_run(), group_name="ml", kinds={"python", "duckdb"},
+          pool=WAREHOUSE_POOL, io_manager_key=ML_IO)
+def ml_results(context: dg.AssetExecutionContext, warehouse: Warehouse, **runs: ModelRun) -> dg.Output[OutOfSample]:
     """Scores of every model beside its baseline, ensembles over out-of-sample predictions, the newest
-    prediction per symbol; ensemble P(up) per out-of-sample row for the ML strategies."""
+    prediction per symbol; ensemble P(up) per out-of-sample row for the ML strategies (its value)."""
     day = _last_day(context)
-    run_dir = paths().ml_runs / day
-    scores, oos, latest = [], {}, []
+    scores, oos, latest, pointers = [], {}, [], {}
     for name, spec in MODELS.items():
-        pointer = run_dir / f"{name}.json"
-        if not pointer.exists():
+        ref = runs[f"ml_{name}"].pointer
+        if ref is None:
             continue
-        ref = json.loads(pointer.read_text())
+        pointers[name] = ref
         directory = model_dir(name, ref)
         meta = json.loads((directory / "metadata.json").read_text())
         for s in meta["scores"]:
             scores.append({**s, "model": name, "version": ref["version"], "task": spec.task, "label": spec.label,
                            "timeframe": ref["timeframe"], "model_dir": paths().stored(directory)})
         oos[name] = pd.read_parquet(directory / "oos.parquet")
-        fresh = pointer.with_suffix(".latest.parquet")  # today's call of a reused version
-        lat = pd.read_parquet(fresh if fresh.exists() else directory / "latest.parquet")
-        lat = lat.assign(model=name, version=ref["version"], timeframe=ref["timeframe"])
-        latest.append(lat)
+        fresh = runs[f"ml_{name}"].latest  # today's predictions of a reused version
+        lat = fresh if fresh is not None else pd.read_parquet(directory / "latest.parquet")
+        latest.append(lat.assign(model=name, version=ref["version"], timeframe=ref["timeframe"]))
     ensembles, joined = build_ensembles(oos)
-    if len(joined):
-        joined.to_parquet(run_dir / "oos_direction.parquet")
     predictions = pd.concat(latest, ignore_index=True) if latest else pd.DataFrame()
     with warehouse.connect() as con:
         write_results(con, day, scores, ensembles, predictions)
     log_event("ml_results_written", day=day, models=len(oos), ensembles=len({r["ensemble"] for r in ensembles}))
-    return dg.MaterializeResult(metadata={"models": len(oos), "score_rows": len(scores), "ensemble_rows": len(ensembles),
-                                          "scores_vs_baselines": dg.MetadataValue.md(scores_markdown(scores))})
+    direction = pointers.get("direction_predictor")
+    return dg.Output(OutOfSample(joined, direction["timeframe"] if direction else None),
+                     metadata={"models": len(oos), "score_rows": len(scores), "ensemble_rows": len(ensembles),
+                               "scores_vs_baselines": dg.MetadataValue.md(scores_markdown(scores))})
 
 
 def scores_markdown(scores: list[dict]) -> str:

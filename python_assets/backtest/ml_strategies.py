@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import duckdb
 import pandas as pd
 
@@ -28,12 +26,9 @@ def ml_spec(source: str, timeframe: str) -> StrategySpec:
     }, frozenset({"p_up"}))
 
 
-def run_ml_strategies(con: duckdb.DuckDBPyConnection, oos_file: Path, timeframe: str, costs: Costs, day: str) -> list[str]:
+def run_ml_strategies(con: duckdb.DuckDBPyConnection, oos: pd.DataFrame, timeframe: str, costs: Costs, day: str) -> list[str]:
     """Backtest each ML source over its out-of-sample span (kind 'ml'; an ensemble only over the rows
     it was not fitted on); returns the backtest_ids."""
-    if not oos_file.exists():
-        return []
-    oos = pd.read_parquet(oos_file)
     bar_ms = TIMEFRAME_MS[timeframe]
     written = []
     for source in SOURCES:

@@ -148,20 +148,10 @@ def record_fingerprints(paths: Paths, fingerprints: dict[date, str], run_id: str
 
 
 def model_versions_exist(paths: Paths, last: date) -> bool:
-    """Whether every model version a pointer of a day <= last names (ml/<day>/<model>.json) is still
-    under models/: a deleted one would be refitted by a rerun, with other numbers."""
-    if not paths.ml_runs.exists():
-        return True
-    for pointer in paths.ml_runs.glob("*/*.json"):
-        if pointer.parent.name > last.isoformat() or pointer.name == "features.json":
-            continue
-        try:
-            ref = json.loads(pointer.read_text())
-        except (OSError, ValueError):
-            return False
-        if isinstance(ref, dict) and "version" in ref and not (paths.models / pointer.stem / str(ref["version"])).is_dir():
-            return False
-    return True
+    """Whether every model version a stored model run of a day <= last names is still under models/:
+    a deleted one would be refitted by a rerun, with other numbers."""
+    return all(ref.get("version") and (paths.models / model / str(ref["version"])).is_dir()
+               for model, ref in model_pointers(paths.ml_runs, last.isoformat()))
 
 
 def report_files_exist(paths: Paths, days: Iterable[date]) -> bool:

@@ -3,7 +3,6 @@ models, backtests, research and report as a day built in a warehouse where those
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 import duckdb
@@ -13,6 +12,7 @@ from conftest import FAST_RUN_CONFIG, TEST_DAYS, VOLATILE_COLUMNS, report_digest
 from dagster_defs.partitions import day_start_ms
 from dagster_defs.runner import materialize_days
 from python_assets.config import Paths
+from python_assets.ml.artifacts import read_artifact
 from python_assets.ml.models import MODELS
 
 
@@ -64,8 +64,8 @@ def day_rows(paths: Paths, day) -> dict[str, list[tuple]]:
 
 
 def model_versions(paths: Paths, day) -> dict[str, str]:
-    return {name: json.loads((paths.ml_runs / day.isoformat() / f"{name}.json").read_text())["version"]
-            for name in MODELS if (paths.ml_runs / day.isoformat() / f"{name}.json").exists()}
+    runs = {name: read_artifact(paths.ml_runs, day.isoformat(), f"ml_{name}") for name in MODELS}
+    return {name: run.pointer["version"] for name, run in runs.items() if run is not None and run.pointer}
 
 
 @pytest.mark.slow

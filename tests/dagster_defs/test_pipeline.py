@@ -165,18 +165,21 @@ def test_two_consecutive_partitions_produce_reports_matching_pandas(built_two_da
     check_ml_tables(data_dir, second)
     # The second day scored its bars with the first day's models (retrained every 7 days), so its export
     # held only the day's rows (and each symbol's newest), not the whole training window.
+    from python_assets.ml.artifacts import read_artifact
     from python_assets.ml.models import MODELS
 
-    exported = json.loads((data_dir.ml_runs / second.isoformat() / "features.json").read_text())
-    scored = duckdb.sql(f"select min(bar_at_ms), count(*) from "
-                        f"'{data_dir.ml_runs / second.isoformat() / 'training.parquet'}'").fetchall()[0]
+    exported = read_artifact(data_dir.ml_runs, second.isoformat(), "ml_dataset")
+    scored = duckdb.sql(f"select min(bar_at_ms), count(*) from '{exported.file}'").fetchall()[0]
     second_ms = int(datetime(second.year, second.month, second.day, tzinfo=timezone.utc).timestamp() * 1000)
-    assert exported["scoring_only"] is True and scored[0] >= second_ms and scored[1] > 0
+    assert exported.scoring_only is True and scored[0] >= second_ms and scored[1] == exported.rows > 0
 
     for name in MODELS:
-        pointer = json.loads((data_dir.ml_runs / second.isoformat() / f"{name}.json").read_text())
-        assert pointer["reused"] is True and pointer["trained_on"] == first.isoformat()
-        assert (data_dir.ml_runs / second.isoformat() / f"{name}.latest.parquet").exists()
+        run = read_artifact(data_dir.ml_runs, second.isoformat(), f"ml_{name}")
+        assert run.pointer["reused"] is True and run.pointer["trained_on"] == first.isoformat()
+        assert run.latest is not None and len(run.latest) > 0  # the day's predictions of the reused version
+    # what the backtests traded: the direction models' out-of-sample P(up), declared as ml_results' value
+    oos = read_artifact(data_dir.ml_runs, second.isoformat(), "ml_results")
+    assert oos.timeframe == "5m" and len(oos.frame) > 0
 
     # A day's data tests read that day's rows only (the partition window), one query per bars model
     # for the required columns; feat_recursive (a Python model, incremental) carries bar_date for it.

@@ -8,15 +8,14 @@ import json
 import pytest
 
 from dagster_defs.ml.assets import _recent_pointer
+from python_assets.ml.artifacts import ModelRun, TrainingSet, read_artifact, staging_file, write_artifact
 from python_assets.ml.models import MODELS
 from python_assets.ml.train import TrainConfig, reusable_version, train_model
 from test_models import planted
 
 
 def _pointer(data_dir, day: str, model: str, **fields) -> None:
-    run_dir = data_dir.ml_runs / day
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / f"{model}.json").write_text(json.dumps({"version": "v", "directory": "d", **fields}))
+    write_artifact(data_dir.ml_runs, day, f"ml_{model}", ModelRun(model, {"version": "v", "directory": "d", **fields}))
 
 
 def test_the_newest_earlier_pointer_is_reused_until_it_is_max_age_days_old(data_dir):
@@ -31,6 +30,9 @@ def test_the_newest_earlier_pointer_is_reused_until_it_is_max_age_days_old(data_
     assert _recent_pointer("risk_scorer", "2025-03-06", 7)["trained_on"] == "2025-03-03"
     # only earlier days count: a rerun of 03-05 looks at 03-03, not at its own pointer
     assert "reused" not in _recent_pointer("risk_scorer", "2025-03-05", 7)
+    # a day that skipped the model (too few labelled rows) names no version: the one before it counts
+    write_artifact(data_dir.ml_runs, "2025-03-06", "ml_risk_scorer", ModelRun("risk_scorer", None))
+    assert _recent_pointer("risk_scorer", "2025-03-07", 7)["trained_on"] == "2025-03-03"
     # the newest earlier pointer decides: one without a training day (older code) forces a retrain
     _pointer(data_dir, "2025-03-07", "risk_scorer")
     assert _recent_pointer("risk_scorer", "2025-03-08", 7) is None
@@ -67,8 +69,8 @@ def test_a_model_whose_own_config_refits_on_a_scoring_only_day_reads_its_trainin
     import dagster as dg
     import pandas as pd
 
-    from dagster_defs.ml.assets import MODEL_ASSETS
-    from dagster_defs.resources import Warehouse
+    from dagster_defs.ml.assets import MODEL_ASSETS, ml_dataset
+    from dagster_defs.resources import MlArtifacts, Warehouse
     from python_assets.ml.dataset import HORIZON_BARS
     from python_assets.platform.timeframes import DAY_MS
     from python_assets.warehouse.connection import connect_warehouse
@@ -79,17 +81,19 @@ def test_a_model_whose_own_config_refits_on_a_scoring_only_day_reads_its_trainin
         label_known_at_ms=data.ts + start + (HORIZON_BARS + 1) * data.bar_ms, **data.labels)
     with connect_warehouse(data_dir.warehouse) as con:
         con.execute("create table ml_training_set as select * from frame")
-    run_dir = data_dir.ml_runs / "2025-03-10"
-    run_dir.mkdir(parents=True)
-    frame[frame["bar_at_ms"] >= start + 2 * DAY_MS].to_parquet(run_dir / "training.parquet")  # the day's rows
-    (run_dir / "features.json").write_text(json.dumps({"features": data.features, "timeframe": "5m", "scoring_only": True}))
+    day_rows = staging_file(data_dir.ml_runs, "2025-03-10", "ml_dataset")
+    day_rows.parent.mkdir(parents=True)
+    frame[frame["bar_at_ms"] >= start + 2 * DAY_MS].to_parquet(day_rows)  # the day's rows
+    write_artifact(data_dir.ml_runs, "2025-03-10", "ml_dataset",
+                   TrainingSet(day_rows, data.features, "5m", True, int((frame["bar_at_ms"] >= start + 2 * DAY_MS).sum())))
     asset = next(a for a in MODEL_ASSETS if a.key.path[-1] == "ml_risk_scorer")
     config = {"fast": True, "n_folds": 2, "retrain_every_days": 0}
-    result = dg.materialize([asset], partition_key="2025-03-10", resources={"warehouse": Warehouse()},
+    result = dg.materialize([ml_dataset, asset], selection=[asset.key], partition_key="2025-03-10",
+                            resources={"warehouse": Warehouse(), "ml_artifacts": MlArtifacts()},
                             run_config={"ops": {"ml_risk_scorer": {"config": config}}})
     assert result.success
-    pointer = json.loads((run_dir / "risk_scorer.json").read_text())
+    pointer = read_artifact(data_dir.ml_runs, "2025-03-10", "ml_risk_scorer").pointer
     meta = json.loads((data_dir.models / "risk_scorer" / pointer["version"] / "metadata.json").read_text())
     assert "reused" not in pointer and pointer["trained_on"] == "2025-03-10"
     assert meta["training_window_ms"][0] == start  # the whole window, not the day's rows
-    assert len(pd.read_parquet(run_dir / "risk_scorer.training.parquet")) == len(frame)
+    assert not list((data_dir.ml_runs / "2025-03-10").glob("*.staging.parquet"))  # its own export is not left behind

@@ -22,11 +22,12 @@ import yaml
 from conftest import CLI, fast_config_file
 
 from blofin_cli.main import main
-from dagster_defs.ml.assets import MODEL_ASSETS
-from dagster_defs.resources import Warehouse
+from dagster_defs.ml.assets import MODEL_ASSETS, ml_dataset
+from dagster_defs.resources import MlArtifacts, Warehouse
 from python_assets.config import DBT_PROJECT_DIR, REPO_ROOT, Paths
-from python_assets.lake.store import write_bytes_atomic, write_trades
+from python_assets.lake.store import write_trades
 from python_assets.platform.logs import log_event
+from python_assets.ml.artifacts import ModelRun, TrainingSet, read_artifact, staging_file, write_artifact
 from python_assets.ml.dataset import LABELS, export_training_set
 from python_assets.ml.models import MODELS
 from python_assets.ml.train import TrainConfig, train_model
@@ -68,20 +69,23 @@ def test_every_writer_gives_its_files_the_mode_of_the_umask(umask, tmp_path, mon
     monkeypatch.setenv("BLOFIN_DATA_DIR", str(p.data_dir))
     with writer_lock(p, "test writers"):
         write_trades(p, "BTC-USDT", ticks(DAY))  # every lake writer (ingest, imports, fetchers, recorder) ends here
-        write_report(p, {"report_date": DAY.isoformat()})  # reports, HTML pages and ML pointers: write_bytes_atomic
-        write_bytes_atomic(b"{}", p.ml_runs / DAY.isoformat() / f"{MODEL}.json")
+        write_report(p, {"report_date": DAY.isoformat()})  # reports, HTML pages and ML artifacts: write_bytes_atomic
+        latest = pd.DataFrame({"symbol": ["A"], "bar_at_ms": [0], "prediction": [0.5]})
+        write_artifact(p.ml_runs, DAY.isoformat(), f"ml_{MODEL}", ModelRun(MODEL, {"version": "v"}, latest))
         labels = ", ".join(f"0.0 as {label}" for label in LABELS)
         with connect_warehouse(p.warehouse) as con:
             con.execute(f"create table ml_training_set as select 'A' as symbol, '5m' as timeframe, 0::bigint as bar_at_ms, "
                         f"1.0 as x0, 0.1 as baseline_vol_12, {labels}, 0::bigint as label_known_at_ms")
         publish_snapshot(p)
-        export_training_set(p.warehouse, "5m", ["x0"], p.ml_runs / DAY.isoformat() / "training.parquet", 300_000,
-                            10**13)
+        staged = staging_file(p.ml_runs, DAY.isoformat(), "ml_dataset")
+        rows = export_training_set(p.warehouse, "5m", ["x0"], staged, 300_000, 10**13)
+        write_artifact(p.ml_runs, DAY.isoformat(), "ml_dataset", TrainingSet(staged, ["x0"], "5m", False, rows))
         train_model(MODELS[MODEL], planted(n_times=200), p.models, TrainConfig(n_folds=2, fast=True))
         log_event("mode_probe")
     files, dirs = modes(p.data_dir)
     assert {"lake/trades/symbol=BTC-USDT/date=2025-03-10/trades.parquet", "reports/2025-03-10.json",
-            f"ml/2025-03-10/{MODEL}.json", "warehouse_snapshot.duckdb", "ml/2025-03-10/training.parquet",
+            f"ml/2025-03-10/ml_{MODEL}.json", f"ml/2025-03-10/ml_{MODEL}.parquet", "warehouse_snapshot.duckdb",
+            "ml/2025-03-10/ml_dataset.json", "ml/2025-03-10/ml_dataset.parquet",
             "pipeline.log", ".run.lock"} <= set(files)
     assert any(f.startswith(f"models/{MODEL}/") and f.endswith("metadata.json") for f in files)
     assert {f: oct(m) for f, m in files.items() if m != 0o666 & ~umask} == {}
@@ -107,19 +111,21 @@ def training_file(p: Paths, day: date) -> None:
     frame = pd.DataFrame(data.X, columns=data.features).assign(symbol=data.symbol, timeframe=data.timeframe,
                                                                  bar_at_ms=data.ts, baseline_vol_12=data.baseline_vol)
     frame = frame.assign(**data.labels)
-    run_dir = p.ml_runs / day.isoformat()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(run_dir / "training.parquet")
-    (run_dir / "features.json").write_text(json.dumps({"features": data.features, "timeframe": data.timeframe}))
+    staged = staging_file(p.ml_runs, day.isoformat(), "ml_dataset")
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(staged)
+    write_artifact(p.ml_runs, day.isoformat(), "ml_dataset", TrainingSet(staged, data.features, data.timeframe, False,
+                                                                        len(frame)))
 
 
 def run_model(day: date) -> dict:
     """The model asset for a day (fast settings), as a daily run materializes it; returns its pointer."""
     asset = next(a for a in MODEL_ASSETS if a.key.path[-1] == f"ml_{MODEL}")
-    result = dg.materialize([asset], partition_key=day.isoformat(), resources={"warehouse": Warehouse()},
+    result = dg.materialize([ml_dataset, asset], selection=[asset.key], partition_key=day.isoformat(),
+                            resources={"warehouse": Warehouse(), "ml_artifacts": MlArtifacts()},
                             run_config={"ops": {f"ml_{MODEL}": {"config": {"fast": True, "n_folds": 2}}}})
     assert result.success
-    return json.loads(Path(os.environ["BLOFIN_DATA_DIR"], "ml", day.isoformat(), f"{MODEL}.json").read_text())
+    return read_artifact(Paths(Path(os.environ["BLOFIN_DATA_DIR"])).ml_runs, day.isoformat(), f"ml_{MODEL}").pointer
 
 
 def test_a_copied_data_dir_reads_its_own_lake_and_reuses_its_models_after_the_original_is_gone(tmp_path, monkeypatch,
@@ -146,12 +152,12 @@ def test_a_copied_data_dir_reads_its_own_lake_and_reuses_its_models_after_the_or
         assert con.execute(f"select count(*), min(symbol) from {view}").fetchall() == [(50, "BTC-USDT")]
 
     # the next day reuses the version trained before the move (an older pointer's absolute path too)
-    pointer = second.ml_runs / DAY.isoformat() / f"{MODEL}.json"
-    pointer.write_text(json.dumps({**trained, "directory": str(first.data_dir / trained["directory"])}))
+    older = {**trained, "directory": str(first.data_dir / trained["directory"])}
+    write_artifact(second.ml_runs, DAY.isoformat(), f"ml_{MODEL}", ModelRun(MODEL, older))
     training_file(second, date(2025, 3, 11))
     reused = run_model(date(2025, 3, 11))
     assert reused["reused"] is True and reused["version"] == trained["version"]
-    assert (second.ml_runs / "2025-03-11" / f"{MODEL}.latest.parquet").exists()
+    assert read_artifact(second.ml_runs, "2025-03-11", f"ml_{MODEL}").latest is not None  # the day's scores
 
 
 def test_stored_paths_are_relative_to_the_data_dir(tmp_path):
@@ -198,7 +204,7 @@ def test_a_pipeline_data_dir_moved_elsewhere_keeps_working(tmp_path):
     # with its mode: the one file not written by blofin-stack or under the run's umask
     files.pop("dbt_target/partial_parse.msgpack", None)
     assert {"warehouse.duckdb", "warehouse_snapshot.duckdb", "reports/2025-03-10.json", "reports/2025-03-10.html",
-            "lake/trades/symbol=BTC-USDT/date=2025-03-10/trades.parquet", "ml/2025-03-10/training.parquet"} <= set(files)
+            "lake/trades/symbol=BTC-USDT/date=2025-03-10/trades.parquet", "ml/2025-03-10/ml_dataset.parquet"} <= set(files)
     assert any(f.startswith("models/") for f in files)
     assert {f: oct(m) for f, m in files.items() if m != 0o640} == {}
     assert {d: oct(m) for d, m in dirs.items() if d not in (".", "dagster_home") and m != 0o750} == {}
@@ -212,8 +218,8 @@ def test_a_pipeline_data_dir_moved_elsewhere_keeps_working(tmp_path):
                 "--format", "json")
     assert json.loads(query.stdout)[0]["n"] > 1_000
     cli(second, "materialize", "--date", "2025-03-11", "--config", str(fast))
-    pointers = [json.loads(f.read_text()) for f in (second.ml_runs / "2025-03-11").glob("*.json")
-                if f.name != "features.json"]
+    runs = [read_artifact(second.ml_runs, "2025-03-11", f"ml_{name}") for name in MODELS]
+    pointers = [run.pointer for run in runs if run is not None and run.pointer]
     assert pointers and all(ref.get("reused") and ref["trained_on"] == "2025-03-10" for ref in pointers), pointers
     (second.reports / "2025-03-10.json").unlink()
     cli(second, "report", "--date", "2025-03-10")
