@@ -23,6 +23,7 @@ from importlib.metadata import distributions
 import duckdb
 
 from python_assets.config import REPO_ROOT, Paths
+from python_assets.ml.artifacts import model_pointers
 from python_assets.warehouse.connection import WarehouseBusy, connect_warehouse
 
 # Source trees whose every file is code that computes (not docs or tests).
