@@ -34,6 +34,33 @@ def pytest_configure(config: pytest.Config) -> None:
         subprocess.run([dbt_bin(), "parse", "--quiet", "--profiles-dir", "."], cwd=DBT_PROJECT_DIR, check=True)
 
 
+BUILT_DAYS = {"built_first_day", "built_two_days"}  # session fixtures: the whole graph, built once per worker
+
+
+def _xdist_group(path: str, items: list[pytest.Item]) -> str:
+    """The worker group of a test file under `make test`'s `-n 2 --dist loadgroup`: a file's tests stay
+    on one worker (its module fixtures build once); the files of the local Spark session share one
+    group, those of the session-built days another, so each is built once, side by side."""
+    if any(item.get_closest_marker("spark") for item in items):
+        return "spark"
+    if any(BUILT_DAYS & set(item.fixturenames) for item in items):
+        return "built_days"
+    return path
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Group each file's tests for xdist (harmless without it) and start the two long groups first, so
+    the short files fill the other worker instead of waiting behind them at the end."""
+    by_file: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        by_file.setdefault(item.nodeid.split("::")[0], []).append(item)
+    groups = {path: _xdist_group(path, file_items) for path, file_items in by_file.items()}
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(groups[item.nodeid.split("::")[0]]))
+    first = {"spark": 0, "built_days": 1}
+    items.sort(key=lambda item: first.get(groups[item.nodeid.split("::")[0]], 2))
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Paths:
     """BLOFIN_DATA_DIR pointed at a fresh temp dir; returns its Paths."""
