@@ -10,7 +10,6 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import duckdb
@@ -18,9 +17,7 @@ import numpy as np
 import pandas as pd
 
 from python_assets.backtest.engine import EXIT_REASONS, Costs, EngineResult
-from python_assets.config import DBT_PROJECT_DIR
 
-LEDGER_MACRO = DBT_PROJECT_DIR / "macros" / "backtest_ledger.sql"
 LEDGER_TABLES = ("backtest_runs", "backtest_trades", "backtest_equity")
 
 
@@ -58,16 +55,41 @@ def backtest_id(meta: RunMeta) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:20]
 
 
-@lru_cache(maxsize=1)
-def ledger_ddl() -> tuple[str, ...]:
-    """The ledger's CREATE TABLE statements, from the dbt macro that also runs before every dbt run."""
-    text = LEDGER_MACRO.read_text()
-    block = text.split("-- ledger-ddl:begin", 1)[1].split("-- ledger-ddl:end", 1)[0]
-    return tuple(stmt.strip() for stmt in block.split(";") if stmt.strip())
+# The ledger's landing tables (dbt sources backtest_ledger.*), created here and, through the macro
+# python_assets/warehouse/landing.py generates, before every dbt run. A column added later goes last in
+# its create and gets an `add column if not exists` for warehouses made before it (periods_per_year:
+# the bars per year that annualise a run's Sharpe/Sortino, NULL for the 24/7 default).
+LEDGER_DDL = (
+    """create table if not exists backtest_runs (
+    backtest_id varchar primary key, run_id varchar not null, kind varchar not null,
+    created_at timestamptz not null, partition_date date, strategy varchar not null,
+    strategy_version varchar not null, strategy_id varchar not null, params json not null,
+    symbol varchar not null, timeframe varchar not null, bar_ms bigint not null,
+    window_id varchar not null, window_kind varchar not null,
+    window_start timestamptz not null, window_end timestamptz not null,
+    taker_fee double not null, maker_fee double not null, slippage_bps double not null,
+    initial_equity double not null, source varchar not null, code_version varchar not null,
+    periods_per_year double
+)""",
+    """alter table backtest_runs add column if not exists periods_per_year double""",
+    """create table if not exists backtest_trades (
+    backtest_id varchar not null, trade_no integer not null, symbol varchar not null, side varchar not null,
+    size double not null, entry_at timestamptz not null, entry_at_ms bigint not null, entry_price double not null,
+    exit_at timestamptz not null, exit_at_ms bigint not null, exit_price double not null,
+    entry_fee double not null, exit_fee double not null, funding double not null, gross_pnl double not null,
+    pnl double not null, return_pct double not null, bars_held integer not null, exit_reason varchar not null,
+    closed_at_end boolean not null, primary key (backtest_id, trade_no)
+)""",
+    """create table if not exists backtest_equity (
+    backtest_id varchar not null, bar_at timestamptz not null, bar_at_ms bigint not null,
+    open double not null, close double not null, equity double not null, position double not null,
+    primary key (backtest_id, bar_at_ms)
+)""",
+)
 
 
 def ensure_ledger(con: duckdb.DuckDBPyConnection) -> None:
-    for ddl in ledger_ddl():
+    for ddl in LEDGER_DDL:
         con.execute(ddl)
 
 

@@ -1,32 +1,51 @@
 """The portfolio backtest's warehouse side: the active ranked members it reads and the landing tables it
 writes (portfolio_runs, portfolio_equity_bars, portfolio_members, portfolio_correlations; declared as dbt
-sources, DDL in dbt_project/macros/portfolio.sql), a day's rows replaced in one transaction."""
+sources, DDL in PORTFOLIO_DDL), a day's rows replaced in one transaction."""
 
 from __future__ import annotations
 
 import json
 from datetime import date
-from functools import lru_cache
 from typing import Any
 
 import duckdb
 
-from python_assets.config import DBT_PROJECT_DIR
 from python_assets.research.daily import DESIGNS_AS_OF
 
-PORTFOLIO_MACRO = DBT_PROJECT_DIR / "macros" / "portfolio.sql"
 TABLES = ("portfolio_runs", "portfolio_equity_bars", "portfolio_members", "portfolio_correlations")
 
 
-@lru_cache(maxsize=1)
-def portfolio_ddl() -> tuple[str, ...]:
-    """The CREATE TABLE statements, from the dbt macro that also runs before every dbt run."""
-    block = PORTFOLIO_MACRO.read_text().split("-- portfolio-ddl:begin", 1)[1].split("-- portfolio-ddl:end", 1)[0]
-    return tuple(stmt.strip() for stmt in block.split(";") if stmt.strip())
+# The portfolio's landing tables (dbt sources portfolio_outputs.*), created here and before every dbt run
+# (the macro python_assets/warehouse/landing.py generates).
+PORTFOLIO_DDL = (
+    """create table if not exists portfolio_runs (
+    run_date date not null, rule varchar not null, timeframe varchar not null, members integer not null,
+    start_ms bigint not null, end_ms bigint not null, bars integer not null, rebalance_ms bigint not null,
+    lookback integer not null, max_weight double not null, gross_leverage_cap double not null,
+    taker_fee double not null, initial_equity double not null, final_equity double not null,
+    total_return double not null, sharpe double, max_drawdown double not null, gross_leverage_mean double not null,
+    gross_leverage_max double not null, fees_paid double not null, liquidated_at_ms bigint,
+    primary key (run_date, rule)
+)""",
+    """create table if not exists portfolio_equity_bars (
+    run_date date not null, rule varchar not null, bar_at_ms bigint not null, equity double not null,
+    gross_leverage double not null, fees double not null, primary key (run_date, rule, bar_at_ms)
+)""",
+    """create table if not exists portfolio_members (
+    run_date date not null, member_id varchar not null, design_id varchar not null, symbol varchar not null,
+    params json not null, total_return double not null, sharpe double, max_drawdown double not null,
+    trades integer not null, weight_equal double, weight_inverse_vol double, weight_risk_parity double,
+    primary key (run_date, member_id)
+)""",
+    """create table if not exists portfolio_correlations (
+    run_date date not null, member_a varchar not null, member_b varchar not null, correlation double,
+    primary key (run_date, member_a, member_b)
+)""",
+)
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    for ddl in portfolio_ddl():
+    for ddl in PORTFOLIO_DDL:
         con.execute(ddl)
 
 

@@ -95,7 +95,7 @@ def one_run(periods_per_year: float | None, window_id: str) -> ledger.LedgerRows
 
 
 def test_a_ledger_made_before_the_column_gains_it_and_takes_both_kinds_of_run():
-    old_runs = ledger.ledger_ddl()[0].replace(",\n    periods_per_year double", "")
+    old_runs = ledger.LEDGER_DDL[0].replace(",\n    periods_per_year double", "")
     assert "periods_per_year" not in old_runs
     with duckdb.connect() as con:
         con.execute(old_runs)

@@ -88,7 +88,7 @@ def test_python_tables_made_before_a_migration_are_still_covered(manifest, con):
     """An old warehouse: designs keyed by design_id alone and a ledger without periods_per_year."""
     con.execute(research.DESIGNS_DDL.format(name="strategy_designs").replace(
         "primary key (created_date, design_id)", "primary key (design_id)"))
-    ddl = ledger.ledger_ddl()[0].replace(",\n    periods_per_year double", "")
+    ddl = ledger.LEDGER_DDL[0].replace(",\n    periods_per_year double", "")
     assert "periods_per_year" not in ddl
     con.execute(ddl)
     create_python_tables(con)
