@@ -90,10 +90,10 @@ run: $(MANIFEST)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/blofin-stack demo
 
 # Two pytest workers (the target machine has 2 cores; about half of the suite waits on one core
-# otherwise); tests/conftest.py keeps a file's tests on one worker. TEST_WORKERS=0: one process.
+# otherwise); tests/conftest.py's scheduler keeps a file's tests on one worker. TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 2
 test: $(MANIFEST)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --no-loadscope-reorder)
 
 # dbt on Apache Spark (pyspark local mode, Java 17) against DuckDB, model by model; part of `make test` too.
 test-spark: $(MANIFEST)

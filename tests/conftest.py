@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
@@ -34,31 +35,41 @@ def pytest_configure(config: pytest.Config) -> None:
         subprocess.run([dbt_bin(), "parse", "--quiet", "--profiles-dir", "."], cwd=DBT_PROJECT_DIR, check=True)
 
 
-BUILT_DAYS = {"built_first_day", "built_two_days"}  # session fixtures: the whole graph, built once per worker
+BUILT_DAYS = ("built_first_day", "built_two_days")  # session fixtures: the whole graph, built once per worker
+LONG_GROUPS = ("spark", "built_days")  # started first, so the short files fill the other worker meanwhile
 
 
-def _xdist_group(path: str, items: list[pytest.Item]) -> str:
-    """The worker group of a test file under `make test`'s `-n 2 --dist loadgroup`: a file's tests stay
-    on one worker (its module fixtures build once); the files of the local Spark session share one
-    group, those of the session-built days another, so each is built once, side by side."""
-    if any(item.get_closest_marker("spark") for item in items):
+@lru_cache(maxsize=None)
+def worker_group(test_file: str) -> str:
+    """The group of a test file under `make test`'s two workers: a file's tests stay on one worker (its
+    module fixtures build once); the files of the local Spark session share one group, those of the
+    session-built days another, so each is built once, the two side by side. Read from the file's text:
+    the controller that schedules has no collected items to look at."""
+    text = (Path(__file__).resolve().parent.parent / test_file).read_text()
+    if "pytest.mark.spark" in text:
         return "spark"
-    if any(BUILT_DAYS & set(item.fixturenames) for item in items):
+    if any(name in text for name in BUILT_DAYS):
         return "built_days"
-    return path
+    return test_file
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN201 - xdist's Scheduling
+    """xdist's scope scheduler with worker_group as the scope (its own loadgroup reads a node id field
+    that pytest 9 no longer has, so it would spread a file's tests over both workers)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return worker_group(nodeid.split("::")[0])
+
+    return GroupScheduling(config, log)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Group each file's tests for xdist (harmless without it) and start the two long groups first, so
-    the short files fill the other worker instead of waiting behind them at the end."""
-    by_file: dict[str, list[pytest.Item]] = {}
-    for item in items:
-        by_file.setdefault(item.nodeid.split("::")[0], []).append(item)
-    groups = {path: _xdist_group(path, file_items) for path, file_items in by_file.items()}
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(groups[item.nodeid.split("::")[0]]))
-    first = {"spark": 0, "built_days": 1}
-    items.sort(key=lambda item: first.get(groups[item.nodeid.split("::")[0]], 2))
+    """The two long groups first (stable otherwise): with two workers, the other files run beside them."""
+    first = {group: i for i, group in enumerate(LONG_GROUPS)}
+    items.sort(key=lambda item: first.get(worker_group(item.nodeid.split("::")[0]), len(first)))
 
 
 @pytest.fixture
