@@ -93,7 +93,7 @@ run: $(MANIFEST)
 # otherwise); tests/conftest.py's scheduler keeps a file's tests on one worker. TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 2
 test: $(MANIFEST)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --no-loadscope-reorder)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder)
 
 # dbt on Apache Spark (pyspark local mode, Java 17) against DuckDB, model by model; part of `make test` too.
 test-spark: $(MANIFEST)

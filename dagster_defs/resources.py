@@ -148,7 +148,8 @@ class MlArtifacts(dg.ConfigurableIOManager):
     """The ML assets' values (training set, model runs, out-of-sample P(up)), one per asset and partition
     day under the data dir's ml/ (python_assets/ml/artifacts.py). A run over a range of days stores its
     value at the range's last day (models train for a run's last day only); an input loads the upstream's
-    value of the run's last day, or of every day of the range (a dict by day) for an input annotated so."""
+    value of the run's last day (None where none is stored, for an input whose metadata says optional),
+    or of every day of the range (a dict by day) for an input annotated MlByDay."""
 
     def handle_output(self, context: dg.OutputContext, obj: Artifact) -> None:
         day = context.asset_partition_keys[-1]
@@ -159,6 +160,8 @@ class MlArtifacts(dg.ConfigurableIOManager):
         asset, days = context.upstream_output.asset_key.path[-1], context.asset_partition_keys
         if context.dagster_type.typing_type is MlByDay:
             return MlByDay({day: read_artifact(paths().ml_runs, day, asset) for day in days})
+        if context.definition_metadata.get("optional"):  # an input declared AssetIn(metadata={"optional": True})
+            return read_artifact(paths().ml_runs, days[-1], asset)
         return require_artifact(paths().ml_runs, days[-1], asset)
 
 

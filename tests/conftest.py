@@ -43,9 +43,13 @@ LONG_GROUPS = ("spark", "built_days")  # started first, so the short files fill 
 def worker_group(test_file: str) -> str:
     """The group of a test file under `make test`'s two workers: a file's tests stay on one worker (its
     module fixtures build once); the files of the local Spark session share one group, those of the
-    session-built days another, so each is built once, the two side by side. Read from the file's text:
+    session-built days another (test_spark_graph, in the Spark group, builds the first day again on its
+    worker), the two side by side. Read from the file's text:
     the controller that schedules has no collected items to look at."""
-    text = (Path(__file__).resolve().parent.parent / test_file).read_text()
+    path = Path(__file__).resolve().parent.parent / test_file
+    if not path.is_file():  # a rootdir other than the repository's: no grouping beyond the file
+        return test_file
+    text = path.read_text()
     if "pytest.mark.spark" in text:
         return "spark"
     if any(name in text for name in BUILT_DAYS):
@@ -56,7 +60,10 @@ def worker_group(test_file: str) -> str:
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN201 - xdist's Scheduling
     """xdist's scope scheduler with worker_group as the scope (its own loadgroup reads a node id field
-    that pytest 9 no longer has, so it would spread a file's tests over both workers)."""
+    that pytest 9 no longer has, so it would spread a file's tests over both workers). Only for
+    `--dist loadscope` (what `make test` asks for); any other mode keeps xdist's own scheduler."""
+    if config.getvalue("dist") != "loadscope":
+        return None
     from xdist.scheduler import LoadScopeScheduling
 
     class GroupScheduling(LoadScopeScheduling):

@@ -18,7 +18,7 @@ from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
 from python_assets.backtest.catalog import feature_columns
 from python_assets.config import paths
 from python_assets.platform.logs import log_event
-from python_assets.ml.artifacts import (ModelRun, OutOfSample, TrainingSet, read_artifact, require_artifact,
+from python_assets.ml.artifacts import (ModelRun, OutOfSample, TrainingSet, model_pointer, require_artifact,
                                         staging_file, stored_days)
 from python_assets.ml.dataset import HORIZON_BARS, Dataset, export_training_set, load_dataset, numeric_features
 from python_assets.ml.ensembles import build_ensembles
@@ -105,7 +105,7 @@ def _recent_pointer(name: str, day: str, max_age_days: int) -> dict | None:
     if max_age_days <= 0:
         return None
     for earlier in stored_days(paths().ml_runs, f"ml_{name}", before=day):
-        ref = read_artifact(paths().ml_runs, earlier, f"ml_{name}").pointer
+        ref = model_pointer(paths().ml_runs, earlier, f"ml_{name}")
         if ref is None:
             continue  # a day that skipped the model (too few labelled rows) scored with nothing
         trained_on = ref.get("trained_on")
@@ -134,12 +134,12 @@ def _own_training_window(name: str, day: str, exported: TrainingSet, config: MlC
     bar_ms = TIMEFRAME_MS[exported.timeframe]
     with warehouse.locked() as p:
         path = staging_file(p.ml_runs, day, f"ml_{name}.window")
-        export_training_set(p.warehouse, exported.timeframe, exported.features, path, bar_ms, _end_ms(day),
-                            _start_ms(day, config.history_days))
-    try:
-        data = load_dataset(path, exported.features, bar_ms)
-    finally:
-        path.unlink(missing_ok=True)
+        try:
+            export_training_set(p.warehouse, exported.timeframe, exported.features, path, bar_ms, _end_ms(day),
+                                _start_ms(day, config.history_days))
+            data = load_dataset(path, exported.features, bar_ms)
+        finally:
+            path.unlink(missing_ok=True)
     leaks = leakage_report(data, HORIZON_BARS)
     if leaks:
         raise dg.Failure(f"ml_{name}: features track a forward label in its training window: {json.dumps(leaks)}")
@@ -190,16 +190,18 @@ def _model_asset(name: str):
 MODEL_ASSETS = [_model_asset(name) for name in MODELS]
 
 
-@dg.asset(ins={f"ml_{name}": dg.AssetIn() for name in MODELS}, partitions_def=daily_partitions,
+@dg.asset(ins={f"ml_{name}": dg.AssetIn(metadata={"optional": True}) for name in MODELS}, partitions_def=daily_partitions,
           backfill_policy=dg.BackfillPolicy.single_run(), group_name="ml", kinds={"python", "duckdb"},
           pool=WAREHOUSE_POOL, io_manager_key=ML_IO)
 def ml_results(context: dg.AssetExecutionContext, warehouse: Warehouse, **runs: ModelRun) -> dg.Output[OutOfSample]:
     """Scores of every model beside its baseline, ensembles over out-of-sample predictions, the newest
-    prediction per symbol; ensemble P(up) per out-of-sample row for the ML strategies (its value)."""
+    prediction per symbol; ensemble P(up) per out-of-sample row for the ML strategies (its value). A model
+    with no value for the day (not materialized for it, or added since) is left out, as one that skipped."""
     day = _last_day(context)
     scores, oos, latest, pointers = [], {}, [], {}
     for name, spec in MODELS.items():
-        ref = runs[f"ml_{name}"].pointer
+        run = runs[f"ml_{name}"]
+        ref = run.pointer if run is not None else None
         if ref is None:
             continue
         pointers[name] = ref
@@ -209,7 +211,7 @@ def ml_results(context: dg.AssetExecutionContext, warehouse: Warehouse, **runs: 
             scores.append({**s, "model": name, "version": ref["version"], "task": spec.task, "label": spec.label,
                            "timeframe": ref["timeframe"], "model_dir": paths().stored(directory)})
         oos[name] = pd.read_parquet(directory / "oos.parquet")
-        fresh = runs[f"ml_{name}"].latest  # today's predictions of a reused version
+        fresh = run.latest  # today's predictions of a reused version (None: trained today, its own file)
         lat = fresh if fresh is not None else pd.read_parquet(directory / "latest.parquet")
         latest.append(lat.assign(model=name, version=ref["version"], timeframe=ref["timeframe"]))
     ensembles, joined = build_ensembles(oos)

@@ -11,6 +11,7 @@
 {%- endmacro %}
 
 {% macro duckdb__create_landing_tables() %}
+{% raw %}
 -- python_assets/backtest/catalog.py
 create table if not exists strategy_specs (
     strategy_id varchar primary key,
@@ -147,4 +148,5 @@ create table if not exists run_inputs (
     run_id varchar not null,
     recorded_at timestamptz not null
 );
+{% endraw %}
 {% endmacro %}

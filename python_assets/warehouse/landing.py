@@ -59,7 +59,9 @@ def render_macro(ddl: dict[str, tuple[str, ...]] | None = None) -> str:
 {{%- endmacro %}}
 
 {{% macro duckdb__create_landing_tables() %}}
+{{% raw %}}
 {body}
+{{% endraw %}}
 {{% endmacro %}}
 """
 

@@ -84,10 +84,11 @@ def test_every_writer_gives_its_files_the_mode_of_the_umask(umask, tmp_path, mon
         log_event("mode_probe")
     files, dirs = modes(p.data_dir)
     assert {"lake/trades/symbol=BTC-USDT/date=2025-03-10/trades.parquet", "reports/2025-03-10.json",
-            f"ml/2025-03-10/ml_{MODEL}.json", f"ml/2025-03-10/ml_{MODEL}.parquet", "warehouse_snapshot.duckdb",
-            "ml/2025-03-10/ml_dataset.json", "ml/2025-03-10/ml_dataset.parquet",
+            f"ml/2025-03-10/ml_{MODEL}.json", "warehouse_snapshot.duckdb", "ml/2025-03-10/ml_dataset.json",
             "pipeline.log", ".run.lock"} <= set(files)
     assert any(f.startswith(f"models/{MODEL}/") and f.endswith("metadata.json") for f in files)
+    assert {f.split(".")[0] for f in files if f.startswith("ml/") and f.endswith(".parquet")} == {
+        f"ml/2025-03-10/ml_{MODEL}", "ml/2025-03-10/ml_dataset"}  # each artifact's Parquet, named by its JSON
     assert {f: oct(m) for f, m in files.items() if m != 0o666 & ~umask} == {}
     assert {d: oct(m) for d, m in dirs.items() if m != 0o777 & ~umask} == {}
 
@@ -204,7 +205,8 @@ def test_a_pipeline_data_dir_moved_elsewhere_keeps_working(tmp_path):
     # with its mode: the one file not written by blofin-stack or under the run's umask
     files.pop("dbt_target/partial_parse.msgpack", None)
     assert {"warehouse.duckdb", "warehouse_snapshot.duckdb", "reports/2025-03-10.json", "reports/2025-03-10.html",
-            "lake/trades/symbol=BTC-USDT/date=2025-03-10/trades.parquet", "ml/2025-03-10/ml_dataset.parquet"} <= set(files)
+            "lake/trades/symbol=BTC-USDT/date=2025-03-10/trades.parquet", "ml/2025-03-10/ml_dataset.json"} <= set(files)
+    assert any(f.startswith("ml/2025-03-10/ml_dataset.") and f.endswith(".parquet") for f in files)
     assert any(f.startswith("models/") for f in files)
     assert {f: oct(m) for f, m in files.items() if m != 0o640} == {}
     assert {d: oct(m) for d, m in dirs.items() if d not in (".", "dagster_home") and m != 0o750} == {}
