@@ -52,6 +52,8 @@ def market_source_from_env() -> MarketSource:
 # orders the steps Dagster schedules; the writer lock (the `warehouse` resource) also keeps out the
 # writers Dagster does not schedule (CLI backtest / report / runs, another instance, tests).
 WAREHOUSE_POOL = "warehouse"
+# The resource key of MlArtifacts, the IO manager of the ML assets (their io_manager_key).
+ML_ARTIFACTS = "ml_artifacts"
 
 # A step waits this long for the writer lock by default: long enough for a CLI backtest or report
 # (seconds), short enough that a step blocked by a whole CLI run fails soon, naming it.
@@ -190,5 +192,5 @@ def resources() -> dict[str, object]:
         "market_source": market_source_from_env(),
         "warehouse": warehouse_from_env(),
         "symbol_fanout": symbol_fanout_from_env(),
-        "ml_artifacts": MlArtifacts(),
+        ML_ARTIFACTS: MlArtifacts(),
     }

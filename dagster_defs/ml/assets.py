@@ -14,7 +14,7 @@ from dagster_dbt import get_asset_key_for_model
 
 from dagster_defs.dbt.assets import warehouse_dbt_assets
 from dagster_defs.partitions import daily_partitions, day_start_ms, window_days
-from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
+from dagster_defs.resources import ML_ARTIFACTS, WAREHOUSE_POOL, Warehouse
 from python_assets.backtest.catalog import feature_columns
 from python_assets.config import paths
 from python_assets.platform.logs import log_event
@@ -62,12 +62,9 @@ def _start_ms(day: str, history_days: int) -> int:
     return _end_ms(day) - history_days * DAY_MS if history_days > 0 else 0
 
 
-ML_IO = "ml_artifacts"  # the IO manager that stores each ML asset's value per day (dagster_defs/resources.py)
-
-
 @dg.asset(deps=[get_asset_key_for_model([warehouse_dbt_assets], "ml_training_set")], partitions_def=daily_partitions,
           backfill_policy=dg.BackfillPolicy.single_run(), group_name="ml", kinds={"duckdb", "parquet"},
-          pool=WAREHOUSE_POOL, io_manager_key=ML_IO)
+          pool=WAREHOUSE_POOL, io_manager_key=ML_ARTIFACTS)
 def ml_dataset(context: dg.AssetExecutionContext, config: MlConfig, warehouse: Warehouse) -> dg.Output[TrainingSet]:
     """ml_training_set rows of one timeframe known by the partition's end (bars closed, labels whose
     horizon closed) in the trailing training window, as Parquet for the models; on a day when every model
@@ -157,7 +154,7 @@ def _model_asset(name: str):
     spec = MODELS[name]
 
     @dg.asset(name=f"ml_{name}", ins={"ml_dataset": dg.AssetIn()}, partitions_def=daily_partitions,
-              backfill_policy=dg.BackfillPolicy.single_run(), group_name="ml", io_manager_key=ML_IO,
+              backfill_policy=dg.BackfillPolicy.single_run(), group_name="ml", io_manager_key=ML_ARTIFACTS,
               kinds={spec.backend}, description=spec.description)
     def _train(context: dg.AssetExecutionContext, config: MlConfig, warehouse: Warehouse,
                ml_dataset: TrainingSet) -> dg.Output[ModelRun]:
@@ -192,7 +189,7 @@ MODEL_ASSETS = [_model_asset(name) for name in MODELS]
 
 @dg.asset(ins={f"ml_{name}": dg.AssetIn(metadata={"optional": True}) for name in MODELS}, partitions_def=daily_partitions,
           backfill_policy=dg.BackfillPolicy.single_run(), group_name="ml", kinds={"python", "duckdb"},
-          pool=WAREHOUSE_POOL, io_manager_key=ML_IO)
+          pool=WAREHOUSE_POOL, io_manager_key=ML_ARTIFACTS)
 def ml_results(context: dg.AssetExecutionContext, warehouse: Warehouse, **runs: ModelRun) -> dg.Output[OutOfSample]:
     """Scores of every model beside its baseline, ensembles over out-of-sample predictions, the newest
     prediction per symbol; ensemble P(up) per out-of-sample row for the ML strategies (its value). A model

@@ -8,30 +8,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from python_assets.config import DBT_PROJECT_DIR
+from python_assets.config import DBT_PROJECT_DIR, REPO_ROOT
 
 MACRO_FILE = DBT_PROJECT_DIR / "macros" / "landing_tables.sql"
 
 
 def landing_ddl() -> dict[str, tuple[str, ...]]:
-    """Each store module's statements by module, in the order a fresh warehouse runs them."""
+    """Each store module's statements by the module's path, in the order a fresh warehouse runs them."""
     from python_assets.backtest import catalog, fill_store, ledger, portfolio_store
     from python_assets.ml import store as ml_store
     from python_assets.reports import daily_report
     from python_assets.research import daily as research, robustness
     from python_assets.warehouse import run_inputs
 
-    return {
-        "python_assets/backtest/catalog.py": (catalog.SPECS_DDL,),
-        "python_assets/backtest/ledger.py": ledger.LEDGER_DDL,
-        "python_assets/backtest/portfolio_store.py": portfolio_store.PORTFOLIO_DDL,
-        "python_assets/backtest/fill_store.py": (fill_store.FILL_STRESS_DDL,),
-        "python_assets/ml/store.py": ml_store.DDL,
-        "python_assets/research/daily.py": research.DDL,
-        "python_assets/research/robustness.py": robustness.DDL,
-        "python_assets/reports/daily_report.py": (daily_report.DAILY_REPORTS_DDL,),
-        "python_assets/warehouse/run_inputs.py": (run_inputs.RUN_INPUTS_DDL,),
-    }
+    stores = ((catalog, (catalog.SPECS_DDL,)), (ledger, ledger.LEDGER_DDL),
+              (portfolio_store, portfolio_store.PORTFOLIO_DDL), (fill_store, (fill_store.FILL_STRESS_DDL,)),
+              (ml_store, ml_store.DDL), (research, research.DDL), (robustness, robustness.DDL),
+              (daily_report, (daily_report.DAILY_REPORTS_DDL,)), (run_inputs, (run_inputs.RUN_INPUTS_DDL,)))
+    return {Path(module.__file__).relative_to(REPO_ROOT).as_posix(): ddl for module, ddl in stores}
 
 
 def _statement(ddl: str) -> str:
