@@ -111,7 +111,8 @@ def assert_books_match(paths: Paths, fake: FakeBlofinLive, symbol: str, cv: floa
 
 def test_clean_session_stores_every_trade_once_and_the_fakes_books(data_dir: Paths) -> None:
     with FakeBlofinLive(trades_per_s=50, rest_limit=2000) as fake:
-        rec = record(data_dir, fake, 1.5)
+        # held open until a BTC settlement is stored: one falls due every 2 s, so 1.5 s alone may see none
+        rec = record(data_dir, fake, 1.5, until=lambda rec: any((data_dir.funding / "symbol=BTC-USDT").rglob("*.parquet")))
     assert_trades_once(data_dir, fake, "BTC-USDT", 0.001)
     assert_trades_once(data_dir, fake, "ETH-USDT", 0.01)
     books = assert_books_match(data_dir, fake, "BTC-USDT", 0.001)
