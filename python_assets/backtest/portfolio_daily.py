@@ -18,7 +18,7 @@ from python_assets.backtest.portfolio import (RULES, PortfolioConfig, align, cor
                                               member_stream, run_portfolio, summary)
 from python_assets.backtest.reads import load_funding
 from python_assets.backtest.runner import Window, dense_signals, rules_for, run_bars, signal_events
-from python_assets.backtest.spec import STRATEGY_DIR, StrategySpec, compile_instances, instance_id, load_specs, spec_from_dict
+from python_assets.backtest.spec import compile_instances, design_spec, instance_id
 from python_assets.research.tuner import Market
 from python_assets.platform.timeframes import DAY_MS
 
@@ -34,12 +34,6 @@ class PortfolioDayConfig:
     gross_leverage: float = PortfolioConfig.gross_leverage
 
 
-def _spec(row: dict[str, Any]) -> StrategySpec:
-    if row["origin"] == "catalog":
-        return load_specs(STRATEGY_DIR)[row["key"].split(":", 1)[1]]
-    return spec_from_dict(row["spec"])
-
-
 def member_runs(con: duckdb.DuckDBPyConnection, market: Market, rows: list[dict[str, Any]], costs: Costs
                 ) -> list[dict[str, Any]]:
     """Per active design and symbol: bar times, returns, exposure and stats of its engine run."""
@@ -47,7 +41,7 @@ def member_runs(con: duckdb.DuckDBPyConnection, market: Market, rows: list[dict[
     ppy = always_open_periods_per_year(next(iter(market.bars.values())).bar_len_ms) if market.bars else 0.0
     funding = {s: load_funding(con, s) for s in market.bars}
     for row in rows:
-        spec, params = _spec(row), row["params"]
+        spec, params = design_spec(row["key"], row["origin"], row["spec"]), row["params"]
         sid = instance_id(spec, params)
         events = signal_events(market.con, compile_instances([(sid, spec, params)], market.columns, "market",
                                                              market.timeframe), [sid])

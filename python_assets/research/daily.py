@@ -16,7 +16,7 @@ import numpy as np
 
 from python_assets.backtest.engine import Costs
 from python_assets.backtest.periods import always_open_periods_per_year
-from python_assets.backtest.spec import STRATEGY_DIR, StrategySpec, load_specs, spec_from_dict
+from python_assets.backtest.spec import STRATEGY_DIR, StrategySpec, design_spec, load_specs
 from python_assets.platform.fanout import Mapper, map_in_process
 from python_assets.platform.progress import track
 from python_assets.research import robustness
@@ -163,7 +163,7 @@ def tune_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Res
     rows = con.execute("select design_id, design_key, origin, parents, spec from strategy_designs "
                        "where created_date = ? order by design_id", [day]).fetchall()
     map_batches = map_batches or (lambda fn, items: map_in_process(fn, items))
-    tasks = [TuneTask(market, _spec(did, {"key": key, "origin": origin, "spec": json.loads(spec)}), cfg.trials_per_design,
+    tasks = [TuneTask(market, design_spec(key, origin, json.loads(spec)), cfg.trials_per_design,
                       cfg.seed, costs) for did, key, origin, parents, spec in rows]
     trials, tuning = [], []
     results = track(zip(rows, map_batches(tune_designs, tasks)), len(rows), f"tuning designs of {day}", every=0.25)
@@ -206,7 +206,7 @@ def rank_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Res
     for did, (params, is_end) in sorted(tuned.items()):
         if did not in designs:
             continue
-        ev = evaluate(market, _spec(did, designs[did]), params, costs, oos_start_ms=is_end)
+        ev = evaluate(market, design_spec(designs[did]["key"], designs[did]["origin"], designs[did]["spec"]), params, costs, oos_start_ms=is_end)
         s = score(ev.oos_returns, ev.oos_trades, n_total, variance, cfg.rank)
         evaluations[did] = ev
         pbo, pbo_trials = overfit.get(did, (None, 0))
@@ -237,12 +237,6 @@ def spec_uses(spec: StrategySpec, columns: frozenset[str]) -> bool:
 
     names = set().union(*(names_in(parse(t)) for t in spec.conditions.values() if t))
     return names - set(spec.params) <= (columns | {"open", "high", "low", "close", "volume"})
-
-
-def _spec(did: str, row: dict[str, Any]) -> StrategySpec:
-    if row["origin"] == "catalog":
-        return load_specs(STRATEGY_DIR)[row["key"].split(":", 1)[1]]
-    return spec_from_dict(row["spec"])
 
 
 def _write(con, day, designs, timeframe, trials, tuning, ranked, n_total) -> None:

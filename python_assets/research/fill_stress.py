@@ -18,7 +18,7 @@ from python_assets.backtest.fill_store import write_fill_stress
 from python_assets.backtest.fills import (DEFAULT_FILL, FILL_MODES, SPREAD_RANGE_FRACTION, STRICT_FILLS,
                                           execution_horizon)
 from python_assets.backtest.runner import Execution
-from python_assets.backtest.spec import STRATEGY_DIR, StrategySpec, load_specs, spec_from_dict
+from python_assets.backtest.spec import StrategySpec, design_spec
 from python_assets.research.daily import DESIGNS_AS_OF
 from python_assets.research.tuner import Market, evaluate
 from python_assets.platform.timeframes import MINUTE_MS
@@ -54,13 +54,6 @@ def stress_rows(market: Market, spec: StrategySpec, params: dict[str, Any], desi
     return [{**row, "edge_survives": survives} for row in by_mode.values()]
 
 
-def _spec(row: tuple[str, str, str]) -> StrategySpec:
-    key, origin, spec = row
-    if origin == "catalog":
-        return load_specs(STRATEGY_DIR)[key.split(":", 1)[1]]
-    return spec_from_dict(json.loads(spec))
-
-
 def top_designs(con: duckdb.DuckDBPyConnection, day: date, top_k: int) -> list[dict[str, Any]]:
     """The day's top_k ranked designs with their spec row, tuned parameters and in-sample end."""
     exists = "select count(*) from information_schema.tables where table_name in ('ranking_history', 'strategy_tuning')"
@@ -72,7 +65,7 @@ def top_designs(con: duckdb.DuckDBPyConnection, day: date, top_k: int) -> list[d
         select h.design_id, h.rank, d.design_key, d.origin, cast(d.spec as varchar), cast(t.params as varchar), t.is_end
         from ranking_history h join {DESIGNS_AS_OF.format(op='<=')} d using (design_id) join tuned t using (design_id)
         where h.run_date = ? order by h.rank limit ?""", [day, day, day, top_k]).fetchall()
-    return [{"design_id": r[0], "rank": r[1], "design_key": r[2], "spec": _spec((r[2], r[3], r[4])),
+    return [{"design_id": r[0], "rank": r[1], "design_key": r[2], "spec": design_spec(r[2], r[3], json.loads(r[4])),
              "params": json.loads(r[5]), "is_end_ms": r[6]} for r in found]
 
 

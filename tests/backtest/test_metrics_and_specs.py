@@ -16,7 +16,8 @@ from blofin_cli.main import main as cli_main
 from python_assets.backtest.engine import Costs
 from python_assets.backtest.expr import parse
 from blofin_cli.research import run_backtest
-from python_assets.backtest.spec import SpecError, compile_strategy, load_spec, resolve_params, spec_from_dict
+from python_assets.backtest.spec import (STRATEGY_DIR, SpecError, catalog_spec, compile_strategy, design_spec, load_spec,
+                                         resolve_params, spec_from_dict)
 
 from test_vs_backtesting_py import ours_frame, synthetic_ohlc
 
@@ -127,6 +128,31 @@ def test_bad_specs_fail_with_a_clear_message_before_any_run(data_dir, tmp_path):
     with pytest.raises(SpecError, match=r"outside \[2, 50\]"):
         resolve_params(spec, {"fast": 1})
     assert not data_dir.warehouse.exists()  # nothing ran, nothing was stored
+
+
+def test_a_catalog_spec_is_read_again_when_its_file_changes(tmp_path):
+    """catalog_spec caches the folder by its files' names, times and sizes: an edited, added or removed
+    spec is seen at the next lookup, not a stale copy."""
+    import os
+    import shutil
+
+    folder = tmp_path / "specs"
+    shutil.copytree(STRATEGY_DIR, folder)
+    assert catalog_spec("sma_cross", folder) == load_spec(STRATEGY_DIR / "sma_cross.yaml")
+    raw = yaml.safe_load((folder / "sma_cross.yaml").read_text())
+    raw["description"] = "edited"
+    (folder / "sma_cross.yaml").write_text(yaml.safe_dump(raw))
+    os.utime(folder / "sma_cross.yaml", ns=(1, 1))  # a new mtime even where the clock is coarse
+    assert catalog_spec("sma_cross", folder).description == "edited"
+    (folder / "extra.yaml").write_text(yaml.safe_dump({**raw, "name": "extra"}))
+    assert catalog_spec("extra", folder).name == "extra"
+    (folder / "extra.yaml").unlink()
+    with pytest.raises(KeyError):
+        catalog_spec("extra", folder)
+    # a design names a shipped spec, or carries its own
+    assert design_spec("catalog:sma_cross", "catalog", {"catalog": "sma_cross"}) == catalog_spec("sma_cross")
+    own = {**raw, "name": "own"}
+    assert design_spec("d_own", "designer", own) == spec_from_dict(own)
 
 
 def test_compiled_signals_use_no_future_bars():
