@@ -55,8 +55,9 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.lock
 	touch $(BENCH_STAMP)
 
 # dagster-dbt loads the manifest at import: parse whenever a model, macro or yml changes.
-$(MANIFEST): $(STAMP) $(DBT_FILES) dbt_project/dbt_project.yml dbt_project/profiles.yml
-	cd dbt_project && PATH="$(CURDIR)/$(BIN):$$PATH" dbt parse --quiet --profiles-dir .
+# blofin-dbt: dbt whose saved parse (target/partial_parse.msgpack, copied into each data dir's target) fits any data dir.
+$(MANIFEST): $(STAMP) $(DBT_FILES) dbt_project/dbt_project.yml dbt_project/profiles.yml dagster_defs/dbt/duckdb_dbt.py
+	cd dbt_project && PATH="$(CURDIR)/$(BIN):$$PATH" blofin-dbt parse --quiet --profiles-dir .
 	touch $(MANIFEST)
 
 # The timeframe macros are generated from the timeframes seed (python_assets/platform/timeframes.py).

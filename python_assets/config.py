@@ -167,9 +167,10 @@ def child_env(**overrides: str) -> dict[str, str]:
 
 
 def dbt_executable(engine: str = "duckdb") -> str:
-    """dbt on PATH, else the one beside this interpreter (a venv used without activating it); for Spark,
-    blofin-dbt-spark (dbt with Python models run in its own Spark session: dagster_defs/dbt/spark_dbt.py)."""
-    name = "blofin-dbt-spark" if engine == "spark" else "dbt"
+    """blofin-dbt on PATH (dbt whose saved parse survives a new data dir: dagster_defs/dbt/duckdb_dbt.py),
+    else the one beside this interpreter (a venv used without activating it); for Spark, blofin-dbt-spark
+    (dbt with Python models run in its own Spark session: dagster_defs/dbt/spark_dbt.py)."""
+    name = "blofin-dbt-spark" if engine == "spark" else "blofin-dbt"
     return shutil.which(name) or str(Path(sys.executable).parent / name)
 
 

@@ -24,7 +24,8 @@ SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
 def dbt_bin() -> str:
-    return shutil.which("dbt") or str(Path(sys.executable).parent / "dbt")
+    """blofin-dbt (dbt whose saved parse fits any data dir), as the pipeline runs it."""
+    return shutil.which("blofin-dbt") or str(Path(sys.executable).parent / "blofin-dbt")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -95,11 +96,21 @@ def run_dbt(paths: Paths, *args: str, target: Path | None = None,
     env: more environment for the child (e.g. the window as Dagster passes it)."""
     env = {**os.environ, "BLOFIN_DATA_DIR": str(paths.data_dir), **(env or {})}
     target = target or paths.data_dir / "dbt_target"
+    seed_partial_parse(target)
     cmd = [dbt_bin(), *args, "--profiles-dir", ".", "--target-path", str(target)]
     proc = subprocess.run(cmd, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise AssertionError(f"dbt {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
     return proc
+
+
+def seed_partial_parse(target: Path) -> None:
+    """The project's saved parse copied into a new target dir, as dagster-dbt does for the pipeline's
+    dbt calls: dbt then re-parses only what differs instead of the whole project."""
+    saved, dest = DBT_PROJECT_DIR / "target" / "partial_parse.msgpack", target / "partial_parse.msgpack"
+    if saved.exists() and not dest.exists():
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy(saved, dest)
 
 
 def shared_file(relative: str) -> Path:

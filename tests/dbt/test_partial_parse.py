@@ -1,0 +1,53 @@
+"""blofin-dbt: a saved parse is reused in another data dir (dbt alone parses the whole project again
+there), and still refused where the parse could differ: another warehouse file name (the models'
+database), another profile target."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from conftest import dbt_bin
+
+from dagster_defs.dbt.duckdb_dbt import DATA_DIR_PLACEHOLDER, profile_key
+from python_assets.config import DBT_PROJECT_DIR
+
+
+def test_the_profile_key_leaves_out_only_the_data_dir():
+    def info(data_dir: str, name: str = "warehouse") -> list[tuple[str, object]]:
+        return [("path", f"{data_dir}/{name}.duckdb"), ("database", name), ("schema", "main"),
+                ("settings", {"TimeZone": "UTC", "file_search_path": data_dir})]
+
+    assert profile_key(info("/tmp/a/data")) == profile_key(info("/srv/other place/data"))
+    assert DATA_DIR_PLACEHOLDER in profile_key(info("/tmp/a/data")) and "/tmp/a" not in profile_key(info("/tmp/a/data"))
+    assert profile_key(info("/tmp/a/data")) != profile_key(info("/tmp/a/data", "docs_warehouse"))
+    assert profile_key(info("/tmp/a/data")) != profile_key([*info("/tmp/a/data")[:2], ("schema", "other"),
+                                                            info("/tmp/a/data")[3]])
+    no_search_path = [("path", "/x/warehouse.duckdb"), ("settings", None)]  # another profile: compared as is
+    assert profile_key(no_search_path) != profile_key([("path", "/y/warehouse.duckdb"), ("settings", None)])
+
+
+def parse(data_dir: Path, seed: Path | None, **env: str) -> str:
+    """`blofin-dbt parse` with data_dir as BLOFIN_DATA_DIR and seed's saved parse in its target dir; how dbt
+    described the parse (its log's partial-parsing message)."""
+    target = data_dir / "dbt_target"
+    target.mkdir(parents=True)
+    if seed is not None:
+        shutil.copy(seed, target / "partial_parse.msgpack")
+    environment = {**os.environ, "BLOFIN_DATA_DIR": str(data_dir), **env}
+    subprocess.run([dbt_bin(), "parse", "--profiles-dir", ".", "--target-path", str(target), "--log-path", str(target),
+                    "--log-format-file", "json"], cwd=DBT_PROJECT_DIR, env=environment, check=True, capture_output=True)
+    messages = [json.loads(line)["info"]["msg"] for line in (target / "dbt.log").read_text().splitlines()]
+    return next(m for m in messages if "partial pars" in m.lower())
+
+
+def test_a_saved_parse_is_reused_in_another_data_dir_and_refused_where_it_could_differ(tmp_path):
+    first = tmp_path / "one" / "data"
+    assert "saved manifest not found" in parse(first, None)
+    saved = first / "dbt_target" / "partial_parse.msgpack"
+    assert parse(tmp_path / "elsewhere" / "data", saved).startswith("Partial parsing enabled")
+    other_file = str(tmp_path / "docs_warehouse.duckdb")  # `make docs`: the models' database is named after it
+    assert "profile has changed" in parse(tmp_path / "docs" / "data", saved, BLOFIN_WAREHOUSE=other_file)
