@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -75,9 +76,23 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN201 - x
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The two long groups first (stable otherwise): with two workers, the other files run beside them."""
+    """The two long groups first (stable otherwise): with two workers, the other files run beside them.
+    In the Spark group the files that need no built day go first, so that by the time test_spark_graph
+    asks for built_first_day the other worker has built it (it is built once per run)."""
     first = {group: i for i, group in enumerate(LONG_GROUPS)}
-    items.sort(key=lambda item: first.get(worker_group(item.nodeid.split("::")[0]), len(first)))
+
+    def key(item: pytest.Item) -> tuple[int, bool]:
+        test_file = item.nodeid.split("::")[0]
+        group = worker_group(test_file)
+        return first.get(group, len(first)), group == "spark" and uses_built_days(test_file)
+
+    items.sort(key=key)
+
+
+@lru_cache(maxsize=None)
+def uses_built_days(test_file: str) -> bool:
+    path = Path(__file__).resolve().parent.parent / test_file
+    return path.is_file() and any(name in path.read_text() for name in BUILT_DAYS)
 
 
 @pytest.fixture
@@ -169,13 +184,34 @@ def _materialize_into(directory: Path, days: tuple[date, ...]) -> Paths:
     return Paths(directory.resolve())
 
 
+@contextmanager
+def exclusive(lock: Path):
+    """An exclusive lock on a file, held for the block (test processes on one machine take turns)."""
+    import fcntl
+
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
 def built_first_day(tmp_path_factory: pytest.TempPathFactory) -> Paths:
-    """TEST_DAYS[0] materialized alone in a fresh data dir, once per session: a template that tests read
-    or copy (copy_data_dir) but never write, so the graph runs once for all of them."""
-    directory = tmp_path_factory.mktemp("built") / "first_day"
-    directory.mkdir()
-    return _materialize_into(directory, TEST_DAYS[:1])
+    """TEST_DAYS[0] materialized alone in a fresh data dir, once per test run: a template that tests read
+    or copy (copy_data_dir) but never write, so the graph runs once for all of them. Under `make test`'s
+    workers the first to need it builds it in the run's shared temp dir and the others read that build."""
+    basetemp = tmp_path_factory.getbasetemp()
+    root = basetemp.parent if os.environ.get("PYTEST_XDIST_WORKER") else basetemp
+    directory, done = root / "built_first_day" / "data", root / "built_first_day.done"
+    with exclusive(root / "built_first_day.lock"):
+        if not done.exists():
+            shutil.rmtree(directory.parent, ignore_errors=True)  # what a worker that died while building left
+            directory.mkdir(parents=True)
+            _materialize_into(directory, TEST_DAYS[:1])
+            done.touch()
+    return Paths(directory.resolve())
 
 
 @pytest.fixture(scope="session")
