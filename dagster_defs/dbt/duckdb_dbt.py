@@ -19,29 +19,31 @@ from typing import Any
 DATA_DIR_PLACEHOLDER = "<data dir>"
 
 
-def without_data_dir(value: Any, data_dir: str) -> Any:
-    """value with every occurrence of data_dir in its strings (dict values included) replaced."""
-    if isinstance(value, str):
-        return value.replace(data_dir, DATA_DIR_PLACEHOLDER)
-    if isinstance(value, dict):
-        return {k: without_data_dir(v, data_dir) for k, v in value.items()}
-    return value
-
-
 def profile_key(connection_info: list[tuple[str, Any]]) -> str:
-    """What the saved parse is compared by: the connection details, sorted, the data dir (DuckDB's
-    file_search_path, which the profile sets to it) written as a placeholder."""
-    data_dir = (dict(connection_info).get("settings") or {}).get("file_search_path")
-    items = sorted((k, without_data_dir(v, data_dir) if data_dir else v) for k, v in connection_info)
-    return pprint.pformat(items)
+    """What the saved parse is compared by: dbt's own text of the connection details (sorted pairs),
+    with the data dir written as a placeholder in the two places the profile puts it: DuckDB's
+    file_search_path (the data dir itself) and the front of the warehouse path. Any other value, the
+    warehouse file's name (the models' database) included, is compared as it is."""
+    info = dict(connection_info)
+    settings = info.get("settings") if isinstance(info.get("settings"), dict) else {}
+    data_dir = settings.get("file_search_path")
+    if isinstance(data_dir, str) and data_dir:
+        info["settings"] = {**settings, "file_search_path": DATA_DIR_PLACEHOLDER}
+        path = info.get("path")
+        if isinstance(path, str) and path.startswith(data_dir.rstrip("/") + "/"):
+            info["path"] = DATA_DIR_PLACEHOLDER + path[len(data_dir.rstrip("/")):]
+    return pprint.pformat(sorted(info.items()))
 
 
 def install_data_dir_neutral_parse() -> None:
-    """Make dbt's parse state check (ManifestLoader.build_manifest_state_check) hash profile_key."""
+    """Make dbt's parse state check (ManifestLoader.build_manifest_state_check) hash profile_key; a dbt
+    without that method (another version) is left as it is, so blofin-dbt is plain dbt there."""
     from dbt.contracts.files import FileHash
     from dbt.parser.manifest import ManifestLoader
 
-    original = ManifestLoader.build_manifest_state_check
+    original = getattr(ManifestLoader, "build_manifest_state_check", None)
+    if original is None:
+        return
 
     def build_manifest_state_check(self):  # noqa: ANN001, ANN202 - dbt's signature
         check = original(self)

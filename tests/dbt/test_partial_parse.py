@@ -28,6 +28,11 @@ def test_the_profile_key_leaves_out_only_the_data_dir():
                                                             info("/tmp/a/data")[3]])
     no_search_path = [("path", "/x/warehouse.duckdb"), ("settings", None)]  # another profile: compared as is
     assert profile_key(no_search_path) != profile_key([("path", "/y/warehouse.duckdb"), ("settings", None)])
+    elsewhere = [("path", "/elsewhere/warehouse.duckdb"), ("settings", {"file_search_path": "/tmp/a/data"})]
+    assert profile_key(elsewhere) != profile_key([("path", "/other/warehouse.duckdb"),  # a warehouse outside the data dir
+                                                  ("settings", {"file_search_path": "/tmp/b/data"})])
+    # only the data dir's own places are masked: a value that merely contains its text is compared as is
+    assert profile_key([*info("/a"), ("schema", "/a")]) != profile_key([*info("/b"), ("schema", "/b")])
 
 
 def parse(data_dir: Path, seed: Path | None, **env: str) -> str:
