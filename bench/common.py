@@ -144,5 +144,6 @@ def print_stage(res: dict[str, Any]) -> None:
     print(table(rows, ("size", "ours", "reference", "ref time / our time")))
     exp = res["scaling_exponent"]
     ref_exp = res["reference_scaling_exponent"]
-    print(f"scaling exponent: {exp:.2f}" + (f" (reference {ref_exp:.2f})" if ref_exp is not None else "")
+    exponent = f"{exp:.2f}" if exp is not None else "n/a (one size)"  # e.g. daily_run.run((30,)): one history length
+    print(f"scaling exponent: {exponent}" + (f" (reference {ref_exp:.2f})" if ref_exp is not None else "")
           + f"; goal: {res['goal']} -> {'met' if res['goal_met'] else 'not met' if res['goal_met'] is False else 'n/a'}")
