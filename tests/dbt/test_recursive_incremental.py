@@ -23,8 +23,10 @@ BAR_TABLES = ("bars_1m", "bars_5m", "bars_15m", "bars_1h", "bars_4h", "bars_1d")
 
 
 def run_day(paths: Paths, day: date) -> None:
-    window = {"min_date": day.isoformat(), "max_date": (day + timedelta(days=1)).isoformat()}
-    run_dbt(paths, "run", "--select", "+feat_recursive", "--vars", json.dumps(window))
+    """The incremental run of one day's window, passed as the pipeline passes it (BLOFIN_DBT_MIN_DATE /
+    MAX_DATE, read at execution: dbt re-parses nothing, where a new --vars re-parses the whole project)."""
+    window = {"BLOFIN_DBT_MIN_DATE": day.isoformat(), "BLOFIN_DBT_MAX_DATE": (day + timedelta(days=1)).isoformat()}
+    run_dbt(paths, "run", "--select", "+feat_recursive", env=window)
 
 
 def read_table(paths: Paths) -> pd.DataFrame:
@@ -125,15 +127,16 @@ def test_rerun_of_a_day_is_bit_identical_and_needs_no_earlier_bars(daily, full):
     assert_bit_identical(read_table(paths), full)
 
 
-def test_the_window_from_the_environment_as_dagster_passes_it_gives_the_same_bits(tmp_path, daily, full):
-    """BLOFIN_DBT_MIN_DATE / MAX_DATE instead of --vars (read at execution, no re-parse): with every
-    earlier bar deleted, only a run that reads that window and the carried state equals the full rebuild."""
+def test_the_window_as_vars_by_hand_gives_the_same_bits(tmp_path, daily, full):
+    """`dbt run --vars '{"min_date": ..., "max_date": ...}'` (README's by-hand form) instead of the
+    environment the other runs here use: with every earlier bar deleted, only a run that reads that
+    window and the carried state equals the full rebuild."""
     paths = copy_tree(daily[0], tmp_path / "data")
     with duckdb.connect(str(paths.warehouse)) as con:
         for table in BAR_TABLES:
             con.execute(f"delete from {table} where bar_date < date '{DAYS[-1]}'")
-    window = {"BLOFIN_DBT_MIN_DATE": DAYS[-1].isoformat(), "BLOFIN_DBT_MAX_DATE": (DAYS[-1] + timedelta(days=1)).isoformat()}
-    run_dbt(paths, "run", "--select", "+feat_recursive", env=window)
+    window = {"min_date": DAYS[-1].isoformat(), "max_date": (DAYS[-1] + timedelta(days=1)).isoformat()}
+    run_dbt(paths, "run", "--select", "+feat_recursive", "--vars", json.dumps(window))
     assert_bit_identical(read_table(paths), full)
 
 
@@ -162,8 +165,8 @@ def test_a_day_whose_features_never_ran_makes_the_next_run_a_full_pass(tmp_path,
     continue from day 4's missing state (it would skip day 4's bars); it rebuilds instead."""
     paths = copy_tree(three_days, tmp_path / "data")
     generate_market(paths, LAKE[DAYS[3]], [DAYS[3]])
-    window = {"min_date": DAYS[3].isoformat(), "max_date": DAYS[4].isoformat()}
-    run_dbt(paths, "run", "--select", "+int_bars_unioned", "--vars", json.dumps(window))  # bars only
+    window = {"BLOFIN_DBT_MIN_DATE": DAYS[3].isoformat(), "BLOFIN_DBT_MAX_DATE": DAYS[4].isoformat()}
+    run_dbt(paths, "run", "--select", "+int_bars_unioned", env=window)  # bars only
     with duckdb.connect(str(paths.warehouse), read_only=True) as con:  # the scenario: day 4's bars, no features
         assert con.execute(f"select count(*) from feat_recursive where bar_date = date '{DAYS[3]}'").fetchall() == [(0,)]
         assert con.execute(f"select count(*) from bars_1m where bar_date = date '{DAYS[3]}'").fetchall()[0][0] > 0
