@@ -54,7 +54,7 @@ def worker_group(test_file: str) -> str:
     text = path.read_text()
     if "pytest.mark.spark" in text:
         return "spark"
-    if any(name in text for name in BUILT_DAYS):
+    if uses_built_days(test_file):
         return "built_days"
     return test_file
 
@@ -91,6 +91,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @lru_cache(maxsize=None)
 def uses_built_days(test_file: str) -> bool:
+    """Whether a test file (path from the repository root) asks for a session-built day."""
     path = Path(__file__).resolve().parent.parent / test_file
     return path.is_file() and any(name in path.read_text() for name in BUILT_DAYS)
 
