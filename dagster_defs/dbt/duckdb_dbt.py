@@ -8,11 +8,17 @@ manifest holds the database name (the warehouse file's name, which stays in the 
 a model or macro that reads BLOFIN_DATA_DIR itself is re-parsed by dbt's own env-var tracking. This
 command compares the profile with the data dir written as a placeholder; everything else dbt checks
 (files, vars, env vars, the rest of the profile) is unchanged. Plain `dbt` works on the same target
-dir: the two only ever disagree into a full parse, never into reusing a parse that does not fit.
+dir: the two only ever disagree into a full parse, never into reusing a parse that does not fit (a plain
+`dbt parse` in dbt_project/ does make the saved parse there plain dbt's: `make manifest` restores it).
+
+The rule this rests on: nothing the project parses reads the data dir from the profile (`target.path`,
+`target.settings`, the credentials); a model that needs it calls env_var('BLOFIN_DATA_DIR'), which dbt
+tracks. tests/dbt/test_partial_parse.py parses from scratch in two data dirs and requires equal manifests.
 """
 
 from __future__ import annotations
 
+import os
 import pprint
 from typing import Any
 
@@ -29,10 +35,15 @@ def profile_key(connection_info: list[tuple[str, Any]]) -> str:
     data_dir = settings.get("file_search_path")
     if isinstance(data_dir, str) and data_dir:
         info["settings"] = {**settings, "file_search_path": DATA_DIR_PLACEHOLDER}
-        path = info.get("path")
-        if isinstance(path, str) and path.startswith(data_dir.rstrip("/") + "/"):
-            info["path"] = DATA_DIR_PLACEHOLDER + path[len(data_dir.rstrip("/")):]
+        path, data_dir = info.get("path"), os.path.normpath(data_dir)
+        if isinstance(path, str) and os.path.normpath(path).startswith(data_dir + os.sep):
+            info["path"] = DATA_DIR_PLACEHOLDER + os.path.normpath(path)[len(data_dir):]
     return pprint.pformat(sorted(info.items()))
+
+
+def dbt_profile_key(connection_info: list[tuple[str, Any]]) -> str:
+    """dbt 1.11's own text of the connection details (ManifestLoader.build_manifest_state_check)."""
+    return pprint.pformat(sorted(connection_info))
 
 
 def install_data_dir_neutral_parse() -> None:
@@ -45,9 +56,12 @@ def install_data_dir_neutral_parse() -> None:
     if original is None:
         return
 
-    def build_manifest_state_check(self):  # noqa: ANN001, ANN202 - dbt's signature
-        check = original(self)
-        check.profile_hash = FileHash.from_contents(profile_key(list(self.root_project.credentials.connection_info())))
+    def build_manifest_state_check(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202 - dbt's
+        check = original(self, *args, **kwargs)
+        info = list(self.root_project.credentials.connection_info())
+        # only where dbt's hash is still the one this module knows (a dbt that hashes more keeps its own)
+        if check.profile_hash == FileHash.from_contents(dbt_profile_key(info)):
+            check.profile_hash = FileHash.from_contents(profile_key(info))
         return check
 
     ManifestLoader.build_manifest_state_check = build_manifest_state_check

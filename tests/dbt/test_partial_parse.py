@@ -22,6 +22,7 @@ def test_the_profile_key_leaves_out_only_the_data_dir():
                 ("settings", {"TimeZone": "UTC", "file_search_path": data_dir})]
 
     assert profile_key(info("/tmp/a/data")) == profile_key(info("/srv/other place/data"))
+    assert profile_key(info("/tmp/a/data/")) == profile_key(info("/tmp/b/data"))  # BLOFIN_DATA_DIR with a trailing /
     assert DATA_DIR_PLACEHOLDER in profile_key(info("/tmp/a/data")) and "/tmp/a" not in profile_key(info("/tmp/a/data"))
     assert profile_key(info("/tmp/a/data")) != profile_key(info("/tmp/a/data", "docs_warehouse"))
     assert profile_key(info("/tmp/a/data")) != profile_key([*info("/tmp/a/data")[:2], ("schema", "other"),
@@ -49,10 +50,27 @@ def parse(data_dir: Path, seed: Path | None, **env: str) -> str:
     return next(m for m in messages if "partial pars" in m.lower())
 
 
+def manifest(data_dir: Path) -> dict:
+    """The parse's manifest.json without what says when it was made (metadata, each node's created_at)."""
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k != "created_at"}
+        return [strip(v) for v in value] if isinstance(value, list) else value
+
+    body = json.loads((data_dir / "dbt_target" / "manifest.json").read_text())
+    body.pop("metadata")
+    return strip(body)
+
+
 def test_a_saved_parse_is_reused_in_another_data_dir_and_refused_where_it_could_differ(tmp_path):
-    first = tmp_path / "one" / "data"
+    first, second, elsewhere = (tmp_path / name / "data" for name in ("one", "two", "elsewhere"))
     assert "saved manifest not found" in parse(first, None)
     saved = first / "dbt_target" / "partial_parse.msgpack"
-    assert parse(tmp_path / "elsewhere" / "data", saved).startswith("Partial parsing enabled")
+    assert parse(elsewhere, saved).startswith("Partial parsing enabled")
+    # what makes the reuse right: parsed from scratch in another data dir, the project is the same
+    # manifest (nothing parsed reads target.path or target.settings), and the reused one is that too
+    assert "saved manifest not found" in parse(second, None)
+    assert manifest(first) == manifest(second) == manifest(elsewhere)
+    assert str(first) not in (first / "dbt_target" / "manifest.json").read_text()
     other_file = str(tmp_path / "docs_warehouse.duckdb")  # `make docs`: the models' database is named after it
     assert "profile has changed" in parse(tmp_path / "docs" / "data", saved, BLOFIN_WAREHOUSE=other_file)
