@@ -84,7 +84,10 @@ def run(day_counts: tuple[int, ...] = DAY_COUNTS) -> dict:
     for days in day_counts:
         lake = sub_lake(paths, days)
         n = tick_count(lake)
-        sized = sql.replace(f"{paths.lake}/trades/", f"{lake}/trades/")
+        # the compiled staging view reads the lake relative to the data dir ('lake/trades/...'): point it at
+        # the sub-lake (and fail here, not with a DuckDB error, if the compiled text stops matching)
+        sized = sql.replace("'lake/trades/", f"'{lake}/trades/")
+        assert sized != sql, "bars_1m's compiled SQL no longer reads 'lake/trades/...': update the bench"
         t_duck, bars = best_of(lambda: con.execute(f"select count(*) from ({sized})").fetchall()[0][0])
 
         def pandas_from_lake():
