@@ -38,7 +38,7 @@ def profile_key(connection_info: list[tuple[str, Any]]) -> str:
         path, data_dir = info.get("path"), os.path.normpath(data_dir)
         if isinstance(path, str) and os.path.normpath(path).startswith(data_dir + os.sep):
             info["path"] = DATA_DIR_PLACEHOLDER + os.path.normpath(path)[len(data_dir):]
-    return pprint.pformat(sorted(info.items()))
+    return dbt_profile_key(list(info.items()))
 
 
 def dbt_profile_key(connection_info: list[tuple[str, Any]]) -> str:

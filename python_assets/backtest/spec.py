@@ -215,8 +215,8 @@ def load_specs(directory: Path = STRATEGY_DIR, columns: frozenset[str] | None = 
 def catalog_spec(name: str, directory: Path = STRATEGY_DIR) -> StrategySpec:
     """A shipped spec by name. The folder is read again only when a file in it changed: the research and
     portfolio steps look a spec up per design (reading and validating every YAML each time was ~70 ms)."""
-    files = sorted(Path(directory).glob("*.y*ml"))
-    signature = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+    stats = [(p.name, p.stat()) for p in sorted(Path(directory).glob("*.y*ml"))]
+    signature = tuple((name, st.st_mtime_ns, st.st_size) for name, st in stats)
     return _catalog(str(directory), signature)[name]
 
 
