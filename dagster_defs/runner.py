@@ -142,20 +142,23 @@ def run_config_problem(run_config: dict) -> str | None:
 
 def materialize_new_backtests(instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
     """Compute strategy_backtest_results for ledger backtests that have no metrics yet (what `blofin-stack
-    backtest` just stored) through the backtest_metrics dbt asset, so that table keeps one writer. Recorded
-    against the latest daily partition (a partitioned asset needs one) with new_backtests_only set: the
-    empty window leaves every day's rows as the daily runs wrote them."""
+    backtest` just stored) through the ledger models of the results dbt asset (and only those), so that
+    table keeps one writer. Recorded against the latest daily partition (a partitioned asset needs one) with
+    new_backtests_only set: the empty window leaves every day's rows as the daily runs wrote them."""
+    from dagster_dbt import build_dbt_asset_selection
+
     from dagster_defs.definitions import defs
-    from dagster_defs.dbt.assets import backtest_metrics_dbt_assets
+    from dagster_defs.dbt.assets import LEDGER_SELECT, results_dbt_assets
     from dagster_defs.partitions import daily_partitions
 
+    ledger = build_dbt_asset_selection([results_dbt_assets], dbt_select=LEDGER_SELECT)
     job = defs.resolve_implicit_global_asset_job_def()
     return job.execute_in_process(
-        asset_selection=sorted(backtest_metrics_dbt_assets.keys),
+        asset_selection=sorted(ledger.resolve(defs.resolve_asset_graph())),
         partition_key=daily_partitions.get_last_partition_key(),
         instance=instance or dg.DagsterInstance.ephemeral(),
         tags={CLI_RUN_TAG: "cli", "blofin/command": "backtest"},
-        run_config={"ops": {backtest_metrics_dbt_assets.op.name: {"config": {"new_backtests_only": True}}}},
+        run_config={"ops": {results_dbt_assets.op.name: {"config": {"new_backtests_only": True}}}},
     )
 
 

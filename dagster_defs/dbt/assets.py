@@ -51,13 +51,13 @@ class DbtRunConfig(dg.Config):
     new_backtests_only: bool = False
 
 
-# Models tagged `ledger` read the backtest ledger that a Python asset writes after backtest_signals:
-# they are a second dbt asset so the graph has no cycle (dbt -> Python -> dbt).
-LEDGER_SELECT = "tag:ledger"
-# Models tagged `research` (strategy_overfitting, strategy_monte_carlo), `portfolio` (the portfolio marts),
+# Models tagged `ledger` read the backtest ledger that a Python asset writes after backtest_signals; models
+# tagged `research` (strategy_overfitting, strategy_monte_carlo), `portfolio` (the portfolio marts),
 # `fill_stress` (fill_sensitivity) and `report` (the report_* marts the daily report reads) read what the
-# research and ML assets write after strategy_ranking: one more dbt asset after them (one dbt call, not one
-# per tag: each call costs a dbt start-up).
+# research and ML assets write after strategy_ranking. No Python asset sits between the two groups, so they
+# are one dbt asset after backtest_ledger (one dbt call: each costs a dbt start-up, a JVM on Spark), a second
+# dbt asset so the graph has no cycle (dbt -> Python -> dbt).
+LEDGER_SELECT = "tag:ledger"
 RESEARCH_SELECT = "tag:research tag:portfolio tag:fill_stress tag:report"
 
 
@@ -147,19 +147,13 @@ def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     yield from _stream_build(context, dbt, config, warehouse)
 
 
-@_dbt_assets("backtest_metrics_dbt_assets", select=LEDGER_SELECT)
-def backtest_metrics_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig,
-                                warehouse: Warehouse):
-    """Metrics from the backtest ledger (strategy_backtest_results)."""
+@_dbt_assets("results_dbt_assets", select=f"{LEDGER_SELECT} {RESEARCH_SELECT}")
+def results_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig,
+                       warehouse: Warehouse):
+    """Metrics from the backtest ledger (strategy_backtest_results) and the marts from the research and ML
+    tables: strategy_overfitting, strategy_monte_carlo, the portfolio marts, fill_sensitivity and the
+    report_* marts the daily report reads."""
     yield from _stream_build(context, dbt, config, warehouse)
 
 
-@_dbt_assets("research_dbt_assets", select=RESEARCH_SELECT)
-def research_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig,
-                        warehouse: Warehouse):
-    """Marts from the research and ML tables: strategy_overfitting, strategy_monte_carlo, the portfolio marts,
-    fill_sensitivity and the report_* marts the daily report reads."""
-    yield from _stream_build(context, dbt, config, warehouse)
-
-
-defs = dg.Definitions(assets=[warehouse_dbt_assets, backtest_metrics_dbt_assets, research_dbt_assets])
+defs = dg.Definitions(assets=[warehouse_dbt_assets, results_dbt_assets])

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 
-from dagster_defs.dbt.assets import backtest_metrics_dbt_assets, research_dbt_assets, warehouse_dbt_assets
+from dagster_defs.dbt.assets import results_dbt_assets, warehouse_dbt_assets
 from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
 from dagster_defs.partitions import daily_partitions, window_days
 from python_assets.platform.logs import log_event
@@ -42,13 +42,13 @@ REPORT_MARTS = ("report_strategies", "report_walk_forward", "report_ml_models", 
 
 @dg.asset(
     deps=[get_asset_key_for_model([warehouse_dbt_assets], "daily_market_summary"),
-          get_asset_key_for_model([backtest_metrics_dbt_assets], "strategy_backtest_results"),
+          get_asset_key_for_model([results_dbt_assets], "strategy_backtest_results"),
           dg.AssetKey("ml_results"), dg.AssetKey("strategy_ranking"),
-          get_asset_key_for_model([research_dbt_assets], "strategy_overfitting"),
-          get_asset_key_for_model([research_dbt_assets], "strategy_monte_carlo"),
-          get_asset_key_for_model([research_dbt_assets], "portfolio_backtest_results"),
-          get_asset_key_for_model([research_dbt_assets], "fill_sensitivity"),
-          *(get_asset_key_for_model([research_dbt_assets], name) for name in REPORT_MARTS)],
+          get_asset_key_for_model([results_dbt_assets], "strategy_overfitting"),
+          get_asset_key_for_model([results_dbt_assets], "strategy_monte_carlo"),
+          get_asset_key_for_model([results_dbt_assets], "portfolio_backtest_results"),
+          get_asset_key_for_model([results_dbt_assets], "fill_sensitivity"),
+          *(get_asset_key_for_model([results_dbt_assets], name) for name in REPORT_MARTS)],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="reports",
