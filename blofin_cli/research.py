@@ -21,11 +21,11 @@ def symbol_list(text: str) -> list[str]:
 
 
 class MetricsFailed(RuntimeError):
-    """The backtest_metrics asset failed for a stored run: its message is the failed steps, one line each."""
+    """The ledger models of the results dbt asset failed for a stored run: its message is the failed steps, one line each."""
 
 
 def run_backtest(paths: Paths, strategy: str, params: dict[str, Any], costs: Costs, **options: Any) -> tuple[str, list[dict]]:
-    """Store a backtest in the ledger, compute its metrics through the backtest_metrics asset (Dagster, so
+    """Store a backtest in the ledger, compute its metrics through the ledger models of the results dbt asset (Dagster, so
     strategy_backtest_results has one writer; its output goes to <data>/last_backtest.log) and read them back:
     (run_id, rows)."""
     from blofin_cli.errors import failed_step_lines

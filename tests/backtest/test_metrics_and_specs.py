@@ -188,14 +188,16 @@ def test_cli_backtest_on_a_csv_prints_metrics_and_stores_the_run(data_dir, tmp_p
         row = con.execute("select strategy_id, fees_paid, params, source from strategy_backtest_results").fetchall()
     assert row[0][0] == "sma_cross(fast=10,slow=30)" and row[0][1] == 0 and json.loads(row[0][2]) == {"fast": 10, "slow": 30}
     assert row[0][3].startswith("file:")
-    # One writer of strategy_backtest_results: the metrics came from the backtest_metrics dbt asset, run
-    # through Dagster (in the data dir's instance, so the UI lists it), not from a dbt call of the CLI's own.
+    # One writer of strategy_backtest_results: the metrics came from the ledger models of the results dbt
+    # asset (those only), run through Dagster (in the data dir's instance, so the UI lists it), not from a
+    # dbt call of the CLI's own.
     import dagster as dg
 
     from dagster_defs.runner import persistent_instance
     runs = persistent_instance(data_dir).get_run_records(dg.RunsFilter(tags={"blofin/command": "backtest"}))
     assert len(runs) == 1 and runs[0].dagster_run.status == dg.DagsterRunStatus.SUCCESS
-    assert set(runs[0].dagster_run.asset_selection) >= {dg.AssetKey("strategy_backtest_results")}
+    assert set(runs[0].dagster_run.asset_selection) == {dg.AssetKey(name) for name in
+                                                        ("bt_equity_stats", "bt_trade_stats", "strategy_backtest_results")}
     assert cli_main(["backtest", "--strategy", "rsi_bollinger_reversion", "--data", str(path)]) == 2
     assert "OHLCV columns only" in capsys.readouterr().err
 
