@@ -5,10 +5,11 @@ did, in one query and one Dagster check instead of one per column."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import duckdb
 import pytest
-from conftest import copy_data_dir, run_dbt
+from conftest import TEST_DAYS, copy_data_dir, run_dbt
 
 from python_assets.config import DBT_PROJECT_DIR
 
@@ -29,21 +30,38 @@ def test_every_table_model_has_a_primary_key_test_and_no_separate_key_tests():
     assert tables and set(tables) <= set(keys), sorted(n["name"] for k, n in tables.items() if k not in keys)
     # a second key is an alternate one (dim_instruments: (symbol, version) besides (symbol, valid_from_ms))
     # not_null on a key column would be the same check run twice (a query and a check event per day)
-    doubled = [(n["attached_node"], n["column_name"]) for n in nodes if n["resource_type"] == "test"
-               and n.get("test_metadata", {}).get("name") in ("not_null", "unique")
-               and any(n.get("column_name") in cols for cols in keys.get(n.get("attached_node"), []))]
+    doubled = []
+    for n in nodes:
+        name = n.get("test_metadata", {}).get("name") if n["resource_type"] == "test" else None
+        listed = ([n.get("column_name")] if name in ("not_null", "unique")
+                  else n["test_metadata"]["kwargs"]["columns"] if name == "not_null_columns" else [])
+        doubled += [(n["attached_node"], c) for c in listed if any(c in cols for cols in keys.get(n["attached_node"], []))]
     assert doubled == []
 
 
+def failures(target) -> dict[str, int]:
+    """{test name: failing rows} of the last dbt call in target (run_results.json)."""
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    return {r["unique_id"].split(".")[2]: r["failures"] for r in results}
+
+
 @pytest.mark.slow
-def test_primary_key_fails_on_a_duplicate_and_on_a_null_key_part(built_first_day, tmp_path, monkeypatch):
+def test_a_days_key_and_not_null_tests_fail_on_a_duplicate_a_null_key_part_and_a_null_date(
+        built_first_day, tmp_path, monkeypatch):
     paths = copy_data_dir(built_first_day, tmp_path / "copy", monkeypatch)
-    select = ["--select", "bars_1d,test_name:primary_key"]  # no window: every row is tested
-    run_dbt(paths, "test", *select)  # the built day passes
+    day = TEST_DAYS[0]
+    window = {"BLOFIN_DBT_MIN_DATE": day.isoformat(), "BLOFIN_DBT_MAX_DATE": (day + timedelta(days=1)).isoformat()}
+    target = paths.data_dir / "dbt_target"
+    run_dbt(paths, "test", "--select", "bars_1d", env=window)  # the built day passes, as its run did
     with duckdb.connect(str(paths.warehouse)) as con:
-        assert con.execute("select count(*) from bars_1d").fetchone()[0] > 0
-        con.execute("insert into bars_1d select * from bars_1d limit 1")  # the same (symbol, bar_at_ms) twice
-        con.execute("insert into bars_1d select * replace (null as symbol, bar_at_ms + 1 as bar_at_ms) "
-                    "from bars_1d limit 1")  # a key part missing
-    with pytest.raises(AssertionError, match="Got 2 results"):
-        run_dbt(paths, "test", *select)
+        assert con.execute("select count(*) from bars_1d where bar_date = ?", [day]).fetchone()[0] > 0
+        first = f"from bars_1d where bar_date = date '{day}' limit 1"
+        con.execute(f"insert into bars_1d select * {first}")  # the same (symbol, bar_at_ms) twice
+        con.execute(f"insert into bars_1d select * replace (null as symbol, bar_at_ms + 1 as bar_at_ms) {first}")
+        # a row without its date: the day's window filter must keep it, or not_null could never see it
+        con.execute(f"insert into bars_1d select * replace (null as bar_date, bar_at_ms + 2 as bar_at_ms) {first}")
+    with pytest.raises(AssertionError):
+        run_dbt(paths, "test", "--select", "bars_1d", env=window)
+    failed = {name.split("_bars_1d")[0]: n for name, n in failures(target).items() if n}
+    # the duplicate and the NULL symbol; the NULL bar_date (symbol is the key's, not listed there)
+    assert failed == {"primary_key": 2, "not_null_columns": 1}
