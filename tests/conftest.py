@@ -8,13 +8,13 @@ import shutil
 import subprocess
 import sys
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
 
 import pytest
 
-from python_assets.config import DBT_PROJECT_DIR, Paths
+from python_assets.config import DBT_PROJECT_DIR, DBT_WINDOW_ENV, Paths
 
 # Partitions start at the lake's first day unless pinned: pin them, so the Definitions a test
 # process loads do not depend on whatever lake ./data holds when they are first imported.
@@ -118,6 +118,12 @@ def run_dbt(paths: Paths, *args: str, target: Path | None = None,
     if proc.returncode != 0:
         raise AssertionError(f"dbt {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
     return proc
+
+
+def day_window_env(day: date) -> dict[str, str]:
+    """The one-day window [day, day + 1) as the pipeline hands it to dbt (BLOFIN_DBT_MIN_DATE / MAX_DATE,
+    read at execution, so dbt re-parses nothing): run_dbt's env."""
+    return {DBT_WINDOW_ENV["min_date"]: day.isoformat(), DBT_WINDOW_ENV["max_date"]: (day + timedelta(days=1)).isoformat()}
 
 
 def seed_partial_parse(target: Path) -> None:

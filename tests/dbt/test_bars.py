@@ -8,7 +8,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import TEST_DAYS, run_dbt, shared_file
+from conftest import TEST_DAYS, day_window_env, run_dbt, shared_file
 
 from python_assets.config import Paths
 from python_assets.ingest.trades import ingest_file
@@ -96,8 +96,7 @@ def test_incremental_next_day_equals_full_rebuild(tmp_path):
     run_dbt(incremental, "build", *BARS)
     generate_market(incremental, ["ETH-USDT"], [second])
     # the window as Dagster passes it: in the environment, read at execution, so dbt reuses its parse
-    window = {"BLOFIN_DBT_MIN_DATE": second.isoformat(), "BLOFIN_DBT_MAX_DATE": "2025-03-12"}
-    done = run_dbt(incremental, "build", *BARS, env=window)
+    done = run_dbt(incremental, "build", *BARS, env=day_window_env(second))
     assert "Unable to do partial parsing" not in done.stdout, done.stdout
     generate_market(full, ["ETH-USDT"], TEST_DAYS)
     run_dbt(full, "build", *BARS)

@@ -5,11 +5,10 @@ did, in one query and one Dagster check instead of one per column."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 import duckdb
 import pytest
-from conftest import TEST_DAYS, copy_data_dir, run_dbt
+from conftest import TEST_DAYS, copy_data_dir, day_window_env, run_dbt
 
 from python_assets.config import DBT_PROJECT_DIR
 
@@ -50,7 +49,7 @@ def test_a_days_key_and_not_null_tests_fail_on_a_duplicate_a_null_key_part_and_a
         built_first_day, tmp_path, monkeypatch):
     paths = copy_data_dir(built_first_day, tmp_path / "copy", monkeypatch)
     day = TEST_DAYS[0]
-    window = {"BLOFIN_DBT_MIN_DATE": day.isoformat(), "BLOFIN_DBT_MAX_DATE": (day + timedelta(days=1)).isoformat()}
+    window = day_window_env(day)
     target = paths.data_dir / "dbt_target"
     run_dbt(paths, "test", "--select", "bars_1d", env=window)  # the built day passes, as its run did
     with duckdb.connect(str(paths.warehouse)) as con:

@@ -9,7 +9,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import copy_tree, run_dbt
+from conftest import copy_tree, day_window_env, run_dbt
 
 from python_assets.config import Paths
 from python_assets.features.recursive import FEATURE_COLUMNS, STATE_FIELDS
@@ -25,8 +25,7 @@ BAR_TABLES = ("bars_1m", "bars_5m", "bars_15m", "bars_1h", "bars_4h", "bars_1d")
 def run_day(paths: Paths, day: date) -> None:
     """The incremental run of one day's window, passed as the pipeline passes it (BLOFIN_DBT_MIN_DATE /
     MAX_DATE, read at execution: dbt re-parses nothing, where a new --vars re-parses the whole project)."""
-    window = {"BLOFIN_DBT_MIN_DATE": day.isoformat(), "BLOFIN_DBT_MAX_DATE": (day + timedelta(days=1)).isoformat()}
-    run_dbt(paths, "run", "--select", "+feat_recursive", env=window)
+    run_dbt(paths, "run", "--select", "+feat_recursive", env=day_window_env(day))
 
 
 def read_table(paths: Paths) -> pd.DataFrame:
@@ -165,8 +164,7 @@ def test_a_day_whose_features_never_ran_makes_the_next_run_a_full_pass(tmp_path,
     continue from day 4's missing state (it would skip day 4's bars); it rebuilds instead."""
     paths = copy_tree(three_days, tmp_path / "data")
     generate_market(paths, LAKE[DAYS[3]], [DAYS[3]])
-    window = {"BLOFIN_DBT_MIN_DATE": DAYS[3].isoformat(), "BLOFIN_DBT_MAX_DATE": DAYS[4].isoformat()}
-    run_dbt(paths, "run", "--select", "+int_bars_unioned", env=window)  # bars only
+    run_dbt(paths, "run", "--select", "+int_bars_unioned", env=day_window_env(DAYS[3]))  # bars only
     with duckdb.connect(str(paths.warehouse), read_only=True) as con:  # the scenario: day 4's bars, no features
         assert con.execute(f"select count(*) from feat_recursive where bar_date = date '{DAYS[3]}'").fetchall() == [(0,)]
         assert con.execute(f"select count(*) from bars_1m where bar_date = date '{DAYS[3]}'").fetchall()[0][0] > 0
