@@ -74,3 +74,20 @@ def test_a_saved_parse_is_reused_in_another_data_dir_and_refused_where_it_could_
     assert str(first) not in (first / "dbt_target" / "manifest.json").read_text()
     other_file = str(tmp_path / "docs_warehouse.duckdb")  # `make docs`: the models' database is named after it
     assert "profile has changed" in parse(tmp_path / "docs" / "data", saved, BLOFIN_WAREHOUSE=other_file)
+
+
+def test_the_parse_under_dagster_dev_leaves_a_saved_parse_other_data_dirs_reuse(tmp_path, monkeypatch):
+    """`dagster dev` (make ui) parses the project when its code loads; with plain dbt that saved parse
+    was tied to the UI's data dir, and every later dbt call in another data dir parsed from scratch."""
+    from dagster_dbt import DbtProject
+
+    from dagster_defs.dbt.project import BlofinDbtProjectPreparer
+
+    target = tmp_path / "target"  # not dbt_project/target, which other tests read
+    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target_path=target)
+    monkeypatch.setenv("DAGSTER_IS_DEV_CLI", "1")
+    monkeypatch.setenv("BLOFIN_DATA_DIR", str(tmp_path / "ui" / "data"))
+    BlofinDbtProjectPreparer().prepare_if_dev(project)
+    monkeypatch.delenv("DAGSTER_IS_DEV_CLI")
+    assert (target / "manifest.json").exists()
+    assert parse(tmp_path / "run" / "data", target / "partial_parse.msgpack").startswith("Partial parsing enabled")
