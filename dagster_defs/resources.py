@@ -11,7 +11,7 @@ from importlib.metadata import version as installed_version
 
 import dagster as dg
 import duckdb
-from dagster_dbt import DbtCliResource
+from dagster_dbt import DagsterDbtProjectPreparer, DbtCliResource, DbtProject
 from packaging import version
 from pydantic import PrivateAttr
 
@@ -183,6 +183,17 @@ class BlofinDbtCliResource(DbtCliResource):
 
     def _initialize_dbt_core_adapter(self, args):  # noqa: ARG002 - the signature dagster-dbt calls
         return None
+
+
+class BlofinDbtProjectPreparer(DagsterDbtProjectPreparer):
+    """dagster-dbt's preparer (`dbt parse` under `dagster dev`, or where the manifest is missing) run
+    with blofin-dbt, as `make manifest` parses. Plain dbt would leave in dbt_project/target a saved parse
+    tied to this process's data dir, and every later dbt call in another data dir (each new data dir of
+    `make run`, each test's temp dir) would then parse the whole project again (~3 s a call)."""
+
+    def _prepare_manifest(self, project: DbtProject) -> None:  # the parse step of dagster-dbt's prepare()
+        BlofinDbtCliResource(project_dir=project, dbt_executable=dbt_executable()).cli(
+            self._prepare_project_cli_args, target_path=project.target_path).wait()
 
 
 def resources() -> dict[str, object]:

@@ -9,7 +9,8 @@ a model or macro that reads BLOFIN_DATA_DIR itself is re-parsed by dbt's own env
 command compares the profile with the data dir written as a placeholder; everything else dbt checks
 (files, vars, env vars, the rest of the profile) is unchanged. Plain `dbt` works on the same target
 dir: the two only ever disagree into a full parse, never into reusing a parse that does not fit (a plain
-`dbt parse` in dbt_project/ does make the saved parse there plain dbt's: `make manifest` restores it).
+`dbt parse` in dbt_project/ does make the saved parse there plain dbt's: `blofin-dbt parse` there restores it;
+`dagster dev` parses with blofin-dbt too: dagster_defs/dbt/project.py).
 
 The rule this rests on: nothing the project parses reads the data dir from the profile (`target.path`,
 `target.settings`, the credentials); a model that needs it calls env_var('BLOFIN_DATA_DIR'), which dbt

@@ -81,7 +81,7 @@ def test_the_parse_under_dagster_dev_leaves_a_saved_parse_other_data_dirs_reuse(
     was tied to the UI's data dir, and every later dbt call in another data dir parsed from scratch."""
     from dagster_dbt import DbtProject
 
-    from dagster_defs.dbt.project import BlofinDbtProjectPreparer
+    from dagster_defs.resources import BlofinDbtProjectPreparer
 
     target = tmp_path / "target"  # not dbt_project/target, which other tests read
     project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target_path=target)
