@@ -14,7 +14,8 @@ from python_assets.config import DBT_PROJECT_DIR
 def dbt_project() -> DbtProject:
     """The project; its manifest parsed under `dagster dev` (to pick up edits) or where it is missing (a
     fresh clone before `make manifest`). DbtProject takes no preparer, so ours is called here; it lives with
-    the dbt resource, the one module that starts dbt (which imports this one: hence imported here)."""
+    the dbt resource, the one module that starts dbt (which imports this one: hence imported here). The
+    project's own `prepare_if_dev()` would run dagster-dbt's preparer (plain dbt): not used."""
     from dagster_defs.resources import BlofinDbtProjectPreparer
 
     project, preparer = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR), BlofinDbtProjectPreparer()

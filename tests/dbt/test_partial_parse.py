@@ -91,3 +91,19 @@ def test_the_parse_under_dagster_dev_leaves_a_saved_parse_other_data_dirs_reuse(
     monkeypatch.delenv("DAGSTER_IS_DEV_CLI")
     assert (target / "manifest.json").exists()
     assert parse(tmp_path / "run" / "data", target / "partial_parse.msgpack").startswith("Partial parsing enabled")
+
+
+def test_dbt_project_prepares_with_blofin_dbt_under_dagster_dev(monkeypatch):
+    """The wiring: under `dagster dev`, dbt_project() parses through our preparer, not dagster-dbt's own
+    (which runs plain dbt). No dbt runs here: both preparers' parse steps are replaced by recorders."""
+    from dagster_dbt import DagsterDbtProjectPreparer
+
+    from dagster_defs.dbt.project import dbt_project
+    from dagster_defs.resources import BlofinDbtProjectPreparer
+
+    calls = []
+    monkeypatch.setattr(DagsterDbtProjectPreparer, "_prepare_manifest", lambda self, project: calls.append("dbt"))
+    monkeypatch.setattr(BlofinDbtProjectPreparer, "_prepare_manifest", lambda self, project: calls.append("blofin-dbt"))
+    monkeypatch.setenv("DAGSTER_IS_DEV_CLI", "1")
+    dbt_project.__wrapped__()  # a new project, not the process's cached one
+    assert calls == ["blofin-dbt"]
