@@ -10,7 +10,7 @@ command compares the profile with the data dir written as a placeholder; everyth
 (files, vars, env vars, the rest of the profile) is unchanged. Plain `dbt` works on the same target
 dir: the two only ever disagree into a full parse, never into reusing a parse that does not fit (a plain
 `dbt parse` in dbt_project/ does make the saved parse there plain dbt's: `blofin-dbt parse` there restores it;
-`dagster dev` parses with blofin-dbt too: dagster_defs/dbt/project.py).
+`dagster dev` parses with blofin-dbt too: BlofinDbtProjectPreparer in dagster_defs/resources.py).
 
 The rule this rests on: nothing the project parses reads the data dir from the profile (`target.path`,
 `target.settings`, the credentials); a model that needs it calls env_var('BLOFIN_DATA_DIR'), which dbt
