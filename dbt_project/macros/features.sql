@@ -47,61 +47,67 @@
   {{ aggregate }}({{ column }}) over {{ rolling_frame(n) }}
 {%- endmacro %}
 
-{#- sum and avg: exact integer sums (exact_window_sum), O(1) memory per row; the variance family
-    folds the frame's values in time order (list): for prices, a variance from sums of x and x^2
-    would cancel catastrophically (returns use rolling_variance_of_returns). -#}
+{#- Every aggregate folds the frame's values, read as lags (no list, no window tree), in one fixed
+    order: the same bits wherever the partition starts, as an incremental run that reads only a
+    lookback must. A sum adds the values newest first; a mean adds their deviations d from the
+    frame's newest value K (K + sum d / m over the m values not NULL), so a frame of one repeated
+    value has exactly that value as its mean: a flat market's moving averages equal its price. -#}
 {% macro duckdb__rolling_fold(column, aggregate, n) -%}
-  {%- if aggregate in ('sum', 'avg') -%}
-    {{ exact_window_sum(column, n) }}
-    {%- if aggregate == 'avg' %} / count(cast({{ column }} as double)) over {{ rolling_frame(n) }}{% endif %}
+  {%- if aggregate == 'sum' -%}
+    case when {{ _count_in_frame(column, n) }} > 0 then {{ fold_sum(column, n) }} end
+  {%- elif aggregate == 'avg' -%}
+    {%- set newest = _newest_in_frame(column, n) -%}
+    ({{ newest }} + {{ fold_sum(column, n, term='{v} - ' ~ newest) }} / {{ _count_in_frame(column, n) }})
   {%- else -%}
-    list_aggregate(list({{ column }}) over {{ rolling_frame(n) }}, '{{ aggregate }}')
+    {%- set variance = fold_variance(column, n, 0 if aggregate.endswith('_pop') else 1) -%}
+    {{ 'sqrt(' ~ variance ~ ')' if aggregate.startswith('stddev') else variance }}
   {%- endif -%}
 {%- endmacro %}
 
-{#- Sum over the last n rows of (a * series_row + b) * column, the same bits whatever the partition
-    (a, b: integer SQL expressions constant over the frame; a none: the plain sum of column). WMA's
-    and the linear-regression slope's weights are affine in the row number, so they need no list. -#}
-{% macro exact_window_sum(column, n, a=none, b='1') -%}
-  {{ return(adapter.dispatch('exact_window_sum', 'blofin_stack')(column, n, a, b)) }}
+{#- column over the current row and the n-1 before it, newest first, as doubles: the current row,
+    then lag 1 .. n-1 (NULL before the partition's first row). -#}
+{% macro rows_back(column, n) -%}
+  {%- set value = 'cast(' ~ column ~ ' as double)' -%}
+  {%- set values = [value] -%}
+  {%- for k in range(1, n) %}{% do values.append(lag_by(value, k)) %}{% endfor -%}
+  {{ return(values) }}
 {%- endmacro %}
 
-{#- Other engines: the window sum of doubles (exact up to the engine's summation order). -#}
-{% macro default__exact_window_sum(column, n, a=none, b='1') -%}
-  sum(({% if a is not none %}({{ a }}) * series_row + {% endif %}({{ b }})) * {{ column }}) over {{ rolling_frame(n) }}
+{#- The frame's newest value of column that is not NULL (NULL when there is none). -#}
+{% macro _newest_in_frame(column, n) -%}
+  last_value(cast({{ column }} as double) ignore nulls) over {{ rolling_frame(n) }}
 {%- endmacro %}
 
-{#- Each double x splits exactly into hi / 2^32 + lo / 2^120 with hi, lo HUGEINTs; their window sums
-    are integer additions, which do not depend on the order the window tree adds in, joined in double
-    at the end: within ~1 ulp of the exact sum (of the largest term where terms cancel), and O(1)
-    memory per row where a list fold held the whole frame. NULLs are skipped. Range: |x| below 2^85
-    for plain sums (n <= 100), |x| * series_row * n below ~2^94 with row weights (prices up to 1e12
-    over millions of rows); larger values, a NaN or an infinity fail loudly (cast or HUGEINT overflow)
-    instead of giving a wrong sum; ingest quarantines non-finite prices and bounds sizes, so none
-    reach a feature. Below 2^-68, x is rounded to a multiple of 2^-120 (below ~2^-121: 0). -#}
-{% macro duckdb__exact_window_sum(column, n, a=none, b='1') -%}
-  {%- set frame = rolling_frame(n) -%}
-  {%- set x = '(' ~ column ~ ')::double' -%}
-  {%- set hi = 'round(' ~ x ~ ' * 4294967296.0)' -%}
-  {%- set sums = [] -%}
-  {%- for part in ['cast(' ~ hi ~ ' as hugeint)', 'cast((' ~ x ~ ' - ' ~ hi ~ ' / 4294967296.0) * (2.0 ^ 120) as hugeint)'] -%}
-    {%- set plain = 'sum(' ~ part ~ ') over ' ~ frame -%}
-    {%- if a is none -%}
-      {%- do sums.append(plain if b == '1' else '(' ~ b ~ ') * ' ~ plain) -%}
-    {%- else -%}
-      {%- do sums.append('(' ~ a ~ ') * sum(series_row * ' ~ part ~ ') over ' ~ frame ~ ' + (' ~ b ~ ') * ' ~ plain) -%}
-    {%- endif -%}
-  {%- endfor -%}
-  (cast({{ sums[0] }} as double) / 4294967296.0 + cast({{ sums[1] }} as double) / (2.0 ^ 120))
+{#- How many of the frame's values of column are not NULL. -#}
+{% macro _count_in_frame(column, n) -%}
+  count({{ column }}) over {{ rolling_frame(n) }}
 {%- endmacro %}
 
-{#- Variance (ddof 1: sample, 0: population) over the last n rows of a column whose mean is small
-    against its spread, such as log returns: from exact sums of x and x^2 (exact_window_sum), so the
-    same bits wherever the partition starts and no list per row; the subtraction loses nothing there
-    (it would, for prices: their variance stays a time-ordered fold, rolling('var_samp(...)')). A
-    frame of one repeated value gives exactly 0; NULLs are skipped; fewer than ddof + 1 values: NULL;
-    |x| up to 2^42 (x^2 within exact_window_sum's range). A near-deterministic trend (returns all but
-    equal, mean^2 >> variance) gets a variance of ~1e-16 mean^2 rather than its true, smaller one. -#}
+{#- Sum over the last n rows of term(value) (weights[k] * term for the value k rows back, when
+    weights are given), NULL terms skipped, added newest to oldest in that fixed order: 0 when
+    every term is NULL. -#}
+{% macro fold_sum(column, n, weights=none, term='{v}') -%}
+  (
+    {%- for v in rows_back(column, n) %}{{ ' + ' if not loop.first }}{% if weights is not none %}{{ weights[loop.index0] }} * {% endif %}coalesce({{ term.replace('{v}', v) }}, 0){% endfor -%}
+  )
+{%- endmacro %}
+
+{#- Variance (ddof 1: sample, 0: population) over the last n rows of column, NULLs skipped, from
+    the deviations d from the frame's newest value: (sum d^2 - (sum d)^2 / m) / (m - ddof). Shifting
+    by a value of the frame keeps the subtraction from cancelling (prices: a spread far below the
+    level), and a frame of one repeated value gives exactly 0. Fewer than ddof + 1 values: NULL.
+    (Each deviation is written out twice; the engine computes it once.) -#}
+{% macro fold_variance(column, n, ddof) -%}
+  {%- set newest = _newest_in_frame(column, n) -%}
+  {%- set deviations = fold_sum(column, n, term='{v} - ' ~ newest) -%}
+  {%- set m = _count_in_frame(column, n) -%}
+  case when {{ m }} > {{ ddof }} then greatest((
+    {{ fold_sum(column, n, term='({v} - ' ~ newest ~ ') * ({v} - ' ~ newest ~ ')') }}
+    - {{ deviations }} * {{ deviations }} / {{ m }}) / ({{ m }} - {{ ddof }}), 0) end
+{%- endmacro %}
+
+{#- Variance (ddof 1: sample, 0: population) over the last n rows of a column such as log returns
+    (kept for its callers: on DuckDB every variance is the same shifted fold, fold_variance). -#}
 {% macro rolling_variance_of_returns(column, n, ddof=1) -%}
   {{ return(adapter.dispatch('rolling_variance_of_returns', 'blofin_stack')(column, n, ddof)) }}
 {%- endmacro %}
@@ -110,15 +116,8 @@
   {{ 'var_samp' if ddof == 1 else 'var_pop' }}({{ column }}) over {{ rolling_frame(n) }}
 {%- endmacro %}
 
-{#- A frame of one repeated value (min = max) gives exactly 0, as a fold would: the subtraction would
-    leave rounding noise of ~1e-16 x^2 there. -#}
 {% macro duckdb__rolling_variance_of_returns(column, n, ddof=1) -%}
-  {%- set frame = rolling_frame(n) -%}
-  {%- set values = 'count(cast(' ~ column ~ ' as double)) over ' ~ frame -%}
-  {%- set s1 = exact_window_sum(column, n) -%}
-  {%- set s2 = exact_window_sum('(' ~ column ~ ') * (' ~ column ~ ')', n) -%}
-  case when {{ values }} > {{ ddof }} and min({{ column }}) over {{ frame }} = max({{ column }}) over {{ frame }} then 0.0
-    else greatest(({{ s2 }} - {{ s1 }} * {{ s1 }} / {{ values }}) / nullif({{ values }} - {{ ddof }}, 0), 0) end
+  {{ fold_variance(column, n, ddof) }}
 {%- endmacro %}
 
 {#- Sum of weight x value over the last n rows, weights 1 (oldest) .. n (newest): the WMA numerator. -#}
@@ -130,9 +129,9 @@
   ({% for k in range(n) %}{{ n - k }} * {{ lag_by(column, k) if k else column }}{{ ' + ' if not loop.last }}{% endfor %})
 {%- endmacro %}
 
-{#- The row j of the frame ending at row r weighs j - (r - n): exact integer sums, no list. -#}
+{#- NULLs skipped; NULL when all are. -#}
 {% macro duckdb__rolling_weighted_sum(column, n) -%}
-  {{ exact_window_sum(column, n, '1', '-(series_row - ' ~ n ~ ')') }}
+  case when {{ _count_in_frame(column, n) }} > 0 then {{ fold_sum(column, n, range(n, 0, -1) | list) }} end
 {%- endmacro %}
 
 {#- Least-squares slope of column against time (one unit per bar) over the last n rows (TA-Lib
@@ -146,10 +145,14 @@
     / {{ n * (n * n - 1) / 12 }}
 {%- endmacro %}
 
-{#- Twice the centred weight of row j in the frame ending at row r: 2(j - (r - n)) - (n + 1). -#}
+{#- Twice the centred weights are the integers n - 1 - 2k for the value k rows back, opposite for
+    the value n - 1 - k rows back: each such pair adds as one difference, newest pair first, so a
+    flat frame's slope is exactly 0. NULLs count as absent (0 in the sum); NULL when all are. -#}
 {% macro duckdb__rolling_linreg_slope(column, n) -%}
-  {{ exact_window_sum(column, n, '2', '-(2 * series_row - ' ~ (n - 1) ~ ')') }}
-    / {{ n * (n * n - 1) / 6 }}
+  {%- set v = rows_back(column, n) -%}
+  case when {{ _count_in_frame(column, n) }} > 0 then (
+    {%- for k in range(n // 2) %}{{ ' + ' if not loop.first }}{{ n - 1 - 2 * k }} * (coalesce({{ v[k] }}, 0) - coalesce({{ v[n - 1 - k] }}, 0)){% endfor -%}
+  ) / {{ n * (n * n - 1) / 6 }} end
 {%- endmacro %}
 
 {#- expr over n rows, NULL until n rows exist (the warm-up is NULL, never a partial window). -#}
@@ -204,29 +207,15 @@
     then ({% for k in range(n) %}case when {{ lag_by(column, k) if k else column }} <= {{ column }} * (1 + 1e-9) then 1 else 0 end{{ ' + ' if not loop.last }}{% endfor %}) / {{ n }}.0 end
 {%- endmacro %}
 
-{% macro duckdb__rolling_percent_rank(column, n) -%}
-  case when count({{ column }}) over ({{ series_order() }} rows between {{ n - 1 }} preceding and current row) = {{ n }}
-    then len(list_filter(
-        list({{ column }}) over ({{ series_order() }} rows between {{ n - 1 }} preceding and current row),
-        lambda x: x <= {{ column }} * (1 + 1e-9)
-    )) / {{ n }}.0 end
-{%- endmacro %}
-
 {#- Mean absolute deviation of the last n values of column from center (TA-Lib CCI's divisor). -#}
 {% macro rolling_mean_abs_deviation(column, center, n) -%}
   {{ return(adapter.dispatch('rolling_mean_abs_deviation', 'blofin_stack')(column, center, n)) }}
 {%- endmacro %}
 
+{#- Added newest first (on DuckDB too: a fold of lags, no list). -#}
 {% macro default__rolling_mean_abs_deviation(column, center, n) -%}
   ({% for k in range(n) %}coalesce(abs({{ lag_by(column, k) if k else column }} - {{ center }}), 0){{ ' + ' if not loop.last }}{% endfor %})
     / nullif(count({{ column }}) over {{ rolling_frame(n) }}, 0)
-{%- endmacro %}
-
-{% macro duckdb__rolling_mean_abs_deviation(column, center, n) -%}
-  list_avg(list_transform(
-      list({{ column }}) over {{ rolling_frame(n) }},
-      lambda x: abs(x - {{ center }})
-  ))
 {%- endmacro %}
 
 {#- Rows since the extreme of column in the last n+1 rows, latest one on ties (TA-Lib AROON). -#}
@@ -241,11 +230,6 @@
     when {{ lag_by(column, k) if k else column }} = {{ extreme }}({{ column }}) over ({{ series_order() }} rows between {{ n }} preceding and current row) then {{ k }}
     {%- endfor %}
   end
-{%- endmacro %}
-
-{% macro duckdb__rows_since_extreme(column, n, extreme) -%}
-  series_row - {{ 'arg_max' if extreme == 'max' else 'arg_min' }}(series_row, {{ 'struct_pack(v := ' ~ column ~ ', r := series_row)' if extreme == 'max' else 'struct_pack(v := ' ~ column ~ ', r := -series_row)' }})
-    over ({{ series_order() }} rows between {{ n }} preceding and current row)
 {%- endmacro %}
 
 {#- Each lower-timeframe bar joined to the last higher-timeframe bar that had closed when the lower

@@ -128,15 +128,14 @@ def test_the_scan_catches_duckdb_only_sql(snippet, expected):
 
 
 PAIRS = {  # name: (macro, call arguments, window rows); each runs as duckdb__ and as default__
+    # (the percent rank, mean absolute deviation and rows since an extreme are one lag form on both)
     "fold_avg": ("rolling_fold", "'close', 'avg', 5", 5),
     "fold_sum": ("rolling_fold", "'close', 'sum', 8", 8),
     "fold_stddev": ("rolling_fold", "'close', 'stddev_samp', 7", 7),
+    "fold_var_pop": ("rolling_fold", "'close', 'var_pop', 7", 7),
+    "returns_variance": ("rolling_variance_of_returns", "'close / 100 - 1', 9", 9),
     "weighted_sum": ("rolling_weighted_sum", "'close', 6", 6),
     "linreg_slope": ("rolling_linreg_slope", "'close', 6", 6),
-    "percent_rank": ("rolling_percent_rank", "'high', 9", 9),
-    "mean_abs_dev": ("rolling_mean_abs_deviation", "'close', 'center', 5", 5),
-    "since_high": ("rows_since_extreme", "'high', 6, 'max'", 7),
-    "since_low": ("rows_since_extreme", "'high', 6, 'min'", 7),
 }
 
 SERIES = """with bars as (

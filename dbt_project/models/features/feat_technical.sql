@@ -43,25 +43,30 @@ windows as (
     from numbered
 ),
 
-oscillators as (
+fast_k as (
     select
         *,
         case when highest_14 > lowest_14 then 100 * (close - lowest_14) / (highest_14 - lowest_14)
-             when highest_14 is not null then 0 end as stoch_fast_k_14,
+             when highest_14 is not null then 0 end as stoch_fast_k_14
+    from windows
+),
+
+oscillators as (
+    select
+        *,
+        {#- %K j bars back: the mean of %K-fast j, j+1 and j+2 bars back (all three present), added
+            newest first; %D is the mean of %K 0, 1 and 2 bars back. Lags of one column in one pass. -#}
+        {%- for j in range(3) %}
+        case when {% for i in range(j, j + 3) %}{{ lag_by('stoch_fast_k_14', i) if i else 'stoch_fast_k_14' }} is not null{{ ' and ' if not loop.last }}{% endfor %}
+            then ({% for i in range(j, j + 3) %}{{ lag_by('stoch_fast_k_14', i) if i else 'stoch_fast_k_14' }}{{ ' + ' if not loop.last }}{% endfor %}) / 3 end as stoch_k_14_back_{{ j }},
+        {%- endfor %}
         {{ rolling_mean_abs_deviation('typical_price', 'typical_sma_20', 20) }} as typical_mad_20,
         {%- for n in [7, 14, 28] %}
         {{ rolling('sum(buying_pressure)', n) }} as ult_pressure_sum_{{ n }},
         {{ rolling('sum(ult_range)', n) }} as ult_range_sum_{{ n }},
         {%- endfor %}
         {{ rolling('count(ult_range)', 28) }} as ult_rows_28
-    from windows
-),
-
-smoothed as (
-    select
-        *,
-        case when {{ rolling('count(stoch_fast_k_14)', 3) }} = 3 then {{ rolling('avg(stoch_fast_k_14)', 3) }} end as stoch_k_14
-    from oscillators
+    from fast_k
 ),
 
 computed as (
@@ -77,8 +82,9 @@ computed as (
         linreg_slope_20,
 
         ---------- oscillators (stoch %K is published from the bar %D exists, as TA-Lib aligns them)
-        case when {{ rolling('count(stoch_k_14)', 3) }} = 3 then stoch_k_14 end as stoch_k_14,
-        case when {{ rolling('count(stoch_k_14)', 3) }} = 3 then {{ rolling('avg(stoch_k_14)', 3) }} end as stoch_d_3,
+        case when stoch_k_14_back_2 is not null and stoch_k_14_back_1 is not null then stoch_k_14_back_0 end as stoch_k_14,
+        case when stoch_k_14_back_2 is not null and stoch_k_14_back_1 is not null
+            then (stoch_k_14_back_0 + stoch_k_14_back_1 + stoch_k_14_back_2) / 3 end as stoch_d_3,
         case when highest_14 > lowest_14 then -100 * (highest_14 - close) / (highest_14 - lowest_14)
              when highest_14 is not null then 0 end as willr_14,
         {#- TA-Lib CCI (0.8): 0 when the deviation from the mean or the mean absolute deviation is within
@@ -105,7 +111,7 @@ computed as (
         donchian_high_20,
         donchian_low_20,
         (donchian_high_20 + donchian_low_20) / 2 as donchian_mid_20
-    from smoothed
+    from oscillators
 )
 
 select * from computed

@@ -1,6 +1,6 @@
-"""Rolling sums on DuckDB (`exact_window_sum`: every feature's rolling sum and mean, WMA, the
-linear-regression slope, the variance of returns) give the same bits wherever the partition starts,
-as an incremental run that reads only a lookback must, and stay within a few ulp of the exact sum on
+"""Rolling sums on DuckDB (the lag folds of `rolling_fold`: every feature's rolling sum, mean and
+variance, WMA, the linear-regression slope) give the same bits wherever the partition starts, as an
+incremental run that reads only a lookback must, and stay within a few ulp of the exact sum on
 awkward magnitudes: a pair priced 1e-8, volumes of 1e13, terms that cancel, tiny log terms, NULLs."""
 
 from __future__ import annotations
@@ -45,11 +45,12 @@ def compiled(tmp_path_factory) -> str:
     """The DuckDB sums, WMA numerator and slope numerator over `series`, compiled by dbt."""
     template = (
         "select symbol, bar_at_ms, series_row, "
-        f"{{{{ exact_window_sum('x', {N}) }}}} as total, "
+        f"{{{{ rolling_fold('x', 'sum', {N}) }}}} as total, "
         f"{{{{ rolling_weighted_sum('x', {N}) }}}} as weighted, "
         f"{{{{ rolling_linreg_slope('x', {N}) }}}} as slope, "
         f"{{{{ rolling_fold('x', 'avg', {N}) }}}} as mean, "
-        f"{{{{ rolling_variance_of_returns(\"case when symbol in ('RET', 'TINY', 'FLAT') then x end\", {N}) }}}} as variance "
+        f"{{{{ rolling_variance_of_returns(\"case when symbol in ('RET', 'TINY', 'FLAT') then x end\", {N}) }}}} as variance, "
+        f"{{{{ rolling_fold('x', 'stddev_pop', {N}) }}}} as sd "
         "from series")
     return run_dbt(Paths(tmp_path_factory.mktemp("exact") / "data"), "compile", "--quiet", "--inline", template).stdout
 
@@ -71,7 +72,7 @@ def test_a_run_that_starts_later_gives_the_same_bits(compiled):
     both = full.merge(late, on=["symbol", "bar_at_ms"], suffixes=("_full", "_late"))
     both = both[both["bar_at_ms"] >= (SKIP + N) * 60_000]
     assert len(both) == 7 * (ROWS - SKIP - N)
-    for col in ("total", "weighted", "slope", "mean", "variance"):
+    for col in ("total", "weighted", "slope", "mean", "variance", "sd"):
         a, b = both[f"{col}_full"].to_numpy(float), both[f"{col}_late"].to_numpy(float)
         assert np.array_equal(a, b, equal_nan=True), (col, np.nanmax(np.abs(a - b)))
 
@@ -105,13 +106,36 @@ def test_sums_are_within_a_few_ulp_of_the_exact_sum(compiled):
         want = float(sum(((v - mean) ** 2 for v in w), Fraction(0)) / (N - 1))
         assert abs(ret["variance"][i] - want) <= 1e-12 * want or (want == 0 and ret["variance"][i] == 0), (i, want)
     assert (ret["variance"][N - 1:] == 0).sum() >= 2 * 6 * (ROWS // 100)  # zero and constant runs: exactly 0
+    for symbol in ("LOWP", "BIG", "NULLS", "CANCEL"):  # price-level spreads far below the level
+        g = got[got["symbol"] == symbol].reset_index(drop=True)
+        x = series.loc[series["symbol"] == symbol, "x"].to_numpy(float, na_value=np.nan)
+        for i in range(N - 1, ROWS, 3):
+            w = [Fraction(v) for v in x[i - N + 1:i + 1] if not np.isnan(v)]
+            mean = sum(w, Fraction(0)) / len(w)
+            want = float(sum(((v - mean) ** 2 for v in w), Fraction(0)) / len(w)) ** 0.5
+            assert abs(g["sd"][i] - want) <= 1e-12 * want, (symbol, i, g["sd"][i], want)
     flat = got[(got["symbol"] == "FLAT") & (got["series_row"] >= N)]
-    assert (flat["mean"] == 30.01).all() and (flat["slope"] == 0).all()
+    assert (flat["mean"] == 30.01).all() and (flat["slope"] == 0).all() and (flat["sd"] == 0).all()
     assert got.loc[got["symbol"] == "NULLS", "total"].notna().all()  # NULLs skipped, not propagated
+    first = got[got["series_row"] == 1].set_index("symbol")
+    assert first.loc[["RET", "TINY", "FLAT"], "variance"].isna().all()  # one value: no sample variance
+    assert (first.loc[["LOWP", "BIG", "FLAT"], "sd"] == 0).all() and (first.loc[["LOWP", "BIG"], "mean"] == first.loc[["LOWP", "BIG"], "total"]).all()
 
 
-def test_a_non_finite_value_fails_loudly_instead_of_summing_wrong(compiled):
+def test_a_non_finite_value_spoils_only_the_windows_that_hold_it(compiled):
+    """A fold, unlike a running or cumulative sum, forgets an infinity once it leaves the frame:
+    every window that holds it is infinite (or NaN where it cancels), the rest are untouched.
+    (Ingest quarantines non-finite prices, so none reach a feature.)"""
     series = _series()
-    series.loc[5, "x"] = np.inf
-    with pytest.raises(duckdb.Error, match="(?i)out of range|conversion|cast"):
-        _run(compiled, series)
+    clean = _run(compiled, series)
+    at = 300
+    series.loc[series["symbol"] == "BIG", "x"] = series.loc[series["symbol"] == "BIG", "x"].where(
+        series["bar_at_ms"] != at * 60_000, np.inf)
+    got = _run(compiled, series)
+    big, was = got[got["symbol"] == "BIG"].reset_index(drop=True), clean[clean["symbol"] == "BIG"].reset_index(drop=True)
+    holds = (big["bar_at_ms"] >= at * 60_000) & (big["bar_at_ms"] < (at + N) * 60_000)
+    assert holds.sum() == N and not np.isfinite(big.loc[holds, ["total", "mean", "sd"]].to_numpy(float)).any()
+    for col in ("total", "weighted", "slope", "mean", "sd"):
+        assert big.loc[~holds, col].equals(was.loc[~holds, col]), col
+    others = got["symbol"] != "BIG"
+    assert got.loc[others].reset_index(drop=True).equals(clean.loc[clean["symbol"] != "BIG"].reset_index(drop=True))
