@@ -56,8 +56,8 @@
   {%- if aggregate == 'sum' -%}
     case when {{ _count_in_frame(column, n) }} > 0 then {{ fold_sum(column, n) }} end
   {%- elif aggregate == 'avg' -%}
-    {%- set newest = _newest_in_frame(column, n) -%}
-    ({{ newest }} + {{ fold_sum(column, n, term='{v} - ' ~ newest) }} / {{ _count_in_frame(column, n) }})
+    {%- set newest = _newest_so_far(column) -%}
+    ({{ newest }} + {{ fold_sum(column, n, term='{v} - ' ~ newest) }} / nullif({{ _count_in_frame(column, n) }}, 0))
   {%- else -%}
     {%- set variance = fold_variance(column, n, 0 if aggregate.endswith('_pop') else 1) -%}
     {{ 'sqrt(' ~ variance ~ ')' if aggregate.startswith('stddev') else variance }}
@@ -73,9 +73,12 @@
   {{ return(values) }}
 {%- endmacro %}
 
-{#- The frame's newest value of column that is not NULL (NULL when there is none). -#}
-{% macro _newest_in_frame(column, n) -%}
-  last_value(cast({{ column }} as double) ignore nulls) over {{ rolling_frame(n) }}
+{#- The newest value of column that is not NULL up to this row: the frame's newest whenever the
+    frame holds one (deviations from it are then in the frame's own scale). The same expression for
+    every frame length, so the engine computes the deviations of one column once for all its windows,
+    and folds newest first share their common prefix (SMA 10 is the first ten terms of SMA 20). -#}
+{% macro _newest_so_far(column) -%}
+  last_value(cast({{ column }} as double) ignore nulls) over ({{ series_order() }} rows between unbounded preceding and current row)
 {%- endmacro %}
 
 {#- How many of the frame's values of column are not NULL. -#}
@@ -98,7 +101,7 @@
     level), and a frame of one repeated value gives exactly 0. Fewer than ddof + 1 values: NULL.
     (Each deviation is written out twice; the engine computes it once.) -#}
 {% macro fold_variance(column, n, ddof) -%}
-  {%- set newest = _newest_in_frame(column, n) -%}
+  {%- set newest = _newest_so_far(column) -%}
   {%- set deviations = fold_sum(column, n, term='{v} - ' ~ newest) -%}
   {%- set m = _count_in_frame(column, n) -%}
   case when {{ m }} > {{ ddof }} then greatest((
@@ -205,17 +208,6 @@
 {% macro default__rolling_percent_rank(column, n) -%}
   case when count({{ column }}) over {{ rolling_frame(n) }} = {{ n }}
     then ({% for k in range(n) %}case when {{ lag_by(column, k) if k else column }} <= {{ column }} * (1 + 1e-9) then 1 else 0 end{{ ' + ' if not loop.last }}{% endfor %}) / {{ n }}.0 end
-{%- endmacro %}
-
-{#- Mean absolute deviation of the last n values of column from center (TA-Lib CCI's divisor). -#}
-{% macro rolling_mean_abs_deviation(column, center, n) -%}
-  {{ return(adapter.dispatch('rolling_mean_abs_deviation', 'blofin_stack')(column, center, n)) }}
-{%- endmacro %}
-
-{#- Added newest first (on DuckDB too: a fold of lags, no list). -#}
-{% macro default__rolling_mean_abs_deviation(column, center, n) -%}
-  ({% for k in range(n) %}coalesce(abs({{ lag_by(column, k) if k else column }} - {{ center }}), 0){{ ' + ' if not loop.last }}{% endfor %})
-    / nullif(count({{ column }}) over {{ rolling_frame(n) }}, 0)
 {%- endmacro %}
 
 {#- Rows since the extreme of column in the last n+1 rows, latest one on ties (TA-Lib AROON). -#}

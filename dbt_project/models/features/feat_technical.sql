@@ -15,10 +15,15 @@ numbered as (
         *,
         row_number() over ({{ series_order() }}) as series_row,
         (high + low + close) / 3 as typical_price,
-        {{ lag_by('close') }} as prev_close
+        {#- Ultimate oscillator's terms: they need the previous close, so they come a pass before their sums. -#}
+        {#- (least/greatest skip a NULL: the first bar, without a previous close, has no terms) -#}
+        case when {{ lag_by('close') }} is not null then close - least(low, {{ lag_by('close') }}) end as buying_pressure,
+        case when {{ lag_by('close') }} is not null
+            then greatest(high, {{ lag_by('close') }}) - least(low, {{ lag_by('close') }}) end as ult_range
     from bars
 ),
 
+{#- Every window below in one pass over the series (each further pass re-sorts every column). -#}
 windows as (
     select
         *,
@@ -28,15 +33,30 @@ windows as (
         {{ rolling_full('avg(close)', 12) }} as sma_12,
         {{ rolling_full('avg(close)', 26) }} as sma_26,
         {{ rolling_full_of(rolling_weighted_sum('close', 20), 20) }} as wma_20_numerator,
-        {{ rolling_full('max(high)', 14) }} as highest_14,
-        {{ rolling_full('min(low)', 14) }} as lowest_14,
+        {#- The 14-bar high and low j bars back (j = 0 .. 4: stochastic %K-fast for %K and %D), from
+            lags: the window tree cannot end its frame before the current row cheaply. -#}
+        {%- for j in range(5) %}
+        case when series_row >= {{ 14 + j }} then greatest({% for i in range(j, j + 14) %}{{ lag_by('high', i) if i else 'high' }}{{ ', ' if not loop.last }}{% endfor %}) end as highest_14_back_{{ j }},
+        case when series_row >= {{ 14 + j }} then least({% for i in range(j, j + 14) %}{{ lag_by('low', i) if i else 'low' }}{{ ', ' if not loop.last }}{% endfor %}) end as lowest_14_back_{{ j }},
+        {{ lag_by('close', j) if j else 'close' }} as close_back_{{ j }},
+        {%- endfor %}
         {{ rolling_full('avg(typical_price)', 20) }} as typical_sma_20,
+        {#- CCI's mean absolute deviation needs this mean beside each of the 20 values: the values are
+            carried out of the pass as columns and folded below (inline, the mean would be recomputed
+            for each term). -#}
+        count(typical_price) over {{ rolling_frame(20) }} as typical_rows_20,
+        {%- for k in range(1, 20) %}
+        {{ lag_by('typical_price', k) }} as typical_price_back_{{ k }},
+        {%- endfor %}
         {{ rows_since_extreme('high', 25, 'max') }} as rows_since_high_25,
         {{ rows_since_extreme('low', 25, 'min') }} as rows_since_low_25,
         count(*) over ({{ series_order() }} rows between 25 preceding and current row) as rows_26,
         {{ lag_by('close', 10) }} as close_10_back,
-        case when prev_close is not null then close - least(low, prev_close) end as buying_pressure,
-        case when prev_close is not null then greatest(high, prev_close) - least(low, prev_close) end as ult_range,
+        {%- for n in [7, 14, 28] %}
+        {{ rolling('sum(buying_pressure)', n) }} as ult_pressure_sum_{{ n }},
+        {{ rolling('sum(ult_range)', n) }} as ult_range_sum_{{ n }},
+        {%- endfor %}
+        {{ rolling('count(ult_range)', 28) }} as ult_rows_28,
         {{ rolling_full('max(high)', 20) }} as donchian_high_20,
         {{ rolling_full('min(low)', 20) }} as donchian_low_20,
         {{ rolling_full_of(rolling_linreg_slope('close', 20), 20) }} as linreg_slope_20
@@ -46,26 +66,28 @@ windows as (
 fast_k as (
     select
         *,
-        case when highest_14 > lowest_14 then 100 * (close - lowest_14) / (highest_14 - lowest_14)
-             when highest_14 is not null then 0 end as stoch_fast_k_14
+        highest_14_back_0 as highest_14,
+        lowest_14_back_0 as lowest_14,
+        {#- Added newest first, NULLs skipped (TA-Lib CCI's divisor). -#}
+        ({% for k in range(20) %}{{ ' + ' if k }}coalesce(abs({{ 'typical_price_back_' ~ k if k else 'typical_price' }} - typical_sma_20), 0){% endfor %})
+            / nullif(typical_rows_20, 0) as typical_mad_20,
+        {%- for j in range(5) %}
+        case when highest_14_back_{{ j }} > lowest_14_back_{{ j }}
+                 then 100 * (close_back_{{ j }} - lowest_14_back_{{ j }}) / (highest_14_back_{{ j }} - lowest_14_back_{{ j }})
+             when highest_14_back_{{ j }} is not null then 0 end as stoch_fast_k_14_back_{{ j }}{{ ',' if not loop.last }}
+        {%- endfor %}
     from windows
 ),
 
+{#- %K j bars back: the mean of %K-fast j, j+1 and j+2 bars back (all three present), added newest
+    first; %D (in computed) is the mean of %K 0, 1 and 2 bars back. -#}
 oscillators as (
     select
         *,
-        {#- %K j bars back: the mean of %K-fast j, j+1 and j+2 bars back (all three present), added
-            newest first; %D is the mean of %K 0, 1 and 2 bars back. Lags of one column in one pass. -#}
         {%- for j in range(3) %}
-        case when {% for i in range(j, j + 3) %}{{ lag_by('stoch_fast_k_14', i) if i else 'stoch_fast_k_14' }} is not null{{ ' and ' if not loop.last }}{% endfor %}
-            then ({% for i in range(j, j + 3) %}{{ lag_by('stoch_fast_k_14', i) if i else 'stoch_fast_k_14' }}{{ ' + ' if not loop.last }}{% endfor %}) / 3 end as stoch_k_14_back_{{ j }},
+        case when {% for i in range(j, j + 3) %}stoch_fast_k_14_back_{{ i }} is not null{{ ' and ' if not loop.last }}{% endfor %}
+            then ({% for i in range(j, j + 3) %}stoch_fast_k_14_back_{{ i }}{{ ' + ' if not loop.last }}{% endfor %}) / 3 end as stoch_k_14_back_{{ j }}{{ ',' if not loop.last }}
         {%- endfor %}
-        {{ rolling_mean_abs_deviation('typical_price', 'typical_sma_20', 20) }} as typical_mad_20,
-        {%- for n in [7, 14, 28] %}
-        {{ rolling('sum(buying_pressure)', n) }} as ult_pressure_sum_{{ n }},
-        {{ rolling('sum(ult_range)', n) }} as ult_range_sum_{{ n }},
-        {%- endfor %}
-        {{ rolling('count(ult_range)', 28) }} as ult_rows_28
     from fast_k
 ),
 
