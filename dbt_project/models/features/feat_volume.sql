@@ -40,12 +40,19 @@ signed_flows as (
     from moves
 ),
 
-money_flows as (
+{#- Every window in one pass (a second pass would re-sort every column). -#}
+windows as (
     select
         *,
         {{ rolling('count(*) filter (where has_previous)', 14) }} as flow_rows_14,
         {{ rolling('sum(positive_flow)', 14) }} as positive_flow_14,
-        {{ rolling('sum(positive_flow + negative_flow)', 14) }} as total_flow_14
+        {{ rolling('sum(positive_flow + negative_flow)', 14) }} as total_flow_14,
+        {{ rolling_full('avg(volume)', 20) }} as volume_sma_20,
+        {{ rolling_full('stddev_pop(volume)', 20) }} as volume_sd_20,
+        {{ rolling_full('sum(buy_volume - sell_volume)', 20) }} as taker_net_20,
+        {{ rolling_full('sum(buy_volume + sell_volume)', 20) }} as taker_total_20,
+        {{ rolling_full('sum(coalesce(money_flow_volume, 0))', 20) }} as money_flow_volume_20,
+        {{ rolling_full('sum(volume)', 20) }} as volume_20
     from signed_flows
 ),
 
@@ -53,17 +60,17 @@ computed as (
     select
         {{ series_keys() }},
         close / vwap - 1 as vwap_dev,
-        volume / {{ rolling_full('avg(volume)', 20) }} as volume_ratio_20,
-        {{ safe_divide('volume - ' ~ rolling_full('avg(volume)', 20), rolling_full('stddev_pop(volume)', 20)) }} as volume_zscore_20,
+        volume / volume_sma_20 as volume_ratio_20,
+        {{ safe_divide('volume - volume_sma_20', 'volume_sd_20') }} as volume_zscore_20,
         {{ safe_divide('buy_volume - sell_volume', 'buy_volume + sell_volume') }} as buy_sell_imbalance,
-        {{ safe_divide(rolling_full('sum(buy_volume - sell_volume)', 20), rolling_full('sum(buy_volume + sell_volume)', 20)) }} as buy_sell_imbalance_20,
+        {{ safe_divide('taker_net_20', 'taker_total_20') }} as buy_sell_imbalance_20,
         {#- A window without any flow (0 / 0) gives 0, as TA-Lib; no threshold on the flow's size, which
             is price x volume and so in arbitrary units. -#}
         case when flow_rows_14 = 14 then
             case when total_flow_14 <= 0 then 0 else 100 * positive_flow_14 / total_flow_14 end
         end as mfi_14,
-        {{ safe_divide(rolling_full('sum(coalesce(money_flow_volume, 0))', 20), rolling_full('sum(volume)', 20)) }} as cmf_20
-    from money_flows
+        {{ safe_divide('money_flow_volume_20', 'volume_20') }} as cmf_20
+    from windows
 )
 
 select * from computed
