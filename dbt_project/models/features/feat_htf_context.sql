@@ -26,18 +26,9 @@ higher_{{ tf }} as (
     where regime.timeframe = '{{ tf }}'
 ),
 
-with_{{ tf }} as (
-    select
-        lower.symbol,
-        lower.timeframe,
-        lower.bar_at_ms,
-        case when lower.timeframe_ms < {{ ms }} then higher_{{ tf }}.regime end as htf_{{ tf }}_regime,
-        case when lower.timeframe_ms < {{ ms }} then higher_{{ tf }}.rsi_14 end as htf_{{ tf }}_rsi_14
-    from lower
-    {{ join_last_closed('lower', 'higher_' ~ tf) }}
-),
 {% endfor %}
 
+{#- One join after another on the lower bars (no join back by key per timeframe). -#}
 computed as (
     select
         lower.symbol,
@@ -45,14 +36,14 @@ computed as (
         lower.bar_at_ms,
         lower.bar_at,
         lower.bar_date,
-        {% for tf in higher_timeframes %}
-        with_{{ tf }}.htf_{{ tf }}_regime,
-        with_{{ tf }}.htf_{{ tf }}_rsi_14{% if not loop.last %},{% endif %}
-        {% endfor %}
+        {%- for tf, ms in higher_timeframes.items() %}
+        case when lower.timeframe_ms < {{ ms }} then higher_{{ tf }}.regime end as htf_{{ tf }}_regime,
+        case when lower.timeframe_ms < {{ ms }} then higher_{{ tf }}.rsi_14 end as htf_{{ tf }}_rsi_14{{ ',' if not loop.last }}
+        {%- endfor %}
     from lower
-    {% for tf in higher_timeframes %}
-    left join with_{{ tf }} using (symbol, timeframe, bar_at_ms)
-    {% endfor %}
+    {%- for tf in higher_timeframes %}
+    {{ join_last_closed('lower', 'higher_' ~ tf) }}
+    {%- endfor %}
 )
 
 select * from computed
