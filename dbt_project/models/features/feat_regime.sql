@@ -38,8 +38,7 @@ joined as (
         recursive.plus_di_14,
         recursive.minus_di_14,
         price.log_ret_1,
-        price.log_ret_5,
-        abs(bars.close - {{ lag_by('bars.close') }}) as abs_change
+        price.log_ret_5
     from bars
     left join volatility using (symbol, timeframe, bar_at_ms)
     left join recursive using (symbol, timeframe, bar_at_ms)
@@ -53,8 +52,12 @@ inputs as (
         case when {{ rolling('count(log_ret_5)', 20) }} = 20
             then {{ safe_divide(rolling_variance_of_returns('log_ret_5', 20), '5 * ' ~ rolling_variance_of_returns('log_ret_1', 20)) }}
         end as variance_ratio_20,
-        case when {{ rolling('count(abs_change)', 20) }} = 20
-            then {{ safe_divide('abs(close - ' ~ lag_by('close', 20) ~ ')', rolling('sum(abs_change)', 20)) }}
+        {#- Kaufman: net move over the sum of the 20 bar-to-bar moves, added newest first, from lags
+            of close (in the same pass as the other windows). -#}
+        {%- set moves = [] %}
+        {%- for k in range(20) %}{% do moves.append('abs(' ~ (lag_by('close', k) if k else 'close') ~ ' - ' ~ lag_by('close', k + 1) ~ ')') %}{% endfor %}
+        case when {{ lag_by('close', 20) }} is not null
+            then {{ safe_divide('abs(close - ' ~ lag_by('close', 20) ~ ')', moves | join(' + ')) }}
         end as efficiency_ratio_20
     from joined
 ),
