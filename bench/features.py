@@ -107,7 +107,8 @@ def run(sizes: tuple[int, ...] = SIZES) -> dict:
     """All feature models (dbt wall time, full refresh) on 1x, 4x, 16x 1m bars vs TA-Lib and pandas
     computing a 14-indicator subset of them on the same bars."""
     paths = Paths(export_data_dir().data_dir / "bench_features")
-    n_features = len(load_registry(DBT_PROJECT_DIR / "target" / "manifest.json"))
+    registry = load_registry(DBT_PROJECT_DIR / "target" / "manifest.json")
+    n_features = len(registry)
     ours, talib_s, pandas_s, per_model, rows = [], [], [], {}, 0
     for n in sizes:
         bars = synthetic_bars(n)
@@ -121,6 +122,8 @@ def run(sizes: tuple[int, ...] = SIZES) -> dict:
         talib_s.append(t_talib), pandas_s.append(t_pandas)
     with duckdb.connect(str(paths.warehouse), read_only=True) as con:
         rows = con.execute("select count(*) from feat_price").fetchall()[0][0]
+    by_model = {m: sum(f.model == m for f in registry) for m in dict.fromkeys(f.model for f in registry)}
+    per_value_by_model = {m: round(per_model[m] / (rows * k) * 1e9, 1) for m, k in by_model.items() if m in per_model}
     per_value = {"ours": ours[-1] / (rows * n_features) * 1e9, "talib": talib_s[-1] / (sizes[-1] * 14) * 1e9,
                  "pandas": pandas_s[-1] / (sizes[-1] * 14) * 1e9}
     res = stage_result("features: every feature model in dbt on DuckDB (1m bars + rollups)", "bars", list(sizes), ours,
@@ -130,7 +133,7 @@ def run(sizes: tuple[int, ...] = SIZES) -> dict:
                        pandas_ratio=pandas_s[-1] / ours[-1], pandas_scaling_exponent=scaling_exponent(list(sizes), pandas_s),
                        per_model_seconds_at_largest=per_model, peak_rss_mib=peak_rss_mib(),
                        dbt_peak_rss_mib=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-                       ns_per_value=per_value)
+                       ns_per_value=per_value, ns_per_value_by_model=per_value_by_model)
     save("features", res)
     print_stage(res)
     print(f"pandas (same 14 indicators): {', '.join(f'{t:.2f} s' for t in pandas_s)} -> "
@@ -140,6 +143,8 @@ def run(sizes: tuple[int, ...] = SIZES) -> dict:
     print(f"per feature value computed ({rows:,} rows x {n_features} features vs {sizes[-1]:,} bars x 14 indicators): "
           f"ours {per['ours']:.0f} ns, TA-Lib {per['talib']:.1f} ns, pandas {per['pandas']:.0f} ns: "
           f"{per['ours'] / per['talib']:.0f}x TA-Lib's (goal <= 10x), pandas' / ours {per['pandas'] / per['ours']:.2f} (goal >= 3)")
+    print("ns per feature value by model (its time in the run, two models at a time, over its rows x its features): "
+          + ", ".join(f"{m} {ns:.0f}" for m, ns in sorted(per_value_by_model.items(), key=lambda kv: -kv[1])))
     print(f"peak resident memory of the dbt process (largest child): {res['dbt_peak_rss_mib']:,.0f} MiB")
     print("slowest models at the largest size: " + ", ".join(
         f"{m} {t:.1f} s" for m, t in sorted(per_model.items(), key=lambda kv: -kv[1])[:4]))
