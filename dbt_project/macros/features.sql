@@ -37,7 +37,7 @@
   {{ return(depth.ok and depth.v == 0) }}
 {%- endmacro %}
 
-{#- aggregate(column) over the last n rows, folded in time order: same bits whatever the partition. -#}
+{#- aggregate(column) over the last n rows, folded in one fixed order: same bits whatever the partition. -#}
 {% macro rolling_fold(column, aggregate, n) -%}
   {{ return(adapter.dispatch('rolling_fold', 'blofin_stack')(column, aggregate, n)) }}
 {%- endmacro %}
@@ -56,7 +56,7 @@
   {%- if aggregate == 'sum' -%}
     case when {{ _count_in_frame(column, n) }} > 0 then {{ fold_sum(column, n) }} end
   {%- elif aggregate == 'avg' -%}
-    {%- set newest = _newest_so_far(column) -%}
+    {%- set newest = _newest_so_far(column, n) -%}
     ({{ newest }} + {{ fold_sum(column, n, term='{v} - ' ~ newest) }} / nullif({{ _count_in_frame(column, n) }}, 0))
   {%- else -%}
     {%- set variance = fold_variance(column, n, 0 if aggregate.endswith('_pop') else 1) -%}
@@ -73,12 +73,14 @@
   {{ return(values) }}
 {%- endmacro %}
 
-{#- The newest value of column that is not NULL up to this row: the frame's newest whenever the
-    frame holds one (deviations from it are then in the frame's own scale). The same expression for
-    every frame length, so the engine computes the deviations of one column once for all its windows,
-    and folds newest first share their common prefix (SMA 10 is the first ten terms of SMA 20). -#}
-{% macro _newest_so_far(column) -%}
-  last_value(cast({{ column }} as double) ignore nulls) over ({{ series_order() }} rows between unbounded preceding and current row)
+{#- The newest value of column that is not NULL among this row and the 255 before it: the frame's
+    newest whenever the frame (n <= 256 rows) holds one, so deviations from it are in the frame's own
+    scale. One expression for every frame length (the engine computes it once per column). A fixed
+    frame, not an unbounded one: IGNORE NULLS scans back over a run of NULLs once per row, which an
+    unbounded frame makes quadratic in the run (a column of NULLs: 3M rows 33 s against 0.6 s). -#}
+{% macro _newest_so_far(column, n) -%}
+  {%- if n > 256 %}{{ exceptions.raise_compiler_error('rolling folds cover at most 256 rows, got ' ~ n) }}{% endif -%}
+  last_value(cast({{ column }} as double) ignore nulls) over ({{ series_order() }} rows between 255 preceding and current row)
 {%- endmacro %}
 
 {#- How many of the frame's values of column are not NULL. -#}
@@ -101,7 +103,7 @@
     level), and a frame of one repeated value gives exactly 0. Fewer than ddof + 1 values: NULL.
     (Each deviation is written out twice; the engine computes it once.) -#}
 {% macro fold_variance(column, n, ddof) -%}
-  {%- set newest = _newest_so_far(column) -%}
+  {%- set newest = _newest_so_far(column, n) -%}
   {%- set deviations = fold_sum(column, n, term='{v} - ' ~ newest) -%}
   {%- set m = _count_in_frame(column, n) -%}
   case when {{ m }} > {{ ddof }} then greatest((

@@ -65,8 +65,8 @@ def truncated(tmp_path_factory, ticks) -> dict[str, pd.DataFrame]:
 
 
 def same_values(got: pd.Series, want: pd.Series) -> bool:
-    """Equal bit for bit, NULLs and labels included: every rolling sum is an exact integer sum and
-    every fold runs in time order, so how many rows a run holds cannot move a last bit."""
+    """Equal bit for bit, NULLs and labels included: every rolling sum, mean and variance folds its
+    window's values in one fixed order, so how many rows a run holds cannot move a last bit."""
     if not (pd.api.types.is_numeric_dtype(got) and pd.api.types.is_numeric_dtype(want)):
         return [None if pd.isna(x) else x for x in got] == [None if pd.isna(x) else x for x in want]
     return bool(np.array_equal(got.to_numpy(float), want.to_numpy(float), equal_nan=True))

@@ -1,7 +1,8 @@
 """Rolling sums on DuckDB (the lag folds of `rolling_fold`: every feature's rolling sum, mean and
 variance, WMA, the linear-regression slope) give the same bits wherever the partition starts, as an
-incremental run that reads only a lookback must, and stay within a few ulp of the exact sum on
-awkward magnitudes: a pair priced 1e-8, volumes of 1e13, terms that cancel, tiny log terms, NULLs."""
+incremental run that reads only a lookback must, and stay within a few ulp of the exact sum or,
+where terms cancel, of the largest term times n (a fold of doubles, not an exact sum) on awkward
+magnitudes: a pair priced 1e-8, volumes of 1e13, terms that cancel, tiny log terms, NULLs."""
 
 from __future__ import annotations
 
@@ -120,6 +121,12 @@ def test_sums_are_within_a_few_ulp_of_the_exact_sum(compiled):
     first = got[got["series_row"] == 1].set_index("symbol")
     assert first.loc[["RET", "TINY", "FLAT"], "variance"].isna().all()  # one value: no sample variance
     assert (first.loc[["LOWP", "BIG", "FLAT"], "sd"] == 0).all() and (first.loc[["LOWP", "BIG"], "mean"] == first.loc[["LOWP", "BIG"], "total"]).all()
+
+
+def test_no_fold_scans_back_without_bound(compiled):
+    """The newest value a mean or variance deviates from is found in a bounded frame: IGNORE NULLS
+    over an unbounded one scans back over a run of NULLs once per row (quadratic in the run)."""
+    assert "ignore nulls" in compiled.lower() and "unbounded" not in compiled.lower()
 
 
 def test_a_non_finite_value_spoils_only_the_windows_that_hold_it(compiled):

@@ -110,7 +110,7 @@ computed as (
         case when highest_14 > lowest_14 then -100 * (highest_14 - close) / (highest_14 - lowest_14)
              when highest_14 is not null then 0 end as willr_14,
         {#- TA-Lib CCI (0.8): 0 when the deviation from the mean or the mean absolute deviation is within
-            1e-14 of the mean (a window of equal typical prices, whose mean can be off by an ulp). -#}
+            1e-14 of the mean, the rule TA-Lib applies (a flat window's mean here is exactly its value). -#}
         case when typical_sma_20 is null then null
              when abs(typical_price - typical_sma_20) <= 1e-14 * abs(typical_sma_20)
                   or typical_mad_20 <= 1e-14 * abs(typical_sma_20) then 0
