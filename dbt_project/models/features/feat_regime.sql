@@ -54,10 +54,11 @@ inputs as (
         end as variance_ratio_20,
         {#- Kaufman: net move over the sum of the 20 bar-to-bar moves, added newest first, from lags
             of close (in the same pass as the other windows). -#}
+        {%- set closes = rows_back('close', 21) %}
         {%- set moves = [] %}
-        {%- for k in range(20) %}{% do moves.append('abs(' ~ (lag_by('close', k) if k else 'close') ~ ' - ' ~ lag_by('close', k + 1) ~ ')') %}{% endfor %}
-        case when {{ lag_by('close', 20) }} is not null
-            then {{ safe_divide('abs(close - ' ~ lag_by('close', 20) ~ ')', moves | join(' + ')) }}
+        {%- for k in range(20) %}{% do moves.append('abs(' ~ closes[k] ~ ' - ' ~ closes[k + 1] ~ ')') %}{% endfor %}
+        case when {{ closes[20] }} is not null
+            then {{ safe_divide('abs(' ~ closes[0] ~ ' - ' ~ closes[20] ~ ')', moves | join(' + ')) }}
         end as efficiency_ratio_20
     from joined
 ),

@@ -36,9 +36,9 @@ windows as (
         {#- The 14-bar high and low j bars back (j = 0 .. 4: stochastic %K-fast for %K and %D), from
             lags: the window tree cannot end its frame before the current row cheaply. -#}
         {%- for j in range(5) %}
-        case when series_row >= {{ 14 + j }} then greatest({% for i in range(j, j + 14) %}{{ lag_by('high', i) if i else 'high' }}{{ ', ' if not loop.last }}{% endfor %}) end as highest_14_back_{{ j }},
-        case when series_row >= {{ 14 + j }} then least({% for i in range(j, j + 14) %}{{ lag_by('low', i) if i else 'low' }}{{ ', ' if not loop.last }}{% endfor %}) end as lowest_14_back_{{ j }},
-        {{ lag_by('close', j) if j else 'close' }} as close_back_{{ j }},
+        case when series_row >= {{ 14 + j }} then greatest({{ rows_back('high', j + 14)[j:] | join(', ') }}) end as highest_14_back_{{ j }},
+        case when series_row >= {{ 14 + j }} then least({{ rows_back('low', j + 14)[j:] | join(', ') }}) end as lowest_14_back_{{ j }},
+        {{ rows_back('close', j + 1)[j] }} as close_back_{{ j }},
         {%- endfor %}
         {{ rolling_full('avg(typical_price)', 20) }} as typical_sma_20,
         {#- CCI's mean absolute deviation needs this mean beside each of the 20 values: the values are
