@@ -5,7 +5,9 @@ imported 1m candles and no ticks) is built twice: `dbt build` on DuckDB (target 
 `dbt build --target spark` (dbt-spark `method: session`, pyspark local mode; Python models run in that
 session by spark_dbt.py). Every model of the covered layers is then compared row by row: the same
 columns, the same row count, non-float columns (keys, counts, strings, dates, timestamps) exactly,
-float columns within 1e-9 relative (1e-12 absolute near zero), NULLs in the same places.
+float columns within 1e-9 relative (1e-12 absolute near zero), NULLs in the same places. Then the next
+daily run on Spark: the last day again, incrementally, for the models whose incremental write differs
+from their first (NEXT_DAY_MODELS), compared the same way.
 
 Left out (NOT_COMPARED): feat_recursive.resume_state, a known difference (NaN on DuckDB, 0.0 on
 Spark in unseeded slots of the carried state); its features match.
@@ -36,7 +38,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_dbt
+from conftest import day_window_env, run_dbt
 from edge_candles import edge_candles
 
 import dagster_defs.dbt.spark_dbt
@@ -64,6 +66,7 @@ LAYERS = {
     "metrics marts": ["daily_market_summary", "dim_instruments", "recorder_coverage"],
 }
 MODELS = [m for models in LAYERS.values() for m in models]
+NEXT_DAY_MODELS = ["feat_recursive", "features"]  # run again for the last day, incrementally (built fixture)
 # Columns left out of the comparison, each with why. Known difference, not yet fixed: feat_recursive's
 # resume_state (the carry the DuckDB branch continues from; Spark recomputes a full pass and never
 # reads it) holds 0.0 on Spark where DuckDB holds NaN in the not-yet-seeded slots.
@@ -111,7 +114,17 @@ def built(tmp_path_factory) -> dict:
            "--target-path", str(spark_target), "--indirect-selection", "cautious", "--select", *MODELS, "--export", str(exported)]
     proc = subprocess.run(cmd, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, f"dbt build --target spark failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
-    return {"paths": paths, "exported": exported, "seconds": (node_seconds(duck_target), node_seconds(spark_target))}
+    seconds = (node_seconds(duck_target), node_seconds(spark_target))
+    # The next daily run on the built Spark warehouse: the last day again, incrementally, for the models whose
+    # incremental write differs from their first one (feat_recursive, a Python model; features, a table of date
+    # partitions on Spark only).
+    next_day = paths.data_dir / "spark_export_next_day"
+    cmd = [sys.executable, str(SPARK_RUNNER), "run", "--target", "spark", "--profiles-dir", ".", "--target-path",
+           str(spark_target), "--select", *NEXT_DAY_MODELS, "--export", str(next_day)]
+    proc = subprocess.run(cmd, cwd=DBT_PROJECT_DIR, env={**env, **day_window_env(DAYS[-1])}, capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, f"the next day's run on spark failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
+    return {"paths": paths, "exported": exported, "next_day": next_day, "seconds": seconds}
 
 
 def duckdb_rows(paths: Paths, model: str) -> pd.DataFrame:
@@ -192,6 +205,18 @@ def test_the_model_has_the_same_rows_on_spark_and_duckdb(built, model):
     skip = NOT_COMPARED.get(model, set())
     duck = duckdb_rows(built["paths"], model).drop(columns=list(skip))
     spark = spark_rows(built["exported"], model, duck)
+    assert differences(duck, spark.drop(columns=[c for c in skip if c in spark.columns])) == [], model
+
+
+@pytest.mark.parametrize("model", NEXT_DAY_MODELS)
+def test_the_next_days_incremental_run_on_spark_keeps_the_rows_of_duckdb(built, model):
+    """A second day on Spark rewrites what it owns and keeps the rest: the model equals DuckDB's full build.
+    (feat_recursive's table was once partitioned by its config, which dbt-spark's Python write ignores: the
+    incremental `insert overwrite ... partition (bar_date)` failed on every second day.)"""
+    skip = NOT_COMPARED.get(model, set())
+    duck = duckdb_rows(built["paths"], model).drop(columns=list(skip))
+    spark = spark_rows(built["next_day"], model, duck)
+    assert len(spark) == len(duck) > 0
     assert differences(duck, spark.drop(columns=[c for c in skip if c in spark.columns])) == [], model
 
 
