@@ -1,12 +1,14 @@
 {#- One row per symbol, timeframe and bar with every registered feature: the table strategies and
-    models read. A view over the family models (no copy of the data); feat_recursive's resume_state
-    (the carried recursion state of its incremental runs) is not a feature and stays out. -#}
+    models read. On DuckDB a view over the family models (no copy of the data); on Spark a table of the
+    run's date partitions (dbt_project.yml says why). feat_recursive's resume_state (the carried
+    recursion state of its incremental runs) is not a feature and stays out. -#}
 
 with
 
 bars as (
     select symbol, timeframe, bar_at_ms, bar_at, bar_date, open, high, low, close, volume
     from {{ ref('int_bars_unioned') }}
+    {{ keep_partition_window() }}
 )
 
 select
