@@ -24,7 +24,8 @@ T_MIN, T_MAX = 1_600_000_000_000, 1_740_000_000_000
 REASONS = {"missing_time", "unparsable_time", "time_in_future", "time_before_2009", "missing_price", "non_numeric_price",
            "non_finite_price", "non_positive_price", "missing_size", "non_numeric_size", "non_finite_size",
            "non_positive_size", "invalid_side", "malformed_row", "conflicting_trade_id", "price_out_of_range",
-           "size_out_of_range", "notional_out_of_range", "unbalanced_quote", "field_too_large"}
+           "size_out_of_range", "notional_out_of_range", "unbalanced_quote", "field_too_large", "size_below_resolution",
+           "notional_below_resolution"}
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,9 @@ def _ts_cells() -> st.SearchStrategy[Cell]:
 
 
 def _positive_cells(top: float) -> st.SearchStrategy[Cell]:
-    """Good values up to top (prices to 1e9 times sizes to 1e6 stay within the 1e15 notional bound)."""
-    good = st.floats(1e-8, top, allow_nan=False).map(lambda v: Cell(repr(v), v))
+    """Good values from 1e-6 up to top (prices to 1e9 times sizes to 1e6 stay within the 1e15 notional bound,
+    and from 1e-6 times 1e-6 above the warehouse's 1e-12 resolution)."""
+    good = st.floats(1e-6, top, allow_nan=False).map(lambda v: Cell(repr(v), v))
     bad = st.sampled_from([Cell("", None), Cell("abc", None), Cell("0", None), Cell("-1.5", None), Cell("inf", None),
                            Cell("nan", None), Cell("1e999", None), Cell("1e20", None)])
     return st.one_of(good, good, bad)

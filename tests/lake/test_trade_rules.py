@@ -44,6 +44,15 @@ def test_value_faults_names_the_first_broken_rule_per_row():
                             "time_before_2009", "non_positive_price", None]
 
 
+def test_sizes_and_notionals_below_the_bars_resolution_are_faults():
+    """The bars hold sizes and notionals as DECIMAL(38, 12): below 1e-12 one is stored as 0 (a bar of volume or
+    quote volume 0: a VWAP of 0 and an infinite vwap_dev), so such a trade is quarantined, not stored."""
+    got = value_faults(pd.Series([T0] * 4), pd.Series([1.0, 2e-7, 1e-6, 1e-6]), pd.Series([1e-13, 1e-6, 1e-6, 1e-3]))
+    assert got.tolist() == ["size_below_resolution", "notional_below_resolution", None, None]
+    with duckdb.connect() as con:  # what the bars make of them: 0, and 1e-12 kept
+        assert con.execute("select cast(1e-13 as decimal(38, 12)) = 0, cast(1e-12 as decimal(38, 12)) > 0").fetchall() == [(True, True)]
+
+
 def test_every_writer_of_lake_trades_refuses_rows_out_of_bounds(data_dir):
     with pytest.raises(TradeRangeError, match="price_out_of_range"):
         write_trades(data_dir, "BTC-USDT", trades([1.0, 1e20], [1.0, 1e10]))
