@@ -2,7 +2,7 @@
   Imported or fetched candles of one timeframe, shaped as bars, for the (symbol, UTC day)s that the
   CTE `covered` has no rows for: finer data (ticks, then finer candles) wins a whole day, so a day
   never mixes sources. Zero-volume candles are dropped: a bar means trades happened, the tick bars'
-  rule. Unknown tick-level columns (taker split) are NULL; minute_count is the candle's width.
+  rule; so are candles whose volume the bars' DECIMAL(38, 12) would store as 0 (below 5e-13). Unknown tick-level columns (taker split) are NULL; minute_count is the candle's width.
 -#}
 {% macro candle_bars(timeframe, interval_ms, covered, covered_date) %}
     select
@@ -22,7 +22,7 @@
         c.candle_source as source
     from {{ ref('stg_candles') }} as c
     where c.timeframe = '{{ timeframe }}'
-      and c.volume > 0
+      and cast(c.volume as decimal(38, 12)) > 0
       {% if is_incremental() %}
       and {{ in_partition_window('c.bar_date') }}
       {% endif %}

@@ -49,13 +49,63 @@ def synthetic_series(synthetic_features) -> Series:
 
 
 @pytest.fixture(scope="module")
-def edge_series(tmp_path_factory) -> Series:
+def edge_build(tmp_path_factory) -> Paths:
     """The series of edge_candles.py (low price, flat runs, gaps, 100x trend) as 1m candles, one dbt build."""
     paths = Paths(tmp_path_factory.mktemp("edge") / "data")
     for symbol, candles in edge_candles().items():
         write_candles(paths, symbol, "1m", candles)
     run_dbt(paths, "build", "--select", "+features", "--exclude", "daily_market_summary")
-    return Series(features_frame(paths))
+    return paths
+
+
+@pytest.fixture(scope="module")
+def edge_series(edge_build) -> Series:
+    return Series(features_frame(edge_build))
+
+
+FEATURE_TABLES = ("feat_price", "feat_volume", "feat_volatility", "feat_technical", "feat_recursive", "feat_regime",
+                  "feat_htf_context")
+
+
+def non_finite_values(paths: Paths) -> dict[str, int]:
+    """{table.column: rows holding NaN or an infinity} over every DOUBLE column of the feature tables (a NULL is
+    no value; a NaN or an infinity is a wrong one: pandas reads all three as NaN, so this asks DuckDB)."""
+    found = {}
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        for table in FEATURE_TABLES:
+            columns = [r[0] for r in con.execute("select column_name from information_schema.columns where table_name = ? "
+                                                 "and data_type = 'DOUBLE'", [table]).fetchall()]
+            if not columns:  # a table this build did not make
+                continue
+            counts = con.execute("select " + ", ".join(f'count(*) filter (where isnan("{c}") or isinf("{c}"))' for c in columns)
+                                 + f" from {table}").fetchall()[0]
+            found.update({f"{table}.{c}": n for c, n in zip(columns, counts) if n})
+    return found
+
+
+def test_no_feature_is_nan_or_infinite_on_the_edge_series(edge_build):
+    assert non_finite_values(edge_build) == {}
+
+
+def test_dust_volumes_leave_no_nan_or_infinity_in_the_features(data_dir):
+    """Candles whose volume the bars' DECIMAL(38, 12) stores as 0 (below 5e-13) are dropped like zero-volume
+    ones, and a candle without a quote volume has no VWAP: no 0 / 0 volume ratio, no close / 0 VWAP deviation."""
+    n = 60
+    close = 1.0 + 0.001 * np.sin(np.arange(n))
+    frame = pd.DataFrame({"bar_at_ms": TIMEFRAME_MS["1m"] * np.arange(n) + 1_741_564_800_000, "open": close,
+                          "high": close * 1.001, "low": close * 0.999, "close": close, "source": "edge"})
+    dust = frame.assign(volume=np.where(np.arange(n) < 25, 2.0, 1e-13), volume_quote=lambda f: f["volume"] * f["close"])
+    write_candles(data_dir, "DUST-USDT", "1m", dust)
+    write_candles(data_dir, "NOQUOTE-USDT", "1m", frame.assign(volume=1.0, volume_quote=0.0))
+    run_dbt(data_dir, "build", "--select", "+feat_volume", "--indirect-selection", "cautious")
+    assert non_finite_values(data_dir) == {}
+    with duckdb.connect(str(data_dir.warehouse), read_only=True) as con:
+        bars = dict(con.execute("select symbol, count(*) from bars_1m group by 1").fetchall())
+        assert bars == {"DUST-USDT": 25, "NOQUOTE-USDT": n}  # the dust candles are dropped, not zero-volume bars
+        assert con.execute("select count(*), count(vwap) from bars_1m where symbol = 'NOQUOTE-USDT'").fetchall() == [(n, 0)]
+        ratios = con.execute("select count(volume_ratio_20), count(vwap_dev) from feat_volume where symbol = 'DUST-USDT' "
+                             "and timeframe = '1m'").fetchall()
+        assert ratios == [(25 - 19, 25)]  # a value wherever a 20-bar mean of real volumes exists
 
 
 class Series:

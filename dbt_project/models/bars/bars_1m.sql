@@ -95,7 +95,7 @@ final as (
         close,
         volume,
         volume_quote,
-        {{ ratio_as_double('volume_quote', 'volume') }} as vwap,
+        {{ ratio_as_double('nullif(volume_quote, 0)', 'volume') }} as vwap,
         trade_count,
         buy_volume,
         sell_volume,

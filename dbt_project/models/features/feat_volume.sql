@@ -59,8 +59,8 @@ windows as (
 computed as (
     select
         {{ series_keys() }},
-        close / vwap - 1 as vwap_dev,
-        volume / volume_sma_20 as volume_ratio_20,
+        {{ safe_divide('close', 'vwap') }} - 1 as vwap_dev,
+        {{ safe_divide('volume', 'volume_sma_20') }} as volume_ratio_20,
         {{ safe_divide('volume - volume_sma_20', 'volume_sd_20') }} as volume_zscore_20,
         {{ safe_divide('buy_volume - sell_volume', 'buy_volume + sell_volume') }} as buy_sell_imbalance,
         {{ safe_divide('taker_net_20', 'taker_total_20') }} as buy_sell_imbalance_20,
