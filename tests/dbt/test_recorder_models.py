@@ -12,7 +12,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import run_dbt, undocumented_relations
+from conftest import day_window_env, run_dbt, undocumented_relations
 
 from python_assets.config import Paths
 from python_assets.exchange.recorder_quality import backtests_over_unusable_days
@@ -222,3 +222,21 @@ def test_every_built_relation_and_column_is_documented(warehouse: Paths) -> None
     manifest = json.loads((warehouse.data_dir / "dbt_target" / "manifest.json").read_text())
     with duckdb.connect(str(warehouse.warehouse), read_only=True) as con:
         assert undocumented_relations(manifest, con) == []
+
+
+def test_a_book_stamped_at_midnight_is_the_close_of_the_days_last_bars_in_a_daily_run_too(data_dir: Paths) -> None:
+    """A book stamped exactly 00:00:00.000 lies in the next day's file, yet it is the book at the close of every
+    bar closing then: the day's incremental run finds it as a full build does (it once kept the 23:59:30 book)."""
+    lake = data_dir.data_dir / "lake"
+    minutes = range(-10, 10)  # one trade a minute, 23:50 .. 00:09 around the midnight ending DAY1
+    write({"trade_id": [f"t{m}" for m in minutes], "ts": pa.array([D0 + DAY + m * MIN + 5_000 for m in minutes], pa.int64()),
+           "price": [100.0 + m for m in minutes], "size": [1.0] * 20, "side": ["buy"] * 20,
+           "seq": pa.array(range(20), pa.int64())}, lake / "trades" / "symbol=BTC-USDT" / f"date={DAY1}" / "trades.parquet")
+    write_books(lake, "BTC-USDT", DAY1, book_rows(D0 + DAY - 30_000, "snapshot", 1, {"bid": [(99.0, 1.0)], "ask": [(101.0, 1.0)]}))
+    write_books(lake, "BTC-USDT", DAY2, book_rows(D0 + DAY, "snapshot", 2, {"bid": [(199.0, 1.0)], "ask": [(201.0, 1.0)]}))
+    at_midnight = f"select timeframe, book_at_ms, mid from feat_book where closes_at_ms = {D0 + DAY} order by timeframe"
+    run_dbt(data_dir, "run", "--select", "+feat_book")
+    full = query(data_dir, at_midnight)
+    assert len(full) == 6 and {(ms, mid) for _, ms, mid in full} == {(D0 + DAY, 200.0)}  # 1m .. 1d all close then
+    run_dbt(data_dir, "run", "--select", "+feat_book", env=day_window_env(DAY1))  # the daily run of DAY1
+    assert query(data_dir, at_midnight) == full

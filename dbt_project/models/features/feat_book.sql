@@ -18,7 +18,11 @@ books as (
     select symbol, book_at_ms, book_kind, book_seq_id, side, level, price, size, book_date
     from {{ ref('stg_books') }}
     {% if is_incremental() %}
-    where {{ in_partition_window('book_date', lookback_days=1) }}
+    {#- and the book stamped at the window's end itself (00:00:00.000, in the next day's file): it is the
+        book at the close of every bar closing then, as a full build finds it -#}
+    {%- set window_end = "date '" ~ partition_bound('max_date') ~ "'" %}
+    where ({{ in_partition_window('book_date', lookback_days=1) }})
+       or (book_date = {{ window_end }} and book_at_ms = {{ date_to_epoch_ms(window_end) }})
     {% endif %}
 ),
 
