@@ -2,9 +2,11 @@
 
 SQL window frames cannot carry state from one row to the next, so these ~25% of the features are
 computed here with first-order recursions (compiled loops: C speed, TA-Lib's update statements and
-in-order seed sums) and run as the dbt Python model feat_recursive. The EMA family, MACD line,
-DI/ADX, TRIX, OBV and AD match TA-Lib 0.8 bit for bit; its Wilder average (ATR, RSI) to ~1e-14
-relative. Returns are NaN during the warm-up.
+in-order seed sums) and run as the dbt Python model feat_recursive. DI/ADX, TRIX, OBV and AD match
+TA-Lib 0.8 bit for bit; the EMA family and the MACD line to the last bit or one ulp (TA-Lib's compiled
+EMA update (x - y) * k + y may be one fused multiply-add, which NumPy and numba round twice: on a
+trend ~1e-16 relative, ~4e-12 on the MACD histogram's small differences); its Wilder average (ATR,
+RSI) to ~1e-14 relative. Returns are NaN during the warm-up.
 
 Every recursion is a stream that can stop after any bar and resume from a carried state vector
 (STATE_FIELDS: warm-up counters, in-order seed sums, last values, the previous bar): a series run
@@ -33,6 +35,11 @@ FEATURE_COLUMNS = (
 # Stream kinds: how a recursion is seeded (its update statement follows from the kind).
 EMA, EMA_AT, WILDER_AVERAGE, WILDER_SUM, ADX = 0, 1, 2, 3, 4
 MACD_SEED_INDEX = 25  # TA-Lib starts both MACD EMAs at index slow-1
+# A Keltner channel narrower than this fraction of the close has no position in it: on a flat run ATR10
+# decays by 0.9 a bar while EMA20 stalls a few ulp off the close, so (close - EMA20) / (2 ATR10) was
+# rounding noise over a vanishing width (1e46 after a long flat run; exactly, it grows too). At 1e-7 of the
+# price (below any exchange's tick) the ulp noise is < 1e-8 of a channel width; NULL below it.
+KELTNER_MIN_WIDTH = 1e-7
 
 # name -> (kind, n): each carries (count, sum, value) in the state vector, in this order.
 STREAMS = {
@@ -180,7 +187,7 @@ def series_features(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume
     plus_di, minus_di, adx = _directional(run, high - prev_h, -(low - prev_l), tr)
     e3 = run("trix_ema_of_ema_of_ema", run("trix_ema_of_ema", run("trix_ema", close)))
     with np.errstate(invalid="ignore", divide="ignore"):
-        keltner = np.where(atr10 > 0, (close - e20) / (2.0 * atr10), np.nan)
+        keltner = np.where(atr10 > KELTNER_MIN_WIDTH * np.abs(close), (close - e20) / (2.0 * atr10), np.nan)
         trix = ((e3 / _lagged(state[_AT["prev_trix_ema3"]], e3)) - 1.0) * 100.0
         mfv = np.where(high - low > 0, ((close - low) - (high - close)) / (high - low) * volume, 0.0)
     bars = state[_AT["bars"]]

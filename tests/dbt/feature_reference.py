@@ -21,6 +21,15 @@ def _ratio(num, den):
         return np.where(den != 0, num / den, np.nan)
 
 
+def _keltner(close, ema20, atr10):
+    """(close - EMA20) / (2 ATR10), NaN where the channel is narrower than KELTNER_MIN_WIDTH of the close."""
+    from python_assets.features.recursive import KELTNER_MIN_WIDTH
+
+    with np.errstate(invalid="ignore"):
+        wide = atr10 > KELTNER_MIN_WIDTH * np.abs(close)
+    return np.where(wide, _ratio(close - ema20, 2 * atr10), np.nan)
+
+
 def _rolling(x, n):
     return pd.Series(x).rolling(n, min_periods=n)
 
@@ -106,7 +115,7 @@ def recursive(g):
         "rsi_14": talib.RSI(c, 14), "atr_14": talib.ATR(h, lo, c, 14), "natr_14": talib.NATR(h, lo, c, 14),
         "adx_14": talib.ADX(h, lo, c, 14), "plus_di_14": talib.PLUS_DI(h, lo, c, 14),
         "minus_di_14": talib.MINUS_DI(h, lo, c, 14), "trix_15": talib.TRIX(c, 15),
-        "keltner_pos_20": _ratio(c - talib.EMA(c, 20), 2 * talib.ATR(h, lo, c, 10)),
+        "keltner_pos_20": _keltner(c, talib.EMA(c, 20), talib.ATR(h, lo, c, 10)),
         "obv": talib.OBV(c, v), "ad_line": talib.AD(h, lo, c, v),
     }
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import talib
 
-from python_assets.features.recursive import FEATURE_COLUMNS, STATE_FIELDS, recursive_columns
+from python_assets.features.recursive import FEATURE_COLUMNS, KELTNER_MIN_WIDTH, STATE_FIELDS, recursive_columns, series_features
 from python_assets.platform.timeframes import DAY_MS, MINUTE_MS
 
 
@@ -86,3 +86,23 @@ def test_one_pass_matches_talib():
     for name, want in {"rsi_14": talib.RSI(cl, 14), "atr_14": talib.ATR(h, lo, cl, 14)}.items():
         assert np.array_equal(np.isnan(out[name]), np.isnan(want))
         np.testing.assert_allclose(out[name], want, rtol=1e-12, err_msg=name)
+
+
+def test_keltner_position_is_null_once_a_flat_run_closes_the_channel():
+    """On a flat run ATR10 decays by 0.9 a bar while EMA20 stalls a few ulp off the close, so the position was
+    that rounding noise over a vanishing width (1e46 after a long run, found by an independent check). Below
+    KELTNER_MIN_WIDTH of the close it is NULL; while the channel is wider it is TA-Lib's inputs' ratio."""
+    n_move, n_flat = 300, 3000
+    rng = np.random.default_rng(3)
+    close = np.round(np.exp(np.cumsum(rng.normal(0, 0.002, n_move))), 4)
+    close = np.r_[close, np.full(n_flat, close[-1])]
+    high, low = close.copy(), close.copy()
+    high[:n_move] += 0.0005
+    low[:n_move] -= 0.0005
+    keltner = series_features(high, low, close, np.ones_like(close))[0]["keltner_pos_20"]
+    ema20, atr10 = talib.EMA(close, 20), talib.ATR(high, low, close, 10)
+    wide = atr10 > KELTNER_MIN_WIDTH * close
+    assert wide[n_move] and not wide[-1]  # the channel closes within the flat run
+    assert np.array_equal(np.isnan(keltner[20:]), ~wide[20:])
+    assert np.nanmax(np.abs(keltner)) < 5
+    np.testing.assert_allclose(keltner[20:][wide[20:]], ((close - ema20) / (2 * atr10))[20:][wide[20:]], rtol=1e-6, atol=1e-9)
