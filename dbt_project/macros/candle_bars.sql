@@ -2,7 +2,8 @@
   Imported or fetched candles of one timeframe, shaped as bars, for the (symbol, UTC day)s that the
   CTE `covered` has no rows for: finer data (ticks, then finer candles) wins a whole day, so a day
   never mixes sources. Zero-volume candles are dropped: a bar means trades happened, the tick bars'
-  rule; so are candles whose volume the bars' DECIMAL(38, 12) would store as 0 (below 5e-13). Unknown tick-level columns (taker split) are NULL; minute_count is the candle's width.
+  rule; so are candles whose volume the bars' DECIMAL(38, 12) would store as 0 (below 5e-13).
+  Unknown tick-level columns (taker split) are NULL; minute_count is the candle's width.
 -#}
 {% macro candle_bars(timeframe, interval_ms, covered, covered_date) %}
     select
