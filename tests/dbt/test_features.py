@@ -135,7 +135,11 @@ def assert_matches_reference(series: Series, feature: str, min_rows: int = 1) ->
             f"{np.flatnonzero(np.isnan(got) != np.isnan(want))[:10]}"
         )
         ok = ~np.isnan(want)
-        np.testing.assert_allclose(got[ok], want[ok], rtol=1e-6, atol=1e-10, err_msg=f"{feature} on {symbol} {tf}")
+        # the absolute slack is relative to the series' own scale: 1e-10 alone let a pair priced ~1e-3 (an
+        # ATR ~1e-6) differ by 1e-4 relative
+        scale = float(np.max(np.abs(want[ok]))) if ok.any() else 0.0
+        np.testing.assert_allclose(got[ok], want[ok], rtol=1e-6, atol=min(1e-10, 1e-9 * scale),
+                                   err_msg=f"{feature} on {symbol} {tf}")
         compared += int(ok.sum())
     assert compared >= min_rows, f"{feature}: only {compared} values compared"
     return compared
