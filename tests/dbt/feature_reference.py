@@ -131,7 +131,7 @@ def regime(g):
     er = _ratio(np.abs(c - pd.Series(c).shift(20).to_numpy()), _rolling(change, 20).sum())
     adx, pdi, mdi = talib.ADX(h, lo, c, 14), talib.PLUS_DI(h, lo, c, 14), talib.MINUS_DI(h, lo, c, 14)
     label = np.where(np.isnan(pct) | np.isnan(adx), None,
-             np.where(pct >= 0.9, "high_vol",
+             np.where((pct >= 0.9) & (rv > 0), "high_vol",
              np.where((adx >= 25) & (pdi > mdi), "trend_up",
              np.where((adx >= 25) & (mdi > pdi), "trend_down", "range"))))
     return {"vol_percentile_100": pct, "variance_ratio_20": vr, "efficiency_ratio_20": er, "regime": label}

@@ -83,6 +83,13 @@ def non_finite_values(paths: Paths) -> dict[str, int]:
     return found
 
 
+def test_a_flat_market_is_not_high_vol(edge_series):
+    """Zero realized volatility ties with its whole flat window (percentile rank 1.0): it is no high_vol bar."""
+    flat = pd.concat([g[(g["realized_vol_20"] == 0) & (g["vol_percentile_100"] >= 0.9)] for _, g, _ in edge_series.parts])
+    assert len(flat) > 100  # the edge series' flat runs reach the case
+    assert set(flat["regime"]) <= {"range", "trend_up", "trend_down"}
+
+
 def test_no_feature_is_nan_or_infinite_on_the_edge_series(edge_build):
     assert non_finite_values(edge_build) == {}
 

@@ -2,7 +2,8 @@
 
 {#-
   Market regime per bar, from inputs that are features themselves:
-  - high_vol   when realized_vol_20 is in the top decile of its last 100 values (vol_percentile_100 >= 0.9);
+  - high_vol   when realized_vol_20 is in the top decile of its last 100 values (vol_percentile_100 >= 0.9)
+               and above 0 (a flat market's zero volatility ties with its whole window, rank 1.0: not high);
   - trend_up   otherwise when adx_14 >= 25 and +DI > -DI;
   - trend_down otherwise when adx_14 >= 25 and -DI > +DI;
   - range      otherwise.
@@ -71,7 +72,7 @@ computed as (
         efficiency_ratio_20,
         case
             when vol_percentile_100 is null or adx_14 is null then null
-            when vol_percentile_100 >= 0.9 then 'high_vol'
+            when vol_percentile_100 >= 0.9 and realized_vol_20 > 0 then 'high_vol'
             when adx_14 >= 25 and plus_di_14 > minus_di_14 then 'trend_up'
             when adx_14 >= 25 and minus_di_14 > plus_di_14 then 'trend_down'
             else 'range'
