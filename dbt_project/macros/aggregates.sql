@@ -38,3 +38,20 @@
 {% macro duckdb__ordered_avg(value, order_key) -%}
   list_avg(list({{ value }} order by {{ order_key }}) filter (where {{ value }} is not null))
 {%- endmacro %}
+
+{#- listagg in the given order on every engine: dbt-spark's listagg drops the order by (collect_list keeps
+    whatever order the shuffle hands it), so on Spark the values are sorted as structs (the order columns
+    first, the value last) and joined. -#}
+{% macro ordered_listagg(measure, delimiter_text, order_columns) -%}
+  {{ return(adapter.dispatch('ordered_listagg', 'blofin_stack')(measure, delimiter_text, order_columns)) }}
+{%- endmacro %}
+
+{% macro default__ordered_listagg(measure, delimiter_text, order_columns) -%}
+  {{ listagg(measure, delimiter_text, 'order by ' ~ order_columns | join(', ')) }}
+{%- endmacro %}
+
+{% macro spark__ordered_listagg(measure, delimiter_text, order_columns) -%}
+  array_join(transform(array_sort(collect_list(named_struct(
+    {%- for column in order_columns %}'k{{ loop.index }}', {{ column }}, {% endfor %}'v', {{ measure }}))), x -> x.v),
+    {{ delimiter_text }})
+{%- endmacro %}

@@ -14,8 +14,9 @@ Spark in unseeded slots of the carried state); its features match.
 
 Covered layers (LAYERS): staging, bars, features (with the intermediate union and the Python model
 feat_recursive), labels, backtest signals (empty: no strategy specs are published by dbt alone) and
-the metrics marts that read only the lake (daily_market_summary; dim_instruments and
-recorder_coverage build and are compared, but this lake has no recorder files, so they are empty).
+the metrics marts that read only the lake (daily_market_summary, recorder_coverage from one day of
+recorder books, segments and gaps; dim_instruments builds and is compared, but this lake has no
+instrument files, so it is empty).
 The models over the landing tables python_assets writes (backtest ledger models, strategy_backtest_results,
 portfolio, research, fill_sensitivity, the report marts) are compared by test_spark_graph.py, which runs
 the whole daily graph with dbt on Spark.
@@ -40,6 +41,7 @@ import pandas as pd
 import pytest
 from conftest import day_window_env, run_dbt
 from edge_candles import edge_candles
+from test_recorder_models import DAY, HOUR, book_rows, gap, seg, write_books, write_intervals
 
 import dagster_defs.dbt.spark_dbt
 from python_assets.config import DBT_PROJECT_DIR, Paths
@@ -52,6 +54,8 @@ pytestmark = [pytest.mark.spark, pytest.mark.timeout(1500)]
 SYMBOLS = ("BTC-USDT", "SOL-USDT")
 DAYS = (date(2025, 3, 10), date(2025, 3, 11), date(2025, 3, 12))
 CANDLE_SYMBOL = "GAPS-USDT"  # one imported day of 1m candles (2025-03-10), no ticks
+RECORDER_SYMBOL = "SOL-USDT"  # the live recorder's books, segments and gaps on DAYS[1]
+RECORDER_DAY_MS = 1_741_651_200_000  # 2025-03-11 00:00 UTC
 RTOL, ATOL = 1e-9, 1e-12
 
 STAGING = ["stg_trades", "stg_funding_rates", "stg_candles", "stg_books", "stg_mark_prices", "stg_instruments",
@@ -86,9 +90,21 @@ def spark_missing() -> str | None:
 
 
 def write_lake(paths: Paths) -> None:
-    """Ticks and funding of the synthetic market, and one day of imported 1m candles."""
+    """Ticks and funding of the synthetic market, one day of imported 1m candles, and one day of the live
+    recorder's books, segments and gaps (gaps written out of order: Spark's listagg kept the order rows came in)."""
     generate_market(paths, SYMBOLS, DAYS)
     write_candles(paths, CANDLE_SYMBOL, "1m", edge_candles()[CANDLE_SYMBOL])
+    lake, day, start = paths.data_dir / "lake", DAYS[1], RECORDER_DAY_MS
+    book = {"bid": [(99.0, 2.0), (98.5, 3.0)], "ask": [(101.0, 1.0), (101.5, 4.0)]}
+    write_books(lake, RECORDER_SYMBOL, day, book_rows(start + HOUR + 15_000, "sample", 1, book)
+                + book_rows(start + 2 * HOUR, "snapshot", 2, book) + book_rows(start + 2 * HOUR, "sample", 3, book))
+    write_intervals(lake, "recorder_segments", RECORDER_SYMBOL, day, [seg("trades", start, start + DAY),
+                                                                      seg("books", start, start + DAY)])
+    write_intervals(lake, "recorder_gaps", RECORDER_SYMBOL, day, [
+        gap("trades", start + 20 * HOUR, start + 20 * HOUR + 5_000, "disconnect", "recovered"),
+        gap("trades", start + 5 * HOUR, start + 5 * HOUR + 2_000, "trade_id_gap", "lost"),
+        gap("trades", start + 5 * HOUR, start + 5 * HOUR + 10_000, "stall", "partial"),
+        gap("books", start + 3 * HOUR, start + 3 * HOUR + 30_000, "disconnect", "lost")])
 
 
 def node_seconds(target: Path) -> dict[str, float]:
@@ -229,8 +245,14 @@ def test_the_lake_reaches_every_layer_on_both_engines(built):
     assert set(bars.loc[bars["symbol"].isin(SYMBOLS), "source"]) == {"ticks"}
     # the hive partition column reaches the bars on Spark too (it once was NULL there: "date" quoted as in DuckDB)
     assert spark_rows(built["exported"], "bars_1m", bars)["bar_date"].notna().all()
-    for model in ("bars_1d", "features", "feat_recursive", "labels_h12"):
+    for model in ("bars_1d", "features", "feat_recursive", "labels_h12", "feat_book", "recorder_coverage"):
         assert len(spark_rows(built["exported"], model, duckdb_rows(paths, model))) > 0, model
+    # the gaps of a day are listed by start, then cause, on both engines (neither the order they were
+    # written in nor the text's own order: the parity test compares Spark's list with this one)
+    coverage = duckdb_rows(paths, "recorder_coverage")
+    trades = coverage[(coverage["dataset"] == "trades") & (coverage["symbol"] == RECORDER_SYMBOL)]
+    assert trades["gaps"].tolist() == ["05:00:00-05:00:10 stall partial; 05:00:00-05:00:02 trade_id_gap lost; "
+                                       "20:00:00-20:00:05 disconnect recovered"]
 
 
 def test_per_layer_wall_time_is_reported(built, capsys):

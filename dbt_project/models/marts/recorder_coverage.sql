@@ -83,11 +83,11 @@ gap_stats as (
         count(case when status = 'partial' then 1 end) as partial_gaps,
         count(case when status = 'lost' then 1 end) as lost_gaps,
         coalesce(sum(case when status <> 'recovered' then end_ms - start_ms end), 0) / 1000.0 as lost_seconds,
-        {{ listagg(
+        {{ ordered_listagg(
             clock_text('start_ms - day_start_ms') ~ " || '-' || " ~ clock_text('end_ms - day_start_ms')
             ~ " || ' ' || cause || ' ' || status",
             "'; '",
-            'order by start_ms, cause'
+            ['start_ms', 'cause']
         ) }} as gaps
     from clipped_gaps
     group by symbol, dataset, day_start_ms
