@@ -91,7 +91,7 @@ def spark_missing() -> str | None:
 
 def write_lake(paths: Paths) -> None:
     """Ticks and funding of the synthetic market, one day of imported 1m candles, and one day of the live
-    recorder's books, segments and gaps (gaps written out of order: Spark's listagg kept the order rows came in)."""
+    recorder's books, segments and gaps (the gaps written out of the order recorder_coverage lists them in)."""
     generate_market(paths, SYMBOLS, DAYS)
     write_candles(paths, CANDLE_SYMBOL, "1m", edge_candles()[CANDLE_SYMBOL])
     lake, day, start = paths.data_dir / "lake", DAYS[1], RECORDER_DAY_MS
