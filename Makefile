@@ -38,12 +38,16 @@ help:
 # these machines) Python never writes them itself and compiles every imported module from source
 # in every process: ~5 s per run of the graph (dagster, dbt, torch, xgboost), and again in each dbt
 # subprocess. Our own packages are compiled too (stale ones are ignored after an edit).
+# uv cache prune: where the registry's sdist download is never fresh (here), each install rebuilds
+# pyspark from source and keeps a new 1.4 GB build in uv's cache (46 GB after a few dozen fresh clones
+# filled this machine's disk); the prune drops the builds and files no install refers to any more.
 $(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet uv
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.lock -r requirements-dev.lock $(TORCH_SOURCE)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	$(BIN)/python -m compileall -q -j 0 blofin_cli dagster_defs python_assets bench > /dev/null
+	$(BIN)/uv cache prune --quiet || echo "uv cache prune failed (the install itself is done)"
 	touch $(STAMP)
 
 install: $(STAMP)
