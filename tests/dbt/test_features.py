@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import TEST_DAYS, run_dbt, shared_file
-from edge_candles import edge_candles
+from edge_candles import DAY_START_MS, edge_candles
 from feature_reference import all_references
 
 from python_assets.config import DBT_PROJECT_DIR, Paths
@@ -63,20 +63,16 @@ def edge_series(edge_build) -> Series:
     return Series(features_frame(edge_build))
 
 
-FEATURE_TABLES = ("feat_price", "feat_volume", "feat_volatility", "feat_technical", "feat_recursive", "feat_regime",
-                  "feat_htf_context")
-
-
 def non_finite_values(paths: Paths) -> dict[str, int]:
-    """{table.column: rows holding NaN or an infinity} over every DOUBLE column of the feature tables (a NULL is
-    no value; a NaN or an infinity is a wrong one: pandas reads all three as NaN, so this asks DuckDB)."""
+    """{table.column: rows holding NaN or an infinity} over every DOUBLE column of the feat_* tables the build made
+    (a NULL is no value; a NaN or an infinity is a wrong one: pandas reads all three as NaN, so this asks DuckDB)."""
     found = {}
     with duckdb.connect(str(paths.warehouse), read_only=True) as con:
-        for table in FEATURE_TABLES:
-            columns = [r[0] for r in con.execute("select column_name from information_schema.columns where table_name = ? "
-                                                 "and data_type = 'DOUBLE'", [table]).fetchall()]
-            if not columns:  # a table this build did not make
-                continue
+        doubles: dict[str, list[str]] = {}
+        for table, column in con.execute("select table_name, column_name from information_schema.columns where "
+                                         "starts_with(table_name, 'feat_') and data_type = 'DOUBLE'").fetchall():
+            doubles.setdefault(table, []).append(column)
+        for table, columns in doubles.items():
             counts = con.execute("select " + ", ".join(f'count(*) filter (where isnan("{c}") or isinf("{c}"))' for c in columns)
                                  + f" from {table}").fetchall()[0]
             found.update({f"{table}.{c}": n for c, n in zip(columns, counts) if n})
@@ -99,7 +95,7 @@ def test_dust_volumes_leave_no_nan_or_infinity_in_the_features(data_dir):
     ones, and a candle without a quote volume has no VWAP: no 0 / 0 volume ratio, no close / 0 VWAP deviation."""
     n = 60
     close = 1.0 + 0.001 * np.sin(np.arange(n))
-    frame = pd.DataFrame({"bar_at_ms": TIMEFRAME_MS["1m"] * np.arange(n) + 1_741_564_800_000, "open": close,
+    frame = pd.DataFrame({"bar_at_ms": TIMEFRAME_MS["1m"] * np.arange(n) + DAY_START_MS, "open": close,
                           "high": close * 1.001, "low": close * 0.999, "close": close, "source": "edge"})
     dust = frame.assign(volume=np.where(np.arange(n) < 25, 2.0, 1e-13), volume_quote=lambda f: f["volume"] * f["close"])
     write_candles(data_dir, "DUST-USDT", "1m", dust)

@@ -41,7 +41,7 @@ import pandas as pd
 import pytest
 from conftest import day_window_env, run_dbt
 from edge_candles import edge_candles
-from test_recorder_models import DAY, HOUR, book_rows, gap, seg, write_books, write_intervals
+from test_recorder_models import D0, DAY, HOUR, book_rows, gap, seg, write_books, write_intervals
 
 import dagster_defs.dbt.spark_dbt
 from python_assets.config import DBT_PROJECT_DIR, Paths
@@ -55,7 +55,7 @@ SYMBOLS = ("BTC-USDT", "SOL-USDT")
 DAYS = (date(2025, 3, 10), date(2025, 3, 11), date(2025, 3, 12))
 CANDLE_SYMBOL = "GAPS-USDT"  # one imported day of 1m candles (2025-03-10), no ticks
 RECORDER_SYMBOL = "SOL-USDT"  # the live recorder's books, segments and gaps on DAYS[1]
-RECORDER_DAY_MS = 1_741_651_200_000  # 2025-03-11 00:00 UTC
+RECORDER_DAY_MS = D0 + DAY  # DAYS[1] 00:00 UTC
 RTOL, ATOL = 1e-9, 1e-12
 
 STAGING = ["stg_trades", "stg_funding_rates", "stg_candles", "stg_books", "stg_mark_prices", "stg_instruments",
