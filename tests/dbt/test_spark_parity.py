@@ -6,8 +6,8 @@ imported 1m candles and no ticks) is built twice: `dbt build` on DuckDB (target 
 session by spark_dbt.py). Every model of the covered layers is then compared row by row: the same
 columns, the same row count, non-float columns (keys, counts, strings, dates, timestamps) exactly,
 float columns within 1e-9 relative (1e-12 absolute near zero), NULLs in the same places. Then the next
-daily run on Spark: the last day again, incrementally, for the models whose incremental write differs
-from their first (NEXT_DAY_MODELS), compared the same way.
+daily run on Spark: the last day again, incrementally, for every feature model (NEXT_DAY_MODELS: each
+writes that day's partitions into the table the build left), compared the same way.
 
 Left out (NOT_COMPARED): feat_recursive.resume_state, a known difference (NaN on DuckDB, 0.0 on
 Spark in unseeded slots of the carried state); its features match.
@@ -70,7 +70,9 @@ LAYERS = {
     "metrics marts": ["daily_market_summary", "dim_instruments", "recorder_coverage"],
 }
 MODELS = [m for models in LAYERS.values() for m in models]
-NEXT_DAY_MODELS = ["feat_recursive", "features"]  # run again for the last day, incrementally (built fixture)
+# Run again for the last day, incrementally (built fixture): every model of models/features/. dbt's selector
+# `features` names that folder as well as the model, so this is what selecting feat_recursive and features ran.
+NEXT_DAY_MODELS = [m for m in LAYERS["features"] if m != "int_bars_unioned"]
 # Columns left out of the comparison, each with why. Known difference, not yet fixed: feat_recursive's
 # resume_state (the carry the DuckDB branch continues from; Spark recomputes a full pass and never
 # reads it) holds 0.0 on Spark where DuckDB holds NaN in the not-yet-seeded slots.
@@ -131,8 +133,8 @@ def built(tmp_path_factory) -> dict:
     proc = subprocess.run(cmd, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, f"dbt build --target spark failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
     seconds = (node_seconds(duck_target), node_seconds(spark_target))
-    # The next daily run on the built Spark warehouse: the last day again, incrementally, for the models whose
-    # incremental write differs from their first one (feat_recursive, a Python model; features, a table of date
+    # The next daily run on the built Spark warehouse: the last day again, incrementally, for the feature models
+    # (feat_recursive, a Python model whose write differs from its first; features, a table of date
     # partitions on Spark only).
     next_day = paths.data_dir / "spark_export_next_day"
     cmd = [sys.executable, str(SPARK_RUNNER), "run", "--target", "spark", "--profiles-dir", ".", "--target-path",
