@@ -44,6 +44,8 @@ help:
 $(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet uv
+	@# xgboost-cpu ships the same module as the CUDA build named xgboost: a venv made before the switch drops that first
+	$(BIN)/uv pip uninstall --quiet --python $(BIN)/python xgboost nvidia-nccl-cu12 2>/dev/null || true
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.lock -r requirements-dev.lock $(TORCH_SOURCE)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	$(BIN)/python -m compileall -q -j 0 blofin_cli dagster_defs python_assets bench > /dev/null
