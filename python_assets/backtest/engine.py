@@ -46,12 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from python_assets.backtest.fills import fill_prices
-
-try:
-    from numba import njit
-except ImportError:  # pragma: no cover - numba is a runtime dependency; this keeps imports working
-    def njit(*args, **kwargs):
-        return (lambda f: f) if not args or not callable(args[0]) else args[0]
+from python_assets.platform.jit import compile_once
 
 EXIT_REASONS = ("signal", "reverse", "stop_loss", "trailing_stop", "take_profit", "max_bars", "end_of_data", "liquidation")
 SIGNAL, REVERSE, STOP, TRAIL, TARGET, MAX_BARS, END, LIQUIDATION = range(8)
@@ -97,7 +92,6 @@ class Instruments:
 BOOK_COLUMNS = 10  # side, entry index, exit index, size, entry price, exit price, entry fee, exit fee, funding, reason
 
 
-@njit(cache=True)
 def _close(book, nt, pos, entry_i, exit_i, entry_px, exit_px, entry_fee, fee_rate, funded, reason, cash):
     """Write the closed trade into row nt of the book; returns the cash after it, floored at 0 (a fill that
     would go below is booked as a liquidation: the fee cut to what is left, past bankruptcy at that price)."""
@@ -126,7 +120,6 @@ def _close(book, nt, pos, entry_i, exit_i, entry_px, exit_px, entry_fee, fee_rat
     return after
 
 
-@njit(cache=True)
 def _contract_size(size, contract_value, lot, min_size):
     """A base size rounded down to whole lots of contracts, in base again; 0 below min_size contracts."""
     contracts = math.floor(size / contract_value / lot) * lot
@@ -135,7 +128,6 @@ def _contract_size(size, contract_value, lot, min_size):
     return contracts * contract_value
 
 
-@njit(cache=True)
 def _liquidation_price(cash, pos, entry_px, req):
     """Price where equity (cash + pos x (p - entry)) meets |pos| x p x req; <= 0 for a long that cannot be."""
     if pos > 0.0:
@@ -143,7 +135,6 @@ def _liquidation_price(cash, pos, entry_px, req):
     return (cash - pos * entry_px) / (-pos * (1.0 + req))
 
 
-@njit(cache=True)
 def _settle_funding(fund_ms, fund_rate, fp, before_ms, pos, mark, entry_px, cash, funded):
     """Pay the settlements before before_ms from pointer fp: (next pointer, cash, funding paid so far);
     a payment is capped at the equity marked at mark."""
@@ -158,7 +149,6 @@ def _settle_funding(fund_ms, fund_rate, fp, before_ms, pos, mark, entry_px, cash
     return fp, cash, funded
 
 
-@njit(cache=True)
 def _simulate(o, h, lo, c, bar_ms, bar_len_ms, el, xl, es, xs, fund_ms, fund_rate,
               allow_long, allow_short, fraction, lot, sl, tp, trail, max_bars, taker, maker, slip, equity0,
               mmr, liq_fee, ct_from, ct_value, ct_lot, ct_min, buy_px, sell_px):
@@ -337,6 +327,10 @@ class EngineResult:
         return float(self.equity[-1]) if len(self.equity) else math.nan
 
 
+# The compiled loops, callees first, compiled on first use (python_assets/platform/jit.py says why).
+KERNELS = ("_close", "_contract_size", "_liquidation_price", "_settle_funding", "_simulate")
+
+
 def simulate(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, bar_ms: np.ndarray,
              bar_len_ms: int, signals: dict[str, np.ndarray], rules: Rules, costs: Costs,
              funding_ms: np.ndarray | None = None, funding_rate: np.ndarray | None = None,
@@ -361,6 +355,7 @@ def simulate(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.nda
                             np.zeros(0, np.int8), empty, empty)
     o, h, lo, c = f64(open_), f64(high), f64(low), f64(close)
     buy_px, sell_px = fill_prices(fill, o, h, lo, c, spread, worst)
+    compile_once(globals(), KERNELS)
     out = _simulate(
         o, h, lo, c, np.ascontiguousarray(bar_ms, dtype=np.int64), int(bar_len_ms),
         flag("entry_long"), flag("exit_long"), flag("entry_short"), flag("exit_short"), fms, frate,

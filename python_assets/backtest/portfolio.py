@@ -40,14 +40,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from python_assets.backtest.engine import Costs
+from python_assets.platform.jit import compile_once
 
 _BLOFIN = Costs()  # the account's fee, margin and liquidation defaults are the single-strategy engine's
-
-try:
-    from numba import njit
-except ImportError:  # pragma: no cover - numba is a runtime dependency
-    def njit(*args, **kwargs):
-        return (lambda f: f) if not args or not callable(args[0]) else args[0]
 
 RULES = ("equal", "inverse_vol", "risk_parity")
 
@@ -97,7 +92,6 @@ def cap_weights(raw: np.ndarray, gross: float, cap: float) -> np.ndarray:
     return w
 
 
-@njit(cache=True)
 def _risk_parity(cov, iters, tol):
     """Long-only weights (summing to 1) with equal risk contributions w_i (cov w)_i, by cyclical coordinate
     descent (Griveau-Billon, Richard, Roncalli 2013): w_i = (-a + sqrt(a^2 + 4 cov_ii b)) / (2 cov_ii)."""
@@ -133,6 +127,7 @@ def raw_weights(history: np.ndarray, live: np.ndarray, cfg: PortfolioConfig) -> 
         out[use] = 1.0 / np.sqrt(var[use])
     elif cfg.rule == "risk_parity":
         cov = np.atleast_2d(np.cov(h[:, use], rowvar=False, ddof=1))
+        compile_once(globals(), ("_risk_parity",))  # numba, on first use (python_assets/platform/jit.py)
         out[use] = _risk_parity(cov + np.eye(len(cov)) * 1e-12 * np.trace(cov), 10_000, 1e-12)
     else:
         raise ValueError(f"unknown allocation rule {cfg.rule!r}: one of {', '.join(RULES)}")
