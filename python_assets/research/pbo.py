@@ -32,20 +32,47 @@ def in_sample_masks(s: int) -> np.ndarray:
     return mask
 
 
-def block_sharpes(sums: np.ndarray, squares: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Sharpe (mean / sample stddev) from per-row sums, sums of squares and counts; 0 when flat."""
+# Sharpes closer than this, relative to the largest of their row, are ties: the same returns summed in
+# another order (a trial whose returns are another's reordered within blocks) differ in the last bits.
+TIE_RTOL = 1e-10
+
+
+def block_sharpes(sums: np.ndarray, squares: np.ndarray, counts: np.ndarray, flat: np.ndarray | None = None) -> np.ndarray:
+    """Sharpe (mean / sample stddev) from per-row sums, sums of squares and counts; 0 when flat (flat:
+    the exact test of flat_unions; the variance from sums leaves a constant series a rounding spread)."""
     mean = sums / counts
     var = (squares - counts * mean * mean) / np.maximum(counts - 1, 1)
     sd = np.sqrt(np.maximum(var, 0.0))
-    flat = sd <= 1e-12 * np.maximum(np.abs(mean), 1.0)
+    flat = (sd <= 1e-12 * np.maximum(np.abs(mean), 1.0)) | (False if flat is None else flat)
     return np.where(flat, 0.0, mean / np.where(flat, 1.0, sd))
+
+
+def flat_unions(blocks: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """C x N: whether each union of blocks (a row of the 0/1 mask over the s blocks of blocks, s x size x N)
+    holds a single value, per trial, exactly: every chosen block constant, and their values equal (each
+    block's value coded as its dense rank among the trial's block minima; k codes are all equal iff
+    k * sum(code^2) == sum(code)^2, small integers that float arithmetic holds exactly)."""
+    low, high = blocks.min(axis=1), blocks.max(axis=1)  # s x N
+    codes = np.column_stack([np.unique(low[:, j], return_inverse=True)[1] for j in range(low.shape[1])]).astype(float)
+    k = mask.sum(axis=1, keepdims=True)
+    return (mask @ (low != high) == 0) & (k * (mask @ (codes * codes)) == (mask @ codes) ** 2)
+
+
+def _tolerance(values: np.ndarray) -> np.ndarray:
+    """Per row, the distance within which two Sharpes are ties (TIE_RTOL of the row's largest)."""
+    return TIE_RTOL * np.max(np.abs(values), axis=1, keepdims=True)
+
+
+def best_trials(values: np.ndarray) -> np.ndarray:
+    """Per row, the first trial whose Sharpe ties with the row's best (ties: the first trial)."""
+    return np.argmax(values >= values.max(axis=1, keepdims=True) - _tolerance(values), axis=1)
 
 
 def relative_ranks(values: np.ndarray, index: np.ndarray) -> np.ndarray:
     """Per row of a c x N matrix, the relative rank in (0, 1) of values[row, index[row]]: its midrank
-    among the row's N values (1 = worst, ties share the mean rank) / (N + 1)."""
-    picked = values[np.arange(len(values)), index][:, None]
-    below, ties = np.sum(values < picked, axis=1), np.sum(values == picked, axis=1)
+    among the row's N values (1 = worst, ties share the mean rank; see TIE_RTOL) / (N + 1)."""
+    picked, tol = values[np.arange(len(values)), index][:, None], _tolerance(values)
+    below, ties = np.sum(values < picked - tol, axis=1), np.sum(np.abs(values - picked) <= tol, axis=1)
     return (below + (ties + 1) / 2) / (values.shape[1] + 1)
 
 
@@ -68,9 +95,9 @@ def pbo(returns: np.ndarray, s: int | None = None) -> tuple[float, np.ndarray, i
     size = blocks.shape[1]
     mask = in_sample_masks(s)
     counts = np.full((len(mask), n), size * s / 2)
-    is_sharpe = block_sharpes(mask @ sums, mask @ squares, counts)
-    oos_sharpe = block_sharpes((1 - mask) @ sums, (1 - mask) @ squares, counts)
-    best = np.argmax(is_sharpe, axis=1)  # ties: the first trial
+    is_sharpe = block_sharpes(mask @ sums, mask @ squares, counts, flat_unions(blocks, mask))
+    oos_sharpe = block_sharpes((1 - mask) @ sums, (1 - mask) @ squares, counts, flat_unions(blocks, 1 - mask))
+    best = best_trials(is_sharpe)
     omega = relative_ranks(oos_sharpe, best)
     logits = np.log(omega / (1 - omega))
     return float(np.mean(logits <= 0)), logits, len(mask)

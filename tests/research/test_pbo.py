@@ -85,3 +85,32 @@ def test_block_counts_and_degenerate_inputs():
     # flat trials (no trades) have Sharpe 0: every trial ties, the winner sits at the median -> logit 0 -> overfit
     p, logits, _ = pbo(np.zeros((16, 4)), 4)
     assert p == 1.0 and np.all(logits == 0.0)
+
+
+def test_a_constant_nonzero_trial_is_flat_like_an_idle_one():
+    # 0.05 every period: its Sharpe is 0 by definition (flat), as a trial that never trades. From sums of
+    # squares the variance of 100 periods of 0.05 is a rounding remainder (it depends on the value and the
+    # length) and its Sharpe came out ~3e7: it won every in-sample choice (PBO 0 against 2/3).
+    noise = np.random.default_rng(11).normal(0.0, 0.01, (200, 2))
+    constant, idle = np.column_stack([np.full(200, 0.05), noise]), np.column_stack([np.zeros(200), noise])
+    p_constant, logits_constant, _ = pbo(constant, 4)
+    p_idle, logits_idle, _ = pbo(idle, 4)
+    assert p_constant == p_idle
+    np.testing.assert_array_equal(logits_constant, logits_idle)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_trial_reordered_within_blocks_ties_with_the_original(seed):
+    # the same returns in another order inside each block: the same Sharpe in every union of blocks, so
+    # a tie (midrank, the first trial wins), exactly as an identical copy; float sums in another order
+    # differ in the last bits, which compared as unequal moved the logits
+    rng = np.random.default_rng(seed)
+    a = rng.choice([-0.013, 0.007, 0.011, -0.003, 0.029], size=24)
+    shuffled = a.reshape(4, 6).copy()
+    for block in shuffled:
+        rng.shuffle(block)
+    other = rng.normal(0.0, 0.01, 24)
+    p_reordered, logits_reordered, _ = pbo(np.column_stack([a, shuffled.ravel(), other]), 4)
+    p_copy, logits_copy, _ = pbo(np.column_stack([a, a, other]), 4)
+    assert p_reordered == p_copy
+    np.testing.assert_allclose(logits_reordered, logits_copy, rtol=0, atol=1e-12)
