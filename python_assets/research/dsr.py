@@ -23,10 +23,16 @@ def moments(returns: np.ndarray) -> tuple[float, float]:
 def sharpe(returns: np.ndarray) -> float:
     """Per-bar Sharpe: mean / sample stddev (NaN when flat or too short)."""
     r = np.asarray(returns, dtype=float)
-    if len(r) < 2:
+    if len(r) < 2 or is_flat(r):
         return math.nan
     sd = r.std(ddof=1)
     return float(r.mean() / sd) if sd > 0 else math.nan
+
+
+def is_flat(returns: np.ndarray) -> bool:
+    """All returns equal, exactly (NumPy's stddev of a constant series can come out a rounding above 0,
+    which made its Sharpe ~1e15)."""
+    return len(returns) == 0 or bool(np.ptp(returns) == 0)
 
 
 def expected_max_sharpe(n_trials: int, sharpe_variance: float) -> float:
@@ -52,6 +58,6 @@ def deflated_sharpe(returns: np.ndarray, n_trials: int, sharpe_variance: float) 
     r = np.asarray(returns, dtype=float)
     sr = sharpe(r)
     sr0 = expected_max_sharpe(n_trials, sharpe_variance)
-    if math.isnan(sr) or r.std() == 0:
+    if math.isnan(sr):  # flat (is_flat) or too short
         return math.nan, sr0
     return probabilistic_sharpe(sr, sr0, len(r), *moments(r)), sr0

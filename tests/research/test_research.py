@@ -16,7 +16,7 @@ from scipy.stats import kurtosis, skew
 from python_assets.ingest import synthetic
 from python_assets.research.daily import ResearchConfig, run_day
 from python_assets.research.designer import canonical, propose, usable_atoms
-from python_assets.research.dsr import deflated_sharpe, expected_max_sharpe, probabilistic_sharpe
+from python_assets.research.dsr import deflated_sharpe, expected_max_sharpe, probabilistic_sharpe, sharpe
 from python_assets.research.ranker import RankConfig, next_status
 from python_assets.research.tuner import Market
 
@@ -92,6 +92,15 @@ def test_deflated_sharpe_hand_computed_and_monotone_in_trials():
     # one trial: no deflation, DSR = PSR against 0
     assert dsrs[0] == pytest.approx(probabilistic_sharpe(r.mean() / r.std(ddof=1), 0.0, 500, float(skew(r)),
                                                           float(kurtosis(r, fisher=False))))
+
+
+@pytest.mark.parametrize("value,n", [(0.1, 3), (0.003, 100), (-0.02, 7)])
+def test_a_constant_return_series_has_no_sharpe(value, n):
+    # flat: NaN by definition; NumPy's stddev of a constant series can come out a rounding above 0 (a
+    # Sharpe ~1e15), and the deflated Sharpe of 0.1, 0.1, 0.1 against 100 trials was 1.0
+    flat = np.full(n, value)
+    assert math.isnan(sharpe(flat))
+    assert math.isnan(deflated_sharpe(flat, 100, 0.01)[0])
 
 
 def day(rank, n=20, sharpe=0.1, trades=10):
