@@ -76,10 +76,11 @@ def pbo_day(con: duckdb.DuckDBPyConnection, day, max_blocks: int = MAX_BLOCKS) -
 
 
 def pbo_as_of(con: duckdb.DuckDBPyConnection, day) -> dict[str, tuple[float | None, int]]:
-    """Per design: (PBO, trials) of its latest tuning on or before `day`."""
+    """Per design: (PBO, trials) of its latest tuning on or before `day`, both from that one row (arg_max
+    skips a NULL PBO: a latest tuning without one would have been paired with an older tuning's)."""
     return {r[0]: (r[1], r[2]) for r in con.execute(
-        "select design_id, arg_max(pbo, run_date), arg_max(n_trials, run_date) from tuning_pbo "
-        "where run_date <= ? group by design_id", [day]).fetchall()}
+        "select design_id, pbo, n_trials from tuning_pbo where run_date <= ? "
+        "qualify row_number() over (partition by design_id order by run_date desc) = 1", [day]).fetchall()}
 
 
 def monte_carlo_rows(day, ranked: list[dict[str, Any]], evaluations: dict[str, Any],

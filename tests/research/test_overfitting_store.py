@@ -73,6 +73,17 @@ def test_pbo_day_reads_the_stored_trials_and_fills_missing_days_with_zero():
     assert robustness.pbo_as_of(con, date(2025, 3, 5))["dA"] == (pytest.approx(expected_a), 3)
 
 
+
+def test_pbo_as_of_takes_pbo_and_trials_from_the_same_latest_tuning():
+    # a later tuning without a PBO (too few periods) is the latest: its (None, trials), not the older
+    # tuning's PBO beside the newer trial count (arg_max skips NULLs)
+    con = duckdb.connect()
+    daily.ensure_tables(con)
+    con.execute("insert into tuning_pbo (run_date, design_id, n_trials, n_periods, n_blocks, n_combinations, pbo) "
+                "values ('2025-01-01', 'd1', 8, 12, 6, 20, 0.9), ('2025-01-05', 'd1', 12, 3, 0, 0, null)")
+    assert robustness.pbo_as_of(con, date(2025, 1, 6)) == {"d1": (None, 12)}
+    assert robustness.pbo_as_of(con, date(2025, 1, 4)) == {"d1": (0.9, 8)}
+
 def test_trial_returns_round_trip_through_the_landing_table():
     con = duckdb.connect()
     daily.ensure_tables(con)
