@@ -15,8 +15,10 @@ Model (each rule pinned by a hand-computed test in tests/backtest/test_portfolio
   taker fee x |change of A[i]| x x[t, i] (only the open position is traded; a flat member costs nothing).
 - Allocation rules: equal (1/N), inverse_vol (1/sigma of the trailing `lookback` returns), risk_parity
   (equal risk contributions w_i (Sigma w)_i on the trailing covariance, cyclical coordinate descent). Members
-  not live at the rebalance (no bars yet) get 0; risk rules skip members with zero trailing variance and fall
-  back to equal weight before `min_history` returns. Weights are scaled to sum to gross_leverage, then capped
+  not live at the rebalance (no bars yet) get 0. Risk rules read each member's own returns (the bars since
+  it started, within the lookback; risk parity the bars all its members had), skip members with zero
+  variance, and give a member with fewer than `min_history` own returns an equal share (1 / live members),
+  the rule dividing the rest. Weights are scaled to sum to gross_leverage, then capped
   at max_weight with the excess handed to uncapped members pro rata (water-filling); what cannot be placed
   stays in cash, so sum w <= gross_leverage and every w <= max_weight.
 - Liquidation (the engine's rule at account level): at each close, after the drift, the account is
@@ -53,7 +55,7 @@ class PortfolioConfig:
 
     rule: str = "equal"
     lookback: int = 168  # trailing bars for volatility / covariance (a week of 1h bars)
-    min_history: int = 24  # fewer trailing returns than this: risk rules fall back to equal weight
+    min_history: int = 24  # a member with fewer own returns than this gets an equal share under the risk rules
     max_weight: float = 0.5
     gross_leverage: float = 1.0
     taker_fee: float = _BLOFIN.taker_fee
@@ -111,32 +113,53 @@ def _risk_parity(cov, iters, tol):
     return w / w.sum()
 
 
-def raw_weights(history: np.ndarray, live: np.ndarray, cfg: PortfolioConfig) -> np.ndarray:
-    """Unscaled weights from the trailing returns (rows = bars up to the rebalance, columns = members)."""
+def _own_variances(h: np.ndarray, own: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(count, sample variance) of each member's own returns among the rows of h (own: it had started);
+    variance 0 with fewer than 2."""
+    counts = own.sum(axis=0)
+    mean = np.divide((h * own).sum(axis=0), counts, out=np.zeros(h.shape[1]), where=counts > 0)
+    sq = (np.where(own, h - mean, 0.0) ** 2).sum(axis=0)
+    return counts, np.divide(sq, counts - 1, out=np.zeros(h.shape[1]), where=counts > 1)
+
+
+def raw_weights(history: np.ndarray, live: np.ndarray, cfg: PortfolioConfig,
+                started: np.ndarray | None = None) -> np.ndarray:
+    """Unscaled weights from the trailing returns (rows = bars up to the rebalance, columns = members;
+    started[t, i]: member i had begun by bar t, so row t holds its return; default: every row). A member's
+    volatility comes from its own returns only (the zeros before it started are not returns); one with
+    fewer than min_history of them gets an equal share (1 / live members) and the risk rule divides the
+    rest among the others, on the covariance of the bars they all had."""
     n = history.shape[1]
     raw = np.where(live, 1.0, 0.0)
-    if cfg.rule == "equal" or len(history) < max(cfg.min_history, 2):
+    if cfg.rule == "equal" or not live.any():
         return raw
-    h = history[-cfg.lookback:]
-    var = h.var(axis=0, ddof=1)
-    use = live & (var > 0)
-    if not use.any():
-        return raw
+    began = np.ones(history.shape, bool) if started is None else np.asarray(started, bool)
+    h, own = history[-cfg.lookback:], began[len(history) - min(len(history), cfg.lookback):]
+    _, var = _own_variances(h, own)
+    short = live & (began.sum(axis=0) < max(cfg.min_history, 2))
+    use = live & ~short & (var > 0)
+    if not use.any():  # only short members (equal shares), or every other one never moved
+        return np.where(short, 1.0, 0.0) if short.any() else raw
     out = np.zeros(n)
     if cfg.rule == "inverse_vol":
         out[use] = 1.0 / np.sqrt(var[use])
     elif cfg.rule == "risk_parity":
-        cov = np.atleast_2d(np.cov(h[:, use], rowvar=False, ddof=1))
+        common = own[:, use].all(axis=1)  # bars every member of the rule had: at least min_history of them
+        cov = np.atleast_2d(np.cov(h[common][:, use], rowvar=False, ddof=1))
         compile_once(globals(), ("_risk_parity",))  # numba, on first use (python_assets/platform/jit.py)
         out[use] = _risk_parity(cov + np.eye(len(cov)) * 1e-12 * np.trace(cov), 10_000, 1e-12)
     else:
         raise ValueError(f"unknown allocation rule {cfg.rule!r}: one of {', '.join(RULES)}")
+    equal_share = 1.0 / live.sum()
+    out[use] *= (1.0 - short.sum() * equal_share) / out[use].sum()
+    out[short] = equal_share
     return out
 
 
-def target_weights(history: np.ndarray, live: np.ndarray, cfg: PortfolioConfig) -> np.ndarray:
+def target_weights(history: np.ndarray, live: np.ndarray, cfg: PortfolioConfig,
+                   started: np.ndarray | None = None) -> np.ndarray:
     """Weights of the account equity per member for one rebalance (trailing returns only)."""
-    return cap_weights(raw_weights(history, live, cfg), cfg.gross_leverage, cfg.max_weight)
+    return cap_weights(raw_weights(history, live, cfg, started), cfg.gross_leverage, cfg.max_weight)
 
 
 def check_config(cfg: PortfolioConfig) -> None:
@@ -179,7 +202,7 @@ def run_portfolio(returns: np.ndarray, exposure: np.ndarray, rebalance: np.ndarr
             dead = eq <= 0.0
             notional = 0.0
         elif t < t_n - 1 and rebalance[t]:
-            w = target_weights(r[: t + 1], live[t + 1], cfg)
+            w = target_weights(r[: t + 1], live[t + 1], cfg, live[: t + 1])
             target = w * eq
             fees[t] = cfg.taker_fee * float(np.abs(target - alloc) @ x[t])
             notional = float(target @ x[t])
@@ -240,10 +263,18 @@ def summary(result: PortfolioResult, initial: float, periods_per_year: float) ->
             "gross_leverage_max": float(lev.max()) if len(lev) else 0.0, "fees_paid": float(result.fees.sum())}
 
 
-def correlation(returns: np.ndarray) -> np.ndarray:
-    """Pearson correlation of the members' returns (NaN where a member never moves)."""
-    if returns.shape[0] < 2:
-        return np.full((returns.shape[1],) * 2, np.nan)
-    sd = returns.std(axis=0)
-    z = np.divide(returns - returns.mean(axis=0), sd, out=np.full(returns.shape, np.nan), where=sd > 0)
-    return (z.T @ z) / returns.shape[0]
+def correlation(returns: np.ndarray, started: np.ndarray | None = None) -> np.ndarray:
+    """Pearson correlation of the members' returns, each pair over the bars both had (started[t, i]:
+    member i had begun by bar t; the zeros before a member started are not returns); NaN where a member
+    never moves there or they share fewer than 2 bars."""
+    r = np.asarray(returns, dtype=float)
+    own = np.ones(r.shape, bool) if started is None else np.asarray(started, bool)
+    m = r.shape[1]
+    out = np.full((m, m), np.nan)
+    for i in range(m):
+        for j in range(i, m):
+            both = own[:, i] & own[:, j]
+            a, b = r[both, i], r[both, j]
+            if len(a) >= 2 and a.std() > 0 and b.std() > 0:
+                out[i, j] = out[j, i] = float(((a - a.mean()) * (b - b.mean())).mean() / (a.std() * b.std()))
+    return out

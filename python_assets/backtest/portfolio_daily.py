@@ -93,7 +93,7 @@ def portfolio_day(con: duckdb.DuckDBPyConnection, load_market: Callable[[], Mark
                    for t, e, g, f in zip(times, res.equity, res.gross_leverage, res.fees)]
         for m, w in zip(members, res.weights[-1]):
             m[f"weight_{rule}"] = float(w)
-    corr = correlation(r)
+    corr = correlation(r, live)
     pairs = [(a["member_id"], b["member_id"], float(corr[i, j]))
              for i, a in enumerate(members) for j, b in enumerate(members)]
     store.write_day(con, day, runs, equity, members, pairs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from python_assets.backtest.engine import Costs, Rules, simulate
@@ -168,6 +169,48 @@ def test_align_daily_schedule_and_correlation():
     np.testing.assert_allclose(c[:2, :2], [[1, -1], [-1, 1]])
     assert np.isnan(c[2, 2])
 
+
+
+def _late_member(start: int = 150, bars: int = 240) -> tuple[np.ndarray, np.ndarray]:
+    """Two members of the same 1 % volatility; the second has no bars before `start` (zeros there, as
+    align builds them, and not live)."""
+    r = np.random.default_rng(7).normal(0.0, 0.01, (bars, 2))
+    r[:start, 1] = 0.0
+    return r, np.c_[np.ones(bars, bool), np.arange(bars) >= start]
+
+
+@pytest.mark.parametrize("rule", ["inverse_vol", "risk_parity"])
+def test_a_late_member_is_weighed_on_its_own_returns_not_the_zeros_before_it(rule):
+    # 18 own returns at the rebalance after bar 167 (< min_history 24): an equal share, not the weight of a
+    # volatility diluted by 150 zeros (it was given 0.77 of the account); after bar 191 (42 own returns)
+    # inverse_vol is 1 / sigma of each member's own trailing returns (pandas skips the NaN bars)
+    r, live = _late_member()
+    cfg = PortfolioConfig(rule=rule, lookback=168, min_history=24, max_weight=1.0, gross_leverage=1.0)
+    res = run_portfolio(r, np.ones_like(r), np.arange(len(r)) % 24 == 23, cfg, live)
+    np.testing.assert_allclose(res.weights[167], [0.5, 0.5])
+    if rule == "inverse_vol":
+        own = pd.DataFrame(np.where(live, r, np.nan)[:192]).iloc[-168:]
+        inverse = 1 / own.std(ddof=1).to_numpy()
+        np.testing.assert_allclose(res.weights[191], inverse / inverse.sum(), rtol=1e-12)
+    assert abs(res.weights[191][1] - 0.5) < 0.05  # the same volatility: near an even split either way
+
+
+def test_a_late_member_among_settled_ones_gets_an_equal_share_and_the_rule_divides_the_rest():
+    r, live = _late_member(start=200)
+    others = np.random.default_rng(8).normal(0.0, [0.01, 0.02], (240, 2))
+    r3, live3 = np.c_[others, r[:, 1]], np.c_[np.ones((240, 2), bool), live[:, 1]]
+    cfg = PortfolioConfig(rule="inverse_vol", lookback=168, min_history=24, max_weight=1.0, gross_leverage=1.0)
+    w = target_weights(r3[:215], live3[215], cfg, live3[:215])  # the third member: 15 own returns
+    sd = r3[215 - 168:215, :2].std(axis=0, ddof=1)
+    np.testing.assert_allclose(w, [*(2 / 3 * (1 / sd) / (1 / sd).sum()), 1 / 3], rtol=1e-12)
+
+
+def test_correlation_of_a_late_member_uses_the_bars_both_had():
+    a = np.random.default_rng(3).normal(0.0, 0.01, 200)
+    b = a[100:] * 2 + np.random.default_rng(4).normal(0.0, 0.002, 100)
+    _, r, live = align([np.arange(200), np.arange(100, 200)], [a, b])
+    expected = pd.Series(a[100:]).corr(pd.Series(b))  # 0.995; over the zero-filled bars it read 0.68
+    assert correlation(r, live)[0, 1] == pytest.approx(expected, rel=1e-12)
 
 def test_an_unknown_rule_is_one_clear_error():
     with pytest.raises(ValueError, match="unknown allocation rule"):
