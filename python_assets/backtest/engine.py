@@ -6,6 +6,8 @@ Rules (each pinned by a hand-computed test in tests/backtest/test_engine_cases.p
   close, the worst of bar t+1's range (buy at its high, sell at its low; or of a given execution-horizon
   high and low, e.g. its first minute's) or the open plus a spread; the
   order is still booked on bar t+1, and stops, targets, liquidation and the end-of-data close are unchanged.
+  A signal_close fill precedes bar t+1's open: its orders are done before that open's gap funding and
+  liquidation check, and on the entry bar a stop or target the open gaps through fills at the open.
 - One position per symbol; an opposite entry signal reverses (close, then open, both at that open).
 - Market fills (entries, signal/time exits, stops) pay the taker fee and slippage against the trader;
   a take-profit is a resting limit: maker fee, no slippage. Fees are a fraction of the fill notional.
@@ -45,7 +47,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from python_assets.backtest.fills import fill_prices
+from python_assets.backtest.fills import EARLY_FILL, fill_prices
 from python_assets.platform.jit import compile_once
 
 EXIT_REASONS = ("signal", "reverse", "stop_loss", "trailing_stop", "take_profit", "max_bars", "end_of_data", "liquidation")
@@ -151,7 +153,7 @@ def _settle_funding(fund_ms, fund_rate, fp, before_ms, pos, mark, entry_px, cash
 
 def _simulate(o, h, lo, c, bar_ms, bar_len_ms, el, xl, es, xs, fund_ms, fund_rate,
               allow_long, allow_short, fraction, lot, sl, tp, trail, max_bars, taker, maker, slip, equity0,
-              mmr, liq_fee, ct_from, ct_value, ct_lot, ct_min, buy_px, sell_px):
+              mmr, liq_fee, ct_from, ct_value, ct_lot, ct_min, buy_px, sell_px, early):
     n = o.shape[0]
     book = np.zeros((n + 1, BOOK_COLUMNS))  # one row per closed trade, see _close
     equity = np.zeros(n)
@@ -173,42 +175,45 @@ def _simulate(o, h, lo, c, bar_ms, bar_len_ms, el, xl, es, xs, fund_ms, fund_rat
     for i in range(n):
         while cp + 1 < ct_from.shape[0] and ct_from[cp + 1] <= bar_ms[i]:
             cp += 1
-        # funding settled in a gap before this bar: the position held then pays at this open
-        fp, cash, funded = _settle_funding(fund_ms, fund_rate, fp, bar_ms[i], pos, o[i], entry_px, cash, funded)
-        # a position the open finds at or past its liquidation price is liquidated there, before any order
-        if pos != 0.0 and (o[i] - _liquidation_price(cash, pos, entry_px, req)) * pos <= 0.0:
-            cash = _close(book, nt, pos, entry_i, i, entry_px, o[i], entry_fee, liq_fee, funded, LIQUIDATION, cash)
-            nt += 1
-            pos = 0.0
-            pending = 0
-            dead = cash <= 0.0
-        # orders decided at the previous close fill at this open
-        if pending != 0:
-            d = 1.0 if pos > 0 else -1.0
-            if pos != 0.0 and (pending == 2 or pending == -int(d)):
-                fill = sell_px[i] if d > 0 else buy_px[i]  # a long closes with a sell
-                cash = _close(book, nt, pos, entry_i, i, entry_px, fill * (1.0 - slip * d), entry_fee, taker,
-                              funded, pending_reason, cash)
-                nt += 1
-                pos = 0.0
-                dead = cash <= 0.0
-            if (pending == 1 or pending == -1) and pos == 0.0 and not dead:
-                d = float(pending)
-                px = (buy_px[i] if d > 0 else sell_px[i]) * (1.0 + slip * d)
-                size = cash * fraction / (px * (1.0 + taker))
-                if lot > 0.0:
-                    size = math.floor(size / lot) * lot
-                if cp >= 0:
-                    size = _contract_size(size, ct_value[cp], ct_lot[cp], ct_min[cp])
-                if size > 0.0:
-                    pos = d * size
-                    entry_px = px
-                    entry_fee = size * px * taker
-                    cash -= entry_fee
-                    entry_i = i
-                    funded = 0.0
-                    best = px
-            pending = 0
+        # orders decided at the previous close fill at this open (step 2), or under `early` (the signal
+        # bar's close, before this open) ahead of the gap's funding and the open's liquidation (step 0)
+        for step in range(3):
+            if step == 1:
+                # funding settled in a gap before this bar: the position held then pays at this open
+                fp, cash, funded = _settle_funding(fund_ms, fund_rate, fp, bar_ms[i], pos, o[i], entry_px, cash, funded)
+                # a position the open finds at or past its liquidation price is liquidated there, before any order
+                if pos != 0.0 and (o[i] - _liquidation_price(cash, pos, entry_px, req)) * pos <= 0.0:
+                    cash = _close(book, nt, pos, entry_i, i, entry_px, o[i], entry_fee, liq_fee, funded, LIQUIDATION, cash)
+                    nt += 1
+                    pos = 0.0
+                    pending = 0
+                    dead = cash <= 0.0
+            elif (step == 0) == early and pending != 0:
+                d = 1.0 if pos > 0 else -1.0
+                if pos != 0.0 and (pending == 2 or pending == -int(d)):
+                    fill = sell_px[i] if d > 0 else buy_px[i]  # a long closes with a sell
+                    cash = _close(book, nt, pos, entry_i, i, entry_px, fill * (1.0 - slip * d), entry_fee, taker,
+                                  funded, pending_reason, cash)
+                    nt += 1
+                    pos = 0.0
+                    dead = cash <= 0.0
+                if (pending == 1 or pending == -1) and pos == 0.0 and not dead:
+                    d = float(pending)
+                    px = (buy_px[i] if d > 0 else sell_px[i]) * (1.0 + slip * d)
+                    size = cash * fraction / (px * (1.0 + taker))
+                    if lot > 0.0:
+                        size = math.floor(size / lot) * lot
+                    if cp >= 0:
+                        size = _contract_size(size, ct_value[cp], ct_lot[cp], ct_min[cp])
+                    if size > 0.0:
+                        pos = d * size
+                        entry_px = px
+                        entry_fee = size * px * taker
+                        cash -= entry_fee
+                        entry_i = i
+                        funded = 0.0
+                        best = px
+                pending = 0
         # funding settled inside this bar
         fp, cash, funded = _settle_funding(fund_ms, fund_rate, fp, bar_ms[i] + bar_len_ms, pos, o[i], entry_px, cash,
                                            funded)
@@ -236,7 +241,7 @@ def _simulate(o, h, lo, c, bar_ms, bar_len_ms, el, xl, es, xs, fund_ms, fund_rat
                 reason = LIQUIDATION
                 fee_rate = liq_fee
             elif not math.isnan(stop) and (stop - liq) * d > 0.0:  # the stop comes first on the way down
-                if i > entry_i and (o[i] - stop) * d <= 0.0:
+                if (i > entry_i or early) and (o[i] - stop) * d <= 0.0:
                     px = o[i]
                 elif (worst - stop) * d <= 0.0:
                     px = stop
@@ -247,7 +252,7 @@ def _simulate(o, h, lo, c, bar_ms, bar_len_ms, el, xl, es, xs, fund_ms, fund_rat
                 reason = LIQUIDATION
                 fee_rate = liq_fee
             if math.isnan(px) and not math.isnan(target):
-                if i > entry_i and (o[i] - target) * d >= 0.0:
+                if (i > entry_i or early) and (o[i] - target) * d >= 0.0:
                     px = o[i]
                     reason = TARGET
                     fee_rate = maker
@@ -364,7 +369,7 @@ def simulate(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.nda
         float(costs.taker_fee), float(costs.maker_fee), float(costs.slippage_bps) / 1e4, float(costs.initial_equity),
         float(costs.maintenance_margin), float(costs.liquidation_fee),
         np.ascontiguousarray(inst.valid_from_ms, dtype=np.int64), f64(inst.contract_value), f64(inst.lot_size),
-        f64(inst.min_size), buy_px, sell_px,
+        f64(inst.min_size), buy_px, sell_px, fill == EARLY_FILL,
     )
     book, equity, position = out
     return EngineResult(book[:, 0].astype(np.int8), book[:, 1].astype(np.int64), book[:, 2].astype(np.int64),

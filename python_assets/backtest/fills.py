@@ -32,6 +32,9 @@ from python_assets.platform.timeframes import MINUTE_MS
 FILL_MODES = ("next_open", "signal_close", "worst", "spread")
 DEFAULT_FILL = "next_open"
 STRICT_FILLS = ("worst", "spread")  # an edge that vanishes under these is flagged
+# Fills before the next bar opens (the signal bar's close): the engine does its orders ahead of that open's
+# gap funding and liquidation check, and a stop or target the open gaps through on the entry bar fills at the open.
+EARLY_FILL = "signal_close"
 SPREAD_RANGE_FRACTION = 0.1
 
 

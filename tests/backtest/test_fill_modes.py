@@ -8,7 +8,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from python_assets.backtest.engine import Costs, Rules, simulate
+from python_assets.backtest.engine import EXIT_REASONS, Costs, Rules, simulate
 from python_assets.backtest.fills import FILL_MODES, execution_horizon, fill_prices, range_spread
 
 HOUR = 3_600_000
@@ -132,3 +132,37 @@ def test_a_worst_fill_at_the_execution_horizon_replaces_the_bar_range_where_know
     assert (res.entry_price[0], res.exit_price[0]) == (94.0, 109.0)  # NaN: the bar's own range
     with pytest.raises(ValueError, match="worst has 2 values for 5 bars"):
         fill_prices("worst", O, H, L, C, worst=(np.zeros(2), np.zeros(2)))
+
+
+#                   open   high   low    close
+GAP_DOWN = np.array([[100.0, 101.0, 99.0, 100.0],   # 0: entry signal at this close
+                     [95.0, 96.0, 94.0, 95.0],      # 1: opens below a 2 % stop under 100 (98)
+                     [95.0, 96.0, 94.0, 95.0]])
+GAP_UP = np.array([[100.0, 101.0, 99.0, 100.0],
+                   [105.0, 106.0, 104.0, 105.0],    # 1: opens above a 2 % target over 100 (102)
+                   [105.0, 106.0, 104.0, 105.0]])
+
+
+@pytest.mark.parametrize("market,rules,reason", [(GAP_DOWN, Rules(stop_loss=0.02), "stop_loss"),
+                                                 (GAP_DOWN, Rules(trailing_stop=0.02), "trailing_stop"),
+                                                 (GAP_UP, Rules(take_profit=0.02), "take_profit")])
+def test_signal_close_entry_gapped_through_on_its_entry_bar_exits_at_that_open(market, rules, reason):
+    # the signal_close entry (100, bar 0's close) precedes bar 1's open, so a level that open is through
+    # fills at the open as on any later bar: 95 / 105, prices bar 1 traded; the level itself (98 / 102)
+    # lies outside bar 1's range
+    o, h, lo, c = market.T
+    res = simulate(o, h, lo, c, np.arange(3, dtype=np.int64) * HOUR, HOUR, {"entry_long": np.array([1, 0, 0], bool)},
+                   rules, NO_FEES, fill="signal_close")
+    assert (res.entry_price[0], res.exit_price[0], res.exit_index[0], EXIT_REASONS[res.reason[0]]) == (100.0, o[1], 1, reason)
+
+
+def test_signal_close_exit_precedes_the_next_opens_liquidation():
+    # 10x long from bar 0's close (100); the exit signalled at bar 1's close fills at that close (100),
+    # before bar 2 opens at 85, past the liquidation price (~90.5): flat at 10,000, not liquidated at 0
+    o, h, lo, c = np.array([[100, 101, 99, 100], [100, 101, 99, 100], [85, 86, 84, 85], [85, 86, 84, 85]], float).T
+    sig = {"entry_long": np.array([1, 0, 0, 0], bool), "exit_long": np.array([0, 1, 0, 0], bool)}
+    args = (o, h, lo, c, np.arange(4, dtype=np.int64) * HOUR, HOUR, sig, Rules(fraction=10.0), NO_FEES)
+    early = simulate(*args, fill="signal_close")
+    assert (early.exit_price[0], EXIT_REASONS[early.reason[0]], early.final_equity) == (100.0, "signal", 10_000.0)
+    late = simulate(*args, fill="next_open")  # the exit order waits for bar 2's open: liquidated there
+    assert EXIT_REASONS[late.reason[0]] == "liquidation" and late.final_equity == 0.0
