@@ -31,19 +31,31 @@ class Dataset:
     timeframe: str
     bar_ms: int
     baseline_vol: np.ndarray
+    # when each row's label window closes (label_known_at_ms): 12 rows ahead, later than 12 bars where bars
+    # are missing; None: 12 bars after the bar's close (gapless data)
+    label_end: np.ndarray | None = None
+
+    @property
+    def label_end_ms(self) -> np.ndarray:
+        """label_end, or the gapless value bar_at_ms + (HORIZON_BARS + 1) bars where not given."""
+        gapless = self.ts + (HORIZON_BARS + 1) * self.bar_ms
+        return gapless if self.label_end is None else np.where(self.label_end > 0, self.label_end, gapless)
 
     @property
     def data_hash(self) -> str:
-        """Content hash of features, labels and keys: a model's metadata names the data it saw."""
+        """Content hash of everything a model's version depends on (features, labels, keys, the baseline's
+        volatility, the label windows): its metadata names the data it saw."""
         h = hashlib.sha256()
-        for arr in (self.X, self.ts, *(self.labels[k] for k in sorted(self.labels))):
+        for arr in (self.X, self.ts, self.baseline_vol, self.label_end_ms, *(self.labels[k] for k in sorted(self.labels))):
             h.update(np.ascontiguousarray(arr).tobytes())
         h.update("|".join(self.features).encode())
+        h.update("|".join(map(str, self.symbol)).encode())
         return h.hexdigest()[:16]
 
     def subset(self, rows: np.ndarray) -> "Dataset":
         return Dataset(self.X[rows], self.features, {k: v[rows] for k, v in self.labels.items()}, self.ts[rows],
-                       self.symbol[rows], self.timeframe, self.bar_ms, self.baseline_vol[rows])
+                       self.symbol[rows], self.timeframe, self.bar_ms, self.baseline_vol[rows],
+                       None if self.label_end is None else self.label_end[rows])
 
 
 def training_select(timeframe: str, feature_names: list[str], bar_ms: int, end_ms: int,
@@ -54,7 +66,9 @@ def training_select(timeframe: str, feature_names: list[str], bar_ms: int, end_m
     left out (the trailing training window: what a day reads stays flat as history grows).
     score_from_ms: keep only bars from there on plus each symbol's newest bar (a day whose models all
     score with saved versions needs no training rows); None keeps the whole window."""
-    known = ", ".join(f'case when label_known_at_ms <= {int(end_ms)} then "{c}" end as "{c}"' for c in LABELS)
+    # label_known_at_ms too (when each label's window closes: the walk-forward's purge), under the same rule
+    known = ", ".join(f'case when label_known_at_ms <= {int(end_ms)} then "{c}" end as "{c}"'
+                      for c in (*LABELS, "label_known_at_ms"))
     cols = ", ".join(f'"{c}"' for c in (*KEYS, *feature_names, *EXTRA))
     window = "from ml_training_set where timeframe = ? and bar_at_ms + ? <= ? and bar_at_ms >= ?"
     params = [timeframe, int(bar_ms), int(end_ms), int(start_ms)]
@@ -94,9 +108,11 @@ def frame_to_dataset(df: pd.DataFrame, features: list[str], bar_ms: int) -> Data
     X[~np.isfinite(X)] = np.nan
     labels = {k: df[k].to_numpy(dtype=np.float64, na_value=np.nan, copy=True) for k in LABELS if k in df}
     base = df["baseline_vol_12"].to_numpy(np.float64, na_value=np.nan, copy=True) if "baseline_vol_12" in df else np.full(len(df), np.nan)
+    ends = (df["label_known_at_ms"].to_numpy(np.float64, na_value=np.nan, copy=True) if "label_known_at_ms" in df
+            else np.full(len(df), np.nan))
     return Dataset(X, list(features), labels, df["bar_at_ms"].to_numpy(np.int64, copy=True),
                    df["symbol"].astype(object).to_numpy(copy=True), str(df["timeframe"].iloc[0]) if len(df) else "",
-                   bar_ms, base)
+                   bar_ms, base, np.nan_to_num(ends, nan=0.0).astype(np.int64))
 
 
 def load_dataset(path: Path, features: list[str], bar_ms: int) -> Dataset:

@@ -76,10 +76,11 @@ def train_model(spec: ModelSpec, data: Dataset, root: Path, config: TrainConfig 
     if leaks:
         raise LeakageError(f"{spec.name}: feature(s) {leaks} track the forward label {spec.label}: not known at t")
     horizon_ms = HORIZON_BARS * data.bar_ms
-    folds = purged_walk_forward(d.ts, config.n_folds, horizon_ms, config.embargo_bars * data.bar_ms)
+    folds = purged_walk_forward(d.ts, config.n_folds, horizon_ms, config.embargo_bars * data.bar_ms,
+                                label_end=d.label_end_ms)
     scores, oos_parts = [], []
     for k, (train, test) in enumerate(folds, 1):
-        assert embargo_respected(d.ts, train, test, horizon_ms)
+        assert embargo_respected(d.ts, train, test, horizon_ms, d.label_end_ms)
         learner = spec.learner(config.seed, config.threads, config.fast).fit(d.X[train], y[train])
         pred = learner.predict(d.X[test])
         base = _baseline(spec, d, train, test, y)
@@ -100,7 +101,10 @@ def train_model(spec: ModelSpec, data: Dataset, root: Path, config: TrainConfig 
         scores.append({**overall, "scorer": "model", **score(spec, oos["label"].to_numpy(), pred_all)})
         scores.append({**overall, "scorer": "baseline", **score(spec, oos["label"].to_numpy(), base_all)})
     final = spec.learner(config.seed, config.threads, config.fast).fit(d.X, y)
-    version = hashlib.sha256(json.dumps([spec.name, d.data_hash, code_version(), config.seed, config.fast]).encode()).hexdigest()[:12]
+    # everything the version's folder holds depends on: every row (the newest, unlabelled ones give latest),
+    # the baseline's inputs, the folds
+    version = hashlib.sha256(json.dumps([spec.name, data.data_hash, code_version(), config.seed, config.fast,
+                                         config.n_folds, config.embargo_bars]).encode()).hexdigest()[:12]
     directory = root / spec.name / version
     # written into a staging folder and renamed into place: a killed run never leaves a half-saved version
     staging = root / spec.name / f".tmp-{version}-{os.getpid()}"
@@ -111,7 +115,7 @@ def train_model(spec: ModelSpec, data: Dataset, root: Path, config: TrainConfig 
     meta = {"model": spec.name, "version": version, "task": spec.task, "label": spec.label, "backend": spec.backend,
             "features": d.features, "timeframe": data.timeframe, "horizon_bars": HORIZON_BARS,
             "training_window_ms": [int(d.ts.min()), int(d.ts.max())], "training_rows": int(len(y)),
-            "data_hash": d.data_hash, "code_version": code_version(), "seed": config.seed,
+            "data_hash": data.data_hash, "code_version": code_version(), "seed": config.seed, "n_folds": config.n_folds,
             "embargo_bars": config.embargo_bars, "fast": config.fast, "scores": scores}
     (staging / "metadata.json").write_bytes(json.dumps(_clean(meta), indent=2).encode())
     oos.to_parquet(staging / "oos.parquet")

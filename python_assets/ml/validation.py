@@ -17,9 +17,13 @@ class LeakageError(RuntimeError):
 
 
 def purged_walk_forward(ts: np.ndarray, n_folds: int, horizon_ms: int, embargo_ms: int,
-                        first_train_fraction: float = 0.5) -> list[tuple[np.ndarray, np.ndarray]]:
+                        first_train_fraction: float = 0.5,
+                        label_end: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """(train rows, test rows) per fold: test blocks tile the times after the first training share;
-    training rows end embargo_ms before the test block starts (embargo >= horizon is required)."""
+    training rows end embargo_ms before the test block starts (embargo >= horizon is required) and,
+    with label_end (when each row's label window closes), are purged when that window reaches past the
+    test block's start less the embargo beyond the horizon: a label is 12 rows ahead, which is later
+    than 12 bars where bars are missing (AFML 7.4.1: no training label overlaps the test period)."""
     if embargo_ms < horizon_ms:
         raise ValueError(f"embargo {embargo_ms} ms is shorter than the label horizon {horizon_ms} ms")
     times = np.unique(ts)
@@ -32,14 +36,23 @@ def purged_walk_forward(ts: np.ndarray, n_folds: int, horizon_ms: int, embargo_m
         if len(block) == 0:
             continue
         test = np.flatnonzero((ts >= block[0]) & (ts <= block[-1]))
-        train = np.flatnonzero(ts < block[0] - embargo_ms)
+        keep = ts < block[0] - embargo_ms
+        if label_end is not None:
+            keep &= label_end <= block[0] - (embargo_ms - horizon_ms)
+        train = np.flatnonzero(keep)
         if len(train) and len(test):
             folds.append((train, test))
     return folds
 
 
-def embargo_respected(ts: np.ndarray, train: np.ndarray, test: np.ndarray, horizon_ms: int) -> bool:
-    """No training row lies within the label horizon of any test row (either side)."""
+def embargo_respected(ts: np.ndarray, train: np.ndarray, test: np.ndarray, horizon_ms: int,
+                      label_end: np.ndarray | None = None) -> bool:
+    """No training row lies within the label horizon of any test row (either side) and, with label_end,
+    no earlier training row's label window closes after the first test bar opens."""
+    if label_end is not None and len(train) and len(test):
+        before = ts[train] < ts[test].min()
+        if before.any() and label_end[train][before].max() > ts[test].min():
+            return False
     tr, te = np.sort(ts[train]), np.sort(ts[test])
     idx = np.searchsorted(tr, te)
     left = np.where(idx > 0, te - tr[np.maximum(idx - 1, 0)], np.iinfo(np.int64).max)
@@ -83,11 +96,31 @@ def masked_ranks(order: np.ndarray, values: np.ndarray, m: np.ndarray) -> np.nda
     return out[m]
 
 
+# A label with at most this many distinct values is a class label: its strength is 2|AUC - 0.5| averaged
+# over the cuts between its classes. A rank correlation with few tied classes caps below 1 even for a
+# feature that orders them perfectly (sqrt(1 - sum p^3): 0.87 for 0/1, 0.92 for a 25/50/25 three-class
+# label), so a perfect leak could score under the threshold.
+MAX_CLASSES = 5
+
+
+def _class_strength(a: np.ndarray, b: np.ndarray, classes: np.ndarray) -> float:
+    """Mean over the cuts y > c (each class but the last) of 2|AUC - 0.5| of ranks a against labels b."""
+    out = []
+    for c in classes[:-1]:
+        pos = b > c
+        n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+        if n_pos and n_neg:
+            out.append(2 * abs((a[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg) - 0.5))
+    return float(np.mean(out)) if out else 0.0
+
+
 def strengths(index: RankIndex, label: np.ndarray) -> np.ndarray:
-    """Per feature column, how closely it tracks label: |rank correlation|, or 2|AUC - 0.5| for a
-    binary label; NaN with fewer than 30 rows where both are finite."""
+    """Per feature column, how closely it tracks label: |rank correlation|, or for a class label (at
+    most MAX_CLASSES values; binary too) 2|AUC - 0.5| averaged over its cuts; NaN with fewer than 30
+    rows where both are finite."""
     ok = np.isfinite(label)
-    binary = np.unique(label[ok]).size == 2
+    classes = np.unique(label[ok])
+    discrete = 2 <= classes.size <= MAX_CLASSES
     label_order = np.argsort(label, kind="stable")
     out = np.full(index.X.shape[1], np.nan)
     for j, order in enumerate(index.orders):
@@ -96,10 +129,8 @@ def strengths(index: RankIndex, label: np.ndarray) -> np.ndarray:
             continue
         a = masked_ranks(order, index.X[:, j], m)
         b = label[m]
-        if binary:
-            pos = b == b.max()
-            n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-            out[j] = 2 * abs((a[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg) - 0.5)
+        if discrete:
+            out[j] = _class_strength(a, b, classes)
             continue
         rb = masked_ranks(label_order, label, m)
         sa, sb = a.std(), rb.std()
@@ -110,7 +141,7 @@ def strengths(index: RankIndex, label: np.ndarray) -> np.ndarray:
 def check_leakage(X: np.ndarray, features: list[str], label: np.ndarray, past: np.ndarray | None = None,
                   threshold: float = 0.9, margin: float = 0.02, index: RankIndex | None = None) -> list[str]:
     """Features that track a forward label too closely to be known at t: strength (|rank correlation|,
-    or 2|AUC - 0.5| for a binary label, which a rank correlation with 0/1 caps near 0.87) >= threshold
+    or 2|AUC - 0.5| over a class label's cuts: see MAX_CLASSES) >= threshold
     and, when the label's already-closed value `past` is given, more than `margin` above the
     feature's strength against that. A persistent label (volatility clusters) lets honest features
     reach 0.9 against the future; they then match the past at least as well, a leaked one does not."""

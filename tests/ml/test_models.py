@@ -106,6 +106,76 @@ def test_purged_walk_forward_keeps_every_training_row_beyond_the_horizon_of_ever
         purged_walk_forward(ts, 4, HORIZON_MS, HORIZON_MS - 1)
 
 
+
+def _label_ends(ts: np.ndarray, symbol: np.ndarray) -> np.ndarray:
+    """label_known_at_ms as labels_h12 computes it: the 12th row ahead of the same symbol, plus one bar
+    (0 where there is none), so a label spans more than 12 bars across missing bars."""
+    out = np.zeros(len(ts), np.int64)
+    for s in np.unique(symbol):
+        rows = np.flatnonzero(symbol == s)
+        out[rows[:-HORIZON_BARS]] = ts[rows[HORIZON_BARS:]] + BAR_MS
+    return out
+
+
+def test_the_purge_follows_each_labels_own_window_across_missing_bars():
+    # B has no bars 285..319 (an illiquid hour): its rows just before label 12 rows ahead, closing at
+    # 320 and after, inside the test block that starts at bar 304; a purge by bar time (ts + 12 bars) kept them
+    bars = np.arange(620, dtype=np.int64)
+    b_bars = bars[(bars < 285) | (bars >= 320)]
+    ts = np.r_[bars, b_bars] * BAR_MS
+    symbol = np.array(["A"] * len(bars) + ["B"] * len(b_bars), dtype=object)
+    order = np.lexsort((symbol, ts))
+    ts, symbol = ts[order], symbol[order]
+    ends = _label_ends(ts, symbol)
+    labelled = ends > 0
+    ts, symbol, ends = ts[labelled], symbol[labelled], ends[labelled]
+    by_time = purged_walk_forward(ts, 3, HORIZON_MS, HORIZON_MS)
+    assert any(ends[train].max() > ts[test].min() for train, test in by_time)  # the leak the purge must close
+    assert not all(embargo_respected(ts, train, test, HORIZON_MS, ends) for train, test in by_time)
+    folds = purged_walk_forward(ts, 3, HORIZON_MS, HORIZON_MS, label_end=ends)
+    assert len(folds) == 3 and ts[folds[0][1]].min() == 304 * BAR_MS
+    for train, test in folds:
+        assert ends[train].max() <= ts[test].min() and embargo_respected(ts, train, test, HORIZON_MS, ends)
+    # gapless data: the same folds either way
+    whole = np.repeat(np.arange(600, dtype=np.int64) * BAR_MS, 2)
+    sym2 = np.tile(np.array(["A", "B"], dtype=object), 600)
+    e2 = _label_ends(whole, sym2)
+    keep = e2 > 0
+    plain = purged_walk_forward(whole[keep], 3, HORIZON_MS, HORIZON_MS)
+    purged = purged_walk_forward(whole[keep], 3, HORIZON_MS, HORIZON_MS, label_end=e2[keep])
+    assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(plain, purged))
+
+
+def test_a_feature_that_orders_a_skewed_three_class_label_is_a_leak():
+    # 20 / 60 / 20 classes: a rank correlation with the label caps at sqrt(1 - sum p^3) = 0.876 even for a
+    # feature that orders the classes perfectly, under the 0.9 threshold; over the class cuts it is 1
+    rng = np.random.default_rng(5)
+    label = rng.choice([0.0, 1.0, 2.0], size=2000, p=[0.2, 0.6, 0.2])
+    oracle = (label + rng.uniform(0, 0.5, len(label))).astype(np.float32)[:, None]
+    noise = rng.normal(size=(len(label), 1)).astype(np.float32)
+    assert check_leakage(np.hstack([oracle, noise]), ["oracle", "noise"], label) == ["oracle"]
+
+
+def test_the_version_covers_every_row_its_folder_depends_on(tmp_path):
+    # the newest, unlabelled rows give latest.parquet and baseline_vol the baseline's scores: data that
+    # differs there is another version (the same version id was overwritten with other contents)
+    data = planted(n_times=400)
+    unlabelled = data.ts >= data.ts.max() - 11 * BAR_MS
+    for labels in data.labels.values():
+        labels[unlabelled] = np.nan
+    spec, cfg = MODELS["volatility_regressor"], TrainConfig(n_folds=2, fast=True)
+    first = train_model(spec, data, tmp_path, cfg)
+    newest = Dataset(data.X.copy(), data.features, data.labels, data.ts, data.symbol, data.timeframe, data.bar_ms,
+                     data.baseline_vol)
+    newest.X[unlabelled] += 1.0
+    baseline = Dataset(data.X, data.features, data.labels, data.ts, data.symbol, data.timeframe, data.bar_ms,
+                       data.baseline_vol * 2)
+    folds = TrainConfig(n_folds=3, fast=True)
+    versions = {first.version, train_model(spec, newest, tmp_path, cfg).version,
+                train_model(spec, baseline, tmp_path, cfg).version, train_model(spec, data, tmp_path, folds).version}
+    assert len(versions) == 4
+    assert train_model(spec, data, tmp_path / "again", cfg).version == first.version
+
 def test_metrics_match_scikit_learn():
     sk = pytest.importorskip("sklearn.metrics")
     rng = np.random.default_rng(3)
