@@ -41,13 +41,17 @@ def classification(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
 
 
 def regression(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    # constant: max == min (NumPy's stddev of a constant series can come out a rounding above 0, which
+    # gave a constant prediction an IC of ~1e-17 and a constant label an R^2 of -1e30 instead of NaN)
+    varies = len(y) > 1 and np.ptp(y) > 0 and np.ptp(pred) > 0
     err = pred - y
     ss_tot = float(((y - y.mean()) ** 2).sum())
-    ic = float(np.corrcoef(pred, y)[0, 1]) if pred.std() > 0 and y.std() > 0 else math.nan
+    ic = float(np.corrcoef(pred, y)[0, 1]) if varies else math.nan
     ry, rp = rank(y), rank(pred)
-    ric = float(np.corrcoef(rp, ry)[0, 1]) if rp.std() > 0 and ry.std() > 0 else math.nan
+    ric = float(np.corrcoef(rp, ry)[0, 1]) if varies else math.nan
     return {"mae": float(np.abs(err).mean()), "rmse": float(math.sqrt((err ** 2).mean())),
-            "r2": 1 - float((err ** 2).sum()) / ss_tot if ss_tot > 0 else math.nan, "ic": ic, "rank_ic": ric,
+            "r2": 1 - float((err ** 2).sum()) / ss_tot if len(y) > 1 and np.ptp(y) > 0 else math.nan, "ic": ic,
+            "rank_ic": ric,
             "n": float(len(y))}
 
 

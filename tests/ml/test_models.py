@@ -229,3 +229,11 @@ def test_masked_ranks_match_scipy_rankdata_on_any_subset_with_ties():
     for _ in range(5):
         m = np.isfinite(values) & (rng.random(500) < 0.7)
         np.testing.assert_array_equal(masked_ranks(order, values, m), rankdata(values[m]))
+
+
+@pytest.mark.parametrize("value", [0.1, 0.003, -0.7])
+def test_a_constant_prediction_or_label_has_no_correlation_or_r2(value):
+    y = np.random.default_rng(2).normal(size=50)
+    flat = np.full(50, value)
+    assert np.isnan(regression(y, flat)["ic"]) and np.isnan(regression(y, flat)["rank_ic"])
+    assert np.isnan(regression(flat, y)["r2"])
