@@ -143,6 +143,10 @@ def read_ohlcv(path: Path, symbol: str | None = None) -> tuple[pd.DataFrame, int
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise OhlcvFileError(f"{path}: row {row + 1} has an unparsable time or a missing/non-positive price: "
                              f"{raw.iloc[row].to_dict()}")
+    no_volume = ~np.isfinite(bars["volume"].to_numpy()) | (bars["volume"] < 0).to_numpy()
+    if no_volume.any():
+        row = int(np.flatnonzero(no_volume)[0])
+        raise OhlcvFileError(f"{path}: row {row + 1} has a missing or negative volume: {raw.iloc[row].to_dict()}")
     incoherent = (bars["high"] < bars[["open", "close"]].max(axis=1)) | (bars["low"] > bars[["open", "close"]].min(axis=1))
     if incoherent.any():
         row = int(np.flatnonzero(incoherent.to_numpy())[0])

@@ -14,7 +14,7 @@ from python_assets.backtest.files import OhlcvFileError, guess_from_name, read_o
 from python_assets.config import Paths
 from python_assets.ingest.trades import ingest_file, parse_timestamps_ms
 from python_assets.lake.store import WriteStats, normalize_symbol, write_candles, write_funding
-from python_assets.platform.timeframes import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS, WEEK_MS
+from python_assets.platform.timeframes import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS, TIMEFRAME_MS, WEEK_MS
 
 KINDS = ("candles", "trades", "funding")
 FUNDING_RATE_COLUMNS = ("funding_rate", "fundingrate", "rate", "open")
@@ -60,6 +60,9 @@ def import_candles(paths: Paths, path: Path, symbol: str, timeframe: str | None,
         raise ImportFileError(str(exc)) from None
     tf = timeframe or timeframe_label(bar_ms)
     tf_ms = _timeframe_ms(tf)
+    if tf not in TIMEFRAME_MS:  # the bars read candles of their own timeframe: these would make none
+        raise ImportFileError(f"{path}: {tf} candles make no bars here (bars are {', '.join(TIMEFRAME_MS)}): "
+                              "import candles of one of those timeframes")
     if bar_ms < tf_ms:
         raise ImportFileError(f"{path}: bars are {timeframe_label(bar_ms)} apart but the timeframe is {tf}")
     off_grid = bars["bar_at_ms"].to_numpy() % tf_ms != 0

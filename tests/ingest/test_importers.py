@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import shared_file
@@ -81,6 +82,18 @@ def test_bad_candle_files_fail_clearly_before_writing(data_dir, tmp_path):
     with pytest.raises(ImportFileError, match="pass --symbol"):
         candles_frame().to_csv(tmp_path / "unnamed.csv", index=False)
         import_file(data_dir, tmp_path / "unnamed.csv")
+    # a missing or negative volume: refused with the row named (it landed before and failed every later
+    # build at stg_candles' volume test, and a re-import could not replace it: a stored bar wins)
+    for bad in (np.nan, -3.0):
+        broken = candles_frame()
+        broken.loc[5, "volume"] = bad
+        broken.to_feather(tmp_path / "ADA_USDT-5m.feather")
+        with pytest.raises(ImportFileError, match="row 6 has a missing or negative volume"):
+            import_file(data_dir, tmp_path / "ADA_USDT-5m.feather")
+    # 30m candles (a stock freqtrade timeframe) make no bars here: refused, not stored and silently unused
+    candles_frame(step=1_800_000).to_feather(tmp_path / "ADA_USDT-30m.feather")
+    with pytest.raises(ImportFileError, match="30m candles make no bars here"):
+        import_file(data_dir, tmp_path / "ADA_USDT-30m.feather")
     assert not data_dir.candles.exists()
 
 
