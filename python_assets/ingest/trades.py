@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from python_assets.config import Paths
 from python_assets.ingest.read import ALIASES, REQUIRED, IngestError, clip, map_columns, read_raw
-from python_assets.lake.store import normalize_symbol, now_ms, write_quarantine, write_trades
+from python_assets.lake.store import normalize_symbol, now_ms, utc_date_of_ms, write_quarantine, write_trades
 from python_assets.platform.progress import say, step_line
 from python_assets.platform.timestamps import parse_timestamps_ms
 from python_assets.lake.trade_rules import MIN_TS_MS, value_faults
@@ -47,6 +47,13 @@ class IngestResult:
     reasons: dict[str, int] = field(default_factory=dict)
     partitions: tuple[str, ...] = ()
     quarantine_file: str | None = None
+
+
+def touched_days(written: tuple[str, ...], quarantined_ts: pd.Series) -> tuple[str, ...]:
+    """The UTC days a file changed: those it wrote trades to and those of the rows it quarantined (a day's
+    summary counts them: a day-11 file's conflicting id dated day 10 changes day 10)."""
+    ts = pd.to_numeric(quarantined_ts, errors="coerce").dropna().to_numpy(dtype=np.int64)
+    return tuple(sorted(set(written) | {str(d) for d in np.unique(utc_date_of_ms(ts))}))
 
 
 def _numeric(values: pd.Series) -> pd.Series:
@@ -188,6 +195,6 @@ def ingest_file(paths: Paths, path: Path | str, symbol: str, now: int | None = N
         duplicates=dup_in_file + stats.duplicates,
         quarantined=len(bad),
         reasons={str(k): int(v) for k, v in bad["reason"].value_counts().sort_index().items()},
-        partitions=stats.partitions,
+        partitions=touched_days(stats.partitions, bad["ts"]),
         quarantine_file=str(qfile) if qfile else None,
     )

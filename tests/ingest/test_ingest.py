@@ -72,6 +72,18 @@ def test_ingesting_the_same_file_twice_adds_nothing(data_dir, tmp_path, fmt):
     assert {p: p.read_bytes() for p in data_dir.lake.rglob("*.parquet")} == files
 
 
+
+def test_the_days_a_file_touched_include_those_of_its_quarantined_rows(data_dir, tmp_path):
+    # a day-11 file whose id 1 (dated day 10) conflicts with day 10's stored row: day 10's summary counts
+    # the quarantined row, so day 10 is a day the file touched (the inbox sensor reruns the days listed)
+    day10, day11 = 1741564800000, 1741651200000
+    (tmp_path / "a.csv").write_text(f"trade_id,ts,price,size,side\n1,{day10 + 1000},10,1,buy\n")
+    (tmp_path / "b.csv").write_text(f"trade_id,ts,price,size,side\n1,{day10 + 1000},11,1,buy\n2,{day11 + 5},10,1,sell\n")
+    assert ingest_file(data_dir, tmp_path / "a.csv", "BTC-USDT", now=NOW).partitions == ("2025-03-10",)
+    second = ingest_file(data_dir, tmp_path / "b.csv", "BTC-USDT", now=NOW)
+    assert second.reasons == {"conflicting_trade_id": 1} and second.rows_added == 1
+    assert second.partitions == ("2025-03-10", "2025-03-11")
+
 def test_files_without_trade_ids_dedupe_on_the_full_row(data_dir, tmp_path):
     path = tmp_path / "noid.csv"
     path.write_text("time,price,qty\n1741564801,10,1\n1741564802,11,1\n1741564802,11,1\n")
