@@ -6,8 +6,12 @@ a value or a day's sum of 1e26 or more fails the cast or the sum (DuckDB adds th
 scaled by 1e12) and with it the day's run. The bounds below make that impossible for accepted rows:
 - per row: price <= 1e12 and size <= 1e15 (beyond any listed asset's price or any trade's quantity,
   memecoins included) and notional <= 1e15 quote units, so each cast value is < 1e26 by a factor 1e11;
-- per row: size and notional >= 1e-12, the DECIMAL's resolution: a smaller one is stored as 0, and a bar
-  of such trades had a volume or quote volume of 0 (a VWAP of 0 and an infinite vwap_dev);
+- per row: size and notional held by the DECIMAL to 1e-10 relative (RELATIVE_ERROR): below 1e-12 one is
+  stored as 0 (a bar of such trades had a volume or quote volume of 0, a VWAP of 0 and an infinite
+  vwap_dev), and digits past the 12th decimal are rounded away (a size of 1.4e-12 stored as 1e-12, a
+  notional of 1.23456789e-8 as 1.2346e-8: a one-trade bar's VWAP then left its price by 3e-5 to 50 % and
+  failed the bars' VWAP test, 1e-9, which stops the day's build). Exchange lot and tick sizes make real
+  trades exact at 12 decimals; what this refuses is dust (a notional under ~1e-3 with many digits);
 - per (symbol, day): the stored sizes and notionals must each sum to <= 1e25 (checked on every write of
   a day file, `check_day_totals`): a tenth of the cast's range, so neither the DECIMAL rounding (0.5e-12
   a row) nor the float sum used for the check can carry a day over 1e26. With rows at <= 1e15 this
@@ -24,13 +28,21 @@ MIN_TS_MS = 1_230_768_000_000  # 2009-01-01: anything earlier is a unit mix-up, 
 MAX_PRICE = 1e12
 MAX_SIZE = 1e15
 MAX_NOTIONAL = 1e15
-RESOLUTION = 1e-12  # the bars' DECIMAL(38, 12): the smallest size or notional a bar can hold
+RELATIVE_ERROR = 1e-10  # how far the bars' DECIMAL(38, 12) may round a row's size or notional (their VWAP test: 1e-9)
 MAX_DAY_TOTAL = 1e25
 SIDES = ("buy", "sell")
 
 
 class TradeRangeError(ValueError):
     """Trades a writer offered break the lake's rules (a bug in that writer, or a day past its totals)."""
+
+
+def beyond_resolution(values: pd.Series) -> pd.Series:
+    """Values the bars' DECIMAL(38, 12) cannot hold within RELATIVE_ERROR (below ~1e-12, or digits past the
+    12th decimal that matter); NaN and infinity are left to the rules that name them."""
+    v = values.to_numpy(dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return pd.Series(np.abs(np.round(v, 12) - v) > RELATIVE_ERROR * np.abs(v), index=values.index)
 
 
 def value_faults(ts: pd.Series, price: pd.Series, size: pd.Series, side: pd.Series | None = None) -> pd.Series:
@@ -42,8 +54,8 @@ def value_faults(ts: pd.Series, price: pd.Series, size: pd.Series, side: pd.Seri
     for name, values, top in (("price", price, MAX_PRICE), ("size", size, MAX_SIZE)):
         rules += [(f"non_finite_{name}", ~np.isfinite(values)), (f"non_positive_{name}", values <= 0),
                   (f"{name}_out_of_range", values > top)]
-    rules += [("size_below_resolution", size < RESOLUTION), ("notional_out_of_range", price * size > MAX_NOTIONAL),
-              ("notional_below_resolution", price * size < RESOLUTION)]
+    rules += [("size_below_resolution", beyond_resolution(size)), ("notional_out_of_range", price * size > MAX_NOTIONAL),
+              ("notional_below_resolution", beyond_resolution(price * size))]
     if side is not None:
         rules.append(("invalid_side", side.notna() & ~side.isin(SIDES)))
     reason = pd.Series([None] * len(ts), index=ts.index, dtype=object)

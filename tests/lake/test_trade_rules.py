@@ -53,6 +53,22 @@ def test_sizes_and_notionals_below_the_bars_resolution_are_faults():
         assert con.execute("select cast(1e-13 as decimal(38, 12)) = 0, cast(1e-12 as decimal(38, 12)) > 0").fetchall() == [(True, True)]
 
 
+
+def test_sizes_and_notionals_the_bars_would_round_are_faults_and_exact_ones_are_not():
+    """Digits past the 12th decimal are rounded away by the DECIMAL: a size of 1.4e-12 became 1e-12 and a
+    notional of 1.23456789e-8 became 1.2346e-8, so a one-trade bar's VWAP left its price (by 50 % and 3e-5)
+    and the bars' VWAP test stopped the day's build. Trades on exchange lot and tick sizes are exact."""
+    price = pd.Series([2.0, 1.23456789e-8, 1.2345678e-5, 90.54, 1.2346e-8, 1e9, 0.1])
+    size = pd.Series([1.4e-12, 1.0, 0.1234567, 1.1044842, 1e6, 0.0001, 3.0])
+    got = value_faults(pd.Series([T0] * len(price)), price, size)
+    assert got.tolist() == ["size_below_resolution", "notional_below_resolution", "notional_below_resolution",
+                            None, None, None, None]
+    with duckdb.connect() as con:  # what the bars hold of the accepted rows: within 1e-10 of the value
+        for p_, s_ in zip(price[got.isna()], size[got.isna()]):
+            held = con.execute("select cast(?::double as decimal(38, 12))::double, cast(?::double as decimal(38, 12))::double",
+                               [s_, p_ * s_]).fetchone()
+            assert held == pytest.approx((s_, p_ * s_), rel=1e-10)
+
 def test_every_writer_of_lake_trades_refuses_rows_out_of_bounds(data_dir):
     with pytest.raises(TradeRangeError, match="price_out_of_range"):
         write_trades(data_dir, "BTC-USDT", trades([1.0, 1e20], [1.0, 1e10]))
