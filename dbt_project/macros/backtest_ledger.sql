@@ -17,12 +17,15 @@ where ({{ in_partition_window('partition_date') }})
 {% endif %}
 {%- endmacro %}
 
-{#- Pre-hook of the incremental ledger models: drop rows whose backtest left the ledger (a day rerun
-    with fewer strategies), which delete+insert on backtest_id alone would keep. -#}
-{% macro prune_deleted_backtests() -%}
+{#- Pre-hook of the incremental ledger models: drop the rows this run rebuilds and those whose backtest
+    left the ledger (a day rerun with fewer strategies). delete+insert on backtest_id deletes only the
+    ids the new output has: a rerun backtest without trades now (no bt_trade_stats row) kept its old
+    trade count, win rate and profit factor beside its new equity. -#}
+{% macro prune_backtests_to_rebuild() -%}
 {% if is_incremental() %}
 delete from {{ this }}
 where backtest_id not in (select backtest_id from {{ source('backtest_ledger', 'backtest_runs') }})
+    or backtest_id in ({{ ledger_backtests_in_scope(source('backtest_ledger', 'backtest_runs')) }})
 {% endif %}
 {%- endmacro %}
 

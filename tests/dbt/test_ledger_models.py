@@ -113,3 +113,53 @@ def test_a_days_incremental_run_writes_its_own_backtests_and_new_cli_runs_only(t
     with duckdb.connect(str(paths.warehouse), read_only=True) as con:
         for model in MODELS:
             assert con.execute(f"select count(*) from {model} where backtest_id = ?", [gone]).fetchall()[0][0] == 0
+
+
+def _run(symbol: str, day: date | None, o, c, signals, rules=Rules()) -> ledger.LedgerRows:
+    """One engine run through the ledger writer (high/low at the open/close)."""
+    ms = 1_700_000_000_000 // BAR_MS * BAR_MS + np.arange(len(o), dtype=np.int64) * BAR_MS
+    result = simulate(o, np.maximum(o, c), np.minimum(o, c), c, ms, BAR_MS, signals, rules, Costs())
+    meta = ledger.RunMeta(run_id=f"daily-{day}", kind="daily", strategy="hand", strategy_version="1",
+                          strategy_id="hand_0", params={}, symbol=symbol, timeframe="1h", bar_ms=BAR_MS, window_id="full",
+                          window_kind="full", window_start_ms=int(ms[0]), window_end_ms=int(ms[-1]) + BAR_MS, costs=Costs(),
+                          source="test", partition_date=day.isoformat() if day else None)
+    return ledger.ledger_rows(meta, ms, o, c, result, "test")
+
+
+def test_a_day_rerun_whose_backtest_no_longer_trades_keeps_no_old_trade_stats(tmp_path):
+    # the rerun backtest has the same id and no trades: bt_trade_stats makes no row for it, and
+    # delete+insert deletes only the ids its output has, so the old trade count stood beside the new equity
+    c = 100 * np.exp(np.cumsum(np.random.default_rng(1).normal(0, 0.01, 300)))
+    o = np.r_[100.0, c[:-1]]
+    every = {"entry_long": np.arange(300) % 20 == 0, "exit_long": np.arange(300) % 20 == 10}
+    trading, idle = _run("S0", DAYS[0], o, c, every), _run("S0", DAYS[0], o, c, {})
+    assert trading.backtest_id == idle.backtest_id and len(trading.trades) > 5 and len(idle.trades) == 0
+    paths, fresh = Paths(tmp_path / "w"), Paths(tmp_path / "fresh")
+    build(paths, [trading])
+    with duckdb.connect(str(paths.warehouse)) as con:
+        ledger.delete_runs(con, "backtest_id = ?", [idle.backtest_id])
+    build(paths, [idle], *day_vars(DAYS[0]))
+    build(fresh, [idle])
+    got = model_rows(paths)
+    assert got == model_rows(fresh) and got["bt_trade_stats"] == []
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        assert con.execute("select trade_count, win_rate, fees_paid from strategy_backtest_results").fetchall() == [(0, None, 0)]
+
+
+def test_downside_deviation_after_a_wipe_out_uses_the_bars_with_a_return(tmp_path):
+    # a 5x long through a -90 % open: equity 0 from bar 10 on, whose returns are undefined (0 / 0); the
+    # mean skips them, and so must the downside deviation (least(NULL, 0) is 0: they counted as no downside)
+    c = np.r_[np.full(10, 100.0), np.full(10, 10.0)] * (1 + 0.001 * np.arange(20))
+    o = np.r_[c[0], c[:-1]]
+    o[10] = c[10]
+    rows = _run("S0", DAYS[0], o, c, {"entry_long": np.arange(20) == 2}, Rules(fraction=5.0))
+    equity = rows.equity.sort_values("bar_at_ms")["equity"].to_numpy()
+    prev = np.r_[Costs().initial_equity, equity[:-1]]
+    returns = (equity / np.where(prev > 0, prev, np.nan) - 1)[prev > 0]
+    assert equity[-1] == 0 and len(returns) < 20
+    paths = Paths(tmp_path / "w")
+    build(paths, [rows])
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        mean, downside = con.execute("select mean_bar_return, downside_deviation from bt_equity_stats").fetchone()
+    assert mean == pytest.approx(returns.mean(), rel=1e-12)
+    assert downside == pytest.approx(np.sqrt(np.mean(np.minimum(returns, 0) ** 2)), rel=1e-12)

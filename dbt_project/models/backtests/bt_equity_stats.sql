@@ -1,5 +1,5 @@
 {{ config(materialized=ledger_materialization(), incremental_strategy='delete+insert', unique_key='backtest_id',
-          on_schema_change='sync_all_columns', pre_hook="{{ prune_deleted_backtests() }}") }}
+          on_schema_change='sync_all_columns', pre_hook="{{ prune_backtests_to_rebuild() }}") }}
 
 {#-
   Per backtest: bar returns of the equity curve and the path metrics (volatility, downside
@@ -64,7 +64,8 @@ select
     {{ last_by('equity', 'bar_at_ms') }} as final_equity,
     {{ ordered_agg('avg', 'bar_return', 'bar_at_ms') }} as mean_bar_return,
     {{ ordered_agg('stddev_samp', 'bar_return', 'bar_at_ms') }} as stddev_bar_return,
-    sqrt({{ ordered_agg('avg', 'power(least(bar_return, 0), 2)', 'bar_at_ms') }}) as downside_deviation,
+    -- over the bars with a return, as the mean (after a wipe-out the return is NULL: least(NULL, 0) is 0)
+    sqrt({{ ordered_agg('avg', 'case when bar_return is not null then power(least(bar_return, 0), 2) end', 'bar_at_ms') }}) as downside_deviation,
     least(min(drawdown), 0) as max_drawdown,
     max(bar_at_ms + bar_ms - peak_at_ms) as max_drawdown_duration_ms,
     -- DOUBLE 1 / 0: Spark averages DECIMAL(2, 1) literals to 5 decimals

@@ -1,5 +1,5 @@
 {{ config(materialized=ledger_materialization(), incremental_strategy='delete+insert', unique_key='backtest_id',
-          on_schema_change='sync_all_columns', pre_hook="{{ prune_deleted_backtests() }}") }}
+          on_schema_change='sync_all_columns', pre_hook="{{ prune_backtests_to_rebuild() }}") }}
 
 {#-
   Per backtest: the trade-list metrics. A win is a trade with net pnl > 0 (after fees and funding);

@@ -1,5 +1,5 @@
 {{ config(materialized=ledger_materialization(), incremental_strategy='delete+insert', unique_key='backtest_id',
-          on_schema_change='sync_all_columns', tags=['ledger'], pre_hook="{{ prune_deleted_backtests() }}") }}
+          on_schema_change='sync_all_columns', tags=['ledger'], pre_hook="{{ prune_backtests_to_rebuild() }}") }}
 
 {#-
   One row per backtest: run x strategy instance x symbol x timeframe x window, every metric in SQL
