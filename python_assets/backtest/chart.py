@@ -5,6 +5,7 @@ indicator (RSI, NATR, ...), equity against buy-and-hold, and the drawdown, on on
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
@@ -100,11 +101,18 @@ def _with_indicators(eq: pd.DataFrame, indicators: pd.DataFrame | None, symbol: 
     return eq.merge(own, on="bar_at_ms", how="left", suffixes=("", " (indicator)")), labels
 
 
+def heading(run_id: str, strategy_id: str) -> Div:
+    """The page's title. A Div's text is rendered as HTML in the browser: the run id and the strategy name
+    (from a spec file anyone may share) are escaped, or a name holding markup runs its script."""
+    return Div(text=f"<h2>Backtest {html.escape(str(run_id))}: {html.escape(str(strategy_id))}</h2>",
+               sizing_mode="stretch_width")
+
+
 def chart_html(run: RunData, indicators: pd.DataFrame | None = None, overlays: tuple[str, ...] = ()) -> str:
     """The page: per full-window backtest, price + the `overlays` (price-scale indicators) + trades, a panel
     per other indicator, equity vs buy-and-hold, drawdown. `indicators`: (symbol, bar_at_ms, a column per label)."""
     full = [r for r in run.results if r["window_kind"] == "full"] or run.results
-    parts = [Div(text=f"<h2>Backtest {run.run_id}: {full[0]['strategy_id']}</h2>", sizing_mode="stretch_width")]
+    parts = [heading(run.run_id, full[0]["strategy_id"])]
     for r in full:
         bid = r["backtest_id"]
         eq, labels = _with_indicators(run.equity[run.equity["backtest_id"] == bid].sort_values("bar_at_ms"),

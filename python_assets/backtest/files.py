@@ -138,10 +138,11 @@ def read_ohlcv(path: Path, symbol: str | None = None) -> tuple[pd.DataFrame, int
     bars = pd.DataFrame({"bar_at_ms": ms})
     for c in (*PRICE_COLUMNS, "volume"):
         bars[c] = pd.to_numeric(raw[lower[c]], errors="coerce").astype("float64")
-    bad = bars["bar_at_ms"].isna() | bars[list(PRICE_COLUMNS)].isna().any(axis=1) | (bars[list(PRICE_COLUMNS)] <= 0).any(axis=1)
+    prices = bars[list(PRICE_COLUMNS)].to_numpy()
+    bad = bars["bar_at_ms"].isna().to_numpy() | ~np.isfinite(prices).all(axis=1) | (prices <= 0).any(axis=1)
     if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise OhlcvFileError(f"{path}: row {row + 1} has an unparsable time or a missing/non-positive price: "
+        row = int(np.flatnonzero(bad)[0])
+        raise OhlcvFileError(f"{path}: row {row + 1} has an unparsable time or a missing, infinite or non-positive price: "
                              f"{raw.iloc[row].to_dict()}")
     no_volume = ~np.isfinite(bars["volume"].to_numpy()) | (bars["volume"] < 0).to_numpy()
     if no_volume.any():

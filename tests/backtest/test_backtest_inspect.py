@@ -218,3 +218,17 @@ def test_report_units_are_hand_checkable():
     eq = pd.DataFrame({"backtest_id": ["a", "a", "b", "b"], "bar_at_ms": [1, 2, 3, 4], "equity": [105.0, 110.0, 80.0, 50.0]})
     assert chained_equity(eq, ["a", "b"], 100.0).tolist() == pytest.approx([105, 110, 88, 55])
     assert table(["x", "n"], [["a", "1"], ["bb", "22"]]).splitlines() == ["x    n", "--  --", "a    1", "bb  22"]
+
+
+def test_the_chart_shows_a_hostile_strategy_name_as_text(cli_run):
+    # the heading is a Div, whose text the browser renders as HTML: a spec file's name ran its script
+    from dataclasses import replace
+
+    from python_assets.backtest.chart import chart_html, heading
+
+    hostile = 'x<img src=x onerror="document.title=1">&'
+    assert heading("r1", hostile).text == "<h2>Backtest r1: x&lt;img src=x onerror=&quot;document.title=1&quot;&gt;&amp;</h2>"
+    with duckdb.connect(str(cli_run.paths.warehouse), read_only=True) as con:
+        run = load_run(con, cli_run.run_id)
+    page = chart_html(replace(run, results=[{**r, "strategy_id": hostile} for r in run.results]))
+    assert "document.title=1" in page and "x<img" not in page.replace("\\u003c", "<")

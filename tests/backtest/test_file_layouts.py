@@ -43,3 +43,14 @@ def test_a_freqtrade_file_name_gives_the_pair_as_import_reads_it(tmp_path):
     other = tmp_path / "my_prices.csv"
     ohlcv().rename_axis("date").to_csv(other)
     assert read_ohlcv(other)[0]["symbol"].iloc[0] == "MY_PRICES"  # other names: the file name, as before
+
+
+@pytest.mark.parametrize("column", ["High", "Close"])
+def test_an_infinite_price_is_one_clear_error_naming_its_row(tmp_path, column):
+    # inf passed the NaN and <= 0 checks: a high of inf liquidated a short at a made-up price, a close of
+    # inf failed the ledger's NOT NULL equity with a database error
+    frame = ohlcv()
+    frame.iloc[7, frame.columns.get_loc(column)] = np.inf
+    frame.rename_axis("date").to_csv(tmp_path / "prices.csv")
+    with pytest.raises(OhlcvFileError, match="row 8 has .* infinite"):
+        read_ohlcv(tmp_path / "prices.csv")
