@@ -164,10 +164,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     paths = export_data_dir()
     require_warehouse(paths.warehouse)  # before the slow imports below
     from python_assets.reports.daily_report import ReportError, produce_daily_report
+    from python_assets.warehouse.snapshot import refresh_snapshot
 
     run = {"partition": args.date.isoformat(), "rebuilt_by": "cli"}
     try:
-        path = as_writer(paths, f"blofin-stack report {args.date}", lambda: produce_daily_report(paths, args.date, run=run))
+        def rebuild() -> Path:
+            """The report, then the snapshot readers query (its daily_reports row) refreshed."""
+            written = produce_daily_report(paths, args.date, run=run)
+            refresh_snapshot(paths)
+            return written
+
+        path = as_writer(paths, f"blofin-stack report {args.date}", rebuild)
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

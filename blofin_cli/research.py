@@ -52,6 +52,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from python_assets.backtest.service import parse_param_args
     from python_assets.backtest.spec import SpecError
     from python_assets.warehouse.connection import connect_warehouse
+    from python_assets.warehouse.snapshot import refresh_snapshot
 
     paths = export_data_dir()
     costs = Costs(args.fees, args.maker_fee if args.maker_fee is not None else min(args.fees, 0.0002),
@@ -66,7 +67,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         if not rows:
             return run_id, rows, None
         with connect_warehouse(paths.warehouse, read_only=True) as con:
-            return run_id, rows, load_run(con, run_id)
+            run = load_run(con, run_id)
+        refresh_snapshot(paths)  # the query printed below answers at once through `blofin-stack query`
+        return run_id, rows, run
 
     try:
         wf = None

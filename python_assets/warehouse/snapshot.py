@@ -29,6 +29,13 @@ def publish_snapshot(paths: Paths) -> Path:
     return target
 
 
+def refresh_snapshot(paths: Paths) -> Path | None:
+    """Publish again where a snapshot exists (readers such as `blofin-stack query` read it, not the live
+    warehouse): after a write outside the daily run (a CLI backtest, a rebuilt report) they see it at
+    once instead of after the next run. Call under the writer lock."""
+    return publish_snapshot(paths) if snapshot_path(paths).exists() else None
+
+
 def readable_warehouse(paths: Paths) -> Path:
     """The snapshot when one was published, else the live warehouse."""
     snap = snapshot_path(paths)

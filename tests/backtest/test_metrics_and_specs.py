@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import duckdb
 import numpy as np
@@ -198,6 +199,15 @@ def test_cli_backtest_on_a_csv_prints_metrics_and_stores_the_run(data_dir, tmp_p
     assert len(runs) == 1 and runs[0].dagster_run.status == dg.DagsterRunStatus.SUCCESS
     assert set(runs[0].dagster_run.asset_selection) == {dg.AssetKey(name) for name in
                                                         ("bt_equity_stats", "bt_trade_stats", "strategy_backtest_results")}
+    # the printed query answers at once through `blofin-stack query`, which reads the published snapshot
+    # where a daily run made one (it had the warehouse as of that run: 0 rows until the next one)
+    from python_assets.warehouse.snapshot import publish_snapshot
+
+    publish_snapshot(data_dir)
+    assert cli_main(["backtest", "--strategy", "sma_cross", "--data", str(path), "--fees", "0", "--no-html"]) == 0
+    hint = re.search(r"stored as run \w+: (select .*)", capsys.readouterr().out)[1]
+    assert cli_main(["query", hint, "--format", "json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 1
     assert cli_main(["backtest", "--strategy", "rsi_bollinger_reversion", "--data", str(path)]) == 2
     assert "OHLCV columns only" in capsys.readouterr().err
 
