@@ -106,11 +106,15 @@ def store_backtest(paths: Paths, strategy: str, params: dict[str, Any], costs: C
             relation, source = "file_bars", f"file:{Path(data).resolve()}"
         else:
             relation, source = "int_bars_unioned", "warehouse"
-            end_ms = con.execute("select max(bar_at_ms) from int_bars_unioned where timeframe = ?", [timeframe]).fetchall()[0][0]
-            if end_ms is None:
+            first_ms, last_ms, bar_ms = con.execute(
+                "select min(bar_at_ms), max(bar_at_ms), max(timeframe_ms) from int_bars_unioned where timeframe = ?",
+                [timeframe]).fetchall()[0]
+            if last_ms is None:
                 raise SpecError(f"the warehouse has no {timeframe} bars")
-            end_ms = int(end_ms) + 1
-            start_ms = end_ms - days * DAY_MS if days else 0
+            # the window is the bars' span (the last bar's close), at most the last `days`: it was 1970 on without
+            # --days, so the stored window start and the printed duration and trades per day were wrong
+            end_ms = int(last_ms) + int(bar_ms)
+            start_ms = max(int(first_ms), end_ms - days * DAY_MS) if days else int(first_ms)
         if symbols:
             check_symbols(con, relation, timeframe, symbols)
         job = BacktestJob(spec=spec, grid=[resolved], symbols=symbols, timeframe=timeframe, start_ms=start_ms,

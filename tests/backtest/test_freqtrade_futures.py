@@ -72,6 +72,10 @@ def test_backtest_charges_funding_equal_to_a_hand_computation(imported, tmp_path
         trades = con.execute("select t.* from backtest_trades t join backtest_runs r using (backtest_id) "
                              "where r.run_id = ? order by trade_no", [run_id]).df()
         bars = con.execute("select bar_at_ms, open from bars_5m where symbol = 'XRP-USDT' order by bar_at_ms").df()
+        window = con.execute("select epoch_ms(window_start), epoch_ms(window_end) from backtest_runs where run_id = ? "
+                             "and window_kind = 'full'", [run_id]).fetchone()
+    # without --days the window is the bars' span (it started at 1970: a 20,000-day duration, 0 trades a day)
+    assert window == (bars["bar_at_ms"].iloc[0], bars["bar_at_ms"].iloc[-1] + 300_000)
     funding = pd.DataFrame({"ts": funding_file["date"].astype("int64") // 10**6, "rate": funding_file["open"]})
     covered = funding[(funding["ts"] >= bars["bar_at_ms"].iloc[0]) & (funding["ts"] < bars["bar_at_ms"].iloc[-1])]
     assert len(covered) >= 10 and len(trades) >= 10
