@@ -9,7 +9,8 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 
-from blofin_cli.common import as_writer, days_between, parse_date
+from blofin_cli.common import as_writer, days_between, non_negative_int, parse_date
+from blofin_cli.errors import EXIT_BAD_INPUT
 from python_assets.config import DEFAULT_SEED, DEFAULT_SYMBOLS, export_data_dir
 
 
@@ -40,6 +41,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from python_assets.lake.health import writable_data_dir
     from python_assets.ingest.market import generate_market
 
+    if args.start > args.end:
+        print(f"error: --start {args.start} is after --end {args.end}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     paths = writable_data_dir()
     t0 = time.perf_counter()
     added = generate_market(paths, args.symbols, days_between(args.start, args.end), args.seed)
@@ -57,7 +61,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     paths = writable_data_dir()
     try:
         r = ingest_file(paths, args.file, args.symbol, progress=True)
-    except (IngestError, ValueError, LakeWriteError) as exc:
+    except (IngestError, ValueError, LakeWriteError, FileNotFoundError, IsADirectoryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     log_event("ingested", file=str(args.file), **{k: v for k, v in vars(r).items() if k != "partitions"})
@@ -189,7 +193,7 @@ def add_demo(sub: argparse._SubParsersAction) -> None:
     """Register `demo`."""
     p = sub.add_parser("demo", help="generate the synthetic demo (last N days) and materialize the latest day")
     p.add_argument("--days", type=int, default=30, help="days of synthetic data ending yesterday (UTC; default 30)")
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed of the synthetic market (default {DEFAULT_SEED})")
+    p.add_argument("--seed", type=non_negative_int, default=DEFAULT_SEED, help=f"random seed of the synthetic market (default {DEFAULT_SEED})")
     p.add_argument("--verbose", action="store_true", help="show Dagster and dbt output instead of logging it")
     p.set_defaults(func=cmd_demo)
 
@@ -201,7 +205,7 @@ def add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--end", type=parse_date, required=True, help="last day, inclusive (YYYY-MM-DD, UTC)")
     p.add_argument("--symbols", type=lambda s: s.split(","), default=list(DEFAULT_SYMBOLS),
                    help=f"comma-separated symbols (default {','.join(DEFAULT_SYMBOLS)})")
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
+    p.add_argument("--seed", type=non_negative_int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
     p.set_defaults(func=cmd_generate)
 
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from blofin_cli.common import as_writer
+from blofin_cli.common import as_writer, fee_rate, non_negative, positive
 from python_assets.config import Paths, export_data_dir
 
 if TYPE_CHECKING:
@@ -77,6 +77,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             parts = args.walk_forward.split(":")
             try:
                 wf = WalkForward(float(parts[0]), float(parts[1]), len(parts) > 2 and parts[2] == "anchored")
+                if not (wf.train_days > 0 and wf.test_days > 0):
+                    raise ValueError
             except (ValueError, IndexError):
                 raise SpecError(f"--walk-forward {args.walk_forward!r}: expected TRAIN:TEST[:anchored] in days, e.g. 14:4") from None
         run_id, rows, run = as_writer(paths, "blofin-stack backtest", backtest)
@@ -117,10 +119,10 @@ def add_backtest(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--symbols", nargs="+", type=symbol_list, metavar="SYMBOL",
                    help="symbols to test, space- or comma-separated (default: all with bars)")
     p.add_argument("--days", type=int, help="warehouse runs: trailing days (default: all bars)")
-    p.add_argument("--fees", type=float, default=0.0006, help="taker fee per side (default BloFin 0.0006)")
-    p.add_argument("--maker-fee", type=float, help="maker fee per side for take-profit fills (default min(fees, 0.0002))")
-    p.add_argument("--slippage-bps", type=float, default=0.0, help="slippage per fill in basis points (default 0)")
-    p.add_argument("--equity", type=float, default=10_000.0, help="initial equity (quote currency)")
+    p.add_argument("--fees", type=fee_rate, default=0.0006, help="taker fee per side (default BloFin 0.0006)")
+    p.add_argument("--maker-fee", type=fee_rate, help="maker fee per side for take-profit fills (default min(fees, 0.0002))")
+    p.add_argument("--slippage-bps", type=non_negative, default=0.0, help="slippage per fill in basis points (default 0)")
+    p.add_argument("--equity", type=positive, default=10_000.0, help="initial equity (quote currency)")
     p.add_argument("--walk-forward", metavar="TRAIN:TEST[:anchored]", help="walk-forward folds in days, e.g. 14:4")
     p.add_argument("--periods-per-year", type=float, metavar="N",
                    help="bars per year annualising Sharpe/Sortino (default: measured from a --data file's calendar; "

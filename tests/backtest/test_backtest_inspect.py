@@ -189,6 +189,33 @@ def test_an_unknown_symbol_is_one_line_naming_the_known_ones(data_dir, tmp_path,
     assert err.count("\n") == 1 and err.startswith("error: unknown symbol NOPE") and "SYNTH" in err
 
 
+
+@pytest.mark.parametrize("args,says", [
+    (["backtest", "--strategy", "sma_cross", "--fees", "-1"], "argument --fees: a fee is a fraction of the notional"),
+    (["backtest", "--strategy", "sma_cross", "--fees", "nan"], "argument --fees: not a finite number"),
+    (["backtest", "--strategy", "sma_cross", "--equity", "0"], "argument --equity: must be > 0"),
+    (["backtest", "--strategy", "sma_cross", "--slippage-bps", "-50"], "argument --slippage-bps: must be >= 0"),
+    (["generate", "--start", "2025-03-01", "--end", "2025-03-01", "--seed", "-1"], "argument --seed: must be >= 0"),
+])
+def test_meaningless_numbers_are_refused_by_the_parser(args, says, capsys):
+    # a negative fee divided by zero in sizing, NaN failed a database constraint, a zero or negative equity
+    # or slippage ran and stored meaningless results, a negative seed reached NumPy: now exit 2, one line
+    with pytest.raises(SystemExit) as stop:
+        build_parser().parse_args(args)
+    assert stop.value.code == 2 and says in capsys.readouterr().err
+
+
+def test_bad_generate_walk_forward_and_ingest_inputs_are_one_line_and_exit_2(data_dir, tmp_path, capsys):
+    assert cli_main(["generate", "--start", "2025-03-02", "--end", "2025-03-01"]) == 2
+    assert capsys.readouterr().err == "error: --start 2025-03-02 is after --end 2025-03-01\n"
+    csv = tmp_path / "SYNTH.csv"
+    synthetic_ohlc(200, 3).rename_axis("Date").reset_index().to_csv(csv, index=False)
+    assert cli_main(["backtest", "--strategy", "sma_cross", "--data", str(csv), "--walk-forward", "0:0"]) == 2
+    assert "expected TRAIN:TEST[:anchored] in days" in capsys.readouterr().err
+    assert cli_main(["ingest", str(tmp_path / "missing.csv"), "--symbol", "BTC-USDT"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "No such file or directory" in err
+
 def test_version_prints_the_package_version(capsys):
     with pytest.raises(SystemExit) as exc:
         cli_main(["--version"])
