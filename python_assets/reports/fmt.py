@@ -15,9 +15,11 @@ MAX_DECIMALS = 10
 # column name -> kind; columns not listed format as plain numbers
 COLUMN_KINDS = {
     **dict.fromkeys(("open", "high", "low", "close", "prev_close", "range_abs", "entry_price", "exit_price"), "price"),
-    **dict.fromkeys(("return_1d", "range_pct", "total_return", "max_drawdown", "buy_and_hold_return", "return_pct"), "pct"),
+    **dict.fromkeys(("return_1d", "range_pct", "total_return", "buy_and_hold_return", "return_pct"), "pct"),
+    # a drawdown is a loss whichever sign its table stores it with (strategies <= 0, the portfolio marts >= 0)
+    **dict.fromkeys(("max_drawdown", "max_drawdown_p05", "max_drawdown_p50"), "drawdown"),
     **dict.fromkeys(("win_rate", "accuracy", "balanced_accuracy"), "share"),
-    **dict.fromkeys(("max_drawdown_p05", "max_drawdown_p50", "final_return_p05", "final_return_p50"), "pct"),
+    **dict.fromkeys(("final_return_p05", "final_return_p50"), "pct"),
     **dict.fromkeys(("composite_change",), "signed"),
     **dict.fromkeys(("volume", "volume_quote", "trade_count", "test_rows", "eval_rows", "oos_trades", "folds",
                      "quarantined_rows", "n_trials_total"), "count"),
@@ -101,6 +103,11 @@ def utc_time(ms: int | float | None) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
 
 
+def drawdown(v: float) -> str:
+    """A drawdown as the loss it is, stored positive or negative: 0.0045 and -0.0045 -> -0.45% (0 -> +0.00%)."""
+    return pct(-abs(v)) if v else pct(0.0)
+
+
 def by_kind(v: Any, kind: str | None) -> str:
     """One value formatted by its kind (None -> a dash); strings pass through."""
     if v is None:
@@ -108,7 +115,7 @@ def by_kind(v: Any, kind: str | None) -> str:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return str(v)
     return {"price": price, "pct": pct, "share": share, "signed": signed, "count": number, "duration": duration,
-            "time": utc_time}.get(kind or "", number)(v)
+            "time": utc_time, "drawdown": drawdown}.get(kind or "", number)(v)
 
 
 def cell(column: str, v: Any) -> str:

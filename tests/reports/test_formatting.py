@@ -100,3 +100,10 @@ def test_review_notices_a_top_ml_strategy_whose_models_all_lose_to_their_baselin
     winning = {"models": [{**losing["models"][0], "log_loss": 0.60}, losing["models"][1]]}
     assert not [f for f in DeterministicAnalyst().review({"strategies": [top], "ml": winning})["findings"]
                 if f["topic"] == "contradiction"]
+
+
+def test_a_drawdown_reads_as_a_loss_whichever_sign_its_table_stores():
+    # the strategy marts store max_drawdown <= 0, the portfolio marts >= 0: both went through the signed
+    # percent, so the report showed the portfolio's loss as +0.45% beside a strategy's -0.73%
+    assert fmt.cell("max_drawdown", 0.0045) == fmt.cell("max_drawdown", -0.0045) == "-0.45%"
+    assert fmt.cell("max_drawdown_p05", -0.2) == "-20.00%" and fmt.cell("max_drawdown", 0.0) == "+0.00%"
