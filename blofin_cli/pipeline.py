@@ -163,14 +163,16 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     paths = export_data_dir()
     require_warehouse(paths.warehouse)  # before the slow imports below
-    from python_assets.reports.daily_report import ReportError, produce_daily_report
+    from python_assets.reports.daily_report import ReportError, produce_daily_report, stored_run_facts
     from python_assets.warehouse.snapshot import refresh_snapshot
 
-    run = {"partition": args.date.isoformat(), "rebuilt_by": "cli"}
     try:
         def rebuild() -> Path:
-            """The report, then the snapshot readers query (its daily_reports row) refreshed."""
-            written = produce_daily_report(paths, args.date, run=run)
+            """The report (keeping the run facts and failed checks its stored version had: a rebuild from the
+            warehouse cannot know them), then the snapshot readers query (its daily_reports row) refreshed."""
+            run, failed = stored_run_facts(paths, args.date)
+            written = produce_daily_report(paths, args.date, run={**run, "partition": args.date.isoformat(),
+                                                                  "rebuilt_by": "cli"}, failed_checks=failed)
             refresh_snapshot(paths)
             return written
 

@@ -160,6 +160,17 @@ def store_report(con: duckdb.DuckDBPyConnection, report: dict[str, Any], path: s
         raise
 
 
+def stored_run_facts(paths: Paths, day: date) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """(run, failed_checks) of the day's stored report (daily_reports), empty where none: what the run that
+    made it knew and a rebuild from the warehouse cannot (its id and steps, the asset checks that failed)."""
+    with connect_warehouse(paths.warehouse, read_only=True, must_exist=True) as con:
+        if not con.execute("select count(*) from information_schema.tables where table_name = 'daily_reports'").fetchone()[0]:
+            return {}, []
+        found = con.execute("select report_json from daily_reports where report_date = ?", [day]).fetchall()
+    stored = json.loads(found[0][0]) if found else {}
+    return stored.get("run") or {}, stored.get("failed_checks") or []
+
+
 def produce_daily_report(paths: Paths, day: date, run: dict[str, Any] | None = None,
                          analyst: Analyst | None = None, failed_checks: list[dict[str, str]] | None = None) -> Path:
     """Read the warehouse, write the JSON file and the daily_reports row for one day; returns the path."""

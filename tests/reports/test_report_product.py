@@ -121,3 +121,19 @@ def test_cli_report_rebuilds_the_day(materialized, capsys, monkeypatch):
     validate_report(rebuilt)
     assert rebuilt["run"]["rebuilt_by"] == "cli" and rebuilt["symbols"]
     assert cli_main(["report", "--date", "2020-01-01"]) == 2
+    # the rebuild keeps what the run knew and the warehouse cannot: its run id and the failed checks (they
+    # were dropped: the HTML then said every asset check passed)
+    day, failed = TEST_DAYS[0], [{"asset": "bars_1m", "check": "bars_1m_is_fresh"}]
+    with duckdb.connect(str(materialized.warehouse)) as con:
+        stored = json.loads(con.execute("select report_json from daily_reports where report_date = ?", [day]).fetchone()[0])
+        con.execute("update daily_reports set report_json = ? where report_date = ?",
+                    [json.dumps({**stored, "run": {**stored["run"], "run_id": "r-1"}, "failed_checks": failed}), day])
+    try:
+        assert cli_main(["report", "--date", day.isoformat()]) == 0
+        again = json.loads(path.read_text())
+        assert again["failed_checks"] == failed and again["run"]["run_id"] == "r-1"
+        assert "bars_1m_is_fresh" in path.with_suffix(".html").read_text()
+    finally:
+        with duckdb.connect(str(materialized.warehouse)) as con:
+            con.execute("update daily_reports set report_json = ? where report_date = ?", [json.dumps(stored), day])
+        assert cli_main(["report", "--date", day.isoformat()]) == 0
