@@ -82,3 +82,21 @@
 {% macro spark__ratio_as_double(numerator, denominator) -%}
   {{ safe_divide('cast(' ~ numerator ~ ' as double)', 'cast(' ~ denominator ~ ' as double)') }}
 {%- endmacro %}
+
+{#- Pre-hook of the date-windowed incremental models (bars, the SQL feature families, the daily summary):
+    delete the window's days before the run writes them again. delete+insert on (symbol, date) keys
+    deletes only the keys the new rows have, so a symbol-day gone from the lake (a corrupt file removed)
+    stayed in those tables, unlike a full rebuild. Not feat_recursive (a Python model: with this hook its
+    legacy-table full pass did not append its new columns); its stale rows join no bar in `features`.
+    Spark's insert_overwrite replaces whole date partitions already: nothing to do there. -#}
+{% macro clear_partition_window(date_column) -%}
+  {{ return(adapter.dispatch('clear_partition_window', 'blofin_stack')(date_column)) }}
+{%- endmacro %}
+
+{% macro default__clear_partition_window(date_column) -%}{%- endmacro %}
+
+{% macro duckdb__clear_partition_window(date_column) -%}
+  {%- if is_incremental() -%}
+  delete from {{ this }} where {{ in_partition_window(date_column) }}
+  {%- endif -%}
+{%- endmacro %}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 
 import duckdb
@@ -111,6 +112,24 @@ def test_incremental_next_day_equals_full_rebuild(tmp_path):
         # parallel aggregation adds them cannot change a bit.
         pd.testing.assert_frame_equal(got, want, check_exact=True, obj=table)
 
+
+
+def test_a_symbol_day_removed_from_the_lake_leaves_the_rebuilt_day_as_a_full_rebuild_does(tmp_path):
+    # delete+insert on (symbol, date) deletes only keys the new rows have: a symbol-day whose lake file was
+    # removed (a corrupt file taken out) kept its bars and summary row after the day's rebuild
+    paths, full = Paths(tmp_path / "inc"), Paths(tmp_path / "full")
+    day = TEST_DAYS[0]
+    generate_market(paths, ["ETH-USDT", "SOL-USDT"], [day])
+    run_dbt(paths, "build", *BARS)
+    shutil.rmtree(paths.trades / "symbol=SOL-USDT" / f"date={day.isoformat()}")
+    run_dbt(paths, "build", *BARS, env=day_window_env(day))
+    generate_market(full, ["ETH-USDT"], [day])
+    run_dbt(full, "build", *BARS)
+    for table in [f"bars_{tf}" for tf in INTERVALS] + ["daily_market_summary"]:
+        with duckdb.connect(str(paths.warehouse), read_only=True) as a, duckdb.connect(str(full.warehouse), read_only=True) as b:
+            assert a.execute(f"select distinct symbol from {table}").fetchall() == [("ETH-USDT",)], table
+            got, want = (c.sql(f"select * from {table} order by all").df() for c in (a, b))
+        pd.testing.assert_frame_equal(got, want, check_exact=True, obj=table)
 
 def test_kraken_trades_to_1m_bars_match_the_pandas_reference(data_dir):
     path = shared_file("freqtrade/kraken-BCHEUR-trades.csv")

@@ -1,4 +1,4 @@
-{{ config(unique_key=['symbol', 'report_date']) }}
+{{ config(unique_key=['symbol', 'report_date'], pre_hook="{{ clear_partition_window('report_date') }}") }}
 
 {#-
   One row per symbol and UTC day: the per-symbol numbers of the daily report. Reads one day
