@@ -113,13 +113,13 @@ def _risk_parity(cov, iters, tol):
     return w / w.sum()
 
 
-def _own_variances(h: np.ndarray, own: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(count, sample variance) of each member's own returns among the rows of h (own: it had started);
-    variance 0 with fewer than 2."""
+def _own_variances(h: np.ndarray, own: np.ndarray) -> np.ndarray:
+    """Sample variance of each member's own returns among the rows of h (own: it had started); 0 with
+    fewer than 2."""
     counts = own.sum(axis=0)
     mean = np.divide((h * own).sum(axis=0), counts, out=np.zeros(h.shape[1]), where=counts > 0)
     sq = (np.where(own, h - mean, 0.0) ** 2).sum(axis=0)
-    return counts, np.divide(sq, counts - 1, out=np.zeros(h.shape[1]), where=counts > 1)
+    return np.divide(sq, counts - 1, out=np.zeros(h.shape[1]), where=counts > 1)
 
 
 def raw_weights(history: np.ndarray, live: np.ndarray, cfg: PortfolioConfig,
@@ -135,7 +135,7 @@ def raw_weights(history: np.ndarray, live: np.ndarray, cfg: PortfolioConfig,
         return raw
     began = np.ones(history.shape, bool) if started is None else np.asarray(started, bool)
     h, own = history[-cfg.lookback:], began[len(history) - min(len(history), cfg.lookback):]
-    _, var = _own_variances(h, own)
+    var = _own_variances(h, own)
     short = live & (began.sum(axis=0) < max(cfg.min_history, 2))
     use = live & ~short & (var > 0)
     if not use.any():  # only short members (equal shares), or every other one never moved

@@ -164,7 +164,7 @@ def stored_run_facts(paths: Paths, day: date) -> tuple[dict[str, Any], list[dict
     """(run, failed_checks) of the day's stored report (daily_reports), empty where none: what the run that
     made it knew and a rebuild from the warehouse cannot (its id and steps, the asset checks that failed)."""
     with connect_warehouse(paths.warehouse, read_only=True, must_exist=True) as con:
-        if not con.execute("select count(*) from information_schema.tables where table_name = 'daily_reports'").fetchone()[0]:
+        if not sections_mod.table_exists(con, "daily_reports"):
             return {}, []
         found = con.execute("select report_json from daily_reports where report_date = ?", [day]).fetchall()
     stored = json.loads(found[0][0]) if found else {}
