@@ -83,12 +83,14 @@
   {{ safe_divide('cast(' ~ numerator ~ ' as double)', 'cast(' ~ denominator ~ ' as double)') }}
 {%- endmacro %}
 
-{#- Pre-hook of the date-windowed incremental models (bars, the SQL feature families, the daily summary):
+{#- Pre-hook of the date-windowed incremental models (bars, the feature families, the daily summary):
     delete the window's days before the run writes them again. delete+insert on (symbol, date) keys
     deletes only the keys the new rows have, so a symbol-day gone from the lake (a corrupt file removed)
-    stayed in those tables, unlike a full rebuild. Not feat_recursive (a Python model: with this hook its
-    legacy-table full pass did not append its new columns); its stale rows join no bar in `features`.
-    Spark's insert_overwrite replaces whole date partitions already: nothing to do there. -#}
+    stayed in those tables, unlike a full rebuild. A Python model (feat_recursive) commits the delete
+    and starts a new transaction: dbt-duckdb writes its batch from another cursor, which a transaction
+    that had already read the warehouse cannot see (the schema-change check then found no columns, and
+    a table from before bar_date never gained its new ones); a table without the date column yet is
+    left to that run's full pass. Spark's insert_overwrite replaces whole date partitions already. -#}
 {% macro clear_partition_window(date_column) -%}
   {{ return(adapter.dispatch('clear_partition_window', 'blofin_stack')(date_column)) }}
 {%- endmacro %}
@@ -97,6 +99,14 @@
 
 {% macro duckdb__clear_partition_window(date_column) -%}
   {%- if is_incremental() -%}
+    {%- if model.language == 'python' -%}
+      {#- run_query opens no transaction (adapter.get_columns_in_relation would) -#}
+      {%- set found = run_query("select count(*) from (describe " ~ this ~ ") where column_name = '" ~ date_column ~ "'") -%}
+      {%- if found.columns[0].values()[0] > 0 -%}
+  delete from {{ this }} where {{ in_partition_window(date_column) }}; commit; begin transaction
+      {%- endif -%}
+    {%- else -%}
   delete from {{ this }} where {{ in_partition_window(date_column) }}
+    {%- endif -%}
   {%- endif -%}
 {%- endmacro %}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import date, timedelta
 
 import duckdb
@@ -171,3 +172,21 @@ def test_a_day_whose_features_never_ran_makes_the_next_run_a_full_pass(tmp_path,
     generate_market(paths, LAKE[DAYS[4]], [DAYS[4]])
     run_day(paths, DAYS[4])
     assert_bit_identical(read_table(paths), full)
+
+
+def test_a_symbol_day_removed_from_the_lake_leaves_the_rebuilt_day(tmp_path, daily):
+    """delete+insert by key deletes only the keys a run writes: a symbol-day whose lake file was removed
+    (a corrupt file taken out) kept its features after the day's rebuild. The window's pre-hook clears
+    the day first, so the rebuilt day holds exactly the other series' rows, bit for bit as before."""
+    paths, before = daily
+    paths = copy_tree(paths, tmp_path / "data")
+    shutil.rmtree(paths.trades / "symbol=NEW-USDT" / f"date={DAYS[-1].isoformat()}")
+    run_dbt(paths, "run", "--select", "+feat_recursive", "+feat_price", env=day_window_env(DAYS[-1]))
+    gone = (before["symbol"] == "NEW-USDT") & (pd.to_datetime(before["bar_at_ms"], unit="ms").dt.date == DAYS[-1])
+    assert gone.any()
+    assert_bit_identical(read_table(paths), before[~gone].reset_index(drop=True))
+    day_ms = int(pd.Timestamp(DAYS[-1]).value // 10**6)
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        for table in ("feat_price", "bars_1m"):
+            left = con.execute(f"select distinct symbol from {table} where bar_at_ms >= {day_ms}").fetchall()
+            assert left == [("OLD-USDT",)], table

@@ -1,4 +1,4 @@
-{{ config(unique_key=['symbol', 'timeframe', 'bar_at_ms'], pre_hook="{{ clear_partition_window('bar_date') }}") }}
+{{ config(unique_key=['symbol', 'timeframe', 'bar_at_ms']) }}
 
 {#-
   Order-book features on every bar (all timeframes) of the symbol-days the live recorder wrote books

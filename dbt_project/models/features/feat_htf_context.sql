@@ -1,4 +1,4 @@
-{{ config(unique_key=['symbol', 'timeframe', 'bar_at_ms'], pre_hook="{{ clear_partition_window('bar_date') }}") }}
+{{ config(unique_key=['symbol', 'timeframe', 'bar_at_ms']) }}
 
 {#- Higher-timeframe context on every lower-timeframe bar: regime and RSI of the last *closed*
     1h, 4h and 1d bar (NULL on bars of that timeframe or above). -#}

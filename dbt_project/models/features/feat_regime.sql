@@ -1,4 +1,4 @@
-{{ config(unique_key=['symbol', 'timeframe', 'bar_at_ms'], pre_hook="{{ clear_partition_window('bar_date') }}") }}
+{{ config(unique_key=['symbol', 'timeframe', 'bar_at_ms']) }}
 
 {#-
   Market regime per bar, from inputs that are features themselves:

@@ -1,4 +1,4 @@
-{{ config(unique_key=['symbol', 'timeframe', 'bar_at_ms'], pre_hook="{{ clear_partition_window('bar_date') }}") }}
+{{ config(unique_key=['symbol', 'timeframe', 'bar_at_ms']) }}
 
 {#- Volatility: true range, realized and range-based estimators (Parkinson, Garman-Klass,
     Rogers-Satchell, Yang-Zhang) per bar (not annualised), Bollinger bands (20, 2 population sd). -#}

@@ -1,4 +1,4 @@
-{{ config(unique_key=['symbol', 'timeframe', 'bar_at_ms'], pre_hook="{{ clear_partition_window('bar_date') }}") }}
+{{ config(unique_key=['symbol', 'timeframe', 'bar_at_ms']) }}
 
 {#- Volume and order-flow features: VWAP deviation, volume z-score, MFI, Chaikin money flow, taker imbalance. -#}
 {% set lookback = 20 %}
