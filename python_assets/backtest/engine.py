@@ -18,10 +18,13 @@ Rules (each pinned by a hand-computed test in tests/backtest/test_engine_cases.p
   before the first version (or with no Instruments) are sized without contracts, as before.
 - Funding at each settlement time T: a position open at T (entry_at <= T < exit_at) pays
   size x mark x rate (longs pay a positive rate, shorts receive it); mark = open of the bar holding T
-  (or of the next bar when T falls in a gap).
+  (or of the next bar when T falls in a gap). A fill at a bar's open (an order, or a stop or target the
+  open gaps through) pays none of that bar's settlements; an exit inside a bar (a stop, target or
+  liquidation at its own price) is stamped at the bar's open like every fill of that bar, but held the
+  position from that open, so it pays the settlements inside the bar.
 - Stops and targets are checked from the entry bar on against each bar's low/high; when the stop and
   the target are both inside one bar the stop is assumed first; a bar that opens through a level
-  fills at the open (gaps). A trailing stop trails the best high (long) / low (short) of earlier bars:
+  fills at the open (gaps), a target there before anything later in the bar (the position is closed). A trailing stop trails the best high (long) / low (short) of earlier bars:
   a bar's own extreme moves it only after that bar is checked (the conservative order).
 - A position still open after the last bar is closed at the last close (reason end_of_data).
 - Liquidation (BloFin's public rule: margin ratio = equity / (maintenance margin + closing fee) <= 100 %):
@@ -122,9 +125,33 @@ def _close(book, nt, pos, entry_i, exit_i, entry_px, exit_px, entry_fee, fee_rat
     return after
 
 
+def _whole_lots(size, lot):
+    """size rounded down to a multiple of lot; a size already on a multiple keeps it (0.3 / 0.1 is
+    2.9999999999999996 in floating point: a relative 1e-12 lets that count as 3 lots)."""
+    return math.floor(size / lot * (1.0 + 1e-12)) * lot
+
+
+def _levels(d, entry_px, best, sl, tp, trail):
+    """(stop price, its exit reason, target price) of a position of direction d (NaN: not set); the
+    trailing stop replaces the fixed one where it is tighter."""
+    stop = math.nan
+    reason = STOP
+    if not math.isnan(sl):
+        stop = entry_px * (1.0 - d * sl)
+    if not math.isnan(trail):
+        tstop = best * (1.0 - d * trail)
+        if math.isnan(stop) or (d > 0 and tstop > stop) or (d < 0 and tstop < stop):
+            stop = tstop
+            reason = TRAIL
+    target = math.nan
+    if not math.isnan(tp):
+        target = entry_px * (1.0 + d * tp)
+    return stop, reason, target
+
+
 def _contract_size(size, contract_value, lot, min_size):
     """A base size rounded down to whole lots of contracts, in base again; 0 below min_size contracts."""
-    contracts = math.floor(size / contract_value / lot) * lot
+    contracts = _whole_lots(size / contract_value, lot)
     if contracts <= 0.0 or contracts < min_size * (1.0 - 1e-9):
         return 0.0
     return contracts * contract_value
@@ -202,7 +229,7 @@ def _simulate(o, h, lo, c, bar_ms, bar_len_ms, el, xl, es, xs, fund_ms, fund_rat
                     px = (buy_px[i] if d > 0 else sell_px[i]) * (1.0 + slip * d)
                     size = cash * fraction / (px * (1.0 + taker))
                     if lot > 0.0:
-                        size = math.floor(size / lot) * lot
+                        size = _whole_lots(size, lot)
                     if cp >= 0:
                         size = _contract_size(size, ct_value[cp], ct_lot[cp], ct_min[cp])
                     if size > 0.0:
@@ -214,7 +241,23 @@ def _simulate(o, h, lo, c, bar_ms, bar_len_ms, el, xl, es, xs, fund_ms, fund_rat
                         funded = 0.0
                         best = px
                 pending = 0
-        # funding settled inside this bar
+        # a bar that opens through the target or the stop fills there (from the bar after the entry, or the
+        # entry bar of an early fill), before the bar's own settlements: the position no longer holds them
+        if pos != 0.0 and (i > entry_i or early):
+            d = 1.0 if pos > 0 else -1.0
+            stop, reason, target = _levels(d, entry_px, best, sl, tp, trail)
+            px = math.nan
+            if not math.isnan(target) and (o[i] - target) * d >= 0.0:
+                px, reason, fee_rate = o[i], TARGET, maker
+            elif not math.isnan(stop) and (o[i] - stop) * d <= 0.0:
+                px, fee_rate = o[i] * (1.0 - slip * d), taker
+            if not math.isnan(px):
+                cash = _close(book, nt, pos, entry_i, i, entry_px, px, entry_fee, fee_rate, funded, reason, cash)
+                nt += 1
+                pos = 0.0
+                pending = 0
+                dead = cash <= 0.0
+        # funding settled inside this bar (an exit inside it, below, has held the position since its open)
         fp, cash, funded = _settle_funding(fund_ms, fund_rate, fp, bar_ms[i] + bar_len_ms, pos, o[i], entry_px, cash,
                                            funded)
         # liquidation, stops and targets inside this bar: the adverse path (open -> low for a long) first
@@ -222,44 +265,23 @@ def _simulate(o, h, lo, c, bar_ms, bar_len_ms, el, xl, es, xs, fund_ms, fund_rat
             d = 1.0 if pos > 0 else -1.0
             liq = _liquidation_price(cash, pos, entry_px, req)
             worst = min(lo[i], c[i]) if d > 0 else max(h[i], c[i])
-            stop = math.nan
-            reason = STOP
-            if not math.isnan(sl):
-                stop = entry_px * (1.0 - d * sl)
-            if not math.isnan(trail):
-                tstop = best * (1.0 - d * trail)
-                if math.isnan(stop) or (d > 0 and tstop > stop) or (d < 0 and tstop < stop):
-                    stop = tstop
-                    reason = TRAIL
-            target = math.nan
-            if not math.isnan(tp):
-                target = entry_px * (1.0 + d * tp)
+            stop, reason, target = _levels(d, entry_px, best, sl, tp, trail)
             px = math.nan
             fee_rate = taker
-            if (o[i] - liq) * d <= 0.0:
+            if (o[i] - liq) * d <= 0.0:  # the bar's settlements took the equity to the open's liquidation level
                 px = o[i]
                 reason = LIQUIDATION
                 fee_rate = liq_fee
-            elif not math.isnan(stop) and (stop - liq) * d > 0.0:  # the stop comes first on the way down
-                if (i > entry_i or early) and (o[i] - stop) * d <= 0.0:
-                    px = o[i]
-                elif (worst - stop) * d <= 0.0:
-                    px = stop
-                if not math.isnan(px):
-                    px = px * (1.0 - slip * d)
+            elif not math.isnan(stop) and (stop - liq) * d > 0.0 and (worst - stop) * d <= 0.0:
+                px = stop * (1.0 - slip * d)  # the stop comes first on the way down
             if math.isnan(px) and (worst - liq) * d <= 0.0:
                 px = liq
                 reason = LIQUIDATION
                 fee_rate = liq_fee
-            if math.isnan(px) and not math.isnan(target):
-                if (i > entry_i or early) and (o[i] - target) * d >= 0.0:
-                    px = o[i]
-                    reason = TARGET
-                    fee_rate = maker
-                elif (d > 0 and h[i] >= target) or (d < 0 and lo[i] <= target):
-                    px = target
-                    reason = TARGET
-                    fee_rate = maker
+            if math.isnan(px) and not math.isnan(target) and ((d > 0 and h[i] >= target) or (d < 0 and lo[i] <= target)):
+                px = target
+                reason = TARGET
+                fee_rate = maker
             if not math.isnan(px):
                 cash = _close(book, nt, pos, entry_i, i, entry_px, px, entry_fee, fee_rate, funded, reason, cash)
                 nt += 1
@@ -333,7 +355,7 @@ class EngineResult:
 
 
 # The compiled loops, callees first, compiled on first use (python_assets/platform/jit.py says why).
-KERNELS = ("_close", "_contract_size", "_liquidation_price", "_settle_funding", "_simulate")
+KERNELS = ("_close", "_whole_lots", "_levels", "_contract_size", "_liquidation_price", "_settle_funding", "_simulate")
 
 
 def simulate(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, bar_ms: np.ndarray,

@@ -120,6 +120,41 @@ def test_a_gap_through_the_stop_fills_at_the_open():
     assert reasons(res) == ["stop_loss"] and res.exit_index[0] == 3 and res.exit_price[0] == 90  # not the 95 stop
 
 
+def test_a_bar_opening_through_the_target_takes_profit_at_the_open_before_the_bars_low():
+    # long at 100 (stop 95, target 105); bar 2 opens at 107, then falls to 90: the position was closed at
+    # the open with a profit, so the low later in the bar cannot stop it out (or liquidate it at 5x)
+    o, h, lo = [100, 100, 107, 100, 100], [100, 100, 108, 100, 100], [100, 100, 90, 100, 100]
+    res = run(bars(o, h, lo, o), flags(5, entry_long=[0]), Rules(stop_loss=0.05, take_profit=0.05))
+    assert reasons(res) == ["take_profit"] and res.exit_index[0] == 2 and res.exit_price[0] == 107
+    assert res.pnl[0] == pytest.approx(100 * 7)
+    lo = [100, 100, 70, 100, 100]
+    res = run(bars(o, h, lo, o), flags(5, entry_long=[0]), Rules(take_profit=0.05, fraction=5))
+    assert reasons(res) == ["take_profit"] and res.pnl[0] == pytest.approx(500 * 7)
+
+
+def test_a_fill_at_the_open_pays_none_of_its_bars_settlements_an_exit_inside_the_bar_pays_them():
+    # long 100 units at 100, a 1 % settlement at 02:00 (bar 2's open): a stop the open gaps through
+    # fills at that open (like a signal exit there: entry_at <= T < exit_at), a stop hit inside the
+    # bar held the position from its open and pays; 1d-like: settlements inside the bar are paid too
+    funding = (np.array([2 * HOUR], dtype=np.int64), np.array([0.01]))
+    gap = run(bars([100, 100, 90, 90, 90]), flags(5, entry_long=[0]), Rules(stop_loss=0.05), funding=funding)
+    signal = run(bars([100, 100, 90, 90, 90]), flags(5, entry_long=[0], exit_long=[1]), funding=funding)
+    assert reasons(gap) == ["stop_loss"] and gap.exit_price[0] == 90 and gap.funding[0] == 0
+    assert signal.exit_price[0] == 90 and signal.funding[0] == 0
+    inside = run(bars([100, 100, 100, 100, 100], lows=[100, 100, 94, 100, 100]), flags(5, entry_long=[0]),
+                 Rules(stop_loss=0.05), funding=funding)
+    assert reasons(inside) == ["stop_loss"] and inside.exit_price[0] == 95 and inside.funding[0] == pytest.approx(100 * 100 * 0.01)
+
+
+def test_a_size_already_on_a_whole_lot_keeps_it():
+    # 30 / 100 = 0.3 units, and 0.3 / 0.1 is 2.9999999999999996 in floating point: still 3 lots, not 2
+    costs = Costs(taker_fee=0.0, maker_fee=0.0, initial_equity=30.0)
+    res = run(bars([100] * 5), flags(5, entry_long=[0]), Rules(lot_size=0.1), costs)
+    assert res.size[0] == pytest.approx(0.3)
+    res = run(bars([100] * 5), flags(5, entry_long=[0]), Rules(lot_size=0.01), Costs(taker_fee=0.0, maker_fee=0.0, initial_equity=29.0))
+    assert res.size[0] == pytest.approx(0.29)
+
+
 def test_short_stop_above_entry_and_reversal_on_the_opposite_signal():
     o = [100, 100, 100, 100, 104, 104, 104, 104, 104, 104, 104, 104]
     h = [100, 100, 100, 100, 106, 104, 104, 104, 104, 104, 104, 104]
