@@ -111,8 +111,8 @@ def test_sma_cross_matches_backtesting_py_on_freqtrade_eth_btc(commission):
 
 def test_sma_cross_matches_backtesting_py_on_its_own_goog_csv(tmp_path):
     """backtesting.py's GOOG sample in its own CSV layout (an unnamed date index), read by our file
-    reader: the same bars, and sma_cross(10, 30) gives the same 66 trades (backtesting.py closing
-    the last one at the end, as ours does, with finalize_trades=True)."""
+    reader: the same bars, and sma_cross(10, 30) gives the same 66 trades with finalize_trades=True
+    (backtesting.py then closes the last one at the last bar's open, ours at its close)."""
     from backtesting.test import GOOG
 
     from python_assets.backtest.files import read_ohlcv
