@@ -5,7 +5,8 @@ Model (each rule pinned by a hand-computed test in tests/backtest/test_portfolio
 - Members: return r[t, i] = the member's engine equity at the close of bar t over its equity at the close
   before (python_assets/backtest/engine.py: fills, BloFin taker/maker fees, slippage, funding per position,
   stops, the member's own liquidation all inside); exposure x[t, i] = |position| x close / equity at that
-  close (0 when flat). Engine P&L is linear in equity (no lot rounding: members run at a reference equity),
+  close (0 when flat; at a time the member has no bar, e.g. an hour without trades, its last bar's: the
+  position is still open while its return there is 0). Engine P&L is linear in equity (no lot rounding: members run at a reference equity),
   so a sub-account of any size earns the same returns.
 - Account: sub-account allocations A[i] (dollars) plus cash C; between rebalances each A[i] drifts with its
   member's returns (A[i] *= 1 + r[t, i]), C stays (perpetual margin: no interest); equity = C + sum A.
@@ -223,14 +224,21 @@ def member_stream(equity: np.ndarray, position: np.ndarray, close: np.ndarray, i
     return ret, exp
 
 
-def align(bar_ms: list[np.ndarray], values: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(union of bar times, values on it with 0 where a member has no bar, live mask: member started)."""
+def align(bar_ms: list[np.ndarray], values: list[np.ndarray], hold: bool = False
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(union of bar times, values on it, live mask: member started). Where a member has no bar the value
+    is 0 (returns: nothing moved), or with hold its value at its last bar (exposure: a position held
+    through a bar-less hour is still open; 0 before its first bar)."""
     times = np.unique(np.concatenate(bar_ms)) if bar_ms else np.zeros(0, np.int64)
     out = np.zeros((len(times), len(values)))
     live = np.zeros((len(times), len(values)), bool)
     for i, (ms, v) in enumerate(zip(bar_ms, values)):
         idx = np.searchsorted(times, ms)
-        out[idx, i] = v
+        if hold and len(ms):
+            last = np.searchsorted(ms, times[idx[0]:], side="right") - 1  # the member's bar at or before each time
+            out[idx[0]:, i] = np.asarray(v)[last]
+        else:
+            out[idx, i] = v
         if len(ms):
             live[idx[0]:, i] = True
     return times, out, live

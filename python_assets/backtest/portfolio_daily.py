@@ -72,7 +72,7 @@ def portfolio_day(con: duckdb.DuckDBPyConnection, load_market: Callable[[], Mark
         store.write_day(con, day, [], [], [], [])
         return {"members": 0, "rules": 0}
     times, r, live = align([m["ms"] for m in members], [m["returns"] for m in members])
-    _, x, _ = align([m["ms"] for m in members], [m["exposure"] for m in members])
+    _, x, _ = align([m["ms"] for m in members], [m["exposure"] for m in members], hold=True)
     ppy = always_open_periods_per_year(next(iter(market.bars.values())).bar_len_ms)
     schedule = daily_schedule(times, cfg.rebalance_ms)
     runs, equity = [], []

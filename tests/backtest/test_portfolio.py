@@ -164,6 +164,10 @@ def test_align_daily_schedule_and_correlation():
     np.testing.assert_array_equal(times, [0, 1, 2])
     np.testing.assert_array_equal(vals, [[.1, 0], [0, .3], [.2, .4]])
     np.testing.assert_array_equal(live, [[True, False], [True, True], [True, True]])
+    # exposure holds through a member's bar-less time (a 3x position over an hour without trades is still
+    # open: its resize at a rebalance there pays the fee, the account's liquidation test counts it)
+    _, held, _ = align([np.array([0, 2, 3]), np.array([1, 2, 3])], [np.array([.1, .2, 0.]), np.array([.3, .4, .5])], hold=True)
+    np.testing.assert_array_equal(held, [[.1, 0], [.1, .3], [.2, .4], [0., .5]])
     np.testing.assert_array_equal(daily_schedule(np.array([0, 5, 10, 15]), 10), [False, True, False, True])
     c = correlation(np.c_[[1., -1, 1, -1], [-1., 1, -1, 1], [0., 0, 0, 0]])
     np.testing.assert_allclose(c[:2, :2], [[1, -1], [-1, 1]])
