@@ -8,14 +8,19 @@ Layout (all under `<data>/lake/`):
 - `quarantine/trades/symbol=S/<source-hash>.parquet`: rejected rows with a reason, one per bad input row
 - `trade_index/symbol=S/id_ranges.parquet`: which trade ids each day may hold (python_assets/lake/trade_index.py)
 One file per partition, rewritten whole (temp file + rename) so readers never see half a file.
+Writers of one symbol take turns (symbol_lock: `<data>/.lake-locks/S.lock`): each read-merge-write of its
+trades (with the trade-id index), funding, candles and quarantine runs alone, so two processes writing
+the same day (`ingest`, `import`, the inbox sensor, the recorder's merges) both keep their rows.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -122,6 +127,28 @@ def write_table_atomic(table: pa.Table, target: Path) -> None:
 def write_bytes_atomic(data: bytes, target: Path) -> None:
     """Atomically replace target with data."""
     replace_atomic(target, lambda tmp: Path(tmp).write_bytes(data))
+
+
+def lock_file(paths: Paths, symbol: str) -> Path:
+    """The lock file a symbol's lake writers take turns on (outside the lake: no lake reader sees it)."""
+    return paths.data_dir / ".lake-locks" / f"{symbol}.lock"
+
+
+@contextmanager
+def symbol_lock(paths: Paths, symbol: str) -> Iterator[None]:
+    """Hold the exclusive lock on a symbol's lake files, waiting while another writer (a thread or a
+    process) holds it; the OS drops it if the holder dies. Not re-entrant: take it once per write."""
+    path = lock_file(paths, symbol)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise LakeWriteError(exc.errno, f"cannot open the lake lock {path}: {exc.strerror or exc}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def trades_partition(paths: Paths, symbol: str, day: date) -> Path:
@@ -238,16 +265,17 @@ def write_trades(paths: Paths, symbol: str, trades: pd.DataFrame, bar_label: str
     repeat = frame.duplicated("trade_id").to_numpy()
     clash = repeat & ~frame.duplicated(TRADE_COLUMNS).to_numpy()
     frame = frame[~repeat]
-    elsewhere = reserve_ids(paths, symbol, frame)
 
     def day_fits(day: str, merged: pd.DataFrame) -> None:
         check_day_totals(f"{symbol} on {day}", {"size": merged["size"], "notional": merged["price"] * merged["size"]})
 
-    stats = _merge_daily(
-        frame[~elsewhere], time_col="ts", key_col="trade_id", schema=TRADE_SCHEMA,
-        partition=lambda d: trades_partition(paths, symbol, d), number_rows=True,
-        compare=("ts", "price", "size", "side"), check=day_fits, bar_label=bar_label,
-    )
+    with symbol_lock(paths, symbol):  # the id lookup and the day files it vouches for change together
+        elsewhere = reserve_ids(paths, symbol, frame)
+        stats = _merge_daily(
+            frame[~elsewhere], time_col="ts", key_col="trade_id", schema=TRADE_SCHEMA,
+            partition=lambda d: trades_partition(paths, symbol, d), number_rows=True,
+            compare=("ts", "price", "size", "side"), check=day_fits, bar_label=bar_label,
+        )
     conflicts = (*trades["trade_id"][clash], *frame["trade_id"][elsewhere], *stats.conflicts)
     return WriteStats(len(trades), stats.added, len(trades) - stats.added - len(conflicts), stats.partitions, conflicts)
 
@@ -255,10 +283,13 @@ def write_trades(paths: Paths, symbol: str, trades: pd.DataFrame, bar_label: str
 def write_funding(paths: Paths, symbol: str, funding: pd.DataFrame) -> WriteStats:
     """Merge funding rates (funding_ts, funding_rate) into daily partitions; a stored timestamp wins."""
     symbol = normalize_symbol(symbol)
-    return _merge_daily(
-        funding, time_col="funding_ts", key_col="funding_ts", schema=FUNDING_SCHEMA,
-        partition=lambda d: funding_partition(paths, symbol, d),
-    )
+    if funding.empty:
+        return WriteStats(0, 0, 0, ())
+    with symbol_lock(paths, symbol):
+        return _merge_daily(
+            funding, time_col="funding_ts", key_col="funding_ts", schema=FUNDING_SCHEMA,
+            partition=lambda d: funding_partition(paths, symbol, d),
+        )
 
 
 def write_candles(paths: Paths, symbol: str, timeframe: str, candles: pd.DataFrame) -> WriteStats:
@@ -278,10 +309,13 @@ def write_candles(paths: Paths, symbol: str, timeframe: str, candles: pd.DataFra
         check_day_totals(f"{symbol} {timeframe} candles on {day}", {"volume": merged["volume"],
                                                                     "volume_quote": merged["volume_quote"]})
 
-    return _merge_daily(
-        frame, time_col="bar_at_ms", key_col="bar_at_ms", schema=CANDLE_SCHEMA,
-        partition=lambda d: candles_partition(paths, symbol, timeframe, d), check=day_fits,
-    )
+    if frame.empty:
+        return WriteStats(0, 0, 0, ())
+    with symbol_lock(paths, symbol):
+        return _merge_daily(
+            frame, time_col="bar_at_ms", key_col="bar_at_ms", schema=CANDLE_SCHEMA,
+            partition=lambda d: candles_partition(paths, symbol, timeframe, d), check=day_fits,
+        )
 
 
 def stored_range_ms(partition_root: Path, time_col: str) -> tuple[int | None, int | None]:
@@ -310,7 +344,15 @@ def write_quarantine(paths: Paths, symbol: str, source_key: str, rows: pd.DataFr
     """Store the rejected rows of one source (file named by source_key, so re-ingesting it rewrites the same
     file), leaving out rows another source file of the symbol already holds: quarantine rows are keyed by
     content (quarantine_keys), so a re-export that grew quarantines only its new bad rows."""
-    folder = paths.quarantine / f"symbol={normalize_symbol(symbol)}"
+    symbol = normalize_symbol(symbol)
+    if rows.empty:
+        return None
+    with symbol_lock(paths, symbol):  # another source's rows are read and left out under the same lock
+        return _store_quarantine(paths.quarantine / f"symbol={symbol}", source_key, rows)
+
+
+def _store_quarantine(folder: Path, source_key: str, rows: pd.DataFrame) -> Path | None:
+    """write_quarantine's work, with the symbol's lock held."""
     target = folder / f"{source_key}.parquet"
     others = [f for f in folder.glob("*.parquet") if f != target] if folder.exists() else []
     if others and not rows.empty:

@@ -143,7 +143,8 @@ def _widened(ranges: Ranges, own_day: np.ndarray, keys: pa.StringArray, is_hash:
 
 def reserve_ids(paths: Paths, symbol: str, trades: pd.DataFrame) -> np.ndarray:
     """Mask of trades whose id is already stored on another day (the same id at another time: a conflict);
-    the index is widened for the other trades' days, ready for them to be written."""
+    the index is widened for the other trades' days, ready for them to be written. The caller holds the
+    symbol's lake lock (write_trades does), so no other writer changes the index or the days meanwhile."""
     if trades.empty:
         return np.zeros(0, dtype=bool)
     ranges = load_ranges(paths, symbol)
