@@ -1,7 +1,10 @@
-"""The inbox: trade files dropped into <data>/inbox/<SYMBOL>/ are ingested once, then filed away."""
+"""The inbox: trade files dropped into <data>/inbox/<SYMBOL>/ are ingested once, then filed away under
+inbox/processed/<SYMBOL>/ or inbox/failed/<SYMBOL>/ by a name no earlier file there has (trades.csv, then
+trades-2.csv, ...), so a later file of the same name never replaces an earlier one or its .error note."""
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +22,7 @@ def inbox_dir(paths: Paths) -> Path:
 
 @dataclass(frozen=True)
 class InboxOutcome:
-    """One inbox file handled: where it went and what it changed."""
+    """One inbox file handled: the name it was filed under (its quarantine rows say it too), what it changed."""
 
     file: str
     symbol: str
@@ -42,12 +45,21 @@ def pending_files(paths: Paths) -> list[tuple[str, Path]]:
     return sorted(found, key=lambda sf: (sf[1].stat().st_mtime, str(sf[1])))
 
 
-def _ingest(paths: Paths, symbol: str, path: Path) -> tuple[IngestResult | None, str | None]:
+def filed_name(paths: Paths, symbol: str, path: Path) -> str:
+    """The file's name if neither processed/ nor failed/ of its symbol holds it yet, else the first free
+    `<stem>-<n><suffix>` (n = 2, 3, ...): a file is never filed over another or its .error note."""
+    folders = [inbox_dir(paths) / kind / symbol for kind in ("processed", "failed")]
+    candidates = itertools.chain([path.name], (f"{path.stem}-{n}{path.suffix}" for n in itertools.count(2)))
+    return next(name for name in candidates
+                if not any((f / name).exists() or (f / f"{name}.error").exists() for f in folders))
+
+
+def _ingest(paths: Paths, symbol: str, path: Path, name: str) -> tuple[IngestResult | None, str | None]:
     """(result, None), or (None, the reason) for a poison file: one that cannot be ingested, whatever the
     error. A lake write failure (disk full, permissions) is not the file's fault: it propagates, and the
     file stays to be retried."""
     try:
-        return ingest_file(paths, path, symbol), None
+        return ingest_file(paths, path, symbol, source_name=name), None
     except LakeWriteError:
         raise
     except Exception as exc:  # a poison file must never block the files behind it
@@ -56,14 +68,17 @@ def _ingest(paths: Paths, symbol: str, path: Path) -> tuple[IngestResult | None,
 
 
 def process_inbox(paths: Paths) -> list[InboxOutcome]:
-    """Ingest every pending file; move it to inbox/processed/ or inbox/failed/ (with a .error note)."""
+    """Ingest every pending file; move it to inbox/processed/ or inbox/failed/ (with a .error note), under
+    filed_name."""
     outcomes = []
     for symbol, path in pending_files(paths):
-        result, error = _ingest(paths, symbol, path)
+        name = filed_name(paths, symbol, path)
+        result, error = _ingest(paths, symbol, path, name)
         dest = inbox_dir(paths) / ("failed" if error else "processed") / symbol
         dest.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(path), dest / path.name)
+        shutil.move(str(path), dest / name)
         if error:
-            (dest / f"{path.name}.error").write_text(error + "\n")
-        outcomes.append(InboxOutcome(path.name, symbol, result, error))
+            error = error.replace(str(path), str(dest / name))  # the reason names where the file is now
+            (dest / f"{name}.error").write_text(error + "\n")
+        outcomes.append(InboxOutcome(name, symbol, result, error))
     return outcomes

@@ -162,10 +162,11 @@ def _read_and_validate(path: Path, now: int) -> tuple[pd.DataFrame, pd.DataFrame
 
 
 def ingest_file(paths: Paths, path: Path | str, symbol: str, now: int | None = None,
-                progress: bool = False) -> IngestResult:
+                progress: bool = False, source_name: str | None = None) -> IngestResult:
     """Read, validate and store one trades file; raises IngestError before writing anything if unusable.
-    Every input row ends up added, a duplicate (of a row in the file or the lake) or quarantined. With
-    `progress`, a large file reports its steps and a bar over the day partitions it writes."""
+    Every input row ends up added, a duplicate (of a row in the file or the lake) or quarantined, its
+    quarantine rows naming the file source_name (default: its own name; the inbox files it under another).
+    With `progress`, a large file reports its steps and a bar over the day partitions it writes."""
     path = Path(path)
     symbol = normalize_symbol(symbol)
     loud = progress and path.stat().st_size >= PROGRESS_FILE_BYTES
@@ -183,7 +184,7 @@ def ingest_file(paths: Paths, path: Path | str, symbol: str, now: int | None = N
         bad = pd.concat([bad, rejected_rows(raw.loc[held], "conflicting_trade_id", clean.loc[held, "ts"])])
     malformed = malformed.assign(ts=pd.Series([pd.NA] * len(malformed), dtype="Int64"))
     bad = pd.concat([bad, malformed], ignore_index=True) if len(malformed) else bad
-    bad = bad.assign(source_file=str(path.name))
+    bad = bad.assign(source_file=source_name or path.name)
     bad = bad[["source_file", "source_row", "reason", "raw_record", "ts"]].sort_values("source_row", kind="mergesort")
     rows_read = len(raw) + len(malformed)
     qfile = write_quarantine(paths, symbol, file_key(path), bad.reset_index(drop=True))

@@ -53,10 +53,10 @@ def test_poison_files_are_filed_under_failed_and_the_files_behind_them_proceed(d
         os.utime(inbox / name, (1_000 + i, 1_000 + i))  # oldest first: the poison files lead the queue
     real = inbox_module.ingest_file
 
-    def crashing(paths, path, symbol):
+    def crashing(paths, path, symbol, **options):
         if path.name == "b_crash.csv":
             raise csv.Error("an error nobody foresaw")
-        return real(paths, path, symbol)
+        return real(paths, path, symbol, **options)
 
     monkeypatch.setattr(inbox_module, "ingest_file", crashing)
     with dg.instance_for_test() as instance:
