@@ -32,15 +32,18 @@ Rules (each pinned by a hand-computed test in tests/backtest/test_engine_cases.p
   fee), mmr = Costs.maintenance_margin (default 0.5 %, the lowest tier of BloFin's USDT-M position tiers;
   larger tiers and small coins ask more) and the closing fee at Costs.liquidation_fee (default 0.06 %, the
   taker rate). Checked at the open (before that open's orders), then intrabar against the adverse extreme
-  (low for longs, high for shorts, or the close if beyond it); the fill is at the liquidation price, or at
-  the open when the bar opens through it. On the adverse path a stop strictly between the open and the
-  liquidation price fills first; otherwise liquidation comes before the stop and the target.
-- Equity never goes below 0: a fill (liquidation or any exit) whose loss and fee exceed the account's
-  equity is booked as a liquidation that ends at exactly 0: the fee shrinks to what is left, and past the
-  bankruptcy price (equity 0 before fees) the exit is booked at that price and the exchange's insurance
-  fund takes the rest (as BloFin and Bybit settle liquidated traders). A funding payment is capped at the
-  equity marked at its settlement (the liquidation check follows). A wiped-out account (equity 0) trades
-  no more; a liquidation that leaves margin keeps trading with what is left.
+  (low for longs, high for shorts, or the close if beyond it), at the liquidation price or at the open when
+  the bar opens through it. On the adverse path a stop strictly between the open and the liquidation price
+  fills first; otherwise liquidation comes before the stop and the target. The exchange's liquidation
+  engine takes the position over at the bankruptcy price (equity 0 before fees) and the margin left above
+  it (about mmr x notional) goes to its insurance fund, as BloFin (its ADL page: the fund is built from
+  "the liquidation surplus"), Bybit and OKX settle liquidations: the trade is booked at that price without
+  a fee and the account, all of it margin in this one-position cross account, ends at 0.
+- Equity never goes below 0: a fill (any exit) whose loss and fee exceed the account's equity is booked as
+  a liquidation that ends at exactly 0: the fee shrinks to what is left, and past the bankruptcy price
+  the exit is booked at that price and the exchange's insurance fund takes the rest. A funding payment is
+  capped at the equity marked at its settlement (the liquidation check follows). A wiped-out account
+  (equity 0) trades no more.
 """
 
 from __future__ import annotations
@@ -99,7 +102,11 @@ BOOK_COLUMNS = 10  # side, entry index, exit index, size, entry price, exit pric
 
 def _close(book, nt, pos, entry_i, exit_i, entry_px, exit_px, entry_fee, fee_rate, funded, reason, cash):
     """Write the closed trade into row nt of the book; returns the cash after it, floored at 0 (a fill that
-    would go below is booked as a liquidation: the fee cut to what is left, past bankruptcy at that price)."""
+    would go below is booked as a liquidation: the fee cut to what is left, past bankruptcy at that price).
+    A liquidation is booked at the bankruptcy price, no fee, the account at 0 (see the module docstring)."""
+    if reason == LIQUIDATION:
+        exit_px = entry_px - cash / pos  # equity 0: the margin left above it goes to the insurance fund
+        fee_rate = 0.0
     move = pos * (exit_px - entry_px)
     fee = abs(pos) * exit_px * fee_rate
     after = cash + (move - fee)

@@ -24,9 +24,8 @@ Model (each rule pinned by a hand-computed test in tests/backtest/test_portfolio
   stays in cash, so sum w <= gross_leverage and every w <= max_weight.
 - Liquidation (the engine's rule at account level): at each close, after the drift, the account is
   liquidated when equity <= notional x (maintenance_margin + liquidation_fee), notional = sum A[i] x[t, i]:
-  every position closes at that close paying liquidation_fee x notional, equity floored at 0 (the insurance
-  fund takes the rest, as in the engine). An account with margin left is all cash until the next rebalance;
-  an account at 0 trades no more.
+  as in the engine, the exchange takes every position over at the bankruptcy price, the margin left goes
+  to its insurance fund (and a loss past 0 is the fund's): the account ends at 0 and trades no more.
 Not modelled: intrabar account liquidation (closes only: members' own liquidations are intrabar), margin
 tiers across the summed position of members on one symbol (each member is margined on its own notional),
 netting of opposite member positions on one symbol (each pays its own fees and funding), the fee on the
@@ -196,11 +195,10 @@ def run_portfolio(returns: np.ndarray, exposure: np.ndarray, rebalance: np.ndarr
         eq = cash + alloc.sum()
         notional = float(alloc @ x[t])
         if eq <= 0 or (notional > 0 and eq <= notional * (cfg.maintenance_margin + cfg.liquidation_fee)):
-            fees[t] = min(notional * cfg.liquidation_fee, max(eq, 0.0))
-            eq = max(eq - notional * cfg.liquidation_fee, 0.0)
-            alloc, cash, w = np.zeros(m), eq, np.zeros(m)
-            liquidated_at = t if liquidated_at < 0 else liquidated_at
-            dead = eq <= 0.0
+            eq = 0.0  # taken over at the bankruptcy price: the margin left goes to the insurance fund
+            alloc, cash, w = np.zeros(m), 0.0, np.zeros(m)
+            liquidated_at = t
+            dead = True
             notional = 0.0
         elif t < t_n - 1 and rebalance[t]:
             w = target_weights(r[: t + 1], live[t + 1], cfg, live[: t + 1])

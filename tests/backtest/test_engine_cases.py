@@ -192,55 +192,51 @@ def test_liquidation_defaults_are_blofins_lowest_tier_and_the_taker_closing_fee(
     assert (Costs().maintenance_margin, Costs().liquidation_fee) == (0.005, 0.0006)
 
 
-def test_a_long_is_liquidated_intrabar_at_the_price_where_equity_meets_the_maintenance_margin():
-    # 5x long: 500 units at 100 on 10,000; equity at p = 10,000 + 500 (p - 100) = 500 p REQ
+def test_a_long_is_liquidated_intrabar_where_equity_meets_the_maintenance_margin_and_loses_it():
+    # 5x long: 500 units at 100 on 10,000; equity at p = 10,000 + 500 (p - 100) = 500 p REQ at 80.45;
+    # the exchange takes the position over at the bankruptcy price 80 (equity 0): the ~201 of margin left
+    # at 80.45 goes to its insurance fund (BloFin, Bybit, OKX), so the account is wiped out
     liq = 40_000 / (500 * (1 - REQ))  # 80.4505...
-    o = [100, 100, 95, 90, 85, 85, 85, 85, 85, 85]
-    lo = [100, 100, 94, 80, 85, 85, 85, 85, 85, 85]  # bar 3 dips to 80, through the liquidation price
-    res = run(bars(o, None, lo, o), flags(10, entry_long=[0, 5]), Rules(fraction=5))
-    assert reasons(res)[0] == "liquidation" and res.exit_index[0] == 3
-    assert res.exit_price[0] == pytest.approx(liq, rel=1e-12)
     assert 10_000 + 500 * (liq - 100) == pytest.approx(500 * liq * REQ, rel=1e-12)
-    assert res.exit_fee[0] == pytest.approx(500 * liq * 0.0006, rel=1e-12)
-    left = 500 * liq * 0.005  # the maintenance margin is what the account keeps
-    assert res.equity[3] == pytest.approx(left, rel=1e-9) and res.pnl[0] == pytest.approx(left - 10_000, rel=1e-9)
-    # not wiped out: it trades on with what is left (5x of 201.13 at 85)
-    assert res.entry_index[1] == 6 and res.size[1] == pytest.approx(left * 5 / 85, rel=1e-9)
+    o = [100, 100, 95, 90, 85, 85, 85, 85, 85, 85]
+    lo = [100, 100, 94, 80.5, 85, 85, 85, 85, 85, 85]
+    kept = run(bars(o, None, lo, o), flags(10, entry_long=[0, 5]), Rules(fraction=5))
+    assert reasons(kept) == ["end_of_data"]  # 80.5 stays above the liquidation price
+    lo[3] = 80.45
+    res = run(bars(o, None, lo, o), flags(10, entry_long=[0, 5]), Rules(fraction=5))
+    assert reasons(res) == ["liquidation"] and res.exit_index[0] == 3
+    assert res.exit_price[0] == pytest.approx(80, rel=1e-12) and res.exit_fee[0] == 0
+    assert res.equity[3] == 0 and res.pnl[0] == pytest.approx(-10_000, rel=1e-12)
+    assert len(res.side) == 1 and (res.equity[3:] == 0).all()  # wiped out: the later signal is ignored
 
 
 def test_a_short_is_liquidated_intrabar_at_the_high_unless_its_stop_comes_first():
-    # 2x short: 200 units at 100; equity at p = 10,000 - 200 (p - 100) = 200 p REQ
+    # 2x short: 200 units at 100; equity at p = 10,000 - 200 (p - 100) = 200 p REQ at 149.16, 0 at 150
     liq = 30_000 / (200 * (1 + REQ))  # 149.1646...
     o = [100, 100, 110, 140, 145, 145, 145, 145, 145, 145]
-    h = [100, 100, 120, 155, 145, 145, 145, 145, 145, 145]
+    h = [100, 100, 120, 149.2, 145, 145, 145, 145, 145, 145]
     b = bars(o, h, o, o)
     short = Rules(allow_long=False, allow_short=True, fraction=2)
     res = run(b, flags(10, entry_short=[0]), short)
-    assert reasons(res) == ["liquidation"] and res.exit_index[0] == 3
-    assert res.exit_price[0] == pytest.approx(liq, rel=1e-12)
-    assert res.exit_fee[0] == pytest.approx(200 * liq * 0.0006, rel=1e-12)
-    assert res.final_equity == pytest.approx(200 * liq * 0.005, rel=1e-9)
+    assert liq < 149.2 and reasons(res) == ["liquidation"] and res.exit_index[0] == 3
+    assert res.exit_price[0] == pytest.approx(150, rel=1e-12) and res.exit_fee[0] == 0 and res.final_equity == 0
     # a stop at 145 lies before the liquidation price on the way up: it fills first
     stopped = run(b, flags(10, entry_short=[0]), Rules(allow_long=False, allow_short=True, fraction=2, stop_loss=0.45))
     assert reasons(stopped) == ["stop_loss"] and stopped.exit_price[0] == pytest.approx(145)
     # a stop at 160 lies beyond it: the liquidation comes first
     late = run(b, flags(10, entry_short=[0]), Rules(allow_long=False, allow_short=True, fraction=2, stop_loss=0.6))
-    assert reasons(late) == ["liquidation"] and late.exit_price[0] == pytest.approx(liq, rel=1e-12)
+    assert reasons(late) == ["liquidation"] and late.final_equity == 0
 
 
-def test_a_gap_through_the_liquidation_price_fills_at_the_open_and_equity_stops_at_zero():
-    # 5x long, 500 units at 100: liquidation 80.45, equity 0 at 80 (bankruptcy)
-    o = [100, 100, 95, 80.3, 80.3, 80.3, 80.3, 80.3]
-    res = run(bars(o), flags(8, entry_long=[0]), Rules(fraction=5))
-    assert reasons(res) == ["liquidation"] and res.exit_index[0] == 3 and res.exit_price[0] == 80.3
-    assert res.exit_fee[0] == pytest.approx(500 * 80.3 * 0.0006)  # 24.09 of the 150 left at the open
-    assert res.final_equity == pytest.approx(150 - 500 * 80.3 * 0.0006)
-    # opening at 80.02 leaves 10, less than the 24.006 fee: the fee takes what is left, equity is 0
-    o = [100, 100, 95, 80.02, 80.02, 80.02, 80.02, 80.02]
-    res = run(bars(o), flags(8, entry_long=[0, 5]), Rules(fraction=5))
-    assert reasons(res) == ["liquidation"] and res.exit_price[0] == 80.02
-    assert res.exit_fee[0] == pytest.approx(10) and res.final_equity == 0.0
-    assert list(res.equity[3:]) == [0.0] * 5 and len(res.side) == 1  # wiped out: the later signal is ignored
+def test_a_gap_through_the_liquidation_price_is_booked_at_the_bankruptcy_price_and_equity_stops_at_zero():
+    # 5x long, 500 units at 100: liquidation 80.45, equity 0 at 80 (bankruptcy); an open at 80.3 or past
+    # 80 alike ends the account at exactly 0
+    for gap in (80.3, 80.02, 79.0):
+        o = [100, 100, 95, gap, gap, gap, gap, gap]
+        res = run(bars(o), flags(8, entry_long=[0, 5]), Rules(fraction=5))
+        assert reasons(res) == ["liquidation"] and res.exit_index[0] == 3
+        assert res.exit_price[0] == pytest.approx(80, rel=1e-12) and res.exit_fee[0] == 0
+        assert list(res.equity[3:]) == [0.0] * 5 and len(res.side) == 1
 
 
 def test_a_short_held_while_price_goes_2_5x_ends_at_exactly_zero_with_a_100pct_drawdown():
