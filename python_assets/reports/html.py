@@ -159,7 +159,7 @@ def render(report: dict[str, Any], con: duckdb.DuckDBPyConnection) -> str:
                                           headers={"name": "strategy", "buy_and_hold_return": "buy & hold"}),
         _equity_charts(con, report["strategies"]),
         _trades(con, report["strategies"]),
-        "<h2>Walk-forward</h2>" + table(report["walk_forward"], ["strategy", "symbol", "folds", "in_sample_sharpe",
+        "<h2>Walk-forward</h2>" + table(report["walk_forward"], ["strategy", "symbol", "folds", "scored_folds", "in_sample_sharpe",
                                                                  "out_of_sample_sharpe"]),
         "<h2>Models</h2>" + _model_charts(report["ml"]["models"])
         + table(report["ml"]["models"], ["model", "scorer", "test_rows", "accuracy", "log_loss", "auc", "rmse", "rank_ic"])

@@ -58,7 +58,7 @@ def walk_forward(con: duckdb.DuckDBPyConnection, day: date) -> list[dict[str, An
     """Mean in-sample vs out-of-sample Sharpe over the day's walk-forward folds per strategy and symbol."""
     if not table_exists(con, "report_walk_forward"):
         return []
-    return rows(con, """select strategy, symbol, folds, in_sample_sharpe, out_of_sample_sharpe from report_walk_forward
+    return rows(con, """select strategy, symbol, folds, scored_folds, in_sample_sharpe, out_of_sample_sharpe from report_walk_forward
                         where partition_date = ? order by strategy, symbol""", [day])
 
 
