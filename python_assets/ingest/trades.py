@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,8 @@ __all__ = ["ALIASES", "REQUIRED", "IngestError", "IngestResult", "ingest_file", 
            "read_raw", "validate"]
 FUTURE_TOLERANCE_MS = 60_000
 PROGRESS_FILE_BYTES = 16 << 20  # from this size on, `progress` prints its steps and a bar over the days written
+MAX_EXACT_FLOAT_ID = 2**53  # a float id at or above this may be another integer rounded: no text names it exactly
+_WHOLE_DECIMAL = r"^([+-]?\d+)\.0*$"  # "101.0", a float id written as text: the id 101
 _SIDES = {"buy": "buy", "b": "buy", "bid": "buy", "sell": "sell", "s": "sell", "ask": "sell", "a": "sell"}
 
 
@@ -81,6 +84,33 @@ def _text(values: pd.Series) -> pd.Series:
     return out
 
 
+def _float_ids(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(float ids as integer text, None where inexact; mask of the inexact: fractional, not finite, >= 2^53)."""
+    with np.errstate(invalid="ignore"):
+        exact = np.isfinite(values) & (np.floor(values) == values) & (np.abs(values) < MAX_EXACT_FLOAT_ID)
+    text = np.full(len(values), None, dtype=object)
+    text[exact] = values[exact].astype(np.int64).astype(str)
+    return text, ~exact
+
+
+def _trade_ids(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(ids as text, None where blank; mask of ids no text names exactly: booleans and inexact floats).
+    A whole-number float is its integer, so 101, 101.0 and "101.0" are one id."""
+    ids = pd.Series(None, index=values.index, dtype=object)
+    bad = pd.Series(False, index=values.index)
+    present = values.notna().to_numpy()
+    kind = values.map(type)
+    floats = present & kind.isin([float, np.float64, np.float32, np.float16]).to_numpy()
+    flags = present & kind.isin([bool, np.bool_]).to_numpy()
+    other = present & ~floats & ~flags
+    if floats.any():
+        ids[floats], bad[floats] = _float_ids(values[floats].to_numpy(dtype=np.float64))
+    bad[flags] = True
+    text = values[other].astype(str).str.strip().str.replace(_WHOLE_DECIMAL, r"\1", regex=True)
+    ids[other] = text.where(text != "", None)
+    return ids, bad
+
+
 def rejected_rows(raw: pd.DataFrame, reason: pd.Series | str, ts: pd.Series) -> pd.DataFrame:
     """Quarantine rows (source_row, raw_record, reason, ts) for raw rows, each with its reason."""
     records = raw.drop(columns="__row").to_dict(orient="records")
@@ -116,11 +146,11 @@ def validate(raw: pd.DataFrame, mapping: dict[str, str], now: int) -> tuple[pd.D
     faults = value_faults(ts, price, size)  # before 2009, not finite, not positive, out of range
     flag(faults.notna(), faults)
     flag(side.isna() & ~blank(side_raw), "invalid_side")
+    ids, inexact_id = _trade_ids(col("trade_id"))
+    flag(inexact_id, "inexact_trade_id")
 
     clean = pd.DataFrame({"ts": ts, "price": price, "size": size, "side": side}, index=raw.index)
-    ids = col("trade_id")
-    has_id = ~blank(ids)
-    clean["trade_id"] = _text(ids.where(has_id)).astype(object).where(has_id, None)
+    clean["trade_id"] = ids
     clean = clean[reason.isna()].copy()
     clean["ts"] = clean["ts"].astype("int64")
     clean["side"] = clean["side"].astype(object).where(clean["side"].notna(), None)

@@ -1,0 +1,51 @@
+"""Ingestion of odd but valid inputs: float trade ids, boolean values, case-twin columns, JSON object
+arrays, gzip files, headerless CSVs with a side column."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from python_assets.config import Paths
+from python_assets.ingest.trades import ingest_file
+
+T0 = 1_741_564_800_000  # 2025-03-10T00:00:00Z
+NOW = T0 + 3 * 86_400_000
+
+
+def stored(paths: Paths, symbol: str = "BTC-USDT") -> pd.DataFrame:
+    """The symbol's lake trades, ordered by time."""
+    frames = [pd.read_parquet(p) for p in sorted((paths.trades / f"symbol={symbol}").glob("date=*/trades.parquet"))]
+    return pd.concat(frames, ignore_index=True).sort_values("ts", ignore_index=True)
+
+
+def quarantined(paths: Paths, symbol: str = "BTC-USDT") -> pd.DataFrame:
+    """The symbol's quarantine rows."""
+    files = sorted((paths.quarantine / f"symbol={symbol}").glob("*.parquet"))
+    return pd.concat([pd.read_parquet(p) for p in files], ignore_index=True)
+
+
+def test_float_trade_ids_are_the_same_ids_as_their_integers(data_dir: Paths, tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text(f"ts,price,size,side,trade_id\n{T0},100,1,buy,101\n{T0 + 1},100,2,sell,102.0\n")
+    frame = pd.DataFrame({"ts": [T0, T0 + 1, T0 + 2], "price": [100.0] * 3, "size": [1.0, 2.0, 3.0],
+                          "side": ["buy", "sell", "buy"], "trade_id": [101, 102, np.nan]})  # float64 ids
+    frame.to_parquet(tmp_path / "b.parquet")
+    (tmp_path / "c.jsonl").write_text(json.dumps({"ts": T0, "price": 100, "size": 1, "side": "buy", "trade_id": 101.0}) + "\n")
+    ingest_file(data_dir, tmp_path / "a.csv", "BTC-USDT", now=NOW)
+    b = ingest_file(data_dir, tmp_path / "b.parquet", "BTC-USDT", now=NOW)
+    c = ingest_file(data_dir, tmp_path / "c.jsonl", "BTC-USDT", now=NOW)
+    assert (b.rows_added, b.duplicates, c.rows_added, c.duplicates) == (1, 2, 0, 1)
+    assert stored(data_dir)["trade_id"].tolist()[:2] == ["101", "102"] and len(stored(data_dir)) == 3
+
+
+def test_float_trade_ids_no_integer_names_exactly_are_quarantined(data_dir: Paths, tmp_path: Path) -> None:
+    ids = [101.5, 2.0**53 + 2, float("inf"), 7.0]
+    pd.DataFrame({"ts": [T0 + i for i in range(4)], "price": [1.0] * 4, "size": [1.0] * 4, "trade_id": ids}).to_parquet(
+        tmp_path / "f.parquet")
+    r = ingest_file(data_dir, tmp_path / "f.parquet", "BTC-USDT", now=NOW)
+    assert (r.rows_added, r.reasons) == (1, {"inexact_trade_id": 3})
+    assert stored(data_dir)["trade_id"].tolist() == ["7"]
