@@ -60,12 +60,19 @@ def touched_days(written: tuple[str, ...], quarantined_ts: pd.Series) -> tuple[s
 
 
 def _numeric(values: pd.Series) -> pd.Series:
-    """Values as float64, NaN where not a number (lists, dicts and other odd cells included)."""
+    """Values as float64, NaN where not a number (booleans, lists, dicts and other odd cells included)."""
+    if pd.api.types.is_bool_dtype(values):
+        return pd.Series(np.nan, index=values.index, dtype="float64")
     try:
-        return pd.to_numeric(values, errors="coerce").astype("float64")
+        out = pd.to_numeric(values, errors="coerce").astype("float64")
     except (TypeError, ValueError):
         plain = values.map(lambda v: v if isinstance(v, (int, float, str)) else None)
-        return pd.to_numeric(plain, errors="coerce").astype("float64")
+        out = pd.to_numeric(plain, errors="coerce").astype("float64")
+    maybe = out.isin([0.0, 1.0]).to_numpy()  # what a boolean becomes: look only at those cells
+    if maybe.any():
+        flags = values[maybe].map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(dtype=bool)
+        out.iloc[np.flatnonzero(maybe)[flags]] = np.nan
+    return out
 
 
 def _row_hash_ids(frame: pd.DataFrame) -> pd.Series:

@@ -49,3 +49,15 @@ def test_float_trade_ids_no_integer_names_exactly_are_quarantined(data_dir: Path
     r = ingest_file(data_dir, tmp_path / "f.parquet", "BTC-USDT", now=NOW)
     assert (r.rows_added, r.reasons) == (1, {"inexact_trade_id": 3})
     assert stored(data_dir)["trade_id"].tolist() == ["7"]
+
+
+def test_a_boolean_price_or_size_is_not_a_number(data_dir: Paths, tmp_path: Path) -> None:
+    rows = [{"ts": T0, "price": True, "size": 1}, {"ts": T0 + 1, "price": 100, "size": False},
+            {"ts": T0 + 2, "price": 1, "size": 1}]
+    (tmp_path / "b.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    pd.DataFrame({"ts": [T0 + 3], "price": [True], "size": [1.0]}).to_parquet(tmp_path / "b.parquet")
+    r = ingest_file(data_dir, tmp_path / "b.jsonl", "BTC-USDT", now=NOW)
+    p = ingest_file(data_dir, tmp_path / "b.parquet", "BTC-USDT", now=NOW)
+    assert (r.rows_added, r.reasons) == (1, {"non_numeric_price": 1, "non_numeric_size": 1})
+    assert (p.rows_added, p.reasons) == (0, {"non_numeric_price": 1})
+    assert stored(data_dir)[["price", "size"]].values.tolist() == [[1.0, 1.0]]
