@@ -48,13 +48,19 @@ def _canonical(name: str) -> str:
 
 
 def map_columns(columns: list[str]) -> dict[str, str]:
-    """Map our field names to the file's column names (first alias that matches, case-insensitive)."""
-    canon = {_canonical(c): c for c in columns}
+    """Map our field names to the file's column names (first alias that matches, case-insensitive); two
+    columns that both match the alias taken (`T` and `t`) are refused, not one picked."""
+    canon: dict[str, list[str]] = {}
+    for c in columns:
+        canon.setdefault(_canonical(c), []).append(c)
     mapping: dict[str, str] = {}
     for target, aliases in ALIASES.items():
         for alias in aliases:
-            if alias in canon and canon[alias] not in mapping.values():
-                mapping[target] = canon[alias]
+            if alias in canon and canon[alias][0] not in mapping.values():
+                if len(canon[alias]) > 1:
+                    raise IngestError(f"ambiguous columns {clip(', '.join(map(str, canon[alias])), 300)}: they differ "
+                                      f"only in case or spacing and both could be the {target} column; rename one")
+                mapping[target] = canon[alias][0]
                 break
     missing = [c for c in REQUIRED if c not in mapping]
     if missing:

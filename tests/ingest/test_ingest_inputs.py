@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from python_assets.config import Paths
-from python_assets.ingest.trades import ingest_file
+from python_assets.ingest.trades import IngestError, ingest_file
 
 T0 = 1_741_564_800_000  # 2025-03-10T00:00:00Z
 NOW = T0 + 3 * 86_400_000
@@ -61,3 +61,11 @@ def test_a_boolean_price_or_size_is_not_a_number(data_dir: Paths, tmp_path: Path
     assert (r.rows_added, r.reasons) == (1, {"non_numeric_price": 1, "non_numeric_size": 1})
     assert (p.rows_added, p.reasons) == (0, {"non_numeric_price": 1})
     assert stored(data_dir)[["price", "size"]].values.tolist() == [[1.0, 1.0]]
+
+
+@pytest.mark.parametrize("header", ["T,t,p,q", "ts,price,Price,size"])
+def test_columns_that_differ_only_in_case_are_refused_not_one_picked(data_dir: Paths, tmp_path: Path, header: str) -> None:
+    (tmp_path / "c.csv").write_text(f"{header}\n{T0},{T0 // 1000},100,1\n")
+    with pytest.raises(IngestError, match=r"ambiguous columns (T, t|price, Price)"):
+        ingest_file(data_dir, tmp_path / "c.csv", "BTC-USDT", now=NOW)
+    assert not data_dir.trades.exists()
