@@ -69,11 +69,16 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         f"{args.file}: {r.rows_read} rows read, {r.rows_added} added to {r.symbol}, "
         f"{r.duplicates} duplicates skipped, {r.quarantined} quarantined"
     )
-    for reason, n in r.reasons.items():
-        print(f"  quarantined {n:>6}  {reason}")
-    if r.quarantine_file:
-        print(f"  quarantine file: {r.quarantine_file}")
+    _print_quarantine(r.reasons, r.quarantine_file)
     return 0
+
+
+def _print_quarantine(reasons: dict[str, int], quarantine_file: str | None) -> None:
+    """The quarantined rows per reason and the quarantine file, under a file's counts line."""
+    for reason, n in reasons.items():
+        print(f"  quarantined {n:>6}  {reason}")
+    if quarantine_file:
+        print(f"  quarantine file: {quarantine_file}")
 
 
 def parse_time_ms(text: str) -> int:
@@ -184,8 +189,11 @@ def cmd_import(args: argparse.Namespace) -> int:
             continue
         log_event("imported", **vars(r))
         what = f"{r.kind} {r.timeframe}" if r.timeframe else r.kind
-        print(f"{file}: {r.rows_read} {what} rows for {r.symbol}, {r.rows_added} new, {r.duplicates} already stored"
+        counts = (f"{r.duplicates} duplicates skipped, {r.quarantined} quarantined" if r.kind == "trades"
+                  else f"{r.duplicates} already stored")
+        print(f"{file}: {r.rows_read} {what} rows for {r.symbol}, {r.rows_added} new, {counts}"
               + (f" ({_fmt(r.first_ms)} .. {_fmt(r.last_ms)})" if r.first_ms is not None else ""))
+        _print_quarantine(r.reasons, r.quarantine_file)
     return status
 
 

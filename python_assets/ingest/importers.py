@@ -4,7 +4,7 @@ parquet, json) and generic CSV/Parquet candles. Re-importing a file adds nothing
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +27,8 @@ class ImportFileError(ValueError):
 
 @dataclass(frozen=True)
 class ImportResult:
-    """What one import did: kind, symbol, timeframe (candles), rows read, rows new to the lake."""
+    """What one import did: kind, symbol, timeframe (candles), rows read = rows new to the lake + duplicates
+    + quarantined (trades only: candle and funding files with a bad row are refused whole)."""
 
     file: str
     kind: str
@@ -38,6 +39,9 @@ class ImportResult:
     duplicates: int
     first_ms: int | None
     last_ms: int | None
+    quarantined: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    quarantine_file: str | None = None
 
 
 def guess_kind(columns: list[str]) -> str:
@@ -101,7 +105,8 @@ def import_funding(paths: Paths, path: Path, symbol: str, source: str) -> Import
 def import_trades(paths: Paths, path: Path, symbol: str, progress: bool = False) -> ImportResult:
     """Trade ticks through the regular ingestion (validation, quarantine, dedup on trade id)."""
     r = ingest_file(paths, path, symbol, progress=progress)
-    return ImportResult(str(path), "trades", r.symbol, None, r.rows_read, r.rows_added, r.duplicates, None, None)
+    return ImportResult(str(path), "trades", r.symbol, None, r.rows_read, r.rows_added, r.duplicates, None, None,
+                        r.quarantined, r.reasons, r.quarantine_file)
 
 
 def import_file(paths: Paths, path: Path | str, kind: str | None = None, symbol: str | None = None,

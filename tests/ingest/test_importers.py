@@ -138,3 +138,15 @@ def test_cli_import_of_the_shared_freqtrade_futures_files(data_dir, capsys):
     assert "mark price candles are not traded prices" in out.err
     assert len(lake_candles(data_dir)) == 1999
 
+
+
+def test_cli_import_of_trades_counts_the_quarantined_rows_with_their_reasons(data_dir, tmp_path, capsys):
+    rows = [[T0, "1", None, "buy", 100.0, 1.0, 100.0], [T0 + 1, "2", None, "sell", -5.0, 1.0, -5.0],
+            [T0 + 2, "3", None, "buy", 101.0, 2.0, 202.0], [T0 + 2, "3", None, "buy", 101.0, 2.0, 202.0]]
+    (tmp_path / "ETH_USDT-trades.json").write_text(json.dumps(rows))
+    assert cli_main(["import", str(tmp_path / "ETH_USDT-trades.json")]) == 0
+    out = capsys.readouterr().out
+    assert "4 trades rows for ETH-USDT, 2 new, 1 duplicates skipped, 1 quarantined" in out  # 4 = 2 + 1 + 1
+    assert "quarantined      1  non_positive_price" in out and "quarantine file: " in out
+    r = import_file(data_dir, tmp_path / "ETH_USDT-trades.json")
+    assert (r.rows_read, r.rows_added, r.duplicates, r.quarantined, r.reasons) == (4, 0, 3, 1, {"non_positive_price": 1})
