@@ -285,7 +285,9 @@ def _starts_with(path: Path, char: str) -> bool:
 
 
 def _read_json_rows(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """freqtrade's trades JSON: one array of [timestamp, id, type, side, price, amount, cost] rows."""
+    """One JSON array of trades: freqtrade's [timestamp, id, type, side, price, amount, cost] rows, or
+    objects named like a JSON Lines file's (a REST or ccxt dump); the first element says which. An
+    element of the other kind is a malformed row."""
     try:
         with open(path, encoding="utf-8-sig") as fh:
             data = json.load(fh)
@@ -293,8 +295,12 @@ def _read_json_rows(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         raise IngestError(f"{path} is not valid JSON: {clip(str(exc), 200)}") from None
     if not isinstance(data, list):
         raise IngestError(f"{path} is not a JSON array of trade rows")
-    is_row = [isinstance(r, list) and len(r) == len(FREQTRADE_TRADE_COLUMNS) for r in data]
-    frame = pd.DataFrame([r for r, ok in zip(data, is_row) if ok], columns=list(FREQTRADE_TRADE_COLUMNS), dtype=object)
+    if data and isinstance(data[0], dict):
+        is_row = [isinstance(r, dict) for r in data]
+        frame = pd.DataFrame([r for r, ok in zip(data, is_row) if ok], dtype=object)
+    else:
+        is_row = [isinstance(r, list) and len(r) == len(FREQTRADE_TRADE_COLUMNS) for r in data]
+        frame = pd.DataFrame([r for r, ok in zip(data, is_row) if ok], columns=list(FREQTRADE_TRADE_COLUMNS), dtype=object)
     frame["__row"] = [n for n, ok in enumerate(is_row, start=1) if ok]
     bad = [(n, clip(json.dumps(r)), "malformed_row") for n, (r, ok) in enumerate(zip(data, is_row), start=1) if not ok]
     return frame, _malformed(bad)

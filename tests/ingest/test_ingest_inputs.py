@@ -69,3 +69,13 @@ def test_columns_that_differ_only_in_case_are_refused_not_one_picked(data_dir: P
     with pytest.raises(IngestError, match=r"ambiguous columns (T, t|price, Price)"):
         ingest_file(data_dir, tmp_path / "c.csv", "BTC-USDT", now=NOW)
     assert not data_dir.trades.exists()
+
+
+def test_a_json_array_of_trade_objects_is_read_like_json_lines(data_dir: Paths, tmp_path: Path) -> None:
+    rows = [{"timestamp": T0 + i, "price": 100.0, "amount": 1.0, "side": "buy", "id": str(i), "info": {"x": i}}
+            for i in range(3)] + [[1, 2, 3]]  # what json.dump(ccxt fetch_trades) gives, and a stray list
+    (tmp_path / "objects.json").write_text(json.dumps(rows))
+    r = ingest_file(data_dir, tmp_path / "objects.json", "BTC-USDT", now=NOW)
+    assert (r.rows_read, r.rows_added, r.reasons) == (4, 3, {"malformed_row": 1})
+    assert stored(data_dir)["trade_id"].tolist() == ["0", "1", "2"]
+    assert quarantined(data_dir)["source_row"].tolist() == [4]
