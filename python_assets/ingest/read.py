@@ -11,12 +11,15 @@ module's size limit quarantines its line. A UTF-8 byte-order mark (Excel's expor
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import io
 import json
 import re
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -103,11 +106,25 @@ _PHYSICAL_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 _BOM = b"\xef\xbb\xbf"
 
 
+def _gzipped(path: Path) -> bool:
+    return path.suffix.lower() == ".gz"
+
+
+def _open_text(path: Path, **kwargs: str) -> IO[str]:
+    """The file as text, through its gzip layer when it has one (x.csv.gz)."""
+    return gzip.open(path, "rt", **kwargs) if _gzipped(path) else open(path, **kwargs)  # noqa: SIM115
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, through its gzip layer when it has one."""
+    return gzip.decompress(path.read_bytes()) if _gzipped(path) else path.read_bytes()
+
+
 def _read_csv_fast(path: Path) -> tuple[pd.DataFrame, pd.DataFrame] | None:
     """pyarrow's CSV parser (10x the csv module) for a plain file: UTF-8, no blank lines, one row per
     line, every row as wide as the header, no field near the csv module's limit. None sends the file
     to the line reader, which numbers and quarantines the odd lines; both give the same rows."""
-    data = path.read_bytes().removeprefix(_BOM)
+    data = _read_bytes(path).removeprefix(_BOM)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -220,7 +237,7 @@ def _unbalanced(fields: list[str], span: int, lines: list[str], names: list[str]
 
 def _read_csv_lines(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The line-by-line reader (the csv module): any file; every line is part of a row, blank, or quarantined."""
-    with open(path, newline="", encoding="utf-8-sig", errors="replace") as fh:
+    with _open_text(path, newline="", encoding="utf-8-sig", errors="replace") as fh:
         lines = _PHYSICAL_LINE.findall(fh.read())
     records = _Records(lines)
     while (item := records.next()) is not None:
@@ -261,7 +278,7 @@ def _read_jsonl(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """JSON Lines; a line that is not a JSON object becomes a quarantine row. Values stay as parsed
     (object columns), so a 19-digit nanosecond time is never squeezed through a float."""
     records, bad = [], []
-    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+    with _open_text(path, encoding="utf-8-sig", errors="replace") as fh:
         for n, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
@@ -280,7 +297,7 @@ def _read_jsonl(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _starts_with(path: Path, char: str) -> bool:
-    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+    with _open_text(path, encoding="utf-8-sig", errors="replace") as fh:
         return fh.read(4096).lstrip().startswith(char)
 
 
@@ -289,7 +306,7 @@ def _read_json_rows(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     objects named like a JSON Lines file's (a REST or ccxt dump); the first element says which. An
     element of the other kind is a malformed row."""
     try:
-        with open(path, encoding="utf-8-sig") as fh:
+        with _open_text(path, encoding="utf-8-sig") as fh:
             data = json.load(fh)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise IngestError(f"{path} is not valid JSON: {clip(str(exc), 200)}") from None
@@ -320,11 +337,28 @@ def _read_columnar(path: Path, kind: str, read) -> tuple[pd.DataFrame, pd.DataFr
     return frame, _malformed([])
 
 
+_TEXT_SUFFIXES = (".csv", ".txt", ".jsonl", ".ndjson", ".json")
+
+
 def read_raw(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Read a file by suffix into (rows with a __row number, malformed lines already rejected)."""
-    suffix = path.suffix.lower()
+    """Read a file by suffix into (rows with a __row number, malformed lines already rejected); a text
+    format may come gzipped (x.csv.gz, freqtrade's PAIR-trades.json.gz)."""
     if not path.exists():
         raise IngestError(f"no such file: {path}")
+    if not _gzipped(path):
+        return _read_by_suffix(path, path.suffix.lower())
+    inner = path.with_suffix("").suffix.lower()
+    if inner not in _TEXT_SUFFIXES:
+        raise IngestError(f"unsupported file type {inner + '.gz'!r} for {path}: gzip is read around "
+                          f"{', '.join(_TEXT_SUFFIXES)} files")
+    try:
+        return _read_by_suffix(path, inner)
+    except (OSError, EOFError, zlib.error) as exc:  # a corrupt or cut gzip layer
+        raise IngestError(f"cannot read gzip file {path}: {clip(str(exc), 200)}") from None
+
+
+def _read_by_suffix(path: Path, suffix: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The reader for the file's format."""
     if suffix in (".csv", ".txt"):
         return _read_csv(path)
     if suffix == ".json" and _starts_with(path, "["):
@@ -333,4 +367,5 @@ def read_raw(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         return _read_jsonl(path)
     if suffix in _COLUMNAR:
         return _read_columnar(path, *_COLUMNAR[suffix])
-    raise IngestError(f"unsupported file type {suffix!r} for {path}: use .csv, .parquet, .feather, .json or .jsonl")
+    raise IngestError(f"unsupported file type {suffix!r} for {path}: use .csv, .parquet, .feather, .json or .jsonl "
+                      "(the text ones may be .gz)")

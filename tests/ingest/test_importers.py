@@ -3,6 +3,7 @@ names parsed, files validated with clear errors, re-imports idempotent."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -150,3 +151,10 @@ def test_cli_import_of_trades_counts_the_quarantined_rows_with_their_reasons(dat
     assert "quarantined      1  non_positive_price" in out and "quarantine file: " in out
     r = import_file(data_dir, tmp_path / "ETH_USDT-trades.json")
     assert (r.rows_read, r.rows_added, r.duplicates, r.quarantined, r.reasons) == (4, 0, 3, 1, {"non_positive_price": 1})
+
+
+def test_freqtrade_gzipped_trades_json_is_imported(data_dir, tmp_path):
+    rows = [[T0 + i, str(i), None, "buy", 100.0, 1.0, 100.0] for i in range(3)]
+    (tmp_path / "SOL_USDT_USDT-trades.json.gz").write_bytes(gzip.compress(json.dumps(rows).encode()))
+    r = import_file(data_dir, tmp_path / "SOL_USDT_USDT-trades.json.gz")
+    assert (r.kind, r.symbol, r.rows_read, r.rows_added) == ("trades", "SOL-USDT", 3, 3)

@@ -3,6 +3,7 @@ arrays, gzip files, headerless CSVs with a side column."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -79,3 +80,26 @@ def test_a_json_array_of_trade_objects_is_read_like_json_lines(data_dir: Paths, 
     assert (r.rows_read, r.rows_added, r.reasons) == (4, 3, {"malformed_row": 1})
     assert stored(data_dir)["trade_id"].tolist() == ["0", "1", "2"]
     assert quarantined(data_dir)["source_row"].tolist() == [4]
+
+
+@pytest.mark.parametrize("name", ["t.csv.gz", "t.jsonl.gz", "t.json.gz", "t.JSON.GZ"])
+def test_gzipped_text_files_are_read_through_their_gzip_layer(data_dir: Paths, tmp_path: Path, name: str) -> None:
+    rows = [[T0 + i, str(i), None, "buy", 100.0, 1.0, 100.0] for i in range(3)]
+    text = {"t.csv.gz": "ts,price,size,trade_id\n" + "".join(f"{r[0]},{r[4]},{r[5]},{r[1]}\n" for r in rows),
+            "t.jsonl.gz": "".join(json.dumps({"ts": r[0], "price": r[4], "size": r[5], "id": r[1]}) + "\n" for r in rows),
+            }.get(name.lower(), json.dumps(rows))
+    (tmp_path / name).write_bytes(gzip.compress(text.encode()))
+    r = ingest_file(data_dir, tmp_path / name, "BTC-USDT", now=NOW)
+    assert (r.rows_read, r.rows_added) == (3, 3)
+    assert stored(data_dir)["trade_id"].tolist() == ["0", "1", "2"]
+
+
+@pytest.mark.parametrize("name, body, message", [
+    ("cut.csv.gz", gzip.compress(b"ts,price,size\n1,2,3\n")[:-6], "cannot read gzip file"),
+    ("plain.csv.gz", b"ts,price,size\n", "cannot read gzip file"),
+    ("t.parquet.gz", gzip.compress(b"x"), "unsupported file type '.parquet.gz'"),
+])
+def test_a_bad_gzip_file_is_one_clear_error(data_dir: Paths, tmp_path: Path, name: str, body: bytes, message: str) -> None:
+    (tmp_path / name).write_bytes(body)
+    with pytest.raises(IngestError, match=message):
+        ingest_file(data_dir, tmp_path / name, "BTC-USDT", now=NOW)
