@@ -28,6 +28,8 @@ import pyarrow.csv as pacsv
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
+from python_assets.platform.timestamps import parse_timestamps_ms
+
 REQUIRED = ("ts", "price", "size")
 ALIASES: dict[str, tuple[str, ...]] = {
     "trade_id": ("trade_id", "tradeid", "id", "tid", "trade"),
@@ -93,10 +95,27 @@ def _is_number(text: str) -> bool:
         return False
 
 
+_ALIAS_NAMES = frozenset(a for aliases in ALIASES.values() for a in aliases)
+
+
+def _is_data_row(fields: list[str]) -> bool:
+    """Whether a first row is a trade, not a header: all numbers, or its first three fields are a time
+    (epoch number or ISO text), a number and a number, none a column name. No header looks like that;
+    the fields after (side, trade id) may be any text."""
+    if all(_is_number(c) for c in fields):
+        return True
+    if len(fields) < len(REQUIRED) or any(_canonical(c) in _ALIAS_NAMES for c in fields[:3]):
+        return False
+    when = parse_timestamps_ms(pd.Series([fields[0].strip()], dtype=object))
+    return bool(when.notna().iloc[0]) and _is_number(fields[1]) and _is_number(fields[2])
+
+
 def _header(first_row: list[str]) -> tuple[list[str], bool]:
-    """(column names, whether the first row is data): a first row of numbers is data."""
-    if all(_is_number(c) for c in first_row):
-        return list(HEADERLESS_ORDER[: len(first_row)]), True
+    """(column names, whether the first row is data): a first row that is a trade is data, read as
+    ts, price, size[, side[, trade_id]] (further columns get names no alias matches)."""
+    if _is_data_row(first_row):
+        extra = [f"column_{i + 1}" for i in range(len(HEADERLESS_ORDER), len(first_row))]
+        return list(HEADERLESS_ORDER[: len(first_row)]) + extra, True
     return [c.strip() for c in first_row], False
 
 

@@ -103,3 +103,22 @@ def test_a_bad_gzip_file_is_one_clear_error(data_dir: Paths, tmp_path: Path, nam
     (tmp_path / name).write_bytes(body)
     with pytest.raises(IngestError, match=message):
         ingest_file(data_dir, tmp_path / name, "BTC-USDT", now=NOW)
+
+
+@pytest.mark.parametrize("body", [
+    f"{T0},100,1,buy,1\n{T0 + 1},100,2,sell,2\n",
+    "2025-03-10T00:00:00Z,100,1,buy,1\n2025-03-10T00:00:00.001Z,100,2,sell,2\n",
+    f"{T0},100,1,buy,1,extra\n{T0 + 1},100,2,sell,2,extra\n",
+], ids=["epoch ms", "iso", "a sixth column"])
+def test_a_headerless_csv_with_side_and_id_columns_is_read_as_data(data_dir: Paths, tmp_path: Path, body: str) -> None:
+    (tmp_path / "h.csv").write_text(body)
+    r = ingest_file(data_dir, tmp_path / "h.csv", "BTC-USDT", now=NOW)
+    assert (r.rows_read, r.rows_added) == (2, 2)
+    got = stored(data_dir)
+    assert got[["trade_id", "ts", "size", "side"]].values.tolist() == [["1", T0, 1.0, "buy"], ["2", T0 + 1, 2.0, "sell"]]
+
+
+def test_a_header_is_never_read_as_data(data_dir: Paths, tmp_path: Path) -> None:
+    (tmp_path / "h.csv").write_text(f"time,p,q,s\n{T0},100,1,s\n")
+    assert ingest_file(data_dir, tmp_path / "h.csv", "BTC-USDT", now=NOW).rows_added == 1
+    assert stored(data_dir)["side"].tolist() == ["sell"]
