@@ -12,8 +12,9 @@ import pandas as pd
 
 from python_assets.backtest.files import OhlcvFileError, guess_from_name, read_ohlcv, read_table, timeframe_label
 from python_assets.config import Paths
-from python_assets.ingest.trades import ingest_file, parse_timestamps_ms
-from python_assets.lake.store import WriteStats, normalize_symbol, write_candles, write_funding
+from python_assets.ingest.trades import FUTURE_TOLERANCE_MS, ingest_file, parse_timestamps_ms
+from python_assets.lake.store import WriteStats, normalize_symbol, now_ms, write_candles, write_funding
+from python_assets.lake.trade_rules import MIN_TS_MS
 from python_assets.platform.timeframes import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS, TIMEFRAME_MS, WEEK_MS
 
 KINDS = ("candles", "trades", "funding")
@@ -56,8 +57,26 @@ def guess_kind(columns: list[str]) -> str:
     raise ImportFileError(f"cannot tell candles, trades or funding apart from the columns {sorted(lower)}: pass --kind")
 
 
-def import_candles(paths: Paths, path: Path, symbol: str, timeframe: str | None, source: str) -> ImportResult:
-    """OHLCV bars into lake/candles; bars must sit on their timeframe's UTC grid (what the rollups assume)."""
+def _when(ms: int) -> pd.Timestamp:
+    """Epoch ms as a UTC timestamp, for messages."""
+    return pd.Timestamp(ms, unit="ms", tz="UTC")
+
+
+def _check_candle_times(path: Path, times: np.ndarray, tf: str, tf_ms: int, now: int) -> None:
+    """Refuse bars that open before 2009 (a unit mix-up, as for trades) or have not closed by now."""
+    early, open_ = times < MIN_TS_MS, times + tf_ms > now + FUTURE_TOLERANCE_MS
+    if early.any():
+        raise ImportFileError(f"{path}: the bar at {_when(int(times[early][0]))} opens before 2009 "
+                              "(a unit mix-up, not a market)")
+    if open_.any():
+        raise ImportFileError(f"{path}: the {tf} bar at {_when(int(times[open_][0]))} has not closed yet "
+                              f"(now is {_when(now)}): import closed candles only")
+
+
+def import_candles(paths: Paths, path: Path, symbol: str, timeframe: str | None, source: str,
+                   now: int | None = None) -> ImportResult:
+    """OHLCV bars into lake/candles; bars must sit on their timeframe's UTC grid (what the rollups assume),
+    open after 2009 and have closed by `now` (default: the clock)."""
     try:
         bars, bar_ms = read_ohlcv(path, symbol)
     except OhlcvFileError as exc:
@@ -74,13 +93,15 @@ def import_candles(paths: Paths, path: Path, symbol: str, timeframe: str | None,
         row = int(np.flatnonzero(off_grid)[0])
         when = pd.Timestamp(int(bars["bar_at_ms"].iloc[row]), unit="ms", tz="UTC")
         raise ImportFileError(f"{path}: bar {row + 1} opens at {when}, not on the {tf} grid (bars open at multiples of {tf} from 00:00 UTC)")
+    _check_candle_times(path, bars["bar_at_ms"].to_numpy(), tf, tf_ms, now if now is not None else now_ms())
     frame = bars[["bar_at_ms", "open", "high", "low", "close", "volume"]].assign(source=source)
     stats = write_candles(paths, symbol, tf, frame)
     return _result(path, "candles", symbol, tf, len(bars), stats, bars["bar_at_ms"])
 
 
-def import_funding(paths: Paths, path: Path, symbol: str, source: str) -> ImportResult:
-    """Funding settlements (a time column and funding_rate, or freqtrade's rate-in-`open` file) into lake/funding."""
+def import_funding(paths: Paths, path: Path, symbol: str, source: str, now: int | None = None) -> ImportResult:
+    """Funding settlements (a time column and funding_rate, or freqtrade's rate-in-`open` file) into lake/funding;
+    times from 2009 up to `now` (default: the clock)."""
     raw = read_table(path)
     lower = {str(c).strip().lower(): c for c in raw.columns}
     time_col = next((lower[c] for c in ("date", "funding_time", "fundingtime", "timestamp", "time", "ts") if c in lower), None)
@@ -94,6 +115,12 @@ def import_funding(paths: Paths, path: Path, symbol: str, source: str) -> Import
         row = int(np.flatnonzero(bad)[0])
         raise ImportFileError(f"{path}: row {row + 1} has an unparsable time or a funding rate that is missing or beyond "
                            f"±{MAX_ABS_FUNDING_RATE}: {raw.iloc[row].to_dict()}")
+    now = now if now is not None else now_ms()
+    out_of_time = ((ts < MIN_TS_MS) | (ts > now + FUTURE_TOLERANCE_MS)).to_numpy(dtype=bool)
+    if out_of_time.any():
+        row = int(np.flatnonzero(out_of_time)[0])
+        raise ImportFileError(f"{path}: row {row + 1} has a time before 2009 or in the future "
+                              f"({_when(int(ts.iloc[row]))}): {raw.iloc[row].to_dict()}")
     frame = pd.DataFrame({"funding_ts": ts.astype("int64"), "funding_rate": rate}).sort_values("funding_ts", kind="stable")
     if frame["funding_ts"].duplicated().any():
         dup = int(frame.loc[frame["funding_ts"].duplicated(), "funding_ts"].iloc[0])

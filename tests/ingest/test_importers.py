@@ -15,7 +15,7 @@ from conftest import shared_file
 
 from blofin_cli.main import main as cli_main
 from python_assets.backtest.files import FileGuess, guess_from_name
-from python_assets.ingest.importers import ImportFileError, import_file
+from python_assets.ingest.importers import ImportFileError, import_candles, import_file, import_funding
 
 T0 = 1_700_000_000_000 // 86_400_000 * 86_400_000  # 00:00 UTC: on every timeframe's grid
 
@@ -158,3 +158,31 @@ def test_freqtrade_gzipped_trades_json_is_imported(data_dir, tmp_path):
     (tmp_path / "SOL_USDT_USDT-trades.json.gz").write_bytes(gzip.compress(json.dumps(rows).encode()))
     r = import_file(data_dir, tmp_path / "SOL_USDT_USDT-trades.json.gz")
     assert (r.kind, r.symbol, r.rows_read, r.rows_added) == ("trades", "SOL-USDT", 3, 3)
+
+
+@pytest.mark.parametrize("start, now, message", [
+    (915_148_800_000, None, "opens before 2009"),  # 1999
+    (4_102_444_800_000, None, "has not closed yet"),  # 2100
+    (T0, T0 + 11 * 300_000 + 60_001, "the 5m bar at .* has not closed yet"),  # the last bar closes at T0 + 12 * 5m
+])
+def test_candles_before_2009_or_not_yet_closed_are_refused(data_dir, tmp_path, start, now, message):
+    frame = candles_frame()
+    frame["date"] = pd.to_datetime([start + i * 300_000 for i in range(len(frame))], unit="ms", utc=True)
+    frame.to_feather(tmp_path / "c.feather")
+    with pytest.raises(ImportFileError, match=message):
+        import_candles(data_dir, tmp_path / "c.feather", "BTC-USDT", "5m", "import:c.feather", now=now)
+    assert not data_dir.candles.exists() or not any(data_dir.candles.rglob("*.parquet"))
+
+
+def test_candles_that_closed_by_now_are_imported(data_dir, tmp_path):
+    candles_frame().to_feather(tmp_path / "c.feather")
+    r = import_candles(data_dir, tmp_path / "c.feather", "BTC-USDT", "5m", "import:c.feather", now=T0 + 12 * 300_000)
+    assert r.rows_added == 12
+
+
+@pytest.mark.parametrize("times", [[0, 28_800], [-28_800_000, T0], [T0, 4_102_444_800_000]], ids=["1970", "negative", "2100"])
+def test_funding_times_before_2009_or_in_the_future_are_refused(data_dir, tmp_path, times):
+    pd.DataFrame({"funding_time": times, "funding_rate": [0.0001] * len(times)}).to_csv(tmp_path / "f.csv", index=False)
+    with pytest.raises(ImportFileError, match=r"row \d has a time before 2009 or in the future"):
+        import_funding(data_dir, tmp_path / "f.csv", "BTC-USDT", "import:f.csv", now=T0 + 86_400_000)
+    assert not data_dir.funding.exists() or not any(data_dir.funding.rglob("*.parquet"))
