@@ -73,10 +73,19 @@ def _check_candle_times(path: Path, times: np.ndarray, tf: str, tf_ms: int, now:
                               f"(now is {_when(now)}): import closed candles only")
 
 
+def _step_ms(times: np.ndarray) -> int:
+    """The greatest common divisor of the gaps between consecutive (sorted) candle times: the widest
+    timeframe the file can be. Gaps do not change it (a 1m file that lacks a quarter of its minutes,
+    as exchanges leave out candles without trades, still has gcd 1m), so a file of the timeframe it
+    claims never exceeds that timeframe; a 1h file labelled 5m has gcd 1h. Only a file with no two
+    candles one timeframe apart and every gap a multiple of a wider step could be refused wrongly."""
+    return int(np.gcd.reduce(np.diff(times))) if len(times) > 1 else 0
+
+
 def import_candles(paths: Paths, path: Path, symbol: str, timeframe: str | None, source: str,
                    now: int | None = None) -> ImportResult:
     """OHLCV bars into lake/candles; bars must sit on their timeframe's UTC grid (what the rollups assume),
-    open after 2009 and have closed by `now` (default: the clock)."""
+    be that timeframe apart (see _step_ms), open after 2009 and have closed by `now` (default: the clock)."""
     try:
         bars, bar_ms = read_ohlcv(path, symbol)
     except OhlcvFileError as exc:
@@ -93,7 +102,12 @@ def import_candles(paths: Paths, path: Path, symbol: str, timeframe: str | None,
         row = int(np.flatnonzero(off_grid)[0])
         when = pd.Timestamp(int(bars["bar_at_ms"].iloc[row]), unit="ms", tz="UTC")
         raise ImportFileError(f"{path}: bar {row + 1} opens at {when}, not on the {tf} grid (bars open at multiples of {tf} from 00:00 UTC)")
-    _check_candle_times(path, bars["bar_at_ms"].to_numpy(), tf, tf_ms, now if now is not None else now_ms())
+    times = bars["bar_at_ms"].to_numpy()
+    step = _step_ms(times)
+    if step > tf_ms:
+        raise ImportFileError(f"{path}: every gap between bars is a multiple of {timeframe_label(step)}, so these are "
+                              f"not {tf} candles: pass the file's own timeframe")
+    _check_candle_times(path, times, tf, tf_ms, now if now is not None else now_ms())
     frame = bars[["bar_at_ms", "open", "high", "low", "close", "volume"]].assign(source=source)
     stats = write_candles(paths, symbol, tf, frame)
     return _result(path, "candles", symbol, tf, len(bars), stats, bars["bar_at_ms"])

@@ -186,3 +186,13 @@ def test_funding_times_before_2009_or_in_the_future_are_refused(data_dir, tmp_pa
     with pytest.raises(ImportFileError, match=r"row \d has a time before 2009 or in the future"):
         import_funding(data_dir, tmp_path / "f.csv", "BTC-USDT", "import:f.csv", now=T0 + 86_400_000)
     assert not data_dir.funding.exists() or not any(data_dir.funding.rglob("*.parquet"))
+
+
+def test_candles_of_a_wider_timeframe_than_the_one_given_are_refused(data_dir, tmp_path):
+    candles_frame(step=3_600_000).to_feather(tmp_path / "c.feather")  # 1h candles
+    with pytest.raises(ImportFileError, match="every gap between bars is a multiple of 1h, so these are not 5m candles"):
+        import_file(data_dir, tmp_path / "c.feather", kind="candles", symbol="BTC-USDT", timeframe="5m")
+    gappy = candles_frame(24, step=60_000)
+    gappy = gappy[[i % 4 != 1 and i % 7 != 3 for i in range(24)]]  # a thin 1m market: a third of its minutes missing
+    gappy.reset_index(drop=True).to_feather(tmp_path / "g.feather")
+    assert import_file(data_dir, tmp_path / "g.feather", kind="candles", symbol="BTC-USDT", timeframe="1m").rows_added == len(gappy)
