@@ -8,6 +8,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -116,6 +117,18 @@ def _is_unnamed_date_index(raw: pd.DataFrame) -> bool:
     return bool(parse_timestamps_ms(first.iloc[:1]).notna().all())
 
 
+def columns_by_name(columns, path: Path, error: type[ValueError] = OhlcvFileError) -> dict[str, Any]:
+    """Each column under its stripped, lower-cased name; two columns under one name (`Close` and `close`)
+    are refused with error, where a dict would silently keep the last."""
+    out: dict[str, Any] = {}
+    for c in columns:
+        key = str(c).strip().lower()
+        if key in out:
+            raise error(f"{path}: ambiguous columns {out[key]!r} and {c!r}: they differ only in case or spacing; rename one")
+        out[key] = c
+    return out
+
+
 def read_ohlcv(path: Path, symbol: str | None = None) -> tuple[pd.DataFrame, int]:
     """(bars frame with symbol, timeframe, bar_at_ms, open, high, low, close, volume; bar length in ms).
     The symbol defaults to the pair a freqtrade file name gives (as `import` reads it), else the name."""
@@ -123,7 +136,7 @@ def read_ohlcv(path: Path, symbol: str | None = None) -> tuple[pd.DataFrame, int
     if not path.exists():
         raise OhlcvFileError(f"{path}: no such file")
     raw = read_table(path)
-    lower = {str(c).strip().lower(): c for c in raw.columns}
+    lower = columns_by_name(raw.columns, path)
     time_col = next((lower[c] for c in TIME_COLUMNS if c in lower), None)
     if time_col is None and isinstance(raw.index, pd.DatetimeIndex):
         raw = raw.reset_index()

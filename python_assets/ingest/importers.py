@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from python_assets.backtest.files import OhlcvFileError, guess_from_name, read_ohlcv, read_table, timeframe_label
+from python_assets.backtest.files import (OhlcvFileError, columns_by_name, guess_from_name, read_ohlcv, read_table,
+                                         timeframe_label)
 from python_assets.config import Paths
 from python_assets.ingest.trades import FUTURE_TOLERANCE_MS, ingest_file, parse_timestamps_ms
 from python_assets.lake.store import WriteStats, normalize_symbol, now_ms, write_candles, write_funding
@@ -117,7 +118,7 @@ def import_funding(paths: Paths, path: Path, symbol: str, source: str, now: int 
     """Funding settlements (a time column and funding_rate, or freqtrade's rate-in-`open` file) into lake/funding;
     times from 2009 up to `now` (default: the clock)."""
     raw = read_table(path)
-    lower = {str(c).strip().lower(): c for c in raw.columns}
+    lower = columns_by_name(raw.columns, path, ImportFileError)
     time_col = next((lower[c] for c in ("date", "funding_time", "fundingtime", "timestamp", "time", "ts") if c in lower), None)
     rate_col = next((lower[c] for c in FUNDING_RATE_COLUMNS if c in lower), None)
     if time_col is None or rate_col is None:

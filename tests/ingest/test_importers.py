@@ -196,3 +196,18 @@ def test_candles_of_a_wider_timeframe_than_the_one_given_are_refused(data_dir, t
     gappy = gappy[[i % 4 != 1 and i % 7 != 3 for i in range(24)]]  # a thin 1m market: a third of its minutes missing
     gappy.reset_index(drop=True).to_feather(tmp_path / "g.feather")
     assert import_file(data_dir, tmp_path / "g.feather", kind="candles", symbol="BTC-USDT", timeframe="1m").rows_added == len(gappy)
+
+
+def test_columns_differing_only_in_case_are_refused_not_one_picked(data_dir, tmp_path):
+    """Close and close (or a funding file's Date and date) in one file: a dict of lower-cased names kept
+    the last one, so a file could be read from the wrong column without a word."""
+    candles = tmp_path / "c.csv"
+    candles.write_text("date,open,high,low,close,Close,volume\n2024-01-01T00:00:00Z,1,2,0.5,1.5,99,10\n"
+                       "2024-01-01T01:00:00Z,1.5,2,1,1.8,99,10\n")
+    with pytest.raises(ImportFileError, match="ambiguous columns 'close' and 'Close'"):
+        import_file(data_dir, candles, "candles", "BTC-USDT", timeframe="1h")
+    funding = tmp_path / "f.csv"
+    funding.write_text("Date,date,funding_rate\n2024-01-01T00:00:00Z,1999-01-01T00:00:00Z,0.0001\n")
+    with pytest.raises(ImportFileError, match="ambiguous columns 'Date' and 'date'"):
+        import_funding(data_dir, funding, "BTC-USDT", "import:f.csv")
+    assert not data_dir.lake.exists() or not any(data_dir.lake.rglob("*.parquet"))
