@@ -14,6 +14,7 @@ from python_assets.ingest.trades import IngestResult, ingest_file
 from python_assets.lake.store import LakeWriteError
 
 SUFFIXES = (".csv", ".txt", ".parquet", ".pq", ".feather", ".jsonl", ".ndjson", ".json")
+TEXT_SUFFIXES = (".csv", ".txt", ".jsonl", ".ndjson", ".json")  # read gzipped too (ingest.read)
 
 
 def inbox_dir(paths: Paths) -> Path:
@@ -40,16 +41,32 @@ def pending_files(paths: Paths) -> list[tuple[str, Path]]:
         for d in sorted(root.iterdir())
         if d.is_dir() and d.name not in ("processed", "failed")
         for f in d.iterdir()
-        if f.is_file() and f.suffix.lower() in SUFFIXES and not f.name.startswith(".")
+        if f.is_file() and _readable(f) and not f.name.startswith(".")
     ]
     return sorted(found, key=lambda sf: (sf[1].stat().st_mtime, str(sf[1])))
 
 
+def _full_suffix(path: Path) -> str:
+    """The suffix a reader goes by: `.csv`, or `.csv.gz` for a gzipped text file."""
+    if path.suffix.lower() == ".gz" and path.with_suffix("").suffix:
+        return path.with_suffix("").suffix + path.suffix
+    return path.suffix
+
+
+def _readable(path: Path) -> bool:
+    """A suffix the ingestion reads: SUFFIXES, or a text one of them gzipped (freqtrade's trades.json.gz)."""
+    suffix = _full_suffix(path).lower()
+    return suffix in SUFFIXES or (suffix.endswith(".gz") and suffix[:-3] in TEXT_SUFFIXES)
+
+
 def filed_name(paths: Paths, symbol: str, path: Path) -> str:
     """The file's name if neither processed/ nor failed/ of its symbol holds it yet, else the first free
-    `<stem>-<n><suffix>` (n = 2, 3, ...): a file is never filed over another or its .error note."""
+    `<stem>-<n><suffix>` (n = 2, 3, ...; x-2.csv.gz for x.csv.gz): a file is never filed over another or
+    its .error note."""
     folders = [inbox_dir(paths) / kind / symbol for kind in ("processed", "failed")]
-    candidates = itertools.chain([path.name], (f"{path.stem}-{n}{path.suffix}" for n in itertools.count(2)))
+    suffix = _full_suffix(path)
+    stem = path.name[: len(path.name) - len(suffix)]
+    candidates = itertools.chain([path.name], (f"{stem}-{n}{suffix}" for n in itertools.count(2)))
     return next(name for name in candidates
                 if not any((f / name).exists() or (f / f"{name}.error").exists() for f in folders))
 

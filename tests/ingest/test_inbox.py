@@ -52,3 +52,19 @@ def test_a_name_taken_in_failed_is_not_reused_in_processed(data_dir: Paths):
     (outcome,) = process_inbox(data_dir)
     assert outcome.file == "trades-2.csv" and outcome.error is None
     assert (inbox_dir(data_dir) / "processed" / "BTC-USDT" / "trades-2.csv").read_text() == FIRST
+
+
+def test_gzipped_text_files_are_picked_up_and_filed_under_a_readable_name(data_dir: Paths):
+    """The ingestion reads x.csv.gz (freqtrade's trades.json.gz): the inbox takes such files too, and a
+    second of the same name is filed as trades-2.csv.gz (still .csv.gz to a reader), not trades.csv-2.gz."""
+    import gzip
+
+    box = inbox_dir(data_dir) / "BTC-USDT"
+    box.mkdir(parents=True, exist_ok=True)
+    (box / "trades.csv.gz").write_bytes(gzip.compress(FIRST.encode()))
+    first = process_inbox(data_dir)
+    (box / "trades.csv.gz").write_bytes(gzip.compress(SECOND.encode()))
+    (box / "notes.gz").write_bytes(gzip.compress(b"not a data file"))
+    second = process_inbox(data_dir)
+    assert [(o.file, o.result.rows_added) for o in first + second] == [("trades.csv.gz", 1), ("trades-2.csv.gz", 1)]
+    assert (box / "notes.gz").exists()  # not a suffix the ingestion reads: left alone
