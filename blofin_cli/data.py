@@ -191,6 +191,9 @@ def cmd_import(args: argparse.Namespace) -> int:
         what = f"{r.kind} {r.timeframe}" if r.timeframe else r.kind
         counts = (f"{r.duplicates} duplicates skipped, {r.quarantined} quarantined" if r.kind == "trades"
                   else f"{r.duplicates} already stored")
+        if r.conflicts:
+            counts += (f", {r.conflicts} differ from the stored row (the stored one kept; first at "
+                       f"{_fmt(r.first_conflict_ms)})")
         print(f"{file}: {r.rows_read} {what} rows for {r.symbol}, {r.rows_added} new, {counts}"
               + (f" ({_fmt(r.first_ms)} .. {_fmt(r.last_ms)})" if r.first_ms is not None else ""))
         _print_quarantine(r.reasons, r.quarantine_file)

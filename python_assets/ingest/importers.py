@@ -30,7 +30,9 @@ class ImportFileError(ValueError):
 @dataclass(frozen=True)
 class ImportResult:
     """What one import did: kind, symbol, timeframe (candles), rows read = rows new to the lake + duplicates
-    + quarantined (trades only: candle and funding files with a bad row are refused whole)."""
+    + quarantined (trades only: candle and funding files with a bad row are refused whole) + conflicts
+    (candles and funding: a bar stored with other prices or volume, a settlement with another rate; the
+    stored row stays; first_conflict_ms the earliest)."""
 
     file: str
     kind: str
@@ -44,6 +46,8 @@ class ImportResult:
     quarantined: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     quarantine_file: str | None = None
+    conflicts: int = 0
+    first_conflict_ms: int | None = None
 
 
 def guess_kind(columns: list[str]) -> str:
@@ -184,5 +188,7 @@ def _timeframe_ms(tf: str) -> int:
 
 
 def _result(path: Path, kind: str, symbol: str, tf: str | None, read: int, stats: WriteStats, times: pd.Series) -> ImportResult:
-    return ImportResult(str(path), kind, symbol, tf, read, stats.added, read - stats.added,
-                        int(times.min()) if len(times) else None, int(times.max()) if len(times) else None)
+    clashes = len(stats.conflicts)
+    return ImportResult(str(path), kind, symbol, tf, read, stats.added, read - stats.added - clashes,
+                        int(times.min()) if len(times) else None, int(times.max()) if len(times) else None,
+                        conflicts=clashes, first_conflict_ms=int(min(stats.conflicts)) if clashes else None)

@@ -281,20 +281,22 @@ def write_trades(paths: Paths, symbol: str, trades: pd.DataFrame, bar_label: str
 
 
 def write_funding(paths: Paths, symbol: str, funding: pd.DataFrame) -> WriteStats:
-    """Merge funding rates (funding_ts, funding_rate) into daily partitions; a stored timestamp wins."""
+    """Merge funding rates (funding_ts, funding_rate) into daily partitions; a stored timestamp wins (with
+    another rate it is a conflict, its funding_ts in `conflicts`)."""
     symbol = normalize_symbol(symbol)
     if funding.empty:
         return WriteStats(0, 0, 0, ())
     with symbol_lock(paths, symbol):
         return _merge_daily(
             funding, time_col="funding_ts", key_col="funding_ts", schema=FUNDING_SCHEMA,
-            partition=lambda d: funding_partition(paths, symbol, d),
+            partition=lambda d: funding_partition(paths, symbol, d), compare=("funding_rate",),
         )
 
 
 def write_candles(paths: Paths, symbol: str, timeframe: str, candles: pd.DataFrame) -> WriteStats:
     """Merge OHLCV bars (bar_at_ms, open, high, low, close, volume[, volume_quote, trade_count], source) into
-    daily partitions; a bar already stored wins, so re-importing or re-fetching adds nothing."""
+    daily partitions; a bar already stored wins, so re-importing or re-fetching adds nothing. A bar stored
+    with other prices or volume is a conflict (its bar_at_ms in `conflicts`), not a duplicate."""
     symbol = normalize_symbol(symbol)
     if not re.fullmatch(r"[0-9]+[smhdwM]", timeframe):
         raise ValueError(f"invalid timeframe {timeframe!r}: use e.g. 1m, 5m, 1h, 1d")
@@ -315,6 +317,7 @@ def write_candles(paths: Paths, symbol: str, timeframe: str, candles: pd.DataFra
         return _merge_daily(
             frame, time_col="bar_at_ms", key_col="bar_at_ms", schema=CANDLE_SCHEMA,
             partition=lambda d: candles_partition(paths, symbol, timeframe, d), check=day_fits,
+            compare=("open", "high", "low", "close", "volume"),
         )
 
 

@@ -211,3 +211,26 @@ def test_columns_differing_only_in_case_are_refused_not_one_picked(data_dir, tmp
     with pytest.raises(ImportFileError, match="ambiguous columns 'Date' and 'date'"):
         import_funding(data_dir, funding, "BTC-USDT", "import:f.csv")
     assert not data_dir.lake.exists() or not any(data_dir.lake.rglob("*.parquet"))
+
+
+def test_a_candle_or_rate_differing_from_the_stored_one_is_a_conflict_not_a_duplicate(data_dir, tmp_path, capsys):
+    """Re-importing candles with one bar changed (another source, a corrected file): the stored bar stays
+    and the changed one is counted as a conflict with its time, not as 'already stored'."""
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    head = "date,open,high,low,close,volume\n"
+    first.write_text(head + "2024-01-01T00:00:00Z,1,2,0.5,1.5,10\n2024-01-01T01:00:00Z,1.5,2,1,1.8,10\n")
+    second.write_text(head + "2024-01-01T00:00:00Z,1,2,0.5,1.5,10\n2024-01-01T01:00:00Z,1.5,2,1,1.9,10\n"
+                      "2024-01-01T02:00:00Z,1.9,2,1,1.8,10\n")
+    import_file(data_dir, first, "candles", "BTC-USDT", timeframe="1h")
+    r = import_file(data_dir, second, "candles", "BTC-USDT", timeframe="1h")
+    assert (r.rows_read, r.rows_added, r.duplicates, r.conflicts) == (3, 1, 1, 1)
+    assert r.first_conflict_ms == 1_704_070_800_000
+    stored = pd.read_parquet(data_dir.lake / "candles").sort_values("bar_at_ms")
+    assert stored["close"].tolist() == [1.5, 1.8, 1.8]  # the stored 01:00 bar kept
+    funding = tmp_path / "f.csv"
+    funding.write_text("date,funding_rate\n2024-01-01T00:00:00Z,0.0001\n")
+    import_funding(data_dir, funding, "BTC-USDT", "import:f.csv")
+    funding.write_text("date,funding_rate\n2024-01-01T00:00:00Z,0.0002\n")
+    assert import_funding(data_dir, funding, "BTC-USDT", "import:f.csv").conflicts == 1
+    assert cli_main(["import", str(second), "--kind", "candles", "--symbol", "BTC-USDT", "--timeframe", "1h"]) == 0
+    assert "1 differ from the stored row (the stored one kept; first at 2024-01-01T01:00:00+00:00)" in capsys.readouterr().out
