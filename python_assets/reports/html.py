@@ -59,13 +59,14 @@ def strategy_label(s: dict[str, Any]) -> str:
 
 
 def _equity_charts(con: duckdb.DuckDBPyConnection, strategies: list[dict[str, Any]]) -> str:
-    """Equity of each top strategy beside buying and holding its symbol (same start), and drawdowns."""
+    """Equity of each top strategy beside buying and holding its symbol (report_equity.buy_and_hold_equity:
+    the same start and rule as the table's buy & hold), and drawdowns."""
     if not table_exists(con, "report_equity"):
         return ""
     series, drawdowns, dashed = [], [], set()
     for s in strategies[:TOP_CHARTED]:
-        pts = con.execute("select bar_at_ms, equity, close from report_equity where backtest_id = ? order by bar_at_ms",
-                          [s["backtest_id"]]).fetchall()
+        pts = con.execute("select bar_at_ms, equity, buy_and_hold_equity from report_equity where backtest_id = ? "
+                          "order by bar_at_ms", [s["backtest_id"]]).fetchall()
         if not pts:
             continue
         xs, ys = [p[0] for p in pts], [p[1] for p in pts]
@@ -75,11 +76,10 @@ def _equity_charts(con: duckdb.DuckDBPyConnection, strategies: list[dict[str, An
             dd.append(y / peak - 1)
         label = strategy_label(s)
         series.append((label, xs, ys))
-        if pts[0][2]:
-            hold = f"buy & hold {s['symbol']}"
-            if hold not in dashed:
-                dashed.add(hold)
-                series.append((hold, xs, [ys[0] * p[2] / pts[0][2] if p[2] else None for p in pts]))
+        hold = f"buy & hold {s['symbol']}"
+        if pts[0][2] is not None and hold not in dashed:  # bought at the window's first open, as the table's
+            dashed.add(hold)
+            series.append((hold, xs, [p[2] for p in pts]))
         drawdowns.append((label, xs, dd))
     return (line_chart(series, "Equity of the top strategies vs buy & hold (quote currency)", fmt.number,
                        dashed=frozenset(dashed))

@@ -11,7 +11,7 @@ results as (
     select
         partition_date, backtest_id, strategy, kind, symbol, timeframe, trade_count, total_return, sharpe,
         max_drawdown, win_rate, profit_factor, buy_and_hold_return, composite_score, bars, bars_per_year,
-        duration_days, cast(params as {{ sql_type('varchar') }}) as params
+        duration_days, cast(params as {{ sql_type('varchar') }}) as params, initial_equity
     from {{ ref('strategy_backtest_results') }}
     where window_kind = 'full' and kind in ('daily', 'ml')
 ),
