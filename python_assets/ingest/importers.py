@@ -15,7 +15,7 @@ from python_assets.backtest.files import (OhlcvFileError, columns_by_name, guess
 from python_assets.config import Paths
 from python_assets.ingest.trades import FUTURE_TOLERANCE_MS, ingest_file, parse_timestamps_ms
 from python_assets.lake.store import WriteStats, normalize_symbol, now_ms, write_candles, write_funding
-from python_assets.lake.trade_rules import MIN_TS_MS
+from python_assets.lake.trade_rules import MAX_PRICE, MIN_TS_MS
 from python_assets.platform.timeframes import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS, TIMEFRAME_MS, WEEK_MS
 
 KINDS = ("candles", "trades", "funding")
@@ -113,6 +113,9 @@ def import_candles(paths: Paths, path: Path, symbol: str, timeframe: str | None,
         raise ImportFileError(f"{path}: every gap between bars is a multiple of {timeframe_label(step)}, so these are "
                               f"not {tf} candles: pass the file's own timeframe")
     _check_candle_times(path, times, tf, tf_ms, now if now is not None else now_ms())
+    too_high = (bars[["open", "high", "low", "close"]] > MAX_PRICE).any(axis=1).to_numpy()
+    if too_high.any():  # the trades' bound: beyond any listed asset, a unit or parsing mix-up
+        raise ImportFileError(f"{path}: the bar at {_when(int(times[too_high][0]))} has a price above {MAX_PRICE:g}")
     frame = bars[["bar_at_ms", "open", "high", "low", "close", "volume"]].assign(source=source)
     stats = write_candles(paths, symbol, tf, frame)
     return _result(path, "candles", symbol, tf, len(bars), stats, bars["bar_at_ms"])

@@ -234,3 +234,12 @@ def test_a_candle_or_rate_differing_from_the_stored_one_is_a_conflict_not_a_dupl
     assert import_funding(data_dir, funding, "BTC-USDT", "import:f.csv").conflicts == 1
     assert cli_main(["import", str(second), "--kind", "candles", "--symbol", "BTC-USDT", "--timeframe", "1h"]) == 0
     assert "1 differ from the stored row (the stored one kept; first at 2024-01-01T01:00:00+00:00)" in capsys.readouterr().out
+
+
+def test_candles_priced_beyond_the_trades_bound_are_refused(data_dir, tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text("date,open,high,low,close,volume\n2024-01-01T00:00:00Z,1,2,0.5,1.5,10\n"
+                    "2024-01-01T01:00:00Z,1.5,1e30,1,1.8,10\n")
+    with pytest.raises(ImportFileError, match="the bar at 2024-01-01 01:00:00.*price above 1e\\+12"):
+        import_file(data_dir, path, "candles", "BTC-USDT", timeframe="1h")
+    assert not data_dir.lake.exists() or not any(data_dir.lake.rglob("*.parquet"))
