@@ -16,7 +16,7 @@ from python_assets.backtest.catalog import feature_columns, price_scale_features
 from python_assets.backtest.files import read_ohlcv
 from python_assets.backtest.spec import CONDITIONS, OHLCV, StrategySpec, resolve_params
 from python_assets.config import Paths
-from python_assets.warehouse.connection import connect_warehouse
+from python_assets.warehouse.connection import connect_utc, connect_warehouse
 
 PRICE_COLUMNS = OHLCV - {"volume"}
 
@@ -112,7 +112,7 @@ def chart_indicators(paths: Paths, strategy: str, params: dict[str, Any], run: R
     timeframe, symbols = run.results[0]["timeframe"], sorted({r["symbol"] for r in run.results})
     if data is not None:
         bars, _ = read_ohlcv(data, symbol)
-        with duckdb.connect() as con:
+        with connect_utc() as con:
             con.register("file_bars", bars)
             return indicator_frame(con, "file_bars", terms, resolved, columns, timeframe, symbols), overlays
     with connect_warehouse(paths.warehouse, read_only=True) as con:

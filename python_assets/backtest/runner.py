@@ -19,6 +19,7 @@ from python_assets.backtest.spec import CONDITIONS, StrategySpec, compile_instan
 from python_assets.platform.fanout import Mapper, batches, map_in_process
 from python_assets.platform.timeframes import DAY_MS
 from python_assets.platform.version import code_version
+from python_assets.warehouse.connection import connect_utc
 
 
 @dataclass(frozen=True)
@@ -268,7 +269,7 @@ def backtest_frame(spec: StrategySpec, params: dict[str, Any], bars_df, costs: C
     scratch DuckDB, then the engine; nothing is stored (tests, notebooks, benchmarks)."""
     symbol, timeframe = str(bars_df["symbol"].iloc[0]), str(bars_df["timeframe"].iloc[0])
     sid = instance_id(spec, params)
-    with duckdb.connect() as con:
+    with connect_utc() as con:
         con.register("bars", bars_df)
         sql = compile_instances([(sid, spec, params)], frozenset(), "bars", timeframe)
         events = signal_events(con, sql, [sid])

@@ -22,6 +22,7 @@ from python_assets.backtest.runner import (Bars, Execution, Window, dense_signal
 from python_assets.backtest.spec import SpecError, StrategySpec, compile_instances, instance_id, resolve_params
 from python_assets.research.dsr import sharpe
 from python_assets.platform.timeframes import DAY_MS
+from python_assets.warehouse.connection import connect_utc
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -58,7 +59,7 @@ class Market:
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, timeframe: str, split: float = 2 / 3) -> "Market":
         """frame: symbol, timeframe, bar_at_ms, OHLCV and any feature columns, one timeframe."""
-        con = duckdb.connect()
+        con = connect_utc()
         con.register("market", frame)
         symbols = sorted(frame["symbol"].unique())
         bars = {s: load_bars(con, "market", s, timeframe) for s in symbols}

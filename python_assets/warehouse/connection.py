@@ -46,14 +46,26 @@ def lake_search_path(database: Path) -> dict[str, str]:
     return {"file_search_path": str(Path(database).resolve().parent)}
 
 
+def connect_utc(database: str = ":memory:", **kwargs: Any) -> duckdb.DuckDBPyConnection:
+    """duckdb.connect in UTC: DuckDB takes the process's time zone (TZ) otherwise, and a timestamptz
+    formatted or truncated by date then shifts with the machine (a report's 23:55Z bar read 19:55Z)."""
+    con = duckdb.connect(database, **kwargs)
+    try:
+        con.execute("set TimeZone = 'UTC'")  # ICU loads after connect's config: set here, not in config
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
 def connect_warehouse(path: Path, read_only: bool = False, must_exist: bool = False,
                       config: dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
-    """duckdb.connect(path) with the lake resolved beside it, raising WarehouseBusy when another
+    """duckdb.connect(path) in UTC with the lake resolved beside it, raising WarehouseBusy when another
     process holds the file and, with must_exist, WarehouseMissing instead of creating an empty warehouse."""
     if must_exist or read_only:
         require_warehouse(path)
     try:
-        return duckdb.connect(str(path), read_only=read_only, config={**lake_search_path(path), **(config or {})})
+        return connect_utc(str(path), read_only=read_only, config={**lake_search_path(path), **(config or {})})
     except duckdb.IOException as exc:
         if "could not set lock on file" in str(exc).lower():
             raise WarehouseBusy(busy_message(path, exc)) from None
