@@ -12,6 +12,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from python_assets.platform.secrets import scrub
+
 EXIT_BAD_INPUT, EXIT_BUSY = 2, 3  # 1: a run or a command failed
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 DBT_ERRORS_HEADER = "Errors parsed from dbt logs:"
@@ -40,8 +42,8 @@ def step_root_cause(error: Any) -> str:
     message = error.message or error.cls_name or "unknown error"
     if DBT_ERRORS_HEADER in message:
         first = message.split(DBT_ERRORS_HEADER, 1)[1].strip().split("\n\n")[0]
-        return squash(f"dbt failed: {first}")
-    return squash(_strip_qualname(message.strip(), error.cls_name))
+        return squash(scrub(f"dbt failed: {first}"))
+    return squash(scrub(_strip_qualname(message.strip(), error.cls_name)))
 
 
 def failed_step_lines(failures: list[Any], ending: str) -> list[str]:
@@ -101,7 +103,7 @@ def save_traceback(exc: BaseException, path: Path) -> str:
     """Write exc's traceback to path; returns ' (traceback: path)' or why it could not be saved."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(traceback.format_exception(exc)))
+        path.write_text(scrub("".join(traceback.format_exception(exc))))
         return f" (traceback: {path})"
     except OSError as err:
         return f" (traceback not saved: {err.strerror or err})"
@@ -141,5 +143,5 @@ def fail_clearly(exc: Exception) -> int:
     if is_disk_full(exc):
         print(f"error: the disk holding {data_dir} is full: {describe(exc)}", file=sys.stderr)
         return 1
-    print(f"error: {describe(exc)}{save_traceback(exc, data_dir / 'last_error.log')}", file=sys.stderr)
+    print(scrub(f"error: {describe(exc)}{save_traceback(exc, data_dir / 'last_error.log')}"), file=sys.stderr)
     return 1

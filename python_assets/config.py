@@ -239,8 +239,9 @@ def debug_enabled() -> bool:
 
 
 def alert_webhook_url() -> str | None:
-    """BLOFIN_ALERT_WEBHOOK_URL (a secret: never logged), or None."""
-    return os.environ.get(WEBHOOK_ENV)
+    """BLOFIN_ALERT_WEBHOOK_URL (a secret: never logged), stripped (a value from a file or a Kubernetes
+    secret often ends in a newline), or None."""
+    return os.environ.get(WEBHOOK_ENV, "").strip() or None
 
 
 def llm_base_url() -> str | None:
@@ -254,8 +255,8 @@ def llm_model() -> str | None:
 
 
 def llm_api_key() -> str:
-    """BLOFIN_LLM_API_KEY (a secret: never logged), '' when unset."""
-    return os.environ.get(LLM_KEY_ENV, "")
+    """BLOFIN_LLM_API_KEY (a secret: never logged), stripped as alert_webhook_url; '' when unset."""
+    return os.environ.get(LLM_KEY_ENV, "").strip()
 
 
 def llm_timeout_s() -> float:
@@ -278,12 +279,13 @@ def exchange_settings() -> dict[str, object]:
 
 def exchange_credentials() -> dict[str, str]:
     """The exchange keys that are set, as ccxt option names (secrets: for ccxt only, never logged)."""
-    return {field: os.environ[var] for field, var in EXCHANGE_KEY_VARS.items() if os.environ.get(var)}
+    return {field: os.environ[var].strip() for field, var in EXCHANGE_KEY_VARS.items() if os.environ.get(var, "").strip()}
 
 
 def secret_settings() -> list[str]:
-    """The values of the secret variables set now (the scrubber blanks them out of text)."""
-    return [os.environ[v] for v in SECRET_ENV_VARS if os.environ.get(v)]
+    """The values of the secret variables set now, as given and stripped (the scrubber blanks them out of text)."""
+    given = [os.environ[v] for v in SECRET_ENV_VARS if os.environ.get(v)]
+    return [*given, *(v.strip() for v in given)]
 
 
 DBT_WINDOW_ENV = {"min_date": "BLOFIN_DBT_MIN_DATE", "max_date": "BLOFIN_DBT_MAX_DATE"}

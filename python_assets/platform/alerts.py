@@ -34,6 +34,8 @@ def post_webhook(url: str, alert: dict[str, Any], attempts: int = 3, timeout_s: 
             with urllib.request.urlopen(req, timeout=timeout_s) as resp:
                 if 200 <= resp.status < 300:
                     return True
+        except ValueError:  # not a URL (no http(s):// scheme): no retry helps, and the message holds the URL
+            return False
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.2 * 2**attempt)

@@ -68,3 +68,15 @@ def test_alert_without_webhook_only_logs(data_dir, monkeypatch):
     monkeypatch.delenv("BLOFIN_ALERT_WEBHOOK_URL", raising=False)
     assert raise_alert(data_dir, build_alert("test", "hello")) is None
     assert json.loads((data_dir.data_dir / "alerts.log").read_text())["message"] == "hello"
+
+
+def test_a_webhook_url_without_a_scheme_fails_quietly_without_quoting_it(data_dir, monkeypatch, capsys):
+    """urllib raises ValueError('unknown url type: ...<the URL>') for 'hooks.slack.com/...': it escaped
+    post_webhook (which caught only network errors) and the failure sensor, URL and token included."""
+    from python_assets.platform.alerts import build_alert, raise_alert
+
+    url = "hooks.slack.com/services/T0/B0/SECRET-CANARY-WEBHOOK-1234"
+    monkeypatch.setenv("BLOFIN_ALERT_WEBHOOK_URL", url + "\n")
+    assert raise_alert(data_dir, build_alert("run_failed", "run r1 failed")) is False
+    out = capsys.readouterr()
+    assert "SECRET-CANARY" not in (data_dir.data_dir / "alerts.log").read_text() + out.out + out.err

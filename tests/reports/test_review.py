@@ -126,3 +126,19 @@ def test_the_provider_is_chosen_by_environment(monkeypatch):
     analyst = analyst_from_env()
     assert isinstance(analyst, OpenAICompatibleAnalyst) and analyst.api_key == KEY
     assert KEY not in repr(analyst) and KEY not in str(analyst)
+
+
+def test_a_key_ending_in_a_newline_is_stripped_and_never_quoted_in_a_warning(monkeypatch, data_dir):
+    """A key read from a file or a Kubernetes secret often ends in a newline: sent raw it made an invalid
+    header whose error quoted it as 'Bearer <key>\\n', which the scrubber (matching the raw value with
+    its real newline) did not blank, so the key reached the log, the report and daily_reports."""
+    from python_assets.platform.secrets import scrub
+
+    monkeypatch.setenv("BLOFIN_LLM_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("BLOFIN_LLM_MODEL", "m")
+    monkeypatch.setenv("BLOFIN_LLM_API_KEY", KEY + "\n")
+    analyst = analyst_from_env()
+    assert analyst.api_key == KEY
+    assert KEY not in scrub(f"Invalid header value b'Bearer {KEY}\\n'") and KEY not in scrub(json.dumps(KEY + "\n"))
+    review = OpenAICompatibleAnalyst("http://127.0.0.1:9/v1", "m", KEY + "\n", timeout=0.3, retries=0).review(REPORT)
+    assert KEY not in json.dumps(review)
