@@ -30,31 +30,40 @@ def bars_freshness(warehouse: str | Path, max_gap_minutes: int, day: date | None
     return not stale and bool(rows), {"minutes_behind_day_end": lag, "stale": stale}
 
 
-def _partition_day(context: dg.AssetCheckExecutionContext) -> date | None:
-    """The last day of the run's partition window, or None for a run without partitions."""
+def window_freshness(warehouse: str | Path, max_gap_minutes: int, days: list[date | None]) -> tuple[bool, dict]:
+    """bars_freshness of every day of a run's window (a range run or backfill checks each of its days,
+    not only the last): passed when all are; the lags and stale symbols per day."""
+    results = {str(day): bars_freshness(warehouse, max_gap_minutes, day) for day in days}
+    return all(passed for passed, _ in results.values()), {
+        "minutes_behind_day_end": {d: meta["minutes_behind_day_end"] for d, (_, meta) in results.items()},
+        "stale": {d: meta["stale"] for d, (_, meta) in results.items() if meta["stale"]}}
+
+
+def _window(context: dg.AssetCheckExecutionContext) -> list[date | None]:
+    """The days of the run's partition window, or [None] (the newest day) for a run without partitions."""
     if not (context.has_partition_key or context.has_partition_key_range):
-        return None
-    return window_days(*context.partition_time_window)[-1]
+        return [None]
+    return window_days(*context.partition_time_window)
 
 
-@dg.asset_check(asset=dg.AssetKey("bars_1m"), pool=WAREHOUSE_POOL, description="Every symbol's last 1m bar is close to the end of the run's day.")
+@dg.asset_check(asset=dg.AssetKey("bars_1m"), pool=WAREHOUSE_POOL, description="Every symbol's last 1m bar is close to the end of each day of the run's window.")
 def bars_1m_is_fresh(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
     max_gap = freshness_minutes()
-    day = _partition_day(context)
+    days = _window(context)
     with warehouse.locked() as p:
-        passed, meta = bars_freshness(p.warehouse, max_gap, day)
+        passed, meta = window_freshness(p.warehouse, max_gap, days)
     return dg.AssetCheckResult(
         passed=passed,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"max_gap_minutes": max_gap, "day": str(day), **{k: dg.MetadataValue.json(v) for k, v in meta.items()}},
+        metadata={"max_gap_minutes": max_gap, "days": [str(d) for d in days],
+                  **{k: dg.MetadataValue.json(v) for k, v in meta.items()}},
     )
 
 
 @dg.asset_check(asset=dg.AssetKey("strategy_backtest_results"), pool=WAREHOUSE_POOL,
                 description="No backtest of the run's day spans a symbol-day the live recorder left unusable (recorder_coverage).")
 def backtests_avoid_unusable_recorder_days(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
-    partitioned = context.has_partition_key or context.has_partition_key_range
-    days = window_days(*context.partition_time_window) if partitioned else [None]
+    days = _window(context)
     with warehouse.locked() as p, connect_warehouse(p.warehouse, read_only=True) as con:
         flagged = [b for day in days for b in backtests_over_unusable_days(con, day)]
     return dg.AssetCheckResult(

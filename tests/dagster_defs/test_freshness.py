@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-from dagster_defs.checks import bars_freshness
+from dagster_defs.checks import bars_freshness, window_freshness
 
 
 def make_bars(path, rows):
@@ -35,3 +35,13 @@ def test_a_backfilled_day_is_checked_not_the_newest_day_stored(tmp_path):
     assert bars_freshness(str(tmp_path / "w.duckdb"), 60)[0]  # the newest day is fresh
     passed, meta = bars_freshness(str(tmp_path / "w.duckdb"), 60, date(2025, 3, 10))
     assert not passed and meta["stale"] == {"A": 299}
+
+
+def test_a_range_run_checks_every_day_of_its_window_not_only_the_last(tmp_path):
+    from datetime import date
+
+    end = 1_741_651_200_000  # day 10 stops 18 h early, day 11 is whole
+    make_bars(tmp_path / "w.duckdb", [("A", "2025-03-10", end - 1080 * 60_000), ("A", "2025-03-11", end + 86_400_000 - 60_000)])
+    passed, meta = window_freshness(str(tmp_path / "w.duckdb"), 60, [date(2025, 3, 10), date(2025, 3, 11)])
+    assert not passed and meta["stale"] == {"2025-03-10": {"A": 1079}}
+    assert meta["minutes_behind_day_end"]["2025-03-11"] == {"A": 0}
