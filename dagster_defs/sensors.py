@@ -8,16 +8,26 @@ from python_assets.platform.alerts import build_alert, raise_alert
 from python_assets.config import paths
 from python_assets.ingest.inbox import process_inbox
 from python_assets.platform.logs import log_event
+from python_assets.platform.secrets import scrub
 from python_assets.exchange.recorder_days import recorder_days
 
 
 @dg.sensor(job_name="daily_job", minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
 def inbox_sensor(context: dg.SensorEvaluationContext):
-    """Ingests files dropped into data/inbox/<SYMBOL>/ and requests a run for every day they touched."""
-    outcomes = process_inbox(paths())
+    """Ingests files dropped into data/inbox/<SYMBOL>/ and requests a run for every day they touched. A
+    lake write failure midway (a full disk) leaves the files after it for the next tick, and the files
+    already filed still get their runs (their run keys are new: a retry tick will not ask again)."""
+    outcomes: list = []
+    try:
+        process_inbox(paths(), outcomes)
+    except Exception as exc:  # noqa: BLE001 - logged; the unfiled files are retried next tick
+        context.log.error(f"inbox stopped after {len(outcomes)} file(s): {scrub(str(exc))}; the rest wait for the next tick")
+        log_event("inbox_interrupted", filed=len(outcomes), error=scrub(str(exc)))
     if not outcomes:
         return dg.SkipReason("inbox is empty")
-    valid_keys = set(daily_partitions_def().get_partition_keys(dynamic_partitions_store=context.instance))
+    partitions = daily_partitions_def()
+    valid_keys = set(partitions.get_partition_keys(dynamic_partitions_store=context.instance))
+    first = partitions.start.date().isoformat()
     requests = []
     for o in outcomes:
         log_event("inbox_file", file=o.file, symbol=o.symbol, error=o.error,
@@ -28,6 +38,9 @@ def inbox_sensor(context: dg.SensorEvaluationContext):
         for day in o.result.partitions:
             if day in valid_keys:
                 requests.append(dg.RunRequest(run_key=f"inbox:{o.symbol}:{o.file}:{day}", partition_key=day))
+            elif day < first:
+                context.log.warning(f"{o.file}: {day} is before the first daily partition {first}: its rows are "
+                                    "in the lake, but no run covers the day (BLOFIN_PARTITIONS_START sets the first)")
             else:
                 context.log.info(f"{o.file}: {day} is not a complete daily partition yet; it runs with its schedule")
     return requests or dg.SkipReason("inbox files added no rows to complete days")

@@ -84,10 +84,11 @@ def _ingest(paths: Paths, symbol: str, path: Path, name: str) -> tuple[IngestRes
         return None, why if isinstance(exc, ValueError) else f"{type(exc).__name__}: {why}"
 
 
-def process_inbox(paths: Paths) -> list[InboxOutcome]:
+def process_inbox(paths: Paths, outcomes: list[InboxOutcome] | None = None) -> list[InboxOutcome]:
     """Ingest every pending file; move it to inbox/processed/ or inbox/failed/ (with a .error note), under
-    filed_name."""
-    outcomes = []
+    filed_name. Each filed file's outcome is appended to `outcomes` as it is filed, so a caller whose call
+    raised (a lake write failure: the file stays to be retried) still has those of the files before it."""
+    outcomes = [] if outcomes is None else outcomes
     for symbol, path in pending_files(paths):
         name = filed_name(paths, symbol, path)
         result, error = _ingest(paths, symbol, path, name)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
 from dagster_defs.sensors import inbox_sensor
@@ -71,3 +73,28 @@ def test_poison_files_are_filed_under_failed_and_the_files_behind_them_proceed(d
     assert sorted(p.name for p in processed.iterdir()) == ["c_huge.csv", "d_good.csv"]
     assert not list(inbox.iterdir())
     assert len(list(data_dir.quarantine.rglob("*.parquet"))) == 1  # the huge line of c_huge.csv
+
+
+def test_a_lake_write_failure_midway_keeps_the_runs_of_the_files_filed_before_it(data_dir, monkeypatch):
+    """The first file is ingested and filed, the second hits a full disk: the tick used to raise, losing
+    the first file's run request for good (the retry tick only saw the second file)."""
+    from python_assets.ingest import inbox
+    from python_assets.lake.store import LakeWriteError
+
+    box = data_dir.data_dir / "inbox" / "BTC-USDT"
+    box.mkdir(parents=True)
+    (box / "a.csv").write_text("id,ts,price,size\n1,1741564801000,100,1\n")
+    (box / "b.csv").write_text("id,ts,price,size\n2,1741651201000,100,1\n")
+    os.utime(box / "b.csv", (2e9, 2e9))  # b after a
+    ingest = inbox._ingest
+
+    def full_disk_on_b(paths, symbol, path, name):
+        if path.name == "b.csv":
+            raise LakeWriteError(28, "No space left on device")
+        return ingest(paths, symbol, path, name)
+
+    monkeypatch.setattr(inbox, "_ingest", full_disk_on_b)
+    with dg.instance_for_test() as instance:
+        result = inbox_sensor(dg.build_sensor_context(instance=instance))
+    assert [r.partition_key for r in result] == ["2025-03-10"]
+    assert (box / "b.csv").exists() and not (box / "a.csv").exists()  # b waits for the next tick
