@@ -78,6 +78,30 @@ def unchanged_window(paths: Paths, first: date, last: date, run_config: dict | N
                      "config, and no run since touched these days or earlier ones; nothing to do (--force reruns it)")
 
 
+def _lake_listing(paths: Paths) -> list | None:
+    """The lake's files before a run (None when they cannot be listed: then nothing is re-fingerprinted)."""
+    from python_assets.warehouse import run_inputs
+
+    try:
+        return run_inputs.lake_entries(paths)
+    except OSError:
+        return None
+
+
+def _as_left(paths: Paths, fingerprints: dict, before: list | None, first: date, last: date,
+             run_config: dict | None) -> dict:
+    """The fingerprints to record for a successful run: those of the lake as the run left it when only its
+    own lake step (which writes its window's days) changed files meanwhile, so the next request of the
+    same window finds it unchanged; else those taken before it (another writer's file may be unread)."""
+    from python_assets.config import result_settings
+    from python_assets.warehouse import run_inputs
+
+    after = _lake_listing(paths)
+    if not fingerprints or before is None or after is None or run_inputs.changed_outside(before, after, first, last):
+        return fingerprints
+    return run_inputs.day_fingerprints(after, fingerprints, run_inputs.code_fingerprint(), result_settings(), run_config)
+
+
 def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config: dict | None = None,
                 force: bool = False) -> int:
     """One in-process Dagster run of first..last (the lock held): a summary, or one line per failed step."""
@@ -86,7 +110,7 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
     import duckdb
 
     from blofin_cli.errors import failed_step_lines, stopped_run_lines
-    from dagster_defs.runner import (CLI_RUN_TAG, materialize_days, output_to, peak_memory, persistent_instance,
+    from dagster_defs.runner import (cli_run_tags, materialize_days, output_to, peak_memory, persistent_instance,
                                      recover_dead_cli_runs)
     from python_assets.reports.daily_report import report_path
 
@@ -106,6 +130,7 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
         print(unchanged)
         print(f"report: {report_path(paths, last)}\nhtml:   {report_path(paths, last).with_suffix('.html')}")
         return 0
+    before = _lake_listing(paths)
     run_log = paths.data_dir / "last_run.log"
     run_log.unlink(missing_ok=True)
     print(f"materializing {first}..{last} (Dagster and dbt output: {'below' if verbose else run_log}) ...", flush=True)
@@ -114,9 +139,9 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
     with contextlib.nullcontext() if verbose else output_to(run_log):
         try:
             instance = persistent_instance(paths)
-            recovered = recover_dead_cli_runs(instance)
+            recovered = recover_dead_cli_runs(instance, paths.data_dir)
             result = materialize_days(first, last, instance=instance, raise_on_error=False,
-                                      extra_tags={CLI_RUN_TAG: "cli"}, run_config=run_config)
+                                      extra_tags=cli_run_tags(paths.data_dir), run_config=run_config)
         except Exception as exc:  # Dagster itself failed (e.g. its storage on a full disk): the run did not end
             traceback.print_exc()  # into the run log
             stopped = exc
@@ -133,6 +158,7 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
     from python_assets.warehouse.run_inputs import record_fingerprints
     from python_assets.warehouse.connection import WarehouseBusy
 
+    fingerprints = _as_left(paths, fingerprints, before, first, last, run_config)
     try:
         record_fingerprints(paths, fingerprints, result.run_id)
     except (WarehouseBusy, duckdb.Error) as exc:  # the run stands; only the next request's shortcut is lost

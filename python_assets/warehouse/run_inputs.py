@@ -43,14 +43,20 @@ create table if not exists run_inputs (
 
 
 # ---- gather (I/O) -------------------------------------------------------------------------------------
+DERIVED_TREES = ("trade_index",)  # lake folders derived from files that are fingerprinted themselves
+
+
 def lake_entries(paths: Paths) -> list[tuple[str, int, int]]:
-    """(path relative to the data dir, size, mtime_ns) of every lake file, sorted."""
+    """(path relative to the data dir, size, mtime_ns) of every lake file a run reads, sorted. The trade-id
+    index is left out: ingest keeps it beside the trades, no run reads it, and it has no day, so every
+    ingest of any day changed every day's fingerprint."""
     if not paths.lake.exists():
         return []
+    derived = tuple(paths.lake / tree for tree in DERIVED_TREES)
     out = []
     for f in paths.lake.rglob("*"):
-        if f.name.startswith(".tmp-"):
-            continue  # a write in progress (renamed into place when done)
+        if f.name.startswith(".tmp-") or any(f.is_relative_to(d) for d in derived):
+            continue  # a write in progress (renamed into place when done), or a derived index
         try:
             if f.is_file():
                 st = f.stat()
@@ -101,6 +107,14 @@ def day_fingerprints(entries: Iterable[tuple[str, int, int]], days: Iterable[dat
                 h.update(f"{rel}\0{size}\0{mtime}\n".encode())
         out[day] = h.hexdigest()
     return out
+
+
+def changed_outside(before: Iterable[tuple[str, int, int]], after: Iterable[tuple[str, int, int]],
+                    first: date, last: date) -> bool:
+    """Whether a lake file changed between two listings that is undated or dated outside first..last: a
+    writer other than the run's own lake step (which writes only its window's days) touched the lake."""
+    moved = set(before) ^ set(after)
+    return any(file_day(rel) is None or not first <= file_day(rel) <= last for rel, _, _ in moved)
 
 
 def unchanged_days(current: dict[date, str], stored: dict[date, tuple[str, str]]) -> dict[date, str]:

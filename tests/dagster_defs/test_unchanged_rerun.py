@@ -47,6 +47,27 @@ def test_a_file_changes_its_own_day_and_later_ones_and_an_undated_file_every_day
     assert fps(list(reversed(LAKE))) == base
 
 
+def test_the_trade_id_index_is_no_input_of_any_day(tmp_path) -> None:
+    """Ingest keeps lake/trade_index beside the trades (no day, no run reads it): listed, any ingest of a
+    later day changed every earlier day's fingerprint, and every day reran."""
+    paths = Paths(tmp_path / "data")
+    for rel in ("trades/symbol=A/date=2025-03-09/trades.parquet", "trade_index/symbol=A/id_ranges.parquet"):
+        (paths.lake / rel).parent.mkdir(parents=True, exist_ok=True)
+        (paths.lake / rel).write_bytes(b"x")
+    assert [rel for rel, _, _ in run_inputs.lake_entries(paths)] == ["lake/trades/symbol=A/date=2025-03-09/trades.parquet"]
+
+
+def test_only_the_runs_own_window_may_change_between_its_listings() -> None:
+    """A run's lake step writes its window's days (the demo generates a missing day): the lake as the run
+    left it is what it read, and its next request must find it unchanged; a file of another day or of no
+    day changed meanwhile came from another writer, which the run may not have read."""
+    own = [*LAKE[:1], ("lake/trades/symbol=A/date=2025-03-10/t.parquet", 20, 7), LAKE[2]]
+    assert not run_inputs.changed_outside(LAKE, own, DAYS[1], DAYS[1])
+    assert run_inputs.changed_outside(LAKE, own, DAYS[0], DAYS[0])
+    assert run_inputs.changed_outside(LAKE, [*LAKE[:2], ("lake/instruments/instruments.parquet", 5, 4)], *DAYS)
+    assert not run_inputs.changed_outside(LAKE, LAKE, *DAYS)
+
+
 def test_a_day_inside_a_range_run_is_not_the_same_day_run_alone() -> None:
     """Models train and score for a run's last day only: the role is part of the fingerprint."""
     alone = run_inputs.day_fingerprints(LAKE, DAYS[:1], "c", {}, None)
