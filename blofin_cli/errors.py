@@ -62,13 +62,14 @@ def stopped_run_lines(instance: Any, exc: BaseException, span: str, where: str) 
     """Dagster itself failed mid-run (its storage on a full disk): the step failures it did record, then
     why it stopped; the run is marked failed when the storage takes it (else the next run does)."""
     from dagster_defs.runner import live_cli_step_failures, recover_dead_cli_runs
+    from python_assets.config import paths
 
     cause = f"the disk is full ({describe(exc)})" if is_disk_full(exc) else describe(exc)
     failures, marked = [], "the run stays 'started' until the next run marks it failed"
     if instance is not None:
         try:
-            failures = live_cli_step_failures(instance)
-            recover_dead_cli_runs(instance, f"the run stopped: {cause}")
+            failures = live_cli_step_failures(instance, paths().data_dir)
+            recover_dead_cli_runs(instance, paths().data_dir, f"the run stopped: {cause}")
             marked = "the run is marked failed"
         except Exception:  # noqa: BLE001 - the storage is still unusable; the next run recovers
             pass

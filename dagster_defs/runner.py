@@ -17,13 +17,27 @@ from pathlib import Path
 
 import dagster as dg
 
-from python_assets.config import Paths, ensure_dagster_home
+from python_assets.config import Paths, ensure_dagster_home, paths
 from python_assets.warehouse.connection import connect_warehouse
 from python_assets.platform.progress import set_console_fd
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 CLI_RUN_TAG = "blofin/launched_by"  # = "cli": runs whose process is the CLI's own (in-process executor)
+DATA_DIR_TAG = "blofin/data_dir"  # the data dir a CLI run wrote: its writer lock says whether it is alive
+
+
+def cli_run_tags(data_dir: Path) -> dict[str, str]:
+    """Tags of a run the CLI makes in its own process, for the data dir it writes."""
+    return {CLI_RUN_TAG: "cli", DATA_DIR_TAG: str(Path(data_dir).resolve())}
+
+
+def _cli_runs(instance: dg.DagsterInstance, data_dir: Path, statuses: list) -> list:
+    """CLI runs in these statuses of this data dir (or untagged, from before the tag): an instance
+    (DAGSTER_HOME) can be shared by several data dirs, each with its own writer lock and live runs."""
+    mine = str(Path(data_dir).resolve())
+    runs = instance.get_runs(filters=dg.RunsFilter(statuses=statuses, tags={CLI_RUN_TAG: "cli"}))
+    return [r for r in runs if r.tags.get(DATA_DIR_TAG, mine) == mine]
 
 
 def partition_tags(first: date, last: date) -> tuple[str | None, dict[str, str]]:
@@ -60,14 +74,15 @@ def extend_partitions_to(first: date) -> None:
             set_partitions_start(first.isoformat())
 
 
-def recover_dead_cli_runs(instance: dg.DagsterInstance,
+def recover_dead_cli_runs(instance: dg.DagsterInstance, data_dir: Path,
                           reason: str = "its process died before the run ended (found by the next CLI run)") -> list[str]:
-    """Mark CLI runs still 'started' as failed and free the pool slots they hold. Call it only under
-    the run lock: then no other CLI run is alive, so such a run was killed (crash, OOM, SIGKILL) and
-    its claimed 'warehouse' slot would otherwise block every later run; or it is this process's own
-    run, stopped by an error Dagster could not record (a full disk)."""
+    """Mark the data dir's CLI runs still 'started' as failed and free the pool slots they hold. Call it
+    only under the data dir's run lock: then no other CLI run of it is alive, so such a run was killed
+    (crash, OOM, SIGKILL) and its claimed 'warehouse' slot would otherwise block every later run; or it is
+    this process's own run, stopped by an error Dagster could not record (a full disk). Another data
+    dir's runs in a shared instance are left alone: its lock is not held here."""
     live = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.NOT_STARTED]
-    dead = instance.get_runs(filters=dg.RunsFilter(statuses=live, tags={CLI_RUN_TAG: "cli"}))
+    dead = _cli_runs(instance, data_dir, live)
     for run in dead:
         instance.report_run_failed(run, reason)
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
@@ -92,10 +107,10 @@ def runs_since(instance: dg.DagsterInstance, run_id: str, day: date) -> list[str
     return out
 
 
-def live_cli_step_failures(instance: dg.DagsterInstance) -> list[dg.DagsterEvent]:
-    """Step-failure events of the CLI runs still 'started' (under the lock: this process's own run)."""
+def live_cli_step_failures(instance: dg.DagsterInstance, data_dir: Path) -> list[dg.DagsterEvent]:
+    """Step-failure events of the data dir's CLI runs still 'started' (under its lock: this process's own run)."""
     live = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING]
-    runs = instance.get_runs(filters=dg.RunsFilter(statuses=live, tags={CLI_RUN_TAG: "cli"}))
+    runs = _cli_runs(instance, data_dir, live)
     return [record.dagster_event for run in runs
             for record in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)]
 
@@ -157,7 +172,7 @@ def materialize_new_backtests(instance: dg.DagsterInstance | None = None) -> dg.
         asset_selection=sorted(ledger.resolve(defs.resolve_asset_graph())),
         partition_key=daily_partitions.get_last_partition_key(),
         instance=instance or dg.DagsterInstance.ephemeral(),
-        tags={CLI_RUN_TAG: "cli", "blofin/command": "backtest"},
+        tags={**cli_run_tags(paths().data_dir), "blofin/command": "backtest"},
         run_config={"ops": {results_dbt_assets.op.name: {"config": {"new_backtests_only": True}}}},
     )
 

@@ -1,0 +1,36 @@
+"""recover_dead_cli_runs marks a killed CLI run of its own data dir failed, and never a live run of another
+data dir sharing the Dagster instance (each data dir has its own writer lock; the instance is per
+DAGSTER_HOME): that run was marked failed while it went on, and its success kept a failure event."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from dagster_defs.runner import cli_run_tags, recover_dead_cli_runs
+
+
+@dg.op
+def noop() -> None:
+    pass
+
+
+@dg.job
+def some_job() -> None:
+    noop()
+
+
+def started(instance: dg.DagsterInstance, tags: dict[str, str]) -> str:
+    """A run left 'started', as a CLI run killed (or still running) in another process is."""
+    run = instance.create_run_for_job(some_job, tags=tags, status=dg.DagsterRunStatus.STARTED)
+    return run.run_id
+
+
+def test_only_the_data_dirs_own_dead_runs_are_recovered(tmp_path):
+    x, y = tmp_path / "x", tmp_path / "y"
+    with dg.instance_for_test() as instance:
+        run_x = started(instance, cli_run_tags(x))
+        legacy = started(instance, {"blofin/launched_by": "cli"})  # from before the data-dir tag
+        assert recover_dead_cli_runs(instance, y) == [legacy]
+        assert instance.get_run_by_id(run_x).status == dg.DagsterRunStatus.STARTED
+        assert recover_dead_cli_runs(instance, x) == [run_x]
+        assert instance.get_run_by_id(run_x).status == dg.DagsterRunStatus.FAILURE
