@@ -1,7 +1,8 @@
 """Candle and funding-rate history from the exchange into the lake: paginated, rate-limited, retried and
-resumable. Each UTC day is written to the lake in one atomic write once all its pages arrived, so a
-day's file is whole or absent: a killed fetch loses at most a day of pages, and the next run continues
-from the stored edge (a backfill below stored data walks newest first, so that edge leaves no hole)."""
+resumable. A fetch asks only for what of the requested range the lake lacks (coverage.py: not stored and not
+walked before), so a hole anywhere in it is filled, whatever order ranges were fetched in. Each UTC day is
+written to the lake in one atomic write once all its pages arrived, so a day's file is whole or absent: a
+killed fetch loses at most a day of pages, and the next run asks for the rest."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pandas as pd
 
 from python_assets.config import Paths
 from python_assets.exchange.client import ExchangeConfig, call_with_retries, lake_symbol, make_exchange, resolve_market
+from python_assets.exchange.coverage import missing, record_fetched
 from python_assets.exchange.recorder import merge_closed_hours
 from python_assets.lake.store import now_ms, stored_range_ms, write_candles, write_funding
 from python_assets.platform.progress import Ticker
@@ -20,6 +22,7 @@ from python_assets.platform.timeframes import DAY_MS, HOUR_MS
 
 PAGE_LIMIT = 100  # BloFin serves at most 100 candles / funding rates a call
 FUNDING_INTERVAL_MS = 8 * HOUR_MS
+LATE_MS = HOUR_MS  # the last hour before now is not recorded as walked: a bar or settlement served late is asked again
 
 
 @dataclass(frozen=True)
@@ -49,17 +52,6 @@ def fetch_range(call: Callable[[int], list], start: int, end: int, limit: int, t
         until = min(time_of(r) for r in page)
 
 
-def missing_ranges(first: int | None, last: int | None, since: int, end: int, step: int) -> list[tuple[int, int]]:
-    """Ranges still to fetch: before the first stored row (when --since reaches back further) and after
-    the last one; everything when nothing is stored."""
-    if first is None or last is None or since > last:
-        return [(since, end)] if since < end else []
-    ranges = [(since, min(first, end))] if since < first else []
-    if last + step < end:
-        ranges.append((last + step, end))
-    return [(a, b) for a, b in ranges if a < b]
-
-
 def raw_candle_extras(ex: ccxt.Exchange) -> dict[int, tuple[float | None, bool]]:
     """{open time: (quote volume, closed?)} from the last raw BloFin candle response, which ccxt's
     unified rows drop (index 7 volCurrencyQuote, index 8 confirm); empty for other payloads."""
@@ -82,6 +74,14 @@ def walk_windows(a: int, b: int, width: int, down: bool) -> list[tuple[int, int]
     return [(lo, min(lo + width, b)) for lo in range(a, b, width)]
 
 
+def walked(a: int, b: int, lo: int, hi: int, unstored_days: list[int], down: bool) -> tuple[int, int]:
+    """What of range [a, b) is walked and stored once window [lo, hi) is: up to hi (down from lo when
+    walking newest first), short of the days (their start times) still waiting to be stored."""
+    if down:
+        return max([lo] + [d + DAY_MS for d in unstored_days]), b
+    return a, min([hi] + unstored_days)
+
+
 @dataclass
 class _Walk:
     """One history fetch: what to ask for a page, how to store it, and the counters."""
@@ -91,6 +91,7 @@ class _Walk:
     page: Callable[[int, int], list]  # (cursor, until) -> records
     time_of: Callable[[object], int]
     store: Callable[[list], int]  # records -> rows new to the lake
+    record: Callable[[int, int], None]  # (start, end) walked to the end and stored -> recorded as fetched
     requests: int = 0
     received: int = 0
     added: int = 0
@@ -98,9 +99,9 @@ class _Walk:
     def run(self, ranges: list[tuple[int, int]], first_stored: int | None,
             progress: Callable[[str], None] | None, bar: bool = False) -> None:
         """Walk each range window by window and store each UTC day's rows in one write once all of them are
-        in, so a day's file is whole or absent. A range below what is stored is walked newest first, so
-        after a kill the stored span has no hole and the next run's missing_ranges still sees the rest.
-        With `bar`, a progress bar over the windows (one page or more each) of a fetch of several."""
+        in, so a day's file is whole or absent, and record what of the range is walked and stored as each
+        day is stored. A range below what is stored is walked newest first, so a kill leaves the stored span
+        unbroken. With `bar`, a progress bar over the windows (one page or more each) of a fetch of several."""
         walks = [(a, b, first_stored is not None and b <= first_stored) for a, b in ranges]
         plan = [walk_windows(a, b, self.window_ms, down) for a, b, down in walks]
         total = sum(len(p) for p in plan)
@@ -114,8 +115,11 @@ class _Walk:
                         pending.setdefault(self.time_of(r) // DAY_MS, []).append(r)
                 done = [d for d in pending if (d * DAY_MS >= lo if down else (d + 1) * DAY_MS <= hi)]
                 self._store_days(pending, sorted(done, reverse=down), progress)
+                if done:
+                    self.record(*walked(a, b, lo, hi, [d * DAY_MS for d in pending], down))
                 ticker.tick()
             self._store_days(pending, sorted(pending, reverse=down), progress)
+            self.record(a, b)
 
     def _store_days(self, pending: dict[int, list], days: list[int], progress: Callable[[str], None] | None) -> None:
         for d in days:
@@ -138,8 +142,10 @@ def fetch_ohlcv_history(ex: ccxt.Exchange, paths: Paths, symbol: str, timeframe:
     now = now if now is not None else now_ms()
     end = min(until_ms if until_ms is not None else now, now) // tf_ms * tf_ms  # bars still open are left out
     since = -(-since_ms // tf_ms) * tf_ms
-    first, last = stored_range_ms(paths.candles / f"symbol={name}" / f"timeframe={timeframe}", "bar_at_ms")
-    ranges = missing_ranges(first, last, since, end, tf_ms)
+    root = paths.candles / f"symbol={name}" / f"timeframe={timeframe}"
+    first, _ = stored_range_ms(root, "bar_at_ms")
+    ranges = missing(root, "bar_at_ms", since, end, tf_ms, tf_ms, PAGE_LIMIT * tf_ms)
+    open_from = [(now - LATE_MS) // tf_ms * tf_ms]  # walked bars from here on are not recorded (see LATE_MS)
 
     def page(cursor: int, until: int) -> list:
         rows = call_with_retries(ex, lambda: ex.fetch_ohlcv(market["symbol"], timeframe, since=cursor, limit=PAGE_LIMIT,
@@ -151,6 +157,8 @@ def fetch_ohlcv_history(ex: ccxt.Exchange, paths: Paths, symbol: str, timeframe:
             quote, closed = extras.get(r[0], (None, True))
             if closed:  # a candle the exchange still calls open is left for a later run
                 out.append([*r, quote])
+            else:
+                open_from[0] = min(open_from[0], r[0])
         return out
 
     def store(rows: list) -> int:
@@ -159,7 +167,8 @@ def fetch_ohlcv_history(ex: ccxt.Exchange, paths: Paths, symbol: str, timeframe:
         frame["volume"] = frame["volume"].fillna(0.0)
         return write_candles(paths, name, timeframe, frame).added
 
-    walk = _Walk(f"{name} {timeframe}", PAGE_LIMIT * tf_ms, page, lambda r: r[0], store)
+    walk = _Walk(f"{name} {timeframe}", PAGE_LIMIT * tf_ms, page, lambda r: r[0], store,
+                 lambda a, b: record_fetched(root, a, min(b, open_from[0])))
     walk.run(ranges, first, progress, bar)
     return FetchStats(name, walk.requests, walk.received, walk.added, ranges[0][0] if ranges else None, end)
 
@@ -173,8 +182,9 @@ def fetch_funding_history(ex: ccxt.Exchange, paths: Paths, symbol: str, since_ms
     name = lake_symbol(market)
     now = now if now is not None else now_ms()
     end = min(until_ms if until_ms is not None else now + 1, now + 1)
-    first, last = stored_range_ms(paths.funding / f"symbol={name}", "funding_ts")
-    ranges = missing_ranges(first, last, since_ms, end, 1)
+    root = paths.funding / f"symbol={name}"
+    first, _ = stored_range_ms(root, "funding_ts")
+    ranges = missing(root, "funding_ts", since_ms, end, FUNDING_INTERVAL_MS, 1, PAGE_LIMIT * FUNDING_INTERVAL_MS)
 
     def page(cursor: int, until: int) -> list:
         return call_with_retries(ex, lambda: ex.fetch_funding_rate_history(market["symbol"], since=cursor, limit=PAGE_LIMIT,
@@ -186,7 +196,8 @@ def fetch_funding_history(ex: ccxt.Exchange, paths: Paths, symbol: str, since_ms
                               "funding_rate": [float(r["fundingRate"]) for r in rows]})
         return write_funding(paths, name, frame).added
 
-    walk = _Walk(f"{name} funding", PAGE_LIMIT * FUNDING_INTERVAL_MS, page, lambda r: r["timestamp"], store)
+    walk = _Walk(f"{name} funding", PAGE_LIMIT * FUNDING_INTERVAL_MS, page, lambda r: r["timestamp"], store,
+                 lambda a, b: record_fetched(root, a, min(b, now - LATE_MS)))
     walk.run(ranges, first, progress, bar)
     return FetchStats(name, walk.requests, walk.received, walk.added, ranges[0][0] if ranges else None, end)
 

@@ -17,7 +17,7 @@ from fake_blofin import FakeBlofin, candle, funding_rate
 
 from python_assets.config import Paths
 from python_assets.exchange.client import ExchangeConfig, FetchError, make_exchange
-from python_assets.exchange.history import fetch_funding_history, fetch_ohlcv_history, missing_ranges, walk_windows
+from python_assets.exchange.history import fetch_funding_history, fetch_ohlcv_history, walk_windows
 
 DAY = 86_400_000
 
@@ -91,13 +91,6 @@ def test_a_long_fetch_shows_a_progress_bar_over_its_windows(data_dir: Paths, cap
     assert windows == 10 and stats.requests == windows  # one full page per window of 100 minutes
     assert len(bars) == windows and re.search(rf"\] {windows}/{windows} in \d", bars[-1])
     assert all("ETA" in ln for ln in bars[:-1]) and quiet.added > 0 and not any("funding" in ln for ln in lines)
-
-
-def test_missing_ranges() -> None:
-    assert missing_ranges(None, None, 0, 100, 10) == [(0, 100)]
-    assert missing_ranges(20, 50, 0, 100, 10) == [(0, 20), (60, 100)]
-    assert missing_ranges(20, 90, 30, 100, 10) == []
-    assert missing_ranges(20, 50, 70, 100, 10) == [(70, 100)]
 
 
 def test_funding_history_is_complete_exact_and_resumable(data_dir: Paths) -> None:
