@@ -37,19 +37,19 @@ class FetchStats:
     end_ms: int | None
 
 
-def fetch_range(call: Callable[[int], list], start: int, end: int, limit: int, time_of: Callable) -> Iterator[list]:
-    """Yield pages covering [start, end) from an endpoint that returns the newest `limit` records before
-    `until` (BloFin's `after` cursor). A full page whose oldest record is still after start means more
-    may lie below it, so the next call ends there."""
+def fetch_range(call: Callable[[int], list], start: int, end: int, step: int, time_of: Callable) -> Iterator[list]:
+    """Yield pages covering [start, end) from an endpoint that returns the newest records before `until`
+    (BloFin's `after` cursor). Each next call ends at the oldest record so far, until a page brings none or
+    reaches start (records are at least `step` apart): a short page is no sign that nothing lies below it."""
     until = end
     while until > start:
-        raw = call(until)
-        page = [r for r in raw if start <= time_of(r) < until]
-        if page:
-            yield page
-        if len(raw) < limit or not page:
+        page = [r for r in call(until) if start <= time_of(r) < until]
+        if not page:
             return
+        yield page
         until = min(time_of(r) for r in page)
+        if until - step < start:
+            return
 
 
 def raw_candle_extras(ex: ccxt.Exchange) -> dict[int, tuple[float | None, bool]]:
@@ -88,6 +88,7 @@ class _Walk:
 
     label: str
     window_ms: int
+    step: int  # least spacing of two records (a bar's length; 1 where unknown)
     page: Callable[[int, int], list]  # (cursor, until) -> records
     time_of: Callable[[object], int]
     store: Callable[[list], int]  # records -> rows new to the lake
@@ -109,7 +110,7 @@ class _Walk:
         for (a, b, down), windows in zip(walks, plan):
             pending: dict[int, list] = {}
             for lo, hi in windows:
-                for rows in fetch_range(lambda until: self._page(lo, until), lo, hi, PAGE_LIMIT, self.time_of):
+                for rows in fetch_range(lambda until: self._page(lo, until), lo, hi, self.step, self.time_of):
                     self.received += len(rows)
                     for r in rows:
                         pending.setdefault(self.time_of(r) // DAY_MS, []).append(r)
@@ -167,7 +168,7 @@ def fetch_ohlcv_history(ex: ccxt.Exchange, paths: Paths, symbol: str, timeframe:
         frame["volume"] = frame["volume"].fillna(0.0)
         return write_candles(paths, name, timeframe, frame).added
 
-    walk = _Walk(f"{name} {timeframe}", PAGE_LIMIT * tf_ms, page, lambda r: r[0], store,
+    walk = _Walk(f"{name} {timeframe}", PAGE_LIMIT * tf_ms, tf_ms, page, lambda r: r[0], store,
                  lambda a, b: record_fetched(root, a, min(b, open_from[0])))
     walk.run(ranges, first, progress, bar)
     return FetchStats(name, walk.requests, walk.received, walk.added, ranges[0][0] if ranges else None, end)
@@ -196,7 +197,7 @@ def fetch_funding_history(ex: ccxt.Exchange, paths: Paths, symbol: str, since_ms
                               "funding_rate": [float(r["fundingRate"]) for r in rows]})
         return write_funding(paths, name, frame).added
 
-    walk = _Walk(f"{name} funding", PAGE_LIMIT * FUNDING_INTERVAL_MS, page, lambda r: r["timestamp"], store,
+    walk = _Walk(f"{name} funding", PAGE_LIMIT * FUNDING_INTERVAL_MS, 1, page, lambda r: r["timestamp"], store,
                  lambda a, b: record_fetched(root, a, min(b, now - LATE_MS)))
     walk.run(ranges, first, progress, bar)
     return FetchStats(name, walk.requests, walk.received, walk.added, ranges[0][0] if ranges else None, end)

@@ -93,6 +93,31 @@ def test_a_long_fetch_shows_a_progress_bar_over_its_windows(data_dir: Paths, cap
     assert all("ETA" in ln for ln in bars[:-1]) and quiet.added > 0 and not any("funding" in ln for ln in lines)
 
 
+class ShortPages(FakeBlofin):
+    """A fake exchange that cuts its 3rd candle and 2nd funding answer to half a page, older records remaining."""
+
+    def candles(self, q: dict) -> dict:
+        body = super().candles(q)
+        return {**body, "data": body["data"][:50]} if self.counts.get("candles") == 3 else body
+
+    def funding(self, q: dict) -> dict:
+        body = super().funding(q)
+        return {**body, "data": body["data"][:40]} if self.counts.get("funding") == 2 else body
+
+
+def test_a_page_cut_short_mid_history_does_not_end_its_window(data_dir: Paths) -> None:
+    with ShortPages() as fake:
+        cfg = cfg_for(fake)
+        ex, now = make_exchange(cfg), fake.now_ms()
+        day = (now // DAY - 1) * DAY
+        candles = fetch_ohlcv_history(ex, data_dir, "BTC-USDT", "1m", day, day + DAY, cfg, now=now)
+        funding = fetch_funding_history(ex, data_dir, "BTC-USDT", day - 100 * DAY, day, cfg, now=now)
+    assert [r[0] for r in stored_candles(data_dir)] == list(range(day, day + DAY, 60_000))
+    assert candles.added == 1440 and candles.requests == 15 + 1  # the short page's rest asked for from its edge
+    rows = duckdb.sql(f"select funding_ts from read_parquet('{data_dir.funding}/*/*/funding.parquet') order by 1").fetchall()
+    assert [r[0] for r in rows] == list(range(day - 100 * DAY, day, 8 * 3_600_000)) and funding.added == 300
+
+
 def test_funding_history_is_complete_exact_and_resumable(data_dir: Paths) -> None:
     with FakeBlofin(faults={("funding", 1): "429"}) as fake:
         cfg = cfg_for(fake)
