@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from blofin_cli.common import as_writer, days_between, non_negative_int, parse_date
 from blofin_cli.errors import EXIT_BAD_INPUT
 from python_assets.config import DEFAULT_SEED, DEFAULT_SYMBOLS, export_data_dir
+from python_assets.platform.timeframes import TIMEFRAMES
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -111,10 +112,16 @@ def _fmt(ms: int | None) -> str:
 def cmd_fetch(args: argparse.Namespace) -> int:
     """fetch-ohlcv and fetch-funding: one history fetch per --symbol, a summary line each."""
     from python_assets.exchange.client import FetchError
-    from python_assets.exchange.history import fetch_funding_history, fetch_ohlcv_history
+    from python_assets.exchange.history import fetch_funding_history, fetch_ohlcv_history, timeframe_ms
     from python_assets.lake.health import writable_data_dir
     from python_assets.platform.logs import log_event
 
+    try:
+        if args.command == "fetch-ohlcv":
+            timeframe_ms(args.timeframe)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     paths = writable_data_dir()
     progress = (lambda m: print(m, flush=True)) if args.verbose else None
     candles = args.command == "fetch-ohlcv"
@@ -245,7 +252,7 @@ def add_market_data_commands(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("fetch-ohlcv", help="fetch candle history into the lake (paginated, rate-limited, resumable)")
     history_args(p)
-    p.add_argument("--timeframe", default="1m", help="candle length, e.g. 1m, 5m, 1h (default 1m)")
+    p.add_argument("--timeframe", default="1m", help=f"candle length, one the bars read: {', '.join(TIMEFRAMES)} (default 1m)")
 
     p = sub.add_parser("fetch-funding", help="fetch funding-rate history into the lake (resumable)")
     history_args(p)

@@ -18,7 +18,7 @@ from python_assets.exchange.coverage import missing, record_fetched
 from python_assets.exchange.recorder import merge_closed_hours
 from python_assets.lake.store import now_ms, stored_range_ms, write_candles, write_funding
 from python_assets.platform.progress import Ticker
-from python_assets.platform.timeframes import DAY_MS, HOUR_MS
+from python_assets.platform.timeframes import DAY_MS, HOUR_MS, TIMEFRAME_MS
 
 PAGE_LIMIT = 100  # BloFin serves at most 100 candles / funding rates a call
 FUNDING_INTERVAL_MS = 8 * HOUR_MS
@@ -35,6 +35,14 @@ class FetchStats:
     added: int
     start_ms: int | None
     end_ms: int | None
+
+
+def timeframe_ms(timeframe: str) -> int:
+    """A timeframe's bar length in ms; ValueError for one the bar models do not read (its candles would make no bars)."""
+    if timeframe not in TIMEFRAME_MS:
+        raise ValueError(f"--timeframe {timeframe}: {timeframe} candles make no bars here (bars are "
+                         f"{', '.join(TIMEFRAME_MS)}): fetch one of those timeframes")
+    return TIMEFRAME_MS[timeframe]
 
 
 def fetch_range(call: Callable[[int], list], start: int, end: int, step: int, time_of: Callable) -> Iterator[list]:
@@ -138,8 +146,9 @@ def fetch_ohlcv_history(ex: ccxt.Exchange, paths: Paths, symbol: str, timeframe:
                         progress: Callable[[str], None] | None = None, bar: bool = False) -> FetchStats:
     """Closed candles of [since, until) into lake/candles, window by window of PAGE_LIMIT bars (`bar`: show a
     progress bar over them)."""
+    tf_ms = timeframe_ms(timeframe)
     market = resolve_market(ex, symbol, cfg)
-    name, tf_ms = lake_symbol(market), int(ex.parse_timeframe(timeframe) * 1000)
+    name = lake_symbol(market)
     now = now if now is not None else now_ms()
     end = min(until_ms if until_ms is not None else now, now) // tf_ms * tf_ms  # bars still open are left out
     since = -(-since_ms // tf_ms) * tf_ms

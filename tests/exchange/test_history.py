@@ -175,6 +175,20 @@ def test_fetch_ohlcv_resumes_after_a_kill_without_gaps_or_duplicates(data_dir: P
     assert "new 1m candles" in done.stdout
 
 
+def test_fetch_ohlcv_refuses_a_timeframe_no_bar_model_reads(data_dir: Paths) -> None:
+    with FakeBlofin() as fake:
+        for tf in ("30m", "3m", "1H"):
+            cmd = [*CLI, "fetch-ohlcv", "--symbol", "BTC-USDT", "--timeframe", tf, "--since", str(fake.now_ms() - DAY)]
+            out = subprocess.run(cmd, env=_cli_env(fake, data_dir), capture_output=True, text=True, timeout=60)
+            assert out.returncode == 2 and out.stdout == "", out.stdout + out.stderr
+            assert out.stderr.splitlines() == [f"error: --timeframe {tf}: {tf} candles make no bars here "
+                                               "(bars are 1m, 5m, 15m, 1h, 4h, 1d): fetch one of those timeframes"]
+        with pytest.raises(ValueError, match="30m candles make no bars"):
+            fetch_ohlcv_history(make_exchange(cfg_for(fake)), data_dir, "BTC-USDT", "30m", 0, None, cfg_for(fake))
+        assert fake.counts.get("candles", 0) == 0
+    assert not data_dir.candles.exists()
+
+
 def test_keys_come_from_the_environment_and_are_never_logged(data_dir: Paths) -> None:
     secret = "s3cr3t-value-that-must-not-leak"
     with FakeBlofin() as fake:
