@@ -13,7 +13,8 @@ import ccxt
 import pandas as pd
 
 from python_assets.config import Paths
-from python_assets.exchange.client import ExchangeConfig, call_with_retries, lake_symbol, make_exchange, resolve_market
+from python_assets.exchange.client import (ExchangeConfig, FetchError, call_with_retries, lake_symbol, make_exchange,
+                                           resolve_market)
 from python_assets.exchange.coverage import missing, record_fetched
 from python_assets.exchange.recorder import merge_closed_hours
 from python_assets.lake.store import now_ms, stored_range_ms, write_candles, write_funding
@@ -161,6 +162,11 @@ def fetch_ohlcv_history(ex: ccxt.Exchange, paths: Paths, symbol: str, timeframe:
         rows = call_with_retries(ex, lambda: ex.fetch_ohlcv(market["symbol"], timeframe, since=cursor, limit=PAGE_LIMIT,
                                                             params={"until": until}),
                                  cfg, f"fetch_ohlcv {market['symbol']} {timeframe} until {until}")
+        off_grid = [r[0] for r in rows if r[0] % tf_ms]
+        if off_grid:  # the bars read candles on the UTC grid only, as import requires
+            raise FetchError(f"{name} {timeframe}: the exchange's bar at {pd.Timestamp(min(off_grid), unit='ms', tz='UTC')} "
+                             f"is not on the {timeframe} grid (bars open at multiples of {timeframe} from 00:00 UTC): "
+                             "refused, nothing from its page on stored")
         extras = raw_candle_extras(ex)
         out = []
         for r in rows:

@@ -189,6 +189,26 @@ def test_fetch_ohlcv_refuses_a_timeframe_no_bar_model_reads(data_dir: Paths) -> 
     assert not data_dir.candles.exists()
 
 
+class AsianDays(FakeBlofin):
+    """A fake exchange whose daily bars open at 16:00 UTC (00:00 UTC+8), as an exchange on Asian time may cut them."""
+
+    def candles(self, q: dict) -> dict:
+        if q.get("bar") != "1D":
+            return super().candles(q)
+        hi, step = int(q.get("after", self.now_ms() + 1)) - 1, DAY
+        tops = [(hi - 16 * 3_600_000) // step * step + 16 * 3_600_000 - k * step for k in range(int(q.get("limit", 100)))]
+        return {"code": "0", "msg": "", "data": [[str(t), "1", "2", "0.5", "1.5", "10", "10", "15",
+                                                  "1" if t + step <= self.now_ms() else "0"] for t in tops]}
+
+
+def test_candles_off_the_utc_grid_are_refused(data_dir: Paths) -> None:
+    with AsianDays() as fake:
+        cfg, now = cfg_for(fake), fake.now_ms()
+        with pytest.raises(FetchError, match=r"BTC-USDT 1d: the exchange's bar at .* 16:00:00\+00:00 is not on the 1d grid"):
+            fetch_ohlcv_history(make_exchange(cfg), data_dir, "BTC-USDT", "1d", now - 30 * DAY, None, cfg, now=now)
+    assert not data_dir.candles.exists()
+
+
 def test_keys_come_from_the_environment_and_are_never_logged(data_dir: Paths) -> None:
     secret = "s3cr3t-value-that-must-not-leak"
     with FakeBlofin() as fake:
