@@ -117,6 +117,9 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     from python_assets.platform.logs import log_event
 
     try:
+        if args.until is not None and args.until <= args.since:
+            raise ValueError(f"--until {_fmt(args.until)} is not after --since {_fmt(args.since)}: the range "
+                             "[--since, --until) is empty")
         if args.command == "fetch-ohlcv":
             timeframe_ms(args.timeframe)
     except ValueError as exc:

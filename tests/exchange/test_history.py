@@ -209,6 +209,18 @@ def test_candles_off_the_utc_grid_are_refused(data_dir: Paths) -> None:
     assert not data_dir.candles.exists()
 
 
+def test_fetch_refuses_a_since_not_before_until(data_dir: Paths) -> None:
+    with FakeBlofin() as fake:
+        for command, until in (("fetch-ohlcv", "2026-01-01"), ("fetch-funding", "2026-01-01"), ("fetch-ohlcv", "2026-01-05")):
+            cmd = [*CLI, command, "--symbol", "BTC-USDT", "--since", "2026-01-05", "--until", until]
+            out = subprocess.run(cmd, env=_cli_env(fake, data_dir), capture_output=True, text=True, timeout=60)
+            assert out.returncode == 2 and out.stdout == "", out.stdout + out.stderr
+            assert out.stderr.splitlines() == [f"error: --until {until}T00:00:00+00:00 is not after --since "
+                                               "2026-01-05T00:00:00+00:00: the range [--since, --until) is empty"]
+        assert fake.counts == {}
+    assert not data_dir.lake.exists()
+
+
 def test_keys_come_from_the_environment_and_are_never_logged(data_dir: Paths) -> None:
     secret = "s3cr3t-value-that-must-not-leak"
     with FakeBlofin() as fake:
