@@ -1,12 +1,13 @@
 """Which part of a requested range an exchange series (a symbol's candles of one timeframe, or its funding)
 still lacks in the lake, so a history fetch asks for exactly that, whatever order ranges were asked in.
 
-A time counts as held when the stored rows run through it (consecutive rows at most `gap` apart) or when a
-fetch already walked over it to the end: those walked intervals are kept in `_fetched.json` beside the
+A time counts as held when the stored rows run through it (consecutive rows at most `gap` apart) or when it
+lies in a hole of the exchange's own: a stretch a fetch walked to the end and found nothing in (a minute
+without trades, the time before a listing). Those holes are kept in `_exchange_holes.json` beside the
 series' date= folders (no lake reader globs it). Everything else inside the request is missing: a hole
-between two earlier fetches, or one a killed or buggy fetch left, is fetched the next time a request
-covers it; a hole the exchange itself has (a minute without trades) is asked for once, then recorded as
-walked and never asked for again. Intervals are half-open [start, end) in UTC epoch ms."""
+between two earlier fetches, one a killed or older fetch left, or a day whose file was deleted (it held
+rows, so it is no exchange hole) is fetched the next time a request covers it, while an exchange hole is
+asked for once. Intervals are half-open [start, end) in UTC epoch ms."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from python_assets.lake.store import write_bytes_atomic
 from python_assets.platform.timeframes import DAY_MS
 
 Interval = tuple[int, int]
-FETCHED_FILE = "_fetched.json"
+HOLES_FILE = "_exchange_holes.json"
 
 
 def merge(intervals: list[Interval]) -> list[Interval]:
@@ -67,26 +68,29 @@ def stored_times(root: Path, time_col: str, start: int, end: int) -> np.ndarray:
     return times[(times >= start) & (times < end)]
 
 
-def read_fetched(root: Path) -> list[Interval]:
-    """The intervals fetches walked to the end, from the series' _fetched.json (none when absent)."""
-    path = root / FETCHED_FILE
+def read_holes(root: Path) -> list[Interval]:
+    """The series' known exchange holes, from its _exchange_holes.json (none when absent)."""
+    path = root / HOLES_FILE
     return [(int(a), int(b)) for a, b in json.loads(path.read_text())] if path.exists() else []
 
 
-def record_fetched(root: Path, start: int, end: int) -> None:
-    """Add [start, end) to the series' walked intervals (atomically; a lost update only costs a re-fetch).
-    An unchanged file is left alone, so the lake's input fingerprint (run_inputs) moves only with news."""
-    before = read_fetched(root)
-    held = merge([*before, (start, end)])
+def record_holes(root: Path, time_col: str, start: int, end: int, gap: int, tail: int) -> None:
+    """Add what of [start, end), walked to the end and stored, the stored rows do not run through to the
+    series' exchange holes (atomically; a lost update only costs a re-fetch). An unchanged file is left
+    alone, so the lake's input fingerprint (run_inputs) moves only with news."""
+    if start >= end:
+        return
+    before = read_holes(root)
+    held = merge(before + subtract(start, end, runs(stored_times(root, time_col, start - gap, end), gap, tail)))
     if held != before:
-        write_bytes_atomic(json.dumps([list(i) for i in held]).encode(), root / FETCHED_FILE)
+        write_bytes_atomic(json.dumps([list(i) for i in held]).encode(), root / HOLES_FILE)
 
 
 def missing(root: Path, time_col: str, start: int, end: int, gap: int, tail: int, join: int) -> list[Interval]:
-    """What of [start, end) is neither walked before nor run through by stored rows (see the module doc);
+    """What of [start, end) is neither a known exchange hole nor run through by stored rows (module doc);
     missing pieces less than `join` apart are fetched as one, which costs fewer requests than one each."""
     out: list[Interval] = []
-    for a, b in subtract(start, end, read_fetched(root)):
+    for a, b in subtract(start, end, read_holes(root)):
         out += subtract(a, b, runs(stored_times(root, time_col, a - gap, b), gap, tail))
     joined: list[Interval] = []
     for a, b in out:

@@ -1,6 +1,6 @@
 """Candle and funding-rate history from the exchange into the lake: paginated, rate-limited, retried and
-resumable. A fetch asks only for what of the requested range the lake lacks (coverage.py: not stored and not
-walked before), so a hole anywhere in it is filled, whatever order ranges were fetched in. Each UTC day is
+resumable. A fetch asks only for what of the requested range the lake lacks (coverage.py: neither stored nor
+a hole the exchange has), so a hole anywhere in it is filled, whatever order ranges were fetched in. Each UTC day is
 written to the lake in one atomic write once all its pages arrived, so a day's file is whole or absent: a
 killed fetch loses at most a day of pages, and the next run asks for the rest."""
 
@@ -15,7 +15,7 @@ import pandas as pd
 from python_assets.config import Paths
 from python_assets.exchange.client import (ExchangeConfig, FetchError, call_with_retries, lake_symbol, make_exchange,
                                            resolve_market)
-from python_assets.exchange.coverage import missing, record_fetched
+from python_assets.exchange.coverage import missing, record_holes
 from python_assets.exchange.recorder import merge_closed_hours
 from python_assets.lake.store import now_ms, stored_range_ms, write_candles, write_funding
 from python_assets.platform.progress import Ticker
@@ -23,7 +23,7 @@ from python_assets.platform.timeframes import DAY_MS, HOUR_MS, TIMEFRAME_MS
 
 PAGE_LIMIT = 100  # BloFin serves at most 100 candles / funding rates a call
 FUNDING_INTERVAL_MS = 8 * HOUR_MS
-LATE_MS = HOUR_MS  # the last hour before now is not recorded as walked: a bar or settlement served late is asked again
+LATE_MS = HOUR_MS  # no exchange hole is recorded in the last hour: a bar or settlement served late is asked again
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ class _Walk:
     page: Callable[[int, int], list]  # (cursor, until) -> records
     time_of: Callable[[object], int]
     store: Callable[[list], int]  # records -> rows new to the lake
-    record: Callable[[int, int], None]  # (start, end) walked to the end and stored -> recorded as fetched
+    record: Callable[[int, int], None]  # (start, end) walked to the end and stored -> its exchange holes recorded
     requests: int = 0
     received: int = 0
     added: int = 0
@@ -109,8 +109,8 @@ class _Walk:
     def run(self, ranges: list[tuple[int, int]], first_stored: int | None,
             progress: Callable[[str], None] | None, bar: bool = False) -> None:
         """Walk each range window by window and store each UTC day's rows in one write once all of them are
-        in, so a day's file is whole or absent, and record what of the range is walked and stored as each
-        day is stored. A range below what is stored is walked newest first, so a kill leaves the stored span
+        in, so a day's file is whole or absent, and record the exchange holes of the part walked and stored
+        as days are stored. A range below what is stored is walked newest first, so a kill leaves the stored span
         unbroken. With `bar`, a progress bar over the windows (one page or more each) of a fetch of several."""
         walks = [(a, b, first_stored is not None and b <= first_stored) for a, b in ranges]
         plan = [walk_windows(a, b, self.window_ms, down) for a, b, down in walks]
@@ -118,6 +118,7 @@ class _Walk:
         ticker = Ticker(total, f"fetch {self.label}", show=bar and total > 1)
         for (a, b, down), windows in zip(walks, plan):
             pending: dict[int, list] = {}
+            mark = b if down else a  # how far the range's holes are recorded
             for lo, hi in windows:
                 for rows in fetch_range(lambda until: self._page(lo, until), lo, hi, self.step, self.time_of):
                     self.received += len(rows)
@@ -126,10 +127,16 @@ class _Walk:
                 done = [d for d in pending if (d * DAY_MS >= lo if down else (d + 1) * DAY_MS <= hi)]
                 self._store_days(pending, sorted(done, reverse=down), progress)
                 if done:
-                    self.record(*walked(a, b, lo, hi, [d * DAY_MS for d in pending], down))
+                    to = walked(a, b, lo, hi, [d * DAY_MS for d in pending], down)[0 if down else 1]
+                    mark = self._record(mark, to, down)
                 ticker.tick()
             self._store_days(pending, sorted(pending, reverse=down), progress)
-            self.record(a, b)
+            self._record(mark, a if down else b, down)
+
+    def _record(self, mark: int, to: int, down: bool) -> int:
+        """Record the holes of the range's part walked and stored since `mark`, up to `to`; the new mark."""
+        self.record(*((to, mark) if down else (mark, to)))
+        return to
 
     def _store_days(self, pending: dict[int, list], days: list[int], progress: Callable[[str], None] | None) -> None:
         for d in days:
@@ -156,7 +163,7 @@ def fetch_ohlcv_history(ex: ccxt.Exchange, paths: Paths, symbol: str, timeframe:
     root = paths.candles / f"symbol={name}" / f"timeframe={timeframe}"
     first, _ = stored_range_ms(root, "bar_at_ms")
     ranges = missing(root, "bar_at_ms", since, end, tf_ms, tf_ms, PAGE_LIMIT * tf_ms)
-    open_from = [(now - LATE_MS) // tf_ms * tf_ms]  # walked bars from here on are not recorded (see LATE_MS)
+    open_from = [(now - LATE_MS) // tf_ms * tf_ms]  # no exchange hole is recorded from here on (see LATE_MS)
 
     def page(cursor: int, until: int) -> list:
         rows = call_with_retries(ex, lambda: ex.fetch_ohlcv(market["symbol"], timeframe, since=cursor, limit=PAGE_LIMIT,
@@ -184,7 +191,7 @@ def fetch_ohlcv_history(ex: ccxt.Exchange, paths: Paths, symbol: str, timeframe:
         return write_candles(paths, name, timeframe, frame).added
 
     walk = _Walk(f"{name} {timeframe}", PAGE_LIMIT * tf_ms, tf_ms, page, lambda r: r[0], store,
-                 lambda a, b: record_fetched(root, a, min(b, open_from[0])))
+                 lambda a, b: record_holes(root, "bar_at_ms", a, min(b, open_from[0]), tf_ms, tf_ms))
     walk.run(ranges, first, progress, bar)
     return FetchStats(name, walk.requests, walk.received, walk.added, ranges[0][0] if ranges else None, end)
 
@@ -213,7 +220,7 @@ def fetch_funding_history(ex: ccxt.Exchange, paths: Paths, symbol: str, since_ms
         return write_funding(paths, name, frame).added
 
     walk = _Walk(f"{name} funding", PAGE_LIMIT * FUNDING_INTERVAL_MS, 1, page, lambda r: r["timestamp"], store,
-                 lambda a, b: record_fetched(root, a, min(b, now - LATE_MS)))
+                 lambda a, b: record_holes(root, "funding_ts", a, min(b, now - LATE_MS), FUNDING_INTERVAL_MS, 1))
     walk.run(ranges, first, progress, bar)
     return FetchStats(name, walk.requests, walk.received, walk.added, ranges[0][0] if ranges else None, end)
 
