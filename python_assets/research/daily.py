@@ -103,7 +103,8 @@ def _state(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, Any]:
                                              "status": r[5]})
     sharpes = [r[0] for r in con.execute("select oos_sharpe from tuning_trials where run_date < ? and oos_sharpe is not null",
                                          [day]).fetchall()]
-    return {"designs": designs, "history": history, "sharpes": sharpes}
+    trials = con.execute("select count(*) from tuning_trials where run_date < ?", [day]).fetchone()[0]
+    return {"designs": designs, "history": history, "sharpes": sharpes, "trials": trials}
 
 
 def _design_of(design_id: str, row: dict[str, Any]) -> Design | None:
@@ -196,8 +197,10 @@ def rank_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Res
         "where run_date <= ? group by design_id", [day]).fetchall()}
     today = [r[0] for r in con.execute("select oos_sharpe from tuning_trials where run_date = ? and oos_sharpe is not null",
                                        [day]).fetchall()]
-    sharpes = np.array(st["sharpes"] + today)
-    n_total = len(sharpes)
+    sharpes = np.array(st["sharpes"] + today)  # the Sharpes' spread: trials that have one
+    # N counts every trial tried, one that never traded out of sample included: leaving those out shrank
+    # the deflation's benchmark exactly when few trials trade
+    n_total = st["trials"] + con.execute("select count(*) from tuning_trials where run_date = ?", [day]).fetchone()[0]
     variance = float(sharpes.var(ddof=1)) if len(sharpes) > 1 else 0.0
     bars_per_year = always_open_periods_per_year(next(iter(market.bars.values())).bar_len_ms)  # warehouse: 24/7
     status = {d: h[-1]["status"] for d, h in st["history"].items()}
