@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from python_assets.config import Paths
-from python_assets.exchange.continuity import split_days
-from python_assets.exchange.recorder import MERGE_GRACE_MS
+from python_assets.exchange.continuity import split_days, trade_int
+from python_assets.exchange.recorder import LIVE_SCHEMA, MERGE_GRACE_MS
 from python_assets.lake.store import read_partition, write_table_atomic
 from python_assets.platform.timeframes import DAY_MS, HOUR_MS
 
@@ -142,6 +143,42 @@ def read_segments(paths: Paths, symbol: str, days: list[str]) -> pd.DataFrame:
     frames = [read_partition(day_file(paths, "recorder_segments", "segments.parquet", symbol, d), SEGMENTS_SCHEMA)
               for d in days]
     return pd.concat(frames, ignore_index=True)
+
+
+def previous_segment_ends(paths: Paths, symbol: str, session_id: str, now: int) -> dict[str, int]:
+    """Per dataset, the latest segment end of earlier sessions, from the two newest days (up to now's) holding any."""
+    root = paths.lake / "recorder_segments" / f"symbol={symbol}"
+    days = [f.name.removeprefix("date=") for f in sorted(root.glob("date=*"), reverse=True)]
+    segs = read_segments(paths, symbol, [d for d in days if d <= day_of(now)][:2] or [day_of(now)])
+    segs = segs[segs["session_id"] != session_id]
+    return {str(k): int(v) for k, v in segs.groupby("dataset")["end_ms"].max().items()}
+
+
+def _newest_trade(frames: list[pd.DataFrame]) -> tuple[int, int] | None:
+    """(id, ts) of the highest integer trade id among the frames' rows, or None."""
+    rows = pd.concat([f[["trade_id", "ts"]] for f in frames], ignore_index=True)
+    ids = rows["trade_id"].map(trade_int).dropna()
+    if ids.empty:
+        return None
+    at = ids.astype("int64").idxmax()
+    return int(ids[at]), int(rows["ts"][at])
+
+
+def last_stored_trade(paths: Paths, symbol: str, now: int, lake_too: bool) -> tuple[int, int] | None:
+    """(id, ts) of the newest stored trade: from the newest live_trades day holding one (open and merged hour
+    files), else (lake_too) from the newest lake trades day; days after now's are skipped."""
+    today = day_of(now)
+    for folder in sorted((paths.live_trades / f"symbol={symbol}").glob("date=*"), reverse=True):
+        files = [*folder.glob("[0-9][0-9].parquet"), *folder.glob("merged/[0-9][0-9].parquet")]
+        if folder.name.removeprefix("date=") <= today and files:
+            if found := _newest_trade([read_partition(f, LIVE_SCHEMA) for f in files]):
+                return found
+    for folder in sorted((paths.trades / f"symbol={symbol}").glob("date=*"), reverse=True) if lake_too else []:
+        if folder.name.removeprefix("date=") <= today and (folder / "trades.parquet").exists():
+            table = pq.read_table(folder / "trades.parquet", columns=["trade_id", "ts"])
+            if found := _newest_trade([table.to_pandas()]):
+                return found
+    return None
 
 
 def mark_day_complete(paths: Paths, symbol: str, dataset: str, live_name: str, now: int,

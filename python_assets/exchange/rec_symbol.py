@@ -13,10 +13,10 @@ import pyarrow as pa
 from python_assets.config import Paths
 from python_assets.exchange import rec_store as store
 from python_assets.exchange.book import Applied, Book, book_rows
-from python_assets.exchange.continuity import Hole, TradeTracker, fill_hole, trade_int
-from python_assets.exchange.recorder import LIVE_SCHEMA, _read, _union, hour_file, merge_closed_hours, merged_file
+from python_assets.exchange.continuity import Hole, TradeTracker, fill_hole
+from python_assets.exchange.recorder import LIVE_SCHEMA, _read, _union, hour_file, merge_closed_hours
 from python_assets.lake.store import write_funding, write_table_atomic
-from python_assets.platform.timeframes import DAY_MS, HOUR_MS
+from python_assets.platform.timeframes import HOUR_MS
 
 DATASETS = ("trades", "books", "funding", "mark")
 
@@ -57,21 +57,14 @@ class SymbolRecorder:
 
     # ---- start -------------------------------------------------------------------------------------
     def resume(self) -> None:
-        """Pick up where an earlier session stopped: its last stored trade and segment ends become 'restart' holes."""
+        """Pick up where an earlier session stopped: its last stored trade (however long ago) and segment ends
+        become 'restart' holes; with no stored trade id to continue from, the restart gap is recorded as lost."""
         now = self.clock()
-        hour = now // HOUR_MS * HOUR_MS
-        for h in (hour - HOUR_MS, hour):
-            for path in (hour_file(self.paths, self.symbol, h), merged_file(hour_file(self.paths, self.symbol, h))):
-                rows = _read(path)
-                ids = rows["trade_id"].map(trade_int).dropna()
-                if len(ids) and (self.tracker.last_id is None or int(ids.max()) > self.tracker.last_id):
-                    self.tracker.last_id = int(ids.max())
-                    self.tracker.last_ts = int(rows["ts"].max())
-        days = [store.day_of(now - DAY_MS), store.day_of(now)]
-        segs = store.read_segments(self.paths, self.symbol, days)
-        segs = segs[segs["session_id"] != self.session_id]
-        ends = segs.groupby("dataset")["end_ms"].max().to_dict() if len(segs) else {}
-        if "trades" in ends or self.tracker.last_id is not None:
+        ends = store.previous_segment_ends(self.paths, self.symbol, self.session_id, now)
+        last = store.last_stored_trade(self.paths, self.symbol, now, lake_too="trades" in ends)
+        if last is not None:
+            self.tracker.last_id, self.tracker.last_ts = last
+        if "trades" in ends or last is not None:
             self.trade_cause = ("restart", int(ends.get("trades", self.tracker.last_ts or now)))
         if "books" in ends:
             self.book_cause = ("restart", int(ends["books"]), "recorder restarted")
@@ -95,10 +88,14 @@ class SymbolRecorder:
         keep, holes = self.tracker.check(pairs, cause)
         self.trades += [self._trade_row(data[i]) for i in keep]
         self.counts["trades"] += len(keep)
-        if self.trade_cause and keep and not holes and first_last is not None:
-            lost_since = self.trade_cause[1]
-            self.gap("trades", lost_since, max(lost_since, pairs[keep[0]][1]), cause, "recovered", 0,
-                     "no trade id missing across the interruption")
+        if self.trade_cause and keep and not holes:
+            lost_since, first_ts = self.trade_cause[1], max(self.trade_cause[1], pairs[keep[0]][1])
+            if first_last is not None:
+                self.gap("trades", lost_since, first_ts, cause, "recovered", 0,
+                         "no trade id missing across the interruption")
+            else:  # nothing stored to check the ids against: whatever traded in between is unknown, so lost
+                self.gap("trades", lost_since, first_ts, cause, "lost", 0,
+                         "no earlier trade id to continue from: trades in between unknown")
         if keep:
             self.trade_cause = None
         return holes

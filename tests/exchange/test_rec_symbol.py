@@ -1,0 +1,69 @@
+"""One symbol's recording state (python_assets/exchange/rec_symbol.py) fed hand-built messages on a fake clock:
+restarts continue from the last stored trade however long ago it was, every hole gets its own honest
+recorder_gaps row."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from python_assets.config import Paths
+from python_assets.exchange import rec_store as store
+from python_assets.exchange.rec_symbol import SymbolRecorder
+from python_assets.lake.store import read_partition
+
+DAY0 = 1_800_057_600_000  # 2027-01-16 00:00 UTC
+H = 3_600_000
+
+
+class Clock:
+    """A settable epoch-ms clock."""
+
+    def __init__(self, t: int) -> None:
+        self.t = t
+
+    def __call__(self) -> int:
+        return self.t
+
+
+def recorder(paths: Paths, clock: Clock, session: str = "s1") -> SymbolRecorder:
+    return SymbolRecorder(paths, "BTC-USDT", "BTC-USDT", 1.0, 20, session, clock)
+
+
+def trade(i: int, ts: int) -> dict:
+    return {"tradeId": str(i), "ts": str(ts), "price": "100", "size": "1", "side": "buy"}
+
+
+def gaps(paths: Paths) -> pd.DataFrame:
+    files = sorted((paths.lake / "recorder_gaps" / "symbol=BTC-USDT").glob("date=*/gaps.parquet"))
+    frames = [read_partition(f, store.GAPS_SCHEMA) for f in files]
+    return pd.concat(frames, ignore_index=True) if frames else read_partition(paths.lake / "none", store.GAPS_SCHEMA)
+
+
+def test_a_restart_after_a_quiet_hour_continues_from_the_last_stored_trade(data_dir: Paths) -> None:
+    clock = Clock(DAY0 + 10 * H + 30 * 60_000)
+    first = recorder(data_dir, clock)
+    first.resume()
+    first.on_trades([trade(100, clock.t), trade(101, clock.t + 5)])
+    clock.t += 1000
+    first.flush(merge=True, final=True)
+    clock.t = DAY0 + 12 * H + 5 * 60_000  # down for 95 minutes: the last trade is in neither of the last two hours
+    second = recorder(data_dir, clock, "s2")
+    second.resume()
+    assert second.tracker.last_id == 101 and second.trade_cause is not None
+    holes = second.on_trades([trade(602, clock.t)])
+    assert [(h.after_id, h.before_id, h.cause) for h in holes] == [(101, 602, "restart")]
+    second.fill(holes[0], [trade(i, clock.t - 1) for i in range(502, 602)])
+    row = gaps(data_dir).iloc[0]
+    assert (row["cause"], row["status"], row["recovered_rows"]) == ("restart", "partial", 100)
+
+
+def test_a_restart_with_no_stored_trade_id_records_a_lost_gap(data_dir: Paths) -> None:
+    clock = Clock(DAY0 + 10 * H)
+    store.write_segments(data_dir, "BTC-USDT", [("trades", DAY0 + 9 * H, DAY0 + 9 * H + 60_000)], "s1")
+    rec = recorder(data_dir, clock, "s2")
+    rec.resume()
+    assert rec.tracker.last_id is None and rec.trade_cause == ("restart", DAY0 + 9 * H + 60_000)
+    assert rec.on_trades([trade(7, clock.t)]) == []
+    got = gaps(data_dir)
+    assert got[["start_ms", "end_ms", "cause", "status"]].values.tolist() == [
+        [DAY0 + 9 * H + 60_000, clock.t, "restart", "lost"]]
