@@ -131,11 +131,13 @@ def write_segments(paths: Paths, symbol: str, segments: list[tuple[str, int, int
 
 def write_gap(paths: Paths, symbol: str, dataset: str, start_ms: int, end_ms: int, cause: str, status: str,
               recovered_rows: int = 0, detail: str = "") -> None:
-    """Upsert one gap, split at UTC midnights (the recovered count stays on the first piece)."""
+    """Upsert one gap, split at UTC midnights (the recovered count stays on the first piece). A gap is keyed by
+    its whole identity (dataset, start, end, cause and detail, which names a trade hole's id range): two holes
+    starting in the same millisecond are two rows, writing the same gap again replaces it."""
     parts = [(dataset, s, e, cause, status, recovered_rows if i == 0 else 0, detail)
              for i, (s, e) in enumerate(split_days(start_ms, end_ms))]
     _upsert(paths, "recorder_gaps", "gaps.parquet", GAPS_SCHEMA, symbol, _frame(parts, GAPS_SCHEMA),
-            ["dataset", "start_ms", "cause"], "start_ms")
+            ["dataset", "start_ms", "end_ms", "cause", "detail"], "start_ms")
 
 
 def read_segments(paths: Paths, symbol: str, days: list[str]) -> pd.DataFrame:

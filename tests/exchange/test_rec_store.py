@@ -1,6 +1,7 @@
 """The recorder's lake writes (python_assets/exchange/rec_store.py) on hand-built rows: hour files merge into
 day files once the hour is over, without duplicates when a restart writes the same rows again; segments and
-gaps split at midnight and upsert on their key; recorder_days only for finished days; the instruments snapshot."""
+gaps split at midnight and upsert on their key (a gap's whole identity); recorder_days only for finished days;
+the instruments snapshot."""
 
 from __future__ import annotations
 
@@ -47,12 +48,21 @@ def test_segments_and_gaps_split_at_midnight_and_upsert(data_dir: Paths) -> None
     days = ["2027-01-15", "2027-01-16"]
     segs = store.read_segments(data_dir, "ETH-USDT", days).sort_values("start_ms")
     assert segs[["start_ms", "end_ms"]].values.tolist() == [[start, DAY0], [DAY0, DAY0 + 500]]
-    store.write_gap(data_dir, "ETH-USDT", "trades", start, DAY0 + 7, "disconnect", "partial", 3, "x")
-    store.write_gap(data_dir, "ETH-USDT", "trades", start, DAY0 + 7, "disconnect", "recovered", 4, "y")
+    store.write_gap(data_dir, "ETH-USDT", "trades", start, DAY0 + 7, "disconnect", "partial", 3, "ids 1..9")
+    store.write_gap(data_dir, "ETH-USDT", "trades", start, DAY0 + 7, "disconnect", "recovered", 4, "ids 1..9")
     gaps = pd.concat([read_partition(store.day_file(data_dir, "recorder_gaps", "gaps.parquet", "ETH-USDT", d),
                                      store.GAPS_SCHEMA) for d in days]).sort_values("start_ms")
     assert gaps[["start_ms", "end_ms", "status", "recovered_rows"]].values.tolist() == [
         [start, DAY0, "recovered", 4], [DAY0, DAY0 + 7, "recovered", 0]]
+
+
+def test_two_holes_starting_in_the_same_millisecond_are_two_gap_rows(data_dir: Paths) -> None:
+    t = DAY0 + 10 * H
+    store.write_gap(data_dir, "BTC-USDT", "trades", t, t, "trade_id_gap", "lost", 0, "trade ids 11..12 missing")
+    store.write_gap(data_dir, "BTC-USDT", "trades", t, t, "trade_id_gap", "recovered", 1, "trade ids 14..14 missing")
+    gaps = read_partition(store.day_file(data_dir, "recorder_gaps", "gaps.parquet", "BTC-USDT", "2027-01-16"),
+                          store.GAPS_SCHEMA)
+    assert sorted(gaps["status"]) == ["lost", "recovered"]
 
 
 def test_instruments_snapshot_is_one_row_per_symbol_per_day(data_dir: Paths) -> None:
