@@ -11,6 +11,8 @@ directly (small, rewritten whole); recorder_days/date=D/complete.parquet; instru
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,7 +24,7 @@ import pyarrow.parquet as pq
 from python_assets.config import Paths
 from python_assets.exchange.continuity import split_days, trade_int
 from python_assets.exchange.recorder import LIVE_SCHEMA, MERGE_GRACE_MS
-from python_assets.lake.store import read_partition, write_table_atomic
+from python_assets.lake.store import read_partition, write_quarantine, write_table_atomic
 from python_assets.platform.timeframes import DAY_MS, HOUR_MS
 
 BOOKS_SCHEMA = pa.schema([("ts", pa.int64()), ("kind", pa.string()), ("seq_id", pa.int64()), ("side", pa.string()),
@@ -203,6 +205,15 @@ def mark_day_complete(paths: Paths, symbol: str, dataset: str, live_name: str, n
         _write(pd.concat([old, row], ignore_index=True).sort_values(["symbol", "dataset"]), DAYS_SCHEMA, target)
         done.append(day)
     return done
+
+
+def quarantine_trade(paths: Paths, symbol: str, trade: dict, reason: str) -> None:
+    """Keep a trade message the recorder refused in the symbol's quarantine (one file per trade id)."""
+    tid = str(trade.get("tradeId"))
+    ts = int(trade.get("ts", 0))
+    frame = pd.DataFrame({"source_file": [f"recorder:trade {tid}"], "source_row": [1], "reason": [reason],
+                          "raw_record": [json.dumps(trade, default=str)], "ts": [min(max(ts, -2**63), 2**63 - 1)]})
+    write_quarantine(paths, symbol, "recorder-" + hashlib.sha256(tid.encode()).hexdigest()[:16], frame)
 
 
 def write_instruments(paths: Paths, rows: list[tuple], snapshot_ms: int) -> Path:

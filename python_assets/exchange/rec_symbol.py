@@ -13,9 +13,11 @@ import pyarrow as pa
 from python_assets.config import Paths
 from python_assets.exchange import rec_store as store
 from python_assets.exchange.book import Applied, Book, book_rows
-from python_assets.exchange.continuity import Hole, TradeTracker, fill_hole
+from python_assets.exchange.continuity import Hole, TradeTracker, fill_hole, trade_int
 from python_assets.exchange.recorder import LIVE_SCHEMA, _read, _union, hour_file, merge_closed_hours
+from python_assets.ingest.trades import FUTURE_TOLERANCE_MS
 from python_assets.lake.store import write_funding, write_table_atomic
+from python_assets.lake.trade_rules import MIN_TS_MS
 from python_assets.platform.timeframes import HOUR_MS
 
 DATASETS = ("trades", "books", "funding", "mark")
@@ -80,14 +82,18 @@ class SymbolRecorder:
         self.on_gap(LastGap(self.symbol, dataset, cause, self.clock()))
 
     def on_trades(self, data: list[dict]) -> list[Hole]:
-        """Keep the new trades of a message; returns the holes the REST back-fill should try to fill."""
+        """Keep the new trades of a message; returns the holes the REST back-fill should try to fill. A trade
+        stamped outside the sane window counts for id continuity at the last time, but is quarantined."""
         self._seen("trades")
-        pairs = [(str(t.get("tradeId")), int(t.get("ts", 0))) for t in data]
+        bad = self._misdated(data)
+        safe = self.tracker.last_ts or self.clock()
+        pairs = [(str(t.get("tradeId")), safe if i in bad else int(t.get("ts", 0))) for i, t in enumerate(data)]
         cause = self.trade_cause[0] if self.trade_cause else "trade_id_gap"
         first_last = self.tracker.last_id
         keep, holes = self.tracker.check(pairs, cause)
-        self.trades += [self._trade_row(data[i]) for i in keep]
-        self.counts["trades"] += len(keep)
+        good = [i for i in keep if i not in bad]
+        self.trades += [self._trade_row(data[i]) for i in good]
+        self.counts["trades"] += len(good)
         if self.trade_cause and keep and not holes:
             lost_since, first_ts = self.trade_cause[1], max(self.trade_cause[1], pairs[keep[0]][1])
             if first_last is not None:
@@ -98,24 +104,47 @@ class SymbolRecorder:
                          "no earlier trade id to continue from: trades in between unknown")
         if keep:
             self.trade_cause = None
+        for i in keep:
+            if i in bad:
+                self._reject(data[i], pairs[i][1])
         return holes
+
+    def _misdated(self, data: list[dict]) -> set[int]:
+        """Indexes of trades stamped before MIN_TS_MS or more than FUTURE_TOLERANCE_MS past the local clock."""
+        top = self.clock() + FUTURE_TOLERANCE_MS
+        return {i for i, t in enumerate(data) if not MIN_TS_MS <= int(t.get("ts", 0)) <= top}
+
+    def _reject(self, trade: dict, at: int, hole: Hole | None = None) -> None:
+        """Quarantine a misdated trade; one that arrived live (not in a hole's back-fill) is also a lost gap."""
+        store.quarantine_trade(self.paths, self.symbol, trade, "time_outside_window")
+        if hole is None:
+            self.gap("trades", at, at, "bad_timestamp", "lost", 0,
+                     f"trade id {trade.get('tradeId')} stamped {trade.get('ts')}: before 2009 or past the "
+                     f"local clock + {FUTURE_TOLERANCE_MS // 1000} s, quarantined")
 
     def _trade_row(self, t: dict) -> tuple:
         return (str(t["tradeId"]), int(t["ts"]), float(t["price"]), float(t["size"]) * self.contract_value,
                 str(t.get("side") or ""))
 
     def fill(self, hole: Hole, rest: list[dict]) -> str:
-        """Add what REST still had of a hole to the buffer and record the gap; returns its status."""
-        pairs = [(str(t.get("tradeId")), int(t.get("ts", 0))) for t in rest]
+        """Add what REST still had of a hole to the buffer and record the gap; returns its status (a misdated
+        trade of the hole is quarantined and counts as missing)."""
+        bad = self._misdated(rest)
+        pairs = [("" if i in bad else str(t.get("tradeId")), int(t.get("ts", 0))) for i, t in enumerate(rest)]
         inside, status = fill_hole(hole, pairs)
         seen = set()
         for i in inside:
             if pairs[i][0] not in seen:
                 seen.add(pairs[i][0])
                 self.trades.append(self._trade_row(rest[i]))
+        refused = {str(rest[i].get("tradeId")): i for i in bad
+                   if hole.after_id < (trade_int(str(rest[i].get("tradeId"))) or -1) < hole.before_id}
+        for i in refused.values():
+            self._reject(rest[i], hole.after_ts, hole)
         self.counts["backfilled"] += len(seen)
         self.gap("trades", hole.after_ts, max(hole.after_ts, hole.before_ts), hole.cause, status, len(seen),
-                 f"trade ids {hole.after_id + 1}..{hole.before_id - 1} missing ({hole.missing}), {len(seen)} from REST")
+                 f"trade ids {hole.after_id + 1}..{hole.before_id - 1} missing ({hole.missing}), {len(seen)} from REST"
+                 + (f", {len(refused)} misdated (quarantined)" if refused else ""))
         return status
 
     def on_book(self, action: str, data: dict) -> Applied:

@@ -5,6 +5,7 @@ recorder_gaps row."""
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
 
 from python_assets.config import Paths
 from python_assets.exchange import rec_store as store
@@ -67,3 +68,25 @@ def test_a_restart_with_no_stored_trade_id_records_a_lost_gap(data_dir: Paths) -
     got = gaps(data_dir)
     assert got[["start_ms", "end_ms", "cause", "status"]].values.tolist() == [
         [DAY0 + 9 * H + 60_000, clock.t, "restart", "lost"]]
+
+
+def test_a_trade_stamped_in_the_far_future_is_quarantined_and_never_moves_the_last_time(data_dir: Paths) -> None:
+    clock = Clock(DAY0 + 10 * H)
+    rec = recorder(data_dir, clock)
+    t = clock.t
+    assert rec.on_trades([trade(10, t), trade(11, 4_102_444_800_000)]) == []  # 2100-01-01
+    assert rec.tracker.last_ts == t and [r[0] for r in rec.trades] == ["10"]
+    holes = rec.on_trades([trade(14, t + 50)])
+    assert [(h.after_id, h.after_ts) for h in holes] == [(11, t)]
+    rec.fill(holes[0], [trade(12, t + 10), trade(13, 10)])  # REST's 13 is stamped 1970: refused too
+    clock.t += 2 * H
+    rec.flush(merge=True)
+    got = gaps(data_dir)
+    assert got[["cause", "status"]].values.tolist() == [["bad_timestamp", "lost"], ["trade_id_gap", "partial"]]
+    assert set(got["start_ms"]) == {t}
+    stored = read_partition(data_dir.trades / "symbol=BTC-USDT" / "date=2027-01-16" / "trades.parquet",
+                            pa.schema([("trade_id", pa.string())]))
+    assert sorted(stored["trade_id"]) == ["10", "12", "14"]
+    quarantined = pd.concat([pd.read_parquet(f) for f in (data_dir.quarantine / "symbol=BTC-USDT").glob("*.parquet")])
+    assert sorted(quarantined["ts"]) == [10, 4_102_444_800_000]
+    assert set(quarantined["reason"]) == {"time_outside_window"}
