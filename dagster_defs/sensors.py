@@ -49,7 +49,8 @@ def inbox_sensor(context: dg.SensorEvaluationContext):
 @dg.sensor(job_name="daily_job", minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def recorder_day_sensor(context: dg.SensorEvaluationContext):
     """Requests the daily run for a UTC day once `lake/recorder_days/date=D/complete.parquet` marks complete
-    every symbol and dataset the recorder recorded on D; run key per day, so each day runs once. On by default: only the
+    every symbol and dataset the recorder recorded on D; run key per day and revision, so each day runs once, and
+    again when the recorder merged late rows into it after marking it. On by default: only the
     `blofin-stack record` process writes those files, so without it the sensor only skips."""
     days = recorder_days(paths())
     if not days:
@@ -64,7 +65,8 @@ def recorder_day_sensor(context: dg.SensorEvaluationContext):
         elif d.day not in valid_keys:
             context.log.info(f"recorder day {d.day} is not a daily partition (before the start or not over yet)")
         else:
-            requests.append(dg.RunRequest(run_key=f"recorder_day:{d.day}", partition_key=d.day,
+            key = f"recorder_day:{d.day}" + (f":r{d.revision}" if d.revision else "")  # late rows: run again
+            requests.append(dg.RunRequest(run_key=key, partition_key=d.day,
                                           tags={"blofin/trigger": "recorder_day"}))
     return requests or dg.SkipReason("no complete recorder day to run")
 

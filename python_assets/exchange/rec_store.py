@@ -35,7 +35,8 @@ SEGMENTS_SCHEMA = pa.schema([("dataset", pa.string()), ("start_ms", pa.int64()),
 GAPS_SCHEMA = pa.schema([("dataset", pa.string()), ("start_ms", pa.int64()), ("end_ms", pa.int64()),
                          ("cause", pa.string()), ("status", pa.string()), ("recovered_rows", pa.int64()),
                          ("detail", pa.string())])
-DAYS_SCHEMA = pa.schema([("symbol", pa.string()), ("dataset", pa.string()), ("completed_ms", pa.int64())])
+DAYS_SCHEMA = pa.schema([("symbol", pa.string()), ("dataset", pa.string()), ("completed_ms", pa.int64()),
+                         ("revision", pa.int64())])  # revision: 0 when first marked, +1 per later merge into the day
 INSTRUMENTS_SCHEMA = pa.schema([
     ("symbol", pa.string()), ("snapshot_ms", pa.int64()), ("contract_value", pa.float64()),
     ("lot_size", pa.float64()), ("min_size", pa.float64()), ("tick_size", pa.float64()),
@@ -185,24 +186,40 @@ def last_stored_trade(paths: Paths, symbol: str, now: int, lake_too: bool) -> tu
     return None
 
 
-def mark_day_complete(paths: Paths, symbol: str, dataset: str, live_name: str, now: int,
-                      label: str | None = None) -> list[str]:
+def due_days(paths: Paths, live_name: str, symbol: str, now: int) -> set[str]:
+    """Days of a live dataset's hour files whose hour (plus grace) is over: the days a merge now writes to."""
+    out = set()
+    for path in (paths.lake / live_name / f"symbol={symbol}").glob("date=*/[0-9][0-9].parquet"):
+        day = path.parent.name.removeprefix("date=")
+        if int(pd.Timestamp(f"{day}T{path.stem}:00:00", tz="UTC").value // 1_000_000) + HOUR_MS + MERGE_GRACE_MS <= now:
+            out.add(day)
+    return out
+
+
+def mark_day_complete(paths: Paths, symbol: str, dataset: str, live_name: str, now: int, label: str | None = None,
+                      touched: frozenset[str] = frozenset(), pending_from: int | None = None) -> list[str]:
     """Write recorder_days rows (dataset = label, default the folder name) for each finished day (over + grace)
-    of the dataset with a day folder and no open hour files left; returns the days newly marked."""
+    the recorder recorded (a segment of label that day) with no open hour files left and ending at or before
+    pending_from (the start of a hole still to be back-filled); a marked day in `touched` (merged into again)
+    gets its revision raised, so its run is requested again. Returns the days newly marked or revised."""
     label = label or dataset
     done = []
     for folder in sorted((paths.lake / dataset / f"symbol={symbol}").glob("date=*")):
         day = folder.name.removeprefix("date=")
         day_end = int(pd.Timestamp(day, tz="UTC").value // 1_000_000) + DAY_MS
         live = paths.lake / live_name / f"symbol={symbol}" / f"date={day}"
-        if day_end + MERGE_GRACE_MS > now or any(live.glob("[0-9][0-9].parquet")):
+        if day_end + MERGE_GRACE_MS > now or any(live.glob("[0-9][0-9].parquet")) or \
+                (pending_from is not None and pending_from < day_end):
             continue
         target = paths.lake / "recorder_days" / f"date={day}" / "complete.parquet"
         old = read_partition(target, DAYS_SCHEMA)
-        if ((old["symbol"] == symbol) & (old["dataset"] == label)).any():
+        mine = (old["symbol"] == symbol) & (old["dataset"] == label)
+        if (mine.any() and day not in touched) or label not in set(read_segments(paths, symbol, [day])["dataset"]):
             continue
-        row = _frame([(symbol, label, now)], DAYS_SCHEMA)
-        _write(pd.concat([old, row], ignore_index=True).sort_values(["symbol", "dataset"]), DAYS_SCHEMA, target)
+        revision = int(old.loc[mine, "revision"].fillna(0).max()) + 1 if mine.any() else 0
+        row = _frame([(symbol, label, now, revision)], DAYS_SCHEMA)
+        both = pd.concat([old[~mine], row], ignore_index=True).fillna({"revision": 0})
+        _write(both.sort_values(["symbol", "dataset"]), DAYS_SCHEMA, target)
         done.append(day)
     return done
 

@@ -55,6 +55,7 @@ class SymbolRecorder:
     trade_cause: tuple[str, int] | None = None      # why the next trade hole happened, and since when
     book_cause: tuple[str, int, str] | None = None  # (cause, start_ms, detail) of a book gap awaiting a snapshot
     ended: list[tuple[str, int, int]] = field(default_factory=list)  # closed segments not yet written
+    filling: list[int] = field(default_factory=list)  # after_ts of the holes handed out and not yet filled
     counts: dict[str, int] = field(default_factory=lambda: {"trades": 0, "backfilled": 0, "books": 0, "gaps": 0})
 
     # ---- start -------------------------------------------------------------------------------------
@@ -107,6 +108,7 @@ class SymbolRecorder:
         for i in keep:
             if i in bad:
                 self._reject(data[i], pairs[i][1])
+        self.filling += [h.after_ts for h in holes]
         return holes
 
     def _misdated(self, data: list[dict]) -> set[int]:
@@ -129,6 +131,8 @@ class SymbolRecorder:
     def fill(self, hole: Hole, rest: list[dict]) -> str:
         """Add what REST still had of a hole to the buffer and record the gap; returns its status (a misdated
         trade of the hole is quarantined and counts as missing)."""
+        if hole.after_ts in self.filling:
+            self.filling.remove(hole.after_ts)
         bad = self._misdated(rest)
         pairs = [("" if i in bad else str(t.get("tradeId")), int(t.get("ts", 0))) for i, t in enumerate(rest)]
         inside, status = fill_hole(hole, pairs)
@@ -250,10 +254,23 @@ class SymbolRecorder:
         self.write(self.take(final), merge)
 
     def merge(self, now: int) -> None:
-        """Merge finished hours into the day partitions and mark finished days complete."""
+        """Merge finished hours into the day partitions and mark finished days complete: trades days only up to
+        a hole still to be back-filled, and a marked day merged into again is marked again (a new revision)."""
+        touched = {name: frozenset(store.due_days(self.paths, name, self.symbol, now))
+                   for name in ("live_trades", "live_books", "live_mark_prices")}
         merge_closed_hours(self.paths, self.symbol, now)
         store.merge_live(self.paths, store.BOOKS, self.symbol, now)
         store.merge_live(self.paths, store.MARKS, self.symbol, now)
-        store.mark_day_complete(self.paths, self.symbol, "trades", "live_trades", now)
-        store.mark_day_complete(self.paths, self.symbol, "books", "live_books", now)
-        store.mark_day_complete(self.paths, self.symbol, "mark_prices", "live_mark_prices", now, label="mark")
+        store.mark_day_complete(self.paths, self.symbol, "trades", "live_trades", now, touched=touched["live_trades"],
+                                pending_from=self.hole_floor())
+        store.mark_day_complete(self.paths, self.symbol, "books", "live_books", now, touched=touched["live_books"])
+        store.mark_day_complete(self.paths, self.symbol, "mark_prices", "live_mark_prices", now, label="mark",
+                                touched=touched["live_mark_prices"])
+
+    def hole_floor(self) -> int | None:
+        """The earliest time a pending trade hole (a cause awaiting the next trade, or a back-fill under way)
+        may still add trades at, or None when none is pending."""
+        starts = list(self.filling)
+        if self.trade_cause:
+            starts += [self.trade_cause[1], self.tracker.last_ts or self.trade_cause[1]]
+        return min(starts) if starts else None

@@ -26,6 +26,7 @@ class RecorderDay:
     complete: frozenset[str]
     missing: frozenset[str]
     error: str | None = None
+    revision: int = 0  # raised each time rows were merged into the day after it was marked
 
     @property
     def ready(self) -> bool:
@@ -51,15 +52,22 @@ def completed_pairs(path: Path) -> frozenset[tuple[str, str]]:
                      if s)
 
 
+def revision(path: Path) -> int:
+    """The sum of a complete.parquet's revisions (0 for a file written before they existed)."""
+    t = pq.read_table(path)
+    return sum(r or 0 for r in t.column("revision").to_pylist()) if "revision" in t.column_names else 0
+
+
 def recorder_day(p: Paths, day: str) -> RecorderDay:
     """The state of one day that has a complete.parquet; an unreadable file is an error, not a traceback."""
+    path = p.lake / "recorder_days" / f"date={day}" / "complete.parquet"
     try:
-        done = completed_pairs(p.lake / "recorder_days" / f"date={day}" / "complete.parquet")
+        done, rev = completed_pairs(path), revision(path)
         recorded = recorded_pairs(p, day)
     except (OSError, KeyError, ValueError) as exc:  # pyarrow's errors derive from these
         return RecorderDay(day, frozenset(), frozenset(), f"recorder files of {day} unreadable: {exc}".splitlines()[0])
     missing = frozenset(f"{s}/{d}" for s, d in recorded - done)
-    return RecorderDay(day, frozenset(s for s, _ in done), missing)
+    return RecorderDay(day, frozenset(s for s, _ in done), missing, revision=rev)
 
 
 def recorder_days(p: Paths) -> list[RecorderDay]:

@@ -65,6 +65,16 @@ def test_a_day_runs_once_every_symbol_recorded_that_day_is_complete(lake):
                                                                ("2025-03-11", "recorder_day:2025-03-11")]
 
 
+def test_a_day_merged_into_after_its_mark_runs_again_under_a_new_run_key(lake):
+    segments(lake, "2025-03-10", "BTC-USDT")
+    complete(lake, "2025-03-10", *marked("BTC-USDT"))
+    assert [r.run_key for r in evaluate()] == ["recorder_day:2025-03-10"]
+    folder = lake / "recorder_days" / "date=2025-03-10"
+    table = pq.read_table(folder / "complete.parquet")
+    pq.write_table(table.append_column("revision", pa.array([0, 1, 0], pa.int64())), folder / "complete.parquet")
+    assert [r.run_key for r in evaluate()] == ["recorder_day:2025-03-10:r1"]
+
+
 def test_days_that_are_not_complete_partitions_or_unreadable_request_nothing(lake):
     today = datetime.now(timezone.utc).date()
     complete(lake, today.isoformat(), ("BTC-USDT", "trades"))  # the day is not over: not a partition yet

@@ -34,11 +34,30 @@ def test_hour_files_merge_once_the_hour_is_over_and_restarts_add_nothing(data_di
     assert store.merge_live(data_dir, store.BOOKS, "BTC-USDT", DAY0 + 3 * H) == 2
     merged = read_partition(day, store.BOOKS_SCHEMA)
     assert len(merged) == 6 and not merged.duplicated(["ts", "kind", "side", "level"]).any()
+    store.write_segments(data_dir, "BTC-USDT", [("books", DAY0, DAY0 + 2 * H)], "s1")
     assert store.mark_day_complete(data_dir, "BTC-USDT", "books", "live_books", DAY0 + 3 * H) == []  # day not over
     assert store.mark_day_complete(data_dir, "BTC-USDT", "books", "live_books", DAY0 + 24 * H + 120_000) == ["2027-01-16"]
     assert store.mark_day_complete(data_dir, "BTC-USDT", "books", "live_books", DAY0 + 30 * H) == []  # once
     days = read_partition(data_dir.lake / "recorder_days" / "date=2027-01-16" / "complete.parquet", store.DAYS_SCHEMA)
-    assert days[["symbol", "dataset"]].values.tolist() == [["BTC-USDT", "books"]]
+    assert days[["symbol", "dataset", "revision"]].values.tolist() == [["BTC-USDT", "books", 0]]
+
+
+def test_only_recorded_days_are_marked_and_late_rows_raise_the_days_revision(data_dir: Paths) -> None:
+    late = DAY0 + 3 * 24 * H
+    store.append_live(data_dir, store.BOOKS, "BTC-USDT", book(DAY0 + 10) + book(DAY0 + 24 * H + 10))
+    store.merge_live(data_dir, store.BOOKS, "BTC-USDT", late)  # two days of books; the recorder recorded only the 2nd
+    store.write_segments(data_dir, "BTC-USDT", [("books", DAY0 + 24 * H, DAY0 + 25 * H)], "s1")
+    assert store.mark_day_complete(data_dir, "BTC-USDT", "books", "live_books", late) == ["2027-01-17"]
+    assert store.mark_day_complete(data_dir, "BTC-USDT", "books", "live_books", late,
+                                   pending_from=DAY0 + 24 * H) == []  # a hole from before its end is pending
+    store.append_live(data_dir, store.BOOKS, "BTC-USDT", book(DAY0 + 24 * H + 20))  # a late row after the mark
+    touched = frozenset(store.due_days(data_dir, "live_books", "BTC-USDT", late))
+    assert touched == {"2027-01-17"}
+    store.merge_live(data_dir, store.BOOKS, "BTC-USDT", late)
+    assert store.mark_day_complete(data_dir, "BTC-USDT", "books", "live_books", late, touched=touched) == ["2027-01-17"]
+    days = read_partition(data_dir.lake / "recorder_days" / "date=2027-01-17" / "complete.parquet", store.DAYS_SCHEMA)
+    assert days[["symbol", "dataset", "revision"]].values.tolist() == [["BTC-USDT", "books", 1]]
+    assert not (data_dir.lake / "recorder_days" / "date=2027-01-16").exists()
 
 
 def test_segments_and_gaps_split_at_midnight_and_upsert(data_dir: Paths) -> None:

@@ -90,3 +90,28 @@ def test_a_trade_stamped_in_the_far_future_is_quarantined_and_never_moves_the_la
     quarantined = pd.concat([pd.read_parquet(f) for f in (data_dir.quarantine / "symbol=BTC-USDT").glob("*.parquet")])
     assert sorted(quarantined["ts"]) == [10, 4_102_444_800_000]
     assert set(quarantined["reason"]) == {"time_outside_window"}
+
+
+def test_a_day_is_marked_complete_only_after_the_restart_back_fill_landed_in_it(data_dir: Paths) -> None:
+    clock = Clock(DAY0 + 23 * H + 50 * 60_000)
+    first = recorder(data_dir, clock)
+    first.resume()
+    first.on_trades([trade(100, clock.t)])
+    clock.t += 1000
+    first.flush(merge=True, final=True)
+    clock.t = DAY0 + 24 * H + 5 * 60_000  # restarted after midnight, hour 23 now due
+    second = recorder(data_dir, clock, "s2")
+    second.resume()
+    second.flush(merge=True)
+    marks = data_dir.lake / "recorder_days" / "date=2027-01-16" / "complete.parquet"
+    assert not marks.exists()  # the restart hole may still add trades to the day
+    holes = second.on_trades([trade(150, clock.t)])
+    second.flush(merge=True)
+    assert not marks.exists()  # back-fill under way
+    second.fill(holes[0], [trade(i, DAY0 + 23 * H + 50 * 60_000 + (i - 100) * 10_000) for i in range(101, 150)])
+    clock.t += 3 * H
+    second.flush(merge=True)
+    stored = read_partition(data_dir.trades / "symbol=BTC-USDT" / "date=2027-01-16" / "trades.parquet",
+                            pa.schema([("trade_id", pa.string())]))
+    assert len(stored) == 50 and marks.exists()  # ids 100..149, all before midnight
+    assert read_partition(marks, store.DAYS_SCHEMA)[["dataset", "revision"]].values.tolist() == [["trades", 0]]
