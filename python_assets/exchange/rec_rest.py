@@ -4,6 +4,7 @@ WebSocket channel, so they are polled), settled funding history, and the instrum
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import ccxt
@@ -31,6 +32,15 @@ def _num(value: Any) -> float | None:
         return None if value in (None, "") else float(value)
     except (TypeError, ValueError):
         return None
+
+
+def contract_value(market: dict) -> float:
+    """A swap's contract value (base units per contract); a missing or non-positive one is refused (ValueError)."""
+    value = _num(market.get("contractSize"))
+    if value is None or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{market.get('id')}: the exchange gives no valid contract value "
+                         f"({market.get('contractSize')!r}), so contract sizes cannot be converted to base units")
+    return value
 
 
 def markets_by_lake_symbol(ex: ccxt.Exchange) -> dict[str, dict]:

@@ -27,6 +27,7 @@ import pyarrow as pa
 
 from python_assets.config import Paths
 from python_assets.exchange.client import ExchangeConfig, call_with_retries, lake_symbol, resolve_market
+from python_assets.exchange.rec_rest import contract_value
 from python_assets.lake.store import read_partition, write_quarantine, write_table_atomic, write_trades
 from python_assets.platform.timeframes import HOUR_MS
 from python_assets.lake.trade_rules import value_faults
@@ -127,7 +128,7 @@ class TradeRecorder:
         self.ex, self.paths, self.cfg, self.clock, self.sleep = ex, paths, cfg, clock, sleep
         self.market = resolve_market(ex, symbol, cfg)
         self.symbol = lake_symbol(self.market)
-        self.contract_size = float(self.market.get("contractSize") or 1.0)
+        self.contract_size = contract_value(self.market)
         self.log = log or (lambda event, **fields: None)
         self.buffer: list[pd.DataFrame] = []
         self.stats = RecorderStats()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 import sys
 import time
@@ -97,7 +98,7 @@ class Recorder:
             if sym not in markets:
                 raise ValueError(f"no BloFin swap {name!r} (known e.g. {', '.join(list(markets)[:3])})")
             m = markets[sym]
-            rec = SymbolRecorder(self.paths, sym, m["id"], float(m.get("contractSize") or 1.0), self.settings.depth,
+            rec = SymbolRecorder(self.paths, sym, m["id"], rest.contract_value(m), self.settings.depth,
                                  self.session_id, self.now_ms, on_gap=self._gap_seen)
             rec.resume()
             self.symbols[m["id"]] = rec
@@ -122,10 +123,26 @@ class Recorder:
             intervals[rec.symbol] = rest.interval_hours(settled)
             rec.announced.update({t: r for t, r in settled})
         try:
-            store.write_instruments(self.paths, rest.instrument_rows(self.ex, self.now_ms(), intervals), self.now_ms())
+            rows = rest.instrument_rows(self.ex, self.now_ms(), intervals)
+            store.write_instruments(self.paths, rows, self.now_ms())
             self.snapshot_day = day
         except Exception as exc:  # noqa: BLE001 - retried at the next flush
             self.out(f"instruments snapshot failed: {exc}")
+            return
+        self.refresh_contract_values(rows)
+
+    def refresh_contract_values(self, rows: list[tuple]) -> None:
+        """Convert later sizes with each recorded symbol's contract value in a new snapshot (a missing or
+        non-positive one is refused: the value in use stays, and it is said)."""
+        values = {row[0]: row[2] for row in rows}
+        for rec in self.symbols.values():
+            new = values.get(rec.symbol)
+            if new is None or not math.isfinite(new) or new <= 0:
+                self.out(f"instruments snapshot: no valid contract value for {rec.symbol} ({new!r}); "
+                          f"sizes stay converted with {rec.contract_value}")
+            elif new != rec.contract_value:
+                self.out(f"{rec.symbol}: contract value {rec.contract_value} -> {new} (instruments snapshot)")
+                rec.contract_value = new
 
     # ---- run ---------------------------------------------------------------------------------------
     async def run(self) -> None:

@@ -19,6 +19,7 @@ from conftest import CLI
 from fake_blofin_ws import FakeBlofinLive
 
 from python_assets.config import Paths
+from python_assets.exchange import rec_rest as rest
 from python_assets.exchange.ws_recorder import Recorder, RecorderSettings
 
 FAST = dict(sample_ms=50, flush_ms=100, merge_ms=60_000, mark_poll_ms=200, ping_s=0.2, stall_s=0.5,
@@ -242,3 +243,25 @@ def test_a_flush_cancelled_mid_write_still_ends_before_the_next_flush_writes(dat
     asyncio.run(main())
     (s1, e1), (s2, _) = sorted(spans)
     assert len(spans) == 2 and s2 >= e1
+
+
+def test_a_new_instruments_snapshot_refreshes_the_contract_value_and_a_missing_one_is_refused(data_dir: Paths) -> None:
+    from fake_blofin import FakeBlofin
+
+    lines: list[str] = []
+    with FakeBlofin() as fake:
+        now = {"s": fake.clock()}
+        rec = Recorder(data_dir, RecorderSettings(symbols=("BTC-USDT",), ws_url="ws://127.0.0.1:1/x", rest_url=fake.url),
+                       clock=lambda: now["s"], out=lines.append)
+        rec.setup()
+        sym = rec.symbols["BTC-USDT"]
+        assert sym.contract_value == 0.001
+        fake.inst("BTC-USDT").contract_value = 0.01  # the exchange changes the spec overnight
+        now["s"] += 86_400
+        rec.take_instruments()
+        row = sym._trade_row({"tradeId": "1", "ts": "1", "price": "60000", "size": "5", "side": "buy"})
+        assert sym.contract_value == 0.01 and row[3] == 0.05
+        rec.refresh_contract_values([("BTC-USDT", 0, None, 1.0, 1.0, 0.1, 100.0, 8, "live")])
+        assert sym.contract_value == 0.01 and "no valid contract value for BTC-USDT" in lines[-1]
+    with pytest.raises(ValueError, match="no valid contract value"):
+        rest.contract_value({"id": "BTC-USDT", "contractSize": None})
