@@ -27,6 +27,7 @@ import pyarrow as pa
 
 from python_assets.config import Paths
 from python_assets.exchange.client import ExchangeConfig, call_with_retries, lake_symbol, resolve_market
+from python_assets.exchange.rec_lock import take_recorder_lock
 from python_assets.exchange.rec_rest import contract_value
 from python_assets.lake.store import read_partition, write_quarantine, write_table_atomic, write_trades
 from python_assets.platform.timeframes import HOUR_MS
@@ -129,6 +130,7 @@ class TradeRecorder:
         self.market = resolve_market(ex, symbol, cfg)
         self.symbol = lake_symbol(self.market)
         self.contract_size = contract_value(self.market)
+        self.lock = take_recorder_lock(paths, self.symbol)  # a second recorder of the symbol: RecorderBusy
         self.log = log or (lambda event, **fields: None)
         self.buffer: list[pd.DataFrame] = []
         self.stats = RecorderStats()
@@ -208,5 +210,6 @@ def run_recorders(recorders: list[TradeRecorder], poll_s: float = 2.0, flush_s: 
     finally:
         for r in recorders:
             r.flush()
+            r.lock.close()
             r.log("recorder_stopped", symbol=r.symbol, polls=r.stats.polls, new=r.stats.new,
                   gaps=len(r.stats.gaps), merged_hours=r.stats.merged_hours)

@@ -25,6 +25,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import IO
 
 import websockets
 
@@ -32,6 +33,7 @@ from python_assets.config import Paths
 from python_assets.exchange import rec_rest as rest
 from python_assets.exchange import rec_store as store
 from python_assets.exchange.book import Applied
+from python_assets.exchange.rec_lock import take_recorder_lock
 from python_assets.exchange.rec_symbol import LastGap, SymbolRecorder
 
 DEFAULT_WS_URL = "wss://openapi.blofin.com/ws/public"
@@ -81,6 +83,7 @@ class Recorder:
     out: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True)
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     symbols: dict[str, SymbolRecorder] = field(default_factory=dict)
+    locks: list[IO[str]] = field(default_factory=list)
     last_gap: LastGap | None = None
     msgs: int = 0
     reconnects: int = 0
@@ -90,20 +93,32 @@ class Recorder:
         return int(self.clock() * 1000)
 
     def setup(self) -> None:
-        """Resolve the symbols on REST (contract values), resume from the lake, take the instruments snapshot."""
+        """Resolve the symbols on REST (contract values), take each one's recorder lock (a second recorder of a
+        symbol is refused: RecorderBusy), resume from the lake, take the instruments snapshot."""
         self.ex = rest.rest_exchange(self.settings.rest_url, rate_limit_ms=1 if self.settings.rest_url else None)
         markets = rest.markets_by_lake_symbol(self.ex)
-        for name in self.settings.symbols:
-            sym = name.upper().replace("/", "-").split(":")[0]
-            if sym not in markets:
-                raise ValueError(f"no BloFin swap {name!r} (known e.g. {', '.join(list(markets)[:3])})")
-            m = markets[sym]
-            rec = SymbolRecorder(self.paths, sym, m["id"], rest.contract_value(m), self.settings.depth,
-                                 self.session_id, self.now_ms, on_gap=self._gap_seen)
-            rec.resume()
-            self.symbols[m["id"]] = rec
+        try:
+            for name in self.settings.symbols:
+                sym = name.upper().replace("/", "-").split(":")[0]
+                if sym not in markets:
+                    raise ValueError(f"no BloFin swap {name!r} (known e.g. {', '.join(list(markets)[:3])})")
+                m = markets[sym]
+                self.locks.append(take_recorder_lock(self.paths, sym))
+                rec = SymbolRecorder(self.paths, sym, m["id"], rest.contract_value(m), self.settings.depth,
+                                     self.session_id, self.now_ms, on_gap=self._gap_seen)
+                rec.resume()
+                self.symbols[m["id"]] = rec
+        except BaseException:
+            self.release()
+            raise
         self.snapshot_day = ""
         self.take_instruments()
+
+    def release(self) -> None:
+        """Let go of the symbols' recorder locks (at the end of run(), or when setup fails)."""
+        for handle in self.locks:
+            handle.close()
+        self.locks.clear()
 
     def _gap_seen(self, gap: LastGap) -> None:
         self.last_gap = gap
@@ -163,7 +178,10 @@ class Recorder:
             for t in timers:
                 t.cancel()
             await asyncio.gather(*timers, return_exceptions=True)
-            await self.flush_all(merge=True, final=True)
+            try:
+                await self.flush_all(merge=True, final=True)
+            finally:
+                self.release()
 
     async def flush_all(self, merge: bool, final: bool = False) -> None:
         """Take every symbol's buffers in the loop, write them in a worker thread (the loop keeps reading);

@@ -100,3 +100,19 @@ def test_record_trades_survives_sigkill_and_restart_without_gaps_or_duplicates(d
     ids = live_rows(data_dir)["trade_id"].astype(int).tolist()
     assert len(ids) == len(set(ids)) > 100
     assert ids == list(range(ids[0], ids[-1] + 1))  # consecutive trade ids: nothing lost across the kill
+
+
+def test_a_second_poll_recorder_of_a_symbol_is_refused_while_one_records(data_dir: Paths) -> None:
+    from python_assets.exchange.rec_lock import RecorderBusy
+
+    clock = Clock(1_800_000_000_000)
+    with FakeBlofin(clock=clock) as fake:
+        cfg = ExchangeConfig(api_url=fake.url, rate_limit_ms=1)
+        first = TradeRecorder(make_exchange(cfg), data_dir, "BTC/USDT:USDT", cfg, clock=clock)
+        try:
+            TradeRecorder(make_exchange(cfg), data_dir, "BTC/USDT:USDT", cfg, clock=clock)
+            raise AssertionError("a second recorder of BTC-USDT was let in")
+        except RecorderBusy as exc:
+            assert "BTC-USDT is already being recorded" in str(exc)
+        run_recorders([first], duration_s=0.0, clock=clock, sleep=clock.sleep)  # lets go on the way out
+        TradeRecorder(make_exchange(cfg), data_dir, "BTC/USDT:USDT", cfg, clock=clock)

@@ -6,6 +6,7 @@ bounded; kill -9 and restart lose and duplicate nothing."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
 import threading
@@ -265,3 +266,24 @@ def test_a_new_instruments_snapshot_refreshes_the_contract_value_and_a_missing_o
         assert sym.contract_value == 0.01 and "no valid contract value for BTC-USDT" in lines[-1]
     with pytest.raises(ValueError, match="no valid contract value"):
         rest.contract_value({"id": "BTC-USDT", "contractSize": None})
+
+
+def test_a_second_recorder_of_a_symbol_is_refused_until_the_first_lets_go(data_dir: Paths) -> None:
+    from fake_blofin import FakeBlofin
+
+    from python_assets.exchange.rec_lock import RecorderBusy
+
+    with FakeBlofin() as fake:
+        def recorder(*symbols: str) -> Recorder:
+            return Recorder(data_dir, RecorderSettings(symbols=symbols, ws_url="ws://127.0.0.1:1/x", rest_url=fake.url),
+                            out=lambda line: None)
+
+        first = recorder("BTC-USDT")
+        first.setup()
+        second = recorder("ETH-USDT", "BTC-USDT")
+        with pytest.raises(RecorderBusy, match=f"BTC-USDT is already being recorded into .*pid {os.getpid()}"):
+            second.setup()
+        assert second.locks == []  # ETH-USDT's lock was let go with the refusal
+        recorder("ETH-USDT").setup()  # ... so another recorder may take it
+        first.release()
+        recorder("BTC-USDT").setup()
