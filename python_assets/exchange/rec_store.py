@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -24,7 +24,8 @@ import pyarrow.parquet as pq
 from python_assets.config import Paths
 from python_assets.exchange.continuity import split_days, trade_int
 from python_assets.exchange.recorder import LIVE_SCHEMA, MERGE_GRACE_MS
-from python_assets.lake.store import read_partition, write_quarantine, write_table_atomic
+from python_assets.lake.store import (FUNDING_SCHEMA, funding_partition, read_partition, symbol_lock, write_funding,
+                                      write_quarantine, write_table_atomic)
 from python_assets.platform.timeframes import DAY_MS, HOUR_MS
 
 BOOKS_SCHEMA = pa.schema([("ts", pa.int64()), ("kind", pa.string()), ("seq_id", pa.int64()), ("side", pa.string()),
@@ -231,6 +232,23 @@ def quarantine_trade(paths: Paths, symbol: str, trade: dict, reason: str) -> Non
     frame = pd.DataFrame({"source_file": [f"recorder:trade {tid}"], "source_row": [1], "reason": [reason],
                           "raw_record": [json.dumps(trade, default=str)], "ts": [min(max(ts, -2**63), 2**63 - 1)]})
     write_quarantine(paths, symbol, "recorder-" + hashlib.sha256(tid.encode()).hexdigest()[:16], frame)
+
+
+def replace_funding(paths: Paths, symbol: str, settled: dict[int, float]) -> list[int]:
+    """Store the exchange's settled funding rates (REST history), replacing another rate stored for the same
+    settlement (the stream's announcement); returns the funding_ts whose stored rate was replaced."""
+    if not settled:
+        return []
+    frame = pd.DataFrame({"funding_ts": list(settled), "funding_rate": list(settled.values())})
+    stats = write_funding(paths, symbol, frame)  # new settlements added; others stored with another rate: conflicts
+    changed = {int(t): settled[int(t)] for t in stats.conflicts}
+    with symbol_lock(paths, symbol):
+        for day in sorted({day_of(t) for t in changed}):
+            target = funding_partition(paths, symbol, date.fromisoformat(day))
+            rows = read_partition(target, FUNDING_SCHEMA)
+            rows["funding_rate"] = rows["funding_ts"].map(changed).fillna(rows["funding_rate"])
+            _write(rows, FUNDING_SCHEMA, target)
+    return sorted(changed)
 
 
 def write_instruments(paths: Paths, rows: list[tuple], snapshot_ms: int) -> Path:

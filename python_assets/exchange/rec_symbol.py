@@ -45,12 +45,14 @@ class SymbolRecorder:
     session_id: str
     clock: Callable[[], int]
     on_gap: Callable[[LastGap], None] = lambda g: None
+    out: Callable[[str], None] = lambda line: None  # one line per funding rate that changed after it was stored
     tracker: TradeTracker = field(default_factory=TradeTracker)
     book: Book = field(default_factory=Book)
     trades: list[tuple] = field(default_factory=list)
     books: list[tuple] = field(default_factory=list)
     marks: list[tuple] = field(default_factory=list)
-    announced: dict[int, float] = field(default_factory=dict)
+    announced: dict[int, float] = field(default_factory=dict)  # the stream's rate per coming settlement
+    confirmed: dict[int, float] = field(default_factory=dict)  # REST's settled rates, not yet written
     open_seg: dict[str, int] = field(default_factory=dict)
     trade_cause: tuple[str, int] | None = None      # why the next trade hole happened, and since when
     book_cause: tuple[str, int, str] | None = None  # (cause, start_ms, detail) of a book gap awaiting a snapshot
@@ -226,7 +228,10 @@ class SymbolRecorder:
         settled = {t: r for t, r in self.announced.items() if t <= now}
         for t in settled:
             del self.announced[t]
+        confirmed, self.confirmed = self.confirmed, {}
+        settled = {t: r for t, r in settled.items() if t not in confirmed}
         batch = {"now": now, "trades": self.trades, "books": self.books, "marks": self.marks, "funding": settled,
+                 "confirmed": confirmed,
                  "segments": self.ended + [(ds, s, max(s, now)) for ds, s in self.open_seg.items()]}
         self.trades, self.books, self.marks, self.ended = [], [], [], []
         return batch
@@ -243,8 +248,14 @@ class SymbolRecorder:
         store.append_live(self.paths, store.MARKS, self.symbol, batch["marks"])
         if batch["funding"]:
             settled = batch["funding"]
-            write_funding(self.paths, self.symbol, pd.DataFrame({"funding_ts": list(settled),
-                                                                 "funding_rate": list(settled.values())}))
+            stats = write_funding(self.paths, self.symbol, pd.DataFrame({"funding_ts": list(settled),
+                                                                         "funding_rate": list(settled.values())}))
+            for ts in stats.conflicts:
+                self.out(f"{self.symbol} funding at {int(ts)}: the stream announced {settled[int(ts)]}, another rate "
+                         "is stored for that settlement and stays")
+        for ts in store.replace_funding(self.paths, self.symbol, batch.get("confirmed") or {}):
+            self.out(f"{self.symbol} funding at {ts}: the exchange's settled rate {batch['confirmed'][ts]} replaces "
+                     "the rate the stream announced")
         store.write_segments(self.paths, self.symbol, batch["segments"], self.session_id)
         if merge:
             self.merge(batch["now"])

@@ -105,7 +105,7 @@ class Recorder:
                 m = markets[sym]
                 self.locks.append(take_recorder_lock(self.paths, sym))
                 rec = SymbolRecorder(self.paths, sym, m["id"], rest.contract_value(m), self.settings.depth,
-                                     self.session_id, self.now_ms, on_gap=self._gap_seen)
+                                     self.session_id, self.now_ms, on_gap=self._gap_seen, out=self.out)
                 rec.resume()
                 self.symbols[m["id"]] = rec
         except BaseException:
@@ -136,7 +136,7 @@ class Recorder:
                 self.out(f"funding history {inst_id}: {exc}")
                 continue
             intervals[rec.symbol] = rest.interval_hours(settled)
-            rec.announced.update({t: r for t, r in settled})
+            rec.confirmed.update({t: r for t, r in settled})
         try:
             rows = rest.instrument_rows(self.ex, self.now_ms(), intervals)
             store.write_instruments(self.paths, rows, self.now_ms())

@@ -10,7 +10,7 @@ import pyarrow as pa
 from python_assets.config import Paths
 from python_assets.exchange import rec_store as store
 from python_assets.exchange.rec_symbol import SymbolRecorder
-from python_assets.lake.store import read_partition
+from python_assets.lake.store import FUNDING_SCHEMA, read_partition
 
 DAY0 = 1_800_057_600_000  # 2027-01-16 00:00 UTC
 H = 3_600_000
@@ -115,3 +115,26 @@ def test_a_day_is_marked_complete_only_after_the_restart_back_fill_landed_in_it(
                             pa.schema([("trade_id", pa.string())]))
     assert len(stored) == 50 and marks.exists()  # ids 100..149, all before midnight
     assert read_partition(marks, store.DAYS_SCHEMA)[["dataset", "revision"]].values.tolist() == [["trades", 0]]
+
+
+def test_a_settled_rate_from_rest_replaces_the_announced_one_and_a_changed_push_is_said(data_dir: Paths) -> None:
+    settle = DAY0 + 8 * H
+    clock = Clock(settle - 30_000)
+    lines: list[str] = []
+    rec = SymbolRecorder(data_dir, "BTC-USDT", "BTC-USDT", 1.0, 20, "s1", clock, out=lines.append)
+    rec.on_funding([{"fundingRate": "0.00010", "fundingTime": str(settle)}])
+    rec.on_funding([{"fundingRate": "0.00012", "fundingTime": str(settle)}])  # changed before the settlement: fine
+    clock.t = settle + 500
+    rec.flush(merge=False)
+    rec.on_funding([{"fundingRate": "0.00015", "fundingTime": str(settle)}])  # a different push after it was stored
+    clock.t += 1000
+    rec.flush(merge=False)
+    assert len(lines) == 1 and "announced 0.00015" in lines[0] and "stays" in lines[0]
+    funding = data_dir.funding / "symbol=BTC-USDT" / "date=2027-01-16" / "funding.parquet"
+    assert read_partition(funding, FUNDING_SCHEMA)["funding_rate"].tolist() == [0.00012]
+    rec.confirmed.update({settle: 0.00013, settle + 8 * H: 0.0002})  # REST's settled history (the daily snapshot)
+    clock.t += 1000
+    rec.flush(merge=False)
+    assert "settled rate 0.00013 replaces" in lines[-1] and len(lines) == 2
+    assert read_partition(funding, FUNDING_SCHEMA)[["funding_ts", "funding_rate"]].values.tolist() == [
+        [settle, 0.00013], [settle + 8 * H, 0.0002]]
