@@ -251,9 +251,20 @@ def replace_funding(paths: Paths, symbol: str, settled: dict[int, float]) -> lis
     return sorted(changed)
 
 
+def _same(a: object, b: object) -> bool:
+    """Equal values, two missing ones included."""
+    return (pd.isna(a) and pd.isna(b)) if pd.isna(a) or pd.isna(b) else a == b
+
+
 def write_instruments(paths: Paths, rows: list[tuple], snapshot_ms: int) -> Path:
-    """The day's instruments snapshot (replaced whole: one row per instrument per day)."""
+    """The day's instruments snapshot (replaced whole: one row per instrument per day); an instrument whose values
+    equal the stored row's keeps that row's earlier snapshot_ms (a restart does not move a version's start)."""
     target = paths.lake / "instruments" / f"date={day_of(snapshot_ms)}" / "instruments.parquet"
     frame = _frame(rows, INSTRUMENTS_SCHEMA).drop_duplicates("symbol", keep="last").sort_values("symbol")
+    old = read_partition(target, INSTRUMENTS_SCHEMA).drop_duplicates("symbol").set_index("symbol")
+    values = [c for c in INSTRUMENTS_SCHEMA.names if c not in ("symbol", "snapshot_ms")]
+    for i, row in frame.iterrows():
+        if row["symbol"] in old.index and all(_same(row[c], old.at[row["symbol"], c]) for c in values):
+            frame.at[i, "snapshot_ms"] = old.at[row["symbol"], "snapshot_ms"]
     _write(frame, INSTRUMENTS_SCHEMA, target)
     return target

@@ -88,7 +88,12 @@ def test_instruments_snapshot_is_one_row_per_symbol_per_day(data_dir: Paths) -> 
     rows = [("BTC-USDT", DAY0, 0.001, 1.0, 1.0, 0.1, 100.0, 8, "live"),
             ("ETH-USDT", DAY0, 0.01, 1.0, 1.0, 0.01, 75.0, None, "suspend")]
     path = store.write_instruments(data_dir, rows, DAY0 + 5)
-    store.write_instruments(data_dir, rows[:1], DAY0 + 6)  # a restart the same day replaces the snapshot
+    later = [("BTC-USDT", DAY0 + 6, 0.001, 1.0, 1.0, 0.1, 100.0, 8, "live")]
+    store.write_instruments(data_dir, later, DAY0 + 6)  # a restart the same day replaces the snapshot
     got = read_partition(path, store.INSTRUMENTS_SCHEMA)
     assert path.parent.name == "date=2027-01-16" and got["symbol"].tolist() == ["BTC-USDT"]
     assert got["funding_interval_hours"].tolist() == [8]
+    assert got["snapshot_ms"].tolist() == [DAY0]  # the same values: the earlier snapshot stays the version's start
+    store.write_instruments(data_dir, [("BTC-USDT", DAY0 + 7, 0.01, 1.0, 1.0, 0.1, 100.0, 8, "live")], DAY0 + 7)
+    assert read_partition(path, store.INSTRUMENTS_SCHEMA)[["snapshot_ms", "contract_value"]].values.tolist() == [
+        [DAY0 + 7, 0.01]]  # changed during the day: the later snapshot
