@@ -251,6 +251,13 @@ def replace_funding(paths: Paths, symbol: str, settled: dict[int, float]) -> lis
     return sorted(changed)
 
 
+def stored_intervals(paths: Paths) -> dict[str, int | None]:
+    """Funding interval hours per symbol in the newest stored instruments snapshot (empty when none)."""
+    files = sorted((paths.lake / "instruments").glob("date=*/instruments.parquet"))
+    rows = read_partition(files[-1], INSTRUMENTS_SCHEMA).dropna(subset=["funding_interval_hours"]) if files else None
+    return {} if rows is None else {str(s): int(h) for s, h in zip(rows["symbol"], rows["funding_interval_hours"])}
+
+
 def _same(a: object, b: object) -> bool:
     """Equal values, two missing ones included."""
     return (pd.isna(a) and pd.isna(b)) if pd.isna(a) or pd.isna(b) else a == b

@@ -84,6 +84,7 @@ class Recorder:
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     symbols: dict[str, SymbolRecorder] = field(default_factory=dict)
     locks: list[IO[str]] = field(default_factory=list)
+    intervals: dict[str, int | None] = field(default_factory=dict)  # last known funding interval per symbol
     last_gap: LastGap | None = None
     msgs: int = 0
     reconnects: int = 0
@@ -128,17 +129,18 @@ class Recorder:
         day = store.day_of(self.now_ms())
         if day == self.snapshot_day:
             return
-        intervals = {}
+        known = self.intervals = self.intervals or store.stored_intervals(self.paths)
         for inst_id, rec in self.symbols.items():
             try:
                 settled = rest.funding_history(self.ex, inst_id)
-            except Exception as exc:  # noqa: BLE001 - REST down: the snapshot goes without it
+            except Exception as exc:  # noqa: BLE001 - REST down: the snapshot keeps the last known interval
                 self.out(f"funding history {inst_id}: {exc}")
                 continue
-            intervals[rec.symbol] = rest.interval_hours(settled)
+            known[rec.symbol] = rest.interval_hours(settled) or known.get(rec.symbol)
             rec.confirmed.update({t: r for t, r in settled})
         try:
-            rows = rest.instrument_rows(self.ex, self.now_ms(), intervals)
+            recorded = {r.symbol: known.get(r.symbol) for r in self.symbols.values()}
+            rows = rest.instrument_rows(self.ex, self.now_ms(), recorded)
             store.write_instruments(self.paths, rows, self.now_ms())
             self.snapshot_day = day
         except Exception as exc:  # noqa: BLE001 - retried at the next flush

@@ -287,3 +287,33 @@ def test_a_second_recorder_of_a_symbol_is_refused_until_the_first_lets_go(data_d
         recorder("ETH-USDT").setup()  # ... so another recorder may take it
         first.release()
         recorder("BTC-USDT").setup()
+
+
+def test_a_failed_funding_history_keeps_the_last_known_interval(data_dir: Paths, monkeypatch) -> None:
+    from fake_blofin import FakeBlofin
+
+    def snapshot_hours(day: str) -> list:
+        path = data_dir.lake / "instruments" / f"date={day}" / "instruments.parquet"
+        got = pd.read_parquet(path)
+        return got.loc[got["symbol"] == "BTC-USDT", "funding_interval_hours"].tolist()
+
+    with FakeBlofin() as fake:
+        now = {"s": fake.clock() // 86_400 * 86_400 + 60}
+        settings = RecorderSettings(symbols=("BTC-USDT",), ws_url="ws://127.0.0.1:1/x", rest_url=fake.url)
+        rec = Recorder(data_dir, settings, clock=lambda: now["s"], out=lambda line: None)
+        rec.setup()
+        day0 = rec.snapshot_day
+        assert snapshot_hours(day0) == [8]
+
+        def down(*args, **kwargs):
+            raise ConnectionError("REST down")
+
+        monkeypatch.setattr(rest, "funding_history", down)
+        now["s"] += 86_400
+        rec.take_instruments()
+        assert rec.snapshot_day != day0 and snapshot_hours(rec.snapshot_day) == [8]
+        rec.release()
+        now["s"] += 86_400
+        restarted = Recorder(data_dir, settings, clock=lambda: now["s"], out=lambda line: None)
+        restarted.setup()  # a new process: the interval comes from the newest stored snapshot
+        assert snapshot_hours(restarted.snapshot_day) == [8]
