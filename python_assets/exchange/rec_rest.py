@@ -76,9 +76,10 @@ def funding_history(ex: ccxt.Exchange, inst_id: str, limit: int = 3) -> list[tup
 
 
 def interval_hours(settlements: list[tuple[int, float]]) -> int | None:
-    """Funding interval in hours from consecutive settlement times (the smallest step), or None."""
+    """Funding interval in hours from the latest step between settlement times (sorted oldest first: after a
+    change, the new interval at once), or None."""
     steps = [b[0] - a[0] for a, b in zip(settlements, settlements[1:]) if b[0] > a[0]]
-    return round(min(steps) / HOUR_MS) if steps else None
+    return round(steps[-1] / HOUR_MS) if steps else None
 
 
 def instrument_rows(ex: ccxt.Exchange, snapshot_ms: int, intervals: dict[str, int | None]) -> list[tuple]:

@@ -74,3 +74,12 @@ def test_backoff_grows_with_jitter_and_caps() -> None:
     delays = [backoff_delay(a, 0.5, 4.0, rng) for a in range(8)]
     assert all(0.25 <= d <= 4.0 for d in delays)
     assert max(delays[5:]) <= 4.0 and delays[0] <= 0.5
+
+
+def test_the_funding_interval_is_the_latest_step_between_settlements() -> None:
+    from python_assets.exchange.rec_rest import interval_hours
+
+    h = 3_600_000
+    assert interval_hours([(0, 0.1), (4 * h, 0.1), (12 * h, 0.1)]) == 8  # changed from 4 h to 8 h
+    assert interval_hours([(0, 0.1), (8 * h, 0.1), (12 * h, 0.1)]) == 4
+    assert interval_hours([(0, 0.1)]) is None
