@@ -164,7 +164,8 @@ def out_of_sample_summary(results: list[dict], trades: pd.DataFrame, equity: pd.
     """One line per symbol: the out-of-sample folds as one chained test."""
     rows = []
     for symbol in sorted({r["symbol"] for r in results}):
-        folds = sorted((r for r in results if r["symbol"] == symbol), key=lambda r: r["window_id"])
+        # in time order: the fold names sort as text (wf100 between wf10 and wf11 past 99 folds)
+        folds = sorted((r for r in results if r["symbol"] == symbol), key=lambda r: _ms(r["window_start"]))
         initial = float(folds[0]["initial_equity"])
         curve = np.r_[initial, chained_equity(equity, [r["backtest_id"] for r in folds], initial)]
         dd = float((curve / np.maximum.accumulate(curve) - 1).min())
@@ -180,7 +181,8 @@ def fold_table(results: list[dict]) -> str:
     """One row per symbol x fold: the in-sample pick and how it did out of sample."""
     by_key = {(r["symbol"], r["window_id"], r["window_kind"]): r for r in results}
     rows = []
-    for (symbol, wid, kind), oos in sorted(by_key.items()):
+    in_time = sorted(by_key.items(), key=lambda kv: (kv[0][0], _ms(kv[1]["window_start"]), kv[0][2]))
+    for (symbol, wid, kind), oos in in_time:
         if kind != "out_of_sample":
             continue
         ins = by_key.get((symbol, wid, "in_sample"), {})
