@@ -111,7 +111,9 @@ def _close(book, nt, pos, entry_i, exit_i, entry_px, exit_px, entry_fee, fee_rat
     fee = abs(pos) * exit_px * fee_rate
     after = cash + (move - fee)
     left = cash + move
-    if after < 0.0:
+    if reason == LIQUIDATION:
+        after = 0.0  # exactly: cash + pos x (bankruptcy - entry) leaves a rounding (3.6e-12), and a wiped-out account trades no more
+    elif after < 0.0:
         reason = LIQUIDATION
         after = 0.0
         if left > 0.0:

@@ -191,8 +191,9 @@ def test_blofin_lake_step_killed_at_any_write_then_rerun_equals_an_uninterrupted
         for k, hour in enumerate(HOURS):
             recorded_hour(seed, k, hour)
         writes, clean = check_every_kill_point(seed, run_blofin, tmp_path, monkeypatch)
-    # candles and funding per day; per recorder hour its trade-id index range, the trades day file, merged/HH
-    assert writes == 2 + 2 + 3 * len(HOURS)
+    # candles and funding per day, funding's _exchange_holes.json (the stretches a fetch found without a
+    # settlement, asked for once); per recorder hour its trade-id index range, the trades day file, merged/HH
+    assert writes == 2 + 2 + 1 + 3 * len(HOURS)
     candles = duckdb.sql(f"select date, count(*) from read_parquet('{clean.candles}/*/*/*/candles.parquet', "
                          "hive_partitioning = true) group by 1 order by 1").fetchall()
     assert candles == [(d, 1440) for d in [*BLOFIN_DAYS, STORED_DAY]]  # whole days, no hole below the stored one
