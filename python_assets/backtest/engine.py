@@ -250,33 +250,28 @@ def _simulate(o, h, lo, c, bar_ms, bar_len_ms, el, xl, es, xs, fund_ms, fund_rat
                         funded = 0.0
                         best = px
                 pending = 0
-        # a bar that opens through the target or the stop fills there (from the bar after the entry, or the
-        # entry bar of an early fill), before the bar's own settlements: the position no longer holds them
-        if pos != 0.0 and (i > entry_i or early):
-            d = 1.0 if pos > 0 else -1.0
-            stop, reason, target = _levels(d, entry_px, best, sl, tp, trail)
-            px = math.nan
-            if not math.isnan(target) and (o[i] - target) * d >= 0.0:
-                px, reason, fee_rate = o[i], TARGET, maker
-            elif not math.isnan(stop) and (o[i] - stop) * d <= 0.0:
-                px, fee_rate = o[i] * (1.0 - slip * d), taker
-            if not math.isnan(px):
-                cash = _close(book, nt, pos, entry_i, i, entry_px, px, entry_fee, fee_rate, funded, reason, cash)
-                nt += 1
-                pos = 0.0
-                pending = 0
-                dead = cash <= 0.0
-        # funding settled inside this bar (an exit inside it, below, has held the position since its open)
-        fp, cash, funded = _settle_funding(fund_ms, fund_rate, fp, bar_ms[i] + bar_len_ms, pos, o[i], entry_px, cash,
-                                           funded)
-        # liquidation, stops and targets inside this bar: the adverse path (open -> low for a long) first
+        # the exit of this bar, if any: px (NaN: none) at fee_rate for reason
+        px = stop = target = math.nan
+        fee_rate = taker
+        reason = STOP
+        d = 1.0 if pos > 0 else -1.0
         if pos != 0.0:
-            d = 1.0 if pos > 0 else -1.0
+            stop, reason, target = _levels(d, entry_px, best, sl, tp, trail)
+            # a bar that opens through the target or the stop fills there (from the bar after the entry, or
+            # the entry bar of an early fill), before the bar's own settlements
+            if i > entry_i or early:
+                if not math.isnan(target) and (o[i] - target) * d >= 0.0:
+                    px, reason, fee_rate = o[i], TARGET, maker
+                elif not math.isnan(stop) and (o[i] - stop) * d <= 0.0:
+                    px = o[i] * (1.0 - slip * d)
+        # funding settled inside this bar: a position leaving at the open holds none of it; one leaving inside
+        # the bar (below) has held the position since its open
+        fp, cash, funded = _settle_funding(fund_ms, fund_rate, fp, bar_ms[i] + bar_len_ms,
+                                           pos if math.isnan(px) else 0.0, o[i], entry_px, cash, funded)
+        # liquidation, stops and targets inside this bar: the adverse path (open -> low for a long) first
+        if pos != 0.0 and math.isnan(px):
             liq = _liquidation_price(cash, pos, entry_px, req)
             worst = min(lo[i], c[i]) if d > 0 else max(h[i], c[i])
-            stop, reason, target = _levels(d, entry_px, best, sl, tp, trail)
-            px = math.nan
-            fee_rate = taker
             if (o[i] - liq) * d <= 0.0:  # the bar's settlements took the equity to the open's liquidation level
                 px = o[i]
                 reason = LIQUIDATION
@@ -291,6 +286,7 @@ def _simulate(o, h, lo, c, bar_ms, bar_len_ms, el, xl, es, xs, fund_ms, fund_rat
                 px = target
                 reason = TARGET
                 fee_rate = maker
+        if pos != 0.0:
             if not math.isnan(px):
                 cash = _close(book, nt, pos, entry_i, i, entry_px, px, entry_fee, fee_rate, funded, reason, cash)
                 nt += 1

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import IO
 
 from python_assets.config import Paths
+from python_assets.lake.store import lock_file
 
 
 class RecorderBusy(RuntimeError):
@@ -19,7 +20,7 @@ class RecorderBusy(RuntimeError):
 
 def recorder_lock_file(paths: Paths, symbol: str) -> Path:
     """The lock file a symbol's recorder holds (beside the lake's per-symbol write locks)."""
-    return paths.data_dir / ".lake-locks" / f"{symbol}.recorder.lock"
+    return lock_file(paths, symbol).with_suffix(".recorder.lock")
 
 
 def take_recorder_lock(paths: Paths, symbol: str) -> IO[str]:
