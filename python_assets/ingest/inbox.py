@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from python_assets.config import Paths
+from python_assets.ingest.read import TEXT_SUFFIXES
 from python_assets.ingest.trades import IngestResult, ingest_file
 from python_assets.lake.store import LakeWriteError
 
 SUFFIXES = (".csv", ".txt", ".parquet", ".pq", ".feather", ".jsonl", ".ndjson", ".json")
-TEXT_SUFFIXES = (".csv", ".txt", ".jsonl", ".ndjson", ".json")  # read gzipped too (ingest.read)
 
 
 def inbox_dir(paths: Paths) -> Path:

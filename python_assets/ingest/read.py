@@ -356,7 +356,7 @@ def _read_columnar(path: Path, kind: str, read) -> tuple[pd.DataFrame, pd.DataFr
     return frame, _malformed([])
 
 
-_TEXT_SUFFIXES = (".csv", ".txt", ".jsonl", ".ndjson", ".json")
+TEXT_SUFFIXES = (".csv", ".txt", ".jsonl", ".ndjson", ".json")  # the formats read through a gzip layer too (x.csv.gz)
 
 
 def read_raw(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -367,9 +367,9 @@ def read_raw(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     if not _gzipped(path):
         return _read_by_suffix(path, path.suffix.lower())
     inner = path.with_suffix("").suffix.lower()
-    if inner not in _TEXT_SUFFIXES:
+    if inner not in TEXT_SUFFIXES:
         raise IngestError(f"unsupported file type {inner + '.gz'!r} for {path}: gzip is read around "
-                          f"{', '.join(_TEXT_SUFFIXES)} files")
+                          f"{', '.join(TEXT_SUFFIXES)} files")
     try:
         return _read_by_suffix(path, inner)
     except (OSError, EOFError, zlib.error) as exc:  # a corrupt or cut gzip layer
