@@ -283,9 +283,9 @@ def exchange_credentials() -> dict[str, str]:
 
 
 def secret_settings() -> list[str]:
-    """The values of the secret variables set now, as given and stripped (the scrubber blanks them out of text)."""
-    given = [os.environ[v] for v in SECRET_ENV_VARS if os.environ.get(v)]
-    return [*given, *(v.strip() for v in given)]
+    """The values of the secret variables set now, as given (the scrubber blanks each, in every spelling
+    secrets.spellings gives, stripped included, out of text)."""
+    return [os.environ[v] for v in SECRET_ENV_VARS if os.environ.get(v)]
 
 
 DBT_WINDOW_ENV = {"min_date": "BLOFIN_DBT_MIN_DATE", "max_date": "BLOFIN_DBT_MAX_DATE"}
