@@ -23,6 +23,8 @@ import os
 import pprint
 from typing import Any
 
+from python_assets.platform.lifeline import die_with_parent
+
 DATA_DIR_PLACEHOLDER = "<data dir>"
 
 
@@ -72,6 +74,7 @@ def entry() -> None:
     """The `blofin-dbt` command: dbt's own command line (its arguments, output and exit codes)."""
     from dbt.cli.main import cli
 
+    die_with_parent()  # an orphaned dbt would keep the warehouse locked after its run was killed
     install_data_dir_neutral_parse()
     cli(prog_name="dbt")
 

@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from python_assets.platform.lifeline import die_with_parent
+
 
 class SessionPythonJobHelper:
     """Runs a compiled dbt Python model in the active SparkSession (its `spark` global)."""
@@ -71,6 +73,7 @@ def main(argv: list[str]) -> int:
 
 def entry() -> None:
     """The `blofin-dbt-spark` command (what the dbt resource runs for BLOFIN_DBT_TARGET=spark)."""
+    die_with_parent()  # as blofin-dbt: not left running (and its JVM with it) after its run was killed
     sys.exit(main(sys.argv[1:]))
 
 

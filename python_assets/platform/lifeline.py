@@ -1,0 +1,35 @@
+"""A child process that must not outlive the run that started it.
+
+The daily run's dbt child holds the warehouse's DuckDB file lock while it builds. When the run is
+SIGKILLed alone (`kill -9 <pid>`, an OOM kill of the CLI or of a Dagster step process) the run's
+writer lock (platform/runlock) goes with it, but an orphaned dbt would go on writing and keep the
+DuckDB file locked: the rerun's writer was refused until it finished. Linux delivers a signal to a
+process whose parent dies when the process asks for it (prctl PR_SET_PDEATHSIG); elsewhere nothing
+changes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> bool:
+    """Have the kernel send this process sig when its parent dies, as the parent's own crash would
+    have ended it; if the parent died already, send it now. False where the platform cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
+            return False
+    except (OSError, AttributeError):
+        return False
+    if os.getppid() != parent:  # the parent died between the two calls: no signal will come
+        os.kill(os.getpid(), sig)
+    return True
