@@ -197,7 +197,9 @@ def rank_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Res
         "where run_date <= ? group by design_id", [day]).fetchall()}
     today = [r[0] for r in con.execute("select oos_sharpe from tuning_trials where run_date = ? and oos_sharpe is not null",
                                        [day]).fetchall()]
-    sharpes = np.array(st["sharpes"] + today)  # the Sharpes' spread: trials that have one
+    # the Sharpes' spread: trials that have one, sorted so that the float sum does not depend on the order the
+    # rows are stored in (a rerun of an earlier day appends its trials again: other bits of every later DSR)
+    sharpes = np.sort(np.array(st["sharpes"] + today, dtype=np.float64))
     # N counts every trial tried, one that never traded out of sample included: leaving those out shrank
     # the deflation's benchmark exactly when few trials trade
     n_total = st["trials"] + con.execute("select count(*) from tuning_trials where run_date = ?", [day]).fetchone()[0]
