@@ -34,7 +34,7 @@ def _days(last: date, n: int) -> list[date]:
     return [last - timedelta(days=n - 1 - i) for i in range(n)]
 
 
-FANOUT_STEPS = ("backtest_ledger", "strategy_tuning")  # the steps whose symbols / designs fan out
+FANOUT_STEPS = ("backtest_ledger", "strategy_research")  # the steps whose symbols / designs fan out (tuning)
 STEP_DONE = re.compile(r'Finished execution of step "(\w+)" in (?:(\d+)m)?([\d.]+)(ms|s)\.')
 
 

@@ -155,7 +155,7 @@ def _fast_run_config() -> dict:
     ml = {"config": {"fast": True, "n_folds": 2}}
     research = {"config": {"trials_per_design": 3, "new_designs_max": 4, "budget_seconds": 3600.0}}
     return {"ops": {"ml_dataset": ml, **{f"ml_{name}": ml for name in MODELS},
-                    **{op: research for op in ("strategy_designs", "strategy_tuning", "strategy_ranking")}}}
+                    "strategy_research": research}}
 
 
 FAST_RUN_CONFIG = _fast_run_config()

@@ -1,5 +1,5 @@
-"""Strategy research in the daily graph: design -> tune -> rank, each a step that reads the previous
-one's tables, over the trailing window of warehouse features ending with the partition day."""
+"""Strategy research in the daily graph: design -> tune -> rank (three assets, one step that runs them day
+after day), over the trailing window of warehouse features ending with the partition day."""
 
 from datetime import timedelta
 
@@ -57,43 +57,42 @@ _COMMON = dict(partitions_def=daily_partitions, backfill_policy=dg.BackfillPolic
                kinds={"python", "duckdb"}, pool=WAREHOUSE_POOL)
 
 
-@dg.asset(deps=[get_asset_key_for_model([warehouse_dbt_assets], "features")], **_COMMON)
-def strategy_designs(context: dg.AssetExecutionContext, config: ResearchRunConfig,
-                     warehouse: Warehouse) -> dg.MaterializeResult:
-    """New strategy specs from the condition grammar: random, mutations and crossovers of the best."""
-    made = []
-    with warehouse.connect() as con:
-        for day in _days(context):
-            made += design_day(con, warehouse_columns(con), day, config.research())
-    log_event("strategy_designs_proposed", designs=len(made))
-    return dg.MaterializeResult(metadata={"new_designs": len(made)})
+_FEATURES = get_asset_key_for_model([warehouse_dbt_assets], "features")
+_RESEARCH_SPECS = [
+    dg.AssetSpec("strategy_designs", deps=[_FEATURES], kinds={"python", "duckdb"}, group_name="research",
+                  description="New strategy specs from the condition grammar: random, mutations and crossovers of "
+                              "the best active designs of the day before."),
+    dg.AssetSpec("strategy_tuning", deps=["strategy_designs"], kinds={"python", "duckdb"}, group_name="research",
+                 description="Optuna (seeded TPE) over each new design's parameters: every trial in tuning_trials, its "
+                             "daily returns in tuning_trial_returns, each design's probability of backtest overfitting "
+                             "in tuning_pbo."),
+    dg.AssetSpec("strategy_ranking", deps=["strategy_tuning"], kinds={"python", "duckdb"}, group_name="research",
+                 description="Deflated-Sharpe ranking of every tuned design out of sample; lifecycle (PBO rule "
+                             "included) in ranking_history; Monte Carlo of the top-ranked designs in monte_carlo_runs."),
+]
 
 
-@dg.asset(deps=[strategy_designs], **_COMMON)
-def strategy_tuning(context: dg.AssetExecutionContext, config: ResearchRunConfig, warehouse: Warehouse,
-                    symbol_fanout: SymbolFanout) -> dg.MaterializeResult:
-    """Optuna (seeded TPE) over each new design's parameters; every trial in tuning_trials, its daily
-    returns in tuning_trial_returns and each design's probability of backtest overfitting in tuning_pbo.
-    The designs are tuned side by side on symbol_fanout's workers; this step alone reads and writes."""
-    trials = 0
+@dg.multi_asset(specs=_RESEARCH_SPECS, partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.single_run(),
+                pool=WAREHOUSE_POOL, can_subset=False)
+def strategy_research(context: dg.AssetExecutionContext, config: ResearchRunConfig, warehouse: Warehouse,
+                      symbol_fanout: SymbolFanout):
+    """design -> tune -> rank, one day after the other: a day's designs breed from the day before's ranking,
+    so a range run (a backfill, materialize --end) finishes each day before proposing the next; as three
+    steps each over the whole range it proposed every day's designs before any day was ranked, and gave
+    other designs and rankings than the same days run one by one. The designs are tuned side by side on
+    symbol_fanout's workers; this step alone reads and writes."""
+    made, trials, summary = 0, 0, {}
     with warehouse.connect() as con, symbol_fanout.mapper() as map_batches:
+        columns = warehouse_columns(con)
         for day in _days(context):
-            trials += tune_day(con, _market(con, day, config), day, config.research(), map_batches=map_batches)
-    log_event("strategy_tuning_done", trials=trials)
-    return dg.MaterializeResult(metadata={"trials": trials})
-
-
-@dg.asset(deps=[strategy_tuning], **_COMMON)
-def strategy_ranking(context: dg.AssetExecutionContext, config: ResearchRunConfig,
-                     warehouse: Warehouse) -> dg.MaterializeResult:
-    """Deflated-Sharpe ranking of every tuned design out of sample; lifecycle (PBO rule included) in
-    ranking_history; Monte Carlo of the top-ranked designs in monte_carlo_runs."""
-    summary = {}
-    with warehouse.connect() as con:
-        for day in _days(context):
-            summary = rank_day(con, _market(con, day, config), day, config.research())
-    log_event("strategy_ranking_done", **summary)
-    return dg.MaterializeResult(metadata=summary)
+            made += len(design_day(con, columns, day, config.research()))
+            market = _market(con, day, config)
+            trials += tune_day(con, market, day, config.research(), map_batches=map_batches)
+            summary = rank_day(con, market, day, config.research())
+    log_event("strategy_research_done", designs=made, trials=trials, **summary)
+    yield dg.MaterializeResult(asset_key="strategy_designs", metadata={"new_designs": made})
+    yield dg.MaterializeResult(asset_key="strategy_tuning", metadata={"trials": trials})
+    yield dg.MaterializeResult(asset_key="strategy_ranking", metadata=summary)
 
 
 class FillStressConfig(ResearchRunConfig):
@@ -102,7 +101,7 @@ class FillStressConfig(ResearchRunConfig):
     top_k: int = TOP_K
 
 
-@dg.asset(deps=[strategy_ranking, get_asset_key_for_model([warehouse_dbt_assets], "bars_1m")], **_COMMON)
+@dg.asset(deps=["strategy_ranking", get_asset_key_for_model([warehouse_dbt_assets], "bars_1m")], **_COMMON)
 def strategy_fill_stress(context: dg.AssetExecutionContext, config: FillStressConfig,
                          warehouse: Warehouse) -> dg.MaterializeResult:
     """The day's top-ranked designs out of sample under each fill assumption (strict fills priced on the
@@ -116,4 +115,4 @@ def strategy_fill_stress(context: dg.AssetExecutionContext, config: FillStressCo
                                 | {"edge_lost": ", ".join(summary.get("edge_lost", [])) or "none"})
 
 
-defs = dg.Definitions(assets=[strategy_designs, strategy_tuning, strategy_ranking, strategy_fill_stress])
+defs = dg.Definitions(assets=[strategy_research, strategy_fill_stress])
