@@ -1,5 +1,6 @@
 """Numbers for people: each value formatted by its kind (price, percent, ratio, count, duration),
-never in scientific notation; the report's HTML formats every cell through `cell`."""
+in scientific notation only for a price below 1e-15 (too small to write positionally); a value that
+rounds to zero never shows as -0; the report's HTML formats every cell through `cell`."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import Any
 
 DASH = "–"
 PRICE_SIGNIFICANT = 6
-MAX_DECIMALS = 10
+MAX_DECIMALS = 10  # plain numbers: below 1e-10 they round to 0
+PRICE_MAX_DECIMALS = 20  # prices keep their six significant digits positionally down to 1e-15
 
 # column name -> kind; columns not listed format as plain numbers
 COLUMN_KINDS = {
@@ -28,11 +30,18 @@ COLUMN_KINDS = {
 }
 
 
-def _decimals(v: float, significant: int) -> int:
-    """Decimals that show `significant` significant digits of v (0 for integers' digits)."""
+def _decimals(v: float, significant: int, cap: int = MAX_DECIMALS) -> int:
+    """Decimals that show `significant` significant digits of v (0 for integers' digits), at most cap."""
     if v == 0 or not math.isfinite(v):
         return 0
-    return min(max(significant - 1 - math.floor(math.log10(abs(v))), 0), MAX_DECIMALS)
+    return min(max(significant - 1 - math.floor(math.log10(abs(v))), 0), cap)
+
+
+def _no_negative_zero(text: str, zero_sign: str = "") -> str:
+    """text with the minus of a value that rounded to zero replaced by zero_sign: -0.00% is not a loss."""
+    if text.startswith("-") and not any(c in "123456789" for c in text):
+        return zero_sign + text[1:]
+    return text
 
 
 def number(v: float | int | None, significant: int = 4) -> str:
@@ -41,7 +50,7 @@ def number(v: float | int | None, significant: int = 4) -> str:
         return DASH
     if isinstance(v, int) or float(v).is_integer() and abs(v) < 1e15:
         return f"{int(v):,}"
-    return f"{v:,.{_decimals(float(v), significant)}f}"
+    return _no_negative_zero(f"{v:,.{_decimals(float(v), significant)}f}")
 
 
 def compact(v: float | int | None, significant: int = 3) -> str:
@@ -51,33 +60,37 @@ def compact(v: float | int | None, significant: int = 3) -> str:
 
 
 def price(v: float | None, tick: float | None = None) -> str:
-    """To the instrument's tick when known, else six significant digits (at least two decimals)."""
+    """To the instrument's tick when known, else six significant digits (at least two decimals) at any
+    magnitude: a meme coin's 1.23457e-8 must not read as 0.0000000123, nor 2.5e-12 as zero."""
     if v is None or not math.isfinite(v):
         return DASH
     if tick:
-        return f"{v:,.{max(_decimals(tick, 1), 0)}f}"
-    return f"{v:,.{max(_decimals(v, PRICE_SIGNIFICANT), 2)}f}"
+        return _no_negative_zero(f"{v:,.{_decimals(tick, 1, PRICE_MAX_DECIMALS)}f}")
+    places = _decimals(v, PRICE_SIGNIFICANT, cap=PRICE_MAX_DECIMALS + 1)
+    if places > PRICE_MAX_DECIMALS:
+        return f"{v:.{PRICE_SIGNIFICANT - 1}e}"
+    return f"{v:,.{max(places, 2)}f}"
 
 
 def pct(v: float | None, digits: int = 2) -> str:
     """A fraction as a signed percent: 0.0123 -> +1.23%."""
     if v is None or not math.isfinite(v):
         return DASH
-    return f"{v * 100:+.{digits}f}%"
+    return _no_negative_zero(f"{v * 100:+.{digits}f}%", "+")
 
 
 def share(v: float | None, digits: int = 1) -> str:
     """A fraction of a whole as a percent without sign: 0.4902 -> 49.0%."""
     if v is None or not math.isfinite(v):
         return DASH
-    return f"{v * 100:.{digits}f}%"
+    return _no_negative_zero(f"{v * 100:.{digits}f}%")
 
 
 def signed(v: float | None, digits: int = 3) -> str:
     """A change with its sign: +0.012 / -1.3."""
     if v is None or not math.isfinite(v):
         return DASH
-    return f"{v:+.{digits}f}"
+    return _no_negative_zero(f"{v:+.{digits}f}", "+")
 
 
 def duration(seconds: float | None) -> str:

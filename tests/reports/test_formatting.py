@@ -107,3 +107,17 @@ def test_a_drawdown_reads_as_a_loss_whichever_sign_its_table_stores():
     # percent, so the report showed the portfolio's loss as +0.45% beside a strategy's -0.73%
     assert fmt.cell("max_drawdown", 0.0045) == fmt.cell("max_drawdown", -0.0045) == "-0.45%"
     assert fmt.cell("max_drawdown_p05", -0.2) == "-20.00%" and fmt.cell("max_drawdown", 0.0) == "+0.00%"
+
+
+def test_a_tiny_price_keeps_six_significant_digits_and_zero_never_reads_negative():
+    """MAX_DECIMALS = 10 capped price(): 1.23456789e-8 read 0.0000000123 and 2.5e-12 read as a zero price;
+    -1e-12 compacted to -0 and a -0.0 percent read -0.00%, a loss that is not there."""
+    assert fmt.price(1.23456789e-8) == "0.0000000123457"
+    assert fmt.price(2.5e-12) == "0.00000000000250000" and fmt.price(-2.5e-12) == "-0.00000000000250000"
+    assert fmt.price(2.5e-18) == "2.50000e-18"  # past PRICE_MAX_DECIMALS: scientific, never 0
+    assert fmt.compact(-1e-12) == "0" and fmt.number(-1e-12) == "0.0000000000"
+    assert (fmt.pct(-0.0), fmt.signed(-0.0), fmt.share(-0.0)) == ("+0.00%", "+0.000", "0.0%")
+    assert fmt.pct(-1e-9) == "+0.00%" and fmt.pct(-0.5) == "-50.00%" and fmt.price(-1e-9, tick=0.01) == "0.00"
+    xs = [ms(2025, 3, 10, h) for h in range(3)]
+    labels = re.findall(r'text-anchor="end">([^<]*)<', line_chart([("X", xs, [1.2e-9, 1.25e-9, 1.3e-9])], "t", fmt.price))
+    assert len(set(labels)) == 5 and labels[0] == "0.00000000120000"
