@@ -14,6 +14,8 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#7
 LEFT, RIGHT_LEGEND, TOP, BOTTOM = 78, 250, 26, 34
 
 Series = tuple[str, list[float], list[float | None]]
+FLAT_PAD = 0.01  # a flat non-zero series' axis spans its level ± 1%
+DRAWDOWN_ZERO_SPAN = (-0.02, 0.0)  # never drawn down: 0 at the top of a -2%..0% axis, never above 0
 
 
 def time_ticks(x0: float, x1: float, n: int = 6) -> list[tuple[float, str]]:
@@ -35,6 +37,16 @@ def value_ticks(y0: float, y1: float, n: int = 4) -> list[float]:
     return [y0 + (y1 - y0) * i / n for i in range(n + 1)]
 
 
+def y_range(lo: float, hi: float, zero_span: tuple[float, float] = (-1.0, 1.0)) -> tuple[float, float]:
+    """The y axis for values lo..hi; a flat series gets its level ± FLAT_PAD of it, an all-zero one the
+    caller's zero_span, since no scale says how wide 0 is (a drawdown axis must not read +100%)."""
+    if hi > lo:
+        return lo, hi
+    if lo == 0:
+        return zero_span
+    return lo - abs(lo) * FLAT_PAD, hi + abs(hi) * FLAT_PAD
+
+
 def _svg_open(title: str, w: int, h: int) -> list[str]:
     t = html.escape(title)
     return [f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img">',
@@ -53,16 +65,16 @@ def _legend(labels: list[str], x: float, y: float) -> list[str]:
 
 def line_chart(series: list[Series], title: str, y_format: Callable[[float], str] = fmt.number,
                shading: list[tuple[float, float, str]] | None = None, w: int = 960, h: int = 240,
-               dashed: frozenset[str] = frozenset()) -> str:
-    """Lines over time (x = epoch ms, UTC axis); shading [(x0, x1, color)] behind; labels in `dashed` dashed."""
+               dashed: frozenset[str] = frozenset(), zero_span: tuple[float, float] = (-1.0, 1.0)) -> str:
+    """Lines over time (x = epoch ms, UTC axis); shading [(x0, x1, color)] behind; labels in `dashed` dashed;
+    zero_span is the y axis when every value is 0 (see y_range)."""
     pts = [(x, y) for _, xs, ys in series for x, y in zip(xs, ys) if y is not None]
     if not pts:
         return f"<p><em>{html.escape(title)}: no data</em></p>"
     x0, x1 = min(p[0] for p in pts), max(p[0] for p in pts)
     y0, y1 = min(p[1] for p in pts), max(p[1] for p in pts)
     x1 = x1 if x1 > x0 else x0 + 1
-    if y1 <= y0:
-        y0, y1 = y0 - (abs(y0) * 0.01 or 1), y1 + (abs(y1) * 0.01 or 1)
+    y0, y1 = y_range(y0, y1, zero_span)
     pw, ph = w - LEFT - RIGHT_LEGEND, h - TOP - BOTTOM
     sx = lambda x: LEFT + (x - x0) / (x1 - x0) * pw  # noqa: E731
     sy = lambda y: TOP + ph - (y - y0) / (y1 - y0) * ph  # noqa: E731

@@ -14,7 +14,7 @@ import duckdb
 
 from python_assets.lake.store import write_bytes_atomic
 from python_assets.reports import fmt, portfolio_section, robustness
-from python_assets.reports.charts import bar_chart, line_chart
+from python_assets.reports.charts import DRAWDOWN_ZERO_SPAN, bar_chart, line_chart
 from python_assets.reports.recorder import recorder_html
 from python_assets.reports.fill_section import fill_sensitivity_html
 from python_assets.reports.sections import recent_trades, table_exists
@@ -83,7 +83,8 @@ def _equity_charts(con: duckdb.DuckDBPyConnection, strategies: list[dict[str, An
         drawdowns.append((label, xs, dd))
     return (line_chart(series, "Equity of the top strategies vs buy & hold (quote currency)", fmt.number,
                        dashed=frozenset(dashed))
-            + line_chart(drawdowns, "Drawdown from the running peak", lambda v: fmt.pct(v, 1)))
+            + line_chart(drawdowns, "Drawdown from the running peak", lambda v: fmt.pct(v, 1),
+                         zero_span=DRAWDOWN_ZERO_SPAN))
 
 
 def _price_charts(con: duckdb.DuckDBPyConnection, day: date, symbols: list[str]) -> str:

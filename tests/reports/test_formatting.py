@@ -121,3 +121,16 @@ def test_a_tiny_price_keeps_six_significant_digits_and_zero_never_reads_negative
     xs = [ms(2025, 3, 10, h) for h in range(3)]
     labels = re.findall(r'text-anchor="end">([^<]*)<', line_chart([("X", xs, [1.2e-9, 1.25e-9, 1.3e-9])], "t", fmt.price))
     assert len(set(labels)) == 5 and labels[0] == "0.00000000120000"
+
+
+def test_a_flat_zero_drawdown_axis_never_reads_above_zero():
+    """An all-zero series was padded by ±1 absolute: a never-drawn-down strategy's drawdown axis read
+    -100%..+100%. All zeros take the caller's zero_span; a flat non-zero level is padded by 1% of itself."""
+    from python_assets.reports.charts import DRAWDOWN_ZERO_SPAN, y_range
+
+    xs = [ms(2025, 3, d) for d in range(1, 4)]
+    svg = line_chart([("dd", xs, [0.0, 0.0, 0.0])], "Drawdown", lambda v: fmt.pct(v, 1), zero_span=DRAWDOWN_ZERO_SPAN)
+    labels = re.findall(r'text-anchor="end">([^<]*)<', svg)
+    assert labels == ["-2.0%", "-1.5%", "-1.0%", "-0.5%", "+0.0%"]
+    assert y_range(-0.05, -0.05) == pytest.approx((-0.0505, -0.0495)) and y_range(0.2, 0.7) == (0.2, 0.7)
+    assert y_range(1e-9, 1e-9) == pytest.approx((0.99e-9, 1.01e-9))
