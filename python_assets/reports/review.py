@@ -59,14 +59,7 @@ class DeterministicAnalyst:
                 findings.append(_finding("caution", "overfitting",
                                          f"{wf['strategy']} on {wf['symbol']}: in-sample Sharpe {_fmt(ins)} vs out-of-sample "
                                          f"{_fmt(oos)} (mean over walk-forward folds)."))
-        ranking = report.get("research", {}).get("ranking", [])
-        if ranking:
-            best = max(ranking, key=lambda r: r.get("deflated_sharpe") or 0)
-            dsr = best.get("deflated_sharpe") or 0
-            if dsr < SIGNIFICANT_DSR:
-                findings.append(_finding("caution", "multiple_testing",
-                                         f"no designed strategy is significant after {best.get('n_trials_total')} trials: best "
-                                         f"deflated Sharpe {_fmt(dsr)} ({best.get('design_key')}) < {SIGNIFICANT_DSR}."))
+        findings += _multiple_testing_findings(report.get("research", {}).get("ranking", []))
         models = _models_vs_baselines(report)
         for name, (metric, model, base) in sorted(models.items()):
             if model >= base:
@@ -105,6 +98,24 @@ def sharpe_standard_error(sharpe_annual: float, n_periods: int | None, periods_p
         return None
     per_period = sharpe_annual / math.sqrt(periods_per_year)
     return math.sqrt((1 + per_period ** 2 / 2) / n_periods) * math.sqrt(periods_per_year)
+
+
+def _multiple_testing_findings(ranking: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """No design significant after the trials: the best deflated Sharpe, or n/a where none has one
+    (flat or too-short designs store NULL, which is no evidence either way, not a Sharpe of 0)."""
+    if not ranking:
+        return []
+    scored = [r for r in ranking if r.get("deflated_sharpe") is not None]
+    best = max(scored or ranking, key=lambda r: r.get("deflated_sharpe") or 0)
+    dsr, trials = best.get("deflated_sharpe"), best.get("n_trials_total")
+    after = "after an unknown number of trials" if trials is None else f"after {_fmt(trials)} trials"
+    if dsr is None:
+        return [_finding("caution", "multiple_testing", f"no designed strategy can be called significant {after}: "
+                                                        "the deflated Sharpe is n/a (not available) for every design.")]
+    if dsr >= SIGNIFICANT_DSR:
+        return []
+    return [_finding("caution", "multiple_testing", f"no designed strategy is significant {after}: best deflated "
+                                                    f"Sharpe {_fmt(dsr)} ({best.get('design_key')}) < {SIGNIFICANT_DSR}.")]
 
 
 def _models_vs_baselines(report: dict[str, Any]) -> dict[str, tuple[str, float, float]]:

@@ -142,3 +142,18 @@ def test_a_key_ending_in_a_newline_is_stripped_and_never_quoted_in_a_warning(mon
     assert KEY not in scrub(f"Invalid header value b'Bearer {KEY}\\n'") and KEY not in scrub(json.dumps(KEY + "\n"))
     review = OpenAICompatibleAnalyst("http://127.0.0.1:9/v1", "m", KEY + "\n", timeout=0.3, retries=0).review(REPORT)
     assert KEY not in json.dumps(review)
+
+
+def test_a_null_deflated_sharpe_reads_not_available_never_zero():
+    """`deflated_sharpe or 0` turned a NULL deflated Sharpe (flat or too-short designs) into "best deflated
+    Sharpe 0", and a NULL trial count into "after None trials"."""
+    def finding(ranking):
+        review = DeterministicAnalyst().review({**REPORT, "research": {"ranking": ranking}})
+        return " | ".join(f["text"] for f in review["findings"] if f["topic"] == "multiple_testing")
+
+    null = finding([{"design_key": "a", "deflated_sharpe": None, "n_trials_total": None}])
+    assert "n/a" in null and "unknown number of trials" in null and "None" not in null and "Sharpe 0" not in null
+    mixed = finding([{"design_key": "a", "deflated_sharpe": None, "n_trials_total": 7},
+                     {"design_key": "b", "deflated_sharpe": -0.2, "n_trials_total": 7}])
+    assert "after 7 trials" in mixed and "-0.2 (b)" in mixed
+    assert finding([{"design_key": "a", "deflated_sharpe": 0.97, "n_trials_total": 7}]) == ""
