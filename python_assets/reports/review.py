@@ -5,10 +5,10 @@ and scrubbed from every message this module produces."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import math
 import time
-import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -20,6 +20,10 @@ from python_assets.platform.secrets import scrub
 from python_assets.reports.sections import gap_text
 
 SIGNIFICANT_DSR = 0.95
+ERROR_CHARS = 300  # a failed attempt's error is quoted (scrubbed) up to this length
+# what a hostile or broken endpoint can raise: URLError and TimeoutError are OSErrors; http.client's
+# IncompleteRead, BadStatusLine and LineTooLong are HTTPExceptions; deeply nested JSON is a RecursionError
+PROVIDER_ERRORS = (OSError, http.client.HTTPException, ValueError, KeyError, TypeError, IndexError, RecursionError)
 
 
 class Analyst(Protocol):
@@ -200,8 +204,9 @@ class OpenAICompatibleAnalyst:
         for attempt in range(self.retries + 1):
             try:
                 return self._call(report)
-            except (urllib.error.URLError, TimeoutError, OSError, ValueError, KeyError, TypeError, IndexError) as exc:
-                error = self._scrub(f"{type(exc).__name__}: {exc}")
+            except PROVIDER_ERRORS as exc:
+                # scrubbed before it is cut: a BadStatusLine quotes whatever the endpoint sent, even our key
+                error = self._scrub(f"{type(exc).__name__}: {exc}")[:ERROR_CHARS]
                 log_event("llm_review_attempt_failed", attempt=attempt + 1, error=error)
                 time.sleep(min(0.2 * 2 ** attempt, 2.0))
         fallback = DeterministicAnalyst().review(report)
