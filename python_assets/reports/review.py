@@ -10,6 +10,7 @@ import json
 import math
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -20,6 +21,7 @@ from python_assets.platform.secrets import scrub
 from python_assets.reports.sections import gap_text
 
 SIGNIFICANT_DSR = 0.95
+SEVERITIES = ("info", "caution", "warning")
 ERROR_CHARS = 300  # a failed attempt's error is quoted (scrubbed) up to this length
 # what a hostile or broken endpoint can raise: URLError and TimeoutError are OSErrors; http.client's
 # IncompleteRead, BadStatusLine and LineTooLong are HTTPExceptions; deeply nested JSON is a RecursionError
@@ -167,6 +169,29 @@ def prompt_numbers(report: dict[str, Any]) -> dict[str, Any]:
     return {k: report.get(k) for k in keep}
 
 
+def _text(v: Any) -> str | None:
+    """v stripped when it is a non-empty string, else None (the schema wants non-empty text)."""
+    return (v.strip() or None) if isinstance(v, str) else None
+
+
+def clean_reply(content: Any, scrub_text: Callable[[str], str]) -> dict[str, Any]:
+    """The provider's {"summary", "findings"} as the report schema needs them, every word scrubbed (a
+    provider that echoes a key must not put it in the report); a finding without a severity in SEVERITIES
+    and a non-empty topic and text is dropped with a warning, a reply without a summary or findings list
+    raises ValueError (retried, then the deterministic fallback)."""
+    if not isinstance(content, dict) or _text(content.get("summary")) is None or not isinstance(content.get("findings"), list):
+        raise ValueError("reply is not {\"summary\": non-empty str, \"findings\": list}")
+    findings = []
+    for f in content["findings"]:
+        parts = [_text(f.get(k)) for k in ("severity", "topic", "text")] if isinstance(f, dict) else [None]
+        if None not in parts and parts[0].lower() in SEVERITIES:
+            findings.append(_finding(parts[0].lower(), scrub_text(parts[1]), scrub_text(parts[2])))
+    dropped = len(content["findings"]) - len(findings)
+    warnings = [f"LLM review: dropped {dropped} of {len(content['findings'])} finding(s) without a severity in "
+                f"{'|'.join(SEVERITIES)} and a non-empty topic and text"] if dropped else []
+    return {"findings": findings, "summary": scrub_text(_text(content["summary"]) or ""), "warnings": warnings}
+
+
 @dataclass
 class OpenAICompatibleAnalyst:
     """POST {base_url}/chat/completions; on timeout, HTTP error or a malformed reply: retry, then
@@ -193,11 +218,7 @@ class OpenAICompatibleAnalyst:
         with urllib.request.urlopen(req, timeout=self.timeout) as resp:
             payload = json.loads(resp.read().decode())
         content = json.loads(payload["choices"][0]["message"]["content"])
-        # the provider's words are scrubbed too: one that echoes a key must not put it in the report
-        findings = [_finding(self._scrub(str(f["severity"])), self._scrub(str(f["topic"])), self._scrub(str(f["text"])))
-                    for f in content["findings"]]
-        return {"analyst": f"{self.name}:{self.model}", "findings": findings, "summary": self._scrub(str(content["summary"])),
-                "warnings": []}
+        return {"analyst": f"{self.name}:{self.model}", **clean_reply(content, self._scrub)}
 
     def review(self, report: dict[str, Any]) -> dict[str, Any]:
         error = "no attempt"

@@ -100,3 +100,30 @@ def test_a_broken_http_reply_falls_back_with_a_scrubbed_warning(endpoint, mode, 
         assert KEY not in text
     if mode == "echoed_key":
         assert "BadStatusLine" in review["warnings"][0] and "***" in review["warnings"][0]
+
+
+def valid_review(review: dict) -> bool:
+    """Whether review fits the report schema's review object."""
+    import jsonschema
+
+    from python_assets.reports.schema import report_schema
+
+    return jsonschema.Draft202012Validator(report_schema()["properties"]["review"]).is_valid(review)
+
+
+def test_a_reply_that_breaks_the_schema_is_cleaned_or_falls_back(endpoint):
+    """Provider findings were copied in unchecked: one with empty text (the schema wants minLength 1) made
+    validate_report fail, so no report was written. Invalid findings are dropped with a warning; a reply
+    without a summary or a findings list falls back."""
+    good = {"severity": "Caution", "topic": "overfitting", "text": f"IS 3 vs OOS 0.5 {KEY}"}
+    bad = [{"severity": "info", "topic": "t", "text": ""}, {"severity": "fatal", "topic": "t", "text": "x"},
+           {"severity": "info", "topic": 5, "text": "x"}, {"severity": "info", "text": "x"}, "a string", None]
+    review = OpenAICompatibleAnalyst(endpoint(raw(reply({"summary": " s ", "findings": [good, *bad]}))), "m", KEY,
+                                     timeout=2, retries=0).review(REPORT)
+    assert review["analyst"] == "openai_compatible:m" and review["summary"] == "s"
+    assert review["findings"] == [{"severity": "caution", "topic": "overfitting", "text": "IS 3 vs OOS 0.5 ***"}]
+    assert review["warnings"] == ["LLM review: dropped 6 of 7 finding(s) without a severity in info|caution|warning "
+                                  "and a non-empty topic and text"] and valid_review(review)
+    for content in ({"summary": "", "findings": []}, {"summary": "s", "findings": "none"}, ["s"], {"findings": []}):
+        fallback = OpenAICompatibleAnalyst(endpoint(raw(reply(content))), "m", KEY, timeout=2, retries=0).review(REPORT)
+        assert fallback["analyst"] == "deterministic" and valid_review(fallback), content
