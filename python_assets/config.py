@@ -260,7 +260,7 @@ def llm_api_key() -> str:
 
 
 def llm_timeout_s() -> float:
-    """BLOFIN_LLM_TIMEOUT: seconds per LLM request (default 20)."""
+    """BLOFIN_LLM_TIMEOUT: seconds an LLM request may take in all, connect to last byte (default 20)."""
     return float(os.environ.get(LLM_TIMEOUT_ENV, "20"))
 
 

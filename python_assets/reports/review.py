@@ -8,8 +8,11 @@ from __future__ import annotations
 import http.client
 import json
 import math
+import socket
+import threading
 import time
 import urllib.request
+from contextlib import suppress
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -26,6 +29,10 @@ ERROR_CHARS = 300  # a failed attempt's error is quoted (scrubbed) up to this le
 # what a hostile or broken endpoint can raise: URLError and TimeoutError are OSErrors; http.client's
 # IncompleteRead, BadStatusLine and LineTooLong are HTTPExceptions; deeply nested JSON is a RecursionError
 PROVIDER_ERRORS = (OSError, http.client.HTTPException, ValueError, KeyError, TypeError, IndexError, RecursionError)
+# what one reply may put in the report: a review is a few KiB, so more is an endpoint gone wrong
+MAX_REPLY_BYTES = 1 << 20  # a longer body is refused (the attempt fails)
+SUMMARY_CHARS, TOPIC_CHARS, FINDING_CHARS, MAX_FINDINGS = 2000, 80, 1000, 50  # longer is cut (TRUNCATED)
+TRUNCATED = " … [truncated]"
 
 
 class Analyst(Protocol):
@@ -174,6 +181,11 @@ def _text(v: Any) -> str | None:
     return (v.strip() or None) if isinstance(v, str) else None
 
 
+def _cap(text: str, limit: int) -> str:
+    """text cut to at most limit characters, the cut marked with TRUNCATED."""
+    return text if len(text) <= limit else text[:limit - len(TRUNCATED)] + TRUNCATED
+
+
 def clean_reply(content: Any, scrub_text: Callable[[str], str]) -> dict[str, Any]:
     """The provider's {"summary", "findings"} as the report schema needs them, every word scrubbed (a
     provider that echoes a key must not put it in the report); a finding without a severity in SEVERITIES
@@ -185,17 +197,88 @@ def clean_reply(content: Any, scrub_text: Callable[[str], str]) -> dict[str, Any
     for f in content["findings"]:
         parts = [_text(f.get(k)) for k in ("severity", "topic", "text")] if isinstance(f, dict) else [None]
         if None not in parts and parts[0].lower() in SEVERITIES:
-            findings.append(_finding(parts[0].lower(), scrub_text(parts[1]), scrub_text(parts[2])))
+            # scrubbed before it is cut: a key across the cut would keep its prefix
+            findings.append(_finding(parts[0].lower(), _cap(scrub_text(parts[1]), TOPIC_CHARS),
+                                     _cap(scrub_text(parts[2]), FINDING_CHARS)))
     dropped = len(content["findings"]) - len(findings)
     warnings = [f"LLM review: dropped {dropped} of {len(content['findings'])} finding(s) without a severity in "
                 f"{'|'.join(SEVERITIES)} and a non-empty topic and text"] if dropped else []
-    return {"findings": findings, "summary": scrub_text(_text(content["summary"]) or ""), "warnings": warnings}
+    if len(findings) > MAX_FINDINGS:
+        warnings.append(f"LLM review: kept the first {MAX_FINDINGS} of {len(findings)} findings")
+    return {"findings": findings[:MAX_FINDINGS], "summary": _cap(scrub_text(_text(content["summary"]) or ""), SUMMARY_CHARS),
+            "warnings": warnings}
+
+
+class _Deadline:
+    """Shuts the request's socket down when the request's time is up, so that no read (of the status line,
+    the headers or the body) outlives it: a socket timeout bounds each read only, and a server trickling
+    a byte a second never trips it."""
+
+    def __init__(self, seconds: float) -> None:
+        self.at, self.expired, self.timer = time.monotonic() + seconds, False, None
+
+    def arm(self, sock: socket.socket) -> None:
+        """Start the watch on the connected socket."""
+        def expire() -> None:
+            self.expired = True
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self.timer = threading.Timer(max(self.at - time.monotonic(), 0.0), expire)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def cancel(self) -> None:
+        """Stop the watch (the reply is in, or the attempt failed)."""
+        if self.timer:
+            self.timer.cancel()
+
+
+class _DeadlineOpen:
+    """A urllib handler mixin whose connections arm the deadline once connected (HTTP and HTTPS alike)."""
+
+    deadline: _Deadline
+
+    def do_open(self, http_class: Any, req: urllib.request.Request, **kw: Any) -> Any:
+        deadline = self.deadline
+
+        class Watched(http_class):  # type: ignore[misc, valid-type]
+            def connect(self) -> None:
+                super().connect()
+                deadline.arm(self.sock)
+
+        return super().do_open(Watched, req, **kw)  # type: ignore[misc]
+
+
+def post_json(req: urllib.request.Request, timeout: float) -> Any:
+    """The JSON reply to req, read within timeout seconds in all (connect, status line, headers, body) and
+    at most MAX_REPLY_BYTES long; TimeoutError past the deadline, ValueError over the cap."""
+    deadline = _Deadline(timeout)
+    handlers = [type(f"Deadline{h.__name__}", (_DeadlineOpen, h), {"deadline": deadline})()
+                for h in (urllib.request.HTTPHandler, urllib.request.HTTPSHandler)]
+    body = bytearray()
+    try:
+        with urllib.request.build_opener(*handlers).open(req, timeout=timeout) as resp:
+            while len(body) <= MAX_REPLY_BYTES and (chunk := resp.read1(65536)):
+                body += chunk
+            if len(body) <= MAX_REPLY_BYTES and resp.length:  # closed short of its Content-Length
+                raise http.client.IncompleteRead(bytes(body), resp.length)
+    except PROVIDER_ERRORS:
+        if not deadline.expired:
+            raise
+    finally:
+        deadline.cancel()
+    if deadline.expired:
+        raise TimeoutError(f"no complete reply within {timeout:g} s")
+    if len(body) > MAX_REPLY_BYTES:
+        raise ValueError(f"reply longer than {MAX_REPLY_BYTES:,} bytes")
+    return json.loads(body.decode())
 
 
 @dataclass
 class OpenAICompatibleAnalyst:
     """POST {base_url}/chat/completions; on timeout, HTTP error or a malformed reply: retry, then
-    fall back to the deterministic analyst with a warning (the key is never in that warning)."""
+    fall back to the deterministic analyst with a warning (the key is never in that warning).
+    timeout is each attempt's total (see post_json), not each socket read's."""
 
     base_url: str
     model: str
@@ -215,8 +298,7 @@ class OpenAICompatibleAnalyst:
             {"role": "user", "content": json.dumps(prompt_numbers(report), default=str)}]}
         req = urllib.request.Request(self.base_url.rstrip("/") + "/chat/completions", data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.api_key}"})
-        with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-            payload = json.loads(resp.read().decode())
+        payload = post_json(req, self.timeout)
         content = json.loads(payload["choices"][0]["message"]["content"])
         return {"analyst": f"{self.name}:{self.model}", **clean_reply(content, self._scrub)}
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import traceback
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -127,3 +127,44 @@ def test_a_reply_that_breaks_the_schema_is_cleaned_or_falls_back(endpoint):
     for content in ({"summary": "", "findings": []}, {"summary": "s", "findings": "none"}, ["s"], {"findings": []}):
         fallback = OpenAICompatibleAnalyst(endpoint(raw(reply(content))), "m", KEY, timeout=2, retries=0).review(REPORT)
         assert fallback["analyst"] == "deterministic" and valid_review(fallback), content
+
+
+def trickle(head: bytes, body: bytes, pause: float = 0.05) -> Respond:
+    """A responder that sends head at once, then body a byte per pause: each read well inside any timeout."""
+    def respond(conn: socket.socket, _: bytes) -> None:
+        conn.sendall(head)
+        for byte in body:
+            conn.sendall(bytes([byte]))
+            time.sleep(pause)
+    return respond
+
+
+@pytest.mark.parametrize("where", ["body", "headers"])
+def test_the_timeout_bounds_the_whole_request_not_each_read(endpoint, where):
+    """The timeout was per socket read: a server trickling a byte at a time held the report indefinitely
+    (timeout=1 s took 20 s). The request's socket is shut down at its deadline."""
+    data = reply({"summary": "s", "findings": []})
+    head, body = data.split(b"\r\n\r\n", 1) if where == "body" else (b"HTTP/1.1 200 OK\r\n", b"X-Slow: " + b"a" * 200)
+    respond = trickle(head + b"\r\n\r\n", body) if where == "body" else trickle(head, body)
+    started = time.monotonic()
+    review = OpenAICompatibleAnalyst(endpoint(respond), "m", KEY, timeout=1.0, retries=0).review(REPORT)
+    assert time.monotonic() - started < 3.0  # one second, the retry pause and the fallback; the trickle takes 5+
+    assert review["analyst"] == "deterministic" and "no complete reply within 1 s" in review["warnings"][0]
+
+
+def test_a_huge_reply_is_refused_and_long_texts_are_cut(endpoint):
+    """resp.read() had no cap: a 30M-character summary landed in the JSON, the HTML and daily_reports. A body
+    over MAX_REPLY_BYTES fails the attempt; a long summary, topic or text is cut with TRUNCATED, and at most
+    MAX_FINDINGS findings are kept."""
+    from python_assets.reports.review import FINDING_CHARS, MAX_FINDINGS, SUMMARY_CHARS, TOPIC_CHARS, TRUNCATED
+
+    huge = OpenAICompatibleAnalyst(endpoint(raw(reply({"summary": "A" * 2_000_000, "findings": []}))), "m", KEY,
+                                   timeout=5, retries=0).review(REPORT)
+    assert huge["analyst"] == "deterministic" and "reply longer than 1,048,576 bytes" in huge["warnings"][0]
+    many = [{"severity": "info", "topic": "t" * 500, "text": "x" * 5000}] * (MAX_FINDINGS + 10)
+    long = OpenAICompatibleAnalyst(endpoint(raw(reply({"summary": "s" * 5000 + KEY, "findings": many}))), "m", KEY,
+                                   timeout=5, retries=0).review(REPORT)
+    assert long["analyst"] == "openai_compatible:m" and len(long["summary"]) == SUMMARY_CHARS
+    assert long["summary"].endswith(TRUNCATED) and len(long["findings"]) == MAX_FINDINGS and valid_review(long)
+    assert {(len(f["topic"]), len(f["text"])) for f in long["findings"]} == {(TOPIC_CHARS, FINDING_CHARS)}
+    assert long["warnings"] == [f"LLM review: kept the first {MAX_FINDINGS} of {MAX_FINDINGS + 10} findings"]
