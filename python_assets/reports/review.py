@@ -118,17 +118,25 @@ def _multiple_testing_findings(ranking: list[dict[str, Any]]) -> list[dict[str, 
     (flat or too-short designs store NULL, which is no evidence either way, not a Sharpe of 0)."""
     if not ranking:
         return []
-    scored = [r for r in ranking if r.get("deflated_sharpe") is not None]
-    best = max(scored or ranking, key=lambda r: r.get("deflated_sharpe") or 0)
-    dsr, trials = best.get("deflated_sharpe"), best.get("n_trials_total")
+    scored = [r for r in ranking if _dsr_is_score(r)]
+    best = max(scored or ranking, key=lambda r: r.get("deflated_sharpe") if _dsr_is_score(r) else -math.inf)
+    dsr, trials = (best.get("deflated_sharpe") if scored else None), best.get("n_trials_total")
     after = "after an unknown number of trials" if trials is None else f"after {_fmt(trials)} trials"
     if dsr is None:
         return [_finding("caution", "multiple_testing", f"no designed strategy can be called significant {after}: "
-                                                        "the deflated Sharpe is n/a (not available) for every design.")]
+                                                        "the deflated Sharpe is n/a (not available) for every design "
+                                                        "with enough out-of-sample trades.")]
     if dsr >= SIGNIFICANT_DSR:
         return []
     return [_finding("caution", "multiple_testing", f"no designed strategy is significant {after}: best deflated "
                                                     f"Sharpe {_fmt(dsr)} ({best.get('design_key')}) < {SIGNIFICANT_DSR}.")]
+
+
+def _dsr_is_score(row: dict[str, Any]) -> bool:
+    """Whether a design's deflated Sharpe counts: it has one and the ranker scored it by it (a design with
+    fewer than min_trades out-of-sample trades scores 0 whatever its DSR: 0.99 on one trade is no evidence)."""
+    dsr = row.get("deflated_sharpe")
+    return dsr is not None and row.get("score", dsr) == dsr
 
 
 def _models_vs_baselines(report: dict[str, Any]) -> dict[str, tuple[str, float, float]]:

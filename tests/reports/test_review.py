@@ -157,3 +157,17 @@ def test_a_null_deflated_sharpe_reads_not_available_never_zero():
                      {"design_key": "b", "deflated_sharpe": -0.2, "n_trials_total": 7}])
     assert "after 7 trials" in mixed and "-0.2 (b)" in mixed
     assert finding([{"design_key": "a", "deflated_sharpe": 0.97, "n_trials_total": 7}]) == ""
+
+
+def test_the_significance_caution_ignores_the_deflated_sharpe_of_a_design_with_too_few_trades():
+    """A design under min_trades scores 0 whatever its deflated Sharpe; its 0.99 on one trade silenced the
+    caution though no scored design reached 0.95."""
+    def finding(ranking):
+        review = DeterministicAnalyst().review({**REPORT, "research": {"ranking": ranking}})
+        return " | ".join(f["text"] for f in review["findings"] if f["topic"] == "multiple_testing")
+
+    scored = {"design_key": "a", "deflated_sharpe": 0.4, "score": 0.4, "n_trials_total": 9}
+    lucky = {"design_key": "b", "deflated_sharpe": 0.99, "score": 0.0, "n_trials_total": 9}
+    assert "0.4 (a)" in finding([scored, lucky])
+    assert "n/a" in finding([lucky])
+    assert finding([{**lucky, "score": 0.99}]) == ""
