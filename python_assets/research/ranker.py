@@ -44,7 +44,15 @@ def rank(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _bottom(row: dict[str, Any], n: int, cfg: RankConfig) -> bool:
-    return row["rank"] > n * (1 - cfg.bottom_fraction)
+    """In the bottom fraction: at least 1 - bottom_fraction of the n designs rank above it (rank 16-20 of 20;
+    none of 1, 2 or 3: `rank > 0.75 n` called the only ranked design, the top one, the bottom 25%)."""
+    return row["rank"] - 1 >= n * (1 - cfg.bottom_fraction)
+
+
+def _top(rank: int, n: int, fraction: float) -> bool:
+    """In the top fraction: fewer than fraction of the n designs rank above it (rank 1-10 of 20, rank 1 of 1:
+    `rank <= 0.5 n` kept the only ranked design out of the top half, so it could never come back)."""
+    return rank - 1 < n * fraction
 
 
 def _positive(value: float | None) -> bool:
@@ -65,7 +73,7 @@ def next_status(status: str, history: list[dict[str, Any]], n_ranked: int, cfg: 
     good = (today["oos_trades"] or 0) >= cfg.min_trades and _positive(today["oos_sharpe"])
     recent = history[-cfg.archive_days:]
     if status == "archived":
-        if good and not overfit(today, cfg) and today["rank"] <= n_ranked * cfg.reactivate_top_fraction:
+        if good and not overfit(today, cfg) and _top(today["rank"], n_ranked, cfg.reactivate_top_fraction):
             return "active", f"reactivated: rank {today['rank']}/{n_ranked} (top {cfg.reactivate_top_fraction:.0%}) with out-of-sample Sharpe > 0"
         return "archived", None
     if overfit(today, cfg):

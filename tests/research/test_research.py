@@ -128,6 +128,20 @@ def test_lifecycle_activation_archival_and_reactivation():
     assert next_status("candidate", [day(1, sharpe=None, trades=None)], 20, cfg) == ("candidate", None)
 
 
+def test_bottom_and_top_fractions_in_small_rankings():
+    """`rank > 0.75 n` called the only ranked design (the top one) the bottom 25% and rank 2 of 2 too;
+    `rank <= 0.5 n` kept rank 1 of 1 out of the top half for good."""
+    cfg = RankConfig(min_trades=5, archive_days=3, bottom_fraction=0.25)
+    for n in (1, 2, 3):
+        assert next_status("active", [day(n, n=n)] * 3, n, cfg) == ("active", None), n
+    status, reason = next_status("active", [day(4, n=4)] * 3, 4, cfg)
+    assert status == "archived" and "bottom 25%" in reason
+    assert next_status("active", [day(15, n=20)] * 3, 20, cfg) == ("active", None)  # 14 above it: 70 %
+    assert next_status("archived", [day(1, n=1)], 1, cfg)[0] == "active"
+    assert next_status("archived", [day(2, n=3)], 3, cfg)[0] == "active"  # 1 of 3 above it
+    assert next_status("archived", [day(11, n=20)], 20, cfg) == ("archived", None)
+
+
 def test_designer_canonical_form_and_no_retest_of_duplicates():
     a = canonical("long", ["rsi", "adx"], "random")
     b = canonical("long", ["adx", "rsi", "adx"], "mutation", ["x"])
