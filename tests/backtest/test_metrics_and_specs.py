@@ -73,7 +73,7 @@ def python_metrics(con, bid: str) -> dict:
         "final_equity": final, "total_return": final / init - 1, "cagr": cagr, "sharpe": sharpe,
         "sortino": r.mean() / math.sqrt((np.minimum(r, 0) ** 2).mean()) * math.sqrt(bpy),
         "max_drawdown": mdd, "calmar": cagr / -mdd, "max_drawdown_duration_days": dd_dur / 86_400_000,
-        "exposure": (eq["position"] != 0).mean(),
+        "exposure": ((eq["position"] != 0) | ((eq.index == len(eq) - 1) & bool(tr["closed_at_end"].any()))).mean(),
         "buy_and_hold_return": eq["close"].iloc[-1] / eq["open"].iloc[0] - 1,
         "trade_count": len(tr), "win_rate": wins.mean(), "profit_factor": pnl[wins].sum() / -pnl[~wins].sum(),
         "expectancy": pnl.mean(), "avg_win": pnl[wins].mean(), "avg_loss": pnl[~wins].mean(),

@@ -17,6 +17,13 @@ runs as (
     where backtest_id in ({{ ledger_backtests_in_scope(source('backtest_ledger', 'backtest_runs')) }})
 ),
 
+-- backtests whose position was still open after the last bar: closed at its close, it held through that bar
+held_to_end as (
+    select distinct backtest_id
+    from {{ source('backtest_ledger', 'backtest_trades') }}
+    where closed_at_end and backtest_id in ({{ ledger_backtests_in_scope(source('backtest_ledger', 'backtest_runs')) }})
+),
+
 equity as (
     select
         e.backtest_id,
@@ -32,9 +39,14 @@ equity as (
         greatest(max(e.equity) over (partition by e.backtest_id order by e.bar_at_ms
                                      rows between unbounded preceding and current row), r.initial_equity)
             as peak_equity,
-        min(e.bar_at_ms) over (partition by e.backtest_id) as first_bar_ms
+        min(e.bar_at_ms) over (partition by e.backtest_id) as first_bar_ms,
+        -- the last bar of a position held to the end: marked flat after its end-of-data close, but in the market
+        -- all through the bar (backtesting.py's finalized Exposure Time counts it too)
+        e.position <> 0 or (h.backtest_id is not null
+                            and e.bar_at_ms = max(e.bar_at_ms) over (partition by e.backtest_id)) as in_market
     from {{ source('backtest_ledger', 'backtest_equity') }} as e
     inner join runs as r using (backtest_id)
+    left join held_to_end as h on e.backtest_id = h.backtest_id
     window by_bar as (partition by e.backtest_id order by e.bar_at_ms)
 ),
 
@@ -69,7 +81,7 @@ select
     least(min(drawdown), 0) as max_drawdown,
     max(bar_at_ms + bar_ms - peak_at_ms) as max_drawdown_duration_ms,
     -- DOUBLE 1 / 0: Spark averages DECIMAL(2, 1) literals to 5 decimals
-    {{ ordered_agg('avg', 'case when position <> 0 then cast(1 as double) else cast(0 as double) end', 'bar_at_ms') }} as exposure,
+    {{ ordered_agg('avg', 'case when in_market then cast(1 as double) else cast(0 as double) end', 'bar_at_ms') }} as exposure,
     {{ last_by('close', 'bar_at_ms') }} / {{ first_by('open', 'bar_at_ms') }} - 1 as buy_and_hold_return
 from underwater
 group by backtest_id
