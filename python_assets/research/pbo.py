@@ -79,7 +79,9 @@ def relative_ranks(values: np.ndarray, index: np.ndarray) -> np.ndarray:
 def pbo(returns: np.ndarray, s: int | None = None) -> tuple[float, np.ndarray, int]:
     """(PBO, logits, number of combinations) of a T x N matrix of per-period returns (rows: periods in
     time order, columns: trials). s: an even block count (default n_blocks(T)); the last T mod s
-    periods are dropped so blocks are equal. NaN and no logits when T or N is too small."""
+    periods are dropped so blocks are equal. NaN and no logits when T or N is too small, or when every trial
+    has the same returns: the in-sample "winner" then ties at the median everywhere (logit 0), which the
+    inclusive rule would count as overfitting 1.0 for a search that selected nothing."""
     r = np.asarray(returns, dtype=float)
     if r.ndim != 2:
         raise ValueError(f"pbo needs a T x N matrix, got {r.ndim} dimension(s)")
@@ -90,6 +92,8 @@ def pbo(returns: np.ndarray, s: int | None = None) -> tuple[float, np.ndarray, i
             raise ValueError(f"the block count must be even, got {s}")
         return math.nan, np.zeros(0), 0
     r = np.nan_to_num(r[: t - t % s])
+    if np.all(r == r[:, :1]):  # one distinct trial (never trading, or parameters without effect): nothing was chosen
+        return math.nan, np.zeros(0), 0
     blocks = r.reshape(s, -1, n)
     sums, squares = blocks.sum(axis=1), (blocks * blocks).sum(axis=1)  # s x n
     size = blocks.shape[1]

@@ -82,9 +82,15 @@ def test_block_counts_and_degenerate_inputs():
     assert math.isnan(pbo(np.zeros((40, 1)))[0])  # one trial
     with pytest.raises(ValueError, match="even"):
         pbo(np.zeros((40, 4)), 5)
-    # flat trials (no trades) have Sharpe 0: every trial ties, the winner sits at the median -> logit 0 -> overfit
-    p, logits, _ = pbo(np.zeros((16, 4)), 4)
-    assert p == 1.0 and np.all(logits == 0.0)
+    # flat trials (no trades) have Sharpe 0: every trial ties, the winner sits at the median -> logit 0, which
+    # the inclusive rule counts as overfit; but with every trial the same the search chose nothing: no PBO
+    # (it was 1.0, and the ranker archived such a design as "overfitting 1.00")
+    assert math.isnan(pbo(np.zeros((16, 4)), 4)[0])
+    same = np.tile(np.random.default_rng(3).normal(0.0, 0.01, (16, 1)), (1, 4))  # parameters without effect
+    assert math.isnan(pbo(same, 4)[0])
+    # two flat trials beside one that trades still tie at the median where they win: counted
+    mixed = np.column_stack([np.zeros(16), np.zeros(16), same[:, 0]])
+    assert not math.isnan(pbo(mixed, 4)[0])
 
 
 def test_a_constant_nonzero_trial_is_flat_like_an_idle_one():
