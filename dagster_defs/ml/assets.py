@@ -211,12 +211,12 @@ def ml_results(context: dg.AssetExecutionContext, warehouse: Warehouse, **runs: 
         fresh = run.latest  # today's predictions of a reused version (None: trained today, its own file)
         lat = fresh if fresh is not None else pd.read_parquet(directory / "latest.parquet")
         latest.append(lat.assign(model=name, version=ref["version"], timeframe=ref["timeframe"]))
-    ensembles, joined = build_ensembles(oos)
+    direction = pointers.get("direction_predictor")
+    ensembles, joined = build_ensembles(oos, TIMEFRAME_MS[direction["timeframe"]] if direction else None)
     predictions = pd.concat(latest, ignore_index=True) if latest else pd.DataFrame()
     with warehouse.connect() as con:
         write_results(con, day, scores, ensembles, predictions)
     log_event("ml_results_written", day=day, models=len(oos), ensembles=len({r["ensemble"] for r in ensembles}))
-    direction = pointers.get("direction_predictor")
     return dg.Output(OutOfSample(joined, direction["timeframe"] if direction else None),
                      metadata={"models": len(oos), "score_rows": len(scores), "ensemble_rows": len(ensembles),
                                "scores_vs_baselines": dg.MetadataValue.md(scores_markdown(scores))})

@@ -1,6 +1,7 @@
 """Ensembles of the direction-like models' out-of-sample predictions: a plain average and a
-stacked logistic regression, both fitted on the earlier half of the out-of-sample rows and
-scored against their members on the later half."""
+stacked logistic regression, both fitted on the earlier half of the out-of-sample rows (the stacked
+weights only on rows whose label is known by the first evaluation bar's close) and scored against
+their members on the later half."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from python_assets.ml import metrics
+from python_assets.ml.dataset import HORIZON_BARS
 
 MEMBERS = ("direction_predictor", "momentum_classifier", "price_predictor")
 KEYS = ["bar_at_ms", "symbol"]
@@ -45,16 +47,41 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def build_ensembles(oos: dict[str, pd.DataFrame]) -> tuple[list[dict[str, Any]], pd.DataFrame]:
-    """(ml_ensembles rows, per-row ensemble P(up) on every joined out-of-sample row)."""
+def bar_spacing(times: np.ndarray) -> int:
+    """The bar length of sorted distinct bar times (their smallest gap): the horizon's unit where the
+    caller gives none."""
+    gaps = np.diff(times)
+    return int(gaps[gaps > 0].min()) if (gaps > 0).any() else 1
+
+
+def label_known_by(joined: pd.DataFrame, bar_ms: int) -> np.ndarray:
+    """When each row's label window closes: label_end_ms as the walk-forward purged by (the model's
+    out-of-sample rows carry it; later than 12 bars across missing bars), else 12 bars after the bar's close."""
+    gapless = joined["bar_at_ms"].to_numpy(np.int64) + (HORIZON_BARS + 1) * bar_ms
+    if "label_end_ms" not in joined:
+        return gapless
+    ends = joined["label_end_ms"].to_numpy(np.float64, na_value=np.nan)
+    return np.where(np.isfinite(ends) & (ends > 0), ends, gapless).astype(np.int64)
+
+
+def build_ensembles(oos: dict[str, pd.DataFrame],
+                    bar_ms: int | None = None) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+    """(ml_ensembles rows, per-row ensemble P(up) on every joined out-of-sample row). The stacked weights
+    are fitted only on rows before the cut whose label closed by the first evaluation bar's close, so
+    every evaluation row's P(up) depends on data known at its bar (bar_ms: the bars' length; None: inferred)."""
     members = [m for m in MEMBERS if m in oos and len(oos[m])]
     if len(members) < 2:
         return [], pd.DataFrame()
-    label = oos["direction_predictor"][KEYS + ["label"]] if "direction_predictor" in members else None
-    if label is None:
+    direction = oos["direction_predictor"] if "direction_predictor" in members else None
+    if direction is None:
         return [], pd.DataFrame()
+    label = direction[KEYS + ["label"] + (["label_end_ms"] if "label_end_ms" in direction else [])]
     joined = label.rename(columns={"label": "y"})
+    for m in members:  # the rows every member scored: the cut halves these, not one member's span
+        joined = joined.merge(oos[m][KEYS], on=KEYS, how="inner")
     times = np.sort(joined["bar_at_ms"].unique())
+    if len(times) < 2:
+        return [], pd.DataFrame()
     cut = times[len(times) // 2]
     for m in members:
         frame = oos[m].copy()
@@ -63,15 +90,18 @@ def build_ensembles(oos: dict[str, pd.DataFrame]) -> tuple[list[dict[str, Any]],
         frame[m] = up_probability(m, frame, scale)
         joined = joined.merge(frame[KEYS + [m]], on=KEYS, how="inner")
     joined = joined.sort_values(KEYS).reset_index(drop=True)
-    fit = joined["bar_at_ms"] < cut
-    if fit.sum() < 50 or (~fit).sum() < 50:
+    before = (joined["bar_at_ms"] < cut).to_numpy()
+    # purge: a label closing after the first evaluation bar's close would put later closes into the weights
+    bar = bar_ms or bar_spacing(times)
+    fit = before & (label_known_by(joined, bar) <= cut + bar)
+    if fit.sum() < 50 or (~before).sum() < 50:
         return [], pd.DataFrame()
     P = joined[members].to_numpy()
     y = joined["y"].to_numpy()
     w = fit_logistic(_logit(P[fit]), y[fit])
     joined["ensemble_average"] = P.mean(axis=1)
     joined["ensemble_stacked"] = 1 / (1 + np.exp(-(w[0] + _logit(P) @ w[1:])))
-    ev = ~fit
+    ev = ~before
     window = {"fit_start_ms": int(joined.loc[fit, "bar_at_ms"].min()), "eval_start_ms": int(cut),
               "eval_end_ms": int(joined["bar_at_ms"].max()), "eval_rows": int(ev.sum())}
     rows = []
@@ -82,5 +112,6 @@ def build_ensembles(oos: dict[str, pd.DataFrame]) -> tuple[list[dict[str, Any]],
             s = metrics.classification(y[ev], joined.loc[ev, scorer].to_numpy())
             rows.append({"ensemble": name, "method": method, "members": members, "weights": weights,
                          "scorer": scorer, **window, **s})
-    joined["ensemble_fitted_on"] = fit  # rows the ensembles were fitted on: not out-of-sample for them
+    # rows before the cut (fitted on, or purged from the fit): not out-of-sample for the ensembles
+    joined["ensemble_fitted_on"] = before
     return rows, joined[KEYS + ["y", *members, "ensemble_average", "ensemble_stacked", "ensemble_fitted_on"]]

@@ -39,7 +39,7 @@ class TrainResult:
     version: str
     directory: Path
     scores: list[dict[str, Any]]  # one row per fold (and 'overall') x scorer (model | baseline)
-    oos: pd.DataFrame  # bar_at_ms, symbol, label, prediction columns
+    oos: pd.DataFrame  # bar_at_ms, symbol, label, label_end_ms (when the label closed), prediction columns
     latest: pd.DataFrame  # the newest bar per symbol with its prediction
 
 
@@ -90,7 +90,8 @@ def train_model(spec: ModelSpec, data: Dataset, root: Path, config: TrainConfig 
         scores.append({**window, "scorer": "model", **score(spec, y[test], pred)})
         scores.append({**window, "scorer": "baseline", **score(spec, y[test], base)})
         oos_parts.append(pd.DataFrame({"bar_at_ms": d.ts[test], "symbol": d.symbol[test], "fold": f"f{k}",
-                                       "label": y[test], **_prediction_columns(spec, pred),
+                                       "label": y[test], "label_end_ms": d.label_end_ms[test],
+                                       **_prediction_columns(spec, pred),
                                        "baseline": base if base.ndim == 1 else base[:, -1]}))
     oos = pd.concat(oos_parts, ignore_index=True) if oos_parts else pd.DataFrame()
     if len(oos):

@@ -1,0 +1,81 @@
+"""The ensembles trade only P(up) known at each bar: the stacked weights are fitted on rows whose
+12-bar label closed by the first evaluation bar's close, never on a label that closes after it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from python_assets.ml.dataset import HORIZON_BARS
+from python_assets.ml.ensembles import MEMBERS, build_ensembles
+
+BAR_MS = 300_000
+N = 400
+
+
+def _closes(seed: int = 0) -> np.ndarray:
+    return 100 * np.exp(np.cumsum(np.random.default_rng(seed).normal(0, 0.002, N)))
+
+
+def _frames(close: np.ndarray, label_end: np.ndarray | None = None) -> dict[str, pd.DataFrame]:
+    """Members whose predictions use closes up to their bar only (past 3-bar return plus fixed noise),
+    labelled with the 12-bar direction (rows without a closed label dropped), as train_model's oos."""
+    y = np.r_[(close[HORIZON_BARS:] > close[:-HORIZON_BARS]).astype(float), np.full(HORIZON_BARS, np.nan)]
+    ok = np.isfinite(y)
+    past = np.r_[np.zeros(3), close[3:] / close[:-3] - 1]
+    noise = np.random.default_rng(1).normal(size=(3, N))
+    up = 1 / (1 + np.exp(-(30 * past + noise[1])))
+    keys = {"bar_at_ms": np.arange(N)[ok] * BAR_MS, "symbol": "S", "label": y[ok]}
+    if label_end is not None:
+        keys["label_end_ms"] = label_end[ok]
+    return {"direction_predictor": pd.DataFrame({**keys, "prediction": 1 / (1 + np.exp(-(50 * past + noise[0])))[ok]}),
+            "momentum_classifier": pd.DataFrame({**keys, "p_down": (1 - up[ok]) / 2, "p_flat": 0.5, "p_up": up[ok] / 2}),
+            "price_predictor": pd.DataFrame({**keys, "prediction": (0.001 * past + 0.001 * noise[2])[ok]})}
+
+
+def _stacked(rows: list[dict]) -> dict:
+    return next(r for r in rows if r["ensemble"] == "ensemble_stacked")["weights"]
+
+
+def test_closes_after_the_first_evaluation_bar_change_no_weight_and_no_p_up_known_before_them():
+    close_a = _closes()
+    rows_a, a = build_ensembles(_frames(close_a))
+    cut = rows_a[0]["eval_start_ms"]
+    ci = cut // BAR_MS
+    close_b = close_a.copy()  # the same history up to the cut bar's close, a jump right after it
+    close_b[ci + 1:] = close_a[ci] * np.exp(np.r_[0.02, np.zeros(N - ci - 2)].cumsum())
+    rows_b, b = build_ensembles(_frames(close_b))
+    assert rows_b[0]["eval_start_ms"] == cut
+    assert _stacked(rows_a) == _stacked(rows_b)
+    same = np.all(np.isclose(a[list(MEMBERS)], b[list(MEMBERS)]), axis=1)  # rows whose members' inputs agree
+    evaluated = ~a["ensemble_fitted_on"].to_numpy()
+    assert (same & evaluated).any() and a.loc[evaluated, "bar_at_ms"].min() == cut
+    for col in ("ensemble_stacked", "ensemble_average"):
+        np.testing.assert_array_equal(a.loc[same & evaluated, col], b.loc[same & evaluated, col])
+    # every row before the cut is kept out of the evaluation (fitted on, or purged from the fit)
+    assert (a.loc[a["ensemble_fitted_on"], "bar_at_ms"] < cut).all() and (a.loc[evaluated, "bar_at_ms"] >= cut).all()
+
+
+def test_the_purge_follows_each_labels_own_window_across_missing_bars():
+    """A label window stretched past the first evaluation bar's close (bars missing after it) is left out
+    of the fit even where 12 bars would have closed in time: flipping those labels changes no weight."""
+    close = _closes(3)
+    gapless = np.arange(N) * BAR_MS + (HORIZON_BARS + 1) * BAR_MS
+    rows, _ = build_ensembles(_frames(close, gapless))
+    cut = rows[0]["eval_start_ms"]
+    late = (np.arange(N) * BAR_MS < cut) & (gapless > cut - 20 * BAR_MS)  # 20 bars of windows reaching past it
+    stretched = np.where(late, cut + 2 * BAR_MS, gapless)
+    frames = _frames(close, stretched)
+    flipped = {m: f.assign(label=np.where(late[f["bar_at_ms"] // BAR_MS], 1 - f["label"], f["label"]))
+               for m, f in frames.items()}
+    assert _stacked(build_ensembles(frames)[0]) == _stacked(build_ensembles(flipped)[0])
+
+
+def test_train_model_hands_each_out_of_sample_row_its_label_window(tmp_path):
+    from python_assets.ml.models import MODELS
+    from python_assets.ml.train import TrainConfig, train_model
+    from test_models import planted
+
+    data = planted(n_times=400)
+    oos = train_model(MODELS["direction_predictor"], data, tmp_path, TrainConfig(n_folds=2, fast=True)).oos
+    np.testing.assert_array_equal(oos["label_end_ms"], oos["bar_at_ms"] + (HORIZON_BARS + 1) * BAR_MS)
