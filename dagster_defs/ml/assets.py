@@ -113,7 +113,8 @@ def _recent_pointer(name: str, day: str, max_age_days: int) -> dict | None:
 
 
 def _train_config(config: MlConfig) -> TrainConfig:
-    return TrainConfig(n_folds=config.n_folds, seed=config.seed, threads=config.threads, fast=config.fast)
+    return TrainConfig(n_folds=config.n_folds, seed=config.seed, threads=config.threads, fast=config.fast,
+                       history_days=config.history_days)
 
 
 def _reusable_prior(name: str, day: str, features: list[str], timeframe: str, config: MlConfig) -> dict | None:

@@ -31,6 +31,7 @@ class TrainConfig:
     seed: int = 7
     threads: int = 1
     fast: bool = False  # fewer rounds/epochs (tests)
+    history_days: int = 0  # the trailing window (days) the rows were exported under, 0: all history (recorded)
 
 
 @dataclass
@@ -117,7 +118,8 @@ def train_model(spec: ModelSpec, data: Dataset, root: Path, config: TrainConfig 
             "features": d.features, "timeframe": data.timeframe, "horizon_bars": HORIZON_BARS,
             "training_window_ms": [int(d.ts.min()), int(d.ts.max())], "training_rows": int(len(y)),
             "data_hash": data.data_hash, "code_version": code_version(), "seed": config.seed, "n_folds": config.n_folds,
-            "embargo_bars": config.embargo_bars, "fast": config.fast, "scores": scores}
+            "embargo_bars": config.embargo_bars, "fast": config.fast, "history_days": config.history_days,
+            "scores": scores}
     (staging / "metadata.json").write_bytes(json.dumps(_clean(meta), indent=2).encode())
     oos.to_parquet(staging / "oos.parquet")
     latest.to_parquet(staging / "latest.parquet")
@@ -135,16 +137,23 @@ def latest_predictions(spec: ModelSpec, learner: Any, data: Dataset) -> pd.DataF
     return pd.DataFrame({"symbol": data.symbol[idx], "bar_at_ms": data.ts[idx], **_prediction_columns(spec, pred)})
 
 
+def reuse_settings(spec: ModelSpec, features: list[str], timeframe: str, config: TrainConfig) -> dict[str, Any]:
+    """Every setting a version is trained under (what its hash covers besides the data, and the training
+    window's length): a saved version scores new rows only where all of them match."""
+    return {"code_version": code_version(), "features": list(features), "timeframe": timeframe,
+            "label": spec.label, "seed": config.seed, "fast": config.fast, "n_folds": config.n_folds,
+            "embargo_bars": config.embargo_bars, "history_days": config.history_days}
+
+
 def reusable_version(spec: ModelSpec, features: list[str], timeframe: str, directory: Path, config: TrainConfig) -> bool:
-    """True when the saved version at `directory` was trained by this code and seed on these
-    features and timeframe, so it can score new rows until the next scheduled retrain."""
+    """True when the saved version at `directory` was trained under these settings (reuse_settings: code,
+    features, timeframe, label, seed, folds, embargo, training window), so it can score new rows until the
+    next scheduled retrain; metadata without one of them (older code) is not reused."""
     meta_file = directory / "metadata.json"
     if not meta_file.exists():
         return False
     meta = json.loads(meta_file.read_text())
-    return (meta.get("code_version") == code_version() and meta.get("features") == list(features)
-            and meta.get("timeframe") == timeframe and meta.get("seed") == config.seed
-            and meta.get("fast", False) == config.fast and meta.get("label") == spec.label)
+    return all(k in meta and meta[k] == v for k, v in reuse_settings(spec, features, timeframe, config).items())
 
 
 def _clean(v: Any) -> Any:

@@ -1,5 +1,6 @@
 """Models retrain every `retrain_every_days`; in between a day's run scores new rows with the saved
-version, and only a version trained by the same code, seed, features, timeframe and label."""
+version, and only a version trained by the same code, seed, features, timeframe, label, folds, embargo
+and training window."""
 
 from __future__ import annotations
 
@@ -42,13 +43,28 @@ def test_the_newest_earlier_pointer_is_reused_until_it_is_max_age_days_old(data_
     ({}, True),
     ({"seed": 8}, False),
     ({"fast": False}, False),
+    ({"n_folds": 4}, False),  # the version's hash covers its folds and embargo: another setting, another version
+    ({"embargo_bars": 48}, False),
+    ({"history_days": 90}, False),  # trained on all history, not this run's 90-day window
 ])
 def test_a_saved_version_is_reused_only_under_the_same_code_seed_and_data_shape(tmp_path, change, reusable):
     data = planted(n_times=400)
     config = TrainConfig(n_folds=2, fast=True)
     result = train_model(MODELS["risk_scorer"], data, tmp_path, config)
-    other = TrainConfig(n_folds=2, **{"fast": True, **change})
+    other = TrainConfig(**{"n_folds": 2, "fast": True, **change})
     assert reusable_version(MODELS["risk_scorer"], data.features, data.timeframe, result.directory, other) is reusable
+
+
+def test_a_version_whose_metadata_lacks_a_setting_is_not_reused(tmp_path):
+    """Older metadata without the training window's length (or another setting) cannot show a match."""
+    data = planted(n_times=400)
+    config = TrainConfig(n_folds=2, fast=True)
+    result = train_model(MODELS["risk_scorer"], data, tmp_path, config)
+    meta_file = result.directory / "metadata.json"
+    meta = json.loads(meta_file.read_text())
+    assert reusable_version(MODELS["risk_scorer"], data.features, data.timeframe, result.directory, config)
+    meta_file.write_text(json.dumps({k: v for k, v in meta.items() if k != "history_days"}))
+    assert not reusable_version(MODELS["risk_scorer"], data.features, data.timeframe, result.directory, config)
 
 
 def test_a_saved_version_is_not_reused_on_other_features_or_a_missing_directory(tmp_path):
@@ -60,6 +76,13 @@ def test_a_saved_version_is_not_reused_on_other_features_or_a_missing_directory(
     assert not reusable_version(MODELS["risk_scorer"], fewer.features, fewer.timeframe, result.directory, config)
     assert not reusable_version(MODELS["price_predictor"], data.features, data.timeframe, result.directory, config)  # another label
     assert not reusable_version(MODELS["risk_scorer"], data.features, data.timeframe, tmp_path / "gone", config)
+
+
+def test_the_runs_settings_reach_the_reuse_check():
+    from dagster_defs.ml.assets import MlConfig, _train_config
+
+    config = _train_config(MlConfig(n_folds=3, seed=9, fast=True, history_days=90))
+    assert (config.n_folds, config.seed, config.fast, config.history_days) == (3, 9, True, 90)
 
 
 def test_a_model_whose_own_config_refits_on_a_scoring_only_day_reads_its_training_window(data_dir):
