@@ -21,12 +21,12 @@ from python_assets.platform.logs import log_event
 from python_assets.ml.artifacts import (ModelRun, OutOfSample, TrainingSet, model_pointer, require_artifact,
                                         staging_file, stored_days)
 from python_assets.ml.dataset import HORIZON_BARS, Dataset, export_training_set, load_dataset, numeric_features
-from python_assets.ml.ensembles import build_ensembles
+from python_assets.ml.ensembles import build_ensembles, forward_frame
 from python_assets.ml.models import MODELS
 from python_assets.reports import fmt
 from python_assets.ml.store import write_results
 from python_assets.ml.learners import load_learner
-from python_assets.ml.train import TrainConfig, latest_predictions, reusable_version, train_model
+from python_assets.ml.train import TrainConfig, day_predictions, newest_per_symbol, reusable_version, train_model
 from python_assets.ml.validation import leakage_report
 from python_assets.platform.timeframes import DAY_MS, TIMEFRAME_MS
 
@@ -163,8 +163,8 @@ def _model_asset(name: str):
         data = ml_dataset.load()
         train_config = _train_config(config)
         prior = _reusable_prior(name, day, data.features, ml_dataset.timeframe, config)
-        if prior:
-            latest = latest_predictions(spec, load_learner(model_dir(name, prior)), data)
+        if prior:  # the day's bars (and each symbol's newest) scored by a version trained before the day
+            latest = day_predictions(spec, load_learner(model_dir(name, prior)), data, _end_ms(day) - DAY_MS)
             log_event("ml_model_reused", model=name, day=day, version=prior["version"], trained_on=prior["trained_on"])
             return dg.Output(ModelRun(name, {**prior, "reused": True}, latest),
                              metadata={"version": prior["version"], "reused_from": prior["trained_on"]})
@@ -193,10 +193,12 @@ MODEL_ASSETS = [_model_asset(name) for name in MODELS]
           pool=WAREHOUSE_POOL, io_manager_key=ML_ARTIFACTS)
 def ml_results(context: dg.AssetExecutionContext, warehouse: Warehouse, **runs: ModelRun) -> dg.Output[OutOfSample]:
     """Scores of every model beside its baseline, ensembles over out-of-sample predictions, the newest
-    prediction per symbol; ensemble P(up) per out-of-sample row for the ML strategies (its value). A model
-    with no value for the day (not materialized for it, or added since) is left out, as one that skipped."""
+    prediction per symbol; ensemble P(up) per out-of-sample row for the ML strategies (its value): on a day
+    the direction model scored with a saved version, its calls (and the ensembles') on the day's own bars,
+    not the version's training-day rows again. A model with no value for the day (not materialized for
+    it, or added since) is left out, as one that skipped."""
     day = _last_day(context)
-    scores, oos, latest, pointers = [], {}, [], {}
+    scores, oos, latest, pointers, forward = [], {}, [], {}, {}
     for name, spec in MODELS.items():
         run = runs[f"ml_{name}"]
         ref = run.pointer if run is not None else None
@@ -209,11 +211,16 @@ def ml_results(context: dg.AssetExecutionContext, warehouse: Warehouse, **runs: 
             scores.append({**s, "model": name, "version": ref["version"], "task": spec.task, "label": spec.label,
                            "timeframe": ref["timeframe"], "model_dir": paths().stored(directory)})
         oos[name] = pd.read_parquet(directory / "oos.parquet")
-        fresh = run.latest  # today's predictions of a reused version (None: trained today, its own file)
-        lat = fresh if fresh is not None else pd.read_parquet(directory / "latest.parquet")
+        fresh = run.latest  # the day's predictions of a reused version (None: trained today, its own file)
+        if fresh is not None and ref.get("reused"):
+            forward[name] = fresh[fresh["bar_at_ms"] >= _end_ms(day) - DAY_MS]
+        lat = newest_per_symbol(fresh) if fresh is not None else pd.read_parquet(directory / "latest.parquet")
         latest.append(lat.assign(model=name, version=ref["version"], timeframe=ref["timeframe"]))
     direction = pointers.get("direction_predictor")
-    ensembles, joined = build_ensembles(oos, TIMEFRAME_MS[direction["timeframe"]] if direction else None)
+    bar_ms = TIMEFRAME_MS[direction["timeframe"]] if direction else None
+    ensembles, joined = build_ensembles(oos, bar_ms)
+    if "direction_predictor" in forward:  # scored with a saved version: trade its calls on the day's bars
+        joined = forward_frame(oos, forward, bar_ms)
     predictions = pd.concat(latest, ignore_index=True) if latest else pd.DataFrame()
     with warehouse.connect() as con:
         write_results(con, day, scores, ensembles, predictions)

@@ -48,7 +48,7 @@ class ModelRun:
 @dataclass(frozen=True)
 class OutOfSample:
     """Ensemble P(up) per out-of-sample row of the direction models (empty: none ran) and their bar
-    timeframe: what the day's ML strategies trade."""
+    timeframe: what the day's ML strategies trade (a day scored with saved versions: the day's bars)."""
 
     frame: pd.DataFrame
     timeframe: str | None

@@ -5,6 +5,7 @@ their members on the later half."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -64,44 +65,81 @@ def label_known_by(joined: pd.DataFrame, bar_ms: int) -> np.ndarray:
     return np.where(np.isfinite(ends) & (ends > 0), ends, gapless).astype(np.int64)
 
 
-def build_ensembles(oos: dict[str, pd.DataFrame],
-                    bar_ms: int | None = None) -> tuple[list[dict[str, Any]], pd.DataFrame]:
-    """(ml_ensembles rows, per-row ensemble P(up) on every joined out-of-sample row). The stacked weights
-    are fitted only on rows before the cut whose label closed by the first evaluation bar's close, so
-    every evaluation row's P(up) depends on data known at its bar (bar_ms: the bars' length; None: inferred)."""
-    members = [m for m in MEMBERS if m in oos and len(oos[m])]
-    if len(members) < 2:
-        return [], pd.DataFrame()
-    direction = oos["direction_predictor"] if "direction_predictor" in members else None
-    if direction is None:
-        return [], pd.DataFrame()
-    label = direction[KEYS + ["label"] + (["label_end_ms"] if "label_end_ms" in direction else [])]
-    joined = label.rename(columns={"label": "y"})
-    for m in members:  # the rows every member scored: the cut halves these, not one member's span
-        joined = joined.merge(oos[m][KEYS], on=KEYS, how="inner")
-    times = np.sort(joined["bar_at_ms"].unique())
-    if len(times) < 2:
-        return [], pd.DataFrame()
-    cut = times[len(times) // 2]
+@dataclass(frozen=True)
+class Fitted:
+    """The ensembles as fitted on a day's out-of-sample rows: members, the return forecast's P(up) scale,
+    the cut, the stacked weights, and the joined rows with which were fitted on and which lie before the cut."""
+
+    members: list[str]
+    scales: dict[str, float | None]
+    cut: int
+    weights: np.ndarray
+    joined: pd.DataFrame
+    fit: np.ndarray
+    before: np.ndarray
+
+
+def member_probabilities(members: list[str], frames: dict[str, pd.DataFrame],
+                         scales: dict[str, float | None]) -> pd.DataFrame:
+    """KEYS and each member's P(up) on the rows every member scored, sorted by KEYS."""
+    joined = None
     for m in members:
-        frame = oos[m].copy()
-        fit_part = frame[frame["bar_at_ms"] < cut]
-        scale = float(fit_part["prediction"].std()) if m == "price_predictor" and len(fit_part) > 1 else None
-        frame[m] = up_probability(m, frame, scale)
-        joined = joined.merge(frame[KEYS + [m]], on=KEYS, how="inner")
+        frame = frames[m][KEYS].assign(**{m: up_probability(m, frames[m], scales.get(m))})
+        joined = frame if joined is None else joined.merge(frame, on=KEYS, how="inner")
+    return joined.sort_values(KEYS).reset_index(drop=True)
+
+
+def fit_ensembles(oos: dict[str, pd.DataFrame], bar_ms: int | None = None) -> Fitted | None:
+    """Fit the ensembles on the earlier half of the rows every member scored: the stacked weights only on
+    rows before the cut whose label closed by the first evaluation bar's close, so every evaluation row's
+    P(up) depends on data known at its bar (bar_ms: the bars' length; None: inferred). None: too few rows."""
+    members = [m for m in MEMBERS if m in oos and len(oos[m])]
+    if len(members) < 2 or "direction_predictor" not in members:
+        return None
+    direction = oos["direction_predictor"]
+    label = direction[KEYS + ["label"] + (["label_end_ms"] if "label_end_ms" in direction else [])]
+    keys = label[KEYS]
+    for m in members:  # the rows every member scored: the cut halves these, not one member's span
+        keys = keys.merge(oos[m][KEYS], on=KEYS, how="inner")
+    times = np.sort(keys["bar_at_ms"].unique())
+    if len(times) < 2:
+        return None
+    cut = int(times[len(times) // 2])
+    scales = {}
+    for m in members:
+        fit_part = oos[m][oos[m]["bar_at_ms"] < cut]
+        scales[m] = float(fit_part["prediction"].std()) if m == "price_predictor" and len(fit_part) > 1 else None
+    joined = label.rename(columns={"label": "y"}).merge(member_probabilities(members, oos, scales), on=KEYS)
     joined = joined.sort_values(KEYS).reset_index(drop=True)
     before = (joined["bar_at_ms"] < cut).to_numpy()
     # purge: a label closing after the first evaluation bar's close would put later closes into the weights
     bar = bar_ms or bar_spacing(times)
     fit = before & (label_known_by(joined, bar) <= cut + bar)
     if fit.sum() < 50 or (~before).sum() < 50:
-        return [], pd.DataFrame()
+        return None
     P = joined[members].to_numpy()
+    w = fit_logistic(_logit(P[fit]), joined["y"].to_numpy()[fit])
+    return Fitted(members, scales, cut, w, joined, fit, before)
+
+
+def with_ensembles(fitted: Fitted, joined: pd.DataFrame) -> pd.DataFrame:
+    """joined (KEYS and each member's P(up)) with the average and the stacked ensemble's P(up)."""
+    P = joined[fitted.members].to_numpy()
+    w = fitted.weights
+    return joined.assign(ensemble_average=P.mean(axis=1),
+                         ensemble_stacked=1 / (1 + np.exp(-(w[0] + _logit(P) @ w[1:]))))
+
+
+def build_ensembles(oos: dict[str, pd.DataFrame],
+                    bar_ms: int | None = None) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+    """(ml_ensembles rows, per-row ensemble P(up) on every joined out-of-sample row), as fit_ensembles fits."""
+    fitted = fit_ensembles(oos, bar_ms)
+    if fitted is None:
+        return [], pd.DataFrame()
+    members, w, fit, cut = fitted.members, fitted.weights, fitted.fit, fitted.cut
+    joined = with_ensembles(fitted, fitted.joined)
     y = joined["y"].to_numpy()
-    w = fit_logistic(_logit(P[fit]), y[fit])
-    joined["ensemble_average"] = P.mean(axis=1)
-    joined["ensemble_stacked"] = 1 / (1 + np.exp(-(w[0] + _logit(P) @ w[1:])))
-    ev = ~before
+    ev = ~fitted.before
     window = {"fit_start_ms": int(joined.loc[fit, "bar_at_ms"].min()), "eval_start_ms": int(cut),
               "eval_end_ms": int(joined["bar_at_ms"].max()), "eval_rows": int(ev.sum())}
     rows = []
@@ -113,5 +151,22 @@ def build_ensembles(oos: dict[str, pd.DataFrame],
             rows.append({"ensemble": name, "method": method, "members": members, "weights": weights,
                          "scorer": scorer, **window, **s})
     # rows before the cut (fitted on, or purged from the fit): not out-of-sample for the ensembles
-    joined["ensemble_fitted_on"] = before
+    joined["ensemble_fitted_on"] = fitted.before
     return rows, joined[KEYS + ["y", *members, "ensemble_average", "ensemble_stacked", "ensemble_fitted_on"]]
+
+
+def forward_frame(oos: dict[str, pd.DataFrame], forward: dict[str, pd.DataFrame],
+                  bar_ms: int | None = None) -> pd.DataFrame:
+    """What a day scored with saved versions trades: each reused member's predictions on the day's bars
+    (forward: made by versions trained before the day, truly out of sample) as P(up), with the ensembles
+    those versions' out-of-sample rows fitted (oos) where every member scored the day; no row is fitted on."""
+    if "direction_predictor" not in forward or forward["direction_predictor"].empty:
+        return pd.DataFrame()
+    direction = forward["direction_predictor"]
+    frame = direction[KEYS].assign(direction_predictor=up_probability("direction_predictor", direction))
+    fitted = fit_ensembles(oos, bar_ms)
+    if fitted is not None and all(m in forward and len(forward[m]) for m in fitted.members):
+        scored = with_ensembles(fitted, member_probabilities(fitted.members, forward, fitted.scales))
+        frame = frame.merge(scored[KEYS + ["ensemble_average", "ensemble_stacked"]], on=KEYS, how="left")
+    frame = frame.sort_values(KEYS).reset_index(drop=True)
+    return frame.assign(ensemble_fitted_on=False)

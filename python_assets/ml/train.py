@@ -137,6 +137,21 @@ def latest_predictions(spec: ModelSpec, learner: Any, data: Dataset) -> pd.DataF
     return pd.DataFrame({"symbol": data.symbol[idx], "bar_at_ms": data.ts[idx], **_prediction_columns(spec, pred)})
 
 
+def day_predictions(spec: ModelSpec, learner: Any, data: Dataset, from_ms: int) -> pd.DataFrame:
+    """A saved version's predictions on every bar from from_ms on and on each symbol's newest bar: a day it
+    scores with a version trained before it, they are forward out-of-sample calls the ML strategies trade."""
+    newest = pd.DataFrame({"i": np.arange(len(data.ts)), "symbol": data.symbol}).groupby("symbol")["i"].max()
+    idx = np.union1d(np.flatnonzero(data.ts >= from_ms), newest.to_numpy())
+    pred = learner.predict(data.X[idx]) if len(idx) else np.empty((0, 3) if spec.task == "multiclass" else 0)
+    return pd.DataFrame({"symbol": data.symbol[idx], "bar_at_ms": data.ts[idx], **_prediction_columns(spec, pred)})
+
+
+def newest_per_symbol(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each symbol's newest row, in (bar_at_ms, symbol) order: today's call from a day's predictions."""
+    newest = frame.sort_values(["bar_at_ms", "symbol"], kind="stable").groupby("symbol", sort=False).tail(1)
+    return newest.sort_values(["bar_at_ms", "symbol"], kind="stable").reset_index(drop=True)
+
+
 def reuse_settings(spec: ModelSpec, features: list[str], timeframe: str, config: TrainConfig) -> dict[str, Any]:
     """Every setting a version is trained under (what its hash covers besides the data, and the training
     window's length): a saved version scores new rows only where all of them match."""
