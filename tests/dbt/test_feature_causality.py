@@ -1,4 +1,5 @@
-"""No lookahead and incremental == full: features recomputed on truncated or partial data agree bit for bit."""
+"""No lookahead and incremental == full: features (and the labels' columns known at t) recomputed on
+truncated or partial data agree bit for bit."""
 
 from __future__ import annotations
 
@@ -94,6 +95,58 @@ def test_incremental_next_day_equals_full_rebuild_for_every_feature_table(tmp_pa
     pd.testing.assert_frame_equal(got[["timeframe", "bar_at_ms"]], full[["timeframe", "bar_at_ms"]])
     different = [f for f in FEATURES if not same_values(got[f], full[f])]
     assert different == [], [(f, _debug(got, full, f)) for f in different]
+
+
+# labels_h12's columns known at the bar's close: they read bars <= t only, so like the features they
+# must not move when later ticks arrive. Several random-walk series: the engine sorts series together, and
+# its window tree's rounding followed where a series fell among them, so one series alone hid the fault.
+LABEL_SYMBOLS = [f"W{i}-USDT" for i in range(6)]
+LABELS_KNOWN_AT_T = ["sigma_h", "baseline_vol_12"]
+
+
+def walk_ticks(symbol: str, seed: int) -> pd.DataFrame:
+    """A trade about every 30 s over DAYS, a log random walk (1e-3 a trade) on a 1e-4 price grid."""
+    rng = np.random.default_rng(seed)
+    start = _ms(datetime(DAYS[0].year, DAYS[0].month, DAYS[0].day, tzinfo=timezone.utc))
+    span = len(DAYS) * 86_400_000
+    ts = np.sort(start + rng.integers(0, span, span // 30_000))
+    price = np.round(10.0 * (seed + 1) * np.exp(np.cumsum(rng.normal(0, 1e-3, len(ts)))), 4)
+    return pd.DataFrame({"trade_id": [f"{symbol}-{i}" for i in range(len(ts))], "ts": ts, "price": price,
+                         "size": np.round(rng.uniform(0.01, 10, len(ts)), 2),
+                         "side": np.where(rng.random(len(ts)) < 0.5, "buy", "sell")})
+
+
+def build_labels(paths: Paths, cut_ms: int | None = None) -> pd.DataFrame:
+    """labels_h12 (and only what it reads) built on the ticks before cut_ms, with each bar's close time."""
+    for seed, symbol in enumerate(LABEL_SYMBOLS):
+        ticks = walk_ticks(symbol, seed)
+        write_trades(paths, symbol, ticks if cut_ms is None else ticks[ticks["ts"] < cut_ms])
+    run_dbt(paths, "run", "--select", "+labels_h12")
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        return con.execute(
+            f"select symbol, timeframe, bar_at_ms, b.timeframe_ms, {', '.join(LABELS_KNOWN_AT_T)} from labels_h12 "
+            "join int_bars_unioned b using (symbol, timeframe, bar_at_ms) order by symbol, timeframe, bar_at_ms"
+        ).df()
+
+
+@pytest.fixture(scope="module")
+def labels_full(tmp_path_factory) -> pd.DataFrame:
+    return build_labels(Paths(tmp_path_factory.mktemp("labels-full") / "data"))
+
+
+@pytest.mark.parametrize("cut", list(CUTS))
+def test_label_columns_known_at_t_use_no_data_after_their_bar(tmp_path, labels_full, cut):
+    """sigma_h and baseline_vol_12 of bars closed before the cut are identical bit for bit whether or not
+    later ticks exist: sigma_h was stddev_samp over the engine's window tree, whose rounding followed the
+    partitions' lengths, so values known at t changed in their last bit when later bars arrived."""
+    t = _ms(CUTS[cut])
+    part = build_labels(Paths(tmp_path / "data"), t)
+    closed = part[part["bar_at_ms"] + part["timeframe_ms"] <= t].reset_index(drop=True)
+    ref = labels_full.merge(closed[["symbol", "timeframe", "bar_at_ms"]], on=["symbol", "timeframe", "bar_at_ms"])
+    assert set(closed["symbol"]) == set(LABEL_SYMBOLS) and len(ref) == len(closed)
+    for column in LABELS_KNOWN_AT_T:
+        assert closed[column].notna().sum() > 1000
+        assert same_values(closed[column], ref[column]), (column, _debug(closed, ref, column))
 
 
 def _debug(got, full, f):

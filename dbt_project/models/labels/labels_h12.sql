@@ -2,7 +2,8 @@
   Forward-looking ML labels at a 12-bar horizon, per symbol and timeframe. Labels look forward BY
   DESIGN; they live apart from the features and only ml_training_set may read them (enforced by a
   test on the dbt graph). A label is NULL unless all 12 following bars exist. The scale sigma_h
-  (stddev of the last 100 one-bar log returns x sqrt(12)) uses data <= t only. label_known_at_ms
+  (stddev of the last 100 one-bar log returns x sqrt(12)) uses data <= t only, folded like the
+  features' rolling variances, so its bits at t are the same whatever bars follow t. label_known_at_ms
   is when the label became known (the close of bar t+12): a partition ending at E may train on a
   label only when label_known_at_ms <= E, so a backfilled day never sees a later day's prices.
 -#}
@@ -38,7 +39,10 @@ windows as (
         sqrt(avg(log_ret_1 * log_ret_1) over ({{ series }} rows between 1 following and {{ h }} following)) as vol_ahead,
         sqrt(avg(log_ret_1 * log_ret_1) over ({{ series }} rows between {{ h - 1 }} preceding and current row)) as vol_behind,
         count(log_ret_1) over ({{ series }} rows between {{ h - 1 }} preceding and current row) as returns_behind,
-        stddev_samp(log_ret_1) over ({{ series }} rows between 99 preceding and current row) * sqrt({{ h }}) as sigma_h,
+        -- folded in one fixed order (macros/features.sql), not stddev_samp over the engine's window tree,
+        -- which rounds by where the frame falls in the partitions it sorts together: a value known at t
+        -- then moved in its last bit when later bars arrived (or another symbol's did)
+        sqrt({{ rolling_variance_of_returns('log_ret_1', 100) }}) * sqrt({{ h }}) as sigma_h,
         count(log_ret_1) over ({{ series }} rows between 99 preceding and current row) as returns_for_sigma
     from steps
     window by_bar as (partition by symbol, timeframe order by bar_at_ms)
