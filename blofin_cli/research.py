@@ -91,8 +91,10 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if not rows:
         print("error: no backtests: no bars of the strategy's timeframe in the window", file=sys.stderr)
         return 1
+    # per backtest: a warehouse run measures each symbol's (and window's) bars on their own
+    how = {(r["symbol"], r["window_id"], r["window_kind"]): r["annualisation"] for r in rows}
     for r in run.results:
-        r["annualisation"] = rows[0]["annualisation"]
+        r["annualisation"] = how.get((r["symbol"], r["window_id"], r["window_kind"]))
     print(format_run(run.results, run.trades, run.equity, args.trades))
     print(f"\nstored as run {run_id}: select * from strategy_backtest_results where run_id = '{run_id}'")
     html = args.html or paths.data_dir / "backtests" / f"{run_id}.html"

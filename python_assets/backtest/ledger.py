@@ -41,7 +41,7 @@ class RunMeta:
     costs: Costs
     source: str
     partition_date: str | None = None
-    periods_per_year: float | None = None  # annualisation factor; None: 24/7 (365 days of bars)
+    periods_per_year: float | None = None  # annualisation factor; None: measured on the backtest's bars (periods.py)
 
 
 def new_run_id() -> str:
@@ -58,7 +58,7 @@ def backtest_id(meta: RunMeta) -> str:
 # The ledger's landing tables (dbt sources backtest_ledger.*), created here and, through the macro
 # python_assets/warehouse/landing.py generates, before every dbt run. A column added later goes last in
 # its create and gets an `add column if not exists` for warehouses made before it (periods_per_year:
-# the bars per year that annualise a run's Sharpe/Sortino, NULL for the 24/7 default).
+# the bars per year that annualise a run's Sharpe/Sortino, NULL: the mart measures each backtest's bars).
 LEDGER_DDL = (
     """create table if not exists backtest_runs (
     backtest_id varchar primary key, run_id varchar not null, kind varchar not null,

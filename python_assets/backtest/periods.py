@@ -7,8 +7,13 @@ a market open every day (a calendar that skips one day a week covers 6/7 at most
 factor is exactly 365 x 86,400,000 / bar_ms, the 24/7 convention, whatever the few missing bars.
 Otherwise it is the bars counted per 365 days of the span: weekends, holidays and closed hours
 all count, e.g. ~252 for NYSE daily bars, 260.7 for weekdays without holidays, 6,257 for hourly
-FX open 24 x 5. strategy_backtest_results falls back to the same 24/7 formula in SQL when a run
-stores no factor (warehouse runs, rows written before the column existed).
+FX open 24 x 5. The rule is the same for warehouse runs: the warehouse keeps a bar only for a
+minute, hour or day with trades, so a thin market's 1m bars (one trade a day: one bar a day) cover a
+sliver of their span and count per year as they occur (~365), not as 525,600 bars a year. A run
+stores no factor then (nor did rows written before the column existed), and strategy_backtest_results
+applies this rule to each backtest's equity rows in SQL (macro bars_per_year_of_bars: the same
+comparison in integers and the same quotient, so the two agree bit for bit; see
+periods_per_year_of_bars below).
 """
 
 from __future__ import annotations
@@ -36,16 +41,25 @@ def always_open_periods_per_year(bar_ms: int) -> float:
     return YEAR_MS / bar_ms
 
 
+def periods_per_year_of_bars(bars: int, span_ms: int, bar_ms: int) -> PeriodsPerYear:
+    """The module docstring's rule from `bars` bars of bar_ms spanning span_ms (first open to last close).
+    The coverage test is exact in integers (7 x bars x bar_ms > 6 x span_ms) and the measured factor one
+    division of exact integers: the mart's SQL (macro bars_per_year_of_bars) computes the same bits."""
+    bars, span_ms, bar_ms = int(bars), int(span_ms), int(bar_ms)
+    if bars < 1 or bar_ms <= 0 or span_ms <= 0:
+        raise ValueError("bars per year needs a bar, a positive bar length and a positive span")
+    coverage = bars * bar_ms / span_ms
+    if 7 * bars * bar_ms > 6 * span_ms:  # coverage > ALWAYS_OPEN_COVERAGE, without rounding
+        return PeriodsPerYear(always_open_periods_per_year(bar_ms),
+                              f"24/7 calendar: bars cover {coverage:.0%} of the time, so 365 days of bars")
+    return PeriodsPerYear(bars * YEAR_MS / span_ms,
+                          f"measured: {bars} bars over {span_ms / DAY_MS:.1f} days "
+                          f"(bars cover {coverage:.0%} of the time: the market closes or seldom trades)")
+
+
 def measured_periods_per_year(bar_at_ms: np.ndarray, bar_ms: int) -> PeriodsPerYear:
     """Bars per year on the data's own calendar, from its open times (the module docstring's rule)."""
     ms = np.asarray(bar_at_ms, dtype=np.int64)
     if len(ms) < 2 or bar_ms <= 0:
         raise ValueError("measuring bars per year needs at least 2 bars and a positive bar length")
-    span_ms = int(ms.max() - ms.min()) + bar_ms
-    coverage = len(ms) * bar_ms / span_ms
-    if coverage > ALWAYS_OPEN_COVERAGE:
-        return PeriodsPerYear(always_open_periods_per_year(bar_ms),
-                              f"24/7 calendar: bars cover {coverage:.0%} of the time, so 365 days of bars")
-    return PeriodsPerYear(len(ms) * YEAR_MS / span_ms,
-                          f"measured: {len(ms)} bars over {span_ms / DAY_MS:.1f} days "
-                          f"(bars cover {coverage:.0%} of the time: the market closes)")
+    return periods_per_year_of_bars(len(ms), int(ms.max() - ms.min()) + bar_ms, bar_ms)

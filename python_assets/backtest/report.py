@@ -209,7 +209,12 @@ def format_run(results: list[dict], trades: pd.DataFrame, equity: pd.DataFrame, 
     if oos:
         out += ["", "Walk-forward: out-of-sample folds chained", out_of_sample_summary(oos, trades, equity),
                 "", "Folds", fold_table(results)]
-    if results[0].get("annualisation"):
-        out.append(f"\nSharpe and Sortino annualised by {float(results[0]['bars_per_year']):,.6g} bars a year: "
-                   f"{results[0]['annualisation']}")
+    # one line per factor: a warehouse run measures each symbol's bars (a thin market's are not 24/7's)
+    factors: dict[tuple[float, str], list[str]] = {}
+    for r in full or results:
+        if r.get("annualisation"):
+            factors.setdefault((float(r["bars_per_year"]), r["annualisation"]), []).append(str(r["symbol"]))
+    for (bars_per_year, how), symbols in factors.items():
+        who = f"{', '.join(dict.fromkeys(symbols))}: " if len(factors) > 1 else ""
+        out.append(f"\n{who}Sharpe and Sortino annualised by {bars_per_year:,.6g} bars a year: {how}")
     return "\n".join(out)

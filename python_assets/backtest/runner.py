@@ -148,7 +148,7 @@ class BacktestJob:
     walk_forward: WalkForward | None = None
     partition_date: str | None = None
     columns: frozenset[str] = frozenset()
-    periods_per_year: float | None = None  # annualisation stored with each run; None: 24/7 (SQL default)
+    periods_per_year: float | None = None  # annualisation stored with each run; None: the mart measures each backtest
 
 
 def _meta(job: BacktestJob, sid: str, params: dict, symbol: str, bar_ms: int, w: Window) -> ledger.RunMeta:

@@ -12,12 +12,12 @@ from python_assets.backtest.catalog import feature_columns
 from python_assets.backtest.engine import Costs
 from python_assets.backtest.files import read_ohlcv
 from python_assets.backtest.ledger import new_run_id
-from python_assets.backtest.periods import PeriodsPerYear, always_open_periods_per_year, measured_periods_per_year
+from python_assets.backtest.periods import PeriodsPerYear, measured_periods_per_year, periods_per_year_of_bars
 from python_assets.backtest.runner import BacktestJob, WalkForward, run_job
 from python_assets.backtest.spec import (STRATEGY_DIR, SpecError, StrategySpec, compile_strategy, load_spec,
                                          load_specs, resolve_params)
 from python_assets.config import Paths
-from python_assets.platform.timeframes import DAY_MS, TIMEFRAME_MS
+from python_assets.platform.timeframes import DAY_MS
 from python_assets.warehouse.connection import connect_warehouse
 
 RESULT_COLUMNS = ("strategy_id", "symbol", "timeframe", "window_id", "window_kind", "trade_count", "total_return",
@@ -48,8 +48,9 @@ def parse_param_args(items: list[str]) -> dict[str, str]:
     return out
 
 
-def choose_periods_per_year(override: float | None, file_bars: tuple | None, timeframe: str) -> PeriodsPerYear:
-    """The annualisation factor: --periods-per-year, else measured on a file's calendar, else 24/7."""
+def choose_periods_per_year(override: float | None, file_bars: tuple | None, timeframe: str) -> PeriodsPerYear | None:
+    """The annualisation factor: --periods-per-year, else measured on a file's calendar; None for a warehouse
+    run: the mart measures each backtest on its own bars (periods.py's rule; read_results says how)."""
     if override is not None:
         if not override > 0:
             raise SpecError(f"--periods-per-year must be a positive number, not {override}")
@@ -57,8 +58,9 @@ def choose_periods_per_year(override: float | None, file_bars: tuple | None, tim
     if file_bars is not None:
         bars, bar_ms = file_bars
         return measured_periods_per_year(bars["bar_at_ms"].to_numpy(), bar_ms)
-    return PeriodsPerYear(always_open_periods_per_year(TIMEFRAME_MS[timeframe]),
-                          "24/7 calendar (warehouse crypto): 365 days of bars")
+    # not 24/7 for every symbol: the warehouse has a bar only where there were trades, so a thin market's
+    # 1m bars (one a day) were annualised as 525,600 a year (always long: Sharpe -62.31 on 1m, -1.64 on 1d)
+    return None
 
 
 def check_symbols(con: duckdb.DuckDBPyConnection, relation: str, timeframe: str, symbols: list[str]) -> None:
@@ -73,9 +75,10 @@ def check_symbols(con: duckdb.DuckDBPyConnection, relation: str, timeframe: str,
 
 @dataclass(frozen=True)
 class StoredBacktest:
-    """A backtest run written to the ledger: its run id and how its bars_per_year was chosen."""
+    """A backtest run written to the ledger: its run id and how its bars_per_year was chosen (None: measured
+    per backtest on its own bars, which read_results describes row by row)."""
     run_id: str
-    annualisation: str
+    annualisation: str | None
 
 
 def store_backtest(paths: Paths, strategy: str, params: dict[str, Any], costs: Costs, data: Path | None = None,
@@ -121,15 +124,24 @@ def store_backtest(paths: Paths, strategy: str, params: dict[str, Any], costs: C
                           end_ms=end_ms, costs=costs, run_id=run_id, kind="cli", source=source,
                           features_relation="file_bars" if frame is not None else "features",
                           bars_relation=relation, walk_forward=walk_forward, columns=columns,
-                          periods_per_year=None if frame is None and periods_per_year is None else annual.value)
+                          periods_per_year=None if annual is None else annual.value)
         run_job(con, job)
-    return StoredBacktest(run_id, annual.basis)
+    return StoredBacktest(run_id, None if annual is None else annual.basis)
 
 
 def read_results(paths: Paths, stored: StoredBacktest) -> list[dict]:
-    """The run's strategy_backtest_results rows, each with `annualisation` (how bars_per_year was chosen)."""
+    """The run's strategy_backtest_results rows, each with `annualisation` (how bars_per_year was chosen): a
+    warehouse run's is periods.py's rule on that backtest's equity rows, as the mart computes bars_per_year."""
     with connect_warehouse(paths.warehouse, read_only=True) as con:
-        cur = con.execute(f"select {', '.join(RESULT_COLUMNS)} from strategy_backtest_results where run_id = ? "
-                          "order by symbol, window_id, window_kind", [stored.run_id])
+        cur = con.execute(f"select backtest_id, {', '.join(RESULT_COLUMNS)} from strategy_backtest_results "
+                          "where run_id = ? order by symbol, window_id, window_kind", [stored.run_id])
         names = [d[0] for d in cur.description]
-        return [{**dict(zip(names, row)), "annualisation": stored.annualisation} for row in cur.fetchall()]
+        rows = [dict(zip(names, row)) for row in cur.fetchall()]
+        measured = {} if stored.annualisation is not None else {
+            backtest_id: periods_per_year_of_bars(bars, span_ms, bar_ms).basis
+            for backtest_id, bars, span_ms, bar_ms in con.execute(
+                "select e.backtest_id, count(*), max(e.bar_at_ms) - min(e.bar_at_ms) + max(r.bar_ms), max(r.bar_ms) "
+                "from backtest_equity e join backtest_runs r using (backtest_id) where r.run_id = ? "
+                "group by e.backtest_id", [stored.run_id]).fetchall()}
+    return [{**{k: v for k, v in row.items() if k != "backtest_id"},
+             "annualisation": stored.annualisation or measured.get(row["backtest_id"])} for row in rows]

@@ -3,8 +3,11 @@
 
 {#-
   One row per backtest: run x strategy instance x symbol x timeframe x window, every metric in SQL
-  from the ledger. Annualisation: the run's periods_per_year (backtest/periods.py), else 24/7
-  crypto's 365 days of bars (365 x 86,400,000 / bar_ms); Sharpe and Sortino use per-bar returns of the
+  from the ledger. Annualisation: the run's periods_per_year (a file's calendar or --periods-per-year),
+  else backtest/periods.py's rule on the backtest's own equity rows (bars_per_year_of_bars): 24/7's
+  365 days of bars (365 x 86,400,000 / bar_ms) when the bars cover more than 6/7 of their span, else
+  the bars counted per 365 days, so a thin market's 1m bars, one a day, are not annualised as 525,600
+  a year; Sharpe and Sortino use per-bar returns of the
   equity curve with a zero risk-free rate: mean / stddev_samp x sqrt(bars_per_year), Sortino with
   the downside deviation sqrt(mean(min(r, 0)^2)). CAGR compounds over the window's calendar length.
   composite_score (macros/composite_score.sql; a wipe-out ranks last): risk-adjusted return,
@@ -52,7 +55,8 @@ joined as (
         runs.initial_equity,
         equity.final_equity,
         equity.bars,
-        coalesce(runs.periods_per_year, 365.0 * {{ day_ms() }} / equity.bar_ms) as bars_per_year,
+        coalesce(runs.periods_per_year,
+                 {{ bars_per_year_of_bars('equity.bars', 'equity.end_ms - equity.first_bar_ms', 'equity.bar_ms') }}) as bars_per_year,
         -- DOUBLE divisors: Spark reads a decimal literal such as a day length with .0 as a DECIMAL and keeps 6 decimals of the quotient
         (equity.end_ms - equity.first_bar_ms) / cast({{ day_ms() }} as double) as duration_days,
         equity.mean_bar_return,
