@@ -46,11 +46,11 @@ where backtest_id not in (select backtest_id from {{ source('backtest_ledger', '
 
 {#- Bars per year of a backtest with `bars` bars of bar_ms whose span (first open to last close) is
     span_ms: python_assets/backtest/periods.py's rule (periods_per_year_of_bars), bit for bit. Bars
-    covering more than 6/7 of the span (compared in integers): 24/7's 365 days of bars; otherwise the
+    covering more than 13/14 of the span (compared in integers): 24/7's 365 days of bars; otherwise the
     bars counted per 365 days of the span, as a thin market's minutes without trades have no bar.
     Portable SQL: BIGINT products (bars x 31,536,000,000 is exact below 2.9e8 bars) and one division. -#}
 {% macro bars_per_year_of_bars(bars, span_ms, bar_ms) -%}
-  case when 7 * cast({{ bars }} as bigint) * {{ bar_ms }} > 6 * cast({{ span_ms }} as bigint)
+  case when 14 * cast({{ bars }} as bigint) * {{ bar_ms }} > 13 * cast({{ span_ms }} as bigint)
        then 365.0 * {{ day_ms() }} / {{ bar_ms }}
        else cast(cast({{ bars }} as bigint) * {{ 365 * day_ms() }} as double) / ({{ span_ms }}) end
 {%- endmacro %}

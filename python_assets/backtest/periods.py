@@ -2,11 +2,13 @@
 market open around the clock (crypto), the data's own count for calendars that close (stocks, FX).
 
 Definition (the README's "Annualisation"): coverage = bars x bar length / span, where span runs
-from the first bar's open to the last bar's close. Bars cover more than 6/7 of their span only on
-a market open every day (a calendar that skips one day a week covers 6/7 at most), so then the
-factor is exactly 365 x 86,400,000 / bar_ms, the 24/7 convention, whatever the few missing bars.
+from the first bar's open to the last bar's close. Bars cover more than 13/14 of their span only on
+a market open every day (a calendar that skips one day a week covers 6K / (7K - 1) over K weeks: 12/13
+at most from two weeks on, though above 6/7, the threshold this once had), so then the factor is
+exactly 365 x 86,400,000 / bar_ms, the 24/7 convention, whatever the few missing bars (fewer than one
+in 14).
 Otherwise it is the bars counted per 365 days of the span: weekends, holidays and closed hours
-all count, e.g. ~252 for NYSE daily bars, 260.7 for weekdays without holidays, 6,257 for hourly
+all count, e.g. ~252 for NYSE daily bars, ~261 for weekdays without holidays (260.7 in the long run), 6,257 for hourly
 FX open 24 x 5. The rule is the same for warehouse runs: the warehouse keeps a bar only for a
 minute, hour or day with trades, so a thin market's 1m bars (one trade a day: one bar a day) cover a
 sliver of their span and count per year as they occur (~365), not as 525,600 bars a year. A run
@@ -25,7 +27,7 @@ import numpy as np
 from python_assets.platform.timeframes import DAY_MS
 
 YEAR_MS = 365 * DAY_MS
-ALWAYS_OPEN_COVERAGE = 6 / 7  # above this share of its span covered by bars, a market never closes
+ALWAYS_OPEN_COVERAGE = 13 / 14  # above this share of its span covered by bars, a market never closes
 
 
 @dataclass(frozen=True)
@@ -43,13 +45,13 @@ def always_open_periods_per_year(bar_ms: int) -> float:
 
 def periods_per_year_of_bars(bars: int, span_ms: int, bar_ms: int) -> PeriodsPerYear:
     """The module docstring's rule from `bars` bars of bar_ms spanning span_ms (first open to last close).
-    The coverage test is exact in integers (7 x bars x bar_ms > 6 x span_ms) and the measured factor one
+    The coverage test is exact in integers (14 x bars x bar_ms > 13 x span_ms) and the measured factor one
     division of exact integers: the mart's SQL (macro bars_per_year_of_bars) computes the same bits."""
     bars, span_ms, bar_ms = int(bars), int(span_ms), int(bar_ms)
     if bars < 1 or bar_ms <= 0 or span_ms <= 0:
         raise ValueError("bars per year needs a bar, a positive bar length and a positive span")
     coverage = bars * bar_ms / span_ms
-    if 7 * bars * bar_ms > 6 * span_ms:  # coverage > ALWAYS_OPEN_COVERAGE, without rounding
+    if 14 * bars * bar_ms > 13 * span_ms:  # coverage > ALWAYS_OPEN_COVERAGE, without rounding
         return PeriodsPerYear(always_open_periods_per_year(bar_ms),
                               f"24/7 calendar: bars cover {coverage:.0%} of the time, so 365 days of bars")
     return PeriodsPerYear(bars * YEAR_MS / span_ms,

@@ -57,13 +57,24 @@ def test_hourly_fx_open_24_by_5_gives_120_bars_a_week():
     assert got.value == pytest.approx(120 * 365 / 7, rel=0.005)  # 6,257
 
 
-@pytest.mark.parametrize("bar_ms, drop", [(300_000, 0.0), (300_000, 0.03), (HOUR, 0.1), (DAY, 0.0)])
+@pytest.mark.parametrize("bar_ms, drop", [(300_000, 0.0), (300_000, 0.03), (HOUR, 0.06), (DAY, 0.0)])
 def test_crypto_keeps_exactly_365_days_of_bars_even_with_missing_bars(bar_ms, drop):
     ms = np.arange(0, 40 * DAY, bar_ms, dtype=np.int64) + 1_700_000_000_000 // DAY * DAY
     keep = np.random.default_rng(3).random(len(ms)) >= drop
     got = measured_periods_per_year(ms[keep], bar_ms)
     assert got.value == 365 * 86_400_000 / bar_ms == always_open_periods_per_year(bar_ms)
     assert got.basis.startswith("24/7")
+
+
+@pytest.mark.parametrize("weeks", [2, 8, 52, 260])
+def test_a_market_closed_one_day_a_week_is_measured_not_24_7(weeks):
+    """Monday to Saturday daily bars cover 6K / (7K - 1) of their span, always above 6/7: the old threshold
+    gave them 24/7's 365 (Sharpe sqrt(365 / 312.9) = 1.08 times too high)."""
+    days = pd.date_range("2021-01-04", periods=7 * weeks, freq="D", tz="UTC")
+    open_days = days[days.day_of_week < 6][: 6 * weeks]
+    got = measured_periods_per_year(ms_of(open_days), DAY)
+    assert got.basis.startswith("measured")
+    assert got.value == pytest.approx(365 * 6 / 7, rel=1.01 / (7 * weeks - 1))  # the span ends at a close: 7K - 1 days
 
 
 def test_a_file_shorter_than_a_weekend_cannot_show_one_and_gets_the_24_7_factor():
@@ -92,12 +103,13 @@ def test_the_sql_default_is_the_python_rule_bit_for_bit():
         for days in (1, 4, 30, 365):
             span = days * DAY // bar_ms * bar_ms
             full = span // bar_ms
-            for bars in {1, 2, 3, full // 7, full * 6 // 7, full * 6 // 7 + 1, full - 1, full, 100_000}:
+            for bars in {1, 2, 3, full // 7, full * 6 // 7, full * 6 // 7 + 1, full * 13 // 14, full * 13 // 14 + 1,
+                         full - 1, full, 100_000}:
                 if 1 <= bars <= full:
                     want = periods_per_year_of_bars(bars, span, bar_ms).value
                     got = sql_bars_per_year(bars, span, bar_ms)
                     assert got == want, (bar_ms, days, bars, got, want)
-                    if 7 * bars > 6 * full:
+                    if 14 * bars > 13 * full:
                         assert got == always_open_periods_per_year(bar_ms) == 365 * 86_400_000 / bar_ms
 
 

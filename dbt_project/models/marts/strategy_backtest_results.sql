@@ -5,7 +5,7 @@
   One row per backtest: run x strategy instance x symbol x timeframe x window, every metric in SQL
   from the ledger. Annualisation: the run's periods_per_year (a file's calendar or --periods-per-year),
   else backtest/periods.py's rule on the backtest's own equity rows (bars_per_year_of_bars): 24/7's
-  365 days of bars (365 x 86,400,000 / bar_ms) when the bars cover more than 6/7 of their span, else
+  365 days of bars (365 x 86,400,000 / bar_ms) when the bars cover more than 13/14 of their span, else
   the bars counted per 365 days, so a thin market's 1m bars, one a day, are not annualised as 525,600
   a year; Sharpe and Sortino use per-bar returns of the
   equity curve with a zero risk-free rate: mean / stddev_samp x sqrt(bars_per_year), Sortino with
