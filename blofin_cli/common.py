@@ -12,6 +12,7 @@ from typing import TypeVar
 from python_assets.config import Paths
 
 T = TypeVar("T")
+MAX_DAYS = 3650  # a --days count: ten years (the synthetic market starts 2020-01-01)
 
 
 def parse_date(text: str) -> date:
@@ -65,6 +66,31 @@ def non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0: {text!r}")
     return value
+
+
+def day_count(text: str) -> int:
+    """A number of days: an integer in 1..MAX_DAYS."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 1 <= value <= MAX_DAYS:
+        raise argparse.ArgumentTypeError(f"a number of days in 1..{MAX_DAYS}: {text!r}")
+    return value
+
+
+def lake_symbols(text: str) -> list[str]:
+    """'btc/usdt:usdt,ETH-USDT-SWAP' -> ['BTC-USDT', 'ETH-USDT']: the lake's spelling, each once (an
+    argparse error for an unsafe name or an empty list)."""
+    from python_assets.lake.store import normalize_symbol
+
+    try:
+        names = [normalize_symbol(s) for s in text.split(",") if s.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not names:
+        raise argparse.ArgumentTypeError(f"no symbol in {text!r}")
+    return list(dict.fromkeys(names))
 
 
 def days_between(first: date, last: date) -> list[date]:

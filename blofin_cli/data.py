@@ -7,9 +7,9 @@ import argparse
 import signal
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
-from blofin_cli.common import as_writer, days_between, non_negative_int, parse_date
+from blofin_cli.common import MAX_DAYS, as_writer, day_count, days_between, lake_symbols, non_negative_int, parse_date
 from blofin_cli.errors import EXIT_BAD_INPUT
 from python_assets.config import DEFAULT_SEED, DEFAULT_SYMBOLS, export_data_dir
 from python_assets.platform.timeframes import TIMEFRAMES
@@ -22,8 +22,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from python_assets.ingest.market import generate_market
     from python_assets.ingest.synthetic import last_complete_days
 
-    paths = export_data_dir()
     days = last_complete_days(args.days)
+    problem = synthetic_days_problem(days[0], days[-1], utc_today())
+    if problem:
+        print(f"error: --days {args.days}: {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    paths = export_data_dir()
 
     def demo() -> int:
         """Generate and materialize, the writer lock held."""
@@ -42,14 +46,37 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from python_assets.lake.health import writable_data_dir
     from python_assets.ingest.market import generate_market
 
-    if args.start > args.end:
-        print(f"error: --start {args.start} is after --end {args.end}", file=sys.stderr)
+    problem = synthetic_days_problem(args.start, args.end, utc_today())
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
     paths = writable_data_dir()
     t0 = time.perf_counter()
     added = generate_market(paths, args.symbols, days_between(args.start, args.end), args.seed)
     print(f"generated {added:,} new ticks into {paths.trades} in {time.perf_counter() - t0:.1f} s")
     return 0
+
+
+def utc_today() -> date:
+    """Today's UTC date (the day that has not closed yet)."""
+    return datetime.now(timezone.utc).date()
+
+
+def synthetic_days_problem(first: date, last: date, today: date) -> str | None:
+    """Why the synthetic market cannot be generated for first..last, or None: a reversed range, a day that
+    has not closed yet (as import refuses open bars), or a day outside the generator's horizon."""
+    from python_assets.ingest.synthetic import day_index
+
+    if first > last:
+        return f"--start {first} is after --end {last}"
+    if last >= today:
+        return f"{last} is not a complete UTC day yet: the newest day to generate is {today - timedelta(days=1)}"
+    try:
+        day_index(first)
+        day_index(last)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -213,7 +240,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 def add_demo(sub: argparse._SubParsersAction) -> None:
     """Register `demo`."""
     p = sub.add_parser("demo", help="generate the synthetic demo (last N days) and materialize the latest day")
-    p.add_argument("--days", type=int, default=30, help="days of synthetic data ending yesterday (UTC; default 30)")
+    p.add_argument("--days", type=day_count, default=30,
+                   help=f"days of synthetic data ending yesterday (UTC; 1..{MAX_DAYS}, default 30)")
     p.add_argument("--seed", type=non_negative_int, default=DEFAULT_SEED, help=f"random seed of the synthetic market (default {DEFAULT_SEED})")
     p.add_argument("--verbose", action="store_true", help="show Dagster and dbt output instead of logging it")
     p.set_defaults(func=cmd_demo)
@@ -224,8 +252,8 @@ def add_generate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("generate", help="write synthetic ticks and funding for a date range into the lake")
     p.add_argument("--start", type=parse_date, required=True, help="first day (YYYY-MM-DD, UTC)")
     p.add_argument("--end", type=parse_date, required=True, help="last day, inclusive (YYYY-MM-DD, UTC)")
-    p.add_argument("--symbols", type=lambda s: s.split(","), default=list(DEFAULT_SYMBOLS),
-                   help=f"comma-separated symbols (default {','.join(DEFAULT_SYMBOLS)})")
+    p.add_argument("--symbols", type=lake_symbols, default=list(DEFAULT_SYMBOLS),
+                   help=f"comma-separated symbols, any spelling (btc/usdt is BTC-USDT; default {','.join(DEFAULT_SYMBOLS)})")
     p.add_argument("--seed", type=non_negative_int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
     p.set_defaults(func=cmd_generate)
 

@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from datetime import date
 
 from python_assets.config import Paths
-from python_assets.lake.store import (TRADE_SCHEMA, WriteStats, funding_partition, read_partition, stored_symbols, trades_partition,
-                                write_funding, write_trades)
+from python_assets.lake.store import (TRADE_SCHEMA, WriteStats, funding_partition, normalize_symbol, read_partition,
+                                stored_symbols, trades_partition, write_funding, write_trades)
 from python_assets.platform.progress import track
-from python_assets.ingest.synthetic import DEFAULT_SEED, generate_funding, generate_ticks
+from python_assets.ingest.synthetic import DEFAULT_SEED, day_index, generate_funding, generate_ticks
 
 
 def candle_symbols(paths: Paths) -> list[str]:
@@ -33,7 +33,9 @@ def generate_market_day(paths: Paths, symbol: str, day: date, seed: int = DEFAUL
     complete and the other absent, and the rerun writes the missing one. Synthetic data never joins
     real data: a day whose trades were ingested gets no ticks, and no funding either unless its
     stored trades are exactly the ones generated here (a killed generation, not an ingested day).
+    The ticks come from the lake's spelling of the symbol (btc/usdt and BTC-USDT are one market).
     """
+    symbol = normalize_symbol(symbol)
     none = WriteStats(0, 0, 0, ())
     had_trades = trades_partition(paths, symbol, day).exists()
     trades = none if had_trades else write_trades(paths, symbol, generate_ticks(symbol, day, seed))
@@ -51,7 +53,11 @@ def holds_synthetic_trades(paths: Paths, symbol: str, day: date, seed: int = DEF
 
 
 def generate_market(paths: Paths, symbols: Iterable[str], days: Iterable[date], seed: int = DEFAULT_SEED) -> int:
-    """Generate every (symbol, day); returns the number of ticks added to the lake."""
+    """Generate every (symbol, day); returns the number of ticks added to the lake. Every symbol and day
+    is checked first (ValueError), so a bad one writes nothing."""
+    symbols, days = list(dict.fromkeys(normalize_symbol(s) for s in symbols)), list(days)
+    for d in days:
+        day_index(d)
     pairs = [(s, d) for s in symbols for d in days]
     return sum(generate_market_day(paths, s, d, seed)[0].added
                for s, d in track(pairs, len(pairs), "generating symbol-days", every=0.25))

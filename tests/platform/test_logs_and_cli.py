@@ -77,3 +77,73 @@ def test_generation_never_mixes_synthetic_ticks_into_an_ingested_day(data_dir, t
     ingest_file(data_dir, path, "BTC-USDT")
     assert generate_market(data_dir, ["BTC-USDT"], [date(2025, 3, 10)]) == 0
     assert len(pd.read_parquet(data_dir.trades / "symbol=BTC-USDT")) == 1
+
+
+@pytest.mark.parametrize("spelling", ["btc-usdt", "BTC/USDT:USDT", "BTC-USDT-SWAP"])
+def test_generate_makes_one_market_whatever_the_symbol_spelling(data_dir, spelling, capsys):
+    # the raw spelling seeded another synthetic market (another price scale) filed under BTC-USDT
+    from datetime import date
+
+    from python_assets.ingest.synthetic import generate_ticks
+
+    assert main(["generate", "--start", "2025-03-10", "--end", "2025-03-10", "--symbols", f"{spelling},BTC-USDT"]) == 0
+    stored = pd.read_parquet(data_dir.trades / "symbol=BTC-USDT" / "date=2025-03-10" / "trades.parquet")
+    ticks = generate_ticks("BTC-USDT", date(2025, 3, 10))
+    assert stored["trade_id"].tolist() == ticks["trade_id"].tolist() and stored["price"].tolist() == ticks["price"].tolist()
+    assert [p.name for p in data_dir.trades.iterdir()] == ["symbol=BTC-USDT"]
+
+
+@pytest.mark.parametrize("args,says", [
+    (["--start", "2025-03-10", "--end", "2025-03-10", "--symbols", "ETH-USDT,../x"], "invalid symbol '../x'"),
+    (["--start", "2025-03-10", "--end", "2025-03-10", "--symbols", ","], "no symbol"),
+    (["--start", "2001-01-01", "--end", "2001-01-02"], "synthetic market covers 2020-01-01"),
+    (["--start", "2019-12-31", "--end", "2020-01-01"], "synthetic market covers 2020-01-01"),
+])
+def test_generate_checks_every_symbol_and_day_before_writing(data_dir, args, says, capsys):
+    # a bad symbol or day failed inside the loop (ValueError, exit 1) after the good ones were written
+    try:
+        code = main(["generate", *args, "--seed", "1"])
+    except SystemExit as stop:
+        code = stop.code
+    assert code == 2 and says in capsys.readouterr().err
+    assert not data_dir.lake.exists()
+
+
+def test_generate_refuses_a_day_that_has_not_closed(data_dir, capsys):
+    # 2030 (or today) was generated; the rest of the CLI refuses times that have not happened
+    from datetime import datetime, timedelta, timezone
+
+    today = datetime.now(timezone.utc).date()
+    for start, end in ((today - timedelta(days=1), today), (today, today), (today, today + timedelta(days=4000))):
+        assert main(["generate", "--start", start.isoformat(), "--end", end.isoformat()]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "is not a complete UTC day yet" in err
+    assert not data_dir.lake.exists()
+
+
+def test_generate_market_checks_every_day_before_writing(data_dir):
+    from datetime import date
+
+    from python_assets.ingest.market import generate_market
+
+    with pytest.raises(ValueError, match="synthetic market covers"):
+        generate_market(data_dir, ["BTC-USDT"], [date(2025, 3, 10), date(2040, 1, 1)])
+    with pytest.raises(ValueError, match="invalid symbol"):
+        generate_market(data_dir, ["BTC-USDT", "../x"], [date(2025, 3, 10)])
+    assert not data_dir.lake.exists()
+
+
+@pytest.mark.parametrize("days", ["0", "-3", "1000000", "x"])
+def test_demo_days_must_be_a_sensible_count(data_dir, days, capsys):
+    # 0 and -3 raised IndexError, 1000000 OverflowError (exit 1)
+    with pytest.raises(SystemExit) as stop:
+        main(["demo", "--days", days])
+    assert stop.value.code == 2 and "argument --days" in capsys.readouterr().err
+    assert not data_dir.lake.exists()
+
+
+def test_demo_days_reaching_before_the_synthetic_market_are_refused(data_dir, capsys):
+    assert main(["demo", "--days", "3650"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "synthetic market covers 2020-01-01" in err
+    assert not data_dir.lake.exists()
