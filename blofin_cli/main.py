@@ -2,7 +2,8 @@
 
 Exit codes: 0 done, 1 failed (a run, a fetch, anything unforeseen), 2 bad input (arguments, dates,
 files, an unwritable data directory, no warehouse yet), 3 busy (another writer holds the data
-directory, or another process the warehouse file). Every failure is one line on stderr."""
+directory, or another process the warehouse file), 130 interrupted (Ctrl-C). Every failure is one line
+on stderr."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import sys
 
 from blofin_cli import data, pipeline, query, record, research
 from blofin_cli.errors import fail_clearly
+
+EXIT_INTERRUPTED = 130  # the shell's 128 + SIGINT
 
 # In the order `blofin-stack --help` lists them.
 COMMANDS = (
@@ -36,10 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; every failure is one line on stderr and a non-zero exit (see fail_clearly)."""
-    args = build_parser().parse_args(argv)
+    """Run one command; every failure is one line on stderr and a non-zero exit (see fail_clearly). Ctrl-C
+    is one line and exit 130: the lake's files are written whole (temp file and rename) or not at all."""
     try:
+        args = build_parser().parse_args(argv)
         return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as exc:
         return fail_clearly(exc)
 

@@ -147,3 +147,14 @@ def test_demo_days_reaching_before_the_synthetic_market_are_refused(data_dir, ca
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "synthetic market covers 2020-01-01" in err
     assert not data_dir.lake.exists()
+
+
+def test_ctrl_c_is_one_line_and_exit_130(data_dir, monkeypatch, capsys):
+    # a KeyboardInterrupt escaped main() as a 35-line traceback
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("python_assets.ingest.market.generate_market", interrupted)
+    assert main(["generate", "--start", "2025-03-10", "--end", "2025-03-10"]) == 130
+    assert capsys.readouterr().err == "interrupted\n"
+    assert not (data_dir.data_dir / "last_error.log").exists()
