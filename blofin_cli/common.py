@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
+import tempfile
 from collections.abc import Callable
 from datetime import date, timedelta
+from pathlib import Path
 from typing import TypeVar
 
 from python_assets.config import Paths
@@ -96,6 +99,31 @@ def lake_symbols(text: str) -> list[str]:
 def days_between(first: date, last: date) -> list[date]:
     """Every day from first to last, inclusive."""
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def output_problem(path: Path, folder: bool) -> str | None:
+    """Why path cannot take an output file (folder=False) or files in it (folder=True), or None: tried by
+    creating its missing folders and a probe file, all removed again (as root, os.access says yes to /proc)."""
+    where = path if folder else path.parent
+    if path.exists() and path.is_dir() != folder:
+        return f"{path} is {'not a folder' if folder else 'a folder'}"
+    missing = [p for p in (where, *where.parents) if not p.exists()]
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".probe-", dir=where)
+        os.close(fd)
+        os.unlink(probe)
+        if not folder and path.exists() and not os.access(path, os.W_OK):
+            return f"cannot write {path}: permission denied"
+    except OSError as exc:
+        return f"cannot write {path}: {exc.strerror or exc}"
+    finally:
+        for p in missing:  # deepest first
+            try:
+                p.rmdir()
+            except OSError:
+                pass
+    return None
 
 
 def as_writer(paths: Paths, what: str, body: Callable[[], T]) -> T:

@@ -4,15 +4,19 @@ stored, charted and optionally exported)."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from blofin_cli.common import as_writer, fee_rate, non_negative, positive
+from blofin_cli.common import as_writer, day_count, fee_rate, non_negative, non_negative_int, output_problem, positive
 from python_assets.config import Paths, export_data_dir
 
 if TYPE_CHECKING:
     from python_assets.backtest.engine import Costs
+    from python_assets.backtest.runner import WalkForward
+
+MAX_FOLD_DAYS = 3650  # a walk-forward fold's TRAIN or TEST: ten years of days
 
 
 def symbol_list(text: str) -> list[str]:
@@ -42,13 +46,30 @@ def run_backtest(paths: Paths, strategy: str, params: dict[str, Any], costs: Cos
     return stored.run_id, read_results(paths, stored)
 
 
+def parse_walk_forward(text: str) -> WalkForward:
+    """'14:4' or '14:4:anchored' -> WalkForward; SpecError unless TRAIN and TEST are finite days > 0."""
+    from python_assets.backtest.runner import WalkForward
+    from python_assets.backtest.spec import SpecError
+
+    parts = text.split(":")
+    try:
+        train, test = float(parts[0]), float(parts[1])
+        if len(parts) > 3 or (len(parts) == 3 and parts[2] != "anchored"):
+            raise ValueError
+    except (ValueError, IndexError):
+        train = test = math.nan
+    if not (0 < train <= MAX_FOLD_DAYS and 0 < test <= MAX_FOLD_DAYS):
+        raise SpecError(f"--walk-forward {text!r}: expected TRAIN:TEST[:anchored] in days (each > 0 and at most "
+                        f"{MAX_FOLD_DAYS}), e.g. 14:4")
+    return WalkForward(train, test, len(parts) == 3)
+
+
 def cmd_backtest(args: argparse.Namespace) -> int:
     """backtest: run, store and read back under the writer lock; print the summary, chart and export it."""
     from python_assets.backtest.artifacts import export_run, load_run
     from python_assets.backtest.engine import Costs
     from python_assets.backtest.files import OhlcvFileError
     from python_assets.backtest.report import format_run
-    from python_assets.backtest.runner import WalkForward
     from python_assets.backtest.service import parse_param_args
     from python_assets.backtest.spec import SpecError
     from python_assets.warehouse.connection import connect_warehouse
@@ -72,15 +93,13 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         return run_id, rows, run
 
     try:
-        wf = None
-        if args.walk_forward:
-            parts = args.walk_forward.split(":")
-            try:
-                wf = WalkForward(float(parts[0]), float(parts[1]), len(parts) > 2 and parts[2] == "anchored")
-                if not (wf.train_days > 0 and wf.test_days > 0):
-                    raise ValueError
-            except (ValueError, IndexError):
-                raise SpecError(f"--walk-forward {args.walk_forward!r}: expected TRAIN:TEST[:anchored] in days, e.g. 14:4") from None
+        wf = parse_walk_forward(args.walk_forward) if args.walk_forward else None
+        chart = None if args.no_html else args.html
+        exports = (args.export_dir or (args.html and args.html.parent)) if args.export else None
+        for path, folder in ((chart, False), (exports, True)):
+            problem = path is not None and output_problem(path, folder)
+            if problem:
+                raise SpecError(problem)
         run_id, rows, run = as_writer(paths, "blofin-stack backtest", backtest)
     except (SpecError, OhlcvFileError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -120,16 +139,16 @@ def add_backtest(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--symbol", help="symbol name for --data (default: the file name)")
     p.add_argument("--symbols", nargs="+", type=symbol_list, metavar="SYMBOL",
                    help="symbols to test, space- or comma-separated (default: all with bars)")
-    p.add_argument("--days", type=int, help="warehouse runs: trailing days (default: all bars)")
+    p.add_argument("--days", type=day_count, help="warehouse runs: trailing days, 1..3650 (default: all bars)")
     p.add_argument("--fees", type=fee_rate, default=0.0006, help="taker fee per side (default BloFin 0.0006)")
     p.add_argument("--maker-fee", type=fee_rate, help="maker fee per side for take-profit fills (default min(fees, 0.0002))")
     p.add_argument("--slippage-bps", type=non_negative, default=0.0, help="slippage per fill in basis points (default 0)")
     p.add_argument("--equity", type=positive, default=10_000.0, help="initial equity (quote currency)")
     p.add_argument("--walk-forward", metavar="TRAIN:TEST[:anchored]", help="walk-forward folds in days, e.g. 14:4")
-    p.add_argument("--periods-per-year", type=float, metavar="N",
+    p.add_argument("--periods-per-year", type=positive, metavar="N",
                    help="bars per year annualising Sharpe/Sortino (default: measured from a --data file's calendar; "
                         "365 days of bars for the 24/7 warehouse)")
-    p.add_argument("--trades", type=int, default=20, metavar="N",
+    p.add_argument("--trades", type=non_negative_int, default=20, metavar="N",
                    help="list the first N trades of the full window (default 20; 0 hides the list)")
     p.add_argument("--html", type=Path, metavar="PATH",
                    help="write the interactive chart here (default: <data dir>/backtests/<run_id>.html)")

@@ -17,8 +17,8 @@ from python_assets.backtest.runner import BacktestJob, WalkForward, run_job
 from python_assets.backtest.spec import (STRATEGY_DIR, SpecError, StrategySpec, compile_strategy, load_spec,
                                          load_specs, resolve_params)
 from python_assets.config import Paths
-from python_assets.platform.timeframes import DAY_MS
-from python_assets.warehouse.connection import connect_warehouse
+from python_assets.platform.timeframes import DAY_MS, TIMEFRAME_MS
+from python_assets.warehouse.connection import WarehouseMissing, connect_warehouse
 
 RESULT_COLUMNS = ("strategy_id", "symbol", "timeframe", "window_id", "window_kind", "trade_count", "total_return",
                   "cagr", "sharpe", "sortino", "bars_per_year", "calmar", "max_drawdown", "max_drawdown_duration_days", "win_rate",
@@ -73,6 +73,19 @@ def check_symbols(con: duckdb.DuckDBPyConnection, relation: str, timeframe: str,
                         f"the {timeframe} bars have {', '.join(known) or 'no symbols'}")
 
 
+def warehouse_span(con: duckdb.DuckDBPyConnection, paths: Paths, timeframe: str) -> tuple:
+    """(first bar_at_ms, last bar_at_ms, bar ms) of the warehouse's bars of a timeframe (Nones when it has
+    none); WarehouseMissing when no run has built the bars yet."""
+    import duckdb
+
+    try:
+        return con.execute("select min(bar_at_ms), max(bar_at_ms), max(timeframe_ms) from int_bars_unioned "
+                           "where timeframe = ?", [timeframe]).fetchall()[0]
+    except duckdb.CatalogException:
+        raise WarehouseMissing(f"the warehouse {paths.warehouse} has no bars yet: build them with `blofin-stack demo` "
+                               "or `blofin-stack materialize --date YYYY-MM-DD`, or pass --data FILE") from None
+
+
 @dataclass(frozen=True)
 class StoredBacktest:
     """A backtest run written to the ledger: its run id and how its bars_per_year was chosen (None: measured
@@ -109,15 +122,16 @@ def store_backtest(paths: Paths, strategy: str, params: dict[str, Any], costs: C
             relation, source = "file_bars", f"file:{Path(data).resolve()}"
         else:
             relation, source = "int_bars_unioned", "warehouse"
-            first_ms, last_ms, bar_ms = con.execute(
-                "select min(bar_at_ms), max(bar_at_ms), max(timeframe_ms) from int_bars_unioned where timeframe = ?",
-                [timeframe]).fetchall()[0]
+            first_ms, last_ms, bar_ms = warehouse_span(con, paths, timeframe)
             if last_ms is None:
                 raise SpecError(f"the warehouse has no {timeframe} bars")
             # the window is the bars' span (the last bar's close), at most the last `days`: it was 1970 on without
             # --days, so the stored window start and the printed duration and trades per day were wrong
             end_ms = int(last_ms) + int(bar_ms)
             start_ms = max(int(first_ms), end_ms - days * DAY_MS) if days else int(first_ms)
+        if walk_forward is not None and not walk_forward.folds(start_ms, end_ms):
+            raise SpecError(f"--walk-forward {walk_forward.train_days:g}:{walk_forward.test_days:g} fits no fold in the "
+                            f"{(end_ms - start_ms) / DAY_MS:.1f} days of bars: shorten TRAIN and TEST")
         if symbols:
             check_symbols(con, relation, timeframe, symbols)
         job = BacktestJob(spec=spec, grid=[resolved], symbols=symbols, timeframe=timeframe, start_ms=start_ms,
