@@ -9,7 +9,8 @@ import sys
 import time
 from datetime import date, datetime, timedelta, timezone
 
-from blofin_cli.common import MAX_DAYS, as_writer, day_count, days_between, lake_symbols, non_negative_int, parse_date
+from blofin_cli.common import (MAX_DAYS, as_writer, day_count, days_between, lake_symbols, non_negative_int, parse_date,
+                               positive, positive_int)
 from blofin_cli.errors import EXIT_BAD_INPUT
 from python_assets.config import DEFAULT_SEED, DEFAULT_SYMBOLS, export_data_dir
 from python_assets.platform.timeframes import TIMEFRAMES
@@ -110,17 +111,30 @@ def _print_quarantine(reasons: dict[str, int], quarantine_file: str | None) -> N
 
 
 def parse_time_ms(text: str) -> int:
-    """'2024-01-01', '2024-01-01T12:00Z' (naive = UTC) or epoch ms -> epoch ms."""
+    """'2024-01-01', '2024-01-01T12:00Z' (naive = UTC) or epoch ms -> epoch ms, from 2009-01-01 up to now."""
     import pandas as pd
 
-    if text.isdigit():
-        return int(text)
-    try:
-        ts = pd.Timestamp(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a date/time (YYYY-MM-DD[THH:MM], UTC) or epoch ms: {text!r}") from exc
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    return int(ts.value // 1_000_000)
+    from python_assets.lake.store import now_ms
+    from python_assets.lake.trade_rules import MIN_TS_MS
+
+    bad = f"not a date/time (YYYY-MM-DD[THH:MM], UTC) or epoch ms: {text!r}"
+    if text.strip().isdigit():
+        ms = int(text)
+    else:
+        try:
+            ts = pd.Timestamp(text)
+        except (ValueError, OverflowError):
+            raise argparse.ArgumentTypeError(bad) from None
+        if pd.isna(ts):
+            raise argparse.ArgumentTypeError(bad)
+        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+        ms = int(ts.value // 1_000_000)
+    if ms < MIN_TS_MS:
+        hint = " (epoch milliseconds, not seconds?)" if text.strip().isdigit() else ""
+        raise argparse.ArgumentTypeError(f"{text!r} is before 2009-01-01, older than any crypto market{hint}")
+    if ms > now_ms():
+        raise argparse.ArgumentTypeError(f"{text!r} is in the future")
+    return ms
 
 
 def _exchange(args: argparse.Namespace):
@@ -129,6 +143,17 @@ def _exchange(args: argparse.Namespace):
 
     cfg = ExchangeConfig.from_env(exchange_id=args.exchange, rate_limit_ms=args.rate_limit_ms)
     return cfg, make_exchange(cfg)
+
+
+def exchange_or_exit(args: argparse.Namespace) -> tuple | int:
+    """_exchange(args), or the exit code after one line: 2 for an unknown exchange id, 1 for another failure."""
+    from python_assets.exchange.client import FetchError, UnknownExchange
+
+    try:
+        return _exchange(args)
+    except FetchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT if isinstance(exc, UnknownExchange) else 1
 
 
 def _fmt(ms: int | None) -> str:
@@ -152,12 +177,15 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    made = exchange_or_exit(args)
+    if isinstance(made, int):
+        return made
+    cfg, ex = made
     paths = writable_data_dir()
     progress = (lambda m: print(m, flush=True)) if args.verbose else None
     candles = args.command == "fetch-ohlcv"
     what = f"{args.timeframe} candles" if candles else "funding rates"
     try:
-        cfg, ex = _exchange(args)
         for symbol in args.symbol:
             if candles:
                 st = fetch_ohlcv_history(ex, paths, symbol, args.timeframe, args.since, args.until, cfg,
@@ -180,12 +208,11 @@ def cmd_record_trades(args: argparse.Namespace) -> int:
     from python_assets.lake.health import writable_data_dir
     from python_assets.platform.logs import log_event
 
+    made = exchange_or_exit(args)
+    if isinstance(made, int):
+        return made
+    cfg, ex = made
     paths = writable_data_dir()
-    try:
-        cfg, ex = _exchange(args)
-    except FetchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
     stop = {"now": False}
 
     def ask_stop(signum, frame) -> None:  # SIGTERM / Ctrl-C: finish the poll, flush, exit
@@ -272,7 +299,7 @@ def add_market_data_commands(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--symbol", action="append", required=True,
                        help="ccxt symbol (BTC/USDT:USDT) or BloFin id (BTC-USDT); repeatable")
         p.add_argument("--exchange", help="ccxt exchange id (default $BLOFIN_EXCHANGE or blofin)")
-        p.add_argument("--rate-limit-ms", type=int, help="least gap between requests (default: ccxt's, or $BLOFIN_RATE_LIMIT_MS)")
+        p.add_argument("--rate-limit-ms", type=positive_int, help="least gap between requests (default: ccxt's, or $BLOFIN_RATE_LIMIT_MS)")
 
     def history_args(p: argparse.ArgumentParser) -> None:
         exchange_args(p)
@@ -290,10 +317,10 @@ def add_market_data_commands(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("record-trades", help="record live trades into hourly Parquet files (long-running)")
     exchange_args(p)
-    p.add_argument("--poll-seconds", type=float, default=2.0, help="seconds between trade polls (default 2)")
-    p.add_argument("--flush-seconds", type=float, default=10.0,
+    p.add_argument("--poll-seconds", type=positive, default=2.0, help="seconds between trade polls (default 2)")
+    p.add_argument("--flush-seconds", type=positive, default=10.0,
                    help="seconds between writes of the buffered trades to the hour's file (default 10)")
-    p.add_argument("--duration", type=float, help="stop after this many seconds (default: until stopped)")
+    p.add_argument("--duration", type=positive, help="stop after this many seconds (default: until stopped)")
     p.set_defaults(func=cmd_record_trades)
 
     p = sub.add_parser("import", help="import freqtrade data files (candles, trades, funding) or CSV candles")

@@ -27,6 +27,10 @@ class FetchError(RuntimeError):
     """An exchange call that failed for good (retries exhausted, or an error retrying cannot fix)."""
 
 
+class UnknownExchange(FetchError):
+    """The exchange id names no ccxt exchange (bad input, not a failed call)."""
+
+
 @dataclass(frozen=True)
 class ExchangeConfig:
     """How to reach the exchange and how hard to retry; holds no secrets."""
@@ -50,7 +54,7 @@ def make_exchange(cfg: ExchangeConfig) -> ccxt.Exchange:
     """The ccxt client: its own rate limiter on, keys from the environment only, URLs overridden if asked."""
     klass = getattr(ccxt, cfg.exchange_id, None)
     if klass is None or not isinstance(klass, type):
-        raise FetchError(f"unknown ccxt exchange id {cfg.exchange_id!r}")
+        raise UnknownExchange(f"unknown ccxt exchange id {cfg.exchange_id!r} (--exchange or BLOFIN_EXCHANGE)")
     options: dict[str, Any] = {"enableRateLimit": True, "timeout": cfg.timeout_ms, "enableLastJsonResponse": True,
                                "enableLastResponseHeaders": True}
     options.update(exchange_credentials())
