@@ -7,8 +7,22 @@ import argparse
 import asyncio
 import signal
 import sys
+from urllib.parse import urlsplit
+
+from blofin_cli.common import lake_symbols, positive, positive_int
 
 DEFAULT_WS_URL = "wss://openapi.blofin.com/ws/public"  # = ws_recorder.DEFAULT_WS_URL (imported lazily: a fast --help)
+
+
+def url_of(*schemes: str):
+    """An argparse type: a URL with one of the schemes and a host."""
+    def parse(text: str) -> str:
+        """text, or an argparse error naming the schemes it may have."""
+        parts = urlsplit(text)
+        if parts.scheme not in schemes or not parts.hostname:
+            raise argparse.ArgumentTypeError(f"not a {' or '.join(s + '://' for s in schemes)} URL: {text!r}")
+        return text
+    return parse
 
 
 def settings_from(args: argparse.Namespace):
@@ -16,7 +30,7 @@ def settings_from(args: argparse.Namespace):
     from python_assets.exchange.ws_recorder import RecorderSettings
 
     return RecorderSettings(
-        symbols=tuple(args.symbols), ws_url=args.ws_url, rest_url=args.rest_url, depth=args.depth,
+        symbols=tuple(dict.fromkeys(s for group in args.symbols for s in group)), ws_url=args.ws_url, rest_url=args.rest_url, depth=args.depth,
         sample_ms=args.sample_ms, flush_ms=args.flush_ms, merge_ms=args.merge_ms, mark_poll_ms=args.mark_poll_ms,
         ping_s=args.ping_s, stall_s=args.stall_s, queue_size=args.queue_size, status_s=args.status_s,
         rest_trades_limit=args.rest_trades_limit, duration_s=args.duration)
@@ -28,7 +42,7 @@ def cmd_record(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     if args.dry_run:
-        ids = [s.upper().replace("/", "-").split(":")[0] for s in settings.symbols]
+        ids = list(settings.symbols)  # the lake's spelling, BloFin's instId
         print(f"would connect to {settings.ws_url} and subscribe to:")
         for arg in subscriptions(ids):
             print(f"  {arg['channel']:<13} {arg['instId']}")
@@ -67,19 +81,23 @@ def cmd_record(args: argparse.Namespace) -> int:
 def add_record(sub: argparse._SubParsersAction) -> None:
     """Register `record`."""
     p = sub.add_parser("record", help="record trades, books, funding and mark prices over BloFin's WebSocket")
-    p.add_argument("--symbols", nargs="+", required=True, help="e.g. BTC-USDT ETH-USDT")
-    p.add_argument("--ws-url", default=DEFAULT_WS_URL, help=f"public WebSocket (default {DEFAULT_WS_URL})")
-    p.add_argument("--rest-url", help="REST base URL (default BloFin's)")
-    p.add_argument("--depth", type=int, default=20, help="book levels stored per side (default 20)")
-    p.add_argument("--sample-ms", type=int, default=1000, help="book sample interval (default 1000)")
-    p.add_argument("--flush-ms", type=int, default=1000, help="buffer flush interval (default 1000)")
-    p.add_argument("--merge-ms", type=int, default=10_000, help="how often finished hours are merged (default 10000)")
-    p.add_argument("--mark-poll-ms", type=int, default=5000, help="mark/index price poll interval (default 5000)")
-    p.add_argument("--ping-s", type=float, default=20.0, help="keep-alive ping interval (default 20)")
-    p.add_argument("--stall-s", type=float, default=30.0, help="silence that counts as a stall (default 30)")
-    p.add_argument("--queue-size", type=int, default=1000, help="frames buffered between reader and writer (default 1000)")
-    p.add_argument("--rest-trades-limit", type=int, default=100, help="trades asked from REST per hole (default 100)")
-    p.add_argument("--status-s", type=float, default=5.0, help="status line interval (default 5)")
-    p.add_argument("--duration", type=float, help="stop after this many seconds (default: until stopped)")
+    p.add_argument("--symbols", nargs="+", type=lake_symbols, required=True,
+                   help="e.g. BTC-USDT ETH-USDT (space- or comma-separated; BTC/USDT:USDT is BTC-USDT)")
+    p.add_argument("--ws-url", type=url_of("ws", "wss"), default=DEFAULT_WS_URL,
+                   help=f"public WebSocket (default {DEFAULT_WS_URL})")
+    p.add_argument("--rest-url", type=url_of("http", "https"), help="REST base URL (default BloFin's)")
+    p.add_argument("--depth", type=positive_int, default=20, help="book levels stored per side (default 20)")
+    p.add_argument("--sample-ms", type=positive_int, default=1000, help="book sample interval (default 1000)")
+    p.add_argument("--flush-ms", type=positive_int, default=1000, help="buffer flush interval (default 1000)")
+    p.add_argument("--merge-ms", type=positive_int, default=10_000,
+                   help="how often finished hours are merged (default 10000)")
+    p.add_argument("--mark-poll-ms", type=positive_int, default=5000, help="mark/index price poll interval (default 5000)")
+    p.add_argument("--ping-s", type=positive, default=20.0, help="keep-alive ping interval (default 20)")
+    p.add_argument("--stall-s", type=positive, default=30.0, help="silence that counts as a stall (default 30)")
+    p.add_argument("--queue-size", type=positive_int, default=1000,
+                   help="frames buffered between reader and writer (default 1000)")
+    p.add_argument("--rest-trades-limit", type=positive_int, default=100, help="trades asked from REST per hole (default 100)")
+    p.add_argument("--status-s", type=positive, default=5.0, help="status line interval (default 5)")
+    p.add_argument("--duration", type=positive, help="stop after this many seconds (default: until stopped)")
     p.add_argument("--dry-run", action="store_true", help="print what would be subscribed to and exit")
     p.set_defaults(func=cmd_record)
