@@ -2,8 +2,8 @@
 
 Exit codes: 0 done, 1 failed (a run, a fetch, anything unforeseen), 2 bad input (arguments, dates,
 files, an unwritable data directory, no warehouse yet), 3 busy (another writer holds the data
-directory, or another process the warehouse file), 130 interrupted (Ctrl-C). Every failure is one line
-on stderr."""
+directory, or another process the warehouse file), 130 interrupted (Ctrl-C), 141 the reader of `query`
+closed the pipe (`query ... | head`). Every failure is one line on stderr."""
 
 from __future__ import annotations
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
+from blofin_cli.common import positive_int
 from python_assets.config import export_data_dir
+
+EXIT_BROKEN_PIPE = 141  # the shell's 128 + SIGPIPE, as `yes | head` leaves it
 
 
 def cmd_features(args: argparse.Namespace) -> int:
@@ -32,15 +36,20 @@ def cmd_features(args: argparse.Namespace) -> int:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    """query: one read-only statement on the last snapshot (else the warehouse), printed in --format."""
+    """query: one read-only statement on the last snapshot (else the warehouse), streamed in --format.
+    Writes no file, not even last_error.log: a failure is one line here."""
     import duckdb
 
-    from python_assets.warehouse.query import QueryRefused, first_line, run_query
+    from blofin_cli.errors import describe
+    from python_assets.warehouse.query import QueryRefused, first_line, write_query
     from python_assets.warehouse.snapshot import readable_warehouse
 
-    paths = export_data_dir()
     try:
-        print(run_query(args.database or readable_warehouse(paths), args.sql, args.format))
+        database = args.database or readable_warehouse(export_data_dir())
+        written = write_query(database, args.sql, args.format, sys.stdout, args.limit)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit flush
+    except BrokenPipeError:
+        return reader_gone()
     except QueryRefused as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -51,7 +60,24 @@ def cmd_query(args: argparse.Namespace) -> int:
             return 1
         print(f"error: {first_line(exc)}", file=sys.stderr)
         return 1
+    except Exception as exc:  # noqa: BLE001 - one line, and no traceback file: query writes nothing
+        print(f"error: {describe(exc)}", file=sys.stderr)
+        return 1
+    if written.cut and args.format != "table":  # the table says so in its last line
+        print(f"note: the first {written.rows} rows; more not shown (--limit {args.limit})", file=sys.stderr)
     return 0
+
+
+def reader_gone() -> int:
+    """The reader closed stdout (`query ... | head`): stop quietly with SIGPIPE's shell status (141), stdout
+    pointed at /dev/null so the exit flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout has no descriptor (captured): no pipe to flush to
+        pass
+    return EXIT_BROKEN_PIPE
 
 
 def add_features(sub: argparse._SubParsersAction) -> None:
@@ -67,4 +93,7 @@ def add_query(sub: argparse._SubParsersAction) -> None:
     p.add_argument("sql", help="one SELECT (or FROM, WITH ... SELECT, DESCRIBE, SHOW, SUMMARIZE)")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table", help="output format (default table)")
     p.add_argument("--database", type=Path, help="DuckDB file (default: the snapshot of the last run, else the warehouse)")
+    p.add_argument("--limit", type=positive_int, metavar="N",
+                   help="print at most N rows (default: every row for csv and json, which stream in batches; "
+                        "10000 for the table, which is aligned over its rows); a cut is said")
     p.set_defaults(func=cmd_query)

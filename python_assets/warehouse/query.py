@@ -16,7 +16,9 @@ import json
 import math
 from datetime import date, datetime, time
 from decimal import Decimal
+from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple, TextIO
 
 import duckdb
 
@@ -32,6 +34,17 @@ READ_ONLY_CONFIG: dict[str, bool | str] = {
     "python_enable_replacements": False,  # no scans of the caller's Python variables by name
     "temp_directory": "",
 }
+
+
+BATCH_ROWS = 10_000  # rows fetched at a time for csv and json
+TABLE_ROWS = 10_000  # the text table's default --limit
+
+
+class QueryOutput(NamedTuple):
+    """What write_query wrote: rows, and whether the limit left rows out."""
+
+    rows: int
+    cut: bool
 
 
 class QueryRefused(ValueError):
@@ -75,15 +88,69 @@ def open_read_only(database: Path) -> duckdb.DuckDBPyConnection:
 
 
 def run_query(warehouse: Path, sql: str, fmt: str = "table") -> str:
-    """Run one SELECT on a locked read-only connection and render it as table, csv or json."""
+    """Run one SELECT on a locked read-only connection and render it as table, csv or json (in memory:
+    the CLI streams with write_query)."""
+    out = io.StringIO()
+    write_query(warehouse, sql, fmt, out)
+    return out.getvalue().rstrip("\n")
+
+
+def open_database(database: Path) -> duckdb.DuckDBPyConnection:
+    """open_read_only, or QueryRefused naming the path when it is no DuckDB file (a folder, another file)."""
+    if not database.exists():
+        raise QueryRefused(f"no warehouse at {database}: run `make run` first")
+    if not database.is_file():
+        raise QueryRefused(f"{database} is not a DuckDB database file (a folder or a device)")
+    try:
+        return open_read_only(database)
+    except duckdb.IOException as exc:
+        if "not a valid duckdb database" in str(exc).lower():
+            raise QueryRefused(f"{database} is not a DuckDB database file") from None
+        raise
+
+
+def batches(cur: duckdb.DuckDBPyConnection, limit: int | None) -> Iterator[list[tuple]]:
+    """The result's rows BATCH_ROWS at a time, at most `limit` in all (None: every row)."""
+    left = math.inf if limit is None else limit
+    while left > 0:
+        rows = cur.fetchmany(int(min(BATCH_ROWS, left)))
+        if not rows:
+            return
+        left -= len(rows)
+        yield rows
+
+
+def write_query(warehouse: Path, sql: str, fmt: str, out: TextIO, limit: int | None = None) -> QueryOutput:
+    """Run one SELECT on a locked read-only connection and write it to `out`: csv or json batch by batch
+    (memory stays flat however many rows), or a text table of at most `limit` rows (TABLE_ROWS by
+    default: it is aligned over all its rows, so they are held). `limit` caps every format."""
     statement = check_read_only(sql)
-    if not warehouse.exists():
-        raise QueryRefused(f"no warehouse at {warehouse}: run `make run` first")
-    with open_read_only(warehouse) as con:
+    limit = TABLE_ROWS if fmt == "table" and limit is None else limit
+    with open_database(warehouse) as con:
         cur = con.execute(statement.query)
         names = [d[0] for d in cur.description]
-        rows = cur.fetchall()
-    return render(names, rows, fmt)
+        if fmt == "table":
+            held = [r for batch in batches(cur, limit + 1) for r in batch]  # one more: was anything cut?
+            out.write(render(names, held[:limit], "table", cut=len(held) > limit) + "\n")
+            return QueryOutput(min(len(held), limit), len(held) > limit)
+        rows = 0
+        if fmt == "csv":
+            csv.writer(out).writerow(names)
+        for batch in batches(cur, limit):
+            write_rows(names, batch, fmt, out, first=rows == 0)
+            rows += len(batch)
+        if fmt == "json":
+            out.write("\n]\n" if rows else "[]\n")
+        return QueryOutput(rows, limit is not None and rows == limit and cur.fetchone() is not None)
+
+
+def write_rows(names: list[str], rows: list[tuple], fmt: str, out: TextIO, first: bool) -> None:
+    """One batch as CSV lines, or as JSON objects continuing the list in json.dumps(indent=2)'s layout."""
+    if fmt == "csv":
+        csv.writer(out).writerows(rows)
+        return
+    objects = [json.dumps({n: json_value(v) for n, v in zip(names, r)}, indent=2).replace("\n", "\n  ") for r in rows]
+    out.write(("[\n  " if first else ",\n  ") + ",\n  ".join(objects))
 
 
 def json_value(v: object) -> object:
@@ -117,8 +184,9 @@ def cell(v: object) -> str:
     return str(v)
 
 
-def render(names: list[str], rows: list[tuple], fmt: str = "table") -> str:
-    """Rows as an aligned text table with a row count, as CSV, or as a JSON list of objects."""
+def render(names: list[str], rows: list[tuple], fmt: str = "table", cut: bool = False) -> str:
+    """Rows as an aligned text table with a row count (saying when `cut` left rows out), as CSV, or as a
+    JSON list of objects."""
     if fmt == "json":
         return json.dumps([{n: json_value(v) for n, v in zip(names, r)} for r in rows], indent=2)
     if fmt == "csv":
@@ -132,4 +200,6 @@ def render(names: list[str], rows: list[tuple], fmt: str = "table") -> str:
     cells = [[cell(v) for v in r] for r in rows]
     widths = [max([len(n)] + [len(r[i]) for r in cells]) for i, n in enumerate(names)]
     line = lambda vals: "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(vals, widths, numeric))  # noqa: E731
-    return "\n".join([line(names), line(["-" * w for w in widths])] + [line(r) for r in cells] + [f"({len(rows)} rows)"])
+    count = (f"(the first {len(rows)} rows; more not shown: raise --limit, or use --format csv or json)" if cut
+             else f"({len(rows)} rows)")
+    return "\n".join([line(names), line(["-" * w for w in widths])] + [line(r) for r in cells] + [count])

@@ -115,3 +115,108 @@ def test_decimals_are_json_numbers_and_floats_print_to_a_sensible_precision(ware
     assert main(["query", sql]) == 0
     values = capsys.readouterr().out.splitlines()[2].split()
     assert values[:6] == ["12.50", "3.00", "0.123457", "65432.123457", "1.2e-07", "nan"]
+
+
+class Sink:
+    """A stdout that keeps nothing (the streamed output's size must not count)."""
+
+    def __init__(self) -> None:
+        self.chars = 0
+
+    def write(self, text: str) -> int:
+        self.chars += len(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_csv_and_json_stream_in_batches_in_flat_memory(warehouse, monkeypatch, fmt):
+    # the whole result was fetched and rendered in memory (4M rows: 2 GB RSS)
+    import tracemalloc
+
+    sink = Sink()
+    monkeypatch.setattr("sys.stdout", sink)
+    tracemalloc.start()
+    try:
+        assert main(["query", "select range as n, 'abc' as s, range * 0.5 as x from range(400000)", "--format", fmt]) == 0
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert sink.chars > 400_000 * 10 and peak < 30_000_000, peak
+
+
+def test_streamed_output_is_what_the_whole_result_renders_to(warehouse, capsys):
+    sql = ("select range as id, range * 1.5 as x, 'r' || range as s, date '2025-03-10' + range::int as d, "
+           "[range, 2] as l, null as z from range(25003) order by id")
+    with duckdb.connect(str(warehouse.warehouse), read_only=True) as con:
+        cur = con.execute(sql)
+        names, rows = [d[0] for d in cur.description], cur.fetchall()
+    from python_assets.warehouse.query import json_value
+
+    assert main(["query", sql, "--format", "json"]) == 0
+    assert capsys.readouterr().out == json.dumps([{n: json_value(v) for n, v in zip(names, r)} for r in rows],
+                                                 indent=2) + "\n"
+    assert main(["query", sql, "--format", "csv"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\r\n") == 25004 and out.splitlines()[1] == "0,0.0,r0,2025-03-10,\"[0, 2]\","
+
+
+def test_limit_caps_every_format_and_says_so(warehouse, capsys):
+    sql = "select range as n from range(30)"
+    assert main(["query", sql, "--format", "csv", "--limit", "5"]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines() == ["n", "0", "1", "2", "3", "4"] and err == "note: the first 5 rows; more not shown (--limit 5)\n"
+    assert main(["query", sql, "--format", "json", "--limit", "30"]) == 0
+    out, err = capsys.readouterr()
+    assert len(json.loads(out)) == 30 and err == ""
+    assert main(["query", sql, "--limit", "3"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("(the first 3 rows; more not shown")
+    assert main(["query", "select range as n from range(10001)"]) == 0
+    assert "(the first 10000 rows; more not shown" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["query", sql, "--limit", "0"])
+
+
+def test_a_closed_pipe_stops_the_query_quietly_and_writes_nothing(warehouse, tmp_path):
+    # `query ... | head -2` was a BrokenPipeError traceback saved to last_error.log, exit 1
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "BLOFIN_DATA_DIR": str(warehouse.data_dir)}
+    for fmt in ("csv", "json"):  # the table is one write, which a sandbox's pipe may take whole
+        proc = subprocess.Popen([sys.executable, "-m", "blofin_cli", "query", "select range, repeat('x', 2000) as pad from range(300000)",
+                                 "--format", fmt], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc.stdout.readline()
+        proc.stdout.close()
+        err = proc.stderr.read().decode()
+        assert proc.wait(timeout=60) == 141 and err == "", err
+    assert not (warehouse.data_dir / "last_error.log").exists()
+    assert sorted(p.name for p in warehouse.data_dir.iterdir()) == ["warehouse.duckdb"]
+
+
+@pytest.mark.parametrize("make", ["folder", "text", "empty"])
+def test_a_database_that_is_no_duckdb_file_is_bad_input_naming_it(warehouse, tmp_path, capsys, make):
+    # exit 1 and DuckDB's IO Error (or 'Cannot launch in-memory database in read-only mode!')
+    path = tmp_path / f"not-{make}"
+    if make == "folder":
+        path.mkdir()
+    else:
+        path.write_text("hello" if make == "text" else "")
+    assert main(["query", "select 1", "--database", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {path} is not a DuckDB database file" + (" (a folder or a device)" if make == "folder" else "") + "\n"
+
+
+def test_a_closed_stdout_is_exit_141_in_every_format(warehouse, monkeypatch, capsys):
+    class Closed(Sink):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    for fmt in ("csv", "json", "table"):
+        monkeypatch.setattr("sys.stdout", Closed())
+        assert main(["query", "select range from range(10)", "--format", fmt]) == 141
+    assert capsys.readouterr().err == ""
+    assert not (warehouse.data_dir / "last_error.log").exists()
