@@ -87,10 +87,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from python_assets.lake.health import writable_data_dir
     from python_assets.platform.logs import log_event
 
-    paths = writable_data_dir()
+    paths = writable_data_dir()  # an unwritable data directory: DataDirError, exit 2
     try:
         r = ingest_file(paths, args.file, args.symbol, progress=True)
-    except (IngestError, ValueError, LakeWriteError, FileNotFoundError, IsADirectoryError) as exc:
+    except LakeWriteError:
+        raise  # a write that failed (full disk): exit 1 through fail_clearly, not bad input
+    except (IngestError, ValueError, FileNotFoundError, IsADirectoryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     log_event("ingested", file=str(args.file), **{k: v for k, v in vars(r).items() if k != "partitions"})
@@ -235,7 +237,8 @@ def cmd_record_trades(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    """import: freqtrade / CSV files into the lake, one line each (exit 2 if any file was refused)."""
+    """import: freqtrade / CSV files into the lake, one line each (exit 2 if any file was refused; a failed
+    write, e.g. a full disk, stops the import with exit 1)."""
     from python_assets.ingest.importers import ImportFileError, import_file
     from python_assets.ingest.trades import IngestError
     from python_assets.lake.store import LakeWriteError
@@ -247,7 +250,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     for file in args.files:
         try:
             r = import_file(paths, file, args.kind, args.symbol, args.timeframe, progress=True)
-        except (ImportFileError, IngestError, ValueError, LakeWriteError) as exc:
+        except LakeWriteError:
+            raise  # not the file's fault: exit 1 through fail_clearly (the files after it would fail too)
+        except (ImportFileError, IngestError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             status = 2
             continue

@@ -158,3 +158,23 @@ def test_ctrl_c_is_one_line_and_exit_130(data_dir, monkeypatch, capsys):
     assert main(["generate", "--start", "2025-03-10", "--end", "2025-03-10"]) == 130
     assert capsys.readouterr().err == "interrupted\n"
     assert not (data_dir.data_dir / "last_error.log").exists()
+
+
+@pytest.mark.parametrize("command,target", [("ingest", "python_assets.ingest.trades.ingest_file"),
+                                            ("import", "python_assets.ingest.importers.import_file")])
+def test_a_failed_lake_write_is_a_failure_not_bad_input(data_dir, tmp_path, monkeypatch, capsys, command, target):
+    # ingest and import called a full disk 'bad input' (exit 2); generate and the rest say exit 1
+    import errno
+
+    from python_assets.lake.store import LakeWriteError
+
+    def full(*args, **kwargs):
+        raise LakeWriteError(errno.ENOSPC, "cannot write x.parquet: No space left on device; the previous version "
+                             "of the file (if any) is unchanged")
+
+    monkeypatch.setattr(target, full)
+    path = tmp_path / "t.csv"
+    path.write_text("ts,price,size,side\n1741564801000,10,1,buy\n")
+    assert main([command, str(path), "--symbol", "BTC-USDT"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "No space left on device" in err
