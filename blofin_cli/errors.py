@@ -126,13 +126,14 @@ def fail_clearly(exc: Exception) -> int:
     """One line for an error that escaped a command: the known refusals as they are (exit 2 bad input,
     3 busy), a full disk said so, anything else as its type and first line with its traceback saved
     to <data>/last_error.log (BLOFIN_DEBUG=1 raises it instead)."""
-    from python_assets.config import debug_enabled, paths
+    from python_assets.config import SettingError, debug_enabled, paths
     from python_assets.lake.store import LakeWriteError
     from python_assets.lake.health import DataDirError
     from python_assets.platform.runlock import LockSettingError, RunInProgress
     from python_assets.warehouse.connection import WarehouseBusy, WarehouseMissing
 
     codes = {DataDirError: EXIT_BAD_INPUT, WarehouseMissing: EXIT_BAD_INPUT, LockSettingError: EXIT_BAD_INPUT,
+             SettingError: EXIT_BAD_INPUT,
              RunInProgress: EXIT_BUSY, WarehouseBusy: EXIT_BUSY, LakeWriteError: 1}
     for kind, code in codes.items():
         if isinstance(exc, kind):

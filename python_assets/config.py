@@ -125,11 +125,20 @@ def lake_first_day(p: "Paths") -> date | None:
     return min(days, default=None)
 
 
+class SettingError(ValueError):
+    """A BLOFIN_* setting that cannot be read; the message names it (the CLI: exit 2)."""
+
+
 def partitions_start(p: "Paths | None" = None) -> str:
-    """The first daily partition (YYYY-MM-DD): BLOFIN_PARTITIONS_START when set, else the lake's first
-    day (the UI's partition bar shows the data's range), else 2024-01-01 (an empty lake)."""
+    """The first daily partition (YYYY-MM-DD): BLOFIN_PARTITIONS_START when set (SettingError unless it
+    is an ISO date), else the lake's first day (the UI's partition bar shows the data's range), else
+    2024-01-01 (an empty lake)."""
     override = os.environ.get(PARTITIONS_START_ENV)
     if override:
+        try:
+            datetime.fromisoformat(override)
+        except ValueError:
+            raise SettingError(f"{PARTITIONS_START_ENV}={override!r} is not a date (YYYY-MM-DD)") from None
         return override
     first = lake_first_day(p or paths())
     return first.isoformat() if first else DEFAULT_PARTITIONS_START

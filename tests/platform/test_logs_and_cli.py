@@ -178,3 +178,17 @@ def test_a_failed_lake_write_is_a_failure_not_bad_input(data_dir, tmp_path, monk
     assert main([command, str(path), "--symbol", "BTC-USDT"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "No space left on device" in err
+
+
+def test_a_partitions_start_that_is_no_date_is_bad_input_naming_it(data_dir, monkeypatch, capsys):
+    # a ValueError ('Invalid isoformat string') with exit 1 and a traceback file
+    from python_assets.config import SettingError, partitions_start
+
+    monkeypatch.setenv("BLOFIN_PARTITIONS_START", "garbage")
+    with pytest.raises(SettingError, match="BLOFIN_PARTITIONS_START='garbage' is not a date"):
+        partitions_start()
+    assert main(["materialize", "--date", "2025-03-10"]) == 2
+    assert capsys.readouterr().err == "error: BLOFIN_PARTITIONS_START='garbage' is not a date (YYYY-MM-DD)\n"
+    assert not (data_dir.data_dir / "last_error.log").exists()
+    monkeypatch.setenv("BLOFIN_PARTITIONS_START", "2024-01-01")
+    assert partitions_start() == "2024-01-01"
