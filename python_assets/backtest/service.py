@@ -17,7 +17,7 @@ from python_assets.backtest.runner import BacktestJob, WalkForward, run_job
 from python_assets.backtest.spec import (STRATEGY_DIR, SpecError, StrategySpec, compile_strategy, load_spec,
                                          load_specs, resolve_params)
 from python_assets.config import Paths
-from python_assets.platform.timeframes import DAY_MS, TIMEFRAME_MS
+from python_assets.platform.timeframes import DAY_MS
 from python_assets.warehouse.connection import WarehouseMissing, connect_warehouse
 
 RESULT_COLUMNS = ("strategy_id", "symbol", "timeframe", "window_id", "window_kind", "trade_count", "total_return",
