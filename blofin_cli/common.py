@@ -60,37 +60,30 @@ def positive(text: str) -> float:
     return value
 
 
-def non_negative_int(text: str) -> int:
-    """An integer >= 0 (a random seed)."""
+def _int_in(text: str, low: int, high: int | None, what: str) -> int:
+    """text as an integer in low..high (high None: no upper bound), else argparse's error naming what."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0: {text!r}")
+    if value < low or (high is not None and value > high):
+        raise argparse.ArgumentTypeError(f"{what}: {text!r}")
     return value
+
+
+def non_negative_int(text: str) -> int:
+    """An integer >= 0 (a random seed)."""
+    return _int_in(text, 0, None, "must be >= 0")
 
 
 def positive_int(text: str) -> int:
     """An integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1: {text!r}")
-    return value
+    return _int_in(text, 1, None, "must be >= 1")
 
 
 def day_count(text: str) -> int:
     """A number of days: an integer in 1..MAX_DAYS."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if not 1 <= value <= MAX_DAYS:
-        raise argparse.ArgumentTypeError(f"a number of days in 1..{MAX_DAYS}: {text!r}")
-    return value
+    return _int_in(text, 1, MAX_DAYS, f"a number of days in 1..{MAX_DAYS}")
 
 
 def lake_symbols(text: str) -> list[str]:
