@@ -4,6 +4,7 @@ bad-input paths stay fast."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import re
 import sys
@@ -58,21 +59,25 @@ def step_line(failure: Any) -> str:
     return f"error: step {failure.step_key} failed: {step_root_cause(failure.step_failure_data.error)}"
 
 
-def stopped_run_lines(instance: Any, exc: BaseException, span: str, where: str) -> list[str]:
+def stopped_run_lines(instance: Any, exc: BaseException, span: str, where: str, run_id: str,
+                      run_log: Path | None) -> list[str]:
     """Dagster itself failed mid-run (its storage on a full disk): the step failures it did record, then
-    why it stopped; the run is marked failed when the storage takes it (else the next run does)."""
+    why it stopped; the run is marked failed when the storage takes it (else the next run does, saying
+    why from the stop note left in run_log)."""
+    from blofin_cli.run_log import STOP_NOTE, append_lines
     from dagster_defs.runner import live_cli_step_failures, recover_dead_cli_runs
     from python_assets.config import paths
 
     cause = f"the disk is full ({describe(exc)})" if is_disk_full(exc) else describe(exc)
+    if run_log is not None:
+        append_lines(run_log, [STOP_NOTE.format(run_id=run_id, cause=cause)])
     failures, marked = [], "the run stays 'started' until the next run marks it failed"
     if instance is not None:
-        try:
+        with contextlib.suppress(Exception):  # the storage may be unusable still: then the next run recovers it
             failures = live_cli_step_failures(instance, paths().data_dir)
+        with contextlib.suppress(Exception):
             recover_dead_cli_runs(instance, paths().data_dir, f"the run stopped: {cause}")
             marked = "the run is marked failed"
-        except Exception:  # noqa: BLE001 - the storage is still unusable; the next run recovers
-            pass
     return [step_line(e) for e in failures] + [f"error: materialization of {span} stopped: {cause}; {marked} ({where})"]
 
 

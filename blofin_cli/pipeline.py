@@ -105,11 +105,12 @@ def _as_left(paths: Paths, fingerprints: dict, before: list | None, first: date,
 def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config: dict | None = None,
                 force: bool = False) -> int:
     """One in-process Dagster run of first..last (the lock held): a summary, or one line per failed step."""
-    import traceback
+    import uuid
 
     import duckdb
 
     from blofin_cli.errors import failed_step_lines, stopped_run_lines
+    from blofin_cli.run_log import append_lines, print_traceback, stop_notes
     from dagster_defs.runner import (cli_run_tags, materialize_days, output_to, peak_memory, persistent_instance,
                                      recover_dead_cli_runs)
     from python_assets.reports.daily_report import report_path
@@ -132,27 +133,34 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
         return 0
     before = _lake_listing(paths)
     run_log = paths.data_dir / "last_run.log"
+    stopped_before = stop_notes(run_log)  # runs that Dagster could not end, and why
     run_log.unlink(missing_ok=True)
     print(f"materializing {first}..{last} (Dagster and dbt output: {'below' if verbose else run_log}) ...", flush=True)
     t0 = time.perf_counter()
-    instance, recovered, result, stopped = None, [], None, None
+    instance, recovered, result, stopped, run_id = None, [], None, None, str(uuid.uuid4())
     with contextlib.nullcontext() if verbose else output_to(run_log):
         try:
             instance = persistent_instance(paths)
-            recovered = recover_dead_cli_runs(instance, paths.data_dir)
+            recovered = recover_dead_cli_runs(instance, paths.data_dir,
+                                              known={r: f"the run stopped: {c}" for r, c in stopped_before.items()})
             result = materialize_days(first, last, instance=instance, raise_on_error=False,
-                                      extra_tags=cli_run_tags(paths.data_dir), run_config=run_config)
+                                      extra_tags=cli_run_tags(paths.data_dir), run_config=run_config, run_id=run_id)
         except Exception as exc:  # Dagster itself failed (e.g. its storage on a full disk): the run did not end
-            traceback.print_exc()  # into the run log
+            print_traceback(exc)  # into the run log, if it can take it
             stopped = exc
-    for run_id in recovered:
-        print(f"run {run_id} was killed before it ended: marked failed, its pool slots freed", flush=True)
+    for dead in recovered:
+        how = (f"stopped before Dagster could record its end ({stopped_before[dead]})" if dead in stopped_before
+               else "was killed before it ended")
+        print(f"run {dead} {how}: marked failed, its pool slots freed", flush=True)
     elapsed = time.perf_counter() - t0
     where = f"after {elapsed:.1f} s; full log: {run_log}"
     if stopped is not None or not result.success:
-        lines = (stopped_run_lines(instance, stopped, f"{first}..{last}", where) if stopped is not None else
+        lines = (stopped_run_lines(instance, stopped, f"{first}..{last}", where, run_id, None if verbose else run_log)
+                 if stopped is not None else
                  failed_step_lines([e for e in result.all_events if e.is_step_failure],
                                    f"materialization of {first}..{last} failed {where}"))
+        if not verbose:
+            append_lines(run_log, lines)  # the cause at the log's end, within what a full disk lets it keep
         print("\n".join(lines), file=sys.stderr)
         return 1
     from python_assets.warehouse.run_inputs import record_fingerprints

@@ -75,16 +75,18 @@ def extend_partitions_to(first: date) -> None:
 
 
 def recover_dead_cli_runs(instance: dg.DagsterInstance, data_dir: Path,
-                          reason: str = "its process died before the run ended (found by the next CLI run)") -> list[str]:
+                          reason: str = "its process died before the run ended (found by the next CLI run)",
+                          known: dict[str, str] | None = None) -> list[str]:
     """Mark the data dir's CLI runs still 'started' as failed and free the pool slots they hold. Call it
     only under the data dir's run lock: then no other CLI run of it is alive, so such a run was killed
     (crash, OOM, SIGKILL) and its claimed 'warehouse' slot would otherwise block every later run; or it is
     this process's own run, stopped by an error Dagster could not record (a full disk). Another data
-    dir's runs in a shared instance are left alone: its lock is not held here."""
+    dir's runs in a shared instance are left alone: its lock is not held here. known: the reason of a run
+    whose end its own process noted (run id -> why it stopped), instead of `reason`."""
     live = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.NOT_STARTED]
     dead = _cli_runs(instance, data_dir, live)
     for run in dead:
-        instance.report_run_failed(run, reason)
+        instance.report_run_failed(run, (known or {}).get(run.run_id, reason))
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
     return [run.run_id for run in dead]
 
@@ -117,18 +119,19 @@ def live_cli_step_failures(instance: dg.DagsterInstance, data_dir: Path) -> list
 
 def materialize_days(
     first: date, last: date, instance: dg.DagsterInstance | None = None, raise_on_error: bool = True,
-    extra_tags: dict[str, str] | None = None, run_config: dict | None = None,
+    extra_tags: dict[str, str] | None = None, run_config: dict | None = None, run_id: str | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Materialize every asset (lake -> dbt -> report) for first..last: the named daily_job of the
     Definitions with the in-process executor (so the UI lists the run under that job and in its
-    timeline); run_config sets asset configs (e.g. fast ML settings in tests)."""
+    timeline); run_config sets asset configs (e.g. fast ML settings in tests); run_id: the run's id (a
+    new one when None), known to the caller even when Dagster itself fails mid-run."""
     extend_partitions_to(first)
     from dagster_defs.definitions import defs
 
     key, tags = partition_tags(first, last)
     job = defs.resolve_job_def(DAILY_JOB)
     instance = instance or dg.DagsterInstance.ephemeral()
-    run_id = str(uuid.uuid4())
+    run_id = run_id or str(uuid.uuid4())
     with step_progress(instance, run_id, len(job.graph.nodes)):
         return job.execute_in_process(
             partition_key=key,
@@ -272,7 +275,8 @@ def peak_memory() -> PeakMemory:
 
 @contextlib.contextmanager
 def output_to(log_path: Path) -> Iterator[None]:
-    """Send this process's stdout/stderr (and its children's: dbt) to a file, at the fd level."""
+    """Send this process's stdout/stderr (and its children's: dbt) to a file, at the fd level. The terminal
+    gets its fds back even when the file cannot take what is still buffered (a full disk): that is dropped."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -285,9 +289,29 @@ def output_to(log_path: Path) -> Iterator[None]:
             yield
         finally:
             set_console_fd(None)
-            sys.stdout.flush()
-            sys.stderr.flush()
+            _flush_or_drop()
             os.dup2(saved[0], 1)
             os.dup2(saved[1], 2)
             os.close(saved[0])
             os.close(saved[1])
+
+
+def _flush_or_drop() -> None:
+    """Flush sys.stdout/stderr into fds 1 and 2; what the log file cannot take (a full disk) goes to
+    /dev/null instead, so it neither raises here nor reaches the terminal later."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        return
+    except OSError:
+        pass
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        with contextlib.suppress(OSError):
+            sys.stdout.flush()
+        with contextlib.suppress(OSError):
+            sys.stderr.flush()
+    finally:
+        os.close(devnull)

@@ -264,6 +264,52 @@ def test_a_failed_step_says_its_root_cause_and_a_full_disk_says_so_without_leavi
     assert [r.status for r in instance.get_runs()] == [dg.DagsterRunStatus.FAILURE]
 
 
+DISK_STAYS_FULL = """
+import errno, sqlite3, sys, traceback
+import sqlalchemy.exc
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+
+store, print_exception = SqliteEventLogStorage.store_event, traceback.print_exception
+
+def store_event(self, event):  # the disk is full from the run's last event on: Dagster cannot end the run
+    if event.dagster_event and event.dagster_event.event_type_value in ("PIPELINE_SUCCESS", "PIPELINE_FAILURE"):
+        full_disk = sqlite3.OperationalError("database or disk is full")
+        raise sqlalchemy.exc.OperationalError("INSERT INTO event_logs", {}, full_disk) from full_disk
+    return store(self, event)
+
+def no_room(*args, **kwargs):  # the run log, on the same disk, cannot take the traceback either
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+SqliteEventLogStorage.store_event, traceback.print_exception = store_event, no_room
+from blofin_cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_run_stopped_by_a_full_disk_says_so_even_when_its_log_is_full_and_the_next_run_says_why_it_ended(data_dir):
+    """Dagster cannot record the run's end and the run log cannot take the traceback (the same full disk):
+    the step failures and the stop are still one line each (before, the log write's own OSError replaced
+    them all), and the next run, marking the run failed, says it stopped on the full disk, not 'killed'."""
+    data_dir.warehouse.write_bytes(b"not a DuckDB file, a torn copy" * 1000)
+    env = {**os.environ, "BLOFIN_DATA_DIR": str(data_dir.data_dir), "BLOFIN_SYMBOLS": "BTC-USDT"}
+    out = subprocess.run([sys.executable, "-c", DISK_STAYS_FULL, "materialize", "--date", DAY.isoformat()],
+                         env=env, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 1 and "Traceback" not in out.stdout + out.stderr, out.stderr
+    *steps, last = out.stderr.strip().splitlines()
+    assert steps and all(s.startswith("error: step ") for s in steps), out.stderr
+    assert last.startswith(f"error: materialization of {DAY}..{DAY} stopped: the disk is full (OperationalError: "
+                           "database or disk is full); the run stays 'started' until the next run marks it failed"), last
+    instance = dg.DagsterInstance.from_config(str(data_dir.dagster_home))
+    (stopped,) = instance.get_runs()
+    assert stopped.status == dg.DagsterRunStatus.STARTED
+    again = subprocess.run([*CLI, "materialize", "--date", DAY.isoformat()], env=env, capture_output=True, text=True,
+                           timeout=900)
+    assert again.returncode == 1
+    assert (f"run {stopped.run_id} stopped before Dagster could record its end (the disk is full (OperationalError: "
+            "database or disk is full)): marked failed") in again.stdout, again.stdout
+    assert instance.get_run_by_id(stopped.run_id).status == dg.DagsterRunStatus.FAILURE
+
+
 def test_partition_bounds_without_dagster_match_the_daily_partitions():
     from dagster_defs.partitions import daily_partitions
     from python_assets.config import partition_days
