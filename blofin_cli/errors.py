@@ -37,14 +37,24 @@ def _strip_qualname(message: str, cls_name: str | None) -> str:
 
 def step_root_cause(error: Any) -> str:
     """One line for a failed step: the deepest `cause` of Dagster's SerializableErrorInfo (the step's own
-    exception, not Dagster's 'Error occurred while executing op'); for dbt, its first parsed error."""
+    exception, not Dagster's 'Error occurred while executing op'); for dbt, its parsed error that says why."""
     while getattr(error, "cause", None) is not None:
         error = error.cause
     message = error.message or error.cls_name or "unknown error"
     if DBT_ERRORS_HEADER in message:
-        first = message.split(DBT_ERRORS_HEADER, 1)[1].strip().split("\n\n")[0]
-        return squash(scrub(f"dbt failed: {first}"))
+        return squash(scrub(f"dbt failed: {dbt_cause(message.split(DBT_ERRORS_HEADER, 1)[1])}"))
     return squash(scrub(_strip_qualname(message.strip(), error.cls_name)))
+
+
+def dbt_cause(parsed: str) -> str:
+    """The error dbt's failure is best named by, of those parsed from its logs (blocks apart by blank
+    lines): one saying the disk is full (as 'the disk is full: ...'), else dbt's own 'Encountered an
+    error', else the first (the others are often just 'N of M ERROR creating model X')."""
+    blocks = [b.strip() for b in parsed.strip().split("\n\n") if b.strip()] or ["no error parsed"]
+    for block in blocks:
+        if any(t in ANSI.sub("", block).lower() for t in DISK_FULL_TEXT) or "[errno 28]" in block.lower():
+            return f"the disk is full: {block}"
+    return next((b for b in blocks if ANSI.sub("", b).startswith("Encountered an error")), blocks[0])
 
 
 def failed_step_lines(failures: list[Any], ending: str) -> list[str]:

@@ -341,6 +341,28 @@ def test_a_step_failure_names_the_steps_own_exception_and_dbts_first_error():
                                      "Error: Casting value \"1e20\" to type DECIMAL(38,12) failed")
 
 
+def test_a_dbt_failure_names_its_full_disk_and_dbts_own_error_over_a_model_status_line():
+    """dbt's parsed errors start with the 'N of M ERROR creating' line of the model it was building; the
+    cause comes later ('Encountered an error: [Errno 28] ...'), and was dropped."""
+    from dagster_shared.error import SerializableErrorInfo
+
+    from blofin_cli.errors import step_root_cause
+
+    def dbt(*errors: str) -> SerializableErrorInfo:
+        message = "The dbt CLI process failed.\n\nErrors parsed from dbt logs:\n\n" + "\n\n".join(errors)
+        return SerializableErrorInfo(message=message, stack=[], cls_name="DagsterDbtCliRuntimeError")
+
+    status = "\x1b[31m122 of 128 ERROR creating sql incremental model main.feat_htf_context ... [ERROR in 0.36s]\x1b[0m"
+    assert step_root_cause(dbt(status, "Encountered an error:\n[Errno 28] No space left on device")) == (
+        "dbt failed: the disk is full: Encountered an error: [Errno 28] No space left on device")
+    assert step_root_cause(dbt(status, "Runtime Error in model x\n  IO Error: Could not write file \"t.tmp\": No space "
+                                       "left on device")).startswith("dbt failed: the disk is full: Runtime Error in model x")
+    assert step_root_cause(dbt(status, "Encountered an error:\nRuntime Error\n  Database error")) == (
+        "dbt failed: Encountered an error: Runtime Error Database error")
+    assert step_root_cause(dbt(status)) == ("dbt failed: 122 of 128 ERROR creating sql incremental model "
+                                            "main.feat_htf_context ... [ERROR in 0.36s]")
+
+
 def test_failed_steps_are_one_line_each_and_the_last_says_where_the_log_is():
     from types import SimpleNamespace
 
