@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import re
+import shutil
 import sys
 import traceback
 from datetime import date
@@ -19,6 +20,8 @@ EXIT_BAD_INPUT, EXIT_BUSY = 2, 3  # 1: a run or a command failed
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 DBT_ERRORS_HEADER = "Errors parsed from dbt logs:"
 DISK_FULL_TEXT = ("database or disk is full", "no space left on device")
+DISK_IO_TEXT = "disk i/o error"  # SQLite in WAL mode on a full disk: its -shm file cannot grow
+NEARLY_FULL_BYTES, NEARLY_FULL_SHARE = 16 * 1024 * 1024, 0.01  # free space under both: the disk is full
 
 
 def squash(text: str, limit: int = 600) -> str:
@@ -100,10 +103,33 @@ def exception_chain(exc: BaseException) -> list[BaseException]:
     return chain
 
 
-def is_disk_full(exc: BaseException) -> bool:
-    """True when exc, or what it came from, is ENOSPC or SQLite's 'database or disk is full'."""
-    return any((isinstance(e, OSError) and e.errno == errno.ENOSPC) or any(t in str(e).lower() for t in DISK_FULL_TEXT)
-               for e in exception_chain(exc))
+def is_disk_full(exc: BaseException, dirs: list[Path] | None = None) -> bool:
+    """True when exc, or what it came from, is ENOSPC or SQLite's 'database or disk is full', or SQLite's
+    'disk I/O error' while the disk of dirs (default: the data dir and DAGSTER_HOME) is nearly full."""
+    chain = exception_chain(exc)
+    if any((isinstance(e, OSError) and e.errno == errno.ENOSPC) or any(t in str(e).lower() for t in DISK_FULL_TEXT)
+           for e in chain):
+        return True
+    return any(DISK_IO_TEXT in str(e).lower() for e in chain) and any(map(nearly_full, dirs or _storage_dirs()))
+
+
+def _storage_dirs() -> list[Path]:
+    """The data dir and DAGSTER_HOME (Dagster's SQLite storage), where a disk I/O error may mean a full disk."""
+    from python_assets.config import dagster_home_setting, paths
+
+    return [paths().data_dir, dagster_home_setting() or paths().dagster_home]
+
+
+def nearly_full(path: Path) -> bool:
+    """Whether the filesystem holding path (or its nearest existing parent) has almost no free space left."""
+    path = Path(path).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        usage = shutil.disk_usage(path)
+    except OSError:
+        return False
+    return usage.free < NEARLY_FULL_BYTES and usage.free < NEARLY_FULL_SHARE * usage.total
 
 
 def describe(exc: BaseException) -> str:

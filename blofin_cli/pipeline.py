@@ -102,6 +102,11 @@ def _as_left(paths: Paths, fingerprints: dict, before: list | None, first: date,
     return run_inputs.day_fingerprints(after, fingerprints, run_inputs.code_fingerprint(), result_settings(), run_config)
 
 
+def run_pointer(elapsed: float, run_log: Path, verbose: bool) -> str:
+    """'after N s' and where the run's Dagster and dbt output is: run_log, or above (--verbose writes no log)."""
+    return f"after {elapsed:.1f} s; " + ("Dagster and dbt output above" if verbose else f"full log: {run_log}")
+
+
 def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config: dict | None = None,
                 force: bool = False) -> int:
     """One in-process Dagster run of first..last (the lock held): a summary, or one line per failed step."""
@@ -153,7 +158,7 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
                else "was killed before it ended")
         print(f"run {dead} {how}: marked failed, its pool slots freed", flush=True)
     elapsed = time.perf_counter() - t0
-    where = f"after {elapsed:.1f} s; full log: {run_log}"
+    where = run_pointer(elapsed, run_log, verbose)
     if stopped is not None or not result.success:
         lines = (stopped_run_lines(instance, stopped, f"{first}..{last}", where, run_id, None if verbose else run_log)
                  if stopped is not None else

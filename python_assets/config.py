@@ -170,6 +170,11 @@ def ensure_dagster_home(default: Path) -> Path:
     return Path(os.environ["DAGSTER_HOME"])
 
 
+def dagster_home_setting() -> Path | None:
+    """DAGSTER_HOME as set now (None when unset or empty: the data dir's dagster_home is used)."""
+    return Path(os.environ["DAGSTER_HOME"]) if os.environ.get("DAGSTER_HOME") else None
+
+
 def child_env(**overrides: str) -> dict[str, str]:
     """The environment for a subprocess: this process's, with `overrides` on top."""
     return {**os.environ, **overrides}

@@ -57,3 +57,36 @@ def test_the_terminal_gets_its_output_back_when_the_run_log_cannot_take_the_rest
         sys.stdout = saved
     print("after the run")
     assert "after the run" in capfd.readouterr().out  # fds 1 and 2 were restored though the flush failed
+
+
+def test_sqlites_disk_io_error_on_a_nearly_full_disk_is_a_full_disk(tmp_path, monkeypatch, capsys):
+    """SQLite in WAL mode on a full disk says 'disk I/O error' (its -shm file cannot grow), not 'database
+    or disk is full': the free space of the data dir's disk decides."""
+    import shutil
+    import sqlite3
+
+    from blofin_cli import errors
+
+    def with_free(free: int):
+        return lambda path: shutil._ntuple_diskusage(1 << 30, (1 << 30) - free, free)
+
+    try:
+        raise RuntimeError("Dagster's storage failed") from sqlite3.OperationalError("disk I/O error")
+    except RuntimeError as exc:
+        io_error = exc
+    monkeypatch.setattr(shutil, "disk_usage", with_free(80 * 1024))
+    monkeypatch.setenv("BLOFIN_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("BLOFIN_DEBUG", "0")
+    assert errors.fail_clearly(io_error) == 1
+    assert capsys.readouterr().err == f"error: the disk holding {tmp_path} is full: OperationalError: disk I/O error\n"
+    assert errors.is_disk_full(io_error, [tmp_path / "data" / "dagster_home"])
+    assert not errors.is_disk_full(RuntimeError("no"), [tmp_path])
+    monkeypatch.setattr(shutil, "disk_usage", with_free(512 << 20))
+    assert not errors.is_disk_full(io_error, [tmp_path])
+
+
+def test_a_verbose_run_points_to_its_output_above_not_to_a_log_it_never_wrote(tmp_path):
+    from blofin_cli.pipeline import run_pointer
+
+    assert run_pointer(3.04, tmp_path / "last_run.log", verbose=False) == f"after 3.0 s; full log: {tmp_path}/last_run.log"
+    assert run_pointer(3.04, tmp_path / "last_run.log", verbose=True) == "after 3.0 s; Dagster and dbt output above"
