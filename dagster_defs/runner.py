@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
-import shutil
 import sys
 import threading
 import time
@@ -59,9 +58,24 @@ def persistent_instance(paths: Paths) -> dg.DagsterInstance:
     'no instance configuration file' notice on every command."""
     home = ensure_dagster_home(paths.dagster_home)
     home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists() and INSTANCE_YAML.exists():
-        shutil.copyfile(INSTANCE_YAML, home / "dagster.yaml")
+    install_instance_yaml(home / "dagster.yaml")
     return dg.DagsterInstance.get()
+
+
+def install_instance_yaml(target: Path) -> None:
+    """Write deploy/dagster.yaml to target, atomically, when target is absent or a torn copy of it (empty or
+    a cut prefix: a copy stopped by a full disk); any other file is the operator's (Postgres) and is kept."""
+    from python_assets.lake.store import write_bytes_atomic
+
+    if not INSTANCE_YAML.exists():
+        return
+    template = INSTANCE_YAML.read_bytes()
+    try:
+        current = target.read_bytes()
+    except FileNotFoundError:
+        current = b""
+    if current != template and template.startswith(current):
+        write_bytes_atomic(template, target)
 
 
 def extend_partitions_to(first: date) -> None:

@@ -90,3 +90,35 @@ def test_a_verbose_run_points_to_its_output_above_not_to_a_log_it_never_wrote(tm
 
     assert run_pointer(3.04, tmp_path / "last_run.log", verbose=False) == f"after 3.0 s; full log: {tmp_path}/last_run.log"
     assert run_pointer(3.04, tmp_path / "last_run.log", verbose=True) == "after 3.0 s; Dagster and dbt output above"
+
+
+def test_a_dagster_yaml_torn_by_a_full_disk_is_rewritten_and_a_new_one_is_written_whole(tmp_path, monkeypatch):
+    """The instance's settings (one run at a time, the warehouse pool, run monitoring, no telemetry) were
+    copied non-atomically and only when absent: a full disk left an empty dagster.yaml for good."""
+    from pathlib import Path
+
+    import pytest
+
+    from dagster_defs.runner import INSTANCE_YAML, persistent_instance
+    from python_assets.config import Paths
+    from python_assets.lake.store import LakeWriteError
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    paths = Paths(tmp_path)
+    paths.dagster_home.mkdir()
+    target = paths.dagster_home / "dagster.yaml"
+    target.write_bytes(b"")  # as the old shutil.copyfile left it on a full disk
+    instance = persistent_instance(paths)
+    assert target.read_bytes() == INSTANCE_YAML.read_bytes()
+    assert instance.get_concurrency_config().pool_config.default_pool_limit == 1 and not instance.telemetry_enabled
+    target.write_bytes(INSTANCE_YAML.read_bytes()[:300])  # a cut copy
+    persistent_instance(paths)
+    assert target.read_bytes() == INSTANCE_YAML.read_bytes()
+    target.write_text("telemetry:\n  enabled: false\n")  # the operator's own (e.g. Postgres): kept
+    persistent_instance(paths)
+    assert target.read_text() == "telemetry:\n  enabled: false\n"
+    target.unlink()
+    monkeypatch.setattr(Path, "write_bytes", enospc)
+    with pytest.raises(LakeWriteError, match="No space left on device"):
+        persistent_instance(paths)
+    assert not [p for p in paths.dagster_home.iterdir() if p.is_file()]  # no torn dagster.yaml, no temp file
