@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import logging
+import os
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -30,17 +34,75 @@ class JsonLineFormatter(logging.Formatter):
         return scrub(json.dumps(line, default=str, sort_keys=False))
 
 
+class JsonLinesHandler(logging.Handler):
+    """Appends each record to the file as one whole line in one os.write: a write that fails (a full disk)
+    leaves no torn line for the next record to be glued onto, and is said once on stderr, not raised."""
+
+    def __init__(self, filename: Path) -> None:
+        super().__init__()
+        self.baseFilename = str(filename)
+        self.failed = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write the record's line; on an OS error, one short stderr line (the first time only)."""
+        try:
+            data = (self.format(record) + "\n").encode("utf-8")
+            append_line(Path(self.baseFilename), data)
+        except OSError as exc:
+            self.report(record, exc)
+
+    def report(self, record: logging.LogRecord, exc: OSError) -> None:
+        """Say the first failed write on stderr, in one line (stderr may be a full disk's file too)."""
+        if self.failed:
+            return
+        self.failed = True
+        try:
+            print(f"warning: {self.baseFilename} not written ({exc.strerror or exc}): event "
+                  f"{record.getMessage()!r} and later ones may be missing from it", file=sys.stderr, flush=True)
+        except (OSError, ValueError):
+            pass
+
+
+def append_line(path: Path, data: bytes) -> None:
+    """Append data (one line) in one write, on a new line if the file's last one was cut; a write cut
+    short is taken back, when no other writer appended after it, and raised as ENOSPC."""
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data
+        try:
+            written = os.write(fd, data)
+        except OSError:
+            written = os.fstat(fd).st_size - size
+            if written > 0:
+                _take_back(fd, size, written)
+            raise
+        if written < len(data):
+            _take_back(fd, size, written)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    finally:
+        os.close(fd)
+
+
+def _take_back(fd: int, size: int, written: int) -> None:
+    """Truncate the file back to size, when what follows it is only this process's cut line."""
+    with contextlib.suppress(OSError):
+        if os.fstat(fd).st_size == size + written:
+            os.ftruncate(fd, size)
+
+
 def _attach_file_handler(logger: logging.Logger, log_file: Path) -> None:
     """Add a handler for log_file once; a moved data dir (tests) gets its own handler."""
     for handler in logger.handlers:
-        if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename) == log_file:
+        if isinstance(handler, JsonLinesHandler) and Path(handler.baseFilename) == log_file:
             return
     for handler in list(logger.handlers):
-        if isinstance(handler, logging.FileHandler):
+        if isinstance(handler, (JsonLinesHandler, logging.FileHandler)):
             logger.removeHandler(handler)
             handler.close()
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(log_file, encoding="utf-8")
+    handler = JsonLinesHandler(log_file)
     handler.setFormatter(JsonLineFormatter())
     logger.addHandler(handler)
 

@@ -192,3 +192,35 @@ def test_a_partitions_start_that_is_no_date_is_bad_input_naming_it(data_dir, mon
     assert not (data_dir.data_dir / "last_error.log").exists()
     monkeypatch.setenv("BLOFIN_PARTITIONS_START", "2024-01-01")
     assert partitions_start() == "2024-01-01"
+
+
+def test_a_log_write_on_a_full_disk_is_one_short_warning_and_leaves_no_torn_line(data_dir, monkeypatch, capsys):
+    """logging.FileHandler printed a 22-line '--- Logging error ---' traceback per failed write and left a
+    torn JSON line that the next event was glued onto."""
+    import errno
+    import os
+
+    log_event("first", n=1)
+    real_write = os.write
+
+    def half_then_full(fd, data):  # the disk takes part of the first line, then nothing
+        if b'"n": 2' in data:
+            return real_write(fd, data[: len(data) // 2])
+        if b'"n": 3' in data:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "write", half_then_full)
+        log_event("second", n=2)
+        log_event("second", n=3)
+    log_event("third", n=4)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "Logging error" not in err and len(err.splitlines()) == 1, err
+    assert "No space left on device" in err
+    events = [json.loads(line)["event"] for line in data_dir.log_file.read_text().splitlines() if line]
+    assert events == ["first", "third"]
+    with data_dir.log_file.open("a") as fh:
+        fh.write('{"ts": "2025-03-10T00:00:00.000+00:00", "level": "INF')  # torn by an older writer
+    log_event("fourth")
+    assert json.loads(data_dir.log_file.read_text().splitlines()[-1])["event"] == "fourth"
