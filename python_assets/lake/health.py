@@ -3,6 +3,7 @@ temp file left behind by a writer that was killed."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -30,12 +31,14 @@ def ensure_writable(paths: Paths) -> None:
     try:
         paths.data_dir.mkdir(parents=True, exist_ok=True)
         probe.write_bytes(b"ok")
-        probe.unlink()
     except OSError as exc:
         why = exc.strerror or str(exc)
         hint = " (the disk is full)" if exc.errno == errno.ENOSPC else ""
         raise DataDirError(f"data directory {paths.data_dir} is not writable: {why}{hint}; "
                            "set BLOFIN_DATA_DIR to a writable directory") from None
+    finally:  # also the empty probe a full disk leaves (created, but its bytes refused)
+        with contextlib.suppress(OSError):
+            probe.unlink(missing_ok=True)
 
 
 def writable_data_dir() -> Paths:

@@ -122,3 +122,22 @@ def test_a_dagster_yaml_torn_by_a_full_disk_is_rewritten_and_a_new_one_is_writte
     with pytest.raises(LakeWriteError, match="No space left on device"):
         persistent_instance(paths)
     assert not [p for p in paths.dagster_home.iterdir() if p.is_file()]  # no torn dagster.yaml, no temp file
+
+
+def test_the_write_probe_of_a_full_data_dir_is_removed(tmp_path, monkeypatch):
+    """On a full disk the probe file is created but its bytes are refused: it was left behind."""
+    from pathlib import Path
+
+    import pytest
+
+    from python_assets.config import Paths
+    from python_assets.lake.health import DataDirError, ensure_writable
+
+    def create_then_refuse(self, data):
+        self.touch()
+        enospc()
+
+    monkeypatch.setattr(Path, "write_bytes", create_then_refuse)
+    with pytest.raises(DataDirError, match="No space left on device \\(the disk is full\\)"):
+        ensure_writable(Paths(tmp_path))
+    assert list(tmp_path.iterdir()) == []
