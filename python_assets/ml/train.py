@@ -8,6 +8,7 @@ import json
 import math
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,11 +109,6 @@ def train_model(spec: ModelSpec, data: Dataset, root: Path, config: TrainConfig 
     version = hashlib.sha256(json.dumps([spec.name, data.data_hash, code_version(), config.seed, config.fast,
                                          config.n_folds, config.embargo_bars]).encode()).hexdigest()[:12]
     directory = root / spec.name / version
-    # written into a staging folder and renamed into place: a killed run never leaves a half-saved version
-    staging = root / spec.name / f".tmp-{version}-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    final.save(staging)
     latest = latest_predictions(spec, final, data)
     meta = {"model": spec.name, "version": version, "task": spec.task, "label": spec.label, "backend": spec.backend,
             "features": d.features, "timeframe": data.timeframe, "horizon_bars": HORIZON_BARS,
@@ -120,13 +116,32 @@ def train_model(spec: ModelSpec, data: Dataset, root: Path, config: TrainConfig 
             "data_hash": data.data_hash, "code_version": code_version(), "seed": config.seed, "n_folds": config.n_folds,
             "embargo_bars": config.embargo_bars, "fast": config.fast, "history_days": config.history_days,
             "scores": scores}
-    (staging / "metadata.json").write_bytes(json.dumps(_clean(meta), indent=2).encode())
-    oos.to_parquet(staging / "oos.parquet")
-    latest.to_parquet(staging / "latest.parquet")
-    if directory.exists():  # the same version is the same data, code and seed: replaced by an identical copy
-        shutil.rmtree(directory)
-    os.replace(staging, directory)
+
+    def write(staging: Path) -> None:
+        """The version's files: the fitted model, its metadata, out-of-sample and latest predictions."""
+        final.save(staging)
+        (staging / "metadata.json").write_bytes(json.dumps(_clean(meta), indent=2).encode())
+        oos.to_parquet(staging / "oos.parquet")
+        latest.to_parquet(staging / "latest.parquet")
+
+    save_version(directory, write)
     return TrainResult(spec.name, version, directory, scores, oos, latest)
+
+
+def save_version(directory: Path, write: Callable[[Path], None]) -> None:
+    """Have write fill a staging folder beside directory, then rename it into place: a killed run never
+    leaves a half-saved version, and a failed one (a full disk) leaves no staging folder either."""
+    staging = directory.parent / f".tmp-{directory.name}-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        staging.mkdir(parents=True)
+        write(staging)
+        if directory.exists():  # the same version is the same data, code and seed: replaced by an identical copy
+            shutil.rmtree(directory)
+        os.replace(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def latest_predictions(spec: ModelSpec, learner: Any, data: Dataset) -> pd.DataFrame:

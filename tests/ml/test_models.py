@@ -237,3 +237,16 @@ def test_a_constant_prediction_or_label_has_no_correlation_or_r2(value):
     flat = np.full(50, value)
     assert np.isnan(regression(y, flat)["ic"]) and np.isnan(regression(y, flat)["rank_ic"])
     assert np.isnan(regression(flat, y)["r2"])
+
+
+def test_a_version_that_cannot_be_saved_leaves_no_staging_folder(tmp_path, monkeypatch):
+    """A full disk while saving (here: the out-of-sample predictions) left models/<m>/.tmp-<ver>-<pid> behind."""
+    import errno
+
+    def enospc(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", enospc)
+    with pytest.raises(OSError, match="No space left on device"):
+        train_model(MODELS["direction_predictor"], planted(n_times=600), tmp_path, TrainConfig(n_folds=2, fast=True))
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".tmp-")]
