@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import re
 import shutil
 import sys
@@ -142,13 +143,15 @@ def describe(exc: BaseException) -> str:
 
 
 def save_traceback(exc: BaseException, path: Path) -> str:
-    """Write exc's traceback to path; returns ' (traceback: path)' or why it could not be saved."""
+    """Write exc's traceback to path, atomically (a full disk keeps the previous one whole); returns
+    ' (traceback: path)' or why it could not be saved."""
+    from python_assets.lake.store import write_bytes_atomic
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(scrub("".join(traceback.format_exception(exc))))
+        write_bytes_atomic(scrub("".join(traceback.format_exception(exc))).encode(), path)
         return f" (traceback: {path})"
     except OSError as err:
-        return f" (traceback not saved: {err.strerror or err})"
+        return f" (traceback not saved: {os.strerror(err.errno) if err.errno else err})"
 
 
 def window_problem(first: date, last: date, bounds: tuple[date, date]) -> str | None:

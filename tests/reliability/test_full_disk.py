@@ -141,3 +141,24 @@ def test_the_write_probe_of_a_full_data_dir_is_removed(tmp_path, monkeypatch):
     with pytest.raises(DataDirError, match="No space left on device \\(the disk is full\\)"):
         ensure_writable(Paths(tmp_path))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_traceback_that_cannot_be_saved_keeps_the_previous_one(tmp_path, monkeypatch):
+    """save_traceback truncated last_error.log to 0 bytes before its write failed on a full disk."""
+    from pathlib import Path
+
+    from blofin_cli.errors import save_traceback
+
+    log = tmp_path / "last_error.log"
+    log.write_text("Traceback of the previous error\n")
+    real_write = Path.write_text
+
+    def truncate_then_refuse(self, *args, **kwargs):
+        real_write(self, "")
+        enospc()
+
+    monkeypatch.setattr(Path, "write_text", truncate_then_refuse)
+    monkeypatch.setattr(Path, "write_bytes", lambda self, data: (real_write(self, ""), enospc()))
+    assert save_traceback(RuntimeError("x"), log) == " (traceback not saved: No space left on device)"
+    assert log.read_text() == "Traceback of the previous error\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["last_error.log"]
