@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -10,11 +11,11 @@ from typing import Any
 import duckdb
 
 from python_assets.config import Paths
-from python_assets.lake.store import write_bytes_atomic
+from python_assets.lake.store import LakeWriteError, new_temp_file, write_bytes_atomic
 from python_assets.reports import fmt, portfolio_section
 from python_assets.reports import robustness
 from python_assets.reports import sections as sections_mod
-from python_assets.reports.html import write_html
+from python_assets.reports.html import render, write_index
 from python_assets.reports.recorder import recorder_section, recorder_warnings
 from python_assets.reports.review import Analyst, analyst_from_env
 from python_assets.reports.schema import validate_report
@@ -129,11 +130,38 @@ def report_path(paths: Paths, day: date) -> Path:
     return paths.reports / f"{day.isoformat()}.json"
 
 
+def report_json(report: dict[str, Any]) -> bytes:
+    """The report file's bytes."""
+    return (json.dumps(report, indent=2, sort_keys=False) + "\n").encode()
+
+
 def write_report(paths: Paths, report: dict[str, Any]) -> Path:
     """Write data/reports/YYYY-MM-DD.json atomically."""
     target = report_path(paths, date.fromisoformat(report["report_date"]))
-    write_bytes_atomic((json.dumps(report, indent=2, sort_keys=False) + "\n").encode(), target)
+    write_bytes_atomic(report_json(report), target)
     return target
+
+
+def write_files_atomic(files: dict[Path, bytes]) -> None:
+    """Write each file to a temp beside it (fsynced), then rename them all into place: a write that fails
+    (a full disk) does so before any rename, so every previous version stays, as the LakeWriteError says."""
+    temps: dict[Path, str] = {}
+    try:
+        for target, data in files.items():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temps[target] = new_temp_file(target.parent)
+            with open(temps[target], "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+    except OSError as exc:
+        for tmp in temps.values():
+            Path(tmp).unlink(missing_ok=True)
+        names = " and ".join(str(t) for t in files)
+        raise LakeWriteError(exc.errno, f"cannot write {target}: {exc.strerror or exc}; the previous versions of "
+                                        f"{names} (if any) are unchanged") from exc
+    for target, tmp in temps.items():
+        os.replace(tmp, target)
 
 
 def store_report(con: duckdb.DuckDBPyConnection, report: dict[str, Any], path: str) -> None:
@@ -187,7 +215,8 @@ def produce_daily_report(paths: Paths, day: date, run: dict[str, Any] | None = N
         report["review"] = review
         report["warnings"] += review["warnings"]
         validate_report(report)
-        path = write_report(paths, report)
-        write_html(paths, report, con)
+        path = report_path(paths, date.fromisoformat(report["report_date"]))
+        write_files_atomic({path: report_json(report), path.with_suffix(".html"): render(report, con).encode()})
         store_report(con, report, paths.stored(path))
+        write_index(paths)
     return path

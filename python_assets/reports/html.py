@@ -182,13 +182,12 @@ def render(report: dict[str, Any], con: duckdb.DuckDBPyConnection) -> str:
             f"<style>{CSS}</style></head><body>{''.join(sections)}</body></html>\n")
 
 
-def write_html(paths, report: dict[str, Any], con: duckdb.DuckDBPyConnection) -> Path:
-    """data/reports/YYYY-MM-DD.html and the refreshed index.html (atomic writes)."""
-    target = paths.reports / f"{report['report_date']}.html"
-    write_bytes_atomic(render(report, con).encode(), target)
+def write_index(paths) -> Path:
+    """data/reports/index.html, linking every day's HTML and JSON report (atomic write)."""
     days = sorted((p.stem for p in paths.reports.glob("????-??-??.html")), reverse=True)
     links = "".join(f'<li><a href="{d}.html">{d}</a> (<a href="{d}.json">json</a>)</li>' for d in days)
+    target = paths.reports / "index.html"
     write_bytes_atomic((f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>blofin-stack reports</title>'
                         f"<style>{CSS}</style></head><body><h1>blofin-stack daily reports</h1><ul>{links}</ul></body></html>\n"
-                        ).encode(), paths.reports / "index.html")
+                        ).encode(), target)
     return target

@@ -162,3 +162,33 @@ def test_a_traceback_that_cannot_be_saved_keeps_the_previous_one(tmp_path, monke
     assert save_traceback(RuntimeError("x"), log) == " (traceback not saved: No space left on device)"
     assert log.read_text() == "Traceback of the previous error\n"
     assert [p.name for p in tmp_path.iterdir()] == ["last_error.log"]
+
+
+def test_a_report_whose_html_cannot_be_written_keeps_its_previous_json_too(tmp_path, monkeypatch):
+    """`report --date` rewrote the JSON, then failed on the HTML: the JSON was newer than the HTML and the
+    daily_reports row, while the error said the previous version was unchanged. Both are written to temps
+    first and renamed only when both are whole."""
+    import pytest
+
+    from python_assets.lake.store import LakeWriteError
+    from python_assets.reports import daily_report
+
+    json_file, html_file = tmp_path / "2025-03-10.json", tmp_path / "2025-03-10.html"
+    json_file.write_text("old json")
+    html_file.write_text("old html")
+    real_fsync, calls = os.fsync, []
+
+    def second_is_full(fd):  # the JSON's temp is whole, the HTML's is refused
+        calls.append(fd)
+        if len(calls) == 2:
+            enospc()
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", second_is_full)
+    with pytest.raises(LakeWriteError, match="No space left on device; the previous versions of .* are unchanged"):
+        daily_report.write_files_atomic({json_file: b"new json", html_file: b"new html"})
+    assert (json_file.read_text(), html_file.read_text()) == ("old json", "old html")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["2025-03-10.html", "2025-03-10.json"]
+    monkeypatch.undo()
+    daily_report.write_files_atomic({json_file: b"new json", html_file: b"new html"})
+    assert (json_file.read_text(), html_file.read_text()) == ("new json", "new html")
