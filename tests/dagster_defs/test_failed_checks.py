@@ -28,7 +28,7 @@ def test_bad_rows_that_bypass_ingestion_fail_the_check_and_block_the_report(data
     assert not result.success
     checks = {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
               for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
-    assert checks["expression_is_true_stg_trades_price___0_and_is_finite_price_"] is False
+    assert checks["expression_is_true_stg_trades_price_0_and_size_0_and_is_finite_price_and_is_finite_size_and_trade_date_epoch_ms_to_utc_date_traded_at_ms_"] is False
     materialized = {e.asset_key.to_user_string() for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"}
     assert "stg_trades" in materialized
     assert not {"bars_1m", "daily_market_summary", "daily_report"} & materialized

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import date
 
@@ -164,3 +165,26 @@ def test_an_absurd_tick_is_quarantined_and_ticks_at_the_bounds_build_every_bar(d
         bars = warehouse_bars(data_dir, timeframe)
         assert bars["volume"].tolist() == [1e3 + 1e15 + 1]
         assert bars["trade_count"].tolist() == [3] and bars["high"].tolist() == [1e12]
+
+
+def test_bar_tests_fail_on_a_nan_price_and_on_a_bar_dated_another_day(built, tmp_path):
+    """NaN compares above every number in DuckDB, so high >= greatest(open, close) held for a NaN high;
+    a bar whose bar_date is not the UTC day of bar_at (what a trade stamped on another day than its lake
+    file makes: a second row for its minute under the file's date) passed too, and the key tests, which
+    read one window of days, never see both rows."""
+    paths = Paths(tmp_path / "data")
+    shutil.copytree(built.data_dir, paths.data_dir)
+    first = "bar_at_ms = (select min(bar_at_ms) from {t} where symbol = 'BTC-USDT') and symbol = 'BTC-USDT'"
+    with duckdb.connect(str(paths.warehouse)) as con:
+        con.execute(f"update bars_1m set high = 'NaN'::double where {first.format(t='bars_1m')}")
+        con.execute(f"update bars_5m set close = 'NaN'::double, vwap = 'Infinity'::double where {first.format(t='bars_5m')}")
+        con.execute(f"update bars_1h set bar_date = bar_date + 1 where {first.format(t='bars_1h')}")
+    with pytest.raises(AssertionError) as failed:
+        run_dbt(paths, "test", "--select", "bars_1m", "bars_5m", "bars_1h", target=tmp_path / "target")
+    results = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
+    failing = {r["unique_id"].split(".")[2] for r in results if r["status"] == "fail"}
+    kinds = {"high_greatest": "high", "vwap_between": "vwap", "low_least": "bar_date"}
+    got = {(m, kind) for name in failing for m in ("bars_1m", "bars_5m", "bars_1h") for pattern, kind in kinds.items()
+           if f"_{m}_" in name and pattern in name}
+    assert got == {("bars_1m", "high"), ("bars_5m", "high"), ("bars_5m", "vwap"), ("bars_1h", "bar_date")}, failed.value
+    assert len(failing) == 4, failing

@@ -62,5 +62,6 @@ def test_a_days_key_and_not_null_tests_fail_on_a_duplicate_a_null_key_part_and_a
     with pytest.raises(AssertionError):
         run_dbt(paths, "test", "--select", "bars_1d", env=window)
     failed = {name.split("_bars_1d")[0]: n for name, n in failures(target).items() if n}
-    # the duplicate and the NULL symbol; the NULL bar_date (symbol is the key's, not listed there)
-    assert failed == {"primary_key": 2, "not_null_columns": 1}
+    # the duplicate and the NULL symbol; the NULL bar_date (symbol is the key's, not listed there), which
+    # is not the UTC day of its bar_at either (the row rules' expression)
+    assert failed == {"primary_key": 2, "not_null_columns": 1, "expression_is_true": 1}
