@@ -15,14 +15,26 @@ from python_assets.warehouse.connection import connect_warehouse
 
 def bars_freshness(warehouse: str | Path, max_gap_minutes: int, day: date | None = None) -> tuple[bool, dict]:
     """Per symbol: minutes between its last 1m bar of `day` and that day's end. `day` is the run's
-    partition (a backfilled day is checked, not the newest day stored); without one, the newest day."""
+    partition (a backfilled day is checked, not the newest day stored); without one, the newest day.
+    Only bars inside the day count (a bar stamped after its end made a stale symbol look fresh, a
+    negative lag); every symbol with a bar before the day's end is checked, so one without a bar that
+    day is stale (None), and one whose first bar comes later has not begun yet and is not listed."""
     with connect_warehouse(Path(warehouse), read_only=True) as con:
         rows = con.execute(
             f"""
-            with latest as (select coalesce(cast(? as date), max(bar_date)) as day from bars_1m)
-            select symbol, (max(bar_at_ms) filter (where bar_date = latest.day)) as last_ms,
-                   (date_diff('day', date '1970-01-01', latest.day) + 1) * {DAY_MS} as day_end_ms
-            from bars_1m, latest group by symbol, latest.day order by symbol
+            with latest as (select coalesce(cast(? as date), max(bar_date)) as day from bars_1m),
+            bounds as (
+                select date_diff('day', date '1970-01-01', day) * {DAY_MS} as start_ms,
+                       (date_diff('day', date '1970-01-01', day) + 1) * {DAY_MS} as end_ms
+                from latest
+            )
+            select symbol,
+                   max(bar_at_ms) filter (where bar_at_ms >= bounds.start_ms and bar_at_ms < bounds.end_ms) as last_ms,
+                   bounds.end_ms as day_end_ms
+            from bars_1m, bounds
+            group by symbol, bounds.start_ms, bounds.end_ms
+            having min(bar_at_ms) < bounds.end_ms
+            order by symbol
             """, [day]
         ).fetchall()
     lag = {s: None if last is None else (end - last - MINUTE_MS) // MINUTE_MS for s, last, end in rows}

@@ -45,3 +45,24 @@ def test_a_range_run_checks_every_day_of_its_window_not_only_the_last(tmp_path):
     passed, meta = window_freshness(str(tmp_path / "w.duckdb"), 60, [date(2025, 3, 10), date(2025, 3, 11)])
     assert not passed and meta["stale"] == {"2025-03-10": {"A": 1079}}
     assert meta["minutes_behind_day_end"]["2025-03-11"] == {"A": 0}
+
+
+def test_a_bar_stamped_after_the_day_does_not_make_a_stale_symbol_fresh(tmp_path):
+    from datetime import date
+
+    end = 1_741_651_200_000  # A stopped 3 h early; one of its bars is stamped 5 days later but filed under the day
+    make_bars(tmp_path / "w.duckdb", [("A", "2025-03-10", end - 180 * 60_000), ("A", "2025-03-10", end + 5 * 86_400_000)])
+    passed, meta = bars_freshness(str(tmp_path / "w.duckdb"), 60, date(2025, 3, 10))
+    assert not passed and meta["stale"] == {"A": 179}
+
+
+def test_a_symbol_gone_for_the_day_is_stale_and_one_that_begins_later_is_not_checked(tmp_path):
+    from datetime import date
+
+    end = 1_741_651_200_000  # B traded the day before and not on the 10th; C begins on the 11th
+    make_bars(tmp_path / "w.duckdb", [("A", "2025-03-10", end - 60_000), ("B", "2025-03-09", end - 86_400_000 - 60_000),
+                                      ("C", "2025-03-11", end + 60_000)])
+    passed, meta = bars_freshness(str(tmp_path / "w.duckdb"), 60, date(2025, 3, 10))
+    assert not passed and meta["minutes_behind_day_end"] == {"A": 0, "B": None}
+    assert bars_freshness(str(tmp_path / "w.duckdb"), 60, date(2025, 3, 9)) == (
+        True, {"minutes_behind_day_end": {"B": 0}, "stale": {}})
