@@ -44,20 +44,21 @@ class JsonLinesHandler(logging.Handler):
         self.failed = False
 
     def emit(self, record: logging.LogRecord) -> None:
-        """Write the record's line; on an OS error, one short stderr line (the first time only)."""
+        """Write the record's line; on an error (a full disk, a field JSON cannot hold), one short stderr line
+        the first time, never raised into the step that logged (as logging.FileHandler's handleError)."""
         try:
             data = (self.format(record) + "\n").encode("utf-8")
             append_line(Path(self.baseFilename), data)
-        except OSError as exc:
+        except Exception as exc:  # noqa: BLE001 - a log line must not fail the work it describes
             self.report(record, exc)
 
-    def report(self, record: logging.LogRecord, exc: OSError) -> None:
+    def report(self, record: logging.LogRecord, exc: Exception) -> None:
         """Say the first failed write on stderr, in one line (stderr may be a full disk's file too)."""
         if self.failed:
             return
         self.failed = True
         try:
-            print(f"warning: {self.baseFilename} not written ({exc.strerror or exc}): event "
+            print(f"warning: {self.baseFilename} not written ({getattr(exc, 'strerror', None) or exc}): event "
                   f"{record.getMessage()!r} and later ones may be missing from it", file=sys.stderr, flush=True)
         except (OSError, ValueError):
             pass
@@ -71,13 +72,7 @@ def append_line(path: Path, data: bytes) -> None:
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             data = b"\n" + data
-        try:
-            written = os.write(fd, data)
-        except OSError:
-            written = os.fstat(fd).st_size - size
-            if written > 0:
-                _take_back(fd, size, written)
-            raise
+        written = os.write(fd, data)  # one that raises wrote nothing: what grew since belongs to another writer
         if written < len(data):
             _take_back(fd, size, written)
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

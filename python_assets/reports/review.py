@@ -223,22 +223,23 @@ class _Deadline:
     a byte a second never trips it."""
 
     def __init__(self, seconds: float) -> None:
-        self.at, self.expired, self.timer = time.monotonic() + seconds, False, None
+        self.at, self.expired, self.timers = time.monotonic() + seconds, False, []
 
     def arm(self, sock: socket.socket) -> None:
-        """Start the watch on the connected socket."""
+        """Start the watch on a connected socket (one per connection: a redirect opens another)."""
         def expire() -> None:
             self.expired = True
             with suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-        self.timer = threading.Timer(max(self.at - time.monotonic(), 0.0), expire)
-        self.timer.daemon = True
-        self.timer.start()
+        timer = threading.Timer(max(self.at - time.monotonic(), 0.0), expire)
+        timer.daemon = True
+        timer.start()
+        self.timers.append(timer)
 
     def cancel(self) -> None:
-        """Stop the watch (the reply is in, or the attempt failed)."""
-        if self.timer:
-            self.timer.cancel()
+        """Stop every watch (the reply is in, or the attempt failed): a redirect's first one kept running."""
+        for timer in self.timers:
+            timer.cancel()
 
 
 class _DeadlineOpen:

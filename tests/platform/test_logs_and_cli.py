@@ -224,3 +224,37 @@ def test_a_log_write_on_a_full_disk_is_one_short_warning_and_leaves_no_torn_line
         fh.write('{"ts": "2025-03-10T00:00:00.000+00:00", "level": "INF')  # torn by an older writer
     log_event("fourth")
     assert json.loads(data_dir.log_file.read_text().splitlines()[-1])["event"] == "fourth"
+
+
+def test_a_failed_log_write_never_truncates_another_writers_line(data_dir, monkeypatch):
+    """A write that raises wrote nothing; the file's growth since belongs to another process, which the
+    take-back truncated away."""
+    import errno
+    import os
+
+    from python_assets.platform.logs import append_line
+
+    path = data_dir.data_dir / "shared.log"
+    path.write_bytes(b'{"a": 1}\n')
+    real_write = os.write
+
+    def other_then_full(fd, data):
+        with open(path, "ab") as other:  # another process appends between our size check and our write
+            other.write(b'{"other": "process line"}\n')
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", other_then_full)
+    with pytest.raises(OSError):
+        append_line(path, b'{"mine": 1}\n')
+    monkeypatch.setattr(os, "write", real_write)
+    assert path.read_bytes() == b'{"a": 1}\n{"other": "process line"}\n'
+
+
+def test_a_field_json_cannot_hold_is_one_warning_not_an_exception(data_dir, capsys):
+    """logging.FileHandler turned a formatting error into a logging-error message; the JSON-lines handler let
+    the TypeError of a dict with tuple keys fail the caller's step."""
+    log_event("odd", d={(1, 2): 3})
+    log_event("after")
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "keys must be" in err
+    assert json.loads(data_dir.log_file.read_text().splitlines()[-1])["event"] == "after"

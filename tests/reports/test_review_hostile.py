@@ -168,3 +168,45 @@ def test_a_huge_reply_is_refused_and_long_texts_are_cut(endpoint):
     assert long["summary"].endswith(TRUNCATED) and len(long["findings"]) == MAX_FINDINGS and valid_review(long)
     assert {(len(f["topic"]), len(f["text"])) for f in long["findings"]} == {(TOPIC_CHARS, FINDING_CHARS)}
     assert long["warnings"] == [f"LLM review: kept the first {MAX_FINDINGS} of {MAX_FINDINGS + 10} findings"]
+
+
+def test_a_redirect_leaves_no_deadline_timer_running():
+    """Each connection arms a timer; a redirect opens a second one, and only the last was cancelled: the first
+    ran on to the deadline (a thread per redirect)."""
+    import http.server
+    import urllib.request
+
+    from python_assets.reports.review import post_json
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(302)
+            self.send_header("Location", "/b")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_GET(self) -> None:  # noqa: N802
+            body = b'{"ok": 1}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        before = {t for t in threading.enumerate() if isinstance(t, threading.Timer)}
+        req = urllib.request.Request(f"http://127.0.0.1:{server.server_address[1]}/a", data=b"{}", method="POST")
+        assert post_json(req, 30) == {"ok": 1}
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(t.is_alive() for t in threading.enumerate()
+                                                  if isinstance(t, threading.Timer) and t not in before):
+            time.sleep(0.05)
+        assert not [t for t in threading.enumerate() if isinstance(t, threading.Timer) and t not in before and t.is_alive()]
+    finally:
+        server.shutdown()
+        server.server_close()
