@@ -56,7 +56,7 @@ def dbt_cause(parsed: str) -> str:
     error', else the first (the others are often just 'N of M ERROR creating model X')."""
     blocks = [b.strip() for b in parsed.strip().split("\n\n") if b.strip()] or ["no error parsed"]
     for block in blocks:
-        if any(t in ANSI.sub("", block).lower() for t in DISK_FULL_TEXT) or "[errno 28]" in block.lower():
+        if says_disk_full(block):
             return f"the disk is full: {block}"
     return next((b for b in blocks if ANSI.sub("", b).startswith("Encountered an error")), blocks[0])
 
@@ -108,10 +108,15 @@ def is_disk_full(exc: BaseException, dirs: list[Path] | None = None) -> bool:
     """True when exc, or what it came from, is ENOSPC or SQLite's 'database or disk is full', or SQLite's
     'disk I/O error' while the disk of dirs (default: the data dir and DAGSTER_HOME) is nearly full."""
     chain = exception_chain(exc)
-    if any((isinstance(e, OSError) and e.errno == errno.ENOSPC) or any(t in str(e).lower() for t in DISK_FULL_TEXT)
-           for e in chain):
+    if any((isinstance(e, OSError) and e.errno == errno.ENOSPC) or says_disk_full(str(e)) for e in chain):
         return True
     return any(DISK_IO_TEXT in str(e).lower() for e in chain) and any(map(nearly_full, dirs or _storage_dirs()))
+
+
+def says_disk_full(text: str) -> bool:
+    """Whether a message (colours left out) says the disk is full: ENOSPC's text or errno, or SQLite's."""
+    lowered = ANSI.sub("", text).lower()
+    return any(t in lowered for t in DISK_FULL_TEXT) or "[errno 28]" in lowered
 
 
 def _storage_dirs() -> list[Path]:

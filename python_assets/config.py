@@ -165,7 +165,7 @@ def set_partitions_start(day: str) -> None:
 
 def ensure_dagster_home(default: Path) -> Path:
     """DAGSTER_HOME, set to `default` first when unset or empty (Dagster reads it from the environment)."""
-    if not os.environ.get("DAGSTER_HOME"):
+    if dagster_home_setting() is None:
         os.environ["DAGSTER_HOME"] = str(default)
     return Path(os.environ["DAGSTER_HOME"])
 

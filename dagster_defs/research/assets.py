@@ -16,7 +16,6 @@ from python_assets.research.daily import (ResearchConfig, design_day, market_fro
 from python_assets.research.montecarlo import MonteCarloConfig
 from python_assets.research.fill_stress import TOP_K, stress_day
 from python_assets.research.ranker import RankConfig
-from python_assets.warehouse.connection import connect_warehouse
 
 
 class ResearchRunConfig(dg.Config):

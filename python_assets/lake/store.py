@@ -119,6 +119,28 @@ def replace_atomic(target: Path, write: Callable[[str], None]) -> None:
         raise
 
 
+def write_files_atomic(files: dict[Path, bytes]) -> None:
+    """Write each file to a temp beside it (fsynced), then rename them all into place: a write that fails
+    (a full disk) does so before any rename, so every previous version stays, as the LakeWriteError says."""
+    temps: dict[Path, str] = {}
+    try:
+        for target, data in files.items():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temps[target] = new_temp_file(target.parent)
+            with open(temps[target], "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+    except OSError as exc:
+        for tmp in temps.values():
+            Path(tmp).unlink(missing_ok=True)
+        names = " and ".join(str(t) for t in files)
+        raise LakeWriteError(exc.errno, f"cannot write {target}: {exc.strerror or exc}; the previous versions of "
+                                        f"{names} (if any) are unchanged") from exc
+    for target, tmp in temps.items():
+        os.replace(tmp, target)
+
+
 def write_table_atomic(table: pa.Table, target: Path) -> None:
     """Write Parquet atomically: readers see the old file or the new one, never a partial one."""
     replace_atomic(target, lambda tmp: pq.write_table(table, tmp, compression="zstd"))

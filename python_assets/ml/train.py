@@ -146,17 +146,23 @@ def save_version(directory: Path, write: Callable[[Path], None]) -> None:
 
 def latest_predictions(spec: ModelSpec, learner: Any, data: Dataset) -> pd.DataFrame:
     """The prediction on the newest bar of each symbol (what the report shows as today's call)."""
-    newest = pd.DataFrame({"i": np.arange(len(data.ts)), "symbol": data.symbol}).groupby("symbol")["i"].max()
-    idx = np.sort(newest.to_numpy())
-    pred = learner.predict(data.X[idx])
-    return pd.DataFrame({"symbol": data.symbol[idx], "bar_at_ms": data.ts[idx], **_prediction_columns(spec, pred)})
+    return _predictions_at(spec, learner, data, _newest_rows(data))
 
 
 def day_predictions(spec: ModelSpec, learner: Any, data: Dataset, from_ms: int) -> pd.DataFrame:
     """A saved version's predictions on every bar from from_ms on and on each symbol's newest bar: a day it
     scores with a version trained before it, they are forward out-of-sample calls the ML strategies trade."""
+    return _predictions_at(spec, learner, data, np.union1d(np.flatnonzero(data.ts >= from_ms), _newest_rows(data)))
+
+
+def _newest_rows(data: Dataset) -> np.ndarray:
+    """The row index of each symbol's newest bar, in row order."""
     newest = pd.DataFrame({"i": np.arange(len(data.ts)), "symbol": data.symbol}).groupby("symbol")["i"].max()
-    idx = np.union1d(np.flatnonzero(data.ts >= from_ms), newest.to_numpy())
+    return np.sort(newest.to_numpy())
+
+
+def _predictions_at(spec: ModelSpec, learner: Any, data: Dataset, idx: np.ndarray) -> pd.DataFrame:
+    """symbol, bar_at_ms and the prediction columns of the rows idx (sorted row indices)."""
     pred = learner.predict(data.X[idx]) if len(idx) else np.empty((0, 3) if spec.task == "multiclass" else 0)
     return pd.DataFrame({"symbol": data.symbol[idx], "bar_at_ms": data.ts[idx], **_prediction_columns(spec, pred)})
 

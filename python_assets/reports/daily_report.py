@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import duckdb
 
 from python_assets.config import Paths
-from python_assets.lake.store import LakeWriteError, new_temp_file, write_bytes_atomic
+from python_assets.lake.store import write_bytes_atomic, write_files_atomic
 from python_assets.reports import fmt, portfolio_section
 from python_assets.reports import robustness
 from python_assets.reports import sections as sections_mod
@@ -140,28 +139,6 @@ def write_report(paths: Paths, report: dict[str, Any]) -> Path:
     target = report_path(paths, date.fromisoformat(report["report_date"]))
     write_bytes_atomic(report_json(report), target)
     return target
-
-
-def write_files_atomic(files: dict[Path, bytes]) -> None:
-    """Write each file to a temp beside it (fsynced), then rename them all into place: a write that fails
-    (a full disk) does so before any rename, so every previous version stays, as the LakeWriteError says."""
-    temps: dict[Path, str] = {}
-    try:
-        for target, data in files.items():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            temps[target] = new_temp_file(target.parent)
-            with open(temps[target], "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-    except OSError as exc:
-        for tmp in temps.values():
-            Path(tmp).unlink(missing_ok=True)
-        names = " and ".join(str(t) for t in files)
-        raise LakeWriteError(exc.errno, f"cannot write {target}: {exc.strerror or exc}; the previous versions of "
-                                        f"{names} (if any) are unchanged") from exc
-    for target, tmp in temps.items():
-        os.replace(tmp, target)
 
 
 def store_report(con: duckdb.DuckDBPyConnection, report: dict[str, Any], path: str) -> None:

@@ -119,8 +119,8 @@ def _multiple_testing_findings(ranking: list[dict[str, Any]]) -> list[dict[str, 
     if not ranking:
         return []
     scored = [r for r in ranking if _dsr_is_score(r)]
-    best = max(scored or ranking, key=lambda r: r.get("deflated_sharpe") if _dsr_is_score(r) else -math.inf)
-    dsr, trials = (best.get("deflated_sharpe") if scored else None), best.get("n_trials_total")
+    best = max(scored, key=lambda r: r["deflated_sharpe"]) if scored else ranking[0]
+    dsr, trials = (best["deflated_sharpe"] if scored else None), best.get("n_trials_total")
     after = "after an unknown number of trials" if trials is None else f"after {_fmt(trials)} trials"
     if dsr is None:
         return [_finding("caution", "multiple_testing", f"no designed strategy can be called significant {after}: "

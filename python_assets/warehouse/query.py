@@ -131,7 +131,7 @@ def write_query(warehouse: Path, sql: str, fmt: str, out: TextIO, limit: int | N
         names = [d[0] for d in cur.description]
         if fmt == "table":
             held = [r for batch in batches(cur, limit + 1) for r in batch]  # one more: was anything cut?
-            out.write(render(names, held[:limit], "table", cut=len(held) > limit) + "\n")
+            out.write(render_table(names, held[:limit], cut=len(held) > limit) + "\n")
             return QueryOutput(min(len(held), limit), len(held) > limit)
         rows = 0
         if fmt == "csv":
@@ -184,17 +184,9 @@ def cell(v: object) -> str:
     return str(v)
 
 
-def render(names: list[str], rows: list[tuple], fmt: str = "table", cut: bool = False) -> str:
-    """Rows as an aligned text table with a row count (saying when `cut` left rows out), as CSV, or as a
-    JSON list of objects."""
-    if fmt == "json":
-        return json.dumps([{n: json_value(v) for n, v in zip(names, r)} for r in rows], indent=2)
-    if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(names)
-        writer.writerows(rows)
-        return buf.getvalue().rstrip("\n")
+def render_table(names: list[str], rows: list[tuple], cut: bool = False) -> str:
+    """Rows as an aligned text table with a row count (saying when `cut` left rows out); csv and json are
+    written batch by batch (write_rows)."""
     numeric = [bool(rows) and all(isinstance(r[i], (int, float, Decimal)) and not isinstance(r[i], bool) or r[i] is None
                                   for r in rows) for i in range(len(names))]
     cells = [[cell(v) for v in r] for r in rows]

@@ -170,8 +170,7 @@ def test_a_report_whose_html_cannot_be_written_keeps_its_previous_json_too(tmp_p
     first and renamed only when both are whole."""
     import pytest
 
-    from python_assets.lake.store import LakeWriteError
-    from python_assets.reports import daily_report
+    from python_assets.lake.store import LakeWriteError, write_files_atomic
 
     json_file, html_file = tmp_path / "2025-03-10.json", tmp_path / "2025-03-10.html"
     json_file.write_text("old json")
@@ -186,9 +185,9 @@ def test_a_report_whose_html_cannot_be_written_keeps_its_previous_json_too(tmp_p
 
     monkeypatch.setattr(os, "fsync", second_is_full)
     with pytest.raises(LakeWriteError, match="No space left on device; the previous versions of .* are unchanged"):
-        daily_report.write_files_atomic({json_file: b"new json", html_file: b"new html"})
+        write_files_atomic({json_file: b"new json", html_file: b"new html"})
     assert (json_file.read_text(), html_file.read_text()) == ("old json", "old html")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["2025-03-10.html", "2025-03-10.json"]
     monkeypatch.undo()
-    daily_report.write_files_atomic({json_file: b"new json", html_file: b"new html"})
+    write_files_atomic({json_file: b"new json", html_file: b"new html"})
     assert (json_file.read_text(), html_file.read_text()) == ("new json", "new html")
