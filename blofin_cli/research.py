@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from blofin_cli.common import as_writer, day_count, fee_rate, non_negative, non_negative_int, output_problem, positive
+from blofin_cli.common import (as_writer, day_count, fee_rate, lake_symbols, non_negative, non_negative_int,
+                               output_problem, positive)
 from python_assets.config import Paths, export_data_dir
 
 if TYPE_CHECKING:
@@ -17,11 +18,6 @@ if TYPE_CHECKING:
     from python_assets.backtest.runner import WalkForward
 
 MAX_FOLD_DAYS = 3650  # a walk-forward fold's TRAIN or TEST: ten years of days
-
-
-def symbol_list(text: str) -> list[str]:
-    """'A,B' -> ['A', 'B'] (so --symbols A B and --symbols A,B read the same)."""
-    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 class MetricsFailed(RuntimeError):
@@ -78,7 +74,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     paths = export_data_dir()
     costs = Costs(args.fees, args.maker_fee if args.maker_fee is not None else min(args.fees, 0.0002),
                   args.slippage_bps, args.equity)
-    symbols = [s for group in args.symbols for s in group] if args.symbols else None
+    symbols = list(dict.fromkeys(s for group in args.symbols for s in group)) if args.symbols else None
 
     def backtest() -> tuple[str, list[dict], object]:
         """Store the run and read it back, under the writer lock (a run may start right after)."""
@@ -137,8 +133,9 @@ def add_backtest(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="override a parameter (repeatable)")
     p.add_argument("--data", type=Path, help="CSV/Parquet with a time column and Open/High/Low/Close/Volume")
     p.add_argument("--symbol", help="symbol name for --data (default: the file name)")
-    p.add_argument("--symbols", nargs="+", type=symbol_list, metavar="SYMBOL",
-                   help="symbols to test, space- or comma-separated (default: all with bars)")
+    p.add_argument("--symbols", nargs="+", type=lake_symbols, metavar="SYMBOL",
+                   help="symbols to test, space- or comma-separated, any spelling as for generate and record "
+                        "(btc-usdt is BTC-USDT; default: all with bars)")
     p.add_argument("--days", type=day_count, help="warehouse runs: trailing days, 1..3650 (default: all bars)")
     p.add_argument("--fees", type=fee_rate, default=0.0006, help="taker fee per side (default BloFin 0.0006)")
     p.add_argument("--maker-fee", type=fee_rate, help="maker fee per side for take-profit fills (default min(fees, 0.0002))")

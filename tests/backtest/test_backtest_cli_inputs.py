@@ -86,3 +86,24 @@ def test_a_new_chart_folder_is_made_after_the_check(data_dir, csv, tmp_path, cap
     assert cli_main(["backtest", "--strategy", "sma_cross", "--data", str(csv), "--html", str(chart),
                      "--walk-forward", "1:0.5:anchored", "--export", "csv"]) == 0
     assert chart.exists() and len(list(chart.parent.glob("*_trades.csv"))) == 1 and stored_runs(data_dir) == 1
+
+
+def test_symbols_are_read_in_any_spelling_as_generate_and_record_read_them(data_dir, tmp_path, capsys):
+    # backtest split --symbols itself: btc-usdt was "unknown symbols btc-usdt, eth/usdt" beside BTC-USDT bars
+    path = tmp_path / "BTC-USDT.csv"
+    synthetic_ohlc(600, 3).rename_axis("Date").reset_index().to_csv(path, index=False)
+    assert cli_main(["backtest", "--strategy", "sma_cross", "--data", str(path), "--symbols", "btc-usdt",
+                     "eth/usdt,BTC-USDT-SWAP"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: unknown symbol ETH-USDT: ") and err.endswith(" have BTC-USDT\n")
+    assert stored_runs(data_dir) == 0
+
+
+@pytest.mark.parametrize("bad,says", [("../x", "invalid symbol '../x'"), (",", "no symbol")])
+def test_a_malformed_symbol_is_refused_by_the_parser(bad, says, capsys):
+    # '../x' and ',' passed the parser (',' as no symbol at all: every symbol with bars) and reached the run
+    with pytest.raises(SystemExit) as stop:
+        cli_main(["backtest", "--strategy", "sma_cross", "--symbols", "BTC-USDT", bad])
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert stop.value.code == 2 and len(errors) == 1
+    assert errors[0].startswith(f"blofin-stack backtest: error: argument --symbols: {says}")
