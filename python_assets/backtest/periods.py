@@ -15,11 +15,13 @@ sliver of their span and count per year as they occur (~365), not as 525,600 bar
 stores no factor then (nor did rows written before the column existed), and strategy_backtest_results
 applies this rule to each backtest's equity rows in SQL (macro bars_per_year_of_bars: the same
 comparison in integers and the same quotient, so the two agree bit for bit; see
-periods_per_year_of_bars below).
+periods_per_year_of_bars below). Research's out-of-sample Sharpe (oos_sharpe_annual) and the
+portfolio's Sharpes apply it too, to the bars each one evaluates (periods_per_year_of_times).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,3 +67,12 @@ def measured_periods_per_year(bar_at_ms: np.ndarray, bar_ms: int) -> PeriodsPerY
     if len(ms) < 2 or bar_ms <= 0:
         raise ValueError("measuring bars per year needs at least 2 bars and a positive bar length")
     return periods_per_year_of_bars(len(ms), int(ms.max() - ms.min()) + bar_ms, bar_ms)
+
+
+def periods_per_year_of_times(bar_at_ms: np.ndarray, bar_ms: int) -> float:
+    """The rule's factor over the bars opening at bar_at_ms, as the mart takes it from a backtest's equity rows
+    (one bar is its own span: 24/7); NaN without bars (no Sharpe to annualise)."""
+    ms = np.asarray(bar_at_ms, dtype=np.int64)
+    if not len(ms):
+        return math.nan
+    return periods_per_year_of_bars(len(ms), int(ms.max() - ms.min()) + int(bar_ms), bar_ms).value

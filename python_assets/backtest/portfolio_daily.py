@@ -1,7 +1,9 @@
 """One portfolio day: the designs active after the day's ranking, each run by the single-strategy engine
 on every symbol of the research market's out-of-sample window (never before its tuning window ended;
 funding from the warehouse), combined into one account under each allocation rule
-(python_assets/backtest/portfolio.py), written to the portfolio landing tables."""
+(python_assets/backtest/portfolio.py), written to the portfolio landing tables. Each Sharpe is annualised
+by the bars it is of (a member's, the account's union of them), under the rule strategy_backtest_results
+applies to a backtest (backtest/periods.py): 24/7 only where they cover their span."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import duckdb
 
 from python_assets.backtest import portfolio_store as store
 from python_assets.backtest.engine import Costs
-from python_assets.backtest.periods import always_open_periods_per_year
+from python_assets.backtest.periods import periods_per_year_of_times
 from python_assets.backtest.portfolio import (RULES, PortfolioConfig, align, correlation, curve_stats, daily_schedule,
                                               member_stream, run_portfolio, summary)
 from python_assets.backtest.reads import load_funding
@@ -38,7 +40,6 @@ def member_runs(con: duckdb.DuckDBPyConnection, market: Market, rows: list[dict[
                 ) -> list[dict[str, Any]]:
     """Per active design and symbol: bar times, returns, exposure and stats of its engine run."""
     out = []
-    ppy = always_open_periods_per_year(next(iter(market.bars.values())).bar_len_ms) if market.bars else 0.0
     funding = {s: load_funding(con, s) for s in market.bars}
     for row in rows:
         spec, params = design_spec(row["key"], row["origin"], row["spec"]), row["params"]
@@ -53,7 +54,7 @@ def member_runs(con: duckdb.DuckDBPyConnection, market: Market, rows: list[dict[
             if not len(res.equity):
                 continue
             ret, exp = member_stream(res.equity, res.position, sub.close, costs.initial_equity)
-            stats = curve_stats(res.equity, costs.initial_equity, ppy)
+            stats = curve_stats(res.equity, costs.initial_equity, periods_per_year_of_times(sub.ms, bars.bar_len_ms))
             out.append({"member_id": f"{row['design_id']}|{symbol}", "design_id": row["design_id"], "symbol": symbol,
                         "params": params, "ms": sub.ms, "returns": ret, "exposure": exp, "trades": int(len(res.size)),
                         "total_return": stats["total_return"], "sharpe": stats["sharpe"],
@@ -73,7 +74,7 @@ def portfolio_day(con: duckdb.DuckDBPyConnection, load_market: Callable[[], Mark
         return {"members": 0, "rules": 0}
     times, r, live = align([m["ms"] for m in members], [m["returns"] for m in members])
     _, x, _ = align([m["ms"] for m in members], [m["exposure"] for m in members], hold=True)
-    ppy = always_open_periods_per_year(next(iter(market.bars.values())).bar_len_ms)
+    ppy = periods_per_year_of_times(times, next(iter(market.bars.values())).bar_len_ms)
     schedule = daily_schedule(times, cfg.rebalance_ms)
     runs, equity = [], []
     for rule in RULES:

@@ -15,7 +15,7 @@ import duckdb
 import numpy as np
 
 from python_assets.backtest.engine import Costs
-from python_assets.backtest.periods import always_open_periods_per_year
+from python_assets.backtest.periods import periods_per_year_of_times
 from python_assets.backtest.spec import STRATEGY_DIR, StrategySpec, design_spec, load_specs
 from python_assets.platform.fanout import Mapper, map_in_process
 from python_assets.platform.progress import track
@@ -204,7 +204,7 @@ def rank_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Res
     # the deflation's benchmark exactly when few trials trade
     n_total = st["trials"] + con.execute("select count(*) from tuning_trials where run_date = ?", [day]).fetchone()[0]
     variance = float(sharpes.var(ddof=1)) if len(sharpes) > 1 else 0.0
-    bars_per_year = always_open_periods_per_year(next(iter(market.bars.values())).bar_len_ms)  # warehouse: 24/7
+    bar_len_ms = next(iter(market.bars.values())).bar_len_ms
     status = {d: h[-1]["status"] for d, h in st["history"].items()}
     overfit = robustness.pbo_as_of(con, day)
     rows, evaluations = [], {}
@@ -213,6 +213,8 @@ def rank_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Res
             continue
         ev = evaluate(market, design_spec(designs[did]["key"], designs[did]["origin"], designs[did]["spec"]), params, costs, oos_start_ms=is_end)
         s = score(ev.oos_returns, ev.oos_trades, n_total, variance, cfg.rank)
+        # annualised by the bars the Sharpe is of, as strategy_backtest_results annualises a backtest (periods.py)
+        bars_per_year = periods_per_year_of_times(ev.oos_bar_ms, bar_len_ms)
         evaluations[did] = ev
         pbo, pbo_trials = overfit.get(did, (None, 0))
         rows.append({"design_id": did, "oos_sharpe": ev.oos_sharpe, "oos_trades": ev.oos_trades,

@@ -84,6 +84,7 @@ class Evaluation:
     oos_returns: np.ndarray
     daily_returns: pd.Series = None  # whole window (in + out of sample), compounded per UTC day; index: day ms
     oos_trade_returns: np.ndarray = None  # each out-of-sample trade's net pnl / its symbol's equity before entry / symbols
+    oos_bar_ms: np.ndarray = None  # open time of each bar of oos_returns: the symbols' out-of-sample bars, united
 
 
 def _portfolio_series(results: list[tuple[Bars, Any]], initial: float) -> pd.Series:
@@ -150,7 +151,7 @@ def evaluate(market: Market, spec: StrategySpec, params: dict[str, Any], costs: 
     return Evaluation(float(np.mean(is_scores)) if is_scores else -1.0, is_trades, s,
                       float(np.prod(1 + r) - 1) if len(r) else 0.0, oos_trades, r,
                       daily_compounded(whole[~whole.index.duplicated()]),
-                      trade_returns(oos_runs, costs.initial_equity))
+                      trade_returns(oos_runs, costs.initial_equity), oos_series.index.to_numpy(np.int64))
 
 
 def tune(market: Market, spec: StrategySpec, n_trials: int, seed: int, costs: Costs

@@ -22,7 +22,7 @@ from blofin_cli.main import main as cli_main
 from python_assets.backtest import ledger
 from python_assets.backtest.engine import Costs, EngineResult, Rules, simulate
 from python_assets.backtest.periods import (always_open_periods_per_year, measured_periods_per_year,
-                                            periods_per_year_of_bars)
+                                            periods_per_year_of_bars, periods_per_year_of_times)
 from python_assets.backtest.report import format_run
 from python_assets.backtest.service import StoredBacktest, choose_periods_per_year, read_results
 from python_assets.backtest.spec import SpecError
@@ -55,6 +55,14 @@ def test_hourly_fx_open_24_by_5_gives_120_bars_a_week():
     assert len(open_) == 104 * 120
     got = measured_periods_per_year(ms_of(open_), HOUR)
     assert got.value == pytest.approx(120 * 365 / 7, rel=0.005)  # 6,257
+
+
+def test_the_factor_of_bar_times_is_the_marts_over_their_span():
+    # one 1h bar a day for 10 days: 10 bars over 9 days and an hour, 10 x 8,760 / 217 = 403.7 a year (not 8,760)
+    assert periods_per_year_of_times(np.arange(10) * DAY, HOUR) == 10 * 8760 / 217
+    assert periods_per_year_of_times(np.arange(48) * HOUR, HOUR) == 8760  # every hour: 24/7
+    assert periods_per_year_of_times(np.array([5 * DAY]), HOUR) == 8760  # one bar covers its own span
+    assert math.isnan(periods_per_year_of_times(np.zeros(0, np.int64), HOUR))
 
 
 @pytest.mark.parametrize("bar_ms, drop", [(300_000, 0.0), (300_000, 0.03), (HOUR, 0.06), (DAY, 0.0)])

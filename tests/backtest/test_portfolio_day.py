@@ -4,6 +4,7 @@ written to the landing tables (documented sources), a rerun replaces the day, in
 from __future__ import annotations
 
 import json
+import math
 from datetime import date
 
 import duckdb
@@ -12,7 +13,8 @@ import pandas as pd
 import pytest
 
 from python_assets.backtest import portfolio_store as store
-from python_assets.backtest.portfolio_daily import PortfolioDayConfig, portfolio_day
+from python_assets.backtest.engine import Costs
+from python_assets.backtest.portfolio_daily import PortfolioDayConfig, member_runs, portfolio_day
 from python_assets.backtest.spec import resolve_params, spec_from_dict
 from python_assets.research import daily as research
 from python_assets.research.designer import canonical, spec_dict
@@ -93,3 +95,40 @@ def test_a_day_without_active_designs_writes_nothing_and_loads_no_market():
 def test_a_warehouse_before_any_research_has_no_members():
     con = duckdb.connect()
     assert store.active_members(con, DAY) == []
+
+
+MONDAY = 1_736_726_400_000  # 2025-01-13 00:00 UTC, 12 days into frame()
+
+
+def four_weeks(weekdays_only: bool) -> pd.DataFrame:
+    """Four weeks of frame()'s 1h bars from MONDAY, every hour or Monday to Friday only (closed at weekends)."""
+    f = frame(days=40)
+    days = (f["bar_at_ms"] - MONDAY) // (24 * H)
+    return f[(days >= 0) & ((days % 7 < 5) | (not weekdays_only))].reset_index(drop=True)
+
+
+def per_bar_sharpe(equity: np.ndarray, initial: float) -> float:
+    ret = np.diff(np.r_[initial, equity]) / np.r_[initial, equity[:-1]]
+    return float(ret.mean() / ret.std(ddof=1))
+
+
+@pytest.mark.parametrize("weekdays_only, bars_per_year", [
+    # weeks 3 and 4 out of sample, Monday 00:00 to Friday 24:00: 240 bars over 12 days cover 5/6 of their span
+    # (not > 13/14), so 240 x 365 / 12 = 7,300 bars a year (24/7's 8,760 before); a 24/7 market keeps 8,760
+    (True, 240 * 365 / 12), (False, 365 * 24)])
+def test_sharpes_are_annualised_by_the_bars_they_are_of(weekdays_only, bars_per_year):
+    con, market = warehouse(), Market.from_frame(four_weeks(weekdays_only), "1h", split=0.5)
+    out = portfolio_day(con, lambda: market, DAY)
+    assert out["members"] == 4
+    bars, initial = con.execute("select max(bars), max(initial_equity) from portfolio_runs").fetchone()
+    assert bars == (240 if weekdays_only else 336)
+    for rule, sharpe in con.execute("select rule, sharpe from portfolio_runs order by rule").fetchall():
+        equity = np.array([e for (e,) in con.execute("select equity from portfolio_equity_bars where rule = ? "
+                                                     "order by bar_at_ms", [rule]).fetchall()])
+        assert sharpe == pytest.approx(per_bar_sharpe(equity, initial) * math.sqrt(bars_per_year), rel=1e-9)
+    members = member_runs(con, market, store.active_members(con, DAY), Costs())
+    moving = [m for m in members if not math.isnan(m["sharpe"])]
+    assert len(moving) >= 2 and all(len(m["ms"]) == bars for m in moving)
+    for m in moving:
+        r = m["returns"]
+        assert m["sharpe"] == pytest.approx(r.mean() / r.std(ddof=1) * math.sqrt(bars_per_year), rel=1e-9)
