@@ -144,7 +144,7 @@ def add_backtest(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--walk-forward", metavar="TRAIN:TEST[:anchored]", help="walk-forward folds in days, e.g. 14:4")
     p.add_argument("--periods-per-year", type=positive, metavar="N",
                    help="bars per year annualising Sharpe/Sortino (default: measured from a --data file's calendar; "
-                        "365 days of bars for the 24/7 warehouse)")
+                        "the same rule on each warehouse backtest's bars)")
     p.add_argument("--trades", type=non_negative_int, default=20, metavar="N",
                    help="list the first N trades of the full window (default 20; 0 hides the list)")
     p.add_argument("--html", type=Path, metavar="PATH",
