@@ -74,17 +74,16 @@ def step_line(failure: Any) -> str:
 
 
 def stopped_run_lines(instance: Any, exc: BaseException, span: str, where: str, run_id: str,
-                      run_log: Path | None) -> list[str]:
+                      run_log: Path) -> list[str]:
     """Dagster itself failed mid-run (its storage on a full disk): the step failures it did record, then
     why it stopped; the run is marked failed when the storage takes it (else the next run does, saying
-    why from the stop note left in run_log)."""
+    why from the stop note left in run_log, by a --verbose run too)."""
     from blofin_cli.run_log import STOP_NOTE, append_lines
     from dagster_defs.runner import live_cli_step_failures, recover_dead_cli_runs
     from python_assets.config import paths
 
     cause = f"the disk is full ({describe(exc)})" if is_disk_full(exc) else describe(exc)
-    if run_log is not None:
-        append_lines(run_log, [STOP_NOTE.format(run_id=run_id, cause=cause)])
+    append_lines(run_log, [STOP_NOTE.format(run_id=run_id, cause=cause)])
     failures, marked = [], "the run stays 'started' until the next run marks it failed"
     if instance is not None:
         with contextlib.suppress(Exception):  # the storage may be unusable still: then the next run recovers it

@@ -103,7 +103,7 @@ def _as_left(paths: Paths, fingerprints: dict, before: list | None, first: date,
 
 
 def run_pointer(elapsed: float, run_log: Path, verbose: bool) -> str:
-    """'after N s' and where the run's Dagster and dbt output is: run_log, or above (--verbose writes no log)."""
+    """'after N s' and where the run's Dagster and dbt output is: run_log, or above (--verbose logs only a stop note)."""
     return f"after {elapsed:.1f} s; " + ("Dagster and dbt output above" if verbose else f"full log: {run_log}")
 
 
@@ -160,7 +160,7 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
     elapsed = time.perf_counter() - t0
     where = run_pointer(elapsed, run_log, verbose)
     if stopped is not None or not result.success:
-        lines = (stopped_run_lines(instance, stopped, f"{first}..{last}", where, run_id, None if verbose else run_log)
+        lines = (stopped_run_lines(instance, stopped, f"{first}..{last}", where, run_id, run_log)
                  if stopped is not None else
                  failed_step_lines([e for e in result.all_events if e.is_step_failure],
                                    f"materialization of {first}..{last} failed {where}"))

@@ -10,6 +10,8 @@ import io
 import os
 import sys
 
+import pytest
+
 
 def enospc(*args, **kwargs):
     raise OSError(errno.ENOSPC, "No space left on device")
@@ -167,3 +169,54 @@ def test_a_report_whose_html_cannot_be_written_keeps_its_previous_json_too(tmp_p
     monkeypatch.undo()
     write_files_atomic({json_file: b"new json", html_file: b"new html"})
     assert (json_file.read_text(), html_file.read_text()) == ("new json", "new html")
+
+
+def stop_on_a_full_disk(monkeypatch) -> dict:
+    """Fake Dagster for pipeline._locked_run: each run's materialization raises ENOSPC and its storage cannot mark
+    the run failed, so the run stays 'started'; the next run's recovery finds it. What happened, in the dict."""
+    import dagster_defs.runner as runner
+    from blofin_cli import pipeline
+
+    seen: dict = {"started": [], "known": []}
+
+    def recover(instance, data_dir, reason="", known=None):
+        if known is None:  # the stopped run marking itself failed: the storage is still full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        seen["known"].append(dict(known))
+        dead, seen["started"] = seen["started"], []
+        return dead
+
+    def materialize(*args, run_id, **kwargs):
+        seen["started"].append(run_id)
+        enospc()
+
+    monkeypatch.setattr(pipeline, "unchanged_window", lambda *args: ({}, None))
+    monkeypatch.setattr(runner, "persistent_instance", lambda paths: object())
+    monkeypatch.setattr(runner, "recover_dead_cli_runs", recover)
+    monkeypatch.setattr(runner, "live_cli_step_failures", lambda *args: [])
+    monkeypatch.setattr(runner, "cli_run_tags", lambda data_dir: {})
+    monkeypatch.setattr(runner, "materialize_days", materialize)
+    return seen
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_a_run_stopped_by_a_full_disk_leaves_the_stop_note_the_next_run_reports(verbose, data_dir, monkeypatch,
+                                                                                 capsys):
+    """With --verbose the run wrote no stop note (its log path was withheld from stopped_run_lines), so the next
+    run said the stopped run 'was killed before it ended'."""
+    from datetime import date
+
+    from blofin_cli.pipeline import _locked_run
+    from blofin_cli.run_log import stop_notes
+
+    seen = stop_on_a_full_disk(monkeypatch)
+    day = date(2025, 3, 10)
+    assert _locked_run(data_dir, day, day, verbose) == 1
+    (stopped,) = seen["started"]
+    cause = "the disk is full (OSError: [Errno 28] No space left on device)"
+    assert stop_notes(data_dir.data_dir / "last_run.log") == {stopped: cause}
+    assert f"stopped: {cause}; the run stays 'started'" in capsys.readouterr().err
+    assert _locked_run(data_dir, day, day, verbose) == 1
+    assert seen["known"][1] == {stopped: f"the run stopped: {cause}"}
+    assert (f"run {stopped} stopped before Dagster could record its end ({cause}): marked failed"
+            in capsys.readouterr().out)
