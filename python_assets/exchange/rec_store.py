@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from python_assets.config import Paths
 from python_assets.exchange.continuity import split_days, trade_int
 from python_assets.exchange.recorder import LIVE_SCHEMA, MERGE_GRACE_MS
-from python_assets.lake.store import (FUNDING_SCHEMA, funding_partition, read_partition, symbol_lock, write_funding,
+from python_assets.lake.store import (FUNDING_SCHEMA, funding_partition, normalize_symbol, read_partition, symbol_lock,
                                       write_quarantine, write_table_atomic)
 from python_assets.platform.timeframes import DAY_MS, HOUR_MS
 
@@ -236,19 +236,36 @@ def quarantine_trade(paths: Paths, symbol: str, trade: dict, reason: str) -> Non
 
 def replace_funding(paths: Paths, symbol: str, settled: dict[int, float]) -> list[int]:
     """Store the exchange's settled funding rates (REST history), replacing another rate stored for the same
-    settlement (the stream's announcement); returns the funding_ts whose stored rate was replaced."""
+    settlement (the stream's announcement); returns the funding_ts whose stored rate was replaced. Each day's
+    file is rewritten once, its new settlements and replaced rates together, under one hold of the lock."""
     if not settled:
         return []
-    frame = pd.DataFrame({"funding_ts": list(settled), "funding_rate": list(settled.values())})
-    stats = write_funding(paths, symbol, frame)  # new settlements added; others stored with another rate: conflicts
-    changed = {int(t): settled[int(t)] for t in stats.conflicts}
+    symbol = normalize_symbol(symbol)
+    replaced: list[int] = []
     with symbol_lock(paths, symbol):
-        for day in sorted({day_of(t) for t in changed}):
+        for day, part in _days(settled).items():
             target = funding_partition(paths, symbol, date.fromisoformat(day))
             rows = read_partition(target, FUNDING_SCHEMA)
+            stored = dict(zip(rows["funding_ts"].tolist(), rows["funding_rate"].tolist()))
+            changed = {t: r for t, r in part.items() if t in stored and not _same(stored[t], r)}
+            fresh = {t: r for t, r in part.items() if t not in stored}
+            if not changed and not fresh:
+                continue
             rows["funding_rate"] = rows["funding_ts"].map(changed).fillna(rows["funding_rate"])
+            if fresh:
+                added = _frame(list(fresh.items()), FUNDING_SCHEMA)
+                rows = pd.concat([rows, added], ignore_index=True).sort_values("funding_ts", kind="mergesort")
             _write(rows, FUNDING_SCHEMA, target)
-    return sorted(changed)
+            replaced += changed
+    return sorted(replaced)
+
+
+def _days(settled: dict[int, float]) -> dict[str, dict[int, float]]:
+    """Settlements (funding_ts -> rate) by UTC day."""
+    out: dict[str, dict[int, float]] = {}
+    for ts, rate in settled.items():
+        out.setdefault(day_of(int(ts)), {})[int(ts)] = rate
+    return out
 
 
 def stored_intervals(paths: Paths) -> dict[str, int | None]:

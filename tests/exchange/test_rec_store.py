@@ -97,3 +97,27 @@ def test_instruments_snapshot_is_one_row_per_symbol_per_day(data_dir: Paths) -> 
     store.write_instruments(data_dir, [("BTC-USDT", DAY0 + 7, 0.01, 1.0, 1.0, 0.1, 100.0, 8, "live")], DAY0 + 7)
     assert read_partition(path, store.INSTRUMENTS_SCHEMA)[["snapshot_ms", "contract_value"]].values.tolist() == [
         [DAY0 + 7, 0.01]]  # changed during the day: the later snapshot
+
+
+def test_settled_funding_rewrites_a_day_once_with_its_new_and_replaced_rates(data_dir: Paths, monkeypatch) -> None:
+    """replace_funding merged the new settlements into the day file, then rewrote that file for the replaced
+    rates: two writes, and between them a reader saw the new settlement beside the announced rate it replaces."""
+    import os
+
+    from python_assets.lake.store import FUNDING_SCHEMA, funding_partition, write_funding
+
+    settle = DAY0 + 8 * H
+    write_funding(data_dir, "BTC-USDT", pd.DataFrame({"funding_ts": [DAY0, settle], "funding_rate": [0.0001, 0.00012]}))
+    real_replace, written = os.replace, []
+
+    def replace(src, dst):  # every atomic write ends in a rename: the file's states readers could see
+        real_replace(src, dst)
+        written.append(read_partition(dst, FUNDING_SCHEMA).values.tolist())
+
+    monkeypatch.setattr(os, "replace", replace)
+    settled = {DAY0: 0.0001, settle: 0.00013, settle + 8 * H: 0.0002}
+    assert store.replace_funding(data_dir, "BTC-USDT", settled) == [settle]
+    assert written == [[[DAY0, 0.0001], [settle, 0.00013], [settle + 8 * H, 0.0002]]]
+    assert store.replace_funding(data_dir, "BTC-USDT", settled) == [] and len(written) == 1  # nothing new: no write
+    assert read_partition(funding_partition(data_dir, "BTC-USDT", pd.Timestamp(DAY0, unit="ms").date()),
+                          FUNDING_SCHEMA)["funding_rate"].tolist() == [0.0001, 0.00013, 0.0002]
