@@ -19,7 +19,7 @@ from python_assets.exchange.coverage import missing, record_holes
 from python_assets.exchange.recorder import merge_closed_hours
 from python_assets.lake.store import now_ms, stored_range_ms, write_candles, write_funding
 from python_assets.platform.progress import Ticker
-from python_assets.platform.timeframes import DAY_MS, HOUR_MS, TIMEFRAME_MS
+from python_assets.platform.timeframes import DAY_MS, HOUR_MS, TIMEFRAME_MS, off_grid_bar
 
 PAGE_LIMIT = 100  # BloFin serves at most 100 candles / funding rates a call
 FUNDING_INTERVAL_MS = 8 * HOUR_MS
@@ -169,11 +169,10 @@ def fetch_ohlcv_history(ex: ccxt.Exchange, paths: Paths, symbol: str, timeframe:
         rows = call_with_retries(ex, lambda: ex.fetch_ohlcv(market["symbol"], timeframe, since=cursor, limit=PAGE_LIMIT,
                                                             params={"until": until}),
                                  cfg, f"fetch_ohlcv {market['symbol']} {timeframe} until {until}")
-        off_grid = [r[0] for r in rows if r[0] % tf_ms]
-        if off_grid:  # the bars read candles on the UTC grid only, as import requires
-            raise FetchError(f"{name} {timeframe}: the exchange's bar at {pd.Timestamp(min(off_grid), unit='ms', tz='UTC')} "
-                             f"is not on the {timeframe} grid (bars open at multiples of {timeframe} from 00:00 UTC): "
-                             "refused, nothing from its page on stored")
+        if off_grid := off_grid_bar([r[0] for r in rows], timeframe, tf_ms):  # as import refuses them
+            at, grid = off_grid
+            raise FetchError(f"{name} {timeframe}: the exchange's bar at {pd.Timestamp(rows[at][0], unit='ms', tz='UTC')} "
+                             f"is not on {grid}: refused, nothing from its page on stored")
         extras = raw_candle_extras(ex)
         out = []
         for r in rows:

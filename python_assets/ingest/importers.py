@@ -16,7 +16,8 @@ from python_assets.config import Paths
 from python_assets.ingest.trades import FUTURE_TOLERANCE_MS, ingest_file, parse_timestamps_ms
 from python_assets.lake.store import WriteStats, normalize_symbol, now_ms, write_candles, write_funding
 from python_assets.lake.trade_rules import MAX_PRICE, MIN_TS_MS
-from python_assets.platform.timeframes import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS, TIMEFRAME_MS, WEEK_MS
+from python_assets.platform.timeframes import (DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS, TIMEFRAME_MS, WEEK_MS,
+                                              off_grid_bar)
 
 KINDS = ("candles", "trades", "funding")
 FUNDING_RATE_COLUMNS = ("funding_rate", "fundingrate", "rate", "open")
@@ -102,11 +103,10 @@ def import_candles(paths: Paths, path: Path, symbol: str, timeframe: str | None,
                               "import candles of one of those timeframes")
     if bar_ms < tf_ms:
         raise ImportFileError(f"{path}: bars are {timeframe_label(bar_ms)} apart but the timeframe is {tf}")
-    off_grid = bars["bar_at_ms"].to_numpy() % tf_ms != 0
-    if off_grid.any():
-        row = int(np.flatnonzero(off_grid)[0])
+    if off_grid := off_grid_bar(bars["bar_at_ms"].to_numpy(), tf, tf_ms):
+        row, grid = off_grid
         when = pd.Timestamp(int(bars["bar_at_ms"].iloc[row]), unit="ms", tz="UTC")
-        raise ImportFileError(f"{path}: bar {row + 1} opens at {when}, not on the {tf} grid (bars open at multiples of {tf} from 00:00 UTC)")
+        raise ImportFileError(f"{path}: bar {row + 1} opens at {when}, not on {grid}")
     times = bars["bar_at_ms"].to_numpy()
     step = _step_ms(times)
     if step > tf_ms:

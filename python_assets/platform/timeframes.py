@@ -7,7 +7,10 @@ that file and the seed disagree."""
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
 
 from python_assets.config import DBT_PROJECT_DIR
 
@@ -37,6 +40,17 @@ TIMEFRAME_MS: dict[str, int] = _ms_by_timeframe(_ROWS)
 HIGHER_TIMEFRAME_MS: dict[str, int] = _ms_by_timeframe(_ROWS, higher_only=True)
 TIMEFRAMES: tuple[str, ...] = tuple(TIMEFRAME_MS)
 TIMEFRAME_LABELS: dict[int, str] = {ms: tf for tf, ms in TIMEFRAME_MS.items()}
+
+
+def off_grid_bar(open_ms: Sequence[int] | np.ndarray, timeframe: str, bar_ms: int) -> tuple[int, str] | None:
+    """(position of the earliest bar whose open time is off the timeframe's UTC grid, i.e. not a multiple of
+    bar_ms, and the grid as messages name it: 'the 5m grid (bars open at ...)'), or None when all are on it.
+    Candles are stored on the grid only: the bars read them there, as the rollups assume."""
+    times = np.asarray(open_ms, dtype=np.int64)
+    off = np.flatnonzero(times % bar_ms != 0)
+    if not off.size:
+        return None
+    return int(off[np.argmin(times[off])]), f"the {timeframe} grid (bars open at multiples of {timeframe} from 00:00 UTC)"
 
 
 def _jinja_dict(table: dict[str, int]) -> str:

@@ -8,7 +8,7 @@ import subprocess
 
 from python_assets.config import REPO_ROOT
 from python_assets.platform.timeframes import (DAY_MS, HIGHER_TIMEFRAME_MS, HOUR_MS, MACRO_FILE, MINUTE_MS, TIMEFRAME_LABELS,
-                                      TIMEFRAME_MS, TIMEFRAMES, read_seed, render_macros)
+                                      TIMEFRAME_MS, TIMEFRAMES, off_grid_bar, read_seed, render_macros)
 
 # Bar lengths of 5m and up, and the day, as literals (with or without digit separators); 60000 alone
 # is too common (a minute in tests, prices) to police here.
@@ -49,3 +49,11 @@ def test_timeframes_no_other_file_spells_out_a_bar_or_day_length():
              for n, line in enumerate((REPO_ROOT / path).read_text().splitlines(), 1) if LENGTH_LITERAL.search(line)]
     assert found == [], f"use python_assets.platform.timeframes (Python) or timeframe_ms()/day_ms() (dbt): {found}"
 
+
+
+def test_the_off_grid_bar_is_the_earliest_one_whatever_the_order_and_names_the_grid():
+    """Import (file rows, sorted) and fetch (the exchange's page, newest first) refuse the same bar, one rule."""
+    five = TIMEFRAME_MS["5m"]
+    assert off_grid_bar([0, five, 2 * five], "5m", five) is None and off_grid_bar([], "5m", five) is None
+    assert off_grid_bar([3 * five + 7, five, five + 30_000, 0], "5m", five) == (
+        2, "the 5m grid (bars open at multiples of 5m from 00:00 UTC)")
