@@ -83,7 +83,7 @@ def synthetic_days_problem(first: date, last: date, today: date) -> str | None:
 def cmd_ingest(args: argparse.Namespace) -> int:
     """ingest: one trades file into the lake; counts, quarantine reasons and file."""
     from python_assets.ingest.trades import IngestError, ingest_file
-    from python_assets.lake.store import LakeWriteError
+    from python_assets.lake.atomic import LakeWriteError
     from python_assets.lake.health import writable_data_dir
     from python_assets.platform.logs import log_event
 
@@ -241,7 +241,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     write, e.g. a full disk, stops the import with exit 1)."""
     from python_assets.ingest.importers import ImportFileError, import_file
     from python_assets.ingest.trades import IngestError
-    from python_assets.lake.store import LakeWriteError
+    from python_assets.lake.atomic import LakeWriteError
     from python_assets.lake.health import writable_data_dir
     from python_assets.platform.logs import log_event
 

@@ -149,7 +149,7 @@ def describe(exc: BaseException) -> str:
 def save_traceback(exc: BaseException, path: Path) -> str:
     """Write exc's traceback to path, atomically (a full disk keeps the previous one whole); returns
     ' (traceback: path)' or why it could not be saved."""
-    from python_assets.lake.store import write_bytes_atomic
+    from python_assets.lake.atomic import write_bytes_atomic
 
     try:
         write_bytes_atomic(scrub("".join(traceback.format_exception(exc))).encode(), path)
@@ -175,7 +175,7 @@ def fail_clearly(exc: Exception) -> int:
     3 busy), a full disk said so, anything else as its type and first line with its traceback saved
     to <data>/last_error.log (BLOFIN_DEBUG=1 raises it instead)."""
     from python_assets.config import SettingError, debug_enabled, paths
-    from python_assets.lake.store import LakeWriteError
+    from python_assets.lake.atomic import LakeWriteError
     from python_assets.lake.health import DataDirError
     from python_assets.platform.runlock import LockSettingError, RunInProgress
     from python_assets.warehouse.connection import WarehouseBusy, WarehouseMissing

@@ -65,7 +65,7 @@ def persistent_instance(paths: Paths) -> dg.DagsterInstance:
 def install_instance_yaml(target: Path) -> None:
     """Write deploy/dagster.yaml to target, atomically, when target is absent or a torn copy of it (empty or
     a cut prefix: a copy stopped by a full disk); any other file is the operator's (Postgres) and is kept."""
-    from python_assets.lake.store import write_bytes_atomic
+    from python_assets.lake.atomic import write_bytes_atomic
 
     if not INSTANCE_YAML.exists():
         return

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from python_assets.lake.store import write_bytes_atomic
+from python_assets.lake.atomic import write_bytes_atomic
 from python_assets.platform.timeframes import DAY_MS
 
 Interval = tuple[int, int]

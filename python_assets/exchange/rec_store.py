@@ -1,6 +1,6 @@
 """Lake writes of the WebSocket recorder (issue 22 contract): hourly live files per dataset merged into
 day partitions once their hour is over, recorder segments / gaps (upserted per day), recorder_days,
-mark prices and the daily instruments snapshot. Every write goes through python_assets.lake.store's atomic
+mark prices and the daily instruments snapshot. Every write goes through python_assets.lake.atomic's
 helpers; every merge is deduplicated on the dataset's key, so a merge killed half-way is redone safely
 and a restart never stores a row twice.
 
@@ -24,8 +24,9 @@ import pyarrow.parquet as pq
 from python_assets.config import Paths
 from python_assets.exchange.continuity import split_days, trade_int
 from python_assets.exchange.recorder import LIVE_SCHEMA, MERGE_GRACE_MS
+from python_assets.lake.atomic import write_table_atomic
 from python_assets.lake.store import (FUNDING_SCHEMA, funding_partition, normalize_symbol, read_partition, symbol_lock,
-                                      write_quarantine, write_table_atomic)
+                                      write_quarantine)
 from python_assets.platform.timeframes import DAY_MS, HOUR_MS
 
 BOOKS_SCHEMA = pa.schema([("ts", pa.int64()), ("kind", pa.string()), ("seq_id", pa.int64()), ("side", pa.string()),

@@ -16,7 +16,8 @@ from python_assets.exchange.book import Applied, Book, book_rows
 from python_assets.exchange.continuity import Hole, TradeTracker, fill_hole, trade_int
 from python_assets.exchange.recorder import LIVE_SCHEMA, _read, _union, hour_file, merge_closed_hours
 from python_assets.ingest.trades import FUTURE_TOLERANCE_MS
-from python_assets.lake.store import write_funding, write_table_atomic
+from python_assets.lake.atomic import write_table_atomic
+from python_assets.lake.store import write_funding
 from python_assets.lake.trade_rules import MIN_TS_MS
 from python_assets.platform.timeframes import HOUR_MS
 

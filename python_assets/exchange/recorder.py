@@ -29,7 +29,8 @@ from python_assets.config import Paths
 from python_assets.exchange.client import ExchangeConfig, call_with_retries, lake_symbol, resolve_market
 from python_assets.exchange.rec_lock import take_recorder_lock
 from python_assets.exchange.rec_rest import contract_value
-from python_assets.lake.store import read_partition, write_quarantine, write_table_atomic, write_trades
+from python_assets.lake.atomic import write_table_atomic
+from python_assets.lake.store import read_partition, write_quarantine, write_trades
 from python_assets.platform.timeframes import HOUR_MS
 from python_assets.lake.trade_rules import value_faults
 

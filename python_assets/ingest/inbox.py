@@ -12,7 +12,7 @@ from pathlib import Path
 from python_assets.config import Paths
 from python_assets.ingest.read import TEXT_SUFFIXES
 from python_assets.ingest.trades import IngestResult, ingest_file
-from python_assets.lake.store import LakeWriteError
+from python_assets.lake.atomic import LakeWriteError
 
 SUFFIXES = (".csv", ".txt", ".parquet", ".pq", ".feather", ".jsonl", ".ndjson", ".json")
 

@@ -7,7 +7,8 @@ Layout (all under `<data>/lake/`):
   = open time, epoch ms UTC), with the source they came from
 - `quarantine/trades/symbol=S/<source-hash>.parquet`: rejected rows with a reason, one per bad input row
 - `trade_index/symbol=S/id_ranges.parquet`: which trade ids each day may hold (python_assets/lake/trade_index.py)
-One file per partition, rewritten whole (temp file + rename) so readers never see half a file.
+One file per partition, rewritten whole (temp file + rename: python_assets/lake/atomic.py) so readers never
+see half a file.
 Writers of one symbol take turns (symbol_lock: `<data>/.lake-locks/S.lock`): each read-merge-write of its
 trades (with the trade-id index), funding, candles and quarantine runs alone, so two processes writing
 the same day (`ingest`, `import`, the inbox sensor, the recorder's merges) both keep their rows.
@@ -18,7 +19,6 @@ from __future__ import annotations
 import fcntl
 import os
 import re
-import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from python_assets.config import Paths
+from python_assets.lake.atomic import LakeWriteError, write_table_atomic
 from python_assets.platform.progress import track
 from python_assets.platform.timeframes import DAY_MS
 from python_assets.lake.trade_rules import check_day_totals, check_trades
@@ -83,72 +84,6 @@ def normalize_symbol(symbol: str) -> str:
 def utc_date_of_ms(ts_ms: np.ndarray) -> np.ndarray:
     """UTC calendar date (datetime64[D]) of epoch-ms timestamps."""
     return (np.asarray(ts_ms, dtype=np.int64) // DAY_MS).astype("datetime64[D]")
-
-
-class LakeWriteError(OSError):
-    """A file could not be written (disk full, read-only or unwritable place); the old file is intact."""
-
-
-def new_temp_file(directory: Path) -> str:
-    """Create an empty `.tmp-*.inprogress` file in directory with mode 0666 less the umask, as open() does
-    (mkstemp's 0600 would leave the renamed file unreadable to the data dir's other readers)."""
-    path = directory / f".tmp-{secrets.token_hex(8)}.inprogress"
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-    return str(path)
-
-
-def replace_atomic(target: Path, write: Callable[[str], None]) -> None:
-    """Have `write` fill a temp file beside target, fsync it, then rename it over target; an OS error
-    (disk full, permissions) becomes one LakeWriteError naming the file, with the old file untouched.
-    The file gets the umask's mode (0644 under umask 022), like any file the process creates."""
-    tmp = None
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = new_temp_file(target.parent)
-        write(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException as exc:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError) and not isinstance(exc, LakeWriteError):
-            why = exc.strerror or str(exc)
-            raise LakeWriteError(exc.errno, f"cannot write {target}: {why}; the previous version of the file "
-                                 "(if any) is unchanged") from exc
-        raise
-
-
-def write_files_atomic(files: dict[Path, bytes]) -> None:
-    """Write each file to a temp beside it (fsynced), then rename them all into place: a write that fails
-    (a full disk) does so before any rename, so every previous version stays, as the LakeWriteError says."""
-    temps: dict[Path, str] = {}
-    try:
-        for target, data in files.items():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            temps[target] = new_temp_file(target.parent)
-            with open(temps[target], "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-    except OSError as exc:
-        for tmp in temps.values():
-            Path(tmp).unlink(missing_ok=True)
-        names = " and ".join(str(t) for t in files)
-        raise LakeWriteError(exc.errno, f"cannot write {target}: {exc.strerror or exc}; the previous versions of "
-                                        f"{names} (if any) are unchanged") from exc
-    for target, tmp in temps.items():
-        os.replace(tmp, target)
-
-
-def write_table_atomic(table: pa.Table, target: Path) -> None:
-    """Write Parquet atomically: readers see the old file or the new one, never a partial one."""
-    replace_atomic(target, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
-
-
-def write_bytes_atomic(data: bytes, target: Path) -> None:
-    """Atomically replace target with data."""
-    replace_atomic(target, lambda tmp: Path(tmp).write_bytes(data))
 
 
 def lock_file(paths: Paths, symbol: str) -> Path:

@@ -29,7 +29,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from python_assets.config import Paths
-from python_assets.lake.store import trades_partition, write_table_atomic
+from python_assets.lake.atomic import write_table_atomic
+from python_assets.lake.store import trades_partition
 from python_assets.platform.timeframes import DAY_MS
 
 INDEX_SCHEMA = pa.schema([("date", pa.string()), ("id_min", pa.string()), ("id_max", pa.string())])

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from python_assets.lake.store import write_bytes_atomic
+from python_assets.lake.atomic import write_bytes_atomic
 from python_assets.ml.dataset import Dataset, load_dataset
 from python_assets.platform.timeframes import TIMEFRAME_MS
 

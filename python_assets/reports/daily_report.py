@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 
 from python_assets.config import Paths
-from python_assets.lake.store import write_bytes_atomic, write_files_atomic
+from python_assets.lake.atomic import write_bytes_atomic, write_files_atomic
 from python_assets.reports import fmt, portfolio_section
 from python_assets.reports import robustness
 from python_assets.reports import sections as sections_mod

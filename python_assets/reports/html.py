@@ -12,7 +12,7 @@ from typing import Any
 
 import duckdb
 
-from python_assets.lake.store import write_bytes_atomic
+from python_assets.lake.atomic import write_bytes_atomic
 from python_assets.reports import fmt, portfolio_section, robustness
 from python_assets.reports.charts import DRAWDOWN_ZERO_SPAN, bar_chart, line_chart
 from python_assets.reports.recorder import recorder_html

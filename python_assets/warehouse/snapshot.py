@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from python_assets.config import Paths
-from python_assets.lake.store import replace_atomic
+from python_assets.lake.atomic import replace_atomic
 from python_assets.warehouse.connection import connect_warehouse
 
 

@@ -8,7 +8,8 @@ import pytest
 from conftest import TEST_DAYS
 
 from dagster_defs.runner import materialize_days
-from python_assets.lake.store import trades_partition, write_table_atomic, write_trades
+from python_assets.lake.atomic import write_table_atomic
+from python_assets.lake.store import trades_partition, write_trades
 from python_assets.ingest.synthetic import generate_ticks
 
 

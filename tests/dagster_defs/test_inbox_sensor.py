@@ -79,7 +79,7 @@ def test_a_lake_write_failure_midway_keeps_the_runs_of_the_files_filed_before_it
     """The first file is ingested and filed, the second hits a full disk: the tick used to raise, losing
     the first file's run request for good (the retry tick only saw the second file)."""
     from python_assets.ingest import inbox
-    from python_assets.lake.store import LakeWriteError
+    from python_assets.lake.atomic import LakeWriteError
 
     box = data_dir.data_dir / "inbox" / "BTC-USDT"
     box.mkdir(parents=True)

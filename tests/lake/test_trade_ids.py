@@ -16,7 +16,8 @@ from python_assets.lake import store as lake
 
 from python_assets.lake import trade_index
 from python_assets.ingest.trades import ingest_file
-from python_assets.lake.store import LakeWriteError, write_trades
+from python_assets.lake.atomic import LakeWriteError
+from python_assets.lake.store import write_trades
 from python_assets.lake.trade_index import index_file, load_ranges
 
 T0 = 1_741_564_800_000  # 2025-03-10T00:00:00Z
@@ -155,7 +156,7 @@ def test_a_crash_between_the_index_and_the_day_file_leaves_the_index_wide_never_
 
 def test_recorded_trades_the_lake_refuses_are_quarantined_with_the_reason(data_dir):
     from python_assets.exchange.recorder import LIVE_SCHEMA, hour_file, merge_closed_hours
-    from python_assets.lake.store import write_table_atomic
+    from python_assets.lake.atomic import write_table_atomic
     import pyarrow as pa
 
     days_of_trades(data_dir, 1, per_day=2)

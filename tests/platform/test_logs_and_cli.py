@@ -166,7 +166,7 @@ def test_a_failed_lake_write_is_a_failure_not_bad_input(data_dir, tmp_path, monk
     # ingest and import called a full disk 'bad input' (exit 2); generate and the rest say exit 1
     import errno
 
-    from python_assets.lake.store import LakeWriteError
+    from python_assets.lake.atomic import LakeWriteError
 
     def full(*args, **kwargs):
         raise LakeWriteError(errno.ENOSPC, "cannot write x.parquet: No space left on device; the previous version "

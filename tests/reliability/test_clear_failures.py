@@ -26,7 +26,8 @@ from conftest import CLI
 from dagster_defs.ingest.assets import lake_market_data
 from dagster_defs.resources import MarketSource
 from python_assets.lake import store as lake
-from python_assets.lake.store import LakeWriteError, trades_partition, write_trades
+from python_assets.lake.atomic import LakeWriteError
+from python_assets.lake.store import trades_partition, write_trades
 from python_assets.ingest.market import generate_market_day
 
 DAY = date(2025, 3, 10)

@@ -79,7 +79,7 @@ def test_a_dagster_yaml_torn_by_a_full_disk_is_rewritten_and_a_new_one_is_writte
 
     from dagster_defs.runner import INSTANCE_YAML, persistent_instance
     from python_assets.config import Paths
-    from python_assets.lake.store import LakeWriteError
+    from python_assets.lake.atomic import LakeWriteError
 
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     paths = Paths(tmp_path)
@@ -148,7 +148,7 @@ def test_a_report_whose_html_cannot_be_written_keeps_its_previous_json_too(tmp_p
     first and renamed only when both are whole."""
     import pytest
 
-    from python_assets.lake.store import LakeWriteError, write_files_atomic
+    from python_assets.lake.atomic import LakeWriteError, write_files_atomic
 
     json_file, html_file = tmp_path / "2025-03-10.json", tmp_path / "2025-03-10.html"
     json_file.write_text("old json")

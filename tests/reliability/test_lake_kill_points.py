@@ -26,8 +26,8 @@ from dagster_defs.partitions import day_start_ms
 from dagster_defs.resources import MarketSource
 from python_assets.config import Paths
 from python_assets.exchange.recorder import LIVE_SCHEMA, hour_file
-from python_assets.lake.store import (TRADE_SCHEMA, funding_partition, read_partition, trades_partition, write_table_atomic,
-                                write_trades)
+from python_assets.lake.atomic import write_table_atomic
+from python_assets.lake.store import TRADE_SCHEMA, funding_partition, read_partition, trades_partition, write_trades
 from python_assets.ingest.market import holds_synthetic_trades
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "exchange"))
