@@ -111,7 +111,8 @@ create table if not exists tuning_trials (run_date date not null, design_id varc
         oos_return double, oos_trades integer, seconds double, primary key (run_date, design_id, trial_no));
 create table if not exists strategy_tuning (run_date date not null, design_id varchar not null,
         best_params json not null, is_sharpe double, is_end_ms bigint not null, n_trials integer not null,
-        primary key (run_date, design_id));
+        oos_start_ms bigint, primary key (run_date, design_id));
+alter table strategy_tuning add column if not exists oos_start_ms bigint;
 create table if not exists ranking_history (run_date date not null, design_id varchar not null,
         rank integer not null, n_ranked integer not null, score double not null, deflated_sharpe double,
         sr0 double, oos_sharpe double, oos_sharpe_annual double, oos_return double, oos_trades integer,

@@ -47,7 +47,7 @@ def member_runs(con: duckdb.DuckDBPyConnection, market: Market, rows: list[dict[
         events = signal_events(market.con, compile_instances([(sid, spec, params)], market.columns, "market",
                                                              market.timeframe), [sid])
         w = market.oos_window
-        window = Window("oos", "out_of_sample", max(row["is_end_ms"], w.start_ms), w.end_ms)
+        window = Window("oos", "out_of_sample", max(row["oos_start_ms"], w.start_ms), w.end_ms)
         for symbol, bars in sorted(market.bars.items()):
             sub, res = run_bars(bars, dense_signals(events.get((sid, symbol)), bars), rules_for(spec, params), costs,
                                 funding[symbol], window)

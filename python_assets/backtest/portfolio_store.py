@@ -10,7 +10,7 @@ from typing import Any
 
 import duckdb
 
-from python_assets.research.daily import DESIGNS_AS_OF
+from python_assets.research.daily import DESIGNS_AS_OF, OOS_START
 
 TABLES = ("portfolio_runs", "portfolio_equity_bars", "portfolio_members", "portfolio_correlations")
 
@@ -55,17 +55,17 @@ def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
 
 def active_members(con: duckdb.DuckDBPyConnection, day: date) -> list[dict[str, Any]]:
     """The designs active after `day`'s ranking, best rank first, with their spec row, newest tuned
-    parameters and the end of their tuning window (empty before any ranking)."""
+    parameters and where their out-of-sample evaluation starts (empty before any ranking)."""
     if not all(_exists(con, t) for t in ("ranking_history", "strategy_tuning", "strategy_designs")):
         return []
     out = con.execute(f"""
-        with tuned as (select design_id, arg_max(best_params, run_date) as params, arg_max(is_end_ms, run_date) as is_end_ms
+        with tuned as (select design_id, arg_max(best_params, run_date) as params, arg_max({OOS_START}, run_date) as oos_start_ms
                        from strategy_tuning where run_date <= ? group by design_id)
-        select h.design_id, d.design_key, d.origin, d.spec, t.params, t.is_end_ms
+        select h.design_id, d.design_key, d.origin, d.spec, t.params, t.oos_start_ms
         from ranking_history h join {DESIGNS_AS_OF.format(op='<=')} d using (design_id) join tuned t using (design_id)
         where h.run_date = ? and h.status = 'active' order by h.rank, h.design_id""", [day, day, day]).fetchall()
     return [{"design_id": r[0], "key": r[1], "origin": r[2], "spec": json.loads(r[3]), "params": json.loads(r[4]),
-             "is_end_ms": int(r[5])} for r in out]
+             "oos_start_ms": int(r[5])} for r in out]
 
 
 def write_day(con: duckdb.DuckDBPyConnection, day: date, runs: list[dict[str, Any]], equity: list[tuple],

@@ -38,7 +38,9 @@ DDL = (
         oos_return double, oos_trades integer, seconds double, primary key (run_date, design_id, trial_no))""",
     """create table if not exists strategy_tuning (run_date date not null, design_id varchar not null,
         best_params json not null, is_sharpe double, is_end_ms bigint not null, n_trials integer not null,
-        primary key (run_date, design_id))""",
+        oos_start_ms bigint, primary key (run_date, design_id))""",
+    # added later: warehouses made before it get the column (NULL there: out of sample from is_end_ms)
+    """alter table strategy_tuning add column if not exists oos_start_ms bigint""",
     """create table if not exists ranking_history (run_date date not null, design_id varchar not null,
         rank integer not null, n_ranked integer not null, score double not null, deflated_sharpe double,
         sr0 double, oos_sharpe double, oos_sharpe_annual double, oos_return double, oos_trades integer,
@@ -90,6 +92,19 @@ def _rekey_designs(con: duckdb.DuckDBPyConnection) -> None:
 # Each design as first proposed on or before a day (one row per design_id).
 DESIGNS_AS_OF = """(select design_id, design_key, origin, parents, spec from strategy_designs where created_date {op} ?
     qualify row_number() over (partition by design_id order by created_date) = 1)"""
+
+
+# Where a design's out-of-sample evaluation starts (strategy_tuning; rows from before the column: is_end_ms).
+OOS_START = "coalesce(oos_start_ms, is_end_ms)"
+
+
+def oos_start_ms(is_end_ms: int, parents: list[str], day: date) -> int:
+    """Where a design's out-of-sample evaluation starts: the end of its tuning window; for a design bred from
+    ranked designs (parents) no earlier than the day that proposed it, as its parents were chosen for their
+    out-of-sample results on the days before: that data is not out of sample for their offspring."""
+    if not parents:
+        return is_end_ms
+    return max(is_end_ms, (day - date(1970, 1, 1)).days * DAY_MS)
 
 
 def _state(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, Any]:
@@ -168,11 +183,12 @@ def tune_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Res
                       cfg.seed, costs) for did, key, origin, parents, spec in rows]
     trials, tuning = [], []
     results = track(zip(rows, map_batches(tune_designs, tasks)), len(rows), f"tuning designs of {day}", every=0.25)
-    for done, ((did, *_), (found, best, ev)) in enumerate(results, 1):  # design order, whichever worker ran it
+    for done, ((did, _, _, parents, _), (found, best, ev)) in enumerate(results, 1):  # design order, whichever worker ran it
         trials += [{**r, "design_id": did} for r in found]
         if best is not None:
             tuning.append({"design_id": did, "best_params": best, "is_sharpe": ev.is_score,
-                           "is_end_ms": market.is_window.end_ms, "n_trials": len(found)})
+                           "is_end_ms": market.is_window.end_ms, "n_trials": len(found),
+                           "oos_start_ms": oos_start_ms(market.is_window.end_ms, json.loads(parents), day)})
         if time.monotonic() - started > cfg.budget_seconds and done < len(rows):
             raise ResearchBudgetError(
                 f"tuning {day} passed its {cfg.budget_seconds:.0f} s guard after {done} of {len(rows)} designs "
@@ -193,7 +209,7 @@ def rank_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Res
     designs = {r[0]: {"key": r[1], "origin": r[2], "spec": json.loads(r[3])} for r in con.execute(
         f"select design_id, design_key, origin, spec from {DESIGNS_AS_OF.format(op='<=')}", [day]).fetchall()}
     tuned = {r[0]: (json.loads(r[1]), r[2]) for r in con.execute(
-        "select design_id, arg_max(best_params, run_date), arg_max(is_end_ms, run_date) from strategy_tuning "
+        f"select design_id, arg_max(best_params, run_date), arg_max({OOS_START}, run_date) from strategy_tuning "
         "where run_date <= ? group by design_id", [day]).fetchall()}
     today = [r[0] for r in con.execute("select oos_sharpe from tuning_trials where run_date = ? and oos_sharpe is not null",
                                        [day]).fetchall()]
@@ -208,10 +224,10 @@ def rank_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Res
     status = {d: h[-1]["status"] for d, h in st["history"].items()}
     overfit = robustness.pbo_as_of(con, day)
     rows, evaluations = [], {}
-    for did, (params, is_end) in sorted(tuned.items()):
+    for did, (params, oos_start) in sorted(tuned.items()):
         if did not in designs:
             continue
-        ev = evaluate(market, design_spec(designs[did]["key"], designs[did]["origin"], designs[did]["spec"]), params, costs, oos_start_ms=is_end)
+        ev = evaluate(market, design_spec(designs[did]["key"], designs[did]["origin"], designs[did]["spec"]), params, costs, oos_start_ms=oos_start)
         s = score(ev.oos_returns, ev.oos_trades, n_total, variance, cfg.rank)
         # annualised by the bars the Sharpe is of, as strategy_backtest_results annualises a backtest (periods.py)
         bars_per_year = periods_per_year_of_times(ev.oos_bar_ms, bar_len_ms)
@@ -257,9 +273,9 @@ def _write(con, day, designs, timeframe, trials, tuning, ranked, n_total) -> Non
                 [day, t["design_id"], t["trial_no"], json.dumps(t["params"], sort_keys=True), _num(t["is_sharpe"]),
                  t["is_trades"], _num(t["oos_sharpe"]), _num(t["oos_return"]), t["oos_trades"], t["seconds"]] for t in trials])
         if tuning:
-            con.executemany("insert into strategy_tuning values (?, ?, ?, ?, ?, ?)", [
+            con.executemany("insert into strategy_tuning values (?, ?, ?, ?, ?, ?, ?)", [
                 [day, t["design_id"], json.dumps(t["best_params"], sort_keys=True), _num(t["is_sharpe"]), t["is_end_ms"],
-                 t["n_trials"]] for t in tuning])
+                 t["n_trials"], t["oos_start_ms"]] for t in tuning])
         if ranked:
             con.executemany("insert into ranking_history values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
                 [day, r["design_id"], r["rank"], r["n_ranked"], r["score"], _num(r["deflated_sharpe"]), _num(r["sr0"]),

@@ -19,7 +19,7 @@ from python_assets.backtest.fills import (DEFAULT_FILL, FILL_MODES, SPREAD_RANGE
                                           execution_horizon)
 from python_assets.backtest.runner import Execution
 from python_assets.backtest.spec import StrategySpec, design_spec
-from python_assets.research.daily import DESIGNS_AS_OF
+from python_assets.research.daily import DESIGNS_AS_OF, OOS_START
 from python_assets.research.tuner import Market, evaluate
 from python_assets.platform.timeframes import MINUTE_MS
 
@@ -40,11 +40,11 @@ def edge_survives(by_mode: dict[str, dict[str, Any]]) -> bool | None:
 
 def stress_rows(market: Market, spec: StrategySpec, params: dict[str, Any], design: dict[str, Any],
                 costs: Costs) -> list[dict[str, Any]]:
-    """One row per fill mode of a design (design_id, design_key, rank, is_end_ms): out-of-sample net
+    """One row per fill mode of a design (design_id, design_key, rank, oos_start_ms): out-of-sample net
     return, per-bar Sharpe, trades and the two flags."""
     by_mode = {}
     for mode in FILL_MODES:
-        ev = evaluate(market, spec, params, costs, oos_start_ms=design["is_end_ms"], fill=mode)
+        ev = evaluate(market, spec, params, costs, oos_start_ms=design["oos_start_ms"], fill=mode)
         sharpe = None if ev.oos_sharpe != ev.oos_sharpe else float(ev.oos_sharpe)
         by_mode[mode] = {"design_id": design["design_id"], "design_key": design["design_key"], "fill_mode": mode,
                          "rank": design["rank"], "net_return": float(ev.oos_return),
@@ -55,18 +55,18 @@ def stress_rows(market: Market, spec: StrategySpec, params: dict[str, Any], desi
 
 
 def top_designs(con: duckdb.DuckDBPyConnection, day: date, top_k: int) -> list[dict[str, Any]]:
-    """The day's top_k ranked designs with their spec row, tuned parameters and in-sample end."""
+    """The day's top_k ranked designs with their spec row, tuned parameters and out-of-sample start."""
     exists = "select count(*) from information_schema.tables where table_name in ('ranking_history', 'strategy_tuning')"
     if con.execute(exists).fetchall()[0][0] < 2:
         return []
     found = con.execute(f"""
         with tuned as (select design_id, arg_max(best_params, run_date) as params,
-                              arg_max(is_end_ms, run_date) as is_end from strategy_tuning where run_date <= ? group by design_id)
-        select h.design_id, h.rank, d.design_key, d.origin, cast(d.spec as varchar), cast(t.params as varchar), t.is_end
+                              arg_max({OOS_START}, run_date) as oos_start from strategy_tuning where run_date <= ? group by design_id)
+        select h.design_id, h.rank, d.design_key, d.origin, cast(d.spec as varchar), cast(t.params as varchar), t.oos_start
         from ranking_history h join {DESIGNS_AS_OF.format(op='<=')} d using (design_id) join tuned t using (design_id)
         where h.run_date = ? order by h.rank limit ?""", [day, day, day, top_k]).fetchall()
     return [{"design_id": r[0], "rank": r[1], "design_key": r[2], "spec": design_spec(r[2], r[3], json.loads(r[4])),
-             "params": json.loads(r[5]), "is_end_ms": r[6]} for r in found]
+             "params": json.loads(r[5]), "oos_start_ms": r[6]} for r in found]
 
 
 def minute_execution(con: duckdb.DuckDBPyConnection, market: Market) -> dict[str, Execution]:

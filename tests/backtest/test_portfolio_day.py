@@ -45,7 +45,7 @@ def warehouse(status: str = "active") -> duckdb.DuckDBPyConnection:
         params = resolve_params(spec_from_dict(spec), {})
         con.execute("insert into strategy_designs values (?, ?, 'random', '[]', ?, '1h', ?)",
                     [d.design_id, d.key, json.dumps(spec), DAY])
-        con.execute("insert into strategy_tuning values (?, ?, ?, 0.1, ?, 3)",
+        con.execute("insert into strategy_tuning (run_date, design_id, best_params, is_sharpe, is_end_ms, n_trials) values (?, ?, ?, 0.1, ?, 3)",
                     [DAY, d.design_id, json.dumps(params), 1_735_689_600_000 + 5 * 24 * H])
         con.execute("insert into ranking_history values (?, ?, ?, 2, 0.5, 0.5, 0.1, 0.1, 1.0, 0.01, 10, 30, ?, null)",
                     [DAY, d.design_id, rank, status])

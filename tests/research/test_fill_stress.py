@@ -66,7 +66,7 @@ def seed_day(con: duckdb.DuckDBPyConnection, is_end_ms: int) -> None:
     for did, rank, entry in (("d_trade", 1, "sig_long > 0"), ("d_never", 2, "sig_long > 5")):
         con.execute("insert into strategy_designs values (?, ?, 'random', '[]', ?, '1h', ?)",
                     [did, f"long|{did}", json.dumps(spec(did, entry)), DAY])
-        con.execute("insert into strategy_tuning values (?, ?, '{}', 0.0, ?, 1)", [DAY, did, is_end_ms])
+        con.execute("insert into strategy_tuning (run_date, design_id, best_params, is_sharpe, is_end_ms, n_trials) values (?, ?, '{}', 0.0, ?, 1)", [DAY, did, is_end_ms])
         con.execute("insert into ranking_history (run_date, design_id, rank, n_ranked, score, n_trials_total, status) "
                     "values (?, ?, ?, 2, 0.5, 2, 'active')", [DAY, did, rank])
 
