@@ -88,6 +88,7 @@ select
     fwd_mae_12,
     case
         when fwd_mae_12 is null or sigma_h is null then null
-        else cast(ln(low_ahead / close) <= -sigma_h as integer)
+        -- strictly beyond: on a flat market (sigma_h = 0) a low at the close has not fallen at all
+        else cast(ln(low_ahead / close) < -sigma_h as integer)
     end as fwd_adverse_12
 from labelled
