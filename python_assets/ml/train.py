@@ -73,7 +73,7 @@ def train_model(spec: ModelSpec, data: Dataset, root: Path, config: TrainConfig 
     labelled = np.flatnonzero(np.isfinite(y_all))
     d = data.subset(labelled)
     y = y_all[labelled]
-    past = label_known_at(y_all, data.ts, data.symbol, HORIZON_BARS * data.bar_ms)[labelled]
+    past = label_known_at(y_all, data.ts, data.symbol, HORIZON_BARS)[labelled]
     leaks = check_leakage(d.X, d.features, y, past)
     if leaks:
         raise LeakageError(f"{spec.name}: feature(s) {leaks} track the forward label {spec.label}: not known at t")

@@ -65,13 +65,17 @@ def rank(a: np.ndarray) -> np.ndarray:
     return pd.Series(a).rank(method="average").to_numpy(dtype=np.float64)
 
 
-def label_known_at(label: np.ndarray, ts: np.ndarray, symbol: np.ndarray, lag_ms: int) -> np.ndarray:
-    """The same symbol's label lag_ms earlier (NaN where absent): with lag_ms = the horizon, a value
-    whose window has closed at t, so a causal feature may track it as closely as it likes."""
-    s = pd.Series(label, index=pd.MultiIndex.from_arrays([symbol, ts]))
-    if s.index.has_duplicates:  # not one series per symbol: no past value to compare with
+def label_known_at(label: np.ndarray, ts: np.ndarray, symbol: np.ndarray, horizon_bars: int) -> np.ndarray:
+    """The same symbol's label horizon_bars rows earlier in its time order (NaN where absent): its window
+    (the rows after it up to this one) closes with this bar, so a causal feature may track it as closely
+    as it likes. Rows, not horizon_bars x bar_ms: across missing bars the label that much time earlier
+    still looks past this bar."""
+    frame = pd.DataFrame({"symbol": symbol, "ts": ts, "label": label})
+    if frame.duplicated(["symbol", "ts"]).any():  # not one series per symbol: no past value to compare with
         return np.full(len(label), np.nan)
-    return s.reindex(pd.MultiIndex.from_arrays([symbol, ts - lag_ms])).to_numpy(dtype=np.float64)
+    ordered = frame.sort_values(["symbol", "ts"], kind="stable")
+    past = ordered.groupby("symbol", sort=False)["label"].shift(horizon_bars)
+    return past.reindex(frame.index).to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 class RankIndex:
@@ -156,7 +160,8 @@ def check_leakage(X: np.ndarray, features: list[str], label: np.ndarray, past: n
 
 def leakage_report(data: "Dataset", horizon_bars: int) -> dict[str, list[str]]:
     """{label: leaking features} over every label; empty when the training set is clean."""
-    lag, index = horizon_bars * data.bar_ms, RankIndex(data.X)
-    found = {name: check_leakage(data.X, data.features, y, label_known_at(y, data.ts, data.symbol, lag), index=index)
+    index = RankIndex(data.X)
+    found = {name: check_leakage(data.X, data.features, y, label_known_at(y, data.ts, data.symbol, horizon_bars),
+                                 index=index)
              for name, y in data.labels.items()}
     return {k: v for k, v in found.items() if v}

@@ -146,6 +146,24 @@ def test_the_purge_follows_each_labels_own_window_across_missing_bars():
     assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(plain, purged))
 
 
+def test_the_leak_checks_past_label_has_closed_by_the_bar_across_missing_bars():
+    """The label the leak check compares against must be known at t: a label 12 bars of time earlier still
+    looked past t where bars were missing (its window is 12 rows); the one 12 rows earlier closes with t."""
+    bars = np.arange(400, dtype=np.int64)
+    b_bars = bars[(bars % 5 != 0) & ((bars < 150) | (bars >= 230))]  # B misses a bar in five and an 80-bar hole
+    ts = np.r_[bars, b_bars] * BAR_MS
+    symbol = np.array(["A"] * len(bars) + ["B"] * len(b_bars), dtype=object)
+    order = np.lexsort((symbol, ts))
+    ts, symbol = ts[order], symbol[order]
+    ends = _label_ends(ts, symbol).astype(float)
+    ends[ends == 0] = np.nan
+    past = label_known_at(ends, ts, symbol, HORIZON_BARS)  # when the past label's window closes
+    for s in ("A", "B"):
+        rows = np.flatnonzero(symbol == s)
+        assert np.isnan(past[rows[:HORIZON_BARS]]).all()
+        np.testing.assert_array_equal(past[rows[HORIZON_BARS:]], ts[rows[HORIZON_BARS:]] + BAR_MS)
+
+
 def test_a_feature_that_orders_a_skewed_three_class_label_is_a_leak():
     # 20 / 60 / 20 classes: a rank correlation with the label caps at sqrt(1 - sum p^3) = 0.876 even for a
     # feature that orders the classes perfectly, under the 0.9 threshold; over the class cuts it is 1
@@ -212,7 +230,7 @@ def test_a_persistent_label_does_not_flag_honest_features_but_still_catches_its_
     X = np.column_stack([trailing, fwd_vol]).astype(np.float32)
     data = Dataset(X, ["trailing_vol_20", "future_vol"], {"fwd_realized_vol_12": fwd_vol}, ts,
                    np.array(["S"] * n), "5m", BAR_MS, np.ones(n))
-    y, past = fwd_vol, label_known_at(fwd_vol, ts, data.symbol, h * BAR_MS)
+    y, past = fwd_vol, label_known_at(fwd_vol, ts, data.symbol, h)
     assert check_leakage(X[:, :1], ["trailing_vol_20"], y) == ["trailing_vol_20"]  # the bare threshold would flag it
     assert leakage_report(data, h) == {"fwd_realized_vol_12": ["future_vol"]}
 
