@@ -35,6 +35,9 @@ PROGRESS_FILE_BYTES = 16 << 20  # from this size on, `progress` prints its steps
 MAX_EXACT_FLOAT_ID = 2**53  # a float id at or above this may be another integer rounded: no text names it exactly
 _WHOLE_DECIMAL = r"^([+-]?\d+)\.0*$"  # "101.0", a float id written as text: the id 101
 _SIDES = {"buy": "buy", "b": "buy", "bid": "buy", "sell": "sell", "s": "sell", "ask": "sell", "a": "sell"}
+# pandas' text for a missing value: freqtrade's trades files hold "nan" / "None" for an id or side the exchange
+# did not give (its trades_convert_types casts them with astype(str) before storing, pandas < 3)
+MISSING_TEXTS = frozenset({"nan", "none", "null"})
 
 
 @dataclass
@@ -91,6 +94,14 @@ def _text(values: pd.Series) -> pd.Series:
     return out
 
 
+def _missing_text(values: pd.Series) -> pd.Series:
+    """Values that are pandas' text for a missing value ("nan", "None", "null", any case) as missing."""
+    if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+        return values
+    said = values.astype("string").str.strip().str.lower().isin(MISSING_TEXTS).to_numpy(dtype=bool, na_value=False)
+    return values.mask(said) if said.any() else values
+
+
 def _float_ids(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(float ids as integer text, None where inexact; mask of the inexact: fractional, not finite, >= 2^53)."""
     with np.errstate(invalid="ignore"):
@@ -135,7 +146,7 @@ def validate(raw: pd.DataFrame, mapping: dict[str, str], now: int) -> tuple[pd.D
     col = lambda name: raw[mapping[name]] if name in mapping else pd.Series([None] * n, index=raw.index)  # noqa: E731
     ts = parse_timestamps_ms(col("ts"))
     price, size = _numeric(col("price")), _numeric(col("size"))
-    side_raw = col("side")
+    side_raw = _missing_text(col("side"))
     side = _text(side_raw).str.lower().map(_SIDES)  # NaN when blank, missing or not a known side
     reason = pd.Series([None] * n, index=raw.index, dtype=object)
 
@@ -153,7 +164,7 @@ def validate(raw: pd.DataFrame, mapping: dict[str, str], now: int) -> tuple[pd.D
     faults = value_faults(ts, price, size)  # before 2009, not finite, not positive, out of range
     flag(faults.notna(), faults)
     flag(side.isna() & ~blank(side_raw), "invalid_side")
-    ids, inexact_id = _trade_ids(col("trade_id"))
+    ids, inexact_id = _trade_ids(_missing_text(col("trade_id")))
     flag(inexact_id, "inexact_trade_id")
 
     clean = pd.DataFrame({"ts": ts, "price": price, "size": size, "side": side}, index=raw.index)

@@ -243,3 +243,21 @@ def test_candles_priced_beyond_the_trades_bound_are_refused(data_dir, tmp_path):
     with pytest.raises(ImportFileError, match="the bar at 2024-01-01 01:00:00.*price above 1e\\+12"):
         import_file(data_dir, path, "candles", "BTC-USDT", timeframe="1h")
     assert not data_dir.lake.exists() or not any(data_dir.lake.rglob("*.parquet"))
+
+
+@pytest.mark.parametrize("missing", ["nan", "None"])
+def test_freqtrade_trades_with_missing_ids_and_sides_written_as_text_are_all_kept(data_dir, tmp_path, missing):
+    """freqtrade casts its trade columns with astype(str) before storing, which writes a missing id or side as
+    the text 'nan' or 'None' (pandas < 3; an exchange may give no trade ids): those texts are missing values. Read
+    as an id, every row shared one id (all but the first quarantined as conflicting_trade_id); read as a
+    side, every row was quarantined as invalid_side."""
+    rows = [[T0 + i // 2 * 1000, missing, missing, missing, 100.0 + i, 0.5, 50.0] for i in range(6)]
+    rows.append(rows[0])  # a row repeated, as in kraken's own CSV: without ids, each occurrence is a trade
+    pd.DataFrame(rows, columns=["timestamp", "id", "type", "side", "price", "amount", "cost"]).to_feather(
+        tmp_path / "BCH_EUR-trades.feather")
+    r = import_file(data_dir, tmp_path / "BCH_EUR-trades.feather")
+    assert (r.rows_read, r.rows_added, r.duplicates, r.quarantined) == (7, 7, 0, 0), r.reasons
+    stored = duckdb.sql(f"select price, side from read_parquet('{data_dir.trades}/*/*/trades.parquet') order by price")
+    assert stored.fetchall() == [(100.0, None)] * 2 + [(100.0 + i, None) for i in range(1, 6)]
+    again = import_file(data_dir, tmp_path / "BCH_EUR-trades.feather")
+    assert (again.rows_added, again.duplicates, again.quarantined) == (0, 7, 0)
