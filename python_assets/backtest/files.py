@@ -15,7 +15,7 @@ import pandas as pd
 
 from python_assets.ingest.trades import parse_timestamps_ms
 from python_assets.lake.store import normalize_symbol
-from python_assets.platform.timeframes import MINUTE_MS, SECOND_MS, TIMEFRAME_LABELS
+from python_assets.platform.timeframes import MINUTE_MS, SECOND_MS, TIMEFRAME_LABELS, bar_spacing_ms
 
 TIME_COLUMNS = ("date", "datetime", "time", "timestamp", "open_time", "ts")
 PRICE_COLUMNS = ("open", "high", "low", "close")
@@ -172,7 +172,7 @@ def read_ohlcv(path: Path, symbol: str | None = None) -> tuple[pd.DataFrame, int
         raise OhlcvFileError(f"{path}: two bars share the time {pd.Timestamp(dup, unit='ms', tz='UTC')}")
     if len(bars) < 2:
         raise OhlcvFileError(f"{path}: needs at least 2 bars")
-    bar_ms = int(np.median(np.diff(bars["bar_at_ms"].to_numpy())))
+    bar_ms = bar_spacing_ms(bars["bar_at_ms"].to_numpy())
     bars.insert(0, "timeframe", timeframe_label(bar_ms))
     bars.insert(0, "symbol", symbol or guess_from_name(path).symbol or path.name.split(".")[0].upper())
     return bars.reset_index(drop=True), bar_ms

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from python_assets.backtest.engine import Instruments
-from python_assets.platform.timeframes import MINUTE_MS, TIMEFRAME_MS
+from python_assets.platform.timeframes import MINUTE_MS, TIMEFRAME_MS, bar_spacing_ms
 
 NO_FUNDING = (np.zeros(0, np.int64), np.zeros(0))
 
@@ -42,8 +42,8 @@ def _bars(symbol: str, timeframe: str, df: pd.DataFrame) -> Bars:
 
 
 def _spacing(ms) -> int:
-    diffs = np.diff(np.asarray(ms, dtype=np.int64))
-    return int(np.median(diffs)) if len(diffs) else MINUTE_MS
+    """The bar length of a timeframe the seed does not name, as a file's bars were measured (files.read_ohlcv)."""
+    return bar_spacing_ms(ms) if len(ms) > 1 else MINUTE_MS
 
 
 def _by_symbol(df: pd.DataFrame) -> dict[str, pd.DataFrame]:

@@ -53,6 +53,14 @@ def off_grid_bar(open_ms: Sequence[int] | np.ndarray, timeframe: str, bar_ms: in
     return int(off[np.argmin(times[off])]), f"the {timeframe} grid (bars open at multiples of {timeframe} from 00:00 UTC)"
 
 
+def bar_spacing_ms(times) -> int:
+    """The bar length of sorted bar open times (ms): their most common gap, the shortest of equally common
+    ones. Exchanges leave out candles without trades, so a 1m file of a thin market missing over half its
+    minutes has a median gap of 2m or more, but its most common gap is still 1m."""
+    gaps, counts = np.unique(np.diff(np.asarray(times, dtype=np.int64)), return_counts=True)
+    return int(gaps[np.argmax(counts)])
+
+
 def _jinja_dict(table: dict[str, int]) -> str:
     """A dict as a Jinja literal: {'1m': 60000, ...}."""
     return "{" + ", ".join(f"'{k}': {v}" for k, v in table.items()) + "}"

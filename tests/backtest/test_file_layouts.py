@@ -54,3 +54,15 @@ def test_an_infinite_price_is_one_clear_error_naming_its_row(tmp_path, column):
     frame.rename_axis("date").to_csv(tmp_path / "prices.csv")
     with pytest.raises(OhlcvFileError, match="row 8 has .* infinite"):
         read_ohlcv(tmp_path / "prices.csv")
+
+
+def test_a_sparse_file_keeps_its_own_timeframe(tmp_path):
+    """Exchanges leave out candles without trades: a 1m file of a thin market that lacks over half its minutes
+    had a median gap of 2m, so it was read as 2m bars (`import` refused it as 2m candles, a backtest ran and
+    annualised it as 2m) and one lacking three quarters of them as 5m. Its most common gap is still 1m."""
+    frame = ohlcv(n=400, freq="1min").rename_axis("date")
+    keep = np.random.default_rng(3).random(len(frame)) < 0.3
+    frame[keep].to_csv(tmp_path / "thin.csv")
+    assert frame[keep].index.to_series().diff().median() >= pd.Timedelta("2min")
+    bars, bar_ms = read_ohlcv(tmp_path / "thin.csv")
+    assert (bar_ms, bars["timeframe"].iloc[0], len(bars)) == (60_000, "1m", keep.sum())

@@ -261,3 +261,14 @@ def test_freqtrade_trades_with_missing_ids_and_sides_written_as_text_are_all_kep
     assert stored.fetchall() == [(100.0, None)] * 2 + [(100.0 + i, None) for i in range(1, 6)]
     again = import_file(data_dir, tmp_path / "BCH_EUR-trades.feather")
     assert (again.rows_added, again.duplicates, again.quarantined) == (0, 7, 0)
+
+
+def test_a_sparse_candle_file_without_a_timeframe_in_its_name_imports_on_its_own_timeframe(data_dir, tmp_path):
+    """freqtrade's XRP/ETH 1m candles lack a quarter of their minutes; a thinner market's lacking over half of
+    them had a median gap of 2m or 3m and the import refused the file as 2m or 3m candles (no bars are)."""
+    real = pd.read_feather(shared_file("freqtrade/XRP_ETH-1m.feather"))
+    thin = real[np.random.default_rng(1).random(len(real)) < 0.3]
+    assert thin["date"].diff().median() >= pd.Timedelta("2min")
+    thin.to_csv(tmp_path / "xrp_eth.csv", index=False)
+    r = import_file(data_dir, tmp_path / "xrp_eth.csv", symbol="XRP-ETH")
+    assert (r.timeframe, r.rows_added) == ("1m", len(thin))
