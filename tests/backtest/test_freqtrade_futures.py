@@ -21,13 +21,17 @@ FUTURES = "freqtrade/futures/"
 
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory):
-    """The 5m candles and 8h funding of XRP/USDT:USDT in a fresh lake, bars and features built (once)."""
+    """The 5m candles and 8h funding of XRP/USDT:USDT in a fresh lake beside the last day of freqtrade's ETH/BTC
+    5m candles of 2018 (a pair of another year, as a freqtrade data folder holds), bars and features built (once)."""
     candles = shared_file(FUTURES + "XRP_USDT_USDT-5m-futures.feather")
     funding = shared_file(FUTURES + "XRP_USDT_USDT-8h-funding_rate.feather")
+    eth_btc = pd.read_feather(shared_file("freqtrade/ETH_BTC-5m.feather"))
+    other = tmp_path_factory.mktemp("spot") / "ETH_BTC-5m.feather"
+    eth_btc[eth_btc["date"] >= "2018-01-29"].reset_index(drop=True).to_feather(other)
     data_dir = Paths((tmp_path_factory.mktemp("futures") / "data").resolve())
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("BLOFIN_DATA_DIR", str(data_dir.data_dir))
-        assert cli_main(["import", str(candles), str(funding)]) == 0
+        assert cli_main(["import", str(candles), str(funding), str(other)]) == 0
         run_dbt(data_dir, "run", "--select", "+features", "stg_funding_rates")
         yield data_dir, pd.read_feather(candles), pd.read_feather(funding)
 
@@ -86,3 +90,21 @@ def test_backtest_charges_funding_equal_to_a_hand_computation(imported, tmp_path
     assert (trades["side"] == "short").any() and (trades["side"] == "long").any()  # both signs exercised
     net = (trades["gross_pnl"] - trades["entry_fee"] - trades["exit_fee"] - trades["funding"]).sum()
     assert rows[0]["final_equity"] == pytest.approx(10_000.0 + net, rel=1e-9)
+
+
+def test_a_backtest_of_some_symbols_runs_over_their_own_bars(imported, tmp_path):
+    """The window was the span of every symbol's bars: ETH-BTC's day of 2018 beside XRP-USDT's week of 2021 ran
+    as a window to 2021 (a 1,411-day duration for 20 days of bars), and with --days no ETH-BTC bar was in it."""
+    paths, _, _ = imported
+    spec = yaml.safe_load(open("python_assets/backtest/strategies/sma_cross.yaml"))
+    spec.update(name="sma_cross_5m", timeframe="5m")
+    path = tmp_path / "sma_cross_5m.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    run_id, rows = run_backtest(paths, str(path), {"fast": "5", "slow": "20"}, Costs(0.0006, 0.0002, 0.0, 10_000.0),
+                                symbols=["ETH-BTC"], days=1)
+    assert len(rows) == 1 and rows[0]["symbol"] == "ETH-BTC"
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        window = con.execute("select epoch_ms(window_start), epoch_ms(window_end) from backtest_runs where run_id = ?",
+                             [run_id]).fetchone()
+    last = int(pd.Timestamp("2018-01-30 04:50", tz="UTC").value // 10**6)  # the file's last 5m candle
+    assert window == (last + 300_000 - 86_400_000, last + 300_000)
