@@ -168,7 +168,10 @@ def import_file(paths: Paths, path: Path | str, kind: str | None = None, symbol:
     guess = guess_from_name(path)
     if guess.kind in ("mark", "index", "premiumIndex"):
         raise ImportFileError(f"{path}: {guess.kind} price candles are not traded prices; import the -futures candles instead")
-    kind = kind or guess.kind or guess_kind(list(read_table(path).columns))
+    try:
+        kind = kind or guess.kind or guess_kind(list(read_table(path).columns))
+    except (ImportFileError, OhlcvFileError) as exc:  # name the file: `import *.csv` prints one line per file
+        raise ImportFileError(f"{path}: {exc}" if not str(exc).startswith(str(path)) else str(exc)) from None
     if kind not in KINDS:
         raise ImportFileError(f"unknown kind {kind!r}: use one of {', '.join(KINDS)}")
     symbol = normalize_symbol(symbol) if symbol else guess.symbol

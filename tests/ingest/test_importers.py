@@ -272,3 +272,14 @@ def test_a_sparse_candle_file_without_a_timeframe_in_its_name_imports_on_its_own
     thin.to_csv(tmp_path / "xrp_eth.csv", index=False)
     r = import_file(data_dir, tmp_path / "xrp_eth.csv", symbol="XRP-ETH")
     assert (r.timeframe, r.rows_added) == ("1m", len(thin))
+
+
+def test_a_file_whose_kind_cannot_be_told_is_named_in_its_error(data_dir, tmp_path, capsys):
+    """`import *.csv` prints one error line per refused file; the line for a file of unknown kind (kraken's
+    headerless trades CSV, which needs --kind trades) did not say which file it was."""
+    (tmp_path / "BCHEUR.csv").write_text("1672531436,90.54,1.1044842\n1672531471,90.45,1.0\n")
+    pd.DataFrame({"date": [T0], "rate": [0.0001]}).to_csv(tmp_path / "rates.csv", index=False)
+    assert cli_main(["import", "--symbol", "BCH-EUR", str(tmp_path / "BCHEUR.csv"), str(tmp_path / "rates.csv")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split(": cannot tell")[0] for line in err] == [f"error: {tmp_path / n}" for n in ("BCHEUR.csv", "rates.csv")]
+    assert cli_main(["import", "--symbol", "BCH-EUR", "--kind", "trades", str(tmp_path / "BCHEUR.csv")]) == 0
