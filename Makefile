@@ -117,7 +117,7 @@ soak: $(MANIFEST)
 		tests/dagster_defs/test_real_data.py
 
 ui: $(MANIFEST)
-	home="$${DAGSTER_HOME:-$(CURDIR)/data/dagster_home}"; mkdir -p "$$home"; \
+	home="$${DAGSTER_HOME:-$$(realpath -m "$${BLOFIN_DATA_DIR:-data}")/dagster_home}"; mkdir -p "$$home"; \
 	test -f "$$home/dagster.yaml" || cp deploy/dagster.yaml "$$home/dagster.yaml"; \
 	PYTHONWARNINGS='ignore:Function `dev_command` is superseded' \
 	PATH="$(CURDIR)/$(BIN):$$PATH" DAGSTER_HOME="$$home" $(BIN)/dagster dev -m dagster_defs.definitions -h 127.0.0.1 -p $(UI_PORT)
