@@ -129,7 +129,7 @@ report-png: $(STAMP)
 
 # Docs read a copy of the snapshot the last run published, never the live file a run may be writing.
 docs: $(MANIFEST)
-	data="$${BLOFIN_DATA_DIR:-$(CURDIR)/data}"; \
+	data="$$(realpath -m "$${BLOFIN_DATA_DIR:-data}")"; \
 	test -f "$$data/warehouse_snapshot.duckdb" || { echo "no published warehouse yet: run make run first"; exit 2; }; \
 	cp "$$data/warehouse_snapshot.duckdb" "$$data/docs_warehouse.duckdb" && cd dbt_project && \
 	BLOFIN_DATA_DIR="$$data" BLOFIN_WAREHOUSE="$$data/docs_warehouse.duckdb" PATH="$(CURDIR)/$(BIN):$$PATH" \

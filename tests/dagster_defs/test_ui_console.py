@@ -48,26 +48,3 @@ def test_make_ui_serves_without_warnings(tmp_path):
     assert not re.search(r"\w+Warning\b", text), [ln for ln in lines if re.search(r"\w+Warning\b", ln)]
     assert "No dagster instance configuration file" not in text
 
-
-def ui_dagster_home(env: dict[str, str]) -> str:
-    """The Dagster home `make ui` picks under `env`: its recipe's `home=...` assignment run by bash (the
-    recipe itself is not run: it starts the UI)."""
-    makefile = (ROOT / "Makefile").read_text()
-    recipe = re.search(r"^ui:.*\n((?:\t.*\n)+)", makefile, re.M)[1]
-    assignment = re.search(r'^\thome=(".*?");', recipe, re.M)[1]
-    shell = assignment.replace("$$", "$").replace("$(CURDIR)", str(ROOT))
-    clean = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "BLOFIN_DATA_DIR")}
-    done = subprocess.run(["bash", "-c", f'home={shell}; printf %s "$home"'], cwd=ROOT, env={**clean, **env},
-                          capture_output=True, text=True, check=True)
-    return done.stdout
-
-
-def test_make_ui_keeps_the_dagster_instance_in_the_data_dir(tmp_path):
-    """BLOFIN_DATA_DIR moves data/ (README), Dagster home included: `make ui` shows the runs the CLI made
-    there, as config.ensure_dagster_home does for the CLI; an absolute path (Dagster refuses a relative
-    one), a relative data dir taken from the checkout as config.paths takes it; DAGSTER_HOME still wins."""
-    data = tmp_path.resolve() / "data"
-    assert ui_dagster_home({"BLOFIN_DATA_DIR": str(data)}) == f"{data}/dagster_home"
-    assert ui_dagster_home({"BLOFIN_DATA_DIR": "other_data"}) == f"{ROOT}/other_data/dagster_home"
-    assert ui_dagster_home({"BLOFIN_DATA_DIR": str(data), "DAGSTER_HOME": "/elsewhere"}) == "/elsewhere"
-    assert ui_dagster_home({}) == f"{ROOT}/data/dagster_home"
