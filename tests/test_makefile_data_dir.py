@@ -36,6 +36,6 @@ def test_make_ui_keeps_the_dagster_instance_in_the_data_dir(tmp_path):
 
 def test_make_docs_reads_the_snapshot_of_a_relative_data_dir():
     """`make docs` runs dbt from dbt_project/: a relative data dir must already be absolute by then, else
-    dbt opens (and creates) a warehouse under dbt_project/ and documents no tables."""
+    dbt looks for the copied snapshot under dbt_project/ and fails."""
     assert recipe_value("docs", "data", {"BLOFIN_DATA_DIR": "other_data"}) == f"{ROOT}/other_data"
     assert recipe_value("docs", "data", {}) == f"{ROOT}/data"
