@@ -292,7 +292,8 @@ def add_generate(sub: argparse._SubParsersAction) -> None:
 
 def add_ingest(sub: argparse._SubParsersAction) -> None:
     """Register `ingest`."""
-    p = sub.add_parser("ingest", help="ingest a trades file (CSV, Parquet, JSON Lines) into the lake")
+    p = sub.add_parser("ingest", help="ingest a trades file (CSV, Parquet, Feather, JSON or JSON Lines; "
+                                           "text formats gzipped too) into the lake")
     p.add_argument("file", help="the trades file to ingest")
     p.add_argument("--symbol", required=True, help="symbol the trades belong to (e.g. BTC-USDT)")
     p.set_defaults(func=cmd_ingest)

@@ -131,8 +131,10 @@ def add_backtest(sub: argparse._SubParsersAction) -> None:
                        "exit reasons and trades, writes an HTML chart, stores the run")
     p.add_argument("--strategy", required=True, help="shipped strategy name (e.g. sma_cross) or a path to a YAML spec")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="override a parameter (repeatable)")
-    p.add_argument("--data", type=Path, help="CSV/Parquet with a time column and Open/High/Low/Close/Volume")
-    p.add_argument("--symbol", help="symbol name for --data (default: the file name)")
+    p.add_argument("--data", type=Path, help="OHLCV file: CSV, Parquet, Feather or freqtrade JSON with a time column "
+                                             "(or an unnamed first column of dates) and open/high/low/close/volume")
+    p.add_argument("--symbol", help="symbol name for --data (default: the pair of a freqtrade file name, "
+                                    "XRP_USDT_USDT-5m-futures.feather -> XRP-USDT, else the file name)")
     p.add_argument("--symbols", nargs="+", type=lake_symbols, metavar="SYMBOL",
                    help="symbols to test, space- or comma-separated, any spelling as for generate and record "
                         "(btc-usdt is BTC-USDT; default: all with bars)")

@@ -1,5 +1,5 @@
-"""Any OHLCV file (CSV or Parquet with a time column and Open/High/Low/Close/Volume) as bars, and
-what a freqtrade data file's name says (pair, timeframe, kind)."""
+"""Any OHLCV file (CSV, Parquet, Feather or freqtrade JSON with a time column and Open/High/Low/Close/Volume)
+as bars, and what a freqtrade data file's name says (pair, timeframe, kind)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Ingest trade-tick files (CSV, Parquet, JSON Lines) into the lake: clean rows kept, bad rows quarantined.
+"""Ingest trade-tick files (CSV, Parquet, Feather, JSON, JSON Lines) into the lake: clean rows kept, bad rows quarantined.
 
 Column names are matched case-insensitively against aliases; timestamps may be epoch s/ms/us/ns
 (detected per value by magnitude, exact integer arithmetic) or ISO-8601 strings (naive ones are taken

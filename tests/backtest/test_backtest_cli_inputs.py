@@ -107,3 +107,23 @@ def test_a_malformed_symbol_is_refused_by_the_parser(bad, says, capsys):
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert stop.value.code == 2 and len(errors) == 1
     assert errors[0].startswith(f"blofin-stack backtest: error: argument --symbols: {says}")
+
+
+def test_the_help_names_every_data_format_and_the_symbol_default(tmp_path: Path, capsys):
+    """`backtest --help` says what --data reads (README: CSV, Parquet, Feather or freqtrade JSON) and that
+    --symbol defaults to a freqtrade file's pair; each is what read_ohlcv does."""
+    from python_assets.backtest.files import read_ohlcv
+
+    ohlc = synthetic_ohlc(40, 1)
+    frame = ohlc.rename(columns=str.lower).reset_index(drop=True)
+    frame.insert(0, "date", ohlc.index.as_unit("ms").asi8)  # freqtrade's columns, epoch ms
+    frame.to_feather(tmp_path / "XRP_USDT_USDT-1h-futures.feather")
+    (tmp_path / "XRP_USDT_USDT-1h-futures.json").write_text(frame.to_json(orient="values"))  # rows as arrays
+    for name in ("XRP_USDT_USDT-1h-futures.feather", "XRP_USDT_USDT-1h-futures.json"):
+        bars, _ = read_ohlcv(tmp_path / name)
+        assert len(bars) == 40 and set(bars["symbol"]) == {"XRP-USDT"}, name
+    with pytest.raises(SystemExit):
+        cli_main(["backtest", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for named in ("CSV, Parquet, Feather or freqtrade JSON", "XRP_USDT_USDT-5m-futures.feather -> XRP-USDT"):
+        assert named in text, named

@@ -122,3 +122,37 @@ def test_a_header_is_never_read_as_data(data_dir: Paths, tmp_path: Path) -> None
     (tmp_path / "h.csv").write_text(f"time,p,q,s\n{T0},100,1,s\n")
     assert ingest_file(data_dir, tmp_path / "h.csv", "BTC-USDT", now=NOW).rows_added == 1
     assert stored(data_dir)["side"].tolist() == ["sell"]
+
+
+def _written(frame: pd.DataFrame, path: Path) -> Path:
+    """frame saved at path in the format its name says (a .gz name: the text format inside gzipped)."""
+    inner = path.name.removesuffix(".gz")
+    if inner.endswith(".csv"):
+        text = frame.to_csv(index=False)
+    elif inner.endswith(".jsonl"):
+        text = frame.to_json(orient="records", lines=True)
+    elif inner.endswith(".json"):
+        text = frame.to_json(orient="records")
+    elif inner.endswith(".parquet"):
+        frame.to_parquet(path)
+        return path
+    else:
+        frame.to_feather(path)
+        return path
+    path.write_bytes(gzip.compress(text.encode()) if path.name.endswith(".gz") else text.encode())
+    return path
+
+
+def test_ingest_help_names_every_format_ingestion_reads(data_dir: Paths, tmp_path: Path, capsys) -> None:
+    """`blofin-stack --help` and `ingest --help` list the formats a trades file may have, and each is read."""
+    from blofin_cli.main import main as cli_main
+
+    frame = pd.DataFrame({"ts": [T0, T0 + 1], "price": [100.0, 101.0], "size": [1.0, 2.0], "side": ["buy", "sell"]})
+    for name in ("t.csv", "t.parquet", "t.feather", "t.json", "t.jsonl", "t.csv.gz"):
+        result = ingest_file(data_dir, _written(frame, tmp_path / name), "BTC-USDT", now=NOW)
+        assert result.rows_read == 2, name
+    with pytest.raises(SystemExit):
+        cli_main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for named in ("CSV", "Parquet", "Feather", "JSON or JSON Lines", "gzipped"):
+        assert named in text, named
