@@ -111,6 +111,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     for r in run.results:
         r["annualisation"] = how.get((r["symbol"], r["window_id"], r["window_kind"]))
     print(format_run(run.results, run.trades, run.equity, args.trades))
+    if args.data:  # a perpetual's file shows Funding 0.00: say why, and how to have it charged
+        print("\nnote: a --data file carries no funding, so none is charged; to charge it, import the pair's funding\n"
+              "      into the lake (blofin-stack import) and backtest the warehouse")
     print(f"\nstored as run {run_id}: select * from strategy_backtest_results where run_id = '{run_id}'")
     html = args.html or paths.data_dir / "backtests" / f"{run_id}.html"
     if not args.no_html:

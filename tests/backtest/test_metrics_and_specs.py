@@ -185,6 +185,7 @@ def test_cli_backtest_on_a_csv_prints_metrics_and_stores_the_run(data_dir, tmp_p
                      "--data", str(path), "--fees", "0"]) == 0
     out = capsys.readouterr().out
     assert "Sharpe" in out and "SYNTH 5m" in out and "Exit reasons" in out and "stored as run" in out
+    assert "note: a --data file carries no funding, so none is charged" in out  # not a silent Funding 0.00
     with duckdb.connect(str(data_dir.warehouse), read_only=True) as con:
         row = con.execute("select strategy_id, fees_paid, params, source from strategy_backtest_results").fetchall()
     assert row[0][0] == "sma_cross(fast=10,slow=30)" and row[0][1] == 0 and json.loads(row[0][2]) == {"fast": 10, "slow": 30}
