@@ -100,11 +100,12 @@ class FillStressConfig(ResearchRunConfig):
     top_k: int = TOP_K
 
 
-@dg.asset(deps=["strategy_ranking", get_asset_key_for_model([warehouse_dbt_assets], "bars_1m")], **_COMMON)
+@dg.asset(deps=["strategy_ranking", get_asset_key_for_model([warehouse_dbt_assets], "bars_1m"),
+                get_asset_key_for_model([warehouse_dbt_assets], "feat_book")], **_COMMON)
 def strategy_fill_stress(context: dg.AssetExecutionContext, config: FillStressConfig,
                          warehouse: Warehouse) -> dg.MaterializeResult:
     """The day's top-ranked designs out of sample under each fill assumption (strict fills priced on the
-    1m bars); fill_stress_results."""
+    1m bars, the spread on the recorded books where feat_book has them); fill_stress_results."""
     summary = {}
     with warehouse.connect() as con:
         for day in _days(context):

@@ -82,7 +82,8 @@ create table if not exists portfolio_correlations (
 create table if not exists fill_stress_results (run_date date not null, design_id varchar not null,
     design_key varchar not null, fill_mode varchar not null, rank integer not null, net_return double,
     sharpe double, trades integer not null, has_edge boolean not null, edge_survives boolean, spread_fraction double not null,
-    created_at timestamptz not null, primary key (run_date, design_id, fill_mode));
+    created_at timestamptz not null, book_spread_share double, primary key (run_date, design_id, fill_mode));
+alter table fill_stress_results add column if not exists book_spread_share double;
 
 -- python_assets/ml/store.py
 create table if not exists ml_model_results (

@@ -7,9 +7,12 @@ close keep their own prices). Each mode gives a buy price and a sell price per b
 - worst: buy = high[t], sell = low[t], the worst price of the fill bar's range (pessimistic).
 - spread: buy = open[t] x (1 + s[t]), sell = open[t] x (1 - s[t]) with the half spread plus slippage
   s[t] = SPREAD_RANGE_FRACTION x (high[t-1] - low[t-1]) / close[t-1]: a fraction of the signal bar's
-  range, a volatility-scaled estimate known when the order is sent (no lookahead). Hook: a recorded
-  book spread replaces the estimate by passing `spread` (half the quoted spread over the mid at the
-  signal bar's close, as a fraction; NaN where unknown falls back to the estimate).
+  range, a volatility-scaled estimate known when the order is sent (no lookahead). A recorded book
+  spread replaces the estimate by passing `spread` (half the quoted spread over the mid at the signal
+  bar's close, as a fraction; NaN where unknown falls back to the estimate): `book_spread` builds it
+  from the warehouse's feat_book (spread_bps / 2 / 10,000 of the last book at or before bar t-1's close,
+  used for the fill on bar t), and the daily fill stress (research/fill_stress.py) passes it wherever
+  the live recorder wrote books.
 
 Execution horizon: a market order sent at the close of bar t-1 fills within moments of bar t's open, not
 anywhere in bar t, so on a research bar much longer than a minute the fill bar's whole range (worst) and a
@@ -19,6 +22,8 @@ worst gives up 64-107 bps a side. `execution_horizon` takes both from 1m bars in
 and low of the fill bar's first minute (`worst` of fill_prices), spread = the fraction of the range of the
 signal bar's last minute, known when the order is sent (1.5-2.1 bps on that demo: still 3-4x the
 generator's half spread, a conservative estimate). A missing minute (no trades) falls back to the bar.
+Order of precedence for the spread fill's s[t]: the recorded book at the signal bar's close, else that
+last minute's range estimate, else the signal bar's own.
 
 The taker fee and Costs.slippage_bps still apply on top of every mode, as in the default.
 """
@@ -65,6 +70,19 @@ def execution_horizon(bar_ms: np.ndarray, minute_ms: np.ndarray, minute_high: np
     with np.errstate(divide="ignore", invalid="ignore"):
         rng = fraction * (mh - ml) / mc
     return at(bar_ms, mh), at(bar_ms, ml), at(bar_ms - MINUTE_MS, rng)
+
+
+def book_spread(bar_ms: np.ndarray, book_bar_ms: np.ndarray, spread_bps: np.ndarray) -> np.ndarray:
+    """s[t] = spread_bps / 2 / 10,000 of the book at the close of bar t-1 (the signal bar; book_bar_ms: the
+    open times of the bars with a book, sorted, spread_bps theirs); NaN on the first bar, where the signal
+    bar has no book and where its spread is not a number >= 0 (a crossed book): "use the estimate"."""
+    bar_ms, book_bar_ms = np.asarray(bar_ms, dtype=np.int64), np.asarray(book_bar_ms, dtype=np.int64)
+    bps = np.asarray(spread_bps, dtype=np.float64)
+    i = np.clip(np.searchsorted(book_bar_ms, bar_ms), 0, max(len(book_bar_ms) - 1, 0))
+    hit = (book_bar_ms[i] == bar_ms) if len(book_bar_ms) else np.zeros(len(bar_ms), bool)
+    half = np.where(hit, bps[i] / 2e4 if len(bps) else np.nan, np.nan)
+    half = np.where(half >= 0, half, np.nan)
+    return np.r_[np.nan, half[:-1]] if len(half) else half
 
 
 def fill_prices(mode: str, o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray,

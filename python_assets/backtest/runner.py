@@ -11,7 +11,8 @@ import duckdb
 import numpy as np
 
 from python_assets.backtest import ledger
-from python_assets.backtest.engine import Costs, EngineResult, Instruments, Rules, simulate
+from python_assets.backtest.engine import (MAX_BARS, REVERSE, SIGNAL, Costs, EngineResult, Instruments, Rules,
+                                           simulate)
 from python_assets.backtest.fills import DEFAULT_FILL
 from python_assets.backtest.reads import (NO_FUNDING, Bars, load_bars, span_sql, window_bars, window_funding,
                                           window_instruments, window_symbols)
@@ -25,11 +26,13 @@ from python_assets.warehouse.connection import connect_utc
 @dataclass(frozen=True)
 class Execution:
     """Per bar of one symbol's Bars: the worst fill's high and low and the spread fill's half spread at the
-    execution horizon (fills.execution_horizon; NaN: the bar's own)."""
+    execution horizon (fills.execution_horizon, or a recorded book's, fills.book_spread; NaN: the bar's
+    own); from_book: where that half spread is the book's (None: nowhere)."""
 
     worst_high: np.ndarray
     worst_low: np.ndarray
     spread: np.ndarray
+    from_book: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,13 @@ def run_bars(bars: Bars, signals: dict[str, np.ndarray], rules: Rules, costs: Co
                                           "worst": (execution.worst_high[keep], execution.worst_low[keep])}
     return sub, simulate(sub.open, sub.high, sub.low, sub.close, sub.ms, bars.bar_len_ms, sig, rules, costs, *funding,
                          instruments=instruments, fill=fill, **extra)
+
+
+def order_fills(res: EngineResult) -> np.ndarray:
+    """Bar indices, sorted, of a run's signal-order fills (every entry; signal, reversal and time exits):
+    the fills a fill mode prices (stops, targets, liquidations and the end-of-data close keep theirs)."""
+    exits = res.exit_index[np.isin(res.reason, (SIGNAL, REVERSE, MAX_BARS))]
+    return np.sort(np.r_[res.entry_index, exits].astype(np.int64))
 
 
 def equity_returns(equity: np.ndarray, initial: float) -> np.ndarray:

@@ -2,7 +2,9 @@
 window, parameters and costs as its ranking) under every fill mode of backtest/fills.py, and flagged
 when its edge (net return > 0 and Sharpe > 0) holds under next open but not under a stricter fill. The
 strict fills are priced at the execution horizon, the warehouse's 1m bars (fills.execution_horizon), where
-it has them."""
+it has them; the spread fill takes the recorded order book's half spread at the signal bar's close
+(feat_book, fills.book_spread) where the live recorder wrote one, and each spread row says what share of
+its fills that priced."""
 
 from __future__ import annotations
 
@@ -15,8 +17,10 @@ import duckdb
 
 from python_assets.backtest.engine import Costs
 from python_assets.backtest.fill_store import write_fill_stress
+import numpy as np
+
 from python_assets.backtest.fills import (DEFAULT_FILL, FILL_MODES, SPREAD_RANGE_FRACTION, STRICT_FILLS,
-                                          execution_horizon)
+                                          book_spread, execution_horizon)
 from python_assets.backtest.runner import Execution
 from python_assets.backtest.spec import StrategySpec, design_spec
 from python_assets.research.daily import DESIGNS_AS_OF, OOS_START
@@ -38,10 +42,23 @@ def edge_survives(by_mode: dict[str, dict[str, Any]]) -> bool | None:
     return all(by_mode[m]["has_edge"] for m in STRICT_FILLS if m in by_mode)
 
 
+def book_spread_share(market: Market, fill_ms: dict[str, np.ndarray]) -> float | None:
+    """Share of the signal-order fills (bar open times per symbol) whose spread came from a recorded book
+    (Execution.from_book); None without fills."""
+    used = total = 0
+    for symbol, ms in fill_ms.items():
+        total += len(ms)
+        ex = market.execution.get(symbol)
+        if len(ms) and ex is not None and ex.from_book is not None:
+            used += int(ex.from_book[np.searchsorted(market.bars[symbol].ms, ms)].sum())
+    return used / total if total else None
+
+
 def stress_rows(market: Market, spec: StrategySpec, params: dict[str, Any], design: dict[str, Any],
                 costs: Costs) -> list[dict[str, Any]]:
     """One row per fill mode of a design (design_id, design_key, rank, oos_start_ms): out-of-sample net
-    return, per-bar Sharpe, trades and the two flags."""
+    return, per-bar Sharpe, trades, the two flags and, on the spread row, the share of its fills priced
+    from a recorded book (None on the other rows)."""
     by_mode = {}
     for mode in FILL_MODES:
         ev = evaluate(market, spec, params, costs, oos_start_ms=design["oos_start_ms"], fill=mode)
@@ -49,7 +66,8 @@ def stress_rows(market: Market, spec: StrategySpec, params: dict[str, Any], desi
         by_mode[mode] = {"design_id": design["design_id"], "design_key": design["design_key"], "fill_mode": mode,
                          "rank": design["rank"], "net_return": float(ev.oos_return),
                          "sharpe": sharpe, "trades": int(ev.oos_trades), "has_edge": has_edge(ev.oos_return, sharpe),
-                         "spread_fraction": SPREAD_RANGE_FRACTION}
+                         "spread_fraction": SPREAD_RANGE_FRACTION,
+                         "book_spread_share": book_spread_share(market, ev.oos_fill_ms) if mode == "spread" else None}
     survives = edge_survives(by_mode)
     return [{**row, "edge_survives": survives} for row in by_mode.values()]
 
@@ -83,10 +101,38 @@ def minute_execution(con: duckdb.DuckDBPyConnection, market: Market) -> dict[str
     return out
 
 
+def book_execution(con: duckdb.DuckDBPyConnection, market: Market) -> dict[str, np.ndarray]:
+    """Per symbol of the market with a book: the spread fill's half spread from the warehouse's feat_book
+    (fills.book_spread: the book at the signal bar's close, NaN where none) over the market's window, on
+    its timeframe's bars; {} without feat_book, a symbol left out where it has no book there."""
+    if not con.execute("select count(*) from information_schema.tables where table_name = 'feat_book'").fetchall()[0][0]:
+        return {}
+    out = {}
+    for symbol, bars in market.bars.items():
+        b = con.execute("select bar_at_ms, spread_bps from feat_book where symbol = ? and timeframe = ? "
+                        "and bar_at_ms >= ? and bar_at_ms < ? and spread_bps is not null order by bar_at_ms",
+                        [symbol, market.timeframe, market.is_window.start_ms, market.oos_window.end_ms]).fetchnumpy()
+        if len(b["bar_at_ms"]):
+            out[symbol] = book_spread(bars.ms, b["bar_at_ms"], b["spread_bps"])
+    return out
+
+
+def stress_execution(con: duckdb.DuckDBPyConnection, market: Market) -> dict[str, Execution]:
+    """minute_execution with the spread fill's half spread taken from the recorded book wherever the signal
+    bar has one (book_execution; else the minute's estimate, else the bar's): what the stress fills use."""
+    out, books = minute_execution(con, market), book_execution(con, market)
+    for symbol, book in books.items():
+        nan = np.full(len(book), np.nan)
+        base = out.get(symbol) or Execution(nan, nan, nan)
+        has = ~np.isnan(book)
+        out[symbol] = Execution(base.worst_high, base.worst_low, np.where(has, book, base.spread), has)
+    return out
+
+
 def stress_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, top_k: int = TOP_K,
                costs: Costs = Costs()) -> dict[str, Any]:
     """Stress the day's top designs under every fill mode into fill_stress_results (replacing the day)."""
-    market = replace(market, execution=minute_execution(con, market))
+    market = replace(market, execution=stress_execution(con, market))
     rows = []
     for d in top_designs(con, day, top_k):
         rows += stress_rows(market, d["spec"], d["params"], d, costs)

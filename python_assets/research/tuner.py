@@ -18,7 +18,7 @@ import pandas as pd
 from python_assets.backtest.engine import Costs
 from python_assets.backtest.fills import DEFAULT_FILL
 from python_assets.backtest.runner import (Bars, Execution, Window, dense_signals, equity_returns, load_bars,
-                                          rules_for, run_bars, signal_events)
+                                          order_fills, rules_for, run_bars, signal_events)
 from python_assets.backtest.spec import SpecError, StrategySpec, compile_instances, instance_id, resolve_params
 from python_assets.research.dsr import sharpe
 from python_assets.platform.timeframes import DAY_MS
@@ -85,6 +85,7 @@ class Evaluation:
     daily_returns: pd.Series = None  # whole window (in + out of sample), compounded per UTC day; index: day ms
     oos_trade_returns: np.ndarray = None  # each out-of-sample trade's net pnl / its symbol's equity before entry / symbols
     oos_bar_ms: np.ndarray = None  # open time of each bar of oos_returns: the symbols' out-of-sample bars, united
+    oos_fill_ms: dict[str, np.ndarray] = None  # per symbol: open time of each out-of-sample signal-order fill's bar
 
 
 def _portfolio_series(results: list[tuple[Bars, Any]], initial: float) -> pd.Series:
@@ -130,7 +131,7 @@ def evaluate(market: Market, spec: StrategySpec, params: dict[str, Any], costs: 
                                                          market.timeframe), [sid])
     rules = rules_for(spec, params)
     oos = market.oos_window if oos_start_ms is None else Window("oos", "out_of_sample", max(oos_start_ms, market.oos_window.start_ms), market.oos_window.end_ms)
-    is_scores, is_trades, is_runs, oos_runs, oos_trades = [], 0, [], [], 0
+    is_scores, is_trades, is_runs, oos_runs, oos_trades, fill_ms = [], 0, [], [], 0, {}
     for symbol, bars in market.bars.items():
         signals = dense_signals(events.get((sid, symbol)), bars)
         sub, res = run_bars(bars, signals, rules, costs, (np.zeros(0, np.int64), np.zeros(0)), market.is_window,
@@ -144,6 +145,7 @@ def evaluate(market: Market, spec: StrategySpec, params: dict[str, Any], costs: 
                             execution=market.execution.get(symbol))
         oos_runs.append((sub, res))
         oos_trades += len(res.size)
+        fill_ms[symbol] = sub.ms[order_fills(res)]
     oos_series = _portfolio_series(oos_runs, costs.initial_equity)
     r = oos_series.to_numpy()
     s = sharpe(r)
@@ -151,7 +153,7 @@ def evaluate(market: Market, spec: StrategySpec, params: dict[str, Any], costs: 
     return Evaluation(float(np.mean(is_scores)) if is_scores else -1.0, is_trades, s,
                       float(np.prod(1 + r) - 1) if len(r) else 0.0, oos_trades, r,
                       daily_compounded(whole[~whole.index.duplicated()]),
-                      trade_returns(oos_runs, costs.initial_equity), oos_series.index.to_numpy(np.int64))
+                      trade_returns(oos_runs, costs.initial_equity), oos_series.index.to_numpy(np.int64), fill_ms)
 
 
 def tune(market: Market, spec: StrategySpec, n_trials: int, seed: int, costs: Costs

@@ -9,12 +9,15 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import day_window_env, run_dbt, undocumented_relations
 
 from python_assets.config import Paths
+from python_assets.research.fill_stress import stress_execution
+from python_assets.research.tuner import Market
 from python_assets.exchange.recorder_quality import backtests_over_unusable_days
 
 D0 = 1_741_564_800_000  # 2025-03-10 00:00 UTC
@@ -153,6 +156,21 @@ def test_book_is_taken_as_of_the_bar_close_never_later(warehouse: Paths) -> None
     assert stale["book_at_ms"] is None and stale["microprice"] is None
     assert query(warehouse, "select count(*) from feat_book where book_at_ms > closes_at_ms") == [(0,)]
     assert query(warehouse, "select count(*) from feat_book where timeframe = '1m'") == [(5,)]
+
+
+def test_the_spread_fill_takes_the_book_at_the_signal_bars_close_from_feat_book(warehouse: Paths) -> None:
+    """The fill stress reads feat_book: the order filling on 1m bar t pays half the spread of the book at bar
+    t-1's close, the snapshot B stamped exactly at bar 2's close for the fill on bar 3, never C 1 ms later."""
+    with duckdb.connect(str(warehouse.warehouse), read_only=True) as con:
+        frame = con.execute("select symbol, timeframe, bar_at_ms, open, high, low, close, volume from int_bars_unioned "
+                            "where symbol = 'BTC-USDT' and timeframe = '1m' order by bar_at_ms").df()
+        market = Market.from_frame(frame, "1m")
+        ex = stress_execution(con, market)["BTC-USDT"]
+    a, b, c = 0.02 / 100.0, 2.0 / 200.0, 1.0 / 299.5  # the books' spreads over their mids
+    # no bar before the first; no book by the first bar's close: the flat minute's range estimate, 0
+    assert np.isnan(ex.spread[0]) and ex.spread[1] == 0.0
+    assert ex.spread[2:] == pytest.approx([a / 2, b / 2, c / 2], rel=1e-9)
+    assert ex.from_book.tolist() == [False, False, True, True, True]
 
 
 def coverage(paths: Paths) -> dict[tuple[str, str, str], dict]:

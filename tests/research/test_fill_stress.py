@@ -4,6 +4,7 @@ tests/backtest/test_fill_modes.py inside the out-of-sample window) where only ne
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date
 
 import duckdb
@@ -12,9 +13,10 @@ import pandas as pd
 import pytest
 
 from python_assets.backtest.engine import Costs
+from python_assets.backtest.fills import fill_prices
 from python_assets.backtest.spec import spec_from_dict
 from python_assets.research import daily
-from python_assets.research.fill_stress import edge_survives, has_edge, stress_day
+from python_assets.research.fill_stress import edge_survives, has_edge, minute_execution, stress_day, stress_execution
 from python_assets.research.tuner import Market, evaluate
 
 HOUR = 3_600_000
@@ -120,3 +122,97 @@ def test_strict_fills_priced_on_the_warehouses_minutes_keep_an_edge_the_bar_rang
             assert got.loc[mode, "net_return"] == pytest.approx(ret, rel=1e-9) and got.loc[mode, "has_edge"]
         assert got.loc["next_open", "net_return"] == pytest.approx(HAND_RETURN["next_open"], rel=1e-12)
         assert got["edge_survives"].tolist() == [True] * 4
+
+
+# Recorded books (feat_book): the book at the close of bar 22, the entry's signal bar, quotes 10 bps (half
+# spread 5 bps against the range estimate's S1 = 800 bps); bar 24, the exit's signal bar, has no book.
+BOOK_HALF = 10 / 2 / 1e4
+BOOKS = [("1h", 22 * HOUR, 10.0), ("1h", 21 * HOUR, None), ("5m", 24 * HOUR, 50.0)]  # NULL: stale; 5m: another timeframe
+
+
+def with_books(con: duckdb.DuckDBPyConnection, books: list[tuple]) -> None:
+    """A feat_book table with the given (timeframe, bar_at_ms, spread_bps) rows of BTC-USDT."""
+    con.execute("create or replace table feat_book (symbol varchar, timeframe varchar, bar_at_ms bigint, "
+                "closes_at_ms bigint, spread_bps double)")
+    for tf, ms, bps in books:
+        con.execute("insert into feat_book values ('BTC-USDT', ?, ?, ?, ?)", [tf, ms, ms + HOUR, bps])
+
+
+def stress(con: duckdb.DuckDBPyConnection, m: Market):
+    """stress_day of d_trade alone; its rows by fill mode."""
+    stress_day(con, m, DAY, top_k=1, costs=NO_FEES)
+    return con.execute("select fill_mode, net_return, sharpe, trades, has_edge, edge_survives, book_spread_share "
+                       "from fill_stress_results where design_id = 'd_trade'").df().set_index("fill_mode")
+
+
+def test_the_spread_fill_takes_half_the_recorded_book_spread_at_the_signal_bars_close():
+    """Entry signalled at bar 22 fills on bar 23 at open x (1 + half the book's spread at bar 22's close); the
+    exit (signal bar 24, no book of this timeframe) keeps the range estimate: one of the two fills from a book."""
+    m = market()
+    bars = m.bars["BTC-USDT"]
+    with duckdb.connect() as con:
+        seed_day(con, m.is_window.end_ms)
+        with_books(con, BOOKS)
+        ex = stress_execution(con, m)["BTC-USDT"]
+        buy, sell = fill_prices("spread", bars.open, bars.high, bars.low, bars.close, ex.spread)
+        assert buy[23] == pytest.approx(95.0 * (1 + BOOK_HALF), rel=1e-12)
+        assert sell[23] == pytest.approx(95.0 * (1 - BOOK_HALF), rel=1e-12)
+        assert sell[25] == pytest.approx(108.0 * (1 - S3), rel=1e-12)  # no book: the estimate
+        assert ex.from_book.nonzero()[0].tolist() == [23] and np.isnan(ex.worst_high).all()
+        got = stress(con, m)
+    assert got.loc["spread", "net_return"] == pytest.approx(108 * (1 - S3) / (95 * (1 + BOOK_HALF)) - 1, rel=1e-12)
+    assert got.loc["spread", "book_spread_share"] == 0.5 and got.drop("spread")["book_spread_share"].isna().all()
+    for mode in ("next_open", "signal_close", "worst"):
+        assert got.loc[mode, "net_return"] == pytest.approx(HAND_RETURN[mode], rel=1e-12)
+
+
+def test_a_book_recorded_after_the_signal_bars_close_never_prices_its_fill():
+    """Truncation: the half spread of every fill bar t is the same from a feat_book holding only the books of
+    bars closed by t's open; a book of bar 23 (after the entry's signal, 22, closed) prices bar 24's fill only."""
+    m = market()
+    ms = m.bars["BTC-USDT"].ms
+    books = [("1h", 22 * HOUR, 10.0), ("1h", 23 * HOUR, 4000.0), ("1h", 25 * HOUR, 30.0)]
+    with duckdb.connect() as con:
+        seed_day(con, m.is_window.end_ms)
+        with_books(con, books)
+        full = stress_execution(con, m)["BTC-USDT"].spread
+        assert full[23] == BOOK_HALF and full[24] == 4000 / 2e4 and full[26] == 30 / 2e4
+        for t in range(len(ms)):
+            with_books(con, [b for b in books if b[1] + HOUR <= ms[t]])
+            part = stress_execution(con, m).get("BTC-USDT")
+            s = part.spread[t] if part is not None else np.nan
+            assert s == full[t] or (np.isnan(s) and np.isnan(full[t])), t
+        with_books(con, books)
+        got = stress(con, m)
+    assert got.loc["spread", "net_return"] == pytest.approx(108 * (1 - S3) / (95 * (1 + BOOK_HALF)) - 1, rel=1e-12)
+
+
+@pytest.mark.parametrize("books", [None, [], [("1h", 22 * HOUR, None), ("5m", 22 * HOUR, 10.0)]],
+                         ids=["no feat_book", "empty feat_book", "no usable book of the timeframe"])
+def test_a_warehouse_without_books_gives_the_old_results(books):
+    """Exactly what the 1m execution horizon alone gives (the old path), spread rows saying 0 from books."""
+    m = market()
+    with duckdb.connect() as con:
+        seed_day(con, m.is_window.end_ms)
+        if books is not None:
+            with_books(con, books)
+        assert stress_execution(con, m) == minute_execution(con, m) == {}
+        got = stress(con, m)
+        old = [evaluate(replace(m, execution=minute_execution(con, m)), spec_from_dict(spec("d_trade", "sig_long > 0")),
+                        {}, NO_FEES, oos_start_ms=m.is_window.end_ms, fill=mode) for mode in got.index]
+    assert got["net_return"].tolist() == [ev.oos_return for ev in old]
+    assert got["trades"].tolist() == [ev.oos_trades for ev in old]
+    assert got.loc["spread", "net_return"] == pytest.approx(HAND_RETURN["spread"], rel=1e-12)
+    assert got.loc["spread", "book_spread_share"] == 0.0 and got.drop("spread")["book_spread_share"].isna().all()
+
+
+def test_a_fill_stress_table_made_before_book_spread_share_gets_the_column():
+    m = market()
+    with duckdb.connect() as con:
+        con.execute("""create table fill_stress_results (run_date date not null, design_id varchar not null,
+            design_key varchar not null, fill_mode varchar not null, rank integer not null, net_return double,
+            sharpe double, trades integer not null, has_edge boolean not null, edge_survives boolean,
+            spread_fraction double not null, created_at timestamptz not null, primary key (run_date, design_id, fill_mode))""")
+        seed_day(con, m.is_window.end_ms)
+        with_books(con, BOOKS)
+        assert stress(con, m).loc["spread", "book_spread_share"] == 0.5
