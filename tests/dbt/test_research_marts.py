@@ -1,14 +1,18 @@
 """The research marts: on a fresh warehouse (no research step yet) they build empty; with landing
 rows, strategy_overfitting pairs each ranking day with the PBO of the design's latest tuning on or
-before it, and strategy_monte_carlo carries the Monte Carlo rows; the keys' data tests pass."""
+before it, and strategy_monte_carlo carries the Monte Carlo rows; the keys' data tests pass.
+fill_sensitivity carries each spread row's book_spread_share, also on a warehouse whose landing table
+was made before that column."""
 
 from __future__ import annotations
 
 from datetime import date
 
 import duckdb
+import pytest
 from conftest import run_dbt
 
+from python_assets.backtest.fill_store import write_fill_stress
 from python_assets.research import daily
 
 
@@ -36,3 +40,27 @@ def test_research_marts_build_empty_then_as_of_each_ranking_day(data_dir):
     assert got == [(d1, "dA", d1, 0.25, 0.4, 12), (d2, "dA", d1, 0.25, 0.6, 12), (d2, "dB", None, None, 0.2, None),
                    (d3, "dA", d3, 0.75, 0.7, 12)]
     assert mc == [("bars", -0.3, -0.08), ("trades", -0.2, -0.05)]
+
+
+def test_fill_sensitivity_carries_the_book_spread_share_also_from_a_table_made_before_it(data_dir):
+    with duckdb.connect(str(data_dir.warehouse)) as con:  # fill_stress_results as the first fill stress made it
+        con.execute("""create table fill_stress_results (run_date date not null, design_id varchar not null,
+            design_key varchar not null, fill_mode varchar not null, rank integer not null, net_return double,
+            sharpe double, trades integer not null, has_edge boolean not null, edge_survives boolean,
+            spread_fraction double not null, created_at timestamptz not null, primary key (run_date, design_id, fill_mode))""")
+        con.execute("insert into fill_stress_results values (date '2025-03-01', 'dA', 'long|a', 'spread', 1, 0.1, 0.2, 3, "
+                    "true, true, 0.1, now())")
+    run_dbt(data_dir, "build", "--select", "fill_sensitivity")  # on-run-start adds the column
+    day = date(2025, 3, 2)
+    rows = [{"design_id": "dA", "design_key": "long|a", "fill_mode": m, "rank": 1, "net_return": 0.1, "sharpe": 0.2,
+             "trades": 3, "has_edge": True, "edge_survives": True, "spread_fraction": 0.1,
+             "book_spread_share": 0.25 if m == "spread" else None} for m in ("next_open", "spread")]
+    with duckdb.connect(str(data_dir.warehouse)) as con:
+        write_fill_stress(con, day, rows)
+    run_dbt(data_dir, "build", "--select", "fill_sensitivity")
+    with duckdb.connect(str(data_dir.warehouse)) as con:
+        got = con.execute("select run_date, fill_mode, book_spread_share from fill_sensitivity order by 1, 2").fetchall()
+        assert got == [(date(2025, 3, 1), "spread", None), (day, "next_open", None), (day, "spread", 0.25)]
+        con.execute("update fill_stress_results set book_spread_share = 0.5 where fill_mode = 'next_open'")
+    with pytest.raises(AssertionError, match="book_spread_share"):  # a share on a row that charges no spread
+        run_dbt(data_dir, "build", "--select", "fill_sensitivity")
