@@ -14,18 +14,23 @@ from python_assets.reports.sections import clean, table_exists
 
 
 def fill_sensitivity(con: duckdb.DuckDBPyConnection, day: date) -> list[dict[str, Any]]:
-    """One entry per stressed design, best rank first: returns, Sharpes and trades by fill mode, and the flag."""
+    """One entry per stressed design, best rank first: returns, Sharpes and trades by fill mode, the flag and
+    the share of the spread fill's fills priced from a recorded book (None: no such fill, or a mart before it)."""
     if not table_exists(con, "fill_sensitivity"):
         return []
+    columns = {r[0] for r in con.execute("describe fill_sensitivity").fetchall()}
+    share = "book_spread_share" if "book_spread_share" in columns else "cast(null as double)"  # a mart before it
     out: dict[str, dict[str, Any]] = {}
-    for did, key, mode, rank, ret, sharpe, trades, survives in con.execute(
-            """select design_id, design_key, fill_mode, rank, net_return, sharpe, trades, edge_survives
-               from fill_sensitivity where run_date = ? order by rank, design_id, fill_mode""", [day]).fetchall():
+    for did, key, mode, rank, ret, sharpe, trades, survives, book in con.execute(
+            f"""select design_id, design_key, fill_mode, rank, net_return, sharpe, trades, edge_survives, {share}
+                from fill_sensitivity where run_date = ? order by rank, design_id, fill_mode""", [day]).fetchall():
         entry = out.setdefault(did, {"rank": rank, "design_id": did, "design_key": key, "net_return": {},
-                                     "sharpe": {}, "trades": {}, "edge_survives": survives})
+                                     "sharpe": {}, "trades": {}, "edge_survives": survives, "book_spread_share": None})
         entry["net_return"][mode] = clean(ret)
         entry["sharpe"][mode] = clean(sharpe)
         entry["trades"][mode] = clean(trades)
+        if mode == "spread":
+            entry["book_spread_share"] = clean(book)
     return list(out.values())
 
 
@@ -41,11 +46,13 @@ def fill_sensitivity_html(entries: list[dict[str, Any]]) -> str:
 
     rows = [{"rank": str(e["rank"]), "design": e["design_key"] or e["design_id"],
              **{m: f"{fmt.pct(e['net_return'].get(m))} ({fmt.signed(e['sharpe'].get(m))})" for m in FILL_MODES},
-             "edge": _flag(e["edge_survives"])} for e in entries]
+             "spread_from_book": e.get("book_spread_share"), "edge": _flag(e["edge_survives"])} for e in entries]
     note = ("<p>Out-of-sample net return (per-bar Sharpe) of the day's top-ranked designs when signal orders fill "
             "at the next open (the engine's rule), the signal bar's close, the worst of the next bar's first minute "
-            f"(buy at its high, sell at its low) or the next open plus a spread of {SPREAD_RANGE_FRACTION:.0%} of the "
-            "range over the close of the signal bar's last minute (the whole bar's where the minute has no trades). "
+            "(buy at its high, sell at its low) or the next open plus half the recorded order book's spread at the "
+            f"signal bar's close where the live recorder wrote a book, else a spread of {SPREAD_RANGE_FRACTION:.0%} of "
+            "the range over the close of the signal bar's last minute (the whole bar's where the minute has no "
+            "trades). Spread from book: the share of the spread fill's fills priced from a recorded book. "
             "LOST: an edge (return and Sharpe &gt; 0) at the next open that worst or spread erases.</p>")
-    return "<h2>Fill sensitivity</h2>" + note + table(rows, ["rank", "design", *FILL_MODES, "edge"],
+    return "<h2>Fill sensitivity</h2>" + note + table(rows, ["rank", "design", *FILL_MODES, "spread_from_book", "edge"],
                                                       headers={m: m.replace("_", " ") for m in FILL_MODES})

@@ -36,3 +36,19 @@ def test_section_pivots_the_mart_per_design_and_flags_a_lost_edge():
     assert "<h2>Fill sensitivity</h2>" in page and "long|sma" in page
     assert "+13.70% (+0.200)" in page and "LOST under a strict fill" in page and "no edge at next open" in page
     assert "<em>none</em>" in fill_sensitivity_html([])
+
+
+def test_section_reports_the_share_of_the_spread_fills_priced_from_a_recorded_book():
+    with duckdb.connect() as con:
+        con.execute("""create table fill_sensitivity (run_date date, design_id varchar, design_key varchar,
+                       fill_mode varchar, rank integer, net_return double, sharpe double, trades integer,
+                       edge_survives boolean, book_spread_share double)""")
+        rows = [("d1", "long|sma", m, 1, 0.1, 0.2, 4, True, 0.75 if m == "spread" else None)
+                for m in ("next_open", "signal_close", "worst", "spread")]
+        rows += [("d2", "long|rsi", m, 2, 0.1, 0.2, 0, True, None) for m in ("next_open", "spread")]
+        con.executemany("insert into fill_sensitivity values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [[DAY, *r] for r in rows])
+        entries = fill_sensitivity(con, DAY)
+    assert [e["book_spread_share"] for e in entries] == [0.75, None]
+    jsonschema.validate(entries, report_schema()["properties"]["fill_sensitivity"])
+    page = fill_sensitivity_html(entries)
+    assert "<th>spread from book</th>" in page and "75.0%" in page
