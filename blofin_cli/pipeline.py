@@ -178,9 +178,26 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
         print(f"note: the inputs of {first}..{last} were not recorded, so the next request runs them again ({exc})")
     mem = peak_memory()
     print(f"materialized {first}..{last} in {elapsed:.1f} s")
+    _say_stale_days(paths, first, last)
     print(f"peak memory: {mem.max_mib:.0f} MiB (python {mem.self_mib:.0f} MiB, largest child {mem.children_mib:.0f} MiB)")
     print(f"report: {report_path(paths, last)}\nhtml:   {report_path(paths, last).with_suffix('.html')}")
     return 0
+
+
+def _say_stale_days(paths: Paths, first: date, last: date) -> None:
+    """Notes naming the days built before an earlier day's latest run (late ticks, a revision, days built out
+    of order), which continue from its replaced results: those the window continued from, and later days."""
+    import duckdb
+
+    from python_assets.reports.staleness import stale_notes
+    from python_assets.warehouse.connection import WarehouseBusy
+
+    try:
+        notes = stale_notes(paths, first, last)
+    except (WarehouseBusy, duckdb.Error) as exc:
+        notes = [f"could not check whether days continue from replaced results of earlier days ({exc})"]
+    for note in notes:
+        print(f"note: {note}")
 
 
 def cmd_materialize(args: argparse.Namespace) -> int:

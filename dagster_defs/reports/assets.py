@@ -13,6 +13,7 @@ from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
 from dagster_defs.partitions import daily_partitions, window_days
 from python_assets.platform.logs import log_event
 from python_assets.reports.daily_report import markdown_summary, produce_daily_report
+from python_assets.reports.staleness import stale_notes
 from python_assets.warehouse.snapshot import publish_snapshot
 
 
@@ -60,12 +61,17 @@ def daily_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.
     analyst review, as JSON (schema-validated) and a self-contained HTML page."""
     written = []
     facts, failed = run_facts(context)
+    days = window_days(*context.partition_time_window)
     with warehouse.locked() as p:
-        for day in window_days(*context.partition_time_window):
+        for day in days:
             path = produce_daily_report(p, day, run={"run_id": context.run.run_id, "partition": day.isoformat(), **facts},
                                         failed_checks=failed)
             log_event("daily_report_written", day=day.isoformat(), path=str(path))
             written.append(str(path))
+        stale = stale_notes(p, days[0], days[-1])
+    for note in stale:  # days built before an earlier day's latest run continue from its replaced results
+        context.log.warning(note)
+        log_event("days_built_on_replaced_results", note=note)
     latest = json.loads(Path(written[-1]).read_text())
     html_path = Path(written[-1]).with_suffix(".html")
     return dg.MaterializeResult(metadata={
@@ -73,6 +79,7 @@ def daily_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.
         "html": dg.MetadataValue.url(html_path.as_uri()),
         "symbols": len(latest["symbols"]), "findings": len(latest["review"]["findings"]),
         "summary": dg.MetadataValue.md(markdown_summary(latest)),
+        **({"stale_days": "\n".join(stale)} if stale else {}),
     })
 
 

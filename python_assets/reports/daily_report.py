@@ -12,7 +12,7 @@ import duckdb
 from python_assets.config import Paths
 from python_assets.lake.atomic import write_bytes_atomic, write_files_atomic
 from python_assets.reports import fmt, portfolio_section
-from python_assets.reports import robustness
+from python_assets.reports import robustness, staleness
 from python_assets.reports import sections as sections_mod
 from python_assets.reports.html import render, write_index
 from python_assets.reports.recorder import recorder_section, recorder_warnings
@@ -108,6 +108,16 @@ def build_report(day: date, rows: list[dict[str, Any]], run: dict[str, Any] | No
     }
 
 
+def stale_warning(con: duckdb.DuckDBPyConnection, day: date, run: dict[str, Any]) -> list[str]:
+    """The warning of a day computed, or continuing from a day computed, before an earlier day's latest run
+    (the day's own run start from its run facts: a run computes it now, a rebuild keeps the stored ones)."""
+    starts = {d: at for d, at in staleness.run_starts(con).items() if d < day}
+    own = staleness.started_at(run)
+    if own is not None:
+        starts[day] = own
+    return staleness.built_on_stale_warning(staleness.stale_days(starts), day)
+
+
 def markdown_summary(report: dict[str, Any], top: int = 3) -> str:
     """A few lines for the Dagster UI: the review's summary, closes and returns, the top strategies and
     each model's loss vs its baseline."""
@@ -187,6 +197,7 @@ def produce_daily_report(paths: Paths, day: date, run: dict[str, Any] | None = N
             s.update(regimes.get(s["symbol"], {"regime": None, "regime_previous": None}))
         report["recorder"] = recorder_section(con, day)
         report["warnings"] += recorder_warnings(report["recorder"])
+        report["warnings"] += stale_warning(con, day, report["run"])
         report["failed_checks"] = failed_checks or []
         review = (analyst or analyst_from_env()).review(report)
         report["review"] = review

@@ -19,6 +19,8 @@ from python_assets.backtest.catalog import active_specs
 from python_assets.config import DBT_PROJECT_DIR, DEFAULT_SYMBOLS, dbt_window_env
 from python_assets.ingest.synthetic import generate_ticks
 from python_assets.platform.timeframes import TIMEFRAME_MS
+from python_assets.reports.daily_report import produce_daily_report, stored_run_facts
+from python_assets.reports.staleness import stale_notes
 
 
 def expected_day(symbol: str, day: date) -> dict:
@@ -103,6 +105,12 @@ def backtest_rows(con, day):
         "where kind = 'daily' and partition_date = ?", [day]).fetchall())
 
 
+def report_metadata(result) -> dict:
+    """The daily_report asset's materialization metadata in a run's result."""
+    return next(e.step_materialization_data.materialization.metadata for e in result.all_events
+                if e.event_type_value == "ASSET_MATERIALIZATION" and e.asset_key.to_user_string() == "daily_report")
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1800)  # two graph runs here, two more in the shared built_two_days (fast ML and research settings)
 def test_two_consecutive_partitions_produce_reports_matching_pandas(built_two_days, tmp_path, monkeypatch, capfd):
@@ -129,9 +137,16 @@ def test_two_consecutive_partitions_produce_reports_matching_pandas(built_two_da
 
     # Re-running the older day rewrites its own rows with the same bits and nothing of the later
     # day's: every table (the later day's rows included) and every report is unchanged.
-    assert materialize_days(first, first, run_config=FAST_RUN_CONFIG).success
+    older = materialize_days(first, first, run_config=FAST_RUN_CONFIG)
+    assert older.success
     assert warehouse_digest(data_dir) == tables_before
     assert report_digest(data_dir) == reports_before
+    # ... but the later day was built before it and continues from its results as they were then (late
+    # ticks or a revised file would have changed them): the run says so, and so does the later day's report
+    assert f"{second} was built before the latest run of {first}" in report_metadata(older)["stale_days"].value
+    assert stale_notes(data_dir, first, first) == [report_metadata(older)["stale_days"].value]
+    rebuilt = json.loads(produce_daily_report(data_dir, second, run=stored_run_facts(data_dir, second)[0]).read_text())
+    assert any(w.startswith(f"{second} computed before the latest run of {first}") for w in rebuilt["warnings"])
 
     # Re-running a partition is idempotent: no duplicate bars or report rows, same numbers.
     capfd.readouterr()
@@ -149,6 +164,7 @@ def test_two_consecutive_partitions_produce_reports_matching_pandas(built_two_da
             for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"}
     assert meta["bars_1m"]["dagster/row_count"].value == bars_before > bars_day
     assert meta["bars_1m"]["partition_rows"].value == bars_day > 0
+    assert "stale_days" not in meta["daily_report"] and stale_notes(data_dir, second, second) == []
     checks = {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
               for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
     assert checks["bars_1m_is_fresh"] is True and len(checks) > 100 and all(checks.values())
@@ -157,7 +173,7 @@ def test_two_consecutive_partitions_produce_reports_matching_pandas(built_two_da
         assert con.execute("select count(*) from daily_reports").fetchall()[0][0] == 2
         assert backtest_rows(con, second) == backtests_before  # same backtests, same numbers
     rerun = json.loads((data_dir.reports / f"{second.isoformat()}.json").read_text())
-    assert rerun["symbols"] == reports[second]["symbols"]
+    assert rerun["symbols"] == reports[second]["symbols"] and rerun["warnings"] == reports[second]["warnings"]
     # every table, ledger, trials and rankings included, holds exactly the same rows (same bits)
     assert warehouse_digest(data_dir) == tables_before
 

@@ -1,0 +1,82 @@
+"""Days built on replaced results of an earlier day. A day's run continues from every earlier day's
+results (feat_recursive's carried state, look-back windows, the day before's research ranking, the
+models a day reuses), so when an earlier day is run again after it (late ticks, a revised file, days
+built out of order) its numbers stay those of the earlier day's old results until it runs again, in
+day order. The start of the run that computed each day, kept in its report, says which came first."""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from datetime import date, datetime
+
+import duckdb
+
+from python_assets.config import Paths
+from python_assets.warehouse.connection import connect_warehouse
+
+
+def stale_days(started: dict[date, datetime]) -> dict[date, date]:
+    """{day: the first earlier day whose last run started after this day's}: the days whose numbers
+    continue from results since replaced. Days of one run share its start: never stale among themselves."""
+    out: dict[date, date] = {}
+    lead_starts: list[datetime] = []  # the days whose run started after every earlier day's, in day order
+    lead_days: list[date] = []
+    for day in sorted(started):
+        at = started[day]
+        i = bisect_right(lead_starts, at)
+        if i < len(lead_starts):
+            out[day] = lead_days[i]
+        elif not lead_starts or at > lead_starts[-1]:
+            lead_starts.append(at)
+            lead_days.append(day)
+    return out
+
+
+def started_at(run: dict) -> datetime | None:
+    """The start of the run a report's run facts describe (None: they name none)."""
+    return datetime.fromisoformat(run["started_at"]) if run.get("started_at") else None
+
+
+def run_starts(con: duckdb.DuckDBPyConnection) -> dict[date, datetime]:
+    """{report_date: start of the run that computed that day} from daily_reports (none before the first
+    report; a day whose report names no run start is left out)."""
+    if not con.execute("select count(*) from information_schema.tables where table_name = 'daily_reports'").fetchall()[0][0]:
+        return {}
+    rows = con.execute("select report_date, json_extract_string(report_json, '$.run.started_at') from daily_reports").fetchall()
+    return {day: datetime.fromisoformat(at) for day, at in rows if at}
+
+
+def built_on_stale_warning(stale: dict[date, date], day: date) -> list[str]:
+    """The report's warning when `day`, or an earlier day it continues from, was computed before an earlier
+    day's latest run (empty: none was)."""
+    earlier = sorted(d for d in stale if d <= day)
+    if not earlier:
+        return []
+    first = earlier[0]
+    more = f" and {len(earlier) - 1} later day(s)" if len(earlier) > 1 else ""
+    rerun = f"{day}" if first == day else f"{first} and each day after it up to {day}"
+    return [f"{first}{more} computed before the latest run of {stale[first]}: these numbers continue from its "
+            f"results as they were then; run {rerun} again, one day at a time in day order"]
+
+
+def later_stale_note(stale: dict[date, date], last: date) -> str | None:
+    """One line naming the days after `last` that were built before an earlier day's latest run (None: none)."""
+    later = sorted(d for d in stale if d > last)
+    if not later:
+        return None
+    days = (f"{later[0]} was built before the latest run of {stale[later[0]]} and continues" if len(later) == 1 else
+            f"{later[0]} and {len(later) - 1} later day(s) up to {later[-1]} were built before the latest run of "
+            f"{stale[later[0]]} and continue")
+    return (f"{days} from its results as they were then: run again from {later[0]}, one day at a time in day order "
+            f"(blofin-stack materialize --date {later[0]}, then each next day; a range run trains models for its "
+            "last day only)")
+
+
+def stale_notes(paths: Paths, first: date, last: date) -> list[str]:
+    """After a run of first..last: what it continued from that was built before an earlier day's latest run,
+    and the later days it left continuing from replaced results (empty: neither)."""
+    with connect_warehouse(paths.warehouse, read_only=True, must_exist=True) as con:
+        stale = stale_days(run_starts(con))
+    notes = [f"{first}..{last} built on {w}" for w in built_on_stale_warning(stale, first)]
+    later = later_stale_note(stale, last)
+    return notes + [later] if later else notes

@@ -1,0 +1,73 @@
+"""Days built before an earlier day's latest run continue from its replaced results (late ticks, a revised
+file, days built out of order): which days those are, from the run starts the reports keep, and what the
+report and the run say about them."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta, timezone
+
+import duckdb
+
+from python_assets.reports.daily_report import DAILY_REPORTS_DDL
+from python_assets.reports.staleness import (built_on_stale_warning, later_stale_note, run_starts, stale_days,
+                                             started_at)
+
+D1, D2, D3, D4 = (date(2025, 3, 10) + timedelta(days=n) for n in range(4))
+T0 = datetime(2025, 4, 1, tzinfo=timezone.utc)
+
+
+def at(minute: int) -> datetime:
+    return T0 + timedelta(minutes=minute)
+
+
+def test_days_built_in_day_order_or_in_one_run_are_current() -> None:
+    assert stale_days({D1: at(1), D2: at(2), D3: at(3)}) == {}
+    assert stale_days({D1: at(5), D2: at(5), D3: at(5)}) == {}  # one range run
+    assert stale_days({D1: at(1), D2: at(7), D3: at(7)}) == {}  # then a range run of the later days
+    assert stale_days({}) == {}
+
+
+def test_an_earlier_day_run_again_leaves_each_later_day_stale_until_it_runs_again_in_order() -> None:
+    built = {D1: at(1), D2: at(2), D3: at(3)}
+    late = {**built, D1: at(4)}  # late ticks of D1 ingested, D1 run again
+    assert stale_days(late) == {D2: D1, D3: D1}
+    assert stale_days({**late, D3: at(5)}) == {D2: D1}  # D3 run again, D2 skipped: D3 continues from a stale D2
+    assert stale_days({**late, D2: at(5)}) == {D3: D1}
+    assert stale_days({**late, D2: at(5), D3: at(6)}) == {}
+
+
+def test_a_day_built_before_earlier_days_were_is_stale() -> None:
+    assert stale_days({D3: at(1), D1: at(2), D2: at(3)}) == {D3: D1}
+    assert stale_days({D4: at(1), D2: at(2), D1: at(3), D3: at(4)}) == {D2: D1, D4: D1}
+
+
+def test_run_starts_come_from_the_reports_run_facts() -> None:
+    con = duckdb.connect()
+    assert run_starts(con) == {}  # no report yet
+    con.execute(DAILY_REPORTS_DDL)
+    for day, run in ((D1, {"started_at": at(1).isoformat()}), (D2, {}), (D3, {"started_at": at(3).isoformat()})):
+        con.execute("insert into daily_reports values (?, '2.2', ?, 'c', 'reports/x.json', ?)",
+                    [day, at(9), json.dumps({"report_date": day.isoformat(), "run": run})])
+    assert run_starts(con) == {D1: at(1), D3: at(3)}  # a report that names no run start is left out
+    assert started_at({"started_at": "2025-04-01T00:01:00+00:00"}) == at(1) and started_at({}) is None
+
+
+def test_the_report_warns_when_it_or_a_day_it_continues_from_is_stale() -> None:
+    assert built_on_stale_warning({}, D3) == []
+    assert built_on_stale_warning({D4: D1}, D3) == []  # a later day's staleness is no concern of D3's report
+    own = built_on_stale_warning({D3: D1}, D3)
+    assert own == [f"{D3} computed before the latest run of {D1}: these numbers continue from its results as "
+                   f"they were then; run {D3} again, one day at a time in day order"]
+    earlier = built_on_stale_warning({D2: D1, D3: D1}, D4)[0]
+    assert earlier.startswith(f"{D2} and 1 later day(s) computed before the latest run of {D1}")
+    assert earlier.endswith(f"run {D2} and each day after it up to {D4} again, one day at a time in day order")
+
+
+def test_the_run_names_the_later_days_to_run_again_and_how() -> None:
+    assert later_stale_note({D2: D1}, D2) is None
+    one = later_stale_note({D2: D1}, D1)
+    assert one.startswith(f"{D2} was built before the latest run of {D1} and continues from its results")
+    assert f"blofin-stack materialize --date {D2}, then each next day" in one
+    many = later_stale_note({D2: D1, D3: D1, D4: D1}, D1)
+    assert many.startswith(f"{D2} and 2 later day(s) up to {D4} were built before the latest run of {D1}")
