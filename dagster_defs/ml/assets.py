@@ -52,6 +52,10 @@ def _last_day(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext)
     return window_days(*context.partition_time_window)[-1].isoformat()
 
 
+def _first_day(context: dg.AssetExecutionContext) -> str:
+    return window_days(*context.partition_time_window)[0].isoformat()
+
+
 def _end_ms(day: str) -> int:
     """The partition's end (exclusive): nothing at or after it may reach its models."""
     return day_start_ms(date.fromisoformat(day) + timedelta(days=1))
@@ -73,7 +77,8 @@ def ml_dataset(context: dg.AssetExecutionContext, config: MlConfig, warehouse: W
     registered = sorted(feature_columns())
     with warehouse.locked() as p:
         features = numeric_features(p.warehouse, registered)
-        scoring_only = all(_reusable_prior(name, day, features, config.timeframe, config) for name in MODELS)
+        scoring_only = all(_reusable_prior(name, day, features, config.timeframe, config, _first_day(context))
+                           for name in MODELS)
         staged = staging_file(p.ml_runs, day, "ml_dataset")
         rows = export_training_set(p.warehouse, config.timeframe, features, staged,
                                    TIMEFRAME_MS[config.timeframe], _end_ms(day), _start_ms(day, config.history_days),
@@ -96,9 +101,11 @@ def ml_features_do_not_leak(context: dg.AssetCheckExecutionContext) -> dg.AssetC
     return dg.AssetCheckResult(passed=not leaks, metadata={"leaking": json.dumps(leaks), "day": day})
 
 
-def _recent_pointer(name: str, day: str, max_age_days: int) -> dict | None:
+def _recent_pointer(name: str, day: str, max_age_days: int, rebuilt_from: str | None = None) -> dict | None:
     """The pointer of the newest earlier run of this model that named a version, when that version was
-    trained fewer than max_age_days before `day` (None when retraining is due or there is none)."""
+    trained fewer than max_age_days before `day` and before rebuilt_from, the first day the run recomputes
+    (a range run: a version trained on a day it rebuilds learnt that day's old rows); None when retraining
+    is due or there is none."""
     if max_age_days <= 0:
         return None
     for earlier in stored_days(paths().ml_runs, f"ml_{name}", before=day):
@@ -106,7 +113,8 @@ def _recent_pointer(name: str, day: str, max_age_days: int) -> dict | None:
         if ref is None:
             continue  # a day that skipped the model (too few labelled rows) scored with nothing
         trained_on = ref.get("trained_on")
-        if trained_on and (date.fromisoformat(day) - date.fromisoformat(trained_on)).days < max_age_days:
+        if trained_on and (date.fromisoformat(day) - date.fromisoformat(trained_on)).days < max_age_days \
+                and (rebuilt_from is None or trained_on < rebuilt_from):
             return ref
         return None
     return None
@@ -117,9 +125,11 @@ def _train_config(config: MlConfig) -> TrainConfig:
                        history_days=config.history_days)
 
 
-def _reusable_prior(name: str, day: str, features: list[str], timeframe: str, config: MlConfig) -> dict | None:
-    """The pointer of the saved version this model scores `day` with (None: it retrains today)."""
-    prior = _recent_pointer(name, day, config.retrain_every_days)
+def _reusable_prior(name: str, day: str, features: list[str], timeframe: str, config: MlConfig,
+                    first_day: str | None = None) -> dict | None:
+    """The pointer of the saved version this model scores `day` with, the last day of a run from first_day
+    (None: it retrains today)."""
+    prior = _recent_pointer(name, day, config.retrain_every_days, first_day)
     if prior and reusable_version(MODELS[name], features, timeframe, model_dir(name, prior), _train_config(config)):
         return prior
     return None
@@ -162,7 +172,7 @@ def _model_asset(name: str):
         day = _last_day(context)
         data = ml_dataset.load()
         train_config = _train_config(config)
-        prior = _reusable_prior(name, day, data.features, ml_dataset.timeframe, config)
+        prior = _reusable_prior(name, day, data.features, ml_dataset.timeframe, config, _first_day(context))
         if prior:  # the day's bars (and each symbol's newest) scored by a version trained before the day
             latest = day_predictions(spec, load_learner(model_dir(name, prior)), data, _end_ms(day) - DAY_MS)
             log_event("ml_model_reused", model=name, day=day, version=prior["version"], trained_on=prior["trained_on"])

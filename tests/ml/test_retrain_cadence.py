@@ -34,6 +34,10 @@ def test_the_newest_earlier_pointer_is_reused_until_it_is_max_age_days_old(data_
     # a day that skipped the model (too few labelled rows) names no version: the one before it counts
     write_artifact(data_dir.ml_runs, "2025-03-06", "ml_risk_scorer", ModelRun("risk_scorer", None))
     assert _recent_pointer("risk_scorer", "2025-03-07", 7)["trained_on"] == "2025-03-03"
+    # a range run from 03-03 rebuilds the rows the 03-03 version learnt (late ticks, a revised file): it
+    # retrains at its last day, as a range build without the earlier runs does; from 03-04 it reuses
+    assert _recent_pointer("risk_scorer", "2025-03-07", 7, rebuilt_from="2025-03-03") is None
+    assert _recent_pointer("risk_scorer", "2025-03-07", 7, rebuilt_from="2025-03-04")["trained_on"] == "2025-03-03"
     # the newest earlier pointer decides: one without a training day (older code) forces a retrain
     _pointer(data_dir, "2025-03-07", "risk_scorer")
     assert _recent_pointer("risk_scorer", "2025-03-08", 7) is None
