@@ -93,7 +93,8 @@ def trade_recorder_sensor(context: dg.SensorEvaluationContext):
 
 @dg.run_failure_sensor(default_status=dg.DefaultSensorStatus.RUNNING, monitor_all_code_locations=False)
 def run_failure_sensor(context: dg.RunFailureSensorContext) -> None:
-    """Writes one alert per failed run: job, run id, partition and the failure message."""
+    """Writes one alert per failed run: job, run id, partition and the failure message; the webhook POST is
+    bounded (platform/alerts.py) and never fails the tick."""
     run = context.dagster_run
     alert = build_alert(
         "run_failure",
@@ -102,8 +103,14 @@ def run_failure_sensor(context: dg.RunFailureSensorContext) -> None:
         run_id=run.run_id,
         partition=run.tags.get("dagster/partition"),
     )
-    posted = raise_alert(paths(), alert)
-    context.log.info(f"alert written{'' if posted is None else f', webhook delivered={posted}'}")
+    delivery = raise_alert(paths(), alert)
+    if delivery is None:
+        context.log.info("alert written to alerts.log (no webhook set)")
+    elif delivery.delivered:
+        context.log.info("alert written to alerts.log and posted to the webhook")
+    else:
+        context.log.warning(f"alert written to alerts.log; the webhook POST failed after {delivery.attempts} "
+                            f"attempt(s): {delivery.error}")
 
 
 defs = dg.Definitions(sensors=[inbox_sensor, recorder_day_sensor, run_failure_sensor, trade_recorder_sensor])

@@ -8,16 +8,14 @@ from __future__ import annotations
 import http.client
 import json
 import math
-import socket
-import threading
 import time
 import urllib.request
-from contextlib import suppress
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from python_assets.config import llm_api_key, llm_base_url, llm_model, llm_timeout_s
+from python_assets.platform.deadline import Deadline, deadline_handlers
 from python_assets.platform.logs import log_event
 from python_assets.reports import fmt
 from python_assets.platform.secrets import scrub
@@ -217,53 +215,11 @@ def clean_reply(content: Any, scrub_text: Callable[[str], str]) -> dict[str, Any
             "warnings": warnings}
 
 
-class _Deadline:
-    """Shuts the request's socket down when the request's time is up, so that no read (of the status line,
-    the headers or the body) outlives it: a socket timeout bounds each read only, and a server trickling
-    a byte a second never trips it."""
-
-    def __init__(self, seconds: float) -> None:
-        self.at, self.expired, self.timers = time.monotonic() + seconds, False, []
-
-    def arm(self, sock: socket.socket) -> None:
-        """Start the watch on a connected socket (one per connection: a redirect opens another)."""
-        def expire() -> None:
-            self.expired = True
-            with suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        timer = threading.Timer(max(self.at - time.monotonic(), 0.0), expire)
-        timer.daemon = True
-        timer.start()
-        self.timers.append(timer)
-
-    def cancel(self) -> None:
-        """Stop every watch (the reply is in, or the attempt failed): a redirect's first one kept running."""
-        for timer in self.timers:
-            timer.cancel()
-
-
-class _DeadlineOpen:
-    """A urllib handler mixin whose connections arm the deadline once connected (HTTP and HTTPS alike)."""
-
-    deadline: _Deadline
-
-    def do_open(self, http_class: Any, req: urllib.request.Request, **kw: Any) -> Any:
-        deadline = self.deadline
-
-        class Watched(http_class):  # type: ignore[misc, valid-type]
-            def connect(self) -> None:
-                super().connect()
-                deadline.arm(self.sock)
-
-        return super().do_open(Watched, req, **kw)  # type: ignore[misc]
-
-
 def post_json(req: urllib.request.Request, timeout: float) -> Any:
     """The JSON reply to req, read within timeout seconds in all (connect, status line, headers, body) and
     at most MAX_REPLY_BYTES long; TimeoutError past the deadline, ValueError over the cap."""
-    deadline = _Deadline(timeout)
-    handlers = [type(f"Deadline{h.__name__}", (_DeadlineOpen, h), {"deadline": deadline})()
-                for h in (urllib.request.HTTPHandler, urllib.request.HTTPSHandler)]
+    deadline = Deadline(timeout)
+    handlers = deadline_handlers(deadline)
     body = bytearray()
     try:
         with urllib.request.build_opener(*handlers).open(req, timeout=timeout) as resp:

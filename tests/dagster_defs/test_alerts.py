@@ -62,6 +62,42 @@ def test_failed_run_writes_an_alert_and_posts_the_webhook(data_dir, monkeypatch,
     assert received == [alert]
 
 
+def test_a_broken_webhook_is_one_warning_not_a_failed_tick(data_dir, monkeypatch):
+    """A webhook answering something that is not HTTP raised BadStatusLine out of run_failure_sensor (its
+    tick failed with a traceback). Now the tick logs why the POST failed; alerts.log has the alert."""
+    import socket
+
+    srv = socket.create_server(("127.0.0.1", 0))
+
+    def answer_garbage() -> None:
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"garbage\r\n\r\n")
+
+    threading.Thread(target=answer_garbage, daemon=True).start()
+    monkeypatch.setenv("BLOFIN_ALERT_WEBHOOK_URL", f"http://127.0.0.1:{srv.getsockname()[1]}/hook")
+    try:
+        with dg.instance_for_test() as instance:
+            result = failing_run(instance)
+            failure = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
+            ctx = dg.build_run_status_sensor_context(
+                sensor_name="run_failure_sensor", dagster_instance=instance, dagster_run=result.dagster_run,
+                dagster_event=failure,
+            ).for_run_failure()
+            run_failure_sensor(ctx)
+    finally:
+        srv.close()
+    assert json.loads((data_dir.data_dir / "alerts.log").read_text())["run_id"] == result.dagster_run.run_id
+    logged = [json.loads(line) for line in data_dir.log_file.read_text().splitlines()]
+    failed = [e for e in logged if e["event"] == "alert_webhook_failed"]
+    assert len(failed) == 1 and failed[0]["error"] == "BadStatusLine: the answer is not HTTP"
+
+
 def test_alert_without_webhook_only_logs(data_dir, monkeypatch):
     from python_assets.platform.alerts import build_alert, raise_alert
 
@@ -77,6 +113,7 @@ def test_a_webhook_url_without_a_scheme_fails_quietly_without_quoting_it(data_di
 
     url = "hooks.slack.com/services/T0/B0/SECRET-CANARY-WEBHOOK-1234"
     monkeypatch.setenv("BLOFIN_ALERT_WEBHOOK_URL", url + "\n")
-    assert raise_alert(data_dir, build_alert("run_failed", "run r1 failed")) is False
+    delivery = raise_alert(data_dir, build_alert("run_failed", "run r1 failed"))
+    assert delivery is not None and not delivery.delivered
     out = capsys.readouterr()
     assert "SECRET-CANARY" not in (data_dir.data_dir / "alerts.log").read_text() + out.out + out.err

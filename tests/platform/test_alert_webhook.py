@@ -1,0 +1,166 @@
+"""The alert webhook against hostile or broken endpoints (raw sockets): an answer that is not HTTP, a
+trickle, a redirect, a URL with user:password@. post_webhook returns within its budget with one line saying
+why, never raises (it runs inside run_failure_sensor) and never quotes the URL or its credentials."""
+
+from __future__ import annotations
+
+import base64
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from python_assets.platform import alerts
+
+ALERT = alerts.build_alert("run_failure", "run r1 failed", run_id="r1")
+PASSWORD = "S3CRET-PASS-CANARY"
+Respond = Callable[[socket.socket, bytes], None]
+
+
+@pytest.fixture
+def endpoint() -> Iterator[Callable[[Respond], tuple[str, list[bytes]]]]:
+    """serve(respond) -> (URL, the request heads it got) of a socket server that reads a request and responds."""
+    servers: list[socket.socket] = []
+
+    def serve(respond: Respond) -> tuple[str, list[bytes]]:
+        srv = socket.create_server(("127.0.0.1", 0))
+        servers.append(srv)
+        heads: list[bytes] = []
+
+        def handle(conn: socket.socket) -> None:
+            with conn:
+                try:
+                    data = b""
+                    while b"\r\n\r\n" not in data and (chunk := conn.recv(65536)):
+                        data += chunk
+                    heads.append(data.split(b"\r\n\r\n")[0])
+                    respond(conn, data)
+                except OSError:
+                    pass
+
+        def loop() -> None:
+            while True:
+                try:
+                    conn, _ = srv.accept()
+                except OSError:
+                    return
+                threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+        threading.Thread(target=loop, daemon=True).start()
+        return f"http://127.0.0.1:{srv.getsockname()[1]}/hook", heads
+
+    yield serve
+    for srv in servers:
+        srv.close()
+
+
+def raw(data: bytes) -> Respond:
+    """A responder that sends data as is."""
+    return lambda conn, _: conn.sendall(data)
+
+
+def endless_header(conn: socket.socket, _: bytes) -> None:
+    """A 200 status line, then a header a byte every 0.05 s: each read well inside any socket timeout."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+    while True:
+        conn.sendall(b"a")
+        time.sleep(0.05)
+
+
+def post(url: str) -> alerts.Delivery:
+    """post_webhook(url) in a thread; fails the test if it raised or had not returned after 30 s."""
+    out: list = []
+
+    def call() -> None:
+        try:
+            out.append(alerts.post_webhook(url, ALERT))
+        except BaseException as exc:  # noqa: BLE001 - the defect: name what escaped, secret blanked
+            out.append(f"post_webhook raised {type(exc).__name__}: {str(exc).replace(PASSWORD, '***')[:200]}")
+
+    thread = threading.Thread(target=call, daemon=True)
+    thread.start()
+    thread.join(30)
+    assert out, "post_webhook had not returned after 30 s"
+    assert not isinstance(out[0], str), out[0]
+    return out[0]
+
+
+BROKEN = {
+    "bad_status_line": (raw(b"<html>not http</html>\r\n\r\n"), "BadStatusLine: the answer is not HTTP"),
+    "closed_mid_status": (raw(b"HTTP/1.1 2"), "BadStatusLine: the answer is not HTTP"),
+    "too_many_headers": (raw(b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 101 + b"\r\n"), "HTTPException: the answer is not HTTP"),
+    "server_error": (raw(b"HTTP/1.1 503 Busy\r\nRetry-After: 3600\r\nContent-Length: 0\r\n\r\n"), "HTTP 503"),
+}
+
+
+@pytest.mark.parametrize("mode", sorted(BROKEN))
+def test_an_answer_that_is_not_http_is_one_line_not_an_exception(endpoint, mode):
+    """http.client's BadStatusLine and HTTPException are not OSErrors: they escaped post_webhook and failed
+    run_failure_sensor's tick with a traceback (the alert's POST silently lost, nothing retried)."""
+    url, heads = endpoint(BROKEN[mode][0])
+    delivery = post(url)
+    assert not delivery.delivered and delivery.error == BROKEN[mode][1]
+    assert delivery.attempts == len(heads) == alerts.ALERT_ATTEMPTS  # each retried, within the budget
+
+
+def test_a_trickling_endpoint_cannot_hold_the_sensor(endpoint, monkeypatch):
+    """The 5 s timeout was per socket read: a header trickled a byte a second held the POST (and the
+    failure sensor's tick, and with it every later failed run's alert) for as long as the server liked."""
+    monkeypatch.setattr(alerts, "ATTEMPT_S", 0.5, raising=False)
+    monkeypatch.setattr(alerts, "ALERT_BUDGET_S", 1.5, raising=False)
+    url, _ = endpoint(endless_header)
+    delivery = post(url)
+    assert not delivery.delivered and delivery.error.startswith("no complete answer within ")
+
+
+def test_the_budget_fits_a_failure_sensor_tick():
+    """run_failure_sensor alerts up to Dagster's process limit of runs in one tick, and Dagster drops a tick
+    that runs past its sensor timeout, cursor included: the same runs were alerted again every tick (a real
+    daemon wrote 12 alerts.log lines for 2 failed runs in 3 minutes with a never-answering webhook)."""
+    from dagster._core.definitions.run_status_sensor_definition import _get_run_status_sensor_process_limit
+    from dagster._grpc.utils import default_sensor_grpc_timeout
+
+    assert _get_run_status_sensor_process_limit() * alerts.ALERT_BUDGET_S < default_sensor_grpc_timeout()
+    assert alerts.ATTEMPT_S <= alerts.ALERT_BUDGET_S
+
+
+@pytest.mark.parametrize("code", [301, 302, 303])
+def test_a_redirect_is_not_followed(endpoint, code):
+    """urllib turned a POST's 301/302/303 into a GET without the alert, and that GET's 200 read as delivered
+    (it also read the redirect's whole body into memory first: a 2 GB body took 2 GB; and followed ftp://)."""
+    target, target_heads = endpoint(raw(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
+    url, heads = endpoint(raw(b"HTTP/1.1 %d Moved\r\nLocation: %s\r\nContent-Length: 0\r\n\r\n" % (code, target.encode())))
+    delivery = post(url)
+    assert target_heads == [] and len(heads) == 1
+    assert not delivery.delivered and delivery.error.startswith(f"HTTP {code} redirect (not followed")
+
+
+def test_credentials_in_the_url_are_sent_as_basic_auth_and_never_quoted(endpoint, data_dir, monkeypatch, capsys):
+    """urllib sent user:password@ as part of the host name: such a webhook never got an alert, and without a
+    port http.client raised InvalidURL("nonnumeric port: 'S3CRET...@host'") out of the sensor, password and
+    all (the scrubber knows the whole URL, not its pieces)."""
+    url, heads = endpoint(raw(b"HTTP/1.1 204 No Content\r\n\r\n"))
+    with_auth = url.replace("http://", f"http://alice:{PASSWORD}@")
+    delivered = post(with_auth)
+    assert len(heads) == 1 and delivered.delivered
+    head = heads[0].decode()
+    assert f"Authorization: Basic {base64.b64encode(f'alice:{PASSWORD}'.encode()).decode()}" in head
+    assert PASSWORD not in head.replace(head.split("Authorization: ")[1].split("\r\n")[0], "")
+    monkeypatch.setenv("BLOFIN_ALERT_WEBHOOK_URL", f"http://alice:{PASSWORD}@localhost/hook")
+    delivery = alerts.raise_alert(data_dir, ALERT)
+    assert delivery is not None and not delivery.delivered
+    out = capsys.readouterr()
+    for text in (delivery.error, data_dir.log_file.read_text(), (data_dir.data_dir / "alerts.log").read_text(),
+                 out.out, out.err):
+        assert PASSWORD not in text and "alice" not in text
+    assert '"event": "alert_webhook_failed"' in data_dir.log_file.read_text()
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "data:,hello"])
+def test_only_http_urls_are_posted_to(url):
+    """A file: or data: URL (or ftp:) was opened: urllib's answer has no HTTP status, and `200 <= None` raised
+    TypeError out of the sensor."""
+    delivery = post(url)
+    assert not delivery.delivered and delivery.attempts == 0 and "http://" in delivery.error
