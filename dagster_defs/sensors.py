@@ -91,10 +91,25 @@ def trade_recorder_sensor(context: dg.SensorEvaluationContext):
     return dg.SkipReason(f"recorded trades ({summary}); the daily run merges them into the lake")
 
 
+ERROR_LINE_CHARS = 300
+
+
+def step_error_line(event: dg.DagsterEvent) -> str:
+    """A failed step's error as a person first needs it: the raised exception's first line ("RuntimeError:
+    disk full"), not Dagster's wrapper ("Error occurred while executing op ...")."""
+    error = event.step_failure_data.error
+    if error is None:
+        return "no error recorded"
+    if error.cls_name == "DagsterExecutionStepExecutionError" and error.cause is not None:
+        error = error.cause
+    lines = [line.strip() for line in error.message.splitlines() if line.strip()]
+    return (lines[0] if lines else error.cls_name or "error")[:ERROR_LINE_CHARS]
+
+
 @dg.run_failure_sensor(default_status=dg.DefaultSensorStatus.RUNNING, monitor_all_code_locations=False)
 def run_failure_sensor(context: dg.RunFailureSensorContext) -> None:
-    """Writes one alert per failed run: job, run id, partition and the failure message; the webhook POST is
-    bounded (platform/alerts.py) and never fails the tick."""
+    """Writes one alert per failed run: job, run id, partition, the failure message and each failed step
+    with its error's first line; the webhook POST is bounded (platform/alerts.py) and never fails the tick."""
     run = context.dagster_run
     alert = build_alert(
         "run_failure",
@@ -102,6 +117,7 @@ def run_failure_sensor(context: dg.RunFailureSensorContext) -> None:
         job=run.job_name,
         run_id=run.run_id,
         partition=run.tags.get("dagster/partition"),
+        failed_steps={e.step_key: step_error_line(e) for e in context.get_step_failure_events()},
     )
     delivery = raise_alert(paths(), alert)
     if delivery is None:

@@ -59,6 +59,7 @@ def test_failed_run_writes_an_alert_and_posts_the_webhook(data_dir, monkeypatch,
     alert = json.loads((data_dir.data_dir / "alerts.log").read_text().splitlines()[-1])
     assert alert["kind"] == "run_failure" and alert["job"] == "broken_job" and alert["partition"] == "2025-03-10"
     assert alert["ts"].endswith("+00:00")
+    assert alert["failed_steps"] == {"explode": "RuntimeError: disk full while writing bars"}
     assert received == [alert]
 
 
