@@ -140,13 +140,18 @@ def post_webhook(url: str, alert: dict[str, Any]) -> Delivery:
 
 def raise_alert(paths: Paths, alert: dict[str, Any]) -> Delivery | None:
     """Log the alert; POST it when BLOFIN_ALERT_WEBHOOK_URL is set. Returns the POST's Delivery, or None.
-    A failed POST is also one `alert_webhook_failed` line in pipeline.log."""
-    append_alert(paths, alert)
+    A failed POST is also one `alert_webhook_failed` line in pipeline.log. When alerts.log cannot be
+    written (a full disk) the POST is still made, then that OSError is raised."""
+    unwritten: OSError | None = None
+    try:
+        append_alert(paths, alert)
+    except OSError as exc:
+        unwritten = exc
     url = alert_webhook_url()
-    if not url:
-        return None
-    delivery = post_webhook(url, alert)
-    if not delivery.delivered:
+    delivery = post_webhook(url, alert) if url else None
+    if delivery is not None and not delivery.delivered:
         log_event("alert_webhook_failed", kind=alert.get("kind"), run_id=alert.get("run_id"),
                   attempts=delivery.attempts, error=delivery.error)
+    if unwritten is not None:
+        raise unwritten
     return delivery

@@ -164,3 +164,14 @@ def test_only_http_urls_are_posted_to(url):
     TypeError out of the sensor."""
     delivery = post(url)
     assert not delivery.delivered and delivery.attempts == 0 and "http://" in delivery.error
+
+
+def test_an_unwritable_alerts_log_still_posts_the_alert(endpoint, data_dir, monkeypatch):
+    """alerts.log written first, and its OSError (a full disk) raised before the POST: the one channel that
+    could still tell someone was skipped. The POST is made, then the OSError raised (the tick shows it)."""
+    url, heads = endpoint(raw(b"HTTP/1.1 204 No Content\r\n\r\n"))
+    monkeypatch.setenv("BLOFIN_ALERT_WEBHOOK_URL", url)
+    (data_dir.data_dir / "alerts.log").mkdir()
+    with pytest.raises(IsADirectoryError):
+        alerts.raise_alert(data_dir, ALERT)
+    assert len(heads) == 1 and heads[0].startswith(b"POST /hook ")
