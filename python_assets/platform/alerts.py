@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from python_assets.config import Paths, alert_webhook_url
-from python_assets.platform.deadline import Deadline, deadline_handlers
+from python_assets.platform.deadline import Deadline, NoRedirect, deadline_handlers
 from python_assets.platform.logs import log_event
 from python_assets.platform.secrets import scrub
 
@@ -50,15 +50,6 @@ def append_alert(paths: Paths, alert: dict[str, Any]) -> None:
         fh.write(scrub(json.dumps(alert, default=str)) + "\n")
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Follows no redirect: urllib turns a POST's 301/302 into a GET without the alert (whose 200 then
-    read as delivered), reads the redirect's whole body into memory first, and follows ftp:// too."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        """No new request: urllib then raises HTTPError with the 3xx, its body unread."""
-        return None
-
-
 def split_credentials(url: str) -> tuple[str, dict[str, str]]:
     """url without its user:password@ and the Basic Authorization header they stand for (urllib would send
     them as part of the host name, and quote them in the error when no port follows)."""
@@ -90,7 +81,7 @@ def _error_line(exc: BaseException, deadline: Deadline, seconds: float) -> str:
 
 def _attempt(req: urllib.request.Request, deadline: Deadline, seconds: float) -> None:
     """One POST; returns once a 2xx status line and headers are in (the body is never read), else raises."""
-    opener = urllib.request.build_opener(_NoRedirect, *deadline_handlers(deadline))
+    opener = urllib.request.build_opener(NoRedirect, *deadline_handlers(deadline))
     try:
         with opener.open(req, timeout=seconds) as resp:
             if deadline.expired:  # shut down mid-headers, http.client takes the end of the stream as theirs

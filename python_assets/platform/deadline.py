@@ -1,6 +1,6 @@
 """A total time limit for one urllib request (connect, status line, headers, body), which a socket timeout
-alone is not: it bounds each read, and a server trickling a byte a second never trips it. Used by the LLM
-review and the alert webhook."""
+alone is not: it bounds each read, and a server trickling a byte a second never trips it; and a handler
+that follows no redirect. Used by the LLM review and the alert webhook."""
 
 from __future__ import annotations
 
@@ -56,3 +56,13 @@ def deadline_handlers(deadline: Deadline) -> list[urllib.request.BaseHandler]:
     """HTTP and HTTPS handlers for build_opener whose connections the deadline watches."""
     return [type(f"Deadline{h.__name__}", (_DeadlineOpen, h), {"deadline": deadline})()
             for h in (urllib.request.HTTPHandler, urllib.request.HTTPSHandler)]
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Follows no redirect: urllib turns a POST's 301/302/303 into a GET without the body (an alert or a
+    review prompt lost, whatever the GET answers), reads the redirect's whole body into memory first (an
+    endless one without bound), and follows ftp:// too."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        """No new request: urllib then raises HTTPError with the 3xx, its body unread."""
+        return None

@@ -9,13 +9,14 @@ import http.client
 import json
 import math
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from python_assets.config import llm_api_key, llm_base_url, llm_model, llm_timeout_s
-from python_assets.platform.deadline import Deadline, deadline_handlers
+from python_assets.platform.deadline import Deadline, NoRedirect, deadline_handlers
 from python_assets.platform.logs import log_event
 from python_assets.reports import fmt
 from python_assets.platform.secrets import scrub
@@ -217,16 +218,21 @@ def clean_reply(content: Any, scrub_text: Callable[[str], str]) -> dict[str, Any
 
 def post_json(req: urllib.request.Request, timeout: float) -> Any:
     """The JSON reply to req, read within timeout seconds in all (connect, status line, headers, body) and
-    at most MAX_REPLY_BYTES long; TimeoutError past the deadline, ValueError over the cap."""
+    at most MAX_REPLY_BYTES long; TimeoutError past the deadline, ValueError over the cap, HTTPError on a
+    redirect (not followed: see NoRedirect)."""
     deadline = Deadline(timeout)
     handlers = deadline_handlers(deadline)
     body = bytearray()
     try:
-        with urllib.request.build_opener(*handlers).open(req, timeout=timeout) as resp:
+        with urllib.request.build_opener(NoRedirect, *handlers).open(req, timeout=timeout) as resp:
             while len(body) <= MAX_REPLY_BYTES and (chunk := resp.read1(65536)):
                 body += chunk
             if len(body) <= MAX_REPLY_BYTES and resp.length:  # closed short of its Content-Length
                 raise http.client.IncompleteRead(bytes(body), resp.length)
+    except urllib.error.HTTPError as exc:
+        exc.close()  # an error status or a redirect: its body is never read
+        if not deadline.expired:
+            raise
     except PROVIDER_ERRORS:
         if not deadline.expired:
             raise

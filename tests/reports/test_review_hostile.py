@@ -4,6 +4,8 @@ falls back or is cleaned with a warning; none escapes review() or puts the key i
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 import socket
 import threading
@@ -170,10 +172,13 @@ def test_a_huge_reply_is_refused_and_long_texts_are_cut(endpoint):
     assert long["warnings"] == [f"LLM review: kept the first {MAX_FINDINGS} of {MAX_FINDINGS + 10} findings"]
 
 
-def test_a_redirect_leaves_no_deadline_timer_running():
-    """Each connection arms a timer; a redirect opens a second one, and only the last was cancelled: the first
-    ran on to the deadline (a thread per redirect)."""
+def test_a_redirect_is_refused_unread_and_leaves_no_deadline_timer_running():
+    """urllib turned the POST's 302 into a GET without the prompt (whatever that GET answered became the
+    review) after reading the redirect's whole body into memory: an endless body grew without bound. A
+    redirect is now an HTTPError (a failed attempt), its body unread; and each connection's deadline timer
+    is cancelled (a thread per connection had run on to the deadline)."""
     import http.server
+    import urllib.error
     import urllib.request
 
     from python_assets.reports.review import post_json
@@ -183,8 +188,12 @@ def test_a_redirect_leaves_no_deadline_timer_running():
             self.rfile.read(int(self.headers["Content-Length"]))
             self.send_response(302)
             self.send_header("Location", "/b")
-            self.send_header("Content-Length", "0")
+            self.send_header("Content-Length", str(1 << 40))  # a terabyte it never finishes sending
             self.end_headers()
+            with contextlib.suppress(OSError):
+                for _ in range(200):
+                    self.wfile.write(b"x" * 65536)
+                    time.sleep(0.01)
 
         def do_GET(self) -> None:  # noqa: N802
             body = b'{"ok": 1}'
@@ -201,7 +210,10 @@ def test_a_redirect_leaves_no_deadline_timer_running():
     try:
         before = {t for t in threading.enumerate() if isinstance(t, threading.Timer)}
         req = urllib.request.Request(f"http://127.0.0.1:{server.server_address[1]}/a", data=b"{}", method="POST")
-        assert post_json(req, 30) == {"ok": 1}
+        started = time.monotonic()
+        with pytest.raises(urllib.error.HTTPError) as err:
+            post_json(req, 30)
+        assert err.value.code == 302 and time.monotonic() - started < 1.0  # not 2 s of body read first
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and any(t.is_alive() for t in threading.enumerate()
                                                   if isinstance(t, threading.Timer) and t not in before):
