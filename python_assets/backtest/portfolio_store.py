@@ -10,7 +10,7 @@ from typing import Any
 
 import duckdb
 
-from python_assets.research.daily import DESIGNS_AS_OF, OOS_START
+from python_assets.research.daily import DESIGNS_AS_OF, oos_start_sql
 
 TABLES = ("portfolio_runs", "portfolio_equity_bars", "portfolio_members", "portfolio_correlations")
 
@@ -58,8 +58,9 @@ def active_members(con: duckdb.DuckDBPyConnection, day: date) -> list[dict[str, 
     parameters and where their out-of-sample evaluation starts (empty before any ranking)."""
     if not all(_exists(con, t) for t in ("ranking_history", "strategy_tuning", "strategy_designs")):
         return []
+    start = oos_start_sql(con)
     out = con.execute(f"""
-        with tuned as (select design_id, arg_max(best_params, run_date) as params, arg_max({OOS_START}, run_date) as oos_start_ms
+        with tuned as (select design_id, arg_max(best_params, run_date) as params, arg_max({start}, run_date) as oos_start_ms
                        from strategy_tuning where run_date <= ? group by design_id)
         select h.design_id, d.design_key, d.origin, d.spec, t.params, t.oos_start_ms
         from ranking_history h join {DESIGNS_AS_OF.format(op='<=')} d using (design_id) join tuned t using (design_id)

@@ -98,6 +98,14 @@ DESIGNS_AS_OF = """(select design_id, design_key, origin, parents, spec from str
 OOS_START = "coalesce(oos_start_ms, is_end_ms)"
 
 
+def oos_start_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """OOS_START for a query of strategy_tuning; is_end_ms where the table predates oos_start_ms (a warehouse
+    made before the column, read by the portfolio or the fill stress before research or dbt added it)."""
+    found = con.execute("select count(*) from information_schema.columns where table_name = 'strategy_tuning' "
+                        "and column_name = 'oos_start_ms'").fetchone()[0]
+    return OOS_START if found else "is_end_ms"
+
+
 def oos_start_ms(is_end_ms: int, parents: list[str], day: date) -> int:
     """Where a design's out-of-sample evaluation starts: the end of its tuning window; for a design bred from
     ranked designs (parents) no earlier than the day that proposed it, as its parents were chosen for their

@@ -23,7 +23,7 @@ from python_assets.backtest.fills import (DEFAULT_FILL, FILL_MODES, SPREAD_RANGE
                                           book_spread, execution_horizon)
 from python_assets.backtest.runner import Execution
 from python_assets.backtest.spec import StrategySpec, design_spec
-from python_assets.research.daily import DESIGNS_AS_OF, OOS_START
+from python_assets.research.daily import DESIGNS_AS_OF, oos_start_sql
 from python_assets.research.tuner import Market, evaluate
 from python_assets.platform.timeframes import MINUTE_MS
 
@@ -77,9 +77,10 @@ def top_designs(con: duckdb.DuckDBPyConnection, day: date, top_k: int) -> list[d
     exists = "select count(*) from information_schema.tables where table_name in ('ranking_history', 'strategy_tuning')"
     if con.execute(exists).fetchall()[0][0] < 2:
         return []
+    start = oos_start_sql(con)
     found = con.execute(f"""
         with tuned as (select design_id, arg_max(best_params, run_date) as params,
-                              arg_max({OOS_START}, run_date) as oos_start from strategy_tuning where run_date <= ? group by design_id)
+                              arg_max({start}, run_date) as oos_start from strategy_tuning where run_date <= ? group by design_id)
         select h.design_id, h.rank, d.design_key, d.origin, cast(d.spec as varchar), cast(t.params as varchar), t.oos_start
         from ranking_history h join {DESIGNS_AS_OF.format(op='<=')} d using (design_id) join tuned t using (design_id)
         where h.run_date = ? order by h.rank limit ?""", [day, day, day, top_k]).fetchall()

@@ -83,3 +83,25 @@ def test_rows_stored_before_the_column_start_at_the_tuning_end():
     ensure_tables(con)
     assert con.execute(f"select {OOS_START} from strategy_tuning").fetchall() == [(123,)]
     assert pd.isna(con.execute("select oos_start_ms from strategy_tuning").fetchall()[0][0])
+
+
+def test_the_portfolio_and_the_fill_stress_read_a_tuning_table_made_before_the_column():
+    """Both run after the research step, but a step run on its own (the fill stress re-run for a past day) may
+    meet strategy_tuning as a warehouse made before oos_start_ms left it: they referred to the column and
+    failed (Binder Error); they start at the tuning end there, as a row stored before the column does."""
+    con = duckdb.connect()
+    con.execute("""create table strategy_tuning (run_date date not null, design_id varchar not null,
+        best_params json not null, is_sharpe double, is_end_ms bigint not null, n_trials integer not null,
+        primary key (run_date, design_id))""")
+    from python_assets.research.daily import DDL, DESIGNS_DDL
+
+    con.execute(DESIGNS_DDL.format(name="strategy_designs"))
+    con.execute(next(ddl for ddl in DDL if "ranking_history" in ddl))
+    day = DAYS[0]
+    con.execute("insert into strategy_designs values ('d1', 'catalog:sma_cross', 'catalog', '[]', "
+                "'{\"catalog\": \"sma_cross\"}', '1h', ?)", [day])
+    con.execute("insert into strategy_tuning values (?, 'd1', '{}', 0.1, 123, 3)", [day])
+    con.execute("insert into ranking_history values (?, 'd1', 1, 1, 0.5, 0.5, 0.1, 0.1, 1.0, 0.01, 10, 30, "
+                "'active', null)", [day])
+    assert [d["oos_start_ms"] for d in top_designs(con, day, 5)] == [123]
+    assert [d["oos_start_ms"] for d in active_members(con, day)] == [123]
