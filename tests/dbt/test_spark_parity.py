@@ -1,7 +1,7 @@
 """The dbt project on Apache Spark computes what it computes on DuckDB, model by model.
 
 One small lake (the synthetic market, 2 symbols x 3 days of ticks, plus a symbol with one day of
-imported 1m candles and no ticks) is built twice: `dbt build` on DuckDB (target dev) and
+imported 1m candles and no ticks, plus the awkward series of write_awkward_lake) is built twice: `dbt build` on DuckDB (target dev) and
 `dbt build --target spark` (dbt-spark `method: session`, pyspark local mode; Python models run in that
 session by spark_dbt.py). Every model of the covered layers is then compared row by row: the same
 columns, the same row count, non-float columns (keys, counts, strings, dates, timestamps) exactly,
@@ -15,8 +15,7 @@ Spark in unseeded slots of the carried state); its features match.
 Covered layers (LAYERS): staging, bars, features (with the intermediate union and the Python model
 feat_recursive), labels, backtest signals (empty: no strategy specs are published by dbt alone) and
 the metrics marts that read only the lake (daily_market_summary, recorder_coverage from one day of
-recorder books, segments and gaps; dim_instruments builds and is compared, but this lake has no
-instrument files, so it is empty).
+recorder books, segments and gaps, dim_instruments from three days of instrument snapshots).
 The models over the landing tables python_assets writes (backtest ledger models, strategy_backtest_results,
 portfolio, research, fill_sensitivity, the report marts) are compared by test_spark_graph.py, which runs
 the whole daily graph with dbt on Spark.
@@ -39,13 +38,15 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from awkward_lake import day_ms, high_priced, hourly_candles, instrument_rows, settlement_funding, tiny_priced
 from conftest import day_window_env, run_dbt
 from edge_candles import edge_candles
 from test_recorder_models import D0, DAY, HOUR, book_rows, gap, seg, write_books, write_intervals
 
 import dagster_defs.dbt.spark_dbt
 from python_assets.config import DBT_PROJECT_DIR, Paths
-from python_assets.lake.store import write_candles
+from python_assets.exchange.rec_store import write_instruments
+from python_assets.lake.store import write_candles, write_funding, write_trades
 from python_assets.ingest.market import generate_market
 
 # the first test carries the two builds (~4-6 min on a busy 2-core machine): above the suite's 600 s default
@@ -56,6 +57,10 @@ DAYS = (date(2025, 3, 10), date(2025, 3, 11), date(2025, 3, 12))
 CANDLE_SYMBOL = "GAPS-USDT"  # one imported day of 1m candles (2025-03-10), no ticks
 RECORDER_SYMBOL = "SOL-USDT"  # the live recorder's books, segments and gaps on DAYS[1]
 RECORDER_DAY_MS = D0 + DAY  # DAYS[1] 00:00 UTC
+# Awkward ticks (tests/dbt/awkward_lake.py): a pair priced ~1.5e6 on a 0.01 tick, with no trade on DAYS[1];
+# a pair priced ~2.5e-8 listed at DAYS[1] 12:00; a day of 1h candles only
+HIGH_SYMBOL, TINY_SYMBOL, HOURLY_SYMBOL = "HIPR-USDT", "TINY-USDT", "HRLY-USDT"
+TINY_LISTED_MS = D0 + DAY + 12 * HOUR
 RTOL, ATOL = 1e-9, 1e-12
 
 STAGING = ["stg_trades", "stg_funding_rates", "stg_candles", "stg_books", "stg_mark_prices", "stg_instruments",
@@ -107,6 +112,21 @@ def write_lake(paths: Paths) -> None:
         gap("trades", start + 5 * HOUR, start + 5 * HOUR + 2_000, "trade_id_gap", "lost"),
         gap("trades", start + 5 * HOUR, start + 5 * HOUR + 10_000, "stall", "partial"),
         gap("books", start + 3 * HOUR, start + 3 * HOUR + 30_000, "disconnect", "lost")])
+    write_awkward_lake(paths)
+
+
+def write_awkward_lake(paths: Paths) -> None:
+    """What the synthetic market lacks (tests/dbt/awkward_lake.py): ticks priced ~1.5e6 around a missing day,
+    ticks priced ~2.5e-8 from a listing in the middle of the window, funding on the settlement instants, a day
+    of 1h candles only and three days of instrument snapshots."""
+    for seed, day in enumerate((DAYS[0], DAYS[2])):
+        write_trades(paths, HIGH_SYMBOL, high_priced(day, 10 + seed))
+        write_funding(paths, HIGH_SYMBOL, settlement_funding(day))
+    for seed, day in enumerate(DAYS[1:]):
+        write_trades(paths, TINY_SYMBOL, tiny_priced(day, 20 + seed, TINY_LISTED_MS))
+    write_candles(paths, HOURLY_SYMBOL, "1h", hourly_candles(DAYS[1]))
+    for index, day in enumerate(DAYS):
+        write_instruments(paths, instrument_rows(day, index), day_ms(day) + 30_000)
 
 
 def node_seconds(target: Path) -> dict[str, float]:
@@ -242,9 +262,9 @@ def test_the_lake_reaches_every_layer_on_both_engines(built):
     """Not vacuous: ticks and the imported candle day arrive, every timeframe and the features have rows."""
     paths = built["paths"]
     bars = duckdb_rows(paths, "bars_1m")
-    assert set(bars["symbol"]) == {*SYMBOLS, CANDLE_SYMBOL}
+    assert set(bars["symbol"]) == {*SYMBOLS, CANDLE_SYMBOL, HIGH_SYMBOL, TINY_SYMBOL}
     assert set(bars.loc[bars["symbol"] == CANDLE_SYMBOL, "source"]) == {"edge"}  # the candles' own source
-    assert set(bars.loc[bars["symbol"].isin(SYMBOLS), "source"]) == {"ticks"}
+    assert set(bars.loc[bars["symbol"].isin([*SYMBOLS, HIGH_SYMBOL, TINY_SYMBOL]), "source"]) == {"ticks"}
     # the hive partition column reaches the bars on Spark too (it once was NULL there: "date" quoted as in DuckDB)
     assert spark_rows(built["exported"], "bars_1m", bars)["bar_date"].notna().all()
     for model in ("bars_1d", "features", "feat_recursive", "labels_h12", "feat_book", "recorder_coverage"):
@@ -255,6 +275,20 @@ def test_the_lake_reaches_every_layer_on_both_engines(built):
     trades = coverage[(coverage["dataset"] == "trades") & (coverage["symbol"] == RECORDER_SYMBOL)]
     assert trades["gaps"].tolist() == ["05:00:00-05:00:10 stall partial; 05:00:00-05:00:02 trade_id_gap lost; "
                                        "20:00:00-20:00:05 disconnect recovered"]
+
+
+def test_the_awkward_series_reach_the_features_and_marts(built):
+    """Not vacuous: the ~1.5e6 pair has flat 20-bar windows (z-score NULL) and moving ones, the ~2.5e-8 pair
+    starts at its listing, the 1h-candle day is the day's resolution and each instrument change is a version."""
+    paths = built["paths"]
+    price = duckdb_rows(paths, "feat_price")
+    high = price[(price["symbol"] == HIGH_SYMBOL) & (price["timeframe"] == "1m")]
+    assert high["close_zscore_20"].notna().sum() > 1000 and high["close_zscore_20"].isna().sum() > 100
+    assert duckdb_rows(paths, "bars_1m").query("symbol == @TINY_SYMBOL")["bar_at_ms"].min() >= TINY_LISTED_MS
+    summary = duckdb_rows(paths, "daily_market_summary")
+    assert summary.loc[summary["symbol"] == HOURLY_SYMBOL, "resolution"].tolist() == ["1h"]
+    versions = duckdb_rows(paths, "dim_instruments").groupby("symbol")["version"].max().to_dict()
+    assert versions == {HIGH_SYMBOL: 3, TINY_SYMBOL: 2, "SOL-USDT": 1}
 
 
 def test_per_layer_wall_time_is_reported(built, capsys):
