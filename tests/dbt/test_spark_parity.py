@@ -14,7 +14,7 @@ Spark in unseeded slots of the carried state); its features match.
 
 Covered layers (LAYERS): staging, bars, features (with the intermediate union and the Python model
 feat_recursive), labels, backtest signals (empty: no strategy specs are published by dbt alone) and
-the metrics marts that read only the lake (daily_market_summary, recorder_coverage from one day of
+the metrics marts that read only the lake (daily_market_summary, recorder_coverage from two days of
 recorder books, segments and gaps, dim_instruments from three days of instrument snapshots).
 The models over the landing tables python_assets writes (backtest ledger models, strategy_backtest_results,
 portfolio, research, fill_sensitivity, the report marts) are compared by test_spark_graph.py, which runs
@@ -58,7 +58,7 @@ CANDLE_SYMBOL = "GAPS-USDT"  # one imported day of 1m candles (2025-03-10), no t
 RECORDER_SYMBOL = "SOL-USDT"  # the live recorder's books, segments and gaps on DAYS[1]
 RECORDER_DAY_MS = D0 + DAY  # DAYS[1] 00:00 UTC
 # Awkward ticks (tests/dbt/awkward_lake.py): a pair priced ~1.5e6 on a 0.01 tick, with no trade on DAYS[1];
-# a pair priced ~2.5e-8 listed at DAYS[1] 12:00; a day of 1h candles only
+# a pair priced ~2.5e-8 listed at DAYS[1] 12:00, whose recorder wrote 1.005 % of DAYS[2]; 1h candles only
 HIGH_SYMBOL, TINY_SYMBOL, HOURLY_SYMBOL = "HIPR-USDT", "TINY-USDT", "HRLY-USDT"
 TINY_LISTED_MS = D0 + DAY + 12 * HOUR
 RTOL, ATOL = 1e-9, 1e-12
@@ -118,7 +118,9 @@ def write_lake(paths: Paths) -> None:
 def write_awkward_lake(paths: Paths) -> None:
     """What the synthetic market lacks (tests/dbt/awkward_lake.py): ticks priced ~1.5e6 around a missing day,
     ticks priced ~2.5e-8 from a listing in the middle of the window, funding on the settlement instants, a day
-    of 1h candles only and three days of instrument snapshots."""
+    of 1h candles only, three days of instrument snapshots, and a recorder day of 14m28.32s (1.005 %) with two
+    gaps of one start and cause (the longer one written first)."""
+    lake = paths.data_dir / "lake"
     for seed, day in enumerate((DAYS[0], DAYS[2])):
         write_trades(paths, HIGH_SYMBOL, high_priced(day, 10 + seed))
         write_funding(paths, HIGH_SYMBOL, settlement_funding(day))
@@ -127,6 +129,11 @@ def write_awkward_lake(paths: Paths) -> None:
     write_candles(paths, HOURLY_SYMBOL, "1h", hourly_candles(DAYS[1]))
     for index, day in enumerate(DAYS):
         write_instruments(paths, instrument_rows(day, index), day_ms(day) + 30_000)
+    start = day_ms(DAYS[2])
+    write_intervals(lake, "recorder_segments", TINY_SYMBOL, DAYS[2], [seg("trades", start + 10 * HOUR, start + 10 * HOUR + 868_320)])
+    write_intervals(lake, "recorder_gaps", TINY_SYMBOL, DAYS[2], [
+        gap("trades", start + 11 * HOUR, start + 11 * HOUR + 10_000, "stall", "recovered"),
+        gap("trades", start + 11 * HOUR, start + 11 * HOUR + 2_000, "stall", "recovered")])
 
 
 def node_seconds(target: Path) -> dict[str, float]:
@@ -279,7 +286,8 @@ def test_the_lake_reaches_every_layer_on_both_engines(built):
 
 def test_the_awkward_series_reach_the_features_and_marts(built):
     """Not vacuous: the ~1.5e6 pair has flat 20-bar windows (z-score NULL) and moving ones, the ~2.5e-8 pair
-    starts at its listing, the 1h-candle day is the day's resolution and each instrument change is a version."""
+    starts at its listing, the 1h-candle day is the day's resolution, each instrument change is a version, and
+    the recorder's 1.005 % day reads 1.01 % (half up) with its two same-start gaps shortest first."""
     paths = built["paths"]
     price = duckdb_rows(paths, "feat_price")
     high = price[(price["symbol"] == HIGH_SYMBOL) & (price["timeframe"] == "1m")]
@@ -289,6 +297,9 @@ def test_the_awkward_series_reach_the_features_and_marts(built):
     assert summary.loc[summary["symbol"] == HOURLY_SYMBOL, "resolution"].tolist() == ["1h"]
     versions = duckdb_rows(paths, "dim_instruments").groupby("symbol")["version"].max().to_dict()
     assert versions == {HIGH_SYMBOL: 3, TINY_SYMBOL: 2, "SOL-USDT": 1}
+    coverage = duckdb_rows(paths, "recorder_coverage").query("symbol == @TINY_SYMBOL")
+    assert coverage[["gaps", "unusable_reason"]].values.tolist() == [
+        ["11:00:00-11:00:02 stall recovered; 11:00:00-11:00:10 stall recovered", "trades: recorded 1.01% of the day (< 99.0%)"]]
 
 
 def test_per_layer_wall_time_is_reported(built, capsys):

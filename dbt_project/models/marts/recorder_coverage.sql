@@ -87,7 +87,7 @@ gap_stats as (
             clock_text('start_ms - day_start_ms') ~ " || '-' || " ~ clock_text('end_ms - day_start_ms')
             ~ " || ' ' || cause || ' ' || status",
             "'; '",
-            ['start_ms', 'cause']
+            ['start_ms', 'cause', 'end_ms', 'status']
         ) }} as gaps
     from clipped_gaps
     group by symbol, dataset, day_start_ms
@@ -123,6 +123,8 @@ symbol_days as (
     group by symbol, coverage_date
 ),
 
+{#- The share in % to 2 decimals as floor(x * 10000 + 0.5) / 100, the same IEEE steps on every engine: round(x, 2)
+    rounds the binary double on DuckDB (1.00499.. -> 1.0) but its decimal text on Spark (1.005 -> 1.01). -#}
 verdict as (
     select
         symbol,
@@ -130,7 +132,7 @@ verdict as (
         trades_unrecovered_gaps = 0 and trades_coverage >= {{ min_coverage }} as is_usable,
         case
             when trades_unrecovered_gaps > 0 then 'trades: ' || cast(trades_unrecovered_gaps as {{ sql_type('varchar') }}) || ' gap(s) not recovered'
-            when trades_coverage < {{ min_coverage }} then 'trades: recorded ' || cast(round(trades_coverage * 100, 2) as {{ sql_type('varchar') }})
+            when trades_coverage < {{ min_coverage }} then 'trades: recorded ' || cast(floor(trades_coverage * 10000 + 0.5) / 100 as {{ sql_type('varchar') }})
                  || '% of the day (< {{ min_coverage * 100 }}%)'
         end as unusable_reason
     from symbol_days
