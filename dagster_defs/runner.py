@@ -17,7 +17,7 @@ from pathlib import Path
 import dagster as dg
 
 from python_assets.config import Paths, ensure_dagster_home, paths
-from python_assets.warehouse.connection import connect_warehouse
+from python_assets.warehouse.connection import connect_warehouse, table_exists
 from python_assets.platform.progress import set_console_fd
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -246,10 +246,7 @@ def last_reported_day(paths: Paths) -> date | None:
     if not paths.warehouse.exists():
         return None
     with connect_warehouse(paths.warehouse, read_only=True) as con:
-        exists = con.execute(
-            "select count(*) from information_schema.tables where table_name = 'daily_reports'"
-        ).fetchall()[0][0]
-        if not exists:
+        if not table_exists(con, "daily_reports"):
             return None
         return con.execute("select max(report_date) from daily_reports").fetchall()[0][0]
 

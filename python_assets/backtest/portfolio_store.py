@@ -11,6 +11,7 @@ from typing import Any
 import duckdb
 
 from python_assets.research.daily import DESIGNS_AS_OF, oos_start_sql
+from python_assets.warehouse.connection import table_exists
 
 TABLES = ("portfolio_runs", "portfolio_equity_bars", "portfolio_members", "portfolio_correlations")
 
@@ -49,14 +50,10 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(ddl)
 
 
-def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return bool(con.execute("select count(*) from information_schema.tables where table_name = ?", [name]).fetchall()[0][0])
-
-
 def active_members(con: duckdb.DuckDBPyConnection, day: date) -> list[dict[str, Any]]:
     """The designs active after `day`'s ranking, best rank first, with their spec row, newest tuned
     parameters and where their out-of-sample evaluation starts (empty before any ranking)."""
-    if not all(_exists(con, t) for t in ("ranking_history", "strategy_tuning", "strategy_designs")):
+    if not all(table_exists(con, t) for t in ("ranking_history", "strategy_tuning", "strategy_designs")):
         return []
     start = oos_start_sql(con)
     out = con.execute(f"""

@@ -11,6 +11,7 @@ import pandas as pd
 
 from python_assets.backtest.engine import Instruments
 from python_assets.platform.timeframes import MINUTE_MS, TIMEFRAME_MS, bar_spacing_ms
+from python_assets.warehouse.connection import table_exists
 
 NO_FUNDING = (np.zeros(0, np.int64), np.zeros(0))
 
@@ -67,10 +68,6 @@ def span_sql(column: str, start_ms: int | None, end_ms: int | None) -> tuple[str
     return sql, params
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return con.execute("select count(*) from information_schema.tables where table_name = ?", [name]).fetchall()[0][0] > 0
-
-
 def load_bars(con: duckdb.DuckDBPyConnection, relation: str, symbol: str, timeframe: str) -> Bars:
     """Bars of one symbol and timeframe from a relation with symbol, timeframe, bar_at_ms and OHLC."""
     df = con.execute(
@@ -102,7 +99,7 @@ def window_funding(con: duckdb.DuckDBPyConnection, symbols: list[str], start_ms:
     """Funding settlements in [start_ms, end_ms) per symbol in one query (None: unbounded). The engine pays
     nothing for settlements before a window's first bar (every window starts flat), nor reaches one at or
     after its last bar's close, so the bars' span bounds what it needs."""
-    if not _has_table(con, "stg_funding_rates"):
+    if not table_exists(con, "stg_funding_rates"):
         return {s: NO_FUNDING for s in symbols}
     span, params = span_sql("funding_at_ms", start_ms, end_ms)
     df = con.execute("select symbol, funding_at_ms, funding_rate from stg_funding_rates where symbol in "
@@ -117,7 +114,7 @@ def window_instruments(con: duckdb.DuckDBPyConnection, symbols: list[str], start
     """Contract-spec versions per symbol in one query: the one valid at start_ms and those starting before
     end_ms (None: unbounded); versions without a positive contract value or lot size are left out, a
     missing min_size counts as 0; None for a symbol without any (the engine then sizes without lots)."""
-    if not _has_table(con, "dim_instruments"):
+    if not table_exists(con, "dim_instruments"):
         return dict.fromkeys(symbols)
     span, params = span_sql("valid_from_ms", None, end_ms)
     df = con.execute(

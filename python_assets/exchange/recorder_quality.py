@@ -8,15 +8,13 @@ from typing import Any
 
 import duckdb
 
-
-def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return bool(con.execute("select count(*) from information_schema.tables where table_name = ?", [name]).fetchall()[0][0])
+from python_assets.warehouse.connection import table_exists
 
 
 def backtests_over_unusable_days(con: duckdb.DuckDBPyConnection, day: date | None = None) -> list[dict[str, Any]]:
     """[{backtest_id, symbol, unusable_days: ['YYYY-MM-DD', ...]}] for backtests (of partition `day` when given)
     whose [window_start, window_end) overlaps an unusable symbol-day; days without recorder rows count as usable."""
-    if not (_exists(con, "strategy_backtest_results") and _exists(con, "recorder_coverage")):
+    if not (table_exists(con, "strategy_backtest_results") and table_exists(con, "recorder_coverage")):
         return []
     found = con.execute(
         """

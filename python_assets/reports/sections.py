@@ -9,6 +9,7 @@ from typing import Any
 
 import duckdb
 
+from python_assets.warehouse.connection import table_exists
 
 
 def gap_text(symbol: str, gaps: dict[str, Any]) -> str:
@@ -29,10 +30,6 @@ def clean(value: Any) -> Any:
         f = float(value)
         return None if math.isnan(f) or math.isinf(f) else f
     return value
-
-
-def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return bool(con.execute("select count(*) from information_schema.tables where table_name = ?", [name]).fetchall()[0][0])
 
 
 def rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:

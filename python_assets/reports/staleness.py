@@ -12,7 +12,7 @@ from datetime import date, datetime
 import duckdb
 
 from python_assets.config import Paths
-from python_assets.warehouse.connection import connect_warehouse
+from python_assets.warehouse.connection import connect_warehouse, table_exists
 
 
 def stale_days(started: dict[date, datetime]) -> dict[date, date]:
@@ -40,7 +40,7 @@ def started_at(run: dict) -> datetime | None:
 def run_starts(con: duckdb.DuckDBPyConnection) -> dict[date, datetime]:
     """{report_date: start of the run that computed that day} from daily_reports (none before the first
     report; a day whose report names no run start is left out)."""
-    if not con.execute("select count(*) from information_schema.tables where table_name = 'daily_reports'").fetchall()[0][0]:
+    if not table_exists(con, "daily_reports"):
         return {}
     rows = con.execute("select report_date, json_extract_string(report_json, '$.run.started_at') from daily_reports").fetchall()
     return {day: datetime.fromisoformat(at) for day, at in rows if at}

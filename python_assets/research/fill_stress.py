@@ -26,6 +26,7 @@ from python_assets.backtest.spec import StrategySpec, design_spec
 from python_assets.research.daily import DESIGNS_AS_OF, oos_start_sql
 from python_assets.research.tuner import Market, evaluate
 from python_assets.platform.timeframes import MINUTE_MS
+from python_assets.warehouse.connection import table_exists
 
 TOP_K = 5
 
@@ -74,8 +75,7 @@ def stress_rows(market: Market, spec: StrategySpec, params: dict[str, Any], desi
 
 def top_designs(con: duckdb.DuckDBPyConnection, day: date, top_k: int) -> list[dict[str, Any]]:
     """The day's top_k ranked designs with their spec row, tuned parameters and out-of-sample start."""
-    exists = "select count(*) from information_schema.tables where table_name in ('ranking_history', 'strategy_tuning')"
-    if con.execute(exists).fetchall()[0][0] < 2:
+    if not (table_exists(con, "ranking_history") and table_exists(con, "strategy_tuning")):
         return []
     start = oos_start_sql(con)
     found = con.execute(f"""
@@ -91,7 +91,7 @@ def top_designs(con: duckdb.DuckDBPyConnection, day: date, top_k: int) -> list[d
 def minute_execution(con: duckdb.DuckDBPyConnection, market: Market) -> dict[str, Execution]:
     """Per symbol of the market: worst prices and spread from the warehouse's bars_1m over the market's
     window (none before its first bar's signal minute, none at or after its end); {} without bars_1m."""
-    if not con.execute("select count(*) from information_schema.tables where table_name = 'bars_1m'").fetchall()[0][0]:
+    if not table_exists(con, "bars_1m"):
         return {}
     start, end = market.is_window.start_ms - MINUTE_MS, market.oos_window.end_ms
     out = {}
@@ -106,7 +106,7 @@ def book_execution(con: duckdb.DuckDBPyConnection, market: Market) -> dict[str, 
     """Per symbol of the market with a book: the spread fill's half spread from the warehouse's feat_book
     (fills.book_spread: the book at the signal bar's close, NaN where none) over the market's window, on
     its timeframe's bars; {} without feat_book, a symbol left out where it has no book there."""
-    if not con.execute("select count(*) from information_schema.tables where table_name = 'feat_book'").fetchall()[0][0]:
+    if not table_exists(con, "feat_book"):
         return {}
     out = {}
     for symbol, bars in market.bars.items():

@@ -46,6 +46,12 @@ def lake_search_path(database: Path) -> dict[str, str]:
     return {"file_search_path": str(Path(database).resolve().parent)}
 
 
+def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether the connection's catalog has a table or view called name (a landing table exists only once
+    its writer ran, a model once dbt built it)."""
+    return bool(con.execute("select count(*) from information_schema.tables where table_name = ?", [name]).fetchall()[0][0])
+
+
 def connect_utc(database: str = ":memory:", **kwargs: Any) -> duckdb.DuckDBPyConnection:
     """duckdb.connect in UTC: DuckDB takes the process's time zone (TZ) otherwise, and a timestamptz
     formatted or truncated by date then shifts with the machine (a report's 23:55Z bar read 19:55Z)."""
