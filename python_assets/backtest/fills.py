@@ -61,15 +61,17 @@ def execution_horizon(bar_ms: np.ndarray, minute_ms: np.ndarray, minute_high: np
     last); NaN where that minute has no bar, which fill_prices reads as "use the research bar's own"."""
     bar_ms, minute_ms = np.asarray(bar_ms, dtype=np.int64), np.asarray(minute_ms, dtype=np.int64)
     mh, ml, mc = (np.asarray(a, dtype=np.float64) for a in (minute_high, minute_low, minute_close))
-
-    def at(ms: np.ndarray, values: np.ndarray) -> np.ndarray:
-        i = np.clip(np.searchsorted(minute_ms, ms), 0, max(len(minute_ms) - 1, 0))
-        hit = (minute_ms[i] == ms) if len(minute_ms) else np.zeros(len(ms), bool)
-        return np.where(hit, values[i] if len(values) else np.nan, np.nan)
-
     with np.errstate(divide="ignore", invalid="ignore"):
         rng = fraction * (mh - ml) / mc
-    return at(bar_ms, mh), at(bar_ms, ml), at(bar_ms - MINUTE_MS, rng)
+    return (values_at(minute_ms, mh, bar_ms), values_at(minute_ms, ml, bar_ms),
+            values_at(minute_ms, rng, bar_ms - MINUTE_MS))
+
+
+def values_at(times: np.ndarray, values: np.ndarray, ms: np.ndarray) -> np.ndarray:
+    """values[i] where times[i] == ms (times sorted, int64), NaN where ms has no row: a bar's own row only."""
+    i = np.clip(np.searchsorted(times, ms), 0, max(len(times) - 1, 0))
+    hit = (times[i] == ms) if len(times) else np.zeros(len(ms), bool)
+    return np.where(hit, values[i] if len(values) else np.nan, np.nan)
 
 
 def book_spread(bar_ms: np.ndarray, book_bar_ms: np.ndarray, spread_bps: np.ndarray) -> np.ndarray:
@@ -77,10 +79,7 @@ def book_spread(bar_ms: np.ndarray, book_bar_ms: np.ndarray, spread_bps: np.ndar
     open times of the bars with a book, sorted, spread_bps theirs); NaN on the first bar, where the signal
     bar has no book and where its spread is not a number >= 0 (a crossed book): "use the estimate"."""
     bar_ms, book_bar_ms = np.asarray(bar_ms, dtype=np.int64), np.asarray(book_bar_ms, dtype=np.int64)
-    bps = np.asarray(spread_bps, dtype=np.float64)
-    i = np.clip(np.searchsorted(book_bar_ms, bar_ms), 0, max(len(book_bar_ms) - 1, 0))
-    hit = (book_bar_ms[i] == bar_ms) if len(book_bar_ms) else np.zeros(len(bar_ms), bool)
-    half = np.where(hit, bps[i] / 2e4 if len(bps) else np.nan, np.nan)
+    half = values_at(book_bar_ms, np.asarray(spread_bps, dtype=np.float64) / 2e4, bar_ms)
     half = np.where(half >= 0, half, np.nan)
     return np.r_[np.nan, half[:-1]] if len(half) else half
 

@@ -66,13 +66,16 @@ def measured_periods_per_year(bar_at_ms: np.ndarray, bar_ms: int) -> PeriodsPerY
     ms = np.asarray(bar_at_ms, dtype=np.int64)
     if len(ms) < 2 or bar_ms <= 0:
         raise ValueError("measuring bars per year needs at least 2 bars and a positive bar length")
-    return periods_per_year_of_bars(len(ms), int(ms.max() - ms.min()) + bar_ms, bar_ms)
+    return _of_open_times(ms, bar_ms)
+
+
+def _of_open_times(ms: np.ndarray, bar_ms: int) -> PeriodsPerYear:
+    """The rule over the bars opening at ms: their count, spanning the first open to the last close."""
+    return periods_per_year_of_bars(len(ms), int(ms.max() - ms.min()) + int(bar_ms), bar_ms)
 
 
 def periods_per_year_of_times(bar_at_ms: np.ndarray, bar_ms: int) -> float:
     """The rule's factor over the bars opening at bar_at_ms, as the mart takes it from a backtest's equity rows
     (one bar is its own span: 24/7); NaN without bars (no Sharpe to annualise)."""
     ms = np.asarray(bar_at_ms, dtype=np.int64)
-    if not len(ms):
-        return math.nan
-    return periods_per_year_of_bars(len(ms), int(ms.max() - ms.min()) + int(bar_ms), bar_ms).value
+    return _of_open_times(ms, bar_ms).value if len(ms) else math.nan
