@@ -44,18 +44,24 @@ def failing_run(instance: dg.DagsterInstance):
     return broken_job.execute_in_process(instance=instance, raise_on_error=False, tags={"dagster/partition": "2025-03-10"})
 
 
-def test_failed_run_writes_an_alert_and_posts_the_webhook(data_dir, monkeypatch, webhook):
-    url, received = webhook
-    monkeypatch.setenv("BLOFIN_ALERT_WEBHOOK_URL", url)
+def fail_and_sense() -> dg.ExecuteInProcessResult:
+    """A failed run, and run_failure_sensor evaluated on its failure event; the run's result."""
     with dg.instance_for_test() as instance:
         result = failing_run(instance)
-        assert not result.success
         failure = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
         ctx = dg.build_run_status_sensor_context(
             sensor_name="run_failure_sensor", dagster_instance=instance, dagster_run=result.dagster_run,
             dagster_event=failure,
         ).for_run_failure()
         run_failure_sensor(ctx)
+    return result
+
+
+def test_failed_run_writes_an_alert_and_posts_the_webhook(data_dir, monkeypatch, webhook):
+    url, received = webhook
+    monkeypatch.setenv("BLOFIN_ALERT_WEBHOOK_URL", url)
+    result = fail_and_sense()
+    assert not result.success
     alert = json.loads((data_dir.data_dir / "alerts.log").read_text().splitlines()[-1])
     assert alert["kind"] == "run_failure" and alert["job"] == "broken_job" and alert["partition"] == "2025-03-10"
     assert alert["ts"].endswith("+00:00")
@@ -83,14 +89,7 @@ def test_a_broken_webhook_is_one_warning_not_a_failed_tick(data_dir, monkeypatch
     threading.Thread(target=answer_garbage, daemon=True).start()
     monkeypatch.setenv("BLOFIN_ALERT_WEBHOOK_URL", f"http://127.0.0.1:{srv.getsockname()[1]}/hook")
     try:
-        with dg.instance_for_test() as instance:
-            result = failing_run(instance)
-            failure = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
-            ctx = dg.build_run_status_sensor_context(
-                sensor_name="run_failure_sensor", dagster_instance=instance, dagster_run=result.dagster_run,
-                dagster_event=failure,
-            ).for_run_failure()
-            run_failure_sensor(ctx)
+        result = fail_and_sense()
     finally:
         srv.close()
     assert json.loads((data_dir.data_dir / "alerts.log").read_text())["run_id"] == result.dagster_run.run_id
