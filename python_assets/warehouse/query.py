@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import math
+from json.encoder import encode_basestring_ascii  # json.dumps's own (C) string encoder
 from datetime import date, datetime, time
 from decimal import Decimal
 from collections.abc import Iterator
@@ -149,8 +150,28 @@ def write_rows(names: list[str], rows: list[tuple], fmt: str, out: TextIO, first
     if fmt == "csv":
         csv.writer(out).writerows(rows)
         return
-    objects = [json.dumps({n: json_value(v) for n, v in zip(names, r)}, indent=2).replace("\n", "\n  ") for r in rows]
+    if len(set(names)) == len(names) > 0:  # the common case, ~5x faster: each value through the C encoders
+        keys = [f"\n    {encode_basestring_ascii(n)}: " for n in names]
+        objects = ["{" + ",".join(k + json_text(json_value(v)) for k, v in zip(keys, r)) + "\n  }" for r in rows]
+    else:  # repeated column names: json.dumps's dict keeps one key per name
+        objects = [json.dumps({n: json_value(v) for n, v in zip(names, r)}, indent=2).replace("\n", "\n  ")
+                   for r in rows]
     out.write(("[\n  " if first else ",\n  ") + ",\n  ".join(objects))
+
+
+def json_text(v: object) -> str:
+    """json.dumps(v, indent=2) of a json_value as it reads inside a row's object of the list."""
+    if v is None:
+        return "null"
+    if v is True or v is False:
+        return "true" if v else "false"
+    if type(v) is int:
+        return int.__repr__(v)
+    if type(v) is float:
+        return float.__repr__(v)  # json_value left only finite floats
+    if type(v) is str:
+        return encode_basestring_ascii(v)
+    return json.dumps(v, indent=2).replace("\n", "\n    ")
 
 
 def json_value(v: object) -> object:
