@@ -1,24 +1,30 @@
 """Asset checks written in Python (dbt tests already surface as checks through dagster-dbt)."""
 
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 
 from dagster_defs.partitions import window_days
-from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
+from dagster_defs.resources import WAREHOUSE_POOL, MarketSource, Warehouse
 from python_assets.config import freshness_minutes
 from python_assets.exchange.recorder_quality import backtests_over_unusable_days
 from python_assets.platform.timeframes import DAY_MS, MINUTE_MS
-from python_assets.warehouse.connection import connect_warehouse
+from python_assets.warehouse.connection import connect_warehouse, table_exists
 
 
-def bars_freshness(warehouse: str | Path, max_gap_minutes: int, day: date | None = None) -> tuple[bool, dict]:
+def bars_freshness(warehouse: str | Path, max_gap_minutes: int, day: date | None = None,
+                   expected: Sequence[str] = ()) -> tuple[bool, dict]:
     """Per symbol: minutes between its last 1m bar of `day` and that day's end. `day` is the run's
     partition (a backfilled day is checked, not the newest day stored); without one, the newest day.
     Only bars inside the day count (a bar stamped after its end made a stale symbol look fresh, a
     negative lag); every symbol with a bar before the day's end is checked, so one without a bar that
-    day is stale (None), and one whose first bar comes later has not begun yet and is not listed."""
+    day is stale (None), and one whose first bar comes later has not begun yet and is not listed.
+    An `expected` (configured) symbol without any bar up to the day's end is missing: its feed never
+    delivered, whatever later days hold; unless an instruments snapshot taken before the day's end did
+    not list it yet (dim_instruments)."""
     with connect_warehouse(Path(warehouse), read_only=True) as con:
         rows = con.execute(
             f"""
@@ -37,18 +43,51 @@ def bars_freshness(warehouse: str | Path, max_gap_minutes: int, day: date | None
             order by symbol
             """, [day]
         ).fetchall()
+        absent = sorted(set(expected) - {s for s, _, _ in rows})
+        unlisted = not_yet_listed(con, absent, _day_end_ms(day, rows)) if absent else set()
     lag = {s: None if last is None else (end - last - MINUTE_MS) // MINUTE_MS for s, last, end in rows}
     stale = {s: m for s, m in lag.items() if m is None or m > max_gap_minutes}
-    return not stale and bool(rows), {"minutes_behind_day_end": lag, "stale": stale}
+    missing = [s for s in absent if s not in unlisted]
+    return not stale and not missing and bool(rows), {"minutes_behind_day_end": lag, "stale": stale,
+                                                      "missing": missing}
 
 
-def window_freshness(warehouse: str | Path, max_gap_minutes: int, days: list[date | None]) -> tuple[bool, dict]:
+def _day_end_ms(day: date | None, rows: list[tuple]) -> int | None:
+    """The checked day's end in epoch ms: from the day, else from the rows (None: no day and no bars)."""
+    if day is not None:
+        return ((day - date(1970, 1, 1)).days + 1) * DAY_MS
+    return rows[0][2] if rows else None
+
+
+def not_yet_listed(con: duckdb.DuckDBPyConnection, symbols: list[str], end_ms: int | None) -> set[str]:
+    """The symbols an instruments snapshot taken before end_ms did not list (no dim_instruments version
+    starts before it while another symbol's does); empty without snapshots before end_ms."""
+    if end_ms is None or not table_exists(con, "dim_instruments"):
+        return set()
+    known = {s for (s,) in con.execute("select distinct symbol from dim_instruments where valid_from_ms < ?",
+                                       [end_ms]).fetchall()}
+    return {s for s in symbols if s not in known} if known else set()
+
+
+def window_freshness(warehouse: str | Path, max_gap_minutes: int, days: list[date | None],
+                     expected: Sequence[str] = ()) -> tuple[bool, dict]:
     """bars_freshness of every day of a run's window (a range run or backfill checks each of its days,
-    not only the last): passed when all are; the lags and stale symbols per day."""
-    results = {str(day): bars_freshness(warehouse, max_gap_minutes, day) for day in days}
+    not only the last): passed when all are; the lags, stale symbols and missing configured symbols per day."""
+    results = {str(day): bars_freshness(warehouse, max_gap_minutes, day, expected) for day in days}
     return all(passed for passed, _ in results.values()), {
         "minutes_behind_day_end": {d: meta["minutes_behind_day_end"] for d, (_, meta) in results.items()},
-        "stale": {d: meta["stale"] for d, (_, meta) in results.items() if meta["stale"]}}
+        "stale": {d: meta["stale"] for d, (_, meta) in results.items() if meta["stale"]},
+        "missing": {d: meta["missing"] for d, (_, meta) in results.items() if meta["missing"]}}
+
+
+def missing_lines(missing: dict[str, list[str]]) -> list[str]:
+    """One line per configured symbol that has no 1m bar up to a day's end, naming it and the days."""
+    days: dict[str, list[str]] = {}
+    for day, symbols in missing.items():
+        for symbol in symbols:
+            days.setdefault(symbol, []).append(day)
+    return [f"{s}: configured (BLOFIN_SYMBOLS) but no 1m bars up to the end of {', '.join(d)}: its feed never "
+            "delivered" for s, d in sorted(days.items())]
 
 
 def _window(context: dg.AssetCheckExecutionContext) -> list[date | None]:
@@ -58,15 +97,22 @@ def _window(context: dg.AssetCheckExecutionContext) -> list[date | None]:
     return window_days(*context.partition_time_window)
 
 
-@dg.asset_check(asset=dg.AssetKey("bars_1m"), pool=WAREHOUSE_POOL, description="Every symbol's last 1m bar is close to the end of each day of the run's window.")
-def bars_1m_is_fresh(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
+@dg.asset_check(asset=dg.AssetKey("bars_1m"), pool=WAREHOUSE_POOL,
+                description="Every symbol's last 1m bar is close to the end of each day of the run's window, and "
+                            "every configured symbol (BLOFIN_SYMBOLS) has bars by then.")
+def bars_1m_is_fresh(context: dg.AssetCheckExecutionContext, warehouse: Warehouse,
+                     market_source: MarketSource) -> dg.AssetCheckResult:
     max_gap = freshness_minutes()
     days = _window(context)
     with warehouse.locked() as p:
-        passed, meta = window_freshness(p.warehouse, max_gap, days)
+        passed, meta = window_freshness(p.warehouse, max_gap, days, market_source.symbol_list())
+    lines = missing_lines(meta["missing"])
+    for line in lines:
+        context.log.warning(line)
     return dg.AssetCheckResult(
         passed=passed,
         severity=dg.AssetCheckSeverity.WARN,
+        description="; ".join(lines) or None,
         metadata={"max_gap_minutes": max_gap, "days": [str(d) for d in days],
                   **{k: dg.MetadataValue.json(v) for k, v in meta.items()}},
     )

@@ -65,4 +65,39 @@ def test_a_symbol_gone_for_the_day_is_stale_and_one_that_begins_later_is_not_che
     passed, meta = bars_freshness(str(tmp_path / "w.duckdb"), 60, date(2025, 3, 10))
     assert not passed and meta["minutes_behind_day_end"] == {"A": 0, "B": None}
     assert bars_freshness(str(tmp_path / "w.duckdb"), 60, date(2025, 3, 9)) == (
-        True, {"minutes_behind_day_end": {"B": 0}, "stale": {}})
+        True, {"minutes_behind_day_end": {"B": 0}, "stale": {}, "missing": []})
+
+
+def test_a_configured_symbol_that_never_got_a_bar_is_named_missing(tmp_path):
+    """A configured symbol whose feed never delivered a row was invisible: the check only looked at the
+    symbols with bars, so it passed and nobody was told. It is missing on every day of the window, even
+    when a later day (outside the window) has its first bars, and named in one line."""
+    from datetime import date
+
+    from dagster_defs.checks import missing_lines
+
+    end = 1_741_651_200_000  # A is whole on the 10th; C (configured) only begins on the 12th
+    make_bars(tmp_path / "w.duckdb", [("A", "2025-03-10", end - 60_000), ("A", "2025-03-11", end + 86_400_000 - 60_000),
+                                      ("C", "2025-03-12", end + 2 * 86_400_000)])
+    passed, meta = bars_freshness(str(tmp_path / "w.duckdb"), 60, date(2025, 3, 10), ["A", "B", "C"])
+    assert not passed and meta["stale"] == {} and meta["missing"] == ["B", "C"]
+    assert bars_freshness(str(tmp_path / "w.duckdb"), 60, date(2025, 3, 11), ["A"])[0]  # all configured there
+    passed, meta = window_freshness(str(tmp_path / "w.duckdb"), 60, [date(2025, 3, 10), date(2025, 3, 11)], ["A", "B"])
+    assert not passed and meta["missing"] == {"2025-03-10": ["B"], "2025-03-11": ["B"]}
+    assert missing_lines(meta["missing"]) == [
+        "B: configured (BLOFIN_SYMBOLS) but no 1m bars up to the end of 2025-03-10, 2025-03-11: its feed never delivered"]
+
+
+def test_a_configured_symbol_not_yet_listed_on_the_day_is_not_missing(tmp_path):
+    """The instruments snapshot (dim_instruments) lists what the exchange trades: a configured symbol that a
+    snapshot before the day's end did not list yet is not missing; once a snapshot lists it, it is."""
+    from datetime import date
+
+    end = 1_741_651_200_000  # snapshots: A since the 9th, N first listed on the 11th
+    make_bars(tmp_path / "w.duckdb", [("A", "2025-03-10", end - 60_000), ("A", "2025-03-11", end + 86_400_000 - 60_000)])
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("create table dim_instruments (symbol varchar, valid_from_ms bigint)")
+        con.executemany("insert into dim_instruments values (?, ?)", [("A", end - 2 * 86_400_000), ("N", end + 3_600_000)])
+    assert bars_freshness(str(tmp_path / "w.duckdb"), 60, date(2025, 3, 10), ["A", "N"])[0]
+    passed, meta = bars_freshness(str(tmp_path / "w.duckdb"), 60, date(2025, 3, 11), ["A", "N"])
+    assert not passed and meta["missing"] == ["N"]
