@@ -72,26 +72,11 @@ def test_failed_run_writes_an_alert_and_posts_the_webhook(data_dir, monkeypatch,
 def test_a_broken_webhook_is_one_warning_not_a_failed_tick(data_dir, monkeypatch):
     """A webhook answering something that is not HTTP raised BadStatusLine out of run_failure_sensor (its
     tick failed with a traceback). Now the tick logs why the POST failed; alerts.log has the alert."""
-    import socket
+    from raw_endpoint import raw, raw_endpoints
 
-    srv = socket.create_server(("127.0.0.1", 0))
-
-    def answer_garbage() -> None:
-        while True:
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                return
-            with conn:
-                conn.recv(65536)
-                conn.sendall(b"garbage\r\n\r\n")
-
-    threading.Thread(target=answer_garbage, daemon=True).start()
-    monkeypatch.setenv("BLOFIN_ALERT_WEBHOOK_URL", f"http://127.0.0.1:{srv.getsockname()[1]}/hook")
-    try:
+    with raw_endpoints() as serve:
+        monkeypatch.setenv("BLOFIN_ALERT_WEBHOOK_URL", serve(raw(b"garbage\r\n\r\n"))[0])
         result = fail_and_sense()
-    finally:
-        srv.close()
     assert json.loads((data_dir.data_dir / "alerts.log").read_text())["run_id"] == result.dagster_run.run_id
     logged = [json.loads(line) for line in data_dir.log_file.read_text().splitlines()]
     failed = [e for e in logged if e["event"] == "alert_webhook_failed"]

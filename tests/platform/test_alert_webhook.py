@@ -8,57 +8,22 @@ import base64
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
+from raw_endpoint import Serve, raw, raw_endpoints
 
 from python_assets.platform import alerts
 
 ALERT = alerts.build_alert("run_failure", "run r1 failed", run_id="r1")
 PASSWORD = "S3CRET-PASS-CANARY"
-Respond = Callable[[socket.socket, bytes], None]
 
 
 @pytest.fixture
-def endpoint() -> Iterator[Callable[[Respond], tuple[str, list[bytes]]]]:
+def endpoint() -> Iterator[Serve]:
     """serve(respond) -> (URL, the request heads it got) of a socket server that reads a request and responds."""
-    servers: list[socket.socket] = []
-
-    def serve(respond: Respond) -> tuple[str, list[bytes]]:
-        srv = socket.create_server(("127.0.0.1", 0))
-        servers.append(srv)
-        heads: list[bytes] = []
-
-        def handle(conn: socket.socket) -> None:
-            with conn:
-                try:
-                    data = b""
-                    while b"\r\n\r\n" not in data and (chunk := conn.recv(65536)):
-                        data += chunk
-                    heads.append(data.split(b"\r\n\r\n")[0])
-                    respond(conn, data)
-                except OSError:
-                    pass
-
-        def loop() -> None:
-            while True:
-                try:
-                    conn, _ = srv.accept()
-                except OSError:
-                    return
-                threading.Thread(target=handle, args=(conn,), daemon=True).start()
-
-        threading.Thread(target=loop, daemon=True).start()
-        return f"http://127.0.0.1:{srv.getsockname()[1]}/hook", heads
-
-    yield serve
-    for srv in servers:
-        srv.close()
-
-
-def raw(data: bytes) -> Respond:
-    """A responder that sends data as is."""
-    return lambda conn, _: conn.sendall(data)
+    with raw_endpoints() as serve:
+        yield serve
 
 
 def endless_header(conn: socket.socket, _: bytes) -> None:
@@ -175,3 +140,4 @@ def test_an_unwritable_alerts_log_still_posts_the_alert(endpoint, data_dir, monk
     with pytest.raises(IsADirectoryError):
         alerts.raise_alert(data_dir, ALERT)
     assert len(heads) == 1 and heads[0].startswith(b"POST /hook ")
+

@@ -10,16 +10,16 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
+from raw_endpoint import Respond, Serve, raw, raw_endpoints
 
 from python_assets.reports.review import OpenAICompatibleAnalyst
 
 KEY = "sk-test-SECRET-0123456789"
 REPORT = {"report_date": "2025-03-11", "symbols": [], "strategies": [], "walk_forward": [], "ml": {}, "research": {},
           "failed_checks": []}
-Respond = Callable[[socket.socket, bytes], None]
 
 
 def reply(content: object) -> bytes:
@@ -29,46 +29,21 @@ def reply(content: object) -> bytes:
     return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body
 
 
-def raw(data: bytes) -> Respond:
-    """A responder that sends data as is."""
-    return lambda conn, head: conn.sendall(data)
+class Endpoint:
+    """endpoint(respond) -> base URL of a socket server that reads a request and calls respond; endpoint.serve
+    is raw_endpoints' serve (other schemes, no request read)."""
+
+    def __init__(self, serve: Serve) -> None:
+        self.serve = serve
+
+    def __call__(self, respond: Respond) -> str:
+        return self.serve(respond, "/v1")[0]
 
 
 @pytest.fixture
-def endpoint() -> Iterator[Callable[[Respond], str]]:
-    """serve(respond) -> base URL of a one-thread socket server that reads a request and calls respond."""
-    servers: list[socket.socket] = []
-
-    def serve(respond: Respond) -> str:
-        srv = socket.create_server(("127.0.0.1", 0))
-        servers.append(srv)
-
-        def loop() -> None:
-            while True:
-                try:
-                    conn, _ = srv.accept()
-                except OSError:
-                    return
-                with conn:
-                    try:
-                        data = b""
-                        while b"\r\n\r\n" not in data:
-                            data += conn.recv(65536)
-                        head, rest = data.split(b"\r\n\r\n", 1)
-                        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
-                                          if line.lower().startswith(b"content-length")))
-                        while len(rest) < length:
-                            rest += conn.recv(65536)
-                        respond(conn, head)
-                    except OSError:
-                        pass
-
-        threading.Thread(target=loop, daemon=True).start()
-        return f"http://127.0.0.1:{srv.getsockname()[1]}/v1"
-
-    yield serve
-    for srv in servers:
-        srv.close()
+def endpoint() -> Iterator[Endpoint]:
+    with raw_endpoints() as serve:
+        yield Endpoint(serve)
 
 
 def echo_auth(conn: socket.socket, head: bytes) -> None:
@@ -222,3 +197,4 @@ def test_a_redirect_is_refused_unread_and_leaves_no_deadline_timer_running():
     finally:
         server.shutdown()
         server.server_close()
+
