@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -16,6 +17,25 @@ Serve = Callable[..., tuple[str, list[bytes]]]
 def raw(data: bytes) -> Respond:
     """A responder that sends data as is."""
     return lambda conn, _: conn.sendall(data)
+
+
+def trickled_tls_handshake(conn: socket.socket, _: bytes) -> None:
+    """A TLS handshake record header announcing 16 KiB, then its bytes one every 0.05 s: a TLS client's
+    every read is well inside any socket timeout, and the handshake would take 14 minutes."""
+    conn.sendall(b"\x16\x03\x03\x40\x00")
+    while True:
+        conn.sendall(b"\x00")
+        time.sleep(0.05)
+
+
+def slow_name_lookup(monkeypatch: object, seconds: float) -> None:
+    """Make every socket.getaddrinfo take `seconds` longer (a slow or unreachable DNS server), then answer."""
+    real = socket.getaddrinfo
+
+    def lookup(*args: object, **kwargs: object) -> list:
+        time.sleep(seconds)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(socket, "getaddrinfo", lookup)  # type: ignore[attr-defined]
 
 
 def read_request(conn: socket.socket) -> bytes:

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from python_assets.config import Paths, alert_webhook_url
-from python_assets.platform.deadline import Deadline, NoRedirect, deadline_handlers
+from python_assets.platform.deadline import Deadline, NoRedirect, ResolveTimeout, asked_wait, deadline_handlers
 from python_assets.platform.logs import log_event
 from python_assets.platform.secrets import scrub
 
@@ -70,6 +70,8 @@ def _error_line(exc: BaseException, deadline: Deadline, seconds: float) -> str:
         return f"HTTP {exc.code}"
     if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, BaseException):
         exc = exc.reason
+    if isinstance(exc, ResolveTimeout):
+        return f"the host name did not resolve within {seconds:.1f} s"
     if deadline.expired or isinstance(exc, TimeoutError):
         return f"no complete answer within {seconds:.1f} s"
     if isinstance(exc, http.client.InvalidURL):
@@ -102,16 +104,23 @@ def _retryable(exc: BaseException) -> bool:
     return not isinstance(exc, (http.client.InvalidURL, ValueError))
 
 
+def _pause(seconds: float) -> None:
+    """Wait between attempts (a function of its own, so a test can see the waits without sleeping)."""
+    time.sleep(seconds)
+
+
 def post_webhook(url: str, alert: dict[str, Any]) -> Delivery:
     """POST the alert as JSON to an http(s) URL (user:password@ sent as Basic auth), retrying network errors,
-    timeouts, 408, 429 and 5xx with backoff while ALERT_BUDGET_S lasts; never raises, never quotes the URL."""
+    timeouts, 408, 429 and 5xx with backoff while ALERT_BUDGET_S lasts (each attempt, name resolution and
+    connect included, within what is left); a 429/503's Retry-After is waited when it fits in what is left,
+    else not retried; never raises, never quotes the URL."""
     if urlsplit(url).scheme.lower() not in ("http", "https"):
         return Delivery(False, 0, "the webhook URL does not start with http:// or https://")
     target, auth = split_credentials(url)
     body = scrub(json.dumps(alert, default=str)).encode()
     end, error, tried = time.monotonic() + ALERT_BUDGET_S, "no attempt", 0
     while tried < ALERT_ATTEMPTS and time.monotonic() < end:
-        tried += 1
+        tried, asked = tried + 1, None
         seconds = min(ATTEMPT_S, end - time.monotonic())
         deadline = Deadline(seconds)
         try:
@@ -124,8 +133,12 @@ def post_webhook(url: str, alert: dict[str, Any]) -> Delivery:
             error = scrub(line, (url, target, auth.get("Authorization", "")))[:ERROR_CHARS]
             if not _retryable(exc):
                 break
+            asked, left = asked_wait(exc), end - time.monotonic()
+            if asked is not None and asked >= left and tried < ALERT_ATTEMPTS:
+                error = f"{error}; Retry-After {asked:g} s is past the {max(left, 0.0):.1f} s left: not retried"
+                break
         if tried < ALERT_ATTEMPTS:
-            time.sleep(max(0.0, min(0.2 * 2 ** (tried - 1), end - time.monotonic())))
+            _pause(max(0.0, min(0.2 * 2 ** (tried - 1) if asked is None else asked, end - time.monotonic())))
     return Delivery(False, tried, error)
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from python_assets.config import llm_api_key, llm_base_url, llm_model, llm_timeout_s
-from python_assets.platform.deadline import Deadline, NoRedirect, deadline_handlers
+from python_assets.platform.deadline import Deadline, NoRedirect, ResolveTimeout, asked_wait, deadline_handlers
 from python_assets.platform.logs import log_event
 from python_assets.reports import fmt
 from python_assets.platform.secrets import scrub
@@ -217,9 +217,9 @@ def clean_reply(content: Any, scrub_text: Callable[[str], str]) -> dict[str, Any
 
 
 def post_json(req: urllib.request.Request, timeout: float) -> Any:
-    """The JSON reply to req, read within timeout seconds in all (connect, status line, headers, body) and
-    at most MAX_REPLY_BYTES long; TimeoutError past the deadline, ValueError over the cap, HTTPError on a
-    redirect (not followed: see NoRedirect)."""
+    """The JSON reply to req, read within timeout seconds in all (name resolution, connect, TLS handshake,
+    status line, headers, body) and at most MAX_REPLY_BYTES long; TimeoutError past the deadline, ValueError
+    over the cap, HTTPError on a redirect (not followed: see NoRedirect)."""
     deadline = Deadline(timeout)
     handlers = deadline_handlers(deadline)
     body = bytearray()
@@ -233,13 +233,15 @@ def post_json(req: urllib.request.Request, timeout: float) -> Any:
         exc.close()  # an error status or a redirect: its body is never read
         if not deadline.expired:
             raise
-    except PROVIDER_ERRORS:
-        if not deadline.expired:
+    except PROVIDER_ERRORS as exc:
+        reason = getattr(exc, "reason", exc)  # a socket timeout (a TLS handshake's whole one) is the deadline's too
+        if isinstance(reason, ResolveTimeout) or not (deadline.expired or isinstance(reason, TimeoutError)):
             raise
+        deadline.expired = True
     finally:
         deadline.cancel()
     if deadline.expired:
-        raise TimeoutError(f"no complete reply within {timeout:g} s")
+        raise TimeoutError(f"no complete reply within {round(timeout, 2):g} s")
     if len(body) > MAX_REPLY_BYTES:
         raise ValueError(f"reply longer than {MAX_REPLY_BYTES:,} bytes")
     return json.loads(body.decode())
@@ -249,7 +251,9 @@ def post_json(req: urllib.request.Request, timeout: float) -> Any:
 class OpenAICompatibleAnalyst:
     """POST {base_url}/chat/completions; on timeout, HTTP error or a malformed reply: retry, then
     fall back to the deterministic analyst with a warning (the key is never in that warning).
-    timeout is each attempt's total (see post_json), not each socket read's."""
+    timeout is each attempt's total (see post_json), not each socket read's; the review's whole time,
+    pauses included, is timeout x attempts. A 429/503's Retry-After is waited when it fits in what is
+    left of that, else the review stops retrying (said in the fallback's warning)."""
 
     base_url: str
     model: str
@@ -261,7 +265,7 @@ class OpenAICompatibleAnalyst:
     def _scrub(self, text: str) -> str:
         return scrub(text, (self.api_key,))
 
-    def _call(self, report: dict[str, Any]) -> dict[str, Any]:
+    def _call(self, report: dict[str, Any], timeout: float) -> dict[str, Any]:
         body = {"model": self.model, "temperature": 0, "messages": [
             {"role": "system", "content": "You are a quantitative research analyst. Review the daily report numbers. "
                                           "Reply with JSON: {\"summary\": str, \"findings\": [{\"severity\": "
@@ -269,24 +273,35 @@ class OpenAICompatibleAnalyst:
             {"role": "user", "content": json.dumps(prompt_numbers(report), default=str)}]}
         req = urllib.request.Request(self.base_url.rstrip("/") + "/chat/completions", data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.api_key}"})
-        payload = post_json(req, self.timeout)
+        payload = post_json(req, timeout)
         content = json.loads(payload["choices"][0]["message"]["content"])
         return {"analyst": f"{self.name}:{self.model}", **clean_reply(content, self._scrub)}
 
     def review(self, report: dict[str, Any]) -> dict[str, Any]:
-        error = "no attempt"
-        for attempt in range(self.retries + 1):
+        error, tried, end = "no attempt", 0, time.monotonic() + self.timeout * (self.retries + 1)
+        while tried <= self.retries and (left := end - time.monotonic()) > 0:
+            tried += 1
             try:
-                return self._call(report)
+                return self._call(report, min(self.timeout, left))
             except PROVIDER_ERRORS as exc:
                 # scrubbed before it is cut: a BadStatusLine quotes whatever the endpoint sent, even our key
                 error = self._scrub(f"{type(exc).__name__}: {exc}")[:ERROR_CHARS]
-                log_event("llm_review_attempt_failed", attempt=attempt + 1, error=error)
-                time.sleep(min(0.2 * 2 ** attempt, 2.0))
+                log_event("llm_review_attempt_failed", attempt=tried, error=error)
+                asked, left = asked_wait(exc), end - time.monotonic()
+                if tried <= self.retries and asked is not None and asked >= left:
+                    error += f"; Retry-After {asked:g} s is past the {max(left, 0.0):.1f} s left: not retried"
+                    break
+                if tried <= self.retries:
+                    _pause(max(0.0, min(min(0.2 * 2 ** (tried - 1), 2.0) if asked is None else asked, left)))
         fallback = DeterministicAnalyst().review(report)
-        fallback["warnings"].append(f"LLM review failed after {self.retries + 1} attempt(s) ({error}); "
+        fallback["warnings"].append(f"LLM review failed after {tried} attempt(s) ({error}); "
                                     "the deterministic analyst wrote this review")
         return fallback
+
+
+def _pause(seconds: float) -> None:
+    """Wait between attempts (a function of its own, so a test can see the waits without sleeping)."""
+    time.sleep(seconds)
 
 
 def analyst_from_env() -> Analyst:

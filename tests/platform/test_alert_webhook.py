@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from raw_endpoint import Serve, raw, raw_endpoints
+from raw_endpoint import Serve, raw, raw_endpoints, slow_name_lookup, trickled_tls_handshake
 
 from python_assets.platform import alerts
 
@@ -56,7 +56,7 @@ BROKEN = {
     "bad_status_line": (raw(b"<html>not http</html>\r\n\r\n"), "BadStatusLine: the answer is not HTTP"),
     "closed_mid_status": (raw(b"HTTP/1.1 2"), "BadStatusLine: the answer is not HTTP"),
     "too_many_headers": (raw(b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 101 + b"\r\n"), "HTTPException: the answer is not HTTP"),
-    "server_error": (raw(b"HTTP/1.1 503 Busy\r\nRetry-After: 3600\r\nContent-Length: 0\r\n\r\n"), "HTTP 503"),
+    "server_error": (raw(b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n"), "HTTP 503"),  # no Retry-After: see below
 }
 
 
@@ -141,3 +141,65 @@ def test_an_unwritable_alerts_log_still_posts_the_alert(endpoint, data_dir, monk
         alerts.raise_alert(data_dir, ALERT)
     assert len(heads) == 1 and heads[0].startswith(b"POST /hook ")
 
+
+def short_budget(monkeypatch) -> None:
+    """Attempts of 0.5 s within 1.5 s, so a test of the deadline waits little."""
+    monkeypatch.setattr(alerts, "ATTEMPT_S", 0.5, raising=False)
+    monkeypatch.setattr(alerts, "ALERT_BUDGET_S", 1.5, raising=False)
+
+
+def test_a_slow_name_lookup_is_inside_the_deadline(endpoint, monkeypatch):
+    """The deadline was armed once connected: getaddrinfo (which takes no timeout) ran outside it, so a DNS
+    server answering after 3 s held a 0.5 s attempt 3 s (and the sensor's tick with it); here the late
+    answer is not waited for, and the endpoint is never reached."""
+    short_budget(monkeypatch)
+    url, heads = endpoint(raw(b"HTTP/1.1 204 No Content\r\n\r\n"))
+    slow_name_lookup(monkeypatch, 3.0)
+    delivery = post(url)
+    assert not delivery.delivered and delivery.error.startswith("the host name did not resolve within ")
+    assert heads == []
+
+
+def test_a_trickled_tls_handshake_is_inside_the_deadline(endpoint, monkeypatch):
+    """The deadline was armed after the TLS handshake: a server trickling its handshake a byte at a time
+    held an https webhook's attempt for as long as it liked."""
+    short_budget(monkeypatch)
+    url, _ = endpoint(trickled_tls_handshake, scheme="https", reads_request=False)
+    delivery = post(url)
+    assert not delivery.delivered and delivery.error.startswith("no complete answer within ")
+
+
+def test_a_retry_after_past_the_budget_stops_the_retries(endpoint):
+    """A 503 asking to come back in an hour was retried at once, twice: the answer is the same, and the
+    endpoint asked not to be. It is one attempt and one line saying why no other was made."""
+    url, heads = endpoint(raw(b"HTTP/1.1 503 Busy\r\nRetry-After: 3600\r\nContent-Length: 0\r\n\r\n"))
+    delivery = post(url)
+    assert not delivery.delivered and delivery.attempts == len(heads) == 1
+    assert delivery.error.startswith("HTTP 503; Retry-After 3600 s is past the ") and delivery.error.endswith(
+        " s left: not retried")
+
+
+def test_a_retry_after_that_fits_the_budget_is_waited(endpoint, monkeypatch):
+    """A 429's Retry-After: 1 was ignored (the retry came 0.2 s later, refused again); it is waited, then
+    the alert is delivered."""
+    pauses: list[float] = []
+    monkeypatch.setattr(alerts, "_pause", pauses.append, raising=False)
+    answers = iter([b"HTTP/1.1 429 Slow down\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n",
+                    b"HTTP/1.1 204 No Content\r\n\r\n"])
+    url, heads = endpoint(lambda conn, _: conn.sendall(next(answers)))
+    delivery = post(url)
+    assert delivery.delivered and delivery.attempts == len(heads) == 2 and pauses == [1.0]
+
+
+@pytest.mark.parametrize("value, seconds", [("120", 120.0), ("Wed, 05 Mar 2025 10:02:00 GMT", 120.0),
+                                            ("Wed, 05 Mar 2025 09:00:00 GMT", 0.0), ("soon", None), ("-5", None),
+                                            ("", None)])
+def test_retry_after_is_seconds_or_an_http_date(value, seconds):
+    from datetime import datetime, timezone
+    from email.message import Message
+
+    from python_assets.platform.deadline import retry_after_s
+
+    headers = Message()
+    headers["Retry-After"] = value
+    assert retry_after_s(headers, datetime(2025, 3, 5, 10, 0, tzinfo=timezone.utc)) == seconds

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from raw_endpoint import Respond, Serve, raw, raw_endpoints
+from raw_endpoint import Respond, Serve, raw, raw_endpoints, slow_name_lookup, trickled_tls_handshake
 
 from python_assets.reports.review import OpenAICompatibleAnalyst
 
@@ -198,3 +198,65 @@ def test_a_redirect_is_refused_unread_and_leaves_no_deadline_timer_running():
         server.shutdown()
         server.server_close()
 
+
+def review_within(analyst: OpenAICompatibleAnalyst, seconds: float = 30.0) -> dict:
+    """analyst.review(REPORT) in a thread; fails the test if it raised or had not returned after `seconds`."""
+    out: list = []
+
+    def call() -> None:
+        try:
+            out.append(analyst.review(REPORT))
+        except BaseException as exc:  # noqa: BLE001 - the defect: name what escaped, key blanked
+            out.append(f"review() raised {type(exc).__name__}: {str(exc).replace(KEY, '***')[:200]}")
+
+    thread = threading.Thread(target=call, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert out, f"review() had not returned after {seconds:g} s"
+    assert not isinstance(out[0], str), out[0]
+    return out[0]
+
+
+def test_a_slow_name_lookup_is_inside_the_timeout(endpoint, monkeypatch):
+    """getaddrinfo ran before the deadline was armed: a DNS answer 3 s late held a 0.5 s review 3 s (and
+    then the late answer's provider wrote the review). Now the lookup gets what is left of the timeout."""
+    url = endpoint(raw(reply({"summary": "s", "findings": []})))
+    slow_name_lookup(monkeypatch, 3.0)
+    review = review_within(OpenAICompatibleAnalyst(url, "m", KEY, timeout=0.5, retries=0))
+    assert review["analyst"] == "deterministic" and len(review["warnings"]) == 1
+    assert "the host name did not resolve before the deadline" in review["warnings"][0]
+
+
+def test_a_trickled_tls_handshake_is_inside_the_timeout(endpoint):
+    """The deadline was armed after the TLS handshake, which a server trickling a byte at a time held open."""
+    url, _ = endpoint.serve(trickled_tls_handshake, "/v1", "https", False)
+    review = review_within(OpenAICompatibleAnalyst(url, "m", KEY, timeout=0.5, retries=0))
+    assert review["analyst"] == "deterministic" and "no complete reply within 0.5 s" in review["warnings"][0]
+
+
+def test_a_retry_after_past_the_timeout_stops_the_retries(endpoint, data_dir):
+    """A 429 asking to come back in an hour was retried at once (twice more, refused the same way); the
+    review now falls back after one attempt, its one warning saying why, the key in none of it."""
+    heads: list[bytes] = []
+
+    def busy(conn: socket.socket, head: bytes) -> None:
+        heads.append(head)
+        conn.sendall(b"HTTP/1.1 429 Slow down\r\nRetry-After: 3600\r\nContent-Length: 0\r\n\r\n")
+    review = review_within(OpenAICompatibleAnalyst(endpoint(busy), "m", KEY, timeout=2, retries=2))
+    assert review["analyst"] == "deterministic" and len(heads) == 1 and len(review["warnings"]) == 1
+    warning = review["warnings"][0]
+    assert "failed after 1 attempt(s)" in warning and "HTTP Error 429" in warning and KEY not in warning
+    assert "Retry-After 3600 s is past the " in warning and "left: not retried" in warning
+
+
+def test_a_retry_after_that_fits_the_timeout_is_waited(endpoint, monkeypatch):
+    """A 503's Retry-After: 1 was ignored (the retry came 0.2 s later); it is waited, then the reply is used."""
+    import python_assets.reports.review as review_module
+
+    pauses: list[float] = []
+    monkeypatch.setattr(review_module, "_pause", pauses.append, raising=False)
+    answers = iter([b"HTTP/1.1 503 Busy\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n",
+                    reply({"summary": "s", "findings": []})])
+    review = review_within(OpenAICompatibleAnalyst(endpoint(lambda conn, _: conn.sendall(next(answers))), "m", KEY,
+                                                   timeout=2, retries=1))
+    assert review["analyst"] == "openai_compatible:m" and pauses == [1.0]
