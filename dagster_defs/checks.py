@@ -85,7 +85,7 @@ def missing_lines(missing: dict[str, list[str]]) -> list[str]:
     days: dict[str, list[str]] = {}
     for day, symbols in missing.items():
         for symbol in symbols:
-            days.setdefault(symbol, []).append(day)
+            days.setdefault(symbol, []).append("the newest day" if day == "None" else day)  # a run without partitions
     return [f"{s}: configured (BLOFIN_SYMBOLS) but no 1m bars up to the end of {', '.join(d)}: its feed never "
             "delivered" for s, d in sorted(days.items())]
 

@@ -86,6 +86,8 @@ def test_a_configured_symbol_that_never_got_a_bar_is_named_missing(tmp_path):
     assert not passed and meta["missing"] == {"2025-03-10": ["B"], "2025-03-11": ["B"]}
     assert missing_lines(meta["missing"]) == [
         "B: configured (BLOFIN_SYMBOLS) but no 1m bars up to the end of 2025-03-10, 2025-03-11: its feed never delivered"]
+    assert missing_lines({"None": ["B"]}) == [
+        "B: configured (BLOFIN_SYMBOLS) but no 1m bars up to the end of the newest day: its feed never delivered"]
 
 
 def test_a_configured_symbol_not_yet_listed_on_the_day_is_not_missing(tmp_path):
