@@ -9,6 +9,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
+from dagster_defs.computed_days import mark_days_computed
 from dagster_defs.dbt.project import dbt_project
 from dagster_defs.dbt.translator import BlofinDbtTranslator
 from dagster_defs.partitions import daily_partitions
@@ -75,12 +76,18 @@ def _dbt_assets(name: str, select: str = "fqn:*", exclude: str | None = None):
     )
 
 
-def _stream_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig, warehouse: Warehouse):
+def _stream_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig, warehouse: Warehouse,
+                  marks_days: bool = False):
+    """dbt build over the partition window, streaming dbt's events; marks_days: mark the window's days as
+    recomputed first (computed_days: later days continue from what this build writes)."""
     window = context.partition_time_window
     args = dbt_build_args(config.full_refresh)
     dbt_vars = dbt_window(window.start, window.end, config.new_backtests_only)
     # dbt writes the warehouse from its own process: this step holds the writer lock while it runs.
     with warehouse.for_subprocess() as paths, dbt_window_env(dbt_vars):
+        if marks_days:
+            with connect_warehouse(paths.warehouse) as con:
+                mark_days_computed(context, con)
         log_event("dbt_build_started", args=args, window=dbt_vars)
         # One target dir under the data dir, replaced each run (dagster-dbt's default leaves a new
         # folder in dbt_project/target per run). The events are held until dbt exits: DuckDB lets one
@@ -144,7 +151,7 @@ def table_row_counts(warehouse: Path, names: list[str], min_date: date, max_date
 def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig,
                          warehouse: Warehouse):
     """Staging, bars, features, signals and market marts."""
-    yield from _stream_build(context, dbt, config, warehouse)
+    yield from _stream_build(context, dbt, config, warehouse, marks_days=True)
 
 
 @_dbt_assets("results_dbt_assets", select=f"{LEDGER_SELECT} {RESEARCH_SELECT}")

@@ -12,6 +12,7 @@ import dagster as dg
 import pandas as pd
 from dagster_dbt import get_asset_key_for_model
 
+from dagster_defs.computed_days import mark_days_computed
 from dagster_defs.dbt.assets import warehouse_dbt_assets
 from dagster_defs.partitions import daily_partitions, day_start_ms, window_days
 from dagster_defs.resources import ML_ARTIFACTS, WAREHOUSE_POOL, Warehouse
@@ -29,6 +30,7 @@ from python_assets.ml.learners import load_learner
 from python_assets.ml.train import TrainConfig, day_predictions, newest_per_symbol, reusable_version, train_model
 from python_assets.ml.validation import leakage_report
 from python_assets.platform.timeframes import DAY_MS, TIMEFRAME_MS
+from python_assets.warehouse.connection import connect_warehouse
 
 MIN_ROWS = 500
 
@@ -76,6 +78,8 @@ def ml_dataset(context: dg.AssetExecutionContext, config: MlConfig, warehouse: W
     day = _last_day(context)
     registered = sorted(feature_columns())
     with warehouse.locked() as p:
+        with connect_warehouse(p.warehouse) as con:  # the models trained from this export are reused by later days
+            mark_days_computed(context, con)
         features = numeric_features(p.warehouse, registered)
         scoring_only = all(_reusable_prior(name, day, features, config.timeframe, config, _first_day(context))
                            for name in MODELS)

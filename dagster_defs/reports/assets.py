@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 
+from dagster_defs.computed_days import run_started_at
 from dagster_defs.dbt.assets import results_dbt_assets, warehouse_dbt_assets
 from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
 from dagster_defs.partitions import daily_partitions, window_days
@@ -30,7 +31,7 @@ def run_facts(context: dg.AssetExecutionContext) -> tuple[dict, list[dict[str, s
         elif event.event_type_value == "ASSET_CHECK_EVALUATION" and not event.event_specific_data.passed:
             data = event.event_specific_data
             failed.append({"asset": data.asset_key.to_user_string(), "check": data.check_name})
-    started = datetime.fromtimestamp(min(stamps), tz=timezone.utc).isoformat(timespec="seconds") if stamps else None
+    started = run_started_at(context).isoformat(timespec="seconds") if stamps else None
     return {"started_at": started, "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "stage_seconds": stage}, failed
 

@@ -7,6 +7,7 @@ import dagster as dg
 import duckdb
 from dagster_dbt import get_asset_key_for_model
 
+from dagster_defs.computed_days import mark_days_computed
 from dagster_defs.dbt.assets import warehouse_dbt_assets
 from dagster_defs.partitions import daily_partitions, day_start_ms, window_days
 from dagster_defs.resources import WAREHOUSE_POOL, SymbolFanout, Warehouse
@@ -82,6 +83,7 @@ def strategy_research(context: dg.AssetExecutionContext, config: ResearchRunConf
     symbol_fanout's workers; this step alone reads and writes."""
     made, trials, summary = 0, 0, {}
     with warehouse.connect() as con, symbol_fanout.mapper() as map_batches:
+        mark_days_computed(context, con)
         columns = warehouse_columns(con)
         for day in _days(context):
             made += len(design_day(con, columns, day, config.research()))

@@ -150,5 +150,14 @@ create table if not exists run_inputs (
     run_id varchar not null,
     recorded_at timestamptz not null
 );
+
+-- python_assets/reports/staleness.py
+create table if not exists computed_days (
+    partition_date date primary key,
+    run_id varchar not null,
+    run_started_at timestamptz not null,
+    step varchar not null,
+    recorded_at timestamptz not null
+);
 {% endraw %}
 {% endmacro %}

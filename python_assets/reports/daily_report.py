@@ -108,13 +108,10 @@ def build_report(day: date, rows: list[dict[str, Any]], run: dict[str, Any] | No
     }
 
 
-def stale_warning(con: duckdb.DuckDBPyConnection, day: date, run: dict[str, Any]) -> list[str]:
-    """The warning of a day computed, or continuing from a day computed, before an earlier day's latest run
-    (the day's own run start from its run facts: a run computes it now, a rebuild keeps the stored ones)."""
-    starts = {d: at for d, at in staleness.run_starts(con).items() if d < day}
-    own = staleness.started_at(run)
-    if own is not None:
-        starts[day] = own
+def stale_warning(con: duckdb.DuckDBPyConnection, day: date) -> list[str]:
+    """The warning of a day computed, or continuing from a day computed, before an earlier day's latest
+    recompute (computed_days: what the steps of this run or an earlier one marked; rendering marks nothing)."""
+    starts = {d: at for d, at in staleness.run_starts(con).items() if d <= day}
     return staleness.built_on_stale_warning(staleness.stale_days(starts), day)
 
 
@@ -197,7 +194,7 @@ def produce_daily_report(paths: Paths, day: date, run: dict[str, Any] | None = N
             s.update(regimes.get(s["symbol"], {"regime": None, "regime_previous": None}))
         report["recorder"] = recorder_section(con, day)
         report["warnings"] += recorder_warnings(report["recorder"])
-        report["warnings"] += stale_warning(con, day, report["run"])
+        report["warnings"] += stale_warning(con, day)
         report["failed_checks"] = failed_checks or []
         review = (analyst or analyst_from_env()).review(report)
         report["review"] = review

@@ -2,11 +2,14 @@
 results (feat_recursive's carried state, look-back windows, the day before's research ranking, the
 models a day reuses), so when an earlier day is run again after it (late ticks, a revised file, days
 built out of order) its numbers stay those of the earlier day's old results until it runs again, in
-day order. The start of the run that computed each day, kept in its report, says which came first."""
+day order. Which came first is read from computed_days: the start of the run that last recomputed each
+day's data, marked by the steps later days continue from (the warehouse build, research, ML's training
+set) before they write, so a run that fails after them counts and a report rendered again does not."""
 
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Iterable
 from datetime import date, datetime
 
 import duckdb
@@ -32,18 +35,42 @@ def stale_days(started: dict[date, datetime]) -> dict[date, date]:
     return out
 
 
-def started_at(run: dict) -> datetime | None:
-    """The start of the run a report's run facts describe (None: they name none)."""
-    return datetime.fromisoformat(run["started_at"]) if run.get("started_at") else None
+COMPUTED_DAYS_DDL = """
+create table if not exists computed_days (
+    partition_date date primary key,
+    run_id varchar not null,
+    run_started_at timestamptz not null,
+    step varchar not null,
+    recorded_at timestamptz not null
+)
+"""
+
+
+def record_computed(con: duckdb.DuckDBPyConnection, days: Iterable[date], run_id: str, run_started_at: datetime,
+                    step: str) -> None:
+    """Mark `days` as recomputed by the run that started at run_started_at (its step `step`), replacing each
+    day's row in one transaction: the one writer of computed_days, called before the step writes."""
+    rows = [(day, run_id, run_started_at, step) for day in sorted(set(days))]
+    con.execute(COMPUTED_DAYS_DDL)
+    if not rows:
+        return
+    con.execute("begin transaction")
+    try:
+        con.execute("delete from computed_days where partition_date in (select unnest(?::date[]))",
+                    [[r[0] for r in rows]])
+        con.executemany("insert into computed_days values (?, ?, ?, ?, now())", rows)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
 
 
 def run_starts(con: duckdb.DuckDBPyConnection) -> dict[date, datetime]:
-    """{report_date: start of the run that computed that day} from daily_reports (none before the first
-    report; a day whose report names no run start is left out)."""
-    if not table_exists(con, "daily_reports"):
+    """{day: start of the run that last recomputed that day's data} from computed_days (none before the
+    first run that marks days)."""
+    if not table_exists(con, "computed_days"):
         return {}
-    rows = con.execute("select report_date, json_extract_string(report_json, '$.run.started_at') from daily_reports").fetchall()
-    return {day: datetime.fromisoformat(at) for day, at in rows if at}
+    return dict(con.execute("select partition_date, run_started_at from computed_days").fetchall())
 
 
 def built_on_stale_warning(stale: dict[date, date], day: date) -> list[str]:

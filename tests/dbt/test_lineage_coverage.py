@@ -15,7 +15,7 @@ from python_assets.backtest import catalog, fill_store, ledger, portfolio_store
 from python_assets.config import DBT_PROJECT_DIR
 from python_assets.ml import store as ml_store
 from python_assets.warehouse import run_inputs
-from python_assets.reports import daily_report
+from python_assets.reports import daily_report, staleness
 from python_assets.research import daily as research
 
 PYTHON_TABLES = {
@@ -23,7 +23,7 @@ PYTHON_TABLES = {
     "ml_predictions", "strategy_designs", "tuning_trials", "strategy_tuning", "ranking_history", "daily_reports",
     "tuning_trial_returns", "tuning_pbo", "monte_carlo_runs",
     "portfolio_runs", "portfolio_equity_bars", "portfolio_members", "portfolio_correlations",
-    "fill_stress_results", "run_inputs",
+    "fill_stress_results", "run_inputs", "computed_days",
 }
 
 
@@ -50,6 +50,7 @@ def create_python_tables(con: duckdb.DuckDBPyConnection) -> None:
                                      "generated_at": "2025-03-10T23:59:00+00:00", "code_version": "0.1.0"},
                               "reports/2025-03-10.json")
     con.execute(run_inputs.RUN_INPUTS_DDL)
+    con.execute(staleness.COMPUTED_DAYS_DDL)
 
 
 def test_undocumented_relations_reports_a_table_dbt_does_not_know(manifest, con):

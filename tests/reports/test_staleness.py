@@ -1,6 +1,6 @@
 """Days built before an earlier day's latest run continue from its replaced results (late ticks, a revised
-file, days built out of order): which days those are, from the run starts the reports keep, and what the
-report and the run say about them."""
+file, days built out of order): which days those are, from the run starts computed_days keeps for the
+days each run recomputed, and what the report and the run say about them."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from datetime import date, datetime, timedelta, timezone
 
 import duckdb
 
-from python_assets.reports.daily_report import DAILY_REPORTS_DDL
-from python_assets.reports.staleness import (built_on_stale_warning, later_stale_note, run_starts, stale_days,
-                                             started_at)
+from python_assets.reports.daily_report import DAILY_REPORTS_DDL, stale_warning
+from python_assets.reports.staleness import (built_on_stale_warning, later_stale_note, record_computed, run_starts,
+                                             stale_days)
 
 D1, D2, D3, D4 = (date(2025, 3, 10) + timedelta(days=n) for n in range(4))
 T0 = datetime(2025, 4, 1, tzinfo=timezone.utc)
@@ -42,15 +42,32 @@ def test_a_day_built_before_earlier_days_were_is_stale() -> None:
     assert stale_days({D4: at(1), D2: at(2), D1: at(3), D3: at(4)}) == {D2: D1, D4: D1}
 
 
-def test_run_starts_come_from_the_reports_run_facts() -> None:
+def test_run_starts_come_from_the_days_each_run_recomputed() -> None:
     con = duckdb.connect()
-    assert run_starts(con) == {}  # no report yet
+    assert run_starts(con) == {}  # no run marked a day yet
+    record_computed(con, [D2, D1], "run-a", at(1), "warehouse_dbt_assets")
+    record_computed(con, [D3], "run-b", at(3), "strategy_research")
+    record_computed(con, [], "run-c", at(4), "ml_dataset")  # an empty window marks nothing
+    assert run_starts(con) == {D1: at(1), D2: at(1), D3: at(3)}
+    record_computed(con, [D1], "run-d", at(5), "ml_dataset")  # a later run replaces the day's row
+    assert run_starts(con) == {D1: at(5), D2: at(1), D3: at(3)}
+    assert con.execute("select run_id, step from computed_days where partition_date = ?", [D1]).fetchall() == [
+        ("run-d", "ml_dataset")]
+
+
+def test_a_report_rendered_again_does_not_make_later_days_stale() -> None:
+    """Staleness follows the recomputed data, not the report's run facts: a report-only run of an
+    earlier day (its report row rewritten with a newer run start) leaves the later days current."""
+    con = duckdb.connect()
+    record_computed(con, [D1], "run-a", at(1), "warehouse_dbt_assets")
+    record_computed(con, [D2], "run-b", at(2), "warehouse_dbt_assets")
     con.execute(DAILY_REPORTS_DDL)
-    for day, run in ((D1, {"started_at": at(1).isoformat()}), (D2, {}), (D3, {"started_at": at(3).isoformat()})):
-        con.execute("insert into daily_reports values (?, '2.2', ?, 'c', 'reports/x.json', ?)",
-                    [day, at(9), json.dumps({"report_date": day.isoformat(), "run": run})])
-    assert run_starts(con) == {D1: at(1), D3: at(3)}  # a report that names no run start is left out
-    assert started_at({"started_at": "2025-04-01T00:01:00+00:00"}) == at(1) and started_at({}) is None
+    con.execute("insert into daily_reports values (?, '2.2', ?, 'c', 'reports/x.json', ?)",
+                [D1, at(9), json.dumps({"report_date": D1.isoformat(), "run": {"started_at": at(9).isoformat()}})])
+    assert stale_days(run_starts(con)) == {} and stale_warning(con, D2) == []
+    record_computed(con, [D1], "run-c", at(10), "warehouse_dbt_assets")  # D1's data recomputed (a run that then failed)
+    assert stale_days(run_starts(con)) == {D2: D1}
+    assert stale_warning(con, D2)[0].startswith(f"{D2} computed before the latest run of {D1}")
 
 
 def test_the_report_warns_when_it_or_a_day_it_continues_from_is_stale() -> None:
