@@ -267,8 +267,10 @@ def external_requests(netlog: Path) -> list[str]:
 # Columns that record when something ran, not what it computed: left out of digests (stored paths are
 # relative to the data dir, so report_path and model_dir are the same in any data dir and stay in).
 VOLATILE_COLUMNS = {"created_at", "published_at", "generated_at", "seconds", "report_json"}
-# run_inputs says which Dagster run read which files when (run ids, file times), not what was computed.
-VOLATILE_TABLE_COLUMNS = {"run_inputs": {"run_id", "recorded_at", "input_fingerprint"}}
+# run_inputs says which Dagster run read which files when (run ids, file times), and computed_days which run
+# recomputed which day when (ids, times, the step that marked it last), not what was computed.
+VOLATILE_TABLE_COLUMNS = {"run_inputs": {"run_id", "recorded_at", "input_fingerprint"},
+                          "computed_days": {"run_id", "run_started_at", "step", "recorded_at"}}
 
 
 def warehouse_digest(paths: Paths) -> dict[str, tuple[int, str]]:
