@@ -139,7 +139,7 @@ def retry_after_s(headers: Message | None, now: datetime | None = None) -> float
     is 0); None without one or when it is neither."""
     value = (headers.get("Retry-After") if headers is not None else None) or ""
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # '²' or '١' pass isdigit, not float(): no Retry-After either
         return float(value)
     try:
         when = parsedate_to_datetime(value)

@@ -193,6 +193,7 @@ def test_a_retry_after_that_fits_the_budget_is_waited(endpoint, monkeypatch):
 
 @pytest.mark.parametrize("value, seconds", [("120", 120.0), ("Wed, 05 Mar 2025 10:02:00 GMT", 120.0),
                                             ("Wed, 05 Mar 2025 09:00:00 GMT", 0.0), ("soon", None), ("-5", None),
+                                            ("\u00b2", None), ("\u0661\u0662", None),
                                             ("", None)])
 def test_retry_after_is_seconds_or_an_http_date(value, seconds):
     from datetime import datetime, timezone
@@ -203,3 +204,12 @@ def test_retry_after_is_seconds_or_an_http_date(value, seconds):
     headers = Message()
     headers["Retry-After"] = value
     assert retry_after_s(headers, datetime(2025, 3, 5, 10, 0, tzinfo=timezone.utc)) == seconds
+
+
+def test_a_retry_after_of_non_ascii_digits_is_not_an_exception(endpoint):
+    """http.client reads headers as Latin-1, where '²' passes str.isdigit but not float(): a 503 with
+    `Retry-After: ²` made post_webhook raise ValueError from its except block (inside the failure sensor).
+    Such a value is no Retry-After (RFC 9110: ASCII digits), so the usual retries follow."""
+    url, heads = endpoint(raw(b"HTTP/1.1 503 Busy\r\nRetry-After: \xb2\r\nContent-Length: 0\r\n\r\n"))
+    delivery = post(url)
+    assert not delivery.delivered and delivery.error == "HTTP 503" and delivery.attempts == len(heads) == 3

@@ -260,3 +260,17 @@ def test_a_retry_after_that_fits_the_timeout_is_waited(endpoint, monkeypatch):
     review = review_within(OpenAICompatibleAnalyst(endpoint(lambda conn, _: conn.sendall(next(answers))), "m", KEY,
                                                    timeout=2, retries=1))
     assert review["analyst"] == "openai_compatible:m" and pauses == [1.0]
+
+
+def test_a_retry_after_of_non_ascii_digits_is_retried_as_usual(endpoint, monkeypatch):
+    """A 429 with `Retry-After: ²` (Latin-1 in the header; str.isdigit says yes, float() says no) made
+    review() raise ValueError from its except block; it is no Retry-After, so the usual backoff follows."""
+    import python_assets.reports.review as review_module
+
+    pauses: list[float] = []
+    monkeypatch.setattr(review_module, "_pause", pauses.append, raising=False)
+    answers = iter([b"HTTP/1.1 429 Slow down\r\nRetry-After: \xb2\r\nContent-Length: 0\r\n\r\n",
+                    reply({"summary": "s", "findings": []})])
+    review = review_within(OpenAICompatibleAnalyst(endpoint(lambda conn, _: conn.sendall(next(answers))), "m", KEY,
+                                                   timeout=2, retries=1))
+    assert review["analyst"] == "openai_compatible:m" and pauses == [0.2]
