@@ -11,6 +11,7 @@ from dagster_defs.partitions import window_days
 from dagster_defs.resources import WAREHOUSE_POOL, MarketSource, Warehouse
 from python_assets.config import freshness_minutes
 from python_assets.exchange.recorder_quality import backtests_over_unusable_days
+from python_assets.lake.store import normalize_symbol
 from python_assets.platform.timeframes import DAY_MS, MINUTE_MS
 from python_assets.warehouse.connection import connect_warehouse, table_exists
 
@@ -43,13 +44,21 @@ def bars_freshness(warehouse: str | Path, max_gap_minutes: int, day: date | None
             order by symbol
             """, [day]
         ).fetchall()
-        absent = sorted(set(expected) - {s for s, _, _ in rows})
+        absent = sorted({lake_spelling(s) for s in expected} - {s for s, _, _ in rows})
         unlisted = not_yet_listed(con, absent, _day_end_ms(day, rows)) if absent else set()
     lag = {s: None if last is None else (end - last - MINUTE_MS) // MINUTE_MS for s, last, end in rows}
     stale = {s: m for s, m in lag.items() if m is None or m > max_gap_minutes}
     missing = [s for s in absent if s not in unlisted]
     return not stale and not missing and bool(rows), {"minutes_behind_day_end": lag, "stale": stale,
                                                       "missing": missing}
+
+
+def lake_spelling(symbol: str) -> str:
+    """A configured symbol as the lake stores it ('btc/usdt:usdt' -> 'BTC-USDT'); one it refuses, as set."""
+    try:
+        return normalize_symbol(symbol)
+    except ValueError:
+        return symbol
 
 
 def _day_end_ms(day: date | None, rows: list[tuple]) -> int | None:

@@ -103,3 +103,16 @@ def test_a_configured_symbol_not_yet_listed_on_the_day_is_not_missing(tmp_path):
     assert bars_freshness(str(tmp_path / "w.duckdb"), 60, date(2025, 3, 10), ["A", "N"])[0]
     passed, meta = bars_freshness(str(tmp_path / "w.duckdb"), 60, date(2025, 3, 11), ["A", "N"])
     assert not passed and meta["missing"] == ["N"]
+
+
+def test_a_configured_symbol_is_matched_in_the_lake_s_spelling(tmp_path):
+    """BLOFIN_SYMBOLS=eth-usdt,btc/usdt:usdt writes ETH-USDT and BTC-USDT (every lake writer normalizes the
+    name): the check compared the raw setting with the stored names and called both missing, their feeds
+    'never delivered', though their bars were there."""
+    from datetime import date
+
+    end = 1_741_651_200_000
+    make_bars(tmp_path / "w.duckdb", [("BTC-USDT", "2025-03-10", end - 60_000), ("ETH-USDT", "2025-03-10", end - 60_000)])
+    passed, meta = bars_freshness(str(tmp_path / "w.duckdb"), 60, date(2025, 3, 10),
+                                  ["eth-usdt", " btc/usdt:usdt", "sol_usdt", "bad name!"])
+    assert not passed and meta["missing"] == ["SOL-USDT", "bad name!"]  # one it cannot normalize: named as set
