@@ -66,11 +66,21 @@ def record_computed(con: duckdb.DuckDBPyConnection, days: Iterable[date], run_id
 
 
 def run_starts(con: duckdb.DuckDBPyConnection) -> dict[date, datetime]:
-    """{day: start of the run that last recomputed that day's data} from computed_days (none before the
-    first run that marks days)."""
-    if not table_exists(con, "computed_days"):
+    """{day: start of the run that last recomputed that day's data} from computed_days; a day without a row
+    there (last computed before computed_days existed) takes the run start its report names."""
+    starts = report_starts(con)
+    if table_exists(con, "computed_days"):
+        starts.update(con.execute("select partition_date, run_started_at from computed_days").fetchall())
+    return starts
+
+
+def report_starts(con: duckdb.DuckDBPyConnection) -> dict[date, datetime]:
+    """{report_date: the run start its stored report names} from daily_reports (a day without one left out)."""
+    if not table_exists(con, "daily_reports"):
         return {}
-    return dict(con.execute("select partition_date, run_started_at from computed_days").fetchall())
+    rows = con.execute("select report_date, json_extract_string(report_json, '$.run.started_at') "
+                       "from daily_reports").fetchall()
+    return {day: datetime.fromisoformat(at) for day, at in rows if at}
 
 
 def built_on_stale_warning(stale: dict[date, date], day: date) -> list[str]:

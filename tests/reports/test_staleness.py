@@ -88,3 +88,17 @@ def test_the_run_names_the_later_days_to_run_again_and_how() -> None:
     assert f"blofin-stack materialize --date {D2}, then each next day" in one
     many = later_stale_note({D2: D1, D3: D1, D4: D1}, D1)
     assert many.startswith(f"{D2} and 2 later day(s) up to {D4} were built before the latest run of {D1}")
+
+
+def test_a_warehouse_from_before_computed_days_keeps_the_run_starts_its_reports_name() -> None:
+    """A warehouse built before computed_days has its days' run starts only in their reports: they were
+    dropped, so rerunning an earlier day there left the later days (not rerun since) unflagged."""
+    con = duckdb.connect()
+    con.execute(DAILY_REPORTS_DDL)
+    for day, minute in ((D1, 1), (D2, 2)):
+        con.execute("insert into daily_reports values (?, '2.2', ?, 'c', 'reports/x.json', ?)",
+                    [day, at(minute), json.dumps({"run": {"started_at": at(minute).isoformat()}})])
+    assert run_starts(con) == {D1: at(1), D2: at(2)} and stale_days(run_starts(con)) == {}
+    record_computed(con, [D1], "run-a", at(5), "warehouse_dbt_assets")  # the first run after the upgrade
+    assert stale_days(run_starts(con)) == {D2: D1}
+    assert stale_warning(con, D2)[0].startswith(f"{D2} computed before the latest run of {D1}")
