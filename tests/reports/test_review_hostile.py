@@ -249,28 +249,20 @@ def test_a_retry_after_past_the_timeout_stops_the_retries(endpoint, data_dir):
     assert "Retry-After 3600 s is past the " in warning and "left: not retried" in warning
 
 
-def test_a_retry_after_that_fits_the_timeout_is_waited(endpoint, monkeypatch):
-    """A 503's Retry-After: 1 was ignored (the retry came 0.2 s later); it is waited, then the reply is used."""
+@pytest.mark.parametrize("status_line, waited", [
+    # A 503's Retry-After: 1 was ignored (the retry came 0.2 s later); it is waited, then the reply is used.
+    (b"HTTP/1.1 503 Busy\r\nRetry-After: 1", [1.0]),
+    # A 429 with `Retry-After: \xb2` (Latin-1 in the header; str.isdigit says yes, float() says no) made review()
+    # raise ValueError from its except block; it is no Retry-After, so the usual backoff follows.
+    (b"HTTP/1.1 429 Slow down\r\nRetry-After: \xb2", [0.2]),
+], ids=["fits_the_timeout", "non_ascii_digits"])
+def test_a_retry_after_is_waited_when_it_fits_and_a_bad_one_is_the_usual_backoff(endpoint, monkeypatch, status_line,
+                                                                                   waited):
     import python_assets.reports.review as review_module
 
     pauses: list[float] = []
     monkeypatch.setattr(review_module, "_pause", pauses.append, raising=False)
-    answers = iter([b"HTTP/1.1 503 Busy\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n",
-                    reply({"summary": "s", "findings": []})])
+    answers = iter([status_line + b"\r\nContent-Length: 0\r\n\r\n", reply({"summary": "s", "findings": []})])
     review = review_within(OpenAICompatibleAnalyst(endpoint(lambda conn, _: conn.sendall(next(answers))), "m", KEY,
                                                    timeout=2, retries=1))
-    assert review["analyst"] == "openai_compatible:m" and pauses == [1.0]
-
-
-def test_a_retry_after_of_non_ascii_digits_is_retried_as_usual(endpoint, monkeypatch):
-    """A 429 with `Retry-After: ²` (Latin-1 in the header; str.isdigit says yes, float() says no) made
-    review() raise ValueError from its except block; it is no Retry-After, so the usual backoff follows."""
-    import python_assets.reports.review as review_module
-
-    pauses: list[float] = []
-    monkeypatch.setattr(review_module, "_pause", pauses.append, raising=False)
-    answers = iter([b"HTTP/1.1 429 Slow down\r\nRetry-After: \xb2\r\nContent-Length: 0\r\n\r\n",
-                    reply({"summary": "s", "findings": []})])
-    review = review_within(OpenAICompatibleAnalyst(endpoint(lambda conn, _: conn.sendall(next(answers))), "m", KEY,
-                                                   timeout=2, retries=1))
-    assert review["analyst"] == "openai_compatible:m" and pauses == [0.2]
+    assert review["analyst"] == "openai_compatible:m" and pauses == waited
