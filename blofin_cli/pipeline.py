@@ -167,6 +167,8 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
         if not verbose:
             append_lines(run_log, lines)  # the cause at the log's end, within what a full disk lets it keep
         print("\n".join(lines), file=sys.stderr)
+        if paths.warehouse.exists():  # steps it got through marked their days recomputed: later days are stale too
+            _say_stale_days(paths, first, last)
         return 1
     from python_assets.warehouse.run_inputs import record_fingerprints
     from python_assets.warehouse.connection import WarehouseBusy

@@ -102,3 +102,49 @@ def test_a_warehouse_from_before_computed_days_keeps_the_run_starts_its_reports_
     record_computed(con, [D1], "run-a", at(5), "warehouse_dbt_assets")  # the first run after the upgrade
     assert stale_days(run_starts(con)) == {D2: D1}
     assert stale_warning(con, D2)[0].startswith(f"{D2} computed before the latest run of {D1}")
+
+
+def test_a_materialize_that_recomputed_an_earlier_day_and_failed_still_names_the_later_days(data_dir, monkeypatch,
+                                                                                          capsys) -> None:
+    """The run's note on stale later days came only after a successful run; one that marked D1 recomputed and then
+    failed left D2 continuing from D1's replaced results without a word (exit code and error line unchanged)."""
+    from types import SimpleNamespace
+
+    import dagster_defs.runner as runner
+    from blofin_cli import pipeline
+
+    with duckdb.connect(str(data_dir.warehouse)) as con:
+        record_computed(con, [D1, D2], "run-a", at(1), "warehouse_dbt_assets")
+
+    def recompute_then_fail(first, last, run_id, **kwargs):
+        with duckdb.connect(str(data_dir.warehouse)) as con:
+            record_computed(con, [first], run_id, at(5), "warehouse_dbt_assets")
+        return SimpleNamespace(success=False, all_events=[])
+
+    monkeypatch.setattr(pipeline, "unchanged_window", lambda *args: ({}, None))
+    monkeypatch.setattr(runner, "persistent_instance", lambda paths: object())
+    monkeypatch.setattr(runner, "recover_dead_cli_runs", lambda *args, **kwargs: [])
+    monkeypatch.setattr(runner, "cli_run_tags", lambda data_dir: {})
+    monkeypatch.setattr(runner, "materialize_days", recompute_then_fail)
+    assert pipeline._locked_run(data_dir, D1, D1, False) == 1
+    out, err = capsys.readouterr()
+    assert err.startswith(f"error: materialization of {D1}..{D1} failed after ")
+    notes = [line for line in out.splitlines() if line.startswith("note: ")]
+    assert notes == [f"note: {later_stale_note({D2: D1}, D1)}"]
+
+
+def test_a_failed_materialize_before_any_warehouse_says_nothing_of_stale_days(data_dir, monkeypatch, capsys) -> None:
+    """No warehouse yet (the run failed before building one): no note, and no crash looking for one."""
+    from types import SimpleNamespace
+
+    import dagster_defs.runner as runner
+    from blofin_cli import pipeline
+
+    monkeypatch.setattr(pipeline, "unchanged_window", lambda *args: ({}, None))
+    monkeypatch.setattr(runner, "persistent_instance", lambda paths: object())
+    monkeypatch.setattr(runner, "recover_dead_cli_runs", lambda *args, **kwargs: [])
+    monkeypatch.setattr(runner, "cli_run_tags", lambda data_dir: {})
+    failed = SimpleNamespace(success=False, all_events=[])
+    monkeypatch.setattr(runner, "materialize_days", lambda *args, **kwargs: failed)
+    assert pipeline._locked_run(data_dir, D1, D1, False) == 1
+    assert "note: " not in capsys.readouterr().out
