@@ -33,6 +33,8 @@ def run_backtest(paths: Paths, strategy: str, params: dict[str, Any], costs: Cos
     from python_assets.backtest.service import read_results, store_backtest
 
     stored = store_backtest(paths, strategy, params, costs, **options)
+    for note in stored.notes:  # e.g. a --data file's last candle, still forming when it was written
+        print(f"note: {note}", flush=True)
     log = paths.data_dir / "last_backtest.log"
     with output_to(log):
         result = materialize_new_backtests(persistent_instance(paths))
@@ -68,6 +70,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from python_assets.backtest.report import format_run
     from python_assets.backtest.service import parse_param_args
     from python_assets.backtest.spec import SpecError
+    from python_assets.lake.store import now_ms
     from python_assets.warehouse.connection import connect_warehouse
     from python_assets.warehouse.snapshot import refresh_snapshot
 
@@ -75,12 +78,13 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     costs = Costs(args.fees, args.maker_fee if args.maker_fee is not None else min(args.fees, 0.0002),
                   args.slippage_bps, args.equity)
     symbols = list(dict.fromkeys(s for group in args.symbols for s in group)) if args.symbols else None
+    now = now_ms()  # a --data file's bars that close after this are still forming: left out
 
     def backtest() -> tuple[str, list[dict], object]:
         """Store the run and read it back, under the writer lock (a run may start right after)."""
         run_id, rows = run_backtest(paths, args.strategy, parse_param_args(args.param), costs, data=args.data,
                                     symbols=symbols, days=args.days, walk_forward=wf, symbol=args.symbol,
-                                    periods_per_year=args.periods_per_year)
+                                    periods_per_year=args.periods_per_year, now=now)
         if not rows:
             return run_id, rows, None
         with connect_warehouse(paths.warehouse, read_only=True) as con:
@@ -120,7 +124,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         from python_assets.backtest.chart import write_chart
         from python_assets.backtest.indicators import chart_indicators
 
-        indicators, overlays = chart_indicators(paths, args.strategy, parse_param_args(args.param), run, args.data, args.symbol)
+        indicators, overlays = chart_indicators(paths, args.strategy, parse_param_args(args.param), run, args.data,
+                                               args.symbol, now)
         print(f"chart:  {write_chart(run, indicators, tuple(overlays), html)}")
     if args.export:
         for path in export_run(run, args.export_dir or html.parent, args.export):

@@ -176,3 +176,26 @@ def read_ohlcv(path: Path, symbol: str | None = None) -> tuple[pd.DataFrame, int
     bars.insert(0, "timeframe", timeframe_label(bar_ms))
     bars.insert(0, "symbol", symbol or guess_from_name(path).symbol or path.name.split(".")[0].upper())
     return bars.reset_index(drop=True), bar_ms
+
+
+def _at(ms: int) -> str:
+    """Epoch ms as 'YYYY-MM-DD HH:MM:SS UTC', for notes."""
+    return pd.Timestamp(ms, unit="ms", tz="UTC").strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def closed_bars(bars: pd.DataFrame, bar_ms: int, now_ms: int, path: Path) -> tuple[pd.DataFrame, str | None]:
+    """(the bars closed by now_ms, a line naming those left out or None): a bar whose close (open + bar_ms) is
+    after now_ms was still forming when the file was written (freqtrade's drop_incomplete rule), and its partial
+    prices would be traded as a whole bar. OhlcvFileError when fewer than 2 closed bars remain."""
+    forming = (bars["bar_at_ms"] + bar_ms > now_ms).to_numpy()
+    if not forming.any():
+        return bars, None
+    kept, dropped = bars.loc[~forming].reset_index(drop=True), bars.loc[forming, "bar_at_ms"]
+    tf, n = bars["timeframe"].iloc[0], int(forming.sum())
+    if len(kept) < 2:
+        raise OhlcvFileError(f"{path}: needs at least 2 closed bars; {n} of its {len(bars)} {tf} bars close after "
+                             f"now ({_at(now_ms)})")
+    which = (f"the {tf} bar at {_at(int(dropped.iloc[0]))}" if n == 1 else
+             f"{n} {tf} bars from {_at(int(dropped.iloc[0]))} to {_at(int(dropped.iloc[-1]))}")
+    return kept, (f"left out {which} of {Path(path).name}: not closed at {_at(now_ms)} (still forming when the "
+                  "file was written)")

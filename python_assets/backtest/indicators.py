@@ -13,7 +13,7 @@ import pandas as pd
 from python_assets.backtest import expr
 from python_assets.backtest.artifacts import RunData
 from python_assets.backtest.catalog import feature_columns, price_scale_features
-from python_assets.backtest.files import read_ohlcv
+from python_assets.backtest.files import closed_bars, read_ohlcv
 from python_assets.backtest.spec import CONDITIONS, OHLCV, StrategySpec, resolve_params
 from python_assets.config import Paths
 from python_assets.warehouse.connection import connect_utc, connect_warehouse
@@ -98,9 +98,9 @@ def on_price_axis(node: expr.Node, price_features: frozenset[str]) -> bool:
 
 
 def chart_indicators(paths: Paths, strategy: str, params: dict[str, Any], run: RunData, data: Path | None = None,
-                     symbol: str | None = None) -> tuple[pd.DataFrame, list[str]]:
-    """The run's indicators, from the file it read (OHLCV windows only) or the warehouse's features, and
-    the labels of those drawn over the close."""
+                     symbol: str | None = None, now: int | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """The run's indicators, from the file it read (OHLCV windows only; its bars closed by `now`, as the run
+    read them) or the warehouse's features, and the labels of those drawn over the close."""
     from python_assets.backtest.service import find_spec  # service runs backtests; this module only reads
 
     columns = frozenset() if data is not None else feature_columns()
@@ -111,7 +111,8 @@ def chart_indicators(paths: Paths, strategy: str, params: dict[str, Any], run: R
     overlays = [label for label, node in terms.items() if on_price_axis(node, price)]
     timeframe, symbols = run.results[0]["timeframe"], sorted({r["symbol"] for r in run.results})
     if data is not None:
-        bars, _ = read_ohlcv(data, symbol)
+        bars, bar_ms = read_ohlcv(data, symbol)
+        bars = bars if now is None else closed_bars(bars, bar_ms, now, data)[0]
         with connect_utc() as con:
             con.register("file_bars", bars)
             return indicator_frame(con, "file_bars", terms, resolved, columns, timeframe, symbols), overlays

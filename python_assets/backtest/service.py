@@ -10,7 +10,7 @@ from typing import Any
 
 from python_assets.backtest.catalog import feature_columns
 from python_assets.backtest.engine import Costs
-from python_assets.backtest.files import read_ohlcv
+from python_assets.backtest.files import closed_bars, read_ohlcv
 from python_assets.backtest.ledger import new_run_id
 from python_assets.backtest.periods import PeriodsPerYear, measured_periods_per_year, periods_per_year_of_bars
 from python_assets.backtest.runner import BacktestJob, WalkForward, run_job
@@ -90,21 +90,27 @@ def warehouse_span(con: duckdb.DuckDBPyConnection, paths: Paths, timeframe: str,
 
 @dataclass(frozen=True)
 class StoredBacktest:
-    """A backtest run written to the ledger: its run id and how its bars_per_year was chosen (None: measured
-    per backtest on its own bars, which read_results describes row by row)."""
+    """A backtest run written to the ledger: its run id, how its bars_per_year was chosen (None: measured
+    per backtest on its own bars, which read_results describes row by row) and notes on what it left out."""
     run_id: str
     annualisation: str | None
+    notes: tuple[str, ...] = ()
 
 
 def store_backtest(paths: Paths, strategy: str, params: dict[str, Any], costs: Costs, data: Path | None = None,
                    symbols: list[str] | None = None, days: int | None = None,
                    walk_forward: WalkForward | None = None, symbol: str | None = None,
-                   periods_per_year: float | None = None) -> StoredBacktest:
-    """Backtest a strategy on a file or the warehouse and write the run to the ledger (landing tables)."""
+                   periods_per_year: float | None = None, now: int | None = None) -> StoredBacktest:
+    """Backtest a strategy on a file or the warehouse and write the run to the ledger (landing tables); a file's
+    bars that had not closed by `now` (epoch ms; None: keep every bar) are left out, saying so in the notes."""
     columns = frozenset() if data is not None else feature_columns()
     spec = find_spec(strategy, columns)
     resolved = resolve_params(spec, params)
     frame = read_ohlcv(data, symbol) if data is not None else None
+    notes: tuple[str, ...] = ()
+    if frame is not None and now is not None:
+        bars, note = closed_bars(*frame, now, data)
+        frame, notes = (bars, frame[1]), tuple(filter(None, [note]))
     timeframe = frame[0]["timeframe"].iloc[0] if frame is not None else spec.timeframe
     try:
         compile_strategy(spec, resolved, columns, "bars", timeframe)
@@ -146,7 +152,7 @@ def store_backtest(paths: Paths, strategy: str, params: dict[str, Any], costs: C
                           bars_relation=relation, walk_forward=walk_forward, columns=columns,
                           periods_per_year=None if annual is None else annual.value)
         run_job(con, job)
-    return StoredBacktest(run_id, None if annual is None else annual.basis)
+    return StoredBacktest(run_id, None if annual is None else annual.basis, notes)
 
 
 def read_results(paths: Paths, stored: StoredBacktest) -> list[dict]:
