@@ -15,7 +15,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from python_assets.config import Paths, alert_webhook_url
-from python_assets.platform.deadline import Deadline, NoRedirect, ResolveTimeout, asked_wait, deadline_handlers
+from python_assets.platform.deadline import Deadline, NoRedirect, ResolveTimeout, deadline_handlers, next_wait
+from python_assets.platform.deadline import pause as _pause  # patched by tests to see the waits
 from python_assets.platform.logs import log_event
 from python_assets.platform.secrets import scrub
 
@@ -104,11 +105,6 @@ def _retryable(exc: BaseException) -> bool:
     return not isinstance(exc, (http.client.InvalidURL, ValueError))
 
 
-def _pause(seconds: float) -> None:
-    """Wait between attempts (a function of its own, so a test can see the waits without sleeping)."""
-    time.sleep(seconds)
-
-
 def post_webhook(url: str, alert: dict[str, Any]) -> Delivery:
     """POST the alert as JSON to an http(s) URL (user:password@ sent as Basic auth), retrying network errors,
     timeouts, 408, 429 and 5xx with backoff while ALERT_BUDGET_S lasts (each attempt, name resolution and
@@ -120,7 +116,7 @@ def post_webhook(url: str, alert: dict[str, Any]) -> Delivery:
     body = scrub(json.dumps(alert, default=str)).encode()
     end, error, tried = time.monotonic() + ALERT_BUDGET_S, "no attempt", 0
     while tried < ALERT_ATTEMPTS and time.monotonic() < end:
-        tried, asked = tried + 1, None
+        tried += 1
         seconds = min(ATTEMPT_S, end - time.monotonic())
         deadline = Deadline(seconds)
         try:
@@ -133,12 +129,12 @@ def post_webhook(url: str, alert: dict[str, Any]) -> Delivery:
             error = scrub(line, (url, target, auth.get("Authorization", "")))[:ERROR_CHARS]
             if not _retryable(exc):
                 break
-            asked, left = asked_wait(exc), end - time.monotonic()
-            if asked is not None and asked >= left and tried < ALERT_ATTEMPTS:
-                error = f"{error}; Retry-After {asked:g} s is past the {max(left, 0.0):.1f} s left: not retried"
-                break
-        if tried < ALERT_ATTEMPTS:
-            _pause(max(0.0, min(0.2 * 2 ** (tried - 1) if asked is None else asked, end - time.monotonic())))
+            if tried < ALERT_ATTEMPTS:
+                wait, why_not = next_wait(exc, tried, end - time.monotonic())
+                if wait is None:
+                    error = f"{error}; {why_not}"
+                    break
+                _pause(wait)
     return Delivery(False, tried, error)
 
 

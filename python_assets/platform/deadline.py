@@ -5,6 +5,7 @@ Retry-After read as seconds. Used by the LLM review and the alert webhook."""
 
 from __future__ import annotations
 
+import math
 import socket
 import threading
 import time
@@ -156,3 +157,18 @@ def asked_wait(exc: BaseException) -> float | None:
     if isinstance(exc, urllib.error.HTTPError) and exc.code in (429, 503):
         return retry_after_s(exc.headers)
     return None
+
+
+def next_wait(exc: BaseException, tried: int, left: float, backoff_cap: float = math.inf) -> tuple[float | None, str]:
+    """The wait before the attempt after `tried` failed with exc: a 429/503's Retry-After, else a backoff from
+    0.2 s doubling per attempt (at most backoff_cap), never past the `left` seconds; (None, why) when the
+    Retry-After asks for `left` or more (no retry is worth it)."""
+    asked = asked_wait(exc)
+    if asked is not None and asked >= left:
+        return None, f"Retry-After {asked:g} s is past the {max(left, 0.0):.1f} s left: not retried"
+    return max(0.0, min(min(0.2 * 2 ** (tried - 1), backoff_cap) if asked is None else asked, left)), ""
+
+
+def pause(seconds: float) -> None:
+    """Wait between attempts (a function of its own, so a test can see the waits without sleeping)."""
+    time.sleep(seconds)

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from python_assets.config import llm_api_key, llm_base_url, llm_model, llm_timeout_s
-from python_assets.platform.deadline import Deadline, NoRedirect, ResolveTimeout, asked_wait, deadline_handlers
+from python_assets.platform.deadline import Deadline, NoRedirect, ResolveTimeout, deadline_handlers, next_wait
+from python_assets.platform.deadline import pause as _pause  # patched by tests to see the waits
 from python_assets.platform.logs import log_event
 from python_assets.reports import fmt
 from python_assets.platform.secrets import scrub
@@ -287,21 +288,16 @@ class OpenAICompatibleAnalyst:
                 # scrubbed before it is cut: a BadStatusLine quotes whatever the endpoint sent, even our key
                 error = self._scrub(f"{type(exc).__name__}: {exc}")[:ERROR_CHARS]
                 log_event("llm_review_attempt_failed", attempt=tried, error=error)
-                asked, left = asked_wait(exc), end - time.monotonic()
-                if tried <= self.retries and asked is not None and asked >= left:
-                    error += f"; Retry-After {asked:g} s is past the {max(left, 0.0):.1f} s left: not retried"
-                    break
                 if tried <= self.retries:
-                    _pause(max(0.0, min(min(0.2 * 2 ** (tried - 1), 2.0) if asked is None else asked, left)))
+                    wait, why_not = next_wait(exc, tried, end - time.monotonic(), backoff_cap=2.0)
+                    if wait is None:
+                        error += f"; {why_not}"
+                        break
+                    _pause(wait)
         fallback = DeterministicAnalyst().review(report)
         fallback["warnings"].append(f"LLM review failed after {tried} attempt(s) ({error}); "
                                     "the deterministic analyst wrote this review")
         return fallback
-
-
-def _pause(seconds: float) -> None:
-    """Wait between attempts (a function of its own, so a test can see the waits without sleeping)."""
-    time.sleep(seconds)
 
 
 def analyst_from_env() -> Analyst:
