@@ -1,13 +1,13 @@
 """Asset checks written in Python (dbt tests already surface as checks through dagster-dbt)."""
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 
-from dagster_defs.partitions import window_days
+from dagster_defs.partitions import day_start_ms, window_days
 from dagster_defs.resources import WAREHOUSE_POOL, MarketSource, Warehouse
 from python_assets.config import freshness_minutes
 from python_assets.exchange.recorder_quality import backtests_over_unusable_days
@@ -64,7 +64,7 @@ def lake_spelling(symbol: str) -> str:
 def _day_end_ms(day: date | None, rows: list[tuple]) -> int | None:
     """The checked day's end in epoch ms: from the day, else from the rows (None: no day and no bars)."""
     if day is not None:
-        return ((day - date(1970, 1, 1)).days + 1) * DAY_MS
+        return day_start_ms(day + timedelta(days=1))
     return rows[0][2] if rows else None
 
 
