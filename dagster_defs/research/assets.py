@@ -12,8 +12,7 @@ from dagster_defs.dbt.assets import warehouse_dbt_assets
 from dagster_defs.partitions import daily_partitions, day_start_ms, window_days
 from dagster_defs.resources import WAREHOUSE_POOL, SymbolFanout, Warehouse
 from python_assets.platform.logs import log_event
-from python_assets.research.daily import (ResearchConfig, design_day, market_from_warehouse, rank_day, tune_day,
-                                         warehouse_columns)
+from python_assets.research.daily import ResearchConfig, market_from_warehouse, run_day
 from python_assets.research.montecarlo import MonteCarloConfig
 from python_assets.research.fill_stress import TOP_K, stress_day
 from python_assets.research.ranker import RankConfig
@@ -28,6 +27,7 @@ class ResearchRunConfig(dg.Config):
     lookback_days: int = 30
     trials_per_design: int = ResearchConfig.trials_per_design
     new_designs_max: int = ResearchConfig.new_designs_max
+    max_rounds: int = ResearchConfig.max_rounds
     budget_seconds: float = ResearchConfig.budget_seconds
     min_trades: int = RankConfig.min_trades
     archive_days: int = RankConfig.archive_days
@@ -38,7 +38,7 @@ class ResearchRunConfig(dg.Config):
 
     def research(self) -> ResearchConfig:
         return ResearchConfig(seed=self.seed, timeframe=self.timeframe, trials_per_design=self.trials_per_design,
-                              new_designs_max=self.new_designs_max, budget_seconds=self.budget_seconds,
+                              new_designs_max=self.new_designs_max, max_rounds=self.max_rounds, budget_seconds=self.budget_seconds,
                               rank=RankConfig(min_trades=self.min_trades, archive_days=self.archive_days,
                                               max_pbo=self.max_pbo, min_pbo_trials=self.min_pbo_trials),
                               monte_carlo=MonteCarloConfig(top_k=self.monte_carlo_top_k, n_paths=self.monte_carlo_paths,
@@ -61,7 +61,8 @@ _FEATURES = get_asset_key_for_model([warehouse_dbt_assets], "features")
 _RESEARCH_SPECS = [
     dg.AssetSpec("strategy_designs", deps=[_FEATURES], kinds={"python", "duckdb"}, group_name="research",
                   description="New strategy specs from the condition grammar: random, mutations and crossovers of "
-                              "the best active designs of the day before."),
+                              "the best active designs of the day before; more rounds of fresh designs on the day "
+                              "while fewer than the target (20) are active."),
     dg.AssetSpec("strategy_tuning", deps=["strategy_designs"], kinds={"python", "duckdb"}, group_name="research",
                  description="Optuna (seeded TPE) over each new design's parameters: every trial in tuning_trials, its "
                              "daily returns in tuning_trial_returns, each design's probability of backtest overfitting "
@@ -79,19 +80,17 @@ def strategy_research(context: dg.AssetExecutionContext, config: ResearchRunConf
     """design -> tune -> rank, one day after the other: a day's designs breed from the day before's ranking,
     so a range run (a backfill, materialize --end) finishes each day before proposing the next; as three
     steps each over the whole range it proposed every day's designs before any day was ranked, and gave
-    other designs and rankings than the same days run one by one. The designs are tuned side by side on
-    symbol_fanout's workers; this step alone reads and writes."""
-    made, trials, summary = 0, 0, {}
+    other designs and rankings than the same days run one by one. A day runs rounds of fresh designs while
+    fewer than target_active are active (run_day). The designs are tuned side by side on symbol_fanout's
+    workers; this step alone reads and writes."""
+    made, trials, rounds, summary = 0, 0, 0, {}
     with warehouse.connect() as con, symbol_fanout.mapper() as map_batches:
         mark_days_computed(context, con)
-        columns = warehouse_columns(con)
         for day in _days(context):
-            made += len(design_day(con, columns, day, config.research()))
-            market = _market(con, day, config)
-            trials += tune_day(con, market, day, config.research(), map_batches=map_batches)
-            summary = rank_day(con, market, day, config.research())
-    log_event("strategy_research_done", designs=made, trials=trials, **summary)
-    yield dg.MaterializeResult(asset_key="strategy_designs", metadata={"new_designs": made})
+            summary = run_day(con, _market(con, day, config), day, config.research(), map_batches=map_batches)
+            made, trials, rounds = made + summary.pop("designs"), trials + summary.pop("trials"), rounds + summary.pop("rounds")
+    log_event("strategy_research_done", designs=made, trials=trials, rounds=rounds, **summary)
+    yield dg.MaterializeResult(asset_key="strategy_designs", metadata={"new_designs": made, "rounds": rounds})
     yield dg.MaterializeResult(asset_key="strategy_tuning", metadata={"trials": trials})
     yield dg.MaterializeResult(asset_key="strategy_ranking", metadata=summary)
 

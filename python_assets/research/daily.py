@@ -5,6 +5,7 @@ read from the days before."""
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -60,7 +61,8 @@ class ResearchConfig:
     timeframe: str = "1h"
     trials_per_design: int = 12
     new_designs_min: int = 4
-    new_designs_max: int = 30
+    new_designs_max: int = 150  # new designs a day may propose, all rounds together (a count: reruns store the same)
+    max_rounds: int = 5  # design -> tune -> rank rounds a day runs while fewer than target_active are active
     budget_seconds: float = 900.0  # a guard, not a budget: tuning past it fails the step loudly
     include_catalog: bool = True
     rank: RankConfig = RankConfig()
@@ -147,26 +149,31 @@ def _clear(con: duckdb.DuckDBPyConnection, day: date, tables: tuple[str, ...], d
 
 
 def design_day(con: duckdb.DuckDBPyConnection, columns: frozenset[str], day: date,
-               cfg: ResearchConfig = ResearchConfig()) -> list[str]:
-    """Step 1: new designs for `day` (catalog specs once, then proposals: more while fewer than
-    target_active are active; mutations/crossovers of the best active ones). Returns their ids."""
+               cfg: ResearchConfig = ResearchConfig(), round_no: int = 0) -> list[str]:
+    """Step 1: new designs for `day` (catalog specs once, then proposals: enough to expect to fill what
+    target_active lacks at the pass rate seen so far; mutations/crossovers of the best active ones of the
+    days before). Round 0 replaces the day's designs; a later round adds to them, fresh keys only, within
+    new_designs_max for the day. Returns the new ids."""
     ensure_tables(con)
-    _clear(con, day, DAY_TABLES, designs=True)
+    if round_no == 0:
+        _clear(con, day, DAY_TABLES, designs=True)
     st = _state(con, day)
-    rng = random.Random(f"{cfg.seed}:{day.isoformat()}")
+    made_today = {r[0]: r[1] for r in con.execute("select design_id, design_key from strategy_designs where created_date = ?",
+                                                  [day]).fetchall()}
+    rng = random.Random(f"{cfg.seed}:{day.isoformat()}" + (f":{round_no}" if round_no else ""))
     status = {d: h[-1]["status"] for d, h in st["history"].items()}
     new_rows: dict[str, dict[str, Any]] = {}
-    if cfg.include_catalog:
+    if cfg.include_catalog and round_no == 0:
         for name, spec in load_specs(STRATEGY_DIR).items():
             did = f"c_{name}"
             if did not in st["designs"] and spec.timeframe == cfg.timeframe and spec_uses(spec, columns):
                 new_rows[did] = {"key": f"catalog:{name}", "origin": "catalog", "parents": [], "spec": {"catalog": name}}
-    active = sum(1 for s in status.values() if s == "active")
-    seen = {row["key"] for row in st["designs"].values()}
+    latest = _latest_ranking(con, day, today=round_no > 0)
+    seen = {row["key"] for row in st["designs"].values()} | set(made_today.values())
     best_active = sorted((d for d in st["designs"] if status.get(d) == "active" and st["designs"][d]["origin"] != "catalog"),
                          key=lambda d: (st["history"][d][-1]["rank"], d))[:8]
     parents = [p for p in (_design_of(d, st["designs"][d]) for d in best_active) if p]
-    n_new = min(cfg.new_designs_max, max(cfg.new_designs_min, 2 * (cfg.rank.target_active - active)))
+    n_new = round_size(latest, cfg, len(made_today))
     for d in propose(rng, usable_atoms(columns), parents, seen, n_new):
         new_rows[d.design_id] = {"key": d.key, "origin": d.origin, "parents": list(d.parents),
                                  "spec": spec_dict(d, cfg.timeframe)}
@@ -174,18 +181,45 @@ def design_day(con: duckdb.DuckDBPyConnection, columns: frozenset[str], day: dat
     return sorted(new_rows)
 
 
+def _latest_ranking(con: duckdb.DuckDBPyConnection, day: date, today: bool) -> tuple[int, int]:
+    """(active, ranked) of the latest ranking: today's (a later round) or the last day's before `day`."""
+    row = con.execute(f"select count(*) filter (where status = 'active'), count(*) from ranking_history where run_date = "
+                      f"({'?' if today else '(select max(run_date) from ranking_history where run_date < ?)'})",
+                      [day]).fetchone()
+    return int(row[0]), int(row[1])
+
+
+def round_size(latest: tuple[int, int], cfg: ResearchConfig, made_today: int) -> int:
+    """How many designs a round proposes: what target_active lacks divided by the share of ranked designs
+    active in the latest ranking ((active + 1) / (ranked + 4): a quarter before any ranking), at least
+    new_designs_min on a day's first round, 0 once the target is met on a later one; within what is left
+    of new_designs_max for the day."""
+    active, ranked = latest
+    lacking = max(cfg.rank.target_active - active, 0)
+    wanted = math.ceil(lacking * (ranked + 4) / (active + 1))
+    if made_today == 0:
+        wanted = max(cfg.new_designs_min, wanted)
+    return max(0, min(wanted, cfg.new_designs_max - made_today))
+
+
 def tune_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: ResearchConfig = ResearchConfig(),
-             costs: Costs = Costs(), map_batches: Mapper | None = None) -> int:
-    """Step 2: Optuna on each design created on `day`, trials_per_design trials each (a count, so a
-    rerun stores the same trials); every trial stored. The designs are tuned through map_batches
-    (in-process by default, side by side on workers: python_assets/platform/fanout.py), stored in design order.
-    budget_seconds is a guard, checked as each design is done: past it the step fails with a message
-    instead of silently storing fewer trials on a slower machine."""
+             costs: Costs = Costs(), map_batches: Mapper | None = None, design_ids: list[str] | None = None,
+             started: float | None = None) -> int:
+    """Step 2: Optuna on each design created on `day` (or only design_ids, a later round's, added to the
+    day's trials), trials_per_design trials each (a count, so a rerun stores the same trials); every trial
+    stored. The designs are tuned through map_batches (in-process by default, side by side on workers:
+    python_assets/platform/fanout.py), stored in design order. budget_seconds is a guard, checked as each
+    design is done: past it the step fails with a message instead of silently storing fewer trials on a
+    slower machine; `started` (time.monotonic()) is when the day's first round began, so the guard spans them all."""
     ensure_tables(con)
-    _clear(con, day, DAY_TABLES)
-    started = time.monotonic()
+    if design_ids is None:
+        _clear(con, day, DAY_TABLES)
+    started = time.monotonic() if started is None else started
     rows = con.execute("select design_id, design_key, origin, parents, spec from strategy_designs "
                        "where created_date = ? order by design_id", [day]).fetchall()
+    if design_ids is not None:
+        chosen = frozenset(design_ids)
+        rows = [r for r in rows if r[0] in chosen]
     map_batches = map_batches or (lambda fn, items: map_in_process(fn, items))
     tasks = [TuneTask(market, design_spec(key, origin, json.loads(spec)), cfg.trials_per_design,
                       cfg.seed, costs) for did, key, origin, parents, spec in rows]
@@ -203,7 +237,7 @@ def tune_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Res
                 f"({cfg.trials_per_design} trials each): lower trials_per_design or new_designs_max, or raise budget_seconds")
     _write(con, day, {}, cfg.timeframe, trials, tuning, [], 0)
     robustness.write_trial_returns(con, day, trials)  # bounded: trials_per_design x days of the window per design
-    robustness.pbo_day(con, day)
+    robustness.pbo_day(con, day, designs=[r[0] for r in rows])
     return len(trials)
 
 
@@ -255,11 +289,22 @@ def rank_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Res
 
 
 def run_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: ResearchConfig = ResearchConfig(),
-            costs: Costs = Costs()) -> dict[str, Any]:
-    """design -> tune -> rank for one day (what the three Dagster assets do in turn)."""
-    designs = design_day(con, market.columns, day, cfg)
-    trials = tune_day(con, market, day, cfg, costs)
-    return {"designs": len(designs), "trials": trials, **rank_day(con, market, day, cfg, costs)}
+            costs: Costs = Costs(), map_batches: Mapper | None = None) -> dict[str, Any]:
+    """design -> tune -> rank for one day (what the three Dagster assets do in turn), in rounds: while
+    fewer than target_active designs are active and max_rounds and new_designs_max allow, another round
+    of fresh designs is tuned and the day ranked again (each round's designs are new keys, independent of
+    the earlier rounds' out-of-sample results; the DSR's N counts every round's trials)."""
+    made, trials, rounds, summary, started = 0, 0, 0, {}, time.monotonic()
+    for round_no in range(cfg.max_rounds):
+        designs = design_day(con, market.columns, day, cfg, round_no)
+        if round_no and not designs:
+            break
+        made, rounds = made + len(designs), rounds + 1
+        trials += tune_day(con, market, day, cfg, costs, map_batches, designs if round_no else None, started)
+        summary = rank_day(con, market, day, cfg, costs)
+        if summary["active"] >= cfg.rank.target_active:
+            break
+    return {"designs": made, "trials": trials, "rounds": rounds, **summary}
 
 
 def spec_uses(spec: StrategySpec, columns: frozenset[str]) -> bool:

@@ -60,11 +60,14 @@ def trial_matrix(con: duckdb.DuckDBPyConnection, day, design_id: str) -> np.ndar
                        ).sort_index().sort_index(axis=1).fillna(0.0).to_numpy()
 
 
-def pbo_day(con: duckdb.DuckDBPyConnection, day, max_blocks: int = MAX_BLOCKS) -> int:
-    """PBO of every design tuned on `day` over all its stored trials, into tuning_pbo; returns the rows."""
+def pbo_day(con: duckdb.DuckDBPyConnection, day, max_blocks: int = MAX_BLOCKS, designs: list[str] | None = None) -> int:
+    """PBO of every design tuned on `day` (or of `designs` only: a later round's) over all its stored
+    trials, into tuning_pbo; returns the rows."""
     out = []
     for (did,) in con.execute("select distinct design_id from tuning_trial_returns where run_date = ? order by 1",
                               [day]).fetchall():
+        if designs is not None and did not in designs:
+            continue
         m = trial_matrix(con, day, did)
         s = n_blocks(m.shape[0], max_blocks)
         p, logits, combos = pbo(m, s) if s else (math.nan, np.zeros(0), 0)

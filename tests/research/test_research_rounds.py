@@ -1,0 +1,84 @@
+"""A research day in rounds: while fewer than target_active designs are active, another round of fresh
+designs is tuned and the day ranked again; the round size follows the pass rate seen so far, the day's
+count budget caps it, and every round's trials count in the deflated Sharpe's N."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from python_assets.platform.timeframes import HOUR_MS
+from python_assets.research.daily import ResearchConfig, round_size, run_day
+from python_assets.research.ranker import RankConfig
+from python_assets.research.tuner import Market
+
+DAY = date(2025, 3, 1)
+# 20 trades to pass (not 5) so that a quarter of this noise market's designs does not: rounds are called for
+CFG = ResearchConfig(include_catalog=False, trials_per_design=3, new_designs_min=4, new_designs_max=60, max_rounds=4,
+                     rank=RankConfig(target_active=5, min_trades=20))
+
+
+def test_round_size_fills_the_gap_at_the_observed_pass_rate_within_the_day_budget():
+    cfg = ResearchConfig(new_designs_min=4, new_designs_max=150, rank=RankConfig(target_active=20))
+    assert round_size((0, 0), cfg, 0) == 80  # no ranking yet: a quarter expected to pass, 20 / (1 / 4)
+    assert round_size((11, 52), cfg, 92) == 42  # 9 lacking at 12 / 56: ceil(9 x 56 / 12) = ceil(42.0)
+    assert round_size((19, 100), cfg, 100) == 6  # ceil(1 x 104 / 20) = ceil(5.2)
+    assert round_size((19, 100), cfg, 147) == 3  # ... within the 3 left of the day's 150
+    assert round_size((19, 100), cfg, 0) == 6
+    assert round_size((20, 100), cfg, 30) == 0  # the target is met: no later round
+    assert round_size((25, 100), cfg, 0) == 4  # a day's first round still proposes new_designs_min
+    assert round_size((0, 0), cfg, 140) == 10  # what is left of the day's 150
+    assert round_size((0, 0), cfg, 150) == 0
+
+
+def noise_frame(days: int = 30, symbols=("AAA-USDT", "BBB-USDT"), seed: int = 11) -> pd.DataFrame:
+    """Hourly random-walk bars (fat tails), OHLCV only: the designer uses its inline-indicator atoms."""
+    rng = np.random.default_rng(seed)
+    n, frames = days * 24, []
+    for sym in symbols:
+        close = 50 * np.exp(np.cumsum(rng.standard_t(4, n) * 0.006))
+        open_ = np.r_[close[0], close[:-1]]
+        frames.append(pd.DataFrame({"symbol": sym, "timeframe": "1h", "bar_at_ms": np.arange(n, dtype=np.int64) * HOUR_MS,
+                                    "open": open_, "high": np.maximum(open_, close) * 1.002,
+                                    "low": np.minimum(open_, close) * 0.998, "close": close, "volume": 1.0}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _tables(con) -> dict[str, pd.DataFrame]:
+    return {t: con.execute(f"select * from {t} order by all").df().drop(columns=["seconds"], errors="ignore")
+            for t in ("strategy_designs", "tuning_trials", "strategy_tuning", "ranking_history", "tuning_pbo")}
+
+
+def test_rounds_run_while_the_target_is_not_met_and_count_every_trial():
+    market = Market.from_frame(noise_frame(), "1h")
+    one = duckdb.connect()
+    first = run_day(one, market, DAY, replace(CFG, max_rounds=1))
+    assert first["rounds"] == 1 and first["active"] < CFG.rank.target_active  # a second round is called for
+    con = duckdb.connect()
+    got = run_day(con, market, DAY, CFG)
+    assert got["rounds"] > 1 and got["designs"] > first["designs"]
+    # it stopped for a reason: the target met, the rounds or the day's designs used up
+    assert (got["active"] >= CFG.rank.target_active or got["rounds"] == CFG.max_rounds
+            or got["designs"] == CFG.new_designs_max)
+    # the first round is the max_rounds=1 day's, the later rounds only add fresh keys
+    one_keys = {k for (k,) in one.execute("select design_key from strategy_designs").fetchall()}
+    keys = [k for (k,) in con.execute("select design_key from strategy_designs").fetchall()]
+    assert one_keys < set(keys) and len(keys) == len(set(keys)) == got["designs"]
+    assert {o for (o,) in con.execute("select distinct origin from strategy_designs").fetchall()} == {"random"}
+    # N counts every round's trials; each design ranked once, tuned once, with one PBO row
+    trials = con.execute("select count(*) from tuning_trials").fetchone()[0]
+    assert trials == got["trials"] == got["trials_total"]
+    assert con.execute("select min(n_trials_total), max(n_trials_total), count(*), count(distinct design_id) "
+                       "from ranking_history").fetchone() == (trials, trials, got["designs"], got["designs"])
+    assert con.execute("select count(*), count(distinct design_id) from tuning_pbo").fetchone() == (got["designs"],) * 2
+    assert con.execute("select count(*) from strategy_tuning").fetchone()[0] == got["designs"]
+    # a rerun of the day stores the same rows
+    before = _tables(con)
+    assert run_day(con, market, DAY, CFG) == got
+    after = _tables(con)
+    for name, frame in before.items():
+        pd.testing.assert_frame_equal(frame, after[name], check_exact=True)
