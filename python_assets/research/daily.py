@@ -68,6 +68,11 @@ class ResearchConfig:
     rank: RankConfig = RankConfig()
     monte_carlo: MonteCarloConfig = MonteCarloConfig()
 
+    def __post_init__(self) -> None:
+        """max_rounds counts the day's first round: 0 would leave the day's old rows in place, unranked."""
+        if self.max_rounds < 1:
+            raise ValueError(f"max_rounds is {self.max_rounds}: a research day runs at least its first round")
+
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     for ddl in (*DDL, *robustness.DDL):

@@ -10,6 +10,7 @@ from datetime import date
 import duckdb
 import numpy as np
 import pandas as pd
+import pytest
 
 from python_assets.platform.timeframes import HOUR_MS
 from python_assets.research.daily import ResearchConfig, round_size, run_day
@@ -82,3 +83,9 @@ def test_rounds_run_while_the_target_is_not_met_and_count_every_trial():
     after = _tables(con)
     for name, frame in before.items():
         pd.testing.assert_frame_equal(frame, after[name], check_exact=True)
+
+
+def test_max_rounds_counts_the_first_round():
+    """0 rounds ran nothing: the day's rows from an earlier run stayed, unranked, and the step succeeded."""
+    with pytest.raises(ValueError, match="max_rounds"):
+        replace(CFG, max_rounds=0)
