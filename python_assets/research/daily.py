@@ -298,12 +298,18 @@ def run_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Rese
     """design -> tune -> rank for one day (what the three Dagster assets do in turn), in rounds: while
     fewer than target_active designs are active and max_rounds and new_designs_max allow, another round
     of fresh designs is tuned and the day ranked again (each round's designs are new keys, independent of
-    the earlier rounds' out-of-sample results; the DSR's N counts every round's trials)."""
+    the earlier rounds' out-of-sample results; the DSR's N counts every round's trials). The time guard spans
+    the rounds and is checked before each later round too: a round begun past it would tune at least a design."""
     made, trials, rounds, summary, started = 0, 0, 0, {}, time.monotonic()
     for round_no in range(cfg.max_rounds):
         designs = design_day(con, market.columns, day, cfg, round_no)
         if round_no and not designs:
             break
+        if round_no and time.monotonic() - started > cfg.budget_seconds:
+            raise ResearchBudgetError(
+                f"research of {day} passed its {cfg.budget_seconds:.0f} s guard after {rounds} rounds ({made} designs, "
+                f"{trials} trials), before round {round_no}'s {len(designs)} designs: lower trials_per_design, "
+                "new_designs_max or max_rounds, or raise budget_seconds")
         made, rounds = made + len(designs), rounds + 1
         trials += tune_day(con, market, day, cfg, costs, map_batches, designs if round_no else None, started)
         summary = rank_day(con, market, day, cfg, costs)

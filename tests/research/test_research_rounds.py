@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
+from types import SimpleNamespace
 
 import duckdb
 import numpy as np
@@ -13,6 +14,7 @@ import pandas as pd
 import pytest
 
 from python_assets.platform.timeframes import HOUR_MS
+from python_assets.research import daily
 from python_assets.research.daily import ResearchConfig, round_size, run_day
 from python_assets.research.ranker import RankConfig
 from python_assets.research.tuner import Market
@@ -89,3 +91,25 @@ def test_max_rounds_counts_the_first_round():
     """0 rounds ran nothing: the day's rows from an earlier run stayed, unranked, and the step succeeded."""
     with pytest.raises(ValueError, match="max_rounds"):
         replace(CFG, max_rounds=0)
+
+
+def test_the_guard_passed_between_rounds_stops_before_the_next_round_is_tuned(monkeypatch):
+    """The guard passed while the first round was ranked: the second round is not begun (a round of one design
+    was tuned to the end, a longer one had its first design tuned, before the guard was looked at)."""
+    clock = {"now": 0.0}
+    real_rank, real_tune = daily.rank_day, daily.tune_designs
+    tuned = []
+
+    def slow_rank(*args, **kwargs):
+        clock["now"] += 100.0
+        return real_rank(*args, **kwargs)
+
+    monkeypatch.setattr(daily, "time", SimpleNamespace(monotonic=lambda: clock["now"]))
+    monkeypatch.setattr(daily, "rank_day", slow_rank)
+    monkeypatch.setattr(daily, "tune_designs", lambda tasks: (tuned.extend(tasks), real_tune(tasks))[1])
+    market = Market.from_frame(noise_frame(), "1h")
+    with duckdb.connect() as con:
+        with pytest.raises(daily.ResearchBudgetError, match="after 1 rounds .* before round 1"):
+            run_day(con, market, DAY, replace(CFG, budget_seconds=50.0))
+        first_round = con.execute("select count(*) from strategy_tuning").fetchone()[0]
+    assert first_round > 0 and len(tuned) == first_round
