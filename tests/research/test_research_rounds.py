@@ -113,3 +113,29 @@ def test_the_guard_passed_between_rounds_stops_before_the_next_round_is_tuned(mo
             run_day(con, market, DAY, replace(CFG, budget_seconds=50.0))
         first_round = con.execute("select count(*) from strategy_tuning").fetchone()[0]
     assert first_round > 0 and len(tuned) == first_round
+
+
+def _all_tables(con, day: date | None = None) -> dict[str, pd.DataFrame]:
+    """Every research table (seconds aside), or only the rows of `day`."""
+    out = {}
+    for t in ("strategy_designs", "tuning_trials", "strategy_tuning", "ranking_history", "tuning_pbo",
+              "tuning_trial_returns", "monte_carlo_runs"):
+        col = "created_date" if t == "strategy_designs" else "run_date"
+        where = f"where {col} = '{day.isoformat()}'" if day else ""
+        out[t] = con.execute(f"select * from {t} {where} order by all").df().drop(columns=["seconds"], errors="ignore")
+    return out
+
+
+def test_a_day_of_rounds_backfilled_after_a_later_day_stores_its_own_rows_and_leaves_the_later_days():
+    market, later = Market.from_frame(noise_frame(), "1h"), date(2025, 3, 2)
+    alone = duckdb.connect()
+    assert run_day(alone, market, DAY, CFG)["rounds"] > 1
+    con = duckdb.connect()
+    assert run_day(con, market, later, CFG)["rounds"] > 1  # no ranking before it either: rounds too
+    later_rows = _all_tables(con, later)
+    run_day(con, market, DAY, CFG)  # the earlier day, run second, then again
+    run_day(con, market, DAY, CFG)
+    for want, got in ((later_rows, _all_tables(con, later)), (_all_tables(alone), _all_tables(con, DAY))):
+        for name, frame in want.items():
+            assert len(frame) > 0, name
+            pd.testing.assert_frame_equal(frame, got[name], check_exact=True, obj=name)
