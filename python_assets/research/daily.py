@@ -61,7 +61,7 @@ class ResearchConfig:
     timeframe: str = "1h"
     trials_per_design: int = 12
     new_designs_min: int = 4
-    new_designs_max: int = 150  # new designs a day may propose, all rounds together (a count: reruns store the same)
+    new_designs_max: int = 150  # designs a day may propose, all rounds together, catalog specs aside (a count)
     max_rounds: int = 5  # design -> tune -> rank rounds a day runs while fewer than target_active are active
     budget_seconds: float = 900.0  # a guard, not a budget: tuning past it fails the step loudly
     include_catalog: bool = True
@@ -163,8 +163,7 @@ def design_day(con: duckdb.DuckDBPyConnection, columns: frozenset[str], day: dat
     if round_no == 0:
         _clear(con, day, DAY_TABLES, designs=True)
     st = _state(con, day)
-    made_today = {r[0]: r[1] for r in con.execute("select design_id, design_key from strategy_designs where created_date = ?",
-                                                  [day]).fetchall()}
+    made_today = dict(con.execute("select design_key, origin from strategy_designs where created_date = ?", [day]).fetchall())
     rng = random.Random(f"{cfg.seed}:{day.isoformat()}" + (f":{round_no}" if round_no else ""))
     status = {d: h[-1]["status"] for d, h in st["history"].items()}
     new_rows: dict[str, dict[str, Any]] = {}
@@ -174,11 +173,11 @@ def design_day(con: duckdb.DuckDBPyConnection, columns: frozenset[str], day: dat
             if did not in st["designs"] and spec.timeframe == cfg.timeframe and spec_uses(spec, columns):
                 new_rows[did] = {"key": f"catalog:{name}", "origin": "catalog", "parents": [], "spec": {"catalog": name}}
     latest = _latest_ranking(con, day, today=round_no > 0)
-    seen = {row["key"] for row in st["designs"].values()} | set(made_today.values())
+    seen = {row["key"] for row in st["designs"].values()} | set(made_today)
     best_active = sorted((d for d in st["designs"] if status.get(d) == "active" and st["designs"][d]["origin"] != "catalog"),
                          key=lambda d: (st["history"][d][-1]["rank"], d))[:8]
     parents = [p for p in (_design_of(d, st["designs"][d]) for d in best_active) if p]
-    n_new = round_size(latest, cfg, len(made_today))
+    n_new = round_size(latest, cfg, sum(origin != "catalog" for origin in made_today.values()), round_no == 0)
     for d in propose(rng, usable_atoms(columns), parents, seen, n_new):
         new_rows[d.design_id] = {"key": d.key, "origin": d.origin, "parents": list(d.parents),
                                  "spec": spec_dict(d, cfg.timeframe)}
@@ -194,17 +193,17 @@ def _latest_ranking(con: duckdb.DuckDBPyConnection, day: date, today: bool) -> t
     return int(row[0]), int(row[1])
 
 
-def round_size(latest: tuple[int, int], cfg: ResearchConfig, made_today: int) -> int:
+def round_size(latest: tuple[int, int], cfg: ResearchConfig, proposed_today: int, first: bool) -> int:
     """How many designs a round proposes: what target_active lacks divided by the share of ranked designs
     active in the latest ranking ((active + 1) / (ranked + 4): a quarter before any ranking), at least
     new_designs_min on a day's first round, 0 once the target is met on a later one; within what is left
-    of new_designs_max for the day."""
+    of new_designs_max for the day (proposals: the catalog specs entering once are not counted)."""
     active, ranked = latest
     lacking = max(cfg.rank.target_active - active, 0)
     wanted = math.ceil(lacking * (ranked + 4) / (active + 1))
-    if made_today == 0:
+    if first:
         wanted = max(cfg.new_designs_min, wanted)
-    return max(0, min(wanted, cfg.new_designs_max - made_today))
+    return max(0, min(wanted, cfg.new_designs_max - proposed_today))
 
 
 def tune_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: ResearchConfig = ResearchConfig(),
@@ -305,7 +304,7 @@ def run_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Rese
         designs = design_day(con, market.columns, day, cfg, round_no)
         if round_no and not designs:
             break
-        if round_no and time.monotonic() - started > cfg.budget_seconds:
+        if round_no and time.monotonic() - started > cfg.budget_seconds:  # the step fails; a rerun clears the day
             raise ResearchBudgetError(
                 f"research of {day} passed its {cfg.budget_seconds:.0f} s guard after {rounds} rounds ({made} designs, "
                 f"{trials} trials), before round {round_no}'s {len(designs)} designs: lower trials_per_design, "

@@ -27,15 +27,15 @@ CFG = ResearchConfig(include_catalog=False, trials_per_design=3, new_designs_min
 
 def test_round_size_fills_the_gap_at_the_observed_pass_rate_within_the_day_budget():
     cfg = ResearchConfig(new_designs_min=4, new_designs_max=150, rank=RankConfig(target_active=20))
-    assert round_size((0, 0), cfg, 0) == 80  # no ranking yet: a quarter expected to pass, 20 / (1 / 4)
-    assert round_size((11, 52), cfg, 92) == 42  # 9 lacking at 12 / 56: ceil(9 x 56 / 12) = ceil(42.0)
-    assert round_size((19, 100), cfg, 100) == 6  # ceil(1 x 104 / 20) = ceil(5.2)
-    assert round_size((19, 100), cfg, 147) == 3  # ... within the 3 left of the day's 150
-    assert round_size((19, 100), cfg, 0) == 6
-    assert round_size((20, 100), cfg, 30) == 0  # the target is met: no later round
-    assert round_size((25, 100), cfg, 0) == 4  # a day's first round still proposes new_designs_min
-    assert round_size((0, 0), cfg, 140) == 10  # what is left of the day's 150
-    assert round_size((0, 0), cfg, 150) == 0
+    assert round_size((0, 0), cfg, 0, True) == 80  # no ranking yet: a quarter expected to pass, 20 / (1 / 4)
+    assert round_size((11, 52), cfg, 80, False) == 42  # 9 lacking at 12 / 56: ceil(9 x 56 / 12) = ceil(42.0)
+    assert round_size((19, 100), cfg, 100, False) == 6  # ceil(1 x 104 / 20) = ceil(5.2)
+    assert round_size((19, 100), cfg, 147, False) == 3  # ... within the 3 left of the day's 150
+    assert round_size((20, 100), cfg, 30, False) == 0  # the target is met: no later round
+    assert round_size((25, 100), cfg, 0, True) == 4  # a day's first round still proposes new_designs_min
+    assert round_size((0, 0), cfg, 140, False) == 10  # what is left of the day's 150
+    assert round_size((0, 0), cfg, 150, False) == 0
+    assert round_size((30, 100), cfg, 150, True) == 0  # never past the day's cap
 
 
 def noise_frame(days: int = 30, symbols=("AAA-USDT", "BBB-USDT"), seed: int = 11) -> pd.DataFrame:
@@ -49,11 +49,6 @@ def noise_frame(days: int = 30, symbols=("AAA-USDT", "BBB-USDT"), seed: int = 11
                                     "open": open_, "high": np.maximum(open_, close) * 1.002,
                                     "low": np.minimum(open_, close) * 0.998, "close": close, "volume": 1.0}))
     return pd.concat(frames, ignore_index=True)
-
-
-def _tables(con) -> dict[str, pd.DataFrame]:
-    return {t: con.execute(f"select * from {t} order by all").df().drop(columns=["seconds"], errors="ignore")
-            for t in ("strategy_designs", "tuning_trials", "strategy_tuning", "ranking_history", "tuning_pbo")}
 
 
 def test_rounds_run_while_the_target_is_not_met_and_count_every_trial():
@@ -80,11 +75,23 @@ def test_rounds_run_while_the_target_is_not_met_and_count_every_trial():
     assert con.execute("select count(*), count(distinct design_id) from tuning_pbo").fetchone() == (got["designs"],) * 2
     assert con.execute("select count(*) from strategy_tuning").fetchone()[0] == got["designs"]
     # a rerun of the day stores the same rows
-    before = _tables(con)
+    before = _all_tables(con)
     assert run_day(con, market, DAY, CFG) == got
-    after = _tables(con)
+    after = _all_tables(con)
     for name, frame in before.items():
         pd.testing.assert_frame_equal(frame, after[name], check_exact=True)
+
+
+def test_the_days_cap_counts_proposals_in_every_round_and_catalog_specs_enter_once_beside_it():
+    """new_designs_max bounds what the designer proposes on a day, all rounds together; the catalog specs
+    (those the columns allow) enter once on top, as before rounds (round 0 had counted none, later rounds all)."""
+    con = duckdb.connect()
+    # round 0 proposes 4 x 2 = 8 beside the catalog specs; 30 trades to pass leaves it short of 2 active
+    got = run_day(con, Market.from_frame(noise_frame(), "1h"), DAY, replace(
+        CFG, include_catalog=True, new_designs_max=10, rank=RankConfig(target_active=2, min_trades=30)))
+    origins = dict(con.execute("select origin = 'catalog', count(*) from strategy_designs group by all").fetchall())
+    assert got["rounds"] == 2 and origins.get(False) == 10 and origins.get(True, 0) >= 1
+    assert got["designs"] == sum(origins.values())
 
 
 def test_max_rounds_counts_the_first_round():
