@@ -141,6 +141,17 @@ def _checks(report: dict[str, Any]) -> str:
                                                 if report["failed_checks"] else "<p>none: every asset check passed</p>"))
 
 
+def _research_counts(research: dict[str, Any]) -> str:
+    """One line: how many designs the day ranked, by lifecycle status, and how many it proposed."""
+    counts = research.get("status_counts") or {}
+    if not counts:
+        return ""
+    by_status = ", ".join(f"{n:,} {esc(status)}" for status, n in sorted(counts.items()))
+    top = len(research.get("ranking") or [])
+    return (f"<p>{sum(counts.values()):,} designs ranked: {by_status}; {len(research.get('new_designs') or []):,} "
+            f"new today.{f' The top {top}:' if top else ''}</p>")
+
+
 def render(report: dict[str, Any], con: duckdb.DuckDBPyConnection) -> str:
     day = date.fromisoformat(report["report_date"])
     review = report["review"]
@@ -166,7 +177,7 @@ def render(report: dict[str, Any], con: duckdb.DuckDBPyConnection) -> str:
         + table(report["ml"]["models"], ["model", "scorer", "test_rows", "accuracy", "log_loss", "auc", "rmse", "rank_ic"])
         + table(report["ml"]["ensembles"], ["ensemble", "scorer", "eval_rows", "accuracy", "auc", "log_loss"])
         + table(report["ml"]["predictions"], ["model", "symbol", "bar_at", "prediction", "p_up"]),
-        "<h2>Strategy research</h2>" + table(report["research"]["ranking"], ["rank", "design_key", "origin", "score",
+        "<h2>Strategy research</h2>" + _research_counts(report["research"]) + table(report["research"]["ranking"], ["rank", "design_key", "origin", "score",
                                                                              "deflated_sharpe", "oos_sharpe_annual",
                                                                              "oos_trades", "status"],
                                              titles={"design_key": "spec"}, headers={"design_key": "design"})

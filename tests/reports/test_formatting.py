@@ -134,3 +134,13 @@ def test_a_flat_zero_drawdown_axis_never_reads_above_zero():
     assert labels == ["-2.0%", "-1.5%", "-1.0%", "-0.5%", "+0.0%"]
     assert y_range(-0.05, -0.05) == pytest.approx((-0.0505, -0.0495)) and y_range(0.2, 0.7) == (0.2, 0.7)
     assert y_range(1e-9, 1e-9) == pytest.approx((0.99e-9, 1.01e-9))
+
+
+def test_the_research_section_says_how_many_designs_ranked_by_status_and_how_many_are_new():
+    from python_assets.reports.html import _research_counts
+
+    research = {"status_counts": {"candidate": 38, "active": 21, "archived": 33},
+                "new_designs": [{"design_id": f"d{i}"} for i in range(92)], "ranking": [{}] * 10, "transitions": []}
+    assert _research_counts(research) == ("<p>92 designs ranked: 21 active, 33 archived, 38 candidate; 92 new today. "
+                                          "The top 10:</p>")
+    assert _research_counts({"status_counts": {}, "new_designs": []}) == ""  # no research on the day: no line
