@@ -1,6 +1,7 @@
 """The report's portfolio section: each allocation rule's account beside its members (their own runs),
-the rules' equity over the window and the correlation matrix of the members' returns, read from the
-portfolio marts (JSON) and rendered as self-contained HTML (inline SVG, no scripts)."""
+the rules' equity over the window and the correlation of the members' returns (the matrix up to 16
+members, else a summary and the most and least correlated pairs), read from the portfolio marts (JSON)
+and rendered as self-contained HTML (inline SVG, no scripts)."""
 
 from __future__ import annotations
 
@@ -61,15 +62,51 @@ def _color(c: float | None) -> str:
     return f"rgb(255,{k},{k})" if c > 0 else f"rgb({k},{k},255)"
 
 
+MATRIX_MAX_MEMBERS = 16  # above it the matrix is unreadable in a page: the summary and the extreme pairs instead
+EXTREME_PAIRS = 5
+
+
+def _pairs(corr: dict[str, Any]) -> list[tuple[str, str, float]]:
+    """Each unordered pair of distinct members with a correlation (a before b in member order)."""
+    ids = corr["members"]
+    return [(ids[i], ids[j], c) for i, row in enumerate(corr["matrix"]) for j, c in enumerate(row)
+            if j > i and c is not None]
+
+
+def _summary(corr: dict[str, Any]) -> str:
+    """One sentence: members, pairs with a correlation, their mean, the most and least correlated pair."""
+    pairs, n = _pairs(corr), len(corr["members"])
+    if not pairs:
+        return f"<p>{n} member(s): no pair has a correlation (too few shared bars or a flat member).</p>"
+    hi, lo = max(pairs, key=lambda p: p[2]), min(pairs, key=lambda p: p[2])
+    name = lambda p: f"{html.escape(p[0])} ~ {html.escape(p[1])} {fmt.number(p[2], 2)}"  # noqa: E731
+    return (f"<p>{n} members, {len(pairs):,} pairs with a correlation: mean {fmt.number(sum(p[2] for p in pairs) / len(pairs), 2)}; "
+            f"most correlated {name(hi)}; most opposed {name(lo)}.</p>")
+
+
+def _extremes(corr: dict[str, Any]) -> str:
+    """The EXTREME_PAIRS most and least correlated pairs, as a table (the full matrix: portfolio_member_correlations)."""
+    ranked = sorted(_pairs(corr), key=lambda p: (-p[2], p[0], p[1]))
+    shown = ranked if len(ranked) <= 2 * EXTREME_PAIRS else ranked[:EXTREME_PAIRS] + ranked[-EXTREME_PAIRS:]
+    body = "".join(f'<tr><td class="t">{html.escape(a)}</td><td class="t">{html.escape(b)}</td>'
+                   f'<td style="background:{_color(c)}">{fmt.number(c, 2)}</td></tr>' for a, b, c in shown)
+    return ("<p>The most and least correlated pairs (every pair: the <code>portfolio_member_correlations</code> mart).</p>"
+            f"<table><tr><th>member</th><th>member</th><th>correlation</th></tr>{body}</table>")
+
+
 def _matrix(corr: dict[str, Any]) -> str:
+    """The correlation matrix for a few members; for more, a summary and the extreme pairs."""
     ids = corr["members"]
     if not ids:
         return ""
+    title = "<h3>Correlation of the members' bar returns</h3>" + _summary(corr)
+    if len(ids) > MATRIX_MAX_MEMBERS:
+        return title + _extremes(corr)
     head = "".join(f"<th>{k + 1}</th>" for k in range(len(ids)))
     body = "".join(f'<tr><td class="t">{k + 1}. {html.escape(a)}</td>'
                    + "".join(f'<td style="background:{_color(c)}">{fmt.number(c, 2) if c is not None else fmt.DASH}</td>'
                              for c in row) + "</tr>" for k, (a, row) in enumerate(zip(ids, corr["matrix"])))
-    return f"<h3>Correlation of the members' bar returns</h3><table><tr><th>member</th>{head}</tr>{body}</table>"
+    return title + f"<table><tr><th>member</th>{head}</tr>{body}</table>"
 
 
 def _equity_chart(con: duckdb.DuckDBPyConnection, day: str) -> str:

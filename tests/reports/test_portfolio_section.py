@@ -60,3 +60,30 @@ def test_before_any_portfolio_the_section_is_empty_and_says_so():
         s = portfolio_section.load(c, DAY)
         assert s == portfolio_section.empty()
         assert "no active strategies" in portfolio_section.render(s, c, DAY.isoformat())
+
+
+def _corr(n: int) -> dict:
+    """n members; the correlation of members i and j is (i - j) / n for i > j (symmetric), 1 on the diagonal."""
+    ids = [f"d{k:02d}|X-USDT" for k in range(n)]
+    return {"members": ids, "matrix": [[1.0 if i == j else abs(i - j) / n * (1 if (i + j) % 2 else -1)
+                                        for j in range(n)] for i in range(n)]}
+
+
+def test_a_few_members_get_the_matrix_and_a_summary_of_their_pairs(con):
+    page = portfolio_section.render(portfolio_section.load(con, DAY), con, DAY.isoformat())
+    # one pair (d1, d2) at -0.25: its mean, the most and the least correlated all at once
+    assert "2 members, 1 pairs with a correlation: mean -0.25" in page
+    assert page.count("<th>1</th>") == 1 and page.count("<th>2</th>") == 1  # the 2 x 2 matrix
+
+
+def test_many_members_get_the_summary_and_the_extreme_pairs_not_a_wall_of_numbers():
+    corr = _corr(40)
+    page = portfolio_section._matrix(corr)
+    pairs = [(corr["matrix"][i][j], i, j) for i in range(40) for j in range(i + 1, 40)]
+    mean = sum(c for c, _, _ in pairs) / len(pairs)
+    assert f"40 members, {len(pairs):,} pairs with a correlation: mean {portfolio_section.fmt.number(mean, 2)}" in page
+    # the most correlated pair: |i - j| = 39 with i + j odd -> (0, 39), +0.975; the most opposed: |i - j| = 38, i + j even
+    assert "most correlated d00|X-USDT ~ d39|X-USDT 0.97" in page  # 0.975 to 2 significant decimals
+    assert "most opposed d00|X-USDT ~ d38|X-USDT -0.95" in page
+    assert page.count("<tr>") == 1 + 2 * portfolio_section.EXTREME_PAIRS and "<th>40</th>" not in page
+    assert len(page) < 5_000  # the 40 x 40 matrix was ~60 KB of cells
