@@ -10,6 +10,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+from blofin_cli import alerting
 from blofin_cli.common import as_writer, parse_date
 from blofin_cli.errors import EXIT_BAD_INPUT
 from python_assets.config import Paths, export_data_dir
@@ -157,16 +158,20 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
         how = (f"stopped before Dagster could record its end ({stopped_before[dead]})" if dead in stopped_before
                else "was killed before it ended")
         print(f"run {dead} {how}: marked failed, its pool slots freed", flush=True)
+        if dead not in stopped_before:  # a stopped run's own process sent its alert; a killed one could not
+            _alert(paths, alerting.failed_run_alert(f"run {dead} {how} (found by the next CLI run)", dead, None, None, []))
     elapsed = time.perf_counter() - t0
     where = run_pointer(elapsed, run_log, verbose)
     if stopped is not None or not result.success:
+        failures = [] if stopped is not None else [e for e in result.all_events if e.is_step_failure]
+        ending = f"materialization of {first}..{last} failed {where}"
         lines = (stopped_run_lines(instance, stopped, f"{first}..{last}", where, run_id, run_log)
-                 if stopped is not None else
-                 failed_step_lines([e for e in result.all_events if e.is_step_failure],
-                                   f"materialization of {first}..{last} failed {where}"))
+                 if stopped is not None else failed_step_lines(failures, ending))
         if not verbose:
             append_lines(run_log, lines)  # the cause at the log's end, within what a full disk lets it keep
         print("\n".join(lines), file=sys.stderr)
+        message = lines[-1].removeprefix("error: ") if stopped is not None else ending
+        _alert(paths, alerting.failed_run_alert(message, run_id, first, last, failures))
         if paths.warehouse.exists():  # steps it got through marked their days recomputed: later days are stale too
             _say_stale_days(paths, first, last)
         return 1
@@ -184,6 +189,13 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
     print(f"peak memory: {mem.max_mib:.0f} MiB (python {mem.self_mib:.0f} MiB, largest child {mem.children_mib:.0f} MiB)")
     print(f"report: {report_path(paths, last)}\nhtml:   {report_path(paths, last).with_suffix('.html')}")
     return 0
+
+
+def _alert(paths: Paths, alert: dict) -> None:
+    """Write (and POST) the alert of a failed CLI run; a note when that failed too."""
+    note = alerting.send(paths, alert)
+    if note:
+        print(note, file=sys.stderr)
 
 
 def _say_stale_days(paths: Paths, first: date, last: date) -> None:

@@ -4,6 +4,7 @@ that day's run; an alert for every failed run; the live trade recorder in bounde
 import dagster as dg
 
 from dagster_defs.partitions import daily_partitions_def
+from dagster_defs.runner import CLI_RUN_TAG
 from python_assets.platform.alerts import build_alert, raise_alert
 from python_assets.config import paths
 from python_assets.ingest.inbox import process_inbox
@@ -109,8 +110,13 @@ def step_error_line(event: dg.DagsterEvent) -> str:
 @dg.run_failure_sensor(default_status=dg.DefaultSensorStatus.RUNNING, monitor_all_code_locations=False)
 def run_failure_sensor(context: dg.RunFailureSensorContext) -> None:
     """Writes one alert per failed run: job, run id, partition, the failure message and each failed step
-    with its error's first line; the webhook POST is bounded (platform/alerts.py) and never fails the tick."""
+    with its error's first line; the webhook POST is bounded (platform/alerts.py) and never fails the tick.
+    A run the CLI made in its own process is left to the CLI, which alerts for it with or without a daemon
+    (blofin_cli/alerting.py): one alert per run."""
     run = context.dagster_run
+    if run.tags.get(CLI_RUN_TAG) == "cli":
+        context.log.info(f"run {run.run_id} was made by the CLI, which writes its alert")
+        return
     alert = build_alert(
         "run_failure",
         context.failure_event.message or "run failed",

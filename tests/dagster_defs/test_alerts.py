@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import threading
+from datetime import date
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import dagster as dg
 import pytest
+from conftest import CLI
 
+from dagster_defs.runner import cli_run_tags
 from dagster_defs.sensors import run_failure_sensor
 
 
@@ -32,7 +37,7 @@ def webhook():
     server.shutdown()
 
 
-def failing_run(instance: dg.DagsterInstance):
+def failing_run(instance: dg.DagsterInstance, tags: dict[str, str] | None = None):
     @dg.op
     def explode():
         raise RuntimeError("disk full while writing bars")
@@ -41,13 +46,14 @@ def failing_run(instance: dg.DagsterInstance):
     def broken_job():
         explode()
 
-    return broken_job.execute_in_process(instance=instance, raise_on_error=False, tags={"dagster/partition": "2025-03-10"})
+    return broken_job.execute_in_process(instance=instance, raise_on_error=False,
+                                         tags={"dagster/partition": "2025-03-10", **(tags or {})})
 
 
-def fail_and_sense() -> dg.ExecuteInProcessResult:
+def fail_and_sense(tags: dict[str, str] | None = None) -> dg.ExecuteInProcessResult:
     """A failed run, and run_failure_sensor evaluated on its failure event; the run's result."""
     with dg.instance_for_test() as instance:
-        result = failing_run(instance)
+        result = failing_run(instance, tags)
         failure = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
         ctx = dg.build_run_status_sensor_context(
             sensor_name="run_failure_sensor", dagster_instance=instance, dagster_run=result.dagster_run,
@@ -102,3 +108,33 @@ def test_a_webhook_url_without_a_scheme_fails_quietly_without_quoting_it(data_di
     assert delivery is not None and not delivery.delivered
     out = capsys.readouterr()
     assert "SECRET-CANARY" not in (data_dir.data_dir / "alerts.log").read_text() + out.out + out.err
+
+
+def test_the_sensor_leaves_a_cli_run_to_the_cli_which_alerts_for_it(data_dir, monkeypatch, webhook):
+    """A CLI run's failure seen by the daemon's sensor writes nothing (the CLI wrote it: one alert per run)."""
+    url, received = webhook
+    monkeypatch.setenv("BLOFIN_ALERT_WEBHOOK_URL", url)
+    assert not fail_and_sense(cli_run_tags(data_dir.data_dir)).success
+    assert not (data_dir.data_dir / "alerts.log").exists() and received == []
+
+
+def test_a_failed_cli_run_writes_its_alert_and_posts_it_without_a_daemon(data_dir, webhook):
+    """`blofin-stack materialize` from cron or by hand has no daemon to run run_failure_sensor: the CLI writes
+    the same alert (job, run id, partition, message, each failed step's root cause) and POSTs it."""
+    url, received = webhook
+    data_dir.warehouse.write_bytes(b"not a DuckDB file, a torn copy" * 1000)  # fails the first step that opens it
+    day = date(2025, 3, 10)
+    env = {**os.environ, "BLOFIN_DATA_DIR": str(data_dir.data_dir), "BLOFIN_SYMBOLS": "BTC-USDT",
+           "BLOFIN_ALERT_WEBHOOK_URL": url}
+    out = subprocess.run([*CLI, "materialize", "--date", day.isoformat()], env=env, capture_output=True, text=True,
+                         timeout=900)
+    assert out.returncode == 1 and "error: step " in out.stderr, out.stderr
+    (line,) = (data_dir.data_dir / "alerts.log").read_text().splitlines()
+    alert = json.loads(line)
+    (run,) = dg.DagsterInstance.from_config(str(data_dir.dagster_home)).get_runs()
+    assert alert["kind"] == "run_failure" and alert["launched_by"] == "cli" and alert["job"] == "daily_job"
+    assert alert["run_id"] == run.run_id and alert["partition"] == day.isoformat()
+    assert alert["message"].startswith(f"materialization of {day}..{day} failed after ")
+    assert alert["failed_steps"] and all("not a valid DuckDB database file" in cause
+                                         for cause in alert["failed_steps"].values()), alert
+    assert received == [alert]

@@ -148,6 +148,9 @@ def test_a_run_killed_at_any_point_then_rerun_equals_a_clean_run(point, clean_ru
     rerun = materialize(paths)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr + log.read_text()[-4000:]
     assert "was killed before it ended: marked failed, its pool slots freed" in rerun.stdout
+    # no daemon watched the killed run: the run that found it wrote its alert, once
+    alerts = [json.loads(line) for line in (paths.data_dir / "alerts.log").read_text().splitlines()]
+    assert [(a["launched_by"], "was killed before it ended" in a["message"]) for a in alerts] == [("cli", True)], alerts
     tables, reports, _, _ = clean_run
     assert warehouse_digest(paths) == tables
     assert report_digest(paths) == reports

@@ -1,0 +1,45 @@
+"""Alerts for the runs the CLI makes itself: `run_failure_sensor` needs the Dagster daemon, which a cron
+or by-hand `blofin-stack materialize` does not have, so the CLI writes the same alert (alerts.log, and the
+webhook when set) for its failed runs and for runs of its it finds killed; the sensor leaves CLI-tagged
+runs to it (one alert per run whether or not a daemon shares the instance)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from blofin_cli.errors import step_root_cause
+from python_assets.config import Paths
+
+
+def partition_label(first: date | None, last: date | None) -> str | None:
+    """The run's partition as the sensor's alerts name it: the day, first..last for a range, None unknown."""
+    if first is None or last is None:
+        return None
+    return first.isoformat() if first == last else f"{first.isoformat()}..{last.isoformat()}"
+
+
+def failed_run_alert(message: str, run_id: str | None, first: date | None, last: date | None,
+                     failures: list[Any]) -> dict[str, Any]:
+    """The alert record of a failed CLI run: the sensor's fields (job, run id, partition, message, each
+    failed step with its root cause) and launched_by = cli."""
+    from python_assets.platform.alerts import build_alert
+
+    return build_alert("run_failure", message, job="daily_job", run_id=run_id, partition=partition_label(first, last),
+                       failed_steps={e.step_key: step_root_cause(e.step_failure_data.error) for e in failures},
+                       launched_by="cli")
+
+
+def send(paths: Paths, alert: dict[str, Any]) -> str | None:
+    """Write and POST the alert; a note line when it could not be written or posted (the run's own exit code
+    and error lines stand either way), else None."""
+    from python_assets.platform.alerts import raise_alert
+
+    try:
+        delivery = raise_alert(paths, alert)
+    except OSError as exc:  # alerts.log on a full disk (the POST was still made)
+        return f"note: the alert for run {alert.get('run_id')} was not written to alerts.log ({exc})"
+    if delivery is not None and not delivery.delivered:
+        return (f"note: the alert for run {alert.get('run_id')} is in alerts.log; the webhook POST failed after "
+                f"{delivery.attempts} attempt(s): {delivery.error}")
+    return None
