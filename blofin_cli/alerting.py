@@ -5,6 +5,7 @@ runs to it (one alert per run whether or not a daemon shares the instance)."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import date
 from typing import Any
 
@@ -19,15 +20,40 @@ def partition_label(first: date | None, last: date | None) -> str | None:
     return first.isoformat() if first == last else f"{first.isoformat()}..{last.isoformat()}"
 
 
-def failed_run_alert(message: str, run_id: str | None, first: date | None, last: date | None,
-                     failures: list[Any]) -> dict[str, Any]:
+def tags_partition(tags: dict[str, str]) -> str | None:
+    """A run's partition from its tags: the day, first..last for a range, None for a run of no partition."""
+    from dagster_defs.runner import RANGE_END_TAG, RANGE_START_TAG
+
+    if tags.get("dagster/partition"):
+        return tags["dagster/partition"]
+    first, last = tags.get(RANGE_START_TAG), tags.get(RANGE_END_TAG)
+    return f"{first}..{last}" if first and last else None
+
+
+def failed_run_alert(message: str, run_id: str | None, partition: str | None, failures: list[Any],
+                     job: str | None = "daily_job") -> dict[str, Any]:
     """The alert record of a failed CLI run: the sensor's fields (job, run id, partition, message, each
     failed step with its root cause) and launched_by = cli."""
     from python_assets.platform.alerts import build_alert
 
-    return build_alert("run_failure", message, job="daily_job", run_id=run_id, partition=partition_label(first, last),
+    return build_alert("run_failure", message, job=job, run_id=run_id, partition=partition,
                        failed_steps={e.step_key: step_root_cause(e.step_failure_data.error) for e in failures},
                        launched_by="cli")
+
+
+def run_alert(run: Any, message: str, failures: list[Any]) -> dict[str, Any]:
+    """The alert of a failed CLI run from its DagsterRun: its own job and partition (a backtest's metrics
+    run is not the daily job)."""
+    return failed_run_alert(message, run.run_id, tags_partition(dict(run.tags)), failures, job=run.job_name)
+
+
+def dead_run_alert(instance: Any, run_id: str, message: str) -> dict[str, Any]:
+    """The alert of a CLI run found killed: its job and partition from its record while the storage
+    answers, else unknown (None)."""
+    run = None
+    with contextlib.suppress(Exception):  # the storage may be failing: the alert goes out without them
+        run = instance.get_run_by_id(run_id)
+    return run_alert(run, message, []) if run is not None else failed_run_alert(message, run_id, None, [], job=None)
 
 
 def send(paths: Paths, alert: dict[str, Any]) -> str | None:

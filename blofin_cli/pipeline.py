@@ -159,7 +159,7 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
                else "was killed before it ended")
         print(f"run {dead} {how}: marked failed, its pool slots freed", flush=True)
         if dead not in stopped_before:  # a stopped run's own process sent its alert; a killed one could not
-            _alert(paths, alerting.failed_run_alert(f"run {dead} {how} (found by the next CLI run)", dead, None, None, []))
+            _alert(paths, alerting.dead_run_alert(instance, dead, f"run {dead} {how} (found by the next CLI run)"))
     elapsed = time.perf_counter() - t0
     where = run_pointer(elapsed, run_log, verbose)
     if stopped is not None or not result.success:
@@ -171,7 +171,7 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
             append_lines(run_log, lines)  # the cause at the log's end, within what a full disk lets it keep
         print("\n".join(lines), file=sys.stderr)
         message = lines[-1].removeprefix("error: ") if stopped is not None else ending
-        _alert(paths, alerting.failed_run_alert(message, run_id, first, last, failures))
+        _alert(paths, alerting.failed_run_alert(message, run_id, alerting.partition_label(first, last), failures))
         if paths.warehouse.exists():  # steps it got through marked their days recomputed: later days are stale too
             _say_stale_days(paths, first, last)
         return 1

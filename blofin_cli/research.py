@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from blofin_cli import alerting
 from blofin_cli.common import (as_writer, day_count, fee_rate, lake_symbols, non_negative, non_negative_int,
                                output_problem, positive)
 from python_assets.config import Paths, export_data_dir
@@ -38,9 +39,11 @@ def run_backtest(paths: Paths, strategy: str, params: dict[str, Any], costs: Cos
     log = paths.data_dir / "last_backtest.log"
     with output_to(log):
         result = materialize_new_backtests(persistent_instance(paths))
-    if not result.success:
+    if not result.success:  # a CLI-tagged run, which run_failure_sensor leaves to the CLI: alert for it here
         failures = [e for e in result.all_events if e.is_step_failure]
-        raise MetricsFailed("\n".join(failed_step_lines(failures, f"metrics of run {stored.run_id} failed; full log: {log}")))
+        ending = f"metrics of run {stored.run_id} failed; full log: {log}"
+        note = alerting.send(paths, alerting.run_alert(result.dagster_run, ending, failures))
+        raise MetricsFailed("\n".join([*failed_step_lines(failures, ending), *([note] if note else [])]))
     return stored.run_id, read_results(paths, stored)
 
 

@@ -138,3 +138,53 @@ def test_a_failed_cli_run_writes_its_alert_and_posts_it_without_a_daemon(data_di
     assert alert["failed_steps"] and all("not a valid DuckDB database file" in cause
                                          for cause in alert["failed_steps"].values()), alert
     assert received == [alert]
+
+
+def test_a_failed_backtest_metrics_run_writes_its_alert_with_its_own_job(data_dir, monkeypatch, webhook):
+    """`blofin-stack backtest` runs the results asset's ledger models as a CLI-tagged run, which the sensor leaves
+    to the CLI: its failure is alerted from the CLI too, naming that run's job, not the daily job."""
+    from types import SimpleNamespace
+
+    from blofin_cli.research import MetricsFailed, run_backtest
+    from dagster_defs import runner
+    from python_assets.backtest import service
+    from python_assets.backtest.engine import Costs
+
+    url, received = webhook
+    monkeypatch.setenv("BLOFIN_ALERT_WEBHOOK_URL", url)
+    monkeypatch.setattr(service, "store_backtest", lambda *args, **kwargs: SimpleNamespace(run_id="bt-1", notes=[]))
+    monkeypatch.setattr(runner, "persistent_instance", lambda paths: None)
+    with dg.instance_for_test() as instance:
+        monkeypatch.setattr(runner, "materialize_new_backtests",
+                            lambda _: failing_run(instance, cli_run_tags(data_dir.data_dir)))
+        with pytest.raises(MetricsFailed, match="metrics of run bt-1 failed"):
+            run_backtest(data_dir, "sma_cross", {}, Costs())
+        (run,) = instance.get_runs()
+    (line,) = (data_dir.data_dir / "alerts.log").read_text().splitlines()
+    alert = json.loads(line)
+    assert alert["launched_by"] == "cli" and alert["run_id"] == run.run_id and alert["job"] == "broken_job"
+    assert alert["partition"] == "2025-03-10" and alert["message"].startswith("metrics of run bt-1 failed; full log: ")
+    assert alert["failed_steps"] == {"explode": "RuntimeError: disk full while writing bars"}
+    assert received == [alert]
+
+
+def test_a_killed_cli_runs_alert_names_its_job_and_partition_range(data_dir):
+    """The alert the next CLI run writes for a killed run takes its job and days from the run's record."""
+    from blofin_cli.alerting import dead_run_alert
+    from dagster_defs.runner import RANGE_END_TAG, RANGE_START_TAG
+
+    @dg.op
+    def noop():
+        pass
+
+    @dg.job
+    def some_job():
+        noop()
+
+    with dg.instance_for_test() as instance:
+        tags = {RANGE_START_TAG: "2025-03-08", RANGE_END_TAG: "2025-03-10", **cli_run_tags(data_dir.data_dir)}
+        run = some_job.execute_in_process(instance=instance, tags=tags).dagster_run
+        alert = dead_run_alert(instance, run.run_id, f"run {run.run_id} was killed before it ended")
+        unknown = dead_run_alert(instance, "no-such-run", "run no-such-run was killed before it ended")
+    assert (alert["job"], alert["partition"], alert["run_id"]) == ("some_job", "2025-03-08..2025-03-10", run.run_id)
+    assert (unknown["job"], unknown["partition"], unknown["launched_by"]) == (None, None, "cli")

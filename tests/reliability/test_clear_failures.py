@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import shutil
 import socket
@@ -309,6 +310,11 @@ def test_a_run_stopped_by_a_full_disk_says_so_even_when_its_log_is_full_and_the_
     assert (f"run {stopped.run_id} stopped before Dagster could record its end (the disk is full (OperationalError: "
             "database or disk is full)): marked failed") in again.stdout, again.stdout
     assert instance.get_run_by_id(stopped.run_id).status == dg.DagsterRunStatus.FAILURE
+    # one alert per run: the stopped run's own process wrote its alert, so the run that recovered it wrote none
+    alerts = [json.loads(line) for line in (data_dir.data_dir / "alerts.log").read_text().splitlines()]
+    (_, again_run) = sorted(instance.get_runs(), key=lambda r: r.run_id != stopped.run_id)
+    assert [a["run_id"] for a in alerts] == [stopped.run_id, again_run.run_id], alerts
+    assert "stopped: the disk is full" in alerts[0]["message"]
 
 
 def test_partition_bounds_without_dagster_match_the_daily_partitions():
