@@ -138,11 +138,12 @@ def nearly_full(path: Path) -> bool:
 
 
 def describe(exc: BaseException) -> str:
-    """'Type: first line' of the innermost exception in the chain that says something."""
+    """'Type: first line' of the innermost exception in the chain that says something, secrets blanked (a
+    secret the length limit cut would keep its head past a later scrub)."""
     for e in reversed(exception_chain(exc)):
         text = str(e).strip()
         if text:
-            return squash(f"{type(e).__name__}: {text.splitlines()[0]}")
+            return squash(scrub(f"{type(e).__name__}: {text.splitlines()[0]}"))  # scrubbed before the cut
     return type(exc).__name__
 
 

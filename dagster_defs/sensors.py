@@ -103,7 +103,7 @@ def step_error_line(event: dg.DagsterEvent) -> str:
         return "no error recorded"
     if error.cls_name == "DagsterExecutionStepExecutionError" and error.cause is not None:
         error = error.cause
-    lines = [line.strip() for line in error.message.splitlines() if line.strip()]
+    lines = [line.strip() for line in scrub(error.message).splitlines() if line.strip()]  # before the cut below
     return (lines[0] if lines else error.cls_name or "error")[:ERROR_LINE_CHARS]
 
 

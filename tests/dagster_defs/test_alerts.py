@@ -188,3 +188,25 @@ def test_a_killed_cli_runs_alert_names_its_job_and_partition_range(data_dir):
         unknown = dead_run_alert(instance, "no-such-run", "run no-such-run was killed before it ended")
     assert (alert["job"], alert["partition"], alert["run_id"]) == ("some_job", "2025-03-08..2025-03-10", run.run_id)
     assert (unknown["job"], unknown["partition"], unknown["launched_by"]) == (None, None, "cli")
+
+
+def test_a_secret_at_the_length_limit_of_an_alerts_lines_is_blanked_whole(monkeypatch):
+    """The stop line's cause (describe, cut at 600) and the sensor's step line (cut at 300) were cut before the
+    scrub, which then missed the secret's head left at the cut: it reached alerts.log and the webhook."""
+    from blofin_cli.errors import describe
+    from dagster_defs.sensors import step_error_line
+
+    secret = "Zq9SECRETCANARYVALUE123"
+    monkeypatch.setenv("BLOFIN_API_SECRET", secret)
+
+    @dg.op
+    def leak():
+        raise RuntimeError("x" * 280 + f" {secret}")
+
+    @dg.job
+    def leaky_job():
+        leak()
+
+    (failure,) = [e for e in leaky_job.execute_in_process(raise_on_error=False).all_events if e.is_step_failure]
+    lines = [describe(RuntimeError("x" * 570 + f" {secret} rest")), step_error_line(failure)]
+    assert all(" Zq9" not in line and "***" in line for line in lines), lines
