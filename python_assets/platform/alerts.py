@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from python_assets.config import Paths, alert_webhook_url
 from python_assets.platform.deadline import Deadline, NoRedirect, ResolveTimeout, deadline_handlers, next_wait
 from python_assets.platform.deadline import pause as _pause  # patched by tests to see the waits
-from python_assets.platform.logs import log_event
+from python_assets.platform.logs import append_line, log_event
 from python_assets.platform.secrets import scrub
 
 ALERT_ATTEMPTS = 3
@@ -45,10 +45,10 @@ def build_alert(kind: str, message: str, **fields: Any) -> dict[str, Any]:
 
 
 def append_alert(paths: Paths, alert: dict[str, Any]) -> None:
-    """Append one line to alerts.log (a single write call, so concurrent writers do not interleave)."""
+    """Append one line to alerts.log in one write (concurrent writers do not interleave), on a new line when
+    a full disk cut the last one, and a write the disk cut short taken back and raised (ENOSPC), as pipeline.log."""
     paths.data_dir.mkdir(parents=True, exist_ok=True)
-    with open(paths.data_dir / "alerts.log", "a", encoding="utf-8") as fh:
-        fh.write(scrub(json.dumps(alert, default=str)) + "\n")
+    append_line(paths.data_dir / "alerts.log", (scrub(json.dumps(alert, default=str)) + "\n").encode("utf-8"))
 
 
 def split_credentials(url: str) -> tuple[str, dict[str, str]]:

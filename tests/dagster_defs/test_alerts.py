@@ -210,3 +210,15 @@ def test_a_secret_at_the_length_limit_of_an_alerts_lines_is_blanked_whole(monkey
     (failure,) = [e for e in leaky_job.execute_in_process(raise_on_error=False).all_events if e.is_step_failure]
     lines = [describe(RuntimeError("x" * 570 + f" {secret} rest")), step_error_line(failure)]
     assert all(" Zq9" not in line and "***" in line for line in lines), lines
+
+
+def test_an_alert_after_a_line_a_full_disk_cut_is_a_whole_line_of_its_own(data_dir):
+    """A failed run's alert is often written on a full disk, which can cut it mid-line: the next alert was glued
+    onto that cut line, so neither parsed; now it starts on a new line (and a cut write is taken back)."""
+    from python_assets.platform.alerts import append_alert, build_alert
+
+    log = data_dir.data_dir / "alerts.log"
+    log.write_text('{"ts": "2025-03-10T00:00:00+00:00", "kind": "run_fai')
+    alert = build_alert("run_failure", "run r2 failed", run_id="r2")
+    append_alert(data_dir, alert)
+    assert json.loads(log.read_text().splitlines()[-1]) == alert
