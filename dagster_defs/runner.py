@@ -31,6 +31,12 @@ def cli_run_tags(data_dir: Path) -> dict[str, str]:
     return {CLI_RUN_TAG: "cli", DATA_DIR_TAG: str(Path(data_dir).resolve())}
 
 
+def made_by_cli(run: dg.DagsterRun) -> bool:
+    """Whether the CLI made the run in its own process: tagged so and of no code location (the UI's
+    re-execution of a CLI run copies its tags, but the run launcher runs it, with its location's origin)."""
+    return run.tags.get(CLI_RUN_TAG) == "cli" and run.remote_job_origin is None
+
+
 def _cli_runs(instance: dg.DagsterInstance, data_dir: Path, statuses: list) -> list:
     """CLI runs in these statuses of this data dir (or untagged, from before the tag): an instance
     (DAGSTER_HOME) can be shared by several data dirs, each with its own writer lock and live runs."""

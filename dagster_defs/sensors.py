@@ -4,7 +4,7 @@ that day's run; an alert for every failed run; the live trade recorder in bounde
 import dagster as dg
 
 from dagster_defs.partitions import daily_partitions_def
-from dagster_defs.runner import CLI_RUN_TAG
+from dagster_defs.runner import made_by_cli
 from python_assets.platform.alerts import build_alert, raise_alert
 from python_assets.config import paths
 from python_assets.ingest.inbox import process_inbox
@@ -114,7 +114,7 @@ def run_failure_sensor(context: dg.RunFailureSensorContext) -> None:
     A run the CLI made in its own process is left to the CLI, which alerts for it with or without a daemon
     (blofin_cli/alerting.py): one alert per run."""
     run = context.dagster_run
-    if run.tags.get(CLI_RUN_TAG) == "cli":
+    if made_by_cli(run):
         context.log.info(f"run {run.run_id} was made by the CLI, which writes its alert")
         return
     alert = build_alert(

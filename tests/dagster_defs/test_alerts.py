@@ -50,13 +50,23 @@ def failing_run(instance: dg.DagsterInstance, tags: dict[str, str] | None = None
                                          tags={"dagster/partition": "2025-03-10", **(tags or {})})
 
 
-def fail_and_sense(tags: dict[str, str] | None = None) -> dg.ExecuteInProcessResult:
-    """A failed run, and run_failure_sensor evaluated on its failure event; the run's result."""
+def launched(run: dg.DagsterRun) -> dg.DagsterRun:
+    """run as Dagster's run launcher made it (UI, schedule, sensor, re-execution): with its code location's origin."""
+    from dagster._core.remote_origin import RegisteredCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
+
+    location = RemoteRepositoryOrigin(RegisteredCodeLocationOrigin("dagster_defs"), "__repository__")
+    return run._replace(remote_job_origin=RemoteJobOrigin(location, run.job_name))
+
+
+def fail_and_sense(tags: dict[str, str] | None = None, launch: bool = False) -> dg.ExecuteInProcessResult:
+    """A failed run (launch: as the run launcher made it), and run_failure_sensor evaluated on its failure
+    event; the run's result."""
     with dg.instance_for_test() as instance:
         result = failing_run(instance, tags)
         failure = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
+        run = launched(result.dagster_run) if launch else result.dagster_run
         ctx = dg.build_run_status_sensor_context(
-            sensor_name="run_failure_sensor", dagster_instance=instance, dagster_run=result.dagster_run,
+            sensor_name="run_failure_sensor", dagster_instance=instance, dagster_run=run,
             dagster_event=failure,
         ).for_run_failure()
         run_failure_sensor(ctx)
@@ -222,3 +232,14 @@ def test_an_alert_after_a_line_a_full_disk_cut_is_a_whole_line_of_its_own(data_d
     alert = build_alert("run_failure", "run r2 failed", run_id="r2")
     append_alert(data_dir, alert)
     assert json.loads(log.read_text().splitlines()[-1]) == alert
+
+
+def test_a_ui_re_execution_of_a_cli_run_is_alerted_by_the_sensor(data_dir, monkeypatch, webhook):
+    """Re-executing a CLI run from the UI copies its tags (Dagster's use_parent_run_tags), blofin/launched_by=cli
+    too, but the daemon runs it, not the CLI: the sensor skipped it for that tag, and no one alerted its failure."""
+    url, received = webhook
+    monkeypatch.setenv("BLOFIN_ALERT_WEBHOOK_URL", url)
+    tags = {**cli_run_tags(data_dir.data_dir), "dagster/parent_run_id": "a-failed-cli-run"}
+    assert not fail_and_sense(tags, launch=True).success
+    (line,) = (data_dir.data_dir / "alerts.log").read_text().splitlines()
+    assert json.loads(line)["job"] == "broken_job" and received == [json.loads(line)]
