@@ -39,10 +39,11 @@ def made_by_cli(run: dg.DagsterRun) -> bool:
 
 def _cli_runs(instance: dg.DagsterInstance, data_dir: Path, statuses: list) -> list:
     """CLI runs in these statuses of this data dir (or untagged, from before the tag): an instance
-    (DAGSTER_HOME) can be shared by several data dirs, each with its own writer lock and live runs."""
+    (DAGSTER_HOME) can be shared by several data dirs, each with its own writer lock and live runs; a run
+    the launcher runs is never one, even with the CLI's tags (a re-execution copies them)."""
     mine = str(Path(data_dir).resolve())
     runs = instance.get_runs(filters=dg.RunsFilter(statuses=statuses, tags={CLI_RUN_TAG: "cli"}))
-    return [r for r in runs if r.tags.get(DATA_DIR_TAG, mine) == mine]
+    return [r for r in runs if made_by_cli(r) and r.tags.get(DATA_DIR_TAG, mine) == mine]
 
 
 def partition_tags(first: date, last: date) -> tuple[str | None, dict[str, str]]:

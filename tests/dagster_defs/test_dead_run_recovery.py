@@ -34,3 +34,18 @@ def test_only_the_data_dirs_own_dead_runs_are_recovered(tmp_path):
         assert instance.get_run_by_id(run_x).status == dg.DagsterRunStatus.STARTED
         assert recover_dead_cli_runs(instance, x) == [run_x]
         assert instance.get_run_by_id(run_x).status == dg.DagsterRunStatus.FAILURE
+
+
+def test_a_ui_re_execution_of_a_cli_run_is_never_taken_for_a_dead_cli_run(tmp_path):
+    """The UI's re-execution of a CLI run copies its tags (blofin/launched_by=cli, blofin/data_dir), but the run
+    launcher runs it, outside the data dir's writer lock: the next CLI run marked it failed while it went on,
+    and alerted it as killed."""
+    from dagster._core.remote_origin import RegisteredCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
+
+    origin = RemoteJobOrigin(RemoteRepositoryOrigin(RegisteredCodeLocationOrigin("dagster_defs"), "__repository__"),
+                             "some_job")
+    with dg.instance_for_test() as instance:
+        rerun = instance.create_run_for_job(some_job, tags={**cli_run_tags(tmp_path), "dagster/parent_run_id": "r0"},
+                                            status=dg.DagsterRunStatus.STARTED, remote_job_origin=origin).run_id
+        assert recover_dead_cli_runs(instance, tmp_path) == []
+        assert instance.get_run_by_id(rerun).status == dg.DagsterRunStatus.STARTED
