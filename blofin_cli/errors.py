@@ -74,10 +74,10 @@ def step_line(failure: Any) -> str:
 
 
 def stopped_run_lines(instance: Any, exc: BaseException, span: str, where: str, run_id: str,
-                      run_log: Path) -> list[str]:
-    """Dagster itself failed mid-run (its storage on a full disk): the step failures it did record, then
-    why it stopped; the run is marked failed when the storage takes it (else the next run does, saying
-    why from the stop note left in run_log, by a --verbose run too)."""
+                      run_log: Path) -> tuple[list[Any], list[str]]:
+    """Dagster itself failed mid-run (its storage on a full disk): (the step-failure events it did record,
+    a line for each, then why it stopped); the run is marked failed when the storage takes it (else the
+    next run does, saying why from the stop note left in run_log, by a --verbose run too)."""
     from blofin_cli.run_log import STOP_NOTE, append_lines
     from dagster_defs.runner import live_cli_step_failures, recover_dead_cli_runs
     from python_assets.config import paths
@@ -91,7 +91,8 @@ def stopped_run_lines(instance: Any, exc: BaseException, span: str, where: str, 
         with contextlib.suppress(Exception):
             recover_dead_cli_runs(instance, paths().data_dir, f"the run stopped: {cause}")
             marked = "the run is marked failed"
-    return [step_line(e) for e in failures] + [f"error: materialization of {span} stopped: {cause}; {marked} ({where})"]
+    return failures, [step_line(e) for e in failures] + [f"error: materialization of {span} stopped: {cause}; {marked} "
+                                                         f"({where})"]
 
 
 def exception_chain(exc: BaseException) -> list[BaseException]:

@@ -163,10 +163,12 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
     elapsed = time.perf_counter() - t0
     where = run_pointer(elapsed, run_log, verbose)
     if stopped is not None or not result.success:
-        failures = [] if stopped is not None else [e for e in result.all_events if e.is_step_failure]
         ending = f"materialization of {first}..{last} failed {where}"
-        lines = (stopped_run_lines(instance, stopped, f"{first}..{last}", where, run_id, run_log)
-                 if stopped is not None else failed_step_lines(failures, ending))
+        if stopped is not None:  # the step failures Dagster recorded before it stopped, for the alert too
+            failures, lines = stopped_run_lines(instance, stopped, f"{first}..{last}", where, run_id, run_log)
+        else:
+            failures = [e for e in result.all_events if e.is_step_failure]
+            lines = failed_step_lines(failures, ending)
         if not verbose:
             append_lines(run_log, lines)  # the cause at the log's end, within what a full disk lets it keep
         print("\n".join(lines), file=sys.stderr)

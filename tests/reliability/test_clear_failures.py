@@ -264,6 +264,10 @@ def test_a_failed_step_says_its_root_cause_and_a_full_disk_says_so_without_leavi
     assert last.endswith(f"; full log: {log})") and "Traceback" in log.read_text()
     instance = dg.DagsterInstance.from_config(str(data_dir.dagster_home))
     assert [r.status for r in instance.get_runs()] == [dg.DagsterRunStatus.FAILURE]
+    # its alert names the failed step Dagster recorded before it stopped, as its stderr does
+    (alert,) = [json.loads(line) for line in (data_dir.data_dir / "alerts.log").read_text().splitlines()]
+    assert alert["message"] == last.removeprefix("error: ") and len(alert["failed_steps"]) == len(steps), alert
+    assert all("not a valid DuckDB database file" in cause for cause in alert["failed_steps"].values()), alert
 
 
 DISK_STAYS_FULL = """
