@@ -246,9 +246,11 @@ def tune_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Res
 
 
 def rank_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: ResearchConfig = ResearchConfig(),
-             costs: Costs = Costs()) -> dict[str, Any]:
+             costs: Costs = Costs(), evaluated: dict[tuple, Any] | None = None) -> dict[str, Any]:
     """Step 3: every tuned design evaluated out of sample (never before its tuning window ended),
-    scored by deflated Sharpe over all trials so far, ranked; statuses updated with reasons."""
+    scored by deflated Sharpe over all trials so far, ranked; statuses updated with reasons. evaluated:
+    the evaluations of an earlier round of the same day and market, reused (the same design, parameters
+    and start give the same evaluation; only N and the Sharpes' variance, so the scores, change)."""
     ensure_tables(con)
     _clear(con, day, ("ranking_history", *robustness.RANKING_TABLES))
     st = _state(con, day)
@@ -273,7 +275,14 @@ def rank_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Res
     for did, (params, oos_start) in sorted(tuned.items()):
         if did not in designs:
             continue
-        ev = evaluate(market, design_spec(designs[did]["key"], designs[did]["origin"], designs[did]["spec"]), params, costs, oos_start_ms=oos_start)
+        key = (did, json.dumps(params, sort_keys=True), oos_start)
+        if evaluated is not None and key in evaluated:
+            ev = evaluated[key]
+        else:
+            ev = evaluate(market, design_spec(designs[did]["key"], designs[did]["origin"], designs[did]["spec"]), params,
+                          costs, oos_start_ms=oos_start)
+            if evaluated is not None:
+                evaluated[key] = ev
         s = score(ev.oos_returns, ev.oos_trades, n_total, variance, cfg.rank)
         # annualised by the bars the Sharpe is of, as strategy_backtest_results annualises a backtest (periods.py)
         bars_per_year = periods_per_year_of_times(ev.oos_bar_ms, bar_len_ms)
@@ -299,7 +308,7 @@ def run_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Rese
     of fresh designs is tuned and the day ranked again (each round's designs are new keys, independent of
     the earlier rounds' out-of-sample results; the DSR's N counts every round's trials). The time guard spans
     the rounds and is checked before each later round too: a round begun past it would tune at least a design."""
-    made, trials, rounds, summary, started = 0, 0, 0, {}, time.monotonic()
+    made, trials, rounds, summary, started, evaluated = 0, 0, 0, {}, time.monotonic(), {}
     for round_no in range(cfg.max_rounds):
         designs = design_day(con, market.columns, day, cfg, round_no)
         if round_no and not designs:
@@ -311,7 +320,7 @@ def run_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Rese
                 "new_designs_max or max_rounds, or raise budget_seconds")
         made, rounds = made + len(designs), rounds + 1
         trials += tune_day(con, market, day, cfg, costs, map_batches, designs if round_no else None, started)
-        summary = rank_day(con, market, day, cfg, costs)
+        summary = rank_day(con, market, day, cfg, costs, evaluated)
         if summary["active"] >= cfg.rank.target_active:
             break
     return {"designs": made, "trials": trials, "rounds": rounds, **summary}

@@ -82,6 +82,21 @@ def test_rounds_run_while_the_target_is_not_met_and_count_every_trial():
         pd.testing.assert_frame_equal(frame, after[name], check_exact=True)
 
 
+def test_a_later_round_reuses_the_earlier_rounds_evaluations_and_ranks_as_a_fresh_ranking_would(monkeypatch):
+    """Each design is evaluated out of sample once a day, not once a round (the same design, parameters and
+    start on the same market give the same evaluation); the ranking equals one made from scratch."""
+    calls = []
+    real = daily.evaluate
+    monkeypatch.setattr(daily, "evaluate", lambda *args, **kwargs: (calls.append(args[1].name), real(*args, **kwargs))[1])
+    market, con = Market.from_frame(noise_frame(), "1h"), duckdb.connect()
+    got = run_day(con, market, DAY, CFG)
+    assert got["rounds"] > 1 and sorted(calls) == sorted(set(calls)) and len(calls) == got["designs"]
+    ranked = _all_tables(con)["ranking_history"]
+    daily.rank_day(con, market, DAY, CFG)  # from scratch: every design evaluated again
+    assert len(calls) == 2 * got["designs"]
+    pd.testing.assert_frame_equal(ranked, _all_tables(con)["ranking_history"], check_exact=True)
+
+
 def test_the_days_cap_counts_proposals_in_every_round_and_catalog_specs_enter_once_beside_it():
     """new_designs_max bounds what the designer proposes on a day, all rounds together; the catalog specs
     (those the columns allow) enter once on top, as before rounds (round 0 had counted none, later rounds all)."""
