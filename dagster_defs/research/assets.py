@@ -29,6 +29,7 @@ class ResearchRunConfig(dg.Config):
     new_designs_max: int = ResearchConfig.new_designs_max
     max_rounds: int = ResearchConfig.max_rounds
     budget_seconds: float = ResearchConfig.budget_seconds
+    target_active: int = RankConfig.target_active
     min_trades: int = RankConfig.min_trades
     archive_days: int = RankConfig.archive_days
     max_pbo: float = RankConfig.max_pbo
@@ -39,7 +40,8 @@ class ResearchRunConfig(dg.Config):
     def research(self) -> ResearchConfig:
         return ResearchConfig(seed=self.seed, timeframe=self.timeframe, trials_per_design=self.trials_per_design,
                               new_designs_max=self.new_designs_max, max_rounds=self.max_rounds, budget_seconds=self.budget_seconds,
-                              rank=RankConfig(min_trades=self.min_trades, archive_days=self.archive_days,
+                              rank=RankConfig(target_active=self.target_active, min_trades=self.min_trades,
+                                              archive_days=self.archive_days,
                                               max_pbo=self.max_pbo, min_pbo_trials=self.min_pbo_trials),
                               monte_carlo=MonteCarloConfig(top_k=self.monte_carlo_top_k, n_paths=self.monte_carlo_paths,
                                                            seed=self.seed))
