@@ -18,6 +18,7 @@ from python_assets.research import daily
 from python_assets.research.daily import ResearchConfig, round_size, run_day
 from python_assets.research.ranker import RankConfig
 from python_assets.research.tuner import Market
+from tests.research.test_research import tables
 
 DAY = date(2025, 3, 1)
 # 20 trades to pass (not 5) so that a quarter of this noise market's designs does not: rounds are called for
@@ -75,9 +76,9 @@ def test_rounds_run_while_the_target_is_not_met_and_count_every_trial():
     assert con.execute("select count(*), count(distinct design_id) from tuning_pbo").fetchone() == (got["designs"],) * 2
     assert con.execute("select count(*) from strategy_tuning").fetchone()[0] == got["designs"]
     # a rerun of the day stores the same rows
-    before = _all_tables(con)
+    before = tables(con)
     assert run_day(con, market, DAY, CFG) == got
-    after = _all_tables(con)
+    after = tables(con)
     for name, frame in before.items():
         pd.testing.assert_frame_equal(frame, after[name], check_exact=True)
 
@@ -91,10 +92,10 @@ def test_a_later_round_reuses_the_earlier_rounds_evaluations_and_ranks_as_a_fres
     market, con = Market.from_frame(noise_frame(), "1h"), duckdb.connect()
     got = run_day(con, market, DAY, CFG)
     assert got["rounds"] > 1 and sorted(calls) == sorted(set(calls)) and len(calls) == got["designs"]
-    ranked = _all_tables(con)["ranking_history"]
+    ranked = tables(con)["ranking_history"]
     daily.rank_day(con, market, DAY, CFG)  # from scratch: every design evaluated again
     assert len(calls) == 2 * got["designs"]
-    pd.testing.assert_frame_equal(ranked, _all_tables(con)["ranking_history"], check_exact=True)
+    pd.testing.assert_frame_equal(ranked, tables(con)["ranking_history"], check_exact=True)
 
 
 def test_the_days_cap_counts_proposals_in_every_round_and_catalog_specs_enter_once_beside_it():
@@ -137,27 +138,16 @@ def test_the_guard_passed_between_rounds_stops_before_the_next_round_is_tuned(mo
     assert first_round > 0 and len(tuned) == first_round
 
 
-def _all_tables(con, day: date | None = None) -> dict[str, pd.DataFrame]:
-    """Every research table (seconds aside), or only the rows of `day`."""
-    out = {}
-    for t in ("strategy_designs", "tuning_trials", "strategy_tuning", "ranking_history", "tuning_pbo",
-              "tuning_trial_returns", "monte_carlo_runs"):
-        col = "created_date" if t == "strategy_designs" else "run_date"
-        where = f"where {col} = '{day.isoformat()}'" if day else ""
-        out[t] = con.execute(f"select * from {t} {where} order by all").df().drop(columns=["seconds"], errors="ignore")
-    return out
-
-
 def test_a_day_of_rounds_backfilled_after_a_later_day_stores_its_own_rows_and_leaves_the_later_days():
     market, later = Market.from_frame(noise_frame(), "1h"), date(2025, 3, 2)
     alone = duckdb.connect()
     assert run_day(alone, market, DAY, CFG)["rounds"] > 1
     con = duckdb.connect()
     assert run_day(con, market, later, CFG)["rounds"] > 1  # no ranking before it either: rounds too
-    later_rows = _all_tables(con, later)
+    later_rows = tables(con, later)
     run_day(con, market, DAY, CFG)  # the earlier day, run second, then again
     run_day(con, market, DAY, CFG)
-    for want, got in ((later_rows, _all_tables(con, later)), (_all_tables(alone), _all_tables(con, DAY))):
+    for want, got in ((later_rows, tables(con, later)), (tables(alone), tables(con, DAY))):
         for name, frame in want.items():
             assert len(frame) > 0, name
             pd.testing.assert_frame_equal(frame, got[name], check_exact=True, obj=name)
