@@ -19,6 +19,8 @@ PARTITIONS_START_ENV = "BLOFIN_PARTITIONS_START"
 DEFAULT_PARTITIONS_START = "2024-01-01"
 LOCK_WAIT_ENV = "BLOFIN_LOCK_WAIT_SECONDS"
 SYNTHETIC_EDGE_ENV = "BLOFIN_SYNTHETIC_EDGE"
+SYNTHETIC_MARKET_ENV = "BLOFIN_SYNTHETIC_MARKET"
+SYNTHETIC_MARKETS = ("regimes", "noise")
 SCHEDULE_CRON_ENV = "BLOFIN_SCHEDULE_CRON"
 SYMBOL_WORKERS_ENV, SYMBOL_BATCH_ENV = "BLOFIN_SYMBOL_WORKERS", "BLOFIN_SYMBOL_BATCH"
 DEFAULT_SYMBOL_BATCH = 4
@@ -237,6 +239,15 @@ def lock_wait_setting() -> str:
 def synthetic_edge() -> float:
     """BLOFIN_SYNTHETIC_EDGE (default 0: no planted edge)."""
     return float(os.environ.get(SYNTHETIC_EDGE_ENV, "0") or 0)
+
+
+def synthetic_market() -> str:
+    """BLOFIN_SYNTHETIC_MARKET: 'regimes' (default: trending and ranging regimes, clustered volatility) or
+    'noise' (i.i.d. hourly returns, nothing to find but a planted edge); anything else is one ValueError line."""
+    raw = os.environ.get(SYNTHETIC_MARKET_ENV, "").strip().lower() or SYNTHETIC_MARKETS[0]
+    if raw not in SYNTHETIC_MARKETS:
+        raise ValueError(f"{SYNTHETIC_MARKET_ENV} must be one of {', '.join(SYNTHETIC_MARKETS)}, got {raw!r}")
+    return raw
 
 
 def schedule_cron() -> str:

@@ -68,7 +68,7 @@ _RESEARCH_SPECS = [
     dg.AssetSpec("strategy_tuning", deps=["strategy_designs"], kinds={"python", "duckdb"}, group_name="research",
                  description="Optuna (seeded TPE) over each new design's parameters: every trial in tuning_trials, its "
                              "daily returns in tuning_trial_returns, each design's probability of backtest overfitting "
-                             "in tuning_pbo."),
+                             "in tuning_pbo and the day's whole search's in search_pbo."),
     dg.AssetSpec("strategy_ranking", deps=["strategy_tuning"], kinds={"python", "duckdb"}, group_name="research",
                  description="Deflated-Sharpe ranking of every tuned design out of sample; lifecycle (PBO rule "
                              "included) in ranking_history; Monte Carlo of the top-ranked designs in monte_carlo_runs."),

@@ -127,6 +127,9 @@ create table if not exists tuning_trial_returns (run_date date not null, design_
 create table if not exists tuning_pbo (run_date date not null, design_id varchar not null,
         n_trials integer not null, n_periods integer not null, n_blocks integer not null,
         n_combinations integer not null, pbo double, logit_median double, primary key (run_date, design_id));
+create table if not exists search_pbo (run_date date not null primary key, n_designs integer not null,
+        n_trials integer not null, n_periods integer not null, n_blocks integer not null,
+        n_combinations integer not null, pbo double, logit_median double);
 create table if not exists monte_carlo_runs (run_date date not null, design_id varchar not null,
         rank integer not null, method varchar not null, n_paths integer not null, n_steps integer not null,
         block_bars integer, seed bigint not null, max_drawdown_p05 double, max_drawdown_p50 double,

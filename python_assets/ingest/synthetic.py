@@ -17,7 +17,7 @@ import pandas as pd
 
 from python_assets.config import DEFAULT_SEED  # noqa: F401 - re-exported: its old home
 from python_assets.config import SYNTHETIC_EDGE_ENV as EDGE_ENV  # noqa: F401 - its old name (tests set it)
-from python_assets.config import synthetic_edge
+from python_assets.config import synthetic_edge, synthetic_market
 from python_assets.platform.timeframes import DAY_MS, HOUR_MS, MINUTE_MS
 
 EPOCH = date(2020, 1, 1)
@@ -77,9 +77,21 @@ def planted_edge() -> float:
     return synthetic_edge()
 
 
+def market_kind() -> str:
+    """The generator option BLOFIN_SYNTHETIC_MARKET: 'regimes' (default) or 'noise': i.i.d. hourly returns
+    of constant volatility, no drift, no regimes and no pull, and funding that follows no price move:
+    nothing a strategy can find but a planted edge (the market for checking that research finds nothing)."""
+    return synthetic_market()
+
+
+def _path(seed: int, symbol: str) -> HourlyPath:
+    """The generator's path for the options set in the environment (planted edge, market kind)."""
+    return hourly_path(seed, symbol, planted_edge(), market_kind())
+
+
 @lru_cache(maxsize=64)
-def hourly_path(seed: int, symbol: str, edge: float = 0.0) -> HourlyPath:
-    """Regime-switching, volatility-clustered hourly path; cached, cheap (~10 ms)."""
+def hourly_path(seed: int, symbol: str, edge: float = 0.0, market: str = "regimes") -> HourlyPath:
+    """Regime-switching, volatility-clustered hourly path ('noise': i.i.d. returns); cached, cheap (~10 ms)."""
     prof = profile_for(symbol)
     rng = np.random.default_rng([seed, _symbol_key(symbol), 0])
     n_hours = HORIZON_DAYS * 24
@@ -98,11 +110,17 @@ def hourly_path(seed: int, symbol: str, edge: float = 0.0) -> HourlyPath:
     base = prof.daily_vol / np.sqrt(24.0)
     sigma = base * np.exp(log_vol - 0.5 * log_vol.var()) * _REGIME_VOL[regime]
     z = rng.standard_t(5, size=n_hours) / np.sqrt(5 / 3)
+    if market == "noise":
+        regime, sigma = np.zeros(n_hours, dtype=np.int8), np.full(n_hours, base)
     returns = _REGIME_DRIFT[regime] * sigma + sigma * z
     if edge:
-        returns[1:] += edge * sigma[1:] * (z[:-1] < -1.0)
-    # Weak pull towards the start price (half-life ~4 months) keeps 16 years of prices plausible.
-    deviation = lfilter([1.0], [1.0, -(1.0 - 1.0 / (24 * 180))], returns)
+        drop = (z[:-1] < -1.0).astype(float)
+        # on noise (no pull) the edge must not drift the path away: it moves the mean after a drop, not overall
+        returns[1:] += edge * sigma[1:] * (drop - drop.mean() if market == "noise" else drop)
+    # Weak pull towards the start price (half-life ~4 months) keeps 16 years of prices plausible; none
+    # on noise, where the path is a plain random walk (the pull is a faint mean reversion).
+    pull = 0.0 if market == "noise" else 1.0 / (24 * 180)
+    deviation = lfilter([1.0], [1.0, -(1.0 - pull)], returns)
     log_anchor = np.log(prof.start_price) + np.concatenate([[0.0], deviation])
     return HourlyPath(regime=regime, sigma=sigma, log_anchor=log_anchor)
 
@@ -127,7 +145,7 @@ def _quiet_gaps(rng: np.random.Generator) -> list[tuple[int, int]]:
 def generate_ticks(symbol: str, day: date, seed: int = DEFAULT_SEED) -> pd.DataFrame:
     """Trade ticks of one UTC day: trade_id, ts (epoch ms UTC), price, size, side ('buy'/'sell')."""
     prof = profile_for(symbol)
-    path = hourly_path(seed, symbol, planted_edge())
+    path = _path(seed, symbol)
     d = day_index(day)
     rng = np.random.default_rng([seed, _symbol_key(symbol), 1, d])
     day_start_ms = d * DAY_MS + _EPOCH_MS
@@ -184,17 +202,18 @@ def generate_ticks(symbol: str, day: date, seed: int = DEFAULT_SEED) -> pd.DataF
 def generate_funding(symbol: str, day: date, seed: int = DEFAULT_SEED) -> pd.DataFrame:
     """Funding rates settled at 00:00, 08:00 and 16:00 UTC: funding_ts (epoch ms), funding_rate.
 
-    The rate follows the premium built up over the previous 8 hours (trend => longs pay), plus noise,
-    clipped to BloFin's +-0.75% cap and rounded to 1e-6.
+    The rate follows the premium built up over the previous 8 hours (trend => longs pay; not on the
+    'noise' market), plus noise, clipped to BloFin's +-0.75% cap and rounded to 1e-6.
     """
-    path = hourly_path(seed, symbol, planted_edge())
+    path = _path(seed, symbol)
+    follows = 0.0 if market_kind() == "noise" else 0.02
     d = day_index(day)
     rng = np.random.default_rng([seed, _symbol_key(symbol), 2, d])
     rows = []
     for hour in FUNDING_HOURS:
         h = d * 24 + hour
         past = path.log_anchor[h] - path.log_anchor[max(h - 8, 0)]
-        rate = 0.0001 + 0.02 * past + rng.normal(0.0, 0.00004)
+        rate = 0.0001 + follows * past + rng.normal(0.0, 0.00004)
         rows.append((d * DAY_MS + _EPOCH_MS + hour * HOUR_MS, round(float(np.clip(rate, -0.0075, 0.0075)), 6)))
     return pd.DataFrame(rows, columns=["funding_ts", "funding_rate"])
 

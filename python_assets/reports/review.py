@@ -73,6 +73,7 @@ class DeterministicAnalyst:
                                          f"{wf['strategy']} on {wf['symbol']}: in-sample Sharpe {_fmt(ins)} vs out-of-sample "
                                          f"{_fmt(oos)} (mean over walk-forward folds)."))
         findings += _multiple_testing_findings(report.get("research", {}).get("ranking", []))
+        findings += _search_findings((report.get("overfitting") or {}).get("search"))
         models = _models_vs_baselines(report)
         for name, (metric, model, base) in sorted(models.items()):
             if model >= base:
@@ -130,6 +131,15 @@ def _multiple_testing_findings(ranking: list[dict[str, Any]]) -> list[dict[str, 
         return []
     return [_finding("caution", "multiple_testing", f"no designed strategy is significant {after}: best deflated "
                                                     f"Sharpe {_fmt(dsr)} ({best.get('design_key')}) < {SIGNIFICANT_DSR}.")]
+
+
+def _search_findings(search: dict[str, Any] | None) -> list[dict[str, str]]:
+    """The day's whole search overfit (its PBO >= 0.5): what it liked best in sample does not hold out of sample."""
+    if not search or search.get("search_pbo") is None or search["search_pbo"] < 0.5:
+        return []
+    return [_finding("caution", "overfitting", f"the day's search looks like it fits noise: PBO {_fmt(search['search_pbo'])} "
+                                               f"over {_fmt(search['n_trials'])} trials of {_fmt(search['n_designs'])} designs "
+                                               "(its in-sample favourite ranks in the lower half out of sample that often).")]
 
 
 def _dsr_is_score(row: dict[str, Any]) -> bool:

@@ -1,6 +1,7 @@
-"""Report sections on overfitting and path risk, read from the marts strategy_overfitting and
-strategy_monte_carlo: the top designs' probability of backtest overfitting beside their deflated
-Sharpe, and the Monte Carlo 5 % quantiles of the top strategies' max drawdown and final return."""
+"""Report sections on overfitting and path risk, read from the marts strategy_overfitting,
+search_overfitting and strategy_monte_carlo: the top designs' probability of backtest overfitting beside
+their deflated Sharpe, the PBO of the day's whole search, and the Monte Carlo 5 % quantiles of the top
+strategies' max drawdown and final return."""
 
 from __future__ import annotations
 
@@ -19,13 +20,16 @@ EXPLAINED = {
     "pbo": "PBO (probability of backtest overfitting): over every split of the tuning window's days into equal "
            "in-sample and out-of-sample halves, how often the tuning's best in-sample trial ranks in the lower "
            "half out of sample; above 0.5 the search mostly fits noise (such designs are archived).",
+    "search_pbo": "Search PBO: the same test over every trial of every design tuned that day, so the in-sample winner "
+                  "is what the whole day's search liked best; near or above 0.5 when there is nothing to find, near 0 "
+                  "when the best configuration keeps its place out of sample.",
     "monte_carlo": "Monte Carlo: each top strategy's out-of-sample trades resampled with replacement (trades) and its "
                    "bar returns resampled in blocks of consecutive bars (bars); 1 path in 20 ends below the 5 % quantile.",
 }
 
 
 def empty() -> dict[str, Any]:
-    return {"overfitting": {"designs": [], "explained": EXPLAINED}, "monte_carlo": []}
+    return {"overfitting": {"designs": [], "search": None, "explained": EXPLAINED}, "monte_carlo": []}
 
 
 def overfitting(con: duckdb.DuckDBPyConnection, day: date, top: int = 10) -> dict[str, Any]:
@@ -36,7 +40,29 @@ def overfitting(con: duckdb.DuckDBPyConnection, day: date, top: int = 10) -> dic
                                     o.deflated_sharpe, o.status, o.status_reason from strategy_overfitting o
                                     join {DESIGNS_AS_OF.format(op='<=')} d using (design_id)
                                     where o.run_date = ? order by o.rank limit ?""", [day, day, top]),
-            "explained": EXPLAINED}
+            "search": search(con, day), "explained": EXPLAINED}
+
+
+def search(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, Any] | None:
+    """The day's search PBO beside the #1 and the significant count (search_overfitting); None before it."""
+    if not table_exists(con, "search_overfitting"):
+        return None
+    found = rows(con, """select n_designs, n_trials, n_combinations, search_pbo, logit_median, best_design_id,
+                         best_design_pbo, best_deflated_sharpe, n_ranked, n_significant
+                         from search_overfitting where run_date = ?""", [day])
+    return found[0] if found else None
+
+
+def search_line(found: dict[str, Any] | None) -> str:
+    """One sentence on the day's search: its PBO over how many trials, and whether anything is significant."""
+    if not found:
+        return ""
+    value = "n/a" if found["search_pbo"] is None else f"{found['search_pbo']:.2f}"
+    p = found["search_pbo"]
+    verdict = ("" if p is None else " (high: what the search liked best in sample is no better than a coin toss out of "
+               "sample)" if p >= 0.5 else " (low)" if p <= 0.1 else " (moderate)")
+    return (f"Search PBO of the day: {value}{verdict} over {found['n_trials']:,} trials of {found['n_designs']:,} designs; "
+            f"{found['n_significant']:,} of {found['n_ranked']:,} ranked designs significant (deflated Sharpe >= 0.95).")
 
 
 def monte_carlo(con: duckdb.DuckDBPyConnection, day: date) -> list[dict[str, Any]]:
@@ -56,8 +82,9 @@ def load(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, Any]:
 def render(report: dict[str, Any], table) -> str:
     """The two HTML sections; `table` is html.table (passed in: html.py imports this module)."""
     over = report.get("overfitting") or empty()["overfitting"]
-    notes = "".join(f"<p>{html.escape(EXPLAINED[k])}</p>" for k in ("pbo", "deflated_sharpe"))
-    return ("<h2>Overfitting</h2>" + notes
+    notes = "".join(f"<p>{html.escape(EXPLAINED[k])}</p>" for k in ("pbo", "search_pbo", "deflated_sharpe"))
+    line = search_line(over.get("search"))
+    return ("<h2>Overfitting</h2>" + notes + (f"<p><b>{html.escape(line)}</b></p>" if line else "")
             + table(over["designs"], ["rank", "design_key", "pbo", "n_trials", "deflated_sharpe", "status"],
                     headers={"design_key": "design", "pbo": "PBO", "n_trials": "trials"})
             + "<h2>Monte Carlo of the top strategies</h2>" + f"<p>{html.escape(EXPLAINED['monte_carlo'])}</p>"

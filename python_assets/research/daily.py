@@ -242,6 +242,7 @@ def tune_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Res
     _write(con, day, {}, cfg.timeframe, trials, tuning, [], 0)
     robustness.write_trial_returns(con, day, trials)  # bounded: trials_per_design x days of the window per design
     robustness.pbo_day(con, day, designs=[r[0] for r in rows])
+    robustness.search_pbo_day(con, day)  # the day's search so far: every round's trials
     return len(trials)
 
 
@@ -323,7 +324,8 @@ def run_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Rese
         summary = rank_day(con, market, day, cfg, costs, evaluated)
         if summary["active"] >= cfg.rank.target_active:
             break
-    return {"designs": made, "trials": trials, "rounds": rounds, **summary}
+    search = con.execute("select pbo from search_pbo where run_date = ? and pbo is not null", [day]).fetchall()
+    return {"designs": made, "trials": trials, "rounds": rounds, **summary, **({"search_pbo": search[0][0]} if search else {})}
 
 
 def spec_uses(spec: StrategySpec, columns: frozenset[str]) -> bool:

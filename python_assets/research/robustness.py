@@ -1,6 +1,7 @@
 """Overfitting and path-risk checks of the research day, and their landing tables: each trial's daily
 returns (stored with the trials, so PBO is computed from what is stored), the probability of backtest
-overfitting of each tuning, and the Monte Carlo quantiles of the day's top-ranked designs."""
+overfitting of each tuning and of the day's whole search, and the Monte Carlo quantiles of the day's
+top-ranked designs."""
 
 from __future__ import annotations
 
@@ -21,13 +22,16 @@ DDL = (
     """create table if not exists tuning_pbo (run_date date not null, design_id varchar not null,
         n_trials integer not null, n_periods integer not null, n_blocks integer not null,
         n_combinations integer not null, pbo double, logit_median double, primary key (run_date, design_id))""",
+    """create table if not exists search_pbo (run_date date not null primary key, n_designs integer not null,
+        n_trials integer not null, n_periods integer not null, n_blocks integer not null,
+        n_combinations integer not null, pbo double, logit_median double)""",
     """create table if not exists monte_carlo_runs (run_date date not null, design_id varchar not null,
         rank integer not null, method varchar not null, n_paths integer not null, n_steps integer not null,
         block_bars integer, seed bigint not null, max_drawdown_p05 double, max_drawdown_p50 double,
         max_drawdown_mean double, final_return_p05 double, final_return_p50 double, final_return_mean double,
         primary key (run_date, design_id, method))""",
 )
-TUNING_TABLES = ("tuning_trial_returns", "tuning_pbo")
+TUNING_TABLES = ("tuning_trial_returns", "tuning_pbo", "search_pbo")
 RANKING_TABLES = ("monte_carlo_runs",)
 
 
@@ -49,14 +53,14 @@ def write_trial_returns(con: duckdb.DuckDBPyConnection, day, trials: list[dict[s
     return len(rows)
 
 
-def trial_matrix(con: duckdb.DuckDBPyConnection, day, design_id: str) -> np.ndarray:
-    """T x N: the design's stored trials of `day` as columns (trial order), days as rows (time order);
-    a day a trial has no return for counts as 0 (flat)."""
-    frame = con.execute("select period_start_ms, trial_no, period_return from tuning_trial_returns "
-                        "where run_date = ? and design_id = ?", [day, design_id]).df()
+def trial_matrix(con: duckdb.DuckDBPyConnection, day, design_id: str | None = None) -> np.ndarray:
+    """T x N: the design's stored trials of `day` (None: every design's) as columns (design, trial order),
+    days as rows (time order); a day a trial has no return for counts as 0 (flat)."""
+    frame = con.execute("select period_start_ms, design_id, trial_no, period_return from tuning_trial_returns "
+                        "where run_date = ? and (design_id = ? or ? is null)", [day, design_id, design_id]).df()
     if frame.empty:
         return np.zeros((0, 0))
-    return frame.pivot(index="period_start_ms", columns="trial_no", values="period_return"
+    return frame.pivot(index="period_start_ms", columns=["design_id", "trial_no"], values="period_return"
                        ).sort_index().sort_index(axis=1).fillna(0.0).to_numpy()
 
 
@@ -76,6 +80,21 @@ def pbo_day(con: duckdb.DuckDBPyConnection, day, max_blocks: int = MAX_BLOCKS, d
     if out:
         con.executemany("insert into tuning_pbo values (?, ?, ?, ?, ?, ?, ?, ?)", out)
     return len(out)
+
+
+def search_pbo_day(con: duckdb.DuckDBPyConnection, day, max_blocks: int = MAX_BLOCKS) -> float | None:
+    """PBO of the day's whole search, into search_pbo: CSCV over every stored trial of every design tuned
+    on `day` (all rounds so far), so the in-sample winner is the configuration the day's search liked best.
+    On a market with nothing to find it is near or above 0.5; with a real edge near 0. Returns the PBO."""
+    m = trial_matrix(con, day)
+    s = n_blocks(m.shape[0], max_blocks)
+    p, logits, combos = pbo(m, s) if s else (math.nan, np.zeros(0), 0)
+    n_designs = con.execute("select count(distinct design_id) from tuning_trial_returns where run_date = ?", [day]).fetchall()[0][0]
+    value = None if math.isnan(p) else p
+    con.execute("delete from search_pbo where run_date = ?", [day])
+    con.execute("insert into search_pbo values (?, ?, ?, ?, ?, ?, ?, ?)",
+                [day, n_designs, m.shape[1], m.shape[0], s, combos, value, float(np.median(logits)) if len(logits) else None])
+    return value
 
 
 def pbo_as_of(con: duckdb.DuckDBPyConnection, day) -> dict[str, tuple[float | None, int]]:

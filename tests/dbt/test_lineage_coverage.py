@@ -21,7 +21,7 @@ from python_assets.research import daily as research
 PYTHON_TABLES = {
     "strategy_specs", "backtest_runs", "backtest_trades", "backtest_equity", "ml_model_results", "ml_ensembles",
     "ml_predictions", "strategy_designs", "tuning_trials", "strategy_tuning", "ranking_history", "daily_reports",
-    "tuning_trial_returns", "tuning_pbo", "monte_carlo_runs",
+    "tuning_trial_returns", "tuning_pbo", "search_pbo", "monte_carlo_runs",
     "portfolio_runs", "portfolio_equity_bars", "portfolio_members", "portfolio_correlations",
     "fill_stress_results", "run_inputs", "computed_days",
 }

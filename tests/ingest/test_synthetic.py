@@ -17,6 +17,7 @@ from python_assets.ingest.synthetic import (
     generate_ticks,
     hourly_path,
     last_complete_days,
+    market_kind,
 )
 from python_assets.platform.timeframes import DAY_MS
 
@@ -109,3 +110,52 @@ def test_last_complete_days_ends_yesterday_utc():
 def test_days_outside_the_horizon_are_refused():
     with pytest.raises(ValueError, match="synthetic market covers"):
         generate_ticks("BTC-USDT", date(2019, 12, 31))
+
+
+def test_the_noise_market_is_a_driftless_iid_walk_of_constant_volatility():
+    """BLOFIN_SYNTHETIC_MARKET=noise: one regime, one sigma, hourly returns uncorrelated with their past
+    and mean zero: a market where research must find nothing."""
+    path = hourly_path(7, "ETH-USDT", 0.0, "noise")
+    r = np.diff(path.log_anchor)
+    assert set(np.unique(path.regime)) == {0} and np.ptp(path.sigma) == 0.0
+    se = r.std() / np.sqrt(len(r))
+    assert abs(r.mean()) < 3 * se and np.allclose(r.std(), path.sigma[0], rtol=0.02)
+    bound = 4 / np.sqrt(len(r))
+    for lag in (1, 2, 24):
+        assert abs(np.corrcoef(r[:-lag], r[lag:])[0, 1]) < bound
+        assert abs(np.corrcoef(np.abs(r[:-lag]), np.abs(r[lag:]))[0, 1]) < bound  # no volatility clustering
+    regimes = np.abs(np.diff(hourly_path(7, "ETH-USDT").log_anchor))  # the default market clusters
+    assert np.corrcoef(regimes[:-1], regimes[1:])[0, 1] > 10 * bound
+
+
+def test_a_planted_edge_on_noise_lifts_the_hour_after_a_drop_without_drifting_the_path():
+    plain, edged = hourly_path(7, "BTC-USDT", 0.0, "noise"), hourly_path(7, "BTC-USDT", 0.8, "noise")
+    r, sigma = np.diff(edged.log_anchor), edged.sigma[0]
+    z = np.diff(plain.log_anchor) / sigma  # the same shocks without the edge
+    after_drop = np.r_[False, z[:-1] < -1.0]
+    assert r[after_drop].mean() > 0.5 * sigma > 0.0 > r[~after_drop].mean()
+    assert abs(r.mean()) < 3 * r.std() / np.sqrt(len(r))
+    assert np.ptp(edged.log_anchor) < 10  # prices stay within e^10 over the 16 years
+
+
+def test_funding_on_noise_follows_no_price_move(monkeypatch):
+    def rates_and_moves():
+        rates, moves = [], []
+        path = hourly_path(7, "BTC-USDT", 0.0, market_kind())
+        for k in range(60):
+            day = DAY + timedelta(days=k)
+            f = generate_funding("BTC-USDT", day, seed=7)
+            h = [(day - date(2020, 1, 1)).days * 24 + hour for hour in (0, 8, 16)]
+            rates += list(f["funding_rate"])
+            moves += [path.log_anchor[x] - path.log_anchor[x - 8] for x in h]
+        return np.corrcoef(rates, moves)[0, 1]
+
+    assert rates_and_moves() > 0.5  # the default market: trend => longs pay
+    monkeypatch.setenv("BLOFIN_SYNTHETIC_MARKET", "noise")
+    assert abs(rates_and_moves()) < 0.2
+
+
+def test_an_unknown_market_kind_is_one_clear_error(monkeypatch):
+    monkeypatch.setenv("BLOFIN_SYNTHETIC_MARKET", "walk")
+    with pytest.raises(ValueError, match="BLOFIN_SYNTHETIC_MARKET must be one of regimes, noise, got 'walk'"):
+        generate_ticks("BTC-USDT", DAY)

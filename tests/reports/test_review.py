@@ -171,3 +171,14 @@ def test_the_significance_caution_ignores_the_deflated_sharpe_of_a_design_with_t
     assert "0.4 (a)" in finding([scored, lucky])
     assert "n/a" in finding([lucky])
     assert finding([{**lucky, "score": 0.99}]) == ""
+
+
+def test_a_search_whose_pbo_is_half_or_more_is_a_caution_and_a_low_or_missing_one_is_not():
+    def finding(search):
+        review = DeterministicAnalyst().review({**REPORT, "overfitting": {"designs": [], "search": search}})
+        return " | ".join(f["text"] for f in review["findings"] if "search" in f["text"])
+
+    row = {"search_pbo": 0.62, "n_trials": 1559, "n_designs": 131, "n_ranked": 131, "n_significant": 0}
+    assert "PBO 0.62 over 1559 trials of 131 designs" in finding(row)
+    assert finding({**row, "search_pbo": 0.5}) != ""  # the archive rule's bound counts as overfit
+    assert finding({**row, "search_pbo": 0.04}) == "" and finding({**row, "search_pbo": None}) == "" and finding(None) == ""

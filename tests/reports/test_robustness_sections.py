@@ -32,6 +32,11 @@ def warehouse() -> duckdb.DuckDBPyConnection:
         (date '2025-03-01', 'dB', 1, 'bars', 1000, 240, -0.9, -0.9, -0.9, -0.9))
         t(run_date, design_id, rank, method, n_paths, n_steps, max_drawdown_p05, max_drawdown_p50,
           final_return_p05, final_return_p50)""")
+    con.execute("""create table search_overfitting as select * from (values
+        (date '2025-03-02', 40, 480, 3432, 0.625, -0.3, 'dB', 0.125, 0.92, 2, 0),
+        (date '2025-03-01', 10, 120, 3432, 0.1, 1.2, 'dB', 0.125, 0.5, 1, 0))
+        t(run_date, n_designs, n_trials, n_combinations, search_pbo, logit_median, best_design_id, best_design_pbo,
+          best_deflated_sharpe, n_ranked, n_significant)""")
     return con
 
 
@@ -40,7 +45,9 @@ def test_sections_read_the_day_from_the_marts_in_rank_order():
     designs = got["overfitting"]["designs"]
     assert [(d["rank"], d["design_key"], d["pbo"], d["deflated_sharpe"]) for d in designs] == [
         (1, "long|db_atom", 0.125, 0.92), (2, "long|da_atom", 0.75, 0.31)]
-    assert set(got["overfitting"]["explained"]) == {"pbo", "deflated_sharpe", "monte_carlo"}
+    assert set(got["overfitting"]["explained"]) == {"pbo", "search_pbo", "deflated_sharpe", "monte_carlo"}
+    search = got["overfitting"]["search"]  # the day's row only
+    assert (search["search_pbo"], search["n_trials"], search["n_designs"], search["n_significant"]) == (0.625, 480, 40, 0)
     assert [(m["method"], m["max_drawdown_p05"], m["final_return_p05"]) for m in got["monte_carlo"]] == [
         ("bars", -0.3, -0.08), ("trades", -0.2, -0.05)]
     json.dumps(got)  # JSON-ready
@@ -52,4 +59,12 @@ def test_sections_are_empty_without_the_marts_and_render_as_html():
     assert "<h2>Overfitting</h2>" in page and "<h2>Monte Carlo of the top strategies</h2>" in page
     assert escape(robustness.EXPLAINED["pbo"]) in page and escape(robustness.EXPLAINED["deflated_sharpe"]) in page
     assert "<td>-30.00%</td>" in page and "<td>-8.00%</td>" in page  # 5 % quantiles as percentages
+    assert ("Search PBO of the day: 0.62 (high: what the search liked best in sample is no better than a coin toss "
+            "out of sample) over 480 trials of 40 designs; 0 of 2 ranked designs significant") in page
+    low = robustness.load(warehouse(), date(2025, 3, 1))
+    assert "Search PBO of the day: 0.10 (low) over 120 trials of 10 designs" in robustness.render(low, html.table)
+    con = warehouse()
+    con.execute("update search_overfitting set search_pbo = 0.3")
+    assert "Search PBO of the day: 0.30 (moderate) over 480" in robustness.render(robustness.load(con, DAY), html.table)
+    assert "Search PBO of the day" not in robustness.render(robustness.empty(), html.table)
     assert "<em>none</em>" in robustness.render(robustness.empty(), html.table)

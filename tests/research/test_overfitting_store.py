@@ -74,6 +74,29 @@ def test_pbo_day_reads_the_stored_trials_and_fills_missing_days_with_zero():
 
 
 
+def test_the_search_pbo_is_one_cscv_over_every_design_s_trials_of_the_day_and_replaces_its_row():
+    con = duckdb.connect()
+    daily.ensure_tables(con)
+    run, days = date(2025, 3, 2), [k * 86_400_000 for k in range(16)]
+    rng = np.random.default_rng(9)
+    a, b = rng.normal(0.0, 0.01, (16, 4)), rng.normal(0.0, 0.01, (16, 3))
+    insert_returns(con, run, "dA", a, days)
+    insert_returns(con, run, "dB", b, days)
+    insert_returns(con, date(2025, 3, 1), "dC", rng.normal(0.0, 0.01, (16, 5)), days)  # another day's search
+    got = robustness.search_pbo_day(con, run)
+    assert got == pytest.approx(pbo(np.hstack([a, b]), 8)[0])  # columns in (design, trial) order
+    assert con.execute("select n_designs, n_trials, n_periods, n_blocks, n_combinations from search_pbo").fetchall() == [
+        (2, 7, 16, 8, 70)]
+    # a trial in every block above the rest: the search found it, PBO 0; computed again, one row for the day
+    b[:, 0] = 0.02 + rng.normal(0.0, 0.001, 16)
+    con.execute("delete from tuning_trial_returns where design_id = 'dB'")
+    insert_returns(con, run, "dB", b, days)
+    assert robustness.search_pbo_day(con, run) == 0.0
+    assert con.execute("select count(*), min(pbo) from search_pbo").fetchall() == [(1, 0.0)]
+    assert robustness.search_pbo_day(con, date(2025, 3, 9)) is None  # a day that searched nothing: NULL
+    assert con.execute("select n_trials, pbo from search_pbo where run_date = '2025-03-09'").fetchall() == [(0, None)]
+
+
 def test_pbo_as_of_takes_pbo_and_trials_from_the_same_latest_tuning():
     # a later tuning without a PBO (too few periods) is the latest: its (None, trials), not the older
     # tuning's PBO beside the newer trial count (arg_max skips NULLs)

@@ -120,3 +120,15 @@ def test_a_trial_reordered_within_blocks_ties_with_the_original(seed):
     p_copy, logits_copy, _ = pbo(np.column_stack([a, a, other]), 4)
     assert p_reordered == p_copy
     np.testing.assert_allclose(logits_reordered, logits_copy, rtol=0, atol=1e-12)
+
+
+def test_combinations_taken_in_steps_give_the_same_logits(monkeypatch):
+    """A day's search (thousands of trials) is evaluated a few combinations at a time to bound memory."""
+    from python_assets.research import pbo as module
+
+    m = np.random.default_rng(21).normal(0.0, 0.01, (40, 50))
+    whole = pbo(m, 8)
+    monkeypatch.setattr(module, "CHUNK_VALUES", 7 * 50)  # 7 of the 70 combinations per step, 10 steps
+    stepped = pbo(m, 8)
+    assert stepped[0] == whole[0] and stepped[2] == whole[2] == 70
+    np.testing.assert_array_equal(stepped[1], whole[1])

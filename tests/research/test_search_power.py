@@ -93,7 +93,8 @@ def minute_bars(symbols=SYMBOLS, days: int = 30) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _one_day(edge: float, monkeypatch) -> duckdb.DuckDBPyConnection:
+def _one_day(edge: float, monkeypatch, market_kind: str = "regimes") -> duckdb.DuckDBPyConnection:
+    monkeypatch.setenv("BLOFIN_SYNTHETIC_MARKET", market_kind)
     frame = hourly_frame(edge, monkeypatch, symbols=SYMBOLS, days=30)
     con = duckdb.connect()
     market = Market.from_frame(frame, "1h")
@@ -116,6 +117,8 @@ def test_one_day_ranks_the_planted_reversal_first_without_overfitting(monkeypatc
     side, atoms = key.split("|")
     assert {"drop", "drop_z"} & set(atoms.split("&")) and side in ("long", "both")
     assert status == "active" and pbo is not None and pbo <= 0.5 and n_trials >= 8
+    # the day's whole search found it: what it liked best in sample keeps its place out of sample
+    assert con.execute("select pbo from search_pbo where run_date = ?", [DAY]).fetchone()[0] < 0.1
     # the best long-only drop design keeps its edge when the signal order pays a spread
     kept = con.execute("""select s.design_key, s.has_edge from fill_stress_results s where s.run_date = ?
                           and s.fill_mode = 'spread' and s.design_key like 'long|%drop%' order by s.rank limit 1""",
@@ -128,7 +131,11 @@ def test_one_day_ranks_the_planted_reversal_first_without_overfitting(monkeypatc
 
 
 @pytest.mark.slow
-def test_one_day_of_noise_calls_nothing_significant(monkeypatch):
-    con = _one_day(0.0, monkeypatch)
+def test_one_day_of_noise_calls_nothing_significant_and_its_search_looks_overfit(monkeypatch):
+    """BLOFIN_SYNTHETIC_MARKET=noise: i.i.d. returns, nothing to find. No design nears significance and
+    the day's whole search has a high PBO (its in-sample favourite is a coin toss out of sample)."""
+    con = _one_day(0.0, monkeypatch, "noise")
     rows = con.execute(RANKED, [DAY]).fetchall()
     assert len(rows) >= 20 and max(r[1] or 0.0 for r in rows) < 0.5
+    n_trials, search_pbo = con.execute("select n_trials, pbo from search_pbo where run_date = ?", [DAY]).fetchone()
+    assert n_trials >= 300 and search_pbo >= 0.5, search_pbo
