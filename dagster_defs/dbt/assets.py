@@ -53,7 +53,7 @@ class DbtRunConfig(dg.Config):
 
 
 # Models tagged `ledger` read the backtest ledger that a Python asset writes after backtest_signals; models
-# tagged `research` (strategy_overfitting, strategy_monte_carlo), `portfolio` (the portfolio marts),
+# tagged `research` (strategy_overfitting, search_overfitting, strategy_monte_carlo), `portfolio` (the portfolio marts),
 # `fill_stress` (fill_sensitivity) and `report` (the report_* marts the daily report reads) read what the
 # research and ML assets write after strategy_ranking. No Python asset sits between the two groups, so they
 # are one dbt asset after backtest_ledger (one dbt call: each costs a dbt start-up, a JVM on Spark), a second
@@ -158,7 +158,7 @@ def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource,
 def results_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig,
                        warehouse: Warehouse):
     """Metrics from the backtest ledger (strategy_backtest_results) and the marts from the research and ML
-    tables: strategy_overfitting, strategy_monte_carlo, the portfolio marts, fill_sensitivity and the
+    tables: strategy_overfitting, search_overfitting, strategy_monte_carlo, the portfolio marts, fill_sensitivity and the
     report_* marts the daily report reads."""
     yield from _stream_build(context, dbt, config, warehouse)
 

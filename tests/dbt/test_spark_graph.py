@@ -39,7 +39,8 @@ RUN_TIME_KEYS = {"generated_at", "created_at", "run_id", "seconds", "stage_secon
 REPORT_MARTS = ("report_strategies", "report_trades", "report_equity", "report_walk_forward", "report_research_ranking",
                 "report_research_designs", "report_ml_models", "report_ml_ensembles", "report_ml_predictions",
                 "strategy_backtest_results", "daily_market_summary", "portfolio_backtest_results",
-                "portfolio_member_results", "strategy_overfitting", "strategy_monte_carlo", "fill_sensitivity")
+                "portfolio_member_results", "strategy_overfitting", "search_overfitting", "strategy_monte_carlo",
+                "fill_sensitivity")
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +102,8 @@ def test_the_report_on_spark_has_the_numbers_of_the_report_on_duckdb(built_first
 
 # Marts the first demo day fills (walk-forward, portfolio and some ML marts need more days or members).
 FILLED_ON_DAY_ONE = {"report_strategies", "report_trades", "report_equity", "report_research_ranking",
-                     "strategy_backtest_results", "daily_market_summary", "strategy_overfitting", "strategy_monte_carlo",
+                     "strategy_backtest_results", "daily_market_summary", "strategy_overfitting", "search_overfitting",
+                     "strategy_monte_carlo",
                      "fill_sensitivity"}
 
 
