@@ -242,7 +242,6 @@ def tune_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Res
     _write(con, day, {}, cfg.timeframe, trials, tuning, [], 0)
     robustness.write_trial_returns(con, day, trials)  # bounded: trials_per_design x days of the window per design
     robustness.pbo_day(con, day, designs=[r[0] for r in rows])
-    robustness.search_pbo_day(con, day)  # the day's search so far: every round's trials
     return len(trials)
 
 
@@ -308,7 +307,8 @@ def run_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Rese
     fewer than target_active designs are active and max_rounds and new_designs_max allow, another round
     of fresh designs is tuned and the day ranked again (each round's designs are new keys, independent of
     the earlier rounds' out-of-sample results; the DSR's N counts every round's trials). The time guard spans
-    the rounds and is checked before each later round too: a round begun past it would tune at least a design."""
+    the rounds and is checked before each later round too: a round begun past it would tune at least a design.
+    Last, the PBO of the day's whole search (search_pbo) over every round's trials."""
     made, trials, rounds, summary, started, evaluated = 0, 0, 0, {}, time.monotonic(), {}
     for round_no in range(cfg.max_rounds):
         designs = design_day(con, market.columns, day, cfg, round_no)
@@ -324,8 +324,8 @@ def run_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Rese
         summary = rank_day(con, market, day, cfg, costs, evaluated)
         if summary["active"] >= cfg.rank.target_active:
             break
-    search = con.execute("select pbo from search_pbo where run_date = ? and pbo is not null", [day]).fetchall()
-    return {"designs": made, "trials": trials, "rounds": rounds, **summary, **({"search_pbo": search[0][0]} if search else {})}
+    search = robustness.search_pbo_day(con, day)  # once the day's rounds are done: every round's trials
+    return {"designs": made, "trials": trials, "rounds": rounds, **summary, **({"search_pbo": search} if search is not None else {})}
 
 
 def spec_uses(spec: StrategySpec, columns: frozenset[str]) -> bool:

@@ -47,15 +47,30 @@ def block_sharpes(sums: np.ndarray, squares: np.ndarray, counts: np.ndarray, fla
     return np.where(flat, 0.0, mean / np.where(flat, 1.0, sd))
 
 
-def flat_unions(blocks: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def block_codes(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per block and trial (s x N): whether the block is not constant, and its minimum's dense rank among
+    the trial's block minima (np.unique's inverse per column, computed for all columns at once)."""
+    low, high = blocks.min(axis=1), blocks.max(axis=1)  # s x N
+    order = np.argsort(low, axis=0, kind="stable")
+    ranked = np.take_along_axis(low, order, axis=0)
+    dense = np.cumsum(np.vstack([np.zeros((1, low.shape[1]), dtype=bool), ranked[1:] != ranked[:-1]]), axis=0)
+    codes = np.empty_like(dense)
+    np.put_along_axis(codes, order, dense, axis=0)
+    return (low != high).astype(float), codes.astype(float)
+
+
+def flat_unions(blocks: np.ndarray, mask: np.ndarray, codes: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """C x N: whether each union of blocks (a row of the 0/1 mask over the s blocks of blocks, s x size x N)
     holds a single value, per trial, exactly: every chosen block constant, and their values equal (each
     block's value coded as its dense rank among the trial's block minima; k codes are all equal iff
-    k * sum(code^2) == sum(code)^2, small integers that float arithmetic holds exactly)."""
-    low, high = blocks.min(axis=1), blocks.max(axis=1)  # s x N
-    codes = np.column_stack([np.unique(low[:, j], return_inverse=True)[1] for j in range(low.shape[1])]).astype(float)
-    k = mask.sum(axis=1, keepdims=True)
-    return (mask @ (low != high) == 0) & (k * (mask @ (codes * codes)) == (mask @ codes) ** 2)
+    k * sum(code^2) == sum(code)^2, small integers that float arithmetic holds exactly). codes: block_codes(blocks)."""
+    varies, code = block_codes(blocks) if codes is None else codes
+    flat = np.zeros((len(mask), varies.shape[1]), dtype=bool)
+    cols = np.flatnonzero(~varies.all(axis=0))  # only a trial with a constant block can have a flat union
+    if len(cols):
+        v, c, k = varies[:, cols], code[:, cols], mask.sum(axis=1, keepdims=True)
+        flat[:, cols] = (mask @ v == 0) & (k * (mask @ (c * c)) == (mask @ c) ** 2)
+    return flat
 
 
 def _tolerance(values: np.ndarray) -> np.ndarray:
@@ -97,8 +112,8 @@ def pbo(returns: np.ndarray, s: int | None = None) -> tuple[float, np.ndarray, i
     blocks = r.reshape(s, -1, n)
     sums, squares = blocks.sum(axis=1), (blocks * blocks).sum(axis=1)  # s x n
     mask = in_sample_masks(s)
-    step = max(1, CHUNK_VALUES // n)
-    logits = np.concatenate([_logits(blocks, sums, squares, mask[k:k + step]) for k in range(0, len(mask), step)])
+    step, codes = max(1, CHUNK_VALUES // n), block_codes(blocks)
+    logits = np.concatenate([_logits(blocks, sums, squares, mask[k:k + step], codes) for k in range(0, len(mask), step)])
     return float(np.mean(logits <= 0)), logits, len(mask)
 
 
@@ -107,10 +122,11 @@ def pbo(returns: np.ndarray, s: int | None = None) -> tuple[float, np.ndarray, i
 CHUNK_VALUES = 1_000_000
 
 
-def _logits(blocks: np.ndarray, sums: np.ndarray, squares: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def _logits(blocks: np.ndarray, sums: np.ndarray, squares: np.ndarray, mask: np.ndarray,
+            codes: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """The logits of the combinations in the rows of `mask` (see pbo)."""
     counts = np.full((len(mask), blocks.shape[2]), blocks.shape[1] * blocks.shape[0] / 2)
-    is_sharpe = block_sharpes(mask @ sums, mask @ squares, counts, flat_unions(blocks, mask))
-    oos_sharpe = block_sharpes((1 - mask) @ sums, (1 - mask) @ squares, counts, flat_unions(blocks, 1 - mask))
+    is_sharpe = block_sharpes(mask @ sums, mask @ squares, counts, flat_unions(blocks, mask, codes))
+    oos_sharpe = block_sharpes((1 - mask) @ sums, (1 - mask) @ squares, counts, flat_unions(blocks, 1 - mask, codes))
     omega = relative_ranks(oos_sharpe, best_trials(is_sharpe))
     return np.log(omega / (1 - omega))
