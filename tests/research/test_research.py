@@ -52,7 +52,7 @@ def tables(con, day: date | None = None) -> dict[str, pd.DataFrame]:
     """Every research table (seconds aside, a machine's time), or only the rows of `day`."""
     out = {}
     for t in ("strategy_designs", "tuning_trials", "strategy_tuning", "ranking_history", "tuning_trial_returns",
-              "tuning_pbo", "monte_carlo_runs"):
+              "tuning_pbo", "search_pbo", "monte_carlo_runs"):
         where = f"where {'created_date' if t == 'strategy_designs' else 'run_date'} = '{day.isoformat()}'" if day else ""
         out[t] = con.execute(f"select * from {t} {where} order by all").df().drop(columns=["seconds"], errors="ignore")
     return out
