@@ -243,7 +243,7 @@ def synthetic_edge() -> float:
 
 def synthetic_market() -> str:
     """BLOFIN_SYNTHETIC_MARKET: 'regimes' (default: trending and ranging regimes, clustered volatility) or
-    'noise' (i.i.d. hourly returns, nothing to find but a planted edge); anything else is one ValueError line."""
+    'noise' (i.i.d. Gaussian hourly returns, nothing to find but a planted edge); anything else is one ValueError line."""
     raw = os.environ.get(SYNTHETIC_MARKET_ENV, "").strip().lower() or SYNTHETIC_MARKETS[0]
     if raw not in SYNTHETIC_MARKETS:
         raise ValueError(f"{SYNTHETIC_MARKET_ENV} must be one of {', '.join(SYNTHETIC_MARKETS)}, got {raw!r}")

@@ -78,9 +78,10 @@ def planted_edge() -> float:
 
 
 def market_kind() -> str:
-    """The generator option BLOFIN_SYNTHETIC_MARKET: 'regimes' (default) or 'noise': i.i.d. hourly returns
-    of constant volatility, no drift, no regimes and no pull, and funding that follows no price move:
-    nothing a strategy can find but a planted edge (the market for checking that research finds nothing)."""
+    """The generator option BLOFIN_SYNTHETIC_MARKET: 'regimes' (default) or 'noise': i.i.d. Gaussian hourly
+    returns of constant volatility (the ticks then trace a Brownian motion), no drift, no regimes and no pull,
+    and funding that follows no price move: nothing a strategy can find but a planted edge (the market for
+    checking that research finds nothing)."""
     return synthetic_market()
 
 
@@ -91,7 +92,7 @@ def _path(seed: int, symbol: str) -> HourlyPath:
 
 @lru_cache(maxsize=64)
 def hourly_path(seed: int, symbol: str, edge: float = 0.0, market: str = "regimes") -> HourlyPath:
-    """Regime-switching, volatility-clustered hourly path ('noise': i.i.d. returns); cached, cheap (~10 ms)."""
+    """Regime-switching, volatility-clustered hourly path ('noise': i.i.d. Gaussian returns); cached, cheap (~10 ms)."""
     prof = profile_for(symbol)
     rng = np.random.default_rng([seed, _symbol_key(symbol), 0])
     n_hours = HORIZON_DAYS * 24
@@ -111,7 +112,10 @@ def hourly_path(seed: int, symbol: str, edge: float = 0.0, market: str = "regime
     sigma = base * np.exp(log_vol - 0.5 * log_vol.var()) * _REGIME_VOL[regime]
     z = rng.standard_t(5, size=n_hours) / np.sqrt(5 / 3)
     if market == "noise":
-        regime, sigma = np.zeros(n_hours, dtype=np.int8), np.full(n_hours, base)
+        # Gaussian shocks (drawn after the default market's, which stays as it was): generate_ticks spreads an
+        # hour's move linearly over the hour plus a Gaussian bridge, a Brownian motion only when the move is
+        # Gaussian too; a heavy-tailed hour would trend inside itself, its first half-hour predicting the second.
+        regime, sigma, z = np.zeros(n_hours, dtype=np.int8), np.full(n_hours, base), rng.standard_normal(n_hours)
     returns = _REGIME_DRIFT[regime] * sigma + sigma * z
     if edge:
         drop = (z[:-1] < -1.0).astype(float)
