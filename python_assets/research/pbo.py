@@ -35,6 +35,9 @@ def in_sample_masks(s: int) -> np.ndarray:
 # Sharpes closer than this, relative to the largest of their row, are ties: the same returns summed in
 # another order (a trial whose returns are another's reordered within blocks) differ in the last bits.
 TIE_RTOL = 1e-10
+# ... or closer than this whatever the row: Sharpes that are 0 exactly (means that cancel) come out of the
+# sums as +-1e-17, whose signs depend on the summation order (how many combinations one matmul takes).
+TIE_ATOL = 1e-12
 
 
 def block_sharpes(sums: np.ndarray, squares: np.ndarray, counts: np.ndarray, flat: np.ndarray | None = None) -> np.ndarray:
@@ -74,8 +77,8 @@ def flat_unions(blocks: np.ndarray, mask: np.ndarray, codes: tuple[np.ndarray, n
 
 
 def _tolerance(values: np.ndarray) -> np.ndarray:
-    """Per row, the distance within which two Sharpes are ties (TIE_RTOL of the row's largest)."""
-    return TIE_RTOL * np.max(np.abs(values), axis=1, keepdims=True)
+    """Per row, the distance within which two Sharpes are ties (TIE_RTOL of the row's largest, at least TIE_ATOL)."""
+    return np.maximum(TIE_RTOL * np.max(np.abs(values), axis=1, keepdims=True), TIE_ATOL)
 
 
 def best_trials(values: np.ndarray) -> np.ndarray:
