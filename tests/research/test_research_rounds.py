@@ -135,7 +135,9 @@ def test_the_guard_passed_between_rounds_stops_before_the_next_round_is_tuned(mo
         with pytest.raises(daily.ResearchBudgetError, match="after 1 rounds .* before round 1"):
             run_day(con, market, DAY, replace(CFG, budget_seconds=50.0))
         first_round = con.execute("select count(*) from strategy_tuning").fetchone()[0]
+        searched = con.execute("select count(*) from search_pbo").fetchone()[0]
     assert first_round > 0 and len(tuned) == first_round
+    assert searched == 0  # the search PBO comes after the rounds: a failed day has none (a rerun clears the day)
 
 
 def test_a_day_of_rounds_backfilled_after_a_later_day_stores_its_own_rows_and_leaves_the_later_days():
