@@ -189,7 +189,8 @@ def generate_ticks(symbol: str, day: date, seed: int = DEFAULT_SEED) -> pd.DataF
     is_buy = rng.random(n) < p_buy
     half_spread = 0.5e-4
     raw_price = np.exp(logp) * (1 + np.where(is_buy, half_spread, -half_spread))
-    price = np.round(np.maximum(np.round(raw_price / prof.tick_size), 1) * prof.tick_size, 10)
+    tick = price_tick(prof, raw_price, market_kind())
+    price = np.round(np.maximum(np.round(raw_price / tick), 1) * tick, 10)
     lots = np.ceil(rng.lognormal(mean=np.log(3.0), sigma=1.2, size=n))
     size = np.round(lots * prof.lot, 10)
     return pd.DataFrame(
@@ -201,6 +202,16 @@ def generate_ticks(symbol: str, day: date, seed: int = DEFAULT_SEED) -> pd.DataF
             "side": np.where(is_buy, "buy", "sell"),
         }
     )
+
+
+def price_tick(prof: SymbolProfile, raw_price: np.ndarray, market: str) -> np.ndarray | float:
+    """The price grid of each print: the symbol's tick; on 'noise' (a walk without pull, which wanders decades
+    below its start) a tenth of it per decade below the start price, so the tick stays at most the fraction of the
+    price it was at the start: a fixed tick there grew to percents of the price, a grid prices bounce on."""
+    if market != "noise" or not len(raw_price):
+        return prof.tick_size
+    decades = np.minimum(np.floor(np.log10(raw_price / prof.start_price)), 0.0)
+    return prof.tick_size * 10.0 ** decades
 
 
 def generate_funding(symbol: str, day: date, seed: int = DEFAULT_SEED) -> pd.DataFrame:

@@ -187,3 +187,13 @@ def test_on_noise_a_big_first_half_hour_says_nothing_about_the_second(monkeypatc
     cont = np.concatenate(moves)
     assert len(cont) >= 40
     assert abs(cont.mean()) < 3 * cont.std() / np.sqrt(len(cont)), cont.mean()  # within 3 standard errors of 0
+
+
+def test_on_noise_a_price_that_wandered_decades_down_keeps_a_fine_grid(monkeypatch):
+    """Noise has no pull: seed 5's SYM4-USDT (start ~1,148, tick 0.1) is near 1 on 2026-12-28. A tick fixed in
+    price units printed one price all day there (1.0, ten ticks), a frozen grid; it shrinks a decade at a time."""
+    monkeypatch.setenv("BLOFIN_SYNTHETIC_MARKET", "noise")
+    px = generate_ticks("SYM4-USDT", date(2026, 12, 28), seed=5)["price"].to_numpy()  # a made-up symbol
+    steps = np.abs(np.diff(px))
+    assert np.median(px) < 2.0 and len(np.unique(px)) > 1000
+    assert steps[steps > 0].min() / np.median(px) < 2e-4  # at most about the tick's share of the start price
