@@ -21,6 +21,7 @@ def test_research_marts_build_empty_then_as_of_each_ranking_day(data_dir):
     with duckdb.connect(str(data_dir.warehouse)) as con:
         assert con.execute("select count(*) from strategy_overfitting").fetchall() == [(0,)]
         assert con.execute("select count(*) from strategy_monte_carlo").fetchall() == [(0,)]
+        assert con.execute("select count(*) from search_overfitting").fetchall() == [(0,)]  # no search_pbo yet
         daily.ensure_tables(con)
         d1, d2, d3 = date(2025, 3, 1), date(2025, 3, 2), date(2025, 3, 3)
         for day, design, dsr in ((d1, "dA", 0.4), (d2, "dA", 0.6), (d3, "dA", 0.7), (d2, "dB", 0.2)):
@@ -32,14 +33,19 @@ def test_research_marts_build_empty_then_as_of_each_ranking_day(data_dir):
         con.execute("insert into monte_carlo_runs values (?, 'dA', 1, 'trades', 1000, 9, null, 42, -0.2, -0.1, -0.12, "
                     "-0.05, 0.02, 0.01), (?, 'dA', 1, 'bars', 1000, 240, 24, 42, -0.3, -0.15, -0.16, -0.08, 0.01, 0.0)",
                     [d3, d3])
+        con.execute("insert into search_pbo values (?, 1, 12, 31, 14, 3432, 0.25, 0.8), (?, 2, 30, 31, 14, 3432, 0.6, -0.2)",
+                    [d1, d3])
     run_dbt(data_dir, "build", "--select", "tag:research")
     with duckdb.connect(str(data_dir.warehouse), read_only=True) as con:
         got = con.execute("select run_date, design_id, tuned_date, pbo, deflated_sharpe, n_trials from strategy_overfitting "
                           "order by 1, 2").fetchall()
+        search = con.execute("select run_date, n_trials, search_pbo, best_design_id, best_design_pbo, n_ranked, n_significant "
+                             "from search_overfitting order by 1").fetchall()
         mc = con.execute("select method, max_drawdown_p05, final_return_p05 from strategy_monte_carlo order by 1").fetchall()
     assert got == [(d1, "dA", d1, 0.25, 0.4, 12), (d2, "dA", d1, 0.25, 0.6, 12), (d2, "dB", None, None, 0.2, None),
                    (d3, "dA", d3, 0.75, 0.7, 12)]
     assert mc == [("bars", -0.3, -0.08), ("trades", -0.2, -0.05)]
+    assert search == [(d1, 12, 0.25, "dA", 0.25, 1, 0), (d3, 30, 0.6, "dA", 0.75, 1, 0)]  # d2 searched nothing: no row
 
 
 def test_fill_sensitivity_carries_the_book_spread_share_also_from_a_table_made_before_it(data_dir):
