@@ -2,7 +2,7 @@
     model's source() calls are always recorded for lineage; at run time a model built on a fresh
     warehouse, before the research step ever ran, selects no rows instead of failing. -#}
 {% macro relation_exists(relation) -%}
-  {%- if not execute or relation is string or relation.schema is none -%}
+  {%- if not execute or relation.schema is none -%}
     {#- a unit test's given rows stand in for the relation (a CTE name, not a warehouse relation) -#}
     {{ return(true) }}
   {%- endif -%}
