@@ -23,6 +23,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from python_assets.ingest.market import generate_market
     from python_assets.ingest.synthetic import last_complete_days
 
+    if problem := synthetic_options_problem():
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     days = last_complete_days(args.days)
     problem = synthetic_days_problem(days[0], days[-1], utc_today())
     if problem:
@@ -47,7 +50,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from python_assets.lake.health import writable_data_dir
     from python_assets.ingest.market import generate_market
 
-    problem = synthetic_days_problem(args.start, args.end, utc_today())
+    problem = synthetic_options_problem() or synthetic_days_problem(args.start, args.end, utc_today())
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -61,6 +64,19 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def utc_today() -> date:
     """Today's UTC date (the day that has not closed yet)."""
     return datetime.now(timezone.utc).date()
+
+
+def synthetic_options_problem() -> str | None:
+    """Why the generator options in the environment are not valid, or None: checked before anything runs,
+    as over days already in the lake nothing is generated and nothing would read them."""
+    from python_assets.config import synthetic_edge, synthetic_market
+
+    try:
+        synthetic_market()
+        synthetic_edge()
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def synthetic_days_problem(first: date, last: date, today: date) -> str | None:

@@ -3,6 +3,7 @@ module that reads or writes the environment, always when called, never at import
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import sys
@@ -237,8 +238,15 @@ def lock_wait_setting() -> str:
 
 
 def synthetic_edge() -> float:
-    """BLOFIN_SYNTHETIC_EDGE (default 0: no planted edge)."""
-    return float(os.environ.get(SYNTHETIC_EDGE_ENV, "0") or 0)
+    """BLOFIN_SYNTHETIC_EDGE (default 0: no planted edge); anything but a finite number is one ValueError line."""
+    raw = os.environ.get(SYNTHETIC_EDGE_ENV, "").strip()
+    try:
+        value = float(raw or 0)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise ValueError(f"{SYNTHETIC_EDGE_ENV} must be a number (0: no planted edge), got {raw!r}")
+    return value
 
 
 def synthetic_market() -> str:

@@ -121,6 +121,26 @@ def test_generate_refuses_a_day_that_has_not_closed(data_dir, capsys):
     assert not data_dir.lake.exists()
 
 
+@pytest.mark.parametrize("name,value,says", [
+    ("BLOFIN_SYNTHETIC_MARKET", "walk", "BLOFIN_SYNTHETIC_MARKET must be one of regimes, noise, got 'walk'"),
+    ("BLOFIN_SYNTHETIC_EDGE", "abc", "BLOFIN_SYNTHETIC_EDGE must be a number (0: no planted edge), got 'abc'"),
+    ("BLOFIN_SYNTHETIC_EDGE", "nan", "BLOFIN_SYNTHETIC_EDGE must be a number"),
+])
+@pytest.mark.parametrize("command", [["generate", "--start", "2025-03-10", "--end", "2025-03-10"], ["demo", "--days", "1"]])
+def test_a_bad_generator_option_is_one_line_even_where_the_days_exist(data_dir, monkeypatch, capsys, name, value, says,
+                                                                        command):
+    """Over days already in the lake nothing is generated, so nothing would have read the option: it is
+    checked before anything runs, and named."""
+    assert main(["generate", "--start", "2025-03-10", "--end", "2025-03-10", "--symbols", "BTC-USDT"]) == 0
+    files = sorted(p for p in data_dir.lake.rglob("*") if p.is_file())
+    capsys.readouterr()
+    monkeypatch.setenv(name, value)
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and says in err, err
+    assert sorted(p for p in data_dir.lake.rglob("*") if p.is_file()) == files
+
+
 def test_generate_market_checks_every_day_before_writing(data_dir):
     from datetime import date
 
