@@ -21,7 +21,7 @@ EXPLAINED = {
            "in-sample and out-of-sample halves, how often the tuning's best in-sample trial ranks in the lower "
            "half out of sample; above 0.5 the search mostly fits noise (such designs are archived).",
     "search_pbo": "Search PBO: the same test over every trial of every design tuned that day, so the in-sample winner "
-                  "is what the whole day's search liked best; near or above 0.5 when there is nothing to find, near 0 "
+                  "is what the whole day's search liked best; around 0.5 when there is nothing to find, near 0 "
                   "when the best configuration keeps its place out of sample (a real edge, or a trend that lasted the "
                   "whole window: only later days tell those apart).",
     "monte_carlo": "Monte Carlo: each top strategy's out-of-sample trades resampled with replacement (trades) and its "

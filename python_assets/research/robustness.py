@@ -85,9 +85,9 @@ def pbo_day(con: duckdb.DuckDBPyConnection, day, max_blocks: int = MAX_BLOCKS, d
 def search_pbo_day(con: duckdb.DuckDBPyConnection, day, max_blocks: int = MAX_BLOCKS) -> float | None:
     """PBO of the day's whole search, into search_pbo: CSCV over every stored trial of every design tuned
     on `day` (all rounds so far), so the in-sample winner is the configuration the day's search liked best.
-    On a market with nothing to find it is near or above 0.5, unless the sample itself drifts (a random walk
-    can): then being long (or short) throughout wins in every block, CSCV calls it consistent, and only
-    later days tell. With a real edge it is near 0. Returns the PBO."""
+    On a market with nothing to find it scatters around 0.5 (0.34-0.74 on three noise windows), unless the
+    sample itself drifts (a random walk can): then being long (or short) throughout wins in every block, CSCV
+    calls it consistent, and only later days tell. With a real edge it is near 0. Returns the PBO."""
     m = trial_matrix(con, day)
     s = n_blocks(m.shape[0], max_blocks)
     p, logits, combos = pbo(m, s) if s else (math.nan, np.zeros(0), 0)

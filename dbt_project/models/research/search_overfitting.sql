@@ -4,7 +4,7 @@
   One row per research day: did the day's search find anything? The probability of backtest
   overfitting of the whole search (every trial of every design tuned that day, search_pbo) beside the
   ranking's #1 (its own tuning's PBO and its deflated Sharpe) and how many ranked designs reach a
-  deflated Sharpe of 0.95. On a market with nothing to find the search PBO is near or above 0.5 (unless
+  deflated Sharpe of 0.95. On a market with nothing to find the search PBO scatters around 0.5 (unless
   the window itself trends: holding the trend then wins in every block) and no design is significant;
   with a real edge the search PBO is near 0.
 -#}
