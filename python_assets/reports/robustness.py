@@ -58,8 +58,8 @@ def search_line(found: dict[str, Any] | None) -> str:
     """One sentence on the day's search: its PBO over how many trials, and whether anything is significant."""
     if not found:
         return ""
-    value = "n/a" if found["search_pbo"] is None else f"{found['search_pbo']:.2f}"
     p = found["search_pbo"]
+    value = "n/a" if p is None else f"{p:.2f}"
     verdict = ("" if p is None else " (high: what the search liked best in sample is no better than a coin toss out of "
                "sample)" if p >= 0.5 else " (low)" if p <= 0.1 else " (moderate)")
     return (f"Search PBO of the day: {value}{verdict} over {found['n_trials']:,} trials of {found['n_designs']:,} designs; "
