@@ -189,9 +189,13 @@ def _fmt(v: Any) -> str:
 
 
 def prompt_numbers(report: dict[str, Any]) -> dict[str, Any]:
-    """What the LLM sees: numbers from the report (no free text from outside, no secrets)."""
+    """What the LLM sees: numbers from the report (no free text from outside, no secrets); of the overfitting
+    section the numbers only (the designs' PBO and the day's search PBO, which the deterministic analyst reads
+    too), not its fixed explanations."""
     keep = ("report_date", "symbols", "strategies", "walk_forward", "ml", "research", "failed_checks")
-    return {k: report.get(k) for k in keep}
+    over = report.get("overfitting") or {}
+    return {**{k: report.get(k) for k in keep},
+            "overfitting": {"designs": over.get("designs", []), "search": over.get("search")}}
 
 
 def _text(v: Any) -> str | None:

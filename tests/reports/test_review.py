@@ -97,6 +97,13 @@ def test_provider_success_sends_only_report_numbers_with_the_key_in_the_header(f
     assert call["path"] == "/v1/chat/completions" and call["auth"] == f"Bearer {KEY}"
     prompt = json.loads(call["body"]["messages"][1]["content"])
     assert prompt["report_date"] == "2025-03-11" and KEY not in json.dumps(call["body"])
+    # the overfitting numbers the deterministic analyst reads reach the LLM too (the day's search PBO included)
+    search = {"search_pbo": 0.62, "n_trials": 1559, "n_designs": 131, "n_ranked": 131, "n_significant": 0}
+    FakeLLM.seen = []
+    OpenAICompatibleAnalyst(fake_llm, "test-model", KEY, timeout=2, retries=0).review(
+        {**REPORT, "overfitting": {"designs": [{"rank": 1, "pbo": 0.3}], "search": search, "explained": {"pbo": "..."}}})
+    prompt = json.loads(FakeLLM.seen[0]["body"]["messages"][1]["content"])
+    assert prompt["overfitting"] == {"designs": [{"rank": 1, "pbo": 0.3}], "search": search}
 
 
 @pytest.mark.parametrize("mode", ["timeout", "500", "malformed"])
