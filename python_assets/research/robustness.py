@@ -64,6 +64,15 @@ def trial_matrix(con: duckdb.DuckDBPyConnection, day, design_id: str | None = No
                        ).sort_index().sort_index(axis=1).fillna(0.0).to_numpy()
 
 
+def pbo_row(m: np.ndarray, max_blocks: int = MAX_BLOCKS) -> list[Any]:
+    """[n_trials, n_periods, n_blocks, n_combinations, pbo, logit_median] of a T x N trial matrix, as
+    tuning_pbo and search_pbo store them (PBO and median NULL where undefined)."""
+    s = n_blocks(m.shape[0], max_blocks)
+    p, logits, combos = pbo(m, s) if s else (math.nan, np.zeros(0), 0)
+    return [m.shape[1], m.shape[0], s, combos, None if math.isnan(p) else p,
+            float(np.median(logits)) if len(logits) else None]
+
+
 def pbo_day(con: duckdb.DuckDBPyConnection, day, max_blocks: int = MAX_BLOCKS, designs: list[str] | None = None) -> int:
     """PBO of every design tuned on `day` (or of `designs` only: a later round's) over all its stored
     trials, into tuning_pbo; returns the rows."""
@@ -72,11 +81,7 @@ def pbo_day(con: duckdb.DuckDBPyConnection, day, max_blocks: int = MAX_BLOCKS, d
                               [day]).fetchall():
         if designs is not None and did not in designs:
             continue
-        m = trial_matrix(con, day, did)
-        s = n_blocks(m.shape[0], max_blocks)
-        p, logits, combos = pbo(m, s) if s else (math.nan, np.zeros(0), 0)
-        out.append([day, did, m.shape[1], m.shape[0], s, combos, None if math.isnan(p) else p,
-                    float(np.median(logits)) if len(logits) else None])
+        out.append([day, did, *pbo_row(trial_matrix(con, day, did), max_blocks)])
     if out:
         con.executemany("insert into tuning_pbo values (?, ?, ?, ?, ?, ?, ?, ?)", out)
     return len(out)
@@ -88,15 +93,11 @@ def search_pbo_day(con: duckdb.DuckDBPyConnection, day, max_blocks: int = MAX_BL
     On a market with nothing to find it scatters around 0.5 (0.34-0.74 on three noise windows), unless the
     sample itself drifts (a random walk can): then being long (or short) throughout wins in every block, CSCV
     calls it consistent, and only later days tell. With a real edge it is near 0. Returns the PBO."""
-    m = trial_matrix(con, day)
-    s = n_blocks(m.shape[0], max_blocks)
-    p, logits, combos = pbo(m, s) if s else (math.nan, np.zeros(0), 0)
+    row = pbo_row(trial_matrix(con, day), max_blocks)
     n_designs = con.execute("select count(distinct design_id) from tuning_trial_returns where run_date = ?", [day]).fetchall()[0][0]
-    value = None if math.isnan(p) else p
     con.execute("delete from search_pbo where run_date = ?", [day])
-    con.execute("insert into search_pbo values (?, ?, ?, ?, ?, ?, ?, ?)",
-                [day, n_designs, m.shape[1], m.shape[0], s, combos, value, float(np.median(logits)) if len(logits) else None])
-    return value
+    con.execute("insert into search_pbo values (?, ?, ?, ?, ?, ?, ?, ?)", [day, n_designs, *row])
+    return row[4]
 
 
 def pbo_as_of(con: duckdb.DuckDBPyConnection, day) -> dict[str, tuple[float | None, int]]:
