@@ -94,6 +94,16 @@ def pair_symbol(pair: str) -> str:
     return normalize_symbol("-".join(parts[:2]) if len(parts) == 3 else "-".join(parts))
 
 
+def market_from_name(path: Path) -> str | None:
+    """'perp' or 'spot' as a freqtrade file name says (a BASE_QUOTE_SETTLE pair, or a futures, mark, index or
+    funding file, is a perpetual swap; a BASE_QUOTE pair's candles or trades are spot); None for other names."""
+    m = _FREQTRADE_NAME.match(_stem(path))
+    if not m:
+        return None
+    perp = m["pair"].count("_") == 2 or (m["candle_type"] or "spot") != "spot"
+    return "perp" if perp else "spot"
+
+
 def guess_from_name(path: Path) -> FileGuess:
     """Read symbol, timeframe and kind from a freqtrade file name; all None for other names."""
     m = _FREQTRADE_NAME.match(_stem(path))

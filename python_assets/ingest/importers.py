@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from python_assets.backtest.files import (OhlcvFileError, columns_by_name, guess_from_name, read_ohlcv, read_table,
-                                         timeframe_label)
+from python_assets.backtest.files import (OhlcvFileError, columns_by_name, guess_from_name, market_from_name, read_ohlcv,
+                                         read_table, timeframe_label)
 from python_assets.config import Paths
 from python_assets.ingest.trades import FUTURE_TOLERANCE_MS, ingest_file, parse_timestamps_ms
-from python_assets.lake.store import WriteStats, normalize_symbol, now_ms, write_candles, write_funding
+from python_assets.lake.store import (WriteStats, has_funding, normalize_symbol, now_ms, stored_candle_sources, write_candles,
+                                     write_funding)
 from python_assets.lake.trade_rules import MAX_PRICE, MIN_TS_MS
 from python_assets.platform.timeframes import (DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS, TIMEFRAME_MS, WEEK_MS,
                                               off_grid_bar)
@@ -177,12 +178,40 @@ def import_file(paths: Paths, path: Path | str, kind: str | None = None, symbol:
     symbol = normalize_symbol(symbol) if symbol else guess.symbol
     if symbol is None:
         raise ImportFileError(f"{path}: the file name does not name a pair (freqtrade's PAIR-TF.feather): pass --symbol")
+    if problem := market_clash(paths, path, kind, symbol):
+        raise ImportFileError(problem)
     source = f"import:{path.name}"
     if kind == "candles":
         return import_candles(paths, path, symbol, timeframe or guess.timeframe, source)
     if kind == "funding":
         return import_funding(paths, path, symbol, source)
     return import_trades(paths, path, symbol, progress)
+
+
+def stored_market(paths: Paths, symbol: str) -> tuple[str, str] | None:
+    """('perp' or 'spot', what says so) for the data a symbol already holds: funding rates (perpetual swaps
+    only) or candles imported from a freqtrade file whose name tells its market; None when nothing tells."""
+    if has_funding(paths, symbol):
+        return "perp", "funding rates"
+    for source in sorted(stored_candle_sources(paths, symbol)):
+        name = source.removeprefix("import:")
+        if source.startswith("import:") and (market := market_from_name(Path(name))):
+            return market, f"candles from {name}"
+    return None
+
+
+def market_clash(paths: Paths, path: Path, kind: str, symbol: str) -> str | None:
+    """Why a freqtrade file of one market (spot or perpetual swap, from its name) cannot go into a symbol that holds
+    the other's data, or None: spot and perp prices differ (basis, funding), so one symbol of both would mix two
+    price series into the same bars (XRP_USDT-5m and XRP_USDT_USDT-5m-futures both name XRP-USDT)."""
+    market = market_from_name(path)
+    stored = stored_market(paths, symbol) if market else None
+    if stored is None or stored[0] == market:
+        return None
+    other = f"{symbol}-{'SPOT' if market == 'spot' else 'PERP'}"
+    label = {"spot": "spot", "perp": "perpetual-swap"}
+    return (f"{path}: {label[market]} {kind} of {symbol}, but {symbol} already holds {label[stored[0]]} data "
+            f"({stored[1]}); spot and swap prices differ, so import this file under another symbol: --symbol {other}")
 
 
 def _timeframe_ms(tf: str) -> int:

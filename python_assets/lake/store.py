@@ -333,6 +333,23 @@ def stored_symbols(paths: Paths) -> list[str]:
     return sorted(p.name.removeprefix("symbol=") for p in paths.trades.glob("symbol=*") if p.is_dir())
 
 
+def stored_candle_sources(paths: Paths, symbol: str) -> set[str]:
+    """The sources of a symbol's stored candles, every timeframe (what `import` and `fetch` wrote them from)."""
+    files = [str(f) for f in (paths.candles / f"symbol={normalize_symbol(symbol)}").glob("timeframe=*/date=*/*.parquet")
+             if not f.name.startswith(".")]
+    if not files:
+        return set()
+    import pyarrow.dataset as ds
+
+    return set(ds.dataset(files, format="parquet").to_table(columns=["source"]).column(0).unique().to_pylist())
+
+
+def has_funding(paths: Paths, symbol: str) -> bool:
+    """Whether any funding rate of the symbol is stored (funding exists for perpetual swaps only)."""
+    root = paths.funding / f"symbol={normalize_symbol(symbol)}"
+    return any(f for f in root.glob("date=*/*.parquet") if not f.name.startswith("."))
+
+
 def now_ms() -> int:
     """Current time in epoch milliseconds (UTC)."""
     return int(datetime.now(timezone.utc).timestamp() * 1000)

@@ -14,7 +14,7 @@ import pytest
 from conftest import shared_file
 
 from blofin_cli.main import main as cli_main
-from python_assets.backtest.files import FileGuess, guess_from_name
+from python_assets.backtest.files import FileGuess, guess_from_name, market_from_name
 from python_assets.ingest.importers import ImportFileError, import_candles, import_file, import_funding
 
 T0 = 1_700_000_000_000 // 86_400_000 * 86_400_000  # 00:00 UTC: on every timeframe's grid
@@ -50,19 +50,19 @@ def test_candles_from_feather_json_and_csv_land_once(data_dir, tmp_path):
     frame = candles_frame()
     frame.to_feather(tmp_path / "SOL_USDT_USDT-5m-futures.feather")
     rows = [[int(t.value // 10**6), o, h, lo, c, v] for t, o, h, lo, c, v in frame.itertuples(index=False)]
-    (tmp_path / "SOL_USDT-5m.json").write_text(json.dumps(rows))
+    (tmp_path / "SOL_USDT_USDT-5m-futures.json").write_text(json.dumps(rows))
     quarter = candles_frame(step=900_000)
     csv = quarter.assign(date=quarter["date"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")).rename(columns=str.capitalize)
     csv.to_csv(tmp_path / "sol_15m.csv", index=False)
 
     first = import_file(data_dir, tmp_path / "SOL_USDT_USDT-5m-futures.feather")
     assert (first.symbol, first.timeframe, first.rows_added) == ("SOL-USDT", "5m", 12)
-    same = import_file(data_dir, tmp_path / "SOL_USDT-5m.json")
+    same = import_file(data_dir, tmp_path / "SOL_USDT_USDT-5m-futures.json")
     assert same.rows_added == 0 and same.duplicates == 12  # the json holds the same bars
     other = import_file(data_dir, tmp_path / "sol_15m.csv", symbol="SOL-USDT", timeframe="15m")
     assert other.rows_added == 12
     with pytest.raises(ImportFileError, match="5m apart but the timeframe is 1h"):
-        import_file(data_dir, tmp_path / "SOL_USDT-5m.json", timeframe="1h")
+        import_file(data_dir, tmp_path / "SOL_USDT_USDT-5m-futures.json", timeframe="1h")
     stored = lake_candles(data_dir)
     five = stored[stored["timeframe"] == "5m"]
     assert five["bar_at_ms"].tolist() == [T0 + i * 300_000 for i in range(12)]
@@ -283,3 +283,62 @@ def test_a_file_whose_kind_cannot_be_told_is_named_in_its_error(data_dir, tmp_pa
     err = capsys.readouterr().err.splitlines()
     assert [line.split(": cannot tell")[0] for line in err] == [f"error: {tmp_path / n}" for n in ("BCHEUR.csv", "rates.csv")]
     assert cli_main(["import", "--symbol", "BCH-EUR", "--kind", "trades", str(tmp_path / "BCHEUR.csv")]) == 0
+
+
+@pytest.mark.parametrize("name, market", [
+    ("XRP_USDT_USDT-5m-futures.feather", "perp"), ("BTC_USDT_USDT-8h-funding_rate.parquet", "perp"),
+    ("SOL_USDT_USDT-trades.json.gz", "perp"), ("XRP_USDT_USDT-8h-mark.feather", "perp"),
+    ("XRP_USDT-5m.feather", "spot"), ("ETH_BTC-1h.json", "spot"), ("XRP_USDT-5m-spot.feather", "spot"),
+    ("BCH_EUR-trades.feather", "spot"), ("my candles.csv", None), ("sol_15m.csv", None),
+])
+def test_a_freqtrade_name_says_whether_the_file_is_spot_or_a_perpetual_swap(name, market):
+    assert market_from_name(Path(name)) == market
+
+
+def test_spot_and_perp_files_of_one_pair_are_not_mixed_into_one_symbol(data_dir, tmp_path, capsys):
+    """freqtrade's XRP_USDT-5m (spot) and XRP_USDT_USDT-5m-futures (the swap) both name XRP-USDT: the second
+    market's file is refused with one line naming what the symbol holds, whichever comes first; under a symbol
+    of its own it lands. A file whose name says no market (a plain CSV) is not judged."""
+    perp, spot = candles_frame(), candles_frame().assign(close=lambda f: f["close"] * 1.001)  # spot trades at a basis
+    perp.to_feather(tmp_path / "XRP_USDT_USDT-5m-futures.feather")
+    spot.to_feather(tmp_path / "XRP_USDT-5m.feather")
+    assert import_file(data_dir, tmp_path / "XRP_USDT_USDT-5m-futures.feather").rows_added == 12
+    before = lake_candles(data_dir)
+    with pytest.raises(ImportFileError, match=r"XRP_USDT-5m.feather: spot candles of XRP-USDT, but XRP-USDT already "
+                       r"holds perpetual-swap data \(candles from XRP_USDT_USDT-5m-futures.feather\).*--symbol XRP-USDT-SPOT"):
+        import_file(data_dir, tmp_path / "XRP_USDT-5m.feather")
+    assert lake_candles(data_dir).equals(before)  # nothing written, no conflict rows
+    moved = import_file(data_dir, tmp_path / "XRP_USDT-5m.feather", symbol="XRP-USDT-SPOT")
+    assert (moved.symbol, moved.rows_added, moved.conflicts) == ("XRP-USDT-SPOT", 12, 0)
+    stored = lake_candles(data_dir)
+    assert sorted(set(stored["symbol"])) == ["XRP-USDT", "XRP-USDT-SPOT"]
+    assert stored[stored["symbol"] == "XRP-USDT"]["close"].tolist() == perp["close"].tolist()
+
+    # the other order: spot first, then the swap's candles and funding are refused
+    (tmp_path / "other").mkdir()
+    spot.to_feather(tmp_path / "other" / "ADA_USDT-5m.feather")
+    perp.to_feather(tmp_path / "other" / "ADA_USDT_USDT-5m-futures.feather")
+    pd.DataFrame({"date": pd.to_datetime([T0], unit="ms", utc=True), "open": [0.0001]}).to_feather(
+        tmp_path / "other" / "ADA_USDT_USDT-8h-funding_rate.feather")
+    assert import_file(data_dir, tmp_path / "other" / "ADA_USDT-5m.feather").rows_added == 12
+    for name in ("ADA_USDT_USDT-5m-futures.feather", "ADA_USDT_USDT-8h-funding_rate.feather"):
+        with pytest.raises(ImportFileError, match=r"perpetual-swap .* of ADA-USDT, but ADA-USDT already holds spot data "
+                           r"\(candles from ADA_USDT-5m.feather\).*--symbol ADA-USDT-PERP"):
+            import_file(data_dir, tmp_path / "other" / name)
+    assert not (data_dir.funding / "symbol=ADA-USDT").exists()
+
+    # funding says perp too; a spot trades file is refused there, a CSV with --symbol is not judged
+    funded = tmp_path / "other" / "BTC_USDT_USDT-8h-funding_rate.feather"
+    pd.DataFrame({"date": pd.to_datetime([T0], unit="ms", utc=True), "open": [0.0001]}).to_feather(funded)
+    assert import_file(data_dir, funded).rows_added == 1
+    (tmp_path / "BTC_USDT-trades.json").write_text(json.dumps([[T0, "1", None, "buy", 100.0, 1.0, 100.0]]))
+    with pytest.raises(ImportFileError, match=r"spot trades of BTC-USDT, but BTC-USDT already holds perpetual-swap "
+                       r"data \(funding rates\)"):
+        import_file(data_dir, tmp_path / "BTC_USDT-trades.json")
+    spot.rename(columns=str.capitalize).to_csv(tmp_path / "btc.csv", index=False)
+    assert import_file(data_dir, tmp_path / "btc.csv", "candles", "BTC-USDT", timeframe="5m").rows_added == 12
+
+    # the CLI: one line for the refused file, the others land, exit 2
+    assert cli_main(["import", str(tmp_path / "XRP_USDT-5m.feather"), str(tmp_path / "XRP_USDT_USDT-5m-futures.feather")]) == 2
+    out = capsys.readouterr()
+    assert out.err.count("spot candles of XRP-USDT") == 1 and "Traceback" not in out.err
