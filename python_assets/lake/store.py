@@ -335,13 +335,9 @@ def stored_symbols(paths: Paths) -> list[str]:
 
 def stored_candle_sources(paths: Paths, symbol: str) -> set[str]:
     """The sources of a symbol's stored candles, every timeframe (what `import` and `fetch` wrote them from)."""
-    files = [str(f) for f in (paths.candles / f"symbol={normalize_symbol(symbol)}").glob("timeframe=*/date=*/*.parquet")
-             if not f.name.startswith(".")]
-    if not files:
-        return set()
-    import pyarrow.dataset as ds
-
-    return set(ds.dataset(files, format="parquet").to_table(columns=["source"]).column(0).unique().to_pylist())
+    files = (paths.candles / f"symbol={normalize_symbol(symbol)}").glob("timeframe=*/date=*/*.parquet")
+    return {source for f in files if not f.name.startswith(".")
+            for source in pq.read_table(f, columns=["source"]).column(0).unique().to_pylist()}
 
 
 def has_funding(paths: Paths, symbol: str) -> bool:
