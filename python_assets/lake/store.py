@@ -333,11 +333,27 @@ def stored_symbols(paths: Paths) -> list[str]:
     return sorted(p.name.removeprefix("symbol=") for p in paths.trades.glob("symbol=*") if p.is_dir())
 
 
+def _partition_sources(path: Path) -> set[str]:
+    """The sources in one candle partition: from the footer when its min and max agree (a day of one source, the
+    usual case, costs no column read), else from the column; none for a file pyarrow cannot read (the lake
+    health check names it; an import of other days never read it either)."""
+    try:
+        meta = pq.read_metadata(path)
+        at = meta.schema.names.index("source") if "source" in meta.schema.names else None
+        if at is None:
+            return set()
+        stats = [meta.row_group(i).column(at).statistics for i in range(meta.num_row_groups)]
+        if all(s is not None and s.has_min_max and s.min == s.max and s.null_count == 0 for s in stats):
+            return {s.min for s in stats}
+        return {v for v in pq.read_table(path, columns=["source"]).column(0).unique().to_pylist() if v is not None}
+    except (OSError, pa.ArrowException):
+        return set()
+
+
 def stored_candle_sources(paths: Paths, symbol: str) -> set[str]:
     """The sources of a symbol's stored candles, every timeframe (what `import` and `fetch` wrote them from)."""
     files = (paths.candles / f"symbol={normalize_symbol(symbol)}").glob("timeframe=*/date=*/*.parquet")
-    return {source for f in files if not f.name.startswith(".")
-            for source in pq.read_table(f, columns=["source"]).column(0).unique().to_pylist()}
+    return {source for f in files if not f.name.startswith(".") for source in _partition_sources(f)}
 
 
 def has_funding(paths: Paths, symbol: str) -> bool:

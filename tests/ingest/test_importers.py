@@ -342,3 +342,38 @@ def test_spot_and_perp_files_of_one_pair_are_not_mixed_into_one_symbol(data_dir,
     assert cli_main(["import", str(tmp_path / "XRP_USDT-5m.feather"), str(tmp_path / "XRP_USDT_USDT-5m-futures.feather")]) == 2
     out = capsys.readouterr()
     assert out.err.count("spot candles of XRP-USDT") == 1 and "Traceback" not in out.err
+
+
+def test_the_market_check_reads_candle_footers_and_passes_over_an_unreadable_partition(data_dir, tmp_path, monkeypatch):
+    """The check runs on every imported file over every stored candle day: a day of one source is told by its
+    footer (no column read), a day of two by its column; a damaged partition of another day (which the import
+    never reads, and the lake health check names) neither stops the import nor hides the other days' market."""
+    import pyarrow.parquet as pq
+
+    from python_assets.lake.store import stored_candle_sources, write_candles
+
+    spot = candles_frame(n=24 * 12 * 3)  # three days of 5m bars: three partitions
+    spot.to_feather(tmp_path / "ADA_USDT-5m.feather")
+    assert import_file(data_dir, tmp_path / "ADA_USDT-5m.feather").rows_added == len(spot)
+    later = T0 + 3 * 86_400_000
+    write_candles(data_dir, "ADA-USDT", "5m", pd.DataFrame({"bar_at_ms": [later, later + 300_000], "open": 1.0, "high": 1.0,
+                                                            "low": 1.0, "close": 1.0, "volume": 1.0, "source": ["blofin", None]}))
+    bad = data_dir.candles / "symbol=ADA-USDT" / "timeframe=1h" / "date=2020-01-01" / "candles.parquet"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"")
+    columns_read = []
+    read_table = pq.read_table
+    monkeypatch.setattr(pq, "read_table", lambda f, *a, **k: columns_read.append(Path(f).parent.name) or read_table(f, *a, **k))
+    assert stored_candle_sources(data_dir, "ADA-USDT") == {"import:ADA_USDT-5m.feather", "blofin"}
+    assert columns_read == [f"date={pd.Timestamp(later, unit='ms').date()}"]  # only the day of two sources (one null)
+
+    perp = tmp_path / "ADA_USDT_USDT-5m-futures.feather"
+    candles_frame().to_feather(perp)
+    with pytest.raises(ImportFileError, match=r"already holds spot data \(candles from ADA_USDT-5m.feather\)"):
+        import_file(data_dir, perp)
+    (tmp_path / "ETH_BTC-5m.feather").write_bytes((tmp_path / "ADA_USDT-5m.feather").read_bytes())
+    eth_bad = data_dir.candles / "symbol=ETH-BTC" / "timeframe=5m" / "date=2020-01-01" / "candles.parquet"
+    eth_bad.parent.mkdir(parents=True)
+    eth_bad.write_bytes(b"PAR1 not parquet")
+    assert import_file(data_dir, tmp_path / "ETH_BTC-5m.feather").rows_added == len(spot)
+    assert eth_bad.read_bytes() == b"PAR1 not parquet"
