@@ -56,11 +56,12 @@ def unchanged_window(paths: Paths, first: date, last: date, run_config: dict | N
     """(each day's input fingerprint, a line saying why first..last needs no run, or None): every day's
     lake files, code, settings and run config equal what its last successful run read, its report is on
     disk and no run since touched it or an earlier day (python_assets/warehouse/run_inputs.py)."""
-    from python_assets.warehouse import run_inputs
     from python_assets.config import llm_base_url, market_source_kind, result_settings
+    from python_assets.platform.version import code_fingerprint
+    from python_assets.warehouse import run_inputs
 
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-    current = run_inputs.day_fingerprints(run_inputs.lake_entries(paths), days, run_inputs.code_fingerprint(),
+    current = run_inputs.day_fingerprints(run_inputs.lake_entries(paths), days, code_fingerprint(),
                                           result_settings(), run_config)
     if market_source_kind() == "blofin" or llm_base_url():
         return current, None  # answers of outside services (the exchange, the analyst) are no fingerprintable input
@@ -95,12 +96,13 @@ def _as_left(paths: Paths, fingerprints: dict, before: list | None, first: date,
     own lake step (which writes its window's days) changed files meanwhile, so the next request of the
     same window finds it unchanged; else those taken before it (another writer's file may be unread)."""
     from python_assets.config import result_settings
+    from python_assets.platform.version import code_fingerprint
     from python_assets.warehouse import run_inputs
 
     after = _lake_listing(paths)
     if not fingerprints or before is None or after is None or run_inputs.changed_outside(before, after, first, last):
         return fingerprints
-    return run_inputs.day_fingerprints(after, fingerprints, run_inputs.code_fingerprint(), result_settings(), run_config)
+    return run_inputs.day_fingerprints(after, fingerprints, code_fingerprint(), result_settings(), run_config)
 
 
 def run_pointer(elapsed: float, run_log: Path, verbose: bool) -> str:

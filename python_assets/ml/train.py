@@ -22,7 +22,7 @@ from python_assets.ml.learners import load_learner
 from python_assets.ml.models import ModelSpec
 from python_assets.ml.validation import (LeakageError, check_leakage, embargo_respected, label_known_at,
                                          purged_walk_forward)
-from python_assets.platform.version import code_version
+from python_assets.platform.version import code_fingerprint, code_version
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,8 @@ def train_model(spec: ModelSpec, data: Dataset, root: Path, config: TrainConfig 
     meta = {"model": spec.name, "version": version, "task": spec.task, "label": spec.label, "backend": spec.backend,
             "features": d.features, "timeframe": data.timeframe, "horizon_bars": HORIZON_BARS,
             "training_window_ms": [int(d.ts.min()), int(d.ts.max())], "training_rows": int(len(y)),
-            "data_hash": data.data_hash, "code_version": code_version(), "seed": config.seed, "n_folds": config.n_folds,
+            "data_hash": data.data_hash, "code_version": code_version(), "code_fingerprint": code_fingerprint(),
+            "seed": config.seed, "n_folds": config.n_folds,
             "embargo_bars": config.embargo_bars, "fast": config.fast, "history_days": config.history_days,
             "scores": scores}
 
@@ -174,16 +175,17 @@ def newest_per_symbol(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def reuse_settings(spec: ModelSpec, features: list[str], timeframe: str, config: TrainConfig) -> dict[str, Any]:
-    """Every setting a version is trained under (what its hash covers besides the data, and the training
-    window's length): a saved version scores new rows only where all of them match."""
-    return {"code_version": code_version(), "features": list(features), "timeframe": timeframe,
+    """Every setting a version is trained under (its code by content, not by commit: a commit that changes no
+    code keeps the saved versions; and the training window's length): a saved version scores new rows only
+    where all of them match."""
+    return {"code_fingerprint": code_fingerprint(), "features": list(features), "timeframe": timeframe,
             "label": spec.label, "seed": config.seed, "fast": config.fast, "n_folds": config.n_folds,
             "embargo_bars": config.embargo_bars, "history_days": config.history_days}
 
 
 def reusable_version(spec: ModelSpec, features: list[str], timeframe: str, directory: Path, config: TrainConfig) -> bool:
-    """True when the saved version at `directory` was trained under these settings (reuse_settings: code,
-    features, timeframe, label, seed, folds, embargo, training window), so it can score new rows until the
+    """True when the saved version at `directory` was trained under these settings (reuse_settings: code
+    by content, features, timeframe, label, seed, folds, embargo, training window), so it can score new rows until the
     next scheduled retrain; metadata without one of them (older code) is not reused."""
     meta_file = directory / "metadata.json"
     if not meta_file.exists():

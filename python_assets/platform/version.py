@@ -1,19 +1,25 @@
 """Code version stamped on reports, backtests and model versions: package version plus the git commit when
 run from a checkout, and a digest of the uncommitted changes to the code when there are any (otherwise
-edited code reused the models and stamps of the commit it started from)."""
+edited code reused the models and stamps of the commit it started from). code_fingerprint: the content of
+that code and the installed packages, which decides what may be reused (a commit that changes no code,
+a README or a test, changes the stamp but not the fingerprint)."""
 
 from __future__ import annotations
 
 import hashlib
+import platform
 import subprocess
+import sys
 from functools import lru_cache
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError, distributions, version
 
 from python_assets.config import REPO_ROOT
 
-# what the numbers depend on: the Python of the assets and the dbt project's SQL, macros and seeds
-CODE_PATHS = ("python_assets", "dagster_defs", "dbt_project/models", "dbt_project/macros", "dbt_project/seeds",
-              "dbt_project/dbt_project.yml")
+# Source trees whose every file is code that computes (not docs or tests), and single files that do.
+CODE_TREES = ("python_assets", "dagster_defs", "dbt_project/models", "dbt_project/macros", "dbt_project/seeds",
+              "dbt_project/snapshots", "dbt_project/tests")
+CODE_FILES = ("dbt_project/dbt_project.yml", "dbt_project/profiles.yml", "requirements.lock")
+CODE_PATHS = (*CODE_TREES, *CODE_FILES)  # what code_version's digest of uncommitted changes covers
 
 
 def _git(*args: str) -> str:
@@ -39,3 +45,18 @@ def code_version() -> str:
         return base
     dirty = f".dirty{hashlib.sha256((changed + diff).encode()).hexdigest()[:8]}" if changed else ""
     return f"{base}+g{sha}{dirty}"
+
+
+@lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """sha256 over the code that computes results, every installed distribution's version, the Python
+    version and the machine type (once per process)."""
+    h = hashlib.sha256()
+    files = [p for tree in CODE_TREES for p in (REPO_ROOT / tree).rglob("*")
+             if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".md")]
+    files += [REPO_ROOT / f for f in CODE_FILES if (REPO_ROOT / f).is_file()]
+    for p in sorted(files):
+        h.update(p.relative_to(REPO_ROOT).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
+    installed = sorted({f"{d.metadata['Name']}=={d.version}" for d in distributions() if d.metadata["Name"]})
+    h.update("\0".join([sys.version, platform.machine(), *installed]).encode())
+    return h.hexdigest()

@@ -12,13 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
 import re
-import sys
 from collections.abc import Iterable
 from datetime import date, datetime, timezone
-from functools import lru_cache
-from importlib.metadata import distributions
 
 import duckdb
 
@@ -26,10 +22,6 @@ from python_assets.config import REPO_ROOT, Paths
 from python_assets.ml.artifacts import model_pointers
 from python_assets.warehouse.connection import WarehouseBusy, connect_warehouse
 
-# Source trees whose every file is code that computes (not docs or tests).
-CODE_TREES = ("python_assets", "dagster_defs", "dbt_project/models", "dbt_project/macros", "dbt_project/seeds",
-              "dbt_project/snapshots", "dbt_project/tests")
-CODE_FILES = ("dbt_project/dbt_project.yml", "dbt_project/profiles.yml", "requirements.lock")
 _DATE_PART = re.compile(r"(?:^|/)date=(\d{4}-\d{2}-\d{2})(?:/|$)")
 
 RUN_INPUTS_DDL = """
@@ -64,21 +56,6 @@ def lake_entries(paths: Paths) -> list[tuple[str, int, int]]:
         except FileNotFoundError:  # replaced between the listing and the stat (a live recorder)
             continue
     return sorted(out)
-
-
-@lru_cache(maxsize=1)
-def code_fingerprint() -> str:
-    """sha256 over the code that computes results, every installed distribution's version, the Python
-    version and the machine type (once per process)."""
-    h = hashlib.sha256()
-    files = [p for tree in CODE_TREES for p in (REPO_ROOT / tree).rglob("*")
-             if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".md")]
-    files += [REPO_ROOT / f for f in CODE_FILES if (REPO_ROOT / f).is_file()]
-    for p in sorted(files):
-        h.update(p.relative_to(REPO_ROOT).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
-    installed = sorted({f"{d.metadata['Name']}=={d.version}" for d in distributions() if d.metadata["Name"]})
-    h.update("\0".join([sys.version, platform.machine(), *installed]).encode())
-    return h.hexdigest()
 
 
 # ---- pure ---------------------------------------------------------------------------------------------

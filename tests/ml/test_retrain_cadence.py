@@ -10,6 +10,7 @@ import pytest
 
 from dagster_defs.ml.assets import _recent_pointer
 from python_assets.ml.artifacts import ModelRun, TrainingSet, read_artifact, staging_file, write_artifact
+from python_assets.ml import train
 from python_assets.ml.models import MODELS
 from python_assets.ml.train import TrainConfig, reusable_version, train_model
 from test_models import planted
@@ -124,3 +125,18 @@ def test_a_model_whose_own_config_refits_on_a_scoring_only_day_reads_its_trainin
     assert "reused" not in pointer and pointer["trained_on"] == "2025-03-10"
     assert meta["training_window_ms"][0] == start  # the whole window, not the day's rows
     assert not list((data_dir.ml_runs / "2025-03-10").glob("*.staging.parquet"))  # its own export is not left behind
+
+
+def test_a_commit_that_changes_no_code_keeps_the_saved_version_and_changed_code_does_not(tmp_path, monkeypatch):
+    """The reuse check compares the code by content (code_fingerprint), not by commit: a new commit that touches
+    only docs or tests (another code_version, the same fingerprint) keeps the version, which the version still
+    stamps with the commit it was trained at; edited code (another fingerprint) retrains."""
+    data = planted(n_times=400)
+    config = TrainConfig(n_folds=2, fast=True)
+    result = train_model(MODELS["risk_scorer"], data, tmp_path, config)
+    meta = json.loads((result.directory / "metadata.json").read_text())
+    assert meta["code_version"] == train.code_version() and meta["code_fingerprint"] == train.code_fingerprint()
+    monkeypatch.setattr(train, "code_version", lambda: "0.1.0+g0000000")  # a README commit
+    assert reusable_version(MODELS["risk_scorer"], data.features, data.timeframe, result.directory, config)
+    monkeypatch.setattr(train, "code_fingerprint", lambda: "0" * 64)  # edited code
+    assert not reusable_version(MODELS["risk_scorer"], data.features, data.timeframe, result.directory, config)
