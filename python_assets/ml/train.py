@@ -105,8 +105,8 @@ def train_model(spec: ModelSpec, data: Dataset, root: Path, config: TrainConfig 
         scores.append({**overall, "scorer": "baseline", **score(spec, oos["label"].to_numpy(), base_all)})
     final = spec.learner(config.seed, config.threads, config.fast).fit(d.X, y)
     # everything the version's folder holds depends on: every row (the newest, unlabelled ones give latest),
-    # the baseline's inputs, the folds
-    version = hashlib.sha256(json.dumps([spec.name, data.data_hash, code_version(), config.seed, config.fast,
+    # the baseline's inputs, the folds, the code by content (a docs-only commit trains the same version)
+    version = hashlib.sha256(json.dumps([spec.name, data.data_hash, code_fingerprint(), config.seed, config.fast,
                                          config.n_folds, config.embargo_bars]).encode()).hexdigest()[:12]
     directory = root / spec.name / version
     latest = latest_predictions(spec, final, data)
@@ -137,7 +137,7 @@ def save_version(directory: Path, write: Callable[[Path], None]) -> None:
     try:
         staging.mkdir(parents=True)
         write(staging)
-        if directory.exists():  # the same version is the same data, code and seed: replaced by an identical copy
+        if directory.exists():  # the same version is the same data, code and seed: replaced by a copy stamped anew
             shutil.rmtree(directory)
         os.replace(staging, directory)
     except BaseException:
