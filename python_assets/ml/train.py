@@ -184,9 +184,9 @@ def reuse_settings(spec: ModelSpec, features: list[str], timeframe: str, config:
 
 
 def reusable_version(spec: ModelSpec, features: list[str], timeframe: str, directory: Path, config: TrainConfig) -> bool:
-    """True when the saved version at `directory` was trained under these settings (reuse_settings: code
-    by content, features, timeframe, label, seed, folds, embargo, training window), so it can score new rows until the
-    next scheduled retrain; metadata without one of them (older code) is not reused."""
+    """True when the saved version at `directory` was trained under these settings (reuse_settings: code by
+    content, features, timeframe, label, seed, folds, embargo, training window), so it can score new rows until
+    the next scheduled retrain; metadata without one of them (older code) is not reused."""
     meta_file = directory / "metadata.json"
     if not meta_file.exists():
         return False
