@@ -12,6 +12,7 @@ import subprocess
 import sys
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, distributions, version
+from pathlib import Path
 
 from python_assets.config import REPO_ROOT
 
@@ -47,16 +48,27 @@ def code_version() -> str:
     return f"{base}+g{sha}{dirty}"
 
 
+def _code_files() -> list[Path]:
+    """The files code_fingerprint reads, sorted: every file of CODE_TREES but bytecode, Markdown and what
+    editors and tools leave beside code (hidden files and folders: .x.py.swp, .DS_Store, .ipynb_checkpoints;
+    backups ending in ~), which would make an unchanged checkout retrain and rerun; and CODE_FILES."""
+    files = [p for tree in CODE_TREES for p in (REPO_ROOT / tree).rglob("*")
+             if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".md")
+             and not p.name.endswith("~") and not any(part.startswith(".") for part in p.relative_to(REPO_ROOT).parts)]
+    return sorted(files + [REPO_ROOT / f for f in CODE_FILES if (REPO_ROOT / f).is_file()])
+
+
 @lru_cache(maxsize=1)
 def code_fingerprint() -> str:
     """sha256 over the code that computes results, every installed distribution's version, the Python
     version and the machine type (once per process)."""
     h = hashlib.sha256()
-    files = [p for tree in CODE_TREES for p in (REPO_ROOT / tree).rglob("*")
-             if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".md")]
-    files += [REPO_ROOT / f for f in CODE_FILES if (REPO_ROOT / f).is_file()]
-    for p in sorted(files):
-        h.update(p.relative_to(REPO_ROOT).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
+    for p in _code_files():
+        try:
+            content = p.read_bytes()
+        except FileNotFoundError:  # an editor's scratch file, gone since the listing
+            continue
+        h.update(p.relative_to(REPO_ROOT).as_posix().encode() + b"\0" + content + b"\0")
     installed = sorted({f"{d.metadata['Name']}=={d.version}" for d in distributions() if d.metadata["Name"]})
     h.update("\0".join([sys.version, platform.machine(), *installed]).encode())
     return h.hexdigest()
