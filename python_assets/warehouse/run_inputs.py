@@ -18,7 +18,7 @@ from datetime import date, datetime, timezone
 
 import duckdb
 
-from python_assets.config import REPO_ROOT, Paths
+from python_assets.config import Paths
 from python_assets.ml.artifacts import model_pointers
 from python_assets.warehouse.connection import WarehouseBusy, connect_warehouse
 
