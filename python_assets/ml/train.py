@@ -131,15 +131,24 @@ def train_model(spec: ModelSpec, data: Dataset, root: Path, config: TrainConfig 
 
 def save_version(directory: Path, write: Callable[[Path], None]) -> None:
     """Have write fill a staging folder beside directory, then rename it into place: a killed run never
-    leaves a half-saved version, and a failed one (a full disk) leaves no staging folder either."""
+    leaves a half-saved version, and a failed one (a full disk) leaves no staging folder either. A saved
+    version is kept as it is: its id hashes its data, code and settings, so a retrain that names it made the
+    same files, and replacing them (delete, then rename) would pull them from under a run reading them."""
+    if (directory / "metadata.json").exists():
+        return
     staging = directory.parent / f".tmp-{directory.name}-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
         staging.mkdir(parents=True)
         write(staging)
-        if directory.exists():  # the same version is the same data, code and seed: replaced by a copy stamped anew
+        if directory.exists():  # a folder without metadata is no saved version (not written by this function)
             shutil.rmtree(directory)
-        os.replace(staging, directory)
+        try:
+            os.replace(staging, directory)
+        except OSError:
+            if not (directory / "metadata.json").exists():  # not another process saving the same version first
+                raise
+            shutil.rmtree(staging, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

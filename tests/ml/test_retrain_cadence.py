@@ -139,10 +139,14 @@ def test_a_commit_that_changes_no_code_keeps_the_saved_version_and_changed_code_
     monkeypatch.setattr(train, "code_version", lambda: "0.1.0+g0000000")  # a README commit
     assert reusable_version(MODELS["risk_scorer"], data.features, data.timeframe, result.directory, config)
     # a day that retrains after it trains the same version (its id follows the code's content, so a rerun
-    # of a training day after such a commit writes the same model_version everywhere)
+    # of a training day after such a commit writes the same model_version everywhere); the saved folder is
+    # kept as it is, not deleted and written again under a run that may be reading it
+    inode = (result.directory / "oos.parquet").stat().st_ino
     again = train_model(MODELS["risk_scorer"], data, tmp_path, config)
     assert again.version == result.version and again.directory == result.directory
-    assert json.loads((again.directory / "metadata.json").read_text())["code_version"] == "0.1.0+g0000000"
+    assert again.oos.equals(result.oos) and again.latest.equals(result.latest)
+    assert (again.directory / "oos.parquet").stat().st_ino == inode
+    assert json.loads((again.directory / "metadata.json").read_text()) == meta  # stamped when first trained
     monkeypatch.setattr(train, "code_fingerprint", lambda: "0" * 64)  # edited code
     assert not reusable_version(MODELS["risk_scorer"], data.features, data.timeframe, result.directory, config)
     assert train_model(MODELS["risk_scorer"], data, tmp_path, config).version != result.version
