@@ -116,7 +116,8 @@ def test_postgres_yaml_is_the_local_instance_with_postgres_storage_from_the_envi
         "hostname": {"env": "DAGSTER_PG_HOST"}, "port": {"env": "DAGSTER_PG_PORT"},
         "username": {"env": "DAGSTER_PG_USER"}, "password": {"env": "DAGSTER_PG_PASSWORD"},
         "db_name": {"env": "DAGSTER_PG_DB"}, "scheme": "postgresql+psycopg2"}  # no literal host, user or secret
-    assert set(prod) - set(local) == {"storage", "run_coordinator"}
+    assert set(prod) - set(local) == {"run_coordinator"}
+    assert local["storage"]["custom"]["class"] == "PooledSqliteStorage"  # SQLite under DAGSTER_HOME, pooled
 
 
 def test_daemon_runs_the_schedule_on_postgres_and_queues_the_second_run_behind_the_warehouse_pool(

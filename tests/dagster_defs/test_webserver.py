@@ -13,9 +13,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import FAST_RUN_CONFIG, TEST_DAYS, report_digest
 
 LOCATION = "dagster_defs.definitions"
+DEPLOY_YAML = Path(__file__).resolve().parents[2] / "deploy" / "dagster.yaml"
 REPO = "__repository__"
 
 
@@ -38,9 +40,12 @@ def graphql(port: int, query: str, variables: dict | None = None) -> dict:
 def webserver(data_dir, tmp_path):
     home = tmp_path / "dagster_home"
     home.mkdir()
-    # Launch runs straight away (no daemon queue) so the test needs only the webserver.
+    # Launch runs straight away (no daemon queue) so the test needs only the webserver; the storage of
+    # deploy/dagster.yaml (its pooled SQLite), written by the run's process while the webserver reads it.
+    storage = {"storage": yaml.safe_load(DEPLOY_YAML.read_text())["storage"]}
     (home / "dagster.yaml").write_text(
         "run_coordinator:\n  module: dagster._core.run_coordinator\n  class: DefaultRunCoordinator\n"
+        + yaml.safe_dump(storage)
     )
     port = free_port()
     bin_dir = Path(sys.executable).parent
