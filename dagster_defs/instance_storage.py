@@ -30,24 +30,41 @@ from sqlalchemy import Connection, Engine, create_engine
 MAX_OPEN_SHARDS = 8
 
 
+def _file_id(path: str) -> tuple[int, int] | None:
+    """The file at path (device, inode), None when there is none."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     """SqliteEventLogStorage whose per-file engines (one connection each, kept open) are reused."""
 
     def __init__(self, base_dir: str, inst_data=None) -> None:  # noqa: ANN001 - Dagster's ConfigurableClassData
-        self._engines: OrderedDict[str, Engine] = OrderedDict()
+        self._engines: OrderedDict[str, tuple[Engine, tuple[int, int] | None]] = OrderedDict()
         super().__init__(base_dir, inst_data)
 
     def _engine(self, shard: str) -> Engine:
-        """The shard's engine, created on first use; the least recently used beyond MAX_OPEN_SHARDS closed."""
-        engine = self._engines.pop(shard, None)
+        """The shard's engine, created on first use and again when its file was replaced or deleted (as
+        Dagster's, which opens the path anew each time); the least recently used beyond MAX_OPEN_SHARDS closed."""
+        path = self.path_for_shard(shard)
+        engine, opened = self._engines.pop(shard, (None, None))
+        if engine is not None and _file_id(path) != opened:
+            # a kept connection still has the old file open: writes there would be lost, reads stale
+            engine.dispose()
+            engine = None
         if engine is None:
             # QueuePool (SQLAlchemy's default for a SQLite file): a connection may serve another thread
             # later, as Dagster's watcher threads read; _connect's lock keeps one user at a time.
             engine = create_engine(self.conn_string_for_shard(shard), pool_size=1, max_overflow=2,
                                    connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
-        self._engines[shard] = engine
+            with engine.connect():  # opens (creates) the file the kept connection holds
+                opened = _file_id(path)
+        self._engines[shard] = (engine, opened)
         while len(self._engines) > MAX_OPEN_SHARDS:
-            self._engines.popitem(last=False)[1].dispose()
+            self._engines.popitem(last=False)[1][0].dispose()
         return engine
 
     @contextmanager
@@ -64,7 +81,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def _close_engines(self) -> None:
         with self._db_lock:
             while self._engines:
-                self._engines.popitem()[1].dispose()
+                self._engines.popitem()[1][0].dispose()
 
     def wipe(self) -> None:
         """Close every pool before the run shards' files are deleted (a kept connection would write to a

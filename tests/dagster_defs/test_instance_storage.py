@@ -1,6 +1,7 @@
 """The local instance's pooled SQLite storage (dagster_defs/instance_storage.py, named by deploy/dagster.yaml):
 Dagster's files and tables, so what it writes Dagster's own SQLite storage reads and the other way round;
-its open pools stay bounded; wiping closes them first; threads share it."""
+its open pools stay bounded; wiping closes them first; threads share it; a file replaced on disk is
+opened anew."""
 
 from __future__ import annotations
 
@@ -112,6 +113,23 @@ def test_threads_writing_and_reading_at_once_lose_no_event(tmp_path, monkeypatch
             t.join(timeout=120)
         assert errors == [] and not any(t.is_alive() for t in threads)
         assert {run: len(instance.all_logs(run)) - before[run] for run in runs} == {run: 60 for run in runs}
+
+
+def test_a_database_file_replaced_under_a_kept_connection_is_opened_anew(tmp_path, monkeypatch):
+    """The history reset (deleted, then written again by another process) while a UI process lives on:
+    like Dagster's storage, which opens the path each time, it writes and reads the new files, not the
+    deleted ones its kept connections still hold."""
+    home = tmp_path / "home"
+    with pooled_instance(home, monkeypatch) as instance:
+        dg.materialize([numbers], instance=instance)
+        shutil.rmtree(home / "history")
+        with dagster_own_instance(home) as other:
+            second = dg.materialize([numbers], instance=other).run_id
+        third = dg.materialize([numbers], instance=instance).run_id
+        assert sorted(materialized_runs(instance)) == sorted([second, third])
+        with dagster_own_instance(home) as fresh:
+            assert sorted(materialized_runs(fresh)) == sorted([second, third])
+            assert len(fresh.all_logs(third)) > 5
 
 
 def test_a_home_holding_the_earlier_instance_yaml_gets_the_pooled_storage(tmp_path):
