@@ -5,7 +5,9 @@ disposes of it after (4,500 of them for the ~700 events of one daily run: ~4 s o
 the 30-day demo). This keeps one small pool per database file (a run's shard, the index), the few
 most recently used, so a run's events reuse open connections. Same files, same layout, same tables:
 an instance written by Dagster's own class reads here and the other way round. Only the local
-SQLite instance uses it; deploy/dagster-postgres.yaml keeps Dagster's PostgreSQL storage."""
+SQLite instance uses it; deploy/dagster-postgres.yaml keeps Dagster's PostgreSQL storage. Its base_dir is
+DAGSTER_HOME (`env: DAGSTER_HOME` in the yaml), which the CLI, `dagster dev`, the webserver and the daemon
+always set; a script opening the instance by directory sets it too (tests/conftest.py cli_instance)."""
 
 from __future__ import annotations
 

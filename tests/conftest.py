@@ -235,6 +235,23 @@ def copy_data_dir(template: Paths, dest: Path, monkeypatch: pytest.MonkeyPatch) 
     return use_built_environment(copy_tree(template, dest).data_dir, monkeypatch)
 
 
+def cli_instance(home: Path):
+    """The Dagster instance a CLI run wrote under home, opened as Dagster's tools open it: its dagster.yaml
+    (deploy/dagster.yaml) takes the storage's base_dir from DAGSTER_HOME, which the CLI, `dagster dev` and
+    the daemon always set; set here while the instance loads."""
+    import dagster as dg
+
+    previous = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(home)
+    try:
+        return dg.DagsterInstance.from_config(str(home))
+    finally:
+        if previous is None:
+            del os.environ["DAGSTER_HOME"]
+        else:
+            os.environ["DAGSTER_HOME"] = previous
+
+
 def fast_config_file(directory: Path) -> Path:
     """FAST_RUN_CONFIG as the YAML file `blofin-stack materialize --config` takes (for the CLI subprocess tests)."""
     import yaml

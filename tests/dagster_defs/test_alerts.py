@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import dagster as dg
 import pytest
-from conftest import CLI
+from conftest import CLI, cli_instance
 
 from dagster_defs.runner import cli_run_tags
 from dagster_defs.sensors import run_failure_sensor
@@ -141,7 +141,7 @@ def test_a_failed_cli_run_writes_its_alert_and_posts_it_without_a_daemon(data_di
     assert out.returncode == 1 and "error: step " in out.stderr, out.stderr
     (line,) = (data_dir.data_dir / "alerts.log").read_text().splitlines()
     alert = json.loads(line)
-    (run,) = dg.DagsterInstance.from_config(str(data_dir.dagster_home)).get_runs()
+    (run,) = cli_instance(data_dir.dagster_home).get_runs()
     assert alert["kind"] == "run_failure" and alert["launched_by"] == "cli" and alert["job"] == "daily_job"
     assert alert["run_id"] == run.run_id and alert["partition"] == day.isoformat()
     assert alert["message"].startswith(f"materialization of {day}..{day} failed after ")

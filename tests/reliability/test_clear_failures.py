@@ -22,7 +22,7 @@ import dagster as dg
 import duckdb
 import pyarrow.parquet as pq
 import pytest
-from conftest import CLI
+from conftest import CLI, cli_instance
 
 from dagster_defs.ingest.assets import lake_market_data
 from dagster_defs.resources import MarketSource
@@ -262,7 +262,7 @@ def test_a_failed_step_says_its_root_cause_and_a_full_disk_says_so_without_leavi
     assert last.startswith(f"error: materialization of {DAY}..{DAY} stopped: the disk is full (OperationalError: "
                            "database or disk is full); the run is marked failed (after "), last
     assert last.endswith(f"; full log: {log})") and "Traceback" in log.read_text()
-    instance = dg.DagsterInstance.from_config(str(data_dir.dagster_home))
+    instance = cli_instance(data_dir.dagster_home)
     assert [r.status for r in instance.get_runs()] == [dg.DagsterRunStatus.FAILURE]
     # its alert names the failed step Dagster recorded before it stopped, as its stderr does
     (alert,) = [json.loads(line) for line in (data_dir.data_dir / "alerts.log").read_text().splitlines()]
@@ -305,7 +305,7 @@ def test_a_run_stopped_by_a_full_disk_says_so_even_when_its_log_is_full_and_the_
     assert steps and all(s.startswith("error: step ") for s in steps), out.stderr
     assert last.startswith(f"error: materialization of {DAY}..{DAY} stopped: the disk is full (OperationalError: "
                            "database or disk is full); the run stays 'started' until the next run marks it failed"), last
-    instance = dg.DagsterInstance.from_config(str(data_dir.dagster_home))
+    instance = cli_instance(data_dir.dagster_home)
     (stopped,) = instance.get_runs()
     assert stopped.status == dg.DagsterRunStatus.STARTED
     again = subprocess.run([*CLI, "materialize", "--date", DAY.isoformat()], env=env, capture_output=True, text=True,
