@@ -17,14 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SQLITE_BUSY_TIMEOUT_SECONDS, SqliteEventLogStorage
-from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
-from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
-from dagster._core.storage.sqlite_storage import (
-    DagsterSqliteStorage,
-    _event_logs_directory,
-    _runs_directory,
-    _schedule_directory,
-)
+from dagster._core.storage.sqlite_storage import DagsterSqliteStorage, _event_logs_directory
 from sqlalchemy import Connection, Engine, create_engine
 
 # Database files with an open pool at a time: a run writes its own shard and the index; the webserver
@@ -101,13 +94,9 @@ class PooledSqliteStorage(DagsterSqliteStorage):
     pooled event log."""
 
     def __init__(self, base_dir: str, inst_data=None) -> None:  # noqa: ANN001 - Dagster's ConfigurableClassData
-        # DagsterSqliteStorage.__init__ with the pooled event log in place of Dagster's (not built twice)
-        self.base_dir = os.path.abspath(base_dir)
-        self._run_storage = SqliteRunStorage.from_local(_runs_directory(self.base_dir))
-        self._event_log_storage = PooledSqliteEventLogStorage(_event_logs_directory(self.base_dir))
-        self._schedule_storage = SqliteScheduleStorage.from_local(_schedule_directory(self.base_dir))
-        self._inst_data = inst_data
-        super(DagsterSqliteStorage, self).__init__()  # what DagsterSqliteStorage.__init__ calls last
+        base_dir = os.path.abspath(base_dir)
+        super().__init__(base_dir, inst_data)
+        self._event_log_storage = PooledSqliteEventLogStorage(_event_logs_directory(base_dir))
 
     @classmethod
     def from_config_value(cls, inst_data, config_value) -> PooledSqliteStorage:  # noqa: ANN001

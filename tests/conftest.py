@@ -241,15 +241,9 @@ def cli_instance(home: Path):
     the daemon always set; set here while the instance loads."""
     import dagster as dg
 
-    previous = os.environ.get("DAGSTER_HOME")
-    os.environ["DAGSTER_HOME"] = str(home)
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DAGSTER_HOME", str(home))
         return dg.DagsterInstance.from_config(str(home))
-    finally:
-        if previous is None:
-            del os.environ["DAGSTER_HOME"]
-        else:
-            os.environ["DAGSTER_HOME"] = previous
 
 
 def fast_config_file(directory: Path) -> Path:

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import dagster as dg
-import pytest
+from conftest import cli_instance
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 
 from dagster_defs.instance_storage import MAX_OPEN_SHARDS, PooledSqliteEventLogStorage
@@ -23,12 +23,11 @@ def numbers() -> int:
     return 7
 
 
-def pooled_instance(home: Path, monkeypatch: pytest.MonkeyPatch) -> dg.DagsterInstance:
-    """An instance configured by deploy/dagster.yaml in home (DAGSTER_HOME)."""
+def pooled_instance(home: Path) -> dg.DagsterInstance:
+    """An instance configured by deploy/dagster.yaml in home (DAGSTER_HOME), as the CLI installs it."""
     home.mkdir(parents=True, exist_ok=True)
     shutil.copy(DEPLOY_YAML, home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    return dg.DagsterInstance.from_config(str(home))
+    return cli_instance(home)
 
 
 def dagster_own_instance(home: Path) -> dg.DagsterInstance:
@@ -43,9 +42,9 @@ def materialized_runs(instance: dg.DagsterInstance) -> list[str]:
     return [e.run_id for e in instance.fetch_materializations(dg.AssetKey("numbers"), limit=100).records]
 
 
-def test_the_deploy_yaml_instance_uses_the_pooled_storage_in_dagsters_layout(tmp_path, monkeypatch):
+def test_the_deploy_yaml_instance_uses_the_pooled_storage_in_dagsters_layout(tmp_path):
     home = tmp_path / "home"
-    with pooled_instance(home, monkeypatch) as instance:
+    with pooled_instance(home) as instance:
         assert isinstance(instance.event_log_storage, PooledSqliteEventLogStorage)
         first = dg.materialize([numbers], instance=instance).run_id
     assert (home / "history" / "runs.db").is_file() and (home / "history" / "runs" / f"{first}.db").is_file()
@@ -56,14 +55,14 @@ def test_the_deploy_yaml_instance_uses_the_pooled_storage_in_dagsters_layout(tmp
         assert len(theirs.all_logs(first)) > 5
         second = dg.materialize([numbers], instance=theirs).run_id
     # ... which the pooled storage reads back, both runs with their status
-    with pooled_instance(home, monkeypatch) as instance:
+    with pooled_instance(home) as instance:
         assert sorted(materialized_runs(instance)) == sorted([first, second])
         assert {r.status for r in instance.get_runs()} == {dg.DagsterRunStatus.SUCCESS}
         assert len(instance.all_logs(second)) == len(theirs.all_logs(second)) > 5
 
 
-def test_open_pools_stay_bounded_and_every_run_stays_readable(tmp_path, monkeypatch):
-    with pooled_instance(tmp_path / "home", monkeypatch) as instance:
+def test_open_pools_stay_bounded_and_every_run_stays_readable(tmp_path):
+    with pooled_instance(tmp_path / "home") as instance:
         runs = [dg.materialize([numbers], instance=instance).run_id for _ in range(MAX_OPEN_SHARDS + 3)]
         storage = instance.event_log_storage
         assert len(storage._engines) <= MAX_OPEN_SHARDS  # noqa: SLF001
@@ -71,9 +70,9 @@ def test_open_pools_stay_bounded_and_every_run_stays_readable(tmp_path, monkeypa
         assert sorted(materialized_runs(instance)) == sorted(runs)
 
 
-def test_wiping_closes_the_pools_before_the_files_go(tmp_path, monkeypatch):
+def test_wiping_closes_the_pools_before_the_files_go(tmp_path):
     home = tmp_path / "home"
-    with pooled_instance(home, monkeypatch) as instance:
+    with pooled_instance(home) as instance:
         old = dg.materialize([numbers], instance=instance).run_id
         instance.wipe()
         assert set(instance.event_log_storage._engines) <= {"index"}  # noqa: SLF001 - the index is kept (emptied)
@@ -83,10 +82,10 @@ def test_wiping_closes_the_pools_before_the_files_go(tmp_path, monkeypatch):
         assert len(instance.all_logs(new)) > 5  # written to a live file, not a deleted one
 
 
-def test_threads_writing_and_reading_at_once_lose_no_event(tmp_path, monkeypatch):
+def test_threads_writing_and_reading_at_once_lose_no_event(tmp_path):
     """Four threads store events into two runs' shards while two read them back (as the webserver's
     watchers read a run the executor writes)."""
-    with pooled_instance(tmp_path / "home", monkeypatch) as instance:
+    with pooled_instance(tmp_path / "home") as instance:
         runs = [dg.materialize([numbers], instance=instance).run_id for _ in range(2)]
         before = {run: len(instance.all_logs(run)) for run in runs}
         errors: list[str] = []
@@ -115,12 +114,12 @@ def test_threads_writing_and_reading_at_once_lose_no_event(tmp_path, monkeypatch
         assert {run: len(instance.all_logs(run)) - before[run] for run in runs} == {run: 60 for run in runs}
 
 
-def test_a_database_file_replaced_under_a_kept_connection_is_opened_anew(tmp_path, monkeypatch):
+def test_a_database_file_replaced_under_a_kept_connection_is_opened_anew(tmp_path):
     """The history reset (deleted, then written again by another process) while a UI process lives on:
     like Dagster's storage, which opens the path each time, it writes and reads the new files, not the
     deleted ones its kept connections still hold."""
     home = tmp_path / "home"
-    with pooled_instance(home, monkeypatch) as instance:
+    with pooled_instance(home) as instance:
         dg.materialize([numbers], instance=instance)
         shutil.rmtree(home / "history")
         with dagster_own_instance(home) as other:
