@@ -19,6 +19,7 @@ DEFAULT_SEED = 7  # the synthetic market's seed
 PARTITIONS_START_ENV = "BLOFIN_PARTITIONS_START"
 DEFAULT_PARTITIONS_START = "2024-01-01"
 LOCK_WAIT_ENV = "BLOFIN_LOCK_WAIT_SECONDS"
+DBT_SERVER_ENV = "BLOFIN_DBT_SERVER"
 SYNTHETIC_EDGE_ENV = "BLOFIN_SYNTHETIC_EDGE"
 SYNTHETIC_MARKET_ENV = "BLOFIN_SYNTHETIC_MARKET"
 SYNTHETIC_MARKETS = ("regimes", "noise")
@@ -185,6 +186,18 @@ def child_env(**overrides: str) -> dict[str, str]:
     return {**os.environ, **overrides}
 
 
+def adopt_environment(environment: dict[str, str]) -> None:
+    """Make environment this process's whole environment (a forked dbt taking on its caller's)."""
+    os.environ.clear()
+    os.environ.update(environment)
+
+
+def dbt_server_socket() -> Path | None:
+    """BLOFIN_DBT_SERVER: the socket of a warm dbt server (dagster_defs/dbt/warm_dbt.py) that blofin-dbt
+    hands its calls to; None: blofin-dbt runs dbt itself."""
+    return Path(os.environ[DBT_SERVER_ENV]) if os.environ.get(DBT_SERVER_ENV) else None
+
+
 def dbt_executable(engine: str = "duckdb") -> str:
     """blofin-dbt on PATH (dbt whose saved parse survives a new data dir: dagster_defs/dbt/duckdb_dbt.py),
     else the one beside this interpreter (a venv used without activating it); for Spark, blofin-dbt-spark
@@ -333,7 +346,7 @@ SPARK_LANDING_ENV = {"root": "BLOFIN_SPARK_LANDING", "tables": "BLOFIN_SPARK_LAN
 # wait, how to alert, how many workers (results are bit-identical for any worker count), every secret.
 NOT_RESULT_SETTINGS = {DATA_DIR_ENV, *DBT_WINDOW_ENV.values(), LOCK_WAIT_ENV, SCHEDULE_CRON_ENV, FRESHNESS_ENV,
                        SYMBOL_WORKERS_ENV, SYMBOL_BATCH_ENV, LLM_TIMEOUT_ENV, "BLOFIN_DEBUG", *SECRET_ENV_VARS,
-                       SPARK_DIR_ENV, *SPARK_LANDING_ENV.values(), "BLOFIN_SPARK_CORES"}
+                       SPARK_DIR_ENV, *SPARK_LANDING_ENV.values(), "BLOFIN_SPARK_CORES", DBT_SERVER_ENV}
 _SECRET_NAME = ("KEY", "SECRET", "PASSPHRASE", "PASSWORD", "TOKEN", "WEBHOOK")
 
 

@@ -7,6 +7,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
 from functools import lru_cache
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from python_assets.config import DBT_PROJECT_DIR, DBT_WINDOW_ENV, Paths
+from python_assets.config import DBT_PROJECT_DIR, DBT_SERVER_ENV, DBT_WINDOW_ENV, Paths
 
 # Partitions start at the lake's first day unless pinned: pin them, so the Definitions a test
 # process loads do not depend on whatever lake ./data holds when they are first imported.
@@ -94,6 +96,29 @@ def uses_built_days(test_file: str) -> bool:
     """Whether a test file (path from the repository root) asks for a session-built day."""
     path = Path(__file__).resolve().parent.parent / test_file
     return path.is_file() and any(name in path.read_text() for name in BUILT_DAYS)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def warm_dbt_server() -> Iterator[subprocess.Popen | None]:
+    """A warm dbt server for this test process (dagster_defs/dbt/warm_dbt.py), named in BLOFIN_DBT_SERVER:
+    every blofin-dbt the tests start, directly or through the pipeline, hands its call to it instead of
+    paying dbt's ~2.5 s start each time (until it listens, a few seconds in, they run dbt themselves).
+    None where the test process was given a server already."""
+    if os.environ.get(DBT_SERVER_ENV):
+        yield None
+        return
+    folder = Path(tempfile.mkdtemp(prefix="warm_dbt_"))  # short: a socket path has ~100 characters at most
+    with open(folder / "server.log", "w") as log:
+        server = subprocess.Popen([sys.executable, "-m", "dagster_defs.dbt.warm_dbt", str(folder / "socket")],
+                                  cwd=DBT_PROJECT_DIR.parent, stdout=log, stderr=subprocess.STDOUT)
+    os.environ[DBT_SERVER_ENV] = str(folder / "socket")
+    try:
+        yield server
+    finally:
+        os.environ.pop(DBT_SERVER_ENV, None)
+        server.terminate()
+        server.wait(timeout=30)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

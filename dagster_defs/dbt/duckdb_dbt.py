@@ -21,8 +21,11 @@ from __future__ import annotations
 
 import os
 import pprint
+import sys
 from typing import Any
 
+from dagster_defs.dbt import warm_dbt
+from python_assets.config import dbt_server_socket
 from python_assets.platform.lifeline import die_with_parent
 
 DATA_DIR_PLACEHOLDER = "<data dir>"
@@ -71,10 +74,13 @@ def install_data_dir_neutral_parse() -> None:
 
 
 def entry() -> None:
-    """The `blofin-dbt` command: dbt's own command line (its arguments, output and exit codes)."""
+    """The `blofin-dbt` command: dbt's own command line (its arguments, output and exit codes), run by the
+    warm dbt server when BLOFIN_DBT_SERVER names one that answers (dagster_defs/dbt/warm_dbt.py)."""
+    die_with_parent()  # an orphaned dbt would keep the warehouse locked after its run was killed
+    if (server := dbt_server_socket()) is not None and (code := warm_dbt.call(server, sys.argv[1:])) is not None:
+        sys.exit(code)
     from dbt.cli.main import cli
 
-    die_with_parent()  # an orphaned dbt would keep the warehouse locked after its run was killed
     install_data_dir_neutral_parse()
     cli(prog_name="dbt")
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from dagster_defs.dbt import duckdb_dbt, spark_dbt
+from python_assets.config import DBT_SERVER_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,6 +68,7 @@ def test_a_child_that_asked_dies_with_its_parent_and_one_that_did_not_survives_i
 
 
 def test_both_dbt_commands_ask_before_dbt_starts(monkeypatch):
+    monkeypatch.delenv(DBT_SERVER_ENV, raising=False)  # blofin-dbt itself, not the tests' warm server
     calls = []
     monkeypatch.setattr(duckdb_dbt, "die_with_parent", lambda: calls.append("lifeline"))
     monkeypatch.setattr("dbt.cli.main.cli", lambda **kw: calls.append("dbt"))

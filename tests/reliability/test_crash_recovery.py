@@ -21,7 +21,7 @@ import pytest
 from conftest import CLI, fast_config_file, report_digest, warehouse_digest
 
 from python_assets.config import REPO_ROOT as REPO
-from python_assets.config import Paths
+from python_assets.config import DBT_SERVER_ENV, Paths
 from python_assets.warehouse.connection import connect_warehouse
 
 DAY, FIRST = "2025-03-10", "2025-03-07"
@@ -67,7 +67,8 @@ ENV: dict[str, str] = {}
 
 
 def env_for(paths: Paths) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("BLOFIN_SOURCE", "DAGSTER_HOME")}
+    # without the tests' warm dbt server: the run's own dbt child is what a crash kills (as in production)
+    env = {k: v for k, v in os.environ.items() if k not in ("BLOFIN_SOURCE", "DAGSTER_HOME", DBT_SERVER_ENV)}
     return {**env, **ENV, "BLOFIN_DATA_DIR": str(paths.data_dir), "BLOFIN_SYMBOLS": "BTC-USDT"}
 
 

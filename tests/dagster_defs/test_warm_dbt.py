@@ -1,0 +1,133 @@
+"""The warm dbt server (dagster_defs/dbt/warm_dbt.py) runs a blofin-dbt call as blofin-dbt runs it itself:
+the same warehouse, output and exit code, in the caller's environment, directory and umask; a caller
+killed or interrupted ends its dbt; without a server blofin-dbt runs dbt itself."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+from conftest import dbt_bin, seed_partial_parse, warehouse_digest
+
+from python_assets.config import DBT_PROJECT_DIR, DBT_SERVER_ENV, Paths
+from python_assets.ingest.market import generate_market
+
+DAY = date(2025, 3, 10)
+MODELS = ("+bars_5m",)  # bars_5m and what it reads
+
+
+@pytest.fixture
+def server(warm_dbt_server) -> Path:
+    """The test process's warm server, listening (its warm-up done)."""
+    if warm_dbt_server is None:
+        pytest.skip("the test process was given a dbt server of its own")
+    socket_path = Path(os.environ[DBT_SERVER_ENV])
+    deadline = time.monotonic() + 120
+    while not socket_path.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert socket_path.exists(), "the warm dbt server never listened"
+    return socket_path
+
+
+def blofin_dbt(paths: Paths, *args: str, server: Path | None, umask: int = 0o022, **popen) -> subprocess.Popen:
+    """blofin-dbt on paths' data dir, through `server` or (None) on its own."""
+    env = {k: v for k, v in os.environ.items() if k != DBT_SERVER_ENV}
+    env.update(BLOFIN_DATA_DIR=str(paths.data_dir), **({DBT_SERVER_ENV: str(server)} if server else {}))
+    target = paths.data_dir / "dbt_target"
+    seed_partial_parse(target)
+    return subprocess.Popen([dbt_bin(), *args, "--profiles-dir", ".", "--target-path", str(target)], cwd=DBT_PROJECT_DIR,
+                            env=env, text=True, umask=umask, **popen)
+
+
+def finished(proc: subprocess.Popen) -> tuple[int, str]:
+    out, _ = proc.communicate(timeout=300)
+    return proc.returncode, out or ""
+
+
+def lake(root: Path) -> Paths:
+    paths = Paths((root / "data").resolve())
+    paths.data_dir.mkdir(parents=True)
+    generate_market(paths, ("BTC-USDT",), (DAY,))
+    return paths
+
+
+def children_of(pid: int) -> list[int]:
+    """Processes whose parent is pid."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_a_build_through_the_server_equals_one_run_by_blofin_dbt_itself(server, tmp_path):
+    direct, served = lake(tmp_path / "direct"), lake(tmp_path / "served")
+    args = ("build", "--exclude-resource-type", "unit_test", "--select", *MODELS)
+    code_direct, out_direct = finished(blofin_dbt(direct, *args, server=None, stdout=subprocess.PIPE))
+    code_served, out_served = finished(blofin_dbt(served, *args, server=server, stdout=subprocess.PIPE, umask=0o027))
+    assert code_direct == code_served == 0, out_served[-3000:]
+    assert warehouse_digest(direct) == warehouse_digest(served)
+    assert warehouse_digest(served)["bars_1m"][0] > 1000  # the served call built the caller's data dir
+    summary = [line.split("  ", 1)[-1] for out in (out_direct, out_served) for line in out.splitlines() if "Done. PASS=" in line]
+    assert len(summary) == 2 and summary[0] == summary[1]
+    # the child took the caller's umask (0o027: no access for others), not the server's
+    assert (served.data_dir / "dbt_target" / "manifest.json").stat().st_mode & 0o777 == 0o640
+    assert (direct.data_dir / "dbt_target" / "manifest.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_exit_codes_and_errors_reach_the_caller(server, tmp_path):
+    paths = lake(tmp_path)
+    code, out = finished(blofin_dbt(paths, "run", "--no-such-flag", server=server, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT))
+    assert code == 2 and "No such option" in out
+    failing = ("show", "--inline", "select * from no_such_table")
+    code, out = finished(blofin_dbt(paths, *failing, server=server, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+    assert code != 0 and "no_such_table" in out
+    assert finished(blofin_dbt(paths, *failing, server=None, stdout=subprocess.DEVNULL))[0] == code
+
+
+@pytest.mark.parametrize("how", ["killed", "interrupted"])
+def test_a_caller_killed_or_interrupted_ends_its_dbt(server, warm_dbt_server, tmp_path, how):
+    paths = lake(tmp_path)
+    before = set(children_of(warm_dbt_server.pid))
+    endless = "select sum(a.range * b.range) from range(100000000) a, range(100000000) b"
+    client = blofin_dbt(paths, "show", "--inline", endless, server=server, stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not (set(children_of(warm_dbt_server.pid)) - before) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child = set(children_of(warm_dbt_server.pid)) - before
+    assert child, "the server never forked the call"
+    time.sleep(3)  # dbt is running the query by now
+    client.send_signal(signal.SIGKILL if how == "killed" else signal.SIGINT)
+    code = client.wait(timeout=60)
+    deadline = time.monotonic() + 30
+    while child & set(children_of(warm_dbt_server.pid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not child & set(children_of(warm_dbt_server.pid)), "dbt outlived its caller"
+    assert code == (-signal.SIGKILL if how == "killed" else code) and code != 0
+    assert warm_dbt_server.poll() is None  # the server goes on
+
+
+def test_without_a_listening_server_blofin_dbt_runs_dbt_itself(tmp_path):
+    paths = lake(tmp_path)
+    code, out = finished(blofin_dbt(paths, "run", "--select", "stg_trades", server=tmp_path / "nobody-listens",
+                                    stdout=subprocess.PIPE))
+    assert code == 0 and "Completed successfully" in out
+
+
+def test_a_caller_without_standard_input_runs_dbt_itself(server, tmp_path):
+    """Its streams cannot be handed over (fd 0 is closed): nothing reached the server, so dbt runs here."""
+    paths = lake(tmp_path)
+    code, out = finished(blofin_dbt(paths, "run", "--select", "stg_trades", server=server, stdout=subprocess.PIPE,
+                                    preexec_fn=lambda: os.close(0)))
+    assert code == 0 and "Completed successfully" in out
