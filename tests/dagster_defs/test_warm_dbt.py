@@ -107,7 +107,7 @@ def test_a_caller_killed_or_interrupted_ends_its_dbt(server, warm_dbt_server, tm
         time.sleep(0.05)
     child = set(children_of(warm_dbt_server.pid)) - before
     assert child, "the server never forked the call"
-    time.sleep(3)  # dbt is running the query by now
+    time.sleep(1.5)  # dbt is running the query by now
     client.send_signal(signal.SIGKILL if how == "killed" else signal.SIGINT)
     code = client.wait(timeout=60)
     deadline = time.monotonic() + 30
