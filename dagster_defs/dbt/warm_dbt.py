@@ -65,9 +65,11 @@ def current_umask() -> int:
     return mask
 
 
-def warm_up() -> None:
-    """Import dbt and run `dbt ls` once on a scratch data dir, so that the code dbt generates on first use
-    exists before any fork; the adapters it registered are dropped."""
+def warm_up(saved_parse: Path | None = DBT_PROJECT_DIR / "target" / "partial_parse.msgpack") -> None:
+    """Import dbt and run `dbt ls` once on a scratch data dir (starting from saved_parse where it exists),
+    so that the code dbt generates on first use exists before any fork; the adapters it registered are
+    dropped. Without dbt's static parser: its extractor starts a thread pool on first use, which a forked
+    child cannot use (the threads are not forked): the first model a child parses would wait forever."""
     import dbt.adapters.duckdb  # noqa: F401
     import dbt.adapters.duckdb.environments  # noqa: F401
     import dbt.task.build  # noqa: F401
@@ -78,16 +80,16 @@ def warm_up() -> None:
 
     install_data_dir_neutral_parse()
     with tempfile.TemporaryDirectory(prefix="warm_dbt_") as scratch:
-        saved, target = DBT_PROJECT_DIR / "target" / "partial_parse.msgpack", Path(scratch) / "target"
+        target = Path(scratch) / "target"
         target.mkdir()
-        if saved.exists():
-            (target / "partial_parse.msgpack").write_bytes(saved.read_bytes())
+        if saved_parse is not None and saved_parse.exists():
+            (target / "partial_parse.msgpack").write_bytes(saved_parse.read_bytes())
         environment = child_env(BLOFIN_DATA_DIR=scratch)
         cwd = os.getcwd()
         os.chdir(DBT_PROJECT_DIR)
         try:
             with_environment(environment, lambda: dbtRunner().invoke(
-                ["ls", "--quiet", "--profiles-dir", ".", "--target-path", str(target), "--log-path", scratch,
+                ["ls", "--quiet", "--no-static-parser", "--profiles-dir", ".", "--target-path", str(target), "--log-path", scratch,
                  "--select", "bars_1m"]))
         finally:
             os.chdir(cwd)
@@ -261,8 +263,19 @@ def main(argv: list[str]) -> int:
         return 2
     die_with_parent(signal.SIGTERM)
     warm_up()
+    if (threads := thread_count()) > 1:  # a forked child gets only the forking thread: the others' locks stay held
+        print(f"warm dbt: not serving, the warm-up left {threads} threads (blofin-dbt runs dbt itself)", file=sys.stderr)
+        return 1
     Server(Path(argv[0])).serve()
     return 0
+
+
+def thread_count() -> int:
+    """The threads of this process, native ones included (1 where /proc cannot tell)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 1
 
 
 if __name__ == "__main__":

@@ -4,9 +4,11 @@ killed or interrupted ends its dbt; without a server blofin-dbt runs dbt itself.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from datetime import date
 from pathlib import Path
@@ -131,3 +133,27 @@ def test_a_caller_without_standard_input_runs_dbt_itself(server, tmp_path):
     code, out = finished(blofin_dbt(paths, "run", "--select", "stg_trades", server=server, stdout=subprocess.PIPE,
                                     preexec_fn=lambda: os.close(0)))
     assert code == 0 and "Completed successfully" in out
+
+
+WARM_UP_THEN_CALL = """
+import json, os, sys
+from dagster_defs.dbt import warm_dbt
+warm_dbt.warm_up(saved_parse=None)
+pid = os.fork()
+if pid == 0:
+    warm_dbt.run_child(json.loads(sys.argv[1]), [os.dup(0), os.dup(1), os.dup(2)])
+sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"""
+
+
+def test_a_call_that_parses_models_after_a_warm_up_that_parsed_them_finishes(tmp_path):
+    """No saved parse: the warm-up parses every model, and so does the forked call. dbt's static parser
+    starts a thread pool on first use; one started in the warm-up is not in the child, which waited forever."""
+    env = {k: v for k, v in os.environ.items() if k != DBT_SERVER_ENV}
+    request = {"argv": ["parse", "--profiles-dir", ".", "--target-path", str(tmp_path / "target"),
+                        "--log-path", str(tmp_path / "logs")],
+               "cwd": str(DBT_PROJECT_DIR), "env": {**env, "BLOFIN_DATA_DIR": str(tmp_path)}, "umask": 0o022}
+    done = subprocess.run([sys.executable, "-c", WARM_UP_THEN_CALL, json.dumps(request)], cwd=DBT_PROJECT_DIR.parent,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert (tmp_path / "target" / "manifest.json").exists()
