@@ -121,6 +121,7 @@ def run_child(request: dict, fds: list[int]) -> None:
         os.chdir(request["cwd"])
         os.umask(request["umask"])
         adopt_environment(request["env"])
+        forget_environment_read_before_fork()
         sys.argv = ["dbt", *request["argv"]]
         from dbt.cli.main import cli
 
@@ -139,6 +140,14 @@ def run_child(request: dict, fds: list[int]) -> None:
             except OSError:
                 pass
         os._exit(code)
+
+
+def forget_environment_read_before_fork() -> None:
+    """Drop what dbt read from the server's environment and keeps for the process: the DBT_ENV_CUSTOM_ENV_
+    variables (run_results' metadata.env, every log event's extra), read on the warm-up's first event."""
+    from dbt_common.events.functions import reset_metadata_vars
+
+    reset_metadata_vars()
 
 
 class Server:

@@ -157,3 +157,16 @@ def test_a_call_that_parses_models_after_a_warm_up_that_parsed_them_finishes(tmp
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert (tmp_path / "target" / "manifest.json").exists()
+
+
+def test_the_callers_custom_env_metadata_reaches_run_results(server, tmp_path):
+    """dbt reads DBT_ENV_CUSTOM_ENV_* once per process: the child reads its caller's, not the server's."""
+    paths = lake(tmp_path)
+    os.environ["DBT_ENV_CUSTOM_ENV_WARM_DBT_TEST"] = "caller"
+    try:
+        code, out = finished(blofin_dbt(paths, "run", "--select", "stg_trades", server=server, stdout=subprocess.PIPE))
+    finally:
+        del os.environ["DBT_ENV_CUSTOM_ENV_WARM_DBT_TEST"]
+    assert code == 0, out[-3000:]
+    results = json.loads((paths.data_dir / "dbt_target" / "run_results.json").read_text())
+    assert results["metadata"]["env"].get("WARM_DBT_TEST") == "caller"
