@@ -187,10 +187,15 @@ class Server:
         """Read one request with its file descriptors and fork the child that runs it."""
         conn, _ = listener.accept()
         conn.settimeout(10)
+        fds: list[int] = []
         try:
             header, fds, _, _ = socket.recv_fds(conn, HEADER.size, 3)
             request = json.loads(receive_exactly(conn, HEADER.unpack(header)[0]))
+            if len(fds) != 3:
+                raise ValueError("a request comes with three streams")
         except (OSError, ValueError, struct.error):
+            for fd in fds:  # a caller gone before its request was whole: its streams stay open no longer
+                os.close(fd)
             conn.close()
             return
         sys.stdout.flush()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -170,3 +171,17 @@ def test_the_callers_custom_env_metadata_reaches_run_results(server, tmp_path):
     assert code == 0, out[-3000:]
     results = json.loads((paths.data_dir / "dbt_target" / "run_results.json").read_text())
     assert results["metadata"]["env"].get("WARM_DBT_TEST") == "caller"
+
+
+def test_callers_gone_before_their_request_was_whole_leave_no_open_files_in_the_server(server, warm_dbt_server):
+    open_files = Path(f"/proc/{warm_dbt_server.pid}/fd")
+    before = len(list(open_files.iterdir()))
+    for _ in range(20):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.connect(str(server))
+            socket.send_fds(conn, [(1000).to_bytes(4, "big")], [0, 1, 2])  # a 1000-byte request that never comes
+    time.sleep(1)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:  # answered once the others were read
+        conn.connect(str(server))
+    time.sleep(1)
+    assert len(list(open_files.iterdir())) <= before
