@@ -78,7 +78,7 @@ def entry() -> None:
     warm dbt server when BLOFIN_DBT_SERVER names one that answers (dagster_defs/dbt/warm_dbt.py)."""
     die_with_parent()  # an orphaned dbt would keep the warehouse locked after its run was killed
     if (server := dbt_server_socket()) is not None and (code := warm_dbt.call(server, sys.argv[1:])) is not None:
-        sys.exit(code)
+        warm_dbt.exit_as(code)
     from dbt.cli.main import cli
 
     install_data_dir_neutral_parse()

@@ -31,7 +31,7 @@ from python_assets.config import DBT_PROJECT_DIR, adopt_environment, child_env
 from python_assets.platform.lifeline import die_with_parent
 
 HEADER = struct.Struct("!I")  # the request's length, sent with the caller's stdin, stdout and stderr
-EXIT = struct.Struct("!i")  # the child's exit code (128 + signal when a signal ended it)
+EXIT = struct.Struct("!i")  # the child's exit code (minus the signal that ended it, as subprocess has it)
 
 
 def call(socket_path: Path, argv: list[str]) -> int | None:
@@ -56,6 +56,18 @@ def call(socket_path: Path, argv: list[str]) -> int | None:
             return 1
         reply += chunk
     return EXIT.unpack(reply)[0]
+
+
+def exit_as(code: int) -> None:
+    """End this process as the child ended: with its exit code, or killed by the signal that killed it
+    (-signal), so the caller sees what a dbt of its own would have shown (never returns)."""
+    if code < 0:
+        sig = -code
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+        code = 128 + sig  # a signal whose default is not to end the process
+    sys.exit(code)
 
 
 def current_umask() -> int:
@@ -244,7 +256,7 @@ class Server:
                 pass
         try:
             conn.setblocking(True)
-            conn.sendall(EXIT.pack(code if code >= 0 else 128 - code))
+            conn.sendall(EXIT.pack(code))
         except OSError:
             pass
         conn.close()
