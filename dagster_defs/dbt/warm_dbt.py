@@ -25,12 +25,14 @@ import socket
 import struct
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from python_assets.config import DBT_PROJECT_DIR, adopt_environment, child_env
 from python_assets.platform.lifeline import die_with_parent
 
 HEADER = struct.Struct("!I")  # the request's length, sent with the caller's stdin, stdout and stderr
+FORWARDED = {signal.SIGINT, signal.SIGTERM, signal.SIGCHLD}  # blocked in the server while it forks
 EXIT = struct.Struct("!i")  # the child's exit code (minus the signal that ended it, as subprocess has it)
 
 
@@ -127,12 +129,14 @@ def run_child(request: dict, fds: list[int]) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)  # blocked by the server around the fork
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
             os.close(fd)
         os.chdir(request["cwd"])
         os.umask(request["umask"])
         adopt_environment(request["env"])
+        time.tzset()  # the caller's TZ, if it set one
         forget_environment_read_before_fork()
         sys.argv = ["dbt", *request["argv"]]
         from dbt.cli.main import cli
@@ -198,7 +202,7 @@ class Server:
     def start(self, listener: socket.socket) -> None:
         """Read one request with its file descriptors and fork the child that runs it."""
         conn, _ = listener.accept()
-        conn.settimeout(10)
+        conn.settimeout(2)  # a caller sends its request at once: a silent one holds the loop no longer
         fds: list[int] = []
         try:
             header, fds, _, _ = socket.recv_fds(conn, HEADER.size, 3)
@@ -212,6 +216,9 @@ class Server:
             return
         sys.stdout.flush()
         sys.stderr.flush()
+        # signals wait until the child has its own group and handlers (the server's SIGTERM handler would
+        # have it exit 0); the parent sets the group too, so a kill right after the fork reaches it
+        signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
         pid = os.fork()
         if pid == 0:  # the child keeps only the caller's streams
             self.selector.close()
@@ -221,6 +228,11 @@ class Server:
             listener.close()
             conn.close()
             run_child(request, fds)
+        try:
+            os.setpgid(pid, pid)
+        except OSError:  # the child did it first, or is already gone
+            pass
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
         for fd in fds:
             os.close(fd)
         conn.setblocking(False)
