@@ -299,6 +299,9 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m dagster_defs.dbt.warm_dbt SOCKET", file=sys.stderr)
         return 2
+    if not can_watch_children():  # callers then run dbt themselves
+        print("warm dbt: not serving, this platform has no fork or pidfd_open (Linux 5.3+)", file=sys.stderr)
+        return 1
     die_with_parent(signal.SIGTERM)
     warm_up()
     if (threads := thread_count()) > 1:  # a forked child gets only the forking thread: the others' locks stay held
@@ -306,6 +309,15 @@ def main(argv: list[str]) -> int:
         return 1
     Server(Path(argv[0])).serve()
     return 0
+
+
+def can_watch_children() -> bool:
+    """Whether this process can fork and wait on a child through a pidfd (the accept loop's needs)."""
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except (AttributeError, OSError):
+        return False
+    return hasattr(os, "fork")
 
 
 def thread_count() -> int:
