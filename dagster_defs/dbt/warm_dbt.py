@@ -26,9 +26,10 @@ import struct
 import sys
 import tempfile
 import time
+from contextlib import chdir
 from pathlib import Path
 
-from python_assets.config import DBT_PROJECT_DIR, adopt_environment, child_env
+from python_assets.config import DATA_DIR_ENV, DBT_PROJECT_DIR, adopt_environment, child_env, scoped_env
 from python_assets.platform.lifeline import die_with_parent
 
 HEADER = struct.Struct("!I")  # the request's length, sent with the caller's stdin, stdout and stderr
@@ -50,14 +51,11 @@ def call(socket_path: Path, argv: list[str]) -> int | None:
         return None
     for sig in (signal.SIGINT, signal.SIGTERM):  # passed on to the child, which decides what they mean
         signal.signal(sig, lambda number, _frame: conn.send(bytes([number])))
-    reply = b""
-    while len(reply) < EXIT.size:
-        chunk = conn.recv(EXIT.size - len(reply))
-        if not chunk:  # the server ended (its children end with it) before the call did
-            print(f"blofin-dbt: the dbt server at {socket_path} stopped during the call", file=sys.stderr)
-            return 1
-        reply += chunk
-    return EXIT.unpack(reply)[0]
+    try:
+        return EXIT.unpack(receive_exactly(conn, EXIT.size))[0]
+    except ValueError:  # the server ended (its children end with it) before the call did
+        print(f"blofin-dbt: the dbt server at {socket_path} stopped during the call", file=sys.stderr)
+        return 1
 
 
 def exit_as(code: int) -> None:
@@ -98,26 +96,12 @@ def warm_up(saved_parse: Path | None = DBT_PROJECT_DIR / "target" / "partial_par
         target.mkdir()
         if saved_parse is not None and saved_parse.exists():
             (target / "partial_parse.msgpack").write_bytes(saved_parse.read_bytes())
-        environment = child_env(BLOFIN_DATA_DIR=scratch)
-        cwd = os.getcwd()
-        os.chdir(DBT_PROJECT_DIR)
         try:
-            with_environment(environment, lambda: dbtRunner().invoke(
-                ["ls", "--quiet", "--no-static-parser", "--profiles-dir", ".", "--target-path", str(target), "--log-path", scratch,
-                 "--select", "bars_1m"]))
+            with chdir(DBT_PROJECT_DIR), scoped_env({DATA_DIR_ENV: scratch}):
+                dbtRunner().invoke(["ls", "--quiet", "--no-static-parser", "--profiles-dir", ".", "--target-path",
+                                    str(target), "--log-path", scratch, "--select", "bars_1m"])
         finally:
-            os.chdir(cwd)
             reset_adapters()
-
-
-def with_environment(environment: dict[str, str], work):  # noqa: ANN001, ANN201 - any callable
-    """work() with environment as the whole environment, the previous one put back after."""
-    before = child_env()
-    adopt_environment(environment)
-    try:
-        return work()
-    finally:
-        adopt_environment(before)
 
 
 def run_child(request: dict, fds: list[int]) -> None:
@@ -126,7 +110,7 @@ def run_child(request: dict, fds: list[int]) -> None:
     try:
         os.setpgid(0, 0)  # its own group: the server ends whatever dbt started too
         die_with_parent()
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
+        for sig in FORWARDED:
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)  # blocked by the server around the fork
