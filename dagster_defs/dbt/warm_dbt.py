@@ -125,6 +125,10 @@ def run_child(request: dict, fds: list[int]) -> None:
         sys.argv = ["dbt", *request["argv"]]
         from dbt.cli.main import cli
 
+        from dagster_defs.dbt.duckdb_dbt import prepare
+
+        prepare(request["argv"])
+
         cli(request["argv"], prog_name="dbt")
         code = 0
     except SystemExit as done:

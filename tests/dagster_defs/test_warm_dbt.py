@@ -83,8 +83,10 @@ def test_a_build_through_the_server_equals_one_run_by_blofin_dbt_itself(server, 
     summary = [line.split("  ", 1)[-1] for out in (out_direct, out_served) for line in out.splitlines() if "Done. PASS=" in line]
     assert len(summary) == 2 and summary[0] == summary[1]
     # the child took the caller's umask (0o027: no access for others), not the server's
-    assert (served.data_dir / "dbt_target" / "manifest.json").stat().st_mode & 0o777 == 0o640
-    assert (direct.data_dir / "dbt_target" / "manifest.json").stat().st_mode & 0o777 == 0o644
+    assert (served.data_dir / "dbt_target" / "run_results.json").stat().st_mode & 0o777 == 0o640
+    assert (direct.data_dir / "dbt_target" / "run_results.json").stat().st_mode & 0o777 == 0o644
+    # a build writes no manifest.json, served or not (duckdb_dbt.install_no_manifest_write)
+    assert not any((p.data_dir / "dbt_target" / "manifest.json").exists() for p in (direct, served))
 
 
 def test_exit_codes_and_errors_reach_the_caller(server, tmp_path):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from conftest import dbt_bin
 
+from dagster_defs.dbt import duckdb_dbt
 from dagster_defs.dbt.duckdb_dbt import DATA_DIR_PLACEHOLDER, profile_key
 from python_assets.config import DBT_PROJECT_DIR
 
@@ -107,3 +108,23 @@ def test_dbt_project_prepares_with_blofin_dbt_under_dagster_dev(monkeypatch):
     monkeypatch.setenv("DAGSTER_IS_DEV_CLI", "1")
     dbt_project.__wrapped__()  # a new project, not the process's cached one
     assert calls == ["blofin-dbt"]
+
+
+def test_only_commands_that_run_nodes_skip_the_manifest(monkeypatch):
+    """blofin-dbt build/run/test/seed/snapshot leave manifest.json unwritten (a build through it writes
+    run_results.json and no manifest: test_warm_dbt.py; a parse writes it: the tests above); the command is
+    found after global options and is not taken from a selector's value."""
+    import dbt.parser.manifest
+    import dbt.task.runnable
+
+    assert duckdb_dbt.command_of(["--log-format", "json", "build", "--select", "parse"]) == "build"
+    assert duckdb_dbt.command_of(["--version"]) is None
+    for module in (dbt.parser.manifest, dbt.task.runnable):  # restored by monkeypatch after the test
+        monkeypatch.setattr(module, "write_manifest", module.write_manifest)
+    written = dbt.parser.manifest.write_manifest
+    duckdb_dbt.prepare(["parse", "--profiles-dir", "."])
+    assert dbt.parser.manifest.write_manifest is written and dbt.task.runnable.write_manifest is written
+    duckdb_dbt.prepare(["--quiet", "run", "--select", "bars_1m"])
+    # the pinned dbt still has both names: a dbt that renamed them would write the manifest again, found here
+    assert dbt.parser.manifest.write_manifest is not written and dbt.task.runnable.write_manifest is not written
+    assert dbt.parser.manifest.write_manifest(None, "/nonexistent") is None
