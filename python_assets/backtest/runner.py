@@ -91,7 +91,9 @@ def signal_events(con: duckdb.DuckDBPyConnection, sql_or_relation: str, strategy
     sid, symbol = np.asarray(got["strategy_id"], object), np.asarray(got["symbol"], object)
     columns = {"bar_at_ms": np.asarray(got["bar_at_ms"], np.int64),
                **{k: np.ma.filled(got[k], False).astype(bool) for k in CONDITIONS}}
-    starts = np.flatnonzero(np.r_[True, (sid[1:] != sid[:-1]) | (symbol[1:] != symbol[:-1])]) if len(sid) else np.zeros(0, int)
+    if not len(sid):
+        return {}
+    starts = np.flatnonzero(np.r_[True, (sid[1:] != sid[:-1]) | (symbol[1:] != symbol[:-1])])  # each series' first row
     ends = np.r_[starts[1:], len(sid)]
     return {(sid[a], symbol[a]): {k: v[a:b] for k, v in columns.items()} for a, b in zip(starts, ends)}
 

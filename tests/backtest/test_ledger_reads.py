@@ -215,3 +215,23 @@ def test_signals_compiled_here_keep_their_warm_up_under_the_window_filter():
         job.signals_relation, job.features_relation = None, "int_bars_unioned"
         runner.run_job(con, job)
         assert digest(ledger_frames(con)) == LEDGER_DIGEST
+
+
+def test_signal_events_are_each_series_rows_by_bar_time_and_only_the_window():
+    """Rows stored in any order come back per (strategy, symbol), sorted by bar time, conditions as stored;
+    a strategy without rows has no entry; [start_ms, end_ms) keeps only that span."""
+    with duckdb.connect() as con:
+        con.execute("""create table signals as select * from (values
+            ('a', 'X', '1h', 7200000::bigint, true, false, false, false), ('b', 'X', '1h', 0, false, false, true, true),
+            ('a', 'Y', '1h', 0, false, true, false, false), ('a', 'X', '1h', 0, false, false, false, true),
+            ('a', 'X', '1h', 3600000, true, true, false, false))
+            t(strategy_id, symbol, timeframe, bar_at_ms, entry_long, exit_long, entry_short, exit_short)""")
+        events = runner.signal_events(con, "signals", ["a", "b", "c"])
+        windowed = runner.signal_events(con, "signals", ["a"], 3_600_000, 7_200_000)
+    assert sorted(events) == [("a", "X"), ("a", "Y"), ("b", "X")]
+    ax = events[("a", "X")]
+    assert ax["bar_at_ms"].tolist() == [0, 3_600_000, 7_200_000]
+    assert [ax[k].tolist() for k in ("entry_long", "exit_long", "exit_short")] == [
+        [False, True, True], [False, True, False], [True, False, False]]
+    assert events[("b", "X")]["entry_short"].tolist() == [True]
+    assert list(windowed) == [("a", "X")] and windowed[("a", "X")]["bar_at_ms"].tolist() == [3_600_000]
