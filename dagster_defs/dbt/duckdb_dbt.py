@@ -16,11 +16,13 @@ The rule this rests on: nothing the project parses reads the data dir from the p
 `target.settings`, the credentials); a model that needs it calls env_var('BLOFIN_DATA_DIR'), which dbt
 tracks. tests/dbt/test_partial_parse.py parses from scratch in two data dirs and requires equal manifests.
 
-A command that runs nodes (build, run, test, seed, snapshot) writes run_results.json and the compiled SQL
-but not manifest.json (nor semantic_manifest.json): dbt serializes the whole manifest twice per call (~0.3 s
-of a warm 2-4 s call, measured on a test day's two daily builds) for a file nothing reads afterwards
-(Dagster reads the project's, which `blofin-dbt parse` writes; the next call's parse check reads
-partial_parse.msgpack). parse, compile, docs generate and the rest write it as dbt does.
+A command that runs nodes (build, run, test, seed, snapshot) into a target dir other than the project's
+writes run_results.json and the compiled SQL but not manifest.json (nor semantic_manifest.json), and removes
+one an earlier call left there (it would pass for this call's): dbt serializes the whole manifest twice per
+call (~0.3 s of a warm 2-4 s call, measured on a test day's two daily builds) for a file nothing reads
+afterwards (Dagster reads the project's, which `blofin-dbt parse` writes; the next call's parse check reads
+partial_parse.msgpack). So `--state`/`--defer` cannot point at such a target dir. The project's own target
+dir, and parse, compile, docs generate and the rest, get the manifest as dbt writes it.
 """
 
 from __future__ import annotations
@@ -28,17 +30,15 @@ from __future__ import annotations
 import os
 import pprint
 import sys
+from pathlib import Path
 from typing import Any
 
 from dagster_defs.dbt import warm_dbt
-from python_assets.config import dbt_server_socket
+from python_assets.config import DBT_PROJECT_DIR, dbt_server_socket
 from python_assets.platform.lifeline import die_with_parent
 
 DATA_DIR_PLACEHOLDER = "<data dir>"
-# dbt's commands (the first of the arguments that is one is the call's), and those that run nodes
-COMMANDS = frozenset({"build", "run", "test", "seed", "snapshot", "parse", "compile", "docs", "ls", "list", "show",
-                      "run-operation", "debug", "deps", "clean", "init", "source", "retry", "clone"})
-NODE_COMMANDS = frozenset({"build", "run", "test", "seed", "snapshot"})
+NODE_COMMANDS = frozenset({"build", "run", "test", "seed", "snapshot"})  # dbt's own name for the call (flags.WHICH)
 
 
 def profile_key(connection_info: list[tuple[str, Any]]) -> str:
@@ -84,31 +84,38 @@ def install_data_dir_neutral_parse() -> None:
     ManifestLoader.build_manifest_state_check = build_manifest_state_check
 
 
-def command_of(argv: list[str]) -> str | None:
-    """The dbt command a command line runs (global options may come before it), or None."""
-    return next((arg for arg in argv if arg in COMMANDS), None)
-
-
 def install_no_manifest_write() -> None:
-    """Make dbt skip writing manifest.json (after its parse and after its nodes); run_results.json is
-    written as before. A dbt without the two names (another version) writes it as it always did."""
+    """Make dbt's write_manifest (after its parse and after its nodes) skip the write in a call that runs
+    nodes into a target dir other than the project's, removing a manifest an earlier call left there; every
+    other call writes as dbt does. A dbt without the two names (another version) writes it as it always did."""
+    import dbt.flags
     import dbt.parser.manifest
     import dbt.task.runnable
 
-    def skip_manifest(*args, **kwargs) -> None:  # noqa: ANN002, ANN003 - dbt's write_manifest
+    original = getattr(dbt.parser.manifest, "write_manifest", None)
+    if not callable(original) or getattr(original, "node_runs_skip", False):  # another dbt, or installed already
+        return
+    project_target = (DBT_PROJECT_DIR / "target").resolve()
+
+    def write_manifest(manifest, target_path: str, which=None):  # noqa: ANN001, ANN202 - dbt's signature
+        if (getattr(dbt.flags.get_flags(), "WHICH", None) not in NODE_COMMANDS
+                or Path(target_path).resolve() == project_target):
+            return original(manifest, target_path, which)
+        for name in ("manifest.json", "semantic_manifest.json"):
+            Path(target_path, name).unlink(missing_ok=True)
         return None
 
+    write_manifest.node_runs_skip = True
     for module in (dbt.parser.manifest, dbt.task.runnable):
-        if callable(getattr(module, "write_manifest", None)):
-            module.write_manifest = skip_manifest
+        if getattr(module, "write_manifest", None) is original:
+            module.write_manifest = write_manifest
 
 
-def prepare(argv: list[str]) -> None:
+def prepare() -> None:
     """What blofin-dbt changes in dbt before a call: the data-dir-neutral parse check, and no manifest
-    written by a command that runs nodes."""
+    written by a call that runs nodes outside the project's target dir."""
     install_data_dir_neutral_parse()
-    if command_of(argv) in NODE_COMMANDS:
-        install_no_manifest_write()
+    install_no_manifest_write()
 
 
 def entry() -> None:
@@ -119,7 +126,7 @@ def entry() -> None:
         warm_dbt.exit_as(code)
     from dbt.cli.main import cli
 
-    prepare(sys.argv[1:])
+    prepare()
     cli(prog_name="dbt")
 
 

@@ -127,7 +127,7 @@ def run_child(request: dict, fds: list[int]) -> None:
 
         from dagster_defs.dbt.duckdb_dbt import prepare
 
-        prepare(request["argv"])
+        prepare()
 
         cli(request["argv"], prog_name="dbt")
         code = 0

@@ -110,21 +110,35 @@ def test_dbt_project_prepares_with_blofin_dbt_under_dagster_dev(monkeypatch):
     assert calls == ["blofin-dbt"]
 
 
-def test_only_commands_that_run_nodes_skip_the_manifest(monkeypatch):
-    """blofin-dbt build/run/test/seed/snapshot leave manifest.json unwritten (a build through it writes
-    run_results.json and no manifest: test_warm_dbt.py; a parse writes it: the tests above); the command is
-    found after global options and is not taken from a selector's value."""
+def test_only_calls_that_run_nodes_outside_the_project_target_skip_the_manifest(monkeypatch, tmp_path):
+    """blofin-dbt's write_manifest: a build/run/test/seed/snapshot into a data dir's target writes none and
+    removes one an earlier call left (a build through it leaves run_results.json and no manifest:
+    test_warm_dbt.py); into the project's target dir, which Dagster reads, and for any other command (a
+    parse: the tests above) it is dbt's own write. Checked against the pinned dbt's two names, with dbt's
+    write replaced by a recorder."""
+    from types import SimpleNamespace
+
+    import dbt.flags
     import dbt.parser.manifest
     import dbt.task.runnable
 
-    assert duckdb_dbt.command_of(["--log-format", "json", "build", "--select", "parse"]) == "build"
-    assert duckdb_dbt.command_of(["--version"]) is None
+    written = []
+    dbt_write = lambda manifest, target_path, which=None: written.append(target_path)  # noqa: E731
     for module in (dbt.parser.manifest, dbt.task.runnable):  # restored by monkeypatch after the test
-        monkeypatch.setattr(module, "write_manifest", module.write_manifest)
-    written = dbt.parser.manifest.write_manifest
-    duckdb_dbt.prepare(["parse", "--profiles-dir", "."])
-    assert dbt.parser.manifest.write_manifest is written and dbt.task.runnable.write_manifest is written
-    duckdb_dbt.prepare(["--quiet", "run", "--select", "bars_1m"])
-    # the pinned dbt still has both names: a dbt that renamed them would write the manifest again, found here
-    assert dbt.parser.manifest.write_manifest is not written and dbt.task.runnable.write_manifest is not written
-    assert dbt.parser.manifest.write_manifest(None, "/nonexistent") is None
+        monkeypatch.setattr(module, "write_manifest", dbt_write)
+    duckdb_dbt.prepare()
+    write = dbt.task.runnable.write_manifest
+    assert write is dbt.parser.manifest.write_manifest and write is not dbt_write
+    duckdb_dbt.prepare()  # a second time (the warm server's child): not wrapped twice
+    assert dbt.task.runnable.write_manifest is write
+    stale = [tmp_path / "manifest.json", tmp_path / "semantic_manifest.json"]
+    for path in stale:
+        path.write_text("{}")
+    monkeypatch.setattr(dbt.flags, "get_flags", lambda: SimpleNamespace(WHICH="build"))
+    write(None, str(tmp_path))
+    assert written == [] and not any(path.exists() for path in stale)
+    write(None, str(DBT_PROJECT_DIR / "target"))
+    assert written == [str(DBT_PROJECT_DIR / "target")]
+    monkeypatch.setattr(dbt.flags, "get_flags", lambda: SimpleNamespace(WHICH="parse"))
+    write(None, str(tmp_path))
+    assert written[-1] == str(tmp_path)

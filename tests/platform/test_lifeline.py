@@ -72,7 +72,7 @@ def test_both_dbt_commands_ask_before_dbt_starts(monkeypatch):
     calls = []
     monkeypatch.setattr(duckdb_dbt, "die_with_parent", lambda: calls.append("lifeline"))
     monkeypatch.setattr("dbt.cli.main.cli", lambda **kw: calls.append("dbt"))
-    monkeypatch.setattr(sys, "argv", ["blofin-dbt", "--version"])  # not pytest's arguments
+    monkeypatch.setattr(duckdb_dbt, "prepare", lambda: None)  # this test process's own dbt stays as it is
     duckdb_dbt.entry()
     monkeypatch.setattr(spark_dbt, "die_with_parent", lambda: calls.append("lifeline"))
     monkeypatch.setattr(spark_dbt, "main", lambda argv: calls.append("dbt-spark") or 0)
