@@ -86,7 +86,10 @@ def signal_events(con: duckdb.DuckDBPyConnection, sql_or_relation: str, strategy
     src = sql_or_relation if sql_or_relation.isidentifier() else f"({sql_or_relation})"
     span, params = span_sql("bar_at_ms", start_ms, end_ms)
     got = con.execute(f"select strategy_id, symbol, bar_at_ms, {', '.join(CONDITIONS)} from {src} "
-                      f"where strategy_id in (select unnest(?)){span} order by strategy_id, symbol, bar_at_ms",
+                      f"where strategy_id in (select unnest(?)){span} "
+                      # by the keys' bytes: under a collation that orders 'x' with 'X', a series' rows would not
+                      # lie together and the split below would keep only its last stretch
+                      f"order by encode(strategy_id::varchar), encode(symbol::varchar), bar_at_ms",
                       [strategy_ids, *params]).fetchnumpy()
     sid, symbol = np.asarray(got["strategy_id"], object), np.asarray(got["symbol"], object)
     columns = {"bar_at_ms": np.asarray(got["bar_at_ms"], np.int64),

@@ -235,3 +235,17 @@ def test_signal_events_are_each_series_rows_by_bar_time_and_only_the_window():
         [False, True, True], [False, True, False], [True, False, False]]
     assert events[("b", "X")]["entry_short"].tolist() == [True]
     assert list(windowed) == [("a", "X")] and windowed[("a", "X")]["bar_at_ms"].tolist() == [3_600_000]
+
+
+def test_signal_events_keep_every_row_of_a_series_under_a_case_blind_collation():
+    """Series are cut where the key changes, so a series' rows must lie together: under a collation that
+    orders 'x' with 'X' they did not, and all but the last stretch of a series was dropped."""
+    with duckdb.connect() as con:
+        con.execute("set default_collation = 'nocase'")
+        con.execute("""create table signals as select * from (values
+            ('a', 'x', '1h', 0::bigint, true, false, false, false), ('a', 'X', '1h', 3600000, true, false, false, false),
+            ('a', 'x', '1h', 7200000, false, true, false, false))
+            t(strategy_id, symbol, timeframe, bar_at_ms, entry_long, exit_long, entry_short, exit_short)""")
+        events = runner.signal_events(con, "signals", ["a"])
+    assert events[("a", "x")]["bar_at_ms"].tolist() == [0, 7_200_000]
+    assert events[("a", "X")]["bar_at_ms"].tolist() == [3_600_000]
