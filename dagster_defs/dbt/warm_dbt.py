@@ -88,9 +88,9 @@ def warm_up(saved_parse: Path | None = DBT_PROJECT_DIR / "target" / "partial_par
     from dbt.adapters.factory import reset_adapters
     from dbt.cli.main import dbtRunner
 
-    from dagster_defs.dbt.duckdb_dbt import install_data_dir_neutral_parse
+    from dagster_defs.dbt.duckdb_dbt import prepare
 
-    install_data_dir_neutral_parse()
+    prepare()  # what blofin-dbt changes in dbt, done once here: every forked child has it
     with tempfile.TemporaryDirectory(prefix="warm_dbt_") as scratch:
         target = Path(scratch) / "target"
         target.mkdir()
@@ -124,10 +124,6 @@ def run_child(request: dict, fds: list[int]) -> None:
         forget_environment_read_before_fork()
         sys.argv = ["dbt", *request["argv"]]
         from dbt.cli.main import cli
-
-        from dagster_defs.dbt.duckdb_dbt import prepare
-
-        prepare()
 
         cli(request["argv"], prog_name="dbt")
         code = 0

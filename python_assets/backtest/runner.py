@@ -92,10 +92,10 @@ def signal_events(con: duckdb.DuckDBPyConnection, sql_or_relation: str, strategy
                       f"order by encode(strategy_id::varchar), encode(symbol::varchar), bar_at_ms",
                       [strategy_ids, *params]).fetchnumpy()
     sid, symbol = np.asarray(got["strategy_id"], object), np.asarray(got["symbol"], object)
-    columns = {"bar_at_ms": np.asarray(got["bar_at_ms"], np.int64),
-               **{k: np.ma.filled(got[k], False).astype(bool) for k in CONDITIONS}}
     if not len(sid):
         return {}
+    columns = {"bar_at_ms": np.asarray(got["bar_at_ms"], np.int64),
+               **{k: np.ma.filled(got[k], False).astype(bool) for k in CONDITIONS}}
     starts = np.flatnonzero(np.r_[True, (sid[1:] != sid[:-1]) | (symbol[1:] != symbol[:-1])])  # each series' first row
     ends = np.r_[starts[1:], len(sid)]
     return {(sid[a], symbol[a]): {k: v[a:b] for k, v in columns.items()} for a, b in zip(starts, ends)}

@@ -217,15 +217,18 @@ def test_signals_compiled_here_keep_their_warm_up_under_the_window_filter():
         assert digest(ledger_frames(con)) == LEDGER_DIGEST
 
 
+def signals_table(con: duckdb.DuckDBPyConnection, rows: str) -> None:
+    """A table `signals` of backtest_signals' columns holding rows (SQL value tuples)."""
+    con.execute(f"create table signals as select * from (values {rows}) "
+                "t(strategy_id, symbol, timeframe, bar_at_ms, entry_long, exit_long, entry_short, exit_short)")
+
 def test_signal_events_are_each_series_rows_by_bar_time_and_only_the_window():
     """Rows stored in any order come back per (strategy, symbol), sorted by bar time, conditions as stored;
     a strategy without rows has no entry; [start_ms, end_ms) keeps only that span."""
     with duckdb.connect() as con:
-        con.execute("""create table signals as select * from (values
-            ('a', 'X', '1h', 7200000::bigint, true, false, false, false), ('b', 'X', '1h', 0, false, false, true, true),
-            ('a', 'Y', '1h', 0, false, true, false, false), ('a', 'X', '1h', 0, false, false, false, true),
-            ('a', 'X', '1h', 3600000, true, true, false, false))
-            t(strategy_id, symbol, timeframe, bar_at_ms, entry_long, exit_long, entry_short, exit_short)""")
+        signals_table(con, "('a', 'X', '1h', 7200000::bigint, true, false, false, false), ('b', 'X', '1h', 0, false, false, true, true), "
+                           "('a', 'Y', '1h', 0, false, true, false, false), ('a', 'X', '1h', 0, false, false, false, true), "
+                           "('a', 'X', '1h', 3600000, true, true, false, false)")
         events = runner.signal_events(con, "signals", ["a", "b", "c"])
         windowed = runner.signal_events(con, "signals", ["a"], 3_600_000, 7_200_000)
     assert sorted(events) == [("a", "X"), ("a", "Y"), ("b", "X")]
@@ -242,10 +245,8 @@ def test_signal_events_keep_every_row_of_a_series_under_a_case_blind_collation()
     orders 'x' with 'X' they did not, and all but the last stretch of a series was dropped."""
     with duckdb.connect() as con:
         con.execute("set default_collation = 'nocase'")
-        con.execute("""create table signals as select * from (values
-            ('a', 'x', '1h', 0::bigint, true, false, false, false), ('a', 'X', '1h', 3600000, true, false, false, false),
-            ('a', 'x', '1h', 7200000, false, true, false, false))
-            t(strategy_id, symbol, timeframe, bar_at_ms, entry_long, exit_long, entry_short, exit_short)""")
+        signals_table(con, "('a', 'x', '1h', 0::bigint, true, false, false, false), ('a', 'X', '1h', 3600000, true, false, false, false), "
+                           "('a', 'x', '1h', 7200000, false, true, false, false)")
         events = runner.signal_events(con, "signals", ["a"])
     assert events[("a", "x")]["bar_at_ms"].tolist() == [0, 7_200_000]
     assert events[("a", "X")]["bar_at_ms"].tolist() == [3_600_000]

@@ -129,7 +129,7 @@ def test_only_calls_that_run_nodes_outside_the_project_target_skip_the_manifest(
     duckdb_dbt.prepare()
     write = dbt.task.runnable.write_manifest
     assert write is dbt.parser.manifest.write_manifest and write is not dbt_write
-    duckdb_dbt.prepare()  # a second time (the warm server's child): not wrapped twice
+    duckdb_dbt.prepare()  # a second time in one process: not wrapped twice
     assert dbt.task.runnable.write_manifest is write
     stale = [tmp_path / "manifest.json", tmp_path / "semantic_manifest.json"]
     for path in stale:
