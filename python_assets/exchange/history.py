@@ -17,7 +17,8 @@ from python_assets.exchange.client import (ExchangeConfig, FetchError, call_with
                                            resolve_market)
 from python_assets.exchange.coverage import missing, record_holes
 from python_assets.exchange.recorder import merge_closed_hours
-from python_assets.lake.store import now_ms, stored_range_ms, write_candles, write_funding
+from python_assets.ingest.importers import MARKET_LABELS, stored_market
+from python_assets.lake.store import fetched_source, now_ms, stored_range_ms, write_candles, write_funding
 from python_assets.platform.progress import Ticker
 from python_assets.platform.timeframes import DAY_MS, HOUR_MS, TIMEFRAME_MS, off_grid_bar
 
@@ -149,6 +150,17 @@ class _Walk:
         return self.page(cursor, until)
 
 
+def refuse_other_market(paths: Paths, name: str, market: dict, cfg: ExchangeConfig, what: str) -> None:
+    """FetchError when the lake symbol `name` already holds the other market's data (spot against perpetual
+    swap, as `import` refuses it): one symbol of both would mix two price series into the same bars."""
+    kind = "spot" if market.get("spot") else "perp"
+    held = stored_market(paths, name)
+    if held is not None and held[0] != kind:
+        raise FetchError(f"{name}: {cfg.exchange_id} {market['symbol']} is a {MARKET_LABELS[kind]} market, but {name} "
+                         f"already holds {MARKET_LABELS[held[0]]} data ({held[1]}); spot and swap prices differ, so its "
+                         f"{what} were not fetched: fetch them into another data dir")
+
+
 def fetch_ohlcv_history(ex: ccxt.Exchange, paths: Paths, symbol: str, timeframe: str, since_ms: int,
                         until_ms: int | None, cfg: ExchangeConfig, now: int | None = None,
                         progress: Callable[[str], None] | None = None, bar: bool = False) -> FetchStats:
@@ -157,6 +169,8 @@ def fetch_ohlcv_history(ex: ccxt.Exchange, paths: Paths, symbol: str, timeframe:
     tf_ms = timeframe_ms(timeframe)
     market = resolve_market(ex, symbol, cfg)
     name = lake_symbol(market)
+    refuse_other_market(paths, name, market, cfg, "candles")
+    source = fetched_source(cfg.exchange_id, bool(market.get("spot")))
     now = now if now is not None else now_ms()
     end = min(until_ms if until_ms is not None else now, now) // tf_ms * tf_ms  # bars still open are left out
     since = -(-since_ms // tf_ms) * tf_ms
@@ -185,7 +199,7 @@ def fetch_ohlcv_history(ex: ccxt.Exchange, paths: Paths, symbol: str, timeframe:
 
     def store(rows: list) -> int:
         frame = pd.DataFrame(rows, columns=["bar_at_ms", "open", "high", "low", "close", "volume", "volume_quote"])
-        frame = frame.dropna(subset=["open", "high", "low", "close"]).assign(source=cfg.exchange_id)
+        frame = frame.dropna(subset=["open", "high", "low", "close"]).assign(source=source)
         frame["volume"] = frame["volume"].fillna(0.0)
         return write_candles(paths, name, timeframe, frame).added
 
@@ -202,6 +216,7 @@ def fetch_funding_history(ex: ccxt.Exchange, paths: Paths, symbol: str, since_ms
     (`bar`: show a progress bar over them)."""
     market = resolve_market(ex, symbol, cfg)
     name = lake_symbol(market)
+    refuse_other_market(paths, name, market, cfg, "funding rates")
     now = now if now is not None else now_ms()
     end = min(until_ms if until_ms is not None else now + 1, now + 1)
     root = paths.funding / f"symbol={name}"

@@ -14,8 +14,8 @@ from python_assets.backtest.files import (OhlcvFileError, columns_by_name, guess
                                          read_table, timeframe_label)
 from python_assets.config import Paths
 from python_assets.ingest.trades import FUTURE_TOLERANCE_MS, ingest_file, parse_timestamps_ms
-from python_assets.lake.store import (WriteStats, has_funding, normalize_symbol, now_ms, stored_candle_sources, write_candles,
-                                     write_funding)
+from python_assets.lake.store import (IMPORT_SOURCE_PREFIX, SPOT_SOURCE_SUFFIX, WriteStats, fetched_market, has_funding,
+                                     normalize_symbol, now_ms, stored_candle_sources, write_candles, write_funding)
 from python_assets.lake.trade_rules import MAX_PRICE, MIN_TS_MS
 from python_assets.platform.timeframes import (DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS, TIMEFRAME_MS, WEEK_MS,
                                               off_grid_bar)
@@ -180,7 +180,7 @@ def import_file(paths: Paths, path: Path | str, kind: str | None = None, symbol:
         raise ImportFileError(f"{path}: the file name does not name a pair (freqtrade's PAIR-TF.feather): pass --symbol")
     if problem := market_clash(paths, path, kind, symbol):
         raise ImportFileError(problem)
-    source = f"import:{path.name}"
+    source = f"{IMPORT_SOURCE_PREFIX}{path.name}"
     if kind == "candles":
         return import_candles(paths, path, symbol, timeframe or guess.timeframe, source)
     if kind == "funding":
@@ -190,14 +190,22 @@ def import_file(paths: Paths, path: Path | str, kind: str | None = None, symbol:
 
 def stored_market(paths: Paths, symbol: str) -> tuple[str, str] | None:
     """('perp' or 'spot', what says so) for the data a symbol already holds: funding rates (perpetual swaps
-    only) or candles imported from a freqtrade file whose name tells its market; None when nothing tells."""
+    only), candles imported from a freqtrade file whose name tells its market, or candles fetched from an
+    exchange (their source names the market: fetched_source); None when nothing tells."""
     if has_funding(paths, symbol):
         return "perp", "funding rates"
-    for source in sorted(stored_candle_sources(paths, symbol)):
-        name = source.removeprefix("import:")
-        if source.startswith("import:") and (market := market_from_name(Path(name))):
+    sources = stored_candle_sources(paths, symbol)
+    for source in sorted(s for s in sources if s.startswith(IMPORT_SOURCE_PREFIX)):
+        name = source.removeprefix(IMPORT_SOURCE_PREFIX)
+        if market := market_from_name(Path(name)):
             return market, f"candles from {name}"
+    for source in sorted(s for s in sources if not s.startswith(IMPORT_SOURCE_PREFIX)):
+        exchange = source.removesuffix(SPOT_SOURCE_SUFFIX)
+        return fetched_market(source), f"candles fetched from {exchange}'s {'spot' if source != exchange else 'swap'} market"
     return None
+
+
+MARKET_LABELS = {"spot": "spot", "perp": "perpetual-swap"}
 
 
 def market_clash(paths: Paths, path: Path, kind: str, symbol: str) -> str | None:
@@ -209,7 +217,7 @@ def market_clash(paths: Paths, path: Path, kind: str, symbol: str) -> str | None
     if stored is None or stored[0] == market:
         return None
     other = f"{symbol}-{'SPOT' if market == 'spot' else 'PERP'}"
-    label = {"spot": "spot", "perp": "perpetual-swap"}
+    label = MARKET_LABELS
     return (f"{path}: {label[market]} {kind} of {symbol}, but {symbol} already holds {label[stored[0]]} data "
             f"({stored[1]}); spot and swap prices differ, so import this file under another symbol: --symbol {other}")
 

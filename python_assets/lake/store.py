@@ -356,6 +356,23 @@ def stored_candle_sources(paths: Paths, symbol: str) -> set[str]:
     return {source for f in files if not f.name.startswith(".") for source in _partition_sources(f)}
 
 
+IMPORT_SOURCE_PREFIX = "import:"  # candles `import` wrote: "import:<file name>" (its name may tell the market)
+SPOT_SOURCE_SUFFIX = ":spot"  # candles fetched from an exchange's spot market: "<exchange id>:spot"
+
+
+def fetched_source(exchange_id: str, spot: bool) -> str:
+    """The source of candles fetched from an exchange: its ccxt id for a swap (or other contract) market, the id
+    and SPOT_SOURCE_SUFFIX for a spot market, so a later import or fetch can tell which market a symbol holds."""
+    return f"{exchange_id}{SPOT_SOURCE_SUFFIX}" if spot else exchange_id
+
+
+def fetched_market(source: str) -> str | None:
+    """'spot' or 'perp' for a fetched candle source (fetched_source), None for an imported one."""
+    if source.startswith(IMPORT_SOURCE_PREFIX):
+        return None
+    return "spot" if source.endswith(SPOT_SOURCE_SUFFIX) else "perp"
+
+
 def has_funding(paths: Paths, symbol: str) -> bool:
     """Whether any funding rate of the symbol is stored (funding exists for perpetual swaps only)."""
     root = paths.funding / f"symbol={normalize_symbol(symbol)}"

@@ -272,3 +272,54 @@ def test_retries_back_off_exponentially_and_honour_retry_after(capsys: pytest.Ca
         "test: attempt 3 of 6 failed (RateLimitExceeded: 429); retrying in 7 s"]
     with pytest.raises(FetchError, match="BadSymbol"):
         call_with_retries(ex, lambda: (_ for _ in ()).throw(ccxt.BadSymbol("nope")), cfg, "test", sleep=slept.append)
+
+
+def _freqtrade_5m(path: Path, start_ms: int, n: int = 12) -> Path:
+    """A freqtrade candle file of n 5m bars from start_ms (its name tells the market: BASE_QUOTE is spot)."""
+    import pandas as pd
+
+    pd.DataFrame({"date": pd.to_datetime([start_ms + i * 300_000 for i in range(n)], unit="ms", utc=True),
+                  "open": 10.0, "high": 11.0, "low": 9.0, "close": 10.5, "volume": 1.0}).to_feather(path)
+    return path
+
+
+def test_a_symbol_holds_one_market_whichever_of_fetch_and_import_comes_first(data_dir: Paths, tmp_path: Path) -> None:
+    """Spot and swap prices differ, so a lake symbol holds one market's data: fetched candles say which market
+    they came from (their source), an import of the other market's file is refused against them, and a fetch
+    of the other market is refused against imported or fetched data; nothing is written by a refused call."""
+    from python_assets.ingest.importers import ImportFileError, import_file
+
+    with FakeBlofin() as fake:
+        cfg = cfg_for(fake)
+        ex, now = make_exchange(cfg), fake.now_ms()
+        day = now // DAY * DAY - 2 * DAY
+        # swap candles fetched first: a spot file of that pair is refused, naming what the symbol holds
+        fetch_ohlcv_history(ex, data_dir, "BTC-USDT", "5m", day, day + 3_600_000, cfg, now=now)
+        held = stored_candles(data_dir)
+        assert {r[7] for r in held} == {"blofin"} and len(held) == 12
+        with pytest.raises(ImportFileError, match=r"spot candles of BTC-USDT, but BTC-USDT already holds perpetual-swap "
+                                                  r"data \(candles fetched from blofin's swap market\)"):
+            import_file(data_dir, _freqtrade_5m(tmp_path / "BTC_USDT-5m.feather", day + DAY))
+        assert stored_candles(data_dir) == held
+
+        # a spot file imported first: the swap's candles and funding are not fetched into its symbol
+        import_file(data_dir, _freqtrade_5m(tmp_path / "ETH_USDT-5m.feather", day))
+        for fetch in (lambda: fetch_ohlcv_history(ex, data_dir, "ETH-USDT", "5m", day, day + DAY, cfg, now=now),
+                      lambda: fetch_funding_history(ex, data_dir, "ETH-USDT", day, day + DAY, cfg, now=now)):
+            with pytest.raises(FetchError, match=r"ETH-USDT: blofin ETH/USDT:USDT is a perpetual-swap market, but ETH-USDT "
+                                                 r"already holds spot data \(candles from ETH_USDT-5m.feather\)"):
+                fetch()
+        assert not (data_dir.funding / "symbol=ETH-USDT").exists()
+        assert len(stored_candles(data_dir)) == 24  # the import's 12 beside BTC's 12, nothing fetched
+
+        # a spot market fetched (here the fake's BTC book listed as spot too): its source says so, and the
+        # swap's file is refused against it
+        spot = {**ex.markets["BTC/USDT:USDT"], "symbol": "SOL/USDT", "id": "BTC-USDT", "type": "spot", "spot": True,
+                "swap": False, "contract": False, "linear": None, "settle": None}
+        ex.markets["SOL/USDT"] = spot
+        fetch_ohlcv_history(ex, data_dir, "SOL/USDT", "5m", day, day + 3_600_000, cfg, now=now)
+    sol = duckdb.sql(f"select distinct source from read_parquet('{data_dir.candles}/symbol=SOL-USDT/*/*/*.parquet')").fetchall()
+    assert sol == [("blofin:spot",)]
+    futures = _freqtrade_5m(tmp_path / "SOL_USDT_USDT-5m-futures.feather", day + DAY)
+    with pytest.raises(ImportFileError, match=r"already holds spot data \(candles fetched from blofin's spot market\)"):
+        import_file(data_dir, futures)
