@@ -18,7 +18,8 @@ from python_assets.exchange.client import (ExchangeConfig, FetchError, call_with
 from python_assets.exchange.coverage import missing, record_holes
 from python_assets.exchange.recorder import merge_closed_hours
 from python_assets.ingest.importers import MARKET_LABELS, stored_market
-from python_assets.lake.store import fetched_source, now_ms, stored_range_ms, write_candles, write_funding
+from python_assets.lake.sources import fetched_source
+from python_assets.lake.store import now_ms, stored_range_ms, write_candles, write_funding
 from python_assets.platform.progress import Ticker
 from python_assets.platform.timeframes import DAY_MS, HOUR_MS, TIMEFRAME_MS, off_grid_bar
 

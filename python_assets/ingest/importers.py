@@ -14,8 +14,8 @@ from python_assets.backtest.files import (OhlcvFileError, columns_by_name, guess
                                          read_table, timeframe_label)
 from python_assets.config import Paths
 from python_assets.ingest.trades import FUTURE_TOLERANCE_MS, ingest_file, parse_timestamps_ms
-from python_assets.lake.store import (IMPORT_SOURCE_PREFIX, SPOT_SOURCE_SUFFIX, WriteStats, fetched_market, has_funding,
-                                     normalize_symbol, now_ms, stored_candle_sources, write_candles, write_funding)
+from python_assets.lake.sources import IMPORT_SOURCE_PREFIX, SPOT_SOURCE_SUFFIX, fetched_market, stored_candle_sources
+from python_assets.lake.store import Guard, WriteStats, has_funding, normalize_symbol, now_ms, write_candles, write_funding
 from python_assets.lake.trade_rules import MAX_PRICE, MIN_TS_MS
 from python_assets.platform.timeframes import (DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS, TIMEFRAME_MS, WEEK_MS,
                                               off_grid_bar)
@@ -90,7 +90,7 @@ def _step_ms(times: np.ndarray) -> int:
 
 
 def import_candles(paths: Paths, path: Path, symbol: str, timeframe: str | None, source: str,
-                   now: int | None = None) -> ImportResult:
+                   now: int | None = None, guard: Guard = None) -> ImportResult:
     """OHLCV bars into lake/candles; bars must sit on their timeframe's UTC grid (what the rollups assume),
     be that timeframe apart (see _step_ms), open after 2009 and have closed by `now` (default: the clock)."""
     try:
@@ -118,11 +118,12 @@ def import_candles(paths: Paths, path: Path, symbol: str, timeframe: str | None,
     if too_high.any():  # the trades' bound: beyond any listed asset, a unit or parsing mix-up
         raise ImportFileError(f"{path}: the bar at {_when(int(times[too_high][0]))} has a price above {MAX_PRICE:g}")
     frame = bars[["bar_at_ms", "open", "high", "low", "close", "volume"]].assign(source=source)
-    stats = write_candles(paths, symbol, tf, frame)
+    stats = write_candles(paths, symbol, tf, frame, guard=guard)
     return _result(path, "candles", symbol, tf, len(bars), stats, bars["bar_at_ms"])
 
 
-def import_funding(paths: Paths, path: Path, symbol: str, source: str, now: int | None = None) -> ImportResult:
+def import_funding(paths: Paths, path: Path, symbol: str, source: str, now: int | None = None,
+                   guard: Guard = None) -> ImportResult:
     """Funding settlements (a time column and funding_rate, or freqtrade's rate-in-`open` file) into lake/funding;
     times from 2009 up to `now` (default: the clock)."""
     raw = read_table(path)
@@ -148,13 +149,13 @@ def import_funding(paths: Paths, path: Path, symbol: str, source: str, now: int 
     if frame["funding_ts"].duplicated().any():
         dup = int(frame.loc[frame["funding_ts"].duplicated(), "funding_ts"].iloc[0])
         raise ImportFileError(f"{path}: two funding rates at {pd.Timestamp(dup, unit='ms', tz='UTC')}")
-    stats = write_funding(paths, symbol, frame)
+    stats = write_funding(paths, symbol, frame, guard=guard)
     return _result(path, "funding", symbol, None, len(frame), stats, frame["funding_ts"])
 
 
-def import_trades(paths: Paths, path: Path, symbol: str, progress: bool = False) -> ImportResult:
+def import_trades(paths: Paths, path: Path, symbol: str, progress: bool = False, guard: Guard = None) -> ImportResult:
     """Trade ticks through the regular ingestion (validation, quarantine, dedup on trade id)."""
-    r = ingest_file(paths, path, symbol, progress=progress)
+    r = ingest_file(paths, path, symbol, progress=progress, guard=guard)
     return ImportResult(str(path), "trades", r.symbol, None, r.rows_read, r.rows_added, r.duplicates, None, None,
                         r.quarantined, r.reasons, r.quarantine_file)
 
@@ -178,14 +179,17 @@ def import_file(paths: Paths, path: Path | str, kind: str | None = None, symbol:
     symbol = normalize_symbol(symbol) if symbol else guess.symbol
     if symbol is None:
         raise ImportFileError(f"{path}: the file name does not name a pair (freqtrade's PAIR-TF.feather): pass --symbol")
-    if problem := market_clash(paths, path, kind, symbol):
-        raise ImportFileError(problem)
+
+    def same_market() -> None:  # under the symbol's lock (lake.store.Guard): another import cannot slip in between
+        if problem := market_clash(paths, path, kind, symbol):
+            raise ImportFileError(problem)
+
     source = f"{IMPORT_SOURCE_PREFIX}{path.name}"
     if kind == "candles":
-        return import_candles(paths, path, symbol, timeframe or guess.timeframe, source)
+        return import_candles(paths, path, symbol, timeframe or guess.timeframe, source, guard=same_market)
     if kind == "funding":
-        return import_funding(paths, path, symbol, source)
-    return import_trades(paths, path, symbol, progress)
+        return import_funding(paths, path, symbol, source, guard=same_market)
+    return import_trades(paths, path, symbol, progress, guard=same_market)
 
 
 def stored_market(paths: Paths, symbol: str) -> tuple[str, str] | None:

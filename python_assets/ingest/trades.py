@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from python_assets.config import Paths
 from python_assets.ingest.read import ALIASES, REQUIRED, IngestError, clip, map_columns, read_raw
-from python_assets.lake.store import normalize_symbol, now_ms, utc_date_of_ms, write_quarantine, write_trades
+from python_assets.lake.store import Guard, normalize_symbol, now_ms, utc_date_of_ms, write_quarantine, write_trades
 from python_assets.platform.progress import say, step_line
 from python_assets.platform.timestamps import parse_timestamps_ms
 from python_assets.lake.trade_rules import MIN_TS_MS, value_faults
@@ -210,11 +210,12 @@ def _read_and_validate(path: Path, now: int) -> tuple[pd.DataFrame, pd.DataFrame
 
 
 def ingest_file(paths: Paths, path: Path | str, symbol: str, now: int | None = None,
-                progress: bool = False, source_name: str | None = None) -> IngestResult:
+                progress: bool = False, source_name: str | None = None, guard: Guard = None) -> IngestResult:
     """Read, validate and store one trades file; raises IngestError before writing anything if unusable.
     Every input row ends up added, a duplicate (of a row in the file or the lake) or quarantined, its
     quarantine rows naming the file source_name (default: its own name; the inbox files it under another).
-    With `progress`, a large file reports its steps and a bar over the day partitions it writes."""
+    With `progress`, a large file reports its steps and a bar over the day partitions it writes; `guard` (see
+    lake.store.Guard) may refuse the file under the symbol's lock, before anything is stored."""
     path = Path(path)
     symbol = normalize_symbol(symbol)
     loud = progress and path.stat().st_size >= PROGRESS_FILE_BYTES
@@ -224,7 +225,8 @@ def ingest_file(paths: Paths, path: Path | str, symbol: str, now: int | None = N
         say(step_line(1, 2, f"read and validate {path.name}", time.perf_counter() - t0, len(raw) + len(malformed)))
     dup_in_file = len(raw) - len(clean) - len(bad)
     t1 = time.perf_counter()
-    stats = write_trades(paths, symbol, clean.reset_index(drop=True), bar_label=f"{symbol} days" if loud else None)
+    stats = write_trades(paths, symbol, clean.reset_index(drop=True), bar_label=f"{symbol} days" if loud else None,
+                         guard=guard)
     if loud:
         say(step_line(2, 2, f"store {symbol} ({len(stats.partitions)} days)", time.perf_counter() - t1, stats.added))
     if stats.conflicts:  # the id is stored in the lake with other values: the stored row wins

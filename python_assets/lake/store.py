@@ -199,9 +199,26 @@ def _merge_daily(
 
 
 TRADE_COLUMNS = ["trade_id", "ts", "price", "size", "side"]
+# A writer's guard: called with the symbol's lock held, before anything is written; it raises to refuse the write
+# (an import's market check: two imports of opposite markets into one symbol cannot both pass it).
+Guard = Callable[[], None] | None
 
 
-def write_trades(paths: Paths, symbol: str, trades: pd.DataFrame, bar_label: str | None = None) -> WriteStats:
+def _check(guard: Guard) -> None:
+    if guard is not None:
+        guard()
+
+
+def _nothing_to_write(paths: Paths, symbol: str, guard: Guard) -> WriteStats:
+    """A writer's answer to no rows: still refused where its guard refuses (an empty file of the wrong market)."""
+    if guard is not None:
+        with symbol_lock(paths, symbol):
+            guard()
+    return WriteStats(0, 0, 0, ())
+
+
+def write_trades(paths: Paths, symbol: str, trades: pd.DataFrame, bar_label: str | None = None,
+                 guard: Guard = None) -> WriteStats:
     """Merge valid trades (trade_id, ts, price, size, side) into their daily partitions.
 
     Trade ids are unique across the symbol's whole lake (python_assets/lake/trade_index.py finds an id on
@@ -216,7 +233,7 @@ def write_trades(paths: Paths, symbol: str, trades: pd.DataFrame, bar_label: str
 
     symbol = normalize_symbol(symbol)
     if trades.empty:
-        return WriteStats(0, 0, 0, ())
+        return _nothing_to_write(paths, symbol, guard)
     check_trades(trades)
     frame = trades[TRADE_COLUMNS]
     repeat = frame.duplicated("trade_id").to_numpy()
@@ -227,6 +244,7 @@ def write_trades(paths: Paths, symbol: str, trades: pd.DataFrame, bar_label: str
         check_day_totals(f"{symbol} on {day}", {"size": merged["size"], "notional": merged["price"] * merged["size"]})
 
     with symbol_lock(paths, symbol):  # the id lookup and the day files it vouches for change together
+        _check(guard)
         elsewhere = reserve_ids(paths, symbol, frame)
         stats = _merge_daily(
             frame[~elsewhere], time_col="ts", key_col="trade_id", schema=TRADE_SCHEMA,
@@ -237,20 +255,21 @@ def write_trades(paths: Paths, symbol: str, trades: pd.DataFrame, bar_label: str
     return WriteStats(len(trades), stats.added, len(trades) - stats.added - len(conflicts), stats.partitions, conflicts)
 
 
-def write_funding(paths: Paths, symbol: str, funding: pd.DataFrame) -> WriteStats:
+def write_funding(paths: Paths, symbol: str, funding: pd.DataFrame, guard: Guard = None) -> WriteStats:
     """Merge funding rates (funding_ts, funding_rate) into daily partitions; a stored timestamp wins (with
     another rate it is a conflict, its funding_ts in `conflicts`)."""
     symbol = normalize_symbol(symbol)
     if funding.empty:
-        return WriteStats(0, 0, 0, ())
+        return _nothing_to_write(paths, symbol, guard)
     with symbol_lock(paths, symbol):
+        _check(guard)
         return _merge_daily(
             funding, time_col="funding_ts", key_col="funding_ts", schema=FUNDING_SCHEMA,
             partition=lambda d: funding_partition(paths, symbol, d), compare=("funding_rate",),
         )
 
 
-def write_candles(paths: Paths, symbol: str, timeframe: str, candles: pd.DataFrame) -> WriteStats:
+def write_candles(paths: Paths, symbol: str, timeframe: str, candles: pd.DataFrame, guard: Guard = None) -> WriteStats:
     """Merge OHLCV bars (bar_at_ms, open, high, low, close, volume[, volume_quote, trade_count], source) into
     daily partitions; a bar already stored wins, so re-importing or re-fetching adds nothing. A bar stored
     with other prices or volume is a conflict (its bar_at_ms in `conflicts`), not a duplicate."""
@@ -269,8 +288,9 @@ def write_candles(paths: Paths, symbol: str, timeframe: str, candles: pd.DataFra
                                                                     "volume_quote": merged["volume_quote"]})
 
     if frame.empty:
-        return WriteStats(0, 0, 0, ())
+        return _nothing_to_write(paths, symbol, guard)
     with symbol_lock(paths, symbol):
+        _check(guard)
         return _merge_daily(
             frame, time_col="bar_at_ms", key_col="bar_at_ms", schema=CANDLE_SCHEMA,
             partition=lambda d: candles_partition(paths, symbol, timeframe, d), check=day_fits,
@@ -331,46 +351,6 @@ def stored_symbols(paths: Paths) -> list[str]:
     if not paths.trades.exists():
         return []
     return sorted(p.name.removeprefix("symbol=") for p in paths.trades.glob("symbol=*") if p.is_dir())
-
-
-def _partition_sources(path: Path) -> set[str]:
-    """The sources in one candle partition: from the footer when its min and max agree (a day of one source, the
-    usual case, costs no column read), else from the column; none for a file pyarrow cannot read (the lake
-    health check names it; an import of other days never read it either)."""
-    try:
-        meta = pq.read_metadata(path)
-        at = meta.schema.names.index("source") if "source" in meta.schema.names else None
-        if at is None:
-            return set()
-        stats = [meta.row_group(i).column(at).statistics for i in range(meta.num_row_groups)]
-        if all(s is not None and s.has_min_max and s.min == s.max and s.null_count == 0 for s in stats):
-            return {s.min for s in stats}
-        return {v for v in pq.read_table(path, columns=["source"]).column(0).unique().to_pylist() if v is not None}
-    except (OSError, pa.ArrowException):
-        return set()
-
-
-def stored_candle_sources(paths: Paths, symbol: str) -> set[str]:
-    """The sources of a symbol's stored candles, every timeframe (what `import` and `fetch` wrote them from)."""
-    files = (paths.candles / f"symbol={normalize_symbol(symbol)}").glob("timeframe=*/date=*/*.parquet")
-    return {source for f in files if not f.name.startswith(".") for source in _partition_sources(f)}
-
-
-IMPORT_SOURCE_PREFIX = "import:"  # candles `import` wrote: "import:<file name>" (its name may tell the market)
-SPOT_SOURCE_SUFFIX = ":spot"  # candles fetched from an exchange's spot market: "<exchange id>:spot"
-
-
-def fetched_source(exchange_id: str, spot: bool) -> str:
-    """The source of candles fetched from an exchange: its ccxt id for a swap (or other contract) market, the id
-    and SPOT_SOURCE_SUFFIX for a spot market, so a later import or fetch can tell which market a symbol holds."""
-    return f"{exchange_id}{SPOT_SOURCE_SUFFIX}" if spot else exchange_id
-
-
-def fetched_market(source: str) -> str | None:
-    """'spot' or 'perp' for a fetched candle source (fetched_source), None for an imported one."""
-    if source.startswith(IMPORT_SOURCE_PREFIX):
-        return None
-    return "spot" if source.endswith(SPOT_SOURCE_SUFFIX) else "perp"
 
 
 def has_funding(paths: Paths, symbol: str) -> bool:

@@ -350,7 +350,8 @@ def test_the_market_check_reads_candle_footers_and_passes_over_an_unreadable_par
     never reads, and the lake health check names) neither stops the import nor hides the other days' market."""
     import pyarrow.parquet as pq
 
-    from python_assets.lake.store import stored_candle_sources, write_candles
+    from python_assets.lake.sources import stored_candle_sources
+    from python_assets.lake.store import write_candles
 
     spot = candles_frame(n=24 * 12 * 3)  # three days of 5m bars: three partitions
     spot.to_feather(tmp_path / "ADA_USDT-5m.feather")
@@ -377,3 +378,42 @@ def test_the_market_check_reads_candle_footers_and_passes_over_an_unreadable_par
     eth_bad.write_bytes(b"PAR1 not parquet")
     assert import_file(data_dir, tmp_path / "ETH_BTC-5m.feather").rows_added == len(spot)
     assert eth_bad.read_bytes() == b"PAR1 not parquet"
+
+
+def test_two_imports_of_opposite_markets_into_one_symbol_at_once_cannot_both_land(data_dir, tmp_path, monkeypatch):
+    """The market check runs under the symbol's lake lock, in the same hold as the write: while a spot import
+    checks and writes, a swap import of the same symbol waits, then finds the spot candles and is refused.
+    (Checked before taking the lock, both saw an empty symbol and both landed.)"""
+    import threading
+    import time
+
+    from python_assets.ingest import importers
+
+    candles_frame().to_feather(tmp_path / "DOT_USDT-5m.feather")
+    candles_frame().assign(close=lambda f: f["close"] * 1.001).to_feather(tmp_path / "DOT_USDT_USDT-5m-futures.feather")
+    real, checking = importers.market_clash, threading.Event()
+
+    def slow_first_check(*args):
+        found = real(*args)
+        if not checking.is_set():  # the first import's check passed: the other import runs before it writes
+            checking.set()
+            time.sleep(0.5)
+        return found
+
+    monkeypatch.setattr(importers, "market_clash", slow_first_check)
+    outcome: dict[str, object] = {}
+
+    def run(name: str) -> None:
+        try:
+            outcome[name] = import_file(data_dir, tmp_path / name).rows_added
+        except ImportFileError as exc:
+            outcome[name] = str(exc)
+
+    first = threading.Thread(target=run, args=("DOT_USDT-5m.feather",))
+    first.start()
+    assert checking.wait(10)
+    run("DOT_USDT_USDT-5m-futures.feather")
+    first.join()
+    assert outcome["DOT_USDT-5m.feather"] == 12
+    assert "already holds spot data (candles from DOT_USDT-5m.feather)" in outcome["DOT_USDT_USDT-5m-futures.feather"]
+    assert set(lake_candles(data_dir)["close"]) == set(candles_frame()["close"])  # the spot bars only

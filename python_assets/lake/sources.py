@@ -1,0 +1,52 @@
+"""What a symbol's stored candles say about where they came from: their `source` values (an import's file
+name or the exchange they were fetched from, with its market), read cheaply from the partitions' footers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from python_assets.config import Paths
+from python_assets.lake.store import normalize_symbol
+
+
+def _partition_sources(path: Path) -> set[str]:
+    """The sources in one candle partition: from the footer when its min and max agree (a day of one source, the
+    usual case, costs no column read), else from the column; none for a file pyarrow cannot read (the lake
+    health check names it; an import of other days never read it either)."""
+    try:
+        meta = pq.read_metadata(path)
+        at = meta.schema.names.index("source") if "source" in meta.schema.names else None
+        if at is None:
+            return set()
+        stats = [meta.row_group(i).column(at).statistics for i in range(meta.num_row_groups)]
+        if all(s is not None and s.has_min_max and s.min == s.max and s.null_count == 0 for s in stats):
+            return {s.min for s in stats}
+        return {v for v in pq.read_table(path, columns=["source"]).column(0).unique().to_pylist() if v is not None}
+    except (OSError, pa.ArrowException):
+        return set()
+
+
+def stored_candle_sources(paths: Paths, symbol: str) -> set[str]:
+    """The sources of a symbol's stored candles, every timeframe (what `import` and `fetch` wrote them from)."""
+    files = (paths.candles / f"symbol={normalize_symbol(symbol)}").glob("timeframe=*/date=*/*.parquet")
+    return {source for f in files if not f.name.startswith(".") for source in _partition_sources(f)}
+
+
+IMPORT_SOURCE_PREFIX = "import:"  # candles `import` wrote: "import:<file name>" (its name may tell the market)
+SPOT_SOURCE_SUFFIX = ":spot"  # candles fetched from an exchange's spot market: "<exchange id>:spot"
+
+
+def fetched_source(exchange_id: str, spot: bool) -> str:
+    """The source of candles fetched from an exchange: its ccxt id for a swap (or other contract) market, the id
+    and SPOT_SOURCE_SUFFIX for a spot market, so a later import or fetch can tell which market a symbol holds."""
+    return f"{exchange_id}{SPOT_SOURCE_SUFFIX}" if spot else exchange_id
+
+
+def fetched_market(source: str) -> str | None:
+    """'spot' or 'perp' for a fetched candle source (fetched_source), None for an imported one."""
+    if source.startswith(IMPORT_SOURCE_PREFIX):
+        return None
+    return "spot" if source.endswith(SPOT_SOURCE_SUFFIX) else "perp"
