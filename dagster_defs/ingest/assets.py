@@ -8,6 +8,7 @@ import dagster as dg
 from dagster_defs.partitions import daily_partitions, day_start_ms, window_days
 from dagster_defs.resources import MarketSource
 from python_assets.config import Paths, paths
+from python_assets.exchange.client import MarketRefused
 from python_assets.platform.logs import log_event
 from python_assets.lake.atomic import LakeWriteError
 from python_assets.lake.health import (DataDirError, LakeCorrupted, ensure_writable, remove_stale_temp_files,
@@ -51,7 +52,7 @@ def lake_market_data(context: dg.AssetExecutionContext, market_source: MarketSou
     day_names = [d.isoformat() for d in days]
     try:
         meta = fill_lake(paths(), days, market_source, context.log)
-    except (DataDirError, LakeCorrupted, LakeDataMissing, LakeWriteError) as exc:
+    except (DataDirError, LakeCorrupted, LakeDataMissing, LakeWriteError, MarketRefused) as exc:
         # nothing a retry can fix: one clear message, the run fails, earlier data stays as it was
         raise dg.Failure(description=str(exc), allow_retries=False) from exc
     yield dg.MaterializeResult(asset_key=LAKE_TRADES, metadata=meta)

@@ -31,6 +31,11 @@ class UnknownExchange(FetchError):
     """The exchange id names no ccxt exchange (bad input, not a failed call)."""
 
 
+class MarketRefused(FetchError):
+    """A market this lake does not take for a symbol (another market's data is stored under its name, or a dated
+    future or option): bad input that no retry fixes."""
+
+
 @dataclass(frozen=True)
 class ExchangeConfig:
     """How to reach the exchange and how hard to retry; holds no secrets."""

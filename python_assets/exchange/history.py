@@ -13,8 +13,8 @@ import ccxt
 import pandas as pd
 
 from python_assets.config import Paths
-from python_assets.exchange.client import (ExchangeConfig, FetchError, call_with_retries, lake_symbol, make_exchange,
-                                           resolve_market)
+from python_assets.exchange.client import (ExchangeConfig, FetchError, MarketRefused, call_with_retries, lake_symbol,
+                                           make_exchange, resolve_market)
 from python_assets.exchange.coverage import missing, record_holes
 from python_assets.exchange.recorder import merge_closed_hours
 from python_assets.ingest.importers import MARKET_LABELS, stored_market
@@ -151,15 +151,37 @@ class _Walk:
         return self.page(cursor, until)
 
 
-def refuse_other_market(paths: Paths, name: str, market: dict, cfg: ExchangeConfig, what: str) -> None:
-    """FetchError when the lake symbol `name` already holds the other market's data (spot against perpetual
-    swap, as `import` refuses it): one symbol of both would mix two price series into the same bars."""
-    kind = "spot" if market.get("spot") else "perp"
-    held = stored_market(paths, name)
-    if held is not None and held[0] != kind:
-        raise FetchError(f"{name}: {cfg.exchange_id} {market['symbol']} is a {MARKET_LABELS[kind]} market, but {name} "
-                         f"already holds {MARKET_LABELS[held[0]]} data ({held[1]}); spot and swap prices differ, so its "
-                         f"{what} were not fetched: fetch them into another data dir")
+def market_kind(market: dict, cfg: ExchangeConfig) -> str:
+    """'spot' or 'perp' for a ccxt market; MarketRefused for a dated future or an option, whose lake name
+    (lake_symbol keeps the pair only) would be the perpetual swap's."""
+    if market.get("spot"):
+        return "spot"
+    if market.get("future") or market.get("option") or market.get("expiry"):
+        raise MarketRefused(f"{cfg.exchange_id} {market['symbol']} is a {market.get('type') or 'dated'} market: only "
+                            "perpetual swaps and spot markets are fetched (its bars would go under the swap's name)")
+    return "perp"
+
+
+def market_guard(paths: Paths, name: str, market: dict, cfg: ExchangeConfig, what: str) -> Callable[[], None]:
+    """A writer's guard (lake.store.Guard) refusing `name` when it holds the other market's data (spot against
+    perpetual swap, as `import` refuses it): checked now, so a refused fetch sends no request, then under the
+    symbol's lock before each write until the symbol holds this market's data (from then on an import of the
+    other market is refused by its own guard, so a concurrent one cannot slip in)."""
+    kind = market_kind(market, cfg)
+    settled = {"held": None}
+
+    def guard() -> None:
+        if settled["held"] is not None:
+            return
+        held = stored_market(paths, name)
+        if held is not None and held[0] != kind:
+            raise MarketRefused(f"{name}: {cfg.exchange_id} {market['symbol']} is a {MARKET_LABELS[kind]} market, but "
+                                f"{name} already holds {MARKET_LABELS[held[0]]} data ({held[1]}); spot and swap prices "
+                                f"differ, so its {what} were not fetched: fetch them into another data dir")
+        settled["held"] = held
+
+    guard()
+    return guard
 
 
 def fetch_ohlcv_history(ex: ccxt.Exchange, paths: Paths, symbol: str, timeframe: str, since_ms: int,
@@ -170,8 +192,8 @@ def fetch_ohlcv_history(ex: ccxt.Exchange, paths: Paths, symbol: str, timeframe:
     tf_ms = timeframe_ms(timeframe)
     market = resolve_market(ex, symbol, cfg)
     name = lake_symbol(market)
-    refuse_other_market(paths, name, market, cfg, "candles")
-    source = fetched_source(cfg.exchange_id, bool(market.get("spot")))
+    guard = market_guard(paths, name, market, cfg, "candles")
+    source = fetched_source(cfg.exchange_id, market_kind(market, cfg) == "spot")
     now = now if now is not None else now_ms()
     end = min(until_ms if until_ms is not None else now, now) // tf_ms * tf_ms  # bars still open are left out
     since = -(-since_ms // tf_ms) * tf_ms
@@ -202,7 +224,7 @@ def fetch_ohlcv_history(ex: ccxt.Exchange, paths: Paths, symbol: str, timeframe:
         frame = pd.DataFrame(rows, columns=["bar_at_ms", "open", "high", "low", "close", "volume", "volume_quote"])
         frame = frame.dropna(subset=["open", "high", "low", "close"]).assign(source=source)
         frame["volume"] = frame["volume"].fillna(0.0)
-        return write_candles(paths, name, timeframe, frame).added
+        return write_candles(paths, name, timeframe, frame, guard=guard).added
 
     walk = _Walk(f"{name} {timeframe}", PAGE_LIMIT * tf_ms, tf_ms, page, lambda r: r[0], store,
                  lambda a, b: record_holes(root, "bar_at_ms", a, min(b, open_from[0]), tf_ms, tf_ms))
@@ -217,7 +239,7 @@ def fetch_funding_history(ex: ccxt.Exchange, paths: Paths, symbol: str, since_ms
     (`bar`: show a progress bar over them)."""
     market = resolve_market(ex, symbol, cfg)
     name = lake_symbol(market)
-    refuse_other_market(paths, name, market, cfg, "funding rates")
+    guard = market_guard(paths, name, market, cfg, "funding rates")
     now = now if now is not None else now_ms()
     end = min(until_ms if until_ms is not None else now + 1, now + 1)
     root = paths.funding / f"symbol={name}"
@@ -232,7 +254,7 @@ def fetch_funding_history(ex: ccxt.Exchange, paths: Paths, symbol: str, since_ms
     def store(rows: list) -> int:
         frame = pd.DataFrame({"funding_ts": [int(r["timestamp"]) for r in rows],
                               "funding_rate": [float(r["fundingRate"]) for r in rows]})
-        return write_funding(paths, name, frame).added
+        return write_funding(paths, name, frame, guard=guard).added
 
     walk = _Walk(f"{name} funding", PAGE_LIMIT * FUNDING_INTERVAL_MS, 1, page, lambda r: r["timestamp"], store,
                  lambda a, b: record_holes(root, "funding_ts", a, min(b, now - LATE_MS), FUNDING_INTERVAL_MS, 1))

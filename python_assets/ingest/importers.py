@@ -180,12 +180,14 @@ def import_file(paths: Paths, path: Path | str, kind: str | None = None, symbol:
     if symbol is None:
         raise ImportFileError(f"{path}: the file name does not name a pair (freqtrade's PAIR-TF.feather): pass --symbol")
 
-    def same_market() -> None:  # under the symbol's lock (lake.store.Guard): another import cannot slip in between
+    def same_market() -> None:
         if problem := market_clash(paths, path, kind, symbol):
             raise ImportFileError(problem)
 
+    same_market()  # before the file is read: a refused file costs no read and prints nothing else
     source = f"{IMPORT_SOURCE_PREFIX}{path.name}"
     if kind == "candles":
+        # and again under the symbol's lock (lake.store.Guard), in the hold that writes: another import cannot slip in
         return import_candles(paths, path, symbol, timeframe or guess.timeframe, source, guard=same_market)
     if kind == "funding":
         return import_funding(paths, path, symbol, source, guard=same_market)
@@ -213,10 +215,10 @@ MARKET_LABELS = {"spot": "spot", "perp": "perpetual-swap"}
 
 
 def market_clash(paths: Paths, path: Path, kind: str, symbol: str) -> str | None:
-    """Why a freqtrade file of one market (spot or perpetual swap, from its name) cannot go into a symbol that holds
-    the other's data, or None: spot and perp prices differ (basis, funding), so one symbol of both would mix two
+    """Why a file of one market (spot or perpetual swap, from a freqtrade name; any funding file is a swap's)
+    cannot go into a symbol that holds the other's data, or None: spot and perp prices differ (basis, funding), so one symbol of both would mix two
     price series into the same bars (XRP_USDT-5m and XRP_USDT_USDT-5m-futures both name XRP-USDT)."""
-    market = market_from_name(path)
+    market = "perp" if kind == "funding" else market_from_name(path)  # funding rates exist for swaps only
     stored = stored_market(paths, symbol) if market else None
     if stored is None or stored[0] == market:
         return None

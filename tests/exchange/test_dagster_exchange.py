@@ -31,6 +31,29 @@ def test_blofin_source_fetches_the_partition_day(data_dir, monkeypatch) -> None:
     assert funding == 2 * 3
 
 
+def test_a_symbol_holding_the_other_market_fails_the_ingest_once_with_its_reason(data_dir, tmp_path, monkeypatch) -> None:
+    """BTC-USDT holds an imported spot file: the BloFin ingest refuses to fetch the swap into it, in one line, and
+    fails without retrying (nothing a retry could change); no request for its candles is sent."""
+    import pandas as pd
+
+    from python_assets.ingest.importers import import_file
+
+    pd.DataFrame({"date": pd.to_datetime([1_738_540_800_000, 1_738_541_100_000], unit="ms", utc=True), "open": 1.0, "high": 1.0,
+                  "low": 1.0, "close": 1.0, "volume": 1.0}).to_feather(tmp_path / "BTC_USDT-5m.feather")
+    import_file(data_dir, tmp_path / "BTC_USDT-5m.feather")
+    with FakeBlofin() as fake:
+        monkeypatch.setenv("BLOFIN_API_URL", fake.url)
+        monkeypatch.setenv("BLOFIN_RATE_LIMIT_MS", "1")
+        result = dg.materialize([lake_market_data], partition_key="2025-02-03", raise_on_error=False,
+                                resources={"market_source": MarketSource(kind="blofin", symbols="BTC-USDT")})
+        calls = fake.counts.get("candles", 0)
+    assert not result.success and calls == 0
+    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert len(failures) == 1 and not any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)
+    assert "BTC-USDT: blofin BTC/USDT:USDT is a perpetual-swap market, but BTC-USDT already holds spot data" in \
+        failures[0].step_failure_data.error.message
+
+
 def test_recorder_sensor_records_a_bounded_session(data_dir, monkeypatch) -> None:
     with FakeBlofin(trade_period_ms=100) as fake:
         monkeypatch.setenv("BLOFIN_API_URL", fake.url)

@@ -323,3 +323,44 @@ def test_a_symbol_holds_one_market_whichever_of_fetch_and_import_comes_first(dat
     futures = _freqtrade_5m(tmp_path / "SOL_USDT_USDT-5m-futures.feather", day + DAY)
     with pytest.raises(ImportFileError, match=r"already holds spot data \(candles fetched from blofin's spot market\)"):
         import_file(data_dir, futures)
+
+
+def test_a_fetch_and_an_import_of_the_other_market_at_once_cannot_both_land(data_dir: Paths, tmp_path: Path) -> None:
+    """A spot file imported into an empty symbol while a swap fetch of it runs: the fetch checks the symbol again
+    under its lock before each write, finds the spot candles and stops; the lake holds the import only."""
+    from python_assets.exchange.client import MarketRefused
+    from python_assets.ingest.importers import import_file
+
+    with FakeBlofin() as fake:
+        cfg = cfg_for(fake)
+        ex, now = make_exchange(cfg), fake.now_ms()
+        day = now // DAY * DAY - 2 * DAY
+        spot = _freqtrade_5m(tmp_path / "BTC_USDT-5m.feather", day)
+        fetch = ex.fetch_ohlcv
+
+        def import_during_the_first_page(*args, **kwargs):
+            if not (data_dir.candles / "symbol=BTC-USDT").exists():
+                import_file(data_dir, spot)
+            return fetch(*args, **kwargs)
+
+        ex.fetch_ohlcv = import_during_the_first_page
+        with pytest.raises(MarketRefused, match=r"already holds spot data \(candles from BTC_USDT-5m.feather\)"):
+            fetch_ohlcv_history(ex, data_dir, "BTC-USDT", "5m", day, day + 3_600_000, cfg, now=now)
+    assert {r[7] for r in stored_candles(data_dir)} == {"import:BTC_USDT-5m.feather"}
+
+
+def test_a_dated_future_or_an_option_is_not_fetched_under_the_swaps_name(data_dir: Paths) -> None:
+    from python_assets.exchange.client import MarketRefused
+
+    with FakeBlofin() as fake:
+        cfg = cfg_for(fake)
+        ex = make_exchange(cfg)
+        ex.load_markets()
+        swap = ex.markets["BTC/USDT:USDT"]
+        ex.markets["BTC/USDT:USDT-261225"] = {**swap, "symbol": "BTC/USDT:USDT-261225", "type": "future", "swap": False,
+                                              "future": True, "expiry": 1_798_185_600_000}
+        with pytest.raises(MarketRefused, match=r"blofin BTC/USDT:USDT-261225 is a future market: only perpetual swaps "
+                                                r"and spot markets are fetched"):
+            fetch_ohlcv_history(ex, data_dir, "BTC/USDT:USDT-261225", "1m", fake.now_ms() - DAY, None, cfg)
+        assert fake.counts.get("candles", 0) == 0
+    assert not data_dir.candles.exists() or not any(data_dir.candles.rglob("*.parquet"))

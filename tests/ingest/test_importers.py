@@ -381,9 +381,10 @@ def test_the_market_check_reads_candle_footers_and_passes_over_an_unreadable_par
 
 
 def test_two_imports_of_opposite_markets_into_one_symbol_at_once_cannot_both_land(data_dir, tmp_path, monkeypatch):
-    """The market check runs under the symbol's lake lock, in the same hold as the write: while a spot import
-    checks and writes, a swap import of the same symbol waits, then finds the spot candles and is refused.
-    (Checked before taking the lock, both saw an empty symbol and both landed.)"""
+    """The market check runs again under the symbol's lake lock, in the same hold as the write: two imports of
+    opposite markets that both passed the early check (before their files are read) while the symbol was empty
+    cannot both land: the second to take the lock finds the first one's candles and is refused. (Checked only
+    before the lock, both landed, their bars mixed.)"""
     import threading
     import time
 
@@ -414,6 +415,30 @@ def test_two_imports_of_opposite_markets_into_one_symbol_at_once_cannot_both_lan
     assert checking.wait(10)
     run("DOT_USDT_USDT-5m-futures.feather")
     first.join()
-    assert outcome["DOT_USDT-5m.feather"] == 12
-    assert "already holds spot data (candles from DOT_USDT-5m.feather)" in outcome["DOT_USDT_USDT-5m-futures.feather"]
-    assert set(lake_candles(data_dir)["close"]) == set(candles_frame()["close"])  # the spot bars only
+    landed = [name for name, result in outcome.items() if result == 12]
+    assert len(landed) == 1, outcome  # one of them, whichever reached the lock first
+    (refused,) = set(outcome) - set(landed)
+    held = "spot data (candles from DOT_USDT-5m.feather)" if "futures" in refused else \
+        "perpetual-swap data (candles from DOT_USDT_USDT-5m-futures.feather)"
+    assert f"already holds {held}" in outcome[refused]
+    closes = candles_frame()["close"] * (1.001 if "futures" in landed[0] else 1.0)
+    assert sorted(lake_candles(data_dir)["close"]) == sorted(closes)  # the bars of the one that landed only
+
+
+def test_a_funding_file_of_any_name_means_a_swap_and_a_refused_file_is_not_read(data_dir, tmp_path, monkeypatch):
+    """Funding rates exist for perpetual swaps only, so a funding file without a freqtrade name is refused for a
+    symbol holding spot candles; the market check comes before the file is read (a refused file of millions of
+    rows costs no read and prints only its one line)."""
+    from python_assets.ingest import importers
+
+    candles_frame().to_feather(tmp_path / "LINK_USDT-5m.feather")
+    assert import_file(data_dir, tmp_path / "LINK_USDT-5m.feather").rows_added == 12
+    pd.DataFrame({"funding_time": [T0], "funding_rate": [0.0001]}).to_csv(tmp_path / "rates.csv", index=False)
+    with pytest.raises(ImportFileError, match=r"rates.csv: perpetual-swap funding of LINK-USDT, but LINK-USDT already "
+                                              r"holds spot data \(candles from LINK_USDT-5m.feather\)"):
+        import_file(data_dir, tmp_path / "rates.csv", "funding", "LINK-USDT")
+    assert not (data_dir.funding / "symbol=LINK-USDT").exists()
+    candles_frame().to_feather(tmp_path / "LINK_USDT_USDT-5m-futures.feather")
+    monkeypatch.setattr(importers, "read_ohlcv", lambda *a: pytest.fail("a refused file was read"))
+    with pytest.raises(ImportFileError, match="already holds spot data"):
+        import_file(data_dir, tmp_path / "LINK_USDT_USDT-5m-futures.feather")
