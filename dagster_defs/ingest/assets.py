@@ -8,7 +8,7 @@ import dagster as dg
 from dagster_defs.partitions import daily_partitions, day_start_ms, window_days
 from dagster_defs.resources import MarketSource
 from python_assets.config import Paths, paths
-from python_assets.exchange.client import MarketRefused
+from python_assets.exchange.errors import MarketRefused
 from python_assets.platform.logs import log_event
 from python_assets.lake.atomic import LakeWriteError
 from python_assets.lake.health import (DataDirError, LakeCorrupted, ensure_writable, remove_stale_temp_files,

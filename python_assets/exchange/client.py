@@ -18,22 +18,10 @@ from typing import Any, TypeVar
 import ccxt
 
 from python_assets.config import exchange_credentials, exchange_settings
+from python_assets.exchange.errors import FetchError, MarketRefused, UnknownExchange  # noqa: F401 - their home for callers
 from python_assets.lake.store import normalize_symbol
 
 T = TypeVar("T")
-
-
-class FetchError(RuntimeError):
-    """An exchange call that failed for good (retries exhausted, or an error retrying cannot fix)."""
-
-
-class UnknownExchange(FetchError):
-    """The exchange id names no ccxt exchange (bad input, not a failed call)."""
-
-
-class MarketRefused(FetchError):
-    """A market this lake does not take for a symbol (another market's data is stored under its name, or a dated
-    future or option): bad input that no retry fixes."""
 
 
 @dataclass(frozen=True)
