@@ -8,7 +8,7 @@
   day replaces every old row of it.
 
   Source precedence, per symbol and UTC day: ticks, else imported/fetched 1m candles (see
-  candle_bars). `source` says which: 'ticks' or the candle source ('blofin', 'import:<file>').
+  candle_bars). `source` says which: 'ticks' or the candle source ('blofin', 'blofin:spot' for a spot market, 'import:<file>').
 -#}
 
 with
