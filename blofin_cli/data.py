@@ -181,7 +181,7 @@ def _fmt(ms: int | None) -> str:
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     """fetch-ohlcv and fetch-funding: one history fetch per --symbol, a summary line each."""
-    from python_assets.exchange.client import FetchError
+    from python_assets.exchange.client import FetchError, MarketRefused
     from python_assets.exchange.history import fetch_funding_history, fetch_ohlcv_history, timeframe_ms
     from python_assets.lake.health import writable_data_dir
     from python_assets.platform.logs import log_event
@@ -213,9 +213,9 @@ def cmd_fetch(args: argparse.Namespace) -> int:
             log_event("fetched", command=args.command, exchange=cfg.exchange_id, **vars(st))
             print(f"{st.symbol}: {st.added} new {what} ({st.received} received, {st.requests} requests) "
                   f"from {_fmt(st.start_ms)} to {_fmt(st.end_ms)}")
-    except FetchError as exc:
+    except FetchError as exc:  # a market the lake refuses is bad input, as an import of it is; the rest failed calls
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_BAD_INPUT if isinstance(exc, MarketRefused) else 1
     return 0
 
 

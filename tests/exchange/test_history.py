@@ -309,6 +309,19 @@ def test_a_symbol_holds_one_market_whichever_of_fetch_and_import_comes_first(dat
             with pytest.raises(FetchError, match=r"ETH-USDT: blofin ETH/USDT:USDT is a perpetual-swap market, but ETH-USDT "
                                                  r"already holds spot data \(candles from ETH_USDT-5m.feather\)"):
                 fetch()
+        # the CLI: bad input (exit 2, as the import's refusal), one line, no request for the symbol's data
+        requests = dict(fake.counts)
+        for command in ("fetch-ohlcv", "fetch-funding"):
+            out = subprocess.run([*CLI, command, "--symbol", "ETH-USDT", "--since", "2025-02-01"],
+                                 env=_cli_env(fake, data_dir), capture_output=True, text=True, timeout=60)
+            assert out.returncode == 2 and out.stdout == "", out.stdout + out.stderr
+            assert out.stderr.splitlines() == [f"error: ETH-USDT: blofin ETH/USDT:USDT is a perpetual-swap market, but "
+                                               "ETH-USDT already holds spot data (candles from ETH_USDT-5m.feather); spot "
+                                               "and swap prices differ, so its "
+                                               f"{'candles' if command == 'fetch-ohlcv' else 'funding rates'} were not "
+                                               "fetched: fetch them into another data dir"]
+        assert {k: v for k, v in fake.counts.items() if k in ("candles", "funding")} == \
+            {k: v for k, v in requests.items() if k in ("candles", "funding")}
         assert not (data_dir.funding / "symbol=ETH-USDT").exists()
         assert len(stored_candles(data_dir)) == 24  # the import's 12 beside BTC's 12, nothing fetched
 
