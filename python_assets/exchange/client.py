@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import ccxt
 
 from python_assets.config import exchange_credentials, exchange_settings
-from python_assets.exchange.errors import FetchError, MarketRefused, UnknownExchange  # noqa: F401 - their home for callers
+from python_assets.exchange.errors import FetchError, MarketRefused, UnknownExchange  # noqa: F401 - re-exported: callers import them from here
 from python_assets.lake.store import normalize_symbol
 
 T = TypeVar("T")

@@ -205,10 +205,12 @@ def stored_market(paths: Paths, symbol: str) -> tuple[str, str] | None:
         name = source.removeprefix(IMPORT_SOURCE_PREFIX)
         if market := market_from_name(Path(name)):
             return market, f"candles from {name}"
-    for source in sorted(s for s in sources if not s.startswith(IMPORT_SOURCE_PREFIX)):
-        exchange = source.removesuffix(SPOT_SOURCE_SUFFIX)
-        return fetched_market(source), f"candles fetched from {exchange}'s {'spot' if source != exchange else 'swap'} market"
-    return None
+    fetched = sorted(s for s in sources if fetched_market(s) is not None)
+    if not fetched:
+        return None
+    market = fetched_market(fetched[0])
+    exchange = fetched[0].removesuffix(SPOT_SOURCE_SUFFIX)
+    return market, f"candles fetched from {exchange}'s {'spot' if market == 'spot' else 'swap'} market"
 
 
 MARKET_LABELS = {"spot": "spot", "perp": "perpetual-swap"}

@@ -200,11 +200,12 @@ def _merge_daily(
 
 TRADE_COLUMNS = ["trade_id", "ts", "price", "size", "side"]
 # A writer's guard: called with the symbol's lock held, before anything is written; it raises to refuse the write
-# (an import's market check: two imports of opposite markets into one symbol cannot both pass it).
+# (the market check of an import or a fetch: two writers of opposite markets into one symbol cannot both pass it).
 Guard = Callable[[], None] | None
 
 
 def _check(guard: Guard) -> None:
+    """Run a writer's guard (the caller holds the symbol's lock)."""
     if guard is not None:
         guard()
 
