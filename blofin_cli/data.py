@@ -223,6 +223,7 @@ def cmd_record_trades(args: argparse.Namespace) -> int:
     """record-trades: poll live trades per --symbol until stopped (SIGTERM / Ctrl-C) or --duration."""
     from python_assets.exchange.client import FetchError
     from python_assets.exchange.recorder import TradeRecorder, run_recorders
+    from python_assets.ingest.importers import swap_recording_refusals
     from python_assets.lake.health import writable_data_dir
     from python_assets.platform.logs import log_event
 
@@ -240,6 +241,9 @@ def cmd_record_trades(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, ask_stop)
     try:
         recorders = [TradeRecorder(ex, paths, s, cfg, log=log_event) for s in args.symbol]
+        if refused := swap_recording_refusals(paths, [r.symbol for r in recorders]):
+            print("\n".join(f"error: {line}" for line in refused.values()), file=sys.stderr)
+            return EXIT_BAD_INPUT
         print(f"recording {', '.join(r.symbol for r in recorders)} every {args.poll_seconds} s into {paths.live_trades}"
               " (stop with Ctrl-C or SIGTERM)", flush=True)
         run_recorders(recorders, args.poll_seconds, args.flush_seconds, args.duration, lambda: stop["now"])

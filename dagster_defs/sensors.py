@@ -83,13 +83,17 @@ def trade_recorder_sensor(context: dg.SensorEvaluationContext):
     from dagster_defs.resources import market_source_from_env
     from python_assets.exchange.client import ExchangeConfig, make_exchange
     from python_assets.exchange.recorder import TradeRecorder, run_recorders
+    from python_assets.ingest.importers import swap_recording_refusals
 
     cfg = ExchangeConfig.from_env()
     ex = make_exchange(cfg)
     recorders = [TradeRecorder(ex, paths(), s, cfg, log=log_event) for s in market_source_from_env().symbol_list()]
+    refused = swap_recording_refusals(paths(), [r.symbol for r in recorders])
+    recorders = [r for r in recorders if r.symbol not in refused]
     run_recorders(recorders, poll_s=2.0, flush_s=10.0, duration_s=RECORDER_SESSION_S)
     summary = ", ".join(f"{r.symbol}: {r.stats.new} new, {len(r.stats.gaps)} gaps" for r in recorders)
-    return dg.SkipReason(f"recorded trades ({summary}); the daily run merges them into the lake")
+    return dg.SkipReason(f"recorded trades ({summary}); the daily run merges them into the lake"
+                         + "".join(f"; not recorded: {line}" for line in refused.values()))
 
 
 ERROR_LINE_CHARS = 300

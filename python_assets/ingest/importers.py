@@ -216,6 +216,14 @@ def stored_market(paths: Paths, symbol: str) -> tuple[str, str] | None:
 MARKET_LABELS = {"spot": "spot", "perp": "perpetual-swap"}
 
 
+def swap_recording_refusals(paths: Paths, symbols: list[str]) -> dict[str, str]:
+    """{lake symbol: why not} for the symbols that hold spot data: BloFin's recorders record the perpetual swap,
+    whose trades under the same name would mix two price series into its bars (as an import of its file is refused)."""
+    held = {s: stored_market(paths, s) for s in symbols}
+    return {s: f"{s}: holds spot data ({found[1]}); the recorder records the perpetual swap, whose trades would mix "
+               "with it: record it into another data dir" for s, found in held.items() if found and found[0] == "spot"}
+
+
 def market_clash(paths: Paths, path: Path, kind: str, symbol: str) -> str | None:
     """Why a file of one market (spot or perpetual swap, from a freqtrade name; any funding file is a swap's)
     cannot go into a symbol that holds the other's data, or None: spot and perp prices differ (basis, funding), so one symbol of both would mix two

@@ -65,3 +65,23 @@ def test_recorder_sensor_records_a_bounded_session(data_dir, monkeypatch) -> Non
     assert isinstance(result, dg.SkipReason) and "BTC-USDT: 100 new" in result.skip_message
     assert list(data_dir.live_trades.rglob("*.parquet"))
     assert sensors.trade_recorder_sensor.default_status == dg.DefaultSensorStatus.STOPPED
+
+
+def test_recorder_sensor_leaves_out_a_symbol_holding_spot_data(data_dir, tmp_path, monkeypatch) -> None:
+    import pandas as pd
+
+    from python_assets.ingest.importers import import_file
+
+    pd.DataFrame({"date": pd.to_datetime([1_738_540_800_000, 1_738_541_100_000], unit="ms", utc=True), "open": 1.0,
+                  "high": 1.0, "low": 1.0, "close": 1.0, "volume": 1.0}).to_feather(tmp_path / "BTC_USDT-5m.feather")
+    import_file(data_dir, tmp_path / "BTC_USDT-5m.feather")
+    with FakeBlofin(trade_period_ms=100) as fake:
+        monkeypatch.setenv("BLOFIN_API_URL", fake.url)
+        monkeypatch.setenv("BLOFIN_RATE_LIMIT_MS", "1")
+        monkeypatch.setenv("BLOFIN_SYMBOLS", "BTC-USDT,ETH-USDT")
+        monkeypatch.setattr(sensors, "RECORDER_SESSION_S", 1.0)
+        with dg.instance_for_test() as instance:
+            result = sensors.trade_recorder_sensor(dg.build_sensor_context(instance=instance))
+    assert "ETH-USDT: 100 new" in result.skip_message and "BTC-USDT: " not in result.skip_message.split("; not")[0]
+    assert "not recorded: BTC-USDT: holds spot data (candles from BTC_USDT-5m.feather)" in result.skip_message
+    assert [p.name for p in data_dir.live_trades.iterdir()] == ["symbol=ETH-USDT"]

@@ -41,3 +41,30 @@ def test_dry_run_subscribes_to_the_blofin_ids(capsys):
     assert cli_main(["record", "--symbols", "eth/usdt:usdt", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "trades        ETH-USDT" in out and "eth/usdt" not in out
+
+
+def test_a_symbol_holding_spot_data_is_not_recorded(data_dir, tmp_path, capsys, monkeypatch):
+    """BloFin's recorders record the perpetual swap: a symbol whose lake holds an imported spot file is refused
+    (exit 2, one line each, before any connection or recorder starts), by `record` (dry run too) and
+    `record-trades`; the other symbols are not named."""
+    import pandas as pd
+    from fake_blofin import FakeBlofin
+
+    from python_assets.ingest.importers import import_file
+
+    pd.DataFrame({"date": pd.to_datetime([1_738_540_800_000, 1_738_541_100_000], unit="ms", utc=True), "open": 1.0,
+                  "high": 1.0, "low": 1.0, "close": 1.0, "volume": 1.0}).to_feather(tmp_path / "BTC_USDT-5m.feather")
+    import_file(data_dir, tmp_path / "BTC_USDT-5m.feather")
+    line = ("error: BTC-USDT: holds spot data (candles from BTC_USDT-5m.feather); the recorder records the perpetual "
+            "swap, whose trades would mix with it: record it into another data dir")
+    for args in (["record", "--symbols", "BTC-USDT,ETH-USDT", "--dry-run"], ["record", "--symbols", "BTC-USDT"]):
+        assert cli_main(args) == 2
+        out = capsys.readouterr()
+        assert out.err.splitlines() == [line] and out.out == ""
+    assert cli_main(["record", "--symbols", "ETH-USDT", "--dry-run"]) == 0  # a symbol without spot data
+    capsys.readouterr()
+    with FakeBlofin() as fake:
+        monkeypatch.setenv("BLOFIN_API_URL", fake.url)
+        assert cli_main(["record-trades", "--symbol", "BTC-USDT", "--duration", "1"]) == 2
+        assert "trades" not in fake.counts
+    assert capsys.readouterr().err.splitlines() == [line]
