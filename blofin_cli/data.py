@@ -47,6 +47,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     """generate: synthetic ticks and funding for --start..--end into the lake."""
+    from python_assets.exchange.errors import MarketRefused
     from python_assets.lake.health import writable_data_dir
     from python_assets.ingest.market import generate_market
 
@@ -56,7 +57,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     paths = writable_data_dir()
     t0 = time.perf_counter()
-    added = generate_market(paths, args.symbols, days_between(args.start, args.end), args.seed)
+    try:
+        added = generate_market(paths, args.symbols, days_between(args.start, args.end), args.seed)
+    except MarketRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     print(f"generated {added:,} new ticks into {paths.trades} in {time.perf_counter() - t0:.1f} s")
     return 0
 
@@ -98,6 +103,7 @@ def synthetic_days_problem(first: date, last: date, today: date) -> str | None:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     """ingest: one trades file into the lake; counts, quarantine reasons and file."""
+    from python_assets.ingest.importers import trades_file_guard
     from python_assets.ingest.trades import IngestError, ingest_file
     from python_assets.lake.atomic import LakeWriteError
     from python_assets.lake.health import writable_data_dir
@@ -105,7 +111,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     paths = writable_data_dir()  # an unwritable data directory: DataDirError, exit 2
     try:
-        r = ingest_file(paths, args.file, args.symbol, progress=True)
+        guard = trades_file_guard(paths, args.file, args.symbol)
+        r = ingest_file(paths, args.file, args.symbol, progress=True, guard=guard)
     except LakeWriteError:
         raise  # a write that failed (full disk): exit 1 through fail_clearly, not bad input
     except (IngestError, ValueError, FileNotFoundError, IsADirectoryError) as exc:
@@ -223,10 +230,20 @@ def cmd_record_trades(args: argparse.Namespace) -> int:
     """record-trades: poll live trades per --symbol until stopped (SIGTERM / Ctrl-C) or --duration."""
     from python_assets.exchange.client import FetchError
     from python_assets.exchange.recorder import TradeRecorder, run_recorders
+    from python_assets.config import paths as data_paths
     from python_assets.ingest.importers import swap_recording_refusals
     from python_assets.lake.health import writable_data_dir
+    from python_assets.lake.store import normalize_symbol
     from python_assets.platform.logs import log_event
 
+    try:  # before any request: the lake's spelling of each symbol (btc/usdt:usdt is BTC-USDT)
+        refused = swap_recording_refusals(data_paths(), [normalize_symbol(s) for s in args.symbol])
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if refused:
+        print("\n".join(f"error: {line}" for line in refused.values()), file=sys.stderr)
+        return EXIT_BAD_INPUT
     made = exchange_or_exit(args)
     if isinstance(made, int):
         return made
@@ -241,9 +258,6 @@ def cmd_record_trades(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, ask_stop)
     try:
         recorders = [TradeRecorder(ex, paths, s, cfg, log=log_event) for s in args.symbol]
-        if refused := swap_recording_refusals(paths, [r.symbol for r in recorders]):
-            print("\n".join(f"error: {line}" for line in refused.values()), file=sys.stderr)
-            return EXIT_BAD_INPUT
         print(f"recording {', '.join(r.symbol for r in recorders)} every {args.poll_seconds} s into {paths.live_trades}"
               " (stop with Ctrl-C or SIGTERM)", flush=True)
         run_recorders(recorders, args.poll_seconds, args.flush_seconds, args.duration, lambda: stop["now"])

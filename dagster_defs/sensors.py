@@ -90,6 +90,8 @@ def trade_recorder_sensor(context: dg.SensorEvaluationContext):
     recorders = [TradeRecorder(ex, paths(), s, cfg, log=log_event) for s in market_source_from_env().symbol_list()]
     refused = swap_recording_refusals(paths(), [r.symbol for r in recorders])
     recorders = [r for r in recorders if r.symbol not in refused]
+    if not recorders:
+        return dg.SkipReason("recorded nothing: " + "; ".join(refused.values()))
     run_recorders(recorders, poll_s=2.0, flush_s=10.0, duration_s=RECORDER_SESSION_S)
     summary = ", ".join(f"{r.symbol}: {r.stats.new} new, {len(r.stats.gaps)} gaps" for r in recorders)
     return dg.SkipReason(f"recorded trades ({summary}); the daily run merges them into the lake"

@@ -17,7 +17,7 @@ from python_assets.exchange.client import (ExchangeConfig, FetchError, MarketRef
                                            make_exchange, resolve_market)
 from python_assets.exchange.coverage import missing, record_holes
 from python_assets.exchange.recorder import merge_closed_hours
-from python_assets.ingest.importers import MARKET_LABELS, stored_market
+from python_assets.ingest.importers import MARKET_LABELS, claim_market, stored_market
 from python_assets.lake.sources import fetched_source
 from python_assets.lake.store import now_ms, stored_range_ms, write_candles, write_funding
 from python_assets.platform.progress import Ticker
@@ -164,23 +164,24 @@ def market_kind(market: dict, cfg: ExchangeConfig) -> str:
 
 def market_guard(paths: Paths, name: str, market: dict, cfg: ExchangeConfig, what: str) -> Callable[[], None]:
     """A writer's guard (lake.store.Guard) refusing `name` when it holds the other market's data (spot against
-    perpetual swap, as `import` refuses it): checked now, so a refused fetch sends no request, then under the
-    symbol's lock before each write until the symbol holds this market's data (from then on an import of the
-    other market is refused by its own guard, so a concurrent one cannot slip in)."""
+    perpetual swap, as `import` refuses it), and recording this market for it otherwise (claim_market): checked
+    now, so a refused fetch sends no request, then under the symbol's lock before each write."""
     kind = market_kind(market, cfg)
-    settled = {"held": None}
+    if what == "funding rates" and kind == "spot":
+        raise MarketRefused(f"{cfg.exchange_id} {market['symbol']} is a spot market: funding rates exist for "
+                            "perpetual swaps only")
+    exchange = cfg.exchange_id
 
-    def guard() -> None:
-        if settled["held"] is not None:
-            return
-        held = stored_market(paths, name)
+    def guard(claim: bool = True) -> None:
+        said = "funding rates" if what == "funding rates" else \
+            f"candles fetched from {exchange}'s {'spot' if kind == 'spot' else 'swap'} market"
+        held = claim_market(paths, name, kind, said) if claim else stored_market(paths, name)
         if held is not None and held[0] != kind:
-            raise MarketRefused(f"{name}: {cfg.exchange_id} {market['symbol']} is a {MARKET_LABELS[kind]} market, but "
+            raise MarketRefused(f"{name}: {exchange} {market['symbol']} is a {MARKET_LABELS[kind]} market, but "
                                 f"{name} already holds {MARKET_LABELS[held[0]]} data ({held[1]}); spot and swap prices "
                                 f"differ, so its {what} were not fetched: fetch them into another data dir")
-        settled["held"] = held
 
-    guard()
+    guard(claim=False)
     return guard
 
 
@@ -265,12 +266,19 @@ def fetch_funding_history(ex: ccxt.Exchange, paths: Paths, symbol: str, since_ms
 def fetch_window(paths: Paths, symbols: list[str], start_ms: int, end_ms: int, cfg: ExchangeConfig,
                  timeframe: str = "1m") -> dict[str, dict[str, int]]:
     """A partition's worth of exchange data per symbol: candles and funding of [start, end), and the
-    recorder's finished hours merged into the trades lake. What the Dagster ingest asset runs."""
+    recorder's finished hours merged into the trades lake. What the Dagster ingest asset runs. A symbol whose
+    market the lake refuses is left out and named in one MarketRefused at the end, after the others."""
     ex = make_exchange(cfg)
     out: dict[str, dict[str, int]] = {}
+    refused: list[str] = []
     for symbol in symbols:
-        candles = fetch_ohlcv_history(ex, paths, symbol, timeframe, start_ms, end_ms, cfg)
-        funding = fetch_funding_history(ex, paths, symbol, start_ms, end_ms, cfg)
-        out[candles.symbol] = {"candles_added": candles.added, "funding_added": funding.added,
-                               "recorded_hours_merged": merge_closed_hours(paths, candles.symbol, now_ms())}
+        try:
+            candles = fetch_ohlcv_history(ex, paths, symbol, timeframe, start_ms, end_ms, cfg)
+            funding = fetch_funding_history(ex, paths, symbol, start_ms, end_ms, cfg)
+            out[candles.symbol] = {"candles_added": candles.added, "funding_added": funding.added,
+                                   "recorded_hours_merged": merge_closed_hours(paths, candles.symbol, now_ms())}
+        except MarketRefused as exc:  # the other symbols' data still lands; the step then fails naming this one
+            refused.append(str(exc))
+    if refused:
+        raise MarketRefused("; ".join(refused))
     return out

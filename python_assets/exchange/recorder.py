@@ -100,7 +100,12 @@ def _quarantine(paths: Paths, symbol: str, source: str, rows: pd.DataFrame, reas
 
 def merge_closed_hours(paths: Paths, symbol: str, now: int) -> int:
     """Move every finished hour file into the daily trades lake; returns hours merged (idempotent)."""
+    from python_assets.exchange.errors import MarketRefused
+    from python_assets.ingest.importers import perp_guard
+
     merged = 0
+    guard = perp_guard(paths, symbol, "the recorder's perpetual-swap trades (kept in live_trades, not merged)",
+                       MarketRefused)
     root = paths.live_trades / f"symbol={symbol}"
     for path in sorted(root.glob("date=*/[0-9][0-9].parquet")):
         day = path.parent.name.removeprefix("date=")
@@ -109,7 +114,7 @@ def merge_closed_hours(paths: Paths, symbol: str, now: int) -> int:
             continue
         rows = _read(path)
         faults = value_faults(rows["ts"], rows["price"], rows["size"], rows["side"])
-        stats = write_trades(paths, symbol, rows[faults.isna()])
+        stats = write_trades(paths, symbol, rows[faults.isna()], guard=guard)
         reasons = faults.where(faults.notna() | ~rows["trade_id"].isin(stats.conflicts), "conflicting_trade_id")
         _quarantine(paths, symbol, f"recorder:{path.parent.name}/{path.name}", rows, reasons)
         target = merged_file(path)

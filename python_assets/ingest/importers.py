@@ -14,7 +14,8 @@ from python_assets.backtest.files import (OhlcvFileError, columns_by_name, guess
                                          read_table, timeframe_label)
 from python_assets.config import Paths
 from python_assets.ingest.trades import FUTURE_TOLERANCE_MS, ingest_file, parse_timestamps_ms
-from python_assets.lake.sources import IMPORT_SOURCE_PREFIX, SPOT_SOURCE_SUFFIX, fetched_market, stored_candle_sources
+from python_assets.lake.sources import (IMPORT_SOURCE_PREFIX, SPOT_SOURCE_SUFFIX, fetched_market, record_market,
+                                       recorded_market, stored_candle_sources)
 from python_assets.lake.store import Guard, WriteStats, has_funding, normalize_symbol, now_ms, write_candles, write_funding
 from python_assets.lake.trade_rules import MAX_PRICE, MIN_TS_MS
 from python_assets.platform.timeframes import (DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS, TIMEFRAME_MS, WEEK_MS,
@@ -180,11 +181,11 @@ def import_file(paths: Paths, path: Path | str, kind: str | None = None, symbol:
     if symbol is None:
         raise ImportFileError(f"{path}: the file name does not name a pair (freqtrade's PAIR-TF.feather): pass --symbol")
 
-    def same_market() -> None:
-        if problem := market_clash(paths, path, kind, symbol):
+    def same_market(claim: bool = True) -> None:
+        if problem := market_clash(paths, path, kind, symbol, claim):
             raise ImportFileError(problem)
 
-    same_market()  # before the file is read: a refused file costs no read and prints nothing else
+    same_market(claim=False)  # before the file is read: a refused file costs no read and prints nothing else
     source = f"{IMPORT_SOURCE_PREFIX}{path.name}"
     if kind == "candles":
         # and again under the symbol's lock (lake.store.Guard), in the hold that writes: another import cannot slip in
@@ -195,9 +196,15 @@ def import_file(paths: Paths, path: Path | str, kind: str | None = None, symbol:
 
 
 def stored_market(paths: Paths, symbol: str) -> tuple[str, str] | None:
-    """('perp' or 'spot', what says so) for the data a symbol already holds: funding rates (perpetual swaps
-    only), candles imported from a freqtrade file whose name tells its market, or candles fetched from an
-    exchange (their source names the market: fetched_source); None when nothing tells."""
+    """('perp' or 'spot', what says so) for the data a symbol already holds: the market recorded for it by the
+    first writer that knew it (record_market), else what its data tells (_inferred_market); None when nothing tells."""
+    return recorded_market(paths, symbol) or _inferred_market(paths, symbol)
+
+
+def _inferred_market(paths: Paths, symbol: str) -> tuple[str, str] | None:
+    """A symbol's market from its data alone (a lake from before markets were recorded): funding rates
+    (perpetual swaps only), candles imported from a freqtrade file whose name tells its market, or candles
+    fetched from an exchange (their source names the market: fetched_source)."""
     if has_funding(paths, symbol):
         return "perp", "funding rates"
     sources = stored_candle_sources(paths, symbol)
@@ -213,7 +220,46 @@ def stored_market(paths: Paths, symbol: str) -> tuple[str, str] | None:
     return market, f"candles fetched from {exchange}'s {'spot' if market == 'spot' else 'swap'} market"
 
 
+def claim_market(paths: Paths, symbol: str, market: str, by: str) -> tuple[str, str] | None:
+    """With the symbol's lake lock held, before a write of `market` data: the other market's (market, what says
+    so) when the symbol holds it; else None, having recorded the symbol's market if nothing had (this write's
+    market, or what its data already tells), so that later writers read it instead of scanning the data."""
+    recorded = recorded_market(paths, symbol)
+    held = recorded or _inferred_market(paths, symbol)
+    if held is not None and held[0] != market:
+        return held
+    if recorded is None:
+        record_market(paths, symbol, *(held or (market, by)))
+    return None
+
+
 MARKET_LABELS = {"spot": "spot", "perp": "perpetual-swap"}
+
+
+def trades_file_guard(paths: Paths, path: Path, symbol: str) -> Guard:
+    """For `ingest` and the inbox: a trades file whose freqtrade name tells its market is judged as `import`
+    judges it (refused now if the symbol holds the other market's data, and again under the lock as it is
+    written); None for another name (its market is unknown: not judged)."""
+    if market_from_name(Path(path)) is None:
+        return None
+    symbol = normalize_symbol(symbol)
+
+    def guard(claim: bool = True) -> None:
+        if problem := market_clash(paths, Path(path), "trades", symbol, claim):
+            raise ImportFileError(problem)
+
+    guard(claim=False)
+    return guard
+
+
+def perp_guard(paths: Paths, symbol: str, by: str, refusal: type[Exception]) -> Guard:
+    """A guard for writers of perpetual-swap data (the synthetic market, the recorders' merges): refuses a
+    symbol that holds spot data with `refusal`, records the swap for it otherwise (claim_market)."""
+    def guard() -> None:
+        if held := claim_market(paths, symbol, "perp", by):
+            raise refusal(f"{symbol}: holds spot data ({held[1]}); {by} would mix perpetual-swap prices into it: "
+                          "use another data dir")
+    return guard
 
 
 def swap_recording_refusals(paths: Paths, symbols: list[str]) -> dict[str, str]:
@@ -224,12 +270,16 @@ def swap_recording_refusals(paths: Paths, symbols: list[str]) -> dict[str, str]:
                "with it: record it into another data dir" for s, found in held.items() if found and found[0] == "spot"}
 
 
-def market_clash(paths: Paths, path: Path, kind: str, symbol: str) -> str | None:
+def market_clash(paths: Paths, path: Path, kind: str, symbol: str, claim: bool = False) -> str | None:
     """Why a file of one market (spot or perpetual swap, from a freqtrade name; any funding file is a swap's)
     cannot go into a symbol that holds the other's data, or None: spot and perp prices differ (basis, funding), so one symbol of both would mix two
-    price series into the same bars (XRP_USDT-5m and XRP_USDT_USDT-5m-futures both name XRP-USDT)."""
+    price series into the same bars (XRP_USDT-5m and XRP_USDT_USDT-5m-futures both name XRP-USDT).
+    `claim` (under the symbol's lock, just before the write): record the file's market for the symbol (claim_market)."""
     market = "perp" if kind == "funding" else market_from_name(path)  # funding rates exist for swaps only
-    stored = stored_market(paths, symbol) if market else None
+    if market is None:
+        return None
+    said = "funding rates" if kind == "funding" else f"{kind} from {path.name}"
+    stored = claim_market(paths, symbol, market, said) if claim else stored_market(paths, symbol)
     if stored is None or stored[0] == market:
         return None
     other = f"{symbol}-{'SPOT' if market == 'spot' else 'PERP'}"

@@ -35,13 +35,17 @@ def generate_market_day(paths: Paths, symbol: str, day: date, seed: int = DEFAUL
     stored trades are exactly the ones generated here (a killed generation, not an ingested day).
     The ticks come from the lake's spelling of the symbol (btc/usdt and BTC-USDT are one market).
     """
+    from python_assets.exchange.errors import MarketRefused
+    from python_assets.ingest.importers import perp_guard
+
     symbol = normalize_symbol(symbol)
     none = WriteStats(0, 0, 0, ())
+    guard = perp_guard(paths, symbol, "the synthetic market (a perpetual swap with funding)", MarketRefused)
     had_trades = trades_partition(paths, symbol, day).exists()
-    trades = none if had_trades else write_trades(paths, symbol, generate_ticks(symbol, day, seed))
+    trades = none if had_trades else write_trades(paths, symbol, generate_ticks(symbol, day, seed), guard=guard)
     if funding_partition(paths, symbol, day).exists() or (had_trades and not holds_synthetic_trades(paths, symbol, day, seed)):
         return trades, none
-    return trades, write_funding(paths, symbol, generate_funding(symbol, day, seed))
+    return trades, write_funding(paths, symbol, generate_funding(symbol, day, seed), guard=guard)
 
 
 def holds_synthetic_trades(paths: Paths, symbol: str, day: date, seed: int = DEFAULT_SEED) -> bool:

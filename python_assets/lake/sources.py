@@ -1,8 +1,11 @@
-"""What a symbol's stored candles say about where they came from: their `source` values (an import's file
-name or the exchange they were fetched from, with its market), read cheaply from the partitions' footers."""
+"""Where a symbol's stored data came from: its candles' `source` values (an import's file name or the exchange
+they were fetched from, with its market), read cheaply from the partitions' footers, and the market (spot or
+perpetual swap) the first writer that knew it recorded for the symbol."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -50,3 +53,45 @@ def fetched_market(source: str) -> str | None:
     if source.startswith(IMPORT_SOURCE_PREFIX):
         return None
     return "spot" if source.endswith(SPOT_SOURCE_SUFFIX) else "perp"
+
+
+# ---- the market a symbol holds, recorded by the first writer that knew it ----------------------------------
+MARKETS_DIR = ".lake-markets"  # beside the lake locks: <data>/.lake-markets/<SYMBOL>.json (no lake reader sees it)
+DATASETS = ("trades", "funding", "candles")
+
+
+def market_file(paths: Paths, symbol: str) -> Path:
+    return paths.data_dir / MARKETS_DIR / f"{normalize_symbol(symbol)}.json"
+
+
+def holds_data(paths: Paths, symbol: str) -> bool:
+    """Whether any trades, funding or candle file of the symbol is stored (stops at the first one found)."""
+    symbol = normalize_symbol(symbol)
+    roots = (paths.lake / dataset / f"symbol={symbol}" for dataset in DATASETS)
+    return any(next((f for f in root.rglob("*.parquet") if not f.name.startswith(".")), None) for root in roots)
+
+
+def recorded_market(paths: Paths, symbol: str) -> tuple[str, str] | None:
+    """('spot' or 'perp', what said so) as recorded for a symbol that still holds data; None without a record
+    (a lake from before records, or one no writer that knew its market wrote to), or when the data it spoke
+    for is gone (a symbol's folders deleted to start again)."""
+    path = market_file(paths, symbol)
+    try:
+        found = json.loads(path.read_text())
+        market, said = found["market"], found["by"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return (market, said) if market in ("spot", "perp") and holds_data(paths, symbol) else None
+
+
+def record_market(paths: Paths, symbol: str, market: str, by: str) -> None:
+    """Record the market a symbol holds (the caller holds the symbol's lake lock and has checked it). A plain
+    write, not a rename: a file cut short (a kill, a full disk) reads as no record, and what the data itself
+    tells stands in until the next writer records it again; a record that cannot be written is left out."""
+    path = market_file(paths, symbol)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"market": market, "by": by}))
+    except OSError:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
