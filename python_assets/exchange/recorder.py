@@ -104,8 +104,8 @@ def merge_closed_hours(paths: Paths, symbol: str, now: int) -> int:
     from python_assets.ingest.importers import perp_guard
 
     merged = 0
-    guard = perp_guard(paths, symbol, "the recorder's perpetual-swap trades (kept in live_trades, not merged)",
-                       MarketRefused)
+    guard = perp_guard(paths, symbol, "trades recorded from the exchange's swap",
+                       "the recorder's trades (kept in live_trades, not merged)", MarketRefused)
     root = paths.live_trades / f"symbol={symbol}"
     for path in sorted(root.glob("date=*/[0-9][0-9].parquet")):
         day = path.parent.name.removeprefix("date=")

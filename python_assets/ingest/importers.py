@@ -252,12 +252,13 @@ def trades_file_guard(paths: Paths, path: Path, symbol: str) -> Guard:
     return guard
 
 
-def perp_guard(paths: Paths, symbol: str, by: str, refusal: type[Exception]) -> Guard:
+def perp_guard(paths: Paths, symbol: str, by: str, what: str, refusal: type[Exception]) -> Guard:
     """A guard for writers of perpetual-swap data (the synthetic market, the recorders' merges): refuses a
-    symbol that holds spot data with `refusal`, records the swap for it otherwise (claim_market)."""
+    symbol that holds spot data with `refusal` (naming `what` was refused), records the swap for it otherwise
+    (claim_market, `by`: what says so)."""
     def guard() -> None:
         if held := claim_market(paths, symbol, "perp", by):
-            raise refusal(f"{symbol}: holds spot data ({held[1]}); {by} would mix perpetual-swap prices into it: "
+            raise refusal(f"{symbol}: holds spot data ({held[1]}); {what} would mix perpetual-swap prices into it: "
                           "use another data dir")
     return guard
 

@@ -40,7 +40,7 @@ def generate_market_day(paths: Paths, symbol: str, day: date, seed: int = DEFAUL
 
     symbol = normalize_symbol(symbol)
     none = WriteStats(0, 0, 0, ())
-    guard = perp_guard(paths, symbol, "the synthetic market (a perpetual swap with funding)", MarketRefused)
+    guard = perp_guard(paths, symbol, "synthetic swap data", "the synthetic market (a swap with funding)", MarketRefused)
     had_trades = trades_partition(paths, symbol, day).exists()
     trades = none if had_trades else write_trades(paths, symbol, generate_ticks(symbol, day, seed), guard=guard)
     if funding_partition(paths, symbol, day).exists() or (had_trades and not holds_synthetic_trades(paths, symbol, day, seed)):
