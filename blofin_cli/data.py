@@ -103,7 +103,7 @@ def synthetic_days_problem(first: date, last: date, today: date) -> str | None:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     """ingest: one trades file into the lake; counts, quarantine reasons and file."""
-    from python_assets.ingest.importers import trades_file_guard
+    from python_assets.ingest.importers import file_market_guard
     from python_assets.ingest.trades import IngestError, ingest_file
     from python_assets.lake.atomic import LakeWriteError
     from python_assets.lake.health import writable_data_dir
@@ -111,7 +111,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     paths = writable_data_dir()  # an unwritable data directory: DataDirError, exit 2
     try:
-        guard = trades_file_guard(paths, args.file, args.symbol)
+        guard = file_market_guard(paths, args.file, "trades", args.symbol)
         r = ingest_file(paths, args.file, args.symbol, progress=True, guard=guard)
     except LakeWriteError:
         raise  # a write that failed (full disk): exit 1 through fail_clearly, not bad input

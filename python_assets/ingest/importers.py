@@ -181,14 +181,9 @@ def import_file(paths: Paths, path: Path | str, kind: str | None = None, symbol:
     if symbol is None:
         raise ImportFileError(f"{path}: the file name does not name a pair (freqtrade's PAIR-TF.feather): pass --symbol")
 
-    def same_market(claim: bool = True) -> None:
-        if problem := market_clash(paths, path, kind, symbol, claim):
-            raise ImportFileError(problem)
-
-    same_market(claim=False)  # before the file is read: a refused file costs no read and prints nothing else
+    same_market = file_market_guard(paths, path, kind, symbol)  # checks now: a refused file is never read
     source = f"{IMPORT_SOURCE_PREFIX}{path.name}"
     if kind == "candles":
-        # and again under the symbol's lock (lake.store.Guard), in the hold that writes: another import cannot slip in
         return import_candles(paths, path, symbol, timeframe or guess.timeframe, source, guard=same_market)
     if kind == "funding":
         return import_funding(paths, path, symbol, source, guard=same_market)
@@ -236,16 +231,17 @@ def claim_market(paths: Paths, symbol: str, market: str, by: str) -> tuple[str, 
 MARKET_LABELS = {"spot": "spot", "perp": "perpetual-swap"}
 
 
-def trades_file_guard(paths: Paths, path: Path, symbol: str) -> Guard:
-    """For `ingest` and the inbox: a trades file whose freqtrade name tells its market is judged as `import`
-    judges it (refused now if the symbol holds the other market's data, and again under the lock as it is
-    written); None for another name (its market is unknown: not judged)."""
-    if market_from_name(Path(path)) is None:
+def file_market_guard(paths: Paths, path: Path, kind: str, symbol: str) -> Guard:
+    """The market check of a file of `kind` for `import`, `ingest` and the inbox: refused now (before the file is
+    read) when the symbol holds the other market's data, and a guard that checks again and records the file's
+    market under the symbol's lock as it is written (another writer cannot slip in between); None for a file
+    whose market is unknown (no freqtrade name and no funding): not judged."""
+    path, symbol = Path(path), normalize_symbol(symbol)
+    if kind != "funding" and market_from_name(path) is None:
         return None
-    symbol = normalize_symbol(symbol)
 
     def guard(claim: bool = True) -> None:
-        if problem := market_clash(paths, Path(path), "trades", symbol, claim):
+        if problem := market_clash(paths, path, kind, symbol, claim):
             raise ImportFileError(problem)
 
     guard(claim=False)

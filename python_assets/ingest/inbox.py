@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from python_assets.config import Paths
-from python_assets.ingest.importers import trades_file_guard
+from python_assets.ingest.importers import file_market_guard
 from python_assets.ingest.read import TEXT_SUFFIXES
 from python_assets.ingest.trades import IngestResult, ingest_file
 from python_assets.lake.atomic import LakeWriteError
@@ -77,7 +77,7 @@ def _ingest(paths: Paths, symbol: str, path: Path, name: str) -> tuple[IngestRes
     error. A lake write failure (disk full, permissions) is not the file's fault: it propagates, and the
     file stays to be retried."""
     try:
-        return ingest_file(paths, path, symbol, source_name=name, guard=trades_file_guard(paths, path, symbol)), None
+        return ingest_file(paths, path, symbol, source_name=name, guard=file_market_guard(paths, path, "trades", symbol)), None
     except LakeWriteError:
         raise
     except Exception as exc:  # a poison file must never block the files behind it
