@@ -139,3 +139,15 @@ def as_writer(paths: Paths, what: str, body: Callable[[], T]) -> T:
     ensure_writable(paths)
     with writer_lock(paths, what, lock_wait_seconds(0.0), on_wait=lambda m: print(m, file=sys.stderr, flush=True)):
         return body()
+
+
+def spot_symbols_refused(symbols: list[str]) -> bool:
+    """For the recorders (they record BloFin's perpetual swaps): one error line per symbol (the lake's spelling)
+    whose lake holds spot data; True when any does."""
+    from python_assets.config import paths
+    from python_assets.ingest.importers import swap_recording_refusals
+
+    refused = swap_recording_refusals(paths(), symbols)
+    for line in refused.values():
+        print(f"error: {line}", file=sys.stderr)
+    return bool(refused)

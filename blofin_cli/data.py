@@ -10,7 +10,7 @@ import time
 from datetime import date, datetime, timedelta, timezone
 
 from blofin_cli.common import (MAX_DAYS, as_writer, day_count, days_between, lake_symbols, non_negative_int, parse_date,
-                               positive, positive_int)
+                               positive, positive_int, spot_symbols_refused)
 from blofin_cli.errors import EXIT_BAD_INPUT
 from python_assets.config import DEFAULT_SEED, DEFAULT_SYMBOLS, export_data_dir
 from python_assets.platform.timeframes import TIMEFRAMES
@@ -230,19 +230,16 @@ def cmd_record_trades(args: argparse.Namespace) -> int:
     """record-trades: poll live trades per --symbol until stopped (SIGTERM / Ctrl-C) or --duration."""
     from python_assets.exchange.client import FetchError
     from python_assets.exchange.recorder import TradeRecorder, run_recorders
-    from python_assets.config import paths as data_paths
-    from python_assets.ingest.importers import swap_recording_refusals
     from python_assets.lake.health import writable_data_dir
     from python_assets.lake.store import normalize_symbol
     from python_assets.platform.logs import log_event
 
     try:  # before any request: the lake's spelling of each symbol (btc/usdt:usdt is BTC-USDT)
-        refused = swap_recording_refusals(data_paths(), [normalize_symbol(s) for s in args.symbol])
+        names = [normalize_symbol(s) for s in args.symbol]
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    if refused:
-        print("\n".join(f"error: {line}" for line in refused.values()), file=sys.stderr)
+    if spot_symbols_refused(names):
         return EXIT_BAD_INPUT
     made = exchange_or_exit(args)
     if isinstance(made, int):

@@ -9,7 +9,7 @@ import signal
 import sys
 from urllib.parse import urlsplit
 
-from blofin_cli.common import lake_symbols, positive, positive_int
+from blofin_cli.common import lake_symbols, positive, positive_int, spot_symbols_refused
 from blofin_cli.errors import EXIT_BAD_INPUT
 
 DEFAULT_WS_URL = "wss://openapi.blofin.com/ws/public"  # = ws_recorder.DEFAULT_WS_URL (imported lazily: a fast --help)
@@ -39,13 +39,10 @@ def settings_from(args: argparse.Namespace):
 
 def cmd_record(args: argparse.Namespace) -> int:
     """record: run the recorder until SIGTERM / Ctrl-C or --duration; --dry-run only says what it would do."""
-    from python_assets.config import paths as data_paths
     from python_assets.exchange.ws_recorder import subscriptions
-    from python_assets.ingest.importers import swap_recording_refusals
 
     settings = settings_from(args)
-    if refused := swap_recording_refusals(data_paths(), list(settings.symbols)):
-        print("\n".join(f"error: {line}" for line in refused.values()), file=sys.stderr)
+    if spot_symbols_refused(list(settings.symbols)):
         return EXIT_BAD_INPUT
     if args.dry_run:
         ids = list(settings.symbols)  # the lake's spelling, BloFin's instId

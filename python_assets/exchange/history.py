@@ -162,11 +162,10 @@ def market_kind(market: dict, cfg: ExchangeConfig) -> str:
     return "perp"
 
 
-def market_guard(paths: Paths, name: str, market: dict, cfg: ExchangeConfig, what: str) -> Callable[[], None]:
+def market_guard(paths: Paths, name: str, market: dict, kind: str, cfg: ExchangeConfig, what: str) -> Callable[[], None]:
     """A writer's guard (lake.store.Guard) refusing `name` when it holds the other market's data (spot against
-    perpetual swap, as `import` refuses it), and recording this market for it otherwise (claim_market): checked
-    now, so a refused fetch sends no request, then under the symbol's lock before each write."""
-    kind = market_kind(market, cfg)
+    perpetual swap, as `import` refuses it), and recording `kind` (market_kind) for it otherwise (claim_market):
+    checked now, so a refused fetch sends no request, then under the symbol's lock before each write."""
     if what == "funding rates" and kind == "spot":
         raise MarketRefused(f"{cfg.exchange_id} {market['symbol']} is a spot market: funding rates exist for "
                             "perpetual swaps only")
@@ -193,8 +192,9 @@ def fetch_ohlcv_history(ex: ccxt.Exchange, paths: Paths, symbol: str, timeframe:
     tf_ms = timeframe_ms(timeframe)
     market = resolve_market(ex, symbol, cfg)
     name = lake_symbol(market)
-    guard = market_guard(paths, name, market, cfg, "candles")
-    source = fetched_source(cfg.exchange_id, market_kind(market, cfg) == "spot")
+    kind = market_kind(market, cfg)
+    guard = market_guard(paths, name, market, kind, cfg, "candles")
+    source = fetched_source(cfg.exchange_id, kind == "spot")
     now = now if now is not None else now_ms()
     end = min(until_ms if until_ms is not None else now, now) // tf_ms * tf_ms  # bars still open are left out
     since = -(-since_ms // tf_ms) * tf_ms
@@ -240,7 +240,7 @@ def fetch_funding_history(ex: ccxt.Exchange, paths: Paths, symbol: str, since_ms
     (`bar`: show a progress bar over them)."""
     market = resolve_market(ex, symbol, cfg)
     name = lake_symbol(market)
-    guard = market_guard(paths, name, market, cfg, "funding rates")
+    guard = market_guard(paths, name, market, market_kind(market, cfg), cfg, "funding rates")
     now = now if now is not None else now_ms()
     end = min(until_ms if until_ms is not None else now + 1, now + 1)
     root = paths.funding / f"symbol={name}"
