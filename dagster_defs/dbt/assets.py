@@ -1,8 +1,9 @@
 """All dbt models as one daily-partitioned dagster-dbt asset; the partition window becomes dbt vars."""
 
 
+import json
 import time
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,12 @@ from dagster_defs.dbt.project import dbt_project
 from dagster_defs.dbt.translator import BlofinDbtTranslator
 from dagster_defs.partitions import daily_partitions
 from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
-from python_assets.config import dbt_window_env
+from python_assets.config import Paths, dbt_window_env
+from python_assets.lake.store import stored_day_span
 from python_assets.platform.logs import log_event
 from python_assets.platform.progress import say
 from python_assets.reports.fmt import duration
+from python_assets.warehouse.build_windows import day_windows
 from python_assets.warehouse.connection import connect_warehouse
 
 
@@ -50,6 +53,10 @@ class DbtRunConfig(dg.Config):
     full_refresh: bool = False
     # Only the metrics of ledger backtests without them (a CLI backtest), whatever the partition.
     new_backtests_only: bool = False
+    # A first build (an empty warehouse) over a lake of more days than this builds the day-partitioned models
+    # in windows of this many days, each an incremental run continuing the one before (the same bits as one
+    # pass), so its memory is a window's, not the history's; then the run's own build. 0: one pass.
+    first_build_window_days: int = 30
 
 
 # Models tagged `ledger` read the backtest ledger that a Python asset writes after backtest_signals; models
@@ -77,9 +84,10 @@ def _dbt_assets(name: str, select: str = "fqn:*", exclude: str | None = None):
 
 
 def _stream_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig, warehouse: Warehouse,
-                  marks_days: bool = False):
-    """dbt build over the partition window, streaming dbt's events; marks_days: mark the window's days as
-    recomputed first (computed_days: later days continue from what this build writes)."""
+                  marks_days: bool = False, exclude: str = ""):
+    """dbt build over the partition window, streaming dbt's events; marks_days (the warehouse models): mark
+    the window's days as recomputed first (computed_days: later days continue from what this build writes),
+    and build a long lake's first days in windows (first_build_windows) before it."""
     window = context.partition_time_window
     args = dbt_build_args(config.full_refresh)
     dbt_vars = dbt_window(window.start, window.end, config.new_backtests_only)
@@ -88,6 +96,9 @@ def _stream_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config
         if marks_days:
             with connect_warehouse(paths.warehouse) as con:
                 mark_days_computed(context, con)
+                built = has_table(con, "bars_1m")
+            if warehouse.engine != "spark" and not (config.full_refresh or config.new_backtests_only):
+                build_first_days_in_windows(dbt, paths, config.first_build_window_days, built, exclude)
         log_event("dbt_build_started", args=args, window=dbt_vars)
         # One target dir under the data dir, replaced each run (dagster-dbt's default leaves a new
         # folder in dbt_project/target per run). The events are held until dbt exits: DuckDB lets one
@@ -113,6 +124,58 @@ def _stream_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config
             name = _model_name(event)
             yield event.with_metadata({**event.metadata, **counts[name]}) if name in counts else event
     log_event("dbt_build_finished", min_date=window.start.date().isoformat(), max_date=window.end.date().isoformat())
+
+
+# Left while a first build runs in windows, removed after its last window: a run that finds it (the one
+# before was killed or failed midway) builds the windows again from empty tables, never from a part.
+FIRST_BUILD_MARKER = ".first_build_pending"
+# The day-partitioned models and what they read (staging views, int_bars_unioned, the timeframes seed); the
+# tables over the whole history (labels, signals, instruments, coverage) are left to the run's own build.
+WINDOWED_SELECT = "+config.materialized:incremental"
+WINDOWED_MODELS = "config.materialized:incremental"
+
+
+def build_first_days_in_windows(dbt: DbtCliResource, paths: Paths, window_days: int, built: bool, exclude: str) -> None:
+    """A first build of a lake spanning more than window_days: its day-partitioned models created empty
+    (`--empty`), then built window by window as incremental runs, each continuing the last (what a daily
+    run does: the same bits as one pass), so the dbt child holds one window's days, not the history.
+    Nothing to do once the warehouse holds bars, unless FIRST_BUILD_MARKER says a windowed build stopped midway."""
+    marker = paths.data_dir / FIRST_BUILD_MARKER
+    pending, span = marker.exists(), stored_day_span(paths)
+    if span is None or (built and not pending):
+        return
+    windows = day_windows(*span, window_days)
+    if len(windows) < 2 and not pending:
+        return  # one window (or window_days 0): the run's own build is that pass
+    marker.write_text(json.dumps({"windows": [[a.isoformat(), b.isoformat()] for a, b in windows]}) + "\n")
+
+    def build(select: str, *flags: str) -> None:
+        # no tests (the run's own build tests its window); one --exclude value (space-separated selectors
+        # are a union to dbt): dagster-dbt passes on one value per selection flag
+        _run_dbt(dbt, paths, ["build", "--exclude-resource-type", "test", "unit_test", "--select", select,
+                              *(["--exclude", exclude] if exclude else []), *flags])
+
+    log_event("dbt_first_build_windows", days=window_days, windows=len(windows), first=span[0].isoformat(),
+              last=span[1].isoformat())
+    build(WINDOWED_SELECT, "--empty", "--full-refresh")
+    for number, (start, end) in enumerate(windows, 1):
+        t0 = time.perf_counter()
+        with dbt_window_env({"min_date": start.isoformat(), "max_date": end.isoformat()}):
+            # the first window also replaces the views `--empty` made (their SQL holds its `limit 0`)
+            build(WINDOWED_SELECT if number == 1 else WINDOWED_MODELS)
+        say(f"  dbt first build: {start} to {end - timedelta(days=1)} ({number} of {len(windows)}) "
+            f"[{duration(time.perf_counter() - t0)}]")
+    marker.unlink()
+
+
+def _run_dbt(dbt: DbtCliResource, paths: Paths, args: list[str]) -> None:
+    """One dbt call to its end (its events are not the asset's: the run's own build reports the models)."""
+    dbt.cli(args, manifest=dbt_project().manifest_path, target_path=paths.data_dir / "dbt_target").wait()
+
+
+def has_table(con, name: str) -> bool:
+    """Whether the warehouse holds a table called name."""
+    return con.execute("select count(*) from information_schema.tables where table_name = ?", [name]).fetchall()[0][0] > 0
 
 
 def _model_name(event: Any) -> str | None:
@@ -151,7 +214,7 @@ def table_row_counts(warehouse: Path, names: list[str], min_date: date, max_date
 def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig,
                          warehouse: Warehouse):
     """Staging, bars, features, signals and market marts."""
-    yield from _stream_build(context, dbt, config, warehouse, marks_days=True)
+    yield from _stream_build(context, dbt, config, warehouse, marks_days=True, exclude=f"{LEDGER_SELECT} {RESEARCH_SELECT}")
 
 
 @_dbt_assets("results_dbt_assets", select=f"{LEDGER_SELECT} {RESEARCH_SELECT}")

@@ -347,6 +347,14 @@ def _store_quarantine(folder: Path, source_key: str, rows: pd.DataFrame) -> Path
     return target
 
 
+def stored_day_span(paths: Paths) -> tuple[date, date] | None:
+    """(first, last) UTC day with ticks or candles in the lake: the days the bars are built from; None when empty."""
+    files = [*paths.trades.glob("symbol=*/date=*/trades.parquet"),
+             *paths.candles.glob("symbol=*/timeframe=*/date=*/candles.parquet")]
+    days = sorted(f.parent.name.removeprefix("date=") for f in files)
+    return (date.fromisoformat(days[0]), date.fromisoformat(days[-1])) if days else None
+
+
 def stored_symbols(paths: Paths) -> list[str]:
     """Symbols with at least one trades partition."""
     if not paths.trades.exists():

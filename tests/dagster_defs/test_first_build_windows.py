@@ -1,0 +1,90 @@
+"""A first build over a long lake runs its day-partitioned models window by window (memory bounded by a
+window's days, not the history) and writes the same bits as one pass; a windowed build stopped midway
+is built again from empty tables by the next run, never continued from its part."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import dagster as dg
+import pytest
+from conftest import use_built_environment, warehouse_digest
+
+import dagster_defs.dbt.assets as dbt_assets_module
+from dagster_defs.dbt.assets import FIRST_BUILD_MARKER, warehouse_dbt_assets
+from dagster_defs.runner import extend_partitions_to
+from python_assets.config import Paths
+from python_assets.ingest.market import generate_market
+from python_assets.lake.store import stored_day_span, write_candles
+from python_assets.warehouse.build_windows import day_windows
+
+DAYS = (date(2025, 3, 9), date(2025, 3, 10))
+
+
+def test_windows_cover_the_days_once_in_order():
+    d = date(2025, 1, 1)
+    assert day_windows(d, d, 30) == [(d, date(2025, 1, 2))]
+    assert day_windows(d, date(2025, 4, 30), 30) == [(date(2025, 1, 1), date(2025, 1, 31)), (date(2025, 1, 31), date(2025, 3, 2)),
+                                                     (date(2025, 3, 2), date(2025, 4, 1)), (date(2025, 4, 1), date(2025, 5, 1))]
+    assert day_windows(d, date(2025, 1, 31), 30) == [(d, date(2025, 1, 31)), (date(2025, 1, 31), date(2025, 2, 1))]
+    assert day_windows(d, date(2025, 1, 3), 0) == [(d, date(2025, 1, 4))]
+
+
+def test_the_lake_span_counts_ticks_and_candles(tmp_path):
+    import pandas as pd
+
+    paths = Paths(tmp_path / "data")
+    assert stored_day_span(paths) is None
+    generate_market(paths, ["BTC-USDT"], [date(2025, 3, 5)])
+    bar = 1_741_046_400_000  # 2025-03-04 00:00 UTC
+    write_candles(paths, "ETH-USDT", "1h", pd.DataFrame({"bar_at_ms": [bar], "open": [1.0], "high": [1.0], "low": [1.0],
+                                                          "close": [1.0], "volume": [1.0], "source": ["csv"]}))
+    assert stored_day_span(paths) == (date(2025, 3, 4), date(2025, 3, 5))
+
+
+def build(window_days: int) -> dg.ExecuteInProcessResult:
+    """The warehouse models alone for the last day, as a first run materializes them."""
+    extend_partitions_to(DAYS[-1])
+    from dagster_defs.definitions import defs
+
+    job = defs.resolve_implicit_global_asset_job_def()
+    config = {"ops": {"warehouse_dbt_assets": {"config": {"first_build_window_days": window_days}}}}
+    return job.execute_in_process(asset_selection=list(warehouse_dbt_assets.keys), partition_key=DAYS[-1].isoformat(),
+                                  instance=dg.DagsterInstance.ephemeral(), raise_on_error=False, run_config=config)
+
+
+@pytest.mark.timeout(900)
+def test_a_windowed_first_build_equals_one_pass_and_a_stopped_one_is_built_again(tmp_path, monkeypatch):
+    one = use_built_environment(tmp_path / "one_pass", monkeypatch)
+    generate_market(one, ["BTC-USDT"], DAYS)
+    assert build(0).success
+    reference = warehouse_digest(one)
+    assert reference["feat_recursive"][0] > 1000 and reference["bars_1d"][0] == 2  # both days reach the features
+
+    windowed = use_built_environment(tmp_path / "windowed", monkeypatch)
+    generate_market(windowed, ["BTC-USDT"], DAYS)
+    calls: list[list[str]] = []
+    run_dbt = dbt_assets_module._run_dbt
+
+    def second_window_fails(dbt, paths, args):
+        calls.append(args)
+        if len(calls) == 3:  # --empty, the first day, then the second day: stopped (a kill, a full disk)
+            raise RuntimeError("stopped in the second window")
+        run_dbt(dbt, paths, args)
+
+    monkeypatch.setattr(dbt_assets_module, "_run_dbt", second_window_fails)
+    assert not build(1).success
+    marker = windowed.data_dir / FIRST_BUILD_MARKER
+    assert json.loads(marker.read_text())["windows"] == [["2025-03-09", "2025-03-10"], ["2025-03-10", "2025-03-11"]]
+    assert "--empty" in calls[0] and "--empty" not in calls[1]
+    monkeypatch.setattr(dbt_assets_module, "_run_dbt", run_dbt)
+    # the next run finds the first day's bars but also the marker: it builds the windows again from empty tables
+    assert build(1).success
+    assert not marker.exists()
+    assert warehouse_digest(windowed) == reference
+    # with the warehouse built, a later run is the daily run alone: no window, no marker
+    calls.clear()
+    monkeypatch.setattr(dbt_assets_module, "_run_dbt", second_window_fails)
+    dbt_assets_module.build_first_days_in_windows(None, windowed, 1, built=True, exclude="")
+    assert calls == [] and not marker.exists()
