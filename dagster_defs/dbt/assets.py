@@ -87,7 +87,7 @@ def _stream_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config
                   marks_days: bool = False, exclude: str = ""):
     """dbt build over the partition window, streaming dbt's events; marks_days (the warehouse models): mark
     the window's days as recomputed first (computed_days: later days continue from what this build writes),
-    and build a long lake's first days in windows (first_build_windows) before it."""
+    and build a long lake's first days in windows (build_first_days_in_windows) before it."""
     window = context.partition_time_window
     args = dbt_build_args(config.full_refresh)
     dbt_vars = dbt_window(window.start, window.end, config.new_backtests_only)
