@@ -116,4 +116,29 @@ def frame_to_dataset(df: pd.DataFrame, features: list[str], bar_ms: int) -> Data
 
 
 def load_dataset(path: Path, features: list[str], bar_ms: int) -> Dataset:
-    return frame_to_dataset(pd.read_parquet(path), features, bar_ms)
+    """frame_to_dataset's arrays (the same bits) read column by column: each feature goes from the Parquet
+    file's Arrow column into float32 X in row order, so no float64 frame of the whole set (and its sorted
+    copy) is ever held: 120 days of the demo, 103k rows x 75 features, peaked ~310 MiB above X's 31 MiB."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    names = set(table.column_names)
+
+    def column(name: str, dtype) -> np.ndarray:
+        """A column in row order as dtype (NULL -> NaN for floats, as pandas reads it)."""
+        return np.asarray(table.column(name).to_numpy(zero_copy_only=False), dtype=dtype)[order]
+
+    ts = np.asarray(table.column("bar_at_ms").to_numpy(zero_copy_only=False), dtype=np.int64)
+    symbols = np.asarray(table.column("symbol").to_numpy(zero_copy_only=False), dtype=object)
+    order = np.lexsort((np.unique(symbols, return_inverse=True)[1], ts)) if len(ts) else np.arange(0)
+    X = np.empty((len(ts), len(features)), dtype=np.float32)
+    for j, name in enumerate(features):
+        X[:, j] = column(name, np.float64)
+    X[~np.isfinite(X)] = np.nan
+    labels = {k: column(k, np.float64) for k in LABELS if k in names}
+    missing = np.full(len(ts), np.nan)
+    base = column("baseline_vol_12", np.float64) if "baseline_vol_12" in names else missing
+    ends = column("label_known_at_ms", np.float64) if "label_known_at_ms" in names else missing
+    timeframe = str(table.column("timeframe")[0]) if len(ts) else ""
+    return Dataset(X, list(features), labels, ts[order], symbols[order], timeframe, bar_ms, base,
+                   np.nan_to_num(ends, nan=0.0).astype(np.int64))
