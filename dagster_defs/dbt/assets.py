@@ -16,11 +16,11 @@ from dagster_defs.dbt.translator import BlofinDbtTranslator
 from dagster_defs.partitions import daily_partitions
 from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
 from python_assets.config import Paths, dbt_window_env
-from python_assets.lake.store import stored_day_span
+from python_assets.lake.store import stored_day_bars
 from python_assets.platform.logs import log_event
 from python_assets.platform.progress import say
 from python_assets.reports.fmt import duration
-from python_assets.warehouse.build_windows import day_windows
+from python_assets.warehouse.build_windows import bar_windows
 from python_assets.warehouse.connection import connect_warehouse
 
 
@@ -53,10 +53,11 @@ class DbtRunConfig(dg.Config):
     full_refresh: bool = False
     # Only the metrics of ledger backtests without them (a CLI backtest), whatever the partition.
     new_backtests_only: bool = False
-    # A first build (an empty warehouse) over a lake of more days than this builds the day-partitioned models
-    # in windows of this many days, each an incremental run continuing the one before (the same bits as one
-    # pass), so its memory is a window's, not the history's; then the run's own build. 0: one pass.
-    first_build_window_days: int = 30
+    # A first build (an empty warehouse) of a lake holding more 1m bars before the run's window than this
+    # builds those days' day-partitioned models in windows of at most this many bars (~ the 30-day demo's
+    # 3 symbols x 30 days), each an incremental run continuing the one before (the same bits as one pass),
+    # so its memory is a window's, not the history's; then the run's own build. 0: one pass.
+    first_build_window_bars: int = 130_000
 
 
 # Models tagged `ledger` read the backtest ledger that a Python asset writes after backtest_signals; models
@@ -93,12 +94,14 @@ def _stream_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config
     dbt_vars = dbt_window(window.start, window.end, config.new_backtests_only)
     # dbt writes the warehouse from its own process: this step holds the writer lock while it runs.
     with warehouse.for_subprocess() as paths, dbt_window_env(dbt_vars):
+        marker = paths.data_dir / FIRST_BUILD_MARKER
         if marks_days:
             with connect_warehouse(paths.warehouse) as con:
                 mark_days_computed(context, con)
                 built = has_table(con, "bars_1m")
-            if warehouse.engine != "spark" and not (config.full_refresh or config.new_backtests_only):
-                build_first_days_in_windows(dbt, paths, config.first_build_window_days, built, exclude)
+            whole = context.selected_asset_keys == set(context.assets_def.keys)  # not a few models picked in the UI
+            if warehouse.engine != "spark" and whole and not (config.full_refresh or config.new_backtests_only):
+                build_first_days_in_windows(dbt, paths, config.first_build_window_bars, built, window.start.date(), exclude)
         log_event("dbt_build_started", args=args, window=dbt_vars)
         # One target dir under the data dir, replaced each run (dagster-dbt's default leaves a new
         # folder in dbt_project/target per run). The events are held until dbt exits: DuckDB lets one
@@ -118,6 +121,8 @@ def _stream_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config
         except Exception:
             yield from events  # what dbt finished before it failed, still recorded (without row counts)
             raise
+        if marks_days and (config.full_refresh or warehouse.engine == "spark"):
+            marker.unlink(missing_ok=True)  # every model rebuilt whole (or handed back by Spark): no window left
         counts = table_row_counts(paths.warehouse, [n for n in map(_model_name, events) if n],
                                   window.start.date(), window.end.date())
         for event in events:
@@ -135,18 +140,21 @@ WINDOWED_SELECT = "+config.materialized:incremental"
 WINDOWED_MODELS = "config.materialized:incremental"
 
 
-def build_first_days_in_windows(dbt: DbtCliResource, paths: Paths, window_days: int, built: bool, exclude: str) -> None:
-    """A first build of a lake spanning more than window_days: its day-partitioned models created empty
-    (`--empty`), then built window by window as incremental runs, each continuing the last (what a daily
-    run does: the same bits as one pass), so the dbt child holds one window's days, not the history.
-    Nothing to do once the warehouse holds bars, unless FIRST_BUILD_MARKER says a windowed build stopped midway."""
+def build_first_days_in_windows(dbt: DbtCliResource, paths: Paths, window_bars: int, built: bool, before: date,
+                                exclude: str) -> None:
+    """A first build of a lake holding more than window_bars 1m bars before the run's window (`before`):
+    its day-partitioned models created empty (`--empty`), then those days built window by window as
+    incremental runs, each continuing the last (what a daily run does: the same bits as one pass), so the
+    dbt child holds one window's bars, not the history; the run's own build then continues from them.
+    Days after the run's window are left to their own runs (a one-pass first build builds every lake day).
+    Nothing to do once the warehouse holds bars, unless FIRST_BUILD_MARKER says a windowed build stopped."""
     marker = paths.data_dir / FIRST_BUILD_MARKER
-    pending, span = marker.exists(), stored_day_span(paths)
-    if span is None or (built and not pending):
+    pending = marker.exists()
+    if built and not pending:
         return
-    windows = day_windows(*span, window_days)
+    windows = bar_windows(stored_day_bars(paths), window_bars, before)
     if len(windows) < 2 and not pending:
-        return  # one window (or window_days 0): the run's own build is that pass
+        return  # one window (or window_bars 0): the run's own build is that pass
     marker.write_text(json.dumps({"windows": [[a.isoformat(), b.isoformat()] for a, b in windows]}) + "\n")
 
     def build(select: str, *flags: str) -> None:
@@ -155,8 +163,7 @@ def build_first_days_in_windows(dbt: DbtCliResource, paths: Paths, window_days: 
         _run_dbt(dbt, paths, ["build", "--exclude-resource-type", "test", "unit_test", "--select", select,
                               *(["--exclude", exclude] if exclude else []), *flags])
 
-    log_event("dbt_first_build_windows", days=window_days, windows=len(windows), first=span[0].isoformat(),
-              last=span[1].isoformat())
+    log_event("dbt_first_build_windows", bars=window_bars, windows=[[a.isoformat(), b.isoformat()] for a, b in windows])
     build(WINDOWED_SELECT, "--empty", "--full-refresh")
     for number, (start, end) in enumerate(windows, 1):
         t0 = time.perf_counter()

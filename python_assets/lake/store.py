@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from python_assets.config import Paths
 from python_assets.lake.atomic import LakeWriteError, write_table_atomic
 from python_assets.platform.progress import track
-from python_assets.platform.timeframes import DAY_MS
+from python_assets.platform.timeframes import DAY_MS, MINUTE_MS, TIMEFRAME_MS
 from python_assets.lake.trade_rules import check_day_totals, check_trades
 
 TRADE_SCHEMA = pa.schema(
@@ -347,12 +347,21 @@ def _store_quarantine(folder: Path, source_key: str, rows: pd.DataFrame) -> Path
     return target
 
 
-def stored_day_span(paths: Paths) -> tuple[date, date] | None:
-    """(first, last) UTC day with ticks or candles in the lake: the days the bars are built from; None when empty."""
-    files = [*paths.trades.glob("symbol=*/date=*/trades.parquet"),
-             *paths.candles.glob("symbol=*/timeframe=*/date=*/candles.parquet")]
-    days = sorted(f.parent.name.removeprefix("date=") for f in files)
-    return (date.fromisoformat(days[0]), date.fromisoformat(days[-1])) if days else None
+def stored_day_bars(paths: Paths) -> dict[date, int]:
+    """{UTC day: its 1m bars, estimated from the lake's files} over ticks and candles, the days bars are built
+    from: per symbol, 1,440 on a day with ticks, else the day of its finest candles (24 for 1h candles)."""
+    finest: dict[tuple[str, str], int] = {}
+    for f in paths.trades.glob("symbol=*/date=*/trades.parquet"):
+        finest[(f.parent.parent.name, f.parent.name)] = MINUTE_MS
+    for f in paths.candles.glob("symbol=*/timeframe=*/date=*/candles.parquet"):
+        key = (f.parent.parent.parent.name, f.parent.name)
+        bar_ms = TIMEFRAME_MS.get(f.parent.parent.name.removeprefix("timeframe="), DAY_MS)
+        finest[key] = min(finest.get(key, bar_ms), bar_ms)
+    bars: dict[date, int] = {}
+    for (_, day), bar_ms in finest.items():
+        key = date.fromisoformat(day.removeprefix("date="))
+        bars[key] = bars.get(key, 0) + DAY_MS // bar_ms
+    return dict(sorted(bars.items()))
 
 
 def stored_symbols(paths: Paths) -> list[str]:

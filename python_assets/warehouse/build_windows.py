@@ -1,16 +1,22 @@
 """The windows a first build of the day-partitioned models runs in, so its memory is bounded by a window's
-days, not by the lake's history (pure: no I/O)."""
+bars, not by the lake's history (pure: no I/O)."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 
-def day_windows(first: date, last: date, days: int) -> list[tuple[date, date]]:
-    """first..last (inclusive) as consecutive [start, end) windows of `days` days, the last one shorter;
-    one window when days < 1."""
-    end = last + timedelta(days=1)
-    if days < 1:
-        return [(first, end)]
-    starts = [first + timedelta(days=k) for k in range(0, (end - first).days, days)]
-    return [(start, min(start + timedelta(days=days), end)) for start in starts]
+def bar_windows(day_bars: dict[date, int], budget: int, end: date) -> list[tuple[date, date]]:
+    """The days of day_bars before end as consecutive [start, stop) windows, each at most budget 1m bars
+    (a day holding more is a window alone), the last one ending at end; none when no day lies before end;
+    one when budget < 1."""
+    days = sorted(d for d in day_bars if d < end)
+    if not days:
+        return []
+    starts, held = [days[0]], 0
+    for day in days:
+        if budget >= 1 and held and held + day_bars[day] > budget:
+            starts.append(day)
+            held = 0
+        held += day_bars[day]
+    return list(zip(starts, [*starts[1:], end]))

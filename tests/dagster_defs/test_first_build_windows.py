@@ -1,5 +1,5 @@
 """A first build over a long lake runs its day-partitioned models window by window (memory bounded by a
-window's days, not the history) and writes the same bits as one pass; a windowed build stopped midway
+window's bars, not the history) and writes the same bits as one pass; a windowed build stopped midway
 is built again from empty tables by the next run, never continued from its part."""
 
 from __future__ import annotations
@@ -16,42 +16,47 @@ from dagster_defs.dbt.assets import FIRST_BUILD_MARKER, warehouse_dbt_assets
 from dagster_defs.runner import extend_partitions_to
 from python_assets.config import Paths
 from python_assets.ingest.market import generate_market
-from python_assets.lake.store import stored_day_span, write_candles
-from python_assets.warehouse.build_windows import day_windows
+from python_assets.lake.store import stored_day_bars, write_candles
+from python_assets.warehouse.build_windows import bar_windows
 
-DAYS = (date(2025, 3, 9), date(2025, 3, 10))
-
-
-def test_windows_cover_the_days_once_in_order():
-    d = date(2025, 1, 1)
-    assert day_windows(d, d, 30) == [(d, date(2025, 1, 2))]
-    assert day_windows(d, date(2025, 4, 30), 30) == [(date(2025, 1, 1), date(2025, 1, 31)), (date(2025, 1, 31), date(2025, 3, 2)),
-                                                     (date(2025, 3, 2), date(2025, 4, 1)), (date(2025, 4, 1), date(2025, 5, 1))]
-    assert day_windows(d, date(2025, 1, 31), 30) == [(d, date(2025, 1, 31)), (date(2025, 1, 31), date(2025, 2, 1))]
-    assert day_windows(d, date(2025, 1, 3), 0) == [(d, date(2025, 1, 4))]
+DAYS = (date(2025, 3, 8), date(2025, 3, 9), date(2025, 3, 10))
+D = date(2025, 1, 1)
 
 
-def test_the_lake_span_counts_ticks_and_candles(tmp_path):
+def test_windows_hold_at_most_the_budget_and_end_at_the_runs_window():
+    bars = {D: 100, date(2025, 1, 2): 100, date(2025, 1, 3): 100, date(2025, 1, 5): 250, date(2025, 1, 6): 10}
+    end = date(2025, 1, 6)  # the run's own day: never in a window
+    assert bar_windows(bars, 200, end) == [(D, date(2025, 1, 3)), (date(2025, 1, 3), date(2025, 1, 5)),
+                                           (date(2025, 1, 5), end)]  # a gap day rides along; a heavy day alone
+    assert bar_windows(bars, 10_000, end) == [(D, end)]
+    assert bar_windows(bars, 0, end) == [(D, end)]
+    assert bar_windows(bars, 200, D) == []
+
+
+def test_the_lake_counts_each_symbol_days_finest_bars(tmp_path):
     import pandas as pd
 
     paths = Paths(tmp_path / "data")
-    assert stored_day_span(paths) is None
+    assert stored_day_bars(paths) == {}
     generate_market(paths, ["BTC-USDT"], [date(2025, 3, 5)])
     bar = 1_741_046_400_000  # 2025-03-04 00:00 UTC
-    write_candles(paths, "ETH-USDT", "1h", pd.DataFrame({"bar_at_ms": [bar], "open": [1.0], "high": [1.0], "low": [1.0],
-                                                          "close": [1.0], "volume": [1.0], "source": ["csv"]}))
-    assert stored_day_span(paths) == (date(2025, 3, 4), date(2025, 3, 5))
+    candles = pd.DataFrame({"bar_at_ms": [bar], "open": [1.0], "high": [1.0], "low": [1.0], "close": [1.0],
+                            "volume": [1.0], "source": ["csv"]})
+    write_candles(paths, "ETH-USDT", "1h", candles)
+    write_candles(paths, "ETH-USDT", "4h", candles)
+    write_candles(paths, "BTC-USDT", "1d", candles.assign(bar_at_ms=bar + 86_400_000))  # beside its ticks
+    assert stored_day_bars(paths) == {date(2025, 3, 4): 24, date(2025, 3, 5): 1440}
 
 
-def build(window_days: int) -> dg.ExecuteInProcessResult:
+def build(window_bars: int, **config: object) -> dg.ExecuteInProcessResult:
     """The warehouse models alone for the last day, as a first run materializes them."""
     extend_partitions_to(DAYS[-1])
     from dagster_defs.definitions import defs
 
     job = defs.resolve_implicit_global_asset_job_def()
-    config = {"ops": {"warehouse_dbt_assets": {"config": {"first_build_window_days": window_days}}}}
+    run_config = {"ops": {"warehouse_dbt_assets": {"config": {"first_build_window_bars": window_bars, **config}}}}
     return job.execute_in_process(asset_selection=list(warehouse_dbt_assets.keys), partition_key=DAYS[-1].isoformat(),
-                                  instance=dg.DagsterInstance.ephemeral(), raise_on_error=False, run_config=config)
+                                  instance=dg.DagsterInstance.ephemeral(), raise_on_error=False, run_config=run_config)
 
 
 @pytest.mark.timeout(900)
@@ -60,7 +65,7 @@ def test_a_windowed_first_build_equals_one_pass_and_a_stopped_one_is_built_again
     generate_market(one, ["BTC-USDT"], DAYS)
     assert build(0).success
     reference = warehouse_digest(one)
-    assert reference["feat_recursive"][0] > 1000 and reference["bars_1d"][0] == 2  # both days reach the features
+    assert reference["feat_recursive"][0] > 1000 and reference["bars_1d"][0] == 3  # every day reaches the features
 
     windowed = use_built_environment(tmp_path / "windowed", monkeypatch)
     generate_market(windowed, ["BTC-USDT"], DAYS)
@@ -74,17 +79,21 @@ def test_a_windowed_first_build_equals_one_pass_and_a_stopped_one_is_built_again
         run_dbt(dbt, paths, args)
 
     monkeypatch.setattr(dbt_assets_module, "_run_dbt", second_window_fails)
-    assert not build(1).success
+    assert not build(1440).success  # a window a day: the two days before the run's own
     marker = windowed.data_dir / FIRST_BUILD_MARKER
-    assert json.loads(marker.read_text())["windows"] == [["2025-03-09", "2025-03-10"], ["2025-03-10", "2025-03-11"]]
+    assert json.loads(marker.read_text())["windows"] == [["2025-03-08", "2025-03-09"], ["2025-03-09", "2025-03-10"]]
     assert "--empty" in calls[0] and "--empty" not in calls[1]
     monkeypatch.setattr(dbt_assets_module, "_run_dbt", run_dbt)
     # the next run finds the first day's bars but also the marker: it builds the windows again from empty tables
-    assert build(1).success
+    assert build(1440).success
     assert not marker.exists()
     assert warehouse_digest(windowed) == reference
-    # with the warehouse built, a later run is the daily run alone: no window, no marker
+    # with the warehouse built, a later run is the daily run alone: no window
     calls.clear()
     monkeypatch.setattr(dbt_assets_module, "_run_dbt", second_window_fails)
-    dbt_assets_module.build_first_days_in_windows(None, windowed, 1, built=True, exclude="")
+    dbt_assets_module.build_first_days_in_windows(None, windowed, 1440, True, DAYS[-1], "")
     assert calls == [] and not marker.exists()
+    # a full refresh rebuilds every model whole: a marker left by a stopped windowed build goes with it
+    marker.write_text("{}")
+    assert build(1440, full_refresh=True).success and calls == [] and not marker.exists()
+    assert warehouse_digest(windowed) == reference
