@@ -53,11 +53,11 @@ class DbtRunConfig(dg.Config):
     full_refresh: bool = False
     # Only the metrics of ledger backtests without them (a CLI backtest), whatever the partition.
     new_backtests_only: bool = False
-    # A first build (an empty warehouse) of a lake holding more 1m bars before the run's window than this
-    # builds those days' day-partitioned models in windows of at most this many bars (~ the 30-day demo's
-    # 3 symbols x 30 days), each an incremental run continuing the one before (the same bits as one pass),
-    # so its memory is a window's, not the history's; then the run's own build. 0: one pass.
-    first_build_window_bars: int = 130_000
+    # A first build (an empty warehouse) of a lake holding more 1m bars than this (~ 3 symbols x 34 days: the
+    # 30-day demo is one pass) builds the days before the run's window in windows of at most this many bars,
+    # each an incremental run continuing the one before (the same bits as one pass), so its memory is a
+    # window's, not the history's; then the run's own build over its window. 0: one pass.
+    first_build_window_bars: int = 150_000
 
 
 # Models tagged `ledger` read the backtest ledger that a Python asset writes after backtest_signals; models
@@ -142,19 +142,21 @@ WINDOWED_MODELS = "config.materialized:incremental"
 
 def build_first_days_in_windows(dbt: DbtCliResource, paths: Paths, window_bars: int, built: bool, before: date,
                                 exclude: str) -> None:
-    """A first build of a lake holding more than window_bars 1m bars before the run's window (`before`):
-    its day-partitioned models created empty (`--empty`), then those days built window by window as
+    """A first build of a lake holding more than window_bars 1m bars: its day-partitioned models created
+    empty (`--empty`), then the days before the run's window (`before`) built window by window as
     incremental runs, each continuing the last (what a daily run does: the same bits as one pass), so the
-    dbt child holds one window's bars, not the history; the run's own build then continues from them.
-    Days after the run's window are left to their own runs (a one-pass first build builds every lake day).
-    Nothing to do once the warehouse holds bars, unless FIRST_BUILD_MARKER says a windowed build stopped."""
+    dbt child holds one window's bars, not the history; the run's own build then continues from them over
+    its window. Days after the run's window are left to their own runs (a one-pass first build, for a lake
+    within the budget or window_bars 0, builds every lake day). Nothing to do once the warehouse holds
+    bars, unless FIRST_BUILD_MARKER says a windowed build stopped midway."""
     marker = paths.data_dir / FIRST_BUILD_MARKER
     pending = marker.exists()
     if built and not pending:
         return
-    windows = bar_windows(stored_day_bars(paths), window_bars, before)
-    if len(windows) < 2 and not pending:
-        return  # one window (or window_bars 0): the run's own build is that pass
+    day_bars = stored_day_bars(paths)
+    if not pending and (window_bars < 1 or sum(day_bars.values()) <= window_bars):
+        return  # the whole lake fits one window: the run's own build is that pass
+    windows = bar_windows(day_bars, window_bars, before)  # none when the run starts at the lake's first day
     marker.write_text(json.dumps({"windows": [[a.isoformat(), b.isoformat()] for a, b in windows]}) + "\n")
 
     def build(select: str, *flags: str) -> None:

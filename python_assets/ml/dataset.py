@@ -124,16 +124,20 @@ def load_dataset(path: Path, features: list[str], bar_ms: int) -> Dataset:
     table = pq.read_table(path)
     names = set(table.column_names)
 
-    def column(name: str, dtype) -> np.ndarray:
-        """A column in row order as dtype (NULL -> NaN for floats, as pandas reads it)."""
-        return np.asarray(table.column(name).to_numpy(zero_copy_only=False), dtype=dtype)[order]
+    def column(name: str, dtype=None) -> np.ndarray:
+        """A column in row order (NULL -> NaN, as pandas reads it), as dtype when given; objects (decimals,
+        NULLs) through float64 as pandas converts them. Integers stay integers until the caller's cast: int64
+        straight to float32, as pandas casts it (through float64 would round twice beyond 2**53)."""
+        values = table.column(name).to_numpy(zero_copy_only=False)
+        values = np.asarray(values, dtype=np.float64) if values.dtype == object else values
+        return (values if dtype is None else values.astype(dtype, copy=False))[order]
 
     ts = np.asarray(table.column("bar_at_ms").to_numpy(zero_copy_only=False), dtype=np.int64)
     symbols = np.asarray(table.column("symbol").to_numpy(zero_copy_only=False), dtype=object)
     order = np.lexsort((np.unique(symbols, return_inverse=True)[1], ts)) if len(ts) else np.arange(0)
     X = np.empty((len(ts), len(features)), dtype=np.float32)
     for j, name in enumerate(features):
-        X[:, j] = column(name, np.float64)
+        X[:, j] = column(name)
     X[~np.isfinite(X)] = np.nan
     labels = {k: column(k, np.float64) for k in LABELS if k in names}
     missing = np.full(len(ts), np.nan)

@@ -48,6 +48,24 @@ def test_the_lake_counts_each_symbol_days_finest_bars(tmp_path):
     assert stored_day_bars(paths) == {date(2025, 3, 4): 24, date(2025, 3, 5): 1440}
 
 
+def test_a_first_run_at_the_lakes_first_day_builds_no_later_day_in_its_pass(tmp_path, monkeypatch):
+    """Over budget, a run starting at the lake's first day (a backfill from the start) creates the models
+    empty and runs no window: its own build then covers its window only, not the whole lake in one pass;
+    within budget nothing happens (one pass)."""
+    paths = Paths(tmp_path / "data")
+    generate_market(paths, ["BTC-USDT"], DAYS)
+    calls: list[list[str]] = []
+    monkeypatch.setattr(dbt_assets_module, "_run_dbt", lambda dbt, p, args: calls.append(args))
+    dbt_assets_module.build_first_days_in_windows(None, paths, 3 * 1440, False, DAYS[0], "")
+    assert calls == []  # the lake's 3 days fit one window
+    dbt_assets_module.build_first_days_in_windows(None, paths, 1440, False, DAYS[0], "")
+    assert len(calls) == 1 and "--empty" in calls[0]
+    calls.clear()
+    dbt_assets_module.build_first_days_in_windows(None, paths, 2 * 1440, False, DAYS[-1], "")
+    assert len(calls) == 2 and "--empty" in calls[0]  # the two days before the run's own fit one window
+    assert not (paths.data_dir / FIRST_BUILD_MARKER).exists()
+
+
 def build(window_bars: int, **config: object) -> dg.ExecuteInProcessResult:
     """The warehouse models alone for the last day, as a first run materializes them."""
     extend_partitions_to(DAYS[-1])

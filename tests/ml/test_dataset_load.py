@@ -33,12 +33,13 @@ def test_the_columnwise_load_equals_the_frame_load(tmp_path):
     x1[::11], x1[::13] = np.inf, -np.inf
     direction = pa.array([None if i % 5 == 0 else int(i % 3) - 1 for i in range(n)], type=pa.int32())
     known = pa.array([None if i % 9 == 0 else int(t) + 3_600_000 for i, t in enumerate(ts)], type=pa.int64())
-    table = pa.table({"symbol": symbols.tolist(), "timeframe": ["5m"] * n, "bar_at_ms": ts, "x0": x0, "x1": x1,
+    big = np.full(n, 2**60 + 3 * 2**36 - 1, dtype=np.int64)  # beyond 2**53: float32 straight, not via float64
+    table = pa.table({"symbol": symbols.tolist(), "timeframe": ["5m"] * n, "bar_at_ms": ts, "x0": x0, "x1": x1, "x2": big,
                       "fwd_return_12": rng.normal(size=n), "fwd_direction_12": direction,
                       "baseline_vol_12": np.where(np.arange(n) % 6 == 0, np.nan, 0.003), "label_known_at_ms": known})
     path = tmp_path / "set.parquet"
     pq.write_table(table, path)
-    a, b = load_dataset(path, ["x1", "x0"], 300_000), frame_to_dataset(pd.read_parquet(path), ["x1", "x0"], 300_000)
+    a, b = load_dataset(path, ["x1", "x0", "x2"], 300_000), frame_to_dataset(pd.read_parquet(path), ["x1", "x0", "x2"], 300_000)
     assert {f.name: same(getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(a)} == \
         {f.name: True for f in dataclasses.fields(a)}
     assert a.ts[0] == 0 and list(a.symbol[:4]) == ["BTC-USDT", "BTC-USDT", "ETH-USDT", "SOL-USDT"]
