@@ -79,14 +79,8 @@ def build(window_bars: int, **config: object) -> dg.ExecuteInProcessResult:
 
 @pytest.mark.timeout(900)
 def test_a_windowed_first_build_equals_one_pass_and_a_stopped_one_is_built_again(tmp_path, monkeypatch):
-    one = use_built_environment(tmp_path / "one_pass", monkeypatch)
-    generate_market(one, ["BTC-USDT"], DAYS)
-    assert build(0).success
-    reference = warehouse_digest(one)
-    assert reference["feat_recursive"][0] > 1000 and reference["bars_1d"][0] == 3  # every day reaches the features
-
-    windowed = use_built_environment(tmp_path / "windowed", monkeypatch)
-    generate_market(windowed, ["BTC-USDT"], DAYS)
+    paths = use_built_environment(tmp_path / "data", monkeypatch)
+    generate_market(paths, ["BTC-USDT"], DAYS)
     calls: list[list[str]] = []
     run_dbt = dbt_assets_module._run_dbt
 
@@ -98,20 +92,22 @@ def test_a_windowed_first_build_equals_one_pass_and_a_stopped_one_is_built_again
 
     monkeypatch.setattr(dbt_assets_module, "_run_dbt", second_window_fails)
     assert not build(1440).success  # a window a day: the two days before the run's own
-    marker = windowed.data_dir / FIRST_BUILD_MARKER
+    marker = paths.data_dir / FIRST_BUILD_MARKER
     assert json.loads(marker.read_text())["windows"] == [["2025-03-08", "2025-03-09"], ["2025-03-09", "2025-03-10"]]
     assert "--empty" in calls[0] and "--empty" not in calls[1]
     monkeypatch.setattr(dbt_assets_module, "_run_dbt", run_dbt)
     # the next run finds the first day's bars but also the marker: it builds the windows again from empty tables
     assert build(1440).success
     assert not marker.exists()
-    assert warehouse_digest(windowed) == reference
+    windowed = warehouse_digest(paths)
+    assert windowed["feat_recursive"][0] > 1000 and windowed["bars_1d"][0] == 3  # every day reaches the features
     # with the warehouse built, a later run is the daily run alone: no window
     calls.clear()
     monkeypatch.setattr(dbt_assets_module, "_run_dbt", second_window_fails)
-    dbt_assets_module.build_first_days_in_windows(None, windowed, 1440, True, DAYS[-1], "")
+    dbt_assets_module.build_first_days_in_windows(None, paths, 1440, True, DAYS[-1], "")
     assert calls == [] and not marker.exists()
-    # a full refresh rebuilds every model whole: a marker left by a stopped windowed build goes with it
+    # a full refresh rebuilds every model in one pass from the whole lake: the windows wrote the same bits;
+    # and a marker left by a stopped windowed build goes with it
     marker.write_text("{}")
     assert build(1440, full_refresh=True).success and calls == [] and not marker.exists()
-    assert warehouse_digest(windowed) == reference
+    assert warehouse_digest(paths) == windowed
