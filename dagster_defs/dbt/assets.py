@@ -21,7 +21,7 @@ from python_assets.platform.logs import log_event
 from python_assets.platform.progress import say
 from python_assets.reports.fmt import duration
 from python_assets.warehouse.build_windows import bar_windows
-from python_assets.warehouse.connection import connect_warehouse
+from python_assets.warehouse.connection import connect_warehouse, table_exists
 
 
 def partition_dbt_vars(start: datetime, end: datetime) -> dict[str, str]:
@@ -98,7 +98,7 @@ def _stream_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config
         if marks_days:
             with connect_warehouse(paths.warehouse) as con:
                 mark_days_computed(context, con)
-                built = has_table(con, "bars_1m")
+                built = table_exists(con, "bars_1m")
             whole = context.selected_asset_keys == set(context.assets_def.keys)  # not a few models picked in the UI
             if warehouse.engine != "spark" and whole and not (config.full_refresh or config.new_backtests_only):
                 build_first_days_in_windows(dbt, paths, config.first_build_window_bars, built, window.start.date(), exclude)
@@ -157,7 +157,8 @@ def build_first_days_in_windows(dbt: DbtCliResource, paths: Paths, window_bars: 
     if not pending and (window_bars < 1 or sum(day_bars.values()) <= window_bars):
         return  # the whole lake fits one window: the run's own build is that pass
     windows = bar_windows(day_bars, window_bars, before)  # none when the run starts at the lake's first day
-    marker.write_text(json.dumps({"windows": [[a.isoformat(), b.isoformat()] for a, b in windows]}) + "\n")
+    spans = [[start.isoformat(), end.isoformat()] for start, end in windows]
+    marker.write_text(json.dumps({"windows": spans}) + "\n")
 
     def build(select: str, *flags: str) -> None:
         # no tests (the run's own build tests its window); one --exclude value (space-separated selectors
@@ -165,7 +166,7 @@ def build_first_days_in_windows(dbt: DbtCliResource, paths: Paths, window_bars: 
         _run_dbt(dbt, paths, ["build", "--exclude-resource-type", "test", "unit_test", "--select", select,
                               *(["--exclude", exclude] if exclude else []), *flags])
 
-    log_event("dbt_first_build_windows", bars=window_bars, windows=[[a.isoformat(), b.isoformat()] for a, b in windows])
+    log_event("dbt_first_build_windows", bars=window_bars, windows=spans)
     build(WINDOWED_SELECT, "--empty", "--full-refresh")
     for number, (start, end) in enumerate(windows, 1):
         t0 = time.perf_counter()
@@ -180,11 +181,6 @@ def build_first_days_in_windows(dbt: DbtCliResource, paths: Paths, window_bars: 
 def _run_dbt(dbt: DbtCliResource, paths: Paths, args: list[str]) -> None:
     """One dbt call to its end (its events are not the asset's: the run's own build reports the models)."""
     dbt.cli(args, manifest=dbt_project().manifest_path, target_path=paths.data_dir / "dbt_target").wait()
-
-
-def has_table(con, name: str) -> bool:
-    """Whether the warehouse holds a table called name."""
-    return con.execute("select count(*) from information_schema.tables where table_name = ?", [name]).fetchall()[0][0] > 0
 
 
 def _model_name(event: Any) -> str | None:

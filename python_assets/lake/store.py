@@ -358,9 +358,9 @@ def stored_day_bars(paths: Paths) -> dict[date, int]:
         bar_ms = TIMEFRAME_MS.get(f.parent.parent.name.removeprefix("timeframe="), DAY_MS)
         finest[key] = min(finest.get(key, bar_ms), bar_ms)
     bars: dict[date, int] = {}
-    for (_, day), bar_ms in finest.items():
-        key = date.fromisoformat(day.removeprefix("date="))
-        bars[key] = bars.get(key, 0) + DAY_MS // bar_ms
+    for (_, folder), bar_ms in finest.items():
+        day = date.fromisoformat(folder.removeprefix("date="))
+        bars[day] = bars.get(day, 0) + DAY_MS // bar_ms
     return dict(sorted(bars.items()))
 
 
