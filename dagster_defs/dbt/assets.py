@@ -68,6 +68,7 @@ class DbtRunConfig(dg.Config):
 # dbt asset so the graph has no cycle (dbt -> Python -> dbt).
 LEDGER_SELECT = "tag:ledger"
 RESEARCH_SELECT = "tag:research tag:portfolio tag:fill_stress tag:report"
+RESULTS_SELECT = f"{LEDGER_SELECT} {RESEARCH_SELECT}"  # results_dbt_assets' models: what the warehouse asset leaves out
 
 
 def _dbt_assets(name: str, select: str = "fqn:*", exclude: str | None = None):
@@ -215,14 +216,14 @@ def table_row_counts(warehouse: Path, names: list[str], min_date: date, max_date
     return out
 
 
-@_dbt_assets("warehouse_dbt_assets", exclude=f"{LEDGER_SELECT} {RESEARCH_SELECT}")
+@_dbt_assets("warehouse_dbt_assets", exclude=RESULTS_SELECT)
 def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig,
                          warehouse: Warehouse):
     """Staging, bars, features, signals and market marts."""
-    yield from _stream_build(context, dbt, config, warehouse, marks_days=True, exclude=f"{LEDGER_SELECT} {RESEARCH_SELECT}")
+    yield from _stream_build(context, dbt, config, warehouse, marks_days=True, exclude=RESULTS_SELECT)
 
 
-@_dbt_assets("results_dbt_assets", select=f"{LEDGER_SELECT} {RESEARCH_SELECT}")
+@_dbt_assets("results_dbt_assets", select=RESULTS_SELECT)
 def results_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig,
                        warehouse: Warehouse):
     """Metrics from the backtest ledger (strategy_backtest_results) and the marts from the research and ML
