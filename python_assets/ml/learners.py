@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from python_assets.ml.adam import Adam
+
 
 @dataclass
 class XgbLearner:
@@ -60,7 +62,8 @@ class XgbLearner:
 
 @dataclass
 class TorchLearner:
-    """A 2-hidden-layer MLP on standardized features (NaN -> 0 after scaling), Adam, fixed seed."""
+    """A 2-hidden-layer MLP on standardized features (NaN -> 0 after scaling), Adam (torch's, without
+    torch.optim: python_assets/ml/adam.py), fixed seed."""
 
     task: str  # binary | regression
     seed: int = 7
@@ -102,7 +105,7 @@ class TorchLearner:
         Xt = self._scaled(X)
         yt = torch.from_numpy((y / self.y_scale).astype(np.float32)).reshape(-1, 1)
         self.net = self._build(X.shape[1])
-        opt = torch.optim.Adam(self.net.parameters(), lr=1e-3)
+        opt = Adam(self.net.parameters(), lr=1e-3)
         loss_fn = torch.nn.BCEWithLogitsLoss() if self.task == "binary" else torch.nn.MSELoss()
         gen = torch.Generator().manual_seed(self.seed)
         # small sets get smaller batches and more epochs: at least min_steps optimiser steps

@@ -1,0 +1,70 @@
+"""Our Adam (python_assets/ml/adam.py) is torch.optim.Adam bit for bit, and training imports no torch._dynamo."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from python_assets.ml import learners  # noqa: E402
+from python_assets.ml.adam import Adam  # noqa: E402
+
+
+def _net(seed: int):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(7, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1))
+
+
+@pytest.mark.parametrize("lr,betas,eps", [(1e-3, (0.9, 0.999), 1e-8), (0.05, (0.5, 0.9), 1e-3)])
+def test_parameters_after_many_steps_equal_torch_adams_bit_for_bit(lr, betas, eps):
+    """Large and tiny gradients, a layer left without a gradient on some steps (its state must not move)."""
+    rng = np.random.default_rng(3)
+    X = torch.from_numpy(rng.normal(size=(300, 7)).astype(np.float32) * np.float32(1e3))
+    y = torch.from_numpy(rng.normal(size=(300, 1)).astype(np.float32) * np.float32(1e-4))
+    ours_net, theirs_net = _net(11), _net(11)
+    ours, theirs = Adam(ours_net.parameters(), lr, betas, eps), torch.optim.Adam(theirs_net.parameters(), lr, betas, eps)
+    for step in range(250):
+        for net, opt in ((ours_net, ours), (theirs_net, theirs)):
+            opt.zero_grad()
+            rows = slice(step % 5 * 60, step % 5 * 60 + 60)
+            loss = torch.nn.functional.mse_loss(net(X[rows]), y[rows])
+            loss.backward()
+            if step % 7 == 3:  # the last layer's bias gets no gradient on these steps
+                net[2].bias.grad = None
+            opt.step()
+    for a, b in zip(ours_net.parameters(), theirs_net.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert not torch.equal(ours_net[0].weight, _net(11)[0].weight)  # it did train
+
+
+def test_a_torch_learner_predicts_as_it_did_with_torch_optim(monkeypatch):
+    """TorchLearner fitted with our Adam and with torch.optim.Adam: the same predictions, bit for bit."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(900, 12))
+    X[rng.random(X.shape) < 0.05] = np.nan
+    y = (X[:, 0] + rng.normal(size=900) > 0).astype(np.float64)
+    ours = learners.TorchLearner("binary", seed=3, epochs=2, min_steps=60).fit(X, y).predict(X)
+    monkeypatch.setattr(learners, "Adam", torch.optim.Adam)
+    theirs = learners.TorchLearner("binary", seed=3, epochs=2, min_steps=60).fit(X, y).predict(X)
+    assert np.array_equal(ours, theirs)
+
+
+def test_training_saving_and_loading_a_network_imports_no_dynamo(tmp_path):
+    """What the optimizer was replaced for: no torch._dynamo (nor sympy) in a process that trains."""
+    code = f"""
+import sys
+from pathlib import Path
+import numpy as np
+from python_assets.ml.learners import TorchLearner, load_learner
+X = np.random.default_rng(0).normal(size=(400, 5)); y = X[:, 0] * 2.0
+learner = TorchLearner("regression", epochs=1, min_steps=20).fit(X, y)
+learner.save(Path({str(tmp_path)!r}))
+assert np.array_equal(load_learner(Path({str(tmp_path)!r})).predict(X), learner.predict(X))
+print(sorted(m for m in sys.modules if m.startswith(("torch._dynamo", "sympy"))))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
