@@ -63,7 +63,8 @@ def search_line(found: dict[str, Any] | None) -> str:
     verdict = ("" if p is None else " (high: what the search liked best in sample is no better than a coin toss out of "
                "sample)" if p >= 0.5 else " (low)" if p <= 0.1 else " (moderate)")
     return (f"Search PBO of the day: {value}{verdict} over {found['n_trials']:,} trials of {found['n_designs']:,} designs; "
-            f"{found['n_significant']:,} of {found['n_ranked']:,} ranked designs significant (deflated Sharpe >= 0.95).")
+            f"{found['n_significant']:,} of {found['n_ranked']:,} ranked designs significant (deflated Sharpe >= 0.95 on enough "
+            "out-of-sample trades to be scored).")
 
 
 def monte_carlo(con: duckdb.DuckDBPyConnection, day: date) -> list[dict[str, Any]]:

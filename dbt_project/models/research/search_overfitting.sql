@@ -3,8 +3,10 @@
 {#-
   One row per research day: did the day's search find anything? The probability of backtest
   overfitting of the whole search (every trial of every design tuned that day, search_pbo) beside the
-  ranking's #1 (its own tuning's PBO and its deflated Sharpe) and how many ranked designs reach a
-  deflated Sharpe of 0.95. On a market with nothing to find the search PBO scatters around 0.5 (unless
+  ranking's #1 (its own tuning's PBO and its deflated Sharpe) and how many ranked designs are
+  significant: a score (the ranker's deflated Sharpe, 0 below its minimum of out-of-sample trades) of
+  0.95 or more, as the review judges them (a deflated Sharpe of 0.99 on one trade is no evidence).
+  On a market with nothing to find the search PBO scatters around 0.5 (unless
   the window itself trends: holding the trend then wins in every block) and no design is significant;
   with a real edge the search PBO is near 0.
 -#}
@@ -26,7 +28,7 @@ ranked as (
         max(case when rank = 1 then pbo end) as best_design_pbo,
         max(case when rank = 1 then deflated_sharpe end) as best_deflated_sharpe,
         count(*) as n_ranked,
-        sum(case when deflated_sharpe >= 0.95 then 1 else 0 end) as n_significant
+        sum(case when score >= 0.95 then 1 else 0 end) as n_significant
     from {{ ref('strategy_overfitting') }}
     group by run_date
 )

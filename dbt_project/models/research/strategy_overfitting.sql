@@ -14,8 +14,8 @@
 with
 
 ranking as (
-    select run_date, design_id, rank, n_ranked, deflated_sharpe, sr0, oos_sharpe_annual, n_trials_total,
-           status, status_reason
+    select run_date, design_id, rank, n_ranked, score, deflated_sharpe, sr0, oos_sharpe_annual, oos_trades,
+           n_trials_total, status, status_reason
     from {{ ranking_src }}
 ),
 
@@ -43,7 +43,7 @@ as_of as (
 
 select
     run_date, design_id, tuned_date, n_trials, n_periods, n_blocks, n_combinations, pbo, logit_median,
-    deflated_sharpe, sr0, oos_sharpe_annual, n_trials_total, rank, n_ranked, status, status_reason
+    score, deflated_sharpe, sr0, oos_sharpe_annual, oos_trades, n_trials_total, rank, n_ranked, status, status_reason
 from as_of
 where newest = 1
 
@@ -53,8 +53,9 @@ select
     cast(null as date) as run_date, cast(null as {{ sql_type('varchar') }}) as design_id, cast(null as date) as tuned_date,
     cast(null as integer) as n_trials, cast(null as integer) as n_periods, cast(null as integer) as n_blocks,
     cast(null as integer) as n_combinations, cast(null as double) as pbo, cast(null as double) as logit_median,
-    cast(null as double) as deflated_sharpe, cast(null as double) as sr0, cast(null as double) as oos_sharpe_annual,
-    cast(null as bigint) as n_trials_total, cast(null as integer) as rank, cast(null as integer) as n_ranked,
+    cast(null as double) as score, cast(null as double) as deflated_sharpe, cast(null as double) as sr0,
+    cast(null as double) as oos_sharpe_annual, cast(null as integer) as oos_trades, cast(null as bigint) as n_trials_total,
+    cast(null as integer) as rank, cast(null as integer) as n_ranked,
     cast(null as {{ sql_type('varchar') }}) as status, cast(null as {{ sql_type('varchar') }}) as status_reason
 where 1 = 0
 
