@@ -13,7 +13,8 @@ from typing import Any
 
 
 class Adam:
-    """torch.optim.Adam(params, lr, betas, eps) on CPU: zero_grad() and step(), nothing else."""
+    """torch.optim.Adam(params, lr, betas, eps) on CPU for real (floating-point) parameters: zero_grad() and
+    step(), nothing else (torch steps a complex parameter through its real view; this does not)."""
 
     def __init__(self, params: Iterable[Any], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8) -> None:

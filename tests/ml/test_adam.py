@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -66,5 +68,33 @@ learner.save(Path({str(tmp_path)!r}))
 assert np.array_equal(load_learner(Path({str(tmp_path)!r})).predict(X), learner.predict(X))
 print(sorted(m for m in sys.modules if m.startswith(("torch._dynamo", "sympy"))))
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    root = Path(__file__).resolve().parents[2]  # the tree under test, not whatever the venv's editable install names
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root,
+                         env={**os.environ, "PYTHONPATH": str(root)}).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_awkward_gradients_give_torchs_bits_too(threads):
+    """NaN and infinite gradient entries, a parameter that never gets a gradient and one whose first arrives
+    late, under one and two torch threads: the same bit patterns as torch.optim.Adam (NaN included)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    shapes = [(300_000,), (3, 4), (5,), (2, 2)]
+    ours_p = [torch.zeros(s, requires_grad=True) for s in shapes]
+    theirs_p = [torch.zeros(s, requires_grad=True) for s in shapes]
+    ours, theirs = Adam(ours_p, 0.01), torch.optim.Adam(theirs_p, 0.01)
+    gen = torch.Generator().manual_seed(1)
+    for step in range(30):
+        grads = [torch.randn(s, generator=gen) * 10.0 ** (step % 7 - 3) for s in shapes]
+        grads[1][0, 0] = float("nan") if step == 11 else grads[1][0, 0]
+        grads[2][1] = float("inf") if step == 15 else -float("inf") if step == 16 else grads[2][1]
+        for params, opt in ((ours_p, ours), (theirs_p, theirs)):
+            opt.zero_grad()
+            for i, (p, g) in enumerate(zip(params, grads, strict=True)):
+                p.grad = None if i == 3 or (i == 2 and step < 8) else g.clone()
+            opt.step()
+    torch.set_num_threads(before)
+    for a, b in zip(ours_p, theirs_p, strict=True):
+        assert torch.equal(a.detach().view(torch.int32), b.detach().view(torch.int32))
+    assert torch.isnan(ours_p[1][0, 0]) and torch.isnan(ours_p[2][1]) and torch.equal(ours_p[3], torch.zeros(2, 2))
