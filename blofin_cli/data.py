@@ -22,6 +22,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from dagster_defs.runner import last_reported_day
     from python_assets.ingest.market import generate_market
     from python_assets.ingest.synthetic import last_complete_days
+    from python_assets.platform.fanout import in_child
 
     if problem := synthetic_options_problem():
         print(f"error: {problem}", file=sys.stderr)
@@ -34,9 +35,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     paths = export_data_dir()
 
     def demo() -> int:
-        """Generate and materialize, the writer lock held."""
+        """Generate (in a child process: the run below then does not carry the generator's ~120 MiB of arrays
+        and imports beside its dbt and ML steps) and materialize, the writer lock held."""
         t0 = time.perf_counter()
-        added = generate_market(paths, DEFAULT_SYMBOLS, days, args.seed)
+        added = in_child(generate_market, paths, DEFAULT_SYMBOLS, days, args.seed)
         print(f"demo data: {len(days)} days {days[0]}..{days[-1]}, {added:,} new ticks in {time.perf_counter() - t0:.1f} s")
         done = last_reported_day(paths)
         first = days[-1] if done is None or done >= days[-1] else max(done + timedelta(days=1), days[0])

@@ -6,10 +6,13 @@ specs) and never open the warehouse: the parent step reads, and writes once."""
 from __future__ import annotations
 
 import multiprocessing as mp
+import signal
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from python_assets.platform.lifeline import die_with_parent
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -54,3 +57,18 @@ def batch_mapper(max_workers: int = 1, batch_size: int = 1) -> Iterator[Mapper]:
         yield run
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def in_child(fn: Callable[..., R], *args: Any) -> R:
+    """fn(*args) in a spawned child process: its result (or its exception) here. For work whose arrays and
+    imports this process should not keep afterwards (a process's heap does not shrink back). The child
+    dies with this process and is ended when the call is left early: Ctrl-C is this process's to handle
+    (one line, not a traceback from the child too)."""
+    with mp.get_context("spawn").Pool(1, initializer=_quiet_child) as pool:  # leaving the block terminates it
+        return pool.apply(fn, args)
+
+
+def _quiet_child() -> None:
+    """A child of in_child: killed when its parent dies, deaf to the terminal's SIGINT (its parent ends it)."""
+    die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
