@@ -60,15 +60,50 @@ def batch_mapper(max_workers: int = 1, batch_size: int = 1) -> Iterator[Mapper]:
 
 
 def in_child(fn: Callable[..., R], *args: Any) -> R:
-    """fn(*args) in a spawned child process: its result (or its exception) here. For work whose arrays and
-    imports this process should not keep afterwards (a process's heap does not shrink back). The child
-    dies with this process and is ended when the call is left early: Ctrl-C is this process's to handle
-    (one line, not a traceback from the child too)."""
-    with mp.get_context("spawn").Pool(1, initializer=_quiet_child) as pool:  # leaving the block terminates it
-        return pool.apply(fn, args)
+    """fn(*args) in a spawned child process: its result, or its exception raised here as if fn had raised it.
+    For work whose arrays and imports this process should not keep afterwards (a process's heap does not
+    shrink back). The child dies with this process; leaving early (Ctrl-C here) ends it with SIGTERM, which
+    unwinds it (SystemExit: temp files removed, locks released); the terminal's SIGINT is this process's
+    to handle (one line, not a traceback from the child too). A pipe, no pool: no semaphores for spawn's
+    resource tracker to report after a kill."""
+    ctx = mp.get_context("spawn")
+    receive, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_child_call, args=(send, fn, args), daemon=True)
+    child.start()
+    send.close()
+    try:
+        ok, value = receive.recv()
+    except EOFError:
+        child.join()
+        raise ChildProcessError(f"{getattr(fn, '__name__', fn)} ended in its child process (exit code "
+                                f"{child.exitcode}) without a result") from None
+    finally:
+        receive.close()
+        if child.is_alive():
+            child.terminate()
+        child.join()
+    if ok:
+        return value
+    raise value
 
 
-def _quiet_child() -> None:
-    """A child of in_child: killed when its parent dies, deaf to the terminal's SIGINT (its parent ends it)."""
+def _child_call(send: Any, fn: Callable[..., Any], args: tuple) -> None:
+    """in_child's child: killed when its parent dies, deaf to the terminal's SIGINT, SIGTERM as SystemExit
+    (so finally blocks and temp-file cleanups run), then fn's outcome sent back."""
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        outcome = (True, fn(*args))
+    except Exception as exc:  # noqa: BLE001 - raised again in the parent
+        outcome = (False, exc)
+    try:
+        send.send(outcome)
+    except Exception as exc:  # noqa: BLE001 - an exception or result that does not pickle: its text
+        send.send((False, RuntimeError(f"{type(outcome[1]).__name__}: {outcome[1]}" if not outcome[0]
+                                       else f"{getattr(fn, '__name__', fn)}'s result cannot be sent back: {exc}")))
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    """SIGTERM in in_child's child: unwind (exit status 128 + the signal, as the shell reports a kill)."""
+    raise SystemExit(128 + signum)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from blofin_cli.errors import describe
 from python_assets.platform.fanout import in_child
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,8 +21,16 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_the_call_runs_in_another_process_and_its_result_or_exception_comes_back():
     assert in_child(os.getpid) != os.getpid()
     assert in_child(divmod, 17, 5) == (3, 2)
-    with pytest.raises(ValueError, match="invalid literal"):
+    with pytest.raises(ValueError, match="invalid literal") as raised:
         in_child(int, "x")
+    # as if raised here: the CLI's one line names it (not a remote traceback chained to it)
+    assert describe(raised.value) == "ValueError: invalid literal for int() with base 10: 'x'"
+
+
+def slow_write(tmp: str) -> None:
+    """A write callback for replace_atomic that stays inside the write (its temp file on disk) for a minute."""
+    Path(tmp).write_text("partial")
+    time.sleep(60)
 
 
 def _children(pid: int) -> list[int]:
@@ -49,37 +58,41 @@ def _ignores_sigint(pid: int) -> bool:
     return bool(mask & (1 << (signal.SIGINT - 1)))
 
 
+def _wait(condition, seconds: float = 60) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return condition()
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
-def test_the_child_ends_with_its_caller_interrupted_or_killed(sig):
-    """SIGINT as a terminal's Ctrl-C sends it (to the whole process group): the caller's one line, no traceback
-    from the child; SIGKILL of the caller alone: the child goes too."""
-    code = ("import sys, time\nfrom python_assets.platform.fanout import in_child\n"
-            "try:\n    in_child(time.sleep, 60)\nexcept KeyboardInterrupt:\n    print('interrupted', file=sys.stderr)")
+def test_the_child_ends_with_its_caller_interrupted_or_killed(sig, tmp_path):
+    """SIGINT as a terminal's Ctrl-C sends it (to the whole process group) while the child is inside an atomic
+    lake write: the caller's one line, no traceback from the child, no temp file left (the child unwinds);
+    SIGKILL of the caller alone: the child goes too, and nothing is printed."""
+    target = tmp_path / "day" / "trades.parquet"
+    code = (f"import sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\nfrom pathlib import Path\n"
+            "from python_assets.lake.atomic import replace_atomic\nfrom python_assets.platform.fanout import in_child\n"
+            "from test_in_child import slow_write\n"
+            f"try:\n    in_child(replace_atomic, Path({str(target)!r}), slow_write)\n"
+            "except KeyboardInterrupt:\n    print('interrupted', file=sys.stderr)")
     caller = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        deadline = time.monotonic() + 60
-        workers: list[int] = []
-        while not workers and time.monotonic() < deadline:  # the pool's worker (beside spawn's resource tracker)
-            workers = [p for p in _children(caller.pid)
-                       if "resource_tracker" not in (Path("/proc") / str(p) / "cmdline").read_text()]
-            time.sleep(0.1)
-        assert workers, "no child process was started"
-        while not all(_ignores_sigint(p) for p in workers) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert all(_ignores_sigint(p) for p in workers)  # a terminal's Ctrl-C is the caller's to handle
+        temp_files = lambda: [p for p in target.parent.glob(".tmp-*")] if target.parent.exists() else []  # noqa: E731
+        assert _wait(temp_files), "the child never reached its write"
+        workers = [p for p in _children(caller.pid) if "resource_tracker" not in (Path("/proc") / str(p) / "cmdline").read_text()]
+        assert workers and all(_ignores_sigint(p) for p in workers)  # a terminal's Ctrl-C is the caller's to handle
         if sig == signal.SIGINT:
             os.killpg(caller.pid, sig)
         else:
             os.kill(caller.pid, sig)
         err = caller.communicate(timeout=30)[1]
-        # killed, the caller says nothing (spawn's resource tracker may warn of the pool's semaphores left behind)
-        assert (err == "interrupted\n") if sig == signal.SIGINT else "Traceback" not in err, err
-        deadline = time.monotonic() + 15
-        while any(_alive(p) for p in workers) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not any(_alive(p) for p in workers)
+        assert err == ("interrupted\n" if sig == signal.SIGINT else ""), err
+        assert _wait(lambda: not any(_alive(p) for p in workers), 15)
+        if sig == signal.SIGINT:
+            assert temp_files() == [] and not target.exists()
     finally:
         caller.kill()
         caller.wait()
