@@ -20,6 +20,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """demo: the synthetic market for the last --days days, then materialize the days not reported yet."""
     from blofin_cli.pipeline import run_window
     from dagster_defs.runner import last_reported_day
+    from python_assets.exchange.errors import MarketRefused
     from python_assets.ingest.market import generate_market
     from python_assets.ingest.synthetic import last_complete_days
     from python_assets.platform.fanout import in_child
@@ -38,7 +39,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         """Generate (in a child process: the run below then does not carry the generator's ~120 MiB of arrays
         and imports beside its dbt and ML steps) and materialize, the writer lock held."""
         t0 = time.perf_counter()
-        added = in_child(generate_market, paths, DEFAULT_SYMBOLS, days, args.seed)
+        try:
+            added = in_child(generate_market, paths, DEFAULT_SYMBOLS, days, args.seed)
+        except MarketRefused as exc:  # bad input, as `generate` says it (exit 2)
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
         print(f"demo data: {len(days)} days {days[0]}..{days[-1]}, {added:,} new ticks in {time.perf_counter() - t0:.1f} s")
         done = last_reported_day(paths)
         first = days[-1] if done is None or done >= days[-1] else max(done + timedelta(days=1), days[0])

@@ -60,6 +60,11 @@ def test_spot_trades_mark_their_symbol_so_swap_data_is_refused_everywhere(data_d
         assert out.returncode == 2 and len(out.stderr.splitlines()) == 1, out.stderr
         assert "already holds spot data (trades from ETH_USDT-trades.json)" in out.stderr \
             or "holds spot data (trades from ETH_USDT-trades.json)" in out.stderr, out.stderr
+    # the demo's synthetic market too (generated in a child process: the refusal comes back as its one line)
+    demo = cli(data_dir, "demo", "--days", "1")
+    lines = [line for line in demo.stderr.splitlines() if not line.startswith("generating symbol-days")]
+    assert demo.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: ETH-USDT: holds spot data (trades "
+                                                                            "from ETH_USDT-trades.json)"), demo.stderr
     assert not (data_dir.funding / "symbol=ETH-USDT").exists()  # the synthetic funding was not written
     assert not (data_dir.candles / "symbol=ETH-USDT").exists()
 
