@@ -216,6 +216,19 @@ def _materialize_into(directory: Path, days: tuple[date, ...]) -> Paths:
     return Paths(directory.resolve())
 
 
+def children_of(pid: int) -> list[int]:
+    """Processes whose parent is pid (zombies left out; Linux: reads /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
 @contextmanager
 def exclusive(lock: Path):
     """An exclusive lock on a file, held for the block (test processes on one machine take turns)."""

@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from conftest import dbt_bin, seed_partial_parse, warehouse_digest
+from conftest import children_of, dbt_bin, seed_partial_parse, warehouse_digest
 
 from python_assets.config import DBT_PROJECT_DIR, DBT_SERVER_ENV, Paths
 from python_assets.ingest.market import generate_market
@@ -57,19 +57,6 @@ def lake(root: Path) -> Paths:
     paths.data_dir.mkdir(parents=True)
     generate_market(paths, ("BTC-USDT",), (DAY,))
     return paths
-
-
-def children_of(pid: int) -> list[int]:
-    """Processes whose parent is pid."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
 
 
 def test_a_build_through_the_server_equals_one_run_by_blofin_dbt_itself(server, tmp_path):

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import children_of
 
 from blofin_cli.errors import describe
 from python_assets.platform.fanout import in_child
@@ -31,17 +32,6 @@ def slow_write(tmp: str) -> None:
     """A write callback for replace_atomic that stays inside the write (its temp file on disk) for a minute."""
     Path(tmp).write_text("partial")
     time.sleep(60)
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
 
 
 def _alive(pid: int) -> bool:
@@ -72,7 +62,8 @@ def test_the_child_ends_with_its_caller_interrupted_or_killed(sig, tmp_path):
     lake write: the caller's one line, no traceback from the child, no temp file left (the child unwinds);
     SIGKILL of the caller alone: the child goes too, and nothing is printed."""
     target = tmp_path / "day" / "trades.parquet"
-    code = (f"import sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\nfrom pathlib import Path\n"
+    code = (f"import sys\nsys.path[:0] = [{str(Path(__file__).parent)!r}, {str(Path(__file__).parents[1])!r}]\n"
+            "from pathlib import Path\n"
             "from python_assets.lake.atomic import replace_atomic\nfrom python_assets.platform.fanout import in_child\n"
             "from test_in_child import slow_write\n"
             f"try:\n    in_child(replace_atomic, Path({str(target)!r}), slow_write)\n"
@@ -82,7 +73,7 @@ def test_the_child_ends_with_its_caller_interrupted_or_killed(sig, tmp_path):
     try:
         temp_files = lambda: [p for p in target.parent.glob(".tmp-*")] if target.parent.exists() else []  # noqa: E731
         assert _wait(temp_files), "the child never reached its write"
-        workers = [p for p in _children(caller.pid) if "resource_tracker" not in (Path("/proc") / str(p) / "cmdline").read_text()]
+        workers = [p for p in children_of(caller.pid) if "resource_tracker" not in (Path("/proc") / str(p) / "cmdline").read_text()]
         assert workers and all(_ignores_sigint(p) for p in workers)  # a terminal's Ctrl-C is the caller's to handle
         if sig == signal.SIGINT:
             os.killpg(caller.pid, sig)
