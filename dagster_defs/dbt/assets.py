@@ -11,6 +11,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
 from dagster_defs.computed_days import mark_days_computed
+from dagster_defs.dbt.duckdb_dbt import install_thread_locks
 from dagster_defs.dbt.project import dbt_project
 from dagster_defs.dbt.translator import BlofinDbtTranslator
 from dagster_defs.partitions import daily_partitions
@@ -72,6 +73,7 @@ RESULTS_SELECT = f"{LEDGER_SELECT} {RESEARCH_SELECT}"  # results_dbt_assets' mod
 
 
 def _dbt_assets(name: str, select: str = "fqn:*", exclude: str | None = None):
+    install_thread_locks()  # dagster-dbt's selection builds a dbt manifest: its lock without a tracker process
     return dbt_assets(
         manifest=dbt_project().manifest_path,
         project=dbt_project(),

@@ -111,11 +111,30 @@ def install_no_manifest_write() -> None:
             module.write_manifest = write_manifest
 
 
+def install_thread_locks() -> None:
+    """Make dbt's locks (the adapter's connection lock, each manifest's) fork-context ones. dbt makes them
+    from a spawn context: named semaphores, whose first one starts multiprocessing's resource tracker, a
+    process of its own (~13 MiB, one beside every process that uses dbt: each dbt call, and Dagster's, whose
+    dagster-dbt selection builds a manifest) that only unlinks them at exit. dbt shares these locks between
+    its threads, never with a process it starts, so an unnamed lock (nothing to track) serves it the same.
+    Call it before dbt.contracts.graph.manifest is imported: Manifest binds its lock factory at import. A
+    dbt without dbt.mp_context (another version) keeps its own."""
+    import multiprocessing
+
+    try:
+        import dbt.mp_context
+    except ImportError:
+        return
+    if hasattr(dbt.mp_context, "_MP_CONTEXT"):
+        dbt.mp_context._MP_CONTEXT = multiprocessing.get_context("fork")
+
+
 def prepare() -> None:
-    """What blofin-dbt changes in dbt before a call: the data-dir-neutral parse check, and no manifest
-    written by a call that runs nodes outside the project's target dir."""
+    """What blofin-dbt changes in dbt before a call: the data-dir-neutral parse check, no manifest written
+    by a call that runs nodes outside the project's target dir, and locks without a resource tracker."""
     install_data_dir_neutral_parse()
     install_no_manifest_write()
+    install_thread_locks()
 
 
 def entry() -> None:
@@ -124,6 +143,7 @@ def entry() -> None:
     die_with_parent()  # an orphaned dbt would keep the warehouse locked after its run was killed
     if (server := dbt_server_socket()) is not None and (code := warm_dbt.call(server, sys.argv[1:])) is not None:
         warm_dbt.exit_as(code)
+    install_thread_locks()  # before dbt's manifest module is imported: its lock factory is bound then
     from dbt.cli.main import cli
 
     prepare()

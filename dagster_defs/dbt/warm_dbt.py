@@ -82,13 +82,14 @@ def warm_up(saved_parse: Path | None = DBT_PROJECT_DIR / "target" / "partial_par
     so that the code dbt generates on first use exists before any fork; the adapters it registered are
     dropped. Without dbt's static parser: its extractor starts a thread pool on first use, which a forked
     child cannot use (the threads are not forked): the first model a child parses would wait forever."""
+    from dagster_defs.dbt.duckdb_dbt import install_thread_locks, prepare
+
+    install_thread_locks()  # before dbt's imports (see there)
     import dbt.adapters.duckdb  # noqa: F401
     import dbt.adapters.duckdb.environments  # noqa: F401
     import dbt.task.build  # noqa: F401
     from dbt.adapters.factory import reset_adapters
     from dbt.cli.main import dbtRunner
-
-    from dagster_defs.dbt.duckdb_dbt import prepare
 
     prepare()  # what blofin-dbt changes in dbt, done once here: every forked child has it
     with tempfile.TemporaryDirectory(prefix="warm_dbt_") as scratch:
