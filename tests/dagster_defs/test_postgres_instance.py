@@ -107,7 +107,7 @@ def pg_rows(env: dict[str, str], sql: str, *args: object) -> list[tuple]:
 
 def test_postgres_yaml_is_the_local_instance_with_postgres_storage_from_the_environment():
     local, prod = yaml.safe_load(LOCAL_YAML.read_text()), yaml.safe_load(PG_YAML.read_text())
-    for key in ("concurrency", "run_monitoring", "telemetry"):
+    for key in ("concurrency", "run_monitoring", "telemetry", "compute_logs"):
         assert prod[key] == local[key], key
     assert prod["concurrency"]["pools"]["default_limit"] == 1 and prod["concurrency"]["runs"]["max_concurrent_runs"] == 1
     assert prod["run_coordinator"]["class"] == "QueuedRunCoordinator"
