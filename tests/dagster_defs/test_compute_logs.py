@@ -147,3 +147,67 @@ def test_both_deploy_files_name_the_thread_mirrored_manager_without_settings():
         section = yaml.safe_load((REPO / "deploy" / name).read_text())["compute_logs"]
         assert section["class"] == ThreadMirroredComputeLogManager.__name__, name
         assert "config" not in section, name  # the directory is the instance's: nothing read from the environment
+
+
+def mirror_threads() -> list[str]:
+    import threading
+
+    return [t.name for t in threading.enumerate() if t.name.startswith("compute-log-mirror")]
+
+
+def test_a_pipe_nobody_reads_costs_the_mirror_not_the_run_and_leaves_no_thread(tmp_path):
+    """The original stdout is a pipe whose reader never reads (a stalled log reader): the capture still ends
+    promptly, the file has every byte, and the mirror's thread is gone (it stopped on the stall)."""
+    from dagster_defs.compute_logs import STALL_SECONDS
+
+    read_end, write_end = os.pipe()  # 64 KiB of buffer, then every write would block
+    log = tmp_path / "step.out"
+    payload = b"".join(b"row %06d\n" % i for i in range(50_000))  # ~550 KB
+    started = time.monotonic()
+    try:
+        with mirrored_to_file(FdStream(write_end), str(log)):
+            for i in range(0, len(payload), 1 << 16):
+                os.write(write_end, payload[i:i + (1 << 16)])
+        took = time.monotonic() - started
+        deadline = time.monotonic() + 3 * STALL_SECONDS
+        while mirror_threads() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert mirror_threads() == []
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert log.read_bytes() == payload
+    assert took < 3 * STALL_SECONDS + 1, took
+
+
+def test_a_mirror_that_fails_to_read_its_file_leaves_the_terminal_fd_to_the_capture(tmp_path, monkeypatch):
+    """The follower cannot open the log file (too many open files, an I/O error): the capture's own copy of the
+    terminal's fd is untouched, so leaving it points the stream back at the terminal (no EBADF, no write meant
+    for the terminal landing in a file that reused the fd number)."""
+    import builtins
+
+    from dagster_defs import compute_logs
+
+    real_open = builtins.open
+
+    def failing_open(file, mode="r", *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if mode == "rb" and str(file).endswith(".out"):
+            raise OSError(24, "Too many open files")
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(compute_logs, "open", failing_open, raising=False)
+    terminal, log, other = tmp_path / "terminal", tmp_path / "step.out", tmp_path / "warehouse.db"
+    fd = os.open(terminal, os.O_WRONLY | os.O_CREAT)
+    stream = FdStream(os.dup(fd))
+    try:
+        with mirrored_to_file(stream, str(log)):
+            os.write(stream.fd, b"captured\n")
+            time.sleep(0.2)  # the follower has failed and ended by now
+            spare = os.open(other, os.O_WRONLY | os.O_CREAT)  # would take a freed fd number
+        os.write(stream.fd, b"meant for the terminal\n")
+        os.close(spare)
+    finally:
+        os.close(stream.fd)
+        os.close(fd)
+    assert terminal.read_bytes() == b"meant for the terminal\n" and other.read_bytes() == b""
+    assert log.read_bytes() == b"captured\n"
