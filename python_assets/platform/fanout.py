@@ -6,6 +6,7 @@ specs) and never open the warehouse: the parent step reads, and writes once."""
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import signal
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -59,49 +60,82 @@ def batch_mapper(max_workers: int = 1, batch_size: int = 1) -> Iterator[Mapper]:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+# in_child's child: SIGINT ignored first, this process's sys.path, then _child_main with the two pipes' fds
+_CHILD = ("import signal; signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+          "import os, pickle, sys\n"
+          "source = os.fdopen(int(sys.argv[1]), 'rb')\n"
+          "sys.path[:] = pickle.load(source)\n"
+          "from python_assets.platform.fanout import _child_main\n"
+          "_child_main(source, int(sys.argv[2]))\n")
+
+
 def in_child(fn: Callable[..., R], *args: Any) -> R:
-    """fn(*args) in a spawned child process: its result, or its exception raised here as if fn had raised it.
+    """fn(*args) in a child Python process: its result, or its exception raised here as if fn had raised it.
     For work whose arrays and imports this process should not keep afterwards (a process's heap does not
-    shrink back). The child dies with this process; leaving early (Ctrl-C here) ends it with SIGTERM, which
-    unwinds it (SystemExit: temp files removed, locks released); the terminal's SIGINT is this process's
-    to handle (one line, not a traceback from the child too). A pipe, no pool: no semaphores for spawn's
-    resource tracker to report after a kill."""
-    ctx = mp.get_context("spawn")
-    receive, send = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_child_call, args=(send, fn, args), daemon=True)
-    child.start()
-    send.close()
+    shrink back). fn and args travel pickled over a pipe (fn by reference: importable from this process's
+    sys.path), the outcome over another. The child dies with this process; leaving early (Ctrl-C here) ends
+    it with SIGTERM, which unwinds it (SystemExit: temp files removed, locks released); the terminal's SIGINT
+    is this process's to handle (one line, not a traceback from the child too). No multiprocessing: it
+    would start its resource tracker, a ~13 MiB process beside this one until it exits."""
+    import pickle
+    import subprocess
+    import sys
+
+    args_read, args_write = os.pipe()
+    result_read, result_write = os.pipe()
     try:
-        ok, value = receive.recv()
-    except EOFError:
-        child.join()
-        raise ChildProcessError(f"{getattr(fn, '__name__', fn)} ended in its child process (exit code "
-                                f"{child.exitcode}) without a result") from None
+        child = subprocess.Popen([sys.executable, "-c", _CHILD, str(args_read), str(result_write)],
+                                 pass_fds=(args_read, result_write))
+    except BaseException:
+        for fd in (args_read, args_write, result_read, result_write):
+            os.close(fd)
+        raise
+    os.close(args_read)
+    os.close(result_write)
+    sink, source = os.fdopen(args_write, "wb"), os.fdopen(result_read, "rb")
+    try:
+        try:
+            with sink:
+                pickle.dump(sys.path, sink)
+                pickle.dump((fn, args), sink, protocol=pickle.HIGHEST_PROTOCOL)
+        except BrokenPipeError:  # the child ended before reading: its exit code says why, below
+            pass
+        try:
+            ok, value = pickle.load(source)
+        except EOFError:
+            raise ChildProcessError(f"{getattr(fn, '__name__', fn)} ended in its child process (exit code "
+                                    f"{child.wait()}) without a result") from None
     finally:
-        receive.close()
-        if child.is_alive():
+        source.close()
+        if child.poll() is None:
             child.terminate()
-        child.join()
+        child.wait()
     if ok:
         return value
     raise value
 
 
-def _child_call(send: Any, fn: Callable[..., Any], args: tuple) -> None:
-    """in_child's child: killed when its parent dies, deaf to the terminal's SIGINT, SIGTERM as SystemExit
-    (so finally blocks and temp-file cleanups run), then fn's outcome sent back."""
+def _child_main(source: Any, result_fd: int) -> None:
+    """in_child's child: killed when its parent dies, SIGTERM as SystemExit (so finally blocks and temp-file
+    cleanups run), then fn(*args) read from source and its outcome written to result_fd."""
+    import pickle
+
     die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    with source:
+        fn, args = pickle.load(source)
     try:
         outcome = (True, fn(*args))
     except Exception as exc:  # noqa: BLE001 - raised again in the parent
         outcome = (False, exc)
-    try:
-        send.send(outcome)
-    except Exception as exc:  # noqa: BLE001 - an exception or result that does not pickle: its text
-        send.send((False, RuntimeError(f"{type(outcome[1]).__name__}: {outcome[1]}" if not outcome[0]
-                                       else f"{getattr(fn, '__name__', fn)}'s result cannot be sent back: {exc}")))
+    with os.fdopen(result_fd, "wb") as sink:
+        try:
+            payload = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # noqa: BLE001 - an exception or result that does not pickle: its text
+            payload = pickle.dumps((False, RuntimeError(
+                f"{type(outcome[1]).__name__}: {outcome[1]}" if not outcome[0]
+                else f"{getattr(fn, '__name__', fn)}'s result cannot be sent back: {exc}")))
+        sink.write(payload)
 
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:

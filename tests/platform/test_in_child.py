@@ -1,4 +1,4 @@
-"""in_child (python_assets/platform/fanout.py): a call in a spawned child, its result or exception returned here,
+"""in_child (python_assets/platform/fanout.py): a call in a child process, its result or exception returned here,
 the child gone with its caller (the demo generates its market that way, so the run after does not keep it)."""
 
 from __future__ import annotations
@@ -26,6 +26,29 @@ def test_the_call_runs_in_another_process_and_its_result_or_exception_comes_back
         in_child(int, "x")
     # as if raised here: the CLI's one line names it (not a remote traceback chained to it)
     assert describe(raised.value) == "ValueError: invalid literal for int() with base 10: 'x'"
+
+
+def test_large_arrays_travel_both_ways_and_a_child_without_a_result_says_how_it_ended():
+    import threading
+
+    import numpy as np
+
+    big = np.arange(6_000_000, dtype=np.float64)  # 48 MB each way
+    assert np.array_equal(in_child(np.negative, big), -big)
+    with pytest.raises(ChildProcessError, match=r"_exit ended in its child process \(exit code 3\) without a result"):
+        in_child(os._exit, 3)
+    with pytest.raises(RuntimeError, match="result cannot be sent back"):
+        in_child(threading.Lock)
+
+
+def test_no_resource_tracker_is_left_beside_the_caller():
+    """multiprocessing's spawn would start its resource tracker, a process of its own for the rest of the
+    caller's life (the demo's whole run, or a dbt call's): in_child does without it."""
+    code = ("import multiprocessing.resource_tracker as rt\nfrom python_assets.platform.fanout import in_child\n"
+            "assert in_child(divmod, 7, 2) == (3, 1)\nprint('tracker', rt._resource_tracker._pid)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "tracker None", out.stderr[-2000:]
 
 
 def slow_write(tmp: str) -> None:
