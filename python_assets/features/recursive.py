@@ -19,8 +19,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from numba import njit
 
+from python_assets.platform.jit import compile_once
 from python_assets.platform.timeframes import DAY_MS
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ def initial_state() -> np.ndarray:
 # TA-Lib's own update statements in one compiled loop. The arithmetic is theirs, not an equivalent
 # form: k * x + (1 - k) * y rounds differently from (x - y) * k + y, and ratios of quantities that
 # decay together (Keltner position in a run of flat bars) amplify that last-bit difference past 1e-6.
-@njit(cache=True)
+# Compiled by numba on first use (compile_once in series_features): importing this module loads no numba.
 def _stream(kind: int, n: int, x: np.ndarray, out: np.ndarray, st: np.ndarray, snaps: np.ndarray, snap_st: np.ndarray) -> None:
     """Run one recursion over x from state st = (count, sum, value), in place; record the state after
     each row in snaps into the columns of snap_st. Seeds are sums from 0.0 in input order (numpy's
@@ -164,6 +164,7 @@ def series_features(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume
                     state: np.ndarray | None = None, snaps: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """All recursive features of the next bars of one series, continued from state (updated in place;
     a new series when None), and the state after each row in snaps, one column per snap."""
+    compile_once(globals(), ("_stream",))  # numba, on first use (python_assets/platform/jit.py)
     state = initial_state() if state is None else state
     snaps = np.zeros(0, dtype=np.int64) if snaps is None else np.asarray(snaps, dtype=np.int64)
     snap = np.empty((len(STATE_FIELDS), len(snaps)))

@@ -25,6 +25,7 @@ def model(dbt, session):
     from datetime import date
 
     from python_assets.features.recursive import recursive_columns
+    from python_assets.platform.fanout import in_child
     from python_assets.platform.timeframes import DAY_MS
 
     carried = None
@@ -48,7 +49,9 @@ def model(dbt, session):
         codes = {key: {v: i for i, v in enumerate(d)} for key, d in dictionaries.items()}
         carried = {(codes["symbol"][s], codes["timeframe"][tf]): state for (s, tf), state in carried.items()
                    if s in codes["symbol"] and tf in codes["timeframe"]}
-    return to_arrow(recursive_columns(arrays, carried), dictionaries)
+    # the recursions run in a child process: numba and its compiled code (~120 MiB once loaded) and the
+    # work arrays leave with it, instead of staying in this dbt process beside every later model of the build
+    return to_arrow(in_child(recursive_columns, arrays, carried), dictionaries)
 
 
 def coded_columns(table) -> tuple[dict, dict]:
