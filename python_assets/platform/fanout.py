@@ -60,23 +60,29 @@ def batch_mapper(max_workers: int = 1, batch_size: int = 1) -> Iterator[Mapper]:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-# in_child's child: SIGINT ignored first, this process's sys.path, then _child_main with the two pipes' fds
+# in_child's child: SIGINT ignored, the caller's sys.path, then _child_main (argv: the two pipes' fds and the
+# caller's pid). Arguments the caller never finished sending (it was interrupted or died) end it quietly.
 _CHILD = ("import signal; signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
           "import os, pickle, sys\n"
           "source = os.fdopen(int(sys.argv[1]), 'rb')\n"
-          "sys.path[:] = pickle.load(source)\n"
-          "from python_assets.platform.fanout import _child_main\n"
-          "_child_main(source, int(sys.argv[2]))\n")
+          "try:\n"
+          "    sys.path[:] = pickle.load(source)\n"
+          "    from python_assets.platform.fanout import _child_main\n"
+          "except BaseException:\n"
+          "    os._exit(3)\n"
+          "_child_main(source, int(sys.argv[2]), int(sys.argv[3]))\n")
+CHILD_EXIT_SECONDS = 30  # how long a child that sent its outcome may take to exit before it is ended
 
 
 def in_child(fn: Callable[..., R], *args: Any) -> R:
     """fn(*args) in a child Python process: its result, or its exception raised here as if fn had raised it.
     For work whose arrays and imports this process should not keep afterwards (a process's heap does not
-    shrink back). fn and args travel pickled over a pipe (fn by reference: importable from this process's
-    sys.path), the outcome over another. The child dies with this process; leaving early (Ctrl-C here) ends
-    it with SIGTERM, which unwinds it (SystemExit: temp files removed, locks released); the terminal's SIGINT
-    is this process's to handle (one line, not a traceback from the child too). No multiprocessing: it
-    would start its resource tracker, a ~13 MiB process beside this one until it exits."""
+    shrink back). fn and args travel pickled over a pipe (fn by reference: a module-level function
+    importable from this process's sys.path, not one defined in __main__), the outcome over another. The
+    child runs in its own process group (a terminal's Ctrl-C is this process's alone to handle: one line,
+    no traceback from the child) and dies with this process; leaving early (Ctrl-C here) ends it with
+    SIGTERM, which unwinds it (SystemExit: temp files removed, locks released). No multiprocessing: it would
+    start its resource tracker, a ~13 MiB process beside this one until it exits."""
     import pickle
     import subprocess
     import sys
@@ -84,8 +90,8 @@ def in_child(fn: Callable[..., R], *args: Any) -> R:
     args_read, args_write = os.pipe()
     result_read, result_write = os.pipe()
     try:
-        child = subprocess.Popen([sys.executable, "-c", _CHILD, str(args_read), str(result_write)],
-                                 pass_fds=(args_read, result_write))
+        child = subprocess.Popen([sys.executable, "-c", _CHILD, str(args_read), str(result_write), str(os.getpid())],
+                                 pass_fds=(args_read, result_write), process_group=0)
     except BaseException:
         for fd in (args_read, args_write, result_read, result_write):
             os.close(fd)
@@ -93,6 +99,7 @@ def in_child(fn: Callable[..., R], *args: Any) -> R:
     os.close(args_read)
     os.close(result_write)
     sink, source = os.fdopen(args_write, "wb"), os.fdopen(result_read, "rb")
+    outcome, failure = None, None
     try:
         try:
             with sink:
@@ -101,41 +108,57 @@ def in_child(fn: Callable[..., R], *args: Any) -> R:
         except BrokenPipeError:  # the child ended before reading: its exit code says why, below
             pass
         try:
-            ok, value = pickle.load(source)
+            outcome = pickle.load(source)
         except EOFError:
-            raise ChildProcessError(f"{getattr(fn, '__name__', fn)} ended in its child process (exit code "
-                                    f"{child.wait()}) without a result") from None
+            failure = "without a result"
+        except Exception as exc:  # noqa: BLE001 - a truncated result, or one that does not unpickle here
+            failure = f"with a result that cannot be read here ({type(exc).__name__}: {exc})"
     finally:
-        source.close()
+        source.close()  # a child still writing gets EPIPE, and ends
+        if outcome is not None or failure is not None:  # it is done: let it exit (a SIGTERM would cut its exit short)
+            try:
+                child.wait(timeout=CHILD_EXIT_SECONDS)
+            except subprocess.TimeoutExpired:
+                pass
         if child.poll() is None:
             child.terminate()
-        child.wait()
+        code = child.wait()
+    if failure is not None:
+        raise ChildProcessError(f"{getattr(fn, '__name__', fn)} ended in its child process (exit code {code}) {failure}")
+    ok, value = outcome
     if ok:
         return value
     raise value
 
 
-def _child_main(source: Any, result_fd: int) -> None:
-    """in_child's child: killed when its parent dies, SIGTERM as SystemExit (so finally blocks and temp-file
-    cleanups run), then fn(*args) read from source and its outcome written to result_fd."""
+def _child_main(source: Any, result_fd: int, parent: int) -> None:
+    """in_child's child: killed when its parent dies (already gone: at once), SIGTERM as SystemExit (so finally
+    blocks and temp-file cleanups run), then fn(*args) read from source and its outcome written to result_fd;
+    arguments cut short or a caller no longer reading end it quietly (the caller has its own error)."""
     import pickle
 
-    die_with_parent()
+    die_with_parent(parent=parent)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    with source:
-        fn, args = pickle.load(source)
+    try:
+        with source:
+            fn, args = pickle.load(source)
+    except Exception:  # noqa: BLE001 - the caller stopped sending, or sent what does not unpickle here
+        os._exit(3)
     try:
         outcome = (True, fn(*args))
     except Exception as exc:  # noqa: BLE001 - raised again in the parent
         outcome = (False, exc)
-    with os.fdopen(result_fd, "wb") as sink:
-        try:
-            payload = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:  # noqa: BLE001 - an exception or result that does not pickle: its text
-            payload = pickle.dumps((False, RuntimeError(
-                f"{type(outcome[1]).__name__}: {outcome[1]}" if not outcome[0]
-                else f"{getattr(fn, '__name__', fn)}'s result cannot be sent back: {exc}")))
-        sink.write(payload)
+    try:
+        payload = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:  # noqa: BLE001 - an exception or result that does not pickle: its text
+        payload = pickle.dumps((False, RuntimeError(
+            f"{type(outcome[1]).__name__}: {outcome[1]}" if not outcome[0]
+            else f"{getattr(fn, '__name__', fn)}'s result cannot be sent back: {exc}")))
+    try:
+        with os.fdopen(result_fd, "wb") as sink:
+            sink.write(payload)
+    except BrokenPipeError:
+        os._exit(4)
 
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:

@@ -25,5 +25,6 @@ def compile_once(namespace: dict, names: tuple[str, ...]) -> None:
         from numba import njit
 
         for name in names:
-            namespace[name] = njit(cache=True)(namespace[name])
+            if not hasattr(namespace[name], "py_func"):  # compiled already where these globals were shipped from
+                namespace[name] = njit(cache=True)(namespace[name])
         namespace[_DONE] = True

@@ -18,12 +18,14 @@ import sys
 PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent(sig: int = signal.SIGKILL) -> bool:
+def die_with_parent(sig: int = signal.SIGKILL, parent: int | None = None) -> bool:
     """Have the kernel send this process sig when its parent dies, as the parent's own crash would
-    have ended it; if the parent died already, send it now. False where the platform cannot."""
+    have ended it; if the parent died already, send it now. parent: the pid that started this process,
+    when it passed it (a child that reads its parent only after its interpreter started cannot tell
+    otherwise that the parent died before). False where the platform cannot."""
     if not sys.platform.startswith("linux"):
         return False
-    parent = os.getppid()
+    parent = os.getppid() if parent is None else parent
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:

@@ -51,6 +51,67 @@ def test_no_resource_tracker_is_left_beside_the_caller():
     assert out.returncode == 0 and out.stdout.strip() == "tracker None", out.stderr[-2000:]
 
 
+def exit_slowly(marker: str) -> int:
+    """Returns at once; the child's interpreter then spends half a second in an atexit handler that ends by
+    writing marker (numba, torch and colorama have exit handlers too)."""
+    import atexit
+
+    atexit.register(lambda: (time.sleep(0.5), Path(marker).write_text("exited")))
+    return 7
+
+
+class OddError(Exception):
+    """Pickles, but does not unpickle (its __init__ takes two arguments, its args hold one)."""
+
+    def __init__(self, a: int, b: int) -> None:
+        super().__init__(f"{a}-{b}")
+
+
+def raise_odd() -> None:
+    raise OddError(1, 2)
+
+
+def test_a_child_that_sent_its_result_exits_on_its_own_and_bad_transfers_say_so(tmp_path, capfd):
+    """A child is not sent SIGTERM once it has answered (its exit handlers run: no 'SystemExit: 143' traceback
+    in the caller's output); arguments that fail to pickle half-way end the child quietly; a result that does
+    not unpickle here is a ChildProcessError naming it."""
+    import numpy as np
+
+    marker = tmp_path / "exited"
+    assert in_child(exit_slowly, str(marker)) == 7 and marker.read_text() == "exited"
+    with pytest.raises(Exception, match="pickle|local object"):
+        in_child(len, [np.ones(1_000_000), lambda: 1])  # the array goes out, then the lambda cannot
+    with pytest.raises(ChildProcessError, match=r"raise_odd ended in its child process \(exit code 0\) with a result "
+                                                 r"that cannot be read here \(TypeError"):
+        in_child(raise_odd)
+    assert "Traceback" not in capfd.readouterr().err
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("stop", ["kill", "interrupt"])
+def test_a_caller_gone_or_interrupted_while_its_child_starts(stop):
+    """The caller SIGKILLed, or the terminal's Ctrl-C sent to its process group, while the child's interpreter
+    is still starting: the child does not outlive the caller (it checks the pid it was given, not the
+    parent it finds once started) and prints nothing (it runs in its own process group)."""
+    code = ("import sys, time\nfrom python_assets.platform.fanout import in_child\n"
+            "try:\n    in_child(time.sleep, 30)\nexcept KeyboardInterrupt:\n    print('interrupted', file=sys.stderr)")
+    caller = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert _wait(lambda: children_of(caller.pid), 30), "no child started"
+        child = children_of(caller.pid)[0]
+        if stop == "kill":
+            os.kill(caller.pid, signal.SIGKILL)
+        else:
+            os.killpg(caller.pid, signal.SIGINT)
+        err = caller.communicate(timeout=30)[1]
+        assert err == ("" if stop == "kill" else "interrupted\n"), err
+        assert _wait(lambda: not _alive(child), 10), "the child outlived its caller"
+    finally:
+        caller.kill()
+        caller.wait()
+
+
 def slow_write(tmp: str) -> None:
     """A write callback for replace_atomic that stays inside the write (its temp file on disk) for a minute."""
     Path(tmp).write_text("partial")
