@@ -148,17 +148,38 @@ def _child_main(source: Any, result_fd: int, parent: int) -> None:
         outcome = (True, fn(*args))
     except Exception as exc:  # noqa: BLE001 - raised again in the parent
         outcome = (False, exc)
+    sink = _CountingWriter(result_fd)
     try:
-        payload = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception as exc:  # noqa: BLE001 - an exception or result that does not pickle: its text
-        payload = pickle.dumps((False, RuntimeError(
-            f"{type(outcome[1]).__name__}: {outcome[1]}" if not outcome[0]
-            else f"{getattr(fn, '__name__', fn)}'s result cannot be sent back: {exc}")))
-    try:
-        with os.fdopen(result_fd, "wb") as sink:
-            sink.write(payload)
-    except BrokenPipeError:
+        with sink:  # streamed: a large result is not copied into one bytes object first
+            try:
+                pickle.dump(outcome, sink, protocol=pickle.HIGHEST_PROTOCOL)
+            except BrokenPipeError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - an exception or result that does not pickle: its text
+                if sink.written:  # part of it went: the caller reads a cut result and says so
+                    os._exit(5)
+                pickle.dump((False, RuntimeError(
+                    f"{type(outcome[1]).__name__}: {outcome[1]}" if not outcome[0]
+                    else f"{getattr(fn, '__name__', fn)}'s result cannot be sent back: {exc}")), sink)
+    except BrokenPipeError:  # the caller stopped reading
         os._exit(4)
+
+
+class _CountingWriter:
+    """A binary writer on an fd that counts the bytes it passed on (pickle writes large buffers straight through)."""
+
+    def __init__(self, fd: int) -> None:
+        self._file, self.written = os.fdopen(fd, "wb"), 0
+
+    def write(self, data: Any) -> int:
+        self.written += len(memoryview(data).cast("B"))
+        return self._file.write(data)
+
+    def __enter__(self) -> "_CountingWriter":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._file.close()
 
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:

@@ -71,6 +71,15 @@ def raise_odd() -> None:
     raise OddError(1, 2)
 
 
+def array_then_lock() -> list:
+    """A result whose first part pickles (a large array, streamed to the caller) and whose last part does not."""
+    import threading
+
+    import numpy as np
+
+    return [np.ones(1_000_000), threading.Lock()]
+
+
 def test_a_child_that_sent_its_result_exits_on_its_own_and_bad_transfers_say_so(tmp_path, capfd):
     """A child is not sent SIGTERM once it has answered (its exit handlers run: no 'SystemExit: 143' traceback
     in the caller's output); arguments that fail to pickle half-way end the child quietly; a result that does
@@ -84,6 +93,8 @@ def test_a_child_that_sent_its_result_exits_on_its_own_and_bad_transfers_say_so(
     with pytest.raises(ChildProcessError, match=r"raise_odd ended in its child process \(exit code 0\) with a result "
                                                  r"that cannot be read here \(TypeError"):
         in_child(raise_odd)
+    with pytest.raises(ChildProcessError, match=r"array_then_lock ended in its child process \(exit code 5\)"):
+        in_child(array_then_lock)  # streamed, then cut: the caller says so instead of unpickling half a result
     assert "Traceback" not in capfd.readouterr().err
 
 
