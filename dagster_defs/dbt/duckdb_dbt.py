@@ -130,11 +130,11 @@ def install_thread_locks() -> None:
 
 
 def prepare() -> None:
-    """What blofin-dbt changes in dbt before a call: the data-dir-neutral parse check, no manifest written
-    by a call that runs nodes outside the project's target dir, and locks without a resource tracker."""
+    """What blofin-dbt changes in dbt before a call: the data-dir-neutral parse check, and no manifest
+    written by a call that runs nodes outside the project's target dir (install_thread_locks comes before
+    dbt's imports, so it is not here: by then the manifest's lock factory is bound)."""
     install_data_dir_neutral_parse()
     install_no_manifest_write()
-    install_thread_locks()
 
 
 def entry() -> None:

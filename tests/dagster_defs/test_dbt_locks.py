@@ -3,6 +3,7 @@ neither a blofin-dbt call nor the Dagster process that loads the dbt assets star
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,7 @@ def python(code: str, *args: str, cwd: Path = REPO, env: dict | None = None) -> 
                           env=env)
 
 
-def test_a_blofin_dbt_call_starts_no_resource_tracker(tmp_path, monkeypatch):
+def test_a_blofin_dbt_call_starts_no_resource_tracker(tmp_path):
     target = tmp_path / "target"
     target.mkdir()
     saved = REPO / "dbt_project" / "target" / "partial_parse.msgpack"
@@ -31,8 +32,6 @@ def test_a_blofin_dbt_call_starts_no_resource_tracker(tmp_path, monkeypatch):
         sys.argv = ["blofin-dbt", "ls", "--profiles-dir", ".", "--target-path", sys.argv[1], "-q", "--select", "stg_trades"]
         entry()
     """)
-    import os
-
     env = {**os.environ, "BLOFIN_DATA_DIR": str(tmp_path), "PYTHONPATH": str(REPO)}
     env.pop("BLOFIN_DBT_SERVER", None)  # this process's own dbt, not the test worker's warm server
     proc = python(code, str(target), cwd=REPO / "dbt_project", env=env)
