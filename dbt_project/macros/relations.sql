@@ -38,3 +38,38 @@
     {%- for row in stray.rows %}drop table if exists {{ this.database }}.{{ this.schema }}."{{ row[0] }}";{% endfor -%}
   {%- endif -%}
 {%- endmacro %}
+
+{#- The Python that writes a Python model's returned table (dbt-duckdb calls py_write_table from its
+    create_table_as): dbt-duckdb's own first imports pyarrow.dataset for an Arrow table, a workaround for
+    an old DuckDB that could not scan one without it (duckdb#6584). DuckDB 2.x scans it as is, and that
+    import (Arrow's dataset and Parquet libraries, ~45 MiB) stayed in the dbt process for every later
+    model of the build. Same statements otherwise. Only dbt-duckdb calls it: the body is its duckdb__ one. -#}
+{% macro py_write_table(temporary, relation, compiled_code, partitioned_by=none, sorted_by=none) -%}
+  {{ return(adapter.dispatch('py_write_table', 'blofin_stack')(temporary, relation, compiled_code, partitioned_by, sorted_by)) }}
+{%- endmacro %}
+
+{#- Only dbt-duckdb's create_table_as calls it. -#}
+{% macro default__py_write_table(temporary, relation, compiled_code, partitioned_by=none, sorted_by=none) -%}
+  {{ exceptions.raise_compiler_error("py_write_table is dbt-duckdb's writer of a Python model's table: no other adapter calls it") }}
+{%- endmacro %}
+
+{% macro duckdb__py_write_table(temporary, relation, compiled_code, partitioned_by=none, sorted_by=none) -%}
+{{ compiled_code }}
+
+def materialize(df, con):
+    tmp_name = '__dbt_python_model_df_' + '{{ relation.identifier }}'
+    con.register(tmp_name, df)
+    {% if partitioned_by or sorted_by %}
+    con.execute('create table {{ relation }} as select * from ' + tmp_name + ' limit 0')
+    {% if partitioned_by %}
+    con.execute('alter table {{ relation }} set partitioned by ({{ partitioned_by }})')
+    {% endif %}
+    {% if sorted_by %}
+    con.execute('alter table {{ relation }} set sorted by ({{ sorted_by }})')
+    {% endif %}
+    con.execute('insert into {{ relation }} select * from ' + tmp_name)
+    {% else %}
+    con.execute('create table {{ relation }} as select * from ' + tmp_name)
+    {% endif %}
+    con.unregister(tmp_name)
+{%- endmacro %}

@@ -51,12 +51,26 @@ def assert_bit_identical(got: pd.DataFrame, want: pd.DataFrame) -> None:
 
 
 @pytest.fixture(scope="module")
-def full(tmp_path_factory) -> pd.DataFrame:
+def full_build(tmp_path_factory) -> Paths:
     paths = Paths(tmp_path_factory.mktemp("full") / "data")
     for day, symbols in LAKE.items():
         generate_market(paths, symbols, [day])
     run_dbt(paths, "run", "--select", "+feat_recursive")
-    return read_table(paths)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def full(full_build) -> pd.DataFrame:
+    return read_table(full_build)
+
+
+def test_the_python_model_is_written_without_importing_pyarrow_dataset(full_build):
+    """dbt-duckdb's writer of a Python model's table imports pyarrow.dataset (~45 MiB kept in the dbt process
+    for the rest of the build); the project's py_write_table (macros/relations.sql) is the one dbt runs."""
+    run = full_build.data_dir / "dbt_target" / "run" / "blofin_stack" / "models" / "features" / "feat_recursive.py"
+    code = run.read_text()
+    assert "def materialize(df, con):" in code and "con.register(" in code
+    assert "pyarrow.dataset" not in code
 
 
 def arrive(paths: Paths, days: list[date]) -> Paths:
