@@ -40,35 +40,57 @@ def model(dbt, session):
             carried = {key: state for key, (_, state) in states.items()}
         # else a series' last earlier bar carries no state: continuing it would restart its seeds or skip
         # bars, so this run is a full pass (delete+insert by key rewrites every row the same way)
-    # DuckDB: sorted columns in as Arrow, an Arrow table out (no pandas: its import alone is ~0.8 s).
-    # symbol and timeframe travel as dictionary codes: recursive_columns only compares them and looks
-    # them up, and a million Python strings each way cost ~0.6 s (1.29M rows).
+    # DuckDB: sorted columns in as Arrow, an Arrow table out, NumPy only through buffers (no pandas: pyarrow's
+    # own NumPy converters import it, ~50 MiB and ~0.8 s, into this dbt process for the rest of the build).
+    # symbol and timeframe reach the recursions as dictionary codes (they only compare them and look them up;
+    # a million Python strings each way cost ~0.6 s); the keys go out as they came in.
     table = relation.project(", ".join(columns)).order("symbol, timeframe, bar_at_ms").to_arrow_table()
-    arrays, dictionaries = coded_columns(table)
+    arrays, names = series_arrays(table)
     if carried is not None:
-        codes = {key: {v: i for i, v in enumerate(d)} for key, d in dictionaries.items()}
+        codes = {key: {v: i for i, v in enumerate(d)} for key, d in names.items()}
         carried = {(codes["symbol"][s], codes["timeframe"][tf]): state for (s, tf), state in carried.items()
                    if s in codes["symbol"] and tf in codes["timeframe"]}
     # the recursions run in a child process: numba and its compiled code (~120 MiB once loaded) and the
     # work arrays leave with it, instead of staying in this dbt process beside every later model of the build
-    return to_arrow(in_child(recursive_columns, arrays, carried), dictionaries)
+    return feature_table(table, in_child(recursive_columns, arrays, carried))
 
 
-def coded_columns(table) -> tuple[dict, dict]:
-    """NumPy columns of an Arrow table, symbol and timeframe as int32 codes into their dictionaries
-    (returned as lists of str); NULL floats become NaN."""
+def numpy_column(column, dtype):
+    """An Arrow column's values as a NumPy array read from its buffers (NULL floats as NaN): pyarrow's
+    to_numpy would import pandas into this process."""
+    import numpy as np
+    import pyarrow as pa
+
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    width = np.dtype(dtype).itemsize
+    if len(array) == 0:
+        return np.empty(0, dtype=dtype)
+    values = np.frombuffer(array.buffers()[1], dtype=dtype, count=len(array), offset=array.offset * width)
+    if array.null_count:
+        if np.dtype(dtype).kind != "f":
+            raise ValueError(f"NULL in a {dtype} column")
+        valid = np.unpackbits(np.frombuffer(array.buffers()[0], dtype=np.uint8), count=array.offset + len(array),
+                              bitorder="little")[array.offset:].astype(bool)
+        values = np.where(valid, values, np.nan)
+    return values
+
+
+def series_arrays(table) -> tuple[dict, dict]:
+    """The recursions' inputs as NumPy columns (symbol and timeframe as int32 codes into their dictionaries,
+    returned as lists of str) from the sorted bars table."""
+    import numpy as np
+    import pyarrow as pa
     import pyarrow.compute as pc
 
-    arrays, dictionaries = {}, {}
-    for name in table.column_names:
-        column = table.column(name).combine_chunks()
-        if name in ("symbol", "timeframe"):
-            encoded = pc.dictionary_encode(column)
-            arrays[name] = encoded.indices.to_numpy(zero_copy_only=False)
-            dictionaries[name] = encoded.dictionary.to_pylist()
-        else:
-            arrays[name] = column.to_numpy(zero_copy_only=False)
-    return arrays, dictionaries
+    arrays, names = {}, {}
+    for name in ("symbol", "timeframe"):
+        encoded = pc.dictionary_encode(table.column(name).combine_chunks())
+        arrays[name] = numpy_column(pc.cast(encoded.indices, pa.int32()), np.int32)
+        names[name] = encoded.dictionary.to_pylist()
+    arrays["bar_at_ms"] = numpy_column(pc.cast(table.column("bar_at_ms"), pa.int64()), np.int64)
+    for name in ("high", "low", "close", "volume"):
+        arrays[name] = numpy_column(pc.cast(table.column(name), pa.float64()), np.float64)
+    return arrays, names
 
 
 def partition_bound(name: str, configured) -> str:
@@ -100,28 +122,43 @@ def carried_states(session, this: str, before_ms: int) -> dict:
         f"select symbol, timeframe, max(bar_at_ms) as state_at_ms, max_by(resume_state, bar_at_ms) as state from {this} "
         f"where resume_state is not null and bar_at_ms < {int(before_ms)} group by symbol, timeframe"
     ).to_arrow_table()
+    import numpy as np
+
     states = table.column("state").combine_chunks()
-    values = states.flatten().to_numpy(zero_copy_only=False)
+    values = numpy_column(states.flatten(), np.float64)
     flat = values.reshape(len(states), len(values) // max(len(states), 1))
     keys = zip(table.column("symbol").to_pylist(), table.column("timeframe").to_pylist())
     return {key: (at, state) for key, at, state in zip(keys, table.column("state_at_ms").to_pylist(), flat)}
 
 
-def to_arrow(cols: dict, dictionaries: dict):
-    """Keys (symbol, timeframe decoded from their codes), features (NaN -> NULL) and resume_state (a
-    list on each series' last bar of a day, else NULL)."""
+def feature_table(table, cols: dict):
+    """The keys as they came in, the features (NaN -> NULL) and resume_state (a list on each series' last
+    bar of a day, else NULL), built from NumPy buffers (no pandas, as numpy_column)."""
     import numpy as np
     import pyarrow as pa
+    import pyarrow.compute as pc
 
-    n, rows, states = len(cols["symbol"]), cols.pop("resume_rows"), cols.pop("resume_state")
+    from python_assets.features.recursive import FEATURE_COLUMNS
+
+    def bitmap(valid):
+        return None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
+
+    def floats(values):
+        values = np.ascontiguousarray(values, dtype=np.float64)
+        return pa.Array.from_buffers(pa.float64(), len(values), [bitmap(~np.isnan(values)), pa.py_buffer(values)])
+
+    n, rows, states = table.num_rows, cols["resume_rows"], cols["resume_state"]
+    types = {"symbol": pa.string(), "timeframe": pa.string(), "bar_at_ms": pa.int64(), "bar_date": pa.date32()}
+    out = {k: pc.cast(table.column(k), t).combine_chunks() for k, t in types.items()}
+    out.update({name: floats(cols[name]) for name in FEATURE_COLUMNS})
     lengths = np.zeros(n, dtype=np.int32)
     lengths[rows] = states.shape[1]
     offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int32)
     has_state = np.zeros(n, dtype=bool)
     has_state[rows] = True
-    types = {"bar_at_ms": pa.int64(), "bar_date": pa.date32()}
-    table = {k: pa.DictionaryArray.from_arrays(pa.array(v, type=pa.int32()), dictionaries[k]).cast(pa.string())
-             if k in dictionaries else pa.array(v, type=types.get(k, pa.float64()), from_pandas=True)
-             for k, v in cols.items()}
-    table["resume_state"] = pa.ListArray.from_arrays(pa.array(offsets), pa.array(states.ravel()), mask=pa.array(~has_state))
-    return pa.table(table)
+    values = np.ascontiguousarray(states, dtype=np.float64).ravel()
+    out["resume_state"] = pa.Array.from_buffers(
+        pa.list_(pa.float64()), n, [bitmap(has_state), pa.py_buffer(offsets)],
+        children=[pa.Array.from_buffers(pa.float64(), len(values), [None, pa.py_buffer(values)])])
+    return pa.table(out)
+
