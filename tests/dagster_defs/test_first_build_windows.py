@@ -12,7 +12,7 @@ import pytest
 from conftest import use_built_environment, warehouse_digest
 
 import dagster_defs.dbt.assets as dbt_assets_module
-from dagster_defs.dbt.assets import FIRST_BUILD_MARKER, warehouse_dbt_assets
+from dagster_defs.dbt.assets import FIRST_BUILD_MARKER, DbtRunConfig, first_build_flags, warehouse_dbt_assets
 from dagster_defs.runner import extend_partitions_to
 from python_assets.config import Paths
 from python_assets.ingest.market import generate_market
@@ -31,6 +31,18 @@ def test_windows_hold_at_most_the_budget_and_end_at_the_runs_window():
     assert bar_windows(bars, 10_000, end) == [(D, end)]
     assert bar_windows(bars, 0, end) == [(D, end)]
     assert bar_windows(bars, 200, D) == []
+
+
+def test_only_builds_over_the_whole_history_run_one_model_at_a_time():
+    """An empty warehouse (its windows and its own build) and a full refresh: --threads 1 on DuckDB; a daily
+    build over a built warehouse, Spark, and first_build_threads 0: the profile's threads."""
+    config = DbtRunConfig()
+    assert first_build_flags(config, "duckdb", built=False) == ["--threads", "1"]
+    assert first_build_flags(DbtRunConfig(full_refresh=True), "duckdb", built=True) == ["--threads", "1"]
+    assert first_build_flags(DbtRunConfig(first_build_threads=3), "duckdb", built=False) == ["--threads", "3"]
+    assert first_build_flags(config, "duckdb", built=True) == []
+    assert first_build_flags(config, "spark", built=False) == []
+    assert first_build_flags(DbtRunConfig(first_build_threads=0), "duckdb", built=False) == []
 
 
 def test_the_lake_counts_each_symbol_days_finest_bars(tmp_path):
@@ -95,6 +107,7 @@ def test_a_windowed_first_build_equals_one_pass_and_a_stopped_one_is_built_again
     marker = paths.data_dir / FIRST_BUILD_MARKER
     assert json.loads(marker.read_text())["windows"] == [["2025-03-08", "2025-03-09"], ["2025-03-09", "2025-03-10"]]
     assert "--empty" in calls[0] and "--empty" not in calls[1]
+    assert all(c[-2:] == ["--threads", "1"] for c in calls)  # history-sized: one model at a time
     monkeypatch.setattr(dbt_assets_module, "_run_dbt", run_dbt)
     # the next run finds the first day's bars but also the marker: it builds the windows again from empty tables
     assert build(1440).success
