@@ -9,9 +9,10 @@ from dagster_defs.partitions import daily_partitions, day_start_ms, window_days
 from dagster_defs.research.assets import ResearchRunConfig
 from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
 from python_assets.backtest.portfolio import PortfolioConfig
-from python_assets.backtest.portfolio_daily import PortfolioDayConfig, portfolio_day
+from python_assets.backtest.portfolio_daily import PortfolioDayConfig
+from python_assets.platform.fanout import in_child
 from python_assets.platform.logs import log_event
-from python_assets.research.daily import market_from_warehouse
+from python_assets.research.step import portfolio_days
 from python_assets.platform.timeframes import HOUR_MS
 
 
@@ -38,12 +39,10 @@ class PortfolioRunConfig(dg.Config):
           pool=WAREHOUSE_POOL)
 def portfolio(context: dg.AssetExecutionContext, config: PortfolioRunConfig, warehouse: Warehouse) -> dg.MaterializeResult:
     """One account over the active ranked strategies (equal, inverse-vol, risk-parity weights)."""
-    summary = {}
-    with warehouse.connect() as con:
-        for day in window_days(*context.partition_time_window):
-            end_ms = day_start_ms(day + timedelta(days=1))
-            summary = portfolio_day(con, lambda: market_from_warehouse(con, config.timeframe, end_ms, config.lookback_days),
-                                    day, config.day_config())
+    days = [(day, day_start_ms(day + timedelta(days=1))) for day in window_days(*context.partition_time_window)]
+    with warehouse.locked() as paths:  # in a child (its own connection): the engine's imports leave with it
+        summary = in_child(portfolio_days, paths.warehouse, days, config.timeframe, config.lookback_days,
+                           config.day_config())
     log_event("portfolio_done", **summary)
     return dg.MaterializeResult(metadata=summary)
 

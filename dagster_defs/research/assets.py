@@ -4,18 +4,20 @@ after day), over the trailing window of warehouse features ending with the parti
 from datetime import timedelta
 
 import dagster as dg
-import duckdb
 from dagster_dbt import get_asset_key_for_model
 
 from dagster_defs.computed_days import mark_days_computed
 from dagster_defs.dbt.assets import warehouse_dbt_assets
 from dagster_defs.partitions import daily_partitions, day_start_ms, window_days
 from dagster_defs.resources import WAREHOUSE_POOL, SymbolFanout, Warehouse
+from python_assets.platform.fanout import in_child
 from python_assets.platform.logs import log_event
-from python_assets.research.daily import ResearchConfig, market_from_warehouse, run_day
+from python_assets.research.daily import ResearchConfig
 from python_assets.research.montecarlo import MonteCarloConfig
-from python_assets.research.fill_stress import TOP_K, stress_day
+from python_assets.research.fill_stress import TOP_K
 from python_assets.research.ranker import RankConfig
+from python_assets.research.step import fill_stress_days, research_days
+from python_assets.warehouse.connection import connect_warehouse
 
 
 class ResearchRunConfig(dg.Config):
@@ -51,10 +53,6 @@ def _days(context: dg.AssetExecutionContext):
     return window_days(*context.partition_time_window)
 
 
-def _market(con: duckdb.DuckDBPyConnection, day, config: ResearchRunConfig):
-    return market_from_warehouse(con, config.timeframe, day_start_ms(day + timedelta(days=1)), config.lookback_days)
-
-
 _COMMON = dict(partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.single_run(), group_name="research",
                kinds={"python", "duckdb"}, pool=WAREHOUSE_POOL)
 
@@ -85,12 +83,15 @@ def strategy_research(context: dg.AssetExecutionContext, config: ResearchRunConf
     other designs and rankings than the same days run one by one. A day runs rounds of fresh designs while
     fewer than target_active are active (run_day). The designs are tuned side by side on symbol_fanout's
     workers; this step alone reads and writes."""
-    made, trials, rounds, summary = 0, 0, 0, {}
-    with warehouse.connect() as con, symbol_fanout.mapper() as map_batches:
-        mark_days_computed(context, con)
-        for day in _days(context):
-            summary = run_day(con, _market(con, day, config), day, config.research(), map_batches=map_batches)
-            made, trials, rounds = made + summary.pop("designs"), trials + summary.pop("trials"), rounds + summary.pop("rounds")
+    with warehouse.locked() as paths:
+        with connect_warehouse(paths.warehouse) as con:
+            mark_days_computed(context, con)
+        # in a child process (its own connection; this process holds the writer lock and no connection):
+        # the tuning's imports and high-water mark leave with it (research/step.py)
+        days = [(day, day_start_ms(day + timedelta(days=1))) for day in _days(context)]
+        summary = in_child(research_days, paths.warehouse, days, config.timeframe, config.lookback_days,
+                           config.research(), symbol_fanout.max_workers, symbol_fanout.batch_size)
+    made, trials, rounds = summary.pop("designs"), summary.pop("trials"), summary.pop("rounds")
     log_event("strategy_research_done", designs=made, trials=trials, rounds=rounds, **summary)
     yield dg.MaterializeResult(asset_key="strategy_designs", metadata={"new_designs": made, "rounds": rounds})
     yield dg.MaterializeResult(asset_key="strategy_tuning", metadata={"trials": trials})
@@ -109,10 +110,9 @@ def strategy_fill_stress(context: dg.AssetExecutionContext, config: FillStressCo
                          warehouse: Warehouse) -> dg.MaterializeResult:
     """The day's top-ranked designs out of sample under each fill assumption (strict fills priced on the
     1m bars, the spread on the recorded books where feat_book has them); fill_stress_results."""
-    summary = {}
-    with warehouse.connect() as con:
-        for day in _days(context):
-            summary = stress_day(con, _market(con, day, config), day, config.top_k)
+    days = [(day, day_start_ms(day + timedelta(days=1))) for day in _days(context)]
+    with warehouse.locked() as paths:  # in a child (its own connection), as strategy_research
+        summary = in_child(fill_stress_days, paths.warehouse, days, config.timeframe, config.lookback_days, config.top_k)
     log_event("strategy_fill_stress_done", **summary)
     return dg.MaterializeResult(metadata={k: v for k, v in summary.items() if k != "edge_lost"}
                                 | {"edge_lost": ", ".join(summary.get("edge_lost", [])) or "none"})

@@ -1,0 +1,54 @@
+"""The research step's body (design -> tune -> rank, day after day) on its own warehouse connection, so the
+step can run it in a child process (platform.fanout.in_child): the tuning's imports (numba and its compiled
+engine, the trial matrices) and its heap's high-water mark then leave with the child instead of staying in
+the Dagster process beside the ML steps and the results build that follow (~220 MiB at 120 days)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from python_assets.platform.fanout import batch_mapper
+from python_assets.research.daily import ResearchConfig, market_from_warehouse, run_day
+from python_assets.warehouse.connection import connect_warehouse
+
+
+def research_days(warehouse: Path, days: list[tuple[date, int]], timeframe: str, lookback_days: int,
+                  config: ResearchConfig, workers: int, batch_size: int) -> dict[str, Any]:
+    """run_day for each (day, end_ms) in order, each on the market of the lookback window ending at end_ms:
+    the designs, trials and rounds summed over the days, and the last day's ranking summary."""
+    made = trials = rounds = 0
+    summary: dict[str, Any] = {}
+    with connect_warehouse(warehouse) as con, batch_mapper(workers, batch_size) as map_batches:
+        for day, end_ms in days:
+            summary = run_day(con, market_from_warehouse(con, timeframe, end_ms, lookback_days), day, config,
+                              map_batches=map_batches)
+            made, trials, rounds = made + summary.pop("designs"), trials + summary.pop("trials"), rounds + summary.pop("rounds")
+    return {"designs": made, "trials": trials, "rounds": rounds, **summary}
+
+
+def fill_stress_days(warehouse: Path, days: list[tuple[date, int]], timeframe: str, lookback_days: int,
+                     top_k: int) -> dict[str, Any]:
+    """stress_day for each (day, end_ms) in order (the step runs it in a child, as research_days): the last
+    day's summary."""
+    from python_assets.research.fill_stress import stress_day
+
+    summary: dict[str, Any] = {}
+    with connect_warehouse(warehouse) as con:
+        for day, end_ms in days:
+            summary = stress_day(con, market_from_warehouse(con, timeframe, end_ms, lookback_days), day, top_k)
+    return summary
+
+
+def portfolio_days(warehouse: Path, days: list[tuple[date, int]], timeframe: str, lookback_days: int,
+                   config: Any) -> dict[str, Any]:
+    """portfolio_day for each (day, end_ms) in order (the step runs it in a child, as research_days), its
+    market read only when the day has strategies to combine: the last day's summary."""
+    from python_assets.backtest.portfolio_daily import portfolio_day
+
+    summary: dict[str, Any] = {}
+    with connect_warehouse(warehouse) as con:
+        for day, end_ms in days:
+            summary = portfolio_day(con, lambda: market_from_warehouse(con, timeframe, end_ms, lookback_days), day, config)
+    return summary
