@@ -18,6 +18,7 @@ from dagster_defs.partitions import daily_partitions, day_start_ms, window_days
 from dagster_defs.resources import ML_ARTIFACTS, WAREHOUSE_POOL, Warehouse
 from python_assets.backtest.catalog import feature_columns
 from python_assets.config import paths
+from python_assets.platform.fanout import in_child
 from python_assets.platform.logs import log_event
 from python_assets.ml.artifacts import (ModelRun, OutOfSample, TrainingSet, model_pointer, require_artifact,
                                         staging_file, stored_days)
@@ -27,7 +28,8 @@ from python_assets.ml.models import MODELS
 from python_assets.reports import fmt
 from python_assets.ml.store import write_results
 from python_assets.ml.learners import load_learner
-from python_assets.ml.train import TrainConfig, day_predictions, newest_per_symbol, reusable_version, train_model
+from python_assets.ml.train import (TrainConfig, day_predictions, fit_version, newest_per_symbol, reusable_version,
+                                    source_leaks)
 from python_assets.ml.validation import leakage_report
 from python_assets.platform.timeframes import DAY_MS, TIMEFRAME_MS
 from python_assets.warehouse.connection import connect_warehouse
@@ -101,7 +103,7 @@ def ml_features_do_not_leak(context: dg.AssetCheckExecutionContext) -> dg.AssetC
     exported = require_artifact(paths().ml_runs, day, "ml_dataset")
     if exported.scoring_only:
         return dg.AssetCheckResult(passed=True, metadata={"day": day, "checked": "no model trains on this day's export"})
-    leaks = leakage_report(exported.load(), HORIZON_BARS)
+    leaks = in_child(source_leaks, exported)  # the rows and the rank index leave with the child
     return dg.AssetCheckResult(passed=not leaks, metadata={"leaking": json.dumps(leaks), "day": day})
 
 
@@ -174,21 +176,22 @@ def _model_asset(name: str):
     def _train(context: dg.AssetExecutionContext, config: MlConfig, warehouse: Warehouse,
                ml_dataset: TrainingSet) -> dg.Output[ModelRun]:
         day = _last_day(context)
-        data = ml_dataset.load()
         train_config = _train_config(config)
-        prior = _reusable_prior(name, day, data.features, ml_dataset.timeframe, config, _first_day(context))
+        prior = _reusable_prior(name, day, ml_dataset.features, ml_dataset.timeframe, config, _first_day(context))
         if prior:  # the day's bars (and each symbol's newest) scored by a version trained before the day
+            data = ml_dataset.load()
             latest = day_predictions(spec, load_learner(model_dir(name, prior)), data, _end_ms(day) - DAY_MS)
             log_event("ml_model_reused", model=name, day=day, version=prior["version"], trained_on=prior["trained_on"])
             return dg.Output(ModelRun(name, {**prior, "reused": True}, latest),
                              metadata={"version": prior["version"], "reused_from": prior["trained_on"]})
-        if ml_dataset.scoring_only:  # this step's own config refits it (a per-op override of ml_dataset's)
-            data = _own_training_window(name, day, ml_dataset, config, warehouse)
-        labelled = int(pd.notna(data.labels[spec.label]).sum())
-        if labelled < MIN_ROWS:
-            log_event("ml_model_skipped", model=name, day=day, labelled_rows=labelled)
-            return dg.Output(ModelRun(name, None), metadata={"skipped": f"{labelled} labelled rows < {MIN_ROWS}"})
-        result = train_model(spec, data, paths().models, train_config)
+        # this step's own config refits it on a scoring-only export (a per-op override of ml_dataset's)
+        source = _own_training_window(name, day, ml_dataset, config, warehouse) if ml_dataset.scoring_only else ml_dataset
+        # loaded and fitted in a child process: torch or xgboost, the rows and the fit's high-water mark (a
+        # heap does not shrink back) leave with it instead of staying in this process for the rest of the run
+        result = in_child(fit_version, spec, source, paths().models, train_config, MIN_ROWS)
+        if isinstance(result, int):
+            log_event("ml_model_skipped", model=name, day=day, labelled_rows=result)
+            return dg.Output(ModelRun(name, None), metadata={"skipped": f"{result} labelled rows < {MIN_ROWS}"})
         pointer = {"version": result.version, "directory": paths().stored(result.directory),
                    "timeframe": ml_dataset.timeframe, "trained_on": day}
         overall = {s["scorer"]: s for s in result.scores if s["fold"] == "overall"}

@@ -21,7 +21,7 @@ from python_assets.ml.dataset import HORIZON_BARS, Dataset
 from python_assets.ml.learners import load_learner
 from python_assets.ml.models import ModelSpec
 from python_assets.ml.validation import (LeakageError, check_leakage, embargo_respected, label_known_at,
-                                         purged_walk_forward)
+                                         leakage_report, purged_walk_forward)
 from python_assets.platform.version import code_fingerprint, code_version
 
 
@@ -127,6 +127,20 @@ def train_model(spec: ModelSpec, data: Dataset, root: Path, config: TrainConfig 
 
     save_version(directory, write)
     return TrainResult(spec.name, version, directory, scores, oos, latest)
+
+
+def fit_version(spec: ModelSpec, source: Any, root: Path, config: TrainConfig, min_rows: int) -> TrainResult | int:
+    """train_model on source (a Dataset, or what loads one: the exported training set, read by the process that
+    trains), or, under min_rows labelled rows, their count (nothing trained). The model steps run it in a
+    child process, so their Dagster process never holds torch, xgboost or a fit's high-water mark."""
+    data = source if isinstance(source, Dataset) else source.load()
+    labelled = int(np.count_nonzero(~np.isnan(data.labels[spec.label])))
+    return labelled if labelled < min_rows else train_model(spec, data, root, config)
+
+
+def source_leaks(source: Any) -> dict[str, list[str]]:
+    """leakage_report of the training set source loads (run in a child process by the leak check)."""
+    return leakage_report(source.load(), HORIZON_BARS)
 
 
 def save_version(directory: Path, write: Callable[[Path], None]) -> None:
