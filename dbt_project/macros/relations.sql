@@ -39,20 +39,21 @@
   {%- endif -%}
 {%- endmacro %}
 
-{#- The Python that writes a Python model's returned table (dbt-duckdb calls py_write_table from its
-    create_table_as): dbt-duckdb's own first imports pyarrow.dataset for an Arrow table, a workaround for
-    an old DuckDB that could not scan one without it (duckdb#6584). DuckDB 2.x scans it as is, and that
-    import (Arrow's dataset and Parquet libraries, ~45 MiB) stayed in the dbt process for every later
-    model of the build. Same statements otherwise. Only dbt-duckdb calls it: the body is its duckdb__ one. -#}
-{% macro py_write_table(temporary, relation, compiled_code, partitioned_by=none, sorted_by=none) -%}
-  {{ return(adapter.dispatch('py_write_table', 'blofin_stack')(temporary, relation, compiled_code, partitioned_by, sorted_by)) }}
+{#- The Python that writes a Python model's returned table. dbt-duckdb's (called from its create_table_as)
+    first imports pyarrow.dataset for an Arrow table, a workaround for an old DuckDB that could not scan one
+    without it (duckdb#6584). DuckDB 2.x scans it as is, and that import (Arrow's dataset and Parquet
+    libraries, ~45 MiB) stayed in the dbt process for every later model of the build. A root-project macro
+    of this name replaces every adapter's (dbt-spark's has other arguments), so any other adapter gets its
+    own back through `dbt.` (the internal packages' namespace), with the arguments it passed. -#}
+{% macro py_write_table() -%}
+  {{ return(adapter.dispatch('py_write_table', 'blofin_stack')(**kwargs)) }}
 {%- endmacro %}
 
-{#- Only dbt-duckdb's create_table_as calls it. -#}
-{% macro default__py_write_table(temporary, relation, compiled_code, partitioned_by=none, sorted_by=none) -%}
-  {{ exceptions.raise_compiler_error("py_write_table is dbt-duckdb's writer of a Python model's table: no other adapter calls it") }}
+{% macro default__py_write_table() -%}
+  {{ return(dbt.py_write_table(**kwargs)) }}
 {%- endmacro %}
 
+{#- dbt-duckdb's statements without the pyarrow.dataset import. -#}
 {% macro duckdb__py_write_table(temporary, relation, compiled_code, partitioned_by=none, sorted_by=none) -%}
 {{ compiled_code }}
 
