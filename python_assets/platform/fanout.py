@@ -60,8 +60,9 @@ def batch_mapper(max_workers: int = 1, batch_size: int = 1) -> Iterator[Mapper]:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-# in_child's child: SIGINT ignored, the caller's sys.path, then _child_main (argv: the two pipes' fds and the
-# caller's pid). Arguments the caller never finished sending (it was interrupted or died) end it quietly.
+# in_child's child: SIGINT ignored, the caller's sys.path, then _child_main (argv: the two pipes' fds, the
+# caller's pid, the progress console's fd or -1). Arguments the caller never finished sending (it was
+# interrupted or died) end it quietly.
 _CHILD = ("import signal; signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
           "import os, pickle, sys\n"
           "source = os.fdopen(int(sys.argv[1]), 'rb')\n"
@@ -70,7 +71,7 @@ _CHILD = ("import signal; signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
           "    from python_assets.platform.fanout import _child_main\n"
           "except BaseException:\n"
           "    os._exit(3)\n"
-          "_child_main(source, int(sys.argv[2]), int(sys.argv[3]))\n")
+          "_child_main(source, int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))\n")
 CHILD_EXIT_SECONDS = 30  # how long a child that sent its outcome may take to exit before it is ended
 
 
@@ -87,11 +88,16 @@ def in_child(fn: Callable[..., R], *args: Any) -> R:
     import subprocess
     import sys
 
+    from python_assets.platform.progress import console_fd
+
+    console = console_fd()  # a CLI run's saved terminal (its stdout goes to the run log): progress bars go there
+    console = console if console != 1 else -1
     args_read, args_write = os.pipe()
     result_read, result_write = os.pipe()
     try:
-        child = subprocess.Popen([sys.executable, "-c", _CHILD, str(args_read), str(result_write), str(os.getpid())],
-                                 pass_fds=(args_read, result_write), process_group=0)
+        child = subprocess.Popen([sys.executable, "-c", _CHILD, str(args_read), str(result_write), str(os.getpid()),
+                                  str(console)], pass_fds=(args_read, result_write, *([console] if console >= 0 else [])),
+                                 process_group=0)
     except BaseException:
         for fd in (args_read, args_write, result_read, result_write):
             os.close(fd)
@@ -131,13 +137,18 @@ def in_child(fn: Callable[..., R], *args: Any) -> R:
     raise value
 
 
-def _child_main(source: Any, result_fd: int, parent: int) -> None:
+def _child_main(source: Any, result_fd: int, parent: int, console: int = -1) -> None:
     """in_child's child: killed when its parent dies (already gone: at once), SIGTERM as SystemExit (so finally
-    blocks and temp-file cleanups run), then fn(*args) read from source and its outcome written to result_fd;
-    arguments cut short or a caller no longer reading end it quietly (the caller has its own error)."""
+    blocks and temp-file cleanups run), progress to the caller's console fd when it had one, then fn(*args)
+    read from source and its outcome written to result_fd; arguments cut short or a caller no longer reading
+    end it quietly (the caller has its own error)."""
     import pickle
 
+    from python_assets.platform.progress import set_console_fd
+
     die_with_parent(parent=parent)
+    if console >= 0:
+        set_console_fd(console)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         with source:

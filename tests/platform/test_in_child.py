@@ -182,3 +182,28 @@ def test_the_child_ends_with_its_caller_interrupted_or_killed(sig, tmp_path):
     finally:
         caller.kill()
         caller.wait()
+
+
+def write_progress(text: str) -> None:
+    from python_assets.platform.progress import console_fd
+
+    os.write(console_fd(), text.encode())
+
+
+def test_the_childs_progress_goes_to_the_callers_console_not_its_redirected_stdout(capfd):
+    """A CLI run sends fds 1 and 2 to its log and keeps the terminal for progress bars (set_console_fd): a
+    child's bars reach that terminal too; without one they go to stdout, as in the caller."""
+    from python_assets.platform.progress import set_console_fd
+
+    read, write = os.pipe()
+    set_console_fd(write)
+    try:
+        in_child(write_progress, "tuning 3/9\n")
+    finally:
+        set_console_fd(None)
+        os.close(write)
+    with os.fdopen(read) as console:
+        assert console.read() == "tuning 3/9\n"
+    assert "tuning" not in capfd.readouterr().out
+    in_child(write_progress, "plain 1/2\n")
+    assert capfd.readouterr().out == "plain 1/2\n"
