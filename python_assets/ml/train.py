@@ -9,7 +9,7 @@ import math
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -131,11 +131,15 @@ def train_model(spec: ModelSpec, data: Dataset, root: Path, config: TrainConfig 
 
 def fit_version(spec: ModelSpec, source: Any, root: Path, config: TrainConfig, min_rows: int) -> TrainResult | int:
     """train_model on source (a Dataset, or what loads one: the exported training set, read by the process that
-    trains), or, under min_rows labelled rows, their count (nothing trained). The model steps run it in a
-    child process, so their Dagster process never holds torch, xgboost or a fit's high-water mark."""
+    trains), its oos and latest frames left out (saved in the version's folder), or, under min_rows labelled
+    rows, their count (nothing trained). The model steps run it in a child process, so their Dagster process
+    never holds torch, xgboost, the rows or a fit's high-water mark."""
     data = source if isinstance(source, Dataset) else source.load()
     labelled = int(np.count_nonzero(~np.isnan(data.labels[spec.label])))
-    return labelled if labelled < min_rows else train_model(spec, data, root, config)
+    if labelled < min_rows:
+        return labelled
+    result = train_model(spec, data, root, config)
+    return replace(result, oos=result.oos.iloc[:0], latest=result.latest.iloc[:0])
 
 
 def source_leaks(source: Any) -> dict[str, list[str]]:
