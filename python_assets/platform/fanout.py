@@ -143,6 +143,7 @@ def _child_main(source: Any, result_fd: int, parent: int, console: int = -1) -> 
     read from source and its outcome written to result_fd; arguments cut short or a caller no longer reading
     end it quietly (the caller has its own error)."""
     import pickle
+    import traceback
 
     from python_assets.platform.progress import set_console_fd
 
@@ -157,7 +158,8 @@ def _child_main(source: Any, result_fd: int, parent: int, console: int = -1) -> 
         os._exit(3)
     try:
         outcome = (True, fn(*args))
-    except Exception as exc:  # noqa: BLE001 - raised again in the parent
+    except Exception as exc:  # noqa: BLE001 - raised again in the parent, the child's traceback as a note
+        exc.add_note("".join(["in in_child's child process:\n", *traceback.format_exception(exc)]).rstrip())
         outcome = (False, exc)
     sink = _CountingWriter(result_fd)
     try:

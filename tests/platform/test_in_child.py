@@ -207,3 +207,15 @@ def test_the_childs_progress_goes_to_the_callers_console_not_its_redirected_stdo
     assert "tuning" not in capfd.readouterr().out
     in_child(write_progress, "plain 1/2\n")
     assert capfd.readouterr().out == "plain 1/2\n"
+
+
+def test_an_exception_from_the_child_carries_the_childs_traceback():
+    """Raised again here as the child raised it, with where it was raised in the child as a note (the
+    traceback itself does not travel), so a failed step's log still shows the failing line."""
+    import traceback
+
+    with pytest.raises(ZeroDivisionError) as caught:
+        in_child(divmod, 1, 0)
+    assert str(caught.value) == "integer division or modulo by zero"  # the one line is unchanged
+    shown = "".join(traceback.format_exception(caught.value))
+    assert "in in_child's child process:" in shown and "_child_main" in shown
