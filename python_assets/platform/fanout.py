@@ -159,7 +159,10 @@ def _child_main(source: Any, result_fd: int, parent: int, console: int = -1) -> 
     try:
         outcome = (True, fn(*args))
     except Exception as exc:  # noqa: BLE001 - raised again in the parent, the child's traceback as a note
-        exc.add_note("".join(["in in_child's child process:\n", *traceback.format_exception(exc)]).rstrip())
+        try:
+            exc.add_note("".join(["in in_child's child process:\n", *traceback.format_exception(exc)]).rstrip())
+        except Exception:  # noqa: BLE001 - a note is a courtesy: the exception goes back without it
+            pass
         outcome = (False, exc)
     sink = _CountingWriter(result_fd)
     try:
