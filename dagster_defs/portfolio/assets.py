@@ -1,12 +1,10 @@
 """The portfolio backtest in the daily graph: after strategy_ranking, the day's active designs run on
 every symbol and combined into one account per allocation rule; then the portfolio marts (dbt)."""
 
-from datetime import timedelta
-
 import dagster as dg
 
-from dagster_defs.partitions import daily_partitions, day_start_ms, window_days
-from dagster_defs.research.assets import ResearchRunConfig
+from dagster_defs.partitions import daily_partitions
+from dagster_defs.research.assets import ResearchRunConfig, day_ends
 from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
 from python_assets.backtest.portfolio import PortfolioConfig
 from python_assets.backtest.portfolio_daily import PortfolioDayConfig
@@ -39,9 +37,8 @@ class PortfolioRunConfig(dg.Config):
           pool=WAREHOUSE_POOL)
 def portfolio(context: dg.AssetExecutionContext, config: PortfolioRunConfig, warehouse: Warehouse) -> dg.MaterializeResult:
     """One account over the active ranked strategies (equal, inverse-vol, risk-parity weights)."""
-    days = [(day, day_start_ms(day + timedelta(days=1))) for day in window_days(*context.partition_time_window)]
     with warehouse.locked() as paths:  # in a child (its own connection): the engine's imports leave with it
-        summary = in_child(portfolio_days, paths.warehouse, days, config.timeframe, config.lookback_days,
+        summary = in_child(portfolio_days, paths.warehouse, day_ends(context), config.timeframe, config.lookback_days,
                            config.day_config())
     log_event("portfolio_done", **summary)
     return dg.MaterializeResult(metadata=summary)

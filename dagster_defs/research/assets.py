@@ -1,7 +1,7 @@
 """Strategy research in the daily graph: design -> tune -> rank (three assets, one step that runs them day
 after day), over the trailing window of warehouse features ending with the partition day."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import dagster as dg
 from dagster_dbt import get_asset_key_for_model
@@ -53,6 +53,11 @@ def _days(context: dg.AssetExecutionContext):
     return window_days(*context.partition_time_window)
 
 
+def day_ends(context: dg.AssetExecutionContext) -> list[tuple[date, int]]:
+    """Each day of the partition window with its end (epoch ms): what the research-group children are handed."""
+    return [(day, day_start_ms(day + timedelta(days=1))) for day in _days(context)]
+
+
 _COMMON = dict(partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.single_run(), group_name="research",
                kinds={"python", "duckdb"}, pool=WAREHOUSE_POOL)
 
@@ -88,8 +93,7 @@ def strategy_research(context: dg.AssetExecutionContext, config: ResearchRunConf
             mark_days_computed(context, con)
         # in a child process (its own connection; this process holds the writer lock and no connection):
         # the tuning's imports and high-water mark leave with it (research/step.py)
-        days = [(day, day_start_ms(day + timedelta(days=1))) for day in _days(context)]
-        summary = in_child(research_days, paths.warehouse, days, config.timeframe, config.lookback_days,
+        summary = in_child(research_days, paths.warehouse, day_ends(context), config.timeframe, config.lookback_days,
                            config.research(), symbol_fanout.max_workers, symbol_fanout.batch_size)
     made, trials, rounds = summary.pop("designs"), summary.pop("trials"), summary.pop("rounds")
     log_event("strategy_research_done", designs=made, trials=trials, rounds=rounds, **summary)
@@ -110,9 +114,9 @@ def strategy_fill_stress(context: dg.AssetExecutionContext, config: FillStressCo
                          warehouse: Warehouse) -> dg.MaterializeResult:
     """The day's top-ranked designs out of sample under each fill assumption (strict fills priced on the
     1m bars, the spread on the recorded books where feat_book has them); fill_stress_results."""
-    days = [(day, day_start_ms(day + timedelta(days=1))) for day in _days(context)]
     with warehouse.locked() as paths:  # in a child (its own connection), as strategy_research
-        summary = in_child(fill_stress_days, paths.warehouse, days, config.timeframe, config.lookback_days, config.top_k)
+        summary = in_child(fill_stress_days, paths.warehouse, day_ends(context), config.timeframe, config.lookback_days,
+                           config.top_k)
     log_event("strategy_fill_stress_done", **summary)
     return dg.MaterializeResult(metadata={k: v for k, v in summary.items() if k != "edge_lost"}
                                 | {"edge_lost": ", ".join(summary.get("edge_lost", [])) or "none"})
