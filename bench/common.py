@@ -54,7 +54,9 @@ def peak_rss_mib() -> float:
 
 
 def _tree(root: int) -> set[int]:
-    """The pid and all its live descendants, from /proc."""
+    """The pid and all its live descendants, from /proc, less any between its fork and its exec (its command
+    line still its parent's): it shares the parent's pages, and counting its RSS again would read a
+    subprocess start as a moment of twice the parent's memory."""
     parent: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -69,7 +71,16 @@ def _tree(root: int) -> set[int]:
         kids = [c for c, pp in parent.items() if pp == p and c not in tree]
         tree.update(kids)
         frontier.extend(kids)
-    return tree
+    return {p for p in tree if p == root or not _unexeced(p, parent.get(p))}
+
+
+def _unexeced(pid: int, ppid: int | None) -> bool:
+    """Whether pid runs its parent's command line still (a fork that has not exec'd yet)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as a, open(f"/proc/{ppid}/cmdline", "rb") as b:
+            return a.read() == b.read()
+    except OSError:
+        return False
 
 
 def _status_mib(pid: int, field: str) -> float:

@@ -34,3 +34,26 @@ def test_save_merges_sections_and_record_copies(tmp_path: Path, monkeypatch: pyt
     assert not common.RECORD.exists()
     common.record()
     assert common.RECORD.read_text() == common.RESULTS.read_text()
+
+
+def test_the_sampled_tree_counts_exec_d_children_and_not_a_fork_before_its_exec() -> None:
+    """A fork that has not exec'd shares its parent's pages: counted, it would double the parent's memory."""
+    import os
+    import signal
+    import sys
+    import time
+
+    started = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    forked = os.fork()
+    if forked == 0:  # the child: no exec, only wait to be killed
+        time.sleep(30)
+        os._exit(0)
+    try:
+        time.sleep(0.5)
+        tree = common._tree(os.getpid())
+        assert started.pid in tree and forked not in tree and os.getpid() in tree
+    finally:
+        started.kill()
+        started.wait()
+        os.kill(forked, signal.SIGKILL)
+        os.waitpid(forked, 0)
