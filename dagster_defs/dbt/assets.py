@@ -59,11 +59,12 @@ class DbtRunConfig(dg.Config):
     # each an incremental run continuing the one before (the same bits as one pass), so its memory is a
     # window's, not the history's; then the run's own build over its window. 0: one pass.
     first_build_window_bars: int = 150_000
-    # Models at once in a build over the whole history (a first build, its windows, a full refresh): such
-    # models are history-sized and two at once add up their DuckDB memory (the 30-day demo's first day: the
-    # build's peak ~1,030 -> ~930 MiB, ~2 s slower); the daily builds after it run the profile's threads
-    # (2), their models a day's size. 0: the profile's threads for every build.
-    first_build_threads: int = 1
+    # Models at once in a warehouse build on DuckDB. Models over the whole history (a first build and its
+    # windows, a full refresh, and every day's labels and backtest signals) two at once add up their DuckDB
+    # memory, and with one thread each model hands DuckDB's cached table blocks back after it
+    # (macros/buffer_cache.sql): 120 days of the demo, the next day's build 1,076 -> 932 MiB (tree) at ~+1 s.
+    # 0: the profile's threads (2).
+    build_threads: int = 1
 
 
 # Models tagged `ledger` read the backtest ledger that a Python asset writes after backtest_signals; models
@@ -107,7 +108,7 @@ def _stream_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config
             with connect_warehouse(paths.warehouse) as con:
                 mark_days_computed(context, con)
                 built = table_exists(con, "bars_1m")
-            serial = first_build_flags(config, warehouse.engine, built and not marker.exists())
+            serial = build_flags(config, warehouse.engine)
             whole = context.selected_asset_keys == set(context.assets_def.keys)  # not a few models picked in the UI
             if warehouse.engine != "spark" and whole and not (config.full_refresh or config.new_backtests_only):
                 build_first_days_in_windows(dbt, paths, config.first_build_window_bars, built, window.start.date(), exclude,
@@ -151,12 +152,12 @@ WINDOWED_SELECT = "+config.materialized:incremental"
 WINDOWED_MODELS = "config.materialized:incremental"
 
 
-def first_build_flags(config: DbtRunConfig, engine: str, built: bool) -> list[str]:
-    """`--threads N` for a DuckDB build over the whole history (an empty warehouse, a windowed build left
-    midway, a full refresh) when config.first_build_threads says so; nothing for a daily build."""
-    if engine == "spark" or config.first_build_threads < 1 or (built and not config.full_refresh):
+def build_flags(config: DbtRunConfig, engine: str) -> list[str]:
+    """`--threads N` for a DuckDB warehouse build (its windows too) when config.build_threads says so;
+    nothing on Spark (its profile's threads: much of a small model's time there is planning)."""
+    if engine == "spark" or config.build_threads < 1:
         return []
-    return ["--threads", str(config.first_build_threads)]
+    return ["--threads", str(config.build_threads)]
 
 
 def build_first_days_in_windows(dbt: DbtCliResource, paths: Paths, window_bars: int, built: bool, before: date,
@@ -183,7 +184,7 @@ def build_first_days_in_windows(dbt: DbtCliResource, paths: Paths, window_bars: 
         # no tests (the run's own build tests its window); one --exclude value (space-separated selectors
         # are a union to dbt): dagster-dbt passes on one value per selection flag
         _run_dbt(dbt, paths, ["build", "--exclude-resource-type", "test", "unit_test", "--select", select,
-                              *(["--exclude", exclude] if exclude else []), *flags, *serial])  # serial: first_build_flags
+                              *(["--exclude", exclude] if exclude else []), *flags, *serial])  # serial: build_flags
 
     log_event("dbt_first_build_windows", bars=window_bars, windows=spans)
     build(WINDOWED_SELECT, "--empty", "--full-refresh")

@@ -12,7 +12,7 @@ import pytest
 from conftest import use_built_environment, warehouse_digest
 
 import dagster_defs.dbt.assets as dbt_assets_module
-from dagster_defs.dbt.assets import FIRST_BUILD_MARKER, DbtRunConfig, first_build_flags, warehouse_dbt_assets
+from dagster_defs.dbt.assets import FIRST_BUILD_MARKER, DbtRunConfig, build_flags, warehouse_dbt_assets
 from dagster_defs.runner import extend_partitions_to
 from python_assets.config import Paths
 from python_assets.ingest.market import generate_market
@@ -33,16 +33,15 @@ def test_windows_hold_at_most_the_budget_and_end_at_the_runs_window():
     assert bar_windows(bars, 200, D) == []
 
 
-def test_only_builds_over_the_whole_history_run_one_model_at_a_time():
-    """An empty warehouse (its windows and its own build) and a full refresh: --threads 1 on DuckDB; a daily
-    build over a built warehouse, Spark, and first_build_threads 0: the profile's threads."""
-    config = DbtRunConfig()
-    assert first_build_flags(config, "duckdb", built=False) == ["--threads", "1"]
-    assert first_build_flags(DbtRunConfig(full_refresh=True), "duckdb", built=True) == ["--threads", "1"]
-    assert first_build_flags(DbtRunConfig(first_build_threads=3), "duckdb", built=False) == ["--threads", "3"]
-    assert first_build_flags(config, "duckdb", built=True) == []
-    assert first_build_flags(config, "spark", built=False) == []
-    assert first_build_flags(DbtRunConfig(first_build_threads=0), "duckdb", built=False) == []
+def test_warehouse_builds_run_one_model_at_a_time_on_duckdb():
+    """Every DuckDB warehouse build (a first build's windows, its own build, each daily build, a full
+    refresh): --threads 1, so each model hands DuckDB's cached blocks back (macros/buffer_cache.sql);
+    build_threads 0 or Spark: the profile's threads."""
+    assert build_flags(DbtRunConfig(), "duckdb") == ["--threads", "1"]
+    assert build_flags(DbtRunConfig(full_refresh=True), "duckdb") == ["--threads", "1"]
+    assert build_flags(DbtRunConfig(build_threads=3), "duckdb") == ["--threads", "3"]
+    assert build_flags(DbtRunConfig(), "spark") == []
+    assert build_flags(DbtRunConfig(build_threads=0), "duckdb") == []
 
 
 def test_the_lake_counts_each_symbol_days_finest_bars(tmp_path):

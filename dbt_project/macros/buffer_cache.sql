@@ -1,0 +1,24 @@
+{#- After each model of a one-thread run (a first build's windows and passes): DuckDB's buffer manager
+    keeps every table block a query read or wrote until its memory limit presses, and the default limit
+    is 80 % of the machine, so a dbt process grows with each model it runs (120 days of the demo: ~250
+    MiB of cached blocks by the last models, on top of the model at hand). A limit just above what is not
+    cached (in-memory tables, which a lower one would spill to disk) evicts the cached blocks, which are
+    on disk anyway, and hands their memory back; RESET then restores the default limit exactly. Not with
+    two threads (another model's query may be running, and its allocations would fail under the brief
+    limit), nor where the profile sets its own memory_limit (RESET would drop it). Other engines: nothing. -#}
+{% macro release_buffer_cache() -%}
+  {{ return(adapter.dispatch('release_buffer_cache', 'blofin_stack')()) }}
+{%- endmacro %}
+
+{% macro default__release_buffer_cache() -%}
+{%- endmacro %}
+
+{% macro duckdb__release_buffer_cache() -%}
+  {%- set own = (target.get('settings') or {}).keys() | map('lower') | list -%}
+  {%- if execute and target.threads == 1 and 'memory_limit' not in own and 'max_memory' not in own -%}
+    {%- set kept = run_query("select coalesce(sum(memory_usage_bytes), 0) // 1048576 from duckdb_memory() "
+                             ~ "where tag <> 'BASE_TABLE'").columns[0].values()[0] -%}
+    set memory_limit = '{{ kept + 64 }}MiB';
+    reset memory_limit
+  {%- endif -%}
+{%- endmacro %}
