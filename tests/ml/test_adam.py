@@ -98,3 +98,35 @@ def test_awkward_gradients_give_torchs_bits_too(threads):
     for a, b in zip(ours_p, theirs_p, strict=True):
         assert torch.equal(a.detach().view(torch.int32), b.detach().view(torch.int32))
     assert torch.isnan(ours_p[1][0, 0]) and torch.isnan(ours_p[2][1]) and torch.equal(ours_p[3], torch.zeros(2, 2))
+
+
+def test_a_saved_torch_learner_scores_without_torch_and_as_torch_would(tmp_path):
+    """Scoring reads weights.npz and computes the network in NumPy: a day that only scores imports no torch,
+    the scores equal the fitting process's bit for bit and torch's own forward pass to ~1e-7."""
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(700, 9))
+    X[rng.random(X.shape) < 0.05] = np.nan
+    y = (X[:, 0] + rng.normal(size=700) > 0).astype(np.float64)
+    learner = learners.TorchLearner("binary", seed=4, epochs=1, min_steps=40).fit(X, y)
+    learner.save(tmp_path)
+    with torch.no_grad():
+        logits = learner.net(learner._scaled(X)).numpy().reshape(-1).astype(np.float64)
+    ours = learner.predict(X)
+    np.testing.assert_allclose(ours, 1 / (1 + np.exp(-logits)), rtol=0, atol=1e-6)
+    np.save(tmp_path / "X.npy", X)
+    code = f"""
+import sys
+from pathlib import Path
+import numpy as np
+from python_assets.ml.learners import load_learner
+d = Path({str(tmp_path)!r})
+np.save(d / "scored.npy", load_learner(d).predict(np.load(d / "X.npy")))
+print(sorted(m for m in sys.modules if m == "torch" or m.startswith("torch.")))
+"""
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root,
+                         env={**os.environ, "PYTHONPATH": str(root)}).stdout
+    assert out.strip() == "[]"
+    assert np.array_equal(np.load(tmp_path / "scored.npy"), ours)
+    (tmp_path / "weights.npz").unlink()  # a version saved before weights.npz: read with torch, the same scores
+    assert np.array_equal(learners.load_learner(tmp_path).predict(X), ours)
