@@ -4,6 +4,8 @@ columns are the registered numeric features; fwd_* columns are labels)."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,21 +89,27 @@ def export_training_set(warehouse: Path, timeframe: str, feature_names: list[str
     sql, params = training_select(timeframe, feature_names, bar_ms, end_ms, start_ms, score_from_ms)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.parquet")
-    with connect_warehouse(warehouse, read_only=True) as con:
-        keep_join_sides(con)
+    with connect_warehouse(warehouse, read_only=True) as con, join_sides_kept(con):
         con.execute(f"copy ({sql}) to '{tmp}' (format parquet)", params)
         n = con.execute(f"select count(*) from read_parquet('{tmp}')").fetchall()[0][0]
     tmp.replace(path)
     return int(n)
 
 
-def keep_join_sides(con) -> None:
-    """Hash joins build on their right side as written. The features view LEFT JOINs seven family tables
-    onto the bars; DuckDB's build-side optimizer, misled by the window filters' row estimates, turns the
-    later ones into RIGHT joins whose hash tables hold the growing left side with every family's columns
-    so far. As written each build side is one family: the same rows, ~145 MiB less at the export of 120
-    days of the demo (docs/scaling.md)."""
-    con.execute("set disabled_optimizers = 'build_side_probe_side'")
+@contextmanager
+def join_sides_kept(con) -> Iterator[None]:
+    """Hash joins build on their right side as written while the block runs. The features view LEFT JOINs
+    seven family tables onto the bars; DuckDB's build-side optimizer, misled by the window filters' row
+    estimates, turns the later ones into RIGHT joins whose hash tables hold the growing left side with
+    every family's columns so far. As written each build side is one family: the same rows, ~145 MiB less
+    at the export of 120 days of the demo (docs/scaling.md). The setting is the database's (every
+    connection to the file in this process shares it): set back as it was when the block ends."""
+    before = con.execute("select current_setting('disabled_optimizers')").fetchone()[0] or ""
+    con.execute(f"set disabled_optimizers = '{','.join(filter(None, (before, 'build_side_probe_side')))}'")
+    try:
+        yield
+    finally:
+        con.execute(f"set disabled_optimizers = '{before}'")
 
 
 def numeric_features(warehouse: Path, registered: list[str]) -> list[str]:

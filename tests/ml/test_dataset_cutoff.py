@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 
 import duckdb
 import numpy as np
 
 from python_assets.ml import dataset
-from python_assets.ml.dataset import LABELS, export_training_set, keep_join_sides, training_select
+from python_assets.ml.dataset import LABELS, export_training_set, join_sides_kept, training_select
 
 BAR_MS = 300_000
 END_MS = 100 * BAR_MS  # the partition ends after bar 99
@@ -80,18 +81,20 @@ FAMILIES = ("fa", "fb", "fc", "fd")
 
 
 def features_warehouse(path) -> None:
-    """A warehouse shaped like dbt's: ml_training_set over a features view that LEFT JOINs family tables
-    onto the bars, three timeframes of 20,000 bars (enough rows for DuckDB to reorder the joins)."""
+    """A warehouse shaped like dbt's: ml_training_set joins the labels to a features view that LEFT JOINs
+    family tables onto the bars, three timeframes of 20,000 bars (enough rows for DuckDB to reorder them)."""
     labels = ", ".join(f"close * 0.5 as {c}" for c in LABELS)
     with duckdb.connect(str(path)) as con:
         con.execute("create table bars as select 'S' || (i % 3) as symbol, tf as timeframe, i * 60000 as bar_at_ms, "
                     "i * 1.0 as close from range(20000) as t(i), (values ('1m'), ('5m'), ('1h')) as v(tf)")
         for f in FAMILIES:
             con.execute(f"create table {f} as select symbol, timeframe, bar_at_ms, close * 2 as {f}_x from bars")
+        con.execute(f"create table labels_h12 as select symbol, timeframe, bar_at_ms, 0.1 as baseline_vol_12, {labels}, "
+                    f"bar_at_ms + 13 * {BAR_MS} as label_known_at_ms from bars")
         joins = " ".join(f"left join {f} using (symbol, timeframe, bar_at_ms)" for f in FAMILIES)
         con.execute(f"create view features as select bars.*, {', '.join(f + '_x' for f in FAMILIES)} from bars {joins}")
-        con.execute(f"create view ml_training_set as select *, 0.1 as baseline_vol_12, {labels}, "
-                    f"bar_at_ms + 13 * {BAR_MS} as label_known_at_ms from features")
+        con.execute("create view ml_training_set as select features.*, labels.* exclude (symbol, timeframe, bar_at_ms) "
+                    "from features inner join labels_h12 as labels using (symbol, timeframe, bar_at_ms)")
 
 
 def join_types(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[str]:
@@ -100,8 +103,9 @@ def join_types(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[s
 
 def test_the_export_builds_each_hash_join_on_its_family_and_keeps_the_rows(tmp_path, monkeypatch):
     """Left to itself DuckDB makes the later family joins RIGHT joins whose hash tables hold the growing
-    left side (the export of 120 days of the demo: ~145 MiB more); the export keeps the joins as written
-    and writes the rows the plain query returns."""
+    left side (the export of 120 days of the demo: ~145 MiB more); the export keeps them as written while it
+    runs (the plan inside it: all LEFT), writes the rows the plain query returns, and then gives the
+    database its setting back (every connection to the file shares it)."""
     warehouse, out = tmp_path / "warehouse.duckdb", tmp_path / "ml_dataset.parquet"
     features_warehouse(warehouse)
     names = [f"{f}_x" for f in FAMILIES]
@@ -109,11 +113,21 @@ def test_the_export_builds_each_hash_join_on_its_family_and_keeps_the_rows(tmp_p
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert "RIGHT" in join_types(con, sql, params)  # the shape reproduces the reordering
         want = con.execute(sql, params).fetchall()
-        keep_join_sides(con)
-        assert set(join_types(con, sql, params)) == {"LEFT"}
-    kept = []
-    monkeypatch.setattr(dataset, "keep_join_sides", lambda con: kept.append(keep_join_sides(con)))
+    plans = []
+
+    def kept(con):
+        with join_sides_kept(con):
+            plans.append(join_types(con, sql, params))
+            yield
+
+    monkeypatch.setattr(dataset, "join_sides_kept", contextmanager(kept))
     rows = export_training_set(warehouse, "5m", names, out, BAR_MS, 15_000 * 60_000, 1_000 * 60_000)
-    assert kept and rows == len(want) > 1000
+    assert plans and sorted(plans[0]) == ["INNER"] + ["LEFT"] * len(FAMILIES)  # INNER: the labels' join
+    assert rows == len(want) > 1000
     with duckdb.connect() as con:
         assert con.execute(f"select * from read_parquet('{out}')").fetchall() == want
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        con.execute("set disabled_optimizers = 'join_order'")
+        with join_sides_kept(con):
+            assert con.execute("select current_setting('disabled_optimizers')").fetchone()[0] == "join_order,build_side_probe_side"
+        assert con.execute("select current_setting('disabled_optimizers')").fetchone()[0] == "join_order"
