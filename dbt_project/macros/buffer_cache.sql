@@ -5,7 +5,9 @@
     cached (in-memory tables, which a lower one would spill to disk) evicts the cached blocks, which are
     on disk anyway, and hands their memory back; RESET then restores the default limit exactly. Not with
     two threads (another model's query may be running, and its allocations would fail under the brief
-    limit), nor where the profile sets its own memory_limit (RESET would drop it). Other engines: nothing. -#}
+    limit), nor where the profile sets its own memory_limit in settings or config_options (RESET would drop
+    it). An after-commit hook (dbt_project.yml): the model's writes are committed and its temporary
+    relations gone before, and a failure here could not roll them back. Other engines: nothing. -#}
 {% macro release_buffer_cache() -%}
   {{ return(adapter.dispatch('release_buffer_cache', 'blofin_stack')()) }}
 {%- endmacro %}
@@ -14,7 +16,8 @@
 {%- endmacro %}
 
 {% macro duckdb__release_buffer_cache() -%}
-  {%- set own = (target.get('settings') or {}).keys() | map('lower') | list -%}
+  {%- set own = ((target.get('settings') or {}).keys() | list) + ((target.get('config_options') or {}).keys() | list) -%}
+  {%- set own = own | map('lower') | list -%}
   {%- if execute and target.threads == 1 and 'memory_limit' not in own and 'max_memory' not in own -%}
     {%- set kept = run_query("select coalesce(sum(memory_usage_bytes), 0) // 1048576 from duckdb_memory() "
                              ~ "where tag <> 'BASE_TABLE'").columns[0].values()[0] -%}

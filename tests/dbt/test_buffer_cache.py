@@ -58,10 +58,22 @@ def hook_ran(paths, *args: str, profiles: Path = DBT_PROJECT_DIR) -> bool:
 def test_a_one_thread_run_runs_the_hook_and_a_two_thread_one_or_a_profiles_own_limit_does_not(data_dir, tmp_path):
     assert hook_ran(data_dir, "--threads", "1")
     assert not hook_ran(data_dir)  # the profile's two threads: another model's query may be running
-    profiles = tmp_path / "profiles"
-    profiles.mkdir()
     text = (DBT_PROJECT_DIR / "profiles.yml").read_text()
-    pinned = text.replace("        TimeZone: UTC\n", "        TimeZone: UTC\n        memory_limit: '2GB'\n", 1)
-    assert pinned != text
-    (profiles / "profiles.yml").write_text(pinned)
-    assert not hook_ran(data_dir, "--threads", "1", profiles=profiles)  # RESET would drop the profile's limit
+    own = {"settings": text.replace("        TimeZone: UTC\n", "        TimeZone: UTC\n        Max_Memory: '2GB'\n", 1),
+           "config_options": text.replace("      threads: 2\n", "      threads: 2\n      config_options:\n"
+                                                                 "        memory_limit: '2GB'\n", 1)}
+    for where, pinned in own.items():  # RESET would drop the profile's limit
+        assert pinned != text, where
+        (tmp_path / where).mkdir()
+        (tmp_path / where / "profiles.yml").write_text(pinned)
+        assert not hook_ran(data_dir, "--threads", "1", profiles=tmp_path / where), where
+
+
+def test_the_hook_runs_after_the_models_commit():
+    """An after-commit hook: the model's writes and temporary relations are settled before it, and a failure
+    in it could not roll them back."""
+    import yaml
+
+    hooks = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["models"]["blofin_stack"]["+post-hook"]
+    assert [h for h in hooks if "release_buffer_cache" in h["sql"]] == [
+        {"sql": "{{ release_buffer_cache() }}", "transaction": False}]
