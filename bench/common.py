@@ -54,9 +54,10 @@ def peak_rss_mib() -> float:
 
 
 def _tree(root: int) -> set[int]:
-    """The pid and all its live descendants, from /proc, less any between its fork and its exec (its command
-    line still its parent's): it shares the parent's pages, and counting its RSS again would read a
-    subprocess start as a moment of twice the parent's memory."""
+    """The pid and all its live descendants, from /proc, less any caught between its fork and its exec (its
+    command line still its parent's, started under FORK_EXEC_S ago): it shares the parent's pages, and
+    counting its RSS again would read a subprocess start as a moment of twice the parent's memory. A fork
+    that lives on without exec (a fork-based worker) is counted once it is older."""
     parent: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -71,15 +72,23 @@ def _tree(root: int) -> set[int]:
         kids = [c for c, pp in parent.items() if pp == p and c not in tree]
         tree.update(kids)
         frontier.extend(kids)
-    return {p for p in tree if p == root or not _unexeced(p, parent.get(p))}
+    return {p for p in tree if p == root or not _starting(p, parent.get(p))}
 
 
-def _unexeced(pid: int, ppid: int | None) -> bool:
-    """Whether pid runs its parent's command line still (a fork that has not exec'd yet)."""
+FORK_EXEC_S = 1.0  # a subprocess start takes milliseconds between its fork and its exec
+
+
+def _starting(pid: int, ppid: int | None) -> bool:
+    """Whether pid still runs its parent's command line and started under FORK_EXEC_S ago."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as a, open(f"/proc/{ppid}/cmdline", "rb") as b:
-            return a.read() == b.read()
-    except OSError:
+            if a.read() != b.read():
+                return False
+        with open(f"/proc/{pid}/stat") as fh:
+            started = int(fh.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+        with open("/proc/uptime") as fh:
+            return float(fh.read().split()[0]) - started < FORK_EXEC_S
+    except (OSError, IndexError, ValueError):
         return False
 
 

@@ -36,8 +36,9 @@ def test_save_merges_sections_and_record_copies(tmp_path: Path, monkeypatch: pyt
     assert common.RECORD.read_text() == common.RESULTS.read_text()
 
 
-def test_the_sampled_tree_counts_exec_d_children_and_not_a_fork_before_its_exec() -> None:
-    """A fork that has not exec'd shares its parent's pages: counted, it would double the parent's memory."""
+def test_the_sampled_tree_counts_exec_d_children_and_a_fork_only_once_it_lives_on() -> None:
+    """A fork caught before its exec shares its parent's pages: counted, it would double the parent's memory.
+    One that lives on without exec (a fork-based worker) is counted once it is older than FORK_EXEC_S."""
     import os
     import signal
     import sys
@@ -49,9 +50,11 @@ def test_the_sampled_tree_counts_exec_d_children_and_not_a_fork_before_its_exec(
         time.sleep(30)
         os._exit(0)
     try:
-        time.sleep(0.5)
+        time.sleep(0.2)
         tree = common._tree(os.getpid())
         assert started.pid in tree and forked not in tree and os.getpid() in tree
+        time.sleep(common.FORK_EXEC_S + 0.3)
+        assert forked in common._tree(os.getpid())
     finally:
         started.kill()
         started.wait()
