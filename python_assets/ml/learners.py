@@ -102,11 +102,17 @@ class TorchLearner:
                                    torch.nn.Linear(self.hidden[0], self.hidden[1]), torch.nn.ReLU(),
                                    torch.nn.Linear(self.hidden[1], 1))
 
+    def _standardized(self, X: np.ndarray) -> np.ndarray:
+        """(X - mean) / std as float32, NaN and infinities as 0 (one new array, changed in place)."""
+        Z = X.astype(np.float32)
+        Z -= self.mean
+        Z /= self.std
+        return np.nan_to_num(Z, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+
     def _scaled(self, X: np.ndarray):
         import torch
 
-        Z = (X.astype(np.float32) - self.mean) / self.std
-        return torch.from_numpy(np.nan_to_num(Z, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32))
+        return torch.from_numpy(self._standardized(X))
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> "TorchLearner":
         import torch
@@ -142,9 +148,8 @@ class TorchLearner:
     def predict(self, X: np.ndarray) -> np.ndarray:
         """The network's output in NumPy from its saved weights (mlp_forward): a day that only scores never
         imports torch (~176 MiB and ~1 s in the Dagster process), and every prediction, in the fitting child
-        or a later scoring step, takes the same path to the same bits."""
-        Z = np.nan_to_num((X.astype(np.float32) - self.mean) / self.std, nan=0.0, posinf=0.0, neginf=0.0)
-        out = mlp_forward(Z.astype(np.float32), self.layers)
+        or a later scoring step, takes the same path."""
+        out = mlp_forward(self._standardized(X), self.layers)
         return 1 / (1 + np.exp(-out)) if self.task == "binary" else out * self.y_scale
 
     @property
@@ -156,9 +161,12 @@ class TorchLearner:
         return self.weights
 
     def save(self, directory: Path) -> None:
-        import torch
+        """weights.npz (what scoring reads), the scaler and the settings; model.pt too where the torch network
+        is at hand (a fitted learner; one loaded from weights.npz has none), for loading it into torch."""
+        if self.net is not None:
+            import torch
 
-        torch.save(self.net.state_dict(), directory / "model.pt")
+            torch.save(self.net.state_dict(), directory / "model.pt")
         np.savez(directory / "scaler.npz", mean=self.mean, std=self.std)
         np.savez(directory / "weights.npz", **{f"{k}{i}": a for i, layer in enumerate(self.layers)
                                                 for k, a in zip(("w", "b"), layer, strict=True)})
@@ -190,13 +198,15 @@ class TorchLearner:
 
 def mlp_forward(Z: np.ndarray, layers: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     """An MLP's output (float64, one value a row) for float32 inputs: each Linear layer in float64 (x W^T + b),
-    ReLU between them; within ~1e-6 of torch's float32 forward pass, and the same bits for the same rows
-    scored together whichever process scores them (BLAS may sum a lone row in another order)."""
+    ReLU between them; within ~1e-6 of torch's float32 forward pass. The same rows scored in one batch give
+    the same bits in any process; a batch of another size may differ in the last bits (BLAS picks its
+    kernels by shape), as torch's did."""
     h = Z.astype(np.float64)
     for i, (w, b) in enumerate(layers):
-        h = h @ w.astype(np.float64).T + b.astype(np.float64)
+        h = h @ w.astype(np.float64).T
+        h += b.astype(np.float64)
         if i < len(layers) - 1:
-            h = np.maximum(h, 0.0)
+            np.maximum(h, 0.0, out=h)
     return h.reshape(-1)
 
 

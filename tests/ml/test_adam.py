@@ -128,5 +128,8 @@ print(sorted(m for m in sys.modules if m == "torch" or m.startswith("torch.")))
                          env={**os.environ, "PYTHONPATH": str(root)}).stdout
     assert out.strip() == "[]"
     assert np.array_equal(np.load(tmp_path / "scored.npy"), ours)
+    (tmp_path / "again").mkdir()
+    learners.load_learner(tmp_path).save(tmp_path / "again")  # loaded without torch's network: saved again
+    assert np.array_equal(learners.load_learner(tmp_path / "again").predict(X), ours)
     (tmp_path / "weights.npz").unlink()  # a version saved before weights.npz: read with torch, the same scores
     assert np.array_equal(learners.load_learner(tmp_path).predict(X), ours)
