@@ -1,4 +1,4 @@
-{#- After each model of a one-thread run (a first build's windows and passes): DuckDB's buffer manager
+{#- After each model of a one-thread run (every warehouse build: DbtRunConfig.build_threads): DuckDB's buffer manager
     keeps every table block a query read or wrote until its memory limit presses, and the default limit
     is 80 % of the machine, so a dbt process grows with each model it runs (120 days of the demo: ~250
     MiB of cached blocks by the last models, on top of the model at hand). A limit just above what is not
