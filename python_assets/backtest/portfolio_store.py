@@ -11,7 +11,7 @@ from typing import Any
 import duckdb
 
 from python_assets.research.daily import DESIGNS_AS_OF, oos_start_sql
-from python_assets.warehouse.connection import table_exists
+from python_assets.warehouse.connection import insert_rows, table_exists
 
 TABLES = ("portfolio_runs", "portfolio_equity_bars", "portfolio_members", "portfolio_correlations")
 
@@ -77,19 +77,13 @@ def write_day(con: duckdb.DuckDBPyConnection, day: date, runs: list[dict[str, An
         cols = ("rule", "timeframe", "members", "start_ms", "end_ms", "bars", "rebalance_ms", "lookback", "max_weight",
                 "gross_leverage_cap", "taker_fee", "initial_equity", "final_equity", "total_return", "sharpe",
                 "max_drawdown", "gross_leverage_mean", "gross_leverage_max", "fees_paid", "liquidated_at_ms")
-        if runs:
-            con.executemany(f"insert into portfolio_runs (run_date, {', '.join(cols)}) values ({', '.join('?' * (len(cols) + 1))})",
-                            [[day, *(_num(r[c]) for c in cols)] for r in runs])
-        if equity:
-            con.executemany("insert into portfolio_equity_bars values (?, ?, ?, ?, ?, ?)", [[day, *e] for e in equity])
-        if members:
-            con.executemany("insert into portfolio_members values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
-                [day, m["member_id"], m["design_id"], m["symbol"], json.dumps(m["params"], sort_keys=True),
-                 m["total_return"], _num(m["sharpe"]), m["max_drawdown"], m["trades"], _num(m.get("weight_equal")),
-                 _num(m.get("weight_inverse_vol")), _num(m.get("weight_risk_parity"))] for m in members])
-        if correlations:
-            con.executemany("insert into portfolio_correlations values (?, ?, ?, ?)",
-                            [[day, a, b, _num(c)] for a, b, c in correlations])
+        insert_rows(con, "portfolio_runs", [[day, *(_num(r[c]) for c in cols)] for r in runs], ["run_date", *cols])
+        insert_rows(con, "portfolio_equity_bars", [[day, *e] for e in equity])
+        insert_rows(con, "portfolio_members", [
+            [day, m["member_id"], m["design_id"], m["symbol"], json.dumps(m["params"], sort_keys=True),
+             m["total_return"], _num(m["sharpe"]), m["max_drawdown"], m["trades"], _num(m.get("weight_equal")),
+             _num(m.get("weight_inverse_vol")), _num(m.get("weight_risk_parity"))] for m in members])
+        insert_rows(con, "portfolio_correlations", [[day, a, b, _num(c)] for a, b, c in correlations])
         con.execute("commit")
     except Exception:
         con.execute("rollback")

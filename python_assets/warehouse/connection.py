@@ -123,3 +123,20 @@ def import_tables(con: duckdb.DuckDBPyConnection, root: Path) -> list[str]:
         con.execute("rollback")
         raise
     return [f.name for f in folders]
+
+
+def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[list[Any]], columns: list[str] | None = None) -> None:
+    """rows (lists of Python or NumPy values, None for NULL) into table by position, in one statement:
+    executemany runs one insert a row (a portfolio day's 4,761 correlations took ~0.9 s). Each column goes
+    through Arrow, whose types the insert casts to the table's as the bound values were."""
+    if not rows:
+        return
+    import pyarrow as pa
+
+    frame = pa.table({f"c{i}": pa.array([row[i] for row in rows]) for i in range(len(rows[0]))})
+    target = f"{table} ({', '.join(columns)})" if columns else table
+    con.register("_insert_rows", frame)
+    try:
+        con.execute(f"insert into {target} select * from _insert_rows")
+    finally:
+        con.unregister("_insert_rows")
