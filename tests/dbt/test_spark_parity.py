@@ -159,6 +159,8 @@ def built(tmp_path_factory) -> dict:
            "--target-path", str(spark_target), "--indirect-selection", "cautious", "--select", *MODELS, "--export", str(exported)]
     proc = subprocess.run(cmd, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, f"dbt build --target spark failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
+    # Hive's session resources folder lies in the Spark dir (profiles.yml), not one more left in /tmp each call
+    assert (paths.data_dir / "spark" / "hive_resources").is_dir()
     seconds = (node_seconds(duck_target), node_seconds(spark_target))
     # The next daily run on the built Spark warehouse: the last day again, incrementally, for the feature models
     # (feat_recursive, a Python model whose write differs from its first; features, a table of date
