@@ -3,13 +3,14 @@ truncated or partial data agree bit for bit."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import date, datetime, timezone
 
 import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_dbt
+from conftest import day_window_env, run_dbt
 
 from python_assets.config import DBT_PROJECT_DIR, Paths
 from python_assets.features.registry import load_registry
@@ -147,6 +148,68 @@ def test_label_columns_known_at_t_use_no_data_after_their_bar(tmp_path, labels_f
     for column in LABELS_KNOWN_AT_T:
         assert closed[column].notna().sum() > 1000
         assert same_values(closed[column], ref[column]), (column, _debug(closed, ref, column))
+
+
+def labels_table(paths: Paths) -> pd.DataFrame:
+    """Every row and column of labels_h12, in key order."""
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        return con.sql("select * from labels_h12 order by symbol, timeframe, bar_at_ms").df()
+
+
+def write_walks(paths: Paths, cut_ms: int | None = None, leave_out: tuple[str, date] | None = None) -> None:
+    """The walk symbols' ticks before cut_ms into the lake, without leave_out's (symbol, day) file."""
+    for seed, symbol in enumerate(LABEL_SYMBOLS):
+        ticks = walk_ticks(symbol, seed)
+        write_trades(paths, symbol, ticks if cut_ms is None else ticks[ticks["ts"] < cut_ms])
+    if leave_out:
+        shutil.rmtree(paths.trades / f"symbol={leave_out[0]}" / f"date={leave_out[1].isoformat()}")
+
+
+def assert_same_labels(got: pd.DataFrame, want: pd.DataFrame) -> None:
+    """Same keys, and every column equal bit for bit (NULLs included)."""
+    assert len(got) == len(want) > 1000
+    pd.testing.assert_frame_equal(got[["symbol", "timeframe", "bar_at_ms"]], want[["symbol", "timeframe", "bar_at_ms"]])
+    different = [c for c in want.columns if not same_values(got[c], want[c])]
+    assert different == [], [(c, _debug(got, want, c)) for c in different]
+
+
+@pytest.fixture(scope="module")
+def labels_all_columns(tmp_path_factory) -> pd.DataFrame:
+    """labels_h12 of a full build of the walks (a first build: a table of every bar)."""
+    paths = Paths(tmp_path_factory.mktemp("labels-all") / "data")
+    write_walks(paths)
+    run_dbt(paths, "run", "--select", "+labels_h12")
+    return labels_table(paths)
+
+
+def test_labels_continued_day_by_day_equal_a_full_rebuild(tmp_path, labels_all_columns):
+    """labels_h12 is incremental: a day's run recomputes its window's labels and those of the 12 bars before
+    it (they looked into the new day); bit for bit what a full build gives, every column."""
+    paths = Paths(tmp_path / "data")
+    write_walks(paths, _ms(datetime(2025, 3, 11, tzinfo=timezone.utc)))
+    run_dbt(paths, "run", "--select", "+labels_h12")
+    for day in DAYS[1:]:
+        write_walks(paths)
+        run_dbt(paths, "run", "--select", "+labels_h12", env=day_window_env(day))
+    assert_same_labels(labels_table(paths), labels_all_columns)
+
+
+def test_a_backfilled_day_leaves_the_labels_of_a_full_build(tmp_path):
+    """A day rebuilt after later days (its lake now without one symbol's file): its labels, the 12 bars'
+    before and the 99 bars' after it whose look-behind reaches into it, are what a full build of that lake
+    gives, and the removed bars' labels are gone."""
+    paths, full = Paths(tmp_path / "inc"), Paths(tmp_path / "full")
+    middle, gone = DAYS[1], LABEL_SYMBOLS[2]
+    write_walks(paths)
+    run_dbt(paths, "run", "--select", "+labels_h12")
+    write_walks(paths, leave_out=(gone, middle))
+    run_dbt(paths, "run", "--select", "+labels_h12", env=day_window_env(middle))
+    write_walks(full, leave_out=(gone, middle))
+    run_dbt(full, "run", "--select", "+labels_h12")
+    got, want = labels_table(paths), labels_table(full)
+    start = _ms(datetime(middle.year, middle.month, middle.day, tzinfo=timezone.utc))
+    assert not ((want["symbol"] == gone) & want["bar_at_ms"].between(start, start + 86_399_999)).any()
+    assert_same_labels(got, want)
 
 
 def _debug(got, full, f):
