@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import date, timedelta
 
 import numpy as np
@@ -13,6 +15,7 @@ from python_assets.lake.store import trades_partition, write_trades
 from python_assets.ingest.synthetic import (
     PROFILES,
     REGIMES,
+    ar1,
     generate_funding,
     generate_ticks,
     hourly_path,
@@ -197,3 +200,25 @@ def test_on_noise_a_price_that_wandered_decades_down_keeps_a_fine_grid(monkeypat
     steps = np.abs(np.diff(px))
     assert np.median(px) < 2.0 and len(np.unique(px)) > 1000
     assert steps[steps > 0].min() / np.median(px) < 2e-4  # at most about the tick's share of the start price
+
+
+@pytest.mark.parametrize("coef", [0.985, 1.0 - 1.0 / (24 * 180)])
+def test_ar1_has_the_bits_of_scipys_lfilter(coef):
+    """The generator's two AR(1) filters give what scipy.signal.lfilter gave (the market is unchanged),
+    extreme magnitudes and signed zeros included."""
+    from scipy.signal import lfilter
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(0, 0.06, 20_000) * rng.choice([1.0, 1e-300, 1e300], 20_000)
+    x[:3] = [-0.0, 0.0, -0.0]
+    got, want = ar1(x, coef), lfilter([1.0], [1.0, -coef], x)
+    assert got.view(np.int64).tolist() == want.view(np.int64).tolist()
+    assert ar1(np.zeros(0), coef).shape == (0,)
+
+
+def test_generating_a_day_does_not_import_scipy(tmp_path):
+    """The lake step generates the demo's days inside the Dagster process, which kept scipy.signal's ~60 MiB."""
+    code = ("import sys; from datetime import date; from python_assets.ingest.synthetic import generate_ticks; "
+            "generate_ticks('BTC-USDT', date(2025, 3, 10)); print(sorted(m for m in sys.modules if m.startswith('scipy')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
