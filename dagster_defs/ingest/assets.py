@@ -14,6 +14,7 @@ from python_assets.lake.atomic import LakeWriteError
 from python_assets.lake.health import (DataDirError, LakeCorrupted, ensure_writable, remove_stale_temp_files,
                                        require_healthy_lake)
 from python_assets.ingest.market import LakeDataMissing, generate_market_day, require_lake_days
+from python_assets.platform.memory import release_freed_memory
 from python_assets.platform.timeframes import DAY_MS
 
 LAKE_TRADES = dg.AssetKey("lake_trades")
@@ -93,6 +94,7 @@ def fill_lake(p: Paths, days: list[date], market_source: MarketSource, log: logg
     else:
         raise ValueError(f"unknown BLOFIN_SOURCE {market_source.kind!r}: use 'synthetic', 'lake' or 'blofin'")
     require_healthy_lake(p)
+    release_freed_memory()  # the writers' freed pages: the run's later steps peak on top of this process
     return meta
 
 

@@ -137,8 +137,9 @@ def load_dataset(path: Path, features: list[str], bar_ms: int) -> Dataset:
     """frame_to_dataset's arrays (the same bits) read column by column: each feature goes from the Parquet
     file's Arrow column into float32 X in row order, so no float64 frame of the whole set (and its sorted
     copy) is ever held: 120 days of the demo, 103k rows x 75 features, peaked ~310 MiB above X's 31 MiB."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
+
+    from python_assets.platform.memory import release_freed_memory
 
     table = pq.read_table(path)
     names = set(table.column_names)
@@ -166,5 +167,5 @@ def load_dataset(path: Path, features: list[str], bar_ms: int) -> Dataset:
     data = Dataset(X, list(features), labels, ts[order], symbols[order], timeframe, bar_ms, base,
                    np.nan_to_num(ends, nan=0.0).astype(np.int64))
     del table
-    pa.default_memory_pool().release_unused()  # Arrow's allocator keeps the file's freed pages (~100 MiB at 120 days)
+    release_freed_memory()  # Arrow's allocator keeps the file's freed pages (~100 MiB at 120 days)
     return data
