@@ -28,17 +28,8 @@ import pyarrow.csv as pacsv
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
-from python_assets.platform.timestamps import parse_timestamps_ms
+from python_assets.ingest.header import ALIASES, REQUIRED, SAMPLE_LINES, canonical, decide_header
 
-REQUIRED = ("ts", "price", "size")
-ALIASES: dict[str, tuple[str, ...]] = {
-    "trade_id": ("trade_id", "tradeid", "id", "tid", "trade"),
-    "ts": ("ts", "timestamp", "time", "datetime", "date", "trade_time", "traded_at", "created_at", "t"),
-    "price": ("price", "px", "p", "trade_price"),
-    "size": ("size", "amount", "qty", "quantity", "sz", "volume", "vol", "q"),
-    "side": ("side", "taker_side", "direction", "s"),
-}
-HEADERLESS_ORDER = ("ts", "price", "size", "side", "trade_id")
 FREQTRADE_TRADE_COLUMNS = ("timestamp", "id", "type", "side", "price", "amount", "cost")
 RAW_RECORD_MAX = 4096  # a quarantined line longer than this is stored cut, with its length and hash
 MALFORMED_COLUMNS = ["source_row", "raw_record", "reason"]
@@ -48,16 +39,12 @@ class IngestError(ValueError):
     """A file that cannot be ingested at all (unreadable, wrong format, missing required columns)."""
 
 
-def _canonical(name: str) -> str:
-    return str(name).replace("\ufeff", "").strip().lower().replace(" ", "_").replace("-", "_")
-
-
 def map_columns(columns: list[str]) -> dict[str, str]:
     """Map our field names to the file's column names (first alias that matches, case-insensitive); two
     columns that both match the alias taken (`T` and `t`) are refused, not one picked."""
     canon: dict[str, list[str]] = {}
     for c in columns:
-        canon.setdefault(_canonical(c), []).append(c)
+        canon.setdefault(canonical(c), []).append(c)
     mapping: dict[str, str] = {}
     for target, aliases in ALIASES.items():
         for alias in aliases:
@@ -87,36 +74,20 @@ def _malformed(bad: list[tuple[int, str, str]]) -> pd.DataFrame:
     return pd.DataFrame(bad, columns=MALFORMED_COLUMNS) if bad else pd.DataFrame(columns=MALFORMED_COLUMNS)
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
-
-
-_ALIAS_NAMES = frozenset(a for aliases in ALIASES.values() for a in aliases)
-
-
-def _is_data_row(fields: list[str]) -> bool:
-    """Whether a first row is a trade, not a header: all numbers, or its first three fields are a time
-    (epoch number or ISO text), a number and a number, none a column name. No header looks like that;
-    the fields after (side, trade id) may be any text."""
-    if all(_is_number(c) for c in fields):
-        return True
-    if len(fields) < len(REQUIRED) or any(_canonical(c) in _ALIAS_NAMES for c in fields[:3]):
-        return False
-    when = parse_timestamps_ms(pd.Series([fields[0].strip()], dtype=object))
-    return bool(when.notna().iloc[0]) and _is_number(fields[1]) and _is_number(fields[2])
-
-
-def _header(first_row: list[str]) -> tuple[list[str], bool]:
-    """(column names, whether the first row is data): a first row that is a trade is data, read as
-    ts, price, size[, side[, trade_id]] (further columns get names no alias matches)."""
-    if _is_data_row(first_row):
-        extra = [f"column_{i + 1}" for i in range(len(HEADERLESS_ORDER), len(first_row))]
-        return list(HEADERLESS_ORDER[: len(first_row)]) + extra, True
-    return [c.strip() for c in first_row], False
+def _opening_rows(lines: list[str]) -> list[list[str]]:
+    """The first non-blank lines (up to SAMPLE_LINES), each read alone as a csv row; one the csv module
+    cannot read alone is left out."""
+    rows: list[list[str]] = []
+    for line in lines:
+        try:
+            fields = next(csv.reader([line.rstrip("\r\n")]), [])
+        except csv.Error:
+            continue
+        if any(c.strip() for c in fields):
+            rows.append(fields)
+        if len(rows) == SAMPLE_LINES:
+            break
+    return rows
 
 
 # A line of nothing but whitespace and commas (the line-by-line reader drops such rows).
@@ -154,7 +125,8 @@ def _read_csv_fast(path: Path) -> tuple[pd.DataFrame, pd.DataFrame] | None:
         return None
     if len(data) > csv.field_size_limit() and max(map(len, data.split(b"\n"))) > csv.field_size_limit():
         return None
-    names, headerless = _header(next(csv.reader([first])))
+    opening = body.split("\n", SAMPLE_LINES + 1)[1:SAMPLE_LINES + 1]
+    names, headerless = decide_header(next(csv.reader([first])), _opening_rows(opening))
     first_line = 1 if headerless else 2
     invalid: list[object] = []
     try:
@@ -268,7 +240,7 @@ def _read_csv_lines(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             break
     else:
         raise IngestError(f"{path} is empty")
-    names, headerless = _header(fields)
+    names, headerless = decide_header(fields, _opening_rows(lines[first + 1:first + 1 + 4 * SAMPLE_LINES]))
     read_at, numeric_at = _columns_read(names)
     if headerless:
         records.restart(first)

@@ -2,8 +2,9 @@
 
 Column names are matched case-insensitively against aliases; timestamps may be epoch s/ms/us/ns
 (detected per value by magnitude, exact integer arithmetic) or ISO-8601 strings (naive ones are taken
-as UTC). A headerless CSV (a first line that is a trade: time, number, number, ...) is read as
-`ts, price, size[, side[, trade_id]]`, freqtrade/kraken order. Every input row is kept, a duplicate, or quarantined with a reason
+as UTC). A headerless CSV (a first line that is a trade: time, number, number, ...; or a damaged one
+over lines that are) is read as `ts, price, size[, side[, trade_id]]`, freqtrade/kraken order, as wide as
+most of its opening lines (python_assets/ingest/header.py). Every input row is kept, a duplicate, or quarantined with a reason
 (python_assets/ingest/read.py reads the files, python_assets/lake/trade_rules.py holds the value bounds).
 """
 

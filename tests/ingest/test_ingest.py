@@ -219,6 +219,7 @@ def test_normalize_symbol_refuses_unsafe_names(raw):
     "ts,price,size\n1,2,3",  # no final newline
     "ts,price,size\n",  # header only
     "ts,prix,größe\n1704067200000,100,1\n",  # non-ASCII names
+    "1704067200000,,1\n1704067200001,100,1\n1704067200002,100,1\n",  # headerless, its first line damaged
 ])
 def test_the_fast_csv_reader_gives_the_line_readers_rows(tmp_path, text):
     from python_assets.ingest.read import _read_csv_fast, _read_csv_lines

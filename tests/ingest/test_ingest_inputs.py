@@ -124,6 +124,31 @@ def test_a_header_is_never_read_as_data(data_dir: Paths, tmp_path: Path) -> None
     assert stored(data_dir)["side"].tolist() == ["sell"]
 
 
+def _kraken_lines(n: int) -> str:
+    """n good headerless trade lines (ts in seconds, price, size), kraken's order."""
+    return "".join(f"{T0 // 1000 + i},90.{i:02d},1.0\n" for i in range(n))
+
+
+@pytest.mark.parametrize("first, reason", [
+    (f"{T0 // 1000 - 1},90.54,1.1,buy,42,extra\n", "malformed_row"),  # one field too many
+    (f"{T0 // 1000 - 1},,1.1\n", "missing_price"),  # once taken for a header: the whole file refused
+], ids=["wide first line", "empty price on the first line"])
+def test_one_odd_first_line_neither_sizes_nor_refuses_a_headerless_file(data_dir: Paths, tmp_path: Path, first: str,
+                                                                       reason: str) -> None:
+    """Header-or-not and the width come from the file's opening lines: the odd first line is quarantined, the rest kept."""
+    (tmp_path / "k.csv").write_text(first + _kraken_lines(5))
+    r = ingest_file(data_dir, tmp_path / "k.csv", "BTC-USDT", now=NOW)
+    assert (r.rows_read, r.rows_added, r.reasons) == (6, 5, {reason: 1})
+    assert quarantined(data_dir)["source_row"].tolist() == [1]
+    assert stored(data_dir)["price"].tolist() == [90.0, 90.01, 90.02, 90.03, 90.04]
+
+
+def test_a_header_of_unknown_names_over_data_is_still_a_header(data_dir: Paths, tmp_path: Path) -> None:
+    (tmp_path / "h.csv").write_text("a,b,c\n" + _kraken_lines(3))
+    with pytest.raises(IngestError, match="missing required column"):
+        ingest_file(data_dir, tmp_path / "h.csv", "BTC-USDT", now=NOW)
+
+
 def _written(frame: pd.DataFrame, path: Path) -> Path:
     """frame saved at path in the format its name says (a .gz name: the text format inside gzipped)."""
     inner = path.name.removesuffix(".gz")
