@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from python_assets.ingest.symbols import mismatch_message, other_symbol, symbol_column
 from python_assets.ingest.trades import parse_timestamps_ms
 from python_assets.lake.store import normalize_symbol
 from python_assets.platform.timeframes import MINUTE_MS, SECOND_MS, TIMEFRAME_LABELS, bar_spacing_ms
@@ -139,14 +140,23 @@ def columns_by_name(columns, path: Path, error: type[ValueError] = OhlcvFileErro
     return out
 
 
+def _check_symbol_column(path: Path, raw: pd.DataFrame, symbol: str | None) -> None:
+    """Refuse a file whose own symbol column names another market than the symbol its bars go under."""
+    column = symbol_column(list(raw.columns)) if symbol else None
+    if column is not None and (wrong := other_symbol(raw[column], symbol)).any():
+        raise OhlcvFileError(mismatch_message(path, raw[column], symbol, wrong))
+
+
 def read_ohlcv(path: Path, symbol: str | None = None) -> tuple[pd.DataFrame, int]:
     """(bars frame with symbol, timeframe, bar_at_ms, open, high, low, close, volume; bar length in ms).
-    The symbol defaults to the pair a freqtrade file name gives (as `import` reads it), else the name."""
+    The symbol defaults to the pair a freqtrade file name gives (as `import` reads it), else the name; a
+    file's own symbol column naming another market than the given or named one is refused."""
     path = Path(path)
     if not path.exists():
         raise OhlcvFileError(f"{path}: no such file")
     raw = read_table(path)
     lower = columns_by_name(raw.columns, path)
+    _check_symbol_column(path, raw, symbol or guess_from_name(path).symbol)
     time_col = next((lower[c] for c in TIME_COLUMNS if c in lower), None)
     if time_col is None and isinstance(raw.index, pd.DatetimeIndex):
         raw = raw.reset_index()

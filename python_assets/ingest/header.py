@@ -17,6 +17,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "price": ("price", "px", "p", "trade_price"),
     "size": ("size", "amount", "qty", "quantity", "sz", "volume", "vol", "q"),
     "side": ("side", "taker_side", "direction", "s"),
+    "symbol": ("symbol", "instid", "inst_id", "pair"),  # ccxt and Binance, BloFin and OKX, freqtrade
 }
 HEADERLESS_ORDER = ("ts", "price", "size", "side", "trade_id")
 SAMPLE_LINES = 100  # the opening lines (after the first) that decide header-or-not and the width

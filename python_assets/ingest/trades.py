@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from python_assets.config import Paths
 from python_assets.ingest.read import ALIASES, REQUIRED, IngestError, clip, map_columns, read_raw
+from python_assets.ingest.symbols import other_symbol
 from python_assets.lake.store import Guard, normalize_symbol, now_ms, utc_date_of_ms, write_quarantine, write_trades
 from python_assets.platform.progress import say, step_line
 from python_assets.platform.timestamps import parse_timestamps_ms
@@ -141,8 +142,10 @@ def rejected_rows(raw: pd.DataFrame, reason: pd.Series | str, ts: pd.Series) -> 
     }, index=raw.index)
 
 
-def validate(raw: pd.DataFrame, mapping: dict[str, str], now: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split mapped rows into clean trades (indexed like raw) and rejected rows, each with its first reason."""
+def validate(raw: pd.DataFrame, mapping: dict[str, str], now: int,
+             symbol: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split mapped rows into clean trades (indexed like raw) and rejected rows, each with its first reason;
+    with `symbol`, a row whose own symbol column names another market is a symbol_mismatch."""
     n = len(raw)
     col = lambda name: raw[mapping[name]] if name in mapping else pd.Series([None] * n, index=raw.index)  # noqa: E731
     ts = parse_timestamps_ms(col("ts"))
@@ -156,6 +159,8 @@ def validate(raw: pd.DataFrame, mapping: dict[str, str], now: int) -> tuple[pd.D
         reason[take] = why[take] if isinstance(why, pd.Series) else why
 
     blank = lambda s: s.isna() | (s.astype(str).str.strip() == "")  # noqa: E731
+    if symbol is not None and "symbol" in mapping:
+        flag(pd.Series(other_symbol(col("symbol"), symbol), index=raw.index), "symbol_mismatch")
     flag(blank(col("ts")), "missing_time")
     flag(ts.isna(), "unparsable_time")
     flag(ts.fillna(0) > now + FUTURE_TOLERANCE_MS, "time_in_future")
@@ -194,13 +199,13 @@ def file_key(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def _read_and_validate(path: Path, now: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def _read_and_validate(path: Path, now: int, symbol: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(raw rows, malformed lines, clean trades, rejected rows); whatever the content, a failure is one
     IngestError line, never a traceback."""
     try:
         raw, malformed = read_raw(path)
         mapping = map_columns([c for c in raw.columns if c != "__row"])
-        clean, bad = validate(raw, mapping, now)
+        clean, bad = validate(raw, mapping, now, symbol)
     except IngestError:
         raise
     except (ValueError, TypeError, OverflowError, RecursionError, UnicodeError, OSError, csv.Error,
@@ -221,7 +226,7 @@ def ingest_file(paths: Paths, path: Path | str, symbol: str, now: int | None = N
     symbol = normalize_symbol(symbol)
     loud = progress and path.stat().st_size >= PROGRESS_FILE_BYTES
     t0 = time.perf_counter()
-    raw, malformed, clean, bad = _read_and_validate(path, now if now is not None else now_ms())
+    raw, malformed, clean, bad = _read_and_validate(path, now if now is not None else now_ms(), symbol)
     if loud:
         say(step_line(1, 2, f"read and validate {path.name}", time.perf_counter() - t0, len(raw) + len(malformed)))
     dup_in_file = len(raw) - len(clean) - len(bad)

@@ -1,0 +1,76 @@
+"""A file's own symbol column is checked against the symbol its rows go under: trades of another market
+are quarantined as symbol_mismatch (the rest kept); candle and funding files naming another are refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from python_assets.config import Paths
+from python_assets.ingest.importers import ImportFileError, import_file
+from python_assets.ingest.symbols import other_symbol
+from python_assets.ingest.trades import ingest_file
+
+T0 = 1_741_564_800_000  # 2025-03-10T00:00:00Z
+NOW = T0 + 3 * 86_400_000
+
+
+@pytest.mark.parametrize("value, other", [
+    ("ETH/USDT:USDT", False), ("ETHUSDT", False), ("ETH-USDT-SWAP", False), ("eth_usdt", False), ("", False),
+    (None, False), ("BTC/USDT:USDT", True), ("BTCUSDT", True), ("ETH/BTC", True), ("not a symbol!", True),
+])
+def test_the_symbol_spellings_of_one_market_match(value: str | None, other: bool) -> None:
+    values = pd.Series([value], dtype=object)
+    assert other_symbol(values, "ETH-USDT").tolist() == [other]
+    assert other_symbol(values, "ETH-USDT-SPOT").tolist() == [other]  # the name `import` suggests for spot data
+
+
+def _ccxt_dump(path: Path) -> Path:
+    """Three ETH trades and one BTC trade, as ccxt's fetch_trades writes them."""
+    rows = [{"id": str(100 + i), "timestamp": T0 + i * 1000, "symbol": "ETH/USDT:USDT", "price": 2000 + i,
+             "amount": 1, "side": "buy"} for i in range(3)]
+    rows.append({"id": "200", "timestamp": T0 + 9000, "symbol": "BTC/USDT:USDT", "price": 80000, "amount": 1,
+                 "side": "sell"})
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _stored_prices(paths: Paths, symbol: str) -> list[float]:
+    files = sorted((paths.trades / f"symbol={symbol}").glob("date=*/trades.parquet"))
+    return sorted(pd.concat([pd.read_parquet(p) for p in files])["price"].tolist()) if files else []
+
+
+@pytest.mark.parametrize("symbol, added, prices", [
+    ("BTC-USDT", 1, [80000.0]),
+    ("ETH-USDT", 3, [2000.0, 2001.0, 2002.0]),
+])
+def test_trades_of_another_symbol_are_quarantined_and_counted(data_dir: Paths, tmp_path: Path, symbol: str, added: int,
+                                                              prices: list[float]) -> None:
+    path = _ccxt_dump(tmp_path / "dump.jsonl")
+    r = ingest_file(data_dir, path, symbol, now=NOW)
+    assert (r.rows_read, r.rows_added, r.duplicates, r.reasons) == (4, added, 0, {"symbol_mismatch": 4 - added})
+    assert _stored_prices(data_dir, symbol) == prices
+    again = ingest_file(data_dir, path, symbol, now=NOW)
+    assert (again.rows_added, again.duplicates, again.quarantined) == (0, added, 4 - added)
+
+
+def test_a_funding_file_of_another_symbol_is_refused(data_dir: Paths, tmp_path: Path) -> None:
+    path = tmp_path / "funding.csv"
+    pd.DataFrame({"fundingTime": [T0, T0 + 8 * 3_600_000], "fundingRate": [0.0001, 0.0002],
+                  "symbol": ["ETHUSDT", "ETHUSDT"]}).to_csv(path, index=False)
+    with pytest.raises(ImportFileError, match=r"row 1 is 'ETHUSDT', not BTC-USDT"):
+        import_file(data_dir, path, kind="funding", symbol="BTC-USDT")
+    assert not data_dir.funding.exists() or not list(data_dir.funding.rglob("*.parquet"))
+    assert import_file(data_dir, path, kind="funding", symbol="ETH-USDT").rows_added == 2
+
+
+def test_a_candle_file_of_another_symbol_is_refused(data_dir: Paths, tmp_path: Path) -> None:
+    path = tmp_path / "candles.csv"
+    times = [T0 + i * 3_600_000 for i in range(3)]
+    pd.DataFrame({"timestamp": times, "symbol": ["ETH/USDT:USDT", "BTC/USDT:USDT", "ETH/USDT:USDT"], "open": 10.0,
+                  "high": 11.0, "low": 9.0, "close": 10.5, "volume": 1.0}).to_csv(path, index=False)
+    with pytest.raises(ImportFileError, match=r"row 2 is 'BTC/USDT:USDT', not ETH-USDT"):
+        import_file(data_dir, path, kind="candles", symbol="ETH-USDT", timeframe="1h")
