@@ -39,9 +39,10 @@ class TradeRangeError(ValueError):
 
 def beyond_resolution(values: pd.Series) -> pd.Series:
     """Values the bars' DECIMAL(38, 12) cannot hold within RELATIVE_ERROR (below ~1e-12, or digits past the
-    12th decimal that matter); NaN and infinity are left to the rules that name them."""
+    12th decimal that matter); NaN and infinity are left to the rules that name them, and so are values
+    past ~1e296, whose scaling by 1e12 overflows (silently: the range rules name them)."""
     v = values.to_numpy(dtype=np.float64)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
         return pd.Series(np.abs(np.round(v, 12) - v) > RELATIVE_ERROR * np.abs(v), index=values.index)
 
 

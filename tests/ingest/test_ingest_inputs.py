@@ -149,6 +149,13 @@ def test_a_header_of_unknown_names_over_data_is_still_a_header(data_dir: Paths, 
         ingest_file(data_dir, tmp_path / "h.csv", "BTC-USDT", now=NOW)
 
 
+@pytest.mark.filterwarnings("error")
+def test_huge_values_are_quarantined_without_a_warning(data_dir: Paths, tmp_path: Path) -> None:
+    (tmp_path / "h.csv").write_text(f"ts,price,size\n{T0},1e300,1\n{T0 + 1},1,1e300\n{T0 + 2},100,1\n")
+    r = ingest_file(data_dir, tmp_path / "h.csv", "BTC-USDT", now=NOW)
+    assert (r.rows_added, r.reasons) == (1, {"price_out_of_range": 1, "size_out_of_range": 1})
+
+
 def _written(frame: pd.DataFrame, path: Path) -> Path:
     """frame saved at path in the format its name says (a .gz name: the text format inside gzipped)."""
     inner = path.name.removesuffix(".gz")

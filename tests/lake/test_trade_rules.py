@@ -69,6 +69,13 @@ def test_sizes_and_notionals_the_bars_would_round_are_faults_and_exact_ones_are_
                                [s_, p_ * s_]).fetchone()
             assert held == pytest.approx((s_, p_ * s_), rel=1e-10)
 
+@pytest.mark.filterwarnings("error")
+def test_huge_values_are_named_without_a_numpy_warning():
+    """1e300 overflowed np.round's scaling and printed a RuntimeWarning on a successful ingest."""
+    faults = value_faults(pd.Series([T0] * 3), pd.Series([1e300, 1.0, 1e300]), pd.Series([1.0, 1e300, 1e300]))
+    assert faults.tolist() == ["price_out_of_range", "size_out_of_range", "price_out_of_range"]
+
+
 def test_every_writer_of_lake_trades_refuses_rows_out_of_bounds(data_dir):
     with pytest.raises(TradeRangeError, match="price_out_of_range"):
         write_trades(data_dir, "BTC-USDT", trades([1.0, 1e20], [1.0, 1e10]))
