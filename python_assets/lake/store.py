@@ -34,6 +34,7 @@ from python_assets.config import Paths
 from python_assets.lake.atomic import LakeWriteError, write_table_atomic
 from python_assets.platform.progress import track
 from python_assets.platform.timeframes import DAY_MS, MINUTE_MS, TIMEFRAME_MS
+from python_assets.lake.trade_order import trade_order
 from python_assets.lake.trade_rules import check_day_totals, check_trades
 
 TRADE_SCHEMA = pa.schema(
@@ -161,7 +162,8 @@ def _merge_daily(
     bar_label: str | None = None,
 ) -> WriteStats:
     """Merge rows into one file per UTC day of time_col: a stored key wins, files stay sorted by time
-    (stable, so ties keep arrival order), and with number_rows a `seq` column numbers that order. A
+    (stable, so ties keep arrival order); with number_rows (trades) rows are in trade_order (ties by
+    integer trade id where the ids are integers) and a `seq` column numbers that order. A
     row whose key is stored with other `compare` values is a conflict, not a duplicate; `check` sees
     each merged day before it is written and may refuse it by raising. With `bar_label`, a progress bar
     over the days written (a large file spans many)."""
@@ -187,9 +189,12 @@ def _merge_daily(
         dupes += int((days == day).sum()) - len(fresh)
         if fresh.empty:
             continue
-        merged = pd.concat([old, fresh], ignore_index=True).sort_values(time_col, kind="mergesort")
+        merged = pd.concat([old, fresh], ignore_index=True)
         if number_rows:
+            merged = merged.iloc[trade_order(merged[time_col].to_numpy(), merged[key_col])].reset_index(drop=True)
             merged["seq"] = np.arange(len(merged), dtype=np.int64)
+        else:
+            merged = merged.sort_values(time_col, kind="mergesort")
         if check is not None:
             check(d.isoformat(), merged)
         write_table_atomic(pa.Table.from_pandas(merged, schema=schema, preserve_index=False), target)
@@ -227,8 +232,9 @@ def write_trades(paths: Paths, symbol: str, trades: pd.DataFrame, bar_label: str
     a file adds nothing; with other values (another time, price, size or side) it is a conflict, returned
     in `conflicts` for the caller to quarantine, and the stored row wins. Rows must pass
     python_assets/lake/trade_rules.py (TradeRangeError otherwise), and no day may pass its totals. Each
-    partition is kept sorted by ts (stable: ties keep arrival order) and `seq` numbers that order, giving
-    SQL an exact first/last trade per bar.
+    partition is kept sorted by ts, trades of one millisecond by integer trade id where all their ids are
+    integers, else in arrival order (python_assets/lake/trade_order.py), and `seq` numbers that order,
+    giving SQL an exact first/last trade per bar.
     """
     from python_assets.lake.trade_index import reserve_ids  # imported here: it builds on this module
 

@@ -2,8 +2,8 @@
 
 {#-
   One row per symbol and UTC minute that has at least one trade. Minutes without trades are
-  absent (not forward-filled), freqtrade's rule: open/close = first/last trade by (ts, arrival
-  order), high/low = extreme prices, volume = summed sizes. Incremental runs rebuild the
+  absent (not forward-filled), freqtrade's rule: open/close = first/last trade by the lake's seq (ts, then
+  integer trade id, else arrival order), high/low = extreme prices, volume = summed sizes. Incremental runs rebuild the
   partition window's days only, whole (symbol, day)s at a time: unique_key is the day, so a rebuilt
   day replaces every old row of it.
 
