@@ -3,8 +3,8 @@
 A number is epoch seconds below 1e11, ms below 1e14, us below 1e17 and ns above (by magnitude, per
 value), then floored to the millisecond. Integers (numbers or digit strings) are scaled as int64;
 decimal strings and fractional floats as exact decimals (a float by its shortest repr, the number its
-writer meant); datetimes and ISO-8601 strings (naive ones are UTC) by their integer ticks. Anything
-else, or a value beyond int64 milliseconds, is <NA>.
+writer meant); datetimes and ISO-8601 strings (naive ones are UTC; a trailing " UTC", BigQuery's export,
+is read as Z) by their integer ticks. Anything else, or a value beyond int64 milliseconds, is <NA>.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ SECONDS_BELOW, MS_BELOW, US_BELOW = 10**11, 10**14, 10**17
 _LIMIT = 10**20  # beyond int64 nanoseconds: no unit makes it a time
 _INT_TEXT = r"^-?[0-9]{1,19}$"
 _DECIMAL_TEXT = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+_UTC_SUFFIX = r"(?i)\s*(?:UTC|Z)$"  # BigQuery's "2025-03-10 00:00:00 UTC": a trailing UTC (or Z, spaced) as ISO's Z
 _TICKS_PER_MS = {"s": None, "ms": 1, "us": 1_000, "ns": 1_000_000}
 
 
@@ -110,7 +111,8 @@ def _texts_to_ms(values: pd.Series) -> pd.Series:
     if is_dec.any():
         _fill_exact(ms, ok, present[is_dec], [Decimal(t) for t in pc.filter(text, pa.array(is_dec)).to_pylist()])
     if rest.any():
-        iso = pd.to_datetime(pd.Series(pc.filter(text, pa.array(rest)).to_pylist(), dtype=object),
+        zoned = pc.replace_substring_regex(pc.filter(text, pa.array(rest)), _UTC_SUFFIX, "Z")
+        iso = pd.to_datetime(pd.Series(zoned.to_pylist(), dtype=object),
                              utc=True, errors="coerce", format="ISO8601")
         parsed = _datetimes_to_ms(iso)
         ms[present[rest]] = parsed.fillna(0).to_numpy(dtype=np.int64)

@@ -156,6 +156,13 @@ def test_huge_values_are_quarantined_without_a_warning(data_dir: Paths, tmp_path
     assert (r.rows_added, r.reasons) == (1, {"price_out_of_range": 1, "size_out_of_range": 1})
 
 
+def test_bigquery_times_with_a_trailing_utc_are_read(data_dir: Paths, tmp_path: Path) -> None:
+    (tmp_path / "bq.csv").write_text("timestamp,price,size\n2025-03-10 00:00:00 UTC,1,1\n2025-03-10 00:00:01.5 UTC,1,1\n")
+    r = ingest_file(data_dir, tmp_path / "bq.csv", "BTC-USDT", now=NOW)
+    assert (r.rows_added, r.quarantined) == (2, 0)
+    assert stored(data_dir)["ts"].tolist() == [T0, T0 + 1500]
+
+
 def _written(frame: pd.DataFrame, path: Path) -> Path:
     """frame saved at path in the format its name says (a .gz name: the text format inside gzipped)."""
     inner = path.name.removesuffix(".gz")
