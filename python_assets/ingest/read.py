@@ -1,8 +1,8 @@
 """Read trade files (CSV, JSON Lines, freqtrade JSON, Parquet, Feather) into raw rows, each with its line
 number (`__row`), and the lines that are not rows at all (malformed, with a reason).
 
-Every physical line of a CSV is accounted for: it is part of one data row, a blank line, or a
-quarantine row of its own. A quoted field may span lines (standard CSV) only in a column ingestion does
+Every physical line of a CSV is accounted for: it is part of one data row, an empty line, or a
+quarantine row of its own (a line of only commas or spaces is one: `blank_row`). A quoted field may span lines (standard CSV) only in a column ingestion does
 not read and only when no swallowed line looks like a row of its own; otherwise the quote is taken as
 unbalanced: its line alone is quarantined and reading resumes on the next line. A field past the csv
 module's size limit quarantines its line. A UTF-8 byte-order mark (Excel's export) is ignored.
@@ -254,7 +254,8 @@ def _read_csv_lines(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             bad.append((first + 1, clip(line), "unbalanced_quote"))
             records.restart(first + 1)
         elif not any(c.strip() for c in fields):
-            continue
+            if line:  # commas or spaces: a row with nothing in it, counted (an empty line is no row)
+                bad.append((first + 1, clip(line), "blank_row"))
         elif len(fields) != len(names):
             bad.append((first + 1, clip(json.dumps(fields)), "malformed_row"))
         else:

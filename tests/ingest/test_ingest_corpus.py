@@ -63,8 +63,8 @@ CORPUS = [
     Case("open quote swallowing a huge line", HEADER + "".join(rows(2)) + f't2,"{T0},1,1,buy\n' + f"t3,{T0},{BIG},1,buy\n"
          + "".join(rows(2, 4)), (6, 4, 0, 2), {"unbalanced_quote": 1, "field_too_large": 1}, bad_lines=(4, 5)),
     Case("Excel's UTF-8 byte-order mark", BOM + "ts,price,size\n" + f"{T0},1,1\n{T0 + 1},2,1\n", (2, 2, 0, 0)),
-    Case("blank and separator lines", HEADER + "\n" + "".join(rows(2)) + " , , ,,\n\n" + "".join(rows(1, 2)),
-         (3, 3, 0, 0)),
+    Case("blank and separator lines", HEADER + "\n" + "".join(rows(2)) + " , , ,,\n\n   \n" + "".join(rows(1, 2)),
+         (5, 3, 0, 2), {"blank_row": 2}, bad_lines=(5, 7)),  # an empty line is no row; commas or spaces are
     Case("rows too wide or too short", HEADER + "".join(rows(2)) + f"t7,{T0},1,1,buy,extra\nt8,{T0},1\n",
          (4, 2, 0, 2), {"malformed_row": 2}, bad_lines=(4, 5)),
     Case("old Mac line endings", (HEADER + "".join(rows(3))).replace("\n", "\r"), (3, 3, 0, 0)),
