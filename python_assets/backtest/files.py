@@ -43,7 +43,7 @@ def _suffix(path: Path) -> str:
 
 
 def read_table(path: Path, json_columns: tuple[str, ...] = FREQTRADE_CANDLE_COLUMNS) -> pd.DataFrame:
-    """A CSV / Parquet / Feather / JSON (freqtrade's list-of-rows or a list of objects) file as a frame."""
+    """A CSV / Parquet / Feather / JSON (freqtrade's list-of-rows or a list of objects) / JSON Lines file as a frame."""
     suffix = _suffix(path)
     try:
         if suffix in (".parquet", ".pq"):
@@ -52,6 +52,8 @@ def read_table(path: Path, json_columns: tuple[str, ...] = FREQTRADE_CANDLE_COLU
             return pd.read_csv(path)
         if suffix == ".feather":
             return pd.read_feather(path)
+        if suffix in (".jsonl", ".ndjson"):  # values as written: no dtype or date guessing
+            return pd.read_json(path, lines=True, dtype=False)
         if suffix == ".json":
             opener = gzip.open if path.suffix.lower() == ".gz" else open
             with opener(path, "rt", encoding="utf-8") as fh:
@@ -62,7 +64,7 @@ def read_table(path: Path, json_columns: tuple[str, ...] = FREQTRADE_CANDLE_COLU
             return pd.DataFrame(data)
     except (OSError, ValueError) as exc:
         raise OhlcvFileError(f"{path}: cannot read as {suffix[1:]}: {exc}") from exc
-    raise OhlcvFileError(f"{path}: unsupported file type {suffix!r} (CSV, Parquet, Feather or JSON)")
+    raise OhlcvFileError(f"{path}: unsupported file type {suffix!r} (CSV, Parquet, Feather, JSON or JSON Lines)")
 
 
 # freqtrade's data file names: PAIR-TF[-futures|-mark|-funding_rate].ext and PAIR-trades.ext, where a
@@ -70,7 +72,7 @@ def read_table(path: Path, json_columns: tuple[str, ...] = FREQTRADE_CANDLE_COLU
 _FREQTRADE_NAME = re.compile(
     r"^(?P<pair>[A-Za-z0-9]+(?:_[A-Za-z0-9]+){1,2})-(?:(?P<tf>\d+[smhdwM])(?:-(?P<candle_type>futures|spot|mark|index|premiumIndex|funding_rate))?|(?P<trades>trades))$"
 )
-_SUFFIXES = (".feather", ".parquet", ".pq", ".json", ".csv", ".txt", ".gz", ".jsonl")
+_SUFFIXES = (".feather", ".parquet", ".pq", ".json", ".csv", ".txt", ".gz", ".jsonl", ".ndjson")
 
 
 @dataclass(frozen=True)

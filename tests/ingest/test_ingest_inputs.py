@@ -163,6 +163,17 @@ def test_bigquery_times_with_a_trailing_utc_are_read(data_dir: Paths, tmp_path: 
     assert stored(data_dir)["ts"].tolist() == [T0, T0 + 1500]
 
 
+@pytest.mark.parametrize("name", ["dump.jsonl", "dump.ndjson", "dump.jsonl.gz"])
+def test_import_tells_a_json_lines_trades_file_by_its_columns(data_dir: Paths, tmp_path: Path, name: str) -> None:
+    """`import x.jsonl` without --kind said "unsupported file type '.jsonl'" though --kind trades imported it."""
+    from python_assets.ingest.importers import import_file
+
+    text = "".join(json.dumps({"id": str(i), "timestamp": T0 + i, "price": 100, "amount": 1}) + "\n" for i in range(3))
+    (tmp_path / name).write_bytes(gzip.compress(text.encode()) if name.endswith(".gz") else text.encode())
+    r = import_file(data_dir, tmp_path / name, symbol="BTC-USDT")
+    assert (r.kind, r.rows_read, r.rows_added) == ("trades", 3, 3)
+
+
 def _written(frame: pd.DataFrame, path: Path) -> Path:
     """frame saved at path in the format its name says (a .gz name: the text format inside gzipped)."""
     inner = path.name.removesuffix(".gz")
