@@ -212,6 +212,25 @@ def test_a_backfilled_day_leaves_the_labels_of_a_full_build(tmp_path):
     assert_same_labels(got, want)
 
 
+def test_a_labels_table_from_before_bar_date_is_recomputed_whole_once(tmp_path, labels_all_columns):
+    """A warehouse built before labels_h12 was incremental holds a full table without bar_date whose
+    vol columns came from avg over the engine's window tree (last bits apart): its next day's run
+    recomputes every row once (bar_date appended), then runs incrementally."""
+    paths = Paths(tmp_path / "data")
+    write_walks(paths)
+    run_dbt(paths, "run", "--select", "+labels_h12")
+    with duckdb.connect(str(paths.warehouse)) as con:  # the older table: no bar_date, other last bits
+        con.execute("alter table labels_h12 drop column bar_date")
+        con.execute("update labels_h12 set fwd_realized_vol_12 = fwd_realized_vol_12 * (1 + 2e-16), "
+                    "baseline_vol_12 = baseline_vol_12 * (1 - 2e-16)")
+    run_dbt(paths, "run", "--select", "labels_h12", env=day_window_env(DAYS[-1]))
+    assert_same_labels(labels_table(paths), labels_all_columns)
+    run_dbt(paths, "run", "--select", "labels_h12", env=day_window_env(DAYS[-1]))
+    compiled = (paths.data_dir / "dbt_target" / "compiled" / "blofin_stack" / "models" / "labels" / "labels_h12.sql").read_text()
+    assert "before_window" in compiled  # the run after it is incremental again
+    assert_same_labels(labels_table(paths), labels_all_columns)
+
+
 def _debug(got, full, f):
     g, w = got[f].to_numpy(float), full[f].to_numpy(float)
     bad = np.flatnonzero(~((g == w) | (np.isnan(g) & np.isnan(w))))

@@ -2,7 +2,7 @@
     materialized=('table' if target.type in ['spark', 'databricks'] else 'incremental'),
     incremental_strategy='delete+insert',
     unique_key=['symbol', 'timeframe', 'bar_at_ms'],
-    on_schema_change='fail',
+    on_schema_change='append_new_columns',
     pre_hook="{{ clear_partition_window(epoch_ms_to_utc_date('bar_at_ms')) }}"
 ) }}
 
@@ -21,8 +21,14 @@
   which reads the window's last close), from those bars and the sigma_n + h before and after (what the
   first and last of them read). Every sum is folded in one fixed order (macros/features.sql), so the rows
   are those of a full rebuild, bit for bit (tests/dbt/test_feature_causality.py). The pre-hook first drops
-  the window's rows: a bar gone from the window takes its label with it.
+  the window's rows: a bar gone from the window takes its label with it. A table from before bar_date (a
+  full table whose vol_ahead / vol_behind came from avg over the window tree: last bits apart) is
+  recomputed whole once: its every row upserted, and bar_date appended (on_schema_change).
 -#}
+{%- set incremental = is_incremental() -%}
+{%- if execute and incremental -%}
+    {%- set incremental = 'bar_date' in adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
+{%- endif -%}
 {% set h = 12 %}
 {% set sigma_n = 100 %}
 {#- the window spelled out where a frame follows it: Spark cannot extend a named window -#}
@@ -35,7 +41,7 @@ with
 bars as (
     select {{ columns }}, 0 as side
     from {{ ref('int_bars_unioned') }}
-    {% if is_incremental() %}
+    {% if incremental %}
     where {{ in_partition_window('bar_date') }}
     union all
     select {{ columns }}, -side from (
@@ -141,5 +147,7 @@ select
         when fwd_mae_12 is null or sigma_h is null then null
         -- strictly beyond: on a flat market (sigma_h = 0) a low at the close has not fallen at all
         else cast(ln(low_ahead / close) < -sigma_h as integer)
-    end as fwd_adverse_12
+    end as fwd_adverse_12,
+    -- last: where an older table gets it appended
+    {{ epoch_ms_to_utc_date('bar_at_ms') }} as bar_date
 from labelled
