@@ -54,9 +54,11 @@ def data_rows(rows: list[list[str]]) -> list[bool]:
 
 
 def _maybe_data(row: list[str]) -> bool:
-    """Whether a first row that is not a clean trade could still be a damaged one: no column name among
-    its fields and at least one number in them (a header of unknown names has none)."""
-    return not any(canonical(c) in _ALIAS_NAMES for c in row) and any(is_number(c) for c in row)
+    """Whether a first row that is not a clean trade could still be a damaged one: its first field a time
+    (a headerless file's ts column) and none of its first three fields a column name."""
+    if not row or any(canonical(c) in _ALIAS_NAMES for c in row[:3]):
+        return False
+    return bool(parse_timestamps_ms(pd.Series([row[0].strip()], dtype=object)).notna().iloc[0])
 
 
 def _width(rows: list[list[str]]) -> int:

@@ -143,8 +143,19 @@ def test_one_odd_first_line_neither_sizes_nor_refuses_a_headerless_file(data_dir
     assert stored(data_dir)["price"].tolist() == [90.0, 90.01, 90.02, 90.03, 90.04]
 
 
-def test_a_header_of_unknown_names_over_data_is_still_a_header(data_dir: Paths, tmp_path: Path) -> None:
-    (tmp_path / "h.csv").write_text("a,b,c\n" + _kraken_lines(3))
+def test_an_empty_price_on_a_first_line_of_side_s_is_quarantined_not_a_header(data_dir: Paths, tmp_path: Path) -> None:
+    """`s` is a valid side and an alias of the side column: the first line was taken for a header and the file refused."""
+    lines = "".join(f"{T0 // 1000 + i},90.{i:02d},1.0,{'bs'[i % 2]},{100 + i}\n" for i in range(5))
+    (tmp_path / "k.csv").write_text(f"{T0 // 1000 - 1},,1.1,s,99\n" + lines)
+    r = ingest_file(data_dir, tmp_path / "k.csv", "BTC-USDT", now=NOW)
+    assert (r.rows_read, r.rows_added, r.reasons) == (6, 5, {"missing_price": 1})
+    assert stored(data_dir)["side"].tolist() == ["buy", "sell", "buy", "sell", "buy"]
+
+
+@pytest.mark.parametrize("header", ["a,b,c", "unix_ms,last,base_amt,2"], ids=["names only", "a number among the names"])
+def test_a_header_of_unknown_names_over_data_is_still_a_header(data_dir: Paths, tmp_path: Path, header: str) -> None:
+    """Not read positionally as ts, price, size (silently wrong when its columns are in another order)."""
+    (tmp_path / "h.csv").write_text(header + "\n" + _kraken_lines(3))
     with pytest.raises(IngestError, match="missing required column"):
         ingest_file(data_dir, tmp_path / "h.csv", "BTC-USDT", now=NOW)
 
