@@ -1,7 +1,12 @@
-"""A file's own symbol column against the symbol its rows are stored under (pure: no I/O): ccxt's
-ETH/USDT:USDT, Binance's ETHUSDT, OKX's ETH-USDT-SWAP and our ETH-USDT all name one market."""
+"""A file's own symbol column against the symbol its rows are stored under (pure: no I/O). The check is
+conservative: a row is of another market only when it clearly names one (another base asset, or a known
+quote currency the target's cannot stand for), so the many exchange notations of one market pass:
+ccxt's BTC/USDT:USDT, Binance's BTCUSDT, OKX's BTC-USDT-SWAP, BitMEX's XBTUSD, Kraken's XXBTZUSD,
+Bitfinex's tBTCUSD, KuCoin's XBTUSDTM, Bitget's BTCUSDT_UMCBL, Deribit's BTC-PERPETUAL."""
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pandas as pd
@@ -11,20 +16,55 @@ from python_assets.lake.store import normalize_symbol
 
 SYMBOL_COLUMNS = ALIASES["symbol"]
 LAKE_SUFFIXES = ("-SPOT", "-PERP")  # what `import` suggests to keep a spot and a swap series apart
+USD_QUOTES = frozenset({"USDT", "USDC", "USD", "BUSD", "DAI", "TUSD", "FDUSD"})  # one price level: compatible
+KNOWN_QUOTES = tuple(sorted(USD_QUOTES | {"EUR", "GBP", "JPY", "TRY", "BRL", "AUD", "KRW", "BTC", "ETH", "BNB"},
+                            key=len, reverse=True))  # longest first: USDT before USD
+BASE_ALIASES = {"XBT": "BTC"}  # BitMEX, Kraken and KuCoin futures write bitcoin XBT
+PREFIX_LETTERS = "TFX"  # one exchange prefix letter before the base: Bitfinex's t/f, Kraken's X
+QUOTE_PREFIX = "Z"  # Kraken's prefix of a fiat quote (XXBTZUSD)
 
 
-def symbol_key(text: str | None) -> str | None:
-    """The market a symbol text names, separators dropped ('ETH/USDT:USDT', 'ETHUSDT', 'ETH-USDT-SWAP' ->
-    'ETHUSDT'); None for a blank or missing value; a text no symbol normalises from is its own key."""
-    if text is None or not str(text).strip():
-        return None
-    try:
-        name = normalize_symbol(str(text))
-    except ValueError:
-        return "?" + str(text)
+def _target(symbol: str) -> tuple[str, str | None]:
+    """(base, quote or None) of the symbol rows go under: 'BTC-USDT-SPOT' -> ('BTC', 'USDT')."""
+    name = normalize_symbol(symbol)
     for suffix in LAKE_SUFFIXES:
         name = name.removesuffix(suffix)
-    return name.replace("-", "")
+    parts = name.split("-")
+    return BASE_ALIASES.get(parts[0], parts[0]), parts[1] if len(parts) > 1 else None
+
+
+def _after_base(letters: str, base: str) -> str | None:
+    """What follows the base in a row's letters and digits (one prefix letter and XBT for BTC allowed),
+    or None when the row does not start with that base."""
+    spellings = [base, *(alias for alias, name in BASE_ALIASES.items() if name == base)]
+    starts = [letters] + ([letters[1:]] if letters[:1] in PREFIX_LETTERS else [])
+    return next((s[len(b):] for s in starts for b in spellings if s.startswith(b)), None)
+
+
+def _quote(rest: str) -> str | None:
+    """The known quote currency the text after the base starts with (Kraken's Z prefix allowed), or None."""
+    for text in (rest, rest[1:] if rest[:1] == QUOTE_PREFIX else None):
+        if found := next((q for q in KNOWN_QUOTES if text and text.startswith(q)), None):
+            return found
+    return None
+
+
+def _compatible(a: str, b: str) -> bool:
+    """Whether two quote currencies price a market alike (the same, or both in the USD family)."""
+    return a == b or (a in USD_QUOTES and b in USD_QUOTES)
+
+
+def names_other_market(text: object, base: str, quote: str | None) -> bool:
+    """Whether a symbol value clearly names another market than base/quote; blank, unreadable or
+    unknown notations name none."""
+    letters = re.sub(r"[^A-Z0-9]", "", str(text).upper())
+    if not re.search(r"[A-Z]", letters):
+        return False
+    rest = _after_base(letters, base)
+    if rest is None:
+        return True
+    found = _quote(rest)
+    return quote is not None and found is not None and not _compatible(found, quote)
 
 
 def symbol_column(columns: list[str]) -> str | None:
@@ -34,11 +74,11 @@ def symbol_column(columns: list[str]) -> str | None:
 
 
 def other_symbol(values: pd.Series, symbol: str) -> np.ndarray:
-    """Where a row's symbol value names another market than `symbol` (blank or missing values name none)."""
-    target = symbol_key(symbol)
+    """Where a row's symbol value clearly names another market than `symbol` (blank or missing values name none)."""
+    base, quote = _target(symbol)
     present = values.notna().to_numpy(dtype=bool)
     codes, uniques = pd.factorize(values[present].astype(str))
-    other = np.array([symbol_key(u) not in (None, target) for u in uniques], dtype=bool)
+    other = np.array([names_other_market(u, base, quote) for u in uniques], dtype=bool)
     out = np.zeros(len(values), dtype=bool)
     out[present] = other[codes] if len(codes) else False
     return out

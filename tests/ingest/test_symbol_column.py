@@ -28,6 +28,34 @@ def test_the_symbol_spellings_of_one_market_match(value: str | None, other: bool
     assert other_symbol(values, "ETH-USDT-SPOT").tolist() == [other]  # the name `import` suggests for spot data
 
 
+@pytest.mark.parametrize("value, symbol", [
+    ("XBTUSD", "BTC-USD"), ("XBT/USD", "BTC-USD"), ("XXBTZUSD", "BTC-USD"), ("tBTCUSD", "BTC-USD"),
+    ("BTC-PERPETUAL", "BTC-USD"), ("BTCUSD_PERP", "BTC-USD"), ("BTC/USD:BTC", "BTC-USD"), ("XBTUSDTM", "BTC-USDT"),
+    ("BTCUSDT_UMCBL", "BTC-USDT"), ("BTC/USDC", "BTC-USDT"), ("1000PEPEUSDT", "1000PEPE-USDT"), ("BTCUSDT", "XBT-USDT"),
+    ("???", "BTC-USDT"),
+])
+def test_other_exchanges_notations_of_the_market_are_not_a_mismatch(value: str, symbol: str) -> None:
+    """BTC is XBT on BitMEX, Kraken and KuCoin, Bitfinex prefixes t, Deribit writes PERPETUAL: all one market."""
+    assert other_symbol(pd.Series([value], dtype=object), symbol).tolist() == [False]
+
+
+@pytest.mark.parametrize("value, symbol", [
+    ("ETHUSDT", "BTC-USDT"), ("XETHZUSD", "BTC-USD"), ("XXBTZEUR", "BTC-USD"), ("BTC/EUR", "BTC-USDT"),
+    ("ETH/BTC", "ETH-USDT"), ("PEPEUSDT", "1000PEPE-USDT"), ("tETHUSD", "BTC-USD"),
+])
+def test_another_base_or_an_incompatible_quote_is_a_mismatch(value: str, symbol: str) -> None:
+    assert other_symbol(pd.Series([value], dtype=object), symbol).tolist() == [True]
+
+
+def test_bitmex_trades_go_under_btc_usd(data_dir: Paths, tmp_path: Path) -> None:
+    """A BitMEX dump (symbol XBTUSD) into BTC-USD was quarantined whole as symbol_mismatch."""
+    path = tmp_path / "bitmex.csv"
+    path.write_text("timestamp,symbol,side,size,price,trdMatchID\n"
+                    + "".join(f"{T0 + i * 1000},XBTUSD,Buy,{1 + i},{80000 + i},{100 + i}\n" for i in range(3)))
+    r = ingest_file(data_dir, path, "BTC-USD", now=NOW)
+    assert (r.rows_read, r.rows_added, r.quarantined) == (3, 3, 0)
+
+
 def _ccxt_dump(path: Path) -> Path:
     """Three ETH trades and one BTC trade, as ccxt's fetch_trades writes them."""
     rows = [{"id": str(100 + i), "timestamp": T0 + i * 1000, "symbol": "ETH/USDT:USDT", "price": 2000 + i,
@@ -65,6 +93,13 @@ def test_a_funding_file_of_another_symbol_is_refused(data_dir: Paths, tmp_path: 
         import_file(data_dir, path, kind="funding", symbol="BTC-USDT")
     assert not data_dir.funding.exists() or not list(data_dir.funding.rglob("*.parquet"))
     assert import_file(data_dir, path, kind="funding", symbol="ETH-USDT").rows_added == 2
+
+
+def test_a_funding_file_in_krakens_notation_is_imported(data_dir: Paths, tmp_path: Path) -> None:
+    path = tmp_path / "funding.csv"
+    pd.DataFrame({"fundingTime": [T0, T0 + 8 * 3_600_000], "fundingRate": [0.0001, 0.0002],
+                  "symbol": ["XXBTZUSD", "XXBTZUSD"]}).to_csv(path, index=False)
+    assert import_file(data_dir, path, kind="funding", symbol="BTC-USD").rows_added == 2
 
 
 def test_a_candle_file_of_another_symbol_is_refused(data_dir: Paths, tmp_path: Path) -> None:
