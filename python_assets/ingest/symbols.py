@@ -2,7 +2,9 @@
 conservative: a row is of another market only when it clearly names one (another base asset, or a known
 quote currency the target's cannot stand for), so the many exchange notations of one market pass:
 ccxt's BTC/USDT:USDT, Binance's BTCUSDT, OKX's BTC-USDT-SWAP, BitMEX's XBTUSD, Kraken's XXBTZUSD,
-Bitfinex's tBTCUSD, KuCoin's XBTUSDTM, Bitget's BTCUSDT_UMCBL, Deribit's BTC-PERPETUAL."""
+Bitfinex's tBTCUSD, KuCoin's XBTUSDTM, Bitget's BTCUSDT_UMCBL, Deribit's BTC-PERPETUAL. Into a -SPOT
+symbol, a row that explicitly names a swap (BTC/USDT:USDT, BTC-USDT-SWAP, BTCUSD_PERP) is another market;
+a plain BTC/USDT into a swap symbol is not judged (many tools write perpetuals that way)."""
 
 from __future__ import annotations
 
@@ -24,13 +26,18 @@ PREFIX_LETTERS = "TFX"  # one exchange prefix letter before the base: Bitfinex's
 QUOTE_PREFIX = "Z"  # Kraken's prefix of a fiat quote (XXBTZUSD)
 
 
-def _target(symbol: str) -> tuple[str, str | None]:
-    """(base, quote or None) of the symbol rows go under: 'BTC-USDT-SPOT' -> ('BTC', 'USDT')."""
+_CCXT_SETTLE = re.compile(r"/[^:]*:")  # ccxt's BASE/QUOTE:SETTLE names a swap or future
+_SWAP_END = re.compile(r"(?:SWAP|PERP|PERPETUAL)$")  # OKX's -SWAP, Binance's _PERP, Deribit's -PERPETUAL
+
+
+def _target(symbol: str) -> tuple[str, str | None, bool]:
+    """(base, quote or None, whether spot) of the symbol rows go under: 'BTC-USDT-SPOT' -> ('BTC', 'USDT', True)."""
     name = normalize_symbol(symbol)
+    spot = name.endswith("-SPOT")
     for suffix in LAKE_SUFFIXES:
         name = name.removesuffix(suffix)
     parts = name.split("-")
-    return BASE_ALIASES.get(parts[0], parts[0]), parts[1] if len(parts) > 1 else None
+    return BASE_ALIASES.get(parts[0], parts[0]), parts[1] if len(parts) > 1 else None, spot
 
 
 def _after_base(letters: str, base: str) -> str | None:
@@ -54,14 +61,20 @@ def _compatible(a: str, b: str) -> bool:
     return a == b or (a in USD_QUOTES and b in USD_QUOTES)
 
 
-def names_other_market(text: object, base: str, quote: str | None) -> bool:
-    """Whether a symbol value clearly names another market than base/quote; blank, unreadable or
-    unknown notations name none."""
+def _marks_swap(text: str, rest: str) -> bool:
+    """Whether a symbol text explicitly names a swap: a ccxt settle suffix, or its text after the base
+    ending in SWAP, PERP or PERPETUAL."""
+    return bool(_CCXT_SETTLE.search(text) or _SWAP_END.search(rest))
+
+
+def names_other_market(text: object, base: str, quote: str | None, spot: bool = False) -> bool:
+    """Whether a symbol value clearly names another market than base/quote (and a swap, for a spot
+    target); blank, unreadable or unknown notations name none."""
     letters = re.sub(r"[^A-Z0-9]", "", str(text).upper())
     if not re.search(r"[A-Z]", letters):
         return False
     rest = _after_base(letters, base)
-    if rest is None:
+    if rest is None or (spot and _marks_swap(str(text), rest)):
         return True
     found = _quote(rest)
     return quote is not None and found is not None and not _compatible(found, quote)
@@ -75,10 +88,10 @@ def symbol_column(columns: list[str]) -> str | None:
 
 def other_symbol(values: pd.Series, symbol: str) -> np.ndarray:
     """Where a row's symbol value clearly names another market than `symbol` (blank or missing values name none)."""
-    base, quote = _target(symbol)
+    base, quote, spot = _target(symbol)
     present = values.notna().to_numpy(dtype=bool)
     codes, uniques = pd.factorize(values[present].astype(str))
-    other = np.array([names_other_market(u, base, quote) for u in uniques], dtype=bool)
+    other = np.array([names_other_market(u, base, quote, spot) for u in uniques], dtype=bool)
     out = np.zeros(len(values), dtype=bool)
     out[present] = other[codes] if len(codes) else False
     return out

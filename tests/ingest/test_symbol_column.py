@@ -18,14 +18,23 @@ T0 = 1_741_564_800_000  # 2025-03-10T00:00:00Z
 NOW = T0 + 3 * 86_400_000
 
 
-@pytest.mark.parametrize("value, other", [
-    ("ETH/USDT:USDT", False), ("ETHUSDT", False), ("ETH-USDT-SWAP", False), ("eth_usdt", False), ("", False),
-    (None, False), ("BTC/USDT:USDT", True), ("BTCUSDT", True), ("ETH/BTC", True), ("not a symbol!", True),
+@pytest.mark.parametrize("value, other, other_than_spot", [
+    ("ETH/USDT:USDT", False, True), ("ETHUSDT", False, False), ("ETH-USDT-SWAP", False, True), ("eth_usdt", False, False),
+    ("ETHUSD_PERP", False, True), ("ETH-PERPETUAL", False, True), ("", False, False), (None, False, False),
+    ("BTC/USDT:USDT", True, True), ("BTCUSDT", True, True), ("ETH/BTC", True, True), ("not a symbol!", True, True),
 ])
-def test_the_symbol_spellings_of_one_market_match(value: str | None, other: bool) -> None:
+def test_the_symbol_spellings_of_one_market_match(value: str | None, other: bool, other_than_spot: bool) -> None:
+    """Into a -SPOT symbol (the name `import` suggests for spot data), a row explicitly naming a swap is another market."""
     values = pd.Series([value], dtype=object)
     assert other_symbol(values, "ETH-USDT").tolist() == [other]
-    assert other_symbol(values, "ETH-USDT-SPOT").tolist() == [other]  # the name `import` suggests for spot data
+    assert other_symbol(values, "ETH-USDT-PERP").tolist() == [other]
+    assert other_symbol(values, "ETH-USDT-SPOT").tolist() == [other_than_spot]
+
+
+def test_swap_trades_are_not_stored_under_a_spot_symbol(data_dir: Paths, tmp_path: Path) -> None:
+    path = _ccxt_dump(tmp_path / "dump.jsonl")
+    r = ingest_file(data_dir, path, "BTC-USDT-SPOT", now=NOW)
+    assert (r.rows_read, r.rows_added, r.reasons) == (4, 0, {"symbol_mismatch": 4})
 
 
 @pytest.mark.parametrize("value, symbol", [
