@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,43 @@ def read_table(path: Path, json_columns: tuple[str, ...] = FREQTRADE_CANDLE_COLU
     except (OSError, ValueError) as exc:
         raise OhlcvFileError(f"{path}: cannot read as {suffix[1:]}: {exc}") from exc
     raise OhlcvFileError(f"{path}: unsupported file type {suffix!r} (CSV, Parquet, Feather, JSON or JSON Lines)")
+
+
+KIND_SAMPLE_LINES = 100  # the JSON Lines objects whose keys tell a file's kind
+
+
+def _jsonl_keys(path: Path) -> list[str]:
+    """The keys of the JSON objects on a JSON Lines file's first non-blank lines (a byte-order mark, a
+    gzip layer and lines that are not objects, such as a cut last line, are passed over)."""
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    keys: dict[str, None] = {}
+    seen = 0
+    with opener(path, "rt", encoding="utf-8-sig", errors="replace") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except (json.JSONDecodeError, RecursionError):
+                obj = None
+            keys.update(dict.fromkeys(map(str, obj)) if isinstance(obj, dict) else {})
+            seen += 1
+            if seen == KIND_SAMPLE_LINES:
+                break
+    if not keys:
+        raise ValueError(f"no JSON object on its first {KIND_SAMPLE_LINES} lines")
+    return list(keys)
+
+
+def table_columns(path: Path) -> list[str]:
+    """A file's column names as read_table reads them; a JSON Lines file's from its first lines only."""
+    suffix = _suffix(path)
+    if suffix not in (".jsonl", ".ndjson"):
+        return [str(c) for c in read_table(path).columns]
+    try:
+        return _jsonl_keys(path)
+    except (OSError, EOFError, zlib.error, ValueError) as exc:
+        raise OhlcvFileError(f"{path}: cannot read as {suffix[1:]}: {exc}") from exc
 
 
 # freqtrade's data file names: PAIR-TF[-futures|-mark|-funding_rate].ext and PAIR-trades.ext, where a

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from python_assets.backtest.files import (OhlcvFileError, columns_by_name, guess_from_name, market_from_name, read_ohlcv,
-                                         read_table, timeframe_label)
+                                         read_table, table_columns, timeframe_label)
 from python_assets.config import Paths
 from python_assets.ingest.symbols import mismatch_message, other_symbol, symbol_column
 from python_assets.ingest.trades import FUTURE_TOLERANCE_MS, ingest_file, parse_timestamps_ms
@@ -175,7 +175,7 @@ def import_file(paths: Paths, path: Path | str, kind: str | None = None, symbol:
     if guess.kind in ("mark", "index", "premiumIndex"):
         raise ImportFileError(f"{path}: {guess.kind} price candles are not traded prices; import the -futures candles instead")
     try:
-        kind = kind or guess.kind or guess_kind(list(read_table(path).columns))
+        kind = kind or guess.kind or guess_kind(table_columns(path))
     except (ImportFileError, OhlcvFileError) as exc:  # name the file: `import *.csv` prints one line per file
         raise ImportFileError(f"{path}: {exc}" if not str(exc).startswith(str(path)) else str(exc)) from None
     if kind not in KINDS:

@@ -185,6 +185,29 @@ def test_import_tells_a_json_lines_trades_file_by_its_columns(data_dir: Paths, t
     assert (r.kind, r.rows_read, r.rows_added) == ("trades", 3, 3)
 
 
+@pytest.mark.parametrize("name, head, tail", [
+    ("cut.jsonl", "", '{"id": "9", "timest'), ("bom.jsonl", "\ufeff", ""), ("cut.jsonl.gz", "\ufeff\n", "[1, 2]\n"),
+], ids=["a cut last line", "a byte-order mark", "gzipped, both"])
+def test_import_tells_a_damaged_json_lines_dump_by_its_first_lines(data_dir: Paths, tmp_path: Path, name: str, head: str,
+                                                                   tail: str) -> None:
+    """The kind was guessed by parsing the whole file: "cannot read as jsonl" though --kind trades read it."""
+    from python_assets.ingest.importers import import_file
+
+    rows = "".join(json.dumps({"id": str(i), "timestamp": T0 + i, "price": 100, "amount": 1}) + "\n" for i in range(3))
+    text = (head + rows + tail).encode()
+    (tmp_path / name).write_bytes(gzip.compress(text) if name.endswith(".gz") else text)
+    r = import_file(data_dir, tmp_path / name, symbol="BTC-USDT")
+    assert (r.kind, r.rows_read, r.rows_added, r.quarantined) == ("trades", 3 + bool(tail), 3, bool(tail))
+
+
+def test_a_json_lines_file_without_an_object_says_so_in_one_line(data_dir: Paths, tmp_path: Path) -> None:
+    from python_assets.ingest.importers import ImportFileError, import_file
+
+    (tmp_path / "x.jsonl").write_text("[1, 2]\nnot json\n")
+    with pytest.raises(ImportFileError, match=r"x.jsonl: cannot read as jsonl: no JSON object"):
+        import_file(data_dir, tmp_path / "x.jsonl", symbol="BTC-USDT")
+
+
 def _written(frame: pd.DataFrame, path: Path) -> Path:
     """frame saved at path in the format its name says (a .gz name: the text format inside gzipped)."""
     inner = path.name.removesuffix(".gz")
