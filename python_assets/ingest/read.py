@@ -230,7 +230,7 @@ def _read_csv_lines(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The line-by-line reader (the csv module): any file; every line is part of a row, blank, or quarantined."""
     with _open_text(path, newline="", encoding="utf-8-sig", errors="replace") as fh:
         lines = _PHYSICAL_LINE.findall(fh.read())
-    records = _Records(lines)
+    records, bad = _Records(lines), list[tuple[int, str, str]]()
     while (item := records.next()) is not None:
         first, fields, span = item
         if isinstance(fields, str) or span > 1:
@@ -238,13 +238,15 @@ def _read_csv_lines(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             raise IngestError(f"{path}: line {first + 1}, the header, cannot be read ({why})")
         if any(c.strip() for c in fields):
             break
+        if line := lines[first].rstrip("\r\n"):  # commas or spaces before the first row count as after it
+            bad.append((first + 1, clip(line), "blank_row"))
     else:
         raise IngestError(f"{path} is empty")
     names, headerless = decide_header(fields, _opening_rows(lines[first + 1:first + 1 + 4 * SAMPLE_LINES]))
     read_at, numeric_at = _columns_read(names)
     if headerless:
         records.restart(first)
-    good, rows, bad = [], [], []
+    good, rows = [], []
     while (item := records.next()) is not None:
         first, fields, span = item
         line = lines[first].rstrip("\r\n")

@@ -65,6 +65,12 @@ CORPUS = [
     Case("Excel's UTF-8 byte-order mark", BOM + "ts,price,size\n" + f"{T0},1,1\n{T0 + 1},2,1\n", (2, 2, 0, 0)),
     Case("blank and separator lines", HEADER + "\n" + "".join(rows(2)) + " , , ,,\n\n   \n" + "".join(rows(1, 2)),
          (5, 3, 0, 2), {"blank_row": 2}, bad_lines=(5, 7)),  # an empty line is no row; commas or spaces are
+    Case("separator lines before the header", ",,,,\n   \n\n" + HEADER + "".join(rows(2)), (4, 2, 0, 2),
+         {"blank_row": 2}, bad_lines=(1, 2)),  # once skipped uncounted, unlike the same lines after the first row
+    Case("separator lines before a headerless file's first row", " , ,\n\n" + "".join(
+        f"{T0 + i},100.5,1,buy,h{i}\n" for i in range(3)), (4, 3, 0, 1), {"blank_row": 1}, bad_lines=(1,)),
+    Case("large file with a separator line before the header", ",,,,\n" + HEADER + "".join(rows(12_000)),
+         (12_001, 12_000, 0, 1), {"blank_row": 1}, bad_lines=(1,)),
     Case("rows too wide or too short", HEADER + "".join(rows(2)) + f"t7,{T0},1,1,buy,extra\nt8,{T0},1\n",
          (4, 2, 0, 2), {"malformed_row": 2}, bad_lines=(4, 5)),
     Case("old Mac line endings", (HEADER + "".join(rows(3))).replace("\n", "\r"), (3, 3, 0, 0)),
