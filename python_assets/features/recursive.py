@@ -37,9 +37,11 @@ EMA, EMA_AT, WILDER_AVERAGE, WILDER_SUM, ADX = 0, 1, 2, 3, 4
 MACD_SEED_INDEX = 25  # TA-Lib starts both MACD EMAs at index slow-1
 # A Keltner channel narrower than this fraction of the close has no position in it: on a flat run ATR10
 # decays by 0.9 a bar while EMA20 stalls a few ulp off the close, so (close - EMA20) / (2 ATR10) was
-# rounding noise over a vanishing width (1e46 after a long flat run; exactly, it grows too). At 1e-7 of the
-# price (below any exchange's tick) the ulp noise is < 1e-8 of a channel width; NULL below it.
-KELTNER_MIN_WIDTH = 1e-7
+# rounding noise over a vanishing width (1e46 after a long flat run; exactly, it grows too). At 1e-9 of the
+# price the ulp noise (a few 1e-16 of the price) is < 1e-6 of a channel width (the parity tests'
+# tolerance), and a channel one tick wide still has a position: 1e-7 (the old bound) NULLed every bar of
+# a quiet pair at 1.5e6 on a 0.01 tick (6.7e-9 of its price; BTC at 1e5 on 0.001 is 1e-8). NULL below it.
+KELTNER_MIN_WIDTH = 1e-9
 
 # name -> (kind, n): each carries (count, sum, value) in the state vector, in this order.
 STREAMS = {
