@@ -145,23 +145,22 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
     run_log.unlink(missing_ok=True)
     print(f"materializing {first}..{last} (Dagster and dbt output: {'below' if verbose else run_log}) ...", flush=True)
     t0 = time.perf_counter()
-    instance, recovered, result, stopped, run_id = None, [], None, None, str(uuid.uuid4())
+    instance, dead_lines, result, stopped, run_id = None, [], None, None, str(uuid.uuid4())
     with contextlib.nullcontext() if verbose else output_to(run_log):
         try:
             instance = persistent_instance(paths)
             recovered = recover_dead_cli_runs(instance, paths.data_dir,
                                               known={r: f"the run stopped: {c}" for r, c in stopped_before.items()})
+            # now, not after this run: marked failed, a dead run is never found again, so a kill of this run
+            # would lose its alert (three runs killed in a row left one alert, for the last)
+            dead_lines = _alert_dead_runs(paths, instance, recovered, stopped_before)
             result = materialize_days(first, last, instance=instance, raise_on_error=False,
                                       extra_tags=cli_run_tags(paths.data_dir), run_config=run_config, run_id=run_id)
         except Exception as exc:  # Dagster itself failed (e.g. its storage on a full disk): the run did not end
             print_traceback(exc)  # into the run log, if it can take it
             stopped = exc
-    for dead in recovered:
-        how = (f"stopped before Dagster could record its end ({stopped_before[dead]})" if dead in stopped_before
-               else "was killed before it ended")
-        print(f"run {dead} {how}: marked failed, its pool slots freed", flush=True)
-        if dead not in stopped_before:  # a stopped run's own process sent its alert; a killed one could not
-            _alert(paths, alerting.dead_run_alert(instance, dead, f"run {dead} {how} (found by the next CLI run)"))
+    for line, to_stderr in dead_lines:
+        print(line, file=sys.stderr if to_stderr else sys.stdout, flush=True)
     elapsed = time.perf_counter() - t0
     where = run_pointer(elapsed, run_log, verbose)
     if stopped is not None or not result.success:
@@ -200,6 +199,22 @@ def _alert(paths: Paths, alert: dict) -> None:
     note = alerting.send(paths, alert)
     if note:
         print(note, file=sys.stderr)
+
+
+def _alert_dead_runs(paths: Paths, instance, recovered: list[str],  # noqa: ANN001 - a DagsterInstance
+                     stopped_before: dict[str, str]) -> list[tuple[str, bool]]:
+    """Alert each killed run just marked failed (a stopped run's own process sent its alert); the lines to
+    print for all of them after the run, each with whether it goes to stderr (the run log has stdout meanwhile)."""
+    lines = []
+    for dead in recovered:
+        how = (f"stopped before Dagster could record its end ({stopped_before[dead]})" if dead in stopped_before
+               else "was killed before it ended")
+        lines.append((f"run {dead} {how}: marked failed, its pool slots freed", False))
+        if dead not in stopped_before:
+            note = alerting.send(paths, alerting.dead_run_alert(instance, dead, f"run {dead} {how} (found by the next CLI run)"))
+            if note:
+                lines.append((note, True))
+    return lines
 
 
 def _say_stale_days(paths: Paths, first: date, last: date) -> None:

@@ -49,3 +49,31 @@ def test_a_ui_re_execution_of_a_cli_run_is_never_taken_for_a_dead_cli_run(tmp_pa
                                             status=dg.DagsterRunStatus.STARTED, remote_job_origin=origin).run_id
         assert recover_dead_cli_runs(instance, tmp_path) == []
         assert instance.get_run_by_id(rerun).status == dg.DagsterRunStatus.STARTED
+
+
+def test_a_killed_runs_alert_is_sent_before_the_run_that_found_it_can_die_too(tmp_path, monkeypatch):
+    """The next CLI run marks a killed run failed (then it is never found again) and alerts it: at once, not
+    after its own materialization, which a second kill would cut short (three runs killed in a row left one
+    alert, the last's)."""
+    import json
+    from datetime import date
+
+    import pytest
+
+    import dagster_defs.runner as runner
+    from blofin_cli.pipeline import _locked_run
+    from python_assets.config import Paths
+
+    paths = Paths(tmp_path / "data")
+    paths.data_dir.mkdir(parents=True)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    dead = started(runner.persistent_instance(paths), cli_run_tags(paths.data_dir))
+
+    def killed(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - this run dies as the one before it did
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "materialize_days", killed)
+    with pytest.raises(KeyboardInterrupt):
+        _locked_run(paths, date(2025, 3, 10), date(2025, 3, 10), verbose=True)
+    alerts = [json.loads(line) for line in (paths.data_dir / "alerts.log").read_text().splitlines()]
+    assert [a["run_id"] for a in alerts] == [dead] and "was killed before it ended" in alerts[0]["message"]
