@@ -211,7 +211,8 @@ def _alert_dead_runs(paths: Paths, instance, recovered: list[str],  # noqa: ANN0
                else "was killed before it ended")
         lines.append((f"run {dead} {how}: marked failed, its pool slots freed", False))
         if dead not in stopped_before:
-            note = alerting.send(paths, alerting.dead_run_alert(instance, dead, f"run {dead} {how} (found by the next CLI run)"))
+            alert = alerting.dead_run_alert(instance, dead, f"run {dead} {how} (found by the next CLI run)")
+            note = alerting.send(paths, alert)
             if note:
                 lines.append((note, True))
     return lines

@@ -18,6 +18,7 @@ from dagster_defs.partitions import daily_partitions
 from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
 from python_assets.config import Paths, dbt_window_env
 from python_assets.lake.store import stored_day_bars
+from python_assets.platform.lifeline import ended_on_error
 from python_assets.platform.logs import log_event
 from python_assets.platform.progress import say
 from python_assets.reports.fmt import duration
@@ -122,14 +123,17 @@ def _stream_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config
         try:
             # On Spark the landing tables go out before the call and its models come back after it.
             with warehouse.dbt_exchange(paths) as extra:
-                for event in dbt.cli([*args, *extra], context=context, target_path=paths.data_dir / "dbt_target").stream():
-                    events.append(event)
-                    name = _model_name(event)
-                    if name:
-                        took = event.metadata.get("Execution Duration")
-                        seconds = float(getattr(took, "value", took)) if took is not None else time.perf_counter() - last
-                        last, done = time.perf_counter(), done + 1
-                        say(f"  dbt {done} of {total} OK {name} [{duration(seconds)}]")
+                invocation = dbt.cli([*args, *extra], context=context, target_path=paths.data_dir / "dbt_target")
+                with ended_on_error(invocation.process):  # not left writing once the step failed around it
+                    for event in invocation.stream():
+                        events.append(event)
+                        name = _model_name(event)
+                        if name:
+                            took = event.metadata.get("Execution Duration")
+                            took = getattr(took, "value", took)
+                            seconds = float(took) if took is not None else time.perf_counter() - last
+                            last, done = time.perf_counter(), done + 1
+                            say(f"  dbt {done} of {total} OK {name} [{duration(seconds)}]")
         except Exception:
             yield from events  # what dbt finished before it failed, still recorded (without row counts)
             raise

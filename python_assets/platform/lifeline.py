@@ -1,4 +1,4 @@
-"""A child process that must not outlive the run that started it.
+"""A child process that must not outlive the run that started it (nor the step around it: ended_on_error).
 
 The daily run's dbt child holds the warehouse's DuckDB file lock while it builds. When the run is
 SIGKILLed alone (`kill -9 <pid>`, an OOM kill of the CLI or of a Dagster step process) the run's
@@ -13,7 +13,10 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 PR_SET_PDEATHSIG = 1
 
@@ -35,3 +38,21 @@ def die_with_parent(sig: int = signal.SIGKILL, parent: int | None = None) -> boo
     if os.getppid() != parent:  # the parent died between the two calls: no signal will come
         os.kill(os.getpid(), sig)
     return True
+
+
+@contextmanager
+def ended_on_error(process: subprocess.Popen, grace_s: float = 10.0) -> Iterator[None]:
+    """End `process` (SIGTERM, then SIGKILL after grace_s) when the block fails while it still runs: a step
+    that failed around its dbt child (its event storage on a full disk) returned while dbt went on writing
+    the warehouse, the run's lock released, and the next command met that writer."""
+    try:
+        yield
+    except BaseException:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(grace_s)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        raise
