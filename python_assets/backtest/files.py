@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from python_assets.ingest.read import json_lines
 from python_assets.ingest.symbols import mismatch_message, other_symbol, symbol_column
 from python_assets.ingest.trades import parse_timestamps_ms
 from python_assets.lake.store import normalize_symbol
@@ -74,21 +75,11 @@ KIND_SAMPLE_LINES = 100  # the JSON Lines objects whose keys tell a file's kind
 def _jsonl_keys(path: Path) -> list[str]:
     """The keys of the JSON objects on a JSON Lines file's first non-blank lines (a byte-order mark, a
     gzip layer and lines that are not objects, such as a cut last line, are passed over)."""
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
     keys: dict[str, None] = {}
-    seen = 0
-    with opener(path, "rt", encoding="utf-8-sig", errors="replace") as fh:
-        for line in fh:
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except (json.JSONDecodeError, RecursionError):
-                obj = None
-            keys.update(dict.fromkeys(map(str, obj)) if isinstance(obj, dict) else {})
-            seen += 1
-            if seen == KIND_SAMPLE_LINES:
-                break
+    for seen, (_, obj, _) in enumerate(json_lines(path), start=1):
+        keys.update(dict.fromkeys(map(str, obj)) if obj is not None else {})
+        if seen == KIND_SAMPLE_LINES:
+            break
     if not keys:
         raise ValueError(f"no JSON object on its first {KIND_SAMPLE_LINES} lines")
     return list(keys)

@@ -268,10 +268,9 @@ def _read_csv_lines(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return frame, _malformed(bad)
 
 
-def _read_jsonl(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """JSON Lines; a line that is not a JSON object becomes a quarantine row. Values stay as parsed
-    (object columns), so a 19-digit nanosecond time is never squeezed through a float."""
-    records, bad = [], []
+def json_lines(path: Path) -> Iterator[tuple[int, dict | None, str]]:
+    """(line number, the line's JSON object or None when it is not one, the line) for each non-blank line of
+    a JSON Lines file (a byte-order mark and a gzip layer passed over)."""
     with _open_text(path, encoding="utf-8-sig", errors="replace") as fh:
         for n, line in enumerate(fh, start=1):
             if not line.strip():
@@ -280,11 +279,19 @@ def _read_jsonl(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
                 obj = json.loads(line)
             except (json.JSONDecodeError, RecursionError):
                 obj = None
-            if isinstance(obj, dict):
-                obj["__row"] = n
-                records.append(obj)
-            else:
-                bad.append((n, clip(line.rstrip("\n")), "malformed_json"))
+            yield n, obj if isinstance(obj, dict) else None, line
+
+
+def _read_jsonl(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """JSON Lines; a line that is not a JSON object becomes a quarantine row. Values stay as parsed
+    (object columns), so a 19-digit nanosecond time is never squeezed through a float."""
+    records, bad = [], []
+    for n, obj, line in json_lines(path):
+        if obj is not None:
+            obj["__row"] = n
+            records.append(obj)
+        else:
+            bad.append((n, clip(line.rstrip("\n")), "malformed_json"))
     if not records and not bad:
         raise IngestError(f"{path} is empty")
     return pd.DataFrame(records, dtype=object), _malformed(bad)
