@@ -61,7 +61,7 @@ class DbtRunConfig(dg.Config):
     # window's, not the history's; then the run's own build over its window. 0: one pass.
     first_build_window_bars: int = 150_000
     # Models at once in a warehouse build on DuckDB. Models over the whole history (a first build and its
-    # windows, a full refresh, and every day's labels and backtest signals) two at once add up their DuckDB
+    # windows, a full refresh, and every day's backtest signals) two at once add up their DuckDB
     # memory, and with one thread each model hands DuckDB's cached table blocks back after it
     # (macros/buffer_cache.sql): 120 days of the demo, the next day's build 1,076 -> 932 MiB (tree) at ~+1 s.
     # 0: the profile's threads (2).
@@ -150,8 +150,9 @@ def _stream_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config
 # Left while a first build runs in windows, removed after its last window: a run that finds it (the one
 # before was killed or failed midway) builds the windows again from empty tables, never from a part.
 FIRST_BUILD_MARKER = ".first_build_pending"
-# The day-partitioned models and what they read (staging views, int_bars_unioned, the timeframes seed); the
-# tables over the whole history (labels, signals, instruments, coverage) are left to the run's own build.
+# The day-partitioned models (labels_h12 among them) and what they read (staging views, int_bars_unioned, the
+# timeframes seed); the tables over the whole history (signals, instruments, coverage) are left to the run's
+# own build.
 WINDOWED_SELECT = "+config.materialized:incremental"
 WINDOWED_MODELS = "config.materialized:incremental"
 
