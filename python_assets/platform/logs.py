@@ -66,8 +66,12 @@ class JsonLinesHandler(logging.Handler):
 
 def append_line(path: Path, data: bytes) -> None:
     """Append data (one line) in one write, on a new line if the file's last one was cut; a write cut
-    short is taken back, when no other writer appended after it, and raised as ENOSPC."""
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
+    short is taken back, when no other writer appended after it, and raised as ENOSPC. A file this call
+    created is removed again when the write failed and left it empty (no empty log after a full disk)."""
+    try:
+        fd, created = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o666), True
+    except FileExistsError:
+        fd, created = os.open(path, os.O_RDWR | os.O_APPEND, 0o666), False
     try:
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
@@ -76,6 +80,12 @@ def append_line(path: Path, data: bytes) -> None:
         if written < len(data):
             _take_back(fd, size, written)
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    except OSError:
+        if created:
+            with contextlib.suppress(OSError):
+                if os.fstat(fd).st_size == 0:
+                    path.unlink()
+        raise
     finally:
         os.close(fd)
 

@@ -270,6 +270,26 @@ def test_a_failed_log_write_never_truncates_another_writers_line(data_dir, monke
     assert path.read_bytes() == b'{"a": 1}\n{"other": "process line"}\n'
 
 
+def test_a_log_a_full_disk_kept_from_its_first_line_is_not_left_empty(data_dir, monkeypatch):
+    """alerts.log, first written on a full disk: the file the write created is removed again (a review found a
+    0-byte alerts.log after a full-disk run); an existing log is kept as it was."""
+    import errno
+    import os
+
+    from python_assets.platform.logs import append_line
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    fresh, kept = data_dir.data_dir / "alerts.log", data_dir.data_dir / "kept.log"
+    kept.write_bytes(b"")
+    monkeypatch.setattr(os, "write", full)
+    for path in (fresh, kept):
+        with pytest.raises(OSError):
+            append_line(path, b'{"alert": 1}\n')
+    assert not fresh.exists() and kept.read_bytes() == b""
+
+
 def test_a_field_json_cannot_hold_is_one_warning_not_an_exception(data_dir, capsys):
     """logging.FileHandler turned a formatting error into a logging-error message; the JSON-lines handler let
     the TypeError of a dict with tuple keys fail the caller's step."""
