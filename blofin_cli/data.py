@@ -108,6 +108,15 @@ def synthetic_days_problem(first: date, last: date, today: date) -> str | None:
     return None
 
 
+def _rerun_completes(exc: OSError) -> OSError:
+    """The lake write error with what the user needs next: the days a large file wrote before it stay stored,
+    and the same command once there is space adds only the rest."""
+    from python_assets.lake.atomic import LakeWriteError
+
+    return LakeWriteError(exc.errno, f"{exc.strerror or exc}; the days written before it are stored, and the same "
+                                     "command run again once there is space adds only the rest")
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     """ingest: one trades file into the lake; counts, quarantine reasons and file."""
     from python_assets.ingest.importers import file_market_guard
@@ -120,8 +129,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     try:
         guard = file_market_guard(paths, args.file, "trades", args.symbol)
         r = ingest_file(paths, args.file, args.symbol, progress=True, guard=guard)
-    except LakeWriteError:
-        raise  # a write that failed (full disk): exit 1 through fail_clearly, not bad input
+    except LakeWriteError as exc:
+        raise _rerun_completes(exc) from exc  # a write that failed (full disk): exit 1 through fail_clearly
     except (IngestError, ValueError, FileNotFoundError, IsADirectoryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -288,8 +297,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     for file in args.files:
         try:
             r = import_file(paths, file, args.kind, args.symbol, args.timeframe, progress=True)
-        except LakeWriteError:
-            raise  # not the file's fault: exit 1 through fail_clearly (the files after it would fail too)
+        except LakeWriteError as exc:  # not the file's fault: exit 1 through fail_clearly (the files after it would fail too)
+            raise _rerun_completes(exc) from exc
         except (ImportFileError, IngestError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             status = 2

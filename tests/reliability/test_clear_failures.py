@@ -76,6 +76,37 @@ def test_a_full_disk_fails_the_run_and_keeps_the_old_file(data_dir, monkeypatch)
     assert target.read_bytes() == before
 
 
+def test_an_ingest_stopped_by_a_full_disk_says_its_earlier_days_stay_and_a_rerun_adds_the_rest(data_dir, monkeypatch,
+                                                                                                 tmp_path):
+    """A two-day file whose second day meets a full disk: the error says the first day is stored and that the
+    same command adds only the rest; it does (a review: the line said only that the old file was unchanged)."""
+    import argparse
+
+    from blofin_cli.data import cmd_ingest
+
+    day_ms = int(datetime(2025, 3, 10, tzinfo=timezone.utc).timestamp() * 1000)
+    csv = tmp_path / "two_days.csv"
+    csv.write_text("trade_id,ts,price,size,side\n" + "".join(
+        f"{i},{day_ms + i * 43_200_000 + 1},100.{i},1,buy\n" for i in range(4)))  # 2 trades a day
+    real_write, calls = lake.pq.write_table, []
+
+    def second_day_full(table, where, *args, **kwargs):
+        calls.append(where)
+        if "date=2025-03-11" in str(where):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(table, where, *args, **kwargs)
+
+    monkeypatch.setattr(lake.pq, "write_table", second_day_full)
+    args = argparse.Namespace(file=csv, symbol="BTC-USDT")
+    with pytest.raises(LakeWriteError, match="the days written before it are stored, and the same command run again"):
+        cmd_ingest(args)
+    assert trades_partition(data_dir, "BTC-USDT", date(2025, 3, 10)).exists()
+    assert not trades_partition(data_dir, "BTC-USDT", date(2025, 3, 11)).exists()
+    monkeypatch.setattr(lake.pq, "write_table", real_write)
+    assert cmd_ingest(args) == 0
+    assert pq.read_table(trades_partition(data_dir, "BTC-USDT", date(2025, 3, 11))).num_rows == 2
+
+
 def test_an_unwritable_data_dir_is_refused_before_anything_runs(tmp_path):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the data directory should be")
