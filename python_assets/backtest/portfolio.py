@@ -115,11 +115,20 @@ def _risk_parity(cov, iters, tol):
 
 def _own_variances(h: np.ndarray, own: np.ndarray) -> np.ndarray:
     """Sample variance of each member's own returns among the rows of h (own: it had started); 0 with
-    fewer than 2."""
+    fewer than 2, and exactly 0 where they are all equal (the mean of a constant 0.001 rounds, and its
+    variance came out ~4e-37: an inverse-vol weight of ~100 %)."""
     counts = own.sum(axis=0)
     mean = np.divide((h * own).sum(axis=0), counts, out=np.zeros(h.shape[1]), where=counts > 0)
     sq = (np.where(own, h - mean, 0.0) ** 2).sum(axis=0)
-    return np.divide(sq, counts - 1, out=np.zeros(h.shape[1]), where=counts > 1)
+    var = np.divide(sq, counts - 1, out=np.zeros(h.shape[1]), where=counts > 1)
+    return np.where(_moved(h, own), var, 0.0)
+
+
+def _moved(h: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Per column, whether its values among the marked rows differ at all (exactly, not by a variance)."""
+    hi = np.where(rows, h, -np.inf).max(axis=0, initial=-np.inf)
+    lo = np.where(rows, h, np.inf).min(axis=0, initial=np.inf)
+    return hi > lo
 
 
 def raw_weights(history: np.ndarray, live: np.ndarray, cfg: PortfolioConfig,
@@ -145,6 +154,14 @@ def raw_weights(history: np.ndarray, live: np.ndarray, cfg: PortfolioConfig,
         out[use] = 1.0 / np.sqrt(var[use])
     elif cfg.rule == "risk_parity":
         common = own[:, use].all(axis=1)  # bars every member of the rule had: at least min_history of them
+        # a member idle over those bars has no risk there to balance (its diagonal would be the ridge alone,
+        # and it took ~100 %): left out like one that never moved, the shared bars taken again without it
+        idle = np.flatnonzero(use)[~_moved(h[common][:, use], np.ones((int(common.sum()), int(use.sum())), bool))]
+        if len(idle):
+            use[idle] = False
+            if not use.any():
+                return np.where(short, 1.0, 0.0) if short.any() else raw
+            common = own[:, use].all(axis=1)
         cov = np.atleast_2d(np.cov(h[common][:, use], rowvar=False, ddof=1))
         compile_once(globals(), ("_risk_parity",))  # numba, on first use (python_assets/platform/jit.py)
         out[use] = _risk_parity(cov + np.eye(len(cov)) * 1e-12 * np.trace(cov), 10_000, 1e-12)
@@ -272,7 +289,7 @@ def summary(result: PortfolioResult, initial: float, periods_per_year: float) ->
 def correlation(returns: np.ndarray, started: np.ndarray | None = None) -> np.ndarray:
     """Pearson correlation of the members' returns, each pair over the bars both had (started[t, i]:
     member i had begun by bar t; the zeros before a member started are not returns); NaN where a member
-    never moves there or they share fewer than 2 bars."""
+    never moves there (all its values equal) or they share fewer than 2 bars."""
     r = np.asarray(returns, dtype=float)
     own = np.ones(r.shape, bool) if started is None else np.asarray(started, bool)
     m = r.shape[1]
@@ -281,6 +298,6 @@ def correlation(returns: np.ndarray, started: np.ndarray | None = None) -> np.nd
         for j in range(i, m):
             both = own[:, i] & own[:, j]
             a, b = r[both, i], r[both, j]
-            if len(a) >= 2 and a.std() > 0 and b.std() > 0:
+            if len(a) >= 2 and np.ptp(a) > 0 and np.ptp(b) > 0:  # exactly: a constant's std rounds above 0
                 out[i, j] = out[j, i] = float(((a - a.mean()) * (b - b.mean())).mean() / (a.std() * b.std()))
     return out

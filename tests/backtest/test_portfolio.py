@@ -217,3 +217,27 @@ def test_correlation_of_a_late_member_uses_the_bars_both_had():
 def test_an_unknown_rule_is_one_clear_error():
     with pytest.raises(ValueError, match="unknown allocation rule"):
         run_portfolio(np.zeros((2, 1)), np.zeros((2, 1)), ALWAYS(2), PortfolioConfig(rule="kelly"))
+
+
+@pytest.mark.parametrize("rule", ["inverse_vol", "risk_parity"])
+def test_a_member_of_constant_non_zero_returns_is_a_flat_member(rule):
+    """0.001 every bar: its variance rounded to ~4e-37 instead of 0, so it took ~100 % of the risk rules."""
+    rng = np.random.default_rng(3)
+    moving = rng.normal(0, 0.01, 200)
+    history = np.c_[moving, np.full(200, 0.001), moving[::-1]]
+    weights = target_weights(history, np.ones(3, bool), PortfolioConfig(rule=rule, max_weight=1.0))
+    assert weights[1] == 0 and weights[0] > 0.3 and weights[2] > 0.3
+    corr = correlation(history)
+    assert np.isnan(corr[0, 1]) and np.isnan(corr[1, 2]) and np.isfinite(corr[0, 2])
+
+
+def test_risk_parity_leaves_out_a_member_idle_over_the_bars_all_members_had():
+    """A member that moved earlier in the lookback but not over the bars it shares with a late starter had a
+    zero diagonal there (the ridge alone) and took ~100 % under risk parity; inverse vol gave it ~41 %."""
+    rng, t = np.random.default_rng(1), 200
+    early = np.r_[rng.normal(0, 0.02, t - 30), np.zeros(30)]
+    late = np.r_[np.zeros(t - 30), rng.normal(0, 0.01, 30)]
+    started = np.ones((t, 2), bool)
+    started[: t - 30, 1] = False
+    cfg = PortfolioConfig(rule="risk_parity", max_weight=1.0)
+    np.testing.assert_allclose(target_weights(np.c_[early, late], np.ones(2, bool), cfg, started), [0.0, 1.0])
