@@ -47,6 +47,36 @@ def test_marts_hold_every_rule_beside_the_members(built):
         assert con.execute("select count(*) from portfolio_member_results").fetchone()[0] == 4
 
 
+def test_the_equity_marts_deepest_drawdown_is_the_runs_max_drawdown(built):
+    """The mart's running peak starts at the initial equity, as the run's max_drawdown does (a curve 99, 98,
+    100 from 100 fell 2 %; the mart said 1 %)."""
+    with duckdb.connect(str(built.warehouse), read_only=True) as con:
+        pairs = con.execute("select r.rule, r.max_drawdown, max(e.drawdown) from portfolio_backtest_results r "
+                            "join portfolio_equity e using (run_date, rule) group by r.rule, r.max_drawdown").fetchall()
+    assert len(pairs) == 3 and all(abs(run - mart) < 1e-12 for _, run, mart in pairs), pairs
+
+
+def test_an_equity_curve_that_starts_falling_draws_down_from_the_initial_equity(tmp_path):
+    """99, 98, 100 from 100: drawdowns 1 %, 2 %, 0 % (the first bar's own equity is no peak above 100)."""
+    paths = Paths(tmp_path / "data")
+    paths.data_dir.mkdir(parents=True)
+    mem, market = warehouse(), Market.from_frame(frame(), "1h")
+    portfolio_day(mem, lambda: market, DAY, PortfolioDayConfig(lookback=48, min_history=12, max_weight=0.4))
+    mem.execute(f"attach '{paths.warehouse}' as wh")
+    for t in TABLES:
+        mem.execute(f"create table wh.{t} as select * from {t}")
+    mem.execute("update wh.portfolio_runs set initial_equity = 100")
+    mem.execute("delete from wh.portfolio_equity_bars")
+    mem.execute("insert into wh.portfolio_equity_bars select run_date, rule, bar_at_ms, equity, 0, 0 from (select "
+                "distinct run_date, rule from wh.portfolio_runs) cross join (values (1000, 99.0), (2000, 98.0), "
+                "(3000, 100.0)) v(bar_at_ms, equity)")
+    mem.execute("detach wh")
+    run_dbt(paths, "run", "--select", "portfolio_equity")
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        got = con.execute("select drawdown from portfolio_equity where rule = 'equal' order by bar_at_ms").fetchall()
+    assert [round(d, 12) for (d,) in got] == [0.01, 0.02, 0.0]
+
+
 def test_every_portfolio_table_and_mart_column_is_documented(built):
     manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
     with duckdb.connect(str(built.warehouse), read_only=True) as con:
