@@ -55,6 +55,13 @@ def test_html_shows_accounts_beside_members_the_equity_and_the_matrix(con):
     assert "<script" not in page and "http://" not in page.replace("http://www.w3.org/2000/svg", "")
 
 
+def test_the_html_says_the_accounts_are_in_sample_for_the_choice_of_members(con):
+    """The day's ranking picked the members on the same window the account runs on (a review: zero-edge
+    members kept for a positive Sharpe there made a portfolio Sharpe of ~21): said beside the figures."""
+    page = portfolio_section.render(portfolio_section.load(con, DAY), con, DAY.isoformat())
+    assert "in-sample for that choice" in page and "upper bound rather than a forecast" in page
+
+
 def test_before_any_portfolio_the_section_is_empty_and_says_so():
     with duckdb.connect() as c:
         s = portfolio_section.load(c, DAY)
