@@ -46,10 +46,12 @@ def trade_paths(trade_returns: np.ndarray, n_paths: int, rng: np.random.Generato
 
 
 def block_paths(bar_returns: np.ndarray, n_paths: int, block: int, rng: np.random.Generator) -> np.ndarray:
-    """n_paths x n_bars: circular blocks of `block` consecutive bars from random starts, cut to length."""
+    """n_paths x n_bars: circular blocks of `block` consecutive bars from random starts, cut to length; a
+    block at most half the bars (one block of them all made every path a rotation of the realised series:
+    the same final return on every path, no spread at all)."""
     r = np.asarray(bar_returns, dtype=float)
     n = len(r)
-    block = max(1, min(block, n))
+    block = max(1, min(block, n // 2))
     n_blocks = -(-n // block)
     starts = rng.integers(0, n, size=(n_paths, n_blocks))
     index = (starts[:, :, None] + np.arange(block)[None, None, :]) % n

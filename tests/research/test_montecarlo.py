@@ -66,3 +66,17 @@ def test_blocks_are_consecutive_circular_bars_cut_to_length():
             chunk = p[start:start + 4]
             assert np.all(np.diff(chunk) % 10 == 1)  # consecutive, wrapping 9 -> 0
     assert trade_paths(np.array([0.5]), 3, np.random.default_rng(0)).tolist() == [[0.5]] * 3
+
+
+def test_a_block_as_long_as_the_bars_is_cut_to_half_so_paths_still_differ():
+    """block_bars >= the bars: one block was every path, a rotation of the realised series (the final
+    return the same on every path: p05 = p50). At most half the bars a block: the paths spread."""
+    bars = np.random.default_rng(4).normal(0, 0.01, 20)
+    paths = block_paths(bars, 200, 24, np.random.default_rng(5))
+    finals = np.prod(1 + paths, axis=1)
+    assert paths.shape == (200, 20) and np.ptp(finals) > 1e-3
+    for p in paths[:20]:
+        for start in (0, 10):
+            chunk = p[start:start + 10]
+            idx = [int(np.flatnonzero(bars == v)[0]) for v in chunk]
+            assert all((b - a) % 20 == 1 for a, b in zip(idx, idx[1:]))  # blocks of 10 consecutive bars
