@@ -20,16 +20,23 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "backtest"))
 from test_portfolio_day import DAY, frame, warehouse  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Paths:
-    paths = Paths(tmp_path_factory.mktemp("portfolio") / "data")
+def landed(paths: Paths, *edits: str) -> Paths:
+    """A real portfolio day's landing tables in paths' warehouse, after the SQL edits (on schema wh)."""
     paths.data_dir.mkdir(parents=True, exist_ok=True)
     mem, market = warehouse(), Market.from_frame(frame(), "1h")
     portfolio_day(mem, lambda: market, DAY, PortfolioDayConfig(lookback=48, min_history=12, max_weight=0.4))
     mem.execute(f"attach '{paths.warehouse}' as wh")
     for t in TABLES:
         mem.execute(f"create table wh.{t} as select * from {t}")
+    for sql in edits:
+        mem.execute(sql)
     mem.execute("detach wh")
+    return paths
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Paths:
+    paths = landed(Paths(tmp_path_factory.mktemp("portfolio") / "data"))
     run_dbt(paths, "build", "--select", "tag:portfolio")
     return paths
 
@@ -58,19 +65,11 @@ def test_the_equity_marts_deepest_drawdown_is_the_runs_max_drawdown(built):
 
 def test_an_equity_curve_that_starts_falling_draws_down_from_the_initial_equity(tmp_path):
     """99, 98, 100 from 100: drawdowns 1 %, 2 %, 0 % (the first bar's own equity is no peak above 100)."""
-    paths = Paths(tmp_path / "data")
-    paths.data_dir.mkdir(parents=True)
-    mem, market = warehouse(), Market.from_frame(frame(), "1h")
-    portfolio_day(mem, lambda: market, DAY, PortfolioDayConfig(lookback=48, min_history=12, max_weight=0.4))
-    mem.execute(f"attach '{paths.warehouse}' as wh")
-    for t in TABLES:
-        mem.execute(f"create table wh.{t} as select * from {t}")
-    mem.execute("update wh.portfolio_runs set initial_equity = 100")
-    mem.execute("delete from wh.portfolio_equity_bars")
-    mem.execute("insert into wh.portfolio_equity_bars select run_date, rule, bar_at_ms, equity, 0, 0 from (select "
-                "distinct run_date, rule from wh.portfolio_runs) cross join (values (1000, 99.0), (2000, 98.0), "
-                "(3000, 100.0)) v(bar_at_ms, equity)")
-    mem.execute("detach wh")
+    paths = landed(Paths(tmp_path / "data"), "update wh.portfolio_runs set initial_equity = 100",
+                   "delete from wh.portfolio_equity_bars",
+                   "insert into wh.portfolio_equity_bars select run_date, rule, bar_at_ms, equity, 0, 0 from (select "
+                   "distinct run_date, rule from wh.portfolio_runs) cross join (values (1000, 99.0), (2000, 98.0), "
+                   "(3000, 100.0)) v(bar_at_ms, equity)")
     run_dbt(paths, "run", "--select", "portfolio_equity")
     with duckdb.connect(str(paths.warehouse), read_only=True) as con:
         got = con.execute("select drawdown from portfolio_equity where rule = 'equal' order by bar_at_ms").fetchall()
