@@ -1,10 +1,11 @@
 """A file's own symbol column against the symbol its rows are stored under (pure: no I/O). The check is
 conservative: a row is of another market only when it clearly names one (another base asset, or a known
-quote currency the target's cannot stand for), so the many exchange notations of one market pass:
-ccxt's BTC/USDT:USDT, Binance's BTCUSDT, OKX's BTC-USDT-SWAP, BitMEX's XBTUSD, Kraken's XXBTZUSD,
-Bitfinex's tBTCUSD, KuCoin's XBTUSDTM, Bitget's BTCUSDT_UMCBL, Deribit's BTC-PERPETUAL. Into a -SPOT
-symbol, a row that explicitly names a swap (BTC/USDT:USDT, BTC-USDT-SWAP, BTCUSD_PERP) is another market;
-a plain BTC/USDT into a swap symbol is not judged (many tools write perpetuals that way)."""
+quote currency the target's cannot stand for, or a separated symbol whose first word extends the base:
+ETHW/USDT, ETHFI-USDT under ETH-USDT), so the many exchange notations of one market pass: ccxt's
+BTC/USDT:USDT, Binance's BTCUSDT, OKX's BTC-USDT-SWAP, BitMEX's XBTUSD, Kraken's XXBTZUSD, Bitfinex's
+tBTCUSD, KuCoin's XBTUSDTM, Bitget's BTCUSDT_UMCBL, Deribit's BTC-PERPETUAL. Into a -SPOT symbol, a row
+that explicitly names a swap (BTC/USDT:USDT, BTC-USDT-SWAP, BTCUSD_PERP) is another market; a plain
+BTC/USDT into a swap symbol is not judged (many tools write perpetuals that way)."""
 
 from __future__ import annotations
 
@@ -74,10 +75,20 @@ def names_other_market(text: object, base: str, quote: str | None, spot: bool = 
     if not re.search(r"[A-Z]", letters):
         return False
     rest = _after_base(letters, base)
-    if rest is None or (spot and _marks_swap(str(text), rest)):
+    if rest is None or (spot and _marks_swap(str(text), rest)) or _longer_coin(str(text), base):
         return True
     found = _quote(rest)
     return quote is not None and found is not None and not _compatible(found, quote)
+
+
+def _longer_coin(text: str, base: str) -> bool:
+    """Whether a separated symbol's first word is the base plus more than a known quote: another coin whose
+    name starts with the base (ETHW/USDT or ETHFI-USDT under ETH, BTCDOM_USDT under BTC)."""
+    words = re.split(r"[^A-Za-z0-9]+", text.strip())
+    if len(words) < 2 or not words[0]:
+        return False
+    extra = _after_base(words[0].upper(), base)
+    return extra is not None and extra != "" and _quote(extra) is None
 
 
 def symbol_column(columns: list[str]) -> str | None:

@@ -51,6 +51,7 @@ def test_other_exchanges_notations_of_the_market_are_not_a_mismatch(value: str, 
 @pytest.mark.parametrize("value, symbol", [
     ("ETHUSDT", "BTC-USDT"), ("XETHZUSD", "BTC-USD"), ("XXBTZEUR", "BTC-USD"), ("BTC/EUR", "BTC-USDT"),
     ("ETH/BTC", "ETH-USDT"), ("PEPEUSDT", "1000PEPE-USDT"), ("tETHUSD", "BTC-USD"),
+    ("ETHW/USDT", "ETH-USDT"), ("ETHFI-USDT", "ETH-USDT"), ("BTCDOM_USDT", "BTC-USDT"),
 ])
 def test_another_base_or_an_incompatible_quote_is_a_mismatch(value: str, symbol: str) -> None:
     assert other_symbol(pd.Series([value], dtype=object), symbol).tolist() == [True]
