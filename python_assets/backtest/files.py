@@ -178,10 +178,11 @@ def _check_symbol_column(path: Path, raw: pd.DataFrame, symbol: str | None) -> N
         raise OhlcvFileError(mismatch_message(path, raw[column], symbol, wrong))
 
 
-def read_ohlcv(path: Path, symbol: str | None = None) -> tuple[pd.DataFrame, int]:
+def read_ohlcv(path: Path, symbol: str | None = None, bar_ms: int | None = None) -> tuple[pd.DataFrame, int]:
     """(bars frame with symbol, timeframe, bar_at_ms, open, high, low, close, volume; bar length in ms).
     The symbol defaults to the pair a freqtrade file name gives (as `import` reads it), else the name; a
-    file's own symbol column naming another market than the given or named one is refused."""
+    file's own symbol column naming another market than the given or named one is refused. bar_ms: the bar
+    length when known (import's --timeframe), so a file of one bar can be read."""
     path = Path(path)
     if not path.exists():
         raise OhlcvFileError(f"{path}: no such file")
@@ -221,9 +222,9 @@ def read_ohlcv(path: Path, symbol: str | None = None) -> tuple[pd.DataFrame, int
     if bars["bar_at_ms"].duplicated().any():
         dup = int(bars.loc[bars["bar_at_ms"].duplicated(), "bar_at_ms"].iloc[0])
         raise OhlcvFileError(f"{path}: two bars share the time {pd.Timestamp(dup, unit='ms', tz='UTC')}")
-    if len(bars) < 2:
-        raise OhlcvFileError(f"{path}: needs at least 2 bars")
-    bar_ms = bar_spacing_ms(bars["bar_at_ms"].to_numpy())
+    if len(bars) < 2 and not bar_ms:  # a bar length is read from the gaps between bars, or given
+        raise OhlcvFileError(f"{path}: needs at least 2 bars (or its timeframe given)")
+    bar_ms = bar_spacing_ms(bars["bar_at_ms"].to_numpy()) if len(bars) > 1 else int(bar_ms)
     bars.insert(0, "timeframe", timeframe_label(bar_ms))
     bars.insert(0, "symbol", symbol or guess_from_name(path).symbol or path.name.split(".")[0].upper())
     return bars.reset_index(drop=True), bar_ms

@@ -95,8 +95,9 @@ def import_candles(paths: Paths, path: Path, symbol: str, timeframe: str | None,
                    now: int | None = None, guard: Guard = None) -> ImportResult:
     """OHLCV bars into lake/candles; bars must sit on their timeframe's UTC grid (what the rollups assume),
     be that timeframe apart (see _step_ms), open after 2009 and have closed by `now` (default: the clock)."""
+    given_ms = _timeframe_ms(timeframe) if timeframe else None  # lets a file of one candle say its length
     try:
-        bars, bar_ms = read_ohlcv(path, symbol)
+        bars, bar_ms = read_ohlcv(path, symbol, given_ms)
     except OhlcvFileError as exc:
         raise ImportFileError(str(exc)) from None
     tf = timeframe or timeframe_label(bar_ms)

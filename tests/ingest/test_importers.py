@@ -442,3 +442,16 @@ def test_a_funding_file_of_any_name_means_a_swap_and_a_refused_file_is_not_read(
     monkeypatch.setattr(importers, "read_ohlcv", lambda *a: pytest.fail("a refused file was read"))
     with pytest.raises(ImportFileError, match="already holds spot data"):
         import_file(data_dir, tmp_path / "LINK_USDT_USDT-5m-futures.feather")
+
+
+def test_a_file_of_one_candle_imports_with_its_timeframe_and_is_refused_without(data_dir, tmp_path):
+    """One 1d candle: its length cannot be read from gaps between bars, so `--timeframe 1d` is needed (a
+    review: it was refused either way)."""
+    candles_frame(1, step=86_400_000).to_csv(tmp_path / "one.csv", index=False)
+    with pytest.raises(ImportFileError, match="needs at least 2 bars \\(or its timeframe given\\)"):
+        import_file(data_dir, tmp_path / "one.csv", kind="candles", symbol="BTC-USDT")
+    r = import_file(data_dir, tmp_path / "one.csv", kind="candles", symbol="BTC-USDT", timeframe="1d")
+    assert (r.rows_added, r.timeframe) == (1, "1d")
+    with pytest.raises(ImportFileError, match="opens at .* not on"):  # the grid is still checked
+        candles_frame(1, step=0).assign(date=lambda f: f["date"] + pd.Timedelta(hours=1)).to_csv(tmp_path / "off.csv", index=False)
+        import_file(data_dir, tmp_path / "off.csv", kind="candles", symbol="BTC-USDT", timeframe="1d")
