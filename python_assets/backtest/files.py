@@ -171,11 +171,12 @@ def columns_by_name(columns, path: Path, error: type[ValueError] = OhlcvFileErro
     return out
 
 
-def _check_symbol_column(path: Path, raw: pd.DataFrame, symbol: str | None) -> None:
-    """Refuse a file whose own symbol column names another market than the symbol its bars go under."""
+def check_symbol_column(path: Path, raw: pd.DataFrame, symbol: str | None,
+                        error: type[ValueError] = OhlcvFileError) -> None:
+    """Refuse (raise error) a file whose own symbol column names another market than the symbol its rows go under."""
     column = symbol_column(list(raw.columns)) if symbol else None
     if column is not None and (wrong := other_symbol(raw[column], symbol)).any():
-        raise OhlcvFileError(mismatch_message(path, raw[column], symbol, wrong))
+        raise error(mismatch_message(path, raw[column], symbol, wrong))
 
 
 def read_ohlcv(path: Path, symbol: str | None = None, bar_ms: int | None = None) -> tuple[pd.DataFrame, int]:
@@ -188,7 +189,7 @@ def read_ohlcv(path: Path, symbol: str | None = None, bar_ms: int | None = None)
         raise OhlcvFileError(f"{path}: no such file")
     raw = read_table(path)
     lower = columns_by_name(raw.columns, path)
-    _check_symbol_column(path, raw, symbol or guess_from_name(path).symbol)
+    check_symbol_column(path, raw, symbol or guess_from_name(path).symbol)
     time_col = next((lower[c] for c in TIME_COLUMNS if c in lower), None)
     if time_col is None and isinstance(raw.index, pd.DatetimeIndex):
         raw = raw.reset_index()

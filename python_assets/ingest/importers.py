@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from python_assets.backtest.files import (OhlcvFileError, columns_by_name, guess_from_name, market_from_name, read_ohlcv,
-                                         read_table, table_columns, timeframe_label)
+from python_assets.backtest.files import (OhlcvFileError, check_symbol_column, columns_by_name, guess_from_name,
+                                         market_from_name, read_ohlcv, read_table, table_columns, timeframe_label)
 from python_assets.config import Paths
-from python_assets.ingest.symbols import mismatch_message, other_symbol, symbol_column
 from python_assets.ingest.trades import FUTURE_TOLERANCE_MS, ingest_file, parse_timestamps_ms
 from python_assets.lake.sources import (IMPORT_SOURCE_PREFIX, SPOT_SOURCE_SUFFIX, fetched_market, record_market,
                                        recorded_market, stored_candle_sources)
@@ -131,8 +130,7 @@ def import_funding(paths: Paths, path: Path, symbol: str, source: str, now: int 
     times from 2009 up to `now` (default: the clock); a symbol column naming another market refuses the file."""
     raw = read_table(path)
     lower = columns_by_name(raw.columns, path, ImportFileError)
-    if (column := symbol_column(list(raw.columns))) is not None and (wrong := other_symbol(raw[column], symbol)).any():
-        raise ImportFileError(mismatch_message(path, raw[column], symbol, wrong))
+    check_symbol_column(path, raw, symbol, ImportFileError)
     time_col = next((lower[c] for c in ("date", "funding_time", "fundingtime", "timestamp", "time", "ts") if c in lower), None)
     rate_col = next((lower[c] for c in FUNDING_RATE_COLUMNS if c in lower), None)
     if time_col is None or rate_col is None:
