@@ -125,7 +125,8 @@ def _own_variances(h: np.ndarray, own: np.ndarray) -> np.ndarray:
 
 
 def _moved(h: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Per column, whether its values among the marked rows differ at all (exactly, not by a variance)."""
+    """Per column, whether its values among the marked rows (a mask of h's shape, or of its rows as a column)
+    differ at all (exactly, not by a variance)."""
     hi = np.where(rows, h, -np.inf).max(axis=0, initial=-np.inf)
     lo = np.where(rows, h, np.inf).min(axis=0, initial=np.inf)
     return hi > lo
@@ -156,7 +157,7 @@ def raw_weights(history: np.ndarray, live: np.ndarray, cfg: PortfolioConfig,
         common = own[:, use].all(axis=1)  # bars every member of the rule had: at least min_history of them
         # a member idle over those bars has no risk there to balance (its diagonal would be the ridge alone,
         # and it took ~100 %): left out like one that never moved, the shared bars taken again without it
-        idle = np.flatnonzero(use)[~_moved(h[common][:, use], np.ones((int(common.sum()), int(use.sum())), bool))]
+        idle = np.flatnonzero(use)[~_moved(h[:, use], common[:, None])]
         if len(idle):
             use[idle] = False
             if not use.any():
