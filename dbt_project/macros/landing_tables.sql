@@ -77,6 +77,12 @@ create table if not exists portfolio_correlations (
     run_date date not null, member_a varchar not null, member_b varchar not null, correlation double,
     primary key (run_date, member_a, member_b)
 );
+create table if not exists portfolio_forward_days (
+    run_date date not null, rule varchar not null, selected_on date not null, members integer not null,
+    bars integer not null, start_ms bigint not null, end_ms bigint not null, day_return double not null,
+    fees_paid double not null, gross_leverage_max double not null, liquidated_at_ms bigint,
+    primary key (run_date, rule)
+);
 
 -- python_assets/backtest/fill_store.py
 create table if not exists fill_stress_results (run_date date not null, design_id varchar not null,

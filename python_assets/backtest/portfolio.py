@@ -191,23 +191,29 @@ def check_config(cfg: PortfolioConfig) -> None:
 
 
 def run_portfolio(returns: np.ndarray, exposure: np.ndarray, rebalance: np.ndarray, cfg: PortfolioConfig,
-                  live: np.ndarray | None = None) -> PortfolioResult:
+                  live: np.ndarray | None = None, start: int = 0) -> PortfolioResult:
     """The account over bars (rows) and members (columns); rebalance[t] marks a rebalance at the close of t.
-    The first allocation happens at the start (before bar 0) from no history; live[t, i] = member i has bars."""
+    The account opens before bar `start` with weights from the returns before it (none at 0); there it takes
+    over the members' positions open at the previous close, paying the taker fee on them as a rebalance from
+    cash would; before `start` its equity is the initial equity. live[t, i] = member i has bars."""
     check_config(cfg)
     r = np.nan_to_num(np.asarray(returns, dtype=np.float64))
     x = np.nan_to_num(np.abs(np.asarray(exposure, dtype=np.float64)))
     t_n, m = r.shape
     live = np.ones((t_n, m), bool) if live is None else np.asarray(live, bool)
-    equity, fees, gross = np.zeros(t_n), np.zeros(t_n), np.zeros(t_n)
+    equity, fees, gross = np.full(t_n, float(cfg.initial_equity)), np.zeros(t_n), np.zeros(t_n)
     weights = np.zeros((t_n, m))
-    w = target_weights(r[:0], live[0] if t_n else np.zeros(m, bool), cfg)
+    w = target_weights(r[:start], live[start] if start < t_n else np.zeros(m, bool), cfg,
+                       live[:start] if start else None)
     alloc = w * cfg.initial_equity
-    cash = cfg.initial_equity - alloc.sum()
+    opening_fee = cfg.taker_fee * float(alloc @ x[start - 1]) if 0 < start <= t_n else 0.0
+    cash = cfg.initial_equity - alloc.sum() - opening_fee
+    if start < t_n:
+        fees[start] = opening_fee
     liquidated_at, dead = -1, False
-    for t in range(t_n):
+    for t in range(start, t_n):
         if dead:
-            weights[t] = 0.0
+            equity[t], weights[t] = 0.0, 0.0
             continue
         alloc = alloc * (1.0 + r[t])
         eq = cash + alloc.sum()
@@ -221,10 +227,11 @@ def run_portfolio(returns: np.ndarray, exposure: np.ndarray, rebalance: np.ndarr
         elif t < t_n - 1 and rebalance[t]:
             w = target_weights(r[: t + 1], live[t + 1], cfg, live[: t + 1])
             target = w * eq
-            fees[t] = cfg.taker_fee * float(np.abs(target - alloc) @ x[t])
+            fee = cfg.taker_fee * float(np.abs(target - alloc) @ x[t])
+            fees[t] += fee
             notional = float(target @ x[t])
-            alloc, cash = target, eq - target.sum() - fees[t]
-            eq -= fees[t]
+            alloc, cash = target, eq - target.sum() - fee
+            eq -= fee
         equity[t] = eq
         weights[t] = w
         gross[t] = notional / eq if eq > 0 else 0.0

@@ -1,17 +1,21 @@
 """One portfolio day: the designs active after the day's ranking, each run by the single-strategy engine
 on every symbol of the research market's out-of-sample window (never before its tuning window ended;
 funding from the warehouse), combined into one account under each allocation rule
-(python_assets/backtest/portfolio.py), written to the portfolio landing tables. Each Sharpe is annualised
+(python_assets/backtest/portfolio.py), written to the portfolio landing tables. That account is in-sample
+for its members' choice (the ranking judged them on the same window); the forward record is not: each day,
+an account over the designs active after the ranking before the day, run on that day's bars only. Each Sharpe is annualised
 by the bars it is of (a member's, the account's union of them), under the rule strategy_backtest_results
 applies to a backtest (backtest/periods.py): 24/7 only where they cover their span."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import json
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, Callable
 
 import duckdb
+import numpy as np
 
 from python_assets.backtest import portfolio_store as store
 from python_assets.backtest.engine import Costs
@@ -36,52 +40,117 @@ class PortfolioDayConfig:
     gross_leverage: float = PortfolioConfig.gross_leverage
 
 
-def member_runs(con: duckdb.DuckDBPyConnection, market: Market, rows: list[dict[str, Any]], costs: Costs
-                ) -> list[dict[str, Any]]:
+@dataclass
+class RunCache:
+    """A day's engine runs by (design, parameters, window start) and funding by symbol: the day's members and
+    the forward record's (mostly the same designs) run once."""
+
+    runs: dict[tuple, list[dict[str, Any]]] = field(default_factory=dict)
+    funding: dict[str, Any] | None = None
+
+
+def member_runs(con: duckdb.DuckDBPyConnection, market: Market, rows: list[dict[str, Any]], costs: Costs,
+                cache: RunCache | None = None) -> list[dict[str, Any]]:
     """Per active design and symbol: bar times, returns, exposure and stats of its engine run."""
+    cache = cache or RunCache()
+    if cache.funding is None:
+        cache.funding = {s: load_funding(con, s) for s in market.bars}
     out = []
-    funding = {s: load_funding(con, s) for s in market.bars}
     for row in rows:
-        spec, params = design_spec(row["key"], row["origin"], row["spec"]), row["params"]
-        sid = instance_id(spec, params)
-        events = signal_events(market.con, compile_instances([(sid, spec, params)], market.columns, "market",
-                                                             market.timeframe), [sid])
-        w = market.oos_window
-        window = Window("oos", "out_of_sample", max(row["oos_start_ms"], w.start_ms), w.end_ms)
-        for symbol, bars in sorted(market.bars.items()):
-            sub, res = run_bars(bars, dense_signals(events.get((sid, symbol)), bars), rules_for(spec, params), costs,
-                                funding[symbol], window)
-            if not len(res.equity):
-                continue
-            ret, exp = member_stream(res.equity, res.position, sub.close, costs.initial_equity)
-            stats = curve_stats(res.equity, costs.initial_equity, periods_per_year_of_times(sub.ms, bars.bar_len_ms))
-            out.append({"member_id": f"{row['design_id']}|{symbol}", "design_id": row["design_id"], "symbol": symbol,
-                        "params": params, "ms": sub.ms, "returns": ret, "exposure": exp, "trades": int(len(res.size)),
-                        "total_return": stats["total_return"], "sharpe": stats["sharpe"],
-                        "max_drawdown": stats["max_drawdown"]})
+        key = (row["design_id"], json.dumps(row["params"], sort_keys=True), row["oos_start_ms"])
+        if key not in cache.runs:
+            cache.runs[key] = _design_runs(market, row, costs, cache.funding)
+        out += [dict(m) for m in cache.runs[key]]
+    return out
+
+
+def _design_runs(market: Market, row: dict[str, Any], costs: Costs, funding: dict[str, Any]) -> list[dict[str, Any]]:
+    """One design's engine run on every symbol of the market's out-of-sample window (from its own start)."""
+    spec, params = design_spec(row["key"], row["origin"], row["spec"]), row["params"]
+    sid = instance_id(spec, params)
+    events = signal_events(market.con, compile_instances([(sid, spec, params)], market.columns, "market",
+                                                         market.timeframe), [sid])
+    w = market.oos_window
+    window = Window("oos", "out_of_sample", max(row["oos_start_ms"], w.start_ms), w.end_ms)
+    out = []
+    for symbol, bars in sorted(market.bars.items()):
+        sub, res = run_bars(bars, dense_signals(events.get((sid, symbol)), bars), rules_for(spec, params), costs,
+                            funding[symbol], window)
+        if not len(res.equity):
+            continue
+        ret, exp = member_stream(res.equity, res.position, sub.close, costs.initial_equity)
+        stats = curve_stats(res.equity, costs.initial_equity, periods_per_year_of_times(sub.ms, bars.bar_len_ms))
+        out.append({"member_id": f"{row['design_id']}|{symbol}", "design_id": row["design_id"], "symbol": symbol,
+                    "params": params, "ms": sub.ms, "returns": ret, "exposure": exp, "trades": int(len(res.size)),
+                    "total_return": stats["total_return"], "sharpe": stats["sharpe"],
+                    "max_drawdown": stats["max_drawdown"]})
+    return out
+
+
+def _rule_config(rule: str, cfg: PortfolioDayConfig, costs: Costs) -> PortfolioConfig:
+    """The account's settings under one allocation rule: the day's limits, the engine's fees and margin."""
+    return replace(PortfolioConfig(rule=rule, lookback=cfg.lookback, min_history=cfg.min_history,
+                                   max_weight=cfg.max_weight, gross_leverage=cfg.gross_leverage),
+                   taker_fee=costs.taker_fee, maintenance_margin=costs.maintenance_margin,
+                   liquidation_fee=costs.liquidation_fee, initial_equity=costs.initial_equity)
+
+
+def _combined(members: list[dict[str, Any]], cfg: PortfolioDayConfig
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(bar times, returns, exposure, live mask, rebalance schedule) of the members on their union of bars."""
+    times, r, live = align([m["ms"] for m in members], [m["returns"] for m in members])
+    _, x, _ = align([m["ms"] for m in members], [m["exposure"] for m in members], hold=True)
+    return times, r, x, live, daily_schedule(times, cfg.rebalance_ms)
+
+
+def forward_day(members: list[dict[str, Any]], selected_on: date, day: date, cfg: PortfolioDayConfig,
+                costs: Costs) -> list[dict[str, Any]]:
+    """The forward record's day under each rule: an account opened at the day's first bar over the members an
+    earlier ranking chose (weights from their returns before the day), run on the day's bars only: out of
+    sample for that choice. Nothing when no member has a bar on the day."""
+    if not members:
+        return []
+    times, r, x, live, schedule = _combined(members, cfg)
+    day_ms = (day - date(1970, 1, 1)).days * DAY_MS
+    start, stop = np.searchsorted(times, [day_ms, day_ms + DAY_MS])  # the day's bars; none after it
+    if start >= stop:
+        return []
+    times, r, x, live, schedule = times[:stop], r[:stop], x[:stop], live[:stop], schedule[:stop]
+    out = []
+    for rule in RULES:
+        pc = _rule_config(rule, cfg, costs)
+        res = run_portfolio(r, x, schedule, pc, live, start=int(start))
+        out.append({"rule": rule, "selected_on": selected_on, "members": len(members), "bars": int(stop - start),
+                    "start_ms": int(times[start]), "end_ms": int(times[-1]),
+                    "day_return": float(res.equity[-1] / pc.initial_equity - 1),
+                    "fees_paid": float(res.fees[start:].sum()),
+                    "gross_leverage_max": float(res.gross_leverage[start:].max()),
+                    "liquidated_at_ms": int(times[res.liquidated_at]) if res.liquidated_at >= 0 else None})
     return out
 
 
 def portfolio_day(con: duckdb.DuckDBPyConnection, load_market: Callable[[], Market], day: date,
                   cfg: PortfolioDayConfig = PortfolioDayConfig(), costs: Costs = Costs()) -> dict[str, Any]:
-    """Run every allocation rule over the day's active members and replace the day's portfolio rows; the
-    market is loaded only when some design is active."""
+    """Run every allocation rule over the day's active members and the forward record's day over the members
+    of the ranking before it; replace the day's portfolio rows. The market is loaded only when some design is
+    active."""
     rows = store.active_members(con, day)
-    market = load_market() if rows else None
-    members = member_runs(con, market, rows, costs) if market is not None and market.bars else []
+    selected_on = store.prior_ranking_day(con, day)
+    earlier = store.active_members(con, selected_on) if selected_on is not None else []
+    market = load_market() if rows or earlier else None
+    cache = RunCache()
+    live_market = market is not None and bool(market.bars)
+    members = member_runs(con, market, rows, costs, cache) if live_market and rows else []
+    forward = forward_day(member_runs(con, market, earlier, costs, cache), selected_on, day, cfg, costs) \
+        if live_market and earlier else []
     if not members:
-        store.write_day(con, day, [], [], [], [])
-        return {"members": 0, "rules": 0}
-    times, r, live = align([m["ms"] for m in members], [m["returns"] for m in members])
-    _, x, _ = align([m["ms"] for m in members], [m["exposure"] for m in members], hold=True)
+        store.write_day(con, day, [], [], [], [], forward)
+        return {"members": 0, "rules": 0, "forward_members": forward[0]["members"] if forward else 0}
+    times, r, x, live, schedule = _combined(members, cfg)
     ppy = periods_per_year_of_times(times, next(iter(market.bars.values())).bar_len_ms)
-    schedule = daily_schedule(times, cfg.rebalance_ms)
     runs, equity = [], []
     for rule in RULES:
-        pc = replace(PortfolioConfig(rule=rule, lookback=cfg.lookback, min_history=cfg.min_history,
-                                     max_weight=cfg.max_weight, gross_leverage=cfg.gross_leverage),
-                     taker_fee=costs.taker_fee, maintenance_margin=costs.maintenance_margin,
-                     liquidation_fee=costs.liquidation_fee, initial_equity=costs.initial_equity)
+        pc = _rule_config(rule, cfg, costs)
         res = run_portfolio(r, x, schedule, pc, live)
         stats = summary(res, pc.initial_equity, ppy)
         runs.append({"rule": rule, "timeframe": market.timeframe, "members": len(members), "start_ms": int(times[0]),
@@ -97,6 +166,7 @@ def portfolio_day(con: duckdb.DuckDBPyConnection, load_market: Callable[[], Mark
     corr = correlation(r, live)
     pairs = [(a["member_id"], b["member_id"], float(corr[i, j]))
              for i, a in enumerate(members) for j, b in enumerate(members)]
-    store.write_day(con, day, runs, equity, members, pairs)
-    return {"members": len(members), "rules": len(runs),
-            **{f"return_{x['rule']}": round(x["total_return"], 6) for x in runs}}
+    store.write_day(con, day, runs, equity, members, pairs, forward)
+    return {"members": len(members), "rules": len(runs), "forward_members": forward[0]["members"] if forward else 0,
+            **{f"return_{x['rule']}": round(x["total_return"], 6) for x in runs},
+            **{f"forward_return_{f['rule']}": round(f["day_return"], 6) for f in forward}}

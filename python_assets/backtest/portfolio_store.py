@@ -13,7 +13,8 @@ import duckdb
 from python_assets.research.daily import DESIGNS_AS_OF, oos_start_sql
 from python_assets.warehouse.connection import insert_rows, table_exists
 
-TABLES = ("portfolio_runs", "portfolio_equity_bars", "portfolio_members", "portfolio_correlations")
+TABLES = ("portfolio_runs", "portfolio_equity_bars", "portfolio_members", "portfolio_correlations",
+          "portfolio_forward_days")
 
 
 # The portfolio's landing tables (dbt sources portfolio_outputs.*), created here and before every dbt run
@@ -42,6 +43,12 @@ PORTFOLIO_DDL = (
     run_date date not null, member_a varchar not null, member_b varchar not null, correlation double,
     primary key (run_date, member_a, member_b)
 )""",
+    """create table if not exists portfolio_forward_days (
+    run_date date not null, rule varchar not null, selected_on date not null, members integer not null,
+    bars integer not null, start_ms bigint not null, end_ms bigint not null, day_return double not null,
+    fees_paid double not null, gross_leverage_max double not null, liquidated_at_ms bigint,
+    primary key (run_date, rule)
+)""",
 )
 
 
@@ -50,10 +57,21 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(ddl)
 
 
+def _research_tables(con: duckdb.DuckDBPyConnection) -> bool:
+    return all(table_exists(con, t) for t in ("ranking_history", "strategy_tuning", "strategy_designs"))
+
+
+def prior_ranking_day(con: duckdb.DuckDBPyConnection, day: date) -> date | None:
+    """The latest ranking day before `day` (the forward record's members come from it); None before any."""
+    if not _research_tables(con):
+        return None
+    return con.execute("select max(run_date) from ranking_history where run_date < ?", [day]).fetchone()[0]
+
+
 def active_members(con: duckdb.DuckDBPyConnection, day: date) -> list[dict[str, Any]]:
     """The designs active after `day`'s ranking, best rank first, with their spec row, newest tuned
-    parameters and where their out-of-sample evaluation starts (empty before any ranking)."""
-    if not all(table_exists(con, t) for t in ("ranking_history", "strategy_tuning", "strategy_designs")):
+    parameters up to that day and where their out-of-sample evaluation starts (empty before any ranking)."""
+    if not _research_tables(con):
         return []
     start = oos_start_sql(con)
     out = con.execute(f"""
@@ -67,7 +85,7 @@ def active_members(con: duckdb.DuckDBPyConnection, day: date) -> list[dict[str, 
 
 
 def write_day(con: duckdb.DuckDBPyConnection, day: date, runs: list[dict[str, Any]], equity: list[tuple],
-              members: list[dict[str, Any]], correlations: list[tuple]) -> None:
+              members: list[dict[str, Any]], correlations: list[tuple], forward: list[dict[str, Any]] = ()) -> None:
     """Replace `day`'s rows of every portfolio table (a rerun is idempotent)."""
     ensure_tables(con)
     con.execute("begin transaction")
@@ -84,6 +102,9 @@ def write_day(con: duckdb.DuckDBPyConnection, day: date, runs: list[dict[str, An
              m["total_return"], _num(m["sharpe"]), m["max_drawdown"], m["trades"], _num(m.get("weight_equal")),
              _num(m.get("weight_inverse_vol")), _num(m.get("weight_risk_parity"))] for m in members])
         insert_rows(con, "portfolio_correlations", [[day, a, b, _num(c)] for a, b, c in correlations])
+        fcols = ("rule", "selected_on", "members", "bars", "start_ms", "end_ms", "day_return", "fees_paid",
+                 "gross_leverage_max", "liquidated_at_ms")
+        insert_rows(con, "portfolio_forward_days", [[day, *(f[c] for c in fcols)] for f in forward], ["run_date", *fcols])
         con.execute("commit")
     except Exception:
         con.execute("rollback")

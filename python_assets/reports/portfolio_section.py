@@ -21,8 +21,12 @@ RESULT_COLUMNS = ("rule, members, total_return, sharpe, max_drawdown, gross_leve
                   "strftime(window_end, '%Y-%m-%dT%H:%M:%SZ') as window_end")
 
 
+FORWARD_COLUMNS = ("rule, selected_on, members, bars, day_return, fees_paid, liquidated, days_recorded, "
+                   "cumulative_return, sharpe_daily")
+
+
 def empty() -> dict[str, Any]:
-    return {"results": [], "members": [], "correlation": {"members": [], "matrix": []}}
+    return {"results": [], "members": [], "correlation": {"members": [], "matrix": []}, "forward": []}
 
 
 def load(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, Any]:
@@ -35,8 +39,11 @@ def load(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, Any]:
     ids = [m["member_id"] for m in members]
     cells = {(r["member_a"], r["member_b"]): r["correlation"] for r in rows(
         con, "select member_a, member_b, correlation from portfolio_member_correlations where run_date = ?", [day])}
+    forward = rows(con, f"select {FORWARD_COLUMNS} from portfolio_forward where run_date = ? order by rule", [day]) \
+        if table_exists(con, "portfolio_forward") else []
     return {"results": rows(con, f"select {RESULT_COLUMNS} from portfolio_backtest_results where run_date = ? order by rule",
                             [day]),
+            "forward": [{**f, "selected_on": str(f["selected_on"])} for f in forward],
             "members": members,
             "correlation": {"members": ids, "matrix": [[cells.get((a, b)) for b in ids] for a in ids]}}
 
@@ -64,7 +71,7 @@ def _color(c: float | None) -> str:
 
 # The members are chosen by the day's ranking, which judged them on this same out-of-sample window: the
 # account's figures are in-sample with respect to that choice (40 zero-edge members kept for a positive Sharpe
-# on the window made a portfolio Sharpe of ~21). Said beside them until the portfolio runs walk-forward.
+# on the window made a portfolio Sharpe of ~21). Said beside them; the forward record below is the honest one.
 SELECTION_NOTE = ("Its members were picked by today's ranking, which judged them on this same window: the account's "
                   "figures are in-sample for that choice, an upper bound rather than a forecast.")
 MATRIX_MAX_MEMBERS = 16  # above it the matrix is unreadable in a page: the summary and the extreme pairs instead
@@ -126,14 +133,30 @@ def _equity_chart(con: duckdb.DuckDBPyConnection, day: str) -> str:
     return line_chart([(rule, xs, ys) for rule, (xs, ys) in series.items()], "Portfolio equity by allocation rule")
 
 
+FORWARD_NOTE = ("The forward record is out of sample for that choice: each day, an account over the strategies the "
+                "ranking before the day made active, run on that day's bars only, chained over the days recorded.")
+
+
+def _forward(items: list[dict[str, Any]]) -> str:
+    """The forward record's day and its chain so far per rule (a note before its first day)."""
+    if not items:
+        return (f"<h3>Forward record</h3><p>{FORWARD_NOTE} <em>No day recorded yet: it starts the day after a "
+                "ranking day.</em></p>")
+    cols = ["rule", "selected_on", "members", "day_return", "fees_paid", "liquidated", "days_recorded",
+            "cumulative_return", "sharpe_daily"]
+    return (f"<h3>Forward record</h3><p>{FORWARD_NOTE}</p>"
+            + _table(items, cols, {"selected_on": "members chosen on", "sharpe_daily": "Sharpe (days)"}))
+
+
 def render(section: dict[str, Any] | None, con: duckdb.DuckDBPyConnection, day: str) -> str:
-    """The section's HTML (a short note when no design was active)."""
+    """The section's HTML (a short note when no design was active) and the forward record."""
     section = section or empty()
+    forward = _forward(section.get("forward", []))
     if not section["results"]:
-        return "<h2>Portfolio</h2><p><em>no active strategies: no portfolio</em></p>"
+        return "<h2>Portfolio</h2><p><em>no active strategies: no portfolio</em></p>" + forward
     cols = ["name", "total_return", "sharpe", "max_drawdown", "gross_leverage_max", "fees_paid", "trades",
             "weight_equal", "weight_inverse_vol", "weight_risk_parity"]
     return ("<h2>Portfolio</h2><p>One account across the active strategies and symbols (shared margin, fees on "
             f"rebalance turnover, account liquidation), beside each member run alone. {SELECTION_NOTE}</p>"
             + _table(_side_by_side(section), cols, {"name": "account / member", "gross_leverage_max": "max gross lev."})
-            + _equity_chart(con, day) + _matrix(section["correlation"]))
+            + _equity_chart(con, day) + _matrix(section["correlation"]) + forward)

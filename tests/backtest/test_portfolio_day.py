@@ -88,7 +88,7 @@ def test_a_day_without_active_designs_writes_nothing_and_loads_no_market():
     def no_market():
         raise AssertionError("the market is loaded only when a design is active")
 
-    assert portfolio_day(con, no_market, DAY) == {"members": 0, "rules": 0}
+    assert portfolio_day(con, no_market, DAY) == {"members": 0, "rules": 0, "forward_members": 0}
     assert all(rows(con, t) == [] for t in store.TABLES)
 
 

@@ -22,7 +22,7 @@ PYTHON_TABLES = {
     "strategy_specs", "backtest_runs", "backtest_trades", "backtest_equity", "ml_model_results", "ml_ensembles",
     "ml_predictions", "strategy_designs", "tuning_trials", "strategy_tuning", "ranking_history", "daily_reports",
     "tuning_trial_returns", "tuning_pbo", "search_pbo", "monte_carlo_runs",
-    "portfolio_runs", "portfolio_equity_bars", "portfolio_members", "portfolio_correlations",
+    "portfolio_runs", "portfolio_equity_bars", "portfolio_members", "portfolio_correlations", "portfolio_forward_days",
     "fill_stress_results", "run_inputs", "computed_days",
 }
 

@@ -1,0 +1,114 @@
+"""The portfolio's forward record: an account opened at a day's first bar over the designs the ranking
+before the day made active, run on that day's bars only (out of sample for the members' choice, unlike the
+day's own portfolio), checked by hand against the members' engine returns."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+
+from python_assets.backtest import portfolio_store as store
+from python_assets.backtest.engine import Costs
+from python_assets.backtest.portfolio import PortfolioConfig, run_portfolio
+from python_assets.backtest.portfolio_daily import PortfolioDayConfig, member_runs, portfolio_day
+from python_assets.research.tuner import Market
+
+from test_portfolio_day import DAY, H, frame, warehouse
+
+PRIOR = DAY - timedelta(days=1)
+DAY_MS = 1_736_467_200_000  # 2025-01-10 00:00 UTC
+
+
+def test_an_account_opened_at_a_later_bar_weighs_by_the_bars_before_and_pays_to_take_over_positions():
+    """Two members, equal weights 0.5 x 1,000; opened before bar 1 it takes over member 0's open position
+    (exposure 1 at bar 0's close): fee 0.0006 x 500 = 0.3. Then 500 x 1.02 + 500 x 0.99 - 0.3 = 1,004.7 and
+    510 + 519.75 - 0.3 = 1,029.45; before the opening the equity is the initial."""
+    r = np.array([[0.1, 0.0], [0.02, -0.01], [0.0, 0.05]])
+    x = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+    cfg = PortfolioConfig(rule="equal", max_weight=0.5, gross_leverage=1.0, initial_equity=1000.0)
+    res = run_portfolio(r, x, np.zeros(3, bool), cfg, start=1)
+    assert res.equity.tolist() == pytest.approx([1000.0, 1004.7, 1029.45], abs=1e-9)
+    assert res.fees.tolist() == pytest.approx([0.0, 0.3, 0.0]) and res.weights[0].tolist() == [0.0, 0.0]
+    assert res.weights[1].tolist() == [0.5, 0.5]
+
+
+def test_the_opening_weights_see_only_the_bars_before_it():
+    """inverse_vol at the opening: the returns from the opening bar on may change, the weights may not."""
+    rng = np.random.default_rng(3)
+    r = rng.normal(0, [0.01, 0.03], (60, 2))
+    cfg = PortfolioConfig(rule="inverse_vol", lookback=40, min_history=10, max_weight=1.0)
+    a = run_portfolio(r, np.zeros_like(r), np.zeros(60, bool), cfg, start=50)
+    r2 = r.copy()
+    r2[50:] = rng.normal(0, [0.05, 0.001], (10, 2))
+    b = run_portfolio(r2, np.zeros_like(r), np.zeros(60, bool), cfg, start=50)
+    assert a.weights[50].tolist() == b.weights[50].tolist() and a.weights[50][0] > 0.7
+
+
+def two_rankings(today_active: str = "both"):
+    """A warehouse where PRIOR's ranking made only the long design active, and DAY's `today_active`."""
+    con = warehouse()
+    ids = [r[0] for r in con.execute("select design_id from ranking_history order by rank").fetchall()]
+    con.execute("update strategy_designs set created_date = ?", [PRIOR])
+    con.execute("insert into strategy_tuning select * replace (?::date as run_date) from strategy_tuning "
+                "where run_date = ?", [PRIOR, DAY])
+    con.execute("insert into ranking_history select * replace (?::date as run_date, case when rank = 1 then 'active' "
+                "else 'candidate' end as status) from ranking_history where run_date = ?", [PRIOR, DAY])
+    if today_active == "short_only":
+        con.execute("update ranking_history set status = case when design_id = ? then 'active' else 'candidate' end "
+                    "where run_date = ?", [ids[1], DAY])
+    return con, ids
+
+
+def test_the_forward_day_holds_the_members_of_the_ranking_before_it_on_the_days_bars(monkeypatch):
+    con, ids = two_rankings()
+    market = Market.from_frame(frame(), "1h")
+    out = portfolio_day(con, lambda: market, DAY)
+    assert out["members"] == 4 and out["forward_members"] == 2  # today: both designs; forward: PRIOR's one
+    fwd = con.execute("select rule, selected_on, members, bars, start_ms, end_ms, day_return, fees_paid "
+                      "from portfolio_forward_days order by rule").fetchall()
+    assert [f[0] for f in fwd] == ["equal", "inverse_vol", "risk_parity"]
+    assert all(f[1] == PRIOR and f[2] == 2 and f[3] == 24 and f[4] == DAY_MS and f[5] == DAY_MS + 23 * H for f in fwd)
+    # by hand from the long design's engine runs: each symbol 0.5 of 10,000, grown by its returns over the day's
+    # bars, less the taker fee on the positions open at the close before the day
+    members = member_runs(con, market, store.active_members(con, PRIOR), Costs())
+    assert {m["design_id"] for m in members} == {ids[0]}
+    e0, growth, fee = Costs().initial_equity, 0.0, 0.0
+    for m in members:
+        day = m["ms"] >= DAY_MS
+        growth += 0.5 * e0 * np.prod(1 + m["returns"][day])
+        fee += Costs().taker_fee * 0.5 * e0 * m["exposure"][~day][-1]
+    equal = fwd[0]
+    assert growth != e0 and equal[7] == pytest.approx(fee, abs=1e-9)  # the design traded that day
+    assert equal[6] == pytest.approx((growth - fee) / e0 - 1, abs=1e-12)
+
+
+def test_the_forward_day_does_not_read_the_days_own_ranking():
+    a, _ = two_rankings("both")
+    b, _ = two_rankings("short_only")
+    market = Market.from_frame(frame(), "1h")
+    portfolio_day(a, lambda: market, DAY)
+    portfolio_day(b, lambda: market, DAY)
+    q = "select * from portfolio_forward_days order by rule"
+    assert a.execute(q).fetchall() == b.execute(q).fetchall() != []
+    assert a.execute("select count(*) from portfolio_members").fetchone() != b.execute(
+        "select count(*) from portfolio_members").fetchone()
+
+
+def test_bars_after_the_day_stay_out_of_its_forward_record():
+    con, _ = two_rankings()
+    portfolio_day(con, lambda: Market.from_frame(frame(days=12), "1h"), DAY)
+    assert con.execute("select min(bars), max(end_ms) from portfolio_forward_days").fetchone() == (24, DAY_MS + 23 * H)
+
+
+def test_a_first_ranking_day_has_no_forward_record_and_a_rerun_replaces_the_day():
+    con = warehouse()
+    market = Market.from_frame(frame(), "1h")
+    assert portfolio_day(con, lambda: market, DAY)["forward_members"] == 0
+    assert con.execute("select count(*) from portfolio_forward_days").fetchone()[0] == 0
+    con2, _ = two_rankings()
+    portfolio_day(con2, lambda: market, DAY)
+    before = con2.execute("select * from portfolio_forward_days order by all").fetchall()
+    portfolio_day(con2, lambda: market, DAY, PortfolioDayConfig())
+    assert con2.execute("select * from portfolio_forward_days order by all").fetchall() == before
