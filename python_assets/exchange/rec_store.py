@@ -227,12 +227,17 @@ def mark_day_complete(paths: Paths, symbol: str, dataset: str, live_name: str, n
 
 
 def quarantine_trade(paths: Paths, symbol: str, trade: dict, reason: str) -> None:
-    """Keep a trade message the recorder refused in the symbol's quarantine (one file per trade id)."""
+    """Keep a trade message the recorder refused in the symbol's quarantine (one file per distinct message, so
+    two unusable trades with the same or no id both stay, and the same one refused again is kept once)."""
     tid = str(trade.get("tradeId"))
-    ts = int(trade.get("ts", 0))
+    try:
+        ts = int(trade.get("ts", 0))
+    except (TypeError, ValueError):
+        ts = 0
+    raw = json.dumps(trade, default=str, sort_keys=True)
     frame = pd.DataFrame({"source_file": [f"recorder:trade {tid}"], "source_row": [1], "reason": [reason],
-                          "raw_record": [json.dumps(trade, default=str)], "ts": [min(max(ts, -2**63), 2**63 - 1)]})
-    write_quarantine(paths, symbol, "recorder-" + hashlib.sha256(tid.encode()).hexdigest()[:16], frame)
+                          "raw_record": [raw], "ts": [min(max(ts, -2**63), 2**63 - 1)]})
+    write_quarantine(paths, symbol, "recorder-" + hashlib.sha256(raw.encode()).hexdigest()[:16], frame)
 
 
 def replace_funding(paths: Paths, symbol: str, settled: dict[int, float]) -> list[int]:

@@ -24,6 +24,25 @@ from python_assets.platform.timeframes import HOUR_MS
 DATASETS = ("trades", "books", "funding", "mark")
 
 
+def _objects(data: list) -> list[dict]:
+    """A message's records, each one that is not an object wrapped as {"raw": it} (to be quarantined)."""
+    if not isinstance(data, list):
+        raise TypeError(f"data is a {type(data).__name__}, not a list")
+    return [t if isinstance(t, dict) else {"raw": t} for t in data]
+
+
+def trade_fault(t: dict) -> str | None:
+    """Why a trade message cannot become a row (a missing or unreadable id, ts, price or size), or None."""
+    if t.get("tradeId") in (None, ""):
+        return "missing_trade_id"
+    for key, parse in (("ts", int), ("price", float), ("size", float)):
+        try:
+            parse(t[key])
+        except (KeyError, TypeError, ValueError):
+            return f"unreadable_{key}"
+    return None
+
+
 @dataclass
 class LastGap:
     """The newest gap seen, for the status line."""
@@ -85,13 +104,15 @@ class SymbolRecorder:
         self.counts["gaps"] += 1
         self.on_gap(LastGap(self.symbol, dataset, cause, self.clock()))
 
-    def on_trades(self, data: list[dict]) -> list[Hole]:
+    def on_trades(self, data: list) -> list[Hole]:
         """Keep the new trades of a message; returns the holes the REST back-fill should try to fill. A trade
-        stamped outside the sane window counts for id continuity at the last time, but is quarantined."""
+        that cannot be stored (stamped outside the sane window, or a field missing or unreadable) counts for
+        id continuity at the last time, is quarantined with its reason, and the message's other trades are kept."""
         self._seen("trades")
-        bad = self._misdated(data)
+        data = _objects(data)
+        bad = self._faults(data)
         safe = self.tracker.last_ts or self.clock()
-        pairs = [(str(t.get("tradeId")), safe if i in bad else int(t.get("ts", 0))) for i, t in enumerate(data)]
+        pairs = [(str(t.get("tradeId")), safe if i in bad else int(t["ts"])) for i, t in enumerate(data)]
         cause = self.trade_cause[0] if self.trade_cause else "trade_id_gap"
         first_last = self.tracker.last_id
         keep, holes = self.tracker.check(pairs, cause)
@@ -110,34 +131,45 @@ class SymbolRecorder:
             self.trade_cause = None
         for i in keep:
             if i in bad:
-                self._reject(data[i], pairs[i][1])
+                self._reject(data[i], pairs[i][1], bad[i])
         self.filling += [h.after_ts for h in holes]
         return holes
 
-    def _misdated(self, data: list[dict]) -> set[int]:
-        """Indexes of trades stamped before MIN_TS_MS or more than FUTURE_TOLERANCE_MS past the local clock."""
+    def _faults(self, data: list[dict]) -> dict[int, str]:
+        """Why each trade that cannot be stored cannot (index -> quarantine reason): a missing or unreadable
+        field, or a time before MIN_TS_MS or more than FUTURE_TOLERANCE_MS past the local clock."""
         top = self.clock() + FUTURE_TOLERANCE_MS
-        return {i for i, t in enumerate(data) if not MIN_TS_MS <= int(t.get("ts", 0)) <= top}
+        out = {i: why for i, t in enumerate(data) if (why := trade_fault(t)) is not None}
+        out.update({i: "time_outside_window" for i, t in enumerate(data)
+                    if i not in out and not MIN_TS_MS <= int(t["ts"]) <= top})
+        return out
 
-    def _reject(self, trade: dict, at: int, hole: Hole | None = None) -> None:
-        """Quarantine a misdated trade; one that arrived live (not in a hole's back-fill) is also a lost gap."""
-        store.quarantine_trade(self.paths, self.symbol, trade, "time_outside_window")
-        if hole is None:
+    def _reject(self, trade: dict, at: int, reason: str, hole: Hole | None = None) -> None:
+        """Quarantine a trade that cannot be stored; one that arrived live (not in a hole's back-fill) is also a
+        lost gap ('bad_timestamp' for a time outside the window, else 'bad_trade')."""
+        store.quarantine_trade(self.paths, self.symbol, trade, reason)
+        if hole is not None:
+            return
+        if reason == "time_outside_window":
             self.gap("trades", at, at, "bad_timestamp", "lost", 0,
                      f"trade id {trade.get('tradeId')} stamped {trade.get('ts')}: before 2009 or past the "
                      f"local clock + {FUTURE_TOLERANCE_MS // 1000} s, quarantined")
+        else:
+            self.gap("trades", at, at, "bad_trade", "lost", 0,
+                     f"trade id {trade.get('tradeId')}: {reason}, quarantined")
 
     def _trade_row(self, t: dict) -> tuple:
         return (str(t["tradeId"]), int(t["ts"]), float(t["price"]), float(t["size"]) * self.contract_value,
                 str(t.get("side") or ""))
 
-    def fill(self, hole: Hole, rest: list[dict]) -> str:
-        """Add what REST still had of a hole to the buffer and record the gap; returns its status (a misdated
-        trade of the hole is quarantined and counts as missing)."""
+    def fill(self, hole: Hole, rest: list) -> str:
+        """Add what REST still had of a hole to the buffer and record the gap; returns its status (a trade of
+        the hole that cannot be stored is quarantined and counts as missing)."""
         if hole.after_ts in self.filling:
             self.filling.remove(hole.after_ts)
-        bad = self._misdated(rest)
-        pairs = [("" if i in bad else str(t.get("tradeId")), int(t.get("ts", 0))) for i, t in enumerate(rest)]
+        rest = _objects(rest)
+        bad = self._faults(rest)
+        pairs = [("", 0) if i in bad else (str(t.get("tradeId")), int(t["ts"])) for i, t in enumerate(rest)]
         inside, status = fill_hole(hole, pairs)
         seen = set()
         for i in inside:
@@ -147,11 +179,11 @@ class SymbolRecorder:
         refused = {str(rest[i].get("tradeId")): i for i in bad
                    if hole.after_id < (trade_int(str(rest[i].get("tradeId"))) or -1) < hole.before_id}
         for i in refused.values():
-            self._reject(rest[i], hole.after_ts, hole)
+            self._reject(rest[i], hole.after_ts, bad[i], hole)
         self.counts["backfilled"] += len(seen)
         self.gap("trades", hole.after_ts, max(hole.after_ts, hole.before_ts), hole.cause, status, len(seen),
                  f"trade ids {hole.after_id + 1}..{hole.before_id - 1} missing ({hole.missing}), {len(seen)} from REST"
-                 + (f", {len(refused)} misdated (quarantined)" if refused else ""))
+                 + (f", {len(refused)} unusable (quarantined)" if refused else ""))
         return status
 
     def on_book(self, action: str, data: dict) -> Applied:

@@ -1,0 +1,75 @@
+"""Unusable trades in the WebSocket recorder's messages (a review's findings): one bad trade is quarantined
+with its reason and a lost 'bad_trade' gap, the message's other trades are kept, and ids stay continuous."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pandas as pd
+from test_rec_symbol import DAY0, H, Clock, gaps, recorder, trade
+
+from python_assets.config import Paths
+from python_assets.exchange.rec_symbol import SymbolRecorder
+from python_assets.exchange.ws_recorder import Recorder, RecorderSettings
+
+
+def quarantined(paths: Paths) -> pd.DataFrame:
+    files = sorted((paths.quarantine / "symbol=BTC-USDT").glob("*.parquet"))
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else pd.DataFrame()
+
+
+def test_one_unusable_trade_is_quarantined_and_the_rest_of_its_message_kept(data_dir: Paths) -> None:
+    clock = Clock(DAY0 + 10 * H)
+    rec = recorder(data_dir, clock)
+    t = clock.t
+    assert rec.on_trades([trade(1, t), trade(2, t + 1)]) == []
+    no_price = {**trade(4, t + 3), "price": None}
+    no_ts = {k: v for k, v in trade(5, t + 4).items() if k != "ts"}
+    micro = trade(6, (t + 5) * 1000)
+    junk_size = {**trade(7, t + 6), "size": "abc"}
+    holes = rec.on_trades([trade(3, t + 2), no_price, no_ts, micro, junk_size, trade(8, t + 7)])
+    assert holes == []  # the unusable trades' ids count: no id is missing
+    assert [r[0] for r in rec.trades] == ["1", "2", "3", "8"]
+    assert rec.tracker.last_id == 8
+    assert rec.on_trades([trade(9, t + 8)]) == []
+    got = quarantined(data_dir)
+    assert sorted(got["reason"]) == ["time_outside_window", "unreadable_price", "unreadable_size", "unreadable_ts"]
+    assert sorted(gaps(data_dir)["cause"]) == ["bad_timestamp", "bad_trade", "bad_trade", "bad_trade"]
+    assert set(gaps(data_dir)["status"]) == {"lost"}
+
+
+def test_a_trade_without_an_id_or_not_an_object_is_quarantined_not_stored(data_dir: Paths) -> None:
+    clock = Clock(DAY0 + 10 * H)
+    rec = recorder(data_dir, clock)
+    t = clock.t
+    rec.on_trades([trade(1, t), {**trade(2, t), "tradeId": None}, "garbage", trade(2, t + 1)])
+    assert [r[0] for r in rec.trades] == ["1", "2"]
+    assert sorted(quarantined(data_dir)["reason"]) == ["missing_trade_id", "missing_trade_id"]
+
+
+def test_an_unusable_rest_trade_in_a_back_fill_is_quarantined_and_the_hole_still_recorded(data_dir: Paths) -> None:
+    clock = Clock(DAY0 + 10 * H)
+    rec = recorder(data_dir, clock)
+    t = clock.t
+    rec.on_trades([trade(1, t)])
+    holes = rec.on_trades([trade(4, t + 3)])
+    assert rec.fill(holes[0], [trade(2, t + 1), {**trade(3, t + 2), "price": "x"}]) == "partial"
+    assert sorted(r[0] for r in rec.trades) == ["1", "2", "4"]
+    assert list(quarantined(data_dir)["reason"]) == ["unreadable_price"]
+    assert gaps(data_dir)[["cause", "status", "recovered_rows"]].values.tolist() == [["trade_id_gap", "partial", 1]]
+
+
+def test_the_service_keeps_the_good_trades_of_a_message_with_a_bad_one(data_dir: Paths) -> None:
+    clock = Clock(DAY0 + 10 * H)
+    lines: list[str] = []
+    service = Recorder(data_dir, RecorderSettings(symbols=("BTC-USDT",)), clock=lambda: clock.t / 1000,
+                       out=lines.append)
+    rec = SymbolRecorder(data_dir, "BTC-USDT", "BTC-USDT", 1.0, 5, "s1", clock)
+    service.symbols["BTC-USDT"] = rec
+    t = clock.t
+    frame = {"arg": {"channel": "trades", "instId": "BTC-USDT"}, "data": [trade(1, t), {**trade(2, t), "price": None},
+                                                                          trade(3, t + 1)]}
+    asyncio.run(service.handle(json.dumps(frame)))
+    assert lines == []
+    assert [r[0] for r in rec.trades] == ["1", "3"]
