@@ -279,7 +279,7 @@ def cmd_record_trades(args: argparse.Namespace) -> int:
         return 1
     for r in recorders:
         print(f"{r.symbol}: {r.stats.new} trades recorded in {r.stats.polls} polls, {len(r.stats.gaps)} possible gaps, "
-              f"{r.stats.merged_hours} finished hours merged into {paths.trades}")
+              f"{r.stats.quarantined} unusable trades quarantined, {r.stats.merged_hours} finished hours merged into {paths.trades}")
     return 0
 
 

@@ -28,11 +28,12 @@ import pyarrow as pa
 from python_assets.config import Paths
 from python_assets.exchange.client import ExchangeConfig, call_with_retries, lake_symbol, resolve_market
 from python_assets.exchange.rec_lock import take_recorder_lock
+from python_assets.ingest.trades import FUTURE_TOLERANCE_MS
 from python_assets.exchange.rec_rest import contract_value
 from python_assets.lake.atomic import write_table_atomic
 from python_assets.lake.store import read_partition, write_quarantine, write_trades
 from python_assets.platform.timeframes import HOUR_MS
-from python_assets.lake.trade_rules import value_faults
+from python_assets.lake.trade_rules import MIN_TS_MS, value_faults
 
 LIVE_SCHEMA = pa.schema([("trade_id", pa.string()), ("ts", pa.int64()), ("price", pa.float64()),
                          ("size", pa.float64()), ("side", pa.string())])
@@ -48,6 +49,7 @@ class RecorderStats:
     new: int = 0
     flushes: int = 0
     merged_hours: int = 0
+    quarantined: int = 0
     gaps: list[tuple[int, int]] = field(default_factory=list)
 
 
@@ -71,15 +73,47 @@ def _union(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
     return both.sort_values(["ts", "trade_id"], kind="mergesort").reset_index(drop=True)
 
 
-def trade_rows(trades: list[dict], contract_size: float) -> pd.DataFrame:
-    """ccxt trades -> lake rows; swap amounts are contracts, stored as base size (x contract size)."""
-    return pd.DataFrame({
-        "trade_id": [str(t["id"]) for t in trades],
-        "ts": [int(t["timestamp"]) for t in trades],
-        "price": [float(t["price"]) for t in trades],
-        "size": [float(t["amount"]) * contract_size for t in trades],
-        "side": [t.get("side") for t in trades],
-    }).astype({"ts": "int64"})
+def poll_fault(t: object, now_ms: int) -> str | None:
+    """Why a ccxt trade cannot be a lake row (quarantine reason: a missing or unreadable field, or a time
+    before 2009 or more than FUTURE_TOLERANCE_MS past now_ms), or None."""
+    if not isinstance(t, dict):
+        return "malformed_trade"
+    if t.get("id") in (None, ""):
+        return "missing_trade_id"
+    for key, parse in (("timestamp", int), ("price", float), ("amount", float)):
+        try:
+            parse(t[key])
+        except (KeyError, TypeError, ValueError, OverflowError):
+            return f"unreadable_{key}"
+    return None if MIN_TS_MS <= int(t["timestamp"]) <= now_ms + FUTURE_TOLERANCE_MS else "time_outside_window"
+
+
+def trade_rows(trades: list, contract_size: float, now_ms: int) -> tuple[pd.DataFrame, list[tuple[object, str]]]:
+    """ccxt trades -> lake rows (swap amounts are contracts, stored as base size x contract size), and the
+    trades that cannot be rows with their reason (poll_fault)."""
+    rows, bad = [], []
+    for t in trades:
+        if why := poll_fault(t, now_ms):
+            bad.append((t, why))
+        else:
+            rows.append((str(t["id"]), int(t["timestamp"]), float(t["price"]), float(t["amount"]) * contract_size,
+                         t.get("side")))
+    return pd.DataFrame(rows, columns=LIVE_SCHEMA.names).astype({"ts": "int64"}), bad
+
+
+def quarantine_polled(paths: Paths, symbol: str, bad: list[tuple[object, str]]) -> None:
+    """Keep polled trades that cannot be rows in the symbol's quarantine with their reason (one file per
+    distinct trade, so a trade refused again on the next poll or run is kept once)."""
+    for trade, reason in bad:
+        raw = json.dumps(trade, default=str, sort_keys=True)
+        tid = trade.get("id") if isinstance(trade, dict) else None
+        try:
+            ts = min(max(int(trade["timestamp"]), -2**63), 2**63 - 1)  # type: ignore[index]
+        except (KeyError, TypeError, ValueError, OverflowError):
+            ts = 0
+        frame = pd.DataFrame({"source_file": [f"recorder:poll trade {tid}"], "source_row": [1], "reason": [reason],
+                              "raw_record": [raw], "ts": [ts]})
+        write_quarantine(paths, symbol, "poll-" + hashlib.sha256(raw.encode()).hexdigest()[:16], frame)
 
 
 def _quarantine(paths: Paths, symbol: str, source: str, rows: pd.DataFrame, reasons: pd.Series) -> None:
@@ -141,6 +175,7 @@ class TradeRecorder:
         self.buffer: list[pd.DataFrame] = []
         self.stats = RecorderStats()
         self.seen: set[str] = set()
+        self.refused: set[str] = set()  # polled trades already quarantined this session (as JSON)
         self.last_ts: int | None = None
         self._load_recent()
 
@@ -165,7 +200,10 @@ class TradeRecorder:
         self.stats.fetched += len(trades)
         if not trades:
             return 0
-        rows = trade_rows(trades, self.contract_size)
+        rows, bad = trade_rows(trades, self.contract_size, self.now_ms())
+        self._refuse(bad)
+        if rows.empty:
+            return 0
         fresh = rows[~rows["trade_id"].isin(self.seen)].drop_duplicates("trade_id")
         if self.last_ts is not None and len(fresh) == len(rows) and int(rows["ts"].min()) > self.last_ts:
             gap = (self.last_ts, int(rows["ts"].min()))
@@ -178,6 +216,20 @@ class TradeRecorder:
             self.last_ts = max(self.last_ts or 0, int(fresh["ts"].max()))
             self.stats.new += len(fresh)
         return len(fresh)
+
+    def _refuse(self, bad: list[tuple[object, str]]) -> None:
+        """Quarantine the polled trades that cannot be rows, each once a session (then remembered), and log
+        each; recording goes on."""
+        keys = [json.dumps(t, default=str, sort_keys=True) for t, _ in bad]
+        bad = [b for b, key in zip(bad, keys) if key not in self.refused]
+        if not bad:
+            return
+        quarantine_polled(self.paths, self.symbol, bad)
+        self.refused.update(keys)
+        for t, why in bad:
+            self.log("recorder_trade_quarantined", symbol=self.symbol, reason=why,
+                     trade_id=t.get("id") if isinstance(t, dict) else None)
+        self.stats.quarantined += len(bad)
 
     def flush(self) -> int:
         """Write buffered trades into their hour files (atomic rewrite, dedup on id); returns rows written."""
@@ -214,8 +266,22 @@ def run_recorders(recorders: list[TradeRecorder], poll_s: float = 2.0, flush_s: 
             if not should_stop():
                 sleep(poll_s)
     finally:
-        for r in recorders:
+        _stop_all(recorders)
+
+
+def _stop_all(recorders: list[TradeRecorder]) -> None:
+    """The last flush of every recorder, each lock let go whatever another's flush did; the first flush error
+    is raised after all of them (and logged with the others)."""
+    errors = []
+    for r in recorders:
+        try:
             r.flush()
+        except Exception as exc:  # noqa: BLE001 - the other symbols still flush; re-raised below
+            r.log("recorder_flush_failed", symbol=r.symbol, error=f"{type(exc).__name__}: {exc}")
+            errors.append(exc)
+        finally:
             r.lock.close()
-            r.log("recorder_stopped", symbol=r.symbol, polls=r.stats.polls, new=r.stats.new,
-                  gaps=len(r.stats.gaps), merged_hours=r.stats.merged_hours)
+        r.log("recorder_stopped", symbol=r.symbol, polls=r.stats.polls, new=r.stats.new,
+              gaps=len(r.stats.gaps), merged_hours=r.stats.merged_hours, quarantined=r.stats.quarantined)
+    if errors:
+        raise errors[0]
