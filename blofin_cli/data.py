@@ -230,12 +230,16 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         for symbol in args.symbol:
             if candles:
                 st = fetch_ohlcv_history(ex, paths, symbol, args.timeframe, args.since, args.until, cfg,
-                                         progress=progress, bar=True)
+                                         progress=progress, bar=True, refetch_holes=args.refetch_holes)
             else:
-                st = fetch_funding_history(ex, paths, symbol, args.since, args.until, cfg, progress=progress, bar=True)
+                st = fetch_funding_history(ex, paths, symbol, args.since, args.until, cfg, progress=progress, bar=True,
+                                           refetch_holes=args.refetch_holes)
             log_event("fetched", command=args.command, exchange=cfg.exchange_id, **vars(st))
             print(f"{st.symbol}: {st.added} new {what} ({st.received} received, {st.requests} requests) "
                   f"from {_fmt(st.start_ms)} to {_fmt(st.end_ms)}")
+            if st.bad:
+                print(f"{st.symbol}: {st.bad} bad {what} from the exchange not stored (asked again by the next fetch "
+                      f"of their time; first: {'; '.join(st.bad_notes)})")
     except FetchError as exc:  # a market the lake refuses is bad input, as an import of it is; the rest failed calls
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT if isinstance(exc, MarketRefused) else 1
@@ -359,6 +363,8 @@ def add_market_data_commands(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--since", type=parse_time_ms, required=True, help="UTC date/time or epoch ms")
         p.add_argument("--until", type=parse_time_ms, help="exclusive end (default: now; open bars are never stored)")
         p.add_argument("--verbose", action="store_true", help="print progress per page")
+        p.add_argument("--refetch-holes", action="store_true",
+                       help="ask again for the stretches an earlier fetch found the exchange has no data in")
         p.set_defaults(func=cmd_fetch)
 
     p = sub.add_parser("fetch-ohlcv", help="fetch candle history into the lake (paginated, rate-limited, resumable)")

@@ -7,7 +7,11 @@ without trades, the time before a listing). Those holes are kept in `_exchange_h
 series' date= folders (no lake reader globs it). Everything else inside the request is missing: a hole
 between two earlier fetches, one a killed or older fetch left, or a day whose file was deleted (it held
 rows, so it is no exchange hole) is fetched the next time a request covers it, while an exchange hole is
-asked for once. Intervals are half-open [start, end) in UTC epoch ms."""
+asked for once, unless a fetch is told to ask for holes again (`--refetch-holes`): the holes of a stretch
+walked again are replaced by what that walk found. A hole is only recorded from an answer the exchange
+gave twice (history.fetch_range asks an empty page again) or one that moved past the stretch; a time the
+exchange sent a bad record at is no hole (it is asked again). Intervals are half-open [start, end) in UTC
+epoch ms."""
 
 from __future__ import annotations
 
@@ -74,23 +78,29 @@ def read_holes(root: Path) -> list[Interval]:
     return [(int(a), int(b)) for a, b in json.loads(path.read_text())] if path.exists() else []
 
 
-def record_holes(root: Path, time_col: str, start: int, end: int, gap: int, tail: int) -> None:
-    """Add what of [start, end), walked to the end and stored, the stored rows do not run through to the
-    series' exchange holes (atomically; a lost update only costs a re-fetch). An unchanged file is left
-    alone, so the lake's input fingerprint (run_inputs) moves only with news."""
+def record_holes(root: Path, time_col: str, start: int, end: int, gap: int, tail: int, also: list[int] = ()) -> None:
+    """Make the series' exchange holes within [start, end), just walked to the end and stored, what of it the
+    stored rows (and `also`: times the exchange sent a record at that was not stored, a bad one) do not run
+    through, replacing what was recorded there before (a re-fetch that found data removes a hole); atomically,
+    a lost update only costs a re-fetch. An unchanged file is left alone, so the lake's input fingerprint
+    (run_inputs) moves only with news."""
     if start >= end:
         return
     before = read_holes(root)
-    held = merge(before + subtract(start, end, runs(stored_times(root, time_col, start - gap, end), gap, tail)))
+    times = np.concatenate([stored_times(root, time_col, start - gap, end), np.asarray(list(also), dtype=np.int64)])
+    elsewhere = [piece for a, b in before for piece in subtract(a, b, [(start, end)])]
+    held = merge(elsewhere + subtract(start, end, runs(times, gap, tail)))
     if held != before:
         write_bytes_atomic(json.dumps([list(i) for i in held]).encode(), root / HOLES_FILE)
 
 
-def missing(root: Path, time_col: str, start: int, end: int, gap: int, tail: int, join: int) -> list[Interval]:
-    """What of [start, end) is neither a known exchange hole nor run through by stored rows (module doc);
-    missing pieces less than `join` apart are fetched as one, which costs fewer requests than one each."""
+def missing(root: Path, time_col: str, start: int, end: int, gap: int, tail: int, join: int,
+            holes: bool = True) -> list[Interval]:
+    """What of [start, end) is neither a known exchange hole (unless not `holes`: then those are asked again)
+    nor run through by stored rows (module doc); missing pieces less than `join` apart are fetched as one,
+    which costs fewer requests than one each."""
     out: list[Interval] = []
-    for a, b in subtract(start, end, read_holes(root)):
+    for a, b in subtract(start, end, read_holes(root) if holes else []):
         out += subtract(a, b, runs(stored_times(root, time_col, a - gap, b), gap, tail))
     joined: list[Interval] = []
     for a, b in out:

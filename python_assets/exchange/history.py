@@ -16,11 +16,14 @@ from python_assets.config import Paths
 from python_assets.exchange.client import (ExchangeConfig, FetchError, MarketRefused, call_with_retries, lake_symbol,
                                            make_exchange, resolve_market)
 from python_assets.exchange.coverage import missing, record_holes
+from python_assets.exchange.fetch_checks import (candle_faults, conflicting, funding_faults, record_time, split_bad,
+                                                 when)
 from python_assets.exchange.recorder import merge_closed_hours
 from python_assets.ingest.importers import MARKET_LABELS, claim_market, stored_market
 from python_assets.lake.sources import fetched_source
 from python_assets.lake.store import now_ms, stored_range_ms, write_candles, write_funding
 from python_assets.platform.progress import Ticker
+from python_assets.lake.trade_rules import MIN_TS_MS
 from python_assets.platform.timeframes import DAY_MS, HOUR_MS, TIMEFRAME_MS, off_grid_bar
 
 PAGE_LIMIT = 100  # BloFin serves at most 100 candles / funding rates a call
@@ -38,6 +41,15 @@ class FetchStats:
     added: int
     start_ms: int | None
     end_ms: int | None
+    bad: int = 0  # records skipped as bad (value checks, conflicting values): not stored, no hole, asked again
+    bad_notes: tuple[str, ...] = ()  # the first few, as 'time: reason'
+
+
+def _stats(name: str, walk: "_Walk", ranges: list[tuple[int, int]], end: int, bad: dict[int, str]) -> FetchStats:
+    """A fetch's FetchStats, the bad records counted and the first three named."""
+    notes = tuple(f"{when(t)}: {why}" for t, why in sorted(bad.items())[:3])
+    return FetchStats(name, walk.requests, walk.received, walk.added, ranges[0][0] if ranges else None, end,
+                      len(bad), notes)
 
 
 def timeframe_ms(timeframe: str) -> int:
@@ -51,10 +63,21 @@ def timeframe_ms(timeframe: str) -> int:
 def fetch_range(call: Callable[[int], list], start: int, end: int, step: int, time_of: Callable) -> Iterator[list]:
     """Yield pages covering [start, end) from an endpoint that returns the newest records before `until`
     (BloFin's `after` cursor). Each next call ends at the oldest record so far, until a page brings none or
-    reaches start (records are at least `step` apart): a short page is no sign that nothing lies below it."""
+    reaches start (records are at least `step` apart): a short page is no sign that nothing lies below it.
+    An empty answer is asked once more before it ends the window (one empty page in passing must not become
+    an exchange hole); an answer of records none of which lies before `until` and some after it (the cursor
+    was ignored), or one stamped before 2009 (not epoch ms), is a FetchError rather than an empty window."""
     until = end
     while until > start:
-        page = [r for r in call(until) if start <= time_of(r) < until]
+        raw = call(until) or call(until)
+        times = [time_of(r) for r in raw]
+        if times and min(times) < MIN_TS_MS:
+            raise FetchError(f"the exchange sent a record stamped {min(times)}, before 2009: not epoch milliseconds, "
+                             "nothing from its page on stored")
+        if times and min(times) >= until and max(times) > until:  # a record at `until` alone: an inclusive cursor
+            raise FetchError(f"asked for records before {when(until)}, the exchange sent only later ones (from "
+                             f"{when(min(times))}): it ignored the cursor, nothing from its page on stored")
+        page = [r for r, t in zip(raw, times) if start <= t < until]
         if not page:
             return
         yield page
@@ -186,9 +209,11 @@ def market_guard(paths: Paths, name: str, market: dict, kind: str, cfg: Exchange
 
 def fetch_ohlcv_history(ex: ccxt.Exchange, paths: Paths, symbol: str, timeframe: str, since_ms: int,
                         until_ms: int | None, cfg: ExchangeConfig, now: int | None = None,
-                        progress: Callable[[str], None] | None = None, bar: bool = False) -> FetchStats:
+                        progress: Callable[[str], None] | None = None, bar: bool = False,
+                        refetch_holes: bool = False) -> FetchStats:
     """Closed candles of [since, until) into lake/candles, window by window of PAGE_LIMIT bars (`bar`: show a
-    progress bar over them)."""
+    progress bar over them; `refetch_holes`: ask again for the recorded exchange holes too). A candle failing
+    the import's value checks is skipped and counted (FetchStats.bad); one without a usable time is a FetchError."""
     tf_ms = timeframe_ms(timeframe)
     market = resolve_market(ex, symbol, cfg)
     name = lake_symbol(market)
@@ -200,13 +225,19 @@ def fetch_ohlcv_history(ex: ccxt.Exchange, paths: Paths, symbol: str, timeframe:
     since = -(-since_ms // tf_ms) * tf_ms
     root = paths.candles / f"symbol={name}" / f"timeframe={timeframe}"
     first, _ = stored_range_ms(root, "bar_at_ms")
-    ranges = missing(root, "bar_at_ms", since, end, tf_ms, tf_ms, PAGE_LIMIT * tf_ms)
+    ranges = missing(root, "bar_at_ms", since, end, tf_ms, tf_ms, PAGE_LIMIT * tf_ms, holes=not refetch_holes)
+    bad: dict[int, str] = {}  # open time -> why the exchange's candle there was not stored
     open_from = [(now - LATE_MS) // tf_ms * tf_ms]  # no exchange hole is recorded from here on (see LATE_MS)
 
     def page(cursor: int, until: int) -> list:
         rows = call_with_retries(ex, lambda: ex.fetch_ohlcv(market["symbol"], timeframe, since=cursor, limit=PAGE_LIMIT,
                                                             params={"until": until}),
                                  cfg, f"fetch_ohlcv {market['symbol']} {timeframe} until {until}")
+        times = [record_time(r[0]) if isinstance(r, (list, tuple)) and r else None for r in rows]
+        if None in times:
+            raise FetchError(f"{name} {timeframe}: the exchange sent a candle without a usable open time "
+                             f"({str(rows[times.index(None)])[:200]}): refused, nothing from its page on stored")
+        rows = [[t, *r[1:]] for t, r in zip(times, rows)]
         if off_grid := off_grid_bar([r[0] for r in rows], timeframe, tf_ms):  # as import refuses them
             at, grid = off_grid
             raise FetchError(f"{name} {timeframe}: the exchange's bar at {pd.Timestamp(rows[at][0], unit='ms', tz='UTC')} "
@@ -223,21 +254,27 @@ def fetch_ohlcv_history(ex: ccxt.Exchange, paths: Paths, symbol: str, timeframe:
 
     def store(rows: list) -> int:
         frame = pd.DataFrame(rows, columns=["bar_at_ms", "open", "high", "low", "close", "volume", "volume_quote"])
-        frame = frame.dropna(subset=["open", "high", "low", "close"]).assign(source=source)
-        frame["volume"] = frame["volume"].fillna(0.0)
-        return write_candles(paths, name, timeframe, frame, guard=guard).added
+        frame["volume"] = frame["volume"].where(frame["volume"].notna(), 0.0)  # a volume ccxt left out: 0
+        frame, skipped = split_bad(frame, candle_faults(frame), "bar_at_ms")
+        frame = frame.astype({c: "float64" for c in ("open", "high", "low", "close", "volume")}).assign(source=source)
+        bad.update(skipped | conflicting(frame, "bar_at_ms", ["open", "high", "low", "close", "volume"]))
+        stats = write_candles(paths, name, timeframe, frame, guard=guard)
+        bad.update({int(t): "conflicting_values (the stored bar kept)" for t in stats.conflicts})
+        return stats.added
 
     walk = _Walk(f"{name} {timeframe}", PAGE_LIMIT * tf_ms, tf_ms, page, lambda r: r[0], store,
-                 lambda a, b: record_holes(root, "bar_at_ms", a, min(b, open_from[0]), tf_ms, tf_ms))
+                 lambda a, b: record_holes(root, "bar_at_ms", a, min(b, open_from[0]), tf_ms, tf_ms, list(bad)))
     walk.run(ranges, first, progress, bar)
-    return FetchStats(name, walk.requests, walk.received, walk.added, ranges[0][0] if ranges else None, end)
+    return _stats(name, walk, ranges, end, bad)
 
 
 def fetch_funding_history(ex: ccxt.Exchange, paths: Paths, symbol: str, since_ms: int, until_ms: int | None,
                           cfg: ExchangeConfig, now: int | None = None,
-                          progress: Callable[[str], None] | None = None, bar: bool = False) -> FetchStats:
+                          progress: Callable[[str], None] | None = None, bar: bool = False,
+                          refetch_holes: bool = False) -> FetchStats:
     """Funding settlements of [since, until) into lake/funding, window by window of PAGE_LIMIT intervals
-    (`bar`: show a progress bar over them)."""
+    (`bar`, `refetch_holes`: as for candles). A settlement failing the import's checks (or off the hour grid)
+    is skipped and counted; one without a usable time is a FetchError."""
     market = resolve_market(ex, symbol, cfg)
     name = lake_symbol(market)
     guard = market_guard(paths, name, market, market_kind(market, cfg), cfg, "funding rates")
@@ -245,22 +282,34 @@ def fetch_funding_history(ex: ccxt.Exchange, paths: Paths, symbol: str, since_ms
     end = min(until_ms if until_ms is not None else now + 1, now + 1)
     root = paths.funding / f"symbol={name}"
     first, _ = stored_range_ms(root, "funding_ts")
-    ranges = missing(root, "funding_ts", since_ms, end, FUNDING_INTERVAL_MS, 1, PAGE_LIMIT * FUNDING_INTERVAL_MS)
+    ranges = missing(root, "funding_ts", since_ms, end, FUNDING_INTERVAL_MS, 1, PAGE_LIMIT * FUNDING_INTERVAL_MS,
+                     holes=not refetch_holes)
+    bad: dict[int, str] = {}  # settlement time -> why the exchange's rate there was not stored
 
     def page(cursor: int, until: int) -> list:
-        return call_with_retries(ex, lambda: ex.fetch_funding_rate_history(market["symbol"], since=cursor, limit=PAGE_LIMIT,
+        rows = call_with_retries(ex, lambda: ex.fetch_funding_rate_history(market["symbol"], since=cursor, limit=PAGE_LIMIT,
                                                                            params={"until": until}),
                                  cfg, f"fetch_funding_rate_history {market['symbol']} until {until}")
+        times = [record_time(r.get("timestamp")) if isinstance(r, dict) else None for r in rows]
+        if None in times:
+            raise FetchError(f"{name} funding: the exchange sent a settlement without a usable time "
+                             f"({str(rows[times.index(None)])[:200]}): refused, nothing from its page on stored")
+        return [{**r, "timestamp": t} for r, t in zip(rows, times)]
 
     def store(rows: list) -> int:
-        frame = pd.DataFrame({"funding_ts": [int(r["timestamp"]) for r in rows],
-                              "funding_rate": [float(r["fundingRate"]) for r in rows]})
-        return write_funding(paths, name, frame, guard=guard).added
+        rate = pd.to_numeric(pd.Series([r.get("fundingRate") for r in rows], dtype=object), errors="coerce")
+        frame = pd.DataFrame({"funding_ts": [r["timestamp"] for r in rows], "funding_rate": rate.astype("float64")})
+        frame, skipped = split_bad(frame, funding_faults(frame["funding_ts"], frame["funding_rate"]), "funding_ts")
+        bad.update(skipped | conflicting(frame, "funding_ts", ["funding_rate"]))
+        stats = write_funding(paths, name, frame, guard=guard)
+        bad.update({int(t): "conflicting_values (the stored rate kept)" for t in stats.conflicts})
+        return stats.added
 
     walk = _Walk(f"{name} funding", PAGE_LIMIT * FUNDING_INTERVAL_MS, 1, page, lambda r: r["timestamp"], store,
-                 lambda a, b: record_holes(root, "funding_ts", a, min(b, now - LATE_MS), FUNDING_INTERVAL_MS, 1))
+                 lambda a, b: record_holes(root, "funding_ts", a, min(b, now - LATE_MS), FUNDING_INTERVAL_MS, 1,
+                                           list(bad)))
     walk.run(ranges, first, progress, bar)
-    return FetchStats(name, walk.requests, walk.received, walk.added, ranges[0][0] if ranges else None, end)
+    return _stats(name, walk, ranges, end, bad)
 
 
 def fetch_window(paths: Paths, symbols: list[str], start_ms: int, end_ms: int, cfg: ExchangeConfig,
