@@ -5,6 +5,7 @@ size 0 are deletions. top_n() gives the best N levels per side as (price, size) 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -17,6 +18,7 @@ class Applied(str, Enum):
     SEQ_GAP = "seq_gap"          # prevSeqId != book seqId: the book is invalid until a fresh snapshot
     STALE = "stale_update"       # seqId <= book seqId (older than the snapshot): ignored
     NO_BOOK = "no_book"          # an update before any snapshot (or after a gap): ignored
+    BAD = "bad_message"          # a field missing or unreadable: nothing applied, the book invalid until a snapshot
 
 
 @dataclass
@@ -29,34 +31,43 @@ class Book:
     ts: int | None = None
     valid: bool = False
 
-    def _set(self, side: dict[float, float], levels: list) -> None:
-        """Apply [price, size, ...] levels to one side; size 0 deletes the level."""
-        for level in levels:
-            price, size = float(level[0]), float(level[1])
+    def _set(self, side: dict[float, float], levels: list[tuple[float, float]]) -> None:
+        """Apply parsed (price, size) levels to one side; size 0 deletes the level."""
+        for price, size in levels:
             if size == 0.0:
                 side.pop(price, None)
             else:
                 side[price] = size
 
     def apply(self, action: str, data: dict) -> Applied:
-        """Apply one books message (action 'snapshot' | 'update', data with asks/bids/ts/seqId/prevSeqId)."""
-        seq = int(data["seqId"])
+        """Apply one books message (action 'snapshot' | 'update', data with asks/bids/ts/seqId/prevSeqId). The
+        whole message is read before anything is applied: an unreadable one changes no level and leaves the
+        book invalid (BAD) until a fresh snapshot."""
+        try:
+            seq, ts = int(data["seqId"]), int(data["ts"])
+            prev = int(data.get("prevSeqId", -1))
+            bids, asks = _levels(data.get("bids") or []), _levels(data.get("asks") or [])
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+            if action != "snapshot" and not self.valid:
+                return Applied.NO_BOOK  # no book to spoil: a snapshot is awaited anyway
+            self.valid = False
+            return Applied.BAD
         if action == "snapshot":
             self.bids, self.asks = {}, {}
-            self._set(self.bids, data.get("bids") or [])
-            self._set(self.asks, data.get("asks") or [])
-            self.seq_id, self.ts, self.valid = seq, int(data["ts"]), True
+            self._set(self.bids, bids)
+            self._set(self.asks, asks)
+            self.seq_id, self.ts, self.valid = seq, ts, True
             return Applied.SNAPSHOT
         if not self.valid or self.seq_id is None:
             return Applied.NO_BOOK
         if seq <= self.seq_id:
             return Applied.STALE
-        if int(data.get("prevSeqId", -1)) != self.seq_id:
+        if prev != self.seq_id:
             self.valid = False
             return Applied.SEQ_GAP
-        self._set(self.bids, data.get("bids") or [])
-        self._set(self.asks, data.get("asks") or [])
-        self.seq_id, self.ts = seq, int(data["ts"])
+        self._set(self.bids, bids)
+        self._set(self.asks, asks)
+        self.seq_id, self.ts = seq, ts
         return Applied.UPDATE
 
     def top_n(self, n: int) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
@@ -64,6 +75,14 @@ class Book:
         bids = sorted(self.bids.items(), key=lambda kv: -kv[0])[:n]
         asks = sorted(self.asks.items(), key=lambda kv: kv[0])[:n]
         return bids, asks
+
+
+def _levels(levels: list) -> list[tuple[float, float]]:
+    """[price, size, ...] levels as (price, size) floats; ValueError for a non-finite or negative one."""
+    out = [(float(level[0]), float(level[1])) for level in levels]
+    if not all(math.isfinite(p) and math.isfinite(q) and p > 0 and q >= 0 for p, q in out):
+        raise ValueError("a level with a non-finite, non-positive price or a negative size")
+    return out
 
 
 def book_rows(symbol_book: Book, n: int, kind: str, contract_value: float) -> list[tuple]:

@@ -187,7 +187,8 @@ class SymbolRecorder:
         return status
 
     def on_book(self, action: str, data: dict) -> Applied:
-        """Apply a books message; a sequence gap leaves the book invalid until the caller's resubscribe."""
+        """Apply a books message; a sequence gap or an unreadable message leaves the book invalid (nothing sampled)
+        until the caller's resubscribe brings a snapshot, and the time in between is recorded as a lost gap."""
         self._seen("books")
         before_ts = self.book.ts
         result = self.book.apply(action, data)
@@ -200,6 +201,11 @@ class SymbolRecorder:
         elif result is Applied.SEQ_GAP:
             start = before_ts if before_ts is not None else int(data["ts"])
             self.book_cause = ("seq_gap", start, f"prevSeqId {data.get('prevSeqId')} != book seqId {self.book.seq_id}")
+        elif result is Applied.BAD and self.book_cause is None:
+            start = before_ts if before_ts is not None else self.clock()
+            self.book_cause = ("bad_message", start, f"unreadable books {action} (seqId "
+                               f"{str(data.get('seqId') if isinstance(data, dict) else None)[:40]}"
+                               "): book dropped until a fresh snapshot")
         elif result is Applied.STALE:
             ts = int(data["ts"])
             self.gap("books", ts, ts, "stale_update", "recovered", 0,

@@ -73,3 +73,35 @@ def test_the_service_keeps_the_good_trades_of_a_message_with_a_bad_one(data_dir:
     asyncio.run(service.handle(json.dumps(frame)))
     assert lines == []
     assert [r[0] for r in rec.trades] == ["1", "3"]
+
+
+def test_an_unreadable_book_snapshot_applies_nothing_and_samples_nothing_until_a_good_one(data_dir: Paths) -> None:
+    from python_assets.exchange.book import Applied
+
+    clock = Clock(DAY0 + 10 * H)
+    rec = recorder(data_dir, clock)
+    t = clock.t
+    good = {"bids": [["99", "1"], ["98", "2"]], "asks": [["101", "1"]], "ts": str(t), "seqId": "10", "prevSeqId": "0"}
+    assert rec.on_book("snapshot", good) is Applied.SNAPSHOT
+    bad = {"bids": [["97", "5"], ["oops", "1"]], "asks": [["102", "1"]], "ts": str(t + 5), "seqId": "20"}
+    assert rec.on_book("snapshot", bad) is Applied.BAD
+    assert not rec.book.valid and rec.book.bids == {99.0: 1.0, 98.0: 2.0} and rec.book.seq_id == 10
+    before = len(rec.books)
+    rec.sample()
+    assert len(rec.books) == before  # nothing sampled from a book that is not whole
+    assert rec.on_book("update", {**good, "seqId": "11", "prevSeqId": "10"}) is Applied.NO_BOOK
+    clock.t += 1000
+    assert rec.on_book("snapshot", {**good, "ts": str(t + 900), "seqId": "30"}) is Applied.SNAPSHOT
+    got = gaps(data_dir)
+    assert got[["dataset", "cause", "status", "start_ms", "end_ms"]].values.tolist() == [
+        ["books", "bad_message", "lost", t, t + 900]]
+
+
+def test_an_unreadable_book_update_leaves_the_book_untouched_and_invalid(data_dir: Paths) -> None:
+    from python_assets.exchange.book import Applied, Book
+
+    book = Book()
+    book.apply("snapshot", {"bids": [["99", "1"]], "asks": [["101", "1"]], "ts": "1", "seqId": "10"})
+    upd = {"bids": [["99", "0"], ["98", None]], "asks": [], "ts": "2", "seqId": "11", "prevSeqId": "10"}
+    assert book.apply("update", upd) is Applied.BAD
+    assert book.bids == {99.0: 1.0} and not book.valid and book.seq_id == 10
