@@ -94,7 +94,8 @@ def ml_dataset(context: dg.AssetExecutionContext, config: MlConfig, warehouse: W
                      metadata={"rows": rows, "features": len(features), "scoring_only": scoring_only})
 
 
-@dg.asset_check(asset=ml_dataset, blocking=True, description="No feature tracks a forward label (|rank corr| >= 0.9).")
+@dg.asset_check(asset=ml_dataset, blocking=True, description="No feature tracks a forward label (|rank corr| >= 0.9) or a "
+                 "forward return of 1-12 bars beyond what the past predicts (|rank corr| >= 0.5).")
 def ml_features_do_not_leak(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     """Checks the training set of the run's own partition (not the newest day on disk). A scoring-only
     day trains nothing: the rows each saved version trained on were checked on its training day, and a

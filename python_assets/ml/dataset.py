@@ -18,7 +18,7 @@ LABELS = ("fwd_return_12", "fwd_direction_12", "fwd_momentum_class_12", "fwd_rea
           "fwd_adverse_12")
 HORIZON_BARS = 12
 KEYS = ("symbol", "timeframe", "bar_at_ms")
-EXTRA = ("baseline_vol_12",)
+EXTRA = ("baseline_vol_12", "close")  # the close: the lookahead check's forward returns
 
 
 @dataclass
@@ -36,6 +36,8 @@ class Dataset:
     # when each row's label window closes (label_known_at_ms): 12 rows ahead, later than 12 bars where bars
     # are missing; None: 12 bars after the bar's close (gapless data)
     label_end: np.ndarray | None = None
+    # each bar's close (float64; the lookahead check's forward returns, no model input); None: not exported
+    close: np.ndarray | None = None
 
     @property
     def label_end_ms(self) -> np.ndarray:
@@ -57,7 +59,8 @@ class Dataset:
     def subset(self, rows: np.ndarray) -> "Dataset":
         return Dataset(self.X[rows], self.features, {k: v[rows] for k, v in self.labels.items()}, self.ts[rows],
                        self.symbol[rows], self.timeframe, self.bar_ms, self.baseline_vol[rows],
-                       None if self.label_end is None else self.label_end[rows])
+                       None if self.label_end is None else self.label_end[rows],
+                       None if self.close is None else self.close[rows])
 
 
 def training_select(timeframe: str, feature_names: list[str], bar_ms: int, end_ms: int,
@@ -128,9 +131,10 @@ def frame_to_dataset(df: pd.DataFrame, features: list[str], bar_ms: int) -> Data
     base = df["baseline_vol_12"].to_numpy(np.float64, na_value=np.nan, copy=True) if "baseline_vol_12" in df else np.full(len(df), np.nan)
     ends = (df["label_known_at_ms"].to_numpy(np.float64, na_value=np.nan, copy=True) if "label_known_at_ms" in df
             else np.full(len(df), np.nan))
+    close = df["close"].to_numpy(np.float64, na_value=np.nan, copy=True) if "close" in df else None
     return Dataset(X, list(features), labels, df["bar_at_ms"].to_numpy(np.int64, copy=True),
                    df["symbol"].astype(object).to_numpy(copy=True), str(df["timeframe"].iloc[0]) if len(df) else "",
-                   bar_ms, base, np.nan_to_num(ends, nan=0.0).astype(np.int64))
+                   bar_ms, base, np.nan_to_num(ends, nan=0.0).astype(np.int64), close)
 
 
 def load_dataset(path: Path, features: list[str], bar_ms: int) -> Dataset:
@@ -163,9 +167,10 @@ def load_dataset(path: Path, features: list[str], bar_ms: int) -> Dataset:
     missing = np.full(len(ts), np.nan)
     base = column("baseline_vol_12", np.float64) if "baseline_vol_12" in names else missing
     ends = column("label_known_at_ms", np.float64) if "label_known_at_ms" in names else missing
+    close = column("close", np.float64) if "close" in names else None
     timeframe = str(table.column("timeframe")[0]) if len(ts) else ""
     data = Dataset(X, list(features), labels, ts[order], symbols[order], timeframe, bar_ms, base,
-                   np.nan_to_num(ends, nan=0.0).astype(np.int64))
+                   np.nan_to_num(ends, nan=0.0).astype(np.int64), close)
     del table
     release_freed_memory()  # Arrow's allocator keeps the file's freed pages (~100 MiB at 120 days)
     return data

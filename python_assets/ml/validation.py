@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from python_assets.ml.lookahead import check_lookahead
+
 if TYPE_CHECKING:
     from python_assets.ml.dataset import Dataset
 
@@ -158,10 +160,15 @@ def check_leakage(X: np.ndarray, features: list[str], label: np.ndarray, past: n
     return [features[j] for j in suspects if not behind[j] >= ahead[j] - margin]
 
 
+LOOKAHEAD = "fwd_returns_1_12"  # leakage_report's key for check_lookahead's finds
+
+
 def leakage_report(data: "Dataset", horizon_bars: int) -> dict[str, list[str]]:
-    """{label: leaking features} over every label; empty when the training set is clean."""
+    """{label: leaking features} over every label, and under LOOKAHEAD the features that track a forward
+    return of 1..12 bars (check_lookahead); empty when the training set is clean."""
     index = RankIndex(data.X)
     found = {name: check_leakage(data.X, data.features, y, label_known_at(y, data.ts, data.symbol, horizon_bars),
                                  index=index)
              for name, y in data.labels.items()}
+    found[LOOKAHEAD] = check_lookahead(data.X, data.features, data.close, data.ts, data.symbol)
     return {k: v for k, v in found.items() if v}

@@ -20,7 +20,7 @@ def training_table(con: duckdb.DuckDBPyConnection, bars: int = 130) -> None:
     labels = ", ".join(f"i * 1.0 as {c}" for c in LABELS)
     con.execute(f"""create table ml_training_set as
         select 'BTC-USDT' as symbol, '5m' as timeframe, i * {BAR_MS} as bar_at_ms, i * 2.0 as rsi_14,
-               0.1 as baseline_vol_12, {labels},
+               0.1 as baseline_vol_12, 100.0 + i as close, {labels},
                case when i + 12 < {bars} then (i + 13) * {BAR_MS} end as label_known_at_ms
         from range({bars}) as t(i)""")
 
@@ -66,7 +66,7 @@ def test_a_scoring_only_export_keeps_the_days_bars_and_each_symbols_newest_bar()
     with duckdb.connect() as con:
         training_table(con)
         con.execute(f"insert into ml_training_set by name select 'ETH-USDT' as symbol, timeframe, bar_at_ms, rsi_14, "
-                    f"baseline_vol_12, label_known_at_ms, {', '.join(LABELS)} from ml_training_set where bar_at_ms < 50 * {BAR_MS}")
+                    f"baseline_vol_12, close, label_known_at_ms, {', '.join(LABELS)} from ml_training_set where bar_at_ms < 50 * {BAR_MS}")
         full = con.execute(*training_select("5m", ["rsi_14"], BAR_MS, END_MS)).df()
         sql, params = training_select("5m", ["rsi_14"], BAR_MS, END_MS, score_from_ms=day_from)
         scoring = con.execute(sql, params).df()

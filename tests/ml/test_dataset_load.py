@@ -36,7 +36,8 @@ def test_the_columnwise_load_equals_the_frame_load(tmp_path):
     big = np.full(n, 2**60 + 3 * 2**36 - 1, dtype=np.int64)  # beyond 2**53: float32 straight, not via float64
     table = pa.table({"symbol": symbols.tolist(), "timeframe": ["5m"] * n, "bar_at_ms": ts, "x0": x0, "x1": x1, "x2": big,
                       "fwd_return_12": rng.normal(size=n), "fwd_direction_12": direction,
-                      "baseline_vol_12": np.where(np.arange(n) % 6 == 0, np.nan, 0.003), "label_known_at_ms": known})
+                      "baseline_vol_12": np.where(np.arange(n) % 6 == 0, np.nan, 0.003), "label_known_at_ms": known,
+                      "close": np.where(np.arange(n) % 8 == 0, np.nan, 100 + rng.random(n))})
     path = tmp_path / "set.parquet"
     pq.write_table(table, path)
     a, b = load_dataset(path, ["x1", "x0", "x2"], 300_000), frame_to_dataset(pd.read_parquet(path), ["x1", "x0", "x2"], 300_000)

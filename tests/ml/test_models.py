@@ -38,7 +38,9 @@ def planted(n_times=2500, n_features=12, seed=0, shuffle=False) -> Dataset:
         perm = rng.permutation(n)
         labels = {k: v[perm] for k, v in labels.items()}
     symbols = np.tile(np.array(["A", "B", "C"], dtype=object), n_times)
-    return Dataset(X, [f"x{i}" for i in range(n_features)], labels, ts, symbols, "5m", BAR_MS, vol * 0 + 0.003)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.002, (n_times, 3)), axis=0)).ravel()  # a walk per symbol
+    return Dataset(X, [f"x{i}" for i in range(n_features)], labels, ts, symbols, "5m", BAR_MS, vol * 0 + 0.003,
+                   close=close)
 
 
 def overall(result, scorer):

@@ -105,7 +105,7 @@ def test_a_model_whose_own_config_refits_on_a_scoring_only_day_reads_its_trainin
 
     data, start = planted(n_times=600), 1_741_392_000_000  # 2025-03-08 00:00 UTC; 600 5m bars reach 03-10
     frame = pd.DataFrame(data.X, columns=data.features).assign(
-        symbol=data.symbol, timeframe="5m", bar_at_ms=data.ts + start, baseline_vol_12=data.baseline_vol,
+        symbol=data.symbol, timeframe="5m", bar_at_ms=data.ts + start, baseline_vol_12=data.baseline_vol, close=data.close,
         label_known_at_ms=data.ts + start + (HORIZON_BARS + 1) * data.bar_ms, **data.labels)
     with connect_warehouse(data_dir.warehouse) as con:
         con.execute("create table ml_training_set as select * from frame")

@@ -75,7 +75,7 @@ def test_every_writer_gives_its_files_the_mode_of_the_umask(umask, tmp_path, mon
         labels = ", ".join(f"0.0 as {label}" for label in LABELS)
         with connect_warehouse(p.warehouse) as con:
             con.execute(f"create table ml_training_set as select 'A' as symbol, '5m' as timeframe, 0::bigint as bar_at_ms, "
-                        f"1.0 as x0, 0.1 as baseline_vol_12, {labels}, 0::bigint as label_known_at_ms")
+                        f"1.0 as x0, 0.1 as baseline_vol_12, 100.0 as close, {labels}, 0::bigint as label_known_at_ms")
         publish_snapshot(p)
         staged = staging_file(p.ml_runs, DAY.isoformat(), "ml_dataset")
         rows = export_training_set(p.warehouse, "5m", ["x0"], staged, 300_000, 10**13)

@@ -1,0 +1,86 @@
+"""The lookahead check: features that track the price's own forward returns (1..12 bars ahead, per
+symbol in bar order) more than the past can explain: one-bar-ahead, centred-window or noisy copies of a
+future return, which the label check (near-copies of the 12-bar label only) lets through."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+HORIZONS = 12  # forward and backward log returns over 1..12 rows of each symbol's series
+THRESHOLD = 0.5  # |rank correlation| with a forward return a feature must reach to be a suspect
+MARGIN = 0.2  # ... and by how much it must beat what the best past return predicts of that forward return
+MIN_ROWS = 30
+
+
+def series_returns(close: np.ndarray, ts: np.ndarray, symbol: np.ndarray,
+                   horizons: int = HORIZONS) -> tuple[np.ndarray, np.ndarray]:
+    """(forward, backward) log returns, each (n, horizons) in row order: column h-1 is
+    log(close h rows ahead / close) and log(close / close h rows back) in the same symbol's time order
+    (rows, as the labels count them); NaN past a series' end or where a symbol has two rows at one time."""
+    n = len(close)
+    fwd, bwd = np.full((n, horizons), np.nan), np.full((n, horizons), np.nan)
+    codes = pd.factorize(pd.Series(symbol, dtype=object))[0]
+    order = np.lexsort((ts, codes))
+    seg, t = codes[order], ts[order]
+    if np.any((seg[1:] == seg[:-1]) & (t[1:] == t[:-1])):  # not one series per symbol: no bar order
+        return fwd, bwd
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lc = np.log(np.where(close > 0, close, np.nan).astype(np.float64))[order]
+    for h in range(1, min(horizons, n - 1) + 1):
+        step = np.where(seg[h:] == seg[:-h], lc[h:] - lc[:-h], np.nan)
+        fwd[order[:-h], h - 1] = step
+        bwd[order[h:], h - 1] = step
+    return fwd, bwd
+
+
+def centred_ranks(A: np.ndarray) -> np.ndarray:
+    """Per column, average ranks (ties share the mean rank) over its finite values, scaled to
+    (rank - (m+1)/2) / m for m finite values; NaN elsewhere."""
+    out = np.full(A.shape, np.nan)
+    for j in range(A.shape[1]):
+        rows = np.flatnonzero(np.isfinite(A[:, j]))
+        rows = rows[np.argsort(A[rows, j], kind="stable")]
+        v, m = A[rows, j], len(rows)
+        starts = np.r_[0, np.flatnonzero(v[1:] != v[:-1]) + 1] if m else np.arange(0)
+        ends = np.r_[starts[1:], m]
+        out[rows, j] = (np.repeat((starts + ends + 1) / 2.0, ends - starts) - (m + 1) / 2) / max(m, 1)
+    return out
+
+
+def rank_correlations(X: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """(p, k) Pearson correlations of the ranks of X's and T's columns over the rows where both are finite
+    (ranks taken once per column over all its finite rows); NaN under MIN_ROWS shared rows or no spread."""
+    rx, rt = centred_ranks(X), centred_ranks(T)
+    mx, mt = np.isfinite(rx).astype(np.float64), np.isfinite(rt).astype(np.float64)
+    zx, zt = np.nan_to_num(rx), np.nan_to_num(rt)
+    n = mx.T @ mt
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sx, st = (zx.T @ mt) / n, (mx.T @ zt) / n
+        cov = (zx.T @ zt) / n - sx * st
+        vx, vt = (zx ** 2).T @ mt / n - sx ** 2, mx.T @ zt ** 2 / n - st ** 2
+        c = cov / np.sqrt(vx * vt)
+    return np.where((n >= MIN_ROWS) & (vx > 0) & (vt > 0), c, np.nan)
+
+
+def lookahead_strengths(X: np.ndarray, close: np.ndarray, ts: np.ndarray,
+                        symbol: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(ahead, explained), each (p, HORIZONS): |rank correlation| of each feature with the forward return
+    over h bars, and the most any past return (1..HORIZONS bars back) rank-correlates with that forward return."""
+    fwd, bwd = series_returns(close, ts, symbol)
+    ahead = np.abs(rank_correlations(X, fwd))
+    explained = np.nanmax(np.abs(rank_correlations(bwd, fwd)), axis=0, initial=0.0)
+    return ahead, np.broadcast_to(explained, ahead.shape)
+
+
+def check_lookahead(X: np.ndarray, features: list[str], close: np.ndarray | None, ts: np.ndarray,
+                    symbol: np.ndarray, threshold: float = THRESHOLD, margin: float = MARGIN) -> list[str]:
+    """Features whose |rank correlation| with some forward return (1..12 bars) is >= threshold and more than
+    margin above the most a past return predicts of it. A causal feature tracks the future only through what
+    the past says of it; its own correlation with the past is no guide (a centred window matches both), so the
+    bar is the series' own predictability. Empty without close prices."""
+    if close is None or len(close) == 0:
+        return []
+    ahead, explained = lookahead_strengths(X, close, ts, symbol)
+    flagged = np.nan_to_num(ahead) >= np.maximum(threshold, explained + margin)
+    return [name for name, hit in zip(features, flagged.any(axis=1)) if hit]
