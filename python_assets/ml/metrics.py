@@ -1,5 +1,7 @@
 """Scores for classifiers (accuracy, balanced accuracy, log loss, AUC) and regressors (MAE, RMSE,
-R2, IC, rank IC), computed with numpy so every number is reproducible without extra packages."""
+R2, IC, rank IC), computed with numpy so every number is reproducible without extra packages. A
+prediction that is not finite makes every score NaN (n still counts the rows): a NaN is no call, and
+dropping it from one score but not another (AUC's ranks, argmax's class 0) gave scores of different rows."""
 
 from __future__ import annotations
 
@@ -23,7 +25,10 @@ def _auc_binary(y: np.ndarray, score: np.ndarray) -> float:
 
 
 def classification(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
-    """y in 0..k-1; proba (n,) = P(class 1) for binary or (n, k) class probabilities."""
+    """y in 0..k-1; proba (n,) = P(class 1) for binary or (n, k) class probabilities; all NaN (but n)
+    when any probability is not finite."""
+    if not np.isfinite(proba).all():
+        return {**dict.fromkeys(("accuracy", "balanced_accuracy", "log_loss", "auc"), math.nan), "n": float(len(y))}
     y = y.astype(int)
     p = np.column_stack([1 - proba, proba]) if proba.ndim == 1 else proba
     k = p.shape[1]
@@ -41,6 +46,9 @@ def classification(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
 
 
 def regression(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """MAE, RMSE, R2, IC and rank IC of pred against y; all NaN (but n) when any prediction is not finite."""
+    if not np.isfinite(pred).all():
+        return {**dict.fromkeys(("mae", "rmse", "r2", "ic", "rank_ic"), math.nan), "n": float(len(y))}
     # constant: max == min (NumPy's stddev of a constant series can come out a rounding above 0, which
     # gave a constant prediction an IC of ~1e-17 and a constant label an R^2 of -1e30 instead of NaN)
     varies = len(y) > 1 and np.ptp(y) > 0 and np.ptp(pred) > 0
@@ -56,7 +64,10 @@ def regression(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
 
 
 def prior_probabilities(y_train: np.ndarray, n_classes: int, n: int) -> np.ndarray:
-    """The majority-class baseline as probabilities: training class frequencies for every row."""
-    freq = np.bincount(y_train.astype(int), minlength=n_classes) / max(len(y_train), 1)
+    """The base-rate baseline: the training class frequencies, Laplace-smoothed ((count + 1) / (rows + k)),
+    for every row. Unsmoothed, a training fold without a class gave it P = 0, a log loss of 34.5 (the
+    clip at 1e-15) per test row of it, and any model beat the baseline."""
+    freq = (np.bincount(y_train.astype(int), minlength=n_classes) + 1.0) / (len(y_train) + n_classes)
     p = np.tile(freq, (n, 1))
     return p[:, 1] if n_classes == 2 else p
+
