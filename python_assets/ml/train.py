@@ -84,7 +84,7 @@ def train_model(spec: ModelSpec, data: Dataset, root: Path, config: TrainConfig 
     horizon_ms = HORIZON_BARS * data.bar_ms
     folds = purged_walk_forward(d.ts, config.n_folds, horizon_ms, config.embargo_bars * data.bar_ms,
                                 label_end=d.label_end_ms)
-    scores, oos_parts = [], []
+    scores, oos_parts, by_scorer = [], [], {"model": [], "baseline": []}
     for k, (train, test) in enumerate(folds, 1):
         assert embargo_respected(d.ts, train, test, horizon_ms, d.label_end_ms)
         learner = spec.learner(config.seed, config.threads, config.fast).fit(d.X[train], y[train])
@@ -93,20 +93,18 @@ def train_model(spec: ModelSpec, data: Dataset, root: Path, config: TrainConfig 
         window = {"fold": f"f{k}", "train_rows": len(train), "test_rows": len(test),
                   "train_start_ms": int(d.ts[train].min()), "train_end_ms": int(d.ts[train].max()),
                   "test_start_ms": int(d.ts[test].min()), "test_end_ms": int(d.ts[test].max())}
-        scores.append({**window, "scorer": "model", **score(spec, y[test], pred)})
-        scores.append({**window, "scorer": "baseline", **score(spec, y[test], base)})
+        by_scorer["model"].append(score(spec, y[test], pred))
+        by_scorer["baseline"].append(score(spec, y[test], base))
+        scores.extend({**window, "scorer": s, **by_scorer[s][-1]} for s in ("model", "baseline"))
         oos_parts.append(pd.DataFrame({"bar_at_ms": d.ts[test], "symbol": d.symbol[test], "fold": f"f{k}",
                                        "label": y[test], "label_end_ms": d.label_end_ms[test],
                                        **_prediction_columns(spec, pred),
                                        "baseline": base if base.ndim == 1 else base[:, -1]}))
     oos = pd.concat(oos_parts, ignore_index=True) if oos_parts else pd.DataFrame()
-    if len(oos):
-        pred_all = oos[["p_down", "p_flat", "p_up"]].to_numpy() if spec.task == "multiclass" else oos["prediction"].to_numpy()
-        base_all = np.concatenate([_baseline(spec, d, tr, te, y) for tr, te in folds])
+    if len(oos):  # the mean of the folds' scores (metrics.mean_of_folds), not one score of their rows pooled
         overall = {"fold": "overall", "train_rows": None, "test_rows": len(oos), "train_start_ms": None,
                    "train_end_ms": None, "test_start_ms": int(oos.bar_at_ms.min()), "test_end_ms": int(oos.bar_at_ms.max())}
-        scores.append({**overall, "scorer": "model", **score(spec, oos["label"].to_numpy(), pred_all)})
-        scores.append({**overall, "scorer": "baseline", **score(spec, oos["label"].to_numpy(), base_all)})
+        scores.extend({**overall, "scorer": s, **metrics.mean_of_folds(by_scorer[s])} for s in ("model", "baseline"))
     final = spec.learner(config.seed, config.threads, config.fast).fit(d.X, y)
     # everything the version's folder holds depends on: every row (the newest, unlabelled ones give latest),
     # the baseline's inputs, the folds, the code by content (a docs-only commit trains the same version)
