@@ -107,16 +107,17 @@ def train_model(spec: ModelSpec, data: Dataset, root: Path, config: TrainConfig 
         scores.extend({**overall, "scorer": s, **metrics.mean_of_folds(by_scorer[s])} for s in ("model", "baseline"))
     final = spec.learner(config.seed, config.threads, config.fast).fit(d.X, y)
     # everything the version's folder holds depends on: every row (the newest, unlabelled ones give latest),
-    # the baseline's inputs, the folds, the code by content (a docs-only commit trains the same version)
-    version = hashlib.sha256(json.dumps([spec.name, data.data_hash, code_fingerprint(), config.seed, config.fast,
-                                         config.n_folds, config.embargo_bars]).encode()).hexdigest()[:12]
+    # the baseline's inputs, the folds, the code by content (a docs-only commit trains the same version), and the
+    # seed and thread count (the learners are deterministic for both: torch's sums split by thread differ in bits)
+    version = hashlib.sha256(json.dumps([spec.name, data.data_hash, code_fingerprint(), config.seed, config.threads,
+                                         config.fast, config.n_folds, config.embargo_bars]).encode()).hexdigest()[:12]
     directory = root / spec.name / version
     latest = latest_predictions(spec, final, data)
     meta = {"model": spec.name, "version": version, "task": spec.task, "label": spec.label, "backend": spec.backend,
             "features": d.features, "timeframe": data.timeframe, "horizon_bars": HORIZON_BARS,
             "training_window_ms": [int(d.ts.min()), int(d.ts.max())], "training_rows": int(len(y)),
             "data_hash": data.data_hash, "code_version": code_version(), "code_fingerprint": code_fingerprint(),
-            "seed": config.seed, "n_folds": config.n_folds,
+            "seed": config.seed, "threads": config.threads, "n_folds": config.n_folds,
             "embargo_bars": config.embargo_bars, "fast": config.fast, "history_days": config.history_days,
             "scores": scores}
 
@@ -208,13 +209,13 @@ def reuse_settings(spec: ModelSpec, features: list[str], timeframe: str, config:
     code keeps the saved versions; and the training window's length): a saved version scores new rows only
     where all of them match."""
     return {"code_fingerprint": code_fingerprint(), "features": list(features), "timeframe": timeframe,
-            "label": spec.label, "seed": config.seed, "fast": config.fast, "n_folds": config.n_folds,
+            "label": spec.label, "seed": config.seed, "threads": config.threads, "fast": config.fast, "n_folds": config.n_folds,
             "embargo_bars": config.embargo_bars, "history_days": config.history_days}
 
 
 def reusable_version(spec: ModelSpec, features: list[str], timeframe: str, directory: Path, config: TrainConfig) -> bool:
     """True when the saved version at `directory` was trained under these settings (reuse_settings: code by
-    content, features, timeframe, label, seed, folds, embargo, training window), so it can score new rows until
+    content, features, timeframe, label, seed, threads, folds, embargo, training window), so it can score new rows until
     the next scheduled retrain; metadata without one of them (older code) is not reused."""
     meta_file = directory / "metadata.json"
     if not meta_file.exists():

@@ -270,3 +270,14 @@ def test_a_version_that_cannot_be_saved_leaves_no_staging_folder(tmp_path, monke
     with pytest.raises(OSError, match="No space left on device"):
         train_model(MODELS["direction_predictor"], planted(n_times=600), tmp_path, TrainConfig(n_folds=2, fast=True))
     assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".tmp-")]
+
+
+def test_the_thread_count_is_part_of_the_version(tmp_path):
+    """torch with 2 threads saves other bits than with 1 (the learners are deterministic for a seed and a
+    thread count): under one version id, the folder saved first stood for both."""
+    data, spec = planted(n_times=400), MODELS["price_predictor"]
+    one = train_model(spec, data, tmp_path, TrainConfig(n_folds=2, fast=True, threads=1))
+    two = train_model(spec, data, tmp_path, TrainConfig(n_folds=2, fast=True, threads=2))
+    assert one.version != two.version and one.directory != two.directory
+    assert [json.loads((r.directory / "metadata.json").read_text())["threads"] for r in (one, two)] == [1, 2]
+    assert load_learner(two.directory).threads == 2
