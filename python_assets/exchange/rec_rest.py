@@ -82,6 +82,19 @@ def interval_hours(settlements: list[tuple[int, float]]) -> int | None:
     return round(steps[-1] / HOUR_MS) if steps else None
 
 
+MAX_INTERVAL_HOURS = 168  # a week: anything longer is a unit the field was not in
+
+
+def own_interval_hours(value: float | None) -> int | None:
+    """An instrument's own funding interval in whole hours, whatever unit it came in: ms (28,800,000), seconds
+    (28,800) or hours (8); None when missing or not a whole number of hours in any of them (never a wrong 0)."""
+    if value is None or not value > 0:
+        return None
+    unit = HOUR_MS if value >= HOUR_MS else 3600 if value >= 3600 else 1
+    hours = value / unit
+    return int(hours) if hours == int(hours) and 1 <= hours <= MAX_INTERVAL_HOURS else None
+
+
 def instrument_rows(ex: ccxt.Exchange, snapshot_ms: int, intervals: dict[str, int | None]) -> list[tuple]:
     """One contract row per instrument of /market/instruments (see rec_store.INSTRUMENTS_SCHEMA); the funding
     interval comes from `intervals` (measured from settlements) or an instrument's own field when it has one."""
@@ -93,8 +106,7 @@ def instrument_rows(ex: ccxt.Exchange, snapshot_ms: int, intervals: dict[str, in
             symbol = normalize_symbol(str(r.get("instId", "")))
         except ValueError:
             continue
-        own = _num(r.get("fundingInterval"))
-        hours = intervals.get(symbol) or (int(own // HOUR_MS if own and own > 1000 else own) if own else None)
+        hours = intervals.get(symbol) or own_interval_hours(_num(r.get("fundingInterval")))
         rows.append((symbol, snapshot_ms, _num(r.get("contractValue")), _num(r.get("lotSize")), _num(r.get("minSize")),
                      _num(r.get("tickSize")), _num(r.get("maxLeverage")), hours, str(r.get("state") or "")))
     return rows
