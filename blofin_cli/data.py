@@ -361,7 +361,7 @@ def add_market_data_commands(sub: argparse._SubParsersAction) -> None:
     def history_args(p: argparse.ArgumentParser) -> None:
         exchange_args(p)
         p.add_argument("--since", type=parse_time_ms, required=True, help="UTC date/time or epoch ms")
-        p.add_argument("--until", type=parse_time_ms, help="exclusive end (default: now; open bars are never stored)")
+        p.add_argument("--until", type=parse_time_ms, help="exclusive end (default: now; candles still open are never stored)")
         p.add_argument("--verbose", action="store_true", help="print progress per page")
         p.add_argument("--refetch-holes", action="store_true",
                        help="ask again for the stretches an earlier fetch found the exchange has no data in")
