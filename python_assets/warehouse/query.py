@@ -14,12 +14,13 @@ import csv
 import io
 import json
 import math
+import threading
 from json.encoder import encode_basestring_ascii  # json.dumps's own (C) string encoder
 from datetime import date, datetime, time
 from decimal import Decimal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import NamedTuple, TextIO
+from typing import NamedTuple, TextIO, TypeVar
 
 import duckdb
 
@@ -39,6 +40,9 @@ READ_ONLY_CONFIG: dict[str, bool | str] = {
 
 BATCH_ROWS = 10_000  # rows fetched at a time for csv and json
 TABLE_ROWS = 10_000  # the text table's default --limit
+INTERRUPT_WAIT_S = 5.0  # how long Ctrl-C waits for DuckDB to stop the query before giving up on it
+
+T = TypeVar("T")
 
 
 class QueryOutput(NamedTuple):
@@ -110,11 +114,39 @@ def open_database(database: Path) -> duckdb.DuckDBPyConnection:
         raise
 
 
+def interruptible(con: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:
+    """work() (a DuckDB call on `con`) in a worker thread, so that Ctrl-C reaches the main thread at once
+    and interrupts the query (con.interrupt()) before KeyboardInterrupt goes on. Run in the main thread,
+    DuckDB looks at signals only between its tasks: a large join ignored Ctrl-C for minutes."""
+    outcome: dict[str, object] = {}
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread below
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="duckdb-query", daemon=True).start()
+    try:
+        done.wait()  # not Thread.join: on 3.11 a join that Ctrl-C interrupts marks the thread stopped
+    except KeyboardInterrupt:
+        con.interrupt()
+        done.wait(INTERRUPT_WAIT_S)  # closing the connection while the query runs fails
+        raise
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["value"]  # type: ignore[return-value]
+
+
 def batches(cur: duckdb.DuckDBPyConnection, limit: int | None) -> Iterator[list[tuple]]:
     """The result's rows BATCH_ROWS at a time, at most `limit` in all (None: every row)."""
     left = math.inf if limit is None else limit
     while left > 0:
-        rows = cur.fetchmany(int(min(BATCH_ROWS, left)))
+        size = int(min(BATCH_ROWS, left))
+        rows = interruptible(cur, lambda: cur.fetchmany(size))
         if not rows:
             return
         left -= len(rows)
@@ -128,7 +160,7 @@ def write_query(warehouse: Path, sql: str, fmt: str, out: TextIO, limit: int | N
     statement = check_read_only(sql)
     limit = TABLE_ROWS if fmt == "table" and limit is None else limit
     with open_database(warehouse) as con:
-        cur = con.execute(statement.query)
+        cur = interruptible(con, lambda: con.execute(statement.query))
         names = [d[0] for d in cur.description]
         if fmt == "table":
             held = [r for batch in batches(cur, limit + 1) for r in batch]  # one more: was anything cut?
@@ -142,7 +174,7 @@ def write_query(warehouse: Path, sql: str, fmt: str, out: TextIO, limit: int | N
             rows += len(batch)
         if fmt == "json":
             out.write("\n]\n" if rows else "[]\n")
-        return QueryOutput(rows, limit is not None and rows == limit and cur.fetchone() is not None)
+        return QueryOutput(rows, limit is not None and rows == limit and interruptible(cur, cur.fetchone) is not None)
 
 
 def write_rows(names: list[str], rows: list[tuple], fmt: str, out: TextIO, first: bool) -> None:

@@ -229,3 +229,29 @@ def test_a_closed_stdout_is_exit_141_in_every_format(warehouse, monkeypatch, cap
         assert main(["query", "select range from range(10)", "--format", fmt]) == 141
     assert capsys.readouterr().err == ""
     assert not (warehouse.data_dir / "last_error.log").exists()
+
+
+@pytest.mark.parametrize("sql", ["select sum(a.range * b.range) from range(600000) a, range(600000) b",
+                                 "select a.range from range(600000) a, range(600000) b order by 1 desc limit 3"])
+def test_ctrl_c_stops_a_long_query_at_once_with_exit_130(warehouse, sql):
+    # run in the main thread, DuckDB looked at Ctrl-C only between its tasks: such a join ran on for
+    # minutes, then ended as `error: RuntimeError: Query interrupted`, exit 1
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "BLOFIN_DATA_DIR": str(warehouse.data_dir)}
+    proc = subprocess.Popen([sys.executable, "-m", "blofin_cli", "query", sql], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3)  # started (~0.3 s) and inside the query, which takes many minutes
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, err = proc.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail("Ctrl-C did not stop the query within 15 s")
+    assert (proc.returncode, out, err) == (130, "", "interrupted\n")
