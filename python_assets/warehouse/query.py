@@ -40,6 +40,7 @@ READ_ONLY_CONFIG: dict[str, bool | str] = {
 
 BATCH_ROWS = 10_000  # rows fetched at a time for csv and json
 TABLE_ROWS = 10_000  # the text table's default --limit
+TABLE_CHUNK_CHARS = 1 << 16  # the text table is written and flushed this much at a time
 INTERRUPT_WAIT_S = 5.0  # how long Ctrl-C waits for DuckDB to stop the query before giving up on it
 
 T = TypeVar("T")
@@ -164,7 +165,7 @@ def write_query(warehouse: Path, sql: str, fmt: str, out: TextIO, limit: int | N
         names = [d[0] for d in cur.description]
         if fmt == "table":
             held = [r for batch in batches(cur, limit + 1) for r in batch]  # one more: was anything cut?
-            out.write(render_table(names, held[:limit], cut=len(held) > limit) + "\n")
+            write_chunks(out, render_table(names, held[:limit], cut=len(held) > limit) + "\n")
             return QueryOutput(min(len(held), limit), len(held) > limit)
         rows = 0
         if fmt == "csv":
@@ -175,6 +176,14 @@ def write_query(warehouse: Path, sql: str, fmt: str, out: TextIO, limit: int | N
         if fmt == "json":
             out.write("\n]\n" if rows else "[]\n")
         return QueryOutput(rows, limit is not None and rows == limit and interruptible(cur, cur.fetchone) is not None)
+
+
+def write_chunks(out: TextIO, text: str) -> None:
+    """`text` written and flushed TABLE_CHUNK_CHARS at a time: one big write to a pipe its reader has closed
+    can end without an error, so `query | head` would exit 0; a chunk's flush raises BrokenPipeError."""
+    for start in range(0, len(text), TABLE_CHUNK_CHARS):
+        out.write(text[start:start + TABLE_CHUNK_CHARS])
+        out.flush()
 
 
 def write_rows(names: list[str], rows: list[tuple], fmt: str, out: TextIO, first: bool) -> None:

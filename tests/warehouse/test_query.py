@@ -255,3 +255,19 @@ def test_ctrl_c_stops_a_long_query_at_once_with_exit_130(warehouse, sql):
         proc.communicate()
         pytest.fail("Ctrl-C did not stop the query within 15 s")
     assert (proc.returncode, out, err) == (130, "", "interrupted\n")
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv"])
+def test_a_reader_that_closes_the_pipe_late_is_exit_141_for_the_table_too(warehouse, fmt):
+    # the table was one big write, which could end without an error once the reader had gone: exit 0
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    env = {**os.environ, "BLOFIN_DATA_DIR": str(warehouse.data_dir)}
+    query = shlex.join([sys.executable, "-m", "blofin_cli", "query", "select range, repeat('x', 200) as pad from range(9000)",
+                        "--format", fmt])
+    proc = subprocess.run(["bash", "-c", f"{query} | (sleep 2; head -c 100 >/dev/null); echo ${{PIPESTATUS[0]}}"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert (proc.stdout, proc.stderr) == ("141\n", "")
