@@ -3,7 +3,8 @@
 Exit codes: 0 done, 1 failed (a run, a fetch, anything unforeseen), 2 bad input (arguments, dates,
 files, an unwritable data directory, no warehouse yet), 3 busy (another writer holds the data
 directory, or another process the warehouse file), 130 interrupted (Ctrl-C), 141 the reader of `query`
-closed the pipe (`query ... | head`). Every failure is one line on stderr."""
+closed the pipe (`query ... | head`). Every failure is one line on stderr; a closed stdout (`>&-`) is
+refused with exit 1 before the command runs."""
 
 from __future__ import annotations
 
@@ -41,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; every failure is one line on stderr and a non-zero exit (see fail_clearly). Ctrl-C
     is one line and exit 130: the lake's files are written whole (temp file and rename) or not at all."""
+    if sys.stdout is None:  # started with stdout closed (`>&-`): Python has no stream to print to
+        print("error: standard output is closed: redirect it (> FILE or > /dev/null) instead of closing it",
+              file=sys.stderr)
+        return 1
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)
@@ -56,8 +61,9 @@ def entry() -> None:
     ~1.5 s finalising torch, numba and Dagster modules after a run. Every file and connection is
     closed by then (context managers); the streams and log handlers are flushed here."""
     code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:  # None when started with it closed
+            stream.flush()
     logging.shutdown()
     os._exit(code)
 

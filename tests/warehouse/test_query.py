@@ -271,3 +271,17 @@ def test_a_reader_that_closes_the_pipe_late_is_exit_141_for_the_table_too(wareho
     proc = subprocess.run(["bash", "-c", f"{query} | (sleep 2; head -c 100 >/dev/null); echo ${{PIPESTATUS[0]}}"],
                           env=env, capture_output=True, text=True, timeout=60)
     assert (proc.stdout, proc.stderr) == ("141\n", "")
+
+
+def test_a_closed_stdout_at_start_is_one_line_and_exit_1(warehouse):
+    # `blofin-stack query "select 1" >&-`: 'NoneType' has no attribute 'write', then a traceback from entry()'s flush
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "BLOFIN_DATA_DIR": str(warehouse.data_dir)}
+    entry = "import sys; from blofin_cli.main import entry; sys.argv = ['blofin-stack', *sys.argv[1:]]; entry()"
+    proc = subprocess.run([sys.executable, "-c", entry, "query", "select 1"], env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=60, preexec_fn=lambda: os.close(1))
+    assert proc.returncode == 1
+    assert proc.stderr == "error: standard output is closed: redirect it (> FILE or > /dev/null) instead of closing it\n"
