@@ -298,3 +298,13 @@ def test_a_field_json_cannot_hold_is_one_warning_not_an_exception(data_dir, caps
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and "keys must be" in err
     assert json.loads(data_dir.log_file.read_text().splitlines()[-1])["event"] == "after"
+
+
+@pytest.mark.parametrize("text", ["20261201", "2026-W49-2", "2026-335", "2026-12-01T00:00", "٢٠٢٦-١٢-٠١"])
+@pytest.mark.parametrize("command", [["report", "--date"], ["materialize", "--date"], ["backfill", "--end", "2026-12-02", "--start"]])
+def test_a_day_argument_takes_only_yyyy_mm_dd(data_dir, capsys, command, text):
+    # 3.11's date.fromisoformat took 20261201 and 2026-W49-2 as 2026-12-01
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, text])
+    assert exit_.value.code == 2
+    assert f"not a date (YYYY-MM-DD): {text!r}" in capsys.readouterr().err
