@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DATA_DIR_ENV = "BLOFIN_DATA_DIR"
 DEFAULT_SYMBOLS = ("BTC-USDT", "ETH-USDT", "SOL-USDT")
@@ -31,6 +32,7 @@ FRESHNESS_ENV = "BLOFIN_FRESHNESS_MINUTES"
 WEBHOOK_ENV = "BLOFIN_ALERT_WEBHOOK_URL"
 LLM_BASE_URL_ENV, LLM_MODEL_ENV = "BLOFIN_LLM_BASE_URL", "BLOFIN_LLM_MODEL"
 LLM_KEY_ENV, LLM_TIMEOUT_ENV = "BLOFIN_LLM_API_KEY", "BLOFIN_LLM_TIMEOUT"
+LLM_TIMEOUT_MAX_S = 600.0  # one LLM attempt's limit at most; the review's whole time is 3x the timeout
 EXCHANGE_KEY_VARS = {"apiKey": "BLOFIN_API_KEY", "secret": "BLOFIN_API_SECRET", "password": "BLOFIN_API_PASSPHRASE"}
 # DAGSTER_PG_PASSWORD: the Dagster instance's PostgreSQL password (deploy/dagster-postgres.yaml), which a
 # storage error could quote
@@ -293,8 +295,16 @@ def alert_webhook_url() -> str | None:
 
 
 def llm_base_url() -> str | None:
-    """BLOFIN_LLM_BASE_URL: an OpenAI-compatible endpoint, or None."""
-    return os.environ.get(LLM_BASE_URL_ENV)
+    """BLOFIN_LLM_BASE_URL: an OpenAI-compatible http(s) endpoint, stripped, or None; SettingError for another
+    scheme, naming the variable but never quoting its value (it may hold user:password@)."""
+    raw = os.environ.get(LLM_BASE_URL_ENV, "").strip()
+    try:
+        scheme = urlsplit(raw).scheme.lower()
+    except ValueError:  # an unclosed [IPv6] host
+        scheme = ""
+    if raw and scheme not in ("http", "https"):
+        raise SettingError(f"{LLM_BASE_URL_ENV} is not an http:// or https:// URL")
+    return raw or None
 
 
 def llm_model() -> str | None:
@@ -308,8 +318,16 @@ def llm_api_key() -> str:
 
 
 def llm_timeout_s() -> float:
-    """BLOFIN_LLM_TIMEOUT: seconds an LLM request may take in all, connect to last byte (default 20)."""
-    return float(os.environ.get(LLM_TIMEOUT_ENV, "20"))
+    """BLOFIN_LLM_TIMEOUT: seconds an LLM request may take in all, connect to last byte (default 20);
+    SettingError naming it unless a number in (0, LLM_TIMEOUT_MAX_S]."""
+    raw = os.environ.get(LLM_TIMEOUT_ENV, "").strip() or "20"
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds <= LLM_TIMEOUT_MAX_S:  # nan and inf fail this too
+        raise SettingError(f"{LLM_TIMEOUT_ENV}={raw[:40]!r} is not a number of seconds in (0, {LLM_TIMEOUT_MAX_S:g}]")
+    return seconds
 
 
 def exchange_settings() -> dict[str, object]:

@@ -8,14 +8,17 @@ from __future__ import annotations
 import http.client
 import json
 import math
+import re
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import unquote, urlsplit
 
-from python_assets.config import llm_api_key, llm_base_url, llm_model, llm_timeout_s
+from python_assets.config import SettingError, llm_api_key, llm_base_url, llm_model, llm_timeout_s
+from python_assets.platform.alerts import split_credentials
 from python_assets.platform.deadline import Deadline, NoRedirect, ResolveTimeout, deadline_handlers, next_wait
 from python_assets.platform.deadline import pause as _pause  # patched by tests to see the waits
 from python_assets.platform.logs import log_event
@@ -53,6 +56,7 @@ class DeterministicAnalyst:
     top_ranked: int = 3
     overfit_ratio: float = 2.0
     name: str = "deterministic"
+    notes: tuple[str, ...] = ()  # warnings every review carries (why it stands in for the LLM provider)
 
     def review(self, report: dict[str, Any]) -> dict[str, Any]:
         findings = []
@@ -85,7 +89,7 @@ class DeterministicAnalyst:
         counts = {k: sum(f["severity"] == k for f in findings) for k in ("warning", "caution", "info")}
         summary = (f"{len(findings)} finding(s): {counts['warning']} warning(s), {counts['caution']} caution(s), "
                    f"{counts['info']} note(s).") if findings else "No findings: data complete, results consistent."
-        return {"analyst": self.name, "findings": findings, "summary": summary, "warnings": []}
+        return {"analyst": self.name, "findings": findings, "summary": summary, "warnings": list(self.notes)}
 
 
     def _sample_findings(self, st: dict[str, Any]) -> list[dict[str, str]]:
@@ -270,7 +274,7 @@ class OpenAICompatibleAnalyst:
     pauses included, is timeout x attempts. A 429/503's Retry-After is waited when it fits in what is
     left of that, else the review stops retrying (said in the fallback's warning)."""
 
-    base_url: str
+    base_url: str = field(repr=False)  # may hold user:password@
     model: str
     api_key: str = field(repr=False)
     timeout: float = 20.0
@@ -278,7 +282,10 @@ class OpenAICompatibleAnalyst:
     name: str = "openai_compatible"
 
     def _scrub(self, text: str) -> str:
-        return scrub(text, (self.api_key,))
+        """text without the API key or the base URL's user:password@ (the URL itself, its userinfo, each part)."""
+        userinfo = re.split(r"[/?#]", self.base_url.partition("://")[2], maxsplit=1)[0].rpartition("@")[0]
+        return scrub(text, (self.api_key, self.base_url, userinfo, unquote(userinfo), *userinfo.split(":", 1),
+                            *unquote(userinfo).split(":", 1)))
 
     def _call(self, report: dict[str, Any], timeout: float) -> dict[str, Any]:
         body = {"model": self.model, "temperature": 0, "messages": [
@@ -286,8 +293,12 @@ class OpenAICompatibleAnalyst:
                                           "Reply with JSON: {\"summary\": str, \"findings\": [{\"severity\": "
                                           "\"info|caution|warning\", \"topic\": str, \"text\": str}]}. Quote numbers."},
             {"role": "user", "content": json.dumps(prompt_numbers(report), default=str)}]}
-        req = urllib.request.Request(self.base_url.rstrip("/") + "/chat/completions", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.api_key}"})
+        if urlsplit(self.base_url).scheme.lower() not in ("http", "https"):
+            raise ValueError("the base URL is not an http:// or https:// URL")
+        target, basic = split_credentials(self.base_url)  # user:password@ as Basic auth, never in the host name
+        auth = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else basic
+        req = urllib.request.Request(target.rstrip("/") + "/chat/completions", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json", **auth})
         payload = post_json(req, timeout)
         content = json.loads(payload["choices"][0]["message"]["content"])
         return {"analyst": f"{self.name}:{self.model}", **clean_reply(content, self._scrub)}
@@ -298,7 +309,7 @@ class OpenAICompatibleAnalyst:
             tried += 1
             try:
                 return self._call(report, min(self.timeout, left))
-            except PROVIDER_ERRORS as exc:
+            except Exception as exc:  # noqa: BLE001 - a provider never fails the report: retried, then the fallback
                 # scrubbed before it is cut: a BadStatusLine quotes whatever the endpoint sent, even our key
                 error = self._scrub(f"{type(exc).__name__}: {exc}")[:ERROR_CHARS]
                 log_event("llm_review_attempt_failed", attempt=tried, error=error)
@@ -315,8 +326,14 @@ class OpenAICompatibleAnalyst:
 
 
 def analyst_from_env() -> Analyst:
-    """The OpenAI-compatible provider when BLOFIN_LLM_BASE_URL and BLOFIN_LLM_MODEL are set, else deterministic."""
-    base, model = llm_base_url(), llm_model()
-    if base and model:
-        return OpenAICompatibleAnalyst(base, model, llm_api_key(), llm_timeout_s())
-    return DeterministicAnalyst()
+    """The OpenAI-compatible provider when BLOFIN_LLM_MODEL and BLOFIN_LLM_BASE_URL are set, else deterministic;
+    deterministic with a warning naming the setting when one of the provider's is unusable (the day's report
+    must not fail after the run's compute for its analyst's settings)."""
+    if not llm_model():
+        return DeterministicAnalyst()
+    try:
+        base = llm_base_url()
+        return OpenAICompatibleAnalyst(base, llm_model(), llm_api_key(), llm_timeout_s()) if base else DeterministicAnalyst()
+    except SettingError as exc:
+        log_event("llm_review_setting_unusable", error=str(exc))
+        return DeterministicAnalyst(notes=(f"LLM review not attempted: {exc}; the deterministic analyst wrote this review",))

@@ -5,6 +5,7 @@ replies; the API key never shows up in logs, reviews or exceptions."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -189,3 +190,59 @@ def test_a_search_whose_pbo_is_half_or_more_is_a_caution_and_a_low_or_missing_on
     assert "PBO 0.62 over 1559 trials of 131 designs" in finding(row)
     assert finding({**row, "search_pbo": 0.5}) != ""  # the archive rule's bound counts as overfit
     assert finding({**row, "search_pbo": 0.04}) == "" and finding({**row, "search_pbo": None}) == "" and finding(None) == ""
+
+
+@pytest.mark.parametrize("name, value, says", [
+    ("BLOFIN_LLM_TIMEOUT", "inf", "BLOFIN_LLM_TIMEOUT='inf' is not a number of seconds in (0, 600]"),
+    ("BLOFIN_LLM_TIMEOUT", "1e10", "BLOFIN_LLM_TIMEOUT='1e10' is not a number of seconds"),
+    ("BLOFIN_LLM_TIMEOUT", "abc", "BLOFIN_LLM_TIMEOUT='abc' is not a number of seconds"),
+    ("BLOFIN_LLM_TIMEOUT", "0", "BLOFIN_LLM_TIMEOUT='0' is not a number of seconds"),
+    ("BLOFIN_LLM_TIMEOUT", "nan", "BLOFIN_LLM_TIMEOUT='nan' is not a number of seconds"),
+    ("BLOFIN_LLM_BASE_URL", "file:///etc/passwd", "BLOFIN_LLM_BASE_URL is not an http:// or https:// URL"),
+    ("BLOFIN_LLM_BASE_URL", "ftp://user:pw-SECRET-99@host/v1", "BLOFIN_LLM_BASE_URL is not an http:// or https:// URL"),
+])
+def test_an_unusable_llm_setting_falls_back_with_one_warning_naming_it(monkeypatch, data_dir, name, value, says):
+    # an OverflowError (inf, 1e10), a ValueError not naming the variable (abc), an AttributeError (file://):
+    # each failed the day's report after the run's compute; 0 and nan were 'failed after 0 attempt(s)'
+    from python_assets.config import SettingError, llm_base_url, llm_timeout_s
+
+    monkeypatch.setenv("BLOFIN_LLM_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("BLOFIN_LLM_MODEL", "m")
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingError, match=re.escape(says)):
+        (llm_timeout_s if name == "BLOFIN_LLM_TIMEOUT" else llm_base_url)()
+    review = analyst_from_env().review(REPORT)
+    assert review["analyst"] == "deterministic" and review["findings"]
+    assert review["warnings"] == [f"LLM review not attempted: {says}" + review["warnings"][0].split(says)[1]]
+    assert "pw-SECRET-99" not in json.dumps(review) + data_dir.log_file.read_text()
+
+
+def test_a_provider_error_of_any_class_falls_back(monkeypatch):
+    # only PROVIDER_ERRORS were caught: another class (an AttributeError from a file:// URL) failed the report
+    def broken(*args, **kwargs):
+        raise AttributeError("'addinfourl' object has no attribute 'read1'")
+
+    monkeypatch.setattr("python_assets.reports.review.post_json", broken)
+    review = OpenAICompatibleAnalyst("http://127.0.0.1:9/v1", "m", KEY, timeout=0.3, retries=0).review(REPORT)
+    assert review["analyst"] == "deterministic" and "AttributeError" in review["warnings"][0]
+
+
+@pytest.mark.parametrize("url", ["http://user:pw-SECRET-42@127.0.0.1:notaport/v1",
+                                 "http://us%40er:pw-SECRET-42@127.0.0.1:9/v1"])
+def test_credentials_in_the_base_url_are_never_quoted(url, data_dir):
+    # urllib took user:password@ as part of the host and quoted it ("nonnumeric port: 'pw-...@127.0.0.1'"),
+    # which reached the report's warnings, daily_reports and pipeline.log
+    review = OpenAICompatibleAnalyst(url, "m", "", timeout=0.3, retries=0).review(REPORT)
+    assert review["analyst"] == "deterministic" and "LLM review failed" in review["warnings"][0]
+    for text in (json.dumps(review), data_dir.log_file.read_text(), repr(OpenAICompatibleAnalyst(url, "m", ""))):
+        assert "pw-SECRET-42" not in text
+
+
+def test_user_and_password_in_the_base_url_are_sent_as_basic_auth_without_a_key(fake_llm):
+    import base64
+
+    FakeLLM.mode = "ok"
+    with_user = fake_llm.replace("http://", "http://alice:pw-SECRET-42@")
+    review = OpenAICompatibleAnalyst(with_user, "test-model", "", timeout=2, retries=0).review(REPORT)
+    assert review["analyst"] == "openai_compatible:test-model"
+    assert FakeLLM.seen[-1]["auth"] == "Basic " + base64.b64encode(b"alice:pw-SECRET-42").decode()
