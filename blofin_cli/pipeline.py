@@ -245,7 +245,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """report: rebuild one day's report from the warehouse, under the writer lock."""
+    """report: rebuild the report of a day a run computed from the warehouse, under the writer lock."""
     import duckdb
 
     from python_assets.warehouse.query import first_line
@@ -253,13 +253,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     paths = export_data_dir()
     require_warehouse(paths.warehouse)  # before the slow imports below
-    from python_assets.reports.daily_report import ReportError, produce_daily_report, stored_run_facts
+    from python_assets.reports.daily_report import ReportError, produce_daily_report, require_computed, stored_run_facts
     from python_assets.warehouse.snapshot import refresh_snapshot
 
     try:
         def rebuild() -> Path:
             """The report (keeping the run facts and failed checks its stored version had: a rebuild from the
             warehouse cannot know them), then the snapshot readers query (its daily_reports row) refreshed."""
+            require_computed(paths, args.date)
             run, failed = stored_run_facts(paths, args.date)
             written = produce_daily_report(paths, args.date, run={**run, "partition": args.date.isoformat(),
                                                                   "rebuilt_by": "cli"}, failed_checks=failed)

@@ -183,6 +183,16 @@ def stored_run_facts(paths: Paths, day: date) -> tuple[dict[str, Any], list[dict
     return stored.get("run") or {}, stored.get("failed_checks") or []
 
 
+def require_computed(paths: Paths, day: date) -> None:
+    """ReportError unless a run computed `day` (computed_days, or the run its stored report names): a day the
+    warehouse only has bars for (dbt's history build) would report no strategies, research or models and look healthy."""
+    with connect_warehouse(paths.warehouse, read_only=True, must_exist=True) as con:
+        computed = day in staleness.run_starts(con)
+    if not computed:
+        raise ReportError(f"no run computed {day}, so there is no report to rebuild: run "
+                          f"`blofin-stack materialize --date {day}` first")
+
+
 def produce_daily_report(paths: Paths, day: date, run: dict[str, Any] | None = None,
                          analyst: Analyst | None = None, failed_checks: list[dict[str, str]] | None = None) -> Path:
     """Read the warehouse, write the JSON file and the daily_reports row for one day; returns the path."""

@@ -181,7 +181,7 @@ BAD_INPUTS = [  # (what, arguments, data dir, exit code, the line says)
     ("fetch-ohlcv, read-only data dir", ["fetch-ohlcv", "--symbol", "BTC-USDT", "--since", "2025-03-10"], "read-only", 2,
      "is not writable"),
     ("report on a warehouse no run built", ["report", "--date", "2025-03-10"], "warehouse", 2,
-     "has no report tables yet (Catalog Error: Table with name daily_market_summary does not exist!"),
+     "no run computed 2025-03-10, so there is no report to rebuild: run `blofin-stack materialize --date 2025-03-10` first"),
     ("report, bad lock wait", ["report", "--date", "2025-03-10"], "warehouse", 2,
      "BLOFIN_LOCK_WAIT_SECONDS='soon' is not a number of seconds"),
     ("fetch-ohlcv offline", ["fetch-ohlcv", "--symbol", "BTC-USDT", "--since", "2025-03-10"], "offline", 1,

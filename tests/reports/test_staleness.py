@@ -8,6 +8,7 @@ import json
 from datetime import date, datetime, timedelta, timezone
 
 import duckdb
+import pytest
 
 from python_assets.reports.daily_report import DAILY_REPORTS_DDL, stale_warning
 from python_assets.reports.staleness import (built_on_stale_warning, later_stale_note, record_computed, run_starts,
@@ -148,3 +149,26 @@ def test_a_failed_materialize_before_any_warehouse_says_nothing_of_stale_days(da
     monkeypatch.setattr(runner, "materialize_days", lambda *args, **kwargs: failed)
     assert pipeline._locked_run(data_dir, D1, D1, False) == 1
     assert "note: " not in capsys.readouterr().out
+
+
+def test_report_refuses_a_day_no_run_computed(data_dir, capsys) -> None:
+    # `report --date D` for a day whose bars dbt's history build left but no run computed wrote a healthy-
+    # looking report ("Top strategies none"), exit 0, and a daily_reports row that later rebuilds kept
+    from blofin_cli.main import main
+
+    computed, rebuilt_only, bars_only = date(2025, 3, 10), date(2025, 3, 11), date(2025, 3, 12)
+    with duckdb.connect(str(data_dir.warehouse)) as con:
+        record_computed(con, [computed], "run-1", at(1), "warehouse_dbt_assets")
+        con.execute(DAILY_REPORTS_DDL)  # a report an earlier `report` wrote for a day no run computed: no run start
+        con.execute("insert into daily_reports values (?, '2.2', ?, 'c', 'reports/x.json', ?)",
+                    [rebuilt_only, at(2), json.dumps({"run": {"partition": rebuilt_only.isoformat(), "rebuilt_by": "cli"}})])
+    for day in (rebuilt_only, bars_only):
+        assert main(["report", "--date", day.isoformat()]) == 2
+        assert capsys.readouterr().err == (f"error: no run computed {day}, so there is no report to rebuild: "
+                                           f"run `blofin-stack materialize --date {day}` first\n")
+    assert not data_dir.reports.exists() or not list(data_dir.reports.iterdir())
+    from python_assets.reports.daily_report import ReportError, require_computed
+
+    require_computed(data_dir, computed)
+    with pytest.raises(ReportError):
+        require_computed(data_dir, bars_only)
