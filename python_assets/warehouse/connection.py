@@ -36,8 +36,13 @@ def busy_message(path: Path, exc: BaseException) -> str:
 def require_warehouse(path: Path) -> None:
     """WarehouseMissing unless the warehouse file exists."""
     if not Path(path).exists():
-        raise WarehouseMissing(f"there is no warehouse at {path} yet: build it with `blofin-stack demo` or "
-                               "`blofin-stack materialize --date YYYY-MM-DD` first")
+        raise WarehouseMissing(missing_warehouse(path))
+
+
+def missing_warehouse(path: Path) -> str:
+    """The one line every command says when there is no warehouse at path yet."""
+    return (f"there is no warehouse at {path} yet: build it with `blofin-stack demo` or "
+            "`blofin-stack materialize --date YYYY-MM-DD` first")
 
 
 def lake_search_path(database: Path) -> dict[str, str]:

@@ -104,7 +104,9 @@ def run_query(warehouse: Path, sql: str, fmt: str = "table") -> str:
 def open_database(database: Path) -> duckdb.DuckDBPyConnection:
     """open_read_only, or QueryRefused naming the path when it is no DuckDB file (a folder, another file)."""
     if not database.exists():
-        raise QueryRefused(f"no warehouse at {database}: run `make run` first")
+        from python_assets.warehouse.connection import missing_warehouse  # it imports this module
+
+        raise QueryRefused(missing_warehouse(database))
     if not database.is_file():
         raise QueryRefused(f"{database} is not a DuckDB database file (a folder or a device)")
     try:

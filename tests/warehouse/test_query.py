@@ -285,3 +285,12 @@ def test_a_closed_stdout_at_start_is_one_line_and_exit_1(warehouse):
                           stderr=subprocess.PIPE, text=True, timeout=60, preexec_fn=lambda: os.close(1))
     assert proc.returncode == 1
     assert proc.stderr == "error: standard output is closed: redirect it (> FILE or > /dev/null) instead of closing it\n"
+
+
+def test_query_and_report_say_the_same_line_when_there_is_no_warehouse(data_dir, capsys):
+    # query said `run make run first`, report `blofin-stack demo` or `materialize`
+    assert main(["query", "select 1"]) == 2
+    query_line = capsys.readouterr().err
+    assert main(["report", "--date", "2025-03-10"]) == 2
+    assert query_line == capsys.readouterr().err
+    assert query_line.startswith(f"error: there is no warehouse at {data_dir.warehouse} yet: build it with `blofin-stack demo`")
