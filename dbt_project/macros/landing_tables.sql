@@ -79,9 +79,13 @@ create table if not exists portfolio_correlations (
 );
 create table if not exists portfolio_forward_days (
     run_date date not null, rule varchar not null, selected_on date not null, members integer not null,
-    bars integer not null, start_ms bigint not null, end_ms bigint not null, day_return double not null,
+    bars integer not null, start_ms bigint, end_ms bigint, initial_equity double not null, day_return double not null,
     fees_paid double not null, gross_leverage_max double not null, liquidated_at_ms bigint,
     primary key (run_date, rule)
+);
+create table if not exists portfolio_forward_holdings (
+    run_date date not null, rule varchar not null, member_id varchar not null, params json not null,
+    holding double not null, exposure double not null, primary key (run_date, rule, member_id)
 );
 
 -- python_assets/backtest/fill_store.py

@@ -74,6 +74,7 @@ class PortfolioResult:
     fees: np.ndarray
     gross_leverage: np.ndarray
     liquidated_at: int
+    holdings: np.ndarray | None = None  # each member's allocation / equity at the last close (drifted)
 
 
 def cap_weights(raw: np.ndarray, gross: float, cap: float) -> np.ndarray:
@@ -191,11 +192,14 @@ def check_config(cfg: PortfolioConfig) -> None:
 
 
 def run_portfolio(returns: np.ndarray, exposure: np.ndarray, rebalance: np.ndarray, cfg: PortfolioConfig,
-                  live: np.ndarray | None = None, start: int = 0) -> PortfolioResult:
+                  live: np.ndarray | None = None, start: int = 0, held: np.ndarray | None = None,
+                  closing: float = 0.0) -> PortfolioResult:
     """The account over bars (rows) and members (columns); rebalance[t] marks a rebalance at the close of t.
-    The account opens before bar `start` with weights from the returns before it (none at 0); there it takes
-    over the members' positions open at the previous close, paying the taker fee on them as a rebalance from
-    cash would; before `start` its equity is the initial equity. live[t, i] = member i has bars."""
+    The account opens before bar `start` with weights from the returns before it (none at 0); there it trades
+    to them from what it already holds (held[i]: allocation / equity carried in member i, default none) at the
+    previous close, paying the taker fee on |w - held| x that close's exposure, and on `closing` (notional /
+    equity of carried positions it no longer holds); before `start` its equity is the initial equity.
+    live[t, i] = member i has bars."""
     check_config(cfg)
     r = np.nan_to_num(np.asarray(returns, dtype=np.float64))
     x = np.nan_to_num(np.abs(np.asarray(exposure, dtype=np.float64)))
@@ -206,7 +210,9 @@ def run_portfolio(returns: np.ndarray, exposure: np.ndarray, rebalance: np.ndarr
     w = target_weights(r[:start], live[start] if start < t_n else np.zeros(m, bool), cfg,
                        live[:start] if start else None)
     alloc = w * cfg.initial_equity
-    opening_fee = cfg.taker_fee * float(alloc @ x[start - 1]) if 0 < start <= t_n else 0.0
+    carried = np.zeros(m) if held is None else np.asarray(held, dtype=np.float64)
+    turnover = float(np.abs(w - carried) @ x[start - 1]) if 0 < start <= t_n else 0.0
+    opening_fee = cfg.taker_fee * cfg.initial_equity * (turnover + closing)
     cash = cfg.initial_equity - alloc.sum() - opening_fee
     if start < t_n:
         fees[start] = opening_fee
@@ -235,7 +241,9 @@ def run_portfolio(returns: np.ndarray, exposure: np.ndarray, rebalance: np.ndarr
         equity[t] = eq
         weights[t] = w
         gross[t] = notional / eq if eq > 0 else 0.0
-    return PortfolioResult(equity, weights, fees, gross, liquidated_at)
+    last = equity[-1] if t_n else 0.0
+    return PortfolioResult(equity, weights, fees, gross, liquidated_at,
+                           alloc / last if last > 0 else np.zeros(m))
 
 
 def member_stream(equity: np.ndarray, position: np.ndarray, close: np.ndarray, initial: float

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, Callable
 
 import duckdb
@@ -103,30 +103,46 @@ def _combined(members: list[dict[str, Any]], cfg: PortfolioDayConfig
     return times, r, x, live, daily_schedule(times, cfg.rebalance_ms)
 
 
-def forward_day(members: list[dict[str, Any]], selected_on: date, day: date, cfg: PortfolioDayConfig,
-                costs: Costs) -> list[dict[str, Any]]:
-    """The forward record's day under each rule: an account opened at the day's first bar over the members an
-    earlier ranking chose (weights from their returns before the day), run on the day's bars only: out of
-    sample for that choice. Nothing when no member has a bar on the day."""
-    if not members:
-        return []
-    times, r, x, live, schedule = _combined(members, cfg)
-    day_ms = (day - date(1970, 1, 1)).days * DAY_MS
-    start, stop = np.searchsorted(times, [day_ms, day_ms + DAY_MS])  # the day's bars; none after it
-    if start >= stop:
-        return []
-    times, r, x, live, schedule = times[:stop], r[:stop], x[:stop], live[:stop], schedule[:stop]
-    out = []
+def _key(member: dict[str, Any]) -> tuple[str, str]:
+    """A member of the forward account as its holdings name it: member_id and parameters (JSON, keys sorted)."""
+    return member["member_id"], json.dumps(member["params"], sort_keys=True)
+
+
+def forward_day(members: list[dict[str, Any]], selected_on: date, day: date, cfg: PortfolioDayConfig, costs: Costs,
+                previous: dict[str, dict[tuple[str, str], tuple[float, float]]]) -> tuple[list[dict[str, Any]], list[tuple]]:
+    """The forward record's day under each rule, and its holdings at the day's last close: an account over the
+    members an earlier ranking chose (weights from their returns before the day), run on the day's bars only,
+    so out of sample for that choice. It opens by trading from `previous` (the record's holdings at the close
+    before, store.forward_holdings) to its weights at the taker fee: a member kept with the same parameters
+    pays only for the change of its allocation, one no longer held (or re-tuned) is closed. With no member or
+    no bar on the day the account holds cash (after closing what it held)."""
+    keys = [_key(m) for m in members]
+    start = stop = 0
+    if members:
+        times, r, x, live, schedule = _combined(members, cfg)
+        day_ms = (day - date(1970, 1, 1)).days * DAY_MS
+        start, stop = (int(v) for v in np.searchsorted(times, [day_ms, day_ms + DAY_MS]))  # the day's bars only
+    rows, holdings = [], []
     for rule in RULES:
         pc = _rule_config(rule, cfg, costs)
-        res = run_portfolio(r, x, schedule, pc, live, start=int(start))
-        out.append({"rule": rule, "selected_on": selected_on, "members": len(members), "bars": int(stop - start),
-                    "start_ms": int(times[start]), "end_ms": int(times[-1]),
-                    "day_return": float(res.equity[-1] / pc.initial_equity - 1),
-                    "fees_paid": float(res.fees[start:].sum()),
-                    "gross_leverage_max": float(res.gross_leverage[start:].max()),
-                    "liquidated_at_ms": int(times[res.liquidated_at]) if res.liquidated_at >= 0 else None})
-    return out
+        before = previous.get(rule, {})
+        held = np.array([before.get(k, (0.0, 0.0))[0] for k in keys])
+        closing = sum(h * e for k, (h, e) in sorted(before.items()) if k not in set(keys))
+        row = {"rule": rule, "selected_on": selected_on, "members": len(members), "initial_equity": pc.initial_equity}
+        if start >= stop:
+            fee = pc.taker_fee * pc.initial_equity * closing
+            rows.append({**row, "bars": 0, "start_ms": None, "end_ms": None, "day_return": -fee / pc.initial_equity,
+                         "fees_paid": fee, "gross_leverage_max": 0.0, "liquidated_at_ms": None})
+            continue
+        res = run_portfolio(r[:stop], x[:stop], schedule[:stop], pc, live[:stop], start, held, closing)
+        rows.append({**row, "bars": stop - start, "start_ms": int(times[start]), "end_ms": int(times[stop - 1]),
+                     "day_return": float(res.equity[-1] / pc.initial_equity - 1),
+                     "fees_paid": float(res.fees[start:].sum()),
+                     "gross_leverage_max": float(res.gross_leverage[start:].max()),
+                     "liquidated_at_ms": int(times[res.liquidated_at]) if res.liquidated_at >= 0 else None})
+        holdings += [(rule, k[0], k[1], float(h), float(x[stop - 1, i]))
+                     for i, (k, h) in enumerate(zip(keys, res.holdings)) if h != 0]
+    return rows, holdings
 
 
 def portfolio_day(con: duckdb.DuckDBPyConnection, load_market: Callable[[], Market], day: date,
@@ -141,10 +157,11 @@ def portfolio_day(con: duckdb.DuckDBPyConnection, load_market: Callable[[], Mark
     cache = RunCache()
     live_market = market is not None and bool(market.bars)
     members = member_runs(con, market, rows, costs, cache) if live_market and rows else []
-    forward = forward_day(member_runs(con, market, earlier, costs, cache), selected_on, day, cfg, costs) \
-        if live_market and earlier else []
+    forward, holdings = ([], []) if selected_on is None else forward_day(
+        member_runs(con, market, earlier, costs, cache) if live_market and earlier else [], selected_on, day, cfg,
+        costs, store.forward_holdings(con, day - timedelta(days=1)))
     if not members:
-        store.write_day(con, day, [], [], [], [], forward)
+        store.write_day(con, day, [], [], [], [], forward, holdings)
         return {"members": 0, "rules": 0, "forward_members": forward[0]["members"] if forward else 0}
     times, r, x, live, schedule = _combined(members, cfg)
     ppy = periods_per_year_of_times(times, next(iter(market.bars.values())).bar_len_ms)
@@ -166,7 +183,7 @@ def portfolio_day(con: duckdb.DuckDBPyConnection, load_market: Callable[[], Mark
     corr = correlation(r, live)
     pairs = [(a["member_id"], b["member_id"], float(corr[i, j]))
              for i, a in enumerate(members) for j, b in enumerate(members)]
-    store.write_day(con, day, runs, equity, members, pairs, forward)
+    store.write_day(con, day, runs, equity, members, pairs, forward, holdings)
     return {"members": len(members), "rules": len(runs), "forward_members": forward[0]["members"] if forward else 0,
             **{f"return_{x['rule']}": round(x["total_return"], 6) for x in runs},
             **{f"forward_return_{f['rule']}": round(f["day_return"], 6) for f in forward}}

@@ -14,7 +14,7 @@ from python_assets.research.daily import DESIGNS_AS_OF, oos_start_sql
 from python_assets.warehouse.connection import insert_rows, table_exists
 
 TABLES = ("portfolio_runs", "portfolio_equity_bars", "portfolio_members", "portfolio_correlations",
-          "portfolio_forward_days")
+          "portfolio_forward_days", "portfolio_forward_holdings")
 
 
 # The portfolio's landing tables (dbt sources portfolio_outputs.*), created here and before every dbt run
@@ -45,9 +45,13 @@ PORTFOLIO_DDL = (
 )""",
     """create table if not exists portfolio_forward_days (
     run_date date not null, rule varchar not null, selected_on date not null, members integer not null,
-    bars integer not null, start_ms bigint not null, end_ms bigint not null, day_return double not null,
+    bars integer not null, start_ms bigint, end_ms bigint, initial_equity double not null, day_return double not null,
     fees_paid double not null, gross_leverage_max double not null, liquidated_at_ms bigint,
     primary key (run_date, rule)
+)""",
+    """create table if not exists portfolio_forward_holdings (
+    run_date date not null, rule varchar not null, member_id varchar not null, params json not null,
+    holding double not null, exposure double not null, primary key (run_date, rule, member_id)
 )""",
 )
 
@@ -84,8 +88,22 @@ def active_members(con: duckdb.DuckDBPyConnection, day: date) -> list[dict[str, 
              "oos_start_ms": int(r[5])} for r in out]
 
 
+def forward_holdings(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, dict[tuple[str, str], tuple[float, float]]]:
+    """The forward account's holdings at `day`'s last close per rule: {(member_id, params JSON): (allocation /
+    equity, exposure)}; empty when the record has no such day (the next day then opens from cash)."""
+    if not table_exists(con, "portfolio_forward_holdings"):
+        return {}
+    out: dict[str, dict[tuple[str, str], tuple[float, float]]] = {}
+    for rule, member, params, holding, exposure in con.execute(
+            "select rule, member_id, params, holding, exposure from portfolio_forward_holdings where run_date = ?",
+            [day]).fetchall():
+        out.setdefault(rule, {})[(member, params)] = (holding, exposure)
+    return out
+
+
 def write_day(con: duckdb.DuckDBPyConnection, day: date, runs: list[dict[str, Any]], equity: list[tuple],
-              members: list[dict[str, Any]], correlations: list[tuple], forward: list[dict[str, Any]] = ()) -> None:
+              members: list[dict[str, Any]], correlations: list[tuple], forward: list[dict[str, Any]] = (),
+              holdings: list[tuple] = ()) -> None:
     """Replace `day`'s rows of every portfolio table (a rerun is idempotent)."""
     ensure_tables(con)
     con.execute("begin transaction")
@@ -102,9 +120,10 @@ def write_day(con: duckdb.DuckDBPyConnection, day: date, runs: list[dict[str, An
              m["total_return"], _num(m["sharpe"]), m["max_drawdown"], m["trades"], _num(m.get("weight_equal")),
              _num(m.get("weight_inverse_vol")), _num(m.get("weight_risk_parity"))] for m in members])
         insert_rows(con, "portfolio_correlations", [[day, a, b, _num(c)] for a, b, c in correlations])
-        fcols = ("rule", "selected_on", "members", "bars", "start_ms", "end_ms", "day_return", "fees_paid",
-                 "gross_leverage_max", "liquidated_at_ms")
+        fcols = ("rule", "selected_on", "members", "bars", "start_ms", "end_ms", "initial_equity", "day_return",
+                 "fees_paid", "gross_leverage_max", "liquidated_at_ms")
         insert_rows(con, "portfolio_forward_days", [[day, *(f[c] for c in fcols)] for f in forward], ["run_date", *fcols])
+        insert_rows(con, "portfolio_forward_holdings", [[day, *h] for h in holdings])
         con.execute("commit")
     except Exception:
         con.execute("rollback")

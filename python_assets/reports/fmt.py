@@ -21,7 +21,7 @@ COLUMN_KINDS = {
     # a drawdown is a loss whichever sign its table stores it with (strategies <= 0, the portfolio marts >= 0)
     **dict.fromkeys(("max_drawdown", "max_drawdown_p05", "max_drawdown_p50"), "drawdown"),
     **dict.fromkeys(("win_rate", "accuracy", "balanced_accuracy", "spread_from_book"), "share"),
-    **dict.fromkeys(("final_return_p05", "final_return_p50", "day_return", "cumulative_return"), "pct"),
+    **dict.fromkeys(("final_return_p05", "final_return_p50", "day_return", "cumulative_return", "fee_drag"), "pct"),
     **dict.fromkeys(("composite_change",), "signed"),
     **dict.fromkeys(("volume", "volume_quote", "trade_count", "test_rows", "eval_rows", "oos_trades", "folds",
                      "quarantined_rows", "n_trials_total"), "count"),

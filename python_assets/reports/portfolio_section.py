@@ -21,7 +21,7 @@ RESULT_COLUMNS = ("rule, members, total_return, sharpe, max_drawdown, gross_leve
                   "strftime(window_end, '%Y-%m-%dT%H:%M:%SZ') as window_end")
 
 
-FORWARD_COLUMNS = ("rule, selected_on, members, bars, day_return, fees_paid, liquidated, days_recorded, "
+FORWARD_COLUMNS = ("rule, selected_on, members, bars, day_return, fees_paid, fee_drag, liquidated, days_recorded, "
                    "cumulative_return, sharpe_daily")
 
 
@@ -134,18 +134,21 @@ def _equity_chart(con: duckdb.DuckDBPyConnection, day: str) -> str:
 
 
 FORWARD_NOTE = ("The forward record is out of sample for that choice: each day, an account over the strategies the "
-                "ranking before the day made active, run on that day's bars only, chained over the days recorded.")
+                "ranking before the day made active, trading to its weights from the day before's holdings at the "
+                "taker fee, run on that day's bars only, chained over the days recorded (a day with nothing "
+                "active holds cash).")
 
 
 def _forward(items: list[dict[str, Any]]) -> str:
     """The forward record's day and its chain so far per rule (a note before its first day)."""
     if not items:
-        return (f"<h3>Forward record</h3><p>{FORWARD_NOTE} <em>No day recorded yet: it starts the day after a "
-                "ranking day.</em></p>")
-    cols = ["rule", "selected_on", "members", "day_return", "fees_paid", "liquidated", "days_recorded",
-            "cumulative_return", "sharpe_daily"]
+        return (f"<h3>Forward record</h3><p>{FORWARD_NOTE} <em>No forward day for this day: it needs a ranking on "
+                "an earlier day (the record starts the day after the first).</em></p>")
+    cols = ["rule", "selected_on", "members", "day_return", "fee_drag", "days_recorded", "cumulative_return",
+            "sharpe_daily"]
     return (f"<h3>Forward record</h3><p>{FORWARD_NOTE}</p>"
-            + _table(items, cols, {"selected_on": "members chosen on", "sharpe_daily": "Sharpe (days)"}))
+            + _table(items, cols, {"selected_on": "members chosen on", "fee_drag": "fees",
+                                   "sharpe_daily": "Sharpe (days)"}))
 
 
 def render(section: dict[str, Any] | None, con: duckdb.DuckDBPyConnection, day: str) -> str:

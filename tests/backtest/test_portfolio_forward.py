@@ -4,6 +4,7 @@ day's own portfolio), checked by hand against the members' engine returns."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 from python_assets.backtest import portfolio_store as store
 from python_assets.backtest.engine import Costs
 from python_assets.backtest.portfolio import PortfolioConfig, run_portfolio
-from python_assets.backtest.portfolio_daily import PortfolioDayConfig, member_runs, portfolio_day
+from python_assets.backtest.portfolio_daily import PortfolioDayConfig, forward_day, member_runs, portfolio_day
 from python_assets.research.tuner import Market
 
 from test_portfolio_day import DAY, H, frame, warehouse
@@ -112,3 +113,71 @@ def test_a_first_ranking_day_has_no_forward_record_and_a_rerun_replaces_the_day(
     before = con2.execute("select * from portfolio_forward_days order by all").fetchall()
     portfolio_day(con2, lambda: market, DAY, PortfolioDayConfig())
     assert con2.execute("select * from portfolio_forward_days order by all").fetchall() == before
+
+
+def test_the_opening_trades_from_what_the_account_already_holds():
+    """held 0.5 / 0.3 of equity, target 0.5 / 0.5, exposure 1 at the close before: 0.2 of equity traded, plus 0.1
+    of positions closed: fee 0.0006 x 1,000 x 0.3 = 0.18 (from cash it would be 0.6 x 1,000 x 0.0006 = 0.36)."""
+    r = np.array([[0.0, 0.0], [0.01, 0.02]])
+    x = np.ones((2, 2))
+    cfg = PortfolioConfig(rule="equal", max_weight=0.5, initial_equity=1000.0)
+    res = run_portfolio(r, x, np.zeros(2, bool), cfg, start=1, held=np.array([0.5, 0.3]), closing=0.1)
+    assert res.fees[1] == pytest.approx(0.18)
+    assert res.equity[1] == pytest.approx(500 * 1.01 + 500 * 1.02 - 0.18)
+    assert res.holdings.tolist() == pytest.approx([505 / res.equity[1], 510 / res.equity[1]])
+
+
+def synthetic_members(day_ms: int) -> list[dict]:
+    """Two members always in a position (exposure 1) over the day before and the day, hourly."""
+    ms = day_ms - 24 * H + np.arange(48) * H
+    rng = np.random.default_rng(5)
+    return [{"member_id": mid, "params": {"n": 1}, "ms": ms, "returns": rng.normal(0, 0.002, 48), "exposure": np.ones(48)}
+            for mid in ("a|BTC-USDT", "b|ETH-USDT")]
+
+
+def test_a_forward_day_pays_for_the_change_of_its_holdings_and_closes_what_it_dropped():
+    """Held a 0.45 (exposure 1) and c 0.2 (exposure 2, now dropped); equal weights 0.5 / 0.5: traded 0.05 + 0.5,
+    closed 0.4: fee 0.0006 x 10,000 x 0.95 = 5.7 (from cash: 0.5 + 0.5 opened, 6)."""
+    key = lambda m: json.dumps({"n": 1}, sort_keys=True)  # noqa: E731
+    previous = {"equal": {("a|BTC-USDT", key(None)): (0.45, 1.0), ("c|SOL-USDT", key(None)): (0.2, 2.0)}}
+    rows, holdings = forward_day(synthetic_members(DAY_MS), PRIOR, DAY, PortfolioDayConfig(), Costs(), previous)
+    equal = next(r for r in rows if r["rule"] == "equal")
+    assert equal["fees_paid"] == pytest.approx(5.7) and equal["bars"] == 24 and equal["start_ms"] == DAY_MS
+    from_cash = next(r for r in forward_day(synthetic_members(DAY_MS), PRIOR, DAY, PortfolioDayConfig(), Costs(), {})[0]
+                     if r["rule"] == "equal")
+    assert from_cash["fees_paid"] == pytest.approx(6.0)
+    held = {(h[0], h[1]): h for h in holdings}
+    assert set(held) == {(rule, m) for rule in ("equal", "inverse_vol", "risk_parity") for m in ("a|BTC-USDT", "b|ETH-USDT")}
+    assert all(h[4] == 1.0 and 0 < h[3] < 1 for h in holdings)
+
+
+def test_a_day_with_nothing_active_is_a_cash_day_that_closes_what_the_account_held():
+    previous = {"equal": {("a|BTC-USDT", "{}"): (0.5, 2.0)}}
+    rows, holdings = forward_day([], PRIOR, DAY, PortfolioDayConfig(), Costs(), previous)
+    equal = next(r for r in rows if r["rule"] == "equal")
+    assert equal["bars"] == 0 and equal["start_ms"] is None and equal["fees_paid"] == pytest.approx(0.0006 * 10_000)
+    assert equal["day_return"] == pytest.approx(-0.0006) and holdings == []
+    other = next(r for r in rows if r["rule"] == "inverse_vol")
+    assert other["day_return"] == 0.0 and other["fees_paid"] == 0.0
+    con, _ = two_rankings()
+    con.execute("update ranking_history set status = 'candidate' where run_date = ?", [PRIOR])
+    portfolio_day(con, lambda: Market.from_frame(frame(), "1h"), DAY)
+    assert con.execute("select count(*), max(bars), max(day_return) from portfolio_forward_days").fetchone() == (3, 0, 0.0)
+
+
+def test_the_next_forward_day_reads_the_holdings_the_day_before_left(monkeypatch):
+    con, _ = two_rankings()
+    earlier = PRIOR - timedelta(days=1)
+    con.execute("insert into ranking_history select * replace (?::date as run_date) from ranking_history "
+                "where run_date = ?", [earlier, PRIOR])
+    con.execute("insert into strategy_tuning select * replace (?::date as run_date) from strategy_tuning "
+                "where run_date = ?", [earlier, PRIOR])
+    con.execute("update strategy_designs set created_date = ?", [earlier])
+    portfolio_day(con, lambda: Market.from_frame(frame(days=9), "1h"), PRIOR)
+    held = store.forward_holdings(con, PRIOR)
+    assert set(held) == {"equal", "inverse_vol", "risk_parity"} and len(held["equal"]) == 2
+    seen, real = [], store.forward_holdings
+    monkeypatch.setattr(store, "forward_holdings", lambda c, day: seen.append(day) or real(c, day))
+    portfolio_day(con, lambda: Market.from_frame(frame(), "1h"), DAY)
+    assert seen == [PRIOR]
+    assert con.execute("select count(distinct run_date) from portfolio_forward_days").fetchone()[0] == 2

@@ -41,6 +41,7 @@ DAY_ROWS = {
     "portfolio_members": "run_date = $day",
     "portfolio_correlations": "run_date = $day",
     "portfolio_forward_days": "run_date = $day",
+    "portfolio_forward_holdings": "run_date = $day",
     "portfolio_forward": "run_date = $day",
     "daily_market_summary": "report_date = $day",
     "report_strategies": "partition_date = $day",

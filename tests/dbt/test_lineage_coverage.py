@@ -23,6 +23,7 @@ PYTHON_TABLES = {
     "ml_predictions", "strategy_designs", "tuning_trials", "strategy_tuning", "ranking_history", "daily_reports",
     "tuning_trial_returns", "tuning_pbo", "search_pbo", "monte_carlo_runs",
     "portfolio_runs", "portfolio_equity_bars", "portfolio_members", "portfolio_correlations", "portfolio_forward_days",
+    "portfolio_forward_holdings",
     "fill_stress_results", "run_inputs", "computed_days",
 }
 

@@ -99,16 +99,16 @@ def test_many_members_get_the_summary_and_the_extreme_pairs_not_a_wall_of_number
 def test_the_forward_record_is_in_the_json_and_the_page_and_said_to_be_missing_before_its_first_day(con):
     before = portfolio_section.load(con, DAY)
     assert before["forward"] == []
-    assert "No day recorded yet" in portfolio_section.render(before, con, DAY.isoformat())
+    assert "No forward day for this day" in portfolio_section.render(before, con, DAY.isoformat())
     con.execute("""create table portfolio_forward as select * from (values
-        (date '2025-01-10', 'equal', date '2025-01-09', 2, 24, -0.0125, 3.0, false, 2, 0.0237, 1.5),
-        (date '2025-01-09', 'equal', date '2025-01-08', 2, 24, 0.0367, 3.0, false, 1, 0.0367, null))
-        t(run_date, rule, selected_on, members, bars, day_return, fees_paid, liquidated, days_recorded,
+        (date '2025-01-10', 'equal', date '2025-01-09', 2, 24, -0.0125, 3.0, 0.0003, false, 2, 0.0237, 1.5),
+        (date '2025-01-09', 'equal', date '2025-01-08', 2, 24, 0.0367, 3.0, 0.0003, false, 1, 0.0367, null))
+        t(run_date, rule, selected_on, members, bars, day_return, fees_paid, fee_drag, liquidated, days_recorded,
           cumulative_return, sharpe_daily)""")
     s = portfolio_section.load(con, DAY)
     jsonschema.validate(s, report_schema()["properties"]["portfolio"])
     assert s["forward"] == [{"rule": "equal", "selected_on": "2025-01-09", "members": 2, "bars": 24, "day_return": -0.0125,
-                             "fees_paid": 3.0, "liquidated": False, "days_recorded": 2, "cumulative_return": 0.0237,
+                             "fees_paid": 3.0, "fee_drag": 0.0003, "liquidated": False, "days_recorded": 2, "cumulative_return": 0.0237,
                              "sharpe_daily": 1.5}]
     page = portfolio_section.render(s, con, DAY.isoformat())
-    assert "Forward record" in page and "2025-01-09" in page and "2.37%" in page and "No day recorded" not in page
+    assert "Forward record" in page and "2025-01-09" in page and "2.37%" in page and "0.03%" in page and "No forward day" not in page

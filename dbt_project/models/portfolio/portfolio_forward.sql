@@ -4,8 +4,10 @@
   The portfolio's forward record: one row per run_date and rule, the account over the designs an earlier
   ranking made active (selected_on < run_date) run on run_date's bars only, chained day by day. Unlike
   portfolio_backtest_results (members judged on the window they then run on) each day is out of sample for
-  its members' choice. Chained figures use the rows up to each run_date only; a liquidated day (-100 %)
-  ends the chain at -1. A table rebuilt from the landing table each run (a few rows a day).
+  its members' choice. A day whose earlier ranking made nothing active (or none of its members had a bar)
+  is a cash day: a row of 0 bars, its return the fee of closing what the account held. Chained figures use
+  the rows up to each run_date only; a liquidated day (-100 %) ends the chain at -1. A table rebuilt from
+  the landing table each run (a few rows a day).
 -#}
 
 with
@@ -40,6 +42,7 @@ select
     {{ epoch_ms_to_timestamptz('end_ms') }} as window_end,
     day_return,
     fees_paid,
+    fees_paid / initial_equity as fee_drag,
     gross_leverage_max,
     liquidated_at_ms is not null as liquidated,
     days_recorded,
