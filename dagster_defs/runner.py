@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import resource
 import sys
@@ -24,6 +25,7 @@ RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 CLI_RUN_TAG = "blofin/launched_by"  # = "cli": runs whose process is the CLI's own (in-process executor)
 DATA_DIR_TAG = "blofin/data_dir"  # the data dir a CLI run wrote: its writer lock says whether it is alive
+MAX_RUNTIME_TAG = "dagster/max_runtime"  # run monitoring fails a run running longer ("0": no limit)
 
 
 def cli_run_tags(data_dir: Path) -> dict[str, str]:
@@ -69,9 +71,23 @@ def persistent_instance(paths: Paths) -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
+# sha256 of each earlier deploy/dagster.yaml (git log -- deploy/dagster.yaml): a DAGSTER_HOME holding one gets
+# the current file (add the outgoing version's digest here whenever the file changes)
+SHIPPED_YAMLS = frozenset({
+    "4bc13bb9d912119f88d6b0724c8cdee27c1e32a30d90a0c141bc46e97cd97f03",
+    "8b0329b2fcd51497bbd09e57929495dc3a86b70fb12ae167f065986597eac11b",
+    "99fe2d4138ea4dd00ed78e6e75f785bc093573c5bc55cb4ca5e693c688c81519",
+    "e432ee448df7f89e8523263268bcc6176edf3e3878562837ff63d09abd565839",
+    "e83310ce94cc484f77db5b3f2d622d13ca708816471bdd95887a8b07fd65b559",
+    "f5ddbae4d97661cfcf91533094d8e445681b26bf976dc281c8bf51c990a37259",
+    "f5f30a6818b7678843abf9772fd52ad37310aa81b9dd148199c97bee27e63e36",
+})
+
+
 def install_instance_yaml(target: Path) -> None:
-    """Write deploy/dagster.yaml to target, atomically, when target is absent or a torn copy of it (empty or
-    a cut prefix: a copy stopped by a full disk); any other file is the operator's (Postgres) and is kept."""
+    """Write deploy/dagster.yaml to target, atomically, when target is absent, a torn copy of it (empty or
+    a cut prefix: a copy stopped by a full disk) or a version of it shipped before (SHIPPED_YAMLS); any
+    other file is the operator's (Postgres) and is kept."""
     from python_assets.lake.atomic import write_bytes_atomic
 
     if not INSTANCE_YAML.exists():
@@ -81,7 +97,7 @@ def install_instance_yaml(target: Path) -> None:
         current = target.read_bytes()
     except FileNotFoundError:
         current = b""
-    if current != template and template.startswith(current):
+    if current != template and (template.startswith(current) or hashlib.sha256(current).hexdigest() in SHIPPED_YAMLS):
         write_bytes_atomic(template, target)
 
 
@@ -110,6 +126,57 @@ def recover_dead_cli_runs(instance: dg.DagsterInstance, data_dir: Path,
         instance.report_run_failed(run, (known or {}).get(run.run_id, reason))
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
     return [run.run_id for run in dead]
+
+
+RUN_PROCESS_EVENT = "Started process for run"  # the run worker's first event (the default run launcher's)
+
+
+def run_worker_pid(instance: dg.DagsterInstance, run_id: str) -> tuple[int, float] | None:
+    """(pid, when) of the run's worker process, from the engine event the default run launcher's worker
+    writes first ('Started process for run (pid: N)'); None for a run without one (made in-process)."""
+    found = None
+    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
+        event = record.dagster_event
+        data = event.event_specific_data if event else None
+        pid = getattr(data, "metadata", {}).get("pid") if data is not None else None
+        if pid is not None and (event.message or "").startswith(RUN_PROCESS_EVENT):
+            try:
+                found = int(pid.value), record.timestamp
+            except (TypeError, ValueError):
+                continue
+    return found
+
+
+def recover_dead_launched_runs(instance: dg.DagsterInstance) -> list[tuple[str, str]]:
+    """Mark failed the runs the default run launcher started ('starting' or 'started', not the CLI's own)
+    whose worker process is gone: `dagster dev` or the host died mid-run, and nothing else ever ends such a
+    run (the launcher has no worker health check): it would hold the one run slot and queue every later
+    run behind it. Their pool slots are freed; run_failure_sensor alerts them. The worker runs on the host
+    of the code server that evaluates this (the default launcher starts it there); with another launcher
+    (Docker, Kubernetes) nothing is done. Returns (run id, reason) for each run failed."""
+    from dagster._core.launcher import DefaultRunLauncher
+
+    from python_assets.platform.processes import process_gone
+
+    if not isinstance(instance.run_launcher, DefaultRunLauncher):
+        return []
+    live = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING]
+    failed = []
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=live)):
+        if made_by_cli(run):
+            continue  # the CLI's next run recovers it under the data dir's lock
+        worker = run_worker_pid(instance, run.run_id)
+        if worker is None or not process_gone(*worker):
+            continue
+        current = instance.get_run_by_id(run.run_id)
+        if current is None or current.status not in live:
+            continue  # it ended while we looked
+        reason = (f"its run worker (pid {worker[0]}) is gone without ending the run: `dagster dev` or the host "
+                  "stopped mid-run (found by dead_run_sensor)")
+        instance.report_run_failed(current, reason)
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        failed.append((run.run_id, reason))
+    return failed
 
 
 def runs_since(instance: dg.DagsterInstance, run_id: str, day: date) -> list[str]:
@@ -156,7 +223,8 @@ def materialize_days(
     with step_progress(instance, run_id, len(job.graph.nodes)):
         return job.execute_in_process(
             partition_key=key,
-            tags={**tags, **(extra_tags or {})},
+            # in this process: no daemon limit (a long backfill is not a dead run; the CLI's recovery finds those)
+            tags={MAX_RUNTIME_TAG: "0", **tags, **(extra_tags or {})},
             instance=instance,
             raise_on_error=raise_on_error,
             run_config=run_config,

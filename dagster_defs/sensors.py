@@ -1,10 +1,11 @@
 """Sensors: new files in data/inbox/ -> ingest + runs for their days; a day the live recorder finished ->
-that day's run; an alert for every failed run; the live trade recorder in bounded sessions (off by default)."""
+that day's run; an alert for every failed run; a run whose worker died -> failed; the live trade recorder in
+bounded sessions (off by default)."""
 
 import dagster as dg
 
 from dagster_defs.partitions import daily_partitions_def
-from dagster_defs.runner import made_by_cli
+from dagster_defs.runner import made_by_cli, recover_dead_launched_runs
 from python_assets.platform.alerts import build_alert, raise_alert
 from python_assets.config import paths
 from python_assets.ingest.inbox import process_inbox
@@ -98,6 +99,18 @@ def trade_recorder_sensor(context: dg.SensorEvaluationContext):
                          + "".join(f"; not recorded: {line}" for line in refused.values()))
 
 
+@dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+def dead_run_sensor(context: dg.SensorEvaluationContext):
+    """Fails the runs whose worker process is gone (`dagster dev` or the host died mid-run: the default run
+    launcher has no health check, so such a run stayed 'started', held the one run slot and queued every
+    later run forever); run_failure_sensor alerts each. Its first tick comes right after the daemon starts."""
+    failed = recover_dead_launched_runs(context.instance)
+    for run_id, reason in failed:
+        context.log.warning(f"run {run_id} marked failed: {reason}")
+        log_event("dead_run_failed", run_id=run_id, reason=reason)
+    return dg.SkipReason(f"marked {len(failed)} dead run(s) failed" if failed else "no dead run")
+
+
 ERROR_LINE_CHARS = 300
 
 
@@ -141,4 +154,5 @@ def run_failure_sensor(context: dg.RunFailureSensorContext) -> None:
                             f"attempt(s): {delivery.error}")
 
 
-defs = dg.Definitions(sensors=[inbox_sensor, recorder_day_sensor, run_failure_sensor, trade_recorder_sensor])
+defs = dg.Definitions(sensors=[inbox_sensor, recorder_day_sensor, run_failure_sensor, trade_recorder_sensor,
+                               dead_run_sensor])

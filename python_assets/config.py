@@ -29,6 +29,8 @@ SYMBOL_WORKERS_ENV, SYMBOL_BATCH_ENV = "BLOFIN_SYMBOL_WORKERS", "BLOFIN_SYMBOL_B
 DEFAULT_SYMBOL_BATCH = 4
 DEFAULT_CRON = "5 0 * * *"
 FRESHNESS_ENV = "BLOFIN_FRESHNESS_MINUTES"
+MAX_RUN_HOURS_ENV = "BLOFIN_MAX_RUN_HOURS"
+DEFAULT_MAX_RUN_HOURS = 6  # a daily run takes minutes; a backfill range run launched from the UI, longer
 WEBHOOK_ENV = "BLOFIN_ALERT_WEBHOOK_URL"
 LLM_BASE_URL_ENV, LLM_MODEL_ENV = "BLOFIN_LLM_BASE_URL", "BLOFIN_LLM_MODEL"
 LLM_KEY_ENV, LLM_TIMEOUT_ENV = "BLOFIN_LLM_API_KEY", "BLOFIN_LLM_TIMEOUT"
@@ -278,6 +280,12 @@ def schedule_cron() -> str:
     return os.environ.get(SCHEDULE_CRON_ENV, DEFAULT_CRON)
 
 
+def max_run_seconds() -> int:
+    """BLOFIN_MAX_RUN_HOURS (default 6): the most a daily_job run the daemon launched (schedule, sensors, UI)
+    may stay running before run monitoring marks it failed; a whole number >= 1, else one ValueError line."""
+    return _positive_int(MAX_RUN_HOURS_ENV, DEFAULT_MAX_RUN_HOURS) * 3600
+
+
 def freshness_minutes() -> int:
     """BLOFIN_FRESHNESS_MINUTES: the most minutes a symbol's last 1m bar may lag its day's end."""
     return int(os.environ.get(FRESHNESS_ENV, "60"))
@@ -363,6 +371,7 @@ SPARK_LANDING_ENV = {"root": "BLOFIN_SPARK_LANDING", "tables": "BLOFIN_SPARK_LAN
 # Settings that change no result: where things live, a run's own window (set by the run), how long to
 # wait, how to alert, how many workers (results are bit-identical for any worker count), every secret.
 NOT_RESULT_SETTINGS = {DATA_DIR_ENV, *DBT_WINDOW_ENV.values(), LOCK_WAIT_ENV, SCHEDULE_CRON_ENV, FRESHNESS_ENV,
+                       MAX_RUN_HOURS_ENV,
                        SYMBOL_WORKERS_ENV, SYMBOL_BATCH_ENV, LLM_TIMEOUT_ENV, "BLOFIN_DEBUG", *SECRET_ENV_VARS,
                        SPARK_DIR_ENV, *SPARK_LANDING_ENV.values(), "BLOFIN_SPARK_CORES", DBT_SERVER_ENV}
 _SECRET_NAME = ("KEY", "SECRET", "PASSPHRASE", "PASSWORD", "TOKEN", "WEBHOOK")

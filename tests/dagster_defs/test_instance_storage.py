@@ -147,3 +147,26 @@ def test_a_home_holding_the_earlier_instance_yaml_gets_the_pooled_storage(tmp_pa
     target.write_text(own)
     install_instance_yaml(target)
     assert target.read_text() == own
+
+
+def test_a_home_holding_a_shipped_instance_yaml_gets_the_current_one(tmp_path, monkeypatch):
+    """A DAGSTER_HOME holding an earlier shipped version (not a prefix of the current one: a comment in the
+    middle changed) gets the current file: it kept the old settings (no threaded sensors) for good before."""
+    import hashlib
+
+    import dagster_defs.runner as runner
+
+    text = DEPLOY_YAML.read_text()
+    assert hashlib.sha256(text.encode()).hexdigest() not in runner.SHIPPED_YAMLS
+    shipped = text.replace("sensors:\n  use_threads: true\n  num_workers: 4\n", "").replace("run_monitoring:", "# old\nrun_monitoring:")
+    monkeypatch.setattr(runner, "SHIPPED_YAMLS", runner.SHIPPED_YAMLS | {hashlib.sha256(shipped.encode()).hexdigest()})
+    target = tmp_path / "dagster.yaml"
+    target.write_text(shipped)
+    runner.install_instance_yaml(target)
+    assert target.read_text() == text
+
+
+def test_the_instance_evaluates_sensors_in_threads(tmp_path):
+    """trade_recorder_sensor's 40 s session held up every other sensor's tick (the daemon ran them one by one)."""
+    with pooled_instance(tmp_path / "home") as instance:
+        assert instance.get_settings("sensors") == {"use_threads": True, "num_workers": 4}
