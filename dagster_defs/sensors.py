@@ -2,35 +2,63 @@
 that day's run; an alert for every failed run; a run whose worker died -> failed; the live trade recorder in
 bounded sessions (off by default)."""
 
+import hashlib
+import json
+import time
+
 import dagster as dg
 
 from dagster_defs.partitions import daily_partitions_def
 from dagster_defs.runner import made_by_cli, recover_dead_launched_runs
 from python_assets.platform.alerts import build_alert, raise_alert
 from python_assets.config import paths
-from python_assets.ingest.inbox import process_inbox
+from python_assets.ingest.inbox import inbox_dir, pending_files, process_inbox, settled_files
 from python_assets.platform.logs import log_event
 from python_assets.platform.secrets import scrub
 from python_assets.exchange.recorder_days import recorder_days
 
 
+INBOX_TICK_BUDGET_S = 30.0  # take no new file after this: a tick must end within Dagster's 60 s
+INBOX_TICK_MAX_FILES = 200  # nor more files than this; the rest wait for the next tick
+
+
+def _inbox_cursor(raw: str | None) -> dict[str, list[int]]:
+    """The files' [size, mtime_ns] the previous tick saw; {} for none or a cursor it cannot read."""
+    try:
+        seen = json.loads(raw or "{}").get("seen", {})
+    except (ValueError, AttributeError):
+        return {}
+    return seen if isinstance(seen, dict) else {}
+
+
 @dg.sensor(job_name="daily_job", minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
 def inbox_sensor(context: dg.SensorEvaluationContext):
-    """Ingests files dropped into data/inbox/<SYMBOL>/ and requests a run for every day they touched. A
-    lake write failure midway (a full disk) leaves the files after it for the next tick, and the files
-    already filed still get their runs (their run keys are new: a retry tick will not ask again)."""
+    """Ingests files dropped into data/inbox/<SYMBOL>/ once they have settled (the same size and mtime as
+    the previous tick saw, kept in the cursor: a file still being copied waits) and requests one run per
+    day they touched, whatever the number of files. A tick takes files for at most INBOX_TICK_BUDGET_S
+    seconds (and INBOX_TICK_MAX_FILES files); the rest wait for the next tick. A lake write failure midway
+    (a full disk) leaves the files after it for the next tick, and the files already filed still get their
+    runs. Run key: the day and a hash of the tick's ingest (the files' contents and when), so a file dropped
+    again under a name used before runs again."""
+    p = paths()
+    pending = pending_files(p)
+    ready, seen = settled_files(pending, _inbox_cursor(context.cursor))
     outcomes: list = []
     try:
-        process_inbox(paths(), outcomes)
+        process_inbox(p, outcomes, files=ready, budget_s=INBOX_TICK_BUDGET_S, max_files=INBOX_TICK_MAX_FILES)
     except Exception as exc:  # noqa: BLE001 - logged; the unfiled files are retried next tick
         context.log.error(f"inbox stopped after {len(outcomes)} file(s): {scrub(str(exc))}; the rest wait for the next tick")
         log_event("inbox_interrupted", filed=len(outcomes), error=scrub(str(exc)))
+    root = inbox_dir(p)
+    context.update_cursor(json.dumps({"seen": {k: v for k, v in seen.items() if (root / k).exists()}}))
+    waiting = len(pending) - len(outcomes)
     if not outcomes:
-        return dg.SkipReason("inbox is empty")
+        return dg.SkipReason(f"{waiting} inbox file(s) settling or waiting for the next tick" if waiting
+                             else "inbox is empty")
     partitions = daily_partitions_def()
     valid_keys = set(partitions.get_partition_keys(dynamic_partitions_store=context.instance))
     first = partitions.start.date().isoformat()
-    requests = []
+    by_day: dict[str, list[str]] = {}
     for o in outcomes:
         log_event("inbox_file", file=o.file, symbol=o.symbol, error=o.error,
                   added=o.result.rows_added if o.result else 0, quarantined=o.result.quarantined if o.result else 0)
@@ -39,12 +67,21 @@ def inbox_sensor(context: dg.SensorEvaluationContext):
             continue
         for day in o.result.partitions:
             if day in valid_keys:
-                requests.append(dg.RunRequest(run_key=f"inbox:{o.symbol}:{o.file}:{day}", partition_key=day))
+                by_day.setdefault(day, []).append(f"{o.symbol}/{o.file}:{o.digest}")
             elif day < first:
                 context.log.warning(f"{o.file}: {day} is before the first daily partition {first}: its rows are "
                                     "in the lake, but no run covers the day (BLOFIN_PARTITIONS_START sets the first)")
             else:
                 context.log.info(f"{o.file}: {day} is not a complete daily partition yet; it runs with its schedule")
+    ingest = time.time_ns()
+    requests = []
+    for day, files in sorted(by_day.items()):
+        digest = hashlib.sha256("\n".join([str(ingest), *sorted(files)]).encode()).hexdigest()[:16]
+        context.log.info(f"{day}: one run for {len(files)} inbox file(s): {', '.join(sorted(f.split(':')[0] for f in files))}")
+        requests.append(dg.RunRequest(run_key=f"inbox:{day}:{digest}", partition_key=day,
+                                      tags={"blofin/trigger": "inbox"}))
+    if waiting:
+        context.log.info(f"{waiting} inbox file(s) wait for the next tick (settling, or past this tick's budget)")
     return requests or dg.SkipReason("inbox files added no rows to complete days")
 
 

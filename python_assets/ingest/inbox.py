@@ -1,11 +1,18 @@
 """The inbox: trade files dropped into <data>/inbox/<SYMBOL>/ are ingested once, then filed away under
 inbox/processed/<SYMBOL>/ or inbox/failed/<SYMBOL>/ by a name no earlier file there has (trades.csv, then
-trades-2.csv, ...), so a later file of the same name never replaces an earlier one or its .error note."""
+trades-2.csv, ...), so a later file of the same name never replaces an earlier one or its .error note.
+
+A file is taken once it has settled (settled_files: the same size and modification time at two looks, a
+sensor tick apart), so one still being copied in is not read to where the copy has got. Files named as
+partial downloads (.part, .tmp, .crdownload, ...) and dot-files (rsync's temporary name) are never taken:
+write a file elsewhere (or under such a name) and rename it into the inbox when it is whole."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +23,7 @@ from python_assets.ingest.trades import IngestResult, ingest_file
 from python_assets.lake.atomic import LakeWriteError
 
 SUFFIXES = (".csv", ".txt", ".parquet", ".pq", ".feather", ".jsonl", ".ndjson", ".json")
+PARTIAL_SUFFIXES = (".part", ".partial", ".tmp", ".temp", ".crdownload", ".download", ".filepart", ".!sync")
 
 
 def inbox_dir(paths: Paths) -> Path:
@@ -30,10 +38,12 @@ class InboxOutcome:
     symbol: str
     result: IngestResult | None
     error: str | None
+    digest: str = ""  # sha256 of the file's bytes as ingested
 
 
 def pending_files(paths: Paths) -> list[tuple[str, Path]]:
-    """(symbol, file) pairs waiting in inbox/<SYMBOL>/, oldest first."""
+    """(symbol, file) pairs waiting in inbox/<SYMBOL>/, oldest first: files of a readable suffix, neither
+    dot-files nor named as a partial download (PARTIAL_SUFFIXES)."""
     root = inbox_dir(paths)
     if not root.exists():
         return []
@@ -42,9 +52,50 @@ def pending_files(paths: Paths) -> list[tuple[str, Path]]:
         for d in sorted(root.iterdir())
         if d.is_dir() and d.name not in ("processed", "failed")
         for f in d.iterdir()
-        if f.is_file() and _readable(f) and not f.name.startswith(".")
+        if f.is_file() and _readable(f) and not f.name.startswith(".") and not f.name.lower().endswith(PARTIAL_SUFFIXES)
     ]
-    return sorted(found, key=lambda sf: (sf[1].stat().st_mtime, str(sf[1])))
+    return sorted(found, key=lambda sf: (_mtime(sf[1]), str(sf[1])))
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # gone since it was listed (renamed away): it sorts last and is not found when taken
+        return float("inf")
+
+
+def file_state(path: Path) -> list[int] | None:
+    """[size, mtime in ns] of a file, or None when it is gone."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
+def settled_files(pending: list[tuple[str, Path]], seen: dict[str, list[int]]) -> tuple[list[tuple[str, Path]], dict[str, list[int]]]:
+    """(the pending files whose size and modification time are what the previous look recorded in `seen`
+    ("SYMBOL/name" -> [size, mtime_ns]), every pending file's state now for the next look). A file being
+    written (cp, scp, an upload in place) changes between two looks and waits; a new file waits one look."""
+    now: dict[str, list[int]] = {}
+    ready = []
+    for symbol, path in pending:
+        state = file_state(path)
+        if state is None:
+            continue
+        key = f"{symbol}/{path.name}"
+        now[key] = state
+        if seen.get(key) == state:
+            ready.append((symbol, path))
+    return ready, now
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _full_suffix(path: Path) -> str:
@@ -85,13 +136,27 @@ def _ingest(paths: Paths, symbol: str, path: Path, name: str) -> tuple[IngestRes
         return None, why if isinstance(exc, ValueError) else f"{type(exc).__name__}: {why}"
 
 
-def process_inbox(paths: Paths, outcomes: list[InboxOutcome] | None = None) -> list[InboxOutcome]:
-    """Ingest every pending file; move it to inbox/processed/ or inbox/failed/ (with a .error note), under
-    filed_name. Each filed file's outcome is appended to `outcomes` as it is filed, so a caller whose call
-    raised (a lake write failure: the file stays to be retried) still has those of the files before it."""
+def process_inbox(paths: Paths, outcomes: list[InboxOutcome] | None = None,
+                  files: list[tuple[str, Path]] | None = None, budget_s: float | None = None,
+                  max_files: int | None = None) -> list[InboxOutcome]:
+    """Ingest the pending files (or `files`), oldest first; move each to inbox/processed/ or inbox/failed/
+    (with a .error note), under filed_name. Each filed file's outcome is appended to `outcomes` as it is
+    filed, so a caller whose call raised (a lake write failure: the file stays to be retried) still has
+    those of the files before it. budget_s / max_files: take no new file once that many seconds have passed
+    or that many files were taken; the rest stay in the inbox for the next call."""
     outcomes = [] if outcomes is None else outcomes
-    for symbol, path in pending_files(paths):
+    start = time.monotonic()
+    for taken, (symbol, path) in enumerate(pending_files(paths) if files is None else files):
+        if (max_files is not None and taken >= max_files) or (
+                budget_s is not None and taken and time.monotonic() - start >= budget_s):
+            break
+        if not path.is_file():
+            continue  # taken away since it was listed
         name = filed_name(paths, symbol, path)
+        try:
+            digest = _digest(path)
+        except OSError:
+            digest = ""  # unreadable: _ingest files it under failed/ with the reason
         result, error = _ingest(paths, symbol, path, name)
         dest = inbox_dir(paths) / ("failed" if error else "processed") / symbol
         dest.mkdir(parents=True, exist_ok=True)
@@ -99,5 +164,5 @@ def process_inbox(paths: Paths, outcomes: list[InboxOutcome] | None = None) -> l
         if error:
             error = error.replace(str(path), str(dest / name))  # the reason names where the file is now
             (dest / f"{name}.error").write_text(error + "\n")
-        outcomes.append(InboxOutcome(name, symbol, result, error))
+        outcomes.append(InboxOutcome(name, symbol, result, error, digest))
     return outcomes
