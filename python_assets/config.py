@@ -146,9 +146,15 @@ def partitions_start(p: "Paths | None" = None) -> str:
     override = os.environ.get(PARTITIONS_START_ENV)
     if override:
         try:
-            datetime.fromisoformat(override)
+            day = date.fromisoformat(override) if len(override) == 10 and override[4] == override[7] == "-" else None
         except ValueError:
-            raise SettingError(f"{PARTITIONS_START_ENV}={override!r} is not a date (YYYY-MM-DD)") from None
+            day = None
+        if day is None:  # 20250101 or a datetime passed fromisoformat, then failed inside Dagster
+            raise SettingError(f"{PARTITIONS_START_ENV}={override!r} is not a date (YYYY-MM-DD)")
+        last = datetime.now(timezone.utc).date() - timedelta(days=1)
+        if day > last:
+            raise SettingError(f"{PARTITIONS_START_ENV}={override} is after the last complete UTC day ({last}): "
+                               "there would be no daily partition to run")
         return override
     first = lake_first_day(p or paths())
     return first.isoformat() if first else DEFAULT_PARTITIONS_START
@@ -221,8 +227,17 @@ def market_symbols() -> str:
 
 
 def market_seed() -> int:
-    """BLOFIN_SEED: the synthetic market's seed."""
-    return int(os.environ.get("BLOFIN_SEED", str(DEFAULT_SEED)))
+    """BLOFIN_SEED: the synthetic market's seed, a whole number >= 0 (anything else: one SettingError line)."""
+    raw = os.environ.get("BLOFIN_SEED", "").strip()
+    if not raw:
+        return DEFAULT_SEED
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise SettingError(f"BLOFIN_SEED must be a whole number >= 0 (the synthetic market's seed), got {raw!r}")
+    return value
 
 
 def _positive_int(name: str, default: int) -> int:

@@ -98,4 +98,24 @@ def fill_lake(p: Paths, days: list[date], market_source: MarketSource, log: logg
     return meta
 
 
-defs = dg.Definitions(assets=[lake_market_data])
+# Lake datasets only the live recorder (`blofin-stack record`, outside Dagster) writes: external assets, listed
+# beside the lake assets above with what they hold (dbt's staging reads them: models/staging/lake/).
+RECORDER_LAKE = [
+    dg.AssetSpec("lake_books", group_name="ingest", kinds={"parquet"},
+                 description="Order-book states (top-N levels per side, samples and snapshots) per symbol and UTC "
+                             "day in data/lake/books/, written by the live recorder."),
+    dg.AssetSpec("lake_mark_prices", group_name="ingest", kinds={"parquet"},
+                 description="Mark and index prices pushed to the live recorder, per symbol and UTC day in "
+                             "data/lake/mark_prices/."),
+    dg.AssetSpec("lake_instruments", group_name="ingest", kinds={"parquet"},
+                 description="Daily snapshots of BloFin's instrument specifications (contract value, lot and "
+                             "tick sizes) in data/lake/instruments/, written by the recorder."),
+    dg.AssetSpec("lake_recorder_segments", group_name="ingest", kinds={"parquet"},
+                 description="Intervals in which the live recorder received each dataset per symbol, split at "
+                             "UTC midnight, in data/lake/recorder_segments/."),
+    dg.AssetSpec("lake_recorder_gaps", group_name="ingest", kinds={"parquet"},
+                 description="Holes the live recorder detected in a dataset and whether a REST back-fill "
+                             "recovered them, in data/lake/recorder_gaps/."),
+]
+
+defs = dg.Definitions(assets=[lake_market_data, *RECORDER_LAKE])

@@ -214,6 +214,46 @@ def test_a_partitions_start_that_is_no_date_is_bad_input_naming_it(data_dir, mon
     assert partitions_start() == "2024-01-01"
 
 
+@pytest.mark.parametrize("value", ["20250101", "2025-03-10T00:00", "2025-3-1"])
+def test_a_partitions_start_not_written_yyyy_mm_dd_is_bad_input_naming_it(data_dir, monkeypatch, capsys, value):
+    """20250101 passed the check (Python 3.11's fromisoformat reads it) and then failed inside Dagster with
+    a bare ValueError."""
+    monkeypatch.setenv("BLOFIN_PARTITIONS_START", value)
+    assert main(["materialize", "--date", "2025-03-10"]) == 2
+    assert capsys.readouterr().err == f"error: BLOFIN_PARTITIONS_START={value!r} is not a date (YYYY-MM-DD)\n"
+
+
+def test_a_partitions_start_after_the_last_complete_day_is_refused_with_one_line(data_dir, monkeypatch):
+    """A start in the future gave no daily partition at all: every schedule tick errored."""
+    from datetime import datetime, timedelta, timezone
+
+    from python_assets.config import SettingError, partitions_start
+
+    yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)
+    monkeypatch.setenv("BLOFIN_PARTITIONS_START", "2099-01-01")
+    with pytest.raises(SettingError, match=f"BLOFIN_PARTITIONS_START=2099-01-01 is after the last complete UTC day "
+                                           f"\\({yesterday}\\): there would be no daily partition to run"):
+        partitions_start()
+    monkeypatch.setenv("BLOFIN_PARTITIONS_START", (yesterday + timedelta(days=1)).isoformat())
+    with pytest.raises(SettingError):
+        partitions_start()
+    monkeypatch.setenv("BLOFIN_PARTITIONS_START", yesterday.isoformat())
+    assert partitions_start() == yesterday.isoformat()
+
+
+def test_a_seed_that_is_no_whole_number_is_one_line_naming_it(monkeypatch):
+    from python_assets.config import DEFAULT_SEED, SettingError, market_seed
+
+    for bad in ("abc", "-1", "1.5"):
+        monkeypatch.setenv("BLOFIN_SEED", bad)
+        with pytest.raises(SettingError, match=f"BLOFIN_SEED must be a whole number >= 0 .*got '{bad}'"):
+            market_seed()
+    monkeypatch.setenv("BLOFIN_SEED", " 8 ")
+    assert market_seed() == 8
+    monkeypatch.delenv("BLOFIN_SEED")
+    assert market_seed() == DEFAULT_SEED
+
+
 def test_a_log_write_on_a_full_disk_is_one_short_warning_and_leaves_no_torn_line(data_dir, monkeypatch, capsys):
     """logging.FileHandler printed a 22-line '--- Logging error ---' traceback per failed write and left a
     torn JSON line that the next event was glued onto."""
