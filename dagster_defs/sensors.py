@@ -148,6 +148,59 @@ def dead_run_sensor(context: dg.SensorEvaluationContext):
     return dg.SkipReason(f"marked {len(failed)} dead run(s) failed" if failed else "no dead run")
 
 
+FRESHNESS_CHECK = dg.AssetCheckKey(dg.AssetKey("bars_1m"), "bars_1m_is_fresh")
+FRESHNESS_ALERTS_PER_TICK = 5  # each alert's POST takes up to 8 s; a tick must end within 60 s
+SENT_KEPT = 50
+
+
+@dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+def freshness_alert_sensor(context: dg.SensorEvaluationContext):
+    """One alert (alerts.log and the webhook, as run_failure_sensor's) per failed bars_1m_is_fresh evaluation:
+    the check only warns, fails no run, so no run alert says a symbol's data stopped. The same days and
+    finding alerted once (a rerun of the day finding it again stays quiet). Evaluations from before the
+    sensor's first tick are left to the UI; the daemon must run for any of this (a CLI run without one is
+    not watched)."""
+    from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus as Status
+
+    try:
+        state = json.loads(context.cursor) if context.cursor else {}
+        last, sent = int(state["id"]), list(state.get("sent", []))
+    except (ValueError, KeyError, TypeError):
+        last, sent = None, []
+    records = sorted(context.instance.event_log_storage.get_asset_check_execution_history(FRESHNESS_CHECK, limit=200),
+                     key=lambda r: r.id)
+    if last is None:
+        context.update_cursor(json.dumps({"id": max((r.id for r in records), default=0), "sent": []}))
+        return dg.SkipReason("freshness alerts start now; earlier evaluations are in the UI")
+    alerted = 0
+    for record in (r for r in records if r.id > last):
+        if record.status == Status.PLANNED:
+            run = context.instance.get_run_by_id(record.run_id)
+            if run is not None and not run.is_finished:
+                break  # still running: look again next tick
+        elif record.status == Status.FAILED:
+            if alerted == FRESHNESS_ALERTS_PER_TICK:
+                break
+            evaluation = record.event.asset_check_evaluation if record.event else None
+            message = (evaluation.description if evaluation else None) or "a symbol's 1m bars end early"
+            days = evaluation.metadata.get("days") if evaluation else None
+            days = days.value if days is not None else [record.partition]
+            key = hashlib.sha256(json.dumps([days, message]).encode()).hexdigest()[:16]
+            if key not in sent:
+                run = context.instance.get_run_by_id(record.run_id)
+                alert = build_alert("freshness", f"bars_1m_is_fresh failed: {message}", check="bars_1m_is_fresh",
+                                    run_id=record.run_id, job=run.job_name if run else None,
+                                    partition=record.partition, days=days)
+                delivery = raise_alert(paths(), alert)
+                if delivery is not None and not delivery.delivered:
+                    context.log.warning(f"freshness alert written to alerts.log; the webhook POST failed: {delivery.error}")
+                sent = (sent + [key])[-SENT_KEPT:]
+                alerted += 1
+        last = record.id
+    context.update_cursor(json.dumps({"id": last, "sent": sent}))
+    return dg.SkipReason(f"{alerted} freshness alert(s) written" if alerted else "no new failed freshness check")
+
+
 ERROR_LINE_CHARS = 300
 
 
@@ -192,4 +245,4 @@ def run_failure_sensor(context: dg.RunFailureSensorContext) -> None:
 
 
 defs = dg.Definitions(sensors=[inbox_sensor, recorder_day_sensor, run_failure_sensor, trade_recorder_sensor,
-                               dead_run_sensor])
+                               dead_run_sensor, freshness_alert_sensor])

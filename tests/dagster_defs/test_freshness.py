@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dagster as dg
 import duckdb
 
 from dagster_defs.checks import bars_freshness, window_freshness
@@ -116,3 +117,45 @@ def test_a_configured_symbol_is_matched_in_the_lake_s_spelling(tmp_path):
     passed, meta = bars_freshness(str(tmp_path / "w.duckdb"), 60, date(2025, 3, 10),
                                   ["eth-usdt", " btc/usdt:usdt", "sol_usdt", "bad name!"])
     assert not passed and meta["missing"] == ["SOL-USDT", "bad name!"]  # one it cannot normalize: named as set
+
+
+def test_a_failed_freshness_check_is_alerted_once(tmp_path, monkeypatch):
+    """bars_1m_is_fresh only warns and fails no run: a symbol whose data stopped was never alerted, only
+    shown in the UI. Now one alert per failed evaluation; the same days and finding once."""
+    import json
+
+    from dagster_defs.sensors import freshness_alert_sensor
+
+    monkeypatch.setenv("BLOFIN_DATA_DIR", str(tmp_path / "data"))
+    finding = {"text": "BTC-USDT: last 1m bar 119 min before the end of 2025-03-10", "passed": False}
+
+    @dg.asset(name="bars_1m")
+    def bars() -> None:
+        return None
+
+    @dg.asset_check(asset="bars_1m", name="bars_1m_is_fresh")
+    def fresh() -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(passed=finding["passed"], severity=dg.AssetCheckSeverity.WARN,
+                                   description=None if finding["passed"] else finding["text"],
+                                   metadata={"days": ["2025-03-10"]})
+
+    def alerts() -> list[dict]:
+        log = tmp_path / "data" / "alerts.log"
+        return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance)
+        freshness_alert_sensor(context)  # the first tick: from here on
+        run = dg.materialize([bars, fresh], instance=instance).run_id
+        assert freshness_alert_sensor(context).skip_message == "1 freshness alert(s) written"
+        dg.materialize([bars, fresh], instance=instance)  # the same finding again (a rerun of the day)
+        finding["passed"] = True
+        dg.materialize([bars, fresh], instance=instance)
+        assert freshness_alert_sensor(context).skip_message == "no new failed freshness check"
+        finding.update(passed=False, text="ETH-USDT: configured but no 1m bars up to the end of 2025-03-10")
+        dg.materialize([bars, fresh], instance=instance)
+        freshness_alert_sensor(context)
+    sent = alerts()
+    assert [(a["kind"], a["run_id"] == run) for a in sent] == [("freshness", True), ("freshness", False)]
+    assert "BTC-USDT: last 1m bar 119 min" in sent[0]["message"] and "ETH-USDT" in sent[1]["message"]
+    assert sent[0]["days"] == ["2025-03-10"]
