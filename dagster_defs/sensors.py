@@ -77,7 +77,8 @@ def inbox_sensor(context: dg.SensorEvaluationContext):
     requests = []
     for day, files in sorted(by_day.items()):
         digest = hashlib.sha256("\n".join([str(ingest), *sorted(files)]).encode()).hexdigest()[:16]
-        context.log.info(f"{day}: one run for {len(files)} inbox file(s): {', '.join(sorted(f.split(':')[0] for f in files))}")
+        names = ", ".join(sorted(f.split(":")[0] for f in files))
+        context.log.info(f"{day}: one run for {len(files)} inbox file(s): {names}")
         requests.append(dg.RunRequest(run_key=f"inbox:{day}:{digest}", partition_key=day,
                                       tags={"blofin/trigger": "inbox"}))
     if waiting:
@@ -193,7 +194,8 @@ def freshness_alert_sensor(context: dg.SensorEvaluationContext):
                                     partition=record.partition, days=days)
                 delivery = raise_alert(paths(), alert)
                 if delivery is not None and not delivery.delivered:
-                    context.log.warning(f"freshness alert written to alerts.log; the webhook POST failed: {delivery.error}")
+                    context.log.warning("freshness alert written to alerts.log; the webhook POST failed: "
+                                        f"{delivery.error}")
                 sent = (sent + [key])[-SENT_KEPT:]
                 alerted += 1
         last = record.id

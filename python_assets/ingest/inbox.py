@@ -73,7 +73,8 @@ def file_state(path: Path) -> list[int] | None:
     return [st.st_size, st.st_mtime_ns]
 
 
-def settled_files(pending: list[tuple[str, Path]], seen: dict[str, list[int]]) -> tuple[list[tuple[str, Path]], dict[str, list[int]]]:
+def settled_files(pending: list[tuple[str, Path]],
+                  seen: dict[str, list[int]]) -> tuple[list[tuple[str, Path]], dict[str, list[int]]]:
     """(the pending files whose size and modification time are what the previous look recorded in `seen`
     ("SYMBOL/name" -> [size, mtime_ns]), every pending file's state now for the next look). A file being
     written (cp, scp, an upload in place) changes between two looks and waits; a new file waits one look."""
