@@ -117,7 +117,7 @@ def forward_day(members: list[dict[str, Any]], selected_on: date, day: date, cfg
     pays only for the change of its allocation, one no longer held (or re-tuned) is closed. With no member or
     no bar on the day the account holds cash (after closing what it held)."""
     keys = [_key(m) for m in members]
-    start = stop = 0
+    kept, start, stop = set(keys), 0, 0
     if members:
         times, r, x, live, schedule = _combined(members, cfg)
         day_ms = (day - date(1970, 1, 1)).days * DAY_MS
@@ -127,7 +127,7 @@ def forward_day(members: list[dict[str, Any]], selected_on: date, day: date, cfg
         pc = _rule_config(rule, cfg, costs)
         before = previous.get(rule, {})
         held = np.array([before.get(k, (0.0, 0.0))[0] for k in keys])
-        closing = sum(h * e for k, (h, e) in sorted(before.items()) if k not in set(keys))
+        closing = sum(h * e for k, (h, e) in sorted(before.items()) if k not in kept)
         row = {"rule": rule, "selected_on": selected_on, "members": len(members), "initial_equity": pc.initial_equity}
         if start >= stop:
             fee = pc.taker_fee * pc.initial_equity * closing
