@@ -185,8 +185,9 @@ def stored_run_facts(paths: Paths, day: date) -> tuple[dict[str, Any], list[dict
 
 def require_computed(paths: Paths, day: date) -> None:
     """ReportError unless a run computed `day` (computed_days, or the run its stored report names): a day the
-    warehouse only has bars for (dbt's history build) would report no strategies, research or models and look healthy."""
-    with connect_warehouse(paths.warehouse, read_only=True, must_exist=True) as con:
+    warehouse only has bars for (dbt's history build) would report no strategies, research or models and look healthy.
+    Opened as the rebuild opens it (read-write), so a process holding the file is named busy before anything."""
+    with connect_warehouse(paths.warehouse, must_exist=True) as con:
         computed = day in staleness.run_starts(con)
     if not computed:
         raise ReportError(f"no run computed {day}, so there is no report to rebuild: run "
