@@ -19,7 +19,6 @@ import pandas as pd
 from python_assets.ml import metrics
 from python_assets.ml.dataset import HORIZON_BARS, Dataset
 from python_assets.ml.learners import load_learner
-from python_assets.ml.lookahead import check_lookahead
 from python_assets.ml.models import ModelSpec
 from python_assets.ml.validation import (LeakageError, check_leakage, embargo_respected, label_known_at,
                                          leakage_report, purged_walk_forward)
@@ -78,9 +77,6 @@ def train_model(spec: ModelSpec, data: Dataset, root: Path, config: TrainConfig 
     leaks = check_leakage(d.X, d.features, y, past)
     if leaks:
         raise LeakageError(f"{spec.name}: feature(s) {leaks} track the forward label {spec.label}: not known at t")
-    ahead = check_lookahead(d.X, d.features, d.close, d.ts, d.symbol)
-    if ahead:
-        raise LeakageError(f"{spec.name}: feature(s) {ahead} track a forward return of 1-{HORIZON_BARS} bars: not known at t")
     horizon_ms = HORIZON_BARS * data.bar_ms
     folds = purged_walk_forward(d.ts, config.n_folds, horizon_ms, config.embargo_bars * data.bar_ms,
                                 label_end=d.label_end_ms)
