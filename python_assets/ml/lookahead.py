@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from python_assets.ml.ranks import RankIndex, masked_ranks
+
 HORIZONS = 12  # forward and backward log returns over 1..12 rows of each symbol's series
 THRESHOLD = 0.5  # |rank correlation| with a forward return a feature must reach to be a suspect
 MARGIN = 0.2  # ... and by how much it must beat what the best past return predicts of that forward return
@@ -34,24 +36,23 @@ def series_returns(close: np.ndarray, ts: np.ndarray, symbol: np.ndarray,
     return fwd, bwd
 
 
-def centred_ranks(A: np.ndarray) -> np.ndarray:
+def centred_ranks(A: np.ndarray, index: RankIndex | None = None) -> np.ndarray:
     """Per column, average ranks (ties share the mean rank) over its finite values, scaled to
-    (rank - (m+1)/2) / m for m finite values; NaN elsewhere."""
+    (rank - (m+1)/2) / m for m finite values; NaN elsewhere. index: A's RankIndex when one is built already."""
+    index = index or RankIndex(A)
     out = np.full(A.shape, np.nan)
     for j in range(A.shape[1]):
-        rows = np.flatnonzero(np.isfinite(A[:, j]))
-        rows = rows[np.argsort(A[rows, j], kind="stable")]
-        v, m = A[rows, j], len(rows)
-        starts = np.r_[0, np.flatnonzero(v[1:] != v[:-1]) + 1] if m else np.arange(0)
-        ends = np.r_[starts[1:], m]
-        out[rows, j] = (np.repeat((starts + ends + 1) / 2.0, ends - starts) - (m + 1) / 2) / max(m, 1)
+        m = index.finite[:, j]
+        count = int(m.sum())
+        out[m, j] = (masked_ranks(index.orders[j], A[:, j], m) - (count + 1) / 2) / max(count, 1)
     return out
 
 
-def rank_correlations(X: np.ndarray, T: np.ndarray) -> np.ndarray:
+def rank_correlations(X: np.ndarray, T: np.ndarray, index: RankIndex | None = None) -> np.ndarray:
     """(p, k) Pearson correlations of the ranks of X's and T's columns over the rows where both are finite
-    (ranks taken once per column over all its finite rows); NaN under MIN_ROWS shared rows or no spread."""
-    rx, rt = centred_ranks(X), centred_ranks(T)
+    (ranks taken once per column over all its finite rows; index: X's RankIndex); NaN under MIN_ROWS shared
+    rows or no spread."""
+    rx, rt = centred_ranks(X, index), centred_ranks(T)
     mx, mt = np.isfinite(rx).astype(np.float64), np.isfinite(rt).astype(np.float64)
     zx, zt = np.nan_to_num(rx), np.nan_to_num(rt)
     n = mx.T @ mt
@@ -63,24 +64,25 @@ def rank_correlations(X: np.ndarray, T: np.ndarray) -> np.ndarray:
     return np.where((n >= MIN_ROWS) & (vx > 0) & (vt > 0), c, np.nan)
 
 
-def lookahead_strengths(X: np.ndarray, close: np.ndarray, ts: np.ndarray,
-                        symbol: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def lookahead_strengths(X: np.ndarray, close: np.ndarray, ts: np.ndarray, symbol: np.ndarray,
+                        index: RankIndex | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(ahead, explained), each (p, HORIZONS): |rank correlation| of each feature with the forward return
     over h bars, and the most any past return (1..HORIZONS bars back) rank-correlates with that forward return."""
     fwd, bwd = series_returns(close, ts, symbol)
-    ahead = np.abs(rank_correlations(X, fwd))
+    ahead = np.abs(rank_correlations(X, fwd, index))
     explained = np.nanmax(np.abs(rank_correlations(bwd, fwd)), axis=0, initial=0.0)
     return ahead, np.broadcast_to(explained, ahead.shape)
 
 
 def check_lookahead(X: np.ndarray, features: list[str], close: np.ndarray | None, ts: np.ndarray,
-                    symbol: np.ndarray, threshold: float = THRESHOLD, margin: float = MARGIN) -> list[str]:
+                    symbol: np.ndarray, threshold: float = THRESHOLD, margin: float = MARGIN,
+                    index: RankIndex | None = None) -> list[str]:
     """Features whose |rank correlation| with some forward return (1..12 bars) is >= threshold and more than
     margin above the most a past return predicts of it. A causal feature tracks the future only through what
     the past says of it; its own correlation with the past is no guide (a centred window matches both), so the
-    bar is the series' own predictability. Empty without close prices."""
+    bar is the series' own predictability. Empty without close prices. index: X's RankIndex when built."""
     if close is None or len(close) == 0:
         return []
-    ahead, explained = lookahead_strengths(X, close, ts, symbol)
+    ahead, explained = lookahead_strengths(X, close, ts, symbol, index)
     flagged = np.nan_to_num(ahead) >= np.maximum(threshold, explained + margin)
     return [name for name, hit in zip(features, flagged.any(axis=1)) if hit]

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from python_assets.ml.lookahead import check_lookahead
+from python_assets.ml.ranks import RankIndex, masked_ranks
 
 if TYPE_CHECKING:
     from python_assets.ml.dataset import Dataset
@@ -80,28 +81,6 @@ def label_known_at(label: np.ndarray, ts: np.ndarray, symbol: np.ndarray, horizo
     return past.reindex(frame.index).to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-class RankIndex:
-    """Each feature column sorted once (NaN last), so its average ranks over any subset of rows come
-    from one pass over the sorted order instead of a new sort per label."""
-
-    def __init__(self, X: np.ndarray) -> None:
-        self.X = X
-        self.finite = np.isfinite(X)
-        self.orders = [np.argsort(X[:, j], kind="stable") for j in range(X.shape[1])]
-
-
-def masked_ranks(order: np.ndarray, values: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """1-based average ranks (ties share the mean rank, as scipy's rankdata) of values[m], returned in
-    row order of the rows where m holds; order is argsort(values)."""
-    rows = order[m[order]]
-    v = values[rows]
-    starts = np.r_[0, np.flatnonzero(v[1:] != v[:-1]) + 1]
-    ends = np.r_[starts[1:], len(v)]
-    out = np.empty(len(values))
-    out[rows] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
-    return out[m]
-
-
 # A label with at most this many distinct values is a class label: its strength is 2|AUC - 0.5| averaged
 # over the cuts between its classes. A rank correlation with few tied classes caps below 1 even for a
 # feature that orders them perfectly (sqrt(1 - sum p^3): 0.87 for 0/1, 0.92 for a 25/50/25 three-class
@@ -170,5 +149,5 @@ def leakage_report(data: "Dataset", horizon_bars: int) -> dict[str, list[str]]:
     found = {name: check_leakage(data.X, data.features, y, label_known_at(y, data.ts, data.symbol, horizon_bars),
                                  index=index)
              for name, y in data.labels.items()}
-    found[LOOKAHEAD] = check_lookahead(data.X, data.features, data.close, data.ts, data.symbol)
+    found[LOOKAHEAD] = check_lookahead(data.X, data.features, data.close, data.ts, data.symbol, index=index)
     return {k: v for k, v in found.items() if v}
