@@ -18,7 +18,7 @@ from python_assets.exchange.recorder import LIVE_SCHEMA, _read, _union, hour_fil
 from python_assets.ingest.trades import FUTURE_TOLERANCE_MS
 from python_assets.lake.atomic import write_table_atomic
 from python_assets.lake.store import write_funding
-from python_assets.lake.trade_rules import MIN_TS_MS
+from python_assets.lake.trade_rules import MIN_TS_MS, record_fault
 from python_assets.platform.timeframes import HOUR_MS
 
 DATASETS = ("trades", "books", "funding", "mark")
@@ -33,14 +33,7 @@ def _objects(data: list) -> list[dict]:
 
 def trade_fault(t: dict) -> str | None:
     """Why a trade message cannot become a row (a missing or unreadable id, ts, price or size), or None."""
-    if t.get("tradeId") in (None, ""):
-        return "missing_trade_id"
-    for key, parse in (("ts", int), ("price", float), ("size", float)):
-        try:
-            parse(t[key])
-        except (KeyError, TypeError, ValueError):
-            return f"unreadable_{key}"
-    return None
+    return record_fault(t, "tradeId", (("ts", int), ("price", float), ("size", float)))
 
 
 @dataclass

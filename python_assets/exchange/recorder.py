@@ -33,7 +33,7 @@ from python_assets.exchange.rec_rest import contract_value
 from python_assets.lake.atomic import write_table_atomic
 from python_assets.lake.store import read_partition, write_quarantine, write_trades
 from python_assets.platform.timeframes import HOUR_MS
-from python_assets.lake.trade_rules import MIN_TS_MS, value_faults
+from python_assets.lake.trade_rules import MIN_TS_MS, record_fault, value_faults
 
 LIVE_SCHEMA = pa.schema([("trade_id", pa.string()), ("ts", pa.int64()), ("price", pa.float64()),
                          ("size", pa.float64()), ("side", pa.string())])
@@ -78,13 +78,8 @@ def poll_fault(t: object, now_ms: int) -> str | None:
     before 2009 or more than FUTURE_TOLERANCE_MS past now_ms), or None."""
     if not isinstance(t, dict):
         return "malformed_trade"
-    if t.get("id") in (None, ""):
-        return "missing_trade_id"
-    for key, parse in (("timestamp", int), ("price", float), ("amount", float)):
-        try:
-            parse(t[key])
-        except (KeyError, TypeError, ValueError, OverflowError):
-            return f"unreadable_{key}"
+    if why := record_fault(t, "id", (("timestamp", int), ("price", float), ("amount", float))):
+        return why
     return None if MIN_TS_MS <= int(t["timestamp"]) <= now_ms + FUTURE_TOLERANCE_MS else "time_outside_window"
 
 

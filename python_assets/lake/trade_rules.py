@@ -37,6 +37,19 @@ class TradeRangeError(ValueError):
     """Trades a writer offered break the lake's rules (a bug in that writer, or a day past its totals)."""
 
 
+def record_fault(record: dict, id_key: str, fields: tuple[tuple[str, type], ...]) -> str | None:
+    """Why an exchange's trade record cannot become a row (its quarantine reason): no id under id_key, or a
+    field its parser refuses (missing, None, unreadable, out of range); None when every field reads."""
+    if record.get(id_key) in (None, ""):
+        return "missing_trade_id"
+    for key, parse in fields:
+        try:
+            parse(record[key])
+        except (KeyError, TypeError, ValueError, OverflowError):
+            return f"unreadable_{key}"
+    return None
+
+
 def beyond_resolution(values: pd.Series) -> pd.Series:
     """Values the bars' DECIMAL(38, 12) cannot hold within RELATIVE_ERROR (below ~1e-12, or digits past the
     12th decimal that matter); NaN and infinity are left to the rules that name them, and so are values
