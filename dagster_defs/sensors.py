@@ -38,8 +38,8 @@ def inbox_sensor(context: dg.SensorEvaluationContext):
     day they touched, whatever the number of files. A tick takes files for at most INBOX_TICK_BUDGET_S
     seconds (and INBOX_TICK_MAX_FILES files); the rest wait for the next tick. A lake write failure midway
     (a full disk) leaves the files after it for the next tick, and the files already filed still get their
-    runs. Run key: the day and a hash of the tick's ingest (the files' contents and when), so a file dropped
-    again under a name used before runs again."""
+    runs. Run key: the day and a hash of the tick's ingest (its time and the files' filed names), so a file
+    dropped again under a name used before runs again."""
     p = paths()
     pending = pending_files(p)
     ready, seen = settled_files(pending, _inbox_cursor(context.cursor))
@@ -67,7 +67,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext):
             continue
         for day in o.result.partitions:
             if day in valid_keys:
-                by_day.setdefault(day, []).append(f"{o.symbol}/{o.file}:{o.digest}")
+                by_day.setdefault(day, []).append(f"{o.symbol}/{o.file}")
             elif day < first:
                 context.log.warning(f"{o.file}: {day} is before the first daily partition {first}: its rows are "
                                     "in the lake, but no run covers the day (BLOFIN_PARTITIONS_START sets the first)")
@@ -77,7 +77,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext):
     requests = []
     for day, files in sorted(by_day.items()):
         digest = hashlib.sha256("\n".join([str(ingest), *sorted(files)]).encode()).hexdigest()[:16]
-        names = ", ".join(sorted(f.split(":")[0] for f in files))
+        names = ", ".join(sorted(files))
         context.log.info(f"{day}: one run for {len(files)} inbox file(s): {names}")
         requests.append(dg.RunRequest(run_key=f"inbox:{day}:{digest}", partition_key=day,
                                       tags={"blofin/trigger": "inbox"}))

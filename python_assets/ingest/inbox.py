@@ -9,7 +9,6 @@ write a file elsewhere (or under such a name) and rename it into the inbox when 
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import shutil
 import time
@@ -38,7 +37,6 @@ class InboxOutcome:
     symbol: str
     result: IngestResult | None
     error: str | None
-    digest: str = ""  # sha256 of the file's bytes as ingested
 
 
 def pending_files(paths: Paths) -> list[tuple[str, Path]]:
@@ -89,14 +87,6 @@ def settled_files(pending: list[tuple[str, Path]],
         if seen.get(key) == state:
             ready.append((symbol, path))
     return ready, now
-
-
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _full_suffix(path: Path) -> str:
@@ -154,10 +144,6 @@ def process_inbox(paths: Paths, outcomes: list[InboxOutcome] | None = None,
         if not path.is_file():
             continue  # taken away since it was listed
         name = filed_name(paths, symbol, path)
-        try:
-            digest = _digest(path)
-        except OSError:
-            digest = ""  # unreadable: _ingest files it under failed/ with the reason
         result, error = _ingest(paths, symbol, path, name)
         dest = inbox_dir(paths) / ("failed" if error else "processed") / symbol
         dest.mkdir(parents=True, exist_ok=True)
@@ -165,5 +151,5 @@ def process_inbox(paths: Paths, outcomes: list[InboxOutcome] | None = None,
         if error:
             error = error.replace(str(path), str(dest / name))  # the reason names where the file is now
             (dest / f"{name}.error").write_text(error + "\n")
-        outcomes.append(InboxOutcome(name, symbol, result, error, digest))
+        outcomes.append(InboxOutcome(name, symbol, result, error))
     return outcomes
