@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import re
 import sys
 import tempfile
 from collections.abc import Callable
@@ -13,21 +12,18 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TypeVar
 
-from python_assets.config import Paths
+from python_assets.config import Paths, iso_day
 
 T = TypeVar("T")
 MAX_DAYS = 3650  # a --days count: ten years (the synthetic market starts 2020-01-01)
-ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # only this form: 3.11's fromisoformat also takes 20261201, 2026-W49-2
 
 
 def parse_date(text: str) -> date:
     """'YYYY-MM-DD' -> date, or an argparse error naming the text."""
-    try:
-        if not ISO_DAY.fullmatch(text):
-            raise ValueError(text)
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+    day = iso_day(text)
+    if day is None:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}")
+    return day
 
 
 def _number(text: str) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import shutil
 import sys
 from collections.abc import Iterator
@@ -139,16 +140,27 @@ class SettingError(ValueError):
     """A BLOFIN_* setting that cannot be read; the message names it (the CLI: exit 2)."""
 
 
+ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def iso_day(text: str) -> date | None:
+    """text as a date when it is exactly YYYY-MM-DD in ASCII digits, else None (3.11's date.fromisoformat
+    also takes 20261201, 2026-W49-2 and other scripts' digits)."""
+    if not ISO_DAY.fullmatch(text):
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
 def partitions_start(p: "Paths | None" = None) -> str:
     """The first daily partition (YYYY-MM-DD): BLOFIN_PARTITIONS_START when set (SettingError unless it
     is an ISO date), else the lake's first day (the UI's partition bar shows the data's range), else
     2024-01-01 (an empty lake)."""
     override = os.environ.get(PARTITIONS_START_ENV)
     if override:
-        try:
-            day = date.fromisoformat(override) if len(override) == 10 and override[4] == override[7] == "-" else None
-        except ValueError:
-            day = None
+        day = iso_day(override)
         if day is None:  # 20250101 or a datetime passed fromisoformat, then failed inside Dagster
             raise SettingError(f"{PARTITIONS_START_ENV}={override!r} is not a date (YYYY-MM-DD)")
         last = datetime.now(timezone.utc).date() - timedelta(days=1)
