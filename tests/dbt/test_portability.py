@@ -5,8 +5,9 @@ runs the Spark ones).
 
 The scan lists every function DuckDB knows (duckdb_functions()) that is not on the short list of
 functions with the same name and meaning in ANSI SQL, Spark SQL and Trino, plus DuckDB-only syntax
-(`::` casts, `* exclude`, lambdas, ASOF joins, ...), in the SQL of every model and macro once the
-`duckdb__` macro bodies, Jinja, comments and string literals are taken out.
+(`::` casts, `* exclude`, lambdas, ASOF joins, list and struct literals, `//`, `^`, a quoted file as a
+table, DuckDB-only type names, ...), in the SQL of every model, macro and generic test once the `duckdb__`
+macro bodies, Jinja, comments and string literals are taken out.
 """
 
 from __future__ import annotations
@@ -42,6 +43,18 @@ DUCKDB_SYNTAX = {
     # window spelled out (both found by building the research and report marts on Spark)
     "cast to varchar": r"\bas\s+varchar\b",
     "named window with a frame": r"\bover\s*\(\s*\w+\s+(rows|range)\b",
+    # list literals and subscripts (Spark's are 0-based, DuckDB's 1-based), struct literals ({'a': 1} once
+    # string literals are emptied)
+    "list literal or subscript": r"\[",
+    "struct literal": r"\{\s*''\s*:",
+    "integer division '//'": r"//",
+    # power in DuckDB, bitwise XOR in Spark: silently wrong, not an error
+    "'^' or '**' power": r"\^|\*\*",
+    "quoted file as a table": r"\b(from|join)\s+(''|\"[^\"]*\.(parquet|csv|tsv|json|ndjson)\w*\")",
+    "similar to": r"\bsimilar\s+to\b",
+    "limit percent": r"\blimit\s+[\d.]+\s*(%|percent\b)",
+    "DuckDB-only type": r"\bas\s+(u?hugeint|ubigint|uinteger|usmallint|utinyint|varint|bignum|u?int(1|2|4|8|16|32|64|128)"
+                        r"|float[48]|timestamp_(s|ms|us|ns)|timestamptz(_ns)?|timetz|time_ns|bitstring|bytea|bpchar)\b",
 }
 
 
@@ -70,20 +83,22 @@ def strip_allowed(text: str, dispatched: set[str]) -> str:
     text = re.sub(r"\{#.*?#\}", " ", text, flags=re.S)
     text = re.sub(r"\{\{.*?\}\}|\{%.*?%\}", " ", text, flags=re.S)
     text = re.sub(r"--[^\n]*", " ", text)
+    text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
     return re.sub(r"'[^']*'", "''", text)
 
 
 def duckdb_only_uses(text: str, known: frozenset[str], dispatched: set[str]) -> list[str]:
     """'name' for each DuckDB-only function or syntax the text uses outside duckdb__ macros."""
     sql = strip_allowed(text, dispatched)
-    found = {m.group(1).lower() for m in re.finditer(r"\b([a-z_][a-z0-9_]*)\s*\(", sql, flags=re.I)}
+    found = {m.group(1).lower() for m in re.finditer(r"\b([a-z_][a-z0-9_]*)\"?\s*\(", sql, flags=re.I)}  # "f"(x) too
     hits = sorted(f"{name}()" for name in found if name in known and name not in PORTABLE_FUNCTIONS)
     hits += [label for label, pattern in DUCKDB_SYNTAX.items() if re.search(pattern, sql, flags=re.I)]
     return hits
 
 
 def project_sql() -> list[Path]:
-    return sorted([*DBT_PROJECT_DIR.glob("models/**/*.sql"), *DBT_PROJECT_DIR.glob("macros/**/*.sql")])
+    """Every model, macro and generic test of the project."""
+    return sorted(p for d in ("models", "macros", "tests") for p in DBT_PROJECT_DIR.glob(f"{d}/**/*.sql"))
 
 
 def test_no_duckdb_only_sql_outside_dispatched_macros():
@@ -92,6 +107,12 @@ def test_no_duckdb_only_sql_outside_dispatched_macros():
     offenders = {str(p.relative_to(DBT_PROJECT_DIR)): hits for p in files
                  if (hits := duckdb_only_uses(p.read_text(), known, dispatched))}
     assert not offenders, f"DuckDB-only SQL outside duckdb__ dispatched macros: {offenders}"
+
+
+def test_the_scan_covers_models_macros_and_generic_tests():
+    """A generic test's SQL runs on every engine too, so it is scanned like a model."""
+    scanned = {p.relative_to(DBT_PROJECT_DIR).parts[0] for p in project_sql()}
+    assert scanned == {"models", "macros", "tests"}
 
 
 def test_every_duckdb_implementation_has_a_portable_default():
@@ -119,6 +140,22 @@ def test_every_duckdb_implementation_has_a_portable_default():
      "{% macro spark__f(x) %}substring(x, 2){% endmacro %}", []),
     ("{% macro spark__h(x) %}substring(x, 2){% endmacro %}", ["substring()"]),  # not dispatched: counts
     ("select 'epoch_ms(' as s -- list_sum(x)\n from t", []),
+    ("select [1, 2, 3] as l from t", ["list literal or subscript"]),
+    ("select l[1] from t", ["list literal or subscript"]),
+    ("select {'a': 1} as s from t", ["struct literal"]),
+    ("select x // 60000 from t", ["integer division '//'"]),
+    ("select x ^ 2, y ** 2 from t", ["'^' or '**' power"]),
+    ("select * from 'lake/x.parquet'", ["quoted file as a table"]),
+    ('select * from a join "lake/x.parquet" using (k)', ["quoted file as a table"]),
+    ("select * from glob('lake/*')", ["glob()"]),
+    ("select x similar to 'a.*' from t", ["similar to"]),
+    ("select * from t limit 10%", ["limit percent"]),
+    ("select * from t limit 10 percent", ["limit percent"]),
+    ('select "epoch_ms"(ts) from t', ["epoch_ms()"]),
+    *[(f"select cast(x as {t}) from t", ["DuckDB-only type"])
+      for t in ("hugeint", "uhugeint", "ubigint", "uinteger", "usmallint", "utinyint", "varint", "int128", "timestamp_ns")],
+    ("select cast(x as bigint) as n, cast(y as double) as d, x / 60000 as m from t /* a // b ^ c */", []),
+    ("select date_trunc('day', ts) as d, {{ x[0] }} from t", ["date_trunc()"]),
 ])
 def test_the_scan_catches_duckdb_only_sql(snippet, expected):
     dispatched = dispatched_macros_in(snippet)
