@@ -16,6 +16,12 @@
   ({{ column }} - ({{ column }} % {{ interval_ms }}))
 {%- endmacro %}
 
+{#- Whole minutes in a span of ms, rounded down on every engine: cast(ms / 60000 as bigint) rounds in
+    DuckDB but truncates in Spark, which differ for a span off the minute grid. Exact below 2^53 ms. -#}
+{% macro floor_minutes(ms) -%}
+  cast(floor(({{ ms }}) / {{ minute_ms() }}) as bigint)
+{%- endmacro %}
+
 {#- Rows whose date column lies in the partition window [min_date, max_date), widened by lookback days. -#}
 {% macro in_partition_window(date_column, lookback_days=0) -%}
   {{ date_column }} >= (date '{{ partition_bound("min_date") }}' - interval '{{ lookback_days }} day')

@@ -69,7 +69,7 @@ fine_bars as (
 ),
 
 coverage as (
-    select symbol, bar_date, min(resolution) as resolution, cast(sum(width_ms) / {{ minute_ms() }} as bigint) as covered_minutes
+    select symbol, bar_date, min(resolution) as resolution, {{ floor_minutes('sum(width_ms)') }} as covered_minutes
     from fine_bars
     group by symbol, bar_date
 ),
@@ -89,11 +89,11 @@ bar_steps as (
 ),
 
 gap_runs as (
-    select symbol, bar_date, cast((bar_at_ms - prev_end_ms) / {{ minute_ms() }} as bigint) as missing_minutes
+    select symbol, bar_date, {{ floor_minutes('bar_at_ms - prev_end_ms') }} as missing_minutes
     from bar_steps
     where bar_at_ms > prev_end_ms
     union all
-    select symbol, bar_date, cast(({{ date_to_epoch_ms('bar_date') }} + {{ day_ms() }} - bar_at_ms - width_ms) / {{ minute_ms() }} as bigint)
+    select symbol, bar_date, {{ floor_minutes(date_to_epoch_ms('bar_date') ~ ' + ' ~ day_ms() ~ ' - bar_at_ms - width_ms') }}
     from bar_steps
     where next_bar_at_ms is null and bar_at_ms + width_ms < {{ date_to_epoch_ms('bar_date') }} + {{ day_ms() }}
 ),
