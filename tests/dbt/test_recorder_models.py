@@ -259,3 +259,12 @@ def test_a_book_stamped_at_midnight_is_the_close_of_the_days_last_bars_in_a_dail
     assert len(full) == 6 and {(ms, mid) for _, ms, mid in full} == {(D0 + DAY, 200.0)}  # 1m .. 1d all close then
     run_dbt(data_dir, "run", "--select", "+feat_book", env=day_window_env(DAY1))  # the daily run of DAY1
     assert query(data_dir, at_midnight) == full
+
+
+@pytest.mark.parametrize("share, shown", [(0.57, "(< 57.0%)"), (0.99, "(< 99.0%)"), (0.995, "(< 99.5%)")])
+def test_the_unusable_reason_shows_the_threshold_as_set(data_dir: Paths, share: float, shown: str) -> None:
+    """0.57 * 100 is 56.99999999999999 in floating point: the reason rounds it, as a person wrote it."""
+    run_dbt(data_dir, "compile", "--quiet", "--select", "recorder_coverage",
+            "--vars", json.dumps({"recorder_min_trades_coverage": share}))
+    sql = next((data_dir.data_dir / "dbt_target" / "compiled").rglob("recorder_coverage.sql")).read_text()
+    assert f"% of the day {shown}'" in sql

@@ -133,7 +133,7 @@ verdict as (
         case
             when trades_unrecovered_gaps > 0 then 'trades: ' || cast(trades_unrecovered_gaps as {{ sql_type('varchar') }}) || ' gap(s) not recovered'
             when trades_coverage < {{ min_coverage }} then 'trades: recorded ' || cast(floor(trades_coverage * 10000 + 0.5) / 100 as {{ sql_type('varchar') }})
-                 || '% of the day (< {{ min_coverage * 100 }}%)'
+                 || '% of the day (< {{ (min_coverage * 100) | round(6) }}%)'
         end as unusable_reason
     from symbol_days
 )
