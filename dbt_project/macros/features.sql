@@ -178,7 +178,8 @@
     Twice the centred weights are the integers n - 1 - 2k for the value k rows back, opposite for
     the value n - 1 - k rows back: each such pair adds as one difference, newest pair first, so a
     flat frame's slope is exactly 0 (a sum of weighted prices cancels: at 1.5e6 Spark's was off by
-    up to 8x the slope). NULLs count as absent (0 in the sum); NULL when all are. -#}
+    up to 8x the slope). A NULL counts as 0, not as a missing point (the weights assume n points), so
+    callers pass a column without NULLs (close) over full frames; NULL when all are. -#}
 {% macro rolling_linreg_slope(column, n) -%}
   {%- set v = rows_back(column, n) -%}
   case when {{ _count_in_frame(column, n) }} > 0 then (
@@ -228,14 +229,15 @@
 
 {#- Fraction of the last n values of column that are <= the current value (rolling percentile rank).
     Values within 1e-9 relative of the current one count as ties, so last-bit noise in how the
-    column was computed cannot move the rank. -#}
+    column was computed cannot move the rank: above it by that much, whatever its sign (times
+    1 + 1e-9 alone moved a negative bound below the value, leaving the bar itself out). -#}
 {% macro rolling_percent_rank(column, n) -%}
   {{ return(adapter.dispatch('rolling_percent_rank', 'blofin_stack')(column, n)) }}
 {%- endmacro %}
 
 {% macro default__rolling_percent_rank(column, n) -%}
   case when count({{ column }}) over {{ rolling_frame(n) }} = {{ n }}
-    then ({% for k in range(n) %}case when {{ lag_by(column, k) if k else column }} <= {{ column }} * (1 + 1e-9) then 1 else 0 end{{ ' + ' if not loop.last }}{% endfor %}) / {{ n }}.0 end
+    then ({% for k in range(n) %}case when {{ lag_by(column, k) if k else column }} <= {{ column }} * (1 + sign({{ column }}) * 1e-9) then 1 else 0 end{{ ' + ' if not loop.last }}{% endfor %}) / {{ n }}.0 end
 {%- endmacro %}
 
 {#- Rows since the extreme of column in the last n+1 rows, latest one on ties (TA-Lib AROON). -#}

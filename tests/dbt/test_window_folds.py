@@ -146,3 +146,17 @@ def test_a_non_finite_value_spoils_only_the_windows_that_hold_it(compiled):
         assert big.loc[~holds, col].equals(was.loc[~holds, col]), col
     others = got["symbol"] != "BIG"
     assert got.loc[others].reset_index(drop=True).equals(clean.loc[clean["symbol"] != "BIG"].reset_index(drop=True))
+
+
+def test_percent_rank_counts_the_bar_itself_and_its_ties_whatever_their_sign(tmp_path):
+    """The tie tolerance lies above the current value for a negative one too, so the bar and its equals
+    count: a constant negative series ranks 1, and a negative series ranks as a positive one of the same shape."""
+    sql = run_dbt(Paths(tmp_path / "data"), "compile", "--quiet", "--inline",
+                  "select symbol, bar_at_ms, {{ rolling_percent_rank('x', 3) }} as pr from series").stdout
+    values = {"POS": [1.0, 2.0, 3.0, 3.0, 2.0, 1.0], "NEG": [-3.0, -2.0, -1.0, -1.0, -2.0, -3.0], "CONST": [-0.5] * 6}
+    frame = pd.concat([pd.DataFrame({"symbol": s, "timeframe": "1m", "bar_at_ms": np.arange(6, dtype=np.int64) * 60_000, "x": x})
+                       for s, x in values.items()], ignore_index=True)
+    got = _run(sql, frame).groupby("symbol")["pr"].apply(list).to_dict()
+    want = [None, None, 1.0, 1.0, 1 / 3, 1 / 3]
+    assert {s: [None if pd.isna(v) else v for v in r] for s, r in got.items()} == {
+        "CONST": [None, None, 1.0, 1.0, 1.0, 1.0], "NEG": want, "POS": want}
