@@ -7,6 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 UI_PORT ?= 3000
+DOCS_PORT ?= 8080
 BENCH_STAMP := $(VENV)/.bench-installed
 # The CPU torch wheel: on this kind of machine it lies in PIP_FIND_LINKS (/opt/wheels); uv only looks
 # there when told. Elsewhere the PyTorch CPU index serves torch==2.13.0+cpu.
@@ -131,10 +132,11 @@ report-png: $(STAMP)
 docs: $(MANIFEST)
 	data="$$(realpath -m "$${BLOFIN_DATA_DIR:-data}")"; \
 	test -f "$$data/warehouse_snapshot.duckdb" || { echo "no published warehouse yet: run make run first"; exit 2; }; \
+	test "$$data/warehouse_snapshot.duckdb" -nt $(MANIFEST) || echo "note: the published warehouse predates the dbt project's last change: its tables' columns (the docs' catalog) are as of the last run; make run refreshes them"; \
 	cp "$$data/warehouse_snapshot.duckdb" "$$data/docs_warehouse.duckdb" && cd dbt_project && \
 	BLOFIN_DATA_DIR="$$data" BLOFIN_WAREHOUSE="$$data/docs_warehouse.duckdb" PATH="$(CURDIR)/$(BIN):$$PATH" \
 		dbt docs generate --profiles-dir . --target-path "$$data/dbt_docs" && \
-	PATH="$(CURDIR)/$(BIN):$$PATH" dbt docs serve --profiles-dir . --target-path "$$data/dbt_docs" --host 127.0.0.1 --port 8080
+	PATH="$(CURDIR)/$(BIN):$$PATH" dbt docs serve --profiles-dir . --target-path "$$data/dbt_docs" --host 127.0.0.1 --port $(DOCS_PORT)
 
 bench: $(MANIFEST) $(BENCH_STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench
