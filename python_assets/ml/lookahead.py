@@ -12,7 +12,18 @@ from python_assets.ml.ranks import RankIndex, masked_ranks
 HORIZONS = 12  # forward and backward log returns over 1..12 rows of each symbol's series
 THRESHOLD = 0.5  # |rank correlation| with a forward return a feature must reach to be a suspect
 MARGIN = 0.2  # ... and by how much it must beat what the best past return predicts of that forward return
-MIN_ROWS = 30
+MIN_ROWS = 30  # ... over at least this many independent observations (see effective_rows)
+
+
+def series_order(ts: np.ndarray, symbol: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(order, series code of each ordered row): the rows by symbol then time; None where a symbol has two
+    rows at one time (not one series per symbol: no bar order)."""
+    codes = pd.factorize(pd.Series(symbol, dtype=object))[0]
+    order = np.lexsort((ts, codes))
+    seg, t = codes[order], ts[order]
+    if np.any((seg[1:] == seg[:-1]) & (t[1:] == t[:-1])):
+        return None
+    return order, seg
 
 
 def series_returns(close: np.ndarray, ts: np.ndarray, symbol: np.ndarray,
@@ -22,11 +33,10 @@ def series_returns(close: np.ndarray, ts: np.ndarray, symbol: np.ndarray,
     (rows, as the labels count them); NaN past a series' end or where a symbol has two rows at one time."""
     n = len(close)
     fwd, bwd = np.full((n, horizons), np.nan), np.full((n, horizons), np.nan)
-    codes = pd.factorize(pd.Series(symbol, dtype=object))[0]
-    order = np.lexsort((ts, codes))
-    seg, t = codes[order], ts[order]
-    if np.any((seg[1:] == seg[:-1]) & (t[1:] == t[:-1])):  # not one series per symbol: no bar order
+    ordered = series_order(ts, symbol)
+    if ordered is None:
         return fwd, bwd
+    order, seg = ordered
     with np.errstate(divide="ignore", invalid="ignore"):
         lc = np.log(np.where(close > 0, close, np.nan).astype(np.float64))[order]
     for h in range(1, min(horizons, n - 1) + 1):
@@ -64,12 +74,38 @@ def rank_correlations(X: np.ndarray, T: np.ndarray, index: RankIndex | None = No
     return np.where((n >= MIN_ROWS) & (vx > 0) & (vt > 0), c, np.nan)
 
 
+def value_runs(X: np.ndarray, ts: np.ndarray, symbol: np.ndarray) -> np.ndarray:
+    """Per column, its finite values that differ from the row before in the same series (a series' first
+    finite value counts): how many times it says something new (a 1h feature on 5m rows: once an hour)."""
+    ordered = series_order(ts, symbol)
+    if ordered is None:
+        return np.zeros(X.shape[1])
+    order, seg = ordered
+    starts = np.r_[True, seg[1:] != seg[:-1]]
+    runs = np.zeros(X.shape[1])
+    for j in range(X.shape[1]):  # a column at a time: no second copy of the whole matrix
+        a = X[order, j]
+        runs[j] = np.count_nonzero(np.isfinite(a) & (starts | np.r_[True, a[1:] != a[:-1]]))
+    return runs
+
+
+def effective_rows(X: np.ndarray, fwd: np.ndarray, ts: np.ndarray, symbol: np.ndarray) -> np.ndarray:
+    """(p, HORIZONS) independent observations behind each correlation: the rows both have over h (h-bar
+    forward returns overlap: n/h of them do not), at most the feature's value_runs. Two smooth series over a
+    few hours correlate by chance (a 1h RSI held over 5m rows on one symbol's day: 10 values, 0.71)."""
+    shared = np.isfinite(X).astype(np.float64).T @ np.isfinite(fwd).astype(np.float64)
+    per_horizon = shared / np.arange(1, fwd.shape[1] + 1)
+    return np.minimum(per_horizon, value_runs(X, ts, symbol)[:, None])
+
+
 def lookahead_strengths(X: np.ndarray, close: np.ndarray, ts: np.ndarray, symbol: np.ndarray,
                         index: RankIndex | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(ahead, explained), each (p, HORIZONS): |rank correlation| of each feature with the forward return
-    over h bars, and the most any past return (1..HORIZONS bars back) rank-correlates with that forward return."""
+    over h bars (NaN under MIN_ROWS effective_rows), and the most any past return (1..HORIZONS bars back)
+    rank-correlates with that forward return."""
     fwd, bwd = series_returns(close, ts, symbol)
     ahead = np.abs(rank_correlations(X, fwd, index))
+    ahead[effective_rows(X, fwd, ts, symbol) < MIN_ROWS] = np.nan
     explained = np.nanmax(np.abs(rank_correlations(bwd, fwd)), axis=0, initial=0.0)
     return ahead, np.broadcast_to(explained, ahead.shape)
 

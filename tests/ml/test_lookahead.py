@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from python_assets.ml.dataset import HORIZON_BARS, Dataset
-from python_assets.ml.lookahead import check_lookahead, rank_correlations, series_returns
+from python_assets.ml.lookahead import (check_lookahead, lookahead_strengths, rank_correlations, series_returns,
+                                         value_runs)
 from python_assets.ml.validation import LOOKAHEAD, leakage_report
 
 BAR_MS = 300_000
@@ -136,3 +137,42 @@ def test_rank_correlations_equal_scipys_spearman():
 def test_without_close_prices_the_lookahead_check_has_nothing_to_compare():
     X = np.zeros((50, 1), np.float32)
     assert check_lookahead(X, ["x"], None, np.arange(50), np.array(["A"] * 50, dtype=object)) == []
+
+
+def hour_held_return(rng: np.random.Generator, n: int = 110, hours: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    """(close, feature) for one symbol's day of 5m bars drifting in a slow swing, and the trailing `hours`-hour
+    return sampled at each hour and held over its 12 bars (known at t, like a 1h feature joined to 5m rows):
+    ~9 values, smooth, so over a few hours it can rank-correlate with the next hour's return by chance."""
+    warm, t = 12 * hours, np.arange(n)
+    r = np.r_[0.002 * rng.normal(size=warm),
+              0.002 * rng.normal(size=n) + 0.001 * np.sin(2 * np.pi * t / 150 + rng.uniform(0, 6))]
+    close = pd.Series(100 * np.exp(np.cumsum(r)))
+    every = np.arange(len(close))
+    held = (close / close.shift(warm) - 1).where(every % 12 == 0).ffill().to_numpy()
+    return close.to_numpy()[warm:], held[warm:]
+
+
+def test_a_held_hourly_feature_on_a_short_series_is_not_called_a_leak_but_a_next_bar_peek_still_is():
+    """A day of one symbol (110 rows, a 1h feature: ~9 values) is ~9 independent observations, not 110:
+    the first-day run of a one-symbol warehouse failed the blocking check on htf_1h_rsi_14 (0.71 with the
+    12-bar forward return). A correlation counts only over MIN_ROWS effective rows (n/h, at most the
+    feature's runs of one value); a one-bar-ahead peek on the same rows (110 runs, h=1) is still caught."""
+    flagged_before = 0
+    for seed in range(40):
+        close, held = hour_held_return(np.random.default_rng(seed))
+        n = len(close)
+        ts, symbol = np.arange(n) * BAR_MS, np.array(["A"] * n, dtype=object)
+        peek = lead(close, 1) / close - 1
+        X = np.column_stack([held, peek]).astype(np.float32)
+        assert check_lookahead(X, ["held_1h", "next_bar_ret"], close, ts, symbol) == ["next_bar_ret"], seed
+        ahead, explained = lookahead_strengths(X[:, :1], close, ts, symbol)
+        assert np.isnan(ahead).all()  # ~9 runs: never enough to judge
+        raw = np.abs(rank_correlations(X[:, :1], series_returns(close, ts, symbol)[0]))
+        flagged_before += bool((np.nan_to_num(raw) >= np.maximum(0.5, explained + 0.2)).any())
+    assert flagged_before >= 3  # what the check said before it counted effective rows
+
+
+def test_value_runs_count_each_series_new_values():
+    X = np.array([[1, np.nan], [1, 2], [2, 2], [2, np.nan], [5, 3], [5, 3]], np.float32)
+    got = value_runs(X, np.array([0, 1, 2, 0, 1, 2]), np.array(list("AAABBB"), dtype=object))
+    assert got.tolist() == [4.0, 2.0]  # A: 1, 2; B: 2, 5 (a new series starts over) | A: 2; B: 3
