@@ -9,6 +9,7 @@ from typing import Any
 
 import duckdb
 
+from python_assets.research.ranker import RankConfig
 from python_assets.warehouse.connection import table_exists
 
 
@@ -43,12 +44,17 @@ STRATEGY_COLUMNS = ("backtest_id, strategy, kind, symbol, timeframe, trade_count
                     "params, composite_change")
 
 
+TOP_MIN_TRADES = RankConfig.min_trades  # as the research ranking: a Sharpe over fewer trades is no sample to rank on
+
+
 def strategies(con: duckdb.DuckDBPyConnection, day: date, top: int = 10) -> list[dict[str, Any]]:
-    """The day's best daily backtests (full window and ML), with composite_change vs yesterday's run (report_strategies)."""
+    """The day's best daily backtests (full window and ML) with at least TOP_MIN_TRADES trades on symbols that
+    traded on the day (not a delisted one's last weeks), with composite_change vs yesterday's run (report_strategies)."""
     if not table_exists(con, "report_strategies"):
         return []
-    return rows(con, f"""select {STRATEGY_COLUMNS} from report_strategies where partition_date = ?
-                         order by composite_score desc nulls last, strategy, symbol limit ?""", [day, top])
+    return rows(con, f"""select {STRATEGY_COLUMNS} from report_strategies
+                         where partition_date = ? and symbol_traded_on_day and trade_count >= ?
+                         order by composite_score desc nulls last, strategy, symbol limit ?""", [day, TOP_MIN_TRADES, top])
 
 
 def walk_forward(con: duckdb.DuckDBPyConnection, day: date) -> list[dict[str, Any]]:

@@ -41,7 +41,8 @@ def test_report_is_schema_valid_and_its_numbers_equal_sql_on_the_marts(materiali
         closes = dict(con.execute("select symbol, close from daily_market_summary where report_date = ?", [day]).fetchall())
         assert {s["symbol"]: s["close"] for s in report["symbols"]} == closes
         top = con.execute("""select backtest_id, composite_score from strategy_backtest_results where partition_date = ?
-                             and window_kind = 'full' and kind in ('daily', 'ml')
+                             and window_kind = 'full' and kind in ('daily', 'ml') and trade_count >= 5
+                             and symbol in (select symbol from bars_1d where bar_date = partition_date)
                              order by composite_score desc nulls last, strategy, symbol limit 10""", [day]).fetchall()
         assert [(s["backtest_id"], s["composite_score"]) for s in report["strategies"]] == top
         models = con.execute("""select model, scorer, log_loss, rmse from ml_model_results where partition_date = ?

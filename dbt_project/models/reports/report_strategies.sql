@@ -1,8 +1,8 @@
 {#-
   One row per full-window daily or ML backtest per partition day, with the change of its composite
   score since the previous day's run of the same strategy instance (kind, parameters, timeframe) on the
-  same symbol: what the report's
-  strategy table shows (it keeps the day's best by composite_score).
+  same symbol, and whether its symbol traded on the day: what the report's strategy table shows (it keeps
+  the day's best by composite_score among backtests of symbols that traded on the day).
 -#}
 
 with
@@ -28,11 +28,19 @@ previous_day as (
     from results
 ),
 
+traded_days as (
+    select symbol, bar_date from {{ ref('bars_1d') }}
+),
+
 with_change as (
     select
         results.*,
-        results.composite_score - previous_day.previous_composite_score as composite_change
+        results.composite_score - previous_day.previous_composite_score as composite_change,
+        traded_days.symbol is not null as symbol_traded_on_day
     from results
+    left join traded_days
+        on traded_days.symbol = results.symbol
+        and traded_days.bar_date = results.partition_date
     left join previous_day
         on previous_day.partition_date = results.partition_date
         and previous_day.strategy = results.strategy
