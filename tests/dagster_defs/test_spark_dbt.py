@@ -1,0 +1,32 @@
+"""The Spark dbt path without starting Spark: the spark target's profile as dbt renders it, what
+blofin-dbt-spark sets before dbt starts, its lock on the Spark dir, its command line, and which
+profiles.yml targets the Dagster graph runs on (tests/dbt/test_spark_parity.py builds on Spark)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+
+from dbt.config.profile import read_profile
+from dbt.config.renderer import ProfileRenderer
+from dbt_common.context import set_invocation_context
+
+from python_assets.config import DBT_PROJECT_DIR
+
+AWKWARD_DIR = "/tmp/a b/it's \"q\"\\x"  # a space, a quote, double quotes and a backslash
+
+
+def spark_profile() -> dict:
+    """The spark target of profiles.yml rendered as dbt renders it, with this process's environment."""
+    set_invocation_context(dict(os.environ))
+    raw = read_profile(str(DBT_PROJECT_DIR))["blofin_stack"]["outputs"]["spark"]
+    return ProfileRenderer({}).render_data(raw)
+
+
+def test_the_java_options_keep_a_spark_dir_with_a_space_in_one_option(monkeypatch):
+    """Spark splits extraJavaOptions at spaces outside quotes (shell rules, as shlex): a Spark dir with a space
+    once split the option and the JVM took the rest for its main class ("Could not find or load main class")."""
+    monkeypatch.setenv("BLOFIN_SPARK_DIR", AWKWARD_DIR)
+    options = shlex.split(spark_profile()["server_side_parameters"]["spark.driver.extraJavaOptions"])
+    assert options[0] == f"-Dderby.system.home={AWKWARD_DIR}"
+    assert options[1:] == ["-Dlog4j2.level=error", "-XX:TieredStopAtLevel=1", "-XX:ReservedCodeCacheSize=240m"]
