@@ -96,12 +96,35 @@
     and starts a new transaction: dbt-duckdb writes its batch from another cursor, which a transaction
     that had already read the warehouse cannot see (the schema-change check then found no columns, and
     a table from before bar_date never gained its new ones); a table without the date column yet is
-    left to that run's full pass. Spark's insert_overwrite replaces whole date partitions already. -#}
+    left to that run's full pass. On Spark too: its dynamic insert_overwrite replaces only the date
+    partitions the new rows fill, so a day of the window that now yields no row kept its old ones. -#}
 {% macro clear_partition_window(date_column) -%}
   {{ return(adapter.dispatch('clear_partition_window', 'blofin_stack')(date_column)) }}
 {%- endmacro %}
 
 {% macro default__clear_partition_window(date_column) -%}{%- endmacro %}
+
+{#- Spark: drop the window's date partitions (Parquet tables have no DELETE), listed from the metastore, in
+    one statement; Delta (Databricks, not run here) deletes them. Only a table partitioned by date_column:
+    the others on Spark (labels_h12, feat_recursive) are rebuilt whole every run. -#}
+{% macro spark__clear_partition_window(date_column) -%}
+  {%- if is_incremental() and config.get('partition_by') == date_column -%}
+    {%- if config.get('file_format') == 'delta' -%}
+  delete from {{ this }} where {{ in_partition_window(date_column) }}
+    {%- else -%}
+      {%- set low, high = partition_bound('min_date'), partition_bound('max_date') -%}
+      {%- set days = [] -%}
+      {%- for row in run_query('show partitions ' ~ this) -%}
+        {%- set day = (row[0] | string).split('=', 1)[-1] -%}
+        {%- if low <= day < high -%}{%- do days.append(day) -%}{%- endif -%}
+      {%- endfor -%}
+      {%- if days -%}
+  alter table {{ this }} drop if exists
+        {%- for day in days %} partition ({{ date_column }} = '{{ day }}'){{ ',' if not loop.last }}{% endfor %}
+      {%- endif -%}
+    {%- endif -%}
+  {%- endif -%}
+{%- endmacro %}
 
 {% macro duckdb__clear_partition_window(date_column) -%}
   {%- if is_incremental() -%}
