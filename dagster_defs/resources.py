@@ -112,7 +112,7 @@ class Warehouse(dg.ConfigurableResource):
         shutil.rmtree(exported, ignore_errors=True)
         with connect_warehouse(paths.warehouse) as con:
             sent = export_tables(con, landing_tables(), root / "landing")
-        with spark_landing_env(root / "landing", sent):
+        with spark_landing_env(root, sent):
             yield ["--export", str(exported)]
         with connect_warehouse(paths.warehouse) as con:
             import_tables(con, exported)

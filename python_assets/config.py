@@ -423,7 +423,7 @@ def dbt_engine() -> str:
 
 def spark_dir(p: Paths) -> Path:
     """BLOFIN_SPARK_DIR: the local Spark session's metastore, managed tables and exchange files (default
-    <data dir>/spark; profiles.yml reads the same)."""
+    <data dir>/spark; profiles.yml reads the same), absolute (a relative one against this process's cwd)."""
     return Path(os.environ.get(SPARK_DIR_ENV) or p.data_dir / "spark").expanduser().resolve()
 
 
@@ -438,9 +438,11 @@ def dbt_window_env(window: dict[str, str]) -> Iterator[None]:
 
 @contextmanager
 def spark_landing_env(root: Path, tables: list[str]) -> Iterator[None]:
-    """Where the dbt child on Spark finds the landing tables exported for it (macro register_landing_tables),
-    and the interpreter its Python workers run (pyspark's applyInPandas)."""
-    with scoped_env({SPARK_LANDING_ENV["root"]: str(root), SPARK_LANDING_ENV["tables"]: ",".join(tables),
+    """For the dbt child on Spark: its Spark dir `root` (absolute: a relative BLOFIN_SPARK_DIR would be read
+    against the child's cwd, dbt_project/), the landing tables exported for it under root/landing (macro
+    register_landing_tables) and the interpreter its Python workers run (pyspark's applyInPandas)."""
+    with scoped_env({SPARK_DIR_ENV: str(root), SPARK_LANDING_ENV["root"]: str(root / "landing"),
+                     SPARK_LANDING_ENV["tables"]: ",".join(tables),
                      "PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON") or sys.executable}):
         yield
 

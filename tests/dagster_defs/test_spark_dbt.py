@@ -7,11 +7,13 @@ from __future__ import annotations
 import os
 import shlex
 
+import duckdb
 from dbt.config.profile import read_profile
 from dbt.config.renderer import ProfileRenderer
 from dbt_common.context import set_invocation_context
 
-from python_assets.config import DBT_PROJECT_DIR
+from dagster_defs.resources import Warehouse
+from python_assets.config import DBT_PROJECT_DIR, Paths
 
 AWKWARD_DIR = "/tmp/a b/it's \"q\"\\x"  # a space, a quote, double quotes and a backslash
 
@@ -30,3 +32,18 @@ def test_the_java_options_keep_a_spark_dir_with_a_space_in_one_option(monkeypatc
     options = shlex.split(spark_profile()["server_side_parameters"]["spark.driver.extraJavaOptions"])
     assert options[0] == f"-Dderby.system.home={AWKWARD_DIR}"
     assert options[1:] == ["-Dlog4j2.level=error", "-XX:TieredStopAtLevel=1", "-XX:ReservedCodeCacheSize=240m"]
+
+
+def test_the_warehouse_hands_dbt_an_absolute_spark_dir(monkeypatch, tmp_path):
+    """The graph's dbt child runs in dbt_project/: a relative BLOFIN_SPARK_DIR it read itself put the metastore
+    inside dbt_project/ while the landing tables went to the caller's dir."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BLOFIN_SPARK_DIR", "relspark")
+    paths = Paths(tmp_path / "data")
+    paths.data_dir.mkdir()
+    duckdb.connect(str(paths.warehouse)).close()
+    with Warehouse(engine="spark").dbt_exchange(paths) as args:
+        assert os.environ["BLOFIN_SPARK_DIR"] == str(tmp_path / "relspark")
+        assert os.environ["BLOFIN_SPARK_LANDING"] == str(tmp_path / "relspark" / "landing")
+        assert args == ["--export", str(tmp_path / "relspark" / "export")]
+    assert os.environ["BLOFIN_SPARK_DIR"] == "relspark"
