@@ -393,6 +393,7 @@ DBT_WINDOW_ENV = {"min_date": "BLOFIN_DBT_MIN_DATE", "max_date": "BLOFIN_DBT_MAX
 DBT_TARGET_ENV = "BLOFIN_DBT_TARGET"
 SPARK_TARGETS = ("spark",)  # profiles.yml targets whose engine is Spark (dbt-spark)
 SPARK_DIR_ENV = "BLOFIN_SPARK_DIR"
+DBT_DEFAULT_DATA_DIR = "../data"  # profiles.yml's data dir when BLOFIN_DATA_DIR is unset (dbt run from dbt_project/)
 # Where the landing tables are for dbt on Spark, and which (macro register_landing_tables; set per dbt call).
 SPARK_LANDING_ENV = {"root": "BLOFIN_SPARK_LANDING", "tables": "BLOFIN_SPARK_LANDING_TABLES"}
 # Settings that change no result: where things live, a run's own window (set by the run), how long to
@@ -425,6 +426,19 @@ def spark_dir(p: Paths) -> Path:
     """BLOFIN_SPARK_DIR: the local Spark session's metastore, managed tables and exchange files (default
     <data dir>/spark; profiles.yml reads the same), absolute (a relative one against this process's cwd)."""
     return Path(os.environ.get(SPARK_DIR_ENV) or p.data_dir / "spark").expanduser().resolve()
+
+
+def pin_spark_session_env() -> Path:
+    """In a Spark dbt process, before dbt starts: BLOFIN_SPARK_DIR pinned to the absolute Spark dir
+    profiles.yml would use from this cwd (so the profile and the caller agree), PYSPARK_PYTHON
+    set to this interpreter when unset (Spark's Python workers otherwise run python3 from PATH, without
+    this venv's packages); returns the Spark dir."""
+    data_dir = os.environ.get(DATA_DIR_ENV) or DBT_DEFAULT_DATA_DIR
+    root = Path(os.environ.get(SPARK_DIR_ENV) or Path(data_dir) / "spark").expanduser().resolve()
+    os.environ[SPARK_DIR_ENV] = str(root)
+    if not os.environ.get("PYSPARK_PYTHON"):
+        os.environ["PYSPARK_PYTHON"] = sys.executable
+    return root
 
 
 @contextmanager

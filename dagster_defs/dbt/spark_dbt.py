@@ -8,6 +8,10 @@ Databricks cluster does with the same code). Usage, from dbt_project/:
 
 --export DIR (not a dbt flag) writes every model the command built to DIR/<model>/ as Parquet,
 read from the same session, so a caller compares them without starting a second JVM.
+
+Before dbt starts (config.pin_spark_session_env): BLOFIN_SPARK_DIR is made absolute (default
+<BLOFIN_DATA_DIR, else ../data>/spark) and PYSPARK_PYTHON is set to this interpreter when unset (Spark's
+Python workers, which run feat_recursive, would otherwise start python3 from PATH, without this venv).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from python_assets.config import pin_spark_session_env
 from python_assets.platform.lifeline import die_with_parent
 
 
@@ -60,6 +65,7 @@ def main(argv: list[str]) -> int:
     if "--export" in argv:
         i = argv.index("--export")
         out, argv = Path(argv[i + 1]), argv[:i] + argv[i + 2:]
+    pin_spark_session_env()
     install_session_submission()
     result = dbtRunner().invoke(argv)
     if not result.success:

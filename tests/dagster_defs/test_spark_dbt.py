@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import sys
 
 import duckdb
 from dbt.config.profile import read_profile
@@ -13,7 +14,7 @@ from dbt.config.renderer import ProfileRenderer
 from dbt_common.context import set_invocation_context
 
 from dagster_defs.resources import Warehouse
-from python_assets.config import DBT_PROJECT_DIR, Paths
+from python_assets.config import DBT_PROJECT_DIR, Paths, pin_spark_session_env
 
 AWKWARD_DIR = "/tmp/a b/it's \"q\"\\x"  # a space, a quote, double quotes and a backslash
 
@@ -47,3 +48,21 @@ def test_the_warehouse_hands_dbt_an_absolute_spark_dir(monkeypatch, tmp_path):
         assert os.environ["BLOFIN_SPARK_LANDING"] == str(tmp_path / "relspark" / "landing")
         assert args == ["--export", str(tmp_path / "relspark" / "export")]
     assert os.environ["BLOFIN_SPARK_DIR"] == "relspark"
+
+
+def test_the_spark_dir_is_pinned_absolute_and_pyspark_gets_this_interpreter(monkeypatch, tmp_path):
+    """A relative BLOFIN_SPARK_DIR is made absolute against the dbt call's cwd (what the profile and the lock
+    then both use); PYSPARK_PYTHON is this interpreter when unset (Spark's workers ran python3 from PATH and
+    feat_recursive failed without this venv's packages), kept when set."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BLOFIN_SPARK_DIR", "rel/spark")
+    monkeypatch.delenv("PYSPARK_PYTHON", raising=False)
+    monkeypatch.delenv("BLOFIN_SPARK_CORES", raising=False)
+    assert pin_spark_session_env() == tmp_path / "rel" / "spark"
+    assert os.environ["BLOFIN_SPARK_DIR"] == str(tmp_path / "rel" / "spark")
+    assert os.environ["PYSPARK_PYTHON"] == sys.executable
+    monkeypatch.setenv("PYSPARK_PYTHON", "/opt/py/bin/python")
+    monkeypatch.delenv("BLOFIN_SPARK_DIR")
+    monkeypatch.delenv("BLOFIN_DATA_DIR", raising=False)
+    assert pin_spark_session_env() == tmp_path.parent / "data" / "spark"  # the profile's default, ../data
+    assert os.environ["PYSPARK_PYTHON"] == "/opt/py/bin/python"
