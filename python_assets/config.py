@@ -430,7 +430,7 @@ def spark_dir(p: Paths) -> Path:
 
 def pin_spark_session_env() -> Path:
     """In a Spark dbt process, before dbt starts: BLOFIN_SPARK_DIR pinned to the absolute Spark dir
-    profiles.yml would use from this cwd (so the profile and the caller agree), PYSPARK_PYTHON
+    profiles.yml would use from this cwd (so the profile, the lock and the caller agree), PYSPARK_PYTHON
     set to this interpreter when unset (Spark's Python workers otherwise run python3 from PATH, without
     this venv's packages); returns the Spark dir."""
     data_dir = os.environ.get(DATA_DIR_ENV) or DBT_DEFAULT_DATA_DIR

@@ -12,16 +12,25 @@ read from the same session, so a caller compares them without starting a second 
 Before dbt starts (config.pin_spark_session_env): BLOFIN_SPARK_DIR is made absolute (default
 <BLOFIN_DATA_DIR, else ../data>/spark) and PYSPARK_PYTHON is set to this interpreter when unset (Spark's
 Python workers, which run feat_recursive, would otherwise start python3 from PATH, without this venv).
+One call at a time per Spark dir: its Derby metastore admits one JVM, so a second call waits for the
+first (one line says so) instead of failing in Derby's stack traces.
 """
 
 from __future__ import annotations
 
+import fcntl
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from python_assets.config import pin_spark_session_env
 from python_assets.platform.lifeline import die_with_parent
+
+LOCK_NAME = ".dbt.lock"
+
+
+class UsageError(ValueError):
+    """A bad command line or setting of this command: one line, exit 2."""
 
 
 class SessionPythonJobHelper:
@@ -57,15 +66,26 @@ def export_models(models: list[str], schema: str, out: Path) -> None:
         spark.table(f"{schema}.{name}").coalesce(1).write.mode("overwrite").parquet(str(out / name))
 
 
-def main(argv: list[str]) -> int:
-    """dbt with the session submission method; 0 when every node passed."""
+def lock_spark_dir(root: Path) -> TextIO:
+    """root/.dbt.lock, open and exclusively locked (flock: held until closed or this process ends); waits
+    for another holder, saying so in one line on stderr."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        handle = (root / LOCK_NAME).open("a")
+    except OSError as exc:
+        raise UsageError(f"Spark dir {root} is not writable: {exc.strerror or exc} (BLOFIN_SPARK_DIR)") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"another Spark dbt call holds {root}; waiting", file=sys.stderr, flush=True)
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    return handle
+
+
+def run_dbt(argv: list[str], out: Path | None) -> int:
+    """dbt with the session submission method, then the export; 0 when every node passed."""
     from dbt.cli.main import dbtRunner
 
-    out = None
-    if "--export" in argv:
-        i = argv.index("--export")
-        out, argv = Path(argv[i + 1]), argv[:i] + argv[i + 2:]
-    pin_spark_session_env()
     install_session_submission()
     result = dbtRunner().invoke(argv)
     if not result.success:
@@ -75,6 +95,21 @@ def main(argv: list[str]) -> int:
         if built:
             export_models(sorted(n.name for n in built), built[0].schema, out)
     return 0
+
+
+def main(argv: list[str]) -> int:
+    """One dbt call with the Spark dir pinned and locked; a Spark dir it cannot write is one line, exit 2."""
+    out = None
+    if "--export" in argv:
+        i = argv.index("--export")
+        out, argv = Path(argv[i + 1]), argv[:i] + argv[i + 2:]
+    try:
+        lock = lock_spark_dir(pin_spark_session_env())
+    except UsageError as exc:
+        print(f"blofin-dbt-spark: {exc}", file=sys.stderr)
+        return 2
+    with lock:
+        return run_dbt(argv, out)
 
 
 def entry() -> None:

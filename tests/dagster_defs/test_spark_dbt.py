@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import os
 import shlex
+import subprocess
 import sys
+import time
+from pathlib import Path
 
 import duckdb
 from dbt.config.profile import read_profile
 from dbt.config.renderer import ProfileRenderer
 from dbt_common.context import set_invocation_context
 
+from dagster_defs.dbt import spark_dbt
 from dagster_defs.resources import Warehouse
 from python_assets.config import DBT_PROJECT_DIR, Paths, pin_spark_session_env
 
@@ -66,3 +70,32 @@ def test_the_spark_dir_is_pinned_absolute_and_pyspark_gets_this_interpreter(monk
     monkeypatch.delenv("BLOFIN_DATA_DIR", raising=False)
     assert pin_spark_session_env() == tmp_path.parent / "data" / "spark"  # the profile's default, ../data
     assert os.environ["PYSPARK_PYTHON"] == "/opt/py/bin/python"
+
+
+HOLD = """
+import sys
+from pathlib import Path
+from dagster_defs.dbt.spark_dbt import lock_spark_dir
+with lock_spark_dir(Path(sys.argv[1])):
+    print("held", flush=True)
+    sys.stdin.read()  # until the test closes it
+print("released", flush=True)
+"""
+
+
+def test_a_second_spark_dbt_call_on_one_spark_dir_waits_saying_so_in_one_line(tmp_path):
+    """Derby admits one JVM per metastore: a second call at once printed thousands of lines of XSDB6 traces."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(spark_dbt.__file__).parents[2]), os.environ.get("PYTHONPATH", "")])}
+    first = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True, env=env)
+    assert first.stdout.readline() == "held\n"
+    second = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env)
+    time.sleep(1.5)
+    assert second.poll() is None  # still waiting
+    first.stdin.close()
+    assert first.wait(timeout=30) == 0
+    assert second.stdout.readline() == "held\n"
+    out, err = second.communicate(input="", timeout=30)
+    assert out == "released\n" and second.returncode == 0
+    assert err == f"another Spark dbt call holds {tmp_path}; waiting\n"
