@@ -15,8 +15,8 @@ from dagster_dbt import DagsterDbtProjectPreparer, DbtCliResource, DbtProject
 from packaging import version
 from pydantic import PrivateAttr
 
-from dagster_defs.dbt.project import dbt_project, landing_tables
-from python_assets.config import (DEFAULT_SEED, DEFAULT_SYMBOL_BATCH, DEFAULT_SYMBOLS, Paths, dbt_engine,
+from dagster_defs.dbt.project import dbt_engine, dbt_project, landing_tables
+from python_assets.config import (DEFAULT_SEED, DEFAULT_SYMBOL_BATCH, DEFAULT_SYMBOLS, Paths,
                                    dbt_executable, dbt_target, export_data_dir, market_seed, market_source_kind,
                                    market_symbols, paths, spark_dir, spark_landing_env, symbol_batch_size,
                                    symbol_workers)
@@ -121,7 +121,7 @@ class Warehouse(dg.ConfigurableResource):
 def warehouse_from_env() -> Warehouse:
     """BLOFIN_LOCK_WAIT_SECONDS overrides how long a step waits for the writer lock; BLOFIN_DBT_TARGET picks
     the engine dbt builds on."""
-    return Warehouse(wait_seconds=lock_wait_seconds(STEP_LOCK_WAIT_S), engine=dbt_engine())
+    return Warehouse(wait_seconds=lock_wait_seconds(STEP_LOCK_WAIT_S), engine=dbt_engine(dbt_target()))
 
 
 class SymbolFanout(dg.ConfigurableResource):
@@ -198,7 +198,7 @@ class BlofinDbtProjectPreparer(DagsterDbtProjectPreparer):
 
 def resources() -> dict[str, object]:
     return {
-        "dbt": BlofinDbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable(dbt_engine()),
+        "dbt": BlofinDbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable(dbt_engine(dbt_target())),
                                     target=dbt_target()),
         "market_source": market_source_from_env(),
         "warehouse": warehouse_from_env(),

@@ -391,7 +391,6 @@ def secret_settings() -> list[str]:
 
 DBT_WINDOW_ENV = {"min_date": "BLOFIN_DBT_MIN_DATE", "max_date": "BLOFIN_DBT_MAX_DATE"}
 DBT_TARGET_ENV = "BLOFIN_DBT_TARGET"
-SPARK_TARGETS = ("spark",)  # profiles.yml targets whose engine is Spark (dbt-spark)
 SPARK_DIR_ENV = "BLOFIN_SPARK_DIR"
 DBT_DEFAULT_DATA_DIR = "../data"  # profiles.yml's data dir when BLOFIN_DATA_DIR is unset (dbt run from dbt_project/)
 # Where the landing tables are for dbt on Spark, and which (macro register_landing_tables; set per dbt call).
@@ -415,11 +414,6 @@ def result_settings() -> dict[str, str]:
 def dbt_target() -> str | None:
     """BLOFIN_DBT_TARGET: the profiles.yml target dbt builds (None: the profile's default, DuckDB's dev)."""
     return os.environ.get(DBT_TARGET_ENV) or None
-
-
-def dbt_engine() -> str:
-    """'spark' when the dbt target is a Spark one, else 'duckdb'."""
-    return "spark" if dbt_target() in SPARK_TARGETS else "duckdb"
 
 
 def spark_dir(p: Paths) -> Path:

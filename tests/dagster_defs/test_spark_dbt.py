@@ -12,13 +12,15 @@ import time
 from pathlib import Path
 
 import duckdb
+import pytest
 from dbt.config.profile import read_profile
 from dbt.config.renderer import ProfileRenderer
 from dbt_common.context import set_invocation_context
 
 from dagster_defs.dbt import spark_dbt
+from dagster_defs.dbt.project import dbt_engine, target_engine
 from dagster_defs.resources import Warehouse
-from python_assets.config import DBT_PROJECT_DIR, Paths, pin_spark_session_env
+from python_assets.config import DBT_PROJECT_DIR, Paths, SettingError, pin_spark_session_env
 
 AWKWARD_DIR = "/tmp/a b/it's \"q\"\\x"  # a space, a quote, double quotes and a backslash
 
@@ -99,3 +101,21 @@ def test_a_second_spark_dbt_call_on_one_spark_dir_waits_saying_so_in_one_line(tm
     out, err = second.communicate(input="", timeout=30)
     assert out == "released\n" and second.returncode == 0
     assert err == f"another Spark dbt call holds {tmp_path}; waiting\n"
+
+
+OUTPUTS = {"dev": {"type": "duckdb"}, "spark": {"type": "spark", "method": "session"},
+           "spark_cluster": {"type": "spark", "method": "thrift"}, "databricks": {"type": "databricks"}}
+
+
+def test_the_graph_runs_on_duckdb_and_the_local_spark_session_only():
+    """A cluster target added to profiles.yml once ran the graph as DuckDB, silently (only the name `spark`
+    counted as Spark); now the target's type decides, and a target the graph cannot run on is one line."""
+    assert [target_engine(t, "dev", OUTPUTS) for t in (None, "dev", "spark")] == ["duckdb", "duckdb", "spark"]
+    assert target_engine("local", "dev", {**OUTPUTS, "local": {"type": "spark", "method": "session"}}) == "spark"
+    for name in ("spark_cluster", "databricks"):
+        with pytest.raises(SettingError, match=f"BLOFIN_DBT_TARGET='{name}' is a .* target.*by hand") as err:
+            target_engine(name, "dev", OUTPUTS)
+        assert "\n" not in str(err.value)
+    with pytest.raises(SettingError, match=r"'sprak' is not a target of dbt_project/profiles.yml \(its targets: dev, spark,"):
+        target_engine("sprak", "dev", OUTPUTS)
+    assert (dbt_engine(None), dbt_engine("spark")) == ("duckdb", "spark")  # the project's own profiles.yml
