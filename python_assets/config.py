@@ -392,6 +392,7 @@ def secret_settings() -> list[str]:
 DBT_WINDOW_ENV = {"min_date": "BLOFIN_DBT_MIN_DATE", "max_date": "BLOFIN_DBT_MAX_DATE"}
 DBT_TARGET_ENV = "BLOFIN_DBT_TARGET"
 SPARK_DIR_ENV = "BLOFIN_SPARK_DIR"
+SPARK_CORES_ENV = "BLOFIN_SPARK_CORES"
 DBT_DEFAULT_DATA_DIR = "../data"  # profiles.yml's data dir when BLOFIN_DATA_DIR is unset (dbt run from dbt_project/)
 # Where the landing tables are for dbt on Spark, and which (macro register_landing_tables; set per dbt call).
 SPARK_LANDING_ENV = {"root": "BLOFIN_SPARK_LANDING", "tables": "BLOFIN_SPARK_LANDING_TABLES"}
@@ -400,7 +401,7 @@ SPARK_LANDING_ENV = {"root": "BLOFIN_SPARK_LANDING", "tables": "BLOFIN_SPARK_LAN
 NOT_RESULT_SETTINGS = {DATA_DIR_ENV, *DBT_WINDOW_ENV.values(), LOCK_WAIT_ENV, SCHEDULE_CRON_ENV, FRESHNESS_ENV,
                        MAX_RUN_HOURS_ENV,
                        SYMBOL_WORKERS_ENV, SYMBOL_BATCH_ENV, LLM_TIMEOUT_ENV, "BLOFIN_DEBUG", *SECRET_ENV_VARS,
-                       SPARK_DIR_ENV, *SPARK_LANDING_ENV.values(), "BLOFIN_SPARK_CORES", DBT_SERVER_ENV}
+                       SPARK_DIR_ENV, *SPARK_LANDING_ENV.values(), SPARK_CORES_ENV, DBT_SERVER_ENV}
 _SECRET_NAME = ("KEY", "SECRET", "PASSPHRASE", "PASSWORD", "TOKEN", "WEBHOOK")
 
 
@@ -422,11 +423,18 @@ def spark_dir(p: Paths) -> Path:
     return Path(os.environ.get(SPARK_DIR_ENV) or p.data_dir / "spark").expanduser().resolve()
 
 
+def spark_cores() -> int:
+    """BLOFIN_SPARK_CORES: cores (and shuffle partitions) of the local Spark session, default 2; a whole
+    number >= 1, else one ValueError line."""
+    return _positive_int(SPARK_CORES_ENV, 2)
+
+
 def pin_spark_session_env() -> Path:
     """In a Spark dbt process, before dbt starts: BLOFIN_SPARK_DIR pinned to the absolute Spark dir
     profiles.yml would use from this cwd (so the profile, the lock and the caller agree), PYSPARK_PYTHON
     set to this interpreter when unset (Spark's Python workers otherwise run python3 from PATH, without
-    this venv's packages); returns the Spark dir."""
+    this venv's packages), BLOFIN_SPARK_CORES checked; returns the Spark dir."""
+    spark_cores()
     data_dir = os.environ.get(DATA_DIR_ENV) or DBT_DEFAULT_DATA_DIR
     root = Path(os.environ.get(SPARK_DIR_ENV) or Path(data_dir) / "spark").expanduser().resolve()
     os.environ[SPARK_DIR_ENV] = str(root)

@@ -10,10 +10,10 @@ Databricks cluster does with the same code). Usage, from dbt_project/:
 read from the same session, so a caller compares them without starting a second JVM.
 
 Before dbt starts (config.pin_spark_session_env): BLOFIN_SPARK_DIR is made absolute (default
-<BLOFIN_DATA_DIR, else ../data>/spark) and PYSPARK_PYTHON is set to this interpreter when unset (Spark's
-Python workers, which run feat_recursive, would otherwise start python3 from PATH, without this venv).
-One call at a time per Spark dir: its Derby metastore admits one JVM, so a second call waits for the
-first (one line says so) instead of failing in Derby's stack traces.
+<BLOFIN_DATA_DIR, else ../data>/spark), PYSPARK_PYTHON is set to this interpreter when unset (Spark's
+Python workers, which run feat_recursive, would otherwise start python3 from PATH, without this venv),
+and BLOFIN_SPARK_CORES is checked. One call at a time per Spark dir: its Derby metastore admits one
+JVM, so a second call waits for the first (one line says so) instead of failing in Derby's stack traces.
 """
 
 from __future__ import annotations
@@ -82,6 +82,16 @@ def lock_spark_dir(root: Path) -> TextIO:
     return handle
 
 
+def split_export(argv: list[str]) -> tuple[Path | None, list[str]]:
+    """(--export DIR or None, the dbt arguments without it); UsageError when DIR is missing."""
+    if "--export" not in argv:
+        return None, argv
+    i = argv.index("--export")
+    if i + 1 >= len(argv) or argv[i + 1].startswith("-"):
+        raise UsageError("--export needs a directory: --export DIR")
+    return Path(argv[i + 1]), argv[:i] + argv[i + 2:]
+
+
 def run_dbt(argv: list[str], out: Path | None) -> int:
     """dbt with the session submission method, then the export; 0 when every node passed."""
     from dbt.cli.main import dbtRunner
@@ -98,14 +108,11 @@ def run_dbt(argv: list[str], out: Path | None) -> int:
 
 
 def main(argv: list[str]) -> int:
-    """One dbt call with the Spark dir pinned and locked; a Spark dir it cannot write is one line, exit 2."""
-    out = None
-    if "--export" in argv:
-        i = argv.index("--export")
-        out, argv = Path(argv[i + 1]), argv[:i] + argv[i + 2:]
+    """One dbt call with the Spark dir pinned and locked; a bad argument or setting is one line, exit 2."""
     try:
+        out, argv = split_export(argv)
         lock = lock_spark_dir(pin_spark_session_env())
-    except UsageError as exc:
+    except ValueError as exc:  # UsageError and config's one-line setting errors
         print(f"blofin-dbt-spark: {exc}", file=sys.stderr)
         return 2
     with lock:

@@ -19,16 +19,22 @@
   {%- set root = lake_location().rstrip('/').split('/')[-1] -%}
   {%- set pattern = '/' ~ modules.re.escape(root ~ '/' ~ relative_glob).replace('\\*', '[^/]*') ~ '$' -%}
   {%- do run_query("create or replace temporary view blofin_lake_files using binaryFile options (path '"
-      ~ lake_location() ~ "', recursiveFileLookup 'true', pathGlobFilter '*.parquet')") -%}
+      ~ spark_string(lake_location()) ~ "', recursiveFileLookup 'true', pathGlobFilter '*.parquet')") -%}
   {%- set query -%}
-    select count(*) from blofin_lake_files where path rlike '{{ pattern | replace('\\', '\\\\') }}'
+    select count(*) from blofin_lake_files where path rlike '{{ spark_string(pattern) }}'
   {%- endset -%}
   {{ return(run_query(query).columns[0].values()[0] > 0) }}
 {%- endmacro %}
 
+{#- The text of a Spark SQL string literal ('...'): a backslash escapes there, so \ and ' are escaped with it
+    (a lake path with a quote in it broke the statement). -#}
+{% macro spark_string(text) -%}
+  {{ return(text | replace('\\', '\\\\') | replace("'", "\\'")) }}
+{%- endmacro %}
+
 {% macro duckdb__lake_has_files(relative_glob) -%}
   {%- set query -%}
-    select count(*) from glob('{{ lake_dir() }}/{{ relative_glob }}')
+    select count(*) from glob('{{ dbt.escape_single_quotes(lake_dir() | trim) }}/{{ relative_glob }}')
   {%- endset -%}
   {{ return(run_query(query).columns[0].values()[0] > 0) }}
 {%- endmacro %}

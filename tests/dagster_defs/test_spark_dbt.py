@@ -41,19 +41,11 @@ def test_the_java_options_keep_a_spark_dir_with_a_space_in_one_option(monkeypatc
     assert options[1:] == ["-Dlog4j2.level=error", "-XX:TieredStopAtLevel=1", "-XX:ReservedCodeCacheSize=240m"]
 
 
-def test_the_warehouse_hands_dbt_an_absolute_spark_dir(monkeypatch, tmp_path):
-    """The graph's dbt child runs in dbt_project/: a relative BLOFIN_SPARK_DIR it read itself put the metastore
-    inside dbt_project/ while the landing tables went to the caller's dir."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("BLOFIN_SPARK_DIR", "relspark")
-    paths = Paths(tmp_path / "data")
-    paths.data_dir.mkdir()
-    duckdb.connect(str(paths.warehouse)).close()
-    with Warehouse(engine="spark").dbt_exchange(paths) as args:
-        assert os.environ["BLOFIN_SPARK_DIR"] == str(tmp_path / "relspark")
-        assert os.environ["BLOFIN_SPARK_LANDING"] == str(tmp_path / "relspark" / "landing")
-        assert args == ["--export", str(tmp_path / "relspark" / "export")]
-    assert os.environ["BLOFIN_SPARK_DIR"] == "relspark"
+def test_shuffle_partitions_follow_the_cores(monkeypatch):
+    monkeypatch.setenv("BLOFIN_SPARK_CORES", "3")
+    params = spark_profile()["server_side_parameters"]
+    assert (params["spark.master"], params["spark.sql.shuffle.partitions"], params["spark.default.parallelism"]) == (
+        "local[3]", "3", "3")
 
 
 def test_the_spark_dir_is_pinned_absolute_and_pyspark_gets_this_interpreter(monkeypatch, tmp_path):
@@ -72,6 +64,38 @@ def test_the_spark_dir_is_pinned_absolute_and_pyspark_gets_this_interpreter(monk
     monkeypatch.delenv("BLOFIN_DATA_DIR", raising=False)
     assert pin_spark_session_env() == tmp_path.parent / "data" / "spark"  # the profile's default, ../data
     assert os.environ["PYSPARK_PYTHON"] == "/opt/py/bin/python"
+
+
+@pytest.mark.parametrize("raw", ["0", "two", "1.5"])
+def test_bad_spark_cores_are_one_line_and_exit_2(monkeypatch, tmp_path, capsys, raw):
+    monkeypatch.setenv("BLOFIN_SPARK_DIR", str(tmp_path))
+    monkeypatch.setenv("BLOFIN_SPARK_CORES", raw)
+    assert spark_dbt.main(["run", "--target", "spark"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "BLOFIN_SPARK_CORES must be a whole number >= 1" in err
+
+
+def test_export_without_a_directory_is_one_line_and_exit_2(capsys):
+    """`--export` last on the line once raised IndexError with a traceback."""
+    assert spark_dbt.main(["build", "--export"]) == 2
+    assert spark_dbt.main(["build", "--export", "--select", "x"]) == 2
+    assert capsys.readouterr().err == "blofin-dbt-spark: --export needs a directory: --export DIR\n" * 2
+    assert spark_dbt.split_export(["build", "--export", "out", "-s", "m"]) == (Path("out"), ["build", "-s", "m"])
+
+
+def test_the_warehouse_hands_dbt_an_absolute_spark_dir(monkeypatch, tmp_path):
+    """The graph's dbt child runs in dbt_project/: a relative BLOFIN_SPARK_DIR it read itself put the metastore
+    inside dbt_project/ while the landing tables went to the caller's dir."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BLOFIN_SPARK_DIR", "relspark")
+    paths = Paths(tmp_path / "data")
+    paths.data_dir.mkdir()
+    duckdb.connect(str(paths.warehouse)).close()
+    with Warehouse(engine="spark").dbt_exchange(paths) as args:
+        assert os.environ["BLOFIN_SPARK_DIR"] == str(tmp_path / "relspark")
+        assert os.environ["BLOFIN_SPARK_LANDING"] == str(tmp_path / "relspark" / "landing")
+        assert args == ["--export", str(tmp_path / "relspark" / "export")]
+    assert os.environ["BLOFIN_SPARK_DIR"] == "relspark"
 
 
 HOLD = """
