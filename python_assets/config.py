@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 DATA_DIR_ENV = "BLOFIN_DATA_DIR"
+SYMBOLS_ENV = "BLOFIN_SYMBOLS"
 DEFAULT_SYMBOLS = ("BTC-USDT", "ETH-USDT", "SOL-USDT")
 DEFAULT_SEED = 7  # the synthetic market's seed
 PARTITIONS_START_ENV = "BLOFIN_PARTITIONS_START"
@@ -234,8 +235,17 @@ def market_source_kind() -> str:
 
 
 def market_symbols() -> str:
-    """BLOFIN_SYMBOLS, comma separated (default: the three default symbols)."""
-    return os.environ.get("BLOFIN_SYMBOLS", ",".join(DEFAULT_SYMBOLS))
+    """BLOFIN_SYMBOLS, comma separated (default, when unset: the three default symbols). Set but naming no
+    symbol ('', spaces, commas: `BLOFIN_SYMBOLS=$SYMS` with SYMS unset) is one SettingError line, not the
+    default: unlike an empty seed or worker count, an empty symbol list has no harmless meaning (it ran the
+    whole graph on nothing and failed in research; the defaults would be other symbols than asked for)."""
+    raw = os.environ.get(SYMBOLS_ENV)
+    if raw is None:
+        return ",".join(DEFAULT_SYMBOLS)
+    if not any(name.strip() for name in raw.split(",")):
+        raise SettingError(f"{SYMBOLS_ENV}={raw!r} names no symbol: set comma-separated symbols (e.g. BTC-USDT,ETH-USDT) "
+                           f"or unset it for the default {','.join(DEFAULT_SYMBOLS)}")
+    return raw
 
 
 def market_seed() -> int:

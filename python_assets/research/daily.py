@@ -308,7 +308,14 @@ def run_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Rese
     of fresh designs is tuned and the day ranked again (each round's designs are new keys, independent of
     the earlier rounds' out-of-sample results; the DSR's N counts every round's trials). The time guard spans
     the rounds and is checked before each later round too: a round begun past it would tune at least a design.
-    Last, the PBO of the day's whole search (search_pbo) over every round's trials."""
+    Last, the PBO of the day's whole search (search_pbo) over every round's trials. A market without bars
+    (none of the timeframe in the window) has nothing to tune: the day's rows are cleared, nothing is
+    designed, tuned or ranked, and the summary's note says why."""
+    if not market.bars:
+        ensure_tables(con)
+        _clear(con, day, DAY_TABLES, designs=True)  # a rerun of a day that had bars leaves none of its old rows
+        return {"designs": 0, "trials": 0, "rounds": 0, "ranked": 0, "active": 0, "trials_total": _state(con, day)["trials"],
+                "note": f"no {market.timeframe} bars in the research window ending {day}: nothing to tune"}
     made, trials, rounds, summary, started, evaluated = 0, 0, 0, {}, time.monotonic(), {}
     for round_no in range(cfg.max_rounds):
         designs = design_day(con, market.columns, day, cfg, round_no)

@@ -66,6 +66,9 @@ class Market:
         con.register("market", frame)
         symbols = sorted(frame["symbol"].unique())
         bars = {s: load_bars(con, "market", s, timeframe) for s in symbols}
+        if frame.empty:  # no bars in the window (a lake without the window's days): a market with nothing to tune
+            return cls(con, condition_columns(frame.columns), timeframe, bars, Window("is", "in_sample", 0, 0),
+                       Window("oos", "out_of_sample", 0, 0), frame=frame, split=split)
         start, end = int(frame["bar_at_ms"].min()), int(frame["bar_at_ms"].max()) + 1
         cut = int(np.quantile(np.sort(frame["bar_at_ms"].unique()), split))
         return cls(con, condition_columns(frame.columns), timeframe, bars,

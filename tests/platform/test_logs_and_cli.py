@@ -254,6 +254,32 @@ def test_a_seed_that_is_no_whole_number_is_one_line_naming_it(monkeypatch):
     assert market_seed() == DEFAULT_SEED
 
 
+@pytest.mark.parametrize("value", ["", "  ", ",", " , "])
+def test_symbols_set_but_naming_none_are_refused_with_one_line_before_any_run(data_dir, monkeypatch, capsys, value):
+    """BLOFIN_SYMBOLS= (os.environ.get gives '', not the default) ran the whole graph on nothing, every step
+    'OK', and ended 44 s later in research's traceback (cannot convert float NaN to integer)."""
+    from python_assets.config import DEFAULT_SYMBOLS, SettingError, market_symbols
+
+    monkeypatch.setenv("BLOFIN_SYMBOLS", value)
+    says = f"BLOFIN_SYMBOLS={value!r} names no symbol: set comma-separated symbols (e.g. BTC-USDT,ETH-USDT) or unset it"
+    with pytest.raises(SettingError, match=re.escape(says)):
+        market_symbols()
+    assert main(["materialize", "--date", "2025-03-10"]) == 2
+    assert capsys.readouterr().err == f"error: {says} for the default {','.join(DEFAULT_SYMBOLS)}\n"
+    assert not (data_dir.data_dir / "last_run.log").exists()  # refused before the run began
+    monkeypatch.delenv("BLOFIN_SYMBOLS")
+    assert market_symbols() == ",".join(DEFAULT_SYMBOLS)
+
+
+def test_a_bad_seed_is_refused_by_the_cli_before_any_run(data_dir, monkeypatch, capsys):
+    """The Definitions refused it at load, inside the run: 'materialization ... stopped: SettingError', exit 1."""
+    monkeypatch.setenv("BLOFIN_SEED", "abc")
+    assert main(["materialize", "--date", "2025-03-10"]) == 2
+    assert capsys.readouterr().err == ("error: BLOFIN_SEED must be a whole number >= 0 (the synthetic market's seed), "
+                                       "got 'abc'\n")
+    assert not (data_dir.data_dir / "last_run.log").exists()
+
+
 def test_a_log_write_on_a_full_disk_is_one_short_warning_and_leaves_no_torn_line(data_dir, monkeypatch, capsys):
     """logging.FileHandler printed a 22-line '--- Logging error ---' traceback per failed write and left a
     torn JSON line that the next event was glued onto."""

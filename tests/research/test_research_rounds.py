@@ -153,3 +153,28 @@ def test_a_day_of_rounds_backfilled_after_a_later_day_stores_its_own_rows_and_le
         for name, frame in want.items():
             assert len(frame) > 0, name
             pd.testing.assert_frame_equal(frame, got[name], check_exact=True, obj=name)
+
+
+def test_a_research_window_without_bars_tunes_nothing_and_says_so(tmp_path):
+    """A window with no bars of the timeframe (BLOFIN_SYMBOLS= ran on an empty lake; a lake source whose days
+    lack the window) failed the step in Market.from_frame: int(NaN) of the empty frame's first bar. Now the day
+    is researched as nothing to tune, its old rows cleared, and the stress step after it stresses nothing."""
+    from python_assets.research.step import fill_stress_days, research_days
+    from python_assets.platform.timeframes import DAY_MS
+
+    frame = noise_frame(days=3)
+    frame["bar_at"], frame["bar_date"] = pd.to_datetime(frame["bar_at_ms"], unit="ms", utc=True), None
+    warehouse = tmp_path / "w.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create table features as select * from frame")
+    day = date(1970, 1, 3)
+    had = research_days(warehouse, [(day, 3 * DAY_MS)], "1h", 3, replace(CFG, max_rounds=1), 1, 4)
+    assert had["designs"] > 0 and had["trials"] > 0
+    empty_end = 40 * DAY_MS  # the window 10..40 days after the bars: none of them
+    got = research_days(warehouse, [(day, empty_end)], "1h", 30, CFG, 1, 4)
+    assert got == {"designs": 0, "trials": 0, "rounds": 0, "ranked": 0, "active": 0, "trials_total": 0,
+                   "note": "no 1h bars in the research window ending 1970-01-03: nothing to tune"}
+    with duckdb.connect(str(warehouse)) as con:  # the earlier run of the day left nothing behind
+        for table in ("strategy_designs", "tuning_trials", "strategy_tuning", "ranking_history"):
+            assert con.execute(f"select count(*) from {table}").fetchone()[0] == 0, table
+    assert fill_stress_days(warehouse, [(day, empty_end)], "1h", 30, 3) == {"designs": 0, "rows": 0, "edge_lost": []}
