@@ -271,6 +271,27 @@ def test_symbols_set_but_naming_none_are_refused_with_one_line_before_any_run(da
     assert market_symbols() == ",".join(DEFAULT_SYMBOLS)
 
 
+@pytest.mark.parametrize("value,bad", [("BTC USDT,ETH-USDT", "BTC USDT"), ("ETH-USDT,../x", "../x"), ("btc usdt", "btc usdt")])
+def test_a_symbol_the_lake_refuses_is_refused_with_one_line_before_any_run(data_dir, monkeypatch, capsys, value, bad):
+    """BLOFIN_SYMBOLS="BTC USDT,ETH-USDT" started a run whose lake step failed (ValueError: invalid symbol), exit 1."""
+    from python_assets.config import SettingError, market_symbols
+
+    monkeypatch.setenv("BLOFIN_SYMBOLS", value)
+    says = f"BLOFIN_SYMBOLS: invalid symbol {bad!r}: use letters/digits separated by '-', e.g. BTC-USDT"
+    with pytest.raises(SettingError, match=re.escape(says)):
+        market_symbols()
+    assert main(["materialize", "--date", "2025-03-10"]) == 2
+    assert capsys.readouterr().err == f"error: {says}\n"
+    assert not (data_dir.data_dir / "last_run.log").exists()
+
+
+def test_symbols_in_any_spelling_the_lake_takes_are_read_in_its_spelling(monkeypatch):
+    from python_assets.config import market_symbols
+
+    monkeypatch.setenv("BLOFIN_SYMBOLS", " eth-usdt, btc/usdt:usdt,,ETH-USDT-SWAP ,sol_usdt")
+    assert market_symbols() == "ETH-USDT,BTC-USDT,SOL-USDT"
+
+
 def test_a_bad_seed_is_refused_by_the_cli_before_any_run(data_dir, monkeypatch, capsys):
     """The Definitions refused it at load, inside the run: 'materialization ... stopped: SettingError', exit 1."""
     monkeypatch.setenv("BLOFIN_SEED", "abc")
