@@ -123,8 +123,8 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
 
     from blofin_cli.errors import failed_step_lines, stopped_run_lines
     from blofin_cli.run_log import append_lines, print_traceback, stop_notes
-    from dagster_defs.runner import (cli_run_tags, materialize_days, output_to, peak_memory, persistent_instance,
-                                     recover_dead_cli_runs)
+    from dagster_defs.runner import (checks_summary, cli_run_tags, materialize_days, output_to, peak_memory,
+                                     persistent_instance, recover_dead_cli_runs)
     from python_assets.reports.daily_report import report_path
 
     if run_config is not None:  # checked under the lock (a second writer is still refused at once), before any write
@@ -165,6 +165,9 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
             stopped = exc
     for line, to_stderr in dead_lines:
         print(line, file=sys.stderr if to_stderr else sys.stdout, flush=True)
+    checks = checks_summary(result.all_events) if result is not None else None
+    if checks:  # a non-blocking check that did not pass fails no step: said here, not only in the run log
+        print(f"note: {checks}", flush=True)
     elapsed = time.perf_counter() - t0
     where = run_pointer(elapsed, run_log, verbose)
     if stopped is not None or not result.success:

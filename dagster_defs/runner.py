@@ -282,15 +282,40 @@ def _step_rows(events: list[dg.EventLogEntry], step_key: str) -> int | None:
     return sum(counts) if counts else None
 
 
+def failed_checks(events: list[dg.DagsterEvent]) -> list[dg.DagsterEvent]:
+    """The asset check evaluations among events that did not pass (a non-blocking check's step still succeeds)."""
+    return [e for e in events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+            and not e.event_specific_data.passed]
+
+
+def check_status(evaluations: list[dg.DagsterEvent]) -> str:
+    """A step's status word from its check evaluations that did not pass: ERROR when one has that severity, else WARN."""
+    severities = {e.event_specific_data.severity for e in evaluations}
+    return "ERROR" if dg.AssetCheckSeverity.ERROR in severities else "WARN"
+
+
+def checks_summary(events: list[dg.DagsterEvent]) -> str | None:
+    """'1 of 4 asset checks did not pass: bars_1m_is_fresh on bars_1m (WARN)', or None when every one passed."""
+    evaluated = [e for e in events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]
+    failed = failed_checks(evaluated)
+    if not failed:
+        return None
+    named = ", ".join(f"{e.event_specific_data.check_name} on {e.event_specific_data.asset_key.to_user_string()} "
+                      f"({e.event_specific_data.severity.value})" for e in failed)
+    return f"{len(failed)} of {len(evaluated)} asset checks did not pass: {named}"
+
+
 @contextlib.contextmanager
 def step_progress(instance: dg.DagsterInstance, run_id: str, total: int, poll_s: float = 0.5) -> Iterator[None]:
     """Print one line per finished step of the run (`N of M OK step rows [s] ETA`) while it executes,
-    from the run's event log, polled in a thread."""
+    from the run's event log, polled in a thread; a step whose asset check did not pass (a non-blocking
+    check's step succeeds) is `WARN` or `ERROR` (the check's severity) `... did not pass`, not OK."""
     from python_assets.platform.progress import eta_seconds, say, step_line
 
     done: list[str] = []
     stop, t0 = threading.Event(), time.perf_counter()
-    kinds = {dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.ASSET_MATERIALIZATION}
+    kinds = {dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.ASSET_MATERIALIZATION,
+             dg.DagsterEventType.ASSET_CHECK_EVALUATION}
 
     def poll() -> None:
         records = instance.all_logs(run_id, of_type=kinds)
@@ -299,8 +324,11 @@ def step_progress(instance: dg.DagsterInstance, run_id: str, total: int, poll_s:
             if ev and ev.event_type == dg.DagsterEventType.STEP_SUCCESS and ev.step_key not in done:
                 done.append(ev.step_key)
                 elapsed = time.perf_counter() - t0
+                failed = failed_checks([r.dagster_event for r in records
+                                        if r.dagster_event and r.dagster_event.step_key == ev.step_key])
                 say(step_line(len(done), total, ev.step_key, ev.event_specific_data.duration_ms / 1000,
-                              _step_rows(records, ev.step_key), eta_seconds(len(done), total, elapsed)))
+                              _step_rows(records, ev.step_key), eta_seconds(len(done), total, elapsed),
+                              status=check_status(failed) if failed else "OK", note="did not pass" if failed else None))
 
     def loop() -> None:
         while not stop.wait(poll_s):

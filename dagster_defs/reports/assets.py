@@ -19,7 +19,8 @@ from python_assets.warehouse.snapshot import publish_snapshot
 
 
 def run_facts(context: dg.AssetExecutionContext) -> tuple[dict, list[dict[str, str]]]:
-    """Start time, seconds per finished step and the failed asset checks of this run, from Dagster's event log."""
+    """Start time, seconds per finished step and the failed asset checks of this run (with what each found, its
+    description, where it gives one), from Dagster's event log."""
     stage, failed, stamps = {}, [], []
     for record in context.instance.all_logs(context.run.run_id):
         stamps.append(record.timestamp)
@@ -30,7 +31,8 @@ def run_facts(context: dg.AssetExecutionContext) -> tuple[dict, list[dict[str, s
             stage[event.step_key] = round(event.event_specific_data.duration_ms / 1000, 3)
         elif event.event_type_value == "ASSET_CHECK_EVALUATION" and not event.event_specific_data.passed:
             data = event.event_specific_data
-            failed.append({"asset": data.asset_key.to_user_string(), "check": data.check_name})
+            failed.append({"asset": data.asset_key.to_user_string(), "check": data.check_name,
+                           **({"description": data.description} if data.description else {})})
     started = run_started_at(context).isoformat(timespec="seconds") if stamps else None
     return {"started_at": started, "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "stage_seconds": stage}, failed

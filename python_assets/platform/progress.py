@@ -43,11 +43,14 @@ def say(text: str, end: str = "\n") -> None:
         pass
 
 
-def step_line(done: int, total: int, name: str, seconds: float, rows: int | None = None, eta: float | None = None) -> str:
-    """'  3 of 12 OK bars_1m ........ 1,440 rows [1.2s]' (an ETA for the rest when given)."""
+def step_line(done: int, total: int, name: str, seconds: float, rows: int | None = None, eta: float | None = None,
+              status: str = "OK", note: str | None = None) -> str:
+    """'  3 of 12 OK bars_1m ........ 1,440 rows [1.2s]' (an ETA for the rest when given); status WARN or ERROR
+    and a note ('did not pass') for a step that finished but whose asset check did not pass."""
     width = len(str(total))
-    text = f"{done:>{width}} of {total} OK {name} "
-    text = text.ljust(56, ".") + (f" {number(rows)} rows" if rows is not None else "") + f" [{duration(seconds)}]"
+    text = f"{done:>{width}} of {total} {status} {name} "
+    text = (text.ljust(56, ".") + (f" {number(rows)} rows" if rows is not None else "") + (f" {note}" if note else "")
+            + f" [{duration(seconds)}]")
     return text + (f" ETA {duration(eta)}" if eta is not None and done < total else "")
 
 

@@ -115,6 +115,13 @@ def stale_warning(con: duckdb.DuckDBPyConnection, day: date) -> list[str]:
     return staleness.built_on_stale_warning(staleness.stale_days(starts), day)
 
 
+def check_warnings(failed_checks: list[dict[str, str]]) -> list[str]:
+    """A warning for each failed asset check that says what it found (its description: the freshness check
+    names each stale symbol and its lag), so the warnings name the stale symbol, not only failed_checks."""
+    return [f"asset check {c['check']} on {c['asset']} did not pass: {c['description']}"
+            for c in failed_checks if c.get("description")]
+
+
 def markdown_summary(report: dict[str, Any], top: int = 3) -> str:
     """A few lines for the Dagster UI: the review's summary, closes and returns, the top strategies and
     each model's loss vs its baseline."""
@@ -207,6 +214,7 @@ def produce_daily_report(paths: Paths, day: date, run: dict[str, Any] | None = N
         report["warnings"] += recorder_warnings(report["recorder"])
         report["warnings"] += stale_warning(con, day)
         report["failed_checks"] = failed_checks or []
+        report["warnings"] += check_warnings(report["failed_checks"])
         review = (analyst or analyst_from_env()).review(report)
         report["review"] = review
         report["warnings"] += review["warnings"]

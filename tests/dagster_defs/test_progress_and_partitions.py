@@ -18,6 +18,41 @@ def test_step_line_reads_like_dbt():
     assert step_line(12, 12, "daily_report", 0.5).endswith("[0.5s]")
 
 
+def test_a_step_whose_check_did_not_pass_prints_its_severity_not_ok_and_the_summary_counts_it(capfd):
+    """A non-blocking check's step succeeds when the check fails: the run printed `4 of 20 OK
+    bars_1m_bars_1m_is_fresh` while the log said the check did not pass."""
+    import uuid
+
+    import dagster as dg
+
+    from dagster_defs.runner import checks_summary, step_progress
+
+    @dg.asset
+    def bars():  # no annotations: they are strings here (__future__), which Dagster resolves in module scope
+        return None
+
+    def check(name: str, passed: bool, severity: dg.AssetCheckSeverity):
+        @dg.asset_check(asset=bars, name=name)
+        def _check():
+            return dg.AssetCheckResult(passed=passed, severity=severity)
+        return _check
+
+    checks = [check("is_fresh", False, dg.AssetCheckSeverity.WARN), check("is_whole", False, dg.AssetCheckSeverity.ERROR),
+              check("is_sane", True, dg.AssetCheckSeverity.ERROR)]
+    job = dg.Definitions(assets=[bars], asset_checks=checks).resolve_implicit_global_asset_job_def()
+    instance, run_id = dg.DagsterInstance.ephemeral(), str(uuid.uuid4())
+    with step_progress(instance, run_id, 4, poll_s=60):
+        result = job.execute_in_process(instance=instance, run_id=run_id)
+    assert result.success
+    lines = {line.split()[4]: line for line in capfd.readouterr().out.splitlines()}
+    assert " OK bars " in lines["bars"] and " OK bars_is_sane " in lines["bars_is_sane"]
+    assert " WARN bars_is_fresh ..." in lines["bars_is_fresh"] and "did not pass [" in lines["bars_is_fresh"]
+    assert " ERROR bars_is_whole ..." in lines["bars_is_whole"] and "did not pass [" in lines["bars_is_whole"]
+    assert checks_summary(result.all_events) == ("2 of 3 asset checks did not pass: is_fresh on bars (WARN), "
+                                                 "is_whole on bars (ERROR)")
+    assert checks_summary([e for e in result.all_events if e.step_key != "bars_is_fresh" and e.step_key != "bars_is_whole"]) is None
+
+
 def test_track_prints_plain_lines_with_an_eta_off_a_tty(capfd):
     assert list(track(range(20), 20, "backfill", every=0.25)) == list(range(20))
     lines = capfd.readouterr().out.splitlines()
