@@ -16,12 +16,20 @@ Model (each rule pinned by a hand-computed test in tests/backtest/test_portfolio
   taker fee x |change of A[i]| x x[t, i] (only the open position is traded; a flat member costs nothing).
 - Allocation rules: equal (1/N), inverse_vol (1/sigma of the trailing `lookback` returns), risk_parity
   (equal risk contributions w_i (Sigma w)_i on the trailing covariance, cyclical coordinate descent). Members
-  not live at the rebalance (no bars yet) get 0. Risk rules read each member's own returns (the bars since
-  it started, within the lookback; risk parity the bars all its members had), skip members with zero
-  variance, and give a member with fewer than `min_history` own returns an equal share (1 / live members),
-  the rule dividing the rest. Weights are scaled to sum to gross_leverage, then capped
-  at max_weight with the excess handed to uncapped members pro rata (water-filling); what cannot be placed
-  stays in cash, so sum w <= gross_leverage and every w <= max_weight.
+  not live at the rebalance (no bars yet, or past their last) get 0. Risk rules read each member's own
+  returns (the bars from its first to its last, within the lookback; risk parity the bars all its members
+  had), skip members with zero variance, and give a member with fewer than `min_history` own returns an
+  equal share (1 / live members), the rule dividing the rest. Weights are scaled to sum to gross_leverage,
+  then capped at max_weight with the excess handed to uncapped members pro rata (water-filling); what
+  cannot be placed stays in cash, so sum w <= gross_leverage and every w <= max_weight.
+- A member is live from its first bar to its last (a symbol delisted or no longer traded has no bars after
+  it; align). Its engine closed its position at that last close (end_of_data: exit fee and slippage are in
+  its return there), so after it the sub-account is idle cash: return 0, exposure 0 (the account's
+  liquidation test and a resize do not count it). The weights change only on the schedule: the next
+  rebalance gives it 0 (live at the bar after the rebalance decides) and hands its share to the live members
+  at no fee (nothing open). The bars after its end are not returns: neither the risk rules' trailing
+  volatility / covariance nor the correlations count them (those zeros lowered its variance, and a dead
+  member took 0.6 of an inverse-vol account).
 - Liquidation (the engine's rule at account level): at each close, after the drift, the account is
   liquidated when equity <= notional x (maintenance_margin + liquidation_fee), notional = sum A[i] x[t, i]:
   as in the engine, the exchange takes every position over at the bankruptcy price, the margin left goes
@@ -136,10 +144,11 @@ def _moved(h: np.ndarray, rows: np.ndarray) -> np.ndarray:
 def raw_weights(history: np.ndarray, live: np.ndarray, cfg: PortfolioConfig,
                 started: np.ndarray | None = None) -> np.ndarray:
     """Unscaled weights from the trailing returns (rows = bars up to the rebalance, columns = members;
-    started[t, i]: member i had begun by bar t, so row t holds its return; default: every row). A member's
-    volatility comes from its own returns only (the zeros before it started are not returns); one with
-    fewer than min_history of them gets an equal share (1 / live members) and the risk rule divides the
-    rest among the others, on the covariance of the bars they all had."""
+    started[t, i]: member i had begun by bar t and not ended before it (align's live mask), so row t holds
+    its return; default: every row). A member's volatility comes from its own returns only (the zeros
+    before it started or after it ended are not returns); one with fewer than min_history of them gets an
+    equal share (1 / live members) and the risk rule divides the rest among the others, on the covariance of
+    the bars they all had."""
     n = history.shape[1]
     raw = np.where(live, 1.0, 0.0)
     if cfg.rule == "equal" or not live.any():
@@ -199,7 +208,8 @@ def run_portfolio(returns: np.ndarray, exposure: np.ndarray, rebalance: np.ndarr
     to them from what it already holds (held[i]: allocation / equity carried in member i, default none) at the
     previous close, paying the taker fee on |w - held| x that close's exposure, and on `closing` (notional /
     equity of carried positions it no longer holds); before `start` its equity is the initial equity.
-    live[t, i] = member i has bars."""
+    live[t, i] = member i has bars (from its first to its last: align); a member past its last bar gets
+    weight 0 at the next rebalance."""
     check_config(cfg)
     r = np.nan_to_num(np.asarray(returns, dtype=np.float64))
     x = np.nan_to_num(np.abs(np.asarray(exposure, dtype=np.float64)))
@@ -257,21 +267,22 @@ def member_stream(equity: np.ndarray, position: np.ndarray, close: np.ndarray, i
 
 def align(bar_ms: list[np.ndarray], values: list[np.ndarray], hold: bool = False
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(union of bar times, values on it, live mask: member started). Where a member has no bar the value
-    is 0 (returns: nothing moved), or with hold its value at its last bar (exposure: a position held
-    through a bar-less hour is still open; 0 before its first bar)."""
+    """(union of bar times, values on it, live mask: from the member's first bar to its last). Where a member
+    has no bar the value is 0 (returns: nothing moved), or with hold its value at its last bar (exposure: a
+    position held through a bar-less hour is still open; 0 before its first bar and after its last)."""
     times = np.unique(np.concatenate(bar_ms)) if bar_ms else np.zeros(0, np.int64)
     out = np.zeros((len(times), len(values)))
     live = np.zeros((len(times), len(values)), bool)
     for i, (ms, v) in enumerate(zip(bar_ms, values)):
         idx = np.searchsorted(times, ms)
         if hold and len(ms):
-            last = np.searchsorted(ms, times[idx[0]:], side="right") - 1  # the member's bar at or before each time
-            out[idx[0]:, i] = np.asarray(v)[last]
+            span = slice(idx[0], idx[-1] + 1)  # no position is open past its last bar (the engine closed it there)
+            last = np.searchsorted(ms, times[span], side="right") - 1  # the member's bar at or before each time
+            out[span, i] = np.asarray(v)[last]
         else:
             out[idx, i] = v
         if len(ms):
-            live[idx[0]:, i] = True
+            live[idx[0]:idx[-1] + 1, i] = True
     return times, out, live
 
 
@@ -304,7 +315,7 @@ def summary(result: PortfolioResult, initial: float, periods_per_year: float) ->
 
 def correlation(returns: np.ndarray, started: np.ndarray | None = None) -> np.ndarray:
     """Pearson correlation of the members' returns, each pair over the bars both had (started[t, i]:
-    member i had begun by bar t; the zeros before a member started are not returns); NaN where a member
+    member i had begun by bar t and not yet ended; the zeros outside its bars are not returns); NaN where a member
     never moves there (all its values equal) or they share fewer than 2 bars."""
     r = np.asarray(returns, dtype=float)
     own = np.ones(r.shape, bool) if started is None else np.asarray(started, bool)

@@ -114,8 +114,10 @@ def forward_day(members: list[dict[str, Any]], selected_on: date, day: date, cfg
     members an earlier ranking chose (weights from their returns before the day), run on the day's bars only,
     so out of sample for that choice. It opens by trading from `previous` (the record's holdings at the close
     before, store.forward_holdings) to its weights at the taker fee: a member kept with the same parameters
-    pays only for the change of its allocation, one no longer held (or re-tuned) is closed. With no member or
-    no bar on the day the account holds cash (after closing what it held)."""
+    pays only for the change of its allocation, one no longer held (or re-tuned) is closed. A member whose bars
+    ended before the day (a delisted symbol) is not live at the opening: weight 0, its holding closed at no
+    fee (its engine closed the position at its last bar: exposure 0). With no member or no bar on the day the
+    account holds cash (after closing what it held)."""
     keys = [_key(m) for m in members]
     kept, start, stop = set(keys), 0, 0
     if members:

@@ -241,3 +241,55 @@ def test_risk_parity_leaves_out_a_member_idle_over_the_bars_all_members_had():
     started[: t - 30, 1] = False
     cfg = PortfolioConfig(rule="risk_parity", max_weight=1.0)
     np.testing.assert_allclose(target_weights(np.c_[early, late], np.ones(2, bool), cfg, started), [0.0, 1.0])
+
+
+def _delisted(bars: int = 240, end: int = 90) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Three members of 1 % volatility on hourly bars, built by align; the third (a delisted symbol) has no bars
+    after bar `end`: (returns, exposure, live)."""
+    rng = np.random.default_rng(12)
+    ms = [np.arange(bars), np.arange(bars), np.arange(end + 1)]
+    _, r, live = align(ms, [rng.normal(0, 0.01, len(m)) for m in ms])
+    _, x, _ = align(ms, [np.r_[np.ones(len(m) - 1), 0.0] for m in ms], hold=True)  # engine: flat at its last bar
+    return r, x, live
+
+
+@pytest.mark.parametrize("rule", ["equal", "inverse_vol", "risk_parity"])
+def test_a_member_past_its_last_bar_gets_no_weight(rule):
+    """The review's case: the dead member stopping at bar 90 of 240 took 0.586 under inverse vol and 0.580
+    under risk parity here (0.625 / 0.615 in the review; the zeros after its end read as returns of no risk),
+    1/3 under equal."""
+    r, _, live = _delisted()
+    assert live[:91, 2].all() and not live[91:, 2].any()
+    cfg = PortfolioConfig(rule=rule, max_weight=1.0)
+    w = target_weights(r, live[-1], cfg, live)
+    sd = r[-168:, :2].std(axis=0, ddof=1)
+    expected = [0.5, 0.5] if rule == "equal" else (1 / sd) / (1 / sd).sum()  # risk parity of two: inverse vol
+    np.testing.assert_allclose(w, [*expected, 0.0], rtol=1e-8)
+
+
+def test_a_member_is_weighed_on_its_own_bars_not_the_zeros_after_its_end():
+    """Asked to weigh it anyway (live), inverse vol reads only its own bars in the lookback (72..90)."""
+    r, _, live = _delisted()
+    cfg = PortfolioConfig(rule="inverse_vol", max_weight=1.0)
+    w = target_weights(r, np.ones(3, bool), cfg, live)
+    own = np.r_[r[-168:, :2].std(axis=0, ddof=1), r[240 - 168:91, 2].std(ddof=1)]
+    np.testing.assert_allclose(w, (1 / own) / (1 / own).sum(), rtol=1e-12)
+
+
+def test_an_account_drops_a_member_at_the_first_rebalance_after_its_last_bar():
+    """Equal rule, max weight 1, rebalances after bars 1 and 3; B's bars stop at bar 2 (its engine flat there).
+    bar 0: 5,000 each -> 5,500 + 5,500 = 11,000; bar 1: 5,500 + 4,950 = 10,450, back to 5,225 each: fee
+    F x 550 = 0.33; bar 2: 5,747.5 + 5,329.5 - 0.33; bar 3: A 5,172.75, B idle (no bar: return 0, exposure 0),
+    equity 10,501.92: B is not live at bar 4, so A takes all of it: fee F x 5,329.17 (B's allocation is cash,
+    nothing to close); then only A moves the equity: 10,501.92 x 1.2, x 1.1, less that fee. Before, B kept 1/2 idle to the end."""
+    _, r, live = align([np.arange(6), np.arange(3)], [np.array([.1, 0, .1, -.1, .2, .1]), np.array([.1, -.1, .02])])
+    _, x, _ = align([np.arange(6), np.arange(3)], [np.ones(6), np.array([1., 1, 0])], hold=True)
+    cfg = PortfolioConfig(rule="equal", max_weight=1.0, taker_fee=F)
+    res = run_portfolio(r, x, np.array([0, 1, 0, 1, 0, 0], bool), cfg, live)
+    fee3 = F * (10_501.92 - 5_172.75)
+    a3 = 10_501.92  # A's target: the equity before the fee (cash -fee3)
+    expected = [11_000, 10_449.67, 11_076.67, a3 - fee3, a3 * 1.2 - fee3, a3 * 1.2 * 1.1 - fee3]
+    np.testing.assert_allclose(res.equity, expected, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(res.fees, [0, 0.33, 0, fee3, 0, 0], atol=1e-12)
+    np.testing.assert_array_equal(res.weights[3:], [[1.0, 0.0]] * 3)
+    assert res.holdings[1] == 0.0

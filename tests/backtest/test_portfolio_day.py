@@ -132,3 +132,17 @@ def test_sharpes_are_annualised_by_the_bars_they_are_of(weekdays_only, bars_per_
     for m in moving:
         r = m["returns"]
         assert m["sharpe"] == pytest.approx(r.mean() / r.std(ddof=1) * math.sqrt(bars_per_year), rel=1e-9)
+
+
+def test_a_symbol_that_stops_trading_leaves_the_portfolio_at_the_next_rebalance():
+    """ETH's bars stop at noon of day 9 of 10 (a delisting): its members got 1/4 each under equal to the end
+    (BTC's too), the dead one's cash idle in the account; now its engine closed them at its last bar and the
+    day's rebalance after it hands their share to BTC's members (max_weight 0.5)."""
+    f = frame()
+    f = f[(f["symbol"] != "ETH-USDT") | (f["bar_at_ms"] < f["bar_at_ms"].min() + (8 * 24 + 12) * H)]
+    con, market = warehouse(), Market.from_frame(f.reset_index(drop=True), "1h")
+    assert portfolio_day(con, lambda: market, DAY)["members"] == 4
+    weights = con.execute("select symbol, sum(weight_equal), sum(weight_inverse_vol), sum(weight_risk_parity) "
+                          "from portfolio_members group by 1 order by 1").fetchall()
+    assert weights[1] == ("ETH-USDT", 0.0, 0.0, 0.0)
+    assert weights[0][1] == pytest.approx(1.0) and all(w == pytest.approx(1.0) for w in weights[0][1:])

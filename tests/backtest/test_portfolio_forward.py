@@ -181,3 +181,22 @@ def test_the_next_forward_day_reads_the_holdings_the_day_before_left(monkeypatch
     portfolio_day(con, lambda: Market.from_frame(frame(), "1h"), DAY)
     assert seen == [PRIOR]
     assert con.execute("select count(distinct run_date) from portfolio_forward_days").fetchone()[0] == 2
+
+
+def test_a_held_member_without_bars_on_the_day_is_closed_at_the_opening_and_not_held():
+    """b's bars ended the day before (its engine flat at its last bar); the record held a and b at 0.5 each.
+    Max weight 1: a takes the account, trading 0.5 x exposure 1 (fee 0.0006 x 10,000 x 0.5 = 3), b's 0.5 is
+    cash already (closed at no fee). It kept 1/2 idle in b (no fee, half the day's return) and held it on."""
+    a, b = synthetic_members(DAY_MS)
+    b = {**b, "ms": b["ms"][:24], "returns": b["returns"][:24], "exposure": np.r_[np.ones(23), 0.0]}
+    previous = {"equal": {_held(a): (0.5, 1.0), _held(b): (0.5, 0.0)}}
+    rows, holdings = forward_day([a, b], PRIOR, DAY, PortfolioDayConfig(max_weight=1.0), Costs(), previous)
+    equal = next(r for r in rows if r["rule"] == "equal")
+    assert equal["fees_paid"] == pytest.approx(3.0) and equal["bars"] == 24
+    assert equal["day_return"] == pytest.approx(np.prod(1 + a["returns"][24:]) - 1 - 3.0 / 10_000, abs=1e-12)
+    assert {h[1] for h in holdings} == {"a|BTC-USDT"}
+
+
+def _held(member: dict) -> tuple[str, str]:
+    """A member's key in the forward holdings."""
+    return member["member_id"], json.dumps(member["params"], sort_keys=True)
