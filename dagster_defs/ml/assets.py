@@ -28,7 +28,7 @@ from python_assets.ml.models import MODELS
 from python_assets.reports import fmt
 from python_assets.ml.store import write_results
 from python_assets.ml.learners import load_learner
-from python_assets.ml.train import (TrainConfig, day_predictions, fit_version, newest_per_symbol, reusable_version,
+from python_assets.ml.train import (TrainConfig, calls_of_day, day_predictions, fit_version, reusable_version,
                                     source_leaks)
 from python_assets.ml.validation import leakage_report
 from python_assets.platform.timeframes import DAY_MS, TIMEFRAME_MS
@@ -210,10 +210,11 @@ MODEL_ASSETS = [_model_asset(name) for name in MODELS]
           backfill_policy=dg.BackfillPolicy.single_run(), group_name="ml", kinds={"python", "duckdb"},
           pool=WAREHOUSE_POOL, io_manager_key=ML_ARTIFACTS)
 def ml_results(context: dg.AssetExecutionContext, warehouse: Warehouse, **runs: ModelRun) -> dg.Output[OutOfSample]:
-    """Scores of every model beside its baseline, ensembles over out-of-sample predictions, the newest
-    prediction per symbol; ensemble P(up) per out-of-sample row for the ML strategies (its value): on a day
-    the direction model scored with a saved version, its calls (and the ensembles') on the day's own bars,
-    not the version's training-day rows again. A model with no value for the day (not materialized for
+    """Scores of every model beside its baseline, ensembles over out-of-sample predictions, the day's call per
+    symbol (its newest bar of the day: none for a symbol without a bar that day, train.calls_of_day);
+    ensemble P(up) per out-of-sample row for the ML strategies (its value): on a day the direction model
+    scored with a saved version, its calls (and the ensembles') on the day's own bars, not the version's
+    training-day rows again. A model with no value for the day (not materialized for
     it, or added since) is left out, as one that skipped."""
     day = _last_day(context)
     scores, oos, latest, pointers, forward = [], {}, [], {}, {}
@@ -232,7 +233,8 @@ def ml_results(context: dg.AssetExecutionContext, warehouse: Warehouse, **runs: 
         fresh = run.latest  # the day's predictions of a reused version (None: trained today, its own file)
         if fresh is not None and ref.get("reused"):
             forward[name] = fresh[fresh["bar_at_ms"] >= _end_ms(day) - DAY_MS]
-        lat = newest_per_symbol(fresh) if fresh is not None else pd.read_parquet(directory / "latest.parquet")
+        lat = calls_of_day(fresh if fresh is not None else pd.read_parquet(directory / "latest.parquet"),
+                           _end_ms(day) - DAY_MS)
         latest.append(lat.assign(model=name, version=ref["version"], timeframe=ref["timeframe"]))
     direction = pointers.get("direction_predictor")
     bar_ms = TIMEFRAME_MS[direction["timeframe"]] if direction else None

@@ -172,14 +172,16 @@ def save_version(directory: Path, write: Callable[[Path], None]) -> None:
 
 
 def latest_predictions(spec: ModelSpec, learner: Any, data: Dataset) -> pd.DataFrame:
-    """The prediction on the newest bar of each symbol (what the report shows as today's call)."""
+    """The prediction on the newest bar of each symbol the version saw (its latest.parquet; the day's call is
+    calls_of_day of it: a version is the same whichever day trained it, so it holds no day's cut)."""
     return _predictions_at(spec, learner, data, _newest_rows(data))
 
 
 def day_predictions(spec: ModelSpec, learner: Any, data: Dataset, from_ms: int) -> pd.DataFrame:
-    """A saved version's predictions on every bar from from_ms on and on each symbol's newest bar: a day it
-    scores with a version trained before it, they are forward out-of-sample calls the ML strategies trade."""
-    return _predictions_at(spec, learner, data, np.union1d(np.flatnonzero(data.ts >= from_ms), _newest_rows(data)))
+    """A saved version's predictions on every bar from from_ms (the day's start) on: a day it scores with a
+    version trained before it, they are forward out-of-sample calls the ML strategies trade. A symbol with
+    no bar since from_ms (it stopped trading) has none: its newest bar is no call of the day."""
+    return _predictions_at(spec, learner, data, np.flatnonzero(data.ts >= from_ms))
 
 
 def _newest_rows(data: Dataset) -> np.ndarray:
@@ -194,8 +196,15 @@ def _predictions_at(spec: ModelSpec, learner: Any, data: Dataset, idx: np.ndarra
     return pd.DataFrame({"symbol": data.symbol[idx], "bar_at_ms": data.ts[idx], **_prediction_columns(spec, pred)})
 
 
+def calls_of_day(frame: pd.DataFrame, from_ms: int) -> pd.DataFrame:
+    """Today's call: each symbol's newest row among the bars opened at or after from_ms (the partition day's
+    start; the rows end at its end). A symbol without a bar that day (delisted, stopped trading) gets no row:
+    its newest bar, however old, was reported beside the day's calls with nothing to tell them apart."""
+    return newest_per_symbol(frame[frame["bar_at_ms"] >= from_ms])
+
+
 def newest_per_symbol(frame: pd.DataFrame) -> pd.DataFrame:
-    """Each symbol's newest row, in (bar_at_ms, symbol) order: today's call from a day's predictions."""
+    """Each symbol's newest row, in (bar_at_ms, symbol) order."""
     newest = frame.sort_values(["bar_at_ms", "symbol"], kind="stable").groupby("symbol", sort=False).tail(1)
     return newest.sort_values(["bar_at_ms", "symbol"], kind="stable").reset_index(drop=True)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from python_assets.ml.dataset import HORIZON_BARS
 from python_assets.platform.timeframes import DAY_MS
@@ -58,3 +59,74 @@ def test_a_reuse_day_trades_the_saved_versions_calls_on_its_own_bars(data_dir):
     expected = load_learner(data_dir.models / "direction_predictor" / pointer["version"]).predict(today.X)
     np.testing.assert_array_equal(traded.sort_values(["bar_at_ms", "symbol"])["direction_predictor"], expected)
     assert traded[["ensemble_average", "ensemble_stacked"]].notna().all().all()
+
+
+def _stale_symbol_day(data_dir, reused: bool) -> list[tuple]:
+    """03-10's ml_predictions where symbol C's bars stopped at the end of 03-08 (a delisting), its models trained
+    on 03-10 (each version's latest.parquet holds C's newest bar, two days old) or saved on 03-09 and reused."""
+    import dagster as dg
+
+    from dagster_defs.ml.assets import MODEL_ASSETS, ml_dataset, ml_results
+    from dagster_defs.resources import MlArtifacts, Warehouse
+    from python_assets.ml.artifacts import ModelRun, TrainingSet, staging_file, write_artifact
+    from python_assets.ml.models import MODELS
+    from python_assets.ml.train import TrainConfig, train_model
+    from python_assets.warehouse.connection import connect_warehouse
+
+    data = planted(n_times=864)
+    data.ts = data.ts + START
+    data = data.subset(np.flatnonzero((data.symbol != "C") | (data.ts < START + DAY_MS)))
+    day_start = START + 2 * DAY_MS
+    trained_on = "2025-03-09" if reused else "2025-03-10"
+    known = data.ts + (HORIZON_BARS + 1) * data.bar_ms <= (day_start if reused else day_start + DAY_MS)
+    for name in MEMBERS:
+        result = train_model(MODELS[name], data.subset(np.flatnonzero(known)) if reused else data, data_dir.models,
+                             TrainConfig(n_folds=2, fast=True, history_days=180))
+        write_artifact(data_dir.ml_runs, trained_on, f"ml_{name}", ModelRun(name, {
+            "version": result.version, "directory": data_dir.stored(result.directory), "timeframe": "5m",
+            "trained_on": trained_on}))
+    selection = [ml_results.key]
+    if reused:  # 03-10's scoring-only export: the day's rows and each symbol's newest (C's of 03-08)
+        newest_c = (data.symbol == "C") & (data.ts == data.ts[data.symbol == "C"].max())
+        today = data.subset(np.flatnonzero((data.ts >= day_start) | newest_c))
+        frame = pd.DataFrame(today.X, columns=today.features).assign(
+            symbol=today.symbol, timeframe="5m", bar_at_ms=today.ts, baseline_vol_12=today.baseline_vol, **today.labels)
+        rows = staging_file(data_dir.ml_runs, "2025-03-10", "ml_dataset")
+        rows.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(rows)
+        write_artifact(data_dir.ml_runs, "2025-03-10", "ml_dataset", TrainingSet(rows, today.features, "5m", True, len(frame)))
+        selection += [a.key for a in MODEL_ASSETS if a.key.path[-1] in {f"ml_{m}" for m in MEMBERS}]
+    config = {"config": {"fast": True, "n_folds": 2}}
+    result = dg.materialize([ml_dataset, *MODEL_ASSETS, ml_results], selection=selection, partition_key="2025-03-10",
+                            resources={"warehouse": Warehouse(), "ml_artifacts": MlArtifacts()},
+                            run_config={"ops": {k.path[-1]: config for k in selection[1:]}})
+    assert result.success
+    with connect_warehouse(data_dir.warehouse, read_only=True) as con:
+        return con.execute("select model, symbol, bar_at_ms from ml_predictions where partition_date = '2025-03-10' "
+                           "order by all").fetchall()
+
+
+@pytest.mark.parametrize("reused", [False, True])
+def test_a_symbol_without_bars_on_the_day_gets_no_prediction(data_dir, reused):
+    """C's newest bar (03-08 23:55) was reported as 03-10's call beside A's and B's for every model."""
+    last = START + 3 * DAY_MS - 300_000  # 03-10 23:55, the day's last 5m bar
+    assert _stale_symbol_day(data_dir, reused) == [(m, s, last) for m in sorted(MEMBERS) for s in ("A", "B")]
+
+
+def test_the_days_calls_leave_out_a_symbol_without_bars_on_the_day(tmp_path):
+    """A version's latest.parquet keeps the newest bar it saw of each symbol (C's, 03-08); the day's calls of
+    it, and a saved version's predictions on the day's bars, have none for C."""
+    from python_assets.ml.learners import load_learner
+    from python_assets.ml.models import MODELS
+    from python_assets.ml.train import TrainConfig, calls_of_day, day_predictions, train_model
+
+    data = planted(n_times=864)
+    data.ts = data.ts + START
+    data = data.subset(np.flatnonzero((data.symbol != "C") | (data.ts < START + DAY_MS)))
+    spec, day_start = MODELS["direction_predictor"], START + 2 * DAY_MS
+    result = train_model(spec, data, tmp_path, TrainConfig(n_folds=2, fast=True))
+    assert result.latest[["symbol", "bar_at_ms"]].values.tolist() == [
+        ["C", START + DAY_MS - 300_000], ["A", START + 3 * DAY_MS - 300_000], ["B", START + 3 * DAY_MS - 300_000]]
+    assert calls_of_day(result.latest, day_start)["symbol"].tolist() == ["A", "B"]
+    scored = day_predictions(spec, load_learner(result.directory), data, day_start)
+    assert set(scored["symbol"]) == {"A", "B"} and scored["bar_at_ms"].min() == day_start
