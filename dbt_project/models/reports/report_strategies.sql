@@ -35,8 +35,9 @@ traded_days as (
 with_change as (
     select
         results.*,
-        results.composite_score - previous_day.previous_composite_score as composite_change,
-        traded_days.symbol is not null as symbol_traded_on_day
+        traded_days.symbol is not null as symbol_traded_on_day,
+        -- last (readers take it as the one column that moves when the day before is backfilled)
+        results.composite_score - previous_day.previous_composite_score as composite_change
     from results
     left join traded_days
         on traded_days.symbol = results.symbol
