@@ -453,8 +453,7 @@ def pin_spark_session_env() -> Path:
     set to this interpreter when unset (Spark's Python workers otherwise run python3 from PATH, without
     this venv's packages), BLOFIN_SPARK_CORES checked; returns the Spark dir."""
     spark_cores()
-    data_dir = os.environ.get(DATA_DIR_ENV) or DBT_DEFAULT_DATA_DIR
-    root = Path(os.environ.get(SPARK_DIR_ENV) or Path(data_dir) / "spark").expanduser().resolve()
+    root = spark_dir(Paths(Path(os.environ.get(DATA_DIR_ENV) or DBT_DEFAULT_DATA_DIR)))
     os.environ[SPARK_DIR_ENV] = str(root)
     if not os.environ.get("PYSPARK_PYTHON"):
         os.environ["PYSPARK_PYTHON"] = sys.executable
