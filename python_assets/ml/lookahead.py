@@ -12,7 +12,7 @@ from python_assets.ml.ranks import RankIndex, masked_ranks
 HORIZONS = 12  # forward and backward log returns over 1..12 rows of each symbol's series
 THRESHOLD = 0.5  # |rank correlation| with a forward return a feature must reach to be a suspect
 MARGIN = 0.2  # ... and by how much it must beat what the best past return predicts of that forward return
-MIN_ROWS = 30  # ... over at least this many independent observations (see effective_rows)
+MIN_ROWS = 30  # ... over at least this many independent observations (see lookahead_strengths)
 
 
 def series_order(ts: np.ndarray, symbol: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -58,10 +58,11 @@ def centred_ranks(A: np.ndarray, index: RankIndex | None = None) -> np.ndarray:
     return out
 
 
-def rank_correlations(X: np.ndarray, T: np.ndarray, index: RankIndex | None = None) -> np.ndarray:
+def rank_correlations(X: np.ndarray, T: np.ndarray, index: RankIndex | None = None,
+                      min_shared: np.ndarray | int = MIN_ROWS) -> np.ndarray:
     """(p, k) Pearson correlations of the ranks of X's and T's columns over the rows where both are finite
-    (ranks taken once per column over all its finite rows; index: X's RankIndex); NaN under MIN_ROWS shared
-    rows or no spread."""
+    (ranks taken once per column over all its finite rows; index: X's RankIndex); NaN under min_shared shared
+    rows (per column of T when an array) or no spread."""
     rx, rt = centred_ranks(X, index), centred_ranks(T)
     mx, mt = np.isfinite(rx).astype(np.float64), np.isfinite(rt).astype(np.float64)
     zx, zt = np.nan_to_num(rx), np.nan_to_num(rt)
@@ -71,7 +72,7 @@ def rank_correlations(X: np.ndarray, T: np.ndarray, index: RankIndex | None = No
         cov = (zx.T @ zt) / n - sx * st
         vx, vt = (zx ** 2).T @ mt / n - sx ** 2, mx.T @ zt ** 2 / n - st ** 2
         c = cov / np.sqrt(vx * vt)
-    return np.where((n >= MIN_ROWS) & (vx > 0) & (vt > 0), c, np.nan)
+    return np.where((n >= min_shared) & (vx > 0) & (vt > 0), c, np.nan)
 
 
 def value_runs(X: np.ndarray, ts: np.ndarray, symbol: np.ndarray) -> np.ndarray:
@@ -89,23 +90,16 @@ def value_runs(X: np.ndarray, ts: np.ndarray, symbol: np.ndarray) -> np.ndarray:
     return runs
 
 
-def effective_rows(X: np.ndarray, fwd: np.ndarray, ts: np.ndarray, symbol: np.ndarray) -> np.ndarray:
-    """(p, HORIZONS) independent observations behind each correlation: the rows both have over h (h-bar
-    forward returns overlap: n/h of them do not), at most the feature's value_runs. Two smooth series over a
-    few hours correlate by chance (a 1h RSI held over 5m rows on one symbol's day: 10 values, 0.71)."""
-    shared = np.isfinite(X).astype(np.float64).T @ np.isfinite(fwd).astype(np.float64)
-    per_horizon = shared / np.arange(1, fwd.shape[1] + 1)
-    return np.minimum(per_horizon, value_runs(X, ts, symbol)[:, None])
-
-
 def lookahead_strengths(X: np.ndarray, close: np.ndarray, ts: np.ndarray, symbol: np.ndarray,
                         index: RankIndex | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(ahead, explained), each (p, HORIZONS): |rank correlation| of each feature with the forward return
-    over h bars (NaN under MIN_ROWS effective_rows), and the most any past return (1..HORIZONS bars back)
-    rank-correlates with that forward return."""
+    over h bars, NaN under MIN_ROWS independent observations: rows both have / h (h-bar forward returns
+    overlap: n/h of them do not), and the feature's value_runs (two smooth series over a few hours correlate
+    by chance: a 1h RSI held over 5m rows of one symbol's day, 10 values, 0.71); and the most any past return
+    (1..HORIZONS bars back) rank-correlates with that forward return."""
     fwd, bwd = series_returns(close, ts, symbol)
-    ahead = np.abs(rank_correlations(X, fwd, index))
-    ahead[effective_rows(X, fwd, ts, symbol) < MIN_ROWS] = np.nan
+    ahead = np.abs(rank_correlations(X, fwd, index, min_shared=MIN_ROWS * np.arange(1, fwd.shape[1] + 1)))
+    ahead[value_runs(X, ts, symbol) < MIN_ROWS] = np.nan
     explained = np.nanmax(np.abs(rank_correlations(bwd, fwd)), axis=0, initial=0.0)
     return ahead, np.broadcast_to(explained, ahead.shape)
 
