@@ -15,12 +15,24 @@ START = 1_741_392_000_000  # 2025-03-08 00:00 UTC: 864 5m bars are 03-08, 03-09 
 MEMBERS = ("direction_predictor", "momentum_classifier", "price_predictor")
 
 
+def write_scoring_export(data_dir, today) -> None:
+    """03-10's scoring-only ml_dataset (the rows of `today`, a Dataset), filed as the ml_dataset asset files it."""
+    from python_assets.ml.artifacts import TrainingSet, staging_file, write_artifact
+
+    frame = pd.DataFrame(today.X, columns=today.features).assign(
+        symbol=today.symbol, timeframe="5m", bar_at_ms=today.ts, baseline_vol_12=today.baseline_vol, **today.labels)
+    rows = staging_file(data_dir.ml_runs, "2025-03-10", "ml_dataset")
+    rows.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(rows)
+    write_artifact(data_dir.ml_runs, "2025-03-10", "ml_dataset", TrainingSet(rows, today.features, "5m", True, len(frame)))
+
+
 def test_a_reuse_day_trades_the_saved_versions_calls_on_its_own_bars(data_dir):
     import dagster as dg
 
     from dagster_defs.ml.assets import MODEL_ASSETS, ml_dataset, ml_results
     from dagster_defs.resources import MlArtifacts, Warehouse
-    from python_assets.ml.artifacts import ModelRun, TrainingSet, read_artifact, staging_file, write_artifact
+    from python_assets.ml.artifacts import ModelRun, read_artifact, write_artifact
     from python_assets.ml.learners import load_learner
     from python_assets.ml.models import MODELS
     from python_assets.ml.train import TrainConfig, train_model
@@ -34,13 +46,8 @@ def test_a_reuse_day_trades_the_saved_versions_calls_on_its_own_bars(data_dir):
         write_artifact(data_dir.ml_runs, "2025-03-09", f"ml_{name}", ModelRun(name, {
             "version": result.version, "directory": data_dir.stored(result.directory), "timeframe": "5m",
             "trained_on": "2025-03-09"}))
-    today = data.subset(np.flatnonzero(data.ts >= day_start))  # 03-10's scoring-only export
-    frame = pd.DataFrame(today.X, columns=today.features).assign(
-        symbol=today.symbol, timeframe="5m", bar_at_ms=today.ts, baseline_vol_12=today.baseline_vol, **today.labels)
-    rows = staging_file(data_dir.ml_runs, "2025-03-10", "ml_dataset")
-    rows.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(rows)
-    write_artifact(data_dir.ml_runs, "2025-03-10", "ml_dataset", TrainingSet(rows, today.features, "5m", True, len(frame)))
+    today = data.subset(np.flatnonzero(data.ts >= day_start))
+    write_scoring_export(data_dir, today)  # 03-10's scoring-only export
 
     assets = [a for a in MODEL_ASSETS if a.key.path[-1] in {f"ml_{m}" for m in MEMBERS}]
     config = {"config": {"fast": True, "n_folds": 2}}
@@ -68,7 +75,7 @@ def _stale_symbol_day(data_dir, reused: bool) -> list[tuple]:
 
     from dagster_defs.ml.assets import MODEL_ASSETS, ml_dataset, ml_results
     from dagster_defs.resources import MlArtifacts, Warehouse
-    from python_assets.ml.artifacts import ModelRun, TrainingSet, staging_file, write_artifact
+    from python_assets.ml.artifacts import ModelRun, write_artifact
     from python_assets.ml.models import MODELS
     from python_assets.ml.train import TrainConfig, train_model
     from python_assets.warehouse.connection import connect_warehouse
@@ -88,13 +95,7 @@ def _stale_symbol_day(data_dir, reused: bool) -> list[tuple]:
     selection = [ml_results.key]
     if reused:  # 03-10's scoring-only export: the day's rows and each symbol's newest (C's of 03-08)
         newest_c = (data.symbol == "C") & (data.ts == data.ts[data.symbol == "C"].max())
-        today = data.subset(np.flatnonzero((data.ts >= day_start) | newest_c))
-        frame = pd.DataFrame(today.X, columns=today.features).assign(
-            symbol=today.symbol, timeframe="5m", bar_at_ms=today.ts, baseline_vol_12=today.baseline_vol, **today.labels)
-        rows = staging_file(data_dir.ml_runs, "2025-03-10", "ml_dataset")
-        rows.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_parquet(rows)
-        write_artifact(data_dir.ml_runs, "2025-03-10", "ml_dataset", TrainingSet(rows, today.features, "5m", True, len(frame)))
+        write_scoring_export(data_dir, data.subset(np.flatnonzero((data.ts >= day_start) | newest_c)))
         selection += [a.key for a in MODEL_ASSETS if a.key.path[-1] in {f"ml_{m}" for m in MEMBERS}]
     config = {"config": {"fast": True, "n_folds": 2}}
     result = dg.materialize([ml_dataset, *MODEL_ASSETS, ml_results], selection=selection, partition_key="2025-03-10",
