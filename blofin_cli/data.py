@@ -161,6 +161,8 @@ def parse_time_ms(text: str) -> int:
     bad = f"not a date/time (YYYY-MM-DD[THH:MM], UTC) or epoch ms: {text!r}"
     if text.strip().isdigit():
         ms = int(text)
+    elif not text.strip()[:4].isdigit():  # pandas also reads 'now' and 'today', in the local zone
+        raise argparse.ArgumentTypeError(bad)
     else:
         try:
             ts = pd.Timestamp(text)

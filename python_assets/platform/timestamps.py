@@ -21,6 +21,7 @@ SECONDS_BELOW, MS_BELOW, US_BELOW = 10**11, 10**14, 10**17
 _LIMIT = 10**20  # beyond int64 nanoseconds: no unit makes it a time
 _INT_TEXT = r"^-?[0-9]{1,19}$"
 _DECIMAL_TEXT = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+_ISO_TEXT = r"^[0-9]{4}"  # ISO-8601 opens with its year: pandas also reads 'now' and 'today', times of the reading
 _UTC_SUFFIX = r"(?i)\s*(?:UTC|Z)$"  # BigQuery's "2025-03-10 00:00:00 UTC": a trailing UTC (or Z, spaced) as ISO's Z
 _TICKS_PER_MS = {"s": None, "ms": 1, "us": 1_000, "ns": 1_000_000}
 
@@ -101,7 +102,8 @@ def _texts_to_ms(values: pd.Series) -> pd.Series:
     text = pc.utf8_trim_whitespace(pa.array(values.iloc[present].astype(str).tolist(), type=pa.string()))
     is_int = pc.match_substring_regex(text, _INT_TEXT).to_numpy(zero_copy_only=False)
     is_dec = pc.match_substring_regex(text, _DECIMAL_TEXT).to_numpy(zero_copy_only=False) & ~is_int
-    rest = ~(is_int | is_dec)
+    # anything else is a date only when it opens with a year ('now', 'today': unparsable, not the clock)
+    rest = ~(is_int | is_dec) & pc.match_substring_regex(text, _ISO_TEXT).to_numpy(zero_copy_only=False)
     if is_int.any():
         ints = pc.filter(text, pa.array(is_int))
         try:

@@ -12,6 +12,8 @@ from blofin_cli.main import build_parser, main as cli_main
 @pytest.mark.parametrize("args,says", [
     (["fetch-ohlcv", "--since", ""], "argument --since: not a date/time"),
     (["fetch-ohlcv", "--since", "   "], "argument --since: not a date/time"),
+    (["fetch-ohlcv", "--since", "now"], "argument --since: not a date/time"),  # pandas: the local clock
+    (["fetch-funding", "--since", "2025-01-01", "--until", "today"], "argument --until: not a date/time"),
     (["fetch-ohlcv", "--since", "99999999999999999999999"], "argument --since: '99999999999999999999999' is in the future"),
     (["fetch-funding", "--since", "1900-01-01"], "argument --since: '1900-01-01' is before 2009-01-01"),
     (["fetch-funding", "--since", "1700000000"], "epoch milliseconds, not seconds?"),

@@ -177,6 +177,9 @@ def test_headerless_csv_is_read_in_freqtrade_order(data_dir, tmp_path):
         ("2025-03-10 00:00:01.5 utc", 1_741_564_801_500),
         ("2025-03-10T00:00:01 Z", 1_741_564_801_000),
         ("not a time", None),
+        ("now", None),  # pandas reads these as the clock (local for today): unparsable, not a time
+        ("today", None),
+        (" Today ", None),
         (None, None),
     ],
 )
