@@ -49,8 +49,11 @@ aggregated as (
         {{ exact_sum('size') }} as volume,
         {{ exact_sum('notional_quote') }} as volume_quote,
         count(*) as trade_count,
-        coalesce({{ exact_sum('case when is_buy then size end') }}, 0) as buy_volume,
-        coalesce({{ exact_sum('case when is_sell then size end') }}, 0) as sell_volume
+        -- NULL when no trade of the minute says its taker side (a file without sides: unknown, not 0)
+        case when count(case when is_buy or is_sell then 1 end) > 0
+             then coalesce({{ exact_sum('case when is_buy then size end') }}, 0) end as buy_volume,
+        case when count(case when is_buy or is_sell then 1 end) > 0
+             then coalesce({{ exact_sum('case when is_sell then size end') }}, 0) end as sell_volume
     from bucketed
     group by symbol, bar_at_ms
 ),
