@@ -162,6 +162,8 @@ def print_stage(res: dict[str, Any]) -> None:
         rows.append((f"{n:,} {res['unit']}", f"{ours:.2f} s ({n / ours / 1e6:,.2f} M {res['unit']}/s)",
                      f"{res['reference']} {ref:.2f} s" if ref else "", f"{ref / ours:.3g}x" if ref else ""))
     print(table(rows, ("size", "ours", "reference", "ref time / our time")))
+    if not res["reference_seconds"]:
+        print("no in-run reference: the goals below are absolute")
     exp = res["scaling_exponent"]
     ref_exp = res["reference_scaling_exponent"]
     exponent = f"{exp:.2f}" if exp is not None else "n/a (one size)"  # e.g. daily_run.run((30,)): one history length

@@ -74,6 +74,13 @@ def pandas_1m(t: pd.DataFrame) -> pd.DataFrame:
                  buy=("buy", "sum"), sell=("sell", "sum"))
 
 
+def build_bars(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    """Every column of the bars built into a table, as dbt's first build does; returns their count. A
+    count(*) over the query let DuckDB drop every aggregate and only group (~3x less work than dbt's)."""
+    con.execute(f"create or replace temp table bench_bars as {sql}")
+    return con.execute("select count(*) from bench_bars").fetchall()[0][0]
+
+
 def run(day_counts: tuple[int, ...] = DAY_COUNTS) -> dict:
     """bars_1m's SQL on 1x, 4x and 16x the ticks, against pandas reading the same lake."""
     paths = bench_lake(max(day_counts))
@@ -88,14 +95,14 @@ def run(day_counts: tuple[int, ...] = DAY_COUNTS) -> dict:
         # the sub-lake (and fail here, not with a DuckDB error, if the compiled text stops matching)
         sized = sql.replace("'lake/trades/", f"'{lake}/trades/")
         assert sized != sql, "bars_1m's compiled SQL no longer reads 'lake/trades/...': update the bench"
-        t_duck, bars = best_of(lambda: con.execute(f"select count(*) from ({sized})").fetchall()[0][0])
+        t_duck, bars = best_of(lambda: build_bars(con, sized))
 
         def pandas_from_lake():
             t = ds.dataset(str(lake / "trades"), format="parquet", partitioning="hive").to_table(
                 columns=["symbol", "ts", "price", "size", "side"]).to_pandas()
             return len(pandas_1m(t))
 
-        t_pd, pd_bars = best_of(pandas_from_lake, repeat=1)
+        t_pd, pd_bars = best_of(pandas_from_lake)
         assert pd_bars == bars, (days, pd_bars, bars)
         sizes.append(n), ours.append(t_duck), ref.append(t_pd), bars_out.append(bars)
     rate = sizes[-1] / ours[-1]
