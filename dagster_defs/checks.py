@@ -12,45 +12,46 @@ from dagster_defs.resources import WAREHOUSE_POOL, MarketSource, Warehouse
 from python_assets.config import freshness_minutes
 from python_assets.exchange.recorder_quality import backtests_over_unusable_days
 from python_assets.lake.store import normalize_symbol
-from python_assets.platform.timeframes import DAY_MS, MINUTE_MS
+from python_assets.platform.timeframes import MINUTE_MS, TIMEFRAME_MS
 from python_assets.warehouse.connection import connect_warehouse, table_exists
 
 
 def bars_freshness(warehouse: str | Path, max_gap_minutes: int, day: date | None = None,
                    expected: Sequence[str] = ()) -> tuple[bool, dict]:
-    """Per symbol: minutes between its last 1m bar of `day` and that day's end. `day` is the run's
-    partition (a backfilled day is checked, not the newest day stored); without one, the newest day.
-    Only bars inside the day count (a bar stamped after its end made a stale symbol look fresh, a
-    negative lag); every symbol with a bar before the day's end is checked, so one without a bar that
-    day is stale (None), and one whose first bar comes later has not begun yet and is not listed.
-    An `expected` (configured) symbol without any bar up to the day's end is missing: its feed never
-    delivered, whatever later days hold; unless an instruments snapshot taken before the day's end did
-    not list it yet (dim_instruments)."""
+    """Per symbol: minutes between the close of its last bar of `day` and that day's end, read from the
+    finest bars the symbol has that day (1m from ticks; a day of imported 1h candles is checked on its
+    1h bars, not called silent for having no 1m bar). `day` is the run's partition (a backfilled day is
+    checked, not the newest day stored); without one, the newest day. Only bars inside the day count (a
+    bar stamped after its end made a stale symbol look fresh, a negative lag); every symbol with a bar
+    before the day's end is checked, so one without a bar that day is stale (None), and one whose first
+    bar comes later has not begun yet and is not listed. An `expected` (configured) symbol without any
+    bar up to the day's end is missing: its feed never delivered, whatever later days hold; unless an
+    instruments snapshot taken before the day's end did not list it yet (dim_instruments)."""
     with connect_warehouse(Path(warehouse), read_only=True) as con:
-        rows = con.execute(
-            f"""
-            with latest as (select coalesce(cast(? as date), max(bar_date)) as day from bars_1m),
-            bounds as (
-                select date_diff('day', date '1970-01-01', day) * {DAY_MS} as start_ms,
-                       (date_diff('day', date '1970-01-01', day) + 1) * {DAY_MS} as end_ms
-                from latest
-            )
-            select symbol,
-                   max(bar_at_ms) filter (where bar_at_ms >= bounds.start_ms and bar_at_ms < bounds.end_ms) as last_ms,
-                   bounds.end_ms as day_end_ms
-            from bars_1m, bounds
-            group by symbol, bounds.start_ms, bounds.end_ms
-            having min(bar_at_ms) < bounds.end_ms
-            order by symbol
-            """, [day]
-        ).fetchall()
-        absent = sorted({lake_spelling(s) for s in expected} - {s for s, _, _ in rows})
-        unlisted = not_yet_listed(con, absent, _day_end_ms(day, rows)) if absent else set()
-    lag = {s: None if last is None else (end - last - MINUTE_MS) // MINUTE_MS for s, last, end in rows}
+        tables = [(f"bars_{tf}", ms) for tf, ms in TIMEFRAME_MS.items() if table_exists(con, f"bars_{tf}")]
+        day = day or _newest_day(con, tables)
+        lag: dict[str, int | None] = {}
+        if day is not None:
+            start, end = day_start_ms(day), day_start_ms(day + timedelta(days=1))
+            for table, width in tables:  # finest first: a symbol is checked on the finest bars it has that day
+                for symbol, last in con.execute(
+                        f"select symbol, max(bar_at_ms) filter (where bar_at_ms >= ? and bar_at_ms < ?) from {table} "
+                        "where bar_at_ms < ? group by symbol order by symbol", [start, end, end]).fetchall():
+                    if lag.get(symbol) is None:
+                        lag[symbol] = None if last is None else (end - last - width) // MINUTE_MS
+        absent = sorted({lake_spelling(s) for s in expected} - set(lag))
+        unlisted = not_yet_listed(con, absent, _day_end_ms(day)) if absent else set()
+    lag = dict(sorted(lag.items()))
     stale = {s: m for s, m in lag.items() if m is None or m > max_gap_minutes}
     missing = [s for s in absent if s not in unlisted]
-    return not stale and not missing and bool(rows), {"minutes_behind_day_end": lag, "stale": stale,
-                                                      "missing": missing}
+    return not stale and not missing and bool(lag), {"minutes_behind_day_end": lag, "stale": stale,
+                                                     "missing": missing}
+
+
+def _newest_day(con: duckdb.DuckDBPyConnection, tables: list[tuple[str, int]]) -> date | None:
+    """The newest bar_date of any bars table (None when none holds a bar)."""
+    days = [con.execute(f"select max(bar_date) from {table}").fetchall()[0][0] for table, _ in tables]
+    return max((d for d in days if d is not None), default=None)
 
 
 def lake_spelling(symbol: str) -> str:
@@ -61,11 +62,9 @@ def lake_spelling(symbol: str) -> str:
         return symbol
 
 
-def _day_end_ms(day: date | None, rows: list[tuple]) -> int | None:
-    """The checked day's end in epoch ms: from the day, else from the rows (None: no day and no bars)."""
-    if day is not None:
-        return day_start_ms(day + timedelta(days=1))
-    return rows[0][2] if rows else None
+def _day_end_ms(day: date | None) -> int | None:
+    """The checked day's end in epoch ms (None: no day, no bars)."""
+    return None if day is None else day_start_ms(day + timedelta(days=1))
 
 
 def not_yet_listed(con: duckdb.DuckDBPyConnection, symbols: list[str], end_ms: int | None) -> set[str]:
@@ -90,12 +89,12 @@ def window_freshness(warehouse: str | Path, max_gap_minutes: int, days: list[dat
 
 
 def missing_lines(missing: dict[str, list[str]]) -> list[str]:
-    """One line per configured symbol that has no 1m bar up to a day's end, naming it and the days."""
+    """One line per configured symbol that has no bar up to a day's end, naming it and the days."""
     days: dict[str, list[str]] = {}
     for day, symbols in missing.items():
         for symbol in symbols:
             days.setdefault(symbol, []).append("the newest day" if day == "None" else day)  # a run without partitions
-    return [f"{s}: configured (BLOFIN_SYMBOLS) but no 1m bars up to the end of {', '.join(d)}: its feed never "
+    return [f"{s}: configured (BLOFIN_SYMBOLS) but no bars up to the end of {', '.join(d)}: its feed never "
             "delivered" for s, d in sorted(days.items())]
 
 
@@ -107,7 +106,8 @@ def _window(context: dg.AssetCheckExecutionContext) -> list[date | None]:
 
 
 @dg.asset_check(asset=dg.AssetKey("bars_1m"), pool=WAREHOUSE_POOL,
-                description="Every symbol's last 1m bar is close to the end of each day of the run's window, and "
+                description="Every symbol's last bar (1m, or its finest candles on a day without ticks) is close to "
+                            "the end of each day of the run's window, and "
                             "every configured symbol (BLOFIN_SYMBOLS) has bars by then.")
 def bars_1m_is_fresh(context: dg.AssetCheckExecutionContext, warehouse: Warehouse,
                      market_source: MarketSource) -> dg.AssetCheckResult:

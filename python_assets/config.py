@@ -332,7 +332,7 @@ def max_run_seconds() -> int:
 
 
 def freshness_minutes() -> int:
-    """BLOFIN_FRESHNESS_MINUTES: the most minutes a symbol's last 1m bar may lag its day's end."""
+    """BLOFIN_FRESHNESS_MINUTES: the most minutes a symbol's last bar (its finest that day) may lag its day's end."""
     return int(os.environ.get(FRESHNESS_ENV, "60"))
 
 

@@ -86,9 +86,9 @@ def test_a_configured_symbol_that_never_got_a_bar_is_named_missing(tmp_path):
     passed, meta = window_freshness(str(tmp_path / "w.duckdb"), 60, [date(2025, 3, 10), date(2025, 3, 11)], ["A", "B"])
     assert not passed and meta["missing"] == {"2025-03-10": ["B"], "2025-03-11": ["B"]}
     assert missing_lines(meta["missing"]) == [
-        "B: configured (BLOFIN_SYMBOLS) but no 1m bars up to the end of 2025-03-10, 2025-03-11: its feed never delivered"]
+        "B: configured (BLOFIN_SYMBOLS) but no bars up to the end of 2025-03-10, 2025-03-11: its feed never delivered"]
     assert missing_lines({"None": ["B"]}) == [
-        "B: configured (BLOFIN_SYMBOLS) but no 1m bars up to the end of the newest day: its feed never delivered"]
+        "B: configured (BLOFIN_SYMBOLS) but no bars up to the end of the newest day: its feed never delivered"]
 
 
 def test_a_configured_symbol_not_yet_listed_on_the_day_is_not_missing(tmp_path):
@@ -152,10 +152,29 @@ def test_a_failed_freshness_check_is_alerted_once(tmp_path, monkeypatch):
         finding["passed"] = True
         dg.materialize([bars, fresh], instance=instance)
         assert freshness_alert_sensor(context).skip_message == "no new failed freshness check"
-        finding.update(passed=False, text="ETH-USDT: configured but no 1m bars up to the end of 2025-03-10")
+        finding.update(passed=False, text="ETH-USDT: configured but no bars up to the end of 2025-03-10")
         dg.materialize([bars, fresh], instance=instance)
         freshness_alert_sensor(context)
     sent = alerts()
     assert [(a["kind"], a["run_id"] == run) for a in sent] == [("freshness", True), ("freshness", False)]
     assert "BTC-USDT: last 1m bar 119 min" in sent[0]["message"] and "ETH-USDT" in sent[1]["message"]
     assert sent[0]["days"] == ["2025-03-10"]
+
+
+def test_a_day_of_candles_only_is_checked_on_its_own_bars_not_called_missing(tmp_path):
+    """A symbol whose day is imported 1h candles has no 1m bar: the check called it 'configured but no 1m
+    bars: its feed never delivered' (a real XRP day, whole in 1h candles). Its finest bars that day are
+    checked: the 23:00 bar closes at the day's end (fresh); 1h candles that stop at 20:00 are 3 h behind."""
+    from datetime import date
+
+    end = 1_741_651_200_000  # 2025-03-11 00:00 UTC; A has ticks (1m bars), H and S only 1h candles
+    path = tmp_path / "w.duckdb"
+    make_bars(path, [("A", "2025-03-10", end - 60_000)])
+    with duckdb.connect(str(path)) as con:
+        con.execute("create table bars_1h (symbol varchar, bar_date date, bar_at_ms bigint)")
+        con.executemany("insert into bars_1h values (?, ?, ?)", [("A", "2025-03-10", end - 3_600_000),
+                                                                 ("H", "2025-03-10", end - 3_600_000),
+                                                                 ("S", "2025-03-10", end - 4 * 3_600_000)])
+    passed, meta = bars_freshness(str(path), 60, date(2025, 3, 10), ["A", "H"])
+    assert meta["missing"] == [] and meta["minutes_behind_day_end"] == {"A": 0, "H": 0, "S": 180}
+    assert not passed and meta["stale"] == {"S": 180}
