@@ -86,6 +86,13 @@ class Warehouse(dg.ConfigurableResource):
         with writer_lock(paths, "a Dagster step", self.wait_seconds, run_id=self._run_id, on_wait=log.warning):
             yield paths
 
+    def markets(self) -> dict[str, str]:
+        """{lake symbol: 'spot' or 'perp'} of the data directory's lake (ingest.importers.lake_markets): what the
+        backtest, research and portfolio steps hand the engine, so a spot market is traded long only, unlevered."""
+        from python_assets.ingest.importers import lake_markets  # the importers' readers load only when asked
+
+        return lake_markets(export_data_dir())
+
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection to the warehouse, held under the writer lock."""

@@ -64,6 +64,7 @@ def backtest_ledger(context: dg.AssetExecutionContext, config: BacktestConfig,
     specs = active_specs()
     costs = Costs(config.taker_fee, config.maker_fee, config.slippage_bps)
     wf = WalkForward(config.train_days, config.test_days, config.anchored)
+    markets = warehouse.markets()  # a spot symbol is traded long only, unlevered, unfunded (backtest/markets.py)
     written = 0
     with warehouse.connect() as con, symbol_fanout.mapper() as map_batches:
         for day in window_days(*context.partition_time_window):
@@ -76,12 +77,12 @@ def backtest_ledger(context: dg.AssetExecutionContext, config: BacktestConfig,
                     start_ms=end_ms - config.lookback_days * DAY_MS, end_ms=end_ms, costs=costs,
                     run_id=f"daily-{day.isoformat()}", kind="daily", source="warehouse",
                     signals_relation="backtest_signals", walk_forward=wf, partition_date=day.isoformat(),
-                    columns=feature_columns(),
+                    columns=feature_columns(), markets=markets,
                 )
                 written += len(run_job(con, job, map_batches, shared))
             oos = ml_results.get(day.isoformat())  # the day's ML value, when that day's models ran
             if oos is not None and oos.timeframe and not oos.frame.empty:
-                written += len(run_ml_strategies(con, oos.frame, oos.timeframe, costs, day.isoformat()))
+                written += len(run_ml_strategies(con, oos.frame, oos.timeframe, costs, day.isoformat(), markets))
             log_event("backtests_written", day=day.isoformat(), backtests=written)
     return dg.MaterializeResult(metadata={"backtests": written})
 

@@ -39,7 +39,7 @@ def portfolio(context: dg.AssetExecutionContext, config: PortfolioRunConfig, war
     """One account over the active ranked strategies (equal, inverse-vol, risk-parity weights)."""
     with warehouse.locked() as paths:  # in a child (its own connection): the engine's imports leave with it
         summary = in_child(portfolio_days, paths.warehouse, day_ends(context), config.timeframe, config.lookback_days,
-                           config.day_config())
+                           config.day_config(), warehouse.markets())
     log_event("portfolio_done", **summary)
     return dg.MaterializeResult(metadata=summary)
 

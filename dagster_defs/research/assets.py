@@ -94,7 +94,7 @@ def strategy_research(context: dg.AssetExecutionContext, config: ResearchRunConf
         # in a child process (its own connection; this process holds the writer lock and no connection):
         # the tuning's imports and high-water mark leave with it (research/step.py)
         summary = in_child(research_days, paths.warehouse, day_ends(context), config.timeframe, config.lookback_days,
-                           config.research(), symbol_fanout.max_workers, symbol_fanout.batch_size)
+                           config.research(), symbol_fanout.max_workers, symbol_fanout.batch_size, warehouse.markets())
     made, trials, rounds = summary.pop("designs"), summary.pop("trials"), summary.pop("rounds")
     log_event("strategy_research_done", designs=made, trials=trials, rounds=rounds, **summary)
     yield dg.MaterializeResult(asset_key="strategy_designs", metadata={"new_designs": made, "rounds": rounds})
@@ -116,7 +116,7 @@ def strategy_fill_stress(context: dg.AssetExecutionContext, config: FillStressCo
     1m bars, the spread on the recorded books where feat_book has them); fill_stress_results."""
     with warehouse.locked() as paths:  # in a child (its own connection), as strategy_research
         summary = in_child(fill_stress_days, paths.warehouse, day_ends(context), config.timeframe, config.lookback_days,
-                           config.top_k)
+                           config.top_k, warehouse.markets())
     log_event("strategy_fill_stress_done", **summary)
     return dg.MaterializeResult(metadata={k: v for k, v in summary.items() if k != "edge_lost"}
                                 | {"edge_lost": ", ".join(summary.get("edge_lost", [])) or "none"})

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import duckdb
 import pandas as pd
 
@@ -26,9 +28,10 @@ def ml_spec(source: str, timeframe: str) -> StrategySpec:
     }, frozenset({"p_up"}))
 
 
-def run_ml_strategies(con: duckdb.DuckDBPyConnection, oos: pd.DataFrame, timeframe: str, costs: Costs, day: str) -> list[str]:
+def run_ml_strategies(con: duckdb.DuckDBPyConnection, oos: pd.DataFrame, timeframe: str, costs: Costs, day: str,
+                      markets: Mapping[str, str] | None = None) -> list[str]:
     """Backtest each ML source over its out-of-sample span (kind 'ml'; an ensemble only over the rows
-    it was not fitted on); returns the backtest_ids."""
+    it was not fitted on; markets: each symbol's, a spot one traded long only); returns the backtest_ids."""
     bar_ms = TIMEFRAME_MS[timeframe]
     written = []
     for source in SOURCES:
@@ -44,7 +47,7 @@ def run_ml_strategies(con: duckdb.DuckDBPyConnection, oos: pd.DataFrame, timefra
                               timeframe=timeframe, start_ms=int(frame["bar_at_ms"].min()),
                               end_ms=int(frame["bar_at_ms"].max()) + bar_ms, costs=costs, run_id=f"daily-{day}",
                               kind="ml", source="warehouse", features_relation="ml_signal_inputs",
-                              partition_date=day, columns=frozenset({"p_up"}))
+                              partition_date=day, columns=frozenset({"p_up"}), markets=dict(markets or {}))
             written += run_job(con, job)
         finally:
             con.unregister("ml_signal_inputs")

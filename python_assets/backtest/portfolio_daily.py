@@ -22,6 +22,7 @@ from python_assets.backtest.engine import Costs
 from python_assets.backtest.periods import periods_per_year_of_times
 from python_assets.backtest.portfolio import (RULES, PortfolioConfig, align, correlation, curve_stats, daily_schedule,
                                               member_stream, run_portfolio, summary)
+from python_assets.backtest.markets import market_of, runs_on
 from python_assets.backtest.reads import load_funding
 from python_assets.backtest.runner import Window, dense_signals, rules_for, run_bars, signal_events
 from python_assets.backtest.spec import compile_instances, design_spec, instance_id
@@ -74,8 +75,11 @@ def _design_runs(market: Market, row: dict[str, Any], costs: Costs, funding: dic
     window = Window("oos", "out_of_sample", max(row["oos_start_ms"], w.start_ms), w.end_ms)
     out = []
     for symbol, bars in sorted(market.bars.items()):
+        kind = market_of(market.markets, symbol)
+        if not runs_on(spec.side, kind):  # a short-only design has no member on a spot symbol
+            continue
         sub, res = run_bars(bars, dense_signals(events.get((sid, symbol)), bars), rules_for(spec, params), costs,
-                            funding[symbol], window)
+                            funding[symbol], window, market=kind)
         if not len(res.equity):
             continue
         ret, exp = member_stream(res.equity, res.position, sub.close, costs.initial_equity)

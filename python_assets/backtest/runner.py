@@ -4,8 +4,8 @@ rows into the ledger; full windows and walk-forward in-sample / out-of-sample wi
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 import duckdb
 import numpy as np
@@ -14,10 +14,12 @@ from python_assets.backtest import ledger
 from python_assets.backtest.engine import (MAX_BARS, REVERSE, SIGNAL, Costs, EngineResult, Instruments, Rules,
                                            simulate)
 from python_assets.backtest.fills import DEFAULT_FILL
+from python_assets.backtest.markets import PERP, SPOT_SHORT_ONLY, market_of, market_terms, runs_on
 from python_assets.backtest.reads import (NO_FUNDING, Bars, load_bars, span_sql, window_bars, window_funding,
                                           window_instruments, window_symbols)
 from python_assets.backtest.spec import CONDITIONS, StrategySpec, compile_instances, instance_id, risk_values
 from python_assets.platform.fanout import Mapper, batches, map_in_process
+from python_assets.platform.logs import log_event
 from python_assets.platform.timeframes import DAY_MS
 from python_assets.platform.version import code_version
 from python_assets.warehouse.connection import connect_utc
@@ -120,9 +122,11 @@ def dense_signals(events, bars: Bars) -> dict[str, np.ndarray]:
 def run_bars(bars: Bars, signals: dict[str, np.ndarray], rules: Rules, costs: Costs,
              funding: tuple[np.ndarray, np.ndarray], window: Window,
              instruments: Instruments | None = None, fill: str = DEFAULT_FILL,
-             execution: Execution | None = None) -> tuple[Bars, EngineResult]:
+             execution: Execution | None = None, market: str = PERP) -> tuple[Bars, EngineResult]:
     """The engine on the bars of one window (signals and execution arrays sliced alike; the position starts
-    flat); fill: the engine's fill mode, execution: its per-bar worst prices and spread (backtest/fills.py)."""
+    flat); fill: the engine's fill mode, execution: its per-bar worst prices and spread (backtest/fills.py);
+    market: the symbol's ('spot': long only, unlevered, no funding: backtest/markets.py)."""
+    rules, costs, funding = market_terms(rules, costs, funding, market)
     keep = (bars.ms >= window.start_ms) & (bars.ms < window.end_ms)
     sub = bars.window(window.start_ms, window.end_ms)
     sig = {k: v[keep] for k, v in signals.items()}
@@ -174,6 +178,7 @@ class BacktestJob:
     partition_date: str | None = None
     columns: frozenset[str] = frozenset()
     periods_per_year: float | None = None  # annualisation stored with each run; None: the mart measures each backtest
+    markets: Mapping[str, str] = field(default_factory=dict)  # {symbol: 'spot' | 'perp'}; unlisted: perp
 
 
 def _meta(job: BacktestJob, sid: str, params: dict, symbol: str, bar_ms: int, w: Window) -> ledger.RunMeta:
@@ -194,6 +199,7 @@ class SymbolTask:
     funding: tuple[np.ndarray, np.ndarray]
     instruments: Instruments | None
     version: str
+    market: str = PERP
 
 
 # Symbols read from the warehouse per round: bounds the parent's memory on large universes.
@@ -227,7 +233,7 @@ def symbol_tasks(con: duckdb.DuckDBPyConnection, job: BacktestJob, instances: tu
         funding, specs = shared[key]
     return [SymbolTask(job, instances, bars[s], tuple(dense_signals(_in_window(events.get((sid, s)), job.start_ms, job.end_ms),
                                                                     bars[s]) for sid, _, _ in instances),
-                       funding[s], specs[s], version) for s in symbols]
+                       funding[s], specs[s], version, market_of(job.markets, s)) for s in symbols]
 
 
 def backtest_symbol(t: SymbolTask) -> list[ledger.LedgerRows]:
@@ -237,14 +243,14 @@ def backtest_symbol(t: SymbolTask) -> list[ledger.LedgerRows]:
     full = Window("full", "full", job.start_ms, job.end_ms)
     prepared = [(sid, params, rules, sig) for (sid, params, rules), sig in zip(t.instances, t.signals)]
     for sid, params, rules, sig in prepared:
-        sub, res = run_bars(bars, sig, rules, job.costs, t.funding, full, t.instruments)
+        sub, res = run_bars(bars, sig, rules, job.costs, t.funding, full, t.instruments, market=t.market)
         if len(sub.ms):
             batch.append(ledger.ledger_rows(_meta(job, sid, params, bars.symbol, bars.bar_len_ms, full),
                                             sub.ms, sub.open, sub.close, res, t.version))
     for is_w, oos_w in (job.walk_forward.folds(job.start_ms, job.end_ms) if job.walk_forward else []):
         best = None
         for sid, params, rules, sig in prepared:
-            sub, res = run_bars(bars, sig, rules, job.costs, t.funding, is_w, t.instruments)
+            sub, res = run_bars(bars, sig, rules, job.costs, t.funding, is_w, t.instruments, market=t.market)
             score = equity_sharpe(res.equity, job.costs.initial_equity)
             if len(sub.ms) and (best is None or score > best[0]):
                 best = (score, sid, params, rules, sig, sub, res)
@@ -253,7 +259,7 @@ def backtest_symbol(t: SymbolTask) -> list[ledger.LedgerRows]:
         _, sid, params, rules, sig, sub, res = best
         batch.append(ledger.ledger_rows(_meta(job, sid, params, bars.symbol, bars.bar_len_ms, is_w),
                                         sub.ms, sub.open, sub.close, res, t.version))
-        sub, res = run_bars(bars, sig, rules, job.costs, t.funding, oos_w, t.instruments)
+        sub, res = run_bars(bars, sig, rules, job.costs, t.funding, oos_w, t.instruments, market=t.market)
         if len(sub.ms):
             batch.append(ledger.ledger_rows(_meta(job, sid, params, bars.symbol, bars.bar_len_ms, oos_w),
                                             sub.ms, sub.open, sub.close, res, t.version))
@@ -263,6 +269,12 @@ def backtest_symbol(t: SymbolTask) -> list[ledger.LedgerRows]:
 def backtest_symbols(tasks: list[SymbolTask]) -> list[list[ledger.LedgerRows]]:
     """Pure: a batch of symbols (what one worker runs), each symbol's rows in its own list."""
     return [backtest_symbol(t) for t in tasks]
+
+
+def tradable_symbols(spec: StrategySpec, symbols: list[str], markets: Mapping[str, str]) -> tuple[list[str], list[str]]:
+    """(the symbols a spec runs on, those left out): a short-only spec is not run on a spot symbol."""
+    runs = [runs_on(spec.side, market_of(markets, s)) for s in symbols]
+    return [s for s, ok in zip(symbols, runs) if ok], [s for s, ok in zip(symbols, runs) if not ok]
 
 
 def run_job(con: duckdb.DuckDBPyConnection, job: BacktestJob, map_batches: Mapper | None = None,
@@ -280,6 +292,9 @@ def run_job(con: duckdb.DuckDBPyConnection, job: BacktestJob, map_batches: Mappe
                                                        job.features_relation, job.timeframe)
     events = signal_events(con, source, sids, job.start_ms, job.end_ms)
     symbols = job.symbols or window_symbols(con, job.bars_relation, job.timeframe, job.start_ms, job.end_ms)
+    symbols, skipped = tradable_symbols(job.spec, symbols, job.markets)
+    if skipped:
+        log_event("backtest_symbols_skipped", strategy=job.spec.name, symbols=skipped, reason=SPOT_SHORT_ONLY)
     written, version = [], code_version()
     for chunk in batches(symbols, SYMBOLS_PER_ROUND):
         tasks = symbol_tasks(con, job, instances, events, chunk, version, shared)

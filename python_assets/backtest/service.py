@@ -10,13 +10,14 @@ from typing import Any
 
 from python_assets.backtest.catalog import feature_columns
 from python_assets.backtest.engine import Costs
-from python_assets.backtest.files import closed_bars, read_ohlcv
+from python_assets.backtest.files import closed_bars, market_from_name, read_ohlcv
 from python_assets.backtest.ledger import new_run_id
 from python_assets.backtest.periods import PeriodsPerYear, measured_periods_per_year, periods_per_year_of_bars
 from python_assets.backtest.runner import BacktestJob, WalkForward, run_job
 from python_assets.backtest.spec import (STRATEGY_DIR, SpecError, StrategySpec, compile_strategy, load_spec,
                                          load_specs, resolve_params)
 from python_assets.config import Paths
+from python_assets.ingest.importers import lake_markets
 from python_assets.platform.timeframes import DAY_MS
 from python_assets.warehouse.connection import WarehouseMissing, connect_warehouse
 
@@ -88,6 +89,16 @@ def warehouse_span(con: duckdb.DuckDBPyConnection, paths: Paths, timeframe: str,
                                "or `blofin-stack materialize --date YYYY-MM-DD`, or pass --data FILE") from None
 
 
+def data_markets(paths: Paths, data: Path | None, frame: tuple | None) -> dict[str, str]:
+    """{symbol: 'spot' or 'perp'} of what a backtest runs on: a file's as its freqtrade name (or a -SPOT
+    symbol) says, the lake's for warehouse bars; a spot symbol is traded long only, unlevered, unfunded."""
+    if frame is None:
+        return lake_markets(paths)
+    symbol = str(frame[0]["symbol"].iloc[0])
+    market = market_from_name(Path(data)) or ("spot" if symbol.endswith("-SPOT") else None)
+    return {symbol: market} if market else {}
+
+
 @dataclass(frozen=True)
 class StoredBacktest:
     """A backtest run written to the ledger: its run id, how its bars_per_year was chosen (None: measured
@@ -150,7 +161,8 @@ def store_backtest(paths: Paths, strategy: str, params: dict[str, Any], costs: C
                           end_ms=end_ms, costs=costs, run_id=run_id, kind="cli", source=source,
                           features_relation="file_bars" if frame is not None else "features",
                           bars_relation=relation, walk_forward=walk_forward, columns=columns,
-                          periods_per_year=None if annual is None else annual.value)
+                          periods_per_year=None if annual is None else annual.value,
+                          markets=data_markets(paths, data, frame))
         run_job(con, job)
     return StoredBacktest(run_id, None if annual is None else annual.basis, notes)
 

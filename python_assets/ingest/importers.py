@@ -198,6 +198,16 @@ def stored_market(paths: Paths, symbol: str) -> tuple[str, str] | None:
     return recorded_market(paths, symbol) or _inferred_market(paths, symbol)
 
 
+def lake_markets(paths: Paths) -> dict[str, str]:
+    """{lake symbol: 'spot' or 'perp'} for each symbol whose market is recorded or told by its data (stored_market),
+    or by its name (a -SPOT symbol): what backtests, research and the portfolio are handed, so a spot symbol is
+    traded long only, unlevered and unfunded."""
+    roots = [root for root in (paths.trades, paths.funding, paths.candles) if root.exists()]
+    symbols = sorted({d.name.removeprefix("symbol=") for root in roots for d in root.glob("symbol=*") if d.is_dir()})
+    found = {s: stored_market(paths, s) for s in symbols}
+    return {s: m[0] if m else "spot" for s, m in found.items() if m or s.endswith("-SPOT")}
+
+
 def _inferred_market(paths: Paths, symbol: str) -> tuple[str, str] | None:
     """A symbol's market from its data alone (a lake from before markets were recorded): funding rates
     (perpetual swaps only), candles imported from a freqtrade file whose name tells its market, or candles

@@ -15,40 +15,42 @@ from python_assets.warehouse.connection import connect_warehouse
 
 
 def research_days(warehouse: Path, days: list[tuple[date, int]], timeframe: str, lookback_days: int,
-                  config: ResearchConfig, workers: int, batch_size: int) -> dict[str, Any]:
-    """run_day for each (day, end_ms) in order, each on the market of the lookback window ending at end_ms:
-    the designs, trials and rounds summed over the days, and the last day's ranking summary."""
+                  config: ResearchConfig, workers: int, batch_size: int,
+                  markets: dict[str, str] | None = None) -> dict[str, Any]:
+    """run_day for each (day, end_ms) in order, each on the market of the lookback window ending at end_ms
+    (markets: each symbol's, spot or perp, from the lake): the designs, trials and rounds summed over the
+    days, and the last day's ranking summary."""
     made = trials = rounds = 0
     summary: dict[str, Any] = {}
     with connect_warehouse(warehouse) as con, batch_mapper(workers, batch_size) as map_batches:
         for day, end_ms in days:
-            summary = run_day(con, market_from_warehouse(con, timeframe, end_ms, lookback_days), day, config,
+            summary = run_day(con, market_from_warehouse(con, timeframe, end_ms, lookback_days, markets), day, config,
                               map_batches=map_batches)
             made, trials, rounds = made + summary.pop("designs"), trials + summary.pop("trials"), rounds + summary.pop("rounds")
     return {"designs": made, "trials": trials, "rounds": rounds, **summary}
 
 
 def fill_stress_days(warehouse: Path, days: list[tuple[date, int]], timeframe: str, lookback_days: int,
-                     top_k: int) -> dict[str, Any]:
-    """stress_day for each (day, end_ms) in order (the step runs it in a child, as research_days): the last
-    day's summary."""
+                     top_k: int, markets: dict[str, str] | None = None) -> dict[str, Any]:
+    """stress_day for each (day, end_ms) in order (the step runs it in a child, as research_days; markets as
+    there): the last day's summary."""
     from python_assets.research.fill_stress import stress_day
 
     summary: dict[str, Any] = {}
     with connect_warehouse(warehouse) as con:
         for day, end_ms in days:
-            summary = stress_day(con, market_from_warehouse(con, timeframe, end_ms, lookback_days), day, top_k)
+            summary = stress_day(con, market_from_warehouse(con, timeframe, end_ms, lookback_days, markets), day, top_k)
     return summary
 
 
 def portfolio_days(warehouse: Path, days: list[tuple[date, int]], timeframe: str, lookback_days: int,
-                   config: Any) -> dict[str, Any]:
-    """portfolio_day for each (day, end_ms) in order (the step runs it in a child, as research_days), its
-    market read only when the day has strategies to combine: the last day's summary."""
+                   config: Any, markets: dict[str, str] | None = None) -> dict[str, Any]:
+    """portfolio_day for each (day, end_ms) in order (the step runs it in a child, as research_days; markets as
+    there), its market read only when the day has strategies to combine: the last day's summary."""
     from python_assets.backtest.portfolio_daily import portfolio_day
 
     summary: dict[str, Any] = {}
     with connect_warehouse(warehouse) as con:
         for day, end_ms in days:
-            summary = portfolio_day(con, lambda: market_from_warehouse(con, timeframe, end_ms, lookback_days), day, config)
+            summary = portfolio_day(con, lambda: market_from_warehouse(con, timeframe, end_ms, lookback_days, markets), day, config)
     return summary

@@ -17,6 +17,7 @@ import pandas as pd
 
 from python_assets.backtest.engine import Costs
 from python_assets.backtest.fills import DEFAULT_FILL
+from python_assets.backtest.markets import market_of, runs_on
 from python_assets.backtest.runner import (Bars, Execution, Window, dense_signals, equity_returns, load_bars,
                                           order_fills, rules_for, run_bars, signal_events)
 from python_assets.backtest.spec import SpecError, StrategySpec, compile_instances, instance_id, resolve_params
@@ -48,17 +49,21 @@ class Market:
     execution: dict[str, Execution] = field(default_factory=dict)  # per symbol, for the stress fills only
     frame: pd.DataFrame | None = None  # what it was built from: a worker process rebuilds it from this
     split: float = 2 / 3
+    markets: dict[str, str] = field(default_factory=dict)  # {symbol: 'spot' | 'perp'} (backtest/markets.py); unlisted: perp
 
     def __reduce__(self):
         """Pickled as its frame (a scratch DuckDB connection does not travel): a worker rebuilds the
         same market, windows and stress fills included, once per batch it receives."""
         if self.frame is None:
             raise TypeError("a Market not built by Market.from_frame cannot be sent to a worker")
-        return (_rebuilt_market, (self.frame, self.timeframe, self.split, self.execution))
+        return (_rebuilt_market, (self.frame, self.timeframe, self.split, self.execution, self.markets))
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame, timeframe: str, split: float = 2 / 3) -> "Market":
-        """frame: symbol, timeframe, bar_at_ms, OHLCV and any feature columns, one timeframe."""
+    def from_frame(cls, frame: pd.DataFrame, timeframe: str, split: float = 2 / 3,
+                   markets: dict[str, str] | None = None) -> "Market":
+        """frame: symbol, timeframe, bar_at_ms, OHLCV and any feature columns, one timeframe; markets: each
+        symbol's market where known (a spot symbol is traded long only, unlevered, without funding)."""
+        markets = dict(markets or {})
         con = connect_utc()
         # one thread: each trial's query is small, and more threads only add their start to each (a table of
         # its own would save another ~8 % of a query, but hold a second copy of the window)
@@ -68,16 +73,18 @@ class Market:
         bars = {s: load_bars(con, "market", s, timeframe) for s in symbols}
         if frame.empty:  # no bars in the window (a lake without the window's days): a market with nothing to tune
             return cls(con, condition_columns(frame.columns), timeframe, bars, Window("is", "in_sample", 0, 0),
-                       Window("oos", "out_of_sample", 0, 0), frame=frame, split=split)
+                       Window("oos", "out_of_sample", 0, 0), frame=frame, split=split, markets=markets)
         start, end = int(frame["bar_at_ms"].min()), int(frame["bar_at_ms"].max()) + 1
         cut = int(np.quantile(np.sort(frame["bar_at_ms"].unique()), split))
         return cls(con, condition_columns(frame.columns), timeframe, bars,
-                   Window("is", "in_sample", start, cut), Window("oos", "out_of_sample", cut, end), frame=frame, split=split)
+                   Window("is", "in_sample", start, cut), Window("oos", "out_of_sample", cut, end), frame=frame, split=split,
+                   markets=markets)
 
 
-def _rebuilt_market(frame: pd.DataFrame, timeframe: str, split: float, execution: dict[str, Execution]) -> Market:
-    """Market.from_frame with the stress fills it carried: how a Market arrives in a worker process."""
-    return replace(Market.from_frame(frame, timeframe, split), execution=execution)
+def _rebuilt_market(frame: pd.DataFrame, timeframe: str, split: float, execution: dict[str, Execution],
+                    markets: dict[str, str] | None = None) -> Market:
+    """Market.from_frame with the stress fills and markets it carried: how a Market arrives in a worker process."""
+    return replace(Market.from_frame(frame, timeframe, split, markets), execution=execution)
 
 
 @dataclass
@@ -131,7 +138,9 @@ def trade_returns(results: list[tuple[Bars, Any]], initial: float) -> np.ndarray
 
 def evaluate(market: Market, spec: StrategySpec, params: dict[str, Any], costs: Costs,
              oos_start_ms: int | None = None, fill: str = DEFAULT_FILL) -> Evaluation:
-    """In-sample score and out-of-sample portfolio returns of one parameter set (fill: the engine's fill mode)."""
+    """In-sample score and out-of-sample portfolio returns of one parameter set (fill: the engine's fill mode);
+    a short-only spec leaves out the market's spot symbols (nothing it can trade there), a spot symbol is
+    traded on its long side only (backtest/markets.py)."""
     sid = instance_id(spec, params)
     events = signal_events(market.con, compile_instances([(sid, spec, params)], market.columns, "market",
                                                          market.timeframe), [sid])
@@ -139,16 +148,19 @@ def evaluate(market: Market, spec: StrategySpec, params: dict[str, Any], costs: 
     oos = market.oos_window if oos_start_ms is None else Window("oos", "out_of_sample", max(oos_start_ms, market.oos_window.start_ms), market.oos_window.end_ms)
     is_scores, is_trades, is_runs, oos_runs, oos_trades, fill_ms = [], 0, [], [], 0, {}
     for symbol, bars in market.bars.items():
+        kind = market_of(market.markets, symbol)
+        if not runs_on(spec.side, kind):
+            continue
         signals = dense_signals(events.get((sid, symbol)), bars)
         sub, res = run_bars(bars, signals, rules, costs, (np.zeros(0, np.int64), np.zeros(0)), market.is_window,
-                            fill=fill, execution=market.execution.get(symbol))
+                            fill=fill, execution=market.execution.get(symbol), market=kind)
         if len(res.equity):
             s = sharpe(equity_returns(res.equity, costs.initial_equity))
             is_scores.append(-1.0 if math.isnan(s) else s)
             is_trades += len(res.size)
         is_runs.append((sub, res))
         sub, res = run_bars(bars, signals, rules, costs, (np.zeros(0, np.int64), np.zeros(0)), oos, fill=fill,
-                            execution=market.execution.get(symbol))
+                            execution=market.execution.get(symbol), market=kind)
         oos_runs.append((sub, res))
         oos_trades += len(res.size)
         fill_ms[symbol] = sub.ms[order_fills(res)]
