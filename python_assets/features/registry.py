@@ -6,6 +6,9 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+# meta scale: the units of a feature that has some; none (no mark) is scale-free: a return, ratio, z-score, oscillator
+SCALES = ("price", "price_change", "volume")
+
 
 @dataclass(frozen=True)
 class Feature:
@@ -18,7 +21,14 @@ class Feature:
     talib: str | None
     description: str
     higher_timeframe: str | None = None
-    scale: str | None = None  # "price": a level in the instrument's price units (a moving average, a band)
+    # "price": a level in the instrument's price units (a moving average, a band); "price_change": a difference of
+    # prices (ATR, MACD); "volume": in volume units (OBV); None: scale-free
+    scale: str | None = None
+
+    @property
+    def is_scale_free(self) -> bool:
+        """No units: the same value for a market quoted at 1 or at 20,000 (what models pooling symbols may read)."""
+        return self.scale is None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -34,6 +44,9 @@ def load_registry(manifest_path: Path) -> list[Feature]:
         for col in node["columns"].values():
             meta = col.get("meta") or col.get("config", {}).get("meta") or {}
             if meta.get("feature"):
+                if meta.get("scale") not in (None, *SCALES):
+                    raise ValueError(f"feature {col['name']} of {node['name']}: meta scale {meta['scale']!r} is not one of "
+                                     f"{', '.join(SCALES)} (leave it out for a scale-free feature)")
                 out.append(Feature(col["name"], node["name"], meta["group"], int(meta["warmup_bars"]),
                                    meta.get("talib"), col.get("description", ""), meta.get("higher_timeframe"),
                                    meta.get("scale")))
