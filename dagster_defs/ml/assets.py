@@ -16,7 +16,7 @@ from dagster_defs.computed_days import mark_days_computed
 from dagster_defs.dbt.assets import warehouse_dbt_assets
 from dagster_defs.partitions import daily_partitions, day_start_ms, window_days
 from dagster_defs.resources import ML_ARTIFACTS, WAREHOUSE_POOL, Warehouse
-from python_assets.backtest.catalog import feature_columns
+from python_assets.backtest.catalog import registered_features
 from python_assets.config import paths
 from python_assets.platform.fanout import in_child
 from python_assets.platform.logs import log_event
@@ -78,7 +78,7 @@ def ml_dataset(context: dg.AssetExecutionContext, config: MlConfig, warehouse: W
     horizon closed) in the trailing training window, as Parquet for the models; on a day when every model
     scores with its saved version, only the day's rows and each symbol's newest (nothing is trained)."""
     day = _last_day(context)
-    registered = sorted(feature_columns())
+    registered = registered_features()
     with warehouse.locked() as p:
         with connect_warehouse(p.warehouse) as con:  # the models trained from this export are reused by later days
             mark_days_computed(context, con)

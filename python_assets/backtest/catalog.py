@@ -11,7 +11,7 @@ import duckdb
 
 from python_assets.backtest.spec import STRATEGY_DIR, StrategySpec, compile_strategy, instance_id, load_specs, resolve_params
 from python_assets.config import DBT_PROJECT_DIR
-from python_assets.features.registry import load_registry
+from python_assets.features.registry import Feature, load_registry
 
 FEATURES_PLACEHOLDER = "__FEATURES__"
 SPECS_DDL = """
@@ -34,6 +34,11 @@ create table if not exists strategy_specs (
 def feature_columns() -> frozenset[str]:
     """Registered feature names (from dbt's manifest): the columns a spec may name besides OHLCV."""
     return frozenset(f.name for f in load_registry(DBT_PROJECT_DIR / "target" / "manifest.json"))
+
+
+def registered_features() -> list[Feature]:
+    """The feature registry (from dbt's manifest) with each feature's meta: the ML set keeps the scale-free ones."""
+    return load_registry(DBT_PROJECT_DIR / "target" / "manifest.json")
 
 
 def price_scale_features() -> frozenset[str]:

@@ -64,7 +64,7 @@ def test_a_run_that_recomputes_an_earlier_day_and_then_fails_leaves_later_days_s
     def broken() -> list[str]:
         raise RuntimeError("the feature registry could not be read")
 
-    monkeypatch.setattr("dagster_defs.ml.assets.feature_columns", broken)  # ml_dataset fails before it marks a day
+    monkeypatch.setattr("dagster_defs.ml.assets.registered_features", broken)  # ml_dataset fails before it marks a day
     result = materialize_assets([*warehouse_dbt_assets.keys, dg.AssetKey("ml_dataset")], first)
     assert not result.success
     assert [e.step_key for e in result.all_events if e.is_step_failure] == ["ml_dataset"]
