@@ -13,7 +13,8 @@ from python_assets.platform.logs import log_event
 from python_assets.lake.atomic import LakeWriteError
 from python_assets.lake.health import (DataDirError, LakeCorrupted, ensure_writable, remove_stale_temp_files,
                                        require_healthy_lake)
-from python_assets.ingest.market import LakeDataMissing, generate_market_day, require_lake_days
+from python_assets.ingest.market import (LakeDataMissing, generate_market_day, require_lake_days,
+                                        synthetic_source_refusal)
 from python_assets.platform.memory import release_freed_memory
 from python_assets.platform.timeframes import DAY_MS
 
@@ -46,7 +47,8 @@ LAKE_CANDLES = dg.AssetKey("lake_candles")
     retry_policy=dg.RetryPolicy(max_retries=2, delay=2, backoff=dg.Backoff.EXPONENTIAL),
 )
 def lake_market_data(context: dg.AssetExecutionContext, market_source: MarketSource):
-    """Synthetic source: generate each day of the window (idempotent). Lake source: require the files.
+    """Synthetic source: generate each day of the window (idempotent; refused in a lake holding real data).
+    Lake source: require the files.
     BloFin source: fetch the window's 1m candles and funding through ccxt (resumable) and merge the
     trade recorder's finished hours; then require the files like the lake source."""
     days = window_days(*context.partition_time_window)
@@ -71,6 +73,8 @@ def fill_lake(p: Paths, days: list[date], market_source: MarketSource, log: logg
         log.info(f"removed {stale} temp file(s) left by killed writers")
     day_names = [d.isoformat() for d in days]
     if market_source.kind == "synthetic":
+        if refusal := synthetic_source_refusal(p):  # its markets would join the real ones in every table
+            raise MarketRefused(refusal)
         added = {s: 0 for s in market_source.symbol_list()}
         for day in days:
             for symbol in added:

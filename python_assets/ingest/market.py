@@ -1,11 +1,15 @@
-"""Fill the lake with the synthetic market, and check the lake has data for a window of days."""
+"""Fill the lake with the synthetic market, and check the lake has data for a window of days. Synthetic data never
+joins real data (anything an import, ingest, fetch or recorder wrote): a symbol holding real data gets none, and
+the synthetic source refuses a lake holding any (its bars, strategies and reports would mix both)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
+from pathlib import Path
 
 from python_assets.config import Paths
+from python_assets.lake.sources import forget_real, recorded_market, recorded_real
 from python_assets.lake.store import (TRADE_SCHEMA, WriteStats, funding_partition, normalize_symbol, read_partition,
                                 stored_symbols, trades_partition, write_funding, write_trades)
 from python_assets.platform.progress import track
@@ -26,13 +30,65 @@ class LakeDataMissing(RuntimeError):
     """A partition's days have no trades in the lake."""
 
 
+SYNTHETIC_BY = "synthetic swap data"  # what the generator records as saying a symbol is a swap (claim_market)
+GENERATE_HINT = "generate the synthetic market into another BLOFIN_DATA_DIR"
+SOURCE_HINT = ("set BLOFIN_SOURCE=lake to materialize the lake's own data (BLOFIN_SOURCE=synthetic, the default, "
+               "generates the synthetic market), or point BLOFIN_DATA_DIR at another directory for the synthetic demo")
+
+
+def lake_symbol_names(paths: Paths) -> list[str]:
+    """Symbols with a trades, funding or candles folder."""
+    roots = (paths.trades, paths.funding, paths.candles)
+    return sorted({p.name.removeprefix("symbol=") for root in roots for p in root.glob("symbol=*") if p.is_dir()})
+
+
+def real_data(paths: Paths, symbol: str) -> str | None:
+    """How a symbol holds data the synthetic generator did not write ('holds spot data (trades from X)'), or None:
+    told by a market record another writer made, the record every writer but the generator leaves (record_real),
+    or candles (the generator writes none: a lake from before the records); no data file is opened."""
+    from python_assets.ingest.importers import MARKET_LABELS, stored_market
+
+    symbol = normalize_symbol(symbol)
+    recorded = recorded_market(paths, symbol)
+    if recorded and recorded[1] != SYNTHETIC_BY:
+        said = recorded[1]
+    elif dataset := recorded_real(paths, symbol):
+        said = f"{dataset} written by an import, ingest, fetch or recorder"
+    elif any(candle_days(paths, symbol)):
+        said = "candles written by an import or fetch"
+    else:
+        return None
+    market = stored_market(paths, symbol)
+    return f"holds {MARKET_LABELS[market[0]] if market else 'real'} data ({said})"
+
+
+def candle_days(paths: Paths, symbol: str) -> Iterable[Path]:
+    """The symbol's candle files, every timeframe (lazily: any() stops at the first)."""
+    return (paths.candles / f"symbol={symbol}").glob("timeframe=*/date=*/candles.parquet")
+
+
+def real_data_refusal(paths: Paths, symbols: Iterable[str], hint: str) -> str | None:
+    """One line naming the symbols that hold real data and ending with `hint` (what to do instead), or None."""
+    held = {s: said for s in symbols if (said := real_data(paths, s))}
+    if not held:
+        return None
+    return "; ".join(f"{s}: {said}" for s, said in held.items()) + f"; synthetic data never joins real data: {hint}"
+
+
+def synthetic_source_refusal(paths: Paths, hint: str = SOURCE_HINT) -> str | None:
+    """Why the synthetic market may not go into this lake at all (a symbol of it holds real data), or None."""
+    return real_data_refusal(paths, lake_symbol_names(paths), hint)
+
+
 def generate_market_day(paths: Paths, symbol: str, day: date, seed: int = DEFAULT_SEED) -> tuple[WriteStats, WriteStats]:
     """Write the synthetic ticks and funding of a day, each dataset only when its own file is absent.
 
     Each file is written whole and atomically, so a run killed between the two leaves one dataset
     complete and the other absent, and the rerun writes the missing one. Synthetic data never joins
-    real data: a day whose trades were ingested gets no ticks, and no funding either unless its
-    stored trades are exactly the ones generated here (a killed generation, not an ingested day).
+    real data: a symbol that holds any (real_data) is refused with MarketRefused, checked again under
+    its lock as each file is written; in a lake from before the records, a day whose trades were
+    ingested gets no ticks, and no funding either unless its stored trades are exactly the ones
+    generated here (a killed generation, not an ingested day).
     The ticks come from the lake's spelling of the symbol (btc/usdt and BTC-USDT are one market).
     """
     from python_assets.exchange.errors import MarketRefused
@@ -40,12 +96,24 @@ def generate_market_day(paths: Paths, symbol: str, day: date, seed: int = DEFAUL
 
     symbol = normalize_symbol(symbol)
     none = WriteStats(0, 0, 0, ())
-    guard = perp_guard(paths, symbol, "synthetic swap data", "the synthetic market (a swap with funding)", MarketRefused)
+    swap = perp_guard(paths, symbol, SYNTHETIC_BY, "the synthetic market (a swap with funding)", MarketRefused)
+
+    def refuse_real() -> None:
+        if refusal := real_data_refusal(paths, [symbol], GENERATE_HINT):
+            raise MarketRefused(refusal)
+
+    def guard() -> None:
+        refuse_real()
+        forget_real(paths, symbol)  # no real data stands behind a record left from deleted folders
+        swap()
+
+    refuse_real()  # now, before a day is generated; again under the lock of each write (guard)
     had_trades = trades_partition(paths, symbol, day).exists()
-    trades = none if had_trades else write_trades(paths, symbol, generate_ticks(symbol, day, seed), guard=guard)
+    trades = none if had_trades else write_trades(paths, symbol, generate_ticks(symbol, day, seed), guard=guard,
+                                                  synthetic=True)
     if funding_partition(paths, symbol, day).exists() or (had_trades and not holds_synthetic_trades(paths, symbol, day, seed)):
         return trades, none
-    return trades, write_funding(paths, symbol, generate_funding(symbol, day, seed), guard=guard)
+    return trades, write_funding(paths, symbol, generate_funding(symbol, day, seed), guard=guard, synthetic=True)
 
 
 def holds_synthetic_trades(paths: Paths, symbol: str, day: date, seed: int = DEFAULT_SEED) -> bool:
@@ -58,10 +126,14 @@ def holds_synthetic_trades(paths: Paths, symbol: str, day: date, seed: int = DEF
 
 def generate_market(paths: Paths, symbols: Iterable[str], days: Iterable[date], seed: int = DEFAULT_SEED) -> int:
     """Generate every (symbol, day); returns the number of ticks added to the lake. Every symbol and day
-    is checked first (ValueError), so a bad one writes nothing."""
+    is checked first (ValueError; MarketRefused for a symbol holding real data), so a bad one writes nothing."""
+    from python_assets.exchange.errors import MarketRefused
+
     symbols, days = list(dict.fromkeys(normalize_symbol(s) for s in symbols)), list(days)
     for d in days:
         day_index(d)
+    if refusal := real_data_refusal(paths, symbols, GENERATE_HINT):
+        raise MarketRefused(refusal)
     pairs = [(s, d) for s in symbols for d in days]
     return sum(generate_market_day(paths, s, d, seed)[0].added
                for s, d in track(pairs, len(pairs), "generating symbol-days", every=0.25))

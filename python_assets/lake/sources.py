@@ -1,6 +1,7 @@
 """Where a symbol's stored data came from: its candles' `source` values (an import's file name or the exchange
 they were fetched from, with its market), read cheaply from the partitions' footers, and the market (spot or
-perpetual swap) the first writer that knew it recorded for the symbol."""
+perpetual swap) the first writer that knew it recorded for the symbol, and whether any writer but the synthetic
+generator wrote to it (record_real)."""
 
 from __future__ import annotations
 
@@ -95,3 +96,42 @@ def record_market(paths: Paths, symbol: str, market: str, by: str) -> None:
     except OSError:
         with contextlib.suppress(OSError):
             path.unlink(missing_ok=True)
+
+
+# ---- whether a symbol holds real data: any writer but the synthetic generator ------------------------------
+REAL_DIR = ".lake-real"  # <data>/.lake-real/<SYMBOL>: names the first real dataset written (no lake reader sees it)
+
+
+def real_record_file(paths: Paths, symbol: str) -> Path:
+    return paths.data_dir / REAL_DIR / normalize_symbol(symbol)
+
+
+def record_real(paths: Paths, symbol: str, dataset: str) -> None:
+    """Record that the symbol holds `dataset` rows from a writer other than the synthetic generator (the store's
+    writers call it after a write, the symbol's lock held), so the generator never writes into a real series.
+    Written once; one that cannot be written is left out (candles and the market record still tell)."""
+    path = real_record_file(paths, symbol)
+    if path.exists():
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(dataset)
+    except OSError:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+
+
+def recorded_real(paths: Paths, symbol: str) -> str | None:
+    """The dataset a symbol's real-data record names while the symbol still holds data (None without a record, or
+    for one left from folders deleted to start again: forget_real drops it before the generator writes)."""
+    try:
+        dataset = real_record_file(paths, symbol).read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return (dataset or "data") if holds_data(paths, symbol) else None
+
+
+def forget_real(paths: Paths, symbol: str) -> None:
+    """Drop a real-data record that no longer speaks for stored data (the generator, its lock held, having found none)."""
+    with contextlib.suppress(OSError):
+        real_record_file(paths, symbol).unlink(missing_ok=True)

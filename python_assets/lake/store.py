@@ -215,6 +215,14 @@ def _check(guard: Guard) -> None:
         guard()
 
 
+def _record_real(paths: Paths, symbol: str, dataset: str, synthetic: bool = False) -> None:
+    """After a write (the lock held): record the symbol as holding real data unless the synthetic generator wrote it."""
+    from python_assets.lake.sources import record_real  # imported here: it builds on this module
+
+    if not synthetic:
+        record_real(paths, symbol, dataset)
+
+
 def _nothing_to_write(paths: Paths, symbol: str, guard: Guard) -> WriteStats:
     """A writer's answer to no rows: still refused where its guard refuses (an empty file of the wrong market)."""
     if guard is not None:
@@ -224,7 +232,7 @@ def _nothing_to_write(paths: Paths, symbol: str, guard: Guard) -> WriteStats:
 
 
 def write_trades(paths: Paths, symbol: str, trades: pd.DataFrame, bar_label: str | None = None,
-                 guard: Guard = None) -> WriteStats:
+                 guard: Guard = None, synthetic: bool = False) -> WriteStats:
     """Merge valid trades (trade_id, ts, price, size, side) into their daily partitions.
 
     Trade ids are unique across the symbol's whole lake (python_assets/lake/trade_index.py finds an id on
@@ -234,7 +242,8 @@ def write_trades(paths: Paths, symbol: str, trades: pd.DataFrame, bar_label: str
     python_assets/lake/trade_rules.py (TradeRangeError otherwise), and no day may pass its totals. Each
     partition is kept sorted by ts, trades of one millisecond by integer trade id where all their ids are
     integers, else in arrival order (python_assets/lake/trade_order.py), and `seq` numbers that order,
-    giving SQL an exact first/last trade per bar.
+    giving SQL an exact first/last trade per bar. Unless `synthetic` (the generator), the symbol is recorded as
+    holding real data (python_assets/lake/sources.py record_real).
     """
     from python_assets.lake.trade_index import reserve_ids  # imported here: it builds on this module
 
@@ -258,28 +267,33 @@ def write_trades(paths: Paths, symbol: str, trades: pd.DataFrame, bar_label: str
             partition=lambda d: trades_partition(paths, symbol, d), number_rows=True,
             compare=("ts", "price", "size", "side"), check=day_fits, bar_label=bar_label,
         )
+        _record_real(paths, symbol, "trades", synthetic)
     conflicts = (*trades["trade_id"][clash], *frame["trade_id"][elsewhere], *stats.conflicts)
     return WriteStats(len(trades), stats.added, len(trades) - stats.added - len(conflicts), stats.partitions, conflicts)
 
 
-def write_funding(paths: Paths, symbol: str, funding: pd.DataFrame, guard: Guard = None) -> WriteStats:
+def write_funding(paths: Paths, symbol: str, funding: pd.DataFrame, guard: Guard = None,
+                  synthetic: bool = False) -> WriteStats:
     """Merge funding rates (funding_ts, funding_rate) into daily partitions; a stored timestamp wins (with
-    another rate it is a conflict, its funding_ts in `conflicts`)."""
+    another rate it is a conflict, its funding_ts in `conflicts`); real data unless `synthetic`, as write_trades."""
     symbol = normalize_symbol(symbol)
     if funding.empty:
         return _nothing_to_write(paths, symbol, guard)
     with symbol_lock(paths, symbol):
         _check(guard)
-        return _merge_daily(
+        stats = _merge_daily(
             funding, time_col="funding_ts", key_col="funding_ts", schema=FUNDING_SCHEMA,
             partition=lambda d: funding_partition(paths, symbol, d), compare=("funding_rate",),
         )
+        _record_real(paths, symbol, "funding rates", synthetic)
+        return stats
 
 
 def write_candles(paths: Paths, symbol: str, timeframe: str, candles: pd.DataFrame, guard: Guard = None) -> WriteStats:
     """Merge OHLCV bars (bar_at_ms, open, high, low, close, volume[, volume_quote, trade_count], source) into
     daily partitions; a bar already stored wins, so re-importing or re-fetching adds nothing. A bar stored
-    with other prices or volume is a conflict (its bar_at_ms in `conflicts`), not a duplicate."""
+    with other prices or volume is a conflict (its bar_at_ms in `conflicts`), not a duplicate. Candles are real
+    data (the synthetic generator writes none): the symbol is recorded as holding it, as write_trades."""
     symbol = normalize_symbol(symbol)
     if not re.fullmatch(r"[0-9]+[smhdwM]", timeframe):
         raise ValueError(f"invalid timeframe {timeframe!r}: use e.g. 1m, 5m, 1h, 1d")
@@ -298,11 +312,13 @@ def write_candles(paths: Paths, symbol: str, timeframe: str, candles: pd.DataFra
         return _nothing_to_write(paths, symbol, guard)
     with symbol_lock(paths, symbol):
         _check(guard)
-        return _merge_daily(
+        stats = _merge_daily(
             frame, time_col="bar_at_ms", key_col="bar_at_ms", schema=CANDLE_SCHEMA,
             partition=lambda d: candles_partition(paths, symbol, timeframe, d), check=day_fits,
             compare=("open", "high", "low", "close", "volume"),
         )
+        _record_real(paths, symbol, f"{timeframe} candles")
+        return stats
 
 
 def stored_range_ms(partition_root: Path, time_col: str) -> tuple[int | None, int | None]:

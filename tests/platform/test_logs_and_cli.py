@@ -69,14 +69,17 @@ def test_cli_rejects_bad_dates():
 def test_generation_never_mixes_synthetic_ticks_into_an_ingested_day(data_dir, tmp_path):
     from datetime import date
 
+    from python_assets.exchange.errors import MarketRefused
     from python_assets.ingest.trades import ingest_file
     from python_assets.ingest.market import generate_market
 
     path = tmp_path / "real.csv"
     path.write_text("ts,price,size,side\n1741564801000,10,1,buy\n")
     ingest_file(data_dir, path, "BTC-USDT")
-    assert generate_market(data_dir, ["BTC-USDT"], [date(2025, 3, 10)]) == 0
+    with pytest.raises(MarketRefused, match="BTC-USDT: holds real data"):  # the symbol holds real trades
+        generate_market(data_dir, ["BTC-USDT"], [date(2025, 3, 10)])
     assert len(pd.read_parquet(data_dir.trades / "symbol=BTC-USDT")) == 1
+    assert not data_dir.funding.exists()
 
 
 @pytest.mark.parametrize("spelling", ["btc-usdt", "BTC/USDT:USDT", "BTC-USDT-SWAP"])
