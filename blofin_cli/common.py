@@ -151,3 +151,13 @@ def spot_symbols_refused(symbols: list[str]) -> bool:
     for line in refused.values():
         print(f"error: {line}", file=sys.stderr)
     return bool(refused)
+
+
+def print_source_hint() -> None:
+    """After real data landed (import, ingest): one line saying a run reads it only with BLOFIN_SOURCE=lake, when
+    the source is synthetic (the default, which refuses a lake holding real data)."""
+    from python_assets.config import market_source_kind
+
+    if market_source_kind() == "synthetic":
+        print("note: BLOFIN_SOURCE is synthetic (the default), which refuses a lake holding real data: materialize "
+              "these files with BLOFIN_SOURCE=lake (e.g. `BLOFIN_SOURCE=lake blofin-stack materialize --date D`)")

@@ -10,7 +10,7 @@ import time
 from datetime import date, datetime, timedelta, timezone
 
 from blofin_cli.common import (MAX_DAYS, as_writer, day_count, days_between, lake_symbols, non_negative_int, parse_date,
-                               positive, positive_int, spot_symbols_refused)
+                               positive, positive_int, print_source_hint, spot_symbols_refused)
 from blofin_cli.errors import EXIT_BAD_INPUT
 from python_assets.config import DEFAULT_SEED, DEFAULT_SYMBOLS, export_data_dir
 from python_assets.platform.timeframes import TIMEFRAMES
@@ -21,7 +21,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from blofin_cli.pipeline import run_window
     from dagster_defs.runner import last_reported_day
     from python_assets.exchange.errors import MarketRefused
-    from python_assets.ingest.market import generate_market
+    from python_assets.ingest.market import generate_market, synthetic_source_refusal
     from python_assets.ingest.synthetic import last_complete_days
     from python_assets.platform.fanout import in_child
 
@@ -34,6 +34,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"error: --days {args.days}: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
     paths = export_data_dir()
+    if refusal := synthetic_source_refusal(paths):  # the demo's markets would join the real ones
+        print(f"error: {refusal}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
     def demo() -> int:
         """Generate (in a child process: the run below then does not carry the generator's ~120 MiB of arrays
@@ -56,13 +59,16 @@ def cmd_generate(args: argparse.Namespace) -> int:
     """generate: synthetic ticks and funding for --start..--end into the lake."""
     from python_assets.exchange.errors import MarketRefused
     from python_assets.lake.health import writable_data_dir
-    from python_assets.ingest.market import generate_market
+    from python_assets.ingest.market import GENERATE_HINT, generate_market, synthetic_source_refusal
 
     problem = synthetic_options_problem() or synthetic_days_problem(args.start, args.end, utc_today())
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
     paths = writable_data_dir()
+    if refusal := synthetic_source_refusal(paths, GENERATE_HINT):  # any symbol: a lake is read as one market
+        print(f"error: {refusal}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     t0 = time.perf_counter()
     try:
         added = generate_market(paths, args.symbols, days_between(args.start, args.end), args.seed)
@@ -140,6 +146,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         f"{r.duplicates} duplicates skipped, {r.quarantined} quarantined"
     )
     _print_quarantine(r.reasons, r.quarantine_file)
+    print_source_hint()
     return 0
 
 
@@ -299,7 +306,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from python_assets.platform.logs import log_event
 
     paths = writable_data_dir()
-    status = 0
+    status, landed = 0, False
     for file in args.files:
         try:
             r = import_file(paths, file, args.kind, args.symbol, args.timeframe, progress=True)
@@ -319,6 +326,9 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"{file}: {r.rows_read} {what} rows for {r.symbol}, {r.rows_added} new, {counts}"
               + (f" ({_fmt(r.first_ms)} .. {_fmt(r.last_ms)})" if r.first_ms is not None else ""))
         _print_quarantine(r.reasons, r.quarantine_file)
+        landed = True
+    if landed:
+        print_source_hint()
     return status
 
 

@@ -48,12 +48,22 @@ def run_window(first: date, last: date, verbose: bool = False, config_file: Path
         run_config = load_run_config(config_file)
     except ValueError as exc:
         problem, run_config = problem or str(exc), None
+    problem = problem or synthetic_source_problem()
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
     paths = export_data_dir()
     return as_writer(paths, f"blofin-stack materialize {first}..{last}",
                      lambda: _locked_run(paths, first, last, verbose, run_config, force))
+
+
+def synthetic_source_problem() -> str | None:
+    """With BLOFIN_SOURCE=synthetic (the default): why the run's synthetic market may not go into this lake (a
+    symbol holds imported, ingested, fetched or recorded data), said before the run instead of as its failed step."""
+    from python_assets.config import market_source_kind, paths
+    from python_assets.ingest.market import synthetic_source_refusal
+
+    return synthetic_source_refusal(paths()) if market_source_kind() == "synthetic" else None
 
 
 def unchanged_window(paths: Paths, first: date, last: date, run_config: dict | None) -> tuple[dict[date, str], str | None]:
