@@ -62,7 +62,20 @@ def guess_kind(columns: list[str]) -> str:
         return "candles"
     if "price" in lower and ({"amount", "size", "qty", "quantity"} & lower):
         return "trades"
+    if lower and all(_is_number(c) for c in lower):  # kraken's trades CSV: its first row is data
+        raise ImportFileError("cannot tell candles, trades or funding apart: the file has no header row (its first "
+                              "row is numbers); a headerless trades file (time, price, amount[, side]) imports "
+                              "with --kind trades --symbol SYMBOL")
     raise ImportFileError(f"cannot tell candles, trades or funding apart from the columns {sorted(lower)}: pass --kind")
+
+
+def _is_number(text: str) -> bool:
+    """Whether a column name is a number (a data row read as the header)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _when(ms: int) -> pd.Timestamp:

@@ -282,6 +282,8 @@ def test_a_file_whose_kind_cannot_be_told_is_named_in_its_error(data_dir, tmp_pa
     assert cli_main(["import", "--symbol", "BCH-EUR", str(tmp_path / "BCHEUR.csv"), str(tmp_path / "rates.csv")]) == 2
     err = capsys.readouterr().err.splitlines()
     assert [line.split(": cannot tell")[0] for line in err] == [f"error: {tmp_path / n}" for n in ("BCHEUR.csv", "rates.csv")]
+    assert "no header row" in err[0] and "--kind trades --symbol" in err[0]  # what to do, not the data as columns
+    assert "no header row" not in err[1]
     assert cli_main(["import", "--symbol", "BCH-EUR", "--kind", "trades", str(tmp_path / "BCHEUR.csv")]) == 0
 
 
