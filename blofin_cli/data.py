@@ -323,6 +323,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         if r.conflicts:
             counts += (f", {r.conflicts} differ from the stored row (the stored one kept; first at "
                        f"{_fmt(r.first_conflict_ms)})")
+        if r.shadowed_days:
+            counts += f", {r.shadowed_days} day(s) already have ticks or finer candles, which their bars use"
         print(f"{file}: {r.rows_read} {what} rows for {r.symbol}, {r.rows_added} new, {counts}"
               + (f" ({_fmt(r.first_ms)} .. {_fmt(r.last_ms)})" if r.first_ms is not None else ""))
         _print_quarantine(r.reasons, r.quarantine_file)

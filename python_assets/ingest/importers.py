@@ -4,7 +4,7 @@ parquet, json) and generic CSV/Parquet candles. Re-importing a file adds nothing
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,8 @@ from python_assets.config import Paths
 from python_assets.ingest.trades import FUTURE_TOLERANCE_MS, ingest_file, parse_timestamps_ms
 from python_assets.lake.sources import (IMPORT_SOURCE_PREFIX, SPOT_SOURCE_SUFFIX, fetched_market, record_market,
                                        recorded_market, stored_candle_sources)
-from python_assets.lake.store import Guard, WriteStats, has_funding, normalize_symbol, now_ms, write_candles, write_funding
+from python_assets.lake.store import (Guard, WriteStats, has_funding, normalize_symbol, now_ms, trades_partition,
+                                      write_candles, write_funding)
 from python_assets.lake.trade_rules import MAX_PRICE, MIN_TS_MS
 from python_assets.platform.timeframes import (DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS, TIMEFRAME_MS, WEEK_MS,
                                               off_grid_bar)
@@ -51,6 +52,7 @@ class ImportResult:
     quarantine_file: str | None = None
     conflicts: int = 0
     first_conflict_ms: int | None = None
+    shadowed_days: int = 0  # candles: days whose bars come from ticks or finer candles stored for the symbol
 
 
 def guess_kind(columns: list[str]) -> str:
@@ -134,7 +136,20 @@ def import_candles(paths: Paths, path: Path, symbol: str, timeframe: str | None,
         raise ImportFileError(f"{path}: the bar at {_when(int(times[too_high][0]))} has a price above {MAX_PRICE:g}")
     frame = bars[["bar_at_ms", "open", "high", "low", "close", "volume"]].assign(source=source)
     stats = write_candles(paths, symbol, tf, frame, guard=guard)
-    return _result(path, "candles", symbol, tf, len(bars), stats, bars["bar_at_ms"])
+    result = _result(path, "candles", symbol, tf, len(bars), stats, bars["bar_at_ms"])
+    return replace(result, shadowed_days=shadowed_days(paths, symbol, tf, times))
+
+
+def shadowed_days(paths: Paths, symbol: str, timeframe: str, times: np.ndarray) -> int:
+    """How many UTC days of these candles hold ticks or finer candles of the symbol: the bars of such a day
+    come from those (ticks > 1m > 5m ...), so the candles are stored but unused there (a 1h file imported
+    beside a 5m one was reported '100 new' and never read)."""
+    finer = [tf for tf, ms in TIMEFRAME_MS.items() if ms < TIMEFRAME_MS[timeframe]]
+    days = {str(d) for d in pd.to_datetime(np.unique(times // DAY_MS * DAY_MS), unit="ms").date}
+    base = paths.candles / f"symbol={symbol}"
+    return sum(trades_partition(paths, symbol, pd.Timestamp(d).date()).exists()
+               or any((base / f"timeframe={tf}" / f"date={d}" / "candles.parquet").exists() for tf in finer)
+               for d in days)
 
 
 def import_funding(paths: Paths, path: Path, symbol: str, source: str, now: int | None = None,

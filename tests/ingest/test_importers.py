@@ -457,3 +457,17 @@ def test_a_file_of_one_candle_imports_with_its_timeframe_and_is_refused_without(
     with pytest.raises(ImportFileError, match="opens at .* not on"):  # the grid is still checked
         candles_frame(1, step=0).assign(date=lambda f: f["date"] + pd.Timedelta(hours=1)).to_csv(tmp_path / "off.csv", index=False)
         import_file(data_dir, tmp_path / "off.csv", kind="candles", symbol="BTC-USDT", timeframe="1d")
+
+
+def test_candles_of_a_day_that_has_finer_candles_are_said_to_be_unused_there(data_dir, tmp_path, capsys):
+    """A 1h file imported beside a 5m file of the same days was reported '100 new' though every one of its
+    days is served from the 5m candles (the finest source of a day wins): the import now says how many days
+    its candles stand behind finer data (the 5m file, imported first, stands behind nothing)."""
+    five = pd.concat([candles_frame(288), candles_frame(288).assign(date=lambda f: f["date"] + pd.Timedelta(days=2))])
+    hourly = candles_frame(72, step=3_600_000)  # days 0, 1, 2: 5m candles on days 0 and 2
+    five.to_csv(tmp_path / "five.csv", index=False)
+    hourly.to_csv(tmp_path / "hourly.csv", index=False)
+    assert import_file(data_dir, tmp_path / "five.csv", symbol="AB-USDT").shadowed_days == 0
+    assert import_file(data_dir, tmp_path / "hourly.csv", symbol="AB-USDT").shadowed_days == 2
+    assert cli_main(["import", "--symbol", "AB-USDT", str(tmp_path / "hourly.csv")]) == 0
+    assert "2 day(s) already have ticks or finer candles, which their bars use" in capsys.readouterr().out
