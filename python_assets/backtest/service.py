@@ -13,7 +13,8 @@ from python_assets.backtest.engine import Costs
 from python_assets.backtest.files import closed_bars, market_from_name, read_ohlcv
 from python_assets.backtest.ledger import new_run_id
 from python_assets.backtest.periods import PeriodsPerYear, measured_periods_per_year, periods_per_year_of_bars
-from python_assets.backtest.runner import BacktestJob, WalkForward, run_job
+from python_assets.backtest.reads import window_symbols
+from python_assets.backtest.runner import BacktestJob, WalkForward, run_job, tradable_symbols
 from python_assets.backtest.spec import (STRATEGY_DIR, SpecError, StrategySpec, compile_strategy, load_spec,
                                          load_specs, resolve_params)
 from python_assets.config import Paths
@@ -157,14 +158,26 @@ def store_backtest(paths: Paths, strategy: str, params: dict[str, Any], costs: C
                             f"{(end_ms - start_ms) / DAY_MS:.1f} days of bars: shorten TRAIN and TEST")
         if symbols:
             check_symbols(con, relation, timeframe, symbols)
+        markets = data_markets(paths, data, frame)
+        notes += spot_left_out(spec, symbols or window_symbols(con, relation, timeframe, start_ms, end_ms), markets)
         job = BacktestJob(spec=spec, grid=[resolved], symbols=symbols, timeframe=timeframe, start_ms=start_ms,
                           end_ms=end_ms, costs=costs, run_id=run_id, kind="cli", source=source,
                           features_relation="file_bars" if frame is not None else "features",
                           bars_relation=relation, walk_forward=walk_forward, columns=columns,
                           periods_per_year=None if annual is None else annual.value,
-                          markets=data_markets(paths, data, frame))
+                          markets=markets)
         run_job(con, job)
     return StoredBacktest(run_id, None if annual is None else annual.basis, notes)
+
+
+def spot_left_out(spec: StrategySpec, symbols: list[str], markets: dict[str, str]) -> tuple[str, ...]:
+    """A note naming the spot symbols a short-only strategy is not run on (SpecError when that is all of them:
+    'no bars of the strategy's timeframe' was printed though the bars were there)."""
+    runs, skipped = tradable_symbols(spec, symbols, markets)
+    if skipped and not runs:
+        raise SpecError(f"{spec.name} is short-only and {', '.join(skipped)} "
+                        f"{'is a spot market' if len(skipped) == 1 else 'are spot markets'} (held long only): nothing to backtest")
+    return (f"left out {', '.join(skipped)}: spot, held long only, and {spec.name} is short-only",) if skipped else ()
 
 
 def read_results(paths: Paths, stored: StoredBacktest) -> list[dict]:

@@ -121,3 +121,17 @@ def test_the_lake_tells_each_symbol_s_market(data_dir, tmp_path):
     import_file(data_dir, tmp_path / "plain.csv", symbol="BTC-USDT-SPOT", timeframe="5m")
     import_file(data_dir, tmp_path / "plain.csv", symbol="SOL-USDT", timeframe="5m")
     assert lake_markets(data_dir) == {"XRP-ETH": SPOT, "ETH-USDT": PERP, "BTC-USDT-SPOT": SPOT}
+
+
+def test_the_backtest_command_says_why_a_short_only_strategy_skips_spot_symbols():
+    """`blofin-stack backtest` of a short-only strategy on a spot lake ended in 'no bars of the strategy's
+    timeframe in the window' though the bars were there: the skip is said (all spot: an error; some: a note)."""
+    from python_assets.backtest.service import spot_left_out
+    from python_assets.backtest.spec import SpecError
+
+    markets = {"ADA-BTC": SPOT, "LTC-BTC": SPOT, "BTC-USDT": PERP}
+    with pytest.raises(SpecError, match=r"short-only and ADA-BTC, LTC-BTC are spot markets \(held long only\)"):
+        spot_left_out(spec("short"), ["ADA-BTC", "LTC-BTC"], markets)
+    assert spot_left_out(spec("short"), ["ADA-BTC", "BTC-USDT"], markets) == (
+        f"left out ADA-BTC: spot, held long only, and {spec('short').name} is short-only",)
+    assert spot_left_out(spec("both"), ["ADA-BTC"], markets) == ()
