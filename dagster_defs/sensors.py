@@ -183,7 +183,7 @@ def freshness_alert_sensor(context: dg.SensorEvaluationContext):
             if alerted == FRESHNESS_ALERTS_PER_TICK:
                 break
             evaluation = record.event.asset_check_evaluation if record.event else None
-            message = (evaluation.description if evaluation else None) or "a symbol's 1m bars end early"
+            message = (evaluation.description if evaluation else None) or "a symbol's bars end early"
             days = evaluation.metadata.get("days") if evaluation else None
             days = days.value if days is not None else [record.partition]
             key = hashlib.sha256(json.dumps([days, message]).encode()).hexdigest()[:16]
