@@ -17,7 +17,7 @@ from python_assets.ingest.synthetic import generate_ticks
 def test_bad_rows_that_bypass_ingestion_fail_the_check_and_block_the_report(data_dir, monkeypatch):
     monkeypatch.setenv("BLOFIN_SOURCE", "lake")
     day = TEST_DAYS[0]
-    write_trades(data_dir, "BTC-USDT", generate_ticks("BTC-USDT", day))
+    write_trades(data_dir, "BTC-USDT", generate_ticks("BTC-USDT", day), synthetic=True)  # the generator's ticks
     # every writer in the code base refuses a negative price (python_assets/lake/trade_rules.py), so the bad
     # row is put in by hand, as a tool writing Parquet files into the lake itself might
     target = trades_partition(data_dir, "BTC-USDT", day)
