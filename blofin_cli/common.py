@@ -141,13 +141,13 @@ def as_writer(paths: Paths, what: str, body: Callable[[], T]) -> T:
         return body()
 
 
-def spot_symbols_refused(symbols: list[str]) -> bool:
-    """For the recorders (they record BloFin's perpetual swaps): one error line per symbol (the lake's spelling)
-    whose lake holds spot data; True when any does."""
+def recording_refused(symbols: list[str]) -> bool:
+    """For the recorders (they record BloFin's perpetual swaps), before they connect: one error line per symbol
+    (the lake's spelling) that holds spot or synthetic data (recording_refusals); True when any does."""
     from python_assets.config import paths
-    from python_assets.ingest.importers import swap_recording_refusals
+    from python_assets.ingest.importers import recording_refusals
 
-    refused = swap_recording_refusals(paths(), symbols)
+    refused = recording_refusals(paths(), symbols)
     for line in refused.values():
         print(f"error: {line}", file=sys.stderr)
     return bool(refused)

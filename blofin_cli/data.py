@@ -10,7 +10,7 @@ import time
 from datetime import date, datetime, timedelta, timezone
 
 from blofin_cli.common import (MAX_DAYS, as_writer, day_count, days_between, lake_symbols, non_negative_int, parse_date,
-                               positive, positive_int, print_source_hint, spot_symbols_refused)
+                               positive, positive_int, print_source_hint, recording_refused)
 from blofin_cli.errors import EXIT_BAD_INPUT
 from python_assets.config import DEFAULT_SEED, DEFAULT_SYMBOLS, export_data_dir
 from python_assets.platform.timeframes import TIMEFRAMES
@@ -268,7 +268,7 @@ def cmd_record_trades(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    if spot_symbols_refused(names):
+    if recording_refused(names):
         return EXIT_BAD_INPUT
     made = exchange_or_exit(args)
     if isinstance(made, int):

@@ -9,7 +9,7 @@ import signal
 import sys
 from urllib.parse import urlsplit
 
-from blofin_cli.common import lake_symbols, positive, positive_int, spot_symbols_refused
+from blofin_cli.common import lake_symbols, positive, positive_int, recording_refused
 from blofin_cli.errors import EXIT_BAD_INPUT
 
 DEFAULT_WS_URL = "wss://openapi.blofin.com/ws/public"  # = ws_recorder.DEFAULT_WS_URL (imported lazily: a fast --help)
@@ -42,7 +42,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     from python_assets.exchange.ws_recorder import subscriptions
 
     settings = settings_from(args)
-    if spot_symbols_refused(list(settings.symbols)):
+    if recording_refused(list(settings.symbols)):
         return EXIT_BAD_INPUT
     if args.dry_run:
         ids = list(settings.symbols)  # the lake's spelling, BloFin's instId

@@ -122,12 +122,12 @@ def trade_recorder_sensor(context: dg.SensorEvaluationContext):
     from dagster_defs.resources import market_source_from_env
     from python_assets.exchange.client import ExchangeConfig, make_exchange
     from python_assets.exchange.recorder import TradeRecorder, run_recorders
-    from python_assets.ingest.importers import swap_recording_refusals
+    from python_assets.ingest.importers import recording_refusals
 
     cfg = ExchangeConfig.from_env()
     ex = make_exchange(cfg)
     recorders = [TradeRecorder(ex, paths(), s, cfg, log=log_event) for s in market_source_from_env().symbol_list()]
-    refused = swap_recording_refusals(paths(), [r.symbol for r in recorders])
+    refused = recording_refusals(paths(), [r.symbol for r in recorders])
     recorders = [r for r in recorders if r.symbol not in refused]
     if not recorders:
         return dg.SkipReason("recorded nothing: " + "; ".join(refused.values()))

@@ -20,7 +20,7 @@ from python_assets.exchange.fetch_checks import (candle_faults, conflicting, fun
                                                  when)
 from python_assets.exchange.recorder import merge_closed_hours
 from python_assets.ingest.importers import MARKET_LABELS, claim_market, stored_market
-from python_assets.lake.sources import fetched_source
+from python_assets.lake.sources import fetched_source, synthetic_refusal
 from python_assets.lake.store import now_ms, stored_range_ms, write_candles, write_funding
 from python_assets.platform.progress import Ticker
 from python_assets.lake.trade_rules import MIN_TS_MS
@@ -188,13 +188,16 @@ def market_kind(market: dict, cfg: ExchangeConfig) -> str:
 def market_guard(paths: Paths, name: str, market: dict, kind: str, cfg: ExchangeConfig, what: str) -> Callable[[], None]:
     """A writer's guard (lake.store.Guard) refusing `name` when it holds the other market's data (spot against
     perpetual swap, as `import` refuses it), and recording `kind` (market_kind) for it otherwise (claim_market):
-    checked now, so a refused fetch sends no request, then under the symbol's lock before each write."""
+    checked now, so a refused fetch sends no request, then under the symbol's lock before each write. A symbol
+    holding synthetic data is refused too (real data never joins it)."""
     if what == "funding rates" and kind == "spot":
         raise MarketRefused(f"{cfg.exchange_id} {market['symbol']} is a spot market: funding rates exist for "
                             "perpetual swaps only")
     exchange = cfg.exchange_id
 
     def guard(claim: bool = True) -> None:
+        if refusal := synthetic_refusal(paths, name):
+            raise MarketRefused(refusal)
         said = "funding rates" if what == "funding rates" else \
             f"candles fetched from {exchange}'s {'spot' if kind == 'spot' else 'swap'} market"
         held = claim_market(paths, name, kind, said) if claim else stored_market(paths, name)

@@ -15,7 +15,7 @@ from python_assets.backtest.files import (OhlcvFileError, check_symbol_column, c
 from python_assets.config import Paths
 from python_assets.ingest.trades import FUTURE_TOLERANCE_MS, ingest_file, parse_timestamps_ms
 from python_assets.lake.sources import (IMPORT_SOURCE_PREFIX, SPOT_SOURCE_SUFFIX, fetched_market, record_market,
-                                       recorded_market, stored_candle_sources)
+                                       recorded_market, stored_candle_sources, synthetic_refusal)
 from python_assets.lake.store import (Guard, WriteStats, has_funding, normalize_symbol, now_ms, trades_partition,
                                       write_candles, write_funding)
 from python_assets.lake.trade_rules import MAX_PRICE, MIN_TS_MS
@@ -275,8 +275,11 @@ def file_market_guard(paths: Paths, path: Path, kind: str, symbol: str) -> Guard
     """The market check of a file of `kind` for `import`, `ingest` and the inbox: refused now (before the file is
     read) when the symbol holds the other market's data, and a guard that checks again and records the file's
     market under the symbol's lock as it is written (another writer cannot slip in between); None for a file
-    whose market is unknown (no freqtrade name and no funding): not judged."""
+    whose market is unknown (no freqtrade name and no funding): not judged. A symbol holding synthetic data is
+    refused now too, whatever the file (the store refuses it again under the lock: claim_origin)."""
     path, symbol = Path(path), normalize_symbol(symbol)
+    if refusal := synthetic_refusal(paths, symbol):
+        raise ImportFileError(f"{path}: not read: {refusal}")
     if kind != "funding" and market_from_name(path) is None:
         return None
 
@@ -288,23 +291,29 @@ def file_market_guard(paths: Paths, path: Path, kind: str, symbol: str) -> Guard
     return guard
 
 
-def perp_guard(paths: Paths, symbol: str, by: str, what: str, refusal: type[Exception]) -> Guard:
+def perp_guard(paths: Paths, symbol: str, by: str, what: str, refusal: type[Exception], real: bool = True) -> Guard:
     """A guard for writers of perpetual-swap data (the synthetic market, the recorders' merges): refuses a
     symbol that holds spot data with `refusal` (naming `what` was refused), records the swap for it otherwise
-    (claim_market, `by`: what says so)."""
+    (claim_market, `by`: what says so); a `real` writer (not the generator) is refused a symbol holding
+    synthetic data too, with the same exception."""
     def guard() -> None:
+        if real and (held_synthetic := synthetic_refusal(paths, symbol)):
+            raise refusal(held_synthetic)
         if held := claim_market(paths, symbol, "perp", by):
             raise refusal(f"{symbol}: holds spot data ({held[1]}); {what} would mix perpetual-swap prices into it: "
                           "use another data dir")
     return guard
 
 
-def swap_recording_refusals(paths: Paths, symbols: list[str]) -> dict[str, str]:
-    """{lake symbol: why not} for the symbols that hold spot data: BloFin's recorders record the perpetual swap,
-    whose trades under the same name would mix two price series into its bars (as an import of its file is refused)."""
+def recording_refusals(paths: Paths, symbols: list[str]) -> dict[str, str]:
+    """{lake symbol: why not} for the symbols that hold spot data (BloFin's recorders record the perpetual swap,
+    whose trades under the same name would mix two price series into its bars, as an import of its file is
+    refused) or synthetic data (real trades never join it): said before the recorder connects."""
     held = {s: stored_market(paths, s) for s in symbols}
-    return {s: f"{s}: holds spot data ({found[1]}); the recorder records the perpetual swap, whose trades would mix "
+    spot = {s: f"{s}: holds spot data ({found[1]}); the recorder records the perpetual swap, whose trades would mix "
                "with it: record it into another data dir" for s, found in held.items() if found and found[0] == "spot"}
+    synthetic = {s: refusal for s in symbols if s not in spot and (refusal := synthetic_refusal(paths, s))}
+    return {s: spot.get(s) or synthetic[s] for s in symbols if s in spot or s in synthetic}
 
 
 def market_clash(paths: Paths, path: Path, kind: str, symbol: str, claim: bool = False) -> str | None:

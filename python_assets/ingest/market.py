@@ -9,7 +9,7 @@ from datetime import date
 from pathlib import Path
 
 from python_assets.config import Paths
-from python_assets.lake.sources import forget_real, recorded_market, recorded_real
+from python_assets.lake.sources import SYNTHETIC_BY, forget_real, recorded_market, recorded_real
 from python_assets.lake.store import (TRADE_SCHEMA, WriteStats, funding_partition, normalize_symbol, read_partition,
                                 stored_symbols, trades_partition, write_funding, write_trades)
 from python_assets.platform.progress import track
@@ -30,7 +30,6 @@ class LakeDataMissing(RuntimeError):
     """A partition's days have no trades in the lake."""
 
 
-SYNTHETIC_BY = "synthetic swap data"  # what the generator records as saying a symbol is a swap (claim_market)
 GENERATE_HINT = "generate the synthetic market into another BLOFIN_DATA_DIR"
 SOURCE_HINT = ("set BLOFIN_SOURCE=lake to materialize the lake's own data (BLOFIN_SOURCE=synthetic, the default, "
                "generates the synthetic market), or point BLOFIN_DATA_DIR at another directory for the synthetic demo")
@@ -96,7 +95,8 @@ def generate_market_day(paths: Paths, symbol: str, day: date, seed: int = DEFAUL
 
     symbol = normalize_symbol(symbol)
     none = WriteStats(0, 0, 0, ())
-    swap = perp_guard(paths, symbol, SYNTHETIC_BY, "the synthetic market (a swap with funding)", MarketRefused)
+    swap = perp_guard(paths, symbol, SYNTHETIC_BY, "the synthetic market (a swap with funding)", MarketRefused,
+                      real=False)
 
     def refuse_real() -> None:
         if refusal := real_data_refusal(paths, [symbol], GENERATE_HINT):

@@ -98,19 +98,33 @@ def record_market(paths: Paths, symbol: str, market: str, by: str) -> None:
             path.unlink(missing_ok=True)
 
 
-# ---- whether a symbol holds real data: any writer but the synthetic generator ------------------------------
+# ---- who wrote a symbol's data: the synthetic generator, or any other writer (real data) -------------------
 REAL_DIR = ".lake-real"  # <data>/.lake-real/<SYMBOL>: names the first real dataset written (no lake reader sees it)
+SYNTHETIC_DIR = ".lake-synthetic"  # <data>/.lake-synthetic/<SYMBOL>: the same for the synthetic generator
+SYNTHETIC_BY = "synthetic swap data"  # the market record the generator makes (claim_market): tells older lakes
+
+
+class SyntheticDataHeld(ValueError):
+    """A real write refused: its symbol holds synthetic data (the message says what to do)."""
 
 
 def real_record_file(paths: Paths, symbol: str) -> Path:
     return paths.data_dir / REAL_DIR / normalize_symbol(symbol)
 
 
-def record_real(paths: Paths, symbol: str, dataset: str) -> None:
-    """Record that the symbol holds `dataset` rows from a writer other than the synthetic generator (the store's
-    writers call it after a write, the symbol's lock held), so the generator never writes into a real series.
-    Written once; one that cannot be written is left out (candles and the market record still tell)."""
-    path = real_record_file(paths, symbol)
+def synthetic_record_file(paths: Paths, symbol: str) -> Path:
+    return paths.data_dir / SYNTHETIC_DIR / normalize_symbol(symbol)
+
+
+def data_folders(paths: Paths, symbol: str) -> list[Path]:
+    """The symbol's trades, funding and candles folders that hold a data file (what a refusal names)."""
+    symbol = normalize_symbol(symbol)
+    roots = (paths.lake / dataset / f"symbol={symbol}" for dataset in DATASETS)
+    return [root for root in roots if next((f for f in root.rglob("*.parquet") if not f.name.startswith(".")), None)]
+
+
+def _record_once(path: Path, dataset: str) -> None:
+    """Write a who-wrote record naming `dataset` unless there is one; one that cannot be written is left out."""
     if path.exists():
         return
     try:
@@ -119,6 +133,12 @@ def record_real(paths: Paths, symbol: str, dataset: str) -> None:
     except OSError:
         with contextlib.suppress(OSError):
             path.unlink(missing_ok=True)
+
+
+def record_real(paths: Paths, symbol: str, dataset: str) -> None:
+    """Record that the symbol holds `dataset` rows from a writer other than the synthetic generator (claim_origin),
+    so the generator never writes into a real series (candles and the market record still tell without it)."""
+    _record_once(real_record_file(paths, symbol), dataset)
 
 
 def recorded_real(paths: Paths, symbol: str) -> str | None:
@@ -135,3 +155,44 @@ def forget_real(paths: Paths, symbol: str) -> None:
     """Drop a real-data record that no longer speaks for stored data (the generator, its lock held, having found none)."""
     with contextlib.suppress(OSError):
         real_record_file(paths, symbol).unlink(missing_ok=True)
+
+
+def _generator_market_record(paths: Paths, symbol: str) -> bool:
+    """Whether the symbol's market record is the generator's (a lake from before SYNTHETIC_DIR), data or not."""
+    try:
+        return json.loads(market_file(paths, symbol).read_text()).get("by") == SYNTHETIC_BY
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def synthetic_refusal(paths: Paths, symbol: str) -> str | None:
+    """Why real data may not go into the symbol, or None: it holds data the synthetic generator wrote (its record,
+    or its market record in an older lake), and a series half synthetic and half real is garbage for every bar
+    and feature. One line naming the folders that hold data and what to do; no data file is opened."""
+    symbol = normalize_symbol(symbol)
+    if not (synthetic_record_file(paths, symbol).exists() or _generator_market_record(paths, symbol)):
+        return None
+    folders = data_folders(paths, symbol)
+    if not folders:
+        return None
+    return (f"{symbol}: holds synthetic data (from `generate`, `demo` or a run with BLOFIN_SOURCE=synthetic) under "
+            f"{', '.join(str(f) for f in folders)}; real data never joins synthetic data: write it into another "
+            "BLOFIN_DATA_DIR, or delete those folders first")
+
+
+def claim_origin(paths: Paths, symbol: str, dataset: str, synthetic: bool) -> None:
+    """Before a write of `dataset` rows, the symbol's lock held (the store's writers call it): the generator's
+    write (`synthetic`) is recorded as such; any other is refused in a symbol holding synthetic data
+    (SyntheticDataHeld), else recorded as real, dropping synthetic records left from deleted folders. Recorded
+    before the rows, so a write killed or failing midway leaves its stored days marked; a record before a write
+    that stores nothing counts for nothing (records speak only while the symbol holds data)."""
+    if synthetic:
+        _record_once(synthetic_record_file(paths, symbol), dataset)
+        return
+    if refusal := synthetic_refusal(paths, symbol):
+        raise SyntheticDataHeld(refusal)
+    with contextlib.suppress(OSError):  # none speaks for stored data (synthetic_refusal found none)
+        synthetic_record_file(paths, symbol).unlink(missing_ok=True)
+        if _generator_market_record(paths, symbol):
+            market_file(paths, symbol).unlink()
+    record_real(paths, symbol, dataset)

@@ -209,18 +209,15 @@ TRADE_COLUMNS = ["trade_id", "ts", "price", "size", "side"]
 Guard = Callable[[], None] | None
 
 
-def _check(guard: Guard) -> None:
-    """Run a writer's guard (the caller holds the symbol's lock)."""
+def _before_write(paths: Paths, symbol: str, guard: Guard, dataset: str, synthetic: bool = False) -> None:
+    """With the symbol's lock held, before merging rows: the writer's guard, then claim_origin (a real write into a
+    symbol holding synthetic data is refused; who writes is recorded before any day is, so a write failing midway
+    leaves its stored days marked)."""
+    from python_assets.lake.sources import claim_origin  # imported here: it builds on this module
+
     if guard is not None:
         guard()
-
-
-def _record_real(paths: Paths, symbol: str, dataset: str, synthetic: bool = False) -> None:
-    """After a write (the lock held): record the symbol as holding real data unless the synthetic generator wrote it."""
-    from python_assets.lake.sources import record_real  # imported here: it builds on this module
-
-    if not synthetic:
-        record_real(paths, symbol, dataset)
+    claim_origin(paths, symbol, dataset, synthetic)
 
 
 def _nothing_to_write(paths: Paths, symbol: str, guard: Guard) -> WriteStats:
@@ -242,8 +239,8 @@ def write_trades(paths: Paths, symbol: str, trades: pd.DataFrame, bar_label: str
     python_assets/lake/trade_rules.py (TradeRangeError otherwise), and no day may pass its totals. Each
     partition is kept sorted by ts, trades of one millisecond by integer trade id where all their ids are
     integers, else in arrival order (python_assets/lake/trade_order.py), and `seq` numbers that order,
-    giving SQL an exact first/last trade per bar. Unless `synthetic` (the generator), the symbol is recorded as
-    holding real data (python_assets/lake/sources.py record_real).
+    giving SQL an exact first/last trade per bar. Unless `synthetic` (the generator), the write is real data: refused
+    in a symbol holding synthetic data, and recorded (python_assets/lake/sources.py claim_origin).
     """
     from python_assets.lake.trade_index import reserve_ids  # imported here: it builds on this module
 
@@ -260,14 +257,13 @@ def write_trades(paths: Paths, symbol: str, trades: pd.DataFrame, bar_label: str
         check_day_totals(f"{symbol} on {day}", {"size": merged["size"], "notional": merged["price"] * merged["size"]})
 
     with symbol_lock(paths, symbol):  # the id lookup and the day files it vouches for change together
-        _check(guard)
+        _before_write(paths, symbol, guard, "trades", synthetic)
         elsewhere = reserve_ids(paths, symbol, frame)
         stats = _merge_daily(
             frame[~elsewhere], time_col="ts", key_col="trade_id", schema=TRADE_SCHEMA,
             partition=lambda d: trades_partition(paths, symbol, d), number_rows=True,
             compare=("ts", "price", "size", "side"), check=day_fits, bar_label=bar_label,
         )
-        _record_real(paths, symbol, "trades", synthetic)
     conflicts = (*trades["trade_id"][clash], *frame["trade_id"][elsewhere], *stats.conflicts)
     return WriteStats(len(trades), stats.added, len(trades) - stats.added - len(conflicts), stats.partitions, conflicts)
 
@@ -280,20 +276,18 @@ def write_funding(paths: Paths, symbol: str, funding: pd.DataFrame, guard: Guard
     if funding.empty:
         return _nothing_to_write(paths, symbol, guard)
     with symbol_lock(paths, symbol):
-        _check(guard)
-        stats = _merge_daily(
+        _before_write(paths, symbol, guard, "funding rates", synthetic)
+        return _merge_daily(
             funding, time_col="funding_ts", key_col="funding_ts", schema=FUNDING_SCHEMA,
             partition=lambda d: funding_partition(paths, symbol, d), compare=("funding_rate",),
         )
-        _record_real(paths, symbol, "funding rates", synthetic)
-        return stats
 
 
 def write_candles(paths: Paths, symbol: str, timeframe: str, candles: pd.DataFrame, guard: Guard = None) -> WriteStats:
     """Merge OHLCV bars (bar_at_ms, open, high, low, close, volume[, volume_quote, trade_count], source) into
     daily partitions; a bar already stored wins, so re-importing or re-fetching adds nothing. A bar stored
     with other prices or volume is a conflict (its bar_at_ms in `conflicts`), not a duplicate. Candles are real
-    data (the synthetic generator writes none): the symbol is recorded as holding it, as write_trades."""
+    data (the synthetic generator writes none), as in write_trades."""
     symbol = normalize_symbol(symbol)
     if not re.fullmatch(r"[0-9]+[smhdwM]", timeframe):
         raise ValueError(f"invalid timeframe {timeframe!r}: use e.g. 1m, 5m, 1h, 1d")
@@ -311,14 +305,12 @@ def write_candles(paths: Paths, symbol: str, timeframe: str, candles: pd.DataFra
     if frame.empty:
         return _nothing_to_write(paths, symbol, guard)
     with symbol_lock(paths, symbol):
-        _check(guard)
-        stats = _merge_daily(
+        _before_write(paths, symbol, guard, f"{timeframe} candles")
+        return _merge_daily(
             frame, time_col="bar_at_ms", key_col="bar_at_ms", schema=CANDLE_SCHEMA,
             partition=lambda d: candles_partition(paths, symbol, timeframe, d), check=day_fits,
             compare=("open", "high", "low", "close", "volume"),
         )
-        _record_real(paths, symbol, f"{timeframe} candles")
-        return stats
 
 
 def stored_range_ms(partition_root: Path, time_col: str) -> tuple[int | None, int | None]:

@@ -66,8 +66,9 @@ def test_a_full_disk_fails_the_run_and_keeps_the_old_file(data_dir, monkeypatch)
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(lake.pq, "write_table", disk_full)
+    more = pq.read_table(target).to_pandas().assign(trade_id=lambda f: "x" + f["trade_id"])
     with pytest.raises(LakeWriteError, match="No space left on device; the previous version of the file"):
-        write_trades(data_dir, "BTC-USDT", pq.read_table(target).to_pandas().assign(trade_id=lambda f: "x" + f["trade_id"]))
+        write_trades(data_dir, "BTC-USDT", more, synthetic=True)  # the generator's write: real data would be refused
     assert target.read_bytes() == before
     assert not list(data_dir.lake.rglob(".tmp-*"))  # the temp file was removed
     result = run_ingest(date(2025, 3, 11))  # a new day cannot be written: the run fails, clearly, once
