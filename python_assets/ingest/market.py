@@ -9,7 +9,7 @@ from datetime import date
 from pathlib import Path
 
 from python_assets.config import Paths
-from python_assets.lake.sources import SYNTHETIC_BY, forget_real, recorded_market, recorded_real
+from python_assets.lake.sources import SYNTHETIC_BY, data_folders, forget_real, recorded_market, recorded_real
 from python_assets.lake.store import (TRADE_SCHEMA, WriteStats, funding_partition, normalize_symbol, read_partition,
                                 stored_symbols, trades_partition, write_funding, write_trades)
 from python_assets.platform.progress import track
@@ -67,11 +67,14 @@ def candle_days(paths: Paths, symbol: str) -> Iterable[Path]:
 
 
 def real_data_refusal(paths: Paths, symbols: Iterable[str], hint: str) -> str | None:
-    """One line naming the symbols that hold real data and ending with `hint` (what to do instead), or None."""
+    """One line naming the symbols that hold real data and the folders holding it (a record outlives deleted day
+    folders only while the symbol holds data), ending with `hint` (what to do instead), or None."""
     held = {s: said for s in symbols if (said := real_data(paths, s))}
     if not held:
         return None
-    return "; ".join(f"{s}: {said}" for s, said in held.items()) + f"; synthetic data never joins real data: {hint}"
+    where = {s: ", ".join(str(f) for f in data_folders(paths, s)) for s in held}  # what still holds it
+    return ("; ".join(f"{s}: {said} under {where[s]}" for s, said in held.items())
+            + f"; synthetic data never joins real data: {hint}")
 
 
 def synthetic_source_refusal(paths: Paths, hint: str = SOURCE_HINT) -> str | None:

@@ -2,7 +2,7 @@
 is refused by every real writer (ingest, import, the inbox, the store itself) in one line that names its
 folders and what to do, told by <data>/.lake-synthetic/<SYMBOL> or, in an older lake, the generator's market
 record; the real-data record is written before a real write's rows, so a write failing midway still keeps the
-generator off the symbol."""
+generator off the symbol; and a refusal names the folders still holding data after a partial delete."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from python_assets.exchange.errors import MarketRefused
 from python_assets.ingest.inbox import process_inbox
 from python_assets.ingest.market import SYNTHETIC_BY, generate_market
 from python_assets.lake import store as lake
-from python_assets.lake.sources import REAL_DIR, market_file
+from python_assets.lake.sources import MARKETS_DIR, REAL_DIR, market_file
 from python_assets.lake.store import trades_partition, write_trades
 
 SYNTH = [date(2025, 3, 8), date(2025, 3, 9)]
@@ -132,3 +132,18 @@ def test_a_real_write_failing_midway_still_keeps_the_generator_off_its_symbol(da
         generate_market(data_dir, ["BTC-USDT"], SYNTH)
     assert not trades_partition(data_dir, "BTC-USDT", SYNTH[0]).exists()
 
+
+def test_the_generators_refusal_names_the_folders_still_holding_real_data(data_dir, tmp_path, capsys):
+    """A user who deleted only the real trades days saw the refusal go on without saying why: funding imported
+    beside them still holds the symbol."""
+    assert main(["ingest", "--symbol", "BTC-USDT", str(real_csv(tmp_path))]) == 0
+    funding = tmp_path / "funding.csv"
+    funding.write_text(f"timestamp,funding_rate\n{REAL_MS},0.0001\n")
+    assert main(["import", "--kind", "funding", "--symbol", "BTC-USDT", str(funding)]) == 0
+    shutil.rmtree(data_dir.trades / "symbol=BTC-USDT")
+    capsys.readouterr()
+    assert main(["generate", "--start", str(SYNTH[0]), "--end", str(SYNTH[0]), "--symbols", "BTC-USDT"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert f"BTC-USDT: holds perpetual-swap data (funding rates) under " \
+           f"{data_dir.funding / 'symbol=BTC-USDT'}; synthetic data never joins real data" in line, line
+    assert (data_dir.data_dir / REAL_DIR / "BTC-USDT").exists() and (data_dir.data_dir / MARKETS_DIR).exists()

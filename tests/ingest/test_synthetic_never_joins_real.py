@@ -49,8 +49,9 @@ def test_generate_writes_no_ticks_or_funding_into_a_symbol_holding_imported_cand
     out = capsys.readouterr().out
     assert main(["generate", "--start", DAY.isoformat(), "--end", DAY.isoformat(), "--symbols", "XRP-USDT"]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert len(err) == 1 and err[0].startswith(f"error: XRP-USDT: holds perpetual-swap data ({CANDLES}); synthetic "
-                                               "data never joins real data")
+    assert len(err) == 1 and err[0].startswith(f"error: XRP-USDT: holds perpetual-swap data ({CANDLES}) under "
+                                               f"{data_dir.candles / 'symbol=XRP-USDT'}; synthetic data never joins "
+                                               "real data")
     with pytest.raises(MarketRefused, match="XRP-USDT: holds perpetual-swap data"):
         generate_market_day(data_dir, "xrp/usdt:usdt", DAY)
     with pytest.raises(MarketRefused):
