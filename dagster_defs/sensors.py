@@ -11,7 +11,7 @@ import dagster as dg
 from dagster_defs.partitions import daily_partitions_def
 from dagster_defs.runner import made_by_cli, recover_dead_launched_runs
 from python_assets.platform.alerts import build_alert, raise_alert
-from python_assets.config import paths
+from python_assets.config import market_source_kind, paths
 from python_assets.ingest.inbox import inbox_dir, pending_files, process_inbox, settled_files
 from python_assets.platform.logs import log_event
 from python_assets.platform.secrets import scrub
@@ -20,6 +20,8 @@ from python_assets.exchange.recorder_days import recorder_days
 
 INBOX_TICK_BUDGET_S = 30.0  # take no new file after this: a tick must end within Dagster's 60 s
 INBOX_TICK_MAX_FILES = 200  # nor more files than this; the rest wait for the next tick
+INBOX_SOURCE_HINT = ("BLOFIN_SOURCE is synthetic (the default), which refuses a lake holding real data: the runs these "
+                     "inbox files request (and the schedule's) fail until Dagster runs with BLOFIN_SOURCE=lake")
 
 
 def _inbox_cursor(raw: str | None) -> dict[str, list[int]]:
@@ -73,6 +75,8 @@ def inbox_sensor(context: dg.SensorEvaluationContext):
                                     "in the lake, but no run covers the day (BLOFIN_PARTITIONS_START sets the first)")
             else:
                 context.log.info(f"{o.file}: {day} is not a complete daily partition yet; it runs with its schedule")
+    if market_source_kind() == "synthetic" and any(not o.error for o in outcomes):  # its runs refuse real data
+        context.log.warning(INBOX_SOURCE_HINT)
     ingest = time.time_ns()
     requests = []
     for day, files in sorted(by_day.items()):

@@ -212,3 +212,27 @@ def test_a_tick_takes_a_bounded_share_of_a_large_batch_and_leaves_the_rest_for_t
         third = inbox_sensor(context)
         assert [r.partition_key for r in third] == ["2025-03-14"]
     assert lake_rows(data_dir) == 15
+
+
+def test_an_ingest_with_the_synthetic_source_logs_one_hint_to_set_blofin_source_lake(data_dir, monkeypatch):
+    """With the default BLOFIN_SOURCE=synthetic, the runs the inbox requests refuse a lake holding real data: the
+    tick said nothing about it (README's inbox section neither)."""
+    import logging
+
+    from dagster_defs.sensors import INBOX_SOURCE_HINT
+
+    inbox = data_dir.data_dir / "inbox" / "BTC-USDT"
+    inbox.mkdir(parents=True)
+    monkeypatch.delenv("BLOFIN_SOURCE", raising=False)
+    with dg.instance_for_test() as instance:
+        for source, name in (("synthetic", "a.csv"), ("lake", "b.csv")):
+            monkeypatch.setenv("BLOFIN_SOURCE", source)
+            (inbox / name).write_text(f"id,ts,price,size,side\n{name},1741564801000,100,1,buy\n")
+            context, said = dg.build_sensor_context(instance=instance), []
+            handler = logging.Handler()
+            handler.emit = lambda record: said.append(record.getMessage())  # type: ignore[method-assign]
+            context.log.addHandler(handler)
+            (request,) = settled_tick(instance, context)
+            hints = [line for line in said if "BLOFIN_SOURCE" in line]
+            assert hints == ([INBOX_SOURCE_HINT] if source == "synthetic" else []), said
+    assert "BLOFIN_SOURCE=lake" in INBOX_SOURCE_HINT
