@@ -16,7 +16,8 @@ from dagster_defs.dbt.assets import FIRST_BUILD_MARKER, DbtRunConfig, build_flag
 from dagster_defs.runner import extend_partitions_to
 from python_assets.config import Paths
 from python_assets.ingest.market import generate_market
-from python_assets.lake.store import stored_day_bars, write_candles
+from python_assets.ingest.synthetic import generate_ticks
+from python_assets.lake.store import stored_day_bars, write_candles, write_trades
 from python_assets.warehouse.build_windows import bar_windows
 
 DAYS = (date(2025, 3, 8), date(2025, 3, 9), date(2025, 3, 10))
@@ -49,7 +50,8 @@ def test_the_lake_counts_each_symbol_days_finest_bars(tmp_path):
 
     paths = Paths(tmp_path / "data")
     assert stored_day_bars(paths) == {}
-    generate_market(paths, ["BTC-USDT"], [date(2025, 3, 5)])
+    # the generator's ticks written as any real writer's: a real symbol may also hold candles (the generator's may not)
+    write_trades(paths, "BTC-USDT", generate_ticks("BTC-USDT", date(2025, 3, 5)))
     bar = 1_741_046_400_000  # 2025-03-04 00:00 UTC
     candles = pd.DataFrame({"bar_at_ms": [bar], "open": [1.0], "high": [1.0], "low": [1.0], "close": [1.0],
                             "volume": [1.0], "source": ["csv"]})

@@ -39,13 +39,16 @@ def pandas_bars(ticks: pd.DataFrame, interval_ms: int) -> pd.DataFrame:
         notional=lambda d: d["price"] * d["size"],
         buy=lambda d: d["size"].where(d["side"] == "buy", 0.0),
         sell=lambda d: d["size"].where(d["side"] == "sell", 0.0),
+        sided=lambda d: d["side"].isin(["buy", "sell"]),
     )
     g = t.groupby(["symbol", "bar_at_ms"], sort=True)
     out = g.agg(
         open=("price", "first"), high=("price", "max"), low=("price", "min"), close=("price", "last"),
         volume=("size", "sum"), notional=("notional", "sum"), trade_count=("price", "size"),
-        buy_volume=("buy", "sum"), sell_volume=("sell", "sum"),
+        buy_volume=("buy", "sum"), sell_volume=("sell", "sum"), sided=("sided", "any"),
     ).reset_index()
+    # a bar none of whose trades says its taker side has unknown buy/sell volume (NULL), not 0
+    out[["buy_volume", "sell_volume"]] = out[["buy_volume", "sell_volume"]].where(out["sided"])
     out["vwap"] = out["notional"] / out["volume"]
     return out[BAR_COLUMNS]
 
