@@ -37,13 +37,14 @@ def run_window(first: date, last: date, verbose: bool = False, config_file: Path
     """Materialize first..last under the writer lock (a second writer is refused, exit 3); a window whose
     inputs are unchanged since its last run is said so and not rerun, unless force."""
     from blofin_cli.errors import window_problem
-    from python_assets.config import market_seed, market_symbols, partition_days
+    from python_assets.config import market_seed, market_source_kind, market_symbols, partition_days
 
     problem = window_problem(first, last, partition_days())
     # the market settings the Definitions read at load: a bad one is refused here, one line and exit 2, before
     # Dagster loads and a run starts (raised inside the run, it ended as a failed run, exit 1)
     market_seed()
     market_symbols()
+    market_source_kind()
     try:
         run_config = load_run_config(config_file)
     except ValueError as exc:

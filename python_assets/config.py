@@ -229,9 +229,16 @@ def dbt_executable(engine: str = "duckdb") -> str:
     return shutil.which(name) or str(Path(sys.executable).parent / name)
 
 
+MARKET_SOURCES = ("synthetic", "lake", "blofin")
+
+
 def market_source_kind() -> str:
-    """BLOFIN_SOURCE: synthetic (default), lake or blofin."""
-    return os.environ.get("BLOFIN_SOURCE", "synthetic")
+    """BLOFIN_SOURCE: synthetic (default), lake or blofin; another value is one SettingError line, at load (it
+    failed the run's lake step, exit 1, after Dagster had started)."""
+    kind = os.environ.get("BLOFIN_SOURCE", "synthetic")
+    if kind not in MARKET_SOURCES:
+        raise SettingError(f"BLOFIN_SOURCE={kind!r} is not a market source: use {', '.join(MARKET_SOURCES)}")
+    return kind
 
 
 def market_symbols() -> str:

@@ -304,6 +304,14 @@ def test_a_bad_seed_is_refused_by_the_cli_before_any_run(data_dir, monkeypatch, 
     assert not (data_dir.data_dir / "last_run.log").exists()
 
 
+def test_an_unknown_market_source_is_refused_by_the_cli_before_any_run(data_dir, monkeypatch, capsys):
+    """BLOFIN_SOURCE=Lake started a run whose lake step failed (ValueError: unknown BLOFIN_SOURCE), exit 1."""
+    monkeypatch.setenv("BLOFIN_SOURCE", "Lake")
+    assert main(["materialize", "--date", "2025-03-10"]) == 2
+    assert capsys.readouterr().err == "error: BLOFIN_SOURCE='Lake' is not a market source: use synthetic, lake, blofin\n"
+    assert not (data_dir.data_dir / "last_run.log").exists()
+
+
 def test_a_log_write_on_a_full_disk_is_one_short_warning_and_leaves_no_torn_line(data_dir, monkeypatch, capsys):
     """logging.FileHandler printed a 22-line '--- Logging error ---' traceback per failed write and left a
     torn JSON line that the next event was glued onto."""
