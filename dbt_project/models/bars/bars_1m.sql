@@ -49,28 +49,16 @@ aggregated as (
         {{ exact_sum('size') }} as volume,
         {{ exact_sum('notional_quote') }} as volume_quote,
         count(*) as trade_count,
-        {{ exact_sum('case when is_buy then size end') }} as buy_sum,
-        {{ exact_sum('case when is_sell then size end') }} as sell_sum
+        -- NULL when no trade has that side: `final` makes it 0 unless neither side has one
+        {{ exact_sum('case when is_buy then size end') }} as buy_volume,
+        {{ exact_sum('case when is_sell then size end') }} as sell_volume
     from bucketed
     group by symbol, bar_at_ms
 ),
 
 tick_bars as (
     select
-        symbol,
-        bar_at_ms,
-        bar_date,
-        open,
-        high,
-        low,
-        close,
-        volume,
-        volume_quote,
-        trade_count,
-        -- NULL when no trade of the minute says its taker side (a file without sides: unknown, not 0); sizes
-        -- are > 0, so both sums are NULL exactly then (one more aggregate per column cost ~20 % of the build)
-        case when buy_sum is not null or sell_sum is not null then coalesce(buy_sum, 0) end as buy_volume,
-        case when buy_sum is not null or sell_sum is not null then coalesce(sell_sum, 0) end as sell_volume,
+        *,
         cast(1 as bigint) as minute_count,
         'ticks' as source
     from aggregated
@@ -110,8 +98,11 @@ final as (
         volume_quote,
         {{ ratio_as_double('nullif(volume_quote, 0)', 'volume') }} as vwap,
         trade_count,
-        buy_volume,
-        sell_volume,
+        -- NULL when no trade of the minute says its taker side (a file without sides: unknown, not 0), and for
+        -- candles; sizes are > 0, so both side sums are NULL exactly then (two more count aggregates for it
+        -- cost ~20 % of the tick -> 1m build)
+        case when buy_volume is not null or sell_volume is not null then coalesce(buy_volume, 0) end as buy_volume,
+        case when buy_volume is not null or sell_volume is not null then coalesce(sell_volume, 0) end as sell_volume,
         minute_count,
         source
     from unioned
