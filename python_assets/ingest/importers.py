@@ -15,7 +15,7 @@ from python_assets.backtest.files import (OhlcvFileError, check_symbol_column, c
 from python_assets.config import Paths
 from python_assets.ingest.trades import FUTURE_TOLERANCE_MS, ingest_file, parse_timestamps_ms
 from python_assets.lake.sources import (IMPORT_SOURCE_PREFIX, SPOT_SOURCE_SUFFIX, fetched_market, record_market,
-                                       recorded_market, stored_candle_sources, synthetic_refusal)
+                                       lake_symbol_names, recorded_market, stored_candle_sources, synthetic_refusal)
 from python_assets.lake.store import (Guard, WriteStats, has_funding, normalize_symbol, now_ms, trades_partition,
                                       write_candles, write_funding)
 from python_assets.lake.trade_rules import MAX_PRICE, MIN_TS_MS
@@ -230,9 +230,7 @@ def lake_markets(paths: Paths) -> dict[str, str]:
     """{lake symbol: 'spot' or 'perp'} for each symbol whose market is recorded or told by its data (stored_market),
     or by its name (a -SPOT symbol): what backtests, research and the portfolio are handed, so a spot symbol is
     traded long only, unlevered and unfunded."""
-    roots = [root for root in (paths.trades, paths.funding, paths.candles) if root.exists()]
-    symbols = sorted({d.name.removeprefix("symbol=") for root in roots for d in root.glob("symbol=*") if d.is_dir()})
-    found = {s: stored_market(paths, s) for s in symbols}
+    found = {s: stored_market(paths, s) for s in lake_symbol_names(paths)}
     return {s: m[0] if m else "spot" for s, m in found.items() if m or s.endswith("-SPOT")}
 
 

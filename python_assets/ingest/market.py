@@ -9,7 +9,8 @@ from datetime import date
 from pathlib import Path
 
 from python_assets.config import Paths
-from python_assets.lake.sources import SYNTHETIC_BY, data_folders, forget_real, recorded_market, recorded_real
+from python_assets.lake.sources import (SYNTHETIC_BY, data_folders, forget_real, lake_symbol_names, recorded_market,
+                                       recorded_real)
 from python_assets.lake.store import (TRADE_SCHEMA, WriteStats, funding_partition, normalize_symbol, read_partition,
                                 stored_symbols, trades_partition, write_funding, write_trades)
 from python_assets.platform.progress import track
@@ -33,12 +34,6 @@ class LakeDataMissing(RuntimeError):
 GENERATE_HINT = "generate the synthetic market into another BLOFIN_DATA_DIR"
 SOURCE_HINT = ("set BLOFIN_SOURCE=lake to materialize the lake's own data (BLOFIN_SOURCE=synthetic, the default, "
                "generates the synthetic market), or point BLOFIN_DATA_DIR at another directory for the synthetic demo")
-
-
-def lake_symbol_names(paths: Paths) -> list[str]:
-    """Symbols with a trades, funding or candles folder."""
-    roots = (paths.trades, paths.funding, paths.candles)
-    return sorted({p.name.removeprefix("symbol=") for root in roots for p in root.glob("symbol=*") if p.is_dir()})
 
 
 def real_data(paths: Paths, symbol: str) -> str | None:

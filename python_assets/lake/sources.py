@@ -116,6 +116,12 @@ def synthetic_record_file(paths: Paths, symbol: str) -> Path:
     return paths.data_dir / SYNTHETIC_DIR / normalize_symbol(symbol)
 
 
+def lake_symbol_names(paths: Paths) -> list[str]:
+    """Symbols with a trades, funding or candles folder."""
+    roots = (paths.lake / dataset for dataset in DATASETS)
+    return sorted({p.name.removeprefix("symbol=") for root in roots for p in root.glob("symbol=*") if p.is_dir()})
+
+
 def data_folders(paths: Paths, symbol: str) -> list[Path]:
     """The symbol's trades, funding and candles folders that hold a data file (what a refusal names)."""
     symbol = normalize_symbol(symbol)
