@@ -19,6 +19,7 @@ from datetime import date, datetime, timezone
 import duckdb
 
 from python_assets.config import Paths
+from python_assets.lake.sources import MARKETS_DIR
 from python_assets.ml.artifacts import model_pointers
 from python_assets.warehouse.connection import WarehouseBusy, connect_warehouse
 
@@ -39,14 +40,13 @@ DERIVED_TREES = ("trade_index",)  # lake folders derived from files that are fin
 
 
 def lake_entries(paths: Paths) -> list[tuple[str, int, int]]:
-    """(path relative to the data dir, size, mtime_ns) of every lake file a run reads, sorted. The trade-id
-    index is left out: ingest keeps it beside the trades, no run reads it, and it has no day, so every
-    ingest of any day changed every day's fingerprint."""
-    if not paths.lake.exists():
-        return []
+    """(path relative to the data dir, size, mtime_ns) of every lake file a run reads, sorted, with the
+    symbols' market records (<data>/.lake-markets: spot or perp decides how a symbol is traded; no day). The
+    trade-id index is left out: ingest keeps it beside the trades, no run reads it, and it has no day, so
+    every ingest of any day changed every day's fingerprint."""
     derived = tuple(paths.lake / tree for tree in DERIVED_TREES)
     out = []
-    for f in paths.lake.rglob("*"):
+    for f in [*paths.lake.rglob("*"), *(paths.data_dir / MARKETS_DIR).glob("*.json")]:
         if f.name.startswith(".tmp-") or any(f.is_relative_to(d) for d in derived):
             continue  # a write in progress (renamed into place when done), or a derived index
         try:

@@ -16,6 +16,7 @@ from blofin_cli.pipeline import unchanged_window
 from dagster_defs.runner import persistent_instance
 from python_assets.warehouse import run_inputs
 from python_assets.config import Paths, result_settings
+from python_assets.lake.sources import MARKETS_DIR
 
 DAY = TEST_DAYS[0]
 
@@ -55,6 +56,24 @@ def test_the_trade_id_index_is_no_input_of_any_day(tmp_path) -> None:
         (paths.lake / rel).parent.mkdir(parents=True, exist_ok=True)
         (paths.lake / rel).write_bytes(b"x")
     assert [rel for rel, _, _ in run_inputs.lake_entries(paths)] == ["lake/trades/symbol=A/date=2025-03-09/trades.parquet"]
+
+
+def test_a_symbols_market_record_is_an_input_of_every_day(tmp_path) -> None:
+    """Whether a symbol is spot or perp (<data>/.lake-markets, written by the importers) decides how it is
+    traded (long only, unlevered, unfunded on spot): left out, a day rerun after its record changed from
+    perp to spot was called unchanged and kept its shorts."""
+    paths = Paths(tmp_path / "data")
+    (paths.lake / "trades/symbol=A/date=2025-03-09").mkdir(parents=True)
+    (paths.lake / "trades/symbol=A/date=2025-03-09/trades.parquet").write_bytes(b"x")
+    record = paths.data_dir / MARKETS_DIR / "A.json"
+    record.parent.mkdir()
+    record.write_text('{"market": "perp"}')
+    entries = run_inputs.lake_entries(paths)
+    assert [rel for rel, _, _ in entries] == [".lake-markets/A.json", "lake/trades/symbol=A/date=2025-03-09/trades.parquet"]
+    record.write_text('{"market": "spot"}')
+    os.utime(record, ns=(1, 1))
+    assert run_inputs.day_fingerprints(run_inputs.lake_entries(paths), DAYS, "code", {}, None) != \
+        run_inputs.day_fingerprints(entries, DAYS, "code", {}, None)
 
 
 def test_only_the_runs_own_window_may_change_between_its_listings() -> None:
