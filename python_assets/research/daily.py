@@ -16,12 +16,13 @@ import duckdb
 import numpy as np
 
 from python_assets.backtest.engine import Costs
+from python_assets.backtest.markets import SPOT, market_of
 from python_assets.backtest.periods import periods_per_year_of_times
 from python_assets.backtest.spec import STRATEGY_DIR, StrategySpec, design_spec, load_specs
 from python_assets.platform.fanout import Mapper, map_in_process
 from python_assets.platform.progress import track
 from python_assets.research import robustness
-from python_assets.research.designer import Design, canonical, propose, spec_dict, usable_atoms
+from python_assets.research.designer import SIDES, Design, canonical, propose, spec_dict, usable_atoms
 from python_assets.research.montecarlo import MonteCarloConfig
 from python_assets.research.ranker import RankConfig, next_status, rank, score
 from python_assets.research.tuner import Market, TuneTask, condition_columns, evaluate, tune_designs
@@ -154,11 +155,12 @@ def _clear(con: duckdb.DuckDBPyConnection, day: date, tables: tuple[str, ...], d
 
 
 def design_day(con: duckdb.DuckDBPyConnection, columns: frozenset[str], day: date,
-               cfg: ResearchConfig = ResearchConfig(), round_no: int = 0) -> list[str]:
+               cfg: ResearchConfig = ResearchConfig(), round_no: int = 0, sides: tuple[str, ...] = SIDES) -> list[str]:
     """Step 1: new designs for `day` (catalog specs once, then proposals: enough to expect to fill what
     target_active lacks at the pass rate seen so far; mutations/crossovers of the best active ones of the
     days before). Round 0 replaces the day's designs; a later round adds to them, fresh keys only, within
-    new_designs_max for the day. Returns the new ids."""
+    new_designs_max for the day. Only designs and catalog specs of the sides the market trades
+    (market_sides). Returns the new ids."""
     ensure_tables(con)
     if round_no == 0:
         _clear(con, day, DAY_TABLES, designs=True)
@@ -170,7 +172,8 @@ def design_day(con: duckdb.DuckDBPyConnection, columns: frozenset[str], day: dat
     if cfg.include_catalog and round_no == 0:
         for name, spec in load_specs(STRATEGY_DIR).items():
             did = f"c_{name}"
-            if did not in st["designs"] and spec.timeframe == cfg.timeframe and spec_uses(spec, columns):
+            if (did not in st["designs"] and spec.timeframe == cfg.timeframe and spec_uses(spec, columns)
+                    and (spec.side in sides or spec.side == "both")):
                 new_rows[did] = {"key": f"catalog:{name}", "origin": "catalog", "parents": [], "spec": {"catalog": name}}
     latest = _latest_ranking(con, day, today=round_no > 0)
     seen = {row["key"] for row in st["designs"].values()} | set(made_today)
@@ -178,7 +181,7 @@ def design_day(con: duckdb.DuckDBPyConnection, columns: frozenset[str], day: dat
                          key=lambda d: (st["history"][d][-1]["rank"], d))[:8]
     parents = [p for p in (_design_of(d, st["designs"][d]) for d in best_active) if p]
     n_new = round_size(latest, cfg, sum(origin != "catalog" for origin in made_today.values()), round_no == 0)
-    for d in propose(rng, usable_atoms(columns), parents, seen, n_new):
+    for d in propose(rng, usable_atoms(columns), parents, seen, n_new, sides=sides):
         new_rows[d.design_id] = {"key": d.key, "origin": d.origin, "parents": list(d.parents),
                                  "spec": spec_dict(d, cfg.timeframe)}
     _write(con, day, new_rows, cfg.timeframe, [], [], [], 0)
@@ -318,7 +321,7 @@ def run_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Rese
                 "note": f"no {market.timeframe} bars in the research window ending {day}: nothing to tune"}
     made, trials, rounds, summary, started, evaluated = 0, 0, 0, {}, time.monotonic(), {}
     for round_no in range(cfg.max_rounds):
-        designs = design_day(con, market.columns, day, cfg, round_no)
+        designs = design_day(con, market.columns, day, cfg, round_no, market_sides(market))
         if round_no and not designs:
             break
         if round_no and time.monotonic() - started > cfg.budget_seconds:  # the step fails; a rerun clears the day
@@ -333,6 +336,12 @@ def run_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Rese
             break
     search = robustness.search_pbo_day(con, day)  # once the day's rounds are done: every round's trials
     return {"designs": made, "trials": trials, "rounds": rounds, **summary, **({"search_pbo": search} if search is not None else {})}
+
+
+def market_sides(market: Market) -> tuple[str, ...]:
+    """The design sides worth proposing on a market: long only where every symbol is spot (held long only:
+    backtest/markets.py), every side otherwise."""
+    return ("long",) if market.bars and all(market_of(market.markets, s) == SPOT for s in market.bars) else SIDES
 
 
 def spec_uses(spec: StrategySpec, columns: frozenset[str]) -> bool:

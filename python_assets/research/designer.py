@@ -108,10 +108,10 @@ def usable_atoms(columns: frozenset[str]) -> list[str]:
     return sorted(n for n, a in ATOMS.items() if a.needs <= columns)
 
 
-def singles(rng: random.Random, atoms: list[str], seen: set[str], n: int) -> list[Design]:
-    """Up to n single-atom designs not in seen, long and short, in a seeded order: the simplest
+def singles(rng: random.Random, atoms: list[str], seen: set[str], n: int, sides: tuple[str, ...] = SIDES) -> list[Design]:
+    """Up to n single-atom designs not in seen, long and short (of sides), in a seeded order: the simplest
     hypotheses are each tested once before the search spends trials on combinations of them."""
-    untried = [canonical(side, [a], "random") for a in atoms for side in ("long", "short")]
+    untried = [canonical(side, [a], "random") for a in atoms for side in ("long", "short") if side in sides]
     untried = [d for d in untried if d.key not in seen]
     rng.shuffle(untried)
     out = untried[:n]
@@ -120,10 +120,11 @@ def singles(rng: random.Random, atoms: list[str], seen: set[str], n: int) -> lis
 
 
 def propose(rng: random.Random, atoms: list[str], parents: list[Design], seen: set[str], n: int,
-            max_attempts: int = 2000) -> list[Design]:
-    """n new designs (canonical keys not in seen): single atoms not tried yet first, then half
-    mutations/crossovers of parents when there are any, the rest random."""
-    out: list[Design] = singles(rng, atoms, seen, n)
+            max_attempts: int = 2000, sides: tuple[str, ...] = SIDES) -> list[Design]:
+    """n new designs (canonical keys not in seen) of the given sides: single atoms not tried yet first, then
+    half mutations/crossovers of parents when there are any, the rest random. sides=('long',) where every
+    symbol is spot: a short or both design would only repeat a long one's trades there, or make none."""
+    out: list[Design] = singles(rng, atoms, seen, n, sides)
     attempts = 0
     while len(out) < n and attempts < max_attempts:
         attempts += 1
@@ -140,14 +141,14 @@ def propose(rng: random.Random, atoms: list[str], parents: list[Design], seen: s
             elif change == "drop" and len(kept) > 1:
                 kept.pop(rng.randrange(len(kept)))
             else:
-                side = rng.choice([s for s in SIDES if s != p.side])
+                side = rng.choice([s for s in sides if s != p.side] or [p.side])
             d = canonical(side, kept, "mutation", [p.design_id])
         elif len(parents) >= 2 and roll < 0.5:
             a, b = rng.sample(parents, 2)
             d = canonical(a.side, [rng.choice(a.atoms), rng.choice(b.atoms)], "crossover", [a.design_id, b.design_id])
         else:
-            d = canonical(rng.choice(SIDES), rng.sample(atoms, rng.choice([1, 2, 2])), "random")
-        if d.key not in seen:
+            d = canonical(rng.choice(sides), rng.sample(atoms, rng.choice([1, 2, 2])), "random")
+        if d.key not in seen and d.side in sides:
             seen.add(d.key)
             out.append(d)
     return out

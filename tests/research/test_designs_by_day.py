@@ -4,11 +4,14 @@ collides with their designs, and old warehouses are re-keyed once."""
 from __future__ import annotations
 
 import json
+import random
 from datetime import date
+from types import SimpleNamespace
 
 import duckdb
 
-from python_assets.research.daily import DESIGNS_AS_OF, ResearchConfig, design_day, ensure_tables
+from python_assets.research.daily import DESIGNS_AS_OF, ResearchConfig, design_day, ensure_tables, market_sides
+from python_assets.research.designer import ATOMS, SIDES, canonical, propose
 
 DAY, LATER = date(2025, 3, 10), date(2025, 3, 11)
 COLUMNS = frozenset({"open", "high", "low", "close", "volume", "rsi_14", "sma_20", "sma_50"})
@@ -48,3 +51,24 @@ def test_a_warehouse_keyed_by_design_id_alone_is_rekeyed_with_its_rows():
         assert list(key) == ["created_date", "design_id"]
         assert designs(con, DAY) == [("d1", "long|a", json.dumps({"x": 1}))]
         con.execute("insert into strategy_designs values ('d1', 'long|a', 'random', '[]', '{}', '1h', ?)", [LATER])
+
+
+def test_a_universe_of_spot_symbols_gets_long_designs_only():
+    """A spot symbol is held long only (backtest/markets.py): on a universe of spot symbols a short design
+    makes no trade and a both design repeats a long one's, so neither is proposed, from parents either."""
+    with duckdb.connect() as con:
+        made = design_day(con, COLUMNS, DAY, ResearchConfig(new_designs_min=12, new_designs_max=12), sides=("long",))
+        keys = [r[1] for r in designs(con, DAY)]
+        assert len(made) >= 12 and all(k.startswith(("long|", "catalog:")) for k in keys), keys
+    parents = [canonical("short", ["rsi"], "random"), canonical("both", ["cci", "ema_trend"], "random")]
+    proposed = propose(random.Random(3), sorted(ATOMS), parents, set(), 40, sides=("long",))
+    assert len(proposed) == 40 and {d.side for d in proposed} == {"long"}
+    every = propose(random.Random(3), sorted(ATOMS), parents, set(), 40)
+    assert {d.side for d in every} == set(SIDES)
+
+
+def test_the_sides_of_a_market_are_long_only_where_every_symbol_is_spot():
+    spot = SimpleNamespace(bars={"A-USDT": None, "B-USDT": None}, markets={"A-USDT": "spot", "B-USDT": "spot"})
+    assert market_sides(spot) == ("long",)
+    assert market_sides(SimpleNamespace(bars=spot.bars, markets={"A-USDT": "spot"})) == SIDES  # B: a swap
+    assert market_sides(SimpleNamespace(bars={}, markets={})) == SIDES
