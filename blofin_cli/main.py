@@ -13,14 +13,14 @@ import logging
 import os
 import sys
 
-from blofin_cli import data, pipeline, query, record, research
+from blofin_cli import data, pipeline, query, record, research, synthetic
 from blofin_cli.errors import fail_clearly
 
 EXIT_INTERRUPTED = 130  # the shell's 128 + SIGINT
 
 # In the order `blofin-stack --help` lists them.
 COMMANDS = (
-    data.add_demo, data.add_generate, data.add_ingest, pipeline.add_backfill, query.add_features, query.add_query,
+    synthetic.add_demo, synthetic.add_generate, data.add_ingest, pipeline.add_backfill, query.add_features, query.add_query,
     research.add_backtest, pipeline.add_report, pipeline.add_materialize, data.add_market_data_commands,
     record.add_record,
 )
