@@ -115,7 +115,7 @@ test-spark-graph: $(MANIFEST)
 soak: $(MANIFEST)
 	PATH="$(CURDIR)/$(BIN):$$PATH" BLOFIN_SOAK=1 BLOFIN_HYPOTHESIS_EXAMPLES=10000 $(BIN)/python -m pytest -p no:cacheprovider -o timeout=1800 \
 		tests/reliability tests/ingest/test_ingest_properties.py tests/backtest/test_engine_invariants.py \
-		tests/dagster_defs/test_real_data.py
+		tests/dbt/test_composite_score.py tests/dagster_defs/test_real_data.py
 
 ui: $(MANIFEST)
 	home="$${DAGSTER_HOME:-$$(realpath -m "$${BLOFIN_DATA_DIR:-data}")/dagster_home}"; mkdir -p "$$home"; \

@@ -1,5 +1,5 @@
 """`python -m bench`: run every benchmark, write data/bench/results.json, print a summary of every ratio.
-`python -m bench record`: copy those results over the committed record bench/results.json.
+`python -m bench record`: put those results' sections over the committed record bench/results.json.
 `python -m bench scale`: the 20 symbols x 30 days simulation (multiprocess executor), kept out of
 make bench for time. `python -m bench spark`: dbt on DuckDB vs Spark local at two history lengths
 (make bench-spark), also kept out for time. `python -m bench STAGE ...` runs only the named stages."""
@@ -10,7 +10,7 @@ import sys
 import time
 
 from bench import backtest_grid, daily_run, features, ingestion, ml, recursive_incremental, spark_growth, tick_to_1m
-from bench.common import RESULTS, record, save, table
+from bench.common import record, results_file, save, table
 
 STAGES = {"ingestion": ingestion.run, "tick_to_1m": tick_to_1m.run, "features": features.run,
           "feat_recursive": recursive_incremental.run,
@@ -52,7 +52,7 @@ def main(argv: list[str]) -> int:
               f"peak memory {d['sampled_peak_mib']:,.0f} MiB (whole tree sampled; upper bound "
               f"{max(d['peak_mib'] + [r['peak_mib'] for r in d['memory_next_days']]):,.0f} MiB: Dagster process + largest child)")
     save("last_run", {"stages": chosen, "seconds": elapsed})
-    print(f"\nall stages in {elapsed / 60:.1f} min; results written to {RESULTS} (`python -m bench record` updates the committed bench/results.json)")
+    print(f"\nall stages in {elapsed / 60:.1f} min; results written to {results_file()} (`python -m bench record` puts them over the committed bench/results.json)")
     return 0
 
 

@@ -1,6 +1,6 @@
 """Shared bench helpers: timing, scaling exponents, peak memory of a process tree, the results file
-(data/bench/results.json, ignored, so a bench run leaves the tree clean; `python -m bench record` copies it to
-the committed record bench/results.json on purpose) and the printed tables."""
+(<data dir>/bench/results.json, ignored, so a bench run leaves the tree clean; `python -m bench record` puts its
+sections over the committed record bench/results.json on purpose) and the printed tables."""
 
 from __future__ import annotations
 
@@ -16,16 +16,30 @@ from pathlib import Path
 from typing import Any
 
 from dagster_defs.runner import process_status_mib
+from python_assets.config import export_data_dir
 
 RECORD = Path(__file__).resolve().parent / "results.json"
-RESULTS = Path(__file__).resolve().parent.parent / "data" / "bench" / "results.json"
+
+
+def results_file() -> Path:
+    """Where a bench run writes its numbers: <data dir>/bench/results.json, beside the bench's data (the
+    data dir follows BLOFIN_DATA_DIR; data/ by default, which git ignores)."""
+    return export_data_dir().data_dir / "bench" / "results.json"
+
+
+def merged_record(committed: dict[str, Any], latest: dict[str, Any]) -> dict[str, Any]:
+    """The committed record with the sections of the latest results put over it: a section the latest run
+    did not measure (a stage run alone, `make scale`) keeps its committed numbers instead of vanishing."""
+    return {**committed, **latest}
 
 
 def record() -> Path:
-    """Copy the last run's results over the committed record (bench/results.json): done on purpose, never by a run."""
-    if not RESULTS.exists():
-        raise SystemExit(f"no bench results at {RESULTS}: run `make bench` first")
-    RECORD.write_text(RESULTS.read_text())
+    """Put the last run's sections over the committed record (bench/results.json): done on purpose, never by a run."""
+    results = results_file()
+    if not results.exists():
+        raise SystemExit(f"no bench results at {results}: run `make bench` first")
+    committed = json.loads(RECORD.read_text()) if RECORD.exists() else {}
+    RECORD.write_text(json.dumps(merged_record(committed, json.loads(results.read_text())), indent=2) + "\n")
     return RECORD
 
 
@@ -126,11 +140,12 @@ def tree_peak_memory(pid: int | None = None, interval_s: float = 0.05) -> Iterat
 
 
 def save(section: str, payload: dict[str, Any]) -> None:
-    """Merge one benchmark's numbers into data/bench/results.json."""
-    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    """Merge one benchmark's numbers into the run's results file (results_file)."""
+    results = results_file()
+    data = json.loads(results.read_text()) if results.exists() else {}
     data[section] = payload
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(data, indent=2) + "\n")
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(data, indent=2) + "\n")
 
 
 def table(rows: list[tuple], head: tuple = ("measure", "value", "reference", "ratio")) -> str:
