@@ -61,8 +61,12 @@ create table if not exists portfolio_runs (
     taker_fee double not null, initial_equity double not null, final_equity double not null,
     total_return double not null, sharpe double, max_drawdown double not null, gross_leverage_mean double not null,
     gross_leverage_max double not null, fees_paid double not null, liquidated_at_ms bigint,
+    min_history integer, rebalances integer, fallback_rebalances integer,
     primary key (run_date, rule)
 );
+alter table portfolio_runs add column if not exists min_history integer;
+alter table portfolio_runs add column if not exists rebalances integer;
+alter table portfolio_runs add column if not exists fallback_rebalances integer;
 create table if not exists portfolio_equity_bars (
     run_date date not null, rule varchar not null, bar_at_ms bigint not null, equity double not null,
     gross_leverage double not null, fees double not null, primary key (run_date, rule, bar_at_ms)
@@ -81,8 +85,12 @@ create table if not exists portfolio_forward_days (
     run_date date not null, rule varchar not null, selected_on date not null, members integer not null,
     bars integer not null, start_ms bigint, end_ms bigint, initial_equity double not null, day_return double not null,
     fees_paid double not null, gross_leverage_max double not null, liquidated_at_ms bigint,
+    min_history integer, rebalances integer, fallback_rebalances integer,
     primary key (run_date, rule)
 );
+alter table portfolio_forward_days add column if not exists min_history integer;
+alter table portfolio_forward_days add column if not exists rebalances integer;
+alter table portfolio_forward_days add column if not exists fallback_rebalances integer;
 create table if not exists portfolio_forward_holdings (
     run_date date not null, rule varchar not null, member_id varchar not null, params json not null,
     holding double not null, exposure double not null, primary key (run_date, rule, member_id)

@@ -19,7 +19,9 @@ Model (each rule pinned by a hand-computed test in tests/backtest/test_portfolio
   not live at the rebalance (no bars yet, or past their last) get 0. Risk rules read each member's own
   returns (the bars from its first to its last, within the lookback; risk parity the bars all its members
   had), skip members with zero variance, and give a member with fewer than `min_history` own returns an
-  equal share (1 / live members), the rule dividing the rest. Weights are scaled to sum to gross_leverage,
+  equal share (1 / live members), the rule dividing the rest. When no live member has both, the rule falls
+  back to equal shares (the equal rule's weights); the result counts such rebalances (fallbacks) among all
+  (rebalances), so a short window's identical accounts say why. Weights are scaled to sum to gross_leverage,
   then capped at max_weight with the excess handed to uncapped members pro rata (water-filling); what
   cannot be placed stays in cash, so sum w <= gross_leverage and every w <= max_weight.
 - A member is live from its first bar to its last (a symbol delisted or no longer traded has no bars after
@@ -83,6 +85,8 @@ class PortfolioResult:
     gross_leverage: np.ndarray
     liquidated_at: int
     holdings: np.ndarray | None = None  # each member's allocation / equity at the last close (drifted)
+    rebalances: int = 0  # weight decisions from trailing returns: the scheduled ones, and an opening after bar 0
+    fallbacks: int = 0  # of them, those where the rule set no weight itself (rule_weights: equal shares)
 
 
 def cap_weights(raw: np.ndarray, gross: float, cap: float) -> np.ndarray:
@@ -141,25 +145,27 @@ def _moved(h: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return hi > lo
 
 
-def raw_weights(history: np.ndarray, live: np.ndarray, cfg: PortfolioConfig,
-                started: np.ndarray | None = None) -> np.ndarray:
+def rule_weights(history: np.ndarray, live: np.ndarray, cfg: PortfolioConfig,
+                 started: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
     """Unscaled weights from the trailing returns (rows = bars up to the rebalance, columns = members;
     started[t, i]: member i had begun by bar t and not ended before it (align's live mask), so row t holds
-    its return; default: every row). A member's volatility comes from its own returns only (the zeros
-    before it started or after it ended are not returns); one with fewer than min_history of them gets an
-    equal share (1 / live members) and the risk rule divides the rest among the others, on the covariance of
-    the bars they all had."""
+    its return; default: every row), and whether a risk rule fell back: no live member had min_history own
+    returns that moved, so the rule set no weight itself and gave equal shares (a short window's rules were
+    then one account three times, and nothing said so). A member's volatility comes from its own returns only
+    (the zeros before it started or after it ended are not returns); one with fewer than min_history of them
+    gets an equal share (1 / live members) and the risk rule divides the rest among the others, on the
+    covariance of the bars they all had."""
     n = history.shape[1]
     raw = np.where(live, 1.0, 0.0)
     if cfg.rule == "equal" or not live.any():
-        return raw
+        return raw, False
     began = np.ones(history.shape, bool) if started is None else np.asarray(started, bool)
     h, own = history[-cfg.lookback:], began[len(history) - min(len(history), cfg.lookback):]
     var = _own_variances(h, own)
     short = live & (began.sum(axis=0) < max(cfg.min_history, 2))
     use = live & ~short & (var > 0)
     if not use.any():  # only short members (equal shares), or every other one never moved
-        return np.where(short, 1.0, 0.0) if short.any() else raw
+        return _equal_shares(short, raw), True
     out = np.zeros(n)
     if cfg.rule == "inverse_vol":
         out[use] = 1.0 / np.sqrt(var[use])
@@ -171,7 +177,7 @@ def raw_weights(history: np.ndarray, live: np.ndarray, cfg: PortfolioConfig,
         if len(idle):
             use[idle] = False
             if not use.any():
-                return np.where(short, 1.0, 0.0) if short.any() else raw
+                return _equal_shares(short, raw), True
             common = own[:, use].all(axis=1)
         cov = np.atleast_2d(np.cov(h[common][:, use], rowvar=False, ddof=1))
         compile_once(globals(), ("_risk_parity",))  # numba, on first use (python_assets/platform/jit.py)
@@ -181,13 +187,26 @@ def raw_weights(history: np.ndarray, live: np.ndarray, cfg: PortfolioConfig,
     equal_share = 1.0 / live.sum()
     out[use] *= (1.0 - short.sum() * equal_share) / out[use].sum()
     out[short] = equal_share
-    return out
+    return out, False
+
+
+def _equal_shares(short: np.ndarray, raw: np.ndarray) -> np.ndarray:
+    """A risk rule's weights when it can weigh no member: the short members equally, else every live one."""
+    return np.where(short, 1.0, 0.0) if short.any() else raw
+
+
+def rebalance_weights(history: np.ndarray, live: np.ndarray, cfg: PortfolioConfig,
+                      started: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
+    """Weights of the account equity per member for one rebalance (trailing returns only), and whether the
+    rule fell back to equal shares there (rule_weights)."""
+    raw, fell_back = rule_weights(history, live, cfg, started)
+    return cap_weights(raw, cfg.gross_leverage, cfg.max_weight), fell_back
 
 
 def target_weights(history: np.ndarray, live: np.ndarray, cfg: PortfolioConfig,
                    started: np.ndarray | None = None) -> np.ndarray:
     """Weights of the account equity per member for one rebalance (trailing returns only)."""
-    return cap_weights(raw_weights(history, live, cfg, started), cfg.gross_leverage, cfg.max_weight)
+    return rebalance_weights(history, live, cfg, started)[0]
 
 
 def check_config(cfg: PortfolioConfig) -> None:
@@ -217,8 +236,9 @@ def run_portfolio(returns: np.ndarray, exposure: np.ndarray, rebalance: np.ndarr
     live = np.ones((t_n, m), bool) if live is None else np.asarray(live, bool)
     equity, fees, gross = np.full(t_n, float(cfg.initial_equity)), np.zeros(t_n), np.zeros(t_n)
     weights = np.zeros((t_n, m))
-    w = target_weights(r[:start], live[start] if start < t_n else np.zeros(m, bool), cfg,
-                       live[:start] if start else None)
+    w, fell_back = rebalance_weights(r[:start], live[start] if start < t_n else np.zeros(m, bool), cfg,
+                                     live[:start] if start else None)
+    rebalances, fallbacks = (1, int(fell_back)) if 0 < start < t_n else (0, 0)  # bar 0's opening reads no returns
     alloc = w * cfg.initial_equity
     carried = np.zeros(m) if held is None else np.asarray(held, dtype=np.float64)
     turnover = float(np.abs(w - carried) @ x[start - 1]) if 0 < start <= t_n else 0.0
@@ -241,7 +261,8 @@ def run_portfolio(returns: np.ndarray, exposure: np.ndarray, rebalance: np.ndarr
             dead = True
             notional = 0.0
         elif t < t_n - 1 and rebalance[t]:
-            w = target_weights(r[: t + 1], live[t + 1], cfg, live[: t + 1])
+            w, fell_back = rebalance_weights(r[: t + 1], live[t + 1], cfg, live[: t + 1])
+            rebalances, fallbacks = rebalances + 1, fallbacks + int(fell_back)
             target = w * eq
             fee = cfg.taker_fee * float(np.abs(target - alloc) @ x[t])
             fees[t] += fee
@@ -253,7 +274,7 @@ def run_portfolio(returns: np.ndarray, exposure: np.ndarray, rebalance: np.ndarr
         gross[t] = notional / eq if eq > 0 else 0.0
     last = equity[-1] if t_n else 0.0
     return PortfolioResult(equity, weights, fees, gross, liquidated_at,
-                           alloc / last if last > 0 else np.zeros(m))
+                           alloc / last if last > 0 else np.zeros(m), rebalances, fallbacks)
 
 
 def member_stream(equity: np.ndarray, position: np.ndarray, close: np.ndarray, initial: float

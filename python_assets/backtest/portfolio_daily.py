@@ -134,18 +134,21 @@ def forward_day(members: list[dict[str, Any]], selected_on: date, day: date, cfg
         before = previous.get(rule, {})
         held = np.array([before.get(k, (0.0, 0.0))[0] for k in keys])
         closing = sum(h * e for k, (h, e) in sorted(before.items()) if k not in kept)
-        row = {"rule": rule, "selected_on": selected_on, "members": len(members), "initial_equity": pc.initial_equity}
+        row = {"rule": rule, "selected_on": selected_on, "members": len(members), "initial_equity": pc.initial_equity,
+               "min_history": pc.min_history}
         if start >= stop:
             fee = pc.taker_fee * pc.initial_equity * closing
             rows.append({**row, "bars": 0, "start_ms": None, "end_ms": None, "day_return": -fee / pc.initial_equity,
-                         "fees_paid": fee, "gross_leverage_max": 0.0, "liquidated_at_ms": None})
+                         "fees_paid": fee, "gross_leverage_max": 0.0, "liquidated_at_ms": None, "rebalances": 0,
+                         "fallback_rebalances": 0})
             continue
         res = run_portfolio(r[:stop], x[:stop], schedule[:stop], pc, live[:stop], start, held, closing)
         rows.append({**row, "bars": stop - start, "start_ms": int(times[start]), "end_ms": int(times[stop - 1]),
                      "day_return": float(res.equity[-1] / pc.initial_equity - 1),
                      "fees_paid": float(res.fees[start:].sum()),
                      "gross_leverage_max": float(res.gross_leverage[start:].max()),
-                     "liquidated_at_ms": int(times[res.liquidated_at]) if res.liquidated_at >= 0 else None})
+                     "liquidated_at_ms": int(times[res.liquidated_at]) if res.liquidated_at >= 0 else None,
+                     "rebalances": res.rebalances, "fallback_rebalances": res.fallbacks})
         holdings += [(rule, k[0], k[1], float(h), float(x[stop - 1, i]))
                      for i, (k, h) in enumerate(zip(keys, res.holdings)) if h != 0]
     return rows, holdings
@@ -178,10 +181,11 @@ def portfolio_day(con: duckdb.DuckDBPyConnection, load_market: Callable[[], Mark
         stats = summary(res, pc.initial_equity, ppy)
         runs.append({"rule": rule, "timeframe": market.timeframe, "members": len(members), "start_ms": int(times[0]),
                      "end_ms": int(times[-1]), "bars": len(times), "rebalance_ms": int(cfg.rebalance_ms),
-                     "lookback": pc.lookback, "max_weight": pc.max_weight, "gross_leverage_cap": pc.gross_leverage,
-                     "taker_fee": pc.taker_fee, "initial_equity": pc.initial_equity,
+                     "lookback": pc.lookback, "min_history": pc.min_history, "max_weight": pc.max_weight,
+                     "gross_leverage_cap": pc.gross_leverage, "taker_fee": pc.taker_fee, "initial_equity": pc.initial_equity,
                      "final_equity": float(res.equity[-1]), **stats,
-                     "liquidated_at_ms": int(times[res.liquidated_at]) if res.liquidated_at >= 0 else None})
+                     "liquidated_at_ms": int(times[res.liquidated_at]) if res.liquidated_at >= 0 else None,
+                     "rebalances": res.rebalances, "fallback_rebalances": res.fallbacks})
         equity += [(rule, int(t), float(e), float(g), float(f))
                    for t, e, g, f in zip(times, res.equity, res.gross_leverage, res.fees)]
         for m, w in zip(members, res.weights[-1]):

@@ -18,7 +18,9 @@ TABLES = ("portfolio_runs", "portfolio_equity_bars", "portfolio_members", "portf
 
 
 # The portfolio's landing tables (dbt sources portfolio_outputs.*), created here and before every dbt run
-# (the macro python_assets/warehouse/landing.py generates).
+# (the macro python_assets/warehouse/landing.py generates). A column added later goes last in its create and
+# gets an `add column if not exists` for warehouses made before it (min_history, rebalances and
+# fallback_rebalances: NULL on days written before them).
 PORTFOLIO_DDL = (
     """create table if not exists portfolio_runs (
     run_date date not null, rule varchar not null, timeframe varchar not null, members integer not null,
@@ -27,8 +29,12 @@ PORTFOLIO_DDL = (
     taker_fee double not null, initial_equity double not null, final_equity double not null,
     total_return double not null, sharpe double, max_drawdown double not null, gross_leverage_mean double not null,
     gross_leverage_max double not null, fees_paid double not null, liquidated_at_ms bigint,
+    min_history integer, rebalances integer, fallback_rebalances integer,
     primary key (run_date, rule)
 )""",
+    """alter table portfolio_runs add column if not exists min_history integer""",
+    """alter table portfolio_runs add column if not exists rebalances integer""",
+    """alter table portfolio_runs add column if not exists fallback_rebalances integer""",
     """create table if not exists portfolio_equity_bars (
     run_date date not null, rule varchar not null, bar_at_ms bigint not null, equity double not null,
     gross_leverage double not null, fees double not null, primary key (run_date, rule, bar_at_ms)
@@ -47,8 +53,12 @@ PORTFOLIO_DDL = (
     run_date date not null, rule varchar not null, selected_on date not null, members integer not null,
     bars integer not null, start_ms bigint, end_ms bigint, initial_equity double not null, day_return double not null,
     fees_paid double not null, gross_leverage_max double not null, liquidated_at_ms bigint,
+    min_history integer, rebalances integer, fallback_rebalances integer,
     primary key (run_date, rule)
 )""",
+    """alter table portfolio_forward_days add column if not exists min_history integer""",
+    """alter table portfolio_forward_days add column if not exists rebalances integer""",
+    """alter table portfolio_forward_days add column if not exists fallback_rebalances integer""",
     """create table if not exists portfolio_forward_holdings (
     run_date date not null, rule varchar not null, member_id varchar not null, params json not null,
     holding double not null, exposure double not null, primary key (run_date, rule, member_id)
@@ -112,7 +122,8 @@ def write_day(con: duckdb.DuckDBPyConnection, day: date, runs: list[dict[str, An
             con.execute(f"delete from {t} where run_date = ?", [day])
         cols = ("rule", "timeframe", "members", "start_ms", "end_ms", "bars", "rebalance_ms", "lookback", "max_weight",
                 "gross_leverage_cap", "taker_fee", "initial_equity", "final_equity", "total_return", "sharpe",
-                "max_drawdown", "gross_leverage_mean", "gross_leverage_max", "fees_paid", "liquidated_at_ms")
+                "max_drawdown", "gross_leverage_mean", "gross_leverage_max", "fees_paid", "liquidated_at_ms",
+                "min_history", "rebalances", "fallback_rebalances")
         insert_rows(con, "portfolio_runs", [[day, *(_num(r[c]) for c in cols)] for r in runs], ["run_date", *cols])
         insert_rows(con, "portfolio_equity_bars", [[day, *e] for e in equity])
         insert_rows(con, "portfolio_members", [
@@ -121,7 +132,8 @@ def write_day(con: duckdb.DuckDBPyConnection, day: date, runs: list[dict[str, An
              _num(m.get("weight_inverse_vol")), _num(m.get("weight_risk_parity"))] for m in members])
         insert_rows(con, "portfolio_correlations", [[day, a, b, _num(c)] for a, b, c in correlations])
         fcols = ("rule", "selected_on", "members", "bars", "start_ms", "end_ms", "initial_equity", "day_return",
-                 "fees_paid", "gross_leverage_max", "liquidated_at_ms")
+                 "fees_paid", "gross_leverage_max", "liquidated_at_ms", "min_history", "rebalances",
+                 "fallback_rebalances")
         insert_rows(con, "portfolio_forward_days", [[day, *(f[c] for c in fcols)] for f in forward], ["run_date", *fcols])
         insert_rows(con, "portfolio_forward_holdings", [[day, *h] for h in holdings])
         con.execute("commit")

@@ -8,7 +8,8 @@ import pytest
 
 from python_assets.backtest.engine import Costs, Rules, simulate
 from python_assets.backtest.portfolio import (PortfolioConfig, align, cap_weights, correlation, daily_schedule,
-                                              member_stream, run_portfolio, summary, target_weights)
+                                              member_stream, rule_weights, run_portfolio, summary, target_weights)
+from python_assets.platform.timeframes import DAY_MS
 
 F = 0.0006
 ALWAYS = lambda t: np.ones(t, bool)  # noqa: E731
@@ -293,3 +294,42 @@ def test_an_account_drops_a_member_at_the_first_rebalance_after_its_last_bar():
     np.testing.assert_allclose(res.fees, [0, 0.33, 0, fee3, 0, 0], atol=1e-12)
     np.testing.assert_array_equal(res.weights[3:], [[1.0, 0.0]] * 3)
     assert res.holdings[1] == 0.0
+
+
+def test_every_rebalance_is_a_fallback_when_every_member_is_short_of_history():
+    """20 bars of 3 members, min_history 24: no member ever has enough own returns, so at each of the 19
+    rebalances (the last bar has none) the risk rules give equal shares and their accounts are the equal
+    rule's, bit for bit (a 2-day lake: three identical accounts, nothing said why). Counted, the equal rule
+    never falls back; an opening after bar 0 (the forward record's) is a rebalance too."""
+    r = np.random.default_rng(7).normal(0, 0.01, (20, 3))
+    runs = {rule: run_portfolio(r, np.ones_like(r), ALWAYS(20), PortfolioConfig(rule=rule, max_weight=1.0))
+            for rule in ("equal", "inverse_vol", "risk_parity")}
+    assert [(x.rebalances, x.fallbacks) for x in runs.values()] == [(19, 0), (19, 19), (19, 19)]
+    assert all(np.array_equal(x.equity, runs["equal"].equity) for x in runs.values())
+    opened = run_portfolio(r, np.ones_like(r), ALWAYS(20), PortfolioConfig(rule="inverse_vol"), start=5)
+    assert (opened.rebalances, opened.fallbacks) == (1 + 14, 15)
+
+
+@pytest.mark.parametrize("rule", ["inverse_vol", "risk_parity"])
+def test_no_rebalance_is_a_fallback_when_every_member_has_its_history(rule):
+    """5 days of hourly bars, daily rebalances: at the first (bar 23) each member has 24 own returns, so the
+    rule weighs every one of the 4 rebalances itself (and its account differs from the equal rule's)."""
+    r = np.random.default_rng(8).normal(0, 0.01, (120, 3)) * [1, 2, 4]
+    schedule = daily_schedule(np.arange(120, dtype=np.int64) * 3_600_000, DAY_MS)
+    res = run_portfolio(r, np.ones_like(r), schedule, PortfolioConfig(rule=rule, max_weight=1.0))
+    equal = run_portfolio(r, np.ones_like(r), schedule, PortfolioConfig(rule="equal", max_weight=1.0))
+    assert (res.rebalances, res.fallbacks) == (4, 0) and not np.array_equal(res.equity, equal.equity)
+
+
+def test_a_fallback_is_a_rule_that_weighed_no_member_not_one_short_member():
+    """One member short among settled ones: the rule still weighs the others (no fallback); members that
+    never moved, or only short ones: it weighs none (a fallback), and its weights are the equal shares."""
+    h = _history(1, 2, 4)
+    cfg = PortfolioConfig(rule="inverse_vol", min_history=2)
+    late = np.ones(h.shape, bool)
+    late[:3, 2] = False  # the third member: 1 own return
+    weights, fell_back = rule_weights(h, np.ones(3, bool), cfg, late)
+    assert not fell_back and weights[2] == pytest.approx(1 / 3)
+    assert rule_weights(np.zeros((4, 3)), np.ones(3, bool), cfg) == (pytest.approx([1, 1, 1]), True)
+    assert rule_weights(h, np.ones(3, bool), PortfolioConfig(rule="risk_parity", min_history=10))[1]
+    assert not rule_weights(h, np.ones(3, bool), PortfolioConfig(rule="equal", min_history=10))[1]

@@ -146,3 +146,18 @@ def test_a_symbol_that_stops_trading_leaves_the_portfolio_at_the_next_rebalance(
                           "from portfolio_members group by 1 order by 1").fetchall()
     assert weights[1] == ("ETH-USDT", 0.0, 0.0, 0.0)
     assert weights[0][1] == pytest.approx(1.0) and all(w == pytest.approx(1.0) for w in weights[0][1:])
+
+
+@pytest.mark.parametrize("min_history, fallbacks", [(8, 0), (12, 1), (1_000, 3)])
+def test_the_landing_rows_count_the_rebalances_where_a_risk_rule_fell_back_to_equal_weights(min_history, fallbacks):
+    """The window opens at 16:00 (hour 160): the first of its 3 rebalances (bar 7) has 8 own returns per
+    member. min_history 8: every rebalance weighed by the rule; 12: the first fell back to equal shares; 1,000
+    (a short window): all did, and the risk rules' accounts are the equal rule's (a 2-day lake's three
+    identical accounts, nothing said why). The equal rule never counts one."""
+    con, market = warehouse(), Market.from_frame(frame(), "1h")
+    portfolio_day(con, lambda: market, DAY, PortfolioDayConfig(lookback=48, min_history=min_history, max_weight=0.4))
+    runs = con.execute("select rule, min_history, rebalances, fallback_rebalances, final_equity from portfolio_runs "
+                       "order by rule").fetchall()
+    assert [r[:4] for r in runs] == [("equal", min_history, 3, 0), ("inverse_vol", min_history, 3, fallbacks),
+                                     ("risk_parity", min_history, 3, fallbacks)]
+    assert (runs[1][4] == runs[0][4] == runs[2][4]) is (fallbacks == 3)

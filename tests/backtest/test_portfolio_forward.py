@@ -200,3 +200,16 @@ def test_a_held_member_without_bars_on_the_day_is_closed_at_the_opening_and_not_
 def _held(member: dict) -> tuple[str, str]:
     """A member's key in the forward holdings."""
     return member["member_id"], json.dumps(member["params"], sort_keys=True)
+
+
+@pytest.mark.parametrize("min_history, fallbacks", [(24, 0), (1_000, 1)])
+def test_the_forward_day_counts_its_opening_as_a_rebalance_and_says_when_a_rule_fell_back(min_history, fallbacks):
+    """The day's only weight decision is its opening (a daily rebalance falls on its last close: none): the
+    members have 56 returns before the day, so min_history 24 lets the risk rules weigh them and 1,000 makes
+    them fall back to equal shares (the equal rule never counts one)."""
+    con, _ = two_rankings()
+    portfolio_day(con, lambda: Market.from_frame(frame(), "1h"), DAY, PortfolioDayConfig(min_history=min_history))
+    got = con.execute("select rule, min_history, rebalances, fallback_rebalances from portfolio_forward_days "
+                      "order by rule").fetchall()
+    assert got == [("equal", min_history, 1, 0), ("inverse_vol", min_history, 1, fallbacks),
+                   ("risk_parity", min_history, 1, fallbacks)]

@@ -54,6 +54,15 @@ def test_marts_hold_every_rule_beside_the_members(built):
         assert con.execute("select count(*) from portfolio_member_results").fetchone()[0] == 4
 
 
+def test_the_results_mart_says_at_how_many_rebalances_a_risk_rule_fell_back_to_equal_weights(built):
+    """min_history 12, a window opening at 16:00: the first of the 3 rebalances has 8 own returns per member,
+    so the risk rules gave equal shares there (the report names them from these columns)."""
+    with duckdb.connect(str(built.warehouse), read_only=True) as con:
+        got = con.execute("select rule, min_history, rebalances, fallback_rebalances from portfolio_backtest_results "
+                          "order by rule").fetchall()
+    assert got == [("equal", 12, 3, 0), ("inverse_vol", 12, 3, 1), ("risk_parity", 12, 3, 1)]
+
+
 def test_the_equity_marts_deepest_drawdown_is_the_runs_max_drawdown(built):
     """The mart's running peak starts at the initial equity, as the run's max_drawdown does (a curve 99, 98,
     100 from 100 fell 2 %; the mart said 1 %)."""
