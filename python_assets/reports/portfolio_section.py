@@ -16,13 +16,14 @@ from python_assets.reports.charts import line_chart
 from python_assets.reports.sections import rows, table_exists
 
 RESULT_COLUMNS = ("rule, members, total_return, sharpe, max_drawdown, gross_leverage_mean, gross_leverage_max, "
-                  "fees_paid, liquidated, final_equity, lookback, max_weight, gross_leverage_cap, "
+                  "fees_paid, liquidated, final_equity, lookback, max_weight, gross_leverage_cap, min_history, "
+                  "rebalances, fallback_rebalances, "
                   "strftime(window_start, '%Y-%m-%dT%H:%M:%SZ') as window_start, "
                   "strftime(window_end, '%Y-%m-%dT%H:%M:%SZ') as window_end")
 
 
 FORWARD_COLUMNS = ("rule, selected_on, members, bars, day_return, fees_paid, fee_drag, liquidated, days_recorded, "
-                   "cumulative_return, sharpe_daily")
+                   "cumulative_return, sharpe_daily, min_history, rebalances, fallback_rebalances")
 
 
 def empty() -> dict[str, Any]:
@@ -133,6 +134,20 @@ def _equity_chart(con: duckdb.DuckDBPyConnection, day: str) -> str:
     return line_chart([(rule, xs, ys) for rule, (xs, ys) in series.items()], "Portfolio equity by allocation rule")
 
 
+def _fallbacks(items: list[dict[str, Any]]) -> str:
+    """One line naming each rule that fell back to equal weights at some of its rebalances (no member had
+    min_history own returns that moved): on a short window the three accounts were one, and nothing said so."""
+    fell = [r for r in items if r.get("fallback_rebalances")]
+    if not fell:
+        return ""
+    at = lambda k, n: f"all {n}" if k == n else f"{k} of its {n}"  # noqa: E731
+    said = ", ".join(f"{html.escape(r['rule'])} at {at(r['fallback_rebalances'], r['rebalances'])} rebalances"
+                     for r in fell)
+    return (f"<p><strong>Fell back to equal weights:</strong> {said}. At those no member had min_history "
+            f"({fell[0].get('min_history')}) own returns that moved, so the rule weighed none; a rule that fell "
+            "back at all its rebalances ran the equal rule's account.</p>")
+
+
 FORWARD_NOTE = ("The forward record is out of sample for that choice: each day, an account over the strategies the "
                 "ranking before the day made active, trading to its weights from the day before's holdings at the "
                 "taker fee, run on that day's bars only, chained over the days recorded (a day with nothing "
@@ -146,7 +161,7 @@ def _forward(items: list[dict[str, Any]]) -> str:
                 "an earlier day (the record starts the day after the first).</em></p>")
     cols = ["rule", "selected_on", "members", "day_return", "fee_drag", "days_recorded", "cumulative_return",
             "sharpe_daily"]
-    return (f"<h3>Forward record</h3><p>{FORWARD_NOTE}</p>"
+    return (f"<h3>Forward record</h3><p>{FORWARD_NOTE}</p>" + _fallbacks(items)
             + _table(items, cols, {"selected_on": "members chosen on", "fee_drag": "fees",
                                    "sharpe_daily": "Sharpe (days)"}))
 
@@ -161,5 +176,6 @@ def render(section: dict[str, Any] | None, con: duckdb.DuckDBPyConnection, day: 
             "weight_equal", "weight_inverse_vol", "weight_risk_parity"]
     return ("<h2>Portfolio</h2><p>One account across the active strategies and symbols (shared margin, fees on "
             f"rebalance turnover, account liquidation), beside each member run alone. {SELECTION_NOTE}</p>"
+            + _fallbacks(section["results"])
             + _table(_side_by_side(section), cols, {"name": "account / member", "gross_leverage_max": "max gross lev."})
             + _equity_chart(con, day) + _matrix(section["correlation"]) + forward)

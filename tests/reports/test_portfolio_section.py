@@ -20,11 +20,12 @@ def con():
     c = duckdb.connect()
     c.execute("""create table portfolio_backtest_results as select * from (values
         (date '2025-01-10', 'equal', 2, 0.01, 1.5, 0.02, 0.4, 0.9, 3.5, false, 10100.0, 48, 0.5, 1.0,
-         timestamptz '2025-01-05 00:00:00+00', timestamptz '2025-01-10 23:00:00+00'),
+         timestamptz '2025-01-05 00:00:00+00', timestamptz '2025-01-10 23:00:00+00', 24, 5, 0),
         (date '2025-01-09', 'equal', 1, 0.5, 1.0, 0.0, 0.4, 0.9, 3.5, false, 10100.0, 48, 0.5, 1.0,
-         timestamptz '2025-01-04 00:00:00+00', timestamptz '2025-01-09 23:00:00+00'))
+         timestamptz '2025-01-04 00:00:00+00', timestamptz '2025-01-09 23:00:00+00', 24, 4, 0))
         t(run_date, rule, members, total_return, sharpe, max_drawdown, gross_leverage_mean, gross_leverage_max,
-          fees_paid, liquidated, final_equity, lookback, max_weight, gross_leverage_cap, window_start, window_end)""")
+          fees_paid, liquidated, final_equity, lookback, max_weight, gross_leverage_cap, window_start, window_end,
+          min_history, rebalances, fallback_rebalances)""")
     c.execute("""create table portfolio_member_results as select * from (values
         (date '2025-01-10', 'd2|ETH-USDT', 'd2', 'ETH-USDT', -0.02, -1.0, 0.05, 3, 0.5, 0.6, 0.6),
         (date '2025-01-10', 'd1|BTC-USDT', 'd1', 'BTC-USDT', 0.04, 2.0, 0.03, 2, 0.5, 0.4, 0.4))
@@ -101,14 +102,33 @@ def test_the_forward_record_is_in_the_json_and_the_page_and_said_to_be_missing_b
     assert before["forward"] == []
     assert "No forward day for this day" in portfolio_section.render(before, con, DAY.isoformat())
     con.execute("""create table portfolio_forward as select * from (values
-        (date '2025-01-10', 'equal', date '2025-01-09', 2, 24, -0.0125, 3.0, 0.0003, false, 2, 0.0237, 1.5),
-        (date '2025-01-09', 'equal', date '2025-01-08', 2, 24, 0.0367, 3.0, 0.0003, false, 1, 0.0367, null))
+        (date '2025-01-10', 'equal', date '2025-01-09', 2, 24, -0.0125, 3.0, 0.0003, false, 2, 0.0237, 1.5, 24, 1, 0),
+        (date '2025-01-09', 'equal', date '2025-01-08', 2, 24, 0.0367, 3.0, 0.0003, false, 1, 0.0367, null, 24, 1, 0))
         t(run_date, rule, selected_on, members, bars, day_return, fees_paid, fee_drag, liquidated, days_recorded,
-          cumulative_return, sharpe_daily)""")
+          cumulative_return, sharpe_daily, min_history, rebalances, fallback_rebalances)""")
     s = portfolio_section.load(con, DAY)
     jsonschema.validate(s, report_schema()["properties"]["portfolio"])
     assert s["forward"] == [{"rule": "equal", "selected_on": "2025-01-09", "members": 2, "bars": 24, "day_return": -0.0125,
                              "fees_paid": 3.0, "fee_drag": 0.0003, "liquidated": False, "days_recorded": 2, "cumulative_return": 0.0237,
-                             "sharpe_daily": 1.5}]
+                             "sharpe_daily": 1.5, "min_history": 24, "rebalances": 1, "fallback_rebalances": 0}]
     page = portfolio_section.render(s, con, DAY.isoformat())
     assert "Forward record" in page and "2025-01-09" in page and "2.37%" in page and "0.03%" in page and "No forward day" not in page
+
+
+def test_a_rule_that_fell_back_to_equal_weights_is_said_in_one_line_naming_min_history(con):
+    """A short window: inverse_vol fell back at all 5 rebalances, risk_parity at 2 of 5 (no member had
+    min_history own returns that moved); three identical accounts read as three rules compared. The equal
+    rule and a rule that weighed every rebalance are not named; with no fallback there is no line."""
+    assert "Fell back to equal weights" not in portfolio_section.render(portfolio_section.load(con, DAY), con,
+                                                                       DAY.isoformat())
+    con.execute("""insert into portfolio_backtest_results by name select rule, date '2025-01-10' as run_date,
+        2 as members, 0.01 as total_return, 0.02 as max_drawdown, 24 as min_history, 5 as rebalances,
+        fallback_rebalances from (values ('inverse_vol', 5), ('risk_parity', 2)) t(rule, fallback_rebalances)""")
+    s = portfolio_section.load(con, DAY)
+    jsonschema.validate(s, report_schema()["properties"]["portfolio"])
+    assert [(r["rule"], r["rebalances"], r["fallback_rebalances"]) for r in s["results"]] == [
+        ("equal", 5, 0), ("inverse_vol", 5, 5), ("risk_parity", 5, 2)]
+    page = portfolio_section.render(s, con, DAY.isoformat())
+    line = page[page.index("Fell back to equal weights"):].split("</p>")[0]
+    assert "inverse_vol at all 5 rebalances, risk_parity at 2 of its 5 rebalances." in line
+    assert "min_history (24) own returns" in line and "equal at" not in line
