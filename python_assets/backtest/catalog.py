@@ -9,6 +9,7 @@ from functools import lru_cache
 
 import duckdb
 
+from python_assets.backtest.expr import Columns
 from python_assets.backtest.spec import STRATEGY_DIR, StrategySpec, compile_strategy, instance_id, load_specs, resolve_params
 from python_assets.config import DBT_PROJECT_DIR
 from python_assets.features.registry import Feature, load_registry
@@ -31,9 +32,11 @@ create table if not exists strategy_specs (
 
 
 @lru_cache(maxsize=1)
-def feature_columns() -> frozenset[str]:
-    """Registered feature names (from dbt's manifest): the columns a spec may name besides OHLCV."""
-    return frozenset(f.name for f in load_registry(DBT_PROJECT_DIR / "target" / "manifest.json"))
+def feature_columns() -> Columns:
+    """Registered feature names (from dbt's manifest): the columns a spec may name besides OHLCV, with the
+    text ones (data_type varchar) marked so that a condition comparing regime with a number is refused."""
+    features = load_registry(DBT_PROJECT_DIR / "target" / "manifest.json")
+    return Columns((f.name for f in features), text=(f.name for f in features if f.is_text))
 
 
 def registered_features() -> list[Feature]:

@@ -7,9 +7,10 @@ function is causal: it reads the current and earlier bars of the same symbol and
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 Node = tuple  # ('num', v) | ('str', s) | ('name', n) | ('call', f, args) | ('bin', op, a, b) | ('not', a) | ('neg', a)
 
@@ -22,6 +23,10 @@ WINDOW_FUNCTIONS = {"sma": "avg", "highest": "max", "lowest": "min", "stddev": "
 SCALAR_FUNCTIONS = {"abs": 1, "least": 2, "greatest": 2}
 FUNCTIONS = sorted([*WINDOW_FUNCTIONS, *SCALAR_FUNCTIONS, "lag", "cross_above", "cross_below"])
 SERIES_WINDOW = "partition by symbol, timeframe order by bar_at_ms"
+MAX_DEPTH = 40  # nesting of parentheses, calls and not/-: deeper text hit Python's recursion limit (RecursionError)
+MAX_LENGTH = 1_000_000  # bars of a window or lag (~1.9 years of 1m bars): 1e23 failed in DuckDB as an INT64 overflow
+UNKNOWN_NAME = "unknown name"  # how a compile error about a missing column begins (the CLI adds a --data hint)
+NUMBER, TEXT, BOOLEAN, ANY = "a number", "text", "a true/false condition", "any"  # value types of the checker
 
 
 class ExprError(ValueError):
@@ -45,9 +50,30 @@ def tokenize(text: str) -> list[tuple[str, str]]:
     return tokens
 
 
+class Columns(frozenset):
+    """Column names that also say which of them hold text (regime labels); every other one is a number.
+    A plain frozenset of names says nothing of types: the checker then takes its names as any type."""
+
+    text: frozenset[str]
+
+    def __new__(cls, names=(), text=frozenset()):
+        obj = super().__new__(cls, names)
+        obj.text = frozenset(text)
+        return obj
+
+    def __reduce__(self):
+        return Columns, (tuple(self), tuple(self.text))
+
+
 class _Parser:
     def __init__(self, text: str):
-        self.text, self.tokens, self.i = text, tokenize(text), 0
+        self.text, self.tokens, self.i, self.depth = text, tokenize(text), 0, 0
+
+    def deeper(self) -> None:
+        """Count one more level of nesting; refuse text nested deeper than MAX_DEPTH."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ExprError(f"nested more than {MAX_DEPTH} levels deep in {self.text[:60]!r}...")
 
     def peek(self) -> tuple[str, str] | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
@@ -70,10 +96,12 @@ class _Parser:
         return node
 
     def or_expr(self) -> Node:
+        self.deeper()
         node = self.and_expr()
         while self.at("or"):
             self.take()
             node = ("bin", "or", node, self.and_expr())
+        self.depth -= 1
         return node
 
     def and_expr(self) -> Node:
@@ -86,7 +114,10 @@ class _Parser:
     def not_expr(self) -> Node:
         if self.at("not"):
             self.take()
-            return ("not", self.not_expr())
+            self.deeper()
+            node = ("not", self.not_expr())
+            self.depth -= 1
+            return node
         return self.comparison()
 
     def comparison(self) -> Node:
@@ -113,7 +144,10 @@ class _Parser:
     def unary(self) -> Node:
         if self.at("-"):
             self.take()
-            return ("neg", self.unary())
+            self.deeper()
+            node = ("neg", self.unary())
+            self.depth -= 1
+            return node
         return self.atom()
 
     def atom(self) -> Node:
@@ -157,8 +191,8 @@ def names_in(node: Node) -> set[str]:
     return set()
 
 
-def evaluate(node: Node, values: dict[str, Any]) -> Any:
-    """Evaluate a parameter-only expression (spec constraints) in Python."""
+def evaluate(node: Node, values: dict[str, Any], where: str = "a constraint") -> Any:
+    """Evaluate a parameter-only expression (a spec constraint, a window length) in Python."""
     kind = node[0]
     if kind in ("num", "str"):
         return node[1]
@@ -167,16 +201,72 @@ def evaluate(node: Node, values: dict[str, Any]) -> Any:
             raise ExprError(f"unknown parameter {node[1]!r}")
         return values[node[1]]
     if kind == "not":
-        return not evaluate(node[1], values)
+        return not evaluate(node[1], values, where)
     if kind == "neg":
-        return -evaluate(node[1], values)
+        return -evaluate(node[1], values, where)
     if kind == "bin":
-        a, b = evaluate(node[2], values), evaluate(node[3], values)
+        a, b = evaluate(node[2], values, where), evaluate(node[3], values, where)
+        if node[1] == "/" and b == 0:
+            raise ExprError(f"divides by zero for {values}")
         ops = {"and": lambda: a and b, "or": lambda: a or b, "<": lambda: a < b, "<=": lambda: a <= b,
                ">": lambda: a > b, ">=": lambda: a >= b, "==": lambda: a == b, "!=": lambda: a != b,
                "+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "/": lambda: a / b}
         return ops[node[1]]()
-    raise ExprError(f"{kind} is not allowed in a constraint")
+    raise ExprError(f"a function call ({node[1]}) is not allowed in {where}: only parameters, numbers and + - * /")
+
+
+def _show(node: Node, kind: str) -> str:
+    """An operand for a message: a name or literal with its type, else the type alone."""
+    if node[0] in ("name", "num", "str") and kind != ANY:
+        return f"{node[1]!r} ({kind})" if node[0] != "num" else f"{node[1]} ({kind})"
+    return kind
+
+
+def value_type(node: Node, type_of: Callable[[str], str]) -> str:
+    """NUMBER, TEXT, BOOLEAN or ANY (unknown: not checked) of an expression; ExprError where an operator or
+    function gets the wrong type: DuckDB failed on them only when the signal SQL ran (a text feature
+    compared with a number was a ConversionException inside the daily warehouse build)."""
+    kind = node[0]
+    if kind in ("num", "str"):
+        return NUMBER if kind == "num" else TEXT
+    if kind == "name":
+        return type_of(node[1])
+    if kind in ("not", "neg"):
+        want = BOOLEAN if kind == "not" else NUMBER
+        _expect(node[1], value_type(node[1], type_of), want, "not" if kind == "not" else "-")
+        return want
+    if kind == "bin":
+        op, a, b = node[1], node[2], node[3]
+        ta, tb = value_type(a, type_of), value_type(b, type_of)
+        if op in ("and", "or"):
+            _expect(a, ta, BOOLEAN, op), _expect(b, tb, BOOLEAN, op)
+            return BOOLEAN
+        if op in ("==", "!="):
+            if ANY not in (ta, tb) and ta != tb:
+                raise ExprError(f"'{op}' compares {_show(a, ta)} with {_show(b, tb)}")
+            return BOOLEAN
+        _expect(a, ta, NUMBER, op), _expect(b, tb, NUMBER, op)
+        return BOOLEAN if op in COMPARISONS else NUMBER
+    fname, args = node[1], node[2]
+    types = [value_type(a, type_of) for a in args]
+    if fname == "lag" and types:
+        return types[0]
+    series = {**dict.fromkeys(WINDOW_FUNCTIONS, 1), "cross_above": 2, "cross_below": 2, **SCALAR_FUNCTIONS}
+    for a, t in zip(args[:series.get(fname, 0)], types):
+        _expect(a, t, NUMBER, f"{fname}()")
+    return BOOLEAN if fname in ("cross_above", "cross_below") else NUMBER if fname in series else ANY
+
+
+def _expect(node: Node, kind: str, want: str, op: str) -> None:
+    if kind not in (want, ANY):
+        raise ExprError(f"'{op}' needs {want}, got {_show(node, kind)}")
+
+
+def check_condition(node: Node, type_of: Callable[[str], str]) -> None:
+    """ExprError unless the expression is a well-typed true/false condition."""
+    kind = value_type(node, type_of)
+    if kind not in (BOOLEAN, ANY):
+        raise ExprError(f"is {_show(node, kind)}, not a true/false condition (compare it: close > 0, regime == 'range')")
 
 
 def sql_literal(value: Any) -> str:
@@ -184,6 +274,8 @@ def sql_literal(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ExprError(f"{value} is not a finite number")
         return repr(value)
     return "'" + str(value).replace("'", "''") + "'"
 
@@ -215,7 +307,7 @@ class SignalCompiler:
             if name in self.columns:
                 self.used.add(name)
                 return f'"{name}"', 0
-            raise ExprError(f"unknown name {name!r}: not a parameter, an OHLCV column or a registered feature")
+            raise ExprError(f"{UNKNOWN_NAME} {name!r}: not a parameter, an OHLCV column or a registered feature")
         if kind == "neg":
             sql, lvl = self.compile(node[1], params)
             return f"(-{sql})", lvl
@@ -232,9 +324,10 @@ class SignalCompiler:
         missing = names_in(node) - set(params)
         if missing:
             raise ExprError(f"{fname}(): the length names {sorted(missing)[0]!r}, which is not a declared parameter")
-        value = evaluate(node, params)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ExprError(f"{fname}(): the length must be a whole number >= 1 (parameter or literal), got {value!r}")
+        value = evaluate(node, params, f"the length of {fname}()")
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_LENGTH:
+            raise ExprError(f"{fname}(): the length must be a whole number from 1 to {MAX_LENGTH:,} "
+                            f"(parameter or literal), got {value!r}")
         return value
 
     def call(self, fname: str, args: list[Node], params: dict[str, Any]) -> tuple[str, int]:

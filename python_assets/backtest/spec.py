@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -21,6 +23,9 @@ CONDITIONS = ("entry_long", "exit_long", "entry_short", "exit_short")
 RISK_FIELDS = ("stop_loss", "take_profit", "trailing_stop", "max_bars")
 KNOWN_KEYS = {"name", "description", "timeframe", "side", "params", "constraints", "sizing", "active",
               *CONDITIONS, *RISK_FIELDS}
+PARAM_KEYS = ("default", "min", "max", "type", "log")
+SIZING_KEYS = ("fraction", "lot_size")
+PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class SpecError(ValueError):
@@ -63,19 +68,48 @@ class StrategySpec:
 
 
 def _number(value: Any, what: str) -> float | int:
+    """A finite int or float: inf was written into the SQL as a bare name, nan passed every range check."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SpecError(f"{what} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise SpecError(f"{what} must be a finite number, got {value}")
+    return value
+
+
+def _flag(raw: dict, key: str, default: bool, what: str) -> bool:
+    """A real YAML boolean: the string 'false' was read as true."""
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        raise SpecError(f"{what} must be true or false (unquoted), got {value!r}")
+    return value
+
+
+def _mapping(raw: dict, key: str, strategy: str, known: tuple[str, ...] | None = None) -> dict:
+    """raw[key] as a mapping ({} when absent); with `known`, no other keys (a misspelt one was ignored)."""
+    value = raw.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise SpecError(f"strategy {strategy!r}: {key} must be a mapping, got {type(value).__name__} {value!r:.60}")
+    unknown = sorted(map(str, set(value) - set(known or value)))
+    if unknown:
+        raise SpecError(f"strategy {strategy!r}: {key}: unknown key(s) {unknown}; known: {list(known)}")
     return value
 
 
 def _param(name: str, raw: Any, strategy: str) -> Param:
+    if not isinstance(name, str) or not PARAM_NAME.fullmatch(name) or name in ("and", "or", "not"):
+        raise SpecError(f"strategy {strategy!r}: parameter name {name!r} is not a name a condition can use "
+                        "(letters, digits and _, not and/or/not)")
     if not isinstance(raw, dict) or "default" not in raw:
         raise SpecError(f"strategy {strategy!r}: parameter {name!r} needs a mapping with default, min, max")
+    _mapping({name: raw}, name, strategy, PARAM_KEYS)
     kind = raw.get("type", "int" if isinstance(raw["default"], int) else "float")
     if kind not in ("int", "float"):
         raise SpecError(f"strategy {strategy!r}: parameter {name!r} has unknown type {kind!r} (int or float)")
-    p = Param(name, _number(raw["default"], f"{name}.default"), _number(raw.get("min", raw["default"]), f"{name}.min"),
-              _number(raw.get("max", raw["default"]), f"{name}.max"), kind, bool(raw.get("log", False)))
+    what = f"strategy {strategy!r}: parameter {name}"
+    p = Param(name, _number(raw["default"], f"{what}.default"), _number(raw.get("min", raw["default"]), f"{what}.min"),
+              _number(raw.get("max", raw["default"]), f"{what}.max"), kind, _flag(raw, "log", False, f"{what}.log"))
     if p.log and not p.low > 0:
         raise SpecError(f"strategy {strategy!r}: parameter {name!r} is searched on a log scale, so its min must be > 0")
     if not p.low <= p.default <= p.high:
@@ -97,39 +131,69 @@ def spec_from_dict(raw: dict[str, Any], columns: frozenset[str] | None = None) -
     side = raw.get("side", "long")
     if side not in SIDES:
         raise SpecError(f"strategy {name!r}: side {side!r} is not one of {SIDES}")
-    params = {k: _param(k, v, name) for k, v in (raw.get("params") or {}).items()}
-    sizing = raw.get("sizing") or {}
-    fraction = _number(sizing.get("fraction", 1.0), "sizing.fraction")
-    lot_size = _number(sizing.get("lot_size", 0.0), "sizing.lot_size")
+    params = {k: _param(k, v, name) for k, v in _mapping(raw, "params", name).items()}
+    sizing = _mapping(raw, "sizing", name, SIZING_KEYS)
+    fraction = _number(sizing.get("fraction", 1.0), f"strategy {name!r}: sizing.fraction")
+    lot_size = _number(sizing.get("lot_size", 0.0), f"strategy {name!r}: sizing.lot_size")
     if not 0 < fraction <= 10 or lot_size < 0:
         raise SpecError(f"strategy {name!r}: sizing.fraction must be in (0, 10] and lot_size >= 0")
+    constraints = raw.get("constraints") or ()
+    if not isinstance(constraints, (list, tuple)):  # a string was read character by character
+        raise SpecError(f"strategy {name!r}: constraints must be a list of expressions, got {constraints!r:.60}")
     spec = StrategySpec(
         name=name, description=str(raw.get("description", "")).strip(), timeframe=timeframe, side=side,
-        params=params, constraints=tuple(str(c) for c in raw.get("constraints") or ()),
+        params=params, constraints=tuple(str(c) for c in constraints),
         conditions={c: (str(raw[c]) if raw.get(c) is not None else None) for c in CONDITIONS},
         fraction=float(fraction), lot_size=float(lot_size),
-        risk={k: raw.get(k) for k in RISK_FIELDS}, active=bool(raw.get("active", True)),
+        risk={k: raw.get(k) for k in RISK_FIELDS}, active=_flag(raw, "active", True, f"strategy {name!r}: active"),
     )
-    _check_conditions(spec)
+    _check_conditions(spec, columns)
     resolve_params(spec, {})  # defaults must satisfy the constraints and the stops must agree
     if columns is not None:
         compile_strategy(spec, resolve_params(spec, {}), columns, "bars")
     return spec
 
 
-def _check_conditions(spec: StrategySpec) -> None:
+def _check_conditions(spec: StrategySpec, columns: frozenset[str] | None) -> None:
     c = spec.conditions
     if spec.side in ("long", "both") and not c["entry_long"]:
         raise SpecError(f"strategy {spec.name!r}: side {spec.side} needs entry_long")
     if spec.side in ("short", "both") and not c["entry_short"]:
         raise SpecError(f"strategy {spec.name!r}: side {spec.side} needs entry_short")
-    for key, text in c.items():
-        if text is None:
-            continue
+    type_of = name_types(spec, columns)
+    for key, text in [*((k, t) for k, t in c.items() if t is not None), *(("constraint", t) for t in spec.constraints)]:
         try:
-            expr.parse(text)
+            node = expr.parse(text)
+            if key == "constraint":  # parameters only: every name a number
+                expr.check_condition(node, lambda n: expr.NUMBER if n in spec.params else expr.ANY)
+                continue
+            expr.check_condition(node, type_of)
         except expr.ExprError as exc:
             raise SpecError(f"strategy {spec.name!r}: {key}: {exc}") from None
+        if expr.names_in(node) <= set(spec.params):
+            hidden = sorted((expr.names_in(node) & set(spec.params)) & (OHLCV | set(columns or ())))
+            raise SpecError(f"strategy {spec.name!r}: {key}: {text!r} reads no column, so it is the same on every bar"
+                            + (f" (the parameter {hidden[0]!r} hides the column of that name)" if hidden else ""))
+
+
+def unused_conditions(spec: StrategySpec) -> list[str]:
+    """The conditions given for the side the spec does not trade (a both spec set to side: long keeps its short
+    ones): not an error, but a run should say they were left out (they were ignored without a word)."""
+    return [k for k, text in spec.conditions.items() if text is not None and spec.side != "both" and not k.endswith(spec.side)]
+
+
+def name_types(spec: StrategySpec, columns: frozenset[str] | None) -> Callable[[str], str]:
+    """The checker's type of each name a condition may read: parameters and OHLCV are numbers, a feature is
+    text or a number where `columns` says (an expr.Columns), else not checked."""
+    text = getattr(columns, "text", None)
+
+    def type_of(name: str) -> str:
+        if name in spec.params or name in OHLCV:
+            return expr.NUMBER
+        if text is not None and name in columns:
+            return expr.TEXT if name in text else expr.NUMBER
+        return expr.ANY
+    return type_of
 
 
 def resolve_params(spec: StrategySpec, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -139,13 +203,7 @@ def resolve_params(spec: StrategySpec, overrides: dict[str, Any]) -> dict[str, A
         raise SpecError(f"strategy {spec.name!r}: unknown parameter(s) {sorted(unknown)}; declared: {sorted(spec.params)}")
     values: dict[str, Any] = {}
     for name, p in spec.params.items():
-        raw = overrides.get(name, p.default)
-        try:
-            value = int(raw) if p.kind == "int" and float(raw) == int(float(raw)) else float(raw)
-        except (TypeError, ValueError):
-            raise SpecError(f"strategy {spec.name!r}: parameter {name}={raw!r} is not a number") from None
-        if p.kind == "int" and not isinstance(value, int):
-            raise SpecError(f"strategy {spec.name!r}: parameter {name}={raw!r} must be a whole number")
+        value = _param_value(spec.name, name, p.kind, overrides.get(name, p.default))
         if not p.low <= value <= p.high:
             raise SpecError(f"strategy {spec.name!r}: parameter {name}={value} is outside [{p.low}, {p.high}]")
         values[name] = value
@@ -158,6 +216,29 @@ def resolve_params(spec: StrategySpec, overrides: dict[str, Any]) -> dict[str, A
             raise SpecError(f"strategy {spec.name!r}: constraint {text!r} does not hold for {values}")
     risk_values(spec, values)
     return values
+
+
+def _param_value(strategy: str, name: str, kind: str, raw: Any) -> int | float:
+    """A parameter's value (an --param string or a number) as its kind: an int parameter takes 10, '10' or
+    '10.0'; inf and nan are refused (int('inf') raised OverflowError)."""
+    what = f"strategy {strategy!r}: parameter {name}={raw!r}"
+    if isinstance(raw, str):
+        try:
+            raw = int(raw)
+        except ValueError:
+            try:
+                raw = float(raw)
+            except ValueError:
+                raise SpecError(f"{what} is not a number") from None
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        raise SpecError(f"{what} is not a number")
+    if not math.isfinite(raw):
+        raise SpecError(f"{what} is not a finite number")
+    if kind != "int":
+        return float(raw)
+    if isinstance(raw, float) and not raw.is_integer():
+        raise SpecError(f"{what} must be a whole number")
+    return int(raw)
 
 
 def risk_values(spec: StrategySpec, params: dict[str, Any]) -> dict[str, float | None]:
@@ -189,12 +270,39 @@ def risk_values(spec: StrategySpec, params: dict[str, Any]) -> dict[str, float |
     return out
 
 
+class _SpecLoader(yaml.SafeLoader):
+    """safe_load without duplicate keys (the last one silently won) and without aliases (a 418-byte file of
+    nested aliases expanded to a 136M-character description)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, f"alias *{event.anchor} is not allowed in a spec: "
+                                              "write the value out", event.start_mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        keys = [(self.construct_object(k, deep=deep), k.start_mark) for k, _ in node.value]
+        for i, (key, mark) in enumerate(keys):
+            if any(key == other for other, _ in keys[:i]):
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice", mark)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_spec(path: Path, columns: frozenset[str] | None = None) -> StrategySpec:
     """One YAML file as a validated spec."""
     try:
-        raw = yaml.safe_load(Path(path).read_text())
+        raw = yaml.load(Path(path).read_bytes().decode("utf-8"), Loader=_SpecLoader)  # noqa: S506 (a SafeLoader)
+    except yaml.MarkedYAMLError as exc:  # one line: the problem and where (str(exc) quotes the text over lines)
+        mark = exc.problem_mark or exc.context_mark
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise SpecError(f"{path}: not valid YAML: {' '.join(filter(None, (exc.context, exc.problem)))}{where}") from None
     except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML: {exc}") from None
+        raise SpecError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
         return spec_from_dict(raw, columns)
     except SpecError as exc:
@@ -254,6 +362,7 @@ def signal_query_parts(instances: list[tuple[str, StrategySpec, dict[str, Any]]]
     compiler = expr.SignalCompiler(frozenset(columns) | OHLCV)
     selects = []
     for sid, spec, params in instances:
+        type_of = name_types(spec, columns)
         conds = {}
         for key in CONDITIONS:
             text = spec.conditions[key]
@@ -262,7 +371,9 @@ def signal_query_parts(instances: list[tuple[str, StrategySpec, dict[str, Any]]]
                 conds[key] = "false"
                 continue
             try:
-                sql, _ = compiler.compile(expr.parse(text), params)
+                node = expr.parse(text)
+                sql, _ = compiler.compile(node, params)
+                expr.check_condition(node, type_of)
             except expr.ExprError as exc:
                 raise SpecError(f"strategy {spec.name!r}: {key}: {exc}") from None
             conds[key] = f"coalesce({sql}, false)"

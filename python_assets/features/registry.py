@@ -24,6 +24,13 @@ class Feature:
     # "price": a level in the instrument's price units (a moving average, a band); "price_change": a difference of
     # prices (ATR, MACD); "volume": in volume units (OBV); None: scale-free
     scale: str | None = None
+    # the column's dbt data_type where the yml gives one (varchar: the regime labels); unset: a number
+    data_type: str | None = None
+
+    @property
+    def is_text(self) -> bool:
+        """A text column (regime labels): a strategy condition may only compare it with text."""
+        return (self.data_type or "").lower() in ("varchar", "text", "string")
 
     @property
     def is_scale_free(self) -> bool:
@@ -49,6 +56,6 @@ def load_registry(manifest_path: Path) -> list[Feature]:
                                      f"{', '.join(SCALES)} (leave it out for a scale-free feature)")
                 out.append(Feature(col["name"], node["name"], meta["group"], int(meta["warmup_bars"]),
                                    meta.get("talib"), col.get("description", ""), meta.get("higher_timeframe"),
-                                   meta.get("scale")))
+                                   meta.get("scale"), col.get("data_type")))
     order = {m: i for i, m in enumerate(["feat_price", "feat_volume", "feat_volatility", "feat_technical", "feat_recursive", "feat_regime", "feat_htf_context"])}
     return sorted(out, key=lambda f: order.get(f.model, 99))
