@@ -10,13 +10,14 @@ from typing import Any
 
 from python_assets.backtest.catalog import feature_columns
 from python_assets.backtest.engine import Costs
+from python_assets.backtest.expr import UNKNOWN_NAME
 from python_assets.backtest.files import closed_bars, market_from_name, read_ohlcv
 from python_assets.backtest.ledger import new_run_id
 from python_assets.backtest.periods import PeriodsPerYear, measured_periods_per_year, periods_per_year_of_bars
 from python_assets.backtest.reads import window_symbols
 from python_assets.backtest.runner import BacktestJob, WalkForward, run_job, tradable_symbols
 from python_assets.backtest.spec import (STRATEGY_DIR, SpecError, StrategySpec, compile_strategy, load_spec,
-                                         load_specs, resolve_params)
+                                         load_specs, resolve_params, unused_conditions)
 from python_assets.config import Paths
 from python_assets.ingest.importers import lake_markets
 from python_assets.platform.timeframes import DAY_MS
@@ -31,12 +32,22 @@ RESULT_COLUMNS = ("strategy_id", "symbol", "timeframe", "window_id", "window_kin
 def find_spec(name_or_path: str, columns: frozenset[str]) -> StrategySpec:
     """A shipped strategy by name, or a YAML file by path."""
     path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") and path.exists():
+    if path.suffix in (".yaml", ".yml"):
+        if not path.exists():  # was "unknown strategy 'x.yml'; shipped: ...", as if a name had been misspelt
+            raise SpecError(f"{path}: no such file")
         return load_spec(path, columns)
     specs = load_specs(STRATEGY_DIR)
     if name_or_path not in specs:
         raise SpecError(f"unknown strategy {name_or_path!r}; shipped: {', '.join(sorted(specs))} (or a path to a .yaml spec)")
     return specs[name_or_path]
+
+
+def data_hint(exc: SpecError, data: Path | None) -> SpecError:
+    """The error, with a hint where a --data run names a column a file does not have (every compile error got
+    the hint, a lag-length one too; a user's spec file naming a feature got none)."""
+    if data is None or UNKNOWN_NAME not in str(exc):
+        return exc
+    return SpecError(f"{exc} (a --data file has OHLCV columns only: use sma/highest/lowest/stddev/lag over them)")
 
 
 def parse_param_args(items: list[str]) -> dict[str, str]:
@@ -116,7 +127,10 @@ def store_backtest(paths: Paths, strategy: str, params: dict[str, Any], costs: C
     """Backtest a strategy on a file or the warehouse and write the run to the ledger (landing tables); a file's
     bars that had not closed by `now` (epoch ms; None: keep every bar) are left out, saying so in the notes."""
     columns = frozenset() if data is not None else feature_columns()
-    spec = find_spec(strategy, columns)
+    try:
+        spec = find_spec(strategy, columns)
+    except SpecError as exc:
+        raise data_hint(exc, data) from None
     resolved = resolve_params(spec, params)
     frame = read_ohlcv(data, symbol) if data is not None else None
     notes: tuple[str, ...] = ()
@@ -124,11 +138,15 @@ def store_backtest(paths: Paths, strategy: str, params: dict[str, Any], costs: C
         bars, note = closed_bars(*frame, now, data)
         frame, notes = (bars, frame[1]), tuple(filter(None, [note]))
     timeframe = frame[0]["timeframe"].iloc[0] if frame is not None else spec.timeframe
+    if timeframe != spec.timeframe:  # the file's bars decide; the spec's timeframe was dropped without a word
+        notes += (f"{spec.name} is written for {spec.timeframe} bars; the file's bars are {timeframe}: run on {timeframe}",)
+    unused = unused_conditions(spec)
+    if unused:
+        notes += (f"{spec.name} is side {spec.side}: its {' and '.join(unused)} {'is' if len(unused) == 1 else 'are'} not used",)
     try:
         compile_strategy(spec, resolved, columns, "bars", timeframe)
     except SpecError as exc:
-        hint = " (a --data file has OHLCV columns only: use sma/highest/lowest/stddev/lag over them)" if data else ""
-        raise SpecError(f"{exc}{hint}") from None
+        raise data_hint(exc, data) from None
     annual = choose_periods_per_year(periods_per_year, frame, timeframe)
     if data is None and not paths.warehouse.exists():
         raise FileNotFoundError(f"{paths.warehouse} does not exist: run `make run` or pass --data FILE")
