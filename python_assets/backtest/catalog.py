@@ -10,7 +10,8 @@ from functools import lru_cache
 import duckdb
 
 from python_assets.backtest.expr import Columns
-from python_assets.backtest.spec import STRATEGY_DIR, StrategySpec, compile_strategy, instance_id, load_specs, resolve_params
+from python_assets.backtest.spec import (STRATEGY_DIR, SpecError, SpecFolder, StrategySpec, compile_strategy, instance_id,
+                                         read_folder, resolve_params)
 from python_assets.config import DBT_PROJECT_DIR
 from python_assets.features.registry import Feature, load_registry
 
@@ -49,18 +50,29 @@ def price_scale_features() -> frozenset[str]:
     return frozenset(f.name for f in load_registry(DBT_PROJECT_DIR / "target" / "manifest.json") if f.scale == "price")
 
 
+def strategy_folder() -> SpecFolder:
+    """The shipped folder validated against the feature registry: its specs and the files left out, each with why."""
+    return read_folder(STRATEGY_DIR, feature_columns())
+
+
 def active_specs() -> dict[str, StrategySpec]:
-    """The shipped specs, validated against the feature registry, active ones only."""
-    return {k: s for k, s in load_specs(STRATEGY_DIR, feature_columns()).items() if s.active}
+    """The shipped specs, validated against the feature registry, active ones only (a file that does not
+    validate is left out: strategy_folder says which)."""
+    return strategy_folder().active
 
 
 def publish_specs(con: duckdb.DuckDBPyConnection, specs: dict[str, StrategySpec]) -> list[str]:
-    """Replace strategy_specs with each spec's default instance; returns the instance ids."""
-    rows = []
+    """Replace strategy_specs with each spec's default instance; returns the instance ids. Two specs with one
+    instance id are refused naming both (the insert failed with a bare duplicate-key error)."""
+    rows, owner = [], {}
     for spec in specs.values():
         params = resolve_params(spec, {})
+        sid = instance_id(spec, params)
+        if sid in owner:
+            raise SpecError(f"strategies {owner[sid]!r} and {spec.name!r} both have the instance id {sid!r}: rename one")
+        owner[sid] = spec.name
         sql = compile_strategy(spec, params, feature_columns(), FEATURES_PLACEHOLDER)
-        rows.append((instance_id(spec, params), spec.name, spec.version, json.dumps(params), spec.timeframe,
+        rows.append((sid, spec.name, spec.version, json.dumps(params), spec.timeframe,
                      spec.side, spec.active, json.dumps(asdict(spec), default=str), sql))
     con.execute(SPECS_DDL)
     con.execute("begin transaction")

@@ -309,15 +309,66 @@ def load_spec(path: Path, columns: frozenset[str] | None = None) -> StrategySpec
         raise SpecError(f"{Path(path).name}: {exc}") from None
 
 
+@dataclass(frozen=True)
+class SpecFolder:
+    """A strategies folder read file by file: the specs that validate by name (active or not) and, per file
+    left out, one line naming it and the problem; so one bad user file never stops the folder's other specs."""
+
+    specs: dict[str, StrategySpec]
+    left_out: dict[str, str] = field(default_factory=dict)  # file name -> the line saying why
+
+    @property
+    def active(self) -> dict[str, StrategySpec]:
+        """The specs the daily steps use (publish, backtests, research): the active ones."""
+        return {k: s for k, s in self.specs.items() if s.active}
+
+    @property
+    def lines(self) -> list[str]:
+        """One line per problem (a clash of two files is one line naming both)."""
+        return list(dict.fromkeys(self.left_out.values()))
+
+
+def _folder_file(path: Path, columns: frozenset[str] | None) -> StrategySpec | str:
+    """A folder file's spec, or one line naming the file and why it is left out: any error, since a user
+    file may hold anything (a list where a mapping belongs raised AttributeError and named no file)."""
+    try:
+        return load_spec(path, columns)
+    except SpecError as exc:
+        line = str(exc) if str(exc).startswith((path.name, str(path))) else f"{path.name}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - reported as the file's line, the other files still load
+        line = f"{path.name}: {type(exc).__name__}: {exc}"
+    return " ".join(line.replace(str(path), path.name, 1).split())  # one line: YAML errors span several
+
+
+def _clashes(files: dict[str, StrategySpec]) -> dict[str, str]:
+    """{file: line} for files whose spec name or default instance id (the strategy_id published) another
+    file's spec has too: which one is meant cannot be told, so both are left out, the line naming both."""
+    owners: dict[str, list[str]] = {}
+    for fname, spec in files.items():
+        for key in dict.fromkeys((spec.name, instance_id(spec, resolve_params(spec, {})))):
+            owners.setdefault(key, []).append(fname)
+    out: dict[str, str] = {}
+    for key, fnames in owners.items():
+        if len(fnames) > 1:
+            line = (f"{' and '.join(fnames)}: both define strategy {key!r} (a name or the default parameters' "
+                    "instance id): both left out, rename one")
+            out.update({f: out.get(f, line) for f in fnames})
+    return out
+
+
+def read_folder(directory: Path = STRATEGY_DIR, columns: frozenset[str] | None = None) -> SpecFolder:
+    """Every *.yaml spec of a folder that validates (against `columns` when given), the rest left out with a line each."""
+    loaded = {p.name: _folder_file(p, columns) for p in sorted(Path(directory).glob("*.y*ml"))}
+    left_out = {f: v for f, v in loaded.items() if isinstance(v, str)}
+    good = {f: v for f, v in loaded.items() if isinstance(v, StrategySpec)}
+    left_out.update(_clashes(good))
+    return SpecFolder({s.name: s for f, s in good.items() if f not in left_out}, dict(sorted(left_out.items())))
+
+
 def load_specs(directory: Path = STRATEGY_DIR, columns: frozenset[str] | None = None) -> dict[str, StrategySpec]:
-    """Every *.yaml spec in a folder by name; duplicate names are an error."""
-    specs: dict[str, StrategySpec] = {}
-    for path in sorted(Path(directory).glob("*.y*ml")):
-        spec = load_spec(path, columns)
-        if spec.name in specs:
-            raise SpecError(f"{path.name}: strategy name {spec.name!r} is used twice")
-        specs[spec.name] = spec
-    return specs
+    """The active specs of a folder by name: what the daily steps (publish, backtests, research) use; a file
+    that does not validate is left out (read_folder says why), an `active: false` one too."""
+    return read_folder(directory, columns).active
 
 
 def catalog_spec(name: str, directory: Path = STRATEGY_DIR) -> StrategySpec:
@@ -330,8 +381,9 @@ def catalog_spec(name: str, directory: Path = STRATEGY_DIR) -> StrategySpec:
 
 @lru_cache(maxsize=4)
 def _catalog(directory: str, signature: tuple) -> dict[str, StrategySpec]:
-    """load_specs of a folder whose files have the given (name, mtime, size) signature."""
-    return load_specs(Path(directory))
+    """The valid specs of a folder whose files have the given (name, mtime, size) signature, inactive ones
+    included: a design tuned before its spec was set inactive is still looked up."""
+    return read_folder(Path(directory)).specs
 
 
 def design_spec(key: str, origin: str, spec: dict[str, Any]) -> StrategySpec:
