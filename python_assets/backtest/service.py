@@ -17,7 +17,7 @@ from python_assets.backtest.periods import PeriodsPerYear, measured_periods_per_
 from python_assets.backtest.reads import window_symbols
 from python_assets.backtest.runner import BacktestJob, WalkForward, run_job, tradable_symbols
 from python_assets.backtest.spec import (STRATEGY_DIR, SpecError, StrategySpec, compile_strategy, load_spec,
-                                         load_specs, resolve_params, unused_conditions)
+                                         read_folder, resolve_params, unused_conditions)
 from python_assets.config import Paths
 from python_assets.ingest.importers import lake_markets
 from python_assets.platform.timeframes import DAY_MS
@@ -31,15 +31,26 @@ RESULT_COLUMNS = ("strategy_id", "symbol", "timeframe", "window_id", "window_kin
 
 def find_spec(name_or_path: str, columns: frozenset[str]) -> StrategySpec:
     """A shipped strategy by name, or a YAML file by path."""
+    return find_spec_noted(name_or_path, columns)[0]
+
+
+def find_spec_noted(name_or_path: str, columns: frozenset[str]) -> tuple[StrategySpec, tuple[str, ...]]:
+    """find_spec, with a note naming the folder's other files left out: a shipped name runs whatever else is
+    in the folder (one malformed user file stopped every name), a name clash is refused naming both files."""
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml"):
         if not path.exists():  # was "unknown strategy 'x.yml'; shipped: ...", as if a name had been misspelt
             raise SpecError(f"{path}: no such file")
-        return load_spec(path, columns)
-    specs = load_specs(STRATEGY_DIR)
-    if name_or_path not in specs:
-        raise SpecError(f"unknown strategy {name_or_path!r}; shipped: {', '.join(sorted(specs))} (or a path to a .yaml spec)")
-    return specs[name_or_path]
+        return load_spec(path, columns), ()
+    folder = read_folder(STRATEGY_DIR)
+    if name_or_path not in folder.specs:
+        problems = "".join(f"; left out {line}" for line in folder.lines)
+        raise SpecError(f"unknown strategy {name_or_path!r}; shipped: {', '.join(sorted(folder.specs))} "
+                        f"(or a path to a .yaml spec){problems}")
+    others = sorted(folder.left_out)
+    note = (f"left out {len(others)} other file(s) of {STRATEGY_DIR.name}/ that do not validate: {', '.join(others)} "
+            "(run one with --strategy PATH to see why)")
+    return folder.specs[name_or_path], (note,) if others else ()
 
 
 def data_hint(exc: SpecError, data: Path | None) -> SpecError:
@@ -128,15 +139,14 @@ def store_backtest(paths: Paths, strategy: str, params: dict[str, Any], costs: C
     bars that had not closed by `now` (epoch ms; None: keep every bar) are left out, saying so in the notes."""
     columns = frozenset() if data is not None else feature_columns()
     try:
-        spec = find_spec(strategy, columns)
+        spec, notes = find_spec_noted(strategy, columns)
     except SpecError as exc:
         raise data_hint(exc, data) from None
     resolved = resolve_params(spec, params)
     frame = read_ohlcv(data, symbol) if data is not None else None
-    notes: tuple[str, ...] = ()
     if frame is not None and now is not None:
         bars, note = closed_bars(*frame, now, data)
-        frame, notes = (bars, frame[1]), tuple(filter(None, [note]))
+        frame, notes = (bars, frame[1]), notes + tuple(filter(None, [note]))
     timeframe = frame[0]["timeframe"].iloc[0] if frame is not None else spec.timeframe
     if timeframe != spec.timeframe:  # the file's bars decide; the spec's timeframe was dropped without a word
         notes += (f"{spec.name} is written for {spec.timeframe} bars; the file's bars are {timeframe}: run on {timeframe}",)
