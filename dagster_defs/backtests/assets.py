@@ -10,7 +10,7 @@ from dagster_defs.dbt.assets import warehouse_dbt_assets
 from dagster_defs.partitions import daily_partitions, day_start_ms, window_days
 from dagster_defs.resources import WAREHOUSE_POOL, MlByDay, SymbolFanout, Warehouse
 from python_assets.backtest import ledger
-from python_assets.backtest.catalog import active_specs, feature_columns, publish_specs
+from python_assets.backtest.catalog import active_specs, feature_columns, publish_specs, strategy_folder
 from python_assets.backtest.engine import Costs
 from python_assets.backtest.ml_strategies import run_ml_strategies
 from python_assets.backtest.runner import BacktestJob, WalkForward, run_job
@@ -33,14 +33,28 @@ class BacktestConfig(dg.Config):
 
 @dg.asset(partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.single_run(), group_name="backtests",
           pool=WAREHOUSE_POOL,
-          kinds={"python", "duckdb"})
+          kinds={"python", "duckdb"},
+          check_specs=[dg.AssetCheckSpec(
+              "strategy_files_all_valid", asset="strategy_specs",
+              description="Every YAML file in python_assets/backtest/strategies validates; one that does not is left "
+                          "out of the day (the other specs run) and named here with its problem.")])
 def strategy_specs(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-    """Validated YAML specs (python_assets/backtest/strategies) compiled to SQL in the strategy_specs table."""
-    specs = active_specs()
+    """Validated YAML specs (python_assets/backtest/strategies) compiled to SQL in the strategy_specs table; a
+    file that does not validate is left out, like an inactive spec, with a failed non-blocking check naming it
+    (one bad user file stopped the whole day: bars, features, ML, research and the report were not built)."""
+    folder = strategy_folder()
     with warehouse.connect() as con:
-        ids = publish_specs(con, specs)
-    log_event("strategy_specs_published", strategies=ids)
-    return dg.MaterializeResult(metadata={"strategies": ids, "count": len(ids)})
+        ids = publish_specs(con, folder.active)
+    lines = folder.lines
+    for line in lines:
+        context.log.warning(f"strategy file left out: {line}")
+    log_event("strategy_specs_published", strategies=ids, left_out=lines)
+    check = dg.AssetCheckResult(check_name="strategy_files_all_valid", passed=not lines,
+                                severity=dg.AssetCheckSeverity.WARN, description="; ".join(lines) or None,
+                                metadata={"left_out": dg.MetadataValue.json(folder.left_out)})
+    return dg.MaterializeResult(metadata={"strategies": ids, "count": len(ids),
+                                          **({"left_out": "\n".join(lines)} if lines else {})},
+                                check_results=[check])
 
 
 @dg.asset(
