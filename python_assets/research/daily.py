@@ -170,7 +170,7 @@ def design_day(con: duckdb.DuckDBPyConnection, columns: frozenset[str], day: dat
     status = {d: h[-1]["status"] for d, h in st["history"].items()}
     new_rows: dict[str, dict[str, Any]] = {}
     if cfg.include_catalog and round_no == 0:
-        for name, spec in load_specs(STRATEGY_DIR).items():
+        for name, spec in load_specs(STRATEGY_DIR, columns).items():  # active, compiled on the market: as published
             did = f"c_{name}"
             if (did not in st["designs"] and spec.timeframe == cfg.timeframe and spec_uses(spec, columns)
                     and (spec.side in sides or spec.side == "both")):

@@ -91,7 +91,7 @@ def test_the_cli_runs_a_shipped_name_whatever_else_is_in_the_folder(folder, monk
     assert "left out zz_list_params.yaml: " in err
 
 
-def test_an_inactive_spec_stays_out_of_research(folder, monkeypatch):
+def test_research_takes_the_catalog_specs_publish_takes(folder, monkeypatch):
     # design_day read the folder without the active filter: an `active: false` spec was still tuned and
     # entered the portfolio
     from python_assets.research import daily
@@ -99,12 +99,17 @@ def test_an_inactive_spec_stays_out_of_research(folder, monkeypatch):
     text = (folder / "sma_cross.yaml").read_text()
     (folder / "sma_cross.yaml").write_text(text + "\nactive: false\n")
     (folder / "zz_user_typo.yaml").write_text(TYPO)
+    # validates without columns; compiling its defaults fails (lag of -4 bars): publish leaves it out, and so
+    # must research, or its tuning fails the step
+    (folder / "zz_bad_lag.yaml").write_text("name: zz_bad_lag\nparams:\n  n: {default: 5, min: 1, max: 20}\n"
+                                            "entry_long: close > lag(close, n - 9)\nexit_long: close < open\n")
+    assert "zz_bad_lag" in load_specs(folder) and "zz_bad_lag" not in load_specs(folder, feature_columns())
     monkeypatch.setattr(daily, "STRATEGY_DIR", folder)
     cfg = daily.ResearchConfig(new_designs_min=0, new_designs_max=0)
     with duckdb.connect() as con:
         daily.design_day(con, feature_columns(), date(2025, 3, 10), cfg)
         keys = {k for (k,) in con.execute("select design_key from strategy_designs where origin = 'catalog'").fetchall()}
-    assert keys and "catalog:sma_cross" not in keys and "catalog:zz_user_typo" not in keys
+    assert keys and not {"catalog:sma_cross", "catalog:zz_user_typo", "catalog:zz_bad_lag"} & keys
     assert "sma_cross" not in load_specs(folder) and "sma_cross" in read_folder(folder).specs
 
 
