@@ -25,8 +25,9 @@ from python_assets.backtest.portfolio import (RULES, PortfolioConfig, align, cor
 from python_assets.backtest.markets import market_of, runs_on
 from python_assets.backtest.reads import load_funding
 from python_assets.backtest.runner import Window, dense_signals, rules_for, run_bars, signal_events
-from python_assets.backtest.spec import compile_instances, design_spec, instance_id
-from python_assets.research.tuner import Market
+from python_assets.backtest.spec import compile_instances, instance_id
+from python_assets.research.design_specs import DesignUnavailable, design_strategy, unavailable_note
+from python_assets.research.tuner import UNRUNNABLE, Market
 from python_assets.platform.timeframes import DAY_MS
 
 
@@ -44,10 +45,12 @@ class PortfolioDayConfig:
 @dataclass
 class RunCache:
     """A day's engine runs by (design, parameters, window start) and funding by symbol: the day's members and
-    the forward record's (mostly the same designs) run once."""
+    the forward record's (mostly the same designs) run once; left_out: a note per design whose spec is gone,
+    changed or does not run (research/design_specs.py), which has no member."""
 
     runs: dict[tuple, list[dict[str, Any]]] = field(default_factory=dict)
     funding: dict[str, Any] | None = None
+    left_out: dict[str, str] = field(default_factory=dict)
 
 
 def member_runs(con: duckdb.DuckDBPyConnection, market: Market, rows: list[dict[str, Any]], costs: Costs,
@@ -60,14 +63,17 @@ def member_runs(con: duckdb.DuckDBPyConnection, market: Market, rows: list[dict[
     for row in rows:
         key = (row["design_id"], json.dumps(row["params"], sort_keys=True), row["oos_start_ms"])
         if key not in cache.runs:
-            cache.runs[key] = _design_runs(market, row, costs, cache.funding)
+            try:
+                cache.runs[key] = _design_runs(market, row, costs, cache.funding)
+            except (DesignUnavailable, *UNRUNNABLE) as exc:
+                cache.runs[key], cache.left_out[row["design_id"]] = [], unavailable_note(row["design_id"], exc)
         out += [dict(m) for m in cache.runs[key]]
     return out
 
 
 def _design_runs(market: Market, row: dict[str, Any], costs: Costs, funding: dict[str, Any]) -> list[dict[str, Any]]:
     """One design's engine run on every symbol of the market's out-of-sample window (from its own start)."""
-    spec, params = design_spec(row["key"], row["origin"], row["spec"]), row["params"]
+    spec, params = design_strategy(row["key"], row["origin"], row["spec"]), row["params"]
     sid = instance_id(spec, params)
     events = signal_events(market.con, compile_instances([(sid, spec, params)], market.columns, "market",
                                                          market.timeframe), [sid])
@@ -158,7 +164,7 @@ def portfolio_day(con: duckdb.DuckDBPyConnection, load_market: Callable[[], Mark
                   cfg: PortfolioDayConfig = PortfolioDayConfig(), costs: Costs = Costs()) -> dict[str, Any]:
     """Run every allocation rule over the day's active members and the forward record's day over the members
     of the ranking before it; replace the day's portfolio rows. The market is loaded only when some design is
-    active."""
+    active. A design whose spec is gone, changed or does not run has no member, and a note (left_out)."""
     rows = store.active_members(con, day)
     selected_on = store.prior_ranking_day(con, day)
     earlier = store.active_members(con, selected_on) if selected_on is not None else []
@@ -169,9 +175,10 @@ def portfolio_day(con: duckdb.DuckDBPyConnection, load_market: Callable[[], Mark
     forward, holdings = ([], []) if selected_on is None else forward_day(
         member_runs(con, market, earlier, costs, cache) if live_market and earlier else [], selected_on, day, cfg,
         costs, store.forward_holdings(con, day - timedelta(days=1)))
+    notes = {"left_out": "; ".join(cache.left_out.values())} if cache.left_out else {}
     if not members:
         store.write_day(con, day, [], [], [], [], forward, holdings)
-        return {"members": 0, "rules": 0, "forward_members": forward[0]["members"] if forward else 0}
+        return {"members": 0, "rules": 0, "forward_members": forward[0]["members"] if forward else 0, **notes}
     times, r, x, live, schedule = _combined(members, cfg)
     ppy = periods_per_year_of_times(times, next(iter(market.bars.values())).bar_len_ms)
     runs, equity = [], []
@@ -196,4 +203,4 @@ def portfolio_day(con: duckdb.DuckDBPyConnection, load_market: Callable[[], Mark
     store.write_day(con, day, runs, equity, members, pairs, forward, holdings)
     return {"members": len(members), "rules": len(runs), "forward_members": forward[0]["members"] if forward else 0,
             **{f"return_{x['rule']}": round(x["total_return"], 6) for x in runs},
-            **{f"forward_return_{f['rule']}": round(f["day_return"], 6) for f in forward}}
+            **{f"forward_return_{f['rule']}": round(f["day_return"], 6) for f in forward}, **notes}

@@ -18,14 +18,14 @@ import numpy as np
 from python_assets.backtest.engine import Costs
 from python_assets.backtest.markets import SPOT, market_of
 from python_assets.backtest.periods import periods_per_year_of_times
-from python_assets.backtest.spec import STRATEGY_DIR, StrategySpec, design_spec, load_specs
 from python_assets.platform.fanout import Mapper, map_in_process
 from python_assets.platform.progress import track
 from python_assets.research import robustness
+from python_assets.research.design_specs import DesignUnavailable, catalog_rows, design_strategy, strategies, unavailable_note
 from python_assets.research.designer import SIDES, Design, canonical, propose, spec_dict, usable_atoms
 from python_assets.research.montecarlo import MonteCarloConfig
 from python_assets.research.ranker import RankConfig, next_status, rank, score
-from python_assets.research.tuner import Market, TuneTask, condition_columns, evaluate, tune_designs
+from python_assets.research.tuner import UNRUNNABLE, Market, TuneTask, condition_columns, evaluate, tune_designs
 from python_assets.platform.timeframes import DAY_MS
 
 # A design belongs to the day that proposed it: (created_date, design_id) is the key, so a day
@@ -169,12 +169,8 @@ def design_day(con: duckdb.DuckDBPyConnection, columns: frozenset[str], day: dat
     rng = random.Random(f"{cfg.seed}:{day.isoformat()}" + (f":{round_no}" if round_no else ""))
     status = {d: h[-1]["status"] for d, h in st["history"].items()}
     new_rows: dict[str, dict[str, Any]] = {}
-    if cfg.include_catalog and round_no == 0:
-        for name, spec in load_specs(STRATEGY_DIR, columns).items():  # active, compiled on the market: as published
-            did = f"c_{name}"
-            if (did not in st["designs"] and spec.timeframe == cfg.timeframe and spec_uses(spec, columns)
-                    and (spec.side in sides or spec.side == "both")):
-                new_rows[did] = {"key": f"catalog:{name}", "origin": "catalog", "parents": [], "spec": {"catalog": name}}
+    if cfg.include_catalog and round_no == 0:  # each spec once per content (design_specs.py)
+        new_rows.update(catalog_rows(st["designs"], cfg.timeframe, columns, sides))
     latest = _latest_ranking(con, day, today=round_no > 0)
     seen = {row["key"] for row in st["designs"].values()} | set(made_today)
     best_active = sorted((d for d in st["designs"] if status.get(d) == "active" and st["designs"][d]["origin"] != "catalog"),
@@ -211,10 +207,12 @@ def round_size(latest: tuple[int, int], cfg: ResearchConfig, proposed_today: int
 
 def tune_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: ResearchConfig = ResearchConfig(),
              costs: Costs = Costs(), map_batches: Mapper | None = None, design_ids: list[str] | None = None,
-             started: float | None = None) -> int:
+             started: float | None = None) -> dict[str, Any]:
     """Step 2: Optuna on each design created on `day` (or only design_ids, a later round's, added to the
     day's trials), trials_per_design trials each (a count, so a rerun stores the same trials); every trial
-    stored. The designs are tuned through map_batches (in-process by default, side by side on workers:
+    stored. Returns the trials stored, those pruned because the design's spec does not run at their
+    parameters (tuner.tune) and a note per design left out (its spec cannot be read: design_specs.py) or with
+    such trials. The designs are tuned through map_batches (in-process by default, side by side on workers:
     python_assets/platform/fanout.py), stored in design order. budget_seconds is a guard, checked as each
     design is done: past it the step fails with a message instead of silently storing fewer trials on a
     slower machine; `started` (time.monotonic()) is when the day's first round began, so the guard spans them all."""
@@ -228,12 +226,17 @@ def tune_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Res
         chosen = frozenset(design_ids)
         rows = [r for r in rows if r[0] in chosen]
     map_batches = map_batches or (lambda fn, items: map_in_process(fn, items))
-    tasks = [TuneTask(market, design_spec(key, origin, json.loads(spec)), cfg.trials_per_design,
-                      cfg.seed, costs) for did, key, origin, parents, spec in rows]
-    trials, tuning = [], []
+    specs, notes = strategies(rows)
+    rows = [r for r in rows if r[0] in specs]
+    tasks = [TuneTask(market, specs[r[0]], cfg.trials_per_design, cfg.seed, costs) for r in rows]
+    trials, tuning, invalid_trials = [], [], 0
     results = track(zip(rows, map_batches(tune_designs, tasks)), len(rows), f"tuning designs of {day}", every=0.25)
-    for done, ((did, _, _, parents, _), (found, best, ev)) in enumerate(results, 1):  # design order, whichever worker ran it
+    for done, ((did, _, _, parents, _), (found, best, ev, invalid)) in enumerate(results, 1):  # design order, whichever worker ran it
         trials += [{**r, "design_id": did} for r in found]
+        invalid_trials += len(invalid)
+        if invalid:
+            notes.append(f"{did}: {len(invalid)} of {cfg.trials_per_design} trials pruned, its spec does not run "
+                         f"at their parameters (first: {invalid[0]})")
         if best is not None:
             tuning.append({"design_id": did, "best_params": best, "is_sharpe": ev.is_score,
                            "is_end_ms": market.is_window.end_ms, "n_trials": len(found),
@@ -245,7 +248,7 @@ def tune_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Res
     _write(con, day, {}, cfg.timeframe, trials, tuning, [], 0)
     robustness.write_trial_returns(con, day, trials)  # bounded: trials_per_design x days of the window per design
     robustness.pbo_day(con, day, designs=[r[0] for r in rows])
-    return len(trials)
+    return {"trials": len(trials), "invalid_trials": invalid_trials, "notes": notes}
 
 
 def rank_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: ResearchConfig = ResearchConfig(),
@@ -274,7 +277,7 @@ def rank_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Res
     bar_len_ms = next(iter(market.bars.values())).bar_len_ms
     status = {d: h[-1]["status"] for d, h in st["history"].items()}
     overfit = robustness.pbo_as_of(con, day)
-    rows, evaluations = [], {}
+    rows, evaluations, left_out = [], {}, []
     for did, (params, oos_start) in sorted(tuned.items()):
         if did not in designs:
             continue
@@ -282,8 +285,11 @@ def rank_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Res
         if evaluated is not None and key in evaluated:
             ev = evaluated[key]
         else:
-            ev = evaluate(market, design_spec(designs[did]["key"], designs[did]["origin"], designs[did]["spec"]), params,
-                          costs, oos_start_ms=oos_start)
+            try:
+                ev = evaluate(market, design_strategy(**designs[did]), params, costs, oos_start_ms=oos_start)
+            except (DesignUnavailable, *UNRUNNABLE) as exc:  # not ranked today: no row, its trials still in N
+                left_out.append(unavailable_note(did, exc))
+                continue
             if evaluated is not None:
                 evaluated[key] = ev
         s = score(ev.oos_returns, ev.oos_trades, n_total, variance, cfg.rank)
@@ -301,7 +307,8 @@ def rank_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Res
         r["status"], r["status_reason"] = next_status(status.get(r["design_id"], "candidate"), history, len(ranked), cfg.rank)
     _write(con, day, {}, cfg.timeframe, [], [], ranked, n_total)
     robustness.write_monte_carlo(con, robustness.monte_carlo_rows(day, ranked, evaluations, cfg.monte_carlo))
-    return {"ranked": len(ranked), "active": sum(r["status"] == "active" for r in ranked), "trials_total": n_total}
+    return {"ranked": len(ranked), "active": sum(r["status"] == "active" for r in ranked), "trials_total": n_total,
+            **({"left_out": left_out} if left_out else {})}
 
 
 def run_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: ResearchConfig = ResearchConfig(),
@@ -319,7 +326,7 @@ def run_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Rese
         _clear(con, day, DAY_TABLES, designs=True)  # a rerun of a day that had bars leaves none of its old rows
         return {"designs": 0, "trials": 0, "rounds": 0, "ranked": 0, "active": 0, "trials_total": _state(con, day)["trials"],
                 "note": f"no {market.timeframe} bars in the research window ending {day}: nothing to tune"}
-    made, trials, rounds, summary, started, evaluated = 0, 0, 0, {}, time.monotonic(), {}
+    made, trials, rounds, summary, started, evaluated, invalid, notes = 0, 0, 0, {}, time.monotonic(), {}, 0, []
     for round_no in range(cfg.max_rounds):
         designs = design_day(con, market.columns, day, cfg, round_no, market_sides(market))
         if round_no and not designs:
@@ -330,26 +337,21 @@ def run_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Rese
                 f"{trials} trials), before round {round_no}'s {len(designs)} designs: lower trials_per_design, "
                 "new_designs_max or max_rounds, or raise budget_seconds")
         made, rounds = made + len(designs), rounds + 1
-        trials += tune_day(con, market, day, cfg, costs, map_batches, designs if round_no else None, started)
+        tuned = tune_day(con, market, day, cfg, costs, map_batches, designs if round_no else None, started)
+        trials, invalid, notes = trials + tuned["trials"], invalid + tuned["invalid_trials"], notes + tuned["notes"]
         summary = rank_day(con, market, day, cfg, costs, evaluated)
         if summary["active"] >= cfg.rank.target_active:
             break
     search = robustness.search_pbo_day(con, day)  # once the day's rounds are done: every round's trials
-    return {"designs": made, "trials": trials, "rounds": rounds, **summary, **({"search_pbo": search} if search is not None else {})}
+    notes += summary.pop("left_out", [])  # the last ranking's: an earlier round's left out the same designs
+    return {"designs": made, "trials": trials, "rounds": rounds, **summary, **({"search_pbo": search} if search is not None else {}),
+            **({"invalid_trials": invalid} if invalid else {}), **({"notes": notes} if notes else {})}
 
 
 def market_sides(market: Market) -> tuple[str, ...]:
     """The design sides worth proposing on a market: long only where every symbol is spot (held long only:
     backtest/markets.py), every side otherwise."""
     return ("long",) if market.bars and all(market_of(market.markets, s) == SPOT for s in market.bars) else SIDES
-
-
-def spec_uses(spec: StrategySpec, columns: frozenset[str]) -> bool:
-    """Whether a catalog spec's conditions only name columns the market has."""
-    from python_assets.backtest.expr import names_in, parse
-
-    names = set().union(*(names_in(parse(t)) for t in spec.conditions.values() if t))
-    return names - set(spec.params) <= (columns | {"open", "high", "low", "close", "volume"})
 
 
 def _write(con, day, designs, timeframe, trials, tuning, ranked, n_total) -> None:

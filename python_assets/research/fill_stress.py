@@ -22,9 +22,10 @@ import numpy as np
 from python_assets.backtest.fills import (DEFAULT_FILL, FILL_MODES, SPREAD_RANGE_FRACTION, STRICT_FILLS,
                                           book_spread, execution_horizon)
 from python_assets.backtest.runner import Execution
-from python_assets.backtest.spec import StrategySpec, design_spec
+from python_assets.backtest.spec import StrategySpec
 from python_assets.research.daily import DESIGNS_AS_OF, oos_start_sql
-from python_assets.research.tuner import Market, evaluate
+from python_assets.research.design_specs import DesignUnavailable, design_strategy, unavailable_note
+from python_assets.research.tuner import UNRUNNABLE, Market, evaluate
 from python_assets.platform.timeframes import MINUTE_MS
 from python_assets.warehouse.connection import table_exists
 
@@ -74,7 +75,7 @@ def stress_rows(market: Market, spec: StrategySpec, params: dict[str, Any], desi
 
 
 def top_designs(con: duckdb.DuckDBPyConnection, day: date, top_k: int) -> list[dict[str, Any]]:
-    """The day's top_k ranked designs with their spec row, tuned parameters and out-of-sample start."""
+    """The day's top_k ranked designs with their spec row (key, origin, spec), tuned parameters and out-of-sample start."""
     if not (table_exists(con, "ranking_history") and table_exists(con, "strategy_tuning")):
         return []
     start = oos_start_sql(con)
@@ -84,7 +85,7 @@ def top_designs(con: duckdb.DuckDBPyConnection, day: date, top_k: int) -> list[d
         select h.design_id, h.rank, d.design_key, d.origin, cast(d.spec as varchar), cast(t.params as varchar), t.oos_start
         from ranking_history h join {DESIGNS_AS_OF.format(op='<=')} d using (design_id) join tuned t using (design_id)
         where h.run_date = ? order by h.rank limit ?""", [day, day, day, top_k]).fetchall()
-    return [{"design_id": r[0], "rank": r[1], "design_key": r[2], "spec": design_spec(r[2], r[3], json.loads(r[4])),
+    return [{"design_id": r[0], "rank": r[1], "design_key": r[2], "origin": r[3], "spec": json.loads(r[4]),
              "params": json.loads(r[5]), "oos_start_ms": r[6]} for r in found]
 
 
@@ -132,11 +133,16 @@ def stress_execution(con: duckdb.DuckDBPyConnection, market: Market) -> dict[str
 
 def stress_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, top_k: int = TOP_K,
                costs: Costs = Costs()) -> dict[str, Any]:
-    """Stress the day's top designs under every fill mode into fill_stress_results (replacing the day)."""
+    """Stress the day's top designs under every fill mode into fill_stress_results (replacing the day); a design
+    whose spec is gone, changed or does not run (research/design_specs.py) is left out with a note."""
     market = replace(market, execution=stress_execution(con, market))
-    rows = []
+    rows, left_out = [], []
     for d in top_designs(con, day, top_k):
-        rows += stress_rows(market, d["spec"], d["params"], d, costs)
+        try:
+            rows += stress_rows(market, design_strategy(d["design_key"], d["origin"], d["spec"]), d["params"], d, costs)
+        except (DesignUnavailable, *UNRUNNABLE) as exc:
+            left_out.append(unavailable_note(d["design_id"], exc))
     write_fill_stress(con, day, rows)
     lost = sorted({r["design_id"] for r in rows if r["edge_survives"] is False})
-    return {"designs": len({r["design_id"] for r in rows}), "rows": len(rows), "edge_lost": lost}
+    return {"designs": len({r["design_id"] for r in rows}), "rows": len(rows), "edge_lost": lost,
+            **({"left_out": "; ".join(left_out)} if left_out else {})}

@@ -19,15 +19,20 @@ def research_days(warehouse: Path, days: list[tuple[date, int]], timeframe: str,
                   markets: dict[str, str] | None = None) -> dict[str, Any]:
     """run_day for each (day, end_ms) in order, each on the market of the lookback window ending at end_ms
     (markets: each symbol's, spot or perp, from the lake): the designs, trials and rounds summed over the
-    days, and the last day's ranking summary."""
-    made = trials = rounds = 0
+    days, and the last day's ranking summary; the trials pruned because a spec cannot run there summed, and
+    the days' notes (designs left out, such trials: run_day), each text once, joined into one line."""
+    made = trials = rounds = invalid = 0
     summary: dict[str, Any] = {}
+    notes: dict[str, None] = {}
     with connect_warehouse(warehouse) as con, batch_mapper(workers, batch_size) as map_batches:
         for day, end_ms in days:
             summary = run_day(con, market_from_warehouse(con, timeframe, end_ms, lookback_days, markets), day, config,
                               map_batches=map_batches)
             made, trials, rounds = made + summary.pop("designs"), trials + summary.pop("trials"), rounds + summary.pop("rounds")
-    return {"designs": made, "trials": trials, "rounds": rounds, **summary}
+            invalid += summary.pop("invalid_trials", 0)
+            notes.update(dict.fromkeys(summary.pop("notes", [])))
+    return {"designs": made, "trials": trials, "rounds": rounds, **summary,
+            **({"invalid_trials": invalid} if invalid else {}), **({"notes": "; ".join(notes)} if notes else {})}
 
 
 def fill_stress_days(warehouse: Path, days: list[tuple[date, int]], timeframe: str, lookback_days: int,

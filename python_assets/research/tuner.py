@@ -28,6 +28,9 @@ from python_assets.warehouse.connection import connect_utc
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
+# What a spec that cannot run at some parameters raises: a compile error (a lag length < 1 at n = 3),
+# a constraint undefined there (10 / a at a = 0).
+UNRUNNABLE = (SpecError, ArithmeticError)
 KEY_COLUMNS = frozenset({"symbol", "timeframe", "bar_at_ms", "bar_at", "bar_date"})
 
 
@@ -175,13 +178,14 @@ def evaluate(market: Market, spec: StrategySpec, params: dict[str, Any], costs: 
 
 
 def tune(market: Market, spec: StrategySpec, n_trials: int, seed: int, costs: Costs
-         ) -> tuple[list[dict[str, Any]], dict[str, Any] | None, Evaluation | None]:
-    """(trial rows, best params by in-sample score, its evaluation). The sampler seed mixes the run
-    seed with the spec name, so each design's search is reproducible on its own; the budget is a
-    count of trials, never the wall clock, so the stored trials do not depend on machine speed."""
+         ) -> tuple[list[dict[str, Any]], dict[str, Any] | None, Evaluation | None, list[str]]:
+    """(trial rows, best params by in-sample score, its evaluation, why each invalid trial was). The sampler
+    seed mixes the run seed with the spec name, so each design's search is reproducible on its own; the budget
+    is a count of trials, never the wall clock, so the stored trials do not depend on machine speed. A trial
+    that breaks a constraint is pruned; so is one where the spec cannot run (_trial), also returned as invalid."""
     sampler = optuna.samplers.TPESampler(seed=(seed * 1_000_003 + zlib.crc32(spec.name.encode())) % 2**32)
     study = optuna.create_study(direction="maximize", sampler=sampler)
-    rows, evals = [], {}
+    rows, evals, invalid = [], {}, []
     for k in range(n_trials):
         trial = study.ask()
         raw = {}
@@ -189,21 +193,38 @@ def tune(market: Market, spec: StrategySpec, n_trials: int, seed: int, costs: Co
             raw[name] = (trial.suggest_int(name, int(p.low), int(p.high), log=p.log) if p.kind == "int"
                          else trial.suggest_float(name, float(p.low), float(p.high), log=p.log))
         t0 = time.perf_counter()
-        try:
-            params = resolve_params(spec, raw)
-        except SpecError:
+        params, ev, why = _trial(market, spec, raw, costs)
+        if ev is None:
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            if why is not None:
+                invalid.append(f"{params}: {why}")
             continue
-        ev = evaluate(market, spec, params, costs)
         study.tell(trial, ev.is_score)
         evals[k] = (params, ev)
         rows.append({"trial_no": k, "params": params, "is_sharpe": ev.is_score, "is_trades": ev.is_trades,
                      "oos_sharpe": ev.oos_sharpe, "oos_return": ev.oos_return, "oos_trades": ev.oos_trades,
                      "seconds": time.perf_counter() - t0, "daily_returns": ev.daily_returns})
     if not evals:
-        return rows, None, None
+        return rows, None, None, invalid
     best = max(evals, key=lambda k: (evals[k][1].is_score, -k))
-    return rows, evals[best][0], evals[best][1]
+    return rows, evals[best][0], evals[best][1], invalid
+
+
+def _trial(market: Market, spec: StrategySpec, raw: dict[str, Any], costs: Costs
+           ) -> tuple[dict[str, Any], Evaluation | None, str | None]:
+    """(parameters, their evaluation, None); (raw, None, None) when they break a constraint or a range; (params,
+    None, why) when the spec cannot run there (UNRUNNABLE): its conditions do not compile (lag(close, n - 9)
+    at n < 10) or a constraint is undefined (10 / a at a = 0). A spec is validated at its defaults only."""
+    try:
+        params = resolve_params(spec, raw)
+    except SpecError:
+        return raw, None, None
+    except ArithmeticError as exc:
+        return raw, None, f"{type(exc).__name__}: {exc}"
+    try:
+        return params, evaluate(market, spec, params, costs), None
+    except UNRUNNABLE as exc:
+        return params, None, " ".join(str(exc).split())
 
 
 @dataclass(frozen=True)
@@ -217,7 +238,8 @@ class TuneTask:
     costs: Costs
 
 
-def tune_designs(tasks: list[TuneTask]) -> list[tuple[list[dict[str, Any]], dict[str, Any] | None, Evaluation | None]]:
+def tune_designs(tasks: list[TuneTask]
+                 ) -> list[tuple[list[dict[str, Any]], dict[str, Any] | None, Evaluation | None, list[str]]]:
     """Pure: tune() for a batch of designs (what one worker runs), results in task order; each
     design's sampler is seeded by the run seed and its name, never by the worker."""
     return [tune(t.market, t.spec, t.n_trials, t.seed, t.costs) for t in tasks]

@@ -127,7 +127,7 @@ def test_tuning_trials_are_identical_with_one_or_two_workers(workers, size):
     one = tune_designs(tasks)
     with batch_mapper(workers, size) as run:
         two = list(run(tune_designs, tasks))
-    for (rows_a, best_a, ev_a), (rows_b, best_b, ev_b) in zip(one, two, strict=True):
+    for (rows_a, best_a, ev_a, _), (rows_b, best_b, ev_b, _) in zip(one, two, strict=True):
         strip = lambda rows: pd.DataFrame([{k: v for k, v in r.items() if k not in ("seconds", "daily_returns")}  # noqa: E731
                                            for r in rows])
         assert len(rows_a) >= 3 and strip(rows_a)["is_trades"].sum() > 0

@@ -1,0 +1,94 @@
+"""A stored design's strategy, for research, the portfolio and the fill stress. A catalog design is a shipped
+spec (strategies/*.yaml) known by its name and its content: the design stores the hash of the spec it was
+designed from, an edited spec is a new design (`c_<name>@<hash>`), and a design whose file is gone, changed
+or no longer compiles with its tuned parameters is left out with a reason (DesignUnavailable) instead of
+taking the day's step down or evaluating another strategy under its id."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from typing import Any
+
+from python_assets.backtest.expr import names_in, parse
+from python_assets.backtest.spec import OHLCV, STRATEGY_DIR, SpecError, StrategySpec, catalog_spec, load_specs, spec_from_dict
+
+class DesignUnavailable(Exception):
+    """A stored design whose strategy cannot be evaluated any more; the message says why, in one line."""
+
+
+def content_version(spec: StrategySpec) -> str:
+    """Hash of what a spec trades (every field but its description and `active`): an edit of the prose
+    keeps the design, an edit of a condition, parameter range, side, sizing or exit makes a new one."""
+    body = {k: v for k, v in asdict(spec).items() if k not in ("description", "active")}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def spec_uses(spec: StrategySpec, columns: frozenset[str]) -> bool:
+    """Whether a catalog spec's conditions only name columns the market has."""
+    names = set().union(*(names_in(parse(t)) for t in spec.conditions.values() if t))
+    return names - set(spec.params) <= (columns | OHLCV)
+
+
+def catalog_rows(designs: dict[str, dict[str, Any]], timeframe: str, columns: frozenset[str],
+                 sides: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """The catalog designs to add on a day (designs: those of the days before, by id): each spec of the
+    timeframe whose columns the market has and whose side it trades, once per content. `c_<name>` is the
+    name's first content (and any spec stored before contents were: taken as the file is);
+    a spec edited since is `c_<name>@<hash>`, a design of its own."""
+    out = {}
+    for name, spec in load_specs(STRATEGY_DIR, columns).items():  # active, compiled on the market: as published
+        if spec.timeframe != timeframe or not spec_uses(spec, columns) or spec.side not in (*sides, "both"):
+            continue
+        version = content_version(spec)
+        did, key = f"c_{name}", f"catalog:{name}"
+        first = designs.get(did)
+        if first is not None and first["spec"].get("version", version) != version:
+            did, key = f"{did}@{version[:8]}", f"{key}@{version[:8]}"
+        if did not in designs:
+            out[did] = {"key": key, "origin": "catalog", "parents": [], "spec": {"catalog": name, "version": version}}
+    return out
+
+
+def design_strategy(key: str, origin: str, spec: dict[str, Any]) -> StrategySpec:
+    """The strategy a stored design runs: its stored spec, or for a catalog design the file of its name
+    with the content it was designed from; DesignUnavailable when that is gone, changed or invalid."""
+    if origin != "catalog":
+        try:
+            return spec_from_dict(spec)
+        except SpecError as exc:
+            raise DesignUnavailable(f"its stored spec no longer validates: {exc}") from None
+    name = spec.get("catalog") or key.split(":", 1)[1]
+    try:
+        found = catalog_spec(name, STRATEGY_DIR)
+    except KeyError:
+        raise DesignUnavailable(f"spec file gone: {STRATEGY_DIR.name}/ has no strategy {name!r} "
+                                "(deleted or renamed)") from None
+    except SpecError as exc:
+        raise DesignUnavailable(f"catalog spec {name!r} does not load: {exc}") from None
+    version = content_version(found)
+    if spec.get("version", version) != version:
+        raise DesignUnavailable(f"spec changed: {name!r} is not the content this design was tuned on "
+                                f"({spec['version']}, now {version}); the edited spec is tuned as a design of its own")
+    return found
+
+
+def unavailable_note(design_id: str, reason: Exception) -> str:
+    """One line for a step's summary: the design left out and why (DesignUnavailable, or what evaluating it
+    at its tuned parameters raised: tuner.UNRUNNABLE)."""
+    why = str(reason) if isinstance(reason, DesignUnavailable) else f"its spec does not run at its tuned parameters: {reason}"
+    return f"{design_id} left out: {' '.join(why.split())}"
+
+
+def strategies(rows: list[tuple]) -> tuple[dict[str, StrategySpec], list[str]]:
+    """The strategy of each design row (design_id, design_key, origin, parents, spec JSON) that has one,
+    and a note for each left out."""
+    specs, notes = {}, []
+    for did, key, origin, _, spec in rows:
+        try:
+            specs[did] = design_strategy(key, origin, json.loads(spec))
+        except DesignUnavailable as exc:
+            notes.append(unavailable_note(did, exc))
+    return specs, notes
+

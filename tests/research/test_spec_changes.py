@@ -1,0 +1,133 @@
+"""User-written catalog specs that change under research: a spec file deleted, renamed or edited after research
+tuned it, and a spec valid at its defaults that cannot run at parameters inside its ranges. Each design is left
+out (or each such trial pruned) with one line in the summary; the day, the portfolio and the fill stress run on."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+
+import duckdb
+import pytest
+
+from python_assets.backtest.portfolio_daily import portfolio_day
+from python_assets.research import design_specs
+from python_assets.research.daily import ResearchConfig, run_day
+from python_assets.research.fill_stress import stress_day
+from python_assets.research.tuner import Market
+from tests.research.test_research import tables
+from tests.research.test_research_rounds import noise_frame
+
+DAY1, DAY2 = date(2025, 3, 1), date(2025, 3, 2)
+# the catalog only: no proposals, one round, a few trials
+CFG = ResearchConfig(trials_per_design=4, new_designs_min=0, new_designs_max=0, max_rounds=1)
+KEPT = """name: zz_kept
+timeframe: 1h
+side: long
+params:
+  n: {default: 3, min: 2, max: 6}
+entry_long: close > sma(close, n)
+exit_long: close < sma(close, n)
+"""
+TUNED = KEPT.replace("zz_kept", "zz_tuned")
+EDITS = {  # edit -> (the old design kept, the file's text on day 2)
+    "description only": (True, TUNED.replace("side: long", "side: long\ndescription: the same strategy, told better")),
+    "parameter renamed n -> m": (False, TUNED.replace("n:", "m:").replace(", n)", ", m)")),
+    "condition changed": (False, TUNED.replace("exit_long: close < sma(close, n)", "exit_long: close < lag(close, 2)")),
+}
+
+
+@pytest.fixture
+def folder(tmp_path, monkeypatch):
+    """A strategies folder of its own, holding zz_kept and zz_tuned."""
+    monkeypatch.setattr(design_specs, "STRATEGY_DIR", tmp_path)
+    (tmp_path / "zz_kept.yaml").write_text(KEPT)
+    (tmp_path / "zz_tuned.yaml").write_text(TUNED)
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def market() -> Market:
+    return Market.from_frame(noise_frame(days=12), "1h")
+
+
+def ranked(con, day: date) -> dict[str, str]:
+    return dict(con.execute("select design_id, status from ranking_history where run_date = ?", [day]).fetchall())
+
+
+def test_a_deleted_spec_is_left_out_of_ranking_portfolio_and_stress_with_a_note(folder, market):
+    con = duckdb.connect()
+    run_day(con, market, DAY1, CFG)
+    assert set(ranked(con, DAY1)) == {"c_zz_kept", "c_zz_tuned"}
+    con.execute("update ranking_history set status = 'active' where run_date = ?", [DAY1])  # members of the forward record
+    (folder / "zz_tuned.yaml").unlink()
+    summary = run_day(con, market, DAY2, CFG)  # was: KeyError 'zz_tuned'
+    assert set(ranked(con, DAY2)) == {"c_zz_kept"}
+    assert summary["notes"] == [f"c_zz_tuned left out: spec file gone: {folder.name}/ has no strategy 'zz_tuned' "
+                                "(deleted or renamed)"]
+    stressed = stress_day(con, market, DAY1)  # the day-1 ranking still names it
+    assert stressed["designs"] == 1 and stressed["left_out"].startswith("c_zz_tuned left out: spec file gone")
+    book = portfolio_day(con, lambda: market, DAY2)  # its forward record's members: day 1's active designs
+    assert book["forward_members"] > 0 and book["left_out"].startswith("c_zz_tuned left out: spec file gone")
+    (folder / "zz_tuned.yaml").write_text(TUNED)  # back as it was: the same design, ranked again
+    assert "notes" not in run_day(con, market, DAY2, CFG) and set(ranked(con, DAY2)) == {"c_zz_kept", "c_zz_tuned"}
+
+
+@pytest.mark.parametrize("edit", EDITS)
+def test_an_edited_spec_is_a_new_design_and_the_old_one_is_left_out(folder, market, edit):
+    kept, text = EDITS[edit]
+    con = duckdb.connect()
+    run_day(con, market, DAY1, CFG)
+    (folder / "zz_tuned.yaml").write_text(text)
+    summary = run_day(con, market, DAY2, CFG)  # renamed parameter, was: SpecError 'm' is not a declared parameter
+    new = con.execute("select design_id from strategy_designs where created_date = ?", [DAY2]).fetchall()
+    if kept:
+        assert "notes" not in summary and new == [] and set(ranked(con, DAY2)) == {"c_zz_kept", "c_zz_tuned"}
+        return
+    version = design_specs.content_version(design_specs.load_specs(folder)["zz_tuned"])
+    assert new == [(f"c_zz_tuned@{version[:8]}",)]  # its history starts afresh: not mixed with the old strategy's
+    assert set(ranked(con, DAY2)) == {"c_zz_kept", f"c_zz_tuned@{version[:8]}"}
+    assert len(summary["notes"]) == 1 and summary["notes"][0].startswith("c_zz_tuned left out: spec changed: 'zz_tuned'")
+
+
+SPECS_INVALID_IN_RANGE = {
+    "a lag length below 1": """name: zz_lag
+timeframe: 1h
+side: long
+params:
+  n: {default: 10, min: 7, max: 10}
+entry_long: close > lag(close, n - 8)
+exit_long: close < lag(close, 1)
+""",
+    "a constraint dividing by zero": """name: zz_div
+timeframe: 1h
+side: long
+params:
+  a: {default: 2, min: 0, max: 2}
+constraints: ["10 / a > 1"]
+entry_long: close > lag(close, 1) * (1 + a / 1000)
+exit_long: close < lag(close, 1)
+""",
+}
+
+
+@pytest.mark.parametrize("case", SPECS_INVALID_IN_RANGE)
+def test_trials_where_a_spec_cannot_run_are_pruned_counted_and_rerun_alike(folder, market, case):
+    """The spec validates at its defaults; the tuner draws parameters where it does not compile (was: the
+    step failed with a traceback in its line)."""
+    text = SPECS_INVALID_IN_RANGE[case]
+    (folder / "zz_bad.yaml").write_text(text)
+    cfg = replace(CFG, trials_per_design=8)
+    runs = []
+    for _ in range(2):
+        con = duckdb.connect()
+        runs.append((run_day(con, market, DAY1, cfg), tables(con)))
+    (summary, stored), (again, stored_again) = runs
+    name = text.split()[1]
+    assert 0 < summary["invalid_trials"] < 8
+    assert [n for n in summary["notes"] if n.startswith(f"c_{name}: {summary['invalid_trials']} of 8 trials pruned")]
+    trials = stored["tuning_trials"]
+    assert 0 < (trials["design_id"] == f"c_{name}").sum() == 8 - summary["invalid_trials"]
+    assert summary == again
+    for t in stored:
+        assert stored[t].equals(stored_again[t]), t
