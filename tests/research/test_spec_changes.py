@@ -131,3 +131,13 @@ def test_trials_where_a_spec_cannot_run_are_pruned_counted_and_rerun_alike(folde
     assert summary == again
     for t in stored:
         assert stored[t].equals(stored_again[t]), t
+
+
+def test_a_catalog_design_stored_before_content_hashes_is_taken_as_its_file_is(folder, market):
+    """A warehouse made before designs stored their spec's hash: no edit can be told, none is assumed."""
+    con = duckdb.connect()
+    run_day(con, market, DAY1, CFG)
+    con.execute("""update strategy_designs set spec = '{"catalog": "zz_tuned"}' where design_id = 'c_zz_tuned'""")
+    (folder / "zz_tuned.yaml").write_text(EDITS["condition changed"][1])
+    summary = run_day(con, market, DAY2, CFG)
+    assert "notes" not in summary and set(ranked(con, DAY2)) == {"c_zz_kept", "c_zz_tuned"}
