@@ -32,6 +32,11 @@ class SpecError(ValueError):
     """A strategy spec or parameter set that cannot run; the message names the problem."""
 
 
+class ConstraintUndefined(SpecError):
+    """A constraint that cannot be evaluated at these parameters (10 / a at a = 0): not a draw the constraint
+    rules out, a spec that cannot run there (the tuner counts such trials)."""
+
+
 @dataclass(frozen=True)
 class Param:
     """A tunable parameter: its default and the closed range it may take."""
@@ -211,7 +216,7 @@ def resolve_params(spec: StrategySpec, overrides: dict[str, Any]) -> dict[str, A
         try:
             ok = expr.evaluate(expr.parse(text), values)
         except expr.ExprError as exc:
-            raise SpecError(f"strategy {spec.name!r}: constraint {text!r}: {exc}") from None
+            raise ConstraintUndefined(f"strategy {spec.name!r}: constraint {text!r}: {exc}") from None
         if not ok:
             raise SpecError(f"strategy {spec.name!r}: constraint {text!r} does not hold for {values}")
     risk_values(spec, values)

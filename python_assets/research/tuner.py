@@ -20,7 +20,7 @@ from python_assets.backtest.fills import DEFAULT_FILL
 from python_assets.backtest.markets import market_of, runs_on
 from python_assets.backtest.runner import (Bars, Execution, Window, dense_signals, equity_returns, load_bars,
                                           order_fills, rules_for, run_bars, signal_events)
-from python_assets.backtest.spec import SpecError, StrategySpec, compile_instances, instance_id, resolve_params
+from python_assets.backtest.spec import ConstraintUndefined, SpecError, StrategySpec, compile_instances, instance_id, resolve_params
 from python_assets.research.dsr import sharpe
 from python_assets.platform.timeframes import DAY_MS
 from python_assets.warehouse.connection import connect_utc
@@ -217,6 +217,8 @@ def _trial(market: Market, spec: StrategySpec, raw: dict[str, Any], costs: Costs
     at n < 10) or a constraint is undefined (10 / a at a = 0). A spec is validated at its defaults only."""
     try:
         params = resolve_params(spec, raw)
+    except ConstraintUndefined as exc:
+        return raw, None, " ".join(str(exc).split())
     except SpecError:
         return raw, None, None
     except ArithmeticError as exc:

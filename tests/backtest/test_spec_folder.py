@@ -94,7 +94,7 @@ def test_the_cli_runs_a_shipped_name_whatever_else_is_in_the_folder(folder, monk
 def test_research_takes_the_catalog_specs_publish_takes(folder, monkeypatch):
     # design_day read the folder without the active filter: an `active: false` spec was still tuned and
     # entered the portfolio
-    from python_assets.research import daily
+    from python_assets.research import daily, design_specs
 
     text = (folder / "sma_cross.yaml").read_text()
     (folder / "sma_cross.yaml").write_text(text + "\nactive: false\n")
@@ -104,7 +104,7 @@ def test_research_takes_the_catalog_specs_publish_takes(folder, monkeypatch):
     (folder / "zz_bad_lag.yaml").write_text("name: zz_bad_lag\nparams:\n  n: {default: 5, min: 1, max: 20}\n"
                                             "entry_long: close > lag(close, n - 9)\nexit_long: close < open\n")
     assert "zz_bad_lag" in load_specs(folder) and "zz_bad_lag" not in load_specs(folder, feature_columns())
-    monkeypatch.setattr(daily, "STRATEGY_DIR", folder)
+    monkeypatch.setattr(design_specs, "STRATEGY_DIR", folder)
     cfg = daily.ResearchConfig(new_designs_min=0, new_designs_max=0)
     with duckdb.connect() as con:
         daily.design_day(con, feature_columns(), date(2025, 3, 10), cfg)

@@ -32,7 +32,7 @@ exit_long: close < sma(close, n)
 TUNED = KEPT.replace("zz_kept", "zz_tuned")
 EDITS = {  # edit -> (the old design kept, the file's text on day 2)
     "description only": (True, TUNED.replace("side: long", "side: long\ndescription: the same strategy, told better")),
-    "parameter renamed n -> m": (False, TUNED.replace("n:", "m:").replace(", n)", ", m)")),
+    "parameter renamed n -> m": (False, TUNED.replace("  n:", "  m:").replace(", n)", ", m)")),
     "condition changed": (False, TUNED.replace("exit_long: close < sma(close, n)", "exit_long: close < lag(close, 2)")),
 }
 
