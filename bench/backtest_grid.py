@@ -13,7 +13,8 @@ import pandas as pd
 from bench.common import peak_rss_mib, print_stage, save, stage_result
 from python_assets.backtest.engine import Costs, simulate
 from python_assets.backtest.runner import dense_signals, load_bars, rules_for
-from python_assets.backtest.spec import STRATEGY_DIR, instance_id, load_spec, signal_query_parts
+from python_assets.backtest.spec import instance_id, signal_query_parts
+from python_assets.backtest.spec_files import STRATEGY_DIR, load_spec
 
 SIZES = (6_250, 25_000, 100_000)
 CHUNK = 250  # combos per SQL query / per vectorbt batch: bounded memory (bars x chunk)

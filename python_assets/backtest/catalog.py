@@ -10,8 +10,8 @@ from functools import lru_cache
 import duckdb
 
 from python_assets.backtest.expr import Columns
-from python_assets.backtest.spec import (STRATEGY_DIR, SpecError, SpecFolder, StrategySpec, compile_strategy, instance_id,
-                                         read_folder, resolve_params)
+from python_assets.backtest.spec import SpecError, StrategySpec, compile_strategy, instance_id, resolve_params
+from python_assets.backtest.spec_files import STRATEGY_DIR, SpecFolder, read_folder
 from python_assets.config import DBT_PROJECT_DIR
 from python_assets.features.registry import Feature, load_registry
 

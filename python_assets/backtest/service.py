@@ -16,8 +16,8 @@ from python_assets.backtest.ledger import new_run_id
 from python_assets.backtest.periods import PeriodsPerYear, measured_periods_per_year, periods_per_year_of_bars
 from python_assets.backtest.reads import window_symbols
 from python_assets.backtest.runner import BacktestJob, WalkForward, run_job, tradable_symbols
-from python_assets.backtest.spec import (STRATEGY_DIR, SpecError, StrategySpec, compile_strategy, load_spec,
-                                         read_folder, resolve_params, unused_conditions)
+from python_assets.backtest.spec import SpecError, StrategySpec, compile_strategy, resolve_params, unused_conditions
+from python_assets.backtest.spec_files import STRATEGY_DIR, load_spec, read_folder
 from python_assets.config import Paths
 from python_assets.ingest.importers import lake_markets
 from python_assets.platform.timeframes import DAY_MS

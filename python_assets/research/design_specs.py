@@ -12,7 +12,8 @@ from dataclasses import asdict
 from typing import Any
 
 from python_assets.backtest.expr import names_in, parse
-from python_assets.backtest.spec import OHLCV, STRATEGY_DIR, SpecError, StrategySpec, catalog_spec, load_specs, spec_from_dict
+from python_assets.backtest.spec import OHLCV, SpecError, StrategySpec, spec_from_dict
+from python_assets.backtest.spec_files import STRATEGY_DIR, catalog_spec, load_specs
 
 class DesignUnavailable(Exception):
     """A stored design whose strategy cannot be evaluated any more; the message says why, in one line."""

@@ -14,7 +14,8 @@ from python_assets.backtest.artifacts import RunData
 from python_assets.backtest.catalog import feature_columns, price_scale_features
 from python_assets.backtest.chart import chart_html
 from python_assets.backtest.indicators import indicator_frame, indicator_terms, on_price_axis
-from python_assets.backtest.spec import STRATEGY_DIR, load_spec, load_specs, resolve_params, spec_from_dict
+from python_assets.backtest.spec import resolve_params, spec_from_dict
+from python_assets.backtest.spec_files import STRATEGY_DIR, load_spec, load_specs
 
 
 def test_terms_are_the_features_and_windows_the_conditions_read():

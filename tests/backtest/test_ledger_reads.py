@@ -13,7 +13,8 @@ import pandas as pd
 
 from python_assets.backtest import runner
 from python_assets.backtest.engine import Costs
-from python_assets.backtest.spec import STRATEGY_DIR, compile_instances, instance_id, load_specs, resolve_params
+from python_assets.backtest.spec import compile_instances, instance_id, resolve_params
+from python_assets.backtest.spec_files import STRATEGY_DIR, load_specs
 from python_assets.platform.timeframes import DAY_MS, HOUR_MS
 
 START_MS = 1_740_787_200_000  # 2025-03-01 UTC: the warehouse's first bar

@@ -17,8 +17,9 @@ from blofin_cli.main import main as cli_main
 from python_assets.backtest.engine import Costs
 from python_assets.backtest.expr import parse
 from blofin_cli.research import run_backtest
-from python_assets.backtest.spec import (STRATEGY_DIR, SpecError, catalog_spec, compile_strategy, design_spec, load_spec,
-                                         resolve_params, spec_from_dict)
+from python_assets.backtest.spec import SpecError, compile_strategy, resolve_params, spec_from_dict
+from python_assets.backtest.spec_files import STRATEGY_DIR, catalog_spec, load_spec
+from python_assets.research.design_specs import design_strategy
 
 from test_vs_backtesting_py import ours_frame, synthetic_ohlc
 
@@ -151,13 +152,13 @@ def test_a_catalog_spec_is_read_again_when_its_file_changes(tmp_path):
     with pytest.raises(KeyError):
         catalog_spec("extra", folder)
     # a design names a shipped spec, or carries its own
-    assert design_spec("catalog:sma_cross", "catalog", {"catalog": "sma_cross"}) == catalog_spec("sma_cross")
+    assert design_strategy("catalog:sma_cross", "catalog", {"catalog": "sma_cross"}) == catalog_spec("sma_cross")
     own = {**raw, "name": "own"}
-    assert design_spec("d_own", "designer", own) == spec_from_dict(own)
+    assert design_strategy("d_own", "designer", own) == spec_from_dict(own)
 
 
 def test_compiled_signals_use_no_future_bars():
-    spec = load_spec(__import__("python_assets.backtest.spec", fromlist=["STRATEGY_DIR"]).STRATEGY_DIR / "sma_cross.yaml")
+    spec = load_spec(STRATEGY_DIR / "sma_cross.yaml")
     frame = ours_frame(synthetic_ohlc(1500, seed=3))
     sql = compile_strategy(spec, resolve_params(spec, {"fast": 5, "slow": 20}), frozenset(), "bars", "5m")
     with duckdb.connect() as con:

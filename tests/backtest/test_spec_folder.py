@@ -14,7 +14,8 @@ import pytest
 
 from python_assets.backtest import catalog, service
 from python_assets.backtest.catalog import feature_columns, publish_specs
-from python_assets.backtest.spec import STRATEGY_DIR, SpecError, load_spec, load_specs, read_folder, spec_from_dict
+from python_assets.backtest.spec import SpecError, spec_from_dict
+from python_assets.backtest.spec_files import STRATEGY_DIR, load_spec, load_specs, read_folder
 
 SHIPPED = sorted(p.stem for p in STRATEGY_DIR.glob("*.yaml"))
 TYPO = "name: zz_user_typo\nentry_long: rsi_15 < 30\nexit_long: close > open\n"  # rsi_15 is no feature

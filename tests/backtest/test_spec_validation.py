@@ -9,7 +9,8 @@ import yaml
 
 from python_assets.backtest import expr
 from python_assets.backtest.catalog import feature_columns
-from python_assets.backtest.spec import SpecError, load_spec, resolve_params, spec_from_dict
+from python_assets.backtest.spec import SpecError, resolve_params, spec_from_dict
+from python_assets.backtest.spec_files import load_spec
 
 BASE = {"name": "t", "timeframe": "1h", "side": "long",
         "params": {"n": {"default": 10, "min": 2, "max": 50}},

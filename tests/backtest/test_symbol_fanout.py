@@ -13,7 +13,8 @@ import pytest
 
 from python_assets.backtest import runner
 from python_assets.backtest.engine import Costs
-from python_assets.backtest.spec import STRATEGY_DIR, load_specs, resolve_params
+from python_assets.backtest.spec import resolve_params
+from python_assets.backtest.spec_files import STRATEGY_DIR, load_specs
 from python_assets.platform.fanout import batch_mapper, batches, map_in_process
 from python_assets.research.tuner import Market, TuneTask, tune_designs
 from python_assets.platform.timeframes import DAY_MS, HOUR_MS

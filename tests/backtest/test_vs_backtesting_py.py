@@ -10,7 +10,8 @@ import pytest
 
 from python_assets.backtest.engine import Costs
 from python_assets.backtest.runner import backtest_frame
-from python_assets.backtest.spec import STRATEGY_DIR, resolve_params, spec_from_dict
+from python_assets.backtest.spec import resolve_params, spec_from_dict
+from python_assets.backtest.spec_files import STRATEGY_DIR
 
 backtesting = pytest.importorskip("backtesting")
 from backtesting import Backtest, Strategy  # noqa: E402

@@ -16,7 +16,7 @@ from python_assets.research.daily import ResearchConfig, oos_start_ms, run_day
 from python_assets.research.fill_stress import top_designs
 from python_assets.backtest.portfolio_store import active_members
 from python_assets.backtest.engine import Costs
-from python_assets.backtest.spec import design_spec
+from python_assets.research.design_specs import design_strategy
 from python_assets.research.tuner import Market, evaluate
 from tests.research.test_research import hourly_frame
 
@@ -57,7 +57,7 @@ def test_offspring_are_scored_only_on_days_after_their_parents_were_chosen(monke
                          [DAYS[1]]).df().set_index("design_id")
     moved = 0
     for r in bred.itertuples():
-        spec = design_spec(r.design_key, r.origin, json.loads(r.spec))
+        spec = design_strategy(r.design_key, r.origin, json.loads(r.spec))
         params = json.loads(r.best_params)
         own = evaluate(markets[DAYS[1]], spec, params, Costs(), oos_start_ms=day_start)
         assert ranked.loc[r.design_id, "oos_trades"] == own.oos_trades
