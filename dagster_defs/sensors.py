@@ -4,15 +4,15 @@ bounded sessions (off by default)."""
 
 import hashlib
 import json
-import time
 
 import dagster as dg
 
 from dagster_defs.partitions import daily_partitions_def
 from dagster_defs.runner import made_by_cli, recover_dead_launched_runs
 from python_assets.platform.alerts import build_alert, raise_alert
-from python_assets.config import market_source_kind, paths
+from python_assets.config import Paths, market_source_kind, paths
 from python_assets.ingest.inbox import inbox_dir, pending_files, process_inbox, settled_files
+from python_assets.ingest.inbox_runs import InboxBusy, RunRecord, drop_records, inbox_lock, read_records
 from python_assets.platform.logs import log_event
 from python_assets.platform.secrets import scrub
 from python_assets.exchange.recorder_days import recorder_days
@@ -24,13 +24,47 @@ INBOX_SOURCE_HINT = ("BLOFIN_SOURCE is synthetic (the default), which refuses a 
                      "inbox files request (and the schedule's) fail until Dagster runs with BLOFIN_SOURCE=lake")
 
 
-def _inbox_cursor(raw: str | None) -> dict[str, list[int]]:
-    """The files' [size, mtime_ns] the previous tick saw; {} for none or a cursor it cannot read."""
+def _inbox_cursor(raw: str | None) -> tuple[dict[str, list[int]], list[str]]:
+    """(the files' [size, mtime_ns] the previous tick saw, the run records it requested); empty for none or a
+    cursor it cannot read."""
     try:
-        seen = json.loads(raw or "{}").get("seen", {})
+        state = json.loads(raw or "{}")
+        seen, requested = state.get("seen", {}), state.get("requested", [])
     except (ValueError, AttributeError):
-        return {}
-    return seen if isinstance(seen, dict) else {}
+        return {}, []
+    return (seen if isinstance(seen, dict) else {}), (requested if isinstance(requested, list) else [])
+
+
+def _inbox_requests(context: dg.SensorEvaluationContext, records: list[RunRecord],
+                    new_days: set[str]) -> tuple[list[dg.RunRequest], list[str], list[str]]:
+    """(one run request per complete day the records name, the records those requests cover, the days that
+    wait for the partitions to reach back to them). A record of a day not over yet is dropped: the schedule
+    runs it. Run key: the day and a hash of its records' names, the same at every tick that requests them."""
+    partitions = daily_partitions_def()
+    valid_keys = set(partitions.get_partition_keys(dynamic_partitions_store=context.instance))
+    first = partitions.start.date().isoformat()
+    by_day: dict[str, list[RunRecord]] = {}
+    waiting: list[str] = []
+    for r in records:
+        if r.day in valid_keys:
+            by_day.setdefault(r.day, []).append(r)
+        elif r.day < first:
+            context.log.warning(f"{r.file}: {r.day} is before the first daily partition {first}: its rows are "
+                                "in the lake, but no run covers the day (BLOFIN_PARTITIONS_START sets the first)")
+            drop_records(paths(), [r.name])
+        else:
+            context.log.info(f"{r.file}: {r.day} is not a complete daily partition yet; it runs with its schedule")
+            drop_records(paths(), [r.name])
+    requests, covered = [], []
+    for day, day_records in sorted(by_day.items()):
+        names = sorted(r.name for r in day_records)
+        digest = hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]
+        files = ", ".join(sorted({r.file for r in day_records}))
+        context.log.info(f"{day}: one run for {len(day_records)} inbox file(s): {files}")
+        requests.append(dg.RunRequest(run_key=f"inbox:{day}:{digest}", partition_key=day,
+                                      tags={"blofin/trigger": "inbox"}))
+        covered += names
+    return requests, covered, waiting
 
 
 @dg.sensor(job_name="daily_job", minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
@@ -38,56 +72,55 @@ def inbox_sensor(context: dg.SensorEvaluationContext):
     """Ingests files dropped into data/inbox/<SYMBOL>/ once they have settled (the same size and mtime as
     the previous tick saw, kept in the cursor: a file still being copied waits) and requests one run per
     day they touched, whatever the number of files. A tick takes files for at most INBOX_TICK_BUDGET_S
-    seconds (and INBOX_TICK_MAX_FILES files); the rest wait for the next tick. A lake write failure midway
-    (a full disk) leaves the files after it for the next tick, and the files already filed still get their
-    runs. Run key: the day and a hash of the tick's ingest (its time and the files' filed names), so a file
-    dropped again under a name used before runs again."""
+    seconds (and INBOX_TICK_MAX_FILES files); the rest wait for the next tick. Each ingested file's days are
+    recorded (python_assets/ingest/inbox_runs.py) before it is filed, and a record is dropped only after a
+    tick that requested its day succeeded: an evaluation Dagster timed out or killed after the ingest still
+    leads to the runs, at a later tick."""
     p = paths()
+    seen, requested = _inbox_cursor(context.cursor)
+    try:
+        with inbox_lock(p):
+            drop_records(p, requested)  # the tick that requested them succeeded: its cursor is this one
+            return _inbox_tick(context, p, seen)
+    except InboxBusy as exc:
+        return dg.SkipReason(f"{exc}; the runs of the files it ingests are requested at a later tick")
+
+
+def _inbox_tick(context: dg.SensorEvaluationContext, p: Paths, seen_before: dict[str, list[int]]):
+    """One inbox tick under the inbox lock: take the settled files, then request the days of every record."""
     pending = pending_files(p)
-    ready, seen = settled_files(pending, _inbox_cursor(context.cursor))
+    ready, seen = settled_files(pending, seen_before)
     outcomes: list = []
     try:
-        process_inbox(p, outcomes, files=ready, budget_s=INBOX_TICK_BUDGET_S, max_files=INBOX_TICK_MAX_FILES)
+        process_inbox(p, outcomes, files=ready, budget_s=INBOX_TICK_BUDGET_S, max_files=INBOX_TICK_MAX_FILES,
+                      record_runs=True)
     except Exception as exc:  # noqa: BLE001 - logged; the unfiled files are retried next tick
         context.log.error(f"inbox stopped after {len(outcomes)} file(s): {scrub(str(exc))}; the rest wait for the next tick")
         log_event("inbox_interrupted", filed=len(outcomes), error=scrub(str(exc)))
-    root = inbox_dir(p)
-    context.update_cursor(json.dumps({"seen": {k: v for k, v in seen.items() if (root / k).exists()}}))
-    waiting = len(pending) - len(outcomes)
-    if not outcomes:
-        return dg.SkipReason(f"{waiting} inbox file(s) settling or waiting for the next tick" if waiting
-                             else "inbox is empty")
-    partitions = daily_partitions_def()
-    valid_keys = set(partitions.get_partition_keys(dynamic_partitions_store=context.instance))
-    first = partitions.start.date().isoformat()
-    by_day: dict[str, list[str]] = {}
     for o in outcomes:
         log_event("inbox_file", file=o.file, symbol=o.symbol, error=o.error,
                   added=o.result.rows_added if o.result else 0, quarantined=o.result.quarantined if o.result else 0)
         if o.error:
             context.log.warning(f"inbox file {o.file} ({o.symbol}) rejected: {o.error}")
-            continue
-        for day in o.result.partitions:
-            if day in valid_keys:
-                by_day.setdefault(day, []).append(f"{o.symbol}/{o.file}")
-            elif day < first:
-                context.log.warning(f"{o.file}: {day} is before the first daily partition {first}: its rows are "
-                                    "in the lake, but no run covers the day (BLOFIN_PARTITIONS_START sets the first)")
-            else:
-                context.log.info(f"{o.file}: {day} is not a complete daily partition yet; it runs with its schedule")
     if market_source_kind() == "synthetic" and any(not o.error for o in outcomes):  # its runs refuse real data
         context.log.warning(INBOX_SOURCE_HINT)
-    ingest = time.time_ns()
-    requests = []
-    for day, files in sorted(by_day.items()):
-        digest = hashlib.sha256("\n".join([str(ingest), *sorted(files)]).encode()).hexdigest()[:16]
-        names = ", ".join(sorted(files))
-        context.log.info(f"{day}: one run for {len(files)} inbox file(s): {names}")
-        requests.append(dg.RunRequest(run_key=f"inbox:{day}:{digest}", partition_key=day,
-                                      tags={"blofin/trigger": "inbox"}))
+    new_days = {d for o in outcomes if o.result for d in o.result.partitions}
+    requests, covered, waiting_days = _inbox_requests(context, read_records(p), new_days)
+    root = inbox_dir(p)
+    context.update_cursor(json.dumps({"seen": {k: v for k, v in seen.items() if (root / k).exists()},
+                                      "requested": covered}))
+    waiting = len(pending) - len(outcomes)
     if waiting:
         context.log.info(f"{waiting} inbox file(s) wait for the next tick (settling, or past this tick's budget)")
-    return requests or dg.SkipReason("inbox files added no rows to complete days")
+    if requests:
+        return requests
+    if waiting_days:
+        return dg.SkipReason(f"inbox rows of {', '.join(waiting_days)} wait for the daily partitions to reach "
+                             "back to them (see the tick's log)")
+    if not outcomes:
+        return dg.SkipReason(f"{waiting} inbox file(s) settling or waiting for the next tick" if waiting
+                             else "inbox is empty")
+    return dg.SkipReason("inbox files added no rows to complete days")
 
 
 @dg.sensor(job_name="daily_job", minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from python_assets.config import Paths
 from python_assets.ingest.importers import file_market_guard
+from python_assets.ingest.inbox_runs import record_days
 from python_assets.ingest.read import TEXT_SUFFIXES
 from python_assets.ingest.trades import IngestResult, ingest_file
 from python_assets.lake.atomic import LakeWriteError
@@ -129,9 +130,10 @@ def _ingest(paths: Paths, symbol: str, path: Path, name: str) -> tuple[IngestRes
 
 def process_inbox(paths: Paths, outcomes: list[InboxOutcome] | None = None,
                   files: list[tuple[str, Path]] | None = None, budget_s: float | None = None,
-                  max_files: int | None = None) -> list[InboxOutcome]:
+                  max_files: int | None = None, record_runs: bool = False) -> list[InboxOutcome]:
     """Ingest the pending files (or `files`), oldest first; move each to inbox/processed/ or inbox/failed/
-    (with a .error note), under filed_name. Each filed file's outcome is appended to `outcomes` as it is
+    (with a .error note), under filed_name. With record_runs, the days a file touched are recorded
+    (inbox_runs.record_days) before it is filed, so a caller killed between the two still gets its runs. Each filed file's outcome is appended to `outcomes` as it is
     filed, so a caller whose call raised (a lake write failure: the file stays to be retried) still has
     those of the files before it. budget_s / max_files: take no new file once that many seconds have passed
     or that many files were taken; the rest stay in the inbox for the next call."""
@@ -145,6 +147,8 @@ def process_inbox(paths: Paths, outcomes: list[InboxOutcome] | None = None,
             continue  # taken away since it was listed
         name = filed_name(paths, symbol, path)
         result, error = _ingest(paths, symbol, path, name)
+        if record_runs and result is not None:
+            record_days(paths, symbol, name, result.partitions)  # before filing: a kill now re-ingests the file
         dest = inbox_dir(paths) / ("failed" if error else "processed") / symbol
         dest.mkdir(parents=True, exist_ok=True)
         shutil.move(str(path), dest / name)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 import dagster as dg
 
 from dagster_defs.sensors import inbox_sensor
@@ -26,13 +28,14 @@ def test_dropped_file_requests_a_run_for_each_day_it_touched(data_dir):
         "id,ts,price,size,side\n1,1741564801000,100,1,buy\n2,1741651201000,101,1,sell\n3,1741651202000,-1,1,buy\n"
     )
     with dg.instance_for_test() as instance:
-        result = settled_tick(instance)
+        context = dg.build_sensor_context(instance=instance)
+        result = settled_tick(instance, context)
         assert sorted(r.partition_key for r in result) == ["2025-03-10", "2025-03-11"]
         assert len({r.run_key for r in result}) == 2
         assert (data_dir.data_dir / "inbox" / "processed" / "BTC-USDT" / "trades.csv").exists()
         assert sorted(p.parent.name for p in data_dir.trades.rglob("trades.parquet")) == ["date=2025-03-10", "date=2025-03-11"]
         assert len(list(data_dir.quarantine.rglob("*.parquet"))) == 1
-        again = inbox_sensor(dg.build_sensor_context(instance=instance))
+        again = inbox_sensor(context)  # its cursor says the runs were requested
         assert isinstance(again, dg.SkipReason)
 
 
@@ -181,11 +184,12 @@ def test_a_file_dropped_again_under_a_used_name_runs_again(data_dir):
     inbox = data_dir.data_dir / "inbox" / "BTC-USDT"
     inbox.mkdir(parents=True)
     with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance)
         (inbox / "trades.csv").write_text("id,ts,price,size,side\n1,1741564801000,100,1,buy\n")
-        (first,) = settled_tick(instance)
+        (first,) = settled_tick(instance, context)
         shutil.rmtree(inbox.parent / "processed")  # housekeeping
         (inbox / "trades.csv").write_text("id,ts,price,size,side\n2,1741564802000,101,1,sell\n")
-        (second,) = settled_tick(instance)
+        (second,) = settled_tick(instance, context)
     assert first.partition_key == second.partition_key == "2025-03-10"
     assert first.run_key != second.run_key
 
@@ -236,3 +240,80 @@ def test_an_ingest_with_the_synthetic_source_logs_one_hint_to_set_blofin_source_
             hints = [line for line in said if "BLOFIN_SOURCE" in line]
             assert hints == ([INBOX_SOURCE_HINT] if source == "synthetic" else []), said
     assert "BLOFIN_SOURCE=lake" in INBOX_SOURCE_HINT
+
+
+class Killed(BaseException):
+    """Dagster giving up on an evaluation (its gRPC timeout) or the code server dying: nothing catches it."""
+
+
+def test_an_evaluation_killed_after_the_ingest_still_leads_to_the_run(data_dir, monkeypatch):
+    """The sensor ingested a big file and filed it under processed/, then ran past Dagster's sensor timeout:
+    the tick failed, its run requests were dropped, and the next tick saw an empty inbox; no run ever came
+    for the day although its rows were in the lake (review_ops F1: 3M-row CSV, 0 runs)."""
+    from dagster_defs import sensors
+
+    inbox = data_dir.data_dir / "inbox" / "BTC-USDT"
+    inbox.mkdir(parents=True)
+    (inbox / "big.csv").write_text("id,ts,price,size,side\n" + trades(0, 5))
+    real, filed = sensors.daily_partitions_def, data_dir.data_dir / "inbox" / "processed" / "BTC-USDT" / "big.csv"
+    kills = iter([True])
+
+    def killed_once():
+        if filed.exists() and next(kills, False):  # the evaluation that ingested and filed it
+            raise Killed("past DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS")
+        return real()
+
+    monkeypatch.setattr(sensors, "daily_partitions_def", killed_once)
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance)
+        with pytest.raises(Killed):
+            settled_tick(instance, context)
+        assert filed.exists() and lake_rows(data_dir) == 5
+        result = inbox_sensor(context)  # the killed tick saved no cursor: this one starts from the one before
+        assert [r.partition_key for r in result] == ["2025-03-10"]
+        assert isinstance(inbox_sensor(context), dg.SkipReason)  # requested once the tick succeeded
+    assert lake_rows(data_dir) == 5
+
+
+def test_an_evaluation_killed_between_the_ingest_and_the_filing_ingests_again_and_runs(data_dir, monkeypatch):
+    """A kill after the rows are in the lake but before the file is filed leaves it in the inbox: the next
+    tick takes it again (the lake keeps no row twice) and requests its day."""
+    from python_assets.ingest import inbox as inbox_module
+
+    inbox = data_dir.data_dir / "inbox" / "BTC-USDT"
+    inbox.mkdir(parents=True)
+    (inbox / "a.csv").write_text("id,ts,price,size,side\n" + trades(0, 5))
+    real, kills = inbox_module.shutil.move, iter([True])
+
+    def move_killed_once(src, dst):
+        if next(kills, False):
+            raise Killed("the code server died")
+        return real(src, dst)
+
+    monkeypatch.setattr(inbox_module.shutil, "move", move_killed_once)
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance)
+        with pytest.raises(Killed):
+            settled_tick(instance, context)
+        assert (inbox / "a.csv").exists()
+        result = inbox_sensor(context)
+        assert [r.partition_key for r in result] == ["2025-03-10"]
+    assert lake_rows(data_dir) == 5
+    assert not (inbox / "a.csv").exists()
+
+
+def test_a_second_evaluation_while_the_first_still_ingests_takes_no_file(data_dir):
+    """Dagster starts the next tick while a timed-out evaluation still runs in the code server: the two must
+    not ingest and file the same file."""
+    from python_assets.ingest.inbox_runs import inbox_lock
+
+    inbox = data_dir.data_dir / "inbox" / "BTC-USDT"
+    inbox.mkdir(parents=True)
+    (inbox / "a.csv").write_text("id,ts,price,size,side\n" + trades(0, 5))
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance)
+        with inbox_lock(data_dir):  # the earlier evaluation
+            for _ in range(2):
+                assert "still taking inbox files" in inbox_sensor(context).skip_message
+        assert (inbox / "a.csv").exists()
+        assert [r.partition_key for r in settled_tick(instance, context)] == ["2025-03-10"]
