@@ -77,7 +77,8 @@ def stopped_run_lines(instance: Any, exc: BaseException, span: str, where: str, 
                       run_log: Path) -> tuple[list[Any], list[str]]:
     """Dagster itself failed mid-run (its storage on a full disk): (the step-failure events it did record,
     a line for each, then why it stopped); the run is marked failed when the storage takes it (else the
-    next run does, saying why from the stop note left in run_log, by a --verbose run too)."""
+    next run does, saying why from the stop note left in run_log, by a --verbose run too). With no instance
+    (it did not open) there is no run, and the line says so."""
     from blofin_cli.run_log import STOP_NOTE, append_lines
     from dagster_defs.runner import live_cli_step_failures, recover_dead_cli_runs
     from python_assets.config import paths
@@ -85,7 +86,9 @@ def stopped_run_lines(instance: Any, exc: BaseException, span: str, where: str, 
     cause = f"the disk is full ({describe(exc)})" if is_disk_full(exc) else describe(exc)
     append_lines(run_log, [STOP_NOTE.format(run_id=run_id, cause=cause)])
     failures, marked = [], "the run stays 'started' until the next run marks it failed"
-    if instance is not None:
+    if instance is None:  # the Dagster instance did not open: no run was recorded to stay 'started'
+        marked = "no run was started: the Dagster instance did not open"
+    else:
         with contextlib.suppress(Exception):  # the storage may be unusable still: then the next run recovers it
             failures = live_cli_step_failures(instance, paths().data_dir)
         with contextlib.suppress(Exception):

@@ -37,6 +37,7 @@ def run_window(first: date, last: date, verbose: bool = False, config_file: Path
     """Materialize first..last under the writer lock (a second writer is refused, exit 3); a window whose
     inputs are unchanged since its last run is said so and not rerun, unless force."""
     from blofin_cli.errors import window_problem
+    from dagster_defs.instance_env import check_instance_env
     from python_assets.config import market_seed, market_source_kind, market_symbols, partition_days
 
     problem = window_problem(first, last, partition_days())
@@ -54,6 +55,7 @@ def run_window(first: date, last: date, verbose: bool = False, config_file: Path
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
     paths = export_data_dir()
+    check_instance_env(paths)  # a Postgres instance without its DAGSTER_PG_*: one line, exit 2, no run
     return as_writer(paths, f"blofin-stack materialize {first}..{last}",
                      lambda: _locked_run(paths, first, last, verbose, run_config, force))
 
@@ -192,7 +194,8 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
             append_lines(run_log, lines)  # the cause at the log's end, within what a full disk lets it keep
         print("\n".join(lines), file=sys.stderr)
         message = lines[-1].removeprefix("error: ") if stopped is not None else ending
-        _alert(paths, alerting.failed_run_alert(message, run_id, alerting.partition_label(first, last), failures))
+        recorded = run_id if instance is not None else None  # no instance, no run: the alert names none
+        _alert(paths, alerting.failed_run_alert(message, recorded, alerting.partition_label(first, last), failures))
         if paths.warehouse.exists():  # steps it got through marked their days recomputed: later days are stale too
             _say_stale_days(paths, first, last)
         return 1

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from dagster_defs.instance_env import check_instance_env
 from python_assets.config import Paths, ensure_dagster_home, paths
 from python_assets.warehouse.connection import connect_warehouse, table_exists
 from python_assets.platform.progress import set_console_fd
@@ -68,6 +69,7 @@ def persistent_instance(paths: Paths) -> dg.DagsterInstance:
     home = ensure_dagster_home(paths.dagster_home)
     home.mkdir(parents=True, exist_ok=True)
     install_instance_yaml(home / "dagster.yaml")
+    check_instance_env(paths)  # one line naming an unset DAGSTER_PG_* rather than Dagster's Field repr
     return dg.DagsterInstance.get()
 
 

@@ -199,6 +199,11 @@ def ensure_dagster_home(default: Path) -> Path:
     return Path(os.environ["DAGSTER_HOME"])
 
 
+def unset_env(names: list[str]) -> list[str]:
+    """The names among `names` not set (or empty) in the environment now, in their order."""
+    return [n for n in names if not os.environ.get(n)]
+
+
 def dagster_home_setting() -> Path | None:
     """DAGSTER_HOME as set now (None when unset or empty: the data dir's dagster_home is used)."""
     return Path(os.environ["DAGSTER_HOME"]) if os.environ.get("DAGSTER_HOME") else None
