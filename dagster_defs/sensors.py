@@ -10,7 +10,7 @@ import dagster as dg
 from dagster_defs.partitions import daily_partitions_def
 from dagster_defs.runner import made_by_cli, recover_dead_launched_runs
 from python_assets.platform.alerts import build_alert, raise_alert
-from python_assets.config import Paths, market_source_kind, paths
+from python_assets.config import Paths, market_source_kind, partitions_start, partitions_start_is_set, paths
 from python_assets.ingest.inbox import inbox_dir, pending_files, process_inbox, settled_files
 from python_assets.ingest.inbox_runs import InboxBusy, RunRecord, drop_records, inbox_lock, read_records
 from python_assets.platform.logs import log_event
@@ -35,6 +35,18 @@ def _inbox_cursor(raw: str | None) -> tuple[dict[str, list[int]], list[str]]:
     return (seen if isinstance(seen, dict) else {}), (requested if isinstance(requested, list) else [])
 
 
+def _before_first(day: str, first: str) -> str:
+    """Why a day before the loaded first partition has no run yet, and what gets it one (true to the setting)."""
+    start, pinned = partitions_start(), partitions_start_is_set()
+    where = f"{day} is before the first daily partition {first}: its rows are in the lake, "
+    if start <= day and not pinned:
+        return where + ("and its run is requested once the code location reloads (its partitions start at the "
+                        "lake's first day as read when it loaded; UI: Deployment > Reload, or restart Dagster)")
+    cause = f"BLOFIN_PARTITIONS_START={start}" if pinned else f"the lake's first day, {start}"
+    return where + (f"and its run waits until the partitions start on or before it ({cause}): set "
+                    f"BLOFIN_PARTITIONS_START={day} or earlier and restart Dagster")
+
+
 def _inbox_requests(context: dg.SensorEvaluationContext, records: list[RunRecord],
                     new_days: set[str]) -> tuple[list[dg.RunRequest], list[str], list[str]]:
     """(one run request per complete day the records name, the records those requests cover, the days that
@@ -49,9 +61,10 @@ def _inbox_requests(context: dg.SensorEvaluationContext, records: list[RunRecord
         if r.day in valid_keys:
             by_day.setdefault(r.day, []).append(r)
         elif r.day < first:
-            context.log.warning(f"{r.file}: {r.day} is before the first daily partition {first}: its rows are "
-                                "in the lake, but no run covers the day (BLOFIN_PARTITIONS_START sets the first)")
-            drop_records(paths(), [r.name])
+            if r.day not in waiting:
+                waiting.append(r.day)
+                log = context.log.warning if r.day in new_days else context.log.info
+                log(f"{r.file}: {_before_first(r.day, first)}")
         else:
             context.log.info(f"{r.file}: {r.day} is not a complete daily partition yet; it runs with its schedule")
             drop_records(paths(), [r.name])
@@ -75,7 +88,8 @@ def inbox_sensor(context: dg.SensorEvaluationContext):
     seconds (and INBOX_TICK_MAX_FILES files); the rest wait for the next tick. Each ingested file's days are
     recorded (python_assets/ingest/inbox_runs.py) before it is filed, and a record is dropped only after a
     tick that requested its day succeeded: an evaluation Dagster timed out or killed after the ingest still
-    leads to the runs, at a later tick."""
+    leads to the runs, at a later tick. A day before the loaded first partition keeps its record until the
+    partitions reach it (a reload)."""
     p = paths()
     seen, requested = _inbox_cursor(context.cursor)
     try:

@@ -317,3 +317,43 @@ def test_a_second_evaluation_while_the_first_still_ingests_takes_no_file(data_di
                 assert "still taking inbox files" in inbox_sensor(context).skip_message
         assert (inbox / "a.csv").exists()
         assert [r.partition_key for r in settled_tick(instance, context)] == ["2025-03-10"]
+
+
+def test_older_history_waits_for_the_partitions_to_reach_it_and_runs_after_a_reload(data_dir, monkeypatch):
+    """Partitions start at the lake's first day as read when the code location loaded: a file of an earlier
+    day was ingested, logged 'no run covers the day (BLOFIN_PARTITIONS_START sets the first)' though that was
+    not set, and after a reload nothing ever requested the day (review_ops F2)."""
+    import logging
+
+    from dagster_defs import partitions, sensors
+
+    monkeypatch.delenv("BLOFIN_PARTITIONS_START", raising=False)
+    inbox = data_dir.data_dir / "inbox" / "BTC-USDT"
+    inbox.mkdir(parents=True)
+    (inbox / "dec01.csv").write_text("id,ts,price,size,side\n1,1764547200000,100,1,buy\n")  # 2025-12-01
+    partitions.daily_partitions_def.cache_clear()
+    try:
+        with dg.instance_for_test() as instance:
+            context, said = dg.build_sensor_context(instance=instance), []
+            handler = logging.Handler()
+            handler.emit = lambda record: said.append(record.getMessage())  # type: ignore[method-assign]
+            context.log.addHandler(handler)
+            assert [r.partition_key for r in settled_tick(instance, context)] == ["2025-12-01"]
+            partitions.daily_partitions_def.cache_clear()  # the code location loads with the lake at 2025-12-01
+            assert partitions.daily_partitions_def().start.date().isoformat() == "2025-12-01"  # as loaded
+            (inbox / "nov30.csv").write_text("id,ts,price,size,side\n2,1764460800000,99,1,buy\n")  # 2025-11-30
+            for _ in range(3):  # settling, ingested, and the tick after: the day waits, its record kept
+                result = inbox_sensor(context)
+                assert isinstance(result, dg.SkipReason)
+            assert "2025-11-30 wait for the daily partitions" in result.skip_message
+            line = next(s for s in said if "2025-11-30 is before the first daily partition 2025-12-01" in s)
+            assert "once the code location reloads" in line and "BLOFIN_PARTITIONS_START" not in line, line
+            partitions.daily_partitions_def.cache_clear()  # the code location reloads
+            assert [r.partition_key for r in inbox_sensor(context)] == ["2025-11-30"]
+            assert isinstance(inbox_sensor(context), dg.SkipReason)
+        monkeypatch.setenv("BLOFIN_PARTITIONS_START", "2025-12-01")  # pinned: a reload does not reach it
+        pinned = sensors._before_first("2025-11-30", "2025-12-01")
+        assert "BLOFIN_PARTITIONS_START=2025-12-01" in pinned and "set BLOFIN_PARTITIONS_START=2025-11-30" in pinned
+        assert "reload" not in pinned
+    finally:
+        partitions.daily_partitions_def.cache_clear()
