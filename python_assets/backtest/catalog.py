@@ -35,9 +35,11 @@ create table if not exists strategy_specs (
 @lru_cache(maxsize=1)
 def feature_columns() -> Columns:
     """Registered feature names (from dbt's manifest): the columns a spec may name besides OHLCV, with the
-    text ones (data_type varchar) marked so that a condition comparing regime with a number is refused."""
+    text ones (data_type varchar) marked so that a condition comparing regime with a number is refused, and
+    their labels (accepted_values) so that one comparing it with a label it never holds is too."""
     features = load_registry(DBT_PROJECT_DIR / "target" / "manifest.json")
-    return Columns((f.name for f in features), text=(f.name for f in features if f.is_text))
+    return Columns((f.name for f in features), text=(f.name for f in features if f.is_text),
+                   labels={f.name: f.values for f in features if f.is_text and f.values})
 
 
 def registered_features() -> list[Feature]:

@@ -55,14 +55,16 @@ class Columns(frozenset):
     A plain frozenset of names says nothing of types: the checker then takes its names as any type."""
 
     text: frozenset[str]
+    labels: dict[str, frozenset[str]]  # a text column's possible values, where known (accepted_values)
 
-    def __new__(cls, names=(), text=frozenset()):
+    def __new__(cls, names=(), text=frozenset(), labels=None):
         obj = super().__new__(cls, names)
         obj.text = frozenset(text)
+        obj.labels = {k: frozenset(v) for k, v in (labels or {}).items()}
         return obj
 
     def __reduce__(self):
-        return Columns, (tuple(self), tuple(self.text))
+        return Columns, (tuple(self), tuple(self.text), {k: tuple(sorted(v)) for k, v in self.labels.items()})
 
 
 class _Parser:
@@ -260,6 +262,18 @@ def value_type(node: Node, type_of: Callable[[str], str]) -> str:
 def _expect(node: Node, kind: str, want: str, op: str) -> None:
     if kind not in (want, ANY):
         raise ExprError(f"'{op}' needs {want}, got {_show(node, kind)}")
+
+
+def check_labels(node: Node, labels: dict[str, frozenset[str]]) -> None:
+    """ExprError where a text column is compared (== / !=) with a label it never holds: regime == 'trendup'
+    was never true, and the strategy never traded without a word."""
+    if node[0] == "bin" and node[1] in ("==", "!="):
+        for a, b in ((node[2], node[3]), (node[3], node[2])):
+            if a[0] == "name" and b[0] == "str" and a[1] in labels and b[1] not in labels[a[1]]:
+                raise ExprError(f"{a[1]} is never {b[1]!r}: its values are {', '.join(sorted(labels[a[1]]))}")
+    children = node[2] if node[0] == "call" else node[2:] if node[0] == "bin" else node[1:2] if node[0] in ("not", "neg") else ()
+    for child in children:
+        check_labels(child, labels)
 
 
 def check_condition(node: Node, type_of: Callable[[str], str]) -> None:

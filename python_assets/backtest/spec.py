@@ -168,6 +168,7 @@ def _check_conditions(spec: StrategySpec, columns: frozenset[str] | None) -> Non
                 expr.check_condition(node, lambda n: expr.NUMBER if n in spec.params else expr.ANY)
                 continue
             expr.check_condition(node, type_of)
+            expr.check_labels(node, getattr(columns, "labels", {}))
         except expr.ExprError as exc:
             raise SpecError(f"strategy {spec.name!r}: {key}: {exc}") from None
         if expr.names_in(node) <= set(spec.params):

@@ -26,6 +26,8 @@ class Feature:
     scale: str | None = None
     # the column's dbt data_type where the yml gives one (varchar: the regime labels); unset: a number
     data_type: str | None = None
+    # the values its accepted_values test allows (a text column's labels), None without such a test
+    values: tuple[str, ...] | None = None
 
     @property
     def is_text(self) -> bool:
@@ -41,9 +43,22 @@ class Feature:
         return asdict(self)
 
 
+def accepted_values(manifest: dict) -> dict[tuple[str, str], tuple[str, ...]]:
+    """{(model, column): values} of the manifest's accepted_values tests: the labels a text column can hold."""
+    out = {}
+    for node in manifest["nodes"].values():
+        test = node.get("test_metadata") or {}
+        if node.get("resource_type") == "test" and test.get("name") == "accepted_values" and node.get("attached_node"):
+            kwargs = test.get("kwargs") or {}
+            model = node["attached_node"].rsplit(".", 1)[-1]
+            out[(model, kwargs.get("column_name") or node.get("column_name"))] = tuple(map(str, kwargs.get("values") or ()))
+    return out
+
+
 def load_registry(manifest_path: Path) -> list[Feature]:
     """Features in model then column order, from a parsed dbt manifest.json."""
     manifest = json.loads(Path(manifest_path).read_text())
+    allowed = accepted_values(manifest)
     out = []
     for node in manifest["nodes"].values():
         if node.get("resource_type") != "model" or not node["name"].startswith("feat_"):
@@ -56,6 +71,6 @@ def load_registry(manifest_path: Path) -> list[Feature]:
                                      f"{', '.join(SCALES)} (leave it out for a scale-free feature)")
                 out.append(Feature(col["name"], node["name"], meta["group"], int(meta["warmup_bars"]),
                                    meta.get("talib"), col.get("description", ""), meta.get("higher_timeframe"),
-                                   meta.get("scale"), col.get("data_type")))
+                                   meta.get("scale"), col.get("data_type"), allowed.get((node["name"], col["name"]))))
     order = {m: i for i, m in enumerate(["feat_price", "feat_volume", "feat_volatility", "feat_technical", "feat_recursive", "feat_regime", "feat_htf_context"])}
     return sorted(out, key=lambda f: order.get(f.model, 99))

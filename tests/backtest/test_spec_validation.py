@@ -54,6 +54,14 @@ def test_well_typed_conditions_over_text_and_numbers_pass():
         spec_from_dict({**BASE, "entry_long": condition}, feature_columns())
 
 
+@pytest.mark.parametrize("condition", ["regime == 'trendup'", "close > open and 'Range' != htf_4h_regime",
+                                       "not (htf_1d_regime == 'bull')"])
+def test_a_text_feature_compared_with_a_label_it_never_holds_is_refused(condition):
+    """regime's labels come from its accepted_values test in the yml: 'trendup' was accepted, never true, and the
+    strategy never traded without a word."""
+    assert "its values are high_vol, range, trend_down, trend_up" in refused({"entry_long": condition}, feature_columns())
+
+
 def test_types_are_checked_without_the_registry_where_the_names_say_enough():
     """OHLCV, parameters and literals have known types; a feature is taken as any type without the registry."""
     assert "'>' needs a number, got 'abc' (text)" in refused({"entry_long": "close > 'abc'"}, None)
