@@ -183,8 +183,9 @@ def partition_days(now: datetime | None = None) -> tuple[date, date]:
 
 
 def partitions_start_is_set() -> bool:
-    """Whether BLOFIN_PARTITIONS_START is in the environment (even empty)."""
-    return PARTITIONS_START_ENV in os.environ
+    """Whether BLOFIN_PARTITIONS_START pins the first partition: set and not empty (partitions_start reads an
+    empty value as unset, so the lake decides; counted as set, a sensor called the lake's day pinned)."""
+    return bool(os.environ.get(PARTITIONS_START_ENV))
 
 
 def set_partitions_start(day: str) -> None:

@@ -406,3 +406,15 @@ def test_a_day_argument_takes_only_yyyy_mm_dd(data_dir, capsys, command, text):
         main([*command, text])
     assert exit_.value.code == 2
     assert f"not a date (YYYY-MM-DD): {text!r}" in capsys.readouterr().err
+
+
+def test_an_empty_partitions_start_is_unset_everywhere(data_dir, monkeypatch):
+    """partitions_start read BLOFIN_PARTITIONS_START= as unset (the lake's first day) while the inbox sensor's
+    message and the CLI's extend_partitions_to read it as pinned: the one told the user to move a pin there
+    was none of, the other never extended the partitions to an earlier day a run ingests."""
+    from python_assets.config import DEFAULT_PARTITIONS_START, partitions_start, partitions_start_is_set
+
+    monkeypatch.setenv("BLOFIN_PARTITIONS_START", "")
+    assert not partitions_start_is_set() and partitions_start() == DEFAULT_PARTITIONS_START  # an empty lake
+    monkeypatch.setenv("BLOFIN_PARTITIONS_START", "2024-02-01")
+    assert partitions_start_is_set() and partitions_start() == "2024-02-01"
