@@ -385,7 +385,8 @@ def _num(v: Any) -> float | None:
 
 def warehouse_columns(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
     """The condition columns of the features view without loading any rows (what the designer needs)."""
-    return condition_columns(d[0] for d in con.execute("select * from features limit 0").description)
+    described = con.execute("select * from features limit 0").description
+    return condition_columns((d[0] for d in described), (d[0] for d in described if str(d[1]) == "VARCHAR"))
 
 
 def market_from_warehouse(con: duckdb.DuckDBPyConnection, timeframe: str, end_ms: int, lookback_days: int,

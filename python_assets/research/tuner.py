@@ -21,6 +21,7 @@ from python_assets.backtest.markets import market_of, runs_on
 from python_assets.backtest.runner import (Bars, Execution, Window, dense_signals, equity_returns, load_bars,
                                           order_fills, rules_for, run_bars, signal_events)
 from python_assets.backtest.spec import ConstraintUndefined, SpecError, StrategySpec, compile_instances, instance_id, resolve_params
+from python_assets.backtest.expr import Columns
 from python_assets.research.dsr import sharpe
 from python_assets.platform.timeframes import DAY_MS
 from python_assets.warehouse.connection import connect_utc
@@ -30,13 +31,23 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 # What a spec that cannot run at some parameters raises: a compile error (a lag length < 1 at n = 3),
 # a constraint undefined there (10 / a at a = 0).
-UNRUNNABLE = (SpecError, ArithmeticError)
+# a spec that cannot run at a draw: its SQL does not compile, a constraint is undefined there, or DuckDB refuses
+# the query (a type the checker could not see): the trial is pruned and counted, never the step's failure
+UNRUNNABLE = (SpecError, ArithmeticError, duckdb.Error)
 KEY_COLUMNS = frozenset({"symbol", "timeframe", "bar_at_ms", "bar_at", "bar_date"})
 
 
-def condition_columns(columns) -> frozenset[str]:
-    """The columns a design's conditions may name: everything but the row keys."""
-    return frozenset(c for c in columns if c not in KEY_COLUMNS)
+def condition_columns(columns, text=()) -> Columns:
+    """The columns a design's conditions may name: everything but the row keys, with the text ones (regime
+    labels) marked, so a spec comparing one with a number is refused here as publish refuses it (unmarked,
+    it was tuned and its query failed in DuckDB, failing the research step)."""
+    names = frozenset(c for c in columns if c not in KEY_COLUMNS)
+    return Columns(names, text=names & frozenset(text))
+
+
+def text_columns(frame: pd.DataFrame) -> frozenset[str]:
+    """The frame's columns that hold text (a string or object dtype: regime labels, all-NULL ones too)."""
+    return frozenset(c for c in frame.columns if frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c]))
 
 
 @dataclass
@@ -75,11 +86,11 @@ class Market:
         symbols = sorted(frame["symbol"].unique())
         bars = {s: load_bars(con, "market", s, timeframe) for s in symbols}
         if frame.empty:  # no bars in the window (a lake without the window's days): a market with nothing to tune
-            return cls(con, condition_columns(frame.columns), timeframe, bars, Window("is", "in_sample", 0, 0),
+            return cls(con, condition_columns(frame.columns, text_columns(frame)), timeframe, bars, Window("is", "in_sample", 0, 0),
                        Window("oos", "out_of_sample", 0, 0), frame=frame, split=split, markets=markets)
         start, end = int(frame["bar_at_ms"].min()), int(frame["bar_at_ms"].max()) + 1
         cut = int(np.quantile(np.sort(frame["bar_at_ms"].unique()), split))
-        return cls(con, condition_columns(frame.columns), timeframe, bars,
+        return cls(con, condition_columns(frame.columns, text_columns(frame)), timeframe, bars,
                    Window("is", "in_sample", start, cut), Window("oos", "out_of_sample", cut, end), frame=frame, split=split,
                    markets=markets)
 

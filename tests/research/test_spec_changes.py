@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import date
 
 import duckdb
+import numpy as np
 import pytest
 
 from python_assets.backtest.portfolio_daily import portfolio_day
@@ -141,3 +142,30 @@ def test_a_catalog_design_stored_before_content_hashes_is_taken_as_its_file_is(f
     (folder / "zz_tuned.yaml").write_text(EDITS["condition changed"][1])
     summary = run_day(con, market, DAY2, CFG)
     assert "notes" not in summary and set(ranked(con, DAY2)) == {"c_zz_kept", "c_zz_tuned"}
+
+
+def test_a_spec_comparing_a_text_feature_with_a_number_is_left_out_of_research_as_publish_leaves_it_out(folder):
+    """Research read the folder against the market's plain column names, so `regime > 1` (refused by publish,
+    which knows regime is text) was designed and tuned, and its query failed in DuckDB: the research step failed."""
+    frame = noise_frame(days=12)
+    frame["regime"] = np.where(np.arange(len(frame)) % 3 == 0, "range", "trend_up")
+    market = Market.from_frame(frame, "1h")
+    assert market.columns.text == {"regime"}
+    (folder / "zz_typed.yaml").write_text(KEPT.replace("zz_kept", "zz_typed").replace(
+        "entry_long: close > sma(close, n)", "entry_long: regime > 1"))
+    (folder / "zz_label.yaml").write_text(KEPT.replace("zz_kept", "zz_label").replace(
+        "entry_long: close > sma(close, n)", "entry_long: regime == 'range' and close > sma(close, n)"))
+    con = duckdb.connect()
+    summary = run_day(con, market, DAY1, CFG)
+    designed = {k for (k,) in con.execute("select design_key from strategy_designs").fetchall()}
+    assert designed == {"catalog:zz_kept", "catalog:zz_tuned", "catalog:zz_label"} and summary["trials"] > 0
+
+
+def test_a_trial_whose_query_duckdb_refuses_is_pruned_not_the_steps_failure():
+    """The type checker cannot see everything a query may meet: DuckDB's refusal of a trial's SQL is counted
+    as an unrunnable trial like a compile error, never raised out of the research step."""
+    import duckdb as db
+
+    from python_assets.research.tuner import UNRUNNABLE
+
+    assert issubclass(db.BinderException, UNRUNNABLE) and issubclass(db.ConversionException, UNRUNNABLE)
