@@ -8,22 +8,38 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict
+from dataclasses import MISSING, fields, is_dataclass
 from typing import Any
 
 from python_assets.backtest.expr import names_in, parse
 from python_assets.backtest.spec import OHLCV, SpecError, StrategySpec, spec_from_dict
-from python_assets.backtest.spec_files import STRATEGY_DIR, catalog_spec, load_specs
+from python_assets.backtest.spec_files import STRATEGY_DIR, catalog_spec, load_specs, read_folder
 
 class DesignUnavailable(Exception):
     """A stored design whose strategy cannot be evaluated any more; the message says why, in one line."""
 
 
 def content_version(spec: StrategySpec) -> str:
-    """Hash of what a spec trades (every field but its description and `active`): an edit of the prose
-    keeps the design, an edit of a condition, parameter range, side, sizing or exit makes a new one."""
-    body = {k: v for k, v in asdict(spec).items() if k not in ("description", "active")}
+    """Hash of what a spec trades (every field but its name, description and `active`): an edit of the prose
+    keeps the design, an edit of a condition, parameter range, side, sizing or exit makes a new one. Only
+    what is set counts (fields at their default, None and empty are left out), so a field the code adds
+    later with a default does not change the hash of every unchanged spec and re-tune it as a new design."""
+    body = {k: v for k, v in _set_fields(spec).items() if k not in ("name", "description", "active")}
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def _set_fields(value: Any) -> Any:
+    """A dataclass or mapping as plain data without the fields at their default and the None or empty values."""
+    if is_dataclass(value):
+        pairs = {f.name: getattr(value, f.name) for f in fields(value)
+                 if f.default is MISSING or getattr(value, f.name) != f.default}
+        value = pairs
+    if isinstance(value, dict):
+        kept = {k: _set_fields(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v is not None and v != {} and v != [] and v != ()}
+    if isinstance(value, (list, tuple)):
+        return [_set_fields(v) for v in value]
+    return value
 
 
 def spec_uses(spec: StrategySpec, columns: frozenset[str]) -> bool:
@@ -64,15 +80,24 @@ def design_strategy(key: str, origin: str, spec: dict[str, Any]) -> StrategySpec
     try:
         found = catalog_spec(name, STRATEGY_DIR)
     except KeyError:
-        raise DesignUnavailable(f"spec file gone: {STRATEGY_DIR.name}/ has no strategy {name!r} "
-                                "(deleted or renamed)") from None
-    except SpecError as exc:
-        raise DesignUnavailable(f"catalog spec {name!r} does not load: {exc}") from None
+        raise DesignUnavailable(_missing(name)) from None
+    if not found.active:
+        raise DesignUnavailable(f"{name!r} is set active: false (its file keeps it out of research and the portfolio)")
     version = content_version(found)
     if spec.get("version", version) != version:
         raise DesignUnavailable(f"spec changed: {name!r} is not the content this design was tuned on "
                                 f"({spec['version']}, now {version}); the edited spec is tuned as a design of its own")
     return found
+
+
+def _missing(name: str) -> str:
+    """Why the catalog has no spec `name`: its file left out of the folder (invalid, or clashing with another
+    file: read_folder's line), else gone."""
+    left_out = read_folder(STRATEGY_DIR).left_out
+    lines = [line for f, line in left_out.items() if f.rsplit(".", 1)[0] == name or f"{name!r}" in line]
+    if lines:
+        return f"catalog spec {name!r} is left out of {STRATEGY_DIR.name}/: {lines[0]}"
+    return f"spec file gone: {STRATEGY_DIR.name}/ has no strategy {name!r} (deleted or renamed)"
 
 
 def unavailable_note(design_id: str, reason: Exception) -> str:

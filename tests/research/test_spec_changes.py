@@ -4,7 +4,7 @@ out (or each such trial pruned) with one line in the summary; the day, the portf
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import field, fields, make_dataclass, replace
 from datetime import date
 
 import duckdb
@@ -169,3 +169,41 @@ def test_a_trial_whose_query_duckdb_refuses_is_pruned_not_the_steps_failure():
     from python_assets.research.tuner import UNRUNNABLE
 
     assert issubclass(db.BinderException, UNRUNNABLE) and issubclass(db.ConversionException, UNRUNNABLE)
+
+
+@pytest.mark.parametrize("change", ["an unchanged copy under another file name", "an unknown key", "active: false"])
+def test_a_spec_file_left_out_or_set_inactive_says_so_not_gone(folder, market, change):
+    """The file is there: a copy of it clashes with it (both left out), it fails validation, or it is set
+    inactive; the note said 'spec file gone ... (deleted or renamed)', and an inactive spec's tuned design
+    stayed in the ranking and the portfolio though README says active: false keeps it out."""
+    con = duckdb.connect()
+    run_day(con, market, DAY1, CFG)
+    if change.startswith("an unchanged copy"):
+        (folder / "zz_copy.yaml").write_text(TUNED)
+        why = "is left out of"
+    elif change == "an unknown key":
+        (folder / "zz_tuned.yaml").write_text(TUNED + "leverage: 2\n")
+        why = "is left out of"
+    else:
+        (folder / "zz_tuned.yaml").write_text(TUNED + "active: false\n")
+        why = "is set active: false"
+    summary = run_day(con, market, DAY2, CFG)
+    assert set(ranked(con, DAY2)) == {"c_zz_kept"}
+    assert [n for n in summary["notes"] if n.startswith("c_zz_tuned left out: ") and why in n], summary["notes"]
+
+
+def test_the_content_hash_counts_only_what_a_spec_sets():
+    """A field at its default counts as not set: a field the code adds later with a default leaves every
+    unchanged spec's hash (and design id) as it was; what a spec sets still changes it."""
+    from python_assets.backtest.spec import spec_from_dict
+    import yaml
+
+    raw = yaml.safe_load(TUNED)
+    base = design_specs.content_version(spec_from_dict(raw))
+    assert design_specs.content_version(spec_from_dict({**raw, "sizing": {"fraction": 1.0}})) == base
+    assert design_specs.content_version(spec_from_dict({**raw, "description": "told better", "active": True})) == base
+    assert design_specs.content_version(spec_from_dict({**raw, "sizing": {"fraction": 0.5}})) != base
+    spec = spec_from_dict(raw)  # the code grows a field with a default: the same spec, the same hash
+    grown = make_dataclass("Grown", [("new_knob", float, field(default=0.0))], bases=(type(spec),), frozen=True)
+    assert design_specs.content_version(grown(**{f.name: getattr(spec, f.name) for f in fields(spec)})) == base
+    assert design_specs.content_version(spec_from_dict({**raw, "side": "both", "entry_short": "close < open"})) != base
