@@ -137,15 +137,17 @@ def _equity_chart(con: duckdb.DuckDBPyConnection, day: str) -> str:
 def _fallbacks(items: list[dict[str, Any]]) -> str:
     """One line naming each rule that fell back to equal weights at some of its rebalances (no member had
     min_history own returns that moved): on a short window the three accounts were one, and nothing said so."""
-    fell = [r for r in items if r.get("fallback_rebalances")]
+    fell = [r for r in items if r.get("fallback_rebalances")
+            or (r.get("rebalances") == 0 and r.get("rule") != "equal")]  # opened on equal shares, never rebalanced
     if not fell:
         return ""
     at = lambda k, n: f"all {n}" if k == n else f"{k} of its {n}"  # noqa: E731
     said = ", ".join(f"{html.escape(r['rule'])} at {at(r['fallback_rebalances'], r['rebalances'])} rebalances"
+                     if r["rebalances"] else f"{html.escape(r['rule'])} throughout (no rebalance after its opening)"
                      for r in fell)
     return (f"<p><strong>Fell back to equal weights:</strong> {said}. At those no member had min_history "
-            f"({fell[0].get('min_history')}) own returns that moved, so the rule weighed none; a rule that fell "
-            "back at all its rebalances ran the equal rule's account.</p>")
+            f"({fell[0].get('min_history')}) own returns that moved, so the rule weighed none (an opening reads no "
+            "returns); a rule that fell back at all its rebalances ran the equal rule's account.</p>")
 
 
 FORWARD_NOTE = ("The forward record is out of sample for that choice: each day, an account over the strategies the "

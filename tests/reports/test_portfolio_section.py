@@ -132,3 +132,16 @@ def test_a_rule_that_fell_back_to_equal_weights_is_said_in_one_line_naming_min_h
     line = page[page.index("Fell back to equal weights"):].split("</p>")[0]
     assert "inverse_vol at all 5 rebalances, risk_parity at 2 of its 5 rebalances." in line
     assert "min_history (24) own returns" in line and "equal at" not in line
+
+
+def test_risk_rules_that_never_rebalanced_after_their_opening_are_said_to_hold_equal_weights(con):
+    """A 3-day demo: the opening reads no returns (equal shares under every rule) and no scheduled rebalance
+    followed, so the three accounts were one; rebalances 0 and fallbacks 0 left the line out."""
+    con.execute("""insert into portfolio_backtest_results by name select rule, date '2025-01-10' as run_date,
+        2 as members, 0.01 as total_return, 0.02 as max_drawdown, 24 as min_history, 0 as rebalances,
+        0 as fallback_rebalances from (values ('inverse_vol'), ('risk_parity')) t(rule)""")
+    con.execute("update portfolio_backtest_results set rebalances = 0 where rule = 'equal'")
+    page = portfolio_section.render(portfolio_section.load(con, DAY), con, DAY.isoformat())
+    line = page[page.index("Fell back to equal weights"):].split("</p>")[0]
+    assert "inverse_vol throughout (no rebalance after its opening), risk_parity throughout" in line
+    assert "equal throughout" not in line
