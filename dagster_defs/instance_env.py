@@ -13,18 +13,20 @@ import yaml
 from python_assets.config import Paths, SettingError, ensure_dagster_home, unset_env
 
 
-def env_names(config: object) -> list[str]:
+def env_names(config: object, key: str | None = None) -> list[str]:
     """Every NAME of an `env: NAME` setting (Dagster's StringSource / IntSource) in a parsed dagster.yaml,
-    in file order, each once."""
+    in file order, each once; with `key`, only those of settings of that name (`port`: an IntSource)."""
     found: list[str] = []
     if isinstance(config, dict):
-        if set(config) == {"env"} and isinstance(config["env"], str):
-            return [config["env"]]
-        for value in config.values():
-            found += [n for n in env_names(value) if n not in found]
+        for name, value in config.items():
+            if isinstance(value, dict) and set(value) == {"env"} and isinstance(value["env"], str):
+                here = [value["env"]] if key is None or name == key else []
+            else:
+                here = env_names(value, key)
+            found += [n for n in here if n not in found]
     elif isinstance(config, list):
         for value in config:
-            found += [n for n in env_names(value) if n not in found]
+            found += [n for n in env_names(value, key) if n not in found]
     return found
 
 
@@ -37,7 +39,7 @@ def check_instance_env(paths: Paths) -> None:
         config = yaml.safe_load(yaml_path.read_text())
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return
-    missing = unset_env(env_names(config))
+    missing = unset_env(env_names(config), frozenset(env_names(config, "port")))
     if missing:
         names = ", ".join(missing)
         raise SettingError(

@@ -200,9 +200,11 @@ def ensure_dagster_home(default: Path) -> Path:
     return Path(os.environ["DAGSTER_HOME"])
 
 
-def unset_env(names: list[str]) -> list[str]:
-    """The names among `names` not set (or empty) in the environment now, in their order."""
-    return [n for n in names if not os.environ.get(n)]
+def unset_env(names: list[str], numbers: frozenset[str] = frozenset()) -> list[str]:
+    """The names among `names` Dagster cannot read now, in their order: not in the environment (an empty
+    value is a value: a password under trust or .pgpass auth), or, for those in `numbers` (its IntSource
+    settings: a port), set to something that is not an integer."""
+    return [n for n in names if n not in os.environ or (n in numbers and not os.environ[n].strip().lstrip("-").isdigit())]
 
 
 def dagster_home_setting() -> Path | None:

@@ -21,6 +21,21 @@ def test_env_names_are_every_env_setting_of_the_yaml_once():
     config = {"storage": {"postgres": {"postgres_db": {"hostname": {"env": "H"}, "port": {"env": "P"}, "x": 1}}},
               "other": [{"env": "H"}, {"env": "Q", "more": 1}], "base_dir": {"env": "DAGSTER_HOME"}}
     assert env_names(config) == ["H", "P", "DAGSTER_HOME"]
+    assert env_names({"postgres_db": {"hostname": {"env": "H"}, "port": {"env": "P"}}}, "port") == ["P"]
+
+
+def test_an_empty_variable_is_a_value_except_where_dagster_reads_a_number(monkeypatch):
+    """Dagster fails only on a variable that is missing, or not an integer where it reads one (a port): an
+    empty DAGSTER_PG_PASSWORD (trust or .pgpass auth) was refused as 'not set'."""
+    from python_assets.config import unset_env
+
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD", "")
+    monkeypatch.setenv("DAGSTER_PG_PORT", "")
+    monkeypatch.delenv("DAGSTER_PG_HOST", raising=False)
+    ports = frozenset({"DAGSTER_PG_PORT"})
+    assert unset_env(["DAGSTER_PG_HOST", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_PORT"], ports) == ["DAGSTER_PG_HOST", "DAGSTER_PG_PORT"]
+    monkeypatch.setenv("DAGSTER_PG_PORT", "5432")
+    assert unset_env(["DAGSTER_PG_PASSWORD", "DAGSTER_PG_PORT"], ports) == []
 
 
 def test_materialize_on_a_postgres_home_without_its_variables_names_them_in_one_line_and_starts_no_run(tmp_path):
@@ -32,7 +47,7 @@ def test_materialize_on_a_postgres_home_without_its_variables_names_them_in_one_
     shutil.copy(POSTGRES_YAML, home / "dagster.yaml")
     env = {k: v for k, v in os.environ.items() if k not in PG_VARS}
     env.update(BLOFIN_DATA_DIR=str(data), DAGSTER_HOME=str(home))
-    env["DAGSTER_PG_PORT"] = ""  # set but empty: as unset
+    env["DAGSTER_PG_PORT"] = ""  # set but empty: not the integer Dagster reads a port as
     out = subprocess.run([sys.executable, "-m", "blofin_cli", "materialize", "--date", "2024-01-02"], env=env,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 2, out.stderr
