@@ -42,14 +42,14 @@ def find_spec_noted(name_or_path: str, columns: frozenset[str]) -> tuple[Strateg
         if not path.exists():  # was "unknown strategy 'x.yml'; shipped: ...", as if a name had been misspelt
             raise SpecError(f"{path}: no such file")
         return load_spec(path, columns), ()
-    folder = read_folder(STRATEGY_DIR)
+    folder = read_folder(STRATEGY_DIR, feature_columns())  # typed as publish reads it: regime > 1 is left out
     if name_or_path not in folder.specs:
         problems = "".join(f"; left out {line}" for line in folder.lines)
         raise SpecError(f"unknown strategy {name_or_path!r}; shipped: {', '.join(sorted(folder.specs))} "
                         f"(or a path to a .yaml spec){problems}")
     others = sorted(folder.left_out)
-    note = (f"left out {len(others)} other file(s) of {STRATEGY_DIR.name}/ that do not validate: {', '.join(others)} "
-            "(run one with --strategy PATH to see why)")
+    note = (f"left out {len(others)} other file(s) of {STRATEGY_DIR.name}/ (invalid, or clashing with another file): "
+            f"{', '.join(others)} (run one with --strategy PATH to see why)")
     return folder.specs[name_or_path], (note,) if others else ()
 
 

@@ -171,10 +171,12 @@ def _check_conditions(spec: StrategySpec, columns: frozenset[str] | None) -> Non
             expr.check_labels(node, getattr(columns, "labels", {}))
         except expr.ExprError as exc:
             raise SpecError(f"strategy {spec.name!r}: {key}: {exc}") from None
-        if expr.names_in(node) <= set(spec.params):
-            hidden = sorted((expr.names_in(node) & set(spec.params)) & (OHLCV | set(columns or ())))
-            raise SpecError(f"strategy {spec.name!r}: {key}: {text!r} reads no column, so it is the same on every bar"
-                            + (f" (the parameter {hidden[0]!r} hides the column of that name)" if hidden else ""))
+        # a condition of constants and parameters is the same on every bar: fine as such (1 == 1 holds a position
+        # from the first bar: buy and hold), not where a parameter named like a column hides that column
+        hidden = sorted((expr.names_in(node) & set(spec.params)) & (OHLCV | set(columns or ())))
+        if hidden and expr.names_in(node) <= set(spec.params):
+            raise SpecError(f"strategy {spec.name!r}: {key}: {text!r} reads no column, so it is the same on every bar "
+                            f"(the parameter {hidden[0]!r} hides the column of that name)")
 
 
 def unused_conditions(spec: StrategySpec) -> list[str]:

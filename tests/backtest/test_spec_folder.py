@@ -78,18 +78,20 @@ def test_the_cli_runs_a_shipped_name_whatever_else_is_in_the_folder(folder, monk
     synthetic_ohlc(600, 3).rename_axis("Date").reset_index().to_csv(csv, index=False)
     (folder / "zz_list_params.yaml").write_text("name: zz_list\nparams: [1, 2]\nentry_long: close > open\n")
     (folder / "my_rsi.yaml").write_text((folder / "rsi_reversion.yaml").read_text())
+    # valid without types; publish leaves it out (regime is text): the CLI listed it as shipped
+    (folder / "zz_typed.yaml").write_text("name: zz_typed\nentry_long: regime > 1\nexit_long: close < open\n")
     monkeypatch.setattr(service, "STRATEGY_DIR", folder)
     # before: AttributeError ('list' object has no attribute 'items'), exit 1, for any name
     assert cli_main(["backtest", "--strategy", "sma_cross", "--data", str(csv), "--no-html"]) == 0
     out = capsys.readouterr().out
-    assert ("note: left out 3 other file(s) of strategies/ that do not validate: my_rsi.yaml, rsi_reversion.yaml, "
-            "zz_list_params.yaml (run one with --strategy PATH to see why)") in out
+    assert ("note: left out 4 other file(s) of strategies/ (invalid, or clashing with another file): my_rsi.yaml, "
+            "rsi_reversion.yaml, zz_list_params.yaml, zz_typed.yaml (run one with --strategy PATH to see why)") in out
     # the clashing name is refused naming both files (it named only the shipped one, for any name asked)
     assert cli_main(["backtest", "--strategy", "rsi_reversion", "--no-html"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "left out my_rsi.yaml and rsi_reversion.yaml: both define strategy 'rsi_reversion'" in err
-    assert "left out zz_list_params.yaml: " in err
+    assert "left out zz_list_params.yaml: " in err and "zz_typed" not in err.split("shipped: ")[1].split(" (or")[0]
 
 
 def test_research_takes_the_catalog_specs_publish_takes(folder, monkeypatch):
