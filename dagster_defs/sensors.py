@@ -9,6 +9,7 @@ import dagster as dg
 
 from dagster_defs.partitions import daily_partitions_def
 from dagster_defs.runner import made_by_cli, recover_dead_launched_runs
+from dagster_defs.step_slots import free_dead_step_slots
 from python_assets.platform.alerts import build_alert, raise_alert
 from python_assets.config import Paths, market_source_kind, partitions_start, partitions_start_is_set, paths
 from python_assets.ingest.inbox import inbox_dir, pending_files, process_inbox, settled_files
@@ -192,12 +193,20 @@ def trade_recorder_sensor(context: dg.SensorEvaluationContext):
 def dead_run_sensor(context: dg.SensorEvaluationContext):
     """Fails the runs whose worker process is gone (`dagster dev` or the host died mid-run: the default run
     launcher has no health check, so such a run stayed 'started', held the one run slot and queued every
-    later run forever); run_failure_sensor alerts each. Its first tick comes right after the daemon starts."""
+    later run forever), and frees the pool slot of a step whose process died without recording its end (the
+    run waited forever for it: dagster_defs/step_slots.py), so that run goes on and fails; run_failure_sensor
+    alerts each. Its first tick comes right after the daemon starts."""
     failed = recover_dead_launched_runs(context.instance)
     for run_id, reason in failed:
         context.log.warning(f"run {run_id} marked failed: {reason}")
         log_event("dead_run_failed", run_id=run_id, reason=reason)
-    return dg.SkipReason(f"marked {len(failed)} dead run(s) failed" if failed else "no dead run")
+    freed = free_dead_step_slots(context.instance)
+    for run_id, step_key, reason in freed:
+        context.log.warning(f"run {run_id}: step {step_key}'s pool slot freed: {reason}")
+        log_event("dead_step_slot_freed", run_id=run_id, step_key=step_key, reason=reason)
+    if not failed and not freed:
+        return dg.SkipReason("no dead run")
+    return dg.SkipReason(f"marked {len(failed)} dead run(s) failed, freed {len(freed)} dead step(s)' pool slots")
 
 
 FRESHNESS_CHECK = dg.AssetCheckKey(dg.AssetKey("bars_1m"), "bars_1m_is_fresh")
