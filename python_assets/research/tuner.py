@@ -20,8 +20,9 @@ from python_assets.backtest.fills import DEFAULT_FILL
 from python_assets.backtest.markets import market_of, runs_on
 from python_assets.backtest.runner import (Bars, Execution, Window, dense_signals, equity_returns, load_bars,
                                           order_fills, rules_for, run_bars, signal_events)
-from python_assets.backtest.spec import ConstraintUndefined, SpecError, StrategySpec, compile_instances, instance_id, resolve_params
 from python_assets.backtest.expr import Columns
+from python_assets.backtest.spec import (ConstraintUndefined, SpecError, StrategySpec, compile_instances, instance_id,
+                                         resolve_params)
 from python_assets.research.dsr import sharpe
 from python_assets.platform.timeframes import DAY_MS
 from python_assets.warehouse.connection import connect_utc
@@ -29,10 +30,9 @@ from python_assets.warehouse.connection import connect_utc
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-# What a spec that cannot run at some parameters raises: a compile error (a lag length < 1 at n = 3),
-# a constraint undefined there (10 / a at a = 0).
-# a spec that cannot run at a draw: its SQL does not compile, a constraint is undefined there, or DuckDB refuses
-# the query (a type the checker could not see): the trial is pruned and counted, never the step's failure
+# What a spec that cannot run at a draw raises: a compile error (a lag length < 1 at n = 3), an arithmetic
+# error, or DuckDB's refusal of the query (a type the checker could not see): the trial is pruned and
+# counted, never the step's failure
 UNRUNNABLE = (SpecError, ArithmeticError, duckdb.Error)
 KEY_COLUMNS = frozenset({"symbol", "timeframe", "bar_at_ms", "bar_at", "bar_date"})
 
@@ -86,8 +86,9 @@ class Market:
         symbols = sorted(frame["symbol"].unique())
         bars = {s: load_bars(con, "market", s, timeframe) for s in symbols}
         if frame.empty:  # no bars in the window (a lake without the window's days): a market with nothing to tune
-            return cls(con, condition_columns(frame.columns, text_columns(frame)), timeframe, bars, Window("is", "in_sample", 0, 0),
-                       Window("oos", "out_of_sample", 0, 0), frame=frame, split=split, markets=markets)
+            return cls(con, condition_columns(frame.columns, text_columns(frame)), timeframe, bars,
+                       Window("is", "in_sample", 0, 0), Window("oos", "out_of_sample", 0, 0), frame=frame, split=split,
+                       markets=markets)
         start, end = int(frame["bar_at_ms"].min()), int(frame["bar_at_ms"].max()) + 1
         cut = int(np.quantile(np.sort(frame["bar_at_ms"].unique()), split))
         return cls(con, condition_columns(frame.columns, text_columns(frame)), timeframe, bars,
