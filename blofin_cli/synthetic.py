@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from blofin_cli.common import MAX_DAYS, as_writer, day_count, days_between, lake_symbols, non_negative_int, parse_date
 from blofin_cli.errors import EXIT_BAD_INPUT
-from python_assets.config import DEFAULT_SEED, DEFAULT_SYMBOLS, export_data_dir
+from python_assets.config import DEFAULT_SEED, DEFAULT_SYMBOLS, export_data_dir, market_seed, market_symbols
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -30,6 +30,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if problem:
         print(f"error: --days {args.days}: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    symbols, seed = market_symbols().split(","), market_seed() if args.seed is None else args.seed  # the run's own
     paths = export_data_dir()
     if refusal := synthetic_source_refusal(paths):  # the demo's markets would join the real ones
         print(f"error: {refusal}", file=sys.stderr)
@@ -40,7 +41,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         and imports beside its dbt and ML steps) and materialize, the writer lock held."""
         t0 = time.perf_counter()
         try:
-            added = in_child(generate_market, paths, DEFAULT_SYMBOLS, days, args.seed)
+            added = in_child(generate_market, paths, symbols, days, seed)
         except MarketRefused as exc:  # bad input, as `generate` says it (exit 2)
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
@@ -68,7 +69,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     t0 = time.perf_counter()
     try:
-        added = generate_market(paths, args.symbols, days_between(args.start, args.end), args.seed)
+        added = generate_market(paths, args.symbols or market_symbols().split(","), days_between(args.start, args.end),
+                                market_seed() if args.seed is None else args.seed)
     except MarketRefused as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -113,10 +115,12 @@ def synthetic_days_problem(first: date, last: date, today: date) -> str | None:
 
 def add_demo(sub: argparse._SubParsersAction) -> None:
     """Register `demo`."""
-    p = sub.add_parser("demo", help="generate the synthetic demo (last N days) and materialize the latest day")
+    p = sub.add_parser("demo", help="generate the synthetic demo (last N days) and materialize the days not reported yet "
+                                           "(the latest on a fresh data dir)")
     p.add_argument("--days", type=day_count, default=30,
                    help=f"days of synthetic data ending yesterday (UTC; 1..{MAX_DAYS}, default 30)")
-    p.add_argument("--seed", type=non_negative_int, default=DEFAULT_SEED, help=f"random seed of the synthetic market (default {DEFAULT_SEED})")
+    p.add_argument("--seed", type=non_negative_int, help=f"random seed of the synthetic market (default: BLOFIN_SEED, "
+                                                         f"else {DEFAULT_SEED}); the symbols are BLOFIN_SYMBOLS' (the run's)")
     p.add_argument("--verbose", action="store_true", help="show Dagster and dbt output instead of logging it")
     p.set_defaults(func=cmd_demo)
 
@@ -126,7 +130,8 @@ def add_generate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("generate", help="write synthetic ticks and funding for a date range into the lake")
     p.add_argument("--start", type=parse_date, required=True, help="first day (YYYY-MM-DD, UTC)")
     p.add_argument("--end", type=parse_date, required=True, help="last day, inclusive (YYYY-MM-DD, UTC)")
-    p.add_argument("--symbols", type=lake_symbols, default=list(DEFAULT_SYMBOLS),
-                   help=f"comma-separated symbols, any spelling (btc/usdt is BTC-USDT; default {','.join(DEFAULT_SYMBOLS)})")
-    p.add_argument("--seed", type=non_negative_int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
+    p.add_argument("--symbols", type=lake_symbols,
+                   help=f"comma-separated symbols, any spelling (btc/usdt is BTC-USDT; default: BLOFIN_SYMBOLS, else "
+                        f"{','.join(DEFAULT_SYMBOLS)})")
+    p.add_argument("--seed", type=non_negative_int, help=f"random seed (default: BLOFIN_SEED, else {DEFAULT_SEED})")
     p.set_defaults(func=cmd_generate)

@@ -418,3 +418,26 @@ def test_an_empty_partitions_start_is_unset_everywhere(data_dir, monkeypatch):
     assert not partitions_start_is_set() and partitions_start() == DEFAULT_PARTITIONS_START  # an empty lake
     monkeypatch.setenv("BLOFIN_PARTITIONS_START", "2024-02-01")
     assert partitions_start_is_set() and partitions_start() == "2024-02-01"
+
+
+def test_generate_and_demo_take_the_runs_seed_and_symbols(tmp_path, monkeypatch):
+    """generate and demo used --seed 7 and the three default symbols whatever BLOFIN_SEED and BLOFIN_SYMBOLS
+    said (BLOFIN_SEED=abc generated a seed-7 market, exit 0), so `BLOFIN_SEED=3 blofin-stack demo` reported a
+    seed-7 market and BLOFIN_SYMBOLS=BTC-USDT generated symbols its run never read."""
+    import pyarrow.parquet as pq
+
+    def generated(name: str, *args: str) -> bytes:
+        monkeypatch.setenv("BLOFIN_DATA_DIR", str(tmp_path / name))
+        assert main(["generate", "--start", "2025-03-10", "--end", "2025-03-10", *args]) == 0
+        (day,) = (tmp_path / name / "lake" / "trades").glob("symbol=*/date=2025-03-10/trades.parquet")
+        assert day.parent.parent.name == "symbol=BTC-USDT"
+        return pq.read_table(day).to_pandas().to_json()
+
+    monkeypatch.setenv("BLOFIN_SYMBOLS", "BTC-USDT")
+    monkeypatch.setenv("BLOFIN_SEED", "3")
+    from_env = generated("env")
+    assert from_env == generated("flags", "--seed", "3", "--symbols", "BTC-USDT")
+    assert from_env != generated("other", "--seed", "7")
+    monkeypatch.setenv("BLOFIN_SEED", "abc")
+    monkeypatch.setenv("BLOFIN_DATA_DIR", str(tmp_path / "bad"))
+    assert main(["generate", "--start", "2025-03-10", "--end", "2025-03-10"]) == 2
