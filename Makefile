@@ -20,7 +20,7 @@ MANIFEST := dbt_project/target/manifest.json
 .PHONY: help install manifest run test test-spark test-spark-graph soak ui docs bench scale bench-spark lock clean report-png browser postgres
 
 help:
-	@echo "make run    - create .venv, install, generate the 30-day demo, materialize the latest day, print the report path"
+	@echo "make run    - create .venv, install, generate the 30-day demo, materialize the days not reported yet (the latest on a fresh data dir), print the report path"
 	@echo "make test   - install (if needed) and run the test suite"
 	@echo "make test-spark - the dbt project built on a local Spark session and compared with DuckDB, model by model"
 	@echo "make test-spark-graph - the whole daily graph with dbt on Spark (BLOFIN_DBT_TARGET=spark), its report against DuckDB's"
@@ -31,7 +31,7 @@ help:
 	@echo "make scale  - the 20 symbols x 30 days simulation: multiprocess executor, then 1 vs 2 symbol workers"
 	@echo "make bench-spark - dbt on DuckDB vs Spark local per layer at 3, 12 and 48 days of history (how each grows; ~8 min)"
 	@echo "make report-png - docs/img/report.png: a headless Chromium picture of the newest report (after make run)"
-	@echo "make lock   - re-resolve requirements.lock / requirements-dev.lock"
+	@echo "make lock   - re-resolve requirements.lock / requirements-dev.lock / requirements-bench.lock (the venv's uv)"
 	@echo "make browser - headless Chromium for the report/chart tests: Debian's chromium via apt where missing (root)"
 	@echo "make postgres - PostgreSQL server binaries for the Dagster-on-PostgreSQL test: apt where missing (root)"
 
@@ -148,10 +148,10 @@ scale: $(MANIFEST)
 bench-spark: $(MANIFEST)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench spark
 
-lock:
-	uv pip compile requirements.in -p 3.11 $(TORCH_SOURCE) -o requirements.lock
-	uv pip compile requirements-dev.in -p 3.11 $(TORCH_SOURCE) -o requirements-dev.lock
-	uv pip compile requirements-bench.in -p 3.11 $(TORCH_SOURCE) -o requirements-bench.lock
+lock: $(STAMP)
+	$(BIN)/uv pip compile requirements.in -p 3.11 $(TORCH_SOURCE) -o requirements.lock
+	$(BIN)/uv pip compile requirements-dev.in -p 3.11 $(TORCH_SOURCE) -o requirements-dev.lock
+	$(BIN)/uv pip compile requirements-bench.in -p 3.11 $(TORCH_SOURCE) -o requirements-bench.lock
 
 clean:
 	rm -rf dbt_project/target dbt_project/logs .pytest_cache

@@ -253,7 +253,8 @@ def add_market_data_commands(sub: argparse._SubParsersAction) -> None:
     def history_args(p: argparse.ArgumentParser) -> None:
         exchange_args(p)
         p.add_argument("--since", type=parse_time_ms, required=True, help="UTC date/time or epoch ms")
-        p.add_argument("--until", type=parse_time_ms, help="exclusive end (default: now; candles still open are never stored)")
+        p.add_argument("--until", type=parse_time_ms, help="exclusive end (default: now; fetch-ohlcv never stores a candle "
+                                                           "still open)")
         p.add_argument("--verbose", action="store_true", help="print progress per page")
         p.add_argument("--refetch-holes", action="store_true",
                        help="ask again for the stretches an earlier fetch found the exchange has no data in")
@@ -275,7 +276,7 @@ def add_market_data_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_record_trades)
 
     p = sub.add_parser("import", help="import freqtrade data files (candles, trades, funding) or CSV candles")
-    p.add_argument("files", nargs="+", help="data files (.feather, .parquet, .json[.gz], .csv)")
+    p.add_argument("files", nargs="+", help="data files (.feather, .parquet, .json[.gz], .jsonl[.gz], .csv)")
     p.add_argument("--kind", choices=["candles", "trades", "funding"], help="default: from the file name / columns")
     p.add_argument("--symbol", help="default: from a freqtrade file name (XRP_USDT_USDT-5m-futures.feather -> XRP-USDT)")
     p.add_argument("--timeframe", help="candles: default from the file name or the bar spacing")
