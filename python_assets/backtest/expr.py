@@ -180,17 +180,22 @@ def parse(text: str) -> Node:
     return _Parser(str(text)).parse()
 
 
+def children(node: Node) -> tuple[Node, ...]:
+    """The sub-expressions of a node: a call's arguments, an operator's operands; none for a leaf."""
+    if node[0] == "call":
+        return tuple(node[2])
+    if node[0] == "bin":
+        return node[2], node[3]
+    if node[0] in ("not", "neg"):
+        return (node[1],)
+    return ()
+
+
 def names_in(node: Node) -> set[str]:
     """Every bare name an expression reads (parameters and columns)."""
     if node[0] == "name":
         return {node[1]}
-    if node[0] == "call":
-        return set().union(*(names_in(a) for a in node[2])) if node[2] else set()
-    if node[0] == "bin":
-        return names_in(node[2]) | names_in(node[3])
-    if node[0] in ("not", "neg"):
-        return names_in(node[1])
-    return set()
+    return set().union(*(names_in(c) for c in children(node)))
 
 
 def evaluate(node: Node, values: dict[str, Any], where: str = "a constraint") -> Any:
@@ -271,8 +276,7 @@ def check_labels(node: Node, labels: dict[str, frozenset[str]]) -> None:
         for a, b in ((node[2], node[3]), (node[3], node[2])):
             if a[0] == "name" and b[0] == "str" and a[1] in labels and b[1] not in labels[a[1]]:
                 raise ExprError(f"{a[1]} is never {b[1]!r}: its values are {', '.join(sorted(labels[a[1]]))}")
-    children = node[2] if node[0] == "call" else node[2:] if node[0] == "bin" else node[1:2] if node[0] in ("not", "neg") else ()
-    for child in children:
+    for child in children(node):
         check_labels(child, labels)
 
 
