@@ -121,6 +121,7 @@ def spec_from_dict(raw: dict[str, Any], columns: frozenset[str] | None = None) -
     """Validate a parsed spec; with `columns`, every name must be a parameter or one of them."""
     if not isinstance(raw, dict) or not raw.get("name"):
         raise SpecError("a strategy spec needs a mapping with a name")
+    _require_utf8(raw)
     name = str(raw["name"])
     unknown = set(raw) - KNOWN_KEYS
     if unknown:
@@ -152,6 +153,27 @@ def spec_from_dict(raw: dict[str, Any], columns: frozenset[str] | None = None) -
     if columns is not None:
         compile_strategy(spec, resolve_params(spec, {}), columns, "bars")
     return spec
+
+
+def _require_utf8(value: Any) -> None:
+    """SpecError naming the first text (a key or a value, at any depth) that is not UTF-8: YAML's "\\ud800"
+    escape gives a lone surrogate, which the warehouse, the report's files and the HTML cannot write."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, (list, tuple)) else ()
+    for key, v in items:
+        for text in (key, v):
+            if isinstance(text, str) and not _is_utf8(text):
+                raise SpecError(f"text {text!r:.60} is not UTF-8 text (a lone surrogate such as \\ud800): "
+                                "write the character itself")
+        _require_utf8(v)
+
+
+def _is_utf8(text: str) -> bool:
+    """Whether text encodes as UTF-8 (a str holding a lone surrogate does not)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _check_conditions(spec: StrategySpec, columns: frozenset[str] | None) -> None:

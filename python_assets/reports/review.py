@@ -36,6 +36,8 @@ PROVIDER_ERRORS = (OSError, http.client.HTTPException, ValueError, KeyError, Typ
 MAX_REPLY_BYTES = 1 << 20  # a longer body is refused (the attempt fails)
 SUMMARY_CHARS, TOPIC_CHARS, FINDING_CHARS, MAX_FINDINGS = 2000, 80, 1000, 50  # longer is cut (TRUNCATED)
 TRUNCATED = " … [truncated]"
+SURROGATE = re.compile(r"[\ud800-\udfff]")  # in a str only unpaired: json.loads joins a valid pair into one character
+CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # an ANSI CSI sequence whole, other C0/C1
 
 
 class Analyst(Protocol):
@@ -202,9 +204,16 @@ def prompt_numbers(report: dict[str, Any]) -> dict[str, Any]:
             "overfitting": {"designs": over.get("designs", []), "search": over.get("search")}}
 
 
+def plain_text(text: str) -> str:
+    """text as the report can hold it: each lone surrogate (a reply's "\\ud800" JSON escape, which no UTF-8
+    file can hold: the HTML's encode raised and the day's report failed) replaced by U+FFFD, and terminal
+    escape sequences and control characters (NUL, ESC, ...; tab and newline kept) dropped."""
+    return CONTROL.sub("", SURROGATE.sub("\ufffd", text))
+
+
 def _text(v: Any) -> str | None:
-    """v stripped when it is a non-empty string, else None (the schema wants non-empty text)."""
-    return (v.strip() or None) if isinstance(v, str) else None
+    """v as plain_text, stripped, when that is a non-empty string, else None (the schema wants non-empty text)."""
+    return (plain_text(v).strip() or None) if isinstance(v, str) else None
 
 
 def _cap(text: str, limit: int) -> str:
@@ -311,7 +320,7 @@ class OpenAICompatibleAnalyst:
                 return self._call(report, min(self.timeout, left))
             except Exception as exc:  # noqa: BLE001 - a provider never fails the report: retried, then the fallback
                 # scrubbed before it is cut: a BadStatusLine quotes whatever the endpoint sent, even our key
-                error = self._scrub(f"{type(exc).__name__}: {exc}")[:ERROR_CHARS]
+                error = plain_text(self._scrub(f"{type(exc).__name__}: {exc}"))[:ERROR_CHARS]
                 log_event("llm_review_attempt_failed", attempt=tried, error=error)
                 if tried <= self.retries:
                     wait, why_not = next_wait(exc, tried, end - time.monotonic(), backoff_cap=2.0)

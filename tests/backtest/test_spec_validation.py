@@ -139,6 +139,25 @@ def test_a_spec_file_that_is_not_plain_yaml_text_is_refused_naming_the_file(tmp_
     assert str(err.value).startswith(str(path)) and message in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("line", ['name: "a\\ud800b"', 'description: "caf\\udce9"',
+                                  'constraints: ["n > 2", "n < 40 or \\ud800"]', 'params: {"n\\udfff": {default: 3}}'])
+def test_a_spec_whose_text_holds_a_lone_surrogate_is_refused_naming_the_file(tmp_path, line):
+    """YAML's "\\ud800" escape gives a lone surrogate, which no UTF-8 file or table can hold: the spec was
+    accepted and its name could reach the warehouse and the report, whose HTML then failed to encode."""
+    from python_assets.backtest.spec_files import read_folder
+
+    path = tmp_path / "user.yaml"
+    path.write_text(("" if line.startswith("name:") else "name: t\n") + f"entry_long: close > open\n{line}\n")
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    message = str(err.value)
+    assert message.startswith("user.yaml: text ") and "is not UTF-8 text" in message and "\n" not in message
+    message.encode()  # the line itself quotes the text escaped, so it prints and logs
+    (tmp_path / "good.yaml").write_text("name: good\nentry_long: close > open\n")
+    folder = read_folder(tmp_path)
+    assert list(folder.specs) == ["good"] and folder.left_out == {"user.yaml": message}
+
+
 @pytest.mark.parametrize("entry", ["1 == 1", "n > 5"])
 def test_a_condition_of_constants_or_parameters_is_allowed(entry):
     """Buy and hold (entry 1 == 1) and a parameter switch were accepted before the validation was hardened,

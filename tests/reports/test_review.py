@@ -246,3 +246,31 @@ def test_user_and_password_in_the_base_url_are_sent_as_basic_auth_without_a_key(
     review = OpenAICompatibleAnalyst(with_user, "test-model", "", timeout=2, retries=0).review(REPORT)
     assert review["analyst"] == "openai_compatible:test-model"
     assert FakeLLM.seen[-1]["auth"] == "Basic " + base64.b64encode(b"alice:pw-SECRET-42").decode()
+
+
+def test_a_reply_with_a_lone_surrogate_or_control_characters_is_cleaned_so_the_report_encodes():
+    """A reply's "\\ud800" JSON escape is a lone surrogate: it passed clean_reply, the JSON wrote it escaped,
+    then render(report).encode() raised UnicodeEncodeError outside the analyst's fallback and the day's report
+    failed. Each lone surrogate becomes U+FFFD; NUL and terminal escapes are dropped; text made only of them is
+    empty (a finding dropped, a summary refused, so the fallback writes the review)."""
+    from datetime import date
+
+    import duckdb
+
+    from python_assets.reports.daily_report import SUMMARY_COLUMNS, build_report, report_json
+    from python_assets.reports.html import render
+    from python_assets.reports.review import clean_reply
+
+    content = json.loads('{"summary": "fine \\ud800", "findings": [{"severity": "info", "topic": "t\\udfff", '
+                         '"text": "a\\u0000b\\u001b[31mred\\u001b[0m"}, {"severity": "info", "topic": "\\u0000", "text": "x"}]}')
+    review = {"analyst": "openai_compatible:m", **clean_reply(content, lambda text: text)}
+    assert review["summary"] == "fine \ufffd" and review["findings"] == [
+        {"severity": "info", "topic": "t\ufffd", "text": "abred"}] and len(review["warnings"]) == 1
+    with pytest.raises(ValueError):
+        clean_reply({"summary": "\x1b[0m\x00", "findings": []}, lambda text: text)
+    row = {**{c.strip(): None for c in SUMMARY_COLUMNS.split(",")}, "symbol": "BTC-USDT"}
+    report = {**build_report(date(2025, 3, 11), [row]), "review": review, "failed_checks": []}
+    page = render(report, duckdb.connect()).encode()  # raised UnicodeEncodeError: surrogates not allowed
+    assert "fine \ufffd".encode() in page and b"\x00" not in page and b"\x1b" not in page
+    assert "fine \ufffd" in json.loads(report_json(report))["review"]["summary"]
+
