@@ -1,6 +1,7 @@
 """The analyst review behind one interface: a deterministic analyst that needs no network (the
 default), and an optional OpenAI-compatible chat-completions provider that falls back to it.
-The provider's prompt is built from the report's numbers only; the API key is sent as a header
+The provider's prompt is built from the report's numbers and the names they belong to, never a user's
+prose (see prompt_numbers); the API key is sent as a header
 and scrubbed from every message this module produces."""
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ SUMMARY_CHARS, TOPIC_CHARS, FINDING_CHARS, MAX_FINDINGS = 2000, 80, 1000, 50  # 
 TRUNCATED = " … [truncated]"
 SURROGATE = re.compile(r"[\ud800-\udfff]")  # in a str only unpaired: json.loads joins a valid pair into one character
 CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # an ANSI CSI sequence whole, other C0/C1
+PROMPT_LEFT_OUT = ("spec",)  # a design's spec JSON, user prose inside: never sent to the LLM (see prompt_numbers)
 
 
 class Analyst(Protocol):
@@ -195,13 +197,24 @@ def _fmt(v: Any) -> str:
 
 
 def prompt_numbers(report: dict[str, Any]) -> dict[str, Any]:
-    """What the LLM sees: numbers from the report (no free text from outside, no secrets); of the overfitting
-    section the numbers only (the designs' PBO and the day's search PBO, which the deterministic analyst reads
-    too), not its fixed explanations."""
-    keep = ("report_date", "symbols", "strategies", "walk_forward", "ml", "research", "failed_checks")
-    over = report.get("overfitting") or {}
+    """What the LLM sees: the report's numbers with the names and ids that say what each is about (symbols,
+    strategies, models, designs, parameters) and the product's own reason texts (a design's status_reason, a
+    failed check's description); no secrets, and no user-written text: a research design's spec JSON (its
+    description is whatever the spec's author wrote, a way to instruct the LLM) is left out. Of the
+    overfitting section the numbers only (the designs' PBO and the day's search PBO, which the deterministic
+    analyst reads too), not its fixed explanations."""
+    keep = ("report_date", "symbols", "strategies", "walk_forward", "ml", "failed_checks")
+    over, research = report.get("overfitting") or {}, report.get("research") or {}
     return {**{k: report.get(k) for k in keep},
+            "research": {k: _without(PROMPT_LEFT_OUT, v) for k, v in research.items()},
             "overfitting": {"designs": over.get("designs", []), "search": over.get("search")}}
+
+
+def _without(keys: tuple[str, ...], value: Any) -> Any:
+    """A list of rows without those keys; any other value as it is."""
+    if not isinstance(value, list):
+        return value
+    return [{k: v for k, v in row.items() if k not in keys} if isinstance(row, dict) else row for row in value]
 
 
 def plain_text(text: str) -> str:
