@@ -1,6 +1,7 @@
 """Numbers for people: each value formatted by its kind (price, percent, ratio, count, duration),
 in scientific notation only for a price below 1e-15 (too small to write positionally); a value that
-rounds to zero never shows as -0; the report's HTML formats every cell through `cell`."""
+rounds to zero never shows as -0; a value whose text would read inf (1e307 as a percent) and a time past
+what a date can hold show a dash, as NaN does; the report's HTML formats every cell through `cell`."""
 
 from __future__ import annotations
 
@@ -69,21 +70,28 @@ def price(v: float | None, tick: float | None = None) -> str:
     places = _decimals(v, PRICE_SIGNIFICANT, cap=PRICE_MAX_DECIMALS + 1)
     if places > PRICE_MAX_DECIMALS:
         return f"{v:.{PRICE_SIGNIFICANT - 1}e}"
-    return f"{v:,.{max(places, 2)}f}"
+    return _no_negative_zero(f"{v:,.{max(places, 2)}f}")
+
+
+def _percent(v: float | None) -> float | None:
+    """v as a percent, None where v or its percent is not finite (1e307 * 100 overflows to inf)."""
+    if v is None or not math.isfinite(v * 100):
+        return None
+    return v * 100
 
 
 def pct(v: float | None, digits: int = 2) -> str:
     """A fraction as a signed percent: 0.0123 -> +1.23%."""
-    if v is None or not math.isfinite(v):
+    if (p := _percent(v)) is None:
         return DASH
-    return _no_negative_zero(f"{v * 100:+.{digits}f}%", "+")
+    return _no_negative_zero(f"{p:+.{digits}f}%", "+")
 
 
 def share(v: float | None, digits: int = 1) -> str:
     """A fraction of a whole as a percent without sign: 0.4902 -> 49.0%."""
-    if v is None or not math.isfinite(v):
+    if (p := _percent(v)) is None:
         return DASH
-    return _no_negative_zero(f"{v * 100:.{digits}f}%")
+    return _no_negative_zero(f"{p:.{digits}f}%")
 
 
 def signed(v: float | None, digits: int = 3) -> str:
@@ -94,10 +102,16 @@ def signed(v: float | None, digits: int = 3) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """3d 4h / 5h 12m / 7m 3s / 0.8s."""
+    """3d 4h / 5h 12m / 7m 3s / 0.8s; a negative one keeps its minus (-5.0s: an exit stamped before its
+    entry must not read as a real holding time), one that rounds to zero has none."""
     if seconds is None or not math.isfinite(seconds):
         return DASH
-    s = abs(seconds)
+    text = _duration_text(abs(seconds))
+    return _no_negative_zero("-" + text) if seconds < 0 else text
+
+
+def _duration_text(s: float) -> str:
+    """duration's text of s >= 0 seconds."""
     if s < 60:
         return f"{s:.1f}s" if s < 10 else f"{s:.0f}s"
     units = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
@@ -110,10 +124,14 @@ def duration(seconds: float | None) -> str:
 
 
 def utc_time(ms: int | float | None) -> str:
-    """Epoch ms as 2025-03-10 14:00 UTC."""
-    if ms is None:
+    """Epoch ms as 2025-03-10 14:00 UTC; a dash for NaN or a time no date holds (1e15 ms is past year 9999:
+    a corrupt *_at must not stop the report's rendering)."""
+    if ms is None or not math.isfinite(ms):
         return DASH
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+    try:
+        return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+    except (ValueError, OverflowError, OSError):  # past datetime's years, the C time_t, or the platform's range
+        return DASH
 
 
 def drawdown(v: float) -> str:

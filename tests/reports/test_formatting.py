@@ -144,3 +144,15 @@ def test_the_research_section_says_how_many_designs_ranked_by_status_and_how_man
     assert _research_counts(research) == ("<p>92 designs ranked: 21 active, 33 archived, 38 candidate; 92 new today. "
                                           "The top 10:</p>")
     assert _research_counts({"status_counts": {}, "new_designs": []}) == ""  # no research on the day: no line
+
+
+def test_fmt_shows_a_dash_for_what_overflows_or_no_date_holds_and_never_a_negative_zero():
+    """pct(1e307) read '+inf%', drawdown(1e307) '+inf%' (a plus on a loss), utc_time(1e15) raised ValueError
+    and utc_time(1e20) OSError (a corrupt *_at would stop the report's rendering), duration(-5) read '5.0s'
+    (its sign lost) and price(-0.0) read '-0.00'."""
+    assert (fmt.pct(1e307), fmt.share(1e307), fmt.drawdown(1e307), fmt.drawdown(-1e307)) == (fmt.DASH,) * 4
+    assert fmt.pct(-1e307) == fmt.DASH and fmt.pct(1e10) == "+1000000000000.00%"
+    assert (fmt.utc_time(1e15), fmt.utc_time(1e20), fmt.utc_time(-1e20), fmt.utc_time(float("nan"))) == (fmt.DASH,) * 4
+    assert fmt.by_kind(10**30, "time") == fmt.DASH and fmt.utc_time(0) == "1970-01-01 00:00"
+    assert (fmt.duration(-5), fmt.duration(-3725), fmt.duration(-0.01), fmt.duration(5)) == ("-5.0s", "-1h 2m", "0.0s", "5.0s")
+    assert (fmt.price(-0.0), fmt.price(-1e-25), fmt.price(-0.001)) == ("0.00", "-1.00000e-25", "-0.00100000")
