@@ -1,9 +1,12 @@
 """Inline SVG charts: one y scale per chart, a UTC date/time x axis, the legend beside the plot
-(never on the lines), values formatted by kind (see fmt)."""
+(never on the lines), values formatted by kind (see fmt). A point or bar whose value is missing or not finite
+(NaN, inf: the warehouse's series reach here as they are read) is left out, a gap in its line, and the axes
+are scaled on the finite values only (one NaN made every y label a dash and put "nan" in the SVG)."""
 
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Callable
 from datetime import datetime, timezone
 
@@ -16,6 +19,22 @@ LEFT, RIGHT_LEGEND, TOP, BOTTOM = 78, 250, 26, 34
 Series = tuple[str, list[float], list[float | None]]
 FLAT_PAD = 0.01  # a flat non-zero series' axis spans its level ± 1%
 DRAWDOWN_ZERO_SPAN = (-0.02, 0.0)  # never drawn down: 0 at the top of a -2%..0% axis, never above 0
+
+
+def _finite(v: float | None) -> bool:
+    """Whether v can be drawn: a number, neither missing nor NaN nor infinite."""
+    return v is not None and math.isfinite(v)
+
+
+def _segments(xs: list[float], ys: list[float | None]) -> list[list[tuple[float, float]]]:
+    """The runs of drawable (x, y) points, split where a point is not (the line has a gap there)."""
+    runs: list[list[tuple[float, float]]] = [[]]
+    for x, y in zip(xs, ys):
+        if _finite(x) and _finite(y):
+            runs[-1].append((x, y))
+        elif runs[-1]:
+            runs.append([])
+    return [r for r in runs if r]
 
 
 def time_ticks(x0: float, x1: float, n: int = 6) -> list[tuple[float, str]]:
@@ -68,7 +87,7 @@ def line_chart(series: list[Series], title: str, y_format: Callable[[float], str
                dashed: frozenset[str] = frozenset(), zero_span: tuple[float, float] = (-1.0, 1.0)) -> str:
     """Lines over time (x = epoch ms, UTC axis); shading [(x0, x1, color)] behind; labels in `dashed` dashed;
     zero_span is the y axis when every value is 0 (see y_range)."""
-    pts = [(x, y) for _, xs, ys in series for x, y in zip(xs, ys) if y is not None]
+    pts = [p for _, xs, ys in series for run in _segments(xs, ys) for p in run]
     if not pts:
         return f"<p><em>{html.escape(title)}: no data</em></p>"
     x0, x1 = min(p[0] for p in pts), max(p[0] for p in pts)
@@ -89,9 +108,10 @@ def line_chart(series: list[Series], title: str, y_format: Callable[[float], str
                      f'<text class="xtick" x="{sx(t):.1f}" y="{TOP + ph + 16}" font-size="10" text-anchor="middle">{label}</text>')
     parts.append(f'<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>')
     for i, (label, xs, ys) in enumerate(series):
-        path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(xs, ys) if y is not None)
         dash = ' stroke-dasharray="5,3"' if label in dashed else ""
-        parts.append(f'<polyline fill="none" stroke="{PALETTE[i % len(PALETTE)]}" stroke-width="1.5"{dash} points="{path}"/>')
+        for run in _segments(xs, ys):
+            path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in run)
+            parts.append(f'<polyline fill="none" stroke="{PALETTE[i % len(PALETTE)]}" stroke-width="1.5"{dash} points="{path}"/>')
     parts += _legend([s[0] for s in series], LEFT + pw + 14, TOP + 10)
     parts.append(f'<text x="{LEFT + pw / 2:.0f}" y="{h - 4}" font-size="10" text-anchor="middle">time (UTC)</text></svg>')
     return "".join(parts)
@@ -99,8 +119,9 @@ def line_chart(series: list[Series], title: str, y_format: Callable[[float], str
 
 def bar_chart(groups: list[tuple[str, dict[str, float | None]]], title: str,
               y_format: Callable[[float], str] = fmt.number, w: int = 960, h: int = 220) -> str:
-    """Grouped bars on one scale starting at zero: [(group label, {series: value})]."""
-    values = [v for _, d in groups for v in d.values() if v is not None]
+    """Grouped bars on one scale starting at zero: [(group label, {series: value})]; a missing or
+    non-finite value has no bar."""
+    values = [v for _, d in groups for v in d.values() if _finite(v)]
     if not values:
         return f"<p><em>{html.escape(title)}: no data</em></p>"
     lo, hi = min(0.0, min(values)), max(0.0, max(values))
@@ -117,7 +138,7 @@ def bar_chart(groups: list[tuple[str, dict[str, float | None]]], title: str,
     for gi, (label, d) in enumerate(groups):
         for si, name in enumerate(names):
             v = d.get(name)
-            if v is None:
+            if not _finite(v):
                 continue
             top, bottom = sy(max(v, 0.0)), sy(min(v, 0.0))
             x = LEFT + gi * gw + gw * 0.1 + si * bw

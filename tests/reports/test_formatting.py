@@ -156,3 +156,22 @@ def test_fmt_shows_a_dash_for_what_overflows_or_no_date_holds_and_never_a_negati
     assert fmt.by_kind(10**30, "time") == fmt.DASH and fmt.utc_time(0) == "1970-01-01 00:00"
     assert (fmt.duration(-5), fmt.duration(-3725), fmt.duration(-0.01), fmt.duration(5)) == ("-5.0s", "-1h 2m", "0.0s", "5.0s")
     assert (fmt.price(-0.0), fmt.price(-1e-25), fmt.price(-0.001)) == ("0.00", "-1.00000e-25", "-0.00100000")
+
+
+def test_a_chart_leaves_out_non_finite_points_and_scales_on_the_finite_ones():
+    """Series reach the charts as the warehouse holds them: a NaN put 'nan' in the SVG's points, a NaN first
+    made every y label a dash, and an inf did the same to a bar chart. Such a point is a gap in its line."""
+    nan, inf = float("nan"), float("inf")
+    xs = [ms(2025, 3, 10, h) for h in range(5)]
+    for ys in ([1, 2, nan, 3, 4], [nan, 1, 2, 3, 4], [1, 2, inf, 3, 4], [1, 2, None, 3, -inf]):
+        svg = line_chart([("a", xs, ys)], "t", fmt.price)
+        labels = re.findall(r'text-anchor="end">([^<]*)<', svg)
+        assert "nan" not in svg and "inf" not in svg and fmt.DASH not in labels, ys
+        assert labels[0] == "1.00000" and labels[-1] == ("3.00000" if ys[-1] == -inf else "4.00000"), (ys, labels)
+    assert len(re.findall("<polyline", line_chart([("a", xs, [1, 2, nan, 3, 4])], "t"))) == 2  # the gap
+    assert "no data" in line_chart([("a", xs[:2], [nan, inf])], "t")
+    for bad in (nan, inf):
+        svg = bar_chart([("m", {"model": bad, "baseline": 0.69})], "t")
+        labels = re.findall(r'text-anchor="end">([^<]*)<', svg)
+        assert "nan" not in svg and "inf" not in svg and labels == ["0", "0.1725", "0.3450", "0.5175", "0.6900"], labels
+        assert len(re.findall("<rect x=", svg)) == 1 + 1 + 2  # one bar, the frame, two legend swatches
