@@ -122,20 +122,26 @@ def check_warnings(failed_checks: list[dict[str, str]]) -> list[str]:
             for c in failed_checks if c.get("description")]
 
 
+def md_cell(text: Any) -> str:
+    """text as one Markdown table cell: a backslash and a pipe escaped, a line break a space (a user's
+    strategy named 'a|b' split its row into an extra column, a newline ended the table)."""
+    return " ".join(str(text).replace("\\", "\\\\").replace("|", "\\|").split())
+
+
 def markdown_summary(report: dict[str, Any], top: int = 3) -> str:
     """A few lines for the Dagster UI: the review's summary, closes and returns, the top strategies and
     each model's loss vs its baseline."""
     lines = [f"**{report['report_date']}**: {report.get('review', {}).get('summary', '')}", "",
              "| symbol | close | return 1d |", "|---|---:|---:|"]
-    lines += [f"| {s['symbol']} | {fmt.price(s['close'])} | {fmt.pct(s['return_1d'])} |" for s in report["symbols"]]
+    lines += [f"| {md_cell(s['symbol'])} | {fmt.price(s['close'])} | {fmt.pct(s['return_1d'])} |" for s in report["symbols"]]
     lines += ["", "| strategy | return | Sharpe | trades |", "|---|---:|---:|---:|"]
-    lines += [f"| {s['strategy']} {s['symbol']} | {fmt.pct(s['total_return'])} | {fmt.number(s['sharpe'], 3)} | "
-              f"{fmt.number(s['trade_count'])} |" for s in report["strategies"][:top]]
+    lines += [f"| {md_cell(s['strategy'])} {md_cell(s['symbol'])} | {fmt.pct(s['total_return'])} | "
+              f"{fmt.number(s['sharpe'], 3)} | {fmt.number(s['trade_count'])} |" for s in report["strategies"][:top]]
     models: dict[str, dict[str, Any]] = {}
     for m in report["ml"]["models"]:
         models.setdefault(m["model"], {})[m["scorer"]] = m.get("log_loss") if m.get("log_loss") is not None else m.get("rmse")
     lines += ["", "| model | loss | baseline |", "|---|---:|---:|"]
-    lines += [f"| {k} | {fmt.number(v.get('model'), 4)} | {fmt.number(v.get('baseline'), 4)} |" for k, v in sorted(models.items())]
+    lines += [f"| {md_cell(k)} | {fmt.number(v.get('model'), 4)} | {fmt.number(v.get('baseline'), 4)} |" for k, v in sorted(models.items())]
     return "\n".join(lines)
 
 

@@ -175,3 +175,22 @@ def test_a_chart_leaves_out_non_finite_points_and_scales_on_the_finite_ones():
         labels = re.findall(r'text-anchor="end">([^<]*)<', svg)
         assert "nan" not in svg and "inf" not in svg and labels == ["0", "0.1725", "0.3450", "0.5175", "0.6900"], labels
         assert len(re.findall("<rect x=", svg)) == 1 + 1 + 2  # one bar, the frame, two legend swatches
+
+
+def test_the_dagster_markdown_table_keeps_its_columns_whatever_a_strategy_is_named():
+    """Strategy names (a user's spec names them) went into the Dagster UI's Markdown table as written:
+    'a|b' split the row into an extra column and a newline ended the table."""
+    from python_assets.reports.daily_report import markdown_summary
+
+    report = {"report_date": "2025-03-10", "review": {"summary": "s"},
+              "symbols": [{"symbol": "BTC-USDT", "close": 1.0, "return_1d": 0.01}],
+              "strategies": [{"strategy": name, "symbol": "BTC-USDT", "total_return": 0.1, "sharpe": 1.0,
+                              "trade_count": 3} for name in ("a|b", "two\nlines", "back\\|slash")],
+              "ml": {"models": [{"model": "m|x", "scorer": "model", "log_loss": 0.7}]}}
+    lines = markdown_summary(report).splitlines()
+    rows = [line for line in lines if line.startswith("|")]
+    assert len(lines) == 15 and len(rows) == 11  # nothing split off: every table row stays a row
+    cells = lambda line: re.split(r"(?<!\\)\|", line.replace("\\\\", ""))  # noqa: E731 - GFM: \| is no column
+    assert all(len(cells(r)) == len(cells(rows[0])) for r in rows[:3])
+    assert all(len(cells(r)) == 6 for r in rows[3:8]) and all(len(cells(r)) == 5 for r in rows[8:])
+    assert r"| a\|b BTC-USDT |" in lines[8] and "| two lines BTC-USDT |" in lines[9] and r"back\\\|slash" in lines[10]
