@@ -16,7 +16,9 @@ from python_assets.research.daily import DESIGNS_AS_OF
 
 EXPLAINED = {
     "deflated_sharpe": "Deflated Sharpe: the probability that the design's true out-of-sample Sharpe beats the best "
-                       "Sharpe that luck alone would give over all the trials tried so far.",
+                       "Sharpe that luck alone would give over all the trials tried so far; a dash where it is not available "
+                       "(flat returns, or several trials but fewer than two with an out-of-sample Sharpe to measure "
+                       "luck's spread by).",
     "pbo": "PBO (probability of backtest overfitting): over every split of the tuning window's days into equal "
            "in-sample and out-of-sample halves, how often the tuning's best in-sample trial ranks in the lower "
            "half out of sample; above 0.5 the search mostly fits noise (such designs are archived).",

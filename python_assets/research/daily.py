@@ -273,7 +273,8 @@ def rank_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Res
     # N counts every trial tried, one that never traded out of sample included: leaving those out shrank
     # the deflation's benchmark exactly when few trials trade
     n_total = st["trials"] + con.execute("select count(*) from tuning_trials where run_date = ?", [day]).fetchone()[0]
-    variance = float(sharpes.var(ddof=1)) if len(sharpes) > 1 else 0.0
+    # fewer than two Sharpes: no spread to deflate by, the DSR is not available (NaN) unless N is 1
+    variance = float(sharpes.var(ddof=1)) if len(sharpes) > 1 else math.nan
     bar_len_ms = next(iter(market.bars.values())).bar_len_ms
     status = {d: h[-1]["status"] for d, h in st["history"].items()}
     overfit = robustness.pbo_as_of(con, day)

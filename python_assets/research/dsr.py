@@ -36,9 +36,13 @@ def is_flat(returns: np.ndarray) -> bool:
 
 
 def expected_max_sharpe(n_trials: int, sharpe_variance: float) -> float:
-    """E[max SR] of n_trials independent zero-edge trials whose Sharpe estimates have this variance."""
-    if n_trials <= 1 or not sharpe_variance > 0:
+    """E[max SR] of n_trials independent zero-edge trials whose Sharpe estimates have this variance: 0 for
+    one trial (nothing to deflate for), NaN for several without a variance > 0 (no estimate of the noise's
+    spread: a benchmark of 0 left a search of 1000 trials undeflated, its best called significant)."""
+    if n_trials <= 1:
         return 0.0
+    if not sharpe_variance > 0:
+        return math.nan
     return math.sqrt(sharpe_variance) * ((1 - EULER_GAMMA) * _NORMAL.inv_cdf(1 - 1 / n_trials)
                                          + EULER_GAMMA * _NORMAL.inv_cdf(1 - 1 / (n_trials * math.e)))
 
@@ -54,10 +58,11 @@ def probabilistic_sharpe(sr: float, benchmark: float, n_obs: int, skewness: floa
 
 
 def deflated_sharpe(returns: np.ndarray, n_trials: int, sharpe_variance: float) -> tuple[float, float]:
-    """(DSR, SR0): the probabilistic Sharpe against the expected maximum of n_trials noise trials."""
+    """(DSR, SR0): the probabilistic Sharpe against the expected maximum of n_trials noise trials; both NaN
+    (not available) when several trials came without a Sharpe variance to deflate by."""
     r = np.asarray(returns, dtype=float)
     sr = sharpe(r)
     sr0 = expected_max_sharpe(n_trials, sharpe_variance)
-    if math.isnan(sr):  # flat (is_flat) or too short
+    if math.isnan(sr) or math.isnan(sr0):  # flat (is_flat) or too short; or no benchmark
         return math.nan, sr0
     return probabilistic_sharpe(sr, sr0, len(r), *moments(r)), sr0

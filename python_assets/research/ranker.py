@@ -28,7 +28,8 @@ class RankConfig:
 
 def score(returns: np.ndarray, trades: int, n_trials: int, sharpe_variance: float, cfg: RankConfig) -> dict[str, Any]:
     """Score and its components: deflated Sharpe (probability), the noise benchmark SR0, the per-bar
-    Sharpe; the score is the DSR, or 0 with fewer than min_trades out-of-sample trades."""
+    Sharpe; the score is the DSR, or 0 with fewer than min_trades out-of-sample trades or without a DSR (NaN:
+    flat returns, or several trials but no Sharpe variance to deflate by)."""
     dsr, sr0 = deflated_sharpe(returns, max(n_trials, 1), sharpe_variance)
     eligible = trades >= cfg.min_trades and not math.isnan(dsr)
     return {"deflated_sharpe": dsr, "sr0": sr0, "score": dsr if eligible else 0.0, "eligible": eligible}

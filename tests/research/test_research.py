@@ -17,7 +17,7 @@ from python_assets.ingest import synthetic
 from python_assets.research.daily import ResearchConfig, run_day
 from python_assets.research.designer import canonical, propose, usable_atoms
 from python_assets.research.dsr import deflated_sharpe, expected_max_sharpe, probabilistic_sharpe, sharpe
-from python_assets.research.ranker import RankConfig, next_status
+from python_assets.research.ranker import RankConfig, next_status, score
 from python_assets.research.tuner import Market
 
 DAYS = [date(2025, 3, 1) + timedelta(days=k) for k in range(3)]
@@ -96,6 +96,21 @@ def test_deflated_sharpe_hand_computed_and_monotone_in_trials():
     # one trial: no deflation, DSR = PSR against 0
     assert dsrs[0] == pytest.approx(probabilistic_sharpe(r.mean() / r.std(ddof=1), 0.0, 500, float(skew(r)),
                                                           float(kurtosis(r, fisher=False))))
+
+
+def test_several_trials_without_a_sharpe_variance_have_no_deflated_sharpe():
+    # the review's repro: 1000 trials of which fewer than two stored an out-of-sample Sharpe (variance 0.0,
+    # or NaN as rank_day now passes) gave SR0 = 0, so no deflation: DSR 0.980, scored and eligible
+    r = np.random.default_rng(2).normal(0.0012, 0.01, 720)
+    for variance in (0.0, math.nan):
+        dsr, sr0 = deflated_sharpe(r, 1000, variance)
+        assert math.isnan(dsr) and math.isnan(sr0)
+        s = score(r, 20, 1000, variance, RankConfig())
+        assert s["score"] == 0.0 and not s["eligible"]
+    # one trial: nothing to deflate for, SR0 = 0 and the DSR is the PSR against 0, with or without a variance
+    psr = probabilistic_sharpe(r.mean() / r.std(ddof=1), 0.0, 720, float(skew(r)), float(kurtosis(r, fisher=False)))
+    for variance in (0.0, math.nan, 0.002):
+        assert deflated_sharpe(r, 1, variance) == (pytest.approx(psr), 0.0)
 
 
 @pytest.mark.parametrize("value,n", [(0.1, 3), (0.003, 100), (-0.02, 7)])
