@@ -22,6 +22,12 @@ def n_blocks(n_periods: int, max_blocks: int = MAX_BLOCKS) -> int:
     return s - s % 2 if s >= 2 else 0
 
 
+def periods_used(n_periods: int, s: int) -> int:
+    """The periods s equal blocks cover: all but the oldest n_periods mod s (all of them when s is 0: no blocks).
+    Dropping the newest instead left the last 2 of 30 days (15 of 47) out of every PBO."""
+    return n_periods - n_periods % s if s else n_periods
+
+
 @lru_cache(maxsize=8)
 def in_sample_masks(s: int) -> np.ndarray:
     """C(s, s/2) x s matrix of 0/1: each row one choice of s/2 in-sample blocks (lexicographic order)."""
@@ -96,10 +102,11 @@ def relative_ranks(values: np.ndarray, index: np.ndarray) -> np.ndarray:
 
 def pbo(returns: np.ndarray, s: int | None = None) -> tuple[float, np.ndarray, int]:
     """(PBO, logits, number of combinations) of a T x N matrix of per-period returns (rows: periods in
-    time order, columns: trials). s: an even block count (default n_blocks(T)); the last T mod s
-    periods are dropped so blocks are equal. NaN and no logits when T or N is too small, or when every trial
-    has the same returns: the in-sample "winner" then ties at the median everywhere (logit 0), which the
-    inclusive rule would count as overfitting 1.0 for a search that selected nothing."""
+    time order, columns: trials). s: an even block count (default n_blocks(T)); the oldest T mod s
+    periods are dropped so blocks are equal (periods_used: the newest always count). NaN and no logits
+    when T or N is too small, or when every trial has the same returns: the in-sample "winner" then ties
+    at the median everywhere (logit 0), which the inclusive rule would count as overfitting 1.0 for a
+    search that selected nothing."""
     r = np.asarray(returns, dtype=float)
     if r.ndim != 2:
         raise ValueError(f"pbo needs a T x N matrix, got {r.ndim} dimension(s)")
@@ -109,7 +116,7 @@ def pbo(returns: np.ndarray, s: int | None = None) -> tuple[float, np.ndarray, i
         if s % 2:
             raise ValueError(f"the block count must be even, got {s}")
         return math.nan, np.zeros(0), 0
-    r = np.nan_to_num(r[: t - t % s])
+    r = np.nan_to_num(r[t - periods_used(t, s):])
     if np.all(r == r[:, :1]):  # one distinct trial (never trading, or parameters without effect): nothing was chosen
         return math.nan, np.zeros(0), 0
     blocks = r.reshape(s, -1, n)

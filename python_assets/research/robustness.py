@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from python_assets.research.montecarlo import MonteCarloConfig, seed_for, simulate
-from python_assets.research.pbo import MAX_BLOCKS, n_blocks, pbo
+from python_assets.research.pbo import MAX_BLOCKS, n_blocks, pbo, periods_used
 
 DDL = (
     """create table if not exists tuning_trial_returns (run_date date not null, design_id varchar not null,
@@ -66,10 +66,11 @@ def trial_matrix(con: duckdb.DuckDBPyConnection, day, design_id: str | None = No
 
 def pbo_row(m: np.ndarray, max_blocks: int = MAX_BLOCKS) -> list[Any]:
     """[n_trials, n_periods, n_blocks, n_combinations, pbo, logit_median] of a T x N trial matrix, as
-    tuning_pbo and search_pbo store them (PBO and median NULL where undefined)."""
+    tuning_pbo and search_pbo store them (PBO and median NULL where undefined); n_periods: the days the PBO
+    used, T less the oldest T mod S (storing T claimed days that never entered it)."""
     s = n_blocks(m.shape[0], max_blocks)
     p, logits, combos = pbo(m, s) if s else (math.nan, np.zeros(0), 0)
-    return [m.shape[1], m.shape[0], s, combos, None if math.isnan(p) else p,
+    return [m.shape[1], periods_used(m.shape[0], s), s, combos, None if math.isnan(p) else p,
             float(np.median(logits)) if len(logits) else None]
 
 

@@ -9,7 +9,8 @@ from itertools import combinations
 import numpy as np
 import pytest
 
-from python_assets.research.pbo import n_blocks, pbo
+from python_assets.research import robustness
+from python_assets.research.pbo import n_blocks, pbo, periods_used
 
 LN2 = math.log(2)
 
@@ -37,7 +38,7 @@ def test_two_blocks_hand_computed_winner_stays_best():
 
 def reference_pbo(m: np.ndarray, s: int) -> tuple[float, list[float]]:
     """Straight from the paper with loops: concatenated blocks, numpy Sharpe, midrank of the winner."""
-    blocks = np.array_split(m[: len(m) - len(m) % s], s)
+    blocks = np.array_split(m[len(m) % s:], s)  # the oldest T mod s left out
     logits = []
     for chosen in combinations(range(s), s // 2):
         is_ = np.vstack([blocks[b] for b in chosen])
@@ -52,11 +53,24 @@ def reference_pbo(m: np.ndarray, s: int) -> tuple[float, list[float]]:
 
 
 def test_matches_a_brute_force_reference_on_random_returns():
-    m = np.random.default_rng(3).normal(0.0005, 0.01, (27, 5))  # 27 rows, S=6: the last 3 dropped
+    m = np.random.default_rng(3).normal(0.0005, 0.01, (27, 5))  # 27 rows, S=6: the oldest 3 dropped
     p, logits, combos = pbo(m, 6)
     ref_p, ref_logits = reference_pbo(m, 6)
     assert combos == 20 and p == ref_p
     np.testing.assert_allclose(logits, ref_logits, rtol=1e-9)
+
+
+def test_the_newest_days_count_and_the_oldest_t_mod_s_are_left_out():
+    # T=30, S=14: 2 days cannot fill equal blocks. They were the newest two (r[:28]), so a trial that
+    # earned 5 % on each of the last two days left the PBO unchanged; now the oldest two are left out
+    m = np.random.default_rng(5).normal(0.0, 0.01, (30, 4))
+    assert n_blocks(30) == 14 and periods_used(30, 14) == 28 and periods_used(28, 14) == 28 and periods_used(3, 0) == 3
+    changed = m.copy()
+    changed[-2:, 0] = 0.05
+    assert pbo(changed)[0] != pbo(m)[0]
+    assert pbo(m)[0] == pbo(m[2:])[0] and pbo(changed)[0] == pbo(changed[2:])[0]
+    # what tuning_pbo and search_pbo store as n_periods: the days used, not T
+    assert robustness.pbo_row(m)[:4] == [4, 28, 14, 3432] and robustness.pbo_row(m[:3])[:4] == [4, 3, 0, 0]
 
 
 def test_a_trial_with_an_edge_in_every_block_is_never_overfit():
