@@ -13,15 +13,27 @@ import duckdb
 
 from python_assets.reports.sections import rows, table_exists
 from python_assets.research.daily import DESIGNS_AS_OF
+from python_assets.research.pbo import MAX_BLOCKS
+from python_assets.research.ranker import RankConfig
+
+
+def pbo_explained(cfg: RankConfig = RankConfig()) -> str:
+    """What the PBO column means and when the ranker acts on it, from the ranker's own thresholds (the
+    sentence said "above 0.5 ... archived" of every design, though fewer than min_pbo_trials never are)."""
+    return (f"PBO (probability of backtest overfitting): the tuning window's days cut into up to {MAX_BLOCKS} equal "
+            "blocks (the oldest few days left out so they divide evenly); over every split of those blocks into "
+            "in-sample and out-of-sample halves, how often the tuning's best in-sample trial ranks at or below the "
+            f"median out of sample. A design whose tuning has a PBO above {cfg.max_pbo:.2f} (the search mostly "
+            f"fitting noise) over at least {cfg.min_pbo_trials} trials is archived; over fewer trials the PBO is "
+            "too coarse to act on.")
+
 
 EXPLAINED = {
     "deflated_sharpe": "Deflated Sharpe: the probability that the design's true out-of-sample Sharpe beats the best "
                        "Sharpe that luck alone would give over all the trials tried so far; a dash where it is not available "
                        "(flat returns, or several trials but fewer than two with an out-of-sample Sharpe to measure "
                        "luck's spread by).",
-    "pbo": "PBO (probability of backtest overfitting): over every split of the tuning window's days into equal "
-           "in-sample and out-of-sample halves, how often the tuning's best in-sample trial ranks in the lower "
-           "half out of sample; above 0.5 the search mostly fits noise (such designs are archived).",
+    "pbo": pbo_explained(),
     "search_pbo": "Search PBO: the same test over every trial of every design tuned that day, so the in-sample winner "
                   "is what the whole day's search liked best; around 0.5 when there is nothing to find, near 0 "
                   "when the best configuration keeps its place out of sample (a real edge, or a trend that lasted the "

@@ -11,6 +11,7 @@ import duckdb
 
 from python_assets.reports import html, robustness
 from python_assets.research import daily
+from python_assets.research.ranker import RankConfig
 
 DAY = date(2025, 3, 2)
 
@@ -68,3 +69,15 @@ def test_sections_are_empty_without_the_marts_and_render_as_html():
     assert "Search PBO of the day: 0.30 (moderate) over 480" in robustness.render(robustness.load(con, DAY), html.table)
     assert "Search PBO of the day" not in robustness.render(robustness.empty(), html.table)
     assert "<em>none</em>" in robustness.render(robustness.empty(), html.table)
+
+
+def test_the_pbo_sentence_says_when_the_ranker_archives_and_what_is_split():
+    # it said "above 0.5 ... such designs are archived", though the ranker archives only over at least
+    # min_pbo_trials trials, "every split of the tuning window's days" (the split is of S blocks) and
+    # "ranks in the lower half" (the count is of logits <= 0: at or below the median)
+    sentence = robustness.EXPLAINED["pbo"]
+    assert f"over at least {RankConfig().min_pbo_trials} trials is archived" in sentence
+    assert f"above {RankConfig().max_pbo:.2f}" in sentence and "at or below the median" in sentence
+    assert "16 equal blocks" in sentence and "split of those blocks" in sentence
+    other = robustness.pbo_explained(RankConfig(max_pbo=0.6, min_pbo_trials=12))
+    assert "above 0.60" in other and "at least 12 trials" in other
