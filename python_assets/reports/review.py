@@ -147,7 +147,7 @@ def _search_findings(search: dict[str, Any] | None) -> list[dict[str, str]]:
         return []
     return [_finding("caution", "overfitting", f"the day's search looks like it fits noise: PBO {_fmt(search['search_pbo'])} "
                                                f"over {_fmt(search['n_trials'])} trials of {_fmt(search['n_designs'])} designs "
-                                               "(its in-sample favourite ranks in the lower half out of sample that often).")]
+                                               "(its in-sample favourite ranks at or below the median out of sample that often).")]
 
 
 def _dsr_is_score(row: dict[str, Any]) -> bool:
