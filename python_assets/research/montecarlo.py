@@ -26,17 +26,23 @@ def seed_for(design_id: str, seed: int) -> int:
     return (seed * 1_000_003 + zlib.crc32(design_id.encode())) % 2**32
 
 
+def growth(paths: np.ndarray) -> np.ndarray:
+    """1 + each simple return, the return clamped at -1: equity cannot go below zero, and a wipe-out ends
+    the path at 0 (a -150 % trade gave a max drawdown of -1.5, and the next loss turned equity positive)."""
+    return 1.0 + np.maximum(paths, -1.0)
+
+
 def max_drawdowns(paths: np.ndarray) -> np.ndarray:
     """Per row of simple returns (paths x steps): the deepest fall of the compounded equity below its
-    running peak, as a fraction <= 0 (equity starts at 1, which counts as a peak)."""
-    equity = np.cumprod(1.0 + paths, axis=1)
+    running peak, as a fraction in [-1, 0] (equity starts at 1, which counts as a peak)."""
+    equity = np.cumprod(growth(paths), axis=1)
     peak = np.maximum.accumulate(np.maximum(equity, 1.0), axis=1)
     return np.minimum((equity / peak - 1.0).min(axis=1, initial=0.0), 0.0)
 
 
 def final_returns(paths: np.ndarray) -> np.ndarray:
-    """Per row of simple returns: the compounded return over the whole path."""
-    return np.prod(1.0 + paths, axis=1) - 1.0
+    """Per row of simple returns: the compounded return over the whole path (>= -1, see growth)."""
+    return np.prod(growth(paths), axis=1) - 1.0
 
 
 def trade_paths(trade_returns: np.ndarray, n_paths: int, rng: np.random.Generator) -> np.ndarray:

@@ -80,3 +80,13 @@ def test_a_block_as_long_as_the_bars_is_cut_to_half_so_paths_still_differ():
             chunk = p[start:start + 10]
             idx = [int(np.flatnonzero(bars == v)[0]) for v in chunk]
             assert all((b - a) % 20 == 1 for a, b in zip(idx, idx[1:]))  # blocks of 10 consecutive bars
+
+
+def test_a_return_below_minus_one_wipes_the_path_out_at_zero():
+    # -150 % then -150 %: equity 1 -> -0.5 -> +0.25 gave max drawdown -1.5 and final return -0.75 (a
+    # wipe-out that bounced back); equity cannot go below 0, so the first trade ends the path at 0
+    paths = np.array([[-1.5, -1.5, 0.0, 0.0], [0.1, -1.0, 0.5, 0.2], [0.1, -2.0, -0.5, 3.0], [-0.5, 1.0, 0.0, 0.0]])
+    np.testing.assert_array_equal(max_drawdowns(paths), [-1.0, -1.0, -1.0, -0.5])
+    np.testing.assert_array_equal(final_returns(paths), [-1.0, -1.0, -1.0, 0.0])
+    s = simulate("d1", np.array([-1.5]), np.zeros(0), MonteCarloConfig(n_paths=10))["trades"]
+    assert s["max_drawdown_p05"] == s["max_drawdown_mean"] == s["final_return_p50"] == -1.0
