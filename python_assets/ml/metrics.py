@@ -1,7 +1,8 @@
 """Scores for classifiers (accuracy, balanced accuracy, log loss, AUC) and regressors (MAE, RMSE,
 R2, IC, rank IC), computed with numpy so every number is reproducible without extra packages. A
-prediction that is not finite makes every score NaN (n still counts the rows): a NaN is no call, and
-dropping it from one score but not another (AUC's ranks, argmax's class 0) gave scores of different rows."""
+prediction or label that is not finite makes every score NaN (n still counts the rows): a NaN is no call
+(or nothing to call), and dropping it from one score but not another (AUC's ranks, argmax's class 0) gave
+scores of different rows; a NaN label raised IndexError (cast to int, it indexed column -2**63)."""
 
 from __future__ import annotations
 
@@ -26,8 +27,8 @@ def _auc_binary(y: np.ndarray, score: np.ndarray) -> float:
 
 def classification(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
     """y in 0..k-1; proba (n,) = P(class 1) for binary or (n, k) class probabilities; all NaN (but n)
-    when any probability is not finite."""
-    if not np.isfinite(proba).all():
+    when any probability or label is not finite."""
+    if not (np.isfinite(proba).all() and np.isfinite(y).all()):
         return {**dict.fromkeys(("accuracy", "balanced_accuracy", "log_loss", "auc"), math.nan), "n": float(len(y))}
     y = y.astype(int)
     p = np.column_stack([1 - proba, proba]) if proba.ndim == 1 else proba
@@ -46,8 +47,9 @@ def classification(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
 
 
 def regression(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
-    """MAE, RMSE, R2, IC and rank IC of pred against y; all NaN (but n) when any prediction is not finite."""
-    if not np.isfinite(pred).all():
+    """MAE, RMSE, R2, IC and rank IC of pred against y; all NaN (but n) when any prediction or label is not
+    finite (an infinite label gave MAE inf beside a rank IC of 0.5)."""
+    if not (np.isfinite(pred).all() and np.isfinite(y).all()):
         return {**dict.fromkeys(("mae", "rmse", "r2", "ic", "rank_ic"), math.nan), "n": float(len(y))}
     # constant: max == min (NumPy's stddev of a constant series can come out a rounding above 0, which
     # gave a constant prediction an IC of ~1e-17 and a constant label an R^2 of -1e30 instead of NaN)

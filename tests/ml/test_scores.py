@@ -31,6 +31,18 @@ def test_a_nan_prediction_makes_every_regression_score_nan():
     assert m["n"] == 4 and all(math.isnan(m[k]) for k in ("mae", "rmse", "r2", "ic", "rank_ic"))
 
 
+@pytest.mark.parametrize("label", [np.nan, np.inf])
+def test_a_label_that_is_not_finite_makes_every_score_nan(label):
+    # y = [0, 1, nan] raised IndexError (NaN cast to int indexes column -2**63); an infinite regression
+    # label gave MAE inf beside a rank IC of 0.5: no label, no score, as for a NaN prediction
+    m = classification(np.array([0, 1, label]), np.array([0.2, 0.8, 0.5]))
+    assert m["n"] == 3 and all(math.isnan(m[k]) for k in ("accuracy", "balanced_accuracy", "log_loss", "auc"))
+    m = classification(np.array([0.0, 1.0, label]), np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4]]))
+    assert m["n"] == 3 and all(math.isnan(m[k]) for k in ("accuracy", "balanced_accuracy", "log_loss", "auc"))
+    m = regression(np.array([0.0, 1.0, label]), np.array([0.2, 0.8, 0.5]))
+    assert m["n"] == 3 and all(math.isnan(m[k]) for k in ("mae", "rmse", "r2", "ic", "rank_ic"))
+
+
 def test_the_base_rate_is_laplace_smoothed_so_a_class_absent_in_training_is_not_impossible():
     sk = pytest.importorskip("sklearn.metrics")
     p = prior_probabilities(np.zeros(1000), 2, 100)
