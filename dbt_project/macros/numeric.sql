@@ -13,3 +13,11 @@
 {% macro duckdb__is_finite(x) -%}
   isfinite({{ x }})
 {%- endmacro %}
+
+{#- True when a stddev is more than rounding: above 1e-12 x max(|mean|, 1), the tolerance of
+    python_assets/research/dsr.py FLAT_RTOL and pbo.py. A constant series' stddev can come out a rounding
+    above 0 (equity growing 1.001 a bar: 1.2e-16), and mean / stddev then made a Sharpe of ~1e13.
+    Portable SQL (greatest and abs exist in every engine here): no dispatch. -#}
+{% macro varies_beyond_rounding(sd, mean) -%}
+  ({{ sd }} > 1e-12 * greatest(abs({{ mean }}), 1))
+{%- endmacro %}

@@ -29,10 +29,19 @@ def sharpe(returns: np.ndarray) -> float:
     return float(r.mean() / sd) if sd > 0 else math.nan
 
 
+# A stddev at or below this, relative to the mean's magnitude (at least 1), is rounding: the series is flat
+# (pbo.block_sharpes uses the same). 0.1 + 0.2, 0.3, 0.3, 0.1 + 0.2 differ in the last bit only; their stddev
+# of 2.8e-17 made a Sharpe of 6.6e15 and a DSR of 0.9997.
+FLAT_RTOL = 1e-12
+
+
 def is_flat(returns: np.ndarray) -> bool:
-    """All returns equal, exactly (NumPy's stddev of a constant series can come out a rounding above 0,
-    which made its Sharpe ~1e15)."""
-    return len(returns) == 0 or bool(np.ptp(returns) == 0)
+    """All returns equal, exactly or up to rounding (a stddev <= FLAT_RTOL x max(|mean|, 1)); NumPy's
+    stddev of a constant series can come out a rounding above 0, which made its Sharpe ~1e15."""
+    r = np.asarray(returns, dtype=float)
+    if len(r) == 0 or np.ptp(r) == 0:
+        return True
+    return bool(r.std(ddof=1) <= FLAT_RTOL * max(abs(r.mean()), 1.0))
 
 
 def expected_max_sharpe(n_trials: int, sharpe_variance: float) -> float:

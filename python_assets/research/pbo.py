@@ -12,6 +12,8 @@ from itertools import combinations
 
 import numpy as np
 
+from python_assets.research.dsr import FLAT_RTOL
+
 MAX_BLOCKS = 16
 
 
@@ -52,7 +54,7 @@ def block_sharpes(sums: np.ndarray, squares: np.ndarray, counts: np.ndarray, fla
     mean = sums / counts
     var = (squares - counts * mean * mean) / np.maximum(counts - 1, 1)
     sd = np.sqrt(np.maximum(var, 0.0))
-    flat = (sd <= 1e-12 * np.maximum(np.abs(mean), 1.0)) | (False if flat is None else flat)
+    flat = (sd <= FLAT_RTOL * np.maximum(np.abs(mean), 1.0)) | (False if flat is None else flat)
     return np.where(flat, 0.0, mean / np.where(flat, 1.0, sd))
 
 

@@ -4,6 +4,7 @@ in, and a day's incremental run writes that day's backtests only (plus new CLI r
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 from datetime import date
 
@@ -163,3 +164,23 @@ def test_downside_deviation_after_a_wipe_out_uses_the_bars_with_a_return(tmp_pat
         mean, downside = con.execute("select mean_bar_return, downside_deviation from bt_equity_stats").fetchone()
     assert mean == pytest.approx(returns.mean(), rel=1e-12)
     assert downside == pytest.approx(np.sqrt(np.mean(np.minimum(returns, 0) ** 2)), rel=1e-12)
+
+
+def test_a_constant_growth_equity_has_no_sharpe(tmp_path):
+    # equity x 1.001 every bar: every return is 0.001 up to rounding, stddev_samp 1e-16 and a Sharpe of
+    # ~8.5e12 x sqrt(bars per year); a stddev within 1e-12 of the mean's magnitude is flat: NULL, as for
+    # an exactly flat curve. A curve that truly varies keeps mean / stddev x sqrt(bars per year).
+    c = np.full(200, 100.0)
+    idle = _run("S0", DAYS[0], c, c, {})
+    grown = replace(idle, equity=idle.equity.assign(equity=Costs().initial_equity * 1.001 ** np.arange(1, 201)))
+    other = _run("S1", DAYS[0], c, c, {})
+    r = np.where(np.arange(200) % 2, 0.002, 0.001)
+    varied = replace(other, equity=other.equity.assign(equity=Costs().initial_equity * np.cumprod(1 + r)))
+    paths = Paths(tmp_path / "w")
+    build(paths, [grown, varied])
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        got = con.execute("select mean_bar_return, stddev_bar_return, sharpe, bars_per_year from strategy_backtest_results "
+                          "order by mean_bar_return").fetchall()
+    (mean, sd, sharpe, _), (_, _, varied_sharpe, per_year) = got
+    assert mean == pytest.approx(0.001) and 0 < sd < 1e-14 and sharpe is None
+    assert varied_sharpe == pytest.approx(r.mean() / r.std(ddof=1) * math.sqrt(per_year), rel=1e-9)

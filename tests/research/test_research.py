@@ -122,6 +122,16 @@ def test_a_constant_return_series_has_no_sharpe(value, n):
     assert math.isnan(deflated_sharpe(flat, 100, 0.01)[0])
 
 
+def test_a_series_flat_up_to_rounding_has_no_sharpe():
+    # 0.1 + 0.2 is 0.30000000000000004: the series differs in the last bit only (ptp 5.6e-17), and its
+    # stddev of 3.2e-17 gave a Sharpe of 6.6e15 and a DSR of 0.9997; a stddev <= 1e-12 x |mean| is flat
+    near = np.array([0.1 + 0.2, 0.3, 0.3, 0.1 + 0.2])
+    assert np.ptp(near) > 0 and math.isnan(sharpe(near)) and math.isnan(deflated_sharpe(near, 10, 0.01)[0])
+    assert math.isnan(sharpe(np.full(50, 1e-3) * (1 + 1e-15 * np.arange(50))))  # spread below 1e-12 (absolute, |mean| < 1)
+    # a real spread, however small against the mean, still has one
+    assert sharpe(np.array([0.01, 0.01 + 1e-11])) == pytest.approx(0.01 / (1e-11 / math.sqrt(2)), rel=1e-4)
+
+
 def day(rank, n=20, sharpe=0.1, trades=10):
     return {"rank": rank, "n_ranked": n, "oos_sharpe": sharpe, "oos_trades": trades}
 

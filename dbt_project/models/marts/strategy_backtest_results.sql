@@ -91,7 +91,8 @@ metrics as (
         final_equity / initial_equity - 1 as total_return,
         case when final_equity > 0 and duration_days > 0
             then power(final_equity / initial_equity, 365.0 / duration_days) - 1 end as cagr,
-        case when stddev_bar_return > 0
+        -- NULL when flat up to rounding, as when flat exactly
+        case when {{ varies_beyond_rounding('stddev_bar_return', 'mean_bar_return') }}
             then mean_bar_return / stddev_bar_return * sqrt(bars_per_year) end as sharpe,
         case when downside_deviation > 0
             then mean_bar_return / downside_deviation * sqrt(bars_per_year) end as sortino,
