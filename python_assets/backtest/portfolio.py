@@ -53,6 +53,7 @@ import numpy as np
 
 from python_assets.backtest.engine import Costs
 from python_assets.platform.jit import compile_once
+from python_assets.research.dsr import is_flat
 
 _BLOFIN = Costs()  # the account's fee, margin and liquidation defaults are the single-strategy engine's
 
@@ -319,10 +320,10 @@ def curve_stats(equity: np.ndarray, initial: float, periods_per_year: float) -> 
         return {"total_return": 0.0, "sharpe": math.nan, "max_drawdown": 0.0}
     prev = np.r_[initial, equity[:-1]]
     ret = np.divide(equity - prev, prev, out=np.zeros(len(equity)), where=prev > 0)
-    sd = ret.std(ddof=1) if len(ret) > 1 else 0.0
+    sd = ret.std(ddof=1) if len(ret) > 1 else 0.0  # a series flat up to rounding has no Sharpe (dsr.is_flat)
     peak = np.maximum.accumulate(np.r_[initial, equity])[1:]
     return {"total_return": float(equity[-1] / initial - 1),
-            "sharpe": float(ret.mean() / sd * math.sqrt(periods_per_year)) if sd > 0 else math.nan,
+            "sharpe": float(ret.mean() / sd * math.sqrt(periods_per_year)) if not is_flat(ret) else math.nan,
             "max_drawdown": float(np.max(1 - equity / peak))}
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from python_assets.backtest.engine import Costs, Rules, simulate
-from python_assets.backtest.portfolio import (PortfolioConfig, align, cap_weights, correlation, daily_schedule,
+from python_assets.backtest.portfolio import (PortfolioConfig, align, cap_weights, correlation, curve_stats, daily_schedule,
                                               member_stream, rule_weights, run_portfolio, summary, target_weights)
 from python_assets.platform.timeframes import DAY_MS
 
@@ -333,3 +335,14 @@ def test_a_fallback_is_a_rule_that_weighed_no_member_not_one_short_member():
     assert rule_weights(np.zeros((4, 3)), np.ones(3, bool), cfg) == (pytest.approx([1, 1, 1]), True)
     assert rule_weights(h, np.ones(3, bool), PortfolioConfig(rule="risk_parity", min_history=10))[1]
     assert not rule_weights(h, np.ones(3, bool), PortfolioConfig(rule="equal", min_history=10))[1]
+
+
+def test_a_curve_growing_at_one_rate_has_no_sharpe_whatever_the_rounding():
+    """Equity x1.001 a bar: its returns differ only by rounding (sample sd ~1e-16), which is no spread to
+    divide by (mean / sd made a Sharpe of ~1e13); a curve that varies keeps mean / sd x sqrt(periods)."""
+    equity = 100.0 * 1.001 ** np.arange(1, 200)
+    flat = curve_stats(equity, 100.0, 8760)
+    assert math.isnan(flat["sharpe"]) and flat["total_return"] == pytest.approx(1.001 ** 199 - 1)
+    varied = np.array([101.0, 100.0, 102.0, 103.0])
+    ret = np.diff(np.r_[100.0, varied]) / np.r_[100.0, varied][:-1]
+    assert curve_stats(varied, 100.0, 8760)["sharpe"] == pytest.approx(ret.mean() / ret.std(ddof=1) * math.sqrt(8760))

@@ -51,6 +51,6 @@ select
     days_recorded,
     case when wiped_out = 1 then -1.0 else exp(log_growth) - 1 end as cumulative_return,
     mean_day_return,
-    case when days_recorded >= 2 and sd_day_return > 0
+    case when days_recorded >= 2 and {{ varies_beyond_rounding('sd_day_return', 'mean_day_return') }}
          then mean_day_return / sd_day_return * sqrt(365.0) end as sharpe_daily
 from chained
