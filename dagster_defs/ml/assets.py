@@ -5,6 +5,7 @@ model's run, the out-of-sample P(up) the backtests trade) is each asset's value,
 the ml_artifacts IO manager."""
 
 import json
+import logging
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from python_assets.reports import fmt
 from python_assets.ml.store import write_results
 from python_assets.ml.learners import load_learner
 from python_assets.ml.train import (TrainConfig, calls_of_day, day_predictions, fit_version, reusable_version,
-                                    source_leaks)
+                                    source_leaks, version_problem)
 from python_assets.ml.validation import leakage_report
 from python_assets.platform.timeframes import DAY_MS, TIMEFRAME_MS
 from python_assets.warehouse.connection import connect_warehouse
@@ -133,12 +134,21 @@ def _train_config(config: MlConfig) -> TrainConfig:
 
 
 def _reusable_prior(name: str, day: str, features: list[str], timeframe: str, config: MlConfig,
-                    first_day: str | None = None) -> dict | None:
+                    first_day: str | None = None, log: dg.DagsterLogManager | None = None) -> dict | None:
     """The pointer of the saved version this model scores `day` with, the last day of a run from first_day
-    (None: it retrains today)."""
+    (None: it retrains today). A version whose files do not read back (a truncated model, torn metadata, a
+    missing out-of-sample file) is retrained, said in one line to log (the model's step) and pipeline.log."""
     prior = _recent_pointer(name, day, config.retrain_every_days, first_day)
-    if prior and reusable_version(MODELS[name], features, timeframe, model_dir(name, prior), _train_config(config)):
+    if prior is None:
+        return None
+    directory = model_dir(name, prior)
+    if reusable_version(MODELS[name], features, timeframe, directory, _train_config(config)):
         return prior
+    problem = version_problem(directory) if log is not None and directory.exists() else None
+    if problem:
+        log.warning(f"ml_{name}: saved version {directory} cannot be read ({problem}): retraining it")
+        log_event("ml_version_unreadable", level=logging.WARNING, model=name, day=day, directory=str(directory),
+                  problem=problem)
     return None
 
 
@@ -178,7 +188,8 @@ def _model_asset(name: str):
                ml_dataset: TrainingSet) -> dg.Output[ModelRun]:
         day = _last_day(context)
         train_config = _train_config(config)
-        prior = _reusable_prior(name, day, ml_dataset.features, ml_dataset.timeframe, config, _first_day(context))
+        prior = _reusable_prior(name, day, ml_dataset.features, ml_dataset.timeframe, config, _first_day(context),
+                                context.log)
         if prior:  # the day's bars (and each symbol's newest) scored by a version trained before the day
             data = ml_dataset.load()
             latest = day_predictions(spec, load_learner(model_dir(name, prior)), data, _end_ms(day) - DAY_MS)

@@ -25,6 +25,25 @@ def new_temp_file(directory: Path) -> str:
     return str(path)
 
 
+def fsync_path(path: Path) -> None:
+    """Flush a file's data, or a folder's entries (a rename into it), to disk: a crash after a rename
+    must not find the new name over an empty or half-written file."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_folder(directory: Path) -> None:
+    """fsync_path every file of a freshly written folder, then the folder itself (before it is renamed into
+    place, as replace_atomic does for one file)."""
+    for path in sorted(directory.iterdir()):
+        if path.is_file():
+            fsync_path(path)
+    fsync_path(directory)
+
+
 def replace_atomic(target: Path, write: Callable[[str], None]) -> None:
     """Have `write` fill a temp file beside target, fsync it, then rename it over target; an OS error
     (disk full, permissions) becomes one LakeWriteError naming the file, with the old file untouched.
@@ -34,8 +53,7 @@ def replace_atomic(target: Path, write: Callable[[str], None]) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = new_temp_file(target.parent)
         write(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
+        fsync_path(Path(tmp))
         os.replace(tmp, target)
     except BaseException as exc:
         if tmp is not None:

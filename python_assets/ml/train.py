@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
+from python_assets.lake.atomic import fsync_folder, fsync_path
 from python_assets.ml import metrics
 from python_assets.ml.dataset import HORIZON_BARS, Dataset
 from python_assets.ml.learners import load_learner
@@ -147,28 +149,57 @@ def source_leaks(source: Any) -> dict[str, list[str]]:
 
 
 def save_version(directory: Path, write: Callable[[Path], None]) -> None:
-    """Have write fill a staging folder beside directory, then rename it into place: a killed run never
-    leaves a half-saved version, and a failed one (a full disk) leaves no staging folder either. A saved
-    version is kept as it is: its id hashes its data, code and settings, so a retrain that names it made the
-    same files, and replacing them (delete, then rename) would pull them from under a run reading them."""
-    if (directory / "metadata.json").exists():
+    """Have write fill a staging folder beside directory, fsync it, then rename it into place: a killed run
+    (or a crash) never leaves a half-saved version, and a failed one (a full disk) leaves no staging folder
+    either. A saved version that reads back is kept as it is: its id hashes its data, code and settings, so a
+    retrain that names it made the same files, and replacing them would pull them from under a run reading
+    them. One that does not (a truncated model file, torn metadata, a missing out-of-sample file) is
+    replaced: it could only fail every day that reuses it."""
+    if directory.exists() and version_problem(directory) is None:
         return
     staging = directory.parent / f".tmp-{directory.name}-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
         staging.mkdir(parents=True)
         write(staging)
-        if directory.exists():  # a folder without metadata is no saved version (not written by this function)
-            shutil.rmtree(directory)
-        try:
-            os.replace(staging, directory)
-        except OSError:
-            if not (directory / "metadata.json").exists():  # not another process saving the same version first
-                raise
-            shutil.rmtree(staging, ignore_errors=True)
+        fsync_folder(staging)
+        _swap_in(staging, directory)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _swap_in(staging: Path, directory: Path) -> None:
+    """Rename staging to directory, a damaged folder there moved aside first and removed only once the new
+    one is in place; another process that saved a readable copy of the same version first wins."""
+    aside = directory.parent / f".tmp-damaged-{directory.name}-{os.getpid()}"  # swept as staging is
+    shutil.rmtree(aside, ignore_errors=True)
+    try:
+        os.replace(directory, aside)  # only here when it is unreadable (save_version checked)
+    except FileNotFoundError:
+        pass  # nothing saved yet, or another process moved it aside first
+    try:
+        os.replace(staging, directory)
+    except OSError:
+        if version_problem(directory) is not None:  # not another process saving the same version first
+            raise
+        shutil.rmtree(staging, ignore_errors=True)
+    fsync_path(directory.parent)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def version_problem(directory: Path) -> str | None:
+    """Why the saved version at directory cannot be read back (its metadata, model, out-of-sample or latest
+    predictions), in one line; None when every file loads."""
+    try:
+        json.loads((directory / "metadata.json").read_text())
+        load_learner(directory)
+        for name in ("oos.parquet", "latest.parquet"):
+            pq.read_table(directory / name)
+    except Exception as exc:  # noqa: BLE001 - any reader's error means the same: the version is unusable
+        detail = str(exc).strip().splitlines()
+        return f"{type(exc).__name__}: {detail[0][:200] if detail else ''}".rstrip(": ")
+    return None
 
 
 def latest_predictions(spec: ModelSpec, learner: Any, data: Dataset) -> pd.DataFrame:
@@ -221,12 +252,14 @@ def reuse_settings(spec: ModelSpec, features: list[str], timeframe: str, config:
 def reusable_version(spec: ModelSpec, features: list[str], timeframe: str, directory: Path, config: TrainConfig) -> bool:
     """True when the saved version at `directory` was trained under these settings (reuse_settings: code by
     content, features, timeframe, label, seed, threads, folds, embargo, training window), so it can score new rows until
-    the next scheduled retrain; metadata without one of them (older code) is not reused."""
-    meta_file = directory / "metadata.json"
-    if not meta_file.exists():
-        return False
-    meta = json.loads(meta_file.read_text())
-    return all(k in meta and meta[k] == v for k, v in reuse_settings(spec, features, timeframe, config).items())
+    the next scheduled retrain, and every file of it reads back (version_problem); metadata without one of the
+    settings (older code) is not reused."""
+    try:
+        meta = json.loads((directory / "metadata.json").read_text())
+    except (OSError, ValueError):
+        return False  # missing or torn: retrained (version_problem says why)
+    settings = reuse_settings(spec, features, timeframe, config)
+    return all(k in meta and meta[k] == v for k, v in settings.items()) and version_problem(directory) is None
 
 
 def _clean(v: Any) -> Any:
