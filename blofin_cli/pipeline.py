@@ -72,14 +72,15 @@ def synthetic_source_problem() -> str | None:
 def unchanged_window(paths: Paths, first: date, last: date, run_config: dict | None) -> tuple[dict[date, str], str | None]:
     """(each day's input fingerprint, a line saying why first..last needs no run, or None): every day's
     lake files, code, settings and run config equal what its last successful run read, its report is on
-    disk and no run since touched it or an earlier day (python_assets/warehouse/run_inputs.py)."""
+    disk, no run since touched it or an earlier day, and no earlier day's lake files changed since that day
+    was built (python_assets/warehouse/run_inputs.py)."""
     from python_assets.config import llm_base_url, market_source_kind, result_settings
     from python_assets.platform.version import code_fingerprint
     from python_assets.warehouse import run_inputs
 
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-    current = run_inputs.day_fingerprints(run_inputs.lake_entries(paths), days, code_fingerprint(),
-                                          result_settings(), run_config)
+    entries = run_inputs.lake_entries(paths)
+    current = run_inputs.day_fingerprints(entries, days, code_fingerprint(), result_settings(), run_config)
     if market_source_kind() == "blofin" or llm_base_url():
         return current, None  # answers of outside services (the exchange, the analyst) are no fingerprintable input
     if not run_inputs.report_files_exist(paths, days) or not run_inputs.model_versions_exist(paths, last):
@@ -91,6 +92,8 @@ def unchanged_window(paths: Paths, first: date, last: date, run_config: dict | N
 
     instance = persistent_instance(paths)
     if any(runs_since(instance, run_id, day) for day, run_id in same.items()):
+        return current, None
+    if run_inputs.earlier_days_changed(paths, entries, first):  # built on their old rows (the run says which)
         return current, None
     runs = ", ".join(sorted(set(same.values())))
     return current, (f"{first}..{last} is unchanged since run {runs}: the same lake files, code, settings and run "
@@ -108,18 +111,36 @@ def _lake_listing(paths: Paths) -> list | None:
 
 
 def _as_left(paths: Paths, fingerprints: dict, before: list | None, first: date, last: date,
-             run_config: dict | None) -> dict:
+             run_config: dict | None) -> tuple[dict, dict]:
     """The fingerprints to record for a successful run: those of the lake as the run left it when only its
     own lake step (which writes its window's days) changed files meanwhile, so the next request of the
-    same window finds it unchanged; else those taken before it (another writer's file may be unread)."""
+    same window finds it unchanged; else those taken before it (another writer's file may be unread). With
+    them, each day's own lake files as the run left them (its lake step wrote them before the build read
+    them), or as before it without a listing after it; none without either."""
     from python_assets.config import result_settings
     from python_assets.platform.version import code_fingerprint
     from python_assets.warehouse import run_inputs
 
     after = _lake_listing(paths)
+    listing = after if after is not None else before
+    lake_days = run_inputs.own_day_fingerprints(listing, fingerprints) if listing is not None else {}
     if not fingerprints or before is None or after is None or run_inputs.changed_outside(before, after, first, last):
-        return fingerprints
-    return run_inputs.day_fingerprints(after, fingerprints, code_fingerprint(), result_settings(), run_config)
+        return fingerprints, lake_days
+    recorded = run_inputs.day_fingerprints(after, fingerprints, code_fingerprint(), result_settings(), run_config)
+    return recorded, lake_days
+
+
+def _say_changed_earlier_days(paths: Paths, listing: list | None, first: date, last: date) -> None:
+    """A note naming the days before first whose lake files changed since they were built (a re-import of
+    an earlier day): the run continues from their old warehouse rows (nothing said without a listing)."""
+    from python_assets.reports.staleness import lake_changed_note
+    from python_assets.warehouse import run_inputs
+
+    if listing is None:
+        return
+    note = lake_changed_note(run_inputs.earlier_days_changed(paths, listing, first), first, last)
+    if note:
+        print(f"note: {note}", flush=True)
 
 
 def run_pointer(elapsed: float, run_log: Path, verbose: bool) -> str:
@@ -157,6 +178,7 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
         print(f"report: {report_path(paths, last)}\nhtml:   {report_path(paths, last).with_suffix('.html')}")
         return 0
     before = _lake_listing(paths)
+    _say_changed_earlier_days(paths, before, first, last)
     run_log = paths.data_dir / "last_run.log"
     stopped_before = stop_notes(run_log)  # runs that Dagster could not end, and why
     run_log.unlink(missing_ok=True)
@@ -202,9 +224,9 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
     from python_assets.warehouse.run_inputs import record_fingerprints
     from python_assets.warehouse.connection import WarehouseBusy
 
-    fingerprints = _as_left(paths, fingerprints, before, first, last, run_config)
+    fingerprints, lake_days = _as_left(paths, fingerprints, before, first, last, run_config)
     try:
-        record_fingerprints(paths, fingerprints, result.run_id)
+        record_fingerprints(paths, fingerprints, result.run_id, lake_days)
     except (WarehouseBusy, duckdb.Error) as exc:  # the run stands; only the next request's shortcut is lost
         print(f"note: the inputs of {first}..{last} were not recorded, so the next request runs them again ({exc})")
     mem = peak_memory()

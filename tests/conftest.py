@@ -318,7 +318,7 @@ def external_requests(netlog: Path) -> list[str]:
 VOLATILE_COLUMNS = {"created_at", "published_at", "generated_at", "seconds", "report_json"}
 # run_inputs says which Dagster run read which files when (run ids, file times), and computed_days which run
 # recomputed which day when (ids, times, the step that marked it last), not what was computed.
-VOLATILE_TABLE_COLUMNS = {"run_inputs": {"run_id", "recorded_at", "input_fingerprint"},
+VOLATILE_TABLE_COLUMNS = {"run_inputs": {"run_id", "recorded_at", "input_fingerprint", "lake_day_fingerprint"},
                           "computed_days": {"run_id", "run_started_at", "step", "recorded_at"}}
 
 

@@ -169,8 +169,10 @@ create table if not exists run_inputs (
     partition_date date primary key,
     input_fingerprint varchar not null,
     run_id varchar not null,
-    recorded_at timestamptz not null
+    recorded_at timestamptz not null,
+    lake_day_fingerprint varchar
 );
+alter table run_inputs add column if not exists lake_day_fingerprint varchar;
 
 -- python_assets/reports/staleness.py
 create table if not exists computed_days (

@@ -109,6 +109,20 @@ def later_stale_note(stale: dict[date, date], last: date) -> str | None:
             "last day only)")
 
 
+def lake_changed_note(changed: list[date], first: date, last: date) -> str | None:
+    """One line naming the days before `first` whose lake files changed since they were built, which a run of
+    first..last continues from as they were (None: none), and the run to make first."""
+    if not changed:
+        return None
+    days = (f"{changed[0]}" if len(changed) == 1 else
+            f"{len(changed)} earlier days ({changed[0]}, ..., {changed[-1]})" if len(changed) > 3 else
+            ", ".join(str(d) for d in changed))
+    return (f"the lake files of {days} changed since {'it was' if len(changed) == 1 else 'they were'} built: "
+            f"{first}..{last} continues from {'its' if len(changed) == 1 else 'their'} old warehouse rows; run "
+            f"again from {changed[0]}, one day at a time in day order (blofin-stack materialize --date "
+            f"{changed[0]}, then each next day up to {last})")
+
+
 def stale_notes(paths: Paths, first: date, last: date) -> list[str]:
     """After a run of first..last: what it continued from that was built before an earlier day's latest run,
     and the later days it left continuing from replaced results (empty: neither)."""

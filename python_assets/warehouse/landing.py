@@ -24,7 +24,7 @@ def landing_ddl() -> dict[str, tuple[str, ...]]:
     stores = ((catalog, (catalog.SPECS_DDL,)), (ledger, ledger.LEDGER_DDL),
               (portfolio_store, portfolio_store.PORTFOLIO_DDL), (fill_store, fill_store.FILL_STRESS_DDL),
               (ml_store, ml_store.DDL), (research, research.DDL), (robustness, robustness.DDL),
-              (daily_report, (daily_report.DAILY_REPORTS_DDL,)), (run_inputs, (run_inputs.RUN_INPUTS_DDL,)),
+              (daily_report, (daily_report.DAILY_REPORTS_DDL,)), (run_inputs, run_inputs.RUN_INPUTS_DDL),
               (staleness, (staleness.COMPUTED_DAYS_DDL,)))
     return {Path(module.__file__).relative_to(REPO_ROOT).as_posix(): ddl for module, ddl in stores}
 

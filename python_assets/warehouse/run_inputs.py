@@ -25,14 +25,17 @@ from python_assets.warehouse.connection import WarehouseBusy, connect_warehouse
 
 _DATE_PART = re.compile(r"(?:^|/)date=(\d{4}-\d{2}-\d{2})(?:/|$)")
 
-RUN_INPUTS_DDL = """
-create table if not exists run_inputs (
+# lake_day_fingerprint came later: last in the create, and an `add column if not exists` for older warehouses
+RUN_INPUTS_DDL = (
+    """create table if not exists run_inputs (
     partition_date date primary key,
     input_fingerprint varchar not null,
     run_id varchar not null,
-    recorded_at timestamptz not null
+    recorded_at timestamptz not null,
+    lake_day_fingerprint varchar
+)""",
+    """alter table run_inputs add column if not exists lake_day_fingerprint varchar""",
 )
-"""
 
 
 # ---- gather (I/O) -------------------------------------------------------------------------------------
@@ -86,6 +89,22 @@ def day_fingerprints(entries: Iterable[tuple[str, int, int]], days: Iterable[dat
     return out
 
 
+def own_day_fingerprints(entries: Iterable[tuple[str, int, int]], days: Iterable[date]) -> dict[date, str]:
+    """{day: sha256 over the lake files dated that day}: what the warehouse holds of the day once a run built
+    it, so a later day's run can tell that an earlier day's files changed (a re-import, late ticks) since."""
+    out = {day: hashlib.sha256() for day in sorted(set(days))}
+    for rel, size, mtime in sorted(entries):
+        h = out.get(file_day(rel))
+        if h is not None:
+            h.update(f"{rel}\0{size}\0{mtime}\n".encode())
+    return {day: h.hexdigest() for day, h in out.items()}
+
+
+def changed_since_built(current: dict[date, str], built: dict[date, str]) -> list[date]:
+    """The days whose own lake files differ from those their last successful run built (sorted)."""
+    return sorted(d for d, fp in built.items() if current.get(d) != fp)
+
+
 def changed_outside(before: Iterable[tuple[str, int, int]], after: Iterable[tuple[str, int, int]],
                     first: date, last: date) -> bool:
     """Whether a lake file changed between two listings that is undated or dated outside first..last: a
@@ -120,23 +139,53 @@ def stored_fingerprints(paths: Paths, days: Iterable[date]) -> dict[date, tuple[
     return {d: (fp, run_id) for d, fp, run_id in rows}
 
 
-def record_fingerprints(paths: Paths, fingerprints: dict[date, str], run_id: str) -> None:
-    """Store each day's fingerprint with the run that consumed it (a rerun replaces the day's row)."""
+def record_fingerprints(paths: Paths, fingerprints: dict[date, str], run_id: str,
+                        lake_days: dict[date, str] | None = None) -> None:
+    """Store each day's fingerprint with the run that consumed it, and the fingerprint of the day's own lake
+    files it built (own_day_fingerprints; none: not known), a rerun replacing the day's row."""
     if not fingerprints:
         return
     now = datetime.now(timezone.utc).replace(microsecond=0)
+    lake_days = lake_days or {}
     with connect_warehouse(paths.warehouse) as con:
-        con.execute(RUN_INPUTS_DDL)
+        for statement in RUN_INPUTS_DDL:
+            con.execute(statement)
         con.execute("begin transaction")
         try:
             con.execute("delete from run_inputs where partition_date in (select unnest(?::date[]))",
                         [sorted(fingerprints)])
-            con.executemany("insert into run_inputs values (?, ?, ?, ?)",
-                            [[d, fp, run_id, now] for d, fp in sorted(fingerprints.items())])
+            con.executemany("insert into run_inputs (partition_date, input_fingerprint, run_id, recorded_at, "
+                            "lake_day_fingerprint) values (?, ?, ?, ?, ?)",
+                            [[d, fp, run_id, now, lake_days.get(d)] for d, fp in sorted(fingerprints.items())])
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
             raise
+
+
+def built_lake_days(paths: Paths, before: date) -> dict[date, str]:
+    """{day: the fingerprint of its own lake files its last successful run built} for the days before
+    `before` that have one (none: no warehouse, no table or column yet, or one that cannot be read now)."""
+    if not paths.warehouse.exists():
+        return {}
+    try:
+        with connect_warehouse(paths.warehouse, read_only=True) as con:
+            columns = {r[0] for r in con.execute("select column_name from information_schema.columns "
+                                                 "where table_name = 'run_inputs'").fetchall()}
+            if "lake_day_fingerprint" not in columns:
+                return {}
+            rows = con.execute("select partition_date, lake_day_fingerprint from run_inputs where partition_date < ? "
+                               "and lake_day_fingerprint is not null", [before]).fetchall()
+    except (duckdb.Error, WarehouseBusy):
+        return {}
+    return dict(rows)
+
+
+def earlier_days_changed(paths: Paths, entries: Iterable[tuple[str, int, int]], first: date) -> list[date]:
+    """The days before `first` whose own lake files (in the listing entries) changed since their last
+    successful run built them: a run of first.. continues from their old warehouse rows."""
+    built = built_lake_days(paths, first)
+    return changed_since_built(own_day_fingerprints(entries, built), built)
 
 
 def model_versions_exist(paths: Paths, last: date) -> bool:

@@ -185,3 +185,78 @@ def test_an_unchanged_day_is_said_unchanged_and_each_kind_of_change_makes_it_run
     assert unchanged_window(paths, DAY, DAY, FAST_RUN_CONFIG)[1] is not None
     instance.report_run_failed(queued)  # created before the recorded run, still going after it started
     assert unchanged_window(paths, DAY, DAY, FAST_RUN_CONFIG)[1] is None
+
+
+def test_a_days_own_lake_fingerprint_follows_only_its_own_files() -> None:
+    """What a day's run built of the lake: its own dated files, not earlier days' (their runs built those)
+    nor undated ones (the same for every day, fingerprinted by every day's input_fingerprint)."""
+    base = run_inputs.own_day_fingerprints(LAKE, DAYS)
+    earlier = run_inputs.own_day_fingerprints([("lake/trades/symbol=A/date=2025-03-09/t.parquet", 11, 1), *LAKE[1:]], DAYS)
+    assert earlier[DAYS[0]] != base[DAYS[0]] and earlier[DAYS[1]] == base[DAYS[1]]
+    assert run_inputs.own_day_fingerprints([*LAKE[:2], ("lake/instruments/instruments.parquet", 5, 4)], DAYS) == base
+    assert run_inputs.changed_since_built(earlier, base) == [DAYS[0]]
+    assert run_inputs.changed_since_built(run_inputs.own_day_fingerprints(LAKE[1:], DAYS), base) == [DAYS[0]]  # deleted
+    assert run_inputs.changed_since_built(base, base) == []
+
+
+def _small_data_dir(data_dir: Paths, days: list[date]) -> None:
+    """A lake file, a stored report (row and files) for each day: what unchanged_window reads of a built day."""
+    from python_assets.reports import daily_report
+    from python_assets.warehouse.connection import connect_warehouse
+
+    with connect_warehouse(data_dir.warehouse) as con:
+        for day in days:
+            lake_file = data_dir.lake / f"trades/symbol=A/date={day.isoformat()}/t.parquet"
+            lake_file.parent.mkdir(parents=True, exist_ok=True)
+            lake_file.write_bytes(b"x")
+            report = daily_report.report_path(data_dir, day)
+            report.parent.mkdir(parents=True, exist_ok=True)
+            report.write_text("{}")
+            report.with_suffix(".html").write_text("")
+            daily_report.store_report(con, {"report_date": day.isoformat(), "schema_version": "1",
+                                            "generated_at": f"{day.isoformat()}T23:59:00+00:00", "code_version": "x"},
+                                      f"reports/{day.isoformat()}.json")
+
+
+def _cli_run(data_dir: Paths, instance: dg.DagsterInstance, day: date) -> None:
+    """What a successful `materialize --date day` records (its run a stand-in: the lake is left as it was)."""
+    from blofin_cli.pipeline import _as_left
+
+    current, _ = unchanged_window(data_dir, day, day, None)
+    before = run_inputs.lake_entries(data_dir)
+    run_id = run(instance, day.isoformat())
+    fingerprints, lake_days = _as_left(data_dir, current, before, day, day, None)
+    run_inputs.record_fingerprints(data_dir, fingerprints, run_id, lake_days)
+
+
+def test_a_day_rerun_after_an_earlier_days_lake_file_changed_says_so_and_is_never_called_unchanged(
+        data_dir: Paths, capsys: pytest.CaptureFixture) -> None:
+    """materialize --date D after an earlier day D-2 was imported again builds only D's window, on D-2's old
+    warehouse rows: it recorded D's fingerprint with the new D-2 file in it, said nothing, and a later
+    request of D was 'unchanged' while D-2 had never been rebuilt."""
+    from blofin_cli.pipeline import _say_changed_earlier_days
+
+    early, day = date(2025, 3, 8), date(2025, 3, 10)
+    _small_data_dir(data_dir, [early, day])
+    instance = persistent_instance(data_dir)
+    _cli_run(data_dir, instance, early)  # each day built by its own CLI run, in day order
+    _cli_run(data_dir, instance, day)
+    assert "unchanged" in unchanged_window(data_dir, day, day, None)[1]  # the common path: nothing changed
+
+    lake_file = data_dir.lake / f"trades/symbol=A/date={early.isoformat()}/t.parquet"
+    lake_file.write_bytes(b"re-imported")  # another size
+    assert unchanged_window(data_dir, early, early, None)[1] is None
+    assert unchanged_window(data_dir, day, day, None)[1] is None
+    _say_changed_earlier_days(data_dir, run_inputs.lake_entries(data_dir), day, day)
+    note = capsys.readouterr().out
+    assert note.count("\n") == 1 and f"lake files of {early} changed since it was built" in note
+    assert f"blofin-stack materialize --date {early}" in note
+    _cli_run(data_dir, instance, day)  # D runs on D-2's old rows, its fingerprint holding D-2's new file
+    assert unchanged_window(data_dir, day, day, None)[1] is None  # D-2 still not rebuilt: D is not unchanged
+
+    _cli_run(data_dir, instance, early)  # D-2 rebuilt, then D: each unchanged again, and nothing to say
+    _say_changed_earlier_days(data_dir, run_inputs.lake_entries(data_dir), day, day)
+    assert capsys.readouterr().out == ""
+    _cli_run(data_dir, instance, day)
+    assert "unchanged" in unchanged_window(data_dir, day, day, None)[1]
+    assert "unchanged" in unchanged_window(data_dir, early, early, None)[1]

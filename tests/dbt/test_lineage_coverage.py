@@ -50,7 +50,8 @@ def create_python_tables(con: duckdb.DuckDBPyConnection) -> None:
     daily_report.store_report(con, {"report_date": "2025-03-10", "schema_version": daily_report.REPORT_SCHEMA_VERSION,
                                      "generated_at": "2025-03-10T23:59:00+00:00", "code_version": "0.1.0"},
                               "reports/2025-03-10.json")
-    con.execute(run_inputs.RUN_INPUTS_DDL)
+    for statement in run_inputs.RUN_INPUTS_DDL:
+        con.execute(statement)
     con.execute(staleness.COMPUTED_DAYS_DDL)
 
 
