@@ -101,9 +101,15 @@ def _clashes(files: dict[str, StrategySpec]) -> dict[str, str]:
     return out
 
 
+def spec_paths(directory: Path) -> list[Path]:
+    """The folder's *.yaml/*.yml files, sorted, but hidden ones (an editor's .draft.yaml, .x.yaml.swp):
+    code_fingerprint skips them, so one would trade without changing the code version naming the results."""
+    return sorted(p for p in Path(directory).glob("*.y*ml") if not p.name.startswith("."))
+
+
 def read_folder(directory: Path = STRATEGY_DIR, columns: frozenset[str] | None = None) -> SpecFolder:
     """Every *.yaml spec of a folder that validates (against `columns` when given), the rest left out with a line each."""
-    loaded = {p.name: _folder_file(p, columns) for p in sorted(Path(directory).glob("*.y*ml"))}
+    loaded = {p.name: _folder_file(p, columns) for p in spec_paths(directory)}
     left_out = {f: v for f, v in loaded.items() if isinstance(v, str)}
     good = {f: v for f, v in loaded.items() if isinstance(v, StrategySpec)}
     left_out.update(_clashes(good))
@@ -119,7 +125,7 @@ def load_specs(directory: Path = STRATEGY_DIR, columns: frozenset[str] | None = 
 def catalog_spec(name: str, directory: Path = STRATEGY_DIR) -> StrategySpec:
     """A shipped spec by name. The folder is read again only when a file in it changed: the research and
     portfolio steps look a spec up per design (reading and validating every YAML each time was ~70 ms)."""
-    stats = [(p.name, p.stat()) for p in sorted(Path(directory).glob("*.y*ml"))]
+    stats = [(p.name, p.stat()) for p in spec_paths(directory)]
     signature = tuple((name, st.st_mtime_ns, st.st_size) for name, st in stats)
     return _catalog(str(directory), signature)[name]
 

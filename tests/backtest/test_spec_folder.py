@@ -15,7 +15,7 @@ import pytest
 from python_assets.backtest import catalog, service
 from python_assets.backtest.catalog import feature_columns, publish_specs
 from python_assets.backtest.spec import SpecError, spec_from_dict
-from python_assets.backtest.spec_files import STRATEGY_DIR, load_spec, load_specs, read_folder
+from python_assets.backtest.spec_files import STRATEGY_DIR, catalog_spec, load_spec, load_specs, read_folder
 
 SHIPPED = sorted(p.stem for p in STRATEGY_DIR.glob("*.yaml"))
 TYPO = "name: zz_user_typo\nentry_long: rsi_15 < 30\nexit_long: close > open\n"  # rsi_15 is no feature
@@ -134,3 +134,13 @@ def test_the_publish_step_leaves_a_bad_file_out_with_a_failed_check_naming_it(fo
     with duckdb.connect(str(data_dir.warehouse), read_only=True) as con:
         published = sorted(r[0] for r in con.execute("select strategy from strategy_specs").fetchall())
     assert published == sorted(s for s, spec in load_specs(STRATEGY_DIR).items() if spec.active)
+
+
+def test_an_editors_hidden_draft_beside_the_specs_is_no_strategy(folder):
+    """A .draft.yaml (hidden) was loaded and traded, while code_fingerprint skips hidden files: the draft
+    changed the day's trades without changing the code version that names them."""
+    (folder / ".zz_draft.yaml").write_text("name: zz_draft\nentry_long: close > open\nexit_long: close < open\n")
+    read = read_folder(folder, feature_columns())
+    assert sorted(load_specs(folder, feature_columns())) == SHIPPED and not read.left_out
+    with pytest.raises(KeyError):
+        catalog_spec("zz_draft", folder)
