@@ -237,9 +237,10 @@ def ml_results(context: dg.AssetExecutionContext, warehouse: Warehouse, **runs: 
         pointers[name] = ref
         directory = model_dir(name, ref)
         meta = json.loads((directory / "metadata.json").read_text())
-        for s in meta["scores"]:
+        for s in meta["scores"]:  # a reused version's are its training day's walk-forward: each row names that day
             scores.append({**s, "model": name, "version": ref["version"], "task": spec.task, "label": spec.label,
-                           "timeframe": ref["timeframe"], "model_dir": paths().stored(directory)})
+                           "timeframe": ref["timeframe"], "model_dir": paths().stored(directory),
+                           "trained_on": ref.get("trained_on"), "reused": bool(ref.get("reused"))})
         oos[name] = pd.read_parquet(directory / "oos.parquet")
         fresh = run.latest  # the day's predictions of a reused version (None: trained today, its own file)
         if fresh is not None and ref.get("reused"):

@@ -110,7 +110,9 @@ create table if not exists ml_model_results (
         train_rows bigint, test_rows bigint, train_start_ms bigint, train_end_ms bigint,
         test_start_ms bigint, test_end_ms bigint, accuracy double, balanced_accuracy double, log_loss double,
         auc double, mae double, rmse double, r2 double, ic double, rank_ic double, model_dir varchar not null,
-        created_at timestamptz not null);
+        created_at timestamptz not null, trained_on date, reused boolean);
+alter table ml_model_results add column if not exists trained_on date;
+alter table ml_model_results add column if not exists reused boolean;
 create table if not exists ml_ensembles (
         partition_date date not null, ensemble varchar not null, method varchar not null, members json not null,
         weights json not null, scorer varchar not null, fit_start_ms bigint, eval_start_ms bigint,

@@ -9,6 +9,9 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+# The landing tables (dbt sources ml_outputs.*), created here and before every dbt run (the macro
+# python_assets/warehouse/landing.py generates). A column added later goes last in its create and gets an
+# `add column if not exists` for warehouses made before it (trained_on, reused: NULL on days written before them).
 DDL = (
     """create table if not exists ml_model_results (
         partition_date date not null, model varchar not null, version varchar not null, task varchar not null,
@@ -16,7 +19,9 @@ DDL = (
         train_rows bigint, test_rows bigint, train_start_ms bigint, train_end_ms bigint,
         test_start_ms bigint, test_end_ms bigint, accuracy double, balanced_accuracy double, log_loss double,
         auc double, mae double, rmse double, r2 double, ic double, rank_ic double, model_dir varchar not null,
-        created_at timestamptz not null)""",
+        created_at timestamptz not null, trained_on date, reused boolean)""",
+    """alter table ml_model_results add column if not exists trained_on date""",
+    """alter table ml_model_results add column if not exists reused boolean""",
     """create table if not exists ml_ensembles (
         partition_date date not null, ensemble varchar not null, method varchar not null, members json not null,
         weights json not null, scorer varchar not null, fit_start_ms bigint, eval_start_ms bigint,
@@ -28,6 +33,9 @@ DDL = (
         prediction double, p_down double, p_flat double, p_up double, created_at timestamptz not null)""",
 )
 SCORE_COLUMNS = ("accuracy", "balanced_accuracy", "log_loss", "auc", "mae", "rmse", "r2", "ic", "rank_ic")
+# which version scored the day: the day it was trained, and whether the day reused it (its scores are then
+# that training day's walk-forward, not a new one); NULL for a row whose writer did not say
+VERSION_COLUMNS = ("trained_on", "reused")
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, select: str) -> None:
@@ -45,7 +53,8 @@ def write_results(con: duckdb.DuckDBPyConnection, day: str, models: list[dict[st
     """Replace the day's rows of the three tables in one transaction."""
     for ddl in DDL:
         con.execute(ddl)
-    scores = pd.DataFrame([{**{c: None for c in SCORE_COLUMNS}, **row} for row in models]) if models else pd.DataFrame()
+    scores = pd.DataFrame([{**{c: None for c in (*SCORE_COLUMNS, *VERSION_COLUMNS)}, **row}
+                           for row in models]) if models else pd.DataFrame()
     ens = pd.DataFrame([{**r, "members": json.dumps(r["members"]), "weights": json.dumps(r["weights"])} for r in ensembles])
     con.execute("begin transaction")
     try:
@@ -53,7 +62,7 @@ def write_results(con: duckdb.DuckDBPyConnection, day: str, models: list[dict[st
             con.execute(f"delete from {table} where partition_date = ?", [day])
         _insert(con, "ml_model_results", scores, f"""select cast('{day}' as date), model, version, task, label, timeframe,
             fold, scorer, train_rows, test_rows, train_start_ms, train_end_ms, test_start_ms, test_end_ms,
-            {', '.join(SCORE_COLUMNS)}, model_dir, now() from _rows""")
+            {', '.join(SCORE_COLUMNS)}, model_dir, now(), cast(trained_on as date), cast(reused as boolean) from _rows""")
         _insert(con, "ml_ensembles", ens, f"""select cast('{day}' as date), ensemble, method, cast(members as json),
             cast(weights as json), scorer, fit_start_ms, eval_start_ms, eval_end_ms, eval_rows, accuracy,
             balanced_accuracy, log_loss, auc, now() from _rows""")

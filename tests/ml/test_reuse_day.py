@@ -1,5 +1,6 @@
 """A day scored with saved versions (the retrain cadence) trades those versions' calls on its own bars:
-forward out of sample, never the training day's out-of-sample rows filed again under the later day."""
+forward out of sample, never the training day's out-of-sample rows filed again under the later day; its score rows say
+which day trained the version and that the day reused it (they repeat that day's walk-forward)."""
 
 from __future__ import annotations
 
@@ -66,6 +67,21 @@ def test_a_reuse_day_trades_the_saved_versions_calls_on_its_own_bars(data_dir):
     expected = load_learner(data_dir.models / "direction_predictor" / pointer["version"]).predict(today.X)
     np.testing.assert_array_equal(traded.sort_values(["bar_at_ms", "symbol"])["direction_predictor"], expected)
     assert traded[["ensemble_average", "ensemble_stacked"]].notna().all().all()
+    # the scores filed under 03-10 are 03-09's walk-forward: each row says so (the report read them as 03-10's)
+    assert _version_days(data_dir, "2025-03-10") == {(m, "2025-03-09", True) for m in MEMBERS}
+    trained_day = dg.materialize([ml_dataset, *MODEL_ASSETS, ml_results], selection=[ml_results.key],
+                                 partition_key="2025-03-09", resources={"warehouse": Warehouse(), "ml_artifacts": MlArtifacts()})
+    assert trained_day.success  # 03-09's own results: the versions it trained, not reused
+    assert _version_days(data_dir, "2025-03-09") == {(m, "2025-03-09", False) for m in MEMBERS}
+
+
+def _version_days(data_dir, day: str) -> set[tuple]:
+    """(model, trained_on, reused) of the day's ml_model_results rows, every fold and scorer."""
+    from python_assets.warehouse.connection import connect_warehouse
+
+    with connect_warehouse(data_dir.warehouse, read_only=True) as con:
+        return set(con.execute("select model, strftime(trained_on, '%Y-%m-%d'), reused from ml_model_results "
+                               "where partition_date = ?", [day]).fetchall())
 
 
 def _stale_symbol_day(data_dir, reused: bool) -> list[tuple]:
@@ -131,3 +147,24 @@ def test_the_days_calls_leave_out_a_symbol_without_bars_on_the_day(tmp_path):
     assert calls_of_day(result.latest, day_start)["symbol"].tolist() == ["A", "B"]
     scored = day_predictions(spec, load_learner(result.directory), data, day_start)
     assert set(scored["symbol"]) == {"A", "B"} and scored["bar_at_ms"].min() == day_start
+
+
+def test_a_warehouse_made_before_the_version_columns_gets_them_and_keeps_its_rows():
+    """ml_model_results of an older warehouse has no trained_on or reused: the store adds them (NULL on the
+    rows written before) and the day's rows land in the right columns (the insert is by position)."""
+    import duckdb
+
+    from python_assets.ml.store import DDL, write_results
+
+    con = duckdb.connect()
+    con.execute(DDL[0].replace(", trained_on date, reused boolean)", ")"))
+    con.execute("insert into ml_model_results (partition_date, model, version, task, label, timeframe, fold, scorer, "
+                "model_dir, created_at) values ('2025-03-09', 'm', 'v', 'binary', 'l', '5m', 'overall', 'model', 'd', now())")
+    row = {"model": "m", "version": "v", "task": "binary", "label": "l", "timeframe": "5m", "fold": "overall",
+           "scorer": "model", "train_rows": None, "test_rows": 10, "train_start_ms": None, "train_end_ms": None,
+           "test_start_ms": 1, "test_end_ms": 2, "log_loss": 0.5, "model_dir": "d", "trained_on": "2025-03-09",
+           "reused": True}
+    write_results(con, "2025-03-10", [row], [], pd.DataFrame())
+    assert con.execute("select strftime(partition_date, '%Y-%m-%d'), strftime(trained_on, '%Y-%m-%d'), reused, "
+                       "log_loss, model_dir from ml_model_results order by all").fetchall() == [
+        ("2025-03-09", None, None, None, "d"), ("2025-03-10", "2025-03-09", True, 0.5, "d")]
