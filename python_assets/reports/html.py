@@ -116,6 +116,13 @@ def _model_charts(models: list[dict[str, Any]]) -> str:
     return "".join(out)
 
 
+def trained_label(model: dict[str, Any]) -> str | None:
+    """'2025-03-09 (reused)': the day the scored version was trained, and whether the report's day reused it (its
+    scores then repeat that day's walk-forward); None (a dash) for rows written before either was recorded."""
+    day = model.get("trained_on")
+    return None if day is None else f"{day} (reused)" if model.get("reused") else day
+
+
 def _trades(con: duckdb.DuckDBPyConnection, strategies: list[dict[str, Any]]) -> str:
     """The last trades of the top strategies, named by strategy."""
     top = strategies[:TOP_CHARTED]
@@ -174,7 +181,8 @@ def render(report: dict[str, Any], con: duckdb.DuckDBPyConnection) -> str:
         "<h2>Walk-forward</h2>" + table(report["walk_forward"], ["strategy", "symbol", "folds", "scored_folds", "in_sample_sharpe",
                                                                  "out_of_sample_sharpe"]),
         "<h2>Models</h2>" + _model_charts(report["ml"]["models"])
-        + table(report["ml"]["models"], ["model", "scorer", "test_rows", "accuracy", "log_loss", "auc", "rmse", "rank_ic"])
+        + table([{**m, "trained": trained_label(m)} for m in report["ml"]["models"]],
+                ["model", "scorer", "trained", "test_rows", "accuracy", "log_loss", "auc", "rmse", "rank_ic"])
         + table(report["ml"]["ensembles"], ["ensemble", "scorer", "eval_rows", "accuracy", "auc", "log_loss"])
         + table(report["ml"]["predictions"], ["model", "symbol", "bar_at", "prediction", "p_up"]),
         "<h2>Strategy research</h2>" + _research_counts(report["research"]) + table(report["research"]["ranking"], ["rank", "design_key", "origin", "score",

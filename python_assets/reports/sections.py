@@ -66,7 +66,8 @@ def walk_forward(con: duckdb.DuckDBPyConnection, day: date) -> list[dict[str, An
 
 
 def ml(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, Any]:
-    """Newest predictions, each model's overall score beside its baseline, and the ensembles (report_ml_*)."""
+    """Newest predictions, each model's overall score beside its baseline (with the day its version was trained
+    and whether this day reused it: a reused version's scores are its training day's), and the ensembles."""
     if not table_exists(con, "report_ml_predictions"):
         return {"predictions": [], "models": [], "ensembles": []}
     return {
@@ -74,8 +75,8 @@ def ml(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, Any]:
                                   prediction, p_down, p_flat, p_up from report_ml_predictions where partition_date = ?
                                   order by model, symbol""", [day]),
         "models": rows(con, """select model, version, scorer, test_rows, accuracy, balanced_accuracy, log_loss, auc,
-                             rmse, r2, ic, rank_ic from report_ml_models where partition_date = ?
-                             order by model, scorer""", [day]),
+                             rmse, r2, ic, rank_ic, strftime(trained_on, '%Y-%m-%d') as trained_on, reused
+                             from report_ml_models where partition_date = ? order by model, scorer""", [day]),
         "ensembles": rows(con, """select ensemble, method, scorer, eval_rows, accuracy, auc, log_loss
                                 from report_ml_ensembles where partition_date = ? order by ensemble, scorer""", [day]),
     }

@@ -1,6 +1,7 @@
 {#-
   Each model version's overall out-of-sample score beside its naive baseline, per partition day:
-  the report's model table (folds f1..fN stay in ml_model_results).
+  the report's model table (folds f1..fN stay in ml_model_results). trained_on and reused say which day's
+  walk-forward the scores are: a day that reused an earlier day's version repeats that day's scores.
 -#}
 
 {%- set results_src = source('ml_outputs', 'ml_model_results') -%}
@@ -11,7 +12,7 @@ with
 overall as (
     select
         partition_date, model, version, scorer, test_rows, accuracy, balanced_accuracy, log_loss, auc,
-        rmse, r2, ic, rank_ic
+        rmse, r2, ic, rank_ic, trained_on, reused
     from {{ results_src }}
     where fold = 'overall'
 )
@@ -23,6 +24,6 @@ select * from overall
 {{ empty_relation([('partition_date', 'date'), ('model', 'varchar'), ('version', 'varchar'), ('scorer', 'varchar'),
                    ('test_rows', 'bigint'), ('accuracy', 'double'), ('balanced_accuracy', 'double'),
                    ('log_loss', 'double'), ('auc', 'double'), ('rmse', 'double'), ('r2', 'double'),
-                   ('ic', 'double'), ('rank_ic', 'double')]) }}
+                   ('ic', 'double'), ('rank_ic', 'double'), ('trained_on', 'date'), ('reused', 'boolean')]) }}
 
 {% endif %}
