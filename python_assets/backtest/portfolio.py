@@ -315,11 +315,12 @@ def daily_schedule(bar_ms: np.ndarray, period_ms: int) -> np.ndarray:
 
 
 def curve_stats(equity: np.ndarray, initial: float, periods_per_year: float) -> dict[str, float]:
-    """Total return, annualised Sharpe of the bar returns (zero risk-free rate) and max drawdown of a curve."""
+    """Total return, annualised Sharpe of the bar returns (zero risk-free rate) and max drawdown of a curve.
+    A bar after equity reached 0 has no return (bt_equity_stats' NULL): counted as 0, it moved the Sharpe."""
     if not len(equity):
         return {"total_return": 0.0, "sharpe": math.nan, "max_drawdown": 0.0}
     prev = np.r_[initial, equity[:-1]]
-    ret = np.divide(equity - prev, prev, out=np.zeros(len(equity)), where=prev > 0)
+    ret = (equity - prev)[prev > 0] / prev[prev > 0]
     sd = ret.std(ddof=1) if len(ret) > 1 else 0.0  # a series flat up to rounding has no Sharpe (dsr.is_flat)
     peak = np.maximum.accumulate(np.r_[initial, equity])[1:]
     return {"total_return": float(equity[-1] / initial - 1),

@@ -346,3 +346,12 @@ def test_a_curve_growing_at_one_rate_has_no_sharpe_whatever_the_rounding():
     varied = np.array([101.0, 100.0, 102.0, 103.0])
     ret = np.diff(np.r_[100.0, varied]) / np.r_[100.0, varied][:-1]
     assert curve_stats(varied, 100.0, 8760)["sharpe"] == pytest.approx(ret.mean() / ret.std(ddof=1) * math.sqrt(8760))
+
+
+def test_bars_after_a_wipe_out_are_no_returns_in_the_sharpe():
+    """Equity 110, 0, 0, 0 from 100: the returns are +10 % and -100 % only (bt_equity_stats' NULL after a
+    wipe-out), mean -0.45, sample sd 1.1 / sqrt(2): Sharpe -0.5786 x sqrt(P). Counting the two bars at 0 as
+    0 returns gave mean -0.225, sd 0.5188: -0.4337 x sqrt(P), another number for the same curve."""
+    got = curve_stats(np.array([110.0, 0.0, 0.0, 0.0]), 100.0, 8760)["sharpe"]
+    assert got == pytest.approx(-0.45 / (1.1 / math.sqrt(2)) * math.sqrt(8760))
+    assert got == pytest.approx(-0.5786 * math.sqrt(8760), abs=1e-4 * math.sqrt(8760))
