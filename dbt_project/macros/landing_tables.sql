@@ -67,6 +67,7 @@ create table if not exists portfolio_runs (
 alter table portfolio_runs add column if not exists min_history integer;
 alter table portfolio_runs add column if not exists rebalances integer;
 alter table portfolio_runs add column if not exists fallback_rebalances integer;
+update portfolio_runs set max_drawdown = -max_drawdown where max_drawdown > 0;
 create table if not exists portfolio_equity_bars (
     run_date date not null, rule varchar not null, bar_at_ms bigint not null, equity double not null,
     gross_leverage double not null, fees double not null, primary key (run_date, rule, bar_at_ms)
@@ -77,6 +78,7 @@ create table if not exists portfolio_members (
     trades integer not null, weight_equal double, weight_inverse_vol double, weight_risk_parity double,
     primary key (run_date, member_id)
 );
+update portfolio_members set max_drawdown = -max_drawdown where max_drawdown > 0;
 create table if not exists portfolio_correlations (
     run_date date not null, member_a varchar not null, member_b varchar not null, correlation double,
     primary key (run_date, member_a, member_b)

@@ -315,8 +315,8 @@ def daily_schedule(bar_ms: np.ndarray, period_ms: int) -> np.ndarray:
 
 
 def curve_stats(equity: np.ndarray, initial: float, periods_per_year: float) -> dict[str, float]:
-    """Total return, annualised Sharpe of the bar returns (zero risk-free rate) and max drawdown of a curve.
-    A bar after equity reached 0 has no return (bt_equity_stats' NULL): counted as 0, it moved the Sharpe."""
+    """Total return, annualised Sharpe of the bar returns (zero risk-free rate) and max drawdown (a fraction
+    <= 0, as bt_equity_stats and backtesting.py's "Max. Drawdown" give it) of a curve. A bar after equity reached 0 has no return (bt_equity_stats' NULL): counted as 0, it moved the Sharpe."""
     if not len(equity):
         return {"total_return": 0.0, "sharpe": math.nan, "max_drawdown": 0.0}
     prev = np.r_[initial, equity[:-1]]
@@ -325,7 +325,7 @@ def curve_stats(equity: np.ndarray, initial: float, periods_per_year: float) -> 
     peak = np.maximum.accumulate(np.r_[initial, equity])[1:]
     return {"total_return": float(equity[-1] / initial - 1),
             "sharpe": float(ret.mean() / sd * math.sqrt(periods_per_year)) if not is_flat(ret) else math.nan,
-            "max_drawdown": float(np.max(1 - equity / peak))}
+            "max_drawdown": float(np.min(equity / peak - 1))}
 
 
 def summary(result: PortfolioResult, initial: float, periods_per_year: float) -> dict[str, float]:

@@ -20,7 +20,9 @@ TABLES = ("portfolio_runs", "portfolio_equity_bars", "portfolio_members", "portf
 # The portfolio's landing tables (dbt sources portfolio_outputs.*), created here and before every dbt run
 # (the macro python_assets/warehouse/landing.py generates). A column added later goes last in its create and
 # gets an `add column if not exists` for warehouses made before it (min_history, rebalances and
-# fallback_rebalances: NULL on days written before them).
+# fallback_rebalances: NULL on days written before them). max_drawdown was stored >= 0 (1 - equity / peak)
+# before it became <= 0 like every other drawdown: the sign flip of the rows still > 0 converts a warehouse's
+# older days once (no drawdown written since is > 0, so running it again changes nothing).
 PORTFOLIO_DDL = (
     """create table if not exists portfolio_runs (
     run_date date not null, rule varchar not null, timeframe varchar not null, members integer not null,
@@ -35,6 +37,7 @@ PORTFOLIO_DDL = (
     """alter table portfolio_runs add column if not exists min_history integer""",
     """alter table portfolio_runs add column if not exists rebalances integer""",
     """alter table portfolio_runs add column if not exists fallback_rebalances integer""",
+    """update portfolio_runs set max_drawdown = -max_drawdown where max_drawdown > 0""",
     """create table if not exists portfolio_equity_bars (
     run_date date not null, rule varchar not null, bar_at_ms bigint not null, equity double not null,
     gross_leverage double not null, fees double not null, primary key (run_date, rule, bar_at_ms)
@@ -45,6 +48,7 @@ PORTFOLIO_DDL = (
     trades integer not null, weight_equal double, weight_inverse_vol double, weight_risk_parity double,
     primary key (run_date, member_id)
 )""",
+    """update portfolio_members set max_drawdown = -max_drawdown where max_drawdown > 0""",
     """create table if not exists portfolio_correlations (
     run_date date not null, member_a varchar not null, member_b varchar not null, correlation double,
     primary key (run_date, member_a, member_b)

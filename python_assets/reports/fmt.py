@@ -19,7 +19,7 @@ PRICE_MAX_DECIMALS = 20  # prices keep their six significant digits positionally
 COLUMN_KINDS = {
     **dict.fromkeys(("open", "high", "low", "close", "prev_close", "range_abs", "entry_price", "exit_price"), "price"),
     **dict.fromkeys(("return_1d", "range_pct", "total_return", "buy_and_hold_return", "return_pct"), "pct"),
-    # a drawdown is a loss whichever sign its table stores it with (strategies <= 0, the portfolio marts >= 0)
+    # a drawdown is a loss: every mart stores it <= 0 (older reports hold the portfolio's >= 0: a loss too)
     **dict.fromkeys(("max_drawdown", "max_drawdown_p05", "max_drawdown_p50"), "drawdown"),
     **dict.fromkeys(("win_rate", "accuracy", "balanced_accuracy", "spread_from_book"), "share"),
     **dict.fromkeys(("final_return_p05", "final_return_p50", "day_return", "cumulative_return", "fee_drag"), "pct"),
@@ -135,7 +135,7 @@ def utc_time(ms: int | float | None) -> str:
 
 
 def drawdown(v: float) -> str:
-    """A drawdown as the loss it is, stored positive or negative: 0.0045 and -0.0045 -> -0.45% (0 -> +0.00%)."""
+    """A drawdown as the loss it is: -0.0045 -> -0.45% (0 -> +0.00%); an older report's positive 0.0045 too."""
     return pct(-abs(v)) if v else pct(0.0)
 
 

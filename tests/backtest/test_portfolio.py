@@ -355,3 +355,12 @@ def test_bars_after_a_wipe_out_are_no_returns_in_the_sharpe():
     got = curve_stats(np.array([110.0, 0.0, 0.0, 0.0]), 100.0, 8760)["sharpe"]
     assert got == pytest.approx(-0.45 / (1.1 / math.sqrt(2)) * math.sqrt(8760))
     assert got == pytest.approx(-0.5786 * math.sqrt(8760), abs=1e-4 * math.sqrt(8760))
+
+
+def test_max_drawdown_is_a_fraction_at_most_0_as_the_strategies():
+    """99, 98, 100 from 100: the deepest fall is 98 / 100 - 1 = -0.02 (the initial equity is the first peak),
+    the sign of bt_equity_stats and backtesting.py; curve_stats said +0.02, so the daily report's JSON held
+    the strategies' and the portfolio's max_drawdown under one key with opposite signs."""
+    assert curve_stats(np.array([99.0, 98.0, 100.0]), 100.0, 8760)["max_drawdown"] == pytest.approx(-0.02)
+    assert curve_stats(np.array([101.0, 102.0]), 100.0, 8760)["max_drawdown"] == 0.0
+    assert curve_stats(np.array([110.0, 0.0]), 100.0, 8760)["max_drawdown"] == -1.0  # a wipe-out

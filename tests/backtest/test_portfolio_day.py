@@ -161,3 +161,21 @@ def test_the_landing_rows_count_the_rebalances_where_a_risk_rule_fell_back_to_eq
     assert [r[:4] for r in runs] == [("equal", min_history, 3, 0), ("inverse_vol", min_history, 3, fallbacks),
                                      ("risk_parity", min_history, 3, fallbacks)]
     assert (runs[1][4] == runs[0][4] == runs[2][4]) is (fallbacks == 3)
+
+
+def test_drawdowns_land_at_most_0_and_a_warehouse_holding_the_old_sign_is_converted_once():
+    """The landing rows store max_drawdown <= 0 (account and members); a warehouse whose older days hold the
+    old sign (>= 0) gets those rows flipped by the store's DDL, once: running it again, or a day written
+    after it, changes nothing, so no mart mixes the two signs."""
+    con, market = warehouse(), Market.from_frame(frame(), "1h")
+    portfolio_day(con, lambda: market, DAY, PortfolioDayConfig(lookback=48, min_history=12, max_weight=0.4))
+    now = {t: rows(con, t) for t in ("portfolio_runs", "portfolio_members")}
+    dds = [d for (d,) in con.execute("select max_drawdown from portfolio_runs union all "
+                                     "select max_drawdown from portfolio_members").fetchall()]
+    assert all(-1 <= d <= 0 for d in dds) and any(d < 0 for d in dds)
+    for t in ("portfolio_runs", "portfolio_members"):  # as code before the flip wrote them
+        con.execute(f"update {t} set max_drawdown = -max_drawdown")
+    store.ensure_tables(con)
+    assert {t: rows(con, t) for t in now} == now
+    store.ensure_tables(con)
+    assert {t: rows(con, t) for t in now} == now

@@ -47,9 +47,9 @@ def test_marts_hold_every_rule_beside_the_members(built):
                           "portfolio_backtest_results order by rule").fetchall()
         assert [r[0] for r in res] == ["equal", "inverse_vol", "risk_parity"]
         assert all(r[1] == 4 and r[3] is not None and r[4] is False for r in res)
-        eq = con.execute("select rule, count(*), max(drawdown), min(bar_at) = min(to_timestamp(bar_at_ms / 1000)) "
+        eq = con.execute("select rule, count(*), min(drawdown), min(bar_at) = min(to_timestamp(bar_at_ms / 1000)) "
                          "from portfolio_equity group by rule order by rule").fetchall()
-        assert len({n for _, n, _, _ in eq}) == 1 and all(0 <= d < 1 and ok for _, _, d, ok in eq)
+        assert len({n for _, n, _, _ in eq}) == 1 and all(-1 < d <= 0 and ok for _, _, d, ok in eq)
         assert con.execute("select count(*) from portfolio_member_correlations").fetchone()[0] == 16
         assert con.execute("select count(*) from portfolio_member_results").fetchone()[0] == 4
 
@@ -65,15 +65,16 @@ def test_the_results_mart_says_at_how_many_rebalances_a_risk_rule_fell_back_to_e
 
 def test_the_equity_marts_deepest_drawdown_is_the_runs_max_drawdown(built):
     """The mart's running peak starts at the initial equity, as the run's max_drawdown does (a curve 99, 98,
-    100 from 100 fell 2 %; the mart said 1 %)."""
+    100 from 100 fell 2 %; the mart said 1 %). Both <= 0, as the strategies' (bt_equity_stats)."""
     with duckdb.connect(str(built.warehouse), read_only=True) as con:
-        pairs = con.execute("select r.rule, r.max_drawdown, max(e.drawdown) from portfolio_backtest_results r "
+        pairs = con.execute("select r.rule, r.max_drawdown, min(e.drawdown) from portfolio_backtest_results r "
                             "join portfolio_equity e using (run_date, rule) group by r.rule, r.max_drawdown").fetchall()
-    assert len(pairs) == 3 and all(abs(run - mart) < 1e-12 for _, run, mart in pairs), pairs
+    assert len(pairs) == 3 and all(abs(run - mart) < 1e-12 and run <= 0 for _, run, mart in pairs), pairs
+    assert any(run < 0 for _, run, _ in pairs), pairs
 
 
 def test_an_equity_curve_that_starts_falling_draws_down_from_the_initial_equity(tmp_path):
-    """99, 98, 100 from 100: drawdowns 1 %, 2 %, 0 % (the first bar's own equity is no peak above 100)."""
+    """99, 98, 100 from 100: drawdowns -1 %, -2 %, 0 % (the first bar's own equity is no peak above 100)."""
     paths = landed(Paths(tmp_path / "data"), "update wh.portfolio_runs set initial_equity = 100",
                    "delete from wh.portfolio_equity_bars",
                    "insert into wh.portfolio_equity_bars select run_date, rule, bar_at_ms, equity, 0, 0 from (select "
@@ -82,7 +83,21 @@ def test_an_equity_curve_that_starts_falling_draws_down_from_the_initial_equity(
     run_dbt(paths, "run", "--select", "portfolio_equity")
     with duckdb.connect(str(paths.warehouse), read_only=True) as con:
         got = con.execute("select drawdown from portfolio_equity where rule = 'equal' order by bar_at_ms").fetchall()
-    assert [round(d, 12) for (d,) in got] == [0.01, 0.02, 0.0]
+    assert [round(d, 12) for (d,) in got] == [-0.01, -0.02, 0.0]
+
+
+def test_a_warehouse_holding_drawdowns_of_the_old_sign_has_them_converted_before_dbt_reads_them(tmp_path):
+    """Days landed by code before max_drawdown became <= 0 hold it >= 0 and are rewritten only when rerun:
+    the landing DDL dbt runs first (on-run-start) flips them, so the marts never mix the two signs."""
+    flip = "update wh.{t} set max_drawdown = -max_drawdown"
+    paths = landed(Paths(tmp_path / "data"), flip.format(t="portfolio_runs"), flip.format(t="portfolio_members"))
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        assert con.execute("select min(max_drawdown) from portfolio_runs").fetchone()[0] >= 0
+    run_dbt(paths, "run", "--select", "portfolio_backtest_results", "portfolio_member_results")
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        got = [d for (d,) in con.execute("select max_drawdown from portfolio_backtest_results union all "
+                                         "select max_drawdown from portfolio_member_results").fetchall()]
+    assert len(got) == 7 and all(d <= 0 for d in got) and any(d < 0 for d in got), got
 
 
 def test_every_portfolio_table_and_mart_column_is_documented(built):

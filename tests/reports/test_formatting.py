@@ -103,8 +103,8 @@ def test_review_notices_a_top_ml_strategy_whose_models_all_lose_to_their_baselin
 
 
 def test_a_drawdown_reads_as_a_loss_whichever_sign_its_table_stores():
-    # the strategy marts store max_drawdown <= 0, the portfolio marts >= 0: both went through the signed
-    # percent, so the report showed the portfolio's loss as +0.45% beside a strategy's -0.73%
+    # every mart stores max_drawdown <= 0 now, but reports written before hold the portfolio's >= 0: both went
+    # through the signed percent, so the report showed the portfolio's loss as +0.45% beside a strategy's -0.73%
     assert fmt.cell("max_drawdown", 0.0045) == fmt.cell("max_drawdown", -0.0045) == "-0.45%"
     assert fmt.cell("max_drawdown_p05", -0.2) == "-20.00%" and fmt.cell("max_drawdown", 0.0) == "+0.00%"
 

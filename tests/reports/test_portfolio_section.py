@@ -19,7 +19,7 @@ DAY = date(2025, 1, 10)
 def con():
     c = duckdb.connect()
     c.execute("""create table portfolio_backtest_results as select * from (values
-        (date '2025-01-10', 'equal', 2, 0.01, 1.5, 0.02, 0.4, 0.9, 3.5, false, 10100.0, 48, 0.5, 1.0,
+        (date '2025-01-10', 'equal', 2, 0.01, 1.5, -0.02, 0.4, 0.9, 3.5, false, 10100.0, 48, 0.5, 1.0,
          timestamptz '2025-01-05 00:00:00+00', timestamptz '2025-01-10 23:00:00+00', 24, 5, 0),
         (date '2025-01-09', 'equal', 1, 0.5, 1.0, 0.0, 0.4, 0.9, 3.5, false, 10100.0, 48, 0.5, 1.0,
          timestamptz '2025-01-04 00:00:00+00', timestamptz '2025-01-09 23:00:00+00', 24, 4, 0))
@@ -27,8 +27,8 @@ def con():
           fees_paid, liquidated, final_equity, lookback, max_weight, gross_leverage_cap, window_start, window_end,
           min_history, rebalances, fallback_rebalances)""")
     c.execute("""create table portfolio_member_results as select * from (values
-        (date '2025-01-10', 'd2|ETH-USDT', 'd2', 'ETH-USDT', -0.02, -1.0, 0.05, 3, 0.5, 0.6, 0.6),
-        (date '2025-01-10', 'd1|BTC-USDT', 'd1', 'BTC-USDT', 0.04, 2.0, 0.03, 2, 0.5, 0.4, 0.4))
+        (date '2025-01-10', 'd2|ETH-USDT', 'd2', 'ETH-USDT', -0.02, -1.0, -0.05, 3, 0.5, 0.6, 0.6),
+        (date '2025-01-10', 'd1|BTC-USDT', 'd1', 'BTC-USDT', 0.04, 2.0, -0.03, 2, 0.5, 0.4, 0.4))
         t(run_date, member_id, design_id, symbol, total_return, sharpe, max_drawdown, trades, weight_equal,
           weight_inverse_vol, weight_risk_parity)""")
     c.execute("""create table portfolio_member_correlations as select * from (values
@@ -47,6 +47,22 @@ def test_section_json_is_the_day_in_member_order_and_schema_valid(con):
     jsonschema.validate(s, report_schema()["properties"]["portfolio"])
     assert [r["rule"] for r in s["results"]] == ["equal"] and s["results"][0]["window_start"] == "2025-01-05T00:00:00Z"
     assert s["correlation"] == {"members": ["d1|BTC-USDT", "d2|ETH-USDT"], "matrix": [[1.0, -0.25], [-0.25, None]]}
+
+
+def test_max_drawdown_is_a_fraction_at_most_0_as_the_strategies_and_reads_as_a_loss(con):
+    """The strategies' max_drawdown is <= 0 (backtesting.py's sign), the portfolio's was >= 0: one report's JSON
+    held both under the one key with opposite signs. The schema now bounds the portfolio's as the strategies';
+    the page shows the account's and the members' falls as the losses the strategies' table shows."""
+    s = portfolio_section.load(con, DAY)
+    assert [r["max_drawdown"] for r in s["results"]] == [-0.02]
+    assert [m["max_drawdown"] for m in s["members"]] == [-0.03, -0.05]
+    schema = report_schema()["properties"]["portfolio"]
+    for part in ("results", "members"):
+        positive = {**s, part: [{**s[part][0], "max_drawdown": 0.02}]}
+        with pytest.raises(jsonschema.ValidationError, match="maximum of 0"):
+            jsonschema.validate(positive, schema)
+    page = portfolio_section.render(s, con, DAY.isoformat())
+    assert all(f"<td>{v}</td>" in page for v in ("-2.00%", "-3.00%", "-5.00%")) and "<td>+2.00%</td>" not in page
 
 
 def test_html_shows_accounts_beside_members_the_equity_and_the_matrix(con):
@@ -122,7 +138,7 @@ def test_a_rule_that_fell_back_to_equal_weights_is_said_in_one_line_naming_min_h
     assert "Fell back to equal weights" not in portfolio_section.render(portfolio_section.load(con, DAY), con,
                                                                        DAY.isoformat())
     con.execute("""insert into portfolio_backtest_results by name select rule, date '2025-01-10' as run_date,
-        2 as members, 0.01 as total_return, 0.02 as max_drawdown, 24 as min_history, 5 as rebalances,
+        2 as members, 0.01 as total_return, -0.02 as max_drawdown, 24 as min_history, 5 as rebalances,
         fallback_rebalances from (values ('inverse_vol', 5), ('risk_parity', 2)) t(rule, fallback_rebalances)""")
     s = portfolio_section.load(con, DAY)
     jsonschema.validate(s, report_schema()["properties"]["portfolio"])
@@ -138,7 +154,7 @@ def test_risk_rules_that_never_rebalanced_after_their_opening_are_said_to_hold_e
     """A 3-day demo: the opening reads no returns (equal shares under every rule) and no scheduled rebalance
     followed, so the three accounts were one; rebalances 0 and fallbacks 0 left the line out."""
     con.execute("""insert into portfolio_backtest_results by name select rule, date '2025-01-10' as run_date,
-        2 as members, 0.01 as total_return, 0.02 as max_drawdown, 24 as min_history, 0 as rebalances,
+        2 as members, 0.01 as total_return, -0.02 as max_drawdown, 24 as min_history, 0 as rebalances,
         0 as fallback_rebalances from (values ('inverse_vol'), ('risk_parity')) t(rule)""")
     con.execute("update portfolio_backtest_results set rebalances = 0 where rule = 'equal'")
     page = portfolio_section.render(portfolio_section.load(con, DAY), con, DAY.isoformat())

@@ -1,8 +1,8 @@
 {{ config(materialized='table', tags=['portfolio']) }}
 
-{#- Account equity per run_date, rule and bar close, with the drawdown from its running peak; the initial
-    equity is the first peak, as the run's max_drawdown (backtest/portfolio.curve_stats) counts it: equity
-    99, 98, 100 from 100 is a 2 % drawdown, not 1 %. -#}
+{#- Account equity per run_date, rule and bar close, with the drawdown from its running peak (<= 0, as
+    bt_equity_stats'); the initial equity is the first peak, as the run's max_drawdown (backtest/portfolio.curve_stats)
+    counts it: equity 99, 98, 100 from 100 is a -2 % drawdown, not -1 %. -#}
 
 select
     bars.run_date,
@@ -10,9 +10,9 @@ select
     bars.bar_at_ms,
     {{ epoch_ms_to_timestamptz('bars.bar_at_ms') }} as bar_at,
     bars.equity,
-    1 - bars.equity / nullif(greatest(runs.initial_equity, max(bars.equity) over (
+    bars.equity / nullif(greatest(runs.initial_equity, max(bars.equity) over (
         partition by bars.run_date, bars.rule order by bars.bar_at_ms rows between unbounded preceding and current row)), 0)
-        as drawdown,
+        - 1 as drawdown,
     bars.gross_leverage,
     bars.fees
 from {{ source('portfolio_outputs', 'portfolio_equity_bars') }} as bars
