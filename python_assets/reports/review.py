@@ -83,10 +83,12 @@ class DeterministicAnalyst:
         findings += _multiple_testing_findings(report.get("research", {}).get("ranking", []))
         findings += _search_findings((report.get("overfitting") or {}).get("search"))
         models = _models_vs_baselines(report)
+        reused = _reused_versions(report)
         for name, (metric, model, base) in sorted(models.items()):
             if model >= base:
                 findings.append(_finding("caution", "ml", f"{name} does not beat its baseline out of sample: "
-                                                          f"{metric} {_fmt(model)} vs baseline {_fmt(base)}."))
+                                                          f"{metric} {_fmt(model)} vs baseline {_fmt(base)}"
+                                                          f"{reused.get(name, '')}."))
         findings += _ml_contradictions(report.get("strategies", [])[:self.top_ranked], models)
         for c in report.get("failed_checks", []):
             findings.append(_finding("warning", "checks", f"check {c.get('check')} on {c.get('asset')} failed."))
@@ -171,6 +173,13 @@ def _models_vs_baselines(report: dict[str, Any]) -> dict[str, tuple[str, float, 
         if model.get(metric) is not None and base.get(metric) is not None:
             out[name] = (metric, model[metric], base[metric])
     return out
+
+
+def _reused_versions(report: dict[str, Any]) -> dict[str, str]:
+    """model -> a clause naming the day that trained it, for a model the day reused: its scores are that
+    day's walk-forward, not a score of the reused model on the days since."""
+    return {m["model"]: f" (scores of its training on {m['trained_on']}, reused today)"
+            for m in report.get("ml", {}).get("models", []) if m.get("reused") and m.get("trained_on")}
 
 
 def _ml_contradictions(top: list[dict[str, Any]], models: dict[str, tuple[str, float, float]]) -> list[dict[str, str]]:

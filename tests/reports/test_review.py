@@ -47,6 +47,18 @@ def test_deterministic_analyst_flags_each_problem_with_its_numbers():
     assert DeterministicAnalyst().review(clean)["findings"] == []
 
 
+def test_a_model_the_day_reused_is_said_to_carry_the_scores_of_its_training_day():
+    """On a reuse day the models table holds the training day's walk-forward scores: the finding says so."""
+    models = [{**m, "trained_on": "2025-03-09", "reused": True} for m in REPORT["ml"]["models"]]
+    text = " ".join(f["text"] for f in DeterministicAnalyst().review({**REPORT, "ml": {"models": models}})["findings"]
+                    if f["topic"] == "ml")
+    assert "log_loss 0.7 vs baseline 0.69 (scores of its training on 2025-03-09, reused today)." in text
+    trained = [{**m, "trained_on": "2025-03-11", "reused": False} for m in REPORT["ml"]["models"]]
+    text = " ".join(f["text"] for f in DeterministicAnalyst().review({**REPORT, "ml": {"models": trained}})["findings"]
+                    if f["topic"] == "ml")
+    assert "log_loss 0.7 vs baseline 0.69." in text and "reused" not in text
+
+
 class FakeLLM(BaseHTTPRequestHandler):
     mode = "ok"
     seen: list[dict] = []
