@@ -376,8 +376,14 @@ def llm_base_url() -> str | None:
 
 
 def llm_model() -> str | None:
-    """BLOFIN_LLM_MODEL, or None."""
-    return os.environ.get(LLM_MODEL_ENV)
+    """BLOFIN_LLM_MODEL, or None; SettingError when it is not UTF-8 text (bytes the OS could not decode come
+    as lone surrogates, which named the report's analyst and failed writing its HTML)."""
+    raw = os.environ.get(LLM_MODEL_ENV)
+    try:
+        raw is None or raw.encode("utf-8")
+    except UnicodeEncodeError:
+        raise SettingError(f"{LLM_MODEL_ENV} is not UTF-8 text") from None
+    return raw
 
 
 def llm_api_key() -> str:

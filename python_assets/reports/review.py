@@ -360,9 +360,9 @@ def analyst_from_env() -> Analyst:
     """The OpenAI-compatible provider when BLOFIN_LLM_MODEL and BLOFIN_LLM_BASE_URL are set, else deterministic;
     deterministic with a warning naming the setting when one of the provider's is unusable (the day's report
     must not fail after the run's compute for its analyst's settings)."""
-    if not llm_model():
-        return DeterministicAnalyst()
     try:
+        if not llm_model():
+            return DeterministicAnalyst()
         base = llm_base_url()
         return OpenAICompatibleAnalyst(base, llm_model(), llm_api_key(), llm_timeout_s()) if base else DeterministicAnalyst()
     except SettingError as exc:

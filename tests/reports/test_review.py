@@ -148,6 +148,17 @@ def test_the_provider_is_chosen_by_environment(monkeypatch):
     assert KEY not in repr(analyst) and KEY not in str(analyst)
 
 
+def test_a_model_name_of_bytes_that_are_not_utf8_is_a_note_not_a_failed_report(monkeypatch):
+    """os.environ gives undecodable bytes as lone surrogates: such a model name became the analyst's name, and
+    writing the report's HTML (UTF-8) failed the day; it is now an unusable setting, said in one note."""
+    monkeypatch.setenv("BLOFIN_LLM_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("BLOFIN_LLM_MODEL", "gpt\udcff")  # the bytes b"gpt\xff"
+    review = analyst_from_env().review(REPORT)
+    assert review["analyst"] == "deterministic"
+    assert any("BLOFIN_LLM_MODEL is not UTF-8 text" in w for w in review["warnings"])
+    json.dumps(review, ensure_ascii=False).encode("utf-8")
+
+
 def test_a_key_ending_in_a_newline_is_stripped_and_never_quoted_in_a_warning(monkeypatch, data_dir):
     """A key read from a file or a Kubernetes secret often ends in a newline: sent raw it made an invalid
     header whose error quoted it as 'Bearer <key>\\n', which the scrubber (matching the raw value with
