@@ -58,11 +58,13 @@ def execution_horizon(bar_ms: np.ndarray, minute_ms: np.ndarray, minute_high: np
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(worst high, worst low, half spread) per research bar from 1m bars sorted by time: the high and low of
     the minute the bar opens with, and fraction x range / close of the minute before it (the signal bar's
-    last); NaN where that minute has no bar, which fill_prices reads as "use the research bar's own"."""
+    last); NaN where that minute has no bar or no range (one trade, or one price: an estimate of 0 made the
+    strict fill free on thin symbols), which fill_prices reads as "use the research bar's own"."""
     bar_ms, minute_ms = np.asarray(bar_ms, dtype=np.int64), np.asarray(minute_ms, dtype=np.int64)
     mh, ml, mc = (np.asarray(a, dtype=np.float64) for a in (minute_high, minute_low, minute_close))
     with np.errstate(divide="ignore", invalid="ignore"):
         rng = fraction * (mh - ml) / mc
+    rng = np.where(rng > 0, rng, np.nan)
     return (values_at(minute_ms, mh, bar_ms), values_at(minute_ms, ml, bar_ms),
             values_at(minute_ms, rng, bar_ms - MINUTE_MS))
 

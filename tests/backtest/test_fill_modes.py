@@ -125,6 +125,19 @@ def test_execution_horizon_takes_the_fill_bars_first_minute_and_the_signal_bars_
     assert all(np.isnan(a).all() for a in empty)
 
 
+def test_a_signal_minute_without_a_range_leaves_the_spread_to_the_research_bars_estimate():
+    """A minute of one trade (high == low) estimated a spread of 0, so the strict spread fill was the plain
+    open on thin symbols: it is "unknown" now, and the research bar's own range estimate fills instead."""
+    minutes = np.array([[HOUR - 60_000, 100.0, 100.0, 100.0], [2 * HOUR - 60_000, 102.0, 100.0, 101.0]])
+    _, _, s = execution_horizon(np.array([0, HOUR, 2 * HOUR]), minutes[:, 0].astype(np.int64), *minutes[:, 1:].T)
+    assert np.isnan(s[1]) and s[2] == pytest.approx(0.1 * 2.0 / 101.0)
+    o, h, lo, c = (np.full(3, 100.0), np.array([104.0, 101.0, 100.5]), np.array([96.0, 99.0, 99.5]), np.full(3, 100.0))
+    buy, sell = fill_prices("spread", o, h, lo, c, spread=s)
+    # bar 1: the research bar before it (range 8 on 100) estimates 0.8 %; bar 2: its signal minute's 2 on 101
+    assert buy[1] == pytest.approx(100.0 * 1.008) and sell[1] == pytest.approx(100.0 * 0.992)
+    assert buy[2] == pytest.approx(100.0 * (1 + 0.1 * 2.0 / 101.0))
+
+
 def test_a_worst_fill_at_the_execution_horizon_replaces_the_bar_range_where_known():
     wh = np.array([np.nan, 96.0, np.nan, 108.5, np.nan])
     wl = np.array([np.nan, 94.5, np.nan, 107.0, np.nan])
