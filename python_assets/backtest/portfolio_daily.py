@@ -28,7 +28,7 @@ from python_assets.backtest.runner import Window, dense_signals, rules_for, run_
 from python_assets.backtest.spec import compile_instances, instance_id
 from python_assets.research.design_specs import DesignUnavailable, design_strategy, unavailable_note
 from python_assets.research.tuner import UNRUNNABLE, Market
-from python_assets.platform.timeframes import DAY_MS
+from python_assets.platform.timeframes import DAY_MS, HOUR_MS
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,13 @@ class PortfolioDayConfig:
     min_history: int = PortfolioConfig.min_history
     max_weight: float = PortfolioConfig.max_weight
     gross_leverage: float = PortfolioConfig.gross_leverage
+
+    def __post_init__(self) -> None:
+        """One clear error for a rebalance period that is no period (0 rebalanced never: every rule kept its
+        opening shares and read as equal weight; a negative one rebalanced at every bar)."""
+        if not self.rebalance_ms > 0:
+            raise ValueError(f"the portfolio's rebalance period must be > 0 (rebalance_hours >= 1), got "
+                             f"{self.rebalance_ms / HOUR_MS:g} h")
 
 
 @dataclass

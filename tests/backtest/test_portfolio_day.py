@@ -179,3 +179,12 @@ def test_drawdowns_land_at_most_0_and_a_warehouse_holding_the_old_sign_is_conver
     assert {t: rows(con, t) for t in now} == now
     store.ensure_tables(con)
     assert {t: rows(con, t) for t in now} == now
+
+
+@pytest.mark.parametrize("hours", [0, -24])
+def test_a_rebalance_period_that_is_no_period_is_one_clear_error(hours):
+    """rebalance_hours=0 never rebalanced (every rule kept its opening shares, reading as equal weight) and
+    a negative one rebalanced at every bar: both are refused with one line naming the setting."""
+    with pytest.raises(ValueError, match=r"rebalance period must be > 0 \(rebalance_hours >= 1\), got -?\d+ h"):
+        PortfolioDayConfig(rebalance_ms=hours * H)
+    assert PortfolioDayConfig(rebalance_ms=4 * H).rebalance_ms == 4 * H
