@@ -172,10 +172,13 @@ def save_version(directory: Path, write: Callable[[Path], None]) -> None:
 def _swap_in(staging: Path, directory: Path) -> None:
     """Rename staging to directory, a damaged folder there moved aside first and removed only once the new
     one is in place; another process that saved a readable copy of the same version first wins."""
+    if directory.exists() and version_problem(directory) is None:  # saved readable since save_version looked
+        shutil.rmtree(staging, ignore_errors=True)
+        return
     aside = directory.parent / f".tmp-damaged-{directory.name}-{os.getpid()}"  # swept as staging is
     shutil.rmtree(aside, ignore_errors=True)
     try:
-        os.replace(directory, aside)  # only here when it is unreadable (save_version checked)
+        os.replace(directory, aside)  # unreadable: checked just above
     except FileNotFoundError:
         pass  # nothing saved yet, or another process moved it aside first
     try:

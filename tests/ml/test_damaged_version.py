@@ -107,3 +107,16 @@ def test_the_reuse_check_says_which_folder_cannot_be_read_and_why(data_dir):
     shutil.rmtree(result.directory)  # a pointer to a folder gone (a data dir moved): retrained, nothing to say
     assert _reusable_prior(spec.name, "2025-03-10", data.features, "5m", config, "2025-03-10", Log()) is None
     assert len(Log.lines) == 1
+
+
+def test_a_readable_copy_saved_by_another_run_meanwhile_is_kept_not_moved_aside(tmp_path):
+    """Two runs training one version: B looked (nothing saved), A saved a readable copy, then B swaps its
+    staging in. B moved A's good copy aside unchecked (and a kill between its two renames left none);
+    B's swap now finds it readable and drops its own staging."""
+    saved = train_model(MODELS["direction_predictor"], planted(n_times=400), tmp_path, CONFIG)
+    inode = (saved.directory / "model.ubj").stat().st_ino
+    staging = saved.directory.parent / f".tmp-{saved.directory.name}-other"
+    shutil.copytree(saved.directory, staging)
+    train._swap_in(staging, saved.directory)
+    assert (saved.directory / "model.ubj").stat().st_ino == inode and not staging.exists()
+    assert [p.name for p in saved.directory.parent.iterdir()] == [saved.directory.name]
