@@ -22,6 +22,7 @@ from python_assets.platform.fanout import Mapper, batches, map_in_process
 from python_assets.platform.logs import log_event
 from python_assets.platform.timeframes import DAY_MS
 from python_assets.platform.version import code_version
+from python_assets.research.dsr import is_flat
 from python_assets.warehouse.connection import connect_utc
 
 
@@ -154,7 +155,7 @@ def equity_sharpe(equity: np.ndarray, initial: float) -> float:
         return -math.inf
     r = equity_returns(equity, initial)
     sd = r.std(ddof=1)
-    return float(r.mean() / sd) if sd > 0 else -math.inf
+    return float(r.mean() / sd) if sd > 0 and not is_flat(r) else -math.inf  # flat up to rounding: no Sharpe
 
 
 @dataclass

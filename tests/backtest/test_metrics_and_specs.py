@@ -236,3 +236,15 @@ def test_walk_forward_run_stores_in_and_out_of_sample_windows(data_dir, tmp_path
     folds = sorted({w for w, k in kinds if k != "full"})
     assert ("full", "full") in kinds and len(folds) >= 4
     assert all((f, "in_sample") in kinds and (f, "out_of_sample") in kinds for f in folds)
+
+
+def test_the_selection_objective_has_no_sharpe_for_a_curve_flat_up_to_rounding():
+    """equity_sharpe (the walk-forward's in-sample objective) took sd > 0 as a spread: equity x1.001 a bar,
+    whose returns differ by rounding only, scored 9.6e12 and won any parameter search; it now scores as a
+    flat curve (-inf), as dsr.sharpe and the marts call it undefined."""
+    from python_assets.backtest.runner import equity_sharpe
+
+    assert equity_sharpe(100.0 * 1.001 ** np.arange(1, 200), 100.0) == -math.inf
+    varied = np.array([101.0, 100.0, 102.0, 103.0])
+    r = np.diff(np.r_[100.0, varied]) / np.r_[100.0, varied][:-1]
+    assert equity_sharpe(varied, 100.0) == pytest.approx(r.mean() / r.std(ddof=1))
