@@ -33,6 +33,18 @@ class _SpecLoader(yaml.SafeLoader):
                 raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice", mark)
         return super().construct_mapping(node, deep=deep)
 
+    def construct_yaml_str(self, node):
+        """A string with its escaped surrogate pairs joined ("\\ud83d\\ude80" is one emoji, as JSON reads it;
+        PyYAML kept two lone surrogates); a lone one stays, for validation to refuse."""
+        text = super().construct_yaml_str(node)
+        try:
+            return text.encode("utf-16", "surrogatepass").decode("utf-16")
+        except UnicodeDecodeError:
+            return text
+
+
+_SpecLoader.add_constructor("tag:yaml.org,2002:str", _SpecLoader.construct_yaml_str)
+
 
 def load_spec(path: Path, columns: frozenset[str] | None = None) -> StrategySpec:
     """One YAML file as a validated spec."""

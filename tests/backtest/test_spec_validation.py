@@ -163,3 +163,12 @@ def test_a_condition_of_constants_or_parameters_is_allowed(entry):
     """Buy and hold (entry 1 == 1) and a parameter switch were accepted before the validation was hardened,
     and refused after it as 'reads no column': only a parameter hiding a column of its name is refused."""
     spec_from_dict({**BASE, "entry_long": entry}, feature_columns())
+
+
+def test_an_escaped_surrogate_pair_is_the_one_character_it_spells(tmp_path):
+    """"\\ud83d\\ude80" is one emoji (as JSON reads it); PyYAML kept two lone surrogates and the spec was
+    refused as holding one. Characters written as themselves (emoji, CJK, accents) were and stay accepted."""
+    path = tmp_path / "user.yaml"
+    path.write_text('name: "rocket \\ud83d\\ude80"\ndescription: 趋势 café 🚀\nentry_long: close > open\n')
+    spec = load_spec(path)
+    assert spec.name == "rocket \U0001F680" and spec.description == "趋势 café \U0001F680"
