@@ -15,7 +15,7 @@ from feature_reference import all_references
 
 from python_assets.config import DBT_PROJECT_DIR, Paths
 from python_assets.features.registry import load_registry
-from python_assets.lake.store import write_candles
+from python_assets.lake.store import write_candles, write_trades
 from python_assets.ingest.market import generate_market
 from python_assets.platform.timeframes import TIMEFRAME_MS
 
@@ -109,6 +109,34 @@ def test_dust_volumes_leave_no_nan_or_infinity_in_the_features(data_dir):
         ratios = con.execute("select count(volume_ratio_20), count(vwap_dev) from feat_volume where symbol = 'DUST-USDT' "
                              "and timeframe = '1m'").fetchall()
         assert ratios == [(25 - 19, 25)]  # a value wherever a 20-bar mean of real volumes exists
+
+
+def test_the_taker_imbalance_window_needs_twenty_bars_of_trades_where_candles_meet_trades(data_dir):
+    """Imported 1m candles (no taker volumes) for a day, then a morning of trades, then candles again: the
+    20-bar imbalance is NULL until 20 bars with taker volumes fill its window (pandas rolling(20,
+    min_periods=20)); the sums skipped the candle bars, so the first trade bars had a '20-bar' value of 1..19."""
+    candles = edge_candles()["TREND-USDT"]
+    write_candles(data_dir, "MIX-USDT", "1m", candles)
+    rng, start = np.random.default_rng(5), DAY_START_MS + 86_400_000
+    ts = np.sort(start + rng.integers(0, 3 * 3_600_000, 3_000))
+    price = np.round(float(candles["close"].iloc[-1]) * np.exp(np.cumsum(rng.normal(0, 1e-4, len(ts)))), 4)
+    write_trades(data_dir, "MIX-USDT", pd.DataFrame({
+        "trade_id": [f"m{i}" for i in range(len(ts))], "ts": ts, "price": price,
+        "size": np.round(rng.uniform(0.01, 5, len(ts)), 2), "side": np.where(rng.random(len(ts)) < 0.5, "buy", "sell")}))
+    later = candles.assign(bar_at_ms=candles["bar_at_ms"] + 2 * 86_400_000).iloc[:120]
+    write_candles(data_dir, "MIX-USDT", "1m", later)
+    run_dbt(data_dir, "build", "--select", "+feat_volume", "--indirect-selection", "cautious")
+    with duckdb.connect(str(data_dir.warehouse), read_only=True) as con:
+        frame = con.execute(f"select {SERIES_COLUMNS}, f.buy_sell_imbalance_20 from int_bars_unioned "
+                            "join feat_volume f using (symbol, timeframe, bar_at_ms)").df()
+    one = frame[frame["timeframe"] == "1m"].sort_values("bar_at_ms")
+    traded = one["buy_volume"].notna().to_numpy()
+    assert traded.sum() >= 150 and not traded[:1440].any() and not traded[-120:].any()
+    first = np.flatnonzero(traded)[0]
+    assert one["buy_sell_imbalance_20"].iloc[first:first + 19].isna().all()
+    assert one["buy_sell_imbalance_20"].iloc[first + 19:first + 21].notna().all()
+    assert one["buy_sell_imbalance_20"].iloc[-120:].isna().all()  # candles after trades: no taker data
+    assert_matches_reference(Series(frame), "buy_sell_imbalance_20", min_rows=100)
 
 
 class Series:

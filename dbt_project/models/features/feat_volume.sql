@@ -51,6 +51,9 @@ windows as (
         {{ rolling_full('stddev_pop(volume)', 20) }} as volume_sd_20,
         {{ rolling_full('sum(buy_volume - sell_volume)', 20) }} as taker_net_20,
         {{ rolling_full('sum(buy_volume + sell_volume)', 20) }} as taker_total_20,
+        {#- bars with taker volumes in the window: a bar from imported candles has none, and the sums skip it,
+            so a series of candles then trades had a "20-bar" imbalance of 1..19 bars at its first trades -#}
+        {{ rolling('count(buy_volume + sell_volume)', 20) }} as taker_rows_20,
         {{ rolling_full('sum(coalesce(money_flow_volume, 0))', 20) }} as money_flow_volume_20,
         {{ rolling_full('sum(volume)', 20) }} as volume_20
     from signed_flows
@@ -63,7 +66,7 @@ computed as (
         {{ safe_divide('volume', 'volume_sma_20') }} as volume_ratio_20,
         {{ safe_divide('volume - volume_sma_20', 'volume_sd_20') }} as volume_zscore_20,
         {{ safe_divide('buy_volume - sell_volume', 'buy_volume + sell_volume') }} as buy_sell_imbalance,
-        {{ safe_divide('taker_net_20', 'taker_total_20') }} as buy_sell_imbalance_20,
+        case when taker_rows_20 = 20 then {{ safe_divide('taker_net_20', 'taker_total_20') }} end as buy_sell_imbalance_20,
         {#- A window without any flow (0 / 0) gives 0, as TA-Lib; no threshold on the flow's size, which
             is price x volume and so in arbitrary units. -#}
         case when flow_rows_14 = 14 then
