@@ -10,7 +10,7 @@ import duckdb
 
 from python_assets.backtest.fills import FILL_MODES, SPREAD_RANGE_FRACTION
 from python_assets.reports import fmt
-from python_assets.reports.sections import clean, table_exists
+from python_assets.reports.sections import clean, relation, table_exists
 
 
 def fill_sensitivity(con: duckdb.DuckDBPyConnection, day: date) -> list[dict[str, Any]]:
@@ -18,12 +18,11 @@ def fill_sensitivity(con: duckdb.DuckDBPyConnection, day: date) -> list[dict[str
     the share of the spread fill's fills priced from a recorded book (None: no such fill, or a mart before it)."""
     if not table_exists(con, "fill_sensitivity"):
         return []
-    columns = {r[0] for r in con.execute("describe fill_sensitivity").fetchall()}
-    share = "book_spread_share" if "book_spread_share" in columns else "cast(null as double)"  # a mart before it
     out: dict[str, dict[str, Any]] = {}
     for did, key, mode, rank, ret, sharpe, trades, survives, book in con.execute(
-            f"""select design_id, design_key, fill_mode, rank, net_return, sharpe, trades, edge_survives, {share}
-                from fill_sensitivity where run_date = ? order by rank, design_id, fill_mode""", [day]).fetchall():
+            f"""select design_id, design_key, fill_mode, rank, net_return, sharpe, trades, edge_survives,
+                       book_spread_share from {relation(con, 'fill_sensitivity')}
+                where run_date = ? order by rank, design_id, fill_mode""", [day]).fetchall():
         entry = out.setdefault(did, {"rank": rank, "design_id": did, "design_key": key, "net_return": {},
                                      "sharpe": {}, "trades": {}, "edge_survives": survives, "book_spread_share": None})
         entry["net_return"][mode] = clean(ret)

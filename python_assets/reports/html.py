@@ -17,7 +17,7 @@ from python_assets.reports import fmt, portfolio_section, robustness
 from python_assets.reports.charts import DRAWDOWN_ZERO_SPAN, bar_chart, line_chart
 from python_assets.reports.recorder import recorder_html
 from python_assets.reports.fill_section import fill_sensitivity_html
-from python_assets.reports.sections import recent_trades, table_exists
+from python_assets.reports.sections import recent_trades, relation, table_exists
 from python_assets.platform.timeframes import TIMEFRAME_MS
 
 REGIME_COLORS = {"trend_up": "#d8f3dc", "trend_down": "#ffd6d6", "range": "#eeeeee", "high_vol": "#fff3bf"}
@@ -63,10 +63,10 @@ def _equity_charts(con: duckdb.DuckDBPyConnection, strategies: list[dict[str, An
     the same start and rule as the table's buy & hold), and drawdowns."""
     if not table_exists(con, "report_equity"):
         return ""
-    series, drawdowns, dashed = [], [], set()
+    series, drawdowns, dashed, equity = [], [], set(), relation(con, "report_equity")
     for s in strategies[:TOP_CHARTED]:
-        pts = con.execute("select bar_at_ms, equity, buy_and_hold_equity from report_equity where backtest_id = ? "
-                          "order by bar_at_ms", [s["backtest_id"]]).fetchall()
+        pts = con.execute(f"select bar_at_ms, equity, buy_and_hold_equity from {equity} "
+                          "where backtest_id = ? order by bar_at_ms", [s["backtest_id"]]).fetchall()
         if not pts:
             continue
         xs, ys = [p[0] for p in pts], [p[1] for p in pts]

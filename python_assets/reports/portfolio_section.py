@@ -13,7 +13,7 @@ import duckdb
 
 from python_assets.reports import fmt
 from python_assets.reports.charts import line_chart
-from python_assets.reports.sections import rows, table_exists
+from python_assets.reports.sections import relation, rows, table_exists
 
 RESULT_COLUMNS = ("rule, members, total_return, sharpe, max_drawdown, gross_leverage_mean, gross_leverage_max, "
                   "fees_paid, liquidated, final_equity, lookback, max_weight, gross_leverage_cap, min_history, "
@@ -40,10 +40,10 @@ def load(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, Any]:
     ids = [m["member_id"] for m in members]
     cells = {(r["member_a"], r["member_b"]): r["correlation"] for r in rows(
         con, "select member_a, member_b, correlation from portfolio_member_correlations where run_date = ?", [day])}
-    forward = rows(con, f"select {FORWARD_COLUMNS} from portfolio_forward where run_date = ? order by rule", [day]) \
-        if table_exists(con, "portfolio_forward") else []
-    return {"results": rows(con, f"select {RESULT_COLUMNS} from portfolio_backtest_results where run_date = ? order by rule",
-                            [day]),
+    forward = rows(con, f"select {FORWARD_COLUMNS} from {relation(con, 'portfolio_forward')} where run_date = ? "
+                        "order by rule", [day]) if table_exists(con, "portfolio_forward") else []
+    return {"results": rows(con, f"select {RESULT_COLUMNS} from {relation(con, 'portfolio_backtest_results')} "
+                            "where run_date = ? order by rule", [day]),
             "forward": [{**f, "selected_on": str(f["selected_on"])} for f in forward],
             "members": members,
             "correlation": {"members": ids, "matrix": [[cells.get((a, b)) for b in ids] for a in ids]}}

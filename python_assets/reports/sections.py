@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 
 from python_assets.research.ranker import RankConfig
-from python_assets.warehouse.connection import table_exists
+from python_assets.warehouse.connection import table_exists, with_columns
 
 
 def gap_text(symbol: str, gaps: dict[str, Any]) -> str:
@@ -39,6 +39,28 @@ def rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[di
     return [{k: clean(v) for k, v in zip(names, row)} for row in cur.fetchall()]
 
 
+# Columns the report reads that came after their view or mart did, with what to read in their place: dbt
+# rebuilds the report_* views and the marts only in the next `materialize`, so `blofin-stack report` on a
+# warehouse built before a column (it runs no dbt) failed on it. NULL shows as a dash; a filter column reads
+# as the rule before it. A column added to a relation the report reads gets its line here.
+LATER_COLUMNS: dict[str, dict[str, str]] = {
+    "report_strategies": {"symbol_traded_on_day": "true"},  # before it the top list kept every symbol
+    "report_walk_forward": {"scored_folds": "cast(null as bigint)"},
+    "report_ml_models": {"trained_on": "cast(null as date)", "reused": "cast(null as boolean)"},
+    "report_equity": {"buy_and_hold_equity": "cast(null as double)"},
+    "fill_sensitivity": {"book_spread_share": "cast(null as double)"},
+    "portfolio_backtest_results": {c: "cast(null as integer)" for c in ("min_history", "rebalances",
+                                                                        "fallback_rebalances")},
+    "portfolio_forward": {"fee_drag": "cast(null as double)",
+                          **{c: "cast(null as integer)" for c in ("min_history", "rebalances", "fallback_rebalances")}},
+}
+
+
+def relation(con: duckdb.DuckDBPyConnection, name: str) -> str:
+    """The relation `name` as the report reads it: with its LATER_COLUMNS a stale view or mart lacks added."""
+    return with_columns(con, name, LATER_COLUMNS.get(name, {}))
+
+
 STRATEGY_COLUMNS = ("backtest_id, strategy, kind, symbol, timeframe, trade_count, total_return, sharpe, max_drawdown, "
                     "win_rate, profit_factor, buy_and_hold_return, composite_score, bars, bars_per_year, duration_days, "
                     "params, composite_change")
@@ -52,7 +74,7 @@ def strategies(con: duckdb.DuckDBPyConnection, day: date, top: int = 10) -> list
     traded on the day (not a delisted one's last weeks), with composite_change vs yesterday's run (report_strategies)."""
     if not table_exists(con, "report_strategies"):
         return []
-    return rows(con, f"""select {STRATEGY_COLUMNS} from report_strategies
+    return rows(con, f"""select {STRATEGY_COLUMNS} from {relation(con, 'report_strategies')}
                          where partition_date = ? and symbol_traded_on_day and trade_count >= ?
                          order by composite_score desc nulls last, strategy, symbol limit ?""", [day, TOP_MIN_TRADES, top])
 
@@ -61,8 +83,9 @@ def walk_forward(con: duckdb.DuckDBPyConnection, day: date) -> list[dict[str, An
     """Mean in-sample vs out-of-sample Sharpe over the day's walk-forward folds per strategy and symbol."""
     if not table_exists(con, "report_walk_forward"):
         return []
-    return rows(con, """select strategy, symbol, folds, scored_folds, in_sample_sharpe, out_of_sample_sharpe from report_walk_forward
-                        where partition_date = ? order by strategy, symbol""", [day])
+    return rows(con, f"""select strategy, symbol, folds, scored_folds, in_sample_sharpe, out_of_sample_sharpe
+                         from {relation(con, 'report_walk_forward')}
+                         where partition_date = ? order by strategy, symbol""", [day])
 
 
 def ml(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, Any]:
@@ -74,9 +97,9 @@ def ml(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, Any]:
         "predictions": rows(con, """select model, version, symbol, timeframe, strftime(bar_at, '%Y-%m-%dT%H:%M:%SZ') as bar_at,
                                   prediction, p_down, p_flat, p_up from report_ml_predictions where partition_date = ?
                                   order by model, symbol""", [day]),
-        "models": rows(con, """select model, version, scorer, test_rows, accuracy, balanced_accuracy, log_loss, auc,
+        "models": rows(con, f"""select model, version, scorer, test_rows, accuracy, balanced_accuracy, log_loss, auc,
                              rmse, r2, ic, rank_ic, strftime(trained_on, '%Y-%m-%d') as trained_on, reused
-                             from report_ml_models where partition_date = ? order by model, scorer""", [day]),
+                             from {relation(con, 'report_ml_models')} where partition_date = ? order by model, scorer""", [day]),
         "ensembles": rows(con, """select ensemble, method, scorer, eval_rows, accuracy, auc, log_loss
                                 from report_ml_ensembles where partition_date = ? order by ensemble, scorer""", [day]),
     }

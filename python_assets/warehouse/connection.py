@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,15 @@ def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     """Whether the connection's catalog has a table or view called name (a landing table exists only once
     its writer ran, a model once dbt built it)."""
     return bool(con.execute("select count(*) from information_schema.tables where table_name = ?", [name]).fetchall()[0][0])
+
+
+def with_columns(con: duckdb.DuckDBPyConnection, name: str, defaults: Mapping[str, str]) -> str:
+    """`name`, or a subquery over it (aliased `name`) adding each column of defaults (column -> SQL value)
+    it lacks: a view or table built before a column was added reads as before, the column as its default."""
+    have = {r[0] for r in con.execute("select column_name from information_schema.columns where table_name = ?",
+                                      [name]).fetchall()}
+    missing = [f"{value} as {column}" for column, value in defaults.items() if column not in have]
+    return f"(select *, {', '.join(missing)} from {name}) as {name}" if missing else name
 
 
 def connect_utc(database: str = ":memory:", **kwargs: Any) -> duckdb.DuckDBPyConnection:
