@@ -15,7 +15,11 @@ from python_assets.reports import fmt
 from python_assets.reports.charts import line_chart
 from python_assets.reports.sections import relation, rows, table_exists
 
-RESULT_COLUMNS = ("rule, members, total_return, sharpe, max_drawdown, gross_leverage_mean, gross_leverage_max, "
+# max_drawdown was stored >= 0 before 113515d: its landing rows are flipped before a run's dbt build, but a
+# mart built before it keeps the old sign until the next materialize, and a report rebuilt from it failed the
+# schema (<= 0). -abs reads both as the loss they are.
+DRAWDOWN = "-abs(max_drawdown) as max_drawdown"
+RESULT_COLUMNS = (f"rule, members, total_return, sharpe, {DRAWDOWN}, gross_leverage_mean, gross_leverage_max, "
                   "fees_paid, liquidated, final_equity, lookback, max_weight, gross_leverage_cap, min_history, "
                   "rebalances, fallback_rebalances, "
                   "strftime(window_start, '%Y-%m-%dT%H:%M:%SZ') as window_start, "
@@ -34,7 +38,7 @@ def load(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, Any]:
     """The day's portfolio runs, members and correlation matrix (empty before the portfolio marts exist)."""
     if not table_exists(con, "portfolio_backtest_results"):
         return empty()
-    members = rows(con, """select member_id, design_id, symbol, total_return, sharpe, max_drawdown, trades,
+    members = rows(con, f"""select member_id, design_id, symbol, total_return, sharpe, {DRAWDOWN}, trades,
                          weight_equal, weight_inverse_vol, weight_risk_parity from portfolio_member_results
                          where run_date = ? order by member_id""", [day])
     ids = [m["member_id"] for m in members]

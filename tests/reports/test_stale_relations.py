@@ -1,7 +1,8 @@
 """`blofin-stack report` runs no dbt, so it reads the report_* views and the marts as the last `materialize`
 built them: a warehouse built before a column the report now reads (report_ml_models.trained_on/reused, the
 portfolio marts' rebalances, ...) failed the rebuild with a BinderException (rc 1). Such a column now reads
-as a dash (a filter column as the rule before it) until the next materialize rebuilds the relation."""
+as a dash (a filter column as the rule before it) until the next materialize rebuilds the relation; a portfolio mart's max_drawdown of
+the sign before 113515d (>= 0) reads as the loss (<= 0) the schema allows."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ def _old_warehouse() -> duckdb.DuckDBPyConnection:
                    (?::date, 'd1', 'long|sma', 'spread', 1, 0.1, 0.2, 4, true)) t(run_date, design_id, design_key,
                    fill_mode, rank, net_return, sharpe, trades, edge_survives)""", [DAY])
     con.execute("""create table portfolio_backtest_results as select * from (values
-                   (?::date, 'inverse_vol', 2, 0.01, 1.5, -0.02, 0.4, 0.9, 3.5, false, 10100.0, 48, 0.5, 1.0,
+                   (?::date, 'inverse_vol', 2, 0.01, 1.5, 0.02, 0.4, 0.9, 3.5, false, 10100.0, 48, 0.5, 1.0,
                     timestamptz '2026-12-01 00:00:00+00', timestamptz '2026-12-05 23:00:00+00'))
                    t(run_date, rule, members, total_return, sharpe, max_drawdown, gross_leverage_mean,
                      gross_leverage_max, fees_paid, liquidated, final_equity, lookback, max_weight,
@@ -68,6 +69,8 @@ def _old_warehouse() -> duckdb.DuckDBPyConnection:
                            "double, weight_inverse_vol double, weight_risk_parity double"),
                           ("portfolio_member_correlations", "member_a varchar, member_b varchar, correlation double")):
         con.execute(f"create table {name} (run_date date, {columns})")
+    con.execute("insert into portfolio_member_results values (?, 'd1|BTC-USDT', 'd1', 'BTC-USDT', 0.04, 2.0, 0.03, 2, "
+                "0.5, 0.4, 0.4)", [DAY])
     return con
 
 
@@ -82,6 +85,7 @@ def test_a_report_reads_relations_built_before_their_newest_columns_with_dashes_
     portfolio = portfolio_section.load(con, DAY)
     assert [(r["rule"], r["rebalances"], r["fallback_rebalances"]) for r in portfolio["results"]] == [
         ("inverse_vol", None, None)]
+    assert [r["max_drawdown"] for r in portfolio["results"] + portfolio["members"]] == [-0.02, -0.03]
     assert [(f["rule"], f["fee_drag"], f["rebalances"]) for f in portfolio["forward"]] == [("equal", None, None)]
     schema = report_schema()["properties"]
     jsonschema.validate(found["ml"], schema["ml"], format_checker=jsonschema.FormatChecker())
