@@ -111,12 +111,13 @@ def _lake_listing(paths: Paths) -> list | None:
 
 
 def _as_left(paths: Paths, fingerprints: dict, before: list | None, first: date, last: date,
-             run_config: dict | None) -> tuple[dict, dict]:
+             run_config: dict | None, history: frozenset[date] = frozenset()) -> tuple[dict, dict]:
     """The fingerprints to record for a successful run: those of the lake as the run left it when only its
     own lake step (which writes its window's days) changed files meanwhile, so the next request of the
     same window finds it unchanged; else those taken before it (another writer's file may be unread). With
     them, each day's own lake files as the run left them (its lake step wrote them before the build read
-    them), or as before it without a listing after it; none without either."""
+    them), or as before it without a listing after it; none without either. The days outside the window that
+    its first build built (history) get their own lake files as before the run: no step of it wrote them."""
     from python_assets.config import result_settings
     from python_assets.platform.version import code_fingerprint
     from python_assets.warehouse import run_inputs
@@ -124,10 +125,22 @@ def _as_left(paths: Paths, fingerprints: dict, before: list | None, first: date,
     after = _lake_listing(paths)
     listing = after if after is not None else before
     lake_days = run_inputs.own_day_fingerprints(listing, fingerprints) if listing is not None else {}
+    outside = history - set(fingerprints)
+    if outside and before is not None:
+        lake_days = {**run_inputs.own_day_fingerprints(before, outside), **lake_days}
     if not fingerprints or before is None or after is None or run_inputs.changed_outside(before, after, first, last):
         return fingerprints, lake_days
     recorded = run_inputs.day_fingerprints(after, fingerprints, code_fingerprint(), result_settings(), run_config)
     return recorded, lake_days
+
+
+def _bars_held(paths: Paths) -> set[date]:
+    """The days bars_1m holds before a run (none when a windowed first build was left pending: the run builds
+    them all again); those it holds after the run and not before, the run built (its first build's too)."""
+    from dagster_defs.dbt.assets import FIRST_BUILD_MARKER
+    from python_assets.warehouse import run_inputs
+
+    return set() if (paths.data_dir / FIRST_BUILD_MARKER).exists() else run_inputs.bar_days(paths)
 
 
 def _say_changed_earlier_days(paths: Paths, listing: list | None, first: date, last: date) -> None:
@@ -177,7 +190,7 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
         print(unchanged)
         print(f"report: {report_path(paths, last)}\nhtml:   {report_path(paths, last).with_suffix('.html')}")
         return 0
-    before = _lake_listing(paths)
+    before, held = _lake_listing(paths), _bars_held(paths)
     _say_changed_earlier_days(paths, before, first, last)
     run_log = paths.data_dir / "last_run.log"
     stopped_before = stop_notes(run_log)  # runs that Dagster could not end, and why
@@ -221,10 +234,11 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
         if paths.warehouse.exists():  # steps it got through marked their days recomputed: later days are stale too
             _say_stale_days(paths, first, last)
         return 1
-    from python_assets.warehouse.run_inputs import record_fingerprints
+    from python_assets.warehouse.run_inputs import bar_days, record_fingerprints
     from python_assets.warehouse.connection import WarehouseBusy
 
-    fingerprints, lake_days = _as_left(paths, fingerprints, before, first, last, run_config)
+    built = frozenset(bar_days(paths) - held)  # a first build's: every day it built, beyond the window too
+    fingerprints, lake_days = _as_left(paths, fingerprints, before, first, last, run_config, built)
     try:
         record_fingerprints(paths, fingerprints, result.run_id, lake_days)
     except (WarehouseBusy, duckdb.Error) as exc:  # the run stands; only the next request's shortcut is lost

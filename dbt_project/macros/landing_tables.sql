@@ -171,12 +171,13 @@ create table if not exists daily_reports (
 -- python_assets/warehouse/run_inputs.py
 create table if not exists run_inputs (
     partition_date date primary key,
-    input_fingerprint varchar not null,
+    input_fingerprint varchar,
     run_id varchar not null,
     recorded_at timestamptz not null,
     lake_day_fingerprint varchar
 );
 alter table run_inputs add column if not exists lake_day_fingerprint varchar;
+alter table run_inputs alter column input_fingerprint drop not null;
 
 -- python_assets/reports/staleness.py
 create table if not exists computed_days (

@@ -21,20 +21,22 @@ import duckdb
 from python_assets.config import Paths
 from python_assets.lake.sources import MARKETS_DIR
 from python_assets.ml.artifacts import model_pointers
-from python_assets.warehouse.connection import WarehouseBusy, connect_warehouse
+from python_assets.warehouse.connection import WarehouseBusy, connect_warehouse, table_exists
 
 _DATE_PART = re.compile(r"(?:^|/)date=(\d{4}-\d{2}-\d{2})(?:/|$)")
 
-# lake_day_fingerprint came later: last in the create, and an `add column if not exists` for older warehouses
+# lake_day_fingerprint came later: last in the create, and an `add column if not exists` for older warehouses;
+# input_fingerprint became nullable (a day a first build built beyond its run's window has only the lake one)
 RUN_INPUTS_DDL = (
     """create table if not exists run_inputs (
     partition_date date primary key,
-    input_fingerprint varchar not null,
+    input_fingerprint varchar,
     run_id varchar not null,
     recorded_at timestamptz not null,
     lake_day_fingerprint varchar
 )""",
     """alter table run_inputs add column if not exists lake_day_fingerprint varchar""",
+    """alter table run_inputs alter column input_fingerprint drop not null""",
 )
 
 
@@ -142,11 +144,14 @@ def stored_fingerprints(paths: Paths, days: Iterable[date]) -> dict[date, tuple[
 def record_fingerprints(paths: Paths, fingerprints: dict[date, str], run_id: str,
                         lake_days: dict[date, str] | None = None) -> None:
     """Store each day's fingerprint with the run that consumed it, and the fingerprint of the day's own lake
-    files it built (own_day_fingerprints; none: not known), a rerun replacing the day's row."""
+    files it built (own_day_fingerprints; none: not known), a rerun replacing the day's row. A day of lake_days
+    outside fingerprints (its first build's earlier days) gets only its lake fingerprint: no input one, so a
+    later request of that day is never 'unchanged' (its models, backtests and report were not run)."""
     if not fingerprints:
         return
     now = datetime.now(timezone.utc).replace(microsecond=0)
     lake_days = lake_days or {}
+    history = sorted((d, fp) for d, fp in lake_days.items() if d not in fingerprints)
     with connect_warehouse(paths.warehouse) as con:
         for statement in RUN_INPUTS_DDL:
             con.execute(statement)
@@ -157,6 +162,11 @@ def record_fingerprints(paths: Paths, fingerprints: dict[date, str], run_id: str
             con.executemany("insert into run_inputs (partition_date, input_fingerprint, run_id, recorded_at, "
                             "lake_day_fingerprint) values (?, ?, ?, ?, ?)",
                             [[d, fp, run_id, now, lake_days.get(d)] for d, fp in sorted(fingerprints.items())])
+            if history:
+                con.executemany("insert into run_inputs (partition_date, run_id, recorded_at, lake_day_fingerprint) "
+                                "values (?, ?, ?, ?) on conflict (partition_date) "
+                                "do update set lake_day_fingerprint = excluded.lake_day_fingerprint",
+                                [[d, run_id, now, fp] for d, fp in history])
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
@@ -179,6 +189,20 @@ def built_lake_days(paths: Paths, before: date) -> dict[date, str]:
     except (duckdb.Error, WarehouseBusy):
         return {}
     return dict(rows)
+
+
+def bar_days(paths: Paths) -> set[date]:
+    """The days bars_1m holds (none: no warehouse or table yet, or one that cannot be read now): a day held
+    after a run and not before it was built by that run, inside its window or by its first build."""
+    if not paths.warehouse.exists():
+        return set()
+    try:
+        with connect_warehouse(paths.warehouse, read_only=True) as con:
+            if not table_exists(con, "bars_1m"):
+                return set()
+            return {r[0] for r in con.execute("select distinct bar_date from bars_1m").fetchall()}
+    except (duckdb.Error, WarehouseBusy):
+        return set()
 
 
 def earlier_days_changed(paths: Paths, entries: Iterable[tuple[str, int, int]], first: date) -> list[date]:

@@ -260,3 +260,38 @@ def test_a_day_rerun_after_an_earlier_days_lake_file_changed_says_so_and_is_neve
     _cli_run(data_dir, instance, day)
     assert "unchanged" in unchanged_window(data_dir, day, day, None)[1]
     assert "unchanged" in unchanged_window(data_dir, early, early, None)[1]
+
+
+def test_a_first_build_records_every_day_it_built_and_a_later_change_of_one_is_named(
+        data_dir: Paths, capsys: pytest.CaptureFixture) -> None:
+    """A first build of an empty warehouse builds the lake's earlier days too (the demo: 29 days before its
+    one materialized day), but only the window's day had its own lake files recorded as built: a re-import
+    of an earlier day was never named (earlier_days_changed []), and the next day ran on its old rows."""
+    from blofin_cli.pipeline import _as_left, _bars_held, _say_changed_earlier_days
+    from python_assets.warehouse.connection import connect_warehouse
+
+    days = [date(2025, 3, 8), date(2025, 3, 9), date(2025, 3, 10)]
+    last = days[-1]
+    _small_data_dir(data_dir, days)  # reports of the earlier days too: only the null input fingerprint runs them
+    instance = persistent_instance(data_dir)
+    current, _ = unchanged_window(data_dir, last, last, None)
+    before, held = run_inputs.lake_entries(data_dir), _bars_held(data_dir)
+    assert held == set()  # an empty warehouse: no bars yet
+    with connect_warehouse(data_dir.warehouse) as con:  # what the run's first build leaves: bars of every lake day
+        con.execute("create table bars_1m as select unnest(?::date[]) as bar_date", [days])
+    built = frozenset(run_inputs.bar_days(data_dir) - held)
+    fingerprints, lake_days = _as_left(data_dir, current, before, last, last, None, built)
+    run_id = run(instance, last.isoformat())
+    run_inputs.record_fingerprints(data_dir, fingerprints, run_id, lake_days)
+    assert sorted(run_inputs.built_lake_days(data_dir, last + timedelta(days=1))) == days
+    assert "unchanged" in unchanged_window(data_dir, last, last, None)[1]
+    assert unchanged_window(data_dir, days[0], days[0], None)[1] is None  # built as history, never run as a day
+    assert run_inputs.stored_fingerprints(data_dir, days[:1]) == {days[0]: (None, run_id)}
+
+    early = data_dir.lake / f"trades/symbol=A/date={days[0].isoformat()}/t.parquet"
+    os.utime(early, ns=(early.stat().st_atime_ns, early.stat().st_mtime_ns + 10**9))  # re-imported
+    entries = run_inputs.lake_entries(data_dir)
+    assert run_inputs.earlier_days_changed(data_dir, entries, last + timedelta(days=1)) == [days[0]]
+    assert unchanged_window(data_dir, last, last, None)[1] is None
+    _say_changed_earlier_days(data_dir, entries, last + timedelta(days=1), last + timedelta(days=1))
+    assert f"lake files of {days[0]} changed since it was built" in capsys.readouterr().out
