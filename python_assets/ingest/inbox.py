@@ -12,12 +12,13 @@ from __future__ import annotations
 import itertools
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from python_assets.config import Paths
 from python_assets.ingest.importers import file_market_guard
-from python_assets.ingest.inbox_runs import record_days
+from python_assets.ingest.inbox_runs import drop_records, record_days
 from python_assets.ingest.read import TEXT_SUFFIXES
 from python_assets.ingest.trades import IngestResult, ingest_file
 from python_assets.lake.atomic import LakeWriteError
@@ -115,12 +116,14 @@ def filed_name(paths: Paths, symbol: str, path: Path) -> str:
                 if not any((f / name).exists() or (f / f"{name}.error").exists() for f in folders))
 
 
-def _ingest(paths: Paths, symbol: str, path: Path, name: str) -> tuple[IngestResult | None, str | None]:
+def _ingest(paths: Paths, symbol: str, path: Path, name: str,
+            before_store: Callable[[tuple[str, ...]], None] | None = None) -> tuple[IngestResult | None, str | None]:
     """(result, None), or (None, the reason) for a poison file: one that cannot be ingested, whatever the
     error. A lake write failure (disk full, permissions) is not the file's fault: it propagates, and the
-    file stays to be retried."""
+    file stays to be retried. before_store: as ingest_file's."""
     try:
-        return ingest_file(paths, path, symbol, source_name=name, guard=file_market_guard(paths, path, "trades", symbol)), None
+        return ingest_file(paths, path, symbol, source_name=name, guard=file_market_guard(paths, path, "trades", symbol),
+                           before_store=before_store), None
     except LakeWriteError:
         raise
     except Exception as exc:  # a poison file must never block the files behind it
@@ -132,8 +135,11 @@ def process_inbox(paths: Paths, outcomes: list[InboxOutcome] | None = None,
                   files: list[tuple[str, Path]] | None = None, budget_s: float | None = None,
                   max_files: int | None = None, record_runs: bool = False) -> list[InboxOutcome]:
     """Ingest the pending files (or `files`), oldest first; move each to inbox/processed/ or inbox/failed/
-    (with a .error note), under filed_name. With record_runs, the days a file touched are recorded
-    (inbox_runs.record_days) before it is filed, so a caller killed between the two still gets its runs. Each filed file's outcome is appended to `outcomes` as it is
+    (with a .error note), under filed_name. With record_runs, every day of a file's rows is recorded
+    (inbox_runs.record_days) before its rows are stored, and the records of the days it did not change are
+    dropped once it is ingested: a caller killed (or a disk full) midway still gets the runs of the days
+    already written, at a later call that finds their rows stored, while an identical file dropped again
+    gets none (beyond its quarantined rows' days). Each filed file's outcome is appended to `outcomes` as it is
     filed, so a caller whose call raised (a lake write failure: the file stays to be retried) still has
     those of the files before it. budget_s / max_files: take no new file once that many seconds have passed
     or that many files were taken; the rest stay in the inbox for the next call."""
@@ -146,9 +152,11 @@ def process_inbox(paths: Paths, outcomes: list[InboxOutcome] | None = None,
         if not path.is_file():
             continue  # taken away since it was listed
         name = filed_name(paths, symbol, path)
-        result, error = _ingest(paths, symbol, path, name)
-        if record_runs and result is not None:
-            record_days(paths, symbol, name, result.partitions)  # before filing: a kill now re-ingests the file
+        records: dict[str, str] = {}
+        result, error = _ingest(paths, symbol, path, name,
+                                (lambda days: records.update(record_days(paths, symbol, name, days))) if record_runs else None)
+        changed = set(result.partitions) if result else set()  # before filing: a kill now re-ingests the file
+        drop_records(paths, [record for day, record in records.items() if day not in changed])
         dest = inbox_dir(paths) / ("failed" if error else "processed") / symbol
         dest.mkdir(parents=True, exist_ok=True)
         shutil.move(str(path), dest / name)

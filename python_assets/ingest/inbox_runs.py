@@ -1,5 +1,7 @@
 """The inbox's run records: one small file per (ingested inbox file, day it touched) under
-`<data>/.inbox-runs/`, written after the file's rows are in the lake and before the file is filed away.
+`<data>/.inbox-runs/`, written for every day of the file's rows before they go to the lake (so a kill or a
+full disk midway leaves the records of the days it may have changed), kept after the ingest for the days it
+did change (those with new or quarantined rows), then the file is filed away.
 
 A sensor evaluation can be killed at any point (Dagster drops an evaluation past its gRPC timeout while
 the code server finishes it): the records outlive it, so a later tick still requests the runs of the files
@@ -38,16 +40,16 @@ def runs_dir(paths: Paths) -> Path:
     return paths.data_dir / ".inbox-runs"
 
 
-def record_days(paths: Paths, symbol: str, filed: str, days: tuple[str, ...] | list[str]) -> list[str]:
+def record_days(paths: Paths, symbol: str, filed: str, days: tuple[str, ...] | list[str]) -> dict[str, str]:
     """Write one record per day the file `symbol/filed` touched (atomically: a kill leaves none or a whole
-    one); the records' names, unique to this ingest (its time), so a file dropped again runs again."""
+    one); day -> the record's name, unique to this ingest (its time), so a file dropped again runs again."""
     stamp = time.time_ns()
-    names = []
+    names = {}
     for day in sorted(set(days)):
         digest = hashlib.sha256(f"{stamp}\n{symbol}/{filed}\n{day}".encode()).hexdigest()[:16]
         name = f"{day}_{digest}{RECORD_SUFFIX}"
         write_bytes_atomic(json.dumps({"day": day, "file": f"{symbol}/{filed}"}).encode(), runs_dir(paths) / name)
-        names.append(name)
+        names[day] = name
     return names
 
 

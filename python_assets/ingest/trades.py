@@ -15,6 +15,7 @@ import hashlib
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -216,12 +217,15 @@ def _read_and_validate(path: Path, now: int, symbol: str) -> tuple[pd.DataFrame,
 
 
 def ingest_file(paths: Paths, path: Path | str, symbol: str, now: int | None = None,
-                progress: bool = False, source_name: str | None = None, guard: Guard = None) -> IngestResult:
+                progress: bool = False, source_name: str | None = None, guard: Guard = None,
+                before_store: Callable[[tuple[str, ...]], None] | None = None) -> IngestResult:
     """Read, validate and store one trades file; raises IngestError before writing anything if unusable.
     Every input row ends up added, a duplicate (of a row in the file or the lake) or quarantined, its
     quarantine rows naming the file source_name (default: its own name; the inbox files it under another).
     With `progress`, a large file reports its steps and a bar over the day partitions it writes; `guard` (see
-    lake.store.Guard) may refuse the file under the symbol's lock, before anything is stored."""
+    lake.store.Guard) may refuse the file under the symbol's lock, before anything is stored. `before_store` gets
+    every day the file's rows fall on (new rows or not, touched_days of all its clean rows) before anything is
+    stored: a caller killed midway knows every day that may have changed (the result names only the days that did)."""
     path = Path(path)
     symbol = normalize_symbol(symbol)
     loud = progress and path.stat().st_size >= PROGRESS_FILE_BYTES
@@ -230,6 +234,8 @@ def ingest_file(paths: Paths, path: Path | str, symbol: str, now: int | None = N
     if loud:
         say(step_line(1, 2, f"read and validate {path.name}", time.perf_counter() - t0, len(raw) + len(malformed)))
     dup_in_file = len(raw) - len(clean) - len(bad)
+    if before_store is not None:
+        before_store(touched_days((), pd.concat([clean["ts"].astype("Int64"), bad["ts"]])))
     t1 = time.perf_counter()
     stats = write_trades(paths, symbol, clean.reset_index(drop=True), bar_label=f"{symbol} days" if loud else None,
                          guard=guard)

@@ -9,6 +9,7 @@ import pytest
 import dagster as dg
 
 from dagster_defs.sensors import inbox_sensor
+from python_assets.lake.atomic import LakeWriteError
 
 
 def settled_tick(instance: dg.DagsterInstance, context: dg.SensorEvaluationContext | None = None):
@@ -101,10 +102,10 @@ def test_a_lake_write_failure_midway_keeps_the_runs_of_the_files_filed_before_it
     os.utime(box / "b.csv", (2e9, 2e9))  # b after a
     ingest = inbox._ingest
 
-    def full_disk_on_b(paths, symbol, path, name):
+    def full_disk_on_b(paths, symbol, path, name, *rest):
         if path.name == "b.csv":
             raise LakeWriteError(28, "No space left on device")
-        return ingest(paths, symbol, path, name)
+        return ingest(paths, symbol, path, name, *rest)
 
     monkeypatch.setattr(inbox, "_ingest", full_disk_on_b)
     with dg.instance_for_test() as instance:
@@ -300,6 +301,55 @@ def test_an_evaluation_killed_between_the_ingest_and_the_filing_ingests_again_an
         assert [r.partition_key for r in result] == ["2025-03-10"]
     assert lake_rows(data_dir) == 5
     assert not (inbox / "a.csv").exists()
+
+
+@pytest.mark.parametrize("failure", [Killed("the code server died"), LakeWriteError(28, "No space left on device")],
+                         ids=["killed", "disk_full"])
+def test_a_file_cut_short_midway_still_gets_the_runs_of_the_days_it_wrote(data_dir, monkeypatch, failure):
+    """A kill or a full disk while writing the 2nd of a file's 3 days: the retry found day 1's rows stored (its
+    duplicates), recorded only days 2-3, and day 1 never got its run (review_crash2: inbox_kill.py)."""
+    from python_assets.lake import store
+
+    inbox = data_dir.data_dir / "inbox" / "BTC-USDT"
+    inbox.mkdir(parents=True)
+    (inbox / "a.csv").write_text("id,ts,price,size,side\n" + "".join(trades(10 * d, 3, d) for d in range(3)))
+    real, calls = store.write_table_atomic, iter(range(99))
+
+    def fails_at_the_second_day(table, target):
+        if next(calls) == 1:
+            raise failure
+        return real(table, target)
+
+    monkeypatch.setattr(store, "write_table_atomic", fails_at_the_second_day)
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance)
+        requested = set()
+        try:  # a disk-full tick ends and requests what its records name; a killed one requests nothing
+            requested |= {r.partition_key for r in settled_tick(instance, context)}
+        except Killed:
+            pass
+        assert (inbox / "a.csv").exists() and lake_rows(data_dir) == 3  # day 1 stored, the file left to retry
+        for _ in range(2):  # the disk-full tick saved its cursor: the file settles again first
+            result = inbox_sensor(context)
+            requested |= set() if isinstance(result, dg.SkipReason) else {r.partition_key for r in result}
+        assert sorted(requested) == ["2025-03-10", "2025-03-11", "2025-03-12"]
+    assert lake_rows(data_dir) == 9 and not (inbox / "a.csv").exists()
+
+
+def test_an_identical_file_dropped_again_requests_no_run(data_dir):
+    """Its rows are all stored already: no day changed, so the records written before its ingest are dropped."""
+    inbox = data_dir.data_dir / "inbox" / "BTC-USDT"
+    inbox.mkdir(parents=True)
+    body = "id,ts,price,size,side\n" + trades(0, 3) + trades(10, 3, 1)
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance)
+        (inbox / "a.csv").write_text(body)
+        assert len(settled_tick(instance, context)) == 2
+        (inbox / "a.csv").write_text(body)
+        again = settled_tick(instance, context)
+        assert isinstance(again, dg.SkipReason) and "no rows" in again.skip_message
+    assert (inbox.parent / "processed" / "BTC-USDT" / "a-2.csv").exists()
+    assert not list((data_dir.data_dir / ".inbox-runs").glob("*.json"))
 
 
 def test_a_second_evaluation_while_the_first_still_ingests_takes_no_file(data_dir):
