@@ -13,6 +13,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 
+TEMP_PREFIX = ".tmp-"  # every temp file or staging folder a writer leaves beside its target starts so (health sweeps them)
+
+
 class LakeWriteError(OSError):
     """A file could not be written (disk full, read-only or unwritable place); the old file is intact."""
 
@@ -20,7 +23,7 @@ class LakeWriteError(OSError):
 def new_temp_file(directory: Path) -> str:
     """Create an empty `.tmp-*.inprogress` file in directory with mode 0666 less the umask, as open() does
     (mkstemp's 0600 would leave the renamed file unreadable to the data dir's other readers)."""
-    path = directory / f".tmp-{secrets.token_hex(8)}.inprogress"
+    path = directory / f"{TEMP_PREFIX}{secrets.token_hex(8)}.inprogress"
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     return str(path)
 

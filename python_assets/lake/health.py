@@ -13,6 +13,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from python_assets.config import Paths, export_data_dir
+from python_assets.lake.atomic import TEMP_PREFIX
 
 STALE_TEMP_S = 3600  # a temp file this old has no live writer (writes take seconds)
 
@@ -69,15 +70,31 @@ def require_healthy_lake(paths: Paths) -> None:
                             "backup, or delete them and ingest / import / fetch those days again")
 
 
+def temp_leftovers(paths: Paths) -> list[Path]:
+    """Every temp file or staging folder (named TEMP_PREFIX*, as all our writers name them) in the data
+    directory: lake, reports, models, ml, run records, the snapshot's and last_error.log's beside them. Not
+    under inbox/ (the user's files) nor below dagster_home/'s top (Dagster's own storage; ours is dagster.yaml's)."""
+    found = []
+    for folder, dirs, files in os.walk(paths.data_dir):  # a folder gone meanwhile is skipped by os.walk
+        here = Path(folder)
+        found += [here / name for name in (*dirs, *files) if name.startswith(TEMP_PREFIX)]
+        skip = {d for d in dirs if d.startswith(TEMP_PREFIX)}  # removed whole
+        skip |= {"inbox"} if here == paths.data_dir else set()
+        dirs[:] = [d for d in dirs if d not in skip and here != paths.dagster_home]
+    return found
+
+
 def remove_stale_temp_files(paths: Paths, now: float | None = None) -> int:
-    """Delete what killed writers left over an hour ago: temp files (.tmp-*.inprogress) in the lake and
-    reports, staging folders (.tmp-*) of model versions; returns how many."""
+    """Delete what killed writers left over an hour ago (temp_leftovers; a live writer renames or writes its
+    temp within seconds); returns how many. One a writer renamed or removed meanwhile is not counted."""
     now = now if now is not None else time.time()
     removed = 0
-    leftovers = [f for root in (paths.lake, paths.reports) if root.exists() for f in root.rglob(".tmp-*.inprogress")]
-    leftovers += [d for d in paths.models.glob("*/.tmp-*")] if paths.models.exists() else []
-    for f in leftovers:
-        if now - f.stat().st_mtime > STALE_TEMP_S:
-            shutil.rmtree(f, ignore_errors=True) if f.is_dir() else f.unlink(missing_ok=True)
-            removed += 1
+    for f in temp_leftovers(paths):
+        try:
+            if now - f.lstat().st_mtime <= STALE_TEMP_S:
+                continue
+            shutil.rmtree(f, ignore_errors=True) if f.is_dir() and not f.is_symlink() else f.unlink()
+        except FileNotFoundError:
+            continue  # renamed into place or cleaned up by its writer since it was listed
+        removed += 1
     return removed

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from python_assets.lake.atomic import write_bytes_atomic
+from python_assets.lake.atomic import TEMP_PREFIX, write_bytes_atomic
 from python_assets.ml.dataset import Dataset, load_dataset
 from python_assets.platform.timeframes import TIMEFRAME_MS
 
@@ -62,8 +62,9 @@ def _meta_file(root: Path, day: str, asset: str) -> Path:
 
 
 def staging_file(root: Path, day: str, asset: str) -> Path:
-    """Where an asset exports a large Parquet before returning it (moved into place by write_artifact)."""
-    return root / day / f"{asset}.staging.parquet"
+    """Where an asset exports a large Parquet before returning it (moved into place by write_artifact); a
+    temp name (TEMP_PREFIX), so the one a killed step leaves is swept like any writer's temp file."""
+    return root / day / f"{TEMP_PREFIX}{asset}.staging.parquet"
 
 
 def _token(*parts: object) -> str:
@@ -92,7 +93,7 @@ def write_artifact(root: Path, day: str, asset: str, value: Artifact) -> Path:
         raise TypeError(f"{asset}: an ML artifact is a TrainingSet, ModelRun or OutOfSample, not {type(value).__name__}")
     write_bytes_atomic(json.dumps({**meta, "data": data}, sort_keys=True).encode(), meta_file)
     for stale in meta_file.parent.glob(f"{asset}.*.parquet"):
-        if stale.name != data and not stale.name.endswith(".staging.parquet"):
+        if stale.name != data:
             stale.unlink(missing_ok=True)
     return meta_file
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from python_assets.lake.atomic import fsync_folder, fsync_path
+from python_assets.lake.atomic import TEMP_PREFIX, fsync_folder, fsync_path
 from python_assets.ml import metrics
 from python_assets.ml.dataset import HORIZON_BARS, Dataset
 from python_assets.ml.learners import load_learner
@@ -157,7 +157,7 @@ def save_version(directory: Path, write: Callable[[Path], None]) -> None:
     replaced: it could only fail every day that reuses it."""
     if directory.exists() and version_problem(directory) is None:
         return
-    staging = directory.parent / f".tmp-{directory.name}-{os.getpid()}"
+    staging = directory.parent / f"{TEMP_PREFIX}{directory.name}-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
         staging.mkdir(parents=True)
@@ -175,7 +175,7 @@ def _swap_in(staging: Path, directory: Path) -> None:
     if directory.exists() and version_problem(directory) is None:  # saved readable since save_version looked
         shutil.rmtree(staging, ignore_errors=True)
         return
-    aside = directory.parent / f".tmp-damaged-{directory.name}-{os.getpid()}"  # swept as staging is
+    aside = directory.parent / f"{TEMP_PREFIX}damaged-{directory.name}-{os.getpid()}"  # swept as staging is
     shutil.rmtree(aside, ignore_errors=True)
     try:
         os.replace(directory, aside)  # unreadable: checked just above

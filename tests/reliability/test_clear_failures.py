@@ -153,6 +153,58 @@ def test_temp_files_of_killed_writers_are_swept_only_when_stale(data_dir):
     assert not old.exists() and not staging.exists() and fresh.exists()
 
 
+def test_the_sweep_finds_the_temp_of_every_writer_in_the_data_dir_and_no_user_or_dagster_file(data_dir):
+    """Only lake/, reports/ and models/*/ were swept: a killed snapshot left a warehouse-sized temp in the data
+    dir for good, and ml/<day>/, .inbox-runs/, dagster_home/ temps and ml staging files stayed too (review_crash2)."""
+    import time
+
+    from python_assets.lake.atomic import new_temp_file
+    from python_assets.lake.health import remove_stale_temp_files
+    from python_assets.ml.artifacts import staging_file
+
+    folders = [data_dir.data_dir, data_dir.ml_runs / "2025-03-10", data_dir.data_dir / ".inbox-runs",
+               data_dir.dagster_home, data_dir.reports]
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+    ours = [Path(new_temp_file(folder)) for folder in folders]  # publish_snapshot, last_error.log, write_artifact, ...
+    ours.append(staging_file(data_dir.ml_runs, "2025-03-10", "ml_dataset"))  # a killed ml_dataset step's export
+    ours[-1].write_bytes(b"half an export")
+    theirs = [data_dir.data_dir / "inbox" / "BTC-USDT" / ".tmp-upload", data_dir.dagster_home / "storage" / ".tmp-x"]
+    for f in theirs:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(b"not ours")
+    fresh = Path(new_temp_file(data_dir.data_dir))  # a live writer's
+    for f in ours + theirs:
+        os.utime(f, (time.time() - 7200, time.time() - 7200))
+    assert remove_stale_temp_files(data_dir) == len(ours)
+    assert not [f for f in ours if f.exists()] and all(f.exists() for f in theirs) and fresh.exists()
+
+
+def test_a_temp_file_its_writer_renames_while_the_sweep_runs_is_no_error(data_dir, monkeypatch):
+    """The sweep listed, then stat'ed each temp: one the recorder renamed into place between the two raised
+    FileNotFoundError and failed fill_lake (review_crash2 race_sweep.py: 5 of 200 sweeps)."""
+    import time
+
+    from python_assets.lake.health import remove_stale_temp_files
+
+    part = data_dir.lake / "trades" / "BTC-USDT" / "date=2025-03-10"
+    part.mkdir(parents=True)
+    renamed, old = part / ".tmp-renamed.inprogress", part / ".tmp-old.inprogress"
+    for f in (renamed, old):
+        f.write_bytes(b"x")
+        os.utime(f, (time.time() - 7200, time.time() - 7200))
+    real_stat = Path.stat
+
+    def renamed_first(self, *args, **kwargs):
+        if self == renamed and os.path.exists(renamed):
+            os.replace(renamed, part / "trades.parquet")  # its writer finished just now
+        return real_stat(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", renamed_first)
+    assert remove_stale_temp_files(data_dir) == 1
+    assert not old.exists() and (part / "trades.parquet").exists()
+
+
 # Every CLI command on each bad input: one line on stderr (after any retry notices), no traceback, a
 # non-zero exit, and nothing written. Run as the command is run: a subprocess.
 TODAY = datetime.now(timezone.utc).date().isoformat()
