@@ -116,10 +116,14 @@ def writer_lock(paths: Paths, what: str, wait_s: float = 0.0, run_id: str | None
     with _GUARD:
         held = _HELD.get(path)
         if held is not None:
-            held.depth += 1
             if run_id and run_id not in held.runs:
                 held.runs.append(run_id)
-                _write_record(held)
+                try:
+                    _write_record(held)
+                except BaseException:  # a full disk: this call fails, the outer holder's count is untouched
+                    held.runs.remove(run_id)
+                    raise
+            held.depth += 1
     if held is None:
         fd = _open(paths)
         try:
@@ -128,7 +132,11 @@ def writer_lock(paths: Paths, what: str, wait_s: float = 0.0, run_id: str | None
             os.close(fd)
             raise
         held = _Held(fd, what, datetime.now(timezone.utc).isoformat(timespec="seconds"), runs=[run_id] if run_id else [])
-        _write_record(held)
+        try:
+            _write_record(held)
+        except BaseException:  # a full disk: closing the descriptor lets go of the lock for the next call
+            os.close(fd)
+            raise
         with _GUARD:
             _HELD[path] = held
     try:

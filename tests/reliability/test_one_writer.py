@@ -149,3 +149,32 @@ def test_the_lock_is_reentrant_in_a_process_and_shows_its_runs(data_dir):
     with pytest.raises(RunInProgress, match="pid"):
         with holder(data_dir, HOLD, "60"), writer_lock(data_dir, "refused"):
             pass
+
+
+def test_a_full_disk_writing_the_holder_record_lets_go_of_the_lock(data_dir, monkeypatch):
+    """The record was written after flock, outside the try: ENOSPC left the descriptor open and locked, so the
+    next writer of the same process was refused as 'another writer', and a re-entrant call's count stayed
+    one too high, so the outer holder never let go (review_crash2 lock_enospc.py)."""
+    import errno
+
+    from python_assets.platform import runlock
+
+    real, fail = runlock.os.pwrite, iter([True])
+
+    def full_disk_once(fd, data, offset):
+        if next(fail, False):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd, data, offset)
+
+    monkeypatch.setattr(runlock.os, "pwrite", full_disk_once)
+    with pytest.raises(OSError, match="No space"):
+        with writer_lock(data_dir, "step A"):
+            pass
+    with writer_lock(data_dir, "step B"):  # not 'another writer is using ...'
+        fail = iter([True])
+        with pytest.raises(OSError, match="No space"):
+            with writer_lock(data_dir, "step C", run_id="run-1"):
+                pass
+    child = subprocess.run([sys.executable, "-c", HOLD, "0"], env={**os.environ, "BLOFIN_DATA_DIR": str(data_dir.data_dir)},
+                           capture_output=True, text=True)
+    assert child.returncode == 0, child.stderr  # the outer holder let go on leaving
