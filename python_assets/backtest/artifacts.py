@@ -10,6 +10,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from python_assets.lake.atomic import replace_atomic
+
 EXPORT_FORMATS = ("csv", "parquet", "json")
 # the ledger columns of each exported table, then the run columns that say which backtest a row belongs to
 RUN_COLUMNS = ("strategy_id", "window_id", "window_kind")
@@ -54,13 +56,15 @@ def _json_ready(frame: pd.DataFrame) -> list[dict]:
 
 
 def write_frame(frame: pd.DataFrame, path: Path, fmt: str) -> Path:
-    """One frame as CSV (ISO timestamps), Parquet (typed) or JSON (a list of objects)."""
+    """One frame as CSV (ISO timestamps), Parquet (typed) or JSON (a list of objects), written atomically:
+    a full disk leaves the previous file (or none), never a torn one under the name."""
     if fmt == "parquet":
-        frame.to_parquet(path, index=False)
+        replace_atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
     elif fmt == "csv":
-        frame.to_csv(path, index=False)
+        replace_atomic(path, lambda tmp: frame.to_csv(tmp, index=False))
     elif fmt == "json":
-        path.write_text(json.dumps(_json_ready(frame), indent=1, allow_nan=False) + "\n")
+        text = json.dumps(_json_ready(frame), indent=1, allow_nan=False) + "\n"
+        replace_atomic(path, lambda tmp: Path(tmp).write_text(text))
     else:
         raise ValueError(f"unknown export format {fmt!r}; one of {', '.join(EXPORT_FORMATS)}")
     return path

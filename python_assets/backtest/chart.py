@@ -19,6 +19,7 @@ from bokeh.resources import INLINE
 
 from python_assets.backtest.artifacts import RunData
 from python_assets.backtest.report import pct, when
+from python_assets.lake.atomic import write_bytes_atomic
 
 TOOLS = "xpan,xwheel_zoom,box_zoom,reset,save"
 LINE_COLOURS = ("#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2")
@@ -130,7 +131,7 @@ def chart_html(run: RunData, indicators: pd.DataFrame | None = None, overlays: t
 
 
 def write_chart(run: RunData, indicators: pd.DataFrame | None, overlays: tuple[str, ...], path: Path) -> Path:
-    """Write the page (its parent folder is created)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(chart_html(run, indicators, overlays), encoding="utf-8")
+    """Write the page atomically (its parent folder is created): a full disk keeps the previous page whole."""
+    page = chart_html(run, indicators, overlays).encode("utf-8")
+    write_bytes_atomic(page, path)
     return path
