@@ -17,6 +17,7 @@ from typing import Any
 
 from dagster_defs.runner import process_status_mib
 from python_assets.config import export_data_dir
+from python_assets.lake.atomic import write_bytes_atomic
 
 RECORD = Path(__file__).resolve().parent / "results.json"
 
@@ -39,7 +40,8 @@ def record() -> Path:
     if not results.exists():
         raise SystemExit(f"no bench results at {results}: run `make bench` first")
     committed = json.loads(RECORD.read_text()) if RECORD.exists() else {}
-    RECORD.write_text(json.dumps(merged_record(committed, json.loads(results.read_text())), indent=2) + "\n")
+    merged = merged_record(committed, json.loads(results.read_text()))
+    write_bytes_atomic((json.dumps(merged, indent=2) + "\n").encode(), RECORD)  # a full disk keeps the old record whole
     return RECORD
 
 
@@ -144,8 +146,7 @@ def save(section: str, payload: dict[str, Any]) -> None:
     results = results_file()
     data = json.loads(results.read_text()) if results.exists() else {}
     data[section] = payload
-    results.parent.mkdir(parents=True, exist_ok=True)
-    results.write_text(json.dumps(data, indent=2) + "\n")
+    write_bytes_atomic((json.dumps(data, indent=2) + "\n").encode(), results)  # torn, it failed every later save
 
 
 def table(rows: list[tuple], head: tuple = ("measure", "value", "reference", "ratio")) -> str:

@@ -21,7 +21,7 @@ from python_assets.ingest.importers import file_market_guard
 from python_assets.ingest.inbox_runs import drop_records, record_days
 from python_assets.ingest.read import TEXT_SUFFIXES
 from python_assets.ingest.trades import IngestResult, ingest_file
-from python_assets.lake.atomic import LakeWriteError
+from python_assets.lake.atomic import LakeWriteError, write_bytes_atomic
 
 SUFFIXES = (".csv", ".txt", ".parquet", ".pq", ".feather", ".jsonl", ".ndjson", ".json")
 PARTIAL_SUFFIXES = (".part", ".partial", ".tmp", ".temp", ".crdownload", ".download", ".filepart", ".!sync")
@@ -162,6 +162,6 @@ def process_inbox(paths: Paths, outcomes: list[InboxOutcome] | None = None,
         shutil.move(str(path), dest / name)
         if error:
             error = error.replace(str(path), str(dest / name))  # the reason names where the file is now
-            (dest / f"{name}.error").write_text(error + "\n")
+            write_bytes_atomic((error + "\n").encode(), dest / f"{name}.error")  # a full disk: no torn note
         outcomes.append(InboxOutcome(name, symbol, result, error))
     return outcomes

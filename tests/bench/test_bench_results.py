@@ -72,3 +72,30 @@ def test_the_sampled_tree_counts_exec_d_children_and_a_fork_only_once_it_lives_o
         started.wait()
         os.kill(forked, signal.SIGKILL)
         os.waitpid(forked, 0)
+
+
+def test_a_full_disk_while_saving_keeps_the_results_readable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """save() and record() wrote results.json in place: a full disk left it torn, and every later save then
+    failed with JSONDecodeError (review_crash2)."""
+    import errno
+
+    monkeypatch.setenv("BLOFIN_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(common, "RECORD", tmp_path / "record.json")
+    common.save("a", {"x": 1})
+    common.record()
+
+    def half_then_full(self: Path, data, *args, **kwargs) -> None:
+        data = data.encode() if isinstance(data, str) else data
+        with open(self, "wb") as fh:
+            fh.write(data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as full:
+        full.setattr(Path, "write_text", half_then_full)
+        full.setattr(Path, "write_bytes", half_then_full)
+        for step in (lambda: common.save("b", {"y": 2}), common.record):
+            with pytest.raises(OSError, match="No space"):
+                step()
+    common.save("c", {"z": 3})
+    assert json.loads(common.results_file().read_text()) == {"a": {"x": 1}, "c": {"z": 3}}
+    assert json.loads(common.RECORD.read_text()) == {"a": {"x": 1}}

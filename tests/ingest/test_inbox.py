@@ -68,3 +68,25 @@ def test_gzipped_text_files_are_picked_up_and_filed_under_a_readable_name(data_d
     second = process_inbox(data_dir)
     assert [(o.file, o.result.rows_added) for o in first + second] == [("trades.csv.gz", 1), ("trades-2.csv.gz", 1)]
     assert (box / "notes.gz").exists()  # not a suffix the ingestion reads: left alone
+
+
+def test_a_full_disk_writing_the_error_note_leaves_no_torn_note(data_dir: Paths, monkeypatch):
+    """The note was written in place after the file was moved to failed/: a full disk left half a reason."""
+    import errno
+    from pathlib import Path
+
+    import pytest
+
+    def half_then_full(self: Path, data, *args, **kwargs) -> None:
+        data = data.encode() if isinstance(data, str) else data
+        with open(self, "wb") as fh:
+            fh.write(data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    drop(data_dir, "bad.csv", "x,y\n1,2\n")
+    monkeypatch.setattr(Path, "write_text", half_then_full)
+    monkeypatch.setattr(Path, "write_bytes", half_then_full)
+    with pytest.raises(OSError, match="No space"):
+        process_inbox(data_dir)
+    failed = inbox_dir(data_dir) / "failed" / "BTC-USDT"
+    assert sorted(p.name for p in failed.iterdir()) == ["bad.csv"]
