@@ -162,6 +162,7 @@ def save_version(directory: Path, write: Callable[[Path], None]) -> None:
     try:
         staging.mkdir(parents=True)
         write(staging)
+        (staging / CHECKSUMS).write_text(json.dumps(_file_digests(staging), sort_keys=True))
         fsync_folder(staging)
         _swap_in(staging, directory)
     except BaseException:
@@ -191,18 +192,49 @@ def _swap_in(staging: Path, directory: Path) -> None:
     shutil.rmtree(aside, ignore_errors=True)
 
 
+CHECKSUMS = "checksums.json"  # {file: sha256} of a saved version's files, written last into its staging folder
+VERSION_FILES = ("metadata.json", "learner.json", "oos.parquet", "latest.parquet")  # every version has these
+
+
+def _file_digests(folder: Path) -> dict[str, str]:
+    """{file name: sha256} of a version folder's files, its CHECKSUMS file left out."""
+    return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(folder.iterdir())
+            if f.is_file() and f.name != CHECKSUMS}
+
+
 def version_problem(directory: Path) -> str | None:
-    """Why the saved version at directory cannot be read back (its metadata, model, out-of-sample or latest
-    predictions), in one line; None when every file loads."""
+    """Why the saved version at directory cannot be trusted, in one line (None: it can): a file missing or
+    unlike the checksum it was saved with (truncated, torn, replaced). Checksums, not loads: the reuse check
+    runs in the Dagster step and must not import xgboost there (~180 MiB); a version saved before its
+    folder had CHECKSUMS is loaded instead."""
+    try:
+        if not (directory / CHECKSUMS).exists():
+            return _load_problem(directory)
+        want, got = json.loads((directory / CHECKSUMS).read_text()), _file_digests(directory)
+    except (OSError, ValueError) as exc:
+        return _one_line(exc)
+    unlisted = [name for name in VERSION_FILES if name not in want]
+    bad = [name for name in sorted(want) if got.get(name) != want[name]]
+    if unlisted:
+        return f"{CHECKSUMS} does not list {unlisted[0]}"
+    return f"{bad[0]} {'is missing' if bad[0] not in got else 'differs from its saved checksum'}" if bad else None
+
+
+def _load_problem(directory: Path) -> str | None:
+    """version_problem of a version without CHECKSUMS: what fails to load (metadata, model, predictions)."""
     try:
         json.loads((directory / "metadata.json").read_text())
         load_learner(directory)
         for name in ("oos.parquet", "latest.parquet"):
             pq.read_table(directory / name)
     except Exception as exc:  # noqa: BLE001 - any reader's error means the same: the version is unusable
-        detail = str(exc).strip().splitlines()
-        return f"{type(exc).__name__}: {detail[0][:200] if detail else ''}".rstrip(": ")
+        return _one_line(exc)
     return None
+
+
+def _one_line(exc: BaseException) -> str:
+    detail = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {detail[0][:200] if detail else ''}".rstrip(": ")
 
 
 def latest_predictions(spec: ModelSpec, learner: Any, data: Dataset) -> pd.DataFrame:
