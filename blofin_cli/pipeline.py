@@ -134,13 +134,13 @@ def _as_left(paths: Paths, fingerprints: dict, before: list | None, first: date,
     return recorded, lake_days
 
 
-def _bars_held(paths: Paths) -> set[date]:
-    """The days bars_1m holds before a run (none when a windowed first build was left pending: the run builds
-    them all again); those it holds after the run and not before, the run built (its first build's too)."""
-    from dagster_defs.dbt.assets import FIRST_BUILD_MARKER
+def _days_recorded(paths: Paths) -> set[date]:
+    """The days whose own lake files a successful run recorded as built (run_inputs.lake_day_fingerprint)
+    before this run: a day the warehouse holds after it without one was built by it (a first build's days
+    beyond the window too, also after a killed first build, which recorded nothing)."""
     from python_assets.warehouse import run_inputs
 
-    return set() if (paths.data_dir / FIRST_BUILD_MARKER).exists() else run_inputs.bar_days(paths)
+    return set(run_inputs.built_lake_days(paths, date.max))
 
 
 def _say_changed_earlier_days(paths: Paths, listing: list | None, first: date, last: date) -> None:
@@ -190,7 +190,7 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
         print(unchanged)
         print(f"report: {report_path(paths, last)}\nhtml:   {report_path(paths, last).with_suffix('.html')}")
         return 0
-    before, held = _lake_listing(paths), _bars_held(paths)
+    before, built_before = _lake_listing(paths), _days_recorded(paths)
     _say_changed_earlier_days(paths, before, first, last)
     run_log = paths.data_dir / "last_run.log"
     stopped_before = stop_notes(run_log)  # runs that Dagster could not end, and why
@@ -237,7 +237,7 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
     from python_assets.warehouse.run_inputs import bar_days, record_fingerprints
     from python_assets.warehouse.connection import WarehouseBusy
 
-    built = frozenset(bar_days(paths) - held)  # a first build's: every day it built, beyond the window too
+    built = frozenset(bar_days(paths) - built_before)  # a first build's: every day it built, beyond the window too
     fingerprints, lake_days = _as_left(paths, fingerprints, before, first, last, run_config, built)
     try:
         record_fingerprints(paths, fingerprints, result.run_id, lake_days)

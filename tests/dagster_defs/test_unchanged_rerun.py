@@ -267,7 +267,7 @@ def test_a_first_build_records_every_day_it_built_and_a_later_change_of_one_is_n
     """A first build of an empty warehouse builds the lake's earlier days too (the demo: 29 days before its
     one materialized day), but only the window's day had its own lake files recorded as built: a re-import
     of an earlier day was never named (earlier_days_changed []), and the next day ran on its old rows."""
-    from blofin_cli.pipeline import _as_left, _bars_held, _say_changed_earlier_days
+    from blofin_cli.pipeline import _as_left, _days_recorded, _say_changed_earlier_days
     from python_assets.warehouse.connection import connect_warehouse
 
     days = [date(2025, 3, 8), date(2025, 3, 9), date(2025, 3, 10)]
@@ -275,8 +275,8 @@ def test_a_first_build_records_every_day_it_built_and_a_later_change_of_one_is_n
     _small_data_dir(data_dir, days)  # reports of the earlier days too: only the null input fingerprint runs them
     instance = persistent_instance(data_dir)
     current, _ = unchanged_window(data_dir, last, last, None)
-    before, held = run_inputs.lake_entries(data_dir), _bars_held(data_dir)
-    assert held == set()  # an empty warehouse: no bars yet
+    before, held = run_inputs.lake_entries(data_dir), _days_recorded(data_dir)
+    assert held == set()  # an empty warehouse: no day recorded as built yet
     with connect_warehouse(data_dir.warehouse) as con:  # what the run's first build leaves: bars of every lake day
         con.execute("create table bars_1m as select unnest(?::date[]) as bar_date", [days])
     built = frozenset(run_inputs.bar_days(data_dir) - held)
