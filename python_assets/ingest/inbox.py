@@ -155,7 +155,9 @@ def process_inbox(paths: Paths, outcomes: list[InboxOutcome] | None = None,
         records: dict[str, str] = {}
         result, error = _ingest(paths, symbol, path, name,
                                 (lambda days: records.update(record_days(paths, symbol, name, days))) if record_runs else None)
-        changed = set(result.partitions) if result else set()  # before filing: a kill now re-ingests the file
+        # the records of the days the file did not change go; the rest stay, written before it is filed (a kill
+        # now re-ingests it and records them again)
+        changed = set(result.partitions) if result else set()
         drop_records(paths, [record for day, record in records.items() if day not in changed])
         dest = inbox_dir(paths) / ("failed" if error else "processed") / symbol
         dest.mkdir(parents=True, exist_ok=True)
