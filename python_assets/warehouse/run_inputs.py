@@ -21,6 +21,7 @@ import duckdb
 from python_assets.config import Paths
 from python_assets.lake.sources import MARKETS_DIR
 from python_assets.ml.artifacts import model_pointers
+from python_assets.platform.timeframes import TIMEFRAMES
 from python_assets.warehouse.connection import WarehouseBusy, connect_warehouse, table_exists
 
 _DATE_PART = re.compile(r"(?:^|/)date=(\d{4}-\d{2}-\d{2})(?:/|$)")
@@ -192,15 +193,19 @@ def built_lake_days(paths: Paths, before: date) -> dict[date, str]:
 
 
 def bar_days(paths: Paths) -> set[date]:
-    """The days bars_1m holds (none: no warehouse or table yet, or one that cannot be read now): a day held
-    after a run and not before it was built by that run, inside its window or by its first build."""
+    """The days any bars table holds, bars_1m .. bars_1d (none: no warehouse or table yet, or one that cannot
+    be read now): a day held after a run and not before it was built by that run, inside its window or by its
+    first build. Every timeframe, not bars_1m alone: a day of 5m candles only (a freqtrade import) is in
+    bars_5m and up, and read from bars_1m it never got its own lake files recorded, so a re-import went unnamed."""
     if not paths.warehouse.exists():
         return set()
     try:
         with connect_warehouse(paths.warehouse, read_only=True) as con:
-            if not table_exists(con, "bars_1m"):
+            tables = [t for t in (f"bars_{tf}" for tf in TIMEFRAMES) if table_exists(con, t)]
+            if not tables:
                 return set()
-            return {r[0] for r in con.execute("select distinct bar_date from bars_1m").fetchall()}
+            query = " union ".join(f"select distinct bar_date from {t}" for t in tables)
+            return {r[0] for r in con.execute(query).fetchall()}
     except (duckdb.Error, WarehouseBusy):
         return set()
 

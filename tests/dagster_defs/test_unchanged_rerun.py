@@ -295,3 +295,34 @@ def test_a_first_build_records_every_day_it_built_and_a_later_change_of_one_is_n
     assert unchanged_window(data_dir, last, last, None)[1] is None
     _say_changed_earlier_days(data_dir, entries, last + timedelta(days=1), last + timedelta(days=1))
     assert f"lake files of {days[0]} changed since it was built" in capsys.readouterr().out
+
+
+def test_a_first_build_of_candles_coarser_than_1m_records_their_days_and_a_re_import_is_named(
+        data_dir: Paths) -> None:
+    """A lake of 5m candles only (a freqtrade import) puts its days into bars_5m and up, never bars_1m: read
+    from bars_1m alone, the first build's earlier days were not taken as built, got no lake fingerprint, and
+    a re-import of one was never named (earlier_days_changed [])."""
+    from blofin_cli.pipeline import _as_left, _days_recorded
+    from python_assets.warehouse.connection import connect_warehouse
+
+    days = [date(2025, 3, 8), date(2025, 3, 9), date(2025, 3, 10)]
+    last = days[-1]
+    for day in days:
+        candles = data_dir.lake / f"candles/symbol=A/timeframe=5m/date={day.isoformat()}/candles.parquet"
+        candles.parent.mkdir(parents=True)
+        candles.write_bytes(b"x")
+    before, held = run_inputs.lake_entries(data_dir), _days_recorded(data_dir)
+    with connect_warehouse(data_dir.warehouse) as con:  # what the first build leaves: no 1m bar, 5m bars and up
+        con.execute("create table bars_1m (bar_date date)")
+        for tf in ("5m", "15m", "1h", "4h", "1d"):
+            con.execute(f"create table bars_{tf} as select unnest(?::date[]) as bar_date", [days])
+    built = frozenset(run_inputs.bar_days(data_dir) - held)
+    assert built == set(days)
+    fingerprints, lake_days = _as_left(data_dir, {last: "before"}, before, last, last, None, built)
+    run_inputs.record_fingerprints(data_dir, fingerprints, "run-1", lake_days)
+    assert sorted(run_inputs.built_lake_days(data_dir, last + timedelta(days=1))) == days
+
+    early = data_dir.lake / f"candles/symbol=A/timeframe=5m/date={days[0].isoformat()}/candles.parquet"
+    early.write_bytes(b"re-imported")
+    entries = run_inputs.lake_entries(data_dir)
+    assert run_inputs.earlier_days_changed(data_dir, entries, last + timedelta(days=1)) == [days[0]]
