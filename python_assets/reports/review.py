@@ -40,6 +40,7 @@ TRUNCATED = " … [truncated]"
 SURROGATE = re.compile(r"[\ud800-\udfff]")  # in a str only unpaired: json.loads joins a valid pair into one character
 CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # an ANSI CSI sequence whole, other C0/C1
 PROMPT_LEFT_OUT = ("spec",)  # a design's spec JSON, user prose inside: never sent to the LLM (see prompt_numbers)
+PROMPT_CHECK_KEYS = ("asset", "check")  # of a failed check, its names only: a description can quote a user's file
 
 
 class Analyst(Protocol):
@@ -207,14 +208,16 @@ def _fmt(v: Any) -> str:
 
 def prompt_numbers(report: dict[str, Any]) -> dict[str, Any]:
     """What the LLM sees: the report's numbers with the names and ids that say what each is about (symbols,
-    strategies, models, designs, parameters) and the product's own reason texts (a design's status_reason, a
-    failed check's description); no secrets, and no user-written text: a research design's spec JSON (its
-    description is whatever the spec's author wrote, a way to instruct the LLM) is left out. Of the
-    overfitting section the numbers only (the designs' PBO and the day's search PBO, which the deterministic
-    analyst reads too), not its fixed explanations."""
-    keep = ("report_date", "symbols", "strategies", "walk_forward", "ml", "failed_checks")
+    strategies, models, designs, parameters) and the product's own reason texts (a design's status_reason);
+    no secrets, and no user-written text: a research design's spec JSON (its description is whatever the
+    spec's author wrote, a way to instruct the LLM) is left out, and of a failed check only its asset and
+    check name (strategy_files_all_valid's description quotes the keys and values of a user's spec file). Of
+    the overfitting section the numbers only (the designs' PBO and the day's search PBO, which the
+    deterministic analyst reads too), not its fixed explanations."""
+    keep = ("report_date", "symbols", "strategies", "walk_forward", "ml")
     over, research = report.get("overfitting") or {}, report.get("research") or {}
-    return {**{k: report.get(k) for k in keep},
+    checks = [{k: c.get(k) for k in PROMPT_CHECK_KEYS} for c in report.get("failed_checks") or []]
+    return {**{k: report.get(k) for k in keep}, "failed_checks": checks,
             "research": {k: _without(PROMPT_LEFT_OUT, v) for k, v in research.items()},
             "overfitting": {"designs": over.get("designs", []), "search": over.get("search")}}
 
