@@ -137,9 +137,19 @@ def load_specs(directory: Path = STRATEGY_DIR, columns: frozenset[str] | None = 
 def catalog_spec(name: str, directory: Path = STRATEGY_DIR) -> StrategySpec:
     """A shipped spec by name. The folder is read again only when a file in it changed: the research and
     portfolio steps look a spec up per design (reading and validating every YAML each time was ~70 ms)."""
-    stats = [(p.name, p.stat()) for p in spec_paths(directory)]
-    signature = tuple((name, st.st_mtime_ns, st.st_size) for name, st in stats)
+    signature = tuple(_file_signature(p) for p in spec_paths(directory))
     return _catalog(str(directory), signature)[name]
+
+
+def _file_signature(path: Path) -> tuple[str, int | None, int | None]:
+    """(name, mtime_ns, size) of a folder file; no time or size where it cannot be stat'ed (a dangling
+    symlink, a file deleted since the listing): read_folder leaves it out, and a bare stat raised
+    FileNotFoundError, failing the research, portfolio and fill-stress steps."""
+    try:
+        st = path.stat()
+    except OSError:
+        return path.name, None, None
+    return path.name, st.st_mtime_ns, st.st_size
 
 
 @lru_cache(maxsize=4)

@@ -144,3 +144,14 @@ def test_an_editors_hidden_draft_beside_the_specs_is_no_strategy(folder):
     assert sorted(load_specs(folder, feature_columns())) == SHIPPED and not read.left_out
     with pytest.raises(KeyError):
         catalog_spec("zz_draft", folder)
+
+
+def test_a_dangling_symlink_beside_the_specs_is_left_out_and_the_catalog_still_answers(folder):
+    """read_folder leaves a dangling x.yaml out like any unreadable file, but catalog_spec stat'ed each file
+    bare: FileNotFoundError, and the research, portfolio and fill-stress steps failed."""
+    (folder / "zz_gone.yaml").symlink_to(folder.parent / "elsewhere.yaml")
+    read = read_folder(folder, feature_columns())
+    assert list(read.left_out) == ["zz_gone.yaml"] and "cannot read" in read.left_out["zz_gone.yaml"]
+    assert catalog_spec("sma_cross", folder) == load_spec(STRATEGY_DIR / "sma_cross.yaml")
+    (folder.parent / "elsewhere.yaml").write_text(TYPO.replace("rsi_15", "rsi_14"))  # the link now leads to a spec
+    assert catalog_spec("zz_user_typo", folder).name == "zz_user_typo"  # a new signature: the folder read again
