@@ -285,28 +285,29 @@ def market_seed() -> int:
     return value
 
 
-def _positive_int(name: str, default: int) -> int:
-    """An integer >= 1 from the environment; anything else is one clear ValueError line."""
+def _whole_number(name: str, default: int | None, least: int = 1) -> int | None:
+    """An integer >= least from the environment (default when unset or blank); anything else is one
+    SettingError line naming the variable (a ValueError: the CLI exits 2 with it)."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     try:
         value = int(raw)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise ValueError(f"{name} must be a whole number >= 1, got {raw!r}")
+        value = least - 1
+    if value < least:
+        raise SettingError(f"{name} must be a whole number >= {least}, got {raw!r}")
     return value
 
 
 def symbol_workers() -> int:
     """BLOFIN_SYMBOL_WORKERS: worker processes for per-symbol work inside a step (default 1: in-process)."""
-    return _positive_int(SYMBOL_WORKERS_ENV, 1)
+    return _whole_number(SYMBOL_WORKERS_ENV, 1)
 
 
 def symbol_batch_size() -> int:
     """BLOFIN_SYMBOL_BATCH: symbols (or designs) per worker task (default 4)."""
-    return _positive_int(SYMBOL_BATCH_ENV, DEFAULT_SYMBOL_BATCH)
+    return _whole_number(SYMBOL_BATCH_ENV, DEFAULT_SYMBOL_BATCH)
 
 
 def lock_wait_setting() -> str:
@@ -343,12 +344,13 @@ def schedule_cron() -> str:
 def max_run_seconds() -> int:
     """BLOFIN_MAX_RUN_HOURS (default 6): the most a daily_job run the daemon launched (schedule, sensors, UI)
     may stay running before run monitoring marks it failed; a whole number >= 1, else one ValueError line."""
-    return _positive_int(MAX_RUN_HOURS_ENV, DEFAULT_MAX_RUN_HOURS) * 3600
+    return _whole_number(MAX_RUN_HOURS_ENV, DEFAULT_MAX_RUN_HOURS) * 3600
 
 
 def freshness_minutes() -> int:
-    """BLOFIN_FRESHNESS_MINUTES: the most minutes a symbol's last bar (its finest that day) may lag its day's end."""
-    return int(os.environ.get(FRESHNESS_ENV, "60"))
+    """BLOFIN_FRESHNESS_MINUTES (default 60): the most minutes a symbol's last bar (its finest that day) may lag
+    its day's end; a whole number >= 1, else one SettingError line."""
+    return _whole_number(FRESHNESS_ENV, 60)
 
 
 def debug_enabled() -> bool:
@@ -406,14 +408,15 @@ def llm_timeout_s() -> float:
 
 def exchange_settings() -> dict[str, object]:
     """ExchangeConfig fields from BLOFIN_EXCHANGE, BLOFIN_API_URL, BLOFIN_RATE_LIMIT_MS, BLOFIN_TIMEOUT_MS
-    and BLOFIN_MAX_RETRIES (no secrets)."""
+    and BLOFIN_MAX_RETRIES (no secrets); a number that is not a whole one in range is one SettingError line
+    (0 retries: one attempt; a negative count made no attempt at all)."""
     env = os.environ
     return {
         "exchange_id": env.get("BLOFIN_EXCHANGE", "blofin"),
         "api_url": env.get("BLOFIN_API_URL") or None,
-        "rate_limit_ms": int(env["BLOFIN_RATE_LIMIT_MS"]) if env.get("BLOFIN_RATE_LIMIT_MS") else None,
-        "timeout_ms": int(env.get("BLOFIN_TIMEOUT_MS", "10000")),
-        "max_retries": int(env.get("BLOFIN_MAX_RETRIES", "6")),
+        "rate_limit_ms": _whole_number("BLOFIN_RATE_LIMIT_MS", None),
+        "timeout_ms": _whole_number("BLOFIN_TIMEOUT_MS", 10_000),
+        "max_retries": _whole_number("BLOFIN_MAX_RETRIES", 6, least=0),
     }
 
 
@@ -465,7 +468,7 @@ def spark_dir(p: Paths) -> Path:
 def spark_cores() -> int:
     """BLOFIN_SPARK_CORES: cores (and shuffle partitions) of the local Spark session, default 2; a whole
     number >= 1, else one ValueError line."""
-    return _positive_int(SPARK_CORES_ENV, 2)
+    return _whole_number(SPARK_CORES_ENV, 2)
 
 
 def pin_spark_session_env() -> Path:

@@ -257,6 +257,33 @@ def test_a_seed_that_is_no_whole_number_is_one_line_naming_it(monkeypatch):
     assert market_seed() == DEFAULT_SEED
 
 
+@pytest.mark.parametrize("name,bad,least", [("BLOFIN_FRESHNESS_MINUTES", "abc", 1), ("BLOFIN_FRESHNESS_MINUTES", "-5", 1),
+                                             ("BLOFIN_TIMEOUT_MS", "abc", 1), ("BLOFIN_TIMEOUT_MS", "0", 1),
+                                             ("BLOFIN_RATE_LIMIT_MS", "1.5", 1), ("BLOFIN_MAX_RETRIES", "-1", 0)])
+def test_a_count_setting_that_is_no_whole_number_in_range_is_one_line_naming_it(monkeypatch, name, bad, least):
+    """BLOFIN_FRESHNESS_MINUTES=abc raised a bare 'invalid literal for int()' naming no variable (the exchange
+    settings too), and a negative was taken (BLOFIN_MAX_RETRIES=-1: no attempt at all)."""
+    from python_assets.config import SettingError, exchange_settings, freshness_minutes
+
+    read = freshness_minutes if name == "BLOFIN_FRESHNESS_MINUTES" else exchange_settings
+    monkeypatch.setenv(name, bad)
+    with pytest.raises(SettingError, match=f"^{name} must be a whole number >= {least}, got {re.escape(repr(bad))}$"):
+        read()
+
+
+def test_count_settings_keep_their_defaults_and_take_zero_retries(monkeypatch):
+    from python_assets.config import exchange_settings, freshness_minutes
+
+    for name in ("BLOFIN_FRESHNESS_MINUTES", "BLOFIN_TIMEOUT_MS", "BLOFIN_RATE_LIMIT_MS", "BLOFIN_MAX_RETRIES"):
+        monkeypatch.delenv(name, raising=False)
+    assert freshness_minutes() == 60
+    assert {k: exchange_settings()[k] for k in ("rate_limit_ms", "timeout_ms", "max_retries")} == \
+        {"rate_limit_ms": None, "timeout_ms": 10_000, "max_retries": 6}
+    monkeypatch.setenv("BLOFIN_MAX_RETRIES", "0")  # one attempt, no retry
+    monkeypatch.setenv("BLOFIN_TIMEOUT_MS", " 2500 ")
+    assert (exchange_settings()["max_retries"], exchange_settings()["timeout_ms"]) == (0, 2500)
+
+
 @pytest.mark.parametrize("value", ["", "  ", ",", " , "])
 def test_symbols_set_but_naming_none_are_refused_with_one_line_before_any_run(data_dir, monkeypatch, capsys, value):
     """BLOFIN_SYMBOLS= (os.environ.get gives '', not the default) ran the whole graph on nothing, every step
