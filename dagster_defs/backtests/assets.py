@@ -4,6 +4,7 @@ every active strategy on every symbol over the partition's trailing window into 
 from datetime import timedelta
 
 import dagster as dg
+from pydantic import Field
 from dagster_dbt import get_asset_key_for_model
 
 from dagster_defs.dbt.assets import warehouse_dbt_assets
@@ -20,15 +21,16 @@ from python_assets.platform.timeframes import DAY_MS
 
 
 class BacktestConfig(dg.Config):
-    """Trailing window and walk-forward folds of the daily backtest; BloFin taker/maker defaults."""
+    """Trailing window (days >= 1) and walk-forward folds (train and test days > 0) of the daily backtest;
+    BloFin taker/maker defaults (fees and slippage >= 0). Checked before any step runs."""
 
-    lookback_days: int = 30
-    train_days: float = 14.0
-    test_days: float = 4.0
+    lookback_days: int = Field(default=30, ge=1)
+    train_days: float = Field(default=14.0, gt=0)
+    test_days: float = Field(default=4.0, gt=0)
     anchored: bool = False
-    taker_fee: float = 0.0006
-    maker_fee: float = 0.0002
-    slippage_bps: float = 1.0
+    taker_fee: float = Field(default=0.0006, ge=0)
+    maker_fee: float = Field(default=0.0002, ge=0)
+    slippage_bps: float = Field(default=1.0, ge=0)
 
 
 @dg.asset(partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.single_run(), group_name="backtests",

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from pydantic import Field
 from dagster_dbt import DbtCliResource, dbt_assets
 
 from dagster_defs.computed_days import mark_days_computed
@@ -59,13 +60,13 @@ class DbtRunConfig(dg.Config):
     # 30-day demo is one pass) builds the days before the run's window in windows of at most this many bars,
     # each an incremental run continuing the one before (the same bits as one pass), so its memory is a
     # window's, not the history's; then the run's own build over its window. 0: one pass.
-    first_build_window_bars: int = 150_000
+    first_build_window_bars: int = Field(default=150_000, ge=0)
     # Models at once in a warehouse build on DuckDB. Models over the whole history (a first build and its
     # windows, a full refresh, and every day's backtest signals) two at once add up their DuckDB
     # memory, and with one thread each model hands DuckDB's cached table blocks back after it
     # (macros/buffer_cache.sql): 120 days of the demo, the next day's build 1,076 -> 932 MiB (tree) at ~+1 s.
     # 0: the profile's threads (2).
-    build_threads: int = 1
+    build_threads: int = Field(default=1, ge=0)
 
 
 # Models tagged `ledger` read the backtest ledger that a Python asset writes after backtest_signals; models

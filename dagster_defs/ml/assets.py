@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
+from pydantic import Field, field_validator
 import pandas as pd
 from dagster_dbt import get_asset_key_for_model
 
@@ -32,7 +33,7 @@ from python_assets.ml.learners import load_learner
 from python_assets.ml.train import (TrainConfig, calls_of_day, day_predictions, fit_version, reusable_version,
                                     source_leaks, version_problem)
 from python_assets.ml.validation import leakage_report
-from python_assets.platform.timeframes import DAY_MS, TIMEFRAME_MS
+from python_assets.platform.timeframes import DAY_MS, TIMEFRAME_MS, known_timeframe
 from python_assets.warehouse.connection import connect_warehouse
 
 MIN_ROWS = 500
@@ -42,15 +43,18 @@ class MlConfig(dg.Config):
     """Timeframe of the training rows, folds, seed; threads per model (1 lets two train at once on 2 cores);
     retrain_every_days: a model version scores new days until it is this many days old (0: retrain every run);
     history_days: the trailing window of training rows before the partition's end (0: all history), so a
-    training day's export, leak check and refit read the same amount however long the history grows."""
+    training day's export, leak check and refit read the same amount however long the history grows. timeframe:
+    one of seeds/timeframes.csv; n_folds and threads >= 1, the day counts >= 0 (checked before any step runs)."""
 
     timeframe: str = "5m"
-    n_folds: int = 4
+    n_folds: int = Field(default=4, ge=1)
     seed: int = 7
-    threads: int = 1
+    threads: int = Field(default=1, ge=1)
     fast: bool = False
-    retrain_every_days: int = 7
-    history_days: int = 180
+    retrain_every_days: int = Field(default=7, ge=0)
+    history_days: int = Field(default=180, ge=0)
+
+    _timeframe = field_validator("timeframe")(known_timeframe)
 
 
 def _last_day(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> str:

@@ -4,6 +4,7 @@ after day), over the trailing window of warehouse features ending with the parti
 from datetime import date, timedelta
 
 import dagster as dg
+from pydantic import Field, field_validator
 from dagster_dbt import get_asset_key_for_model
 
 from dagster_defs.computed_days import mark_days_computed
@@ -12,7 +13,9 @@ from dagster_defs.partitions import daily_partitions, day_start_ms, window_days
 from dagster_defs.resources import WAREHOUSE_POOL, SymbolFanout, Warehouse
 from python_assets.platform.fanout import in_child
 from python_assets.platform.logs import log_event
+from python_assets.platform.timeframes import known_timeframe
 from python_assets.research.daily import ResearchConfig
+from python_assets.research.markets import LOOKBACK_DAYS
 from python_assets.research.montecarlo import MonteCarloConfig
 from python_assets.research.fill_stress import TOP_K
 from python_assets.research.ranker import RankConfig
@@ -21,23 +24,28 @@ from python_assets.warehouse.connection import connect_warehouse
 
 
 class ResearchRunConfig(dg.Config):
-    """Seeded search on the 1h features of the trailing window; trials by count (reruns store the same
-    trials), budget_seconds only a guard that fails the step when tuning runs far too long."""
+    """Seeded search on the features of one timeframe (one of seeds/timeframes.csv) over the trailing window;
+    trials by count (reruns store the same trials), budget_seconds only a guard that fails the step when tuning
+    runs far too long. The portfolio and the fill stress run each day on the market its research recorded
+    (timeframe and lookback_days: research_markets), so the three steps cannot disagree. Each field's range
+    is checked before any step runs (runner.run_config_problem) and again when the step builds it."""
 
     seed: int = ResearchConfig.seed
     timeframe: str = ResearchConfig.timeframe
-    lookback_days: int = 30
-    trials_per_design: int = ResearchConfig.trials_per_design
-    new_designs_max: int = ResearchConfig.new_designs_max
-    max_rounds: int = ResearchConfig.max_rounds
-    budget_seconds: float = ResearchConfig.budget_seconds
-    target_active: int = RankConfig.target_active
-    min_trades: int = RankConfig.min_trades
-    archive_days: int = RankConfig.archive_days
-    max_pbo: float = RankConfig.max_pbo
-    min_pbo_trials: int = RankConfig.min_pbo_trials
-    monte_carlo_top_k: int = MonteCarloConfig.top_k
-    monte_carlo_paths: int = MonteCarloConfig.n_paths
+    lookback_days: int = Field(default=LOOKBACK_DAYS, ge=1)
+    trials_per_design: int = Field(default=ResearchConfig.trials_per_design, ge=1)
+    new_designs_max: int = Field(default=ResearchConfig.new_designs_max, ge=0)
+    max_rounds: int = Field(default=ResearchConfig.max_rounds, ge=1)
+    budget_seconds: float = Field(default=ResearchConfig.budget_seconds, gt=0)
+    target_active: int = Field(default=RankConfig.target_active, ge=1)
+    min_trades: int = Field(default=RankConfig.min_trades, ge=0)
+    archive_days: int = Field(default=RankConfig.archive_days, ge=1)
+    max_pbo: float = Field(default=RankConfig.max_pbo, ge=0, le=1)
+    min_pbo_trials: int = Field(default=RankConfig.min_pbo_trials, ge=0)
+    monte_carlo_top_k: int = Field(default=MonteCarloConfig.top_k, ge=0)
+    monte_carlo_paths: int = Field(default=MonteCarloConfig.n_paths, ge=1)
+
+    _timeframe = field_validator("timeframe")(known_timeframe)
 
     def research(self) -> ResearchConfig:
         return ResearchConfig(seed=self.seed, timeframe=self.timeframe, trials_per_design=self.trials_per_design,
@@ -102,10 +110,11 @@ def strategy_research(context: dg.AssetExecutionContext, config: ResearchRunConf
     yield dg.MaterializeResult(asset_key="strategy_ranking", metadata=summary)
 
 
-class FillStressConfig(ResearchRunConfig):
-    """The research window plus how many of the day's top-ranked designs are stressed."""
+class FillStressConfig(dg.Config):
+    """How many of the day's top-ranked designs are stressed (0: none); on the market the day's research
+    recorded (research_markets), not a timeframe or window of its own."""
 
-    top_k: int = TOP_K
+    top_k: int = Field(default=TOP_K, ge=0)
 
 
 @dg.asset(deps=["strategy_ranking", get_asset_key_for_model([warehouse_dbt_assets], "bars_1m"),
@@ -115,8 +124,7 @@ def strategy_fill_stress(context: dg.AssetExecutionContext, config: FillStressCo
     """The day's top-ranked designs out of sample under each fill assumption (strict fills priced on the
     1m bars, the spread on the recorded books where feat_book has them); fill_stress_results."""
     with warehouse.locked() as paths:  # in a child (its own connection), as strategy_research
-        summary = in_child(fill_stress_days, paths.warehouse, day_ends(context), config.timeframe, config.lookback_days,
-                           config.top_k, warehouse.markets())
+        summary = in_child(fill_stress_days, paths.warehouse, day_ends(context), config.top_k, warehouse.markets())
     log_event("strategy_fill_stress_done", **summary)
     return dg.MaterializeResult(metadata={k: v for k, v in summary.items() if k != "edge_lost"}
                                 | {"edge_lost": ", ".join(summary.get("edge_lost", [])) or "none"})

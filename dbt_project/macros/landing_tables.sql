@@ -142,6 +142,10 @@ create table if not exists ranking_history (run_date date not null, design_id va
         n_trials_total bigint not null, status varchar not null, status_reason varchar,
         primary key (run_date, design_id));
 
+-- python_assets/research/markets.py
+create table if not exists research_markets (run_date date primary key, timeframe varchar not null,
+        lookback_days integer not null);
+
 -- python_assets/research/robustness.py
 create table if not exists tuning_trial_returns (run_date date not null, design_id varchar not null,
         trial_no integer not null, period_start_ms bigint not null, period_return double not null,

@@ -80,7 +80,7 @@ def member_runs(con: duckdb.DuckDBPyConnection, market: Market, rows: list[dict[
 
 def _design_runs(market: Market, row: dict[str, Any], costs: Costs, funding: dict[str, Any]) -> list[dict[str, Any]]:
     """One design's engine run on every symbol of the market's out-of-sample window (from its own start)."""
-    spec, params = design_strategy(row["key"], row["origin"], row["spec"]), row["params"]
+    spec, params = design_strategy(row["key"], row["origin"], row["spec"], market.timeframe), row["params"]
     sid = instance_id(spec, params)
     events = signal_events(market.con, compile_instances([(sid, spec, params)], market.columns, "market",
                                                          market.timeframe), [sid])

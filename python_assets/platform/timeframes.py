@@ -42,6 +42,14 @@ TIMEFRAMES: tuple[str, ...] = tuple(TIMEFRAME_MS)
 TIMEFRAME_LABELS: dict[int, str] = {ms: tf for tf, ms in TIMEFRAME_MS.items()}
 
 
+def known_timeframe(timeframe: str) -> str:
+    """timeframe itself when the table has it; else ValueError in one line naming the table's (a
+    misspelled research timeframe, `1H` or `2h`, found no bars and cleared the day's research)."""
+    if timeframe not in TIMEFRAME_MS:
+        raise ValueError(f"timeframe {timeframe!r} is not one of {', '.join(TIMEFRAMES)} (seeds/timeframes.csv)")
+    return timeframe
+
+
 def off_grid_bar(open_ms: Sequence[int] | np.ndarray, timeframe: str, bar_ms: int) -> tuple[int, str] | None:
     """(position of the earliest bar whose open time is off the timeframe's UTC grid, i.e. not a multiple of
     bar_ms, and the grid as messages name it: 'the 5m grid (bars open at ...)'), or None when all are on it.

@@ -21,7 +21,8 @@ from python_assets.backtest.periods import periods_per_year_of_times
 from python_assets.platform.fanout import Mapper, map_in_process
 from python_assets.platform.progress import track
 from python_assets.research import robustness
-from python_assets.research.design_specs import DesignUnavailable, catalog_rows, design_strategy, strategies, unavailable_note
+from python_assets.research.design_specs import (DesignUnavailable, catalog_rows, design_strategy, strategies, timeframe_note,
+                                                 unavailable_note)
 from python_assets.research.designer import SIDES, Design, canonical, propose, spec_dict, usable_atoms
 from python_assets.research.montecarlo import MonteCarloConfig
 from python_assets.research.ranker import RankConfig, next_status, rank, score
@@ -98,7 +99,7 @@ def _rekey_designs(con: duckdb.DuckDBPyConnection) -> None:
 
 
 # Each design as first proposed on or before a day (one row per design_id).
-DESIGNS_AS_OF = """(select design_id, design_key, origin, parents, spec from strategy_designs where created_date {op} ?
+DESIGNS_AS_OF = """(select design_id, design_key, origin, parents, spec, timeframe from strategy_designs where created_date {op} ?
     qualify row_number() over (partition by design_id order by created_date) = 1)"""
 
 
@@ -260,34 +261,39 @@ def rank_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Res
     ensure_tables(con)
     _clear(con, day, ("ranking_history", *robustness.RANKING_TABLES))
     st = _state(con, day)
-    designs = {r[0]: {"key": r[1], "origin": r[2], "spec": json.loads(r[3])} for r in con.execute(
-        f"select design_id, design_key, origin, spec from {DESIGNS_AS_OF.format(op='<=')}", [day]).fetchall()}
+    designs = {r[0]: {"key": r[1], "origin": r[2], "spec": json.loads(r[3]), "timeframe": r[4]} for r in con.execute(
+        f"select design_id, design_key, origin, spec, timeframe from {DESIGNS_AS_OF.format(op='<=')}", [day]).fetchall()}
     tuned = {r[0]: (json.loads(r[1]), r[2]) for r in con.execute(
         f"select design_id, arg_max(best_params, run_date), arg_max({OOS_START}, run_date) from strategy_tuning "
         "where run_date <= ? group by design_id", [day]).fetchall()}
-    today = [r[0] for r in con.execute("select oos_sharpe from tuning_trials where run_date = ? and oos_sharpe is not null",
-                                       [day]).fetchall()]
+    # a design is ranked on the timeframe it was tuned on, and deflated among that timeframe's trials only
+    other = timeframe_note({d: designs[d]["timeframe"] for d in tuned if d in designs}, market.timeframe)
+    same = f"design_id in (select design_id from {DESIGNS_AS_OF.format(op='<=')} where timeframe = ?)"
     # the Sharpes' spread: trials that have one, sorted so that the float sum does not depend on the order the
     # rows are stored in (a rerun of an earlier day appends its trials again: other bits of every later DSR)
-    sharpes = np.sort(np.array(st["sharpes"] + today, dtype=np.float64))
+    sharpes = np.sort(np.array([r[0] for r in con.execute(
+        f"select oos_sharpe from tuning_trials where run_date <= ? and oos_sharpe is not null and {same}",
+        [day, day, market.timeframe]).fetchall()], dtype=np.float64))
     # N counts every trial tried, one that never traded out of sample included: leaving those out shrank
     # the deflation's benchmark exactly when few trials trade
-    n_total = st["trials"] + con.execute("select count(*) from tuning_trials where run_date = ?", [day]).fetchone()[0]
+    n_total = con.execute(f"select count(*) from tuning_trials where run_date <= ? and {same}",
+                          [day, day, market.timeframe]).fetchone()[0]
     # fewer than two Sharpes: no spread to deflate by, the DSR is not available (NaN) unless N is 1
     variance = float(sharpes.var(ddof=1)) if len(sharpes) > 1 else math.nan
     bar_len_ms = next(iter(market.bars.values())).bar_len_ms
     status = {d: h[-1]["status"] for d, h in st["history"].items()}
     overfit = robustness.pbo_as_of(con, day)
-    rows, evaluations, left_out = [], {}, []
+    rows, evaluations, left_out = [], {}, [other] if other else []
     for did, (params, oos_start) in sorted(tuned.items()):
-        if did not in designs:
+        if did not in designs or designs[did]["timeframe"] != market.timeframe:
             continue
         key = (did, json.dumps(params, sort_keys=True), oos_start)
         if evaluated is not None and key in evaluated:
             ev = evaluated[key]
         else:
             try:
-                ev = evaluate(market, design_strategy(**designs[did]), params, costs, oos_start_ms=oos_start)
+                ev = evaluate(market, design_strategy(designs[did]["key"], designs[did]["origin"], designs[did]["spec"],
+                                                      market.timeframe), params, costs, oos_start_ms=oos_start)
             except (DesignUnavailable, *UNRUNNABLE) as exc:  # not ranked today: no row, its trials still in N
                 left_out.append(unavailable_note(did, exc))
                 continue

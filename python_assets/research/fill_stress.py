@@ -139,7 +139,7 @@ def stress_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, top_k:
     rows, left_out = [], []
     for d in top_designs(con, day, top_k):
         try:
-            rows += stress_rows(market, design_strategy(d["design_key"], d["origin"], d["spec"]), d["params"], d, costs)
+            rows += stress_rows(market, design_strategy(d["design_key"], d["origin"], d["spec"], market.timeframe), d["params"], d, costs)
         except (DesignUnavailable, *UNRUNNABLE) as exc:
             left_out.append(unavailable_note(d["design_id"], exc))
     write_fill_stress(con, day, rows)

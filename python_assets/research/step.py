@@ -11,6 +11,7 @@ from typing import Any
 
 from python_assets.platform.fanout import batch_mapper
 from python_assets.research.daily import ResearchConfig, market_from_warehouse, run_day
+from python_assets.research.markets import record_market, researched_market
 from python_assets.warehouse.connection import connect_warehouse
 
 
@@ -28,6 +29,7 @@ def research_days(warehouse: Path, days: list[tuple[date, int]], timeframe: str,
         for day, end_ms in days:
             summary = run_day(con, market_from_warehouse(con, timeframe, end_ms, lookback_days, markets), day, config,
                               map_batches=map_batches)
+            record_market(con, day, timeframe, lookback_days)
             made, trials, rounds = made + summary.pop("designs"), trials + summary.pop("trials"), rounds + summary.pop("rounds")
             invalid += summary.pop("invalid_trials", 0)
             notes.update(dict.fromkeys(summary.pop("notes", [])))
@@ -35,27 +37,34 @@ def research_days(warehouse: Path, days: list[tuple[date, int]], timeframe: str,
             **({"invalid_trials": invalid} if invalid else {}), **({"notes": "; ".join(notes)} if notes else {})}
 
 
-def fill_stress_days(warehouse: Path, days: list[tuple[date, int]], timeframe: str, lookback_days: int,
-                     top_k: int, markets: dict[str, str] | None = None) -> dict[str, Any]:
-    """stress_day for each (day, end_ms) in order (the step runs it in a child, as research_days; markets as
-    there): the last day's summary."""
+def _researched(con, day: date, end_ms: int, markets: dict[str, str] | None):
+    """The market of the day's research (its timeframe and window: daily.researched_market) ending at end_ms."""
+    timeframe, lookback_days = researched_market(con, day)
+    return market_from_warehouse(con, timeframe, end_ms, lookback_days, markets)
+
+
+def fill_stress_days(warehouse: Path, days: list[tuple[date, int]], top_k: int,
+                     markets: dict[str, str] | None = None) -> dict[str, Any]:
+    """stress_day for each (day, end_ms) in order, on the market the day's research recorded (the step runs it
+    in a child, as research_days; markets as there): the last day's summary."""
     from python_assets.research.fill_stress import stress_day
 
     summary: dict[str, Any] = {}
     with connect_warehouse(warehouse) as con:
         for day, end_ms in days:
-            summary = stress_day(con, market_from_warehouse(con, timeframe, end_ms, lookback_days, markets), day, top_k)
+            summary = stress_day(con, _researched(con, day, end_ms, markets), day, top_k)
     return summary
 
 
-def portfolio_days(warehouse: Path, days: list[tuple[date, int]], timeframe: str, lookback_days: int,
-                   config: Any, markets: dict[str, str] | None = None) -> dict[str, Any]:
-    """portfolio_day for each (day, end_ms) in order (the step runs it in a child, as research_days; markets as
-    there), its market read only when the day has strategies to combine: the last day's summary."""
+def portfolio_days(warehouse: Path, days: list[tuple[date, int]], config: Any,
+                   markets: dict[str, str] | None = None) -> dict[str, Any]:
+    """portfolio_day for each (day, end_ms) in order on the market the day's research recorded (the step runs
+    it in a child, as research_days; markets as there), its market read only when the day has strategies to
+    combine: the last day's summary."""
     from python_assets.backtest.portfolio_daily import portfolio_day
 
     summary: dict[str, Any] = {}
     with connect_warehouse(warehouse) as con:
         for day, end_ms in days:
-            summary = portfolio_day(con, lambda: market_from_warehouse(con, timeframe, end_ms, lookback_days, markets), day, config)
+            summary = portfolio_day(con, lambda: _researched(con, day, end_ms, markets), day, config)
     return summary

@@ -18,12 +18,12 @@ def landing_ddl() -> dict[str, tuple[str, ...]]:
     from python_assets.backtest import catalog, fill_store, ledger, portfolio_store
     from python_assets.ml import store as ml_store
     from python_assets.reports import daily_report, staleness
-    from python_assets.research import daily as research, robustness
+    from python_assets.research import daily as research, markets, robustness
     from python_assets.warehouse import run_inputs
 
     stores = ((catalog, (catalog.SPECS_DDL,)), (ledger, ledger.LEDGER_DDL),
               (portfolio_store, portfolio_store.PORTFOLIO_DDL), (fill_store, fill_store.FILL_STRESS_DDL),
-              (ml_store, ml_store.DDL), (research, research.DDL), (robustness, robustness.DDL),
+              (ml_store, ml_store.DDL), (research, research.DDL), (markets, (markets.MARKETS_DDL,)), (robustness, robustness.DDL),
               (daily_report, (daily_report.DAILY_REPORTS_DDL,)), (run_inputs, run_inputs.RUN_INPUTS_DDL),
               (staleness, (staleness.COMPUTED_DAYS_DDL,)))
     return {Path(module.__file__).relative_to(REPO_ROOT).as_posix(): ddl for module, ddl in stores}

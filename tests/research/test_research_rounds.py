@@ -177,4 +177,4 @@ def test_a_research_window_without_bars_tunes_nothing_and_says_so(tmp_path):
     with duckdb.connect(str(warehouse)) as con:  # the earlier run of the day left nothing behind
         for table in ("strategy_designs", "tuning_trials", "strategy_tuning", "ranking_history"):
             assert con.execute(f"select count(*) from {table}").fetchone()[0] == 0, table
-    assert fill_stress_days(warehouse, [(day, empty_end)], "1h", 30, 3) == {"designs": 0, "rows": 0, "edge_lost": []}
+    assert fill_stress_days(warehouse, [(day, empty_end)], 3) == {"designs": 0, "rows": 0, "edge_lost": []}

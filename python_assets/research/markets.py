@@ -1,0 +1,32 @@
+"""The market each research day ran on (its timeframe and trailing window), stored with the day: the portfolio
+and the fill stress run that day's designs on the same one, so the three steps cannot disagree (a portfolio
+timeframe of its own ran 1h-tuned designs on 15m bars when only the research's was set)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+
+from python_assets.research.daily import ResearchConfig
+from python_assets.warehouse.connection import table_exists
+
+LOOKBACK_DAYS = 30  # the research market's trailing window, in days, unless the run's config sets another
+MARKETS_DDL = """create table if not exists research_markets (run_date date primary key, timeframe varchar not null,
+        lookback_days integer not null)"""
+
+
+def record_market(con: duckdb.DuckDBPyConnection, day: date, timeframe: str, lookback_days: int) -> None:
+    """Replace the day's research market: the timeframe and window its designs were tuned and ranked on."""
+    con.execute(MARKETS_DDL)
+    con.execute("insert or replace into research_markets values (?, ?, ?)", [day, timeframe, lookback_days])
+
+
+def researched_market(con: duckdb.DuckDBPyConnection, day: date) -> tuple[str, int]:
+    """(timeframe, lookback_days) of the latest research on or before `day` (the forward record's members come
+    from an earlier day's ranking); the research defaults before any was recorded (an older warehouse)."""
+    found = None
+    if table_exists(con, "research_markets"):
+        found = con.execute("select timeframe, lookback_days from research_markets where run_date <= ? "
+                            "order by run_date desc limit 1", [day]).fetchone()
+    return (found[0], int(found[1])) if found else (ResearchConfig.timeframe, LOOKBACK_DAYS)
