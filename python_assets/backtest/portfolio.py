@@ -316,7 +316,8 @@ def daily_schedule(bar_ms: np.ndarray, period_ms: int) -> np.ndarray:
 
 def curve_stats(equity: np.ndarray, initial: float, periods_per_year: float) -> dict[str, float]:
     """Total return, annualised Sharpe of the bar returns (zero risk-free rate) and max drawdown (a fraction
-    <= 0, as bt_equity_stats and backtesting.py's "Max. Drawdown" give it) of a curve. A bar after equity reached 0 has no return (bt_equity_stats' NULL): counted as 0, it moved the Sharpe."""
+    <= 0, as bt_equity_stats and backtesting.py's "Max. Drawdown" give it) of a curve. A bar after equity reached 0 has no return (bt_equity_stats' NULL): counted as 0, it moved the Sharpe.
+    A Sharpe needs two bar returns (NaN below), the minimum strategy_backtest_results has (stddev_samp)."""
     if not len(equity):
         return {"total_return": 0.0, "sharpe": math.nan, "max_drawdown": 0.0}
     prev = np.r_[initial, equity[:-1]]
