@@ -175,7 +175,7 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
     from python_assets.reports.daily_report import report_path
 
     if run_config is not None:  # checked under the lock (a second writer is still refused at once), before any write
-        from dagster_defs.runner import run_config_problem
+        from dagster_defs.run_config import run_config_problem
 
         problem = run_config_problem(run_config)
         if problem:

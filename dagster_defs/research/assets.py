@@ -28,7 +28,7 @@ class ResearchRunConfig(dg.Config):
     trials by count (reruns store the same trials), budget_seconds only a guard that fails the step when tuning
     runs far too long. The portfolio and the fill stress run each day on the market its research recorded
     (timeframe and lookback_days: research_markets), so the three steps cannot disagree. Each field's range
-    is checked before any step runs (runner.run_config_problem) and again when the step builds it."""
+    is checked before any step runs (run_config.run_config_problem) and again when the step builds it."""
 
     seed: int = ResearchConfig.seed
     timeframe: str = ResearchConfig.timeframe

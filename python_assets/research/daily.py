@@ -133,10 +133,8 @@ def _state(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, Any]:
                          "where run_date < ? order by run_date", [day]).fetchall():
         history.setdefault(r[0], []).append({"rank": r[1], "n_ranked": r[2], "oos_sharpe": r[3], "oos_trades": r[4],
                                              "status": r[5]})
-    sharpes = [r[0] for r in con.execute("select oos_sharpe from tuning_trials where run_date < ? and oos_sharpe is not null",
-                                         [day]).fetchall()]
     trials = con.execute("select count(*) from tuning_trials where run_date < ?", [day]).fetchone()[0]
-    return {"designs": designs, "history": history, "sharpes": sharpes, "trials": trials}
+    return {"designs": designs, "history": history, "trials": trials}
 
 
 def _design_of(design_id: str, row: dict[str, Any]) -> Design | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from dagster_defs.runner import run_config_problem
+from dagster_defs.run_config import run_config_problem
 
 
 def _op(op: str, **config) -> dict:
