@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import threading
 from json.encoder import encode_basestring_ascii  # json.dumps's own (C) string encoder
-from datetime import date, datetime, time
 from decimal import Decimal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple, TextIO, TypeVar
 
 import duckdb
+
+from python_assets.warehouse.query_values import TIME_TYPES, as_text_in_duckdb, cell, csv_rows, json_text, json_value, visible
 
 # Applied when the database opens. enable_external_access=false blocks every file system
 # operation other than the database file itself: readers, writers, ATTACH, extension loading,
@@ -51,6 +51,32 @@ class QueryOutput(NamedTuple):
 
     rows: int
     cut: bool
+
+
+class Shaped(NamedTuple):
+    """The SQL write_query runs for a statement, its column names, and the JSON keys (unique)."""
+
+    sql: str
+    names: list[str]
+    keys: list[str]
+    infinite: tuple[int, ...]  # the TIMESTAMP and DATE columns, whose infinity flag follows the columns in each row
+
+    def rows(self, rows: list[tuple]) -> list[tuple]:
+        """The columns of each row, an infinite timestamp or date as 'infinity' / '-infinity'."""
+        if not self.infinite:
+            return rows
+        n, out = len(self.names), []
+        for r in rows:
+            flags = r[n:]
+            if any(f is not None for f in flags):
+                values = list(r[:n])
+                for i, f in zip(self.infinite, flags):
+                    if f is not None:
+                        values[i] = f
+                out.append(tuple(values))
+            else:
+                out.append(r[:n])
+        return out
 
 
 class QueryRefused(ValueError):
@@ -144,6 +170,24 @@ def interruptible(con: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:
     return outcome["value"]  # type: ignore[return-value]
 
 
+def shape(con: duckdb.DuckDBPyConnection, query: str, fmt: str) -> Shaped:
+    """How `query` runs for `fmt`: bound (not run) to learn its columns, then wrapped so DuckDB writes the values
+    Python would misrender (query_values.as_text_in_duckdb) and flags the infinite timestamps and dates. A name
+    that repeats gets DuckDB's own name for it in a subquery as its JSON key (a, a_1): a JSON object keeps one
+    value per key, and the second `a` was lost."""
+    rel = con.sql(query)
+    names, types = list(rel.columns), [str(t) for t in rel.types]
+    inner = f"({query}\n)"  # the newline ends a trailing -- comment
+    keys = names if len(set(names)) == len(names) else list(con.sql(f"select * from {inner}").columns)
+    infinite = tuple(i for i, t in enumerate(types) if t in TIME_TYPES)
+    text = [as_text_in_duckdb(t, fmt) for t in types]
+    if not infinite and not any(text):
+        return Shaped(query, names, keys, ())
+    columns = [f"cast(#{i + 1} as varchar)" if t else f"#{i + 1}" for i, t in enumerate(text)]
+    flags = [f"case when not isfinite(#{i + 1}) then cast(#{i + 1} as varchar) end" for i in infinite]
+    return Shaped(f"select {', '.join(columns + flags)} from {inner}", names, keys, infinite)
+
+
 def batches(cur: duckdb.DuckDBPyConnection, limit: int | None) -> Iterator[list[tuple]]:
     """The result's rows BATCH_ROWS at a time, at most `limit` in all (None: every row)."""
     left = math.inf if limit is None else limit
@@ -163,17 +207,17 @@ def write_query(warehouse: Path, sql: str, fmt: str, out: TextIO, limit: int | N
     statement = check_read_only(sql)
     limit = TABLE_ROWS if fmt == "table" and limit is None else limit
     with open_database(warehouse) as con:
-        cur = interruptible(con, lambda: con.execute(statement.query))
-        names = [d[0] for d in cur.description]
+        shaped = interruptible(con, lambda: shape(con, statement.query, fmt))
+        cur = interruptible(con, lambda: con.execute(shaped.sql))
         if fmt == "table":
             held = [r for batch in batches(cur, limit + 1) for r in batch]  # one more: was anything cut?
-            write_chunks(out, render_table(names, held[:limit], cut=len(held) > limit) + "\n")
+            write_chunks(out, render_table(shaped.names, shaped.rows(held[:limit]), cut=len(held) > limit) + "\n")
             return QueryOutput(min(len(held), limit), len(held) > limit)
         rows = 0
         if fmt == "csv":
-            csv.writer(out).writerow(names)
+            csv.writer(out).writerow(shaped.names)
         for batch in batches(cur, limit):
-            write_rows(names, batch, fmt, out, first=rows == 0)
+            write_rows(shaped.keys, shaped.rows(batch), fmt, out, first=rows == 0)
             rows += len(batch)
         if fmt == "json":
             out.write("\n]\n" if rows else "[]\n")
@@ -189,63 +233,15 @@ def write_chunks(out: TextIO, text: str) -> None:
 
 
 def write_rows(names: list[str], rows: list[tuple], fmt: str, out: TextIO, first: bool) -> None:
-    """One batch as CSV lines, or as JSON objects continuing the list in json.dumps(indent=2)'s layout."""
+    """One batch as CSV lines, or as JSON objects continuing the list in json.dumps(indent=2)'s layout (names:
+    the JSON keys, unique)."""
     if fmt == "csv":
-        csv.writer(out).writerows(rows)
+        write_chunks(out, csv_rows(rows))  # flushed chunk by chunk: a reader gone shows as BrokenPipeError
         return
-    if len(set(names)) == len(names) > 0:  # the common case, ~5x faster: each value through the C encoders
-        keys = [f"\n    {encode_basestring_ascii(n)}: " for n in names]
-        objects = ["{" + ",".join(k + json_text(json_value(v)) for k, v in zip(keys, r)) + "\n  }" for r in rows]
-    else:  # repeated column names: json.dumps's dict keeps one key per name
-        objects = [json.dumps({n: json_value(v) for n, v in zip(names, r)}, indent=2).replace("\n", "\n  ")
-                   for r in rows]
+    keys = [f"\n    {encode_basestring_ascii(n)}: " for n in names]
+    objects = ["{" + ",".join(k + json_text(json_value(v)) for k, v in zip(keys, r)) + "\n  }" if r else "{}"
+               for r in rows]
     out.write(("[\n  " if first else ",\n  ") + ",\n  ".join(objects))
-
-
-def json_text(v: object) -> str:
-    """json.dumps(v, indent=2) of a json_value as it reads inside a row's object of the list."""
-    if v is None:
-        return "null"
-    if v is True or v is False:
-        return "true" if v else "false"
-    if type(v) is int:
-        return int.__repr__(v)
-    if type(v) is float:
-        return float.__repr__(v)  # json_value left only finite floats
-    if type(v) is str:
-        return encode_basestring_ascii(v)
-    return json.dumps(v, indent=2).replace("\n", "\n    ")
-
-
-def json_value(v: object) -> object:
-    """A JSON-native value: DECIMAL as a number (int when whole), dates as ISO text, NaN/inf as null, lists and structs nested."""
-    if isinstance(v, Decimal):
-        return int(v) if v == v.to_integral_value() else float(v)
-    if isinstance(v, float):
-        return v if math.isfinite(v) else None
-    if v is None or isinstance(v, (int, str)):
-        return v
-    if isinstance(v, (datetime, date, time)):
-        return v.isoformat()
-    if isinstance(v, (list, tuple)):
-        return [json_value(x) for x in v]
-    if isinstance(v, dict):
-        return {str(k): json_value(x) for k, x in v.items()}
-    return str(v)
-
-
-def cell(v: object) -> str:
-    """A value for the text table: floats to 6 decimals (trailing zeros dropped), tiny or huge ones to
-    6 significant digits; NULL as an empty cell."""
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        if not math.isfinite(v) or v == 0:
-            return str(v) if v != 0 else "0"
-        if 1e-3 <= abs(v) < 1e15:
-            return f"{v:.6f}".rstrip("0").rstrip(".")
-        return f"{v:.6g}"
-    return str(v)
 
 
 def render_table(names: list[str], rows: list[tuple], cut: bool = False) -> str:
@@ -253,6 +249,7 @@ def render_table(names: list[str], rows: list[tuple], cut: bool = False) -> str:
     written batch by batch (write_rows)."""
     numeric = [bool(rows) and all(isinstance(r[i], (int, float, Decimal)) and not isinstance(r[i], bool) or r[i] is None
                                   for r in rows) for i in range(len(names))]
+    names = [visible(n) for n in names]
     cells = [[cell(v) for v in r] for r in rows]
     widths = [max([len(n)] + [len(r[i]) for r in cells]) for i, n in enumerate(names)]
     line = lambda vals: "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(vals, widths, numeric))  # noqa: E731

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import duckdb
 import pytest
@@ -149,27 +150,40 @@ def test_csv_and_json_stream_in_batches_in_flat_memory(warehouse, monkeypatch, f
     assert sink.chars > 100_000 * 10 and peak < 15_000_000, peak
 
 
-def test_streamed_output_is_what_the_whole_result_renders_to(warehouse, capsys):
+def test_streamed_output_is_what_the_whole_result_renders_to(warehouse, capsys, monkeypatch):
     sql = ("select range as id, range * 1.5 as x, 'r' || range as s, date '2025-03-10' + range::int as d, "
            "[range, 2] as l, null as z, range % 3 = 0 as b, {'k': range, 'e': []} as st, "
            "case when range % 2 = 0 then 'é \"q\" \\ ' || chr(10) else null end as u, range / 7 as f, "
            "case range % 3 when 0 then 'inf'::double when 1 then -0.0 else 1e300 end as g from range(25003) order by id")
-    with duckdb.connect(str(warehouse.warehouse), read_only=True) as con:
-        cur = con.execute(sql)
-        names, rows = [d[0] for d in cur.description], cur.fetchall()
-    from python_assets.warehouse.query import json_value
+    streamed = {}
+    for fmt in ("json", "csv"):
+        assert main(["query", sql, "--format", fmt]) == 0
+        streamed[fmt] = capsys.readouterr().out
+    monkeypatch.setattr("python_assets.warehouse.query.BATCH_ROWS", 10**9)  # the whole result in one batch
+    for fmt in ("json", "csv"):
+        assert main(["query", sql, "--format", fmt]) == 0
+        assert capsys.readouterr().out == streamed[fmt]
+    rows = json.loads(streamed["json"], parse_float=Decimal)
+    assert len(rows) == 25003 and rows[1] == {"id": 1, "x": Decimal("1.5"), "s": "r1", "d": "2025-03-11", "l": [1, 2],
+                                              "z": None, "b": False, "st": {"k": 1, "e": []}, "u": None,
+                                              "f": Decimal(repr(1 / 7)), "g": Decimal("-0.0")}
+    out = streamed["csv"]
+    assert out.count("\r\n") == 25004 and out.split("\r\n")[1].startswith("0,0.0,r0,2025-03-10,\"[0, 2]\",,true,")
 
+
+def test_json_is_json_dumps_layout(warehouse, capsys):
+    sql = "select 1 as a, [1.5::double, null] as l, {'k': 'v', 'e': {}} as st, [] as none, 'x' as s"
     assert main(["query", sql, "--format", "json"]) == 0
-    assert capsys.readouterr().out == json.dumps([{n: json_value(v) for n, v in zip(names, r)} for r in rows],
-                                                 indent=2) + "\n"
-    assert main(["query", sql, "--format", "csv"]) == 0
     out = capsys.readouterr().out
-    assert out.count("\r\n") == 25004 and out.split("\r\n")[1].startswith("0,0.0,r0,2025-03-10,\"[0, 2]\",,True,")
+    assert out == json.dumps(json.loads(out), indent=2) + "\n"
 
 
-def test_json_with_a_repeated_column_name_keeps_one_key_as_json_dumps_does(warehouse, capsys):
-    assert main(["query", "select 1 as a, 2 as b, 3 as a", "--format", "json"]) == 0
-    assert json.loads(capsys.readouterr().out) == [{"a": 3, "b": 2}]
+def test_json_gives_a_repeated_column_name_duckdbs_own_distinct_name(warehouse, capsys):
+    # json.dumps's dict kept one key per name: `select 1 a, 2 a` lost a column (a self-join: 76 columns -> 56 keys)
+    assert main(["query", "select 1 as a, 2 as b, 3 as a, 4 as a_1", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"a": 1, "b": 2, "a_1": 3, "a_1_1": 4}]
+    assert main(["query", "select 1 as a, 2 as a", "--format", "csv"]) == 0  # CSV and the table keep the names
+    assert capsys.readouterr().out.splitlines()[0] == "a,a"
 
 
 def test_limit_caps_every_format_and_says_so(warehouse, capsys):
@@ -294,3 +308,55 @@ def test_query_and_report_say_the_same_line_when_there_is_no_warehouse(data_dir,
     assert main(["report", "--date", "2025-03-10"]) == 2
     assert query_line == capsys.readouterr().err
     assert query_line.startswith(f"error: there is no warehouse at {data_dir.warehouse} yet: build it with `blofin-stack demo`")
+
+
+def test_the_table_escapes_terminal_controls_and_csv_and_json_keep_them(warehouse, capsys):
+    # a cell's ESC [2J cleared the screen and ESC ]0;... BEL set the terminal's title; newlines, CR and U+202E
+    # (bidi override) broke the alignment or reordered the text shown
+    sql = "select chr(27) || '[2J' || chr(27) || ']0;pwned' || chr(7) as e, 'a' || chr(10) || 'b' || chr(13) as nl, " \
+          "'x' || chr(8238) || 'y' || chr(0) as \"h\td\""
+    assert main(["query", sql]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["e", "nl", "h\\td"]
+    assert lines[2].split() == ["\\x1b[2J\\x1b]0;pwned\\x07", "a\\nb\\r", "x\\u202ey\\x00"]
+    assert len(lines) == 4 and all(c.isprintable() for line in lines for c in line)
+    assert main(["query", sql, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"e": "\x1b[2J\x1b]0;pwned\x07", "nl": "a\nb\r", "h\td": "x\u202ey\x00"}]
+
+
+def test_json_decimals_are_exact_numbers(warehouse, capsys):
+    # DECIMAL went through float: bars' volume 12346574.845000000030 read 12346574.845, a big one 1.23e+25
+    sql = ("select 12346574.845000000030::decimal(38,12) as v, 12345678901234567890123456.5::decimal(38,1) as big, "
+           "0::decimal(18,12) as zero, 7.00::decimal(5,2) as whole, [0.10::decimal(4,2)] as l")
+    assert main(["query", sql, "--format", "json"]) == 0
+    out = capsys.readouterr().out
+    assert '"v": 12346574.845000000030' in out and '"big": 12345678901234567890123456.5' in out
+    assert json.loads(out, parse_float=Decimal) == [{"v": Decimal("12346574.845000000030"),
+                                                     "big": Decimal("12345678901234567890123456.5"), "zero": 0,
+                                                     "whole": 7, "l": [Decimal("0.10")]}]
+
+
+def test_values_read_as_duckdb_writes_them_not_as_python_reprs(warehouse, capsys):
+    # BLOB as b'\x00..', lists as [1, 2, None] with Decimal('1.5'), interval '1 year' as '360 days, 0:00:00',
+    # 'infinity'::timestamp as 9999-12-31T23:59:59.999999, -0.0 as 0, NULL and '' both an empty CSV field
+    sql = ("select '\\x00a'::blob as b, [1, null] as l, {'k': 1.5::decimal(2,1)} as st, interval '1 year 2 days' as i, "
+           "'infinity'::timestamp as inf, '-infinity'::timestamptz as ninf, 'infinity'::date as dinf, "
+           "date '9999-12-31' as real_date, -0.0::double as z, '' as empty, null as nothing, true as t")
+    assert main(["query", sql, "--format", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == (
+        "\\x00a,\"[1, NULL]\",{'k': 1.5},1 year 2 days,infinity,-infinity,infinity,9999-12-31,-0.0,\"\",,true")
+    assert main(["query", sql]) == 0
+    assert capsys.readouterr().out.splitlines()[2].split() == [
+        "\\x00a", "[1,", "NULL]", "{'k':", "1.5}", "1", "year", "2", "days", "infinity", "-infinity", "infinity",
+        "9999-12-31", "-0", "true"]
+    assert main(["query", sql, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{
+        "b": "\\x00a", "l": [1, None], "st": {"k": 1.5}, "i": "1 year 2 days", "inf": "infinity", "ninf": "-infinity",
+        "dinf": "infinity", "real_date": "9999-12-31", "z": -0.0, "empty": "", "nothing": None, "t": True}]
+
+
+def test_a_wrapped_query_keeps_its_order_and_a_trailing_comment(warehouse, capsys):
+    sql = "select range as n, [range] as l, now() as at from range(30000) order by (range * 7919) % 30011 desc -- last"
+    assert main(["query", sql, "--format", "csv"]) == 0
+    got = [int(line.split(",")[0]) for line in capsys.readouterr().out.splitlines()[1:]]
+    assert got == sorted(range(30000), key=lambda n: -((n * 7919) % 30011))
