@@ -100,6 +100,15 @@ def lake_symbols(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def lake_symbol(text: str) -> str:
+    """One symbol read as lake_symbols reads each ('xrp/usdt' -> 'XRP-USDT'): an argparse error for an unsafe
+    name (control characters, '../x') or for more or fewer than one."""
+    names = lake_symbols(text)
+    if len(names) != 1:
+        raise argparse.ArgumentTypeError(f"one symbol, not {len(names)}: {text!r}")
+    return names[0]
+
+
 def days_between(first: date, last: date) -> list[date]:
     """Every day from first to last, inclusive."""
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]

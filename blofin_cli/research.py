@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from blofin_cli import alerting
-from blofin_cli.common import (as_writer, day_count, fee_rate, lake_symbols, non_negative, non_negative_int,
-                               output_problem, positive)
+from blofin_cli.common import (as_writer, day_count, fee_rate, lake_symbol, lake_symbols, non_negative,
+                               non_negative_int, output_problem, positive)
+from python_assets.backtest.defaults import MAKER_FEE, SLIPPAGE_BPS, TAKER_FEE
 from python_assets.config import Paths, export_data_dir
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from python_assets.warehouse.snapshot import refresh_snapshot
 
     paths = export_data_dir()
-    costs = Costs(args.fees, args.maker_fee if args.maker_fee is not None else min(args.fees, 0.0002),
+    costs = Costs(args.fees, args.maker_fee if args.maker_fee is not None else min(args.fees, MAKER_FEE),
                   args.slippage_bps, args.equity)
     symbols = list(dict.fromkeys(s for group in args.symbols for s in group)) if args.symbols else None
     now = now_ms()  # a --data file's bars that close after this are still forming: left out
@@ -144,15 +145,18 @@ def add_backtest(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="override a parameter (repeatable)")
     p.add_argument("--data", type=Path, help="OHLCV file: CSV, Parquet, Feather or freqtrade JSON with a time column "
                                              "(or an unnamed first column of dates) and open/high/low/close/volume")
-    p.add_argument("--symbol", help="symbol name for --data (default: the pair of a freqtrade file name, "
-                                    "XRP_USDT_USDT-5m-futures.feather -> XRP-USDT, else the file name)")
+    p.add_argument("--symbol", type=lake_symbol,
+                   help="symbol name for --data, any spelling as for --symbols (default: the pair of a freqtrade file "
+                        "name, XRP_USDT_USDT-5m-futures.feather -> XRP-USDT, else the file name)")
     p.add_argument("--symbols", nargs="+", type=lake_symbols, metavar="SYMBOL",
                    help="symbols to test, space- or comma-separated, any spelling as for generate and record "
                         "(btc-usdt is BTC-USDT; default: all with bars)")
     p.add_argument("--days", type=day_count, help="warehouse runs: trailing days, 1..3650 (default: all bars)")
-    p.add_argument("--fees", type=fee_rate, default=0.0006, help="taker fee per side (default BloFin 0.0006)")
-    p.add_argument("--maker-fee", type=fee_rate, help="maker fee per side for take-profit fills (default min(fees, 0.0002))")
-    p.add_argument("--slippage-bps", type=non_negative, default=0.0, help="slippage per fill in basis points (default 0)")
+    p.add_argument("--fees", type=fee_rate, default=TAKER_FEE, help=f"taker fee per side (default BloFin {TAKER_FEE})")
+    p.add_argument("--maker-fee", type=fee_rate,
+                   help=f"maker fee per side for take-profit fills (default min(fees, {MAKER_FEE}))")
+    p.add_argument("--slippage-bps", type=non_negative, default=SLIPPAGE_BPS,
+                   help=f"slippage per market fill in basis points (default {SLIPPAGE_BPS:g}, as the daily run)")
     p.add_argument("--equity", type=positive, default=10_000.0, help="initial equity (quote currency)")
     p.add_argument("--walk-forward", metavar="TRAIN:TEST[:anchored]", help="walk-forward folds in days, e.g. 14:4")
     p.add_argument("--periods-per-year", type=positive, metavar="N",

@@ -12,6 +12,7 @@ from dagster_defs.partitions import daily_partitions, day_start_ms, window_days
 from dagster_defs.resources import WAREHOUSE_POOL, MlByDay, SymbolFanout, Warehouse
 from python_assets.backtest import ledger
 from python_assets.backtest.catalog import active_specs, feature_columns, publish_specs, strategy_folder
+from python_assets.backtest.defaults import MAKER_FEE, SLIPPAGE_BPS, TAKER_FEE
 from python_assets.backtest.engine import Costs
 from python_assets.backtest.ml_strategies import run_ml_strategies
 from python_assets.backtest.runner import BacktestJob, WalkForward, run_job
@@ -28,9 +29,9 @@ class BacktestConfig(dg.Config):
     train_days: float = Field(default=14.0, gt=0)
     test_days: float = Field(default=4.0, gt=0)
     anchored: bool = False
-    taker_fee: float = Field(default=0.0006, ge=0)
-    maker_fee: float = Field(default=0.0002, ge=0)
-    slippage_bps: float = Field(default=1.0, ge=0)
+    taker_fee: float = Field(default=TAKER_FEE, ge=0)
+    maker_fee: float = Field(default=MAKER_FEE, ge=0)
+    slippage_bps: float = Field(default=SLIPPAGE_BPS, ge=0)
 
 
 @dg.asset(partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.single_run(), group_name="backtests",

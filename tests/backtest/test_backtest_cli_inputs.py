@@ -127,3 +127,35 @@ def test_the_help_names_every_data_format_and_the_symbol_default(tmp_path: Path,
     text = " ".join(capsys.readouterr().out.split())
     for named in ("CSV, Parquet, Feather or freqtrade JSON", "XRP_USDT_USDT-5m-futures.feather -> XRP-USDT"):
         assert named in text, named
+
+
+@pytest.mark.parametrize("bad,says", [("X\x1b[2JY\nZ", "invalid symbol"), ("../x", "invalid symbol"),
+                                      ("A-B,C-D", "one symbol, not 2")])
+def test_a_malformed_data_symbol_is_refused_by_the_parser_as_symbols_is(bad, says, capsys):
+    # --symbol took anything: $'X\e[2JY\nZ' was stored as the run's symbol (and printed, clearing the screen)
+    with pytest.raises(SystemExit) as stop:
+        cli_main(["backtest", "--strategy", "sma_cross", "--data", "x.csv", "--symbol", bad])
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert stop.value.code == 2 and len(errors) == 1
+    assert errors[0].startswith(f"blofin-stack backtest: error: argument --symbol: {says}")
+
+
+def test_a_data_symbol_is_read_in_any_spelling():
+    from blofin_cli.main import build_parser
+
+    args = build_parser().parse_args(["backtest", "--strategy", "sma_cross", "--data", "x.csv", "--symbol", "xrp/usdt:usdt"])
+    assert args.symbol == "XRP-USDT"
+
+
+def test_the_cli_defaults_to_the_daily_runs_costs():
+    # `backtest` charged 0 bps of slippage where the daily run charges 1 bp: the same strategy read differently
+    from blofin_cli.main import build_parser
+    from dagster_defs.backtests.assets import BacktestConfig
+
+    args = build_parser().parse_args(["backtest", "--strategy", "sma_cross"])
+    daily = BacktestConfig()
+    assert (args.fees, args.slippage_bps) == (daily.taker_fee, daily.slippage_bps) == (0.0006, 1.0)
+    assert args.maker_fee is None and min(args.fees, daily.maker_fee) == daily.maker_fee  # the CLI's maker default
+    from python_assets.backtest.defaults import MAKER_FEE
+
+    assert MAKER_FEE == daily.maker_fee
