@@ -122,7 +122,9 @@ def summary_table(results: list[dict], trades: pd.DataFrame) -> str:
 
 
 def exit_reason_table(trades: pd.DataFrame, initial_equity: float) -> str:
-    """freqtrade's exit-reason table: trades, wins/draws/losses, average and total profit per reason."""
+    """freqtrade's exit-reason table: trades, wins/draws/losses, average and total profit per reason; Total profit %
+    is of initial_equity, the summed starting equity of the accounts the trades came from (freqtrade's one
+    wallet; here each symbol trades its own)."""
     if trades.empty:
         return "no trades"
     rows = []
@@ -202,7 +204,9 @@ def format_run(results: list[dict], trades: pd.DataFrame, equity: pd.DataFrame, 
     ft = trades[trades["backtest_id"].isin(full_ids)]
     out = [f"strategy: {results[0]['strategy_id']}"]
     if full:
-        out += ["", summary_table(full, ft), "", "Exit reasons", exit_reason_table(ft, float(full[0]["initial_equity"]))]
+        # every symbol's account starts with its own equity: one symbol's overstated the total 3x with 3 symbols
+        accounts = sum(float(r["initial_equity"]) for r in full)
+        out += ["", summary_table(full, ft), "", "Exit reasons", exit_reason_table(ft, accounts)]
         if max_trades > 0:
             out += ["", f"Trades ({len(ft)})", trade_list(ft, max_trades)]
     oos = [r for r in results if r["window_kind"] == "out_of_sample"]
