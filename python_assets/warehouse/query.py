@@ -100,6 +100,15 @@ def check_read_only(sql: str) -> duckdb.Statement:
     return statements[0]
 
 
+def unterminated(sql: str) -> str:
+    """sql without its closing semicolons (and what follows them: comments only): shape() wraps the query in a
+    subquery, where `select 1;` is a syntax error (DuckDB's Statement.query keeps the terminator)."""
+    tokens = [(pos, kind) for pos, kind in duckdb.tokenize(sql) if kind != duckdb.token_type.comment]
+    while tokens and tokens[-1][1] == duckdb.token_type.operator and sql[tokens[-1][0]] == ";":
+        sql = sql[:tokens.pop()[0]]
+    return sql
+
+
 def first_line(exc: BaseException) -> str:
     """DuckDB's message without its LINE/caret context and hints: one line for the terminal."""
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -207,7 +216,7 @@ def write_query(warehouse: Path, sql: str, fmt: str, out: TextIO, limit: int | N
     statement = check_read_only(sql)
     limit = TABLE_ROWS if fmt == "table" and limit is None else limit
     with open_database(warehouse) as con:
-        shaped = interruptible(con, lambda: shape(con, statement.query, fmt))
+        shaped = interruptible(con, lambda: shape(con, unterminated(statement.query), fmt))
         cur = interruptible(con, lambda: con.execute(shaped.sql))
         if fmt == "table":
             held = [r for batch in batches(cur, limit + 1) for r in batch]  # one more: was anything cut?

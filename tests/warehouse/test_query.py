@@ -178,6 +178,19 @@ def test_json_is_json_dumps_layout(warehouse, capsys):
     assert out == json.dumps(json.loads(out), indent=2) + "\n"
 
 
+# a repeated name and a timestamp: the query runs inside a subquery (shape), where `(select ...;)` was a syntax error
+WRAPPED = "select id, name, timestamp '2020-01-01' + to_days(id) as ts, id as id from t order by id"
+
+
+@pytest.mark.parametrize("end", [";", " ; -- done", ";;", " -- no end"])
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+def test_a_closing_semicolon_or_comment_runs_as_without_it(warehouse, capsys, end, fmt):
+    assert main(["query", WRAPPED, "--format", fmt]) == 0
+    plain = capsys.readouterr().out
+    assert main(["query", "/* a */ " + WRAPPED + end, "--format", fmt]) == 0
+    assert capsys.readouterr().out == plain
+
+
 def test_json_gives_a_repeated_column_name_duckdbs_own_distinct_name(warehouse, capsys):
     # json.dumps's dict kept one key per name: `select 1 a, 2 a` lost a column (a self-join: 76 columns -> 56 keys)
     assert main(["query", "select 1 as a, 2 as b, 3 as a, 4 as a_1", "--format", "json"]) == 0
