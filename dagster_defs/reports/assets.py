@@ -2,7 +2,7 @@
 
 
 import json
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import dagster as dg
@@ -12,9 +12,12 @@ from dagster_defs.computed_days import run_started_at
 from dagster_defs.dbt.assets import results_dbt_assets, warehouse_dbt_assets
 from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
 from dagster_defs.partitions import daily_partitions, window_days
+from python_assets.config import Paths
 from python_assets.platform.logs import log_event
-from python_assets.reports.daily_report import markdown_summary, produce_daily_report
-from python_assets.reports.staleness import stale_notes
+from python_assets.reports.daily_report import (ReportError, markdown_summary, produce_daily_report, require_computed,
+                                                stored_run_facts)
+from python_assets.reports.staleness import computing_runs, stale_notes
+from python_assets.warehouse.connection import connect_warehouse
 from python_assets.warehouse.snapshot import publish_snapshot
 
 
@@ -36,6 +39,29 @@ def run_facts(context: dg.AssetExecutionContext) -> tuple[dict, list[dict[str, s
     started = run_started_at(context).isoformat(timespec="seconds") if stamps else None
     return {"started_at": started, "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "stage_seconds": stage}, failed
+
+
+def rendered_again(paths: Paths, days: list[date], run: dg.DagsterRun) -> set[date]:
+    """The window's days this run did not recompute (computed_days; a re-execution from failure counts the
+    runs it re-executes): their reports are rendered again (daily_report alone, or without the steps that
+    mark days), so each must have been computed by a run."""
+    with connect_warehouse(paths.warehouse, read_only=True, must_exist=True) as con:
+        runs = computing_runs(con)
+    this_run = {run.run_id, run.parent_run_id, run.root_run_id} - {None}
+    again = {day for day in days if runs.get(day) not in this_run}
+    try:
+        for day in sorted(again):  # before anything is written: a day with bars only would look healthy, no results
+            require_computed(paths, day)
+    except ReportError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from exc
+    return again
+
+
+def kept_run_facts(paths: Paths, day: date) -> tuple[dict, list[dict[str, str]]]:
+    """(run, failed_checks) of a report rendered again, as `blofin-stack report` keeps them: those the day's
+    stored report has (the computing run's id, start, steps and failed checks), so rendering marks no day."""
+    run, failed = stored_run_facts(paths, day)
+    return {**run, "partition": day.isoformat(), "rebuilt_by": "dagster"}, failed
 
 
 # The marts the report's strategy, walk-forward, ML and research sections select one day from.
@@ -67,9 +93,13 @@ def daily_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.
     facts, failed = run_facts(context)
     days = window_days(*context.partition_time_window)
     with warehouse.locked() as p:
+        again = rendered_again(p, days, context.run)
         for day in days:
-            path = produce_daily_report(p, day, run={"run_id": context.run.run_id, "partition": day.isoformat(), **facts},
-                                        failed_checks=failed)
+            if day in again:
+                run, checks = kept_run_facts(p, day)
+            else:
+                run, checks = {"run_id": context.run.run_id, "partition": day.isoformat(), **facts}, failed
+            path = produce_daily_report(p, day, run=run, failed_checks=checks)
             log_event("daily_report_written", day=day.isoformat(), path=str(path))
             written.append(str(path))
         stale = stale_notes(p, days[0], days[-1])

@@ -123,6 +123,13 @@ def lake_changed_note(changed: list[date], first: date, last: date) -> str | Non
             f"{changed[0]}, then each next day up to {last})")
 
 
+def computing_runs(con: duckdb.DuckDBPyConnection) -> dict[date, str]:
+    """{day: id of the run that last recomputed it} from computed_days (a day no run marked left out)."""
+    if not table_exists(con, "computed_days"):
+        return {}
+    return dict(con.execute("select partition_date, run_id from computed_days").fetchall())
+
+
 def stale_notes(paths: Paths, first: date, last: date) -> list[str]:
     """After a run of first..last: what it continued from that was built before an earlier day's latest run,
     and the later days it left continuing from replaced results (empty: neither)."""
