@@ -16,7 +16,7 @@ from python_assets.config import Paths
 from python_assets.platform.logs import log_event
 from python_assets.reports.daily_report import (ReportError, markdown_summary, produce_daily_report, require_computed,
                                                 stored_run_facts)
-from python_assets.reports.staleness import computing_runs, stale_notes
+from python_assets.reports.staleness import computing_runs, window_notes
 from python_assets.warehouse.connection import connect_warehouse
 from python_assets.warehouse.snapshot import publish_snapshot
 
@@ -102,8 +102,12 @@ def daily_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.
             path = produce_daily_report(p, day, run=run, failed_checks=checks)
             log_event("daily_report_written", day=day.isoformat(), path=str(path))
             written.append(str(path))
-        stale = stale_notes(p, days[0], days[-1])
-    for note in stale:  # days built before an earlier day's latest run continue from its replaced results
+        with connect_warehouse(p.warehouse, read_only=True, must_exist=True) as con:
+            built_on, later = window_notes(con, days[0], days[-1])
+    stale = built_on + ([later] if later else [])
+    # days built before an earlier day's latest run continue from its replaced results; the later days a run
+    # that recomputed days left behind were logged where it marked them (mark_days_computed)
+    for note in stale if len(again) == len(days) else built_on:
         context.log.warning(note)
         log_event("days_built_on_replaced_results", note=note)
     latest = json.loads(Path(written[-1]).read_text())

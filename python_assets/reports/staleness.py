@@ -130,11 +130,17 @@ def computing_runs(con: duckdb.DuckDBPyConnection) -> dict[date, str]:
     return dict(con.execute("select partition_date, run_id from computed_days").fetchall())
 
 
+def window_notes(con: duckdb.DuckDBPyConnection, first: date, last: date) -> tuple[list[str], str | None]:
+    """(what a run of first..last continued from that was built before an earlier day's latest run, the one
+    line naming the later days it left continuing from replaced results, None: none)."""
+    stale = stale_days(run_starts(con))
+    built_on = [f"{first}..{last} built on {w}" for w in built_on_stale_warning(stale, first)]
+    return built_on, later_stale_note(stale, last)
+
+
 def stale_notes(paths: Paths, first: date, last: date) -> list[str]:
     """After a run of first..last: what it continued from that was built before an earlier day's latest run,
     and the later days it left continuing from replaced results (empty: neither)."""
     with connect_warehouse(paths.warehouse, read_only=True, must_exist=True) as con:
-        stale = stale_days(run_starts(con))
-    notes = [f"{first}..{last} built on {w}" for w in built_on_stale_warning(stale, first)]
-    later = later_stale_note(stale, last)
+        notes, later = window_notes(con, first, last)
     return notes + [later] if later else notes

@@ -17,13 +17,20 @@ from python_assets.reports.daily_report import produce_daily_report, stored_run_
 from python_assets.reports.staleness import run_starts, stale_notes
 
 
-def materialize_assets(keys: list[dg.AssetKey], day: date) -> dg.ExecuteInProcessResult:
+def materialize_assets(keys: list[dg.AssetKey], day: date,
+                       instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
     """Only these assets for one day, in-process, as a person materializes a few assets in the UI."""
     from dagster_defs.definitions import defs
 
     job = defs.resolve_implicit_global_asset_job_def()
     return job.execute_in_process(asset_selection=keys, partition_key=day.isoformat(),
-                                  instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+                                  instance=instance or dg.DagsterInstance.ephemeral(), raise_on_error=False)
+
+
+def logged_warnings(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult) -> list[tuple[str, str]]:
+    """(step, message) of each warning the steps of the run logged (context.log.warning)."""
+    return [(r.step_key, r.user_message) for r in instance.all_logs(result.run_id)
+            if r.dagster_event is None and r.level == 30]  # logging.WARNING
 
 
 def cli_report(day: date) -> subprocess.CompletedProcess:
@@ -71,7 +78,8 @@ def test_a_run_that_recomputes_an_earlier_day_and_then_fails_leaves_later_days_s
         raise RuntimeError("the feature registry could not be read")
 
     monkeypatch.setattr("dagster_defs.ml.assets.registered_features", broken)  # ml_dataset fails before it marks a day
-    result = materialize_assets([*warehouse_dbt_assets.keys, dg.AssetKey("ml_dataset")], first)
+    instance = dg.DagsterInstance.ephemeral()
+    result = materialize_assets([*warehouse_dbt_assets.keys, dg.AssetKey("ml_dataset")], first, instance)
     assert not result.success
     assert [e.step_key for e in result.all_events if e.is_step_failure] == ["ml_dataset"]
 
@@ -82,6 +90,8 @@ def test_a_run_that_recomputes_an_earlier_day_and_then_fails_leaves_later_days_s
     assert stale_notes(data_dir, first, first)[0].startswith(f"{second} was built before the latest run of {first}")
     assert stale_report_warnings(data_dir, second)[0].startswith(f"{second} computed before the latest run of {first}")
     assert computed_steps(data_dir)[first] == "warehouse_dbt_assets"  # marked by the rebuild that succeeded
+    # no daily_report in the run, yet it warned once, in the Dagster log, where it marked the day
+    assert logged_warnings(instance, result) == [("warehouse_dbt_assets", stale_notes(data_dir, first, first)[0])]
 
 
 @pytest.mark.slow
