@@ -44,6 +44,12 @@ DDL = (
         oos_start_ms bigint, primary key (run_date, design_id))""",
     # added later: warehouses made before it get the column (NULL there: out of sample from is_end_ms)
     """alter table strategy_tuning add column if not exists oos_start_ms bigint""",
+    # ...where a bred design's row is then filled once, as oos_start_ms() would have (its tuning day is the day
+    # that proposed it); without it a mutation stored before the column was scored and traded from is_end_ms
+    """update strategy_tuning set oos_start_ms = greatest(strategy_tuning.is_end_ms,
+        (d.created_date - date '1970-01-01') * 86400000) from strategy_designs d
+        where strategy_tuning.oos_start_ms is null and d.design_id = strategy_tuning.design_id
+        and d.created_date = strategy_tuning.run_date and json_array_length(d.parents) > 0""",
     """create table if not exists ranking_history (run_date date not null, design_id varchar not null,
         rank integer not null, n_ranked integer not null, score double not null, deflated_sharpe double,
         sr0 double, oos_sharpe double, oos_sharpe_annual double, oos_return double, oos_trades integer,
@@ -103,7 +109,8 @@ DESIGNS_AS_OF = """(select design_id, design_key, origin, parents, spec, timefra
     qualify row_number() over (partition by design_id order by created_date) = 1)"""
 
 
-# Where a design's out-of-sample evaluation starts (strategy_tuning; rows from before the column: is_end_ms).
+# Where a design's out-of-sample evaluation starts (strategy_tuning; NULL, in an unbred design's row from before
+# the column: is_end_ms).
 OOS_START = "coalesce(oos_start_ms, is_end_ms)"
 
 

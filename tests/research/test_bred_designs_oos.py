@@ -105,3 +105,34 @@ def test_the_portfolio_and_the_fill_stress_read_a_tuning_table_made_before_the_c
                 "'active', null)", [day])
     assert [d["oos_start_ms"] for d in top_designs(con, day, 5)] == [123]
     assert [d["oos_start_ms"] for d in active_members(con, day)] == [123]
+
+
+def test_offspring_stored_before_the_column_start_at_the_day_that_proposed_them():
+    """A warehouse made before oos_start_ms holds mutations with NULL there: read as is_end_ms, the portfolio
+    traded (and the ranking scored) them from their tuning end, 11-20, on the days that chose their parents.
+    The research DDL (ensure_tables, the dbt hook) fills them once, as oos_start_ms() would have."""
+    from python_assets.research.daily import DESIGNS_DDL, ensure_tables
+
+    con = duckdb.connect()
+    con.execute("""create table strategy_tuning (run_date date not null, design_id varchar not null,
+        best_params json not null, is_sharpe double, is_end_ms bigint not null, n_trials integer not null,
+        primary key (run_date, design_id))""")
+    con.execute(DESIGNS_DDL.format(name="strategy_designs"))
+    born, is_end = date(2025, 12, 5), day_ms(date(2025, 11, 20))
+    spec = '{"catalog": "sma_cross"}'
+    con.execute("insert into strategy_designs values ('m1', 'catalog:sma_cross', 'catalog', '[\"p1\"]', ?, '1h', ?), "
+                "('p1', 'catalog:sma_cross', 'catalog', '[]', ?, '1h', ?), "
+                "('m2', 'catalog:sma_cross', 'catalog', '[\"p1\"]', ?, '1h', ?)",
+                [spec, born, spec, born, spec, born])
+    late = day_ms(born) + 7  # a tuning end after the day began stays
+    con.execute("insert into strategy_tuning values (?, 'm1', '{}', 0.1, ?, 3), (?, 'p1', '{}', 0.1, ?, 3), "
+                "(?, 'm2', '{}', 0.1, ?, 3)", [born, is_end, born, is_end, born, late])
+    for _ in range(2):  # once: a second pass changes nothing
+        ensure_tables(con)
+        got = dict(con.execute("select design_id, oos_start_ms from strategy_tuning").fetchall())
+        assert got == {"m1": oos_start_ms(is_end, ["p1"], born), "p1": None, "m2": late}
+    assert got["m1"] == day_ms(born)
+    con.execute("insert into ranking_history values (?, 'm1', 1, 2, 0.5, 0.5, 0.1, 0.1, 1.0, 0.01, 10, 30, "
+                "'active', null), (?, 'p1', 2, 2, 0.5, 0.5, 0.1, 0.1, 1.0, 0.01, 10, 30, 'active', null)", [born, born])
+    assert {d["design_id"]: d["oos_start_ms"] for d in active_members(con, born)} == {"m1": day_ms(born), "p1": is_end}
+    assert {d["design_id"]: d["oos_start_ms"] for d in top_designs(con, born, 5)} == {"m1": day_ms(born), "p1": is_end}
