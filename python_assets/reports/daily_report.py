@@ -17,13 +17,13 @@ from python_assets.reports import sections as sections_mod
 from python_assets.reports.html import render, write_index
 from python_assets.reports.recorder import recorder_section, recorder_warnings
 from python_assets.reports.review import Analyst, analyst_from_env
-from python_assets.reports.schema import validate_report
+from python_assets.reports.schema import SCHEMA_VERSION, validate_report
 from python_assets.reports.sections import clean, gap_text
 from python_assets.platform.timeframes import TIMEFRAMES
 from python_assets.platform.version import code_version
 from python_assets.warehouse.connection import connect_warehouse
 
-REPORT_SCHEMA_VERSION = "2.2"  # see python_assets/reports/schema/report-2.2.schema.json
+REPORT_SCHEMA_VERSION = SCHEMA_VERSION  # python_assets/reports/schema/report-<version>.schema.json
 SUMMARY_COLUMNS = (
     "symbol, open, high, low, close, prev_close, return_1d, range_abs, range_pct, volume, volume_quote, "
     "trade_count, " + ", ".join(f"bars_{tf}" for tf in TIMEFRAMES) + ", gap_count, missing_minutes, "
