@@ -196,6 +196,18 @@ def stored_run_facts(paths: Paths, day: date) -> tuple[dict[str, Any], list[dict
     return stored.get("run") or {}, stored.get("failed_checks") or []
 
 
+def keep_computing_code(con: duckdb.DuckDBPyConnection, report: dict[str, Any]) -> None:
+    """A report rendered again (run.rebuilt_by) keeps the code_version of its stored report, the code that
+    computed its numbers, and names this code run.rendered_by_code: a rebuild stamped its own version over
+    numbers older code computed. A report rendered by the run that computed the day keeps this code's."""
+    if not report["run"].get("rebuilt_by") or not sections_mod.table_exists(con, "daily_reports"):
+        return
+    found = con.execute("select code_version from daily_reports where report_date = ?", [report["report_date"]]).fetchall()
+    if found:
+        report["run"] = {**report["run"], "rendered_by_code": report["code_version"]}
+        report["code_version"] = found[0][0]
+
+
 def require_computed(paths: Paths, day: date) -> None:
     """ReportError unless a run computed `day` (computed_days, or the run its stored report names): a day the
     warehouse only has bars for (dbt's history build) would report no strategies, research or models and look healthy.
@@ -212,6 +224,7 @@ def produce_daily_report(paths: Paths, day: date, run: dict[str, Any] | None = N
     """Read the warehouse, write the JSON file and the daily_reports row for one day; returns the path."""
     with connect_warehouse(paths.warehouse, must_exist=True) as con:
         report = build_report(day, load_market_summary(con, day), run, {**sections_mod.load_all(con, day), **robustness.load(con, day)})
+        keep_computing_code(con, report)
         report["portfolio"] = portfolio_section.load(con, day)
         regimes = sections_mod.regimes(con, day)
         for s in report["symbols"]:

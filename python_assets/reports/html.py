@@ -159,13 +159,20 @@ def _research_counts(research: dict[str, Any]) -> str:
             f"new today.{f' The top {top}:' if top else ''}</p>")
 
 
+def _rendered_by(report: dict[str, Any]) -> str:
+    """' (rendered by <code>)' for a report rendered again by other code than computed its numbers, else ''."""
+    by = (report.get("run") or {}).get("rendered_by_code")
+    return f" (rendered by {esc(by)})" if by and by != report["code_version"] else ""
+
+
 def render(report: dict[str, Any], con: duckdb.DuckDBPyConnection) -> str:
     day = date.fromisoformat(report["report_date"])
     review = report["review"]
     strategies = [{**s, "name": strategy_label(s)} for s in report["strategies"]]
     sections = [
         f"<h1>blofin-stack daily report {esc(report['report_date'])}</h1>",
-        f"<p>generated {esc(report['generated_at'])} · code {esc(report['code_version'])} · schema {esc(report['schema_version'])}</p>",
+        f"<p>generated {esc(report['generated_at'])} · code {esc(report['code_version'])}{_rendered_by(report)} · "
+        f"schema {esc(report['schema_version'])}</p>",
         f"<h2>Review ({esc(review['analyst'])})</h2><p>{esc(review['summary'])}</p>{_findings(review)}",
         "<h2>Market</h2>" + table(report["symbols"], ["symbol", "close", "return_1d", "range_pct", "volume", "trade_count",
                                                       "regime", "regime_previous", "quarantined_rows"],
