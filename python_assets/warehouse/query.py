@@ -102,11 +102,13 @@ def check_read_only(sql: str) -> duckdb.Statement:
 
 def unterminated(sql: str) -> str:
     """sql without its closing semicolons (and what follows them: comments only): shape() wraps the query in a
-    subquery, where `select 1;` is a syntax error (DuckDB's Statement.query keeps the terminator)."""
+    subquery, where `select 1;` is a syntax error (DuckDB's Statement.query keeps the terminator). The
+    tokenizer's positions are UTF-8 byte offsets, so the cut is made in bytes."""
+    text = sql.encode()
     tokens = [(pos, kind) for pos, kind in duckdb.tokenize(sql) if kind != duckdb.token_type.comment]
-    while tokens and tokens[-1][1] == duckdb.token_type.operator and sql[tokens[-1][0]] == ";":
-        sql = sql[:tokens.pop()[0]]
-    return sql
+    while tokens and tokens[-1][1] == duckdb.token_type.operator and text[tokens[-1][0]:tokens[-1][0] + 1] == b";":
+        text = text[:tokens.pop()[0]]
+    return text.decode()
 
 
 def first_line(exc: BaseException) -> str:

@@ -179,10 +179,10 @@ def test_json_is_json_dumps_layout(warehouse, capsys):
 
 
 # a repeated name and a timestamp: the query runs inside a subquery (shape), where `(select ...;)` was a syntax error
-WRAPPED = "select id, name, timestamp '2020-01-01' + to_days(id) as ts, id as id from t order by id"
+WRAPPED = "select id, name, timestamp '2020-01-01' + to_days(id) as ts, id as id, 'é€' as e from t order by id"
 
 
-@pytest.mark.parametrize("end", [";", " ; -- done", ";;", " -- no end"])
+@pytest.mark.parametrize("end", [";", " ; -- done", ";;", " -- no end", " -- é ;", "; /* ü€ */"])
 @pytest.mark.parametrize("fmt", ["table", "csv", "json"])
 def test_a_closing_semicolon_or_comment_runs_as_without_it(warehouse, capsys, end, fmt):
     assert main(["query", WRAPPED, "--format", fmt]) == 0
