@@ -185,27 +185,41 @@ def store_report(con: duckdb.DuckDBPyConnection, report: dict[str, Any], path: s
         raise
 
 
-def stored_run_facts(paths: Paths, day: date) -> tuple[dict[str, Any], list[dict[str, str]]]:
-    """(run, failed_checks) of the day's stored report (daily_reports), empty where none: what the run that
-    made it knew and a rebuild from the warehouse cannot (its id and steps, the asset checks that failed)."""
-    with connect_warehouse(paths.warehouse, read_only=True, must_exist=True) as con:
-        if not sections_mod.table_exists(con, "daily_reports"):
-            return {}, []
+def current_stored_report(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, Any]:
+    """The day's stored report (daily_reports) when it was written after the run that last computed the day
+    started (computed_days; a day no run marked: the stored one), else {}: a newer run that recomputed the day
+    and stopped before its report leaves the stored run facts, failed checks and code describing numbers the
+    warehouse no longer holds."""
+    if not sections_mod.table_exists(con, "daily_reports"):
+        return {}
+    if sections_mod.table_exists(con, "computed_days"):
+        found = con.execute("select r.report_json from daily_reports r left join computed_days c on c.partition_date = "
+                            "r.report_date where r.report_date = ? and (c.run_started_at is null or r.generated_at >= "
+                            "date_trunc('second', c.run_started_at))", [day]).fetchall()
+    else:
         found = con.execute("select report_json from daily_reports where report_date = ?", [day]).fetchall()
-    stored = json.loads(found[0][0]) if found else {}
+    return json.loads(found[0][0]) if found else {}
+
+
+def stored_run_facts(paths: Paths, day: date) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """(run, failed_checks) of the day's current stored report (current_stored_report), empty where none: what
+    the run that made it knew and a rebuild from the warehouse cannot (its id and steps, the checks that failed)."""
+    with connect_warehouse(paths.warehouse, read_only=True, must_exist=True) as con:
+        stored = current_stored_report(con, day)
     return stored.get("run") or {}, stored.get("failed_checks") or []
 
 
 def keep_computing_code(con: duckdb.DuckDBPyConnection, report: dict[str, Any]) -> None:
-    """A report rendered again (run.rebuilt_by) keeps the code_version of its stored report, the code that
-    computed its numbers, and names this code run.rendered_by_code: a rebuild stamped its own version over
-    numbers older code computed. A report rendered by the run that computed the day keeps this code's."""
-    if not report["run"].get("rebuilt_by") or not sections_mod.table_exists(con, "daily_reports"):
+    """A report rendered again (run.rebuilt_by) keeps the code_version of its current stored report, the code
+    that computed its numbers, and names this code run.rendered_by_code: a rebuild stamped its own version over
+    numbers older code computed. A report rendered by the run that computed the day keeps this code's, as does
+    a rebuild with no current stored report (the code that computed the numbers is not known then)."""
+    if not report["run"].get("rebuilt_by"):
         return
-    found = con.execute("select code_version from daily_reports where report_date = ?", [report["report_date"]]).fetchall()
-    if found:
+    stored = current_stored_report(con, date.fromisoformat(report["report_date"]))
+    if stored.get("code_version"):
         report["run"] = {**report["run"], "rendered_by_code": report["code_version"]}
-        report["code_version"] = found[0][0]
+        report["code_version"] = stored["code_version"]
 
 
 def require_computed(paths: Paths, day: date) -> None:

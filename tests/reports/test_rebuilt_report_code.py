@@ -71,3 +71,20 @@ def test_dagster_rendering_again_keeps_it_and_a_computing_run_stamps_its_own(dat
     fresh = json.loads(path.read_text())
     assert fresh["code_version"] == code_version() and "rendered_by_code" not in fresh["run"]
     assert "rendered by" not in path.with_suffix(".html").read_text()
+
+
+def test_a_newer_run_that_recomputed_the_day_without_its_report_leaves_no_old_facts_kept(data_dir, monkeypatch):
+    # a newer run recomputed the day and stopped before its report: the stored report's run, failed checks and
+    # code describe numbers the warehouse no longer holds (second review: a rebuild named the old run and code)
+    from blofin_cli.main import main
+
+    monkeypatch.setattr("python_assets.reports.daily_report.analyst_from_env", DeterministicAnalyst)
+    _warehouse(data_dir)
+    with duckdb.connect(str(data_dir.warehouse)) as con:
+        record_computed(con, [DAY], "run-newer", datetime(2025, 3, 12, tzinfo=timezone.utc), "warehouse_dbt_assets")
+    assert main(["report", "--date", DAY.isoformat()]) == 0
+    report = json.loads((data_dir.reports / f"{DAY}.json").read_text())
+    validate_report(report)
+    assert report["code_version"] == code_version() and "rendered_by_code" not in report["run"]
+    assert "run_id" not in report["run"] and report["run"]["rebuilt_by"] == "cli"
+    assert kept_run_facts(data_dir, DAY)[0].get("run_id") is None
