@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import threading
 from json.encoder import encode_basestring_ascii  # json.dumps's own (C) string encoder
@@ -22,7 +23,8 @@ from typing import NamedTuple, TextIO, TypeVar
 
 import duckdb
 
-from python_assets.warehouse.query_values import TIME_TYPES, as_text_in_duckdb, cell, csv_rows, json_text, json_value, visible
+from python_assets.warehouse.query_values import (TIME_TYPES, as_text_in_duckdb, cell, csv_rows, is_nested, json_text,
+                                                  json_value, visible)
 
 # Applied when the database opens. enable_external_access=false blocks every file system
 # operation other than the database file itself: readers, writers, ATTACH, extension loading,
@@ -60,9 +62,14 @@ class Shaped(NamedTuple):
     names: list[str]
     keys: list[str]
     infinite: tuple[int, ...]  # the TIMESTAMP and DATE columns, whose infinity flag follows the columns in each row
+    nested: tuple[int, ...] = ()  # for JSON: the nested columns, which DuckDB wrote as JSON text (to_json)
 
     def rows(self, rows: list[tuple]) -> list[tuple]:
-        """The columns of each row, an infinite timestamp or date as 'infinity' / '-infinity'."""
+        """The columns of each row, an infinite timestamp or date as 'infinity' / '-infinity', a nested value
+        DuckDB wrote as JSON read back (its decimals exact)."""
+        if self.nested:
+            rows = [tuple(json.loads(v, parse_float=Decimal) if i in self.nested and v is not None else v
+                          for i, v in enumerate(r)) for r in rows]
         if not self.infinite:
             return rows
         n, out = len(self.names), []
@@ -192,11 +199,15 @@ def shape(con: duckdb.DuckDBPyConnection, query: str, fmt: str) -> Shaped:
     keys = names if len(set(names)) == len(names) else list(con.sql(f"select * from {inner}").columns)
     infinite = tuple(i for i, t in enumerate(types) if t in TIME_TYPES)
     text = [as_text_in_duckdb(t, fmt) for t in types]
-    if not infinite and not any(text):
+    # JSON: nested values as DuckDB's to_json writes them (an infinite timestamp or an interval inside a list
+    # read as Python's 9999-12-31 or '360 days, 0:00:00')
+    nested = tuple(i for i, t in enumerate(types) if fmt == "json" and is_nested(t))
+    if not infinite and not any(text) and not nested:
         return Shaped(query, names, keys, ())
-    columns = [f"cast(#{i + 1} as varchar)" if t else f"#{i + 1}" for i, t in enumerate(text)]
+    columns = [f"cast(to_json(#{i + 1}) as varchar)" if i in nested else f"cast(#{i + 1} as varchar)" if t
+               else f"#{i + 1}" for i, t in enumerate(text)]
     flags = [f"case when not isfinite(#{i + 1}) then cast(#{i + 1} as varchar) end" for i in infinite]
-    return Shaped(f"select {', '.join(columns + flags)} from {inner}", names, keys, infinite)
+    return Shaped(f"select {', '.join(columns + flags)} from {inner}", names, keys, infinite, nested)
 
 
 def batches(cur: duckdb.DuckDBPyConnection, limit: int | None) -> Iterator[list[tuple]]:

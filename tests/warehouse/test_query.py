@@ -373,3 +373,14 @@ def test_a_wrapped_query_keeps_its_order_and_a_trailing_comment(warehouse, capsy
     assert main(["query", sql, "--format", "csv"]) == 0
     got = [int(line.split(",")[0]) for line in capsys.readouterr().out.splitlines()[1:]]
     assert got == sorted(range(30000), key=lambda n: -((n * 7919) % 30011))
+
+
+def test_json_writes_values_inside_lists_and_structs_as_duckdb_does(warehouse, capsys):
+    # nested values went through Python: an infinite timestamp read 9999-12-31T23:59:59.999999, an interval
+    # '360 days, 0:00:00' (second review); DuckDB's to_json writes them, decimals stay exact
+    sql = ("select [timestamp 'infinity', timestamp '2020-01-02 03:04:05'] l, [interval 360 day] i, "
+           "{'a': date '-infinity', 'd': 12345678901234567.25::decimal(38,2)} s, [cast('nan' as double), 1.5] f")
+    assert main(["query", sql, "--format", "json"]) == 0
+    row = json.loads(capsys.readouterr().out, parse_float=Decimal)[0]
+    assert row == {"l": ["infinity", "2020-01-02 03:04:05"], "i": ["360 days"],
+                   "s": {"a": "-infinity", "d": Decimal("12345678901234567.25")}, "f": [None, Decimal("1.5")]}
