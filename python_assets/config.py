@@ -414,7 +414,7 @@ def exchange_settings() -> dict[str, object]:
     return {
         "exchange_id": env.get("BLOFIN_EXCHANGE", "blofin"),
         "api_url": env.get("BLOFIN_API_URL") or None,
-        "rate_limit_ms": _whole_number("BLOFIN_RATE_LIMIT_MS", None),
+        "rate_limit_ms": _whole_number("BLOFIN_RATE_LIMIT_MS", None, least=0),
         "timeout_ms": _whole_number("BLOFIN_TIMEOUT_MS", 10_000),
         "max_retries": _whole_number("BLOFIN_MAX_RETRIES", 6, least=0),
     }

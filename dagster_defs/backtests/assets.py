@@ -18,20 +18,20 @@ from python_assets.backtest.ml_strategies import run_ml_strategies
 from python_assets.backtest.runner import BacktestJob, WalkForward, run_job
 from python_assets.backtest.spec import resolve_params
 from python_assets.platform.logs import log_event
-from python_assets.platform.timeframes import DAY_MS
+from python_assets.platform.timeframes import DAY_MS, MAX_LOOKBACK_DAYS
 
 
 class BacktestConfig(dg.Config):
     """Trailing window (days >= 1) and walk-forward folds (train and test days > 0) of the daily backtest;
     BloFin taker/maker defaults (fees and slippage >= 0). Checked before any step runs."""
 
-    lookback_days: int = Field(default=30, ge=1)
-    train_days: float = Field(default=14.0, gt=0)
-    test_days: float = Field(default=4.0, gt=0)
+    lookback_days: int = Field(default=30, ge=1, le=MAX_LOOKBACK_DAYS)
+    train_days: float = Field(default=14.0, gt=0, allow_inf_nan=False)
+    test_days: float = Field(default=4.0, gt=0, allow_inf_nan=False)
     anchored: bool = False
-    taker_fee: float = Field(default=TAKER_FEE, ge=0)
-    maker_fee: float = Field(default=MAKER_FEE, ge=0)
-    slippage_bps: float = Field(default=SLIPPAGE_BPS, ge=0)
+    taker_fee: float = Field(default=TAKER_FEE, ge=0, allow_inf_nan=False)
+    maker_fee: float = Field(default=MAKER_FEE, ge=0, allow_inf_nan=False)
+    slippage_bps: float = Field(default=SLIPPAGE_BPS, ge=0, allow_inf_nan=False)
 
 
 @dg.asset(partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.single_run(), group_name="backtests",

@@ -25,8 +25,8 @@ class PortfolioRunConfig(dg.Config):
     rebalance_hours: int = Field(default=24, ge=1)
     lookback_bars: int = Field(default=PortfolioConfig.lookback, ge=2)
     min_history: int = Field(default=PortfolioConfig.min_history, ge=0)
-    max_weight: float = Field(default=PortfolioConfig.max_weight, gt=0)
-    gross_leverage: float = Field(default=PortfolioConfig.gross_leverage, gt=0)
+    max_weight: float = Field(default=PortfolioConfig.max_weight, gt=0, allow_inf_nan=False)
+    gross_leverage: float = Field(default=PortfolioConfig.gross_leverage, gt=0, allow_inf_nan=False)
 
     def day_config(self) -> PortfolioDayConfig:
         return PortfolioDayConfig(rebalance_ms=self.rebalance_hours * HOUR_MS, lookback=self.lookback_bars,

@@ -13,7 +13,7 @@ from dagster_defs.partitions import daily_partitions, day_start_ms, window_days
 from dagster_defs.resources import WAREHOUSE_POOL, SymbolFanout, Warehouse
 from python_assets.platform.fanout import in_child
 from python_assets.platform.logs import log_event
-from python_assets.platform.timeframes import known_timeframe
+from python_assets.platform.timeframes import MAX_LOOKBACK_DAYS, known_timeframe
 from python_assets.research.daily import ResearchConfig
 from python_assets.research.markets import LOOKBACK_DAYS
 from python_assets.research.montecarlo import MonteCarloConfig
@@ -32,7 +32,7 @@ class ResearchRunConfig(dg.Config):
 
     seed: int = ResearchConfig.seed
     timeframe: str = ResearchConfig.timeframe
-    lookback_days: int = Field(default=LOOKBACK_DAYS, ge=1)
+    lookback_days: int = Field(default=LOOKBACK_DAYS, ge=1, le=MAX_LOOKBACK_DAYS)
     trials_per_design: int = Field(default=ResearchConfig.trials_per_design, ge=1)
     new_designs_max: int = Field(default=ResearchConfig.new_designs_max, ge=0)
     max_rounds: int = Field(default=ResearchConfig.max_rounds, ge=1)

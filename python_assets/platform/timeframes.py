@@ -18,6 +18,7 @@ SECOND_MS = 1_000
 MINUTE_MS = 60 * SECOND_MS
 HOUR_MS = 60 * MINUTE_MS
 DAY_MS = 24 * HOUR_MS
+MAX_LOOKBACK_DAYS = 36_500  # the longest trailing window a run config takes (a century; 1e15 days overflowed epoch ms)
 WEEK_MS = 7 * DAY_MS
 
 SEED_FILE = DBT_PROJECT_DIR / "seeds" / "timeframes.csv"
