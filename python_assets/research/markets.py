@@ -24,9 +24,19 @@ def record_market(con: duckdb.DuckDBPyConnection, day: date, timeframe: str, loo
 
 def researched_market(con: duckdb.DuckDBPyConnection, day: date) -> tuple[str, int]:
     """(timeframe, lookback_days) of the latest research on or before `day` (the forward record's members come
-    from an earlier day's ranking); the research defaults before any was recorded (an older warehouse)."""
+    from an earlier day's ranking). Before any was recorded (a warehouse older than the table): the timeframe
+    the latest ranking on or before `day` ranked its designs on (a warehouse that researched 15m would
+    otherwise have had every design left out as tuned on another timeframe), with the default window; the
+    research defaults where nothing was ranked."""
     found = None
     if table_exists(con, "research_markets"):
         found = con.execute("select timeframe, lookback_days from research_markets where run_date <= ? "
                             "order by run_date desc limit 1", [day]).fetchone()
-    return (found[0], int(found[1])) if found else (ResearchConfig.timeframe, LOOKBACK_DAYS)
+    if found:
+        return found[0], int(found[1])
+    ranked = None
+    if table_exists(con, "ranking_history") and table_exists(con, "strategy_designs"):
+        ranked = con.execute("select min(d.timeframe) from ranking_history r join strategy_designs d using (design_id) "
+                             "where r.run_date = (select max(run_date) from ranking_history where run_date <= ?)",
+                             [day]).fetchone()
+    return (ranked[0] if ranked and ranked[0] else ResearchConfig.timeframe), LOOKBACK_DAYS

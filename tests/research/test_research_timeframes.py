@@ -76,3 +76,15 @@ def test_the_portfolio_and_the_fill_stress_run_on_the_market_the_research_record
     assert stressed["designs"] > 0 and "left_out" not in stressed
     with duckdb.connect(str(warehouse)) as con:
         assert con.execute("select distinct timeframe from portfolio_runs").fetchall() == [("15m",)]
+
+
+def test_a_warehouse_older_than_research_markets_runs_on_the_timeframe_its_ranking_used():
+    # second review: a warehouse that researched 15m before the table existed fell back to 1h, so a portfolio
+    # or fill stress recomputed for an old day left every design out as tuned on another timeframe
+    from python_assets.research.markets import researched_market
+
+    con = duckdb.connect()
+    run_day(con, Market.from_frame(quarter_hour_frame(), "15m"), DAY, replace(CFG, max_rounds=1, timeframe="15m"))
+    assert researched_market(con, DAY) == ("15m", 30)  # no research_markets table: the ranking's timeframe
+    assert researched_market(con, date.fromordinal(DAY.toordinal() + 3)) == ("15m", 30)
+    assert researched_market(con, date.fromordinal(DAY.toordinal() - 1)) == ("1h", 30)  # nothing ranked yet
