@@ -137,7 +137,7 @@ create table if not exists strategy_tuning (run_date date not null, design_id va
         oos_start_ms bigint, primary key (run_date, design_id));
 alter table strategy_tuning add column if not exists oos_start_ms bigint;
 update strategy_tuning set oos_start_ms = greatest(strategy_tuning.is_end_ms,
-        (d.created_date - date '1970-01-01') * 86400000) from strategy_designs d
+        epoch_ms(cast(d.created_date as timestamp))) from strategy_designs d
         where strategy_tuning.oos_start_ms is null and d.design_id = strategy_tuning.design_id
         and d.created_date = strategy_tuning.run_date and json_array_length(d.parents) > 0;
 create table if not exists ranking_history (run_date date not null, design_id varchar not null,
