@@ -217,7 +217,7 @@ def keep_computing_code(con: duckdb.DuckDBPyConnection, report: dict[str, Any]) 
     if not report["run"].get("rebuilt_by"):
         return
     stored = current_stored_report(con, date.fromisoformat(report["report_date"]))
-    if stored.get("code_version"):
+    if stored.get("code_version") and stored["code_version"] != report["code_version"]:
         report["run"] = {**report["run"], "rendered_by_code": report["code_version"]}
         report["code_version"] = stored["code_version"]
 
