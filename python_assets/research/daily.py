@@ -274,15 +274,14 @@ def rank_day(con: duckdb.DuckDBPyConnection, market: Market, day: date, cfg: Res
     # a design is ranked on the timeframe it was tuned on, and deflated among that timeframe's trials only
     other = timeframe_note({d: designs[d]["timeframe"] for d in tuned if d in designs}, market.timeframe)
     same = f"design_id in (select design_id from {DESIGNS_AS_OF.format(op='<=')} where timeframe = ?)"
+    trials = con.execute(f"select oos_sharpe from tuning_trials where run_date <= ? and {same}",
+                         [day, day, market.timeframe]).fetchall()
     # the Sharpes' spread: trials that have one, sorted so that the float sum does not depend on the order the
     # rows are stored in (a rerun of an earlier day appends its trials again: other bits of every later DSR)
-    sharpes = np.sort(np.array([r[0] for r in con.execute(
-        f"select oos_sharpe from tuning_trials where run_date <= ? and oos_sharpe is not null and {same}",
-        [day, day, market.timeframe]).fetchall()], dtype=np.float64))
+    sharpes = np.sort(np.array([r[0] for r in trials if r[0] is not None], dtype=np.float64))
     # N counts every trial tried, one that never traded out of sample included: leaving those out shrank
     # the deflation's benchmark exactly when few trials trade
-    n_total = con.execute(f"select count(*) from tuning_trials where run_date <= ? and {same}",
-                          [day, day, market.timeframe]).fetchone()[0]
+    n_total = len(trials)
     # fewer than two Sharpes: no spread to deflate by, the DSR is not available (NaN) unless N is 1
     variance = float(sharpes.var(ddof=1)) if len(sharpes) > 1 else math.nan
     bar_len_ms = next(iter(market.bars.values())).bar_len_ms
