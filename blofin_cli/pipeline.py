@@ -310,7 +310,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     paths = export_data_dir()
     require_warehouse(paths.warehouse)  # before the slow imports below
-    from python_assets.reports.daily_report import ReportError, produce_daily_report, require_computed, stored_run_facts
+    from python_assets.reports.daily_report import ReportError, produce_daily_report, rebuild_run_facts, require_computed
     from python_assets.warehouse.snapshot import refresh_snapshot
 
     try:
@@ -318,9 +318,8 @@ def cmd_report(args: argparse.Namespace) -> int:
             """The report (keeping the run facts and failed checks its stored version had: a rebuild from the
             warehouse cannot know them), then the snapshot readers query (its daily_reports row) refreshed."""
             require_computed(paths, args.date)
-            run, failed = stored_run_facts(paths, args.date)
-            written = produce_daily_report(paths, args.date, run={**run, "partition": args.date.isoformat(),
-                                                                  "rebuilt_by": "cli"}, failed_checks=failed)
+            run, failed = rebuild_run_facts(paths, args.date, "cli")
+            written = produce_daily_report(paths, args.date, run=run, failed_checks=failed)
             refresh_snapshot(paths)
             return written
 

@@ -14,8 +14,8 @@ from dagster_defs.resources import WAREHOUSE_POOL, Warehouse
 from dagster_defs.partitions import daily_partitions, window_days
 from python_assets.config import Paths
 from python_assets.platform.logs import log_event
-from python_assets.reports.daily_report import (ReportError, markdown_summary, produce_daily_report, require_computed,
-                                                stored_run_facts)
+from python_assets.reports.daily_report import (ReportError, markdown_summary, produce_daily_report, rebuild_run_facts,
+                                                require_computed)
 from python_assets.reports.staleness import computing_runs, window_notes
 from python_assets.warehouse.connection import connect_warehouse
 from python_assets.warehouse.snapshot import publish_snapshot
@@ -57,13 +57,6 @@ def rendered_again(paths: Paths, days: list[date], run: dg.DagsterRun) -> set[da
     return again
 
 
-def kept_run_facts(paths: Paths, day: date) -> tuple[dict, list[dict[str, str]]]:
-    """(run, failed_checks) of a report rendered again, as `blofin-stack report` keeps them: those the day's
-    stored report has (the computing run's id, start, steps and failed checks), so rendering marks no day."""
-    run, failed = stored_run_facts(paths, day)
-    return {**run, "partition": day.isoformat(), "rebuilt_by": "dagster"}, failed
-
-
 # The marts the report's strategy, walk-forward, ML and research sections select one day from.
 REPORT_MARTS = ("report_strategies", "report_walk_forward", "report_ml_models", "report_ml_ensembles",
                 "report_ml_predictions", "report_research_ranking", "report_research_designs", "report_trades",
@@ -96,7 +89,7 @@ def daily_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.
         again = rendered_again(p, days, context.run)
         for day in days:
             if day in again:
-                run, checks = kept_run_facts(p, day)
+                run, checks = rebuild_run_facts(p, day, "dagster")
             else:
                 run, checks = {"run_id": context.run.run_id, "partition": day.isoformat(), **facts}, failed
             path = produce_daily_report(p, day, run=run, failed_checks=checks)

@@ -209,6 +209,14 @@ def stored_run_facts(paths: Paths, day: date) -> tuple[dict[str, Any], list[dict
     return stored.get("run") or {}, stored.get("failed_checks") or []
 
 
+def rebuild_run_facts(paths: Paths, day: date, by: str) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """(run, failed_checks) of a report rendered again from the warehouse by `by` ('cli': blofin-stack report,
+    'dagster': daily_report without the steps that compute the day): the stored ones (stored_run_facts), marked
+    run.rebuilt_by, so rendering marks no day and keeps what the computing run knew."""
+    run, failed = stored_run_facts(paths, day)
+    return {**run, "partition": day.isoformat(), "rebuilt_by": by}, failed
+
+
 def keep_computing_code(con: duckdb.DuckDBPyConnection, report: dict[str, Any]) -> None:
     """A report rendered again (run.rebuilt_by) keeps the code_version of its current stored report, the code
     that computed its numbers, and names this code run.rendered_by_code: a rebuild stamped its own version over

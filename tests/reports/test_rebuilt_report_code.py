@@ -10,9 +10,8 @@ from datetime import date, datetime, timezone
 
 import duckdb
 
-from dagster_defs.reports.assets import kept_run_facts
 from python_assets.platform.version import code_version
-from python_assets.reports.daily_report import DAILY_REPORTS_DDL, SUMMARY_COLUMNS, produce_daily_report
+from python_assets.reports.daily_report import DAILY_REPORTS_DDL, SUMMARY_COLUMNS, produce_daily_report, rebuild_run_facts
 from python_assets.reports.review import DeterministicAnalyst
 from python_assets.reports.schema import validate_report
 from python_assets.reports.staleness import record_computed
@@ -63,7 +62,7 @@ def test_cli_report_keeps_the_stored_reports_code_version(data_dir, monkeypatch)
 
 def test_dagster_rendering_again_keeps_it_and_a_computing_run_stamps_its_own(data_dir):
     _warehouse(data_dir)
-    path = produce_daily_report(data_dir, DAY, run=kept_run_facts(data_dir, DAY)[0], analyst=DeterministicAnalyst())
+    path = produce_daily_report(data_dir, DAY, run=rebuild_run_facts(data_dir, DAY, "dagster")[0], analyst=DeterministicAnalyst())
     _check(path, "dagster")
     # a run that computes the day again writes the numbers of this code
     path = produce_daily_report(data_dir, DAY, run={"run_id": "run-new", "partition": DAY.isoformat()},
@@ -87,4 +86,4 @@ def test_a_newer_run_that_recomputed_the_day_without_its_report_leaves_no_old_fa
     validate_report(report)
     assert report["code_version"] == code_version() and "rendered_by_code" not in report["run"]
     assert "run_id" not in report["run"] and report["run"]["rebuilt_by"] == "cli"
-    assert kept_run_facts(data_dir, DAY)[0].get("run_id") is None
+    assert rebuild_run_facts(data_dir, DAY, "dagster")[0].get("run_id") is None
