@@ -9,9 +9,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from python_assets.platform.fanout import batch_mapper
 from python_assets.research.daily import ResearchConfig, market_from_warehouse, run_day
 from python_assets.research.markets import record_market, researched_market
+from python_assets.research.tuner import Market
 from python_assets.warehouse.connection import connect_warehouse
 
 
@@ -37,8 +40,8 @@ def research_days(warehouse: Path, days: list[tuple[date, int]], timeframe: str,
             **({"invalid_trials": invalid} if invalid else {}), **({"notes": "; ".join(notes)} if notes else {})}
 
 
-def _researched(con, day: date, end_ms: int, markets: dict[str, str] | None):
-    """The market of the day's research (its timeframe and window: daily.researched_market) ending at end_ms."""
+def _researched(con: duckdb.DuckDBPyConnection, day: date, end_ms: int, markets: dict[str, str] | None) -> Market:
+    """The market of the day's research (its timeframe and window: markets.researched_market) ending at end_ms."""
     timeframe, lookback_days = researched_market(con, day)
     return market_from_warehouse(con, timeframe, end_ms, lookback_days, markets)
 
