@@ -5,7 +5,8 @@ ETHW/USDT, ETHFI-USDT under ETH-USDT), so the many exchange notations of one mar
 BTC/USDT:USDT, Binance's BTCUSDT, OKX's BTC-USDT-SWAP, BitMEX's XBTUSD, Kraken's XXBTZUSD, Bitfinex's
 tBTCUSD, KuCoin's XBTUSDTM, Bitget's BTCUSDT_UMCBL, Deribit's BTC-PERPETUAL. Into a -SPOT symbol, a row
 that explicitly names a swap (BTC/USDT:USDT, BTC-USDT-SWAP, BTCUSD_PERP) is another market; a plain
-BTC/USDT into a swap symbol is not judged (many tools write perpetuals that way)."""
+BTC/USDT into a swap symbol is not judged (many tools write perpetuals that way). The quote currencies are
+python_assets/lake/symbol_names.py's, whose normalize_symbol spells BTCUSDT BTC-USDT as this check reads it."""
 
 from __future__ import annotations
 
@@ -15,13 +16,9 @@ import numpy as np
 import pandas as pd
 
 from python_assets.ingest.header import ALIASES
-from python_assets.lake.store import normalize_symbol
+from python_assets.lake.symbol_names import KNOWN_QUOTES, LAKE_SUFFIXES, USD_QUOTES, normalize_symbol
 
 SYMBOL_COLUMNS = ALIASES["symbol"]
-LAKE_SUFFIXES = ("-SPOT", "-PERP")  # what `import` suggests to keep a spot and a swap series apart
-USD_QUOTES = frozenset({"USDT", "USDC", "USD", "BUSD", "DAI", "TUSD", "FDUSD"})  # one price level: compatible
-KNOWN_QUOTES = tuple(sorted(USD_QUOTES | {"EUR", "GBP", "JPY", "TRY", "BRL", "AUD", "KRW", "BTC", "ETH", "BNB"},
-                            key=len, reverse=True))  # longest first: USDT before USD
 BASE_ALIASES = {"XBT": "BTC"}  # BitMEX, Kraken and KuCoin futures write bitcoin XBT
 PREFIX_LETTERS = "TFX"  # one exchange prefix letter before the base: Bitfinex's t/f, Kraken's X
 QUOTE_PREFIX = "Z"  # Kraken's prefix of a fiat quote (XXBTZUSD)

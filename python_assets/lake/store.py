@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 
 from python_assets.config import Paths
 from python_assets.lake.atomic import LakeWriteError, write_table_atomic
+from python_assets.lake.symbol_names import normalize_symbol  # noqa: F401 - re-exported: the lake's writers import it here
 from python_assets.platform.progress import track
 from python_assets.platform.timeframes import DAY_MS, MINUTE_MS, TIMEFRAME_MS
 from python_assets.lake.trade_order import trade_order
@@ -70,17 +71,6 @@ QUARANTINE_SCHEMA = pa.schema(
         ("ts", pa.int64()),
     ]
 )
-_SYMBOL_RE = re.compile(r"^[A-Z0-9]+(-[A-Z0-9]+)*$")
-
-
-def normalize_symbol(symbol: str) -> str:
-    """'btc/usdt:usdt' or 'BTC-USDT-SWAP' -> 'BTC-USDT'; refuses names unsafe in a partition path."""
-    s = symbol.strip().upper().split(":")[0].replace("/", "-").replace("_", "-")
-    s = re.sub(r"-SWAP$", "", s)
-    if not _SYMBOL_RE.match(s):
-        raise ValueError(f"invalid symbol {symbol!r}: use letters/digits separated by '-', e.g. BTC-USDT")
-    return s
-
 
 def utc_date_of_ms(ts_ms: np.ndarray) -> np.ndarray:
     """UTC calendar date (datetime64[D]) of epoch-ms timestamps."""

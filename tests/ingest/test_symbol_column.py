@@ -119,3 +119,31 @@ def test_a_candle_file_of_another_symbol_is_refused(data_dir: Paths, tmp_path: P
                   "high": 11.0, "low": 9.0, "close": 10.5, "volume": 1.0}).to_csv(path, index=False)
     with pytest.raises(ImportFileError, match=r"row 2 is 'BTC/USDT:USDT', not ETH-USDT"):
         import_file(data_dir, path, kind="candles", symbol="ETH-USDT", timeframe="1h")
+
+
+@pytest.mark.parametrize("spelling, lake", [
+    ("BTCUSDT", "BTC-USDT"), ("btcusdc", "BTC-USDC"), ("1000PEPEUSDT", "1000PEPE-USDT"), ("BTCUSDT-SWAP", "BTC-USDT"),
+    ("ETHUSDT-SPOT", "ETH-USDT-SPOT"), ("USDCUSDT", "USDC-USDT"),
+    ("USDT", "USDT"), ("WBTC", "WBTC"), ("STETH", "STETH"), ("SUSD", "SUSD"),  # a coin's own name is kept
+])
+def test_a_separator_less_symbol_is_spelled_as_its_rows_are_read(spelling: str, lake: str) -> None:
+    """--symbol BTCUSDT made a second lake symbol beside BTC-USDT while a BTCUSDT row was already read as BTC-USDT:
+    normalize_symbol and the symbol-column check now read the quote from one table."""
+    from python_assets.lake.store import normalize_symbol
+    from python_assets.lake.symbol_names import JOINED_QUOTES, KNOWN_QUOTES
+
+    assert normalize_symbol(spelling) == lake
+    assert set(JOINED_QUOTES) <= set(KNOWN_QUOTES)
+    if "-" in lake and not lake.endswith("-SPOT"):  # the row spelled as the option was is the symbol's own market
+        assert other_symbol(pd.Series([spelling], dtype=object), spelling).tolist() == [False]
+
+
+def test_ingest_under_a_separator_less_symbol_joins_the_dashed_one(data_dir: Paths, tmp_path: Path, capsys) -> None:
+    from blofin_cli.main import main as cli_main
+
+    (tmp_path / "a.csv").write_text(f"trade_id,ts,price,size,side\n1,{T0},100,1,buy\n")
+    (tmp_path / "b.csv").write_text(f"trade_id,ts,price,size,side\n2,{T0 + 1},100,1,sell\n")
+    assert cli_main(["ingest", str(tmp_path / "a.csv"), "--symbol", "BTC-USDT"]) == 0
+    assert cli_main(["ingest", str(tmp_path / "b.csv"), "--symbol", "BTCUSDT"]) == 0
+    assert "1 added to BTC-USDT" in capsys.readouterr().out
+    assert sorted(p.name for p in data_dir.trades.iterdir()) == ["symbol=BTC-USDT"]
