@@ -222,6 +222,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         if r.conflicts:
             counts += (f", {r.conflicts} differ from the stored row (the stored one kept; first at "
                        f"{_fmt(r.first_conflict_ms)})")
+        if r.still_open:
+            counts += f", {r.still_open} still open at import, left out (a later import adds them once closed)"
         if r.shadowed_days:
             counts += f", {r.shadowed_days} day(s) already have ticks or finer candles, which their bars use"
         print(f"{file}: {r.rows_read} {what} rows for {r.symbol}, {r.rows_added} new, {counts}"

@@ -13,7 +13,7 @@ import pandas as pd
 from python_assets.backtest.files import (OhlcvFileError, check_symbol_column, columns_by_name, guess_from_name,
                                          market_from_name, read_ohlcv, read_table, table_columns, timeframe_label)
 from python_assets.config import Paths
-from python_assets.ingest.trades import FUTURE_TOLERANCE_MS, ingest_file, parse_timestamps_ms
+from python_assets.ingest.trades import ingest_file, parse_timestamps_ms
 from python_assets.lake.sources import (IMPORT_SOURCE_PREFIX, SPOT_SOURCE_SUFFIX, fetched_market, record_market,
                                        lake_symbol_names, recorded_market, stored_candle_sources, synthetic_refusal)
 from python_assets.lake.store import (Guard, WriteStats, has_funding, normalize_symbol, now_ms, trades_partition,
@@ -36,7 +36,8 @@ class ImportResult:
     """What one import did: kind, symbol, timeframe (candles), rows read = rows new to the lake + duplicates
     + quarantined (trades only: candle and funding files with a bad row are refused whole) + conflicts
     (candles and funding: a bar stored with other prices or volume, a settlement with another rate; the
-    stored row stays; first_conflict_ms the earliest)."""
+    stored row stays; first_conflict_ms the earliest) + still_open (candles that had not closed by the
+    import's now: left out, a later import adds them); first_ms..last_ms span the bars kept."""
 
     file: str
     kind: str
@@ -53,6 +54,7 @@ class ImportResult:
     conflicts: int = 0
     first_conflict_ms: int | None = None
     shadowed_days: int = 0  # candles: days whose bars come from ticks or finer candles stored for the symbol
+    still_open: int = 0
 
 
 def guess_kind(columns: list[str]) -> str:
@@ -85,15 +87,22 @@ def _when(ms: int) -> pd.Timestamp:
     return pd.Timestamp(ms, unit="ms", tz="UTC")
 
 
-def _check_candle_times(path: Path, times: np.ndarray, tf: str, tf_ms: int, now: int) -> None:
-    """Refuse bars that open before 2009 (a unit mix-up, as for trades) or have not closed by now."""
-    early, open_ = times < MIN_TS_MS, times + tf_ms > now + FUTURE_TOLERANCE_MS
+def _check_candle_times(path: Path, times: np.ndarray, tf: str, now: int) -> None:
+    """Refuse bars that open before 2009 or after now: a unit or clock mix-up, not a market (a bar open at
+    now, still forming, is left out instead: still_open)."""
+    early, future = times < MIN_TS_MS, times > now
     if early.any():
         raise ImportFileError(f"{path}: the bar at {_when(int(times[early][0]))} opens before 2009 "
                               "(a unit mix-up, not a market)")
-    if open_.any():
-        raise ImportFileError(f"{path}: the {tf} bar at {_when(int(times[open_][0]))} has not closed yet "
-                              f"(now is {_when(now)}): import closed candles only")
+    if future.any():
+        raise ImportFileError(f"{path}: the {tf} bar at {_when(int(times[future][0]))} has not opened yet "
+                              f"(now is {_when(now)}): a clock or unit mix-up")
+
+
+def still_open(times: np.ndarray, tf_ms: int, now: int) -> np.ndarray:
+    """Bars that have not closed by now (open + timeframe after now, no clock allowance): their prices and volume
+    still change, so storing one would keep a partial bar for good (a stored bar wins over the finished one)."""
+    return times + tf_ms > now
 
 
 def _step_ms(times: np.ndarray) -> int:
@@ -108,7 +117,8 @@ def _step_ms(times: np.ndarray) -> int:
 def import_candles(paths: Paths, path: Path, symbol: str, timeframe: str | None, source: str,
                    now: int | None = None, guard: Guard = None) -> ImportResult:
     """OHLCV bars into lake/candles; bars must sit on their timeframe's UTC grid (what the rollups assume),
-    be that timeframe apart (see _step_ms), open after 2009 and have closed by `now` (default: the clock)."""
+    be that timeframe apart (see _step_ms) and open after 2009 and by `now` (default: the clock); those that have
+    not closed by then are left out and counted (still_open), as fetch-ohlcv and the backtests leave them."""
     given_ms = _timeframe_ms(timeframe) if timeframe else None  # lets a file of one candle say its length
     try:
         bars, bar_ms = read_ohlcv(path, symbol, given_ms)
@@ -130,14 +140,17 @@ def import_candles(paths: Paths, path: Path, symbol: str, timeframe: str | None,
     if step > tf_ms:
         raise ImportFileError(f"{path}: every gap between bars is a multiple of {timeframe_label(step)}, so these are "
                               f"not {tf} candles: pass the file's own timeframe")
-    _check_candle_times(path, times, tf, tf_ms, now if now is not None else now_ms())
+    now = now if now is not None else now_ms()
+    _check_candle_times(path, times, tf, now)
     too_high = (bars[["open", "high", "low", "close"]] > MAX_PRICE).any(axis=1).to_numpy()
     if too_high.any():  # the trades' bound: beyond any listed asset, a unit or parsing mix-up
         raise ImportFileError(f"{path}: the bar at {_when(int(times[too_high][0]))} has a price above {MAX_PRICE:g}")
-    frame = bars[["bar_at_ms", "open", "high", "low", "close", "volume"]].assign(source=source)
+    forming = still_open(times, tf_ms, now)
+    closed, times = bars[~forming], times[~forming]
+    frame = closed[["bar_at_ms", "open", "high", "low", "close", "volume"]].assign(source=source)
     stats = write_candles(paths, symbol, tf, frame, guard=guard)
-    result = _result(path, "candles", symbol, tf, len(bars), stats, bars["bar_at_ms"])
-    return replace(result, shadowed_days=shadowed_days(paths, symbol, tf, times))
+    result = _result(path, "candles", symbol, tf, len(bars), stats, closed["bar_at_ms"], left_out=int(forming.sum()))
+    return replace(result, shadowed_days=shadowed_days(paths, symbol, tf, times), still_open=int(forming.sum()))
 
 
 def shadowed_days(paths: Paths, symbol: str, timeframe: str, times: np.ndarray) -> int:
@@ -155,7 +168,8 @@ def shadowed_days(paths: Paths, symbol: str, timeframe: str, times: np.ndarray) 
 def import_funding(paths: Paths, path: Path, symbol: str, source: str, now: int | None = None,
                    guard: Guard = None) -> ImportResult:
     """Funding settlements (a time column and funding_rate, or freqtrade's rate-in-`open` file) into lake/funding;
-    times from 2009 up to `now` (default: the clock); a symbol column naming another market refuses the file."""
+    times from 2009 up to `now` (default: the clock, no allowance: a rate stamped later has not been settled, as
+    fetch-funding stores none); a symbol column naming another market refuses the file."""
     raw = read_table(path)
     lower = columns_by_name(raw.columns, path, ImportFileError)
     check_symbol_column(path, raw, symbol, ImportFileError)
@@ -171,7 +185,7 @@ def import_funding(paths: Paths, path: Path, symbol: str, source: str, now: int 
         raise ImportFileError(f"{path}: row {row + 1} has an unparsable time or a funding rate that is missing or beyond "
                            f"±{MAX_ABS_FUNDING_RATE}: {raw.iloc[row].to_dict()}")
     now = now if now is not None else now_ms()
-    out_of_time = ((ts < MIN_TS_MS) | (ts > now + FUTURE_TOLERANCE_MS)).to_numpy(dtype=bool)
+    out_of_time = ((ts < MIN_TS_MS) | (ts > now)).to_numpy(dtype=bool)
     if out_of_time.any():
         row = int(np.flatnonzero(out_of_time)[0])
         raise ImportFileError(f"{path}: row {row + 1} has a time before 2009 or in the future "
@@ -340,8 +354,11 @@ def _timeframe_ms(tf: str) -> int:
     return int(m[1]) * units[m[2]]
 
 
-def _result(path: Path, kind: str, symbol: str, tf: str | None, read: int, stats: WriteStats, times: pd.Series) -> ImportResult:
+def _result(path: Path, kind: str, symbol: str, tf: str | None, read: int, stats: WriteStats, times: pd.Series,
+            left_out: int = 0) -> ImportResult:
+    """The ImportResult of a candle or funding write: duplicates are the rows read neither added, conflicting nor
+    left out."""
     clashes = len(stats.conflicts)
-    return ImportResult(str(path), kind, symbol, tf, read, stats.added, read - stats.added - clashes,
+    return ImportResult(str(path), kind, symbol, tf, read, stats.added, read - stats.added - clashes - left_out,
                         int(times.min()) if len(times) else None, int(times.max()) if len(times) else None,
                         conflicts=clashes, first_conflict_ms=int(min(stats.conflicts)) if clashes else None)

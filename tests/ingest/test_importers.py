@@ -162,10 +162,10 @@ def test_freqtrade_gzipped_trades_json_is_imported(data_dir, tmp_path):
 
 @pytest.mark.parametrize("start, now, message", [
     (915_148_800_000, None, "opens before 2009"),  # 1999
-    (4_102_444_800_000, None, "has not closed yet"),  # 2100
-    (T0, T0 + 11 * 300_000 + 60_001, "the 5m bar at .* has not closed yet"),  # the last bar closes at T0 + 12 * 5m
+    (4_102_444_800_000, None, "has not opened yet"),  # 2100
+    (T0, T0 + 11 * 300_000 - 1, "the 5m bar at .* has not opened yet"),  # the last bar opens at T0 + 11 * 5m
 ])
-def test_candles_before_2009_or_not_yet_closed_are_refused(data_dir, tmp_path, start, now, message):
+def test_candles_before_2009_or_not_yet_opened_are_refused(data_dir, tmp_path, start, now, message):
     frame = candles_frame()
     frame["date"] = pd.to_datetime([start + i * 300_000 for i in range(len(frame))], unit="ms", utc=True)
     frame.to_feather(tmp_path / "c.feather")
@@ -180,7 +180,36 @@ def test_candles_that_closed_by_now_are_imported(data_dir, tmp_path):
     assert r.rows_added == 12
 
 
-@pytest.mark.parametrize("times", [[0, 28_800], [-28_800_000, T0], [T0, 4_102_444_800_000]], ids=["1970", "negative", "2100"])
+@pytest.mark.parametrize("tf, step", [("1m", 60_000), ("5m", 300_000), ("1h", 3_600_000)])
+@pytest.mark.parametrize("into_last", [0, 1, "almost"])
+def test_a_candle_still_open_at_now_is_left_out_and_counted(data_dir, tmp_path, tf, step, into_last):
+    """The last bar opened at (or just before) now: it was stored when it closed within now + 60 s (a 1m bar 1 ms
+    old, a 1h bar at 59 min), a partial bar kept for good since a stored bar wins over the finished one."""
+    candles_frame(step=step).to_feather(tmp_path / "c.feather")
+    last_open = T0 + 11 * step
+    now = last_open + (step - 1 if into_last == "almost" else into_last)
+    r = import_candles(data_dir, tmp_path / "c.feather", "BTC-USDT", tf, "import:c.feather", now=now)
+    assert (r.rows_read, r.rows_added) == (12, 11)
+    assert (r.duplicates, r.still_open) == (0, 1)
+    assert r.last_ms == last_open - step and lake_candles(data_dir)["bar_at_ms"].max() == last_open - step
+    r = import_candles(data_dir, tmp_path / "c.feather", "BTC-USDT", tf, "import:c.feather", now=last_open + step)
+    assert (r.rows_added, r.duplicates, r.still_open, r.conflicts) == (1, 11, 0, 0)  # closed now: it lands whole
+
+
+def test_import_says_how_many_candles_were_still_open(data_dir, tmp_path, capsys):
+    from python_assets.lake.store import now_ms
+
+    hour = 3_600_000
+    frame = candles_frame(6, step=hour)
+    frame["date"] = pd.to_datetime([(now_ms() // hour - 5 + i) * hour for i in range(6)], unit="ms", utc=True)
+    frame.to_csv(tmp_path / "c.csv", index=False)  # the last bar opens at this hour: still open, whatever the clock
+    assert cli_main(["import", str(tmp_path / "c.csv"), "--symbol", "BTC-USDT", "--timeframe", "1h"]) == 0
+    out = capsys.readouterr().out
+    assert "6 candles 1h rows for BTC-USDT, 5 new, 0 already stored, 1 still open at import, left out" in out
+
+
+@pytest.mark.parametrize("times", [[0, 28_800], [-28_800_000, T0], [T0, 4_102_444_800_000], [T0, T0 + 86_400_001]],
+                         ids=["1970", "negative", "2100", "1 ms after now"])  # no clock allowance: not settled yet
 def test_funding_times_before_2009_or_in_the_future_are_refused(data_dir, tmp_path, times):
     pd.DataFrame({"funding_time": times, "funding_rate": [0.0001] * len(times)}).to_csv(tmp_path / "f.csv", index=False)
     with pytest.raises(ImportFileError, match=r"row \d has a time before 2009 or in the future"):
