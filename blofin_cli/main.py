@@ -12,9 +12,10 @@ import argparse
 import logging
 import os
 import sys
+from typing import NoReturn
 
 from blofin_cli import data, pipeline, query, record, research, synthetic
-from blofin_cli.errors import fail_clearly
+from blofin_cli.errors import EXIT_BAD_INPUT, fail_clearly
 
 EXIT_INTERRUPTED = 130  # the shell's 128 + SIGINT
 
@@ -26,11 +27,20 @@ COMMANDS = (
 )
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse's parser, its errors one line on stderr and exit 2 as every other failure is (argparse printed
+    its usage lines first); subcommands' parsers are of this class too (add_subparsers makes its own type)."""
+
+    def error(self, message: str) -> NoReturn:
+        """'blofin-stack CMD: error: MESSAGE (see blofin-stack CMD --help)', then exit 2."""
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `blofin-stack` parser: --version and every subcommand of the topic modules."""
     from python_assets.platform.version import code_version
 
-    parser = argparse.ArgumentParser(prog="blofin-stack", description=__doc__)
+    parser = OneLineParser(prog="blofin-stack", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {code_version()}",
                         help="print the package version (and git commit in a checkout) and exit")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -66,6 +66,26 @@ def test_cli_rejects_bad_dates():
         main(["generate", "--start", "10/03/2025", "--end", "2025-03-11"])
 
 
+@pytest.mark.parametrize("args, says", [
+    (["generate", "--start", "2023-13-01"], "blofin-stack generate: error: argument --start: not a date (YYYY-MM-DD)"),
+    (["generate", "--seed", "-1"], "blofin-stack generate: error: argument --seed: must be >= 0: '-1'"),
+    (["fetch-ohlcv", "--symbol", "BTC-USDT", "--since", "1700000000"],
+     "blofin-stack fetch-ohlcv: error: argument --since: '1700000000' is before 2009-01-01"),
+    (["backfill", "--start", "2024-1-1"], "blofin-stack backfill: error: argument --start: not a date"),
+    (["fetch-ohlcv"], "blofin-stack fetch-ohlcv: error: the following arguments are required: --symbol, --since"),
+    (["nope"], "blofin-stack: error: argument command: invalid choice: 'nope'"),
+    ([], "blofin-stack: error: the following arguments are required: command"),
+])
+def test_an_argument_error_is_one_line_on_stderr(args, says, capsys):
+    """--help promises every failure is one line on stderr; argparse printed its usage (2-4 lines) before the error."""
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    err = capsys.readouterr().err
+    command = " ".join(["blofin-stack", *args[:1]]) if args and args[0] != "nope" else "blofin-stack"
+    assert stop.value.code == 2 and err.count("\n") == 1 and err.startswith(says), err
+    assert err.endswith(f" (see {command} --help)\n")
+
+
 def test_generation_never_mixes_synthetic_ticks_into_an_ingested_day(data_dir, tmp_path):
     from datetime import date
 
