@@ -148,7 +148,8 @@ def cmd_fetch(args: argparse.Namespace) -> int:
             if st.bad:
                 print(f"{st.symbol}: {st.bad} bad {what} from the exchange not stored (asked again by the next fetch "
                       f"of their time; first: {'; '.join(st.bad_notes)})")
-    except FetchError as exc:  # a market the lake refuses is bad input, as an import of it is; the rest failed calls
+    except FetchError as exc:  # a market the lake refuses or the exchange lacks (UnknownMarket) is bad input, as an
+        # import of it is; the rest failed calls
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT if isinstance(exc, MarketRefused) else 1
     return 0
@@ -156,7 +157,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 def cmd_record_trades(args: argparse.Namespace) -> int:
     """record-trades: poll live trades per --symbol until stopped (SIGTERM / Ctrl-C) or --duration."""
-    from python_assets.exchange.client import FetchError
+    from python_assets.exchange.client import FetchError, UnknownMarket
     from python_assets.exchange.recorder import TradeRecorder, run_recorders
     from python_assets.lake.health import writable_data_dir
     from python_assets.lake.store import normalize_symbol
@@ -188,7 +189,7 @@ def cmd_record_trades(args: argparse.Namespace) -> int:
         run_recorders(recorders, args.poll_seconds, args.flush_seconds, args.duration, lambda: stop["now"])
     except FetchError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_BAD_INPUT if isinstance(exc, UnknownMarket) else 1
     for r in recorders:
         print(f"{r.symbol}: {r.stats.new} trades recorded in {r.stats.polls} polls, {len(r.stats.gaps)} possible gaps, "
               f"{r.stats.quarantined} unusable trades quarantined, {r.stats.merged_hours} finished hours merged into {paths.trades}")

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import ccxt
 
 from python_assets.config import exchange_credentials, exchange_settings
-from python_assets.exchange.errors import FetchError, MarketRefused, UnknownExchange  # noqa: F401 - re-exported: callers import them from here
+from python_assets.exchange.errors import FetchError, MarketRefused, UnknownExchange, UnknownMarket  # noqa: F401 - re-exported: callers import them from here
 from python_assets.lake.store import normalize_symbol
 
 T = TypeVar("T")
@@ -107,7 +107,8 @@ def call_with_retries(ex: ccxt.Exchange, fn: Callable[[], T], cfg: ExchangeConfi
 
 
 def resolve_market(ex: ccxt.Exchange, symbol: str, cfg: ExchangeConfig) -> dict:
-    """The market for 'BTC/USDT:USDT' (ccxt), 'BTC-USDT' (BloFin id) or 'btc-usdt'; loads markets once."""
+    """The market for 'BTC/USDT:USDT' (ccxt), 'BTC-USDT' (BloFin id) or 'btc-usdt'; loads markets once. UnknownMarket
+    when the exchange lists none of those."""
     call_with_retries(ex, ex.load_markets, cfg, "load markets")
     text = symbol.strip()
     candidates = [text, text.upper()]
@@ -121,7 +122,7 @@ def resolve_market(ex: ccxt.Exchange, symbol: str, cfg: ExchangeConfig) -> dict:
     for c in (text, text.upper(), lake):
         if c in by_id:
             return by_id[c]
-    raise FetchError(f"{cfg.exchange_id} has no market {symbol!r} (try e.g. BTC/USDT:USDT)")
+    raise UnknownMarket(f"{cfg.exchange_id} has no market {symbol!r} (try e.g. BTC/USDT:USDT)")
 
 
 def lake_symbol(market: dict) -> str:

@@ -15,3 +15,8 @@ class UnknownExchange(FetchError):
 class MarketRefused(FetchError):
     """A market this lake does not take for a symbol (another market's data is stored under its name, or a dated
     future or option): bad input that no retry fixes."""
+
+
+class UnknownMarket(MarketRefused):
+    """The exchange lists no market of the symbol asked for (`--symbol DOGE-USDT` on an exchange without it): bad
+    input that no retry fixes, as a refused market is (the CLI's exit 2, a Dagster step failing without retries)."""

@@ -43,3 +43,24 @@ def test_an_unknown_exchange_is_bad_input(data_dir, command, capsys):
     assert cli_main([command[0], "--symbol", "BTC-USDT", "--exchange", "nosuchex", *command[1:]]) == 2
     assert capsys.readouterr().err == "error: unknown ccxt exchange id 'nosuchex' (--exchange or BLOFIN_EXCHANGE)\n"
     assert not data_dir.lake.exists()
+
+
+@pytest.mark.parametrize("command", [["fetch-ohlcv", "--since", "2025-01-01"], ["fetch-funding", "--since", "2025-01-01"],
+                                     ["record-trades", "--duration", "1"]])
+def test_a_market_the_exchange_does_not_list_is_bad_input(data_dir, monkeypatch, command, capsys):
+    """--symbol DOGE-USDT on an exchange without it was a plain FetchError, exit 1 (a failed call); the help says 2
+    is bad input, as an unknown exchange id is."""
+    import signal
+
+    from fake_blofin import FakeBlofin
+
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}  # record-trades sets its own
+    try:
+        with FakeBlofin() as fake:
+            monkeypatch.setenv("BLOFIN_API_URL", fake.url)
+            assert cli_main([command[0], "--symbol", "DOGE-USDT", *command[1:]]) == 2
+    finally:
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+    assert capsys.readouterr().err == "error: blofin has no market 'DOGE-USDT' (try e.g. BTC/USDT:USDT)\n"
+    assert not data_dir.lake.exists() or not any(data_dir.lake.rglob("*.parquet"))
