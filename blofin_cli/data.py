@@ -42,11 +42,20 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     log_event("ingested", file=str(args.file), **{k: v for k, v in vars(r).items() if k != "partitions"})
     print(
         f"{args.file}: {r.rows_read} rows read, {r.rows_added} added to {r.symbol}, "
-        f"{r.duplicates} duplicates skipped, {r.quarantined} quarantined"
+        f"{r.duplicates} duplicates skipped{_twins_note(r.stored_with_id, r.stored_without_id)}, "
+        f"{r.quarantined} quarantined"
     )
     _print_quarantine(r.reasons, r.quarantine_file)
     print_source_hint()
     return 0
+
+
+def _twins_note(with_id: int, without_id: int) -> str:
+    """' (N already stored with a trade id, M without one)' for the duplicates that are the same trades stored under
+    the other kind of id (matched on time, price, size and side), or ''."""
+    said = [f"{n} already stored {how}" for n, how in ((with_id, "with a trade id"), (without_id, "without a trade id"))
+            if n]
+    return f" ({', '.join(said)})" if said else ""
 
 
 def _print_quarantine(reasons: dict[str, int], quarantine_file: str | None) -> None:
@@ -218,7 +227,8 @@ def cmd_import(args: argparse.Namespace) -> int:
             continue
         log_event("imported", **vars(r))
         what = f"{r.kind} {r.timeframe}" if r.timeframe else r.kind
-        counts = (f"{r.duplicates} duplicates skipped, {r.quarantined} quarantined" if r.kind == "trades"
+        counts = (f"{r.duplicates} duplicates skipped{_twins_note(r.stored_with_id, r.stored_without_id)}, "
+                  f"{r.quarantined} quarantined" if r.kind == "trades"
                   else f"{r.duplicates} already stored")
         if r.conflicts:
             counts += (f", {r.conflicts} differ from the stored row (the stored one kept; first at "

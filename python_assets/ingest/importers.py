@@ -55,6 +55,8 @@ class ImportResult:
     first_conflict_ms: int | None = None
     shadowed_days: int = 0  # candles: days whose bars come from ticks or finer candles stored for the symbol
     still_open: int = 0
+    stored_with_id: int = 0  # trades: duplicates stored under the other kind of id (IngestResult's)
+    stored_without_id: int = 0
 
 
 def guess_kind(columns: list[str]) -> str:
@@ -202,7 +204,8 @@ def import_trades(paths: Paths, path: Path, symbol: str, progress: bool = False,
     """Trade ticks through the regular ingestion (validation, quarantine, dedup on trade id)."""
     r = ingest_file(paths, path, symbol, progress=progress, guard=guard)
     return ImportResult(str(path), "trades", r.symbol, None, r.rows_read, r.rows_added, r.duplicates, None, None,
-                        r.quarantined, r.reasons, r.quarantine_file)
+                        r.quarantined, r.reasons, r.quarantine_file, stored_with_id=r.stored_with_id,
+                        stored_without_id=r.stored_without_id)
 
 
 def import_file(paths: Paths, path: Path | str, kind: str | None = None, symbol: str | None = None,

@@ -27,6 +27,7 @@ from python_assets.config import Paths
 from python_assets.ingest.read import ALIASES, REQUIRED, IngestError, clip, map_columns, read_raw
 from python_assets.ingest.symbols import other_symbol
 from python_assets.lake.store import Guard, normalize_symbol, now_ms, utc_date_of_ms, write_quarantine, write_trades
+from python_assets.lake.trade_twins import content_hashed
 from python_assets.platform.progress import say, step_line
 from python_assets.platform.timestamps import parse_timestamps_ms
 from python_assets.lake.trade_rules import MIN_TS_MS, value_faults
@@ -45,7 +46,8 @@ MISSING_TEXTS = frozenset({"nan", "none", "null"})
 
 @dataclass
 class IngestResult:
-    """Counts printed by `blofin-stack ingest`: rows read = rows added + duplicates + quarantined."""
+    """Counts printed by `blofin-stack ingest`: rows read = rows added + duplicates + quarantined; of the duplicates,
+    stored_with_id rows without an id the lake holds with one, stored_without_id the other way (lake.trade_twins)."""
 
     symbol: str
     rows_read: int
@@ -56,6 +58,8 @@ class IngestResult:
     reasons: dict[str, int] = field(default_factory=dict)
     partitions: tuple[str, ...] = ()
     quarantine_file: str | None = None
+    stored_with_id: int = 0
+    stored_without_id: int = 0
 
 
 def touched_days(written: tuple[str, ...], quarantined_ts: pd.Series) -> tuple[str, ...]:
@@ -250,6 +254,7 @@ def ingest_file(paths: Paths, path: Path | str, symbol: str, now: int | None = N
     bad = bad[["source_file", "source_row", "reason", "raw_record", "ts"]].sort_values("source_row", kind="mergesort")
     rows_read = len(raw) + len(malformed)
     qfile = write_quarantine(paths, symbol, file_key(path), bad.reset_index(drop=True))
+    hashed_twins = int(content_hashed(pd.Series(stats.twins, dtype=object)).sum())
     return IngestResult(
         symbol=symbol,
         rows_read=rows_read,
@@ -260,4 +265,6 @@ def ingest_file(paths: Paths, path: Path | str, symbol: str, now: int | None = N
         reasons={str(k): int(v) for k, v in bad["reason"].value_counts().sort_index().items()},
         partitions=touched_days(stats.partitions, bad["ts"]),
         quarantine_file=str(qfile) if qfile else None,
+        stored_with_id=hashed_twins,
+        stored_without_id=len(stats.twins) - hashed_twins,
     )

@@ -113,14 +113,16 @@ def candles_partition(paths: Paths, symbol: str, timeframe: str, day: date) -> P
 
 @dataclass(frozen=True)
 class WriteStats:
-    """What a lake write did: rows offered, rows new to the lake, duplicates dropped, files written, and the
-    keys of rows refused as conflicts (their key is stored with other values; the stored row wins)."""
+    """What a lake write did: rows offered, rows new to the lake, duplicates dropped, files written, the
+    keys of rows refused as conflicts (their key is stored with other values; the stored row wins), and the keys
+    of the duplicates that are twins (the same content stored under another key: write_trades' ids vs hashes)."""
 
     offered: int
     added: int
     duplicates: int
     partitions: tuple[str, ...]
     conflicts: tuple[str, ...] = ()
+    twins: tuple[str, ...] = ()
 
 
 def read_partition(path: Path, schema: pa.Schema) -> pd.DataFrame:
@@ -150,13 +152,15 @@ def _merge_daily(
     compare: tuple[str, ...] = (),
     check: Callable[[str, pd.DataFrame], None] | None = None,
     bar_label: str | None = None,
+    twins: Callable[[pd.DataFrame, pd.DataFrame], np.ndarray] | None = None,
 ) -> WriteStats:
     """Merge rows into one file per UTC day of time_col: a stored key wins, files stay sorted by time
     (stable, so ties keep arrival order); with number_rows (trades) rows are in trade_order (ties by
     integer trade id where the ids are integers) and a `seq` column numbers that order. A
     row whose key is stored with other `compare` values is a conflict, not a duplicate; `check` sees
     each merged day before it is written and may refuse it by raising. With `bar_label`, a progress bar
-    over the days written (a large file spans many)."""
+    over the days written (a large file spans many). `twins(fresh, stored)` marks the rows new by key that the
+    day holds under another key: duplicates too."""
     if frame.empty:
         return WriteStats(0, 0, 0, ())
     columns = [f.name for f in schema if f.name != "seq"]
@@ -164,6 +168,7 @@ def _merge_daily(
     added = dupes = 0
     touched: list[str] = []
     conflicts: list[str] = []
+    twinned: list[str] = []
     unique_days = np.unique(days)
     shown = bar_label is not None and len(unique_days) > 1
     for day in track(unique_days, len(unique_days), bar_label or "", show=shown):
@@ -176,6 +181,9 @@ def _merge_daily(
             clash = _differs(new[known], old, key_col, compare)
             conflicts += new.loc[known, key_col][clash].tolist()
         fresh = new[~known]
+        if twins is not None and (twin := twins(fresh, old)).any():
+            twinned += fresh.loc[twin, key_col].tolist()
+            fresh = fresh[~twin]
         dupes += int((days == day).sum()) - len(fresh)
         if fresh.empty:
             continue
@@ -190,7 +198,7 @@ def _merge_daily(
         write_table_atomic(pa.Table.from_pandas(merged, schema=schema, preserve_index=False), target)
         added += len(fresh)
         touched.append(d.isoformat())
-    return WriteStats(len(frame), added, dupes - len(conflicts), tuple(touched), tuple(conflicts))
+    return WriteStats(len(frame), added, dupes - len(conflicts), tuple(touched), tuple(conflicts), tuple(twinned))
 
 
 TRADE_COLUMNS = ["trade_id", "ts", "price", "size", "side"]
@@ -229,10 +237,13 @@ def write_trades(paths: Paths, symbol: str, trades: pd.DataFrame, bar_label: str
     python_assets/lake/trade_rules.py (TradeRangeError otherwise), and no day may pass its totals. Each
     partition is kept sorted by ts, trades of one millisecond by integer trade id where all their ids are
     integers, else in arrival order (python_assets/lake/trade_order.py), and `seq` numbers that order,
-    giving SQL an exact first/last trade per bar. Unless `synthetic` (the generator), the write is real data: refused
+    giving SQL an exact first/last trade per bar. A row whose (ts, price, size, side) the day stores under the
+    other kind of id (an exchange's vs a content hash) is a duplicate too, up to multiplicity, its id in `twins`
+    (python_assets/lake/trade_twins.py). Unless `synthetic` (the generator), the write is real data: refused
     in a symbol holding synthetic data, and recorded (python_assets/lake/sources.py claim_origin).
     """
-    from python_assets.lake.trade_index import reserve_ids  # imported here: it builds on this module
+    from python_assets.lake.trade_index import reserve_ids  # imported here: they build on this module
+    from python_assets.lake.trade_twins import twin_rows
 
     symbol = normalize_symbol(symbol)
     if trades.empty:
@@ -252,10 +263,11 @@ def write_trades(paths: Paths, symbol: str, trades: pd.DataFrame, bar_label: str
         stats = _merge_daily(
             frame[~elsewhere], time_col="ts", key_col="trade_id", schema=TRADE_SCHEMA,
             partition=lambda d: trades_partition(paths, symbol, d), number_rows=True,
-            compare=("ts", "price", "size", "side"), check=day_fits, bar_label=bar_label,
+            compare=("ts", "price", "size", "side"), check=day_fits, bar_label=bar_label, twins=twin_rows,
         )
     conflicts = (*trades["trade_id"][clash], *frame["trade_id"][elsewhere], *stats.conflicts)
-    return WriteStats(len(trades), stats.added, len(trades) - stats.added - len(conflicts), stats.partitions, conflicts)
+    return WriteStats(len(trades), stats.added, len(trades) - stats.added - len(conflicts), stats.partitions, conflicts,
+                      stats.twins)
 
 
 def write_funding(paths: Paths, symbol: str, funding: pd.DataFrame, guard: Guard = None,

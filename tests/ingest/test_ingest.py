@@ -96,6 +96,49 @@ def test_files_without_trade_ids_dedupe_on_the_full_row(data_dir, tmp_path):
     assert len(stored(data_dir, "ETH-USDT")) == 3
 
 
+def _trades_csv(path: Path, rows: list[tuple], ids: list[int] | None = None) -> Path:
+    """(ts, price, size, side) rows as a CSV, with a trade id column when ids are given."""
+    head = ("id," if ids else "") + "ts,price,amount,side\n"
+    lines = [(f"{ids[i]}," if ids else "") + ",".join(map(str, row)) for i, row in enumerate(rows)]
+    path.write_text(head + "\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("first_with_ids", [False, True], ids=["without ids first", "with ids first"])
+def test_the_same_trades_with_and_without_ids_are_stored_once(data_dir, tmp_path, capsys, first_with_ids):
+    """Rows without an id got content-hash ids that never match a real one: the same 2 trades ingested without ids,
+    then with ids 7 and 8 (or the other way), were both '2 added', 4 rows for 2 trades and a minute's volume doubled."""
+    from blofin_cli.main import main as cli_main
+
+    rows = [(T0 + 123, 3500.5, 0.1, "buy"), (T0 + 1000, 3501.0, 0.2, "sell")]
+    noid, withid = _trades_csv(tmp_path / "noid.csv", rows), _trades_csv(tmp_path / "withid.csv", rows, [7, 8])
+    first, second = (withid, noid) if first_with_ids else (noid, withid)
+    assert cli_main(["ingest", "--symbol", "ETH-USDT", str(first)]) == 0
+    assert cli_main(["ingest", "--symbol", "ETH-USDT", str(second)]) == 0
+    assert cli_main(["ingest", "--symbol", "ETH-USDT", str(second)]) == 0  # again: the same counts, nothing added
+    out = [line for line in capsys.readouterr().out.splitlines() if "rows read" in line]
+    kind = "with a trade id" if first_with_ids else "without a trade id"
+    assert out[1] == out[2] == f"{second}: 2 rows read, 0 added to ETH-USDT, 2 duplicates skipped (2 already stored {kind}), 0 quarantined"
+    assert len(stored(data_dir, "ETH-USDT")) == 2 and stored(data_dir, "ETH-USDT")["size"].sum() == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("n_stored, stored_ids, n_arriving, arriving_ids, added", [
+    (2, None, 3, [7, 8, 9], 1), (3, [7, 8, 9], 2, None, 0), (1, [7], 2, None, 1),
+    (2, None, 2, None, 0), (2, [7, 8], 3, [7, 8, 9], 1), (2, [7, 8], 2, [5, 6], 2),  # one kind: on the id alone
+])
+def test_identical_trades_match_the_other_id_kind_up_to_their_count(data_dir, tmp_path, n_stored, stored_ids, n_arriving,
+                                                                     arriving_ids, added):
+    """Two genuine identical trades in one millisecond stay two: 2 stored without ids and 3 arriving with ids add 1;
+    within one kind the dedup is on the id alone, as before (the same file again adds nothing)."""
+    same = (T0 + 5, 100.0, 1.0, "buy")
+    ingest_file(data_dir, _trades_csv(tmp_path / "a.csv", [same] * n_stored, stored_ids), "BTC-USDT", now=NOW)
+    r = ingest_file(data_dir, _trades_csv(tmp_path / "b.csv", [same] * n_arriving, arriving_ids), "BTC-USDT", now=NOW)
+    assert (r.rows_read, r.rows_added, r.duplicates) == (n_arriving, added, n_arriving - added)
+    assert len(stored(data_dir)) == n_stored + added
+    again = ingest_file(data_dir, tmp_path / "b.csv", "BTC-USDT", now=NOW)
+    assert again.rows_added == 0 and len(stored(data_dir)) == n_stored + added
+
+
 def test_mixed_good_and_bad_rows_keep_the_good_and_quarantine_the_bad_with_reasons(data_dir, tmp_path):
     path = tmp_path / "mixed.csv"
     path.write_text(
