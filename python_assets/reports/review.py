@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 from python_assets.config import SettingError, llm_api_key, llm_base_url, llm_model, llm_timeout_s
+from python_assets.ml.ensembles import MEMBERS as ENSEMBLE_MEMBERS
 from python_assets.platform.alerts import split_credentials
 from python_assets.platform.deadline import Deadline, NoRedirect, ResolveTimeout, deadline_handlers, next_wait
 from python_assets.platform.deadline import pause as _pause  # patched by tests to see the waits
@@ -161,7 +162,8 @@ def _dsr_is_score(row: dict[str, Any]) -> bool:
 
 
 def _models_vs_baselines(report: dict[str, Any]) -> dict[str, tuple[str, float, float]]:
-    """model -> (metric, model's out-of-sample loss, its baseline's), for models scored beside a baseline."""
+    """model -> (metric, model's out-of-sample loss, its baseline's), for models scored beside a baseline: log_loss
+    for a classifier, rmse for a regression, both lower-is-better."""
     pairs: dict[str, dict[str, dict[str, Any]]] = {}
     for m in report.get("ml", {}).get("models", []):
         pairs.setdefault(m["model"], {})[m["scorer"]] = m
@@ -190,9 +192,10 @@ def _ml_contradictions(top: list[dict[str, Any]], models: dict[str, tuple[str, f
         if st.get("kind") != "ml":
             continue
         source = str(st["strategy"]).removeprefix("ml_")
-        # a model's strategy rests on that model; an ensemble's on every classifier it combines
+        # a model's strategy rests on that model; an ensemble's on its members (ensembles.MEMBERS), each by its own
+        # metric: log_loss and rmse are both losses, lower is better, so "loses" is model >= baseline for either
         behind = {source: models[source]} if source in models else {
-            k: v for k, v in models.items() if v[0] == "log_loss"} if source.startswith("ensemble") else {}
+            k: models[k] for k in ENSEMBLE_MEMBERS if k in models} if source.startswith("ensemble") else {}
         if behind and all(m >= b for _, m, b in behind.values()):
             scores = ", ".join(f"{k} {metric} {_fmt(m)} vs {_fmt(b)}" for k, (metric, m, b) in sorted(behind.items()))
             out.append(_finding("caution", "contradiction",

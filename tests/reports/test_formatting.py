@@ -102,6 +102,23 @@ def test_review_notices_a_top_ml_strategy_whose_models_all_lose_to_their_baselin
                 if f["topic"] == "contradiction"]
 
 
+def test_an_ensemble_strategy_rests_on_the_ensembles_members_each_by_its_own_metric():
+    """The check took every model scored by log_loss (risk_scorer, not a member) and left out price_predictor
+    (a member, scored by rmse): all three members losing gave no caution because risk_scorer beat its baseline."""
+    from python_assets.reports.review import _ml_contradictions
+
+    top = [{"kind": "ml", "strategy": "ml_ensemble_stacked", "symbol": "X"}]
+    scores = {"direction_predictor": ("log_loss", .72, .69), "momentum_classifier": ("log_loss", 1.09, 1.07),
+              "price_predictor": ("rmse", .0133, .0128), "risk_scorer": ("log_loss", .50, .58)}
+    found = _ml_contradictions(top, scores)
+    assert len(found) == 1 and "price_predictor rmse 0.0133 vs 0.0128" in found[0]["text"]
+    assert "risk_scorer" not in found[0]["text"]
+    # a member that beats its baseline (price by rmse) clears the caution; a non-member losing does not raise one
+    assert _ml_contradictions(top, {**scores, "price_predictor": ("rmse", .0120, .0128)}) == []
+    assert _ml_contradictions(top, {**scores, "price_predictor": ("rmse", .0120, .0128),
+                                    "risk_scorer": ("log_loss", .60, .58)}) == []
+
+
 def test_a_drawdown_reads_as_a_loss_whichever_sign_its_table_stores():
     # every mart stores max_drawdown <= 0 now, but reports written before hold the portfolio's >= 0: both went
     # through the signed percent, so the report showed the portfolio's loss as +0.45% beside a strategy's -0.73%
