@@ -68,7 +68,8 @@ def label_known_by(joined: pd.DataFrame, bar_ms: int) -> np.ndarray:
 @dataclass(frozen=True)
 class Fitted:
     """The ensembles as fitted on a day's out-of-sample rows: members, the return forecast's P(up) scale,
-    the cut, the stacked weights, and the joined rows with which were fitted on and which lie before the cut."""
+    the cut, the stacked weights, and the joined rows with which were fitted on, which lie before the cut and which
+    are finite (every member's P(up) and the label: a NaN row is neither fitted on nor scored)."""
 
     members: list[str]
     scales: dict[str, float | None]
@@ -77,6 +78,7 @@ class Fitted:
     joined: pd.DataFrame
     fit: np.ndarray
     before: np.ndarray
+    finite: np.ndarray
 
 
 def member_probabilities(members: list[str], frames: dict[str, pd.DataFrame],
@@ -112,14 +114,17 @@ def fit_ensembles(oos: dict[str, pd.DataFrame], bar_ms: int | None = None) -> Fi
     joined = label.rename(columns={"label": "y"}).merge(member_probabilities(members, oos, scales), on=KEYS)
     joined = joined.sort_values(KEYS).reset_index(drop=True)
     before = (joined["bar_at_ms"] < cut).to_numpy()
+    P, y = joined[members].to_numpy(np.float64), joined["y"].to_numpy(np.float64, na_value=np.nan)
+    # one NaN P(up) or label among the fitted rows made every stacked weight NaN (and the stacked P(up) NaN on
+    # every row): such a row is left out of the fit and the scores, and gives NaN for itself only
+    finite = np.isfinite(P).all(axis=1) & np.isfinite(y)
     # purge: a label closing after the first evaluation bar's close would put later closes into the weights
     bar = bar_ms or bar_spacing(times)
-    fit = before & (label_known_by(joined, bar) <= cut + bar)
-    if fit.sum() < 50 or (~before).sum() < 50:
+    fit = before & finite & (label_known_by(joined, bar) <= cut + bar)
+    if fit.sum() < 50 or (~before & finite).sum() < 50:
         return None
-    P = joined[members].to_numpy()
-    w = fit_logistic(_logit(P[fit]), joined["y"].to_numpy()[fit])
-    return Fitted(members, scales, cut, w, joined, fit, before)
+    w = fit_logistic(_logit(P[fit]), y[fit])
+    return Fitted(members, scales, cut, w, joined, fit, before, finite)
 
 
 def with_ensembles(fitted: Fitted, joined: pd.DataFrame) -> pd.DataFrame:
@@ -139,7 +144,7 @@ def build_ensembles(oos: dict[str, pd.DataFrame],
     members, w, fit, cut = fitted.members, fitted.weights, fitted.fit, fitted.cut
     joined = with_ensembles(fitted, fitted.joined)
     y = joined["y"].to_numpy()
-    ev = ~fitted.before
+    ev = ~fitted.before & fitted.finite  # eval_rows: the later half's rows every member and the label have
     window = {"fit_start_ms": int(joined.loc[fit, "bar_at_ms"].min()), "eval_start_ms": int(cut),
               "eval_end_ms": int(joined["bar_at_ms"].max()), "eval_rows": int(ev.sum())}
     rows = []

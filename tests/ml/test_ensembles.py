@@ -79,3 +79,24 @@ def test_train_model_hands_each_out_of_sample_row_its_label_window(tmp_path):
     data = planted(n_times=400)
     oos = train_model(MODELS["direction_predictor"], data, tmp_path, TrainConfig(n_folds=2, fast=True)).oos
     np.testing.assert_array_equal(oos["label_end_ms"], oos["bar_at_ms"] + (HORIZON_BARS + 1) * BAR_MS)
+
+
+def test_a_nan_member_prediction_is_left_out_of_the_fit_and_the_scores_and_is_nan_for_its_own_row_only():
+    """One NaN P(up) in the fit half made every stacked weight NaN, so the stacked P(up) was NaN on every row
+    (review_ml t_ens2.py: oos prediction[4] = NaN gave {intercept: nan, ...})."""
+    clean_rows, clean = build_ensembles(_frames(_closes()))
+    frames = _frames(_closes())
+    cut = clean_rows[0]["eval_start_ms"]
+    pred = frames["direction_predictor"]["prediction"].to_numpy().copy()
+    bars = frames["direction_predictor"]["bar_at_ms"].to_numpy()
+    nan_fit, nan_eval = 4, int(np.flatnonzero(bars >= cut)[3])
+    pred[[nan_fit, nan_eval]] = np.nan
+    frames["direction_predictor"] = frames["direction_predictor"].assign(prediction=pred)
+    rows, joined = build_ensembles(frames)
+    weights = _stacked(rows)
+    assert all(np.isfinite(v) for v in weights.values())
+    stacked = joined["ensemble_stacked"].to_numpy()
+    nan_rows = np.flatnonzero(~np.isfinite(stacked))
+    assert set(joined.loc[nan_rows, "bar_at_ms"]) == {bars[nan_fit], bars[nan_eval]}
+    assert all(np.isfinite(r[k]) for r in rows for k in ("auc", "log_loss", "accuracy"))
+    assert {r["eval_rows"] for r in rows} == {clean_rows[0]["eval_rows"] - 1}
