@@ -255,14 +255,21 @@ def ml_results(context: dg.AssetExecutionContext, warehouse: Warehouse, **runs: 
     direction = pointers.get("direction_predictor")
     bar_ms = TIMEFRAME_MS[direction["timeframe"]] if direction else None
     ensembles, joined = build_ensembles(oos, bar_ms)
+    untraded: list[str] = []
     if "direction_predictor" in forward:  # scored with a saved version: trade its calls on the day's bars
-        joined = forward_frame(oos, forward, bar_ms)
+        joined, untraded = forward_frame(oos, forward, bar_ms)
+    if untraded:  # the day's ml_ensembles rows stand, but no ensemble backtest runs: say why, once
+        log_event("ml_ensembles_not_traded", day=day, members_trained_today=untraded,
+                  reason="direction_predictor was reused and these members were trained today: "
+                         "no out-of-sample calls of theirs on the day's bars")
     predictions = pd.concat(latest, ignore_index=True) if latest else pd.DataFrame()
     with warehouse.connect() as con:
         write_results(con, day, scores, ensembles, predictions)
     log_event("ml_results_written", day=day, models=len(oos), ensembles=len({r["ensemble"] for r in ensembles}))
     return dg.Output(OutOfSample(joined, direction["timeframe"] if direction else None),
                      metadata={"models": len(oos), "score_rows": len(scores), "ensemble_rows": len(ensembles),
+                               **({"ensembles_not_traded": f"members trained today: {', '.join(untraded)}"}
+                                  if untraded else {}),
                                "scores_vs_baselines": dg.MetadataValue.md(scores_markdown(scores))})
 
 

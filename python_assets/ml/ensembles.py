@@ -160,18 +160,27 @@ def build_ensembles(oos: dict[str, pd.DataFrame],
     return rows, joined[KEYS + ["y", *members, "ensemble_average", "ensemble_stacked", "ensemble_fitted_on"]]
 
 
+def without_day_calls(members: list[str], forward: dict[str, pd.DataFrame]) -> list[str]:
+    """The ensembles' members with no predictions on the day's bars: trained today rather than reused, so their
+    version was fitted on (or after) those bars and has no out-of-sample call there; while any, the day trades
+    no ensemble (its weights combine every member: dropping one would trade another ensemble than it scored)."""
+    return [m for m in members if m not in forward or forward[m].empty]
+
+
 def forward_frame(oos: dict[str, pd.DataFrame], forward: dict[str, pd.DataFrame],
-                  bar_ms: int | None = None) -> pd.DataFrame:
+                  bar_ms: int | None = None) -> tuple[pd.DataFrame, list[str]]:
     """What a day scored with saved versions trades: each reused member's predictions on the day's bars
     (forward: made by versions trained before the day, truly out of sample) as P(up), with the ensembles
-    those versions' out-of-sample rows fitted (oos) where every member scored the day; no row is fitted on."""
+    those versions' out-of-sample rows fitted (oos) where every member scored the day; no row is fitted on.
+    Beside it the members (without_day_calls) that kept the day from trading the ensembles, [] when none did."""
     if "direction_predictor" not in forward or forward["direction_predictor"].empty:
-        return pd.DataFrame()
+        return pd.DataFrame(), []
     direction = forward["direction_predictor"]
     frame = direction[KEYS].assign(direction_predictor=up_probability("direction_predictor", direction))
     fitted = fit_ensembles(oos, bar_ms)
-    if fitted is not None and all(m in forward and len(forward[m]) for m in fitted.members):
+    missing = without_day_calls(fitted.members, forward) if fitted is not None else []
+    if fitted is not None and not missing:
         scored = with_ensembles(fitted, member_probabilities(fitted.members, forward, fitted.scales))
         frame = frame.merge(scored[KEYS + ["ensemble_average", "ensemble_stacked"]], on=KEYS, how="left")
     frame = frame.sort_values(KEYS).reset_index(drop=True)
-    return frame.assign(ensemble_fitted_on=False)
+    return frame.assign(ensemble_fitted_on=False), missing

@@ -100,3 +100,21 @@ def test_a_nan_member_prediction_is_left_out_of_the_fit_and_the_scores_and_is_na
     assert set(joined.loc[nan_rows, "bar_at_ms"]) == {bars[nan_fit], bars[nan_eval]}
     assert all(np.isfinite(r[k]) for r in rows for k in ("auc", "log_loss", "accuracy"))
     assert {r["eval_rows"] for r in rows} == {clean_rows[0]["eval_rows"] - 1}
+
+
+def test_a_day_whose_direction_is_reused_but_another_member_trained_trades_no_ensemble_and_says_which():
+    """forward_frame added the ensembles' columns only when every member had calls on the day's bars: with
+    direction reused and momentum trained that day the frame had none, no ensemble backtest ran, and nothing
+    said so. It still trades no ensemble (its weights combine all three), and names the member that kept it."""
+    from python_assets.ml.ensembles import forward_frame
+
+    oos = _frames(_closes())
+    day = {m: f[f["bar_at_ms"] >= f["bar_at_ms"].max() - 20 * BAR_MS].drop(columns="label") for m, f in oos.items()}
+    frame, missing = forward_frame(oos, day, BAR_MS)
+    assert missing == [] and frame[["ensemble_average", "ensemble_stacked"]].notna().all().all()
+    partial = {m: f for m, f in day.items() if m != "momentum_classifier"}
+    frame, missing = forward_frame(oos, partial, BAR_MS)
+    assert missing == ["momentum_classifier"] and "ensemble_stacked" not in frame
+    assert len(frame) == len(day["direction_predictor"]) and frame["direction_predictor"].notna().all()
+    empty, missing = forward_frame(oos, {}, BAR_MS)
+    assert empty.empty and missing == []
