@@ -25,7 +25,7 @@ from python_assets.platform.logs import log_event
 from python_assets.ml.artifacts import (ModelRun, OutOfSample, TrainingSet, model_pointer, require_artifact,
                                         staging_file, stored_days)
 from python_assets.ml.dataset import HORIZON_BARS, Dataset, export_training_set, load_dataset, numeric_features
-from python_assets.ml.ensembles import build_ensembles, forward_frame
+from python_assets.ml.ensembles import build_ensembles, forward_frame, trained_marker
 from python_assets.ml.models import MODELS
 from python_assets.reports import fmt
 from python_assets.ml.store import write_results
@@ -255,6 +255,8 @@ def ml_results(context: dg.AssetExecutionContext, warehouse: Warehouse, **runs: 
     direction = pointers.get("direction_predictor")
     bar_ms = TIMEFRAME_MS[direction["timeframe"]] if direction else None
     ensembles, joined = build_ensembles(oos, bar_ms)
+    # fitted on the members' versions' out-of-sample rows: on a reuse day the numbers are an earlier day's
+    ensembles = [{**r, **trained_marker(r["members"], pointers)} for r in ensembles]
     untraded: list[str] = []
     if "direction_predictor" in forward:  # scored with a saved version: trade its calls on the day's bars
         joined, untraded = forward_frame(oos, forward, bar_ms)

@@ -119,7 +119,9 @@ create table if not exists ml_ensembles (
         partition_date date not null, ensemble varchar not null, method varchar not null, members json not null,
         weights json not null, scorer varchar not null, fit_start_ms bigint, eval_start_ms bigint,
         eval_end_ms bigint, eval_rows bigint, accuracy double, balanced_accuracy double, log_loss double,
-        auc double, created_at timestamptz not null);
+        auc double, created_at timestamptz not null, trained_on date, reused boolean);
+alter table ml_ensembles add column if not exists trained_on date;
+alter table ml_ensembles add column if not exists reused boolean;
 create table if not exists ml_predictions (
         partition_date date not null, model varchar not null, version varchar not null, symbol varchar not null,
         timeframe varchar not null, bar_at_ms bigint not null, bar_at timestamptz not null,

@@ -135,6 +135,15 @@ def with_ensembles(fitted: Fitted, joined: pd.DataFrame) -> pd.DataFrame:
                          ensemble_stacked=1 / (1 + np.exp(-(w[0] + _logit(P) @ w[1:]))))
 
 
+def trained_marker(members: list[str], pointers: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """trained_on and reused of the ensembles, as a model's score rows carry them: the ensembles are fitted on
+    the members' versions' out-of-sample rows, so their numbers are those the newest member's training day
+    computed (trained_on, NULL when a member's pointer does not say), repeated on a day that reused every member."""
+    days = [pointers[m].get("trained_on") for m in members]
+    return {"trained_on": max(days) if days and all(days) else None,
+            "reused": bool(members) and all(bool(pointers[m].get("reused")) for m in members)}
+
+
 def build_ensembles(oos: dict[str, pd.DataFrame],
                     bar_ms: int | None = None) -> tuple[list[dict[str, Any]], pd.DataFrame]:
     """(ml_ensembles rows, per-row ensemble P(up) on every joined out-of-sample row), as fit_ensembles fits."""

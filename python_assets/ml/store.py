@@ -11,7 +11,8 @@ import pandas as pd
 
 # The landing tables (dbt sources ml_outputs.*), created here and before every dbt run (the macro
 # python_assets/warehouse/landing.py generates). A column added later goes last in its create and gets an
-# `add column if not exists` for warehouses made before it (trained_on, reused: NULL on days written before them).
+# `add column if not exists` for warehouses made before it (trained_on, reused of ml_model_results and of
+# ml_ensembles: NULL on days written before them).
 DDL = (
     """create table if not exists ml_model_results (
         partition_date date not null, model varchar not null, version varchar not null, task varchar not null,
@@ -26,7 +27,9 @@ DDL = (
         partition_date date not null, ensemble varchar not null, method varchar not null, members json not null,
         weights json not null, scorer varchar not null, fit_start_ms bigint, eval_start_ms bigint,
         eval_end_ms bigint, eval_rows bigint, accuracy double, balanced_accuracy double, log_loss double,
-        auc double, created_at timestamptz not null)""",
+        auc double, created_at timestamptz not null, trained_on date, reused boolean)""",
+    """alter table ml_ensembles add column if not exists trained_on date""",
+    """alter table ml_ensembles add column if not exists reused boolean""",
     """create table if not exists ml_predictions (
         partition_date date not null, model varchar not null, version varchar not null, symbol varchar not null,
         timeframe varchar not null, bar_at_ms bigint not null, bar_at timestamptz not null,
@@ -55,7 +58,8 @@ def write_results(con: duckdb.DuckDBPyConnection, day: str, models: list[dict[st
         con.execute(ddl)
     scores = pd.DataFrame([{**{c: None for c in (*SCORE_COLUMNS, *VERSION_COLUMNS)}, **row}
                            for row in models]) if models else pd.DataFrame()
-    ens = pd.DataFrame([{**r, "members": json.dumps(r["members"]), "weights": json.dumps(r["weights"])} for r in ensembles])
+    ens = pd.DataFrame([{**{c: None for c in VERSION_COLUMNS}, **r, "members": json.dumps(r["members"]),
+                         "weights": json.dumps(r["weights"])} for r in ensembles])
     con.execute("begin transaction")
     try:
         for table in ("ml_model_results", "ml_ensembles", "ml_predictions"):
@@ -65,7 +69,7 @@ def write_results(con: duckdb.DuckDBPyConnection, day: str, models: list[dict[st
             {', '.join(SCORE_COLUMNS)}, model_dir, now(), cast(trained_on as date), cast(reused as boolean) from _rows""")
         _insert(con, "ml_ensembles", ens, f"""select cast('{day}' as date), ensemble, method, cast(members as json),
             cast(weights as json), scorer, fit_start_ms, eval_start_ms, eval_end_ms, eval_rows, accuracy,
-            balanced_accuracy, log_loss, auc, now() from _rows""")
+            balanced_accuracy, log_loss, auc, now(), cast(trained_on as date), cast(reused as boolean) from _rows""")
         preds = predictions.copy()
         for c in ("prediction", "p_down", "p_flat", "p_up"):
             if c not in preds:

@@ -118,7 +118,8 @@ def _model_charts(models: list[dict[str, Any]]) -> str:
 
 def trained_label(model: dict[str, Any]) -> str | None:
     """'2025-03-09 (reused)': the day the scored version was trained, and whether the report's day reused it (its
-    scores then repeat that day's walk-forward); None (a dash) for rows written before either was recorded."""
+    scores then repeat that day's walk-forward; an ensemble's: its newest member's, every member reused); None
+    (a dash) for rows written before either was recorded."""
     day = model.get("trained_on")
     return None if day is None else f"{day} (reused)" if model.get("reused") else day
 
@@ -190,7 +191,8 @@ def render(report: dict[str, Any], con: duckdb.DuckDBPyConnection) -> str:
         "<h2>Models</h2>" + _model_charts(report["ml"]["models"])
         + table([{**m, "trained": trained_label(m)} for m in report["ml"]["models"]],
                 ["model", "scorer", "trained", "test_rows", "accuracy", "log_loss", "auc", "rmse", "rank_ic"])
-        + table(report["ml"]["ensembles"], ["ensemble", "scorer", "eval_rows", "accuracy", "auc", "log_loss"])
+        + table([{**e, "trained": trained_label(e)} for e in report["ml"]["ensembles"]],
+                ["ensemble", "scorer", "trained", "eval_rows", "accuracy", "auc", "log_loss"])
         + table(report["ml"]["predictions"], ["model", "symbol", "bar_at", "prediction", "p_up"]),
         "<h2>Strategy research</h2>" + _research_counts(report["research"]) + table(report["research"]["ranking"], ["rank", "design_key", "origin", "score",
                                                                              "deflated_sharpe", "oos_sharpe_annual",

@@ -47,6 +47,7 @@ LATER_COLUMNS: dict[str, dict[str, str]] = {
     "report_strategies": {"symbol_traded_on_day": "true"},  # before it the top list kept every symbol
     "report_walk_forward": {"scored_folds": "cast(null as bigint)"},
     "report_ml_models": {"trained_on": "cast(null as date)", "reused": "cast(null as boolean)"},
+    "report_ml_ensembles": {"trained_on": "cast(null as date)", "reused": "cast(null as boolean)"},
     "report_equity": {"buy_and_hold_equity": "cast(null as double)"},
     "fill_sensitivity": {"book_spread_share": "cast(null as double)"},
     "portfolio_backtest_results": {c: "cast(null as integer)" for c in ("min_history", "rebalances",
@@ -90,7 +91,8 @@ def walk_forward(con: duckdb.DuckDBPyConnection, day: date) -> list[dict[str, An
 
 def ml(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, Any]:
     """Newest predictions, each model's overall score beside its baseline (with the day its version was trained
-    and whether this day reused it: a reused version's scores are its training day's), and the ensembles."""
+    and whether this day reused it: a reused version's scores are its training day's), and the ensembles (with
+    the day the newest member version was trained and whether the day reused every member: then that day's)."""
     if not table_exists(con, "report_ml_predictions"):
         return {"predictions": [], "models": [], "ensembles": []}
     return {
@@ -100,8 +102,10 @@ def ml(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, Any]:
         "models": rows(con, f"""select model, version, scorer, test_rows, accuracy, balanced_accuracy, log_loss, auc,
                              rmse, r2, ic, rank_ic, strftime(trained_on, '%Y-%m-%d') as trained_on, reused
                              from {relation(con, 'report_ml_models')} where partition_date = ? order by model, scorer""", [day]),
-        "ensembles": rows(con, """select ensemble, method, scorer, eval_rows, accuracy, auc, log_loss
-                                from report_ml_ensembles where partition_date = ? order by ensemble, scorer""", [day]),
+        "ensembles": rows(con, f"""select ensemble, method, scorer, eval_rows, accuracy, auc, log_loss,
+                                strftime(trained_on, '%Y-%m-%d') as trained_on, reused
+                                from {relation(con, 'report_ml_ensembles')} where partition_date = ?
+                                order by ensemble, scorer""", [day]),
     }
 
 

@@ -118,3 +118,17 @@ def test_a_day_whose_direction_is_reused_but_another_member_trained_trades_no_en
     assert len(frame) == len(day["direction_predictor"]) and frame["direction_predictor"].notna().all()
     empty, missing = forward_frame(oos, {}, BAR_MS)
     assert empty.empty and missing == []
+
+
+def test_the_ensembles_carry_the_newest_members_training_day_and_are_reused_only_when_every_member_is():
+    from python_assets.ml.ensembles import trained_marker
+
+    members = list(MEMBERS)
+    reused = {m: {"trained_on": "2025-03-09", "reused": True} for m in members}
+    assert trained_marker(members, reused) == {"trained_on": "2025-03-09", "reused": True}
+    mixed = {**reused, "price_predictor": {"trained_on": "2025-03-10", "reused": False}}
+    assert trained_marker(members, mixed) == {"trained_on": "2025-03-10", "reused": False}
+    older = {**reused, "momentum_classifier": {"trained_on": "2025-03-08", "reused": True}}
+    assert trained_marker(members, older) == {"trained_on": "2025-03-09", "reused": True}
+    unsaid = {**reused, "momentum_classifier": {"version": "v"}}  # a pointer written before it said
+    assert trained_marker(members, unsaid) == {"trained_on": None, "reused": False}

@@ -14,6 +14,7 @@ from test_models import planted
 
 START = 1_741_392_000_000  # 2025-03-08 00:00 UTC: 864 5m bars are 03-08, 03-09 (training day) and 03-10
 MEMBERS = ("direction_predictor", "momentum_classifier", "price_predictor")
+ENSEMBLES = ("ensemble_average", "ensemble_stacked")
 
 
 def write_scoring_export(data_dir, today) -> None:
@@ -69,18 +70,23 @@ def test_a_reuse_day_trades_the_saved_versions_calls_on_its_own_bars(data_dir):
     assert traded[["ensemble_average", "ensemble_stacked"]].notna().all().all()
     # the scores filed under 03-10 are 03-09's walk-forward: each row says so (the report read them as 03-10's)
     assert _version_days(data_dir, "2025-03-10") == {(m, "2025-03-09", True) for m in MEMBERS}
+    # and so are the ensembles, fitted on those versions' out-of-sample rows: 03-09's numbers (they said nothing)
+    assert _version_days(data_dir, "2025-03-10", "ml_ensembles") == {(e, "2025-03-09", True) for e in ENSEMBLES}
     trained_day = dg.materialize([ml_dataset, *MODEL_ASSETS, ml_results], selection=[ml_results.key],
                                  partition_key="2025-03-09", resources={"warehouse": Warehouse(), "ml_artifacts": MlArtifacts()})
     assert trained_day.success  # 03-09's own results: the versions it trained, not reused
     assert _version_days(data_dir, "2025-03-09") == {(m, "2025-03-09", False) for m in MEMBERS}
+    assert _version_days(data_dir, "2025-03-09", "ml_ensembles") == {(e, "2025-03-09", False) for e in ENSEMBLES}
 
 
-def _version_days(data_dir, day: str) -> set[tuple]:
-    """(model, trained_on, reused) of the day's ml_model_results rows, every fold and scorer."""
+def _version_days(data_dir, day: str, table: str = "ml_model_results") -> set[tuple]:
+    """(model, trained_on, reused) of the day's ml_model_results rows, every fold and scorer; (ensemble, ...)
+    of its ml_ensembles rows."""
     from python_assets.warehouse.connection import connect_warehouse
 
+    name = "model" if table == "ml_model_results" else "ensemble"
     with connect_warehouse(data_dir.warehouse, read_only=True) as con:
-        return set(con.execute("select model, strftime(trained_on, '%Y-%m-%d'), reused from ml_model_results "
+        return set(con.execute(f"select {name}, strftime(trained_on, '%Y-%m-%d'), reused from {table} "
                                "where partition_date = ?", [day]).fetchall())
 
 
@@ -168,3 +174,25 @@ def test_a_warehouse_made_before_the_version_columns_gets_them_and_keeps_its_row
     assert con.execute("select strftime(partition_date, '%Y-%m-%d'), strftime(trained_on, '%Y-%m-%d'), reused, "
                        "log_loss, model_dir from ml_model_results order by all").fetchall() == [
         ("2025-03-09", None, None, None, "d"), ("2025-03-10", "2025-03-09", True, 0.5, "d")]
+
+
+def test_a_warehouse_made_before_the_ensembles_version_columns_gets_them_and_keeps_its_rows():
+    """ml_ensembles of an older warehouse has no trained_on or reused: the store adds them (NULL on the rows
+    written before) and the day's rows land in the right columns (the insert is by position)."""
+    import duckdb
+
+    from python_assets.ml.store import DDL, write_results
+
+    con = duckdb.connect()
+    ddl = next(d for d in DDL if "create table if not exists ml_ensembles" in d)
+    con.execute(ddl.replace(", trained_on date, reused boolean)", ")"))
+    con.execute("insert into ml_ensembles (partition_date, ensemble, method, members, weights, scorer, created_at) "
+                "values ('2025-03-09', 'ensemble_average', 'average', '[]', '{}', 'ensemble_average', now())")
+    row = {"ensemble": "ensemble_average", "method": "average", "members": ["direction_predictor"],
+           "weights": {"direction_predictor": 1.0}, "scorer": "ensemble_average", "fit_start_ms": 0,
+           "eval_start_ms": 1, "eval_end_ms": 2, "eval_rows": 10, "accuracy": 0.5, "balanced_accuracy": 0.5,
+           "log_loss": 0.69, "auc": 0.5, "trained_on": "2025-03-09", "reused": True}
+    write_results(con, "2025-03-10", [], [row], pd.DataFrame())
+    assert con.execute("select strftime(partition_date, '%Y-%m-%d'), strftime(trained_on, '%Y-%m-%d'), reused, "
+                       "log_loss from ml_ensembles order by all").fetchall() == [
+        ("2025-03-09", None, None, None), ("2025-03-10", "2025-03-09", True, 0.69)]
