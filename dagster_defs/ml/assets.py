@@ -276,7 +276,7 @@ def ml_results(context: dg.AssetExecutionContext, warehouse: Warehouse, **runs: 
 
 
 def scores_markdown(scores: list[dict]) -> str:
-    """Each model's overall out-of-sample loss beside its naive baseline's, as a Markdown table."""
+    """Each model's overall out-of-sample loss (the mean of its folds') beside its naive baseline's, as Markdown."""
     pairs: dict[tuple[str, str], dict[str, float | None]] = {}
     for s in scores:
         if s.get("fold") == "overall":

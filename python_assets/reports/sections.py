@@ -90,9 +90,10 @@ def walk_forward(con: duckdb.DuckDBPyConnection, day: date) -> list[dict[str, An
 
 
 def ml(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, Any]:
-    """Newest predictions, each model's overall score beside its baseline (with the day its version was trained
-    and whether this day reused it: a reused version's scores are its training day's), and the ensembles (with
-    the day the newest member version was trained and whether the day reused every member: then that day's)."""
+    """Newest predictions, each model's overall score (the mean of its walk-forward folds') beside its baseline
+    (with the day its version was trained and whether this day reused it: a reused version's scores are its
+    training day's), and the ensembles (with the day the newest member version was trained and whether the day
+    reused every member: then that day's)."""
     if not table_exists(con, "report_ml_predictions"):
         return {"predictions": [], "models": [], "ensembles": []}
     return {

@@ -1,6 +1,7 @@
 {#-
-  Each model version's overall out-of-sample score beside its naive baseline, per partition day:
-  the report's model table (folds f1..fN stay in ml_model_results). trained_on and reused say which day's
+  Each model version's overall out-of-sample score (each metric the mean of the walk-forward folds' scores,
+  not a score of their rows pooled) beside its naive baseline, per partition day: the report's model table
+  (folds f1..fN stay in ml_model_results). trained_on and reused say which day's
   walk-forward the scores are: a day that reused an earlier day's version repeats that day's scores.
 -#}
 
