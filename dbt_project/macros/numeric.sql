@@ -21,3 +21,13 @@
 {% macro varies_beyond_rounding(sd, mean) -%}
   ({{ sd }} > 1e-12 * greatest(abs({{ mean }}), 1))
 {%- endmacro %}
+
+{#- True when a difference (a window's range, a deviation, a stddev) is within rounding of the values it
+    came from: |size| <= 1e-14 x magnitude. The zero test TA-Lib 0.8 puts on a range (WILLR, STOCH:
+    hh - ll <= 1e-14 (|hh| + |ll|) counts as no range, found by probing it) and on CCI's and MFI's moves;
+    relative, so a pair priced 1e-8 that moves 1e-9 of its price still moves. Features give such a window
+    the value of an exactly flat one (closes 0.3 and 0.1 + 0.2, one ulp apart, made willr -100 and a
+    z-score of +-2). Portable SQL (abs exists in every engine here): no dispatch. -#}
+{% macro within_rounding(size, magnitude) -%}
+  (abs({{ size }}) <= 1e-14 * abs({{ magnitude }}))
+{%- endmacro %}

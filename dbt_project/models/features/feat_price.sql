@@ -10,6 +10,15 @@ bars as (
         ['symbol', 'timeframe', 'bar_at_ms', 'bar_at', 'bar_date', 'open', 'high', 'low', 'close'], lookback) }}
 ),
 
+{#- The z-score's mean and stddev, named once: its rounding test and its ratio both read them. -#}
+windows as (
+    select
+        *,
+        {{ rolling_full('avg(close)', 20) }} as close_sma_20,
+        {{ rolling_full('stddev_pop(close)', 20) }} as close_sd_20
+    from bars
+),
+
 computed as (
     select
         {{ series_keys() }},
@@ -33,8 +42,11 @@ computed as (
         ---------- position in the recent range
         close / {{ rolling_full('max(high)', 20) }} - 1 as dist_high_20,
         close / {{ rolling_full('min(low)', 20) }} - 1 as dist_low_20,
-        {{ safe_divide('close - ' ~ rolling_full('avg(close)', 20), rolling_full('stddev_pop(close)', 20)) }} as close_zscore_20
-    from bars
+        {#- NULL on a window whose stddev is within rounding of its mean (a flat one, or closes one ulp
+            apart: 0.3 and 0.1 + 0.2 made +-2), as on an exactly flat window. -#}
+        case when not {{ within_rounding('close_sd_20', 'close_sma_20') }}
+            then (close - close_sma_20) / close_sd_20 end as close_zscore_20
+    from windows
 )
 
 select * from computed

@@ -72,7 +72,8 @@ fast_k as (
         ({% for k in range(20) %}{{ ' + ' if k }}coalesce(abs({{ 'typical_price_back_' ~ k if k else 'typical_price' }} - typical_sma_20), 0){% endfor %})
             / nullif(typical_rows_20, 0) as typical_mad_20,
         {%- for j in range(5) %}
-        case when highest_14_back_{{ j }} > lowest_14_back_{{ j }}
+        case when not {{ within_rounding('highest_14_back_' ~ j ~ ' - lowest_14_back_' ~ j,
+                                         'abs(highest_14_back_' ~ j ~ ') + abs(lowest_14_back_' ~ j ~ ')') }}
                  then 100 * (close_back_{{ j }} - lowest_14_back_{{ j }}) / (highest_14_back_{{ j }} - lowest_14_back_{{ j }})
              when highest_14_back_{{ j }} is not null then 0 end as stoch_fast_k_14_back_{{ j }}{{ ',' if not loop.last }}
         {%- endfor %}
@@ -107,13 +108,16 @@ computed as (
         case when stoch_k_14_back_2 is not null and stoch_k_14_back_1 is not null then stoch_k_14_back_0 end as stoch_k_14,
         case when stoch_k_14_back_2 is not null and stoch_k_14_back_1 is not null
             then (stoch_k_14_back_0 + stoch_k_14_back_1 + stoch_k_14_back_2) / 3 end as stoch_d_3,
-        case when highest_14 > lowest_14 then -100 * (highest_14 - close) / (highest_14 - lowest_14)
+        {#- TA-Lib WILLR and STOCH (0.8): a range within rounding of the prices is no range, 0 (closes
+            0.3 and 0.1 + 0.2, one ulp apart, made -100). -#}
+        case when not {{ within_rounding('highest_14 - lowest_14', 'abs(highest_14) + abs(lowest_14)') }}
+                 then -100 * (highest_14 - close) / (highest_14 - lowest_14)
              when highest_14 is not null then 0 end as willr_14,
         {#- TA-Lib CCI (0.8): 0 when the deviation from the mean or the mean absolute deviation is within
             1e-14 of the mean, the rule TA-Lib applies (a flat window's mean here is exactly its value). -#}
         case when typical_sma_20 is null then null
-             when abs(typical_price - typical_sma_20) <= 1e-14 * abs(typical_sma_20)
-                  or typical_mad_20 <= 1e-14 * abs(typical_sma_20) then 0
+             when {{ within_rounding('typical_price - typical_sma_20', 'typical_sma_20') }}
+                  or {{ within_rounding('typical_mad_20', 'typical_sma_20') }} then 0
              else (typical_price - typical_sma_20) / (0.015 * typical_mad_20) end as cci_20,
         case when rows_26 = 26 then 100 * (25 - rows_since_high_25) / 25.0 end as aroon_up_25,
         case when rows_26 = 26 then 100 * (25 - rows_since_low_25) / 25.0 end as aroon_down_25,

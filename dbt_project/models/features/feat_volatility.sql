@@ -56,7 +56,10 @@ computed as (
         bb_middle_20 + 2 * bb_sd_20 as bb_upper_20,
         bb_middle_20 - 2 * bb_sd_20 as bb_lower_20,
         {{ safe_divide('4 * bb_sd_20', 'bb_middle_20') }} as bb_width_20,
-        {{ safe_divide('close - (bb_middle_20 - 2 * bb_sd_20)', '4 * bb_sd_20') }} as bb_pctb_20
+        {#- NULL where the band's stddev is within rounding of its middle (flat, or closes one ulp apart:
+            %b came out 0), as on an exactly flat window. -#}
+        case when not {{ within_rounding('bb_sd_20', 'bb_middle_20') }}
+            then (close - (bb_middle_20 - 2 * bb_sd_20)) / (4 * bb_sd_20) end as bb_pctb_20
     from windows
 )
 

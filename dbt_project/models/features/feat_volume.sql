@@ -32,9 +32,11 @@ moves as (
 signed_flows as (
     select
         *,
-        case when typical_price - prev_typical_price > 1e-14 * (abs(typical_price) + abs(prev_typical_price))
+        case when typical_price > prev_typical_price
+                  and not {{ within_rounding('typical_price - prev_typical_price', 'abs(typical_price) + abs(prev_typical_price)') }}
             then typical_price * volume else 0 end as positive_flow,
-        case when prev_typical_price - typical_price > 1e-14 * (abs(typical_price) + abs(prev_typical_price))
+        case when typical_price < prev_typical_price
+                  and not {{ within_rounding('typical_price - prev_typical_price', 'abs(typical_price) + abs(prev_typical_price)') }}
             then typical_price * volume else 0 end as negative_flow,
         prev_typical_price is not null as has_previous
     from moves
