@@ -53,6 +53,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from python_assets.backtest.defaults import MAKER_FEE, SLIPPAGE_BPS, TAKER_FEE
 from python_assets.backtest.fills import EARLY_FILL, fill_prices
 from python_assets.platform.jit import compile_once
 
@@ -62,15 +63,22 @@ SIGNAL, REVERSE, STOP, TRAIL, TARGET, MAX_BARS, END, LIQUIDATION = range(8)
 
 @dataclass(frozen=True)
 class Costs:
-    """BloFin perpetual defaults: taker 0.06%, maker 0.02% of notional per side; no slippage; liquidation at a
-    maintenance margin rate of 0.5% (lowest position tier) plus a 0.06% closing fee (see the module docstring)."""
+    """BloFin perpetual defaults: taker 0.06%, maker 0.02% of notional per side; no slippage (the engine's
+    reference: DAILY_COSTS adds the daily run's); liquidation at a maintenance margin rate of 0.5% (lowest
+    position tier) plus a 0.06% closing fee (see the module docstring)."""
 
-    taker_fee: float = 0.0006
-    maker_fee: float = 0.0002
+    taker_fee: float = TAKER_FEE
+    maker_fee: float = MAKER_FEE
     slippage_bps: float = 0.0
     initial_equity: float = 10_000.0
     maintenance_margin: float = 0.005
     liquidation_fee: float = 0.0006
+
+
+# What the daily run prices every backtest at: the daily backtests, and the research, fill stress and portfolio
+# steps that rank and combine the same designs (their numbers then agree with the strategies' section and with
+# `blofin-stack backtest`'s defaults).
+DAILY_COSTS = Costs(slippage_bps=SLIPPAGE_BPS)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import Any
 
 import duckdb
 
+from python_assets.backtest.engine import DAILY_COSTS
 from python_assets.platform.fanout import batch_mapper
 from python_assets.research.daily import ResearchConfig, market_from_warehouse, run_day
 from python_assets.research.markets import record_market, researched_market
@@ -31,7 +32,7 @@ def research_days(warehouse: Path, days: list[tuple[date, int]], timeframe: str,
     with connect_warehouse(warehouse) as con, batch_mapper(workers, batch_size) as map_batches:
         for day, end_ms in days:
             summary = run_day(con, market_from_warehouse(con, timeframe, end_ms, lookback_days, markets), day, config,
-                              map_batches=map_batches)
+                              DAILY_COSTS, map_batches=map_batches)
             record_market(con, day, timeframe, lookback_days)
             made, trials, rounds = made + summary.pop("designs"), trials + summary.pop("trials"), rounds + summary.pop("rounds")
             invalid += summary.pop("invalid_trials", 0)
@@ -55,7 +56,7 @@ def fill_stress_days(warehouse: Path, days: list[tuple[date, int]], top_k: int,
     summary: dict[str, Any] = {}
     with connect_warehouse(warehouse) as con:
         for day, end_ms in days:
-            summary = stress_day(con, _researched(con, day, end_ms, markets), day, top_k)
+            summary = stress_day(con, _researched(con, day, end_ms, markets), day, top_k, DAILY_COSTS)
     return summary
 
 
@@ -69,5 +70,5 @@ def portfolio_days(warehouse: Path, days: list[tuple[date, int]], config: Any,
     summary: dict[str, Any] = {}
     with connect_warehouse(warehouse) as con:
         for day, end_ms in days:
-            summary = portfolio_day(con, lambda: _researched(con, day, end_ms, markets), day, config)
+            summary = portfolio_day(con, lambda: _researched(con, day, end_ms, markets), day, config, DAILY_COSTS)
     return summary
