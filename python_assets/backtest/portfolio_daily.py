@@ -23,7 +23,7 @@ from python_assets.backtest.periods import periods_per_year_of_times
 from python_assets.backtest.portfolio import (RULES, PortfolioConfig, align, correlation, curve_stats, daily_schedule,
                                               member_stream, run_portfolio, summary)
 from python_assets.backtest.markets import market_of, runs_on
-from python_assets.backtest.reads import load_funding
+from python_assets.backtest.reads import NO_FUNDING
 from python_assets.backtest.runner import Window, dense_signals, rules_for, run_bars, signal_events
 from python_assets.backtest.spec import compile_instances, instance_id
 from python_assets.research.design_specs import DesignUnavailable, design_strategy, unavailable_note
@@ -51,35 +51,33 @@ class PortfolioDayConfig:
 
 @dataclass
 class RunCache:
-    """A day's engine runs by (design, parameters, window start) and funding by symbol: the day's members and
-    the forward record's (mostly the same designs) run once; left_out: a note per design whose spec is gone,
-    changed or does not run (research/design_specs.py), which has no member."""
+    """A day's engine runs by (design, parameters, window start): the day's members and the forward record's
+    (mostly the same designs) run once; left_out: a note per design whose spec is gone, changed or does not
+    run (research/design_specs.py), which has no member."""
 
     runs: dict[tuple, list[dict[str, Any]]] = field(default_factory=dict)
-    funding: dict[str, Any] | None = None
     left_out: dict[str, str] = field(default_factory=dict)
 
 
-def member_runs(con: duckdb.DuckDBPyConnection, market: Market, rows: list[dict[str, Any]], costs: Costs,
+def member_runs(market: Market, rows: list[dict[str, Any]], costs: Costs,
                 cache: RunCache | None = None) -> list[dict[str, Any]]:
     """Per active design and symbol: bar times, returns, exposure and stats of its engine run."""
     cache = cache or RunCache()
-    if cache.funding is None:
-        cache.funding = {s: load_funding(con, s) for s in market.bars}
     out = []
     for row in rows:
         key = (row["design_id"], json.dumps(row["params"], sort_keys=True), row["oos_start_ms"])
         if key not in cache.runs:
             try:
-                cache.runs[key] = _design_runs(market, row, costs, cache.funding)
+                cache.runs[key] = _design_runs(market, row, costs)
             except (DesignUnavailable, *UNRUNNABLE) as exc:
                 cache.runs[key], cache.left_out[row["design_id"]] = [], unavailable_note(row["design_id"], exc)
         out += [dict(m) for m in cache.runs[key]]
     return out
 
 
-def _design_runs(market: Market, row: dict[str, Any], costs: Costs, funding: dict[str, Any]) -> list[dict[str, Any]]:
-    """One design's engine run on every symbol of the market's out-of-sample window (from its own start)."""
+def _design_runs(market: Market, row: dict[str, Any], costs: Costs) -> list[dict[str, Any]]:
+    """One design's engine run on every symbol of the market's out-of-sample window (from its own start), with
+    the market's funding and contract specs (as its research evaluation and the daily backtest)."""
     spec, params = design_strategy(row["key"], row["origin"], row["spec"], market.timeframe), row["params"]
     sid = instance_id(spec, params)
     events = signal_events(market.con, compile_instances([(sid, spec, params)], market.columns, "market",
@@ -92,7 +90,8 @@ def _design_runs(market: Market, row: dict[str, Any], costs: Costs, funding: dic
         if not runs_on(spec.side, kind):  # a short-only design has no member on a spot symbol
             continue
         sub, res = run_bars(bars, dense_signals(events.get((sid, symbol)), bars), rules_for(spec, params), costs,
-                            funding[symbol], window, market=kind)
+                            market.funding.get(symbol, NO_FUNDING), window, market.instruments.get(symbol),
+                            market=kind)
         if not len(res.equity):
             continue
         ret, exp = member_stream(res.equity, res.position, sub.close, costs.initial_equity)
@@ -178,9 +177,9 @@ def portfolio_day(con: duckdb.DuckDBPyConnection, load_market: Callable[[], Mark
     market = load_market() if rows or earlier else None
     cache = RunCache()
     live_market = market is not None and bool(market.bars)
-    members = member_runs(con, market, rows, costs, cache) if live_market and rows else []
+    members = member_runs(market, rows, costs, cache) if live_market and rows else []
     forward, holdings = ([], []) if selected_on is None else forward_day(
-        member_runs(con, market, earlier, costs, cache) if live_market and earlier else [], selected_on, day, cfg,
+        member_runs(market, earlier, costs, cache) if live_market and earlier else [], selected_on, day, cfg,
         costs, store.forward_holdings(con, day - timedelta(days=1)))
     notes = {"left_out": "; ".join(cache.left_out.values())} if cache.left_out else {}
     if not members:

@@ -398,14 +398,3 @@ def warehouse_columns(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
     """The condition columns of the features view without loading any rows (what the designer needs)."""
     described = con.execute("select * from features limit 0").description
     return condition_columns((d[0] for d in described), (d[0] for d in described if str(d[1]) == "VARCHAR"))
-
-
-def market_from_warehouse(con: duckdb.DuckDBPyConnection, timeframe: str, end_ms: int, lookback_days: int,
-                          markets: dict[str, str] | None = None) -> Market:
-    """The features of one timeframe over the trailing window, loaded into a scratch DuckDB; markets: each
-    symbol's market from the lake (spot symbols are traded long only: backtest/markets.py)."""
-    frame = con.execute("select * exclude (bar_at, bar_date) from features where timeframe = ? and bar_at_ms >= ? "
-                        "and bar_at_ms < ? order by symbol, bar_at_ms",
-                        [timeframe, end_ms - lookback_days * DAY_MS, end_ms]).df()
-    return Market.from_frame(frame, timeframe, markets=markets)
-

@@ -4,11 +4,15 @@ timeframe of its own ran 1h-tuned designs on 15m bars when only the research's w
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import duckdb
 
+from python_assets.backtest.reads import window_funding, window_instruments
+from python_assets.platform.timeframes import DAY_MS
 from python_assets.research.daily import ResearchConfig
+from python_assets.research.tuner import Market
 from python_assets.warehouse.connection import table_exists
 
 LOOKBACK_DAYS = 30  # the research market's trailing window, in days, unless the run's config sets another
@@ -40,3 +44,18 @@ def researched_market(con: duckdb.DuckDBPyConnection, day: date) -> tuple[str, i
                              "where r.run_date = (select max(run_date) from ranking_history where run_date <= ?)",
                              [day]).fetchone()
     return (ranked[0] if ranked and ranked[0] else ResearchConfig.timeframe), LOOKBACK_DAYS
+
+
+def market_from_warehouse(con: duckdb.DuckDBPyConnection, timeframe: str, end_ms: int, lookback_days: int,
+                          markets: dict[str, str] | None = None) -> Market:
+    """The features of one timeframe over the trailing window, loaded into a scratch DuckDB, with the window's
+    funding and contract specs as the daily backtest reads them; markets: each symbol's market from the lake
+    (spot symbols are traded long only: backtest/markets.py)."""
+    start_ms = end_ms - lookback_days * DAY_MS
+    frame = con.execute("select * exclude (bar_at, bar_date) from features where timeframe = ? and bar_at_ms >= ? "
+                        "and bar_at_ms < ? order by symbol, bar_at_ms", [timeframe, start_ms, end_ms]).df()
+    symbols = sorted(frame["symbol"].unique())
+    return replace(Market.from_frame(frame, timeframe, markets=markets),
+                   funding=window_funding(con, symbols, start_ms, end_ms),
+                   instruments=window_instruments(con, symbols, start_ms, end_ms))
+

@@ -13,8 +13,8 @@ import duckdb
 
 from python_assets.backtest.engine import DAILY_COSTS
 from python_assets.platform.fanout import batch_mapper
-from python_assets.research.daily import ResearchConfig, market_from_warehouse, run_day
-from python_assets.research.markets import record_market, researched_market
+from python_assets.research.daily import ResearchConfig, run_day
+from python_assets.research.markets import market_from_warehouse, record_market, researched_market
 from python_assets.research.tuner import Market
 from python_assets.warehouse.connection import connect_warehouse
 

@@ -15,9 +15,10 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from python_assets.backtest.engine import Costs
+from python_assets.backtest.engine import Costs, Instruments
 from python_assets.backtest.fills import DEFAULT_FILL
 from python_assets.backtest.markets import market_of, runs_on
+from python_assets.backtest.reads import NO_FUNDING
 from python_assets.backtest.runner import (Bars, Execution, Window, dense_signals, equity_returns, load_bars,
                                           order_fills, rules_for, run_bars, signal_events)
 from python_assets.backtest.expr import Columns
@@ -64,13 +65,18 @@ class Market:
     frame: pd.DataFrame | None = None  # what it was built from: a worker process rebuilds it from this
     split: float = 2 / 3
     markets: dict[str, str] = field(default_factory=dict)  # {symbol: 'spot' | 'perp'} (backtest/markets.py); unlisted: perp
+    # per symbol, as the daily backtest reads them (runner.symbol_tasks): funding settlements (ms, rate) and
+    # contract-spec versions; a symbol without either runs unfunded / sized without lots
+    funding: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    instruments: dict[str, Instruments | None] = field(default_factory=dict)
 
     def __reduce__(self):
         """Pickled as its frame (a scratch DuckDB connection does not travel): a worker rebuilds the
         same market, windows and stress fills included, once per batch it receives."""
         if self.frame is None:
             raise TypeError("a Market not built by Market.from_frame cannot be sent to a worker")
-        return (_rebuilt_market, (self.frame, self.timeframe, self.split, self.execution, self.markets))
+        return (_rebuilt_market, (self.frame, self.timeframe, self.split, self.execution, self.markets, self.funding,
+                                  self.instruments))
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, timeframe: str, split: float = 2 / 3,
@@ -97,9 +103,12 @@ class Market:
 
 
 def _rebuilt_market(frame: pd.DataFrame, timeframe: str, split: float, execution: dict[str, Execution],
-                    markets: dict[str, str] | None = None) -> Market:
-    """Market.from_frame with the stress fills and markets it carried: how a Market arrives in a worker process."""
-    return replace(Market.from_frame(frame, timeframe, split, markets), execution=execution)
+                    markets: dict[str, str] | None = None, funding: dict | None = None,
+                    instruments: dict | None = None) -> Market:
+    """Market.from_frame with the stress fills, markets, funding and contract specs it carried: how a Market
+    arrives in a worker process."""
+    return replace(Market.from_frame(frame, timeframe, split, markets), execution=execution, funding=funding or {},
+                   instruments=instruments or {})
 
 
 @dataclass
@@ -167,14 +176,15 @@ def evaluate(market: Market, spec: StrategySpec, params: dict[str, Any], costs: 
         if not runs_on(spec.side, kind):
             continue
         signals = dense_signals(events.get((sid, symbol)), bars)
-        sub, res = run_bars(bars, signals, rules, costs, (np.zeros(0, np.int64), np.zeros(0)), market.is_window,
-                            fill=fill, execution=market.execution.get(symbol), market=kind)
+        funding, specs = market.funding.get(symbol, NO_FUNDING), market.instruments.get(symbol)
+        sub, res = run_bars(bars, signals, rules, costs, funding, market.is_window, specs, fill=fill,
+                            execution=market.execution.get(symbol), market=kind)
         if len(res.equity):
             s = sharpe(equity_returns(res.equity, costs.initial_equity))
             is_scores.append(-1.0 if math.isnan(s) else s)
             is_trades += len(res.size)
         is_runs.append((sub, res))
-        sub, res = run_bars(bars, signals, rules, costs, (np.zeros(0, np.int64), np.zeros(0)), oos, fill=fill,
+        sub, res = run_bars(bars, signals, rules, costs, funding, oos, specs, fill=fill,
                             execution=market.execution.get(symbol), market=kind)
         oos_runs.append((sub, res))
         oos_trades += len(res.size)

@@ -126,7 +126,7 @@ def test_sharpes_are_annualised_by_the_bars_they_are_of(weekdays_only, bars_per_
         equity = np.array([e for (e,) in con.execute("select equity from portfolio_equity_bars where rule = ? "
                                                      "order by bar_at_ms", [rule]).fetchall()])
         assert sharpe == pytest.approx(per_bar_sharpe(equity, initial) * math.sqrt(bars_per_year), rel=1e-9)
-    members = member_runs(con, market, store.active_members(con, DAY), Costs())
+    members = member_runs(market, store.active_members(con, DAY), Costs())
     moving = [m for m in members if not math.isnan(m["sharpe"])]
     assert len(moving) >= 2 and all(len(m["ms"]) == bars for m in moving)
     for m in moving:

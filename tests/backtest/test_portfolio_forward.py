@@ -73,7 +73,7 @@ def test_the_forward_day_holds_the_members_of_the_ranking_before_it_on_the_days_
     assert all(f[1] == PRIOR and f[2] == 2 and f[3] == 24 and f[4] == DAY_MS and f[5] == DAY_MS + 23 * H for f in fwd)
     # by hand from the long design's engine runs: each symbol 0.5 of 10,000, grown by its returns over the day's
     # bars, less the taker fee on the positions open at the close before the day
-    members = member_runs(con, market, store.active_members(con, PRIOR), Costs())
+    members = member_runs(market, store.active_members(con, PRIOR), Costs())
     assert {m["design_id"] for m in members} == {ids[0]}
     e0, growth, fee = Costs().initial_equity, 0.0, 0.0
     for m in members:

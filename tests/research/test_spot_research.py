@@ -64,12 +64,11 @@ def test_the_markets_travel_with_the_market_to_a_worker():
 
 def test_the_portfolio_has_no_member_of_a_short_only_design_on_a_spot_symbol():
     market = Market.from_frame(frame(("BTC-USDT", "XRP-ETH")), "1h", markets=SPOT_ONLY)
-    funding = {s: (np.zeros(0, np.int64), np.zeros(0)) for s in market.bars}
     members = {}
     for side in ("short", "both"):
         d = canonical(side, ["sma_cross"], "random")
         raw = spec_dict(d, "1h")
         row = {"design_id": d.design_id, "key": d.key, "origin": "random", "spec": raw,
                "params": resolve_params(spec_from_dict(raw), {}), "oos_start_ms": 0}
-        members[side] = [m["symbol"] for m in _design_runs(market, row, Costs(), funding)]
+        members[side] = [m["symbol"] for m in _design_runs(market, row, Costs())]
     assert members == {"short": ["BTC-USDT"], "both": ["BTC-USDT", "XRP-ETH"]}
