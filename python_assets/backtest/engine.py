@@ -16,12 +16,15 @@ Rules (each pinned by a hand-computed test in tests/backtest/test_engine_cases.p
   the size in contracts (size / contract_value) is then rounded down to a multiple of its lot_size, an
   order below min_size contracts is not placed, and the base size is contracts x contract_value. Bars
   before the first version (or with no Instruments) are sized without contracts, as before.
-- Funding at each settlement time T: a position open at T (entry_at <= T < exit_at) pays
-  size x mark x rate (longs pay a positive rate, shorts receive it); mark = open of the bar holding T
-  (or of the next bar when T falls in a gap). A fill at a bar's open (an order, or a stop or target the
-  open gaps through) pays none of that bar's settlements; an exit inside a bar (a stop, target or
-  liquidation at its own price) is stamped at the bar's open like every fill of that bar, but held the
-  position from that open, so it pays the settlements inside the bar.
+- Funding at each settlement time T: a position held at T pays size x mark x rate (longs pay a positive
+  rate, shorts receive it); mark = open of the bar holding T (or of the next bar when T falls in a gap).
+  A fill at a bar's open (an order, or a stop or target the open gaps through) comes after a settlement
+  stamped at that open, as an exchange fill a few ms after T: an entry there does not pay it, an exit
+  there does (entry_at < T <= exit_at); an entry at the open pays the settlements inside its bar, an exit
+  there none of them. An exit inside a bar (a stop, target or liquidation at its own price) is stamped at
+  the bar's open like every fill of that bar, but held the position from that open, so it pays the
+  settlements inside the bar. A signal_close fill precedes the open's instant: an entry there pays a
+  settlement at that open, an exit there does not.
 - Stops and targets are checked from the entry bar on against each bar's low/high; when the stop and
   the target are both inside one bar the stop is assumed first; a bar that opens through a level
   fills at the open (gaps), a target there before anything later in the bar (the position is closed). A trailing stop trails the best high (long) / low (short) of earlier bars:
@@ -223,8 +226,9 @@ def _simulate(o, h, lo, c, bar_ms, bar_len_ms, el, xl, es, xs, fund_ms, fund_rat
         # bar's close, before this open) ahead of the gap's funding and the open's liquidation (step 0)
         for step in range(3):
             if step == 1:
-                # funding settled in a gap before this bar: the position held then pays at this open
-                fp, cash, funded = _settle_funding(fund_ms, fund_rate, fp, bar_ms[i], pos, o[i], entry_px, cash, funded)
+                # funding settled in a gap before this bar or at this open's instant: the position held then (the
+                # open's fills come after it, as on the exchange a fill a few ms after T) pays at this open
+                fp, cash, funded = _settle_funding(fund_ms, fund_rate, fp, bar_ms[i] + 1, pos, o[i], entry_px, cash, funded)
                 # a position the open finds at or past its liquidation price is liquidated there, before any order
                 if pos != 0.0 and (o[i] - _liquidation_price(cash, pos, entry_px, req)) * pos <= 0.0:
                     cash = _close(book, nt, pos, entry_i, i, entry_px, o[i], entry_fee, liq_fee, funded, LIQUIDATION, cash)
@@ -272,8 +276,8 @@ def _simulate(o, h, lo, c, bar_ms, bar_len_ms, el, xl, es, xs, fund_ms, fund_rat
                     px, reason, fee_rate = o[i], TARGET, maker
                 elif not math.isnan(stop) and (o[i] - stop) * d <= 0.0:
                     px = o[i] * (1.0 - slip * d)
-        # funding settled inside this bar: a position leaving at the open holds none of it; one leaving inside
-        # the bar (below) has held the position since its open
+        # funding settled inside this bar (after its open): a position leaving at the open holds none of it; one
+        # leaving inside the bar (below) has held the position since its open
         fp, cash, funded = _settle_funding(fund_ms, fund_rate, fp, bar_ms[i] + bar_len_ms,
                                            pos if math.isnan(px) else 0.0, o[i], entry_px, cash, funded)
         # liquidation, stops and targets inside this bar: the adverse path (open -> low for a long) first

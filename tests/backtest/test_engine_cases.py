@@ -30,9 +30,9 @@ def flags(n, **at):
     return out
 
 
-def run(b, sig, rules=Rules(), costs=FREE, funding=None):
+def run(b, sig, rules=Rules(), costs=FREE, funding=None, **kwargs):
     fms, frate = funding if funding else (None, None)
-    return simulate(*b, HOUR, sig, rules, costs, fms, frate)
+    return simulate(*b, HOUR, sig, rules, costs, fms, frate, **kwargs)
 
 
 def reasons(res):
@@ -80,10 +80,16 @@ def test_funding_is_charged_at_settlement_times_inside_the_holding_period_with_t
     short = run(b, flags(20, entry_short=[4], exit_short=[17]), Rules(allow_long=False, allow_short=True), funding=funding)
     ssize = 10_000 / 105  # short 05:00 -> 18:00 receives 08:00 and pays at 16:00 (negative rate)
     assert short.funding[0] == pytest.approx(-ssize * 108 * 0.001 + ssize * 116 * 0.002)
-    # a fill exactly at a settlement: entered at 08:00 pays it, exited at 08:00 does not
+    # a fill exactly at a settlement's open comes after it (an exchange fill a few ms after T): entered at
+    # 08:00 pays nothing, exited at 08:00 held the position at 08:00 and pays it
     at_entry = run(b, flags(20, entry_long=[7], exit_long=[9]), funding=funding)
     at_exit = run(b, flags(20, entry_long=[3], exit_long=[7]), funding=funding)
-    assert at_entry.funding[0] == pytest.approx(10_000 / 108 * 108 * 0.001) and at_exit.funding[0] == 0
+    assert at_entry.funding[0] == 0 and at_exit.funding[0] == pytest.approx(10_000 / 104 * 108 * 0.001)
+    # a signal_close fill comes before the open's instant: entered at 07:00's close pays 08:00, exited there not
+    early = dict(funding=funding, fill="signal_close")
+    close_entry = run(b, flags(20, entry_long=[7], exit_long=[9]), **early)
+    close_exit = run(b, flags(20, entry_long=[3], exit_long=[7]), **early)
+    assert close_entry.funding[0] == pytest.approx(close_entry.size[0] * 108 * 0.001) and close_exit.funding[0] == 0
 
 
 def test_stop_is_assumed_first_when_stop_and_target_are_in_the_same_bar():
@@ -132,15 +138,16 @@ def test_a_bar_opening_through_the_target_takes_profit_at_the_open_before_the_ba
     assert reasons(res) == ["take_profit"] and res.pnl[0] == pytest.approx(500 * 7)
 
 
-def test_a_fill_at_the_open_pays_none_of_its_bars_settlements_an_exit_inside_the_bar_pays_them():
+def test_an_exit_at_the_open_pays_the_settlement_at_that_instant_an_exit_inside_the_bar_pays_the_bars():
     # long 100 units at 100, a 1 % settlement at 02:00 (bar 2's open): a stop the open gaps through
-    # fills at that open (like a signal exit there: entry_at <= T < exit_at), a stop hit inside the
-    # bar held the position from its open and pays; 1d-like: settlements inside the bar are paid too
+    # fills at that open after the settlement (like a signal exit there: entry_at < T <= exit_at), mark 90;
+    # a stop hit inside the bar held the position from its open and pays; 1d-like: settlements inside the
+    # bar are paid too
     funding = (np.array([2 * HOUR], dtype=np.int64), np.array([0.01]))
     gap = run(bars([100, 100, 90, 90, 90]), flags(5, entry_long=[0]), Rules(stop_loss=0.05), funding=funding)
     signal = run(bars([100, 100, 90, 90, 90]), flags(5, entry_long=[0], exit_long=[1]), funding=funding)
-    assert reasons(gap) == ["stop_loss"] and gap.exit_price[0] == 90 and gap.funding[0] == 0
-    assert signal.exit_price[0] == 90 and signal.funding[0] == 0
+    assert reasons(gap) == ["stop_loss"] and gap.exit_price[0] == 90 and gap.funding[0] == pytest.approx(100 * 90 * 0.01)
+    assert signal.exit_price[0] == 90 and signal.funding[0] == pytest.approx(100 * 90 * 0.01)
     inside = run(bars([100, 100, 100, 100, 100], lows=[100, 100, 94, 100, 100]), flags(5, entry_long=[0]),
                  Rules(stop_loss=0.05), funding=funding)
     assert reasons(inside) == ["stop_loss"] and inside.exit_price[0] == 95 and inside.funding[0] == pytest.approx(100 * 100 * 0.01)

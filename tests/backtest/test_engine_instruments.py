@@ -99,14 +99,16 @@ def test_funding_is_charged_at_each_settlement_time_given_hourly_or_four_hourly(
     opens = 100.0 + np.arange(12)  # hourly bars from 00:00, open = 100 + hour
     times = np.arange(0, 12, interval_h, dtype=np.int64) * HOUR
     res = run(opens, flags(12, entry_long=[0], exit_long=[8]), funding=(times, np.full(len(times), 0.0001)))
-    size = 10_000 / 101  # held from 01:00 (bar 1) to 09:00 (bar 9): settlements 01:00..08:00 are paid
-    charged = [h for h in range(0, 12, interval_h) if 1 <= h < 9]
-    assert charged == ([1, 2, 3, 4, 5, 6, 7, 8] if interval_h == 1 else [4, 8])
+    # held from 01:00 (bar 1's open fill, after its settlement) to 09:00 (bar 9's, after that one):
+    # settlements 02:00..09:00 are paid
+    size = 10_000 / 101
+    charged = [h for h in range(0, 12, interval_h) if 1 < h <= 9]
+    assert charged == ([2, 3, 4, 5, 6, 7, 8, 9] if interval_h == 1 else [4, 8])
     assert res.funding[0] == pytest.approx(sum(size * (100 + h) * 0.0001 for h in charged))
     cash = cash_per_bar(res, size, 101.0, opens)
     paid = -np.diff(np.r_[10_000.0, cash])
     expected = np.array([size * (100 + h) * 0.0001 if h in charged else 0.0 for h in range(12)])
-    expected[9] = -size * 8  # the exit at bar 9 books the price move (109 - 101) into the cash
+    expected[9] -= size * 8  # the exit at bar 9 books the price move (109 - 101) into the cash
     assert paid == pytest.approx(expected, abs=1e-9)
 
 

@@ -50,14 +50,14 @@ def test_imported_candles_become_bars_on_every_timeframe(imported):
 
 
 def hand_funding(trades: pd.DataFrame, bars: pd.DataFrame, funding: pd.DataFrame) -> float:
-    """Each settlement T with entry_at <= T < exit_at costs side * size * rate * the open of the bar
+    """Each settlement T with entry_at < T <= exit_at (fills at bar opens) costs side * size * rate * the open of the bar
     that contains T (or the next bar after a gap): the engine's documented rule, computed directly."""
     total = 0.0
     bar_ms, opens = bars["bar_at_ms"].to_numpy(), bars["open"].to_numpy()
     for t in trades.itertuples():
         sign = 1.0 if t.side == "long" else -1.0
         for ts, rate in zip(funding["ts"], funding["rate"]):
-            if t.entry_at_ms <= ts < t.exit_at_ms:
+            if t.entry_at_ms < ts <= t.exit_at_ms:
                 i = np.searchsorted(bar_ms + 300_000, ts, side="right")  # first bar whose end is after T
                 total += sign * t.size * opens[i] * rate
     return total

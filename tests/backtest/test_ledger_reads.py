@@ -23,8 +23,10 @@ END_MS = START_MS + HISTORY_DAYS * DAY_MS  # the partition's end; the warehouse 
 FUTURE_DAYS = 3
 SYMBOLS = ("AAA-USDT", "BBB-USDT", "CCC-USDT", "DDD-USDT")
 FUNDING_MS = 8 * HOUR_MS
-# pinned before the reads were bounded and batched; rows must stay bit-identical
-LEDGER_DIGEST = "5580176098b93868869ed4fbb176d6dc71638ed602f095b6e57bebb3ba88e928"
+# pinned before the reads were bounded and batched; rows must stay bit-identical. Re-pinned (2026-12-07) when a
+# fill at a settlement's open came to follow the settlement (the same trades and times; funding, and the sizes
+# and pnl the equity carries, changed)
+LEDGER_DIGEST = "08773c2d9b426b75ce56dd5dd12f7fac62477a84d20ddd2028df824ba42f3f40"
 
 
 def _walk(seed: int, n: int) -> tuple[np.ndarray, ...]:
