@@ -186,13 +186,22 @@ def validate(raw: pd.DataFrame, mapping: dict[str, str], now: int,
     missing_id = clean["trade_id"].isna()
     if missing_id.any():
         clean.loc[missing_id, "trade_id"] = _row_hash_ids(clean[missing_id])
-    # Same trade id twice: identical rows are plain duplicates; differing ones are conflicts.
+    # Same trade id twice: identical rows are plain duplicates; if its rows differ, no file order may pick one.
+    torn = _torn_ids(clean)
+    reason.loc[clean.index[torn]] = "conflicting_trade_id_in_file"
+    clean = clean[~torn]
     dup = clean.duplicated(subset=["trade_id"], keep="first")
-    same = clean.duplicated(subset=["trade_id", "ts", "price", "size", "side"], keep="first")
-    reason.loc[clean.index[dup & ~same]] = "conflicting_trade_id"
     rejected = reason.notna()
     bad = rejected_rows(raw[rejected], reason[rejected], ts[rejected])
     return clean.loc[~dup, ["trade_id", "ts", "price", "size", "side"]], bad
+
+
+def _torn_ids(clean: pd.DataFrame) -> pd.Series:
+    """Mask of the rows whose trade id comes with different values elsewhere in the file: all of them, so that
+    a dump and the same dump reversed store the same trades (keeping the first would let row order decide)."""
+    distinct = clean.drop_duplicates(subset=["trade_id", "ts", "price", "size", "side"])
+    torn = distinct["trade_id"][distinct["trade_id"].duplicated(keep=False)]
+    return clean["trade_id"].isin(torn)
 
 
 def file_key(path: Path) -> str:

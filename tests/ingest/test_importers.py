@@ -278,7 +278,7 @@ def test_candles_priced_beyond_the_trades_bound_are_refused(data_dir, tmp_path):
 def test_freqtrade_trades_with_missing_ids_and_sides_written_as_text_are_all_kept(data_dir, tmp_path, missing):
     """freqtrade casts its trade columns with astype(str) before storing, which writes a missing id or side as
     the text 'nan' or 'None' (pandas < 3; an exchange may give no trade ids): those texts are missing values. Read
-    as an id, every row shared one id (all but the first quarantined as conflicting_trade_id); read as a
+    as an id, every row shared one id (quarantined as conflicting_trade_id_in_file); read as a
     side, every row was quarantined as invalid_side."""
     rows = [[T0 + i // 2 * 1000, missing, missing, missing, 100.0 + i, 0.5, 50.0] for i in range(6)]
     rows.append(rows[0])  # a row repeated, as in kraken's own CSV: without ids, each occurrence is a trade

@@ -84,6 +84,25 @@ def test_the_days_a_file_touched_include_those_of_its_quarantined_rows(data_dir,
     assert second.reasons == {"conflicting_trade_id": 1} and second.rows_added == 1
     assert second.partitions == ("2025-03-10", "2025-03-11")
 
+def test_a_trade_id_whose_rows_differ_within_a_file_is_quarantined_whatever_the_row_order(tmp_path):
+    """A dump and the same dump reversed (`tac` of its body) store the same lake bytes and counts: every row of
+    an id whose rows differ in the file is quarantined (keeping the first let row order pick the price), while
+    an id repeated with identical rows stays one trade."""
+    body = [f"1,{T0 + 1000},10,1,buy\n", f"2,{T0 + 2000},11,1,sell\n", f"1,{T0 + 1000},10,1,buy\n",
+            f"3,{T0 + 3000},13,1,buy\n", f"3,{T0 + 3000},13,1,buy\n", f"1,{T0 + 1000},12,1,buy\n"]
+    lakes, counts = {}, {}
+    for order in ("forward", "reversed"):
+        paths = Paths(tmp_path / order)
+        path = tmp_path / f"{order}.csv"
+        path.write_text("trade_id,ts,price,size,side\n" + "".join(body if order == "forward" else body[::-1]))
+        r = ingest_file(paths, path, "BTC-USDT", now=NOW)
+        counts[order] = (r.rows_read, r.rows_added, r.duplicates, r.quarantined, r.reasons)
+        lakes[order] = {p.relative_to(paths.trades): p.read_bytes() for p in sorted(paths.trades.rglob("*.parquet"))}
+    assert lakes["forward"] == lakes["reversed"]
+    assert counts["forward"] == counts["reversed"] == (6, 2, 1, 3, {"conflicting_trade_id_in_file": 3})
+    assert stored(Paths(tmp_path / "forward"))["trade_id"].tolist() == ["2", "3"]
+
+
 def test_files_without_trade_ids_dedupe_on_the_full_row(data_dir, tmp_path):
     path = tmp_path / "noid.csv"
     path.write_text("time,price,qty\n1741564801,10,1\n1741564802,11,1\n1741564802,11,1\n")
@@ -152,25 +171,24 @@ def test_mixed_good_and_bad_rows_keep_the_good_and_quarantine_the_bad_with_reaso
         f"7,{T0 + 7000},abc,1,buy\n"  # non-numeric price
         f"8,{T0 + 8000},100,1,hold\n"  # invalid side
         f"9,{T0 + 9000},100,1\n"  # wrong field count
-        f"10,{T0 + 10_000},101,2,\n"  # good, side unknown
+        f"10,{T0 + 10_000},101,2,\n"  # good alone, but its id comes again below with other values
         f"1,{T0 + 1000},100,1,buy\n"  # exact duplicate of row 1
-        f"10,{T0 + 11_000},102,2,sell\n"  # same id as a good row, different content
+        f"10,{T0 + 11_000},102,2,sell\n"  # same id, different content: both rows of id 10 quarantined
     )
     r = ingest_file(data_dir, path, "BTC-USDT", now=NOW)
-    assert (r.rows_read, r.rows_added, r.duplicates, r.quarantined) == (12, 2, 1, 9)
+    assert (r.rows_read, r.rows_added, r.duplicates, r.quarantined) == (12, 1, 1, 10)
     assert r.reasons == {
-        "conflicting_trade_id": 1, "invalid_side": 1, "malformed_row": 1, "missing_price": 1,
+        "conflicting_trade_id_in_file": 2, "invalid_side": 1, "malformed_row": 1, "missing_price": 1,
         "non_numeric_price": 1, "non_positive_price": 1, "non_positive_size": 1, "time_in_future": 1,
         "unparsable_time": 1,
     }
     good = stored(data_dir)
-    assert good["trade_id"].tolist() == ["1", "10"]
-    assert good["side"].isna().tolist() == [False, True]
+    assert good["trade_id"].tolist() == ["1"]
     q = pd.read_parquet(r.quarantine_file)
     assert dict(zip(q["source_row"], q["reason"])) == {
         3: "missing_price", 4: "non_positive_price", 5: "non_positive_size", 6: "unparsable_time",
         7: "time_in_future", 8: "non_numeric_price", 9: "invalid_side", 10: "malformed_row",
-        13: "conflicting_trade_id",
+        11: "conflicting_trade_id_in_file", 13: "conflicting_trade_id_in_file",
     }
     assert json.loads(q.loc[q["source_row"] == 3, "raw_record"].iloc[0])["id"] == "2"
 

@@ -80,7 +80,7 @@ CORPUS = [
          f"t2,{T0},1,1e16,buy\nt3,{T0},1e9,1e7,sell\nt4,{T0},1e12,1e3,sell\n", (5, 2, 0, 3),
          {"price_out_of_range": 1, "size_out_of_range": 1, "notional_out_of_range": 1}),
     Case("repeats and a conflicting id", HEADER + "".join(rows(2)) + "".join(rows(2)) + f"t0,{T0},999,1,buy\n",
-         (5, 2, 2, 1), {"conflicting_trade_id": 1}, bad_lines=(6,)),
+         (5, 1, 1, 3), {"conflicting_trade_id_in_file": 3}, bad_lines=(2, 4, 6)),  # every row of t0, the repeat too
     Case("JSON Lines with junk lines and a byte-order mark", BOM + "".join(
         json.dumps({"id": f"j{i}", "ts": T0 + i, "price": 1.5, "size": 2}) + "\n" for i in range(3))
         + "not json\n[1, 2]\n\n", (5, 3, 0, 2), {"malformed_json": 2}, suffix=".jsonl", bad_lines=(4, 5)),

@@ -27,7 +27,8 @@ NOW = 1_750_000_000_000
 T_MIN, T_MAX = 1_600_000_000_000, 1_740_000_000_000
 REASONS = {"missing_time", "unparsable_time", "time_in_future", "time_before_2009", "missing_price", "non_numeric_price",
            "non_finite_price", "non_positive_price", "missing_size", "non_numeric_size", "non_finite_size",
-           "non_positive_size", "invalid_side", "malformed_row", "conflicting_trade_id", "price_out_of_range",
+           "non_positive_size", "invalid_side", "malformed_row", "conflicting_trade_id", "conflicting_trade_id_in_file",
+           "price_out_of_range",
            "size_out_of_range", "notional_out_of_range", "unbalanced_quote", "field_too_large", "size_below_resolution",
            "notional_below_resolution"}
 
@@ -169,16 +170,17 @@ def test_a_thousand_row_file_of_mixed_faults(data_dir, tmp_path):
         elif fault == 6:
             row[1] = str(NOW + 10 ** 9)
         elif fault == 7:
-            row[0] = f"t{i - 7}"  # the id of the clean row i - 7, with another time and price: a conflict
+            row[0] = f"t{i - 7}"  # the id of the clean row i - 7, with another time and price: both quarantined
         rows.append(row)
     rows += [rows[0], rows[8]]  # exact duplicates of clean rows
     path = tmp_path / "mixed.csv"
     _write(path, rows)
     r = ingest_file(data_dir, path, "BTC-USDT", now=NOW)
     assert r.rows_read == 1002
+    # t0's three rows (clean, conflicting, repeated) and the other 99 conflicting pairs: 201 rows
     assert r.reasons == {"unparsable_time": 100, "non_positive_price": 100, "missing_size": 100, "invalid_side": 100,
-                         "malformed_row": 100, "time_in_future": 100, "conflicting_trade_id": 100}
-    assert r.rows_added == 1002 - sum(r.reasons.values()) - 2 == 300
-    assert r.duplicates == 2
+                         "malformed_row": 100, "time_in_future": 100, "conflicting_trade_id_in_file": 201}
+    assert r.rows_added == 1002 - sum(r.reasons.values()) - 1 == 200
+    assert r.duplicates == 1
     again = ingest_file(data_dir, path, "BTC-USDT", now=NOW)
     assert again.rows_added == 0
