@@ -8,6 +8,7 @@ import contextlib
 import errno
 import os
 import re
+import select
 import shutil
 import sys
 import traceback
@@ -18,6 +19,7 @@ from typing import Any
 from python_assets.platform.secrets import scrub
 
 EXIT_BAD_INPUT, EXIT_BUSY = 2, 3  # 1: a run or a command failed
+EXIT_BROKEN_PIPE = 141  # the shell's 128 + SIGPIPE, as `yes | head` leaves it
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 DBT_ERRORS_HEADER = "Errors parsed from dbt logs:"
 DISK_FULL_TEXT = ("database or disk is full", "no space left on device")
@@ -200,3 +202,28 @@ def fail_clearly(exc: Exception) -> int:
         return 1
     print(scrub(f"error: {describe(exc)}{save_traceback(exc, data_dir / 'last_error.log')}"), file=sys.stderr)
     return 1
+
+
+def stdout_reader_gone() -> bool:
+    """Whether stdout is a pipe (or socket) its reader has closed, as poll() reports it; a stdout without a
+    descriptor (captured) counts as gone: a BrokenPipeError from another pipe (a child's) stays a failure."""
+    try:
+        fd = sys.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        events = poller.poll(0)
+    except (OSError, ValueError, AttributeError):
+        return True
+    return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in events)
+
+
+def reader_gone() -> int:
+    """The reader closed stdout (`blofin-stack CMD ... | head`): stop quietly with SIGPIPE's shell status (141),
+    stdout pointed at /dev/null so the exit flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout has no descriptor (captured): no pipe to flush to
+        pass
+    return EXIT_BROKEN_PIPE

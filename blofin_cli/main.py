@@ -2,9 +2,9 @@
 
 Exit codes: 0 done, 1 failed (a run, a fetch, anything unforeseen), 2 bad input (arguments, dates,
 files, an unwritable data directory, no warehouse yet), 3 busy (another writer holds the data
-directory, or another process the warehouse file), 130 interrupted (Ctrl-C), 141 the reader of `query`
-closed the pipe (`query ... | head`). Every failure is one line on stderr; a closed stdout (`>&-`) is
-refused with exit 1 before the command runs."""
+directory, or another process the warehouse file), 130 interrupted (Ctrl-C), 141 the reader of any
+command's output closed the pipe (`query ... | head`; what the command wrote is kept, it stops quietly).
+Every failure is one line on stderr; a closed stdout (`>&-`) is refused with exit 1 before the command runs."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import sys
 from typing import NoReturn
 
 from blofin_cli import data, pipeline, query, record, research, synthetic
-from blofin_cli.errors import EXIT_BAD_INPUT, fail_clearly
+from blofin_cli.errors import EXIT_BAD_INPUT, fail_clearly, reader_gone, stdout_reader_gone
 
 EXIT_INTERRUPTED = 130  # the shell's 128 + SIGINT
 
@@ -51,14 +51,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; every failure is one line on stderr and a non-zero exit (see fail_clearly). Ctrl-C
-    is one line and exit 130: the lake's files are written whole (temp file and rename) or not at all."""
+    is one line and exit 130: the lake's files are written whole (temp file and rename) or not at all. A reader
+    that closed stdout's pipe is exit 141 and no error, for every command (what it stored stays stored)."""
     if sys.stdout is None:  # started with stdout closed (`>&-`): Python has no stream to print to
         print("error: standard output is closed: redirect it (> FILE or > /dev/null) instead of closing it",
               file=sys.stderr)
         return 1
     try:
         args = build_parser().parse_args(argv)
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit flush
+        return code
+    except BrokenPipeError as exc:
+        return reader_gone() if stdout_reader_gone() else fail_clearly(exc)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from blofin_cli.common import positive_int
 from python_assets.config import export_data_dir
-
-EXIT_BROKEN_PIPE = 141  # the shell's 128 + SIGPIPE, as `yes | head` leaves it
 
 
 def cmd_features(args: argparse.Namespace) -> int:
@@ -49,7 +46,7 @@ def cmd_query(args: argparse.Namespace) -> int:
         written = write_query(database, args.sql, args.format, sys.stdout, args.limit)
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit flush
     except BrokenPipeError:
-        return reader_gone()
+        raise  # the reader closed the pipe: main() stops quietly with 141, as for every command
     except QueryRefused as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -66,18 +63,6 @@ def cmd_query(args: argparse.Namespace) -> int:
     if written.cut and args.format != "table":  # the table says so in its last line
         print(f"note: the first {written.rows} rows; more not shown (--limit {args.limit})", file=sys.stderr)
     return 0
-
-
-def reader_gone() -> int:
-    """The reader closed stdout (`query ... | head`): stop quietly with SIGPIPE's shell status (141), stdout
-    pointed at /dev/null so the exit flush cannot fail again."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError, AttributeError):  # stdout has no descriptor (captured): no pipe to flush to
-        pass
-    return EXIT_BROKEN_PIPE
 
 
 def add_features(sub: argparse._SubParsersAction) -> None:

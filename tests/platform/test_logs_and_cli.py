@@ -203,6 +203,46 @@ def test_ctrl_c_is_one_line_and_exit_130(data_dir, monkeypatch, capsys):
     assert not (data_dir.data_dir / "last_error.log").exists()
 
 
+@pytest.mark.parametrize("command", ["ingest", "features"])
+def test_a_reader_that_closed_the_pipe_is_exit_141_and_no_error_for_every_command(data_dir, tmp_path, command):
+    # `blofin-stack ingest ... | head -c1` was `error: BrokenPipeError`, exit 1, a traceback in last_error.log,
+    # though the ingest was stored; only query answered 141
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "t.csv"
+    path.write_text("ts,price,size,side\n1741564801000,10,1,buy\n")
+    args = {"ingest": ["ingest", str(path), "--symbol", "BTC-USDT"], "features": ["features"]}[command]
+    proc = subprocess.Popen([sys.executable, "-m", "blofin_cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, "BLOFIN_DATA_DIR": str(data_dir.data_dir)})
+    proc.stdout.close()  # the reader is gone before the command prints its first line
+    err = proc.stderr.read().decode()
+    assert (proc.wait(timeout=120), err) == (141, "")
+    assert not (data_dir.data_dir / "last_error.log").exists()
+    if command == "ingest":  # what the command stored stays stored
+        assert len(pd.read_parquet(data_dir.trades / "symbol=BTC-USDT")) == 1
+
+
+def test_a_broken_pipe_that_is_not_stdouts_stays_a_failure(data_dir, tmp_path, monkeypatch, capsys):
+    # a child's pipe that broke is a failure (exit 1, one line); only stdout's closed reader is exit 141
+    import os
+
+    def broken(*args, **kwargs):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr("python_assets.ingest.trades.ingest_file", broken)
+    path = tmp_path / "t.csv"
+    path.write_text("ts,price,size,side\n1741564801000,10,1,buy\n")
+    read, write = os.pipe()
+    with os.fdopen(write, "w") as out:
+        monkeypatch.setattr("sys.stdout", out)
+        assert main(["ingest", str(path), "--symbol", "BTC-USDT"]) == 1
+        os.close(read)
+        assert main(["ingest", str(path), "--symbol", "BTC-USDT"]) == 141
+    assert capsys.readouterr().err.startswith("error: BrokenPipeError: [Errno 32] Broken pipe")
+
+
 @pytest.mark.parametrize("command,target", [("ingest", "python_assets.ingest.trades.ingest_file"),
                                             ("import", "python_assets.ingest.importers.import_file")])
 def test_a_failed_lake_write_is_a_failure_not_bad_input(data_dir, tmp_path, monkeypatch, capsys, command, target):
