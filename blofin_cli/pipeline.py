@@ -166,8 +166,6 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
     """One in-process Dagster run of first..last (the lock held): a summary, or one line per failed step."""
     import uuid
 
-    import duckdb
-
     from blofin_cli.errors import failed_step_lines, stopped_run_lines
     from blofin_cli.run_log import append_lines, print_traceback, stop_notes
     from dagster_defs.runner import (checks_summary, cli_run_tags, materialize_days, output_to, peak_memory,
@@ -234,21 +232,39 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
         if paths.warehouse.exists():  # steps it got through marked their days recomputed: later days are stale too
             _say_stale_days(paths, first, last)
         return 1
-    from python_assets.warehouse.run_inputs import bar_days, record_fingerprints
-    from python_assets.warehouse.connection import WarehouseBusy
+    from python_assets.warehouse.run_inputs import bar_days
 
     built = frozenset(bar_days(paths) - built_before)  # a first build's: every day it built, beyond the window too
     fingerprints, lake_days = _as_left(paths, fingerprints, before, first, last, run_config, built)
-    try:
-        record_fingerprints(paths, fingerprints, result.run_id, lake_days)
-    except (WarehouseBusy, duckdb.Error) as exc:  # the run stands; only the next request's shortcut is lost
-        print(f"note: the inputs of {first}..{last} were not recorded, so the next request runs them again ({exc})")
+    record_inputs(paths, fingerprints, result.run_id, lake_days, f"{first}..{last}")
     mem = peak_memory()
     print(f"materialized {first}..{last} in {elapsed:.1f} s")
     _say_stale_days(paths, first, last)
     print(f"peak memory: {mem.max_mib:.0f} MiB (python {mem.self_mib:.0f} MiB, largest child {mem.children_mib:.0f} MiB)")
     print(f"report: {report_path(paths, last)}\nhtml:   {report_path(paths, last).with_suffix('.html')}")
     return 0
+
+
+def record_inputs(paths: Paths, fingerprints: dict, run_id: str, lake_days: dict, span: str) -> None:
+    """Record a successful run's inputs (run_inputs), then publish the snapshot again: the run's own snapshot
+    step came before them, so `query` saw run_inputs one run behind. Either failing is a note: the run stands."""
+    import duckdb
+
+    from python_assets.warehouse.connection import WarehouseBusy
+    from python_assets.warehouse.run_inputs import record_fingerprints
+    from python_assets.warehouse.snapshot import refresh_snapshot
+
+    try:
+        record_fingerprints(paths, fingerprints, run_id, lake_days)
+    except (WarehouseBusy, duckdb.Error) as exc:  # only the next request's shortcut is lost
+        print(f"note: the inputs of {span} were not recorded, so the next request runs them again ({exc})")
+        return
+    if not fingerprints:
+        return
+    try:
+        refresh_snapshot(paths)
+    except (WarehouseBusy, duckdb.Error, OSError) as exc:  # a full disk: the snapshot of the run itself stays
+        print(f"note: the snapshot `query` reads lacks the recorded inputs of {span} until the next run ({exc})")
 
 
 def _alert(paths: Paths, alert: dict) -> None:

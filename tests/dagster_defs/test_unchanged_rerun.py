@@ -326,3 +326,36 @@ def test_a_first_build_of_candles_coarser_than_1m_records_their_days_and_a_re_im
     early.write_bytes(b"re-imported")
     entries = run_inputs.lake_entries(data_dir)
     assert run_inputs.earlier_days_changed(data_dir, entries, last + timedelta(days=1)) == [days[0]]
+
+
+def test_the_snapshot_a_successful_cli_run_leaves_holds_its_run_inputs_row(data_dir: Paths, monkeypatch,
+                                                                            capsys) -> None:
+    """The run's own snapshot step publishes before the CLI records run_inputs after the run: `query` (which
+    reads the snapshot) saw them one run behind (1 row, not 2, after the second day)."""
+    from types import SimpleNamespace
+
+    import duckdb
+
+    import dagster_defs.runner as runner
+    from blofin_cli import pipeline
+    from python_assets.warehouse.snapshot import publish_snapshot, snapshot_path
+
+    def run_with_snapshot_step(first, last, run_id, **kwargs):
+        with duckdb.connect(str(data_dir.warehouse)) as con:
+            con.execute("create table if not exists bars_1m (bar_date date)")
+        publish_snapshot(data_dir)  # the graph's last asset, warehouse_snapshot
+        return SimpleNamespace(success=True, all_events=[], run_id=run_id)
+
+    monkeypatch.setattr(pipeline, "unchanged_window", lambda paths, first, last, config: ({first: f"fp-{first}"}, None))
+    monkeypatch.setattr(runner, "persistent_instance", lambda paths: object())
+    monkeypatch.setattr(runner, "recover_dead_cli_runs", lambda *args, **kwargs: [])
+    monkeypatch.setattr(runner, "cli_run_tags", lambda data_dir: {})
+    monkeypatch.setattr(runner, "checks_summary", lambda events: None)
+    monkeypatch.setattr(runner, "materialize_days", run_with_snapshot_step)
+    for day in DAYS:
+        assert pipeline._locked_run(data_dir, day, day, False) == 0, capsys.readouterr()
+        with duckdb.connect(str(snapshot_path(data_dir)), read_only=True) as con:
+            held = {name for (name,) in con.execute("select table_name from duckdb_tables()").fetchall()}
+            found = con.execute("select partition_date from run_inputs order by 1") if "run_inputs" in held else None
+            rows = found.fetchall() if found is not None else []
+        assert rows == [(d,) for d in DAYS if d <= day]
