@@ -262,6 +262,24 @@ def test_a_book_stamped_at_midnight_is_the_close_of_the_days_last_bars_in_a_dail
     assert query(data_dir, at_midnight) == full
 
 
+def test_book_depth_is_the_same_bits_whatever_order_the_levels_are_stored_in(data_dir: Paths) -> None:
+    """A plain DOUBLE sum adds a book's levels in the order the join hands them over: sizes 2^53, 1, 1 make
+    2^53 one way and 2^53 + 2 the other; ordered_agg adds them in level order."""
+    lake = data_dir.data_dir / "lake"
+    write({"trade_id": ["t0"], "ts": pa.array([D0 + 5_000], pa.int64()), "price": [100.0], "size": [1.0],
+           "side": ["buy"], "seq": pa.array([0], pa.int64())},
+          lake / "trades" / "symbol=BTC-USDT" / f"date={DAY1}" / "trades.parquet")
+    rows = book_rows(D0 + 30_000, "snapshot", 1, {"bid": [(99.99, 2.0 ** 53), (99.98, 1.0), (99.97, 1.0)],
+                                                   "ask": [(100.01, 1.0), (100.02, 1.0), (100.03, 2.0 ** 53)]})
+    depth = "select bid_depth_50bps, ask_depth_50bps from feat_book where timeframe = '1m'"
+    write_books(lake, "BTC-USDT", DAY1, rows)
+    run_dbt(data_dir, "run", "--select", "+feat_book")
+    forward = query(data_dir, depth)
+    write_books(lake, "BTC-USDT", DAY1, rows[::-1])
+    run_dbt(data_dir, "run", "--select", "feat_book", "--full-refresh")
+    assert len(forward) == 1 and query(data_dir, depth) == forward
+
+
 @pytest.mark.parametrize("share, shown", [(0.57, "(< 57.0%)"), (0.99, "(< 99.0%)"), (0.995, "(< 99.5%)")])
 def test_the_unusable_reason_shows_the_threshold_as_set(data_dir: Paths, share: float, shown: str) -> None:
     """0.57 * 100 is 56.99999999999999 in floating point: the reason rounds it, as a person wrote it."""

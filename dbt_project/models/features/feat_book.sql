@@ -94,11 +94,14 @@ depth as (
         priced.symbol,
         priced.book_at_ms,
         priced.book_kind,
+        {#- DOUBLE sizes added in level order (ordered_agg): a plain sum follows the order the join hands
+            the rows over, which decides the last bits -#}
         {% for bps in depth_bps %}
-        sum(case when levels.side = 'bid' and (priced.mid - levels.price) / priced.mid * 10000 <= {{ bps }} + 1e-9
-                 then levels.size else 0 end) as bid_depth_{{ bps }}bps,
-        sum(case when levels.side = 'ask' and (levels.price - priced.mid) / priced.mid * 10000 <= {{ bps }} + 1e-9
-                 then levels.size else 0 end) as ask_depth_{{ bps }}bps{% if not loop.last %},{% endif %}
+        {{ ordered_agg('sum', "case when levels.side = 'bid' and (priced.mid - levels.price) / priced.mid * 10000 <= "
+                       ~ bps ~ " + 1e-9 then levels.size else 0 end", 'levels.side, levels.level') }} as bid_depth_{{ bps }}bps,
+        {{ ordered_agg('sum', "case when levels.side = 'ask' and (levels.price - priced.mid) / priced.mid * 10000 <= "
+                       ~ bps ~ " + 1e-9 then levels.size else 0 end", 'levels.side, levels.level') }} as ask_depth_{{ bps }}bps
+        {%- if not loop.last %},{% endif %}
         {% endfor %}
     from priced
     inner join levels using (symbol, book_at_ms, book_kind)

@@ -12,9 +12,12 @@ runs as (
     select * from {{ source('portfolio_outputs', 'portfolio_runs') }}
 ),
 
+-- the DOUBLE means add members in member_id order (ordered_agg): a plain avg follows the table's row
+-- order, and the same members stored in another order gave other last bits
 members as (
-    select run_date, avg(total_return) as member_return_mean, max(total_return) as member_return_best,
-           avg(sharpe) as member_sharpe_mean
+    select run_date, {{ ordered_agg('avg', 'total_return', 'member_id') }} as member_return_mean,
+           max(total_return) as member_return_best,
+           {{ ordered_agg('avg', 'sharpe', 'member_id') }} as member_sharpe_mean
     from {{ source('portfolio_outputs', 'portfolio_members') }}
     group by run_date
 )
