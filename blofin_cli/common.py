@@ -88,7 +88,8 @@ def day_count(text: str) -> int:
 
 def lake_symbols(text: str) -> list[str]:
     """'btc/usdt:usdt,ETH-USDT-SWAP' -> ['BTC-USDT', 'ETH-USDT']: the lake's spelling, each once (an
-    argparse error for an unsafe name or an empty list)."""
+    argparse error for an unsafe name or an empty list); BTCUSDT is left for the command to read against its lake
+    (lake/sources.user_symbol) or exchange (symbol_names.split_joined)."""
     from python_assets.lake.store import normalize_symbol
 
     try:

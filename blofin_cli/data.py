@@ -28,12 +28,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from python_assets.ingest.trades import IngestError, ingest_file
     from python_assets.lake.atomic import LakeWriteError
     from python_assets.lake.health import writable_data_dir
+    from python_assets.lake.sources import user_symbol
     from python_assets.platform.logs import log_event
 
     paths = writable_data_dir()  # an unwritable data directory: DataDirError, exit 2
     try:
-        guard = file_market_guard(paths, args.file, "trades", args.symbol)
-        r = ingest_file(paths, args.file, args.symbol, progress=True, guard=guard)
+        symbol = user_symbol(paths, args.symbol)  # BTCUSDT is BTC-USDT, but a lake's own BTCUSDT folder
+        guard = file_market_guard(paths, args.file, "trades", symbol)
+        r = ingest_file(paths, args.file, symbol, progress=True, guard=guard)
     except LakeWriteError as exc:
         raise _rerun_completes(exc) from exc  # a write that failed (full disk): exit 1 through fail_clearly
     except (IngestError, ValueError, FileNotFoundError, IsADirectoryError) as exc:
@@ -169,11 +171,11 @@ def cmd_record_trades(args: argparse.Namespace) -> int:
     from python_assets.exchange.client import FetchError, UnknownMarket
     from python_assets.exchange.recorder import TradeRecorder, run_recorders
     from python_assets.lake.health import writable_data_dir
-    from python_assets.lake.store import normalize_symbol
+    from python_assets.lake.symbol_names import split_joined
     from python_assets.platform.logs import log_event
 
-    try:  # before any request: the lake's spelling of each symbol (btc/usdt:usdt is BTC-USDT)
-        names = [normalize_symbol(s) for s in args.symbol]
+    try:  # before any request: the lake's spelling of each swap's records (btc/usdt:usdt and BTCUSDT are BTC-USDT)
+        names = [split_joined(s) for s in args.symbol]
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

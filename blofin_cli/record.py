@@ -29,9 +29,10 @@ def url_of(*schemes: str):
 def settings_from(args: argparse.Namespace):
     """The recorder's settings (a RecorderSettings) from the command line."""
     from python_assets.exchange.ws_recorder import RecorderSettings
+    from python_assets.lake.symbol_names import split_joined  # BloFin's BTC-USDT: a BTCUSDT folder is no swap's
 
     return RecorderSettings(
-        symbols=tuple(dict.fromkeys(s for group in args.symbols for s in group)), ws_url=args.ws_url, rest_url=args.rest_url, depth=args.depth,
+        symbols=tuple(dict.fromkeys(split_joined(s) for group in args.symbols for s in group)), ws_url=args.ws_url, rest_url=args.rest_url, depth=args.depth,
         sample_ms=args.sample_ms, flush_ms=args.flush_ms, merge_ms=args.merge_ms, mark_poll_ms=args.mark_poll_ms,
         ping_s=args.ping_s, stall_s=args.stall_s, queue_size=args.queue_size, status_s=args.status_s,
         rest_trades_limit=args.rest_trades_limit, duration_s=args.duration)

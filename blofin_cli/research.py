@@ -74,6 +74,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from python_assets.backtest.report import format_run
     from python_assets.backtest.service import parse_param_args
     from python_assets.backtest.spec import SpecError
+    from python_assets.lake.sources import user_symbol
     from python_assets.lake.store import now_ms
     from python_assets.warehouse.connection import connect_warehouse
     from python_assets.warehouse.snapshot import refresh_snapshot
@@ -81,7 +82,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     paths = export_data_dir()
     costs = Costs(args.fees, args.maker_fee if args.maker_fee is not None else min(args.fees, MAKER_FEE),
                   args.slippage_bps, args.equity)
-    symbols = list(dict.fromkeys(s for group in args.symbols for s in group)) if args.symbols else None
+    symbols = list(dict.fromkeys(user_symbol(paths, s) for group in args.symbols for s in group)) if args.symbols else None
     now = now_ms()  # a --data file's bars that close after this are still forming: left out
 
     def backtest() -> tuple[str, list[dict], object]:

@@ -58,6 +58,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from python_assets.exchange.errors import MarketRefused
     from python_assets.lake.health import writable_data_dir
     from python_assets.ingest.market import GENERATE_HINT, generate_market, synthetic_source_refusal
+    from python_assets.lake.sources import user_symbol
 
     problem = synthetic_options_problem() or synthetic_days_problem(args.start, args.end, utc_today())
     if problem:
@@ -69,7 +70,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     t0 = time.perf_counter()
     try:
-        added = generate_market(paths, args.symbols or market_symbols().split(","), days_between(args.start, args.end),
+        named = list(dict.fromkeys(user_symbol(paths, s) for s in args.symbols)) if args.symbols else None
+        added = generate_market(paths, named or market_symbols().split(","), days_between(args.start, args.end),
                                 market_seed() if args.seed is None else args.seed)
     except MarketRefused as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -250,12 +250,13 @@ def market_source_kind() -> str:
 
 
 def market_symbols() -> str:
-    """BLOFIN_SYMBOLS, comma separated, any spelling the lake writers take (btc/usdt:usdt is BTC-USDT), given back
-    in the lake's spelling, each once (default, when unset: the three default symbols). A name the lake refuses
-    ('BTC USDT', '../x') is one SettingError line naming it, at load, as BLOFIN_SEED (it failed the run's lake
-    step). Set but naming no symbol ('', spaces, commas: `BLOFIN_SYMBOLS=$SYMS` with SYMS unset) is one too, not
-    the default: unlike an empty seed or worker count, an empty symbol list has no harmless meaning (it ran the
-    whole graph on nothing and failed in research; the defaults would be other symbols than asked for)."""
+    """BLOFIN_SYMBOLS, comma separated, any spelling the lake writers take (btc/usdt:usdt is BTC-USDT, BTCUSDT
+    too unless the lake holds a BTCUSDT folder: lake/sources.user_symbol), given back in the lake's spelling,
+    each once (default, when unset: the three default symbols). A name the lake refuses ('BTC USDT', '../x') is
+    one SettingError line naming it, at load, as BLOFIN_SEED (it failed the run's lake step). Set but naming no
+    symbol ('', spaces, commas: `BLOFIN_SYMBOLS=$SYMS` with SYMS unset) is one too, not the default: unlike an
+    empty seed or worker count, an empty symbol list has no harmless meaning (it ran the whole graph on nothing
+    and failed in research; the defaults would be other symbols than asked for)."""
     raw = os.environ.get(SYMBOLS_ENV)
     if raw is None:
         return ",".join(DEFAULT_SYMBOLS)
@@ -263,10 +264,10 @@ def market_symbols() -> str:
     if not names:
         raise SettingError(f"{SYMBOLS_ENV}={raw!r} names no symbol: set comma-separated symbols (e.g. BTC-USDT,ETH-USDT) "
                            f"or unset it for the default {','.join(DEFAULT_SYMBOLS)}")
-    from python_assets.lake.store import normalize_symbol  # the lake's own rule (numpy, pyarrow: only when set)
+    from python_assets.lake.sources import user_symbol  # the lake's own rule (numpy, pyarrow: only when set)
 
-    try:
-        return ",".join(dict.fromkeys(normalize_symbol(name) for name in names))
+    try:  # BTCUSDT is BTC-USDT, but a lake's own BTCUSDT folder
+        return ",".join(dict.fromkeys(user_symbol(paths(), name) for name in names))
     except ValueError as exc:
         raise SettingError(f"{SYMBOLS_ENV}: {exc}") from None
 

@@ -20,6 +20,7 @@ import ccxt
 from python_assets.config import exchange_credentials, exchange_settings
 from python_assets.exchange.errors import FetchError, MarketRefused, UnknownExchange, UnknownMarket  # noqa: F401 - re-exported: callers import them from here
 from python_assets.lake.store import normalize_symbol
+from python_assets.lake.symbol_names import split_joined
 
 T = TypeVar("T")
 
@@ -112,7 +113,7 @@ def resolve_market(ex: ccxt.Exchange, symbol: str, cfg: ExchangeConfig) -> dict:
     call_with_retries(ex, ex.load_markets, cfg, "load markets")
     text = symbol.strip()
     candidates = [text, text.upper()]
-    lake = normalize_symbol(text)
+    lake = split_joined(text)  # Binance's BTCUSDT is BTC-USDT here
     base, _, quote = lake.partition("-")
     candidates += [f"{base}/{quote}:{quote}", f"{base}/{quote}"]
     for c in candidates:

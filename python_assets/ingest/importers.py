@@ -15,7 +15,8 @@ from python_assets.backtest.files import (OhlcvFileError, check_symbol_column, c
 from python_assets.config import Paths
 from python_assets.ingest.trades import ingest_file, parse_timestamps_ms
 from python_assets.lake.sources import (IMPORT_SOURCE_PREFIX, SPOT_SOURCE_SUFFIX, fetched_market, record_market,
-                                       lake_symbol_names, recorded_market, stored_candle_sources, synthetic_refusal)
+                                       lake_symbol_names, recorded_market, stored_candle_sources, synthetic_refusal,
+                                       user_symbol)
 from python_assets.lake.store import (Guard, WriteStats, has_funding, normalize_symbol, now_ms, trades_partition,
                                       write_candles, write_funding)
 from python_assets.lake.trade_rules import MAX_PRICE, MIN_TS_MS
@@ -224,9 +225,9 @@ def import_file(paths: Paths, path: Path | str, kind: str | None = None, symbol:
         raise ImportFileError(f"{path}: {exc}" if not str(exc).startswith(str(path)) else str(exc)) from None
     if kind not in KINDS:
         raise ImportFileError(f"unknown kind {kind!r}: use one of {', '.join(KINDS)}")
-    symbol = normalize_symbol(symbol) if symbol else guess.symbol
-    if symbol is None:
+    if not (symbol or guess.symbol):
         raise ImportFileError(f"{path}: the file name does not name a pair (freqtrade's PAIR-TF.feather): pass --symbol")
+    symbol = user_symbol(paths, symbol or guess.symbol)  # BTCUSDT is BTC-USDT, but a lake's own BTCUSDT folder
 
     same_market = file_market_guard(paths, path, kind, symbol)  # checks now: a refused file is never read
     source = f"{IMPORT_SOURCE_PREFIX}{path.name}"

@@ -22,6 +22,7 @@ from python_assets.ingest.inbox_runs import drop_records, record_days
 from python_assets.ingest.read import TEXT_SUFFIXES
 from python_assets.ingest.trades import IngestResult, ingest_file
 from python_assets.lake.atomic import LakeWriteError, write_bytes_atomic
+from python_assets.lake.sources import user_symbol
 
 SUFFIXES = (".csv", ".txt", ".parquet", ".pq", ".feather", ".jsonl", ".ndjson", ".json")
 PARTIAL_SUFFIXES = (".part", ".partial", ".tmp", ".temp", ".crdownload", ".download", ".filepart", ".!sync")
@@ -122,6 +123,7 @@ def _ingest(paths: Paths, symbol: str, path: Path, name: str,
     error. A lake write failure (disk full, permissions) is not the file's fault: it propagates, and the
     file stays to be retried. before_store: as ingest_file's."""
     try:
+        symbol = user_symbol(paths, symbol)  # inbox/BTCUSDT/ is BTC-USDT, but a lake's own BTCUSDT folder
         return ingest_file(paths, path, symbol, source_name=name, guard=file_market_guard(paths, path, "trades", symbol),
                            before_store=before_store), None
     except LakeWriteError:

@@ -6,7 +6,8 @@ BTC/USDT:USDT, Binance's BTCUSDT, OKX's BTC-USDT-SWAP, BitMEX's XBTUSD, Kraken's
 tBTCUSD, KuCoin's XBTUSDTM, Bitget's BTCUSDT_UMCBL, Deribit's BTC-PERPETUAL. Into a -SPOT symbol, a row
 that explicitly names a swap (BTC/USDT:USDT, BTC-USDT-SWAP, BTCUSD_PERP) is another market; a plain
 BTC/USDT into a swap symbol is not judged (many tools write perpetuals that way). The quote currencies are
-python_assets/lake/symbol_names.py's, whose normalize_symbol spells BTCUSDT BTC-USDT as this check reads it."""
+python_assets/lake/symbol_names.py's, whose split_joined spells BTCUSDT BTC-USDT as this check reads it (a
+lake folder written BTCUSDT before that split takes BTC-USDT rows, as it did)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from python_assets.ingest.header import ALIASES
-from python_assets.lake.symbol_names import KNOWN_QUOTES, LAKE_SUFFIXES, USD_QUOTES, normalize_symbol
+from python_assets.lake.symbol_names import KNOWN_QUOTES, LAKE_SUFFIXES, USD_QUOTES, split_joined
 
 SYMBOL_COLUMNS = ALIASES["symbol"]
 BASE_ALIASES = {"XBT": "BTC"}  # BitMEX, Kraken and KuCoin futures write bitcoin XBT
@@ -30,7 +31,7 @@ _SWAP_END = re.compile(r"(?:SWAP|PERP|PERPETUAL)$")  # OKX's -SWAP, Binance's _P
 
 def _target(symbol: str) -> tuple[str, str | None, bool]:
     """(base, quote or None, whether spot) of the symbol rows go under: 'BTC-USDT-SPOT' -> ('BTC', 'USDT', True)."""
-    name = normalize_symbol(symbol)
+    name = split_joined(symbol)
     spot = name.endswith("-SPOT")
     for suffix in LAKE_SUFFIXES:
         name = name.removesuffix(suffix)

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 
 from python_assets.config import Paths
 from python_assets.lake.store import normalize_symbol
+from python_assets.lake.symbol_names import split_joined
 
 
 def _partition_sources(path: Path) -> set[str]:
@@ -120,6 +121,16 @@ def lake_symbol_names(paths: Paths) -> list[str]:
     """Symbols with a trades, funding or candles folder."""
     roots = (paths.lake / dataset for dataset in DATASETS)
     return sorted({p.name.removeprefix("symbol=") for root in roots for p in root.glob("symbol=*") if p.is_dir()})
+
+
+def user_symbol(paths: Paths, raw: str) -> str:
+    """The lake symbol a name a user gives (--symbol, generate --symbols, an inbox folder, BLOFIN_SYMBOLS) writes to:
+    'BTCUSDT' is BTC-USDT (split_joined), unless the lake holds a BTCUSDT folder, which lakes written before that
+    split have and whose records are found by that name; ValueError for a name the lake refuses."""
+    name, split = normalize_symbol(raw), split_joined(raw)
+    if name == split:
+        return name
+    return name if name in lake_symbol_names(paths) else split
 
 
 def data_folders(paths: Paths, symbol: str) -> list[Path]:

@@ -68,3 +68,17 @@ def test_a_symbol_holding_spot_data_is_not_recorded(data_dir, tmp_path, capsys, 
         assert cli_main(["record-trades", "--symbol", "BTC-USDT", "--duration", "1"]) == 2
         assert "trades" not in fake.counts
     assert capsys.readouterr().err.splitlines() == [line]
+
+
+def test_a_joined_name_is_the_exchanges_swap_even_beside_a_legacy_folder(data_dir):
+    """BloFin lists BTC-USDT (ccxt BTC/USDT:USDT), and fetch and the recorders store under the exchange's name:
+    BTCUSDT reaches that market whatever the lake holds (a BTCUSDT folder from before the split is no swap's)."""
+    from fake_blofin import FakeBlofin
+
+    from python_assets.exchange.client import ExchangeConfig, lake_symbol, make_exchange, resolve_market
+
+    (data_dir.candles / "symbol=BTCUSDT").mkdir(parents=True)
+    assert settings_from(build_parser().parse_args(["record", "--symbols", "btcusdt"])).symbols == ("BTC-USDT",)
+    with FakeBlofin() as fake:
+        cfg = ExchangeConfig(api_url=fake.url, rate_limit_ms=1, backoff_s=0.05)
+        assert lake_symbol(resolve_market(make_exchange(cfg), "BTCUSDT", cfg)) == "BTC-USDT"

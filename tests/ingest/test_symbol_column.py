@@ -128,11 +128,14 @@ def test_a_candle_file_of_another_symbol_is_refused(data_dir: Paths, tmp_path: P
 ])
 def test_a_separator_less_symbol_is_spelled_as_its_rows_are_read(spelling: str, lake: str) -> None:
     """--symbol BTCUSDT made a second lake symbol beside BTC-USDT while a BTCUSDT row was already read as BTC-USDT:
-    normalize_symbol and the symbol-column check now read the quote from one table."""
+    split_joined and the symbol-column check now read the quote from one table. normalize_symbol, by which every
+    lake path is found, keeps the joined name (a lake folder written BTCUSDT before the split is its own name)."""
     from python_assets.lake.store import normalize_symbol
-    from python_assets.lake.symbol_names import JOINED_QUOTES, KNOWN_QUOTES
+    from python_assets.lake.symbol_names import JOINED_QUOTES, KNOWN_QUOTES, split_joined
 
-    assert normalize_symbol(spelling) == lake
+    assert split_joined(spelling) == lake
+    assert normalize_symbol(normalize_symbol(spelling)) == normalize_symbol(spelling)
+    assert normalize_symbol(spelling).replace("-SWAP", "") == spelling.upper().removesuffix("-SWAP")
     assert set(JOINED_QUOTES) <= set(KNOWN_QUOTES)
     if "-" in lake and not lake.endswith("-SPOT"):  # the row spelled as the option was is the symbol's own market
         assert other_symbol(pd.Series([spelling], dtype=object), spelling).tolist() == [False]
