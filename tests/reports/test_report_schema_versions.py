@@ -34,12 +34,35 @@ def _report(version: str, drawdown: float) -> dict:
 
 def test_the_report_writes_the_newest_version_and_its_file_holds_the_current_contract():
     assert build_report(DAY, [{**{c.strip(): 0 for c in SUMMARY_COLUMNS.split(",")}, "symbol": "X"}])[
-        "schema_version"] == daily_report.REPORT_SCHEMA_VERSION == "2.3"
-    assert SCHEMA_PATH.name == "report-2.3.schema.json"
-    assert report_schema()["properties"]["schema_version"]["const"] == "2.3"
-    validate_report(_report("2.3", -0.05))
-    with pytest.raises(jsonschema.ValidationError, match="maximum of 0"):
-        validate_report(_report("2.3", 0.05))  # 2.3: a drawdown is a fraction <= 0
+        "schema_version"] == daily_report.REPORT_SCHEMA_VERSION == "2.4"
+    assert SCHEMA_PATH.name == "report-2.4.schema.json"
+    assert report_schema()["properties"]["schema_version"]["const"] == "2.4"
+    for version in ("2.3", "2.4"):
+        validate_report(_report(version, -0.05))
+        with pytest.raises(jsonschema.ValidationError, match="maximum of 0"):
+            validate_report(_report(version, 0.05))  # since 2.3: a drawdown is a fraction <= 0
+
+
+def _with_ensemble(report: dict, **fields) -> dict:
+    """The report with one ensemble row carrying `fields` (4b62e68 added trained_on and reused to the rows)."""
+    row = {"ensemble": "mean", "method": "mean", "scorer": "model", "eval_rows": 10, "accuracy": 0.5, "auc": 0.5,
+           "log_loss": 0.69, **fields}
+    return {**report, "ml": {**report["ml"], "ensembles": [row]}}
+
+
+def test_2_4_describes_the_ensembles_trained_on_and_reused_as_the_models_are():
+    """4b62e68 wrote ml.ensembles[].trained_on and reused without a contract (2.3's items list only ensemble,
+    method and scorer): a malformed day or flag passed. 2.4 types them as the models' fields, null for older rows."""
+    validate_report(_with_ensemble(_report("2.4", -0.05), trained_on="2025-03-09", reused=True))
+    validate_report(_with_ensemble(_report("2.4", -0.05), trained_on=None, reused=None))
+    for bad in ({"trained_on": "yesterday"}, {"trained_on": 20250309}, {"reused": "yes"}):
+        with pytest.raises(jsonschema.ValidationError):
+            validate_report(_with_ensemble(_report("2.4", -0.05), **bad))
+    models = report_schema()["properties"]["ml"]["properties"]["models"]["items"]["properties"]
+    ensembles = report_schema()["properties"]["ml"]["properties"]["ensembles"]["items"]["properties"]
+    assert {k: {**v, "description": None} for k, v in ensembles.items()} == {
+        k: {**models[k], "description": None} for k in ("trained_on", "reused")}
+    validate_report(_with_ensemble(_report("2.3", -0.05), trained_on="2025-03-09", reused=False))  # as 2.3 wrote
 
 
 def test_a_report_written_under_2_2_validates_against_the_2_2_contract_it_was_written_under():

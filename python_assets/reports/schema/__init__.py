@@ -10,7 +10,7 @@ from typing import Any
 
 import jsonschema
 
-SCHEMA_VERSION = "2.3"  # what the report writes now; a change of the contract is a new version, never an edit
+SCHEMA_VERSION = "2.4"  # what the report writes now; a change of the contract is a new version, never an edit
 SCHEMA_DIR = Path(__file__).resolve().parent
 SCHEMA_PATH = SCHEMA_DIR / f"report-{SCHEMA_VERSION}.schema.json"
 
