@@ -47,7 +47,8 @@ MISSING_TEXTS = frozenset({"nan", "none", "null"})
 @dataclass
 class IngestResult:
     """Counts printed by `blofin-stack ingest`: rows read = rows added + duplicates + quarantined; of the duplicates,
-    stored_with_id rows without an id the lake holds with one, stored_without_id the other way (lake.trade_twins)."""
+    stored_with_id rows without an id the lake (or the file itself) holds with one, stored_without_id rows with an
+    id the lake holds without one (lake.trade_twins)."""
 
     symbol: str
     rows_read: int

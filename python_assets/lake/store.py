@@ -160,7 +160,7 @@ def _merge_daily(
     row whose key is stored with other `compare` values is a conflict, not a duplicate; `check` sees
     each merged day before it is written and may refuse it by raising. With `bar_label`, a progress bar
     over the days written (a large file spans many). `twins(fresh, stored)` marks the rows new by key that the
-    day holds under another key: duplicates too."""
+    day holds under another key, or that another row of fresh holds: duplicates too."""
     if frame.empty:
         return WriteStats(0, 0, 0, ())
     columns = [f.name for f in schema if f.name != "seq"]
@@ -237,9 +237,10 @@ def write_trades(paths: Paths, symbol: str, trades: pd.DataFrame, bar_label: str
     python_assets/lake/trade_rules.py (TradeRangeError otherwise), and no day may pass its totals. Each
     partition is kept sorted by ts, trades of one millisecond by integer trade id where all their ids are
     integers, else in arrival order (python_assets/lake/trade_order.py), and `seq` numbers that order,
-    giving SQL an exact first/last trade per bar. A row whose (ts, price, size, side) the day stores under the
-    other kind of id (an exchange's vs a content hash) is a duplicate too, up to multiplicity, its id in `twins`
-    (python_assets/lake/trade_twins.py). Unless `synthetic` (the generator), the write is real data: refused
+    giving SQL an exact first/last trade per bar. A row whose (ts, price, size, side; a missing side matching
+    any) the day stores under the other kind of id (an exchange's vs a content hash) is a duplicate too, up to
+    multiplicity, as is a content-hash row that a row of the same write with an exchange id holds; its id in
+    `twins` (python_assets/lake/trade_twins.py). Unless `synthetic` (the generator), the write is real data: refused
     in a symbol holding synthetic data, and recorded (python_assets/lake/sources.py claim_origin).
     """
     from python_assets.lake.trade_index import reserve_ids  # imported here: they build on this module
