@@ -1,7 +1,7 @@
 """Report sections on overfitting and path risk, read from the marts strategy_overfitting,
 search_overfitting and strategy_monte_carlo: the top designs' probability of backtest overfitting beside
 their deflated Sharpe, the PBO of the day's whole search, and the Monte Carlo 5 % quantiles of the top
-strategies' max drawdown and final return."""
+strategies' final return and (bar bootstrap only) max drawdown."""
 
 from __future__ import annotations
 
@@ -39,7 +39,11 @@ EXPLAINED = {
                   "when the best configuration keeps its place out of sample (a real edge, or a trend that lasted the "
                   "whole window: only later days tell those apart).",
     "monte_carlo": "Monte Carlo: each top strategy's out-of-sample trades resampled with replacement (trades) and its "
-                   "bar returns resampled in blocks of consecutive bars (bars); 1 path in 20 ends below the 5 % quantile.",
+                   "bar returns resampled in blocks of consecutive bars (bars); 1 path in 20 ends below the 5 % quantile. "
+                   "The drawdown is the bars method's only: trades compounded one after another leave out the losses "
+                   "while a trade is open and the trades held at the same time on several symbols, so their drawdown "
+                   "would read far milder than the strategy's own. A row with fewer than two different returns to "
+                   "draw from has no quantiles: every path would be the same (its note says how many).",
 }
 
 
@@ -82,13 +86,29 @@ def search_line(found: dict[str, Any] | None) -> str:
 
 
 def monte_carlo(con: duckdb.DuckDBPyConnection, day: date) -> list[dict[str, Any]]:
-    """The day's Monte Carlo quantiles per top strategy and method (from strategy_monte_carlo)."""
+    """The day's Monte Carlo quantiles per top strategy and method (from strategy_monte_carlo): the drawdown of
+    bars rows only and no quantile of a single trade or bar, as the mart has them (also read from a mart built
+    before that rule, which `blofin-stack report` does not rebuild)."""
     if not table_exists(con, "strategy_monte_carlo"):
         return []
+    drawdown = "case when m.method = 'bars' and m.n_steps >= 2 then m.{0} end as {0}"
+    spread = "case when m.n_steps >= 2 then m.{0} end as {0}"
     return rows(con, f"""select m.rank, m.design_id, d.design_key, m.method, m.n_paths, m.n_steps,
-                         m.max_drawdown_p05, m.max_drawdown_p50, m.final_return_p05, m.final_return_p50
+                         {drawdown.format('max_drawdown_p05')}, {drawdown.format('max_drawdown_p50')},
+                         {spread.format('final_return_p05')}, {spread.format('final_return_p50')}
                          from strategy_monte_carlo m join {DESIGNS_AS_OF.format(op='<=')} d using (design_id)
                          where m.run_date = ? order by m.rank, m.method""", [day, day])
+
+
+def monte_carlo_note(row: dict[str, Any]) -> str | None:
+    """Why a row has no quantiles ('1 trade: no spread to resample'); None for a row that has them."""
+    if row.get("final_return_p05") is not None:
+        return None
+    n, unit = row.get("n_steps"), "trade" if row.get("method") == "trades" else "bar"
+    if not isinstance(n, int):
+        return "no spread to resample"
+    alike = ", all the same return" if n >= 2 else ""
+    return f"{n:,} {unit}{'' if n == 1 else 's'}{alike}: no spread to resample"
 
 
 def load(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, Any]:
@@ -104,9 +124,9 @@ def render(report: dict[str, Any], table) -> str:
             + table(over["designs"], ["rank", "design_key", "pbo", "n_trials", "deflated_sharpe", "status"],
                     headers={"design_key": "design", "pbo": "PBO", "n_trials": "trials"})
             + "<h2>Monte Carlo of the top strategies</h2>" + f"<p>{html.escape(EXPLAINED['monte_carlo'])}</p>"
-            + table(report.get("monte_carlo") or [], ["rank", "design_key", "method", "n_paths", "n_steps",
-                                                      "max_drawdown_p05", "max_drawdown_p50", "final_return_p05",
-                                                      "final_return_p50"],
+            + table([{**m, "note": monte_carlo_note(m)} for m in report.get("monte_carlo") or []],
+                    ["rank", "design_key", "method", "n_paths", "n_steps", "max_drawdown_p05", "max_drawdown_p50",
+                     "final_return_p05", "final_return_p50", "note"],
                     headers={"design_key": "design", "n_paths": "paths", "n_steps": "steps",
-                             "max_drawdown_p05": "max drawdown 5 %", "max_drawdown_p50": "max drawdown median",
+                             "max_drawdown_p05": "max drawdown 5 % (bars)", "max_drawdown_p50": "max drawdown median (bars)",
                              "final_return_p05": "final return 5 %", "final_return_p50": "final return median"}))

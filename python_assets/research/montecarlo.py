@@ -1,7 +1,14 @@
 """Monte Carlo of a strategy's path risk: resample its trade returns with replacement (each path
 compounds as many trades as the strategy made) and block-bootstrap its bar returns (fixed-length
-circular blocks, which keep the autocorrelation inside a block); per path the maximum drawdown and the
-final return, summarised by quantiles. Seeded, bounded by a path count, vectorised numpy."""
+circular blocks, which keep the autocorrelation inside a block); per path the final return and, of the
+bar paths only, the maximum drawdown, summarised by quantiles. Seeded, bounded by a path count,
+vectorised numpy.
+
+No drawdown of the trade paths: closed trades compounded one after another leave out the losses while a
+trade is open and the trades held at the same time on several symbols, so their drawdown read up to ~15x
+milder than the strategy's own (review trace, c_sma_cross: trades 5 % quantile -0.22 %, the realised
+out-of-sample drawdown -3.36 %, the bars' 5 % quantile -5.93 %). A sample with fewer than two different
+returns has nothing to resample (every path the same): no quantiles either, rather than a spread of 0."""
 
 from __future__ import annotations
 
@@ -64,24 +71,37 @@ def block_paths(bar_returns: np.ndarray, n_paths: int, block: int, rng: np.rando
     return r[index.reshape(n_paths, -1)[:, :n]]
 
 
-def summarise(paths: np.ndarray) -> dict[str, float]:
-    """Quantiles (5 %, median) of max drawdown and final return, plus their means, over the paths."""
-    dd, final = max_drawdowns(paths), final_returns(paths)
-    out = {"paths": float(len(paths)), "steps": float(paths.shape[1])}
-    for name, values in (("max_drawdown", dd), ("final_return", final)):
-        q = np.quantile(values, QUANTILES)
-        out |= {f"{name}_p05": float(q[0]), f"{name}_p50": float(q[1]), f"{name}_mean": float(values.mean())}
+STATS = tuple(f"{name}_{stat}" for name in ("max_drawdown", "final_return") for stat in ("p05", "p50", "mean"))
+
+
+def has_spread(sample: np.ndarray) -> bool:
+    """At least two different returns: one trade or bar, or all alike, gives every path the same outcome."""
+    return len(np.unique(np.asarray(sample, dtype=float))) >= 2
+
+
+def summarise(paths: np.ndarray, drawdown: bool = True, spread: bool = True) -> dict[str, float | None]:
+    """Quantiles (5 %, median) of max drawdown and final return, plus their means, over the paths; None
+    where they say nothing: the drawdown when not asked for, every one without spread (see the module)."""
+    out: dict[str, float | None] = {"paths": float(len(paths)), "steps": float(paths.shape[1]), **dict.fromkeys(STATS)}
+    if not spread:
+        return out
+    for name, values in (("max_drawdown", max_drawdowns(paths) if drawdown else None), ("final_return", final_returns(paths))):
+        if values is not None:
+            q = np.quantile(values, QUANTILES)
+            out |= {f"{name}_p05": float(q[0]), f"{name}_p50": float(q[1]), f"{name}_mean": float(values.mean())}
     return out
 
 
 def simulate(design_id: str, trade_returns: np.ndarray, bar_returns: np.ndarray,
              cfg: MonteCarloConfig = MonteCarloConfig()) -> dict[str, dict[str, float]]:
     """{'trades': summary, 'bars': summary} (a method without data is left out): the trade bootstrap
-    and the block bootstrap of one design, seeded by its id."""
+    (final return only) and the block bootstrap of one design, seeded by its id."""
     rng = np.random.default_rng(seed_for(design_id, cfg.seed))
     out = {}
     if len(trade_returns):
-        out["trades"] = summarise(trade_paths(trade_returns, cfg.n_paths, rng))
+        out["trades"] = summarise(trade_paths(trade_returns, cfg.n_paths, rng), drawdown=False,
+                                  spread=has_spread(trade_returns))
     if len(bar_returns):
-        out["bars"] = summarise(block_paths(bar_returns, cfg.n_paths, cfg.block_bars, rng))
+        out["bars"] = summarise(block_paths(bar_returns, cfg.n_paths, cfg.block_bars, rng),
+                                spread=has_spread(bar_returns))
     return out

@@ -1,5 +1,6 @@
-"""Monte Carlo of trade and bar returns: hand drawdowns, zero spread for equal trades, quantiles
-against numpy with the same draws, blocks of consecutive bars, determinism by design id."""
+"""Monte Carlo of trade and bar returns: hand drawdowns, no quantiles without spread (one trade, equal
+trades), no drawdown of the trade bootstrap, quantiles against numpy with the same draws, blocks of
+consecutive bars, determinism by design id."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import pytest
 
 from python_assets.research.montecarlo import (MonteCarloConfig, block_paths, final_returns, max_drawdowns, seed_for,
                                                simulate, trade_paths)
+
+STATS = tuple(f"{name}_{stat}" for name in ("max_drawdown", "final_return") for stat in ("p05", "p50", "mean"))
 
 
 def test_max_drawdown_of_hand_paths():
@@ -19,13 +22,30 @@ def test_max_drawdown_of_hand_paths():
 
 
 @pytest.mark.parametrize("r", [0.01, -0.02])
-def test_all_equal_trades_have_zero_spread(r):
+def test_all_equal_trades_have_no_spread_and_no_quantiles(r):
+    """Every path the same: a 5 % quantile equal to the median read as certainty; there is no spread to resample."""
     out = simulate("d1", np.full(7, r), np.zeros(0), MonteCarloConfig(n_paths=200))
     s = out["trades"]
     assert set(out) == {"trades"} and s["steps"] == 7 and s["paths"] == 200
-    assert s["final_return_p05"] == pytest.approx((1 + r) ** 7 - 1) == s["final_return_p50"]
-    expected_dd = 0.0 if r > 0 else (1 + r) ** 7 - 1
-    assert s["max_drawdown_p05"] == pytest.approx(expected_dd, abs=1e-12) == s["max_drawdown_p50"]
+    assert {k: s[k] for k in STATS} == dict.fromkeys(STATS)
+
+
+def test_one_trade_or_one_bar_has_no_quantiles():
+    """The review's repro: one +5 % trade gave p05 = p50 = mean = 5 % and drawdown 0; one bar likewise."""
+    out = simulate("x", np.array([0.05]), np.array([0.03]))
+    assert set(out) == {"trades", "bars"} and out["trades"]["steps"] == out["bars"]["steps"] == 1
+    for s in out.values():
+        assert {k: s[k] for k in STATS} == dict.fromkeys(STATS)
+    flat, moved = simulate("x", np.zeros(0), np.zeros(4))["bars"], simulate("x", np.zeros(0), np.array([0.0, 0.01]))["bars"]
+    assert flat["final_return_p05"] is None and moved["final_return_p05"] is not None
+
+
+def test_the_trade_bootstrap_has_no_drawdown():
+    """Closed trades compounded one after another miss open-trade losses and overlapping trades: all-winning
+    trades gave every drawdown quantile 0 beside a strategy that did fall. Only the bars carry a drawdown."""
+    out = simulate("d1", np.array([0.01, 0.02, 0.03]), np.array([0.01, -0.05, 0.02, 0.01]), MonteCarloConfig(n_paths=200))
+    assert [out["trades"][f"max_drawdown_{k}"] for k in ("p05", "p50", "mean")] == [None] * 3
+    assert out["trades"]["final_return_p05"] > 0 and out["bars"]["max_drawdown_p05"] < 0
 
 
 def loop_drawdown(path: np.ndarray) -> float:
@@ -49,8 +69,9 @@ def test_quantiles_match_numpy_on_the_same_draws():
     for method, paths in (("trades", draws), ("bars", blocks)):
         dd = np.array([loop_drawdown(p) for p in paths])
         final = np.array([np.prod(1 + p) - 1 for p in paths])
-        assert got[method]["max_drawdown_p05"] == pytest.approx(np.quantile(dd, 0.05), rel=1e-9)
-        assert got[method]["max_drawdown_p50"] == pytest.approx(np.median(dd), rel=1e-9)
+        if method == "bars":  # the trade bootstrap has no drawdown (see test_the_trade_bootstrap_has_no_drawdown)
+            assert got[method]["max_drawdown_p05"] == pytest.approx(np.quantile(dd, 0.05), rel=1e-9)
+            assert got[method]["max_drawdown_p50"] == pytest.approx(np.median(dd), rel=1e-9)
         assert got[method]["final_return_p05"] == pytest.approx(np.quantile(final, 0.05), rel=1e-9)
         assert got[method]["final_return_p50"] == pytest.approx(np.median(final), rel=1e-9)
     assert simulate("dabc", trades, bars, cfg) == got
@@ -88,5 +109,5 @@ def test_a_return_below_minus_one_wipes_the_path_out_at_zero():
     paths = np.array([[-1.5, -1.5, 0.0, 0.0], [0.1, -1.0, 0.5, 0.2], [0.1, -2.0, -0.5, 3.0], [-0.5, 1.0, 0.0, 0.0]])
     np.testing.assert_array_equal(max_drawdowns(paths), [-1.0, -1.0, -1.0, -0.5])
     np.testing.assert_array_equal(final_returns(paths), [-1.0, -1.0, -1.0, 0.0])
-    s = simulate("d1", np.array([-1.5]), np.zeros(0), MonteCarloConfig(n_paths=10))["trades"]
+    s = simulate("d1", np.zeros(0), np.array([-1.5, -2.0]), MonteCarloConfig(n_paths=10))["bars"]
     assert s["max_drawdown_p05"] == s["max_drawdown_mean"] == s["final_return_p50"] == -1.0
