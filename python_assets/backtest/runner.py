@@ -239,7 +239,8 @@ def symbol_tasks(con: duckdb.DuckDBPyConnection, job: BacktestJob, instances: tu
 
 def backtest_symbol(t: SymbolTask) -> list[ledger.LedgerRows]:
     """Pure: every instance of one symbol over the full window, then the walk-forward folds (the best
-    in-sample instance by Sharpe goes out of sample); the ledger rows in a fixed order."""
+    in-sample instance by Sharpe goes out of sample: a choice only when the job's grid holds several; the
+    daily run and the CLI give one, so their folds test that one set); the ledger rows in a fixed order."""
     job, bars, batch = t.job, t.bars, []
     full = Window("full", "full", job.start_ms, job.end_ms)
     prepared = [(sid, params, rules, sig) for (sid, params, rules), sig in zip(t.instances, t.signals)]

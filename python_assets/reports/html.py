@@ -17,7 +17,7 @@ from python_assets.reports import fmt, portfolio_section, robustness
 from python_assets.reports.charts import DRAWDOWN_ZERO_SPAN, bar_chart, line_chart
 from python_assets.reports.recorder import recorder_html
 from python_assets.reports.fill_section import fill_sensitivity_html
-from python_assets.reports.sections import recent_trades, relation, table_exists
+from python_assets.reports.sections import WALK_FORWARD_EXPLAINED, recent_trades, relation, table_exists
 from python_assets.platform.timeframes import TIMEFRAME_MS
 
 REGIME_COLORS = {"trend_up": "#d8f3dc", "trend_down": "#ffd6d6", "range": "#eeeeee", "high_vol": "#fff3bf"}
@@ -186,7 +186,7 @@ def render(report: dict[str, Any], con: duckdb.DuckDBPyConnection) -> str:
                                           headers={"name": "strategy", "buy_and_hold_return": "buy & hold"}),
         _equity_charts(con, report["strategies"]),
         _trades(con, report["strategies"]),
-        "<h2>Walk-forward</h2>" + table(report["walk_forward"], ["strategy", "symbol", "folds", "scored_folds", "in_sample_sharpe",
+        f"<h2>Walk-forward</h2><p>{esc(WALK_FORWARD_EXPLAINED)}</p>" + table(report["walk_forward"], ["strategy", "symbol", "folds", "scored_folds", "in_sample_sharpe",
                                                                  "out_of_sample_sharpe"]),
         "<h2>Models</h2>" + _model_charts(report["ml"]["models"])
         + table([{**m, "trained": trained_label(m)} for m in report["ml"]["models"]],

@@ -81,7 +81,7 @@ class DeterministicAnalyst:
             if ins is not None and oos is not None and ins > 0 and (oos <= 0 or ins > self.overfit_ratio * oos):
                 findings.append(_finding("caution", "overfitting",
                                          f"{wf['strategy']} on {wf['symbol']}: in-sample Sharpe {_fmt(ins)} vs out-of-sample "
-                                         f"{_fmt(oos)} (mean over walk-forward folds)."))
+                                         f"{_fmt(oos)} ({_folds(wf.get('scored_folds'))})."))
         findings += _multiple_testing_findings(report.get("research", {}).get("ranking", []))
         findings += _search_findings((report.get("overfitting") or {}).get("search"))
         models = _models_vs_baselines(report)
@@ -115,6 +115,13 @@ class DeterministicAnalyst:
         why = f"only {trades} trade{'s' if trades != 1 else ''}" if few else f"{trades} trades" if trades is not None else "an unknown number of trades"
         return [_finding("caution", "sample_size", f"{name}: Sharpe {st['sharpe']:.2f}{error} from {why} in a {span}; "
                                                    "too little data to trust it.")]
+
+
+def _folds(scored: int | None) -> str:
+    """What a walk-forward mean is over: the folds scored on both sides, where the report says how many."""
+    if scored is None:  # a report or mart from before scored_folds
+        return "mean over walk-forward folds"
+    return f"means over the same {scored} fold{'' if scored == 1 else 's'} scored on both sides"
 
 
 def sharpe_standard_error(sharpe_annual: float, n_periods: int | None, periods_per_year: float | None) -> float | None:

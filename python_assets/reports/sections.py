@@ -80,8 +80,17 @@ def strategies(con: duckdb.DuckDBPyConnection, day: date, top: int = 10) -> list
                          order by composite_score desc nulls last, strategy, symbol limit ?""", [day, TOP_MIN_TRADES, top])
 
 
+WALK_FORWARD_EXPLAINED = (
+    "Walk-forward: each strategy's default parameters (the daily run backtests one parameter set per spec, so "
+    "nothing is chosen in sample) on rolling windows and the days right after each; a fold's Sharpe is annualised "
+    "from a few days of bars, and both columns are means of per-fold Sharpes over the same scored folds (those "
+    "with a Sharpe on both sides: a flat half has none), not a Sharpe of the out-of-sample days chained. A large "
+    "drop out of sample says the edge did not last from one window to the next.")
+
+
 def walk_forward(con: duckdb.DuckDBPyConnection, day: date) -> list[dict[str, Any]]:
-    """Mean in-sample vs out-of-sample Sharpe over the day's walk-forward folds per strategy and symbol."""
+    """Mean in-sample vs out-of-sample Sharpe over the day's walk-forward folds per strategy and symbol (over
+    the same folds: report_walk_forward pairs each fold's halves)."""
     if not table_exists(con, "report_walk_forward"):
         return []
     return rows(con, f"""select strategy, symbol, folds, scored_folds, in_sample_sharpe, out_of_sample_sharpe
