@@ -190,7 +190,7 @@ def validate(raw: pd.DataFrame, mapping: dict[str, str], now: int,
     # Same trade id twice: identical rows are plain duplicates; if its rows differ, no file order may pick one.
     torn = _torn_ids(clean)
     reason.loc[clean.index[torn]] = "conflicting_trade_id_in_file"
-    clean = clean[~torn]
+    clean = _fill_sides(clean[~torn])
     dup = clean.duplicated(subset=["trade_id"], keep="first")
     rejected = reason.notna()
     bad = rejected_rows(raw[rejected], reason[rejected], ts[rejected])
@@ -198,11 +198,29 @@ def validate(raw: pd.DataFrame, mapping: dict[str, str], now: int,
 
 
 def _torn_ids(clean: pd.DataFrame) -> pd.Series:
-    """Mask of the rows whose trade id comes with different values elsewhere in the file: all of them, so that
-    a dump and the same dump reversed store the same trades (keeping the first would let row order decide)."""
-    distinct = clean.drop_duplicates(subset=["trade_id", "ts", "price", "size", "side"])
-    torn = distinct["trade_id"][distinct["trade_id"].duplicated(keep=False)]
-    return clean["trade_id"].isin(torn)
+    """Mask of the rows whose trade id comes with a different time, price, size or a different side elsewhere in
+    the file: all of them, so that a dump and the same dump reversed store the same trades (keeping the first
+    would let row order decide). A row without a side is that trade told without it (as lake/trade_twins.py
+    matches a missing side with either), not a conflict."""
+    values = clean.drop_duplicates(subset=["trade_id", "ts", "price", "size"])
+    moved = values["trade_id"][values["trade_id"].duplicated(keep=False)]
+    sides = clean.dropna(subset=["side"]).drop_duplicates(subset=["trade_id", "side"])
+    two_sided = sides["trade_id"][sides["trade_id"].duplicated(keep=False)]
+    return clean["trade_id"].isin(moved) | clean["trade_id"].isin(two_sided)
+
+
+def _fill_sides(clean: pd.DataFrame) -> pd.DataFrame:
+    """Rows without a side take the side another row of their trade id gives (one trade, told once with its side
+    and once without), so the two are plain duplicates and the side is kept whichever row comes first."""
+    missing = clean["side"].isna()
+    if not missing.any():
+        return clean
+    known = clean[~missing].drop_duplicates(subset=["trade_id"]).set_index("trade_id")["side"]
+    filled = clean["trade_id"].map(known)
+    out = clean.copy()
+    out.loc[missing, "side"] = filled[missing]
+    out["side"] = out["side"].astype(object).where(out["side"].notna(), None)
+    return out
 
 
 def file_key(path: Path) -> str:

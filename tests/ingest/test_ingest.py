@@ -103,6 +103,22 @@ def test_a_trade_id_whose_rows_differ_within_a_file_is_quarantined_whatever_the_
     assert stored(Paths(tmp_path / "forward"))["trade_id"].tolist() == ["2", "3"]
 
 
+def test_a_trade_id_told_once_without_its_side_is_one_trade_whatever_the_row_order(tmp_path):
+    """Second review: an id whose rows differ only in one lacking the side was quarantined whole (the trade lost),
+    while the twin rule (lake/trade_twins.py) matches a missing side with either. Now one trade with its side;
+    an id given both sides is still torn."""
+    body = [f"1,{T0 + 1000},10,1,\n", f"1,{T0 + 1000},10,1,buy\n", f"2,{T0 + 2000},11,1,sell\n",
+            f"2,{T0 + 2000},11,1,buy\n", f"2,{T0 + 2000},11,1,\n"]
+    for order in ("forward", "reversed"):
+        paths = Paths(tmp_path / order)
+        path = tmp_path / f"{order}.csv"
+        path.write_text("trade_id,ts,price,size,side\n" + "".join(body if order == "forward" else body[::-1]))
+        r = ingest_file(paths, path, "BTC-USDT", now=NOW)
+        assert (r.rows_read, r.rows_added, r.duplicates, r.quarantined, r.reasons) == (
+            5, 1, 1, 3, {"conflicting_trade_id_in_file": 3}), order
+        assert stored(paths)[["trade_id", "side"]].values.tolist() == [["1", "buy"]], order
+
+
 def test_files_without_trade_ids_dedupe_on_the_full_row(data_dir, tmp_path):
     path = tmp_path / "noid.csv"
     path.write_text("time,price,qty\n1741564801,10,1\n1741564802,11,1\n1741564802,11,1\n")
