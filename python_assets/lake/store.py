@@ -133,11 +133,12 @@ def read_partition(path: Path, schema: pa.Schema) -> pd.DataFrame:
 
 
 def _differs(new: pd.DataFrame, old: pd.DataFrame, key_col: str, compare: tuple[str, ...]) -> np.ndarray:
-    """Per row of new whose key old holds: whether its compared values differ from the stored row's."""
+    """Per row of new whose key old holds: whether its compared values differ from the stored row's; a trade's
+    side missing on either row matches (that trade told without it, as ingest and lake/trade_twins.py read it)."""
     old = old.drop_duplicates(key_col)
     at = pd.Index(old[key_col]).get_indexer(new[key_col])
-    same = [new[c].astype(object).fillna("").to_numpy() == old[c].astype(object).fillna("").to_numpy()[at]
-            for c in compare]
+    cells = [(new[c].astype(object).fillna("").to_numpy(), old[c].astype(object).fillna("").to_numpy()[at]) for c in compare]
+    same = [(a == b) | (((a == "") | (b == "")) if c == "side" else False) for c, (a, b) in zip(compare, cells)]
     return ~np.logical_and.reduce(same)
 
 

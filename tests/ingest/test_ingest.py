@@ -119,6 +119,20 @@ def test_a_trade_id_told_once_without_its_side_is_one_trade_whatever_the_row_ord
         assert stored(paths)[["trade_id", "side"]].values.tolist() == [["1", "buy"]], order
 
 
+def test_an_id_stored_without_its_side_and_given_with_it_later_is_a_duplicate(tmp_path):
+    """As within one file, across files: the same id, time, price and size once without a side and once with it
+    is one trade (it was quarantined as conflicting_trade_id); the stored row stays as stored; two sides differ."""
+    rows = {"none": f"7,{T0 + 1000},10,1,\n", "buy": f"7,{T0 + 1000},10,1,buy\n", "sell": f"7,{T0 + 1000},10,1,sell\n"}
+    for first, second, conflict in (("none", "buy", False), ("buy", "none", False), ("buy", "sell", True)):
+        paths = Paths(tmp_path / f"{first}_{second}")
+        for name in (first, second):
+            (tmp_path / f"{name}.csv").write_text("trade_id,ts,price,size,side\n" + rows[name])
+        ingest_file(paths, tmp_path / f"{first}.csv", "BTC-USDT", now=NOW)
+        r = ingest_file(paths, tmp_path / f"{second}.csv", "BTC-USDT", now=NOW)
+        assert (r.rows_added, r.duplicates, r.reasons) == ((0, 0, {"conflicting_trade_id": 1}) if conflict else (0, 1, {}))
+        assert len(stored(paths)) == 1
+
+
 def test_files_without_trade_ids_dedupe_on_the_full_row(data_dir, tmp_path):
     path = tmp_path / "noid.csv"
     path.write_text("time,price,qty\n1741564801,10,1\n1741564802,11,1\n1741564802,11,1\n")
