@@ -102,12 +102,15 @@ def lake_symbols(text: str) -> list[str]:
 
 
 def lake_symbol(text: str) -> str:
-    """One symbol read as lake_symbols reads each ('xrp/usdt' -> 'XRP-USDT'): an argparse error for an unsafe
+    """One symbol read as lake_symbols reads each ('xrp/usdt' -> 'XRP-USDT'), a joined quote split (BTCUSDT ->
+    BTC-USDT: `backtest --symbol` labels a --data file, no lake folder to keep): an argparse error for an unsafe
     name (control characters, '../x') or for more or fewer than one."""
+    from python_assets.lake.symbol_names import split_joined
+
     names = lake_symbols(text)
     if len(names) != 1:
         raise argparse.ArgumentTypeError(f"one symbol, not {len(names)}: {text!r}")
-    return names[0]
+    return split_joined(names[0])
 
 
 def days_between(first: date, last: date) -> list[date]:

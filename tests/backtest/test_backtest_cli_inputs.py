@@ -159,3 +159,12 @@ def test_the_cli_defaults_to_the_daily_runs_costs():
     from python_assets.backtest.defaults import MAKER_FEE
 
     assert MAKER_FEE == daily.maker_fee
+
+
+def test_backtest_symbol_labels_a_joined_name_as_symbols_does():
+    """`backtest --symbol BTCUSDT` (a --data file's label) read BTCUSDT while `--symbols BTCUSDT` reads BTC-USDT
+    (lake/sources.user_symbol): one market, one label."""
+    from blofin_cli.common import lake_symbol
+
+    assert lake_symbol("BTCUSDT") == lake_symbol("btc/usdt:usdt") == "BTC-USDT"
+    assert lake_symbol("WBTC") == "WBTC"  # a coin name ending in a quote's letters is kept
