@@ -100,7 +100,7 @@ def synthetic_options_problem() -> str | None:
 
 def synthetic_days_problem(first: date, last: date, today: date) -> str | None:
     """Why the synthetic market cannot be generated for first..last, or None: a reversed range, a day that
-    has not closed yet (as import refuses open bars), or a day outside the generator's horizon."""
+    has not closed yet (as import leaves out bars still open), or a day outside the generator's horizon."""
     from python_assets.ingest.synthetic import day_index
 
     if first > last:
