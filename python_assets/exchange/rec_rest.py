@@ -67,11 +67,12 @@ def mark_price(ex: ccxt.Exchange, inst_id: str) -> tuple[int, float, float | Non
 
 
 def funding_history(ex: ccxt.Exchange, inst_id: str, limit: int = 3) -> list[tuple[int, float]]:
-    """The last settled (funding_ts, funding_rate) of an instrument, oldest first."""
+    """The last settled (funding_ts, funding_rate) of an instrument, oldest first (rows without a finite rate skipped)."""
     body = call_with_retries(ex, lambda: ex.publicGetMarketFundingRateHistory({"instId": inst_id, "limit": limit}),
                              _cfg(ex), f"funding history {inst_id}", on_retry=lambda *a: None)
-    out = [(int(r["fundingTime"]), float(r["fundingRate"])) for r in body.get("data") or []
-           if _num(r.get("fundingTime")) is not None and _num(r.get("fundingRate")) is not None]
+    out = [(int(r["fundingTime"]), rate) for r in body.get("data") or []
+           if _num(r.get("fundingTime")) is not None and (rate := _num(r.get("fundingRate"))) is not None
+           and math.isfinite(rate)]  # a NaN or infinite rate is no settled rate: it would replace a stored one
     return sorted(out)
 
 

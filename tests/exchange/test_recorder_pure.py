@@ -83,3 +83,14 @@ def test_the_funding_interval_is_the_latest_step_between_settlements() -> None:
     assert interval_hours([(0, 0.1), (4 * h, 0.1), (12 * h, 0.1)]) == 8  # changed from 4 h to 8 h
     assert interval_hours([(0, 0.1), (8 * h, 0.1), (12 * h, 0.1)]) == 4
     assert interval_hours([(0, 0.1)]) is None
+
+
+def test_rest_funding_history_skips_a_non_finite_rate() -> None:
+    from python_assets.exchange.rec_rest import funding_history
+
+    class Stub:
+        def publicGetMarketFundingRateHistory(self, params: dict) -> dict:  # noqa: N802 - ccxt's name
+            return {"data": [{"fundingTime": "3", "fundingRate": "NaN"}, {"fundingTime": "2", "fundingRate": "inf"},
+                             {"fundingTime": "1", "fundingRate": "0"}]}
+
+    assert funding_history(Stub(), "BTC-USDT") == [(1, 0.0)]  # type: ignore[arg-type]
