@@ -78,6 +78,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     asyncio.run(main())
     for r in rec.symbols.values():
         print(f"{r.symbol}: {r.counts['trades']} trades live + {r.counts['backfilled']} back-filled, "
+              f"{r.counts['quarantined']} quarantined, {r.counts['duplicates']} repeats dropped, "
               f"{r.counts['books']} book messages, {r.counts['gaps']} gaps recorded", flush=True)
     return 0
 

@@ -1,14 +1,14 @@
-"""Pure bookkeeping of the recorder (no I/O): trade-id continuity and time order, which trades a REST
-back-fill recovered for a hole, how a hole is classified, and splitting intervals at UTC day boundaries.
+"""Pure bookkeeping of the recorder (no I/O): trade-id continuity and time order, which trades reached a
+hole (its REST back-fill, late ones on the stream) and its status, and splitting intervals at UTC midnights.
 
 BloFin trade ids are integers increasing by one per instrument; a jump in ids between two consecutive
 trades is a hole of exactly that many trades. Non-integer ids fall back to time order only. An id at or
-below the last kept one counts as a repeat: BloFin sends an instrument's trades in order, and a trade of a
-hole that arrives late is the one the REST back-fill of that hole already fetched."""
+below the last kept one is not new: it is a repeat, or a trade of a recorded hole arriving late (HoleFill
+says which: a late one is stored once, and its hole's status follows)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from python_assets.platform.timeframes import DAY_MS
 
@@ -68,15 +68,24 @@ class TradeTracker:
         return keep, holes
 
 
-def fill_hole(hole: Hole, rest: list[tuple[str, int]]) -> tuple[list[int], str]:
-    """Indexes of REST trades inside the hole and its status: 'recovered' when they cover every id of it,
-    'partial' when some, 'lost' when none."""
-    inside = [i for i, (tid, _) in enumerate(rest)
-              if (n := trade_int(tid)) is not None and hole.after_id < n < hole.before_id]
-    got = len({trade_int(rest[i][0]) for i in inside})
-    if got >= hole.missing:
-        return inside, "recovered"
-    return inside, "partial" if got else "lost"
+@dataclass
+class HoleFill:
+    """The ids of one recorded hole that reached the buffer: from its REST back-fill or late on the stream."""
+
+    hole: Hole
+    rest: set[int] = field(default_factory=set)
+    late: set[int] = field(default_factory=set)
+    unusable: int = 0  # trades of the hole its back-fill held but the lake refuses (quarantined)
+    detail: str | None = None  # the detail of its written gap row (part of the row's key), None until written
+
+    def wants(self, tid: int | None) -> bool:
+        """Whether tid is an id of the hole that has not reached the buffer yet."""
+        return tid is not None and self.hole.after_id < tid < self.hole.before_id and tid not in self.rest | self.late
+
+    def status(self) -> str:
+        """'recovered' when every id of the hole arrived, 'partial' when some, 'lost' when none."""
+        got = len(self.rest | self.late)
+        return "recovered" if got >= self.hole.missing else "partial" if got else "lost"
 
 
 def split_days(start_ms: int, end_ms: int) -> list[tuple[int, int]]:

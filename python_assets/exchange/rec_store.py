@@ -116,11 +116,15 @@ def merge_live(paths: Paths, ds: LiveDataset, symbol: str, now: int) -> int:
 
 
 def _upsert(paths: Paths, name: str, file: str, schema: pa.Schema, symbol: str, frame: pd.DataFrame,
-            key: list[str], time_col: str) -> None:
-    """Write rows into their day files, a new row replacing a stored one with the same key."""
+            key: list[str], time_col: str, stale: frozenset[tuple] = frozenset()) -> None:
+    """Write rows into their day files, a new row replacing a stored one with the same key; stored rows whose key
+    is in stale are dropped (a row superseded by one with another key)."""
     for day, part in frame.groupby(frame[time_col].map(day_of)):
         target = day_file(paths, name, file, symbol, str(day))
-        both = pd.concat([read_partition(target, schema), part], ignore_index=True)
+        stored = read_partition(target, schema)
+        if stale and len(stored):
+            stored = stored[~pd.MultiIndex.from_frame(stored[key]).isin(list(stale))]
+        both = pd.concat([stored, part], ignore_index=True)
         both = both.drop_duplicates(key, keep="last").sort_values(key, kind="mergesort")
         _write(both, schema, target)
 
@@ -135,14 +139,16 @@ def write_segments(paths: Paths, symbol: str, segments: list[tuple[str, int, int
 
 
 def write_gap(paths: Paths, symbol: str, dataset: str, start_ms: int, end_ms: int, cause: str, status: str,
-              recovered_rows: int = 0, detail: str = "") -> None:
+              recovered_rows: int = 0, detail: str = "", replaces: str | None = None) -> None:
     """Upsert one gap, split at UTC midnights (the recovered count stays on the first piece). A gap is keyed by
     its whole identity (dataset, start, end, cause and detail, which names a trade hole's id range): two holes
-    starting in the same millisecond are two rows, writing the same gap again replaces it."""
-    parts = [(dataset, s, e, cause, status, recovered_rows if i == 0 else 0, detail)
-             for i, (s, e) in enumerate(split_days(start_ms, end_ms))]
+    starting in the same millisecond are two rows, writing the same gap again replaces it, and so does a revision
+    of it whose detail changed (replaces: the detail it was written with)."""
+    pieces = split_days(start_ms, end_ms)
+    parts = [(dataset, s, e, cause, status, recovered_rows if i == 0 else 0, detail) for i, (s, e) in enumerate(pieces)]
+    stale = frozenset((dataset, s, e, cause, replaces) for s, e in pieces) if replaces is not None else frozenset()
     _upsert(paths, "recorder_gaps", "gaps.parquet", GAPS_SCHEMA, symbol, _frame(parts, GAPS_SCHEMA),
-            ["dataset", "start_ms", "end_ms", "cause", "detail"], "start_ms")
+            ["dataset", "start_ms", "end_ms", "cause", "detail"], "start_ms", stale)
 
 
 def read_segments(paths: Paths, symbol: str, days: list[str]) -> pd.DataFrame:

@@ -4,6 +4,7 @@ No network here: the service (ws_recorder.py) feeds it parsed messages and REST 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -13,15 +14,16 @@ import pyarrow as pa
 from python_assets.config import Paths
 from python_assets.exchange import rec_store as store
 from python_assets.exchange.book import Applied, Book, book_rows
-from python_assets.exchange.continuity import Hole, TradeTracker, fill_hole, trade_int
+from python_assets.exchange.continuity import Hole, HoleFill, TradeTracker, trade_int
 from python_assets.exchange.recorder import LIVE_SCHEMA, _read, _union, hour_file, merge_closed_hours
 from python_assets.ingest.trades import FUTURE_TOLERANCE_MS
 from python_assets.lake.atomic import write_table_atomic
 from python_assets.lake.store import write_funding
-from python_assets.lake.trade_rules import MIN_TS_MS, record_fault
+from python_assets.lake.trade_rules import MIN_TS_MS, record_fault, value_faults
 from python_assets.platform.timeframes import HOUR_MS
 
 DATASETS = ("trades", "books", "funding", "mark")
+MAX_OPEN_HOLES = 100  # the newest recorded trade holes a late trade may still fill; older ones are final
 
 
 def _objects(data: list) -> list[dict]:
@@ -58,7 +60,7 @@ class SymbolRecorder:
     session_id: str
     clock: Callable[[], int]
     on_gap: Callable[[LastGap], None] = lambda g: None
-    out: Callable[[str], None] = lambda line: None  # one line per funding rate that changed after it was stored
+    out: Callable[[str], None] = lambda line: None  # one line per funding rate refused or changed after it was stored
     tracker: TradeTracker = field(default_factory=TradeTracker)
     book: Book = field(default_factory=Book)
     trades: list[tuple] = field(default_factory=list)
@@ -71,7 +73,10 @@ class SymbolRecorder:
     book_cause: tuple[str, int, str] | None = None  # (cause, start_ms, detail) of a book gap awaiting a snapshot
     ended: list[tuple[str, int, int]] = field(default_factory=list)  # closed segments not yet written
     filling: list[int] = field(default_factory=list)  # after_ts of the holes handed out and not yet filled
-    counts: dict[str, int] = field(default_factory=lambda: {"trades": 0, "backfilled": 0, "books": 0, "gaps": 0})
+    holes: list[HoleFill] = field(default_factory=list)  # the newest holes handed out: what reached them so far
+    # every stream trade is counted once: stored ('trades'), 'quarantined' or a 'duplicates' repeat (REST's apart)
+    counts: dict[str, int] = field(default_factory=lambda: {"trades": 0, "backfilled": 0, "books": 0, "gaps": 0,
+                                                            "duplicates": 0, "quarantined": 0, "bad_messages": 0})
 
     # ---- start -------------------------------------------------------------------------------------
     def resume(self) -> None:
@@ -99,8 +104,10 @@ class SymbolRecorder:
 
     def on_trades(self, data: list) -> list[Hole]:
         """Keep the new trades of a message; returns the holes the REST back-fill should try to fill. A trade
-        that cannot be stored (stamped outside the sane window, or a field missing or unreadable) counts for
-        id continuity at the last time, is quarantined with its reason, and the message's other trades are kept."""
+        that cannot be stored (stamped outside the sane window, a field missing or unreadable, or a value the lake
+        refuses) counts for id continuity at the last time, is quarantined with its reason, and the message's other
+        trades are kept. An id at or below the last one is a late trade of a recorded hole (stored once) or a
+        repeat (counted, dropped)."""
         self._seen("trades")
         data = _objects(data)
         bad = self._faults(data)
@@ -125,16 +132,44 @@ class SymbolRecorder:
         for i in keep:
             if i in bad:
                 self._reject(data[i], pairs[i][1], bad[i])
+                self.counts["quarantined"] += 1
+        kept = set(keep)
+        self._late([i for i in range(len(data)) if i not in kept], data, bad)
         self.filling += [h.after_ts for h in holes]
+        self.holes = (self.holes + [HoleFill(h) for h in holes])[-MAX_OPEN_HOLES:]
         return holes
+
+    def _late(self, idx: list[int], data: list[dict], bad: dict[int, str]) -> None:
+        """Trades at or below the last id: one of a recorded hole that has not reached the buffer arrived late (it
+        is stored, or quarantined when unusable, and the hole's gap row is rewritten when already written); any other
+        is a repeat of a stored trade, counted in 'duplicates' and dropped."""
+        for i in idx:
+            tid = trade_int(str(data[i].get("tradeId")))
+            fill = next((f for f in self.holes if f.wants(tid)), None)
+            if fill is None or tid is None:
+                self.counts["duplicates"] += 1
+            elif i in bad:
+                self._reject(data[i], fill.hole.after_ts, bad[i], fill.hole)
+                self.counts["quarantined"] += 1
+            else:
+                fill.late.add(tid)
+                self.trades.append(self._trade_row(data[i]))
+                self.counts["trades"] += 1
+                if fill.detail is not None:
+                    self._write_hole(fill)
 
     def _faults(self, data: list[dict]) -> dict[int, str]:
         """Why each trade that cannot be stored cannot (index -> quarantine reason): a missing or unreadable
-        field, or a time before MIN_TS_MS or more than FUTURE_TOLERANCE_MS past the local clock."""
+        field, a time before MIN_TS_MS or more than FUTURE_TOLERANCE_MS past the local clock, or a value the lake
+        refuses (trade_rules.value_faults, checked here so that the trade gets its gap, not only at the merge)."""
         top = self.clock() + FUTURE_TOLERANCE_MS
         out = {i: why for i, t in enumerate(data) if (why := trade_fault(t)) is not None}
         out.update({i: "time_outside_window" for i, t in enumerate(data)
                     if i not in out and not MIN_TS_MS <= int(t["ts"]) <= top})
+        rest = [i for i in range(len(data)) if i not in out]
+        if rest:
+            rows = pd.DataFrame([self._trade_row(data[i]) for i in rest], columns=LIVE_SCHEMA.names, index=rest)
+            out.update(value_faults(rows["ts"], rows["price"], rows["size"], rows["side"]).dropna().to_dict())
         return out
 
     def _reject(self, trade: dict, at: int, reason: str, hole: Hole | None = None) -> None:
@@ -152,32 +187,50 @@ class SymbolRecorder:
                      f"trade id {trade.get('tradeId')}: {reason}, quarantined")
 
     def _trade_row(self, t: dict) -> tuple:
+        """A readable trade message as a live_trades row; a missing or empty side stays NULL (the lake keeps it)."""
+        side = t.get("side")
         return (str(t["tradeId"]), int(t["ts"]), float(t["price"]), float(t["size"]) * self.contract_value,
-                str(t.get("side") or ""))
+                None if side in (None, "") else str(side))
 
     def fill(self, hole: Hole, rest: list) -> str:
-        """Add what REST still had of a hole to the buffer and record the gap; returns its status (a trade of
-        the hole that cannot be stored is quarantined and counts as missing)."""
+        """Add what REST still had of a hole (and the stream had not delivered late) to the buffer and record the
+        gap; returns its status (a trade of the hole that cannot be stored is quarantined and counts as missing)."""
         if hole.after_ts in self.filling:
             self.filling.remove(hole.after_ts)
+        fill = next((f for f in self.holes if f.hole == hole), None)
+        if fill is None:
+            fill = HoleFill(hole)
+            self.holes = (self.holes + [fill])[-MAX_OPEN_HOLES:]
         rest = _objects(rest)
         bad = self._faults(rest)
-        pairs = [("", 0) if i in bad else (str(t.get("tradeId")), int(t["ts"])) for i, t in enumerate(rest)]
-        inside, status = fill_hole(hole, pairs)
-        seen = set()
-        for i in inside:
-            if pairs[i][0] not in seen:
-                seen.add(pairs[i][0])
-                self.trades.append(self._trade_row(rest[i]))
+        for i, t in enumerate(rest):
+            tid = trade_int(str(t.get("tradeId")))
+            if i not in bad and tid is not None and fill.wants(tid):
+                fill.rest.add(tid)
+                self.trades.append(self._trade_row(t))
         refused = {str(rest[i].get("tradeId")): i for i in bad
                    if hole.after_id < (trade_int(str(rest[i].get("tradeId"))) or -1) < hole.before_id}
         for i in refused.values():
             self._reject(rest[i], hole.after_ts, bad[i], hole)
-        self.counts["backfilled"] += len(seen)
-        self.gap("trades", hole.after_ts, max(hole.after_ts, hole.before_ts), hole.cause, status, len(seen),
-                 f"trade ids {hole.after_id + 1}..{hole.before_id - 1} missing ({hole.missing}), {len(seen)} from REST"
-                 + (f", {len(refused)} unusable (quarantined)" if refused else ""))
-        return status
+        fill.unusable = len(refused)
+        self.counts["backfilled"] += len(fill.rest)
+        self._write_hole(fill)
+        return fill.status()
+
+    def _write_hole(self, fill: HoleFill) -> None:
+        """Write a hole's gap row with what reached it so far; a row written before for it (a late trade changed
+        its status and count) is replaced, not kept beside the new one."""
+        h = fill.hole
+        detail = (f"trade ids {h.after_id + 1}..{h.before_id - 1} missing ({h.missing}), {len(fill.rest)} from REST"
+                  + (f", {fill.unusable} unusable (quarantined)" if fill.unusable else "")
+                  + (f", {len(fill.late)} late on the stream" if fill.late else ""))
+        end, got = max(h.after_ts, h.before_ts), len(fill.rest | fill.late)
+        if fill.detail is None:
+            self.gap("trades", h.after_ts, end, h.cause, fill.status(), got, detail)
+        else:
+            store.write_gap(self.paths, self.symbol, "trades", h.after_ts, end, h.cause, fill.status(), got, detail,
+                            replaces=fill.detail)
+        fill.detail = detail
 
     def on_book(self, action: str, data: dict) -> Applied:
         """Apply a books message; a sequence gap or an unreadable message leaves the book invalid (nothing sampled)
@@ -212,11 +265,18 @@ class SymbolRecorder:
             self.books += book_rows(self.book, self.depth, "sample", self.contract_value)
 
     def on_funding(self, data: list[dict]) -> None:
-        """Remember the announced rate of each coming settlement time."""
+        """Remember the announced rate of each coming settlement time; a rate that is not a finite number (NaN,
+        inf) is refused, said and counted in 'bad_messages', and the last good announcement stays."""
         self._seen("funding")
         for row in data:
             if row.get("fundingTime") not in (None, "") and row.get("fundingRate") not in (None, ""):
-                self.announced[int(row["fundingTime"])] = float(row["fundingRate"])
+                ts, rate = int(row["fundingTime"]), float(row["fundingRate"])
+                if math.isfinite(rate):
+                    self.announced[ts] = rate
+                else:
+                    self.counts["bad_messages"] += 1
+                    self.out(f"{self.symbol} funding at {ts}: announced rate {row['fundingRate']!r} is not a finite "
+                             "number, refused")
 
     def on_mark(self, mark: tuple[int, float, float | None] | None) -> None:
         """A polled mark/index price (None: the poll failed, the mark segment ends)."""

@@ -138,3 +138,19 @@ def test_a_settled_rate_from_rest_replaces_the_announced_one_and_a_changed_push_
     assert "settled rate 0.00013 replaces" in lines[-1] and len(lines) == 2
     assert read_partition(funding, FUNDING_SCHEMA)[["funding_ts", "funding_rate"]].values.tolist() == [
         [settle, 0.00013], [settle + 8 * H, 0.0002]]
+
+
+def test_a_non_finite_announced_rate_is_refused_and_the_last_good_one_settles(data_dir: Paths) -> None:
+    settle = DAY0 + 8 * H
+    clock = Clock(settle - 30_000)
+    lines: list[str] = []
+    rec = SymbolRecorder(data_dir, "BTC-USDT", "BTC-USDT", 1.0, 20, "s1", clock, out=lines.append)
+    rec.on_funding([{"fundingRate": "0.0001", "fundingTime": str(settle)}])
+    rec.on_funding([{"fundingRate": "0.0003", "fundingTime": str(settle)}])
+    rec.on_funding([{"fundingRate": "NaN", "fundingTime": str(settle)}])
+    rec.on_funding([{"fundingRate": "-inf", "fundingTime": str(settle)}])
+    assert rec.counts["bad_messages"] == 2 and len(lines) == 2 and all("refused" in line for line in lines)
+    clock.t = settle + 500
+    rec.flush(merge=False)
+    funding = data_dir.funding / "symbol=BTC-USDT" / "date=2027-01-16" / "funding.parquet"
+    assert read_partition(funding, FUNDING_SCHEMA)["funding_rate"].tolist() == [0.0003]

@@ -105,3 +105,43 @@ def test_an_unreadable_book_update_leaves_the_book_untouched_and_invalid(data_di
     upd = {"bids": [["99", "0"], ["98", None]], "asks": [], "ts": "2", "seqId": "11", "prevSeqId": "10"}
     assert book.apply("update", upd) is Applied.BAD
     assert book.bids == {99.0: 1.0} and not book.valid and book.seq_id == 10
+
+
+def test_a_readable_trade_the_lake_refuses_is_quarantined_at_once_with_a_bad_trade_gap(data_dir: Paths) -> None:
+    clock = Clock(DAY0 + 10 * H)
+    rec = recorder(data_dir, clock)
+    t = clock.t
+    refused = [{**trade(2, t + 1), "price": "NaN"}, {**trade(3, t + 2), "price": "0"},
+               {**trade(4, t + 3), "size": "-1"}, {**trade(5, t + 4), "size": "inf"}, {**trade(6, t + 5), "side": "BUY"}]
+    assert rec.on_trades([trade(1, t), *refused, trade(7, t + 6)]) == []
+    assert [r[0] for r in rec.trades] == ["1", "7"]
+    assert sorted(quarantined(data_dir)["reason"]) == [
+        "invalid_side", "non_finite_price", "non_finite_size", "non_positive_price", "non_positive_size"]
+    got = gaps(data_dir)
+    assert len(got) == 5 and set(got["cause"]) == {"bad_trade"} and set(got["status"]) == {"lost"}
+
+
+def test_a_back_fill_holding_only_refused_rows_does_not_recover_the_hole(data_dir: Paths) -> None:
+    clock = Clock(DAY0 + 10 * H)
+    rec = recorder(data_dir, clock)
+    t = clock.t
+    rec.on_trades([trade(1, t)])
+    holes = rec.on_trades([trade(3, t + 2)])
+    assert rec.fill(holes[0], [{**trade(2, t + 1), "size": "0"}]) == "lost"
+    assert [r[0] for r in rec.trades] == ["1", "3"]
+    assert list(quarantined(data_dir)["reason"]) == ["non_positive_size"]
+    assert gaps(data_dir)[["status", "recovered_rows"]].values.tolist() == [["lost", 0]]
+
+
+def test_a_trade_without_a_side_is_stored_with_a_null_side(data_dir: Paths) -> None:
+    clock = Clock(DAY0 + 10 * H)
+    rec = recorder(data_dir, clock)
+    t = clock.t
+    no_side = {k: v for k, v in trade(1, t).items() if k != "side"}
+    rec.on_trades([no_side, {**trade(2, t + 1), "side": None}, trade(3, t + 2)])
+    assert [r[4] for r in rec.trades] == [None, None, "buy"]
+    clock.t = DAY0 + 12 * H
+    rec.flush(merge=True)
+    assert quarantined(data_dir).empty and gaps(data_dir).empty
+    lake = pd.read_parquet(data_dir.trades / "symbol=BTC-USDT" / "date=2027-01-16" / "trades.parquet")
+    assert lake["trade_id"].tolist() == ["1", "2", "3"] and lake["side"].isna().tolist() == [True, True, False]

@@ -4,7 +4,7 @@ deletions, top-N), trade-id continuity and hole filling, and splitting intervals
 from __future__ import annotations
 
 from python_assets.exchange.book import Applied, Book, book_rows
-from python_assets.exchange.continuity import Hole, TradeTracker, fill_hole, split_days
+from python_assets.exchange.continuity import Hole, HoleFill, TradeTracker, split_days
 from python_assets.exchange.ws_recorder import backoff_delay
 
 DAY = 86_400_000
@@ -53,11 +53,13 @@ def test_tracker_finds_holes_repeats_and_order() -> None:
     assert keep == [0] and holes == [] and t.out_of_order == 1
 
 
-def test_fill_hole_statuses() -> None:
-    hole = Hole(10, 1000, 14, 1400, "disconnect")  # ids 11, 12, 13 missing
-    assert fill_hole(hole, [("14", 0), ("13", 0), ("12", 0), ("11", 0), ("10", 0)]) == ([1, 2, 3], "recovered")
-    assert fill_hole(hole, [("14", 0), ("13", 0)]) == ([1], "partial")  # REST no longer reaches 11, 12
-    assert fill_hole(hole, [("20", 0)]) == ([], "lost")
+def test_hole_fill_statuses() -> None:
+    fill = HoleFill(Hole(10, 1000, 14, 1400, "disconnect"))  # ids 11, 12, 13 missing
+    assert fill.status() == "lost" and [fill.wants(n) for n in (10, 11, 13, 14, None)] == [False, True, True, False, False]
+    fill.rest.add(13)  # REST no longer reaches 11, 12
+    assert fill.status() == "partial" and not fill.wants(13)
+    fill.late.update({11, 12})  # they arrived late on the stream
+    assert fill.status() == "recovered" and not fill.wants(11)
 
 
 def test_split_days_cuts_at_midnight() -> None:
