@@ -207,12 +207,13 @@ def due_days(paths: Paths, live_name: str, symbol: str, now: int) -> set[str]:
 def mark_day_complete(paths: Paths, symbol: str, dataset: str, live_name: str, now: int, label: str | None = None,
                       touched: frozenset[str] = frozenset(), pending_from: int | None = None) -> list[str]:
     """Write recorder_days rows (dataset = label, default the folder name) for each finished day (over + grace)
-    the recorder recorded (a segment of label that day) with no open hour files left and ending at or before
-    pending_from (the start of a hole still to be back-filled); a marked day in `touched` (merged into again)
-    gets its revision raised, so its run is requested again. Returns the days newly marked or revised."""
+    the recorder recorded (a segment of label that day, whether or not a row arrived: a delisted or quiet symbol's
+    covered day is complete, not missing) with no open hour files left and ending at or before pending_from (the
+    start of a hole still to be back-filled); a marked day in `touched` (merged into again) gets its revision
+    raised, so its run is requested again. Returns the days newly marked or revised."""
     label = label or dataset
     done = []
-    for folder in sorted((paths.lake / dataset / f"symbol={symbol}").glob("date=*")):
+    for folder in sorted((paths.lake / "recorder_segments" / f"symbol={symbol}").glob("date=*")):
         day = folder.name.removeprefix("date=")
         day_end = int(pd.Timestamp(day, tz="UTC").value // 1_000_000) + DAY_MS
         live = paths.lake / live_name / f"symbol={symbol}" / f"date={day}"

@@ -9,7 +9,7 @@ import pandas as pd
 
 from python_assets.config import Paths
 from python_assets.exchange import rec_store as store
-from python_assets.lake.store import read_partition
+from python_assets.lake.store import read_partition, write_trades
 
 DAY0 = 1_800_057_600_000  # 2027-01-16 00:00 UTC
 H = 3_600_000
@@ -121,3 +121,25 @@ def test_settled_funding_rewrites_a_day_once_with_its_new_and_replaced_rates(dat
     assert store.replace_funding(data_dir, "BTC-USDT", settled) == [] and len(written) == 1  # nothing new: no write
     assert read_partition(funding_partition(data_dir, "BTC-USDT", pd.Timestamp(DAY0, unit="ms").date()),
                           FUNDING_SCHEMA)["funding_rate"].tolist() == [0.0001, 0.00013, 0.0002]
+
+
+def test_a_covered_day_without_rows_is_complete_so_the_sensor_does_not_wait_for_it(data_dir: Paths) -> None:
+    """Review s7/s8: a delisted or quiet symbol's segment stays open across midnight while the stream is up; its
+    next day has a segment but no data folder, and was never marked: the recorder-day sensor waited forever."""
+    from python_assets.exchange.recorder_days import recorder_days
+
+    late = DAY0 + 3 * 24 * H
+    for symbol in ("BTC-USDT", "ETH-USDT"):  # both connected from 2027-01-16 23:00 to the end of -17
+        store.write_segments(data_dir, symbol, [("trades", DAY0 + 23 * H, DAY0 + 48 * H)], "s1")
+    store.write_segments(data_dir, "SOL-USDT", [("trades", DAY0 + 23 * H, DAY0 + 24 * H)], "s1")  # gone on -17
+    eth = pd.DataFrame({"trade_id": ["1", "2"], "ts": [DAY0 + 23 * H, DAY0 + 30 * H], "price": 100.0, "size": 1.0,
+                        "side": "buy"})
+    write_trades(data_dir, "ETH-USDT", eth)
+    write_trades(data_dir, "BTC-USDT", eth.iloc[:1])  # BTC traded on -16 only
+    for symbol in ("BTC-USDT", "ETH-USDT", "SOL-USDT"):
+        store.mark_day_complete(data_dir, symbol, "trades", "live_trades", late)
+    days = {d.day: d for d in recorder_days(data_dir)}
+    assert sorted(days) == ["2027-01-16", "2027-01-17"]  # SOL-USDT has no segment on -17: not recorded there
+    assert days["2027-01-17"].ready and days["2027-01-17"].complete == {"BTC-USDT", "ETH-USDT"}
+    assert days["2027-01-16"].complete == {"BTC-USDT", "ETH-USDT", "SOL-USDT"}
+    assert not (data_dir.trades / "symbol=BTC-USDT" / "date=2027-01-17").exists()  # nothing invented
