@@ -1,7 +1,9 @@
 """BloFin `books` channel state machine (pure, no I/O): a full snapshot, then incremental updates whose
 prevSeqId must equal the book's current seqId. A broken chain is a sequence gap (resubscribe for a fresh
 snapshot); an update at or below the book's seqId is stale (dropped, the book stays valid). Levels with
-size 0 are deletions. top_n() gives the best N levels per side as (price, size) lists."""
+size 0 are deletions. A message that would leave the book crossed or locked (best bid >= best ask) is refused
+like an unreadable one (BAD): nothing applied, the book invalid until a fresh snapshot (a crossed book sampled
+gave feat_book a negative spread). top_n() gives the best N levels per side as (price, size) lists."""
 
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ class Applied(str, Enum):
     SEQ_GAP = "seq_gap"          # prevSeqId != book seqId: the book is invalid until a fresh snapshot
     STALE = "stale_update"       # seqId <= book seqId (older than the snapshot): ignored
     NO_BOOK = "no_book"          # an update before any snapshot (or after a gap): ignored
-    BAD = "bad_message"          # a field missing or unreadable: nothing applied, the book invalid until a snapshot
+    BAD = "bad_message"          # a field missing or unreadable, or a crossed/locked result: nothing applied, the book
+                                 # invalid until a snapshot
 
 
 @dataclass
@@ -41,8 +44,9 @@ class Book:
 
     def apply(self, action: str, data: dict) -> Applied:
         """Apply one books message (action 'snapshot' | 'update', data with asks/bids/ts/seqId/prevSeqId). The
-        whole message is read before anything is applied: an unreadable one changes no level and leaves the
-        book invalid (BAD) until a fresh snapshot."""
+        whole message is read and checked before anything is applied: an unreadable one, or one that would cross or
+        lock the book (best bid >= best ask), changes no level and leaves the book invalid (BAD) until a fresh
+        snapshot."""
         try:
             seq, ts = int(data["seqId"]), int(data["ts"])
             prev = int(data.get("prevSeqId", -1))
@@ -52,23 +56,22 @@ class Book:
                 return Applied.NO_BOOK  # no book to spoil: a snapshot is awaited anyway
             self.valid = False
             return Applied.BAD
-        if action == "snapshot":
-            self.bids, self.asks = {}, {}
-            self._set(self.bids, bids)
-            self._set(self.asks, asks)
-            self.seq_id, self.ts, self.valid = seq, ts, True
-            return Applied.SNAPSHOT
-        if not self.valid or self.seq_id is None:
-            return Applied.NO_BOOK
-        if seq <= self.seq_id:
-            return Applied.STALE
-        if prev != self.seq_id:
+        if action != "snapshot":
+            if not self.valid or self.seq_id is None:
+                return Applied.NO_BOOK
+            if seq <= self.seq_id:
+                return Applied.STALE
+            if prev != self.seq_id:
+                self.valid = False
+                return Applied.SEQ_GAP
+        new_bids, new_asks = ({}, {}) if action == "snapshot" else (dict(self.bids), dict(self.asks))
+        self._set(new_bids, bids)
+        self._set(new_asks, asks)
+        if new_bids and new_asks and max(new_bids) >= min(new_asks):  # crossed or locked: not a real book
             self.valid = False
-            return Applied.SEQ_GAP
-        self._set(self.bids, bids)
-        self._set(self.asks, asks)
-        self.seq_id, self.ts = seq, ts
-        return Applied.UPDATE
+            return Applied.BAD
+        self.bids, self.asks, self.seq_id, self.ts, self.valid = new_bids, new_asks, seq, ts, True
+        return Applied.SNAPSHOT if action == "snapshot" else Applied.UPDATE
 
     def top_n(self, n: int) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
         """Best n bids (highest first) and asks (lowest first)."""
