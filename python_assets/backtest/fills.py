@@ -10,7 +10,7 @@ close keep their own prices). Each mode gives a buy price and a sell price per b
   range, a volatility-scaled estimate known when the order is sent (no lookahead). A recorded book
   spread replaces the estimate by passing `spread` (half the quoted spread over the mid at the signal
   bar's close, as a fraction; NaN where unknown falls back to the estimate): `book_spread` builds it
-  from the warehouse's feat_book (spread_bps / 2 / 10,000 of the last book at or before bar t-1's close,
+  from the warehouse's feat_book (spread_bps / 2 / 10,000 of the last book stamped before bar t-1's close,
   used for the fill on bar t), and the daily fill stress (research/fill_stress.py) passes it wherever
   the live recorder wrote books.
 

@@ -29,8 +29,8 @@ SELECT = ("stg_books", "stg_recorder_segments", "stg_recorder_gaps", "stg_mark_p
 # asks 1, 12, 20, 45, 100 bps.
 BOOK_A = {"bid": [(99.99, 2.0), (99.95, 3.0), (99.80, 5.0), (99.60, 7.0), (99.00, 11.0)],
           "ask": [(100.01, 1.0), (100.12, 4.0), (100.20, 6.0), (100.45, 8.0), (101.00, 13.0)]}
-# Book B (a snapshot at exactly 00:03:00, the close of the 00:02 bar), and a sample stamped the same ms
-# that the snapshot must win over; book C (a sample 1 ms after that close).
+# Book B (a snapshot at 00:02:59.999, the last ms of the 00:02 bar), and a sample stamped the same ms that the
+# snapshot must win over; book C (a sample stamped exactly 00:03:00, that bar's close = the 00:03 bar's first ms).
 BOOK_B = {"bid": [(199.0, 1.0)], "ask": [(201.0, 3.0)]}
 BOOK_B_SAMPLE = {"bid": [(150.0, 1.0)], "ask": [(151.0, 1.0)]}
 BOOK_C = {"bid": [(299.0, 4.0)], "ask": [(300.0, 1.0)]}
@@ -88,8 +88,8 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Paths:
            "size": [1.0] * 5, "side": ["buy"] * 5, "seq": pa.array(range(5), pa.int64())},
           lake / "trades" / "symbol=BTC-USDT" / f"date={DAY1}" / "trades.parquet")
     write_books(lake, "BTC-USDT", DAY1, book_rows(D0 + 75_000, "sample", 10, BOOK_A)
-                + book_rows(D0 + 3 * MIN, "snapshot", 20, BOOK_B) + book_rows(D0 + 3 * MIN, "sample", 21, BOOK_B_SAMPLE)
-                + book_rows(D0 + 3 * MIN + 1, "sample", 22, BOOK_C))
+                + book_rows(D0 + 3 * MIN - 1, "snapshot", 20, BOOK_B)
+                + book_rows(D0 + 3 * MIN - 1, "sample", 21, BOOK_B_SAMPLE) + book_rows(D0 + 3 * MIN, "sample", 22, BOOK_C))
     write({"ts": pa.array([D0 + 1_000], pa.int64()), "mark_price": [100.0], "index_price": pa.array([None], pa.float64())},
           lake / "mark_prices" / "symbol=BTC-USDT" / f"date={DAY1}" / "mark.parquet")
     # ETH-USDT, day 1: trades [0h, 10h) and [8h, 20h) overlap by 2 h (counted once), then [23h, 24h), the first
@@ -147,20 +147,23 @@ def test_book_features_match_hand_computed_values(warehouse: Paths) -> None:
 def test_book_is_taken_as_of_the_bar_close_never_later(warehouse: Paths) -> None:
     first = book_at(warehouse, 0)  # closes 00:01:00, before any book
     assert first["book_at_ms"] is None and first["mid"] is None and first["spread_bps"] is None
-    at_close = book_at(warehouse, 2)  # closes 00:03:00: the snapshot stamped exactly then, not C 1 ms later
-    assert at_close["book_at_ms"] == D0 + 3 * MIN and at_close["book_kind"] == "snapshot"
+    # closes 00:03:00 (exclusive): the snapshot of its last ms, not C stamped at the close itself (the next bar's
+    # first ms: a book then may already hold that bar's trades)
+    at_close = book_at(warehouse, 2)
+    assert at_close["book_at_ms"] == D0 + 3 * MIN - 1 and at_close["book_kind"] == "snapshot"
+    assert at_close["book_age_ms"] == 1
     assert at_close["mid"] == pytest.approx(200.0) and at_close["imbalance_l1"] == pytest.approx((1 - 3) / 4)
-    after = book_at(warehouse, 3)  # closes 00:04:00: C
-    assert after["book_at_ms"] == D0 + 3 * MIN + 1 and after["mid"] == pytest.approx(299.5)
-    stale = book_at(warehouse, 4)  # closes 00:05:00: C is 119.999 s old (> 60 s): no book
+    after = book_at(warehouse, 3)  # closes 00:04:00: C, 60 s old (the limit is inclusive)
+    assert after["book_at_ms"] == D0 + 3 * MIN and after["mid"] == pytest.approx(299.5)
+    stale = book_at(warehouse, 4)  # closes 00:05:00: C is 120 s old (> 60 s): no book
     assert stale["book_at_ms"] is None and stale["microprice"] is None
-    assert query(warehouse, "select count(*) from feat_book where book_at_ms > closes_at_ms") == [(0,)]
+    assert query(warehouse, "select count(*) from feat_book where book_at_ms >= closes_at_ms") == [(0,)]
     assert query(warehouse, "select count(*) from feat_book where timeframe = '1m'") == [(5,)]
 
 
 def test_the_spread_fill_takes_the_book_at_the_signal_bars_close_from_feat_book(warehouse: Paths) -> None:
     """The fill stress reads feat_book: the order filling on 1m bar t pays half the spread of the book at bar
-    t-1's close, the snapshot B stamped exactly at bar 2's close for the fill on bar 3, never C 1 ms later."""
+    t-1's close, the snapshot B of bar 2's last ms for the fill on bar 3, never C stamped at bar 2's close."""
     with duckdb.connect(str(warehouse.warehouse), read_only=True) as con:
         frame = con.execute("select symbol, timeframe, bar_at_ms, open, high, low, close, volume from int_bars_unioned "
                             "where symbol = 'BTC-USDT' and timeframe = '1m' order by bar_at_ms").df()
@@ -244,9 +247,10 @@ def test_every_built_relation_and_column_is_documented(warehouse: Paths) -> None
         assert undocumented_relations(manifest, con) == []
 
 
-def test_a_book_stamped_at_midnight_is_the_close_of_the_days_last_bars_in_a_daily_run_too(data_dir: Paths) -> None:
-    """A book stamped exactly 00:00:00.000 lies in the next day's file, yet it is the book at the close of every
-    bar closing then: the day's incremental run finds it as a full build does (it once kept the 23:59:30 book)."""
+def test_a_book_stamped_at_midnight_is_not_the_book_of_the_bars_closing_then(data_dir: Paths) -> None:
+    """A book stamped exactly 00:00:00.000 is the next day's first millisecond (closes_at_ms is the exclusive end):
+    every bar closing then takes the 23:59:30 book, in a full build and in the day's incremental run (the
+    midnight book was once taken: up to 1 ms of lookahead)."""
     lake = data_dir.data_dir / "lake"
     minutes = range(-10, 10)  # one trade a minute, 23:50 .. 00:09 around the midnight ending DAY1
     write({"trade_id": [f"t{m}" for m in minutes], "ts": pa.array([D0 + DAY + m * MIN + 5_000 for m in minutes], pa.int64()),
@@ -257,7 +261,7 @@ def test_a_book_stamped_at_midnight_is_the_close_of_the_days_last_bars_in_a_dail
     at_midnight = f"select timeframe, book_at_ms, mid from feat_book where closes_at_ms = {D0 + DAY} order by timeframe"
     run_dbt(data_dir, "run", "--select", "+feat_book")
     full = query(data_dir, at_midnight)
-    assert len(full) == 6 and {(ms, mid) for _, ms, mid in full} == {(D0 + DAY, 200.0)}  # 1m .. 1d all close then
+    assert len(full) == 6 and {(ms, mid) for _, ms, mid in full} == {(D0 + DAY - 30_000, 100.0)}  # 1m .. 1d
     run_dbt(data_dir, "run", "--select", "+feat_book", env=day_window_env(DAY1))  # the daily run of DAY1
     assert query(data_dir, at_midnight) == full
 

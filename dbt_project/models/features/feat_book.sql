@@ -2,8 +2,9 @@
 
 {#-
   Order-book features on every bar (all timeframes) of the symbol-days the live recorder wrote books
-  for, from the last recorded book state at or before the bar's close (bar open + width): a later
-  book is never used. A 'snapshot' wins over a 'sample' stamped the same millisecond. A book older
+  for, from the last recorded book state stamped before the bar's close (closes_at_ms = bar open + width,
+  the exclusive end: the next bar's first millisecond, so a book stamped then may already hold that bar's
+  events and is the next bar's, as a trade stamped then is): a later book is never used. A 'snapshot' wins over a 'sample' stamped the same millisecond. A book older
   than var book_max_age_ms (default 60 s) at the close is stale (the recorder lost the book): the
   bar's book columns are then NULL, as they are when no book precedes the close. Not part of the
   80-feature registry (no meta feature: true): imported and synthetic lakes have no books.
@@ -18,11 +19,7 @@ books as (
     select symbol, book_at_ms, book_kind, book_seq_id, side, level, price, size, book_date
     from {{ ref('stg_books') }}
     {% if is_incremental() %}
-    {#- and the book stamped at the window's end itself (00:00:00.000, in the next day's file): it is the
-        book at the close of every bar closing then, as a full build finds it -#}
-    {%- set window_end = "date '" ~ partition_bound('max_date') ~ "'" %}
-    where ({{ in_partition_window('book_date', lookback_days=1) }})
-       or (book_date = {{ window_end }} and book_at_ms = {{ date_to_epoch_ms(window_end) }})
+    where {{ in_partition_window('book_date', lookback_days=1) }}
     {% endif %}
 ),
 
@@ -41,9 +38,10 @@ bars as (
     {% endif %}
 ),
 
--- one row per book state; 'snapshot' sorts after 'sample', so max() prefers the full snapshot
+-- one row per book state; 'snapshot' sorts after 'sample', so max() prefers the full snapshot. A book is known
+-- to the bars closing after its millisecond (closes_at_ms >= book_at_ms + 1, i.e. book_at_ms < closes_at_ms).
 book_times as (
-    select symbol, book_at_ms as closes_at_ms, book_at_ms, max(book_kind) as book_kind
+    select symbol, book_at_ms + 1 as closes_at_ms, book_at_ms, max(book_kind) as book_kind
     from books
     group by symbol, book_at_ms
 ),
