@@ -358,7 +358,8 @@ def _store_quarantine(folder: Path, source_key: str, rows: pd.DataFrame) -> Path
     others = [f for f in folder.glob("*.parquet") if f != target] if folder.exists() else []
     stored = pq.read_table(target, schema=QUARANTINE_SCHEMA) if target.exists() else QUARANTINE_SCHEMA.empty_table()
     # a record held n times over the symbol's files (this one included) leaves out its first n offered occurrences
-    held = pa.concat_tables([*(pq.read_table(f, columns=["raw_record"]) for f in others), stored.select(["raw_record"])])
+    held = pa.concat_tables([*(pq.read_table(f, columns=["raw_record"]) for f in others),
+                             stored.select(["raw_record"])])
     rows = rows[~quarantine_keys(rows).isin(set(quarantine_keys(held.to_pandas()))).to_numpy()]
     if rows.empty:
         return target if target.exists() else None
