@@ -225,7 +225,7 @@ def adopt_environment(environment: dict[str, str]) -> None:
 
 def dbt_server_socket() -> Path | None:
     """BLOFIN_DBT_SERVER: the socket of a warm dbt server (dagster_defs/dbt/warm_dbt.py) that blofin-dbt
-    hands its calls to; None: blofin-dbt runs dbt itself."""
+    and in_child hand their calls to; None: blofin-dbt runs dbt itself, in_child starts its own child."""
     return Path(os.environ[DBT_SERVER_ENV]) if os.environ.get(DBT_SERVER_ENV) else None
 
 

@@ -13,46 +13,39 @@ itself, as it always did. A client that dies (SIGKILL of its run) closes its soc
 kills its child at once, as die_with_parent does for a dbt of its own; SIGINT and SIGTERM to the client
 are passed to the child. Children die with the server. Start one with
 `python -m dagster_defs.dbt.warm_dbt SOCKET` (tests/conftest.py does, once per test worker).
+
+The same server runs in_child's calls (python_assets/platform/fanout.py: a request of kind "in_child"): its
+warm-up also imports what those children import (numpy, pandas, pyarrow, duckdb, numba and the kernels it
+loads from its cache, the research, backtest, ML and feature modules, torch), ~0.6-1.6 s of each call. The
+fork machinery is python_assets/platform/fork_server.py.
 """
 
 from __future__ import annotations
 
-import json
+import gc
 import os
-import selectors
 import signal
-import socket
-import struct
 import sys
 import tempfile
-import time
 from contextlib import chdir
 from pathlib import Path
 
-from python_assets.config import DATA_DIR_ENV, DBT_PROJECT_DIR, adopt_environment, child_env, scoped_env
+from python_assets.config import DATA_DIR_ENV, DBT_PROJECT_DIR, child_env, scoped_env
+from python_assets.platform import fork_server
+from python_assets.platform.fanout import serve_in_child
 from python_assets.platform.lifeline import die_with_parent
-
-HEADER = struct.Struct("!I")  # the request's length, sent with the caller's stdin, stdout and stderr
-FORWARDED = {signal.SIGINT, signal.SIGTERM, signal.SIGCHLD}  # blocked in the server while it forks
-EXIT = struct.Struct("!i")  # the child's exit code (minus the signal that ended it, as subprocess has it)
 
 
 def call(socket_path: Path, argv: list[str]) -> int | None:
     """dbt `argv` run by the server at socket_path as this process would run it; its exit code, or None
     when no server answers there (the caller then runs dbt itself)."""
-    request = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": child_env(), "umask": current_umask()}).encode()
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        conn.connect(str(socket_path))
-        socket.send_fds(conn, [HEADER.pack(len(request))], [0, 1, 2])  # a closed stream fails here: dbt runs here
-        conn.sendall(request)
-    except OSError:
-        conn.close()
+    conn = fork_server.connect(socket_path, {"kind": "dbt", "argv": argv, "env": child_env()}, [0, 1, 2])
+    if conn is None:  # nothing listens, or a closed stream: dbt runs here
         return None
     for sig in (signal.SIGINT, signal.SIGTERM):  # passed on to the child, which decides what they mean
         signal.signal(sig, lambda number, _frame: conn.send(bytes([number])))
     try:
-        return EXIT.unpack(receive_exactly(conn, EXIT.size))[0]
+        return fork_server.exit_code(conn)
     except ValueError:  # the server ended (its children end with it) before the call did
         print(f"blofin-dbt: the dbt server at {socket_path} stopped during the call", file=sys.stderr)
         return 1
@@ -68,13 +61,6 @@ def exit_as(code: int) -> None:
         os.kill(os.getpid(), sig)
         code = 128 + sig  # a signal whose default is not to end the process
     sys.exit(code)
-
-
-def current_umask() -> int:
-    """This process's umask (reading it means setting it: put back at once)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def warm_up(saved_parse: Path | None = DBT_PROJECT_DIR / "target" / "partial_parse.msgpack") -> None:
@@ -105,42 +91,43 @@ def warm_up(saved_parse: Path | None = DBT_PROJECT_DIR / "target" / "partial_par
             reset_adapters()
 
 
-def run_child(request: dict, fds: list[int]) -> None:
-    """In the forked child: become the caller's dbt call and exit with its code (never returns)."""
-    code = 1
-    try:
-        os.setpgid(0, 0)  # its own group: the server ends whatever dbt started too
-        die_with_parent()
-        for sig in FORWARDED:
-            signal.signal(sig, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)  # blocked by the server around the fork
-        for target, fd in enumerate(fds):
-            os.dup2(fd, target)
-            os.close(fd)
-        os.chdir(request["cwd"])
-        os.umask(request["umask"])
-        adopt_environment(request["env"])
-        time.tzset()  # the caller's TZ, if it set one
-        forget_environment_read_before_fork()
-        sys.argv = ["dbt", *request["argv"]]
-        from dbt.cli.main import cli
+def warm_up_in_child() -> None:
+    """Import what in_child's children import (each paid it on every call), and load the numba kernels from
+    their cache (compiled on first use otherwise: python_assets/platform/jit.py). Imports only: nothing that
+    reads the environment or caches a path, which a child would then keep from the server."""
+    import pyarrow.parquet  # noqa: F401
+    import torch  # noqa: F401  (the networks' children: ~1 s each)
 
-        cli(request["argv"], prog_name="dbt")
-        code = 0
-    except SystemExit as done:
-        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
-    except KeyboardInterrupt:
-        code = 130
-    except BaseException as error:  # noqa: BLE001 - reported on the caller's stderr, then its exit code
-        print(f"dbt (warm server) failed: {error!r}", file=sys.stderr)
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except OSError:
-                pass
-        os._exit(code)
+    import python_assets.backtest.engine as engine
+    import python_assets.backtest.portfolio as portfolio
+    import python_assets.backtest.portfolio_daily  # noqa: F401
+    import python_assets.features.recursive as recursive
+    import python_assets.ml.train  # noqa: F401
+    import python_assets.research.fill_stress  # noqa: F401
+    import python_assets.research.step  # noqa: F401
+    from python_assets.platform.jit import compile_once
+
+    for module, names in ((engine, engine.KERNELS), (portfolio, ("_risk_parity",)), (recursive, ("_stream",))):
+        compile_once(vars(module), names)
+
+
+def run_dbt(request: dict, fds: list[int]) -> int:
+    """In the forked child (the caller's streams, directory and environment taken): the caller's dbt call."""
+    forget_environment_read_before_fork()
+    sys.argv = ["dbt", *request["argv"]]
+    from dbt.cli.main import cli
+
+    cli(request["argv"], prog_name="dbt")
+    return 0
+
+
+HANDLERS: dict[str, fork_server.Handler] = {"dbt": run_dbt, "in_child": serve_in_child}
+
+
+def run_child(request: dict, fds: list[int]) -> None:
+    """In the forked child: become the caller's call (a dbt call unless its kind says otherwise) and exit with
+    its code (never returns)."""
+    fork_server.run_child(request, fds, HANDLERS)
 
 
 def forget_environment_read_before_fork() -> None:
@@ -151,166 +138,32 @@ def forget_environment_read_before_fork() -> None:
     reset_metadata_vars()
 
 
-class Server:
-    """The accept loop: one request per connection, one forked child per request."""
-
-    def __init__(self, socket_path: Path) -> None:
-        self.path = socket_path
-        self.selector = selectors.DefaultSelector()
-        self.children: dict[int, tuple[socket.socket, int]] = {}  # pid -> (caller's connection, pidfd)
-
-    def serve(self) -> None:
-        """Listen at the socket path (replacing a stale one) until SIGTERM or the parent's death."""
-        self.path.unlink(missing_ok=True)
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(str(self.path))
-        listener.listen(16)
-        self.selector.register(listener, selectors.EVENT_READ, ("accept", None))
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        try:
-            while True:
-                for key, _ in self.selector.select():
-                    kind, pid = key.data
-                    if kind != "accept" and pid not in self.children:  # its child was reaped in this batch
-                        continue
-                    if kind == "accept":
-                        self.start(listener)
-                    elif kind == "caller":
-                        self.from_caller(key.fileobj, pid)
-                    else:
-                        self.finish(pid)
-        finally:
-            for pid in list(self.children):
-                kill_group(pid, signal.SIGKILL)
-            self.path.unlink(missing_ok=True)
-
-    def start(self, listener: socket.socket) -> None:
-        """Read one request with its file descriptors and fork the child that runs it."""
-        conn, _ = listener.accept()
-        conn.settimeout(2)  # a caller sends its request at once: a silent one holds the loop no longer
-        fds: list[int] = []
-        try:
-            header, fds, _, _ = socket.recv_fds(conn, HEADER.size, 3)
-            request = json.loads(receive_exactly(conn, HEADER.unpack(header)[0]))
-            if len(fds) != 3:
-                raise ValueError("a request comes with three streams")
-        except (OSError, ValueError, struct.error):
-            for fd in fds:  # a caller gone before its request was whole: its streams stay open no longer
-                os.close(fd)
-            conn.close()
-            return
-        sys.stdout.flush()
-        sys.stderr.flush()
-        # signals wait until the child has its own group and handlers (the server's SIGTERM handler would
-        # have it exit 0); the parent sets the group too, so a kill right after the fork reaches it
-        signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
-        pid = os.fork()
-        if pid == 0:  # the child keeps only the caller's streams
-            self.selector.close()
-            for other, pidfd in self.children.values():
-                other.close()
-                os.close(pidfd)
-            listener.close()
-            conn.close()
-            run_child(request, fds)
-        try:
-            os.setpgid(pid, pid)
-        except OSError:  # the child did it first, or is already gone
-            pass
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
-        for fd in fds:
-            os.close(fd)
-        conn.setblocking(False)
-        pidfd = os.pidfd_open(pid)
-        self.children[pid] = (conn, pidfd)
-        self.selector.register(conn, selectors.EVENT_READ, ("caller", pid))
-        self.selector.register(pidfd, selectors.EVENT_READ, ("child", pid))
-
-    def from_caller(self, conn: socket.socket, pid: int) -> None:
-        """A signal number to pass on, or the caller gone (its end closed): the child is killed."""
-        try:
-            data = conn.recv(64)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self.selector.unregister(conn)
-            kill_group(pid, signal.SIGKILL)
-            return
-        for number in data:
-            kill_group(pid, number)
-
-    def finish(self, pid: int) -> None:
-        """The child ended: its exit code to the caller, if still there."""
-        conn, pidfd = self.children.pop(pid)
-        _, status = os.waitpid(pid, 0)
-        code = os.waitstatus_to_exitcode(status)
-        for fileobj in (conn, pidfd):
-            try:
-                self.selector.unregister(fileobj)
-            except (KeyError, ValueError):
-                pass
-        try:
-            conn.setblocking(True)
-            conn.sendall(EXIT.pack(code))
-        except OSError:
-            pass
-        conn.close()
-        os.close(pidfd)
-
-
-def receive_exactly(conn: socket.socket, size: int) -> bytes:
-    """size bytes from conn (a short read is an error)."""
-    data = b""
-    while len(data) < size:
-        chunk = conn.recv(size - len(data))
-        if not chunk:
-            raise ValueError("the request ended early")
-        data += chunk
-    return data
-
-
-def kill_group(pid: int, sig: int) -> None:
-    """sig to the child's process group (it leads one), if it still runs."""
-    try:
-        os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
 def main(argv: list[str]) -> int:
     """`python -m dagster_defs.dbt.warm_dbt SOCKET`: warm up, then serve until SIGTERM or the parent dies."""
     if len(argv) != 1:
         print("usage: python -m dagster_defs.dbt.warm_dbt SOCKET", file=sys.stderr)
         return 2
-    if not can_watch_children():  # callers then run dbt themselves
+    if not fork_server.can_watch_children():  # callers then run dbt themselves
         print("warm dbt: not serving, this platform has no fork or pidfd_open (Linux 5.3+)", file=sys.stderr)
         return 1
     die_with_parent(signal.SIGTERM)
+    import numpy  # noqa: F401
+    import pyarrow  # noqa: F401
+
+    # numpy's OpenBLAS pool and pyarrow's jemalloc thread stop before a fork and start again after it (their
+    # pthread_atfork handlers): the threads counted here are theirs, any other would not be in the children
+    pools = fork_server.thread_count()
     warm_up()
-    if (threads := thread_count()) > 1:  # a forked child gets only the forking thread: the others' locks stay held
-        print(f"warm dbt: not serving, the warm-up left {threads} threads (blofin-dbt runs dbt itself)", file=sys.stderr)
+    warm_up_in_child()
+    if (threads := fork_server.thread_count()) > pools:  # a forked child gets only the forking thread
+        print(f"warm dbt: not serving, the warm-up left {threads - pools} threads besides {pools} of numpy's and "
+              "pyarrow's pools (blofin-dbt and in_child start their own processes)", file=sys.stderr)
         return 1
-    Server(Path(argv[0])).serve()
+    # the warm-up's objects out of the collector's sight: a child's full collections would walk them all (and
+    # copy every page they touch)
+    gc.freeze()
+    fork_server.Server(Path(argv[0]), HANDLERS).serve()
     return 0
-
-
-def can_watch_children() -> bool:
-    """Whether this process can fork and wait on a child through a pidfd (the accept loop's needs)."""
-    try:
-        os.close(os.pidfd_open(os.getpid()))
-    except (AttributeError, OSError):
-        return False
-    return hasattr(os, "fork")
-
-
-def thread_count() -> int:
-    """The threads of this process, native ones included (1 where /proc cannot tell)."""
-    try:
-        return len(os.listdir("/proc/self/task"))
-    except OSError:
-        return 1
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """in_child (python_assets/platform/fanout.py): a call in a child process, its result or exception returned here,
-the child gone with its caller (the demo generates its market that way, so the run after does not keep it)."""
+the child gone with its caller (the demo generates its market that way, so the run after does not keep it).
+Every case runs twice: the child an interpreter of its own, and forked by the test process's warm server."""
 
 from __future__ import annotations
 
@@ -14,13 +15,39 @@ import pytest
 from conftest import children_of
 
 from blofin_cli.errors import describe
+from python_assets.config import DBT_SERVER_ENV
 from python_assets.platform.fanout import in_child
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_call_runs_in_another_process_and_its_result_or_exception_comes_back():
+@pytest.fixture(autouse=True, params=["own", "served"])
+def serving(request, monkeypatch) -> int | None:
+    """The child an interpreter of its own (no server named: None), or forked by the test process's warm server
+    (dagster_defs/dbt/warm_dbt.py, listening: its pid)."""
+    if request.param == "own":
+        monkeypatch.delenv(DBT_SERVER_ENV, raising=False)
+        return None
+    server = request.getfixturevalue("warm_dbt_server")
+    if server is None:
+        pytest.skip("the test process was given a server of its own")
+    socket_path = Path(os.environ[DBT_SERVER_ENV])
+    assert _wait(socket_path.exists, 120), "the warm server never listened"
+    return server.pid
+
+
+def call_children(caller: int, serving: int | None, before: set[int]) -> list[int]:
+    """The children running a caller's in_child calls: its own, or those the server forked since `before`."""
+    return children_of(caller) if serving is None else sorted(set(children_of(serving)) - before)
+
+
+def server_children(serving: int | None) -> set[int]:
+    return set(children_of(serving)) if serving is not None else set()
+
+
+def test_the_call_runs_in_another_process_and_its_result_or_exception_comes_back(serving):
     assert in_child(os.getpid) != os.getpid()
+    assert in_child(os.getppid) == (serving or os.getpid())  # served: forked by the server, not started here
     assert in_child(divmod, 17, 5) == (3, 2)
     with pytest.raises(ValueError, match="invalid literal") as raised:
         in_child(int, "x")
@@ -100,17 +127,18 @@ def test_a_child_that_sent_its_result_exits_on_its_own_and_bad_transfers_say_so(
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("stop", ["kill", "interrupt"])
-def test_a_caller_gone_or_interrupted_while_its_child_starts(stop):
+def test_a_caller_gone_or_interrupted_while_its_child_starts(stop, serving):
     """The caller SIGKILLed, or the terminal's Ctrl-C sent to its process group, while the child's interpreter
     is still starting: the child does not outlive the caller (it checks the pid it was given, not the
     parent it finds once started) and prints nothing (it runs in its own process group)."""
     code = ("import sys, time\nfrom python_assets.platform.fanout import in_child\n"
             "try:\n    in_child(time.sleep, 30)\nexcept KeyboardInterrupt:\n    print('interrupted', file=sys.stderr)")
+    before = server_children(serving)
     caller = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        assert _wait(lambda: children_of(caller.pid), 30), "no child started"
-        child = children_of(caller.pid)[0]
+        assert _wait(lambda: call_children(caller.pid, serving, before), 30), "no child started"
+        child = call_children(caller.pid, serving, before)[0]
         if stop == "kill":
             os.kill(caller.pid, signal.SIGKILL)
         else:
@@ -152,7 +180,7 @@ def _wait(condition, seconds: float = 60) -> bool:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
-def test_the_child_ends_with_its_caller_interrupted_or_killed(sig, tmp_path):
+def test_the_child_ends_with_its_caller_interrupted_or_killed(sig, tmp_path, serving):
     """SIGINT as a terminal's Ctrl-C sends it (to the whole process group) while the child is inside an atomic
     lake write: the caller's one line, no traceback from the child, no temp file left (the child unwinds);
     SIGKILL of the caller alone: the child goes too, and nothing is printed."""
@@ -163,12 +191,13 @@ def test_the_child_ends_with_its_caller_interrupted_or_killed(sig, tmp_path):
             "from test_in_child import slow_write\n"
             f"try:\n    in_child(replace_atomic, Path({str(target)!r}), slow_write)\n"
             "except KeyboardInterrupt:\n    print('interrupted', file=sys.stderr)")
+    before = server_children(serving)
     caller = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         temp_files = lambda: [p for p in target.parent.glob(".tmp-*")] if target.parent.exists() else []  # noqa: E731
         assert _wait(temp_files), "the child never reached its write"
-        workers = [p for p in children_of(caller.pid) if "resource_tracker" not in (Path("/proc") / str(p) / "cmdline").read_text()]
+        workers = [p for p in call_children(caller.pid, serving, before) if "resource_tracker" not in (Path("/proc") / str(p) / "cmdline").read_text()]
         assert workers and all(_ignores_sigint(p) for p in workers)  # a terminal's Ctrl-C is the caller's to handle
         if sig == signal.SIGINT:
             os.killpg(caller.pid, sig)
@@ -219,3 +248,28 @@ def test_an_exception_from_the_child_carries_the_childs_traceback():
     assert str(caught.value) == "integer division or modulo by zero"  # the one line is unchanged
     shown = "".join(traceback.format_exception(caught.value))
     assert "in in_child's child process:" in shown and "_child_main" in shown
+
+
+def surroundings() -> tuple:
+    """What a child takes from its caller at call time."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return os.environ.get("BLOFIN_DATA_DIR"), os.environ.get("IN_CHILD_PROBE"), os.getcwd(), mask, sys.path[0]
+
+
+def test_the_child_has_the_callers_environment_directory_umask_and_path_at_call_time(tmp_path, monkeypatch):
+    """Not the server's (started long before, elsewhere): a step's BLOFIN_DATA_DIR is set just before its calls."""
+    monkeypatch.setenv("BLOFIN_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("IN_CHILD_PROBE", "caller")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path / "extra"))
+    mask = os.umask(0o027)
+    try:
+        assert in_child(surroundings) == (str(tmp_path), "caller", str(tmp_path), 0o027, str(tmp_path / "extra"))
+    finally:
+        os.umask(mask)
+
+
+def test_a_server_that_does_not_answer_leaves_the_child_to_this_process(serving, tmp_path, monkeypatch):
+    monkeypatch.setenv(DBT_SERVER_ENV, str(tmp_path / "nobody-listens"))
+    assert in_child(os.getppid) == os.getpid()
