@@ -111,24 +111,28 @@ def _lake_listing(paths: Paths) -> list | None:
 
 
 def _as_left(paths: Paths, fingerprints: dict, before: list | None, first: date, last: date,
-             run_config: dict | None, history: frozenset[date] = frozenset()) -> tuple[dict, dict]:
+             run_config: dict | None, history: frozenset[date] = frozenset(), step_digest: str | None = None,
+             ) -> tuple[dict, dict]:
     """The fingerprints to record for a successful run: those of the lake as the run left it when only its
-    own lake step (which writes its window's days) changed files meanwhile, so the next request of the
-    same window finds it unchanged; else those taken before it (another writer's file may be unread). With
-    them, each day's own lake files as the run left them (its lake step wrote them before the build read
-    them), or as before it without a listing after it; none without either. The days outside the window that
-    its first build built (history) get their own lake files as before the run: no step of it wrote them."""
+    own lake step changed files meanwhile (its window's, as step_digest says it left them), so the next request
+    of the same window finds it unchanged; else those taken before it (another writer's file may be unread:
+    ingest, import, the inbox sensor and the recorder take no run lock). With them, each day's own lake files
+    as the run read them (run_inputs.window_as_read), or as before it without a listing after it; none without
+    either. The days outside the window that its first build built (history) get their own lake files as
+    before the run: no step of it wrote them."""
     from python_assets.config import result_settings
     from python_assets.platform.version import code_fingerprint
     from python_assets.warehouse import run_inputs
 
     after = _lake_listing(paths)
-    listing = after if after is not None else before
+    listing = after if before is None else before if after is None else \
+        run_inputs.window_as_read(before, after, step_digest, first, last)
     lake_days = run_inputs.own_day_fingerprints(listing, fingerprints) if listing is not None else {}
     outside = history - set(fingerprints)
     if outside and before is not None:
         lake_days = {**run_inputs.own_day_fingerprints(before, outside), **lake_days}
-    if not fingerprints or before is None or after is None or run_inputs.changed_outside(before, after, first, last):
+    if (not fingerprints or before is None or after is None or listing is before
+            or run_inputs.changed_outside(before, after, first, last)):
         return fingerprints, lake_days
     recorded = run_inputs.day_fingerprints(after, fingerprints, code_fingerprint(), result_settings(), run_config)
     return recorded, lake_days
@@ -232,10 +236,12 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
         if paths.warehouse.exists():  # steps it got through marked their days recomputed: later days are stale too
             _say_stale_days(paths, first, last)
         return 1
+    from dagster_defs.ingest.assets import lake_step_digest
     from python_assets.warehouse.run_inputs import bar_days
 
     built = frozenset(bar_days(paths) - built_before)  # a first build's: every day it built, beyond the window too
-    fingerprints, lake_days = _as_left(paths, fingerprints, before, first, last, run_config, built)
+    fingerprints, lake_days = _as_left(paths, fingerprints, before, first, last, run_config, built,
+                                       lake_step_digest(result.all_events))
     record_inputs(paths, fingerprints, result.run_id, lake_days, f"{first}..{last}")
     mem = peak_memory()
     print(f"materialized {first}..{last} in {elapsed:.1f} s")

@@ -17,10 +17,12 @@ from python_assets.ingest.market import (LakeDataMissing, generate_market_day, r
                                         synthetic_source_refusal)
 from python_assets.platform.memory import release_freed_memory
 from python_assets.platform.timeframes import DAY_MS
+from python_assets.warehouse.run_inputs import lake_entries, window_digest
 
 LAKE_TRADES = dg.AssetKey("lake_trades")
 LAKE_FUNDING = dg.AssetKey("lake_funding_rates")
 LAKE_CANDLES = dg.AssetKey("lake_candles")
+WINDOW_DIGEST = "window_files_sha256"  # lake_trades metadata: the window's lake files as the step left them
 
 
 @dg.multi_asset(
@@ -98,8 +100,20 @@ def fill_lake(p: Paths, days: list[date], market_source: MarketSource, log: logg
     else:
         raise ValueError(f"unknown BLOFIN_SOURCE {market_source.kind!r}: use 'synthetic', 'lake' or 'blofin'")
     require_healthy_lake(p)
+    try:  # the window's files as this step leaves them: a later change of one came from another writer
+        meta[WINDOW_DIGEST] = window_digest(lake_entries(p), days[0], days[-1])
+    except OSError:  # not listed: the CLI records what it listed before the run if the window changed
+        pass
     release_freed_memory()  # the writers' freed pages: the run's later steps peak on top of this process
     return meta
+
+
+def lake_step_digest(events: list[dg.DagsterEvent]) -> str | None:
+    """The digest of its window's lake files the run's lake step left (run_inputs.window_digest, in its
+    lake_trades metadata); None when the step materialized nothing (it failed, or the run did not hold it)."""
+    found = [e.event_specific_data.materialization.metadata.get(WINDOW_DIGEST) for e in events
+             if e.is_step_materialization and e.asset_key == LAKE_TRADES]
+    return getattr(found[-1], "value", None) if found else None
 
 
 # Lake datasets only the live recorder (`blofin-stack record`, outside Dagster) writes: external assets, listed

@@ -116,6 +116,27 @@ def changed_outside(before: Iterable[tuple[str, int, int]], after: Iterable[tupl
     return any(file_day(rel) is None or not first <= file_day(rel) <= last for rel, _, _ in moved)
 
 
+def window_digest(entries: Iterable[tuple[str, int, int]], first: date, last: date) -> str:
+    """sha256 over the lake files dated first..last (path, size, mtime): what a run's lake step left of its
+    window (its lake_trades metadata), to tell the step's own writes from another writer's later ones."""
+    h = hashlib.sha256()
+    for rel, size, mtime in sorted(entries):
+        day = file_day(rel)
+        if day is not None and first <= day <= last:
+            h.update(f"{rel}\0{size}\0{mtime}\n".encode())
+    return h.hexdigest()
+
+
+def window_as_read(before: list[tuple[str, int, int]], after: list[tuple[str, int, int]], step_digest: str | None,
+                   first: date, last: date) -> list[tuple[str, int, int]]:
+    """The listing whose files of first..last a run read: the one after it when they are as before it or as
+    its lake step left them (step_digest); else the one before it. Another writer (ingest, import, the inbox
+    sensor, the recorder's hour merge: none takes the run's lock) changed one after the lake step, maybe after
+    the build read the lake: recorded as before, the day reads as changed to its next request, which rebuilds it."""
+    now = window_digest(after, first, last)
+    return after if now in (window_digest(before, first, last), step_digest) else before
+
+
 def unchanged_days(current: dict[date, str], stored: dict[date, tuple[str, str]]) -> dict[date, str]:
     """{day: run_id of its stored run} for the days whose stored fingerprint equals the current one."""
     return {d: stored[d][1] for d, fp in current.items() if d in stored and stored[d][0] == fp}

@@ -359,3 +359,84 @@ def test_the_snapshot_a_successful_cli_run_leaves_holds_its_run_inputs_row(data_
             found = con.execute("select partition_date from run_inputs order by 1") if "run_inputs" in held else None
             rows = found.fetchall() if found is not None else []
         assert rows == [(d,) for d in DAYS if d <= day]
+
+
+@pytest.mark.parametrize("lake_step_writes", [False, True], ids=["lake source", "synthetic source"])
+def test_a_file_another_writer_puts_into_the_window_after_the_lake_step_leaves_the_day_changed(
+        data_dir: Paths, lake_step_writes: bool) -> None:
+    """ingest, import, the inbox sensor and the recorder's hour merge take no run lock: a file written into a
+    run's day after its build read the lake was recorded as built (the fingerprints were retaken from the lake
+    as the run left it), and the day's next request said 'unchanged' while the warehouse lacked the file."""
+    from blofin_cli.pipeline import _as_left
+
+    day, later = date(2025, 3, 10), date(2025, 3, 11)
+    _small_data_dir(data_dir, [day, later])
+    instance = persistent_instance(data_dir)
+    current, _ = unchanged_window(data_dir, day, day, None)
+    before = run_inputs.lake_entries(data_dir)
+    if lake_step_writes:  # the synthetic source generates the day, the exchange source fetches it
+        (data_dir.lake / f"funding/symbol=A/date={day}").mkdir(parents=True)
+        (data_dir.lake / f"funding/symbol=A/date={day}/f.parquet").write_bytes(b"generated")
+    step_digest = run_inputs.window_digest(run_inputs.lake_entries(data_dir), day, day)  # at the lake step's end
+    late = data_dir.lake / f"trades/symbol=A/date={day}/late.parquet"
+    late.write_bytes(b"ingested while dbt ran")  # after the build read the lake
+    fingerprints, lake_days = _as_left(data_dir, current, before, day, day, None, step_digest=step_digest)
+    run_inputs.record_fingerprints(data_dir, fingerprints, run(instance, day.isoformat()), lake_days)
+    assert unchanged_window(data_dir, day, day, None)[1] is None  # the next request rebuilds the day
+    assert run_inputs.earlier_days_changed(data_dir, run_inputs.lake_entries(data_dir), later) == [day]
+
+    late.unlink()  # the same run without the late file: only its own lake step wrote, the day is unchanged
+    current, _ = unchanged_window(data_dir, day, day, None)
+    step_digest = run_inputs.window_digest(run_inputs.lake_entries(data_dir), day, day)
+    fingerprints, lake_days = _as_left(data_dir, current, before, day, day, None, step_digest=step_digest)
+    run_inputs.record_fingerprints(data_dir, fingerprints, run(instance, day.isoformat()), lake_days)
+    assert "unchanged" in unchanged_window(data_dir, day, day, None)[1]
+    assert run_inputs.earlier_days_changed(data_dir, run_inputs.lake_entries(data_dir), later) == []
+
+
+@pytest.mark.slow
+def test_trades_added_to_a_day_while_its_run_builds_it_are_built_by_the_next_request(
+        built_first_day: Paths, tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """`materialize --date D &` then `ingest late.csv` (3 trades at D 23:59:58-59, 'added') once dbt had read the
+    lake: the run succeeded without them, recorded the lake as it left it, and the next `materialize --date D`
+    said 'unchanged since run': bars_1m never got them. Here the write comes when the graph has run, before
+    the CLI records its inputs (the same point for the record, without timing)."""
+    import duckdb
+
+    import dagster_defs.runner as runner
+    from blofin_cli import pipeline
+    from python_assets.platform.timeframes import DAY_MS
+
+    paths = copy_data_dir(built_first_day, tmp_path / "data", monkeypatch)
+    monkeypatch.setenv("BLOFIN_SOURCE", "lake")  # the lake step writes nothing: it only checks the days' files
+    symbol = sorted(p.name.removeprefix("symbol=") for p in paths.trades.glob("symbol=*"))[0]
+    last_ms = (DAY - date(1970, 1, 1)).days * DAY_MS + DAY_MS - 2000  # D 23:59:58
+    day_file = paths.trades / f"symbol={symbol}" / f"date={DAY}" / "trades.parquet"
+    real_run = runner.materialize_days
+
+    def run_then_add_late_trades(*args, **kwargs):
+        """The run, then 3 trades at D 23:59:58-59 added as ingest does (the day's file replaced whole; the
+        synthetic template's symbols refuse a real ingest): another writer, which takes no run lock."""
+        result = real_run(*args, **kwargs)
+        tmp = day_file.with_name(".tmp-late.parquet")
+        with duckdb.connect() as con:
+            con.execute(f"""copy (select * from read_parquet('{day_file}', hive_partitioning = false) union all
+                            select s.* replace ('9997000' || n as trade_id, {last_ms} + 500 * n as ts, seq + 1 + n as seq)
+                            from (select * from read_parquet('{day_file}', hive_partitioning = false)
+                                  order by ts desc, seq desc limit 1) s, range(3) t(n)) to '{tmp}' (format parquet)""")
+        tmp.replace(day_file)
+        return result
+
+    def minute_trades() -> int:
+        with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+            return con.execute("select coalesce(sum(trade_count), 0) from bars_1m where symbol = ? and bar_at_ms = ?",
+                               [symbol, last_ms - 58_000]).fetchone()[0]
+
+    monkeypatch.setattr(runner, "materialize_days", run_then_add_late_trades)
+    assert pipeline._locked_run(paths, DAY, DAY, False, FAST_RUN_CONFIG) == 0, capsys.readouterr()
+    built_without = minute_trades()
+    monkeypatch.setattr(runner, "materialize_days", real_run)
+    assert pipeline._locked_run(paths, DAY, DAY, False, FAST_RUN_CONFIG) == 0
+    out = capsys.readouterr().out
+    assert "unchanged" not in out and f"materialized {DAY}..{DAY}" in out, out
+    assert minute_trades() == built_without + 3
