@@ -20,6 +20,8 @@ from python_assets.platform.secrets import scrub
 
 EXIT_BAD_INPUT, EXIT_BUSY = 2, 3  # 1: a run or a command failed
 EXIT_BROKEN_PIPE = 141  # the shell's 128 + SIGPIPE, as `yes | head` leaves it
+EXIT_INTERRUPTED = 130  # the shell's 128 + SIGINT (Dagster takes a SIGTERM to a run as a SIGINT)
+INTERRUPTS = frozenset({"DagsterExecutionInterruptedError", "KeyboardInterrupt"})  # a step's error when stopped
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 DBT_ERRORS_HEADER = "Errors parsed from dbt logs:"
 DISK_FULL_TEXT = ("database or disk is full", "no space left on device")
@@ -68,6 +70,25 @@ def failed_step_lines(failures: list[Any], ending: str) -> list[str]:
     in brackets on the last line (or alone when no step failed)."""
     lines = [step_line(e) for e in failures]
     return [*lines[:-1], f"{lines[-1]} ({ending})"] if lines else [f"error: {ending}"]
+
+
+def interrupted(failures: list[Any]) -> bool:
+    """Whether every failed step of a run failed because the run was interrupted (Ctrl-C, or SIGTERM, which
+    Dagster turns into a SIGINT): the user stopped it, nothing failed, so no failure alert. A step that failed
+    on its own before counts as a failure."""
+    def stopped(error: Any) -> bool:
+        while error is not None and error.cls_name not in INTERRUPTS:
+            error = error.cause
+        return error is not None
+
+    return bool(failures) and all(stopped(e.step_failure_data.error) for e in failures)
+
+
+def interrupted_line(failures: list[Any], span: str, where: str) -> str:
+    """'interrupted: materialization of SPAN stopped in step X; ...' for a run interrupted (interrupted())."""
+    steps = ", ".join(sorted({e.step_key for e in failures}))
+    return (f"interrupted: materialization of {span} stopped in step {steps}; the same command again finishes "
+            f"it ({where})")
 
 
 def step_line(failure: Any) -> str:

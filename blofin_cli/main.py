@@ -15,9 +15,7 @@ import sys
 from typing import NoReturn
 
 from blofin_cli import data, pipeline, query, record, research, synthetic
-from blofin_cli.errors import EXIT_BAD_INPUT, fail_clearly, reader_gone, stdout_reader_gone
-
-EXIT_INTERRUPTED = 130  # the shell's 128 + SIGINT
+from blofin_cli.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, fail_clearly, reader_gone, stdout_reader_gone
 
 # In the order `blofin-stack --help` lists them.
 COMMANDS = (

@@ -243,3 +243,60 @@ def test_a_ui_re_execution_of_a_cli_run_is_alerted_by_the_sensor(data_dir, monke
     assert not fail_and_sense(tags, launch=True).success
     (line,) = (data_dir.data_dir / "alerts.log").read_text().splitlines()
     assert json.loads(line)["job"] == "broken_job" and received == [json.loads(line)]
+
+
+def test_an_interrupted_cli_run_is_one_line_exit_130_and_no_failure_alert(data_dir, monkeypatch, webhook, capsys):
+    """Ctrl-C (or SIGTERM, which Dagster takes as SIGINT) during a step: the run was reported failed, exit 1 with
+    'error: step X failed: DagsterExecutionInterruptedError', and a run_failure alert written and posted."""
+    import signal
+    import time
+
+    import dagster_defs.runner as runner
+    from blofin_cli import pipeline
+
+    url, received = webhook
+    monkeypatch.setenv("BLOFIN_ALERT_WEBHOOK_URL", url)
+
+    @dg.op
+    def warehouse_dbt_assets():
+        os.kill(os.getpid(), signal.SIGINT)  # the user's Ctrl-C, while the step runs
+        time.sleep(30)
+
+    @dg.job
+    def daily_job():
+        warehouse_dbt_assets()
+
+    def interrupted_run(first, last, instance, raise_on_error, extra_tags, run_config, run_id):
+        return daily_job.execute_in_process(instance=instance, raise_on_error=raise_on_error, run_id=run_id,
+                                            tags={"dagster/partition": first.isoformat(), **extra_tags})
+
+    monkeypatch.setattr(pipeline, "unchanged_window", lambda paths, first, last, config: ({}, None))
+    monkeypatch.setattr(runner, "materialize_days", interrupted_run)
+    day = date(2025, 3, 10)
+    assert pipeline._locked_run(data_dir, day, day, False) == 130
+    # the CLI's own lines (this stand-in job's Dagster logger writes to the captured stderr, not the run log)
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith(("interrupted", "error", "note"))]
+    assert len(said) == 1 and said[0].startswith(f"interrupted: materialization of {day}..{day} stopped in step "
+                                                 "warehouse_dbt_assets; the same command again finishes it"), said
+    assert not (data_dir.data_dir / "alerts.log").exists() and received == []
+    (run,) = runner.persistent_instance(data_dir).get_runs()
+    assert run.status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)  # no dead run left to recover
+
+
+def test_a_run_with_a_step_that_failed_on_its_own_is_a_failure_even_if_interrupted_later():
+    """Only a run whose every failed step was interrupted is 'interrupted' (no alert); a real failure before
+    the Ctrl-C keeps its alert."""
+    from types import SimpleNamespace
+
+    from blofin_cli.errors import interrupted
+
+    def failure(*chain: str) -> SimpleNamespace:
+        error = None
+        for cls_name in reversed(chain):
+            error = SimpleNamespace(cls_name=cls_name, cause=error, message=cls_name)
+        return SimpleNamespace(step_key="s", step_failure_data=SimpleNamespace(error=error))
+
+    stopped = failure("DagsterExecutionStepExecutionError", "DagsterExecutionInterruptedError")
+    assert interrupted([stopped]) and interrupted([failure("KeyboardInterrupt")])
+    assert not interrupted([stopped, failure("DagsterExecutionStepExecutionError", "RuntimeError")])
+    assert not interrupted([])
