@@ -19,7 +19,7 @@ from python_assets.exchange.recorder import LIVE_SCHEMA, _read, _union, hour_fil
 from python_assets.ingest.trades import FUTURE_TOLERANCE_MS
 from python_assets.lake.atomic import write_table_atomic
 from python_assets.lake.store import write_funding
-from python_assets.lake.trade_rules import MIN_TS_MS, record_fault, value_faults
+from python_assets.lake.trade_rules import MIN_TS_MS, record_fault, value_fault
 from python_assets.platform.timeframes import HOUR_MS
 
 DATASETS = ("trades", "books", "funding", "mark")
@@ -161,15 +161,17 @@ class SymbolRecorder:
     def _faults(self, data: list[dict]) -> dict[int, str]:
         """Why each trade that cannot be stored cannot (index -> quarantine reason): a missing or unreadable
         field, a time before MIN_TS_MS or more than FUTURE_TOLERANCE_MS past the local clock, or a value the lake
-        refuses (trade_rules.value_faults, checked here so that the trade gets its gap, not only at the merge)."""
+        refuses (trade_rules.value_fault, checked here so that the trade gets its gap, not only at the merge; one
+        trade at a time, no DataFrame: this runs for every trade message on the event loop all symbols share)."""
         top = self.clock() + FUTURE_TOLERANCE_MS
-        out = {i: why for i, t in enumerate(data) if (why := trade_fault(t)) is not None}
-        out.update({i: "time_outside_window" for i, t in enumerate(data)
-                    if i not in out and not MIN_TS_MS <= int(t["ts"]) <= top})
-        rest = [i for i in range(len(data)) if i not in out]
-        if rest:
-            rows = pd.DataFrame([self._trade_row(data[i]) for i in rest], columns=LIVE_SCHEMA.names, index=rest)
-            out.update(value_faults(rows["ts"], rows["price"], rows["size"], rows["side"]).dropna().to_dict())
+        out: dict[int, str] = {}
+        for i, t in enumerate(data):
+            if (why := trade_fault(t)) is None and not MIN_TS_MS <= int(t["ts"]) <= top:
+                why = "time_outside_window"
+            if why is None:
+                why = value_fault(*self._trade_row(t)[1:])
+            if why is not None:
+                out[i] = why
         return out
 
     def _reject(self, trade: dict, at: int, reason: str, hole: Hole | None = None) -> None:

@@ -31,6 +31,7 @@ MAX_NOTIONAL = 1e15
 RELATIVE_ERROR = 1e-10  # how far the bars' DECIMAL(38, 12) may round a row's size or notional (their VWAP test: 1e-9)
 MAX_DAY_TOTAL = 1e25
 SIDES = ("buy", "sell")
+FLOAT_MAX = float(np.finfo(np.float64).max)  # abs(v) <= FLOAT_MAX: v is finite (NaN and inf fail)
 
 
 class TradeRangeError(ValueError):
@@ -50,32 +51,60 @@ def record_fault(record: dict, id_key: str, fields: tuple[tuple[str, type], ...]
     return None
 
 
-def beyond_resolution(values: pd.Series) -> pd.Series:
-    """Values the bars' DECIMAL(38, 12) cannot hold within RELATIVE_ERROR (below ~1e-12, or digits past the
-    12th decimal that matter); NaN and infinity are left to the rules that name them, and so are values
-    past ~1e296, whose scaling by 1e12 overflows (silently: the range rules name them)."""
-    v = values.to_numpy(dtype=np.float64)
-    with np.errstate(invalid="ignore", over="ignore"):
-        return pd.Series(np.abs(np.round(v, 12) - v) > RELATIVE_ERROR * np.abs(v), index=values.index)
+def _on_grid(values):  # noqa: ANN001, ANN202 - an array or a scalar, answered in kind
+    """Whether the bars' DECIMAL(38, 12) holds each value within RELATIVE_ERROR (numpy's round: rint(v * 1e12) / 1e12,
+    the same for an array and a scalar); NaN and infinity are not (the rules before this one name them)."""
+    return np.abs(np.round(values, 12) - values) <= RELATIVE_ERROR * np.abs(values)
+
+
+# The value rules in precedence order, each as what a good row satisfies, written once for value_faults (numpy
+# arrays) and value_fault (one trade's numbers): a NaN fails every comparison, so it breaks the first rule it meets.
+_RULES = (
+    ("time_before_2009", lambda ts, price, size: ts >= MIN_TS_MS),
+    ("non_finite_price", lambda ts, price, size: abs(price) <= FLOAT_MAX),
+    ("non_positive_price", lambda ts, price, size: price > 0),
+    ("price_out_of_range", lambda ts, price, size: price <= MAX_PRICE),
+    ("non_finite_size", lambda ts, price, size: abs(size) <= FLOAT_MAX),
+    ("non_positive_size", lambda ts, price, size: size > 0),
+    ("size_out_of_range", lambda ts, price, size: size <= MAX_SIZE),
+    ("size_below_resolution", lambda ts, price, size: _on_grid(size)),
+    ("notional_out_of_range", lambda ts, price, size: price * size <= MAX_NOTIONAL),
+    ("notional_below_resolution", lambda ts, price, size: _on_grid(price * size)),
+)
 
 
 def value_faults(ts: pd.Series, price: pd.Series, size: pd.Series, side: pd.Series | None = None) -> pd.Series:
     """First broken rule per row (None where the row is fine): time, then price, size, notional, side."""
-    price = pd.to_numeric(price, errors="coerce").astype("float64")
-    size = pd.to_numeric(size, errors="coerce").astype("float64")
-    ts = pd.to_numeric(ts, errors="coerce")
-    rules = [("time_before_2009", ts.isna() | (ts.fillna(MIN_TS_MS) < MIN_TS_MS))]
-    for name, values, top in (("price", price, MAX_PRICE), ("size", size, MAX_SIZE)):
-        rules += [(f"non_finite_{name}", ~np.isfinite(values)), (f"non_positive_{name}", values <= 0),
-                  (f"{name}_out_of_range", values > top)]
-    rules += [("size_below_resolution", beyond_resolution(size)), ("notional_out_of_range", price * size > MAX_NOTIONAL),
-              ("notional_below_resolution", beyond_resolution(price * size))]
+    num = lambda v: pd.to_numeric(v, errors="coerce").astype("float64").to_numpy(dtype=np.float64)  # noqa: E731
+    t = pd.to_numeric(ts, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    p, s = num(price), num(size)
+    reason = np.full(len(t), None, dtype=object)
+    open_rows = np.ones(len(t), dtype=bool)
+    for why, ok in _RULES:
+        with np.errstate(invalid="ignore", over="ignore"):
+            hit = open_rows & ~np.asarray(ok(t, p, s), dtype=bool)
+        reason[hit], open_rows = why, open_rows & ~hit
     if side is not None:
-        rules.append(("invalid_side", side.notna() & ~side.isin(SIDES)))
-    reason = pd.Series([None] * len(ts), index=ts.index, dtype=object)
-    for why, mask in rules:
-        reason[mask.to_numpy(dtype=bool, na_value=True) & reason.isna().to_numpy()] = why
-    return reason
+        reason[open_rows & ~(side.isna() | side.isin(SIDES)).to_numpy(dtype=bool)] = "invalid_side"
+    return pd.Series(reason, index=ts.index, dtype=object)
+
+
+def value_fault(ts: object, price: object, size: object, side: object = None) -> str | None:
+    """value_faults for one trade, without a DataFrame (the recorder checks every trade as it arrives): the same
+    rules in the same order, the same reasons; numbers are read as pandas reads them (text included)."""
+    t, p, s = _number(ts), _number(price), _number(size)
+    why = next((why for why, ok in _RULES if not ok(t, p, s)), None)
+    if why is None and not (side is None or side in SIDES or (pd.api.types.is_scalar(side) and pd.isna(side))):
+        return "invalid_side"
+    return why
+
+
+def _number(value: object) -> float:
+    """A value as value_faults reads it (pd.to_numeric, errors coerced to NaN); ints and floats as they are."""
+    if type(value) in (int, float):
+        return value  # type: ignore[return-value]
+    got = pd.to_numeric(value, errors="coerce") if pd.api.types.is_scalar(value) else np.nan
+    return float(got) if got is not None and not pd.isna(got) else np.nan
 
 
 def check_trades(trades: pd.DataFrame) -> None:

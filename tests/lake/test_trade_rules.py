@@ -96,3 +96,35 @@ def test_a_day_past_its_totals_is_refused_whole_and_other_days_are_kept(data_dir
                          "source": ["import:x"]})
     with pytest.raises(TradeRangeError, match="candles on 2025-03-10 would hold a total volume"):
         write_candles(data_dir, "BTC-USDT", "1m", bars)
+
+
+def test_value_fault_gives_value_faults_reason_row_by_row():
+    """The recorder's per-trade check (value_fault, no DataFrame) and the batch check (value_faults) name the same
+    first broken rule for hostile rows, so a trade the recorder keeps is one every writer accepts."""
+    nan, inf = float("nan"), float("inf")
+    rows = [  # (ts, price, size, side, the reason both must give)
+        (T0, 100.0, 1.0, "buy", None), (T0, 100.0, 1.0, None, None), (T0, 100.0, 1.0, nan, None),
+        (T0, nan, 1.0, "buy", "non_finite_price"), (T0, inf, 1.0, "buy", "non_finite_price"),
+        (T0, -inf, 1.0, "sell", "non_finite_price"), (T0, 0.0, 1.0, "buy", "non_positive_price"),
+        (T0, -1.0, 1.0, "buy", "non_positive_price"), (T0, 2e12, 1.0, "buy", "price_out_of_range"),
+        (T0, 1.0, nan, "buy", "non_finite_size"), (T0, 1.0, inf, "buy", "non_finite_size"),
+        (T0, 1.0, 0.0, "buy", "non_positive_size"), (T0, 1.0, -0.5, "buy", "non_positive_size"),
+        (T0, 1.0, 2e15, "buy", "size_out_of_range"), (T0, 1.0, 1e-13, "buy", "size_below_resolution"),
+        (T0, 1.0, 1.4e-12, "buy", "size_below_resolution"), (T0, 1e9, 1e7, "buy", "notional_out_of_range"),
+        (T0, 1.23456789e-2, 1e-6, "buy", "notional_below_resolution"), (T0, 1e12, 1e3, "buy", None),
+        (T0, 0.0, nan, "bad", "non_positive_price"), (T0, 100.0, 1.0, "BUY", "invalid_side"),
+        (T0, 100.0, 1.0, "", "invalid_side"), (T0, 100.0, 1.0, 1, "invalid_side"),
+        (5, 100.0, 1.0, "buy", "time_before_2009"), (nan, 100.0, 1.0, "buy", "time_before_2009"),
+        (-inf, 100.0, 1.0, "buy", "time_before_2009"), (None, nan, nan, "x", "time_before_2009"),
+        ("abc", 100.0, 1.0, "buy", "time_before_2009"), (str(T0), "100", "1", "buy", None),
+        (T0, "abc", 1.0, "buy", "non_finite_price"), (T0, "inf", 1.0, "buy", "non_finite_price"),
+        (T0, "1_000", 1.0, "buy", "non_finite_price"), (T0, " 2 ", "-1", "buy", "non_positive_size"),
+        (T0, None, 1.0, "buy", "non_finite_price"), (T0, True, 1.0, "buy", None), (T0, 1e300, 1e300, "buy",
+                                                                                     "price_out_of_range"),
+    ]
+    ts, price, size, side, want = (list(c) for c in zip(*rows))
+    batch = value_faults(pd.Series(ts, dtype=object), pd.Series(price, dtype=object), pd.Series(size, dtype=object),
+                         pd.Series(side, dtype=object))
+    one = [trade_rules.value_fault(*r[:4]) for r in rows]
+    assert list(batch) == want
+    assert one == want
