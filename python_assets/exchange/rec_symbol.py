@@ -189,10 +189,12 @@ class SymbolRecorder:
                      f"trade id {trade.get('tradeId')}: {reason}, quarantined")
 
     def _trade_row(self, t: dict) -> tuple:
-        """A readable trade message as a live_trades row; a missing or empty side stays NULL (the lake keeps it)."""
+        """A readable trade message as a live_trades row; a missing or empty side stays NULL (the lake keeps it), any
+        other is stripped and lowercased as ingest does ('BUY' is 'buy': value_fault then judges it)."""
         side = t.get("side")
+        side = None if side is None else str(side).strip().lower()
         return (str(t["tradeId"]), int(t["ts"]), float(t["price"]), float(t["size"]) * self.contract_value,
-                None if side in (None, "") else str(side))
+                side or None)
 
     def fill(self, hole: Hole, rest: list) -> str:
         """Add what REST still had of a hole (and the stream had not delivered late) to the buffer and record the

@@ -112,7 +112,7 @@ def test_a_readable_trade_the_lake_refuses_is_quarantined_at_once_with_a_bad_tra
     rec = recorder(data_dir, clock)
     t = clock.t
     refused = [{**trade(2, t + 1), "price": "NaN"}, {**trade(3, t + 2), "price": "0"},
-               {**trade(4, t + 3), "size": "-1"}, {**trade(5, t + 4), "size": "inf"}, {**trade(6, t + 5), "side": "BUY"}]
+               {**trade(4, t + 3), "size": "-1"}, {**trade(5, t + 4), "size": "inf"}, {**trade(6, t + 5), "side": "hold"}]
     assert rec.on_trades([trade(1, t), *refused, trade(7, t + 6)]) == []
     assert [r[0] for r in rec.trades] == ["1", "7"]
     assert sorted(quarantined(data_dir)["reason"]) == [
@@ -145,3 +145,21 @@ def test_a_trade_without_a_side_is_stored_with_a_null_side(data_dir: Paths) -> N
     assert quarantined(data_dir).empty and gaps(data_dir).empty
     lake = pd.read_parquet(data_dir.trades / "symbol=BTC-USDT" / "date=2027-01-16" / "trades.parquet")
     assert lake["trade_id"].tolist() == ["1", "2", "3"] and lake["side"].isna().tolist() == [True, True, False]
+
+
+def test_a_side_in_capitals_is_stored_lowercased_as_ingest_stores_it(data_dir: Paths) -> None:
+    """'BUY' was quarantined (invalid_side, a lost bad_trade gap) by the recorder while ingest stored it as 'buy'."""
+    from python_assets.ingest.trades import ingest_file
+
+    clock = Clock(DAY0 + 10 * H)
+    rec = recorder(data_dir, clock)
+    t = clock.t
+    sides = ["BUY", " Sell ", "buy", "", "hold"]
+    rec.on_trades([{**trade(i + 1, t + i), "side": side} for i, side in enumerate(sides)])
+    assert [(r[0], r[4]) for r in rec.trades] == [("1", "buy"), ("2", "sell"), ("3", "buy"), ("4", None)]
+    assert list(quarantined(data_dir)["reason"]) == ["invalid_side"]
+    csv = data_dir.data_dir / "sides.csv"
+    csv.write_text("trade_id,ts,price,size,side\n" + "".join(f"{i + 1},{t + i},100,1,{s}\n" for i, s in enumerate(sides)))
+    other = Paths(data_dir.data_dir / "ingest")
+    got = ingest_file(other, csv, "BTC-USDT", now=t + 10_000)
+    assert (got.rows_added, got.reasons) == (4, {"invalid_side": 1})
