@@ -23,7 +23,7 @@ from python_assets.lake.trade_rules import MIN_TS_MS, record_fault, value_fault
 from python_assets.platform.timeframes import HOUR_MS
 
 DATASETS = ("trades", "books", "funding", "mark")
-MAX_OPEN_HOLES = 100  # the newest recorded trade holes a late trade may still fill; older ones are final
+MAX_OPEN_HOLES = 100  # the newest recorded trade holes a late trade may still fill; older back-filled ones are final
 
 
 def _objects(data: list) -> list[dict]:
@@ -136,8 +136,14 @@ class SymbolRecorder:
         kept = set(keep)
         self._late([i for i in range(len(data)) if i not in kept], data, bad)
         self.filling += [h.after_ts for h in holes]
-        self.holes = (self.holes + [HoleFill(h) for h in holes])[-MAX_OPEN_HOLES:]
+        self._remember([HoleFill(h) for h in holes])
         return holes
+
+    def _remember(self, fills: list[HoleFill]) -> None:
+        """Keep the newest MAX_OPEN_HOLES holes for late trades, and any older one whose back-fill is still under way:
+        its record holds the ids that came late, which the back-fill must not store (and count) a second time."""
+        held = self.holes + fills
+        self.holes = [f for f in held[:-MAX_OPEN_HOLES] if f.hole.after_ts in self.filling] + held[-MAX_OPEN_HOLES:]
 
     def _late(self, idx: list[int], data: list[dict], bad: dict[int, str]) -> None:
         """Trades at or below the last id: one of a recorded hole that has not reached the buffer arrived late (it
@@ -204,7 +210,7 @@ class SymbolRecorder:
         fill = next((f for f in self.holes if f.hole == hole), None)
         if fill is None:
             fill = HoleFill(hole)
-            self.holes = (self.holes + [fill])[-MAX_OPEN_HOLES:]
+            self._remember([fill])
         rest = _objects(rest)
         bad = self._faults(rest)
         for i, t in enumerate(rest):

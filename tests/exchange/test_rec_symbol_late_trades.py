@@ -8,6 +8,7 @@ import pandas as pd
 from test_rec_symbol import DAY0, H, Clock, gaps, recorder, trade
 
 from python_assets.config import Paths
+from python_assets.exchange.rec_symbol import MAX_OPEN_HOLES
 from python_assets.exchange.recorder import LIVE_SCHEMA, hour_file
 from python_assets.lake.store import read_partition
 
@@ -46,6 +47,25 @@ def test_a_late_trade_before_the_back_fill_is_stored_once_and_counted_with_it(da
     assert sorted(r[0] for r in rec.trades) == ["10", "11", "12", "13", "14"]
     assert gaps(data_dir)[["status", "recovered_rows", "detail"]].values.tolist() == [
         ["recovered", 3, "trade ids 11..13 missing (3), 2 from REST, 1 late on the stream"]]
+
+
+def test_a_late_trade_is_not_stored_again_by_a_back_fill_that_comes_after_100_newer_holes(data_dir: Paths) -> None:
+    """The hole's record fell out of the newest MAX_OPEN_HOLES before its back-fill, which then buffered the late
+    trade a second time (counted in trades and back-filled; the gap row said '1 from REST', not the late one)."""
+    clock = Clock(DAY0 + 10 * H)
+    rec = recorder(data_dir, clock)
+    t = clock.t
+    rec.on_trades([trade(10, t)])
+    first = rec.on_trades([trade(12, t + 2)])[0]
+    rec.on_trades([trade(11, t + 1)])  # late, before the back-fill
+    for k in range(MAX_OPEN_HOLES + 1):
+        rec.on_trades([trade(14 + 2 * k, t + 3 + k)])
+    assert rec.fill(first, [trade(11, t + 1)]) == "recovered"
+    assert [r[0] for r in rec.trades].count("11") == 1
+    assert (rec.counts["trades"], rec.counts["backfilled"]) == (MAX_OPEN_HOLES + 4, 0)
+    row = gaps(data_dir).query(f"start_ms == {t}")
+    assert row[["status", "recovered_rows", "detail"]].values.tolist() == [
+        ["recovered", 1, "trade ids 11..11 missing (1), 0 from REST, 1 late on the stream"]]
 
 
 def test_a_late_trade_that_completes_part_of_a_hole_makes_it_partial(data_dir: Paths) -> None:
