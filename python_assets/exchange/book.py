@@ -1,15 +1,24 @@
 """BloFin `books` channel state machine (pure, no I/O): a full snapshot, then incremental updates whose
 prevSeqId must equal the book's current seqId. A broken chain is a sequence gap (resubscribe for a fresh
 snapshot); an update at or below the book's seqId is stale (dropped, the book stays valid). Levels with
-size 0 are deletions. A message that would leave the book crossed or locked (best bid >= best ask) is refused
-like an unreadable one (BAD): nothing applied, the book invalid until a fresh snapshot (a crossed book sampled
-gave feat_book a negative spread). top_n() gives the best N levels per side as (price, size) lists."""
+size 0 are deletions. A book left crossed or locked (best bid >= best ask) is applied as sent, since live feeds
+(OKX, whose API BloFin's mirrors; Bitfinex) send such books for a moment and the next update uncrosses them, but
+`crossed` tells the recorder not to sample it (a sampled crossed book gave feat_book a negative spread); one that
+stays crossed past MAX_CROSSED_MS of exchange time is broken (CROSSED: invalid until a fresh snapshot). top_n()
+gives the best N levels per side as (price, size) lists."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
+
+
+# How long (exchange time, from the message that first left it so) a book may stay crossed or locked before it is
+# taken as broken rather than a fast feed's passing cross: transient ones last a message or a few, well under a
+# second; 10 s without the exchange uncrossing it means the book went wrong, so it is dropped and fetched afresh.
+MAX_CROSSED_MS = 10_000
 
 
 class Applied(str, Enum):
@@ -20,8 +29,9 @@ class Applied(str, Enum):
     SEQ_GAP = "seq_gap"          # prevSeqId != book seqId: the book is invalid until a fresh snapshot
     STALE = "stale_update"       # seqId <= book seqId (older than the snapshot): ignored
     NO_BOOK = "no_book"          # an update before any snapshot (or after a gap): ignored
-    BAD = "bad_message"          # a field missing or unreadable, or a crossed/locked result: nothing applied, the book
-                                 # invalid until a snapshot
+    BAD = "bad_message"          # a field missing or unreadable: nothing applied, the book invalid until a snapshot
+    CROSSED = "crossed_book"     # applied, but the book has been crossed or locked for over MAX_CROSSED_MS: invalid
+                                 # until a snapshot
 
 
 @dataclass
@@ -33,20 +43,20 @@ class Book:
     seq_id: int | None = None
     ts: int | None = None
     valid: bool = False
+    best_bid: float | None = None
+    best_ask: float | None = None
+    crossed_since: int | None = None  # exchange time of the message that left the book crossed or locked, if it is
 
-    def _set(self, side: dict[float, float], levels: list[tuple[float, float]]) -> None:
-        """Apply parsed (price, size) levels to one side; size 0 deletes the level."""
-        for price, size in levels:
-            if size == 0.0:
-                side.pop(price, None)
-            else:
-                side[price] = size
+    @property
+    def crossed(self) -> bool:
+        """Whether the book is crossed or locked now (best bid >= best ask): not a book to sample."""
+        return self.crossed_since is not None
 
     def apply(self, action: str, data: dict) -> Applied:
         """Apply one books message (action 'snapshot' | 'update', data with asks/bids/ts/seqId/prevSeqId). The
-        whole message is read and checked before anything is applied: an unreadable one, or one that would cross or
-        lock the book (best bid >= best ask), changes no level and leaves the book invalid (BAD) until a fresh
-        snapshot."""
+        whole message is read before anything is applied: an unreadable one changes no level and leaves the book
+        invalid (BAD) until a fresh snapshot. A crossed or locked result is applied and marked `crossed`; crossed
+        for over MAX_CROSSED_MS since it became so, the book is invalid (CROSSED) until a fresh snapshot."""
         try:
             seq, ts = int(data["seqId"]), int(data["ts"])
             prev = int(data.get("prevSeqId", -1))
@@ -64,13 +74,18 @@ class Book:
             if prev != self.seq_id:
                 self.valid = False
                 return Applied.SEQ_GAP
-        new_bids, new_asks = ({}, {}) if action == "snapshot" else (dict(self.bids), dict(self.asks))
-        self._set(new_bids, bids)
-        self._set(new_asks, asks)
-        if new_bids and new_asks and max(new_bids) >= min(new_asks):  # crossed or locked: not a real book
+        else:
+            self.bids, self.asks, self.best_bid, self.best_ask, self.crossed_since = {}, {}, None, None, None
+        self.best_bid = _apply_side(self.bids, bids, self.best_bid, max)
+        self.best_ask = _apply_side(self.asks, asks, self.best_ask, min)
+        self.seq_id, self.ts, self.valid = seq, ts, True
+        if self.best_bid is None or self.best_ask is None or self.best_bid < self.best_ask:
+            self.crossed_since = None
+        elif self.crossed_since is None:
+            self.crossed_since = ts
+        elif ts - self.crossed_since > MAX_CROSSED_MS:
             self.valid = False
-            return Applied.BAD
-        self.bids, self.asks, self.seq_id, self.ts, self.valid = new_bids, new_asks, seq, ts, True
+            return Applied.CROSSED
         return Applied.SNAPSHOT if action == "snapshot" else Applied.UPDATE
 
     def top_n(self, n: int) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
@@ -78,6 +93,20 @@ class Book:
         bids = sorted(self.bids.items(), key=lambda kv: -kv[0])[:n]
         asks = sorted(self.asks.items(), key=lambda kv: kv[0])[:n]
         return bids, asks
+
+
+def _apply_side(side: dict[float, float], levels: list[tuple[float, float]], best: float | None,
+                top: Callable[..., float]) -> float | None:
+    """Apply parsed (price, size) levels to one side (size 0 deletes the level) and return its best price after
+    (top: max for bids, min for asks); the side is scanned only when its best level was deleted, not copied."""
+    rescan = False
+    for price, size in levels:
+        if size == 0.0:
+            rescan |= side.pop(price, None) is not None and price == best
+        else:
+            side[price] = size
+            best = price if best is None else top(best, price)
+    return (top(side) if side else None) if rescan else best
 
 
 def _levels(levels: list) -> list[tuple[float, float]]:

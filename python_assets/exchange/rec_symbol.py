@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from python_assets.config import Paths
 from python_assets.exchange import rec_store as store
-from python_assets.exchange.book import Applied, Book, book_rows
+from python_assets.exchange.book import MAX_CROSSED_MS, Applied, Book, book_rows
 from python_assets.exchange.continuity import Hole, HoleFill, TradeTracker, trade_int
 from python_assets.exchange.recorder import LIVE_SCHEMA, _read, _union, hour_file, merge_closed_hours
 from python_assets.ingest.trades import FUTURE_TOLERANCE_MS
@@ -74,9 +74,10 @@ class SymbolRecorder:
     ended: list[tuple[str, int, int]] = field(default_factory=list)  # closed segments not yet written
     filling: list[int] = field(default_factory=list)  # after_ts of the holes handed out and not yet filled
     holes: list[HoleFill] = field(default_factory=list)  # the newest holes handed out: what reached them so far
-    # every stream trade is counted once: stored ('trades'), 'quarantined' or a 'duplicates' repeat (REST's apart)
-    counts: dict[str, int] = field(default_factory=lambda: {"trades": 0, "backfilled": 0, "books": 0, "gaps": 0,
-                                                            "duplicates": 0, "quarantined": 0, "bad_messages": 0})
+    # every stream trade is counted once: stored ('trades'), 'quarantined' or a 'duplicates' repeat (REST's apart);
+    # 'crossed_skips': book samples and snapshots not written because the book was crossed or locked then
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
+        ("trades", "backfilled", "books", "gaps", "duplicates", "quarantined", "bad_messages", "crossed_skips"), 0))
 
     # ---- start -------------------------------------------------------------------------------------
     def resume(self) -> None:
@@ -174,9 +175,7 @@ class SymbolRecorder:
         for i, t in enumerate(data):
             if (why := trade_fault(t)) is None and not MIN_TS_MS <= int(t["ts"]) <= top:
                 why = "time_outside_window"
-            if why is None:
-                why = value_fault(*self._trade_row(t)[1:])
-            if why is not None:
+            if (why := why or value_fault(*self._trade_row(t)[1:])) is not None:
                 out[i] = why
         return out
 
@@ -243,13 +242,14 @@ class SymbolRecorder:
         fill.detail = detail
 
     def on_book(self, action: str, data: dict) -> Applied:
-        """Apply a books message; a sequence gap or an unreadable message leaves the book invalid (nothing sampled)
-        until the caller's resubscribe brings a snapshot, and the time in between is recorded as a lost gap."""
+        """Apply a books message; a sequence gap, an unreadable message or a book crossed for too long leaves the book
+        invalid (nothing sampled) until the caller's resubscribe brings a snapshot, and the time in between is recorded
+        as a lost gap. A crossed or locked snapshot is applied but not written (counted in 'crossed_skips')."""
         self._seen("books")
         before_ts = self.book.ts
         result = self.book.apply(action, data)
         if result is Applied.SNAPSHOT:
-            self.books += book_rows(self.book, self.depth, "snapshot", self.contract_value)
+            self._rows("snapshot")
             if self.book_cause:
                 cause, start, detail = self.book_cause
                 self.gap("books", start, max(start, self.book.ts), cause, "lost", 0, detail)
@@ -257,6 +257,9 @@ class SymbolRecorder:
         elif result is Applied.SEQ_GAP:
             start = before_ts if before_ts is not None else int(data["ts"])
             self.book_cause = ("seq_gap", start, f"prevSeqId {data.get('prevSeqId')} != book seqId {self.book.seq_id}")
+        elif result is Applied.CROSSED and self.book_cause is None:
+            self.book_cause = ("crossed_book", self.book.crossed_since, f"book crossed or locked (best bid "
+                               f"{self.book.best_bid} >= ask {self.book.best_ask}) for over {MAX_CROSSED_MS // 1000} s")
         elif result is Applied.BAD and self.book_cause is None:
             start = before_ts if before_ts is not None else self.clock()
             self.book_cause = ("bad_message", start, f"unreadable books {action} (seqId "
@@ -272,7 +275,15 @@ class SymbolRecorder:
     def sample(self) -> None:
         """Top-N of the current book as 'sample' rows (nothing while the book is invalid)."""
         if self.book.valid:
-            self.books += book_rows(self.book, self.depth, "sample", self.contract_value)
+            self._rows("sample")
+
+    def _rows(self, kind: str) -> None:
+        """Buffer the book's top-N levels as rows of this kind, unless it is crossed or locked now: feat_book must
+        never see such a book (a negative spread), so it is counted in 'crossed_skips' instead."""
+        if self.book.crossed:
+            self.counts["crossed_skips"] += 1
+        else:
+            self.books += book_rows(self.book, self.depth, kind, self.contract_value)
 
     def on_funding(self, data: list[dict]) -> None:
         """Remember the announced rate of each coming settlement time; a rate that is not a finite number (NaN,

@@ -309,7 +309,7 @@ class Recorder:
                 for hole in rec.on_trades(msg["data"]):
                     await self.backfill(rec, hole)
             elif channel == "books":
-                if rec.on_book(msg.get("action", "update"), msg["data"]) in (Applied.SEQ_GAP, Applied.BAD):
+                if rec.on_book(msg.get("action", "update"), msg["data"]) in (Applied.SEQ_GAP, Applied.BAD, Applied.CROSSED):
                     await self.resubscribe(rec.inst_id)
             elif channel == "funding-rate":
                 rec.on_funding(msg["data"])

@@ -1,13 +1,15 @@
-"""A crossed or locked book (best bid >= best ask: review s5) is refused like an unreadable message: nothing is
-applied or sampled (a sampled crossed book gave feat_book a negative spread_bps), the book is invalid until a
-fresh snapshot, and the time without a book is a lost books gap."""
+"""A crossed or locked book (best bid >= best ask). Live feeds send such books for a moment (OKX, whose API BloFin's
+mirrors; Bitfinex), so a crossing update is applied and the book stays valid, but nothing is sampled or written from
+it while it is crossed (a sampled crossed book gave feat_book a negative spread_bps: review s5), and the update that
+uncrosses it is applied as usual. Only a book crossed for over MAX_CROSSED_MS of exchange time is broken: invalid
+until a fresh snapshot (resubscribe), the time without one a lost books gap."""
 
 from __future__ import annotations
 
 from test_rec_symbol import DAY0, H, Clock, gaps, recorder
 
 from python_assets.config import Paths
-from python_assets.exchange.book import Applied, Book
+from python_assets.exchange.book import MAX_CROSSED_MS, Applied, Book
 
 
 def snap(seq: int, bids, asks, ts: int = 1000) -> dict:
@@ -18,38 +20,73 @@ def upd(prev: int, seq: int, bids=(), asks=(), ts: int = 2000) -> dict:
     return {"bids": list(bids), "asks": list(asks), "ts": str(ts), "seqId": str(seq), "prevSeqId": str(prev)}
 
 
-def test_an_update_that_crosses_or_locks_the_book_is_refused_and_changes_no_level() -> None:
+def test_a_transient_cross_or_lock_is_applied_and_the_uncrossing_update_too() -> None:
     for ask in ("102", "101"):  # crossed (bid above the ask), then locked (bid at the ask)
         b = Book()
-        assert b.apply("snapshot", snap(10, [["100", "1"]], [["101", "1"]])) is Applied.SNAPSHOT
-        assert b.apply("update", upd(10, 11, bids=[[ask, "5"]])) is Applied.BAD
-        assert not b.valid and b.bids == {100.0: 1.0} and b.asks == {101.0: 1.0} and b.seq_id == 10
-        assert b.apply("update", upd(11, 12)) is Applied.NO_BOOK  # invalid until a fresh snapshot
+        assert b.apply("snapshot", snap(10, [["100", "1"]], [["101", "1"]])) is Applied.SNAPSHOT and not b.crossed
+        assert b.apply("update", upd(10, 11, bids=[[ask, "5"]])) is Applied.UPDATE
+        assert b.valid and b.crossed and b.bids == {100.0: 1.0, float(ask): 5.0} and b.seq_id == 11
+        assert b.apply("update", upd(11, 12, bids=[[ask, "0"]], ts=2100)) is Applied.UPDATE  # was NO_BOOK, dropped
+        assert b.valid and not b.crossed and b.top_n(1) == ([(100.0, 1.0)], [(101.0, 1.0)])
     b = Book()
     assert b.apply("snapshot", snap(10, [["100", "1"]], [["101", "1"]])) is Applied.SNAPSHOT
-    # the check sees the whole message: a bid above the old best ask is fine when the same update deletes that ask
+    # the whole message counts: a bid above the old best ask is no cross when the same update deletes that ask
     assert b.apply("update", upd(10, 11, bids=[["101.5", "2"]], asks=[["101", "0"], ["102", "1"]])) \
-        is Applied.UPDATE and b.top_n(1) == ([(101.5, 2.0)], [(102.0, 1.0)])
+        is Applied.UPDATE and b.top_n(1) == ([(101.5, 2.0)], [(102.0, 1.0)]) and not b.crossed
 
 
-def test_a_crossed_snapshot_is_refused_and_an_empty_side_is_not_crossed() -> None:
+def test_the_best_levels_follow_deletions_and_an_empty_side_is_not_crossed() -> None:
     b = Book()
-    assert b.apply("snapshot", snap(10, [["101", "1"]], [["100", "1"]])) is Applied.BAD and not b.valid
-    assert b.bids == {} and b.seq_id is None
-    assert b.apply("snapshot", snap(11, [["101", "1"]], [])) is Applied.SNAPSHOT and b.valid
+    assert b.apply("snapshot", snap(10, [["99", "1"], ["100", "1"]], [["101", "1"], ["103", "1"]])) is Applied.SNAPSHOT
+    assert b.apply("update", upd(10, 11, bids=[["100", "0"]], asks=[["101", "0"]])) is Applied.UPDATE
+    assert (b.best_bid, b.best_ask) == (99.0, 103.0)
+    assert b.apply("update", upd(11, 12, bids=[["103", "1"]], asks=[["103", "0"]])) is Applied.UPDATE
+    assert (b.best_bid, b.best_ask) == (103.0, None) and not b.crossed
+    assert b.apply("snapshot", snap(20, [["101", "1"]], [])) is Applied.SNAPSHOT and b.valid and not b.crossed
+    assert b.apply("snapshot", snap(21, [["101", "1"]], [["100", "1"]])) is Applied.SNAPSHOT and b.crossed
 
 
-def test_the_recorder_samples_no_crossed_book_and_records_the_time_without_one(data_dir: Paths) -> None:
+def test_a_book_crossed_past_the_bound_is_invalid_until_a_snapshot() -> None:
+    b = Book()
+    b.apply("snapshot", snap(10, [["100", "1"]], [["101", "1"]]))
+    assert b.apply("update", upd(10, 11, bids=[["102", "5"]], ts=2000)) is Applied.UPDATE
+    assert b.apply("update", upd(11, 12, bids=[["99", "1"]], ts=2000 + MAX_CROSSED_MS)) is Applied.UPDATE
+    assert b.apply("update", upd(12, 13, ts=2001 + MAX_CROSSED_MS)) is Applied.CROSSED and not b.valid
+    assert b.apply("update", upd(13, 14, bids=[["102", "0"]])) is Applied.NO_BOOK
+    assert b.apply("snapshot", snap(30, [["100", "1"]], [["101", "1"]], ts=20_000)) is Applied.SNAPSHOT
+    assert b.valid and not b.crossed
+
+
+def test_the_recorder_samples_no_crossed_book_and_keeps_the_book_through_a_transient_cross(data_dir: Paths) -> None:
     clock = Clock(DAY0 + 10 * H)
     rec = recorder(data_dir, clock)
     t = clock.t
     assert rec.on_book("snapshot", {**snap(10, [["100", "1"]], [["101", "1"]]), "ts": str(t)}) is Applied.SNAPSHOT
-    assert rec.on_book("update", {**upd(10, 11, bids=[["102", "5"]]), "ts": str(t + 10)}) is Applied.BAD
+    assert rec.on_book("update", {**upd(10, 11, bids=[["102", "5"]]), "ts": str(t + 10)}) is Applied.UPDATE
     before = len(rec.books)
     rec.sample()
-    assert len(rec.books) == before
+    assert len(rec.books) == before and rec.counts["crossed_skips"] == 1
+    assert rec.on_book("update", {**upd(11, 12, bids=[["102", "0"]]), "ts": str(t + 20)}) is Applied.UPDATE
+    rec.sample()
+    assert len(rec.books) == 2 * before and gaps(data_dir).empty
     assert all(not (side == "bid" and price >= 101.0) for _, _, _, side, _, price, _ in rec.books)
-    assert rec.on_book("snapshot", {**snap(20, [["100", "1"]], [["101", "1"]]), "ts": str(t + 40)}) is Applied.SNAPSHOT
+    # a crossed snapshot is not written either
+    assert rec.on_book("snapshot", {**snap(20, [["102", "1"]], [["101", "1"]]), "ts": str(t + 30)}) is Applied.SNAPSHOT
+    assert len(rec.books) == 2 * before and rec.counts["crossed_skips"] == 2
+
+
+def test_the_recorder_drops_a_book_crossed_past_the_bound_and_records_the_time_without_one(data_dir: Paths) -> None:
+    clock = Clock(DAY0 + 10 * H)
+    rec = recorder(data_dir, clock)
+    t = clock.t
+    assert rec.on_book("snapshot", {**snap(10, [["100", "1"]], [["101", "1"]]), "ts": str(t)}) is Applied.SNAPSHOT
+    assert rec.on_book("update", {**upd(10, 11, bids=[["102", "5"]]), "ts": str(t + 10)}) is Applied.UPDATE
+    late = t + 11 + MAX_CROSSED_MS
+    assert rec.on_book("update", {**upd(11, 12), "ts": str(late)}) is Applied.CROSSED
+    rec.sample()
+    assert rec.counts["crossed_skips"] == 0 and len(rec.books) == 2  # invalid: not sampled at all
+    assert rec.on_book("snapshot", {**snap(20, [["100", "1"]], [["101", "1"]]), "ts": str(late + 40)}) \
+        is Applied.SNAPSHOT
     got = gaps(data_dir)
     assert got[["dataset", "cause", "status", "start_ms", "end_ms"]].values.tolist() == [
-        ["books", "bad_message", "lost", t, t + 40]]
+        ["books", "crossed_book", "lost", t + 10, late + 40]]
