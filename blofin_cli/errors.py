@@ -74,12 +74,21 @@ def failed_step_lines(failures: list[Any], ending: str) -> list[str]:
 
 def interrupted(failures: list[Any]) -> bool:
     """Whether every failed step of a run failed because the run was interrupted (Ctrl-C, or SIGTERM, which
-    Dagster turns into a SIGINT): the user stopped it, nothing failed, so no failure alert. A step that failed
-    on its own before counts as a failure."""
+    Dagster turns into a SIGINT): the user or a supervisor's timeout stopped it, nothing failed on its own.
+    An interrupt anywhere in an error's cause or context chain counts: dagster-dbt raises TimeoutExpired
+    while handling the interrupt when dbt is slow to stop, and so does any cleanup that fails meanwhile. A
+    step that failed on its own before counts as a failure."""
     def stopped(error: Any) -> bool:
-        while error is not None and error.cls_name not in INTERRUPTS:
-            error = error.cause
-        return error is not None
+        todo, seen = [error], set()
+        while todo:
+            error = todo.pop()
+            if error is None or id(error) in seen:  # a cycle of causes and contexts ends here
+                continue
+            if error.cls_name in INTERRUPTS:
+                return True
+            seen.add(id(error))
+            todo += [getattr(error, "cause", None), getattr(error, "context", None)]
+        return False
 
     return bool(failures) and all(stopped(e.step_failure_data.error) for e in failures)
 

@@ -300,3 +300,47 @@ def test_a_run_with_a_step_that_failed_on_its_own_is_a_failure_even_if_interrupt
     assert interrupted([stopped]) and interrupted([failure("KeyboardInterrupt")])
     assert not interrupted([stopped, failure("DagsterExecutionStepExecutionError", "RuntimeError")])
     assert not interrupted([])
+
+
+def test_an_error_raised_while_handling_the_interrupt_is_an_interruption():
+    """dagster-dbt answers an interrupt by sending dbt SIGINT and waiting 25 s, then raises TimeoutExpired with
+    the interrupt as its context (not its cause), as any cleanup that fails meanwhile does: that run was reported
+    failed (exit 1, run_failure alert) because only the cause chain was read."""
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    from dagster._core.errors import DagsterExecutionInterruptedError
+    from dagster._utils.error import serializable_error_info_from_exc_info
+
+    from blofin_cli.errors import interrupted
+
+    def failure(raiser) -> SimpleNamespace:
+        try:
+            try:
+                raiser()
+            except Exception as exc:  # the step's error boundary wraps it, as a cause
+                raise RuntimeError("Error occurred while executing op") from exc
+        except RuntimeError:
+            error = serializable_error_info_from_exc_info(sys.exc_info())
+        return SimpleNamespace(step_key="warehouse_dbt_assets", step_failure_data=SimpleNamespace(error=error))
+
+    def dbt_slow_to_stop():
+        try:
+            raise DagsterExecutionInterruptedError()
+        except DagsterExecutionInterruptedError:
+            raise subprocess.TimeoutExpired(["dbt", "build"], 25)  # noqa: B904 - as dagster-dbt raises it
+
+    def failed_on_its_own():
+        try:
+            raise KeyError("x")
+        except KeyError:
+            raise subprocess.TimeoutExpired(["dbt", "build"], 25)  # noqa: B904
+
+    stopped = failure(dbt_slow_to_stop)
+    assert stopped.step_failure_data.error.cause.context.cls_name == "DagsterExecutionInterruptedError"
+    assert interrupted([stopped]) and not interrupted([failure(failed_on_its_own)])
+    cycle = SimpleNamespace(cls_name="RuntimeError", cause=None, context=None)
+    cycle.context = SimpleNamespace(cls_name="OSError", cause=cycle, context=None)  # a chain that loops ends
+    assert not interrupted([SimpleNamespace(step_key="s", step_failure_data=SimpleNamespace(error=cycle))])
+
