@@ -1,15 +1,19 @@
 """Alerts for the runs the CLI makes itself: `run_failure_sensor` needs the Dagster daemon, which a cron
 or by-hand `blofin-stack materialize` does not have, so the CLI writes the same alert (alerts.log, and the
 webhook when set) for its failed runs and for runs of its it finds killed; the sensor leaves CLI-tagged
-runs to it (one alert per run whether or not a daemon shares the instance)."""
+runs to it (one alert per run whether or not a daemon shares the instance). A run stopped by a signal is
+alerted as run_interrupted unless a person runs the CLI at a terminal (they pressed Ctrl-C and saw its line):
+a cron or systemd timeout's SIGTERM reaches the run as the same SIGINT, and Dagster records such a run failed,
+so no next run's dead-run recovery alerts it."""
 
 from __future__ import annotations
 
 import contextlib
+import sys
 from datetime import date
 from typing import Any
 
-from blofin_cli.errors import step_root_cause
+from blofin_cli.errors import interrupted_line, step_root_cause
 from python_assets.config import Paths
 
 
@@ -54,6 +58,32 @@ def dead_run_alert(instance: Any, run_id: str, message: str) -> dict[str, Any]:
     with contextlib.suppress(Exception):  # the storage may be failing: the alert goes out without them
         run = instance.get_run_by_id(run_id)
     return run_alert(run, message, []) if run is not None else failed_run_alert(message, run_id, None, [], job=None)
+
+
+def interactive() -> bool:
+    """Whether a person runs this command (stdin is a terminal), so an interruption is theirs and seen: not
+    alerted. From cron, systemd or a pipe it may be a timeout's SIGTERM, which the run cannot tell apart."""
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (ValueError, OSError):  # stdin closed
+        return False
+
+
+def interruption_lines(paths: Paths, failures: list[Any], what: str, where: str,
+                       run: tuple[str | None, str | None, str | None],
+                       again: str = "the same command again finishes it") -> list[str]:
+    """The line of a CLI run whose every failed step was interrupted (errors.interrupted), after sending the
+    run_interrupted alert (run: its run id, partition and job) unless interactive(); a note when that failed."""
+    line = interrupted_line(failures, what, where, again)
+    if interactive():
+        return [line]
+    from python_assets.platform.alerts import build_alert
+
+    run_id, partition, job = run
+    note = send(paths, build_alert("run_interrupted", line.removeprefix("interrupted: "), job=job, run_id=run_id,
+                                   partition=partition, stopped_steps=sorted({e.step_key for e in failures}),
+                                   launched_by="cli"))
+    return [line, *([note] if note else [])]
 
 
 def send(paths: Paths, alert: dict[str, Any]) -> str | None:

@@ -93,11 +93,11 @@ def interrupted(failures: list[Any]) -> bool:
     return bool(failures) and all(stopped(e.step_failure_data.error) for e in failures)
 
 
-def interrupted_line(failures: list[Any], span: str, where: str) -> str:
-    """'interrupted: materialization of SPAN stopped in step X; ...' for a run interrupted (interrupted())."""
+def interrupted_line(failures: list[Any], what: str, where: str,
+                     again: str = "the same command again finishes it") -> str:
+    """'interrupted: WHAT stopped in step X; AGAIN (WHERE)' for a run interrupted (interrupted())."""
     steps = ", ".join(sorted({e.step_key for e in failures}))
-    return (f"interrupted: materialization of {span} stopped in step {steps}; the same command again finishes "
-            f"it ({where})")
+    return f"interrupted: {what} stopped in step {steps}; {again} ({where})"
 
 
 def step_line(failure: Any) -> str:

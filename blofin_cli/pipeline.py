@@ -170,8 +170,7 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
     """One in-process Dagster run of first..last (the lock held): a summary, or one line per failed step."""
     import uuid
 
-    from blofin_cli.errors import (EXIT_INTERRUPTED, failed_step_lines, interrupted, interrupted_line,
-                                   stopped_run_lines)
+    from blofin_cli.errors import EXIT_INTERRUPTED, failed_step_lines, interrupted, stopped_run_lines
     from blofin_cli.run_log import append_lines, print_traceback, stop_notes
     from dagster_defs.runner import (checks_summary, cli_run_tags, materialize_days, output_to, peak_memory,
                                      persistent_instance, recover_dead_cli_runs)
@@ -222,25 +221,26 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
     elapsed = time.perf_counter() - t0
     where = run_pointer(elapsed, run_log, verbose)
     if stopped is not None or not result.success:
-        ending = f"materialization of {first}..{last} failed {where}"
+        span, ending = f"{first}..{last}", f"materialization of {first}..{last} failed {where}"
         failures = [e for e in result.all_events if e.is_step_failure] if stopped is None else []
-        stop = interrupted(failures)  # Ctrl-C or SIGTERM: one line, exit 130 and no failure alert
+        recorded = run_id if instance is not None else None  # no instance, no run: the alert names none
+        stop = interrupted(failures)  # Ctrl-C or a timeout's SIGTERM: one line, exit 130, run_interrupted alert
         if stopped is not None:  # the step failures Dagster recorded before it stopped, for the alert too
-            failures, lines = stopped_run_lines(instance, stopped, f"{first}..{last}", where, run_id, run_log)
+            failures, lines = stopped_run_lines(instance, stopped, span, where, run_id, run_log)
+        elif stop:  # alerted unless a person at a terminal pressed Ctrl-C (alerting.interactive)
+            run = (recorded, alerting.partition_label(first, last), "daily_job")
+            lines = alerting.interruption_lines(paths, failures, f"materialization of {span}", where, run)
         else:
-            span = f"{first}..{last}"
-            lines = [interrupted_line(failures, span, where)] if stop else failed_step_lines(failures, ending)
+            lines = failed_step_lines(failures, ending)
         if not verbose:
             append_lines(run_log, lines)  # the cause at the log's end, within what a full disk lets it keep
         print("\n".join(lines), file=sys.stderr)
-        if stop:
-            return EXIT_INTERRUPTED
-        message = lines[-1].removeprefix("error: ") if stopped is not None else ending
-        recorded = run_id if instance is not None else None  # no instance, no run: the alert names none
-        _alert(paths, alerting.failed_run_alert(message, recorded, alerting.partition_label(first, last), failures))
+        if not stop:
+            message = lines[-1].removeprefix("error: ") if stopped is not None else ending
+            _alert(paths, alerting.failed_run_alert(message, recorded, alerting.partition_label(first, last), failures))
         if paths.warehouse.exists():  # steps it got through marked their days recomputed: later days are stale too
             _say_stale_days(paths, first, last)
-        return 1
+        return EXIT_INTERRUPTED if stop else 1
     from dagster_defs.ingest.assets import lake_step_digest
     from python_assets.warehouse.run_inputs import bar_days
 

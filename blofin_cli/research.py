@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from blofin_cli import alerting
 from blofin_cli.common import (as_writer, day_count, fee_rate, lake_symbol, lake_symbols, non_negative,
                                non_negative_int, output_problem, positive)
+from blofin_cli.errors import EXIT_INTERRUPTED
 from python_assets.backtest.defaults import MAKER_FEE, SLIPPAGE_BPS, TAKER_FEE
 from python_assets.config import Paths, export_data_dir
 
@@ -26,11 +27,15 @@ class MetricsFailed(RuntimeError):
     """The ledger models of the results dbt asset failed for a stored run: its message is the failed steps, one line each."""
 
 
+class MetricsInterrupted(MetricsFailed):
+    """The metrics run was interrupted (Ctrl-C, or a timeout's SIGTERM): its message is the one line saying so."""
+
+
 def run_backtest(paths: Paths, strategy: str, params: dict[str, Any], costs: Costs, **options: Any) -> tuple[str, list[dict]]:
     """Store a backtest in the ledger, compute its metrics through the ledger models of the results dbt asset (Dagster, so
     strategy_backtest_results has one writer; its output goes to <data>/last_backtest.log) and read them back:
     (run_id, rows)."""
-    from blofin_cli.errors import failed_step_lines
+    from blofin_cli.errors import failed_step_lines, interrupted
     from dagster_defs.runner import materialize_new_backtests, output_to, persistent_instance
     from python_assets.backtest.service import read_results, store_backtest
 
@@ -42,6 +47,12 @@ def run_backtest(paths: Paths, strategy: str, params: dict[str, Any], costs: Cos
         result = materialize_new_backtests(persistent_instance(paths))
     if not result.success:  # a CLI-tagged run, which run_failure_sensor leaves to the CLI: alert for it here
         failures = [e for e in result.all_events if e.is_step_failure]
+        if interrupted(failures):  # as a materialize's: one line, exit 130, alerted unless a person pressed Ctrl-C
+            run = (result.dagster_run.run_id, alerting.tags_partition(dict(result.dagster_run.tags)),
+                   result.dagster_run.job_name)
+            raise MetricsInterrupted("\n".join(alerting.interruption_lines(
+                paths, failures, f"metrics of run {stored.run_id}", f"full log: {log}", run,
+                "the next backtest or materialize computes them")))
         ending = f"metrics of run {stored.run_id} failed; full log: {log}"
         note = alerting.send(paths, alerting.run_alert(result.dagster_run, ending, failures))
         raise MetricsFailed("\n".join([*failed_step_lines(failures, ending), *([note] if note else [])]))
@@ -111,7 +122,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         return 2
     except MetricsFailed as exc:
         print(exc, file=sys.stderr)
-        return 1
+        return EXIT_INTERRUPTED if isinstance(exc, MetricsInterrupted) else 1
     if not rows:
         print("error: no backtests: no bars of the strategy's timeframe in the window", file=sys.stderr)
         return 1

@@ -245,42 +245,109 @@ def test_a_ui_re_execution_of_a_cli_run_is_alerted_by_the_sensor(data_dir, monke
     assert json.loads(line)["job"] == "broken_job" and received == [json.loads(line)]
 
 
-def test_an_interrupted_cli_run_is_one_line_exit_130_and_no_failure_alert(data_dir, monkeypatch, webhook, capsys):
-    """Ctrl-C (or SIGTERM, which Dagster takes as SIGINT) during a step: the run was reported failed, exit 1 with
-    'error: step X failed: DagsterExecutionInterruptedError', and a run_failure alert written and posted."""
+def interrupting_job():
+    """A stand-in daily_job whose dbt step leaves the warehouse, then gets the user's Ctrl-C (or a timeout's
+    SIGTERM, which Dagster takes as SIGINT) while it runs."""
     import signal
     import time
 
-    import dagster_defs.runner as runner
-    from blofin_cli import pipeline
+    import duckdb
 
-    url, received = webhook
-    monkeypatch.setenv("BLOFIN_ALERT_WEBHOOK_URL", url)
+    from python_assets.config import paths
 
     @dg.op
     def warehouse_dbt_assets():
-        os.kill(os.getpid(), signal.SIGINT)  # the user's Ctrl-C, while the step runs
+        duckdb.connect(str(paths().warehouse)).close()  # the step got through a day before it was stopped
+        os.kill(os.getpid(), signal.SIGINT)
         time.sleep(30)
 
     @dg.job
     def daily_job():
         warehouse_dbt_assets()
 
+    return daily_job
+
+
+@pytest.mark.parametrize("interactive", [False, True])
+def test_an_interrupted_cli_run_is_one_line_exit_130_alerted_unless_interactive(data_dir, monkeypatch, webhook,
+                                                                                 capsys, interactive):
+    """Ctrl-C or SIGTERM during a step: one line, exit 130 (not 'error: step X failed: ...Interrupted', exit 1)
+    and the note naming later days left on replaced rows. Alerted as run_interrupted unless a person at a
+    terminal pressed Ctrl-C: a cron or systemd timeout's SIGTERM looks the same to the run, and Dagster records
+    the run failed, so no next run's dead-run recovery would alert it."""
+    import dagster_defs.runner as runner
+    from blofin_cli import alerting, pipeline
+    from python_assets.reports import staleness
+
+    url, received = webhook
+    monkeypatch.setenv("BLOFIN_ALERT_WEBHOOK_URL", url)
+    job = interrupting_job()
+
     def interrupted_run(first, last, instance, raise_on_error, extra_tags, run_config, run_id):
-        return daily_job.execute_in_process(instance=instance, raise_on_error=raise_on_error, run_id=run_id,
-                                            tags={"dagster/partition": first.isoformat(), **extra_tags})
+        return job.execute_in_process(instance=instance, raise_on_error=raise_on_error, run_id=run_id,
+                                      tags={"dagster/partition": first.isoformat(), **extra_tags})
 
     monkeypatch.setattr(pipeline, "unchanged_window", lambda paths, first, last, config: ({}, None))
     monkeypatch.setattr(runner, "materialize_days", interrupted_run)
+    monkeypatch.setattr(alerting, "interactive", lambda: interactive)
+    monkeypatch.setattr(staleness, "stale_notes", lambda paths, first, last: ["2025-03-11 continues from replaced rows"])
     day = date(2025, 3, 10)
     assert pipeline._locked_run(data_dir, day, day, False) == 130
+    out = capsys.readouterr()
     # the CLI's own lines (this stand-in job's Dagster logger writes to the captured stderr, not the run log)
-    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith(("interrupted", "error", "note"))]
+    said = [line for line in out.err.splitlines() if line.startswith(("interrupted", "error", "note"))]
     assert len(said) == 1 and said[0].startswith(f"interrupted: materialization of {day}..{day} stopped in step "
                                                  "warehouse_dbt_assets; the same command again finishes it"), said
-    assert not (data_dir.data_dir / "alerts.log").exists() and received == []
+    assert "note: 2025-03-11 continues from replaced rows" in out.out.splitlines()
     (run,) = runner.persistent_instance(data_dir).get_runs()
     assert run.status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)  # no dead run left to recover
+    if interactive:
+        assert not (data_dir.data_dir / "alerts.log").exists() and received == []
+        return
+    (line,) = (data_dir.data_dir / "alerts.log").read_text().splitlines()
+    alert = json.loads(line)
+    assert (alert["kind"], alert["launched_by"], alert["job"]) == ("run_interrupted", "cli", "daily_job")
+    assert (alert["run_id"], alert["partition"]) == (run.run_id, day.isoformat())
+    assert alert["message"] == said[0].removeprefix("interrupted: ")
+    assert alert["stopped_steps"] == ["warehouse_dbt_assets"] and received == [alert]
+
+
+@pytest.mark.parametrize("interactive", [False, True])
+def test_an_interrupted_backtest_metrics_run_is_exit_130_alerted_unless_interactive(data_dir, monkeypatch, webhook,
+                                                                                    capsys, interactive):
+    """`blofin-stack backtest`'s metrics run stopped by Ctrl-C or SIGTERM: was exit 1 and a run_failure alert;
+    now one line, exit 130, and a run_interrupted alert unless interactive, as a materialize's."""
+    from types import SimpleNamespace
+
+    from blofin_cli import alerting, research
+    from blofin_cli.main import build_parser
+    from dagster_defs import runner
+    from python_assets.backtest import service
+
+    url, received = webhook
+    monkeypatch.setenv("BLOFIN_ALERT_WEBHOOK_URL", url)
+    monkeypatch.setattr(service, "store_backtest", lambda *args, **kwargs: SimpleNamespace(run_id="bt-1", notes=[]))
+    monkeypatch.setattr(runner, "persistent_instance", lambda paths: None)
+    monkeypatch.setattr(alerting, "interactive", lambda: interactive)
+    job = interrupting_job()
+    with dg.instance_for_test() as instance:
+        monkeypatch.setattr(runner, "materialize_new_backtests", lambda _: job.execute_in_process(
+            instance=instance, raise_on_error=False,
+            tags={"dagster/partition": "2025-03-10", **cli_run_tags(data_dir.data_dir)}))
+        args = build_parser().parse_args(["backtest", "--strategy", "sma_cross", "--no-html"])
+        assert research.cmd_backtest(args) == 130
+        (run,) = instance.get_runs()
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith(("interrupted", "error", "note"))]
+    assert said == [f"interrupted: metrics of run bt-1 stopped in step warehouse_dbt_assets; the next backtest or "
+                    f"materialize computes them (full log: {data_dir.data_dir / 'last_backtest.log'})"], said
+    if interactive:
+        assert not (data_dir.data_dir / "alerts.log").exists() and received == []
+        return
+    (line,) = (data_dir.data_dir / "alerts.log").read_text().splitlines()
+    alert = json.loads(line)
+    assert (alert["kind"], alert["job"], alert["run_id"], alert["partition"]) == (
+        "run_interrupted", "daily_job", run.run_id, "2025-03-10")
+    assert received == [alert]
 
 
 def test_a_run_with_a_step_that_failed_on_its_own_is_a_failure_even_if_interrupted_later():
@@ -344,3 +411,22 @@ def test_an_error_raised_while_handling_the_interrupt_is_an_interruption():
     cycle.context = SimpleNamespace(cls_name="OSError", cause=cycle, context=None)  # a chain that loops ends
     assert not interrupted([SimpleNamespace(step_key="s", step_failure_data=SimpleNamespace(error=cycle))])
 
+
+def test_interactive_is_a_terminal_on_stdin(monkeypatch):
+    """A person at a terminal runs it (their Ctrl-C: no alert); cron, systemd, a pipe or a closed stdin do not."""
+    import io
+    import sys
+    from types import SimpleNamespace
+
+    from blofin_cli.alerting import interactive
+
+    monkeypatch.setattr(sys, "stdin", SimpleNamespace(isatty=lambda: True))
+    assert interactive()
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    assert not interactive()
+    closed = io.StringIO("")
+    closed.close()
+    monkeypatch.setattr(sys, "stdin", closed)
+    assert not interactive()
+    monkeypatch.setattr(sys, "stdin", None)
+    assert not interactive()
