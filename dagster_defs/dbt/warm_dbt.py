@@ -15,9 +15,11 @@ are passed to the child. Children die with the server. Start one with
 `python -m dagster_defs.dbt.warm_dbt SOCKET` (tests/conftest.py does, once per test worker).
 
 The same server runs in_child's calls (python_assets/platform/fanout.py: a request of kind "in_child"): its
-warm-up also imports what those children import (numpy, pandas, pyarrow, duckdb, numba and the kernels it
-loads from its cache, the research, backtest, ML and feature modules, torch), ~0.6-1.6 s of each call. The
-fork machinery is python_assets/platform/fork_server.py.
+warm-up also imports what those children import (numpy, pandas, pyarrow, duckdb, numba and its kernels'
+dispatchers, the research, backtest, ML and feature modules, torch), ~0.6-1.6 s of each call; each child
+still loads the kernel signatures it calls from numba's cache (warm_up_in_child says why). What dbt's
+warm-up leaves that such a child would not have is dropped in it (serve_fresh_in_child). The fork
+machinery is python_assets/platform/fork_server.py.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ import os
 import signal
 import sys
 import tempfile
+import warnings
 from contextlib import chdir
+from functools import partial
 from pathlib import Path
 
 from python_assets.config import DATA_DIR_ENV, DBT_PROJECT_DIR, child_env, scoped_env
@@ -92,9 +96,11 @@ def warm_up(saved_parse: Path | None = DBT_PROJECT_DIR / "target" / "partial_par
 
 
 def warm_up_in_child() -> None:
-    """Import what in_child's children import (each paid it on every call), and load the numba kernels from
-    their cache (compiled on first use otherwise: python_assets/platform/jit.py). Imports only: nothing that
-    reads the environment or caches a path, which a child would then keep from the server."""
+    """Import what in_child's children import (each paid it on every call), numba and its kernels' dispatchers
+    included (python_assets/platform/jit.py). The kernels' signatures are not loaded here: loading one from the
+    on-disk cache (or compiling it) starts a native thread of numba's, which a forked child would not have (the
+    server would refuse to serve), so each child loads what it calls at its first call (~0.6 s for the engine's).
+    Imports only: nothing that reads the environment or caches a path, which a child would then keep."""
     import pyarrow.parquet  # noqa: F401
     import torch  # noqa: F401  (the networks' children: ~1 s each)
 
@@ -109,6 +115,19 @@ def warm_up_in_child() -> None:
 
     for module, names in ((engine, engine.KERNELS), (portfolio, ("_risk_parity",)), (recursive, ("_stream",))):
         compile_once(vars(module), names)
+
+
+def serve_fresh_in_child(dbt_filters: list, request: dict, fds: list[int]) -> int:
+    """serve_in_child, without what dbt's warm-up left that an in_child child of its own would not have: the
+    warnings filters dbt's imports added (dbt_filters) and the root logger's handler (snowplow_tracker, a dbt
+    dependency, calls logging.basicConfig() on import: a child's own basicConfig would do nothing, and its
+    warnings would print as LEVEL:name:message instead of the bare message)."""
+    import logging
+
+    logging.root.handlers.clear()
+    warnings.filters[:] = [f for f in warnings.filters if f not in dbt_filters]
+    warnings._filters_mutated()  # type: ignore[attr-defined]  (what filterwarnings calls: its caches dropped)
+    return serve_in_child(request, fds)
 
 
 def run_dbt(request: dict, fds: list[int]) -> int:
@@ -153,7 +172,10 @@ def main(argv: list[str]) -> int:
     # numpy's OpenBLAS pool and pyarrow's jemalloc thread stop before a fork and start again after it (their
     # pthread_atfork handlers): the threads counted here are theirs, any other would not be in the children
     pools = fork_server.thread_count()
+    filters = list(warnings.filters)
     warm_up()
+    dbt_filters = [f for f in warnings.filters if f not in filters]
+    handlers = {**HANDLERS, "in_child": partial(serve_fresh_in_child, dbt_filters)}
     warm_up_in_child()
     if (threads := fork_server.thread_count()) > pools:  # a forked child gets only the forking thread
         print(f"warm dbt: not serving, the warm-up left {threads - pools} threads besides {pools} of numpy's and "
@@ -162,7 +184,7 @@ def main(argv: list[str]) -> int:
     # the warm-up's objects out of the collector's sight: a child's full collections would walk them all (and
     # copy every page they touch)
     gc.freeze()
-    fork_server.Server(Path(argv[0]), HANDLERS).serve()
+    fork_server.Server(Path(argv[0]), handlers).serve()
     return 0
 
 

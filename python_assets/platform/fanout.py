@@ -268,21 +268,23 @@ class _ServedChild:
 
 def serve_in_child(request: dict, fds: list[int]) -> int:
     """in_child's child in the warm server's fork (the caller's streams, directory, umask and environment already
-    taken; fds: the arguments pipe, the result pipe, the console if any): SIGINT ignored, the caller's sys.path,
-    then _child_main; the exit handlers run as an interpreter's exit would run them (the server forks with
-    os._exit)."""
+    taken; fds: the arguments pipe, the result pipe, the console if any): SIGINT ignored, sys.argv as in_child's
+    own child has it (not the server's), the caller's sys.path, then _child_main; the exit handlers run as an
+    interpreter's exit would run them (the server forks with os._exit)."""
     import atexit
     import pickle
     import sys
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    console = fds[2] if len(fds) > 2 else -1
+    sys.argv = ["-c", str(fds[0]), str(fds[1]), str(os.getppid()), str(console)]  # as _CHILD's has it
     try:
         source = os.fdopen(fds[0], "rb")
         try:
             sys.path[:] = pickle.load(source)
         except BaseException:  # noqa: BLE001 - the caller stopped sending
             return 3
-        _child_main(source, fds[1], os.getppid(), fds[2] if len(fds) > 2 else -1)
+        _child_main(source, fds[1], os.getppid(), console)
         return 0
     finally:
         atexit._run_exitfuncs()

@@ -273,3 +273,32 @@ def test_the_child_has_the_callers_environment_directory_umask_and_path_at_call_
 def test_a_server_that_does_not_answer_leaves_the_child_to_this_process(serving, tmp_path, monkeypatch):
     monkeypatch.setenv(DBT_SERVER_ENV, str(tmp_path / "nobody-listens"))
     assert in_child(os.getppid) == os.getpid()
+
+
+def fresh_state() -> tuple:
+    """A child's numpy draw, then what a fresh interpreter has of its own once it imported what the warm server
+    imports for in_child (their warnings filters come with them): sys.argv's shape, the warnings filters (their
+    order follows the order of imports, this module's first), root logger handlers."""
+    import logging
+    import warnings
+
+    import numpy as np
+
+    from dagster_defs.dbt.warm_dbt import warm_up_in_child
+
+    warm_up_in_child()  # in a child of its own: the server's imports (in a served one: done already)
+    return (float(np.random.random()), sys.argv[0], len(sys.argv), sorted(map(repr, warnings.filters)),
+            [repr(handler) for handler in logging.root.handlers])
+
+
+def test_a_served_child_starts_as_a_child_of_its_own_would(serving, monkeypatch):
+    """Forked from the warm server, a child does not share the server's numpy draws (each sibling drew the same
+    numbers), nor its sys.argv, nor what dbt's warm-up left (its warnings filters, a root logging handler)."""
+    if serving is None:
+        pytest.skip("compares a served child with one of its own")
+    first, second = in_child(fresh_state), in_child(fresh_state)
+    monkeypatch.delenv(DBT_SERVER_ENV)
+    own = in_child(fresh_state)
+    assert first[0] != second[0]
+    assert first[1:] == second[1:] == own[1:]
+    assert own[1:3] == ("-c", 5)
