@@ -291,11 +291,10 @@ def fresh_state() -> tuple:
             [repr(handler) for handler in logging.root.handlers])
 
 
+@pytest.mark.parametrize("serving", ["served"], indirect=True)  # it compares served children with one of its own
 def test_a_served_child_starts_as_a_child_of_its_own_would(serving, monkeypatch):
     """Forked from the warm server, a child does not share the server's numpy draws (each sibling drew the same
     numbers), nor its sys.argv, nor what dbt's warm-up left (its warnings filters, a root logging handler)."""
-    if serving is None:
-        pytest.skip("compares a served child with one of its own")
     first, second = in_child(fresh_state), in_child(fresh_state)
     monkeypatch.delenv(DBT_SERVER_ENV)
     own = in_child(fresh_state)
