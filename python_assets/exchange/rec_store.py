@@ -239,7 +239,7 @@ def quarantine_trade(paths: Paths, symbol: str, trade: dict, reason: str) -> Non
     tid = str(trade.get("tradeId"))
     try:
         ts = int(trade.get("ts", 0))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # None, text, NaN; an infinite ts (JSON Infinity, 1e400)
         ts = 0
     raw = json.dumps(trade, default=str, sort_keys=True)
     frame = pd.DataFrame({"source_file": [f"recorder:trade {tid}"], "source_row": [1], "reason": [reason],

@@ -313,7 +313,7 @@ class Recorder:
                     await self.resubscribe(rec.inst_id)
             elif channel == "funding-rate":
                 rec.on_funding(msg["data"])
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
             self.out(f"{channel} {rec.symbol}: bad message skipped ({type(exc).__name__}: {exc})")
 
     async def backfill(self, rec: SymbolRecorder, hole) -> None:
@@ -323,7 +323,11 @@ class Recorder:
         except Exception as exc:  # noqa: BLE001 - REST down: the hole is lost, and said so
             self.out(f"back-fill {rec.symbol} failed: {exc}")
             rows = []
-        rec.fill(hole, rows)
+        try:
+            rec.fill(hole, rows)
+        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:  # a REST answer fill() cannot read
+            self.out(f"back-fill {rec.symbol}: REST answer unreadable ({type(exc).__name__}: {exc}), hole kept as lost")
+            rec.fill(hole, [])
 
     async def resubscribe(self, inst_id: str) -> None:
         """Unsubscribe and subscribe the books channel again: BloFin answers with a fresh snapshot."""
