@@ -4,7 +4,9 @@ snapshot); an update at or below the book's seqId is stale (dropped, the book st
 size 0 are deletions. A book left crossed or locked (best bid >= best ask) is applied as sent, since live feeds
 (OKX, whose API BloFin's mirrors; Bitfinex) send such books for a moment and the next update uncrosses them, but
 `crossed` tells the recorder not to sample it (a sampled crossed book gave feat_book a negative spread); one that
-stays crossed past MAX_CROSSED_MS of exchange time is broken (CROSSED: invalid until a fresh snapshot). top_n()
+stays crossed past MAX_CROSSED_MS on the recorder's own clock (`now`, checked on each message and each sample, so
+a quiet symbol's crossed book and a far-future exchange ts cannot keep it) is broken (CROSSED: invalid until a
+fresh snapshot). top_n()
 gives the best N levels per side as (price, size) lists."""
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 
-# How long (exchange time, from the message that first left it so) a book may stay crossed or locked before it is
+# How long (the recorder's clock, from receiving the message that first left it so) a book may stay crossed or locked
+# before it is
 # taken as broken rather than a fast feed's passing cross: transient ones last a message or a few, well under a
 # second; 10 s without the exchange uncrossing it means the book went wrong, so it is dropped and fetched afresh.
 MAX_CROSSED_MS = 10_000
@@ -46,17 +49,27 @@ class Book:
     best_bid: float | None = None
     best_ask: float | None = None
     crossed_since: int | None = None  # exchange time of the message that left the book crossed or locked, if it is
+    crossed_at: int | None = None     # the caller's clock (local ms) when that message arrived
 
     @property
     def crossed(self) -> bool:
         """Whether the book is crossed or locked now (best bid >= best ask): not a book to sample."""
         return self.crossed_since is not None
 
-    def apply(self, action: str, data: dict) -> Applied:
-        """Apply one books message (action 'snapshot' | 'update', data with asks/bids/ts/seqId/prevSeqId). The
-        whole message is read before anything is applied: an unreadable one changes no level and leaves the book
-        invalid (BAD) until a fresh snapshot. A crossed or locked result is applied and marked `crossed`; crossed
-        for over MAX_CROSSED_MS since it became so, the book is invalid (CROSSED) until a fresh snapshot."""
+    def timed_out(self, now: int | None) -> bool:
+        """Whether the book has been crossed for over MAX_CROSSED_MS by the caller's clock (now, local ms; None: no
+        clock, never); such a book is made invalid here, until a fresh snapshot."""
+        if now is None or self.crossed_at is None or now - self.crossed_at <= MAX_CROSSED_MS:
+            return False
+        self.valid = False
+        return True
+
+    def apply(self, action: str, data: dict, now: int | None = None) -> Applied:
+        """Apply one books message (action 'snapshot' | 'update', data with asks/bids/ts/seqId/prevSeqId) received at
+        now (the caller's clock, local ms). The whole message is read before anything is applied: an unreadable one
+        changes no level and leaves the book invalid (BAD) until a fresh snapshot. A crossed or locked result is
+        applied and marked `crossed`; crossed for over MAX_CROSSED_MS of the caller's clock since it became so
+        (timed_out), the book is invalid (CROSSED) until a fresh snapshot."""
         try:
             seq, ts = int(data["seqId"]), int(data["ts"])
             prev = int(data.get("prevSeqId", -1))
@@ -76,16 +89,18 @@ class Book:
                 return Applied.SEQ_GAP
         else:
             self.bids, self.asks, self.best_bid, self.best_ask, self.crossed_since = {}, {}, None, None, None
+            self.crossed_at = None
         self.best_bid = _apply_side(self.bids, bids, self.best_bid, max)
         self.best_ask = _apply_side(self.asks, asks, self.best_ask, min)
         self.seq_id, self.ts, self.valid = seq, ts, True
         if self.best_bid is None or self.best_ask is None or self.best_bid < self.best_ask:
-            self.crossed_since = None
+            self.crossed_since = self.crossed_at = None
         elif self.crossed_since is None:
-            self.crossed_since = ts
-        elif ts - self.crossed_since > MAX_CROSSED_MS:
-            self.valid = False
+            self.crossed_since, self.crossed_at = ts, now
+        elif self.timed_out(now):
             return Applied.CROSSED
+        elif self.crossed_at is None:
+            self.crossed_at = now
         return Applied.SNAPSHOT if action == "snapshot" else Applied.UPDATE
 
     def top_n(self, n: int) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:

@@ -247,7 +247,7 @@ class SymbolRecorder:
         as a lost gap. A crossed or locked snapshot is applied but not written (counted in 'crossed_skips')."""
         self._seen("books")
         before_ts = self.book.ts
-        result = self.book.apply(action, data)
+        result = self.book.apply(action, data, self.clock())
         if result is Applied.SNAPSHOT:
             self._rows("snapshot")
             if self.book_cause:
@@ -257,9 +257,8 @@ class SymbolRecorder:
         elif result is Applied.SEQ_GAP:
             start = before_ts if before_ts is not None else int(data["ts"])
             self.book_cause = ("seq_gap", start, f"prevSeqId {data.get('prevSeqId')} != book seqId {self.book.seq_id}")
-        elif result is Applied.CROSSED and self.book_cause is None:
-            self.book_cause = ("crossed_book", self.book.crossed_since, f"book crossed or locked (best bid "
-                               f"{self.book.best_bid} >= ask {self.book.best_ask}) for over {MAX_CROSSED_MS // 1000} s")
+        elif result is Applied.CROSSED:
+            self._crossed_too_long()
         elif result is Applied.BAD and self.book_cause is None:
             start = before_ts if before_ts is not None else self.clock()
             self.book_cause = ("bad_message", start, f"unreadable books {action} (seqId "
@@ -272,10 +271,21 @@ class SymbolRecorder:
         self.counts["books"] += 1
         return result
 
-    def sample(self) -> None:
-        """Top-N of the current book as 'sample' rows (nothing while the book is invalid)."""
+    def sample(self) -> bool:
+        """Top-N of the current book as 'sample' rows (nothing while the book is invalid); True when the book has just
+        been dropped as crossed too long (a quiet symbol sends no message to find that out): the caller resubscribes."""
+        if self.book.valid and self.book.timed_out(self.clock()):
+            self._crossed_too_long()
+            return True
         if self.book.valid:
             self._rows("sample")
+        return False
+
+    def _crossed_too_long(self) -> None:
+        """The book was dropped as crossed past MAX_CROSSED_MS: the time until a fresh snapshot is a lost gap."""
+        if self.book_cause is None:
+            self.book_cause = ("crossed_book", self.book.crossed_since, f"book crossed or locked (best bid "
+                               f"{self.book.best_bid} >= ask {self.book.best_ask}) for over {MAX_CROSSED_MS // 1000} s")
 
     def _rows(self, kind: str) -> None:
         """Buffer the book's top-N levels as rows of this kind, unless it is crossed or locked now: feat_book must

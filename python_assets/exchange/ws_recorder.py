@@ -351,7 +351,8 @@ class Recorder:
         while True:
             await self._every(self.settings.sample_ms)
             for rec in self.symbols.values():
-                rec.sample()
+                if rec.sample():  # dropped as crossed too long: ask for a fresh snapshot
+                    await self.resubscribe(rec.inst_id)
 
     async def flusher(self) -> None:
         last_merge = 0.0

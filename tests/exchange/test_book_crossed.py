@@ -1,8 +1,10 @@
 """A crossed or locked book (best bid >= best ask). Live feeds send such books for a moment (OKX, whose API BloFin's
 mirrors; Bitfinex), so a crossing update is applied and the book stays valid, but nothing is sampled or written from
 it while it is crossed (a sampled crossed book gave feat_book a negative spread_bps: review s5), and the update that
-uncrosses it is applied as usual. Only a book crossed for over MAX_CROSSED_MS of exchange time is broken: invalid
-until a fresh snapshot (resubscribe), the time without one a lost books gap."""
+uncrosses it is applied as usual. Only a book crossed for over MAX_CROSSED_MS of the recorder's own clock is broken:
+invalid until a fresh snapshot (resubscribe), the time without one a lost books gap. The bound was measured on the
+exchange ts of incoming messages, so a quiet symbol's crossed book was skipped for an hour with no gap, and a
+crossing message stamped far ahead kept the book for an hour of updates (a review's findings)."""
 
 from __future__ import annotations
 
@@ -48,10 +50,10 @@ def test_the_best_levels_follow_deletions_and_an_empty_side_is_not_crossed() -> 
 
 def test_a_book_crossed_past_the_bound_is_invalid_until_a_snapshot() -> None:
     b = Book()
-    b.apply("snapshot", snap(10, [["100", "1"]], [["101", "1"]]))
-    assert b.apply("update", upd(10, 11, bids=[["102", "5"]], ts=2000)) is Applied.UPDATE
-    assert b.apply("update", upd(11, 12, bids=[["99", "1"]], ts=2000 + MAX_CROSSED_MS)) is Applied.UPDATE
-    assert b.apply("update", upd(12, 13, ts=2001 + MAX_CROSSED_MS)) is Applied.CROSSED and not b.valid
+    b.apply("snapshot", snap(10, [["100", "1"]], [["101", "1"]]), now=5000)
+    assert b.apply("update", upd(10, 11, bids=[["102", "5"]], ts=2000), now=5000) is Applied.UPDATE
+    assert b.apply("update", upd(11, 12, bids=[["99", "1"]], ts=2001), now=5000 + MAX_CROSSED_MS) is Applied.UPDATE
+    assert b.apply("update", upd(12, 13, ts=2002), now=5001 + MAX_CROSSED_MS) is Applied.CROSSED and not b.valid
     assert b.apply("update", upd(13, 14, bids=[["102", "0"]])) is Applied.NO_BOOK
     assert b.apply("snapshot", snap(30, [["100", "1"]], [["101", "1"]], ts=20_000)) is Applied.SNAPSHOT
     assert b.valid and not b.crossed
@@ -82,7 +84,8 @@ def test_the_recorder_drops_a_book_crossed_past_the_bound_and_records_the_time_w
     assert rec.on_book("snapshot", {**snap(10, [["100", "1"]], [["101", "1"]]), "ts": str(t)}) is Applied.SNAPSHOT
     assert rec.on_book("update", {**upd(10, 11, bids=[["102", "5"]]), "ts": str(t + 10)}) is Applied.UPDATE
     late = t + 11 + MAX_CROSSED_MS
-    assert rec.on_book("update", {**upd(11, 12), "ts": str(late)}) is Applied.CROSSED
+    clock.t = late
+    assert rec.on_book("update", {**upd(11, 12), "ts": str(t + 12)}) is Applied.CROSSED
     rec.sample()
     assert rec.counts["crossed_skips"] == 0 and len(rec.books) == 2  # invalid: not sampled at all
     assert rec.on_book("snapshot", {**snap(20, [["100", "1"]], [["101", "1"]]), "ts": str(late + 40)}) \
@@ -90,3 +93,30 @@ def test_the_recorder_drops_a_book_crossed_past_the_bound_and_records_the_time_w
     got = gaps(data_dir)
     assert got[["dataset", "cause", "status", "start_ms", "end_ms"]].values.tolist() == [
         ["books", "crossed_book", "lost", t + 10, late + 40]]
+
+
+def test_a_far_future_exchange_time_does_not_stretch_the_bound() -> None:
+    b = Book()
+    b.apply("snapshot", snap(10, [["100", "1"]], [["101", "1"]]), now=0)
+    assert b.apply("update", upd(10, 11, bids=[["102", "1"]], ts=5_000_000), now=1000) is Applied.UPDATE
+    got = [b.apply("update", upd(10 + k, 11 + k, bids=[["102", str(1 + k)]], ts=2000 + k), now=1000 + 1000 * k)
+           for k in range(1, 12)]
+    assert got == [Applied.UPDATE] * 10 + [Applied.CROSSED] and not b.valid
+
+
+def test_a_quiet_symbol_whose_book_stays_crossed_is_dropped_at_a_sample_with_a_lost_gap(data_dir: Paths) -> None:
+    clock = Clock(DAY0 + 10 * H)
+    rec = recorder(data_dir, clock)
+    t = clock.t
+    rec.on_book("snapshot", {**snap(1, [["100", "1"]], [["101", "1"]]), "ts": str(t)})
+    assert rec.on_book("update", {**upd(1, 2, bids=[["101", "1"]]), "ts": str(t + 1)}) is Applied.UPDATE  # locked
+    dropped = []
+    for _ in range(3600):  # an hour of 1 s samples, no further book message
+        clock.t += 1000
+        dropped.append(rec.sample())
+    assert dropped.index(True) == MAX_CROSSED_MS // 1000 and dropped.count(True) == 1 and not rec.book.valid
+    assert rec.counts["crossed_skips"] == MAX_CROSSED_MS // 1000
+    assert rec.on_book("snapshot", {**snap(9, [["100", "1"]], [["101", "1"]]), "ts": str(clock.t)}) is Applied.SNAPSHOT
+    got = gaps(data_dir)
+    assert got[["dataset", "cause", "status", "start_ms", "end_ms"]].values.tolist() == [
+        ["books", "crossed_book", "lost", t + 1, clock.t]]
