@@ -19,7 +19,7 @@ from python_assets.exchange.recorder import LIVE_SCHEMA, _read, _union, hour_fil
 from python_assets.ingest.trades import FUTURE_TOLERANCE_MS
 from python_assets.lake.atomic import write_table_atomic
 from python_assets.lake.store import write_funding
-from python_assets.lake.trade_rules import MIN_TS_MS, record_fault, value_fault
+from python_assets.lake.trade_rules import MIN_TS_MS, record_fault, side_of, value_fault
 from python_assets.platform.timeframes import HOUR_MS
 
 DATASETS = ("trades", "books", "funding", "mark")
@@ -194,12 +194,10 @@ class SymbolRecorder:
                      f"trade id {trade.get('tradeId')}: {reason}, quarantined")
 
     def _trade_row(self, t: dict) -> tuple:
-        """A readable trade message as a live_trades row; a missing or empty side stays NULL (the lake keeps it), any
-        other is stripped and lowercased as ingest does ('BUY' is 'buy': value_fault then judges it)."""
-        side = t.get("side")
-        side = None if side is None else str(side).strip().lower()
+        """A readable trade message as a live_trades row; its side read as ingest reads it (trade_rules.side_of: 'BUY',
+        'b', 'bid' are 'buy', a missing one or 'null' stays NULL, another text is for value_fault to judge)."""
         return (str(t["tradeId"]), int(t["ts"]), float(t["price"]), float(t["size"]) * self.contract_value,
-                side or None)
+                side_of(t.get("side")))
 
     def fill(self, hole: Hole, rest: list) -> str:
         """Add what REST still had of a hole (and the stream had not delivered late) to the buffer and record the

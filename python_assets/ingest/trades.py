@@ -30,7 +30,7 @@ from python_assets.lake.store import Guard, normalize_symbol, now_ms, utc_date_o
 from python_assets.lake.trade_twins import content_hashed
 from python_assets.platform.progress import say, step_line
 from python_assets.platform.timestamps import parse_timestamps_ms
-from python_assets.lake.trade_rules import MIN_TS_MS, value_faults
+from python_assets.lake.trade_rules import MIN_TS_MS, MISSING_TEXTS, SIDE_NAMES, value_faults
 
 __all__ = ["ALIASES", "REQUIRED", "IngestError", "IngestResult", "ingest_file", "map_columns", "parse_timestamps_ms",
            "read_raw", "validate"]
@@ -38,10 +38,6 @@ FUTURE_TOLERANCE_MS = 60_000
 PROGRESS_FILE_BYTES = 16 << 20  # from this size on, `progress` prints its steps and a bar over the days written
 MAX_EXACT_FLOAT_ID = 2**53  # a float id at or above this may be another integer rounded: no text names it exactly
 _WHOLE_DECIMAL = r"^([+-]?\d+)\.0*$"  # "101.0", a float id written as text: the id 101
-_SIDES = {"buy": "buy", "b": "buy", "bid": "buy", "sell": "sell", "s": "sell", "ask": "sell", "a": "sell"}
-# pandas' text for a missing value: freqtrade's trades files hold "nan" / "None" for an id or side the exchange
-# did not give (its trades_convert_types casts them with astype(str) before storing, pandas < 3)
-MISSING_TEXTS = frozenset({"nan", "none", "null"})
 
 
 @dataclass
@@ -157,7 +153,7 @@ def validate(raw: pd.DataFrame, mapping: dict[str, str], now: int,
     ts = parse_timestamps_ms(col("ts"))
     price, size = _numeric(col("price")), _numeric(col("size"))
     side_raw = _missing_text(col("side"))
-    side = _text(side_raw).str.lower().map(_SIDES)  # NaN when blank, missing or not a known side
+    side = _text(side_raw).str.lower().map(SIDE_NAMES)  # NaN when blank, missing or not a known side (as side_of)
     reason = pd.Series([None] * n, index=raw.index, dtype=object)
 
     def flag(mask: pd.Series, why: pd.Series | str) -> None:

@@ -31,6 +31,12 @@ MAX_NOTIONAL = 1e15
 RELATIVE_ERROR = 1e-10  # how far the bars' DECIMAL(38, 12) may round a row's size or notional (their VWAP test: 1e-9)
 MAX_DAY_TOTAL = 1e25
 SIDES = ("buy", "sell")
+# how a trade's side is written, as the lake stores it (ingest's files and the recorder's messages alike, stripped and
+# lowercased first); any other text is an invalid_side
+SIDE_NAMES = {"buy": "buy", "b": "buy", "bid": "buy", "sell": "sell", "s": "sell", "ask": "sell", "a": "sell"}
+# pandas' text for a missing value: freqtrade's trades files hold "nan" / "None" for an id or side the exchange
+# did not give (its trades_convert_types casts them with astype(str) before storing, pandas < 3)
+MISSING_TEXTS = frozenset({"nan", "none", "null"})
 FLOAT_MAX = float(np.finfo(np.float64).max)  # abs(v) <= FLOAT_MAX: v is finite (NaN and inf fail)
 
 
@@ -97,6 +103,16 @@ def value_fault(ts: object, price: object, size: object, side: object = None) ->
     if why is None and not (side is None or side in SIDES or (pd.api.types.is_scalar(side) and pd.isna(side))):
         return "invalid_side"
     return why
+
+
+def side_of(value: object) -> str | None:
+    """One trade's side as the lake stores it (ingest's vectorised path uses SIDE_NAMES and MISSING_TEXTS alike):
+    'buy' or 'sell'; None when missing, blank or pandas' text for missing; any other text stripped and lowercased
+    (value_fault then calls it an invalid_side)."""
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+        return None
+    text = str(value).strip().lower()
+    return None if text == "" or text in MISSING_TEXTS else SIDE_NAMES.get(text, text)
 
 
 def _number(value: object) -> float:

@@ -163,3 +163,23 @@ def test_a_side_in_capitals_is_stored_lowercased_as_ingest_stores_it(data_dir: P
     other = Paths(data_dir.data_dir / "ingest")
     got = ingest_file(other, csv, "BTC-USDT", now=t + 10_000)
     assert (got.rows_added, got.reasons) == (4, {"invalid_side": 1})
+
+
+def test_every_way_of_writing_a_side_is_stored_by_the_recorder_as_ingest_stores_it(data_dir: Paths) -> None:
+    """The recorder only stripped and lowercased: 'b', 'bid', 'ask', 's', 'a' were quarantined (invalid_side) and
+    'null', 'None', 'nan' too, where ingest stores buy, sell and NULL (trade_rules.side_of is now the one reading)."""
+    from python_assets.ingest.trades import ingest_file
+
+    clock = Clock(DAY0 + 10 * H)
+    rec = recorder(data_dir, clock)
+    t = clock.t
+    sides = ["BUY", "b", "bid", "ask", "s", "a", "null", "None", "nan"]
+    rec.on_trades([{**trade(i + 1, t + i), "side": side} for i, side in enumerate(sides)])
+    assert quarantined(data_dir).empty
+    csv = data_dir.data_dir / "sides.csv"
+    csv.write_text("trade_id,ts,price,size,side\n" + "".join(f"{i + 1},{t + i},100,1,{s}\n" for i, s in enumerate(sides)))
+    other = Paths(data_dir.data_dir / "ingest")
+    assert ingest_file(other, csv, "BTC-USDT", now=t + 10_000).rows_added == len(sides)
+    lake = pd.read_parquet(other.trades / "symbol=BTC-USDT").sort_values("ts")
+    stored = [None if pd.isna(s) else s for s in lake["side"]]
+    assert [r[4] for r in rec.trades] == stored == ["buy", "buy", "buy", "sell", "sell", "sell", None, None, None]
