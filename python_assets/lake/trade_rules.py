@@ -100,7 +100,8 @@ def value_fault(ts: object, price: object, size: object, side: object = None) ->
     rules in the same order, the same reasons; numbers are read as pandas reads them (text included)."""
     t, p, s = _number(ts), _number(price), _number(size)
     why = next((why for why, ok in _RULES if not ok(t, p, s)), None)
-    if why is None and not (side is None or side in SIDES or (pd.api.types.is_scalar(side) and pd.isna(side))):
+    missing = side is None or (pd.api.types.is_scalar(side) and pd.isna(side))  # first: `pd.NA in SIDES` raises
+    if why is None and not (missing or side in SIDES):
         return "invalid_side"
     return why
 

@@ -104,6 +104,7 @@ def test_value_fault_gives_value_faults_reason_row_by_row():
     nan, inf = float("nan"), float("inf")
     rows = [  # (ts, price, size, side, the reason both must give)
         (T0, 100.0, 1.0, "buy", None), (T0, 100.0, 1.0, None, None), (T0, 100.0, 1.0, nan, None),
+        (T0, 100.0, 1.0, pd.NA, None), (T0, 100.0, 1.0, pd.NaT, None),  # pd.NA: value_fault raised TypeError
         (T0, nan, 1.0, "buy", "non_finite_price"), (T0, inf, 1.0, "buy", "non_finite_price"),
         (T0, -inf, 1.0, "sell", "non_finite_price"), (T0, 0.0, 1.0, "buy", "non_positive_price"),
         (T0, -1.0, 1.0, "buy", "non_positive_price"), (T0, 2e12, 1.0, "buy", "price_out_of_range"),
