@@ -78,7 +78,7 @@ def run_child(request: dict, fds: list[int], handlers: dict[str, Handler]) -> No
         os.umask(request["umask"])
         adopt_environment(request["env"])
         time.tzset()  # the caller's TZ, if it set one
-        reseed_numpy()
+        reseed_rngs()
         code = handlers[request.get("kind", "dbt")](request, fds[3:])
     except SystemExit as done:
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
@@ -95,13 +95,15 @@ def run_child(request: dict, fds: list[int], handlers: dict[str, Handler]) -> No
         os._exit(code)
 
 
-def reseed_numpy() -> None:
-    """numpy's global RandomState seeded again from the OS, as a fresh interpreter's import of numpy seeds it: a
-    forked child would otherwise draw what the server, and every other child, draws next (random reseeds itself
-    after a fork, numpy does not)."""
-    numpy = sys.modules.get("numpy")
+def reseed_rngs() -> None:
+    """numpy's global RandomState and torch's global generator seeded again from the OS, as a fresh interpreter's
+    imports seed them: a forked child would otherwise draw what the server, and every other child, draws next
+    (random reseeds itself after a fork, numpy and torch do not)."""
+    numpy, torch = sys.modules.get("numpy"), sys.modules.get("torch")
     if numpy is not None:
         numpy.random.seed()
+    if torch is not None and hasattr(torch, "seed"):  # hasattr: a torch whose import failed halfway
+        torch.seed()
 
 
 class Server:

@@ -283,21 +283,22 @@ def fresh_state() -> tuple:
     import warnings
 
     import numpy as np
+    import torch
 
     from dagster_defs.dbt.warm_dbt import warm_up_in_child
 
     warm_up_in_child()  # in a child of its own: the server's imports (in a served one: done already)
-    return (float(np.random.random()), sys.argv[0], len(sys.argv), sorted(map(repr, warnings.filters)),
+    return ((float(np.random.random()), float(torch.rand(1).item())), sys.argv[0], len(sys.argv), sorted(map(repr, warnings.filters)),
             [repr(handler) for handler in logging.root.handlers])
 
 
 @pytest.mark.parametrize("serving", ["served"], indirect=True)  # it compares served children with one of its own
 def test_a_served_child_starts_as_a_child_of_its_own_would(serving, monkeypatch):
-    """Forked from the warm server, a child does not share the server's numpy draws (each sibling drew the same
-    numbers), nor its sys.argv, nor what dbt's warm-up left (its warnings filters, a root logging handler)."""
+    """Forked from the warm server, a child does not share the server's numpy or torch draws (each sibling drew
+    the same numbers), nor its sys.argv, nor what dbt's warm-up left (its warnings filters, a root logging handler)."""
     first, second = in_child(fresh_state), in_child(fresh_state)
     monkeypatch.delenv(DBT_SERVER_ENV)
     own = in_child(fresh_state)
-    assert first[0] != second[0]
+    assert first[0][0] != second[0][0] and first[0][1] != second[0][1]
     assert first[1:] == second[1:] == own[1:]
     assert own[1:3] == ("-c", 5)
