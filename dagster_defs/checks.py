@@ -10,7 +10,7 @@ import duckdb
 from dagster_defs.partitions import day_start_ms, window_days
 from dagster_defs.resources import WAREHOUSE_POOL, MarketSource, Warehouse
 from python_assets.config import freshness_minutes
-from python_assets.exchange.recorder_quality import backtests_over_unusable_days
+from python_assets.exchange.recorder_quality import backtests_over_unusable_days, span_lines, unusable_spans
 from python_assets.lake.store import normalize_symbol
 from python_assets.platform.timeframes import MINUTE_MS, TIMEFRAME_MS
 from python_assets.warehouse.connection import connect_warehouse, table_exists
@@ -133,9 +133,11 @@ def backtests_avoid_unusable_recorder_days(context: dg.AssetCheckExecutionContex
     days = _window(context)
     with warehouse.locked() as p, connect_warehouse(p.warehouse, read_only=True) as con:
         flagged = [b for day in days for b in backtests_over_unusable_days(con, day)]
+        lines = [(f"{day}: " if len(days) > 1 else "") + line for day in days for line in span_lines(unusable_spans(con, day))]
     return dg.AssetCheckResult(
         passed=not flagged,
         severity=dg.AssetCheckSeverity.WARN,
+        description="; ".join(lines) or None,
         metadata={"days": [str(d) for d in days], "flagged_backtests": len(flagged),
                   "backtests": dg.MetadataValue.json(flagged[:50])},
     )

@@ -28,3 +28,31 @@ def backtests_over_unusable_days(con: duckdb.DuckDBPyConnection, day: date | Non
         group by b.backtest_id, b.symbol order by b.backtest_id
         """, [day, day]).fetchall()
     return [{"backtest_id": b, "symbol": s, "unusable_days": list(days)} for b, s, days in found]
+
+
+def unusable_spans(con: duckdb.DuckDBPyConnection, day: date | None = None) -> list[dict[str, Any]]:
+    """Per symbol, how many backtests (of partition `day` when given) span days the recorder left unusable, and
+    those days with recorder_coverage's reason: [{symbol, backtests, days: [{day, reason}]}] (one definition of
+    the overlap, backtests_over_unusable_days, for the check and the daily report alike)."""
+    flagged = backtests_over_unusable_days(con, day)
+    if not flagged:
+        return []
+    reasons = dict(((s, str(d)), r) for s, d, r in con.execute(
+        "select distinct symbol, coverage_date, unusable_reason from recorder_coverage where not is_usable").fetchall())
+    spans: dict[str, dict[str, Any]] = {}
+    for b in flagged:
+        span = spans.setdefault(b["symbol"], {"symbol": b["symbol"], "backtests": 0, "days": set()})
+        span["backtests"] += 1
+        span["days"].update(b["unusable_days"])
+    return [{**s, "days": [{"day": d, "reason": reasons.get((s["symbol"], d))} for d in sorted(s["days"])]}
+            for _, s in sorted(spans.items())]
+
+
+def span_lines(spans: list[dict[str, Any]]) -> list[str]:
+    """One line per symbol: its backtests that span unusable recorder days, each day with why it is unusable."""
+    def one(span: dict[str, Any]) -> str:
+        days = ", ".join(f"{d['day']} ({d['reason']})" for d in span["days"])
+        which = "a day" if len(span["days"]) == 1 else "days"
+        noun = "backtest spans" if span["backtests"] == 1 else "backtests span"
+        return f"{span['symbol']}: {span['backtests']} {noun} {days}, {which} the recorder left unusable"
+    return [one(s) for s in spans]

@@ -10,6 +10,7 @@ from typing import Any
 
 import duckdb
 
+from python_assets.exchange.recorder_quality import span_lines, unusable_spans
 from python_assets.reports import fmt
 from python_assets.reports.sections import rows, table_exists
 
@@ -38,15 +39,20 @@ def last_books(con: duckdb.DuckDBPyConnection, day: date) -> list[dict[str, Any]
 
 
 def recorder_section(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, Any]:
-    """{"coverage": [...], "books": [...], "note": one line when the warehouse has no recorder data for the day}."""
+    """{"coverage": [...], "books": [...], "note": one line when the warehouse has no recorder data for the day,
+    "backtest_spans": per symbol the day's backtests whose window spans an unusable recorder day (an earlier day:
+    the check that says so runs after the report, so the report asks the warehouse itself)}."""
     cov, books = coverage(con, day), last_books(con, day)
-    return {"coverage": cov, "books": books, "note": None if cov or books else NO_RECORDER_DATA}
+    return {"coverage": cov, "books": books, "note": None if cov or books else NO_RECORDER_DATA,
+            "backtest_spans": unusable_spans(con, day)}
 
 
 def recorder_warnings(section: dict[str, Any]) -> list[str]:
-    """One warning per symbol whose day the recorder left unusable for research."""
+    """One warning per symbol whose day the recorder left unusable for research, and one per symbol whose
+    backtests of the day span a day it left unusable."""
     reasons = {r["symbol"]: r["unusable_reason"] for r in section["coverage"] if r["is_usable"] is False}
-    return [f"{symbol}: recorder data not usable for research today ({why})" for symbol, why in sorted(reasons.items())]
+    today = [f"{symbol}: recorder data not usable for research today ({why})" for symbol, why in sorted(reasons.items())]
+    return today + span_lines(section.get("backtest_spans") or [])
 
 
 def _coverage_cells(r: dict[str, Any]) -> dict[str, Any]:

@@ -21,21 +21,24 @@ def run_check(paths: Paths, coverage_rows: str) -> dg.AssetCheckResult:
     with duckdb.connect(str(paths.warehouse)) as con:
         con.execute(BACKTESTS)
         con.execute(f"""create table recorder_coverage as select * from (values {coverage_rows})
-                        as t(symbol, coverage_date, dataset, is_usable)""")
+                        as t(symbol, coverage_date, dataset, is_usable, unusable_reason)""")
     context = dg.build_asset_check_context(resources={"warehouse": Warehouse()})
     return backtests_avoid_unusable_recorder_days(context)
 
 
 def test_warns_about_a_backtest_over_an_unusable_day(data_dir: Paths) -> None:
-    result = run_check(data_dir, "('ETH-USDT', date '2025-03-10', 'trades', false), "
-                                 "('ETH-USDT', date '2025-03-11', 'trades', true), "
-                                 "('BTC-USDT', date '2025-03-12', 'trades', false)")  # after the window ends
+    result = run_check(data_dir, "('ETH-USDT', date '2025-03-10', 'trades', false, '2 gaps not recovered'), "
+                                 "('ETH-USDT', date '2025-03-11', 'trades', true, null), "
+                                 "('BTC-USDT', date '2025-03-12', 'trades', false, 'x')")  # after the window ends
     assert result.passed is False and result.severity == dg.AssetCheckSeverity.WARN
     assert result.metadata["flagged_backtests"].value == 1
     assert result.metadata["backtests"].value == [{"backtest_id": "spans_hole", "symbol": "ETH-USDT",
                                                    "unusable_days": ["2025-03-10"]}]
+    # the UI says why: the symbol, how many backtests, the day and the recorder's reason
+    assert result.description == ("ETH-USDT: 1 backtest spans 2025-03-10 (2 gaps not recovered), "
+                                  "a day the recorder left unusable")
 
 
 def test_passes_without_recorder_data(data_dir: Paths) -> None:
-    result = run_check(data_dir, "(null, null, null, null)")
-    assert result.passed is True
+    result = run_check(data_dir, "(null, null, null, null, null)")
+    assert result.passed is True and result.description is None

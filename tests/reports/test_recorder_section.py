@@ -53,8 +53,33 @@ def test_section_lists_the_days_coverage_and_the_last_fresh_book(con: duckdb.Duc
 
 def test_without_recorder_data_the_section_is_one_line(con: duckdb.DuckDBPyConnection) -> None:
     empty = duckdb.connect()  # the demo's warehouse: no recorder tables at all
-    assert recorder_section(empty, DAY) == {"coverage": [], "books": [], "note": NO_RECORDER_DATA}
+    assert recorder_section(empty, DAY) == {"coverage": [], "books": [], "note": NO_RECORDER_DATA, "backtest_spans": []}
     assert recorder_section(con, date(2025, 3, 12))["note"] == NO_RECORDER_DATA  # tables, but nothing that day
     assert recorder_html(recorder_section(empty, DAY)) == f"<h2>Recorder coverage</h2><p>{NO_RECORDER_DATA}</p>"
     assert NO_RECORDER_DATA in recorder_html(None)  # a report built without the section
     assert recorder_warnings(recorder_section(empty, DAY)) == []
+
+
+def _backtests(con: duckdb.DuckDBPyConnection, *rows: str) -> None:
+    con.execute(f"""create table strategy_backtest_results as select * from (values {', '.join(rows)})
+                    as t(backtest_id, symbol, partition_date, window_start, window_end)""")
+
+
+def test_backtests_of_the_day_over_an_earlier_unusable_day_are_warned(con: duckdb.DuckDBPyConnection) -> None:
+    # the 03-11 report: ETH's backtests span 03-10, which the recorder left unusable; BTC's 03-10 was usable
+    window = "timestamptz '2025-02-10 00:00:00+00', timestamptz '2025-03-12 00:00:00+00'"
+    _backtests(con, f"('eth_a', 'ETH-USDT', date '2025-03-11', {window})", f"('eth_b', 'ETH-USDT', date '2025-03-11', {window})",
+               f"('btc', 'BTC-USDT', date '2025-03-11', {window})")
+    section = recorder_section(con, date(2025, 3, 11))
+    jsonschema.validate(section, report_schema()["properties"]["recorder"])
+    assert recorder_warnings(section) == [
+        "ETH-USDT: 2 backtests span 2025-03-10 (trades: recorded 50.0% of the day (< 99.0%)), "
+        "a day the recorder left unusable"]
+
+
+def test_no_warning_when_the_backtests_span_only_usable_days(con: duckdb.DuckDBPyConnection) -> None:
+    # ETH's backtest ends before 03-10 (window_end exclusive), BTC's spans its usable 03-10
+    _backtests(con, "('eth', 'ETH-USDT', date '2025-03-11', timestamptz '2025-02-10 00:00:00+00', timestamptz '2025-03-10 00:00:00+00')",
+               "('btc', 'BTC-USDT', date '2025-03-11', timestamptz '2025-02-10 00:00:00+00', timestamptz '2025-03-12 00:00:00+00')")
+    section = recorder_section(con, date(2025, 3, 11))
+    assert section["backtest_spans"] == [] and recorder_warnings(section) == []

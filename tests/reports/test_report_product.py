@@ -67,7 +67,8 @@ def test_report_is_schema_valid_and_its_numbers_equal_sql_on_the_marts(materiali
         stored = json.loads(con.execute("select report_json from daily_reports where report_date = ?", [day]).fetchall()[0][0])
     assert stored == report
     assert report["review"]["analyst"] == "deterministic" and report["review"]["summary"]
-    assert report["recorder"] == {"coverage": [], "books": [], "note": NO_RECORDER_DATA}  # the demo has no recorder
+    assert report["recorder"] == {"coverage": [], "books": [], "note": NO_RECORDER_DATA,
+                                  "backtest_spans": []}  # the demo has no recorder
 
 
 @pytest.mark.slow
