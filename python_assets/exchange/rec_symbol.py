@@ -38,6 +38,16 @@ def trade_fault(t: dict) -> str | None:
     return record_fault(t, "tradeId", (("ts", int), ("price", float), ("size", float)))
 
 
+def own_ts(t: dict, top: int) -> int | None:
+    """A trade's ts when readable (as trade_fault reads it) and in [MIN_TS_MS, top], else None: a trade refused for
+    a value is filed at its own time (its day), only one without a usable time at the last trade's."""
+    try:
+        ts = int(t["ts"])
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return None
+    return ts if MIN_TS_MS <= ts <= top else None
+
+
 @dataclass
 class LastGap:
     """The newest gap seen, for the status line."""
@@ -112,8 +122,9 @@ class SymbolRecorder:
         self._seen("trades")
         data = _objects(data)
         bad = self._faults(data)
-        safe = self.tracker.last_ts or self.clock()
-        pairs = [(str(t.get("tradeId")), safe if i in bad else int(t["ts"])) for i, t in enumerate(data)]
+        safe, top = self.tracker.last_ts or self.clock(), self.clock() + FUTURE_TOLERANCE_MS
+        pairs = [(str(t.get("tradeId")), int(t["ts"]) if i not in bad else own_ts(t, top) or safe)
+                 for i, t in enumerate(data)]
         cause = self.trade_cause[0] if self.trade_cause else "trade_id_gap"
         first_last = self.tracker.last_id
         keep, holes = self.tracker.check(pairs, cause)

@@ -183,3 +183,26 @@ def test_every_way_of_writing_a_side_is_stored_by_the_recorder_as_ingest_stores_
     lake = pd.read_parquet(other.trades / "symbol=BTC-USDT").sort_values("ts")
     stored = [None if pd.isna(s) else s for s in lake["side"]]
     assert [r[4] for r in rec.trades] == stored == ["buy", "buy", "buy", "sell", "sell", "sell", None, None, None]
+
+
+def test_a_trade_refused_for_its_value_is_filed_at_its_own_time_on_its_own_day(data_dir: Paths) -> None:
+    # the review's repro: the last good trade 10 s before midnight, then a negative price stamped 10 s after it;
+    # the gap was filed at 23:59:50 in the earlier day's partition (that day unusable, the trade's day clean)
+    clock = Clock(DAY0 + 24 * H + 20_000)
+    rec = recorder(data_dir, clock)
+    rec.on_trades([trade(1, DAY0 + 24 * H - 10_000)])
+    rec.on_trades([{**trade(2, DAY0 + 24 * H + 10_000), "price": "-5"}, trade(3, DAY0 + 24 * H + 11_000)])
+    days = sorted(p.name for p in (data_dir.lake / "recorder_gaps" / "symbol=BTC-USDT").glob("date=*"))
+    assert days == ["date=2027-01-17"]
+    got = gaps(data_dir)
+    assert got[["cause", "start_ms", "end_ms"]].values.tolist() == [["bad_trade", DAY0 + 24 * H + 10_000,
+                                                                    DAY0 + 24 * H + 10_000]]
+    assert list(quarantined(data_dir)["reason"]) == ["non_positive_price"]
+
+
+def test_a_trade_without_a_readable_time_is_still_filed_at_the_last_trades_time(data_dir: Paths) -> None:
+    clock = Clock(DAY0 + 10 * H)
+    rec = recorder(data_dir, clock)
+    rec.on_trades([trade(1, clock.t - 5_000)])
+    rec.on_trades([{**trade(2, clock.t), "ts": "soon"}, trade(3, (clock.t + 10 * H))])  # unreadable, then the future
+    assert sorted(gaps(data_dir)["start_ms"]) == [clock.t - 5_000, clock.t - 5_000]
