@@ -184,7 +184,7 @@ class SymbolRecorder:
         top = self.clock() + FUTURE_TOLERANCE_MS
         out: dict[int, str] = {}
         for i, t in enumerate(data):
-            if (why := trade_fault(t)) is None and not MIN_TS_MS <= int(t["ts"]) <= top:
+            if (why := trade_fault(t)) is None and own_ts(t, top) is None:
                 why = "time_outside_window"
             if (why := why or value_fault(*self._trade_row(t)[1:])) is not None:
                 out[i] = why

@@ -100,8 +100,7 @@ def value_fault(ts: object, price: object, size: object, side: object = None) ->
     rules in the same order, the same reasons; numbers are read as pandas reads them (text included)."""
     t, p, s = _number(ts), _number(price), _number(size)
     why = next((why for why, ok in _RULES if not ok(t, p, s)), None)
-    missing = side is None or (pd.api.types.is_scalar(side) and pd.isna(side))  # first: `pd.NA in SIDES` raises
-    if why is None and not (missing or side in SIDES):
+    if why is None and not (_missing(side) or side in SIDES):  # missing first: `pd.NA in SIDES` raises
         return "invalid_side"
     return why
 
@@ -110,10 +109,15 @@ def side_of(value: object) -> str | None:
     """One trade's side as the lake stores it (ingest's vectorised path uses SIDE_NAMES and MISSING_TEXTS alike):
     'buy' or 'sell'; None when missing, blank or pandas' text for missing; any other text stripped and lowercased
     (value_fault then calls it an invalid_side)."""
-    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+    if _missing(value):
         return None
     text = str(value).strip().lower()
     return None if text == "" or text in MISSING_TEXTS else SIDE_NAMES.get(text, text)
+
+
+def _missing(value: object) -> bool:
+    """None, NaN, pd.NA or NaT: a value pandas calls missing (a list or array is not one)."""
+    return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
 
 
 def _number(value: object) -> float:
