@@ -10,7 +10,7 @@ import duckdb
 from dagster_defs.partitions import day_start_ms, window_days
 from dagster_defs.resources import WAREHOUSE_POOL, MarketSource, Warehouse
 from python_assets.config import freshness_minutes
-from python_assets.exchange.recorder_quality import backtests_over_unusable_days, span_lines, unusable_spans
+from python_assets.exchange.recorder_quality import backtests_over_unusable_days, span_lines, spans_of
 from python_assets.lake.store import normalize_symbol
 from python_assets.platform.timeframes import MINUTE_MS, TIMEFRAME_MS
 from python_assets.warehouse.connection import connect_warehouse, table_exists
@@ -132,8 +132,9 @@ def bars_1m_is_fresh(context: dg.AssetCheckExecutionContext, warehouse: Warehous
 def backtests_avoid_unusable_recorder_days(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
     days = _window(context)
     with warehouse.locked() as p, connect_warehouse(p.warehouse, read_only=True) as con:
-        flagged = [b for day in days for b in backtests_over_unusable_days(con, day)]
-        lines = [(f"{day}: " if len(days) > 1 else "") + line for day in days for line in span_lines(unusable_spans(con, day))]
+        found = {day: backtests_over_unusable_days(con, day) for day in days}
+        lines = [(f"{day}: " if len(days) > 1 else "") + line for day in days for line in span_lines(spans_of(con, found[day]))]
+    flagged = [b for day in days for b in found[day]]
     return dg.AssetCheckResult(
         passed=not flagged,
         severity=dg.AssetCheckSeverity.WARN,

@@ -34,7 +34,11 @@ def unusable_spans(con: duckdb.DuckDBPyConnection, day: date | None = None) -> l
     """Per symbol, how many backtests (of partition `day` when given) span days the recorder left unusable, and
     those days with recorder_coverage's reason: [{symbol, backtests, days: [{day, reason}]}] (one definition of
     the overlap, backtests_over_unusable_days, for the check and the daily report alike)."""
-    flagged = backtests_over_unusable_days(con, day)
+    return spans_of(con, backtests_over_unusable_days(con, day))
+
+
+def spans_of(con: duckdb.DuckDBPyConnection, flagged: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """unusable_spans of backtests_over_unusable_days' rows already read (the check has them: not read twice)."""
     if not flagged:
         return []
     reasons = dict(((s, str(d)), r) for s, d, r in con.execute(
