@@ -6,8 +6,7 @@ size 0 are deletions. A book left crossed or locked (best bid >= best ask) is ap
 `crossed` tells the recorder not to sample it (a sampled crossed book gave feat_book a negative spread); one that
 stays crossed past MAX_CROSSED_MS on the recorder's own clock (`now`, checked on each message and each sample, so
 a quiet symbol's crossed book and a far-future exchange ts cannot keep it) is broken (CROSSED: invalid until a
-fresh snapshot). top_n()
-gives the best N levels per side as (price, size) lists."""
+fresh snapshot). top_n() gives the best N levels per side as (price, size) lists."""
 
 from __future__ import annotations
 
@@ -18,9 +17,8 @@ from enum import Enum
 
 
 # How long (the recorder's clock, from receiving the message that first left it so) a book may stay crossed or locked
-# before it is
-# taken as broken rather than a fast feed's passing cross: transient ones last a message or a few, well under a
-# second; 10 s without the exchange uncrossing it means the book went wrong, so it is dropped and fetched afresh.
+# before it is taken as broken rather than a fast feed's passing cross: transient ones last a message or a few, well
+# under a second; 10 s without the exchange uncrossing it means the book went wrong, so it is dropped and fetched afresh.
 MAX_CROSSED_MS = 10_000
 
 
