@@ -10,7 +10,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import day_window_env, run_dbt
+from conftest import copy_tree, day_window_env, run_dbt
 
 from python_assets.config import DBT_PROJECT_DIR, Paths
 from python_assets.features.registry import load_registry
@@ -56,14 +56,24 @@ def full(tmp_path_factory, ticks) -> pd.DataFrame:
     return read_features(paths)
 
 
+def build_before(tmp_path_factory, ticks: pd.DataFrame, name: str) -> Paths:
+    """The features built in one run on the ticks before the cut `name`, in a new data dir."""
+    paths = Paths(tmp_path_factory.mktemp(f"cut-{name}") / "data")
+    build(paths, ticks[ticks["ts"] < _ms(CUTS[name])])
+    return paths
+
+
 @pytest.fixture(scope="module")
-def truncated(tmp_path_factory, ticks) -> dict[str, pd.DataFrame]:
-    out = {}
-    for name, cut in CUTS.items():
-        paths = Paths(tmp_path_factory.mktemp(f"cut-{name}") / "data")
-        build(paths, ticks[ticks["ts"] < _ms(cut)])
-        out[name] = read_features(paths)
-    return out
+def first_two_days(tmp_path_factory, ticks) -> Paths:
+    """The midnight cut's build (the days before the last, in one run): a template that tests read or copy,
+    never write, shared by the truncated builds and the incremental test's first run."""
+    return build_before(tmp_path_factory, ticks, "midnight")
+
+
+@pytest.fixture(scope="module")
+def truncated(tmp_path_factory, ticks, first_two_days) -> dict[str, pd.DataFrame]:
+    return {name: read_features(first_two_days if name == "midnight" else build_before(tmp_path_factory, ticks, name))
+            for name in CUTS}
 
 
 def same_values(got: pd.Series, want: pd.Series) -> bool:
@@ -86,10 +96,8 @@ def test_feature_uses_no_data_after_its_bar(full, truncated, feature, cut):
     assert same_values(closed[feature].reset_index(drop=True), ref[feature].reset_index(drop=True))
 
 
-def test_incremental_next_day_equals_full_rebuild_for_every_feature_table(tmp_path, ticks, full):
-    inc = Paths(tmp_path / "inc")
-    first_two = ticks[ticks["ts"] < _ms(datetime(2025, 3, 12, tzinfo=timezone.utc))]
-    build(inc, first_two)
+def test_incremental_next_day_equals_full_rebuild_for_every_feature_table(tmp_path, ticks, full, first_two_days):
+    inc = copy_tree(first_two_days, tmp_path / "inc")  # the first two days built in one run, then the third's window
     build(inc, ticks, "--vars", '{"min_date": "2025-03-12", "max_date": "2025-03-13"}')
     got = read_features(inc)
     assert len(got) == len(full)
