@@ -131,6 +131,11 @@ def build_labels(paths: Paths, cut_ms: int | None = None) -> pd.DataFrame:
         ticks = walk_ticks(symbol, seed)
         write_trades(paths, symbol, ticks if cut_ms is None else ticks[ticks["ts"] < cut_ms])
     run_dbt(paths, "run", "--select", "+labels_h12")
+    return labels_known_at_t(paths)
+
+
+def labels_known_at_t(paths: Paths) -> pd.DataFrame:
+    """The columns of labels_h12 known at the bar's close, with each bar's close time."""
     with duckdb.connect(str(paths.warehouse), read_only=True) as con:
         return con.execute(
             f"select symbol, timeframe, bar_at_ms, b.timeframe_ms, {', '.join(LABELS_KNOWN_AT_T)} from labels_h12 "
@@ -139,8 +144,18 @@ def build_labels(paths: Paths, cut_ms: int | None = None) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def labels_full(tmp_path_factory) -> pd.DataFrame:
-    return build_labels(Paths(tmp_path_factory.mktemp("labels-full") / "data"))
+def walks_built(tmp_path_factory) -> Paths:
+    """labels_h12 (and what it reads) built in one run on the whole walks (a first build: a table of every
+    bar): a template that tests read or copy, never write."""
+    paths = Paths(tmp_path_factory.mktemp("labels-all") / "data")
+    write_walks(paths)
+    run_dbt(paths, "run", "--select", "+labels_h12")
+    return paths
+
+
+@pytest.fixture(scope="module")
+def labels_full(walks_built) -> pd.DataFrame:
+    return labels_known_at_t(walks_built)
 
 
 @pytest.mark.parametrize("cut", list(CUTS))
@@ -182,12 +197,9 @@ def assert_same_labels(got: pd.DataFrame, want: pd.DataFrame) -> None:
 
 
 @pytest.fixture(scope="module")
-def labels_all_columns(tmp_path_factory) -> pd.DataFrame:
+def labels_all_columns(walks_built) -> pd.DataFrame:
     """labels_h12 of a full build of the walks (a first build: a table of every bar)."""
-    paths = Paths(tmp_path_factory.mktemp("labels-all") / "data")
-    write_walks(paths)
-    run_dbt(paths, "run", "--select", "+labels_h12")
-    return labels_table(paths)
+    return labels_table(walks_built)
 
 
 def test_labels_continued_day_by_day_equal_a_full_rebuild(tmp_path, labels_all_columns):
@@ -202,14 +214,12 @@ def test_labels_continued_day_by_day_equal_a_full_rebuild(tmp_path, labels_all_c
     assert_same_labels(labels_table(paths), labels_all_columns)
 
 
-def test_a_backfilled_day_leaves_the_labels_of_a_full_build(tmp_path):
+def test_a_backfilled_day_leaves_the_labels_of_a_full_build(tmp_path, walks_built):
     """A day rebuilt after later days (its lake now without one symbol's file): its labels, the 12 bars'
     before and the 99 bars' after it whose look-behind reaches into it, are what a full build of that lake
     gives, and the removed bars' labels are gone."""
-    paths, full = Paths(tmp_path / "inc"), Paths(tmp_path / "full")
+    paths, full = copy_tree(walks_built, tmp_path / "inc"), Paths(tmp_path / "full")  # every day built, then:
     middle, gone = DAYS[1], LABEL_SYMBOLS[2]
-    write_walks(paths)
-    run_dbt(paths, "run", "--select", "+labels_h12")
     write_walks(paths, leave_out=(gone, middle))
     run_dbt(paths, "run", "--select", "+labels_h12", env=day_window_env(middle))
     write_walks(full, leave_out=(gone, middle))
@@ -220,13 +230,11 @@ def test_a_backfilled_day_leaves_the_labels_of_a_full_build(tmp_path):
     assert_same_labels(got, want)
 
 
-def test_a_labels_table_from_before_bar_date_is_recomputed_whole_once(tmp_path, labels_all_columns):
+def test_a_labels_table_from_before_bar_date_is_recomputed_whole_once(tmp_path, walks_built, labels_all_columns):
     """A warehouse built before labels_h12 was incremental holds a full table without bar_date whose
     vol columns came from avg over the engine's window tree (last bits apart): its next day's run
     recomputes every row once (bar_date appended), then runs incrementally."""
-    paths = Paths(tmp_path / "data")
-    write_walks(paths)
-    run_dbt(paths, "run", "--select", "+labels_h12")
+    paths = copy_tree(walks_built, tmp_path / "data")  # a full build, made older below
     with duckdb.connect(str(paths.warehouse)) as con:  # the older table: no bar_date, other last bits
         con.execute("alter table labels_h12 drop column bar_date")
         con.execute("update labels_h12 set fwd_realized_vol_12 = fwd_realized_vol_12 * (1 + 2e-16), "
