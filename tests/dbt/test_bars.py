@@ -10,7 +10,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import TEST_DAYS, day_window_env, run_dbt, shared_file
+from conftest import TEST_DAYS, copy_tree, day_window_env, run_dbt, shared_file
 
 from python_assets.config import Paths
 from python_assets.ingest.trades import ingest_file
@@ -94,11 +94,18 @@ def test_minutes_without_trades_have_no_1m_bar(built):
     assert (bars < 1440 * len(TEST_DAYS)).any(), "the synthetic days should contain at least one quiet gap"
 
 
-def test_incremental_next_day_equals_full_rebuild(tmp_path):
-    incremental, full = Paths(tmp_path / "inc"), Paths(tmp_path / "full")
+@pytest.fixture(scope="module")
+def eth_first_day(tmp_path_factory) -> Paths:
+    """ETH-USDT's first test day alone, built in one run: a template that tests read or copy, never write."""
+    paths = Paths(tmp_path_factory.mktemp("eth_first_day") / "data")
+    generate_market(paths, ["ETH-USDT"], TEST_DAYS[:1])
+    run_dbt(paths, "build", *BARS)
+    return paths
+
+
+def test_incremental_next_day_equals_full_rebuild(tmp_path, eth_first_day):
+    incremental, full = copy_tree(eth_first_day, tmp_path / "inc"), Paths(tmp_path / "full")  # the first day built
     first, second = TEST_DAYS
-    generate_market(incremental, ["ETH-USDT"], [first])
-    run_dbt(incremental, "build", *BARS)
     generate_market(incremental, ["ETH-USDT"], [second])
     # the window as Dagster passes it: in the environment, read at execution, so dbt reuses its parse
     done = run_dbt(incremental, "build", *BARS, env=day_window_env(second))
@@ -118,17 +125,15 @@ def test_incremental_next_day_equals_full_rebuild(tmp_path):
 
 
 
-def test_a_symbol_day_removed_from_the_lake_leaves_the_rebuilt_day_as_a_full_rebuild_does(tmp_path):
+def test_a_symbol_day_removed_from_the_lake_leaves_the_rebuilt_day_as_a_full_rebuild_does(tmp_path, eth_first_day):
     # delete+insert on (symbol, date) deletes only keys the new rows have: a symbol-day whose lake file was
     # removed (a corrupt file taken out) kept its bars and summary row after the day's rebuild
-    paths, full = Paths(tmp_path / "inc"), Paths(tmp_path / "full")
+    paths, full = Paths(tmp_path / "inc"), eth_first_day  # full: the day's lake without SOL-USDT, built apart
     day = TEST_DAYS[0]
     generate_market(paths, ["ETH-USDT", "SOL-USDT"], [day])
     run_dbt(paths, "build", *BARS)
     shutil.rmtree(paths.trades / "symbol=SOL-USDT" / f"date={day.isoformat()}")
     run_dbt(paths, "build", *BARS, env=day_window_env(day))
-    generate_market(full, ["ETH-USDT"], [day])
-    run_dbt(full, "build", *BARS)
     for table in [f"bars_{tf}" for tf in INTERVALS] + ["daily_market_summary"]:
         with duckdb.connect(str(paths.warehouse), read_only=True) as a, duckdb.connect(str(full.warehouse), read_only=True) as b:
             assert a.execute(f"select distinct symbol from {table}").fetchall() == [("ETH-USDT",)], table
