@@ -21,6 +21,8 @@ Coarser sums than a day (features, marts) are DOUBLE and cannot overflow.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -81,9 +83,7 @@ _RULES = (
 
 def value_faults(ts: pd.Series, price: pd.Series, size: pd.Series, side: pd.Series | None = None) -> pd.Series:
     """First broken rule per row (None where the row is fine): time, then price, size, notional, side."""
-    num = lambda v: pd.to_numeric(v, errors="coerce").astype("float64").to_numpy(dtype=np.float64)  # noqa: E731
-    t = pd.to_numeric(ts, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    p, s = num(price), num(size)
+    t, p, s = _floats(ts), _floats(price), _floats(size)
     reason = np.full(len(t), None, dtype=object)
     open_rows = np.ones(len(t), dtype=bool)
     for why, ok in _RULES:
@@ -118,6 +118,24 @@ def side_of(value: object) -> str | None:
 def _missing(value: object) -> bool:
     """None, NaN, pd.NA or NaT: a value pandas calls missing (a list or array is not one)."""
     return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
+
+
+def _floats(values: pd.Series) -> np.ndarray:
+    """A column as value_faults reads it: pd.to_numeric, unreadable values NaN; an int past the float range (pandas
+    raises OverflowError on one, errors="coerce" or not) is +-inf, as value_fault's comparisons see it."""
+    try:
+        got = pd.to_numeric(values, errors="coerce")
+    except OverflowError:
+        got = pd.Series([_float(_number(v)) for v in values], index=values.index, dtype="float64")
+    return got.astype("float64").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _float(value: float) -> float:
+    """value as a float; an int too large for one is +-inf (its sign kept)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 def _number(value: object) -> float:

@@ -122,6 +122,9 @@ def test_value_fault_gives_value_faults_reason_row_by_row():
         (T0, "1_000", 1.0, "buy", "non_finite_price"), (T0, " 2 ", "-1", "buy", "non_positive_size"),
         (T0, None, 1.0, "buy", "non_finite_price"), (T0, True, 1.0, "buy", None), (T0, 1e300, 1e300, "buy",
                                                                                      "price_out_of_range"),
+        # ints past the float range (a CSV's 401-digit number reads as one): value_faults raised OverflowError
+        (T0, 10**400, 1.0, "buy", "non_finite_price"), (T0, 1.0, -10**400, "buy", "non_finite_size"),
+        (-10**400, 1.0, 1.0, "buy", "time_before_2009"),
     ]
     ts, price, size, side, want = (list(c) for c in zip(*rows))
     batch = value_faults(pd.Series(ts, dtype=object), pd.Series(price, dtype=object), pd.Series(size, dtype=object),
