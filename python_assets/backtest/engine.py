@@ -16,7 +16,8 @@ Rules (each pinned by a hand-computed test in tests/backtest/test_engine_cases.p
   the size in contracts (size / contract_value) is then rounded down to a multiple of its lot_size, an
   order below min_size contracts is not placed, and the base size is contracts x contract_value. Bars
   before the first version (or with no Instruments) are sized without contracts, as before.
-- Funding at each settlement time T: a position held at T pays size x mark x rate (longs pay a positive
+- Funding at each settlement time T (on its whole second: stg_funding_rates drops a source's few ms of stamp
+  jitter): a position held at T pays size x mark x rate (longs pay a positive
   rate, shorts receive it); mark = open of the bar holding T (or of the next bar when T falls in a gap).
   A fill at a bar's open (an order, or a stop or target the open gaps through) comes after a settlement
   stamped at that open, as an exchange fill a few ms after T: an entry there does not pay it, an exit
