@@ -35,6 +35,7 @@ from python_assets.lake.atomic import LakeWriteError, write_table_atomic
 from python_assets.lake.symbol_names import normalize_symbol  # noqa: F401 - re-exported: the lake's writers import it here
 from python_assets.platform.progress import track
 from python_assets.platform.timeframes import DAY_MS, MINUTE_MS, TIMEFRAME_MS
+from python_assets.lake.settlements import on_stored_stamps
 from python_assets.lake.trade_order import trade_order
 from python_assets.lake.trade_rules import check_day_totals, check_trades
 
@@ -274,15 +275,18 @@ def write_trades(paths: Paths, symbol: str, trades: pd.DataFrame, bar_label: str
 
 def write_funding(paths: Paths, symbol: str, funding: pd.DataFrame, guard: Guard = None,
                   synthetic: bool = False) -> WriteStats:
-    """Merge funding rates (funding_ts, funding_rate) into daily partitions; a stored timestamp wins (with
-    another rate it is a conflict, its funding_ts in `conflicts`); real data unless `synthetic`, as write_trades."""
+    """Merge funding rates (funding_ts, funding_rate) into daily partitions; a stored settlement wins (its second:
+    lake/settlements.py; with another rate it is a conflict, its funding_ts in `conflicts`); real data unless
+    `synthetic`, as write_trades."""
     symbol = normalize_symbol(symbol)
     if funding.empty:
         return _nothing_to_write(paths, symbol, guard)
     with symbol_lock(paths, symbol):
         _before_write(paths, symbol, guard, "funding rates", synthetic)
+        days = {d.date() for d in pd.to_datetime(funding["funding_ts"], unit="ms", utc=True)}
+        stored = pd.concat([read_partition(funding_partition(paths, symbol, d), FUNDING_SCHEMA) for d in sorted(days)])
         return _merge_daily(
-            funding, time_col="funding_ts", key_col="funding_ts", schema=FUNDING_SCHEMA,
+            on_stored_stamps(funding, stored), time_col="funding_ts", key_col="funding_ts", schema=FUNDING_SCHEMA,
             partition=lambda d: funding_partition(paths, symbol, d), compare=("funding_rate",),
         )
 
