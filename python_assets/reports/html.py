@@ -17,7 +17,7 @@ from python_assets.reports import fmt, portfolio_section, robustness
 from python_assets.reports.charts import DRAWDOWN_ZERO_SPAN, bar_chart, line_chart
 from python_assets.reports.recorder import recorder_html
 from python_assets.reports.fill_section import fill_sensitivity_html
-from python_assets.reports.sections import WALK_FORWARD_EXPLAINED, recent_trades, relation, table_exists
+from python_assets.reports.sections import WALK_FORWARD_EXPLAINED, WALK_FORWARD_NONE, recent_trades, relation, table_exists
 from python_assets.platform.timeframes import TIMEFRAME_MS
 
 REGIME_COLORS = {"trend_up": "#d8f3dc", "trend_down": "#ffd6d6", "range": "#eeeeee", "high_vol": "#fff3bf"}
@@ -35,11 +35,11 @@ def esc(v: Any) -> str:
 
 
 def table(rows: list[dict[str, Any]], columns: list[str], titles: dict[str, str] | None = None,
-          headers: dict[str, str] | None = None) -> str:
+          headers: dict[str, str] | None = None, empty: str = "none") -> str:
     """A table of rows; each cell formatted by its column's kind; titles maps a column to the column
-    whose text becomes that cell's tooltip (e.g. a design's spec)."""
+    whose text becomes that cell's tooltip (e.g. a design's spec); empty: what no rows says."""
     if not rows:
-        return "<p><em>none</em></p>"
+        return f"<p><em>{html.escape(empty)}</em></p>"
     titles, headers = titles or {}, headers or {}
     head = "".join(f"<th>{html.escape(headers.get(c, c.replace('_', ' ')))}</th>" for c in columns)
 
@@ -187,7 +187,7 @@ def render(report: dict[str, Any], con: duckdb.DuckDBPyConnection) -> str:
         _equity_charts(con, report["strategies"]),
         _trades(con, report["strategies"]),
         f"<h2>Walk-forward</h2><p>{esc(WALK_FORWARD_EXPLAINED)}</p>" + table(report["walk_forward"], ["strategy", "symbol", "folds", "scored_folds", "in_sample_sharpe",
-                                                                 "out_of_sample_sharpe"]),
+                                                                 "out_of_sample_sharpe"], empty=WALK_FORWARD_NONE),
         "<h2>Models</h2>" + _model_charts(report["ml"]["models"])
         + table([{**m, "trained": trained_label(m)} for m in report["ml"]["models"]],
                 ["model", "scorer", "trained", "test_rows", "accuracy", "log_loss", "auc", "rmse", "rank_ic"])

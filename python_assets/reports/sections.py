@@ -88,6 +88,12 @@ WALK_FORWARD_EXPLAINED = (
     "drop out of sample says the edge did not last from one window to the next.")
 
 
+WALK_FORWARD_NONE = (
+    "none: no fold of this day's backtest window had bars on both sides yet (a fold tests the days right after "
+    "its in-sample stretch, so walk-forward needs a longer history than that stretch: train_days of the "
+    "backtest_ledger config)")
+
+
 def walk_forward(con: duckdb.DuckDBPyConnection, day: date) -> list[dict[str, Any]]:
     """Mean in-sample vs out-of-sample Sharpe over the day's walk-forward folds per strategy and symbol (over
     the same folds: report_walk_forward pairs each fold's halves)."""

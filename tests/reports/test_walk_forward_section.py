@@ -13,18 +13,30 @@ import duckdb
 from python_assets.reports.daily_report import SUMMARY_COLUMNS, build_report
 from python_assets.reports.html import render
 from python_assets.reports.review import DeterministicAnalyst
-from python_assets.reports.sections import WALK_FORWARD_EXPLAINED
+from python_assets.reports.sections import WALK_FORWARD_EXPLAINED, WALK_FORWARD_NONE
 
 DAY = date(2025, 3, 10)
 WF = [{"strategy": "regime_trend", "symbol": "BTC-USDT", "folds": 4, "scored_folds": 1,
        "in_sample_sharpe": 3.0, "out_of_sample_sharpe": -1.0}]
 
 
-def test_the_walk_forward_section_explains_default_parameters_and_per_fold_means():
+def walk_forward_html(rows: list[dict]) -> str:
+    """The Walk-forward section of a report holding rows."""
     row = {**{c.strip(): None for c in SUMMARY_COLUMNS.split(",")}, "symbol": "BTC-USDT"}
-    report = {**build_report(DAY, [row], sections={"walk_forward": WF}), "failed_checks": [],
+    report = {**build_report(DAY, [row], sections={"walk_forward": rows}), "failed_checks": [],
               "review": {"analyst": "deterministic", "summary": "s", "findings": [], "warnings": []}}
-    section = re.search(r"<h2>Walk-forward</h2>(.*?)<h2>", render(report, duckdb.connect())).group(1)
+    return re.search(r"<h2>Walk-forward</h2>(.*?)<h2>", render(report, duckdb.connect())).group(1)
+
+
+def test_an_empty_walk_forward_section_says_why():
+    """A short history (2.5 days of a real pair) left the section a bare "none"."""
+    section = walk_forward_html([])
+    assert f"<em>{escape(WALK_FORWARD_NONE)}</em>" in section and "train_days" in WALK_FORWARD_NONE
+    assert "<table" in walk_forward_html(WF) and WALK_FORWARD_NONE not in walk_forward_html(WF)
+
+
+def test_the_walk_forward_section_explains_default_parameters_and_per_fold_means():
+    section = walk_forward_html(WF)
     assert f"<p>{escape(WALK_FORWARD_EXPLAINED)}</p>" in section
     for says in ("default parameters", "nothing is chosen in sample", "same scored folds",
                  "not a Sharpe of the out-of-sample days chained"):
