@@ -151,9 +151,9 @@ def _stream_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config
 # Left while a first build runs in windows, removed after its last window: a run that finds it (the one
 # before was killed or failed midway) builds the windows again from empty tables, never from a part.
 FIRST_BUILD_MARKER = ".first_build_pending"
-# The day-partitioned models (labels_h12 among them) and what they read (staging views, int_bars_unioned, the
-# timeframes seed); the tables over the whole history (signals, instruments, coverage) are left to the run's
-# own build.
+# The day-partitioned models (labels_h12 and recorder_coverage among them) and what they read (staging views,
+# int_bars_unioned, the timeframes seed); the tables over the whole history (signals, instruments) are left to
+# the run's own build.
 WINDOWED_SELECT = "+config.materialized:incremental"
 WINDOWED_MODELS = "config.materialized:incremental"
 

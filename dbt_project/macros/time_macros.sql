@@ -28,6 +28,17 @@
   and {{ date_column }} < date '{{ partition_bound("max_date") }}'
 {%- endmacro %}
 
+{#- Rows a build for the partition window may read or write: the window (widened by lookback days) in an
+    incremental run; every day before the window's end in a full build (a first build, --full-refresh), so
+    that a day's build never writes a later day (recorder_coverage). -#}
+{% macro in_build_window(date_column, lookback_days=0) -%}
+  {%- if is_incremental() -%}
+  {{ in_partition_window(date_column, lookback_days) }}
+  {%- else -%}
+  {{ date_column }} < date '{{ partition_bound("max_date") }}'
+  {%- endif -%}
+{%- endmacro %}
+
 {#- A bound of the partition window [min_date, max_date) as 'YYYY-MM-DD': the var when given (`dbt build
     --vars` by hand), else BLOFIN_DBT_MIN_DATE / BLOFIN_DBT_MAX_DATE (how Dagster passes a run's window),
     else everything. The environment is read only when executing: a window known at parse time (a new

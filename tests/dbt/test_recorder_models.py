@@ -78,20 +78,8 @@ def gap(dataset: str, start: int, end: int, cause: str, status: str) -> dict:
             "recovered_rows": 5 if status == "recovered" else 0, "detail": ""}
 
 
-@pytest.fixture(scope="module")
-def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Paths:
-    paths = Paths((tmp_path_factory.mktemp("recorder") / "data").resolve())
-    lake = paths.data_dir / "lake"
-    # BTC-USDT: one trade per minute 00:00 .. 00:04 (five 1m bars) and the books A, B, C
-    ts = [D0 + m * MIN + 1_000 for m in range(5)]
-    write({"trade_id": [f"t{i}" for i in range(5)], "ts": pa.array(ts, pa.int64()), "price": [100.0] * 5,
-           "size": [1.0] * 5, "side": ["buy"] * 5, "seq": pa.array(range(5), pa.int64())},
-          lake / "trades" / "symbol=BTC-USDT" / f"date={DAY1}" / "trades.parquet")
-    write_books(lake, "BTC-USDT", DAY1, book_rows(D0 + 75_000, "sample", 10, BOOK_A)
-                + book_rows(D0 + 3 * MIN - 1, "snapshot", 20, BOOK_B)
-                + book_rows(D0 + 3 * MIN - 1, "sample", 21, BOOK_B_SAMPLE) + book_rows(D0 + 3 * MIN, "sample", 22, BOOK_C))
-    write({"ts": pa.array([D0 + 1_000], pa.int64()), "mark_price": [100.0], "index_price": pa.array([None], pa.float64())},
-          lake / "mark_prices" / "symbol=BTC-USDT" / f"date={DAY1}" / "mark.parquet")
+def write_recorder_intervals(lake: Path) -> None:
+    """The recorder's segments and gaps of ETH-USDT (DAY1, DAY2) and SOL-USDT (DAY1, one books segment into DAY2)."""
     # ETH-USDT, day 1: trades [0h, 10h) and [8h, 20h) overlap by 2 h (counted once), then [23h, 24h), the first
     # part of a segment across midnight that the recorder split; day 2 continues it [0h, 24h).
     write_intervals(lake, "recorder_segments", "ETH-USDT", DAY1, [
@@ -111,6 +99,23 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Paths:
         seg("trades", D0, D0 + DAY), seg("books", D0 + 22 * HOUR, D0 + DAY + HOUR)])
     write_intervals(lake, "recorder_gaps", "SOL-USDT", DAY1, [
         gap("trades", D0 + 12 * HOUR, D0 + 12 * HOUR + 2_000, "stall", "partial")])
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Paths:
+    paths = Paths((tmp_path_factory.mktemp("recorder") / "data").resolve())
+    lake = paths.data_dir / "lake"
+    # BTC-USDT: one trade per minute 00:00 .. 00:04 (five 1m bars) and the books A, B, C
+    ts = [D0 + m * MIN + 1_000 for m in range(5)]
+    write({"trade_id": [f"t{i}" for i in range(5)], "ts": pa.array(ts, pa.int64()), "price": [100.0] * 5,
+           "size": [1.0] * 5, "side": ["buy"] * 5, "seq": pa.array(range(5), pa.int64())},
+          lake / "trades" / "symbol=BTC-USDT" / f"date={DAY1}" / "trades.parquet")
+    write_books(lake, "BTC-USDT", DAY1, book_rows(D0 + 75_000, "sample", 10, BOOK_A)
+                + book_rows(D0 + 3 * MIN - 1, "snapshot", 20, BOOK_B)
+                + book_rows(D0 + 3 * MIN - 1, "sample", 21, BOOK_B_SAMPLE) + book_rows(D0 + 3 * MIN, "sample", 22, BOOK_C))
+    write({"ts": pa.array([D0 + 1_000], pa.int64()), "mark_price": [100.0], "index_price": pa.array([None], pa.float64())},
+          lake / "mark_prices" / "symbol=BTC-USDT" / f"date={DAY1}" / "mark.parquet")
+    write_recorder_intervals(lake)
     # the bars' own data tests are test_bars.py's business: only this issue's models are tested here
     run_dbt(paths, "build", "--select", *SELECT, "--exclude", "resource_type:test,path:models/bars",
             "--indirect-selection", "cautious", "--exclude-resource-type", "unit_test")

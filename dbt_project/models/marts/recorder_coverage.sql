@@ -1,4 +1,4 @@
-{{ config(materialized='table') }}
+{{ config(unique_key=['symbol', 'coverage_date'], pre_hook="{{ clear_partition_window('coverage_date') }}") }}
 
 {#-
   One row per symbol, UTC day and dataset the live recorder wrote anything for: how much of the day
@@ -7,7 +7,14 @@
   research (the same on every dataset row): false when a trades hole was not fully recovered
   ('lost' or 'partial') or trades were recorded for less than var recorder_min_trades_coverage of
   the day. Symbol-days without any recorder data (imported or synthetic lakes) have no row and count
-  as usable. A table: the recorder's segment and gap files are small, a full rebuild is cheap.
+  as usable.
+
+  Incremental runs rebuild the partition window's days only, whole (symbol, day)s (the pre-hook clears
+  the window's days first, so a day whose files are gone leaves the table); a full build writes every
+  day before the window's end. A build never writes a day after its window: it was a table over the
+  whole lake, so the run of day D wrote D+1's first recorded minutes as an unusable day, and a re-run of
+  D reset the later days to what the lake held then. The files of the day before are read too: a
+  segment or gap is stored under its start's day and may run past midnight (at most one, interval_days).
 -#}
 
 {% set min_coverage = var('recorder_min_trades_coverage', 0.99) %}
@@ -18,11 +25,13 @@ segments as (
     select symbol, dataset, start_ms, end_ms
     from {{ ref('stg_recorder_segments') }}
     where end_ms > start_ms
+      and {{ in_build_window('segment_date', lookback_days=1) }}
 ),
 
 gaps as (
     select symbol, dataset, start_ms, end_ms, cause, status
     from {{ ref('stg_recorder_gaps') }}
+    where {{ in_build_window('gap_date', lookback_days=1) }}
 ),
 
 days as (
@@ -32,6 +41,7 @@ days as (
         union all
         {{ interval_days('gaps') }}
     ) as touched
+    where {{ in_build_window(epoch_ms_to_utc_date('day_start_ms')) }}
 ),
 
 clipped_segments as (
