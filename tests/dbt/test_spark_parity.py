@@ -6,9 +6,9 @@ imported 1m candles and no ticks, plus the awkward series of write_awkward_lake)
 session by spark_dbt.py). Every model of the covered layers is then compared row by row: the same
 columns, the same row count, non-float columns (keys, counts, strings, dates, timestamps) exactly,
 float columns within 1e-9 relative (1e-12 absolute near zero), NULLs in the same places. Then the next
-daily run on both engines: the last two days again, incrementally, for the bars, every feature model and
-the daily summary (NEXT_DAY_MODELS: each rewrites those days' partitions in the table the build left),
-with the last day's trades gone from the lake meanwhile (a corrupt day removed), so that day must leave
+daily run on both engines: the last two days again, incrementally, for the bars, every feature model, the
+daily summary and recorder_coverage (NEXT_DAY_MODELS: each rewrites those days' partitions in the table
+the build left), with the last day's trades gone from the lake meanwhile (a corrupt day removed), so that day must leave
 every table: DuckDB deletes the window first, Spark drops its date partitions (clear_partition_window;
 its dynamic insert_overwrite alone replaces only the partitions the new rows fill). DuckDB's run goes to a
 copy of its warehouse; the two are compared the same way.
@@ -79,9 +79,11 @@ LAYERS = {
     "metrics marts": ["daily_market_summary", "dim_instruments", "recorder_coverage"],
 }
 MODELS = [m for models in LAYERS.values() for m in models]
-# Run again for the last two days, incrementally (built fixture): the bars, every model of models/features/
-# and the daily summary (dbt's selector `features` names that folder as well as the model).
-NEXT_DAY_MODELS = [*LAYERS["bars"], *(m for m in LAYERS["features"] if m != "int_bars_unioned"), "daily_market_summary"]
+# Run again for the last two days, incrementally (built fixture): the bars, every model of models/features/,
+# the daily summary and recorder_coverage (its window holds the recorder day; dbt's selector `features`
+# names that folder as well as the model).
+NEXT_DAY_MODELS = [*LAYERS["bars"], *(m for m in LAYERS["features"] if m != "int_bars_unioned"), "daily_market_summary",
+                   "recorder_coverage"]
 NEXT_WINDOW = {DBT_WINDOW_ENV["min_date"]: DAYS[-2].isoformat(), DBT_WINDOW_ENV["max_date"]: (DAYS[-1] + timedelta(days=1)).isoformat()}
 # Columns left out of the comparison, each with why. Known difference, not yet fixed: feat_recursive's
 # resume_state (the carry the DuckDB branch continues from; Spark recomputes a full pass and never
