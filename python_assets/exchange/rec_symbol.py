@@ -15,37 +15,15 @@ from python_assets.config import Paths
 from python_assets.exchange import rec_store as store
 from python_assets.exchange.book import MAX_CROSSED_MS, Applied, Book, book_rows
 from python_assets.exchange.continuity import Hole, HoleFill, TradeTracker, trade_int
+from python_assets.exchange.rec_checks import faults, hole_detail, objects, own_ts, trade_row
 from python_assets.exchange.recorder import LIVE_SCHEMA, _read, _union, hour_file, merge_closed_hours
 from python_assets.ingest.trades import FUTURE_TOLERANCE_MS
 from python_assets.lake.atomic import write_table_atomic
 from python_assets.lake.store import write_funding
-from python_assets.lake.trade_rules import MIN_TS_MS, record_fault, side_of, value_fault
 from python_assets.platform.timeframes import HOUR_MS
 
 DATASETS = ("trades", "books", "funding", "mark")
 MAX_OPEN_HOLES = 100  # the newest recorded trade holes a late trade may still fill; older back-filled ones are final
-
-
-def _objects(data: list) -> list[dict]:
-    """A message's records, each one that is not an object wrapped as {"raw": it} (to be quarantined)."""
-    if not isinstance(data, list):
-        raise TypeError(f"data is a {type(data).__name__}, not a list")
-    return [t if isinstance(t, dict) else {"raw": t} for t in data]
-
-
-def trade_fault(t: dict) -> str | None:
-    """Why a trade message cannot become a row (a missing or unreadable id, ts, price or size), or None."""
-    return record_fault(t, "tradeId", (("ts", int), ("price", float), ("size", float)))
-
-
-def own_ts(t: dict, top: int) -> int | None:
-    """A trade's ts when readable (as trade_fault reads it) and in [MIN_TS_MS, top], else None: a trade refused for
-    a value is filed at its own time (its day), only one without a usable time at the last trade's."""
-    try:
-        ts = int(t["ts"])
-    except (KeyError, TypeError, ValueError, OverflowError):
-        return None
-    return ts if MIN_TS_MS <= ts <= top else None
 
 
 @dataclass
@@ -120,7 +98,7 @@ class SymbolRecorder:
         trades are kept. An id at or below the last one is a late trade of a recorded hole (stored once) or a
         repeat (counted, dropped)."""
         self._seen("trades")
-        data = _objects(data)
+        data = objects(data)
         bad = self._faults(data)
         safe, top = self.tracker.last_ts or self.clock(), self.clock() + FUTURE_TOLERANCE_MS
         pairs = [(str(t.get("tradeId")), int(t["ts"]) if i not in bad else own_ts(t, top) or safe)
@@ -177,18 +155,8 @@ class SymbolRecorder:
                     self._write_hole(fill)
 
     def _faults(self, data: list[dict]) -> dict[int, str]:
-        """Why each trade that cannot be stored cannot (index -> quarantine reason): a missing or unreadable
-        field, a time before MIN_TS_MS or more than FUTURE_TOLERANCE_MS past the local clock, or a value the lake
-        refuses (trade_rules.value_fault, checked here so that the trade gets its gap, not only at the merge; one
-        trade at a time, no DataFrame: this runs for every trade message on the event loop all symbols share)."""
-        top = self.clock() + FUTURE_TOLERANCE_MS
-        out: dict[int, str] = {}
-        for i, t in enumerate(data):
-            if (why := trade_fault(t)) is None and own_ts(t, top) is None:
-                why = "time_outside_window"
-            if (why := why or value_fault(*self._trade_row(t)[1:])) is not None:
-                out[i] = why
-        return out
+        """Why each trade that cannot be stored cannot (rec_checks.faults, against the local clock now)."""
+        return faults(data, self.clock() + FUTURE_TOLERANCE_MS, self.contract_value)
 
     def _reject(self, trade: dict, at: int, reason: str, hole: Hole | None = None) -> None:
         """Quarantine a trade that cannot be stored; one that arrived live (not in a hole's back-fill) is also a
@@ -205,10 +173,8 @@ class SymbolRecorder:
                      f"trade id {trade.get('tradeId')}: {reason}, quarantined")
 
     def _trade_row(self, t: dict) -> tuple:
-        """A readable trade message as a live_trades row; its side read as ingest reads it (trade_rules.side_of: 'BUY',
-        'b', 'bid' are 'buy', a missing one or 'null' stays NULL, another text is for value_fault to judge)."""
-        return (str(t["tradeId"]), int(t["ts"]), float(t["price"]), float(t["size"]) * self.contract_value,
-                side_of(t.get("side")))
+        """A readable trade message as a live_trades row (rec_checks.trade_row, in this symbol's contract value)."""
+        return trade_row(t, self.contract_value)
 
     def fill(self, hole: Hole, rest: list) -> str:
         """Add what REST still had of a hole (and the stream had not delivered late) to the buffer and record the
@@ -219,7 +185,7 @@ class SymbolRecorder:
         if fill is None:
             fill = HoleFill(hole)
             self._remember([fill])
-        rest = _objects(rest)
+        rest = objects(rest)
         bad = self._faults(rest)
         for i, t in enumerate(rest):
             tid = trade_int(str(t.get("tradeId")))
@@ -238,10 +204,7 @@ class SymbolRecorder:
     def _write_hole(self, fill: HoleFill) -> None:
         """Write a hole's gap row with what reached it so far; a row written before for it (a late trade changed
         its status and count) is replaced, not kept beside the new one."""
-        h = fill.hole
-        detail = (f"trade ids {h.after_id + 1}..{h.before_id - 1} missing ({h.missing}), {len(fill.rest)} from REST"
-                  + (f", {fill.unusable} unusable (quarantined)" if fill.unusable else "")
-                  + (f", {len(fill.late)} late on the stream" if fill.late else ""))
+        h, detail = fill.hole, hole_detail(fill)
         end, got = max(h.after_ts, h.before_ts), len(fill.rest | fill.late)
         if fill.detail is None:
             self.gap("trades", h.after_ts, end, h.cause, fill.status(), got, detail)
