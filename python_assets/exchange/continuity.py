@@ -76,6 +76,7 @@ class HoleFill:
     rest: set[int] = field(default_factory=set)
     late: set[int] = field(default_factory=set)
     unusable: int = 0  # trades of the hole its back-fill held but the lake refuses (quarantined)
+    refused: set[int] = field(default_factory=set)  # ids of late trades quarantined (unusable): a repeat is a duplicate
     detail: str | None = None  # the detail of its written gap row (part of the row's key), None until written
 
     def wants(self, tid: int | None) -> bool:

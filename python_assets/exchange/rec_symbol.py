@@ -138,13 +138,14 @@ class SymbolRecorder:
     def _late(self, idx: list[int], data: list[dict], bad: dict[int, str]) -> None:
         """Trades at or below the last id: one of a recorded hole that has not reached the buffer arrived late (it
         is stored, or quarantined when unusable, and the hole's gap row is rewritten when already written); any other
-        is a repeat of a stored trade, counted in 'duplicates' and dropped."""
+        is a repeat of a stored or quarantined trade, counted in 'duplicates' and dropped."""
         for i in idx:
             tid = trade_int(str(data[i].get("tradeId")))
             fill = next((f for f in self.holes if f.wants(tid)), None)
-            if fill is None or tid is None:
+            if fill is None or tid is None or (i in bad and tid in fill.refused):
                 self.counts["duplicates"] += 1
             elif i in bad:
+                fill.refused.add(tid)
                 self._reject(data[i], fill.hole.after_ts, bad[i], fill.hole)
                 self.counts["quarantined"] += 1
             else:

@@ -103,3 +103,22 @@ def test_a_revised_gap_across_midnight_replaces_both_of_its_pieces(data_dir: Pat
     store.write_gap(data_dir, "BTC-USDT", "trades", start, end, "trade_id_gap", "partial", 1, "new", replaces="old")
     assert gaps(data_dir)[["start_ms", "status", "recovered_rows", "detail"]].values.tolist() == [
         [start, "partial", 1, "new"], [DAY0 + 24 * H, "partial", 0, "new"]]
+
+
+def test_an_unusable_late_trade_sent_twice_is_quarantined_once_and_its_repeat_is_a_duplicate(data_dir: Paths) -> None:
+    """The repeat was quarantined (and counted) again: quarantined 2 for one trade, so the counts no longer said how
+    many distinct trades the stream refused."""
+    clock = Clock(DAY0 + 10 * H)
+    rec = recorder(data_dir, clock)
+    t = clock.t
+    rec.on_trades([trade(10, t)])
+    holes = rec.on_trades([trade(14, t + 9)])
+    assert rec.fill(holes[0], []) == "lost"
+    bad = {**trade(12, t + 4), "price": "NaN"}
+    messages = [[trade(10, t)], [trade(14, t + 9)], [bad], [bad, trade(13, t + 8)]]
+    for message in messages[2:]:
+        assert rec.on_trades(message) == []
+    c = rec.counts
+    assert (c["trades"], c["quarantined"], c["duplicates"]) == (3, 1, 1)
+    assert c["trades"] + c["quarantined"] + c["duplicates"] == sum(len(m) for m in messages)
+    assert gaps(data_dir)[["status", "recovered_rows"]].values.tolist() == [["partial", 1]]
