@@ -247,10 +247,11 @@ def quarantine_trade(paths: Paths, symbol: str, trade: dict, reason: str) -> Non
     write_quarantine(paths, symbol, "recorder-" + hashlib.sha256(raw.encode()).hexdigest()[:16], frame)
 
 
-def replace_funding(paths: Paths, symbol: str, settled: dict[int, float]) -> list[int]:
+def replace_funding(paths: Paths, symbol: str, settled: dict[int, float], unknown_only: bool = False) -> list[int]:
     """Store the exchange's settled funding rates (REST history), replacing another rate stored for the same
-    settlement (the stream's announcement); returns the funding_ts whose stored rate was replaced. Each day's
-    file is rewritten once, its new settlements and replaced rates together, under one hold of the lock."""
+    settlement (the stream's announcement); returns the funding_ts whose stored rate was replaced. With unknown_only
+    only a stored NaN is replaced (an older recorder stored the stream's NaN: an unknown rate, never a settled one).
+    Each day's file is rewritten once, its new settlements and replaced rates together, under one hold of the lock."""
     if not settled:
         return []
     symbol = normalize_symbol(symbol)
@@ -260,7 +261,8 @@ def replace_funding(paths: Paths, symbol: str, settled: dict[int, float]) -> lis
             target = funding_partition(paths, symbol, date.fromisoformat(day))
             rows = read_partition(target, FUNDING_SCHEMA)
             stored = dict(zip(rows["funding_ts"].tolist(), rows["funding_rate"].tolist()))
-            changed = {t: r for t, r in part.items() if t in stored and not _same(stored[t], r)}
+            changed = {t: r for t, r in part.items() if t in stored and not _same(stored[t], r)
+                       and (not unknown_only or pd.isna(stored[t]))}
             fresh = {t: r for t, r in part.items() if t not in stored}
             if not changed and not fresh:
                 continue

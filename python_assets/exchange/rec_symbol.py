@@ -333,7 +333,8 @@ class SymbolRecorder:
         return batch
 
     def write(self, batch: dict, merge: bool) -> None:
-        """Write a taken batch to the hour files, funding and segments; merge finished hours when asked."""
+        """Write a taken batch to the hour files, funding and segments; merge finished hours when asked. A settled
+        rate of the stream is stored unless another is (that one stays and is said), but replaces a stored NaN."""
         if batch["trades"]:
             rows = pd.DataFrame(batch["trades"], columns=LIVE_SCHEMA.names)
             for hour, part in rows.groupby(rows["ts"] // HOUR_MS * HOUR_MS):
@@ -346,9 +347,12 @@ class SymbolRecorder:
             settled = batch["funding"]
             stats = write_funding(self.paths, self.symbol, pd.DataFrame({"funding_ts": list(settled),
                                                                          "funding_rate": list(settled.values())}))
-            for ts in stats.conflicts:
-                self.out(f"{self.symbol} funding at {int(ts)}: the stream announced {settled[int(ts)]}, another rate "
-                         "is stored for that settlement and stays")
+            clashes = {int(ts): settled[int(ts)] for ts in stats.conflicts}
+            unknown = store.replace_funding(self.paths, self.symbol, clashes, unknown_only=True)
+            for ts, rate in clashes.items():
+                said = ("which replaces the unknown (NaN) rate stored for that settlement" if ts in unknown
+                        else "another rate is stored for that settlement and stays")
+                self.out(f"{self.symbol} funding at {ts}: the stream announced {rate}, {said}")
         for ts in store.replace_funding(self.paths, self.symbol, batch.get("confirmed") or {}):
             self.out(f"{self.symbol} funding at {ts}: the exchange's settled rate {batch['confirmed'][ts]} replaces "
                      "the rate the stream announced")

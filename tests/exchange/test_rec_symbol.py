@@ -154,3 +154,28 @@ def test_a_non_finite_announced_rate_is_refused_and_the_last_good_one_settles(da
     rec.flush(merge=False)
     funding = data_dir.funding / "symbol=BTC-USDT" / "date=2027-01-16" / "funding.parquet"
     assert read_partition(funding, FUNDING_SCHEMA)["funding_rate"].tolist() == [0.0003]
+
+
+def test_a_nan_rate_an_older_recorder_stored_is_replaced_by_the_next_valid_one(data_dir: Paths) -> None:
+    """A NaN rate on disk (an older recorder stored the stream's NaN) is unknown, not a settled rate: it blocked the
+    stream's valid rate for that settlement ('another rate is stored ... and stays'). A valid stored rate stays."""
+    from python_assets.lake.store import write_funding
+
+    settle = DAY0 + 8 * H
+    write_funding(data_dir, "BTC-USDT", pd.DataFrame({"funding_ts": [settle, settle + 8 * H],
+                                                      "funding_rate": [float("nan"), float("nan")]}))
+    clock = Clock(settle - 30_000)
+    lines: list[str] = []
+    rec = SymbolRecorder(data_dir, "BTC-USDT", "BTC-USDT", 1.0, 20, "s1", clock, out=lines.append)
+    rec.on_funding([{"fundingRate": "0.00012", "fundingTime": str(settle)}])
+    clock.t = settle + 500
+    rec.flush(merge=False)
+    funding = data_dir.funding / "symbol=BTC-USDT" / "date=2027-01-16" / "funding.parquet"
+    rates = read_partition(funding, FUNDING_SCHEMA)["funding_rate"]
+    assert rates.iloc[0] == 0.00012 and rates.iloc[1:].isna().all()
+    assert len(lines) == 1 and "announced 0.00012, which replaces the unknown (NaN) rate" in lines[0]
+    rec.on_funding([{"fundingRate": "0.00015", "fundingTime": str(settle)}])  # a different push after it was stored
+    clock.t += 1000
+    rec.flush(merge=False)
+    assert len(lines) == 2 and "announced 0.00015" in lines[1] and "stays" in lines[1]
+    assert read_partition(funding, FUNDING_SCHEMA)["funding_rate"].iloc[0] == 0.00012
