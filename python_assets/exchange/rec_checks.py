@@ -1,11 +1,14 @@
 """Pure checks of the WebSocket recorder (no I/O): which trade messages can become live_trades rows and why not
-(the quarantine reason), the row a readable one becomes, and the detail text of a trade hole's gap row.
+(the quarantine reason), the row a readable one becomes, and the detail text of a trade hole's gap row (written,
+and read back into the hole's record after a restart).
 rec_symbol.py calls these for every trade message; what it does with the answers (store, quarantine, record a gap)
 stays there."""
 
 from __future__ import annotations
 
-from python_assets.exchange.continuity import HoleFill
+import re
+
+from python_assets.exchange.continuity import Hole, HoleFill
 from python_assets.lake.trade_rules import MIN_TS_MS, record_fault, side_of, value_fault
 
 
@@ -58,3 +61,21 @@ def hole_detail(fill: HoleFill) -> str:
     return (f"trade ids {h.after_id + 1}..{h.before_id - 1} missing ({h.missing}), {len(fill.rest)} from REST"
             + (f", {fill.unusable} unusable (quarantined)" if fill.unusable else "")
             + (f", {len(fill.late)} late on the stream" if fill.late else ""))
+
+
+HOLE_DETAIL = re.compile(r"trade ids (\d+)\.\.(\d+) missing \(\d+\), (\d+) from REST"
+                         r"(?:, (\d+) unusable \(quarantined\))?(?:, \d+ late on the stream)?")
+
+
+def restored_fill(cause: str, start_ms: int, end_ms: int, detail: str, stored: set[int]) -> HoleFill | None:
+    """The record of a hole an earlier session wrote a gap row for (None when the detail names no id range), rebuilt
+    for a restart from that row and the stored trade ids, so a late trade of it is stored once, not taken for a
+    repeat. Which stored id came from REST and which late the lake does not say: the row's counts need only that
+    as many as it said came from REST."""
+    if (m := HOLE_DETAIL.fullmatch(detail)) is None:
+        return None
+    first, last = int(m[1]), int(m[2])
+    got = sorted(t for t in stored if first <= t <= last)
+    rest = int(m[3])
+    return HoleFill(Hole(first - 1, start_ms, last + 1, end_ms, cause), set(got[:rest]), set(got[rest:]),
+                    int(m[4] or 0), detail=detail)

@@ -194,6 +194,45 @@ def last_stored_trade(paths: Paths, symbol: str, now: int, lake_too: bool) -> tu
     return None
 
 
+def open_hole_rows(paths: Paths, symbol: str, now: int, days: int = 2,
+                   cap: int = 10) -> list[tuple[str, int, int, str]]:
+    """(cause, start_ms, end_ms, detail) of the trade holes not yet recovered whose gap rows start on the `days`
+    newest days holding gaps up to now's, oldest first: what a late trade may still reach after a restart. A hole's
+    pieces split at midnight are joined again (earlier days read, up to `cap` in all, for its first piece)."""
+    root = paths.lake / "recorder_gaps" / f"symbol={symbol}"
+    dates = sorted((d for f in root.glob("date=*") if (d := f.name.removeprefix("date=")) <= day_of(now)), reverse=True)
+    found, waiting = pd.DataFrame(columns=GAPS_SCHEMA.names), set()
+    for n, day in enumerate(dates[:cap]):
+        rows = read_partition(day_file(paths, "recorder_gaps", "gaps.parquet", symbol, day), GAPS_SCHEMA)
+        keep = (rows["dataset"] == "trades") & rows["status"].isin(["lost", "partial"]) \
+            & rows["detail"].str.startswith("trade ids ")
+        rows = rows[keep & rows["detail"].isin(waiting)] if n >= days else rows[keep]
+        found = pd.concat([found, rows], ignore_index=True) if len(found) else rows
+        firsts = found.groupby(["cause", "detail"])["start_ms"].min()
+        waiting = {detail for (_, detail), start in firsts.items() if start % DAY_MS == 0}  # maybe not its first piece
+        if n + 1 >= days and not waiting:
+            break
+    holes = found.groupby(["cause", "detail"]).agg(start_ms=("start_ms", "min"), end_ms=("end_ms", "max"))
+    return sorted(((str(c), int(r.start_ms), int(r.end_ms), str(d)) for (c, d), r in holes.iterrows()),
+                  key=lambda row: row[1:])
+
+
+def stored_trade_ids(paths: Paths, symbol: str, start_ms: int, end_ms: int) -> set[int]:
+    """The integer ids of the trades stored (open and merged hour files, lake trades) stamped within an hour of
+    [start, end] (a hole's trades are stamped in it, give or take the exchange's disorder)."""
+    ids: set[int] = set()
+    start_ms, end_ms = start_ms - HOUR_MS, end_ms + HOUR_MS
+    for day in sorted({day_of(s) for s, _ in split_days(start_ms, end_ms)}):
+        live = paths.live_trades / f"symbol={symbol}" / f"date={day}"
+        files = [*live.glob("[0-9][0-9].parquet"), *live.glob("merged/[0-9][0-9].parquet"),
+                 paths.trades / f"symbol={symbol}" / f"date={day}" / "trades.parquet"]
+        for f in (f for f in files if f.exists()):
+            rows = pq.read_table(f, columns=["trade_id", "ts"],
+                                 filters=[("ts", ">=", start_ms), ("ts", "<=", end_ms)]).to_pandas()
+            ids.update(int(t) for t in rows["trade_id"].map(trade_int).dropna())
+    return ids
+
+
 def due_days(paths: Paths, live_name: str, symbol: str, now: int) -> set[str]:
     """Days of a live dataset's hour files whose hour (plus grace) is over: the days a merge now writes to."""
     out = set()

@@ -15,7 +15,7 @@ from python_assets.config import Paths
 from python_assets.exchange import rec_store as store
 from python_assets.exchange.book import MAX_CROSSED_MS, Applied, Book, book_rows
 from python_assets.exchange.continuity import Hole, HoleFill, TradeTracker, trade_int
-from python_assets.exchange.rec_checks import faults, hole_detail, objects, own_ts, trade_row
+from python_assets.exchange.rec_checks import faults, hole_detail, objects, own_ts, restored_fill, trade_row
 from python_assets.exchange.recorder import LIVE_SCHEMA, _read, _union, hour_file, merge_closed_hours
 from python_assets.ingest.trades import FUTURE_TOLERANCE_MS
 from python_assets.lake.atomic import write_table_atomic
@@ -70,16 +70,26 @@ class SymbolRecorder:
     # ---- start -------------------------------------------------------------------------------------
     def resume(self) -> None:
         """Pick up where an earlier session stopped: its last stored trade (however long ago) and segment ends
-        become 'restart' holes; with no stored trade id to continue from, the restart gap is recorded as lost."""
+        become 'restart' holes, and its open holes are restored; with no stored trade id to continue from, the
+        restart gap is recorded as lost."""
         now = self.clock()
         ends = store.previous_segment_ends(self.paths, self.symbol, self.session_id, now)
         last = store.last_stored_trade(self.paths, self.symbol, now, lake_too="trades" in ends)
         if last is not None:
             self.tracker.last_id, self.tracker.last_ts = last
+            self._restore_holes(now)
         if "trades" in ends or last is not None:
             self.trade_cause = ("restart", int(ends.get("trades", self.tracker.last_ts or now)))
         if "books" in ends:
             self.book_cause = ("restart", int(ends["books"]), "recorder restarted")
+
+    def _restore_holes(self, now: int) -> None:
+        """Rebuild the records of the newest holes an earlier session left lost or partial (their gap rows and the
+        ids stored in them), so that a late trade of one is stored once, not taken for a repeat."""
+        rows = store.open_hole_rows(self.paths, self.symbol, now)[-MAX_OPEN_HOLES:]
+        ids = store.stored_trade_ids(self.paths, self.symbol, min(r[1] for r in rows), max(r[2] for r in rows)) \
+            if rows else set()
+        self.holes = [f for r in rows if (f := restored_fill(*r, ids)) is not None]
 
     # ---- messages ----------------------------------------------------------------------------------
     def _seen(self, dataset: str) -> None:
