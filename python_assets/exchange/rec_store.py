@@ -25,6 +25,7 @@ from python_assets.config import Paths
 from python_assets.exchange.continuity import split_days, trade_int
 from python_assets.exchange.recorder import LIVE_SCHEMA, MERGE_GRACE_MS
 from python_assets.lake.atomic import write_table_atomic
+from python_assets.lake.settlements import stamps_by_second
 from python_assets.lake.store import (FUNDING_SCHEMA, funding_partition, normalize_symbol, read_partition, symbol_lock,
                                       write_quarantine)
 from python_assets.platform.timeframes import DAY_MS, HOUR_MS
@@ -300,6 +301,8 @@ def replace_funding(paths: Paths, symbol: str, settled: dict[int, float], unknow
             target = funding_partition(paths, symbol, date.fromisoformat(day))
             rows = read_partition(target, FUNDING_SCHEMA)
             stored = dict(zip(rows["funding_ts"].tolist(), rows["funding_rate"].tolist()))
+            stamps = stamps_by_second(part, stored)  # a settlement stored under another ms stamp is that one
+            part = {stamps[t]: r for t, r in reversed(part.items())}  # a second given twice: its first rate
             changed = {t: r for t, r in part.items() if t in stored and not _same(stored[t], r)
                        and (not unknown_only or pd.isna(stored[t]))}
             fresh = {t: r for t, r in part.items() if t not in stored}

@@ -4,9 +4,19 @@ history at 08:00:00.000, freqtrade's funding files at 08:00:00.007). Pure: no I/
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pandas as pd
 
 SECOND_MS = 1_000
+
+
+def stamps_by_second(fresh: Iterable[int], stored: Iterable[int]) -> dict[int, int]:
+    """Each fresh stamp -> the stamp its settlement second already has: the stored one, else the first fresh one."""
+    first: dict[int, int] = {}
+    for ts in (*stored, *fresh):
+        first.setdefault(int(ts) // SECOND_MS, int(ts))
+    return {int(ts): first[int(ts) // SECOND_MS] for ts in fresh}
 
 
 def on_stored_stamps(fresh: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFrame:
@@ -16,8 +26,7 @@ def on_stored_stamps(fresh: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFrame:
     backtests charged both). Rows, order and rates are unchanged."""
     if fresh.empty:
         return fresh
-    first = pd.concat([stored["funding_ts"], fresh["funding_ts"]], ignore_index=True)
-    by_second = first.groupby(first // SECOND_MS, sort=False).first()  # the stored stamp, else fresh's first
+    stamps = stamps_by_second(fresh["funding_ts"].tolist(), stored["funding_ts"].tolist())
     out = fresh.copy()
-    out["funding_ts"] = (fresh["funding_ts"] // SECOND_MS).map(by_second).astype(fresh["funding_ts"].dtype)
+    out["funding_ts"] = fresh["funding_ts"].map(stamps).astype(fresh["funding_ts"].dtype)
     return out

@@ -143,3 +143,16 @@ def test_a_covered_day_without_rows_is_complete_so_the_sensor_does_not_wait_for_
     assert days["2027-01-17"].ready and days["2027-01-17"].complete == {"BTC-USDT", "ETH-USDT"}
     assert days["2027-01-16"].complete == {"BTC-USDT", "ETH-USDT", "SOL-USDT"}
     assert not (data_dir.trades / "symbol=BTC-USDT" / "date=2027-01-17").exists()  # nothing invented
+
+
+def test_a_settled_rate_replaces_the_rate_stored_under_another_ms_stamp_of_its_second(data_dir: Paths) -> None:
+    """freqtrade's funding file stamps a settlement 08:00:00.007, BloFin's history 08:00:00.000: the recorder's
+    settled rate added a second row for it (stg_funding_rates puts both on 08:00:00, the backtests charged both)."""
+    from python_assets.lake.store import FUNDING_SCHEMA, funding_partition, write_funding
+
+    settle = DAY0 + 8 * H
+    write_funding(data_dir, "BTC-USDT", pd.DataFrame({"funding_ts": [settle + 7], "funding_rate": [0.0001]}))
+    assert store.replace_funding(data_dir, "BTC-USDT", {settle: 0.00012, settle + 8 * H + 3: 0.0002,
+                                                        settle + 8 * H + 9: 0.0003}) == [settle + 7]
+    got = read_partition(funding_partition(data_dir, "BTC-USDT", pd.Timestamp(DAY0, unit="ms").date()), FUNDING_SCHEMA)
+    assert got.values.tolist() == [[settle + 7, 0.00012], [settle + 8 * H + 3, 0.0002]]  # a second given twice: its first
