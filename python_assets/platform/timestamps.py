@@ -22,7 +22,8 @@ _LIMIT = 10**20  # beyond int64 nanoseconds: no unit makes it a time
 _INT_TEXT = r"^-?[0-9]{1,19}$"
 _DECIMAL_TEXT = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 _ISO_TEXT = r"^[0-9]{4}"  # ISO-8601 opens with its year: pandas also reads 'now' and 'today', times of the reading
-_UTC_SUFFIX = r"(?i)\s*(?:UTC|Z)$"  # BigQuery's "2025-03-10 00:00:00 UTC": a trailing UTC (or Z, spaced) as ISO's Z
+# BigQuery's "2025-03-10 00:00:00 UTC": a trailing UTC, GMT (HTTP dates, many exports) or Z, spaced, as ISO's Z
+_UTC_SUFFIX = r"(?i)\s*(?:UTC|GMT|Z)$"
 _TICKS_PER_MS = {"s": None, "ms": 1, "us": 1_000, "ns": 1_000_000}
 
 

@@ -267,6 +267,8 @@ def test_headerless_csv_is_read_in_freqtrade_order(data_dir, tmp_path):
         ("2025-03-10 00:00:01 UTC", 1_741_564_801_000),  # BigQuery's export
         ("2025-03-10 00:00:01.5 utc", 1_741_564_801_500),
         ("2025-03-10T00:00:01 Z", 1_741_564_801_000),
+        ("2025-03-10 00:00:01 GMT", 1_741_564_801_000),  # was quarantined as unparsable
+        ("2025-03-10 00:00:01 EST", None),  # a zone abbreviation is ambiguous (EST: US or Australian): refused
         ("not a time", None),
         ("now", None),  # pandas reads these as the clock (local for today): unparsable, not a time
         ("today", None),
