@@ -45,9 +45,9 @@ import pytest
 from awkward_lake import day_ms, high_priced, hourly_candles, instrument_rows, settlement_funding, tiny_priced
 from conftest import run_dbt
 from edge_candles import edge_candles
+from spark_two_calls import BUILD_RESULTS, moved_aside
 from test_recorder_models import D0, DAY, HOUR, book_rows, gap, seg, write_books, write_intervals
 
-import dagster_defs.dbt.spark_dbt
 from python_assets.config import DBT_PROJECT_DIR, DBT_WINDOW_ENV, Paths
 from python_assets.exchange.rec_store import write_instruments
 from python_assets.lake.store import write_candles, write_funding, write_trades
@@ -89,7 +89,7 @@ NEXT_WINDOW = {DBT_WINDOW_ENV["min_date"]: DAYS[-2].isoformat(), DBT_WINDOW_ENV[
 # resume_state (the carry the DuckDB branch continues from; Spark recomputes a full pass and never
 # reads it) holds 0.0 on Spark where DuckDB holds NaN in the not-yet-seeded slots.
 NOT_COMPARED = {"feat_recursive": {"resume_state"}}
-SPARK_RUNNER = Path(dagster_defs.dbt.spark_dbt.__file__)
+SPARK_TWO_CALLS = Path(__file__).resolve().parent / "spark_two_calls.py"  # runs dagster_defs/dbt/spark_dbt.py's run_dbt twice
 
 
 def spark_missing() -> str | None:
@@ -143,15 +143,16 @@ def write_awkward_lake(paths: Paths) -> None:
         gap("trades", start + 11 * HOUR, start + 11 * HOUR + 2_000, "stall", "recovered")])
 
 
-def node_seconds(target: Path) -> dict[str, float]:
-    """{model: execution seconds} from a dbt target's run_results.json."""
-    results = json.loads((target / "run_results.json").read_text())["results"]
+def node_seconds(target: Path, name: str = "run_results.json") -> dict[str, float]:
+    """{model: execution seconds} from a dbt target's run_results.json (or another file of that form)."""
+    results = json.loads((target / name).read_text())["results"]
     return {r["unique_id"].split(".")[-1]: r["execution_time"] for r in results if r["unique_id"].startswith("model.")}
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> dict:
-    """The lake built by dbt on DuckDB and on Spark; Spark's models exported as Parquet."""
+    """The lake built by dbt on DuckDB and on Spark, then the next daily run on both; Spark's models exported as
+    Parquet after each."""
     if reason := spark_missing():
         pytest.skip(reason)
     paths = Paths(tmp_path_factory.mktemp("spark_parity") / "data")
@@ -159,39 +160,39 @@ def built(tmp_path_factory) -> dict:
     duck_target = paths.data_dir / "target_duckdb"
     # cautious: a relationships test that also reads an unselected model (a mart) is left out
     run_dbt(paths, "build", "--indirect-selection", "cautious", "--select", *MODELS, target=duck_target)
-    spark_target, exported = paths.data_dir / "target_spark", paths.data_dir / "spark_export"
-    env = {**os.environ, "BLOFIN_DATA_DIR": str(paths.data_dir), "BLOFIN_SPARK_DIR": str(paths.data_dir / "spark"),
-           "PYSPARK_PYTHON": sys.executable}
-    cmd = [sys.executable, str(SPARK_RUNNER), "build", "--target", "spark", "--profiles-dir", ".",
-           "--target-path", str(spark_target), "--indirect-selection", "cautious", "--select", *MODELS, "--export", str(exported)]
-    proc = subprocess.run(cmd, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, f"dbt build --target spark failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
-    # Hive's session resources folder lies in the Spark dir (profiles.yml), not one more left in /tmp each call
-    assert (paths.data_dir / "spark" / "hive_resources").is_dir()
-    seconds = (node_seconds(duck_target), node_seconds(spark_target))
+    duck_seconds = node_seconds(duck_target)
     # The next daily run on both built warehouses (DuckDB's copy): the last two days again, incrementally
     # (feat_recursive, a Python model whose write differs from its first; features, a table of date partitions
     # on Spark only), with the last day's trades moved out of the lake while it runs (put back for the tests
     # that read DuckDB's staging views).
     # (the copy keeps the file name: dbt-duckdb names the catalog after it, and the views not rebuilt name it)
-    next_day, duck_next = paths.data_dir / "spark_export_next_day", paths.data_dir / "next_day" / paths.warehouse.name
+    duck_next = paths.data_dir / "next_day" / paths.warehouse.name
     duck_next.parent.mkdir()
     shutil.copy(paths.warehouse, duck_next)
     gone, aside = sorted(paths.trades.glob(f"symbol=*/date={DAYS[-1]}")), paths.data_dir / "trades_aside"
-    aside.mkdir()
-    for i, folder in enumerate(gone):
-        folder.rename(aside / str(i))
-    try:
+    with moved_aside(gone, aside):
         run_dbt(paths, "run", "--select", *NEXT_DAY_MODELS, target=duck_target,
                 env={**NEXT_WINDOW, "BLOFIN_WAREHOUSE": str(duck_next)})
-        cmd = [sys.executable, str(SPARK_RUNNER), "run", "--target", "spark", "--profiles-dir", ".", "--target-path",
-               str(spark_target), "--select", *NEXT_DAY_MODELS, "--export", str(next_day)]
-        proc = subprocess.run(cmd, cwd=DBT_PROJECT_DIR, env={**env, **NEXT_WINDOW}, capture_output=True,
-                              text=True, timeout=900)
-    finally:
-        for i, folder in enumerate(gone):
-            (aside / str(i)).rename(folder)
-    assert proc.returncode == 0, f"the next day's run on spark failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
+    # Spark: the build, then the same next run on the lake without that day, in one process (one JVM start-up)
+    spark_target, exported = paths.data_dir / "target_spark", paths.data_dir / "spark_export"
+    next_day, spec = paths.data_dir / "spark_export_next_day", paths.data_dir / "spark_calls.json"
+    spec.write_text(json.dumps({
+        "build": ["build", "--target", "spark", "--profiles-dir", ".", "--target-path", str(spark_target),
+                  "--indirect-selection", "cautious", "--select", *MODELS, "--export", str(exported)],
+        "next": ["run", "--target", "spark", "--profiles-dir", ".", "--target-path", str(spark_target),
+                 "--select", *NEXT_DAY_MODELS, "--export", str(next_day)],
+        "next_env": NEXT_WINDOW, "aside": [str(f) for f in gone], "aside_dir": str(aside), "target": str(spark_target)}))
+    env = {**os.environ, "BLOFIN_DATA_DIR": str(paths.data_dir), "BLOFIN_SPARK_DIR": str(paths.data_dir / "spark"),
+           "PYSPARK_PYTHON": sys.executable}
+    proc = subprocess.run([sys.executable, str(SPARK_TWO_CALLS), str(spec)], cwd=DBT_PROJECT_DIR, env=env,
+                          capture_output=True, text=True, timeout=1200)
+    failed = {1: "dbt build --target spark", 3: "the next day's run on spark"}.get(proc.returncode, "spark_two_calls.py")
+    assert proc.returncode == 0, f"{failed} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
+    # the removed day is back in the lake for the tests that read DuckDB's staging views
+    assert all(folder.is_dir() for folder in gone)
+    # Hive's session resources folder lies in the Spark dir (profiles.yml), not one more left in /tmp each call
+    assert (paths.data_dir / "spark" / "hive_resources").is_dir()
+    seconds = (duck_seconds, node_seconds(spark_target, BUILD_RESULTS))
     return {"paths": paths, "exported": exported, "next_day": next_day, "duck_next": duck_next, "gone": len(gone),
             "seconds": seconds}
 
