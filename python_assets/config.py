@@ -436,6 +436,7 @@ DBT_WINDOW_ENV = {"min_date": "BLOFIN_DBT_MIN_DATE", "max_date": "BLOFIN_DBT_MAX
 DBT_TARGET_ENV = "BLOFIN_DBT_TARGET"
 SPARK_DIR_ENV = "BLOFIN_SPARK_DIR"
 SPARK_CORES_ENV = "BLOFIN_SPARK_CORES"
+SPARK_SMALL_DATA_ENV = "BLOFIN_SPARK_SMALL_DATA"  # profiles.yml: 1 turns Spark's AQE and whole-stage codegen off
 DBT_DEFAULT_DATA_DIR = "../data"  # profiles.yml's data dir when BLOFIN_DATA_DIR is unset (dbt run from dbt_project/)
 # Where the landing tables are for dbt on Spark, and which (macro register_landing_tables; set per dbt call).
 SPARK_LANDING_ENV = {"root": "BLOFIN_SPARK_LANDING", "tables": "BLOFIN_SPARK_LANDING_TABLES"}
@@ -444,7 +445,7 @@ SPARK_LANDING_ENV = {"root": "BLOFIN_SPARK_LANDING", "tables": "BLOFIN_SPARK_LAN
 NOT_RESULT_SETTINGS = {DATA_DIR_ENV, *DBT_WINDOW_ENV.values(), LOCK_WAIT_ENV, SCHEDULE_CRON_ENV, FRESHNESS_ENV,
                        MAX_RUN_HOURS_ENV,
                        SYMBOL_WORKERS_ENV, SYMBOL_BATCH_ENV, LLM_TIMEOUT_ENV, "BLOFIN_DEBUG", *SECRET_ENV_VARS,
-                       SPARK_DIR_ENV, *SPARK_LANDING_ENV.values(), SPARK_CORES_ENV, DBT_SERVER_ENV}
+                       SPARK_DIR_ENV, *SPARK_LANDING_ENV.values(), SPARK_CORES_ENV, SPARK_SMALL_DATA_ENV, DBT_SERVER_ENV}
 _SECRET_NAME = ("KEY", "SECRET", "PASSPHRASE", "PASSWORD", "TOKEN", "WEBHOOK")
 
 

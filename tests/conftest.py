@@ -21,6 +21,7 @@ from python_assets.config import DBT_PROJECT_DIR, DBT_SERVER_ENV, DBT_WINDOW_ENV
 # Partitions start at the lake's first day unless pinned: pin them, so the Definitions a test
 # process loads do not depend on whatever lake ./data holds when they are first imported.
 os.environ.setdefault("BLOFIN_PARTITIONS_START", "2024-01-01")
+os.environ.setdefault("BLOFIN_SPARK_SMALL_DATA", "1")  # the Spark tests' small data: no AQE, no whole-stage codegen
 
 CLI = [sys.executable, "-m", "blofin_cli"]  # the blofin-stack command, run as a subprocess
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
