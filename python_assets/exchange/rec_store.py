@@ -218,20 +218,32 @@ def open_hole_rows(paths: Paths, symbol: str, now: int, days: int = 2,
                   key=lambda row: row[1:])
 
 
-def stored_trade_ids(paths: Paths, symbol: str, start_ms: int, end_ms: int) -> set[int]:
-    """The integer ids of the trades stored (open and merged hour files, lake trades) stamped within an hour of
-    [start, end] (a hole's trades are stamped in it, give or take the exchange's disorder)."""
+def stored_trade_ids(paths: Paths, symbol: str, windows: list[tuple[int, int]]) -> set[int]:
+    """The integer ids of the trades stored (open and merged hour files, lake trades) stamped within an hour of one
+    of the [start, end] windows (a hole's trades are stamped in it, give or take the exchange's disorder); windows
+    that meet are read as one, each day file once per window, never the days between two far apart."""
     ids: set[int] = set()
-    start_ms, end_ms = start_ms - HOUR_MS, end_ms + HOUR_MS
-    for day in sorted({day_of(s) for s, _ in split_days(start_ms, end_ms)}):
-        live = paths.live_trades / f"symbol={symbol}" / f"date={day}"
-        files = [*live.glob("[0-9][0-9].parquet"), *live.glob("merged/[0-9][0-9].parquet"),
-                 paths.trades / f"symbol={symbol}" / f"date={day}" / "trades.parquet"]
-        for f in (f for f in files if f.exists()):
-            rows = pq.read_table(f, columns=["trade_id", "ts"],
-                                 filters=[("ts", ">=", start_ms), ("ts", "<=", end_ms)]).to_pandas()
-            ids.update(int(t) for t in rows["trade_id"].map(trade_int).dropna())
+    for start_ms, end_ms in _joined((s - HOUR_MS, e + HOUR_MS) for s, e in windows):
+        for day in sorted({day_of(s) for s, _ in split_days(start_ms, end_ms)}):
+            live = paths.live_trades / f"symbol={symbol}" / f"date={day}"
+            files = [*live.glob("[0-9][0-9].parquet"), *live.glob("merged/[0-9][0-9].parquet"),
+                     paths.trades / f"symbol={symbol}" / f"date={day}" / "trades.parquet"]
+            for f in (f for f in files if f.exists()):
+                rows = pq.read_table(f, columns=["trade_id", "ts"],
+                                     filters=[("ts", ">=", start_ms), ("ts", "<=", end_ms)]).to_pandas()
+                ids.update(int(t) for t in rows["trade_id"].map(trade_int).dropna())
     return ids
+
+
+def _joined(windows) -> list[tuple[int, int]]:  # noqa: ANN001 - an iterable of (start, end)
+    """Windows sorted, those that overlap or touch joined into one."""
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(windows):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
 
 
 def due_days(paths: Paths, live_name: str, symbol: str, now: int) -> set[str]:
@@ -289,7 +301,8 @@ def quarantine_trade(paths: Paths, symbol: str, trade: dict, reason: str) -> Non
 
 def replace_funding(paths: Paths, symbol: str, settled: dict[int, float], unknown_only: bool = False) -> list[int]:
     """Store the exchange's settled funding rates (REST history), replacing another rate stored for the same
-    settlement (the stream's announcement); returns the funding_ts whose stored rate was replaced. With unknown_only
+    settlement (the stream's announcement, under its stamp or another ms stamp of its second); returns the
+    funding_ts (as given in settled) whose stored rate was replaced. With unknown_only
     only a stored NaN is replaced (an older recorder stored the stream's NaN: an unknown rate, never a settled one).
     Each day's file is rewritten once, its new settlements and replaced rates together, under one hold of the lock."""
     if not settled:
@@ -302,6 +315,7 @@ def replace_funding(paths: Paths, symbol: str, settled: dict[int, float], unknow
             rows = read_partition(target, FUNDING_SCHEMA)
             stored = dict(zip(rows["funding_ts"].tolist(), rows["funding_rate"].tolist()))
             stamps = stamps_by_second(part, stored)  # a settlement stored under another ms stamp is that one
+            given = {stamps[t]: t for t in reversed(part)}  # named back as the caller stamped it (its first stamp)
             part = {stamps[t]: r for t, r in reversed(part.items())}  # a second given twice: its first rate
             changed = {t: r for t, r in part.items() if t in stored and not _same(stored[t], r)
                        and (not unknown_only or pd.isna(stored[t]))}
@@ -313,7 +327,7 @@ def replace_funding(paths: Paths, symbol: str, settled: dict[int, float], unknow
                 added = _frame(list(fresh.items()), FUNDING_SCHEMA)
                 rows = pd.concat([rows, added], ignore_index=True).sort_values("funding_ts", kind="mergesort")
             _write(rows, FUNDING_SCHEMA, target)
-            replaced += changed
+            replaced += [given[t] for t in changed]
     return sorted(replaced)
 
 

@@ -17,6 +17,7 @@ from python_assets.ingest.trades import ingest_file, parse_timestamps_ms
 from python_assets.lake.sources import (IMPORT_SOURCE_PREFIX, SPOT_SOURCE_SUFFIX, fetched_market, record_market,
                                        lake_symbol_names, recorded_market, stored_candle_sources, synthetic_refusal,
                                        user_symbol)
+from python_assets.lake.settlements import second_of
 from python_assets.lake.store import (Guard, WriteStats, has_funding, normalize_symbol, now_ms, trades_partition,
                                       write_candles, write_funding)
 from python_assets.lake.trade_rules import MAX_PRICE, MIN_TS_MS
@@ -194,9 +195,10 @@ def import_funding(paths: Paths, path: Path, symbol: str, source: str, now: int 
         raise ImportFileError(f"{path}: row {row + 1} has a time before 2009 or in the future "
                               f"({_when(int(ts.iloc[row]))}): {raw.iloc[row].to_dict()}")
     frame = pd.DataFrame({"funding_ts": ts.astype("int64"), "funding_rate": rate}).sort_values("funding_ts", kind="stable")
-    if frame["funding_ts"].duplicated().any():
-        dup = int(frame.loc[frame["funding_ts"].duplicated(), "funding_ts"].iloc[0])
-        raise ImportFileError(f"{path}: two funding rates at {pd.Timestamp(dup, unit='ms', tz='UTC')}")
+    repeated = frame["funding_ts"].map(second_of).duplicated()  # one settlement stamped twice, a few ms apart or not
+    if repeated.any():
+        dup = int(frame.loc[repeated, "funding_ts"].iloc[0])
+        raise ImportFileError(f"{path}: two funding rates for the settlement at {pd.Timestamp(dup, unit='ms', tz='UTC')}")
     stats = write_funding(paths, symbol, frame, guard=guard)
     return _result(path, "funding", symbol, None, len(frame), stats, frame["funding_ts"])
 

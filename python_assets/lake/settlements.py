@@ -1,6 +1,6 @@
-"""One lake row per funding settlement, whichever source stamped it: a settlement's instant is its whole second
-(stg_funding_rates drops the milliseconds), and sources stamp the same settlement a few ms apart (BloFin's
-history at 08:00:00.000, freqtrade's funding files at 08:00:00.007). Pure: no I/O."""
+"""One lake row per funding settlement, whichever source stamped it: a settlement's instant is its nearest whole
+second (stg_funding_rates rounds the same way), and sources stamp one settlement a few ms apart (BloFin's history
+at 08:00:00.000, freqtrade's funding files at 08:00:00.007, a skewed clock at 07:59:59.998). Pure: no I/O."""
 
 from __future__ import annotations
 
@@ -11,12 +11,18 @@ import pandas as pd
 SECOND_MS = 1_000
 
 
+def second_of(ts: int) -> int:
+    """The settlement second of a stamp: the nearest whole second, half up (floor((ts + 500) / 1000), as in SQL)."""
+    return (int(ts) + SECOND_MS // 2) // SECOND_MS
+
+
 def stamps_by_second(fresh: Iterable[int], stored: Iterable[int]) -> dict[int, int]:
     """Each fresh stamp -> the stamp its settlement second already has: the stored one, else the first fresh one."""
+    fresh = [int(ts) for ts in fresh]
     first: dict[int, int] = {}
-    for ts in (*stored, *fresh):
-        first.setdefault(int(ts) // SECOND_MS, int(ts))
-    return {int(ts): first[int(ts) // SECOND_MS] for ts in fresh}
+    for ts in (*(int(t) for t in stored), *fresh):
+        first.setdefault(second_of(ts), ts)
+    return {ts: first[second_of(ts)] for ts in fresh}
 
 
 def on_stored_stamps(fresh: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFrame:
@@ -30,3 +36,17 @@ def on_stored_stamps(fresh: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFrame:
     out = fresh.copy()
     out["funding_ts"] = fresh["funding_ts"].map(stamps).astype(fresh["funding_ts"].dtype)
     return out
+
+
+def repeated_with_another_rate(mapped: pd.DataFrame) -> pd.Series:
+    """Rows of a mapped frame whose settlement an earlier row of it gives another rate: conflicts, not duplicates
+    (the lake's merge keeps the first row of a stamp)."""
+    first = mapped.groupby("funding_ts", sort=False)["funding_rate"].transform("first")
+    differs = ~((first == mapped["funding_rate"]) | (first.isna() & mapped["funding_rate"].isna()))
+    return mapped["funding_ts"].duplicated() & differs
+
+
+def as_given(stamps: Iterable[int], fresh: pd.DataFrame, mapped: pd.DataFrame) -> list[int]:
+    """Mapped (stored) stamps named back by the stamp the writer gave: the first fresh row mapped to each."""
+    given = dict(zip(mapped["funding_ts"].tolist()[::-1], fresh["funding_ts"].tolist()[::-1]))
+    return [given.get(int(ts), int(ts)) for ts in stamps]

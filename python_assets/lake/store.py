@@ -21,7 +21,7 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -35,7 +35,7 @@ from python_assets.lake.atomic import LakeWriteError, write_table_atomic
 from python_assets.lake.symbol_names import normalize_symbol  # noqa: F401 - re-exported: the lake's writers import it here
 from python_assets.platform.progress import track
 from python_assets.platform.timeframes import DAY_MS, MINUTE_MS, TIMEFRAME_MS
-from python_assets.lake.settlements import on_stored_stamps
+from python_assets.lake.settlements import SECOND_MS, as_given, on_stored_stamps, repeated_with_another_rate
 from python_assets.lake.trade_order import trade_order
 from python_assets.lake.trade_rules import check_day_totals, check_trades
 
@@ -276,19 +276,22 @@ def write_trades(paths: Paths, symbol: str, trades: pd.DataFrame, bar_label: str
 def write_funding(paths: Paths, symbol: str, funding: pd.DataFrame, guard: Guard = None,
                   synthetic: bool = False) -> WriteStats:
     """Merge funding rates (funding_ts, funding_rate) into daily partitions; a stored settlement wins (its second:
-    lake/settlements.py; with another rate it is a conflict, its funding_ts in `conflicts`); real data unless
-    `synthetic`, as write_trades."""
+    lake/settlements.py; with another rate it is a conflict, as is a second row of the same settlement with another
+    rate, their stamps as given in `conflicts`); real data unless `synthetic`, as write_trades."""
     symbol = normalize_symbol(symbol)
     if funding.empty:
         return _nothing_to_write(paths, symbol, guard)
     with symbol_lock(paths, symbol):
         _before_write(paths, symbol, guard, "funding rates", synthetic)
-        days = {d.date() for d in pd.to_datetime(funding["funding_ts"], unit="ms", utc=True)}
-        stored = pd.concat([read_partition(funding_partition(paths, symbol, d), FUNDING_SCHEMA) for d in sorted(days)])
-        return _merge_daily(
-            on_stored_stamps(funding, stored), time_col="funding_ts", key_col="funding_ts", schema=FUNDING_SCHEMA,
-            partition=lambda d: funding_partition(paths, symbol, d), compare=("funding_rate",),
-        )
+        near = np.concatenate([funding["funding_ts"].to_numpy() + d for d in (-SECOND_MS, SECOND_MS)])  # a second's days
+        stored = pd.concat([read_partition(funding_partition(paths, symbol, pd.Timestamp(d).date()), FUNDING_SCHEMA)
+                            for d in np.unique(utc_date_of_ms(near))])
+        mapped = on_stored_stamps(funding, stored)
+        clash = repeated_with_another_rate(mapped)
+        stats = _merge_daily(mapped, time_col="funding_ts", key_col="funding_ts", schema=FUNDING_SCHEMA,
+                             partition=lambda d: funding_partition(paths, symbol, d), compare=("funding_rate",))
+        return replace(stats, duplicates=stats.duplicates - int(clash.sum()), conflicts=(
+            *as_given(stats.conflicts, funding, mapped), *funding.loc[clash, "funding_ts"].astype("int64").tolist()))
 
 
 def write_candles(paths: Paths, symbol: str, timeframe: str, candles: pd.DataFrame, guard: Guard = None) -> WriteStats:

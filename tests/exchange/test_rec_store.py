@@ -153,6 +153,6 @@ def test_a_settled_rate_replaces_the_rate_stored_under_another_ms_stamp_of_its_s
     settle = DAY0 + 8 * H
     write_funding(data_dir, "BTC-USDT", pd.DataFrame({"funding_ts": [settle + 7], "funding_rate": [0.0001]}))
     assert store.replace_funding(data_dir, "BTC-USDT", {settle: 0.00012, settle + 8 * H + 3: 0.0002,
-                                                        settle + 8 * H + 9: 0.0003}) == [settle + 7]
+                                                        settle + 8 * H + 9: 0.0003}) == [settle]  # as given
     got = read_partition(funding_partition(data_dir, "BTC-USDT", pd.Timestamp(DAY0, unit="ms").date()), FUNDING_SCHEMA)
     assert got.values.tolist() == [[settle + 7, 0.00012], [settle + 8 * H + 3, 0.0002]]  # a second given twice: its first

@@ -179,3 +179,27 @@ def test_a_nan_rate_an_older_recorder_stored_is_replaced_by_the_next_valid_one(d
     rec.flush(merge=False)
     assert len(lines) == 2 and "announced 0.00015" in lines[1] and "stays" in lines[1]
     assert read_partition(funding, FUNDING_SCHEMA)["funding_rate"].iloc[0] == 0.00012
+
+
+def test_a_settlement_stored_under_another_ms_stamp_is_said_not_a_traceback(data_dir: Paths) -> None:
+    """freqtrade's funding file imported first stamps the settlement 08:00:00.007; the stream announces it and REST
+    settles it at 08:00:00.000. The lake's writers named the stored stamp back, the recorder looked it up in its own
+    batch: KeyError, its write thread and flusher dead (the symbols after it unwritten)."""
+    from python_assets.lake.store import write_funding
+
+    settle = DAY0 + 8 * H
+    write_funding(data_dir, "BTC-USDT", pd.DataFrame({"funding_ts": [settle + 7, settle + 8 * H + 7],
+                                                      "funding_rate": [0.0001, 0.0001]}))
+    clock = Clock(settle - 30_000)
+    lines: list[str] = []
+    rec = SymbolRecorder(data_dir, "BTC-USDT", "BTC-USDT", 1.0, 20, "s1", clock, out=lines.append)
+    rec.on_funding([{"fundingRate": "0.00012", "fundingTime": str(settle)}])
+    rec.confirmed.update({settle + 8 * H: 0.0003})
+    clock.t = settle + 500
+    rec.flush(merge=False)
+    assert lines == [f"BTC-USDT funding at {settle}: the stream announced 0.00012, another rate is stored for that "
+                     "settlement and stays",
+                     f"BTC-USDT funding at {settle + 8 * H}: the exchange's settled rate 0.0003 replaces the rate the "
+                     "stream announced"]
+    funding = data_dir.funding / "symbol=BTC-USDT" / "date=2027-01-16" / "funding.parquet"
+    assert read_partition(funding, FUNDING_SCHEMA).values.tolist() == [[settle + 7, 0.0001], [settle + 8 * H + 7, 0.0003]]

@@ -106,6 +106,11 @@ def test_funding_files_and_their_errors(data_dir, tmp_path):
     assert (r.kind, r.symbol, r.rows_added) == ("funding", "BTC-USDT", 4)
     rates = duckdb.sql(f"select funding_rate from read_parquet('{data_dir.funding}/*/*/funding.parquet') order by funding_ts")
     assert [x[0] for x in rates.fetchall()] == [0.0001, -0.0002, 0.0003, 0.0]
+    # one settlement stamped twice a few ms apart with two rates: one was stored and the other dropped as a duplicate
+    pd.DataFrame({"timestamp": [T0 + 32 * 3_600_000, T0 + 32 * 3_600_000 + 7], "funding_rate": [1e-4, 9e-4]}).to_csv(
+        tmp_path / "twice.csv", index=False)
+    with pytest.raises(ImportFileError, match="two funding rates for the settlement at"):
+        import_file(data_dir, tmp_path / "twice.csv", symbol="BTC-USDT")
     pd.DataFrame({"timestamp": [T0], "funding_rate": [3.0]}).to_csv(tmp_path / "f.csv", index=False)
     with pytest.raises(ImportFileError, match="beyond ±0.05"):
         import_file(data_dir, tmp_path / "f.csv", symbol="BTC-USDT")
