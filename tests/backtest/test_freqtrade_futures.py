@@ -80,9 +80,9 @@ def test_backtest_charges_funding_equal_to_a_hand_computation(imported, tmp_path
                              "and window_kind = 'full'", [run_id]).fetchone()
     # without --days the window is the bars' span (it started at 1970: a 20,000-day duration, 0 trades a day)
     assert window == (bars["bar_at_ms"].iloc[0], bars["bar_at_ms"].iloc[-1] + 300_000)
-    # a settlement on its whole second (the file stamps some a few ms late: 16:00:00.007 is the 16:00 settlement)
+    # a settlement on its nearest second (the file stamps some a few ms late: 16:00:00.007 is the 16:00 settlement)
     stamped = funding_file["date"].astype("int64") // 10**6
-    funding = pd.DataFrame({"ts": stamped - stamped % 1000, "rate": funding_file["open"]})
+    funding = pd.DataFrame({"ts": (stamped + 500) // 1000 * 1000, "rate": funding_file["open"]})
     covered = funding[(funding["ts"] >= bars["bar_at_ms"].iloc[0]) & (funding["ts"] < bars["bar_at_ms"].iloc[-1])]
     assert len(covered) >= 10 and len(trades) >= 10
     expected = hand_funding(trades, bars, funding)

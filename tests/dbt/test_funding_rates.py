@@ -7,16 +7,18 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from conftest import run_dbt
 
 from python_assets.backtest.engine import Costs, Rules, simulate
 from python_assets.backtest.reads import load_funding
 from python_assets.config import Paths
-from python_assets.lake.store import write_funding
+from python_assets.lake.store import FUNDING_SCHEMA, funding_partition, write_funding
 
 HOUR = 3_600_000
 D0 = 1_637_366_400_000  # 2021-11-20 00:00 UTC
-STAMPS = {D0 + 17: 1e-4, D0 + 8 * HOUR + 7: 2e-4, D0 + 16 * HOUR: -3e-4}  # as the source stamped them
+STAMPS = {D0 + 17: 1e-4, D0 + 8 * HOUR + 7: 2e-4, D0 + 16 * HOUR - 2: -3e-4}  # as the sources stamped them
 
 
 def funding_paid(funding_ms: np.ndarray, funding_rate: np.ndarray) -> float:
@@ -39,8 +41,25 @@ def test_a_settlement_stamped_a_few_ms_late_is_the_settlement_of_its_second(data
                            "from stg_funding_rates order by funding_at_ms").fetchall()
         funding_ms, funding_rate = load_funding(con, "XRP-USDT")
     assert rows == [(D0, D0 + 17, D0, 1e-4), (D0 + 8 * HOUR, D0 + 8 * HOUR + 7, D0 + 8 * HOUR, 2e-4),
-                    (D0 + 16 * HOUR, D0 + 16 * HOUR, D0 + 16 * HOUR, -3e-4)]
+                    (D0 + 16 * HOUR, D0 + 16 * HOUR - 2, D0 + 16 * HOUR, -3e-4)]  # a clock 2 ms early: 16:00 too
     # the engine's rule at a bar open (an entry there does not pay a settlement stamped at it) now holds for the
     # 08:00:00.007 stamp as for an exact one: with the source's milliseconds the entry paid 2e-4 of its size
     assert funding_paid(funding_ms, funding_rate) == 0.0
     assert funding_paid(np.array(list(STAMPS), dtype=np.int64), np.array(list(STAMPS.values()))) != 0.0
+
+
+def test_a_lake_holding_two_stamps_of_a_settlement_gives_one_row(data_dir: Paths):
+    """A lake written before its writers kept one row per settlement second (a freqtrade import beside BloFin's
+    history) holds 08:00:00.000 and 08:00:00.007: the backtests charged both; now one settlement, the earliest
+    stamp's, and the key test passes."""
+    day = pd.Timestamp(D0, unit="ms", tz="UTC").date()
+    path = funding_partition(data_dir, "XRP-USDT", day)
+    path.parent.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pandas(pd.DataFrame({"funding_ts": [D0 + 8 * HOUR, D0 + 8 * HOUR + 7],
+                                                      "funding_rate": [2e-4, 9e-4]}), schema=FUNDING_SCHEMA,
+                                        preserve_index=False), path)
+    run_dbt(data_dir, "build", "--quiet", "--select", "stg_funding_rates")  # its primary_key test included
+    with duckdb.connect(str(data_dir.warehouse), read_only=True) as con:
+        con.execute(f"set file_search_path = '{data_dir.data_dir}'")
+        assert con.execute("select funding_at_ms, stamped_at_ms, funding_rate, stamps, funding_date "
+                           "from stg_funding_rates").fetchall() == [(D0 + 8 * HOUR, D0 + 8 * HOUR, 2e-4, 2, day)]

@@ -15,24 +15,37 @@ renamed as (
         funding_rate,
 
         ---------- timestamps
-        funding_ts - funding_ts % 1000 as funding_at_ms,
-        funding_ts as stamped_at_ms,
-        cast({{ adapter.quote('date') }} as date) as funding_date
+        -- a settlement's instant is its nearest whole second (half up; python_assets/lake/settlements.py rounds the
+        -- same way): exchanges' and freqtrade's funding files stamp it a few ms off (08:00:00.007), and the
+        -- backtests compare it with bar opens, where those ms moved it after the 08:00 open (an entry there paid
+        -- it, an exit there did not: unlike the same settlement stamped 08:00:00.000)
+        cast(floor((funding_ts + 500) / 1000.0) as bigint) * 1000 as funding_at_ms,
+        funding_ts as stamped_at_ms
     from source
 ),
 
--- a settlement's instant is a whole second: exchanges' and freqtrade's funding files stamp it a few ms late
--- (08:00:00.007), and the backtests compare it with bar opens, where those ms moved it after the 08:00 open
--- (an entry there paid it, an exit there did not: unlike the same settlement stamped 08:00:00.000)
+-- One row per settlement: the lake keeps one stamp per settlement second since its writers map a second source's
+-- stamp onto the stored one; a lake written before that may hold two (a freqtrade import beside BloFin's history),
+-- which the backtests charged twice: the earliest stamp's row is the settlement, `stamps` says how many there were.
+ranked as (
+    select
+        *,
+        row_number() over (partition by symbol, funding_at_ms order by stamped_at_ms) as stamp_rank,
+        count(*) over (partition by symbol, funding_at_ms) as stamps
+    from renamed
+),
+
 settled as (
     select
         symbol,
         funding_rate,
         funding_at_ms,
         {{ epoch_ms_to_timestamptz('funding_at_ms') }} as funding_at,
-        funding_date,
-        stamped_at_ms
-    from renamed
+        {{ epoch_ms_to_utc_date('funding_at_ms') }} as funding_date,
+        stamped_at_ms,
+        stamps
+    from ranked
+    where stamp_rank = 1
 )
 
 select * from settled
@@ -43,6 +56,7 @@ select * from settled
     ('funding_at_ms', 'bigint'),
     ('funding_at', 'timestamptz'),
     ('funding_date', 'date'),
-    ('stamped_at_ms', 'bigint')
+    ('stamped_at_ms', 'bigint'),
+    ('stamps', 'bigint')
 ]) }}
 {% endif %}
