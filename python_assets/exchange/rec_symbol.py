@@ -20,7 +20,7 @@ from python_assets.exchange.recorder import LIVE_SCHEMA, _read, _union, hour_fil
 from python_assets.ingest.trades import FUTURE_TOLERANCE_MS
 from python_assets.lake.atomic import write_table_atomic
 from python_assets.lake.store import write_funding
-from python_assets.platform.timeframes import HOUR_MS
+from python_assets.platform.timeframes import DAY_MS, HOUR_MS
 
 DATASETS = ("trades", "books", "funding", "mark")
 MAX_OPEN_HOLES = 100  # the newest recorded trade holes a late trade may still fill; older back-filled ones are final
@@ -86,9 +86,9 @@ class SymbolRecorder:
     def _restore_holes(self, now: int) -> None:
         """Rebuild the records of the newest holes an earlier session left lost or partial (their gap rows and the
         ids stored in them), so that a late trade of one is stored once, not taken for a repeat."""
-        rows = store.open_hole_rows(self.paths, self.symbol, now)[-MAX_OPEN_HOLES:]
-        ids = store.stored_trade_ids(self.paths, self.symbol, min(r[1] for r in rows), max(r[2] for r in rows)) \
-            if rows else set()
+        rows = [r for r in store.open_hole_rows(self.paths, self.symbol, now)  # a late trade is not a day late
+                if r[2] >= now - DAY_MS][-MAX_OPEN_HOLES:]
+        ids = store.stored_trade_ids(self.paths, self.symbol, [(r[1], r[2]) for r in rows])
         self.holes = [f for r in rows if (f := restored_fill(*r, ids)) is not None]
 
     # ---- messages ----------------------------------------------------------------------------------
