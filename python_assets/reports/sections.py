@@ -89,9 +89,8 @@ WALK_FORWARD_EXPLAINED = (
 
 
 WALK_FORWARD_NONE = (
-    "none: no fold of this day's backtest window had bars on both sides yet (a fold tests the days right after "
-    "its in-sample stretch, so walk-forward needs a longer history than that stretch: train_days of the "
-    "backtest_ledger config)")
+    "none: no fold of this day's backtests had bars on both sides, or the day ran no backtest (walk-forward needs a "
+    "longer history than a fold's in-sample stretch: train_days of the backtest_ledger config)")
 
 
 def walk_forward(con: duckdb.DuckDBPyConnection, day: date) -> list[dict[str, Any]]:
