@@ -140,16 +140,17 @@ def write_segments(paths: Paths, symbol: str, segments: list[tuple[str, int, int
 
 
 def write_gap(paths: Paths, symbol: str, dataset: str, start_ms: int, end_ms: int, cause: str, status: str,
-              recovered_rows: int = 0, detail: str = "", replaces: str | None = None) -> None:
+              recovered_rows: int = 0, detail: str = "", replaces: str | None = None) -> frozenset[str]:
     """Upsert one gap, split at UTC midnights (the recovered count stays on the first piece). A gap is keyed by
     its whole identity (dataset, start, end, cause and detail, which names a trade hole's id range): two holes
     starting in the same millisecond are two rows, writing the same gap again replaces it, and so does a revision
-    of it whose detail changed (replaces: the detail it was written with)."""
+    of it whose detail changed (replaces: the detail it was written with). Returns the days of its pieces."""
     pieces = split_days(start_ms, end_ms)
     parts = [(dataset, s, e, cause, status, recovered_rows if i == 0 else 0, detail) for i, (s, e) in enumerate(pieces)]
     stale = frozenset((dataset, s, e, cause, replaces) for s, e in pieces) if replaces is not None else frozenset()
     _upsert(paths, "recorder_gaps", "gaps.parquet", GAPS_SCHEMA, symbol, _frame(parts, GAPS_SCHEMA),
             ["dataset", "start_ms", "end_ms", "cause", "detail"], "start_ms", stale)
+    return frozenset(day_of(s) for s, _ in pieces)
 
 
 def read_segments(paths: Paths, symbol: str, days: list[str]) -> pd.DataFrame:

@@ -62,6 +62,7 @@ class SymbolRecorder:
     ended: list[tuple[str, int, int]] = field(default_factory=list)  # closed segments not yet written
     filling: list[int] = field(default_factory=list)  # after_ts of the holes handed out and not yet filled
     holes: list[HoleFill] = field(default_factory=list)  # the newest holes handed out: what reached them so far
+    regapped: set[str] = field(default_factory=set)  # days whose trade hole rows a late trade rewrote since a merge
     # every stream trade is counted once: stored ('trades'), 'quarantined' or a 'duplicates' repeat (REST's apart);
     # 'crossed_skips': book samples and snapshots not written because the book was crossed or locked then
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
@@ -220,8 +221,8 @@ class SymbolRecorder:
         if fill.detail is None:
             self.gap("trades", h.after_ts, end, h.cause, fill.status(), got, detail)
         else:
-            store.write_gap(self.paths, self.symbol, "trades", h.after_ts, end, h.cause, fill.status(), got, detail,
-                            replaces=fill.detail)
+            self.regapped |= store.write_gap(self.paths, self.symbol, "trades", h.after_ts, end, h.cause,
+                                             fill.status(), got, detail, replaces=fill.detail)  # days to run again
         fill.detail = detail
 
     def on_book(self, action: str, data: dict) -> Applied:
@@ -382,8 +383,9 @@ class SymbolRecorder:
         merge_closed_hours(self.paths, self.symbol, now)
         store.merge_live(self.paths, store.BOOKS, self.symbol, now)
         store.merge_live(self.paths, store.MARKS, self.symbol, now)
-        store.mark_day_complete(self.paths, self.symbol, "trades", "live_trades", now, touched=touched["live_trades"],
-                                pending_from=self.hole_floor())
+        store.mark_day_complete(self.paths, self.symbol, "trades", "live_trades", now, pending_from=self.hole_floor(),
+                                touched=touched["live_trades"] | self.regapped)  # a marked day's coverage changed
+        self.regapped = set()
         store.mark_day_complete(self.paths, self.symbol, "books", "live_books", now, touched=touched["live_books"])
         store.mark_day_complete(self.paths, self.symbol, "mark_prices", "live_mark_prices", now, label="mark",
                                 touched=touched["live_mark_prices"])

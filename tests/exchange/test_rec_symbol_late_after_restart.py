@@ -110,3 +110,32 @@ def test_a_restart_a_day_after_a_hole_leaves_it_final_and_reads_only_the_holes_h
     assert len(restarted(data_dir, clock).holes) == 1
     assert len(asked[1]) == 1 and DAY0 + 10 * H <= asked[1][0][0] <= asked[1][0][1] <= DAY0 + 10 * H + 10_000
     assert rec_store._joined([(5, 9), (0, 2), (2, 4), (20, 30), (25, 26)]) == [(0, 4), (5, 9), (20, 30)]
+
+
+def test_a_late_trade_that_rewrites_a_marked_days_hole_row_marks_that_day_again(data_dir: Paths) -> None:
+    """A hole across midnight, its first day marked complete (the hole final: lost); a late trade stamped after
+    midnight stores into the next day and rewrites the first day's piece too: only the next day was run again, so
+    the first day's recorder_coverage kept it unusable (and its backtests flagged) until a full rebuild."""
+    import pyarrow.parquet as pq
+
+    clock = Clock(DAY0 + 24 * H - 5)
+    rec = recorder(data_dir, clock)
+    rec.resume()
+    t = clock.t
+    rec.on_trades([trade(10, t)])
+    holes = rec.on_trades([trade(14, t + 10)])  # 11..13 missing across midnight
+    assert rec.fill(holes[0], []) == "lost"
+    marks = data_dir.lake / "recorder_days" / "date=2027-01-16" / "complete.parquet"
+
+    def revision() -> list:
+        rows = pq.read_table(marks).to_pandas()
+        return rows.loc[rows["dataset"] == "trades", "revision"].tolist()
+
+    clock.t = DAY0 + 26 * H
+    rec.flush(merge=True)
+    assert revision() == [0]
+    rec.on_trades([trade(12, t + 6)])  # stamped 00:00:00.001: the next day's, late
+    assert gaps(data_dir)["status"].tolist() == ["partial", "partial"]
+    clock.t += 60_000
+    rec.flush(merge=True)
+    assert revision() == [1]  # the first day is requested again (recorder_day_sensor: a run per revision)
