@@ -8,7 +8,7 @@ import pandas as pd
 from test_rec_symbol import DAY0, H, Clock, gaps, recorder, trade
 
 from python_assets.config import Paths
-from python_assets.exchange.rec_symbol import MAX_OPEN_HOLES
+from python_assets.exchange.rec_symbol import MAX_OPEN_HOLES, SymbolRecorder
 from python_assets.exchange.recorder import LIVE_SCHEMA, hour_file
 from python_assets.lake.store import read_partition
 
@@ -68,13 +68,19 @@ def test_a_late_trade_is_not_stored_again_by_a_back_fill_that_comes_after_100_ne
         ["recovered", 1, "trade ids 11..11 missing (1), 0 from REST, 1 late on the stream"]]
 
 
-def test_a_late_trade_that_completes_part_of_a_hole_makes_it_partial(data_dir: Paths) -> None:
+def lost_hole(paths: Paths) -> tuple[SymbolRecorder, int]:
+    """A recorder at 10:00 (t) that got trades 10 and 14 and whose REST back-fill found none of 11..13: lost."""
     clock = Clock(DAY0 + 10 * H)
-    rec = recorder(data_dir, clock)
+    rec = recorder(paths, clock)
     t = clock.t
     rec.on_trades([trade(10, t)])
     holes = rec.on_trades([trade(14, t + 9)])
     assert rec.fill(holes[0], []) == "lost"
+    return rec, t
+
+
+def test_a_late_trade_that_completes_part_of_a_hole_makes_it_partial(data_dir: Paths) -> None:
+    rec, t = lost_hole(data_dir)
     rec.on_trades([trade(13, t + 8)])
     got = gaps(data_dir)
     assert got[["status", "recovered_rows"]].values.tolist() == [["partial", 1]]  # the lost row was replaced
@@ -108,12 +114,7 @@ def test_a_revised_gap_across_midnight_replaces_both_of_its_pieces(data_dir: Pat
 def test_an_unusable_late_trade_sent_twice_is_quarantined_once_and_its_repeat_is_a_duplicate(data_dir: Paths) -> None:
     """The repeat was quarantined (and counted) again: quarantined 2 for one trade, so the counts no longer said how
     many distinct trades the stream refused."""
-    clock = Clock(DAY0 + 10 * H)
-    rec = recorder(data_dir, clock)
-    t = clock.t
-    rec.on_trades([trade(10, t)])
-    holes = rec.on_trades([trade(14, t + 9)])
-    assert rec.fill(holes[0], []) == "lost"
+    rec, t = lost_hole(data_dir)
     bad = {**trade(12, t + 4), "price": "NaN"}
     messages = [[trade(10, t)], [trade(14, t + 9)], [bad], [bad, trade(13, t + 8)]]
     for message in messages[2:]:
