@@ -31,7 +31,8 @@ from python_assets.exchange.rec_lock import take_recorder_lock
 from python_assets.ingest.trades import FUTURE_TOLERANCE_MS
 from python_assets.exchange.rec_rest import contract_value
 from python_assets.lake.atomic import write_table_atomic
-from python_assets.lake.store import read_partition, write_quarantine, write_trades
+from python_assets.lake.quarantine import write_quarantine
+from python_assets.lake.store import read_partition, write_trades
 from python_assets.platform.timeframes import HOUR_MS
 from python_assets.lake.trade_rules import MIN_TS_MS, record_fault, value_faults
 

@@ -26,7 +26,8 @@ import pyarrow as pa
 from python_assets.config import Paths
 from python_assets.ingest.read import ALIASES, REQUIRED, IngestError, clip, map_columns, read_raw
 from python_assets.ingest.symbols import other_symbol
-from python_assets.lake.store import Guard, normalize_symbol, now_ms, utc_date_of_ms, write_quarantine, write_trades
+from python_assets.lake.quarantine import write_quarantine
+from python_assets.lake.store import Guard, normalize_symbol, now_ms, utc_date_of_ms, write_trades
 from python_assets.lake.trade_twins import content_hashed
 from python_assets.platform.progress import say, step_line
 from python_assets.platform.timestamps import parse_timestamps_ms

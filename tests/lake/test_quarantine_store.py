@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 from python_assets.config import Paths
 from python_assets.exchange.recorder import LIVE_SCHEMA, hour_file, merge_closed_hours
 from python_assets.lake.atomic import write_table_atomic
-from python_assets.lake.store import write_quarantine
+from python_assets.lake.quarantine import write_quarantine
 from python_assets.platform.timeframes import HOUR_MS
 
 HOUR = 1_800_093_600_000  # 2027-01-16 10:00 UTC
