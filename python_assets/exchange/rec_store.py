@@ -25,9 +25,9 @@ from python_assets.config import Paths
 from python_assets.exchange.continuity import split_days, trade_int
 from python_assets.exchange.recorder import LIVE_SCHEMA, MERGE_GRACE_MS
 from python_assets.lake.atomic import write_table_atomic
-from python_assets.lake.settlements import stamps_by_second
-from python_assets.lake.store import (FUNDING_SCHEMA, funding_partition, normalize_symbol, read_partition, symbol_lock,
-                                      write_quarantine)
+from python_assets.lake.settlements import SECOND_MS, stamps_by_second
+from python_assets.lake.quarantine import write_quarantine
+from python_assets.lake.store import FUNDING_SCHEMA, funding_partition, normalize_symbol, read_partition, symbol_lock
 from python_assets.platform.timeframes import DAY_MS, HOUR_MS
 
 BOOKS_SCHEMA = pa.schema([("ts", pa.int64()), ("kind", pa.string()), ("seq_id", pa.int64()), ("side", pa.string()),
@@ -311,13 +311,17 @@ def replace_funding(paths: Paths, symbol: str, settled: dict[int, float], unknow
     symbol = normalize_symbol(symbol)
     replaced: list[int] = []
     with symbol_lock(paths, symbol):
-        for day, part in _days(settled).items():
+        # a settlement stored under another ms stamp of its second is that one, its day's file the one to rewrite
+        near = {day_of(t + d) for t in settled for d in (-SECOND_MS, SECOND_MS)}  # 23:59:59.998 is 00:00's
+        held = [t for day in sorted(near) for t in read_partition(
+            funding_partition(paths, symbol, date.fromisoformat(day)), FUNDING_SCHEMA)["funding_ts"].tolist()]
+        stamps = stamps_by_second(settled, held)
+        given = {stamps[t]: t for t in reversed(settled)}  # named back as the caller stamped it (its first stamp)
+        mapped = {stamps[t]: r for t, r in reversed(settled.items())}  # a second given twice: its first rate
+        for day, part in _days(mapped).items():
             target = funding_partition(paths, symbol, date.fromisoformat(day))
             rows = read_partition(target, FUNDING_SCHEMA)
             stored = dict(zip(rows["funding_ts"].tolist(), rows["funding_rate"].tolist()))
-            stamps = stamps_by_second(part, stored)  # a settlement stored under another ms stamp is that one
-            given = {stamps[t]: t for t in reversed(part)}  # named back as the caller stamped it (its first stamp)
-            part = {stamps[t]: r for t, r in reversed(part.items())}  # a second given twice: its first rate
             changed = {t: r for t, r in part.items() if t in stored and not _same(stored[t], r)
                        and (not unknown_only or pd.isna(stored[t]))}
             fresh = {t: r for t, r in part.items() if t not in stored}

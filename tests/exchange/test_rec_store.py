@@ -156,3 +156,16 @@ def test_a_settled_rate_replaces_the_rate_stored_under_another_ms_stamp_of_its_s
                                                         settle + 8 * H + 9: 0.0003}) == [settle]  # as given
     got = read_partition(funding_partition(data_dir, "BTC-USDT", pd.Timestamp(DAY0, unit="ms").date()), FUNDING_SCHEMA)
     assert got.values.tolist() == [[settle + 7, 0.00012], [settle + 8 * H + 3, 0.0002]]  # a second given twice: its first
+
+
+def test_a_settled_rate_finds_its_settlement_stored_just_before_midnight(data_dir: Paths) -> None:
+    """A clock 2 ms early stamped the 00:00 settlement 23:59:59.998, in the day before's file: REST's 00:00:00.000 was
+    added as a second row in the next day's file (stg_funding_rates kept the earlier stamp's rate: the stream's)."""
+    from python_assets.lake.store import FUNDING_SCHEMA, funding_partition, write_funding
+
+    midnight = DAY0 + 24 * H
+    write_funding(data_dir, "BTC-USDT", pd.DataFrame({"funding_ts": [midnight - 2], "funding_rate": [0.0009]}))
+    assert store.replace_funding(data_dir, "BTC-USDT", {midnight: 0.0001}) == [midnight]
+    day = lambda ms: read_partition(funding_partition(data_dir, "BTC-USDT", pd.Timestamp(ms, unit="ms").date()),  # noqa: E731
+                                    FUNDING_SCHEMA).values.tolist()
+    assert day(midnight - 2) == [[midnight - 2, 0.0001]] and day(midnight) == []
