@@ -58,8 +58,11 @@ def test_a_lake_holding_two_stamps_of_a_settlement_gives_one_row(data_dir: Paths
     pq.write_table(pa.Table.from_pandas(pd.DataFrame({"funding_ts": [D0 + 8 * HOUR, D0 + 8 * HOUR + 7],
                                                       "funding_rate": [2e-4, 9e-4]}), schema=FUNDING_SCHEMA,
                                         preserve_index=False), path)
-    run_dbt(data_dir, "build", "--quiet", "--select", "stg_funding_rates")  # its primary_key test included
+    done = run_dbt(data_dir, "build", "--select", "stg_funding_rates")  # its primary_key test included
     with duckdb.connect(str(data_dir.warehouse), read_only=True) as con:
         con.execute(f"set file_search_path = '{data_dir.data_dir}'")
-        assert con.execute("select funding_at_ms, stamped_at_ms, funding_rate, stamps, funding_date "
-                           "from stg_funding_rates").fetchall() == [(D0 + 8 * HOUR, D0 + 8 * HOUR, 2e-4, 2, day)]
+        assert con.execute("select funding_at_ms, stamped_at_ms, funding_rate, stamps, rates_differ, funding_date "
+                           "from stg_funding_rates").fetchall() == [(D0 + 8 * HOUR, D0 + 8 * HOUR, 2e-4, 2, True, day)]
+    # the two rates disagree: a warning check says so (the build still succeeds), the key test passes
+    assert "WARN 1 stg_funding_rates_one_rate_per_settlement" in done.stdout
+    assert "PASS primary_key_stg_funding_rates" in done.stdout

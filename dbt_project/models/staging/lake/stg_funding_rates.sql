@@ -26,12 +26,15 @@ renamed as (
 
 -- One row per settlement: the lake keeps one stamp per settlement second since its writers map a second source's
 -- stamp onto the stored one; a lake written before that may hold two (a freqtrade import beside BloFin's history),
--- which the backtests charged twice: the earliest stamp's row is the settlement, `stamps` says how many there were.
+-- which the backtests charged twice: the earliest stamp's row is the settlement, `stamps` says how many there were,
+-- and `rates_differ` whether they disagreed (a warning check names such settlements: the earliest's rate is kept).
 ranked as (
     select
         *,
         row_number() over (partition by symbol, funding_at_ms order by stamped_at_ms) as stamp_rank,
-        count(*) over (partition by symbol, funding_at_ms) as stamps
+        count(*) over (partition by symbol, funding_at_ms) as stamps,
+        min(funding_rate) over (partition by symbol, funding_at_ms)
+            <> max(funding_rate) over (partition by symbol, funding_at_ms) as rates_differ
     from renamed
 ),
 
@@ -43,7 +46,8 @@ settled as (
         {{ epoch_ms_to_timestamptz('funding_at_ms') }} as funding_at,
         {{ epoch_ms_to_utc_date('funding_at_ms') }} as funding_date,
         stamped_at_ms,
-        stamps
+        stamps,
+        rates_differ
     from ranked
     where stamp_rank = 1
 )
@@ -57,6 +61,7 @@ select * from settled
     ('funding_at', 'timestamptz'),
     ('funding_date', 'date'),
     ('stamped_at_ms', 'bigint'),
-    ('stamps', 'bigint')
+    ('stamps', 'bigint'),
+    ('rates_differ', 'boolean')
 ]) }}
 {% endif %}
