@@ -23,11 +23,13 @@ import pyarrow.parquet as pq
 
 from python_assets.config import Paths
 from python_assets.exchange.continuity import split_days, trade_int
+from python_assets.exchange.coverage import merge
 from python_assets.exchange.recorder import LIVE_SCHEMA, MERGE_GRACE_MS
 from python_assets.lake.atomic import write_table_atomic
-from python_assets.lake.settlements import SECOND_MS, stamps_by_second
+from python_assets.lake.settlements import as_given, stamps_by_second
 from python_assets.lake.quarantine import write_quarantine
-from python_assets.lake.store import FUNDING_SCHEMA, funding_partition, normalize_symbol, read_partition, symbol_lock
+from python_assets.lake.store import (FUNDING_SCHEMA, funding_partition, normalize_symbol, read_partition,
+                                      stored_funding_near, symbol_lock)
 from python_assets.platform.timeframes import DAY_MS, HOUR_MS
 
 BOOKS_SCHEMA = pa.schema([("ts", pa.int64()), ("kind", pa.string()), ("seq_id", pa.int64()), ("side", pa.string()),
@@ -224,7 +226,7 @@ def stored_trade_ids(paths: Paths, symbol: str, windows: list[tuple[int, int]]) 
     of the [start, end] windows (a hole's trades are stamped in it, give or take the exchange's disorder); windows
     that meet are read as one, each day file once per window, never the days between two far apart."""
     ids: set[int] = set()
-    for start_ms, end_ms in _joined((s - HOUR_MS, e + HOUR_MS) for s, e in windows):
+    for start_ms, end_ms in merge([(s - HOUR_MS, e + HOUR_MS) for s, e in windows]):
         for day in sorted({day_of(s) for s, _ in split_days(start_ms, end_ms)}):
             live = paths.live_trades / f"symbol={symbol}" / f"date={day}"
             files = [*live.glob("[0-9][0-9].parquet"), *live.glob("merged/[0-9][0-9].parquet"),
@@ -234,17 +236,6 @@ def stored_trade_ids(paths: Paths, symbol: str, windows: list[tuple[int, int]]) 
                                      filters=[("ts", ">=", start_ms), ("ts", "<=", end_ms)]).to_pandas()
                 ids.update(int(t) for t in rows["trade_id"].map(trade_int).dropna())
     return ids
-
-
-def _joined(windows) -> list[tuple[int, int]]:  # noqa: ANN001 - an iterable of (start, end)
-    """Windows sorted, those that overlap or touch joined into one."""
-    out: list[tuple[int, int]] = []
-    for start, end in sorted(windows):
-        if out and start <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], end))
-        else:
-            out.append((start, end))
-    return out
 
 
 def due_days(paths: Paths, live_name: str, symbol: str, now: int) -> set[str]:
@@ -312,11 +303,7 @@ def replace_funding(paths: Paths, symbol: str, settled: dict[int, float], unknow
     replaced: list[int] = []
     with symbol_lock(paths, symbol):
         # a settlement stored under another ms stamp of its second is that one, its day's file the one to rewrite
-        near = {day_of(t + d) for t in settled for d in (-SECOND_MS, SECOND_MS)}  # 23:59:59.998 is 00:00's
-        held = [t for day in sorted(near) for t in read_partition(
-            funding_partition(paths, symbol, date.fromisoformat(day)), FUNDING_SCHEMA)["funding_ts"].tolist()]
-        stamps = stamps_by_second(settled, held)
-        given = {stamps[t]: t for t in reversed(settled)}  # named back as the caller stamped it (its first stamp)
+        stamps = stamps_by_second(settled, stored_funding_near(paths, symbol, settled)["funding_ts"].tolist())
         mapped = {stamps[t]: r for t, r in reversed(settled.items())}  # a second given twice: its first rate
         for day, part in _days(mapped).items():
             target = funding_partition(paths, symbol, date.fromisoformat(day))
@@ -332,7 +319,7 @@ def replace_funding(paths: Paths, symbol: str, settled: dict[int, float], unknow
                 added = _frame(list(fresh.items()), FUNDING_SCHEMA)
                 rows = pd.concat([rows, added], ignore_index=True).sort_values("funding_ts", kind="mergesort")
             _write(rows, FUNDING_SCHEMA, target)
-            replaced += [given[t] for t in changed]
+            replaced += as_given(changed, list(settled), [stamps[t] for t in settled])  # as the caller stamped it
     return sorted(replaced)
 
 

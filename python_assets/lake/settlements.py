@@ -46,7 +46,8 @@ def repeated_with_another_rate(mapped: pd.DataFrame) -> pd.Series:
     return mapped["funding_ts"].duplicated() & differs
 
 
-def as_given(stamps: Iterable[int], fresh: pd.DataFrame, mapped: pd.DataFrame) -> list[int]:
-    """Mapped (stored) stamps named back by the stamp the writer gave: the first fresh row mapped to each."""
-    given = dict(zip(mapped["funding_ts"].tolist()[::-1], fresh["funding_ts"].tolist()[::-1]))
-    return [given.get(int(ts), int(ts)) for ts in stamps]
+def as_given(stamps: Iterable[int], given: list[int], mapped: list[int]) -> list[int]:
+    """Mapped (stored) stamps named back by the stamp the writer gave (given[i] became mapped[i]): the first given
+    stamp mapped to each."""
+    named = dict(zip(mapped[::-1], given[::-1]))
+    return [named.get(int(ts), int(ts)) for ts in stamps]

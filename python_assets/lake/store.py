@@ -19,7 +19,7 @@ from __future__ import annotations
 import fcntl
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
@@ -283,15 +283,22 @@ def write_funding(paths: Paths, symbol: str, funding: pd.DataFrame, guard: Guard
         return _nothing_to_write(paths, symbol, guard)
     with symbol_lock(paths, symbol):
         _before_write(paths, symbol, guard, "funding rates", synthetic)
-        near = np.concatenate([funding["funding_ts"].to_numpy() + d for d in (-SECOND_MS, SECOND_MS)])  # a second's days
-        stored = pd.concat([read_partition(funding_partition(paths, symbol, pd.Timestamp(d).date()), FUNDING_SCHEMA)
-                            for d in np.unique(utc_date_of_ms(near))])
-        mapped = on_stored_stamps(funding, stored)
+        mapped = on_stored_stamps(funding, stored_funding_near(paths, symbol, funding["funding_ts"]))
         clash = repeated_with_another_rate(mapped)
         stats = _merge_daily(mapped, time_col="funding_ts", key_col="funding_ts", schema=FUNDING_SCHEMA,
                              partition=lambda d: funding_partition(paths, symbol, d), compare=("funding_rate",))
-        return replace(stats, duplicates=stats.duplicates - int(clash.sum()), conflicts=(
-            *as_given(stats.conflicts, funding, mapped), *funding.loc[clash, "funding_ts"].astype("int64").tolist()))
+        given = as_given(stats.conflicts, funding["funding_ts"].tolist(), mapped["funding_ts"].tolist())
+        return replace(stats, duplicates=stats.duplicates - int(clash.sum()),
+                       conflicts=(*given, *funding.loc[clash, "funding_ts"].astype("int64").tolist()))
+
+
+def stored_funding_near(paths: Paths, symbol: str, stamps: Iterable[int]) -> pd.DataFrame:
+    """The stored funding rows of every day file within a second of a stamp: where another stamp of its settlement
+    may lie (a clock 2 ms early puts the 00:00 settlement at 23:59:59.998, in the day before's file)."""
+    ts = np.fromiter((int(t) for t in stamps), dtype=np.int64)
+    days = np.unique(utc_date_of_ms(np.concatenate([ts - SECOND_MS, ts + SECOND_MS])))
+    return pd.concat([read_partition(funding_partition(paths, symbol, pd.Timestamp(d).date()), FUNDING_SCHEMA)
+                      for d in days], ignore_index=True)
 
 
 def write_candles(paths: Paths, symbol: str, timeframe: str, candles: pd.DataFrame, guard: Guard = None) -> WriteStats:

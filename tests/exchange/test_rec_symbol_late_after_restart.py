@@ -109,7 +109,7 @@ def test_a_restart_a_day_after_a_hole_leaves_it_final_and_reads_only_the_holes_h
     clock.t -= 2 * 24 * H - 5 * 60_000  # five minutes after the first session: the hole is restored
     assert len(restarted(data_dir, clock).holes) == 1
     assert len(asked[1]) == 1 and DAY0 + 10 * H <= asked[1][0][0] <= asked[1][0][1] <= DAY0 + 10 * H + 10_000
-    assert rec_store._joined([(5, 9), (0, 2), (2, 4), (20, 30), (25, 26)]) == [(0, 4), (5, 9), (20, 30)]
+    assert rec_store.merge([(5, 9), (0, 2), (2, 4), (20, 30), (25, 26)]) == [(0, 4), (5, 9), (20, 30)]  # what it joins by
 
 
 def test_a_late_trade_that_rewrites_a_marked_days_hole_row_marks_that_day_again(data_dir: Paths) -> None:
