@@ -146,6 +146,18 @@ def run_dbt(paths: Paths, *args: str, target: Path | None = None,
     return proc
 
 
+def broken_rules(paths: Paths, target: Path, test: str) -> list[tuple]:
+    """The failing rows of a row_rules test (tests/generic/row_rules.sql) compiled into target by the last
+    dbt call: (first column, broken_rules) each, read from the warehouse as dbt reads it (lake paths relative
+    to the data dir)."""
+    compiled = next((target / "compiled").rglob(f"{test}.sql")).read_text()
+    import duckdb  # noqa: PLC0415 - most conftest users never need it
+
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        con.execute(f"set file_search_path = '{paths.data_dir}'")
+        return [(row[0], row[-1]) for row in con.execute(compiled).fetchall()]
+
+
 def day_window_env(day: date) -> dict[str, str]:
     """The one-day window [day, day + 1) as the pipeline hands it to dbt (BLOFIN_DBT_MIN_DATE / MAX_DATE,
     read at execution, so dbt re-parses nothing): run_dbt's env."""

@@ -200,10 +200,10 @@ def test_two_consecutive_partitions_produce_reports_matching_pandas(built_two_da
     # A day's data tests read that day's rows (the partition window) and rows without a date, one query per bars model
     # for the required columns; feat_recursive (a Python model, incremental) carries bar_date for it.
     run_dir = data_dir.data_dir / "dbt_target" / "run" / "blofin_stack" / "models"
-    not_null = (run_dir / "bars" / "_bars.yml").glob("not_null_columns_bars_1m_*.sql")
-    sql = " ".join(next(not_null).read_text().split())
+    row_rules = (run_dir / "bars" / "_bars.yml").glob("bars_1m_row_rules.sql")
+    sql = " ".join(next(row_rules).read_text().split())
     assert (f"where (bar_date >= (date '{second}' - interval '0 day') and bar_date < date "
-            f"'{second + timedelta(days=1)}' or bar_date is null)") in sql and "open is null or high is null" in sql
+            f"'{second + timedelta(days=1)}' or bar_date is null)") in sql and "(open is null) or (high is null)" in sql
     recursive = next((run_dir / "features" / "_features.yml").glob("not_null_feat_recursive_bar_date.sql"))
     assert f"bar_date < date '{second + timedelta(days=1)}'" in " ".join(recursive.read_text().split())
 

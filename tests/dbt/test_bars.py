@@ -10,7 +10,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import TEST_DAYS, copy_tree, day_window_env, run_dbt, shared_file
+from conftest import TEST_DAYS, broken_rules, copy_tree, day_window_env, run_dbt, shared_file
 
 from python_assets.config import Paths
 from python_assets.ingest.trades import ingest_file
@@ -189,10 +189,10 @@ def test_bar_tests_fail_on_a_nan_price_and_on_a_bar_dated_another_day(built, tmp
         con.execute(f"update bars_1h set bar_date = bar_date + 1 where {first.format(t='bars_1h')}")
     with pytest.raises(AssertionError) as failed:
         run_dbt(paths, "test", "--select", "bars_1m", "bars_5m", "bars_1h", target=tmp_path / "target")
+    got = {(m, rules) for m in ("bars_1m", "bars_5m", "bars_1h")
+           for _symbol, rules in broken_rules(paths, tmp_path / "target", f"{m}_row_rules")}
+    assert got == {("bars_1m", "high_is_the_top_and_prices_finite"),
+                   ("bars_5m", "high_is_the_top_and_prices_finite, vwap_within_the_range"),
+                   ("bars_1h", "low_is_the_bottom_and_bar_date_its_utc_day")}, failed.value
     results = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
-    failing = {r["unique_id"].split(".")[2] for r in results if r["status"] == "fail"}
-    kinds = {"high_greatest": "high", "vwap_between": "vwap", "low_least": "bar_date"}
-    got = {(m, kind) for name in failing for m in ("bars_1m", "bars_5m", "bars_1h") for pattern, kind in kinds.items()
-           if f"_{m}_" in name and pattern in name}
-    assert got == {("bars_1m", "high"), ("bars_5m", "high"), ("bars_5m", "vwap"), ("bars_1h", "bar_date")}, failed.value
-    assert len(failing) == 4, failing
+    assert {r["unique_id"].split(".")[2] for r in results if r["status"] == "fail"} == {f"{m}_row_rules" for m, _ in got}

@@ -6,7 +6,8 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
-from conftest import run_dbt
+import pytest
+from conftest import broken_rules, run_dbt
 
 from python_assets.config import Paths
 
@@ -48,3 +49,16 @@ def test_daily_snapshots_become_versions_only_when_an_attribute_changes(data_dir
         types = dict(con.execute("select column_name, data_type from information_schema.columns "
                                  "where table_name = 'dim_instruments'").fetchall())
     assert types["valid_from_ms"] == "BIGINT" and types["lot_size"] == "DOUBLE" and types["version"] == "INTEGER"
+
+
+def test_a_snapshot_breaking_the_spec_rules_fails_one_check_naming_each_broken_rule(data_dir: Paths):
+    """stg_instruments' row rules (tests/generic/row_rules.sql): a zero lot, a negative minimum size, a
+    missing contract value (NULL breaks a rule, as in expression_is_true) each fail, in one check whose
+    failing rows say which rules they broke; a good row passes."""
+    good = ("BTC-USDT", D0 + 60_000, 0.001, 1.0, 1.0, 0.1, 100.0, 8, "live")
+    write_snapshot(data_dir, "2025-03-10", [good, ("ETH-USDT", D0, 0.01, 0.0, -1.0, 0.01, 50.0, 8, "live"),
+                                            ("SOL-USDT", D0, None, 1.0, 1.0, 0.01, 20.0, 8, "live")])
+    target = data_dir.data_dir / "dbt_target"
+    with pytest.raises(AssertionError, match=r"(?s)stg_instruments_row_rules.*Got 2 results"):
+        run_dbt(data_dir, "build", "--select", "stg_instruments", target=target)
+    assert dict(broken_rules(data_dir, target, "stg_instruments_row_rules")) == {"ETH-USDT": "lot_size_positive, min_size_not_negative", "SOL-USDT": "contract_value_positive"}

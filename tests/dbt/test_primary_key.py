@@ -10,7 +10,7 @@ import json
 
 import duckdb
 import pytest
-from conftest import TEST_DAYS, copy_data_dir, day_window_env, run_dbt
+from conftest import TEST_DAYS, broken_rules, copy_data_dir, day_window_env, run_dbt
 
 from python_assets.config import DBT_PROJECT_DIR
 
@@ -35,7 +35,7 @@ def test_every_model_has_a_primary_key_test_and_no_separate_key_tests():
     for n in nodes:
         name = n.get("test_metadata", {}).get("name") if n["resource_type"] == "test" else None
         listed = ([n.get("column_name")] if name in ("not_null", "unique")
-                  else n["test_metadata"]["kwargs"]["columns"] if name == "not_null_columns" else [])
+                  else n["test_metadata"]["kwargs"].get("not_null", []) if name == "row_rules" else [])
         doubled += [(n["attached_node"], c) for c in listed if any(c in cols for cols in keys.get(n["attached_node"], []))]
     assert doubled == []
 
@@ -64,6 +64,8 @@ def test_a_days_key_and_not_null_tests_fail_on_a_duplicate_a_null_key_part_and_a
     with pytest.raises(AssertionError):
         run_dbt(paths, "test", "--select", "bars_1d", env=window)
     failed = {name.split("_bars_1d")[0]: n for name, n in failures(target).items() if n}
-    # the duplicate and the NULL symbol; the NULL bar_date (symbol is the key's, not listed there), which
-    # is not the UTC day of its bar_at either (the row rules' expression)
-    assert failed == {"primary_key": 2, "not_null_columns": 1, "expression_is_true": 1}
+    # the duplicate and the NULL symbol; the NULL bar_date (symbol is the key's, not a row rule's), which
+    # is not the UTC day of its bar_at either: one failing row of the row rules, naming both rules it broke
+    assert failed == {"primary_key": 2, "bars_1d_row_rules": 1}
+    assert [rules for _symbol, rules in broken_rules(paths, target, "bars_1d_row_rules")] == [
+        "bar_date is null, low_is_the_bottom_and_bar_date_its_utc_day"]

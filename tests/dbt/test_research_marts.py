@@ -10,7 +10,7 @@ from datetime import date
 
 import duckdb
 import pytest
-from conftest import run_dbt
+from conftest import broken_rules, run_dbt
 
 from python_assets.backtest.fill_store import write_fill_stress
 from python_assets.research import daily
@@ -71,5 +71,7 @@ def test_fill_sensitivity_carries_the_book_spread_share_also_from_a_table_made_b
         got = con.execute("select run_date, fill_mode, book_spread_share from fill_sensitivity order by 1, 2").fetchall()
         assert got == [(date(2025, 3, 1), "spread", None), (day, "next_open", None), (day, "spread", 0.25)]
         con.execute("update fill_stress_results set book_spread_share = 0.5 where fill_mode = 'next_open'")
-    with pytest.raises(AssertionError, match="book_spread_share"):  # a share on a row that charges no spread
+    with pytest.raises(AssertionError, match="fill_sensitivity_row_rules"):  # a share on a row that charges no spread
         run_dbt(data_dir, "build", "--select", "fill_sensitivity")
+    assert broken_rules(data_dir, data_dir.data_dir / "dbt_target", "fill_sensitivity_row_rules") == [
+        (day, "book_spread_share_on_spread_rows_in_unit_interval")]
