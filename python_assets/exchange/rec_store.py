@@ -26,7 +26,7 @@ from python_assets.exchange.continuity import split_days, trade_int
 from python_assets.exchange.coverage import merge
 from python_assets.exchange.recorder import LIVE_SCHEMA, MERGE_GRACE_MS
 from python_assets.lake.atomic import write_table_atomic
-from python_assets.lake.settlements import as_given, stamps_by_second
+from python_assets.lake.settlements import as_given, replaces, stamps_by_second
 from python_assets.lake.quarantine import write_quarantine
 from python_assets.lake.store import (FUNDING_SCHEMA, funding_partition, normalize_symbol, read_partition,
                                       stored_funding_near, symbol_lock)
@@ -291,12 +291,12 @@ def quarantine_trade(paths: Paths, symbol: str, trade: dict, reason: str) -> Non
     write_quarantine(paths, symbol, "recorder-" + hashlib.sha256(raw.encode()).hexdigest()[:16], frame)
 
 
-def replace_funding(paths: Paths, symbol: str, settled: dict[int, float], unknown_only: bool = False) -> list[int]:
+def replace_funding(paths: Paths, symbol: str, settled: dict[int, float]) -> list[int]:
     """Store the exchange's settled funding rates (REST history), replacing another rate stored for the same
-    settlement (the stream's announcement, under its stamp or another ms stamp of its second); returns the
-    funding_ts (as given in settled) whose stored rate was replaced. With unknown_only
-    only a stored NaN is replaced (an older recorder stored the stream's NaN: an unknown rate, never a settled one).
-    Each day's file is rewritten once, its new settlements and replaced rates together, under one hold of the lock."""
+    settlement (the stream's announcement, under its stamp or another ms stamp of its second; the rule:
+    settlements.replaces, whose unknown_only case write_funding applies); returns the funding_ts (as given in
+    settled) whose stored rate was replaced. Each day's file is rewritten once, its new settlements and replaced
+    rates together, under one hold of the lock."""
     if not settled:
         return []
     symbol = normalize_symbol(symbol)
@@ -309,8 +309,7 @@ def replace_funding(paths: Paths, symbol: str, settled: dict[int, float], unknow
             target = funding_partition(paths, symbol, date.fromisoformat(day))
             rows = read_partition(target, FUNDING_SCHEMA)
             stored = dict(zip(rows["funding_ts"].tolist(), rows["funding_rate"].tolist()))
-            changed = {t: r for t, r in part.items() if t in stored and not _same(stored[t], r)
-                       and (not unknown_only or pd.isna(stored[t]))}
+            changed = {t: r for t, r in part.items() if t in stored and replaces(stored[t], r, unknown_only=False)}
             fresh = {t: r for t, r in part.items() if t not in stored}
             if not changed and not fresh:
                 continue

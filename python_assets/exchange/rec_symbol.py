@@ -358,12 +358,10 @@ class SymbolRecorder:
             settled = batch["funding"]
             stats = write_funding(self.paths, self.symbol, pd.DataFrame({"funding_ts": list(settled),
                                                                          "funding_rate": list(settled.values())}))
-            clashes = {int(ts): settled[int(ts)] for ts in stats.conflicts}
-            unknown = store.replace_funding(self.paths, self.symbol, clashes, unknown_only=True)
-            for ts, rate in clashes.items():
-                said = ("which replaces the unknown (NaN) rate stored for that settlement" if ts in unknown
+            for ts in sorted(int(t) for t in (*stats.replaced, *stats.conflicts)):
+                said = ("which replaces the unknown (NaN) rate stored for that settlement" if ts in stats.replaced
                         else "another rate is stored for that settlement and stays")
-                self.out(f"{self.symbol} funding at {ts}: the stream announced {rate}, {said}")
+                self.out(f"{self.symbol} funding at {ts}: the stream announced {settled[ts]}, {said}")
         for ts in store.replace_funding(self.paths, self.symbol, batch.get("confirmed") or {}):
             self.out(f"{self.symbol} funding at {ts}: the exchange's settled rate {batch['confirmed'][ts]} replaces "
                      "the rate the stream announced")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 
 SECOND_MS = 1_000
@@ -44,6 +45,14 @@ def repeated_with_another_rate(mapped: pd.DataFrame) -> pd.Series:
     first = mapped.groupby("funding_ts", sort=False)["funding_rate"].transform("first")
     differs = ~((first == mapped["funding_rate"]) | (first.isna() & mapped["funding_rate"].isna()))
     return mapped["funding_ts"].duplicated() & differs
+
+
+def replaces(stored: object, rate: object, unknown_only: bool = True) -> np.ndarray:
+    """Whether a rate takes the place of the rate stored for its settlement (scalars or aligned arrays): a known rate
+    over an unknown one (NaN/NULL: an older recorder stored the stream's NaN; never a settled rate), and, unless
+    unknown_only (only the exchange's settled rate may), over another known one; an unknown rate never."""
+    stored, rate = np.asarray(stored, dtype="float64"), np.asarray(rate, dtype="float64")
+    return ~np.isnan(rate) & (np.isnan(stored) | ((not unknown_only) & (stored != rate)))
 
 
 def as_given(stamps: Iterable[int], given: list[int], mapped: list[int]) -> list[int]:

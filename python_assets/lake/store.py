@@ -35,7 +35,8 @@ from python_assets.lake.atomic import LakeWriteError, write_table_atomic
 from python_assets.lake.symbol_names import normalize_symbol  # noqa: F401 - re-exported: the lake's writers import it here
 from python_assets.platform.progress import track
 from python_assets.platform.timeframes import DAY_MS, MINUTE_MS, TIMEFRAME_MS
-from python_assets.lake.settlements import SECOND_MS, as_given, on_stored_stamps, repeated_with_another_rate
+from python_assets.lake.settlements import (SECOND_MS, as_given, on_stored_stamps, repeated_with_another_rate,
+                                           replaces)
 from python_assets.lake.trade_order import trade_order
 from python_assets.lake.trade_rules import check_day_totals, check_trades
 
@@ -115,8 +116,9 @@ def candles_partition(paths: Paths, symbol: str, timeframe: str, day: date) -> P
 @dataclass(frozen=True)
 class WriteStats:
     """What a lake write did: rows offered, rows new to the lake, duplicates dropped, files written, the
-    keys of rows refused as conflicts (their key is stored with other values; the stored row wins), and the keys
-    of the duplicates that are twins (the same content stored under another key: write_trades' ids vs hashes)."""
+    keys of rows refused as conflicts (their key is stored with other values; the stored row wins), the keys
+    of the duplicates that are twins (the same content stored under another key: write_trades' ids vs hashes), and
+    the keys of rows whose values replaced the stored row's (write_funding: a known rate over an unknown one)."""
 
     offered: int
     added: int
@@ -124,6 +126,7 @@ class WriteStats:
     partitions: tuple[str, ...]
     conflicts: tuple[str, ...] = ()
     twins: tuple[str, ...] = ()
+    replaced: tuple[str, ...] = ()
 
 
 def read_partition(path: Path, schema: pa.Schema) -> pd.DataFrame:
@@ -155,6 +158,7 @@ def _merge_daily(
     check: Callable[[str, pd.DataFrame], None] | None = None,
     bar_label: str | None = None,
     twins: Callable[[pd.DataFrame, pd.DataFrame], np.ndarray] | None = None,
+    takes_place: Callable[[pd.DataFrame, pd.DataFrame], np.ndarray] | None = None,
 ) -> WriteStats:
     """Merge rows into one file per UTC day of time_col: a stored key wins, files stay sorted by time
     (stable, so ties keep arrival order); with number_rows (trades) rows are in trade_order (ties by
@@ -162,7 +166,8 @@ def _merge_daily(
     row whose key is stored with other `compare` values is a conflict, not a duplicate; `check` sees
     each merged day before it is written and may refuse it by raising. With `bar_label`, a progress bar
     over the days written (a large file spans many). `twins(fresh, stored)` marks the rows new by key that the
-    day holds under another key, or that another row of fresh holds: duplicates too."""
+    day holds under another key, or that another row of fresh holds: duplicates too. `takes_place(known, stored)`
+    marks the rows whose key is stored (stored: their stored rows, aligned) that take the stored row's place."""
     if frame.empty:
         return WriteStats(0, 0, 0, ())
     columns = [f.name for f in schema if f.name != "seq"]
@@ -171,6 +176,7 @@ def _merge_daily(
     touched: list[str] = []
     conflicts: list[str] = []
     twinned: list[str] = []
+    swapped: list[str] = []
     unique_days = np.unique(days)
     shown = bar_label is not None and len(unique_days) > 1
     for day in track(unique_days, len(unique_days), bar_label or "", show=shown):
@@ -179,17 +185,22 @@ def _merge_daily(
         target = partition(d)
         old = read_partition(target, schema)[columns]
         known = new[key_col].isin(old[key_col])
+        swap = np.zeros(int(known.sum()), dtype=bool)
+        if takes_place is not None and known.any():
+            stored = old.drop_duplicates(key_col).set_index(key_col).reindex(new.loc[known, key_col])
+            swap = np.asarray(takes_place(new[known], stored), dtype=bool)
         if compare and known.any():
             clash = _differs(new[known], old, key_col, compare)
-            conflicts += new.loc[known, key_col][clash].tolist()
+            conflicts += new.loc[known, key_col][clash & ~swap].tolist()
         fresh = new[~known]
         if twins is not None and (twin := twins(fresh, old)).any():
             twinned += fresh.loc[twin, key_col].tolist()
             fresh = fresh[~twin]
-        dupes += int((days == day).sum()) - len(fresh)
-        if fresh.empty:
+        dupes += int((days == day).sum()) - len(fresh) - int(swap.sum())
+        if fresh.empty and not swap.any():
             continue
-        merged = pd.concat([old, fresh], ignore_index=True)
+        swapped += (keys := new.loc[known, key_col][swap]).tolist()
+        merged = pd.concat([old[~old[key_col].isin(keys)], new[known][swap], fresh], ignore_index=True)
         if number_rows:
             merged = merged.iloc[trade_order(merged[time_col].to_numpy(), merged[key_col])].reset_index(drop=True)
             merged["seq"] = np.arange(len(merged), dtype=np.int64)
@@ -200,7 +211,8 @@ def _merge_daily(
         write_table_atomic(pa.Table.from_pandas(merged, schema=schema, preserve_index=False), target)
         added += len(fresh)
         touched.append(d.isoformat())
-    return WriteStats(len(frame), added, dupes - len(conflicts), tuple(touched), tuple(conflicts), tuple(twinned))
+    return WriteStats(len(frame), added, dupes - len(conflicts), tuple(touched), tuple(conflicts), tuple(twinned),
+                      tuple(swapped))
 
 
 TRADE_COLUMNS = ["trade_id", "ts", "price", "size", "side"]
@@ -277,7 +289,9 @@ def write_funding(paths: Paths, symbol: str, funding: pd.DataFrame, guard: Guard
                   synthetic: bool = False) -> WriteStats:
     """Merge funding rates (funding_ts, funding_rate) into daily partitions; a stored settlement wins (its second:
     lake/settlements.py; with another rate it is a conflict, as is a second row of the same settlement with another
-    rate, their stamps as given in `conflicts`); real data unless `synthetic`, as write_trades."""
+    rate, their stamps as given in `conflicts`), except a stored unknown rate (NaN/NULL), which a known one replaces
+    under the stored stamp (settlements.replaces, as the recorder's replace_funding; stamps as given in `replaced`);
+    real data unless `synthetic`, as write_trades."""
     symbol = normalize_symbol(symbol)
     if funding.empty:
         return _nothing_to_write(paths, symbol, guard)
@@ -286,10 +300,13 @@ def write_funding(paths: Paths, symbol: str, funding: pd.DataFrame, guard: Guard
         mapped = on_stored_stamps(funding, stored_funding_near(paths, symbol, funding["funding_ts"]))
         clash = repeated_with_another_rate(mapped)
         stats = _merge_daily(mapped, time_col="funding_ts", key_col="funding_ts", schema=FUNDING_SCHEMA,
-                             partition=lambda d: funding_partition(paths, symbol, d), compare=("funding_rate",))
-        given = as_given(stats.conflicts, funding["funding_ts"].tolist(), mapped["funding_ts"].tolist())
+                             partition=lambda d: funding_partition(paths, symbol, d), compare=("funding_rate",),
+                             takes_place=lambda new, old: replaces(old["funding_rate"], new["funding_rate"]))
+        given, stamped = funding["funding_ts"].tolist(), mapped["funding_ts"].tolist()
         return replace(stats, duplicates=stats.duplicates - int(clash.sum()),
-                       conflicts=(*given, *funding.loc[clash, "funding_ts"].astype("int64").tolist()))
+                       conflicts=(*as_given(stats.conflicts, given, stamped),
+                                  *funding.loc[clash, "funding_ts"].astype("int64").tolist()),
+                       replaced=tuple(as_given(stats.replaced, given, stamped)))
 
 
 def stored_funding_near(paths: Paths, symbol: str, stamps: Iterable[int]) -> pd.DataFrame:

@@ -5,12 +5,16 @@ the backtests would charge again (stg_funding_rates puts both on the same second
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
 
 from python_assets.config import Paths
-from python_assets.lake.settlements import on_stored_stamps
+from python_assets.lake.settlements import on_stored_stamps, replaces
 from python_assets.lake.store import funding_partition, read_partition, FUNDING_SCHEMA, write_funding
 
 H8 = 1_637_395_200_000  # 2021-11-20 08:00 UTC
+NAN = float("nan")
 
 
 def funding(rows: list[tuple[int, float]]) -> pd.DataFrame:
@@ -58,3 +62,45 @@ def test_a_settlement_at_midnight_finds_its_stamp_in_the_other_days_file(data_di
     assert write_funding(data_dir, "XRP-USDT", funding([(midnight, 1e-4)])).added == 1
     late = write_funding(data_dir, "XRP-USDT", funding([(midnight - 3, 1e-4)]))  # 23:59:59.997, the day before
     assert (late.added, late.duplicates) == (0, 1)
+
+
+@pytest.mark.parametrize("stored_rate, rate, unknown_only, takes_place", [
+    (NAN, 2e-4, True, True),  # a known rate over an unknown one: the write_funding rule
+    (None, 2e-4, True, True),  # a NULL is unknown too
+    (1e-4, 2e-4, True, False),  # another known rate: a conflict, the stored one stays
+    (1e-4, 1e-4, True, False),  # the same rate: a duplicate
+    (1e-4, NAN, True, False),  # an unknown rate never replaces
+    (NAN, NAN, True, False),
+    (1e-4, 2e-4, False, True),  # the exchange's settled rate (replace_funding) over the stream's announcement
+    (1e-4, 1e-4, False, False),
+    (1e-4, NAN, False, False),  # not even a settled one: replace_funding said 'replaced' and kept the stored rate
+])
+def test_a_rate_replaces_the_stored_one_only_when_it_is_known(stored_rate, rate, unknown_only, takes_place):
+    assert bool(replaces(stored_rate, rate, unknown_only)) is takes_place
+    column = replaces(pd.Series([stored_rate], dtype="float64"), pd.Series([rate]), unknown_only)  # write_funding's
+    assert column.tolist() == [takes_place]
+
+
+def test_a_stored_unknown_rate_takes_the_known_rate_and_a_known_rate_stays(data_dir: Paths):
+    """An older lake (an older recorder stored the stream's NaN) holds unknown rates: a known rate for their
+    settlement was a conflict and the NaN stayed (stg_funding_rates and the backtests saw no rate). It takes the
+    unknown one's place under the stored stamp, across midnight too; a stored known rate stays, against another known
+    rate (a conflict) or an unknown one."""
+    midnight = H8 + 16 * 3_600_000
+    old = pa.table({"funding_ts": [H8, H8 + 3_600_000, H8 + 8 * 3_600_000, midnight - 2],
+                    "funding_rate": pa.array([NAN, 1e-4, None, NAN], pa.float64(), from_pandas=False)})
+    target = funding_partition(data_dir, "XRP-USDT", pd.Timestamp(H8, unit="ms").date())
+    target.parent.mkdir(parents=True)
+    pq.write_table(old, target)  # a real NaN, a NULL and another NaN, as older writers left them
+    got = write_funding(data_dir, "XRP-USDT", funding([(H8 + 7, 2e-4), (H8 + 3_600_000, 5e-4),
+                                                       (H8 + 8 * 3_600_000, 3e-4), (midnight, 4e-4),
+                                                       (H8 + 3 * 3_600_000, 6e-4)]))
+    want = [(H8, 2e-4), (H8 + 3_600_000, 1e-4), (H8 + 3 * 3_600_000, 6e-4), (H8 + 8 * 3_600_000, 3e-4),
+            (midnight - 2, 4e-4)]
+    assert stored(data_dir) == want  # under the stored stamps
+    assert (got.offered, got.added, got.duplicates) == (5, 1, 0)
+    assert (got.replaced, got.conflicts) == ((H8 + 7, H8 + 8 * 3_600_000, midnight), (H8 + 3_600_000,))  # as given
+    assert not funding_partition(data_dir, "XRP-USDT", pd.Timestamp(midnight, unit="ms").date()).exists()
+    again = write_funding(data_dir, "XRP-USDT", funding([(H8, 9e-4), (H8 + 8 * 3_600_000, NAN), (midnight - 2, 4e-4)]))
+    assert (again.added, again.duplicates, again.replaced, again.conflicts) == (0, 1, (), (H8, H8 + 8 * 3_600_000))
+    assert stored(data_dir) == want
