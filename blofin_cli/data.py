@@ -235,6 +235,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         if r.conflicts:
             counts += (f", {r.conflicts} differ from the stored row (the stored one kept; first at "
                        f"{_fmt(r.first_conflict_ms)})")
+        if r.replaced:
+            counts += f", {r.replaced} replace an unknown (NaN) rate stored for their settlement"
         if r.still_open:
             counts += f", {r.still_open} still open at import, left out (a later import adds them once closed)"
         if r.shadowed_days:

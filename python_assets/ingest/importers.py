@@ -38,8 +38,9 @@ class ImportResult:
     """What one import did: kind, symbol, timeframe (candles), rows read = rows new to the lake + duplicates
     + quarantined (trades only: candle and funding files with a bad row are refused whole) + conflicts
     (candles and funding: a bar stored with other prices or volume, a settlement with another rate; the
-    stored row stays; first_conflict_ms the earliest) + still_open (candles that had not closed by the
-    import's now: left out, a later import adds them); first_ms..last_ms span the bars kept."""
+    stored row stays; first_conflict_ms the earliest) + replaced (funding: a settlement stored with an unknown,
+    NaN rate, which the file's rate replaced) + still_open (candles that had not closed by the import's now: left
+    out, a later import adds them); first_ms..last_ms span the bars kept."""
 
     file: str
     kind: str
@@ -59,6 +60,7 @@ class ImportResult:
     still_open: int = 0
     stored_with_id: int = 0  # trades: duplicates stored under the other kind of id (IngestResult's)
     stored_without_id: int = 0
+    replaced: int = 0
 
 
 def guess_kind(columns: list[str]) -> str:
@@ -362,9 +364,10 @@ def _timeframe_ms(tf: str) -> int:
 
 def _result(path: Path, kind: str, symbol: str, tf: str | None, read: int, stats: WriteStats, times: pd.Series,
             left_out: int = 0) -> ImportResult:
-    """The ImportResult of a candle or funding write: duplicates are the rows read neither added, conflicting nor
-    left out."""
-    clashes = len(stats.conflicts)
-    return ImportResult(str(path), kind, symbol, tf, read, stats.added, read - stats.added - clashes - left_out,
+    """The ImportResult of a candle or funding write: duplicates are the rows read neither added, conflicting,
+    replacing a stored unknown rate nor left out."""
+    clashes, swapped = len(stats.conflicts), len(stats.replaced)
+    return ImportResult(str(path), kind, symbol, tf, read, stats.added, read - stats.added - clashes - swapped - left_out,
                         int(times.min()) if len(times) else None, int(times.max()) if len(times) else None,
-                        conflicts=clashes, first_conflict_ms=int(min(stats.conflicts)) if clashes else None)
+                        conflicts=clashes, first_conflict_ms=int(min(stats.conflicts)) if clashes else None,
+                        replaced=swapped)

@@ -3,12 +3,15 @@ ignored or bad records never become permanent exchange holes or stored values; h
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from python_assets.config import Paths
 from python_assets.exchange.client import ExchangeConfig, FetchError
 from python_assets.exchange.coverage import read_holes
+from python_assets.exchange.fetch_checks import when
 from python_assets.exchange.history import fetch_funding_history, fetch_ohlcv_history
+from python_assets.lake.store import FUNDING_SCHEMA, funding_partition, read_partition, write_funding
 
 MIN, HOUR, DAY = 60_000, 3_600_000, 86_400_000
 NOW = 1_750_000_000_000 // DAY * DAY + 5 * HOUR + 123
@@ -128,3 +131,18 @@ def test_a_funding_record_without_a_time_is_one_clear_error(data_dir: Paths) -> 
                       answer=lambda n, until, rows: rows + [{"timestamp": None, "fundingRate": 0.1}])
     with pytest.raises(FetchError, match="settlement without a usable time"):
         fetch_funding_history(ex, data_dir, "BTC-USDT", first, None, CFG, now=NOW)
+
+
+def test_a_fetched_rate_replaces_an_unknown_rate_the_lake_holds(data_dir: Paths) -> None:
+    """A settlement an older recorder stored as NaN: the exchange's rate for it was refused as a conflict ('the
+    stored rate kept', counted bad) and the lake kept no rate there; it takes the NaN's place, a known rate stays."""
+    first = (NOW - 5 * DAY) // (8 * HOUR) * 8 * HOUR
+    times = list(range(first, NOW - 2 * HOUR, 8 * HOUR))
+    write_funding(data_dir, "BTC-USDT", pd.DataFrame({"funding_ts": [times[2], times[4]],
+                                                      "funding_rate": [float("nan"), 0.0002]}))
+    st = fetch_funding_history(StubExchange(funding=[funding(t) for t in times]), data_dir, "BTC-USDT", first, None,
+                               CFG, now=NOW)
+    assert st.bad_notes == (f"{when(times[4])}: conflicting_values (the stored rate kept)",)
+    rates = {t: read_partition(funding_partition(data_dir, "BTC-USDT", pd.Timestamp(t, unit="ms").date()),
+                               FUNDING_SCHEMA).set_index("funding_ts")["funding_rate"][t] for t in times}
+    assert rates[times[2]] == 0.0001 and rates[times[4]] == 0.0002

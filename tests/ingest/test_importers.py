@@ -270,6 +270,27 @@ def test_a_candle_or_rate_differing_from_the_stored_one_is_a_conflict_not_a_dupl
     assert "1 differ from the stored row (the stored one kept; first at 2024-01-01T01:00:00+00:00)" in capsys.readouterr().out
 
 
+def test_an_imported_rate_replaces_the_unknown_rate_an_older_lake_holds(data_dir, tmp_path, capsys):
+    """An older recorder stored the stream's NaN for a settlement: importing the settled rate was counted a conflict
+    ('differ from the stored row (the stored one kept)') and the NaN stayed, so the backtests saw no rate there."""
+    from python_assets.lake.store import write_funding
+
+    write_funding(data_dir, "BTC-USDT", pd.DataFrame({"funding_ts": [T0 + 8 * 3_600_000 + 3, T0 + 16 * 3_600_000],
+                                                      "funding_rate": [float("nan"), 1e-4]}))
+    funding = tmp_path / "f.csv"
+    rows = [T0 + i * 8 * 3_600_000 for i in range(3)]
+    pd.DataFrame({"timestamp": rows, "funding_rate": [5e-4, 2e-4, 9e-4]}).to_csv(funding, index=False)
+    assert cli_main(["import", str(funding), "--kind", "funding", "--symbol", "BTC-USDT"]) == 0
+    out = capsys.readouterr().out
+    assert "3 funding rows for BTC-USDT, 1 new, 0 already stored, 1 differ from the stored row" in out
+    assert "1 replace an unknown (NaN) rate stored for their settlement" in out
+    rates = duckdb.sql(f"select funding_ts, funding_rate from read_parquet('{data_dir.funding}/*/*/funding.parquet') "
+                       "order by funding_ts").fetchall()
+    assert rates == [(T0, 5e-4), (T0 + 8 * 3_600_000 + 3, 2e-4), (T0 + 16 * 3_600_000, 1e-4)]  # the stored stamp kept
+    again = import_funding(data_dir, funding, "BTC-USDT", "import:f.csv")
+    assert (again.rows_added, again.duplicates, again.conflicts, again.replaced) == (0, 2, 1, 0)
+
+
 def test_candles_priced_beyond_the_trades_bound_are_refused(data_dir, tmp_path):
     path = tmp_path / "c.csv"
     path.write_text("date,open,high,low,close,volume\n2024-01-01T00:00:00Z,1,2,0.5,1.5,10\n"
