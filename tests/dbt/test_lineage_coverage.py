@@ -5,6 +5,7 @@ and on every table the Python assets create (through their own DDL, without runn
 from __future__ import annotations
 
 import json
+import re
 
 import duckdb
 import pandas as pd
@@ -12,7 +13,7 @@ import pytest
 from conftest import undocumented_relations
 
 from python_assets.backtest import catalog, fill_store, ledger, portfolio_store
-from python_assets.config import DBT_PROJECT_DIR
+from python_assets.config import DBT_PROJECT_DIR, REPO_ROOT
 from python_assets.ml import store as ml_store
 from python_assets.warehouse import run_inputs
 from python_assets.reports import daily_report, staleness
@@ -101,3 +102,15 @@ def test_python_tables_made_before_a_migration_are_still_covered(manifest, con):
     assert con.execute("select count(*) from information_schema.columns where table_name = 'backtest_runs' "
                        "and column_name = 'periods_per_year'").fetchall() == [(1,)]
     assert undocumented_relations(manifest, con) == []
+
+
+def test_the_daily_report_exposure_names_every_model_the_report_reads(manifest):
+    """dbt docs' lineage ends in the daily report (models/reports/_exposures.yml): its depends_on is exactly
+    the models python_assets/reports' code selects from (`from <model>`, `join <model>`, or the name quoted, as
+    table_exists(con, "features") has it), so a new section's mart cannot be left out."""
+    models = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    code = " ".join(p.read_text() for p in (REPO_ROOT / "python_assets" / "reports").rglob("*.py"))
+    read = {m for m in models if re.search(rf"\b(from|join)\s+{m}\b|[\"']{m}[\"']", code)}
+    exposure = manifest["exposures"]["exposure.blofin_stack.daily_report"]
+    listed = {uid.split(".")[-1] for uid in exposure["depends_on"]["nodes"]}
+    assert len(read) > 15 and listed == read, (sorted(read - listed), sorted(listed - read))
