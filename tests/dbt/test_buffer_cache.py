@@ -43,12 +43,13 @@ def test_the_hooks_statements_evict_the_cached_blocks_and_restore_the_limit_exac
         assert spilled == 0
 
 
-def hook_ran(paths, *args: str, profiles: Path = DBT_PROJECT_DIR) -> bool:
-    """Whether a dbt run of one model (over the empty ledger tables on-run-start creates) ran the hook."""
+def hook_ran(paths, *args: str, profiles: Path = DBT_PROJECT_DIR, model: str = "bt_trade_stats") -> bool:
+    """Whether a dbt run of one model (an incremental table over the empty ledger tables on-run-start creates,
+    unless another is named) ran the hook."""
     logs = paths.data_dir / f"logs_{len(list(paths.data_dir.glob('logs_*')))}"
     target = paths.data_dir / "dbt_target"
     seed_partial_parse(target)
-    done = subprocess.run([dbt_bin(), "run", "--select", "bt_trade_stats", "--log-path", str(logs), *args,
+    done = subprocess.run([dbt_bin(), "run", "--select", model, "--log-path", str(logs), *args,
                            "--profiles-dir", str(profiles), "--target-path", str(target)], cwd=DBT_PROJECT_DIR,
                           env={**os.environ, "BLOFIN_DATA_DIR": str(paths.data_dir)}, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:]
@@ -58,6 +59,7 @@ def hook_ran(paths, *args: str, profiles: Path = DBT_PROJECT_DIR) -> bool:
 def test_a_one_thread_run_runs_the_hook_and_a_two_thread_one_or_a_profiles_own_limit_does_not(data_dir, tmp_path):
     assert hook_ran(data_dir, "--threads", "1")
     assert not hook_ran(data_dir)  # the profile's two threads: another model's query may be running
+    assert not hook_ran(data_dir, "--threads", "1", model="stg_funding_rates")  # a view: creating it cached nothing
     text = (DBT_PROJECT_DIR / "profiles.yml").read_text()
     own = {"settings": text.replace("        TimeZone: UTC\n", "        TimeZone: UTC\n        Max_Memory: '2GB'\n", 1),
            "config_options": text.replace("      threads: 2\n", "      threads: 2\n      config_options:\n"
