@@ -1,4 +1,4 @@
-"""Shared bench helpers: timing, scaling exponents, peak memory of a process tree, the results file
+"""Shared bench helpers: timing, scaling exponents, peak memory (the process tree's: python_assets/platform/tree_memory.py), the results file
 (<data dir>/bench/results.json, ignored, so a bench run leaves the tree clean; `python -m bench record` puts its
 sections over the committed record bench/results.json on purpose) and the printed tables."""
 
@@ -6,18 +6,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import resource
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dagster_defs.runner import process_status_mib
 from python_assets.config import export_data_dir
 from python_assets.lake.atomic import write_bytes_atomic
+from python_assets.platform.tree_memory import own_peak_mib
 
 RECORD = Path(__file__).resolve().parent / "results.json"
 
@@ -66,79 +62,7 @@ def scaling_exponent(sizes: list[float], seconds: list[float]) -> float:
 def peak_rss_mib() -> float:
     """Peak resident memory of this process so far (MiB): its own VmHWM, not ru_maxrss, which Linux
     carries over from the launching process across fork and exec."""
-    return _status_mib(os.getpid(), "VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _tree(root: int) -> set[int]:
-    """The pid and all its live descendants, from /proc, less any caught between its fork and its exec (its
-    command line still its parent's, started under FORK_EXEC_S ago): it shares the parent's pages, and
-    counting its RSS again would read a subprocess start as a moment of twice the parent's memory. A fork
-    that lives on without exec (a fork-based worker) is counted once it is older."""
-    parent: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as fh:
-                    parent[int(entry)] = int(fh.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    tree, frontier = {root}, [root]
-    while frontier:
-        p = frontier.pop()
-        kids = [c for c, pp in parent.items() if pp == p and c not in tree]
-        tree.update(kids)
-        frontier.extend(kids)
-    return {p for p in tree if p == root or not _starting(p, parent.get(p))}
-
-
-FORK_EXEC_S = 1.0  # a subprocess start takes milliseconds between its fork and its exec
-
-
-def _starting(pid: int, ppid: int | None) -> bool:
-    """Whether pid still runs its parent's command line and started under FORK_EXEC_S ago."""
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as a, open(f"/proc/{ppid}/cmdline", "rb") as b:
-            if a.read() != b.read():
-                return False
-        with open(f"/proc/{pid}/stat") as fh:
-            started = int(fh.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
-        with open("/proc/uptime") as fh:
-            return float(fh.read().split()[0]) - started < FORK_EXEC_S
-    except (OSError, IndexError, ValueError):
-        return False
-
-
-def _status_mib(pid: int, field: str) -> float:
-    return process_status_mib(field, pid) or 0.0
-
-
-@contextmanager
-def tree_peak_memory(pid: int | None = None, interval_s: float = 0.05) -> Iterator[dict[str, float]]:
-    """Peak memory of the process tree under pid (default: this one) while the block runs. Yields a
-    dict filled afterwards: 'sampled_mib', the largest summed RSS seen at a sample; 'root_hwm_mib' and
-    'child_hwm_mib', the root's and the largest descendant's own high-water marks (VmHWM: exact, and
-    unlike ru_maxrss not inherited from the launching process across fork and exec); 'peak_mib', the
-    larger of the sample and root + largest child (an upper bound when one child runs at a time)."""
-    out = {"sampled_mib": 0.0, "root_hwm_mib": 0.0, "child_hwm_mib": 0.0, "peak_mib": 0.0}
-    stop = threading.Event()
-    root = pid or os.getpid()
-
-    def sample() -> None:
-        while not stop.is_set():
-            pids = _tree(root)
-            out["sampled_mib"] = max(out["sampled_mib"], sum(_status_mib(p, "VmRSS") for p in pids))
-            out["root_hwm_mib"] = max(out["root_hwm_mib"], _status_mib(root, "VmHWM"))
-            out["child_hwm_mib"] = max([out["child_hwm_mib"], *(_status_mib(p, "VmHWM") for p in pids - {root})])
-            stop.wait(interval_s)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    try:
-        yield out
-    finally:
-        stop.set()
-        thread.join()
-        out["peak_mib"] = max(out["sampled_mib"], out["root_hwm_mib"] + out["child_hwm_mib"])
+    return own_peak_mib()
 
 
 def save(section: str, payload: dict[str, Any]) -> None:

@@ -16,9 +16,10 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-from bench.common import print_stage, save, scaling_exponent, stage_result, table, tree_peak_memory
+from bench.common import print_stage, save, scaling_exponent, stage_result, table
 from python_assets.config import DEFAULT_SYMBOLS, REPO_ROOT, Paths, export_data_dir
 from python_assets.ingest.market import generate_market
+from python_assets.platform.tree_memory import tree_peak_memory
 
 LAST_DAY = date(2026, 10, 30)
 HISTORY_DAYS = (8, 30, 120)  # the next day at each: flat in history (issue 21)
@@ -69,14 +70,14 @@ def materialize(paths: Paths, day: date, symbols: tuple[str, ...] = tuple(DEFAUL
     t0 = time.perf_counter()
     with open(log, "wb") as fh:
         proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=_env(paths, symbols, workers), stdout=fh, stderr=subprocess.STDOUT)
-        with tree_peak_memory(proc.pid) as mem:
+        with tree_peak_memory(proc.pid, interval_s=0.05) as mem:  # the bench's records are at 50 ms
             rc = proc.wait()
     seconds = time.perf_counter() - t0
     if rc != 0:
         raise RuntimeError(f"materialize {day} failed (exit {rc}); see {log}")
     dagster_log = log if multiprocess else paths.data_dir / "last_run.log"  # the CLI logs Dagster there
     steps = step_seconds(dagster_log.read_text(errors="replace")) if dagster_log.exists() else {}
-    return {"seconds": seconds, **mem, "steps": {k: steps[k] for k in FANOUT_STEPS if k in steps}}
+    return {"seconds": seconds, **mem.as_dict(), "steps": {k: steps[k] for k in FANOUT_STEPS if k in steps}}
 
 
 def _size_mib(path: Path) -> float:

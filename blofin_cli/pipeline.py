@@ -172,8 +172,9 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
 
     from blofin_cli.errors import EXIT_INTERRUPTED, failed_step_lines, interrupted, stopped_run_lines
     from blofin_cli.run_log import append_lines, print_traceback, stop_notes
-    from dagster_defs.runner import (checks_summary, cli_run_tags, materialize_days, output_to, peak_memory,
-                                     persistent_instance, recover_dead_cli_runs)
+    from dagster_defs.runner import (checks_summary, cli_run_tags, materialize_days, output_to, persistent_instance,
+                                     recover_dead_cli_runs)
+    from python_assets.platform.tree_memory import sample, tree_peak_memory
     from python_assets.reports.daily_report import report_path
 
     if run_config is not None:  # checked under the lock (a second writer is still refused at once), before any write
@@ -200,7 +201,8 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
     print(f"materializing {first}..{last} (Dagster and dbt output: {'below' if verbose else run_log}) ...", flush=True)
     t0 = time.perf_counter()
     instance, dead_lines, result, stopped, run_id = None, [], None, None, str(uuid.uuid4())
-    with contextlib.nullcontext() if verbose else output_to(run_log):
+    # the whole tree: this process and the dbt / model-training children beside it (not the largest alone)
+    with tree_peak_memory() as mem, contextlib.nullcontext() if verbose else output_to(run_log):
         try:
             instance = persistent_instance(paths)
             recovered = recover_dead_cli_runs(instance, paths.data_dir,
@@ -248,10 +250,10 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
     fingerprints, lake_days = _as_left(paths, fingerprints, before, first, last, run_config, built,
                                        lake_step_digest(result.all_events))
     record_inputs(paths, fingerprints, result.run_id, lake_days, f"{first}..{last}")
-    mem = peak_memory()
     print(f"materialized {first}..{last} in {elapsed:.1f} s")
     _say_stale_days(paths, first, last)
-    print(f"peak memory: {mem.max_mib:.0f} MiB (python {mem.self_mib:.0f} MiB, largest child {mem.children_mib:.0f} MiB)")
+    sample(mem)  # this process's high-water mark now covers recording the inputs too
+    print(mem.summary())
     print(f"report: {report_path(paths, last)}\nhtml:   {report_path(paths, last).with_suffix('.html')}")
     return 0
 

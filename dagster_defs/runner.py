@@ -5,13 +5,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import resource
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -339,39 +337,6 @@ def last_reported_day(paths: Paths) -> date | None:
         if not table_exists(con, "daily_reports"):
             return None
         return con.execute("select max(report_date) from daily_reports").fetchall()[0][0]
-
-
-@dataclass(frozen=True)
-class PeakMemory:
-    """Peak resident memory in MiB of this process and of its largest child (dbt runs as one)."""
-
-    self_mib: float
-    children_mib: float
-
-    @property
-    def max_mib(self) -> float:
-        return max(self.self_mib, self.children_mib)
-
-
-def process_status_mib(field: str, pid: int | str = "self") -> float | None:
-    """A kB field of /proc/<pid>/status in MiB: VmRSS (now) or VmHWM (the process's own peak; unlike
-    ru_maxrss, which Linux carries over from the launching process across fork and exec, so a CLI
-    started by a big process would report that one's). None where /proc cannot say."""
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            return next(int(line.split()[1]) / 1024 for line in fh if line.startswith(field + ":"))
-    except (OSError, StopIteration, ValueError, IndexError):
-        return None
-
-
-def peak_memory() -> PeakMemory:
-    """Peak of this process, and the largest ru_maxrss of its finished children (dbt): an upper bound,
-    since a child's ru_maxrss starts from this process's peak at the time it was started."""
-    own = process_status_mib("VmHWM")
-    return PeakMemory(
-        own if own is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-    )
 
 
 @contextlib.contextmanager

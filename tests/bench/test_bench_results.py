@@ -48,32 +48,6 @@ def test_save_merges_sections_and_record_keeps_the_sections_a_run_did_not_measur
     assert json.loads(common.RECORD.read_text()) == {"a": {"x": 1}, "b": {"y": 2}, "scale_simulation": {"symbols": 20}}
 
 
-def test_the_sampled_tree_counts_exec_d_children_and_a_fork_only_once_it_lives_on() -> None:
-    """A fork caught before its exec shares its parent's pages: counted, it would double the parent's memory.
-    One that lives on without exec (a fork-based worker) is counted once it is older than FORK_EXEC_S."""
-    import os
-    import signal
-    import sys
-    import time
-
-    started = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-    forked = os.fork()
-    if forked == 0:  # the child: no exec, only wait to be killed
-        time.sleep(30)
-        os._exit(0)
-    try:
-        time.sleep(0.2)
-        tree = common._tree(os.getpid())
-        assert started.pid in tree and forked not in tree and os.getpid() in tree
-        time.sleep(common.FORK_EXEC_S + 0.3)
-        assert forked in common._tree(os.getpid())
-    finally:
-        started.kill()
-        started.wait()
-        os.kill(forked, signal.SIGKILL)
-        os.waitpid(forked, 0)
-
-
 def test_a_full_disk_while_saving_keeps_the_results_readable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """save() and record() wrote results.json in place: a full disk left it torn, and every later save then
     failed with JSONDecodeError (review_crash2)."""

@@ -1,0 +1,154 @@
+"""Peak memory of a process tree: a process and every live descendant, their resident memory summed by a
+background thread every interval_s while a block runs, beside each one's own high-water mark. The CLI prints
+it after a run and the bench records it. A process's own peak, or its largest child's, misses the others
+running beside it: the CLI once printed max(itself, largest child) = 612 MiB where the tree held ~1,200.
+Linux /proc only; elsewhere nothing is sampled and the summary says so."""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+FORK_EXEC_S = 1.0  # a subprocess start takes milliseconds between its fork and its exec
+SAMPLE_S = 0.1  # the CLI's interval: a /proc pass costs ~1 ms, and dbt or a model fit lives seconds
+
+
+@dataclass
+class TreeMemory:
+    """Peak memory (MiB) of a process tree over a block, filled while it runs: sampled_mib, the largest summed
+    RSS seen at a sample; root_hwm_mib and child_hwm_mib, the root's and the largest descendant's own high-water
+    marks (VmHWM: exact, and unlike ru_maxrss not inherited from the launching process across fork and exec)."""
+
+    root: int
+    interval_s: float
+    sampled_mib: float = 0.0
+    root_hwm_mib: float = 0.0
+    child_hwm_mib: float = 0.0
+    samples: int = 0
+
+    @property
+    def tree_mib(self) -> float:
+        """The tree's peak: the largest sample, and never below a member's own exact peak (a spike between samples)."""
+        return max(self.sampled_mib, self.root_hwm_mib, self.child_hwm_mib)
+
+    @property
+    def bound_mib(self) -> float:
+        """An upper bound when one child runs at a time: root and largest child, each at its own peak."""
+        return max(self.sampled_mib, self.root_hwm_mib + self.child_hwm_mib)
+
+    def as_dict(self) -> dict[str, float]:
+        """The bench's record of it (bench/results.json keeps these names)."""
+        return {"sampled_mib": self.sampled_mib, "root_hwm_mib": self.root_hwm_mib,
+                "child_hwm_mib": self.child_hwm_mib, "peak_mib": self.bound_mib}
+
+    def summary(self) -> str:
+        """The CLI's line: the tree's peak first (what a host must hold), then the processes' own peaks."""
+        if not self.samples:
+            return (f"peak memory: this process {own_peak_mib():,.0f} MiB (the process tree cannot be sampled here: "
+                    f"dbt and model training run beside it)")
+        return (f"peak memory: {self.tree_mib:,.0f} MiB (process tree, sampled every {self.interval_s:g} s); "
+                f"this process {self.root_hwm_mib:,.0f} MiB, largest child {self.child_hwm_mib:,.0f} MiB "
+                f"(each its own peak)")
+
+
+def process_status_mib(field: str, pid: int | str = "self") -> float | None:
+    """A kB field of /proc/<pid>/status in MiB: VmRSS (now) or VmHWM (the process's own peak; unlike
+    ru_maxrss, which Linux carries over from the launching process across fork and exec, so a CLI
+    started by a big process would report that one's). None where /proc cannot say."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return next(int(line.split()[1]) / 1024 for line in fh if line.startswith(field + ":"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
+
+
+def own_peak_mib() -> float:
+    """This process's peak resident memory (MiB): its VmHWM, else ru_maxrss (KiB on Linux, bytes on macOS)."""
+    own = process_status_mib("VmHWM")
+    if own is not None:
+        return own
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 1024)
+
+
+def process_tree(root: int) -> set[int]:
+    """The pid and all its live descendants, from /proc, less any caught between its fork and its exec (its
+    command line still its parent's, started under FORK_EXEC_S ago): it shares the parent's pages, and
+    counting its RSS again would read a subprocess start as a moment of twice the parent's memory. A fork
+    that lives on without exec (a fork-based worker) is counted once it is older."""
+    parent: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    parent[int(entry)] = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    tree, frontier = {root}, [root]
+    while frontier:
+        p = frontier.pop()
+        kids = [c for c, pp in parent.items() if pp == p and c not in tree]
+        tree.update(kids)
+        frontier.extend(kids)
+    return {p for p in tree if p == root or not _starting(p, parent.get(p))}
+
+
+def _starting(pid: int, ppid: int | None) -> bool:
+    """Whether pid still runs its parent's command line and started under FORK_EXEC_S ago."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as a, open(f"/proc/{ppid}/cmdline", "rb") as b:
+            if a.read() != b.read():
+                return False
+        with open(f"/proc/{pid}/stat") as fh:
+            started = int(fh.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+        with open("/proc/uptime") as fh:
+            return float(fh.read().split()[0]) - started < FORK_EXEC_S
+    except (OSError, IndexError, ValueError):
+        return False
+
+
+def _mib(pid: int, field: str) -> float:
+    """process_status_mib, 0 for a process gone between listing and reading."""
+    return process_status_mib(field, pid) or 0.0
+
+
+def sample(mem: TreeMemory) -> None:
+    """One pass over the tree: its summed RSS now, and each member's high-water mark so far (also after the
+    block, for what the root did since: a high-water mark keeps it)."""
+    root = mem.root
+    if not os.path.exists(f"/proc/{root}/status"):
+        return
+    pids = process_tree(root)
+    mem.sampled_mib = max(mem.sampled_mib, sum(_mib(p, "VmRSS") for p in pids))
+    mem.root_hwm_mib = max(mem.root_hwm_mib, _mib(root, "VmHWM"))
+    mem.child_hwm_mib = max([mem.child_hwm_mib, *(_mib(p, "VmHWM") for p in pids - {root})])
+    mem.samples += 1
+
+
+@contextmanager
+def tree_peak_memory(pid: int | None = None, interval_s: float = SAMPLE_S) -> Iterator[TreeMemory]:
+    """Peak memory of the process tree under pid (default: this one) while the block runs, sampled by a daemon
+    thread; the TreeMemory it yields is final once the block ends. Nothing is sampled without /proc."""
+    mem, stop = TreeMemory(pid or os.getpid(), interval_s), threading.Event()
+    if not os.path.exists(f"/proc/{mem.root}/status"):
+        yield mem
+        return
+
+    def loop() -> None:
+        while True:
+            sample(mem)
+            if stop.wait(interval_s):
+                return
+
+    thread = threading.Thread(target=loop, name="tree-memory", daemon=True)
+    thread.start()
+    try:
+        yield mem
+    finally:
+        stop.set()
+        thread.join()
+        sample(mem)  # the last moments, up to the block's end
