@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import day_window_env, run_dbt, undocumented_relations
+from conftest import broken_rules, day_window_env, run_dbt, undocumented_relations
 
 from python_assets.config import DBT_PROJECT_DIR, Paths
 from python_assets.research.fill_stress import stress_execution
@@ -296,3 +296,20 @@ def test_the_unusable_reason_shows_the_threshold_as_set(data_dir: Paths, share: 
             "--vars", json.dumps({"recorder_min_trades_coverage": share}))
     sql = next((data_dir.data_dir / "dbt_target" / "compiled").rglob("recorder_coverage.sql")).read_text()
     assert f"% of the day {shown}'" in sql
+
+
+def test_an_interval_crossing_two_midnights_fails_the_staging_row_rules(data_dir: Paths) -> None:
+    """recorder_coverage counts an interval in its start's day and the next only (the recorder splits at midnight;
+    an incremental run reads one day back): a hand-made gap of 22:00 on DAY1 to 02:00 two days later would leave
+    the middle day without a row, counted usable. The staging check says so instead; one midnight passes."""
+    lake = data_dir.data_dir / "lake"
+    write_intervals(lake, "recorder_gaps", "ETH-USDT", DAY1, [
+        gap("trades", D0 + 22 * HOUR, D0 + 2 * DAY + 2 * HOUR, "disconnect", "lost"),
+        gap("trades", D0 + 23 * HOUR, D0 + DAY + HOUR, "disconnect", "lost")])
+    write_intervals(lake, "recorder_segments", "ETH-USDT", DAY1, [
+        seg("trades", D0, D0 + 22 * HOUR), seg("trades", D0 + HOUR, D0 + DAY)])
+    target = data_dir.data_dir / "dbt_target"
+    with pytest.raises(AssertionError, match="stg_recorder_gaps_row_rules"):
+        run_dbt(data_dir, "build", "--select", "stg_recorder_gaps", "stg_recorder_segments", target=target)
+    assert broken_rules(data_dir, target, "stg_recorder_gaps_row_rules") == [("ETH-USDT", "crosses_at_most_one_midnight")]
+    assert broken_rules(data_dir, target, "stg_recorder_segments_row_rules") == []
