@@ -154,13 +154,19 @@ def as_writer(paths: Paths, what: str, body: Callable[[], T]) -> T:
         return body()
 
 
-def recording_refused(symbols: list[str]) -> bool:
-    """For the recorders (they record BloFin's perpetual swaps), before they connect: one error line per symbol
-    (the lake's spelling) that holds spot or synthetic data (recording_refusals); True when any does."""
+def recording_refusals_of(symbols: list[str]) -> dict[str, str]:
+    """{symbol: why the recorders may not record it into this data dir} (importers.recording_refusals)."""
     from python_assets.config import paths
     from python_assets.ingest.importers import recording_refusals
 
-    refused = recording_refusals(paths(), symbols)
+    return recording_refusals(paths(), symbols)
+
+
+def recording_refused(symbols: list[str]) -> bool:
+    """For the recorders (they record BloFin's perpetual swaps), before they connect: one error line per symbol
+    (the lake's spelling) that holds spot or synthetic data, or that a lake holding synthetic data would take
+    (recording_refusals); True when any does."""
+    refused = recording_refusals_of(symbols)
     for line in refused.values():
         print(f"error: {line}", file=sys.stderr)
     return bool(refused)

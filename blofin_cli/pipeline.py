@@ -61,12 +61,12 @@ def run_window(first: date, last: date, verbose: bool = False, config_file: Path
 
 
 def synthetic_source_problem() -> str | None:
-    """With BLOFIN_SOURCE=synthetic (the default): why the run's synthetic market may not go into this lake (a
-    symbol holds imported, ingested, fetched or recorded data), said before the run instead of as its failed step."""
+    """Why the run would mix synthetic and real data, said before it instead of as its failed lake step: a symbol
+    holds real data (BLOFIN_SOURCE=synthetic, the default), or, whatever the source, the lake holds both."""
     from python_assets.config import market_source_kind, paths
-    from python_assets.ingest.market import synthetic_source_refusal
+    from python_assets.ingest.market import mixed_lake_refusal, synthetic_source_refusal
 
-    return synthetic_source_refusal(paths()) if market_source_kind() == "synthetic" else None
+    return (synthetic_source_refusal if market_source_kind() == "synthetic" else mixed_lake_refusal)(paths())
 
 
 def unchanged_window(paths: Paths, first: date, last: date, run_config: dict | None) -> tuple[dict[date, str], str | None]:

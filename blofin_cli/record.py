@@ -9,7 +9,7 @@ import signal
 import sys
 from urllib.parse import urlsplit
 
-from blofin_cli.common import lake_symbols, positive, positive_int, recording_refused
+from blofin_cli.common import lake_symbols, positive, positive_int, recording_refusals_of, recording_refused
 from blofin_cli.errors import EXIT_BAD_INPUT
 
 DEFAULT_WS_URL = "wss://openapi.blofin.com/ws/public"  # = ws_recorder.DEFAULT_WS_URL (imported lazily: a fast --help)
@@ -43,10 +43,10 @@ def cmd_record(args: argparse.Namespace) -> int:
     from python_assets.exchange.ws_recorder import subscriptions
 
     settings = settings_from(args)
-    if recording_refused(list(settings.symbols)):
-        return EXIT_BAD_INPUT
-    if args.dry_run:
+    if args.dry_run:  # writes nothing: what a real run would refuse is said, not refused
         ids = list(settings.symbols)  # the lake's spelling, BloFin's instId
+        for line in recording_refusals_of(ids).values():
+            print(f"a real run would refuse: {line}")
         print(f"would connect to {settings.ws_url} and subscribe to:")
         for arg in subscriptions(ids):
             print(f"  {arg['channel']:<13} {arg['instId']}")
@@ -54,6 +54,8 @@ def cmd_record(args: argparse.Namespace) -> int:
               f"{settings.mark_poll_ms} ms, trades on holes, instruments daily; books top {settings.depth} "
               f"every {settings.sample_ms} ms")
         return 0
+    if recording_refused(list(settings.symbols)):
+        return EXIT_BAD_INPUT
     from python_assets.exchange.ws_recorder import Recorder
     from python_assets.lake.health import writable_data_dir
 

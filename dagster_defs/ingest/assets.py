@@ -13,7 +13,7 @@ from python_assets.platform.logs import log_event
 from python_assets.lake.atomic import LakeWriteError
 from python_assets.lake.health import (DataDirError, LakeCorrupted, ensure_writable, remove_stale_temp_files,
                                        require_healthy_lake)
-from python_assets.ingest.market import (LakeDataMissing, generate_market_day, require_lake_days,
+from python_assets.ingest.market import (LakeDataMissing, generate_market_day, mixed_lake_refusal, require_lake_days,
                                         synthetic_source_refusal)
 from python_assets.platform.memory import release_freed_memory
 from python_assets.platform.timeframes import DAY_MS
@@ -50,7 +50,7 @@ WINDOW_DIGEST = "window_files_sha256"  # lake_trades metadata: the window's lake
 )
 def lake_market_data(context: dg.AssetExecutionContext, market_source: MarketSource):
     """Synthetic source: generate each day of the window (idempotent; refused in a lake holding real data).
-    Lake source: require the files.
+    Lake source: require the files (refused in a lake holding synthetic and real data).
     BloFin source: fetch the window's 1m candles and funding through ccxt (resumable) and merge the
     trade recorder's finished hours; then require the files like the lake source."""
     days = window_days(*context.partition_time_window)
@@ -84,6 +84,8 @@ def fill_lake(p: Paths, days: list[date], market_source: MarketSource, log: logg
         log_event("lake_generated", days=day_names, ticks_added=added)
         meta = {"source": "synthetic", "days": day_names, "ticks_added": sum(added.values())}
     elif market_source.kind in ("lake", "blofin"):
+        if refusal := mixed_lake_refusal(p):  # every symbol's folders are read: the demo's would join the real ones
+            raise MarketRefused(refusal)
         if market_source.kind == "blofin":
             from python_assets.exchange.client import ExchangeConfig
             from python_assets.exchange.history import fetch_window

@@ -296,8 +296,11 @@ def file_market_guard(paths: Paths, path: Path, kind: str, symbol: str) -> Guard
     read) when the symbol holds the other market's data, and a guard that checks again and records the file's
     market under the symbol's lock as it is written (another writer cannot slip in between); None for a file
     whose market is unknown (no freqtrade name and no funding): not judged. A symbol holding synthetic data is
-    refused now too, whatever the file (the store refuses it again under the lock: claim_origin)."""
+    refused now too, whatever the file (the store refuses it again under the lock: claim_origin), after a missing
+    file is said so (a mistyped name is the first thing to fix)."""
     path, symbol = Path(path), normalize_symbol(symbol)
+    if not path.exists():
+        raise ImportFileError(f"{path}: no such file")
     if refusal := synthetic_refusal(paths, symbol):
         raise ImportFileError(f"{path}: not read: {refusal}")
     if kind != "funding" and market_from_name(path) is None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from python_assets.config import Paths
 from python_assets.lake.sources import (SYNTHETIC_BY, data_folders, forget_real, lake_symbol_names, recorded_market,
-                                       recorded_real)
+                                       recorded_real, synthetic_symbols)
 from python_assets.lake.store import (TRADE_SCHEMA, WriteStats, funding_partition, normalize_symbol, read_partition,
                                 stored_symbols, trades_partition, write_funding, write_trades)
 from python_assets.platform.progress import track
@@ -73,8 +73,23 @@ def real_data_refusal(paths: Paths, symbols: Iterable[str], hint: str) -> str | 
 
 
 def synthetic_source_refusal(paths: Paths, hint: str = SOURCE_HINT) -> str | None:
-    """Why the synthetic market may not go into this lake at all (a symbol of it holds real data), or None."""
-    return real_data_refusal(paths, lake_symbol_names(paths), hint)
+    """Why the synthetic market may not go into this lake at all (a symbol of it holds real data), or None; a lake
+    holding both says so (mixed_lake_refusal: `hint`'s BLOFIN_SOURCE=lake would not build it either)."""
+    return mixed_lake_refusal(paths) or real_data_refusal(paths, lake_symbol_names(paths), hint)
+
+
+def mixed_lake_refusal(paths: Paths) -> str | None:
+    """Why no run may build this lake, whatever BLOFIN_SOURCE, or None: it holds synthetic and real data side by
+    side (written before writers refused that, or around them), and a build reads every symbol's folders, so the
+    synthetic markets would be built, backtested and reported with the real ones. One line naming both sides."""
+    synthetic = synthetic_symbols(paths)
+    real = [s for s in lake_symbol_names(paths) if s not in synthetic and real_data(paths, s)] if synthetic else []
+    if not real:
+        return None
+    return (f"the lake {paths.lake} holds synthetic data ({', '.join(synthetic)}: from `generate`, `demo` or a run "
+            f"with BLOFIN_SOURCE=synthetic) and real data ({', '.join(real)}), and a build reads every symbol, so "
+            "synthetic data would join real data: move one side into another BLOFIN_DATA_DIR, or delete its "
+            f"folders (trades/symbol=S, funding/symbol=S, candles/symbol=S under {paths.lake})")
 
 
 def generate_market_day(paths: Paths, symbol: str, day: date, seed: int = DEFAULT_SEED) -> tuple[WriteStats, WriteStats]:

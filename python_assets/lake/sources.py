@@ -1,7 +1,7 @@
 """Where a symbol's stored data came from: its candles' `source` values (an import's file name or the exchange
 they were fetched from, with its market), read cheaply from the partitions' footers, and the market (spot or
 perpetual swap) the first writer that knew it recorded for the symbol, and whether any writer but the synthetic
-generator wrote to it (record_real)."""
+generator wrote to it (record_real): real data goes into no lake holding synthetic data (synthetic_refusal)."""
 
 from __future__ import annotations
 
@@ -182,25 +182,43 @@ def _generator_market_record(paths: Paths, symbol: str) -> bool:
         return False
 
 
+def _marked_synthetic(paths: Paths, symbol: str) -> bool:
+    """Whether the generator recorded writing the symbol (its record, or its market record in an older lake)."""
+    return synthetic_record_file(paths, symbol).exists() or _generator_market_record(paths, symbol)
+
+
+def synthetic_symbols(paths: Paths) -> list[str]:
+    """The lake's symbols holding data the synthetic generator wrote (marked so, with a data file still stored)."""
+    return [s for s in lake_symbol_names(paths) if _marked_synthetic(paths, s) and data_folders(paths, s)]
+
+
+SYNTHETIC_ORIGIN = "from `generate`, `demo` or a run with BLOFIN_SOURCE=synthetic"
+
+
 def synthetic_refusal(paths: Paths, symbol: str) -> str | None:
     """Why real data may not go into the symbol, or None: it holds data the synthetic generator wrote (its record,
     or its market record in an older lake), and a series half synthetic and half real is garbage for every bar
-    and feature. One line naming the folders that hold data and what to do; no data file is opened."""
+    and feature; or another symbol of the lake does, and a build reads every symbol of its lake, so the synthetic
+    markets would be built, backtested and reported beside the real one. One line naming the folders or symbols
+    holding synthetic data and what to do; no data file is opened."""
     symbol = normalize_symbol(symbol)
-    if not (synthetic_record_file(paths, symbol).exists() or _generator_market_record(paths, symbol)):
+    folders = data_folders(paths, symbol) if _marked_synthetic(paths, symbol) else []
+    if folders:
+        return (f"{symbol}: holds synthetic data ({SYNTHETIC_ORIGIN}) under {', '.join(str(f) for f in folders)}; "
+                "real data never joins synthetic data: write it into another BLOFIN_DATA_DIR, or delete those "
+                "folders first")
+    others = [s for s in synthetic_symbols(paths) if s != symbol]
+    if not others:
         return None
-    folders = data_folders(paths, symbol)
-    if not folders:
-        return None
-    return (f"{symbol}: holds synthetic data (from `generate`, `demo` or a run with BLOFIN_SOURCE=synthetic) under "
-            f"{', '.join(str(f) for f in folders)}; real data never joins synthetic data: write it into another "
-            "BLOFIN_DATA_DIR, or delete those folders first")
+    return (f"{symbol}: the lake {paths.lake} holds synthetic data ({SYNTHETIC_ORIGIN}) of {', '.join(others)}, and "
+            "a build reads every symbol of its lake; real data never joins synthetic data: write it into another "
+            f"BLOFIN_DATA_DIR, or delete their folders (trades/symbol=S, funding/symbol=S under {paths.lake}) first")
 
 
 def claim_origin(paths: Paths, symbol: str, dataset: str, synthetic: bool) -> None:
     """Before a write of `dataset` rows, the symbol's lock held (the store's writers call it): the generator's
-    write (`synthetic`) is recorded as such; any other is refused in a symbol holding synthetic data
-    (SyntheticDataHeld), else recorded as real, dropping synthetic records left from deleted folders. Recorded
+    write (`synthetic`) is recorded as such; any other is refused in a symbol, or a lake, holding synthetic data
+    (SyntheticDataHeld: synthetic_refusal), else recorded as real, dropping synthetic records left from deleted folders. Recorded
     before the rows, so a write killed or failing midway leaves its stored days marked; a record before a write
     that stores nothing counts for nothing (records speak only while the symbol holds data)."""
     if synthetic:

@@ -106,7 +106,6 @@ def spark_missing() -> str | None:
 def write_lake(paths: Paths) -> None:
     """Ticks and funding of the synthetic market, one day of imported 1m candles, and one day of the live
     recorder's books, segments and gaps (the gaps written out of the order recorder_coverage lists them in)."""
-    generate_market(paths, SYMBOLS, DAYS)
     write_candles(paths, CANDLE_SYMBOL, "1m", edge_candles()[CANDLE_SYMBOL])
     lake, day, start = paths.data_dir / "lake", DAYS[1], RECORDER_DAY_MS
     book = {"bid": [(99.0, 2.0), (98.5, 3.0)], "ask": [(101.0, 1.0), (101.5, 4.0)]}
@@ -120,6 +119,8 @@ def write_lake(paths: Paths) -> None:
         gap("trades", start + 5 * HOUR, start + 5 * HOUR + 10_000, "stall", "partial"),
         gap("books", start + 3 * HOUR, start + 3 * HOUR + 30_000, "disconnect", "lost")])
     write_awkward_lake(paths)
+    # last: a lake holding synthetic data takes no real data (the generator checks only its own symbols)
+    generate_market(paths, SYMBOLS, DAYS)
 
 
 def write_awkward_lake(paths: Paths) -> None:

@@ -33,15 +33,25 @@ def real_files(data_dir) -> list[str]:
 
 
 def test_record_and_record_trades_refuse_a_synthetic_symbol_before_connecting(data_dir, capsys, monkeypatch):
+    """Both recorders refuse the synthetic symbol, and `record` refuses ETH-USDT beside it too (a lake holding
+    synthetic data takes no real data: its build reads every symbol); a dry run, which writes nothing, says what
+    a real run would refuse and exits 0 (it exited 2 with the refusal)."""
     generate_market(data_dir, ["BTC-USDT"], [DAY])
     with FakeBlofin() as fake:
         monkeypatch.setenv("BLOFIN_API_URL", fake.url)
-        for args in (["record", "--symbols", "BTC-USDT,ETH-USDT", "--dry-run"],
+        for args in (["record", "--symbols", "BTC-USDT,ETH-USDT", "--ws-url", "ws://127.0.0.1:9", "--rest-url", fake.url,
+                      "--duration", "1"],
                      ["record-trades", "--symbol", "btc/usdt:usdt", "--duration", "1"]):
             assert main(args) == 2, args
             out = capsys.readouterr()
-            assert len(out.err.splitlines()) == 1 and out.err.startswith(f"error: {SAYS}"), out.err
-            assert "another BLOFIN_DATA_DIR, or delete those folders first" in out.err and out.out == ""
+            assert out.err.startswith(f"error: {SAYS}") and out.out == "", out.err
+            assert "another BLOFIN_DATA_DIR, or delete those folders first" in out.err.splitlines()[0]
+            assert len(out.err.splitlines()) == (2 if args[0] == "record" else 1), out.err
+        assert main(["record", "--symbols", "BTC-USDT,ETH-USDT", "--dry-run"]) == 0
+        out = capsys.readouterr()
+        said = [line for line in out.out.splitlines() if line.startswith("a real run would refuse: ")]
+        assert said[0].startswith(f"a real run would refuse: {SAYS}") and len(said) == 2 and out.err == "", out
+        assert "would connect to" in out.out
         assert fake.requests == []
 
 
@@ -56,8 +66,11 @@ def test_a_fetch_into_a_synthetic_symbol_is_refused_before_its_data_requests(dat
             fetch_ohlcv_history(ex, data_dir, "BTC/USDT:USDT", "1m", DAY_MS - 86_400_000, DAY_MS, cfg)
         with pytest.raises(MarketRefused, match="BTC-USDT: holds synthetic data"):
             fetch_funding_history(ex, data_dir, "BTC/USDT:USDT", DAY_MS - 86_400_000, DAY_MS, cfg)
+        # another symbol too: a build reads every symbol of the lake, so the synthetic one would join it
+        with pytest.raises(MarketRefused, match="ETH-USDT: the lake .* holds synthetic data .* of BTC-USDT"):
+            fetch_ohlcv_history(ex, data_dir, "ETH/USDT:USDT", "1m", DAY_MS - 86_400_000, DAY_MS, cfg)
         assert not any(name in ("candles", "funding") for _, name, _ in fake.requests)
-    assert real_files(data_dir) == []
+    assert real_files(data_dir) == [] and not any(data_dir.lake.rglob("symbol=ETH-USDT"))
 
 
 def test_a_recorders_finished_hours_stay_in_live_trades_for_a_synthetic_symbol(data_dir):

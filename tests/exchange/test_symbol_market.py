@@ -55,7 +55,7 @@ def test_spot_trades_mark_their_symbol_so_swap_data_is_refused_everywhere(data_d
     assert json.loads(market_file(data_dir, "ETH-USDT").read_text())["market"] == "spot"
     refused = [cli(data_dir, "import", str(futures_candles_file(tmp_path / "ETH_USDT_USDT-5m-futures.feather"))),
                cli(data_dir, "generate", "--start", "2025-02-04", "--end", "2025-02-04", "--symbols", "ETH-USDT"),
-               cli(data_dir, "record", "--symbols", "eth/usdt:usdt", "--dry-run")]
+               cli(data_dir, "record", "--symbols", "eth/usdt:usdt", "--ws-url", "ws://127.0.0.1:9", "--duration", "1")]
     for out in refused:
         assert out.returncode == 2 and len(out.stderr.splitlines()) == 1, out.stderr
         assert "already holds spot data (trades from ETH_USDT-trades.json)" in out.stderr \

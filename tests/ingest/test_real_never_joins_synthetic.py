@@ -147,3 +147,69 @@ def test_the_generators_refusal_names_the_folders_still_holding_real_data(data_d
     assert f"BTC-USDT: holds perpetual-swap data (funding rates) under " \
            f"{data_dir.funding / 'symbol=BTC-USDT'}; synthetic data never joins real data" in line, line
     assert (data_dir.data_dir / REAL_DIR / "BTC-USDT").exists() and (data_dir.data_dir / MARKETS_DIR).exists()
+
+
+def test_real_data_of_another_symbol_is_refused_in_a_lake_holding_synthetic_data(data_dir, tmp_path, capsys):
+    """The review: in a `make run` demo data dir, `ingest t.csv --symbol XYZ` exited 0 and suggested
+    `BLOFIN_SOURCE=lake blofin-stack materialize`, which built the demo's synthetic BTC/ETH with the real XYZ (a
+    build reads every symbol's folders). Every real writer now refuses it in one line naming the synthetic
+    symbols and another BLOFIN_DATA_DIR; nothing of XYZ is written, and the note is not printed."""
+    generate_market(data_dir, ["BTC-USDT", "ETH-USDT"], SYNTH[:1])
+    said = (f"XYZ-USDT: the lake {data_dir.lake} holds synthetic data (from `generate`, `demo` or a run with "
+            "BLOFIN_SOURCE=synthetic) of BTC-USDT, ETH-USDT, and a build reads every symbol of its lake; real data "
+            "never joins synthetic data: write it into another BLOFIN_DATA_DIR")
+    for args in (["ingest", "--symbol", "XYZ-USDT", str(real_csv(tmp_path))],
+                 ["import", "--kind", "trades", "--symbol", "XYZ-USDT", str(real_csv(tmp_path))],
+                 ["import", str(futures_candles(tmp_path).rename(tmp_path / "XYZ_USDT_USDT-5m-futures.feather"))]):
+        assert main(args) == 2, args
+        out, err = capsys.readouterr()
+        assert len(err.splitlines()) == 1 and err.startswith(f"error: {args[-1]}: not read: {said}"), err
+        assert out == "", out  # no note suggesting BLOFIN_SOURCE=lake
+    with pytest.raises(ValueError, match="XYZ-USDT: the lake .* holds synthetic data"):  # the store, under the lock
+        write_trades(data_dir, "XYZ-USDT", pd.read_csv(real_csv(tmp_path), dtype={"trade_id": str}))
+    inbox = data_dir.data_dir / "inbox" / "XYZ-USDT"
+    inbox.mkdir(parents=True)
+    shutil.copy(real_csv(tmp_path), inbox / "real.csv")
+    (outcome,) = process_inbox(data_dir)
+    assert outcome.result is None and said in outcome.error
+    assert held_real(data_dir) == [] and not (data_dir.data_dir / REAL_DIR).exists()
+    assert not any(data_dir.lake.rglob("symbol=XYZ-USDT/*"))
+
+
+def test_a_missing_file_is_said_missing_before_the_symbols_synthetic_data(data_dir, capsys):
+    """`ingest /nonexistent.csv --symbol BTC-USDT` in the demo data dir said 'BTC-USDT holds synthetic data'."""
+    generate_market(data_dir, ["BTC-USDT"], SYNTH[:1])
+    for args in (["ingest", "/nonexistent.csv", "--symbol", "BTC-USDT"],
+                 ["import", "--kind", "trades", "--symbol", "BTC-USDT", "/nonexistent.csv"]):
+        assert main(args) == 2
+        assert capsys.readouterr().err == "error: /nonexistent.csv: no such file\n", args
+
+
+@pytest.mark.parametrize("source", ["lake", "blofin", "synthetic"])
+def test_a_lake_holding_synthetic_and_real_data_is_built_by_no_run_whatever_the_source(data_dir, tmp_path, capsys,
+                                                                                      monkeypatch, source):
+    """A lake holding both (real XYZ trades, then the generator's BTC-USDT: a lake from before the lake-wide
+    refusal) was built with BLOFIN_SOURCE=lake or blofin, the synthetic market backtested and reported beside
+    the real one; `materialize` and the lake step now refuse it, one line naming both sides, nothing fetched."""
+    import logging
+
+    from dagster_defs.ingest.assets import fill_lake
+    from dagster_defs.resources import MarketSource
+
+    assert main(["ingest", "--symbol", "XYZ-USDT", str(real_csv(tmp_path))]) == 0
+    generate_market(data_dir, ["BTC-USDT"], SYNTH[:1])  # the generator checks only its own symbols
+    capsys.readouterr()
+    said = (f"the lake {data_dir.lake} holds synthetic data (BTC-USDT: from `generate`, `demo` or a run with "
+            "BLOFIN_SOURCE=synthetic) and real data (XYZ-USDT), and a build reads every symbol, so synthetic data "
+            "would join real data: move one side into another BLOFIN_DATA_DIR")
+    from blofin_cli import pipeline
+
+    monkeypatch.setattr(pipeline, "as_writer", lambda *args: pytest.fail("a run started"))  # refused before it
+    monkeypatch.setenv("BLOFIN_SOURCE", source)
+    monkeypatch.setenv("BLOFIN_API_URL", "http://127.0.0.1:9")  # nothing answers: a fetch would fail otherwise
+    assert main(["materialize", "--date", SYNTH[0].isoformat()]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith(f"error: {said}"), err
+    with pytest.raises(MarketRefused, match="holds synthetic data .* and real data"):
+        fill_lake(data_dir, SYNTH[:1], MarketSource(kind=source, symbols="XYZ-USDT"), logging.getLogger("test"))
+    assert not trades_partition(data_dir, "XYZ-USDT", SYNTH[0]).exists()

@@ -111,14 +111,8 @@ def test_the_synthetic_source_refuses_a_lake_holding_real_data_before_a_run(data
 
 
 def test_a_synthetic_lake_still_fills_a_killed_day_and_ignores_a_record_of_deleted_folders(data_dir):
-    assert generate_market(data_dir, ["SOL-USDT"], [DAY]) > 0
-    assert not (data_dir.data_dir / REAL_DIR).exists() and synthetic_source_refusal(data_dir) is None
-    lost = funding_partition(data_dir, "SOL-USDT", DAY)
-    kept = lost.read_bytes()
-    lost.unlink()  # a kill between the day's trades and its funding
-    assert generate_market_day(data_dir, "SOL-USDT", DAY)[1].added == 3
-    assert lost.read_bytes() == kept
-    # real candles imported, then the symbol's folders deleted to start again: its record speaks for nothing
+    # real candles imported (before any synthetic data: a lake holding some takes none), then the symbol's
+    # folders deleted to start again: its record speaks for nothing
     from python_assets.lake.store import write_candles
 
     write_candles(data_dir, "ETH-USDT", "1h", pd.DataFrame({"bar_at_ms": [DAY_MS], "open": 1.0, "high": 1.0, "low": 1.0,
@@ -126,5 +120,12 @@ def test_a_synthetic_lake_still_fills_a_killed_day_and_ignores_a_record_of_delet
     assert real_data(data_dir, "ETH-USDT") is not None
     shutil.rmtree(data_dir.candles / "symbol=ETH-USDT")
     assert real_data(data_dir, "ETH-USDT") is None
+    assert generate_market(data_dir, ["SOL-USDT"], [DAY]) > 0
+    assert synthetic_source_refusal(data_dir) is None
+    lost = funding_partition(data_dir, "SOL-USDT", DAY)
+    kept = lost.read_bytes()
+    lost.unlink()  # a kill between the day's trades and its funding
+    assert generate_market_day(data_dir, "SOL-USDT", DAY)[1].added == 3
+    assert lost.read_bytes() == kept
     assert generate_market(data_dir, ["ETH-USDT"], [DAY]) > 0
     assert real_data(data_dir, "ETH-USDT") is None and trades_partition(data_dir, "ETH-USDT", DAY).exists()
