@@ -12,8 +12,8 @@ from pathlib import Path
 
 from blofin_cli import alerting
 from blofin_cli.common import as_writer, parse_date
-from blofin_cli.errors import EXIT_BAD_INPUT
-from python_assets.config import Paths, export_data_dir
+from blofin_cli.errors import EXIT_BAD_INPUT, window_problem
+from python_assets.config import Paths, export_data_dir, partition_days
 
 
 def load_run_config(path: Path | None) -> dict | None:
@@ -36,9 +36,8 @@ def run_window(first: date, last: date, verbose: bool = False, config_file: Path
                force: bool = False) -> int:
     """Materialize first..last under the writer lock (a second writer is refused, exit 3); a window whose
     inputs are unchanged since its last run is said so and not rerun, unless force."""
-    from blofin_cli.errors import window_problem
     from dagster_defs.instance_env import check_instance_env
-    from python_assets.config import market_seed, market_source_kind, market_symbols, partition_days
+    from python_assets.config import market_seed, market_source_kind, market_symbols
 
     problem = window_problem(first, last, partition_days())
     # the market settings the Definitions read at load: a bad one is refused here, one line and exit 2, before
@@ -339,6 +338,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     paths = export_data_dir()
     require_warehouse(paths.warehouse)  # before the slow imports below
+    unrunnable = window_problem(args.date, args.date, partition_days())  # a materialize of it would be refused
     from python_assets.reports.daily_report import ReportError, produce_daily_report, rebuild_run_facts, require_computed
     from python_assets.warehouse.snapshot import refresh_snapshot
 
@@ -346,7 +346,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         def rebuild() -> Path:
             """The report (keeping the run facts and failed checks its stored version had: a rebuild from the
             warehouse cannot know them), then the snapshot readers query (its daily_reports row) refreshed."""
-            require_computed(paths, args.date)
+            require_computed(paths, args.date, unrunnable)
             run, failed = rebuild_run_facts(paths, args.date, "cli")
             written = produce_daily_report(paths, args.date, run=run, failed_checks=failed)
             refresh_snapshot(paths)
@@ -357,8 +357,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except duckdb.CatalogException as exc:  # a warehouse no run has completed yet
-        print(f"error: the warehouse {paths.warehouse} has no report tables yet ({first_line(exc)}): run "
-              f"`blofin-stack materialize --date {args.date}` first", file=sys.stderr)
+        todo = f"no run can compute it: {unrunnable}" if unrunnable else \
+            f"run `blofin-stack materialize --date {args.date}` first"
+        print(f"error: the warehouse {paths.warehouse} has no report tables yet ({first_line(exc)}): {todo}", file=sys.stderr)
         return 2
     print(f"report: {path}\nhtml:   {path.with_suffix('.html')}")
     return 0

@@ -230,15 +230,17 @@ def keep_computing_code(con: duckdb.DuckDBPyConnection, report: dict[str, Any]) 
         report["code_version"] = stored["code_version"]
 
 
-def require_computed(paths: Paths, day: date) -> None:
+def require_computed(paths: Paths, day: date, unrunnable: str | None = None) -> None:
     """ReportError unless a run computed `day` (computed_days, or the run its stored report names): a day the
     warehouse only has bars for (dbt's history build) would report no strategies, research or models and look healthy.
-    Opened as the rebuild opens it (read-write), so a process holding the file is named busy before anything."""
+    Opened as the rebuild opens it (read-write), so a process holding the file is named busy before anything.
+    `unrunnable`: why no run can compute the day (outside the daily partitions), said instead of a run to try."""
     with connect_warehouse(paths.warehouse, must_exist=True) as con:
         computed = day in staleness.run_starts(con)
     if not computed:
-        raise ReportError(f"no run computed {day}, so there is no report to rebuild: run "
-                          f"`blofin-stack materialize --date {day}` first")
+        todo = f", and no run can compute it: {unrunnable}" if unrunnable else \
+            f": run `blofin-stack materialize --date {day}` first"
+        raise ReportError(f"no run computed {day}, so there is no report to rebuild{todo}")
 
 
 def produce_daily_report(paths: Paths, day: date, run: dict[str, Any] | None = None,

@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta, timezone
 import duckdb
 import pytest
 
+from python_assets.config import partition_days
 from python_assets.reports.daily_report import DAILY_REPORTS_DDL, stale_warning
 from python_assets.reports.staleness import (built_on_stale_warning, later_stale_note, record_computed, run_starts,
                                              stale_days)
@@ -166,6 +167,15 @@ def test_report_refuses_a_day_no_run_computed(data_dir, capsys) -> None:
         assert main(["report", "--date", day.isoformat()]) == 2
         assert capsys.readouterr().err == (f"error: no run computed {day}, so there is no report to rebuild: "
                                            f"run `blofin-stack materialize --date {day}` first\n")
+    # a day no run can compute (before the first partition; not closed yet) was told to `materialize --date` it,
+    # which is refused: the hint says why instead
+    first, last = partition_days()
+    for day, why in ((date(1999, 1, 1), f"is before the first daily partition {first}"),
+                     (last + timedelta(days=1), "is not a complete UTC day yet")):
+        assert main(["report", "--date", day.isoformat()]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: no run computed {day}, so there is no report to rebuild, and no run can "
+                              f"compute it: {day} {why}") and "materialize" not in err and err.count("\n") == 1, err
     assert not data_dir.reports.exists() or not list(data_dir.reports.iterdir())
     from python_assets.reports.daily_report import ReportError, require_computed
 
