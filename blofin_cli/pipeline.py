@@ -90,7 +90,9 @@ def unchanged_window(paths: Paths, first: date, last: date, run_config: dict | N
     from dagster_defs.runner import persistent_instance, runs_since
 
     instance = persistent_instance(paths)
-    if any(runs_since(instance, run_id, day) for day, run_id in same.items()):
+    if touched := sorted({r for day, run_id in same.items() for r in runs_since(instance, run_id, day)}):
+        print(f"note: {first}..{last} runs again although its inputs are unchanged: {', '.join(touched)} ran since "
+              "its last run and may have changed its results")
         return current, None
     if run_inputs.earlier_days_changed(paths, entries, first):  # built on their old rows (the run says which)
         return current, None

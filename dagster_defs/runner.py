@@ -180,21 +180,31 @@ def recover_dead_launched_runs(instance: dg.DagsterInstance) -> list[tuple[str, 
 
 
 def runs_since(instance: dg.DagsterInstance, run_id: str, day: date) -> list[str]:
-    """Ids of the other runs active after run_id started (updated since: created after it, or created
-    before it but queued, running or ending after it) that may have changed `day`'s results: runs of a
-    window starting on or before day, and runs of no partition (CLI backtests, manual asset runs). A
-    run_id this instance does not know counts as one (its history is gone: nothing can be vouched for)."""
+    """The other runs active after run_id started (updated since: created after it, or created before it but
+    queued, running or ending after it) that may have changed `day`'s results, each said as run_label: runs of a
+    window starting on or before day, and runs of no partition (manual asset runs); a CLI backtest's, on the
+    latest partition, too. A run_id this instance does not know counts as one (its history is gone: nothing can
+    be vouched for)."""
     record = instance.get_run_record_by_id(run_id)
     if record is None:
-        return [run_id]
+        return [f"its last run {run_id} (no longer in the Dagster instance)"]
     later = instance.get_run_records(filters=dg.RunsFilter(updated_after=record.create_timestamp))
     out = []
     for r in later:
         tags = r.dagster_run.tags
         start = tags.get("dagster/partition") or tags.get(RANGE_START_TAG)
         if r.dagster_run.run_id != run_id and (start is None or start <= day.isoformat()):
-            out.append(r.dagster_run.run_id)
+            out.append(run_label(r.dagster_run))
     return out
+
+
+def run_label(run: dg.DagsterRun) -> str:
+    """'run 1a2b3c4d (`blofin-stack backtest`)' or 'run 1a2b3c4d (daily_job, 2026-01-02)': which run, and what."""
+    tags = run.tags
+    days = tags.get("dagster/partition") or "..".join(filter(None, (tags.get(RANGE_START_TAG), tags.get(RANGE_END_TAG))))
+    what = f"`blofin-stack {tags['blofin/command']}`" if tags.get("blofin/command") else \
+        ", ".join(filter(None, (run.job_name, days)))
+    return f"run {run.run_id[:8]} ({what})"
 
 
 def live_cli_step_failures(instance: dg.DagsterInstance, data_dir: Path) -> list[dg.DagsterEvent]:

@@ -440,3 +440,27 @@ def test_trades_added_to_a_day_while_its_run_builds_it_are_built_by_the_next_req
     out = capsys.readouterr().out
     assert "unchanged" not in out and f"materialized {DAY}..{DAY}" in out, out
     assert minute_trades() == built_without + 3
+
+
+def test_a_day_rerun_because_another_run_touched_it_says_which(data_dir: Paths, capsys: pytest.CaptureFixture) -> None:
+    """After a `blofin-stack backtest`, the next `make run` of the same day recomputed the whole day without a
+    word (README: a backtest counts as a newer run), while a skip says why in one line: the rerun says which
+    run touched the day and what it was, in one line."""
+    day = date(2025, 3, 10)
+    _small_data_dir(data_dir, [day])
+    instance = persistent_instance(data_dir)
+    _cli_run(data_dir, instance, day)
+    capsys.readouterr()
+    assert "unchanged" in unchanged_window(data_dir, day, day, None)[1]
+    assert capsys.readouterr().out == ""  # nothing to say when it skips (the CLI prints the reason it returns)
+    backtest = other_job.execute_in_process(instance=instance, tags={"dagster/partition": day.isoformat(),
+                                                                     "blofin/command": "backtest"}).run_id
+    assert unchanged_window(data_dir, day, day, None)[1] is None
+    out = capsys.readouterr().out
+    assert out == (f"note: {day}..{day} runs again although its inputs are unchanged: run {backtest[:8]} "
+                   "(`blofin-stack backtest`) ran since its last run and may have changed its results\n"), out
+    _cli_run(data_dir, instance, day)
+    capsys.readouterr()
+    earlier = run(instance, (day - timedelta(days=1)).isoformat())  # a UI run of an earlier day
+    assert unchanged_window(data_dir, day, day, None)[1] is None
+    assert f"run {earlier[:8]} (other_job, {day - timedelta(days=1)}) ran since" in capsys.readouterr().out
