@@ -208,20 +208,11 @@ class _CountingWriter:
 
 
 def _end_child() -> None:
-    """End in_child's own child once its outcome is sent: the exit handlers run (they flush and close the log
-    handlers) and the streams are flushed, as at an interpreter's exit, but not the teardown of its modules, which
-    the caller waits for: ~0.7 s after torch, xgboost and numba were imported (never returns)."""
-    import atexit
-    import sys
+    """End in_child's own child once its outcome is sent: exit handlers and a flush, not the teardown of its modules,
+    which the caller waits for (platform/quick_exit.py; never returns)."""
+    from python_assets.platform.quick_exit import end_now
 
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        if stream is not None:
-            try:
-                stream.flush()
-            except (OSError, ValueError):  # a closed pipe or stream: nothing left to say there
-                pass
-    os._exit(0)
+    end_now(0)
 
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:
