@@ -14,13 +14,13 @@ import os
 import sys
 from typing import NoReturn
 
-from blofin_cli import data, pipeline, query, record, research, synthetic
+from blofin_cli import data, pipeline, query, record, report, research, synthetic
 from blofin_cli.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, fail_clearly, reader_gone, stdout_reader_gone
 
 # In the order `blofin-stack --help` lists them.
 COMMANDS = (
     synthetic.add_demo, synthetic.add_generate, data.add_ingest, pipeline.add_backfill, query.add_features, query.add_query,
-    research.add_backtest, pipeline.add_report, pipeline.add_materialize, data.add_market_data_commands,
+    research.add_backtest, report.add_report, pipeline.add_materialize, data.add_market_data_commands,
     record.add_record,
 )
 
