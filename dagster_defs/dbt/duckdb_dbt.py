@@ -158,12 +158,13 @@ def end_without_teardown(done: SystemExit) -> None:
     """Exit as dbt exits, without the ~0.5 s teardown of its modules that the caller (dagster-dbt, a test) waits
     for, once every DuckDB file dbt opened is closed (the exit handlers and a collection close what the adapter
     left; closing checkpoints the warehouse's WAL into its file, which a copy of the file, as the snapshot is,
-    relies on). Returns where one is still open: the interpreter's own exit then closes it."""
+    relies on): no open *.duckdb, nor any open *.wal, DuckDB's WAL beside a warehouse of any name (profiles.yml
+    takes BLOFIN_WAREHOUSE as it is). Returns where one is still open: the interpreter's own exit then closes it."""
     import gc
 
     from python_assets.platform.quick_exit import end_now, exit_status, open_files_ending, run_exit_handlers
 
     run_exit_handlers()
     gc.collect()
-    if not open_files_ending(".duckdb", ".duckdb.wal"):
+    if not open_files_ending(".duckdb", ".wal"):
         end_now(exit_status(done))

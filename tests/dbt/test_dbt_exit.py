@@ -55,7 +55,7 @@ PROBE = textwrap.dedent("""
 
     builtins._probe = Late()
     atexit.register(lambda: (here / "exit_handlers").write_text("yes"))
-    con = duckdb.connect(str(here / "w.duckdb"))
+    con = duckdb.connect(str(here / "w.db"))  # a warehouse of another name (BLOFIN_WAREHOUSE): its WAL is w.db.wal
     con.execute("create table t as select range as i from range(100000)")
     if mode == "garbage":  # what the adapter leaves: reachable from nothing, in a cycle
         class Holder: pass
@@ -74,7 +74,7 @@ def test_the_teardown_is_skipped_only_once_every_duckdb_file_is_closed(tmp_path)
                               text=True, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
         left = sorted(p.name for p in here.iterdir())
         if mode == "garbage":  # closed by the collection: dbt's status, exit handlers run, no teardown, no WAL
-            assert (done.returncode, done.stdout, left) == (3, "", ["exit_handlers", "w.duckdb"]), done.stderr
+            assert (done.returncode, done.stdout, left) == (3, "", ["exit_handlers", "w.db"]), done.stderr
         else:  # still open: back to the caller, then the interpreter's own exit (teardown; the WAL checkpointed)
             assert (done.returncode, done.stdout.strip()) == (0, "returned") and left == ["exit_handlers", "torn_down",
-                                                                                        "w.duckdb"], done.stderr
+                                                                                        "w.db"], done.stderr
