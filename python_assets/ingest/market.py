@@ -10,7 +10,8 @@ from pathlib import Path
 
 from python_assets.config import Paths
 from python_assets.lake.sources import (SYNTHETIC_BY, data_folders, forget_real, lake_symbol_names, recorded_market,
-                                       recorded_real, synthetic_symbols)
+                                       recorded_real, recorder_folders, recorder_lake_folders, recorder_symbol_names,
+                                       synthetic_symbols)
 from python_assets.lake.store import (TRADE_SCHEMA, WriteStats, funding_partition, normalize_symbol, read_partition,
                                 stored_symbols, trades_partition, write_funding, write_trades)
 from python_assets.platform.progress import track
@@ -39,7 +40,9 @@ SOURCE_HINT = ("set BLOFIN_SOURCE=lake to materialize the lake's own data (BLOFI
 def real_data(paths: Paths, symbol: str) -> str | None:
     """How a symbol holds data the synthetic generator did not write ('holds spot data (trades from X)'), or None:
     told by a market record another writer made, the record every writer but the generator leaves (record_real),
-    or candles (the generator writes none: a lake from before the records); no data file is opened."""
+    or candles (the generator writes none: a lake from before the records), or the recorder's own datasets (live
+    hour files, books, mark prices, segments, gaps: all it writes before its first hour merges); no data file is
+    opened."""
     from python_assets.ingest.importers import MARKET_LABELS, stored_market
 
     symbol = normalize_symbol(symbol)
@@ -50,6 +53,8 @@ def real_data(paths: Paths, symbol: str) -> str | None:
         said = f"{dataset} written by an import, ingest, fetch or recorder"
     elif any(candle_days(paths, symbol)):
         said = "candles written by an import or fetch"
+    elif recorder_folders(paths, symbol):
+        said = "written by the recorder, `blofin-stack record`"
     else:
         return None
     market = stored_market(paths, symbol)
@@ -67,15 +72,26 @@ def real_data_refusal(paths: Paths, symbols: Iterable[str], hint: str) -> str | 
     held = {s: said for s in symbols if (said := real_data(paths, s))}
     if not held:
         return None
-    where = {s: ", ".join(str(f) for f in data_folders(paths, s)) for s in held}  # what still holds it
+    where = {s: ", ".join(str(f) for f in data_folders(paths, s) + recorder_folders(paths, s)) for s in held}
     return ("; ".join(f"{s}: {said} under {where[s]}" for s, said in held.items())
             + f"; synthetic data never joins real data: {hint}")
 
 
+def data_symbols(paths: Paths) -> list[str]:
+    """Symbols with a folder of the lake's datasets or of the recorder's own (a recorder's first hour is in no other)."""
+    return sorted({*lake_symbol_names(paths), *recorder_symbol_names(paths)})
+
+
 def synthetic_source_refusal(paths: Paths, hint: str = SOURCE_HINT) -> str | None:
-    """Why the synthetic market may not go into this lake at all (a symbol of it holds real data), or None; a lake
-    holding both says so (mixed_lake_refusal: `hint`'s BLOFIN_SOURCE=lake would not build it either)."""
-    return mixed_lake_refusal(paths) or real_data_refusal(paths, lake_symbol_names(paths), hint)
+    """Why the synthetic market may not go into this lake at all (a symbol of it holds real data, or the recorder's
+    day marks or instruments snapshots are stored), or None; a lake holding both says so (mixed_lake_refusal:
+    `hint`'s BLOFIN_SOURCE=lake would not build it either)."""
+    if refusal := mixed_lake_refusal(paths) or real_data_refusal(paths, data_symbols(paths), hint):
+        return refusal
+    if folders := recorder_lake_folders(paths):
+        return (f"the lake {paths.lake} holds real data written by the recorder, `blofin-stack record`, under "
+                f"{', '.join(str(f) for f in folders)}; synthetic data never joins real data: {hint}")
+    return None
 
 
 def mixed_lake_refusal(paths: Paths) -> str | None:
@@ -83,7 +99,7 @@ def mixed_lake_refusal(paths: Paths) -> str | None:
     side (written before writers refused that, or around them), and a build reads every symbol's folders, so the
     synthetic markets would be built, backtested and reported with the real ones. One line naming both sides."""
     synthetic = synthetic_symbols(paths)
-    real = [s for s in lake_symbol_names(paths) if s not in synthetic and real_data(paths, s)] if synthetic else []
+    real = [s for s in data_symbols(paths) if s not in synthetic and real_data(paths, s)] if synthetic else []
     if not real:
         return None
     return (f"the lake {paths.lake} holds synthetic data ({', '.join(synthetic)}: from `generate`, `demo` or a run "

@@ -133,6 +133,35 @@ def user_symbol(paths: Paths, raw: str) -> str:
     return name if name in lake_symbol_names(paths) else split
 
 
+# what the WebSocket recorder writes (python_assets/exchange/rec_store.py) besides trades and funding: real data
+# from its first flush, an hour before its first finished hour merges into trades/
+RECORDER_DATASETS = ("live_trades", "live_books", "live_mark_prices", "books", "mark_prices", "recorder_segments",
+                     "recorder_gaps")
+RECORDER_LAKE_WIDE = ("recorder_days", "instruments")  # its day marks and instruments snapshots: no symbol folder
+
+
+def _holds_file(root: Path) -> bool:
+    """Whether a folder holds a data file at any depth (stops at the first one found)."""
+    return next((f for f in root.rglob("*.parquet") if not f.name.startswith(".")), None) is not None
+
+
+def recorder_folders(paths: Paths, symbol: str) -> list[Path]:
+    """The symbol's folders of the recorder's own datasets (RECORDER_DATASETS) that hold a data file."""
+    symbol = normalize_symbol(symbol)
+    return [root for ds in RECORDER_DATASETS if _holds_file(root := paths.lake / ds / f"symbol={symbol}")]
+
+
+def recorder_symbol_names(paths: Paths) -> list[str]:
+    """Symbols with a folder of the recorder's own datasets."""
+    roots = (paths.lake / dataset for dataset in RECORDER_DATASETS)
+    return sorted({p.name.removeprefix("symbol=") for root in roots for p in root.glob("symbol=*") if p.is_dir()})
+
+
+def recorder_lake_folders(paths: Paths) -> list[Path]:
+    """The recorder's lake-wide folders (RECORDER_LAKE_WIDE) that hold a data file."""
+    return [root for ds in RECORDER_LAKE_WIDE if _holds_file(root := paths.lake / ds)]
+
+
 def data_folders(paths: Paths, symbol: str) -> list[Path]:
     """The symbol's trades, funding and candles folders that hold a data file (what a refusal names)."""
     symbol = normalize_symbol(symbol)
