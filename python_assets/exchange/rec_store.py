@@ -296,12 +296,16 @@ def replace_funding(paths: Paths, symbol: str, settled: dict[int, float]) -> lis
     settlement (the stream's announcement, under its stamp or another ms stamp of its second; the rule:
     settlements.replaces, whose unknown_only case write_funding applies); returns the funding_ts (as given in
     settled) whose stored rate was replaced. Each day's file is rewritten once, its new settlements and replaced
-    rates together, under one hold of the lock."""
+    rates together, under one hold of the lock; real data, refused in a lake holding synthetic data (claim_origin:
+    SyntheticDataHeld), as write_funding."""
+    from python_assets.lake.sources import claim_origin  # imported here: it builds on the lake's store
+
     if not settled:
         return []
     symbol = normalize_symbol(symbol)
     replaced: list[int] = []
     with symbol_lock(paths, symbol):
+        claim_origin(paths, symbol, "funding rates", synthetic=False)
         # a settlement stored under another ms stamp of its second is that one, its day's file the one to rewrite
         stamps = stamps_by_second(settled, stored_funding_near(paths, symbol, settled)["funding_ts"].tolist())
         mapped = {stamps[t]: r for t, r in reversed(settled.items())}  # a second given twice: its first rate

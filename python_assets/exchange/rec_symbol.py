@@ -8,19 +8,14 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import pandas as pd
-import pyarrow as pa
-
 from python_assets.config import Paths
+from python_assets.exchange import rec_flush
 from python_assets.exchange import rec_store as store
 from python_assets.exchange.book import MAX_CROSSED_MS, Applied, Book, book_rows
 from python_assets.exchange.continuity import Hole, HoleFill, TradeTracker, trade_int
 from python_assets.exchange.rec_checks import faults, hole_detail, objects, own_ts, restored_fill, trade_row
-from python_assets.exchange.recorder import LIVE_SCHEMA, _read, _union, hour_file, merge_closed_hours
 from python_assets.ingest.trades import FUTURE_TOLERANCE_MS
-from python_assets.lake.atomic import write_table_atomic
-from python_assets.lake.store import write_funding
-from python_assets.platform.timeframes import DAY_MS, HOUR_MS
+from python_assets.platform.timeframes import DAY_MS
 
 DATASETS = ("trades", "books", "funding", "mark")
 MAX_OPEN_HOLES = 100  # the newest recorded trade holes a late trade may still fill; older back-filled ones are final
@@ -63,6 +58,7 @@ class SymbolRecorder:
     filling: list[int] = field(default_factory=list)  # after_ts of the holes handed out and not yet filled
     holes: list[HoleFill] = field(default_factory=list)  # the newest holes handed out: what reached them so far
     regapped: set[str] = field(default_factory=set)  # days whose trade hole rows a late trade rewrote since a merge
+    refused: dict[str, str] = field(default_factory=dict)  # lake writes not written (step -> why) until they are
     # every stream trade is counted once: stored ('trades'), 'quarantined' or a 'duplicates' repeat (REST's apart);
     # 'crossed_skips': book samples and snapshots not written because the book was crossed or locked then
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
@@ -343,50 +339,21 @@ class SymbolRecorder:
         self.trades, self.books, self.marks, self.ended = [], [], [], []
         return batch
 
-    def write(self, batch: dict, merge: bool) -> None:
-        """Write a taken batch to the hour files, funding and segments; merge finished hours when asked. A settled
-        rate of the stream is stored unless another is (that one stays and is said), but replaces a stored NaN."""
-        if batch["trades"]:
-            rows = pd.DataFrame(batch["trades"], columns=LIVE_SCHEMA.names)
-            for hour, part in rows.groupby(rows["ts"] // HOUR_MS * HOUR_MS):
-                path = hour_file(self.paths, self.symbol, int(hour))
-                write_table_atomic(pa.Table.from_pandas(_union(_read(path), part), schema=LIVE_SCHEMA,
-                                                        preserve_index=False), path)
-        store.append_live(self.paths, store.BOOKS, self.symbol, batch["books"])
-        store.append_live(self.paths, store.MARKS, self.symbol, batch["marks"])
-        if batch["funding"]:
-            settled = batch["funding"]
-            stats = write_funding(self.paths, self.symbol, pd.DataFrame({"funding_ts": list(settled),
-                                                                         "funding_rate": list(settled.values())}))
-            for ts in sorted(int(t) for t in (*stats.replaced, *stats.conflicts)):
-                said = ("which replaces the unknown (NaN) rate stored for that settlement" if ts in stats.replaced
-                        else "another rate is stored for that settlement and stays")
-                self.out(f"{self.symbol} funding at {ts}: the stream announced {settled[ts]}, {said}")
-        for ts in store.replace_funding(self.paths, self.symbol, batch.get("confirmed") or {}):
-            self.out(f"{self.symbol} funding at {ts}: the exchange's settled rate {batch['confirmed'][ts]} replaces "
-                     "the rate the stream announced")
-        store.write_segments(self.paths, self.symbol, batch["segments"], self.session_id)
-        if merge:
-            self.merge(batch["now"])
+    def write(self, batch: dict, merge: bool) -> dict:
+        """Write a taken batch (rec_flush.write_batch); returns what is to be written again (keep() it)."""
+        return rec_flush.write_batch(self, batch, merge)
+
+    def keep(self, held: dict) -> None:
+        """Put what a write left back into the buffers (rec_flush.keep)."""
+        rec_flush.keep(self, held)
 
     def flush(self, merge: bool, final: bool = False) -> None:
-        """take() and write() in one go (tests, and the last flush on the way out)."""
-        self.write(self.take(final), merge)
+        """take(), write() and keep() in one go (tests, and the last flush on the way out)."""
+        self.keep(self.write(self.take(final), merge))
 
     def merge(self, now: int) -> None:
-        """Merge finished hours into the day partitions and mark finished days complete: trades days only up to
-        a hole still to be back-filled, and a marked day merged into again is marked again (a new revision)."""
-        touched = {name: frozenset(store.due_days(self.paths, name, self.symbol, now))
-                   for name in ("live_trades", "live_books", "live_mark_prices")}
-        merge_closed_hours(self.paths, self.symbol, now)
-        store.merge_live(self.paths, store.BOOKS, self.symbol, now)
-        store.merge_live(self.paths, store.MARKS, self.symbol, now)
-        store.mark_day_complete(self.paths, self.symbol, "trades", "live_trades", now, pending_from=self.hole_floor(),
-                                touched=touched["live_trades"] | self.regapped)  # a marked day's coverage changed
-        self.regapped = set()
-        store.mark_day_complete(self.paths, self.symbol, "books", "live_books", now, touched=touched["live_books"])
-        store.mark_day_complete(self.paths, self.symbol, "mark_prices", "live_mark_prices", now, label="mark",
-                                touched=touched["live_mark_prices"])
+        """Merge finished hours and mark finished days complete (rec_flush.merge_finished)."""
+        rec_flush.merge_finished(self, now)
 
     def hole_floor(self) -> int | None:
         """The earliest time a pending trade hole (a cause awaiting the next trade, or a back-fill under way)

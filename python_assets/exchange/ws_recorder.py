@@ -188,7 +188,8 @@ class Recorder:
     async def flush_all(self, merge: bool, final: bool = False) -> None:
         """Take every symbol's buffers in the loop, write them in a worker thread (the loop keeps reading);
         one flush at a time. A cancelled flush (the flusher timer at shutdown) keeps the lock until its thread
-        ends: the thread cannot be stopped, and a next flush reading the hour file it is replacing would lose its rows."""
+        ends: the thread cannot be stopped, and a next flush reading the hour file it is replacing would lose its rows.
+        A symbol's write the lake refuses or that fails is said and kept to be written again (rec_flush)."""
         async with self.flush_lock:
             batches = [(rec, rec.take(final)) for rec in self.symbols.values()]
             work = asyncio.ensure_future(asyncio.to_thread(lambda: [rec.write(batch, merge) for rec, batch in batches]))
@@ -198,11 +199,10 @@ class Recorder:
                     await asyncio.shield(work)
                 except asyncio.CancelledError:  # however often: the lock stays held until the thread ends
                     cancelled = True
+            for (rec, _), held in zip(batches, work.result()):  # a symbol's failed write is its own (rec_flush)
+                rec.keep(held)
             if cancelled:
-                if work.exception() is not None:
-                    self.out(f"flush failed while stopping: {type(work.exception()).__name__}: {work.exception()}")
                 raise asyncio.CancelledError
-            work.result()
 
     def stop(self) -> None:
         """Ask the service to finish (SIGTERM, Ctrl-C, duration)."""
@@ -374,13 +374,15 @@ class Recorder:
             await asyncio.sleep(self.settings.mark_poll_ms / 1000)
 
     def status_line(self, rate: float) -> str:
-        """symbols, messages per second, trades, reconnects and the last gap."""
+        """symbols, messages per second, trades, reconnects, the last gap and the lake writes not written."""
         gap = self.last_gap
         last = f"{gap.symbol} {gap.dataset} {gap.cause} at {store.day_of(gap.at_ms)} " \
                f"{time.strftime('%H:%M:%S', time.gmtime(gap.at_ms / 1000))}" if gap else "none"
         trades = sum(r.counts["trades"] + r.counts["backfilled"] for r in self.symbols.values())
+        held = "; ".join(f"{r.symbol} {', '.join(r.refused)}" for r in self.symbols.values() if r.refused)
         return (f"recording {' '.join(r.symbol for r in self.symbols.values())} | {rate:.1f} msgs/s | "
-                f"{trades} trades | {self.reconnects} reconnects | last gap: {last}")
+                f"{trades} trades | {self.reconnects} reconnects | last gap: {last}"
+                + (f" | not written: {held}" if held else ""))
 
     async def status(self) -> None:
         seen, t0 = self.msgs, time.monotonic()

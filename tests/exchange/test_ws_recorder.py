@@ -223,11 +223,15 @@ def test_a_flush_cancelled_mid_write_still_ends_before_the_next_flush_writes(dat
         def take(self, final: bool = False) -> dict:
             return {}
 
-        def write(self, batch: dict, merge: bool) -> None:
+        def write(self, batch: dict, merge: bool) -> dict:
             start = time.monotonic()
             entered.set()
             time.sleep(0.3)
             spans.append((start, time.monotonic()))
+            return {}  # nothing to write again
+
+        def keep(self, held: dict) -> None:
+            pass
 
     rec.symbols = {"BTC-USDT": Slow()}
 
