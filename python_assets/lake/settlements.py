@@ -39,6 +39,13 @@ def on_stored_stamps(fresh: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def known_first(funding: pd.DataFrame) -> np.ndarray:
+    """The row order of a write that puts the known rates before the unknown ones (NaN: an older recorder's stream
+    value), else as given: a settlement takes the stamp and the merge keeps the row that comes first, so a known
+    rate given in the same write as an unknown one is the one stored (or replaces a stored unknown one)."""
+    return np.argsort(funding["funding_rate"].isna().to_numpy(), kind="stable")
+
+
 def repeated_with_another_rate(mapped: pd.DataFrame) -> pd.Series:
     """Rows of a mapped frame whose settlement an earlier row of it gives another rate: conflicts, not duplicates
     (the lake's merge keeps the first row of a stamp)."""

@@ -35,8 +35,8 @@ from python_assets.lake.atomic import LakeWriteError, write_table_atomic
 from python_assets.lake.symbol_names import normalize_symbol  # noqa: F401 - re-exported: the lake's writers import it here
 from python_assets.platform.progress import track
 from python_assets.platform.timeframes import DAY_MS, MINUTE_MS, TIMEFRAME_MS
-from python_assets.lake.settlements import (SECOND_MS, as_given, on_stored_stamps, repeated_with_another_rate,
-                                           replaces)
+from python_assets.lake.settlements import (SECOND_MS, as_given, known_first, on_stored_stamps,
+                                           repeated_with_another_rate, replaces)
 from python_assets.lake.trade_order import trade_order
 from python_assets.lake.trade_rules import check_day_totals, check_trades
 
@@ -289,14 +289,15 @@ def write_funding(paths: Paths, symbol: str, funding: pd.DataFrame, guard: Guard
                   synthetic: bool = False) -> WriteStats:
     """Merge funding rates (funding_ts, funding_rate) into daily partitions; a stored settlement wins (its second:
     lake/settlements.py; with another rate it is a conflict, as is a second row of the same settlement with another
-    rate, their stamps as given in `conflicts`), except a stored unknown rate (NaN/NULL), which a known one replaces
-    under the stored stamp (settlements.replaces, as the recorder's replace_funding; stamps as given in `replaced`);
-    real data unless `synthetic`, as write_trades."""
+    rate, their stamps as given in `conflicts`; of a known and an unknown rate the known one is that row), except a
+    stored unknown rate (NaN/NULL), which a known one replaces under the stored stamp (settlements.replaces, as the
+    recorder's replace_funding; stamps as given in `replaced`); real data unless `synthetic`, as write_trades."""
     symbol = normalize_symbol(symbol)
     if funding.empty:
         return _nothing_to_write(paths, symbol, guard)
     with symbol_lock(paths, symbol):
         _before_write(paths, symbol, guard, "funding rates", synthetic)
+        funding = funding.iloc[known_first(funding)].reset_index(drop=True)  # a known rate wins over an unknown one
         mapped = on_stored_stamps(funding, stored_funding_near(paths, symbol, funding["funding_ts"]))
         clash = repeated_with_another_rate(mapped)
         stats = _merge_daily(mapped, time_col="funding_ts", key_col="funding_ts", schema=FUNDING_SCHEMA,

@@ -104,3 +104,17 @@ def test_a_stored_unknown_rate_takes_the_known_rate_and_a_known_rate_stays(data_
     again = write_funding(data_dir, "XRP-USDT", funding([(H8, 9e-4), (H8 + 8 * 3_600_000, NAN), (midnight - 2, 4e-4)]))
     assert (again.added, again.duplicates, again.replaced, again.conflicts) == (0, 1, (), (H8, H8 + 8 * 3_600_000))
     assert stored(data_dir) == want
+
+
+def test_a_known_rate_wins_over_an_unknown_one_given_beside_it_in_one_write(data_dir: Paths):
+    """A review's repro: stored NaN at 08:00, then one write of 08:00:00.003 NaN and 08:00:00.005 2e-4: both were
+    counted duplicates and the NaN stayed (the merge keeps a settlement's first row; the clash check skipped the
+    NaN). The known rate is the settlement's row, whatever the order: it replaces the stored NaN, or is stored."""
+    target = funding_partition(data_dir, "XRP-USDT", pd.Timestamp(H8, unit="ms").date())
+    target.parent.mkdir(parents=True)
+    pq.write_table(pa.table({"funding_ts": [H8], "funding_rate": pa.array([NAN], pa.float64())}), target)
+    got = write_funding(data_dir, "XRP-USDT", funding([(H8 + 3, NAN), (H8 + 5, 2e-4)]))
+    assert (got.added, got.duplicates, got.replaced, got.conflicts) == (0, 0, (H8 + 5,), (H8 + 3,))  # NaN: as stored
+    fresh = write_funding(data_dir, "XRP-USDT", funding([(H8 + 3_600_000, NAN), (H8 + 3_600_004, 3e-4)]))
+    assert (fresh.added, fresh.replaced, fresh.conflicts) == (1, (), (H8 + 3_600_000,))
+    assert stored(data_dir) == [(H8, 2e-4), (H8 + 3_600_004, 3e-4)]
