@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import fcntl
 import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TextIO
 
-from python_assets.config import pin_spark_session_env
+from python_assets.config import pin_spark_session_env, spark_cores
 from python_assets.platform.lifeline import die_with_parent
 
 LOCK_NAME = ".dbt.lock"
@@ -62,8 +64,17 @@ def export_models(models: list[str], schema: str, out: Path) -> None:
 
     spark = SparkSession.builder.getOrCreate()
     spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
-    for name in models:
-        spark.table(f"{schema}.{name}").coalesce(1).write.mode("overwrite").parquet(str(out / name))
+    map_side_by_side(lambda name: spark.table(f"{schema}.{name}").coalesce(1).write.mode("overwrite")
+                     .parquet(str(out / name)), models, spark_cores())
+
+
+def map_side_by_side(write: Callable[[str], None], names: list[str], workers: int) -> None:
+    """write(name) for every name, `workers` at a time (threads: one Spark job each, submitted side by side).
+    A small model's export is mostly per-job overhead (planning, scheduling, the file commit) on one core:
+    two at a time, the parity build's 31 models 8.0 -> 5.5 s (2 cores). The first failure is raised."""
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        for _ in pool.map(write, names):
+            pass
 
 
 def lock_spark_dir(root: Path) -> TextIO:

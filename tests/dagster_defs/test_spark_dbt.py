@@ -8,6 +8,7 @@ import os
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -81,6 +82,44 @@ def test_export_without_a_directory_is_one_line_and_exit_2(capsys):
     assert spark_dbt.main(["build", "--export", "--select", "x"]) == 2
     assert capsys.readouterr().err == "blofin-dbt-spark: --export needs a directory: --export DIR\n" * 2
     assert spark_dbt.split_export(["build", "--export", "out", "-s", "m"]) == (Path("out"), ["build", "-s", "m"])
+
+
+class _BarrierSpark:
+    """A stand-in SparkSession whose Parquet writes each wait for a second write to start (10 s at most)."""
+
+    def __init__(self) -> None:
+        self.barrier, self.written, self.conf = threading.Barrier(2, timeout=10), [], self
+
+    def set(self, key: str, value: str) -> None:
+        assert (key, value) == ("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+
+    def table(self, name: str):
+        return self
+
+    def coalesce(self, n: int):
+        return self
+
+    @property
+    def write(self):
+        return self
+
+    def mode(self, how: str):
+        return self
+
+    def parquet(self, path: str) -> None:
+        self.barrier.wait()  # BrokenBarrierError when the writes run one after another
+        self.written.append(Path(path).name)
+
+
+def test_the_export_writes_two_models_at_a_time_on_two_cores(monkeypatch, tmp_path):
+    """A small model's export is mostly per-job overhead: two side by side on two cores, every model written."""
+    import pyspark.sql
+
+    spark = _BarrierSpark()
+    monkeypatch.setattr(pyspark.sql.SparkSession, "builder", type("B", (), {"getOrCreate": staticmethod(lambda: spark)}))
+    monkeypatch.setenv("BLOFIN_SPARK_CORES", "2")
+    spark_dbt.export_models(["a", "b", "c", "d"], "blofin", tmp_path)
+    assert sorted(spark.written) == ["a", "b", "c", "d"]
 
 
 def test_the_warehouse_hands_dbt_an_absolute_spark_dir(monkeypatch, tmp_path):
