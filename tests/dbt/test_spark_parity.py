@@ -150,6 +150,16 @@ def node_seconds(target: Path, name: str = "run_results.json") -> dict[str, floa
     return {r["unique_id"].split(".")[-1]: r["execution_time"] for r in results if r["unique_id"].startswith("model.")}
 
 
+def swap_warehouses(a: Path, b: Path) -> None:
+    """Two DuckDB files trade places, each with its write-ahead log (<file>.wal, where one was left)."""
+    for suffix in ("", ".wal"):
+        x, y = Path(f"{a}{suffix}"), Path(f"{b}{suffix}")
+        between = x.with_name(x.name + ".swap")
+        for src, dst in ((x, between), (y, x), (between, y)):
+            if src.exists():
+                src.rename(dst)
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> dict:
     """The lake built by dbt on DuckDB and on Spark, then the next daily run on both; Spark's models exported as
@@ -167,13 +177,16 @@ def built(tmp_path_factory) -> dict:
     # on Spark only), with the last day's trades moved out of the lake while it runs (put back for the tests
     # that read DuckDB's staging views).
     # (the copy keeps the file name: dbt-duckdb names the catalog after it, and the views not rebuilt name it)
+    # The run goes to the warehouse in place and the two files trade places after it: dbt pointed at another
+    # warehouse path sees a changed profile and parses the whole project again (~3 s).
     duck_next = paths.data_dir / "next_day" / paths.warehouse.name
     duck_next.parent.mkdir()
     shutil.copy(paths.warehouse, duck_next)
     gone, aside = sorted(paths.trades.glob(f"symbol=*/date={DAYS[-1]}")), paths.data_dir / "trades_aside"
     with moved_aside(gone, aside):
-        run_dbt(paths, "run", "--select", *NEXT_DAY_MODELS, target=duck_target,
-                env={**NEXT_WINDOW, "BLOFIN_WAREHOUSE": str(duck_next)})
+        proc = run_dbt(paths, "run", "--select", *NEXT_DAY_MODELS, target=duck_target, env=NEXT_WINDOW)
+    assert "Unable to do partial parsing" not in proc.stdout, proc.stdout[-2000:]
+    swap_warehouses(paths.warehouse, duck_next)
     # Spark: the build, then the same next run on the lake without that day, in one process (one JVM start-up)
     spark_target, exported = paths.data_dir / "target_spark", paths.data_dir / "spark_export"
     next_day, spec = paths.data_dir / "spark_export_next_day", paths.data_dir / "spark_calls.json"
