@@ -7,8 +7,9 @@ Python assets wrote handed to Spark before each call and Spark's models handed b
 warehouse resource's dbt_exchange). The reference is the session's DuckDB build of the same day
 (built_first_day, same symbols and settings). Compared: every number and string of the report JSON
 (numbers within 1e-9 relative; fields that say when or how long something ran are left out) and the
-report marts row for row. `make test-spark-graph` runs it alone; ~5 min on 2 cores, most of it three Spark
-start-ups and the models' per-statement planning.
+report marts row for row. `make test-spark-graph` runs it alone; ~2-3 min on 2 cores (the Spark run ~2 min
+on a loaded machine, 2026-12-07), most of it the two dbt calls' Spark start-ups and Spark planning and running
+the feature models' wide window queries (docs/scaling.md).
 """
 
 from __future__ import annotations

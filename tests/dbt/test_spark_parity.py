@@ -25,7 +25,8 @@ portfolio, research, fill_sensitivity, the report marts) are compared by test_sp
 the whole daily graph with dbt on Spark.
 
 Skipped with one reason when Java or pyspark is missing. `make test-spark` runs it alone; it takes
-~2-3 minutes on 2 idle cores (7 on a busy machine; small data, 2 shuffle partitions, UI off).
+~2.5 minutes on 2 cores under some load (the fixture 141 s, 2026-12-07; small data, 2 shuffle partitions, UI
+off).
 """
 
 from __future__ import annotations
