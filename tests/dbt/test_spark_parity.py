@@ -120,8 +120,18 @@ def write_lake(paths: Paths) -> None:
         gap("trades", start + 5 * HOUR, start + 5 * HOUR + 10_000, "stall", "partial"),
         gap("books", start + 3 * HOUR, start + 3 * HOUR + 30_000, "disconnect", "lost")])
     write_awkward_lake(paths)
-    # last: a lake holding synthetic data takes no real data (the generator checks only its own symbols)
-    generate_market(paths, SYMBOLS, DAYS)
+    synthetic_copied_in(paths)
+
+
+def synthetic_copied_in(paths: Paths) -> None:
+    """The synthetic market's ticks and funding for SYMBOLS, generated into a data dir of their own and copied into
+    this lake's folders: a test lake mixing them with real and recorder data on purpose (the lake's writers refuse
+    a mix either way round, and so does a run: dbt alone builds this lake)."""
+    side = Paths(paths.data_dir.parent / "synthetic_side")
+    generate_market(side, SYMBOLS, DAYS)
+    for dataset in sorted(d for d in side.lake.iterdir() if d.is_dir()):  # trades, funding, the trade id index
+        for folder in sorted(dataset.iterdir()):
+            shutil.copytree(folder, paths.lake / dataset.name / folder.name, dirs_exist_ok=True)
 
 
 def write_awkward_lake(paths: Paths) -> None:
