@@ -66,11 +66,15 @@ def market_file(paths: Paths, symbol: str) -> Path:
     return paths.data_dir / MARKETS_DIR / f"{normalize_symbol(symbol)}.json"
 
 
+def _holds_file(root: Path) -> bool:
+    """Whether a folder holds a data file at any depth (stops at the first one found)."""
+    return next((f for f in root.rglob("*.parquet") if not f.name.startswith(".")), None) is not None
+
+
 def holds_data(paths: Paths, symbol: str) -> bool:
     """Whether any trades, funding or candle file of the symbol is stored (stops at the first one found)."""
     symbol = normalize_symbol(symbol)
-    roots = (paths.lake / dataset / f"symbol={symbol}" for dataset in DATASETS)
-    return any(next((f for f in root.rglob("*.parquet") if not f.name.startswith(".")), None) for root in roots)
+    return any(_holds_file(paths.lake / dataset / f"symbol={symbol}") for dataset in DATASETS)
 
 
 def recorded_market(paths: Paths, symbol: str) -> tuple[str, str] | None:
@@ -117,9 +121,9 @@ def synthetic_record_file(paths: Paths, symbol: str) -> Path:
     return paths.data_dir / SYNTHETIC_DIR / normalize_symbol(symbol)
 
 
-def lake_symbol_names(paths: Paths) -> list[str]:
-    """Symbols with a trades, funding or candles folder."""
-    roots = (paths.lake / dataset for dataset in DATASETS)
+def lake_symbol_names(paths: Paths, datasets: tuple[str, ...] = DATASETS) -> list[str]:
+    """Symbols with a folder of these datasets (trades, funding or candles unless told)."""
+    roots = (paths.lake / dataset for dataset in datasets)
     return sorted({p.name.removeprefix("symbol=") for root in roots for p in root.glob("symbol=*") if p.is_dir()})
 
 
@@ -140,21 +144,14 @@ RECORDER_DATASETS = ("live_trades", "live_books", "live_mark_prices", "books", "
 RECORDER_LAKE_WIDE = ("recorder_days", "instruments")  # its day marks and instruments snapshots: no symbol folder
 
 
-def _holds_file(root: Path) -> bool:
-    """Whether a folder holds a data file at any depth (stops at the first one found)."""
-    return next((f for f in root.rglob("*.parquet") if not f.name.startswith(".")), None) is not None
-
-
 def recorder_folders(paths: Paths, symbol: str) -> list[Path]:
     """The symbol's folders of the recorder's own datasets (RECORDER_DATASETS) that hold a data file."""
-    symbol = normalize_symbol(symbol)
-    return [root for ds in RECORDER_DATASETS if _holds_file(root := paths.lake / ds / f"symbol={symbol}")]
+    return data_folders(paths, symbol, RECORDER_DATASETS)
 
 
 def recorder_symbol_names(paths: Paths) -> list[str]:
     """Symbols with a folder of the recorder's own datasets."""
-    roots = (paths.lake / dataset for dataset in RECORDER_DATASETS)
-    return sorted({p.name.removeprefix("symbol=") for root in roots for p in root.glob("symbol=*") if p.is_dir()})
+    return lake_symbol_names(paths, RECORDER_DATASETS)
 
 
 def recorder_lake_folders(paths: Paths) -> list[Path]:
@@ -162,11 +159,11 @@ def recorder_lake_folders(paths: Paths) -> list[Path]:
     return [root for ds in RECORDER_LAKE_WIDE if _holds_file(root := paths.lake / ds)]
 
 
-def data_folders(paths: Paths, symbol: str) -> list[Path]:
-    """The symbol's trades, funding and candles folders that hold a data file (what a refusal names)."""
+def data_folders(paths: Paths, symbol: str, datasets: tuple[str, ...] = DATASETS) -> list[Path]:
+    """The symbol's folders of these datasets (trades, funding and candles unless told) that hold a data file (what
+    a refusal names)."""
     symbol = normalize_symbol(symbol)
-    roots = (paths.lake / dataset / f"symbol={symbol}" for dataset in DATASETS)
-    return [root for root in roots if next((f for f in root.rglob("*.parquet") if not f.name.startswith(".")), None)]
+    return [root for dataset in datasets if _holds_file(root := paths.lake / dataset / f"symbol={symbol}")]
 
 
 def _record_once(path: Path, dataset: str) -> None:
