@@ -13,6 +13,7 @@ import shutil
 from datetime import date
 
 import pandas as pd
+from test_rec_symbol import H, Clock
 
 from python_assets.config import Paths
 from python_assets.exchange import rec_store as store
@@ -22,17 +23,6 @@ from python_assets.ingest.market import generate_market
 from python_assets.lake.store import FUNDING_SCHEMA, TRADE_SCHEMA, read_partition
 
 H10 = 1_741_600_800_000  # 2025-03-10 10:00 UTC
-H = 3_600_000
-
-
-class Clock:
-    """A settable epoch-ms clock."""
-
-    def __init__(self, t: int) -> None:
-        self.t = t
-
-    def __call__(self) -> int:
-        return self.t
 
 
 def service(paths: Paths, clock: Clock, symbols: tuple[str, ...], lines: list[str]) -> Recorder:
