@@ -173,6 +173,7 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
 
     from blofin_cli.errors import EXIT_INTERRUPTED, failed_step_lines, interrupted, stopped_run_lines
     from blofin_cli.run_log import append_lines, print_traceback, stop_notes
+    from dagster_defs.dbt import warm_dbt
     from dagster_defs.runner import (checks_summary, cli_run_tags, materialize_days, output_to, persistent_instance,
                                      recover_dead_cli_runs)
     from python_assets.platform.tree_memory import sample, tree_peak_memory
@@ -203,7 +204,7 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
     t0 = time.perf_counter()
     instance, dead_lines, result, stopped, run_id = None, [], None, None, str(uuid.uuid4())
     # the whole tree: this process and the dbt / model-training children beside it (not the largest alone)
-    with tree_peak_memory() as mem, contextlib.nullcontext() if verbose else output_to(run_log):
+    with tree_peak_memory() as mem, contextlib.nullcontext() if verbose else output_to(run_log), warm_dbt.serving():
         try:
             instance = persistent_instance(paths)
             recovered = recover_dead_cli_runs(instance, paths.data_dir,

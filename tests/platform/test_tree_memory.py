@@ -109,3 +109,43 @@ def test_without_proc_nothing_is_sampled_and_the_line_says_so(monkeypatch: pytes
         pass
     assert mem.samples == 0
     assert mem.summary().startswith("peak memory: this process ") and "cannot be sampled" in mem.summary()
+
+
+def test_a_fork_living_on_and_its_parent_count_the_pages_they_share_once() -> None:
+    """A fork server (the run's warm dbt) and the children it forks share their pages: their summed RSS would count
+    the server's ~190 MiB once more per child. Those members count by their proportional share (Pss): a parent
+    holding 200 MiB with a fork of it sleeping beside counts ~200, not ~400."""
+    code = ("import os, sys, time\nx = b'\\x01' * (200 << 20)\nif os.fork() == 0:\n    time.sleep(60)\n    os._exit(0)\n"
+            "print('ready', flush=True)\ntime.sleep(60)")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout.readline().strip() == "ready"
+        time.sleep(tree_memory.FORK_EXEC_S + 0.3)  # the fork is counted now (it lives on without exec)
+        pids = tree_memory.process_tree(parent.pid)
+        assert len(pids) == 2 and tree_memory.sharing_pages(pids) == pids
+        rss = {p: tree_memory.process_status_mib("VmRSS", p) for p in pids}
+        now = tree_memory.tree_mib_now(pids)
+        assert min(rss.values()) >= 200 and sum(rss.values()) >= 400, rss
+        assert abs(now - rss[parent.pid]) < 25, (now, rss)  # the shared pages once (the fork's own few beside)
+    finally:
+        for pid in tree_memory.process_tree(parent.pid) - {parent.pid}:
+            os.kill(pid, signal.SIGKILL)
+        parent.kill()
+        parent.wait()
+
+
+def test_exec_d_children_count_their_own_resident_memory() -> None:
+    """Processes that exec'd share no anonymous pages: each counts its RSS, as before."""
+    code = "import sys, time\nx = b'\\x01' * (120 << 20)\nprint('ready', flush=True)\ntime.sleep(60)"
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    try:
+        for proc in procs:
+            assert proc.stdout.readline().strip() == "ready"
+        pids = {proc.pid for proc in procs}
+        assert tree_memory.sharing_pages(pids) == set()
+        assert tree_memory.tree_mib_now(pids) == pytest.approx(
+            sum(tree_memory.process_status_mib("VmRSS", p) for p in pids), abs=2)
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()

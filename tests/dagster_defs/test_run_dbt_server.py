@@ -1,0 +1,151 @@
+"""A CLI run starts a warm dbt server of its own (dagster_defs/dbt/warm_dbt.serving): its dbt calls and in_child
+children are served by it (each dbt call skips dbt's ~2.5 s start), the server stops with the run, also when
+the run is killed, and nothing is started where a server is named already."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dagster_defs.dbt import warm_dbt
+from python_assets.config import DBT_SERVER_ENV
+from python_assets.platform import fork_server
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.skipif(not fork_server.can_watch_children(), reason="no fork server on this platform")
+
+
+def alive(pid: int) -> bool:
+    """Whether pid runs (a zombie counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_server_is_started_for_the_block_answers_calls_and_stops_after_it(monkeypatch):
+    monkeypatch.delenv(DBT_SERVER_ENV, raising=False)
+    with warm_dbt.serving(ready_s=120) as socket_path:
+        assert socket_path is not None and os.environ[DBT_SERVER_ENV] == str(socket_path) and socket_path.exists()
+        assert warm_dbt.call(socket_path, ["--version"]) == 0  # dbt's own --version, run in a forked child
+    assert DBT_SERVER_ENV not in os.environ and not socket_path.exists() and not socket_path.parent.exists()
+
+
+def test_nothing_is_started_where_a_server_is_named_already(monkeypatch, tmp_path):
+    monkeypatch.setenv(DBT_SERVER_ENV, str(tmp_path / "theirs"))
+    before = set(os.listdir("/proc"))
+    with warm_dbt.serving() as socket_path:
+        assert socket_path is None and os.environ[DBT_SERVER_ENV] == str(tmp_path / "theirs")
+        started = [p for p in set(os.listdir("/proc")) - before if p.isdigit() and alive(int(p))
+                   and b"warm_dbt" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        assert started == []
+
+
+# a fresh interpreter as the CLI: its stubbed run reports what the run's processes would see (the server named
+# for them, answering), then the CLI's pid and the server's, so that the test can kill the CLI
+CLI = """
+import json, os, sys, time
+from datetime import date
+from types import SimpleNamespace
+import duckdb
+import dagster_defs.runner as runner
+from blofin_cli import pipeline
+from dagster_defs.dbt import warm_dbt
+from python_assets.config import DBT_SERVER_ENV, paths
+
+def run_with_the_server(first, last, run_id, **kwargs):
+    socket_path = os.environ.get(DBT_SERVER_ENV)
+    deadline = time.monotonic() + 120
+    while socket_path and not os.path.exists(socket_path) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    server = [int(p) for p in os.listdir("/proc") if p.isdigit() and socket_path
+              and socket_path.encode() in open(f"/proc/{p}/cmdline", "rb").read()]
+    seen = {"socket": socket_path, "answers": warm_dbt.call(socket_path, ["--version"]) if socket_path else None,
+            "server": server, "cli": os.getpid()}
+    print(json.dumps(seen), flush=True)
+    if sys.argv[1] == "hang":
+        time.sleep(600)
+    with duckdb.connect(str(paths().warehouse)) as con:
+        con.execute("create table if not exists bars_1m (bar_date date)")
+    return SimpleNamespace(success=True, all_events=[], run_id=run_id)
+
+pipeline.unchanged_window = lambda paths, first, last, config: ({first: "fp"}, None)
+runner.persistent_instance = lambda paths: object()
+runner.recover_dead_cli_runs = lambda *args, **kwargs: []
+runner.cli_run_tags = lambda data_dir: {}
+runner.checks_summary = lambda events: None
+runner.materialize_days = run_with_the_server
+day = date(2025, 3, 10)
+sys.exit(pipeline._locked_run(paths(), day, day, True))
+"""
+
+
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    (tmp_path / "data").mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", DBT_SERVER_ENV)}
+    return {**env, "BLOFIN_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(REPO)}
+
+
+def seen_line(out: str) -> dict:
+    return json.loads(next(line for line in out.splitlines() if line.startswith('{"socket"')))
+
+
+def test_a_cli_run_hands_its_dbt_calls_to_its_own_server_which_ends_with_the_run(tmp_path):
+    done = subprocess.run([sys.executable, "-c", CLI, "run"], cwd=REPO, env=cli_env(tmp_path), capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    seen = seen_line(done.stdout)
+    assert seen["socket"] and seen["answers"] == 0 and len(seen["server"]) == 1, seen
+    assert not alive(seen["server"][0]) and not Path(seen["socket"]).parent.exists()
+
+
+def test_a_cli_run_killed_takes_its_server_with_it(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", CLI, "hang"], cwd=REPO, env=cli_env(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        seen = {}
+        for line in proc.stdout:
+            if line.startswith('{"socket"'):
+                seen = json.loads(line)
+                break
+        assert seen.get("answers") == 0 and len(seen["server"]) == 1, seen
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 20
+        while alive(seen["server"][0]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not alive(seen["server"][0]), "the server outlived the run that started it"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_dbt_only_server_runs_in_child_calls_that_import_what_they_need(monkeypatch):
+    """The run's server warms dbt alone (no torch, numba or the research modules: ~300 MiB less held for the
+    whole run); an in_child child forked from it imports them itself, with the same results as in this process."""
+    import numpy as np
+    import torch
+
+    from python_assets.backtest.portfolio import _risk_parity
+    from python_assets.platform.fanout import in_child
+
+    monkeypatch.delenv(DBT_SERVER_ENV, raising=False)
+    cov = np.array([[0.04, 0.006, 0.0], [0.006, 0.09, 0.01], [0.0, 0.01, 0.01]])
+    with warm_dbt.serving(ready_s=120) as socket_path:
+        assert socket_path is not None and socket_path.exists()
+        server = next(int(p) for p in os.listdir("/proc") if p.isdigit() and alive(int(p))
+                      and str(socket_path).encode() in Path(f"/proc/{p}/cmdline").read_bytes())
+        assert in_child(os.getppid) == server  # served: forked by the run's server
+        assert np.array_equal(in_child(_risk_parity, cov, 500, 1e-12), _risk_parity(cov, 500, 1e-12))
+        assert in_child(torch.get_num_threads) >= 1
+        mapped = Path(f"/proc/{server}/maps").read_text()
+        assert "libtorch" not in mapped and "_duckdb" in mapped  # dbt's DuckDB adapter warmed, torch not
+    assert not alive(server)
