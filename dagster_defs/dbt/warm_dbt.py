@@ -85,7 +85,12 @@ def serving(dbt_only: bool = True, ready_s: float = 0.0) -> Iterator[Path | None
         return
     folder = Path(tempfile.mkdtemp(prefix="warm_dbt_"))  # short: a socket path has ~100 characters at most
     socket_path = folder / "socket"
-    argv = [sys.executable, "-m", "dagster_defs.dbt.warm_dbt", str(socket_path), *([DBT_ONLY] if dbt_only else [])]
+    if len(os.fsencode(socket_path)) > SOCKET_PATH_MAX:  # a long TMPDIR: it could warm up but never listen
+        shutil.rmtree(folder, ignore_errors=True)
+        yield None
+        return
+    argv = [sys.executable, "-m", "dagster_defs.dbt.warm_dbt", str(socket_path), PARENT, str(os.getpid()), OWN_DIR,
+            *([DBT_ONLY] if dbt_only else [])]
     server = None
     try:
         with open(folder / "server.log", "w") as log:
@@ -114,7 +119,8 @@ def stop(server: subprocess.Popen | None, timeout_s: float = 10.0) -> None:
         server.wait()
 
 
-def warm_up(saved_parse: Path | None = DBT_PROJECT_DIR / "target" / "partial_parse.msgpack") -> None:
+def warm_up(saved_parse: Path | None = DBT_PROJECT_DIR / "target" / "partial_parse.msgpack",
+            scratch_root: Path | None = None) -> None:
     """Import dbt and run `dbt ls` once on a scratch data dir (starting from saved_parse where it exists),
     so that the code dbt generates on first use exists before any fork; the adapters it registered are
     dropped. Without dbt's static parser: its extractor starts a thread pool on first use, which a forked
@@ -129,7 +135,7 @@ def warm_up(saved_parse: Path | None = DBT_PROJECT_DIR / "target" / "partial_par
     from dbt.cli.main import dbtRunner
 
     prepare()  # what blofin-dbt changes in dbt, done once here: every forked child has it
-    with tempfile.TemporaryDirectory(prefix="warm_dbt_") as scratch:
+    with tempfile.TemporaryDirectory(prefix="warm_dbt_", dir=scratch_root) as scratch:
         target = Path(scratch) / "target"
         target.mkdir()
         if saved_parse is not None and saved_parse.exists():
@@ -188,7 +194,8 @@ def run_dbt(request: dict, fds: list[int]) -> int:
 
 
 HANDLERS: dict[str, fork_server.Handler] = {"dbt": run_dbt, "in_child": serve_in_child}
-DBT_ONLY = "--dbt-only"
+DBT_ONLY, PARENT, OWN_DIR = "--dbt-only", "--parent", "--own-dir"
+SOCKET_PATH_MAX = 107  # bytes of an AF_UNIX socket path on Linux (sun_path's 108, less its NUL)
 
 
 def run_child(request: dict, fds: list[int]) -> None:
@@ -205,16 +212,49 @@ def forget_environment_read_before_fork() -> None:
     reset_metadata_vars()
 
 
+def options(argv: list[str]) -> tuple[Path, bool, int | None, bool] | None:
+    """SOCKET [--dbt-only] [--parent PID] [--own-dir] as (socket, dbt_only, parent, own_dir); None: not that."""
+    if not argv or argv[0].startswith("--"):
+        return None
+    rest, parent = list(argv[1:]), None
+    if PARENT in rest:
+        at = rest.index(PARENT)
+        if at + 1 >= len(rest) or not rest[at + 1].isdigit():
+            return None
+        parent = int(rest.pop(at + 1))
+        rest.pop(at)
+    if any(flag not in (DBT_ONLY, OWN_DIR) for flag in rest) or len(set(rest)) != len(rest):
+        return None
+    return Path(argv[0]), DBT_ONLY in rest, parent, OWN_DIR in rest
+
+
 def main(argv: list[str]) -> int:
-    """`python -m dagster_defs.dbt.warm_dbt SOCKET [--dbt-only]`: warm up, then serve until SIGTERM or the parent
-    dies. --dbt-only: warm dbt alone (an in_child child then imports what it needs itself; see serving)."""
-    if len(argv) not in (1, 2) or argv[1:] not in ([], [DBT_ONLY]):
-        print(f"usage: python -m dagster_defs.dbt.warm_dbt SOCKET [{DBT_ONLY}]", file=sys.stderr)
+    """`python -m dagster_defs.dbt.warm_dbt SOCKET [--dbt-only] [--parent PID] [--own-dir]`: warm up, then serve
+    until SIGTERM or the parent dies. --dbt-only: warm dbt alone (an in_child child then imports what it needs
+    itself; see serving); --parent: the pid that started it (its death before this interpreter got here is
+    seen); --own-dir: the socket's folder is this server's, removed when it ends (by SIGTERM too, warm-up included)."""
+    parsed = options(argv)
+    if parsed is None:
+        print(f"usage: python -m dagster_defs.dbt.warm_dbt SOCKET [{DBT_ONLY}] [{PARENT} PID] [{OWN_DIR}]",
+              file=sys.stderr)
         return 2
+    socket_path, dbt_only, parent, own_dir = parsed
+    folder = socket_path.parent if own_dir else None
+    if folder is not None:  # dbt's runner catches SystemExit: until it serves, SIGTERM removes the folder and ends
+        signal.signal(signal.SIGTERM, lambda *_: (shutil.rmtree(folder, ignore_errors=True), os._exit(0)))
+    die_with_parent(signal.SIGTERM, parent)  # a caller killed while this interpreter started ends it now
+    try:
+        return serve(socket_path, dbt_only, folder)
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def serve(socket_path: Path, dbt_only: bool, scratch_root: Path | None) -> int:
+    """Warm up (the warm-up's scratch dir under scratch_root where given), then serve at socket_path."""
     if not fork_server.can_watch_children():  # callers then run dbt themselves
         print("warm dbt: not serving, this platform has no fork or pidfd_open (Linux 5.3+)", file=sys.stderr)
         return 1
-    die_with_parent(signal.SIGTERM)
     import numpy  # noqa: F401
     import pyarrow  # noqa: F401
 
@@ -222,10 +262,10 @@ def main(argv: list[str]) -> int:
     # pthread_atfork handlers): the threads counted here are theirs, any other would not be in the children
     pools = fork_server.thread_count()
     filters = list(warnings.filters)
-    warm_up()
+    warm_up(scratch_root=scratch_root)
     dbt_filters = [f for f in warnings.filters if f not in filters]
     handlers = {**HANDLERS, "in_child": partial(serve_fresh_in_child, dbt_filters)}
-    if DBT_ONLY not in argv:
+    if not dbt_only:
         warm_up_in_child()
     if (threads := fork_server.thread_count()) > pools:  # a forked child gets only the forking thread
         print(f"warm dbt: not serving, the warm-up left {threads - pools} threads besides {pools} of numpy's and "
@@ -234,7 +274,7 @@ def main(argv: list[str]) -> int:
     # the warm-up's objects out of the collector's sight: a child's full collections would walk them all (and
     # copy every page they touch)
     gc.freeze()
-    fork_server.Server(Path(argv[0]), handlers).serve()
+    fork_server.Server(socket_path, handlers).serve()
     return 0
 
 

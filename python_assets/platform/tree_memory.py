@@ -13,10 +13,11 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 FORK_EXEC_S = 1.0  # a subprocess start takes milliseconds between its fork and its exec
 SAMPLE_S = 0.1  # the CLI's interval: a /proc pass costs ~1 ms, and dbt or a model fit lives seconds
+PSS_EVERY = 5  # samples between readings of Pss (~5 ms a process) for the members that share pages
 
 
 @dataclass
@@ -31,6 +32,7 @@ class TreeMemory:
     root_hwm_mib: float = 0.0
     child_hwm_mib: float = 0.0
     samples: int = 0
+    readings: dict[int, tuple[float, float]] = field(default_factory=dict, repr=False)  # tree_mib_now's
 
     @property
     def tree_mib(self) -> float:
@@ -151,12 +153,26 @@ def _pss_mib(pid: int) -> float:
         return _mib(pid, "VmRSS")
 
 
-def tree_mib_now(pids: set[int]) -> float:
+def tree_mib_now(pids: set[int], readings: dict[int, tuple[float, float]] | None = None, fresh: bool = True) -> float:
     """The tree's memory now: each member's RSS, but members that share pages (sharing_pages) by their proportional
     share, or the pages a fork server and its children share would be counted once per process (a dbt call
-    forked from the warm dbt server: ~190 MiB counted twice)."""
-    sharing = sharing_pages(pids)
-    return sum(_pss_mib(p) if p in sharing else _mib(p, "VmRSS") for p in pids)
+    forked from the warm dbt server: ~190 MiB counted twice). readings: each such member's last (Pss, RSS);
+    unless fresh, a member read before counts as that Pss plus the RSS it grew since (smaps_rollup costs ~5 ms
+    a process: the sampler reads it every PSS_EVERY samples)."""
+    sharing, total = sharing_pages(pids), 0.0
+    for pid in pids:
+        rss = _mib(pid, "VmRSS")
+        if pid not in sharing:
+            total += rss
+        elif fresh or readings is None or pid not in readings:
+            pss = _pss_mib(pid)
+            if readings is not None:
+                readings[pid] = (pss, rss)
+            total += pss
+        else:
+            pss, then = readings[pid]
+            total += pss + max(0.0, rss - then)
+    return total
 
 
 def _mib(pid: int, field: str) -> float:
@@ -171,7 +187,8 @@ def sample(mem: TreeMemory) -> None:
     if not os.path.exists(f"/proc/{root}/status"):
         return
     pids = process_tree(root)
-    mem.sampled_mib = max(mem.sampled_mib, tree_mib_now(pids))
+    now = tree_mib_now(pids, mem.readings, fresh=mem.samples % PSS_EVERY == 0)
+    mem.sampled_mib = max(mem.sampled_mib, now)
     mem.root_hwm_mib = max(mem.root_hwm_mib, _mib(root, "VmHWM"))
     mem.child_hwm_mib = max([mem.child_hwm_mib, *(_mib(p, "VmHWM") for p in pids - {root})])
     mem.samples += 1

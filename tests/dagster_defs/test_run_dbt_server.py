@@ -123,6 +123,9 @@ def test_a_cli_run_killed_takes_its_server_with_it(tmp_path):
         while alive(seen["server"][0]) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not alive(seen["server"][0]), "the server outlived the run that started it"
+        while Path(seen["socket"]).parent.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not Path(seen["socket"]).parent.exists(), "the killed run's server left its folder"
     finally:
         proc.kill()
         proc.wait()
@@ -149,3 +152,59 @@ def test_a_dbt_only_server_runs_in_child_calls_that_import_what_they_need(monkey
         mapped = Path(f"/proc/{server}/maps").read_text()
         assert "libtorch" not in mapped and "_duckdb" in mapped  # dbt's DuckDB adapter warmed, torch not
     assert not alive(server)
+
+
+HOLD = """
+import sys, time
+from dagster_defs.dbt import warm_dbt
+with warm_dbt.serving() as socket_path:
+    print(socket_path, flush=True)
+    time.sleep(600)
+"""
+
+
+def servers_of(folder: Path) -> list[int]:
+    """The live processes serving a socket in folder."""
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and alive(int(p))
+            and str(folder).encode() in Path(f"/proc/{p}/cmdline").read_bytes()]
+
+
+@pytest.mark.parametrize("after_s", [0.0, 0.5])
+def test_a_run_killed_while_its_server_starts_or_warms_up_leaves_neither_it_nor_its_files(tmp_path, after_s):
+    """Killed at once (before the server's interpreter armed its death with the run's) or during its warm-up (dbt's
+    runner would swallow the SystemExit of a SIGTERM there): the server ends and its folder, the warm-up's scratch
+    dir inside, goes with it."""
+    env = {k: v for k, v in os.environ.items() if k != DBT_SERVER_ENV}
+    proc = subprocess.Popen([sys.executable, "-c", HOLD], cwd=REPO, env={**env, "PYTHONPATH": str(REPO)},
+                            stdout=subprocess.PIPE, text=True)
+    folder = Path(proc.stdout.readline().strip()).parent
+    time.sleep(after_s)
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 30
+    while (servers_of(folder) or folder.exists()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert servers_of(folder) == [] and not folder.exists()
+
+
+def test_a_server_whose_parent_died_before_it_started_ends_at_once(tmp_path):
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    folder = tmp_path / "srv"
+    folder.mkdir()
+    server = subprocess.run([sys.executable, "-m", "dagster_defs.dbt.warm_dbt", str(folder / "socket"), "--parent",
+                             str(gone.pid), "--own-dir", "--dbt-only"], cwd=REPO, timeout=60)
+    assert server.returncode == -signal.SIGTERM or server.returncode == 0
+    assert not folder.exists()
+
+
+def test_a_socket_path_too_long_for_the_platform_starts_no_server(monkeypatch, tmp_path):
+    import tempfile
+
+    long_dir = tmp_path / ("d" * 100)
+    long_dir.mkdir()
+    monkeypatch.delenv(DBT_SERVER_ENV, raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(long_dir))
+    with warm_dbt.serving() as socket_path:
+        assert socket_path is None and DBT_SERVER_ENV not in os.environ
+    assert list(long_dir.iterdir()) == []

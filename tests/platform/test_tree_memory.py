@@ -127,6 +127,11 @@ def test_a_fork_living_on_and_its_parent_count_the_pages_they_share_once() -> No
         now = tree_memory.tree_mib_now(pids)
         assert min(rss.values()) >= 200 and sum(rss.values()) >= 400, rss
         assert abs(now - rss[parent.pid]) < 25, (now, rss)  # the shared pages once (the fork's own few beside)
+        readings = {}  # the sampler's: Pss read every PSS_EVERY samples, RSS growth added in between
+        assert tree_memory.tree_mib_now(pids, readings) == pytest.approx(now, abs=5) and set(readings) == pids
+        assert tree_memory.tree_mib_now(pids, readings, fresh=False) == pytest.approx(now, abs=5)
+        readings[parent.pid] = (readings[parent.pid][0], readings[parent.pid][1] - 40)  # as if it grew 40 MiB since
+        assert tree_memory.tree_mib_now(pids, readings, fresh=False) == pytest.approx(now + 40, abs=5)
     finally:
         for pid in tree_memory.process_tree(parent.pid) - {parent.pid}:
             os.kill(pid, signal.SIGKILL)
