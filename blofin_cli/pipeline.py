@@ -13,7 +13,7 @@ from pathlib import Path
 from blofin_cli import alerting
 from blofin_cli.common import as_writer, parse_date
 from blofin_cli.errors import EXIT_BAD_INPUT, window_problem
-from python_assets.config import Paths, export_data_dir, partition_days
+from python_assets.config import Paths, export_data_dir, partition_days, warm_dbt_for_runs
 
 
 def load_run_config(path: Path | None) -> dict | None:
@@ -204,7 +204,8 @@ def _locked_run(paths: Paths, first: date, last: date, verbose: bool, run_config
     t0 = time.perf_counter()
     instance, dead_lines, result, stopped, run_id = None, [], None, None, str(uuid.uuid4())
     # the whole tree: this process and the dbt / model-training children beside it (not the largest alone)
-    with tree_peak_memory() as mem, contextlib.nullcontext() if verbose else output_to(run_log), warm_dbt.serving():
+    serving = warm_dbt.serving() if warm_dbt_for_runs() else contextlib.nullcontext()  # BLOFIN_WARM_DBT=1
+    with tree_peak_memory() as mem, contextlib.nullcontext() if verbose else output_to(run_log), serving:
         try:
             instance = persistent_instance(paths)
             recovered = recover_dead_cli_runs(instance, paths.data_dir,

@@ -229,6 +229,13 @@ def dbt_server_socket() -> Path | None:
     return Path(os.environ[DBT_SERVER_ENV]) if os.environ.get(DBT_SERVER_ENV) else None
 
 
+def warm_dbt_for_runs() -> bool:
+    """BLOFIN_WARM_DBT=1: a CLI run starts a warm dbt server of its own for its dbt calls and in_child children
+    (dagster_defs/dbt/warm_dbt.serving): the 30-day demo's next day ~4-5 s faster, the run's peak ~50-200 MiB
+    higher (the 120-day demo's ~980 -> ~1,180 MiB, past the 1 GiB goal: so off unless asked; docs/scaling.md)."""
+    return os.environ.get(WARM_DBT_ENV, "").strip() == "1"
+
+
 def dbt_executable(engine: str = "duckdb") -> str:
     """blofin-dbt on PATH (dbt whose saved parse survives a new data dir: dagster_defs/dbt/duckdb_dbt.py),
     else the one beside this interpreter (a venv used without activating it); for Spark, blofin-dbt-spark
@@ -437,6 +444,7 @@ DBT_TARGET_ENV = "BLOFIN_DBT_TARGET"
 SPARK_DIR_ENV = "BLOFIN_SPARK_DIR"
 SPARK_CORES_ENV = "BLOFIN_SPARK_CORES"
 SPARK_SMALL_DATA_ENV = "BLOFIN_SPARK_SMALL_DATA"  # profiles.yml: 1 turns Spark's AQE and whole-stage codegen off
+WARM_DBT_ENV = "BLOFIN_WARM_DBT"  # 1: a CLI run starts a warm dbt server of its own (warm_dbt_for_runs)
 DBT_DEFAULT_DATA_DIR = "../data"  # profiles.yml's data dir when BLOFIN_DATA_DIR is unset (dbt run from dbt_project/)
 # Where the landing tables are for dbt on Spark, and which (macro register_landing_tables; set per dbt call).
 SPARK_LANDING_ENV = {"root": "BLOFIN_SPARK_LANDING", "tables": "BLOFIN_SPARK_LANDING_TABLES"}
@@ -445,7 +453,8 @@ SPARK_LANDING_ENV = {"root": "BLOFIN_SPARK_LANDING", "tables": "BLOFIN_SPARK_LAN
 NOT_RESULT_SETTINGS = {DATA_DIR_ENV, *DBT_WINDOW_ENV.values(), LOCK_WAIT_ENV, SCHEDULE_CRON_ENV, FRESHNESS_ENV,
                        MAX_RUN_HOURS_ENV,
                        SYMBOL_WORKERS_ENV, SYMBOL_BATCH_ENV, LLM_TIMEOUT_ENV, "BLOFIN_DEBUG", *SECRET_ENV_VARS,
-                       SPARK_DIR_ENV, *SPARK_LANDING_ENV.values(), SPARK_CORES_ENV, SPARK_SMALL_DATA_ENV, DBT_SERVER_ENV}
+                       SPARK_DIR_ENV, *SPARK_LANDING_ENV.values(), SPARK_CORES_ENV, SPARK_SMALL_DATA_ENV, DBT_SERVER_ENV,
+                       WARM_DBT_ENV}
 _SECRET_NAME = ("KEY", "SECRET", "PASSPHRASE", "PASSWORD", "TOKEN", "WEBHOOK")
 
 

@@ -1,6 +1,6 @@
-"""A CLI run starts a warm dbt server of its own (dagster_defs/dbt/warm_dbt.serving): its dbt calls and in_child
-children are served by it (each dbt call skips dbt's ~2.5 s start), the server stops with the run, also when
-the run is killed, and nothing is started where a server is named already."""
+"""With BLOFIN_WARM_DBT=1 a CLI run starts a warm dbt server of its own (dagster_defs/dbt/warm_dbt.serving): its dbt
+calls and in_child children are served by it (each dbt call skips dbt's ~2.5 s start), the server stops with the
+run, also when the run is killed, and nothing is started where a server is named already, nor without the setting."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from dagster_defs.dbt import warm_dbt
-from python_assets.config import DBT_SERVER_ENV
+from python_assets.config import DBT_SERVER_ENV, WARM_DBT_ENV
 from python_assets.platform import fork_server
 
 REPO = Path(__file__).resolve().parents[2]
@@ -88,10 +88,11 @@ sys.exit(pipeline._locked_run(paths(), day, day, True))
 """
 
 
-def cli_env(tmp_path: Path) -> dict[str, str]:
+def cli_env(tmp_path: Path, warm: str | None = "1") -> dict[str, str]:
     (tmp_path / "data").mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", DBT_SERVER_ENV)}
-    return {**env, "BLOFIN_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(REPO)}
+    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", DBT_SERVER_ENV, WARM_DBT_ENV)}
+    return {**env, "BLOFIN_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(REPO),
+            **({WARM_DBT_ENV: warm} if warm is not None else {})}
 
 
 def seen_line(out: str) -> dict:
@@ -105,6 +106,15 @@ def test_a_cli_run_hands_its_dbt_calls_to_its_own_server_which_ends_with_the_run
     seen = seen_line(done.stdout)
     assert seen["socket"] and seen["answers"] == 0 and len(seen["server"]) == 1, seen
     assert not alive(seen["server"][0]) and not Path(seen["socket"]).parent.exists()
+
+
+@pytest.mark.parametrize("warm", [None, "0", "yes"])
+def test_without_the_setting_a_cli_run_starts_no_server(tmp_path, warm):
+    """Off unless BLOFIN_WARM_DBT=1: the server holds ~190 MiB for the whole run (past the 1 GiB goal at 120 days)."""
+    done = subprocess.run([sys.executable, "-c", CLI, "run"], cwd=REPO, env=cli_env(tmp_path, warm),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert seen_line(done.stdout) | {"cli": 0} == {"socket": None, "answers": None, "server": [], "cli": 0}
 
 
 def test_a_cli_run_killed_takes_its_server_with_it(tmp_path):

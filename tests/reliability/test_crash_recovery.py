@@ -67,9 +67,9 @@ ENV: dict[str, str] = {}
 
 
 def env_for(paths: Paths) -> dict[str, str]:
-    # without the tests' warm dbt server: the run starts its own (warm_dbt.serving), whose dbt and in_child
-    # children a crash of the run must end too: production's path, which every other whole-graph test skips
-    # (their dbt calls and in_child children are forked by the test worker's server)
+    # without the tests' warm dbt server: the run's own dbt child is what a crash kills, and in_child starts a
+    # fresh interpreter per child (imports, fn pickled by reference from a new process): production's path, which
+    # every other whole-graph test skips (their dbt calls and in_child children are forked by the server)
     env = {k: v for k, v in os.environ.items() if k not in ("BLOFIN_SOURCE", "DAGSTER_HOME", DBT_SERVER_ENV)}
     return {**env, **ENV, "BLOFIN_DATA_DIR": str(paths.data_dir), "BLOFIN_SYMBOLS": "BTC-USDT"}
 
