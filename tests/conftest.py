@@ -242,6 +242,14 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+def alive(pid: int) -> bool:
+    """Whether pid runs (a zombie counts as ended; Linux: reads /proc)."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 @contextmanager
 def exclusive(lock: Path):
     """An exclusive lock on a file, held for the block (test processes on one machine take turns)."""

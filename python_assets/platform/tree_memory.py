@@ -23,8 +23,9 @@ PSS_EVERY = 5  # samples between readings of Pss (~5 ms a process) for the membe
 @dataclass
 class TreeMemory:
     """Peak memory (MiB) of a process tree over a block, filled while it runs: sampled_mib, the largest summed
-    RSS seen at a sample (members that share pages by their proportional share: tree_mib_now); root_hwm_mib and child_hwm_mib, the root's and the largest descendant's own high-water
-    marks (VmHWM: exact, and unlike ru_maxrss not inherited from the launching process across fork and exec)."""
+    RSS seen at a sample (members that share pages by their proportional share: tree_mib_now); root_hwm_mib and
+    child_hwm_mib, the root's and the largest descendant's own high-water marks (VmHWM: exact, and unlike
+    ru_maxrss not inherited from the launching process across fork and exec)."""
 
     root: int
     interval_s: float

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import alive
 
 from dagster_defs.dbt import warm_dbt
 from python_assets.config import DBT_SERVER_ENV, WARM_DBT_ENV
@@ -22,13 +23,16 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(not fork_server.can_watch_children(), reason="no fork server on this platform")
 
 
-def alive(pid: int) -> bool:
-    """Whether pid runs (a zombie counts as ended)."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+def processes_naming(text: str) -> list[int]:
+    """The live processes whose command line holds text (a server's socket path or folder)."""
+    found = []
+    for p in (p for p in os.listdir("/proc") if p.isdigit() and alive(int(p))):
+        try:
+            if text.encode() in Path(f"/proc/{p}/cmdline").read_bytes():
+                found.append(int(p))
+        except OSError:  # gone since
+            continue
+    return found
 
 
 def test_a_server_is_started_for_the_block_answers_calls_and_stops_after_it(monkeypatch):
@@ -44,8 +48,7 @@ def test_nothing_is_started_where_a_server_is_named_already(monkeypatch, tmp_pat
     before = set(os.listdir("/proc"))
     with warm_dbt.serving() as socket_path:
         assert socket_path is None and os.environ[DBT_SERVER_ENV] == str(tmp_path / "theirs")
-        started = [p for p in set(os.listdir("/proc")) - before if p.isdigit() and alive(int(p))
-                   and b"warm_dbt" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        started = [p for p in processes_naming("warm_dbt") if str(p) not in before]
         assert started == []
 
 
@@ -154,8 +157,7 @@ def test_a_dbt_only_server_runs_in_child_calls_that_import_what_they_need(monkey
     cov = np.array([[0.04, 0.006, 0.0], [0.006, 0.09, 0.01], [0.0, 0.01, 0.01]])
     with warm_dbt.serving(ready_s=120) as socket_path:
         assert socket_path is not None and socket_path.exists()
-        server = next(int(p) for p in os.listdir("/proc") if p.isdigit() and alive(int(p))
-                      and str(socket_path).encode() in Path(f"/proc/{p}/cmdline").read_bytes())
+        (server,) = processes_naming(str(socket_path))
         assert in_child(os.getppid) == server  # served: forked by the run's server
         assert np.array_equal(in_child(_risk_parity, cov, 500, 1e-12), _risk_parity(cov, 500, 1e-12))
         assert in_child(torch.get_num_threads) >= 1
@@ -173,12 +175,6 @@ with warm_dbt.serving() as socket_path:
 """
 
 
-def servers_of(folder: Path) -> list[int]:
-    """The live processes serving a socket in folder."""
-    return [int(p) for p in os.listdir("/proc") if p.isdigit() and alive(int(p))
-            and str(folder).encode() in Path(f"/proc/{p}/cmdline").read_bytes()]
-
-
 @pytest.mark.parametrize("after_s", [0.0, 0.5])
 def test_a_run_killed_while_its_server_starts_or_warms_up_leaves_neither_it_nor_its_files(tmp_path, after_s):
     """Killed at once (before the server's interpreter armed its death with the run's) or during its warm-up (dbt's
@@ -192,9 +188,9 @@ def test_a_run_killed_while_its_server_starts_or_warms_up_leaves_neither_it_nor_
     proc.kill()
     proc.wait()
     deadline = time.monotonic() + 30
-    while (servers_of(folder) or folder.exists()) and time.monotonic() < deadline:
+    while (processes_naming(str(folder)) or folder.exists()) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert servers_of(folder) == [] and not folder.exists()
+    assert processes_naming(str(folder)) == [] and not folder.exists()
 
 
 def test_a_server_whose_parent_died_before_it_started_ends_at_once(tmp_path):

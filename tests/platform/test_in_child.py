@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import children_of
+from conftest import alive, children_of
 
 from blofin_cli.errors import describe
 from python_assets.config import DBT_SERVER_ENV
@@ -169,7 +169,7 @@ def test_a_caller_gone_or_interrupted_while_its_child_starts(stop, serving):
             os.killpg(caller.pid, signal.SIGINT)
         err = caller.communicate(timeout=30)[1]
         assert err == ("" if stop == "kill" else "interrupted\n"), err
-        assert _wait(lambda: not _alive(child), 10), "the child outlived its caller"
+        assert _wait(lambda: not alive(child), 10), "the child outlived its caller"
     finally:
         caller.kill()
         caller.wait()
@@ -179,13 +179,6 @@ def slow_write(tmp: str) -> None:
     """A write callback for replace_atomic that stays inside the write (its temp file on disk) for a minute."""
     Path(tmp).write_text("partial")
     time.sleep(60)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _ignores_sigint(pid: int) -> bool:
@@ -229,7 +222,7 @@ def test_the_child_ends_with_its_caller_interrupted_or_killed(sig, tmp_path, ser
             os.kill(caller.pid, sig)
         err = caller.communicate(timeout=30)[1]
         assert err == ("interrupted\n" if sig == signal.SIGINT else ""), err
-        assert _wait(lambda: not any(_alive(p) for p in workers), 15)
+        assert _wait(lambda: not any(alive(p) for p in workers), 15)
         if sig == signal.SIGINT:
             assert temp_files() == [] and not target.exists()
     finally:
