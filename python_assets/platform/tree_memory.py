@@ -79,11 +79,19 @@ def own_peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 1024)
 
 
-def process_tree(root: int) -> set[int]:
-    """The pid and all its live descendants, from /proc, less any caught between its fork and its exec (its
-    command line still its parent's, started under FORK_EXEC_S ago): it shares the parent's pages, and
-    counting its RSS again would read a subprocess start as a moment of twice the parent's memory. A fork
-    that lives on without exec (a fork-based worker) is counted once it is older."""
+@dataclass(frozen=True)
+class Member:
+    """A process of the tree: its parent, and whether it still runs its parent's command line (a fork not exec'd)."""
+
+    parent: int | None
+    forked: bool
+
+
+def tree_members(root: int) -> dict[int, Member]:
+    """The pid and all its live descendants, from /proc, less any caught between its fork and its exec (forked,
+    started under FORK_EXEC_S ago): it shares the parent's pages, and counting its RSS again would read a
+    subprocess start as a moment of twice the parent's memory. A fork that lives on without exec (a fork-based
+    worker) is counted once it is older. Each process's parent and command line are read once a pass."""
     parent = {int(entry): _parent(int(entry)) for entry in os.listdir("/proc") if entry.isdigit()}
     tree, frontier = {root}, [root]
     while frontier:
@@ -91,7 +99,13 @@ def process_tree(root: int) -> set[int]:
         kids = [c for c, pp in parent.items() if pp == p and c not in tree]
         tree.update(kids)
         frontier.extend(kids)
-    return {p for p in tree if p == root or not _starting(p, parent.get(p))}
+    members = {p: Member(parent.get(p), p != root and _same_command(p, parent.get(p))) for p in tree}
+    return {p: m for p, m in members.items() if p == root or not (m.forked and _started_under(p, FORK_EXEC_S))}
+
+
+def process_tree(root: int) -> set[int]:
+    """The pids of tree_members(root)."""
+    return set(tree_members(root))
 
 
 def _head(path: str) -> bytes:
@@ -103,15 +117,13 @@ def _head(path: str) -> bytes:
         os.close(fd)
 
 
-def _starting(pid: int, ppid: int | None) -> bool:
-    """Whether pid still runs its parent's command line and started under FORK_EXEC_S ago."""
-    if not _same_command(pid, ppid):
-        return False
+def _started_under(pid: int, seconds: float) -> bool:
+    """Whether pid started under `seconds` ago (False where /proc cannot say)."""
     try:
         with open(f"/proc/{pid}/stat") as fh:
             started = int(fh.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
         with open("/proc/uptime") as fh:
-            return float(fh.read().split()[0]) - started < FORK_EXEC_S
+            return float(fh.read().split()[0]) - started < seconds
     except (OSError, IndexError, ValueError):
         return False
 
@@ -133,13 +145,15 @@ def _parent(pid: int) -> int | None:
         return None
 
 
-def sharing_pages(pids: set[int]) -> set[int]:
+def sharing_pages(pids: set[int], members: dict[int, Member] | None = None) -> set[int]:
     """The members that share pages with another member: each fork living on without exec (a fork server's
-    children, a fork-based worker) and the parent it was forked from."""
+    children, a fork-based worker) and the parent it was forked from. members: tree_members' reading of them
+    (read from /proc where not given)."""
     sharing = set()
     for pid in pids:
-        parent = _parent(pid)
-        if parent in pids and _same_command(pid, parent):
+        member = members[pid] if members is not None and pid in members else None
+        parent = member.parent if member is not None else _parent(pid)
+        if parent in pids and (member.forked if member is not None else _same_command(pid, parent)):
             sharing.update((pid, parent))
     return sharing
 
@@ -154,13 +168,18 @@ def _pss_mib(pid: int) -> float:
         return _mib(pid, "VmRSS")
 
 
-def tree_mib_now(pids: set[int], readings: dict[int, tuple[float, float]] | None = None, fresh: bool = True) -> float:
+def tree_mib_now(pids: set[int], readings: dict[int, tuple[float, float]] | None = None, fresh: bool = True,
+                 members: dict[int, Member] | None = None) -> float:
     """The tree's memory now: each member's RSS, but members that share pages (sharing_pages) by their proportional
     share, or the pages a fork server and its children share would be counted once per process (a dbt call
     forked from the warm dbt server: ~190 MiB counted twice). readings: each such member's last (Pss, RSS);
     unless fresh, a member read before counts as that Pss plus the RSS it grew since (smaps_rollup costs ~5 ms
-    a process: the sampler reads it every PSS_EVERY samples)."""
-    sharing, total = sharing_pages(pids), 0.0
+    a process: the sampler reads it every PSS_EVERY samples). A fresh reading drops the readings of processes no
+    longer sharing (gone: their pid could come back as another fork's). members: as sharing_pages takes them."""
+    sharing, total = sharing_pages(pids, members), 0.0
+    if fresh and readings is not None:
+        for gone in set(readings) - sharing:
+            del readings[gone]
     for pid in pids:
         rss = _mib(pid, "VmRSS")
         if pid not in sharing:
@@ -187,8 +206,9 @@ def sample(mem: TreeMemory) -> None:
     root = mem.root
     if not os.path.exists(f"/proc/{root}/status"):
         return
-    pids = process_tree(root)
-    now = tree_mib_now(pids, mem.readings, fresh=mem.samples % PSS_EVERY == 0)
+    members = tree_members(root)
+    pids = set(members)
+    now = tree_mib_now(pids, mem.readings, fresh=mem.samples % PSS_EVERY == 0, members=members)
     mem.sampled_mib = max(mem.sampled_mib, now)
     mem.root_hwm_mib = max(mem.root_hwm_mib, _mib(root, "VmHWM"))
     mem.child_hwm_mib = max([mem.child_hwm_mib, *(_mib(p, "VmHWM") for p in pids - {root})])

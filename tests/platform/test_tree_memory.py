@@ -132,6 +132,11 @@ def test_a_fork_living_on_and_its_parent_count_the_pages_they_share_once() -> No
         assert tree_memory.tree_mib_now(pids, readings, fresh=False) == pytest.approx(now, abs=5)
         readings[parent.pid] = (readings[parent.pid][0], readings[parent.pid][1] - 40)  # as if it grew 40 MiB since
         assert tree_memory.tree_mib_now(pids, readings, fresh=False) == pytest.approx(now + 40, abs=5)
+        members = tree_memory.tree_members(parent.pid)  # the sampler's one read of parents and command lines
+        assert set(members) == pids and tree_memory.sharing_pages(pids, members) == pids
+        readings[999_999_999] = (500.0, 500.0)  # a reading of a process gone: its pid could come back as another's
+        assert tree_memory.tree_mib_now(pids, readings, members=members) == pytest.approx(now, abs=5)
+        assert set(readings) == pids  # a fresh reading keeps only the members sharing now
     finally:
         for pid in tree_memory.process_tree(parent.pid) - {parent.pid}:
             os.kill(pid, signal.SIGKILL)
