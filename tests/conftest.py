@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from python_assets.config import DBT_PROJECT_DIR, DBT_SERVER_ENV, DBT_WINDOW_ENV, Paths
+from python_assets.config import DBT_PROJECT_DIR, DBT_WINDOW_ENV, Paths
 
 # Partitions start at the lake's first day unless pinned: pin them, so the Definitions a test
 # process loads do not depend on whatever lake ./data holds when they are first imported.
@@ -101,25 +100,14 @@ def uses_built_days(test_file: str) -> bool:
 
 @pytest.fixture(scope="session", autouse=True)
 def warm_dbt_server() -> Iterator[subprocess.Popen | None]:
-    """A warm dbt server for this test process (dagster_defs/dbt/warm_dbt.py), named in BLOFIN_DBT_SERVER:
-    every blofin-dbt the tests start, directly or through the pipeline, hands its call to it instead of
-    paying dbt's ~2.5 s start each time (until it listens, a few seconds in, they run dbt themselves).
-    None where the test process was given a server already."""
-    if os.environ.get(DBT_SERVER_ENV):
-        yield None
-        return
-    folder = Path(tempfile.mkdtemp(prefix="warm_dbt_"))  # short: a socket path has ~100 characters at most
-    with open(folder / "server.log", "w") as log:
-        server = subprocess.Popen([sys.executable, "-m", "dagster_defs.dbt.warm_dbt", str(folder / "socket")],
-                                  cwd=DBT_PROJECT_DIR.parent, stdout=log, stderr=subprocess.STDOUT)
-    os.environ[DBT_SERVER_ENV] = str(folder / "socket")
-    try:
+    """A warm dbt server for this test process (dagster_defs/dbt/warm_dbt.py's `serving`, with in_child's
+    warm-up), named in BLOFIN_DBT_SERVER: every blofin-dbt the tests start, directly or through the pipeline,
+    hands its call to it instead of paying dbt's ~2.5 s start each time (until it listens, a few seconds in,
+    they run dbt themselves). None where the test process was given a server already or none can serve here."""
+    from dagster_defs.dbt import warm_dbt
+
+    with warm_dbt.serving(dbt_only=False) as server:
         yield server
-    finally:
-        os.environ.pop(DBT_SERVER_ENV, None)
-        server.terminate()
-        server.wait(timeout=30)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

@@ -11,8 +11,9 @@ file descriptors), in which nothing but the warm-up's imports and generated code
 with the child's exit code; where nothing listens (no server, or one still warming up) it runs dbt
 itself, as it always did. A client that dies (SIGKILL of its run) closes its socket, and the server
 kills its child at once, as die_with_parent does for a dbt of its own; SIGINT and SIGTERM to the client
-are passed to the child. Children die with the server. Start one with
-`python -m dagster_defs.dbt.warm_dbt SOCKET` (tests/conftest.py does, once per test worker).
+are passed to the child, and a Ctrl-Z stops both until they continue. Children die with the server. Start one
+with `python -m dagster_defs.dbt.warm_dbt SOCKET`, or for a block with `serving` (a CLI run with BLOFIN_WARM_DBT=1
+does; so does tests/conftest.py, once per test worker).
 
 The same server runs in_child's calls (python_assets/platform/fanout.py: a request of kind "in_child"): its
 warm-up also imports what those children import (numpy, pandas, pyarrow, duckdb, numba and its kernels'
@@ -28,6 +29,7 @@ import gc
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -50,13 +52,31 @@ def call(socket_path: Path, argv: list[str]) -> int | None:
     conn = fork_server.connect(socket_path, {"kind": "dbt", "argv": argv, "env": child_env()}, [0, 1, 2])
     if conn is None:  # nothing listens, or a closed stream: dbt runs here
         return None
-    for sig in (signal.SIGINT, signal.SIGTERM):  # passed on to the child, which decides what they mean
-        signal.signal(sig, lambda number, _frame: conn.send(bytes([number])))
+    pass_signals(conn)
     try:
         return fork_server.exit_code(conn)
     except ValueError:  # the server ended (its children end with it) before the call did
         print(f"blofin-dbt: the dbt server at {socket_path} stopped during the call", file=sys.stderr)
         return 1
+
+
+def pass_signals(conn: socket.socket) -> None:
+    """The served child (in the server's session, out of reach of the terminal) gets what this client gets: SIGINT
+    and SIGTERM passed on, for it to decide what they mean; a Ctrl-Z (SIGTSTP) stops it, then this client, and the
+    SIGCONT that resumes this client resumes it (else `fg` would find the call run on, or stopped for good)."""
+    def send(number: int) -> None:
+        try:
+            conn.send(bytes([number]))
+        except OSError:  # the server ended: the call's end is read next
+            pass
+
+    def stop(_number: int, _frame: object) -> None:
+        send(signal.SIGSTOP)
+        os.kill(os.getpid(), signal.SIGSTOP)  # not SIGTSTP: an orphaned process group's would be discarded
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCONT):
+        signal.signal(sig, lambda number, _frame: send(number))
+    signal.signal(signal.SIGTSTP, stop)
 
 
 def exit_as(code: int) -> None:
@@ -72,14 +92,15 @@ def exit_as(code: int) -> None:
 
 
 @contextmanager
-def serving(dbt_only: bool = True, ready_s: float = 0.0) -> Iterator[Path | None]:
+def serving(dbt_only: bool = True, ready_s: float = 0.0) -> Iterator[subprocess.Popen | None]:
     """A warm dbt server started for the block, its socket named in BLOFIN_DBT_SERVER for the processes started
     inside (blofin-dbt through dagster-dbt, in_child): a daily run's two dbt calls each skip dbt's start (~2.5 s
     of its ~10 and ~5 s). It warms up beside the caller (~3 s on the other core); a call made before it listens
     runs as it always did. Nothing is started where BLOFIN_DBT_SERVER names a server already (the tests') or where
     this platform cannot fork-serve. dbt_only: without the in_child warm-up's imports (torch among them:
     ~300 MiB more held for the whole run); ready_s: wait up to that long for it to listen. Stopped (SIGTERM, its
-    children with it) at the block's end; it also ends with this process (die_with_parent)."""
+    children with it) at the block's end; it also ends with this process (die_with_parent). Yields the server (its
+    socket: config.dbt_server_socket() inside the block), or None where none was started."""
     if dbt_server_socket() is not None or not fork_server.can_watch_children():
         yield None
         return
@@ -101,10 +122,12 @@ def serving(dbt_only: bool = True, ready_s: float = 0.0) -> Iterator[Path | None
         while time.monotonic() < deadline and not socket_path.exists() and server.poll() is None:
             time.sleep(0.05)
         with scoped_env({DBT_SERVER_ENV: str(socket_path)}):
-            yield socket_path
+            yield server
     finally:
-        stop(server)
-        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            stop(server)
+        finally:  # a second Ctrl-C during the wait: the folder goes all the same
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def stop(server: subprocess.Popen | None, timeout_s: float = 10.0) -> None:

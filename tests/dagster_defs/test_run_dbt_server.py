@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import alive
+from conftest import alive, children_of, dbt_bin
 
 from dagster_defs.dbt import warm_dbt
-from python_assets.config import DBT_SERVER_ENV, WARM_DBT_ENV
+from python_assets.config import DBT_PROJECT_DIR, DBT_SERVER_ENV, WARM_DBT_ENV, dbt_server_socket
 from python_assets.platform import fork_server
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,17 +37,20 @@ def processes_naming(text: str) -> list[int]:
 
 def test_a_server_is_started_for_the_block_answers_calls_and_stops_after_it(monkeypatch):
     monkeypatch.delenv(DBT_SERVER_ENV, raising=False)
-    with warm_dbt.serving(ready_s=120) as socket_path:
-        assert socket_path is not None and os.environ[DBT_SERVER_ENV] == str(socket_path) and socket_path.exists()
+    with warm_dbt.serving(ready_s=120) as server:
+        socket_path = dbt_server_socket()
+        assert server is not None and socket_path is not None and socket_path.exists()
+        assert processes_naming(str(socket_path)) == [server.pid]
         assert warm_dbt.call(socket_path, ["--version"]) == 0  # dbt's own --version, run in a forked child
     assert DBT_SERVER_ENV not in os.environ and not socket_path.exists() and not socket_path.parent.exists()
+    assert server.poll() is not None
 
 
 def test_nothing_is_started_where_a_server_is_named_already(monkeypatch, tmp_path):
     monkeypatch.setenv(DBT_SERVER_ENV, str(tmp_path / "theirs"))
     before = set(os.listdir("/proc"))
-    with warm_dbt.serving() as socket_path:
-        assert socket_path is None and os.environ[DBT_SERVER_ENV] == str(tmp_path / "theirs")
+    with warm_dbt.serving() as server:
+        assert server is None and os.environ[DBT_SERVER_ENV] == str(tmp_path / "theirs")
         started = [p for p in processes_naming("warm_dbt") if str(p) not in before]
         assert started == []
 
@@ -155,9 +158,9 @@ def test_a_dbt_only_server_runs_in_child_calls_that_import_what_they_need(monkey
 
     monkeypatch.delenv(DBT_SERVER_ENV, raising=False)
     cov = np.array([[0.04, 0.006, 0.0], [0.006, 0.09, 0.01], [0.0, 0.01, 0.01]])
-    with warm_dbt.serving(ready_s=120) as socket_path:
-        assert socket_path is not None and socket_path.exists()
-        (server,) = processes_naming(str(socket_path))
+    with warm_dbt.serving(ready_s=120) as started:
+        assert started is not None and dbt_server_socket().exists()
+        server = started.pid
         assert in_child(os.getppid) == server  # served: forked by the run's server
         assert np.array_equal(in_child(_risk_parity, cov, 500, 1e-12), _risk_parity(cov, 500, 1e-12))
         assert in_child(torch.get_num_threads) >= 1
@@ -169,8 +172,9 @@ def test_a_dbt_only_server_runs_in_child_calls_that_import_what_they_need(monkey
 HOLD = """
 import sys, time
 from dagster_defs.dbt import warm_dbt
-with warm_dbt.serving() as socket_path:
-    print(socket_path, flush=True)
+from python_assets.config import dbt_server_socket
+with warm_dbt.serving():
+    print(dbt_server_socket(), flush=True)
     time.sleep(600)
 """
 
@@ -211,6 +215,48 @@ def test_a_socket_path_too_long_for_the_platform_starts_no_server(monkeypatch, t
     long_dir.mkdir()
     monkeypatch.delenv(DBT_SERVER_ENV, raising=False)
     monkeypatch.setattr(tempfile, "tempdir", str(long_dir))
-    with warm_dbt.serving() as socket_path:
-        assert socket_path is None and DBT_SERVER_ENV not in os.environ
+    with warm_dbt.serving() as server:
+        assert server is None and DBT_SERVER_ENV not in os.environ
     assert list(long_dir.iterdir()) == []
+
+
+def state(pid: int) -> str:
+    """A process's state letter from /proc (T: stopped; '' once gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return ""
+
+
+def until(predicate, timeout_s: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_ctrl_z_stops_a_served_dbt_call_with_its_client_and_continuing_resumes_both(monkeypatch, data_dir):
+    """The served dbt child runs in the server's session, where the terminal's SIGTSTP never reaches: a Ctrl-Z
+    stopped the run but left its dbt call running. The client stops it, then itself; SIGCONT resumes both."""
+    monkeypatch.delenv(DBT_SERVER_ENV, raising=False)
+    with warm_dbt.serving(ready_s=120) as server:
+        assert server is not None and dbt_server_socket().exists()
+        long_query = "select sum(range % 7) as n from range(400000000000)"  # minutes: it is killed below
+        client = subprocess.Popen([dbt_bin(), "show", "--inline", long_query, "--profiles-dir", ".", "--target-path",
+                                   str(data_dir.data_dir / "target")], cwd=DBT_PROJECT_DIR, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        try:
+            assert until(lambda: len(children_of(server.pid)) == 1), "the call was not served"
+            (child,) = children_of(server.pid)
+            time.sleep(2)  # dbt under way in the child
+            client.send_signal(signal.SIGTSTP)  # what Ctrl-Z sends the run's process group
+            assert until(lambda: state(child) == "T" and state(client.pid) == "T", 10), (state(child), state(client.pid))
+            time.sleep(0.5)
+            assert state(child) == "T"  # stays stopped
+            client.send_signal(signal.SIGCONT)  # fg / bg
+            assert until(lambda: state(child) not in ("T", "") and state(client.pid) not in ("T", ""), 10)
+            assert client.poll() is None and alive(child)
+        finally:
+            client.kill()  # the server kills the call at once (its caller's socket closed)
+            client.wait()
+        assert until(lambda: not alive(child), 30)

@@ -30,7 +30,7 @@ def serving(request, monkeypatch) -> int | None:
         return None
     server = request.getfixturevalue("warm_dbt_server")
     if server is None:
-        pytest.skip("the test process was given a server of its own")
+        pytest.skip("the test process was given a server of its own, or none can serve here")
     socket_path = Path(os.environ[DBT_SERVER_ENV])
     assert _wait(socket_path.exists, 120), "the warm server never listened"
     return server.pid
