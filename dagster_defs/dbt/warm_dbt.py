@@ -255,7 +255,7 @@ def main(argv: list[str]) -> int:
     """`python -m dagster_defs.dbt.warm_dbt SOCKET [--dbt-only] [--parent PID] [--own-dir]`: warm up, then serve
     until SIGTERM or the parent dies. --dbt-only: warm dbt alone (an in_child child then imports what it needs
     itself; see serving); --parent: the pid that started it (its death before this interpreter got here is
-    seen); --own-dir: the socket's folder is this server's, removed when it ends (by SIGTERM too, warm-up included)."""
+    seen, and the children stop while it is stopped); --own-dir: the socket's folder is this server's, removed when it ends (by SIGTERM too, warm-up included)."""
     parsed = options(argv)
     if parsed is None:
         print(f"usage: python -m dagster_defs.dbt.warm_dbt SOCKET [{DBT_ONLY}] [{PARENT} PID] [{OWN_DIR}]",
@@ -267,14 +267,15 @@ def main(argv: list[str]) -> int:
         signal.signal(signal.SIGTERM, lambda *_: (shutil.rmtree(folder, ignore_errors=True), os._exit(0)))
     die_with_parent(signal.SIGTERM, parent)  # a caller killed while this interpreter started ends it now
     try:
-        return serve(socket_path, dbt_only, folder)
+        return serve(socket_path, dbt_only, folder, parent)
     finally:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def serve(socket_path: Path, dbt_only: bool, scratch_root: Path | None) -> int:
-    """Warm up (the warm-up's scratch dir under scratch_root where given), then serve at socket_path."""
+def serve(socket_path: Path, dbt_only: bool, scratch_root: Path | None, parent: int | None = None) -> int:
+    """Warm up (the warm-up's scratch dir under scratch_root where given), then serve at socket_path; the children
+    stop while parent (the run) is stopped (a Ctrl-Z), and continue with it."""
     if not fork_server.can_watch_children():  # callers then run dbt themselves
         print("warm dbt: not serving, this platform has no fork or pidfd_open (Linux 5.3+)", file=sys.stderr)
         return 1
@@ -297,7 +298,7 @@ def serve(socket_path: Path, dbt_only: bool, scratch_root: Path | None) -> int:
     # the warm-up's objects out of the collector's sight: a child's full collections would walk them all (and
     # copy every page they touch)
     gc.freeze()
-    fork_server.Server(socket_path, handlers).serve()
+    fork_server.Server(socket_path, handlers, follow=parent).serve()
     return 0
 
 

@@ -28,6 +28,7 @@ HEADER = struct.Struct("!I")  # the request's length, sent with the caller's fil
 FORWARDED = {signal.SIGINT, signal.SIGTERM, signal.SIGCHLD}  # blocked in the server while it forks
 EXIT = struct.Struct("!i")  # the child's exit code (minus the signal that ended it, as subprocess has it)
 MAX_FDS = 8  # the caller's stdin, stdout and stderr, then what its kind of call needs
+FOLLOW_S = 0.2  # how often a server following a process looks whether it is stopped
 # a handler runs a request in the forked child, given the file descriptors after the three streams; its exit code
 Handler = Callable[[dict, list[int]], int]
 
@@ -109,10 +110,12 @@ def reseed_rngs() -> None:
 class Server:
     """The accept loop: one request per connection, one forked child per request."""
 
-    def __init__(self, socket_path: Path, handlers: dict[str, Handler]) -> None:
-        self.path, self.handlers = socket_path, handlers
+    def __init__(self, socket_path: Path, handlers: dict[str, Handler], follow: int | None = None) -> None:
+        """follow: a pid (the run that started the server) whose job-control stops the children follow."""
+        self.path, self.handlers, self.follow = socket_path, handlers, follow
         self.selector = selectors.DefaultSelector()
         self.children: dict[int, tuple[socket.socket, int]] = {}  # pid -> (caller's connection, pidfd)
+        self.stopped = False  # the children stopped with the followed process
 
     def serve(self) -> None:
         """Listen at the socket path (replacing a stale one) until SIGTERM or the parent's death."""
@@ -124,7 +127,9 @@ class Server:
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         try:
             while True:
-                for key, _ in self.selector.select():
+                events = self.selector.select(FOLLOW_S if self.follow is not None else None)
+                self.follow_stops()
+                for key, _ in events:
                     kind, pid = key.data
                     if kind != "accept" and pid not in self.children:  # its child was reaped in this batch
                         continue
@@ -138,6 +143,17 @@ class Server:
             for pid in list(self.children):
                 kill_group(pid, signal.SIGKILL)
             self.path.unlink(missing_ok=True)
+
+    def follow_stops(self) -> None:
+        """The children stop while the followed process is stopped (a Ctrl-Z of the run: the terminal's SIGTSTP never
+        reaches this server's session, so in_child children ran on) and continue when it does."""
+        if self.follow is None:
+            return
+        stopped = process_state(self.follow) == "T"
+        if stopped != self.stopped:
+            self.stopped = stopped
+            for pid in self.children:
+                kill_group(pid, signal.SIGSTOP if stopped else signal.SIGCONT)
 
     def start(self, listener: socket.socket) -> None:
         """Read one request with its file descriptors and fork the child that runs it."""
@@ -232,6 +248,15 @@ def kill_group(pid: int, sig: int) -> None:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def process_state(pid: int) -> str:
+    """pid's state letter from /proc (T: stopped by a signal; '' where /proc cannot say)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0].decode()
+    except (OSError, IndexError):
+        return ""
 
 
 def can_watch_children() -> bool:

@@ -260,3 +260,33 @@ def test_ctrl_z_stops_a_served_dbt_call_with_its_client_and_continuing_resumes_b
             client.kill()  # the server kills the call at once (its caller's socket closed)
             client.wait()
         assert until(lambda: not alive(child), 30)
+
+
+FOLLOWED = """
+import time
+from dagster_defs.dbt import warm_dbt
+from python_assets.platform.fanout import in_child
+with warm_dbt.serving(ready_s=120) as server:
+    print(server.pid, flush=True)
+    in_child(time.sleep, 600)
+"""
+
+
+def test_a_run_stopped_by_ctrl_z_stops_its_served_in_child_children_and_they_continue_with_it(tmp_path):
+    """in_child's children of a run's server ran on while the run was stopped (Ctrl-Z stops the run's process group;
+    the server's session is another): the server follows the run's stops."""
+    env = {k: v for k, v in os.environ.items() if k != DBT_SERVER_ENV}
+    run = subprocess.Popen([sys.executable, "-c", FOLLOWED], cwd=REPO, env={**env, "PYTHONPATH": str(REPO)},
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        server = int(run.stdout.readline())
+        assert until(lambda: len(children_of(server)) == 1), "the call was not served"
+        (child,) = children_of(server)
+        run.send_signal(signal.SIGSTOP)  # the run stopped, as Ctrl-Z stops it
+        assert until(lambda: state(child) == "T", 10), state(child)
+        run.send_signal(signal.SIGCONT)
+        assert until(lambda: state(child) not in ("T", ""), 10), state(child)
+    finally:
+        run.kill()
+        run.wait()
+    assert until(lambda: not alive(server) and not alive(child), 30)
