@@ -53,6 +53,48 @@ def test_a_step_whose_check_did_not_pass_prints_its_severity_not_ok_and_the_summ
     assert checks_summary([e for e in result.all_events if e.step_key != "bars_is_fresh" and e.step_key != "bars_is_whole"]) is None
 
 
+def test_progress_reads_each_event_once_and_numbers_the_steps_in_the_order_they_ended(capfd):
+    """The progress thread read all of the run's events every 0.5 s (each materialization deserialized again at
+    every poll, beside the run); now each poll reads only what came since the last."""
+    import time
+    import uuid
+
+    import dagster as dg
+
+    from dagster_defs.runner import step_progress
+
+    @dg.asset
+    def first():
+        time.sleep(0.3)
+
+    @dg.asset(deps=[first])
+    def second():
+        time.sleep(0.3)
+        return dg.MaterializeResult(metadata={"dagster/row_count": 7})
+
+    @dg.asset(deps=[second])
+    def third():
+        time.sleep(0.3)
+
+    job = dg.Definitions(assets=[first, second, third]).resolve_implicit_global_asset_job_def()
+    instance, run_id = dg.DagsterInstance.ephemeral(), str(uuid.uuid4())
+    read, get_records = [], instance.get_records_for_run
+
+    def counting(*args, **kwargs):
+        page = get_records(*args, **kwargs)
+        read.extend(record.storage_id for record in page.records)
+        return page
+
+    instance.get_records_for_run = counting
+    with step_progress(instance, run_id, 3, poll_s=0.05):
+        assert job.execute_in_process(instance=instance, run_id=run_id).success
+    lines = [line.split(" [")[0].split() for line in capfd.readouterr().out.splitlines() if " of 3 " in line]
+    assert [line[:5] for line in lines] == [["1", "of", "3", "OK", "first"], ["2", "of", "3", "OK", "second"],
+                                            ["3", "of", "3", "OK", "third"]]
+    assert "7" in lines[1][5:]  # the step's rows, from its materialization
+    assert read and len(read) == len(set(read))  # no event read twice
+
+
 def test_track_prints_plain_lines_with_an_eta_off_a_tty(capfd):
     assert list(track(range(20), 20, "backfill", every=0.25)) == list(range(20))
     lines = capfd.readouterr().out.splitlines()
