@@ -175,3 +175,21 @@ def test_callers_gone_before_their_request_was_whole_leave_no_open_files_in_the_
         conn.connect(str(server))
     time.sleep(1)
     assert len(list(open_files.iterdir())) <= before
+
+
+def test_the_warm_up_compiles_every_macro_of_the_manifest_and_skips_one_that_does_not_compile(tmp_path):
+    """A forked call found none of its ~200 macros compiled (dbt's template cache is per process and the warm-up's
+    `dbt ls` renders none): the warm-up compiles them all, keyed by their text as the call looks them up."""
+    from dbt_common.clients.jinja import template_cache
+
+    from dagster_defs.dbt.warm_dbt import precompile_macros
+
+    manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+    texts = {m["macro_sql"] for m in manifest["macros"].values()}
+    assert len(texts) > 300 and any("bars" in t for t in texts)  # dbt's, the adapter's and the project's
+    assert precompile_macros() == len(manifest["macros"])
+    assert texts <= set(template_cache.file_cache)
+    broken = tmp_path / "manifest.json"
+    broken.write_text(json.dumps({"macros": {"a": {"macro_sql": "{% macro a() %}{{ x ", "name": "a"},
+                                             "b": {"macro_sql": "{% macro b() %}1{% endmacro %}", "name": "b"}}}))
+    assert precompile_macros(broken) == 1 and precompile_macros(tmp_path / "none.json") == 0
