@@ -99,11 +99,9 @@ run: $(MANIFEST)
 
 # Two pytest workers (the target machine has 2 cores; about half of the suite waits on one core
 # otherwise); tests/conftest.py's scheduler keeps a file's tests on one worker. TEST_WORKERS=0: one process.
-# PYTHONDONTWRITEBYTECODE emptied: pytest keeps the test modules it rewrote for their asserts (each worker
-# rewrote all ~490 again every run, ~8 s), and edited modules are compiled once, not in every process.
 TEST_WORKERS ?= 2
 test: $(MANIFEST)
-	PATH="$(CURDIR)/$(BIN):$$PATH" PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder)
 
 # dbt on Apache Spark (pyspark local mode, Java 17) against DuckDB, model by model; part of `make test` too.
 test-spark: $(MANIFEST)

@@ -21,6 +21,11 @@ from python_assets.config import DBT_PROJECT_DIR, DBT_WINDOW_ENV, Paths
 # process loads do not depend on whatever lake ./data holds when they are first imported.
 os.environ.setdefault("BLOFIN_PARTITIONS_START", "2024-01-01")
 os.environ.setdefault("BLOFIN_SPARK_SMALL_DATA", "1")  # the Spark tests' small data: no AQE, no whole-stage codegen
+# The test modules pytest rewrites for their asserts are kept (__pycache__, ignored by git) where
+# PYTHONDONTWRITEBYTECODE is set, as on these machines: each worker rewrote all ~490 again on every run (~8 s).
+# In this process only: its children keep the setting (dbt-duckdb imports a Python model from a temp file,
+# whose .pyc would stay in /tmp).
+sys.dont_write_bytecode = False
 
 CLI = [sys.executable, "-m", "blofin_cli"]  # the blofin-stack command, run as a subprocess
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -219,23 +224,31 @@ def _materialize_into(directory: Path, days: tuple[date, ...]) -> Paths:
 
 def children_of(pid: int) -> list[int]:
     """Processes whose parent is pid (zombies left out; Linux: reads /proc)."""
+    from python_assets.platform.processes import stat_fields
+
     found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(stat.parent.name))
+    for entry in (e for e in os.listdir("/proc") if e.isdigit()):
+        fields = stat_fields(int(entry))
+        if fields and fields[1] == str(pid) and fields[0] != "Z":
+            found.append(int(entry))
     return found
 
 
 def alive(pid: int) -> bool:
     """Whether pid runs (a zombie counts as ended; Linux: reads /proc)."""
-    try:
-        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    from python_assets.platform.processes import process_state
+
+    return process_state(pid) not in ("", "Z")
+
+
+def wait_until(predicate, timeout_s: float = 60.0, every_s: float = 0.05) -> bool:  # noqa: ANN001 - any callable
+    """Poll predicate until it holds or timeout_s passes; whether it holds."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(every_s)
+    return bool(predicate())
 
 
 @contextmanager

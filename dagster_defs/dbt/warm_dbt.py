@@ -39,6 +39,7 @@ from collections.abc import Iterator
 from contextlib import chdir, contextmanager
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from python_assets.config import DATA_DIR_ENV, DBT_PROJECT_DIR, DBT_SERVER_ENV, child_env, dbt_server_socket, scoped_env
 from python_assets.platform import fork_server
@@ -52,18 +53,24 @@ def call(socket_path: Path, argv: list[str]) -> int | None:
     conn = fork_server.connect(socket_path, {"kind": "dbt", "argv": argv, "env": child_env()}, [0, 1, 2])
     if conn is None:  # nothing listens, or a closed stream: dbt runs here
         return None
-    pass_signals(conn)
+    before = pass_signals(conn)
     try:
         return fork_server.exit_code(conn)
     except ValueError:  # the server ended (its children end with it) before the call did
         print(f"blofin-dbt: the dbt server at {socket_path} stopped during the call", file=sys.stderr)
         return 1
+    finally:  # the caller's own handling again (a process that makes more calls, or goes on after one)
+        for sig, handler in before.items():
+            if handler is not None:  # None: set outside Python, which cannot put it back
+                signal.signal(sig, handler)
+        conn.close()
 
 
-def pass_signals(conn: socket.socket) -> None:
+def pass_signals(conn: socket.socket) -> dict[int, Any]:
     """The served child (in the server's session, out of reach of the terminal) gets what this client gets: SIGINT
     and SIGTERM passed on, for it to decide what they mean; a Ctrl-Z (SIGTSTP) stops it, then this client, and the
-    SIGCONT that resumes this client resumes it (else `fg` would find the call run on, or stopped for good)."""
+    SIGCONT that resumes this client resumes it (else `fg` would find the call run on, or stopped for good). A
+    SIGTSTP this process was told to ignore stays ignored. Returns the handlers replaced, for the call to restore."""
     def send(number: int) -> None:
         try:
             conn.send(bytes([number]))
@@ -74,9 +81,12 @@ def pass_signals(conn: socket.socket) -> None:
         send(signal.SIGSTOP)
         os.kill(os.getpid(), signal.SIGSTOP)  # not SIGTSTP: an orphaned process group's would be discarded
 
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCONT, signal.SIGTSTP)}
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCONT):
         signal.signal(sig, lambda number, _frame: send(number))
-    signal.signal(signal.SIGTSTP, stop)
+    if before[signal.SIGTSTP] != signal.SIG_IGN:
+        signal.signal(signal.SIGTSTP, stop)
+    return before
 
 
 def exit_as(code: int) -> None:
@@ -146,8 +156,9 @@ def warm_up(saved_parse: Path | None = DBT_PROJECT_DIR / "target" / "partial_par
             scratch_root: Path | None = None) -> None:
     """Import dbt and run `dbt ls` once on a scratch data dir (starting from saved_parse where it exists),
     so that the code dbt generates on first use exists before any fork; the adapters it registered are
-    dropped; then every macro compiled (precompile_macros). Without dbt's static parser: its extractor starts a thread pool on first use, which a forked
-    child cannot use (the threads are not forked): the first model a child parses would wait forever."""
+    dropped; then every macro compiled (precompile_macros). Without dbt's static parser: its extractor starts
+    a thread pool on first use, which a forked child cannot use (the threads are not forked): the first model a
+    child parses would wait forever."""
     from dagster_defs.dbt.duckdb_dbt import install_thread_locks, prepare
 
     install_thread_locks()  # before dbt's imports (see there)
@@ -280,7 +291,8 @@ def main(argv: list[str]) -> int:
     """`python -m dagster_defs.dbt.warm_dbt SOCKET [--dbt-only] [--parent PID] [--own-dir]`: warm up, then serve
     until SIGTERM or the parent dies. --dbt-only: warm dbt alone (an in_child child then imports what it needs
     itself; see serving); --parent: the pid that started it (its death before this interpreter got here is
-    seen, and the children stop while it is stopped); --own-dir: the socket's folder is this server's, removed when it ends (by SIGTERM too, warm-up included)."""
+    seen, and the children stop while it is stopped); --own-dir: the socket's folder is this server's, removed
+    when it ends (by SIGTERM too, warm-up included)."""
     parsed = options(argv)
     if parsed is None:
         print(f"usage: python -m dagster_defs.dbt.warm_dbt SOCKET [{DBT_ONLY}] [{PARENT} PID] [{OWN_DIR}]",

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from python_assets.config import adopt_environment
 from python_assets.platform.lifeline import die_with_parent
+from python_assets.platform.processes import process_state
 
 HEADER = struct.Struct("!I")  # the request's length, sent with the caller's file descriptors
 FORWARDED = {signal.SIGINT, signal.SIGTERM, signal.SIGCHLD}  # blocked in the server while it forks
@@ -194,6 +195,8 @@ class Server:
         conn.setblocking(False)
         pidfd = os.pidfd_open(pid)
         self.children[pid] = (conn, pidfd)
+        if self.stopped:  # forked while the followed run is stopped (a request queued at the Ctrl-Z): stopped too
+            kill_group(pid, signal.SIGSTOP)
         self.selector.register(conn, selectors.EVENT_READ, ("caller", pid))
         self.selector.register(pidfd, selectors.EVENT_READ, ("child", pid))
 
@@ -248,15 +251,6 @@ def kill_group(pid: int, sig: int) -> None:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
-
-
-def process_state(pid: int) -> str:
-    """pid's state letter from /proc (T: stopped by a signal; '' where /proc cannot say)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            return fh.read().rsplit(b")", 1)[1].split()[0].decode()
-    except (OSError, IndexError):
-        return ""
 
 
 def can_watch_children() -> bool:

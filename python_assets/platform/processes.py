@@ -16,14 +16,33 @@ def _boot_time(stat_path: str = "/proc/stat") -> float | None:
         return None
 
 
+def stat_fields(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat's fields after the command name (the state letter first, then the parent's pid, ...; field
+    N of proc(5) is [N - 3]), or None where /proc cannot say. One unbuffered read: samplers call it often."""
+    try:
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        text = os.read(fd, 4096)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return text[text.rfind(b")") + 2:].decode("ascii", "replace").split()  # the name may hold spaces and ')'
+
+
+def process_state(pid: int) -> str:
+    """pid's state letter (R, S, T: stopped, Z: zombie, ...), '' where /proc cannot say (gone)."""
+    fields = stat_fields(pid)
+    return fields[0] if fields else ""
+
+
 def process_start_time(pid: int) -> tuple[float | None, str | None]:
     """(when pid started as epoch seconds, its state letter) from /proc, or (None, None) where /proc cannot say."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            text = fh.read()
-    except OSError:
+    fields = stat_fields(pid)
+    if fields is None:
         return None, None
-    fields = text[text.rfind(")") + 2:].split()  # the command name may hold spaces and ')'
     boot = _boot_time()
     try:
         ticks = int(fields[19])  # field 22 of stat: start time in clock ticks after boot

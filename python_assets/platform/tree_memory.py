@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from python_assets.platform.processes import stat_fields
+
 FORK_EXEC_S = 1.0  # a subprocess start takes milliseconds between its fork and its exec
 SAMPLE_S = 0.1  # the CLI's interval: a /proc pass costs ~1 ms, and dbt or a model fit lives seconds
 PSS_EVERY = 5  # samples between readings of Pss (~5 ms a process) for the members that share pages
@@ -108,20 +110,10 @@ def process_tree(root: int) -> set[int]:
     return set(tree_members(root))
 
 
-def _head(path: str) -> bytes:
-    """A /proc file's first 1 KiB, unbuffered: the scan reads one per process every sample (half the cost of open())."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return os.read(fd, 1024)
-    finally:
-        os.close(fd)
-
-
 def _started_under(pid: int, seconds: float) -> bool:
     """Whether pid started under `seconds` ago (False where /proc cannot say)."""
     try:
-        with open(f"/proc/{pid}/stat") as fh:
-            started = int(fh.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+        started = int((stat_fields(pid) or [])[19]) / os.sysconf("SC_CLK_TCK")
         with open("/proc/uptime") as fh:
             return float(fh.read().split()[0]) - started < seconds
     except (OSError, IndexError, ValueError):
@@ -140,8 +132,8 @@ def _same_command(pid: int, ppid: int | None) -> bool:
 def _parent(pid: int) -> int | None:
     """pid's parent from /proc (None for a process gone)."""
     try:
-        return int(_head(f"/proc/{pid}/stat").rsplit(b")", 1)[1].split(None, 2)[1])
-    except (OSError, IndexError, ValueError):
+        return int((stat_fields(pid) or [])[1])
+    except (IndexError, ValueError):
         return None
 
 

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import dagster as dg
+from conftest import wait_until
 from dagster._core.definitions.reconstruct import ReconstructableJob
 
 from dagster_defs.runner import INSTANCE_YAML
@@ -34,16 +35,6 @@ def run_in_thread(job: dg.ReconstructableJob) -> tuple[threading.Thread, dict]:
     return thread, out
 
 
-def wait_for(predicate, timeout_s: float) -> bool:
-    """Poll predicate until it holds or timeout_s passes."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.5)
-    return False
-
-
 def test_a_step_that_died_without_an_event_gives_its_pool_slot_back(tmp_path, monkeypatch):
     home = tmp_path / "dagster_home"
     home.mkdir()
@@ -60,7 +51,7 @@ def test_a_step_that_died_without_an_event_gives_its_pool_slot_back(tmp_path, mo
             runs = instance.get_runs(limit=1)
             return bool(runs) and any(DEAD_STEP in (r.user_message or "") for r in instance.all_logs(runs[0].run_id))
 
-        assert wait_for(step_died, 90)
+        assert wait_until(step_died, 90, every_s=0.5)
         run_id = instance.get_runs(limit=1)[0].run_id
         time.sleep(3)  # the other pooled step waits for the dead one's slot, and would forever
         assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.STARTED

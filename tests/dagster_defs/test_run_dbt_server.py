@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,11 +14,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import alive, children_of, dbt_bin
+from conftest import alive, children_of, dbt_bin, wait_until
 
 from dagster_defs.dbt import warm_dbt
 from python_assets.config import DBT_PROJECT_DIR, DBT_SERVER_ENV, WARM_DBT_ENV, dbt_server_socket
 from python_assets.platform import fork_server
+from python_assets.platform.processes import process_state
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(not fork_server.can_watch_children(), reason="no fork server on this platform")
@@ -41,7 +43,11 @@ def test_a_server_is_started_for_the_block_answers_calls_and_stops_after_it(monk
         socket_path = dbt_server_socket()
         assert server is not None and socket_path is not None and socket_path.exists()
         assert processes_naming(str(socket_path)) == [server.pid]
+        passed = (signal.SIGINT, signal.SIGTERM, signal.SIGTSTP, signal.SIGCONT)
+        handlers = {sig: signal.getsignal(sig) for sig in passed}
         assert warm_dbt.call(socket_path, ["--version"]) == 0  # dbt's own --version, run in a forked child
+        # the call's signal passing ends with it (left, a later Ctrl-C to this process went to a closed connection)
+        assert {sig: signal.getsignal(sig) for sig in handlers} == handlers
     assert DBT_SERVER_ENV not in os.environ and not socket_path.exists() and not socket_path.parent.exists()
     assert server.poll() is not None
 
@@ -220,21 +226,6 @@ def test_a_socket_path_too_long_for_the_platform_starts_no_server(monkeypatch, t
     assert list(long_dir.iterdir()) == []
 
 
-def state(pid: int) -> str:
-    """A process's state letter from /proc (T: stopped; '' once gone)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return ""
-
-
-def until(predicate, timeout_s: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not predicate() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return predicate()
-
-
 def test_ctrl_z_stops_a_served_dbt_call_with_its_client_and_continuing_resumes_both(monkeypatch, data_dir):
     """The served dbt child runs in the server's session, where the terminal's SIGTSTP never reaches: a Ctrl-Z
     stopped the run but left its dbt call running. The client stops it, then itself; SIGCONT resumes both."""
@@ -246,20 +237,21 @@ def test_ctrl_z_stops_a_served_dbt_call_with_its_client_and_continuing_resumes_b
                                    str(data_dir.data_dir / "target")], cwd=DBT_PROJECT_DIR, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
         try:
-            assert until(lambda: len(children_of(server.pid)) == 1), "the call was not served"
+            assert wait_until(lambda: len(children_of(server.pid)) == 1), "the call was not served"
             (child,) = children_of(server.pid)
             time.sleep(2)  # dbt under way in the child
+            states = lambda: (process_state(child), process_state(client.pid))  # noqa: E731
             client.send_signal(signal.SIGTSTP)  # what Ctrl-Z sends the run's process group
-            assert until(lambda: state(child) == "T" and state(client.pid) == "T", 10), (state(child), state(client.pid))
+            assert wait_until(lambda: states() == ("T", "T"), 10), states()
             time.sleep(0.5)
-            assert state(child) == "T"  # stays stopped
+            assert process_state(child) == "T"  # stays stopped
             client.send_signal(signal.SIGCONT)  # fg / bg
-            assert until(lambda: state(child) not in ("T", "") and state(client.pid) not in ("T", ""), 10)
+            assert wait_until(lambda: not {"T", ""} & set(states()), 10), states()
             assert client.poll() is None and alive(child)
         finally:
             client.kill()  # the server kills the call at once (its caller's socket closed)
             client.wait()
-        assert until(lambda: not alive(child), 30)
+        assert wait_until(lambda: not alive(child), 30)
 
 
 FOLLOWED = """
@@ -280,13 +272,52 @@ def test_a_run_stopped_by_ctrl_z_stops_its_served_in_child_children_and_they_con
                            stdout=subprocess.PIPE, text=True)
     try:
         server = int(run.stdout.readline())
-        assert until(lambda: len(children_of(server)) == 1), "the call was not served"
+        assert wait_until(lambda: len(children_of(server)) == 1), "the call was not served"
         (child,) = children_of(server)
         run.send_signal(signal.SIGSTOP)  # the run stopped, as Ctrl-Z stops it
-        assert until(lambda: state(child) == "T", 10), state(child)
+        assert wait_until(lambda: process_state(child) == "T", 10), process_state(child)
         run.send_signal(signal.SIGCONT)
-        assert until(lambda: state(child) not in ("T", ""), 10), state(child)
+        assert wait_until(lambda: process_state(child) not in ("T", ""), 10), process_state(child)
     finally:
         run.kill()
         run.wait()
-    assert until(lambda: not alive(server) and not alive(child), 30)
+    assert wait_until(lambda: not alive(server) and not alive(child), 30)
+
+
+NAPPING_SERVER = """
+import sys, time
+from pathlib import Path
+from python_assets.platform import fork_server
+nap = {"nap": lambda request, fds: time.sleep(600) or 0}
+fork_server.Server(Path(sys.argv[1]), nap, follow=int(sys.argv[2])).serve()
+"""
+
+
+def test_a_call_that_comes_while_the_run_is_stopped_is_stopped_too(tmp_path):
+    """A request queued at the Ctrl-Z (or one from outside the run's group) was forked after the server had stopped
+    the others, and ran through the stop."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="nap_"))  # short: a socket path has ~100 characters at most
+    socket_path = folder / "socket"
+    run = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    server = subprocess.Popen([sys.executable, "-c", NAPPING_SERVER, str(socket_path), str(run.pid)], cwd=REPO,
+                              env={**os.environ, "PYTHONPATH": str(REPO)})
+    conn = None
+    try:
+        assert wait_until(socket_path.exists, 60), "the server never listened"
+        run.send_signal(signal.SIGSTOP)
+        time.sleep(5 * fork_server.FOLLOW_S)  # the server has seen the run stopped
+        conn = fork_server.connect(socket_path, {"kind": "nap", "env": dict(os.environ)}, [0, 1, 2])
+        assert conn is not None and wait_until(lambda: len(children_of(server.pid)) == 1, 30)
+        (child,) = children_of(server.pid)
+        assert wait_until(lambda: process_state(child) == "T", 10), process_state(child)
+        run.send_signal(signal.SIGCONT)
+        assert wait_until(lambda: process_state(child) not in ("T", ""), 10), process_state(child)
+    finally:
+        if conn is not None:
+            conn.close()  # the server kills its child
+        for proc in (server, run):
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(folder, ignore_errors=True)

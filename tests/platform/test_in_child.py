@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import alive, children_of
+from conftest import alive, children_of, wait_until
 
 from blofin_cli.errors import describe
 from python_assets.config import DBT_SERVER_ENV
@@ -32,7 +32,7 @@ def serving(request, monkeypatch) -> int | None:
     if server is None:
         pytest.skip("the test process was given a server of its own, or none can serve here")
     socket_path = Path(os.environ[DBT_SERVER_ENV])
-    assert _wait(socket_path.exists, 120), "the warm server never listened"
+    assert wait_until(socket_path.exists, 120), "the warm server never listened"
     return server.pid
 
 
@@ -161,7 +161,7 @@ def test_a_caller_gone_or_interrupted_while_its_child_starts(stop, serving):
     caller = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        assert _wait(lambda: call_children(caller.pid, serving, before), 30), "no child started"
+        assert wait_until(lambda: call_children(caller.pid, serving, before), 30), "no child started"
         child = call_children(caller.pid, serving, before)[0]
         if stop == "kill":
             os.kill(caller.pid, signal.SIGKILL)
@@ -169,7 +169,7 @@ def test_a_caller_gone_or_interrupted_while_its_child_starts(stop, serving):
             os.killpg(caller.pid, signal.SIGINT)
         err = caller.communicate(timeout=30)[1]
         assert err == ("" if stop == "kill" else "interrupted\n"), err
-        assert _wait(lambda: not alive(child), 10), "the child outlived its caller"
+        assert wait_until(lambda: not alive(child), 10), "the child outlived its caller"
     finally:
         caller.kill()
         caller.wait()
@@ -186,13 +186,6 @@ def _ignores_sigint(pid: int) -> bool:
     status = (Path("/proc") / str(pid) / "status").read_text()
     mask = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigIgn:")), 16)
     return bool(mask & (1 << (signal.SIGINT - 1)))
-
-
-def _wait(condition, seconds: float = 60) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return condition()
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -213,7 +206,7 @@ def test_the_child_ends_with_its_caller_interrupted_or_killed(sig, tmp_path, ser
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         temp_files = lambda: [p for p in target.parent.glob(".tmp-*")] if target.parent.exists() else []  # noqa: E731
-        assert _wait(temp_files), "the child never reached its write"
+        assert wait_until(temp_files), "the child never reached its write"
         workers = [p for p in call_children(caller.pid, serving, before) if "resource_tracker" not in (Path("/proc") / str(p) / "cmdline").read_text()]
         assert workers and all(_ignores_sigint(p) for p in workers)  # a terminal's Ctrl-C is the caller's to handle
         if sig == signal.SIGINT:
@@ -222,7 +215,7 @@ def test_the_child_ends_with_its_caller_interrupted_or_killed(sig, tmp_path, ser
             os.kill(caller.pid, sig)
         err = caller.communicate(timeout=30)[1]
         assert err == ("interrupted\n" if sig == signal.SIGINT else ""), err
-        assert _wait(lambda: not any(alive(p) for p in workers), 15)
+        assert wait_until(lambda: not any(alive(p) for p in workers), 15)
         if sig == signal.SIGINT:
             assert temp_files() == [] and not target.exists()
     finally:
