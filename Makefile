@@ -128,12 +128,15 @@ report-png: $(STAMP)
 	test -n "$$page" || { echo "no report yet: run make run first"; exit 2; }; \
 	mkdir -p docs/img && $(BIN)/python -m python_assets.reports.screenshot "$$page" docs/img/report.png
 
-# Docs read a copy of the snapshot the last run published, never the live file a run may be writing.
+# Docs read a copy of the snapshot the last run published, never the live file a run may be writing; in that copy a
+# view per lake dataset with files (macro docs_lake_views) gives the lake sources' columns their types in the catalog.
 docs: $(MANIFEST)
 	data="$$(realpath -m "$${BLOFIN_DATA_DIR:-data}")"; \
 	test -f "$$data/warehouse_snapshot.duckdb" || { echo "no published warehouse yet: run make run first"; exit 2; }; \
 	test "$$data/warehouse_snapshot.duckdb" -nt $(MANIFEST) || echo "note: the published warehouse predates the dbt project's last change: its tables' columns (the docs' catalog) are as of the last run; make run refreshes them"; \
 	cp "$$data/warehouse_snapshot.duckdb" "$$data/docs_warehouse.duckdb" && cd dbt_project && \
+	BLOFIN_DATA_DIR="$$data" BLOFIN_WAREHOUSE="$$data/docs_warehouse.duckdb" PATH="$(CURDIR)/$(BIN):$$PATH" \
+		dbt run-operation docs_lake_views --quiet --profiles-dir . --target-path "$$data/dbt_docs" && \
 	BLOFIN_DATA_DIR="$$data" BLOFIN_WAREHOUSE="$$data/docs_warehouse.duckdb" PATH="$(CURDIR)/$(BIN):$$PATH" \
 		dbt docs generate --profiles-dir . --target-path "$$data/dbt_docs" && \
 	PATH="$(CURDIR)/$(BIN):$$PATH" dbt docs serve --profiles-dir . --target-path "$$data/dbt_docs" --host 127.0.0.1 --port $(DOCS_PORT)

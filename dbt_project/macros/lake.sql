@@ -94,3 +94,25 @@ select
     {%- endfor %}
 where false
 {%- endmacro %}
+
+{#- For `make docs` only, on its copy of the warehouse: a view named as each lake source that has files (schema
+    lake), so that dbt docs' catalog gives the lake's columns their types, as it gives the models' (the sources
+    are read_parquet calls, which a catalog does not list). Never run on the warehouse itself. -#}
+{% macro docs_lake_views() -%}
+  {{ return(adapter.dispatch('docs_lake_views', 'blofin_stack')()) }}
+{%- endmacro %}
+
+{% macro default__docs_lake_views() -%}
+  {{ log("docs_lake_views: only the DuckDB target catalogs the lake this way", info=true) }}
+{%- endmacro %}
+
+{% macro duckdb__docs_lake_views() -%}
+  {%- for source in graph.sources.values() if source.source_name == 'lake' and source.meta.external_location -%}
+    {%- set glob = modules.re.search("'lake/([^']*)'", source.meta.external_location).group(1) -%}
+    {%- if lake_has_files(glob) -%}
+      {%- do run_query('create schema if not exists ' ~ adapter.quote(source.schema)) -%}
+      {%- do run_query('create or replace view ' ~ adapter.quote(source.schema) ~ '.' ~ adapter.quote(source.identifier)
+                       ~ ' as select * from ' ~ source.meta.external_location) -%}
+    {%- endif -%}
+  {%- endfor -%}
+{%- endmacro %}

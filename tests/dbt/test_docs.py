@@ -29,3 +29,28 @@ def test_the_report_models_scores_are_described_as_the_mean_of_the_folds_scores(
     vague = [c for c in scores if "mean over the folds" not in node["columns"][c]["description"]
              and "mean of the folds'" not in node["columns"][c]["description"]]
     assert vague == []
+
+
+def test_make_docs_gives_the_lake_sources_columns_a_catalog_as_their_yml_documents_them(data_dir):
+    """dbt docs listed the lake sources (read_parquet calls) without a catalog: no column types. `make docs` makes a
+    view per lake dataset that has files in its copy of the warehouse (docs_lake_views); each view's columns are
+    those the source's yml documents, so the catalog fills every documented column."""
+    from datetime import date
+
+    import duckdb
+    from conftest import run_dbt
+
+    from python_assets.ingest.market import generate_market
+
+    generate_market(data_dir, ["BTC-USDT"], [date(2025, 3, 10)])  # trades and funding, no books or candles
+    run_dbt(data_dir, "run-operation", "docs_lake_views")
+    manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+    lake = {s["identifier"]: s for s in manifest["sources"].values() if s["source_name"] == "lake"}
+    with duckdb.connect(str(data_dir.warehouse), read_only=True) as con:
+        views = {}
+        for table, column in con.execute("select table_name, column_name from information_schema.columns "
+                                         "where table_schema = 'lake' order by table_name, ordinal_position").fetchall():
+            views.setdefault(table, []).append(column)
+    assert set(views) == {"trades", "funding_rates"}  # the datasets with files, named as their sources
+    for name, columns in views.items():
+        assert sorted(columns) == sorted(lake[name]["columns"]), name
