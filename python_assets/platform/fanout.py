@@ -60,11 +60,17 @@ def batch_mapper(max_workers: int = 1, batch_size: int = 1) -> Iterator[Mapper]:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-# in_child's child: SIGINT ignored, the caller's sys.path, then _child_main (argv: the two pipes' fds, the
-# caller's pid, the progress console's fd or -1), then _end_child. Arguments the caller never finished sending
-# (it was interrupted or died) end it quietly.
+# in_child's child: SIGINT ignored, then into the caller's process group (it starts in a group of its own, so that
+# a Ctrl-C during its interpreter's start reaches it not; once in its caller's job a Ctrl-Z stops it with the
+# caller: it ran on), the caller's sys.path, then _child_main (argv: the two pipes' fds, the caller's pid, the
+# progress console's fd or -1), then _end_child. Arguments the caller never finished sending (it was interrupted
+# or died) end it quietly.
 _CHILD = ("import signal; signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
           "import os, pickle, sys\n"
+          "try:\n"
+          "    os.setpgid(0, os.getpgid(int(sys.argv[3])))\n"
+          "except OSError:\n"
+          "    pass\n"
           "source = os.fdopen(int(sys.argv[1]), 'rb')\n"
           "try:\n"
           "    sys.path[:] = pickle.load(source)\n"

@@ -189,6 +189,30 @@ def _ignores_sigint(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_ctrl_z_of_the_callers_job_stops_the_child_and_continuing_resumes_it(serving):
+    """The terminal's SIGTSTP goes to the foreground process group: the child, started in a group of its own, ran on
+    through a Ctrl-Z of the run (a served one follows its server's stops: test_run_dbt_server)."""
+    from python_assets.platform.processes import process_state
+
+    if serving is not None:
+        pytest.skip("a served child is stopped by its server, which follows the run it was started for")
+    code = "import time\nfrom python_assets.platform.fanout import in_child\nin_child(time.sleep, 600)"
+    caller = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                              process_group=0)  # its own job, as a shell starts one (not orphaned: SIGTSTP counts)
+    try:
+        assert wait_until(lambda: call_children(caller.pid, None, set()), 30), "no child started"
+        (child,) = call_children(caller.pid, None, set())
+        assert wait_until(lambda: os.getpgid(child) == caller.pid, 10)  # in the caller's job once started
+        os.killpg(caller.pid, signal.SIGTSTP)  # Ctrl-Z
+        assert wait_until(lambda: process_state(child) == "T" and process_state(caller.pid) == "T", 10)
+        os.killpg(caller.pid, signal.SIGCONT)  # fg
+        assert wait_until(lambda: process_state(child) not in ("T", ""), 10), process_state(child)
+    finally:
+        caller.kill()
+        caller.wait()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 def test_the_child_ends_with_its_caller_interrupted_or_killed(sig, tmp_path, serving):
     """SIGINT as a terminal's Ctrl-C sends it (to the whole process group) while the child is inside an atomic
