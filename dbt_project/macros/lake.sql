@@ -107,9 +107,13 @@ where false
 {%- endmacro %}
 
 {% macro duckdb__docs_lake_views() -%}
+  {%- if not target.path.endswith('docs_warehouse.duckdb') -%}
+    {{ exceptions.raise_compiler_error("docs_lake_views makes views for dbt docs in make docs' copy of the warehouse "
+                                       ~ "(docs_warehouse.duckdb), never in " ~ target.path) }}
+  {%- endif -%}
   {%- for source in graph.sources.values() if source.source_name == 'lake' and source.meta.external_location -%}
-    {%- set glob = modules.re.search("'lake/([^']*)'", source.meta.external_location).group(1) -%}
-    {%- if lake_has_files(glob) -%}
+    {%- set found = modules.re.search("'lake/([^']*)'", source.meta.external_location) -%}
+    {%- if found and lake_has_files(found.group(1)) -%}
       {%- do run_query('create schema if not exists ' ~ adapter.quote(source.schema)) -%}
       {%- do run_query('create or replace view ' ~ adapter.quote(source.schema) ~ '.' ~ adapter.quote(source.identifier)
                        ~ ' as select * from ' ~ source.meta.external_location) -%}

@@ -88,8 +88,9 @@ def in_child(fn: Callable[..., R], *args: Any) -> R:
     For work whose arrays and imports this process should not keep afterwards (a process's heap does not
     shrink back). fn and args travel pickled over a pipe (fn by reference: a module-level function
     importable from this process's sys.path, not one defined in __main__), the outcome over another. The
-    child runs in its own process group (a terminal's Ctrl-C is this process's alone to handle: one line,
-    no traceback from the child) and dies with this process; leaving early (Ctrl-C here) ends it with
+    child ignores SIGINT (a terminal's Ctrl-C is this process's alone to handle: one line, no traceback from the
+    child; it starts in a process group of its own and joins this one's once it ignores it, so a Ctrl-Z stops
+    both) and dies with this process; leaving early (Ctrl-C here) ends it with
     SIGTERM, which unwinds it (SystemExit: temp files removed, locks released). No multiprocessing: it would
     start its resource tracker, a ~13 MiB process beside this one until it exits. Where a warm fork server is
     named (config.dbt_server_socket: the test suite's, dagster_defs/dbt/warm_dbt.py) and answers, the child is

@@ -154,7 +154,8 @@ def test_a_child_that_answered_skips_the_teardown_of_its_modules_but_flushes_wha
 def test_a_caller_gone_or_interrupted_while_its_child_starts(stop, serving):
     """The caller SIGKILLed, or the terminal's Ctrl-C sent to its process group, while the child's interpreter
     is still starting: the child does not outlive the caller (it checks the pid it was given, not the
-    parent it finds once started) and prints nothing (it runs in its own process group)."""
+    parent it finds once started) and prints nothing (it starts in a process group of its own, and joins the
+    caller's only once it ignores SIGINT)."""
     code = ("import sys, time\nfrom python_assets.platform.fanout import in_child\n"
             "try:\n    in_child(time.sleep, 30)\nexcept KeyboardInterrupt:\n    print('interrupted', file=sys.stderr)")
     before = server_children(serving)
