@@ -77,7 +77,7 @@ def pass_signals(conn: socket.socket) -> dict[int, Any]:
         except OSError:  # the server ended: the call's end is read next
             pass
 
-    def stop(_number: int, _frame: object) -> None:
+    def stop_both(_number: int, _frame: object) -> None:
         send(signal.SIGSTOP)
         os.kill(os.getpid(), signal.SIGSTOP)  # not SIGTSTP: an orphaned process group's would be discarded
 
@@ -85,7 +85,7 @@ def pass_signals(conn: socket.socket) -> dict[int, Any]:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCONT):
         signal.signal(sig, lambda number, _frame: send(number))
     if before[signal.SIGTSTP] != signal.SIG_IGN:
-        signal.signal(signal.SIGTSTP, stop)
+        signal.signal(signal.SIGTSTP, stop_both)
     return before
 
 

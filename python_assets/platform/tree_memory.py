@@ -137,17 +137,19 @@ def _parent(pid: int) -> int | None:
         return None
 
 
-def sharing_pages(pids: set[int], members: dict[int, Member] | None = None) -> set[int]:
-    """The members that share pages with another member: each fork living on without exec (a fork server's
-    children, a fork-based worker) and the parent it was forked from. members: tree_members' reading of them
-    (read from /proc where not given)."""
-    sharing = set()
+def read_members(pids: set[int]) -> dict[int, Member]:
+    """Each pid's Member, read from /proc (tree_members reads a tree's while it walks it)."""
+    members = {}
     for pid in pids:
-        member = members[pid] if members is not None and pid in members else None
-        parent = member.parent if member is not None else _parent(pid)
-        if parent in pids and (member.forked if member is not None else _same_command(pid, parent)):
-            sharing.update((pid, parent))
-    return sharing
+        parent = _parent(pid)
+        members[pid] = Member(parent, _same_command(pid, parent))
+    return members
+
+
+def sharing_pages(members: dict[int, Member]) -> set[int]:
+    """The members that share pages with another member: each fork living on without exec (a fork server's
+    children, a fork-based worker) and the parent it was forked from."""
+    return {pid for child, m in members.items() if m.forked and m.parent in members for pid in (child, m.parent)}
 
 
 def _pss_mib(pid: int) -> float:
@@ -160,19 +162,19 @@ def _pss_mib(pid: int) -> float:
         return _mib(pid, "VmRSS")
 
 
-def tree_mib_now(pids: set[int], readings: dict[int, tuple[float, float]] | None = None, fresh: bool = True,
-                 members: dict[int, Member] | None = None) -> float:
+def tree_mib_now(members: dict[int, Member], readings: dict[int, tuple[float, float]] | None = None,
+                 fresh: bool = True) -> float:
     """The tree's memory now: each member's RSS, but members that share pages (sharing_pages) by their proportional
     share, or the pages a fork server and its children share would be counted once per process (a dbt call
     forked from the warm dbt server: ~190 MiB counted twice). readings: each such member's last (Pss, RSS);
     unless fresh, a member read before counts as that Pss plus the RSS it grew since (smaps_rollup costs ~5 ms
     a process: the sampler reads it every PSS_EVERY samples). A fresh reading drops the readings of processes no
-    longer sharing (gone: their pid could come back as another fork's). members: as sharing_pages takes them."""
-    sharing, total = sharing_pages(pids, members), 0.0
+    longer sharing (gone: their pid could come back as another fork's)."""
+    sharing, total = sharing_pages(members), 0.0
     if fresh and readings is not None:
         for gone in set(readings) - sharing:
             del readings[gone]
-    for pid in pids:
+    for pid in members:
         rss = _mib(pid, "VmRSS")
         if pid not in sharing:
             total += rss
@@ -199,11 +201,10 @@ def sample(mem: TreeMemory) -> None:
     if not os.path.exists(f"/proc/{root}/status"):
         return
     members = tree_members(root)
-    pids = set(members)
-    now = tree_mib_now(pids, mem.readings, fresh=mem.samples % PSS_EVERY == 0, members=members)
+    now = tree_mib_now(members, mem.readings, fresh=mem.samples % PSS_EVERY == 0)
     mem.sampled_mib = max(mem.sampled_mib, now)
     mem.root_hwm_mib = max(mem.root_hwm_mib, _mib(root, "VmHWM"))
-    mem.child_hwm_mib = max([mem.child_hwm_mib, *(_mib(p, "VmHWM") for p in pids - {root})])
+    mem.child_hwm_mib = max([mem.child_hwm_mib, *(_mib(p, "VmHWM") for p in members if p != root)])
     mem.samples += 1
 
 

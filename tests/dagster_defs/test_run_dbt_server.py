@@ -141,13 +141,10 @@ def test_a_cli_run_killed_takes_its_server_with_it(tmp_path):
         assert seen.get("answers") == 0 and len(seen["server"]) == 1, seen
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-        deadline = time.monotonic() + 20
-        while alive(seen["server"][0]) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        folder = Path(seen["socket"]).parent
+        wait_until(lambda: not alive(seen["server"][0]) and not folder.exists(), 20)
         assert not alive(seen["server"][0]), "the server outlived the run that started it"
-        while Path(seen["socket"]).parent.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not Path(seen["socket"]).parent.exists(), "the killed run's server left its folder"
+        assert not folder.exists(), "the killed run's server left its folder"
     finally:
         proc.kill()
         proc.wait()
@@ -197,10 +194,7 @@ def test_a_run_killed_while_its_server_starts_or_warms_up_leaves_neither_it_nor_
     time.sleep(after_s)
     proc.kill()
     proc.wait()
-    deadline = time.monotonic() + 30
-    while (processes_naming(str(folder)) or folder.exists()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert processes_naming(str(folder)) == [] and not folder.exists()
+    assert wait_until(lambda: processes_naming(str(folder)) == [] and not folder.exists(), 30)
 
 
 def test_a_server_whose_parent_died_before_it_started_ends_at_once(tmp_path):

@@ -121,21 +121,21 @@ def test_a_fork_living_on_and_its_parent_count_the_pages_they_share_once() -> No
     try:
         assert parent.stdout.readline().strip() == "ready"
         time.sleep(tree_memory.FORK_EXEC_S + 0.3)  # the fork is counted now (it lives on without exec)
-        pids = tree_memory.process_tree(parent.pid)
-        assert len(pids) == 2 and tree_memory.sharing_pages(pids) == pids
+        members = tree_memory.tree_members(parent.pid)  # the sampler's one read of parents and command lines
+        pids = set(members)
+        assert len(pids) == 2 and tree_memory.sharing_pages(members) == pids
+        assert tree_memory.sharing_pages(tree_memory.read_members(pids)) == pids
         rss = {p: tree_memory.process_status_mib("VmRSS", p) for p in pids}
-        now = tree_memory.tree_mib_now(pids)
+        now = tree_memory.tree_mib_now(members)
         assert min(rss.values()) >= 200 and sum(rss.values()) >= 400, rss
         assert abs(now - rss[parent.pid]) < 25, (now, rss)  # the shared pages once (the fork's own few beside)
         readings = {}  # the sampler's: Pss read every PSS_EVERY samples, RSS growth added in between
-        assert tree_memory.tree_mib_now(pids, readings) == pytest.approx(now, abs=5) and set(readings) == pids
-        assert tree_memory.tree_mib_now(pids, readings, fresh=False) == pytest.approx(now, abs=5)
+        assert tree_memory.tree_mib_now(members, readings) == pytest.approx(now, abs=5) and set(readings) == pids
+        assert tree_memory.tree_mib_now(members, readings, fresh=False) == pytest.approx(now, abs=5)
         readings[parent.pid] = (readings[parent.pid][0], readings[parent.pid][1] - 40)  # as if it grew 40 MiB since
-        assert tree_memory.tree_mib_now(pids, readings, fresh=False) == pytest.approx(now + 40, abs=5)
-        members = tree_memory.tree_members(parent.pid)  # the sampler's one read of parents and command lines
-        assert set(members) == pids and tree_memory.sharing_pages(pids, members) == pids
+        assert tree_memory.tree_mib_now(members, readings, fresh=False) == pytest.approx(now + 40, abs=5)
         readings[999_999_999] = (500.0, 500.0)  # a reading of a process gone: its pid could come back as another's
-        assert tree_memory.tree_mib_now(pids, readings, members=members) == pytest.approx(now, abs=5)
+        assert tree_memory.tree_mib_now(members, readings) == pytest.approx(now, abs=5)
         assert set(readings) == pids  # a fresh reading keeps only the members sharing now
     finally:
         for pid in tree_memory.process_tree(parent.pid) - {parent.pid}:
@@ -152,8 +152,9 @@ def test_exec_d_children_count_their_own_resident_memory() -> None:
         for proc in procs:
             assert proc.stdout.readline().strip() == "ready"
         pids = {proc.pid for proc in procs}
-        assert tree_memory.sharing_pages(pids) == set()
-        assert tree_memory.tree_mib_now(pids) == pytest.approx(
+        members = tree_memory.read_members(pids)
+        assert tree_memory.sharing_pages(members) == set()
+        assert tree_memory.tree_mib_now(members) == pytest.approx(
             sum(tree_memory.process_status_mib("VmRSS", p) for p in pids), abs=2)
     finally:
         for proc in procs:
