@@ -206,13 +206,13 @@ def test_a_temp_file_its_writer_renames_while_the_sweep_runs_is_no_error(data_di
 
 
 # Every CLI command on each bad input: one line on stderr (after any retry notices), no traceback, a
-# non-zero exit, and nothing written. Run as the command is run: a subprocess.
-TODAY = datetime.now(timezone.utc).date().isoformat()
+# non-zero exit, and nothing written. Run as the command is run: a subprocess. {today} is the UTC day when the
+# command runs (not when the tests were collected: a suite running over midnight would name a complete day).
 BAD_INPUTS = [  # (what, arguments, data dir, exit code, the line says)
     ("report before any run", ["report", "--date", "2025-03-10"], "empty", 2, "there is no warehouse at"),
     ("materialize before the first partition", ["materialize", "--date", "2020-01-01"], "empty", 2,
      "2020-01-01 is before the first daily partition 2024-01-01"),
-    ("materialize today", ["materialize", "--date", TODAY], "empty", 2, f"{TODAY} is not a complete UTC day yet"),
+    ("materialize today", ["materialize", "--date", "{today}"], "empty", 2, "{today} is not a complete UTC day yet"),
     ("backfill with start after end", ["backfill", "--start", "2025-03-11", "--end", "2025-03-10"], "empty", 2,
      "start 2025-03-11 is after end 2025-03-10"),
     ("materialize, --config missing", ["materialize", "--date", "2025-03-10", "--config", "{tmp}/missing.yaml"], "empty",
@@ -274,6 +274,11 @@ def read_only(directory: Path) -> Iterator[None]:
         subprocess.run(["umount", directory], capture_output=True)
 
 
+def utc_today() -> str:
+    """The UTC day now, ISO."""
+    return datetime.now(timezone.utc).date().isoformat()
+
+
 def tree(directory: Path) -> dict[str, bytes]:
     """Every file's bytes but the writer lock's (left empty by a writer that took it, then refused)."""
     return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*"))
@@ -282,20 +287,23 @@ def tree(directory: Path) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("what, args, setup, code, says", BAD_INPUTS, ids=[row[0] for row in BAD_INPUTS])
 def test_every_command_on_a_bad_input_says_one_line_and_exits_non_zero(what, args, setup, code, says, tmp_path):
-    data = tmp_path / "data"
-    data.mkdir()
     csv = tmp_path / "bars.csv"
     csv.write_text("time,Open,High,Low,Close,Volume\n2025-03-10,1,2,0.5,1.5,10\n2025-03-11,1.5,2,1,1.8,12\n")
     (tmp_path / "unknown_op.yaml").write_text("ops:\n  no_such_op:\n    config: {fast: true}\n")
     (tmp_path / "list.yaml").write_text("- ops\n")
-    env = {**os.environ, "BLOFIN_DATA_DIR": str(data), "BLOFIN_API_URL": f"http://127.0.0.1:{closed_port()}",
-           "BLOFIN_MAX_RETRIES": "1", "BLOFIN_LOCK_WAIT_SECONDS": "soon" if what.endswith("bad lock wait") else "0"}
-    if setup in ("read-only", "warehouse"):
-        duckdb.connect(str(data / "warehouse.duckdb")).close()
-    before = tree(data)
-    with read_only(data) if setup == "read-only" else contextlib.nullcontext():
-        out = subprocess.run([*CLI, *(a.format(csv=csv, tmp=tmp_path) for a in args)], env=env, capture_output=True, text=True,
-                             timeout=120)
+    today, attempt = None, 0
+    while today != utc_today():  # again, in a new data dir, where the UTC day turned while the command ran
+        today, data, attempt = utc_today(), tmp_path / f"data{attempt}", attempt + 1
+        data.mkdir()
+        env = {**os.environ, "BLOFIN_DATA_DIR": str(data), "BLOFIN_API_URL": f"http://127.0.0.1:{closed_port()}",
+               "BLOFIN_MAX_RETRIES": "1", "BLOFIN_LOCK_WAIT_SECONDS": "soon" if what.endswith("bad lock wait") else "0"}
+        if setup in ("read-only", "warehouse"):
+            duckdb.connect(str(data / "warehouse.duckdb")).close()
+        before = tree(data)
+        with read_only(data) if setup == "read-only" else contextlib.nullcontext():
+            out = subprocess.run([*CLI, *(a.format(csv=csv, tmp=tmp_path, today=today) for a in args)], env=env,
+                                 capture_output=True, text=True, timeout=120)
+    says = says.format(today=today)
     assert "Traceback" not in out.stdout + out.stderr
     retries = [line for line in out.stderr.splitlines() if "failed (" in line and "retrying in" in line]
     lines = [line for line in out.stderr.splitlines() if line not in retries]
