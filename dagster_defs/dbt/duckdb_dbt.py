@@ -141,18 +141,38 @@ COLUMNS_SQL = """
 """
 
 
+def dbt_duckdb_macros() -> Path:
+    """dbt-duckdb's adapters.sql, where its duckdb__get_columns_in_relation is."""
+    import dbt.include.duckdb
+
+    return Path(dbt.include.duckdb.__file__).parent / "macros" / "adapters.sql"
+
+
+def macro_is_copied(adapters_sql: Path) -> bool:
+    """Whether duckdb__get_columns_in_relation in adapters_sql runs COLUMNS_SQL (its text, spacing aside)."""
+    try:
+        text = adapters_sql.read_text()
+    except OSError:
+        return False
+    start = text.find("macro duckdb__get_columns_in_relation(relation)")
+    body = text[start:text.find("endmacro", start)] if start >= 0 else ""
+    expected = " ".join(COLUMNS_SQL.format(relation="{{ relation.render() }}").split())
+    return expected in " ".join(body.split())
+
+
 def install_direct_columns() -> None:
     """Make DuckDBAdapter.get_columns_in_relation run dbt-duckdb's own DESCRIBE query through the connection
     (logged, commented and in the transaction as its macro's `statement` runs it) and build the columns from
     the cursor's rows. Through the macro, each call built a whole runtime macro context (~650 macros) and an
     agate table for a ~1 ms query: ~3 calls per incremental model, 99 in a day's warehouse build, ~1 s of it.
-    Same columns (tests/dbt/test_direct_columns.py compares both ways); a missing relation still gives [].
-    A project that overrides the macro would be bypassed: this one does not (the test checks that too)."""
+    Same columns (tests/dbt/test_warehouse_comments.py compares both ways); a missing relation still gives [].
+    Only where dbt-duckdb's macro is still the query copied here (another version keeps its own); a project
+    that overrides the macro would be bypassed: this one does not (the test checks that too)."""
     from dbt.adapters.duckdb.impl import DuckDBAdapter
     from dbt_common.exceptions import DbtRuntimeError
 
     original = getattr(DuckDBAdapter, "get_columns_in_relation", None)
-    if original is None or getattr(original, "direct", False):
+    if original is None or getattr(original, "direct", False) or not macro_is_copied(dbt_duckdb_macros()):
         return
 
     def get_columns_in_relation(self, relation):  # noqa: ANN001, ANN202 - dbt's signature

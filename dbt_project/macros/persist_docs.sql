@@ -7,21 +7,26 @@
     statement writes what differs, if anything: a view made again, a table rebuilt, a description edited.
     The end state is dbt's: the relation's comment is the model's description where it has one, each
     documented column the relation has (its name as dbt-duckdb matches it) carries its description, and a
-    documented column the relation lacks is warned about (validate_doc_columns). Other engines: dbt's own. -#}
+    documented column the relation lacks is warned about (validate_doc_columns). The comment statements are
+    dbt-duckdb's own (its alter_relation_comment, and its column statement written here), not dispatched again;
+    duckdb_tables() and its siblings list every attached catalog before the filter (no other is attached
+    here). Other engines: dbt's own. -#}
 {% macro duckdb__persist_docs(relation, model, for_relation, for_columns) -%}
   {%- set relation_docs = for_relation and config.persist_relation_docs() and model.description -%}
   {%- set column_docs = for_columns and config.persist_column_docs() and model.columns -%}
   {%- if execute and (relation_docs or column_docs) -%}
+    {#- names compared as DuckDB resolves them: without regard to case -#}
     {%- set at -%}
-      database_name = '{{ adapter.escape_sql_string(relation.database) }}'
-      and schema_name = '{{ adapter.escape_sql_string(relation.schema) }}'
+      lower(database_name) = lower('{{ adapter.escape_sql_string(relation.database) }}')
+      and lower(schema_name) = lower('{{ adapter.escape_sql_string(relation.schema) }}')
     {%- endset -%}
-    {%- set ident = "'" ~ adapter.escape_sql_string(relation.identifier) ~ "'" -%}
+    {%- set ident = "lower('" ~ adapter.escape_sql_string(relation.identifier) ~ "')" -%}
     {%- set found = run_query(
-          "select null::varchar as column_name, comment from duckdb_tables() where " ~ at ~ " and table_name = " ~ ident
-          ~ " union all select null, comment from duckdb_views() where " ~ at ~ " and view_name = " ~ ident
+          "select null::varchar as column_name, comment from duckdb_tables() where " ~ at
+          ~ " and lower(table_name) = " ~ ident
+          ~ " union all select null, comment from duckdb_views() where " ~ at ~ " and lower(view_name) = " ~ ident
           ~ " union all select column_name, comment from duckdb_columns() where " ~ at
-          ~ " and table_name = " ~ ident) -%}
+          ~ " and lower(table_name) = " ~ ident) -%}
     {%- set ns = namespace(relation_comment=none) -%}
     {%- set column_comments = {} -%}
     {%- for row in found.rows -%}

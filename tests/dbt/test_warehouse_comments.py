@@ -12,6 +12,7 @@ import duckdb
 import pytest
 from conftest import TEST_DAYS, copy_data_dir, day_window_env, run_dbt
 
+from dagster_defs.dbt.duckdb_dbt import dbt_duckdb_macros, macro_is_copied
 from python_assets.config import DBT_PROJECT_DIR, Paths
 
 
@@ -79,6 +80,7 @@ COLUMNS_BOTH_WAYS = """
 {%- set by_macro = (duckdb__get_columns_in_relation(r) | map('string') | list) if name != 'missing' else [] -%}
 {%- do out.update({schema ~ '.' ~ name: [direct, by_macro]}) -%}
 {%- endfor -%}
+{%- do out.update({'direct': adapter.get_columns_in_relation.direct is sameas true}) -%}
 select '{{ tojson(out) }}'
 """
 
@@ -92,12 +94,21 @@ def test_columns_read_directly_are_those_of_dbt_duckdbs_macro(data_dir):
         con.execute("create table other.wide (x double)")
     out = run_dbt(data_dir, "compile", "--quiet", "--inline", COLUMNS_BOTH_WAYS).stdout
     found = json.loads(re.search(r"select '(.*)'", out).group(1))
+    assert found.pop("direct") is True  # the dbt call (served or not) read the columns directly
     for relation, (direct, by_macro) in found.items():
         assert direct == by_macro, relation
     wide = found["main.wide"][0]
     assert len(wide) == 7 and "DuckDBColumn(column='Mixed Case', dtype='VARCHAR'" in wide[1]
     assert len(found["main.derived"][0]) == 3 and len(found["other.wide"][0]) == 1
     assert found["main.missing"][0] == []  # as dbt-duckdb's own method: no relation, no columns
+
+
+def test_the_columns_are_read_directly_only_while_dbt_duckdbs_macro_runs_the_query_copied(tmp_path):
+    assert macro_is_copied(dbt_duckdb_macros())
+    changed = tmp_path / "adapters.sql"
+    changed.write_text(dbt_duckdb_macros().read_text().replace("column_type as data_type", "data_type"))
+    assert not macro_is_copied(changed)
+    assert not macro_is_copied(tmp_path / "missing.sql")
 
 
 def test_the_project_overrides_no_macro_the_direct_columns_would_bypass():
