@@ -33,7 +33,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dagster_defs.dbt import warm_dbt
+from dagster_defs.dbt import jinja_code, warm_dbt
 from python_assets.config import DBT_PROJECT_DIR, dbt_server_socket
 from python_assets.platform.lifeline import die_with_parent
 
@@ -193,12 +193,14 @@ def install_direct_columns() -> None:
 
 def prepare() -> None:
     """What blofin-dbt changes in dbt before a call: the data-dir-neutral parse check, no manifest
-    written by a call that runs nodes outside the project's target dir, and columns read without a macro
-    context (install_thread_locks comes before dbt's imports, so it is not here: by then the manifest's lock
+    written by a call that runs nodes outside the project's target dir, columns read without a macro
+    context, and Jinja's code for each template kept between calls (dagster_defs/dbt/jinja_code.py)
+    (install_thread_locks comes before dbt's imports, so it is not here: by then the manifest's lock
     factory is bound)."""
     install_data_dir_neutral_parse()
     install_no_manifest_write()
     install_direct_columns()
+    jinja_code.install(DBT_PROJECT_DIR / "target" / "jinja_code")
 
 
 def entry() -> None:
