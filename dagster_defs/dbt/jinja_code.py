@@ -6,12 +6,14 @@ Python's compile): ~1 s of a day's warehouse build and ~0.5 s of its results cal
 for a template depends on its text and on the environment: its class and parser, extensions, filters and
 tests (constant folding calls them at compile time; how each takes its arguments shapes the calls), its
 `undefined` (folding returns what it makes), policies and syntax options, and the versions of Jinja,
-dbt-common and Python. The key hashes all of it. Only the environments dbt renders with at run time are
-kept: jinja2's own Undefined (dbt's parse-time one answers an attribute of itself with itself, so folding
-there gives values the run-time one refuses), the extensions dbt adds and no callable option; any other
-is compiled as before. Each entry carries a digest of its bytes, checked before it is loaded: a damaged
-file is compiled again. The folder must be the user's own and not writable by others (the code runs
-outside Jinja's sandbox, like a .pyc); else nothing is kept. Nothing is kept while dbt's
+MarkupSafe, dbt-common and Python. The key hashes all of it; a filter is known there by its name and
+compiled code (a closure's captured values or a callable object's state are not seen: dbt's filters have
+neither). Only the environments dbt renders with at run time are kept: jinja2's own Undefined (dbt's
+parse-time one answers an attribute of itself with itself, so folding there gives values the run-time one
+refuses), the extensions dbt adds, no callable option or policy; any other is compiled as before. Each
+entry carries a digest of its bytes, checked before it is loaded: a damaged file is compiled again. The
+folder must be the user's own and not writable by others (the code runs outside Jinja's sandbox, like a
+.pyc; checked once, when the patch is installed); else nothing is kept. Nothing is kept while dbt's
 DBT_MACRO_DEBUGGING writes templates out (it changes the file name compiled into the code).
 """
 
@@ -25,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from functools import partial
+from importlib.metadata import version
 from importlib.util import MAGIC_NUMBER
 from pathlib import Path
 from types import CodeType
@@ -66,14 +69,15 @@ def environment_key(env: Any) -> str | None:
     options = [(name, getattr(env, name, None)) for name in OPTIONS]
     extensions = sorted(env.extensions)
     if (env.undefined is not jinja2.Undefined or any(callable(value) for _, value in options)
-            or not set(extensions) <= KNOWN_EXTENSIONS):
+            or any(callable(value) for value in env.policies.values()) or not set(extensions) <= KNOWN_EXTENSIONS):
         return None
     kind = type(env)
     return repr((f"{kind.__module__}.{kind.__qualname__}", extensions,
                  sorted((name, described(f)) for name, f in env.filters.items()),
                  sorted((name, described(f)) for name, f in env.tests.items()), options,
                  sorted((name, repr(value)) for name, value in env.policies.items()),
-                 jinja2.__version__, dbt_common.__about__.version, sys.version, MAGIC_NUMBER.hex()))
+                 jinja2.__version__, version("markupsafe"), dbt_common.__about__.version, sys.version,
+                 MAGIC_NUMBER.hex()))
 
 
 def fingerprint(env: Any) -> tuple:
@@ -122,18 +126,25 @@ def prune(folder: Path, keep: int = KEEP_FILES, now: float | None = None) -> Non
     aside (a .tmp over an hour old)."""
     now = time.time() if now is None else now
     try:
-        entries = []
-        for path in folder.iterdir():
+        paths = list(folder.iterdir())
+    except OSError:
+        return
+    entries = []
+    for path in paths:
+        try:  # each on its own: another process may rename or drop an entry meanwhile
             stamp = path.stat().st_mtime
             if path.suffix == ".code":
                 entries.append((stamp, path))
             elif path.suffix == ".tmp" and now - stamp > 3600:
                 path.unlink(missing_ok=True)
-        if len(entries) > keep:
-            for _, path in sorted(entries)[: len(entries) // 2]:
+        except OSError:
+            continue
+    if len(entries) > keep:
+        for _, path in sorted(entries)[: len(entries) // 2]:
+            try:
                 path.unlink(missing_ok=True)
-    except OSError:
-        pass
+            except OSError:
+                continue
 
 
 def private(folder: Path) -> bool:
@@ -148,15 +159,20 @@ def private(folder: Path) -> bool:
 def kept_compile(original: Callable, folder: Path) -> Callable:
     """A Jinja Environment.compile that returns the code kept in folder for a template's key, compiling
     (with original) and keeping it where there is none."""
+    import jinja2
     from dbt_common.clients import jinja as dbt_jinja
 
     keys: dict[tuple, str | None] = {}
 
     def compile(self, source, name=None, filename=None, raw=False, defer_init=False):  # noqa: ANN001, ANN202, A001
-        if raw or not isinstance(source, str) or dbt_jinja.MACRO_DEBUGGING:
+        if (raw or not isinstance(source, str) or dbt_jinja.MACRO_DEBUGGING
+                or self.undefined is not jinja2.Undefined):  # before the memo: dbt makes one class per parse render
             return original(self, source, name, filename, raw, defer_init)
-        seen = fingerprint(self)
-        env_key = keys[seen] if seen in keys else keys.setdefault(seen, environment_key(self))
+        try:
+            seen = fingerprint(self)
+            env_key = keys[seen] if seen in keys else keys.setdefault(seen, environment_key(self))
+        except TypeError:  # an option that cannot be hashed: nothing dbt sets
+            env_key = None
         if env_key is None:
             return original(self, source, name, filename, raw, defer_init)
         path = folder / f"{template_key(env_key, source, name, filename, defer_init)}.code"

@@ -77,6 +77,28 @@ def test_the_key_tells_apart_the_environments_whose_code_differs():
     i18n = dbt_jinja.get_environment()
     i18n.add_extension("jinja2.ext.i18n")
     assert key(i18n) is None  # an extension dbt does not add: its state is not in the key
+    dumps = dbt_jinja.get_environment()
+    dumps.policies["json.dumps_function"] = lambda value, **kw: "x"
+    assert key(dumps) is None  # a callable policy: its repr names an address
+
+
+def test_parse_time_renders_leave_nothing_behind_and_odd_options_compile_as_jinjas(tmp_path):
+    """dbt makes an Undefined class (holding its node) per parse-time render: none is kept alive by the memo."""
+    import gc
+    import weakref
+
+    compile = jinja_code.kept_compile(jinja2.Environment.compile, tmp_path)
+    classes = []
+    for _ in range(20):
+        env = dbt_jinja.get_environment(capture_macros=True)
+        compile(env, "select {{ x }}")
+        classes.append(weakref.ref(env.undefined))
+        del env
+    gc.collect()
+    assert [c for c in classes if c() is not None] == [] and list(tmp_path.iterdir()) == []
+    unhashable = dbt_jinja.get_environment()
+    unhashable.intercepted_binops = {"+"}  # a set, where Jinja's default is a frozenset
+    assert render(unhashable, compile(unhashable, "{{ 1 + 2 }}")) == "3"
 
 
 def test_environments_of_one_class_and_other_options_get_their_own_code_in_one_process(tmp_path):
@@ -156,6 +178,11 @@ def test_a_full_folder_drops_its_older_half_and_what_killed_writers_left(tmp_pat
     assert left == sorted(["new.code.1.2.tmp", *(f"{i}.code" for i in range(5, 10))])
     jinja_code.prune(tmp_path, keep=6)  # under the bound: left alone
     assert len(list(tmp_path.glob("*.code"))) == 5
+    for i in range(10, 13):
+        (tmp_path / f"{i}.code").write_bytes(b"")
+    (tmp_path / "gone.code").symlink_to(tmp_path / "nowhere")  # an entry that vanishes while prune lists
+    jinja_code.prune(tmp_path, keep=6)
+    assert len(list(tmp_path.glob("*.code"))) == 5  # the rest pruned all the same (8 entries, the older 4 dropped)
 
 
 def test_nothing_is_kept_in_a_folder_others_can_write(tmp_path, monkeypatch):
