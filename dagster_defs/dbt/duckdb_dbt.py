@@ -23,6 +23,10 @@ call (~0.3 s of a warm 2-4 s call, measured on a test day's two daily builds) fo
 afterwards (Dagster reads the project's, which `blofin-dbt parse` writes; the next call's parse check reads
 partial_parse.msgpack). So `--state`/`--defer` cannot point at such a target dir. The project's own target
 dir, and parse, compile, docs generate and the rest, get the manifest as dbt writes it.
+
+Two more costs of dbt's own Python go: a relation's columns are read with dbt-duckdb's DESCRIBE straight
+through the connection (install_direct_columns), and Jinja's code for each template is kept between calls
+(dagster_defs/dbt/jinja_code.py).
 """
 
 from __future__ import annotations
