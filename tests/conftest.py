@@ -378,6 +378,11 @@ def report_digest(paths: Paths) -> dict[str, dict]:
     return reports
 
 
+def project_manifest() -> dict:
+    """The project's manifest (dbt_project/target/manifest.json, parsed at the run's start), read anew."""
+    return json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+
+
 DBT_RELATION_TYPES = ("model", "seed", "snapshot")
 
 

@@ -10,17 +10,11 @@ import json
 
 import duckdb
 import pytest
-from conftest import TEST_DAYS, broken_rules, copy_data_dir, day_window_env, run_dbt
-
-from python_assets.config import DBT_PROJECT_DIR
-
-
-def manifest() -> dict:
-    return json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+from conftest import TEST_DAYS, broken_rules, copy_data_dir, day_window_env, project_manifest, run_dbt
 
 
 def test_every_model_has_a_primary_key_test_and_no_separate_key_tests():
-    nodes = manifest()["nodes"].values()
+    nodes = project_manifest()["nodes"].values()
     keys: dict[str, list[list[str]]] = {}
     for node in nodes:
         if node["resource_type"] == "test" and node.get("test_metadata", {}).get("name") == "primary_key":

@@ -10,19 +10,15 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import TEST_DAYS, copy_data_dir, day_window_env, run_dbt
+from conftest import TEST_DAYS, copy_data_dir, day_window_env, project_manifest, run_dbt
 
 from dagster_defs.dbt.duckdb_dbt import dbt_duckdb_macros, macro_is_copied
-from python_assets.config import DBT_PROJECT_DIR, Paths
+from python_assets.config import Paths
 
 
-def manifest() -> dict:
-    return json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
-
-
-def stale_comments(warehouse: Path) -> list[str]:
-    """Each model relation whose comment is not its description, and each documented column of one whose
-    comment is not the column's description ('<relation>' / '<relation>.<column>', sorted)."""
+def stale_comments(warehouse: Path, manifest: dict) -> list[str]:
+    """Each model relation whose comment is not its description in manifest, and each documented column of one
+    whose comment is not the column's description ('<relation>' / '<relation>.<column>', sorted)."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
         relations = dict(con.execute(
             "select table_name, comment from duckdb_tables() where schema_name = 'main' union all "
@@ -30,7 +26,7 @@ def stale_comments(warehouse: Path) -> list[str]:
         columns = {(t, c): comment for t, c, comment in con.execute(
             "select table_name, column_name, comment from duckdb_columns() where schema_name = 'main'").fetchall()}
     stale, seen = [], 0
-    for node in manifest()["nodes"].values():
+    for node in manifest["nodes"].values():
         name = node.get("alias") or node["name"]
         if node["resource_type"] != "model" or name not in relations:
             continue
@@ -45,7 +41,7 @@ def stale_comments(warehouse: Path) -> list[str]:
 
 def test_every_model_and_column_carries_its_description_after_two_daily_runs(built_two_days):
     """The second day's incremental models found their comments in place and wrote none: the end state is dbt's."""
-    assert stale_comments(built_two_days.warehouse) == []
+    assert stale_comments(built_two_days.warehouse, project_manifest()) == []
 
 
 def comment_statements(log: Path) -> list[str]:
@@ -56,17 +52,18 @@ def comment_statements(log: Path) -> list[str]:
 
 def test_a_comment_changed_by_hand_is_written_again_and_one_in_place_is_not(built_first_day, tmp_path, monkeypatch):
     paths: Paths = copy_data_dir(built_first_day, tmp_path / "data", monkeypatch)
+    manifest = project_manifest()
     with duckdb.connect(str(paths.warehouse)) as con:
         con.execute("comment on table bars_5m is 'changed by hand'")
         con.execute("comment on column feat_price.close_zscore_20 is null")
         con.execute("comment on column bars_1m.volume is ''")
-    assert stale_comments(paths.warehouse) == ["bars_1m.volume", "bars_5m", "feat_price.close_zscore_20"]
+    assert stale_comments(paths.warehouse, manifest) == ["bars_1m.volume", "bars_5m", "feat_price.close_zscore_20"]
     logs = tmp_path / "logs"
     run_dbt(paths, "run", "--select", "bars_1m", "bars_5m", "bars_1h", "feat_price", "stg_funding_rates",
             "--log-path", str(logs), "--log-format-file", "debug", env=day_window_env(TEST_DAYS[0]))
-    assert stale_comments(paths.warehouse) == []
+    assert stale_comments(paths.warehouse, manifest) == []
     written = comment_statements(logs / "dbt.log")
-    view = manifest()["nodes"]["model.blofin_stack.stg_funding_rates"]
+    view = manifest["nodes"]["model.blofin_stack.stg_funding_rates"]
     # the view is made again (without comments): all of them; the tables only what was changed; bars_1h none
     assert written == sorted(["bars_1m.volume", "bars_5m", "feat_price.close_zscore_20", "stg_funding_rates",
                               *(f"stg_funding_rates.{c}" for c in view["columns"])])
@@ -112,5 +109,5 @@ def test_the_columns_are_read_directly_only_while_dbt_duckdbs_macro_runs_the_que
 
 
 def test_the_project_overrides_no_macro_the_direct_columns_would_bypass():
-    names = [m["name"] for m in manifest()["macros"].values() if m["package_name"] == "blofin_stack"]
+    names = [m["name"] for m in project_manifest()["macros"].values() if m["package_name"] == "blofin_stack"]
     assert [n for n in names if n.endswith("get_columns_in_relation")] == []
